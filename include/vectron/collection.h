@@ -1,0 +1,71 @@
+// Collection: N shards (points hashed by id). Writes split by shard and apply
+// atomically across them; searches fan out and merge the top k.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "vectron/options.h"
+#include "vectron/status.h"
+#include "vectron/types.h"
+
+namespace vectron {
+
+class Shard;
+
+// Thread-safety: every method may be called from any thread concurrently. Owned by its
+// Database; a Collection* stays valid until DropCollection or the Database closes.
+class Collection {
+ public:
+  ~Collection();
+  Collection(const Collection&) = delete;
+  Collection& operator=(const Collection&) = delete;
+
+  const std::string& name() const;
+  const CollectionConfig& config() const;
+
+  // Applies all of `batch` or none of it; returns after it is durable (per Durability).
+  // Errors: InvalidArgument naming the bad entry (wrong dimension, NaN/Inf, empty or
+  // oversize id, id repeated in the batch, metadata not a JSON object); nothing written.
+  Status Write(const WriteBatch& batch);
+  // Convenience: one batch of upserts / deletes.
+  Status Upsert(std::span<const Point> points);
+  Status Delete(std::span<const std::string> ids);
+
+  // The k nearest points to `query`, nearest first.
+  // Errors: InvalidArgument (dimension, NaN/Inf, k <= 0, ef < 0).
+  Result<std::vector<Hit>> Search(std::span<const float> query, const SearchParams& params) const;
+  // Many queries (row-major, n × dim) in one call, spread over `threads` (0 = all).
+  Result<std::vector<std::vector<Hit>>> SearchBatch(std::span<const float> queries,
+                                                    const SearchParams& params,
+                                                    unsigned threads = 0) const;
+
+  // Points for `ids`, in order; nullopt where an id does not exist.
+  Result<std::vector<std::optional<Point>>> Get(std::span<const std::string> ids,
+                                                const GetOptions& options = {}) const;
+  Result<uint64_t> Count() const;
+  // A page of up to `limit` points in id order, starting after `cursor` ("" = start).
+  Result<ScrollPage> Scroll(std::string_view cursor, size_t limit,
+                            const GetOptions& options = {}) const;
+
+  Result<CollectionStats> Stats() const;
+  // Saves every shard's index to disk now.
+  Status Checkpoint();
+
+  // The shard that owns `id` (stable: FNV-1a 64 of the id, modulo shard count).
+  uint32_t ShardOf(std::string_view id) const;
+  size_t shard_count() const;
+  Shard& shard(size_t i);
+
+  struct Impl;
+  explicit Collection(std::unique_ptr<Impl> impl);
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace vectron

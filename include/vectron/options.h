@@ -1,0 +1,84 @@
+// Configuration structs: DatabaseOptions (how a database directory is opened) and
+// CollectionConfig (what a collection is). Defaults live here; Validate() is called at
+// Open/Create and names the offending field.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "vectron/status.h"
+
+namespace vectron {
+
+// Distance used by a collection. Every search score is a distance: lower is nearer.
+//   kL2:     squared Euclidean distance.
+//   kCosine: 1 - cosine similarity, in [0, 2] (vectors are normalised on write).
+//   kIP:     negative inner product (-dot(a, b)).
+// Persisted by name ("l2", "cosine", "ip").
+enum class Metric { kL2, kCosine, kIP };
+
+std::string_view MetricName(Metric m);
+// Parses "l2" | "cosine" | "ip". Errors: InvalidArgument naming the value.
+Result<Metric> ParseMetric(std::string_view name);
+
+// When a commit is durable. Process crashes (kill -9) never lose an acknowledged write
+// in any mode; the modes differ on operating-system crash or power loss.
+enum class Durability {
+  kFull,        // fsync data and meta page on every commit (default).
+  kNoMetaSync,  // fsync data, not the meta page: power loss may undo the last commit,
+                // never corrupts.
+  kNoSync,      // no fsync (bulk import): power loss may lose recent commits; call
+                // Database::Sync() at the end. Never corrupts on a filesystem that
+                // preserves write order.
+};
+
+// Called from long operations (index build, import): `done` of `total` units.
+// Returning false asks the operation to stop; it then fails with Cancelled and leaves
+// the stored data as it was before the operation (or as of its last committed batch).
+using ProgressFn = std::function<bool(std::string_view stage, uint64_t done, uint64_t total)>;
+
+struct DatabaseOptions {
+  // Behaviour
+  bool create_if_missing = true;     // Else opening a missing directory is NotFound.
+  Durability durability = Durability::kFull;
+  // Reports index builds on open; nullptr is silent.
+  ProgressFn progress = nullptr;
+
+  // Performance
+  // Virtual address space reserved per shard. Disk use grows only with data; a write that
+  // would exceed it fails with ResourceExhausted.
+  uint64_t map_size_bytes = 1ull << 38;  // 256 GiB
+  // Threads used for batch search and parallel index inserts. 0 = hardware threads.
+  unsigned threads = 0;
+
+  Status Validate() const;
+};
+
+struct HnswParams {
+  uint32_t m = 16;                // Graph degree: higher = better recall, more memory.
+  uint32_t ef_construction = 200; // Build beam width: higher = better graph, slower build.
+  uint32_t ef_search = 64;        // Default search beam width (per-query override).
+  uint64_t seed = 100;            // Level generator seed: same inserts → same graph.
+};
+
+struct CollectionConfig {
+  uint32_t dim = 0;               // Required: vector dimension, 1..65536.
+  Metric metric = Metric::kCosine;
+  HnswParams hnsw;
+  uint32_t shards = 1;            // Points are hashed by id to shards, 1..256.
+  // Per shard: while it holds at most this many points, search is exact (FlatIndex);
+  // past it the shard builds an HNSW graph and searches approximately.
+  uint64_t flat_max_points = 10000;
+  // Save the HNSW graph to disk after this many index changes since the last save
+  // (and always on close), so reopening loads it instead of rebuilding.
+  uint64_t checkpoint_every_ops = 200000;
+
+  Status Validate() const;
+  // JSON text of this config (the catalog format); FromJson rejects unknown versions.
+  std::string ToJson() const;
+  static Result<CollectionConfig> FromJson(std::string_view json);
+};
+
+}  // namespace vectron

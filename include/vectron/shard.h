@@ -1,0 +1,79 @@
+// Shard: one LMDB environment plus one in-memory Index. The unit of storage, of
+// replication and of placement. Apply() is the state machine that a replication log
+// drives: atomic, and idempotent by log index.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "vectron/options.h"
+#include "vectron/status.h"
+#include "vectron/types.h"
+
+namespace vectron {
+
+struct ShardStats {
+  uint64_t count = 0;
+  uint64_t seq = 0;             // Mutation batches applied, ever.
+  uint64_t applied_index = 0;   // Last external log index applied (0 = none).
+  uint64_t index_memory_bytes = 0;
+  uint64_t disk_bytes = 0;
+  uint64_t deleted_slots = 0;
+  std::string index_kind;
+};
+
+// Thread-safety: all methods may be called concurrently; writes are serialised
+// (across processes too: LMDB has one writer at a time), searches run in parallel.
+class Shard {
+ public:
+  // Opens or creates the shard in `dir` (created if missing). Loads the saved index
+  // checkpoint if it is valid and catches up from LMDB; otherwise rebuilds the index
+  // from LMDB, reporting progress to options.progress.
+  // Errors: FailedPrecondition if `dir` holds a shard of another config or format
+  // version; Corruption for damaged LMDB files; IOError.
+  static Result<std::unique_ptr<Shard>> Open(const std::string& dir,
+                                             const CollectionConfig& config,
+                                             const DatabaseOptions& options);
+  // Saves an index checkpoint if the index changed since the last one.
+  ~Shard();
+  Shard(const Shard&) = delete;
+  Shard& operator=(const Shard&) = delete;
+
+  // Applies `batch` atomically: returns after the LMDB commit, or changes nothing.
+  // If log_index > 0 it is stored with the batch, and a batch whose log_index is <=
+  // applied_index() is skipped (OK) so that replays are harmless.
+  // Errors: InvalidArgument for a bad entry (named by position and id), nothing written.
+  Status Apply(const WriteBatch& batch, uint64_t log_index = 0);
+
+  // The k nearest points to `query`, nearest first.
+  // Errors: InvalidArgument for a bad query (dimension, NaN/Inf, k <= 0, ef < 0).
+  Result<std::vector<Hit>> Search(std::span<const float> query, const SearchParams& params) const;
+
+  // Points for `ids` in order; nullopt for ids that do not exist.
+  Result<std::vector<std::optional<Point>>> Get(std::span<const std::string> ids,
+                                                const GetOptions& options) const;
+  Result<uint64_t> Count() const;
+  // Up to `limit` points with id > `after` (bytewise order); next_cursor as in ScrollPage.
+  Result<ScrollPage> Scroll(std::string_view after, size_t limit, const GetOptions& options) const;
+
+  // Saves the index to disk now (no-op for a flat index or an unchanged one).
+  Status Checkpoint();
+  // Brings the in-memory index up to date with commits made by other processes.
+  Status Refresh();
+  Result<ShardStats> Stats() const;
+  uint64_t applied_index() const;
+  const CollectionConfig& config() const;
+
+  struct Impl;
+
+ private:
+  friend struct ShardAccess;
+  explicit Shard(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace vectron

@@ -1,0 +1,92 @@
+// Value types of the data API: points, write batches, search parameters and hits.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace vectron {
+
+// Limits, checked on every write.
+inline constexpr size_t kMaxIdBytes = 256;
+inline constexpr size_t kMaxMetadataBytes = 1 << 20;
+inline constexpr uint32_t kMaxDim = 65536;
+
+// A stored point. `metadata` is JSON-object text, or empty for none.
+struct Point {
+  std::string id;
+  std::vector<float> vector;
+  std::string metadata;
+};
+
+// A batch of upserts and deletes, applied atomically (all or nothing) by
+// Collection::Write. Vectors are copied in. Not thread-safe.
+class WriteBatch {
+ public:
+  enum class Op : uint8_t { kUpsert = 1, kDelete = 2 };
+  struct Entry {
+    Op op;
+    std::string id;
+    size_t vector_offset = 0;  // into vectors(), for upserts
+    size_t vector_size = 0;
+    std::string metadata;      // JSON object text or empty
+  };
+
+  // Inserts `id` or replaces its vector and metadata. `metadata` is JSON-object text
+  // or empty. Checked at Write time.
+  void Upsert(std::string id, std::span<const float> vector, std::string metadata = {});
+  void Delete(std::string id);
+  void Clear();
+
+  size_t size() const { return entries_.size(); }
+  bool empty() const { return entries_.empty(); }
+  const std::vector<Entry>& entries() const { return entries_; }
+  std::span<const float> vector(const Entry& e) const {
+    return std::span<const float>(vectors_.data() + e.vector_offset, e.vector_size);
+  }
+
+ private:
+  std::vector<Entry> entries_;
+  std::vector<float> vectors_;
+};
+
+struct SearchParams {
+  int k = 10;                  // Number of hits wanted, >= 1.
+  int ef = 0;                  // HNSW beam width; 0 = the collection's ef_search.
+  bool exact = false;          // Brute-force search even on an HNSW shard.
+  bool include_vector = false;
+  bool include_metadata = false;
+};
+
+// One search result. `score` is a distance (lower is nearer, see Metric).
+struct Hit {
+  std::string id;
+  float score = 0;
+  std::vector<float> vector;   // Filled if include_vector.
+  std::string metadata;        // Filled if include_metadata (JSON text, may be empty).
+};
+
+struct GetOptions {
+  bool include_vector = true;
+  bool include_metadata = true;
+};
+
+// A page of a scroll: points in id order (bytewise), and the cursor to pass for the
+// next page; an empty next_cursor means the end.
+struct ScrollPage {
+  std::vector<Point> points;
+  std::string next_cursor;
+};
+
+struct CollectionStats {
+  uint64_t count = 0;               // Live points.
+  uint64_t index_memory_bytes = 0;  // In-memory index size (all shards).
+  uint64_t disk_bytes = 0;          // LMDB data plus saved index files.
+  uint64_t deleted_slots = 0;       // Index slots of deleted points awaiting reuse.
+  std::string index_kind;           // "flat", "hnsw", or "mixed" across shards.
+};
+
+}  // namespace vectron

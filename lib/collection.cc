@@ -1,0 +1,353 @@
+#include "vectron/collection.h"
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <mutex>
+
+#include "collection_internal.h"
+#include "shard_impl.h"
+#include "storage/keys.h"
+#include "storage/lmdb.h"
+#include "util/files.h"
+#include "util/parallel.h"
+#include "validate.h"
+#include "vectron/shard.h"
+
+namespace vectron {
+
+using storage::DecodeU64;
+using storage::EncodeU64;
+
+// A collection directory holds shard-NNNN/ (one LMDB environment each), journal/ (an
+// LMDB environment of multi-shard batches not yet applied everywhere) and write.lock.
+struct Collection::Impl {
+  std::string name, dir;
+  CollectionConfig config;
+  DatabaseOptions options;
+  std::vector<std::unique_ptr<Shard>> shards;
+  std::optional<storage::LmdbEnv> journal;  // Only with more than one shard.
+  storage::Dbi journal_batches, journal_meta;
+  // Serialises writes of this process; write.lock (flock) serialises processes, so that
+  // journal ids and shard commits happen in one global order.
+  std::mutex write_mu;
+
+  Status ApplyParts(const WriteBatch& batch, const std::vector<std::string>& metadata, uint64_t log_index);
+  Status ReplayJournal();
+};
+
+namespace {
+
+uint64_t Fnv1a64(std::string_view s) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+void PutU32(std::string& out, uint32_t v) {
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+bool GetU32(std::string_view& in, uint32_t* v) {
+  if (in.size() < 4) return false;
+  *v = 0;
+  for (int i = 0; i < 4; ++i) *v |= static_cast<uint32_t>(static_cast<unsigned char>(in[i])) << (8 * i);
+  in.remove_prefix(4);
+  return true;
+}
+
+// Journal record: [u32 n] then per entry [u8 op][u32 len][id][u32 len][metadata][u32 dim][f32 × dim].
+std::string EncodeBatch(const WriteBatch& b, const std::vector<std::string>& metadata) {
+  std::string out;
+  PutU32(out, static_cast<uint32_t>(b.size()));
+  for (size_t i = 0; i < b.size(); ++i) {
+    const auto& e = b.entries()[i];
+    out.push_back(static_cast<char>(e.op));
+    PutU32(out, static_cast<uint32_t>(e.id.size()));
+    out += e.id;
+    PutU32(out, static_cast<uint32_t>(metadata[i].size()));
+    out += metadata[i];
+    auto v = b.vector(e);
+    PutU32(out, static_cast<uint32_t>(v.size()));
+    out.append(reinterpret_cast<const char*>(v.data()), v.size_bytes());
+  }
+  return out;
+}
+
+Status DecodeBatch(std::string_view in, WriteBatch* b, std::vector<std::string>* metadata) {
+  auto bad = [] { return Status::Corruption("journal record is malformed"); };
+  uint32_t n;
+  if (!GetU32(in, &n)) return bad();
+  for (uint32_t i = 0; i < n; ++i) {
+    if (in.empty()) return bad();
+    auto op = static_cast<WriteBatch::Op>(in[0]);
+    in.remove_prefix(1);
+    uint32_t len;
+    if (!GetU32(in, &len) || in.size() < len) return bad();
+    std::string id(in.substr(0, len));
+    in.remove_prefix(len);
+    if (!GetU32(in, &len) || in.size() < len) return bad();
+    std::string meta(in.substr(0, len));
+    in.remove_prefix(len);
+    if (!GetU32(in, &len) || in.size() < len * sizeof(float)) return bad();
+    std::vector<float> v(len);
+    std::memcpy(v.data(), in.data(), len * sizeof(float));
+    in.remove_prefix(len * sizeof(float));
+    if (op == WriteBatch::Op::kUpsert) b->Upsert(std::move(id), v, meta);
+    else b->Delete(std::move(id));
+    metadata->push_back(std::move(meta));
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Status Collection::Impl::ApplyParts(const WriteBatch& batch, const std::vector<std::string>& metadata,
+                                    uint64_t log_index) {
+  const size_t n = shards.size();
+  std::vector<WriteBatch> parts(n);
+  std::vector<std::vector<std::string>> part_meta(n);
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const auto& e = batch.entries()[i];
+    size_t s = Fnv1a64(e.id) % n;
+    if (e.op == WriteBatch::Op::kUpsert) parts[s].Upsert(e.id, batch.vector(e), e.metadata);
+    else parts[s].Delete(e.id);
+    part_meta[s].push_back(metadata[i]);
+  }
+  for (size_t s = 0; s < n; ++s) {
+    if (parts[s].empty()) continue;
+    VECTRON_RETURN_IF_ERROR(ShardAccess::Of(*shards[s]).ApplyValidated(parts[s], part_meta[s], log_index));
+  }
+  return Status::OK();
+}
+
+Status Collection::Impl::ReplayJournal() {
+  if (!journal) return Status::OK();
+  for (;;) {
+    std::string record;
+    uint64_t id;
+    {
+      VECTRON_ASSIGN_OR_RETURN(storage::ReadTxn rt, storage::ReadTxn::Begin(*journal));
+      VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, rt.OpenCursor(journal_batches));
+      VECTRON_ASSIGN_OR_RETURN(bool any, c.First());
+      if (!any) return Status::OK();
+      id = DecodeU64(c.key());
+      record = std::string(c.value());
+    }
+    WriteBatch b;
+    std::vector<std::string> meta;
+    VECTRON_RETURN_IF_ERROR(DecodeBatch(record, &b, &meta));
+    // Shards that applied it already skip it: their applied_index is >= id.
+    VECTRON_RETURN_IF_ERROR(ApplyParts(b, meta, id));
+    VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*journal));
+    VECTRON_ASSIGN_OR_RETURN(bool gone, wt.Del(journal_batches, EncodeU64(id)));
+    (void)gone;
+    VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
+  }
+}
+
+Result<std::unique_ptr<Collection>> OpenCollection(const std::string& name, const std::string& dir,
+                                                   const CollectionConfig& config,
+                                                   const DatabaseOptions& options) {
+  auto impl = std::make_unique<Collection::Impl>();
+  impl->name = name;
+  impl->dir = dir;
+  impl->config = config;
+  impl->options = options;
+  VECTRON_RETURN_IF_ERROR(MakeDirs(dir));
+  for (uint32_t s = 0; s < config.shards; ++s) {
+    char sub[32];
+    std::snprintf(sub, sizeof(sub), "/shard-%04u", s);
+    VECTRON_ASSIGN_OR_RETURN(auto shard, Shard::Open(dir + sub, config, options));
+    impl->shards.push_back(std::move(shard));
+  }
+  if (config.shards > 1) {
+    VECTRON_RETURN_IF_ERROR(MakeDirs(dir + "/journal"));
+    storage::EnvOptions eo;
+    eo.map_size_bytes = options.map_size_bytes;
+    VECTRON_ASSIGN_OR_RETURN(storage::LmdbEnv env, storage::LmdbEnv::Open(dir + "/journal", eo));
+    impl->journal.emplace(std::move(env));
+    VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*impl->journal));
+    VECTRON_ASSIGN_OR_RETURN(impl->journal_batches, wt.OpenDbi("batches"));
+    VECTRON_ASSIGN_OR_RETURN(impl->journal_meta, wt.OpenDbi("meta"));
+    VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
+    std::lock_guard lock(impl->write_mu);
+    VECTRON_ASSIGN_OR_RETURN(FileLock fl, FileLock::Acquire(dir + "/write.lock"));
+    VECTRON_RETURN_IF_ERROR(impl->ReplayJournal());
+  }
+  return std::make_unique<Collection>(std::move(impl));
+}
+
+void MarkDropped(Collection& c) {
+  for (size_t i = 0; i < c.shard_count(); ++i) ShardAccess::Of(c.shard(i)).closing_without_checkpoint = true;
+}
+
+Status SyncCollection(Collection& c) {
+  for (size_t i = 0; i < c.shard_count(); ++i) VECTRON_RETURN_IF_ERROR(ShardAccess::Of(c.shard(i)).env.Sync(true));
+  return Status::OK();
+}
+
+Collection::Collection(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Collection::~Collection() = default;
+
+const std::string& Collection::name() const { return impl_->name; }
+const CollectionConfig& Collection::config() const { return impl_->config; }
+size_t Collection::shard_count() const { return impl_->shards.size(); }
+Shard& Collection::shard(size_t i) { return *impl_->shards.at(i); }
+
+uint32_t Collection::ShardOf(std::string_view id) const {
+  return static_cast<uint32_t>(Fnv1a64(id) % impl_->shards.size());
+}
+
+Status Collection::Write(const WriteBatch& batch) {
+  std::vector<std::string> metadata;
+  VECTRON_RETURN_IF_ERROR(ValidateBatch(batch, impl_->config, &metadata));
+  if (batch.empty()) return Status::OK();
+  std::lock_guard lock(impl_->write_mu);
+  if (impl_->shards.size() == 1) return ShardAccess::Of(*impl_->shards[0]).ApplyValidated(batch, metadata, 0);
+
+  VECTRON_ASSIGN_OR_RETURN(FileLock fl, FileLock::Acquire(impl_->dir + "/write.lock"));
+  uint32_t first = ShardOf(batch.entries()[0].id);
+  bool one_shard = std::all_of(batch.entries().begin(), batch.entries().end(),
+                               [&](const WriteBatch::Entry& e) { return ShardOf(e.id) == first; });
+  if (one_shard) return ShardAccess::Of(*impl_->shards[first]).ApplyValidated(batch, metadata, 0);
+
+  // Spanning shards: journal the batch first, so that a crash between shard commits is
+  // completed on reopen (each shard skips a journal id it has applied).
+  uint64_t id;
+  {
+    VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*impl_->journal));
+    VECTRON_ASSIGN_OR_RETURN(auto next, wt.Get(impl_->journal_meta, "next_id"));
+    id = next && next->size() == 8 ? DecodeU64(*next) : 1;
+    VECTRON_RETURN_IF_ERROR(wt.Put(impl_->journal_meta, "next_id", EncodeU64(id + 1)));
+    VECTRON_RETURN_IF_ERROR(wt.Put(impl_->journal_batches, EncodeU64(id), EncodeBatch(batch, metadata)));
+    VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
+  }
+  Status s = impl_->ApplyParts(batch, metadata, id);
+  if (!s.ok()) return s.WithContext("batch journaled but not applied to every shard (it completes on reopen)");
+  VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*impl_->journal));
+  VECTRON_ASSIGN_OR_RETURN(bool gone, wt.Del(impl_->journal_batches, EncodeU64(id)));
+  (void)gone;
+  return std::move(wt).Commit();
+}
+
+Status Collection::Upsert(std::span<const Point> points) {
+  WriteBatch b;
+  for (const auto& p : points) b.Upsert(p.id, p.vector, p.metadata);
+  return Write(b);
+}
+
+Status Collection::Delete(std::span<const std::string> ids) {
+  WriteBatch b;
+  for (const auto& id : ids) b.Delete(id);
+  return Write(b);
+}
+
+Result<std::vector<Hit>> Collection::Search(std::span<const float> query, const SearchParams& params) const {
+  if (impl_->shards.size() == 1) return impl_->shards[0]->Search(query, params);
+  std::vector<Hit> all;
+  for (const auto& s : impl_->shards) {
+    VECTRON_ASSIGN_OR_RETURN(auto hits, s->Search(query, params));
+    std::move(hits.begin(), hits.end(), std::back_inserter(all));
+  }
+  size_t k = std::min(all.size(), static_cast<size_t>(params.k));
+  std::partial_sort(all.begin(), all.begin() + static_cast<ptrdiff_t>(k), all.end(),
+                    [](const Hit& a, const Hit& b) { return a.score < b.score || (a.score == b.score && a.id < b.id); });
+  all.resize(k);
+  return all;
+}
+
+Result<std::vector<std::vector<Hit>>> Collection::SearchBatch(std::span<const float> queries,
+                                                              const SearchParams& params,
+                                                              unsigned threads) const {
+  const uint32_t dim = impl_->config.dim;
+  if (queries.size() % dim != 0)
+    return Status::InvalidArgument("queries hold " + std::to_string(queries.size()) +
+                                   " floats, not a multiple of the dimension " + std::to_string(dim));
+  const size_t n = queries.size() / dim;
+  std::vector<std::vector<Hit>> out(n);
+  std::vector<Status> errors(n);
+  ParallelFor(n, threads ? threads : impl_->options.threads, [&](size_t i) {
+    auto r = Search(queries.subspan(i * dim, dim), params);
+    if (r.ok()) out[i] = std::move(r).value();
+    else errors[i] = r.status().WithContext("query " + std::to_string(i));
+  });
+  for (auto& e : errors)
+    if (!e.ok()) return e;
+  return out;
+}
+
+Result<std::vector<std::optional<Point>>> Collection::Get(std::span<const std::string> ids,
+                                                         const GetOptions& options) const {
+  std::vector<std::optional<Point>> out(ids.size());
+  std::map<uint32_t, std::pair<std::vector<std::string>, std::vector<size_t>>> by_shard;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    VECTRON_RETURN_IF_ERROR(ValidateId(ids[i]).WithContext("id " + std::to_string(i)));
+    auto& [sid, pos] = by_shard[ShardOf(ids[i])];
+    sid.push_back(ids[i]);
+    pos.push_back(i);
+  }
+  for (auto& [s, group] : by_shard) {
+    VECTRON_ASSIGN_OR_RETURN(auto got, impl_->shards[s]->Get(group.first, options));
+    for (size_t j = 0; j < got.size(); ++j) out[group.second[j]] = std::move(got[j]);
+  }
+  return out;
+}
+
+Result<uint64_t> Collection::Count() const {
+  uint64_t total = 0;
+  for (const auto& s : impl_->shards) {
+    VECTRON_ASSIGN_OR_RETURN(uint64_t n, s->Count());
+    total += n;
+  }
+  return total;
+}
+
+Result<ScrollPage> Collection::Scroll(std::string_view cursor, size_t limit, const GetOptions& options) const {
+  if (limit == 0) return Status::InvalidArgument("scroll limit must be at least 1");
+  if (limit > 100000) return Status::InvalidArgument("scroll limit must be at most 100000");
+  if (impl_->shards.size() == 1) return impl_->shards[0]->Scroll(cursor, limit, options);
+  // Each shard returns its `limit` smallest ids after the cursor; the smallest `limit`
+  // of their union are the global page.
+  std::vector<Point> all;
+  bool more = false;
+  for (const auto& s : impl_->shards) {
+    VECTRON_ASSIGN_OR_RETURN(ScrollPage p, s->Scroll(cursor, limit, options));
+    more |= !p.next_cursor.empty();
+    std::move(p.points.begin(), p.points.end(), std::back_inserter(all));
+  }
+  std::sort(all.begin(), all.end(), [](const Point& a, const Point& b) { return a.id < b.id; });
+  ScrollPage page;
+  if (all.size() > limit) {
+    more = true;
+    all.resize(limit);
+  }
+  page.points = std::move(all);
+  if (more && !page.points.empty()) page.next_cursor = page.points.back().id;
+  return page;
+}
+
+Result<CollectionStats> Collection::Stats() const {
+  CollectionStats st;
+  for (const auto& s : impl_->shards) {
+    VECTRON_ASSIGN_OR_RETURN(ShardStats ss, s->Stats());
+    st.count += ss.count;
+    st.index_memory_bytes += ss.index_memory_bytes;
+    st.disk_bytes += ss.disk_bytes;
+    st.deleted_slots += ss.deleted_slots;
+    if (st.index_kind.empty()) st.index_kind = ss.index_kind;
+    else if (st.index_kind != ss.index_kind) st.index_kind = "mixed";
+  }
+  if (impl_->journal) st.disk_bytes += DiskUsage(impl_->dir + "/journal");
+  return st;
+}
+
+Status Collection::Checkpoint() {
+  for (auto& s : impl_->shards) VECTRON_RETURN_IF_ERROR(s->Checkpoint());
+  return Status::OK();
+}
+
+}  // namespace vectron

@@ -1,0 +1,113 @@
+// FlatIndex: vectors in one contiguous row-major matrix; search is one matrix-vector
+// product (Eigen vectorises it) plus a top-k selection. Exact.
+#include <Eigen/Core>
+#include <mutex>
+#include <shared_mutex>
+#include <unordered_map>
+
+#include "index/top_k.h"
+#include "vectron/index.h"
+
+namespace vectron {
+namespace {
+
+using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+class FlatIndex final : public Index {
+ public:
+  FlatIndex(uint32_t dim, Metric metric) : dim_(dim), metric_(metric) {}
+
+  std::string_view kind() const override { return "flat"; }
+  uint32_t dim() const override { return dim_; }
+
+  Status Upsert(std::span<const uint64_t> labels, std::span<const float> vectors, unsigned) override {
+    if (vectors.size() != labels.size() * dim_)
+      return Status::InvalidArgument("FlatIndex::Upsert: vectors size does not match labels × dim");
+    std::unique_lock lock(mu_);
+    for (size_t i = 0; i < labels.size(); ++i) {
+      const float* v = vectors.data() + i * dim_;
+      auto [it, inserted] = slot_of_.try_emplace(labels[i], labels_.size());
+      size_t slot = it->second;
+      if (inserted) {
+        labels_.push_back(labels[i]);
+        data_.insert(data_.end(), v, v + dim_);
+        norms_.push_back(0);
+      } else {
+        std::copy(v, v + dim_, data_.begin() + static_cast<ptrdiff_t>(slot * dim_));
+      }
+      norms_[slot] = Eigen::Map<const Eigen::VectorXf>(v, dim_).squaredNorm();
+    }
+    return Status::OK();
+  }
+
+  Status Remove(std::span<const uint64_t> labels) override {
+    std::unique_lock lock(mu_);
+    for (uint64_t label : labels) {
+      auto it = slot_of_.find(label);
+      if (it == slot_of_.end()) continue;
+      size_t slot = it->second, last = labels_.size() - 1;
+      slot_of_.erase(it);
+      if (slot != last) {  // Move the last row into the hole.
+        std::copy(data_.begin() + static_cast<ptrdiff_t>(last * dim_),
+                  data_.begin() + static_cast<ptrdiff_t>((last + 1) * dim_),
+                  data_.begin() + static_cast<ptrdiff_t>(slot * dim_));
+        labels_[slot] = labels_[last];
+        norms_[slot] = norms_[last];
+        slot_of_[labels_[slot]] = slot;
+      }
+      labels_.pop_back();
+      norms_.pop_back();
+      data_.resize(labels_.size() * dim_);
+    }
+    return Status::OK();
+  }
+
+  std::vector<Neighbor> Search(std::span<const float> query, size_t k,
+                               const IndexSearchOptions&) const override {
+    std::shared_lock lock(mu_);
+    const auto n = static_cast<Eigen::Index>(labels_.size());
+    if (n == 0 || k == 0) return {};
+    Eigen::Map<const RowMatrix> m(data_.data(), n, dim_);
+    Eigen::Map<const Eigen::VectorXf> q(query.data(), dim_);
+    Eigen::VectorXf dots = m * q;
+    TopK top(k);
+    if (metric_ == Metric::kL2) {
+      const float qn = q.squaredNorm();
+      for (Eigen::Index i = 0; i < n; ++i) {
+        float d = std::max(0.0f, norms_[static_cast<size_t>(i)] - 2 * dots[i] + qn);
+        top.Push(labels_[static_cast<size_t>(i)], d);
+      }
+    } else {
+      for (Eigen::Index i = 0; i < n; ++i) top.Push(labels_[static_cast<size_t>(i)], 1.0f - dots[i]);
+    }
+    return top.Take();
+  }
+
+  size_t size() const override {
+    std::shared_lock lock(mu_);
+    return labels_.size();
+  }
+  size_t deleted_slots() const override { return 0; }
+  size_t memory_bytes() const override {
+    std::shared_lock lock(mu_);
+    return data_.capacity() * sizeof(float) + norms_.capacity() * sizeof(float) +
+           labels_.capacity() * sizeof(uint64_t) + slot_of_.size() * 32;
+  }
+
+ private:
+  const uint32_t dim_;
+  const Metric metric_;
+  mutable std::shared_mutex mu_;
+  std::vector<float> data_;      // GUARDED_BY(mu_), row-major, one row per slot
+  std::vector<float> norms_;     // GUARDED_BY(mu_), squared norms per slot
+  std::vector<uint64_t> labels_; // GUARDED_BY(mu_), slot → label
+  std::unordered_map<uint64_t, size_t> slot_of_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace
+
+std::unique_ptr<Index> NewFlatIndex(uint32_t dim, Metric metric) {
+  return std::make_unique<FlatIndex>(dim, metric);
+}
+
+}  // namespace vectron

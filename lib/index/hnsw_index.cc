@@ -1,0 +1,196 @@
+#include "index/hnsw_index.h"
+
+#include <hnswlib/hnswlib.h>
+#include <sys/stat.h>
+
+#include <mutex>
+#include <shared_mutex>
+
+#include "index/top_k.h"
+#include "util/parallel.h"
+
+namespace vectron {
+namespace {
+
+std::unique_ptr<hnswlib::SpaceInterface<float>> MakeSpace(Metric metric, uint32_t dim) {
+  if (metric == Metric::kL2) return std::make_unique<hnswlib::L2Space>(dim);
+  return std::make_unique<hnswlib::InnerProductSpace>(dim);  // kIP, and kCosine on unit vectors.
+}
+
+class HnswIndexImpl final : public HnswIndex {
+ public:
+  HnswIndexImpl(uint32_t dim, Metric metric, std::unique_ptr<hnswlib::SpaceInterface<float>> space,
+                std::unique_ptr<hnswlib::HierarchicalNSW<float>> hnsw)
+      : dim_(dim), metric_(metric), space_(std::move(space)), hnsw_(std::move(hnsw)) {}
+
+  std::string_view kind() const override { return "hnsw"; }
+  uint32_t dim() const override { return dim_; }
+
+  Status Upsert(std::span<const uint64_t> labels, std::span<const float> vectors, unsigned threads) override {
+    if (vectors.size() != labels.size() * dim_)
+      return Status::InvalidArgument("HnswIndex::Upsert: vectors size does not match labels × dim");
+    std::unique_lock lock(mu_);
+    size_t fresh = 0;
+    for (uint64_t l : labels) fresh += hnsw_->label_lookup_.count(l) == 0;
+    size_t need = hnsw_->cur_element_count + fresh;
+    if (need > hnsw_->max_elements_) {
+      size_t grown = std::max<size_t>(need, hnsw_->max_elements_ + hnsw_->max_elements_ / 2 + 1024);
+      try {
+        hnsw_->resizeIndex(grown);
+      } catch (const std::exception& e) {
+        return Status::ResourceExhausted(std::string("growing HNSW index: ") + e.what());
+      }
+    }
+    std::mutex err_mu;
+    Status first_error;
+    // hnswlib's addPoint is safe to call concurrently with itself (per-node locks).
+    ParallelFor(labels.size(), labels.size() < 64 ? 1 : threads, [&](size_t i) {
+      try {
+        hnsw_->addPoint(vectors.data() + i * dim_, labels[i]);
+      } catch (const std::exception& e) {
+        std::lock_guard g(err_mu);
+        if (first_error.ok()) first_error = Status::Internal(std::string("hnswlib addPoint: ") + e.what());
+      }
+    });
+    return first_error;
+  }
+
+  Status Remove(std::span<const uint64_t> labels) override {
+    std::unique_lock lock(mu_);
+    for (uint64_t l : labels) {
+      auto it = hnsw_->label_lookup_.find(l);
+      if (it == hnsw_->label_lookup_.end() || hnsw_->isMarkedDeleted(it->second)) continue;
+      hnsw_->markDeletedInternal(it->second);
+    }
+    return Status::OK();
+  }
+
+  std::vector<Neighbor> Search(std::span<const float> query, size_t k,
+                               const IndexSearchOptions& options) const override {
+    std::shared_lock lock(mu_);
+    if (options.exact) return SearchExact(query.data(), k);
+    auto& h = *hnsw_;
+    if (h.cur_element_count == 0 || k == 0) return {};
+    // Greedy descent through the upper layers, as hnswlib's searchKnn does, but with a
+    // per-query ef passed down instead of the shared ef_ member (which would race).
+    hnswlib::tableint cur = h.enterpoint_node_;
+    float cur_dist = h.fstdistfunc_(query.data(), h.getDataByInternalId(cur), h.dist_func_param_);
+    for (int level = h.maxlevel_; level > 0; --level) {
+      bool changed = true;
+      while (changed) {
+        changed = false;
+        auto* data = reinterpret_cast<unsigned int*>(h.get_linklist(cur, level));
+        int size = h.getListCount(data);
+        auto* links = reinterpret_cast<hnswlib::tableint*>(data + 1);
+        for (int i = 0; i < size; ++i) {
+          float d = h.fstdistfunc_(query.data(), h.getDataByInternalId(links[i]), h.dist_func_param_);
+          if (d < cur_dist) {
+            cur_dist = d;
+            cur = links[i];
+            changed = true;
+          }
+        }
+      }
+    }
+    size_t ef = std::max(options.ef, k);
+    auto top = h.num_deleted_ ? h.searchBaseLayerST<true>(cur, query.data(), ef)
+                              : h.searchBaseLayerST<false>(cur, query.data(), ef);
+    while (top.size() > k) top.pop();
+    std::vector<Neighbor> out(top.size());
+    for (size_t i = out.size(); i-- > 0;) {
+      out[i] = Neighbor{h.getExternalLabel(top.top().second), top.top().first};
+      top.pop();
+    }
+    return out;
+  }
+
+  size_t size() const override {
+    std::shared_lock lock(mu_);
+    return hnsw_->cur_element_count - hnsw_->num_deleted_;
+  }
+  size_t deleted_slots() const override {
+    std::shared_lock lock(mu_);
+    return hnsw_->num_deleted_;
+  }
+  size_t slots() const override {
+    std::shared_lock lock(mu_);
+    return hnsw_->cur_element_count;
+  }
+  size_t memory_bytes() const override {
+    std::shared_lock lock(mu_);
+    const auto& h = *hnsw_;
+    size_t bytes = h.max_elements_ * (h.size_data_per_element_ + sizeof(void*) + sizeof(int) + sizeof(std::mutex));
+    for (size_t i = 0; i < h.cur_element_count; ++i)
+      if (h.element_levels_[i] > 0) bytes += h.size_links_per_element_ * static_cast<size_t>(h.element_levels_[i]);
+    bytes += h.label_lookup_.size() * 40;  // unordered_map node + bucket, approximately
+    return bytes;
+  }
+
+  Status Save(const std::string& path) const override {
+    std::shared_lock lock(mu_);
+    const auto& h = *hnsw_;
+    // The size hnswlib's saveIndex must produce; it does not check its stream, so a
+    // short write (full disk) is caught here instead.
+    uint64_t expected = 10 * sizeof(size_t) + sizeof(int) + sizeof(hnswlib::tableint) + sizeof(double);
+    expected += h.cur_element_count * h.size_data_per_element_;
+    for (size_t i = 0; i < h.cur_element_count; ++i)
+      expected += sizeof(unsigned) + (h.element_levels_[i] > 0 ? h.size_links_per_element_ * h.element_levels_[i] : 0);
+    try {
+      hnsw_->saveIndex(path);
+    } catch (const std::exception& e) {
+      return Status::IOError("saving HNSW index to " + path + ": " + e.what());
+    }
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0 || static_cast<uint64_t>(st.st_size) != expected)
+      return Status::IOError("saving HNSW index to " + path + ": short write (disk full?)");
+    return Status::OK();
+  }
+
+ private:
+  std::vector<Neighbor> SearchExact(const float* q, size_t k) const {
+    const auto& h = *hnsw_;
+    TopK top(k);
+    for (hnswlib::tableint i = 0; i < h.cur_element_count; ++i) {
+      if (h.isMarkedDeleted(i)) continue;
+      top.Push(h.getExternalLabel(i), h.fstdistfunc_(q, h.getDataByInternalId(i), h.dist_func_param_));
+    }
+    return top.Take();
+  }
+
+  const uint32_t dim_;
+  const Metric metric_;
+  std::unique_ptr<hnswlib::SpaceInterface<float>> space_;
+  std::unique_ptr<hnswlib::HierarchicalNSW<float>> hnsw_;  // GUARDED_BY(mu_) for mutation
+  mutable std::shared_mutex mu_;
+};
+
+}  // namespace
+
+std::unique_ptr<HnswIndex> NewHnswIndexImpl(uint32_t dim, Metric metric, const HnswParams& params,
+                                            size_t capacity) {
+  auto space = MakeSpace(metric, dim);
+  auto hnsw = std::make_unique<hnswlib::HierarchicalNSW<float>>(space.get(), std::max<size_t>(capacity, 16),
+                                                                 params.m, params.ef_construction, params.seed);
+  return std::make_unique<HnswIndexImpl>(dim, metric, std::move(space), std::move(hnsw));
+}
+
+std::unique_ptr<Index> NewHnswIndex(uint32_t dim, Metric metric, const HnswParams& params, size_t capacity) {
+  return NewHnswIndexImpl(dim, metric, params, capacity);
+}
+
+Result<std::unique_ptr<HnswIndex>> LoadHnswIndex(const std::string& path, uint32_t dim, Metric metric,
+                                                 const HnswParams&) {
+  auto space = MakeSpace(metric, dim);
+  std::unique_ptr<hnswlib::HierarchicalNSW<float>> hnsw;
+  try {
+    hnsw = std::make_unique<hnswlib::HierarchicalNSW<float>>(space.get(), path);
+  } catch (const std::exception& e) {
+    return Status::Corruption("loading HNSW index " + path + ": " + e.what());
+  }
+  if (hnsw->data_size_ != dim * sizeof(float))
+    return Status::Corruption("HNSW index " + path + " has the wrong dimension");
+  return std::unique_ptr<HnswIndex>(
+      std::make_unique<HnswIndexImpl>(dim, metric, std::move(space), std::move(hnsw)));
+}
+
+}  // namespace vectron

@@ -1,0 +1,29 @@
+// HnswIndex: the HNSW graph of hnswlib behind the Index interface, plus saving and
+// loading. The only place that includes hnswlib: its exceptions become Status here.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "vectron/index.h"
+
+namespace vectron {
+
+class HnswIndex : public Index {
+ public:
+  // Writes the graph to `path` (plain hnswlib layout; the caller adds the checksummed
+  // envelope and the atomic rename). Searches may continue meanwhile; writes wait.
+  // Errors: IOError (including a short write).
+  virtual Status Save(const std::string& path) const = 0;
+  // Number of slots ever used (live + deleted): the scan length of exact search.
+  virtual size_t slots() const = 0;
+};
+
+std::unique_ptr<HnswIndex> NewHnswIndexImpl(uint32_t dim, Metric metric, const HnswParams& params,
+                                            size_t capacity);
+// Loads a graph written by Save. Errors: Corruption if hnswlib rejects the file or its
+// dimension does not match.
+Result<std::unique_ptr<HnswIndex>> LoadHnswIndex(const std::string& path, uint32_t dim, Metric metric,
+                                                 const HnswParams& params);
+
+}  // namespace vectron

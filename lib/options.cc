@@ -1,0 +1,104 @@
+#include "vectron/options.h"
+
+#include <nlohmann/json.hpp>
+
+#include "vectron/types.h"
+
+namespace vectron {
+
+std::string_view MetricName(Metric m) {
+  switch (m) {
+    case Metric::kL2: return "l2";
+    case Metric::kCosine: return "cosine";
+    case Metric::kIP: return "ip";
+  }
+  return "?";
+}
+
+Result<Metric> ParseMetric(std::string_view name) {
+  if (name == "l2") return Metric::kL2;
+  if (name == "cosine") return Metric::kCosine;
+  if (name == "ip") return Metric::kIP;
+  return Status::InvalidArgument("unknown metric \"" + std::string(name) +
+                                 "\" (expected l2, cosine or ip)");
+}
+
+Status DatabaseOptions::Validate() const {
+  if (map_size_bytes < (1ull << 20))
+    return Status::InvalidArgument("map_size_bytes must be at least 1 MiB");
+  if (threads > 1024) return Status::InvalidArgument("threads must be at most 1024");
+  return Status::OK();
+}
+
+Status CollectionConfig::Validate() const {
+  if (dim == 0 || dim > kMaxDim)
+    return Status::InvalidArgument("dim must be between 1 and " + std::to_string(kMaxDim) +
+                                   ", got " + std::to_string(dim));
+  if (hnsw.m < 2 || hnsw.m > 256)
+    return Status::InvalidArgument("hnsw M must be between 2 and 256, got " + std::to_string(hnsw.m));
+  if (hnsw.ef_construction < 1 || hnsw.ef_construction > 10000)
+    return Status::InvalidArgument("hnsw ef_construction must be between 1 and 10000, got " +
+                                   std::to_string(hnsw.ef_construction));
+  if (hnsw.ef_search < 1 || hnsw.ef_search > 100000)
+    return Status::InvalidArgument("hnsw ef_search must be between 1 and 100000, got " +
+                                   std::to_string(hnsw.ef_search));
+  if (shards < 1 || shards > 256)
+    return Status::InvalidArgument("shards must be between 1 and 256, got " + std::to_string(shards));
+  if (checkpoint_every_ops < 1)
+    return Status::InvalidArgument("checkpoint_every_ops must be at least 1");
+  return Status::OK();
+}
+
+std::string CollectionConfig::ToJson() const {
+  nlohmann::json j = {
+      {"version", 1},
+      {"dim", dim},
+      {"metric", MetricName(metric)},
+      {"hnsw", {{"m", hnsw.m}, {"ef_construction", hnsw.ef_construction},
+                {"ef_search", hnsw.ef_search}, {"seed", hnsw.seed}}},
+      {"shards", shards},
+      {"flat_max_points", flat_max_points},
+      {"checkpoint_every_ops", checkpoint_every_ops},
+  };
+  return j.dump();
+}
+
+Result<CollectionConfig> CollectionConfig::FromJson(std::string_view text) {
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return Status::Corruption("collection config is not a JSON object");
+  try {
+    if (j.value("version", 0) != 1)
+      return Status::FailedPrecondition("collection config version " +
+                                        std::to_string(j.value("version", 0)) + " is not supported");
+    CollectionConfig c;
+    c.dim = j.at("dim").get<uint32_t>();
+    VECTRON_ASSIGN_OR_RETURN(c.metric, ParseMetric(j.at("metric").get<std::string>()));
+    const auto& h = j.at("hnsw");
+    c.hnsw.m = h.at("m").get<uint32_t>();
+    c.hnsw.ef_construction = h.at("ef_construction").get<uint32_t>();
+    c.hnsw.ef_search = h.at("ef_search").get<uint32_t>();
+    c.hnsw.seed = h.at("seed").get<uint64_t>();
+    c.shards = j.at("shards").get<uint32_t>();
+    c.flat_max_points = j.at("flat_max_points").get<uint64_t>();
+    c.checkpoint_every_ops = j.at("checkpoint_every_ops").get<uint64_t>();
+    VECTRON_RETURN_IF_ERROR(c.Validate());
+    return c;
+  } catch (const std::exception& e) {
+    return Status::Corruption(std::string("collection config: ") + e.what());
+  }
+}
+
+void WriteBatch::Upsert(std::string id, std::span<const float> vector, std::string metadata) {
+  Entry e{Op::kUpsert, std::move(id), vectors_.size(), vector.size(), std::move(metadata)};
+  vectors_.insert(vectors_.end(), vector.begin(), vector.end());
+  entries_.push_back(std::move(e));
+}
+
+void WriteBatch::Delete(std::string id) { entries_.push_back(Entry{Op::kDelete, std::move(id), 0, 0, {}}); }
+
+void WriteBatch::Clear() {
+  entries_.clear();
+  vectors_.clear();
+}
+
+}  // namespace vectron

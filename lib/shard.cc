@@ -1,0 +1,583 @@
+#include "vectron/shard.h"
+
+#include <algorithm>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "index/distance.h"
+#include "shard_impl.h"
+#include "storage/keys.h"
+#include "util/files.h"
+#include "util/parallel.h"
+#include "validate.h"
+
+namespace vectron {
+
+using storage::DecodeU64;
+using storage::EncodeU64;
+using storage::ReadTxn;
+using storage::WriteTxn;
+
+namespace {
+
+constexpr const char* kFormat = "1";
+constexpr int kCheckpointFormat = 1;
+// Change-log entries kept behind the newest, so that other processes (and a reopen
+// from a slightly older checkpoint) can catch up instead of rebuilding.
+constexpr uint64_t kKeepChanges = 1024;
+// At most this many old change-log entries are trimmed per commit (bounds latency).
+constexpr int kTrimPerCommit = 64;
+constexpr size_t kRebuildChunk = 4096;
+
+Result<uint64_t> GetU64(const storage::Txn& txn, storage::Dbi dbi, std::string_view key) {
+  VECTRON_ASSIGN_OR_RETURN(auto v, txn.Get(dbi, key));
+  if (!v) return uint64_t{0};
+  if (v->size() != 8) return Status::Corruption("meta key " + std::string(key) + " has a bad size");
+  return DecodeU64(*v);
+}
+
+Status PutU64(WriteTxn& txn, storage::Dbi dbi, std::string_view key, uint64_t v) {
+  return txn.Put(dbi, key, EncodeU64(v));
+}
+
+size_t PointRecordSize(uint32_t dim, std::string_view id, std::string_view metadata) {
+  return dim * sizeof(float) + 2 + id.size() + metadata.size();
+}
+
+void EncodePointRecord(char* out, std::span<const float> v, std::string_view id, std::string_view metadata) {
+  std::memcpy(out, v.data(), v.size_bytes());
+  out += v.size_bytes();
+  uint16_t n = static_cast<uint16_t>(id.size());
+  out[0] = static_cast<char>(n & 0xff);
+  out[1] = static_cast<char>(n >> 8);
+  std::memcpy(out + 2, id.data(), id.size());
+  std::memcpy(out + 2 + id.size(), metadata.data(), metadata.size());
+}
+
+struct PointRecordView {
+  const char* vector;  // dim floats, possibly unaligned
+  std::string_view id;
+  std::string_view metadata;
+};
+
+Result<PointRecordView> ParsePointRecord(std::string_view v, uint32_t dim) {
+  size_t vb = dim * sizeof(float);
+  if (v.size() < vb + 2) return Status::Corruption("point record is too short");
+  size_t n = static_cast<unsigned char>(v[vb]) | (static_cast<size_t>(static_cast<unsigned char>(v[vb + 1])) << 8);
+  if (v.size() < vb + 2 + n) return Status::Corruption("point record id overruns the record");
+  return PointRecordView{v.data(), v.substr(vb + 2, n), v.substr(vb + 2 + n)};
+}
+
+unsigned EnvFlags(Durability d) {
+  switch (d) {
+    case Durability::kFull: return 0;
+    case Durability::kNoMetaSync: return MDB_NOMETASYNC;
+    case Durability::kNoSync: return MDB_NOSYNC;
+  }
+  return 0;
+}
+
+}  // namespace
+
+unsigned Shard::Impl::threads() const { return ResolveThreads(options.threads); }
+
+Result<Point> Shard::Impl::DecodePoint(std::string_view value, const GetOptions& opts) const {
+  VECTRON_ASSIGN_OR_RETURN(PointRecordView r, ParsePointRecord(value, config.dim));
+  Point p;
+  p.id = std::string(r.id);
+  if (opts.include_vector) {
+    p.vector.resize(config.dim);
+    std::memcpy(p.vector.data(), r.vector, config.dim * sizeof(float));
+  }
+  if (opts.include_metadata) p.metadata = std::string(r.metadata);
+  return p;
+}
+
+Status Shard::Impl::ApplyValidated(const WriteBatch& batch, const std::vector<std::string>& metadata,
+                                   uint64_t log_index) {
+  std::lock_guard lock(write_mu);
+  VECTRON_ASSIGN_OR_RETURN(WriteTxn wt, WriteTxn::Begin(env));
+  VECTRON_ASSIGN_OR_RETURN(uint64_t seq, GetU64(wt, meta, "seq"));
+  VECTRON_ASSIGN_OR_RETURN(uint64_t applied, GetU64(wt, meta, "applied_index"));
+  VECTRON_ASSIGN_OR_RETURN(uint64_t next_label, GetU64(wt, meta, "next_label"));
+  if (log_index != 0 && log_index <= applied) return Status::OK();  // Replay of an applied batch.
+
+  std::string touched;
+  touched.reserve(batch.size() * 9);
+  auto note = [&](WriteBatch::Op op, uint64_t label) {
+    touched.push_back(static_cast<char>(op));
+    touched += EncodeU64(label);
+  };
+  const auto& entries = batch.entries();
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const auto& e = entries[i];
+    VECTRON_ASSIGN_OR_RETURN(auto existing, wt.Get(ids, e.id));
+    std::optional<uint64_t> label;
+    if (existing) {
+      if (existing->size() != 8) return Status::Corruption("id entry for \"" + e.id + "\" has a bad size");
+      label = DecodeU64(*existing);
+    }
+    if (e.op == WriteBatch::Op::kUpsert) {
+      if (!label) {
+        VECTRON_ASSIGN_OR_RETURN(storage::Cursor fc, wt.OpenCursor(free_labels));
+        VECTRON_ASSIGN_OR_RETURN(bool has_free, fc.First());
+        if (has_free) {
+          label = DecodeU64(fc.key());
+          VECTRON_RETURN_IF_ERROR(fc.Delete());
+        } else {
+          label = next_label++;
+        }
+        VECTRON_RETURN_IF_ERROR(wt.Put(ids, e.id, EncodeU64(*label)));
+      }
+      auto vec = batch.vector(e);
+      VECTRON_ASSIGN_OR_RETURN(char* out, wt.Reserve(points, EncodeU64(*label),
+                                                     PointRecordSize(config.dim, e.id, metadata[i])));
+      EncodePointRecord(out, vec, e.id, metadata[i]);
+      note(e.op, *label);
+    } else {
+      if (!label) continue;  // Deleting a missing id is a no-op.
+      VECTRON_ASSIGN_OR_RETURN(bool gone, wt.Del(ids, e.id));
+      (void)gone;
+      VECTRON_ASSIGN_OR_RETURN(bool gone2, wt.Del(points, EncodeU64(*label)));
+      (void)gone2;
+      VECTRON_RETURN_IF_ERROR(wt.Put(free_labels, EncodeU64(*label), ""));
+      note(e.op, *label);
+    }
+  }
+  if (touched.empty() && log_index == 0) return Status::OK();  // Nothing changed.
+
+  if (!touched.empty()) {
+    ++seq;
+    VECTRON_RETURN_IF_ERROR(wt.Put(changes, EncodeU64(seq), touched));
+    VECTRON_RETURN_IF_ERROR(PutU64(wt, meta, "seq", seq));
+    VECTRON_RETURN_IF_ERROR(PutU64(wt, meta, "next_label", next_label));
+  }
+  if (log_index != 0) VECTRON_RETURN_IF_ERROR(PutU64(wt, meta, "applied_index", log_index));
+
+  // Trim the change log: keep what a reopen from the last checkpoint needs.
+  uint64_t keep_from = seq > kKeepChanges ? seq - kKeepChanges : 0;
+  VECTRON_ASSIGN_OR_RETURN(uint64_t ckpt, GetU64(wt, meta, "checkpoint_seq"));
+  bool hnsw;
+  {
+    std::shared_lock s(state_mu);
+    hnsw = IsHnsw();
+  }
+  uint64_t trim_upto = hnsw ? std::min(ckpt, keep_from) : keep_from;
+  VECTRON_ASSIGN_OR_RETURN(storage::Cursor cc, wt.OpenCursor(changes));
+  for (int n = 0; n < kTrimPerCommit; ++n) {
+    VECTRON_ASSIGN_OR_RETURN(bool any, cc.First());
+    if (!any || DecodeU64(cc.key()) > trim_upto) break;
+    VECTRON_RETURN_IF_ERROR(cc.Delete());
+  }
+
+  VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
+  Status s = CatchUp();
+  if (!s.ok()) return s.WithContext("write committed, but the in-memory index did not catch up (it will retry)");
+  return Status::OK();
+}
+
+Status Shard::Impl::CatchUp() {
+  VECTRON_ASSIGN_OR_RETURN(ReadTxn rt, ReadTxn::Begin(env));
+  uint64_t txnid = mdb_txn_id(rt.get());
+  VECTRON_ASSIGN_OR_RETURN(uint64_t seq, GetU64(rt, meta, "seq"));
+  uint64_t cur;
+  {
+    std::shared_lock s(state_mu);
+    cur = index_seq;
+  }
+  if (seq == cur) {
+    seen_txnid.store(txnid);
+    return Status::OK();
+  }
+  if (seq < cur) return RebuildIndex(rt, seq, "the data is older than the index");
+
+  // Labels touched by batches cur+1..seq; each is synced to its state in this snapshot,
+  // which is idempotent however the batches interleaved.
+  VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, rt.OpenCursor(changes));
+  VECTRON_ASSIGN_OR_RETURN(bool found, c.Seek(EncodeU64(cur + 1)));
+  if (!found || DecodeU64(c.key()) != cur + 1) return RebuildIndex(rt, seq, "the change log was trimmed");
+  std::vector<uint64_t> labels;
+  for (bool ok = true; ok;) {
+    std::string_view v = c.value();
+    if (v.size() % 9 != 0) return Status::Corruption("change-log entry has a bad size");
+    for (size_t i = 0; i < v.size(); i += 9) labels.push_back(DecodeU64(v.substr(i + 1, 8)));
+    VECTRON_ASSIGN_OR_RETURN(ok, c.Next());
+  }
+  std::sort(labels.begin(), labels.end());
+  labels.erase(std::unique(labels.begin(), labels.end()), labels.end());
+
+  std::vector<uint64_t> up_labels, rm_labels;
+  std::vector<float> up_vectors;
+  std::vector<std::string> up_ids;
+  up_labels.reserve(labels.size());
+  up_vectors.reserve(labels.size() * config.dim);
+  for (uint64_t label : labels) {
+    VECTRON_ASSIGN_OR_RETURN(auto v, rt.Get(points, EncodeU64(label)));
+    if (!v) {
+      rm_labels.push_back(label);
+      continue;
+    }
+    VECTRON_ASSIGN_OR_RETURN(PointRecordView r, ParsePointRecord(*v, config.dim));
+    size_t off = up_vectors.size();
+    up_vectors.resize(off + config.dim);
+    std::memcpy(up_vectors.data() + off, r.vector, config.dim * sizeof(float));
+    if (config.metric == Metric::kCosine) Normalize(std::span<float>(up_vectors.data() + off, config.dim));
+    up_labels.push_back(label);
+    up_ids.emplace_back(r.id);
+  }
+  {
+    std::unique_lock s(state_mu);
+    VECTRON_RETURN_IF_ERROR(index->Remove(rm_labels));
+    VECTRON_RETURN_IF_ERROR(index->Upsert(up_labels, up_vectors, threads()));
+    for (uint64_t l : rm_labels)
+      if (l < label_ids.size()) label_ids[l].clear();
+    for (size_t i = 0; i < up_labels.size(); ++i) {
+      if (up_labels[i] >= label_ids.size()) label_ids.resize(up_labels[i] + 1);
+      label_ids[up_labels[i]] = std::move(up_ids[i]);
+    }
+    index_seq = seq;
+  }
+  seen_txnid.store(txnid);
+
+  if (!IsHnsw() && index->size() > config.flat_max_points)
+    return RebuildIndex(rt, seq, "the shard outgrew flat_max_points");
+  ops_since_checkpoint += labels.size();
+  if (IsHnsw() && ops_since_checkpoint >= config.checkpoint_every_ops) return SaveCheckpoint();
+  return Status::OK();
+}
+
+Status Shard::Impl::RebuildIndex(const ReadTxn& rt, uint64_t seq, const char* reason) {
+  VECTRON_ASSIGN_OR_RETURN(uint64_t n, rt.Count(points));
+  const bool hnsw = n > config.flat_max_points;
+  std::unique_ptr<Index> fresh = hnsw ? std::unique_ptr<Index>(NewHnswIndexImpl(config.dim, config.metric,
+                                                                                config.hnsw, n + n / 8 + 16))
+                                      : NewFlatIndex(config.dim, config.metric);
+  std::vector<std::string> fresh_ids;
+  std::string stage = std::string("building ") + (hnsw ? "HNSW" : "flat") + " index for " + dir + " (" + reason + ")";
+  if (options.progress && !options.progress(stage, 0, n)) return Status::Cancelled("index build cancelled");
+
+  VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, rt.OpenCursor(points));
+  VECTRON_ASSIGN_OR_RETURN(bool more, c.First());
+  std::vector<uint64_t> labels;
+  std::vector<float> vectors;
+  uint64_t done = 0;
+  while (more) {
+    labels.clear();
+    vectors.clear();
+    while (more && labels.size() < kRebuildChunk) {
+      uint64_t label = DecodeU64(c.key());
+      VECTRON_ASSIGN_OR_RETURN(PointRecordView r, ParsePointRecord(c.value(), config.dim));
+      size_t off = vectors.size();
+      vectors.resize(off + config.dim);
+      std::memcpy(vectors.data() + off, r.vector, config.dim * sizeof(float));
+      if (config.metric == Metric::kCosine) Normalize(std::span<float>(vectors.data() + off, config.dim));
+      labels.push_back(label);
+      if (label >= fresh_ids.size()) fresh_ids.resize(label + 1);
+      fresh_ids[label] = std::string(r.id);
+      VECTRON_ASSIGN_OR_RETURN(more, c.Next());
+    }
+    VECTRON_RETURN_IF_ERROR(fresh->Upsert(labels, vectors, threads()));
+    done += labels.size();
+    if (options.progress && !options.progress(stage, done, n)) return Status::Cancelled("index build cancelled");
+  }
+  {
+    std::unique_lock s(state_mu);
+    index = std::move(fresh);
+    label_ids = std::move(fresh_ids);
+    index_seq = seq;
+  }
+  seen_txnid.store(mdb_txn_id(rt.get()));
+  if (hnsw) return SaveCheckpoint();
+  return Status::OK();
+}
+
+Status Shard::Impl::LoadCheckpoint(std::string* why_not) {
+  const std::string meta_path = dir + "/index.meta";
+  if (!PathExists(meta_path)) {
+    *why_not = "no saved index";
+    return Status::NotFound(*why_not);
+  }
+  auto fail = [&](std::string why) {
+    *why_not = why;
+    return Status::Corruption(why);
+  };
+  VECTRON_ASSIGN_OR_RETURN(std::string text, ReadFile(meta_path));
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return fail("index.meta is not valid JSON");
+  uint64_t ck_seq, size, crc;
+  std::string file;
+  try {
+    if (j.at("format").get<int>() != kCheckpointFormat) return fail("index.meta has an unknown format");
+    ck_seq = j.at("seq").get<uint64_t>();
+    size = j.at("size").get<uint64_t>();
+    crc = j.at("crc32c").get<uint64_t>();
+    file = j.at("file").get<std::string>();
+    if (j.at("dim").get<uint32_t>() != config.dim || j.at("metric").get<std::string>() != MetricName(config.metric))
+      return fail("saved index has another dimension or metric");
+  } catch (const std::exception& e) {
+    return fail(std::string("index.meta: ") + e.what());
+  }
+  if (file.find('/') != std::string::npos) return fail("index.meta names a bad file");
+  uint32_t got_crc = 0;
+  uint64_t got_size = 0;
+  if (Status s = ChecksumFile(dir + "/" + file, &got_crc, &got_size); !s.ok()) return fail(s.message());
+  if (got_size != size || got_crc != crc) return fail("saved index failed its checksum");
+
+  VECTRON_ASSIGN_OR_RETURN(ReadTxn rt, ReadTxn::Begin(env));
+  VECTRON_ASSIGN_OR_RETURN(uint64_t seq, GetU64(rt, meta, "seq"));
+  if (ck_seq > seq) return fail("saved index is newer than the data");
+  if (ck_seq < seq) {
+    VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, rt.OpenCursor(changes));
+    VECTRON_ASSIGN_OR_RETURN(bool found, c.Seek(EncodeU64(ck_seq + 1)));
+    if (!found || DecodeU64(c.key()) != ck_seq + 1) return fail("the change log no longer reaches back to the saved index");
+  }
+  auto loaded = LoadHnswIndex(dir + "/" + file, config.dim, config.metric, config.hnsw);
+  if (!loaded.ok()) return fail(loaded.status().message());
+
+  // Label → id from the current snapshot; labels changed since the checkpoint are
+  // re-synced by the CatchUp that follows.
+  std::vector<std::string> fresh_ids;
+  VECTRON_ASSIGN_OR_RETURN(storage::Cursor ic, rt.OpenCursor(ids));
+  VECTRON_ASSIGN_OR_RETURN(bool more, ic.First());
+  while (more) {
+    if (ic.value().size() != 8) return Status::Corruption("id entry has a bad size");
+    uint64_t label = DecodeU64(ic.value());
+    if (label >= fresh_ids.size()) fresh_ids.resize(label + 1);
+    fresh_ids[label] = std::string(ic.key());
+    VECTRON_ASSIGN_OR_RETURN(more, ic.Next());
+  }
+  {
+    std::unique_lock s(state_mu);
+    index = std::move(loaded).value();
+    label_ids = std::move(fresh_ids);
+    index_seq = ck_seq;
+  }
+  checkpoint_seq = ck_seq;
+  return Status::OK();
+}
+
+Status Shard::Impl::SaveCheckpoint() {
+  if (!IsHnsw()) return Status::OK();
+  uint64_t seq;
+  {
+    std::shared_lock s(state_mu);
+    seq = index_seq;
+  }
+  if (seq == checkpoint_seq && PathExists(dir + "/index.meta")) return Status::OK();
+  auto* hnsw = static_cast<HnswIndex*>(index.get());
+  const std::string file = "index-" + std::to_string(seq) + ".hnsw";
+  const std::string tmp = dir + "/" + file + ".tmp";
+  // write_mu is held, so the graph cannot change while it is written; searches go on.
+  VECTRON_RETURN_IF_ERROR(hnsw->Save(tmp));
+  VECTRON_RETURN_IF_ERROR(FsyncPath(tmp));
+  uint32_t crc = 0;
+  uint64_t size = 0;
+  VECTRON_RETURN_IF_ERROR(ChecksumFile(tmp, &crc, &size));
+  VECTRON_RETURN_IF_ERROR(RenamePath(tmp, dir + "/" + file));
+  nlohmann::json j = {{"format", kCheckpointFormat}, {"seq", seq},     {"file", file},
+                      {"size", size},                {"crc32c", crc},  {"dim", config.dim},
+                      {"metric", MetricName(config.metric)}, {"count", hnsw->size()}};
+  VECTRON_RETURN_IF_ERROR(WriteFileAtomic(dir + "/index.meta", j.dump()));
+  // Older graphs are garbage now that index.meta names the new one.
+  if (auto names = ListDir(dir); names.ok()) {
+    for (const auto& n : *names)
+      if (n != file && n.rfind("index-", 0) == 0) (void)RemoveAll(dir + "/" + n);
+  }
+  VECTRON_ASSIGN_OR_RETURN(WriteTxn wt, WriteTxn::Begin(env));
+  VECTRON_RETURN_IF_ERROR(PutU64(wt, meta, "checkpoint_seq", seq));
+  VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
+  checkpoint_seq = seq;
+  ops_since_checkpoint = 0;
+  return Status::OK();
+}
+
+Status Shard::Impl::MaybeRefresh() {
+  if (env.LastTxnId() == seen_txnid.load()) return Status::OK();
+  // A writer of this process holds the lock and catches up itself; don't queue behind it.
+  std::unique_lock lock(write_mu, std::try_to_lock);
+  if (!lock.owns_lock()) return Status::OK();
+  return CatchUp();
+}
+
+// ---------------------------------------------------------------------------------
+
+Shard::Shard(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Shard::~Shard() {
+  if (!impl_ || impl_->closing_without_checkpoint) return;
+  std::lock_guard lock(impl_->write_mu);
+  Status s = impl_->SaveCheckpoint();
+  if (!s.ok()) std::fprintf(stderr, "vectron: saving index of %s on close: %s\n", impl_->dir.c_str(), s.ToString().c_str());
+  if (impl_->options.durability != Durability::kFull) (void)impl_->env.Sync(true);
+}
+
+Result<std::unique_ptr<Shard>> Shard::Open(const std::string& dir, const CollectionConfig& config,
+                                           const DatabaseOptions& options) {
+  VECTRON_RETURN_IF_ERROR(config.Validate());
+  VECTRON_RETURN_IF_ERROR(options.Validate());
+  VECTRON_RETURN_IF_ERROR(MakeDirs(dir));
+  storage::EnvOptions eo;
+  eo.map_size_bytes = options.map_size_bytes;
+  eo.flags = EnvFlags(options.durability);
+  VECTRON_ASSIGN_OR_RETURN(storage::LmdbEnv env, storage::LmdbEnv::Open(dir, eo));
+  auto impl = std::make_unique<Impl>(std::move(env));
+  impl->dir = dir;
+  impl->config = config;
+  impl->options = options;
+  {
+    VECTRON_ASSIGN_OR_RETURN(WriteTxn wt, WriteTxn::Begin(impl->env));
+    VECTRON_ASSIGN_OR_RETURN(impl->meta, wt.OpenDbi("meta"));
+    VECTRON_ASSIGN_OR_RETURN(impl->ids, wt.OpenDbi("ids"));
+    VECTRON_ASSIGN_OR_RETURN(impl->points, wt.OpenDbi("points"));
+    VECTRON_ASSIGN_OR_RETURN(impl->free_labels, wt.OpenDbi("free"));
+    VECTRON_ASSIGN_OR_RETURN(impl->changes, wt.OpenDbi("changes"));
+    VECTRON_ASSIGN_OR_RETURN(auto fmt, wt.Get(impl->meta, "format"));
+    if (!fmt) {
+      VECTRON_RETURN_IF_ERROR(wt.Put(impl->meta, "format", kFormat));
+      VECTRON_RETURN_IF_ERROR(wt.Put(impl->meta, "config", config.ToJson()));
+    } else {
+      if (*fmt != kFormat)
+        return Status::FailedPrecondition("shard " + dir + " has format version " + std::string(*fmt) +
+                                          ", this build reads version " + kFormat);
+      VECTRON_ASSIGN_OR_RETURN(auto stored_text, wt.Get(impl->meta, "config"));
+      if (!stored_text) return Status::Corruption("shard " + dir + " has no stored config");
+      VECTRON_ASSIGN_OR_RETURN(CollectionConfig stored, CollectionConfig::FromJson(*stored_text));
+      if (stored.dim != config.dim || stored.metric != config.metric)
+        return Status::FailedPrecondition("shard " + dir + " was created with dim " + std::to_string(stored.dim) +
+                                          " and metric " + std::string(MetricName(stored.metric)));
+    }
+    VECTRON_ASSIGN_OR_RETURN(impl->checkpoint_seq, GetU64(wt, impl->meta, "checkpoint_seq"));
+    VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
+  }
+  {
+    std::lock_guard lock(impl->write_mu);
+    std::string why;
+    if (!impl->LoadCheckpoint(&why).ok()) {
+      VECTRON_ASSIGN_OR_RETURN(ReadTxn rt, ReadTxn::Begin(impl->env));
+      VECTRON_ASSIGN_OR_RETURN(uint64_t seq, GetU64(rt, impl->meta, "seq"));
+      VECTRON_RETURN_IF_ERROR(impl->RebuildIndex(rt, seq, why.c_str()));
+    }
+    VECTRON_RETURN_IF_ERROR(impl->CatchUp());
+  }
+  return std::unique_ptr<Shard>(new Shard(std::move(impl)));
+}
+
+Status Shard::Apply(const WriteBatch& batch, uint64_t log_index) {
+  std::vector<std::string> metadata;
+  VECTRON_RETURN_IF_ERROR(ValidateBatch(batch, impl_->config, &metadata));
+  return impl_->ApplyValidated(batch, metadata, log_index);
+}
+
+Result<std::vector<Hit>> Shard::Search(std::span<const float> query, const SearchParams& params) const {
+  VECTRON_RETURN_IF_ERROR(ValidateSearch(query, params, impl_->config));
+  VECTRON_RETURN_IF_ERROR(impl_->MaybeRefresh());
+  std::vector<float> q(query.begin(), query.end());
+  if (impl_->config.metric == Metric::kCosine) Normalize(q);
+  IndexSearchOptions io;
+  io.ef = params.ef > 0 ? static_cast<size_t>(params.ef) : impl_->config.hnsw.ef_search;
+  io.exact = params.exact;
+  std::vector<Hit> hits;
+  {
+    std::shared_lock s(impl_->state_mu);
+    auto nbrs = impl_->index->Search(q, static_cast<size_t>(params.k), io);
+    hits.resize(nbrs.size());
+    for (size_t i = 0; i < nbrs.size(); ++i) {
+      hits[i].id = nbrs[i].label < impl_->label_ids.size() ? impl_->label_ids[nbrs[i].label] : std::string();
+      hits[i].score = ScoreFromIndexDistance(impl_->config.metric, nbrs[i].distance);
+    }
+  }
+  if (params.include_metadata || params.include_vector) {
+    GetOptions go{params.include_vector, params.include_metadata};
+    VECTRON_ASSIGN_OR_RETURN(ReadTxn rt, ReadTxn::Begin(impl_->env));
+    for (auto& h : hits) {
+      VECTRON_ASSIGN_OR_RETURN(auto lv, rt.Get(impl_->ids, h.id));
+      if (!lv) continue;  // Deleted since the search; keep the hit without payload.
+      VECTRON_ASSIGN_OR_RETURN(auto pv, rt.Get(impl_->points, *lv));
+      if (!pv) continue;
+      VECTRON_ASSIGN_OR_RETURN(Point p, impl_->DecodePoint(*pv, go));
+      h.vector = std::move(p.vector);
+      h.metadata = std::move(p.metadata);
+    }
+  }
+  return hits;
+}
+
+Result<std::vector<std::optional<Point>>> Shard::Get(std::span<const std::string> ids,
+                                                     const GetOptions& options) const {
+  for (const auto& id : ids) VECTRON_RETURN_IF_ERROR(ValidateId(id));
+  VECTRON_ASSIGN_OR_RETURN(ReadTxn rt, ReadTxn::Begin(impl_->env));
+  std::vector<std::optional<Point>> out(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    VECTRON_ASSIGN_OR_RETURN(auto lv, rt.Get(impl_->ids, ids[i]));
+    if (!lv) continue;
+    VECTRON_ASSIGN_OR_RETURN(auto pv, rt.Get(impl_->points, *lv));
+    if (!pv) return Status::Corruption("id \"" + ids[i] + "\" points at a missing record");
+    VECTRON_ASSIGN_OR_RETURN(Point p, impl_->DecodePoint(*pv, options));
+    out[i] = std::move(p);
+  }
+  return out;
+}
+
+Result<uint64_t> Shard::Count() const {
+  VECTRON_ASSIGN_OR_RETURN(ReadTxn rt, ReadTxn::Begin(impl_->env));
+  return rt.Count(impl_->ids);
+}
+
+Result<ScrollPage> Shard::Scroll(std::string_view after, size_t limit, const GetOptions& options) const {
+  ScrollPage page;
+  if (limit == 0) return Status::InvalidArgument("scroll limit must be at least 1");
+  VECTRON_ASSIGN_OR_RETURN(ReadTxn rt, ReadTxn::Begin(impl_->env));
+  VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, rt.OpenCursor(impl_->ids));
+  VECTRON_ASSIGN_OR_RETURN(bool more, after.empty() ? c.First() : c.Seek(after));
+  if (more && !after.empty() && c.key() == after) {
+    VECTRON_ASSIGN_OR_RETURN(more, c.Next());
+  }
+  while (more && page.points.size() < limit) {
+    VECTRON_ASSIGN_OR_RETURN(auto pv, rt.Get(impl_->points, c.value()));
+    if (!pv) return Status::Corruption("id \"" + std::string(c.key()) + "\" points at a missing record");
+    VECTRON_ASSIGN_OR_RETURN(Point p, impl_->DecodePoint(*pv, options));
+    page.points.push_back(std::move(p));
+    VECTRON_ASSIGN_OR_RETURN(more, c.Next());
+  }
+  if (more && !page.points.empty()) page.next_cursor = page.points.back().id;
+  return page;
+}
+
+Status Shard::Checkpoint() {
+  std::lock_guard lock(impl_->write_mu);
+  return impl_->SaveCheckpoint();
+}
+
+Status Shard::Refresh() {
+  std::lock_guard lock(impl_->write_mu);
+  return impl_->CatchUp();
+}
+
+Result<ShardStats> Shard::Stats() const {
+  ShardStats st;
+  VECTRON_ASSIGN_OR_RETURN(ReadTxn rt, ReadTxn::Begin(impl_->env));
+  VECTRON_ASSIGN_OR_RETURN(st.count, rt.Count(impl_->ids));
+  VECTRON_ASSIGN_OR_RETURN(st.seq, GetU64(rt, impl_->meta, "seq"));
+  VECTRON_ASSIGN_OR_RETURN(st.applied_index, GetU64(rt, impl_->meta, "applied_index"));
+  {
+    std::shared_lock s(impl_->state_mu);
+    st.index_memory_bytes = impl_->index->memory_bytes() + impl_->label_ids.capacity() * sizeof(std::string);
+    for (const auto& id : impl_->label_ids)
+      if (id.capacity() > 15) st.index_memory_bytes += id.capacity();
+    st.deleted_slots = impl_->index->deleted_slots();
+    st.index_kind = std::string(impl_->index->kind());
+  }
+  st.disk_bytes = DiskUsage(impl_->dir);
+  return st;
+}
+
+uint64_t Shard::applied_index() const {
+  auto rt = ReadTxn::Begin(impl_->env);
+  if (!rt.ok()) return 0;
+  auto v = GetU64(*rt, impl_->meta, "applied_index");
+  return v.ok() ? *v : 0;
+}
+
+const CollectionConfig& Shard::config() const { return impl_->config; }
+
+}  // namespace vectron

@@ -1,0 +1,66 @@
+// Shard internals shared with Collection (which validates once and then applies).
+#pragma once
+
+#include <atomic>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "index/hnsw_index.h"
+#include "storage/lmdb.h"
+#include "vectron/shard.h"
+
+namespace vectron {
+
+// The LMDB schema of a shard (docs/formats/storage.md).
+//   meta:    "format" → "1", "config" → CollectionConfig JSON, "seq", "applied_index",
+//            "next_label", "checkpoint_seq" → u64 big-endian.
+//   ids:     point id → label (u64 BE).
+//   points:  label (u64 BE) → [dim × f32 LE][u16 id length][id][metadata JSON].
+//   free:    label (u64 BE) → "" (labels of deleted points, reused first).
+//   changes: seq (u64 BE) → repeated [u8 op][label u64 BE]: which labels a batch touched.
+struct Shard::Impl {
+  std::string dir;
+  CollectionConfig config;
+  DatabaseOptions options;
+  storage::LmdbEnv env;
+  storage::Dbi meta, ids, points, free_labels, changes;
+  bool closing_without_checkpoint = false;
+
+  // Serialises this process's writers, catch-up and checkpoints (LMDB serialises the
+  // commits themselves across processes).
+  std::mutex write_mu;
+  // Guards the index contents together with label_ids and index_seq, so a search maps
+  // labels to ids consistently with the graph it searched.
+  mutable std::shared_mutex state_mu;
+  std::unique_ptr<Index> index;         // GUARDED_BY(state_mu)
+  std::vector<std::string> label_ids;   // GUARDED_BY(state_mu), label → id, "" = free
+  uint64_t index_seq = 0;               // GUARDED_BY(state_mu), LMDB seq the index reflects
+  uint64_t checkpoint_seq = 0;          // GUARDED_BY(write_mu), seq of the saved graph
+  uint64_t ops_since_checkpoint = 0;    // GUARDED_BY(write_mu)
+  std::atomic<uint64_t> seen_txnid{0};  // LMDB txn id last caught up to
+
+  explicit Impl(storage::LmdbEnv e) : env(std::move(e)) {}
+
+  // Writes a validated batch (canonical metadata per entry) in one LMDB transaction,
+  // then brings the index up to date. REQUIRES: ValidateBatch passed.
+  Status ApplyValidated(const WriteBatch& batch, const std::vector<std::string>& metadata,
+                        uint64_t log_index);
+  // Makes the index reflect the latest committed LMDB state.
+  Status CatchUp();  // REQUIRES: write_mu held.
+  Status RebuildIndex(const storage::ReadTxn& txn, uint64_t seq, const char* reason);  // REQUIRES: write_mu
+  Status LoadCheckpoint(std::string* why_not);  // REQUIRES: write_mu
+  Status SaveCheckpoint();                      // REQUIRES: write_mu
+  Status MaybeRefresh();
+  Result<Point> DecodePoint(std::string_view value, const GetOptions& options) const;
+  bool IsHnsw() const { return index && index->kind() == "hnsw"; }
+  unsigned threads() const;
+};
+
+// The one door from the rest of lib/ into a Shard's internals.
+struct ShardAccess {
+  static Shard::Impl& Of(Shard& s) { return *s.impl_; }
+};
+
+}  // namespace vectron

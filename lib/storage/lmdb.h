@@ -1,0 +1,150 @@
+// RAII wrappers over LMDB: one move-only owner per C handle. The types encode LMDB's
+// rules: a WriteTxn that is dropped uncommitted aborts; Commit() consumes it; values read
+// through a ReadTxn/WriteTxn are views valid only until that transaction ends.
+#pragma once
+
+#include <lmdb.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "vectron/status.h"
+
+namespace vectron::storage {
+
+// Maps an LMDB return code to a Status, keeping mdb_strerror's text.
+// MDB_NOTFOUND → NotFound, MDB_MAP_FULL → ResourceExhausted, MDB_CORRUPTED → Corruption.
+Status MdbStatus(int rc, std::string_view what);
+
+struct EnvOptions {
+  uint64_t map_size_bytes = 1ull << 36;
+  unsigned max_dbs = 16;
+  unsigned max_readers = 512;
+  unsigned flags = 0;  // Extra mdb_env_open flags (MDB_NOSYNC, MDB_NOMETASYNC, ...).
+};
+
+// An open LMDB environment (a directory holding data.mdb and lock.mdb).
+// Thread-safe. Never open the same directory twice in one process (LMDB rule).
+class LmdbEnv {
+ public:
+  static Result<LmdbEnv> Open(const std::string& dir, const EnvOptions& options);
+  LmdbEnv(LmdbEnv&& o) noexcept : env_(o.env_) { o.env_ = nullptr; }
+  LmdbEnv& operator=(LmdbEnv&& o) noexcept;
+  LmdbEnv(const LmdbEnv&) = delete;
+  LmdbEnv& operator=(const LmdbEnv&) = delete;
+  ~LmdbEnv();
+
+  MDB_env* get() const { return env_; }
+  // Flushes buffers to disk (needed after commits made with MDB_NOSYNC).
+  Status Sync(bool force);
+  // Id of the last committed write transaction, from shared memory (cheap; sees
+  // commits of other processes).
+  uint64_t LastTxnId() const;
+  // Bytes used by the data file (last page number × page size).
+  uint64_t UsedBytes() const;
+  // Writes a compacted, consistent copy of the environment to `dir` (which must exist
+  // and be empty). Safe while writers continue.
+  Status CopyCompact(const std::string& dir) const;
+
+ private:
+  explicit LmdbEnv(MDB_env* env) : env_(env) {}
+  MDB_env* env_ = nullptr;
+};
+
+// A named database inside an environment: a plain handle, valid while the env is open.
+struct Dbi {
+  MDB_dbi handle = 0;
+};
+
+inline MDB_val ToVal(std::string_view s) {
+  return MDB_val{s.size(), const_cast<char*>(s.data())};
+}
+inline std::string_view FromVal(const MDB_val& v) {
+  return std::string_view(static_cast<const char*>(v.mv_data), v.mv_size);
+}
+
+class Txn;
+
+// A cursor over one Dbi; valid until its transaction ends. Move-only.
+class Cursor {
+ public:
+  Cursor(Cursor&& o) noexcept : c_(o.c_) { o.c_ = nullptr; }
+  Cursor(const Cursor&) = delete;
+  ~Cursor() { if (c_) mdb_cursor_close(c_); }
+
+  // Positions at the first key >= `key`. Returns false at the end.
+  Result<bool> Seek(std::string_view key);
+  Result<bool> First();
+  Result<bool> Last();
+  Result<bool> Next();
+  std::string_view key() const { return FromVal(k_); }
+  std::string_view value() const { return FromVal(v_); }
+  // Deletes the entry under the cursor (write transactions only).
+  Status Delete();
+
+ private:
+  friend class Txn;
+  explicit Cursor(MDB_cursor* c) : c_(c) {}
+  Result<bool> Move(MDB_cursor_op op);
+  MDB_cursor* c_ = nullptr;
+  MDB_val k_{0, nullptr}, v_{0, nullptr};
+};
+
+// Shared read/write operations; base of ReadTxn and WriteTxn.
+class Txn {
+ public:
+  Txn(const Txn&) = delete;
+  Txn& operator=(const Txn&) = delete;
+
+  // The value under `key`, or nullopt. The view is valid until the txn ends.
+  Result<std::optional<std::string_view>> Get(Dbi dbi, std::string_view key) const;
+  Result<Cursor> OpenCursor(Dbi dbi) const;
+  // Number of entries in `dbi`.
+  Result<uint64_t> Count(Dbi dbi) const;
+  MDB_txn* get() const { return txn_; }
+
+ protected:
+  Txn() = default;
+  Txn(Txn&& o) noexcept : txn_(o.txn_) { o.txn_ = nullptr; }
+  MDB_txn* txn_ = nullptr;
+};
+
+// A read-only snapshot. Aborted (released) when dropped.
+class ReadTxn : public Txn {
+ public:
+  static Result<ReadTxn> Begin(const LmdbEnv& env);
+  ReadTxn(ReadTxn&& o) noexcept = default;
+  ~ReadTxn() { if (txn_) mdb_txn_abort(txn_); }
+
+ private:
+  ReadTxn() = default;
+};
+
+// The one write transaction of the environment (LMDB serialises writers across
+// threads and processes). Aborts when dropped uncommitted.
+class WriteTxn : public Txn {
+ public:
+  static Result<WriteTxn> Begin(LmdbEnv& env);
+  WriteTxn(WriteTxn&& o) noexcept = default;
+  ~WriteTxn() { if (txn_) mdb_txn_abort(txn_); }
+
+  // Opens (creating if needed) a named database. The handle becomes usable by other
+  // transactions once this one commits.
+  Result<Dbi> OpenDbi(const char* name, unsigned flags = 0);
+  Status Put(Dbi dbi, std::string_view key, std::string_view value);
+  // Reserves `size` bytes for `key` and returns the writable space (valid until the
+  // next write in this txn). Avoids a copy for large values.
+  Result<char*> Reserve(Dbi dbi, std::string_view key, size_t size);
+  // Deletes `key`. Returns false if it was not there.
+  Result<bool> Del(Dbi dbi, std::string_view key);
+  Status Drop(Dbi dbi);  // Empties the database, keeps the handle.
+  // Commits. The handle is gone afterwards, whether or not it succeeded.
+  Status Commit() &&;
+
+ private:
+  WriteTxn() = default;
+};
+
+}  // namespace vectron::storage

@@ -1,0 +1,43 @@
+#include "util/crc32c.h"
+
+#include <array>
+#include <cstring>
+#if defined(__SSE4_2__)
+#include <nmmintrin.h>
+#endif
+
+namespace vectron {
+namespace {
+
+constexpr std::array<uint32_t, 256> MakeTable() {
+  std::array<uint32_t, 256> t{};
+  for (uint32_t i = 0; i < 256; ++i) {
+    uint32_t c = i;
+    for (int k = 0; k < 8; ++k) c = (c & 1) ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+    t[i] = c;
+  }
+  return t;
+}
+constexpr auto kTable = MakeTable();
+
+}  // namespace
+
+uint32_t Crc32c(uint32_t crc, const void* data, size_t n) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  crc = ~crc;
+#if defined(__SSE4_2__)
+  uint64_t c64 = crc;
+  while (n >= 8) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    c64 = _mm_crc32_u64(c64, w);
+    p += 8;
+    n -= 8;
+  }
+  crc = static_cast<uint32_t>(c64);
+#endif
+  while (n--) crc = kTable[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+  return ~crc;
+}
+
+}  // namespace vectron
