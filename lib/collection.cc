@@ -190,6 +190,10 @@ Status SyncCollection(Collection& c) {
   return Status::OK();
 }
 
+std::string EncodeJournalRecord(const WriteBatch& batch, const std::vector<std::string>& metadata) {
+  return EncodeBatch(batch, metadata);
+}
+
 Collection::Collection(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Collection::~Collection() = default;
 
@@ -222,6 +226,8 @@ Status Collection::Write(const WriteBatch& batch) {
     VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*impl_->journal));
     VECTRON_ASSIGN_OR_RETURN(auto next, wt.Get(impl_->journal_meta, "next_id"));
     id = next && next->size() == 8 ? DecodeU64(*next) : 1;
+    // Never reuse an id a shard has applied (a journal restored or rebuilt by hand).
+    for (auto& shard : impl_->shards) id = std::max(id, shard->applied_index() + 1);
     VECTRON_RETURN_IF_ERROR(wt.Put(impl_->journal_meta, "next_id", EncodeU64(id + 1)));
     VECTRON_RETURN_IF_ERROR(wt.Put(impl_->journal_batches, EncodeU64(id), EncodeBatch(batch, metadata)));
     VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());

@@ -3,6 +3,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "vectron/collection.h"
 
@@ -17,5 +18,8 @@ Result<std::unique_ptr<Collection>> OpenCollection(const std::string& name, cons
 void MarkDropped(Collection& c);
 // Flushes every shard environment.
 Status SyncCollection(Collection& c);
+
+// The journal record of a multi-shard batch (exposed for crash-recovery tests).
+std::string EncodeJournalRecord(const WriteBatch& batch, const std::vector<std::string>& metadata);
 
 }  // namespace vectron

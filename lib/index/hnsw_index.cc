@@ -187,7 +187,8 @@ Result<std::unique_ptr<HnswIndex>> LoadHnswIndex(const std::string& path, uint32
   } catch (const std::exception& e) {
     return Status::Corruption("loading HNSW index " + path + ": " + e.what());
   }
-  if (hnsw->data_size_ != dim * sizeof(float))
+  // data_size_ comes from the space we passed; the file's own layout says what it holds.
+  if (hnsw->label_offset_ - hnsw->offsetData_ != dim * sizeof(float))
     return Status::Corruption("HNSW index " + path + " has the wrong dimension");
   return std::unique_ptr<HnswIndex>(
       std::make_unique<HnswIndexImpl>(dim, metric, std::move(space), std::move(hnsw)));

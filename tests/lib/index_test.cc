@@ -1,0 +1,135 @@
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <set>
+
+#include "index/distance.h"
+#include "index/hnsw_index.h"
+#include "test_util.h"
+
+using namespace vectron;
+
+namespace {
+
+std::vector<uint64_t> BruteForce(const std::vector<float>& data, size_t n, uint32_t dim, const float* q, size_t k,
+                                 Metric m) {
+  std::vector<std::pair<float, uint64_t>> d;
+  for (size_t i = 0; i < n; ++i) d.push_back({IndexDistance(m, data.data() + i * dim, q, dim), i});
+  std::sort(d.begin(), d.end());
+  std::vector<uint64_t> out;
+  for (size_t i = 0; i < k && i < d.size(); ++i) out.push_back(d[i].second);
+  return out;
+}
+
+std::vector<uint64_t> Iota(size_t n) {
+  std::vector<uint64_t> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = i;
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("flat index search equals brute force for l2 and inner product") {
+  const uint32_t dim = 24;
+  const size_t n = 500;
+  auto data = testing::RandomVectors(n, dim, 1);
+  auto queries = testing::RandomVectors(20, dim, 2);
+  for (Metric m : {Metric::kL2, Metric::kIP}) {
+    auto idx = NewFlatIndex(dim, m);
+    REQUIRE(idx->Upsert(Iota(n), data, 1).ok());
+    CHECK(idx->size() == n);
+    for (size_t q = 0; q < 20; ++q) {
+      auto got = idx->Search(std::span<const float>(queries.data() + q * dim, dim), 10, {});
+      std::vector<uint64_t> labels;
+      for (auto& nb : got) labels.push_back(nb.label);
+      CHECK(labels == BruteForce(data, n, dim, queries.data() + q * dim, 10, m));
+    }
+  }
+}
+
+TEST_CASE("flat index remove and replace keep search exact") {
+  const uint32_t dim = 8;
+  auto data = testing::RandomVectors(100, dim, 3);
+  auto idx = NewFlatIndex(dim, Metric::kL2);
+  REQUIRE(idx->Upsert(Iota(100), data, 1).ok());
+  std::vector<uint64_t> gone = {0, 5, 99, 50};
+  REQUIRE(idx->Remove(gone).ok());
+  CHECK(idx->size() == 96);
+  // Querying with a removed vector must not return it.
+  auto hits = idx->Search(std::span<const float>(data.data() + 5 * dim, dim), 100, {});
+  CHECK(hits.size() == 96);
+  for (auto& h : hits) CHECK(std::find(gone.begin(), gone.end(), h.label) == gone.end());
+  // Replacing label 7 with label 9's vector makes 7 a zero-distance hit for it.
+  std::vector<uint64_t> seven = {7};
+  REQUIRE(idx->Upsert(seven, std::span<const float>(data.data() + 9 * dim, dim), 1).ok());
+  auto top = idx->Search(std::span<const float>(data.data() + 9 * dim, dim), 2, {});
+  std::set<uint64_t> top_labels = {top[0].label, top[1].label};
+  CHECK(top_labels == std::set<uint64_t>{7, 9});
+  CHECK(top[0].distance == doctest::Approx(0.0f).epsilon(1e-4));
+}
+
+TEST_CASE("hnsw index reaches high recall on random data and exact mode is exact") {
+  const uint32_t dim = 16;
+  const size_t n = 3000;
+  auto data = testing::RandomVectors(n, dim, 4);
+  auto queries = testing::RandomVectors(50, dim, 5);
+  HnswParams p;
+  auto idx = NewHnswIndexImpl(dim, Metric::kL2, p, 100);  // forces several resizes
+  REQUIRE(idx->Upsert(Iota(n), data, 2).ok());
+  CHECK(idx->size() == n);
+  size_t hit = 0;
+  for (size_t q = 0; q < 50; ++q) {
+    const float* qp = queries.data() + q * dim;
+    auto truth = BruteForce(data, n, dim, qp, 10, Metric::kL2);
+    IndexSearchOptions o;
+    o.ef = 200;
+    for (auto& nb : idx->Search(std::span<const float>(qp, dim), 10, o))
+      hit += std::count(truth.begin(), truth.end(), nb.label);
+    o.exact = true;
+    std::vector<uint64_t> exact;
+    for (auto& nb : idx->Search(std::span<const float>(qp, dim), 10, o)) exact.push_back(nb.label);
+    CHECK(exact == truth);
+  }
+  CHECK(static_cast<double>(hit) / 500.0 >= 0.95);
+}
+
+TEST_CASE("hnsw index never returns removed labels and reuses their slots") {
+  const uint32_t dim = 8;
+  auto data = testing::RandomVectors(200, dim, 6);
+  auto idx = NewHnswIndexImpl(dim, Metric::kL2, {}, 200);
+  REQUIRE(idx->Upsert(Iota(200), data, 1).ok());
+  std::vector<uint64_t> gone;
+  for (uint64_t i = 0; i < 200; i += 2) gone.push_back(i);
+  REQUIRE(idx->Remove(gone).ok());
+  CHECK(idx->size() == 100);
+  CHECK(idx->deleted_slots() == 100);
+  IndexSearchOptions o;
+  o.ef = 300;
+  for (auto& nb : idx->Search(std::span<const float>(data.data(), dim), 50, o)) CHECK(nb.label % 2 == 1);
+  // Re-inserting removed labels takes their old slots: no growth.
+  size_t slots = idx->slots();
+  REQUIRE(idx->Upsert(std::span<const uint64_t>(gone.data(), 10), std::span<const float>(data.data(), 10 * dim), 1).ok());
+  CHECK(idx->slots() == slots);
+  CHECK(idx->deleted_slots() == 90);
+}
+
+TEST_CASE("a saved hnsw index loads back with identical results") {
+  testing::TempDir dir;
+  const uint32_t dim = 12;
+  auto data = testing::RandomVectors(1000, dim, 7);
+  auto idx = NewHnswIndexImpl(dim, Metric::kIP, {}, 1000);
+  REQUIRE(idx->Upsert(Iota(1000), data, 1).ok());
+  REQUIRE(idx->Save(dir / "g.hnsw").ok());
+  auto loaded = LoadHnswIndex(dir / "g.hnsw", dim, Metric::kIP, {});
+  REQUIRE(loaded.ok());
+  IndexSearchOptions o;
+  o.ef = 50;
+  for (size_t q = 0; q < 10; ++q) {
+    std::span<const float> qs(data.data() + q * 7 * dim, dim);
+    auto a = idx->Search(qs, 10, o);
+    auto b = (*loaded)->Search(qs, 10, o);
+    REQUIRE(a.size() == b.size());
+    for (size_t i = 0; i < a.size(); ++i) CHECK(a[i].label == b[i].label);
+  }
+  CHECK(LoadHnswIndex(dir / "g.hnsw", dim + 1, Metric::kIP, {}).status().code() == StatusCode::kCorruption);
+}

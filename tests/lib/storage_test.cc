@@ -1,0 +1,78 @@
+#include <doctest/doctest.h>
+
+#include "storage/keys.h"
+#include "storage/lmdb.h"
+#include "test_util.h"
+
+using namespace vectron;
+using namespace vectron::storage;
+
+TEST_CASE("WriteTxn aborts when dropped uncommitted") {
+  testing::TempDir dir;
+  auto env = LmdbEnv::Open(dir.path(), {}).value();
+  Dbi d;
+  {
+    auto wt = WriteTxn::Begin(env).value();
+    d = wt.OpenDbi("t").value();
+    REQUIRE(wt.Put(d, "a", "1").ok());
+    REQUIRE(std::move(wt).Commit().ok());
+  }
+  {
+    auto wt = WriteTxn::Begin(env).value();
+    REQUIRE(wt.Put(d, "b", "2").ok());
+  }  // dropped: aborted
+  auto rt = ReadTxn::Begin(env).value();
+  CHECK(rt.Get(d, "a").value() == std::optional<std::string_view>("1"));
+  CHECK_FALSE(rt.Get(d, "b").value().has_value());
+  CHECK(rt.Count(d).value() == 1);
+}
+
+TEST_CASE("a read transaction is a snapshot that ignores later commits") {
+  testing::TempDir dir;
+  auto env = LmdbEnv::Open(dir.path(), {}).value();
+  auto wt = WriteTxn::Begin(env).value();
+  Dbi d = wt.OpenDbi("t").value();
+  REQUIRE(wt.Put(d, "k", "old").ok());
+  REQUIRE(std::move(wt).Commit().ok());
+  auto rt = ReadTxn::Begin(env).value();
+  auto wt2 = WriteTxn::Begin(env).value();
+  REQUIRE(wt2.Put(d, "k", "new").ok());
+  REQUIRE(std::move(wt2).Commit().ok());
+  CHECK(*rt.Get(d, "k").value() == "old");
+}
+
+TEST_CASE("cursors iterate keys in byte order and big-endian u64 keys sort numerically") {
+  testing::TempDir dir;
+  auto env = LmdbEnv::Open(dir.path(), {}).value();
+  auto wt = WriteTxn::Begin(env).value();
+  Dbi d = wt.OpenDbi("t").value();
+  for (uint64_t v : {300ull, 2ull, 70000ull, 1ull}) REQUIRE(wt.Put(d, EncodeU64(v), "").ok());
+  REQUIRE(std::move(wt).Commit().ok());
+  auto rt = ReadTxn::Begin(env).value();
+  auto c = rt.OpenCursor(d).value();
+  std::vector<uint64_t> got;
+  for (bool ok = c.First().value(); ok; ok = c.Next().value()) got.push_back(DecodeU64(c.key()));
+  CHECK(got == std::vector<uint64_t>{1, 2, 300, 70000});
+  CHECK(c.Seek(EncodeU64(3)).value());
+  CHECK(DecodeU64(c.key()) == 300);
+}
+
+TEST_CASE("a full map is reported as ResourceExhausted and the commit changes nothing") {
+  testing::TempDir dir;
+  EnvOptions eo;
+  eo.map_size_bytes = 1 << 20;
+  auto env = LmdbEnv::Open(dir.path(), eo).value();
+  auto wt = WriteTxn::Begin(env).value();
+  Dbi d = wt.OpenDbi("t").value();
+  REQUIRE(std::move(wt).Commit().ok());
+  auto big = WriteTxn::Begin(env).value();
+  Status s;
+  std::string value(4096, 'x');
+  for (int i = 0; i < 1000 && s.ok(); ++i) s = big.Put(d, EncodeU64(i), value);
+  CHECK(s.code() == StatusCode::kResourceExhausted);
+}
+
+TEST_CASE("opening a missing directory is NotFound") {
+  auto env = LmdbEnv::Open("/nonexistent/vectron/dir", {});
+  CHECK(env.status().IsNotFound());
+}

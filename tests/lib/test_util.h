@@ -1,0 +1,53 @@
+// Helpers for tests: fresh temp directories and deterministic vectors.
+#pragma once
+
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "util/files.h"
+#include "vectron/vectron.h"
+
+namespace vectron::testing {
+
+// A fresh directory under $TMPDIR, removed when the object dies.
+class TempDir {
+ public:
+  TempDir() {
+    const char* base = std::getenv("TMPDIR");
+    std::string tmpl = std::string(base ? base : "/tmp") + "/vectron-test-XXXXXX";
+    char* p = mkdtemp(tmpl.data());
+    if (!p) std::abort();
+    path_ = p;
+  }
+  ~TempDir() { (void)RemoveAll(path_); }
+  const std::string& path() const { return path_; }
+  std::string operator/(const std::string& sub) const { return path_ + "/" + sub; }
+
+ private:
+  std::string path_;
+};
+
+// n × dim floats, uniform in [-1, 1), from `seed`.
+inline std::vector<float> RandomVectors(size_t n, uint32_t dim, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<float> v(n * dim);
+  for (auto& x : v) x = u(rng);
+  return v;
+}
+
+// The vector a test writes for `id`, reproducible from the id alone.
+inline std::vector<float> VectorForId(const std::string& id, uint32_t dim) {
+  return RandomVectors(1, dim, std::hash<std::string>{}(id));
+}
+
+inline CollectionConfig SmallConfig(uint32_t dim, Metric metric = Metric::kL2) {
+  CollectionConfig c;
+  c.dim = dim;
+  c.metric = metric;
+  return c;
+}
+
+}  // namespace vectron::testing
