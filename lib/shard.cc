@@ -254,7 +254,9 @@ Status Shard::Impl::RebuildIndex(const ReadTxn& rt, uint64_t seq, const char* re
                                       : NewFlatIndex(config.dim, config.metric);
   std::vector<std::string> fresh_ids;
   std::string stage = std::string("building ") + (hnsw ? "HNSW" : "flat") + " index for " + dir + " (" + reason + ")";
-  if (options.progress && !options.progress(stage, 0, n)) return Status::Cancelled("index build cancelled");
+  // Flat builds are a memcpy per point; only graph builds are worth reporting.
+  const bool report = options.progress && hnsw;
+  if (report && !options.progress(stage, 0, n)) return Status::Cancelled("index build cancelled");
 
   VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, rt.OpenCursor(points));
   VECTRON_ASSIGN_OR_RETURN(bool more, c.First());
@@ -278,7 +280,7 @@ Status Shard::Impl::RebuildIndex(const ReadTxn& rt, uint64_t seq, const char* re
     }
     VECTRON_RETURN_IF_ERROR(fresh->Upsert(labels, vectors, threads()));
     done += labels.size();
-    if (options.progress && !options.progress(stage, done, n)) return Status::Cancelled("index build cancelled");
+    if (report && !options.progress(stage, done, n)) return Status::Cancelled("index build cancelled");
   }
   {
     std::unique_lock s(state_mu);

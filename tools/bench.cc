@@ -1,0 +1,206 @@
+#include "bench.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <unordered_set>
+
+#include "datasets.h"
+#include "hnswlib_reference.h"
+#include "index/distance.h"
+#include "progress.h"
+#include "util/files.h"
+#include "util/parallel.h"
+#include "vectron/vectron.h"
+
+namespace vectron::tools {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+
+double RssMb() {
+  std::ifstream f("/proc/self/statm");
+  uint64_t size = 0, resident = 0;
+  f >> size >> resident;
+  return resident * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1 << 20);
+}
+
+struct Row {
+  std::string system;
+  int ef;
+  double recall, qps, build_s, rss_mb;
+};
+
+double Recall(const std::vector<std::vector<uint64_t>>& got, const IntMatrix& gt, int k) {
+  double sum = 0;
+  for (size_t q = 0; q < got.size(); ++q) {
+    std::unordered_set<int64_t> truth(gt.data.begin() + q * gt.dim, gt.data.begin() + q * gt.dim + k);
+    size_t hit = 0;
+    for (size_t i = 0; i < got[q].size() && i < static_cast<size_t>(k); ++i) hit += truth.count(static_cast<int64_t>(got[q][i]));
+    sum += static_cast<double>(hit) / k;
+  }
+  return sum / got.size();
+}
+
+void Print(const Row& r, bool json, double ref_qps) {
+  if (json) {
+    nlohmann::json j = {{"system", r.system}, {"ef", r.ef}, {"recall", r.recall}, {"qps", r.qps},
+                        {"build_s", r.build_s}, {"rss_mb", r.rss_mb}};
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    char ratio[32] = "";
+    if (ref_qps > 0) std::snprintf(ratio, sizeof(ratio), "%.2fx", r.qps / ref_qps);
+    std::printf("%-8s %6d %8.4f %10.0f %9s %9.1f %8.0f\n", r.system.c_str(), r.ef, r.recall, r.qps, ratio, r.build_s,
+                r.rss_mb);
+  }
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int RunBench(const BenchOptions& o) {
+  auto fail = [](const Status& s) {
+    std::fprintf(stderr, "vectron bench: %s\n", s.ToString().c_str());
+    return 1;
+  };
+  auto metric = ParseMetric(o.metric);
+  if (!metric.ok()) return fail(metric.status());
+  auto base = ReadFvecs(o.data_dir + "/base.fvecs", o.max_base);
+  if (!base.ok()) return fail(base.status());
+  auto queries = ReadFvecs(o.data_dir + "/query.fvecs", o.max_queries);
+  if (!queries.ok()) return fail(queries.status());
+  auto gt = ReadIvecs(o.data_dir + "/groundtruth.ivecs", o.max_queries);
+  if (!gt.ok()) return fail(gt.status());
+  if (o.max_base && o.max_base < base->rows)
+    return fail(Status::InvalidArgument("--max-base below the dataset size makes the ground truth wrong"));
+  if (queries->dim != base->dim || gt->rows != queries->rows || gt->dim < static_cast<uint32_t>(o.k))
+    return fail(Status::InvalidArgument("base, query and groundtruth files do not match"));
+  const uint32_t dim = base->dim;
+  const size_t n = base->rows, nq = queries->rows;
+  Progress progress(o.json);
+  InstallInterruptHandler();
+  if (!o.json)
+    std::fprintf(stderr, "dataset %s: %zu base × %u, %zu queries, metric %s, M=%u ef_construction=%u k=%d threads=%u\n",
+                 o.data_dir.c_str(), n, dim, nq, o.metric.c_str(), o.m, o.ef_construction, o.k, o.threads);
+
+  // --- Vectron: import through the public API, durably, into a fresh database.
+  std::string db_dir = o.db_dir;
+  bool temp_db = db_dir.empty();
+  if (temp_db) {
+    char tmpl[] = "/tmp/vectron-bench-XXXXXX";
+    if (!mkdtemp(tmpl)) return fail(Status::IOError("mkdtemp failed"));
+    db_dir = tmpl;
+  }
+  std::vector<Row> rows;
+  double rss0 = RssMb();
+  Row vrow{"vectron", 0, 0, 0, 0, 0};
+  std::unique_ptr<Database> db;
+  Collection* col = nullptr;
+  {
+    DatabaseOptions dbo;
+    dbo.durability = o.durability;
+    dbo.threads = o.threads;
+    dbo.progress = [&](std::string_view stage, uint64_t done, uint64_t total) {
+      return progress.Update(stage, done, total);
+    };
+    auto opened = Database::Open(db_dir, dbo);
+    if (!opened.ok()) return fail(opened.status());
+    db = std::move(opened).value();
+    CollectionConfig cfg;
+    cfg.dim = dim;
+    cfg.metric = *metric;
+    cfg.hnsw.m = o.m;
+    cfg.hnsw.ef_construction = o.ef_construction;
+    cfg.flat_max_points = 0;  // measure the HNSW path from the first point
+    auto created = db->CreateCollection("bench", cfg);
+    if (!created.ok()) return fail(created.status());
+    col = *created;
+    auto t0 = Clock::now();
+    WriteBatch batch;
+    for (size_t i = 0; i < n; i += o.batch) {
+      batch.Clear();
+      size_t end = std::min(n, i + o.batch);
+      for (size_t r = i; r < end; ++r)
+        batch.Upsert(std::to_string(r), std::span<const float>(base->data.data() + r * dim, dim));
+      if (Status s = col->Write(batch); !s.ok()) return fail(s);
+      if (!progress.Update("import into vectron", end, n)) return fail(Status::Cancelled("interrupted"));
+    }
+    vrow.build_s = Seconds(t0, Clock::now());
+    progress.Finish();
+    vrow.rss_mb = RssMb() - rss0;
+  }
+
+  // --- Raw hnswlib on the same vectors (normalised for cosine, as Vectron does).
+  std::unique_ptr<HnswlibReference> ref;
+  Row hrow{"hnswlib", 0, 0, 0, 0, 0};
+  std::vector<float> ref_queries = queries->data;
+  if (o.reference) {
+    std::vector<float> data = base->data;
+    if (*metric == Metric::kCosine) {
+      for (size_t i = 0; i < n; ++i) Normalize(std::span<float>(data.data() + i * dim, dim));
+      for (size_t i = 0; i < nq; ++i) Normalize(std::span<float>(ref_queries.data() + i * dim, dim));
+    }
+    double rss1 = RssMb();
+    auto t0 = Clock::now();
+    ref = std::make_unique<HnswlibReference>(dim, *metric, n, o.m, o.ef_construction, 100);
+    ref->Build(data.data(), n, o.threads);
+    hrow.build_s = Seconds(t0, Clock::now());
+    hrow.rss_mb = RssMb() - rss1;
+  }
+
+  if (!o.json)
+    std::printf("%-8s %6s %8s %10s %9s %9s %8s\n", "system", "ef", "recall", "qps", "vs_hnsw", "build_s", "rss_mb");
+  const size_t k = static_cast<size_t>(o.k);
+  for (int ef : o.efs) {
+    // Vectron: ids + scores through Collection::Search / SearchBatch.
+    std::vector<std::vector<uint64_t>> got(nq);
+    double best_v = 1e300, best_h = 1e300;
+    for (int rep = 0; rep < o.repeats; ++rep) {
+      SearchParams sp;
+      sp.k = o.k;
+      sp.ef = ef;
+      auto t0 = Clock::now();
+      if (o.threads == 1) {
+        for (size_t q = 0; q < nq; ++q) {
+          auto hits = col->Search(std::span<const float>(queries->data.data() + q * dim, dim), sp);
+          if (!hits.ok()) return fail(hits.status());
+          got[q].clear();
+          for (auto& h : *hits) got[q].push_back(std::stoull(h.id));
+        }
+      } else {
+        auto res = col->SearchBatch(queries->data, sp, o.threads);
+        if (!res.ok()) return fail(res.status());
+        for (size_t q = 0; q < nq; ++q) {
+          got[q].clear();
+          for (auto& h : (*res)[q]) got[q].push_back(std::stoull(h.id));
+        }
+      }
+      best_v = std::min(best_v, Seconds(t0, Clock::now()));
+      if (ref) {
+        ref->SetEf(static_cast<size_t>(ef));
+        std::vector<std::vector<uint64_t>> rgot(nq);
+        auto t1 = Clock::now();
+        ParallelFor(nq, o.threads, [&](size_t q) { ref->Search(ref_queries.data() + q * dim, k, &rgot[q]); });
+        best_h = std::min(best_h, Seconds(t1, Clock::now()));
+        hrow.recall = Recall(rgot, *gt, o.k);
+      }
+    }
+    vrow.ef = hrow.ef = ef;
+    vrow.recall = Recall(got, *gt, o.k);
+    vrow.qps = nq / best_v;
+    hrow.qps = ref ? nq / best_h : 0;
+    Print(vrow, o.json, hrow.qps);
+    if (ref) Print(hrow, o.json, 0);
+  }
+  db.reset();
+  if (temp_db) (void)RemoveAll(db_dir);
+  return 0;
+}
+
+}  // namespace vectron::tools

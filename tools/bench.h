@@ -1,0 +1,33 @@
+// `vectron bench`: recall@k and QPS through the public Collection API, against raw
+// hnswlib with the same parameters on the same data, in the same process.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "vectron/options.h"
+
+namespace vectron::tools {
+
+struct BenchOptions {
+  std::string data_dir;          // holds base.fvecs, query.fvecs, groundtruth.ivecs
+  std::string metric = "l2";
+  uint32_t m = 16;
+  uint32_t ef_construction = 200;
+  std::vector<int> efs = {16, 32, 64, 128, 256};
+  int k = 10;
+  unsigned threads = 1;
+  bool json = false;
+  size_t max_base = 0;           // 0 = all
+  size_t max_queries = 0;        // 0 = all
+  size_t batch = 1000;           // import batch size
+  int repeats = 3;               // best of N timed passes per ef
+  std::string db_dir;            // empty = a temp dir, removed afterwards
+  Durability durability = Durability::kFull;
+  bool reference = true;         // also run raw hnswlib
+};
+
+// Runs the benchmark and prints a table (or JSON lines). Returns a process exit code.
+int RunBench(const BenchOptions& options);
+
+}  // namespace vectron::tools

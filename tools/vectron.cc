@@ -1,0 +1,328 @@
+// The `vectron` command-line tool: create, import, search, info, list, drop, bench.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "bench.h"
+#include "datasets.h"
+#include "progress.h"
+#include "vectron/vectron.h"
+
+using namespace vectron;
+using namespace vectron::tools;
+
+namespace {
+
+int Fail(const Status& s) {
+  std::fprintf(stderr, "vectron: %s\n", s.ToString().c_str());
+  switch (s.code()) {
+    case StatusCode::kInvalidArgument: return 2;
+    case StatusCode::kNotFound: return 3;
+    case StatusCode::kCancelled: return 130;
+    default: return 1;
+  }
+}
+
+Progress* g_progress = nullptr;
+
+Result<std::unique_ptr<Database>> OpenDb(const std::string& dir, Durability durability = Durability::kFull) {
+  DatabaseOptions o;
+  o.durability = durability;
+  o.progress = [](std::string_view stage, uint64_t done, uint64_t total) {
+    return g_progress ? g_progress->Update(stage, done, total) : true;
+  };
+  return Database::Open(dir, o);
+}
+
+std::string FormatBytes(uint64_t b) {
+  char buf[32];
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(b);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  std::snprintf(buf, sizeof(buf), u ? "%.1f %s" : "%.0f %s", v, units[u]);
+  return buf;
+}
+
+Result<std::vector<float>> ParseVector(const std::string& text) {
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_array()) return Status::InvalidArgument("--vector must be a JSON array of numbers");
+  std::vector<float> v;
+  for (auto& x : j) {
+    if (!x.is_number()) return Status::InvalidArgument("--vector must be a JSON array of numbers");
+    v.push_back(x.get<float>());
+  }
+  return v;
+}
+
+Result<Durability> ParseDurability(const std::string& s) {
+  if (s == "full") return Durability::kFull;
+  if (s == "nometasync") return Durability::kNoMetaSync;
+  if (s == "nosync") return Durability::kNoSync;
+  return Status::InvalidArgument("--durability must be full, nometasync or nosync");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"vectron: an embedded vector database and its tools"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", VECTRON_VERSION);
+  Progress progress;
+  g_progress = &progress;
+  InstallInterruptHandler();
+
+  // create
+  std::string data_dir = "./vectron-data", name, metric = "cosine";
+  uint32_t dim = 0, m = 16, efc = 200, efs = 64, shards = 1;
+  uint64_t flat_max = 10000;
+  auto* create = app.add_subcommand("create", "Create a collection");
+  create->add_option("--data", data_dir, "Database directory")->capture_default_str();
+  create->add_option("name", name, "Collection name")->required();
+  create->add_option("--dim", dim, "Vector dimension")->required();
+  create->add_option("--metric", metric, "l2, cosine or ip")->capture_default_str();
+  create->add_option("--M", m, "HNSW graph degree")->capture_default_str();
+  create->add_option("--ef-construction", efc, "HNSW build beam width")->capture_default_str();
+  create->add_option("--ef-search", efs, "Default search beam width")->capture_default_str();
+  create->add_option("--shards", shards, "Shards (points hashed by id)")->capture_default_str();
+  create->add_option("--flat-max-points", flat_max, "Exact search per shard up to this size")->capture_default_str();
+
+  // import
+  std::string file, format, id_prefix, durability = "full";
+  size_t batch_size = 1000;
+  bool create_missing = false;
+  auto* import = app.add_subcommand("import", "Import vectors from fvecs, npy or JSONL");
+  import->add_option("--data", data_dir, "Database directory")->capture_default_str();
+  import->add_option("name", name, "Collection name")->required();
+  import->add_option("file", file, "Input file")->required();
+  import->add_option("--format", format, "fvecs, npy or jsonl (default: by extension)");
+  import->add_option("--id-prefix", id_prefix, "Prefix for row-number ids (fvecs, npy)");
+  import->add_option("--batch", batch_size, "Points per atomic batch")->capture_default_str();
+  import->add_option("--durability", durability, "full, nometasync or nosync (bulk)")->capture_default_str();
+  import->add_flag("--create", create_missing, "Create the collection if missing (dimension from the file)");
+  import->add_option("--metric", metric, "Metric when creating")->capture_default_str();
+
+  // search
+  std::string vector_text, query_file;
+  size_t query_row = 0;
+  int k = 10, ef = 0;
+  bool with_meta = false, with_vec = false, exact = false, as_json = false;
+  auto* search = app.add_subcommand("search", "Search a collection");
+  search->add_option("--data", data_dir, "Database directory")->capture_default_str();
+  search->add_option("name", name, "Collection name")->required();
+  auto* vopt = search->add_option("--vector", vector_text, "Query as a JSON array");
+  search->add_option("--query-file", query_file, "fvecs file holding the query")->excludes(vopt);
+  search->add_option("--row", query_row, "Row of --query-file")->capture_default_str();
+  search->add_option("-k,--k", k, "Number of hits")->capture_default_str();
+  search->add_option("--ef", ef, "Beam width (0 = collection default)")->capture_default_str();
+  search->add_flag("--metadata", with_meta, "Include metadata");
+  search->add_flag("--vectors", with_vec, "Include vectors");
+  search->add_flag("--exact", exact, "Brute-force search");
+  search->add_flag("--json", as_json, "Print JSON");
+
+  auto* info = app.add_subcommand("info", "Show collections and their stats");
+  info->add_option("--data", data_dir, "Database directory")->capture_default_str();
+  info->add_option("name", name, "Collection (default: all)");
+  info->add_flag("--json", as_json, "Print JSON");
+
+  auto* drop = app.add_subcommand("drop", "Delete a collection and its files");
+  drop->add_option("--data", data_dir, "Database directory")->capture_default_str();
+  drop->add_option("name", name, "Collection name")->required();
+
+  BenchOptions bo;
+  std::string efs_text = "16,32,64,128,256", bench_durability = "full";
+  auto* bench = app.add_subcommand("bench", "Recall and QPS vs raw hnswlib on an fvecs dataset");
+  bench->add_option("--data", bo.data_dir, "Dataset dir (base.fvecs, query.fvecs, groundtruth.ivecs)")->required();
+  bench->add_option("--metric", bo.metric, "l2, cosine or ip")->capture_default_str();
+  bench->add_option("--M", bo.m, "HNSW M")->capture_default_str();
+  bench->add_option("--ef-construction", bo.ef_construction, "HNSW ef_construction")->capture_default_str();
+  bench->add_option("--ef", efs_text, "Comma-separated ef values")->capture_default_str();
+  bench->add_option("--k", bo.k, "k")->capture_default_str();
+  bench->add_option("--threads", bo.threads, "Threads for build and search (0 = all)")->capture_default_str();
+  bench->add_option("--max-queries", bo.max_queries, "Use only the first N queries");
+  bench->add_option("--repeats", bo.repeats, "Timed passes per ef (best is kept)")->capture_default_str();
+  bench->add_option("--batch", bo.batch, "Import batch size")->capture_default_str();
+  bench->add_option("--db", bo.db_dir, "Keep the database here instead of a temp dir");
+  bench->add_option("--durability", bench_durability, "full, nometasync or nosync")->capture_default_str();
+  bench->add_flag("--json", bo.json, "One JSON object per line");
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (*create) {
+    auto met = ParseMetric(metric);
+    if (!met.ok()) return Fail(met.status());
+    auto db = OpenDb(data_dir);
+    if (!db.ok()) return Fail(db.status());
+    CollectionConfig cfg;
+    cfg.dim = dim;
+    cfg.metric = *met;
+    cfg.hnsw.m = m;
+    cfg.hnsw.ef_construction = efc;
+    cfg.hnsw.ef_search = efs;
+    cfg.shards = shards;
+    cfg.flat_max_points = flat_max;
+    auto c = (*db)->CreateCollection(name, cfg);
+    if (!c.ok()) return Fail(c.status());
+    std::printf("created collection %s (dim %u, %s, %u shard%s) in %s\n", name.c_str(), dim, metric.c_str(), shards,
+                shards == 1 ? "" : "s", data_dir.c_str());
+    return 0;
+  }
+
+  if (*import) {
+    auto dur = ParseDurability(durability);
+    if (!dur.ok()) return Fail(dur.status());
+    auto src = OpenPointSource(file, format, id_prefix);
+    if (!src.ok()) return Fail(src.status());
+    auto db = OpenDb(data_dir, *dur);
+    if (!db.ok()) return Fail(db.status());
+    WriteBatch batch;
+    auto first = (*src)->Next(batch, batch_size);
+    if (!first.ok()) return Fail(first.status());
+    auto col = (*db)->GetCollection(name);
+    if (!col.ok() && col.status().IsNotFound() && create_missing) {
+      auto met = ParseMetric(metric);
+      if (!met.ok()) return Fail(met.status());
+      CollectionConfig cfg;
+      cfg.dim = (*src)->dim();
+      cfg.metric = *met;
+      col = (*db)->CreateCollection(name, cfg);
+    }
+    if (!col.ok()) return Fail(col.status());
+    uint64_t done = 0, total = (*src)->total();
+    for (;;) {
+      if (batch.empty()) break;
+      if (Status s = (*col)->Write(batch); !s.ok()) {
+        progress.Finish();
+        std::fprintf(stderr, "vectron: stopped after %llu points (every earlier batch is committed)\n",
+                     static_cast<unsigned long long>(done));
+        return Fail(s);
+      }
+      done += batch.size();
+      if (!progress.Update("import " + name, done, total)) {
+        progress.Finish();
+        std::fprintf(stderr, "vectron: interrupted after %llu points; they are committed, rerun to continue (upserts are idempotent)\n",
+                     static_cast<unsigned long long>(done));
+        return 130;
+      }
+      batch.Clear();
+      auto more = (*src)->Next(batch, batch_size);
+      if (!more.ok()) {
+        progress.Finish();
+        std::fprintf(stderr, "vectron: stopped after %llu points (committed)\n", static_cast<unsigned long long>(done));
+        return Fail(more.status());
+      }
+    }
+    progress.Finish();
+    if (*dur != Durability::kFull) {
+      if (Status s = (*db)->Sync(); !s.ok()) return Fail(s);
+    }
+    std::printf("imported %llu points into %s\n", static_cast<unsigned long long>(done), name.c_str());
+    return 0;
+  }
+
+  if (*search) {
+    std::vector<float> q;
+    if (!query_file.empty()) {
+      auto mtx = ReadFvecs(query_file, query_row + 1);
+      if (!mtx.ok()) return Fail(mtx.status());
+      if (mtx->rows <= query_row) return Fail(Status::InvalidArgument("--row is past the end of the file"));
+      q.assign(mtx->data.begin() + query_row * mtx->dim, mtx->data.begin() + (query_row + 1) * mtx->dim);
+    } else if (!vector_text.empty()) {
+      auto v = ParseVector(vector_text);
+      if (!v.ok()) return Fail(v.status());
+      q = *v;
+    } else {
+      return Fail(Status::InvalidArgument("give --vector or --query-file"));
+    }
+    auto db = OpenDb(data_dir);
+    if (!db.ok()) return Fail(db.status());
+    auto col = (*db)->GetCollection(name);
+    if (!col.ok()) return Fail(col.status());
+    SearchParams sp;
+    sp.k = k;
+    sp.ef = ef;
+    sp.exact = exact;
+    sp.include_metadata = with_meta;
+    sp.include_vector = with_vec;
+    auto hits = (*col)->Search(q, sp);
+    if (!hits.ok()) return Fail(hits.status());
+    nlohmann::json out = nlohmann::json::array();
+    for (auto& h : *hits) {
+      if (as_json) {
+        nlohmann::json j = {{"id", h.id}, {"score", h.score}};
+        if (with_meta) j["metadata"] = h.metadata.empty() ? nlohmann::json(nullptr) : nlohmann::json::parse(h.metadata);
+        if (with_vec) j["vector"] = h.vector;
+        out.push_back(j);
+      } else {
+        std::printf("%-24s %.6f%s%s\n", h.id.c_str(), h.score, with_meta ? "  " : "", with_meta ? h.metadata.c_str() : "");
+      }
+    }
+    if (as_json) std::printf("%s\n", out.dump().c_str());
+    return 0;
+  }
+
+  if (*info) {
+    auto db = OpenDb(data_dir);
+    if (!db.ok()) return Fail(db.status());
+    std::vector<std::string> names;
+    if (!name.empty()) names.push_back(name);
+    else {
+      auto all = (*db)->ListCollections();
+      if (!all.ok()) return Fail(all.status());
+      names = *all;
+    }
+    nlohmann::json out = nlohmann::json::array();
+    for (auto& n : names) {
+      auto col = (*db)->GetCollection(n);
+      if (!col.ok()) return Fail(col.status());
+      auto st = (*col)->Stats();
+      if (!st.ok()) return Fail(st.status());
+      const auto& c = (*col)->config();
+      if (as_json) {
+        out.push_back({{"name", n}, {"count", st->count}, {"dim", c.dim}, {"metric", MetricName(c.metric)},
+                       {"shards", c.shards}, {"index", st->index_kind}, {"index_memory_bytes", st->index_memory_bytes},
+                       {"disk_bytes", st->disk_bytes}, {"deleted_slots", st->deleted_slots},
+                       {"config", nlohmann::json::parse(c.ToJson())}});
+      } else {
+        std::printf("%s\n  count        %llu\n  dimension    %u\n  metric       %s\n  shards       %u\n  index        %s (M=%u, ef_construction=%u, ef_search=%u)\n  index memory %s\n  disk         %s\n",
+                    n.c_str(), static_cast<unsigned long long>(st->count), c.dim, std::string(MetricName(c.metric)).c_str(),
+                    c.shards, st->index_kind.c_str(), c.hnsw.m, c.hnsw.ef_construction, c.hnsw.ef_search,
+                    FormatBytes(st->index_memory_bytes).c_str(), FormatBytes(st->disk_bytes).c_str());
+      }
+    }
+    if (as_json) std::printf("%s\n", out.dump(2).c_str());
+    else if (names.empty()) std::printf("no collections in %s\n", data_dir.c_str());
+    return 0;
+  }
+
+  if (*drop) {
+    auto db = OpenDb(data_dir);
+    if (!db.ok()) return Fail(db.status());
+    if (Status s = (*db)->DropCollection(name); !s.ok()) return Fail(s);
+    std::printf("dropped collection %s\n", name.c_str());
+    return 0;
+  }
+
+  if (*bench) {
+    auto dur = ParseDurability(bench_durability);
+    if (!dur.ok()) return Fail(dur.status());
+    bo.durability = *dur;
+    bo.efs.clear();
+    std::stringstream ss(efs_text);
+    for (std::string part; std::getline(ss, part, ',');) {
+      try {
+        bo.efs.push_back(std::stoi(part));
+      } catch (...) {
+        return Fail(Status::InvalidArgument("--ef must be comma-separated integers"));
+      }
+    }
+    if (bo.threads == 0) bo.threads = std::max(1u, std::thread::hardware_concurrency());
+    return RunBench(bo);
+  }
+  return 0;
+}
