@@ -75,9 +75,10 @@ Status ValidateMetadata(std::string_view json, std::string* canonical) {
   if (json.size() > kMaxMetadataBytes)
     return Status::InvalidArgument("metadata is " + std::to_string(json.size()) + " bytes, the limit is " +
                                    std::to_string(kMaxMetadataBytes));
-  nlohmann::json j;
+  // ordered_json keeps the user's key order in what Get returns.
+  nlohmann::ordered_json j;
   try {
-    j = nlohmann::json::parse(json);
+    j = nlohmann::ordered_json::parse(json);
   } catch (const nlohmann::json::parse_error& e) {
     return Status::InvalidArgument("metadata is not valid JSON (at byte " + std::to_string(e.byte) + ")");
   }

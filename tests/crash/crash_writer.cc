@@ -1,0 +1,42 @@
+// Writes batches MakeCrashBatch(seed, b) for b = start, start+1, ... forever, printing
+// "ack b" after each Write returns OK. The crash test kills it with SIGKILL.
+#include <cstdio>
+#include <cstdlib>
+
+#include "workload.h"
+
+using namespace vectron;
+using namespace vectron::testing;
+
+int main(int argc, char** argv) {
+  if (argc != 4) {
+    std::fprintf(stderr, "usage: crash_writer DIR SEED START\n");
+    return 2;
+  }
+  uint64_t seed = std::strtoull(argv[2], nullptr, 10), b = std::strtoull(argv[3], nullptr, 10);
+  auto db = Database::Open(argv[1]);
+  if (!db.ok()) {
+    std::fprintf(stderr, "open: %s\n", db.status().ToString().c_str());
+    return 1;
+  }
+  auto col = (*db)->GetOrCreateCollection("crash", CrashConfig());
+  if (!col.ok()) {
+    std::fprintf(stderr, "collection: %s\n", col.status().ToString().c_str());
+    return 1;
+  }
+  std::printf("ready\n");
+  std::fflush(stdout);
+  for (;; ++b) {
+    CrashBatch cb = MakeCrashBatch(seed, b);
+    WriteBatch wb;
+    for (auto& id : cb.upserts) wb.Upsert(id, CrashVector(id, b), CrashMetadata(id, b));
+    for (auto& id : cb.deletes) wb.Delete(id);
+    Status s = (*col)->Write(wb);
+    if (!s.ok()) {
+      std::fprintf(stderr, "write %llu: %s\n", static_cast<unsigned long long>(b), s.ToString().c_str());
+      return 1;
+    }
+    std::printf("ack %llu\n", static_cast<unsigned long long>(b));
+    std::fflush(stdout);
+  }
+}
