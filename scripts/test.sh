@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs every test suite:
+#   1. release build: unit, crash (kill -9 loop), example, recall (shared datasets)
+#   2. AddressSanitizer + UBSan build: the same suites except recall
+#   3. ThreadSanitizer build: the concurrent tests
+# Ends with one line "N passed, N failed, N skipped" summing all of them.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
+
+logs=()
+run_suite() {  # name builddir meson-setup-args... -- meson-test-args...
+  local name=$1 dir=$2; shift 2
+  local setup=() testargs=()
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do setup+=("$1"); shift; done
+  [ $# -gt 0 ] && shift
+  testargs=("$@")
+  echo "=== $name ($dir)"
+  if [ ! -f "$dir/build.ninja" ]; then
+    meson setup "$dir" "${setup[@]}" >"$dir.setup.log" 2>&1 || { cat "$dir.setup.log"; logs+=("$dir/missing"); return; }
+  fi
+  if ! ninja -C "$dir" >"$dir.ninja.log" 2>&1; then
+    tail -40 "$dir.ninja.log"; logs+=("$dir/missing"); return
+  fi
+  meson test -C "$dir" --print-errorlogs --num-processes 1 "${testargs[@]}" | tail -25
+  logs+=("$dir/meson-logs/testlog.json")
+}
+
+run_suite release build --buildtype=release -- --no-suite concurrency
+run_suite asan build-asan --buildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false \
+  -Dnative=true -- --no-suite recall --no-suite concurrency --timeout-multiplier 4
+TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+run_suite tsan build-tsan --buildtype=debugoptimized -Db_sanitize=thread -- --suite concurrency --timeout-multiplier 4
+
+python3 scripts/summarize.py "${logs[@]}"
