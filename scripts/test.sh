@@ -29,7 +29,7 @@ run_suite() {  # name builddir meson-setup-args... -- meson-test-args...
 run_suite release build --buildtype=release -- --no-suite concurrency
 run_suite asan build-asan --buildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false \
   -Dnative=true -- --no-suite recall --no-suite concurrency --timeout-multiplier 4
-TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp" \
 run_suite tsan build-tsan --buildtype=debugoptimized -Db_sanitize=thread -- --suite concurrency --timeout-multiplier 4
 
 python3 scripts/summarize.py "${logs[@]}"

@@ -102,7 +102,7 @@ Result<Cursor> Txn::OpenCursor(Dbi dbi) const {
   MDB_cursor* c = nullptr;
   int rc = mdb_cursor_open(txn_, dbi.handle, &c);
   if (rc != 0) return MdbStatus(rc, "mdb_cursor_open");
-  return Cursor(c);
+  return Cursor(c, live_);
 }
 
 Result<uint64_t> Txn::Count(Dbi dbi) const {
@@ -123,6 +123,7 @@ Result<WriteTxn> WriteTxn::Begin(LmdbEnv& env) {
   WriteTxn t;
   int rc = mdb_txn_begin(env.get(), nullptr, 0, &t.txn_);
   if (rc != 0) return MdbStatus(rc, "beginning write transaction");
+  t.live_ = std::make_shared<bool>(true);
   return t;
 }
 
@@ -158,6 +159,7 @@ Status WriteTxn::Drop(Dbi dbi) { return MdbStatus(mdb_drop(txn_, dbi.handle, 0),
 Status WriteTxn::Commit() && {
   MDB_txn* t = txn_;
   txn_ = nullptr;
+  *live_ = false;  // Commit frees the transaction's cursors, whatever its outcome.
   return MdbStatus(mdb_txn_commit(t), "committing transaction");
 }
 

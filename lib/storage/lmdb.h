@@ -6,6 +6,7 @@
 #include <lmdb.h>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -67,12 +68,16 @@ inline std::string_view FromVal(const MDB_val& v) {
 
 class Txn;
 
-// A cursor over one Dbi; valid until its transaction ends. Move-only.
+// A cursor over one Dbi; usable until its transaction ends. Move-only. LMDB frees the
+// cursors of a write transaction when it ends, so the destructor closes only cursors
+// whose write transaction is still live (read-transaction cursors are always closed).
 class Cursor {
  public:
-  Cursor(Cursor&& o) noexcept : c_(o.c_) { o.c_ = nullptr; }
+  Cursor(Cursor&& o) noexcept : c_(o.c_), write_txn_live_(std::move(o.write_txn_live_)) { o.c_ = nullptr; }
   Cursor(const Cursor&) = delete;
-  ~Cursor() { if (c_) mdb_cursor_close(c_); }
+  ~Cursor() {
+    if (c_ && (!write_txn_live_ || *write_txn_live_)) mdb_cursor_close(c_);
+  }
 
   // Positions at the first key >= `key`. Returns false at the end.
   Result<bool> Seek(std::string_view key);
@@ -86,9 +91,10 @@ class Cursor {
 
  private:
   friend class Txn;
-  explicit Cursor(MDB_cursor* c) : c_(c) {}
+  Cursor(MDB_cursor* c, std::shared_ptr<bool> live) : c_(c), write_txn_live_(std::move(live)) {}
   Result<bool> Move(MDB_cursor_op op);
   MDB_cursor* c_ = nullptr;
+  std::shared_ptr<bool> write_txn_live_;  // null for read transactions
   MDB_val k_{0, nullptr}, v_{0, nullptr};
 };
 
@@ -107,8 +113,9 @@ class Txn {
 
  protected:
   Txn() = default;
-  Txn(Txn&& o) noexcept : txn_(o.txn_) { o.txn_ = nullptr; }
+  Txn(Txn&& o) noexcept : txn_(o.txn_), live_(std::move(o.live_)) { o.txn_ = nullptr; }
   MDB_txn* txn_ = nullptr;
+  std::shared_ptr<bool> live_;  // write transactions: false once committed or aborted
 };
 
 // A read-only snapshot. Aborted (released) when dropped.
@@ -128,7 +135,12 @@ class WriteTxn : public Txn {
  public:
   static Result<WriteTxn> Begin(LmdbEnv& env);
   WriteTxn(WriteTxn&& o) noexcept = default;
-  ~WriteTxn() { if (txn_) mdb_txn_abort(txn_); }
+  ~WriteTxn() {
+    if (txn_) {
+      *live_ = false;
+      mdb_txn_abort(txn_);
+    }
+  }
 
   // Opens (creating if needed) a named database. The handle becomes usable by other
   // transactions once this one commits.

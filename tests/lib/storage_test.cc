@@ -76,3 +76,14 @@ TEST_CASE("opening a missing directory is NotFound") {
   auto env = LmdbEnv::Open("/nonexistent/vectron/dir", {});
   CHECK(env.status().IsNotFound());
 }
+
+TEST_CASE("a cursor may outlive the commit of its write transaction") {
+  testing::TempDir dir;
+  auto env = LmdbEnv::Open(dir.path(), {}).value();
+  auto wt = WriteTxn::Begin(env).value();
+  Dbi d = wt.OpenDbi("t").value();
+  REQUIRE(wt.Put(d, "a", "1").ok());
+  auto c = wt.OpenCursor(d).value();
+  CHECK(c.First().value());
+  REQUIRE(std::move(wt).Commit().ok());
+}  // ~Cursor must not close what the commit freed (ASan checks).
