@@ -393,8 +393,15 @@ Result<Filter> ParseText(std::string_view json_text) {
     std::string detail = colon == std::string::npos ? what : what.substr(colon + 2);
     return Status::InvalidArgument("filter is not valid JSON: error at byte " + std::to_string(e.byte) +
                                    ": " + detail);
+  } catch (const json::exception& e) {
+    // Not a syntax error but a value nlohmann cannot hold, e.g. 1e400 (number
+    // overflow); drop the "[json.exception.out_of_range.406] " tag.
+    std::string what = e.what();
+    const size_t tag_end = what.find("] ");
+    return Status::InvalidArgument("filter is not valid JSON: " +
+                                   (tag_end == std::string::npos ? what : what.substr(tag_end + 2)));
   } catch (const std::exception& e) {
-    return Status::InvalidArgument(std::string("filter is not valid JSON: ") + e.what());
+    return Status::InvalidArgument(std::string("filter could not be read: ") + e.what());
   }
   return Parse(where);
 }

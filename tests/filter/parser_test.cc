@@ -162,6 +162,7 @@ TEST_CASE("invalid JSON text is reported with the byte offset") {
   CHECK(ParseError("").find("not valid JSON") != std::string::npos);
   CHECK(ParseError("{\"a\": \"\xff\"}").find("not valid JSON") != std::string::npos);
   CHECK(ParseError("{} {}").find("not valid JSON") != std::string::npos);
+  CHECK(ParseError(R"({"a": 1e400})") == "filter is not valid JSON: number overflow parsing '1e400'");
 }
 
 TEST_CASE("a filter that is not an object is rejected") {
