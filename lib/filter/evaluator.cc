@@ -107,9 +107,11 @@ bool Eval(const Node& n, const json& metadata) {
 }  // namespace
 
 bool Matches(const Filter& f, const json& metadata) {
-  // Null or non-object metadata has no fields; an empty object behaves the same.
-  static const json kEmpty = json::object();
-  return Eval(f.root(), metadata.is_object() ? metadata : kEmpty);
+  // Null or non-object metadata has no fields. A null stands in for it (paths never
+  // resolve inside null) because an empty object would allocate on first use, and an
+  // array must not be searched as if it were a list of records.
+  static const json kNoFields;
+  return Eval(f.root(), metadata.is_object() ? metadata : kNoFields);
 }
 
 std::vector<const Node*> Conjuncts(const Filter& f) {
