@@ -28,6 +28,8 @@ inline constexpr int kMaxJsonDepth = 2 * kMaxDepth + 8;
 class Filter {
  public:
   Filter() = default;
+  // `root` must satisfy the invariants stated in ast.h, as parser output does; the
+  // evaluator does not re-check them. Prefer Parse.
   explicit Filter(Node root) : root_(std::move(root)) {}
 
   const Node& root() const { return root_; }
@@ -52,6 +54,9 @@ bool Matches(const Filter& f, const nlohmann::json& metadata);
 // Canonical compact JSON of `f`: ParseText(ToString(f)) yields the same tree and the
 // same string. Multi-key objects print as $and, field-level $not as top-level $not.
 std::string ToString(const Filter& f);
+
+// Canonical compact JSON of one subtree, e.g. a conjunct, for logs and plans.
+std::string ToString(const Node& n);
 
 // The terms whose conjunction is `f`, for the planner: nested $and nodes are
 // flattened, {} gives none, and any other root gives itself. Pointers live as long

@@ -42,10 +42,12 @@ json ToJson(const Node& n) {
 
 }  // namespace
 
-std::string ToString(const Filter& f) {
+std::string ToString(const Node& n) {
   // Strings from ParseText are valid UTF-8; a json built in code may not be, and
   // dump() would throw on it, so substitute instead.
-  return ToJson(f.root()).dump(-1, ' ', false, json::error_handler_t::replace);
+  return ToJson(n).dump(-1, ' ', false, json::error_handler_t::replace);
 }
+
+std::string ToString(const Filter& f) { return ToString(f.root()); }
 
 }  // namespace vectron::filter

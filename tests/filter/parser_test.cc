@@ -129,6 +129,7 @@ TEST_CASE("Conjuncts flattens nested $and for the planner") {
   CHECK(terms[1]->set.values.size() == 2);
   CHECK(terms[2]->kind == NodeKind::kOr);
   CHECK(terms[3]->path.Dotted() == "d");
+  CHECK(ToString(*terms[1]) == R"({"b":{"$in":[1,2]}})");
   CHECK(Conjuncts(MustParse("{}")).empty());
   CHECK(Conjuncts(MustParse(R"({"x": 1})")).size() == 1);
 }
@@ -145,6 +146,12 @@ TEST_CASE("ToString output parses back to the same canonical string") {
     const std::string once = Canon(text);
     CHECK(Canon(once) == once);
   }
+}
+
+TEST_CASE("ToString replaces invalid UTF-8 from a json built in code instead of throwing") {
+  auto r = Parse(json{{"a", "\xff"}});
+  REQUIRE(r.ok());
+  CHECK(ToString(*r) == "{\"a\":{\"$eq\":\"\xef\xbf\xbd\"}}");
 }
 
 TEST_CASE("Parse accepts a json value built in code") {
