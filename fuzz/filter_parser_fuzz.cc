@@ -40,6 +40,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const Filter& f = *parsed;
   for (int i = 0; i < 6; ++i) (void)Matches(f, Metadata(i));
   (void)Conjuncts(f);
+  (void)ReferencedFields(f);
 
   const std::string canonical = ToString(f);
   auto again = ParseText(canonical);

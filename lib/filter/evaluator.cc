@@ -114,21 +114,4 @@ bool Matches(const Filter& f, const json& metadata) {
   return Eval(f.root(), metadata.is_object() ? metadata : kNoFields);
 }
 
-std::vector<const Node*> Conjuncts(const Filter& f) {
-  std::vector<const Node*> out;
-  std::vector<const Node*> stack{&f.root()};
-  while (!stack.empty()) {
-    const Node* n = stack.back();
-    stack.pop_back();
-    if (n->kind == NodeKind::kTrue) continue;
-    if (n->kind != NodeKind::kAnd) {
-      out.push_back(n);
-      continue;
-    }
-    // Reverse so that terms come out in filter order.
-    for (auto it = n->children.rbegin(); it != n->children.rend(); ++it) stack.push_back(&*it);
-  }
-  return out;
-}
-
 }  // namespace vectron::filter

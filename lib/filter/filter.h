@@ -63,4 +63,8 @@ std::string ToString(const Node& n);
 // as `f`.
 std::vector<const Node*> Conjuncts(const Filter& f);
 
+// Every field path the filter reads, deduplicated and sorted by segments: lets the
+// engine see which payload indexes could help before planning.
+std::vector<FieldPath> ReferencedFields(const Filter& f);
+
 }  // namespace vectron::filter

@@ -131,7 +131,18 @@ TEST_CASE("Conjuncts flattens nested $and for the planner") {
   CHECK(terms[3]->path.Dotted() == "d");
   CHECK(ToString(*terms[1]) == R"({"b":{"$in":[1,2]}})");
   CHECK(Conjuncts(MustParse("{}")).empty());
+  CHECK(Conjuncts(MustParse(R"({"$and": [{}, {"a": 1}]})")).size() == 1);
   CHECK(Conjuncts(MustParse(R"({"x": 1})")).size() == 1);
+}
+
+TEST_CASE("ReferencedFields lists each field path once, sorted") {
+  const auto fields = ReferencedFields(
+      MustParse(R"({"b": 1, "$or": [{"a.c": 1}, {"$not": {"b": {"$exists": true}}}], "a": {"$in": [1]}})"));
+  REQUIRE(fields.size() == 3);
+  CHECK(fields[0].Dotted() == "a");
+  CHECK(fields[1].Dotted() == "a.c");
+  CHECK(fields[2].Dotted() == "b");
+  CHECK(ReferencedFields(MustParse("{}")).empty());
 }
 
 TEST_CASE("ToString output parses back to the same canonical string") {
