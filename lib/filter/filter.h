@@ -32,6 +32,7 @@ class Filter {
   // evaluator does not re-check them. Prefer Parse.
   explicit Filter(Node root) : root_(std::move(root)) {}
 
+  // The tree; the invariants each node kind satisfies are stated in ast.h.
   const Node& root() const { return root_; }
   // True for the empty filter {} (lets callers skip evaluation).
   bool MatchesAll() const { return root_.kind == NodeKind::kTrue; }

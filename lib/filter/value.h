@@ -25,11 +25,13 @@ class Number {
   static std::optional<Number> FromJson(const nlohmann::json& j);
 
   Kind kind() const { return kind_; }
+  // The value for kind(); the accessors of the other kinds return 0.
   int64_t int_value() const { return i_; }
   uint64_t uint_value() const { return u_; }
   double double_value() const { return d_; }
   // False only for NaN and infinities (which filters reject as operands).
   bool IsFinite() const;
+  // An integer or float json of the same kind, so printing keeps "1" vs "1.0".
   nlohmann::json ToJson() const;
 
  private:
