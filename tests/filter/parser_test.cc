@@ -282,6 +282,26 @@ TEST_CASE("nesting deeper than the limit is rejected") {
   CHECK(ParseError(very_deep) == "filter JSON is nested deeper than 72 levels at byte 72");
 }
 
+TEST_CASE("the deepest allowed filter round-trips through its canonical text") {
+  // Nested $and prints two JSON levels per tree level, the most any form needs.
+  json where = {{"a", {{"$in", {1, 2}}}}};
+  for (int i = 1; i < kMaxDepth; ++i) where = json{{"$and", json::array({where})}};
+  auto r = Parse(where);
+  REQUIRE(r.ok());
+  auto again = ParseText(ToString(*r));
+  REQUIRE_MESSAGE(again.ok(), again.status().message());
+  CHECK(ToString(*again) == ToString(*r));
+  CHECK_FALSE(Parse(json{{"$and", json::array({where})}}).ok());
+}
+
+TEST_CASE("a json built in code nested far beyond the limit is rejected without recursion") {
+  json where = {{"a", 1}};
+  for (int i = 0; i < 100000; ++i) where = json{{"$not", std::move(where)}};
+  auto r = Parse(where);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.status().message().find("nested deeper than 32 levels") != std::string::npos);
+}
+
 TEST_CASE("filters with too many conditions or $in values are rejected") {
   json many = json::object();
   for (int i = 0; i < kMaxNodes; ++i) many[std::string("f").append(std::to_string(i))] = i;
