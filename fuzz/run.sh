@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Builds a libFuzzer target directly with clang (not via meson) and runs it briefly.
+# Usage: fuzz/run.sh TARGET SECONDS    e.g. fuzz/run.sh filter_parser 60
+# Exits non-zero if the fuzzer finds a crash, leak or sanitizer error.
+set -euo pipefail
+
+target="${1:?usage: fuzz/run.sh TARGET SECONDS}"
+seconds="${2:?usage: fuzz/run.sh TARGET SECONDS}"
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+
+case "$target" in
+  filter_parser)
+    sources=(fuzz/filter_parser_fuzz.cc lib/filter/value.cc lib/filter/ast.cc lib/filter/parser.cc
+             lib/filter/evaluator.cc lib/filter/printer.cc lib/filter/walk.cc lib/status.cc)
+    seeds="fuzz/corpus/filter"
+    dict="fuzz/filter.dict"
+    ;;
+  *)
+    echo "unknown fuzz target: $target" >&2
+    exit 2
+    ;;
+esac
+
+cxx="${CXX_FUZZ:-clang++}"
+out="$(mktemp -d /tmp/vectron-fuzz-${target}.XXXXXX)"
+binary="$out/${target}_fuzz"
+echo "building $binary"
+"$cxx" -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+  -I include -I lib "${sources[@]}" -o "$binary"
+
+# Run on a scratch copy so the committed seeds are not mixed with generated inputs.
+corpus="$out/corpus"
+mkdir -p "$corpus"
+cp "$seeds"/* "$corpus"/
+echo "fuzzing $target for ${seconds}s (artifacts in $out)"
+"$binary" -max_total_time="$seconds" -max_len=4096 -timeout=10 -print_final_stats=1 \
+  -dict="$dict" -artifact_prefix="$out/" "$corpus"
