@@ -1,0 +1,48 @@
+#!/usr/bin/env python3
+"""Renders docs/bench/*.jsonl (from `vectron bench --json`) as markdown tables inside
+docs/benchmarks.md, between <!-- BEGIN bench --> and <!-- END bench -->."""
+import glob
+import json
+import os
+import re
+import sys
+
+
+def table(path):
+    rows = [json.loads(l) for l in open(path) if l.strip()]
+    v = {r["ef"]: r for r in rows if r["system"] == "vectron"}
+    h = {r["ef"]: r for r in rows if r["system"] == "hnswlib"}
+    out = ["| ef | vectron recall@10 | hnswlib recall@10 | vectron QPS | hnswlib QPS | QPS ratio |",
+           "|---:|---:|---:|---:|---:|---:|"]
+    for ef in sorted(v):
+        a, b = v[ef], h.get(ef)
+        ratio = f"{a['qps'] / b['qps']:.2f}" if b and b["qps"] else "-"
+        out.append(f"| {ef} | {a['recall']:.4f} | {b['recall'] if b else float('nan'):.4f} | {a['qps']:.0f} | "
+                   f"{b['qps'] if b else 0:.0f} | {ratio} |")
+    any_v, any_h = next(iter(v.values())), next(iter(h.values()), None)
+    build = f"Build: vectron {any_v['build_s']:.1f} s (durable import through the API, RSS +{any_v['rss_mb']:.0f} MB)"
+    if any_h:
+        build += (f", hnswlib {any_h['build_s']:.1f} s (RSS +{any_h['rss_mb']:.0f} MB); "
+                  f"build throughput ratio {any_h['build_s'] / any_v['build_s']:.2f}")
+    # First ef at which vectron reaches recall 0.95, and the ratio there.
+    at95 = next((ef for ef in sorted(v) if v[ef]["recall"] >= 0.95), None)
+    note = ""
+    if at95 is not None and at95 in h and h[at95]["qps"]:
+        note = f"At the first ef with recall@10 ≥ 0.95 (ef={at95}): QPS ratio {v[at95]['qps'] / h[at95]['qps']:.2f}."
+    return "\n".join(out) + "\n\n" + build + ". " + note + "\n"
+
+
+def main(bench_dir, doc):
+    parts = []
+    for path in sorted(glob.glob(os.path.join(bench_dir, "*.jsonl"))):
+        name = os.path.basename(path)[:-6]
+        parts.append(f"### {name}\n\n" + table(path))
+    body = "\n".join(parts)
+    text = open(doc).read()
+    new = re.sub(r"<!-- BEGIN bench -->.*<!-- END bench -->",
+                 "<!-- BEGIN bench -->\n" + body + "<!-- END bench -->", text, flags=re.S)
+    open(doc, "w").write(new)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
