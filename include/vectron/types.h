@@ -53,6 +53,17 @@ class WriteBatch {
   std::vector<float> vectors_;
 };
 
+// How a filtered search runs (docs/filter.md, "Planner"). kAuto lets the planner pick
+// per query from the number of matching points; the others force one plan (for
+// tests, benchmarks, and users who know their data).
+enum class FilterStrategy : uint8_t {
+  kAuto,        // Choose per query.
+  kExact,       // Brute force over the matching points: exact, cost ∝ matches.
+  kGraph,       // Filtered HNSW traversal (two-hop at low selectivity).
+  kPostFilter,  // Plain HNSW search for more than k, then drop non-matching hits;
+                // falls back to kGraph if fewer than k survive.
+};
+
 struct SearchParams {
   int k = 10;                  // Number of hits wanted, >= 1.
   int ef = 0;                  // HNSW beam width; 0 = the collection's ef_search.
@@ -63,6 +74,7 @@ struct SearchParams {
   // Only points whose metadata matches are returned, and k of them whenever at least
   // k points match. A malformed filter is InvalidArgument naming position and problem.
   std::string where;
+  FilterStrategy filter_strategy = FilterStrategy::kAuto;
 };
 
 // One search result. `score` is a distance (lower is nearer, see Metric).
