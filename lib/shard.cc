@@ -628,6 +628,11 @@ class BitmapFilter final : public LabelFilter {
  public:
   explicit BitmapFilter(const payload::Bitmap& bm) : bm_(bm) {}
   bool Allows(uint64_t label) const override { return label <= payload::kMaxLabel && bm_.contains(static_cast<uint32_t>(label)); }
+  std::vector<uint32_t> AllowedLabels() const override {
+    std::vector<uint32_t> out(bm_.cardinality());
+    bm_.toUint32Array(out.data());
+    return out;
+  }
 
  private:
   const payload::Bitmap& bm_;
@@ -652,9 +657,12 @@ static std::vector<Neighbor> RunFilteredSearch(const Index& index, bool hnsw, st
   FilterStrategy plan = params.filter_strategy;
   if (params.exact || !hnsw) plan = FilterStrategy::kExact;
   if (plan == FilterStrategy::kAuto) {
-    // Brute force costs ~c distances; a filtered traversal ~ef·M/sel (it walks about
-    // 1/sel nodes per match it keeps). The constant 20 stands for the link fan-out.
-    if (c <= 2048 || static_cast<double>(c) * static_cast<double>(c) <= 20.0 * static_cast<double>(ef) * static_cast<double>(live))
+    // Brute force costs c distances, computed back to back; a filtered traversal
+    // pops about ef/sel nodes with up to 2M distances per pop, each with a visited
+    // check, a heap operation and a cache miss. So the traversal wins only when
+    // c² > K·ef·n. Measured on glove-100 (50k points, ef 64, one thread): exact 1300
+    // vs graph 971 QPS at 20 % selectivity, 870 vs 1874 at 30 %: K ≈ 50.
+    if (c <= 2048 || static_cast<double>(c) * static_cast<double>(c) <= 50.0 * static_cast<double>(ef) * static_cast<double>(live))
       plan = FilterStrategy::kExact;
     else if (sel >= 0.9)
       plan = FilterStrategy::kPostFilter;
@@ -678,7 +686,9 @@ static std::vector<Neighbor> RunFilteredSearch(const Index& index, bool hnsw, st
   IndexSearchOptions io;
   io.ef = ef;
   io.filter = &bf;
-  io.two_hop = sel < 0.3;
+  // Two-hop expansion costs ~4x the time and buys recall only when matches are sparse
+  // (glove-100, 50k points, 20 % selectivity: 0.9725 -> 0.9955 recall, 971 -> 252 QPS).
+  io.two_hop = sel < 0.05;
   auto nbrs = index.Search(q, k, io);
   // The graph may not reach every match (a region cut off by deletions): never come
   // back short when k points match.

@@ -133,6 +133,7 @@ Status RunFiltered(const BenchOptions& o, const Collection& col, const Matrix& b
           sp.k = o.k;
           sp.ef = ef;
           sp.where = w;
+          sp.filter_strategy = o.filter_strategy;
           double best = 1e300;
           for (int rep = 0; rep < o.repeats; ++rep) {
             auto t0 = Clock::now();

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "vectron/options.h"
+#include "vectron/types.h"
 
 namespace vectron::tools {
 
@@ -32,6 +33,7 @@ struct BenchOptions {
   // ground truth computed here by brute force.
   std::vector<double> selectivities;
   std::vector<std::string> correlations = {"uncorrelated", "correlated"};
+  FilterStrategy filter_strategy = FilterStrategy::kAuto;
 };
 
 // Runs the benchmark and prints a table (or JSON lines). Returns a process exit code.

@@ -171,6 +171,9 @@ int main(int argc, char** argv) {
                     "Filtered mode: comma-separated shares of points passing the filter, e.g. 0.5,0.1,0.01,0.001");
   bench->add_option("--filter-correlation", corr_text, "uncorrelated, correlated or both (comma-separated)")
       ->capture_default_str();
+  std::string strategy_text = "auto";
+  bench->add_option("--filter-strategy", strategy_text, "Filtered mode: auto, exact, graph or postfilter")
+      ->capture_default_str();
   bench->add_option("--max-base", bo.max_base, "Filtered mode only: use the first N base vectors");
 
   CLI11_PARSE(app, argc, argv);
@@ -395,6 +398,11 @@ int main(int argc, char** argv) {
         bo.correlations.push_back(part);
       }
       bo.reference = false;
+      if (strategy_text == "auto") bo.filter_strategy = FilterStrategy::kAuto;
+      else if (strategy_text == "exact") bo.filter_strategy = FilterStrategy::kExact;
+      else if (strategy_text == "graph") bo.filter_strategy = FilterStrategy::kGraph;
+      else if (strategy_text == "postfilter") bo.filter_strategy = FilterStrategy::kPostFilter;
+      else return Fail(Status::InvalidArgument("--filter-strategy must be auto, exact, graph or postfilter"));
     }
     if (bo.threads == 0) bo.threads = std::max(1u, std::thread::hardware_concurrency());
     return RunBench(bo);

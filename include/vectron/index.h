@@ -27,6 +27,8 @@ class LabelFilter {
  public:
   virtual ~LabelFilter() = default;
   virtual bool Allows(uint64_t label) const = 0;
+  // Every allowed label, ascending (lets an index precompute a dense mask).
+  virtual std::vector<uint32_t> AllowedLabels() const = 0;
 };
 
 struct IndexSearchOptions {

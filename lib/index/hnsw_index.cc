@@ -23,7 +23,9 @@ class HnswIndexImpl final : public HnswIndex {
  public:
   HnswIndexImpl(uint32_t dim, Metric metric, std::unique_ptr<hnswlib::SpaceInterface<float>> space,
                 std::unique_ptr<hnswlib::HierarchicalNSW<float>> hnsw)
-      : dim_(dim), metric_(metric), space_(std::move(space)), hnsw_(std::move(hnsw)) {}
+      : dim_(dim), metric_(metric), space_(std::move(space)), hnsw_(std::move(hnsw)) {
+    for (const auto& [label, id] : hnsw_->label_lookup_) NoteInternal(label, id);
+  }
 
   std::string_view kind() const override { return "hnsw"; }
   uint32_t dim() const override { return dim_; }
@@ -54,6 +56,10 @@ class HnswIndexImpl final : public HnswIndex {
         if (first_error.ok()) first_error = Status::Internal(std::string("hnswlib addPoint: ") + e.what());
       }
     });
+    for (uint64_t l : labels) {
+      auto it = hnsw_->label_lookup_.find(l);
+      if (it != hnsw_->label_lookup_.end()) NoteInternal(l, it->second);
+    }
     return first_error;
   }
 
@@ -112,10 +118,13 @@ class HnswIndexImpl final : public HnswIndex {
     std::shared_lock lock(mu_);
     const auto& h = *hnsw_;
     TopK top(k);
+    // label -> internal id through the dense array: a hash lookup per label would cost
+    // more than the distance itself.
     for (uint32_t label : labels) {
-      auto it = h.label_lookup_.find(label);
-      if (it == h.label_lookup_.end() || h.isMarkedDeleted(it->second)) continue;
-      top.Push(label, h.fstdistfunc_(query.data(), h.getDataByInternalId(it->second), h.dist_func_param_));
+      if (label >= int_of_.size()) continue;
+      hnswlib::tableint id = int_of_[label];
+      if (id == kNoInternal || h.isMarkedDeleted(id)) continue;
+      top.Push(label, h.fstdistfunc_(query.data(), h.getDataByInternalId(id), h.dist_func_param_));
     }
     return top.Take();
   }
@@ -198,7 +207,15 @@ class HnswIndexImpl final : public HnswIndex {
     hnswlib::vl_type* visited = vl->mass;
     const hnswlib::vl_type tag = vl->curV;
 
-    auto allowed = [&](hnswlib::tableint id) { return !h.isMarkedDeleted(id) && filter.Allows(h.getExternalLabel(id)); };
+    // The allowed set as a bit mask over internal ids, so that testing a neighbour
+    // (and a two-hop neighbour) touches a small array instead of the node's memory.
+    std::vector<uint64_t> mask((h.cur_element_count + 63) / 64);
+    for (uint32_t label : filter.AllowedLabels()) {
+      if (label >= int_of_.size()) continue;
+      hnswlib::tableint id = int_of_[label];
+      if (id != kNoInternal && id < h.cur_element_count) mask[id >> 6] |= uint64_t{1} << (id & 63);
+    }
+    auto allowed = [&](hnswlib::tableint id) { return ((mask[id >> 6] >> (id & 63)) & 1) && !h.isMarkedDeleted(id); };
     auto bound = [&] { return results.size() < ef ? std::numeric_limits<float>::infinity() : results.top().first; };
     auto offer = [&](hnswlib::tableint id, float d) {  // an allowed node
       if (d < bound()) {
@@ -256,8 +273,17 @@ class HnswIndexImpl final : public HnswIndex {
     return out;
   }
 
+  static constexpr hnswlib::tableint kNoInternal = std::numeric_limits<hnswlib::tableint>::max();
+  // REQUIRES: mu_ held exclusively (or construction).
+  void NoteInternal(uint64_t label, hnswlib::tableint id) {
+    if (label >= (uint64_t{1} << 32)) return;  // Shards never use such labels.
+    if (label >= int_of_.size()) int_of_.resize(label + 1 + label / 8, kNoInternal);
+    int_of_[label] = id;
+  }
+
   const uint32_t dim_;
   const Metric metric_;
+  std::vector<hnswlib::tableint> int_of_;  // GUARDED_BY(mu_), label -> hnswlib internal id
   std::unique_ptr<hnswlib::SpaceInterface<float>> space_;
   std::unique_ptr<hnswlib::HierarchicalNSW<float>> hnsw_;  // GUARDED_BY(mu_) for mutation
   mutable std::shared_mutex mu_;
