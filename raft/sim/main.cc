@@ -38,18 +38,22 @@ bool ParseU64(const char* s, uint64_t* out) {
 }
 
 int Bench(uint64_t proposals) {
-  std::printf("| nodes | batching | committed | proposals/s (wall) | median latency (ticks) | p99 latency (ticks) | messages/proposal |\n");
-  std::printf("|---|---|---|---|---|---|---|\n");
+  std::printf("| nodes | batching | offered load (proposals/tick) | committed | proposals/s (wall) | median latency (ticks) | p99 latency (ticks) | messages/proposal |\n");
+  std::printf("|---:|---|---:|---:|---:|---:|---:|---:|\n");
   for (int nodes : {3, 5}) {
-    for (bool batching : {true, false}) {
-      BenchOptions b;
-      b.nodes = nodes;
-      b.batching = batching;
-      b.proposals = proposals;
-      BenchResult r = RunBenchmark(b);
-      std::printf("| %d | %s | %llu | %.0f | %.1f | %.1f | %.2f |\n", nodes, batching ? "on" : "off",
-                  static_cast<unsigned long long>(r.committed), r.proposals_per_second, r.median_latency_ticks,
-                  r.p99_latency_ticks, r.committed ? static_cast<double>(r.messages) / static_cast<double>(r.committed) : 0.0);
+    for (int per_step : {4, 64}) {
+      for (bool batching : {true, false}) {
+        BenchOptions b;
+        b.nodes = nodes;
+        b.batching = batching;
+        b.proposals = proposals;
+        b.proposals_per_step = per_step;
+        BenchResult r = RunBenchmark(b);
+        std::printf("| %d | %s | %d | %llu | %.0f | %.1f | %.1f | %.2f |\n", nodes, batching ? "on" : "off", per_step * 10,
+                    static_cast<unsigned long long>(r.committed), r.proposals_per_second, r.median_latency_ticks,
+                    r.p99_latency_ticks, r.committed ? static_cast<double>(r.messages) / static_cast<double>(r.committed) : 0.0);
+        std::fflush(stdout);
+      }
     }
   }
   return 0;
@@ -128,6 +132,10 @@ int main(int argc, char** argv) {
                   static_cast<unsigned long long>(r.stats.partitions), static_cast<unsigned long long>(r.stats.conf_changes),
                   static_cast<unsigned long long>(r.stats.transfers), static_cast<unsigned long long>(r.stats.snapshots_installed),
                   static_cast<unsigned long long>(r.stats.messages));
+    }
+    if (!single && (s - first + 1) % 1000 == 0) {
+      std::fprintf(stderr, "raft-sim: %llu/%llu seeds done, %llu failed\n", static_cast<unsigned long long>(s - first + 1),
+                   static_cast<unsigned long long>(seeds), static_cast<unsigned long long>(failed + !r.ok));
     }
     if (!r.ok) {
       ++failed;
