@@ -204,6 +204,7 @@ class Simulation {
   uint64_t chunk_bytes_ = 64;
   uint64_t compact_after_ = 30;
   double crash_p_ = 0, partition_p_ = 0, conf_p_ = 0, transfer_p_ = 0;
+  bool storm_ = false;
   uint64_t liveness_from_ = 0;
   uint64_t next_id_ = 1;
 
@@ -313,6 +314,12 @@ void Simulation::Setup() {
     skew_ = static_cast<int>(rng_.Range(0, 3));  // Up to 30% slower clocks.
     crash_p_ = 1.0 / static_cast<double>(rng_.Range(300, 1500));
     partition_p_ = 1.0 / static_cast<double>(rng_.Range(200, 1200));
+    if (rng_.Chance(0.25)) {
+      // Storm: frequent, short crashes and partitions, for much leader churn.
+      storm_ = true;
+      crash_p_ = 1.0 / static_cast<double>(rng_.Range(60, 200));
+      partition_p_ = 1.0 / static_cast<double>(rng_.Range(60, 200));
+    }
   }
   if (opt_.membership) {
     conf_p_ = 1.0 / static_cast<double>(rng_.Range(150, 600));
@@ -330,7 +337,7 @@ void Simulation::Setup() {
   liveness_from_ = opt_.steps >= 1000 ? opt_.steps - opt_.steps / 3 : opt_.steps;
 
   std::ostringstream os;
-  os << "nodes=" << nodes << " drop=" << drop_p_ << " dup=" << dup_p_ << " long_delay=" << long_delay_p_
+  os << "nodes=" << nodes << (storm_ ? " storm" : "") << " drop=" << drop_p_ << " dup=" << dup_p_ << " long_delay=" << long_delay_p_
      << " max_delay=" << max_delay_ << " skew=" << skew_ * 10 << "% pre_vote=" << pre_vote_
      << " check_quorum=" << check_quorum_ << " lease=" << lease_ << " entries/msg=" << max_entries_per_msg_
      << " inflight=" << max_inflight_ << " chunk=" << chunk_bytes_ << " compact_after=" << compact_after_;
@@ -627,7 +634,7 @@ void Simulation::FaultsStep() {
       Trace("node " + std::to_string(v->id) + " crashes");
       ++stats_.crashes;
       CrashNode(*v);
-      v->down_until = now_ + rng_.Range(20, 500);
+      v->down_until = now_ + (storm_ ? rng_.Range(10, 150) : rng_.Range(20, 500));
     }
   }
   if (blocked_.empty() && rng_.Chance(partition_p_)) {
@@ -662,7 +669,7 @@ void Simulation::FaultsStep() {
       }
       what = "asymmetric " + what;
     }
-    heal_at_ = now_ + rng_.Range(50, 800);
+    heal_at_ = now_ + (storm_ ? rng_.Range(20, 200) : rng_.Range(50, 800));
     ++stats_.partitions;
     Trace("partition: " + what);
   }
