@@ -113,11 +113,30 @@ class KeyChecker {
   std::unordered_set<StateKey, StateKeyHash> visited_;
 };
 
+// Values written by the simulator are (client << 32 | seq): show them as "c<client>.<seq>".
+}  // namespace
+
+std::string ValueName(uint64_t v) {
+  if (v == 0) return "none";
+  std::string out;
+  if (v >> 32) {
+    out = "c";
+    out += std::to_string(v >> 32);
+    out += '.';
+    out += std::to_string(v & 0xffffffffu);
+  } else {
+    out = std::to_string(v);
+  }
+  return out;
+}
+
+namespace {
+
 std::string Describe(uint64_t key, const std::vector<KvOp>& ops) {
   std::ostringstream os;
-  os << "key " << key << " history (call..ret):\n";
+  os << "key " << key << " history, by call time (event numbers call..return):\n";
   for (const KvOp& op : ops) {
-    os << "  client " << op.client << (op.is_write ? " put " : " get -> ") << op.value << "  [" << op.call << ".."
+    os << "  client " << op.client << (op.is_write ? " put " : " get -> ") << ValueName(op.value) << "  [" << op.call << ".."
        << (op.ret == UINT64_MAX ? std::string("timeout") : std::to_string(op.ret)) << "]\n";
   }
   return os.str();

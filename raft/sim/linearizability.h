@@ -36,6 +36,9 @@ struct LinOptions {
   uint64_t max_states = 2'000'000;
 };
 
+// Formats a register value: "none" for 0, "c<client>.<seq>" for the simulator's writes.
+std::string ValueName(uint64_t v);
+
 // Checks `history`. Reads that never returned are ignored (they had no effect); writes that
 // never returned may take effect at any point after their call, or not at all.
 LinReport CheckLinearizable(const std::vector<KvOp>& history, const LinOptions& options = {});

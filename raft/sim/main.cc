@@ -25,6 +25,7 @@ namespace {
 void Usage() {
   std::fprintf(stderr,
                "usage: raft-sim --seeds N --steps M [--first S] [--no-faults] [--no-membership]\n"
+               "                [--inject-local-reads]   (checker self-test: serve reads without ReadIndex)\n"
                "       raft-sim --seed S --steps M [--trace]\n"
                "       raft-sim --bench [--proposals N]\n");
 }
@@ -63,7 +64,7 @@ int Bench(uint64_t proposals) {
 
 int main(int argc, char** argv) {
   uint64_t seeds = 1, first = 1, steps = 3000, proposals = 20000;
-  bool single = false, trace = false, bench = false, faults = true, membership = true;
+  bool single = false, trace = false, bench = false, faults = true, membership = true, inject = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&](uint64_t* out) {
@@ -94,6 +95,8 @@ int main(int argc, char** argv) {
       faults = false;
     } else if (a == "--no-membership") {
       membership = false;
+    } else if (a == "--inject-local-reads") {
+      inject = true;
     } else {
       std::fprintf(stderr, "raft-sim: unknown argument %s\n", a.c_str());
       Usage();
@@ -111,6 +114,7 @@ int main(int argc, char** argv) {
     o.trace = trace;
     o.faults = faults;
     o.membership = membership;
+    o.inject_local_reads = inject;
     SimResult r = RunSimulation(o);
     writes += r.stats.writes_ok;
     reads += r.stats.reads_ok;

@@ -459,7 +459,7 @@ void Simulation::CompleteOp(uint64_t client, uint64_t seq, uint64_t value) {
   cl.busy = false;
   cl.idle_until = now_ + rng_.Range(0, 20);
   Trace("client " + std::to_string(client) + (op.is_write ? " put k" : " get k") + std::to_string(op.key) + " = " +
-        std::to_string(op.value) + " ok");
+        ValueName(op.value) + " ok");
 }
 
 void Simulation::ServeReads(SimNode& n) {
@@ -585,6 +585,10 @@ void Simulation::ClientsStep() {
     if (op.is_write) {
       s = target->raft->Propose(Command{c.id, c.seq, op.key, op.value}.Encode());
       if (s.ok()) target->pending_writes[{c.id, c.seq}] = true;
+    } else if (opt_.inject_local_reads) {
+      auto it = target->state.kv.find(op.key);
+      CompleteOp(c.id, c.seq, it == target->state.kv.end() ? 0 : it->second);
+      continue;
     } else {
       std::string ctx;
       PutU64(ctx, c.id);

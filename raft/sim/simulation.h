@@ -19,6 +19,9 @@ struct SimOptions {
   bool trace = false;     // Print every event (and message) as it happens.
   bool faults = true;     // Network faults, crashes, partitions, skew.
   bool membership = true; // Membership changes and leader transfers.
+  // Self-test of the checkers: nodes answer reads from local state without ReadIndex (a
+  // known bug: stale reads). A run with this set is expected to fail linearizability.
+  bool inject_local_reads = false;
 };
 
 struct SimStats {

@@ -28,6 +28,24 @@ TEST_CASE("simulation: a seed replays exactly") {
   CHECK(a.config == b.config);
 }
 
+TEST_CASE("simulation: the checkers catch stale local reads and print a readable trace") {
+  bool caught = false;
+  for (uint64_t seed = 1; seed <= 40 && !caught; ++seed) {
+    SimOptions o;
+    o.seed = seed;
+    o.steps = 3000;
+    o.inject_local_reads = true;
+    SimResult r = RunSimulation(o);
+    if (!r.ok) {
+      caught = true;
+      CHECK(r.failure.find("linearizability") != std::string::npos);
+      CHECK(r.failure.find("client") != std::string::npos);
+      CHECK(r.trace_tail.find("client") != std::string::npos);
+    }
+  }
+  CHECK(caught);
+}
+
 TEST_CASE("benchmark harness commits every proposal in a fault-free cluster") {
   BenchOptions b;
   b.proposals = 500;
