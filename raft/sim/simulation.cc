@@ -118,8 +118,8 @@ struct SimNode {
   std::unique_ptr<RawNode> raft;  // Null while crashed.
   int period = kStepsPerTick;     // Steps per tick (clock skew).
   int accum = 0;
-  bool removed = false;
-  uint64_t removed_at = 0;
+  bool removed = false;           // Removal committed and the node shut down for good.
+  uint64_t removal_proposed_at = 0;  // A RemoveVoter for it was proposed (0 = none).
   uint64_t down_until = 0;
   // Volatile application state.
   KvState state;
@@ -687,12 +687,18 @@ void Simulation::FaultsStep() {
 
 void Simulation::MembershipStep() {
   if (!opt_.membership) return;
-  // Removed nodes keep running for a while (they must not disrupt), then shut down.
+  // Removed nodes keep running for a while (they must not disrupt), then shut down, but only
+  // once the removal is committed: a proposed removal may be lost with its leader's log
+  // suffix. The committed membership is the applied one of the most advanced live node.
+  const SimNode* most_applied = nullptr;
+  for (auto& [id, n] : nodes_)
+    if (n.up() && (!most_applied || n.applied_index > most_applied->applied_index)) most_applied = &n;
   for (auto& [id, n] : nodes_) {
-    if (n.removed && n.up() && now_ > n.removed_at + 300) {
-      Trace("removed node " + std::to_string(id) + " shuts down");
-      CrashNode(n);
-    }
+    if (n.removal_proposed_at == 0 || n.removed || now_ <= n.removal_proposed_at + 300 || !most_applied) continue;
+    if (most_applied->applied_conf.Contains(id)) continue;
+    Trace("removed node " + std::to_string(id) + " shuts down");
+    n.removed = true;
+    CrashNode(n);
   }
   if (now_ >= liveness_from_) return;
   SimNode* l = Leader();
@@ -737,10 +743,7 @@ void Simulation::MembershipStep() {
   ++stats_.conf_changes;
   if (cc.type == ConfChangeType::kRemoveVoter) {
     SimNode* n = Node(cc.node_id);
-    if (n) {
-      n->removed = true;
-      n->removed_at = now_;
-    }
+    if (n) n->removal_proposed_at = now_;
   }
 }
 
