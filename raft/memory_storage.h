@@ -1,0 +1,35 @@
+// In-memory LogStorage for tests and the simulator. It plays "the disk": in the simulator a
+// crash keeps the MemoryStorage object and drops everything else.
+#pragma once
+
+#include <vector>
+
+#include "raft/storage.h"
+
+namespace vectron::raft {
+
+class MemoryStorage final : public LogStorage {
+ public:
+  MemoryStorage();
+  Status InitialState(HardState* hs, ConfState* cs) override;
+  Status Entries(uint64_t lo, uint64_t hi, uint64_t max_bytes, std::vector<Entry>* out) override;
+  Status Term(uint64_t i, uint64_t* term) override;
+  uint64_t FirstIndex() override;
+  uint64_t LastIndex() override;
+  Status GetSnapshot(Snapshot* out) override;
+  Status SetHardState(const HardState& hs) override;
+  Status Append(const std::vector<Entry>& entries) override;
+  Status ApplySnapshot(const Snapshot& snap) override;
+  Status CreateSnapshot(uint64_t index, const ConfState& cs, std::string data) override;
+
+  // The durable hard state (for checkers).
+  const HardState& hard_state() const { return hs_; }
+
+ private:
+  HardState hs_;
+  Snapshot snap_;
+  // ents_[0] is a dummy entry at the snapshot index/term; real entries follow.
+  std::vector<Entry> ents_;
+};
+
+}  // namespace vectron::raft

@@ -1,0 +1,55 @@
+// The storage seam: what the Raft core reads (Storage) and what the caller writes after each
+// Ready (LogStorage). Implementations: MemoryStorage (tests, simulator), LmdbStorage (durable).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "raft/types.h"
+
+namespace vectron::raft {
+
+// Read-only view of the durable log, used by the core. Not thread-safe: the core and the
+// caller's driver loop must not use it concurrently with writes.
+class Storage {
+ public:
+  virtual ~Storage() = default;
+  // The durable hard state and the membership of the latest snapshot.
+  virtual Status InitialState(HardState* hs, ConfState* cs) = 0;
+  // Appends entries [lo, hi) to *out, stopping once their data exceeds max_bytes (at least one
+  // entry is returned). Errors: Compacted if lo <= snapshot index, Unavailable if hi > last+1.
+  virtual Status Entries(uint64_t lo, uint64_t hi, uint64_t max_bytes, std::vector<Entry>* out) = 0;
+  // Term of entry i, valid for snapshot index <= i <= last index.
+  // Errors: Compacted if i < snapshot index, Unavailable if i > LastIndex().
+  virtual Status Term(uint64_t i, uint64_t* term) = 0;
+  // Index of the first entry held (snapshot index + 1).
+  virtual uint64_t FirstIndex() = 0;
+  // Index of the last entry held, or the snapshot index if the log is empty.
+  virtual uint64_t LastIndex() = 0;
+  // The latest snapshot (empty() if none). Errors: Io, Corruption.
+  virtual Status GetSnapshot(Snapshot* out) = 0;
+};
+
+// Writable durable log. Each call is atomic and durable when it returns OK (LmdbStorage
+// commits, which fsyncs, before returning).
+class LogStorage : public Storage {
+ public:
+  // Persists `hs`.
+  virtual Status SetHardState(const HardState& hs) = 0;
+  // Appends entries, first deleting any held entries at or after entries.front().index.
+  // REQUIRES: entries contiguous; entries.front().index <= LastIndex() + 1 and > snapshot index.
+  virtual Status Append(const std::vector<Entry>& entries) = 0;
+  // Replaces everything with `snap` (a snapshot received from the leader): the log becomes
+  // empty after snap.metadata.index. Errors: SnapshotOutOfDate if older than the current one.
+  virtual Status ApplySnapshot(const Snapshot& snap) = 0;
+  // Records an application snapshot at `index` (<= last index) and discards entries <= index.
+  // Errors: SnapshotOutOfDate if index <= current snapshot index, Unavailable if index > last.
+  virtual Status CreateSnapshot(uint64_t index, const ConfState& cs, std::string data) = 0;
+};
+
+// Writes the state every founding member of a new cluster starts from: a snapshot at index 1,
+// term 1 with membership `cs` and application data `data`, and hard state {term 1, commit 1}.
+// REQUIRES: `storage` is empty.
+Status Bootstrap(LogStorage& storage, const ConfState& cs, std::string data = "");
+
+}  // namespace vectron::raft
