@@ -161,8 +161,12 @@ Result<std::unique_ptr<Collection>> OpenCollection(const std::string& name, cons
   for (uint32_t s = 0; s < config.shards; ++s) {
     char sub[32];
     std::snprintf(sub, sizeof(sub), "/shard-%04u", s);
-    VECTRON_ASSIGN_OR_RETURN(auto shard, Shard::Open(dir + sub, config, options));
-    impl->shards.push_back(std::move(shard));
+    auto shard = Shard::Open(dir + sub, config, options);
+    if (!shard.ok()) {
+      const Status& s = shard.status();
+      return s.message().find(dir + sub) == std::string::npos ? s.WithContext("shard " + dir + sub) : s;
+    }
+    impl->shards.push_back(std::move(shard).value());
   }
   if (config.shards > 1) {
     VECTRON_RETURN_IF_ERROR(MakeDirs(dir + "/journal"));

@@ -1,5 +1,7 @@
 #include "storage/lmdb.h"
 
+#include <sys/stat.h>
+
 #include <cstring>
 
 namespace vectron::storage {
@@ -38,6 +40,12 @@ Result<LmdbEnv> LmdbEnv::Open(const std::string& dir, const EnvOptions& options)
   // MDB_NOTLS: read transactions are not tied to threads, so a thread pool may use them.
   rc = mdb_env_open(env, dir.c_str(), options.flags | MDB_NOTLS, 0644);
   if (rc != 0) return MdbStatus(rc, "opening LMDB environment " + dir);
+  // A data file shorter than its last committed page (truncated by a copy or a full
+  // disk) would fault on access through the map (SIGBUS); refuse it here instead.
+  struct stat st;
+  if (::stat((dir + "/data.mdb").c_str(), &st) == 0 && static_cast<uint64_t>(st.st_size) < owner.UsedBytes())
+    return Status::Corruption("LMDB environment " + dir + ": data.mdb is truncated (" + std::to_string(st.st_size) +
+                              " bytes, the last committed page ends at " + std::to_string(owner.UsedBytes()) + ")");
   return owner;
 }
 
