@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "collection_internal.h"
+#include "compact.h"
 #include "shard_impl.h"
 #include "storage/keys.h"
 #include "storage/lmdb.h"
@@ -34,6 +35,9 @@ struct Collection::Impl {
 
   Status ApplyParts(const WriteBatch& batch, const std::vector<std::string>& metadata, uint64_t log_index);
   Status ReplayJournal();
+
+  // Last member: destroyed first, so a background compaction stops before the shards go.
+  BackgroundCompactor compactor;
 };
 
 namespace {
@@ -194,6 +198,10 @@ Status SyncCollection(Collection& c) {
   return Status::OK();
 }
 
+CollectionParts PartsOf(Collection& c) {
+  return CollectionParts{c.impl_->dir, c.impl_->journal ? &*c.impl_->journal : nullptr, &c.impl_->write_mu};
+}
+
 std::string EncodeJournalRecord(const WriteBatch& batch, const std::vector<std::string>& metadata) {
   return EncodeBatch(batch, metadata);
 }
@@ -211,6 +219,7 @@ uint32_t Collection::ShardOf(std::string_view id) const {
 }
 
 Status Collection::Write(const WriteBatch& batch) {
+  impl_->compactor.MaybeStart(*this, impl_->options);  // deletes of earlier writes
   std::vector<std::string> metadata;
   VECTRON_RETURN_IF_ERROR(ValidateBatch(batch, impl_->config, &metadata));
   if (batch.empty()) return Status::OK();
