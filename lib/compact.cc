@@ -73,6 +73,9 @@ Status CompactShardIndex(Shard::Impl& s, const ProgressFn& progress) {
   }
 
   std::lock_guard lock(s.write_mu);
+  // The live index and its payload state first reach the newest commit, so that in the
+  // common case the swap below leaves the payload state matching the new graph.
+  VECTRON_RETURN_IF_ERROR(s.CatchUp());
   VECTRON_ASSIGN_OR_RETURN(ReadTxn rt, ReadTxn::Begin(s.env));
   VECTRON_ASSIGN_OR_RETURN(uint64_t seq, MetaU64(rt, s.meta, "seq"));
   if (seq < snap_seq) return Status::Aborted("the shard's data went back during compaction; retry");
@@ -107,12 +110,15 @@ Status CompactShardIndex(Shard::Impl& s, const ProgressFn& progress) {
     VECTRON_RETURN_IF_ERROR(fresh->Remove(rm));
     VECTRON_RETURN_IF_ERROR(fresh->Upsert(up, vectors, s.threads()));
   }
+  bool payload_behind;
   {
     std::unique_lock state(s.state_mu);
+    payload_behind = s.index_seq != seq;  // another process committed after the CatchUp
     s.index = std::move(fresh);
     s.label_ids = std::move(ids);
     s.index_seq = seq;
   }
+  if (payload_behind) VECTRON_RETURN_IF_ERROR(s.LoadPayload(rt));
   s.seen_txnid.store(mdb_txn_id(rt.get()));
   s.force_checkpoint = true;  // same seq, smaller graph
   return s.SaveCheckpoint();

@@ -156,3 +156,49 @@ TEST_CASE("two writer processes and a reader process share a database: nothing l
   CHECK_MESSAGE(stages.empty(), (stages.empty() ? "" : stages[0]));  // both graphs loaded, not rebuilt
   CHECK(AllIds(*c) == expected);
 }
+
+TEST_CASE("compacting files while another process has the collection open is refused and changes nothing") {
+  TempDir dir;
+  DatabaseOptions o;
+  o.auto_compact_deleted_share = 0;
+  auto db = Database::Open(dir.path(), o).value();
+  Collection* c = db->CreateCollection("mp", MpConfig()).value();
+  WriteBatch base;
+  for (int i = 0; i < kMpBase; ++i) {
+    std::string id = "base-" + std::to_string(i);
+    base.Upsert(id, VectorForId(id, kMpDim));
+  }
+  REQUIRE(c->Write(base).ok());
+  std::vector<std::string> gone;
+  for (int i = 0; i < kMpBase; i += 2) gone.push_back("base-" + std::to_string(i));
+  REQUIRE(c->Delete(gone).ok());
+
+  Child other = SpawnWorker(dir.path(), "A", 3);
+  REQUIRE(ReadLine(other.out) == "ready");
+  Status s = c->Compact();
+  CHECK(s.code() == StatusCode::kFailedPrecondition);
+  CHECK(s.message().find("another process") != std::string::npos);
+  CHECK(c->Stats().value().deleted_slots == 0);  // the index part ran anyway
+  CompactOptions index_only;
+  index_only.files = false;
+  CHECK(c->Compact(index_only).ok());
+  // The other process still works on the same files.
+  std::fputs("go\n", other.in);
+  std::fflush(other.in);
+  CHECK(ReadLine(other.out) == "done");
+  REQUIRE(Finish(other) == 0);
+  const uint64_t expected = kMpBase / 2 + 3 * 8 - 2 + 6;
+  CHECK(c->Count().value() == expected);
+  // Alone now: the files compact, and reads and writes go on afterwards.
+  const uint64_t disk_before = c->Stats().value().disk_bytes;
+  REQUIRE(c->Compact().ok());
+  CHECK(c->Stats().value().disk_bytes <= disk_before);
+  CHECK(c->Count().value() == expected);
+  SearchParams sp;
+  sp.k = 1;
+  CHECK(c->Search(VectorForId("A-2-5", kMpDim), sp).value()[0].id == "A-2-5");
+  WriteBatch more;
+  more.Upsert("late", VectorForId("late", kMpDim));
+  REQUIRE(c->Write(more).ok());
+  CHECK(c->Count().value() == expected + 1);
+}
