@@ -1,6 +1,10 @@
 #include "compact.h"
 
 #include <cstring>
+#include <utility>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "index/distance.h"
 #include "index/hnsw_index.h"
@@ -111,13 +115,21 @@ Status CompactShardIndex(Shard::Impl& s, const ProgressFn& progress) {
     VECTRON_RETURN_IF_ERROR(fresh->Upsert(up, vectors, s.threads()));
   }
   bool payload_behind;
+  std::unique_ptr<Index> old_index;
+  std::vector<std::string> old_ids;
   {
     std::unique_lock state(s.state_mu);
     payload_behind = s.index_seq != seq;  // another process committed after the CatchUp
-    s.index = std::move(fresh);
-    s.label_ids = std::move(ids);
+    old_index = std::exchange(s.index, std::move(fresh));
+    old_ids = std::exchange(s.label_ids, std::move(ids));
     s.index_seq = seq;
   }
+  // Freed outside the lock (a large graph takes a while), then handed back to the OS.
+  old_index.reset();
+  old_ids = {};
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
   if (payload_behind) VECTRON_RETURN_IF_ERROR(s.LoadPayload(rt));
   s.seen_txnid.store(mdb_txn_id(rt.get()));
   s.force_checkpoint = true;  // same seq, smaller graph

@@ -227,11 +227,44 @@ int RunConcurrentBench(const DurabilityBenchOptions& o) {
   return rc;
 }
 
-}  // namespace vectron::tools
-
-namespace vectron::tools {
-int RunCompactBench(const DurabilityBenchOptions&) {
-  std::fprintf(stderr, "vectron: bench-compact needs Collection::Compact\n");
-  return 1;
+int RunCompactBench(const DurabilityBenchOptions& o) {
+  auto dir = MakeDir(o.db_dir);
+  if (!dir.ok()) return Fail(dir.status());
+  DatabaseOptions opt = Options(o, Durability::kNoSync, nullptr);
+  opt.auto_compact_deleted_share = 0;  // measure the explicit compaction
+  auto db = Database::Open(dir->dir, opt);
+  if (!db.ok()) return Fail(db.status());
+  auto c = (*db)->CreateCollection("bench", Config(o));
+  if (!c.ok()) return Fail(c.status());
+  Collection* col = *c;
+  const uint64_t rss_empty = RssBytes();
+  auto emit = [&](const char* phase, double secs) -> int {
+    auto st = col->Stats();
+    if (!st.ok()) return Fail(st.status());
+    Emit({{"bench", "compact"}, {"phase", phase}, {"n", o.n}, {"dim", o.dim}, {"count", st->count},
+          {"rss_bytes", RssBytes()}, {"rss_empty_bytes", rss_empty}, {"disk_bytes", st->disk_bytes},
+          {"index_memory_bytes", st->index_memory_bytes}, {"deleted_slots", st->deleted_slots}, {"seconds", secs}});
+    return 0;
+  };
+  auto t = Clock::now();
+  if (Status s = Import(*col, 0, o.n, o.dim, 1); !s.ok()) return Fail(s);
+  if (Status s = col->Checkpoint(); !s.ok()) return Fail(s);
+  if (int rc = emit("imported", Seconds(t)); rc) return rc;
+  t = Clock::now();
+  const uint64_t keep_every = static_cast<uint64_t>(1.0 / std::max(1e-9, 1.0 - o.delete_fraction) + 0.5);
+  std::vector<std::string> ids;
+  for (uint64_t i = 0; i < o.n; ++i) {
+    if (i % keep_every != 0) ids.push_back(PointId(i));
+    if (ids.size() == 10000 || (i + 1 == o.n && !ids.empty())) {
+      if (Status s = col->Delete(ids); !s.ok()) return Fail(s);
+      ids.clear();
+    }
+  }
+  if (Status s = col->Checkpoint(); !s.ok()) return Fail(s);
+  if (int rc = emit("deleted", Seconds(t)); rc) return rc;
+  t = Clock::now();
+  if (Status s = col->Compact(); !s.ok()) return Fail(s);
+  return emit("compacted", Seconds(t));
 }
+
 }  // namespace vectron::tools

@@ -100,6 +100,73 @@ uint64_t UsedBytesOf(MDB_env* env) {
   return (static_cast<uint64_t>(info.me_last_pgno) + 1) * st.ms_psize;
 }
 
+// Writes every named database of `src` (as of one read snapshot) into a new environment
+// in `dest` with MDB_APPEND, so that leaf pages come out full: unlike a page copy
+// (MDB_CP_COMPACT), this also repacks pages left sparse by deletes.
+Status RewriteEnv(MDB_env* src, const std::string& dest, const EnvOptions& o) {
+  EnvOptions out = o;
+  out.flags = (o.flags & ~(MDB_NOMETASYNC)) | MDB_NOSYNC;  // synced once at the end
+  VECTRON_ASSIGN_OR_RETURN(MDB_env* dst, OpenMdb(dest, out));
+  struct EnvCloser {
+    MDB_env* e;
+    ~EnvCloser() { mdb_env_close(e); }
+  } closer{dst};
+  MDB_txn* rt = nullptr;
+  int rc = mdb_txn_begin(src, nullptr, MDB_RDONLY, &rt);
+  if (rc != 0) return MdbStatus(rc, "rewrite: read transaction");
+  struct TxnAborter {
+    MDB_txn* t;
+    ~TxnAborter() { if (t) mdb_txn_abort(t); }
+  } rt_guard{rt};
+  MDB_dbi main_dbi;
+  if ((rc = mdb_dbi_open(rt, nullptr, 0, &main_dbi)) != 0) return MdbStatus(rc, "rewrite: main database");
+  std::vector<std::string> names;
+  {
+    MDB_cursor* c;
+    if ((rc = mdb_cursor_open(rt, main_dbi, &c)) != 0) return MdbStatus(rc, "rewrite: cursor");
+    MDB_val k, v;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT))
+      names.emplace_back(static_cast<const char*>(k.mv_data), k.mv_size);
+    mdb_cursor_close(c);
+    if (rc != MDB_NOTFOUND) return MdbStatus(rc, "rewrite: listing databases");
+  }
+  constexpr size_t kPerTxn = 20000;  // bounds the dirty pages of one write transaction
+  for (const auto& name : names) {
+    MDB_dbi sdbi;
+    if ((rc = mdb_dbi_open(rt, name.c_str(), 0, &sdbi)) != 0) return MdbStatus(rc, "rewrite: opening " + name);
+    unsigned flags = 0;
+    if ((rc = mdb_dbi_flags(rt, sdbi, &flags)) != 0) return MdbStatus(rc, "rewrite: flags of " + name);
+    const unsigned put_flags = (flags & MDB_DUPSORT) ? MDB_APPENDDUP : MDB_APPEND;
+    MDB_cursor* c;
+    if ((rc = mdb_cursor_open(rt, sdbi, &c)) != 0) return MdbStatus(rc, "rewrite: cursor on " + name);
+    struct CursorCloser {
+      MDB_cursor* c;
+      ~CursorCloser() { mdb_cursor_close(c); }
+    } cc{c};
+    MDB_val k, v;
+    rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+    bool first_txn = true;
+    while (first_txn || rc == 0) {
+      first_txn = false;
+      MDB_txn* wt = nullptr;
+      int wrc = mdb_txn_begin(dst, nullptr, 0, &wt);
+      if (wrc != 0) return MdbStatus(wrc, "rewrite: write transaction");
+      TxnAborter wt_guard{wt};
+      MDB_dbi ddbi;
+      if ((wrc = mdb_dbi_open(wt, name.c_str(), flags | MDB_CREATE, &ddbi)) != 0)
+        return MdbStatus(wrc, "rewrite: creating " + name);
+      for (size_t n = 0; rc == 0 && n < kPerTxn; ++n) {
+        if ((wrc = mdb_put(wt, ddbi, &k, &v, put_flags)) != 0) return MdbStatus(wrc, "rewrite: writing " + name);
+        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+      }
+      wt_guard.t = nullptr;
+      if ((wrc = mdb_txn_commit(wt)) != 0) return MdbStatus(wrc, "rewrite: commit");
+    }
+    if (rc != MDB_NOTFOUND) return MdbStatus(rc, "rewrite: reading " + name);
+  }
+  return MdbStatus(mdb_env_sync(dst, 1), "rewrite: sync");
+}
+
 }  // namespace
 
 Result<LmdbEnv> LmdbEnv::Open(const std::string& dir, const EnvOptions& options) {
@@ -179,11 +246,11 @@ Status LmdbEnv::CompactFiles() {
   {
     std::shared_lock lock(s.swap_mu);
     if (!s.env) return Status::FailedPrecondition("LMDB environment " + s.dir + " is closed");
-    int rc = mdb_env_copy2(s.env, tmp.c_str(), MDB_CP_COMPACT);
-    if (rc != 0) {
+    if (Status st = RewriteEnv(s.env, tmp, s.options); !st.ok()) {
       std::filesystem::remove_all(tmp, ec);
-      return MdbStatus(rc, "compacting " + s.dir);
+      return st.WithContext("compacting " + s.dir);
     }
+    std::filesystem::remove(tmp + "/lock.mdb", ec);
   }
   {
     int fd = ::open((tmp + "/data.mdb").c_str(), O_RDONLY | O_CLOEXEC);

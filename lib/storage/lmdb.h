@@ -57,8 +57,8 @@ class LmdbEnv {
   // Writes a compacted, consistent copy of the environment to `dir` (which must exist
   // and be empty). Safe while writers continue.
   Status CopyCompact(const std::string& dir) const;
-  // Rewrites data.mdb compactly (copy with MDB_CP_COMPACT, fsync, rename over the old
-  // file, reopen), so the file shrinks to the live pages. Readers of this process wait
+  // Rewrites data.mdb compactly (every database rewritten in key order into a new file,
+  // fsync, rename over the old file, reopen), so the file shrinks to full live pages. Readers of this process wait
   // only for the swap; DBI handles keep their values. A crash leaves the old or the new
   // file, both complete. REQUIRES: no write transaction of this process starts until it
   // returns (the caller holds its writers' locks).
