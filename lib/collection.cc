@@ -248,6 +248,9 @@ Status Collection::Write(const WriteBatch& batch) {
   }
   Status s = impl_->ApplyParts(batch, metadata, id);
   if (!s.ok()) return s.WithContext("batch journaled but not applied to every shard (it completes on reopen)");
+  // The journal is always synced; without fsync on the shards, an OS crash could keep
+  // the journal's delete yet lose a shard's part: flush them first (docs/durability.md).
+  if (impl_->options.durability != Durability::kFull) VECTRON_RETURN_IF_ERROR(SyncCollection(*this));
   VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*impl_->journal));
   VECTRON_ASSIGN_OR_RETURN(bool gone, wt.Del(impl_->journal_batches, EncodeU64(id)));
   (void)gone;
