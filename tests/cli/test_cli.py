@@ -97,3 +97,22 @@ def test_bad_input_is_refused_with_a_clear_message_and_writes_nothing(tmp_path, 
     assert p.returncode == 2 and "truncated" in p.stderr
     # The batch before the truncated row was never sent (it is in the same batch): nothing written.
     assert json.loads(run("info", "--data", data, "c", "--json").stdout)[0]["count"] == 0
+
+
+def test_backup_copies_a_working_database_and_compact_runs(tmp_path, data):
+    rng = np.random.default_rng(3)
+    rows = rng.standard_normal((500, 8)).astype(np.float32)
+    write_fvecs(tmp_path / "v.fvecs", rows)
+    run("create", "--data", data, "docs", "--dim", "8", "--metric", "l2", "--shards", "2")
+    run("import", "--data", data, "docs", str(tmp_path / "v.fvecs"))
+    dest = str(tmp_path / "copy")
+    assert "backed up" in run("backup", "--data", data, dest).stdout
+    info = json.loads(run("info", "--data", dest, "--json").stdout)
+    assert info[0]["name"] == "docs" and info[0]["count"] == 500
+    q = json.dumps([float(x) for x in rows[7]])
+    hits = json.loads(run("search", "--data", dest, "docs", "--vector", q, "-k", "1", "--json").stdout)
+    assert hits[0]["id"] == "7"
+    again = run("backup", "--data", data, dest, check=False)
+    assert again.returncode != 0 and "exists" in again.stderr
+    assert "compacted docs" in run("compact", "--data", data).stdout
+    assert json.loads(run("info", "--data", data, "--json").stdout)[0]["count"] == 500
