@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "collection_internal.h"
+#include "compact.h"
 #include "filter/filter.h"
 #include "shard_impl.h"
 #include "storage/keys.h"
@@ -35,6 +36,9 @@ struct Collection::Impl {
 
   Status ApplyParts(const WriteBatch& batch, const std::vector<std::string>& metadata, uint64_t log_index);
   Status ReplayJournal();
+
+  // Last member: destroyed first, so a background compaction stops before the shards go.
+  BackgroundCompactor compactor;
 };
 
 namespace {
@@ -162,8 +166,12 @@ Result<std::unique_ptr<Collection>> OpenCollection(const std::string& name, cons
   for (uint32_t s = 0; s < config.shards; ++s) {
     char sub[32];
     std::snprintf(sub, sizeof(sub), "/shard-%04u", s);
-    VECTRON_ASSIGN_OR_RETURN(auto shard, Shard::Open(dir + sub, config, options));
-    impl->shards.push_back(std::move(shard));
+    auto shard = Shard::Open(dir + sub, config, options);
+    if (!shard.ok()) {
+      const Status& s = shard.status();
+      return s.message().find(dir + sub) == std::string::npos ? s.WithContext("shard " + dir + sub) : s;
+    }
+    impl->shards.push_back(std::move(shard).value());
   }
   if (config.shards > 1) {
     VECTRON_RETURN_IF_ERROR(MakeDirs(dir + "/journal"));
@@ -191,6 +199,10 @@ Status SyncCollection(Collection& c) {
   return Status::OK();
 }
 
+CollectionParts PartsOf(Collection& c) {
+  return CollectionParts{c.impl_->dir, c.impl_->journal ? &*c.impl_->journal : nullptr, &c.impl_->write_mu};
+}
+
 std::string EncodeJournalRecord(const WriteBatch& batch, const std::vector<std::string>& metadata) {
   return EncodeBatch(batch, metadata);
 }
@@ -208,6 +220,7 @@ uint32_t Collection::ShardOf(std::string_view id) const {
 }
 
 Status Collection::Write(const WriteBatch& batch) {
+  impl_->compactor.MaybeStart(*this, impl_->options);  // deletes of earlier writes
   std::vector<std::string> metadata;
   VECTRON_RETURN_IF_ERROR(ValidateBatch(batch, impl_->config, &metadata));
   if (batch.empty()) return Status::OK();
@@ -235,6 +248,9 @@ Status Collection::Write(const WriteBatch& batch) {
   }
   Status s = impl_->ApplyParts(batch, metadata, id);
   if (!s.ok()) return s.WithContext("batch journaled but not applied to every shard (it completes on reopen)");
+  // The journal is always synced; without fsync on the shards, an OS crash could keep
+  // the journal's delete yet lose a shard's part: flush them first (docs/durability.md).
+  if (impl_->options.durability != Durability::kFull) VECTRON_RETURN_IF_ERROR(SyncCollection(*this));
   VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*impl_->journal));
   VECTRON_ASSIGN_OR_RETURN(bool gone, wt.Del(impl_->journal_batches, EncodeU64(id)));
   (void)gone;

@@ -2,9 +2,11 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
+#include "storage/lmdb.h"
 #include "vectron/collection.h"
 
 namespace vectron {
@@ -18,6 +20,19 @@ Result<std::unique_ptr<Collection>> OpenCollection(const std::string& name, cons
 void MarkDropped(Collection& c);
 // Flushes every shard environment.
 Status SyncCollection(Collection& c);
+
+// What backup and compaction need of a collection's internals.
+struct CollectionParts {
+  std::string dir;
+  storage::LmdbEnv* journal = nullptr;  // null with one shard
+  std::mutex* write_mu = nullptr;       // serialises this process's writes
+};
+CollectionParts PartsOf(Collection& c);
+
+// Copies the collection into `dest` (created; must not exist): each shard's LMDB
+// environment (compacted snapshot), its saved graph when one can be copied, and the
+// journal. A multi-shard collection's writes pause during the copy so the shards agree.
+Status BackupCollection(Collection& c, const std::string& dest, const DatabaseOptions& options);
 
 // The journal record of a multi-shard batch (exposed for crash-recovery tests).
 std::string EncodeJournalRecord(const WriteBatch& batch, const std::vector<std::string>& metadata);

@@ -5,6 +5,7 @@
 #include <mutex>
 #include <set>
 
+#include "checkpoint_files.h"
 #include "collection_internal.h"
 #include "storage/lmdb.h"
 #include "util/files.h"
@@ -48,6 +49,8 @@ struct Database::Impl {
   std::map<std::string, std::unique_ptr<Collection>> open;  // GUARDED_BY(mu)
 
   std::string CollectionDir(const std::string& name) const { return path + "/collections/" + name; }
+  // GetCollection's body. REQUIRES: mu held.
+  Result<Collection*> GetLocked(const std::string& name);
 
   ~Impl() {
     open.clear();  // Close collections (saving checkpoints) before the catalog.
@@ -150,18 +153,22 @@ Result<Collection*> Database::CreateCollection(const std::string& name, const Co
 Result<Collection*> Database::GetCollection(const std::string& name) {
   VECTRON_RETURN_IF_ERROR(ValidateCollectionName(name));
   std::lock_guard lock(impl_->mu);
-  if (auto it = impl_->open.find(name); it != impl_->open.end()) return it->second.get();
+  return impl_->GetLocked(name);
+}
+
+Result<Collection*> Database::Impl::GetLocked(const std::string& name) {
+  if (auto it = open.find(name); it != open.end()) return it->second.get();
   std::string config_text;
   {
-    VECTRON_ASSIGN_OR_RETURN(storage::ReadTxn rt, storage::ReadTxn::Begin(*impl_->catalog));
-    VECTRON_ASSIGN_OR_RETURN(auto v, rt.Get(impl_->collections, name));
+    VECTRON_ASSIGN_OR_RETURN(storage::ReadTxn rt, storage::ReadTxn::Begin(*catalog));
+    VECTRON_ASSIGN_OR_RETURN(auto v, rt.Get(collections, name));
     if (!v) return Status::NotFound("collection \"" + name + "\" does not exist");
     config_text = std::string(*v);
   }
   VECTRON_ASSIGN_OR_RETURN(CollectionConfig config, CollectionConfig::FromJson(config_text));
-  VECTRON_ASSIGN_OR_RETURN(auto col, OpenCollection(name, impl_->CollectionDir(name), config, impl_->options));
+  VECTRON_ASSIGN_OR_RETURN(auto col, OpenCollection(name, CollectionDir(name), config, options));
   Collection* raw = col.get();
-  impl_->open[name] = std::move(col);
+  open[name] = std::move(col);
   return raw;
 }
 
@@ -213,6 +220,42 @@ Status Database::Sync() {
   std::lock_guard lock(impl_->mu);
   for (auto& [name, col] : impl_->open) VECTRON_RETURN_IF_ERROR(SyncCollection(*col));
   return Status::OK();
+}
+
+Status Database::Backup(const std::string& dest) {
+  if (dest.empty()) return Status::InvalidArgument("backup path is empty");
+  if (PathExists(dest)) return Status::AlreadyExists("backup destination " + dest + " exists; give a new directory");
+  std::lock_guard lock(impl_->mu);  // No create or drop in this process meanwhile.
+  // Everything goes to a sibling temp directory renamed into place at the end, so a
+  // failed or interrupted backup never leaves something that looks complete.
+  const std::string partial = dest + ".partial-" + UniqueSuffix();
+  Status s = [&]() -> Status {
+    VECTRON_RETURN_IF_ERROR(MakeDirs(partial + "/catalog"));
+    VECTRON_RETURN_IF_ERROR(impl_->catalog->CopyCompact(partial + "/catalog"));
+    VECTRON_RETURN_IF_ERROR(FsyncPath(partial + "/catalog/data.mdb"));
+    // The collections the copied catalog lists (another process may change the live one).
+    std::vector<std::string> names;
+    {
+      VECTRON_ASSIGN_OR_RETURN(storage::LmdbEnv copy, storage::LmdbEnv::Open(partial + "/catalog", {}));
+      VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(copy));
+      VECTRON_ASSIGN_OR_RETURN(storage::Dbi dbi, wt.OpenDbi("collections"));
+      VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, wt.OpenCursor(dbi));
+      VECTRON_ASSIGN_OR_RETURN(bool more, c.First());
+      while (more) {
+        names.emplace_back(c.key());
+        VECTRON_ASSIGN_OR_RETURN(more, c.Next());
+      }
+    }
+    for (const auto& name : names) {
+      VECTRON_ASSIGN_OR_RETURN(Collection * col, impl_->GetLocked(name));
+      VECTRON_RETURN_IF_ERROR(BackupCollection(*col, partial + "/collections/" + name, impl_->options)
+                                  .WithContext("collection \"" + name + "\""));
+    }
+    VECTRON_RETURN_IF_ERROR(FsyncPath(partial));
+    return RenamePath(partial, dest);
+  }();
+  if (!s.ok()) (void)RemoveAll(partial);
+  return s;
 }
 
 const std::string& Database::path() const { return impl_->path; }

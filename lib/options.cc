@@ -27,6 +27,9 @@ Status DatabaseOptions::Validate() const {
   if (map_size_bytes < (1ull << 20))
     return Status::InvalidArgument("map_size_bytes must be at least 1 MiB");
   if (threads > 1024) return Status::InvalidArgument("threads must be at most 1024");
+  if (!(auto_compact_deleted_share >= 0 && auto_compact_deleted_share <= 1))
+    return Status::InvalidArgument("auto_compact_deleted_share must be in [0, 1], got " +
+                                   std::to_string(auto_compact_deleted_share));
   return Status::OK();
 }
 

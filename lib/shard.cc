@@ -4,6 +4,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "checkpoint_files.h"
 #include "index/distance.h"
 #include "shard_impl.h"
 #include "storage/keys.h"
@@ -354,6 +355,8 @@ Status Shard::Impl::LoadCheckpoint(std::string* why_not) {
     *why_not = why;
     return Status::Corruption(why);
   };
+  // Held while loading, so another process's save cannot delete the named graph.
+  VECTRON_ASSIGN_OR_RETURN(FileLock lock, FileLock::Acquire(dir + "/checkpoint.lock"));
   VECTRON_ASSIGN_OR_RETURN(std::string text, ReadFile(meta_path));
   nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return fail("index.meta is not valid JSON");
@@ -417,9 +420,21 @@ Status Shard::Impl::SaveCheckpoint() {
     std::shared_lock s(state_mu);
     seq = index_seq;
   }
-  if (seq == checkpoint_seq && PathExists(dir + "/index.meta")) return Status::OK();
+  if (seq == checkpoint_seq && !force_checkpoint && PathExists(dir + "/index.meta")) return Status::OK();
+  // Processes sharing the shard save one at a time (docs/durability.md): the lock makes
+  // index.meta, the graph files and meta.checkpoint_seq change together, and any
+  // index-* file that index.meta does not name is garbage while it is held.
+  VECTRON_ASSIGN_OR_RETURN(FileLock lock, FileLock::Acquire(dir + "/checkpoint.lock"));
+  std::optional<uint64_t> saved_seq = SavedCheckpointSeq(dir);
+  if (saved_seq && *saved_seq > seq) {
+    // Another process saved a newer graph; ours would only move the checkpoint back.
+    checkpoint_seq = seq;
+    ops_since_checkpoint = 0;
+    force_checkpoint = false;
+    return Status::OK();
+  }
   auto* hnsw = static_cast<HnswIndex*>(index.get());
-  const std::string file = "index-" + std::to_string(seq) + ".hnsw";
+  const std::string file = "index-" + std::to_string(seq) + "-" + UniqueSuffix() + ".hnsw";
   const std::string tmp = dir + "/" + file + ".tmp";
   // write_mu is held, so the graph cannot change while it is written; searches go on.
   VECTRON_RETURN_IF_ERROR(hnsw->Save(tmp));
@@ -432,16 +447,13 @@ Status Shard::Impl::SaveCheckpoint() {
                       {"size", size},                {"crc32c", crc},  {"dim", config.dim},
                       {"metric", MetricName(config.metric)}, {"count", hnsw->size()}};
   VECTRON_RETURN_IF_ERROR(WriteFileAtomic(dir + "/index.meta", j.dump()));
-  // Older graphs are garbage now that index.meta names the new one.
-  if (auto names = ListDir(dir); names.ok()) {
-    for (const auto& n : *names)
-      if (n != file && n.rfind("index-", 0) == 0) (void)RemoveAll(dir + "/" + n);
-  }
+  RemoveStaleCheckpointFiles(dir, file);
   VECTRON_ASSIGN_OR_RETURN(WriteTxn wt, WriteTxn::Begin(env));
   VECTRON_RETURN_IF_ERROR(PutU64(wt, meta, "checkpoint_seq", seq));
   VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
   checkpoint_seq = seq;
   ops_since_checkpoint = 0;
+  force_checkpoint = false;
   return Status::OK();
 }
 

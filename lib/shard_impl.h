@@ -47,6 +47,7 @@ struct Shard::Impl {
   uint64_t index_seq = 0;               // GUARDED_BY(state_mu), LMDB seq the index reflects
   uint64_t checkpoint_seq = 0;          // GUARDED_BY(write_mu), seq of the saved graph
   uint64_t ops_since_checkpoint = 0;    // GUARDED_BY(write_mu)
+  bool force_checkpoint = false;        // GUARDED_BY(write_mu): save even if seq is unchanged
   std::atomic<uint64_t> seen_txnid{0};  // LMDB txn id last caught up to
   payload::PayloadState payload;        // GUARDED_BY(state_mu), live labels + payload indexes
   // Payload index definitions as last read inside a write transaction.

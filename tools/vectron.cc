@@ -1,4 +1,5 @@
-// The `vectron` command-line tool: create, import, search, info, list, drop, bench.
+// The `vectron` command-line tool: create, import, search, info, list, drop, backup,
+// compact, bench and the durability benchmarks.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -7,6 +8,7 @@
 
 #include "bench.h"
 #include "datasets.h"
+#include "durability_bench.h"
 #include "progress.h"
 #include "vectron/vectron.h"
 
@@ -65,6 +67,37 @@ Result<Durability> ParseDurability(const std::string& s) {
   if (s == "nometasync") return Durability::kNoMetaSync;
   if (s == "nosync") return Durability::kNoSync;
   return Status::InvalidArgument("--durability must be full, nometasync or nosync");
+}
+
+int RunCompact(const std::string& data_dir, const std::string& name, bool index_only, Progress& progress) {
+  auto db = OpenDb(data_dir);
+  if (!db.ok()) return Fail(db.status());
+  std::vector<std::string> names;
+  if (!name.empty()) names.push_back(name);
+  else {
+    auto all = (*db)->ListCollections();
+    if (!all.ok()) return Fail(all.status());
+    names = *all;
+  }
+  for (auto& n : names) {
+    auto col = (*db)->GetCollection(n);
+    if (!col.ok()) return Fail(col.status());
+    auto before = (*col)->Stats();
+    if (!before.ok()) return Fail(before.status());
+    CompactOptions co;
+    co.files = !index_only;
+    Status s = (*col)->Compact(co);
+    progress.Finish();
+    if (!s.ok()) return Fail(s.WithContext("collection " + n));
+    auto after = (*col)->Stats();
+    if (!after.ok()) return Fail(after.status());
+    std::printf("compacted %s: index %s -> %s, disk %s -> %s, deleted slots %llu -> %llu\n", n.c_str(),
+                FormatBytes(before->index_memory_bytes).c_str(), FormatBytes(after->index_memory_bytes).c_str(),
+                FormatBytes(before->disk_bytes).c_str(), FormatBytes(after->disk_bytes).c_str(),
+                static_cast<unsigned long long>(before->deleted_slots),
+                static_cast<unsigned long long>(after->deleted_slots));
+  }
+  return 0;
 }
 
 }  // namespace
@@ -176,7 +209,52 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   bench->add_option("--max-base", bo.max_base, "Filtered mode only: use the first N base vectors");
 
+  std::string backup_dest;
+  auto* backup = app.add_subcommand("backup", "Copy the database consistently (writers may continue)");
+  backup->add_option("--data", data_dir, "Database directory")->capture_default_str();
+  backup->add_option("dest", backup_dest, "New directory for the copy")->required();
+
+  std::string compact_name;
+  bool compact_index_only = false;
+  auto* compact = app.add_subcommand("compact", "Rebuild indexes without deleted slots and shrink the LMDB files");
+  compact->add_option("--data", data_dir, "Database directory")->capture_default_str();
+  compact->add_option("name", compact_name, "Collection (default: all)");
+  compact->add_flag("--index-only", compact_index_only, "Only rebuild the index (also while other processes have it open)");
+
+  DurabilityBenchOptions dbo;
+  auto add_dbench = [&](const char* name, const char* help) {
+    auto* cmd = app.add_subcommand(name, help);
+    cmd->add_option("--n", dbo.n, "Points")->capture_default_str();
+    cmd->add_option("--dim", dbo.dim, "Dimension")->capture_default_str();
+    cmd->add_option("--M", dbo.m, "HNSW M")->capture_default_str();
+    cmd->add_option("--ef-construction", dbo.ef_construction, "HNSW ef_construction")->capture_default_str();
+    cmd->add_option("--threads", dbo.threads, "Threads (0 = all)")->capture_default_str();
+    cmd->add_option("--db", dbo.db_dir, "Keep the database here (a new directory) instead of a temp dir");
+    return cmd;
+  };
+  auto* bench_reopen = add_dbench("bench-reopen", "Reopen time from the checkpoint vs a full index rebuild");
+  bench_reopen->add_option("--tail", dbo.tail, "Points written after the checkpoint")->capture_default_str();
+  auto* bench_concurrent = add_dbench("bench-concurrent", "Search latency p50/p99 with and without a concurrent writer");
+  bench_concurrent->add_option("--queries", dbo.queries, "Searches per phase")->capture_default_str();
+  auto* bench_compact = add_dbench("bench-compact", "RSS and disk before/after deleting most points and compacting");
+  bench_compact->add_option("--delete-fraction", dbo.delete_fraction, "Share of points deleted")->capture_default_str();
+
   CLI11_PARSE(app, argc, argv);
+  if (*backup) {
+    auto db = OpenDb(data_dir);
+    if (!db.ok()) return Fail(db.status());
+    if (Status s = (*db)->Backup(backup_dest); !s.ok()) {
+      progress.Finish();
+      return Fail(s);
+    }
+    progress.Finish();
+    std::printf("backed up %s to %s\n", data_dir.c_str(), backup_dest.c_str());
+    return 0;
+  }
+  if (*compact) return RunCompact(data_dir, compact_name, compact_index_only, progress);
+  if (*bench_reopen) return RunReopenBench(dbo);
+  if (*bench_concurrent) return RunConcurrentBench(dbo);
+  if (*bench_compact) return RunCompactBench(dbo);
 
   if (*create) {
     auto met = ParseMetric(metric);

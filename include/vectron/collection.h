@@ -71,6 +71,13 @@ class Collection {
   Result<CollectionStats> Stats() const;
   // Saves every shard's index to disk now.
   Status Checkpoint();
+  // Gives back the memory and disk of deleted points (see CompactOptions): rebuilds the
+  // HNSW graphs without deleted slots while searches and writes continue, swapping each
+  // in atomically, then compacts the LMDB files. Reports to DatabaseOptions::progress;
+  // returning false stops it with Cancelled, leaving every shard as it was or compacted.
+  // Errors: FailedPrecondition (files: another process has the collection open; the
+  // indexes are compacted anyway), Cancelled, IOError.
+  Status Compact(const CompactOptions& options = {});
 
   // The shard that owns `id` (stable: FNV-1a 64 of the id, modulo shard count).
   uint32_t ShardOf(std::string_view id) const;
@@ -81,6 +88,7 @@ class Collection {
   explicit Collection(std::unique_ptr<Impl> impl);
 
  private:
+  friend struct CollectionParts PartsOf(Collection& c);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -43,6 +43,12 @@ class Database {
   Status DropCollection(const std::string& name);
   // Flushes every environment (needed after writes with Durability::kNoSync).
   Status Sync();
+  // Writes a consistent copy of the database to `dest` (a new directory; its parent is
+  // created) while reads and writes continue; the copy opens as a working database.
+  // Each collection is copied as of one moment (a multi-shard one pauses its writers for
+  // its copy). Errors: AlreadyExists (dest exists), IOError, Cancelled (via progress);
+  // on error nothing is left at `dest`.
+  Status Backup(const std::string& dest);
 
   const std::string& path() const;
   const DatabaseOptions& options() const;

@@ -52,8 +52,22 @@ struct DatabaseOptions {
   uint64_t map_size_bytes = 1ull << 38;  // 256 GiB
   // Threads used for batch search and parallel index inserts. 0 = hardware threads.
   unsigned threads = 0;
+  // When a shard's HNSW graph has at least this share of deleted slots (and at least
+  // 1000 slots), a write starts a background rebuild of that graph without them
+  // (Collection::Compact with files = false). 0 turns it off; else in (0, 1].
+  double auto_compact_deleted_share = 0.5;
 
   Status Validate() const;
+};
+
+// What Collection::Compact does.
+struct CompactOptions {
+  // Rebuild each HNSW graph without its deleted slots, while searches and writes go on,
+  // and swap it in atomically.
+  bool index = true;
+  // Then rewrite each shard's LMDB file compactly so the disk space of deleted points is
+  // returned. Needs this process to be the only one with the collection open.
+  bool files = true;
 };
 
 struct HnswParams {

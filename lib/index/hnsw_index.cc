@@ -315,6 +315,11 @@ Result<std::unique_ptr<HnswIndex>> LoadHnswIndex(const std::string& path, uint32
   // data_size_ comes from the space we passed; the file's own layout says what it holds.
   if (hnsw->label_offset_ - hnsw->offsetData_ != dim * sizeof(float))
     return Status::Corruption("HNSW index " + path + " has the wrong dimension");
+  // hnswlib 0.6.2's loading constructor never initialises num_deleted_ before loadIndex
+  // adds the marked slots to it; recount from the delete marks.
+  hnsw->num_deleted_ = 0;
+  for (size_t i = 0; i < hnsw->cur_element_count; ++i)
+    if (hnsw->isMarkedDeleted(static_cast<hnswlib::tableint>(i))) ++hnsw->num_deleted_;
   return std::unique_ptr<HnswIndex>(
       std::make_unique<HnswIndexImpl>(dim, metric, std::move(space), std::move(hnsw)));
 }

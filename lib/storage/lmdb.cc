@@ -1,6 +1,17 @@
 #include "storage/lmdb.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstring>
+#include <filesystem>
+#include <mutex>
+#include <vector>
+
+#include "util/files.h"
 
 namespace vectron::storage {
 
@@ -27,51 +38,274 @@ Status MdbStatus(int rc, std::string_view what) {
   }
 }
 
-Result<LmdbEnv> LmdbEnv::Open(const std::string& dir, const EnvOptions& options) {
+struct LmdbEnv::State {
+  std::string dir;
+  EnvOptions options;
+  MDB_env* env = nullptr;               // null only after a failed CompactFiles reopen
+  int open_lock_fd = -1;                // shared flock on DIR/open.lock while open
+  mutable std::shared_mutex swap_mu;    // shared: transactions; exclusive: file swap
+  std::mutex dbis_mu;
+  struct NamedDbi {
+    std::string name;
+    unsigned flags;
+    MDB_dbi handle;
+  };
+  std::vector<NamedDbi> dbis;  // GUARDED_BY(dbis_mu), in open order
+
+  ~State() {
+    if (env) mdb_env_close(env);
+    if (open_lock_fd >= 0) ::close(open_lock_fd);  // releases the flock
+  }
+};
+
+namespace {
+
+Status ErrnoStatus(const std::string& what) {
+  int e = errno;
+  std::string msg = what + ": " + std::strerror(e);
+  if (e == ENOENT) return Status::NotFound(msg);
+  return Status::IOError(msg);
+}
+
+int Flock(int fd, int op) {
+  int rc;
+  while ((rc = ::flock(fd, op)) != 0 && errno == EINTR) {
+  }
+  return rc;
+}
+
+// Creates and opens an MDB_env on `dir` with `o`.
+Result<MDB_env*> OpenMdb(const std::string& dir, const EnvOptions& o) {
   MDB_env* env = nullptr;
   int rc = mdb_env_create(&env);
   if (rc != 0) return MdbStatus(rc, "mdb_env_create");
-  LmdbEnv owner(env);
-  if ((rc = mdb_env_set_maxdbs(env, options.max_dbs)) != 0) return MdbStatus(rc, "set_maxdbs");
-  if ((rc = mdb_env_set_maxreaders(env, options.max_readers)) != 0) return MdbStatus(rc, "set_maxreaders");
-  if ((rc = mdb_env_set_mapsize(env, options.map_size_bytes)) != 0) return MdbStatus(rc, "set_mapsize");
+  auto fail = [&](int code, const std::string& what) {
+    mdb_env_close(env);
+    return MdbStatus(code, what);
+  };
+  if ((rc = mdb_env_set_maxdbs(env, o.max_dbs)) != 0) return fail(rc, "set_maxdbs");
+  if ((rc = mdb_env_set_maxreaders(env, o.max_readers)) != 0) return fail(rc, "set_maxreaders");
+  if ((rc = mdb_env_set_mapsize(env, o.map_size_bytes)) != 0) return fail(rc, "set_mapsize");
   // MDB_NOTLS: read transactions are not tied to threads, so a thread pool may use them.
-  rc = mdb_env_open(env, dir.c_str(), options.flags | MDB_NOTLS, 0644);
-  if (rc != 0) return MdbStatus(rc, "opening LMDB environment " + dir);
-  return owner;
+  rc = mdb_env_open(env, dir.c_str(), o.flags | MDB_NOTLS, 0644);
+  if (rc != 0) return fail(rc, "opening LMDB environment " + dir);
+  return env;
 }
 
-LmdbEnv& LmdbEnv::operator=(LmdbEnv&& o) noexcept {
-  if (this != &o) {
-    if (env_) mdb_env_close(env_);
-    env_ = o.env_;
-    o.env_ = nullptr;
+uint64_t UsedBytesOf(MDB_env* env) {
+  MDB_envinfo info;
+  MDB_stat st;
+  mdb_env_info(env, &info);
+  mdb_env_stat(env, &st);
+  return (static_cast<uint64_t>(info.me_last_pgno) + 1) * st.ms_psize;
+}
+
+// Writes every named database of `src` (as of one read snapshot) into a new environment
+// in `dest` with MDB_APPEND, so that leaf pages come out full: unlike a page copy
+// (MDB_CP_COMPACT), this also repacks pages left sparse by deletes.
+Status RewriteEnv(MDB_env* src, const std::string& dest, const EnvOptions& o) {
+  EnvOptions out = o;
+  out.flags = (o.flags & ~(MDB_NOMETASYNC)) | MDB_NOSYNC;  // synced once at the end
+  VECTRON_ASSIGN_OR_RETURN(MDB_env* dst, OpenMdb(dest, out));
+  struct EnvCloser {
+    MDB_env* e;
+    ~EnvCloser() { mdb_env_close(e); }
+  } closer{dst};
+  MDB_txn* rt = nullptr;
+  int rc = mdb_txn_begin(src, nullptr, MDB_RDONLY, &rt);
+  if (rc != 0) return MdbStatus(rc, "rewrite: read transaction");
+  struct TxnAborter {
+    MDB_txn* t;
+    ~TxnAborter() { if (t) mdb_txn_abort(t); }
+  } rt_guard{rt};
+  MDB_dbi main_dbi;
+  if ((rc = mdb_dbi_open(rt, nullptr, 0, &main_dbi)) != 0) return MdbStatus(rc, "rewrite: main database");
+  std::vector<std::string> names;
+  {
+    MDB_cursor* c;
+    if ((rc = mdb_cursor_open(rt, main_dbi, &c)) != 0) return MdbStatus(rc, "rewrite: cursor");
+    MDB_val k, v;
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT))
+      names.emplace_back(static_cast<const char*>(k.mv_data), k.mv_size);
+    mdb_cursor_close(c);
+    if (rc != MDB_NOTFOUND) return MdbStatus(rc, "rewrite: listing databases");
   }
-  return *this;
+  constexpr size_t kPerTxn = 20000;  // bounds the dirty pages of one write transaction
+  for (const auto& name : names) {
+    MDB_dbi sdbi;
+    if ((rc = mdb_dbi_open(rt, name.c_str(), 0, &sdbi)) != 0) return MdbStatus(rc, "rewrite: opening " + name);
+    unsigned flags = 0;
+    if ((rc = mdb_dbi_flags(rt, sdbi, &flags)) != 0) return MdbStatus(rc, "rewrite: flags of " + name);
+    const unsigned put_flags = (flags & MDB_DUPSORT) ? MDB_APPENDDUP : MDB_APPEND;
+    MDB_cursor* c;
+    if ((rc = mdb_cursor_open(rt, sdbi, &c)) != 0) return MdbStatus(rc, "rewrite: cursor on " + name);
+    struct CursorCloser {
+      MDB_cursor* c;
+      ~CursorCloser() { mdb_cursor_close(c); }
+    } cc{c};
+    MDB_val k, v;
+    rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+    bool first_txn = true;
+    while (first_txn || rc == 0) {
+      first_txn = false;
+      MDB_txn* wt = nullptr;
+      int wrc = mdb_txn_begin(dst, nullptr, 0, &wt);
+      if (wrc != 0) return MdbStatus(wrc, "rewrite: write transaction");
+      TxnAborter wt_guard{wt};
+      MDB_dbi ddbi;
+      if ((wrc = mdb_dbi_open(wt, name.c_str(), flags | MDB_CREATE, &ddbi)) != 0)
+        return MdbStatus(wrc, "rewrite: creating " + name);
+      for (size_t n = 0; rc == 0 && n < kPerTxn; ++n) {
+        if ((wrc = mdb_put(wt, ddbi, &k, &v, put_flags)) != 0) return MdbStatus(wrc, "rewrite: writing " + name);
+        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+      }
+      wt_guard.t = nullptr;
+      if ((wrc = mdb_txn_commit(wt)) != 0) return MdbStatus(wrc, "rewrite: commit");
+    }
+    if (rc != MDB_NOTFOUND) return MdbStatus(rc, "rewrite: reading " + name);
+  }
+  return MdbStatus(mdb_env_sync(dst, 1), "rewrite: sync");
 }
 
-LmdbEnv::~LmdbEnv() {
-  if (env_) mdb_env_close(env_);
+}  // namespace
+
+Result<LmdbEnv> LmdbEnv::Open(const std::string& dir, const EnvOptions& options) {
+  auto st = std::make_shared<State>();
+  st->dir = dir;
+  st->options = options;
+  st->open_lock_fd = ::open((dir + "/open.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (st->open_lock_fd < 0) return ErrnoStatus("opening LMDB environment " + dir + ": open.lock");
+  // Shared with other openers; waits while a CompactFiles elsewhere holds it exclusively.
+  if (Flock(st->open_lock_fd, LOCK_SH) != 0) return ErrnoStatus("locking " + dir + "/open.lock");
+  VECTRON_ASSIGN_OR_RETURN(st->env, OpenMdb(dir, options));
+  // A data file shorter than its last committed page (truncated by a copy or a full
+  // disk) would fault on access through the map (SIGBUS); refuse it here instead.
+  struct stat sb;
+  const uint64_t used = UsedBytesOf(st->env);
+  if (::stat((dir + "/data.mdb").c_str(), &sb) == 0 && static_cast<uint64_t>(sb.st_size) < used)
+    return Status::Corruption("LMDB environment " + dir + ": data.mdb is truncated (" + std::to_string(sb.st_size) +
+                              " bytes, the last committed page ends at " + std::to_string(used) + ")");
+  return LmdbEnv(std::move(st));
 }
 
-Status LmdbEnv::Sync(bool force) { return MdbStatus(mdb_env_sync(env_, force ? 1 : 0), "mdb_env_sync"); }
+LmdbEnv::~LmdbEnv() = default;
+
+MDB_env* LmdbEnv::get() const { return st_ ? st_->env : nullptr; }
+
+Status LmdbEnv::Sync(bool force) {
+  std::shared_lock lock(st_->swap_mu);
+  if (!st_->env) return Status::FailedPrecondition("LMDB environment " + st_->dir + " is closed");
+  return MdbStatus(mdb_env_sync(st_->env, force ? 1 : 0), "mdb_env_sync");
+}
 
 uint64_t LmdbEnv::LastTxnId() const {
+  std::shared_lock lock(st_->swap_mu);
+  if (!st_->env) return 0;
   MDB_envinfo info;
-  mdb_env_info(env_, &info);
+  mdb_env_info(st_->env, &info);
   return info.me_last_txnid;
 }
 
 uint64_t LmdbEnv::UsedBytes() const {
-  MDB_envinfo info;
-  MDB_stat st;
-  mdb_env_info(env_, &info);
-  mdb_env_stat(env_, &st);
-  return (static_cast<uint64_t>(info.me_last_pgno) + 1) * st.ms_psize;
+  std::shared_lock lock(st_->swap_mu);
+  return st_->env ? UsedBytesOf(st_->env) : 0;
 }
 
 Status LmdbEnv::CopyCompact(const std::string& dir) const {
-  return MdbStatus(mdb_env_copy2(env_, dir.c_str(), MDB_CP_COMPACT), "copying environment to " + dir);
+  std::shared_lock lock(st_->swap_mu);
+  if (!st_->env) return Status::FailedPrecondition("LMDB environment " + st_->dir + " is closed");
+  return MdbStatus(mdb_env_copy2(st_->env, dir.c_str(), MDB_CP_COMPACT), "copying environment to " + dir);
+}
+
+Status LmdbEnv::CompactFiles() {
+  State& s = *st_;
+  // Compactors of the same directory go one at a time, across processes.
+  VECTRON_ASSIGN_OR_RETURN(FileLock compact_lock, FileLock::Acquire(s.dir + "/compact.lock"));
+  if (Flock(s.open_lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    const int e = errno;
+    // Converting a flock may drop the shared lock before failing: take it back. No
+    // other process can get it exclusively meanwhile, as that needs compact.lock.
+    (void)Flock(s.open_lock_fd, LOCK_SH);
+    if (e == EWOULDBLOCK)
+      return Status::FailedPrecondition("LMDB environment " + s.dir +
+                                        " is open in another process; compacting its file needs sole access");
+    errno = e;
+    return ErrnoStatus("locking " + s.dir + "/open.lock");
+  }
+  struct Downgrade {
+    int fd;
+    ~Downgrade() { (void)Flock(fd, LOCK_SH); }
+  } downgrade{s.open_lock_fd};
+
+  const std::string tmp = s.dir + "/compact.tmp";
+  std::error_code ec;
+  std::filesystem::remove_all(tmp, ec);  // left by a crashed compaction
+  std::filesystem::create_directories(tmp, ec);
+  if (ec) return Status::IOError("creating " + tmp + ": " + ec.message());
+  // The copy runs while this process's readers go on (no writer can start: REQUIRES).
+  {
+    std::shared_lock lock(s.swap_mu);
+    if (!s.env) return Status::FailedPrecondition("LMDB environment " + s.dir + " is closed");
+    if (Status st = RewriteEnv(s.env, tmp, s.options); !st.ok()) {
+      std::filesystem::remove_all(tmp, ec);
+      return st.WithContext("compacting " + s.dir);
+    }
+    std::filesystem::remove(tmp + "/lock.mdb", ec);
+  }
+  {
+    int fd = ::open((tmp + "/data.mdb").c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || ::fsync(fd) != 0) {
+      Status st = ErrnoStatus("fsync " + tmp + "/data.mdb");
+      if (fd >= 0) ::close(fd);
+      std::filesystem::remove_all(tmp, ec);
+      return st;
+    }
+    ::close(fd);
+  }
+  std::unique_lock lock(s.swap_mu);  // waits for this process's open transactions
+  mdb_env_close(s.env);
+  s.env = nullptr;
+  Status swapped;
+  if (::rename((tmp + "/data.mdb").c_str(), (s.dir + "/data.mdb").c_str()) != 0) {
+    swapped = ErrnoStatus("renaming the compacted file over " + s.dir + "/data.mdb");
+  } else {
+    int dfd = ::open(s.dir.c_str(), O_RDONLY | O_CLOEXEC);
+    if (dfd >= 0) {
+      (void)::fsync(dfd);
+      ::close(dfd);
+    }
+  }
+  // Reopen (the new file, or the old one if the rename failed) and give every named
+  // database its old handle back: handles are slots numbered in open order.
+  auto reopened = OpenMdb(s.dir, s.options);
+  if (!reopened.ok()) return reopened.status().WithContext("reopening after compaction (the environment is unusable until the database is reopened)");
+  s.env = *reopened;
+  {
+    std::lock_guard g(s.dbis_mu);
+    MDB_txn* txn = nullptr;
+    int rc = mdb_txn_begin(s.env, nullptr, 0, &txn);
+    if (rc != 0) return MdbStatus(rc, "reopening databases after compaction");
+    for (const auto& d : s.dbis) {
+      MDB_dbi dbi;
+      rc = mdb_dbi_open(txn, d.name.c_str(), d.flags | MDB_CREATE, &dbi);
+      if (rc != 0 || dbi != d.handle) {
+        mdb_txn_abort(txn);
+        if (rc == 0) return Status::Internal("database " + d.name + " got another handle after compaction");
+        return MdbStatus(rc, "reopening database " + d.name + " after compaction");
+      }
+    }
+    rc = mdb_txn_commit(txn);
+    if (rc != 0) return MdbStatus(rc, "reopening databases after compaction");
+  }
+  std::filesystem::remove_all(tmp, ec);
+  return swapped;
+}
+
+Status Txn::Enter(const LmdbEnv& env) {
+  env_ = env.st_;
+  swap_lock_ = std::shared_lock<std::shared_mutex>(env_->swap_mu);
+  if (!env_->env) return Status::FailedPrecondition("LMDB environment " + env_->dir + " is closed");
+  return Status::OK();
 }
 
 Result<bool> Cursor::Move(MDB_cursor_op op) {
@@ -114,14 +348,16 @@ Result<uint64_t> Txn::Count(Dbi dbi) const {
 
 Result<ReadTxn> ReadTxn::Begin(const LmdbEnv& env) {
   ReadTxn t;
-  int rc = mdb_txn_begin(env.get(), nullptr, MDB_RDONLY, &t.txn_);
+  VECTRON_RETURN_IF_ERROR(t.Enter(env));
+  int rc = mdb_txn_begin(t.env_->env, nullptr, MDB_RDONLY, &t.txn_);
   if (rc != 0) return MdbStatus(rc, "beginning read transaction");
   return t;
 }
 
 Result<WriteTxn> WriteTxn::Begin(LmdbEnv& env) {
   WriteTxn t;
-  int rc = mdb_txn_begin(env.get(), nullptr, 0, &t.txn_);
+  VECTRON_RETURN_IF_ERROR(t.Enter(env));
+  int rc = mdb_txn_begin(t.env_->env, nullptr, 0, &t.txn_);
   if (rc != 0) return MdbStatus(rc, "beginning write transaction");
   t.live_ = std::make_shared<bool>(true);
   return t;
@@ -131,6 +367,10 @@ Result<Dbi> WriteTxn::OpenDbi(const char* name, unsigned flags) {
   Dbi d;
   int rc = mdb_dbi_open(txn_, name, flags | MDB_CREATE, &d.handle);
   if (rc != 0) return MdbStatus(rc, std::string("opening database ") + name);
+  std::lock_guard g(env_->dbis_mu);
+  bool known = false;
+  for (const auto& known_dbi : env_->dbis) known |= known_dbi.name == name;
+  if (!known) env_->dbis.push_back({name, flags, d.handle});
   return d;
 }
 
@@ -160,7 +400,9 @@ Status WriteTxn::Commit() && {
   MDB_txn* t = txn_;
   txn_ = nullptr;
   *live_ = false;  // Commit frees the transaction's cursors, whatever its outcome.
-  return MdbStatus(mdb_txn_commit(t), "committing transaction");
+  Status s = MdbStatus(mdb_txn_commit(t), "committing transaction");
+  swap_lock_ = {};
+  return s;
 }
 
 }  // namespace vectron::storage

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <shared_mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -28,16 +29,24 @@ struct EnvOptions {
 
 // An open LMDB environment (a directory holding data.mdb and lock.mdb).
 // Thread-safe. Never open the same directory twice in one process (LMDB rule).
+// Every opener holds a shared flock on DIR/open.lock, so CompactFiles can tell whether
+// another process has the environment open; transactions hold a shared lock on the
+// environment so CompactFiles can swap the file under them.
 class LmdbEnv {
  public:
+  struct State;  // The MDB_env and what reopening it needs; shared with transactions.
+
+  // Errors: NotFound (missing directory), Corruption (bad or truncated data file),
+  // IOError. Blocks while another process is compacting the environment's file.
   static Result<LmdbEnv> Open(const std::string& dir, const EnvOptions& options);
-  LmdbEnv(LmdbEnv&& o) noexcept : env_(o.env_) { o.env_ = nullptr; }
-  LmdbEnv& operator=(LmdbEnv&& o) noexcept;
+  LmdbEnv(LmdbEnv&& o) noexcept = default;
+  LmdbEnv& operator=(LmdbEnv&& o) noexcept = default;
   LmdbEnv(const LmdbEnv&) = delete;
   LmdbEnv& operator=(const LmdbEnv&) = delete;
   ~LmdbEnv();
 
-  MDB_env* get() const { return env_; }
+  // The handle; only valid while no CompactFiles runs (use transactions instead).
+  MDB_env* get() const;
   // Flushes buffers to disk (needed after commits made with MDB_NOSYNC).
   Status Sync(bool force);
   // Id of the last committed write transaction, from shared memory (cheap; sees
@@ -48,10 +57,20 @@ class LmdbEnv {
   // Writes a compacted, consistent copy of the environment to `dir` (which must exist
   // and be empty). Safe while writers continue.
   Status CopyCompact(const std::string& dir) const;
+  // Rewrites data.mdb compactly (every database rewritten in key order into a new file,
+  // fsync, rename over the old file, reopen), so the file shrinks to full live pages. Readers of this process wait
+  // only for the swap; DBI handles keep their values. A crash leaves the old or the new
+  // file, both complete. REQUIRES: no write transaction of this process starts until it
+  // returns (the caller holds its writers' locks).
+  // Errors: FailedPrecondition if another process has the environment open (nothing
+  // changed); IOError; after a failed reopen the environment is unusable (IOError).
+  Status CompactFiles();
 
  private:
-  explicit LmdbEnv(MDB_env* env) : env_(env) {}
-  MDB_env* env_ = nullptr;
+  friend class Txn;
+  friend class WriteTxn;
+  explicit LmdbEnv(std::shared_ptr<State> st) : st_(std::move(st)) {}
+  std::shared_ptr<State> st_;
 };
 
 // A named database inside an environment: a plain handle, valid while the env is open.
@@ -113,7 +132,14 @@ class Txn {
 
  protected:
   Txn() = default;
-  Txn(Txn&& o) noexcept : txn_(o.txn_), live_(std::move(o.live_)) { o.txn_ = nullptr; }
+  Txn(Txn&& o) noexcept
+      : env_(std::move(o.env_)), swap_lock_(std::move(o.swap_lock_)), txn_(o.txn_), live_(std::move(o.live_)) {
+    o.txn_ = nullptr;
+  }
+  // Takes the environment's shared lock. Errors: FailedPrecondition if it is unusable.
+  Status Enter(const LmdbEnv& env);
+  std::shared_ptr<LmdbEnv::State> env_;
+  std::shared_lock<std::shared_mutex> swap_lock_;  // released after the txn ends
   MDB_txn* txn_ = nullptr;
   std::shared_ptr<bool> live_;  // write transactions: false once committed or aborted
 };

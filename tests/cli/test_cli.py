@@ -127,3 +127,22 @@ def test_payload_index_count_and_filtered_search(tmp_path, data):
     assert bad.returncode != 0 and "--type must be" in bad.stderr
     assert "dropped" in run("index", "--data", data, "songs", "--field", "genre", "--drop").stdout
     assert run("count", "--data", data, "songs", "--where", where).stdout.strip() == str(expected)
+
+
+def test_backup_copies_a_working_database_and_compact_runs(tmp_path, data):
+    rng = np.random.default_rng(3)
+    rows = rng.standard_normal((500, 8)).astype(np.float32)
+    write_fvecs(tmp_path / "v.fvecs", rows)
+    run("create", "--data", data, "docs", "--dim", "8", "--metric", "l2", "--shards", "2")
+    run("import", "--data", data, "docs", str(tmp_path / "v.fvecs"))
+    dest = str(tmp_path / "copy")
+    assert "backed up" in run("backup", "--data", data, dest).stdout
+    info = json.loads(run("info", "--data", dest, "--json").stdout)
+    assert info[0]["name"] == "docs" and info[0]["count"] == 500
+    q = json.dumps([float(x) for x in rows[7]])
+    hits = json.loads(run("search", "--data", dest, "docs", "--vector", q, "-k", "1", "--json").stdout)
+    assert hits[0]["id"] == "7"
+    again = run("backup", "--data", data, dest, check=False)
+    assert again.returncode != 0 and "exists" in again.stderr
+    assert "compacted docs" in run("compact", "--data", data).stdout
+    assert json.loads(run("info", "--data", data, "--json").stdout)[0]["count"] == 500

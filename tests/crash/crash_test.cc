@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <map>
 
 #include "workload.h"
@@ -22,7 +24,7 @@ struct Expected {
 };
 
 // Starts the writer; returns its pid and a FILE* on its stdout.
-std::pair<pid_t, FILE*> Spawn(const std::string& dir, uint64_t seed, uint64_t start) {
+std::pair<pid_t, FILE*> Spawn(const std::string& dir, uint64_t seed, uint64_t start, bool maintain) {
   int fds[2];
   REQUIRE(pipe(fds) == 0);
   pid_t pid = fork();
@@ -32,7 +34,10 @@ std::pair<pid_t, FILE*> Spawn(const std::string& dir, uint64_t seed, uint64_t st
     close(fds[0]);
     close(fds[1]);
     std::string s = std::to_string(seed), st = std::to_string(start);
-    execl(VECTRON_CRASH_WRITER, VECTRON_CRASH_WRITER, dir.c_str(), s.c_str(), st.c_str(), nullptr);
+    if (maintain)
+      execl(VECTRON_CRASH_WRITER, VECTRON_CRASH_WRITER, dir.c_str(), s.c_str(), st.c_str(), "maintain", nullptr);
+    else
+      execl(VECTRON_CRASH_WRITER, VECTRON_CRASH_WRITER, dir.c_str(), s.c_str(), st.c_str(), nullptr);
     _exit(127);
   }
   close(fds[1]);
@@ -50,19 +55,19 @@ int Cycles() {
   return env ? std::atoi(env) : 25;
 }
 
-}  // namespace
 
-TEST_CASE("acknowledged writes survive SIGKILL of the writer at any moment") {
+// Runs `cycles` spawn-write-kill-check cycles. With `maintain`, the writer also saves
+// checkpoints and compacts, and each kill is aimed just after one of them starts.
+void RunCrashCycles(int cycles, bool maintain, uint64_t seed) {
   TempDir dir;
-  const uint64_t seed = 7;
   std::mt19937_64 rng(seed);
   std::map<std::string, Expected> model;
   uint64_t next = 0;  // first batch the next writer will write
-  const int cycles = Cycles();
+  int aimed = 0;
   int in_flight_applied = 0;
   for (int cycle = 0; cycle < cycles; ++cycle) {
     CAPTURE(cycle);
-    auto [pid, out] = Spawn(dir.path(), seed, next);
+    auto [pid, out] = Spawn(dir.path(), seed, next, maintain);
     const int want_acks = 1 + static_cast<int>(rng() % 12);
     int acks = 0;
     char line[128];
@@ -72,6 +77,19 @@ TEST_CASE("acknowledged writes survive SIGKILL of the writer at any moment") {
       if (std::sscanf(line, "ack %llu", &b) == 1) {
         last_acked = b;
         ++acks;
+      }
+    }
+    if (maintain) {
+      // Wait until the writer announces a checkpoint or a compaction (alternately),
+      // counting acks that arrive meanwhile; the kill then lands inside it or just after.
+      const char* want = cycle % 2 ? "compact" : "checkpoint";
+      while (std::fgets(line, sizeof(line), out)) {
+        unsigned long long b;
+        if (std::sscanf(line, "ack %llu", &b) == 1) last_acked = b;
+        if (std::strncmp(line, want, std::strlen(want)) == 0) {
+          ++aimed;
+          break;
+        }
       }
     }
     // Let the writer run on for a random 0-5 ms (busy-wait: this picks the instant of
@@ -136,5 +154,16 @@ TEST_CASE("acknowledged writes survive SIGKILL of the writer at any moment") {
     CHECK(unreachable == 0);
   }
   MESSAGE("crash cycles: ", cycles, ", points at the end: ", model.size(), ", batches: ", next,
-          ", batches in flight at the kill that had committed: ", in_flight_applied);
+          ", batches in flight at the kill that had committed: ", in_flight_applied,
+          ", kills aimed at a checkpoint or compaction: ", aimed);
+}
+
+}  // namespace
+
+TEST_CASE("acknowledged writes survive SIGKILL of the writer at any moment") {
+  RunCrashCycles(Cycles(), false, 7);
+}
+
+TEST_CASE("acknowledged writes survive SIGKILL during checkpoints and compactions") {
+  RunCrashCycles(std::max(4, Cycles() * 3 / 5), true, 11);
 }

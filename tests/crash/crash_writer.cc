@@ -1,5 +1,8 @@
 // Writes batches MakeCrashBatch(seed, b) for b = start, start+1, ... forever, printing
-// "ack b" after each Write returns OK. The crash test kills it with SIGKILL.
+// "ack b" after each Write returns OK. The crash test kills it with SIGKILL. With a 4th
+// argument "maintain" it also saves a checkpoint after every 4th batch and compacts
+// (index and files) after every 4th other, printing "checkpoint b" / "compact b" first,
+// so the test can aim its kills inside them.
 #include <cstdio>
 #include <cstdlib>
 
@@ -9,8 +12,8 @@ using namespace vectron;
 using namespace vectron::testing;
 
 int main(int argc, char** argv) {
-  if (argc != 4) {
-    std::fprintf(stderr, "usage: crash_writer DIR SEED START\n");
+  if (argc != 4 && argc != 5) {
+    std::fprintf(stderr, "usage: crash_writer DIR SEED START [maintain]\n");
     return 2;
   }
   uint64_t seed = std::strtoull(argv[2], nullptr, 10), b = std::strtoull(argv[3], nullptr, 10);
@@ -38,5 +41,21 @@ int main(int argc, char** argv) {
     }
     std::printf("ack %llu\n", static_cast<unsigned long long>(b));
     std::fflush(stdout);
+    if (argc == 5 && b % 4 == 1) {
+      std::printf("checkpoint %llu\n", static_cast<unsigned long long>(b));
+      std::fflush(stdout);
+      if (Status s = (*col)->Checkpoint(); !s.ok()) {
+        std::fprintf(stderr, "checkpoint: %s\n", s.ToString().c_str());
+        return 1;
+      }
+    }
+    if (argc == 5 && b % 4 == 3) {
+      std::printf("compact %llu\n", static_cast<unsigned long long>(b));
+      std::fflush(stdout);
+      if (Status s = (*col)->Compact(); !s.ok()) {
+        std::fprintf(stderr, "compact: %s\n", s.ToString().c_str());
+        return 1;
+      }
+    }
   }
 }

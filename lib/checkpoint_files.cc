@@ -1,0 +1,54 @@
+#include "checkpoint_files.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "util/files.h"
+
+namespace vectron {
+namespace {
+
+std::optional<nlohmann::json> ReadMeta(const std::string& dir) {
+  auto text = ReadFile(dir + "/index.meta");
+  if (!text.ok()) return std::nullopt;
+  nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return std::nullopt;
+  return j;
+}
+
+}  // namespace
+
+std::optional<uint64_t> SavedCheckpointSeq(const std::string& dir) {
+  auto j = ReadMeta(dir);
+  if (!j || !j->contains("seq") || !(*j)["seq"].is_number_unsigned()) return std::nullopt;
+  return (*j)["seq"].get<uint64_t>();
+}
+
+std::string SavedCheckpointFile(const std::string& dir) {
+  auto j = ReadMeta(dir);
+  if (!j || !j->contains("file") || !(*j)["file"].is_string()) return "";
+  return (*j)["file"].get<std::string>();
+}
+
+std::string UniqueSuffix() {
+  static std::atomic<uint64_t> counter{0};
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%ld-%llu-%08llx", static_cast<long>(::getpid()),
+                static_cast<unsigned long long>(counter.fetch_add(1)),
+                static_cast<unsigned long long>(rng() & 0xffffffffull));
+  return buf;
+}
+
+void RemoveStaleCheckpointFiles(const std::string& dir, const std::string& keep) {
+  auto names = ListDir(dir);
+  if (!names.ok()) return;
+  for (const auto& n : *names)
+    if (n != keep && n.rfind("index-", 0) == 0) (void)RemoveAll(dir + "/" + n);
+}
+
+}  // namespace vectron
