@@ -3,6 +3,7 @@
 #   1. release build: unit, crash (kill -9 loop), example, recall (shared datasets)
 #   2. AddressSanitizer + UBSan build: the same suites except recall
 #   3. ThreadSanitizer build: the concurrent tests
+#   4. Python: wheel built and installed into a fresh venv, tests/python run against it
 # Ends with one line "N passed, N failed, N skipped" summing all of them.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -31,5 +32,6 @@ run_suite asan build-asan --buildtype=debugoptimized -Db_sanitize=address,undefi
   -Dnative=true -- --no-suite recall --no-suite concurrency --timeout-multiplier 4
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp" \
 run_suite tsan build-tsan --buildtype=debugoptimized -Db_sanitize=thread -- --suite concurrency --timeout-multiplier 4
+bash scripts/test-python.sh build-python-test; logs+=("build-python-test/testlog.json")
 
 python3 scripts/summarize.py "${logs[@]}"
