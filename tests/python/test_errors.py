@@ -292,13 +292,6 @@ def test_scroll_past_the_end(col):
     assert page.points == [] and page.next_cursor is None
 
 
-def test_filters_unavailable_error_is_clear(col):
-    if vectron.HAS_FILTERS:
-        pytest.skip("this build has the filter API (tested in test_filters.py)")
-    with pytest.raises(vectron.FailedPreconditionError, match="filter"):
-        col.search(np.zeros(POINTS_DIM, np.float32), where={"i": 1})
-
-
 # --- closed database, dropped collection --------------------------------------------------
 
 

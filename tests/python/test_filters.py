@@ -87,3 +87,47 @@ def test_payload_indexes(col):
     assert col.list_payload_indexes() == {"i": "integer"}
     with pytest.raises(vectron.NotFoundError):
         col.drop_payload_index("tag")
+
+
+@pytest.mark.parametrize("strategy", ["auto", "exact", "graph", "post_filter"])
+def test_filter_strategies_on_hnsw_agree_with_brute_force(db, strategy):
+    rng = np.random.default_rng(321)
+    n, dim = 1500, 16
+    vecs = rng.standard_normal((n, dim), dtype=np.float32)
+    metas = [{"bucket": i % 10, "name": f"n{i}"} for i in range(n)]
+    c = db.create_collection("hf", dim=dim, metric="l2", flat_max_points=0, m=16, ef_construction=100)
+    c.upsert([str(i) for i in range(n)], vecs, metadata=metas)
+    c.create_payload_index("bucket", "integer")
+    where = {"bucket": {"$in": [2, 7]}}  # 20% of the points
+    allowed = np.array([m["bucket"] in (2, 7) for m in metas])
+    queries = rng.standard_normal((40, dim), dtype=np.float32)
+    ids, _ = c.search(queries, k=10, ef=200, where=where, filter_strategy=strategy, as_numpy=True)
+    hits = total = 0
+    for qi, q in enumerate(queries):
+        d = ((vecs - q) ** 2).sum(axis=1)
+        d[~allowed] = np.inf
+        want = {str(i) for i in np.argsort(d)[:10]}
+        got = set(ids[qi])
+        assert all(allowed[int(x)] for x in got)
+        hits += len(want & got)
+        total += 10
+    assert hits / total >= (1.0 if strategy == "exact" else 0.9), hits / total
+    one = c.search(queries[0], k=10, ef=200, where=where, filter_strategy=strategy, include=None)
+    assert [h.id for h in one] == list(ids[0])
+
+
+def test_bad_filter_strategy(col):
+    q = np.zeros(POINTS_DIM, np.float32)
+    with pytest.raises(vectron.InvalidArgumentError, match="filter_strategy"):
+        col.search(q, where={"even": True}, filter_strategy="fastest")
+    with pytest.raises(TypeError, match="filter_strategy"):
+        col.search(q, filter_strategy=1)
+
+
+def test_where_with_include_and_numpy_rows_padded(col):
+    # Only 3 points match: the rest of each numpy row is padding.
+    ids, scores = col.search(np.zeros((2, POINTS_DIM), np.float32), k=5, where={"i": {"$lt": 3}}, as_numpy=True)
+    assert sorted(ids[0][:3]) == ["p000", "p001", "p002"] and list(ids[0][3:]) == ["", ""]
+    assert np.isinf(scores[:, 3:]).all()
+    hits = col.search(np.zeros(POINTS_DIM, np.float32), k=5, where={"i": {"$lt": 3}}, include=["vector", "metadata"])
+    assert len(hits) == 3 and all(h.metadata["i"] < 3 and h.vector is not None for h in hits)

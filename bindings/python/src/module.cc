@@ -210,12 +210,6 @@ class PyCollection {
       : state_(std::move(state)), col_(col), name_(col->name()), config_(col->config()) {}
 
  private:
-  [[noreturn]] static void ThrowNoFilters() {
-    throw StatusError(Status::FailedPrecondition(
-        "where= filters and payload indexes need an engine built with the filter API "
-        "(this build of vectron has none)"));
-  }
-
   // Runs f(collection) under the shared lock. REQUIRES: GIL released.
   template <typename F>
   auto With(F&& f) const {
@@ -345,12 +339,7 @@ class PyCollection {
   uint64_t Count(const std::string& where) const {
     py::gil_scoped_release release;
     return With([&](Collection& c) -> uint64_t {
-#ifdef VECTRON_HAS_FILTER_API
       return Unwrap(c.Count(where));
-#else
-      if (!where.empty()) ThrowNoFilters();
-      return Unwrap(c.Count());
-#endif
     });
   }
 
@@ -359,12 +348,7 @@ class PyCollection {
     {
       py::gil_scoped_release release;
       page = With([&](Collection& c) {
-#ifdef VECTRON_HAS_FILTER_API
         return Unwrap(c.Scroll(cursor, limit, options, where));
-#else
-        if (!where.empty()) ThrowNoFilters();
-        return Unwrap(c.Scroll(cursor, limit, options));
-#endif
       });
     }
     py::list points(page.points.size());
@@ -375,42 +359,24 @@ class PyCollection {
   uint64_t DeleteWhere(const std::string& where) {
     py::gil_scoped_release release;
     return With([&](Collection& c) -> uint64_t {
-#ifdef VECTRON_HAS_FILTER_API
       return Unwrap(c.DeleteWhere(where));
-#else
-      (void)c;
-      (void)where;
-      ThrowNoFilters();
-#endif
     });
   }
 
   void CreatePayloadIndex(const std::string& field, const std::string& type) {
-#ifdef VECTRON_HAS_FILTER_API
     PayloadType t;
     if (!ParsePayloadType(type, &t))
       ThrowInvalid("payload index type must be 'keyword', 'integer', 'float' or 'bool', not '" + type + "'");
     py::gil_scoped_release release;
     With([&](Collection& c) { Check(c.CreatePayloadIndex(field, t)); });
-#else
-    (void)field;
-    (void)type;
-    ThrowNoFilters();
-#endif
   }
 
   void DropPayloadIndex(const std::string& field) {
-#ifdef VECTRON_HAS_FILTER_API
     py::gil_scoped_release release;
     With([&](Collection& c) { Check(c.DropPayloadIndex(field)); });
-#else
-    (void)field;
-    ThrowNoFilters();
-#endif
   }
 
   std::vector<std::pair<std::string, std::string>> ListPayloadIndexes() const {
-#ifdef VECTRON_HAS_FILTER_API
     std::vector<PayloadIndexInfo> infos;
     {
       py::gil_scoped_release release;
@@ -419,9 +385,6 @@ class PyCollection {
     std::vector<std::pair<std::string, std::string>> out;
     for (auto& i : infos) out.emplace_back(i.field, PayloadTypeName(i.type));
     return out;
-#else
-    ThrowNoFilters();
-#endif
   }
 
   py::dict Stats() const {
@@ -572,20 +535,19 @@ CollectionConfig MakeConfig(uint32_t dim, const std::string& metric, uint32_t m,
 }
 
 SearchParams MakeParams(int k, int ef, bool exact, bool include_vector, bool include_metadata,
-                        const std::string& where) {
+                        const std::string& where, const std::string& strategy = "auto") {
   SearchParams p;
   p.k = k;
   p.ef = ef;
   p.exact = exact;
   p.include_vector = include_vector;
   p.include_metadata = include_metadata;
-#ifdef VECTRON_HAS_FILTER_API
   p.where = where;
-#else
-  if (!where.empty())
-    throw StatusError(Status::FailedPrecondition(
-        "where= filters need an engine built with the filter API (this build of vectron has none)"));
-#endif
+  if (strategy == "auto") p.filter_strategy = FilterStrategy::kAuto;
+  else if (strategy == "exact") p.filter_strategy = FilterStrategy::kExact;
+  else if (strategy == "graph") p.filter_strategy = FilterStrategy::kGraph;
+  else if (strategy == "post_filter") p.filter_strategy = FilterStrategy::kPostFilter;
+  else ThrowInvalid("filter_strategy must be 'auto', 'exact', 'graph' or 'post_filter', not '" + strategy + "'");
   return p;
 }
 
@@ -606,11 +568,8 @@ PYBIND11_MODULE(_vectron, m) {
     }
   });
 
-#ifdef VECTRON_HAS_FILTER_API
+  // Always true since the engine gained filters; kept so code can feature-test.
   m.attr("HAS_FILTERS") = true;
-#else
-  m.attr("HAS_FILTERS") = false;
-#endif
   m.attr("FORMAT_VERSION") = Database::kFormatVersion;
   m.attr("MAX_ID_BYTES") = kMaxIdBytes;
   m.attr("MAX_DIM") = kMaxDim;
@@ -630,22 +589,27 @@ PYBIND11_MODULE(_vectron, m) {
       .def(
           "search",
           [](const PyCollection& c, const FloatArray& q, int k, int ef, bool exact, bool iv, bool im,
-             const std::string& where) { return c.Search(q, MakeParams(k, ef, exact, iv, im, where)); },
+             const std::string& where, const std::string& strategy) {
+            return c.Search(q, MakeParams(k, ef, exact, iv, im, where, strategy));
+          },
           py::arg("query"), py::arg("k"), py::arg("ef"), py::arg("exact"), py::arg("include_vector"),
-          py::arg("include_metadata"), py::arg("where"))
+          py::arg("include_metadata"), py::arg("where"), py::arg("filter_strategy"))
       .def(
           "search_batch",
           [](const PyCollection& c, const FloatArray& q, int k, int ef, bool exact, bool iv, bool im,
-             const std::string& where, unsigned threads) {
-            return c.SearchBatch(q, MakeParams(k, ef, exact, iv, im, where), threads);
+             const std::string& where, const std::string& strategy, unsigned threads) {
+            return c.SearchBatch(q, MakeParams(k, ef, exact, iv, im, where, strategy), threads);
           },
           py::arg("queries"), py::arg("k"), py::arg("ef"), py::arg("exact"), py::arg("include_vector"),
-          py::arg("include_metadata"), py::arg("where"), py::arg("threads"))
+          py::arg("include_metadata"), py::arg("where"), py::arg("filter_strategy"), py::arg("threads"))
       .def(
           "search_batch_numpy",
           [](const PyCollection& c, const FloatArray& q, int k, int ef, bool exact, const std::string& where,
-             unsigned threads) { return c.SearchBatchNumpy(q, MakeParams(k, ef, exact, false, false, where), threads); },
-          py::arg("queries"), py::arg("k"), py::arg("ef"), py::arg("exact"), py::arg("where"), py::arg("threads"))
+             const std::string& strategy, unsigned threads) {
+            return c.SearchBatchNumpy(q, MakeParams(k, ef, exact, false, false, where, strategy), threads);
+          },
+          py::arg("queries"), py::arg("k"), py::arg("ef"), py::arg("exact"), py::arg("where"),
+          py::arg("filter_strategy"), py::arg("threads"))
       .def(
           "get",
           [](const PyCollection& c, const std::vector<std::string>& ids, bool iv, bool im) {

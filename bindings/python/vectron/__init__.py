@@ -76,7 +76,7 @@ __all__ = [
     "CancelledError",
 ]
 
-#: True when this build's engine supports ``where=`` filters and payload indexes.
+#: True: the engine supports ``where=`` filters and payload indexes (feature test).
 HAS_FILTERS: bool = bool(_vectron.HAS_FILTERS)
 
 _INCLUDE_NAMES = {
@@ -351,6 +351,7 @@ class Collection:
         include: "str | Iterable[str] | None" = ("metadata",),
         as_numpy: bool = False,
         threads: int = 0,
+        filter_strategy: str = "auto",
     ) -> Any:
         """The ``k`` nearest points to ``query``, nearest first.
 
@@ -360,6 +361,8 @@ class Collection:
         ``where``: metadata filter (dict or JSON text, see docs/filter.md); only
         matching points are returned. ``ef``: HNSW beam width (``None`` = the
         collection's ``ef_search``); ``exact``: brute force.
+        ``filter_strategy`` (with ``where``): ``"auto"`` (the planner picks per query),
+        ``"exact"``, ``"graph"`` or ``"post_filter"`` (docs/filter.md, "Planner").
         ``include``: any of ``"vector"``, ``"metadata"`` to fill in on each hit.
 
         Returns a ``list[Hit]`` for one query, ``list[list[Hit]]`` for many. With
@@ -375,19 +378,22 @@ class Collection:
         ef_v = 0 if ef is None else _int(ef, "ef", 0, _INT_MAX)
         threads = _int(threads, "threads", 0, 1 << 16)
         w = _where(where)
+        if not isinstance(filter_strategy, str):
+            raise TypeError(f"filter_strategy must be str, not {type(filter_strategy).__name__}")
+        fs = filter_strategy
         q = _floats(query, "query")
         if q.ndim == 1:
             if as_numpy:
-                ids, scores = self._c.search_batch_numpy(q.reshape(1, -1), k, ef_v, bool(exact), w, threads)
+                ids, scores = self._c.search_batch_numpy(q.reshape(1, -1), k, ef_v, bool(exact), w, fs, threads)
                 return ids[0], scores[0]
             iv, im = _include(include)
-            return [Hit(i, s, v, _meta(m)) for (i, s, v, m) in self._c.search(q, k, ef_v, bool(exact), iv, im, w)]
+            return [Hit(i, s, v, _meta(m)) for (i, s, v, m) in self._c.search(q, k, ef_v, bool(exact), iv, im, w, fs)]
         if q.ndim != 2:
             raise InvalidArgumentError(f"query must have shape (dim,) or (n, dim), got shape {q.shape}")
         if as_numpy:
-            return self._c.search_batch_numpy(q, k, ef_v, bool(exact), w, threads)
+            return self._c.search_batch_numpy(q, k, ef_v, bool(exact), w, fs, threads)
         iv, im = _include(include)
-        rows = self._c.search_batch(q, k, ef_v, bool(exact), iv, im, w, threads)
+        rows = self._c.search_batch(q, k, ef_v, bool(exact), iv, im, w, fs, threads)
         return [[Hit(i, s, v, _meta(m)) for (i, s, v, m) in row] for row in rows]
 
     query = search  # Chroma-style alias

@@ -30,6 +30,7 @@ Where = Mapping[str, Any] | str | None
 Include = str | Iterable[str] | None
 Ids = str | Sequence[str]
 VectorLike = npt.ArrayLike
+FilterStrategy = Literal["auto", "exact", "graph", "post_filter"]
 
 class Hit:
     """One search result: `score` is a distance (lower is nearer)."""
@@ -85,15 +86,17 @@ class Collection:
     @overload
     def search(self, query: VectorLike, k: int = ..., *, where: Where = ..., ef: int | None = ...,
                exact: bool = ..., include: Include = ..., as_numpy: Literal[False] = ...,
-               threads: int = ...) -> list[Hit] | list[list[Hit]]:
+               threads: int = ..., filter_strategy: FilterStrategy = ...) -> list[Hit] | list[list[Hit]]:
         """The k nearest points: list[Hit] for one query, list[list[Hit]] for a 2-D batch."""
     @overload
     def search(self, query: VectorLike, k: int = ..., *, where: Where = ..., ef: int | None = ...,
                exact: bool = ..., include: Include = ..., as_numpy: Literal[True],
-               threads: int = ...) -> tuple[npt.NDArray[np.str_], npt.NDArray[np.float32]]:
+               threads: int = ..., filter_strategy: FilterStrategy = ...
+               ) -> tuple[npt.NDArray[np.str_], npt.NDArray[np.float32]]:
         """(ids, scores) numpy arrays of shape (k,) or (n, k)."""
     def query(self, query: VectorLike, k: int = ..., *, where: Where = ..., ef: int | None = ...,
-              exact: bool = ..., include: Include = ..., as_numpy: bool = ..., threads: int = ...) -> Any:
+              exact: bool = ..., include: Include = ..., as_numpy: bool = ..., threads: int = ...,
+              filter_strategy: FilterStrategy = ...) -> Any:
         """Alias of search."""
     @overload
     def get(self, ids: str, include: Include = ...) -> Point | None:
