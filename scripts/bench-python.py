@@ -5,7 +5,8 @@
         [--data ../shared/datasets/mnist-784-euclidean-10k] [--ef 64,128] [--write-doc]
 
 Same data and parameters everywhere (M=16, ef_construction=200, k=10, HNSW from the first
-point, seed 100). Each QPS is the best of --repeats timed passes over all queries.
+point, seed 100). The systems are measured alternately in --rounds rounds of --repeats
+timed passes over all queries; each QPS is the best pass over all rounds.
 
 Python rows:
   py-batch      Collection.search(queries, as_numpy=True, threads=T): one call, engine
@@ -82,7 +83,8 @@ def main() -> int:
     ap.add_argument("--vectron-bin", default=str(ROOT / "build" / "tools" / "vectron"))
     ap.add_argument("--ef", default="64,128")
     ap.add_argument("--k", type=int, default=10)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=2, help="timed passes per measurement")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds over all systems")
     ap.add_argument("--max-queries", type=int, default=0)
     ap.add_argument("--write-doc", action="store_true", help="replace the Benchmark section of docs/python.md")
     args = ap.parse_args()
@@ -113,44 +115,13 @@ def main() -> int:
     build_s = time.perf_counter() - t0
     print(f"vectron (python) build {build_s:.1f}s", file=sys.stderr)
 
-    half = nq // 2
-    for ef in efs:
-        for threads in (1, 2):
-            got = {}
-
-            def batch():
-                got["ids"], _ = col.search(queries, k=k, ef=ef, as_numpy=True, threads=threads)
-
-            secs = best_of(args.repeats, batch)
-            results.append({"system": "py-batch", "threads": threads, "ef": ef, "qps": nq / secs,
-                            "recall": recall(got["ids"].astype(np.int64), gt, k)})
-
-        def loop():
-            got["rows"] = [[int(h.id) for h in col.search(q, k=k, ef=ef, include=None)] for q in queries]
-
-        secs = best_of(args.repeats, loop)
-        results.append({"system": "py-loop", "threads": 1, "ef": ef, "qps": nq / secs,
-                        "recall": recall(np.array(got["rows"]), gt, k)})
-
-        def two_threads():
-            parts = [queries[:half], queries[half:]]
-            ts = [threading.Thread(target=col.search, args=(p,), kwargs=dict(k=k, ef=ef, as_numpy=True, threads=1))
-                  for p in parts]
-            for t in ts:
-                t.start()
-            for t in ts:
-                t.join()
-
-        secs = best_of(args.repeats, two_threads)
-        results.append({"system": "py-2threads", "threads": 2, "ef": ef, "qps": nq / secs, "recall": None})
-    db.close()
-
-    # --- python3-hnswlib, same data and parameters
+    # python3-hnswlib, same data and parameters
     try:
         import hnswlib  # python3-hnswlib (Debian)
     except ImportError:
         hnswlib = None
         print("python3-hnswlib not installed: skipped", file=sys.stderr)
+    index = None
     if hnswlib is not None:
         space = {"l2": "l2", "cosine": "cosine", "ip": "ip"}[metric]
         index = hnswlib.Index(space=space, dim=dim)
@@ -158,35 +129,69 @@ def main() -> int:
         t0 = time.perf_counter()
         index.add_items(base, np.arange(n), num_threads=1)
         print(f"hnswlib-py build {time.perf_counter() - t0:.1f}s", file=sys.stderr)
-        for ef in efs:
-            index.set_ef(ef)
-            for threads in (1, 2):
+    have_cpp = os.path.exists(args.vectron_bin)
+    if not have_cpp:
+        print(f"{args.vectron_bin} not found: C++ figures skipped", file=sys.stderr)
+
+    # The machine is shared: measurements alternate between the systems in rounds, and
+    # each figure is the best over all rounds, so every system sees the same noise.
+    best: dict[tuple[str, int, int], dict] = {}
+
+    def record(system, threads, ef, qps, rec):
+        key = (system, threads, ef)
+        if key not in best or qps > best[key]["qps"]:
+            best[key] = {"system": system, "threads": threads, "ef": ef, "qps": qps, "recall": rec}
+
+    half = nq // 2
+    for rnd in range(args.rounds):
+        print(f"round {rnd + 1}/{args.rounds}", file=sys.stderr)
+        for threads in (1, 2):
+            if have_cpp:
+                rows = cpp_bench(args.vectron_bin, data, metric, efs, k, threads, args.repeats, args.max_queries)
+                for (system, ef), r in rows.items():
+                    record({"vectron": "cpp-vectron", "hnswlib": "cpp-hnswlib"}[system], threads, ef, r["qps"],
+                           r["recall"])
+            for ef in efs:
                 got = {}
 
-                def hq():
-                    got["ids"], _ = index.knn_query(queries, k=k, num_threads=threads)
+                def batch():
+                    got["ids"], _ = col.search(queries, k=k, ef=ef, as_numpy=True, threads=threads)
 
-                secs = best_of(args.repeats, hq)
-                results.append({"system": "hnswlib-py", "threads": threads, "ef": ef, "qps": nq / secs,
-                                "recall": recall(got["ids"].astype(np.int64), gt, k)})
+                secs = best_of(args.repeats, batch)
+                record("py-batch", threads, ef, nq / secs, recall(got["ids"].astype(np.int64), gt, k))
+                if index is not None:
+                    index.set_ef(ef)
 
-    # --- C++ vectron bench (its own process and index build)
-    cpp: dict[int, dict] = {}
-    if os.path.exists(args.vectron_bin):
-        for threads in (1, 2):
-            cpp[threads] = cpp_bench(args.vectron_bin, data, metric, efs, k, threads, args.repeats, args.max_queries)
-            for ef in efs:
-                for system, label in (("vectron", "cpp-vectron"), ("hnswlib", "cpp-hnswlib")):
-                    r = cpp[threads].get((system, ef))
-                    if r:
-                        results.append({"system": label, "threads": threads, "ef": ef, "qps": r["qps"],
-                                        "recall": r["recall"]})
-    else:
-        print(f"{args.vectron_bin} not found: C++ figures skipped", file=sys.stderr)
+                    def hq():
+                        got["h"], _ = index.knn_query(queries, k=k, num_threads=threads)
+
+                    secs = best_of(args.repeats, hq)
+                    record("hnswlib-py", threads, ef, nq / secs, recall(got["h"].astype(np.int64), gt, k))
+                if threads == 1:
+                    def loop():
+                        got["rows"] = [[int(h.id) for h in col.search(q, k=k, ef=ef, include=None)]
+                                       for q in queries]
+
+                    secs = best_of(args.repeats, loop)
+                    record("py-loop", 1, ef, nq / secs, recall(np.array(got["rows"]), gt, k))
+                else:
+                    def two_threads():
+                        parts = [queries[:half], queries[half:]]
+                        ts = [threading.Thread(target=col.search, args=(p,),
+                                               kwargs=dict(k=k, ef=ef, as_numpy=True, threads=1)) for p in parts]
+                        for t in ts:
+                            t.start()
+                        for t in ts:
+                            t.join()
+
+                    secs = best_of(args.repeats, two_threads)
+                    record("py-2threads", 2, ef, nq / secs, None)
+    db.close()
+    results = list(best.values())
 
     for r in results:
         print(json.dumps(r))
-    table = render(results, efs, data.name, n, dim, nq, metric, k, build_s, args.repeats)
+    table = render(results, efs, data.name, n, dim, nq, metric, k, build_s, args.repeats * args.rounds)
     print(table)
     if args.write_doc:
         write_doc(table)
