@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import vectron
-from conftest import POINTS_DIM, POINTS_N, points_data
+from conftest import POINTS_DIM, POINTS_N
 
 NAN = float("nan")
 INF = float("inf")

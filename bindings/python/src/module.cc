@@ -106,6 +106,14 @@ void TranslateStatusError(const StatusError& e) {
 // ---------------------------------------------------------------------------------------
 // Database state shared by the Database and Collection handles.
 
+bool IsFinalizing() {
+#if PY_VERSION_HEX >= 0x030D0000
+  return Py_IsFinalizing();
+#else
+  return _Py_IsFinalizing();
+#endif
+}
+
 struct DbState {
   std::shared_mutex mu;                 // shared: any call; exclusive: close, drop, create/get
   std::unique_ptr<Database> db;         // null once closed
@@ -115,7 +123,7 @@ struct DbState {
   ~DbState() {
     // Last reference gone without close(): close now (saves checkpoints), without
     // holding the GIL if this thread has it (not during interpreter finalisation).
-    if (db && Py_IsInitialized() && !_Py_IsFinalizing() && PyGILState_Check()) {
+    if (db && Py_IsInitialized() && !IsFinalizing() && PyGILState_Check()) {
       PyThreadState* ts = PyEval_SaveThread();
       db.reset();
       PyEval_RestoreThread(ts);
