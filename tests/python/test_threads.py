@@ -1,10 +1,12 @@
-"""Python threads against one collection: results stay correct with the GIL released.
+"""Python threads against one collection: the GIL is released inside engine calls, and
+results stay correct under threads.
 
 No timing assertions (the machine is shared): throughput of one vs two threads is measured
 by scripts/bench-python.py. Here every thread's results are checked exactly."""
 
 from __future__ import annotations
 
+import sys
 import threading
 
 import numpy as np
@@ -22,6 +24,77 @@ def hnsw(db):
     c = db.create_collection("t", dim=DIM, metric="l2", flat_max_points=0, m=8, ef_construction=64)
     c.upsert([str(i) for i in range(len(vecs))], vecs)
     return c, vecs
+
+
+def assert_gil_released_by(call, repeats: int = 20) -> None:
+    """Fails if `call` holds the GIL throughout.
+
+    The switch interval is made huge, so a Python thread gives up the GIL only when it
+    blocks or C code releases it. A worker thread runs `call` `repeats` times and then
+    sets `done`; the main thread, which needs the GIL to return from Thread.start(), can
+    only look at `done` before the worker finished if some call released the GIL. If no
+    call did, the main thread runs only after the worker ended and sees done=True.
+    """
+    state = {"done": False, "error": None}
+
+    def worker():
+        try:
+            for _ in range(repeats):
+                call()
+        except BaseException as e:  # noqa: BLE001 - reported below
+            state["error"] = e
+        state["done"] = True
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1000.0)
+    try:
+        t = threading.Thread(target=worker)
+        t.start()
+        seen_done = state["done"]
+        t.join()
+    finally:
+        sys.setswitchinterval(old)
+    if state["error"] is not None:
+        raise state["error"]
+    assert not seen_done, "the main thread could not run while the worker was in the engine: GIL held"
+
+
+def test_gil_released_during_search(hnsw):
+    c, vecs = hnsw
+    queries = np.ascontiguousarray(np.tile(vecs[:200], (3, 1)))
+    assert_gil_released_by(lambda: c.search(queries, k=10, ef=64, as_numpy=True, threads=1))
+    # Single queries are short (~0.1 ms), so give the main thread many chances to get in.
+    assert_gil_released_by(lambda: c.search(vecs[0], k=100, ef=500, include=None), repeats=500)
+
+
+def test_gil_released_during_upsert(db):
+    c = db.create_collection("g", dim=DIM, metric="l2", flat_max_points=0, m=8, ef_construction=64)
+    vecs = random_vectors(np.random.default_rng(3), 2000, DIM)
+    counter = iter(range(20))
+
+    def upsert():
+        i = next(counter)
+        c.upsert([f"{i}-{j}" for j in range(100)], vecs[i * 100:(i + 1) * 100])
+
+    assert_gil_released_by(upsert)
+    assert len(c) == 2000
+
+
+def test_gil_released_during_open_and_close(db_path):
+    with vectron.open(db_path) as db:
+        db.create_collection("c", dim=DIM, flat_max_points=0).upsert(
+            [str(i) for i in range(500)], random_vectors(np.random.default_rng(4), 500, DIM))
+
+    def open_close():
+        vectron.open(db_path).close()
+
+    assert_gil_released_by(open_close, repeats=10)
+
+
+def test_gil_probe_detects_a_call_that_holds_the_gil():
+    # The probe itself: pure Python work never lets the main thread in.
+    with pytest.raises(AssertionError, match="GIL held"):
+        assert_gil_released_by(lambda: sum(range(20000)))
 
 
 def run_threads(n, target):
