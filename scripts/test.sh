@@ -3,7 +3,8 @@
 #   1. release build: unit, crash (kill -9 loop), example, recall (shared datasets)
 #   2. AddressSanitizer + UBSan build: the same suites except recall
 #   3. ThreadSanitizer build: the concurrent tests
-#   4. the filter-parser fuzzer, briefly
+#   4. Python: wheel built and installed into a fresh venv, tests/python run against it
+#   5. the filter-parser fuzzer, briefly
 # Ends with one line "N passed, N failed, N skipped" summing all of them.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -32,8 +33,9 @@ run_suite asan build-asan --buildtype=debugoptimized -Db_sanitize=address,undefi
   -Dnative=true -- --no-suite recall --no-suite concurrency --timeout-multiplier 4
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp" \
 run_suite tsan build-tsan --buildtype=debugoptimized -Db_sanitize=thread -- --suite concurrency --timeout-multiplier 4
+bash scripts/test-python.sh build-python-test; logs+=("build-python-test/testlog.json")
 
-# 4. The filter parser under libFuzzer (+ASan/UBSan) for a short, fixed time.
+# 5. The filter parser under libFuzzer (+ASan/UBSan) for a short, fixed time.
 echo "=== fuzz: filter parser (${VECTRON_FUZZ_SECONDS:-30} s)"
 if bash fuzz/run.sh filter_parser "${VECTRON_FUZZ_SECONDS:-30}" >build-fuzz.log 2>&1; then fuzz=OK; else fuzz=FAIL; tail -40 build-fuzz.log; fi
 grep -E "^#[0-9]+ +DONE|stat::number_of_executed_units" build-fuzz.log | tail -2

@@ -1,0 +1,668 @@
+// _vectron: the pybind11 extension under the `vectron` Python package.
+//
+// This layer is deliberately thin: it converts arguments, releases the GIL around every
+// engine call, and turns a non-OK Status into the Python exception class of its code
+// (classes defined in vectron/errors.py, the one translation table of this edge). The
+// friendly API (Hit objects, dict metadata, include=...) lives in vectron/__init__.py.
+//
+// Lifetime: a Database handle owns a shared DbState; Collection handles share it, so a
+// collection handle never outlives the engine objects it points to. close() (or
+// drop_collection) invalidates handles under an exclusive lock; later calls on them raise
+// DatabaseClosedError / NotFoundError instead of touching freed memory.
+//
+// Lock order: release the GIL first, then take DbState::mu. Never the other way round.
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "vectron/vectron.h"
+
+namespace py = pybind11;
+
+namespace vectron::python {
+namespace {
+
+using FloatArray = py::array_t<float, py::array::c_style | py::array::forcecast>;
+
+// ---------------------------------------------------------------------------------------
+// Errors
+
+// Thrown (possibly with the GIL released) and translated to a Python exception by the
+// translator registered in the module init, after the GIL is held again.
+class StatusError : public std::exception {
+ public:
+  enum class Kind { kStatus, kClosed };
+  StatusError(Status status, Kind kind = Kind::kStatus) : status_(std::move(status)), kind_(kind) {}
+  const char* what() const noexcept override { return status_.message().c_str(); }
+  const Status& status() const { return status_; }
+  Kind kind() const { return kind_; }
+
+ private:
+  Status status_;
+  Kind kind_;
+};
+
+void Check(Status s) {
+  if (!s.ok()) throw StatusError(std::move(s));
+}
+
+template <typename T>
+T Unwrap(Result<T> r) {
+  if (!r.ok()) throw StatusError(r.status());
+  return std::move(r).value();
+}
+
+[[noreturn]] void ThrowInvalid(std::string message) {
+  throw StatusError(Status::InvalidArgument(std::move(message)));
+}
+
+// Python exception classes by status code name, loaded from vectron.errors at import.
+// Leaked on purpose: they must outlive interpreter finalisation order.
+struct ErrorClasses {
+  py::handle by_code[16];
+  py::handle closed;
+  py::handle base;
+};
+ErrorClasses* g_errors = nullptr;
+
+void LoadErrorClasses() {
+  py::module_ errors = py::module_::import("vectron.errors");
+  g_errors = new ErrorClasses();
+  py::dict table = errors.attr("_BY_CODE");
+  g_errors->base = py::object(errors.attr("Error")).release();
+  g_errors->closed = py::object(errors.attr("DatabaseClosedError")).release();
+  for (int c = 0; c < 16; ++c) {
+    g_errors->by_code[c] = g_errors->base;
+    std::string name(StatusCodeName(static_cast<StatusCode>(c)));
+    if (table.contains(name)) g_errors->by_code[c] = py::object(table[py::str(name)]).release();
+  }
+}
+
+void TranslateStatusError(const StatusError& e) {
+  py::handle cls = g_errors->base;
+  if (e.kind() == StatusError::Kind::kClosed) {
+    cls = g_errors->closed;
+  } else {
+    int code = static_cast<int>(e.status().code());
+    if (code >= 0 && code < 16) cls = g_errors->by_code[code];
+  }
+  PyErr_SetString(cls.ptr(), e.status().message().c_str());
+}
+
+// ---------------------------------------------------------------------------------------
+// Database state shared by the Database and Collection handles.
+
+bool IsFinalizing() {
+#if PY_VERSION_HEX >= 0x030D0000
+  return Py_IsFinalizing();
+#else
+  return _Py_IsFinalizing();
+#endif
+}
+
+struct DbState {
+  std::shared_mutex mu;                 // shared: any call; exclusive: close, drop, create/get
+  std::unique_ptr<Database> db;         // null once closed
+  std::string path;
+  std::unordered_set<Collection*> live; // handles returned to Python and not dropped
+
+  ~DbState() {
+    // Last reference gone without close(): close now (saves checkpoints), without
+    // holding the GIL if this thread has it (not during interpreter finalisation).
+    if (db && Py_IsInitialized() && !IsFinalizing() && PyGILState_Check()) {
+      PyThreadState* ts = PyEval_SaveThread();
+      db.reset();
+      PyEval_RestoreThread(ts);
+    }
+    db.reset();
+  }
+};
+
+StatusError ClosedError(const std::string& path) {
+  return StatusError(Status::FailedPrecondition("database " + path + " is closed"), StatusError::Kind::kClosed);
+}
+
+Metric ParseMetricOrThrow(const std::string& name) { return Unwrap(ParseMetric(name)); }
+
+Durability ParseDurability(const std::string& name) {
+  if (name == "full") return Durability::kFull;
+  if (name == "nometasync" || name == "no_meta_sync") return Durability::kNoMetaSync;
+  if (name == "nosync" || name == "no_sync") return Durability::kNoSync;
+  ThrowInvalid("durability must be 'full', 'nometasync' or 'nosync', not '" + name + "'");
+}
+
+py::dict ConfigDict(const CollectionConfig& c) {
+  py::dict d;
+  d["dim"] = c.dim;
+  d["metric"] = std::string(MetricName(c.metric));
+  d["m"] = c.hnsw.m;
+  d["ef_construction"] = c.hnsw.ef_construction;
+  d["ef_search"] = c.hnsw.ef_search;
+  d["seed"] = c.hnsw.seed;
+  d["shards"] = c.shards;
+  d["flat_max_points"] = c.flat_max_points;
+  d["checkpoint_every_ops"] = c.checkpoint_every_ops;
+  return d;
+}
+
+py::array_t<float> VectorArray(const std::vector<float>& v) {
+  return py::array_t<float>(static_cast<py::ssize_t>(v.size()), v.data());
+}
+
+py::object OptionalStr(const std::string& s, bool wanted) {
+  if (!wanted) return py::none();
+  return py::str(s);
+}
+
+// (id, score, vector | None, metadata-json | None)
+py::tuple HitTuple(const Hit& h, bool include_vector, bool include_metadata) {
+  return py::make_tuple(py::str(h.id), h.score, include_vector ? py::object(VectorArray(h.vector)) : py::none(),
+                        OptionalStr(h.metadata, include_metadata));
+}
+
+// (id, vector | None, metadata-json | None)
+py::tuple PointTuple(const Point& p, const GetOptions& o) {
+  return py::make_tuple(py::str(p.id), o.include_vector ? py::object(VectorArray(p.vector)) : py::none(),
+                        OptionalStr(p.metadata, o.include_metadata));
+}
+
+// Decodes UTF-8 into UCS-4 code points (invalid bytes become U+FFFD). Returns the count.
+size_t DecodeUtf8(std::string_view s, uint32_t* out) {
+  size_t n = 0;
+  for (size_t i = 0; i < s.size();) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    uint32_t cp;
+    size_t len;
+    if (c < 0x80) { cp = c; len = 1; }
+    else if ((c >> 5) == 0x6) { cp = c & 0x1F; len = 2; }
+    else if ((c >> 4) == 0xE) { cp = c & 0x0F; len = 3; }
+    else if ((c >> 3) == 0x1E) { cp = c & 0x07; len = 4; }
+    else { cp = 0xFFFD; len = 1; }
+    if (len > 1) {
+      if (i + len > s.size()) { cp = 0xFFFD; len = 1; }
+      else {
+        for (size_t j = 1; j < len; ++j) {
+          unsigned char cc = static_cast<unsigned char>(s[i + j]);
+          if ((cc >> 6) != 0x2) { cp = 0xFFFD; len = 1; break; }
+          cp = (cp << 6) | (cc & 0x3F);
+        }
+      }
+    }
+    if (out) out[n] = cp;
+    ++n;
+    i += len;
+  }
+  return n;
+}
+
+// ---------------------------------------------------------------------------------------
+// Collection handle
+
+class PyCollection {
+ public:
+  PyCollection(std::shared_ptr<DbState> state, Collection* col)
+      : state_(std::move(state)), col_(col), name_(col->name()), config_(col->config()) {}
+
+ private:
+  // Runs f(collection) under the shared lock. REQUIRES: GIL released.
+  template <typename F>
+  auto With(F&& f) const {
+    std::shared_lock lock(state_->mu);
+    if (!state_->db) throw ClosedError(state_->path);
+    if (!state_->live.count(col_))
+      throw StatusError(Status::NotFound("collection '" + name_ + "' was dropped"));
+    return f(*col_);
+  }
+
+ public:
+  const std::string& name() const { return name_; }
+  py::dict config() const { return ConfigDict(config_); }
+  uint32_t dim() const { return config_.dim; }
+
+  void Upsert(const std::vector<std::string>& ids, const FloatArray& vectors,
+              const std::vector<std::optional<std::string>>& metadata) {
+    if (vectors.ndim() != 2) ThrowInvalid("vectors must be a 2-D array (n, dim), got " + std::to_string(vectors.ndim()) + "-D");
+    const size_t n = ids.size();
+    if (static_cast<size_t>(vectors.shape(0)) != n)
+      ThrowInvalid("got " + std::to_string(n) + " ids but " + std::to_string(vectors.shape(0)) + " vectors");
+    if (!metadata.empty() && metadata.size() != n)
+      ThrowInvalid("got " + std::to_string(n) + " ids but " + std::to_string(metadata.size()) + " metadata entries");
+    const size_t cols = static_cast<size_t>(vectors.shape(1));
+    const float* data = vectors.data();
+    py::gil_scoped_release release;
+    WriteBatch batch;
+    for (size_t i = 0; i < n; ++i) {
+      std::string meta = (!metadata.empty() && metadata[i]) ? *metadata[i] : std::string();
+      batch.Upsert(ids[i], std::span<const float>(data + i * cols, cols), std::move(meta));
+    }
+    With([&](Collection& c) { Check(c.Write(batch)); });
+  }
+
+  void Delete(const std::vector<std::string>& ids) {
+    py::gil_scoped_release release;
+    With([&](Collection& c) { Check(c.Delete(ids)); });
+  }
+
+  py::list Search(const FloatArray& query, const SearchParams& params) const {
+    if (query.ndim() != 1) ThrowInvalid("query must be 1-D, got " + std::to_string(query.ndim()) + "-D");
+    std::span<const float> q(query.data(), static_cast<size_t>(query.shape(0)));
+    std::vector<Hit> hits;
+    {
+      py::gil_scoped_release release;
+      hits = With([&](Collection& c) { return Unwrap(c.Search(q, params)); });
+    }
+    py::list out(hits.size());
+    for (size_t i = 0; i < hits.size(); ++i)
+      out[i] = HitTuple(hits[i], params.include_vector, params.include_metadata);
+    return out;
+  }
+
+  std::vector<std::vector<Hit>> RunBatch(const FloatArray& queries, const SearchParams& params, unsigned threads) const {
+    if (queries.ndim() != 2) ThrowInvalid("queries must be a 2-D array (n, dim), got " + std::to_string(queries.ndim()) + "-D");
+    if (static_cast<size_t>(queries.shape(1)) != config_.dim)
+      ThrowInvalid("queries have dimension " + std::to_string(queries.shape(1)) + ", collection '" + name_ +
+                   "' has dimension " + std::to_string(config_.dim));
+    std::span<const float> q(queries.data(), static_cast<size_t>(queries.size()));
+    py::gil_scoped_release release;
+    if (q.empty()) return {};
+    return With([&](Collection& c) { return Unwrap(c.SearchBatch(q, params, threads)); });
+  }
+
+  py::list SearchBatch(const FloatArray& queries, const SearchParams& params, unsigned threads) const {
+    auto all = RunBatch(queries, params, threads);
+    py::list out(all.size());
+    for (size_t i = 0; i < all.size(); ++i) {
+      py::list row(all[i].size());
+      for (size_t j = 0; j < all[i].size(); ++j) row[j] = HitTuple(all[i][j], params.include_vector, params.include_metadata);
+      out[i] = std::move(row);
+    }
+    return out;
+  }
+
+  // (ids, scores): a (n, k) numpy unicode array and a (n, k) float32 array. Rows with
+  // fewer than k hits are padded with id "" and score +inf.
+  py::tuple SearchBatchNumpy(const FloatArray& queries, SearchParams params, unsigned threads) const {
+    params.include_vector = false;
+    params.include_metadata = false;
+    auto all = RunBatch(queries, params, threads);
+    const size_t n = static_cast<size_t>(queries.shape(0));
+    const size_t k = static_cast<size_t>(params.k);
+    size_t width = 1;
+    bool ascii = true;
+    for (auto& row : all)
+      for (auto& h : row) {
+        for (unsigned char ch : h.id) ascii &= ch < 0x80;
+        width = std::max(width, ascii ? h.id.size() : DecodeUtf8(h.id, nullptr));
+      }
+    if (!ascii) {  // widths measured before the first non-ASCII id were bytes; redo in code points
+      width = 1;
+      for (auto& row : all)
+        for (auto& h : row) width = std::max(width, DecodeUtf8(h.id, nullptr));
+    }
+    py::array ids(py::dtype("<U" + std::to_string(width)), std::vector<py::ssize_t>{static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(k)});
+    py::array_t<float> scores(std::vector<py::ssize_t>{static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(k)});
+    auto* id_data = static_cast<uint32_t*>(ids.mutable_data());
+    float* score_data = scores.mutable_data();
+    {
+      py::gil_scoped_release release;
+      std::memset(id_data, 0, n * k * width * sizeof(uint32_t));
+      std::fill(score_data, score_data + n * k, std::numeric_limits<float>::infinity());
+      for (size_t i = 0; i < all.size(); ++i)
+        for (size_t j = 0; j < all[i].size() && j < k; ++j) {
+          const Hit& h = all[i][j];
+          uint32_t* dst = id_data + (i * k + j) * width;
+          if (ascii) for (size_t b = 0; b < h.id.size(); ++b) dst[b] = static_cast<unsigned char>(h.id[b]);
+          else DecodeUtf8(h.id, dst);
+          score_data[i * k + j] = h.score;
+        }
+    }
+    return py::make_tuple(std::move(ids), std::move(scores));
+  }
+
+  py::list Get(const std::vector<std::string>& ids, const GetOptions& options) const {
+    std::vector<std::optional<Point>> got;
+    {
+      py::gil_scoped_release release;
+      got = With([&](Collection& c) { return Unwrap(c.Get(ids, options)); });
+    }
+    py::list out(got.size());
+    for (size_t i = 0; i < got.size(); ++i) out[i] = got[i] ? py::object(PointTuple(*got[i], options)) : py::none();
+    return out;
+  }
+
+  uint64_t Count(const std::string& where) const {
+    py::gil_scoped_release release;
+    return With([&](Collection& c) -> uint64_t {
+      return Unwrap(c.Count(where));
+    });
+  }
+
+  py::tuple Scroll(const std::string& cursor, size_t limit, const GetOptions& options, const std::string& where) const {
+    ScrollPage page;
+    {
+      py::gil_scoped_release release;
+      page = With([&](Collection& c) {
+        return Unwrap(c.Scroll(cursor, limit, options, where));
+      });
+    }
+    py::list points(page.points.size());
+    for (size_t i = 0; i < page.points.size(); ++i) points[i] = PointTuple(page.points[i], options);
+    return py::make_tuple(std::move(points), py::str(page.next_cursor));
+  }
+
+  uint64_t DeleteWhere(const std::string& where) {
+    py::gil_scoped_release release;
+    return With([&](Collection& c) -> uint64_t {
+      return Unwrap(c.DeleteWhere(where));
+    });
+  }
+
+  void CreatePayloadIndex(const std::string& field, const std::string& type) {
+    PayloadType t;
+    if (!ParsePayloadType(type, &t))
+      ThrowInvalid("payload index type must be 'keyword', 'integer', 'float' or 'bool', not '" + type + "'");
+    py::gil_scoped_release release;
+    With([&](Collection& c) { Check(c.CreatePayloadIndex(field, t)); });
+  }
+
+  void DropPayloadIndex(const std::string& field) {
+    py::gil_scoped_release release;
+    With([&](Collection& c) { Check(c.DropPayloadIndex(field)); });
+  }
+
+  std::vector<std::pair<std::string, std::string>> ListPayloadIndexes() const {
+    std::vector<PayloadIndexInfo> infos;
+    {
+      py::gil_scoped_release release;
+      infos = With([&](Collection& c) { return Unwrap(c.ListPayloadIndexes()); });
+    }
+    std::vector<std::pair<std::string, std::string>> out;
+    for (auto& i : infos) out.emplace_back(i.field, PayloadTypeName(i.type));
+    return out;
+  }
+
+  py::dict Stats() const {
+    CollectionStats s;
+    {
+      py::gil_scoped_release release;
+      s = With([&](Collection& c) { return Unwrap(c.Stats()); });
+    }
+    py::dict d;
+    d["count"] = s.count;
+    d["index_memory_bytes"] = s.index_memory_bytes;
+    d["disk_bytes"] = s.disk_bytes;
+    d["deleted_slots"] = s.deleted_slots;
+    d["index_kind"] = s.index_kind;
+    return d;
+  }
+
+  void Checkpoint() {
+    py::gil_scoped_release release;
+    With([&](Collection& c) { Check(c.Checkpoint()); });
+  }
+
+  // Whether the handle can still be used (database open, collection not dropped).
+  bool valid() const {
+    py::gil_scoped_release release;
+    std::shared_lock lock(state_->mu);
+    return state_->db && state_->live.count(col_);
+  }
+
+ private:
+  std::shared_ptr<DbState> state_;
+  Collection* col_;
+  std::string name_;
+  CollectionConfig config_;
+};
+
+// ---------------------------------------------------------------------------------------
+// Database handle
+
+class PyDatabase {
+ public:
+  static std::unique_ptr<PyDatabase> Open(const std::string& path, bool create_if_missing,
+                                          const std::string& durability, uint64_t map_size_bytes,
+                                          unsigned threads) {
+    DatabaseOptions o;
+    o.create_if_missing = create_if_missing;
+    o.durability = ParseDurability(durability);
+    o.map_size_bytes = map_size_bytes;
+    o.threads = threads;
+    auto state = std::make_shared<DbState>();
+    state->path = path;
+    {
+      py::gil_scoped_release release;
+      state->db = Unwrap(Database::Open(path, o));
+    }
+    return std::unique_ptr<PyDatabase>(new PyDatabase(std::move(state)));
+  }
+
+  ~PyDatabase() = default;
+
+  const std::string& path() const { return state_->path; }
+
+  bool closed() const {
+    py::gil_scoped_release release;
+    std::shared_lock lock(state_->mu);
+    return !state_->db;
+  }
+
+  // Closes the database (saving index checkpoints). Idempotent.
+  void Close() {
+    py::gil_scoped_release release;
+    std::unique_lock lock(state_->mu);
+    state_->live.clear();
+    state_->db.reset();
+  }
+
+  PyCollection CreateCollection(const std::string& name, const CollectionConfig& config) {
+    py::gil_scoped_release release;
+    std::unique_lock lock(state_->mu);
+    Collection* c = Unwrap(Db().CreateCollection(name, config));
+    state_->live.insert(c);
+    return PyCollection(state_, c);
+  }
+
+  PyCollection GetCollection(const std::string& name) {
+    py::gil_scoped_release release;
+    std::unique_lock lock(state_->mu);
+    Collection* c = Unwrap(Db().GetCollection(name));
+    state_->live.insert(c);
+    return PyCollection(state_, c);
+  }
+
+  PyCollection GetOrCreateCollection(const std::string& name, const CollectionConfig& config) {
+    py::gil_scoped_release release;
+    std::unique_lock lock(state_->mu);
+    Collection* c = Unwrap(Db().GetOrCreateCollection(name, config));
+    state_->live.insert(c);
+    return PyCollection(state_, c);
+  }
+
+  std::vector<std::string> ListCollections() {
+    py::gil_scoped_release release;
+    std::shared_lock lock(state_->mu);
+    return Unwrap(Db().ListCollections());
+  }
+
+  void DropCollection(const std::string& name) {
+    py::gil_scoped_release release;
+    std::unique_lock lock(state_->mu);
+    Database& db = Db();
+    auto existing = db.GetCollection(name);
+    Check(db.DropCollection(name));
+    if (existing.ok()) state_->live.erase(*existing);
+  }
+
+  void Sync() {
+    py::gil_scoped_release release;
+    std::shared_lock lock(state_->mu);
+    Check(Db().Sync());
+  }
+
+ private:
+  explicit PyDatabase(std::shared_ptr<DbState> state) : state_(std::move(state)) {}
+
+  // REQUIRES: state_->mu held (either mode), GIL released.
+  Database& Db() {
+    if (!state_->db) throw ClosedError(state_->path);
+    return *state_->db;
+  }
+
+  std::shared_ptr<DbState> state_;
+};
+
+CollectionConfig MakeConfig(uint32_t dim, const std::string& metric, uint32_t m, uint32_t ef_construction,
+                            uint32_t ef_search, uint64_t seed, uint32_t shards, uint64_t flat_max_points,
+                            uint64_t checkpoint_every_ops) {
+  CollectionConfig c;
+  c.dim = dim;
+  c.metric = ParseMetricOrThrow(metric);
+  c.hnsw.m = m;
+  c.hnsw.ef_construction = ef_construction;
+  c.hnsw.ef_search = ef_search;
+  c.hnsw.seed = seed;
+  c.shards = shards;
+  c.flat_max_points = flat_max_points;
+  c.checkpoint_every_ops = checkpoint_every_ops;
+  return c;
+}
+
+SearchParams MakeParams(int k, int ef, bool exact, bool include_vector, bool include_metadata,
+                        const std::string& where, const std::string& strategy = "auto") {
+  SearchParams p;
+  p.k = k;
+  p.ef = ef;
+  p.exact = exact;
+  p.include_vector = include_vector;
+  p.include_metadata = include_metadata;
+  p.where = where;
+  if (strategy == "auto") p.filter_strategy = FilterStrategy::kAuto;
+  else if (strategy == "exact") p.filter_strategy = FilterStrategy::kExact;
+  else if (strategy == "graph") p.filter_strategy = FilterStrategy::kGraph;
+  else if (strategy == "post_filter") p.filter_strategy = FilterStrategy::kPostFilter;
+  else ThrowInvalid("filter_strategy must be 'auto', 'exact', 'graph' or 'post_filter', not '" + strategy + "'");
+  return p;
+}
+
+}  // namespace
+}  // namespace vectron::python
+
+PYBIND11_MODULE(_vectron, m) {
+  using namespace vectron;
+  using namespace vectron::python;
+  m.doc() = "Low-level binding of the Vectron engine. Use the `vectron` package instead.";
+
+  LoadErrorClasses();
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const StatusError& e) {
+      TranslateStatusError(e);
+    }
+  });
+
+  // Always true since the engine gained filters; kept so code can feature-test.
+  m.attr("HAS_FILTERS") = true;
+  m.attr("FORMAT_VERSION") = Database::kFormatVersion;
+  m.attr("MAX_ID_BYTES") = kMaxIdBytes;
+  m.attr("MAX_DIM") = kMaxDim;
+
+  // Test hook: the address of the float32 buffer the binding would read for `a`, so tests
+  // can check that a float32 C-contiguous array is passed without a copy.
+  m.def("_buffer_address", [](const FloatArray& a) { return reinterpret_cast<uintptr_t>(a.data()); });
+
+  py::class_<PyCollection>(m, "Collection")
+      .def_property_readonly("name", &PyCollection::name)
+      .def_property_readonly("dim", &PyCollection::dim)
+      .def_property_readonly("config", &PyCollection::config)
+      .def_property_readonly("valid", &PyCollection::valid)
+      .def("upsert", &PyCollection::Upsert, py::arg("ids"), py::arg("vectors"), py::arg("metadata"))
+      .def("delete", &PyCollection::Delete, py::arg("ids"))
+      .def("delete_where", &PyCollection::DeleteWhere, py::arg("where"))
+      .def(
+          "search",
+          [](const PyCollection& c, const FloatArray& q, int k, int ef, bool exact, bool iv, bool im,
+             const std::string& where, const std::string& strategy) {
+            return c.Search(q, MakeParams(k, ef, exact, iv, im, where, strategy));
+          },
+          py::arg("query"), py::arg("k"), py::arg("ef"), py::arg("exact"), py::arg("include_vector"),
+          py::arg("include_metadata"), py::arg("where"), py::arg("filter_strategy"))
+      .def(
+          "search_batch",
+          [](const PyCollection& c, const FloatArray& q, int k, int ef, bool exact, bool iv, bool im,
+             const std::string& where, const std::string& strategy, unsigned threads) {
+            return c.SearchBatch(q, MakeParams(k, ef, exact, iv, im, where, strategy), threads);
+          },
+          py::arg("queries"), py::arg("k"), py::arg("ef"), py::arg("exact"), py::arg("include_vector"),
+          py::arg("include_metadata"), py::arg("where"), py::arg("filter_strategy"), py::arg("threads"))
+      .def(
+          "search_batch_numpy",
+          [](const PyCollection& c, const FloatArray& q, int k, int ef, bool exact, const std::string& where,
+             const std::string& strategy, unsigned threads) {
+            return c.SearchBatchNumpy(q, MakeParams(k, ef, exact, false, false, where, strategy), threads);
+          },
+          py::arg("queries"), py::arg("k"), py::arg("ef"), py::arg("exact"), py::arg("where"),
+          py::arg("filter_strategy"), py::arg("threads"))
+      .def(
+          "get",
+          [](const PyCollection& c, const std::vector<std::string>& ids, bool iv, bool im) {
+            return c.Get(ids, GetOptions{iv, im});
+          },
+          py::arg("ids"), py::arg("include_vector"), py::arg("include_metadata"))
+      .def("count", &PyCollection::Count, py::arg("where"))
+      .def(
+          "scroll",
+          [](const PyCollection& c, const std::string& cursor, size_t limit, bool iv, bool im, const std::string& where) {
+            return c.Scroll(cursor, limit, GetOptions{iv, im}, where);
+          },
+          py::arg("cursor"), py::arg("limit"), py::arg("include_vector"), py::arg("include_metadata"), py::arg("where"))
+      .def("create_payload_index", &PyCollection::CreatePayloadIndex, py::arg("field"), py::arg("type"))
+      .def("drop_payload_index", &PyCollection::DropPayloadIndex, py::arg("field"))
+      .def("list_payload_indexes", &PyCollection::ListPayloadIndexes)
+      .def("stats", &PyCollection::Stats)
+      .def("checkpoint", &PyCollection::Checkpoint);
+
+  py::class_<PyDatabase>(m, "Database")
+      .def_static("open", &PyDatabase::Open, py::arg("path"), py::arg("create_if_missing"), py::arg("durability"),
+                  py::arg("map_size_bytes"), py::arg("threads"))
+      .def_property_readonly("path", &PyDatabase::path)
+      .def_property_readonly("closed", &PyDatabase::closed)
+      .def("close", &PyDatabase::Close)
+      .def(
+          "create_collection",
+          [](PyDatabase& db, const std::string& name, uint32_t dim, const std::string& metric, uint32_t mm,
+             uint32_t efc, uint32_t efs, uint64_t seed, uint32_t shards, uint64_t flat_max, uint64_t ckpt) {
+            return db.CreateCollection(name, MakeConfig(dim, metric, mm, efc, efs, seed, shards, flat_max, ckpt));
+          },
+          py::arg("name"), py::arg("dim"), py::arg("metric"), py::arg("m"), py::arg("ef_construction"),
+          py::arg("ef_search"), py::arg("seed"), py::arg("shards"), py::arg("flat_max_points"),
+          py::arg("checkpoint_every_ops"))
+      .def(
+          "get_or_create_collection",
+          [](PyDatabase& db, const std::string& name, uint32_t dim, const std::string& metric, uint32_t mm,
+             uint32_t efc, uint32_t efs, uint64_t seed, uint32_t shards, uint64_t flat_max, uint64_t ckpt) {
+            return db.GetOrCreateCollection(name, MakeConfig(dim, metric, mm, efc, efs, seed, shards, flat_max, ckpt));
+          },
+          py::arg("name"), py::arg("dim"), py::arg("metric"), py::arg("m"), py::arg("ef_construction"),
+          py::arg("ef_search"), py::arg("seed"), py::arg("shards"), py::arg("flat_max_points"),
+          py::arg("checkpoint_every_ops"))
+      .def("get_collection", &PyDatabase::GetCollection, py::arg("name"))
+      .def("list_collections", &PyDatabase::ListCollections)
+      .def("drop_collection", &PyDatabase::DropCollection, py::arg("name"))
+      .def("sync", &PyDatabase::Sync);
+}

@@ -1,0 +1,665 @@
+"""Vectron: an embedded vector database, in-process.
+
+Quick start::
+
+    import numpy as np
+    import vectron
+
+    with vectron.open("./data") as db:
+        docs = db.get_or_create_collection("docs", dim=4, metric="cosine")
+        docs.upsert(["a", "b"], np.eye(2, 4, dtype=np.float32),
+                    metadata=[{"lang": "en"}, {"lang": "de"}])
+        for hit in docs.search([1, 0, 0, 0], k=1):
+            print(hit.id, hit.score, hit.metadata)
+
+Scores are distances: lower is nearer (``l2``: squared Euclidean; ``cosine``: 1 - cosine
+similarity; ``ip``: negative inner product).
+
+Threads: every method may be called from any thread. The GIL is released while the
+engine works (open, upsert, delete, search, get, scroll, count, checkpoint, close), so
+Python threads searching or writing run in parallel. Several processes may open the same
+directory; one process may open a directory only once at a time.
+
+numpy: float32 C-contiguous arrays are read in place (no copy); anything else that
+``numpy.asarray(x, dtype=numpy.float32)`` accepts (lists, lists of lists, float64
+arrays) is converted first.
+"""
+
+from __future__ import annotations
+
+import json as _json
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+import numpy as _np
+
+from .errors import (
+    AbortedError,
+    AlreadyExistsError,
+    CancelledError,
+    CorruptionError,
+    DatabaseClosedError,
+    Error,
+    FailedPreconditionError,
+    InternalError,
+    InvalidArgumentError,
+    NotFoundError,
+    ResourceExhaustedError,
+    StorageIOError,
+    UnavailableError,
+)
+from . import _vectron
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "open",
+    "Database",
+    "Collection",
+    "Hit",
+    "Point",
+    "ScrollPage",
+    "CollectionStats",
+    "HAS_FILTERS",
+    "Error",
+    "InvalidArgumentError",
+    "NotFoundError",
+    "AlreadyExistsError",
+    "FailedPreconditionError",
+    "DatabaseClosedError",
+    "ResourceExhaustedError",
+    "UnavailableError",
+    "AbortedError",
+    "CorruptionError",
+    "StorageIOError",
+    "InternalError",
+    "CancelledError",
+]
+
+#: True: the engine supports ``where=`` filters and payload indexes (feature test).
+HAS_FILTERS: bool = bool(_vectron.HAS_FILTERS)
+
+_INCLUDE_NAMES = {
+    "vector": "vector",
+    "vectors": "vector",
+    "embedding": "vector",
+    "embeddings": "vector",
+    "metadata": "metadata",
+    "metadatas": "metadata",
+}
+
+
+# ---------------------------------------------------------------------------------------
+# Value types
+
+
+@dataclass(slots=True)
+class Hit:
+    """One search result: ``score`` is a distance (lower is nearer).
+
+    ``vector`` (a float32 numpy array) and ``metadata`` (a dict) are ``None`` unless
+    asked for with ``include=``; ``metadata`` is also ``None`` for a point stored
+    without metadata.
+    """
+
+    id: str
+    score: float
+    vector: "_np.ndarray | None" = None
+    metadata: "dict[str, Any] | None" = None
+
+
+@dataclass(slots=True)
+class Point:
+    """A stored point. ``vector``/``metadata`` are ``None`` when not included."""
+
+    id: str
+    vector: "_np.ndarray | None" = None
+    metadata: "dict[str, Any] | None" = None
+
+
+@dataclass(slots=True)
+class ScrollPage:
+    """A page of :meth:`Collection.scroll`: points in id order (bytewise) and the cursor
+    for the next page (``None`` at the end)."""
+
+    points: list[Point]
+    next_cursor: "str | None"
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionStats:
+    """Sizes of a collection, from :meth:`Collection.stats`."""
+
+    count: int                #: live points
+    index_memory_bytes: int   #: in-memory index size, all shards
+    disk_bytes: int           #: LMDB data plus saved index files
+    deleted_slots: int        #: index slots of deleted points awaiting reuse
+    index_kind: str           #: "flat", "hnsw", or "mixed" across shards
+
+
+# ---------------------------------------------------------------------------------------
+# Argument normalisation (one place, so every call names bad input the same way)
+
+
+def _ids(ids: "str | Iterable[str]", what: str = "ids") -> list[str]:
+    if isinstance(ids, str):
+        return [ids]
+    if isinstance(ids, (bytes, bytearray)):
+        raise TypeError(f"{what} must be str (or a sequence of str), not bytes")
+    try:
+        out = list(ids)
+    except TypeError:
+        raise TypeError(f"{what} must be a str or a sequence of str, not {type(ids).__name__}") from None
+    for i, x in enumerate(out):
+        if not isinstance(x, str):
+            raise TypeError(f"{what}[{i}] must be str, not {type(x).__name__}")
+    return out
+
+
+def _floats(x: Any, what: str) -> _np.ndarray:
+    """float32, C-contiguous; no copy when `x` already is one."""
+    if isinstance(x, _np.ndarray) and x.dtype == _np.float32 and x.flags.c_contiguous:
+        return x
+    try:
+        a = _np.asarray(x, dtype=_np.float32)
+    except (ValueError, TypeError) as e:
+        raise InvalidArgumentError(f"{what} must be numbers convertible to float32: {e}") from None
+    return _np.ascontiguousarray(a)
+
+
+def _json_object(m: Any, what: str) -> "str | None":
+    if m is None:
+        return None
+    if not isinstance(m, Mapping):
+        raise InvalidArgumentError(f"{what} must be a dict or None, not {type(m).__name__}")
+    try:
+        return _json.dumps(m, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
+    except (TypeError, ValueError) as e:
+        raise InvalidArgumentError(f"{what} is not JSON-serialisable: {e}") from None
+
+
+def _where(where: "Mapping[str, Any] | str | None") -> str:
+    if where is None:
+        return ""
+    if isinstance(where, str):
+        if not where.strip():
+            raise InvalidArgumentError("where must be a non-empty filter (dict or JSON text), got an empty string")
+        return where
+    if isinstance(where, Mapping):
+        try:
+            return _json.dumps(where, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
+        except (TypeError, ValueError) as e:
+            raise InvalidArgumentError(f"where is not JSON-serialisable: {e}") from None
+    raise InvalidArgumentError(f"where must be a dict, JSON text or None, not {type(where).__name__}")
+
+
+def _include(include: "str | Iterable[str] | None") -> tuple[bool, bool]:
+    if include is None:
+        return False, False
+    if isinstance(include, str):
+        include = (include,)
+    vec = meta = False
+    for name in include:
+        kind = _INCLUDE_NAMES.get(name) if isinstance(name, str) else None
+        if kind is None:
+            raise InvalidArgumentError(f"include: unknown field {name!r} (expected 'vector' and/or 'metadata')")
+        vec |= kind == "vector"
+        meta |= kind == "metadata"
+    return vec, meta
+
+
+def _int(x: Any, what: str, lo: int, hi: int) -> int:
+    if isinstance(x, bool) or not isinstance(x, (int, _np.integer)):
+        raise TypeError(f"{what} must be an int, not {type(x).__name__}")
+    x = int(x)
+    if x < lo or x > hi:
+        raise InvalidArgumentError(f"{what} must be in [{lo}, {hi}], got {x}")
+    return x
+
+
+def _meta(text: "str | None") -> "dict[str, Any] | None":
+    return _json.loads(text) if text else None
+
+
+_INT_MAX = 2**31 - 1
+_U32_MAX = 2**32 - 1
+_U64_MAX = 2**64 - 1
+
+
+# ---------------------------------------------------------------------------------------
+# Collection
+
+
+class Collection:
+    """A named set of points (id, float32 vector, optional JSON-object metadata).
+
+    Get one from :meth:`Database.create_collection`, :meth:`Database.get_collection` or
+    :meth:`Database.get_or_create_collection`. A handle stays usable until its database
+    closes (then calls raise :class:`DatabaseClosedError`) or the collection is dropped
+    (then :class:`NotFoundError`). Thread-safe.
+    """
+
+    __slots__ = ("_c", "_db")
+
+    def __init__(self, native: "_vectron.Collection", db: "Database") -> None:
+        self._c = native
+        self._db = db
+
+    # -- description
+
+    @property
+    def name(self) -> str:
+        """The collection's name."""
+        return self._c.name
+
+    @property
+    def dim(self) -> int:
+        """Vector dimension."""
+        return self._c.dim
+
+    @property
+    def metric(self) -> str:
+        """Distance: ``"cosine"``, ``"l2"`` or ``"ip"``."""
+        return self._c.config["metric"]
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The full configuration: dim, metric, m, ef_construction, ef_search, seed,
+        shards, flat_max_points, checkpoint_every_ops."""
+        return dict(self._c.config)
+
+    @property
+    def database(self) -> "Database":
+        """The database this collection belongs to."""
+        return self._db
+
+    def __repr__(self) -> str:
+        c = self._c.config
+        return f"<vectron.Collection {self.name!r} dim={c['dim']} metric={c['metric']!r}>"
+
+    # -- writes
+
+    def upsert(
+        self,
+        ids: "str | Sequence[str]",
+        vectors: Any,
+        metadata: "Mapping[str, Any] | Sequence[Mapping[str, Any] | None] | None" = None,
+    ) -> None:
+        """Inserts points, or replaces the vector and metadata of existing ids.
+
+        ``ids``: a sequence of str (1-256 bytes each, no repeats), or one str.
+        ``vectors``: shape ``(len(ids), dim)`` (or ``(dim,)`` for one id); a float32
+        C-contiguous numpy array is used in place. ``metadata``: ``None``, or one dict
+        (or ``None``) per id; JSON-serialisable.
+
+        The whole batch is applied atomically and is durable when this returns.
+        Raises :class:`InvalidArgumentError` naming the bad entry (wrong dimension,
+        NaN/Inf, empty/oversize/repeated id, non-dict metadata); nothing is written then.
+        """
+        single = isinstance(ids, str)
+        id_list = _ids(ids)
+        vecs = _floats(vectors, "vectors")
+        if single and vecs.ndim == 1:
+            vecs = vecs.reshape(1, -1)
+        if vecs.ndim != 2:
+            raise InvalidArgumentError(
+                f"vectors must have shape (n, dim) = ({len(id_list)}, {self.dim}), got shape {vecs.shape}")
+        metas: list[str | None] = []
+        if metadata is not None:
+            if single and (isinstance(metadata, Mapping)):
+                metadata = [metadata]
+            if isinstance(metadata, (str, bytes, Mapping)) or not isinstance(metadata, Iterable):
+                raise InvalidArgumentError(
+                    f"metadata must be a sequence of dicts (one per id), not {type(metadata).__name__}")
+            metadata = list(metadata)
+            if len(metadata) != len(id_list):
+                raise InvalidArgumentError(
+                    f"got {len(id_list)} ids but {len(metadata)} metadata entries")
+            metas = [_json_object(m, f"metadata[{i}]") for i, m in enumerate(metadata)]
+        self._c.upsert(id_list, vecs, metas)
+
+    add = upsert  # Chroma-style alias
+
+    def delete(
+        self,
+        ids: "str | Sequence[str] | None" = None,
+        where: "Mapping[str, Any] | str | None" = None,
+    ) -> "int | None":
+        """Deletes points by id, or every point whose metadata matches ``where``.
+
+        Give exactly one of ``ids`` and ``where``. Deleting unknown ids is not an error.
+        Returns the number of points deleted for ``where``, ``None`` for ``ids``.
+        Atomic and durable when it returns.
+        """
+        if (ids is None) == (where is None):
+            raise InvalidArgumentError("delete needs exactly one of ids= or where=")
+        if ids is not None:
+            self._c.delete(_ids(ids))
+            return None
+        return self._c.delete_where(_where(where))
+
+    # -- reads
+
+    def search(
+        self,
+        query: Any,
+        k: int = 10,
+        *,
+        where: "Mapping[str, Any] | str | None" = None,
+        ef: "int | None" = None,
+        exact: bool = False,
+        include: "str | Iterable[str] | None" = ("metadata",),
+        as_numpy: bool = False,
+        threads: int = 0,
+        filter_strategy: str = "auto",
+    ) -> Any:
+        """The ``k`` nearest points to ``query``, nearest first.
+
+        ``query``: one vector (shape ``(dim,)``) or many (shape ``(n, dim)``); many are
+        searched in parallel over ``threads`` engine threads (0 = the database's
+        ``threads`` setting) with the GIL released.
+        ``where``: metadata filter (dict or JSON text, see docs/filter.md); only
+        matching points are returned. ``ef``: HNSW beam width (``None`` = the
+        collection's ``ef_search``); ``exact``: brute force.
+        ``filter_strategy`` (with ``where``): ``"auto"`` (the planner picks per query),
+        ``"exact"``, ``"graph"`` or ``"post_filter"`` (docs/filter.md, "Planner").
+        ``include``: any of ``"vector"``, ``"metadata"`` to fill in on each hit.
+
+        Returns a ``list[Hit]`` for one query, ``list[list[Hit]]`` for many. With
+        ``as_numpy=True`` returns ``(ids, scores)`` numpy arrays instead, of shape
+        ``(k,)`` or ``(n, k)``: ids a unicode array, scores float32; rows with fewer
+        than ``k`` hits are padded with id ``""`` and score ``inf``. This is the fast
+        path (no per-hit Python objects); ``include`` is ignored.
+
+        Raises :class:`InvalidArgumentError` for a wrong dimension, NaN/Inf, k < 1,
+        ef < 0 or a malformed filter.
+        """
+        k = _int(k, "k", 1, _INT_MAX)
+        ef_v = 0 if ef is None else _int(ef, "ef", 0, _INT_MAX)
+        threads = _int(threads, "threads", 0, 1 << 16)
+        w = _where(where)
+        if not isinstance(filter_strategy, str):
+            raise TypeError(f"filter_strategy must be str, not {type(filter_strategy).__name__}")
+        fs = filter_strategy
+        q = _floats(query, "query")
+        if q.ndim == 1:
+            if as_numpy:
+                ids, scores = self._c.search_batch_numpy(q.reshape(1, -1), k, ef_v, bool(exact), w, fs, threads)
+                return ids[0], scores[0]
+            iv, im = _include(include)
+            return [Hit(i, s, v, _meta(m)) for (i, s, v, m) in self._c.search(q, k, ef_v, bool(exact), iv, im, w, fs)]
+        if q.ndim != 2:
+            raise InvalidArgumentError(f"query must have shape (dim,) or (n, dim), got shape {q.shape}")
+        if as_numpy:
+            return self._c.search_batch_numpy(q, k, ef_v, bool(exact), w, fs, threads)
+        iv, im = _include(include)
+        rows = self._c.search_batch(q, k, ef_v, bool(exact), iv, im, w, fs, threads)
+        return [[Hit(i, s, v, _meta(m)) for (i, s, v, m) in row] for row in rows]
+
+    query = search  # Chroma-style alias
+
+    def get(
+        self,
+        ids: "str | Sequence[str]",
+        include: "str | Iterable[str] | None" = ("vector", "metadata"),
+    ) -> Any:
+        """Points by id, in order, ``None`` where an id does not exist.
+
+        One str in, one ``Point | None`` out; a sequence in, a list out.
+        """
+        iv, im = _include(include)
+        single = isinstance(ids, str)
+        got = [None if p is None else Point(p[0], p[1], _meta(p[2])) for p in self._c.get(_ids(ids), iv, im)]
+        return got[0] if single else got
+
+    def __getitem__(self, id: str) -> Point:
+        """The point ``id`` with vector and metadata. Raises :class:`NotFoundError`."""
+        if not isinstance(id, str):
+            raise TypeError(f"id must be str, not {type(id).__name__}")
+        p = self.get(id)
+        if p is None:
+            raise NotFoundError(f"id '{id}' not found in collection '{self.name}'")
+        return p
+
+    def __contains__(self, id: object) -> bool:
+        """Whether a point with this id exists."""
+        if not isinstance(id, str):
+            return False
+        return self.get(id, include=None) is not None
+
+    def count(self, where: "Mapping[str, Any] | str | None" = None) -> int:
+        """Number of live points, or of those whose metadata matches ``where``."""
+        return self._c.count(_where(where))
+
+    def __len__(self) -> int:
+        return self._c.count("")
+
+    def scroll(
+        self,
+        limit: int = 100,
+        cursor: "str | None" = None,
+        *,
+        where: "Mapping[str, Any] | str | None" = None,
+        include: "str | Iterable[str] | None" = ("vector", "metadata"),
+    ) -> ScrollPage:
+        """A page of up to ``limit`` points in id order, starting after ``cursor``
+        (``None`` = from the start), optionally only those matching ``where``. Pass
+        ``page.next_cursor`` to get the next page; it is ``None`` at the end."""
+        limit = _int(limit, "limit", 1, 100000)
+        if cursor is not None and not isinstance(cursor, str):
+            raise TypeError(f"cursor must be str or None, not {type(cursor).__name__}")
+        iv, im = _include(include)
+        points, nxt = self._c.scroll(cursor or "", limit, iv, im, _where(where))
+        return ScrollPage([Point(i, v, _meta(m)) for (i, v, m) in points], nxt or None)
+
+    def iter_points(
+        self,
+        batch: int = 1000,
+        *,
+        where: "Mapping[str, Any] | str | None" = None,
+        include: "str | Iterable[str] | None" = ("vector", "metadata"),
+    ) -> Iterator[Point]:
+        """Every point (or every point matching ``where``) in id order, fetched
+        ``batch`` at a time with :meth:`scroll`."""
+        cursor = None
+        while True:
+            page = self.scroll(batch, cursor, where=where, include=include)
+            yield from page.points
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    def __iter__(self) -> Iterator[Point]:
+        return self.iter_points()
+
+    # -- payload indexes
+
+    def create_payload_index(self, field: str, type: str) -> None:
+        """Indexes metadata field ``field`` (dotted path) for values of ``type``
+        (``"keyword"``, ``"integer"``, ``"float"`` or ``"bool"``) so filters on it
+        are fast. Indexes existing points. Raises :class:`AlreadyExistsError` if the
+        field is already indexed."""
+        self._c.create_payload_index(field, type)
+
+    def drop_payload_index(self, field: str) -> None:
+        """Removes the payload index on ``field``. Raises :class:`NotFoundError`."""
+        self._c.drop_payload_index(field)
+
+    def list_payload_indexes(self) -> dict[str, str]:
+        """``{field: type}`` for every payload index."""
+        return dict(self._c.list_payload_indexes())
+
+    # -- maintenance
+
+    def stats(self) -> CollectionStats:
+        """Point count, index memory, disk use, deleted slots and index kind."""
+        return CollectionStats(**self._c.stats())
+
+    def checkpoint(self) -> None:
+        """Saves every shard's index to disk now (reopening then loads it instead of
+        rebuilding)."""
+        self._c.checkpoint()
+
+
+# ---------------------------------------------------------------------------------------
+# Database
+
+
+def _collection_args(dim: int, metric: str, m: int, ef_construction: int, ef_search: int, seed: int,
+                     shards: int, flat_max_points: int, checkpoint_every_ops: int) -> tuple:
+    if not isinstance(metric, str):
+        raise TypeError(f"metric must be str, not {type(metric).__name__}")
+    return (
+        _int(dim, "dim", 0, _U32_MAX),
+        metric,
+        _int(m, "m", 0, _U32_MAX),
+        _int(ef_construction, "ef_construction", 0, _U32_MAX),
+        _int(ef_search, "ef_search", 0, _U32_MAX),
+        _int(seed, "seed", 0, _U64_MAX),
+        _int(shards, "shards", 0, _U32_MAX),
+        _int(flat_max_points, "flat_max_points", 0, _U64_MAX),
+        _int(checkpoint_every_ops, "checkpoint_every_ops", 0, _U64_MAX),
+    )
+
+
+class Database:
+    """A directory of collections. Create with :func:`vectron.open`.
+
+    Use as a context manager, or call :meth:`close`; closing saves index checkpoints so
+    the next open is fast. After closing, every call (also on its collections) raises
+    :class:`DatabaseClosedError`. Thread-safe.
+    """
+
+    __slots__ = ("_db", "__weakref__")
+
+    def __init__(self, native: "_vectron.Database") -> None:
+        self._db = native
+
+    @property
+    def path(self) -> str:
+        """The database directory."""
+        return self._db.path
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has been called."""
+        return self._db.closed
+
+    def close(self) -> None:
+        """Closes every collection, saving index checkpoints. Idempotent. Waits for
+        calls in progress on other threads."""
+        self._db.close()
+
+    def __enter__(self) -> "Database":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<vectron.Database {self.path!r}{' closed' if self.closed else ''}>"
+
+    def create_collection(
+        self,
+        name: str,
+        *,
+        dim: int,
+        metric: str = "cosine",
+        m: int = 16,
+        ef_construction: int = 200,
+        ef_search: int = 64,
+        shards: int = 1,
+        seed: int = 100,
+        flat_max_points: int = 10000,
+        checkpoint_every_ops: int = 200000,
+    ) -> Collection:
+        """Creates a collection.
+
+        ``name``: 1-64 of ``[A-Za-z0-9_-]``. ``dim``: 1..65536. ``metric``:
+        ``"cosine"`` (default), ``"l2"`` or ``"ip"``. HNSW: ``m`` (graph degree),
+        ``ef_construction`` (build beam), ``ef_search`` (default search beam), ``seed``.
+        ``shards``: points are hashed by id over 1..256 shards. ``flat_max_points``:
+        per shard, search is exact until it holds more points than this.
+        ``checkpoint_every_ops``: save the graph after this many changes.
+
+        Raises :class:`InvalidArgumentError` (name, config) or :class:`AlreadyExistsError`.
+        """
+        args = _collection_args(dim, metric, m, ef_construction, ef_search, seed, shards, flat_max_points,
+                                checkpoint_every_ops)
+        return Collection(self._db.create_collection(name, *args), self)
+
+    def get_collection(self, name: str) -> Collection:
+        """The collection ``name``. Raises :class:`NotFoundError` (a KeyError)."""
+        return Collection(self._db.get_collection(name), self)
+
+    def get_or_create_collection(
+        self,
+        name: str,
+        *,
+        dim: int,
+        metric: str = "cosine",
+        m: int = 16,
+        ef_construction: int = 200,
+        ef_search: int = 64,
+        shards: int = 1,
+        seed: int = 100,
+        flat_max_points: int = 10000,
+        checkpoint_every_ops: int = 200000,
+    ) -> Collection:
+        """The existing collection ``name`` or a new one with this config (see
+        :meth:`create_collection`). An existing collection must have the same ``dim``
+        and ``metric``, else :class:`FailedPreconditionError`."""
+        args = _collection_args(dim, metric, m, ef_construction, ef_search, seed, shards, flat_max_points,
+                                checkpoint_every_ops)
+        return Collection(self._db.get_or_create_collection(name, *args), self)
+
+    def list_collections(self) -> list[str]:
+        """Names of every collection, sorted."""
+        return sorted(self._db.list_collections())
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name in self._db.list_collections()
+
+    def drop_collection(self, name: str) -> None:
+        """Deletes the collection and its files; its handles then raise
+        :class:`NotFoundError`. Raises :class:`NotFoundError` if it does not exist."""
+        self._db.drop_collection(name)
+
+    def sync(self) -> None:
+        """Flushes every environment to disk (needed after writes with
+        ``durability="nosync"``)."""
+        self._db.sync()
+
+
+def open(
+    path: "str | Any",
+    *,
+    create_if_missing: bool = True,
+    durability: str = "full",
+    map_size_bytes: int = 1 << 38,
+    threads: int = 0,
+) -> Database:
+    """Opens (or creates) the database in directory ``path``.
+
+    ``durability``: ``"full"`` (fsync every commit, default), ``"nometasync"`` or
+    ``"nosync"`` (bulk loads; call :meth:`Database.sync` at the end). A process crash
+    never loses an acknowledged write in any mode. ``map_size_bytes``: address space
+    reserved per shard (disk use grows only with data). ``threads``: for batch search
+    and index builds, 0 = all hardware threads.
+
+    Opening loads saved index checkpoints and catches them up (the GIL is released).
+    Raises :class:`NotFoundError` (missing and not ``create_if_missing``),
+    :class:`FailedPreconditionError` (already open in this process, other format
+    version), :class:`CorruptionError`, :class:`StorageIOError`.
+    """
+    import os
+
+    p = os.fspath(path)
+    if not isinstance(p, str):
+        p = os.fsdecode(p)
+    if not isinstance(durability, str):
+        raise TypeError(f"durability must be str, not {type(durability).__name__}")
+    native = _vectron.Database.open(
+        p, bool(create_if_missing), durability, _int(map_size_bytes, "map_size_bytes", 1, _U64_MAX),
+        _int(threads, "threads", 0, 1 << 16))
+    return Database(native)

@@ -1,0 +1,162 @@
+"""Vectron: an embedded vector database, in-process. See docs/python.md."""
+
+import os
+from typing import Any, Iterable, Iterator, Literal, Mapping, Sequence, overload
+
+import numpy as np
+import numpy.typing as npt
+
+from .errors import (
+    AbortedError as AbortedError,
+    AlreadyExistsError as AlreadyExistsError,
+    CancelledError as CancelledError,
+    CorruptionError as CorruptionError,
+    DatabaseClosedError as DatabaseClosedError,
+    Error as Error,
+    FailedPreconditionError as FailedPreconditionError,
+    InternalError as InternalError,
+    InvalidArgumentError as InvalidArgumentError,
+    NotFoundError as NotFoundError,
+    ResourceExhaustedError as ResourceExhaustedError,
+    StorageIOError as StorageIOError,
+    UnavailableError as UnavailableError,
+)
+
+__version__: str
+HAS_FILTERS: bool
+
+Metadata = dict[str, Any]
+Where = Mapping[str, Any] | str | None
+Include = str | Iterable[str] | None
+Ids = str | Sequence[str]
+VectorLike = npt.ArrayLike
+FilterStrategy = Literal["auto", "exact", "graph", "post_filter"]
+
+class Hit:
+    """One search result: `score` is a distance (lower is nearer)."""
+    id: str
+    score: float
+    vector: npt.NDArray[np.float32] | None
+    metadata: Metadata | None
+    def __init__(self, id: str, score: float, vector: npt.NDArray[np.float32] | None = ...,
+                 metadata: Metadata | None = ...) -> None: ...
+
+class Point:
+    """A stored point; `vector`/`metadata` are None when not included."""
+    id: str
+    vector: npt.NDArray[np.float32] | None
+    metadata: Metadata | None
+    def __init__(self, id: str, vector: npt.NDArray[np.float32] | None = ...,
+                 metadata: Metadata | None = ...) -> None: ...
+
+class ScrollPage:
+    """Points in id order and the cursor for the next page (None at the end)."""
+    points: list[Point]
+    next_cursor: str | None
+    def __init__(self, points: list[Point], next_cursor: str | None) -> None: ...
+
+class CollectionStats:
+    """Sizes of a collection."""
+    count: int
+    index_memory_bytes: int
+    disk_bytes: int
+    deleted_slots: int
+    index_kind: str
+
+class Collection:
+    """A named set of points (id, float32 vector, optional JSON-object metadata). Thread-safe."""
+    @property
+    def name(self) -> str: ...
+    @property
+    def dim(self) -> int: ...
+    @property
+    def metric(self) -> str: ...
+    @property
+    def config(self) -> dict[str, Any]: ...
+    @property
+    def database(self) -> Database: ...
+    def upsert(self, ids: Ids, vectors: VectorLike,
+               metadata: Mapping[str, Any] | Sequence[Mapping[str, Any] | None] | None = ...) -> None:
+        """Inserts or replaces points atomically; durable when it returns."""
+    def add(self, ids: Ids, vectors: VectorLike,
+            metadata: Mapping[str, Any] | Sequence[Mapping[str, Any] | None] | None = ...) -> None:
+        """Alias of upsert."""
+    def delete(self, ids: Ids | None = ..., where: Where = ...) -> int | None:
+        """Deletes by ids (returns None) or by filter (returns the count deleted)."""
+    @overload
+    def search(self, query: VectorLike, k: int = ..., *, where: Where = ..., ef: int | None = ...,
+               exact: bool = ..., include: Include = ..., as_numpy: Literal[False] = ...,
+               threads: int = ..., filter_strategy: FilterStrategy = ...) -> list[Hit] | list[list[Hit]]:
+        """The k nearest points: list[Hit] for one query, list[list[Hit]] for a 2-D batch."""
+    @overload
+    def search(self, query: VectorLike, k: int = ..., *, where: Where = ..., ef: int | None = ...,
+               exact: bool = ..., include: Include = ..., as_numpy: Literal[True],
+               threads: int = ..., filter_strategy: FilterStrategy = ...
+               ) -> tuple[npt.NDArray[np.str_], npt.NDArray[np.float32]]:
+        """(ids, scores) numpy arrays of shape (k,) or (n, k)."""
+    def query(self, query: VectorLike, k: int = ..., *, where: Where = ..., ef: int | None = ...,
+              exact: bool = ..., include: Include = ..., as_numpy: bool = ..., threads: int = ...,
+              filter_strategy: FilterStrategy = ...) -> Any:
+        """Alias of search."""
+    @overload
+    def get(self, ids: str, include: Include = ...) -> Point | None:
+        """The point with this id, or None."""
+    @overload
+    def get(self, ids: Sequence[str], include: Include = ...) -> list[Point | None]:
+        """Points by id, in order, None where an id does not exist."""
+    def __getitem__(self, id: str) -> Point:
+        """The point; raises NotFoundError."""
+    def __contains__(self, id: object) -> bool: ...
+    def count(self, where: Where = ...) -> int:
+        """Live points, or those matching `where`."""
+    def __len__(self) -> int: ...
+    def scroll(self, limit: int = ..., cursor: str | None = ..., *, where: Where = ...,
+               include: Include = ...) -> ScrollPage:
+        """A page of points in id order after `cursor`."""
+    def iter_points(self, batch: int = ..., *, where: Where = ..., include: Include = ...) -> Iterator[Point]:
+        """Every point (matching `where`) in id order."""
+    def __iter__(self) -> Iterator[Point]: ...
+    def create_payload_index(self, field: str, type: Literal["keyword", "integer", "float", "bool"]) -> None:
+        """Indexes a metadata field for faster filters."""
+    def drop_payload_index(self, field: str) -> None:
+        """Removes a payload index; NotFoundError if absent."""
+    def list_payload_indexes(self) -> dict[str, str]:
+        """{field: type} of every payload index."""
+    def stats(self) -> CollectionStats:
+        """Count, index memory, disk use, deleted slots, index kind."""
+    def checkpoint(self) -> None:
+        """Saves every shard's index to disk now."""
+
+class Database:
+    """A directory of collections; a context manager. Thread-safe."""
+    @property
+    def path(self) -> str: ...
+    @property
+    def closed(self) -> bool: ...
+    def close(self) -> None:
+        """Closes every collection, saving checkpoints. Idempotent."""
+    def __enter__(self) -> Database: ...
+    def __exit__(self, *exc: object) -> None: ...
+    def create_collection(self, name: str, *, dim: int, metric: Literal["cosine", "l2", "ip"] | str = ...,
+                          m: int = ..., ef_construction: int = ..., ef_search: int = ..., shards: int = ...,
+                          seed: int = ..., flat_max_points: int = ...,
+                          checkpoint_every_ops: int = ...) -> Collection:
+        """Creates a collection; AlreadyExistsError if it exists."""
+    def get_collection(self, name: str) -> Collection:
+        """The collection; NotFoundError if absent."""
+    def get_or_create_collection(self, name: str, *, dim: int, metric: Literal["cosine", "l2", "ip"] | str = ...,
+                                 m: int = ..., ef_construction: int = ..., ef_search: int = ...,
+                                 shards: int = ..., seed: int = ..., flat_max_points: int = ...,
+                                 checkpoint_every_ops: int = ...) -> Collection:
+        """The existing collection (same dim and metric) or a new one."""
+    def list_collections(self) -> list[str]:
+        """Sorted collection names."""
+    def __contains__(self, name: object) -> bool: ...
+    def drop_collection(self, name: str) -> None:
+        """Deletes a collection and its files."""
+    def sync(self) -> None:
+        """Flushes every environment to disk."""
+
+def open(path: str | os.PathLike[str], *, create_if_missing: bool = ..., durability: Literal["full", "nometasync", "nosync"] | str = ...,
+         map_size_bytes: int = ..., threads: int = ...) -> Database:
+    """Opens (or creates) the database in directory `path`."""
