@@ -47,7 +47,7 @@ struct Server::Impl {
   void BeginDrain() {
     if (draining) return;
     draining = true;
-    std::fprintf(stderr, "info shutting down: draining connections\n");
+    if (options.log_requests) std::fprintf(stderr, "info shutting down: draining connections\n");
     api->SetDraining();
     http->SetDraining();
     drain_deadline_ms = loop->NowMs() + options.shutdown_timeout_ms;
@@ -186,6 +186,8 @@ Server::~Server() {
     }
   }
 }
+
+Database& Server::database() { return *impl_->db; }
 
 int Server::http_port() const { return impl_->http_listener->port(); }
 int Server::rpc_port() const { return impl_->rpc_listener ? impl_->rpc_listener->port() : 0; }

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "net/http/http_server.h"
+#include "vectron/database.h"
 #include "vectron/options.h"
 #include "vectron/status.h"
 
@@ -48,6 +49,8 @@ class Server {
   // "http://127.0.0.1:7700" (https:// under TLS) and "127.0.0.1:7701".
   std::string http_url() const;
   std::string rpc_address() const;
+  // The served database (for embedding the server next to in-process use).
+  Database& database();
 
   // Serves until Shutdown() (or SIGTERM/SIGINT if `handle_signals`) has drained every
   // connection. Call once, on any thread.
