@@ -8,6 +8,7 @@ import re
 import signal
 import socket
 import ssl
+import struct
 import subprocess
 import threading
 import time
@@ -449,6 +450,18 @@ def test_tls_on_http_port(tmp_path):
         ctx.check_hostname = False
         vc = http.client.HTTPSConnection(srv.host, srv.port, context=ctx, timeout=30)
         assert srv.call("GET", "/readyz", conn=vc)[0] == 200
+        # The RPC port speaks TLS too: a frame that is not a Request gets an error frame.
+        raw = socket.create_connection(srv.rpc, timeout=30)
+        rs = ssl.create_default_context(cafile=str(cert))
+        rs.check_hostname = False
+        tls = rs.wrap_socket(raw)
+        tls.sendall(struct.pack("<I", 8) + b"notaflat")
+        n = struct.unpack("<I", tls.recv(4))[0]
+        payload = b""
+        while len(payload) < n:
+            payload += tls.recv(n - len(payload))
+        assert b"invalid_argument" in payload
+        tls.close()
         # Plain HTTP on the TLS port does not get an HTTP answer.
         s = srv.raw_socket()
         s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
