@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "collection_internal.h"
+#include "filter/filter.h"
 #include "shard_impl.h"
 #include "storage/keys.h"
 #include "storage/lmdb.h"
@@ -303,25 +304,26 @@ Result<std::vector<std::optional<Point>>> Collection::Get(std::span<const std::s
   return out;
 }
 
-Result<uint64_t> Collection::Count() const {
+Result<uint64_t> Collection::Count(std::string_view where) const {
   uint64_t total = 0;
   for (const auto& s : impl_->shards) {
-    VECTRON_ASSIGN_OR_RETURN(uint64_t n, s->Count());
+    VECTRON_ASSIGN_OR_RETURN(uint64_t n, s->Count(where));
     total += n;
   }
   return total;
 }
 
-Result<ScrollPage> Collection::Scroll(std::string_view cursor, size_t limit, const GetOptions& options) const {
+Result<ScrollPage> Collection::Scroll(std::string_view cursor, size_t limit, const GetOptions& options,
+                                      std::string_view where) const {
   if (limit == 0) return Status::InvalidArgument("scroll limit must be at least 1");
   if (limit > 100000) return Status::InvalidArgument("scroll limit must be at most 100000");
-  if (impl_->shards.size() == 1) return impl_->shards[0]->Scroll(cursor, limit, options);
+  if (impl_->shards.size() == 1) return impl_->shards[0]->Scroll(cursor, limit, options, where);
   // Each shard returns its `limit` smallest ids after the cursor; the smallest `limit`
   // of their union are the global page.
   std::vector<Point> all;
   bool more = false;
   for (const auto& s : impl_->shards) {
-    VECTRON_ASSIGN_OR_RETURN(ScrollPage p, s->Scroll(cursor, limit, options));
+    VECTRON_ASSIGN_OR_RETURN(ScrollPage p, s->Scroll(cursor, limit, options, where));
     more |= !p.next_cursor.empty();
     std::move(p.points.begin(), p.points.end(), std::back_inserter(all));
   }
@@ -334,6 +336,43 @@ Result<ScrollPage> Collection::Scroll(std::string_view cursor, size_t limit, con
   page.points = std::move(all);
   if (more && !page.points.empty()) page.next_cursor = page.points.back().id;
   return page;
+}
+
+Result<uint64_t> Collection::DeleteWhere(std::string_view where) {
+  VECTRON_ASSIGN_OR_RETURN(filter::Filter f, filter::ParseText(where));
+  WriteBatch batch;
+  for (const auto& s : impl_->shards) {
+    VECTRON_ASSIGN_OR_RETURN(auto ids, ShardAccess::Of(*s).IdsWhere(f));
+    for (auto& id : ids) batch.Delete(std::move(id));
+  }
+  if (batch.empty()) return uint64_t{0};
+  VECTRON_RETURN_IF_ERROR(Write(batch));
+  return static_cast<uint64_t>(batch.size());
+}
+
+Status Collection::CreatePayloadIndex(std::string_view field, PayloadType type) {
+  for (size_t i = 0; i < impl_->shards.size(); ++i) {
+    Status s = ShardAccess::Of(*impl_->shards[i]).CreatePayloadIndex(field, type);
+    if (!s.ok()) {
+      // Leave no shard with an index the others lack.
+      for (size_t j = 0; j < i; ++j) (void)ShardAccess::Of(*impl_->shards[j]).DropPayloadIndex(field);
+      return s;
+    }
+  }
+  return Status::OK();
+}
+
+Status Collection::DropPayloadIndex(std::string_view field) {
+  Status first;
+  for (auto& s : impl_->shards) {
+    Status st = ShardAccess::Of(*s).DropPayloadIndex(field);
+    if (!st.ok() && first.ok()) first = st;
+  }
+  return first;
+}
+
+Result<std::vector<PayloadIndexInfo>> Collection::ListPayloadIndexes() const {
+  return ShardAccess::Of(*impl_->shards[0]).ListPayloadIndexes();
 }
 
 Result<CollectionStats> Collection::Stats() const {

@@ -102,3 +102,28 @@ void WriteBatch::Clear() {
 }
 
 }  // namespace vectron
+
+namespace vectron {
+
+const char* PayloadTypeName(PayloadType type) {
+  switch (type) {
+    case PayloadType::kKeyword: return "keyword";
+    case PayloadType::kInteger: return "integer";
+    case PayloadType::kFloat: return "float";
+    case PayloadType::kBool: return "bool";
+  }
+  return "unknown";
+}
+
+bool ParsePayloadType(std::string_view name, PayloadType* type) {
+  for (PayloadType t : {PayloadType::kKeyword, PayloadType::kInteger, PayloadType::kFloat,
+                        PayloadType::kBool}) {
+    if (name == PayloadTypeName(t)) {
+      *type = t;
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace vectron

@@ -101,6 +101,40 @@ Status Shard::Impl::ApplyValidated(const WriteBatch& batch, const std::vector<st
   VECTRON_ASSIGN_OR_RETURN(uint64_t applied, GetU64(wt, meta, "applied_index"));
   VECTRON_ASSIGN_OR_RETURN(uint64_t next_label, GetU64(wt, meta, "next_label"));
   if (log_index != 0 && log_index <= applied) return Status::OK();  // Replay of an applied batch.
+  VECTRON_RETURN_IF_ERROR(ReadDefinitions(wt));
+
+  // Payload index maintenance, in the same transaction as the points.
+  std::vector<std::string> keys;
+  bool other = false;
+  auto index_keys = [&](uint64_t label, std::string_view metadata, bool add) -> Status {
+    if (defs.empty()) return Status::OK();
+    nlohmann::json j = metadata.empty() ? nlohmann::json() : nlohmann::json::parse(metadata, nullptr, false);
+    for (size_t d = 0; d < defs.size(); ++d) {
+      payload::ExtractKeys(j, def_paths[d], defs[d].type, &keys, &other);
+      for (const auto& k : keys) {
+        if (add) {
+          VECTRON_RETURN_IF_ERROR(wt.Put(payload_dbi, payload::PostingKey(defs[d].slot, k, label), ""));
+        } else {
+          VECTRON_ASSIGN_OR_RETURN(bool gone, wt.Del(payload_dbi, payload::PostingKey(defs[d].slot, k, label)));
+          (void)gone;
+        }
+      }
+      if (add && other) VECTRON_RETURN_IF_ERROR(wt.Put(payload_other, payload::OtherKey(defs[d].slot, label), ""));
+      if (!add) {
+        VECTRON_ASSIGN_OR_RETURN(bool gone, wt.Del(payload_other, payload::OtherKey(defs[d].slot, label)));
+        (void)gone;
+      }
+    }
+    return Status::OK();
+  };
+  auto unindex_old = [&](uint64_t label) -> Status {
+    if (defs.empty()) return Status::OK();
+    VECTRON_ASSIGN_OR_RETURN(auto old, wt.Get(points, EncodeU64(label)));
+    if (!old) return Status::OK();
+    VECTRON_ASSIGN_OR_RETURN(PointRecordView r, ParsePointRecord(*old, config.dim));
+    std::string old_meta(r.metadata);  // Copied: the page may change under the writes below.
+    return index_keys(label, old_meta, false);
+  };
 
   std::string touched;
   touched.reserve(batch.size() * 9);
@@ -125,17 +159,23 @@ Status Shard::Impl::ApplyValidated(const WriteBatch& batch, const std::vector<st
           label = DecodeU64(fc.key());
           VECTRON_RETURN_IF_ERROR(fc.Delete());
         } else {
+          if (next_label > payload::kMaxLabel)
+            return Status::ResourceExhausted("shard " + dir + " has used all 2^32 point slots");
           label = next_label++;
         }
         VECTRON_RETURN_IF_ERROR(wt.Put(ids, e.id, EncodeU64(*label)));
+      } else {
+        VECTRON_RETURN_IF_ERROR(unindex_old(*label));
       }
       auto vec = batch.vector(e);
       VECTRON_ASSIGN_OR_RETURN(char* out, wt.Reserve(points, EncodeU64(*label),
                                                      PointRecordSize(config.dim, e.id, metadata[i])));
       EncodePointRecord(out, vec, e.id, metadata[i]);
+      VECTRON_RETURN_IF_ERROR(index_keys(*label, metadata[i], true));
       note(e.op, *label);
     } else {
       if (!label) continue;  // Deleting a missing id is a no-op.
+      VECTRON_RETURN_IF_ERROR(unindex_old(*label));
       VECTRON_ASSIGN_OR_RETURN(bool gone, wt.Del(ids, e.id));
       (void)gone;
       VECTRON_ASSIGN_OR_RETURN(bool gone2, wt.Del(points, EncodeU64(*label)));
@@ -181,10 +221,16 @@ Status Shard::Impl::CatchUp() {
   uint64_t txnid = mdb_txn_id(rt.get());
   VECTRON_ASSIGN_OR_RETURN(uint64_t seq, GetU64(rt, meta, "seq"));
   uint64_t cur;
+  bool defs_changed;
   {
+    VECTRON_ASSIGN_OR_RETURN(auto raw, rt.Get(meta, "payload_indexes"));
     std::shared_lock s(state_mu);
     cur = index_seq;
+    defs_changed = std::string_view(raw.value_or("")) != payload.raw_definitions();
   }
+  // A payload index was created or dropped (maybe by another process): reload them
+  // all from this snapshot; the labels replayed below are re-synced on top.
+  if (defs_changed) VECTRON_RETURN_IF_ERROR(LoadPayload(rt));
   if (seq == cur) {
     seen_txnid.store(txnid);
     return Status::OK();
@@ -208,7 +254,7 @@ Status Shard::Impl::CatchUp() {
 
   std::vector<uint64_t> up_labels, rm_labels;
   std::vector<float> up_vectors;
-  std::vector<std::string> up_ids;
+  std::vector<std::string> up_ids, up_meta;
   up_labels.reserve(labels.size());
   up_vectors.reserve(labels.size() * config.dim);
   for (uint64_t label : labels) {
@@ -224,16 +270,20 @@ Status Shard::Impl::CatchUp() {
     if (config.metric == Metric::kCosine) Normalize(std::span<float>(up_vectors.data() + off, config.dim));
     up_labels.push_back(label);
     up_ids.emplace_back(r.id);
+    up_meta.emplace_back(r.metadata);
   }
   {
     std::unique_lock s(state_mu);
     VECTRON_RETURN_IF_ERROR(index->Remove(rm_labels));
     VECTRON_RETURN_IF_ERROR(index->Upsert(up_labels, up_vectors, threads()));
-    for (uint64_t l : rm_labels)
+    for (uint64_t l : rm_labels) {
       if (l < label_ids.size()) label_ids[l].clear();
+      payload.Remove(l);
+    }
     for (size_t i = 0; i < up_labels.size(); ++i) {
       if (up_labels[i] >= label_ids.size()) label_ids.resize(up_labels[i] + 1);
       label_ids[up_labels[i]] = std::move(up_ids[i]);
+      payload.Upsert(up_labels[i], up_meta[i]);
     }
     index_seq = seq;
   }
@@ -288,6 +338,7 @@ Status Shard::Impl::RebuildIndex(const ReadTxn& rt, uint64_t seq, const char* re
     label_ids = std::move(fresh_ids);
     index_seq = seq;
   }
+  VECTRON_RETURN_IF_ERROR(LoadPayload(rt));
   seen_txnid.store(mdb_txn_id(rt.get()));
   if (hnsw) return SaveCheckpoint();
   return Status::OK();
@@ -354,6 +405,7 @@ Status Shard::Impl::LoadCheckpoint(std::string* why_not) {
     label_ids = std::move(fresh_ids);
     index_seq = ck_seq;
   }
+  VECTRON_RETURN_IF_ERROR(LoadPayload(rt));
   checkpoint_seq = ck_seq;
   return Status::OK();
 }
@@ -401,6 +453,239 @@ Status Shard::Impl::MaybeRefresh() {
   return CatchUp();
 }
 
+
+// ---------------------------------------------------------------------------------
+// Payload indexes and filters
+
+Status Shard::Impl::ReadDefinitions(const storage::Txn& txn) {
+  VECTRON_ASSIGN_OR_RETURN(auto raw, txn.Get(meta, "payload_indexes"));
+  std::string_view text = raw.value_or("");
+  if (text == defs_raw && (!text.empty() || defs.empty())) return Status::OK();
+  VECTRON_ASSIGN_OR_RETURN(auto parsed, payload::ParseDefinitions(text));
+  std::vector<filter::FieldPath> paths;
+  for (const auto& d : parsed) {
+    VECTRON_ASSIGN_OR_RETURN(auto p, payload::ParseFieldName(d.field));
+    paths.push_back(std::move(p));
+  }
+  defs = std::move(parsed);
+  def_paths = std::move(paths);
+  defs_raw = std::string(text);
+  return Status::OK();
+}
+
+Status Shard::Impl::LoadPayload(const storage::Txn& txn) {
+  VECTRON_ASSIGN_OR_RETURN(auto raw, txn.Get(meta, "payload_indexes"));
+  std::string text(raw.value_or(""));
+  VECTRON_ASSIGN_OR_RETURN(auto parsed, payload::ParseDefinitions(text));
+  payload::PayloadState fresh;
+  fresh.SetDefinitions(parsed, text);
+  VECTRON_ASSIGN_OR_RETURN(storage::Cursor ic, txn.OpenCursor(ids));
+  VECTRON_ASSIGN_OR_RETURN(bool more, ic.First());
+  while (more) {
+    if (ic.value().size() != 8) return Status::Corruption("id entry has a bad size");
+    uint64_t label = DecodeU64(ic.value());
+    if (label > payload::kMaxLabel) return Status::Corruption("point label beyond 2^32");
+    fresh.MarkLive(label);
+    VECTRON_ASSIGN_OR_RETURN(more, ic.Next());
+  }
+  for (const auto& fi : fresh.indexes()) {
+    const std::string prefix = payload::SlotPrefix(fi->def.slot);
+    for (int which = 0; which < 2; ++which) {
+      VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, txn.OpenCursor(which == 0 ? payload_dbi : payload_other));
+      VECTRON_ASSIGN_OR_RETURN(bool ok, c.Seek(prefix));
+      while (ok && c.key().substr(0, 4) == prefix) {
+        std::string_view k = c.key();
+        if (k.size() < 12) return Status::Corruption("payload index key is too short");
+        uint64_t label = DecodeU64(k.substr(k.size() - 8));
+        fresh.AddLoaded(*fi, label, k.substr(4, k.size() - 12), which == 1);
+        VECTRON_ASSIGN_OR_RETURN(ok, c.Next());
+      }
+    }
+  }
+  std::unique_lock s(state_mu);
+  fresh.set_version(payload.version() + 1);
+  payload = std::move(fresh);
+  return Status::OK();
+}
+
+Result<std::shared_ptr<const payload::Bitmap>> Shard::Impl::Allow(const filter::Filter& f,
+                                                                  const storage::Txn& txn) const {
+  const std::string key = filter::ToString(f);
+  const uint64_t version = payload.version();
+  {
+    std::lock_guard g(allow_mu);
+    for (const auto& c : allow_cache)
+      if (c.version == version && c.key == key) return c.allow;
+  }
+  payload::MetadataLoader load = [&](uint64_t label) -> Result<std::optional<std::string_view>> {
+    VECTRON_ASSIGN_OR_RETURN(auto v, txn.Get(points, EncodeU64(label)));
+    if (!v) return std::optional<std::string_view>();
+    VECTRON_ASSIGN_OR_RETURN(PointRecordView r, ParsePointRecord(*v, config.dim));
+    return std::optional<std::string_view>(r.metadata);
+  };
+  VECTRON_ASSIGN_OR_RETURN(payload::Bitmap bm, payload::ComputeAllow(f, payload, load));
+  auto allow = std::make_shared<const payload::Bitmap>(std::move(bm));
+  std::lock_guard g(allow_mu);
+  allow_cache.push_front(CachedAllow{key, version, allow});
+  if (allow_cache.size() > 16) allow_cache.pop_back();
+  return allow;
+}
+
+Status Shard::Impl::CreatePayloadIndex(std::string_view field, PayloadType type) {
+  VECTRON_ASSIGN_OR_RETURN(filter::FieldPath path, payload::ParseFieldName(field));
+  std::lock_guard lock(write_mu);
+  {
+    VECTRON_ASSIGN_OR_RETURN(WriteTxn wt, WriteTxn::Begin(env));
+    VECTRON_RETURN_IF_ERROR(ReadDefinitions(wt));
+    uint32_t slot = 1;
+    for (const auto& d : defs) {
+      if (d.field == field)
+        return Status::AlreadyExists("payload index on \"" + std::string(field) + "\" already exists (type " +
+                                     PayloadTypeName(d.type) + ")");
+      slot = std::max(slot, d.slot + 1);
+    }
+    VECTRON_ASSIGN_OR_RETURN(uint64_t n, wt.Count(points));
+    const std::string stage = "indexing field " + std::string(field) + " of " + dir;
+    if (options.progress && !options.progress(stage, 0, n)) return Status::Cancelled("payload index build cancelled");
+    VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, wt.OpenCursor(points));
+    VECTRON_ASSIGN_OR_RETURN(bool more, c.First());
+    std::vector<std::string> keys;
+    bool other = false;
+    uint64_t done = 0;
+    while (more) {
+      uint64_t label = DecodeU64(c.key());
+      VECTRON_ASSIGN_OR_RETURN(PointRecordView r, ParsePointRecord(c.value(), config.dim));
+      nlohmann::json j = r.metadata.empty() ? nlohmann::json() : nlohmann::json::parse(r.metadata, nullptr, false);
+      payload::ExtractKeys(j, path, type, &keys, &other);
+      for (const auto& k : keys) VECTRON_RETURN_IF_ERROR(wt.Put(payload_dbi, payload::PostingKey(slot, k, label), ""));
+      if (other) VECTRON_RETURN_IF_ERROR(wt.Put(payload_other, payload::OtherKey(slot, label), ""));
+      if (++done % 8192 == 0 && options.progress && !options.progress(stage, done, n))
+        return Status::Cancelled("payload index build cancelled");  // The txn aborts: nothing written.
+      VECTRON_ASSIGN_OR_RETURN(more, c.Next());
+    }
+    auto next = defs;
+    next.push_back(payload::Definition{std::string(field), type, slot});
+    VECTRON_RETURN_IF_ERROR(wt.Put(meta, "payload_indexes", payload::DefinitionsToJson(next)));
+    VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
+    if (options.progress) (void)options.progress(stage, n, n);
+  }
+  return CatchUp();
+}
+
+Status Shard::Impl::DropPayloadIndex(std::string_view field) {
+  std::lock_guard lock(write_mu);
+  {
+    VECTRON_ASSIGN_OR_RETURN(WriteTxn wt, WriteTxn::Begin(env));
+    VECTRON_RETURN_IF_ERROR(ReadDefinitions(wt));
+    auto next = defs;
+    auto it = std::find_if(next.begin(), next.end(), [&](const payload::Definition& d) { return d.field == field; });
+    if (it == next.end()) return Status::NotFound("no payload index on \"" + std::string(field) + "\"");
+    const std::string prefix = payload::SlotPrefix(it->slot);
+    next.erase(it);
+    for (storage::Dbi dbi : {payload_dbi, payload_other}) {
+      VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, wt.OpenCursor(dbi));
+      for (;;) {
+        VECTRON_ASSIGN_OR_RETURN(bool ok, c.Seek(prefix));
+        if (!ok || c.key().substr(0, 4) != prefix) break;
+        VECTRON_RETURN_IF_ERROR(c.Delete());
+      }
+    }
+    if (next.empty()) {
+      VECTRON_ASSIGN_OR_RETURN(bool gone, wt.Del(meta, "payload_indexes"));
+      (void)gone;
+    } else {
+      VECTRON_RETURN_IF_ERROR(wt.Put(meta, "payload_indexes", payload::DefinitionsToJson(next)));
+    }
+    VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
+  }
+  return CatchUp();
+}
+
+Result<std::vector<PayloadIndexInfo>> Shard::Impl::ListPayloadIndexes() const {
+  VECTRON_ASSIGN_OR_RETURN(ReadTxn rt, ReadTxn::Begin(env));
+  VECTRON_ASSIGN_OR_RETURN(auto raw, rt.Get(meta, "payload_indexes"));
+  VECTRON_ASSIGN_OR_RETURN(auto parsed, payload::ParseDefinitions(raw.value_or("")));
+  std::vector<PayloadIndexInfo> out;
+  for (const auto& d : parsed) out.push_back(PayloadIndexInfo{d.field, d.type});
+  return out;
+}
+
+Result<std::vector<std::string>> Shard::Impl::IdsWhere(const filter::Filter& f) const {
+  VECTRON_RETURN_IF_ERROR(const_cast<Impl*>(this)->MaybeRefresh());
+  VECTRON_ASSIGN_OR_RETURN(ReadTxn rt, ReadTxn::Begin(env));
+  std::shared_lock s(state_mu);
+  VECTRON_ASSIGN_OR_RETURN(auto allow, Allow(f, rt));
+  std::vector<std::string> out;
+  out.reserve(allow->cardinality());
+  for (uint32_t label : *allow)
+    if (label < label_ids.size() && !label_ids[label].empty()) out.push_back(label_ids[label]);
+  return out;
+}
+
+namespace {
+
+class BitmapFilter final : public LabelFilter {
+ public:
+  explicit BitmapFilter(const payload::Bitmap& bm) : bm_(bm) {}
+  bool Allows(uint64_t label) const override { return label <= payload::kMaxLabel && bm_.contains(static_cast<uint32_t>(label)); }
+
+ private:
+  const payload::Bitmap& bm_;
+};
+
+}  // namespace
+
+// Chooses and runs the plan of a filtered search (docs/filter.md, "Planner").
+// REQUIRES: state_mu held (shared).
+static std::vector<Neighbor> RunFilteredSearch(const Index& index, bool hnsw, std::span<const float> q,
+                                               const SearchParams& params, size_t ef,
+                                               const payload::Bitmap& allow, uint64_t live) {
+  const size_t k = static_cast<size_t>(params.k);
+  const uint64_t c = allow.cardinality();
+  if (c == 0) return {};
+  auto exact = [&] {
+    std::vector<uint32_t> labels(c);
+    allow.toUint32Array(labels.data());
+    return index.SearchAmong(q, k, labels);
+  };
+  const double sel = live ? static_cast<double>(c) / static_cast<double>(live) : 1.0;
+  FilterStrategy plan = params.filter_strategy;
+  if (params.exact || !hnsw) plan = FilterStrategy::kExact;
+  if (plan == FilterStrategy::kAuto) {
+    // Brute force costs ~c distances; a filtered traversal ~ef·M/sel (it walks about
+    // 1/sel nodes per match it keeps). The constant 20 stands for the link fan-out.
+    if (c <= 2048 || static_cast<double>(c) * static_cast<double>(c) <= 20.0 * static_cast<double>(ef) * static_cast<double>(live))
+      plan = FilterStrategy::kExact;
+    else if (sel >= 0.9)
+      plan = FilterStrategy::kPostFilter;
+    else
+      plan = FilterStrategy::kGraph;
+  }
+  BitmapFilter bf(allow);
+  if (plan == FilterStrategy::kExact) return exact();
+  if (plan == FilterStrategy::kPostFilter) {
+    // Ask for enough hits that k survive the filter in expectation, with a margin.
+    size_t want = std::min<size_t>(static_cast<size_t>(static_cast<double>(k) / sel * 1.25) + k, live);
+    IndexSearchOptions io;
+    io.ef = std::max(ef, want);
+    auto nbrs = index.Search(q, want, io);
+    std::erase_if(nbrs, [&](const Neighbor& n) { return !bf.Allows(n.label); });
+    if (nbrs.size() >= std::min<uint64_t>(k, c)) {
+      if (nbrs.size() > k) nbrs.resize(k);
+      return nbrs;
+    }
+  }
+  IndexSearchOptions io;
+  io.ef = ef;
+  io.filter = &bf;
+  io.two_hop = sel < 0.3;
+  auto nbrs = index.Search(q, k, io);
+  // The graph may not reach every match (a region cut off by deletions): never come
+  // back short when k points match.
+  if (nbrs.size() < std::min<uint64_t>(k, c)) return exact();
+  return nbrs;
+}
+
 // ---------------------------------------------------------------------------------
 
 Shard::Shard(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -433,6 +718,8 @@ Result<std::unique_ptr<Shard>> Shard::Open(const std::string& dir, const Collect
     VECTRON_ASSIGN_OR_RETURN(impl->points, wt.OpenDbi("points"));
     VECTRON_ASSIGN_OR_RETURN(impl->free_labels, wt.OpenDbi("free"));
     VECTRON_ASSIGN_OR_RETURN(impl->changes, wt.OpenDbi("changes"));
+    VECTRON_ASSIGN_OR_RETURN(impl->payload_dbi, wt.OpenDbi("payload"));
+    VECTRON_ASSIGN_OR_RETURN(impl->payload_other, wt.OpenDbi("payload_other"));
     VECTRON_ASSIGN_OR_RETURN(auto fmt, wt.Get(impl->meta, "format"));
     if (!fmt) {
       VECTRON_RETURN_IF_ERROR(wt.Put(impl->meta, "format", kFormat));
@@ -470,18 +757,44 @@ Status Shard::Apply(const WriteBatch& batch, uint64_t log_index) {
   return impl_->ApplyValidated(batch, metadata, log_index);
 }
 
+namespace {
+
+// Parses a where text; nullopt for none or {}. Errors: InvalidArgument.
+Result<std::optional<filter::Filter>> ParseWhere(std::string_view where) {
+  if (where.empty()) return std::optional<filter::Filter>();
+  VECTRON_ASSIGN_OR_RETURN(filter::Filter f, filter::ParseText(where));
+  if (f.MatchesAll()) return std::optional<filter::Filter>();
+  return std::optional<filter::Filter>(std::move(f));
+}
+
+}  // namespace
+
 Result<std::vector<Hit>> Shard::Search(std::span<const float> query, const SearchParams& params) const {
   VECTRON_RETURN_IF_ERROR(ValidateSearch(query, params, impl_->config));
+  VECTRON_ASSIGN_OR_RETURN(auto where, ParseWhere(params.where));
   VECTRON_RETURN_IF_ERROR(impl_->MaybeRefresh());
   std::vector<float> q(query.begin(), query.end());
   if (impl_->config.metric == Metric::kCosine) Normalize(q);
   IndexSearchOptions io;
   io.ef = params.ef > 0 ? static_cast<size_t>(params.ef) : impl_->config.hnsw.ef_search;
   io.exact = params.exact;
+  std::optional<ReadTxn> rt;
+  if (where) {
+    auto r = ReadTxn::Begin(impl_->env);
+    if (!r.ok()) return r.status();
+    rt.emplace(std::move(r).value());
+  }
   std::vector<Hit> hits;
   {
     std::shared_lock s(impl_->state_mu);
-    auto nbrs = impl_->index->Search(q, static_cast<size_t>(params.k), io);
+    std::vector<Neighbor> nbrs;
+    if (where) {
+      VECTRON_ASSIGN_OR_RETURN(auto allow, impl_->Allow(*where, *rt));
+      nbrs = RunFilteredSearch(*impl_->index, impl_->IsHnsw(), q, params, std::max(io.ef, static_cast<size_t>(params.k)),
+                               *allow, impl_->payload.live().cardinality());
+    } else {
+      nbrs = impl_->index->Search(q, static_cast<size_t>(params.k), io);
+    }
     hits.resize(nbrs.size());
     for (size_t i = 0; i < nbrs.size(); ++i) {
       hits[i].id = nbrs[i].label < impl_->label_ids.size() ? impl_->label_ids[nbrs[i].label] : std::string();
@@ -520,14 +833,31 @@ Result<std::vector<std::optional<Point>>> Shard::Get(std::span<const std::string
   return out;
 }
 
-Result<uint64_t> Shard::Count() const {
+Result<uint64_t> Shard::Count(std::string_view where_text) const {
+  VECTRON_ASSIGN_OR_RETURN(auto where, ParseWhere(where_text));
+  if (!where) {
+    VECTRON_ASSIGN_OR_RETURN(ReadTxn rt, ReadTxn::Begin(impl_->env));
+    return rt.Count(impl_->ids);
+  }
+  VECTRON_RETURN_IF_ERROR(impl_->MaybeRefresh());
   VECTRON_ASSIGN_OR_RETURN(ReadTxn rt, ReadTxn::Begin(impl_->env));
-  return rt.Count(impl_->ids);
+  std::shared_lock s(impl_->state_mu);
+  VECTRON_ASSIGN_OR_RETURN(auto allow, impl_->Allow(*where, rt));
+  return allow->cardinality();
 }
 
-Result<ScrollPage> Shard::Scroll(std::string_view after, size_t limit, const GetOptions& options) const {
+Result<ScrollPage> Shard::Scroll(std::string_view after, size_t limit, const GetOptions& options,
+                                 std::string_view where_text) const {
   ScrollPage page;
   if (limit == 0) return Status::InvalidArgument("scroll limit must be at least 1");
+  VECTRON_ASSIGN_OR_RETURN(auto where, ParseWhere(where_text));
+  std::shared_ptr<const payload::Bitmap> allow;
+  if (where) {
+    VECTRON_RETURN_IF_ERROR(impl_->MaybeRefresh());
+    VECTRON_ASSIGN_OR_RETURN(ReadTxn at, ReadTxn::Begin(impl_->env));
+    std::shared_lock s(impl_->state_mu);
+    VECTRON_ASSIGN_OR_RETURN(allow, impl_->Allow(*where, at));
+  }
   VECTRON_ASSIGN_OR_RETURN(ReadTxn rt, ReadTxn::Begin(impl_->env));
   VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, rt.OpenCursor(impl_->ids));
   VECTRON_ASSIGN_OR_RETURN(bool more, after.empty() ? c.First() : c.Seek(after));
@@ -535,6 +865,14 @@ Result<ScrollPage> Shard::Scroll(std::string_view after, size_t limit, const Get
     VECTRON_ASSIGN_OR_RETURN(more, c.Next());
   }
   while (more && page.points.size() < limit) {
+    if (allow) {
+      if (c.value().size() != 8) return Status::Corruption("id entry has a bad size");
+      uint64_t label = DecodeU64(c.value());
+      if (label > payload::kMaxLabel || !allow->contains(static_cast<uint32_t>(label))) {
+        VECTRON_ASSIGN_OR_RETURN(more, c.Next());
+        continue;
+      }
+    }
     VECTRON_ASSIGN_OR_RETURN(auto pv, rt.Get(impl_->points, c.value()));
     if (!pv) return Status::Corruption("id \"" + std::string(c.key()) + "\" points at a missing record");
     VECTRON_ASSIGN_OR_RETURN(Point p, impl_->DecodePoint(*pv, options));
@@ -563,7 +901,8 @@ Result<ShardStats> Shard::Stats() const {
   VECTRON_ASSIGN_OR_RETURN(st.applied_index, GetU64(rt, impl_->meta, "applied_index"));
   {
     std::shared_lock s(impl_->state_mu);
-    st.index_memory_bytes = impl_->index->memory_bytes() + impl_->label_ids.capacity() * sizeof(std::string);
+    st.index_memory_bytes = impl_->index->memory_bytes() + impl_->label_ids.capacity() * sizeof(std::string) +
+                            impl_->payload.memory_bytes();
     for (const auto& id : impl_->label_ids)
       if (id.capacity() > 15) st.index_memory_bytes += id.capacity();
     st.deleted_slots = impl_->index->deleted_slots();

@@ -7,7 +7,12 @@
 #include <string>
 #include <vector>
 
+#include <deque>
+#include <memory>
+
+#include "filter/filter.h"
 #include "index/hnsw_index.h"
+#include "payload/payload.h"
 #include "storage/lmdb.h"
 #include "vectron/shard.h"
 
@@ -20,12 +25,15 @@ namespace vectron {
 //   points:  label (u64 BE) → [dim × f32 LE][u16 id length][id][metadata JSON].
 //   free:    label (u64 BE) → "" (labels of deleted points, reused first).
 //   changes: seq (u64 BE) → repeated [u8 op][label u64 BE]: which labels a batch touched.
+//   payload: [u32 slot][value key][u64 label] → "" (payload index postings).
+//   payload_other: [u32 slot][u64 label] → "" (values an index cannot hold).
+//   meta "payload_indexes" → JSON list of payload index definitions.
 struct Shard::Impl {
   std::string dir;
   CollectionConfig config;
   DatabaseOptions options;
   storage::LmdbEnv env;
-  storage::Dbi meta, ids, points, free_labels, changes;
+  storage::Dbi meta, ids, points, free_labels, changes, payload_dbi, payload_other;
   bool closing_without_checkpoint = false;
 
   // Serialises this process's writers, catch-up and checkpoints (LMDB serialises the
@@ -40,6 +48,20 @@ struct Shard::Impl {
   uint64_t checkpoint_seq = 0;          // GUARDED_BY(write_mu), seq of the saved graph
   uint64_t ops_since_checkpoint = 0;    // GUARDED_BY(write_mu)
   std::atomic<uint64_t> seen_txnid{0};  // LMDB txn id last caught up to
+  payload::PayloadState payload;        // GUARDED_BY(state_mu), live labels + payload indexes
+  // Payload index definitions as last read inside a write transaction.
+  std::string defs_raw;                         // GUARDED_BY(write_mu)
+  std::vector<payload::Definition> defs;        // GUARDED_BY(write_mu)
+  std::vector<filter::FieldPath> def_paths;     // GUARDED_BY(write_mu), parallel to defs
+
+  // Recently computed allow-lists, keyed by canonical filter text and payload version.
+  struct CachedAllow {
+    std::string key;
+    uint64_t version;
+    std::shared_ptr<const payload::Bitmap> allow;
+  };
+  mutable std::mutex allow_mu;
+  mutable std::deque<CachedAllow> allow_cache;  // GUARDED_BY(allow_mu)
 
   explicit Impl(storage::LmdbEnv e) : env(std::move(e)) {}
 
@@ -54,6 +76,18 @@ struct Shard::Impl {
   Status SaveCheckpoint();                      // REQUIRES: write_mu
   Status MaybeRefresh();
   Result<Point> DecodePoint(std::string_view value, const GetOptions& options) const;
+  // Rebuilds `payload` (live labels and payload indexes) from snapshot `txn`.
+  Status LoadPayload(const storage::Txn& txn);  // REQUIRES: state_mu not held
+  // The exact set of live labels matching `f`, possibly cached.
+  // REQUIRES: state_mu held (shared); `txn` is a snapshot for reading metadata.
+  Result<std::shared_ptr<const payload::Bitmap>> Allow(const filter::Filter& f, const storage::Txn& txn) const;
+  // Reads the payload index definitions inside a write txn (cached by raw text).
+  Status ReadDefinitions(const storage::Txn& txn);  // REQUIRES: write_mu
+  Status CreatePayloadIndex(std::string_view field, PayloadType type);
+  Status DropPayloadIndex(std::string_view field);
+  Result<std::vector<PayloadIndexInfo>> ListPayloadIndexes() const;
+  // Ids of the live points matching `f`. REQUIRES: state_mu not held.
+  Result<std::vector<std::string>> IdsWhere(const filter::Filter& f) const;
   bool IsHnsw() const { return index && index->kind() == "hnsw"; }
   unsigned threads() const;
 };

@@ -7,6 +7,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "vectron/options.h"
@@ -47,10 +48,25 @@ class Collection {
   // Points for `ids`, in order; nullopt where an id does not exist.
   Result<std::vector<std::optional<Point>>> Get(std::span<const std::string> ids,
                                                 const GetOptions& options = {}) const;
-  Result<uint64_t> Count() const;
-  // A page of up to `limit` points in id order, starting after `cursor` ("" = start).
+  // Live points, or with `where` (JSON filter text) those whose metadata matches.
+  Result<uint64_t> Count(std::string_view where = {}) const;
+  // A page of up to `limit` points in id order, starting after `cursor` ("" = start);
+  // with `where`, only matching points (the page may then be shorter than `limit`
+  // before the end only if the end is reached: it is filled across the id space).
   Result<ScrollPage> Scroll(std::string_view cursor, size_t limit,
-                            const GetOptions& options = {}) const;
+                            const GetOptions& options = {}, std::string_view where = {}) const;
+  // Deletes every point whose metadata matches `where`, atomically; returns how many.
+  // Errors: InvalidArgument (malformed filter); nothing deleted.
+  Result<uint64_t> DeleteWhere(std::string_view where);
+
+  // Payload indexes: an index over metadata field `field` (dotted path) for values of
+  // `type`, stored in LMDB and updated in the same transaction as every write. Filters
+  // use them to build allow-lists. Errors: InvalidArgument (empty or bad path),
+  // AlreadyExists (field already indexed). Creating one indexes existing points.
+  Status CreatePayloadIndex(std::string_view field, PayloadType type);
+  // Errors: NotFound.
+  Status DropPayloadIndex(std::string_view field);
+  Result<std::vector<PayloadIndexInfo>> ListPayloadIndexes() const;
 
   Result<CollectionStats> Stats() const;
   // Saves every shard's index to disk now.

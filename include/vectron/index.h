@@ -21,9 +21,24 @@ struct Neighbor {
   float distance;  // Index-internal distance: squared L2, or 1 - dot for kIP/kCosine.
 };
 
+// The labels a filtered search may return. Allows() must be cheap and safe to call
+// from several threads at once.
+class LabelFilter {
+ public:
+  virtual ~LabelFilter() = default;
+  virtual bool Allows(uint64_t label) const = 0;
+};
+
 struct IndexSearchOptions {
   size_t ef = 0;        // HNSW beam width (max(ef, k) is used); ignored by FlatIndex.
   bool exact = false;   // Brute force over every live vector.
+  // If set, only allowed labels are returned. HNSW then runs a filtered traversal:
+  // rejected nodes are still walked through, but only allowed ones enter the results,
+  // and the search continues until ef allowed nodes are found or the graph is done.
+  const LabelFilter* filter = nullptr;
+  // Filtered traversal only: also examine the neighbours of rejected neighbours, so
+  // that a sparse allowed set stays connected (helps at low selectivity).
+  bool two_hop = false;
 };
 
 // Thread-safety: Search/size/memory_bytes may run concurrently with each other and with
@@ -42,6 +57,9 @@ class Index {
   // The k nearest live vectors to `query`, nearest first.
   virtual std::vector<Neighbor> Search(std::span<const float> query, size_t k,
                                        const IndexSearchOptions& options) const = 0;
+  // Exact search restricted to `labels` (unknown or deleted labels are skipped).
+  virtual std::vector<Neighbor> SearchAmong(std::span<const float> query, size_t k,
+                                            std::span<const uint32_t> labels) const = 0;
   virtual size_t size() const = 0;          // Live vectors.
   virtual size_t deleted_slots() const = 0; // Slots freed by Remove, not yet reused.
   virtual size_t memory_bytes() const = 0;

@@ -8,6 +8,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "vectron/options.h"
@@ -56,9 +57,12 @@ class Shard {
   // Points for `ids` in order; nullopt for ids that do not exist.
   Result<std::vector<std::optional<Point>>> Get(std::span<const std::string> ids,
                                                 const GetOptions& options) const;
-  Result<uint64_t> Count() const;
-  // Up to `limit` points with id > `after` (bytewise order); next_cursor as in ScrollPage.
-  Result<ScrollPage> Scroll(std::string_view after, size_t limit, const GetOptions& options) const;
+  // Live points, or those matching `where` (JSON filter text; empty = all).
+  Result<uint64_t> Count(std::string_view where = {}) const;
+  // Up to `limit` points with id > `after` (bytewise order) that match `where`;
+  // next_cursor as in ScrollPage.
+  Result<ScrollPage> Scroll(std::string_view after, size_t limit, const GetOptions& options,
+                            std::string_view where = {}) const;
 
   // Saves the index to disk now (no-op for a flat index or an unchanged one).
   Status Checkpoint();

@@ -53,12 +53,28 @@ class WriteBatch {
   std::vector<float> vectors_;
 };
 
+// How a filtered search runs (docs/filter.md, "Planner"). kAuto lets the planner pick
+// per query from the number of matching points; the others force one plan (for
+// tests, benchmarks, and users who know their data).
+enum class FilterStrategy : uint8_t {
+  kAuto,        // Choose per query.
+  kExact,       // Brute force over the matching points: exact, cost ∝ matches.
+  kGraph,       // Filtered HNSW traversal (two-hop at low selectivity).
+  kPostFilter,  // Plain HNSW search for more than k, then drop non-matching hits;
+                // falls back to kGraph if fewer than k survive.
+};
+
 struct SearchParams {
   int k = 10;                  // Number of hits wanted, >= 1.
   int ef = 0;                  // HNSW beam width; 0 = the collection's ef_search.
   bool exact = false;          // Brute-force search even on an HNSW shard.
   bool include_vector = false;
   bool include_metadata = false;
+  // Optional metadata filter: a JSON `where` object (see docs/filter.md); empty = none.
+  // Only points whose metadata matches are returned, and k of them whenever at least
+  // k points match. A malformed filter is InvalidArgument naming position and problem.
+  std::string where;
+  FilterStrategy filter_strategy = FilterStrategy::kAuto;
 };
 
 // One search result. `score` is a distance (lower is nearer, see Metric).
@@ -79,6 +95,19 @@ struct GetOptions {
 struct ScrollPage {
   std::vector<Point> points;
   std::string next_cursor;
+};
+
+// Value types a payload index can hold for a metadata field (see
+// Collection::CreatePayloadIndex). Values of other types in that field stay filterable,
+// only unindexed.
+enum class PayloadType : uint8_t { kKeyword = 1, kInteger = 2, kFloat = 3, kBool = 4 };
+// "keyword", "integer", "float", "bool"; parse returns false on an unknown name.
+const char* PayloadTypeName(PayloadType type);
+bool ParsePayloadType(std::string_view name, PayloadType* type);
+
+struct PayloadIndexInfo {
+  std::string field;  // Dotted path, e.g. "meta.year".
+  PayloadType type;
 };
 
 struct CollectionStats {

@@ -5,6 +5,7 @@
 #include <shared_mutex>
 #include <unordered_map>
 
+#include "index/distance.h"
 #include "index/top_k.h"
 #include "vectron/index.h"
 
@@ -63,7 +64,7 @@ class FlatIndex final : public Index {
   }
 
   std::vector<Neighbor> Search(std::span<const float> query, size_t k,
-                               const IndexSearchOptions&) const override {
+                               const IndexSearchOptions& options) const override {
     std::shared_lock lock(mu_);
     const auto n = static_cast<Eigen::Index>(labels_.size());
     if (n == 0 || k == 0) return {};
@@ -74,11 +75,28 @@ class FlatIndex final : public Index {
     if (metric_ == Metric::kL2) {
       const float qn = q.squaredNorm();
       for (Eigen::Index i = 0; i < n; ++i) {
-        float d = std::max(0.0f, norms_[static_cast<size_t>(i)] - 2 * dots[i] + qn);
-        top.Push(labels_[static_cast<size_t>(i)], d);
+        const uint64_t label = labels_[static_cast<size_t>(i)];
+        if (options.filter && !options.filter->Allows(label)) continue;
+        top.Push(label, std::max(0.0f, norms_[static_cast<size_t>(i)] - 2 * dots[i] + qn));
       }
     } else {
-      for (Eigen::Index i = 0; i < n; ++i) top.Push(labels_[static_cast<size_t>(i)], 1.0f - dots[i]);
+      for (Eigen::Index i = 0; i < n; ++i) {
+        const uint64_t label = labels_[static_cast<size_t>(i)];
+        if (options.filter && !options.filter->Allows(label)) continue;
+        top.Push(label, 1.0f - dots[i]);
+      }
+    }
+    return top.Take();
+  }
+
+  std::vector<Neighbor> SearchAmong(std::span<const float> query, size_t k,
+                                    std::span<const uint32_t> labels) const override {
+    std::shared_lock lock(mu_);
+    TopK top(k);
+    for (uint32_t label : labels) {
+      auto it = slot_of_.find(label);
+      if (it == slot_of_.end()) continue;
+      top.Push(label, IndexDistance(metric_, query.data(), data_.data() + it->second * dim_, dim_));
     }
     return top.Take();
   }

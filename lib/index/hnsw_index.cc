@@ -3,7 +3,9 @@
 #include <hnswlib/hnswlib.h>
 #include <sys/stat.h>
 
+#include <limits>
 #include <mutex>
+#include <queue>
 #include <shared_mutex>
 
 #include "index/top_k.h"
@@ -68,7 +70,7 @@ class HnswIndexImpl final : public HnswIndex {
   std::vector<Neighbor> Search(std::span<const float> query, size_t k,
                                const IndexSearchOptions& options) const override {
     std::shared_lock lock(mu_);
-    if (options.exact) return SearchExact(query.data(), k);
+    if (options.exact) return SearchExact(query.data(), k, options.filter);
     auto& h = *hnsw_;
     if (h.cur_element_count == 0 || k == 0) return {};
     // Greedy descent through the upper layers, as hnswlib's searchKnn does, but with a
@@ -93,6 +95,7 @@ class HnswIndexImpl final : public HnswIndex {
       }
     }
     size_t ef = std::max(options.ef, k);
+    if (options.filter) return SearchFiltered(cur, query.data(), k, ef, *options.filter, options.two_hop);
     auto top = h.num_deleted_ ? h.searchBaseLayerST<true>(cur, query.data(), ef)
                               : h.searchBaseLayerST<false>(cur, query.data(), ef);
     while (top.size() > k) top.pop();
@@ -102,6 +105,19 @@ class HnswIndexImpl final : public HnswIndex {
       top.pop();
     }
     return out;
+  }
+
+  std::vector<Neighbor> SearchAmong(std::span<const float> query, size_t k,
+                                    std::span<const uint32_t> labels) const override {
+    std::shared_lock lock(mu_);
+    const auto& h = *hnsw_;
+    TopK top(k);
+    for (uint32_t label : labels) {
+      auto it = h.label_lookup_.find(label);
+      if (it == h.label_lookup_.end() || h.isMarkedDeleted(it->second)) continue;
+      top.Push(label, h.fstdistfunc_(query.data(), h.getDataByInternalId(it->second), h.dist_func_param_));
+    }
+    return top.Take();
   }
 
   size_t size() const override {
@@ -147,14 +163,97 @@ class HnswIndexImpl final : public HnswIndex {
   }
 
  private:
-  std::vector<Neighbor> SearchExact(const float* q, size_t k) const {
+  std::vector<Neighbor> SearchExact(const float* q, size_t k, const LabelFilter* filter) const {
     const auto& h = *hnsw_;
     TopK top(k);
     for (hnswlib::tableint i = 0; i < h.cur_element_count; ++i) {
       if (h.isMarkedDeleted(i)) continue;
+      if (filter && !filter->Allows(h.getExternalLabel(i))) continue;
       top.Push(h.getExternalLabel(i), h.fstdistfunc_(q, h.getDataByInternalId(i), h.dist_func_param_));
     }
     return top.Take();
+  }
+
+  // Base-layer search that returns only nodes `filter` allows but walks through the
+  // others: rejected nodes enter the candidate queue (so the frontier keeps moving
+  // through regions where few nodes pass) but never the results. The search stops when
+  // ef allowed nodes are held and no candidate is nearer than the farthest of them, or
+  // when the reachable graph is exhausted. With `two_hop`, the neighbours of a rejected
+  // neighbour are examined at once, so allowed nodes two hops away are found without
+  // waiting for the rejected node to reach the front of the queue.
+  // REQUIRES: mu_ held (shared).
+  std::vector<Neighbor> SearchFiltered(hnswlib::tableint entry, const float* q, size_t k, size_t ef,
+                                       const LabelFilter& filter, bool two_hop) const {
+    auto& h = *hnsw_;
+    using Pair = std::pair<float, hnswlib::tableint>;
+    struct Far {  // max-heap on distance
+      bool operator()(const Pair& a, const Pair& b) const { return a.first < b.first; }
+    };
+    struct Near {  // min-heap on distance
+      bool operator()(const Pair& a, const Pair& b) const { return a.first > b.first; }
+    };
+    std::priority_queue<Pair, std::vector<Pair>, Far> results;
+    std::priority_queue<Pair, std::vector<Pair>, Near> frontier;
+    hnswlib::VisitedList* vl = h.visited_list_pool_->getFreeVisitedList();
+    hnswlib::vl_type* visited = vl->mass;
+    const hnswlib::vl_type tag = vl->curV;
+
+    auto allowed = [&](hnswlib::tableint id) { return !h.isMarkedDeleted(id) && filter.Allows(h.getExternalLabel(id)); };
+    auto bound = [&] { return results.size() < ef ? std::numeric_limits<float>::infinity() : results.top().first; };
+    auto offer = [&](hnswlib::tableint id, float d) {  // an allowed node
+      if (d < bound()) {
+        frontier.emplace(d, id);
+        results.emplace(d, id);
+        if (results.size() > ef) results.pop();
+      }
+    };
+    auto dist = [&](hnswlib::tableint id) { return h.fstdistfunc_(q, h.getDataByInternalId(id), h.dist_func_param_); };
+
+    visited[entry] = tag;
+    float d0 = dist(entry);
+    frontier.emplace(d0, entry);
+    if (allowed(entry)) results.emplace(d0, entry);
+
+    while (!frontier.empty()) {
+      auto [d, cur] = frontier.top();
+      if (d > bound()) break;
+      frontier.pop();
+      auto* ll = h.get_linklist0(cur);
+      int n = h.getListCount(ll);
+      auto* links = reinterpret_cast<hnswlib::tableint*>(ll + 1);
+      for (int i = 0; i < n; ++i) {
+        hnswlib::tableint nb = links[i];
+        if (visited[nb] == tag) continue;
+        if (allowed(nb)) {
+          visited[nb] = tag;
+          offer(nb, dist(nb));
+          continue;
+        }
+        visited[nb] = tag;
+        float dn = dist(nb);
+        if (dn < bound()) frontier.emplace(dn, nb);
+        if (!two_hop) continue;
+        auto* ll2 = h.get_linklist0(nb);
+        int n2 = h.getListCount(ll2);
+        auto* links2 = reinterpret_cast<hnswlib::tableint*>(ll2 + 1);
+        for (int j = 0; j < n2; ++j) {
+          hnswlib::tableint nb2 = links2[j];
+          // Only allowed nodes are claimed here; a rejected one keeps its chance to be
+          // walked through when it is met directly.
+          if (visited[nb2] == tag || !allowed(nb2)) continue;
+          visited[nb2] = tag;
+          offer(nb2, dist(nb2));
+        }
+      }
+    }
+    h.visited_list_pool_->releaseVisitedList(vl);
+    while (results.size() > k) results.pop();
+    std::vector<Neighbor> out(results.size());
+    for (size_t i = out.size(); i-- > 0;) {
+      out[i] = Neighbor{h.getExternalLabel(results.top().second), results.top().first};
+      results.pop();
+    }
+    return out;
   }
 
   const uint32_t dim_;
