@@ -61,7 +61,8 @@ json ParseBody(const HttpRequest& req, std::initializer_list<const char*> allowe
   if (j.is_discarded()) {
     // Parse again for the position and reason of the error.
     try {
-      (void)json::parse(req.body);
+      json again = json::parse(req.body);
+      (void)again;
     } catch (const json::parse_error& e) {
       Bad(std::string("request body is not valid JSON: ") + e.what());
     }

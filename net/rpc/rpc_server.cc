@@ -87,8 +87,7 @@ std::string Execute(const RpcEngine& e, const fb::Request* req) {
       sp.exact = s->exact();
       sp.include_metadata = s->include_metadata();
       sp.include_vector = s->include_vector();
-      std::string where = Str(s->where());
-      if (!where.empty()) return ErrorOf(id, Status::FailedPrecondition("filters over RPC are not available in this build"));
+      sp.where = Str(s->where());
       std::span<const float> q;
       if (s->vectors()) q = std::span<const float>(s->vectors()->data(), s->vectors()->size());
       uint32_t nq = s->nq();
@@ -191,9 +190,7 @@ std::string Execute(const RpcEngine& e, const fb::Request* req) {
       auto* q = req->body_as_CountRequest();
       auto c = collection(q->collection());
       if (!c.ok()) return ErrorOf(id, c.status());
-      if (!Str(q->where()).empty())
-        return ErrorOf(id, Status::FailedPrecondition("filters over RPC are not available in this build"));
-      auto n = (*c)->Count();
+      auto n = (*c)->Count(Str(q->where()));
       if (!n.ok()) return ErrorOf(id, n.status());
       auto ok = b.CreateString("ok");
       fb::ResponseBuilder rb(b);

@@ -484,3 +484,41 @@ def test_bad_command_line(tmp_path):
         assert p.returncode == 1 and "address already in use" in p.stderr
     finally:
         assert srv.stop() == 0
+
+
+# ---------------------------------------------------------------- filters
+
+def test_where_on_search_count_scroll_delete_and_payload_indexes(server):
+    create(server)
+    pts = [{"id": f"p{i:02d}", "vector": [i, 0, 0], "metadata": {"genre": "jazz" if i % 2 else "rock", "year": 1950 + i}}
+           for i in range(40)]
+    server.call("PUT", "/v1/collections/docs/points", {"points": pts})
+    s = "/v1/collections/docs"
+    st, body, _ = server.call("POST", s + "/indexes", {"field": "genre", "type": "keyword"})
+    assert st == 201 and body == {"field": "genre", "type": "keyword"}
+    assert server.call("POST", s + "/indexes", {"field": "year", "type": "integer"})[0] == 201
+    assert_error(*server.call("POST", s + "/indexes", {"field": "genre", "type": "keyword"})[:2], 409, "already_exists")
+    assert_error(*server.call("POST", s + "/indexes", {"field": "x", "type": "blob"})[:2], 400, "invalid_argument", "blob")
+    st, body, _ = server.call("GET", s + "/indexes")
+    assert st == 200 and sorted(body["indexes"], key=lambda x: x["field"]) == [
+        {"field": "genre", "type": "keyword"}, {"field": "year", "type": "integer"}]
+    where = {"genre": "jazz", "year": {"$gte": 1960}}
+    st, body, _ = server.call("POST", s + "/search", {"vector": [0, 0, 0], "k": 3, "where": where, "include": ["metadata"]})
+    assert st == 200 and [h["id"] for h in body["hits"]] == ["p11", "p13", "p15"]
+    assert all(h["metadata"]["genre"] == "jazz" for h in body["hits"])
+    st, body, _ = server.call("POST", s + "/search", {"vectors": [[0, 0, 0], [39, 0, 0]], "k": 1, "where": where})
+    assert [r["hits"][0]["id"] for r in body["results"]] == ["p11", "p39"]
+    assert server.call("POST", s + "/count", {"where": where})[1] == {"count": 15}
+    assert server.call("POST", s + "/count", {"where": {"genre": "rock"}})[1] == {"count": 20}
+    st, page, _ = server.call("POST", s + "/scroll", {"limit": 100, "where": {"year": {"$lt": 1953}}})
+    assert [p["id"] for p in page["points"]] == ["p00", "p01", "p02"] and page["next_cursor"] is None
+    st, body, _ = server.call("POST", s + "/search", {"vector": [0, 0, 0], "where": {"year": {"$bogus": 1}}})
+    assert_error(st, body, 400, "invalid_argument", "$bogus")
+    assert_error(*server.call("POST", s + "/count", {"where": "genre = jazz"})[:2], 400, "invalid_argument", "JSON object")
+    st, body, _ = server.call("POST", s + "/points/delete", {"where": {"genre": "rock"}})
+    assert st == 200 and body == {"deleted": 20}
+    assert server.call("POST", s + "/count")[1] == {"count": 20}
+    st, body, _ = server.call("DELETE", s + "/indexes/genre")
+    assert st == 200 and body == {"field": "genre", "dropped": True}
+    assert_error(*server.call("DELETE", s + "/indexes/genre")[:2], 404, "not_found")
+    assert server.call("GET", s + "/indexes")[1] == {"indexes": [{"field": "year", "type": "integer"}]}
