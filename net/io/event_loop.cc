@@ -72,6 +72,8 @@ void EventLoop::Run() {
   uv_run(&impl_->loop, UV_RUN_DEFAULT);
 }
 
+void EventLoop::RunNoWait() { uv_run(&impl_->loop, UV_RUN_NOWAIT); }
+
 void EventLoop::Stop() {
   {
     std::lock_guard lock(impl_->mu);

@@ -22,6 +22,8 @@ class EventLoop {
 
   // Runs callbacks until Stop(). Returns on the calling thread.
   void Run();
+  // Runs the callbacks that are ready now, without blocking (tests, fuzzers).
+  void RunNoWait();
   // Thread-safe: makes Run() return after the callbacks now running finish.
   void Stop();
   // Thread-safe: runs `fn` on the loop thread soon, in posting order. Functions posted

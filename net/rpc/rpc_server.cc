@@ -68,6 +68,9 @@ std::string Execute(const RpcEngine& e, const fb::Request* req) {
     if (!name) return Status::InvalidArgument("collection is required");
     return e.db->GetCollection(name->str());
   };
+  // A body type whose table is absent verifies fine; refuse it here (found by fuzzing).
+  if (req->body_type() != fb::Body::NONE && req->body() == nullptr)
+    return ErrorOf(id, Status::InvalidArgument("request names a body type but carries no body"));
   std::shared_lock lock(*e.collections_mu);
   switch (req->body_type()) {
     case fb::Body::PingRequest: {

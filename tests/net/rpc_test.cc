@@ -6,6 +6,7 @@
 
 #include "net/rpc/frame.h"
 #include "net/rpc/rpc_client.h"
+#include "rpc_generated.h"
 #include "test_util.h"
 
 using namespace vectron;
@@ -91,6 +92,17 @@ TEST_CASE("RPC errors carry the engine's status and keep the connection usable")
   auto payload = c.ReceiveFrame();
   REQUIRE(payload.ok());
   CHECK(payload->find("invalid_argument") != std::string::npos);
+  CHECK(c.Ping().ok());
+  // Found by fuzzing: a body type whose table is missing verifies, and must be refused.
+  flatbuffers::FlatBufferBuilder b;
+  ::vectron::rpc::RequestBuilder rb(b);
+  rb.add_id(5);
+  rb.add_body_type(::vectron::rpc::Body::UpsertRequest);
+  b.Finish(rb.Finish());
+  REQUIRE(c.SendRaw(EncodeFrame(std::string_view(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize()))).ok());
+  payload = c.ReceiveFrame();
+  REQUIRE(payload.ok());
+  CHECK(payload->find("carries no body") != std::string::npos);
   CHECK(c.Ping().ok());
 }
 
