@@ -51,6 +51,9 @@ struct Pending {
   HttpResponse error;
 };
 
+// Responses queued but not yet written past which pipelined requests wait.
+constexpr size_t kMaxUnsentBytes = 8 << 20;
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(Connection& conn, std::shared_ptr<HttpServer::Shared> shared) : conn_(conn), shared_(std::move(shared)) {
@@ -82,6 +85,9 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void OnTick(uint64_t now) {
+    // Dispatch held back by unsent output (a client not reading its responses) resumes
+    // here once the socket has drained.
+    if (!busy_ && !ready_.empty()) MaybeDispatch();
     if (busy_ || !ready_.empty() || broken_) return;
     const auto& lim = shared_->limits;
     if (in_message_) {
@@ -129,7 +135,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void MaybeDispatch() {
-    while (!busy_ && !dead_ && !ready_.empty()) {
+    while (!busy_ && !dead_ && !ready_.empty() && conn_.pending_write_bytes() <= kMaxUnsentBytes) {
       Pending p = std::move(ready_.front());
       ready_.pop_front();
       busy_ = true;
