@@ -68,6 +68,17 @@ TEST_CASE("RPC upsert, get, count, search, batch search and delete round-trip") 
   REQUIRE(batch->size() == 2);
   CHECK((*batch)[0][0].id == "p0");
   CHECK((*batch)[1][0].id == "p99");
+  // Filters travel as JSON text.
+  so.k = 2;
+  so.where = R"({"odd": true})";
+  auto filtered = c.Search("docs", q, 1, so);
+  REQUIRE(filtered.ok());
+  REQUIRE((*filtered)[0].size() == 2);
+  CHECK((*filtered)[0][0].id == "p41");
+  CHECK((*filtered)[0][1].id == "p43");
+  so.where = R"({"odd": {"$bogus": 1}})";
+  CHECK(c.Search("docs", q, 1, so).status().code() == StatusCode::kInvalidArgument);
+  so.where.clear();
   CHECK(*c.Delete("docs", {"p0", "p1"}) == 2);
   CHECK(*c.Count("docs") == 98);
   // The in-process view agrees (same database).
