@@ -522,3 +522,23 @@ def test_where_on_search_count_scroll_delete_and_payload_indexes(server):
     assert st == 200 and body == {"field": "genre", "dropped": True}
     assert_error(*server.call("DELETE", s + "/indexes/genre")[:2], 404, "not_found")
     assert server.call("GET", s + "/indexes")[1] == {"indexes": [{"field": "year", "type": "integer"}]}
+
+
+def test_large_bodies_and_http_1_0(server):
+    create(server, "big", dim=128)
+    pts = [{"id": f"b{i}", "vector": [float(i)] + [((i * 7 + j) % 101) / 10.0 for j in range(127)], "metadata": {"i": i}}
+           for i in range(3000)]
+    body = json.dumps({"points": pts})
+    assert len(body) > 2_000_000
+    st, got, _ = server.call("PUT", "/v1/collections/big/points", raw=body)
+    assert st == 200 and got == {"upserted": 3000}
+    st, got, _ = server.call("POST", "/v1/collections/big/search",
+                             {"vectors": [p["vector"] for p in pts[:200]], "k": 1, "include": ["vector"]})
+    assert st == 200 and [r["hits"][0]["id"] for r in got["results"]] == [p["id"] for p in pts[:200]]
+    st, got, _ = server.call("POST", "/v1/collections/big/scroll", {"limit": 3000, "include": ["vector"]})
+    assert st == 200 and len(got["points"]) == 3000 and len(got["points"][0]["vector"]) == 128
+    # HTTP/1.0 without keep-alive: answered, then closed.
+    s = server.raw_socket()
+    s.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
+    got = parse_responses(recv_all(s))
+    assert got[0][0] == 200 and got[0][1]["connection"] == "close"
