@@ -32,6 +32,16 @@ def table(path):
     return "\n".join(out) + "\n\n" + build + ". " + note + "\n"
 
 
+def filtered_table(path):
+    rows = [json.loads(l) for l in open(path) if l.strip()]
+    out = ["| correlation | selectivity | matches | ef | recall@10 | QPS | unfiltered QPS | ratio |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        out.append(f"| {r['correlation']} | {r['selectivity']:g} | {r['matches']} | {r['ef']} | {r['recall']:.4f} | "
+                   f"{r['qps']:.0f} | {r['unfiltered_qps']:.0f} | {r['qps'] / r['unfiltered_qps']:.2f} |")
+    return "\n".join(out) + "\n"
+
+
 def main(bench_dir, doc):
     parts = []
     for path in sorted(glob.glob(os.path.join(bench_dir, "*.jsonl"))):
@@ -39,9 +49,17 @@ def main(bench_dir, doc):
         parts.append(f"### {name}\n\n" + table(path))
     body = "\n".join(parts)
     text = open(doc).read()
-    new = re.sub(r"<!-- BEGIN bench -->.*<!-- END bench -->",
-                 "<!-- BEGIN bench -->\n" + body + "<!-- END bench -->", text, flags=re.S)
-    open(doc, "w").write(new)
+    text = re.sub(r"<!-- BEGIN bench -->.*<!-- END bench -->",
+                  lambda _: "<!-- BEGIN bench -->\n" + body + "<!-- END bench -->", text, flags=re.S)
+    fparts = []
+    for path in sorted(glob.glob(os.path.join(bench_dir, "filtered", "*.jsonl"))):
+        name = os.path.basename(path)[:-6]
+        fparts.append(f"### {name}, filtered\n\n" + filtered_table(path))
+    if fparts:
+        fbody = "\n".join(fparts)
+        text = re.sub(r"<!-- BEGIN filtered -->.*<!-- END filtered -->",
+                      lambda _: "<!-- BEGIN filtered -->\n" + fbody + "<!-- END filtered -->", text, flags=re.S)
+    open(doc, "w").write(text)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 #   1. release build: unit, crash (kill -9 loop), example, recall (shared datasets)
 #   2. AddressSanitizer + UBSan build: the same suites except recall
 #   3. ThreadSanitizer build: the concurrent tests
+#   4. the filter-parser fuzzer, briefly
 # Ends with one line "N passed, N failed, N skipped" summing all of them.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -31,5 +32,12 @@ run_suite asan build-asan --buildtype=debugoptimized -Db_sanitize=address,undefi
   -Dnative=true -- --no-suite recall --no-suite concurrency --timeout-multiplier 4
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp" \
 run_suite tsan build-tsan --buildtype=debugoptimized -Db_sanitize=thread -- --suite concurrency --timeout-multiplier 4
+
+# 4. The filter parser under libFuzzer (+ASan/UBSan) for a short, fixed time.
+echo "=== fuzz: filter parser (${VECTRON_FUZZ_SECONDS:-30} s)"
+if bash fuzz/run.sh filter_parser "${VECTRON_FUZZ_SECONDS:-30}" >build-fuzz.log 2>&1; then fuzz=OK; else fuzz=FAIL; tail -40 build-fuzz.log; fi
+grep -E "^#[0-9]+ +DONE|stat::number_of_executed_units" build-fuzz.log | tail -2
+printf '{"name": "fuzz-filter-parser", "result": "%s", "stdo": ""}\n' "$fuzz" >build-fuzz.testlog.json
+logs+=("$PWD/build-fuzz.testlog.json")
 
 python3 scripts/summarize.py "${logs[@]}"

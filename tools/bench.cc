@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <numeric>
+#include <random>
 #include <unordered_set>
 
 #include "datasets.h"
@@ -62,6 +64,113 @@ void Print(const Row& r, bool json, double ref_qps) {
   std::fflush(stdout);
 }
 
+
+struct Buckets {
+  std::vector<int> u, c;  // per point, 0..999
+};
+
+// u: bucket of a random rank; c: bucket of the rank along a random direction.
+Buckets MakeBuckets(const std::vector<float>& data, size_t n, uint32_t dim) {
+  Buckets b;
+  b.u.resize(n);
+  b.c.resize(n);
+  std::mt19937_64 rng(20261202);
+  std::vector<size_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  std::shuffle(order.begin(), order.end(), rng);
+  for (size_t r = 0; r < n; ++r) b.u[order[r]] = static_cast<int>(r * 1000 / n);
+  std::normal_distribution<float> g;
+  std::vector<float> dir(dim);
+  for (auto& x : dir) x = g(rng);
+  std::vector<std::pair<float, size_t>> proj(n);
+  for (size_t i = 0; i < n; ++i) {
+    float p = 0;
+    for (uint32_t d = 0; d < dim; ++d) p += data[i * dim + d] * dir[d];
+    proj[i] = {p, i};
+  }
+  std::sort(proj.begin(), proj.end());
+  for (size_t r = 0; r < n; ++r) b.c[proj[r].second] = static_cast<int>(r * 1000 / n);
+  return b;
+}
+
+// Recall@k, QPS and the unfiltered QPS at the same ef, per selectivity and correlation.
+Status RunFiltered(const BenchOptions& o, const Collection& col, const Matrix& base, const Matrix& queries,
+                   Metric metric, const Buckets& buckets) {
+  const uint32_t dim = base.dim;
+  const size_t n = base.rows, nq = queries.rows, k = static_cast<size_t>(o.k);
+  // Ground truth on the vectors as the index sees them (unit length for cosine).
+  std::vector<float> bn = base.data, qn = queries.data;
+  if (metric == Metric::kCosine) {
+    for (size_t i = 0; i < n; ++i) Normalize(std::span<float>(bn.data() + i * dim, dim));
+    for (size_t i = 0; i < nq; ++i) Normalize(std::span<float>(qn.data() + i * dim, dim));
+  }
+  if (!o.json)
+    std::printf("%-13s %11s %6s %8s %10s %14s %8s\n", "correlation", "selectivity", "ef", "recall", "qps",
+                "unfiltered_qps", "ratio");
+  for (const auto& corr : o.correlations) {
+    const std::vector<int>& field = corr == "correlated" ? buckets.c : buckets.u;
+    const char* name = corr == "correlated" ? "c" : "u";
+    for (double sel : o.selectivities) {
+      const int limit = static_cast<int>(std::lround(sel * 1000));
+      if (limit < 1 || limit > 1000) return Status::InvalidArgument("selectivities must be in [0.001, 1]");
+      std::vector<uint32_t> pass;
+      for (size_t i = 0; i < n; ++i)
+        if (field[i] < limit) pass.push_back(static_cast<uint32_t>(i));
+      // Exact filtered ground truth, by brute force.
+      std::vector<std::vector<uint64_t>> truth(nq);
+      ParallelFor(nq, o.threads, [&](size_t q) {
+        std::vector<std::pair<float, uint32_t>> d;
+        d.reserve(pass.size());
+        for (uint32_t i : pass) d.emplace_back(IndexDistance(metric, qn.data() + q * dim, bn.data() + size_t{i} * dim, dim), i);
+        size_t kk = std::min(k, d.size());
+        std::partial_sort(d.begin(), d.begin() + static_cast<ptrdiff_t>(kk), d.end());
+        for (size_t j = 0; j < kk; ++j) truth[q].push_back(d[j].second);
+      });
+      const std::string where = nlohmann::json{{name, {{"$lt", limit}}}}.dump();
+      for (int ef : o.efs) {
+        auto run = [&](const std::string& w, std::vector<std::vector<uint64_t>>* got) -> Result<double> {
+          SearchParams sp;
+          sp.k = o.k;
+          sp.ef = ef;
+          sp.where = w;
+          double best = 1e300;
+          for (int rep = 0; rep < o.repeats; ++rep) {
+            auto t0 = Clock::now();
+            auto res = col.SearchBatch(queries.data, sp, o.threads);
+            if (!res.ok()) return res.status();
+            best = std::min(best, Seconds(t0, Clock::now()));
+            got->assign(nq, {});
+            for (size_t q = 0; q < nq; ++q)
+              for (auto& h : (*res)[q]) (*got)[q].push_back(std::stoull(h.id));
+          }
+          return static_cast<double>(nq) / best;
+        };
+        std::vector<std::vector<uint64_t>> got, ugot;
+        VECTRON_ASSIGN_OR_RETURN(double qps, run(where, &got));
+        VECTRON_ASSIGN_OR_RETURN(double uqps, run("", &ugot));
+        double sum = 0;
+        for (size_t q = 0; q < nq; ++q) {
+          std::unordered_set<uint64_t> t(truth[q].begin(), truth[q].end());
+          size_t hit = 0;
+          for (auto id : got[q]) hit += t.count(id);
+          sum += truth[q].empty() ? 1.0 : static_cast<double>(hit) / static_cast<double>(truth[q].size());
+        }
+        double recall = sum / static_cast<double>(nq);
+        if (o.json) {
+          nlohmann::json j = {{"system", "vectron-filtered"}, {"correlation", corr}, {"selectivity", sel},
+                              {"matches", pass.size()},      {"ef", ef},           {"recall", recall},
+                              {"qps", qps},                  {"unfiltered_qps", uqps}};
+          std::printf("%s\n", j.dump().c_str());
+        } else {
+          std::printf("%-13s %11g %6d %8.4f %10.0f %14.0f %7.2fx\n", corr.c_str(), sel, ef, recall, qps, uqps, qps / uqps);
+        }
+        std::fflush(stdout);
+      }
+    }
+  }
+  return Status::OK();
+}
+
 }  // namespace
 
 int RunBench(const BenchOptions& o) {
@@ -77,7 +186,7 @@ int RunBench(const BenchOptions& o) {
   if (!queries.ok()) return fail(queries.status());
   auto gt = ReadIvecs(o.data_dir + "/groundtruth.ivecs", o.max_queries);
   if (!gt.ok()) return fail(gt.status());
-  if (o.max_base && o.max_base < base->rows)
+  if (o.max_base && o.max_base < base->rows && o.selectivities.empty())
     return fail(Status::InvalidArgument("--max-base below the dataset size makes the ground truth wrong"));
   if (queries->dim != base->dim || gt->rows != queries->rows || gt->dim < static_cast<uint32_t>(o.k))
     return fail(Status::InvalidArgument("base, query and groundtruth files do not match"));
@@ -98,6 +207,7 @@ int RunBench(const BenchOptions& o) {
     db_dir = tmpl;
   }
   std::vector<Row> rows;
+  Buckets buckets;
   double rss0 = RssMb();
   Row vrow{"vectron", 0, 0, 0, 0, 0};
   std::unique_ptr<Database> db;
@@ -121,19 +231,33 @@ int RunBench(const BenchOptions& o) {
     auto created = db->CreateCollection("bench", cfg);
     if (!created.ok()) return fail(created.status());
     col = *created;
+    const bool filtered = !o.selectivities.empty();
+    if (filtered) {
+      buckets = MakeBuckets(base->data, n, dim);
+      for (const char* field : {"u", "c"})
+        if (Status s = col->CreatePayloadIndex(field, PayloadType::kInteger); !s.ok()) return fail(s);
+    }
     auto t0 = Clock::now();
     WriteBatch batch;
     for (size_t i = 0; i < n; i += o.batch) {
       batch.Clear();
       size_t end = std::min(n, i + o.batch);
       for (size_t r = i; r < end; ++r)
-        batch.Upsert(std::to_string(r), std::span<const float>(base->data.data() + r * dim, dim));
+        batch.Upsert(std::to_string(r), std::span<const float>(base->data.data() + r * dim, dim),
+                     filtered ? nlohmann::json{{"u", buckets.u[r]}, {"c", buckets.c[r]}}.dump() : std::string());
       if (Status s = col->Write(batch); !s.ok()) return fail(s);
       if (!progress.Update("import into vectron", end, n)) return fail(Status::Cancelled("interrupted"));
     }
     vrow.build_s = Seconds(t0, Clock::now());
     progress.Finish();
     vrow.rss_mb = RssMb() - rss0;
+  }
+
+  if (!o.selectivities.empty()) {
+    Status s = RunFiltered(o, *col, *base, *queries, *metric, buckets);
+    db.reset();
+    if (temp_db) (void)RemoveAll(db_dir);
+    return s.ok() ? 0 : fail(s);
   }
 
   // --- Raw hnswlib on the same vectors (normalised for cosine, as Vectron does).

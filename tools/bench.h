@@ -25,6 +25,13 @@ struct BenchOptions {
   std::string db_dir;            // empty = a temp dir, removed afterwards
   Durability durability = Durability::kFull;
   bool reference = true;         // also run raw hnswlib
+  // Filtered mode (--filter-selectivity): each point gets integer fields "u" (bucket of
+  // a random rank: uncorrelated with the vector) and "c" (bucket of its rank along a
+  // random direction: correlated), 0..999, with payload indexes; a filter
+  // {"u": {"$lt": s*1000}} passes exactly share s. Recall is against an exact filtered
+  // ground truth computed here by brute force.
+  std::vector<double> selectivities;
+  std::vector<std::string> correlations = {"uncorrelated", "correlated"};
 };
 
 // Runs the benchmark and prints a table (or JSON lines). Returns a process exit code.

@@ -125,6 +125,22 @@ int main(int argc, char** argv) {
   search->add_flag("--vectors", with_vec, "Include vectors");
   search->add_flag("--exact", exact, "Brute-force search");
   search->add_flag("--json", as_json, "Print JSON");
+  std::string where;
+  search->add_option("--where", where, "Metadata filter, JSON (see docs/filter.md)");
+
+  // count, index
+  auto* count = app.add_subcommand("count", "Count the points of a collection, optionally those matching --where");
+  count->add_option("--data", data_dir, "Database directory")->capture_default_str();
+  count->add_option("name", name, "Collection name")->required();
+  count->add_option("--where", where, "Metadata filter, JSON (see docs/filter.md)");
+  std::string field, field_type = "keyword";
+  bool drop_index = false;
+  auto* index = app.add_subcommand("index", "Create, drop or list payload indexes on metadata fields");
+  index->add_option("--data", data_dir, "Database directory")->capture_default_str();
+  index->add_option("name", name, "Collection name")->required();
+  index->add_option("--field", field, "Dotted metadata field (omit to list the indexes)");
+  index->add_option("--type", field_type, "keyword, integer, float or bool")->capture_default_str();
+  index->add_flag("--drop", drop_index, "Drop the index on --field instead of creating it");
 
   auto* info = app.add_subcommand("info", "Show collections and their stats");
   info->add_option("--data", data_dir, "Database directory")->capture_default_str();
@@ -151,6 +167,12 @@ int main(int argc, char** argv) {
   bench->add_option("--db", bo.db_dir, "Keep the database here instead of a temp dir");
   bench->add_option("--durability", bench_durability, "full, nometasync or nosync")->capture_default_str();
   bench->add_flag("--json", bo.json, "One JSON object per line");
+  std::string sel_text, corr_text = "uncorrelated,correlated";
+  bench->add_option("--filter-selectivity", sel_text,
+                    "Filtered mode: comma-separated shares of points passing the filter, e.g. 0.5,0.1,0.01,0.001");
+  bench->add_option("--filter-correlation", corr_text, "uncorrelated, correlated or both (comma-separated)")
+      ->capture_default_str();
+  bench->add_option("--max-base", bo.max_base, "Filtered mode only: use the first N base vectors");
 
   // serve
   net::ServeOptions so;
@@ -263,6 +285,37 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  if (*count || *index) {
+    auto db = OpenDb(data_dir);
+    if (!db.ok()) return Fail(db.status());
+    auto col = (*db)->GetCollection(name);
+    if (!col.ok()) return Fail(col.status());
+    if (*count) {
+      auto n = (*col)->Count(where);
+      if (!n.ok()) return Fail(n.status());
+      std::printf("%llu\n", static_cast<unsigned long long>(*n));
+      return 0;
+    }
+    if (field.empty()) {
+      auto list = (*col)->ListPayloadIndexes();
+      if (!list.ok()) return Fail(list.status());
+      for (auto& i : *list) std::printf("%s\t%s\n", i.field.c_str(), PayloadTypeName(i.type));
+      return 0;
+    }
+    if (drop_index) {
+      if (Status s = (*col)->DropPayloadIndex(field); !s.ok()) return Fail(s);
+      std::printf("dropped payload index on %s\n", field.c_str());
+      return 0;
+    }
+    PayloadType type;
+    if (!ParsePayloadType(field_type, &type))
+      return Fail(Status::InvalidArgument("--type must be keyword, integer, float or bool, got \"" + field_type + "\""));
+    if (Status s = (*col)->CreatePayloadIndex(field, type); !s.ok()) return Fail(s);
+    progress.Finish();
+    std::printf("created %s payload index on %s\n", field_type.c_str(), field.c_str());
+    return 0;
+  }
+
   if (*search) {
     std::vector<float> q;
     if (!query_file.empty()) {
@@ -287,6 +340,7 @@ int main(int argc, char** argv) {
     sp.exact = exact;
     sp.include_metadata = with_meta;
     sp.include_vector = with_vec;
+    sp.where = where;
     auto hits = (*col)->Search(q, sp);
     if (!hits.ok()) return Fail(hits.status());
     nlohmann::json out = nlohmann::json::array();
@@ -358,6 +412,27 @@ int main(int argc, char** argv) {
       } catch (...) {
         return Fail(Status::InvalidArgument("--ef must be comma-separated integers"));
       }
+    }
+    if (!sel_text.empty()) {
+      std::stringstream sels(sel_text);
+      for (std::string part; std::getline(sels, part, ',');) {
+        try {
+          size_t used = 0;
+          double v = std::stod(part, &used);
+          if (used != part.size() || !(v >= 0.001 && v <= 1)) throw std::invalid_argument(part);
+          bo.selectivities.push_back(v);
+        } catch (...) {
+          return Fail(Status::InvalidArgument("--filter-selectivity takes numbers in [0.001, 1], got \"" + part + "\""));
+        }
+      }
+      bo.correlations.clear();
+      std::stringstream cs(corr_text);
+      for (std::string part; std::getline(cs, part, ',');) {
+        if (part != "uncorrelated" && part != "correlated")
+          return Fail(Status::InvalidArgument("--filter-correlation takes uncorrelated or correlated, got \"" + part + "\""));
+        bo.correlations.push_back(part);
+      }
+      bo.reference = false;
     }
     if (bo.threads == 0) bo.threads = std::max(1u, std::thread::hardware_concurrency());
     return RunBench(bo);

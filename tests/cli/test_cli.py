@@ -97,3 +97,33 @@ def test_bad_input_is_refused_with_a_clear_message_and_writes_nothing(tmp_path, 
     assert p.returncode == 2 and "truncated" in p.stderr
     # The batch before the truncated row was never sent (it is in the same batch): nothing written.
     assert json.loads(run("info", "--data", data, "c", "--json").stdout)[0]["count"] == 0
+
+
+def test_payload_index_count_and_filtered_search(tmp_path, data):
+    with open(tmp_path / "p.jsonl", "w") as f:
+        for i in range(200):
+            meta = {"genre": ["jazz", "rock", "pop"][i % 3], "year": 1950 + i % 50}
+            f.write(json.dumps({"id": f"s{i}", "vector": [float(i % 7), float(i % 11), 1.0], "metadata": meta}) + "\n")
+    run("create", "--data", data, "songs", "--dim", "3", "--metric", "l2")
+    run("import", "--data", data, "songs", str(tmp_path / "p.jsonl"))
+    assert "created keyword payload index on genre" in run("index", "--data", data, "songs", "--field", "genre").stdout
+    run("index", "--data", data, "songs", "--field", "year", "--type", "integer")
+    assert run("index", "--data", data, "songs").stdout.split("\n")[:2] == ["genre\tkeyword", "year\tinteger"]
+    where = json.dumps({"genre": "jazz", "year": {"$gte": 1990}})
+    expected = sum(1 for i in range(200) if i % 3 == 0 and 1950 + i % 50 >= 1990)
+    assert run("count", "--data", data, "songs", "--where", where).stdout.strip() == str(expected)
+    assert run("count", "--data", data, "songs").stdout.strip() == "200"
+    hits = json.loads(run("search", "--data", data, "songs", "--vector", "[0, 0, 1]", "-k", "5", "--where", where,
+                          "--metadata", "--json").stdout)
+    assert len(hits) == 5
+    for h in hits:
+        m = json.loads(h["metadata"]) if isinstance(h["metadata"], str) else h["metadata"]
+        assert m["genre"] == "jazz" and m["year"] >= 1990
+    bad = run("count", "--data", data, "songs", "--where", '{"year": {"$gt": "x", "$foo": 1}}', check=False)
+    assert bad.returncode != 0 and "unknown operator $foo" in bad.stderr
+    bad = run("index", "--data", data, "songs", "--field", "genre", check=False)
+    assert bad.returncode != 0 and "already exists" in bad.stderr
+    bad = run("index", "--data", data, "songs", "--field", "x", "--type", "text", check=False)
+    assert bad.returncode != 0 and "--type must be" in bad.stderr
+    assert "dropped" in run("index", "--data", data, "songs", "--field", "genre", "--drop").stdout
+    assert run("count", "--data", data, "songs", "--where", where).stdout.strip() == str(expected)
