@@ -542,3 +542,40 @@ def test_large_bodies_and_http_1_0(server):
     s.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
     got = parse_responses(recv_all(s))
     assert got[0][0] == 200 and got[0][1]["connection"] == "close"
+
+
+def test_sigterm_under_load_answers_or_refuses_cleanly(tmp_path):
+    srv = Server(tmp_path, "--no-request-log")
+    create(srv)
+    srv.call("PUT", "/v1/collections/docs/points",
+             {"points": [{"id": str(i), "vector": [i, 1, 2]} for i in range(500)]})
+    statuses, errors, started = [], [], threading.Barrier(5)
+
+    def client():
+        c = srv.conn(timeout=30)
+        started.wait()
+        for i in range(100000):
+            try:
+                st, body, r = srv.call("POST", "/v1/collections/docs/search", {"vector": [i % 500, 1, 2], "k": 3}, conn=c)
+                statuses.append(st)
+                if r.getheader("Connection") == "close":
+                    c.close()
+                    c = srv.conn(timeout=30)
+            except (ConnectionError, http.client.HTTPException, OSError) as e:
+                errors.append(type(e).__name__)
+                return
+
+    ts = [threading.Thread(target=client) for _ in range(4)]
+    for t in ts:
+        t.start()
+    started.wait()
+    deadline = time.monotonic() + 30
+    while len(statuses) < 200:  # Under load before the signal.
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    srv.proc.send_signal(signal.SIGTERM)
+    for t in ts:
+        t.join(60)
+    assert srv.stop() == 0
+    assert set(statuses) <= {200}, set(statuses)  # Every answered request succeeded.
+    assert len(errors) == 4  # Each client ended on a refused / closed connection.
