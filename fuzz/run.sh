@@ -13,8 +13,22 @@ case "$target" in
   filter_parser)
     sources=(fuzz/filter_parser_fuzz.cc lib/filter/value.cc lib/filter/ast.cc lib/filter/parser.cc
              lib/filter/evaluator.cc lib/filter/printer.cc lib/filter/walk.cc lib/status.cc)
+    libs=()
     seeds="fuzz/corpus/filter"
     dict="fuzz/filter.dict"
+    ;;
+  http_request)
+    sources=(fuzz/http_request_fuzz.cc net/io/event_loop.cc net/http/http_server.cc net/http/http_types.cc
+             lib/status.cc)
+    libs=(-luv -lhttp_parser)
+    seeds="fuzz/corpus/http"
+    dict="fuzz/http.dict"
+    ;;
+  rpc_frame)
+    sources=(fuzz/rpc_frame_fuzz.cc net/rpc/frame.cc lib/status.cc)
+    libs=()
+    seeds="fuzz/corpus/rpc"
+    dict=""
     ;;
   *)
     echo "unknown fuzz target: $target" >&2
@@ -24,10 +38,12 @@ esac
 
 cxx="${CXX_FUZZ:-clang++}"
 out="$(mktemp -d /tmp/vectron-fuzz-${target}.XXXXXX)"
+# The RPC schema's generated header (the meson build makes it the same way).
+flatc --cpp --scoped-enums -o "$out" net/schema/rpc.fbs
 binary="$out/${target}_fuzz"
 echo "building $binary"
 "$cxx" -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-  -I include -I lib "${sources[@]}" -o "$binary"
+  -I include -I lib -I . -I "$out" "${sources[@]}" ${libs[@]+"${libs[@]}"} -o "$binary"
 
 # Run on a scratch copy so the committed seeds are not mixed with generated inputs.
 corpus="$out/corpus"
@@ -35,4 +51,4 @@ mkdir -p "$corpus"
 cp "$seeds"/* "$corpus"/
 echo "fuzzing $target for ${seconds}s (artifacts in $out)"
 "$binary" -max_total_time="$seconds" -max_len=4096 -timeout=10 -print_final_stats=1 \
-  -dict="$dict" -artifact_prefix="$out/" "$corpus"
+  ${dict:+-dict="$dict"} -artifact_prefix="$out/" "$corpus"

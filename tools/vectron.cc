@@ -1,5 +1,5 @@
-// The `vectron` command-line tool: create, import, search, info, list, drop, backup,
-// compact, bench and the durability benchmarks.
+// The `vectron` command-line tool: serve, create, import, search, count, index, info, list,
+// drop, backup, compact, bench and the durability benchmarks.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "bench.h"
+#include "net/server.h"
 #include "datasets.h"
 #include "durability_bench.h"
 #include "progress.h"
@@ -239,6 +240,35 @@ int main(int argc, char** argv) {
   auto* bench_compact = add_dbench("bench-compact", "RSS and disk before/after deleting most points and compacting");
   bench_compact->add_option("--delete-fraction", dbo.delete_fraction, "Share of points deleted")->capture_default_str();
 
+  // serve
+  net::ServeOptions so;
+  std::string serve_durability = "full";
+  bool no_request_log = false;
+  auto* serve = app.add_subcommand("serve", "Serve the database over HTTP/JSON and binary RPC");
+  serve->add_option("--data", so.data_dir, "Database directory")->capture_default_str();
+  serve->add_option("--http", so.http_address, "HTTP listen address HOST:PORT (port 0 = any free port)")
+      ->capture_default_str();
+  serve->add_option("--rpc", so.rpc_address, "RPC listen address HOST:PORT (port 0 = any free port)")
+      ->capture_default_str();
+  serve->add_option("--workers", so.workers, "Engine worker threads (0 = hardware threads)")->capture_default_str();
+  serve->add_option("--queue", so.queue_max, "Engine calls that may wait before answering 503")->capture_default_str();
+  serve->add_option("--max-body-bytes", so.http.max_body_bytes, "Largest HTTP request body (413 past it)")
+      ->capture_default_str();
+  serve->add_option("--max-header-bytes", so.http.max_header_bytes, "Largest request line + headers (431 past it)")
+      ->capture_default_str();
+  serve->add_option("--idle-timeout-ms", so.http.idle_timeout_ms, "Close idle keep-alive connections after this")
+      ->capture_default_str();
+  serve->add_option("--request-timeout-ms", so.http.request_timeout_ms,
+                    "A request (or RPC frame) must arrive completely within this (408 past it)")
+      ->capture_default_str();
+  serve->add_option("--max-frame-bytes", so.rpc_max_frame_bytes, "Largest RPC frame")->capture_default_str();
+  serve->add_option("--shutdown-timeout-ms", so.shutdown_timeout_ms, "Drain limit after SIGTERM")->capture_default_str();
+  serve->add_option("--tls-cert", so.tls_cert, "PEM certificate chain: TLS on both ports");
+  serve->add_option("--tls-key", so.tls_key, "PEM private key for --tls-cert");
+  serve->add_option("--durability", serve_durability, "full, nometasync or nosync")->capture_default_str();
+  serve->add_flag("--no-request-log", no_request_log, "Do not log one line per request");
+  serve->add_flag("--debug-routes", so.debug_routes, "Enable /v1/_debug/* (tests only)");
+
   CLI11_PARSE(app, argc, argv);
   if (*backup) {
     auto db = OpenDb(data_dir);
@@ -255,6 +285,14 @@ int main(int argc, char** argv) {
   if (*bench_reopen) return RunReopenBench(dbo);
   if (*bench_concurrent) return RunConcurrentBench(dbo);
   if (*bench_compact) return RunCompactBench(dbo);
+
+  if (*serve) {
+    auto dur = ParseDurability(serve_durability);
+    if (!dur.ok()) return Fail(dur.status());
+    so.durability = *dur;
+    so.log_requests = !no_request_log;
+    return net::RunServe(so);
+  }
 
   if (*create) {
     auto met = ParseMetric(metric);

@@ -1,0 +1,676 @@
+#include "net/api/rest_api.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "net/api/filter_glue.h"
+
+namespace vectron::net {
+
+using nlohmann::json;
+
+int HttpStatusFor(StatusCode code) {
+  switch (code) {
+    case StatusCode::kOk: return 200;
+    case StatusCode::kInvalidArgument: return 400;
+    case StatusCode::kNotFound: return 404;
+    case StatusCode::kAlreadyExists: return 409;
+    case StatusCode::kFailedPrecondition: return 409;
+    case StatusCode::kAborted: return 409;
+    case StatusCode::kResourceExhausted: return 429;
+    case StatusCode::kUnavailable: return 503;
+    case StatusCode::kCancelled: return 503;
+    case StatusCode::kCorruption: return 500;
+    case StatusCode::kIOError: return 500;
+    case StatusCode::kInternal: return 500;
+  }
+  return 500;
+}
+
+HttpResponse StatusResponse(const Status& s) {
+  HttpResponse r = JsonError(HttpStatusFor(s.code()), StatusCodeName(s.code()), s.message());
+  if (s.code() == StatusCode::kUnavailable) r.headers.emplace_back("Retry-After", "1");
+  return r;
+}
+
+namespace {
+
+// Thrown inside handlers only; Run() turns it into a response. Never leaves this file.
+struct ApiError {
+  Status status;
+};
+
+[[noreturn]] void Bad(std::string message) { throw ApiError{Status::InvalidArgument(std::move(message))}; }
+
+void Check(const Status& s) {
+  if (!s.ok()) throw ApiError{s};
+}
+
+template <typename T>
+T Take(Result<T> r) {
+  if (!r.ok()) throw ApiError{r.status()};
+  return std::move(r).value();
+}
+
+json ParseBody(const HttpRequest& req, std::initializer_list<const char*> allowed) {
+  if (req.body.empty()) Bad("request body is empty; expected a JSON object");
+  json j = json::parse(req.body, nullptr, false);
+  if (j.is_discarded()) {
+    // Parse again for the position and reason of the error.
+    try {
+      json again = json::parse(req.body);
+      (void)again;
+    } catch (const json::parse_error& e) {
+      Bad(std::string("request body is not valid JSON: ") + e.what());
+    }
+    Bad("request body is not valid JSON");
+  }
+  if (!j.is_object()) Bad("request body must be a JSON object");
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    bool ok = false;
+    for (const char* a : allowed) ok = ok || it.key() == a;
+    if (!ok) {
+      std::string list;
+      for (const char* a : allowed) list += std::string(list.empty() ? "" : ", ") + a;
+      Bad("unknown field \"" + it.key() + "\" (allowed: " + list + ")");
+    }
+  }
+  return j;
+}
+
+int64_t GetInt(const json& j, const char* key, int64_t def, int64_t lo, int64_t hi) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return def;
+  if (!it->is_number_integer()) Bad(std::string("\"") + key + "\" must be an integer");
+  int64_t v = it->get<int64_t>();
+  if (v < lo || v > hi)
+    Bad(std::string("\"") + key + "\" must be in " + std::to_string(lo) + ".." + std::to_string(hi) + ", got " +
+        std::to_string(v));
+  return v;
+}
+
+bool GetBool(const json& j, const char* key, bool def) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return def;
+  if (!it->is_boolean()) Bad(std::string("\"") + key + "\" must be true or false");
+  return it->get<bool>();
+}
+
+std::string GetString(const json& j, const char* key, bool required) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) {
+    if (required) Bad(std::string("\"") + key + "\" is required");
+    return {};
+  }
+  if (!it->is_string()) Bad(std::string("\"") + key + "\" must be a string");
+  return it->get<std::string>();
+}
+
+// A filter is given as a JSON object; the engine takes its text.
+std::string GetWhere(const json& j) {
+  auto it = j.find("where");
+  if (it == j.end() || it->is_null()) return {};
+  if (!it->is_object()) Bad("\"where\" must be a JSON object (see docs/filter.md)");
+  return it->dump();
+}
+
+std::string IdOf(const json& v, const std::string& what) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_number_integer()) return v.dump();  // Integer ids are stored as their decimal text.
+  Bad(what + " must be a string (or an integer)");
+}
+
+std::vector<std::string> GetIds(const json& j) {
+  auto it = j.find("ids");
+  if (it == j.end()) Bad("\"ids\" is required");
+  if (!it->is_array()) Bad("\"ids\" must be an array of strings");
+  std::vector<std::string> ids;
+  ids.reserve(it->size());
+  for (size_t i = 0; i < it->size(); ++i) ids.push_back(IdOf((*it)[i], "ids[" + std::to_string(i) + "]"));
+  return ids;
+}
+
+void AppendVector(const json& v, const std::string& what, std::vector<float>* out) {
+  if (!v.is_array()) Bad(what + " must be an array of numbers");
+  for (size_t i = 0; i < v.size(); ++i) {
+    const json& x = v[i];
+    if (!x.is_number()) Bad(what + "[" + std::to_string(i) + "] is not a number");
+    double d = x.get<double>();
+    if (!std::isfinite(static_cast<float>(d))) Bad(what + "[" + std::to_string(i) + "] is not a finite float32");
+    out->push_back(static_cast<float>(d));
+  }
+}
+
+// --- JSON output written by hand where it is hot (search hits, points). ---
+void AppendString(std::string* out, std::string_view s) {
+  *out += json(s).dump(-1, ' ', false, json::error_handler_t::replace);
+}
+void AppendFloat(std::string* out, float f) {
+  char buf[32];
+  int n = std::snprintf(buf, sizeof(buf), "%.9g", static_cast<double>(f));
+  out->append(buf, static_cast<size_t>(n));
+}
+void AppendFloats(std::string* out, std::span<const float> v) {
+  *out += '[';
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i) *out += ',';
+    AppendFloat(out, v[i]);
+  }
+  *out += ']';
+}
+void AppendMetadata(std::string* out, const std::string& m) { *out += m.empty() ? "null" : m; }
+
+void AppendHits(std::string* out, const std::vector<Hit>& hits, bool meta, bool vec) {
+  *out += "{\"hits\":[";
+  for (size_t i = 0; i < hits.size(); ++i) {
+    const Hit& h = hits[i];
+    if (i) *out += ',';
+    *out += "{\"id\":";
+    AppendString(out, h.id);
+    *out += ",\"score\":";
+    AppendFloat(out, h.score);
+    if (meta) {
+      *out += ",\"metadata\":";
+      AppendMetadata(out, h.metadata);
+    }
+    if (vec) {
+      *out += ",\"vector\":";
+      AppendFloats(out, h.vector);
+    }
+    *out += '}';
+  }
+  *out += "]}";
+}
+
+void AppendPoint(std::string* out, const Point& p, bool meta, bool vec) {
+  *out += "{\"id\":";
+  AppendString(out, p.id);
+  if (vec) {
+    *out += ",\"vector\":";
+    AppendFloats(out, p.vector);
+  }
+  if (meta) {
+    *out += ",\"metadata\":";
+    AppendMetadata(out, p.metadata);
+  }
+  *out += '}';
+}
+
+HttpResponse Json(int status, const json& j) {
+  HttpResponse r;
+  r.status = status;
+  r.body = j.dump(-1, ' ', false, json::error_handler_t::replace);
+  r.body += '\n';
+  return r;
+}
+HttpResponse Raw(std::string body) {
+  HttpResponse r;
+  r.body = std::move(body);
+  r.body += '\n';
+  return r;
+}
+
+const std::string& Param(const PathParams& p, const char* name) {
+  for (auto& [k, v] : p) {
+    if (k == name) return v;
+  }
+  static const std::string kEmpty;
+  return kEmpty;
+}
+
+struct Include {
+  bool metadata, vector;
+};
+// "include": ["metadata", "vector"], or "include_metadata"/"include_vector" booleans.
+Include GetInclude(const json& j, Include def) {
+  Include inc = def;
+  if (auto it = j.find("include"); it != j.end() && !it->is_null()) {
+    if (!it->is_array()) Bad("\"include\" must be an array of \"metadata\" and/or \"vector\"");
+    inc = {false, false};
+    for (auto& x : *it) {
+      if (x == "metadata") inc.metadata = true;
+      else if (x == "vector" || x == "vectors") inc.vector = true;
+      else Bad("\"include\" may hold only \"metadata\" and \"vector\", got " + x.dump());
+    }
+  }
+  inc.metadata = GetBool(j, "include_metadata", inc.metadata);
+  inc.vector = GetBool(j, "include_vector", inc.vector);
+  return inc;
+}
+
+json ConfigJson(const Collection& c) {
+  json cfg = json::parse(c.config().ToJson(), nullptr, false);
+  return cfg.is_discarded() ? json::object() : cfg;
+}
+
+json StatsJson(const CollectionStats& st) {
+  return {{"count", st.count},
+          {"index_memory_bytes", st.index_memory_bytes},
+          {"disk_bytes", st.disk_bytes},
+          {"deleted_slots", st.deleted_slots},
+          {"index_kind", st.index_kind}};
+}
+
+// ------------------------------------------------------------------ handlers
+
+HttpResponse Healthz(RestApi&, const HttpRequest&, const PathParams&) { return Raw(R"({"status":"ok"})"); }
+
+HttpResponse Readyz(RestApi& api, const HttpRequest&, const PathParams&) {
+  if (api.draining_) {
+    HttpResponse r = JsonError(503, "unavailable", "shutting down");
+    r.headers.emplace_back("Retry-After", "1");
+    return r;
+  }
+  return Raw(R"({"status":"ready"})");
+}
+
+HttpResponse OpenApi(RestApi&, const HttpRequest&, const PathParams&) { return Raw(RestApi::OpenApiJson()); }
+
+HttpResponse MetricsRoute(RestApi& api, const HttpRequest& req, const PathParams&) {
+  HttpResponse r;
+  r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  // The runtime gauges were rendered on the loop thread and passed in the body.
+  r.body = req.body;
+  api.metrics_.Render(&r.body);
+  std::shared_lock lock(api.collections_mu_);
+  auto names = api.db_.ListCollections();
+  if (!names.ok()) return r;
+  std::string points, mem, disk;
+  for (auto& n : *names) {
+    auto c = api.db_.GetCollection(n);
+    if (!c.ok()) continue;
+    auto st = (*c)->Stats();
+    if (!st.ok()) continue;
+    std::string lbl = "{collection=\"" + PromEscape(n) + "\"} ";
+    points += "vectron_collection_points" + lbl + std::to_string(st->count) + "\n";
+    mem += "vectron_collection_index_memory_bytes" + lbl + std::to_string(st->index_memory_bytes) + "\n";
+    disk += "vectron_collection_disk_bytes" + lbl + std::to_string(st->disk_bytes) + "\n";
+  }
+  r.body += "# HELP vectron_collections Collections in the database.\n# TYPE vectron_collections gauge\n";
+  r.body += "vectron_collections " + std::to_string(names->size()) + "\n";
+  r.body += "# HELP vectron_collection_points Live points per collection.\n# TYPE vectron_collection_points gauge\n" + points;
+  r.body += "# HELP vectron_collection_index_memory_bytes In-memory index size per collection.\n"
+            "# TYPE vectron_collection_index_memory_bytes gauge\n" + mem;
+  r.body += "# HELP vectron_collection_disk_bytes LMDB data plus saved index files per collection.\n"
+            "# TYPE vectron_collection_disk_bytes gauge\n" + disk;
+  return r;
+}
+
+HttpResponse CreateCollection(RestApi& api, const HttpRequest& req, const PathParams&) {
+  json j = ParseBody(req, {"name", "dim", "metric", "hnsw", "m", "M", "ef_construction", "ef_search", "seed", "shards",
+                           "flat_max_points", "checkpoint_every_ops"});
+  std::string name = GetString(j, "name", true);
+  CollectionConfig cfg;
+  if (!j.contains("dim")) Bad("\"dim\" is required");
+  cfg.dim = static_cast<uint32_t>(GetInt(j, "dim", 0, 1, kMaxDim));
+  if (auto m = GetString(j, "metric", false); !m.empty()) cfg.metric = Take(ParseMetric(m));
+  const json* h = &j;
+  json empty = json::object();
+  if (auto it = j.find("hnsw"); it != j.end() && !it->is_null()) {
+    if (!it->is_object()) Bad("\"hnsw\" must be an object {\"m\", \"ef_construction\", \"ef_search\", \"seed\"}");
+    for (auto f = it->begin(); f != it->end(); ++f) {
+      if (f.key() != "m" && f.key() != "M" && f.key() != "ef_construction" && f.key() != "ef_search" && f.key() != "seed")
+        Bad("unknown field \"hnsw." + f.key() + "\"");
+    }
+    h = &*it;
+  }
+  const int64_t kU32 = 0xffffffffll;
+  cfg.hnsw.m = static_cast<uint32_t>(GetInt(*h, "m", GetInt(*h, "M", cfg.hnsw.m, 0, kU32), 0, kU32));
+  cfg.hnsw.ef_construction = static_cast<uint32_t>(GetInt(*h, "ef_construction", cfg.hnsw.ef_construction, 0, kU32));
+  cfg.hnsw.ef_search = static_cast<uint32_t>(GetInt(*h, "ef_search", cfg.hnsw.ef_search, 0, kU32));
+  cfg.hnsw.seed = static_cast<uint64_t>(GetInt(*h, "seed", static_cast<int64_t>(cfg.hnsw.seed), 0, INT64_MAX));
+  cfg.shards = static_cast<uint32_t>(GetInt(j, "shards", cfg.shards, 0, kU32));
+  cfg.flat_max_points = static_cast<uint64_t>(GetInt(j, "flat_max_points", static_cast<int64_t>(cfg.flat_max_points), 0, INT64_MAX));
+  cfg.checkpoint_every_ops =
+      static_cast<uint64_t>(GetInt(j, "checkpoint_every_ops", static_cast<int64_t>(cfg.checkpoint_every_ops), 1, INT64_MAX));
+  std::shared_lock lock(api.collections_mu_);
+  Collection* c = Take(api.db_.CreateCollection(name, cfg));
+  return Json(201, {{"name", name}, {"config", ConfigJson(*c)}});
+}
+
+HttpResponse ListCollections(RestApi& api, const HttpRequest&, const PathParams&) {
+  std::shared_lock lock(api.collections_mu_);
+  json out = json::array();
+  for (auto& n : Take(api.db_.ListCollections())) {
+    auto c = api.db_.GetCollection(n);
+    if (!c.ok()) continue;
+    const auto& cfg = (*c)->config();
+    auto count = (*c)->Count();
+    out.push_back({{"name", n},
+                   {"dim", cfg.dim},
+                   {"metric", MetricName(cfg.metric)},
+                   {"shards", cfg.shards},
+                   {"count", count.ok() ? *count : 0}});
+  }
+  return Json(200, {{"collections", out}});
+}
+
+HttpResponse GetCollection(RestApi& api, const HttpRequest&, const PathParams& p) {
+  std::shared_lock lock(api.collections_mu_);
+  Collection* c = Take(api.db_.GetCollection(Param(p, "name")));
+  CollectionStats st = Take(c->Stats());
+  return Json(200, {{"name", c->name()}, {"config", ConfigJson(*c)}, {"stats", StatsJson(st)}});
+}
+
+HttpResponse DropCollection(RestApi& api, const HttpRequest&, const PathParams& p) {
+  std::unique_lock lock(api.collections_mu_);
+  Check(api.db_.DropCollection(Param(p, "name")));
+  return Json(200, {{"name", Param(p, "name")}, {"dropped", true}});
+}
+
+HttpResponse UpsertPoints(RestApi& api, const HttpRequest& req, const PathParams& p) {
+  json j = ParseBody(req, {"points"});
+  auto it = j.find("points");
+  if (it == j.end() || !it->is_array()) Bad("\"points\" must be an array of {\"id\", \"vector\", \"metadata\"?}");
+  if (it->empty()) Bad("\"points\" is empty");
+  WriteBatch batch;
+  std::vector<float> v;
+  for (size_t i = 0; i < it->size(); ++i) {
+    const json& pt = (*it)[i];
+    std::string what = "points[" + std::to_string(i) + "]";
+    if (!pt.is_object()) Bad(what + " must be an object {\"id\", \"vector\", \"metadata\"?}");
+    for (auto f = pt.begin(); f != pt.end(); ++f) {
+      if (f.key() != "id" && f.key() != "vector" && f.key() != "metadata")
+        Bad("unknown field \"" + f.key() + "\" in " + what);
+    }
+    if (!pt.contains("id")) Bad(what + ".id is required");
+    if (!pt.contains("vector")) Bad(what + ".vector is required");
+    std::string id = IdOf(pt["id"], what + ".id");
+    v.clear();
+    AppendVector(pt["vector"], what + ".vector", &v);
+    std::string meta;
+    if (auto m = pt.find("metadata"); m != pt.end() && !m->is_null()) {
+      if (!m->is_object()) Bad(what + ".metadata must be a JSON object");
+      meta = m->dump();
+    }
+    batch.Upsert(std::move(id), v, std::move(meta));
+  }
+  std::shared_lock lock(api.collections_mu_);
+  Collection* c = Take(api.db_.GetCollection(Param(p, "name")));
+  Check(c->Write(batch));
+  return Json(200, {{"upserted", batch.size()}});
+}
+
+HttpResponse GetPoints(RestApi& api, const HttpRequest& req, const PathParams& p) {
+  json j = ParseBody(req, {"ids", "include", "include_metadata", "include_vector"});
+  std::vector<std::string> ids = GetIds(j);
+  Include inc = GetInclude(j, {true, true});
+  std::shared_lock lock(api.collections_mu_);
+  Collection* c = Take(api.db_.GetCollection(Param(p, "name")));
+  GetOptions go;
+  go.include_metadata = inc.metadata;
+  go.include_vector = inc.vector;
+  auto pts = Take(c->Get(ids, go));
+  std::string out = "{\"points\":[";
+  std::string missing = "\"not_found\":[";
+  bool first = true, first_missing = true;
+  for (size_t i = 0; i < pts.size(); ++i) {
+    if (pts[i]) {
+      if (!first) out += ',';
+      first = false;
+      AppendPoint(&out, *pts[i], inc.metadata, inc.vector);
+    } else {
+      if (!first_missing) missing += ',';
+      first_missing = false;
+      AppendString(&missing, ids[i]);
+    }
+  }
+  out += "]," + missing + "]}";
+  return Raw(std::move(out));
+}
+
+HttpResponse DeletePoints(RestApi& api, const HttpRequest& req, const PathParams& p) {
+  json j = ParseBody(req, {"ids", "where"});
+  bool has_ids = j.contains("ids"), has_where = j.contains("where") && !j["where"].is_null();
+  if (has_ids == has_where) Bad("give exactly one of \"ids\" and \"where\"");
+  std::shared_lock lock(api.collections_mu_);
+  if (has_ids) {
+    std::vector<std::string> ids = GetIds(j);
+    Collection* c = Take(api.db_.GetCollection(Param(p, "name")));
+    GetOptions go;
+    go.include_metadata = false;
+    go.include_vector = false;
+    auto found = Take(c->Get(ids, go));
+    std::set<std::string> existing;
+    for (auto& f : found) {
+      if (f) existing.insert(f->id);
+    }
+    Check(c->Delete(ids));
+    return Json(200, {{"deleted", existing.size()}});
+  }
+  std::string where = GetWhere(j);
+  Collection* c = Take(api.db_.GetCollection(Param(p, "name")));
+  return Json(200, {{"deleted", Take(DeleteWhere(*c, where))}});
+}
+
+HttpResponse CountPoints(RestApi& api, const HttpRequest& req, const PathParams& p) {
+  json j = req.body.empty() ? json::object() : ParseBody(req, {"where"});
+  std::string where = GetWhere(j);
+  std::shared_lock lock(api.collections_mu_);
+  Collection* c = Take(api.db_.GetCollection(Param(p, "name")));
+  return Json(200, {{"count", Take(CountWhere(*c, where))}});
+}
+
+HttpResponse ScrollPoints(RestApi& api, const HttpRequest& req, const PathParams& p) {
+  json j = req.body.empty() ? json::object() : ParseBody(req, {"limit", "cursor", "where", "include", "include_metadata", "include_vector"});
+  size_t limit = static_cast<size_t>(GetInt(j, "limit", 100, 1, static_cast<int64_t>(api.options_.max_scroll_limit)));
+  std::string cursor = GetString(j, "cursor", false);
+  std::string where = GetWhere(j);
+  Include inc = GetInclude(j, {true, false});
+  std::shared_lock lock(api.collections_mu_);
+  Collection* c = Take(api.db_.GetCollection(Param(p, "name")));
+  GetOptions go;
+  go.include_metadata = inc.metadata;
+  go.include_vector = inc.vector;
+  ScrollPage page = Take(ScrollWhere(*c, cursor, limit, go, where));
+  std::string out = "{\"points\":[";
+  for (size_t i = 0; i < page.points.size(); ++i) {
+    if (i) out += ',';
+    AppendPoint(&out, page.points[i], inc.metadata, inc.vector);
+  }
+  out += "],\"next_cursor\":";
+  if (page.next_cursor.empty()) out += "null";
+  else AppendString(&out, page.next_cursor);
+  out += '}';
+  return Raw(std::move(out));
+}
+
+HttpResponse Search(RestApi& api, const HttpRequest& req, const PathParams& p) {
+  json j = ParseBody(req, {"vector", "vectors", "k", "ef", "exact", "where", "include", "include_metadata", "include_vector"});
+  bool single = j.contains("vector"), batch = j.contains("vectors");
+  if (single == batch) Bad("give exactly one of \"vector\" (one query) and \"vectors\" (a list of queries)");
+  SearchParams sp;
+  sp.k = static_cast<int>(GetInt(j, "k", 10, 1, api.options_.max_k));
+  sp.ef = static_cast<int>(GetInt(j, "ef", 0, 0, 1 << 20));
+  sp.exact = GetBool(j, "exact", false);
+  Include inc = GetInclude(j, {false, false});
+  sp.include_metadata = inc.metadata;
+  sp.include_vector = inc.vector;
+  std::string where = GetWhere(j);
+  std::vector<float> q;
+  size_t n = 1;
+  if (single) {
+    AppendVector(j["vector"], "vector", &q);
+  } else {
+    const json& vs = j["vectors"];
+    if (!vs.is_array()) Bad("\"vectors\" must be an array of arrays of numbers");
+    if (vs.empty()) Bad("\"vectors\" is empty");
+    if (vs.size() > api.options_.max_batch_queries)
+      Bad("\"vectors\" holds " + std::to_string(vs.size()) + " queries; the limit is " +
+          std::to_string(api.options_.max_batch_queries));
+    n = vs.size();
+    size_t dim = 0;
+    for (size_t i = 0; i < n; ++i) {
+      size_t before = q.size();
+      AppendVector(vs[i], "vectors[" + std::to_string(i) + "]", &q);
+      size_t d = q.size() - before;
+      if (i == 0) dim = d;
+      else if (d != dim)
+        Bad("vectors[" + std::to_string(i) + "] has " + std::to_string(d) + " numbers, vectors[0] has " + std::to_string(dim));
+    }
+  }
+  std::shared_lock lock(api.collections_mu_);
+  Collection* c = Take(api.db_.GetCollection(Param(p, "name")));
+  if (single) {
+    auto hits = Take(SearchWhere(*c, q, sp, where));
+    std::string out;
+    AppendHits(&out, hits, inc.metadata, inc.vector);
+    return Raw(std::move(out));
+  }
+  if (q.size() != n * c->config().dim)
+    Bad("each query must have " + std::to_string(c->config().dim) + " numbers (the collection's dimension), got " +
+        std::to_string(q.size() / n));
+  // One worker thread per request: concurrency comes from concurrent requests.
+  auto results = Take(SearchBatchWhere(*c, q, sp, where));
+  std::string out = "{\"results\":[";
+  for (size_t i = 0; i < results.size(); ++i) {
+    if (i) out += ',';
+    AppendHits(&out, results[i], inc.metadata, inc.vector);
+  }
+  out += "]}";
+  return Raw(std::move(out));
+}
+
+HttpResponse CreateIndex(RestApi& api, const HttpRequest& req, const PathParams& p) {
+  json j = ParseBody(req, {"field", "type"});
+  std::string field = GetString(j, "field", true);
+  std::string type = GetString(j, "type", true);
+  std::shared_lock lock(api.collections_mu_);
+  Collection* c = Take(api.db_.GetCollection(Param(p, "name")));
+  Check(CreatePayloadIndex(*c, field, type));
+  return Json(201, {{"field", field}, {"type", type}});
+}
+
+HttpResponse ListIndexes(RestApi& api, const HttpRequest&, const PathParams& p) {
+  std::shared_lock lock(api.collections_mu_);
+  Collection* c = Take(api.db_.GetCollection(Param(p, "name")));
+  json out = json::array();
+  for (auto& [field, type] : Take(ListPayloadIndexes(*c))) out.push_back({{"field", field}, {"type", type}});
+  return Json(200, {{"indexes", out}});
+}
+
+HttpResponse DropIndex(RestApi& api, const HttpRequest&, const PathParams& p) {
+  std::shared_lock lock(api.collections_mu_);
+  Collection* c = Take(api.db_.GetCollection(Param(p, "name")));
+  Check(DropPayloadIndex(*c, Param(p, "field")));
+  return Json(200, {{"field", Param(p, "field")}, {"dropped", true}});
+}
+
+// --- debug routes (tests): hold a worker until released or `ms` pass.
+HttpResponse DebugBlock(RestApi& api, const HttpRequest& req, const PathParams&) {
+  json j = req.body.empty() ? json::object() : ParseBody(req, {"ms"});
+  auto ms = GetInt(j, "ms", 10000, 0, 600000);
+  std::unique_lock lock(api.debug_mu_);
+  uint64_t gen = api.debug_generation_;
+  ++api.debug_blocked_;
+  bool released = api.debug_cv_.wait_for(lock, std::chrono::milliseconds(ms), [&] { return api.debug_generation_ != gen; });
+  --api.debug_blocked_;
+  return Json(200, {{"released", released}});
+}
+
+HttpResponse DebugRelease(RestApi& api, const HttpRequest&, const PathParams&) {
+  {
+    std::lock_guard lock(api.debug_mu_);
+    ++api.debug_generation_;
+  }
+  api.debug_cv_.notify_all();
+  return Json(200, {{"released", true}});
+}
+
+HttpResponse DebugState(RestApi& api, const HttpRequest&, const PathParams&) {
+  std::lock_guard lock(api.debug_mu_);
+  return Json(200, {{"blocked", api.debug_blocked_}, {"queued", api.pool_.queued()}, {"running", api.pool_.running()}});
+}
+
+HttpResponse Run(RestApi::Fn fn, RestApi& api, const HttpRequest& req, const PathParams& params) {
+  try {
+    return fn(api, req, params);
+  } catch (const ApiError& e) {
+    return StatusResponse(e.status);
+  } catch (const json::exception& e) {
+    return JsonError(400, "invalid_argument", std::string("bad JSON value: ") + e.what());
+  } catch (const std::bad_alloc&) {
+    return JsonError(429, "resource_exhausted", "out of memory for this request");
+  } catch (const std::exception& e) {
+    return JsonError(500, "internal", e.what());
+  }
+}
+
+}  // namespace
+
+RestApi::RestApi(Database& db, WorkerPool& pool, RequestMetrics& metrics, ApiOptions options,
+                 std::function<std::string()> runtime_gauges)
+    : db_(db), pool_(pool), metrics_(metrics), options_(options), runtime_gauges_(std::move(runtime_gauges)) {
+  auto& r = router_;
+  r.Add("GET", "/healthz", {&Healthz, true});
+  r.Add("GET", "/readyz", {&Readyz, true});
+  r.Add("GET", "/metrics", {&MetricsRoute, false});
+  r.Add("GET", "/openapi.json", {&OpenApi, true});
+  r.Add("GET", "/v1/openapi.json", {&OpenApi, true});
+  r.Add("POST", "/v1/collections", {&CreateCollection, false});
+  r.Add("GET", "/v1/collections", {&ListCollections, false});
+  r.Add("GET", "/v1/collections/{name}", {&GetCollection, false});
+  r.Add("DELETE", "/v1/collections/{name}", {&DropCollection, false});
+  r.Add("PUT", "/v1/collections/{name}/points", {&UpsertPoints, false});
+  r.Add("POST", "/v1/collections/{name}/points/get", {&GetPoints, false});
+  r.Add("POST", "/v1/collections/{name}/points/delete", {&DeletePoints, false});
+  r.Add("POST", "/v1/collections/{name}/count", {&CountPoints, false});
+  r.Add("POST", "/v1/collections/{name}/scroll", {&ScrollPoints, false});
+  r.Add("POST", "/v1/collections/{name}/search", {&Search, false});
+  r.Add("POST", "/v1/collections/{name}/indexes", {&CreateIndex, false});
+  r.Add("GET", "/v1/collections/{name}/indexes", {&ListIndexes, false});
+  r.Add("DELETE", "/v1/collections/{name}/indexes/{field}", {&DropIndex, false});
+  if (options_.debug_routes) {
+    r.Add("POST", "/v1/_debug/block", {&DebugBlock, false});
+    r.Add("POST", "/v1/_debug/release", {&DebugRelease, true});
+    r.Add("GET", "/v1/_debug/state", {&DebugState, true});
+  }
+}
+
+RestApi::~RestApi() = default;
+
+void RestApi::Handle(HttpRequest request, Responder respond) {
+  auto m = router_.Find(request.method, request.path);
+  if (!m.route) {
+    HttpResponse r;
+    if (!m.allow.empty()) {
+      r = JsonError(405, "method_not_allowed", request.method + " is not allowed on " + request.path + " (allowed: " + m.allow + ")");
+      r.headers.emplace_back("Allow", m.allow);
+    } else {
+      r = JsonError(404, "not_found", "no route " + request.method + " " + request.path);
+    }
+    respond(std::move(r));
+    return;
+  }
+  const std::string& route = m.route->pattern;
+  Handler h = m.route->handler;
+  if (h.inline_on_loop) {
+    HttpResponse r = Run(h.fn, *this, request, m.params);
+    r.route = route;
+    respond(std::move(r));
+    return;
+  }
+  if (h.fn == &MetricsRoute) {
+    // Loop-owned gauges are read here, on the loop thread; engine gauges on a worker.
+    std::string body = runtime_gauges_ ? runtime_gauges_() : std::string();
+    request.body = std::move(body);
+  }
+  auto task = [this, fn = h.fn, route, req = std::move(request), params = std::move(m.params), respond]() {
+    HttpResponse r = Run(fn, *this, req, params);
+    r.route = route;
+    respond(std::move(r));
+  };
+  if (!pool_.TrySubmit(std::move(task))) {
+    HttpResponse r = JsonError(503, "unavailable",
+                               "server busy: " + std::to_string(pool_.queue_max()) +
+                                   " requests already queued; retry later");
+    r.headers.emplace_back("Retry-After", std::to_string(options_.retry_after_s));
+    r.route = route;
+    respond(std::move(r));
+  }
+}
+
+}  // namespace vectron::net

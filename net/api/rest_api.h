@@ -1,0 +1,80 @@
+// The REST/JSON API under /v1: collections, points, search, count, scroll, payload
+// indexes, and the operations routes (/healthz, /readyz, /metrics, /openapi.json).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+
+#include "net/api/metrics.h"
+#include "net/http/http_server.h"
+#include "net/http/router.h"
+#include "net/io/worker_pool.h"
+#include "vectron/database.h"
+
+namespace vectron::net {
+
+struct ApiOptions {
+  // Enables /v1/_debug/{block,release,state}: a request that holds a worker until
+  // released, for tests of backpressure and shutdown. Never on in production.
+  bool debug_routes = false;
+  int max_k = 10000;               // Largest k a search may ask for.
+  size_t max_batch_queries = 4096; // Most queries in one batch search.
+  size_t max_scroll_limit = 10000; // Largest scroll page.
+  // Seconds put in Retry-After when the worker queue is full.
+  int retry_after_s = 1;
+};
+
+// The one translation table from engine Status codes to HTTP statuses.
+int HttpStatusFor(StatusCode code);
+// {"error": {"code": "not_found", "message": ...}} with HttpStatusFor(s.code()).
+HttpResponse StatusResponse(const Status& s);
+
+// Routes requests to handlers: cheap ones run on the loop thread, engine calls on the
+// worker pool. Handle() is called on the loop thread; the rest is thread-safe.
+class RestApi {
+ public:
+  // `db`, `pool`, `metrics` must outlive this object. `runtime_gauges` is called on the
+  // loop thread for /metrics and returns Prometheus lines (connections, queue depth).
+  RestApi(Database& db, WorkerPool& pool, RequestMetrics& metrics, ApiOptions options,
+          std::function<std::string()> runtime_gauges);
+  ~RestApi();
+
+  void Handle(HttpRequest request, Responder respond);
+  // /readyz answers 503 from now on (shutting down).
+  void SetDraining() { draining_ = true; }
+  // The OpenAPI 3.0 document describing every route.
+  static std::string OpenApiJson();
+
+  // A handler: request in, response out. Runs where its Route says.
+  using Fn = HttpResponse (*)(RestApi& api, const HttpRequest& req, const PathParams& params);
+  struct Handler {
+    Fn fn;
+    bool inline_on_loop;  // Cheap and engine-free: no trip through the worker pool.
+  };
+
+  // Handlers' shared state (public for the handler functions in rest_api.cc).
+  Database& db_;
+  WorkerPool& pool_;
+  RequestMetrics& metrics_;
+  ApiOptions options_;
+  std::function<std::string()> runtime_gauges_;
+  std::atomic<bool> draining_{false};
+  // Shared by every request that uses a Collection*, exclusive for DropCollection, so a
+  // drop never frees a collection another request is using.
+  std::shared_mutex collections_mu_;
+  // Debug blockers (see ApiOptions::debug_routes).
+  std::mutex debug_mu_;
+  std::condition_variable debug_cv_;
+  int debug_blocked_ = 0;         // Guarded by debug_mu_.
+  uint64_t debug_generation_ = 0; // Guarded by debug_mu_; bumped by release.
+
+ private:
+  Router<Handler> router_;
+};
+
+}  // namespace vectron::net

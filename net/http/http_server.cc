@@ -1,0 +1,349 @@
+#include "net/http/http_server.h"
+
+#include <http_parser.h>
+
+#include <atomic>
+#include <climits>
+#include <deque>
+
+namespace vectron::net {
+
+struct HttpServer::Shared {
+  EventLoop* loop;
+  HttpLimits limits;
+  HttpHandler handler;
+  HttpObserver observer;
+  std::shared_ptr<bool> draining;
+};
+
+namespace {
+
+std::string PercentDecode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+      out += static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2]));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+void Lower(std::string& s) {
+  for (char& c : s) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+}
+
+// One queued unit of work: a parsed request, or a protocol error to answer in order.
+struct Pending {
+  HttpRequest request;
+  bool is_error = false;
+  HttpResponse error;
+};
+
+// Responses queued but not yet written past which pipelined requests wait.
+constexpr size_t kMaxUnsentBytes = 8 << 20;
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(Connection& conn, std::shared_ptr<HttpServer::Shared> shared) : conn_(conn), shared_(std::move(shared)) {
+    http_parser_init(&parser_, HTTP_REQUEST);
+    parser_.data = this;
+    last_activity_ms_ = shared_->loop->NowMs();
+  }
+
+  void OnData(std::string_view bytes) {
+    last_activity_ms_ = shared_->loop->NowMs();
+    if (broken_) return;
+    size_t n = http_parser_execute(&parser_, &Settings(), bytes.data(), bytes.size());
+    if (parser_.upgrade && !broken_) {
+      Fail(JsonError(501, "not_implemented", "protocol upgrade is not supported"));
+    } else if (HTTP_PARSER_ERRNO(&parser_) != HPE_OK && !broken_) {
+      Fail(JsonError(400, "bad_request",
+                     std::string("malformed HTTP request: ") + http_errno_description(HTTP_PARSER_ERRNO(&parser_))));
+    } else if (n != bytes.size() && !broken_) {
+      Fail(JsonError(400, "bad_request", "malformed HTTP request"));
+    }
+    if (ready_.size() >= shared_->limits.max_pipelined) conn_.PauseReading();
+    MaybeDispatch();
+  }
+
+  void OnEof() {
+    peer_eof_ = true;
+    // Answer what was already received (a client may half-close after its last request).
+    if (!busy_ && ready_.empty()) conn_.Close();
+  }
+
+  void OnTick(uint64_t now) {
+    // Dispatch held back by unsent output (a client not reading its responses) resumes
+    // here once the socket has drained.
+    if (!busy_ && !ready_.empty()) MaybeDispatch();
+    if (busy_ || !ready_.empty() || broken_) return;
+    const auto& lim = shared_->limits;
+    if (in_message_) {
+      if (now - cur_.start_ms > lim.request_timeout_ms) {
+        HttpResponse r = JsonError(408, "request_timeout",
+                                   "request not received completely within " +
+                                       std::to_string(lim.request_timeout_ms) + " ms");
+        r.close = true;
+        broken_ = true;
+        HttpRequest req = cur_;
+        req.body.clear();
+        if (req.method.empty()) req.method = "-";
+        Send(req, std::move(r), now);
+      }
+    } else if (now - last_activity_ms_ > lim.idle_timeout_ms) {
+      conn_.Close();
+    }
+  }
+
+  bool Idle() const { return !busy_ && ready_.empty() && !in_message_; }
+
+  void Finish(uint64_t seq, HttpResponse resp) {
+    if (!busy_ || seq != seq_) return;
+    busy_ = false;
+    Send(inflight_, std::move(resp), shared_->loop->NowMs());
+  }
+
+  void MarkDead() { dead_ = true; }
+
+ private:
+  void Send(const HttpRequest& req, HttpResponse resp, uint64_t now) {
+    if (dead_) return;
+    bool keep = req.keep_alive && !resp.close && !*shared_->draining && !(broken_ && ready_.empty());
+    conn_.Send(SerializeResponse(resp, keep));
+    if (shared_->observer)
+      shared_->observer(req, resp, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - req.start).count());
+    last_activity_ms_ = now;
+    if (!keep) {
+      dead_ = true;
+      conn_.Close();
+      return;
+    }
+    if (ready_.size() < shared_->limits.max_pipelined && !broken_) conn_.ResumeReading();
+    MaybeDispatch();
+  }
+
+  void MaybeDispatch() {
+    while (!busy_ && !dead_ && !ready_.empty() && conn_.pending_write_bytes() <= kMaxUnsentBytes) {
+      Pending p = std::move(ready_.front());
+      ready_.pop_front();
+      busy_ = true;
+      ++seq_;
+      inflight_ = p.request;
+      inflight_.body.clear();
+      if (p.is_error) {
+        busy_ = false;
+        Send(inflight_, std::move(p.error), shared_->loop->NowMs());
+        continue;
+      }
+      auto state = std::make_shared<Responder::State>();
+      FillState(*state);
+      shared_->handler(std::move(p.request), Responder(std::move(state)));
+    }
+    if (!busy_ && ready_.empty() && peer_eof_ && !dead_) conn_.Close();
+  }
+
+  void FillState(Responder::State& st);
+
+  void Fail(HttpResponse r) {
+    broken_ = true;
+    r.close = true;
+    Pending p;
+    p.request = cur_;
+    p.request.body.clear();
+    if (p.request.method.empty()) p.request.method = "-";
+    if (p.request.start_ms == 0) {
+      p.request.start_ms = shared_->loop->NowMs();
+      p.request.start = std::chrono::steady_clock::now();
+    }
+    p.request.peer = conn_.peer();
+    p.is_error = true;
+    p.error = std::move(r);
+    ready_.push_back(std::move(p));
+    in_message_ = false;
+    conn_.PauseReading();
+  }
+
+  static http_parser_settings& Settings() {
+    static http_parser_settings s = [] {
+      http_parser_settings st;
+      http_parser_settings_init(&st);
+      st.on_message_begin = [](http_parser* p) { return Self(p)->OnMessageBegin(); };
+      st.on_url = [](http_parser* p, const char* at, size_t len) { return Self(p)->OnUrl(at, len); };
+      st.on_header_field = [](http_parser* p, const char* at, size_t len) { return Self(p)->OnField(at, len); };
+      st.on_header_value = [](http_parser* p, const char* at, size_t len) { return Self(p)->OnValue(at, len); };
+      st.on_headers_complete = [](http_parser* p) { return Self(p)->OnHeadersComplete(); };
+      st.on_body = [](http_parser* p, const char* at, size_t len) { return Self(p)->OnBody(at, len); };
+      st.on_message_complete = [](http_parser* p) { return Self(p)->OnMessageComplete(); };
+      return st;
+    }();
+    return s;
+  }
+  static Session* Self(http_parser* p) { return static_cast<Session*>(p->data); }
+
+  int CountHeader(size_t len) {
+    header_bytes_ += len;
+    if (header_bytes_ > shared_->limits.max_header_bytes) {
+      Fail(JsonError(431, "header_too_large",
+                     "request line and headers exceed " + std::to_string(shared_->limits.max_header_bytes) + " bytes"));
+      return -1;
+    }
+    return 0;
+  }
+  int OnMessageBegin() {
+    cur_ = HttpRequest();
+    cur_.start_ms = shared_->loop->NowMs();
+    cur_.start = std::chrono::steady_clock::now();
+    cur_.peer = conn_.peer();
+    header_bytes_ = 0;
+    in_value_ = false;
+    in_message_ = true;
+    return 0;
+  }
+  int OnUrl(const char* at, size_t len) {
+    cur_.target.append(at, len);
+    return CountHeader(len);
+  }
+  int OnField(const char* at, size_t len) {
+    if (in_value_ || cur_.headers.empty()) {
+      cur_.headers.emplace_back();
+      in_value_ = false;
+    }
+    cur_.headers.back().first.append(at, len);
+    return CountHeader(len + 4);
+  }
+  int OnValue(const char* at, size_t len) {
+    in_value_ = true;
+    cur_.headers.back().second.append(at, len);
+    return CountHeader(len);
+  }
+  int OnHeadersComplete() {
+    for (auto& h : cur_.headers) Lower(h.first);
+    cur_.method = http_method_str(static_cast<http_method>(parser_.method));
+    cur_.http_minor = parser_.http_minor;
+    cur_.keep_alive = http_should_keep_alive(&parser_) != 0;
+    auto q = cur_.target.find('?');
+    std::string_view raw_path(cur_.target);
+    if (q != std::string::npos) {
+      cur_.query = cur_.target.substr(q + 1);
+      raw_path = raw_path.substr(0, q);
+    }
+    cur_.path = PercentDecode(raw_path);
+    const size_t max_body = shared_->limits.max_body_bytes;
+    if (parser_.content_length != ULLONG_MAX && parser_.content_length > max_body) {
+      Fail(JsonError(413, "payload_too_large",
+                     "request body of " + std::to_string(parser_.content_length) + " bytes exceeds the limit of " +
+                         std::to_string(max_body) + " bytes"));
+      return -1;
+    }
+    if (parser_.content_length != ULLONG_MAX) cur_.body.reserve(parser_.content_length);
+    if (cur_.Header("expect") == "100-continue" && !busy_ && ready_.empty()) conn_.Send("HTTP/1.1 100 Continue\r\n\r\n");
+    return 0;
+  }
+  int OnBody(const char* at, size_t len) {
+    if (cur_.body.size() + len > shared_->limits.max_body_bytes) {
+      Fail(JsonError(413, "payload_too_large",
+                     "request body exceeds the limit of " + std::to_string(shared_->limits.max_body_bytes) + " bytes"));
+      return -1;
+    }
+    cur_.body.append(at, len);
+    return 0;
+  }
+  int OnMessageComplete() {
+    in_message_ = false;
+    Pending p;
+    p.request = std::move(cur_);
+    cur_ = HttpRequest();
+    ready_.push_back(std::move(p));
+    return 0;
+  }
+
+  Connection& conn_;
+  std::shared_ptr<HttpServer::Shared> shared_;
+  http_parser parser_;
+  HttpRequest cur_;
+  size_t header_bytes_ = 0;
+  bool in_value_ = false;
+  bool in_message_ = false;
+  bool broken_ = false;   // Protocol error: answer what is queued, then close.
+  bool busy_ = false;     // A request is with the handler.
+  bool dead_ = false;     // Connection closing or gone: drop responses.
+  bool peer_eof_ = false;
+  uint64_t seq_ = 0;
+  uint64_t last_activity_ms_ = 0;
+  HttpRequest inflight_;  // The request being handled, without its body.
+  std::deque<Pending> ready_;
+};
+
+class SessionHandler final : public ConnectionHandler {
+ public:
+  explicit SessionHandler(std::shared_ptr<Session> s) : s_(std::move(s)) {}
+  ~SessionHandler() override { s_->MarkDead(); }
+  void OnData(std::string_view bytes) override { s_->OnData(bytes); }
+  void OnEof(Connection&) override { s_->OnEof(); }
+  void OnTick(uint64_t now_ms) override { s_->OnTick(now_ms); }
+  bool Idle() const override { return s_->Idle(); }
+
+ private:
+  std::shared_ptr<Session> s_;
+};
+
+}  // namespace
+
+struct Responder::State {
+  EventLoop* loop = nullptr;
+  std::weak_ptr<Session> session;
+  uint64_t seq = 0;
+  std::atomic<bool> done{false};
+  ~State() {
+    if (!done.load()) {
+      Deliver(JsonError(500, "internal", "the handler dropped the request without answering"));
+    }
+  }
+  void Deliver(HttpResponse r) {
+    loop->Post([s = session, seq = seq, r = std::move(r)]() mutable {
+      if (auto sp = s.lock()) sp->Finish(seq, std::move(r));
+    });
+  }
+};
+
+void Session::FillState(Responder::State& st) {
+  st.loop = shared_->loop;
+  st.session = weak_from_this();
+  st.seq = seq_;
+}
+
+void Responder::operator()(HttpResponse response) const {
+  if (state_->done.exchange(true)) return;
+  state_->Deliver(std::move(response));
+}
+
+HttpServer::HttpServer(EventLoop& loop, HttpLimits limits, HttpHandler handler, HttpObserver observer)
+    : shared_(std::make_shared<Shared>()), draining_(std::make_shared<bool>(false)) {
+  shared_->loop = &loop;
+  shared_->limits = limits;
+  shared_->handler = std::move(handler);
+  shared_->observer = std::move(observer);
+  shared_->draining = draining_;
+}
+
+HttpServer::~HttpServer() = default;
+
+TcpListener::Factory HttpServer::Factory() {
+  return [shared = shared_](Connection& conn) -> std::unique_ptr<ConnectionHandler> {
+    return std::make_unique<SessionHandler>(std::make_shared<Session>(conn, shared));
+  };
+}
+
+}  // namespace vectron::net

@@ -1,0 +1,57 @@
+// HTTP/1.1 server on a TcpListener: Debian's http-parser turns bytes into requests
+// (keep-alive, pipelining: responses go out in request order), limits and timeouts are
+// enforced here, and each complete request goes to one HttpHandler.
+#pragma once
+
+#include <functional>
+#include <memory>
+
+#include "net/http/http_types.h"
+#include "net/io/event_loop.h"
+#include "net/io/tcp.h"
+
+namespace vectron::net {
+
+struct HttpLimits {
+  size_t max_header_bytes = 16 << 10;   // Request line + headers; past it: 431.
+  size_t max_body_bytes = 64 << 20;     // Past it (declared or streamed): 413.
+  uint64_t idle_timeout_ms = 60000;     // Keep-alive connection with no request: closed.
+  uint64_t request_timeout_ms = 10000;  // First byte to last byte of one request: 408.
+  size_t max_pipelined = 64;            // Parsed requests waiting; past it reading pauses.
+};
+
+// Delivers the response of one request. Thread-safe, callable from any thread; call
+// exactly once (later calls are ignored). Dropping it unanswered answers 500.
+class Responder {
+ public:
+  struct State;
+  explicit Responder(std::shared_ptr<State> state) : state_(std::move(state)) {}
+  void operator()(HttpResponse response) const;
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+// Called on the loop thread for each complete request, in order per connection; the
+// next request of the same connection is handed over only after this one is answered.
+using HttpHandler = std::function<void(HttpRequest request, Responder respond)>;
+// Called on the loop thread after a response is queued (logging, metrics).
+using HttpObserver = std::function<void(const HttpRequest& req, const HttpResponse& resp, double ms)>;
+
+class HttpServer {
+ public:
+  HttpServer(EventLoop& loop, HttpLimits limits, HttpHandler handler, HttpObserver observer);
+  ~HttpServer();
+  // Factory for TcpListener::Listen.
+  TcpListener::Factory Factory();
+  // From now on every response says Connection: close and the connection closes.
+  void SetDraining() { *draining_ = true; }
+
+  struct Shared;
+
+ private:
+  std::shared_ptr<Shared> shared_;
+  std::shared_ptr<bool> draining_;
+};
+
+}  // namespace vectron::net

@@ -1,0 +1,93 @@
+// TCP listener and connections on an EventLoop, with optional TLS. Protocol code plugs
+// in a ConnectionHandler per connection and sees plain bytes either way.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "net/io/event_loop.h"
+#include "net/io/tls.h"
+#include "vectron/status.h"
+
+namespace vectron::net {
+
+// Write side of one connection as protocol code sees it. Loop thread only. Valid while
+// its handler is alive (the connection owns the handler).
+class Connection {
+ public:
+  virtual ~Connection() = default;
+  // Queues bytes to send (encrypting them under TLS).
+  virtual void Send(std::string bytes) = 0;
+  // Closes once queued bytes are written. Further reads are ignored.
+  virtual void Close() = 0;
+  // Stops / restarts delivering received bytes (backpressure).
+  virtual void PauseReading() = 0;
+  virtual void ResumeReading() = 0;
+  // Bytes queued but not yet written to the socket.
+  virtual size_t pending_write_bytes() const = 0;
+  // "127.0.0.1:54321".
+  virtual const std::string& peer() const = 0;
+  virtual uint64_t id() const = 0;
+};
+
+// Protocol side of one connection. Called on the loop thread.
+class ConnectionHandler {
+ public:
+  virtual ~ConnectionHandler() = default;
+  virtual void OnData(std::string_view bytes) = 0;
+  // The peer closed its write side (EOF). The default closes the connection.
+  virtual void OnEof(Connection& conn) { conn.Close(); }
+  // Called about every sweep interval with the loop time, to enforce timeouts.
+  virtual void OnTick(uint64_t now_ms) = 0;
+  // True if no request is in progress, so a graceful shutdown may close it now.
+  virtual bool Idle() const = 0;
+};
+
+// Accepts connections on host:port. Loop thread only.
+class TcpListener {
+ public:
+  using Factory = std::function<std::unique_ptr<ConnectionHandler>(Connection& conn)>;
+
+  // Binds and listens; port 0 picks a free port (see port()). `tls` may be null.
+  // Errors: InvalidArgument (bad host), IOError naming the address (in use, denied).
+  static Result<std::unique_ptr<TcpListener>> Listen(EventLoop& loop, const std::string& host, int port,
+                                                      std::shared_ptr<TlsContext> tls, Factory factory);
+  // REQUIRES: the loop is not running. Closes every connection.
+  ~TcpListener();
+
+  int port() const { return port_; }
+  const std::string& host() const { return host_; }
+  bool tls() const { return tls_ != nullptr; }
+  // Stops accepting; existing connections stay open.
+  void StopAccepting();
+  // Closes (after pending writes) every connection whose handler is Idle().
+  void CloseIdle();
+  // Closes every connection at once.
+  void CloseAll();
+  size_t connection_count() const { return conns_.size(); }
+  // Runs OnTick on every connection.
+  void Tick(uint64_t now_ms);
+
+  struct Conn;
+
+ private:
+  TcpListener() = default;
+  friend struct Conn;
+  EventLoop* loop_ = nullptr;
+  std::string host_;
+  int port_ = 0;
+  std::shared_ptr<TlsContext> tls_;
+  Factory factory_;
+  void* server_ = nullptr;  // uv_tcp_t*, freed in its close callback.
+  uint64_t next_id_ = 1;
+  std::unordered_map<uint64_t, Conn*> conns_;
+};
+
+// Parses "host:port". Errors: InvalidArgument naming the text.
+Result<std::pair<std::string, int>> ParseHostPort(const std::string& text);
+
+}  // namespace vectron::net

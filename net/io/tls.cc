@@ -1,0 +1,125 @@
+#include "net/io/tls.h"
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+namespace vectron::net {
+namespace {
+
+std::string OpenSslError() {
+  std::string out;
+  while (unsigned long e = ERR_get_error()) {
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof(buf));
+    if (!out.empty()) out += "; ";
+    out += buf;
+  }
+  return out.empty() ? "unknown OpenSSL error" : out;
+}
+
+SSL* S(void* p) { return static_cast<SSL*>(p); }
+BIO* B(void* p) { return static_cast<BIO*>(p); }
+
+}  // namespace
+
+Result<std::shared_ptr<TlsContext>> TlsContext::Load(const std::string& cert_path, const std::string& key_path) {
+  ERR_clear_error();
+  SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+  if (!ctx) return Status::Internal("SSL_CTX_new: " + OpenSslError());
+  std::shared_ptr<TlsContext> holder(new TlsContext(ctx));
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_ENABLE_PARTIAL_WRITE);
+  if (SSL_CTX_use_certificate_chain_file(ctx, cert_path.c_str()) != 1)
+    return Status::InvalidArgument("--tls-cert " + cert_path + ": " + OpenSslError());
+  if (SSL_CTX_use_PrivateKey_file(ctx, key_path.c_str(), SSL_FILETYPE_PEM) != 1)
+    return Status::InvalidArgument("--tls-key " + key_path + ": " + OpenSslError());
+  if (SSL_CTX_check_private_key(ctx) != 1)
+    return Status::InvalidArgument("--tls-key " + key_path + " does not match --tls-cert: " + OpenSslError());
+  return holder;
+}
+
+TlsContext::~TlsContext() { SSL_CTX_free(static_cast<SSL_CTX*>(ctx_)); }
+
+TlsSession::TlsSession(const TlsContext& ctx) {
+  SSL* ssl = SSL_new(static_cast<SSL_CTX*>(ctx.raw()));
+  VECTRON_CHECK(ssl != nullptr);
+  BIO* r = BIO_new(BIO_s_mem());
+  BIO* w = BIO_new(BIO_s_mem());
+  VECTRON_CHECK(r && w);
+  BIO_set_mem_eof_return(r, -1);  // An empty read BIO means "want more", not EOF.
+  SSL_set_bio(ssl, r, w);
+  SSL_set_accept_state(ssl);
+  ssl_ = ssl;
+  rbio_ = r;
+  wbio_ = w;
+}
+
+TlsSession::~TlsSession() { SSL_free(S(ssl_)); }
+
+Status TlsSession::Flush(std::string* out) {
+  char buf[16384];
+  int n;
+  while ((n = BIO_read(B(wbio_), buf, sizeof(buf))) > 0) out->append(buf, static_cast<size_t>(n));
+  return Status::OK();
+}
+
+Status TlsSession::Pump(std::string* plain, std::string* out) {
+  ERR_clear_error();
+  if (!handshake_done_) {
+    int r = SSL_do_handshake(S(ssl_));
+    if (r == 1) {
+      handshake_done_ = true;
+    } else {
+      int err = SSL_get_error(S(ssl_), r);
+      VECTRON_RETURN_IF_ERROR(Flush(out));
+      if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) return Status::OK();
+      return Status::Unavailable("TLS handshake failed: " + OpenSslError());
+    }
+  }
+  char buf[16384];
+  for (;;) {
+    int n = SSL_read(S(ssl_), buf, sizeof(buf));
+    if (n > 0) {
+      plain->append(buf, static_cast<size_t>(n));
+      continue;
+    }
+    int err = SSL_get_error(S(ssl_), n);
+    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) break;
+    if (err == SSL_ERROR_ZERO_RETURN) break;  // close_notify; the socket EOF follows.
+    VECTRON_RETURN_IF_ERROR(Flush(out));
+    return Status::Unavailable("TLS read failed: " + OpenSslError());
+  }
+  if (handshake_done_ && !pending_plain_.empty()) {
+    std::string p;
+    p.swap(pending_plain_);
+    VECTRON_RETURN_IF_ERROR(Send(p, out));
+  }
+  return Flush(out);
+}
+
+Status TlsSession::Receive(std::string_view cipher, std::string* plain, std::string* out) {
+  while (!cipher.empty()) {
+    int n = BIO_write(B(rbio_), cipher.data(), static_cast<int>(cipher.size()));
+    if (n <= 0) return Status::Internal("BIO_write failed");
+    cipher.remove_prefix(static_cast<size_t>(n));
+  }
+  return Pump(plain, out);
+}
+
+Status TlsSession::Send(std::string_view plain, std::string* out) {
+  if (!handshake_done_) {
+    pending_plain_.append(plain);
+    return Status::OK();
+  }
+  ERR_clear_error();
+  while (!plain.empty()) {
+    int n = SSL_write(S(ssl_), plain.data(), static_cast<int>(plain.size()));
+    if (n <= 0) return Status::Unavailable("TLS write failed: " + OpenSslError());
+    plain.remove_prefix(static_cast<size_t>(n));
+    VECTRON_RETURN_IF_ERROR(Flush(out));
+  }
+  return Flush(out);
+}
+
+}  // namespace vectron::net

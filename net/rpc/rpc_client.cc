@@ -1,0 +1,207 @@
+#include "net/rpc/rpc_client.h"
+
+#include "net/rpc/frame.h"
+#include "rpc_generated.h"
+
+namespace vectron::net {
+
+namespace fb = ::vectron::rpc;
+
+Status RpcStatus(std::string_view code, std::string_view message) {
+  static const std::pair<const char*, StatusCode> kCodes[] = {
+      {"invalid_argument", StatusCode::kInvalidArgument}, {"not_found", StatusCode::kNotFound},
+      {"already_exists", StatusCode::kAlreadyExists},     {"failed_precondition", StatusCode::kFailedPrecondition},
+      {"resource_exhausted", StatusCode::kResourceExhausted}, {"unavailable", StatusCode::kUnavailable},
+      {"aborted", StatusCode::kAborted},                  {"corruption", StatusCode::kCorruption},
+      {"io_error", StatusCode::kIOError},                 {"cancelled", StatusCode::kCancelled},
+      {"deadline_exceeded", StatusCode::kUnavailable}};
+  if (code == "ok" || code.empty()) return Status::OK();
+  for (auto& [name, c] : kCodes) {
+    if (code == name) return Status(c, std::string(code) + ": " + std::string(message));
+  }
+  return Status::Internal(std::string(code) + ": " + std::string(message));
+}
+
+namespace {
+
+std::string Bytes(flatbuffers::FlatBufferBuilder& b) {
+  return EncodeFrame(std::string_view(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize()));
+}
+
+Result<const fb::Response*> Parse(const std::string& payload) {
+  flatbuffers::Verifier v(reinterpret_cast<const uint8_t*>(payload.data()), payload.size());
+  if (!v.VerifyBuffer<fb::Response>(nullptr)) return Status::Corruption("server sent an invalid Response");
+  const auto* r = flatbuffers::GetRoot<fb::Response>(payload.data());
+  Status s = RpcStatus(r->code() ? r->code()->string_view() : "ok", r->message() ? r->message()->string_view() : "");
+  if (!s.ok()) return s;
+  return r;
+}
+
+flatbuffers::Offset<fb::SearchRequest> BuildSearch(flatbuffers::FlatBufferBuilder& b, const std::string& collection,
+                                                   std::span<const float> q, size_t nq, const RpcSearchOptions& o) {
+  auto c = b.CreateString(collection);
+  auto v = b.CreateVector(q.data(), q.size());
+  flatbuffers::Offset<flatbuffers::String> w;
+  if (!o.where.empty()) w = b.CreateString(o.where);
+  fb::SearchRequestBuilder sb(b);
+  sb.add_collection(c);
+  sb.add_vectors(v);
+  sb.add_nq(static_cast<uint32_t>(nq));
+  sb.add_k(o.k);
+  sb.add_ef(o.ef);
+  sb.add_exact(o.exact);
+  if (!o.where.empty()) sb.add_where(w);
+  sb.add_include_metadata(o.include_metadata);
+  sb.add_include_vector(o.include_vector);
+  return sb.Finish();
+}
+
+std::vector<Hit> HitsOf(const fb::HitList* l) {
+  std::vector<Hit> out;
+  if (!l || !l->hits()) return out;
+  for (auto h : *l->hits()) {
+    Hit x;
+    x.id = h->id() ? h->id()->str() : "";
+    x.score = h->score();
+    if (h->metadata()) x.metadata = h->metadata()->str();
+    if (h->vector()) x.vector.assign(h->vector()->begin(), h->vector()->end());
+    out.push_back(std::move(x));
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<RpcClient> RpcClient::Connect(const std::string& host, int port) {
+  VECTRON_ASSIGN_OR_RETURN(BlockingSocket s, BlockingSocket::Connect(host, port));
+  return RpcClient(std::move(s));
+}
+
+Result<std::string> RpcClient::ReceiveFrame() {
+  std::string hdr;
+  VECTRON_RETURN_IF_ERROR(sock_.RecvExact(4, &hdr));
+  const auto* p = reinterpret_cast<const unsigned char*>(hdr.data());
+  size_t n = p[0] | p[1] << 8 | p[2] << 16 | static_cast<size_t>(p[3]) << 24;
+  std::string payload;
+  VECTRON_RETURN_IF_ERROR(sock_.RecvExact(n, &payload));
+  return payload;
+}
+
+Result<std::string> RpcClient::Call(std::string frame) {
+  VECTRON_RETURN_IF_ERROR(sock_.SendAll(frame));
+  return ReceiveFrame();
+}
+
+Status RpcClient::Ping() {
+  flatbuffers::FlatBufferBuilder b;
+  auto ping = fb::CreatePingRequest(b);
+  b.Finish(fb::CreateRequest(b, next_id_++, 0, fb::Body::PingRequest, ping.Union()));
+  VECTRON_ASSIGN_OR_RETURN(std::string payload, Call(Bytes(b)));
+  return Parse(payload).status();
+}
+
+Result<std::vector<std::vector<Hit>>> RpcClient::Search(const std::string& collection, std::span<const float> queries,
+                                                        size_t nq, const RpcSearchOptions& options) {
+  flatbuffers::FlatBufferBuilder b(queries.size() * 4 + 256);
+  auto s = BuildSearch(b, collection, queries, nq, options);
+  b.Finish(fb::CreateRequest(b, next_id_++, options.deadline_ms, fb::Body::SearchRequest, s.Union()));
+  VECTRON_ASSIGN_OR_RETURN(std::string payload, Call(Bytes(b)));
+  VECTRON_ASSIGN_OR_RETURN(const fb::Response* r, Parse(payload));
+  std::vector<std::vector<Hit>> out;
+  if (r->results()) {
+    for (auto l : *r->results()) out.push_back(HitsOf(l));
+  }
+  return out;
+}
+
+Status RpcClient::SendSearch(uint64_t id, const std::string& collection, std::span<const float> query,
+                             const RpcSearchOptions& options) {
+  flatbuffers::FlatBufferBuilder b(query.size() * 4 + 256);
+  auto s = BuildSearch(b, collection, query, 1, options);
+  b.Finish(fb::CreateRequest(b, id, options.deadline_ms, fb::Body::SearchRequest, s.Union()));
+  return sock_.SendAll(Bytes(b));
+}
+
+Result<std::pair<uint64_t, std::vector<Hit>>> RpcClient::ReceiveSearch() {
+  VECTRON_ASSIGN_OR_RETURN(std::string payload, ReceiveFrame());
+  VECTRON_ASSIGN_OR_RETURN(const fb::Response* r, Parse(payload));
+  std::vector<Hit> hits;
+  if (r->results() && r->results()->size() > 0) hits = HitsOf(r->results()->Get(0));
+  return std::make_pair(r->id(), std::move(hits));
+}
+
+Result<uint64_t> RpcClient::Upsert(const std::string& collection, std::span<const Point> points) {
+  flatbuffers::FlatBufferBuilder b;
+  std::vector<flatbuffers::Offset<flatbuffers::String>> ids, metas;
+  std::vector<float> vecs;
+  bool any_meta = false;
+  for (auto& p : points) {
+    ids.push_back(b.CreateString(p.id));
+    metas.push_back(b.CreateString(p.metadata));
+    any_meta = any_meta || !p.metadata.empty();
+    vecs.insert(vecs.end(), p.vector.begin(), p.vector.end());
+  }
+  auto c = b.CreateString(collection);
+  auto iv = b.CreateVector(ids);
+  auto vv = b.CreateVector(vecs);
+  flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>> mv;
+  if (any_meta) mv = b.CreateVector(metas);
+  auto u = fb::CreateUpsertRequest(b, c, iv, vv, mv);
+  b.Finish(fb::CreateRequest(b, next_id_++, 0, fb::Body::UpsertRequest, u.Union()));
+  VECTRON_ASSIGN_OR_RETURN(std::string payload, Call(Bytes(b)));
+  VECTRON_ASSIGN_OR_RETURN(const fb::Response* r, Parse(payload));
+  return r->count();
+}
+
+Result<std::vector<std::optional<Point>>> RpcClient::Get(const std::string& collection,
+                                                         const std::vector<std::string>& ids) {
+  flatbuffers::FlatBufferBuilder b;
+  std::vector<flatbuffers::Offset<flatbuffers::String>> iv;
+  for (auto& id : ids) iv.push_back(b.CreateString(id));
+  auto c = b.CreateString(collection);
+  auto ivv = b.CreateVector(iv);
+  auto g = fb::CreateGetRequest(b, c, ivv, true, true);
+  b.Finish(fb::CreateRequest(b, next_id_++, 0, fb::Body::GetRequest, g.Union()));
+  VECTRON_ASSIGN_OR_RETURN(std::string payload, Call(Bytes(b)));
+  VECTRON_ASSIGN_OR_RETURN(const fb::Response* r, Parse(payload));
+  std::vector<std::optional<Point>> out;
+  if (r->points()) {
+    for (auto p : *r->points()) {
+      if (!p->found()) {
+        out.emplace_back();
+        continue;
+      }
+      Point pt;
+      pt.id = p->id() ? p->id()->str() : "";
+      if (p->vector()) pt.vector.assign(p->vector()->begin(), p->vector()->end());
+      if (p->metadata()) pt.metadata = p->metadata()->str();
+      out.emplace_back(std::move(pt));
+    }
+  }
+  return out;
+}
+
+Result<uint64_t> RpcClient::Delete(const std::string& collection, const std::vector<std::string>& ids) {
+  flatbuffers::FlatBufferBuilder b;
+  std::vector<flatbuffers::Offset<flatbuffers::String>> iv;
+  for (auto& id : ids) iv.push_back(b.CreateString(id));
+  auto c = b.CreateString(collection);
+  auto ivv = b.CreateVector(iv);
+  auto d = fb::CreateDeleteRequest(b, c, ivv);
+  b.Finish(fb::CreateRequest(b, next_id_++, 0, fb::Body::DeleteRequest, d.Union()));
+  VECTRON_ASSIGN_OR_RETURN(std::string payload, Call(Bytes(b)));
+  VECTRON_ASSIGN_OR_RETURN(const fb::Response* r, Parse(payload));
+  return r->count();
+}
+
+Result<uint64_t> RpcClient::Count(const std::string& collection) {
+  flatbuffers::FlatBufferBuilder b;
+  auto c = b.CreateString(collection);
+  auto q = fb::CreateCountRequest(b, c);
+  b.Finish(fb::CreateRequest(b, next_id_++, 0, fb::Body::CountRequest, q.Union()));
+  VECTRON_ASSIGN_OR_RETURN(std::string payload, Call(Bytes(b)));
+  VECTRON_ASSIGN_OR_RETURN(const fb::Response* r, Parse(payload));
+  return r->count();
+}
+
+}  // namespace vectron::net

@@ -1,0 +1,243 @@
+#include "net/server.h"
+
+#include <csignal>
+#include <cstdio>
+#include <ctime>
+#include <sys/time.h>
+#include <thread>
+
+#include "net/api/metrics.h"
+#include "net/api/rest_api.h"
+#include "net/io/event_loop.h"
+#include "net/io/tcp.h"
+#include "net/io/tls.h"
+#include "net/io/worker_pool.h"
+#include "net/rpc/rpc_server.h"
+#include "vectron/database.h"
+
+namespace vectron::net {
+
+Status ServeOptions::Validate() const {
+  if (data_dir.empty()) return Status::InvalidArgument("--data must not be empty");
+  VECTRON_RETURN_IF_ERROR(ParseHostPort(http_address).status().WithContext("--http"));
+  if (!rpc_address.empty()) VECTRON_RETURN_IF_ERROR(ParseHostPort(rpc_address).status().WithContext("--rpc"));
+  if (queue_max == 0) return Status::InvalidArgument("--queue must be at least 1");
+  if (tls_cert.empty() != tls_key.empty()) return Status::InvalidArgument("give both --tls-cert and --tls-key, or neither");
+  if (http.max_body_bytes == 0) return Status::InvalidArgument("--max-body-bytes must be at least 1");
+  if (http.max_header_bytes < 64) return Status::InvalidArgument("--max-header-bytes must be at least 64");
+  if (http.idle_timeout_ms == 0 || http.request_timeout_ms == 0)
+    return Status::InvalidArgument("timeouts must be at least 1 ms");
+  return Status::OK();
+}
+
+struct Server::Impl {
+  ServeOptions options;
+  std::unique_ptr<Database> db;
+  std::unique_ptr<EventLoop> loop;
+  std::unique_ptr<WorkerPool> pool;
+  RequestMetrics metrics;
+  std::unique_ptr<RestApi> api;
+  std::unique_ptr<HttpServer> http;
+  std::unique_ptr<RpcServer> rpc;
+  std::unique_ptr<TcpListener> http_listener;
+  std::unique_ptr<TcpListener> rpc_listener;
+  bool draining = false;  // Loop thread.
+  uint64_t drain_deadline_ms = 0;
+
+  void BeginDrain() {
+    if (draining) return;
+    draining = true;
+    if (options.log_requests) std::fprintf(stderr, "info shutting down: draining connections\n");
+    api->SetDraining();
+    http->SetDraining();
+    drain_deadline_ms = loop->NowMs() + options.shutdown_timeout_ms;
+    http_listener->StopAccepting();
+    if (rpc_listener) rpc_listener->StopAccepting();
+    http_listener->CloseIdle();
+    if (rpc_listener) rpc_listener->CloseIdle();
+    MaybeStop();
+  }
+
+  void MaybeStop() {
+    if (!draining) return;
+    size_t conns = http_listener->connection_count() + (rpc_listener ? rpc_listener->connection_count() : 0);
+    if (conns == 0 && pool->queued() == 0 && pool->running() == 0) {
+      loop->Stop();
+      return;
+    }
+    if (loop->NowMs() >= drain_deadline_ms) {
+      std::fprintf(stderr, "warn shutdown timeout: closing %zu connections\n", conns);
+      http_listener->CloseAll();
+      if (rpc_listener) rpc_listener->CloseAll();
+      loop->Stop();
+      return;
+    }
+    // Connections that finished their last request are closed as they become idle.
+    http_listener->CloseIdle();
+    if (rpc_listener) rpc_listener->CloseIdle();
+  }
+
+  std::string RuntimeGauges() const {
+    std::string out;
+    auto g = [&](const char* name, const char* help, size_t v) {
+      out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " gauge\n" + name + " " +
+             std::to_string(v) + "\n";
+    };
+    g("vectron_http_connections", "Open HTTP connections.", http_listener->connection_count());
+    g("vectron_rpc_connections", "Open RPC connections.", rpc_listener ? rpc_listener->connection_count() : 0);
+    g("vectron_worker_threads", "Engine worker threads.", pool->threads());
+    g("vectron_worker_queue_depth", "Engine calls waiting for a worker.", pool->queued());
+    g("vectron_worker_queue_capacity", "Most engine calls that may wait before 503.", pool->queue_max());
+    g("vectron_worker_busy", "Engine calls running.", pool->running());
+    return out;
+  }
+};
+
+namespace {
+
+std::string Timestamp() {
+  timeval tv;
+  gettimeofday(&tv, nullptr);
+  tm t;
+  gmtime_r(&tv.tv_sec, &t);
+  char buf[40];
+  size_t n = std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &t);
+  std::snprintf(buf + n, sizeof(buf) - n, ".%03dZ", static_cast<int>(tv.tv_usec / 1000));
+  return buf;
+}
+
+}  // namespace
+
+Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Result<std::unique_ptr<Server>> Server::Open(const ServeOptions& options) {
+  VECTRON_RETURN_IF_ERROR(options.Validate());
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  std::shared_ptr<TlsContext> tls;
+  if (!options.tls_cert.empty()) {
+    VECTRON_ASSIGN_OR_RETURN(tls, TlsContext::Load(options.tls_cert, options.tls_key));
+  }
+  DatabaseOptions dbo;
+  dbo.durability = options.durability;
+  VECTRON_ASSIGN_OR_RETURN(impl->db, Database::Open(options.data_dir, dbo));
+  impl->loop = std::make_unique<EventLoop>();
+  unsigned workers = options.workers ? options.workers : std::max(1u, std::thread::hardware_concurrency());
+  impl->pool = std::make_unique<WorkerPool>(workers, options.queue_max);
+  Impl* self = impl.get();
+  ApiOptions ao;
+  ao.debug_routes = options.debug_routes;
+  impl->api = std::make_unique<RestApi>(*impl->db, *impl->pool, impl->metrics, ao, [self] { return self->RuntimeGauges(); });
+  const bool log = options.log_requests;
+  impl->http = std::make_unique<HttpServer>(
+      *impl->loop, options.http,
+      [self](HttpRequest req, Responder respond) { self->api->Handle(std::move(req), std::move(respond)); },
+      [self, log](const HttpRequest& req, const HttpResponse& resp, double ms) {
+        self->metrics.ObserveHttp(req.method, resp.route, resp.status, ms / 1000.0);
+        if (log) {
+          std::fprintf(stderr, "%s info http %s \"%s %s\" %d %zuB %.3fms\n", Timestamp().c_str(), req.peer.c_str(),
+                       req.method.c_str(), req.target.c_str(), resp.status, resp.body.size(), ms);
+        }
+      });
+  auto [hhost, hport] = ParseHostPort(options.http_address).value();
+  VECTRON_ASSIGN_OR_RETURN(impl->http_listener,
+                           TcpListener::Listen(*impl->loop, hhost, hport, tls, impl->http->Factory()));
+  if (!options.rpc_address.empty()) {
+    RpcLimits rl;
+    rl.max_frame_bytes = options.rpc_max_frame_bytes;
+    rl.max_inflight = options.rpc_max_inflight;
+    rl.idle_timeout_ms = options.http.idle_timeout_ms;
+    rl.frame_timeout_ms = options.http.request_timeout_ms;
+    rl.log_requests = log;
+    impl->rpc = std::make_unique<RpcServer>(*impl->loop, *impl->pool,
+                                            RpcEngine{impl->db.get(), &impl->api->collections_mu_, &impl->metrics}, rl);
+    auto [rhost, rport] = ParseHostPort(options.rpc_address).value();
+    VECTRON_ASSIGN_OR_RETURN(impl->rpc_listener,
+                             TcpListener::Listen(*impl->loop, rhost, rport, tls, impl->rpc->Factory()));
+  }
+  // Timeouts are swept coarsely rather than with one timer per connection.
+  uint64_t sweep_ms = std::max<uint64_t>(
+      5, std::min<uint64_t>(250, std::min(options.http.idle_timeout_ms, options.http.request_timeout_ms) / 4));
+  impl->loop->Every(sweep_ms, [self] {
+    uint64_t now = self->loop->NowMs();
+    self->http_listener->Tick(now);
+    if (self->rpc_listener) self->rpc_listener->Tick(now);
+    self->MaybeStop();
+  });
+  return std::unique_ptr<Server>(new Server(std::move(impl)));
+}
+
+Server::~Server() {
+  // Connections first (their handlers reference the servers), then the loop's handles.
+  impl_->http_listener.reset();
+  impl_->rpc_listener.reset();
+  impl_->pool->Shutdown();
+  impl_->loop.reset();
+  if (impl_->db) {
+    auto names = impl_->db->ListCollections();
+    if (names.ok()) {
+      for (auto& n : *names) {
+        auto c = impl_->db->GetCollection(n);
+        if (c.ok()) {
+          if (Status s = (*c)->Checkpoint(); !s.ok())
+            std::fprintf(stderr, "warn checkpoint of %s failed: %s\n", n.c_str(), s.ToString().c_str());
+        }
+      }
+    }
+  }
+}
+
+Database& Server::database() { return *impl_->db; }
+
+int Server::http_port() const { return impl_->http_listener->port(); }
+int Server::rpc_port() const { return impl_->rpc_listener ? impl_->rpc_listener->port() : 0; }
+
+std::string Server::http_url() const {
+  const auto& l = *impl_->http_listener;
+  std::string host = l.host().find(':') != std::string::npos ? "[" + l.host() + "]" : l.host();
+  return std::string(l.tls() ? "https://" : "http://") + host + ":" + std::to_string(l.port());
+}
+
+std::string Server::rpc_address() const {
+  if (!impl_->rpc_listener) return {};
+  const auto& l = *impl_->rpc_listener;
+  std::string host = l.host().find(':') != std::string::npos ? "[" + l.host() + "]" : l.host();
+  return host + ":" + std::to_string(l.port());
+}
+
+void Server::Run(bool handle_signals) {
+  Impl* self = impl_.get();
+  if (handle_signals) {
+    self->loop->OnSignal(SIGTERM, [self] { self->BeginDrain(); });
+    self->loop->OnSignal(SIGINT, [self] { self->BeginDrain(); });
+  }
+  self->loop->Run();
+}
+
+void Server::Shutdown() {
+  Impl* self = impl_.get();
+  self->loop->Post([self] { self->BeginDrain(); });
+}
+
+int RunServe(const ServeOptions& options) {
+  std::signal(SIGPIPE, SIG_IGN);
+  auto server = Server::Open(options);
+  if (!server.ok()) {
+    std::fprintf(stderr, "vectron: %s\n", server.status().ToString().c_str());
+    return server.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
+  }
+  std::printf("vectron serve: data %s\n", options.data_dir.c_str());
+  std::printf("vectron serve: http listening on %s\n", (*server)->http_url().c_str());
+  if (!options.rpc_address.empty())
+    std::printf("vectron serve: rpc listening on %s%s\n", (*server)->rpc_address().c_str(),
+                options.tls_cert.empty() ? "" : " (tls)");
+  std::printf("vectron serve: ready\n");
+  std::fflush(stdout);
+  (*server)->Run(true);
+  server->reset();
+  std::printf("vectron serve: stopped\n");
+  std::fflush(stdout);
+  return 0;
+}
+
+}  // namespace vectron::net

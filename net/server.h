@@ -1,0 +1,72 @@
+// `vectron serve`: one process serving a Database over HTTP/JSON and binary RPC.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "net/http/http_server.h"
+#include "vectron/database.h"
+#include "vectron/options.h"
+#include "vectron/status.h"
+
+namespace vectron::net {
+
+inline constexpr int kDefaultHttpPort = 7700;
+inline constexpr int kDefaultRpcPort = 7701;
+
+struct ServeOptions {
+  std::string data_dir = "./vectron-data";
+  std::string http_address = "127.0.0.1:7700";  // HOST:PORT; port 0 = any free port.
+  std::string rpc_address = "127.0.0.1:7701";   // Empty = no RPC listener.
+  unsigned workers = 0;                          // Engine threads; 0 = hardware threads.
+  size_t queue_max = 1024;                       // Waiting engine calls before 503.
+  HttpLimits http;                               // Body/header limits and timeouts.
+  size_t rpc_max_frame_bytes = 64 << 20;         // Larger frames close the connection.
+  size_t rpc_max_inflight = 64;                  // Per connection; past it reading pauses.
+  std::string tls_cert, tls_key;                 // PEM paths; both or neither: TLS on both ports.
+  bool debug_routes = false;                     // See ApiOptions::debug_routes.
+  bool log_requests = true;                      // One line per request on stderr.
+  uint64_t shutdown_timeout_ms = 30000;          // Drain limit after SIGTERM.
+  Durability durability = Durability::kFull;
+
+  // Errors: InvalidArgument naming the option.
+  Status Validate() const;
+};
+
+// Owns the database, the event loop, the listeners and the worker pool.
+class Server {
+ public:
+  // Opens the database and binds both ports (nothing is served until Run()).
+  // Errors: those of Database::Open and TcpListener::Listen, InvalidArgument (options,
+  // TLS files).
+  static Result<std::unique_ptr<Server>> Open(const ServeOptions& options);
+  // Finishes queued work, checkpoints every collection and closes the database.
+  ~Server();
+
+  int http_port() const;
+  int rpc_port() const;  // 0 if RPC is off.
+  // "http://127.0.0.1:7700" (https:// under TLS) and "127.0.0.1:7701".
+  std::string http_url() const;
+  std::string rpc_address() const;
+  // The served database (for embedding the server next to in-process use).
+  Database& database();
+
+  // Serves until Shutdown() (or SIGTERM/SIGINT if `handle_signals`) has drained every
+  // connection. Call once, on any thread.
+  void Run(bool handle_signals);
+  // Thread-safe. Graceful: stop accepting, finish in-flight requests, close.
+  void Shutdown();
+
+  struct Impl;
+
+ private:
+  explicit Server(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// The body of `vectron serve`: opens, prints the listening addresses on stdout, serves
+// until SIGTERM/SIGINT, checkpoints, and returns the process exit code (0 on a clean stop).
+int RunServe(const ServeOptions& options);
+
+}  // namespace vectron::net

@@ -1,0 +1,121 @@
+// Unit tests of the net building blocks: frames, routing, the worker pool, the loop.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <random>
+
+#include "net/http/router.h"
+#include "net/io/event_loop.h"
+#include "net/io/worker_pool.h"
+#include "net/rpc/frame.h"
+
+using namespace vectron;
+using namespace vectron::net;
+
+TEST_CASE("FrameDecoder yields the same frames whether fed byte by byte or in random splits") {
+  std::vector<std::string> payloads = {"", "a", std::string(1000, 'x'), "hello", std::string(70000, 'z')};
+  std::string stream;
+  for (auto& p : payloads) stream += EncodeFrame(p);
+  {
+    FrameDecoder d(1 << 20);
+    std::vector<std::string> got;
+    for (char c : stream) REQUIRE(d.Feed(std::string_view(&c, 1), &got).ok());
+    CHECK(got == payloads);
+    CHECK_FALSE(d.mid_frame());
+  }
+  std::mt19937 rng(7);
+  for (int trial = 0; trial < 50; ++trial) {
+    FrameDecoder d(1 << 20);
+    std::vector<std::string> got;
+    size_t pos = 0;
+    while (pos < stream.size()) {
+      size_t n = std::min<size_t>(stream.size() - pos, rng() % 5000 + 1);
+      REQUIRE(d.Feed(std::string_view(stream).substr(pos, n), &got).ok());
+      pos += n;
+    }
+    CHECK(got == payloads);
+  }
+}
+
+TEST_CASE("FrameDecoder refuses a frame declaring more than its limit") {
+  FrameDecoder d(100);
+  std::vector<std::string> got;
+  Status s = d.Feed(EncodeFrame(std::string(101, 'x')).substr(0, 4), &got);
+  CHECK(s.IsInvalidArgument());
+  CHECK(s.message().find("101") != std::string::npos);
+  CHECK(got.empty());
+}
+
+TEST_CASE("Router matches patterns, extracts parameters and reports allowed methods") {
+  Router<int> r;
+  r.Add("GET", "/v1/collections", 1);
+  r.Add("POST", "/v1/collections", 2);
+  r.Add("GET", "/v1/collections/{name}", 3);
+  r.Add("DELETE", "/v1/collections/{name}/indexes/{field}", 4);
+  auto m = r.Find("GET", "/v1/collections/docs");
+  REQUIRE(m.route);
+  CHECK(m.route->handler == 3);
+  CHECK(m.params == PathParams{{"name", "docs"}});
+  m = r.Find("DELETE", "/v1/collections/docs/indexes/meta.year");
+  REQUIRE(m.route);
+  CHECK(m.params == PathParams{{"name", "docs"}, {"field", "meta.year"}});
+  m = r.Find("PUT", "/v1/collections");
+  CHECK_FALSE(m.route);
+  CHECK(m.allow == "GET, POST");
+  CHECK_FALSE(r.Find("GET", "/v1/collections/").route);
+  CHECK_FALSE(r.Find("GET", "/v1/collections/a/b").route);
+  CHECK_FALSE(r.Find("GET", "/v1").route);
+  CHECK(r.Find("GET", "/v2/x").allow.empty());
+}
+
+TEST_CASE("WorkerPool refuses work past its queue bound and runs what it accepted") {
+  std::atomic<int> ran{0};
+  std::mutex mu;
+  std::condition_variable cv;
+  bool open = false;
+  {
+    WorkerPool pool(1, 2);
+    auto gate = [&] {
+      std::unique_lock l(mu);
+      cv.wait(l, [&] { return open; });
+      ++ran;
+    };
+    REQUIRE(pool.TrySubmit(gate));
+    // Wait (with a deadline) until the worker has taken the first task.
+    for (int i = 0; i < 10000 && pool.running() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    REQUIRE(pool.running() == 1);
+    CHECK(pool.TrySubmit([&] { ++ran; }));
+    CHECK(pool.TrySubmit([&] { ++ran; }));
+    CHECK_FALSE(pool.TrySubmit([&] { ++ran; }));
+    CHECK(pool.queued() == 2);
+    {
+      std::lock_guard l(mu);
+      open = true;
+    }
+    cv.notify_all();
+  }  // Destructor drains the queue.
+  CHECK(ran == 3);
+}
+
+TEST_CASE("EventLoop runs posted functions in order, from other threads concurrently") {
+  EventLoop loop;
+  std::vector<int> seen;
+  std::atomic<int> total{0};
+  constexpr int kThreads = 4, kPer = 500;
+  std::vector<std::thread> ts;
+  for (int t = 0; t < kThreads; ++t) {
+    ts.emplace_back([&, t] {
+      for (int i = 0; i < kPer; ++i) {
+        loop.Post([&, t, i] {
+          if (t == 0) seen.push_back(i);
+          if (++total == kThreads * kPer) loop.Stop();
+        });
+      }
+    });
+  }
+  loop.Run();
+  for (auto& t : ts) t.join();
+  CHECK(total == kThreads * kPer);
+  REQUIRE(seen.size() == kPer);
+  for (int i = 0; i < kPer; ++i) CHECK(seen[i] == i);
+}
