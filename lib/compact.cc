@@ -76,6 +76,7 @@ Status CompactShardIndex(Shard::Impl& s, const ProgressFn& progress) {
     }
   }
 
+  Shard::Impl::LocalWriter writer(s.local_writers);
   std::lock_guard lock(s.write_mu);
   // The live index and its payload state first reach the newest commit, so that in the
   // common case the swap below leaves the payload state matching the new graph.
@@ -137,6 +138,7 @@ Status CompactShardIndex(Shard::Impl& s, const ProgressFn& progress) {
 }
 
 Status CompactShardFiles(Shard::Impl& s) {
+  Shard::Impl::LocalWriter writer(s.local_writers);
   std::lock_guard lock(s.write_mu);  // no commit of this process until the swap is done
   return s.env.CompactFiles();
 }

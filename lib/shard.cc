@@ -96,6 +96,7 @@ Result<Point> Shard::Impl::DecodePoint(std::string_view value, const GetOptions&
 
 Status Shard::Impl::ApplyValidated(const WriteBatch& batch, const std::vector<std::string>& metadata,
                                    uint64_t log_index) {
+  LocalWriter writer(local_writers);
   std::lock_guard lock(write_mu);
   VECTRON_ASSIGN_OR_RETURN(WriteTxn wt, WriteTxn::Begin(env));
   VECTRON_ASSIGN_OR_RETURN(uint64_t seq, GetU64(wt, meta, "seq"));
@@ -459,9 +460,16 @@ Status Shard::Impl::SaveCheckpoint() {
 
 Status Shard::Impl::MaybeRefresh() {
   if (env.LastTxnId() == seen_txnid.load()) return Status::OK();
-  // A writer of this process holds the lock and catches up itself; don't queue behind it.
   std::unique_lock lock(write_mu, std::try_to_lock);
-  if (!lock.owns_lock()) return Status::OK();
+  if (!lock.owns_lock()) {
+    // A writer of this process holds the lock and catches up itself: don't queue
+    // behind its (possibly large) batch; the search overlaps that write anyway.
+    if (local_writers.load() > 0) return Status::OK();
+    // Another search is catching up on other processes' commits, which this search
+    // must see: wait for it.
+    lock.lock();
+    if (env.LastTxnId() == seen_txnid.load()) return Status::OK();
+  }
   return CatchUp();
 }
 
@@ -545,6 +553,7 @@ Result<std::shared_ptr<const payload::Bitmap>> Shard::Impl::Allow(const filter::
 
 Status Shard::Impl::CreatePayloadIndex(std::string_view field, PayloadType type) {
   VECTRON_ASSIGN_OR_RETURN(filter::FieldPath path, payload::ParseFieldName(field));
+  LocalWriter writer(local_writers);
   std::lock_guard lock(write_mu);
   {
     VECTRON_ASSIGN_OR_RETURN(WriteTxn wt, WriteTxn::Begin(env));
@@ -585,6 +594,7 @@ Status Shard::Impl::CreatePayloadIndex(std::string_view field, PayloadType type)
 }
 
 Status Shard::Impl::DropPayloadIndex(std::string_view field) {
+  LocalWriter writer(local_writers);
   std::lock_guard lock(write_mu);
   {
     VECTRON_ASSIGN_OR_RETURN(WriteTxn wt, WriteTxn::Begin(env));

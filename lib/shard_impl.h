@@ -39,6 +39,16 @@ struct Shard::Impl {
   // Serialises this process's writers, catch-up and checkpoints (LMDB serialises the
   // commits themselves across processes).
   std::mutex write_mu;
+  // How many of this process's writers (batches, index builds, compactions) hold or
+  // wait for write_mu. A search that finds the index behind LMDB waits for write_mu
+  // only when this is 0, i.e. when the holder is another search catching up on other
+  // processes' commits, never behind a local write (which catches up itself).
+  std::atomic<int> local_writers{0};
+  struct LocalWriter {
+    explicit LocalWriter(std::atomic<int>& n) : n_(n) { n_.fetch_add(1); }
+    ~LocalWriter() { n_.fetch_sub(1); }
+    std::atomic<int>& n_;
+  };
   // Guards the index contents together with label_ids and index_seq, so a search maps
   // labels to ids consistently with the graph it searched.
   mutable std::shared_mutex state_mu;

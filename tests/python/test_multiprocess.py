@@ -77,10 +77,7 @@ def check_all_present(c) -> None:
     np.testing.assert_array_equal(p.vector, writer_vectors(3)[7])
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "engine bug: Shard::Impl::MaybeRefresh() only try-locks write_mu, so while one search "
-    "thread catches the index up with other processes' writes, concurrent searches in the "
-    "same process run on the stale index and miss committed points"))
+# Regression: searches used to skip the catch-up while another search thread held it.
 def test_parallel_search_right_after_other_processes_wrote(tmp_path):
     path = str(tmp_path / "db")
     reader_db = vectron.open(path)
