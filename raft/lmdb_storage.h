@@ -28,6 +28,7 @@ class LmdbStorage final : public LogStorage {
   LmdbStorage(const LmdbStorage&) = delete;
   LmdbStorage& operator=(const LmdbStorage&) = delete;
 
+  // The Storage and LogStorage contracts (raft/storage.h).
   Status InitialState(HardState* hs, ConfState* cs) override;
   Status Entries(uint64_t lo, uint64_t hi, uint64_t max_bytes, std::vector<Entry>* out) override;
   Status Term(uint64_t i, uint64_t* term) override;

@@ -10,7 +10,9 @@ namespace vectron::raft {
 
 class MemoryStorage final : public LogStorage {
  public:
+  // An empty log: no snapshot, no entries, empty hard state.
   MemoryStorage();
+  // The Storage and LogStorage contracts (raft/storage.h).
   Status InitialState(HardState* hs, ConfState* cs) override;
   Status Entries(uint64_t lo, uint64_t hi, uint64_t max_bytes, std::vector<Entry>* out) override;
   Status Term(uint64_t i, uint64_t* term) override;

@@ -32,11 +32,17 @@ const char* ErrorName(Error e);
 // An error code with a human-readable message. Cheap when ok().
 class [[nodiscard]] Status {
  public:
+  // OK.
   Status() = default;
+  // An error (or kOk) with a message naming what failed.
   Status(Error code, std::string message) : code_(code), message_(std::move(message)) {}
+  // OK.
   static Status Ok() { return Status(); }
+  // Whether this is OK.
   bool ok() const { return code_ == Error::kOk; }
+  // The error code (kOk if ok()).
   Error code() const { return code_; }
+  // The message; empty for OK.
   const std::string& message() const { return message_; }
   // "OK" or "<ErrorName>: <message>".
   std::string ToString() const;
@@ -64,6 +70,7 @@ struct HardState {
   uint64_t vote = kNone;
   uint64_t commit = 0;
   bool operator==(const HardState&) const = default;
+  // True for the state of a node that has never run.
   bool empty() const { return term == 0 && vote == kNone && commit == 0; }
 };
 
@@ -72,6 +79,7 @@ struct ConfState {
   std::vector<uint64_t> voters;
   std::vector<uint64_t> learners;
   bool operator==(const ConfState&) const = default;
+  // Membership tests. REQUIRES: voters and learners sorted.
   bool IsVoter(uint64_t id) const;
   bool IsLearner(uint64_t id) const;
   bool Contains(uint64_t id) const { return IsVoter(id) || IsLearner(id); }
@@ -104,6 +112,7 @@ struct ConfChange {
   std::string Encode() const;
   // Parses Encode()'s output. Returns false on malformed input.
   [[nodiscard]] static bool Decode(const std::string& data, ConfChange* out);
+  // "AddVoter(4)".
   std::string ToString() const;
 };
 
@@ -166,6 +175,7 @@ struct ReadState {
 
 // Role of a node.
 enum class Role : uint8_t { kFollower, kPreCandidate, kCandidate, kLeader };
+// "Follower", "PreCandidate", "Candidate" or "Leader".
 const char* RoleName(Role r);
 
 // Volatile state that callers may inspect; not persisted.
