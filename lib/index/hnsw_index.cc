@@ -43,6 +43,14 @@ class HnswIndexImpl final : public HnswIndex {
         return Status::ResourceExhausted(std::string("growing HNSW index: ") + e.what());
       }
     }
+    // Reused slots are un-marked here, one thread: hnswlib 0.6.2's unmarkDeletedInternal
+    // decrements num_deleted_ without a lock, so parallel addPoints of deleted labels
+    // would race on it (found by ThreadSanitizer). addPoint then sees live slots.
+    for (uint64_t l : labels) {
+      auto it = hnsw_->label_lookup_.find(l);
+      if (it != hnsw_->label_lookup_.end() && hnsw_->isMarkedDeleted(it->second))
+        hnsw_->unmarkDeletedInternal(it->second);
+    }
     std::mutex err_mu;
     Status first_error;
     // hnswlib's addPoint is safe to call concurrently with itself (per-node locks).
