@@ -281,9 +281,10 @@ DatabaseOptions NoAutoCompact() {
 
 }  // namespace
 
-// Index only: the ThreadSanitizer build runs this case (*concurrently*). File
-// compaction closes and reopens LMDB, whose process-shared mutexes TSan then mistakes
-// for the old ones (false lock-order reports), so it is tested below, single-threaded.
+// Index only: the ThreadSanitizer build runs this case (*concurrently*). With file
+// compaction, which closes and reopens LMDB in place, TSan reports lock-order cycles
+// between unsymbolised, addressless mutexes, most likely LMDB's process-shared mutexes
+// in the remapped lock file (not investigated further); that part is tested below.
 TEST_CASE("index compaction swaps in a rebuilt graph while searches and writes run concurrently") {
   TempDir dir;
   auto db = OpenDb(dir.path(), NoAutoCompact());
