@@ -45,17 +45,28 @@ class HnswIndexImpl final : public HnswIndex {
         return Status::ResourceExhausted(std::string("growing HNSW index: ") + e.what());
       }
     }
+    // Labels already in the graph (replacements, and reused slots of deleted points) go
+    // one at a time: hnswlib 0.6.2's update path (unmarkDeletedInternal's unlocked
+    // num_deleted_, updatePoint's neighbour repair) races with itself and with inserts
+    // (found by ThreadSanitizer). New labels then go in parallel.
+    std::vector<size_t> fresh_rows;
+    fresh_rows.reserve(labels.size());
     std::mutex err_mu;
     Status first_error;
-    // hnswlib's addPoint is safe to call concurrently with itself (per-node locks).
-    ParallelFor(labels.size(), labels.size() < 64 ? 1 : threads, [&](size_t i) {
+    auto add = [&](size_t i) {
       try {
         hnsw_->addPoint(vectors.data() + i * dim_, labels[i]);
       } catch (const std::exception& e) {
         std::lock_guard g(err_mu);
         if (first_error.ok()) first_error = Status::Internal(std::string("hnswlib addPoint: ") + e.what());
       }
-    });
+    };
+    for (size_t i = 0; i < labels.size(); ++i) {
+      if (hnsw_->label_lookup_.count(labels[i])) add(i);
+      else fresh_rows.push_back(i);
+    }
+    // hnswlib's addPoint of new labels is safe to call concurrently (per-node locks).
+    ParallelFor(fresh_rows.size(), fresh_rows.size() < 64 ? 1 : threads, [&](size_t j) { add(fresh_rows[j]); });
     for (uint64_t l : labels) {
       auto it = hnsw_->label_lookup_.find(l);
       if (it != hnsw_->label_lookup_.end()) NoteInternal(l, it->second);
