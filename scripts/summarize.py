@@ -22,7 +22,7 @@ def main(paths):
             continue
         for line in lines:
             t = json.loads(line)
-            out = t.get("stdo", "") or ""
+            out = t.get("stdout") or t.get("stdo") or ""
             result = t.get("result", "")
             m = DOCTEST.findall(out)
             py = PYTEST.findall(out)
