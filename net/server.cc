@@ -1,6 +1,12 @@
 #include "net/server.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <csignal>
+#include <cstring>
+#include <fstream>
 #include <cstdio>
 #include <ctime>
 #include <sys/time.h>
@@ -8,6 +14,7 @@
 
 #include "net/api/metrics.h"
 #include "net/api/rest_api.h"
+#include "net/io/crypto.h"
 #include "net/io/event_loop.h"
 #include "net/io/tcp.h"
 #include "net/io/tls.h"
@@ -23,6 +30,11 @@ Status ServeOptions::Validate() const {
   if (!rpc_address.empty()) VECTRON_RETURN_IF_ERROR(ParseHostPort(rpc_address).status().WithContext("--rpc"));
   if (queue_max == 0) return Status::InvalidArgument("--queue must be at least 1");
   if (tls_cert.empty() != tls_key.empty()) return Status::InvalidArgument("give both --tls-cert and --tls-key, or neither");
+  if (insecure_http && !tls_cert.empty())
+    return Status::InvalidArgument("--insecure-http contradicts --tls-cert/--tls-key; give one or the other");
+  if (!admin_password.empty() && !admin_password_file.empty())
+    return Status::InvalidArgument("give the admin password once: VECTRON_ADMIN_PASSWORD or --admin-password-file");
+  if (login_ttl_s < 10) return Status::InvalidArgument("--login-ttl must be at least 10 seconds");
   if (http.max_body_bytes == 0) return Status::InvalidArgument("--max-body-bytes must be at least 1");
   if (http.max_header_bytes < 64) return Status::InvalidArgument("--max-header-bytes must be at least 64");
   if (http.idle_timeout_ms == 0 || http.request_timeout_ms == 0)
@@ -33,6 +45,9 @@ Status ServeOptions::Validate() const {
 struct Server::Impl {
   ServeOptions options;
   std::unique_ptr<Database> db;
+  std::unique_ptr<Authenticator> auth;
+  std::vector<std::string> notes;
+  std::string tls_cert_path;
   std::unique_ptr<EventLoop> loop;
   std::unique_ptr<WorkerPool> pool;
   RequestMetrics metrics;
@@ -117,17 +132,49 @@ Result<std::unique_ptr<Server>> Server::Open(const ServeOptions& options) {
   std::shared_ptr<TlsContext> tls;
   if (!options.tls_cert.empty()) {
     VECTRON_ASSIGN_OR_RETURN(tls, TlsContext::Load(options.tls_cert, options.tls_key));
+    impl->tls_cert_path = options.tls_cert;
+  }
+  std::string admin_password = options.admin_password;
+  if (!options.admin_password_file.empty()) {
+    std::ifstream f(options.admin_password_file);
+    if (!f || !std::getline(f, admin_password))
+      return Status::InvalidArgument("--admin-password-file " + options.admin_password_file + ": cannot read it");
+    while (!admin_password.empty() && (admin_password.back() == '\r' || admin_password.back() == ' '))
+      admin_password.pop_back();
   }
   DatabaseOptions dbo;
   dbo.durability = options.durability;
   VECTRON_ASSIGN_OR_RETURN(impl->db, Database::Open(options.data_dir, dbo));
+  if (!tls && !options.insecure_http) {
+    // Secure by default: a self-signed certificate for development, made once.
+    std::string dir = options.data_dir + "/tls", cert = dir + "/cert.pem", key = dir + "/key.pem";
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return Status::IOError(dir + ": " + std::strerror(errno));
+    if (::access(cert.c_str(), F_OK) != 0 || ::access(key.c_str(), F_OK) != 0) {
+      VECTRON_RETURN_IF_ERROR(crypto::WriteSelfSignedCert(cert, key, {"localhost", "127.0.0.1", "::1"}, 825));
+      impl->notes.push_back("generated a self-signed TLS certificate " + cert +
+                            " (trust it with: curl --cacert " + cert + "; give --tls-cert/--tls-key for a real one)");
+    }
+    VECTRON_ASSIGN_OR_RETURN(tls, TlsContext::Load(cert, key));
+    impl->tls_cert_path = cert;
+  }
+  if (options.auth) {
+    AuthOptions ao;
+    ao.dir = options.data_dir + "/auth";
+    ao.alg = options.jwt_alg;
+    ao.login_ttl_s = options.login_ttl_s;
+    ao.admin_password = admin_password;
+    std::string note;
+    VECTRON_ASSIGN_OR_RETURN(impl->auth, Authenticator::Open(ao, &note));
+    if (!note.empty()) impl->notes.push_back(note);
+  }
   impl->loop = std::make_unique<EventLoop>();
   unsigned workers = options.workers ? options.workers : std::max(1u, std::thread::hardware_concurrency());
   impl->pool = std::make_unique<WorkerPool>(workers, options.queue_max);
   Impl* self = impl.get();
   ApiOptions ao;
   ao.debug_routes = options.debug_routes;
-  impl->api = std::make_unique<RestApi>(*impl->db, *impl->pool, impl->metrics, ao, [self] { return self->RuntimeGauges(); });
+  impl->api = std::make_unique<RestApi>(*impl->db, *impl->pool, impl->metrics, ao, [self] { return self->RuntimeGauges(); },
+                                       impl->auth.get());
   const bool log = options.log_requests;
   impl->http = std::make_unique<HttpServer>(
       *impl->loop, options.http,
@@ -188,6 +235,9 @@ Server::~Server() {
 }
 
 Database& Server::database() { return *impl_->db; }
+Authenticator* Server::authenticator() { return impl_->auth.get(); }
+const std::vector<std::string>& Server::notes() const { return impl_->notes; }
+const std::string& Server::tls_cert_path() const { return impl_->tls_cert_path; }
 
 int Server::http_port() const { return impl_->http_listener->port(); }
 int Server::rpc_port() const { return impl_->rpc_listener ? impl_->rpc_listener->port() : 0; }
@@ -226,11 +276,25 @@ int RunServe(const ServeOptions& options) {
     std::fprintf(stderr, "vectron: %s\n", server.status().ToString().c_str());
     return server.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
   }
+  if (options.insecure_http)
+    std::fprintf(stderr, "WARNING: --insecure-http: TLS is off; tokens, passwords and data cross the network in "
+                         "plain text. Use it only on loopback or behind a TLS proxy.\n");
+  if (!options.auth)
+    std::fprintf(stderr, "WARNING: --no-auth: authentication is off; anyone who can connect can read, write and "
+                         "drop every collection.%s\n",
+                 options.http_address.rfind("127.", 0) == 0 || options.http_address.rfind("localhost:", 0) == 0 ||
+                         options.http_address.rfind("[::1]", 0) == 0
+                     ? ""
+                     : " The HTTP port is NOT bound to loopback.");
   std::printf("vectron serve: data %s\n", options.data_dir.c_str());
+  for (const auto& note : (*server)->notes()) std::printf("vectron serve: %s\n", note.c_str());
+  std::printf("vectron serve: auth %s\n", options.auth ? "on (docs/auth.md)" : "OFF (--no-auth)");
+  if (!(*server)->tls_cert_path().empty())
+    std::printf("vectron serve: tls certificate %s\n", (*server)->tls_cert_path().c_str());
   std::printf("vectron serve: http listening on %s\n", (*server)->http_url().c_str());
   if (!options.rpc_address.empty())
     std::printf("vectron serve: rpc listening on %s%s\n", (*server)->rpc_address().c_str(),
-                options.tls_cert.empty() ? "" : " (tls)");
+                (*server)->tls_cert_path().empty() ? "" : " (tls)");
   std::printf("vectron serve: ready\n");
   std::fflush(stdout);
   (*server)->Run(true);

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "net/auth/authenticator.h"
 #include "net/http/http_server.h"
 #include "vectron/database.h"
 #include "vectron/options.h"
@@ -24,7 +25,16 @@ struct ServeOptions {
   HttpLimits http;                               // Body/header limits and timeouts.
   size_t rpc_max_frame_bytes = 64 << 20;         // Larger frames close the connection.
   size_t rpc_max_inflight = 64;                  // Per connection; past it reading pauses.
-  std::string tls_cert, tls_key;                 // PEM paths; both or neither: TLS on both ports.
+  // TLS on both ports: these PEM files, or (neither given) a self-signed certificate
+  // generated on first start into DATA/tls/ and reused after.
+  std::string tls_cert, tls_key;
+  bool insecure_http = false;                    // Plain HTTP and RPC, no TLS (warned about).
+  // Authentication (docs/auth.md). Off only when asked for (warned about).
+  bool auth = true;
+  std::string admin_password;                    // First start: the admin's password; empty: generated.
+  std::string admin_password_file;               // ... or read from this file (first line).
+  JwtAlg jwt_alg = JwtAlg::kEdDSA;               // For signing keys created from now on.
+  int64_t login_ttl_s = 900;                     // Login token lifetime.
   bool debug_routes = false;                     // See ApiOptions::debug_routes.
   bool log_requests = true;                      // One line per request on stderr.
   uint64_t shutdown_timeout_ms = 30000;          // Drain limit after SIGTERM.
@@ -51,6 +61,12 @@ class Server {
   std::string rpc_address() const;
   // The served database (for embedding the server next to in-process use).
   Database& database();
+  // The authenticator, or null when auth is off.
+  Authenticator* authenticator();
+  // Lines worth printing once at start (generated certificate, created admin user).
+  const std::vector<std::string>& notes() const;
+  // The certificate served (PEM path), empty without TLS.
+  const std::string& tls_cert_path() const;
 
   // Serves until Shutdown() (or SIGTERM/SIGINT if `handle_signals`) has drained every
   // connection. Call once, on any thread.

@@ -125,6 +125,9 @@ int main(int argc, char** argv) {
   so.rpc_address = "127.0.0.1:0";
   so.workers = static_cast<unsigned>(clients);
   so.log_requests = false;
+  // In-process on loopback, measuring the transports: no TLS and no tokens.
+  so.insecure_http = true;
+  so.auth = false;
   so.durability = Durability::kNoSync;
   auto server = Server::Open(so);
   if (!server.ok()) {

@@ -2,6 +2,7 @@
 // drop, backup, compact, bench and the durability benchmarks.
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -263,8 +264,19 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   serve->add_option("--max-frame-bytes", so.rpc_max_frame_bytes, "Largest RPC frame")->capture_default_str();
   serve->add_option("--shutdown-timeout-ms", so.shutdown_timeout_ms, "Drain limit after SIGTERM")->capture_default_str();
-  serve->add_option("--tls-cert", so.tls_cert, "PEM certificate chain: TLS on both ports");
+  serve->add_option("--tls-cert", so.tls_cert,
+                    "PEM certificate chain for TLS on both ports (default: a self-signed one in DATA/tls/)");
   serve->add_option("--tls-key", so.tls_key, "PEM private key for --tls-cert");
+  serve->add_flag("--insecure-http", so.insecure_http, "Plain HTTP and RPC without TLS (prints a warning)");
+  bool no_auth = false;
+  serve->add_flag("--no-auth", no_auth, "Turn authentication off (prints a warning; development only)");
+  serve->add_option("--admin-password-file", so.admin_password_file,
+                    "First start: the admin user's password, from this file (else $VECTRON_ADMIN_PASSWORD, else "
+                    "generated and printed once)");
+  std::string jwt_alg = "eddsa";
+  serve->add_option("--jwt-alg", jwt_alg, "Algorithm of new token signing keys: eddsa (Ed25519) or hs256")
+      ->capture_default_str();
+  serve->add_option("--login-ttl", so.login_ttl_s, "Login token lifetime in seconds")->capture_default_str();
   serve->add_option("--durability", serve_durability, "full, nometasync or nosync")->capture_default_str();
   serve->add_flag("--no-request-log", no_request_log, "Do not log one line per request");
   serve->add_flag("--debug-routes", so.debug_routes, "Enable /v1/_debug/* (tests only)");
@@ -291,6 +303,12 @@ int main(int argc, char** argv) {
     if (!dur.ok()) return Fail(dur.status());
     so.durability = *dur;
     so.log_requests = !no_request_log;
+    so.auth = !no_auth;
+    if (jwt_alg == "eddsa" || jwt_alg == "EdDSA") so.jwt_alg = net::JwtAlg::kEdDSA;
+    else if (jwt_alg == "hs256" || jwt_alg == "HS256") so.jwt_alg = net::JwtAlg::kHS256;
+    else return Fail(Status::InvalidArgument("--jwt-alg must be eddsa or hs256"));
+    if (const char* pw = std::getenv("VECTRON_ADMIN_PASSWORD"); pw && *pw && so.admin_password_file.empty())
+      so.admin_password = pw;
     return net::RunServe(so);
   }
 

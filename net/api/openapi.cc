@@ -36,7 +36,7 @@ json Obj(json props, std::vector<std::string> required = {}) {
   return o;
 }
 
-json Build() {
+json Build(bool auth) {
   json str = {{"type", "string"}}, integer = {{"type", "integer"}}, boolean = {{"type", "boolean"}};
   json vec = {{"type", "array"}, {"items", {{"type", "number"}}}, {"description", "float32 values, one per dimension"}};
   json where = {{"type", "object"}, {"description", "Metadata filter (see docs/filter.md)"}};
@@ -108,12 +108,83 @@ json Build() {
          Obj({{"indexes", {{"type", "array"}, {"items", Obj({{"field", str}, {"type", str}})}}}}), {404}, true);
   paths["/v1/collections/{name}/indexes/{field}"]["delete"] =
       Op("Drop a payload index", nullptr, Obj({{"field", str}, {"dropped", boolean}}), {404}, true, true);
+  if (auth) {
+    json token = Obj({{"token", str}, {"token_type", str}, {"expires_at", integer}}, {"token", "expires_at"});
+    json str_array = {{"type", "array"}, {"items", str}};
+    json scopes = {{"type", "array"}, {"items", {{"type", "string"}, {"enum", {"read", "write", "admin"}}}}};
+    paths["/v1/auth/login"]["post"] =
+        Op("Log in with a user name and password: a login token (401 wrong password, 429 rate limited)",
+           Obj({{"username", str}, {"password", str}}, {"username", "password"}), token, {400, 401, 429}, false);
+    paths["/v1/auth/refresh"]["post"] = Op("A fresh login token for a valid login token", nullptr, token, {401, 403}, false);
+    paths["/v1/auth/me"]["get"] =
+        Op("Who the login token belongs to", nullptr, Obj({{"user", str}, {"role", str}, {"auth_time", integer}}),
+           {401, 403}, false);
+    paths["/v1/auth/password"]["post"] =
+        Op("Change the logged-in user's password", Obj({{"old_password", str}, {"new_password", str}},
+                                                        {"old_password", "new_password"}),
+           Obj({{"user", str}, {"password_changed", boolean}}), {400, 401, 403, 429}, false);
+    paths["/v1/auth/signing-keys"]["get"] =
+        Op("JWT signing keys (no secrets; EdDSA public keys)", nullptr, Obj({{"signing_keys", {{"type", "array"}}}}),
+           {401, 403}, false);
+    paths["/v1/auth/signing-keys"]["post"] =
+        Op("Rotate: a new key signs from now on, old keys still verify (201)", nullptr, Obj({{"kid", str}}), {401, 403},
+           false);
+    paths["/v1/auth/signing-keys/{kid}"]["delete"] =
+        Op("Retire a signing key: tokens it signed stop working", nullptr, Obj({{"kid", str}, {"retired", boolean}}),
+           {401, 403, 404, 409}, false);
+    paths["/v1/auth/signing-keys/{kid}"]["delete"]["parameters"] = {
+        {{"name", "kid"}, {"in", "path"}, {"required", true}, {"schema", str}}};
+    paths["/v1/keys"]["post"] =
+        Op("Create an API key: its SDK token, shown once (201)",
+           Obj({{"name", str}, {"scopes", scopes}, {"collections", str_array}, {"expires_in", integer}}, {"name", "scopes"}),
+           Obj({{"key_id", str}, {"token", str}, {"name", str}, {"scopes", scopes},
+                {"expires_at", {{"type", "integer"}, {"nullable", true}}}}),
+           {400, 401, 403}, false);
+    paths["/v1/keys"]["get"] =
+        Op("The caller's API keys (an admin's: all), without secrets", nullptr, Obj({{"keys", {{"type", "array"}}}}),
+           {401, 403}, false);
+    paths["/v1/keys/{key_id}"]["delete"] =
+        Op("Revoke an API key (effective on the next request)", nullptr, Obj({{"key_id", str}, {"revoked", boolean}}),
+           {401, 403, 404}, false);
+    paths["/v1/keys/{key_id}"]["delete"]["parameters"] = {
+        {{"name", "key_id"}, {"in", "path"}, {"required", true}, {"schema", str}}};
+    paths["/v1/users"]["post"] =
+        Op("Create a user (admin, 201)",
+           Obj({{"username", str}, {"password", str}, {"role", {{"type", "string"}, {"enum", {"user", "admin"}}}}},
+               {"username", "password"}),
+           Obj({{"username", str}, {"role", str}}), {400, 401, 403, 409}, false);
+    paths["/v1/users"]["get"] = Op("Users (admin)", nullptr, Obj({{"users", {{"type", "array"}}}}), {401, 403}, false);
+    paths["/v1/users/{name}"]["delete"] =
+        Op("Delete a user and revoke its keys (admin)", nullptr, Obj({{"username", str}, {"deleted", boolean}}),
+           {401, 403, 404, 409}, true);
+    paths["/v1/users/{name}"]["delete"]["parameters"][0]["description"] = "User name";
+    paths["/v1/audit"]["get"] =
+        Op("Audit log of auth events, newest first (admin); ?limit=N", nullptr, Obj({{"events", {{"type", "array"}}}}),
+           {401, 403}, false);
+    // Each operation's required token, from the route table itself.
+    for (const auto& r : RestApi::Routes(true, false)) {
+      std::string m = r.method;
+      for (char& c : m) c = static_cast<char>(c - 'A' + 'a');
+      if (!paths.contains(r.pattern) || !paths[r.pattern].contains(m)) continue;
+      json& op = paths[r.pattern][m];
+      op["x-vectron-access"] = {{"access", AccessName(r.access.access)}, {"console", r.access.console},
+                                {"all_collections", r.access.all_collections}};
+      if (r.access.access == Access::kPublic) {
+        op["security"] = json::array();
+      } else {
+        op["responses"]["401"] = {{"$ref", "#/components/responses/Error"}};
+        op["responses"]["403"] = {{"$ref", "#/components/responses/Error"}};
+      }
+    }
+  }
   json doc = {{"openapi", "3.0.3"},
               {"info", {{"title", "Vectron"}, {"version", VECTRON_VERSION},
                         {"description", "REST/JSON API of `vectron serve`. Errors are {\"error\": {\"code\", \"message\"}}."}}},
               {"paths", paths},
+              {"security", auth ? json::array({{{"bearer", json::array()}}}) : json::array()},
               {"components",
                {{"schemas", schemas},
+                {"securitySchemes", {{"bearer", {{"type", "http"}, {"scheme", "bearer"}, {"bearerFormat", "JWT"}}}}},
                 {"responses",
                  {{"Error", {{"description", "Error (code is the engine status name: invalid_argument, not_found, ...)"},
                              {"content", {{"application/json", {{"schema", Ref("Error")}}}}}}}}}}}};
@@ -122,9 +193,10 @@ json Build() {
 
 }  // namespace
 
-std::string RestApi::OpenApiJson() {
-  static const std::string kDoc = Build().dump();
-  return kDoc;
+std::string RestApi::OpenApiJson(bool auth) {
+  static const std::string kWithAuth = Build(true).dump();
+  static const std::string kWithout = Build(false).dump();
+  return auth ? kWithAuth : kWithout;
 }
 
 }  // namespace vectron::net

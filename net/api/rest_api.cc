@@ -43,6 +43,11 @@ struct ApiError {
   Status status;
 };
 
+// An authentication or authorisation failure (401, 403, 429) raised inside a handler.
+struct ApiFailure {
+  AuthFailure failure;
+};
+
 [[noreturn]] void Bad(std::string message) { throw ApiError{Status::InvalidArgument(std::move(message))}; }
 
 void Check(const Status& s) {
@@ -256,9 +261,9 @@ json StatsJson(const CollectionStats& st) {
 
 // ------------------------------------------------------------------ handlers
 
-HttpResponse Healthz(RestApi&, const HttpRequest&, const PathParams&) { return Raw(R"({"status":"ok"})"); }
+HttpResponse Healthz(RestApi&, const HttpRequest&, const PathParams&, const Principal&) { return Raw(R"({"status":"ok"})"); }
 
-HttpResponse Readyz(RestApi& api, const HttpRequest&, const PathParams&) {
+HttpResponse Readyz(RestApi& api, const HttpRequest&, const PathParams&, const Principal&) {
   if (api.draining_) {
     HttpResponse r = JsonError(503, "unavailable", "shutting down");
     r.headers.emplace_back("Retry-After", "1");
@@ -267,9 +272,11 @@ HttpResponse Readyz(RestApi& api, const HttpRequest&, const PathParams&) {
   return Raw(R"({"status":"ready"})");
 }
 
-HttpResponse OpenApi(RestApi&, const HttpRequest&, const PathParams&) { return Raw(RestApi::OpenApiJson()); }
+HttpResponse OpenApi(RestApi& api, const HttpRequest&, const PathParams&, const Principal&) {
+  return Raw(RestApi::OpenApiJson(api.auth_ != nullptr));
+}
 
-HttpResponse MetricsRoute(RestApi& api, const HttpRequest& req, const PathParams&) {
+HttpResponse MetricsRoute(RestApi& api, const HttpRequest& req, const PathParams&, const Principal&) {
   HttpResponse r;
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";
   // The runtime gauges were rendered on the loop thread and passed in the body.
@@ -299,10 +306,12 @@ HttpResponse MetricsRoute(RestApi& api, const HttpRequest& req, const PathParams
   return r;
 }
 
-HttpResponse CreateCollection(RestApi& api, const HttpRequest& req, const PathParams&) {
+HttpResponse CreateCollection(RestApi& api, const HttpRequest& req, const PathParams&, const Principal& who) {
   json j = ParseBody(req, {"name", "dim", "metric", "hnsw", "m", "M", "ef_construction", "ef_search", "seed", "shards",
                            "flat_max_points", "checkpoint_every_ops"});
   std::string name = GetString(j, "name", true);
+  // The route's access check had no collection name to look at: the body has it.
+  if (AuthFailure f = Authorize(who, {Access::kAdmin}, name); !f.ok()) throw ApiFailure{f};
   CollectionConfig cfg;
   if (!j.contains("dim")) Bad("\"dim\" is required");
   cfg.dim = static_cast<uint32_t>(GetInt(j, "dim", 0, 1, kMaxDim));
@@ -331,10 +340,11 @@ HttpResponse CreateCollection(RestApi& api, const HttpRequest& req, const PathPa
   return Json(201, {{"name", name}, {"config", ConfigJson(*c)}});
 }
 
-HttpResponse ListCollections(RestApi& api, const HttpRequest&, const PathParams&) {
+HttpResponse ListCollections(RestApi& api, const HttpRequest&, const PathParams&, const Principal& who) {
   std::shared_lock lock(api.collections_mu_);
   json out = json::array();
   for (auto& n : Take(api.db_.ListCollections())) {
+    if (!who.MayUseCollection(n)) continue;  // A key restricted to some collections sees only those.
     auto c = api.db_.GetCollection(n);
     if (!c.ok()) continue;
     const auto& cfg = (*c)->config();
@@ -348,20 +358,20 @@ HttpResponse ListCollections(RestApi& api, const HttpRequest&, const PathParams&
   return Json(200, {{"collections", out}});
 }
 
-HttpResponse GetCollection(RestApi& api, const HttpRequest&, const PathParams& p) {
+HttpResponse GetCollection(RestApi& api, const HttpRequest&, const PathParams& p, const Principal&) {
   std::shared_lock lock(api.collections_mu_);
   Collection* c = Take(api.db_.GetCollection(Param(p, "name")));
   CollectionStats st = Take(c->Stats());
   return Json(200, {{"name", c->name()}, {"config", ConfigJson(*c)}, {"stats", StatsJson(st)}});
 }
 
-HttpResponse DropCollection(RestApi& api, const HttpRequest&, const PathParams& p) {
+HttpResponse DropCollection(RestApi& api, const HttpRequest&, const PathParams& p, const Principal&) {
   std::unique_lock lock(api.collections_mu_);
   Check(api.db_.DropCollection(Param(p, "name")));
   return Json(200, {{"name", Param(p, "name")}, {"dropped", true}});
 }
 
-HttpResponse UpsertPoints(RestApi& api, const HttpRequest& req, const PathParams& p) {
+HttpResponse UpsertPoints(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal&) {
   json j = ParseBody(req, {"points"});
   auto it = j.find("points");
   if (it == j.end() || !it->is_array()) Bad("\"points\" must be an array of {\"id\", \"vector\", \"metadata\"?}");
@@ -394,7 +404,7 @@ HttpResponse UpsertPoints(RestApi& api, const HttpRequest& req, const PathParams
   return Json(200, {{"upserted", batch.size()}});
 }
 
-HttpResponse GetPoints(RestApi& api, const HttpRequest& req, const PathParams& p) {
+HttpResponse GetPoints(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal&) {
   json j = ParseBody(req, {"ids", "include", "include_metadata", "include_vector"});
   std::vector<std::string> ids = GetIds(j);
   Include inc = GetInclude(j, {true, true});
@@ -422,7 +432,7 @@ HttpResponse GetPoints(RestApi& api, const HttpRequest& req, const PathParams& p
   return Raw(std::move(out));
 }
 
-HttpResponse DeletePoints(RestApi& api, const HttpRequest& req, const PathParams& p) {
+HttpResponse DeletePoints(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal&) {
   json j = ParseBody(req, {"ids", "where"});
   bool has_ids = j.contains("ids"), has_where = j.contains("where") && !j["where"].is_null();
   if (has_ids == has_where) Bad("give exactly one of \"ids\" and \"where\"");
@@ -446,7 +456,7 @@ HttpResponse DeletePoints(RestApi& api, const HttpRequest& req, const PathParams
   return Json(200, {{"deleted", Take(DeleteWhere(*c, where))}});
 }
 
-HttpResponse CountPoints(RestApi& api, const HttpRequest& req, const PathParams& p) {
+HttpResponse CountPoints(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal&) {
   json j = req.body.empty() ? json::object() : ParseBody(req, {"where"});
   std::string where = GetWhere(j);
   std::shared_lock lock(api.collections_mu_);
@@ -454,7 +464,7 @@ HttpResponse CountPoints(RestApi& api, const HttpRequest& req, const PathParams&
   return Json(200, {{"count", Take(CountWhere(*c, where))}});
 }
 
-HttpResponse ScrollPoints(RestApi& api, const HttpRequest& req, const PathParams& p) {
+HttpResponse ScrollPoints(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal&) {
   json j = req.body.empty() ? json::object() : ParseBody(req, {"limit", "cursor", "where", "include", "include_metadata", "include_vector"});
   size_t limit = static_cast<size_t>(GetInt(j, "limit", 100, 1, static_cast<int64_t>(api.options_.max_scroll_limit)));
   std::string cursor = GetString(j, "cursor", false);
@@ -478,7 +488,7 @@ HttpResponse ScrollPoints(RestApi& api, const HttpRequest& req, const PathParams
   return Raw(std::move(out));
 }
 
-HttpResponse Search(RestApi& api, const HttpRequest& req, const PathParams& p) {
+HttpResponse Search(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal&) {
   json j = ParseBody(req, {"vector", "vectors", "k", "ef", "exact", "where", "include", "include_metadata", "include_vector"});
   bool single = j.contains("vector"), batch = j.contains("vectors");
   if (single == batch) Bad("give exactly one of \"vector\" (one query) and \"vectors\" (a list of queries)");
@@ -534,7 +544,7 @@ HttpResponse Search(RestApi& api, const HttpRequest& req, const PathParams& p) {
   return Raw(std::move(out));
 }
 
-HttpResponse CreateIndex(RestApi& api, const HttpRequest& req, const PathParams& p) {
+HttpResponse CreateIndex(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal&) {
   json j = ParseBody(req, {"field", "type"});
   std::string field = GetString(j, "field", true);
   std::string type = GetString(j, "type", true);
@@ -544,7 +554,7 @@ HttpResponse CreateIndex(RestApi& api, const HttpRequest& req, const PathParams&
   return Json(201, {{"field", field}, {"type", type}});
 }
 
-HttpResponse ListIndexes(RestApi& api, const HttpRequest&, const PathParams& p) {
+HttpResponse ListIndexes(RestApi& api, const HttpRequest&, const PathParams& p, const Principal&) {
   std::shared_lock lock(api.collections_mu_);
   Collection* c = Take(api.db_.GetCollection(Param(p, "name")));
   json out = json::array();
@@ -552,15 +562,143 @@ HttpResponse ListIndexes(RestApi& api, const HttpRequest&, const PathParams& p) 
   return Json(200, {{"indexes", out}});
 }
 
-HttpResponse DropIndex(RestApi& api, const HttpRequest&, const PathParams& p) {
+HttpResponse DropIndex(RestApi& api, const HttpRequest&, const PathParams& p, const Principal&) {
   std::shared_lock lock(api.collections_mu_);
   Collection* c = Take(api.db_.GetCollection(Param(p, "name")));
   Check(DropPayloadIndex(*c, Param(p, "field")));
   return Json(200, {{"field", Param(p, "field")}, {"dropped", true}});
 }
 
+
+// ------------------------------------------------------------------ auth routes
+
+HttpResponse FailureResponse(const AuthFailure& f) {
+  HttpResponse r = JsonError(f.http_status, f.code, f.message);
+  if (f.http_status == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"vectron\"");
+  if (f.retry_after_s > 0) r.headers.emplace_back("Retry-After", std::to_string(f.retry_after_s));
+  return r;
+}
+
+void CheckAuth(const AuthFailure& f) {
+  if (!f.ok()) throw ApiFailure{f};
+}
+
+json TokenJson(const IssuedToken& t) {
+  return {{"token", t.token}, {"token_type", "Bearer"}, {"expires_at", t.expires_at}};
+}
+
+HttpResponse Login(RestApi& api, const HttpRequest& req, const PathParams&, const Principal&) {
+  json j = ParseBody(req, {"username", "password"});
+  std::string user = GetString(j, "username", true), password = GetString(j, "password", true);
+  IssuedToken t;
+  CheckAuth(api.auth_->Login(user, password, req.peer, &t));
+  return Json(200, TokenJson(t));
+}
+
+HttpResponse Refresh(RestApi& api, const HttpRequest& req, const PathParams&, const Principal& who) {
+  IssuedToken t;
+  CheckAuth(api.auth_->Refresh(who, req.peer, &t));
+  return Json(200, TokenJson(t));
+}
+
+HttpResponse Me(RestApi&, const HttpRequest&, const PathParams&, const Principal& who) {
+  return Json(200, {{"user", who.user}, {"role", who.user_admin ? "admin" : "user"}, {"auth_time", who.auth_time}});
+}
+
+HttpResponse ChangePassword(RestApi& api, const HttpRequest& req, const PathParams&, const Principal& who) {
+  json j = ParseBody(req, {"old_password", "new_password"});
+  CheckAuth(api.auth_->ChangePassword(who, GetString(j, "old_password", true), GetString(j, "new_password", true),
+                                      req.peer));
+  return Json(200, {{"user", who.user}, {"password_changed", true}});
+}
+
+HttpResponse CreateKey(RestApi& api, const HttpRequest& req, const PathParams&, const Principal& who) {
+  json j = ParseBody(req, {"name", "scopes", "collections", "expires_in"});
+  std::string name = GetString(j, "name", true);
+  auto sc = j.find("scopes");
+  if (sc == j.end() || !sc->is_array() || sc->empty())
+    Bad("\"scopes\" is required: a non-empty array of \"read\", \"write\", \"admin\"");
+  unsigned scopes = 0;
+  for (auto& x : *sc) {
+    unsigned s = x.is_string() ? ScopeFromName(x.get<std::string>()) : 0;
+    if (!s) Bad("\"scopes\" may hold only \"read\", \"write\" and \"admin\", got " + x.dump());
+    scopes |= s;
+  }
+  std::optional<std::vector<std::string>> collections;
+  if (auto c = j.find("collections"); c != j.end() && !c->is_null()) {
+    if (!c->is_array()) Bad("\"collections\" must be an array of collection names");
+    collections.emplace();
+    for (auto& x : *c) {
+      if (!x.is_string()) Bad("\"collections\" must be an array of collection names");
+      collections->push_back(x.get<std::string>());
+    }
+  }
+  int64_t expires_in = GetInt(j, "expires_in", 0, 1, int64_t{100} * 365 * 86400);
+  IssuedToken t = Take(api.auth_->CreateKey(who, name, scopes, std::move(collections), expires_in, req.peer));
+  json out = {{"key_id", t.key_id}, {"token", t.token}, {"name", name}, {"scopes", ScopeNames(scopes)}};
+  out["expires_at"] = t.expires_at ? json(t.expires_at) : json(nullptr);
+  return Json(201, out);
+}
+
+HttpResponse ListKeys(RestApi& api, const HttpRequest&, const PathParams&, const Principal& who) {
+  return Json(200, {{"keys", Take(api.auth_->ListKeys(who))}});
+}
+
+HttpResponse RevokeKey(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal& who) {
+  Check(api.auth_->RevokeKey(who, Param(p, "key_id"), req.peer));
+  return Json(200, {{"key_id", Param(p, "key_id")}, {"revoked", true}});
+}
+
+HttpResponse CreateUser(RestApi& api, const HttpRequest& req, const PathParams&, const Principal& who) {
+  json j = ParseBody(req, {"username", "password", "role"});
+  std::string name = GetString(j, "username", true), password = GetString(j, "password", true);
+  std::string role = GetString(j, "role", false);
+  if (role.empty()) role = "user";
+  if (role != "user" && role != "admin") Bad("\"role\" must be \"user\" or \"admin\"");
+  Check(api.auth_->CreateUser(who, name, password, role == "admin", req.peer));
+  return Json(201, {{"username", name}, {"role", role}});
+}
+
+HttpResponse ListUsers(RestApi& api, const HttpRequest&, const PathParams&, const Principal&) {
+  return Json(200, {{"users", Take(api.auth_->ListUsers())}});
+}
+
+HttpResponse DeleteUser(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal& who) {
+  Check(api.auth_->DeleteUser(who, Param(p, "name"), req.peer));
+  return Json(200, {{"username", Param(p, "name")}, {"deleted", true}});
+}
+
+HttpResponse AuditLog(RestApi& api, const HttpRequest& req, const PathParams&, const Principal&) {
+  int64_t limit = 100;
+  for (size_t pos = 0; pos < req.query.size();) {
+    size_t amp = req.query.find('&', pos);
+    std::string kv = req.query.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
+    if (kv.rfind("limit=", 0) == 0) {
+      char* end = nullptr;
+      limit = std::strtoll(kv.c_str() + 6, &end, 10);
+      if (*end || limit < 1 || limit > 10000) Bad("limit must be an integer in 1..10000");
+    }
+    if (amp == std::string::npos) break;
+    pos = amp + 1;
+  }
+  return Json(200, {{"events", Take(api.auth_->Audit(static_cast<size_t>(limit)))}});
+}
+
+HttpResponse ListSigningKeys(RestApi& api, const HttpRequest&, const PathParams&, const Principal&) {
+  return Json(200, {{"signing_keys", Take(api.auth_->ListSigningKeys())}});
+}
+
+HttpResponse RotateSigningKey(RestApi& api, const HttpRequest& req, const PathParams&, const Principal& who) {
+  return Json(201, {{"kid", Take(api.auth_->RotateSigningKey(who, req.peer))}});
+}
+
+HttpResponse RetireSigningKey(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal& who) {
+  Check(api.auth_->RetireSigningKey(who, Param(p, "kid"), req.peer));
+  return Json(200, {{"kid", Param(p, "kid")}, {"retired", true}});
+}
+
 // --- debug routes (tests): hold a worker until released or `ms` pass.
-HttpResponse DebugBlock(RestApi& api, const HttpRequest& req, const PathParams&) {
+HttpResponse DebugBlock(RestApi& api, const HttpRequest& req, const PathParams&, const Principal&) {
   json j = req.body.empty() ? json::object() : ParseBody(req, {"ms"});
   auto ms = GetInt(j, "ms", 10000, 0, 600000);
   std::unique_lock lock(api.debug_mu_);
@@ -571,7 +709,7 @@ HttpResponse DebugBlock(RestApi& api, const HttpRequest& req, const PathParams&)
   return Json(200, {{"released", released}});
 }
 
-HttpResponse DebugRelease(RestApi& api, const HttpRequest&, const PathParams&) {
+HttpResponse DebugRelease(RestApi& api, const HttpRequest&, const PathParams&, const Principal&) {
   {
     std::lock_guard lock(api.debug_mu_);
     ++api.debug_generation_;
@@ -580,16 +718,18 @@ HttpResponse DebugRelease(RestApi& api, const HttpRequest&, const PathParams&) {
   return Json(200, {{"released", true}});
 }
 
-HttpResponse DebugState(RestApi& api, const HttpRequest&, const PathParams&) {
+HttpResponse DebugState(RestApi& api, const HttpRequest&, const PathParams&, const Principal&) {
   std::lock_guard lock(api.debug_mu_);
   return Json(200, {{"blocked", api.debug_blocked_}, {"queued", api.pool_.queued()}, {"running", api.pool_.running()}});
 }
 
-HttpResponse Run(RestApi::Fn fn, RestApi& api, const HttpRequest& req, const PathParams& params) {
+HttpResponse Run(RestApi::Fn fn, RestApi& api, const HttpRequest& req, const PathParams& params, const Principal& who) {
   try {
-    return fn(api, req, params);
+    return fn(api, req, params, who);
   } catch (const ApiError& e) {
     return StatusResponse(e.status);
+  } catch (const ApiFailure& e) {
+    return FailureResponse(e.failure);
   } catch (const json::exception& e) {
     return JsonError(400, "invalid_argument", std::string("bad JSON value: ") + e.what());
   } catch (const std::bad_alloc&) {
@@ -599,35 +739,107 @@ HttpResponse Run(RestApi::Fn fn, RestApi& api, const HttpRequest& req, const Pat
   }
 }
 
+
+// The route table. `access` is what the caller's token must allow (docs/auth.md).
+struct RouteSpec {
+  const char* method;
+  const char* pattern;
+  RestApi::Fn fn;
+  bool inline_on_loop;
+  RouteAccess access;
+  enum Group { kCore, kAuth, kDebug } group;
+};
+
+constexpr RouteAccess kOpen{Access::kPublic};
+constexpr RouteAccess kLoginOnly{Access::kLogin};
+constexpr RouteAccess kLoginAdminOnly{Access::kLoginAdmin};
+constexpr RouteAccess kReadAccess{Access::kRead};
+constexpr RouteAccess kReadOrConsole{Access::kRead, /*console=*/true};
+constexpr RouteAccess kWriteAccess{Access::kWrite};
+constexpr RouteAccess kAdminAccess{Access::kAdmin};
+
+const std::vector<RouteSpec>& Specs() {
+  static const std::vector<RouteSpec> kSpecs = {
+      {"GET", "/healthz", &Healthz, true, kOpen, RouteSpec::kCore},
+      {"GET", "/readyz", &Readyz, true, kOpen, RouteSpec::kCore},
+      {"GET", "/metrics", &MetricsRoute, false, {Access::kAdmin, true, true}, RouteSpec::kCore},
+      {"GET", "/openapi.json", &OpenApi, true, kOpen, RouteSpec::kCore},
+      {"GET", "/v1/openapi.json", &OpenApi, true, kOpen, RouteSpec::kCore},
+      {"POST", "/v1/auth/login", &Login, false, kOpen, RouteSpec::kAuth},
+      {"POST", "/v1/auth/refresh", &Refresh, false, kLoginOnly, RouteSpec::kAuth},
+      {"GET", "/v1/auth/me", &Me, false, kLoginOnly, RouteSpec::kAuth},
+      {"POST", "/v1/auth/password", &ChangePassword, false, kLoginOnly, RouteSpec::kAuth},
+      {"GET", "/v1/auth/signing-keys", &ListSigningKeys, false, kLoginAdminOnly, RouteSpec::kAuth},
+      {"POST", "/v1/auth/signing-keys", &RotateSigningKey, false, kLoginAdminOnly, RouteSpec::kAuth},
+      {"DELETE", "/v1/auth/signing-keys/{kid}", &RetireSigningKey, false, kLoginAdminOnly, RouteSpec::kAuth},
+      {"POST", "/v1/keys", &CreateKey, false, kLoginOnly, RouteSpec::kAuth},
+      {"GET", "/v1/keys", &ListKeys, false, kLoginOnly, RouteSpec::kAuth},
+      {"DELETE", "/v1/keys/{key_id}", &RevokeKey, false, kLoginOnly, RouteSpec::kAuth},
+      {"POST", "/v1/users", &CreateUser, false, kLoginAdminOnly, RouteSpec::kAuth},
+      {"GET", "/v1/users", &ListUsers, false, kLoginAdminOnly, RouteSpec::kAuth},
+      {"DELETE", "/v1/users/{name}", &DeleteUser, false, kLoginAdminOnly, RouteSpec::kAuth},
+      {"GET", "/v1/audit", &AuditLog, false, kLoginAdminOnly, RouteSpec::kAuth},
+      {"POST", "/v1/collections", &CreateCollection, false, kAdminAccess, RouteSpec::kCore},
+      {"GET", "/v1/collections", &ListCollections, false, kReadOrConsole, RouteSpec::kCore},
+      {"GET", "/v1/collections/{name}", &GetCollection, false, kReadOrConsole, RouteSpec::kCore},
+      {"DELETE", "/v1/collections/{name}", &DropCollection, false, kAdminAccess, RouteSpec::kCore},
+      {"PUT", "/v1/collections/{name}/points", &UpsertPoints, false, kWriteAccess, RouteSpec::kCore},
+      {"POST", "/v1/collections/{name}/points/get", &GetPoints, false, kReadAccess, RouteSpec::kCore},
+      {"POST", "/v1/collections/{name}/points/delete", &DeletePoints, false, kWriteAccess, RouteSpec::kCore},
+      {"POST", "/v1/collections/{name}/count", &CountPoints, false, kReadAccess, RouteSpec::kCore},
+      {"POST", "/v1/collections/{name}/scroll", &ScrollPoints, false, kReadAccess, RouteSpec::kCore},
+      {"POST", "/v1/collections/{name}/search", &Search, false, kReadAccess, RouteSpec::kCore},
+      {"POST", "/v1/collections/{name}/indexes", &CreateIndex, false, kWriteAccess, RouteSpec::kCore},
+      {"GET", "/v1/collections/{name}/indexes", &ListIndexes, false, kReadAccess, RouteSpec::kCore},
+      {"DELETE", "/v1/collections/{name}/indexes/{field}", &DropIndex, false, kWriteAccess, RouteSpec::kCore},
+      {"POST", "/v1/_debug/block", &DebugBlock, false, kAdminAccess, RouteSpec::kDebug},
+      {"POST", "/v1/_debug/release", &DebugRelease, true, kAdminAccess, RouteSpec::kDebug},
+      {"GET", "/v1/_debug/state", &DebugState, true, kAdminAccess, RouteSpec::kDebug},
+  };
+  return kSpecs;
+}
+
+bool Served(const RouteSpec& r, bool auth, bool debug) {
+  return r.group == RouteSpec::kCore || (r.group == RouteSpec::kAuth && auth) || (r.group == RouteSpec::kDebug && debug);
+}
+
 }  // namespace
 
+std::vector<RouteInfo> RestApi::Routes(bool auth, bool debug_routes) {
+  std::vector<RouteInfo> out;
+  for (const auto& r : Specs())
+    if (Served(r, auth, debug_routes)) out.push_back({r.method, r.pattern, r.access});
+  return out;
+}
+
 RestApi::RestApi(Database& db, WorkerPool& pool, RequestMetrics& metrics, ApiOptions options,
-                 std::function<std::string()> runtime_gauges)
-    : db_(db), pool_(pool), metrics_(metrics), options_(options), runtime_gauges_(std::move(runtime_gauges)) {
-  auto& r = router_;
-  r.Add("GET", "/healthz", {&Healthz, true});
-  r.Add("GET", "/readyz", {&Readyz, true});
-  r.Add("GET", "/metrics", {&MetricsRoute, false});
-  r.Add("GET", "/openapi.json", {&OpenApi, true});
-  r.Add("GET", "/v1/openapi.json", {&OpenApi, true});
-  r.Add("POST", "/v1/collections", {&CreateCollection, false});
-  r.Add("GET", "/v1/collections", {&ListCollections, false});
-  r.Add("GET", "/v1/collections/{name}", {&GetCollection, false});
-  r.Add("DELETE", "/v1/collections/{name}", {&DropCollection, false});
-  r.Add("PUT", "/v1/collections/{name}/points", {&UpsertPoints, false});
-  r.Add("POST", "/v1/collections/{name}/points/get", {&GetPoints, false});
-  r.Add("POST", "/v1/collections/{name}/points/delete", {&DeletePoints, false});
-  r.Add("POST", "/v1/collections/{name}/count", {&CountPoints, false});
-  r.Add("POST", "/v1/collections/{name}/scroll", {&ScrollPoints, false});
-  r.Add("POST", "/v1/collections/{name}/search", {&Search, false});
-  r.Add("POST", "/v1/collections/{name}/indexes", {&CreateIndex, false});
-  r.Add("GET", "/v1/collections/{name}/indexes", {&ListIndexes, false});
-  r.Add("DELETE", "/v1/collections/{name}/indexes/{field}", {&DropIndex, false});
-  if (options_.debug_routes) {
-    r.Add("POST", "/v1/_debug/block", {&DebugBlock, false});
-    r.Add("POST", "/v1/_debug/release", {&DebugRelease, true});
-    r.Add("GET", "/v1/_debug/state", {&DebugState, true});
+                 std::function<std::string()> runtime_gauges, Authenticator* auth)
+    : db_(db),
+      pool_(pool),
+      metrics_(metrics),
+      options_(options),
+      runtime_gauges_(std::move(runtime_gauges)),
+      auth_(auth) {
+  for (const auto& r : Specs()) {
+    if (Served(r, auth_ != nullptr, options_.debug_routes))
+      router_.Add(r.method, r.pattern, {r.fn, r.inline_on_loop, r.access});
   }
+}
+
+HttpResponse RestApi::Dispatch(const Handler& h, const HttpRequest& req, const PathParams& params) {
+  Principal who;
+  if (!auth_) {
+    who.unrestricted = true;
+  } else if (h.access.access != Access::kPublic) {
+    AuthFailure f = auth_->Authenticate(req.Header("authorization"), &who);
+    if (f.ok()) {
+      // Data routes name their collection in the path; the allow-list applies to it.
+      bool data = h.access.access == Access::kRead || h.access.access == Access::kWrite || h.access.access == Access::kAdmin;
+      f = Authorize(who, h.access, data ? std::string_view(Param(params, "name")) : std::string_view());
+    }
+    if (!f.ok()) return FailureResponse(f);
+  }
+  return Run(h.fn, *this, req, params, who);
 }
 
 RestApi::~RestApi() = default;
@@ -648,7 +860,7 @@ void RestApi::Handle(HttpRequest request, Responder respond) {
   const std::string& route = m.route->pattern;
   Handler h = m.route->handler;
   if (h.inline_on_loop) {
-    HttpResponse r = Run(h.fn, *this, request, m.params);
+    HttpResponse r = Dispatch(h, request, m.params);
     r.route = route;
     respond(std::move(r));
     return;
@@ -658,8 +870,8 @@ void RestApi::Handle(HttpRequest request, Responder respond) {
     std::string body = runtime_gauges_ ? runtime_gauges_() : std::string();
     request.body = std::move(body);
   }
-  auto task = [this, fn = h.fn, route, req = std::move(request), params = std::move(m.params), respond]() {
-    HttpResponse r = Run(fn, *this, req, params);
+  auto task = [this, h, route, req = std::move(request), params = std::move(m.params), respond]() {
+    HttpResponse r = Dispatch(h, req, params);
     r.route = route;
     respond(std::move(r));
   };

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "net/api/metrics.h"
+#include "net/auth/authenticator.h"
 #include "net/http/http_server.h"
 #include "net/http/router.h"
 #include "net/io/worker_pool.h"
@@ -34,27 +35,40 @@ int HttpStatusFor(StatusCode code);
 // {"error": {"code": "not_found", "message": ...}} with HttpStatusFor(s.code()).
 HttpResponse StatusResponse(const Status& s);
 
+// One row of the route table: what it serves and the token it needs.
+struct RouteInfo {
+  std::string method;
+  std::string pattern;
+  RouteAccess access;
+};
+
 // Routes requests to handlers: cheap ones run on the loop thread, engine calls on the
 // worker pool. Handle() is called on the loop thread; the rest is thread-safe.
 class RestApi {
  public:
-  // `db`, `pool`, `metrics` must outlive this object. `runtime_gauges` is called on the
-  // loop thread for /metrics and returns Prometheus lines (connections, queue depth).
+  // `db`, `pool`, `metrics` and `auth` must outlive this object. `runtime_gauges` is
+  // called on the loop thread for /metrics and returns Prometheus lines (connections,
+  // queue depth). `auth` null: authentication is off and every route is open.
   RestApi(Database& db, WorkerPool& pool, RequestMetrics& metrics, ApiOptions options,
-          std::function<std::string()> runtime_gauges);
+          std::function<std::string()> runtime_gauges, Authenticator* auth = nullptr);
   ~RestApi();
 
   void Handle(HttpRequest request, Responder respond);
   // /readyz answers 503 from now on (shutting down).
   void SetDraining() { draining_ = true; }
-  // The OpenAPI 3.0 document describing every route.
-  static std::string OpenApiJson();
+  // The OpenAPI 3.0 document describing every route (with auth routes and each
+  // operation's "x-vectron-access" when `auth`).
+  static std::string OpenApiJson(bool auth = true);
+  // The route table: every route served with these options, and the access it needs.
+  static std::vector<RouteInfo> Routes(bool auth, bool debug_routes);
 
-  // A handler: request in, response out. Runs where its Route says.
-  using Fn = HttpResponse (*)(RestApi& api, const HttpRequest& req, const PathParams& params);
+  // A handler: request in, response out. Runs where its Route says. `who` is the
+  // caller, already authenticated and authorised for the route.
+  using Fn = HttpResponse (*)(RestApi& api, const HttpRequest& req, const PathParams& params, const Principal& who);
   struct Handler {
     Fn fn;
     bool inline_on_loop;  // Cheap and engine-free: no trip through the worker pool.
+    RouteAccess access;   // The token the route needs.
   };
 
   // Handlers' shared state (public for the handler functions in rest_api.cc).
@@ -67,6 +81,7 @@ class RestApi {
   // Shared by every request that uses a Collection*, exclusive for DropCollection, so a
   // drop never frees a collection another request is using.
   std::shared_mutex collections_mu_;
+  Authenticator* auth_;  // Null: auth off.
   // Debug blockers (see ApiOptions::debug_routes).
   std::mutex debug_mu_;
   std::condition_variable debug_cv_;
@@ -74,6 +89,8 @@ class RestApi {
   uint64_t debug_generation_ = 0; // Guarded by debug_mu_; bumped by release.
 
  private:
+  // Authenticates and authorises, then runs the handler.
+  HttpResponse Dispatch(const Handler& h, const HttpRequest& req, const PathParams& params);
   Router<Handler> router_;
 };
 

@@ -19,13 +19,20 @@ BIN = os.environ.get("VECTRON_BIN", "vectron")
 
 
 class Server:
-    def __init__(self, tmp_path, *extra, data=None, name="srv"):
+    """A `vectron serve` process. These tests are about the API and the HTTP layer, so
+    the server runs with --no-auth and (unless a certificate is given) --insecure-http;
+    pass secure=True for the defaults (TLS and auth, tested in test_auth.py)."""
+
+    def __init__(self, tmp_path, *extra, data=None, name="srv", secure=False, env=None):
         self.data = str(data or tmp_path / "data")
         self.log_path = tmp_path / f"{name}.log"
         self.log = open(self.log_path, "w")
+        flags = []
+        if not secure:
+            flags = ["--no-auth"] + ([] if "--tls-cert" in extra else ["--insecure-http"])
         self.proc = subprocess.Popen(
-            [BIN, "serve", "--data", self.data, "--http", "127.0.0.1:0", "--rpc", "127.0.0.1:0", *extra],
-            stdout=subprocess.PIPE, stderr=self.log, text=True)
+            [BIN, "serve", "--data", self.data, "--http", "127.0.0.1:0", "--rpc", "127.0.0.1:0", *flags, *extra],
+            stdout=subprocess.PIPE, stderr=self.log, text=True, env=env)
         self.lines = []
         self.http = self.rpc = None
         self.scheme = "http"
@@ -480,7 +487,8 @@ def test_bad_command_line(tmp_path):
     srv = Server(tmp_path)
     try:
         p = subprocess.run([BIN, "serve", "--data", str(tmp_path / "d3"), "--http", f"127.0.0.1:{srv.port}",
-                            "--rpc", "127.0.0.1:0"], capture_output=True, text=True, timeout=60)
+                            "--rpc", "127.0.0.1:0", "--no-auth", "--insecure-http"], capture_output=True, text=True,
+                           timeout=60)
         assert p.returncode == 1 and "address already in use" in p.stderr
     finally:
         assert srv.stop() == 0

@@ -28,11 +28,17 @@ struct RunningServer {
   std::unique_ptr<Server> server;
   std::thread thread;
 
-  explicit RunningServer(const std::string& name, ServeOptions o = {}) : dir(TempDir(name)) {
+  explicit RunningServer(const std::string& name, ServeOptions o = {}, bool secure = false) : dir(TempDir(name)) {
     o.data_dir = dir + "/data";
     o.http_address = "127.0.0.1:0";
     o.rpc_address = "127.0.0.1:0";
     o.log_requests = false;
+    if (!secure) {
+      // These tests are about other things: plain loopback, no tokens (the auth tests
+      // pass secure = true).
+      o.insecure_http = true;
+      o.auth = false;
+    }
     auto s = Server::Open(o);
     REQUIRE_MESSAGE(s.ok(), s.status().ToString());
     server = std::move(s).value();
