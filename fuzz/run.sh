@@ -30,6 +30,12 @@ case "$target" in
     seeds="fuzz/corpus/rpc"
     dict=""
     ;;
+  jwt)
+    sources=(fuzz/jwt_fuzz.cc net/auth/jwt.cc net/auth/base64url.cc net/io/crypto.cc lib/status.cc)
+    libs=(-lcrypto)
+    seeds="fuzz/corpus/jwt"
+    dict="fuzz/jwt.dict"
+    ;;
   *)
     echo "unknown fuzz target: $target" >&2
     exit 2
