@@ -251,6 +251,14 @@ Result<std::string> RandomId(const char* prefix, size_t bytes) {
 
 }  // namespace
 
+// What a verified token said, kept so that the same token is not parsed and its
+// signature not checked again on every request.
+struct Verified {
+  std::string kind, sub, key_id, kid;
+  int64_t exp = 0, auth_time = 0;
+};
+constexpr size_t kVerifiedCacheMax = 4096;
+
 struct Authenticator::Impl {
   AuthOptions options;
   std::optional<storage::LmdbEnv> env;
@@ -259,6 +267,8 @@ struct Authenticator::Impl {
   std::shared_ptr<const Snapshot> snap;  // Guarded by mu.
   RateLimiter user_rl, peer_rl;
   std::string dummy_hash;  // Checked for unknown users, so timing does not tell them apart.
+  std::mutex cache_mu;
+  std::map<std::string, Verified, std::less<>> verified;  // Guarded by cache_mu.
 
   explicit Impl(const AuthOptions& o) : options(o), user_rl(o.user_limit), peer_rl(o.peer_limit) {}
 
@@ -430,38 +440,77 @@ AuthFailure Authenticator::Authenticate(std::string_view authorization, Principa
   std::string_view token = authorization.substr(kBearer.size());
   while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
   while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
-  auto s = impl_->Current();
-  JwtVerifyOptions vo;
-  vo.issuer = impl_->options.issuer;
-  vo.audience = impl_->options.audience;
-  vo.now_s = impl_->Now();
-  vo.leeway_s = impl_->options.leeway_s;
-  auto claims = JwtVerify(token, s->keyset, vo);
-  if (!claims.ok()) return AuthFailure::Unauthenticated("invalid token: " + claims.status().message());
-  const json& c = *claims;
-  auto str = [&](const char* k) -> std::string {
-    auto it = c.find(k);
-    return it != c.end() && it->is_string() ? it->get<std::string>() : std::string();
-  };
-  std::string kind = str("kind"), sub = str("sub");
-  if (kind == "login") {
-    auto u = s->users.find(sub);
-    if (u == s->users.end()) return AuthFailure::Unauthenticated("invalid token: user \"" + sub + "\" no longer exists");
-    out->kind = TokenKind::kLogin;
-    out->user = sub;
-    out->user_admin = u->second.admin;
+  return AuthenticateToken(token, out);
+}
+
+AuthFailure Authenticator::AuthenticateToken(std::string_view token, Principal* out) {
+  *out = Principal();
+  if (token.empty()) return AuthFailure::Unauthenticated("missing token");
+  Impl& m = *impl_;
+  auto s = m.Current();
+  const int64_t now = m.Now();
+  Verified v;
+  bool cached = false;
+  {
+    std::lock_guard lock(m.cache_mu);
+    auto it = m.verified.find(token);
+    if (it != m.verified.end()) {
+      v = it->second;
+      cached = true;
+    }
+  }
+  if (cached) {
+    // The exact bytes verified before; what can have changed since is time and the key set.
+    if (!s->keyset.Find(v.kid))
+      return AuthFailure::Unauthenticated("invalid token: token signed with an unknown or retired key id \"" + v.kid +
+                                          "\"");
+    if (now > v.exp + m.options.leeway_s)
+      return AuthFailure::Unauthenticated("invalid token: token expired " + std::to_string(now - v.exp) + " s ago");
+  } else {
+    JwtVerifyOptions vo;
+    vo.issuer = m.options.issuer;
+    vo.audience = m.options.audience;
+    vo.now_s = now;
+    vo.leeway_s = m.options.leeway_s;
+    auto claims = JwtVerify(token, s->keyset, vo);
+    if (!claims.ok()) return AuthFailure::Unauthenticated("invalid token: " + claims.status().message());
+    const json& c = *claims;
+    auto str = [&](const char* k) -> std::string {
+      auto it = c.find(k);
+      return it != c.end() && it->is_string() ? it->get<std::string>() : std::string();
+    };
+    v.kind = str("kind");
+    v.sub = str("sub");
+    v.key_id = str("key_id");
+    v.exp = c["exp"].is_number_integer() ? c["exp"].get<int64_t>() : static_cast<int64_t>(c["exp"].get<double>());
     auto at = c.find("auth_time");
-    out->auth_time = at != c.end() && at->is_number_integer() ? at->get<int64_t>() : 0;
+    v.auth_time = at != c.end() && at->is_number_integer() ? at->get<int64_t>() : 0;
+    // The kid checked out (JwtVerify found it): the header is valid JSON with a string kid.
+    size_t dot = token.find('.');
+    json header = json::parse(*Base64UrlDecode(token.substr(0, dot)), nullptr, false);
+    v.kid = header.value("kid", "");
+    std::lock_guard lock(m.cache_mu);
+    if (m.verified.size() >= kVerifiedCacheMax) m.verified.clear();
+    m.verified.emplace(std::string(token), v);
+  }
+  if (v.kind == "login") {
+    auto u = s->users.find(v.sub);
+    if (u == s->users.end())
+      return AuthFailure::Unauthenticated("invalid token: user \"" + v.sub + "\" no longer exists");
+    out->kind = TokenKind::kLogin;
+    out->user = v.sub;
+    out->user_admin = u->second.admin;
+    out->auth_time = v.auth_time;
     return {};
   }
-  if (kind == "sdk") {
-    std::string id = str("key_id");
+  if (v.kind == "sdk") {
+    const std::string& id = v.key_id;
     auto k = s->keys.find(id);
     if (k == s->keys.end()) return AuthFailure::Unauthenticated("invalid token: API key \"" + id + "\" does not exist");
     const KeyRec& key = k->second;
     if (key.revoked) return AuthFailure::Unauthenticated("API key " + id + " was revoked");
-    if (key.expires_at && vo.now_s >= key.expires_at) return AuthFailure::Unauthenticated("API key " + id + " expired");
-    if (key.owner != sub || !s->users.count(key.owner))
+    if (key.expires_at && now >= key.expires_at) return AuthFailure::Unauthenticated("API key " + id + " expired");
+    if (key.owner != v.sub || !s->users.count(key.owner))
       return AuthFailure::Unauthenticated("invalid token: API key " + id + " has no owner");
     out->kind = TokenKind::kSdk;
     out->user = key.owner;
@@ -470,7 +519,7 @@ AuthFailure Authenticator::Authenticate(std::string_view authorization, Principa
     out->collections = key.collections;
     return {};
   }
-  return AuthFailure::Unauthenticated("invalid token: unknown token kind \"" + kind + "\"");
+  return AuthFailure::Unauthenticated("invalid token: unknown token kind \"" + v.kind + "\"");
 }
 
 AuthFailure Authenticator::Login(const std::string& user, const std::string& password, const std::string& peer,

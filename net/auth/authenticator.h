@@ -122,6 +122,10 @@ class Authenticator {
 
   // `authorization` is the Authorization header's value ("Bearer <jwt>").
   AuthFailure Authenticate(std::string_view authorization, Principal* out);
+  // The same for a bare token (RPC). Tokens verified once are remembered (up to 4096),
+  // so a repeated token costs a map look-up; expiry, the signing key and the key or
+  // user record are still checked every time.
+  AuthFailure AuthenticateToken(std::string_view token, Principal* out);
 
   // Checks the password (rate limited per user and per peer address) and issues a
   // login token. `peer` is the client address (audit, limits).

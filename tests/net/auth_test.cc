@@ -4,12 +4,12 @@
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <random>
 
 #include "net/auth/authenticator.h"
 #include "net/auth/base64url.h"
 #include "net/auth/jwt.h"
 #include "net/io/crypto.h"
-#include "test_util.h"
 
 using namespace vectron;
 using namespace vectron::net;
@@ -18,6 +18,16 @@ using nlohmann::json;
 namespace {
 
 constexpr int64_t kNow = 1'800'000'000;
+
+// This file links only the auth code (it also builds on its own under ASan), so it has
+// its own temp-dir helper rather than test_util.h's.
+std::string TempDir(const std::string& name) {
+  std::random_device rd;
+  auto p = std::filesystem::temp_directory_path() / ("vectron-auth-" + name + "-" + std::to_string(rd()));
+  std::filesystem::remove_all(p);
+  std::filesystem::create_directories(p);
+  return p.string();
+}
 
 JwtKey Key(JwtAlg alg, const std::string& kid) {
   auto k = JwtKey::Generate(alg, kid);
@@ -278,8 +288,12 @@ TEST_CASE("Rate limiter: a burst, then one attempt per refill interval; reset cl
 }
 
 TEST_CASE("Authorize: the access rules over token kinds, scopes and collection allow-lists") {
-  Principal login{TokenKind::kLogin, false, "bob", false};
-  Principal admin_login{TokenKind::kLogin, false, "root", true};
+  Principal login;
+  login.kind = TokenKind::kLogin;
+  login.user = "bob";
+  Principal admin_login = login;
+  admin_login.user = "root";
+  admin_login.user_admin = true;
   Principal sdk;
   sdk.kind = TokenKind::kSdk;
   sdk.user = "bob";
@@ -311,7 +325,7 @@ TEST_CASE("Authorize: the access rules over token kinds, scopes and collection a
 namespace {
 
 struct AuthFixture {
-  std::string dir = vectron::net::testing::TempDir("auth");
+  std::string dir = TempDir("auth");
   int64_t now = kNow;
   std::unique_ptr<Authenticator> auth;
   std::string note;
@@ -462,7 +476,7 @@ TEST_CASE("Authenticator: signing-key rotation keeps old tokens until the old ke
 }
 
 TEST_CASE("Authenticator: the store survives a restart; a generated admin password is shown once") {
-  std::string dir = vectron::net::testing::TempDir("auth-restart");
+  std::string dir = TempDir("auth-restart");
   std::string note, password, token;
   {
     AuthOptions o;

@@ -36,7 +36,7 @@ struct RunningServer {
     if (!secure) {
       // These tests are about other things: plain loopback, no tokens (the auth tests
       // pass secure = true).
-      o.insecure_http = true;
+      o.insecure_http = o.tls_cert.empty();
       o.auth = false;
     }
     auto s = Server::Open(o);
