@@ -43,6 +43,26 @@ size_t ReadAll(const fb::Request* r) {
     case fb::Body::DeleteRequest:
       if (r->body_as_DeleteRequest()->ids())
         for (auto id : *r->body_as_DeleteRequest()->ids()) n += Touch(id);
+      n += Touch(r->body_as_DeleteRequest()->where());
+      break;
+    case fb::Body::ScrollRequest: {
+      auto* s = r->body_as_ScrollRequest();
+      n += Touch(s->collection()) + Touch(s->cursor()) + Touch(s->where()) + s->limit() + s->include_vector();
+      break;
+    }
+    case fb::Body::CreateIndexRequest: {
+      auto* c = r->body_as_CreateIndexRequest();
+      n += Touch(c->collection()) + Touch(c->field()) + Touch(c->type());
+      break;
+    }
+    case fb::Body::ListIndexesRequest:
+      n += Touch(r->body_as_ListIndexesRequest()->collection());
+      break;
+    case fb::Body::DropIndexRequest:
+      n += Touch(r->body_as_DropIndexRequest()->collection()) + Touch(r->body_as_DropIndexRequest()->field());
+      break;
+    case fb::Body::DescribeCollectionRequest:
+      n += Touch(r->body_as_DescribeCollectionRequest()->collection());
       break;
     case fb::Body::CountRequest:
       n += Touch(r->body_as_CountRequest()->collection()) + Touch(r->body_as_CountRequest()->where());

@@ -72,10 +72,22 @@ std::vector<Hit> HitsOf(const fb::HitList* l) {
 
 }  // namespace
 
-Result<RpcClient> RpcClient::Connect(const std::string& host, int port) {
+Result<RpcClient> RpcClient::Connect(const std::string& host, int port, const RpcClientOptions& options) {
+  if (options.tls) {
+    VECTRON_ASSIGN_OR_RETURN(std::shared_ptr<TlsContext> ctx, TlsContext::LoadClient(options.tls_options));
+    return ConnectTls(host, port, std::move(ctx), options.tls_options.server_name);
+  }
   VECTRON_ASSIGN_OR_RETURN(BlockingSocket s, BlockingSocket::Connect(host, port));
   return RpcClient(std::move(s));
 }
+
+Result<RpcClient> RpcClient::ConnectTls(const std::string& host, int port, std::shared_ptr<TlsContext> tls,
+                                        const std::string& server_name) {
+  VECTRON_ASSIGN_OR_RETURN(BlockingSocket s, BlockingSocket::ConnectTls(host, port, std::move(tls), server_name));
+  return RpcClient(std::move(s));
+}
+
+Result<std::string> RpcClient::CallBuilt(flatbuffers::FlatBufferBuilder& b) { return Call(Bytes(b)); }
 
 Result<std::string> RpcClient::ReceiveFrame() {
   std::string hdr;
@@ -194,14 +206,136 @@ Result<uint64_t> RpcClient::Delete(const std::string& collection, const std::vec
   return r->count();
 }
 
-Result<uint64_t> RpcClient::Count(const std::string& collection) {
+Result<uint64_t> RpcClient::DeleteWhere(const std::string& collection, const std::string& where) {
+  if (where.empty()) return Status::InvalidArgument("where is empty; use Delete for ids");
   flatbuffers::FlatBufferBuilder b;
   auto c = b.CreateString(collection);
-  auto q = fb::CreateCountRequest(b, c);
-  b.Finish(fb::CreateRequest(b, next_id_++, 0, fb::Body::CountRequest, q.Union()));
-  VECTRON_ASSIGN_OR_RETURN(std::string payload, Call(Bytes(b)));
+  auto w = b.CreateString(where);
+  auto d = fb::CreateDeleteRequest(b, c, 0, w);
+  b.Finish(fb::CreateRequest(b, next_id_++, 0, fb::Body::DeleteRequest, d.Union()));
+  VECTRON_ASSIGN_OR_RETURN(std::string payload, CallBuilt(b));
   VECTRON_ASSIGN_OR_RETURN(const fb::Response* r, Parse(payload));
   return r->count();
+}
+
+Result<uint64_t> RpcClient::Count(const std::string& collection, const std::string& where) {
+  flatbuffers::FlatBufferBuilder b;
+  auto c = b.CreateString(collection);
+  flatbuffers::Offset<flatbuffers::String> w;
+  if (!where.empty()) w = b.CreateString(where);
+  auto q = fb::CreateCountRequest(b, c, w);
+  b.Finish(fb::CreateRequest(b, next_id_++, 0, fb::Body::CountRequest, q.Union()));
+  VECTRON_ASSIGN_OR_RETURN(std::string payload, CallBuilt(b));
+  VECTRON_ASSIGN_OR_RETURN(const fb::Response* r, Parse(payload));
+  return r->count();
+}
+
+Result<ScrollPage> RpcClient::Scroll(const std::string& collection, const RpcScrollOptions& o) {
+  flatbuffers::FlatBufferBuilder b;
+  auto c = b.CreateString(collection);
+  flatbuffers::Offset<flatbuffers::String> cur, w;
+  if (!o.cursor.empty()) cur = b.CreateString(o.cursor);
+  if (!o.where.empty()) w = b.CreateString(o.where);
+  auto q = fb::CreateScrollRequest(b, c, o.limit, cur, w, o.include_vector, o.include_metadata);
+  b.Finish(fb::CreateRequest(b, next_id_++, 0, fb::Body::ScrollRequest, q.Union()));
+  VECTRON_ASSIGN_OR_RETURN(std::string payload, CallBuilt(b));
+  VECTRON_ASSIGN_OR_RETURN(const fb::Response* r, Parse(payload));
+  ScrollPage page;
+  if (r->points()) {
+    for (auto p : *r->points()) {
+      Point pt;
+      pt.id = p->id() ? p->id()->str() : "";
+      if (p->vector()) pt.vector.assign(p->vector()->begin(), p->vector()->end());
+      if (p->metadata()) pt.metadata = p->metadata()->str();
+      page.points.push_back(std::move(pt));
+    }
+  }
+  if (r->next_cursor()) page.next_cursor = r->next_cursor()->str();
+  return page;
+}
+
+Status RpcClient::CreateIndex(const std::string& collection, const std::string& field, const std::string& type) {
+  flatbuffers::FlatBufferBuilder b;
+  auto c = b.CreateString(collection);
+  auto f = b.CreateString(field);
+  auto t = b.CreateString(type);
+  auto q = fb::CreateCreateIndexRequest(b, c, f, t);
+  b.Finish(fb::CreateRequest(b, next_id_++, 0, fb::Body::CreateIndexRequest, q.Union()));
+  VECTRON_ASSIGN_OR_RETURN(std::string payload, CallBuilt(b));
+  return Parse(payload).status();
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> RpcClient::ListIndexes(const std::string& collection) {
+  flatbuffers::FlatBufferBuilder b;
+  auto c = b.CreateString(collection);
+  auto q = fb::CreateListIndexesRequest(b, c);
+  b.Finish(fb::CreateRequest(b, next_id_++, 0, fb::Body::ListIndexesRequest, q.Union()));
+  VECTRON_ASSIGN_OR_RETURN(std::string payload, CallBuilt(b));
+  VECTRON_ASSIGN_OR_RETURN(const fb::Response* r, Parse(payload));
+  std::vector<std::pair<std::string, std::string>> out;
+  if (r->indexes()) {
+    for (auto i : *r->indexes())
+      out.emplace_back(i->field() ? i->field()->str() : "", i->type() ? i->type()->str() : "");
+  }
+  return out;
+}
+
+Status RpcClient::DropIndex(const std::string& collection, const std::string& field) {
+  flatbuffers::FlatBufferBuilder b;
+  auto c = b.CreateString(collection);
+  auto f = b.CreateString(field);
+  auto q = fb::CreateDropIndexRequest(b, c, f);
+  b.Finish(fb::CreateRequest(b, next_id_++, 0, fb::Body::DropIndexRequest, q.Union()));
+  VECTRON_ASSIGN_OR_RETURN(std::string payload, CallBuilt(b));
+  return Parse(payload).status();
+}
+
+namespace {
+
+RpcCollectionInfo InfoOf(const fb::CollectionInfo* i) {
+  RpcCollectionInfo o;
+  o.name = i->name() ? i->name()->str() : "";
+  o.dim = i->dim();
+  o.metric = i->metric() ? i->metric()->str() : "";
+  o.shards = i->shards();
+  o.count = i->count();
+  o.config_json = i->config_json() ? i->config_json()->str() : "";
+  o.has_stats = i->has_stats();
+  if (o.has_stats) {
+    o.stats.count = i->count();
+    o.stats.index_memory_bytes = i->index_memory_bytes();
+    o.stats.disk_bytes = i->disk_bytes();
+    o.stats.deleted_slots = i->deleted_slots();
+    o.stats.index_kind = i->index_kind() ? i->index_kind()->str() : "";
+  }
+  return o;
+}
+
+}  // namespace
+
+Result<std::vector<RpcCollectionInfo>> RpcClient::ListCollections() {
+  flatbuffers::FlatBufferBuilder b;
+  auto q = fb::CreateListCollectionsRequest(b);
+  b.Finish(fb::CreateRequest(b, next_id_++, 0, fb::Body::ListCollectionsRequest, q.Union()));
+  VECTRON_ASSIGN_OR_RETURN(std::string payload, CallBuilt(b));
+  VECTRON_ASSIGN_OR_RETURN(const fb::Response* r, Parse(payload));
+  std::vector<RpcCollectionInfo> out;
+  if (r->collections()) {
+    for (auto i : *r->collections()) out.push_back(InfoOf(i));
+  }
+  return out;
+}
+
+Result<RpcCollectionInfo> RpcClient::DescribeCollection(const std::string& collection) {
+  flatbuffers::FlatBufferBuilder b;
+  auto c = b.CreateString(collection);
+  auto q = fb::CreateDescribeCollectionRequest(b, c);
+  b.Finish(fb::CreateRequest(b, next_id_++, 0, fb::Body::DescribeCollectionRequest, q.Union()));
+  VECTRON_ASSIGN_OR_RETURN(std::string payload, CallBuilt(b));
+  VECTRON_ASSIGN_OR_RETURN(const fb::Response* r, Parse(payload));
+  if (!r->collections() || r->collections()->size() != 1)
+    return Status::Corruption("DescribeCollection response holds no collection");
+  return InfoOf(r->collections()->Get(0));
 }
 
 }  // namespace vectron::net

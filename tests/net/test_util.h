@@ -28,10 +28,14 @@ struct RunningServer {
   std::unique_ptr<Server> server;
   std::thread thread;
 
-  explicit RunningServer(const std::string& name, ServeOptions o = {}) : dir(TempDir(name)) {
+  // `keep_addresses`: listen on o.http_address / o.rpc_address as given, not 127.0.0.1:0.
+  explicit RunningServer(const std::string& name, ServeOptions o = {}, bool keep_addresses = false)
+      : dir(TempDir(name)) {
     o.data_dir = dir + "/data";
-    o.http_address = "127.0.0.1:0";
-    o.rpc_address = "127.0.0.1:0";
+    if (!keep_addresses) {
+      o.http_address = "127.0.0.1:0";
+      o.rpc_address = "127.0.0.1:0";
+    }
     o.log_requests = false;
     auto s = Server::Open(o);
     REQUIRE_MESSAGE(s.ok(), s.status().ToString());
