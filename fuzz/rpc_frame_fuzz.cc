@@ -16,7 +16,7 @@ namespace {
 size_t Touch(const flatbuffers::String* s) { return s ? s->size() + (s->size() ? s->c_str()[s->size() - 1] : 0) : 0; }
 
 size_t ReadAll(const fb::Request* r) {
-  size_t n = r->id() + r->deadline_ms();
+  size_t n = r->id() + r->deadline_ms() + Touch(r->token());
   if (r->body() == nullptr) return n;  // The server refuses these before reading.
   switch (r->body_type()) {
     case fb::Body::SearchRequest: {
@@ -43,6 +43,26 @@ size_t ReadAll(const fb::Request* r) {
     case fb::Body::DeleteRequest:
       if (r->body_as_DeleteRequest()->ids())
         for (auto id : *r->body_as_DeleteRequest()->ids()) n += Touch(id);
+      n += Touch(r->body_as_DeleteRequest()->where());
+      break;
+    case fb::Body::ScrollRequest: {
+      auto* s = r->body_as_ScrollRequest();
+      n += Touch(s->collection()) + Touch(s->cursor()) + Touch(s->where()) + s->limit() + s->include_vector();
+      break;
+    }
+    case fb::Body::CreateIndexRequest: {
+      auto* c = r->body_as_CreateIndexRequest();
+      n += Touch(c->collection()) + Touch(c->field()) + Touch(c->type());
+      break;
+    }
+    case fb::Body::ListIndexesRequest:
+      n += Touch(r->body_as_ListIndexesRequest()->collection());
+      break;
+    case fb::Body::DropIndexRequest:
+      n += Touch(r->body_as_DropIndexRequest()->collection()) + Touch(r->body_as_DropIndexRequest()->field());
+      break;
+    case fb::Body::DescribeCollectionRequest:
+      n += Touch(r->body_as_DescribeCollectionRequest()->collection());
       break;
     case fb::Body::CountRequest:
       n += Touch(r->body_as_CountRequest()->collection()) + Touch(r->body_as_CountRequest()->where());

@@ -163,9 +163,8 @@ Result<std::unique_ptr<Server>> Server::Open(const ServeOptions& options) {
     ao.alg = options.jwt_alg;
     ao.login_ttl_s = options.login_ttl_s;
     ao.admin_password = admin_password;
-    std::string note;
-    VECTRON_ASSIGN_OR_RETURN(impl->auth, Authenticator::Open(ao, &note));
-    if (!note.empty()) impl->notes.push_back(note);
+    ao.create_admin_on_open = false;  // Below, once both ports are bound.
+    VECTRON_ASSIGN_OR_RETURN(impl->auth, Authenticator::Open(ao, nullptr));
   }
   impl->loop = std::make_unique<EventLoop>();
   unsigned workers = options.workers ? options.workers : std::max(1u, std::thread::hardware_concurrency());
@@ -197,10 +196,16 @@ Result<std::unique_ptr<Server>> Server::Open(const ServeOptions& options) {
     rl.frame_timeout_ms = options.http.request_timeout_ms;
     rl.log_requests = log;
     impl->rpc = std::make_unique<RpcServer>(*impl->loop, *impl->pool,
-                                            RpcEngine{impl->db.get(), &impl->api->collections_mu_, &impl->metrics}, rl);
+                                            RpcEngine{impl->db.get(), &impl->api->collections_mu_, &impl->metrics, impl->auth.get()}, rl);
     auto [rhost, rport] = ParseHostPort(options.rpc_address).value();
     VECTRON_ASSIGN_OR_RETURN(impl->rpc_listener,
                              TcpListener::Listen(*impl->loop, rhost, rport, tls, impl->rpc->Factory()));
+  }
+  if (impl->auth) {
+    // Last, so that a start that fails (a port in use) never swallows a generated password.
+    std::string note;
+    VECTRON_RETURN_IF_ERROR(impl->auth->EnsureAdmin(&note));
+    if (!note.empty()) impl->notes.push_back(note);
   }
   // Timeouts are swept coarsely rather than with one timer per connection.
   uint64_t sweep_ms = std::max<uint64_t>(

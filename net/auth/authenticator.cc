@@ -99,6 +99,8 @@ Status AuthOptions::Validate() const {
   if (scrypt.log2_n < 1 || scrypt.log2_n > 24 || scrypt.r < 1 || scrypt.p < 1)
     return Status::InvalidArgument("bad scrypt parameters");
   if (admin_user.empty()) return Status::InvalidArgument("admin user name must not be empty");
+  if (!admin_password.empty() && (admin_password.size() < 8 || admin_password.size() > 1024))
+    return Status::InvalidArgument("the admin password must have 8-1024 characters");
   return Status::OK();
 }
 
@@ -402,30 +404,38 @@ Result<std::unique_ptr<Authenticator>> Authenticator::Open(const AuthOptions& op
       VECTRON_RETURN_IF_ERROR(
           m.AppendAudit(wt, "signing_key_created", "", "", {{"kid", kid}, {"alg", JwtAlgName(options.alg)}}));
     }
-    VECTRON_ASSIGN_OR_RETURN(uint64_t nusers, wt.Count(m.users));
-    if (nusers == 0) {
-      std::string password = options.admin_password;
-      bool generated = password.empty();
-      if (generated) {
-        VECTRON_ASSIGN_OR_RETURN(std::string r, crypto::RandomBytes(18));
-        password = Base64UrlEncode(r);
-      }
-      if (password.size() < 8) return Status::InvalidArgument("the admin password must have at least 8 characters");
-      VECTRON_ASSIGN_OR_RETURN(std::string hash, HashPassword(password, options.scrypt));
-      UserRec u{options.admin_user, hash, true, m.Now()};
-      VECTRON_RETURN_IF_ERROR(wt.Put(m.users, u.name, UserJson(u).dump()));
-      VECTRON_RETURN_IF_ERROR(m.AppendAudit(wt, "user_created", u.name, "", {{"role", "admin"}, {"bootstrap", true}}));
-      if (note) {
-        *note = generated ? "created admin user \"" + u.name + "\" with generated password " + password +
-                                " (shown only this once)"
-                          : "created admin user \"" + u.name + "\" with the given password";
-      }
-    }
     VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
   }
   VECTRON_ASSIGN_OR_RETURN(m.dummy_hash, HashPassword("not a password", options.scrypt));
   if (!m.Current()) return Status::Internal("auth store could not be read");
-  return std::unique_ptr<Authenticator>(new Authenticator(std::move(impl)));
+  std::unique_ptr<Authenticator> a(new Authenticator(std::move(impl)));
+  if (options.create_admin_on_open) VECTRON_RETURN_IF_ERROR(a->EnsureAdmin(note));
+  return a;
+}
+
+Status Authenticator::EnsureAdmin(std::string* note) {
+  Impl& m = *impl_;
+  const AuthOptions& options = m.options;
+  VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*m.env));
+  VECTRON_ASSIGN_OR_RETURN(uint64_t nusers, wt.Count(m.users));
+  if (nusers != 0) return Status::OK();
+  std::string password = options.admin_password;
+  bool generated = password.empty();
+  if (generated) {
+    VECTRON_ASSIGN_OR_RETURN(std::string r, crypto::RandomBytes(18));
+    password = Base64UrlEncode(r);
+  }
+  VECTRON_ASSIGN_OR_RETURN(std::string hash, HashPassword(password, options.scrypt));
+  UserRec u{options.admin_user, hash, true, m.Now()};
+  VECTRON_RETURN_IF_ERROR(wt.Put(m.users, u.name, UserJson(u).dump()));
+  VECTRON_RETURN_IF_ERROR(m.AppendAudit(wt, "user_created", u.name, "", {{"role", "admin"}, {"bootstrap", true}}));
+  VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
+  if (note) {
+    *note = generated ? "created admin user \"" + u.name + "\" with generated password " + password +
+                            " (shown only this once)"
+                      : "created admin user \"" + u.name + "\" with the given password";
+  }
+  return Status::OK();
 }
 
 AuthFailure Authenticator::Authenticate(std::string_view authorization, Principal* out) {

@@ -97,6 +97,9 @@ struct AuthOptions {
   RateLimit peer_limit{20, 1.0 / 3};  // Login attempts per peer address.
   std::string admin_user = "admin";   // Created on first start.
   std::string admin_password;         // Its password; empty: generate one.
+  // Open() creates the admin (if there is no user). Off: the caller calls EnsureAdmin()
+  // itself, e.g. once nothing else can fail, so a generated password is never lost.
+  bool create_admin_on_open = true;
   // Unix time in seconds (injectable for tests).
   std::function<int64_t()> now_s;
 
@@ -114,11 +117,15 @@ struct IssuedToken {
 // changed, so a revocation takes effect on the next request).
 class Authenticator {
  public:
-  // Opens or creates the store. On first start it creates a signing key and the admin
-  // user; `*bootstrap_note` then says so (with the password if one was generated, the
+  // Opens or creates the store. On first start it creates a signing key and (see
+  // create_admin_on_open) the admin user; `*bootstrap_note` then says so (with the password if one was generated, the
   // only time it is shown). Errors: those of LMDB, InvalidArgument (options).
   static Result<std::unique_ptr<Authenticator>> Open(const AuthOptions& options, std::string* bootstrap_note);
   ~Authenticator();
+
+  // If the store has no user, creates `admin_user` (an admin) with `admin_password`, or a
+  // generated one, and says so in `*note` (with the generated password: its only showing).
+  Status EnsureAdmin(std::string* note);
 
   // `authorization` is the Authorization header's value ("Bearer <jwt>").
   AuthFailure Authenticate(std::string_view authorization, Principal* out);

@@ -1,46 +1,67 @@
 #include "net/io/blocking_socket.h"
 
-#include <arpa/inet.h>
-#include <cerrno>
-#include <cstring>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "net/io/resolve.h"
+
 namespace vectron::net {
 
 Result<BlockingSocket> BlockingSocket::Connect(const std::string& host, int port) {
-  sockaddr_storage ss{};
-  socklen_t len;
-  auto* a4 = reinterpret_cast<sockaddr_in*>(&ss);
-  auto* a6 = reinterpret_cast<sockaddr_in6*>(&ss);
-  if (inet_pton(AF_INET, host.c_str(), &a4->sin_addr) == 1) {
-    a4->sin_family = AF_INET;
-    a4->sin_port = htons(static_cast<uint16_t>(port));
-    len = sizeof(*a4);
-  } else if (inet_pton(AF_INET6, host.c_str(), &a6->sin6_addr) == 1) {
-    a6->sin6_family = AF_INET6;
-    a6->sin6_port = htons(static_cast<uint16_t>(port));
-    len = sizeof(*a6);
-  } else {
-    return Status::InvalidArgument("'" + host + "' is not an IPv4 or IPv6 address");
+  VECTRON_ASSIGN_OR_RETURN(std::vector<ResolvedAddress> addrs, ResolveHost(host, port));
+  std::string errors;
+  for (auto& a : addrs) {
+    int fd = ::socket(a.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return Status::IOError(std::string("socket: ") + std::strerror(errno));
+    BlockingSocket s(fd);
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&a.addr), a.len) != 0) {
+      if (!errors.empty()) errors += "; ";
+      errors += a.text + ": " + std::strerror(errno);
+      continue;
+    }
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    return s;
   }
-  int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return Status::IOError(std::string("socket: ") + std::strerror(errno));
-  BlockingSocket s(fd);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0)
-    return Status::IOError("connect " + host + ":" + std::to_string(port) + ": " + std::strerror(errno));
-  int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  return Status::IOError("connect " + host + ":" + std::to_string(port) + ": " + errors);
+}
+
+Result<BlockingSocket> BlockingSocket::ConnectTls(const std::string& host, int port, std::shared_ptr<TlsContext> tls,
+                                                  const std::string& server_name) {
+  if (!tls || !tls->client()) return Status::InvalidArgument("ConnectTls needs a client TLS context");
+  VECTRON_ASSIGN_OR_RETURN(BlockingSocket s, Connect(host, port));
+  s.tls_ = std::make_unique<TlsSession>(*tls, server_name.empty() ? host : server_name);
+  s.tls_ctx_ = std::move(tls);
+  std::string out;
+  VECTRON_RETURN_IF_ERROR(s.tls_->Receive({}, &s.plain_, &out));  // ClientHello.
+  VECTRON_RETURN_IF_ERROR(s.RawSendAll(out));
+  while (!s.tls_->handshake_done()) {
+    VECTRON_ASSIGN_OR_RETURN(bool more, s.PumpTls());
+    if (!more) return Status::Unavailable("server closed the connection during the TLS handshake");
+  }
   return s;
+}
+
+BlockingSocket::BlockingSocket(BlockingSocket&& o) noexcept
+    : fd_(o.fd_), tls_ctx_(std::move(o.tls_ctx_)), tls_(std::move(o.tls_)), plain_(std::move(o.plain_)) {
+  o.fd_ = -1;
 }
 
 BlockingSocket& BlockingSocket::operator=(BlockingSocket&& o) noexcept {
   if (this != &o) {
     if (fd_ >= 0) ::close(fd_);
+    tls_.reset();
     fd_ = o.fd_;
     o.fd_ = -1;
+    tls_ctx_ = std::move(o.tls_ctx_);
+    tls_ = std::move(o.tls_);
+    plain_ = std::move(o.plain_);
   }
   return *this;
 }
@@ -49,7 +70,7 @@ BlockingSocket::~BlockingSocket() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-Status BlockingSocket::SendAll(std::string_view bytes) {
+Status BlockingSocket::RawSendAll(std::string_view bytes) {
   while (!bytes.empty()) {
     ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
     if (n < 0) {
@@ -61,7 +82,45 @@ Status BlockingSocket::SendAll(std::string_view bytes) {
   return Status::OK();
 }
 
+Status BlockingSocket::SendAll(std::string_view bytes) {
+  if (!tls_) return RawSendAll(bytes);
+  std::string out;
+  VECTRON_RETURN_IF_ERROR(tls_->Send(bytes, &out));
+  return RawSendAll(out);
+}
+
+Result<bool> BlockingSocket::PumpTls() {
+  char buf[65536];
+  for (;;) {
+    ssize_t r = ::recv(fd_, buf, sizeof(buf), 0);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return Status::IOError(std::string("recv: ") + std::strerror(errno));
+    }
+    if (r == 0) return false;
+    std::string out;
+    Status st = tls_->Receive(std::string_view(buf, static_cast<size_t>(r)), &plain_, &out);
+    // Alerts and handshake replies go out even when the session failed.
+    if (!out.empty()) VECTRON_RETURN_IF_ERROR(RawSendAll(out));
+    VECTRON_RETURN_IF_ERROR(st);
+    return true;
+  }
+}
+
 Status BlockingSocket::RecvExact(size_t n, std::string* out) {
+  if (tls_) {
+    while (plain_.size() < n) {
+      VECTRON_ASSIGN_OR_RETURN(bool more, PumpTls());
+      if (!more) {
+        out->append(plain_);
+        plain_.clear();
+        return Status::Unavailable("connection closed by the server");
+      }
+    }
+    out->append(plain_, 0, n);
+    plain_.erase(0, n);
+    return Status::OK();
+  }
   size_t start = out->size();
   out->resize(start + n);
   size_t got = 0;
@@ -82,6 +141,16 @@ Status BlockingSocket::RecvExact(size_t n, std::string* out) {
 }
 
 Result<size_t> BlockingSocket::RecvSome(std::string* out) {
+  if (tls_) {
+    while (plain_.empty()) {
+      VECTRON_ASSIGN_OR_RETURN(bool more, PumpTls());
+      if (!more) return size_t{0};
+    }
+    size_t n = plain_.size();
+    out->append(plain_);
+    plain_.clear();
+    return n;
+  }
   char buf[65536];
   for (;;) {
     ssize_t r = ::recv(fd_, buf, sizeof(buf), 0);

@@ -1,9 +1,12 @@
-// A blocking TCP client socket, for clients, tests and benchmarks (not the server).
+// A blocking TCP client socket, plain or TLS, for clients, tests and benchmarks (not the
+// server).
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 
+#include "net/io/tls.h"
 #include "vectron/status.h"
 
 namespace vectron::net {
@@ -11,22 +14,37 @@ namespace vectron::net {
 // Move-only owner of a connected socket. Not thread-safe.
 class BlockingSocket {
  public:
-  // Connects to host:port (numeric IPv4/IPv6). Errors: IOError naming the address.
+  // Connects to host:port. `host` is a numeric IPv4/IPv6 address or a name such as
+  // "localhost"; each resolved address is tried in turn, IPv4 first (see ResolveHost).
+  // Errors: InvalidArgument (host does not resolve), IOError naming the address.
   static Result<BlockingSocket> Connect(const std::string& host, int port);
-  BlockingSocket(BlockingSocket&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  // Connects, then runs a TLS handshake with `tls` (a client context, see
+  // TlsContext::LoadClient) verifying the certificate against `server_name` (empty = host).
+  // Errors: those of Connect; Unavailable if the handshake fails (the reason names a
+  // failed certificate check), or the server closes the connection during it.
+  static Result<BlockingSocket> ConnectTls(const std::string& host, int port, std::shared_ptr<TlsContext> tls,
+                                           const std::string& server_name = {});
+  BlockingSocket(BlockingSocket&& o) noexcept;
   BlockingSocket& operator=(BlockingSocket&& o) noexcept;
   ~BlockingSocket();
 
-  // Writes all of `bytes`. Errors: IOError.
+  // Writes all of `bytes` (encrypted under TLS). Errors: IOError, Unavailable (TLS).
   Status SendAll(std::string_view bytes);
   // Reads exactly `n` bytes into `*out` (appending). Errors: IOError, Unavailable on EOF.
   Status RecvExact(size_t n, std::string* out);
   // Reads what is available (at least one byte, blocking). Returns 0 bytes at EOF.
   Result<size_t> RecvSome(std::string* out);
+  bool tls() const { return tls_ != nullptr; }
 
  private:
   explicit BlockingSocket(int fd) : fd_(fd) {}
+  // One recv() of ciphertext through the TLS session into plain_; false at EOF.
+  Result<bool> PumpTls();
+  Status RawSendAll(std::string_view bytes);
   int fd_ = -1;
+  std::shared_ptr<TlsContext> tls_ctx_;  // Outlives tls_.
+  std::unique_ptr<TlsSession> tls_;
+  std::string plain_;  // Decrypted bytes not yet returned.
 };
 
 }  // namespace vectron::net

@@ -5,6 +5,8 @@
 #include <cstring>
 #include <vector>
 
+#include "net/io/resolve.h"
+
 namespace vectron::net {
 
 struct TcpListener::Conn final : public Connection {
@@ -154,10 +156,9 @@ Result<std::pair<std::string, int>> ParseHostPort(const std::string& text) {
 
 Result<std::unique_ptr<TcpListener>> TcpListener::Listen(EventLoop& loop, const std::string& host, int port,
                                                           std::shared_ptr<TlsContext> tls, Factory factory) {
-  sockaddr_storage addr{};
-  if (uv_ip4_addr(host.c_str(), port, reinterpret_cast<sockaddr_in*>(&addr)) != 0 &&
-      uv_ip6_addr(host.c_str(), port, reinterpret_cast<sockaddr_in6*>(&addr)) != 0)
-    return Status::InvalidArgument("'" + host + "' is not an IPv4 or IPv6 address");
+  // A name such as "localhost" binds its first address, IPv4 preferred.
+  VECTRON_ASSIGN_OR_RETURN(std::vector<ResolvedAddress> addrs, ResolveHost(host, port));
+  sockaddr_storage addr = addrs.front().addr;
   std::unique_ptr<TcpListener> l(new TcpListener);
   l->loop_ = &loop;
   l->host_ = host;

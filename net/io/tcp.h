@@ -52,8 +52,11 @@ class TcpListener {
  public:
   using Factory = std::function<std::unique_ptr<ConnectionHandler>(Connection& conn)>;
 
-  // Binds and listens; port 0 picks a free port (see port()). `tls` may be null.
-  // Errors: InvalidArgument (bad host), IOError naming the address (in use, denied).
+  // Binds and listens; port 0 picks a free port (see port()). `host` is a numeric IPv4 /
+  // IPv6 address or a name ("localhost"), which binds its first address, IPv4 first
+  // (see ResolveHost). `tls` may be null.
+  // Errors: InvalidArgument (host does not resolve), IOError naming the address (in use,
+  // denied).
   static Result<std::unique_ptr<TcpListener>> Listen(EventLoop& loop, const std::string& host, int port,
                                                       std::shared_ptr<TlsContext> tls, Factory factory);
   // REQUIRES: the loop is not running. Closes every connection.

@@ -1,8 +1,10 @@
 #include "net/io/tls.h"
 
+#include <arpa/inet.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 namespace vectron::net {
 namespace {
@@ -27,7 +29,7 @@ Result<std::shared_ptr<TlsContext>> TlsContext::Load(const std::string& cert_pat
   ERR_clear_error();
   SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
   if (!ctx) return Status::Internal("SSL_CTX_new: " + OpenSslError());
-  std::shared_ptr<TlsContext> holder(new TlsContext(ctx));
+  std::shared_ptr<TlsContext> holder(new TlsContext(ctx, /*client=*/false, /*verify=*/false));
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
   SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_ENABLE_PARTIAL_WRITE);
   if (SSL_CTX_use_certificate_chain_file(ctx, cert_path.c_str()) != 1)
@@ -39,20 +41,81 @@ Result<std::shared_ptr<TlsContext>> TlsContext::Load(const std::string& cert_pat
   return holder;
 }
 
+Result<std::shared_ptr<TlsContext>> TlsContext::LoadClient(const TlsClientOptions& options) {
+  ERR_clear_error();
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  if (!ctx) return Status::Internal("SSL_CTX_new: " + OpenSslError());
+  const bool verify = !options.insecure_skip_verify;
+  std::shared_ptr<TlsContext> holder(new TlsContext(ctx, /*client=*/true, verify));
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_ENABLE_PARTIAL_WRITE);
+  if (!verify) {
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+    return holder;
+  }
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  if (!options.ca_file.empty()) {
+    if (SSL_CTX_load_verify_locations(ctx, options.ca_file.c_str(), nullptr) != 1)
+      return Status::InvalidArgument("CA file " + options.ca_file + ": " + OpenSslError());
+  } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+    return Status::InvalidArgument("OpenSSL default trust store: " + OpenSslError());
+  }
+  return holder;
+}
+
 TlsContext::~TlsContext() { SSL_CTX_free(static_cast<SSL_CTX*>(ctx_)); }
 
-TlsSession::TlsSession(const TlsContext& ctx) {
+namespace {
+
+// A fresh SSL over two memory BIOs.
+SSL* NewMemorySsl(const TlsContext& ctx, BIO** r, BIO** w) {
   SSL* ssl = SSL_new(static_cast<SSL_CTX*>(ctx.raw()));
   VECTRON_CHECK(ssl != nullptr);
-  BIO* r = BIO_new(BIO_s_mem());
-  BIO* w = BIO_new(BIO_s_mem());
-  VECTRON_CHECK(r && w);
-  BIO_set_mem_eof_return(r, -1);  // An empty read BIO means "want more", not EOF.
-  SSL_set_bio(ssl, r, w);
+  *r = BIO_new(BIO_s_mem());
+  *w = BIO_new(BIO_s_mem());
+  VECTRON_CHECK(*r && *w);
+  BIO_set_mem_eof_return(*r, -1);  // An empty read BIO means "want more", not EOF.
+  SSL_set_bio(ssl, *r, *w);
+  return ssl;
+}
+
+bool IsNumericAddress(const std::string& host) {
+  unsigned char buf[16];
+  return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
+}
+
+}  // namespace
+
+TlsSession::TlsSession(const TlsContext& ctx) {
+  VECTRON_CHECK(!ctx.client());
+  BIO *r, *w;
+  SSL* ssl = NewMemorySsl(ctx, &r, &w);
   SSL_set_accept_state(ssl);
   ssl_ = ssl;
   rbio_ = r;
   wbio_ = w;
+}
+
+TlsSession::TlsSession(const TlsContext& ctx, const std::string& server_name) {
+  VECTRON_CHECK(ctx.client());
+  BIO *r, *w;
+  SSL* ssl = NewMemorySsl(ctx, &r, &w);
+  SSL_set_connect_state(ssl);
+  ssl_ = ssl;
+  rbio_ = r;
+  wbio_ = w;
+  const bool numeric = IsNumericAddress(server_name);
+  if (!server_name.empty() && !numeric) SSL_set_tlsext_host_name(ssl, server_name.c_str());
+  if (ctx.verify_peer() && !server_name.empty()) {
+    // Name (or IP SAN) checking is part of the handshake's certificate verification.
+    X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+    if (numeric) {
+      VECTRON_CHECK(X509_VERIFY_PARAM_set1_ip_asc(param, server_name.c_str()) == 1);
+    } else {
+      X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+      VECTRON_CHECK(SSL_set1_host(ssl, server_name.c_str()) == 1);
+    }
+  }
 }
 
 TlsSession::~TlsSession() { SSL_free(S(ssl_)); }
@@ -74,7 +137,10 @@ Status TlsSession::Pump(std::string* plain, std::string* out) {
       int err = SSL_get_error(S(ssl_), r);
       VECTRON_RETURN_IF_ERROR(Flush(out));
       if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) return Status::OK();
-      return Status::Unavailable("TLS handshake failed: " + OpenSslError());
+      std::string why = OpenSslError();
+      long vr = SSL_get_verify_result(S(ssl_));
+      if (vr != X509_V_OK) why += " (" + std::string(X509_verify_cert_error_string(vr)) + ")";
+      return Status::Unavailable("TLS handshake failed: " + why);
     }
   }
   char buf[16384];

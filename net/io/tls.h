@@ -10,32 +10,59 @@
 
 namespace vectron::net {
 
-// A server-side SSL_CTX loaded with a certificate chain and private key (PEM). Thread-safe
-// once built; shared by all connections of a listener.
-class TlsContext {
- public:
-  // Errors: InvalidArgument naming the file and OpenSSL's reason (missing, unreadable,
-  // key does not match the certificate).
-  static Result<std::shared_ptr<TlsContext>> Load(const std::string& cert_path, const std::string& key_path);
-  ~TlsContext();
-  void* raw() const { return ctx_; }  // SSL_CTX*
-
- private:
-  explicit TlsContext(void* ctx) : ctx_(ctx) {}
-  void* ctx_;
+// How a client checks the server's certificate.
+struct TlsClientOptions {
+  // PEM file of trusted CA certificates (a self-signed server certificate may be its own
+  // CA). Empty: OpenSSL's default trust store.
+  std::string ca_file;
+  // Skips every certificate check (chain and name): encrypted but not authenticated, for
+  // development servers with throwaway self-signed certificates only.
+  bool insecure_skip_verify = false;
+  // The name the certificate must carry (and the SNI sent); empty = the host connected
+  // to. A numeric address is matched against the certificate's IP SANs.
+  std::string server_name;
 };
 
-// One connection's TLS state. Not thread-safe (owned by its connection, on the loop).
+// An SSL_CTX (TLS 1.2+): server side loaded with a certificate chain and private key
+// (PEM), or client side with the trust settings of TlsClientOptions. Thread-safe once
+// built; shared by all connections of a listener or client.
+class TlsContext {
+ public:
+  // Server side. Errors: InvalidArgument naming the file and OpenSSL's reason (missing,
+  // unreadable, key does not match the certificate).
+  static Result<std::shared_ptr<TlsContext>> Load(const std::string& cert_path, const std::string& key_path);
+  // Client side. Errors: InvalidArgument naming the CA file and OpenSSL's reason.
+  static Result<std::shared_ptr<TlsContext>> LoadClient(const TlsClientOptions& options);
+  ~TlsContext();
+  void* raw() const { return ctx_; }  // SSL_CTX*
+  bool client() const { return client_; }
+  bool verify_peer() const { return verify_; }
+
+ private:
+  TlsContext(void* ctx, bool client, bool verify) : ctx_(ctx), client_(client), verify_(verify) {}
+  void* ctx_;
+  bool client_;
+  bool verify_;
+};
+
+// One connection's TLS state. Not thread-safe (owned by its connection, on the loop, or
+// by one client socket).
 class TlsSession {
  public:
+  // Server side of a connection: `ctx` must be a server context.
   explicit TlsSession(const TlsContext& ctx);
+  // Client side: `ctx` must be a client context; `server_name` is sent as SNI (unless it
+  // is a numeric address) and, if the context verifies, checked against the certificate.
+  // The first Receive("") produces the ClientHello in `*out`.
+  TlsSession(const TlsContext& ctx, const std::string& server_name);
   ~TlsSession();
   TlsSession(const TlsSession&) = delete;
   TlsSession& operator=(const TlsSession&) = delete;
 
   // Feeds ciphertext from the socket. Appends decrypted application bytes to `*plain`
   // and ciphertext to send back (handshake, alerts) to `*out`.
-  // Errors: Unavailable with OpenSSL's reason if the peer broke the protocol.
+  // Errors: Unavailable with OpenSSL's reason if the peer broke the protocol or (client)
+  // its certificate failed verification.
   Status Receive(std::string_view cipher, std::string* plain, std::string* out);
   // Encrypts `plain` (buffered until the handshake completes) into `*out`.
   Status Send(std::string_view plain, std::string* out);

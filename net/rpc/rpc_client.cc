@@ -14,7 +14,9 @@ Status RpcStatus(std::string_view code, std::string_view message) {
       {"resource_exhausted", StatusCode::kResourceExhausted}, {"unavailable", StatusCode::kUnavailable},
       {"aborted", StatusCode::kAborted},                  {"corruption", StatusCode::kCorruption},
       {"io_error", StatusCode::kIOError},                 {"cancelled", StatusCode::kCancelled},
-      {"deadline_exceeded", StatusCode::kUnavailable}};
+      {"deadline_exceeded", StatusCode::kUnavailable},
+      // Auth: no valid token, or one without the right (docs/auth.md).
+      {"unauthenticated", StatusCode::kFailedPrecondition}, {"permission_denied", StatusCode::kFailedPrecondition}};
   if (code == "ok" || code.empty()) return Status::OK();
   for (auto& [name, c] : kCodes) {
     if (code == name) return Status(c, std::string(code) + ": " + std::string(message));
@@ -23,6 +25,15 @@ Status RpcStatus(std::string_view code, std::string_view message) {
 }
 
 namespace {
+
+// fb::CreateRequest with the caller's token. REQUIRES: no table under construction in `b`.
+flatbuffers::Offset<fb::Request> MakeRequest(flatbuffers::FlatBufferBuilder& b, const std::string& token,
+                                             uint64_t id, uint32_t deadline_ms, fb::Body type,
+                                             flatbuffers::Offset<void> body) {
+  flatbuffers::Offset<flatbuffers::String> t;
+  if (!token.empty()) t = b.CreateString(token);
+  return fb::CreateRequest(b, id, deadline_ms, type, body, t);
+}
 
 std::string Bytes(flatbuffers::FlatBufferBuilder& b) {
   return EncodeFrame(std::string_view(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize()));
@@ -72,10 +83,27 @@ std::vector<Hit> HitsOf(const fb::HitList* l) {
 
 }  // namespace
 
-Result<RpcClient> RpcClient::Connect(const std::string& host, int port) {
+Result<RpcClient> RpcClient::Connect(const std::string& host, int port, const RpcClientOptions& options) {
+  if (options.tls) {
+    VECTRON_ASSIGN_OR_RETURN(std::shared_ptr<TlsContext> ctx, TlsContext::LoadClient(options.tls_options));
+    VECTRON_ASSIGN_OR_RETURN(RpcClient c, ConnectTls(host, port, std::move(ctx), options.tls_options.server_name));
+    c.set_token(options.token);
+    return c;
+  }
   VECTRON_ASSIGN_OR_RETURN(BlockingSocket s, BlockingSocket::Connect(host, port));
+  RpcClient c(std::move(s));
+  c.set_token(options.token);
+  return c;
+}
+
+
+Result<RpcClient> RpcClient::ConnectTls(const std::string& host, int port, std::shared_ptr<TlsContext> tls,
+                                        const std::string& server_name) {
+  VECTRON_ASSIGN_OR_RETURN(BlockingSocket s, BlockingSocket::ConnectTls(host, port, std::move(tls), server_name));
   return RpcClient(std::move(s));
 }
+
+Result<std::string> RpcClient::CallBuilt(flatbuffers::FlatBufferBuilder& b) { return Call(Bytes(b)); }
 
 Result<std::string> RpcClient::ReceiveFrame() {
   std::string hdr;
@@ -95,7 +123,7 @@ Result<std::string> RpcClient::Call(std::string frame) {
 Status RpcClient::Ping() {
   flatbuffers::FlatBufferBuilder b;
   auto ping = fb::CreatePingRequest(b);
-  b.Finish(fb::CreateRequest(b, next_id_++, 0, fb::Body::PingRequest, ping.Union()));
+  b.Finish(MakeRequest(b, token_, next_id_++, 0, fb::Body::PingRequest, ping.Union()));
   VECTRON_ASSIGN_OR_RETURN(std::string payload, Call(Bytes(b)));
   return Parse(payload).status();
 }
@@ -104,7 +132,7 @@ Result<std::vector<std::vector<Hit>>> RpcClient::Search(const std::string& colle
                                                         size_t nq, const RpcSearchOptions& options) {
   flatbuffers::FlatBufferBuilder b(queries.size() * 4 + 256);
   auto s = BuildSearch(b, collection, queries, nq, options);
-  b.Finish(fb::CreateRequest(b, next_id_++, options.deadline_ms, fb::Body::SearchRequest, s.Union()));
+  b.Finish(MakeRequest(b, token_, next_id_++, options.deadline_ms, fb::Body::SearchRequest, s.Union()));
   VECTRON_ASSIGN_OR_RETURN(std::string payload, Call(Bytes(b)));
   VECTRON_ASSIGN_OR_RETURN(const fb::Response* r, Parse(payload));
   std::vector<std::vector<Hit>> out;
@@ -118,7 +146,7 @@ Status RpcClient::SendSearch(uint64_t id, const std::string& collection, std::sp
                              const RpcSearchOptions& options) {
   flatbuffers::FlatBufferBuilder b(query.size() * 4 + 256);
   auto s = BuildSearch(b, collection, query, 1, options);
-  b.Finish(fb::CreateRequest(b, id, options.deadline_ms, fb::Body::SearchRequest, s.Union()));
+  b.Finish(MakeRequest(b, token_, id, options.deadline_ms, fb::Body::SearchRequest, s.Union()));
   return sock_.SendAll(Bytes(b));
 }
 
@@ -147,7 +175,7 @@ Result<uint64_t> RpcClient::Upsert(const std::string& collection, std::span<cons
   flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>> mv;
   if (any_meta) mv = b.CreateVector(metas);
   auto u = fb::CreateUpsertRequest(b, c, iv, vv, mv);
-  b.Finish(fb::CreateRequest(b, next_id_++, 0, fb::Body::UpsertRequest, u.Union()));
+  b.Finish(MakeRequest(b, token_, next_id_++, 0, fb::Body::UpsertRequest, u.Union()));
   VECTRON_ASSIGN_OR_RETURN(std::string payload, Call(Bytes(b)));
   VECTRON_ASSIGN_OR_RETURN(const fb::Response* r, Parse(payload));
   return r->count();
@@ -161,7 +189,7 @@ Result<std::vector<std::optional<Point>>> RpcClient::Get(const std::string& coll
   auto c = b.CreateString(collection);
   auto ivv = b.CreateVector(iv);
   auto g = fb::CreateGetRequest(b, c, ivv, true, true);
-  b.Finish(fb::CreateRequest(b, next_id_++, 0, fb::Body::GetRequest, g.Union()));
+  b.Finish(MakeRequest(b, token_, next_id_++, 0, fb::Body::GetRequest, g.Union()));
   VECTRON_ASSIGN_OR_RETURN(std::string payload, Call(Bytes(b)));
   VECTRON_ASSIGN_OR_RETURN(const fb::Response* r, Parse(payload));
   std::vector<std::optional<Point>> out;
@@ -188,20 +216,142 @@ Result<uint64_t> RpcClient::Delete(const std::string& collection, const std::vec
   auto c = b.CreateString(collection);
   auto ivv = b.CreateVector(iv);
   auto d = fb::CreateDeleteRequest(b, c, ivv);
-  b.Finish(fb::CreateRequest(b, next_id_++, 0, fb::Body::DeleteRequest, d.Union()));
+  b.Finish(MakeRequest(b, token_, next_id_++, 0, fb::Body::DeleteRequest, d.Union()));
   VECTRON_ASSIGN_OR_RETURN(std::string payload, Call(Bytes(b)));
   VECTRON_ASSIGN_OR_RETURN(const fb::Response* r, Parse(payload));
   return r->count();
 }
 
-Result<uint64_t> RpcClient::Count(const std::string& collection) {
+Result<uint64_t> RpcClient::DeleteWhere(const std::string& collection, const std::string& where) {
+  if (where.empty()) return Status::InvalidArgument("where is empty; use Delete for ids");
   flatbuffers::FlatBufferBuilder b;
   auto c = b.CreateString(collection);
-  auto q = fb::CreateCountRequest(b, c);
-  b.Finish(fb::CreateRequest(b, next_id_++, 0, fb::Body::CountRequest, q.Union()));
-  VECTRON_ASSIGN_OR_RETURN(std::string payload, Call(Bytes(b)));
+  auto w = b.CreateString(where);
+  auto d = fb::CreateDeleteRequest(b, c, 0, w);
+  b.Finish(MakeRequest(b, token_, next_id_++, 0, fb::Body::DeleteRequest, d.Union()));
+  VECTRON_ASSIGN_OR_RETURN(std::string payload, CallBuilt(b));
   VECTRON_ASSIGN_OR_RETURN(const fb::Response* r, Parse(payload));
   return r->count();
+}
+
+Result<uint64_t> RpcClient::Count(const std::string& collection, const std::string& where) {
+  flatbuffers::FlatBufferBuilder b;
+  auto c = b.CreateString(collection);
+  flatbuffers::Offset<flatbuffers::String> w;
+  if (!where.empty()) w = b.CreateString(where);
+  auto q = fb::CreateCountRequest(b, c, w);
+  b.Finish(MakeRequest(b, token_, next_id_++, 0, fb::Body::CountRequest, q.Union()));
+  VECTRON_ASSIGN_OR_RETURN(std::string payload, CallBuilt(b));
+  VECTRON_ASSIGN_OR_RETURN(const fb::Response* r, Parse(payload));
+  return r->count();
+}
+
+Result<ScrollPage> RpcClient::Scroll(const std::string& collection, const RpcScrollOptions& o) {
+  flatbuffers::FlatBufferBuilder b;
+  auto c = b.CreateString(collection);
+  flatbuffers::Offset<flatbuffers::String> cur, w;
+  if (!o.cursor.empty()) cur = b.CreateString(o.cursor);
+  if (!o.where.empty()) w = b.CreateString(o.where);
+  auto q = fb::CreateScrollRequest(b, c, o.limit, cur, w, o.include_vector, o.include_metadata);
+  b.Finish(MakeRequest(b, token_, next_id_++, 0, fb::Body::ScrollRequest, q.Union()));
+  VECTRON_ASSIGN_OR_RETURN(std::string payload, CallBuilt(b));
+  VECTRON_ASSIGN_OR_RETURN(const fb::Response* r, Parse(payload));
+  ScrollPage page;
+  if (r->points()) {
+    for (auto p : *r->points()) {
+      Point pt;
+      pt.id = p->id() ? p->id()->str() : "";
+      if (p->vector()) pt.vector.assign(p->vector()->begin(), p->vector()->end());
+      if (p->metadata()) pt.metadata = p->metadata()->str();
+      page.points.push_back(std::move(pt));
+    }
+  }
+  if (r->next_cursor()) page.next_cursor = r->next_cursor()->str();
+  return page;
+}
+
+Status RpcClient::CreateIndex(const std::string& collection, const std::string& field, const std::string& type) {
+  flatbuffers::FlatBufferBuilder b;
+  auto c = b.CreateString(collection);
+  auto f = b.CreateString(field);
+  auto t = b.CreateString(type);
+  auto q = fb::CreateCreateIndexRequest(b, c, f, t);
+  b.Finish(MakeRequest(b, token_, next_id_++, 0, fb::Body::CreateIndexRequest, q.Union()));
+  VECTRON_ASSIGN_OR_RETURN(std::string payload, CallBuilt(b));
+  return Parse(payload).status();
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> RpcClient::ListIndexes(const std::string& collection) {
+  flatbuffers::FlatBufferBuilder b;
+  auto c = b.CreateString(collection);
+  auto q = fb::CreateListIndexesRequest(b, c);
+  b.Finish(MakeRequest(b, token_, next_id_++, 0, fb::Body::ListIndexesRequest, q.Union()));
+  VECTRON_ASSIGN_OR_RETURN(std::string payload, CallBuilt(b));
+  VECTRON_ASSIGN_OR_RETURN(const fb::Response* r, Parse(payload));
+  std::vector<std::pair<std::string, std::string>> out;
+  if (r->indexes()) {
+    for (auto i : *r->indexes())
+      out.emplace_back(i->field() ? i->field()->str() : "", i->type() ? i->type()->str() : "");
+  }
+  return out;
+}
+
+Status RpcClient::DropIndex(const std::string& collection, const std::string& field) {
+  flatbuffers::FlatBufferBuilder b;
+  auto c = b.CreateString(collection);
+  auto f = b.CreateString(field);
+  auto q = fb::CreateDropIndexRequest(b, c, f);
+  b.Finish(MakeRequest(b, token_, next_id_++, 0, fb::Body::DropIndexRequest, q.Union()));
+  VECTRON_ASSIGN_OR_RETURN(std::string payload, CallBuilt(b));
+  return Parse(payload).status();
+}
+
+namespace {
+
+RpcCollectionInfo InfoOf(const fb::CollectionInfo* i) {
+  RpcCollectionInfo o;
+  o.name = i->name() ? i->name()->str() : "";
+  o.dim = i->dim();
+  o.metric = i->metric() ? i->metric()->str() : "";
+  o.shards = i->shards();
+  o.count = i->count();
+  o.config_json = i->config_json() ? i->config_json()->str() : "";
+  o.has_stats = i->has_stats();
+  if (o.has_stats) {
+    o.stats.count = i->count();
+    o.stats.index_memory_bytes = i->index_memory_bytes();
+    o.stats.disk_bytes = i->disk_bytes();
+    o.stats.deleted_slots = i->deleted_slots();
+    o.stats.index_kind = i->index_kind() ? i->index_kind()->str() : "";
+  }
+  return o;
+}
+
+}  // namespace
+
+Result<std::vector<RpcCollectionInfo>> RpcClient::ListCollections() {
+  flatbuffers::FlatBufferBuilder b;
+  auto q = fb::CreateListCollectionsRequest(b);
+  b.Finish(MakeRequest(b, token_, next_id_++, 0, fb::Body::ListCollectionsRequest, q.Union()));
+  VECTRON_ASSIGN_OR_RETURN(std::string payload, CallBuilt(b));
+  VECTRON_ASSIGN_OR_RETURN(const fb::Response* r, Parse(payload));
+  std::vector<RpcCollectionInfo> out;
+  if (r->collections()) {
+    for (auto i : *r->collections()) out.push_back(InfoOf(i));
+  }
+  return out;
+}
+
+Result<RpcCollectionInfo> RpcClient::DescribeCollection(const std::string& collection) {
+  flatbuffers::FlatBufferBuilder b;
+  auto c = b.CreateString(collection);
+  auto q = fb::CreateDescribeCollectionRequest(b, c);
+  b.Finish(MakeRequest(b, token_, next_id_++, 0, fb::Body::DescribeCollectionRequest, q.Union()));
+  VECTRON_ASSIGN_OR_RETURN(std::string payload, CallBuilt(b));
+  VECTRON_ASSIGN_OR_RETURN(const fb::Response* r, Parse(payload));
+  if (!r->collections() || r->collections()->size() != 1)
+    return Status::Corruption("DescribeCollection response holds no collection");
+  return InfoOf(r->collections()->Get(0));
 }
 
 }  // namespace vectron::net

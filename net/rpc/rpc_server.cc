@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <ctime>
 
+#include "net/api/filter_glue.h"
 #include "net/rpc/frame.h"
 #include "rpc_generated.h"
 
@@ -61,7 +62,109 @@ std::vector<std::string> IdsOf(const flatbuffers::Vector<flatbuffers::Offset<fla
   return out;
 }
 
-std::string Execute(const RpcEngine& e, const fb::Request* req) {
+constexpr uint32_t kMaxScrollLimit = 10000;  // As the REST API's max_scroll_limit.
+
+// An "ok" Response with id `id`; `fill` adds the result fields (whose offsets must be
+// created before this is called: a table under construction cannot nest).
+template <typename Fill>
+flatbuffers::Offset<fb::Response> OkResponse(flatbuffers::FlatBufferBuilder& b, uint64_t id, Fill fill) {
+  auto ok = b.CreateString("ok");
+  fb::ResponseBuilder rb(b);
+  rb.add_id(id);
+  rb.add_code(ok);
+  fill(rb);
+  return rb.Finish();
+}
+
+// One PointResult; `p` null = not found.
+flatbuffers::Offset<fb::PointResult> PointOf(flatbuffers::FlatBufferBuilder& b, const std::string& id, const Point* p,
+                                             const GetOptions& go) {
+  auto pid = b.CreateString(id);
+  flatbuffers::Offset<flatbuffers::Vector<float>> vec;
+  flatbuffers::Offset<flatbuffers::String> meta;
+  if (p && go.include_vector) vec = b.CreateVector(p->vector);
+  if (p && go.include_metadata) meta = b.CreateString(p->metadata);
+  fb::PointResultBuilder pb(b);
+  pb.add_id(pid);
+  pb.add_found(p != nullptr);
+  if (p && go.include_vector) pb.add_vector(vec);
+  if (p && go.include_metadata) pb.add_metadata(meta);
+  return pb.Finish();
+}
+
+Result<flatbuffers::Offset<fb::CollectionInfo>> CollectionInfoOf(flatbuffers::FlatBufferBuilder& b, const Collection& c,
+                                                                 bool with_stats) {
+  const CollectionConfig& cfg = c.config();
+  CollectionStats st;
+  if (with_stats) {
+    VECTRON_ASSIGN_OR_RETURN(st, c.Stats());
+  } else {
+    VECTRON_ASSIGN_OR_RETURN(st.count, c.Count());
+  }
+  auto name = b.CreateString(c.name());
+  auto metric = b.CreateString(std::string(MetricName(cfg.metric)));
+  auto cj = b.CreateString(cfg.ToJson());
+  flatbuffers::Offset<flatbuffers::String> kind;
+  if (with_stats) kind = b.CreateString(st.index_kind);
+  fb::CollectionInfoBuilder ib(b);
+  ib.add_name(name);
+  ib.add_dim(cfg.dim);
+  ib.add_metric(metric);
+  ib.add_shards(cfg.shards);
+  ib.add_count(st.count);
+  ib.add_config_json(cj);
+  if (with_stats) {
+    ib.add_has_stats(true);
+    ib.add_index_memory_bytes(st.index_memory_bytes);
+    ib.add_disk_bytes(st.disk_bytes);
+    ib.add_deleted_slots(st.deleted_slots);
+    ib.add_index_kind(kind);
+  }
+  return ib.Finish();
+}
+
+// What each RPC needs of the caller's token (as the matching REST route), and the
+// collection it names.
+RouteAccess AccessOf(fb::Body type) {
+  switch (type) {
+    case fb::Body::PingRequest: return {Access::kPublic};
+    case fb::Body::SearchRequest:
+    case fb::Body::GetRequest:
+    case fb::Body::CountRequest:
+    case fb::Body::ScrollRequest:
+    case fb::Body::ListIndexesRequest:
+    case fb::Body::DescribeCollectionRequest: return {Access::kRead};
+    case fb::Body::ListCollectionsRequest: return {Access::kRead};  // Filtered by the allow-list.
+    case fb::Body::UpsertRequest:
+    case fb::Body::DeleteRequest:
+    case fb::Body::CreateIndexRequest:
+    case fb::Body::DropIndexRequest: return {Access::kWrite};
+    default: return {Access::kAdmin};  // Unknown bodies are refused later anyway.
+  }
+}
+
+template <typename T>
+std::string CollectionName(const T* body) {
+  return body && body->collection() ? body->collection()->str() : std::string();
+}
+
+std::string CollectionOf(const fb::Request* req) {
+  switch (req->body_type()) {
+    case fb::Body::SearchRequest: return CollectionName(req->body_as_SearchRequest());
+    case fb::Body::UpsertRequest: return CollectionName(req->body_as_UpsertRequest());
+    case fb::Body::GetRequest: return CollectionName(req->body_as_GetRequest());
+    case fb::Body::DeleteRequest: return CollectionName(req->body_as_DeleteRequest());
+    case fb::Body::CountRequest: return CollectionName(req->body_as_CountRequest());
+    case fb::Body::ScrollRequest: return CollectionName(req->body_as_ScrollRequest());
+    case fb::Body::CreateIndexRequest: return CollectionName(req->body_as_CreateIndexRequest());
+    case fb::Body::ListIndexesRequest: return CollectionName(req->body_as_ListIndexesRequest());
+    case fb::Body::DropIndexRequest: return CollectionName(req->body_as_DropIndexRequest());
+    case fb::Body::DescribeCollectionRequest: return CollectionName(req->body_as_DescribeCollectionRequest());
+    default: return {};
+  }
+}
+
+std::string Execute(const RpcEngine& e, const fb::Request* req, const Principal& who) {
   const uint64_t id = req->id();
   flatbuffers::FlatBufferBuilder b(1024);
   auto collection = [&](const flatbuffers::String* name) -> Result<Collection*> {
@@ -156,17 +259,7 @@ std::string Execute(const RpcEngine& e, const fb::Request* req) {
       std::vector<flatbuffers::Offset<fb::PointResult>> out;
       for (size_t i = 0; i < ids.size(); ++i) {
         auto& p = (*pts)[i];
-        auto pid = b.CreateString(ids[i]);
-        flatbuffers::Offset<flatbuffers::Vector<float>> vec;
-        flatbuffers::Offset<flatbuffers::String> meta;
-        if (p && go.include_vector) vec = b.CreateVector(p->vector);
-        if (p && go.include_metadata) meta = b.CreateString(p->metadata);
-        fb::PointResultBuilder pb(b);
-        pb.add_id(pid);
-        pb.add_found(p.has_value());
-        if (p && go.include_vector) pb.add_vector(vec);
-        if (p && go.include_metadata) pb.add_metadata(meta);
-        out.push_back(pb.Finish());
+        out.push_back(PointOf(b, ids[i], p ? &*p : nullptr, go));
       }
       auto ov = b.CreateVector(out);
       auto ok = b.CreateString("ok");
@@ -181,13 +274,93 @@ std::string Execute(const RpcEngine& e, const fb::Request* req) {
       auto c = collection(d->collection());
       if (!c.ok()) return ErrorOf(id, c.status());
       auto ids = IdsOf(d->ids());
-      if (Status st = (*c)->Delete(ids); !st.ok()) return ErrorOf(id, st);
-      auto ok = b.CreateString("ok");
-      fb::ResponseBuilder rb(b);
-      rb.add_id(id);
-      rb.add_code(ok);
-      rb.add_count(ids.size());
-      return Finish(b, rb.Finish());
+      std::string where = Str(d->where());
+      if (ids.empty() == where.empty())
+        return ErrorOf(id, Status::InvalidArgument("give exactly one of ids and where"));
+      uint64_t n = ids.size();
+      if (!where.empty()) {
+        auto deleted = DeleteWhere(**c, where);
+        if (!deleted.ok()) return ErrorOf(id, deleted.status());
+        n = *deleted;
+      } else if (Status st = (*c)->Delete(ids); !st.ok()) {
+        return ErrorOf(id, st);
+      }
+      return Finish(b, OkResponse(b, id, [&](fb::ResponseBuilder& rb) { rb.add_count(n); }));
+    }
+    case fb::Body::ScrollRequest: {
+      auto* q = req->body_as_ScrollRequest();
+      auto c = collection(q->collection());
+      if (!c.ok()) return ErrorOf(id, c.status());
+      if (q->limit() < 1 || q->limit() > kMaxScrollLimit)
+        return ErrorOf(id, Status::InvalidArgument("limit must be 1.." + std::to_string(kMaxScrollLimit) + ", got " +
+                                                   std::to_string(q->limit())));
+      GetOptions go;
+      go.include_vector = q->include_vector();
+      go.include_metadata = q->include_metadata();
+      auto page = ScrollWhere(**c, Str(q->cursor()), q->limit(), go, Str(q->where()));
+      if (!page.ok()) return ErrorOf(id, page.status());
+      std::vector<flatbuffers::Offset<fb::PointResult>> out;
+      out.reserve(page->points.size());
+      for (auto& p : page->points) out.push_back(PointOf(b, p.id, &p, go));
+      auto ov = b.CreateVector(out);
+      auto next = b.CreateString(page->next_cursor);
+      return Finish(b, OkResponse(b, id, [&](fb::ResponseBuilder& rb) {
+                      rb.add_points(ov);
+                      rb.add_next_cursor(next);
+                    }));
+    }
+    case fb::Body::CreateIndexRequest: {
+      auto* q = req->body_as_CreateIndexRequest();
+      auto c = collection(q->collection());
+      if (!c.ok()) return ErrorOf(id, c.status());
+      std::string field = Str(q->field()), type = Str(q->type());
+      if (Status st = CreatePayloadIndex(**c, field, type); !st.ok()) return ErrorOf(id, st);
+      auto iv = b.CreateVector(std::vector<flatbuffers::Offset<fb::IndexInfo>>{
+          fb::CreateIndexInfo(b, b.CreateString(field), b.CreateString(type))});
+      return Finish(b, OkResponse(b, id, [&](fb::ResponseBuilder& rb) { rb.add_indexes(iv); }));
+    }
+    case fb::Body::ListIndexesRequest: {
+      auto c = collection(req->body_as_ListIndexesRequest()->collection());
+      if (!c.ok()) return ErrorOf(id, c.status());
+      auto list = ListPayloadIndexes(**c);
+      if (!list.ok()) return ErrorOf(id, list.status());
+      std::vector<flatbuffers::Offset<fb::IndexInfo>> infos;
+      for (auto& [field, type] : *list) infos.push_back(fb::CreateIndexInfo(b, b.CreateString(field), b.CreateString(type)));
+      auto iv = b.CreateVector(infos);
+      return Finish(b, OkResponse(b, id, [&](fb::ResponseBuilder& rb) { rb.add_indexes(iv); }));
+    }
+    case fb::Body::DropIndexRequest: {
+      auto* q = req->body_as_DropIndexRequest();
+      auto c = collection(q->collection());
+      if (!c.ok()) return ErrorOf(id, c.status());
+      std::string field = Str(q->field());
+      if (Status st = DropPayloadIndex(**c, field); !st.ok()) return ErrorOf(id, st);
+      auto iv = b.CreateVector(std::vector<flatbuffers::Offset<fb::IndexInfo>>{
+          fb::CreateIndexInfo(b, b.CreateString(field))});
+      return Finish(b, OkResponse(b, id, [&](fb::ResponseBuilder& rb) { rb.add_indexes(iv); }));
+    }
+    case fb::Body::ListCollectionsRequest: {
+      auto names = e.db->ListCollections();
+      if (!names.ok()) return ErrorOf(id, names.status());
+      std::vector<flatbuffers::Offset<fb::CollectionInfo>> infos;
+      for (auto& n : *names) {
+        if (!who.MayUseCollection(n)) continue;  // A restricted key sees only its collections.
+        auto c = e.db->GetCollection(n);
+        if (!c.ok()) continue;  // Dropped meanwhile.
+        auto info = CollectionInfoOf(b, **c, false);
+        if (!info.ok()) return ErrorOf(id, info.status());
+        infos.push_back(*info);
+      }
+      auto cv = b.CreateVector(infos);
+      return Finish(b, OkResponse(b, id, [&](fb::ResponseBuilder& rb) { rb.add_collections(cv); }));
+    }
+    case fb::Body::DescribeCollectionRequest: {
+      auto c = collection(req->body_as_DescribeCollectionRequest()->collection());
+      if (!c.ok()) return ErrorOf(id, c.status());
+      auto info = CollectionInfoOf(b, **c, true);
+      if (!info.ok()) return ErrorOf(id, info.status());
+      auto cv = b.CreateVector(std::vector<flatbuffers::Offset<fb::CollectionInfo>>{*info});
+      return Finish(b, OkResponse(b, id, [&](fb::ResponseBuilder& rb) { rb.add_collections(cv); }));
     }
     case fb::Body::CountRequest: {
       auto* q = req->body_as_CountRequest();
@@ -216,8 +389,22 @@ std::string ExecuteRpc(const RpcEngine& engine, std::string_view payload, std::c
     return RpcErrorPayload(req->id(), "deadline_exceeded",
                            "deadline of " + std::to_string(req->deadline_ms()) + " ms passed before the request ran");
   }
+  Principal who;
+  if (!engine.auth) {
+    who.unrestricted = true;
+  } else {
+    RouteAccess access = AccessOf(req->body_type());
+    if (access.access != Access::kPublic) {
+      AuthFailure f = req->token() && req->token()->size()
+                          ? engine.auth->AuthenticateToken(req->token()->string_view(), &who)
+                          : AuthFailure::Unauthenticated(
+                                "missing token: set Request.token to an SDK token (POST /v1/keys, docs/auth.md)");
+      if (f.ok()) f = Authorize(who, access, CollectionOf(req));
+      if (!f.ok()) return RpcErrorPayload(req->id(), f.code, f.message);
+    }
+  }
   try {
-    return Execute(engine, req);
+    return Execute(engine, req, who);
   } catch (const std::exception& e) {
     return RpcErrorPayload(req->id(), "internal", e.what());
   }
@@ -240,6 +427,12 @@ const char* MethodName(fb::Body t) {
     case fb::Body::GetRequest: return "Get";
     case fb::Body::DeleteRequest: return "Delete";
     case fb::Body::CountRequest: return "Count";
+    case fb::Body::ScrollRequest: return "Scroll";
+    case fb::Body::CreateIndexRequest: return "CreateIndex";
+    case fb::Body::ListIndexesRequest: return "ListIndexes";
+    case fb::Body::DropIndexRequest: return "DropIndex";
+    case fb::Body::ListCollectionsRequest: return "ListCollections";
+    case fb::Body::DescribeCollectionRequest: return "DescribeCollection";
     default: return "Unknown";
   }
 }

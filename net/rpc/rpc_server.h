@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "net/api/metrics.h"
+#include "net/auth/authenticator.h"
 #include "net/io/event_loop.h"
 #include "net/io/tcp.h"
 #include "net/io/worker_pool.h"
@@ -29,6 +30,7 @@ struct RpcEngine {
   Database* db;
   std::shared_mutex* collections_mu;  // Shared while using a Collection* (see RestApi).
   RequestMetrics* metrics;
+  Authenticator* auth = nullptr;  // Null: auth off (every request allowed).
 };
 
 // Executes one Request payload (already verified) and returns the Response payload.

@@ -1,6 +1,8 @@
 // The binary RPC over real loopback sockets against an in-process server.
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -188,4 +190,227 @@ TEST_CASE("RPC request whose deadline passed while queued is not run") {
   CHECK(r.status().code() == StatusCode::kUnavailable);
   CHECK(r.status().message().find("deadline_exceeded") != std::string::npos);
   blocker.join();
+}
+
+namespace {
+
+std::vector<Point> Points(int n, uint32_t dim) {
+  std::vector<Point> pts;
+  for (int i = 0; i < n; ++i) {
+    char id[8];
+    std::snprintf(id, sizeof(id), "p%03d", i);
+    std::vector<float> v(dim, 0.0f);
+    v[0] = float(i);
+    pts.push_back({id, v, std::string(R"({"genre":")") + (i % 2 ? "jazz" : "rock") + R"(","year":)" +
+                              std::to_string(1950 + i) + "}"});
+  }
+  return pts;
+}
+
+}  // namespace
+
+TEST_CASE("RPC scroll pages through every point in id order, with and without a filter") {
+  RunningServer rs("rpc-scroll");
+  MakeCollection(*rs.server, "docs", 3);
+  RpcClient c = Connect(*rs.server);
+  REQUIRE(c.Upsert("docs", Points(25, 3)).ok());
+  RpcScrollOptions so;
+  so.limit = 10;
+  std::vector<std::string> seen;
+  for (int pages = 0;; ++pages) {
+    REQUIRE(pages < 10);
+    auto page = c.Scroll("docs", so);
+    REQUIRE_MESSAGE(page.ok(), page.status().ToString());
+    for (auto& p : page->points) {
+      seen.push_back(p.id);
+      CHECK(p.vector.empty());  // Not asked for.
+      CHECK(p.metadata.find("genre") != std::string::npos);
+    }
+    if (page->next_cursor.empty()) break;
+    CHECK(page->points.size() == 10);
+    so.cursor = page->next_cursor;
+  }
+  REQUIRE(seen.size() == 25);
+  CHECK(std::is_sorted(seen.begin(), seen.end()));
+  CHECK(seen.front() == "p000");
+  // With a filter and vectors.
+  RpcScrollOptions fo;
+  fo.limit = 100;
+  fo.where = R"({"genre": "jazz"})";
+  fo.include_vector = true;
+  fo.include_metadata = false;
+  auto jazz = c.Scroll("docs", fo);
+  REQUIRE(jazz.ok());
+  REQUIRE(jazz->points.size() == 12);
+  CHECK(jazz->points[0].id == "p001");
+  CHECK(jazz->points[0].vector == std::vector<float>{1, 0, 0});
+  CHECK(jazz->points[0].metadata.empty());
+  CHECK(jazz->next_cursor.empty());
+  // Errors.
+  so = {};
+  so.limit = 0;
+  CHECK(c.Scroll("docs", so).status().code() == StatusCode::kInvalidArgument);
+  so.limit = 10001;
+  CHECK(c.Scroll("docs", so).status().code() == StatusCode::kInvalidArgument);
+  CHECK(c.Scroll("nope", {}).status().code() == StatusCode::kNotFound);
+  fo.where = R"({"genre": {"$nope": 1}})";
+  CHECK(c.Scroll("docs", fo).status().code() == StatusCode::kInvalidArgument);
+}
+
+TEST_CASE("RPC count and delete by filter") {
+  RunningServer rs("rpc-delete-where");
+  MakeCollection(*rs.server, "docs", 3);
+  RpcClient c = Connect(*rs.server);
+  REQUIRE(c.Upsert("docs", Points(20, 3)).ok());
+  CHECK(*c.Count("docs", R"({"genre": "jazz"})") == 10);
+  CHECK(*c.Count("docs", R"({"year": {"$gte": 1965}})") == 5);
+  auto n = c.DeleteWhere("docs", R"({"year": {"$gte": 1965}})");
+  REQUIRE_MESSAGE(n.ok(), n.status().ToString());
+  CHECK(*n == 5);
+  CHECK(*c.Count("docs") == 15);
+  CHECK(*c.DeleteWhere("docs", R"({"year": 3000})") == 0);
+  // A bad filter deletes nothing.
+  CHECK(c.DeleteWhere("docs", R"({"year": {"$gte": "x", "$bogus": 1}})").status().code() ==
+        StatusCode::kInvalidArgument);
+  CHECK(c.DeleteWhere("docs", "not json").status().code() == StatusCode::kInvalidArgument);
+  CHECK(c.DeleteWhere("nope", R"({"year": 1})").status().code() == StatusCode::kNotFound);
+  CHECK(c.Count("docs", "{").status().code() == StatusCode::kInvalidArgument);
+  CHECK(*c.Count("docs") == 15);
+  // ids and where together, or neither, are refused.
+  flatbuffers::FlatBufferBuilder b;
+  auto col = b.CreateString("docs");
+  auto ids = b.CreateVectorOfStrings({"p000"});
+  auto w = b.CreateString(R"({"genre": "rock"})");
+  auto d = ::vectron::rpc::CreateDeleteRequest(b, col, ids, w);
+  b.Finish(::vectron::rpc::CreateRequest(b, 9, 0, ::vectron::rpc::Body::DeleteRequest, d.Union()));
+  REQUIRE(c.SendRaw(EncodeFrame(std::string_view(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize()))).ok());
+  auto payload = c.ReceiveFrame();
+  REQUIRE(payload.ok());
+  CHECK(payload->find("exactly one of ids and where") != std::string::npos);
+  CHECK(c.Delete("docs", {}).status().code() == StatusCode::kInvalidArgument);
+  CHECK(*c.Count("docs") == 15);
+}
+
+TEST_CASE("RPC payload indexes are created, listed, used by filters and dropped") {
+  RunningServer rs("rpc-indexes");
+  MakeCollection(*rs.server, "docs", 3);
+  RpcClient c = Connect(*rs.server);
+  REQUIRE(c.Upsert("docs", Points(20, 3)).ok());
+  REQUIRE(c.CreateIndex("docs", "genre", "keyword").ok());
+  REQUIRE(c.CreateIndex("docs", "year", "integer").ok());
+  CHECK(c.CreateIndex("docs", "genre", "keyword").code() == StatusCode::kAlreadyExists);
+  CHECK(c.CreateIndex("docs", "x", "colour").code() == StatusCode::kInvalidArgument);
+  CHECK(c.CreateIndex("docs", "", "keyword").code() == StatusCode::kInvalidArgument);
+  CHECK(c.CreateIndex("nope", "genre", "keyword").code() == StatusCode::kNotFound);
+  auto list = c.ListIndexes("docs");
+  REQUIRE(list.ok());
+  std::set<std::pair<std::string, std::string>> got(list->begin(), list->end());
+  CHECK(got == std::set<std::pair<std::string, std::string>>{{"genre", "keyword"}, {"year", "integer"}});
+  CHECK(*c.Count("docs", R"({"genre": "rock"})") == 10);
+  REQUIRE(c.DropIndex("docs", "genre").ok());
+  CHECK(c.DropIndex("docs", "genre").code() == StatusCode::kNotFound);
+  CHECK(c.ListIndexes("nope").status().code() == StatusCode::kNotFound);
+  list = c.ListIndexes("docs");
+  REQUIRE(list.ok());
+  REQUIRE(list->size() == 1);
+  CHECK((*list)[0] == std::make_pair(std::string("year"), std::string("integer")));
+  // Filters work the same without the index.
+  CHECK(*c.Count("docs", R"({"genre": "rock"})") == 10);
+}
+
+TEST_CASE("RPC lists and describes collections") {
+  RunningServer rs("rpc-collections");
+  RpcClient c = Connect(*rs.server);
+  auto none = c.ListCollections();
+  REQUIRE(none.ok());
+  CHECK(none->empty());
+  MakeCollection(*rs.server, "a", 3);
+  MakeCollection(*rs.server, "b", 5);
+  REQUIRE(c.Upsert("a", Points(7, 3)).ok());
+  auto all = c.ListCollections();
+  REQUIRE(all.ok());
+  REQUIRE(all->size() == 2);
+  std::sort(all->begin(), all->end(), [](auto& x, auto& y) { return x.name < y.name; });
+  CHECK((*all)[0].name == "a");
+  CHECK((*all)[0].dim == 3);
+  CHECK((*all)[0].metric == "l2");
+  CHECK((*all)[0].count == 7);
+  CHECK_FALSE((*all)[0].has_stats);
+  CHECK((*all)[1].name == "b");
+  CHECK((*all)[1].dim == 5);
+  auto d = c.DescribeCollection("a");
+  REQUIRE_MESSAGE(d.ok(), d.status().ToString());
+  CHECK(d->has_stats);
+  CHECK(d->count == 7);
+  CHECK(d->stats.count == 7);
+  CHECK(d->stats.index_kind == "flat");
+  CHECK(d->shards == 1);
+  auto cfg = nlohmann::json::parse(d->config_json, nullptr, false);
+  REQUIRE(cfg.is_object());
+  CHECK(cfg.dump().find("ef_construction") != std::string::npos);
+  CHECK(c.DescribeCollection("nope").status().code() == StatusCode::kNotFound);
+}
+
+TEST_CASE("RPC requests that fail change nothing: unknown collection, bad filter, wrong dimension, truncated frame") {
+  RunningServer rs("rpc-no-change");
+  MakeCollection(*rs.server, "docs", 3);
+  RpcClient c = Connect(*rs.server);
+  REQUIRE(c.Upsert("docs", Points(10, 3)).ok());
+  auto snapshot = [&] {
+    RpcScrollOptions so;
+    so.limit = 1000;
+    so.include_vector = true;
+    auto page = c.Scroll("docs", so);
+    REQUIRE(page.ok());
+    std::string out;
+    for (auto& p : page->points) {
+      out += p.id + "|" + p.metadata + "|";
+      for (float f : p.vector) out += std::to_string(f) + ",";
+      out += "\n";
+    }
+    return out;
+  };
+  const std::string before = snapshot();
+  // Unknown collection: writes and deletes.
+  CHECK(c.Upsert("nope", Points(1, 3)).status().code() == StatusCode::kNotFound);
+  CHECK(c.Delete("nope", {"p000"}).status().code() == StatusCode::kNotFound);
+  CHECK(c.DeleteWhere("nope", R"({"genre": "rock"})").status().code() == StatusCode::kNotFound);
+  CHECK(c.Search("nope", std::vector<float>{0, 0, 0}, 1, {}).status().code() == StatusCode::kNotFound);
+  // Bad filters.
+  CHECK(c.DeleteWhere("docs", R"({"genre": {"$in": 5}})").status().code() == StatusCode::kInvalidArgument);
+  RpcSearchOptions bad;
+  bad.where = "[1, 2";
+  CHECK(c.Search("docs", std::vector<float>{0, 0, 0}, 1, bad).status().code() == StatusCode::kInvalidArgument);
+  // Wrong dimension: the whole batch is refused, also its well-formed points.
+  std::vector<Point> mixed = Points(3, 3);
+  mixed.push_back({"p999", {1, 2}, ""});
+  mixed[0].metadata = R"({"changed":true})";
+  CHECK(c.Upsert("docs", mixed).status().code() == StatusCode::kInvalidArgument);
+  CHECK(c.Upsert("docs", Points(2, 4)).status().code() == StatusCode::kInvalidArgument);
+  CHECK(c.Search("docs", std::vector<float>{0, 0, 0, 0}, 1, {}).status().code() == StatusCode::kInvalidArgument);
+  // A frame carrying a truncated Upsert flatbuffer: refused as not a valid Request.
+  {
+    flatbuffers::FlatBufferBuilder b;
+    auto col = b.CreateString("docs");
+    auto ids = b.CreateVectorOfStrings({"p000", "p001"});
+    std::vector<float> v(6, 42.0f);
+    auto vv = b.CreateVector(v);
+    auto u = ::vectron::rpc::CreateUpsertRequest(b, col, ids, vv);
+    b.Finish(::vectron::rpc::CreateRequest(b, 11, 0, ::vectron::rpc::Body::UpsertRequest, u.Union()));
+    std::string full(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
+    for (size_t cut : {full.size() / 2, full.size() - 4, size_t{12}}) {
+      REQUIRE(c.SendRaw(EncodeFrame(full.substr(0, cut))).ok());
+      auto payload = c.ReceiveFrame();
+      REQUIRE(payload.ok());
+      CHECK(payload->find("invalid_argument") != std::string::npos);
+    }
+    CHECK(c.Ping().ok());
+    // A frame cut short on the wire, then the connection closed: nothing runs.
+    RpcClient c2 = Connect(*rs.server);
+    std::string frame = EncodeFrame(full);
+    REQUIRE(c2.SendRaw(frame.substr(0, frame.size() - 3)).ok());
+  }
+  CHECK(c.Ping().ok());
+  CHECK(snapshot() == before);
+  CHECK(*c.Count("docs") == 10);
 }

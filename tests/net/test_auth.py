@@ -144,6 +144,16 @@ def test_insecure_http_and_no_auth_print_warnings(tmp_path):
 
 
 def test_generated_admin_password_is_printed_once_and_works(tmp_path):
+    # A first start that fails (its port is taken) must not create the admin: its
+    # generated password would never be shown.
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen(1)
+    env = {k: v for k, v in os.environ.items() if k != "VECTRON_ADMIN_PASSWORD"}
+    p = subprocess.run([BIN, "serve", "--data", str(tmp_path / "data"), "--http", f"127.0.0.1:{blocker.getsockname()[1]}",
+                        "--rpc", "127.0.0.1:0"], capture_output=True, text=True, timeout=120, env=env)
+    blocker.close()
+    assert p.returncode == 1 and "address already in use" in p.stderr and "password" not in p.stdout
     s = secure_server(tmp_path, env_password=None)
     try:
         m = re.search(r'created admin user "admin" with generated password (\S+) \(shown only this once\)',

@@ -480,6 +480,32 @@ def test_tls_on_http_port(tmp_path):
     assert p.returncode == 2 and "--tls-key" in p.stderr
 
 
+def test_serve_on_host_names(tmp_path):
+    p = subprocess.Popen([BIN, "serve", "--data", str(tmp_path / "d"), "--http", "localhost:0", "--rpc", "localhost:0",
+                          "--insecure-http", "--no-auth",
+                          "--no-request-log"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        for line in p.stdout:
+            lines.append(line)
+            if "ready" in line:
+                break
+        text = "".join(lines)
+        m = re.search(r"http listening on http://localhost:(\d+)", text)
+        assert m, text
+        assert re.search(r"rpc listening on localhost:\d+", text), text
+        c = http.client.HTTPConnection("localhost", int(m.group(1)), timeout=30)
+        c.request("GET", "/healthz")
+        assert c.getresponse().status == 200
+        c.close()
+    finally:
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=60) == 0
+    bad = subprocess.run([BIN, "serve", "--data", str(tmp_path / "d2"), "--http", "no-such-host.invalid:0"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "no-such-host.invalid" in bad.stderr
+
+
 def test_bad_command_line(tmp_path):
     p = subprocess.run([BIN, "serve", "--data", str(tmp_path / "d"), "--http", "localhost"], capture_output=True,
                        text=True, timeout=60)

@@ -28,10 +28,16 @@ struct RunningServer {
   std::unique_ptr<Server> server;
   std::thread thread;
 
-  explicit RunningServer(const std::string& name, ServeOptions o = {}, bool secure = false) : dir(TempDir(name)) {
+  // `keep_addresses`: listen on o.http_address / o.rpc_address as given, not 127.0.0.1:0.
+  // `secure`: keep TLS and auth as `o` says (default: plain, no auth, see below).
+  explicit RunningServer(const std::string& name, ServeOptions o = {}, bool keep_addresses = false,
+                         bool secure = false)
+      : dir(TempDir(name)) {
     o.data_dir = dir + "/data";
-    o.http_address = "127.0.0.1:0";
-    o.rpc_address = "127.0.0.1:0";
+    if (!keep_addresses) {
+      o.http_address = "127.0.0.1:0";
+      o.rpc_address = "127.0.0.1:0";
+    }
     o.log_requests = false;
     if (!secure) {
       // These tests are about other things: plain loopback, no tokens (the auth tests

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <random>
 
+#include "net/api/rest_api.h"
 #include "net/http/router.h"
 #include "net/io/event_loop.h"
 #include "net/io/worker_pool.h"
@@ -118,4 +119,23 @@ TEST_CASE("EventLoop runs posted functions in order, from other threads concurre
   CHECK(total == kThreads * kPer);
   REQUIRE(seen.size() == kPer);
   for (int i = 0; i < kPer; ++i) CHECK(seen[i] == i);
+}
+
+TEST_CASE("Every engine status maps to one HTTP status: 400, 404, 409, 429, 503, 500") {
+  CHECK(HttpStatusFor(StatusCode::kOk) == 200);
+  CHECK(HttpStatusFor(StatusCode::kInvalidArgument) == 400);
+  CHECK(HttpStatusFor(StatusCode::kNotFound) == 404);
+  CHECK(HttpStatusFor(StatusCode::kAlreadyExists) == 409);
+  CHECK(HttpStatusFor(StatusCode::kFailedPrecondition) == 409);
+  CHECK(HttpStatusFor(StatusCode::kAborted) == 409);
+  CHECK(HttpStatusFor(StatusCode::kResourceExhausted) == 429);
+  CHECK(HttpStatusFor(StatusCode::kUnavailable) == 503);
+  CHECK(HttpStatusFor(StatusCode::kCancelled) == 503);
+  CHECK(HttpStatusFor(StatusCode::kCorruption) == 500);
+  CHECK(HttpStatusFor(StatusCode::kIOError) == 500);
+  CHECK(HttpStatusFor(StatusCode::kInternal) == 500);
+  HttpResponse r = StatusResponse(Status::ResourceExhausted("LMDB map full"));
+  CHECK(r.status == 429);
+  CHECK(r.body.find("\"resource_exhausted\"") != std::string::npos);
+  CHECK(StatusResponse(Status::Unavailable("busy")).status == 503);
 }

@@ -1,0 +1,159 @@
+// Clients over TLS (certificate checks against a CA file, and the insecure option) and
+// listen/connect addresses given as host names.
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "net/rpc/rpc_client.h"
+#include "test_util.h"
+
+using namespace vectron;
+using namespace vectron::net;
+using namespace vectron::net::testing;
+
+namespace {
+
+// A self-signed certificate (its own CA) for CN `cn` with subjectAltNames `sans`, made
+// with the openssl CLI (installed by scripts/install-deps.sh).
+void MakeCert(const std::string& dir, const std::string& stem, const std::string& cn, const std::string& sans) {
+  std::string cmd = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=" + cn +
+                    " -addext subjectAltName=" + sans + " -keyout " + dir + "/" + stem + ".key -out " + dir + "/" +
+                    stem + ".pem 2>/dev/null";
+  REQUIRE_MESSAGE(std::system(cmd.c_str()) == 0, cmd);
+}
+
+struct TlsServer {
+  std::string certs = TempDir("certs");
+  std::unique_ptr<RunningServer> rs;
+  TlsServer() {
+    MakeCert(certs, "server", "localhost", "DNS:localhost,IP:127.0.0.1");
+    MakeCert(certs, "other", "other.example", "DNS:other.example");
+    ServeOptions o;
+    o.tls_cert = certs + "/server.pem";
+    o.tls_key = certs + "/server.key";
+    rs = std::make_unique<RunningServer>("tls-client", o);
+    CollectionConfig cfg;
+    cfg.dim = 2;
+    cfg.metric = Metric::kL2;
+    REQUIRE(rs->server->database().CreateCollection("docs", cfg).ok());
+  }
+  ~TlsServer() {
+    rs.reset();
+    std::filesystem::remove_all(certs);
+  }
+  RpcClientOptions Options(const std::string& ca, bool insecure = false, const std::string& name = "") const {
+    RpcClientOptions o;
+    o.tls = true;
+    o.tls_options.ca_file = ca.empty() ? "" : certs + "/" + ca + ".pem";
+    o.tls_options.insecure_skip_verify = insecure;
+    o.tls_options.server_name = name;
+    return o;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("RPC client over TLS verifies the server certificate against a CA file") {
+  TlsServer t;
+  const int port = t.rs->server->rpc_port();
+  for (const char* host : {"127.0.0.1", "localhost"}) {
+    CAPTURE(host);
+    auto c = RpcClient::Connect(host, port, t.Options("server"));
+    REQUIRE_MESSAGE(c.ok(), c.status().ToString());
+    CHECK(c->Ping().ok());
+    std::vector<Point> pts;
+    for (int i = 0; i < 300; ++i) pts.push_back({"p" + std::to_string(i), {float(i), 1}, R"({"i":1})"});
+    REQUIRE(c->Upsert("docs", pts).ok());  // A frame of many TLS records.
+    auto hits = c->Search("docs", std::vector<float>{7, 1}, 1, {});
+    REQUIRE(hits.ok());
+    CHECK((*hits)[0][0].id == "p7");
+    CHECK(*c->Count("docs") == 300);
+  }
+  // A certificate from another CA, or for another name, fails the handshake.
+  auto wrong_ca = RpcClient::Connect("127.0.0.1", port, t.Options("other"));
+  REQUIRE_FALSE(wrong_ca.ok());
+  CHECK(wrong_ca.status().code() == StatusCode::kUnavailable);
+  CHECK(wrong_ca.status().message().find("certificate verify failed") != std::string::npos);
+  auto wrong_name = RpcClient::Connect("127.0.0.1", port, t.Options("server", false, "other.example"));
+  REQUIRE_FALSE(wrong_name.ok());
+  CHECK(wrong_name.status().message().find("hostname mismatch") != std::string::npos);
+  // A missing CA file is a bad argument, found before connecting.
+  auto missing = RpcClient::Connect("127.0.0.1", port, t.Options("missing"));
+  CHECK(missing.status().code() == StatusCode::kInvalidArgument);
+  // The server keeps serving after refused handshakes.
+  auto again = RpcClient::Connect("localhost", port, t.Options("server"));
+  REQUIRE(again.ok());
+  CHECK(again->Ping().ok());
+}
+
+TEST_CASE("RPC client's insecure option skips the certificate check; plain clients get no answer") {
+  TlsServer t;
+  const int port = t.rs->server->rpc_port();
+  auto c = RpcClient::Connect("127.0.0.1", port, t.Options("other", /*insecure=*/true, "other.example"));
+  REQUIRE_MESSAGE(c.ok(), c.status().ToString());
+  CHECK(c->Ping().ok());
+  // One TLS context shared by several clients.
+  TlsClientOptions to;
+  to.ca_file = t.certs + "/server.pem";
+  auto ctx = TlsContext::LoadClient(to);
+  REQUIRE(ctx.ok());
+  auto c1 = RpcClient::ConnectTls("localhost", port, *ctx);
+  auto c2 = RpcClient::ConnectTls("localhost", port, *ctx);
+  REQUIRE(c1.ok());
+  REQUIRE(c2.ok());
+  CHECK(c1->Ping().ok());
+  CHECK(c2->Ping().ok());
+  auto plain = RpcClient::Connect("127.0.0.1", port);
+  REQUIRE(plain.ok());  // TCP connects, but the server expects a TLS handshake.
+  CHECK_FALSE(plain->Ping().ok());
+}
+
+TEST_CASE("HTTP over TLS through BlockingSocket::ConnectTls") {
+  TlsServer t;
+  TlsClientOptions to;
+  to.ca_file = t.certs + "/server.pem";
+  auto ctx = TlsContext::LoadClient(to);
+  REQUIRE(ctx.ok());
+  auto s = BlockingSocket::ConnectTls("localhost", t.rs->server->http_port(), *ctx);
+  REQUIRE_MESSAGE(s.ok(), s.status().ToString());
+  CHECK(s->tls());
+  auto r = HttpCall(*s, "GET", "/healthz");
+  CHECK(r.status == 200);
+  r = HttpCall(*s, "GET", "/v1/collections/docs");  // Keep-alive over the same session.
+  CHECK(r.status == 200);
+  CHECK(r.body.find("\"docs\"") != std::string::npos);
+}
+
+TEST_CASE("serve listens on and clients connect to host names such as localhost") {
+  ServeOptions o;
+  o.http_address = "localhost:0";
+  o.rpc_address = "localhost:0";
+  RunningServer rs("hostnames", o, /*keep_addresses=*/true);
+  CHECK(rs.server->http_url().rfind("http://localhost:", 0) == 0);
+  CHECK(rs.server->rpc_address().rfind("localhost:", 0) == 0);
+  auto h = BlockingSocket::Connect("localhost", rs.server->http_port());
+  REQUIRE_MESSAGE(h.ok(), h.status().ToString());
+  CHECK(HttpCall(*h, "GET", "/healthz").status == 200);
+  // localhost resolves to IPv4 loopback first, so a numeric client reaches it too.
+  auto h4 = BlockingSocket::Connect("127.0.0.1", rs.server->http_port());
+  REQUIRE(h4.ok());
+  CHECK(HttpCall(*h4, "GET", "/healthz").status == 200);
+  auto c = RpcClient::Connect("localhost", rs.server->rpc_port());
+  REQUIRE_MESSAGE(c.ok(), c.status().ToString());
+  CHECK(c->Ping().ok());
+}
+
+TEST_CASE("a host name that does not resolve is a bad argument, for serve and clients") {
+  ServeOptions o;
+  o.http_address = "no-such-host.invalid:0";
+  o.rpc_address = "127.0.0.1:0";
+  o.data_dir = TempDir("badhost") + "/data";
+  auto s = Server::Open(o);
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.status().code() == StatusCode::kInvalidArgument);
+  CHECK(s.status().message().find("no-such-host.invalid") != std::string::npos);
+  std::filesystem::remove_all(std::filesystem::path(o.data_dir).parent_path());
+  auto c = BlockingSocket::Connect("no-such-host.invalid", 1);
+  CHECK(c.status().code() == StatusCode::kInvalidArgument);
+}
