@@ -633,6 +633,10 @@ HttpResponse CreateKey(RestApi& api, const HttpRequest& req, const PathParams&, 
       collections->push_back(x.get<std::string>());
     }
   }
+  // The admin scope creates and drops collections: only admin users may hand it out.
+  if ((scopes & kScopeAdmin) && !who.user_admin && !who.unrestricted)
+    throw ApiFailure{AuthFailure::Denied("only admin users may create keys with the \"admin\" scope; " + who.user +
+                                         " is not one")};
   int64_t expires_in = GetInt(j, "expires_in", 0, 1, int64_t{100} * 365 * 86400);
   IssuedToken t = Take(api.auth_->CreateKey(who, name, scopes, std::move(collections), expires_in, req.peer));
   json out = {{"key_id", t.key_id}, {"token", t.token}, {"name", name}, {"scopes", ScopeNames(scopes)}};

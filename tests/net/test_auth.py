@@ -270,6 +270,8 @@ def test_users_admin_only_and_deletion_revokes_keys(srv):
                  409, "already_exists")
     bob = login(srv, "bob", "bob-password")
     assert_error(*call(srv, "GET", "/v1/users", token=bob)[:2], 403, "permission_denied", "admin user")
+    assert_error(*call(srv, "POST", "/v1/keys", {"name": "x", "scopes": ["read", "admin"]}, token=bob)[:2], 403,
+                 "permission_denied", "only admin users")
     bob_key = make_key(srv, bob, ["read"])
     assert call(srv, "GET", "/v1/collections", token=bob_key["token"])[0] == 200
     # bob sees only his keys; the admin sees all.
