@@ -185,6 +185,8 @@ std::vector<int> ParseList(const std::string& text) {
 
 int main(int argc, char** argv) {
   CLI::App app{"Search QPS: embedded vs HTTP vs RPC on loopback"};
+  // A later option wins, so scripts/bench-serve.sh's defaults can be overridden.
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   std::string data, db_dir, ef_list = "16,32,64,128,256,512", client_list = "1,2";
   int k = 10, rounds = 3;
   uint32_t m = 16, ef_construction = 200;
