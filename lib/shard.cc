@@ -218,6 +218,21 @@ Status Shard::Impl::ApplyValidated(const WriteBatch& batch, const std::vector<st
   return Status::OK();
 }
 
+void Shard::Impl::PublishLocked(std::span<const uint64_t> rm_labels, std::span<const uint64_t> up_labels,
+                                std::vector<std::string>& up_ids, std::span<const std::string> up_meta,
+                                uint64_t seq) {
+  for (uint64_t l : rm_labels) {
+    if (l < label_ids.size()) label_ids[l].clear();
+    payload.Remove(l);
+  }
+  for (size_t i = 0; i < up_labels.size(); ++i) {
+    if (up_labels[i] >= label_ids.size()) label_ids.resize(up_labels[i] + 1);
+    label_ids[up_labels[i]] = std::move(up_ids[i]);
+    payload.Upsert(up_labels[i], up_meta[i]);
+  }
+  index_seq = seq;
+}
+
 Status Shard::Impl::CatchUp() {
   VECTRON_ASSIGN_OR_RETURN(ReadTxn rt, ReadTxn::Begin(env));
   uint64_t txnid = mdb_txn_id(rt.get());
@@ -274,20 +289,56 @@ Status Shard::Impl::CatchUp() {
     up_ids.emplace_back(r.id);
     up_meta.emplace_back(r.metadata);
   }
-  {
+  // A large catch-up (an import batch) would hold state_mu, and so every search, for
+  // the whole time its points take to enter the graph. Instead, points that are not
+  // live yet enter it hidden, a chunk at a time, with state_mu released between chunks;
+  // the batch then becomes visible at once below, so no search sees part of it.
+  std::vector<uint64_t> hidden;
+  if (IsHnsw() && up_labels.size() > kStageChunk) {
+    std::vector<size_t> rows;
+    {
+      std::shared_lock s(state_mu);
+      for (size_t i = 0; i < up_labels.size(); ++i)
+        if (up_labels[i] >= label_ids.size() || label_ids[up_labels[i]].empty()) rows.push_back(i);
+    }
+    auto* hnsw = static_cast<HnswIndex*>(index.get());
+    std::vector<float> chunk_vectors;
+    for (size_t b = 0; b < rows.size(); b += kStageChunk) {
+      size_t e = std::min(rows.size(), b + kStageChunk);
+      size_t first = hidden.size();
+      chunk_vectors.clear();
+      for (size_t r = b; r < e; ++r) {
+        hidden.push_back(up_labels[rows[r]]);
+        const float* v = up_vectors.data() + rows[r] * config.dim;
+        chunk_vectors.insert(chunk_vectors.end(), v, v + config.dim);
+      }
+      std::unique_lock s(state_mu);
+      VECTRON_RETURN_IF_ERROR(hnsw->StageHidden(std::span<const uint64_t>(hidden).subspan(first),
+                                                chunk_vectors, threads()));
+    }
+    // The rest (replacements of live points) goes in with the reveal.
+    std::vector<uint64_t> rest_labels;
+    std::vector<float> rest_vectors;
+    size_t next_row = 0;
+    for (size_t i = 0; i < up_labels.size(); ++i) {
+      if (next_row < rows.size() && rows[next_row] == i) {
+        ++next_row;
+        continue;
+      }
+      rest_labels.push_back(up_labels[i]);
+      const float* v = up_vectors.data() + i * config.dim;
+      rest_vectors.insert(rest_vectors.end(), v, v + config.dim);
+    }
+    std::unique_lock s(state_mu);
+    VECTRON_RETURN_IF_ERROR(index->Remove(rm_labels));
+    VECTRON_RETURN_IF_ERROR(hnsw->Reveal(hidden));
+    VECTRON_RETURN_IF_ERROR(index->Upsert(rest_labels, rest_vectors, threads()));
+    PublishLocked(rm_labels, up_labels, up_ids, up_meta, seq);
+  } else {
     std::unique_lock s(state_mu);
     VECTRON_RETURN_IF_ERROR(index->Remove(rm_labels));
     VECTRON_RETURN_IF_ERROR(index->Upsert(up_labels, up_vectors, threads()));
-    for (uint64_t l : rm_labels) {
-      if (l < label_ids.size()) label_ids[l].clear();
-      payload.Remove(l);
-    }
-    for (size_t i = 0; i < up_labels.size(); ++i) {
-      if (up_labels[i] >= label_ids.size()) label_ids.resize(up_labels[i] + 1);
-      label_ids[up_labels[i]] = std::move(up_ids[i]);
-      payload.Upsert(up_labels[i], up_meta[i]);
-    }
-    index_seq = seq;
+    PublishLocked(rm_labels, up_labels, up_ids, up_meta, seq);
   }
   seen_txnid.store(txnid);
 

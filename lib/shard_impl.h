@@ -4,6 +4,7 @@
 #include <atomic>
 #include <mutex>
 #include <shared_mutex>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -82,6 +83,12 @@ struct Shard::Impl {
                         uint64_t log_index);
   // Makes the index reflect the latest committed LMDB state.
   Status CatchUp();  // REQUIRES: write_mu held.
+  // Points a catch-up inserts while searches wait at most this many at a time.
+  static constexpr size_t kStageChunk = 32;
+  // Catch-up's bookkeeping once the index holds the changes: label → id, payload, seq.
+  // REQUIRES: write_mu and state_mu (exclusive) held. Moves from up_ids.
+  void PublishLocked(std::span<const uint64_t> rm_labels, std::span<const uint64_t> up_labels,
+                     std::vector<std::string>& up_ids, std::span<const std::string> up_meta, uint64_t seq);
   Status RebuildIndex(const storage::ReadTxn& txn, uint64_t seq, const char* reason);  // REQUIRES: write_mu
   Status LoadCheckpoint(std::string* why_not);  // REQUIRES: write_mu
   Status SaveCheckpoint();                      // REQUIRES: write_mu

@@ -34,6 +34,44 @@ class HnswIndexImpl final : public HnswIndex {
     if (vectors.size() != labels.size() * dim_)
       return Status::InvalidArgument("HnswIndex::Upsert: vectors size does not match labels × dim");
     std::unique_lock lock(mu_);
+    return UpsertLocked(labels, vectors, threads);
+  }
+
+  Status StageHidden(std::span<const uint64_t> labels, std::span<const float> vectors, unsigned threads) override {
+    if (vectors.size() != labels.size() * dim_)
+      return Status::InvalidArgument("HnswIndex::StageHidden: vectors size does not match labels × dim");
+    std::unique_lock lock(mu_);
+    for (uint64_t l : labels) {
+      auto it = hnsw_->label_lookup_.find(l);
+      if (it != hnsw_->label_lookup_.end() && !hnsw_->isMarkedDeleted(it->second))
+        return Status::InvalidArgument("HnswIndex::StageHidden: label " + std::to_string(l) + " is live");
+    }
+    Status s = UpsertLocked(labels, vectors, threads);
+    // Whatever went in is hidden again before the lock is released, even after an error.
+    for (uint64_t l : labels) {
+      auto it = hnsw_->label_lookup_.find(l);
+      if (it == hnsw_->label_lookup_.end() || hnsw_->isMarkedDeleted(it->second)) continue;
+      hnsw_->markDeletedInternal(it->second);
+      SetHidden(l, true);
+    }
+    return s;
+  }
+
+  Status Reveal(std::span<const uint64_t> labels) override {
+    std::unique_lock lock(mu_);
+    for (uint64_t l : labels) {
+      if (!IsHidden(l)) continue;
+      SetHidden(l, false);
+      auto it = hnsw_->label_lookup_.find(l);
+      if (it != hnsw_->label_lookup_.end() && hnsw_->isMarkedDeleted(it->second))
+        hnsw_->unmarkDeletedInternal(it->second);
+    }
+    return Status::OK();
+  }
+
+ private:
+  // REQUIRES: mu_ held exclusively.
+  Status UpsertLocked(std::span<const uint64_t> labels, std::span<const float> vectors, unsigned threads) {
     size_t fresh = 0;
     for (uint64_t l : labels) fresh += hnsw_->label_lookup_.count(l) == 0;
     size_t need = hnsw_->cur_element_count + fresh;
@@ -68,15 +106,18 @@ class HnswIndexImpl final : public HnswIndex {
     // hnswlib's addPoint of new labels is safe to call concurrently (per-node locks).
     ParallelFor(fresh_rows.size(), fresh_rows.size() < 64 ? 1 : threads, [&](size_t j) { add(fresh_rows[j]); });
     for (uint64_t l : labels) {
+      SetHidden(l, false);  // addPoint made it visible
       auto it = hnsw_->label_lookup_.find(l);
       if (it != hnsw_->label_lookup_.end()) NoteInternal(l, it->second);
     }
     return first_error;
   }
 
+ public:
   Status Remove(std::span<const uint64_t> labels) override {
     std::unique_lock lock(mu_);
     for (uint64_t l : labels) {
+      SetHidden(l, false);  // a hidden label that is removed stays deleted, as a free slot
       auto it = hnsw_->label_lookup_.find(l);
       if (it == hnsw_->label_lookup_.end() || hnsw_->isMarkedDeleted(it->second)) continue;
       hnsw_->markDeletedInternal(it->second);
@@ -146,7 +187,7 @@ class HnswIndexImpl final : public HnswIndex {
   }
   size_t deleted_slots() const override {
     std::shared_lock lock(mu_);
-    return hnsw_->num_deleted_;
+    return hnsw_->num_deleted_ - hidden_count_;
   }
   size_t slots() const override {
     std::shared_lock lock(mu_);
@@ -284,6 +325,16 @@ class HnswIndexImpl final : public HnswIndex {
     return out;
   }
 
+  bool IsHidden(uint64_t label) const { return label < hidden_.size() && hidden_[label]; }
+  // REQUIRES: mu_ held exclusively.
+  void SetHidden(uint64_t label, bool on) {
+    if (IsHidden(label) == on) return;
+    if (on && label >= hidden_.size()) hidden_.resize(label + 1 + label / 8, false);
+    hidden_[label] = on;
+    if (on) ++hidden_count_;
+    else --hidden_count_;
+  }
+
   static constexpr hnswlib::tableint kNoInternal = std::numeric_limits<hnswlib::tableint>::max();
   // REQUIRES: mu_ held exclusively (or construction).
   void NoteInternal(uint64_t label, hnswlib::tableint id) {
@@ -295,6 +346,8 @@ class HnswIndexImpl final : public HnswIndex {
   const uint32_t dim_;
   const Metric metric_;
   std::vector<hnswlib::tableint> int_of_;  // GUARDED_BY(mu_), label -> hnswlib internal id
+  std::vector<bool> hidden_;               // GUARDED_BY(mu_), labels staged by StageHidden
+  size_t hidden_count_ = 0;                // GUARDED_BY(mu_)
   std::unique_ptr<hnswlib::SpaceInterface<float>> space_;
   std::unique_ptr<hnswlib::HierarchicalNSW<float>> hnsw_;  // GUARDED_BY(mu_) for mutation
   mutable std::shared_mutex mu_;

@@ -461,3 +461,62 @@ TEST_CASE("searches run concurrently with a writer") {
   CHECK(CountOf(*c) == 1000 - del.size());
   CHECK(c->Stats().value().index_kind == "hnsw");
 }
+
+// A large batch enters the graph in chunks (Shard::Impl::kStageChunk) with searches
+// running between them, but becomes visible all at once: a search near the batch sees
+// either none of it or only it.
+TEST_CASE("graph: searches running concurrently with a large batch see all of it or none") {
+  TempDir dir;
+  auto db = OpenDb(dir.path());
+  auto cfg = testing::SmallConfig(8);
+  cfg.flat_max_points = 50;
+  cfg.hnsw.m = 8;
+  cfg.hnsw.ef_construction = 40;  // quick under ThreadSanitizer
+  Collection* c = Create(*db, "c", cfg);
+  UpsertRange(*c, 0, 100, false);
+  std::vector<float> far(8, 20.0f);
+  std::atomic<bool> done{false};
+  std::atomic<int> mixed{0}, saw_none{0}, saw_all{0}, errors{0};
+  std::thread reader([&] {
+    SearchParams sp;
+    sp.k = 10;
+    sp.ef = 64;
+    while (!done.load()) {
+      auto r = c->Search(far, sp);
+      if (!r.ok() || r->size() != 10) {
+        errors.fetch_add(1);
+        continue;
+      }
+      int batch = 0;
+      for (const auto& h : *r) batch += h.id.rfind("far", 0) == 0;
+      if (batch == 0) saw_none.fetch_add(1);
+      else if (batch == 10) saw_all.fetch_add(1);
+      else mixed.fetch_add(1);
+    }
+  });
+  WriteBatch b;
+  // Kept under ~1000 points: ThreadSanitizer's deadlock detector tracks at most 4096
+  // mutexes, and hnswlib holds two per node being inserted (docs/durability.md).
+  auto noise = testing::RandomVectors(600, 8, 77);
+  for (int i = 0; i < 600; ++i) {
+    std::vector<float> v(far);
+    for (int d = 0; d < 8; ++d) v[d] += noise[i * 8 + d];
+    b.Upsert("far" + std::to_string(i), v, "{\"far\":true}");
+  }
+  // Replacements of live points ride along with the new ones.
+  for (int i = 0; i < 20; ++i) b.Upsert(Id(i), VectorForId(Id(i + 1000), 8));
+  Status s = c->Write(b);
+  done = true;
+  reader.join();
+  REQUIRE_MESSAGE(s.ok(), s.ToString());
+  CHECK(mixed.load() == 0);
+  CHECK(errors.load() == 0);
+  MESSAGE("searches during the batch: " << saw_none.load() << " before it, " << saw_all.load() << " after");
+  CHECK(CountOf(*c) == 700);
+  CHECK(c->Stats().value().deleted_slots == 0);
+  SearchParams sp;
+  sp.k = 1;
+  sp.ef = 64;
+  CHECK(c->Search(VectorForId(Id(1005), 8), sp).value()[0].id == Id(5));
+  CHECK(c->Search(far, sp).value()[0].id.rfind("far", 0) == 0);
+}

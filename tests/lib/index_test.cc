@@ -113,6 +113,51 @@ TEST_CASE("hnsw index never returns removed labels and reuses their slots") {
   CHECK(idx->deleted_slots() == 90);
 }
 
+TEST_CASE("hnsw index hides staged labels until they are revealed") {
+  const uint32_t dim = 8;
+  auto data = testing::RandomVectors(300, dim, 9);
+  auto idx = NewHnswIndexImpl(dim, Metric::kL2, {}, 16);
+  REQUIRE(idx->Upsert(std::span<const uint64_t>(Iota(100)), std::span<const float>(data.data(), 100 * dim), 1).ok());
+  REQUIRE(idx->Remove(std::vector<uint64_t>{3, 5}).ok());
+  // Staged: two reused slots (3, 5) and 200 new labels, in two chunks, growing the graph.
+  std::vector<uint64_t> staged{3, 5};
+  for (uint64_t l = 100; l < 300; ++l) staged.push_back(l);
+  std::vector<float> vecs;
+  for (uint64_t l : staged) vecs.insert(vecs.end(), data.begin() + l * dim, data.begin() + (l + 1) * dim);
+  REQUIRE(idx->StageHidden(std::span<const uint64_t>(staged).first(50), std::span<const float>(vecs).first(50 * dim), 2).ok());
+  REQUIRE(idx->StageHidden(std::span<const uint64_t>(staged).subspan(50), std::span<const float>(vecs).subspan(50 * dim), 2).ok());
+  CHECK(idx->size() == 98);
+  CHECK(idx->deleted_slots() == 0);  // hidden labels, reused ones included, are not free slots
+  IndexSearchOptions o;
+  o.ef = 400;
+  for (bool exact : {false, true}) {
+    o.exact = exact;
+    for (uint64_t q : {3, 150, 299}) {
+      auto hits = idx->Search(std::span<const float>(data.data() + q * dim, dim), 300, o);
+      CHECK(hits.size() == 98);
+      for (auto& nb : hits) CHECK((nb.label < 100 && nb.label != 3 && nb.label != 5));
+    }
+  }
+  // A live label cannot be staged, and nothing changes.
+  CHECK(idx->StageHidden(std::vector<uint64_t>{7}, std::span<const float>(data.data(), dim), 1).IsInvalidArgument());
+  CHECK(idx->size() == 98);
+  // Removing a hidden label leaves a free slot; revealing the rest shows them.
+  REQUIRE(idx->Remove(std::vector<uint64_t>{299}).ok());
+  CHECK(idx->deleted_slots() == 1);
+  REQUIRE(idx->Reveal(staged).ok());
+  CHECK(idx->size() == 299);
+  CHECK(idx->deleted_slots() == 1);
+  o.exact = true;
+  for (uint64_t q : {3, 5, 150, 298}) {
+    auto hits = idx->Search(std::span<const float>(data.data() + q * dim, dim), 1, o);
+    REQUIRE(hits.size() == 1);
+    CHECK(hits[0].label == q);
+  }
+  auto all = idx->Search(std::span<const float>(data.data(), dim), 400, o);
+  CHECK(all.size() == 299);
+  for (auto& nb : all) CHECK(nb.label != 299);
+}
+
 TEST_CASE("a saved hnsw index loads back with identical results") {
   testing::TempDir dir;
   const uint32_t dim = 12;
