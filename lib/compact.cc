@@ -86,21 +86,10 @@ Status CompactShardIndex(Shard::Impl& s, const ProgressFn& progress) {
   if (seq < snap_seq) return Status::Aborted("the shard's data went back during compaction; retry");
   if (seq > snap_seq) {
     // Batches committed during the build: sync each label they touched to this snapshot.
-    VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, rt.OpenCursor(s.changes));
-    VECTRON_ASSIGN_OR_RETURN(bool found, c.Seek(EncodeU64(snap_seq + 1)));
-    if (!found || DecodeU64(c.key()) != snap_seq + 1) {
-      // The change log was trimmed past the snapshot (very many writes): rebuild here.
-      return s.RebuildIndex(rt, seq, "compaction fell behind the change log");
-    }
     std::vector<uint64_t> touched;
-    for (bool ok = true; ok;) {
-      std::string_view v = c.value();
-      if (v.size() % 9 != 0) return Status::Corruption("change-log entry has a bad size");
-      for (size_t i = 0; i < v.size(); i += 9) touched.push_back(DecodeU64(v.substr(i + 1, 8)));
-      VECTRON_ASSIGN_OR_RETURN(ok, c.Next());
-    }
-    std::sort(touched.begin(), touched.end());
-    touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
+    VECTRON_ASSIGN_OR_RETURN(bool logged, s.LabelsChangedAfter(rt, snap_seq, &touched));
+    // The change log was trimmed past the snapshot (very many writes): rebuild here.
+    if (!logged) return s.RebuildIndex(rt, seq, "compaction fell behind the change log");
     std::vector<uint64_t> up, rm;
     std::vector<float> vectors;
     for (uint64_t label : touched) {

@@ -218,6 +218,23 @@ Status Shard::Impl::ApplyValidated(const WriteBatch& batch, const std::vector<st
   return Status::OK();
 }
 
+Result<bool> Shard::Impl::LabelsChangedAfter(const storage::Txn& txn, uint64_t after,
+                                             std::vector<uint64_t>* labels) const {
+  VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, txn.OpenCursor(changes));
+  VECTRON_ASSIGN_OR_RETURN(bool found, c.Seek(EncodeU64(after + 1)));
+  if (!found || DecodeU64(c.key()) != after + 1) return false;
+  labels->clear();
+  for (bool ok = true; ok;) {
+    std::string_view v = c.value();
+    if (v.size() % 9 != 0) return Status::Corruption("change-log entry has a bad size");
+    for (size_t i = 0; i < v.size(); i += 9) labels->push_back(DecodeU64(v.substr(i + 1, 8)));
+    VECTRON_ASSIGN_OR_RETURN(ok, c.Next());
+  }
+  std::sort(labels->begin(), labels->end());
+  labels->erase(std::unique(labels->begin(), labels->end()), labels->end());
+  return true;
+}
+
 void Shard::Impl::PublishLocked(std::span<const uint64_t> rm_labels, std::span<const uint64_t> up_labels,
                                 std::vector<std::string>& up_ids, std::span<const std::string> up_meta,
                                 uint64_t seq) {
@@ -256,18 +273,9 @@ Status Shard::Impl::CatchUp() {
 
   // Labels touched by batches cur+1..seq; each is synced to its state in this snapshot,
   // which is idempotent however the batches interleaved.
-  VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, rt.OpenCursor(changes));
-  VECTRON_ASSIGN_OR_RETURN(bool found, c.Seek(EncodeU64(cur + 1)));
-  if (!found || DecodeU64(c.key()) != cur + 1) return RebuildIndex(rt, seq, "the change log was trimmed");
   std::vector<uint64_t> labels;
-  for (bool ok = true; ok;) {
-    std::string_view v = c.value();
-    if (v.size() % 9 != 0) return Status::Corruption("change-log entry has a bad size");
-    for (size_t i = 0; i < v.size(); i += 9) labels.push_back(DecodeU64(v.substr(i + 1, 8)));
-    VECTRON_ASSIGN_OR_RETURN(ok, c.Next());
-  }
-  std::sort(labels.begin(), labels.end());
-  labels.erase(std::unique(labels.begin(), labels.end()), labels.end());
+  VECTRON_ASSIGN_OR_RETURN(bool logged, LabelsChangedAfter(rt, cur, &labels));
+  if (!logged) return RebuildIndex(rt, seq, "the change log was trimmed");
 
   std::vector<uint64_t> up_labels, rm_labels;
   std::vector<float> up_vectors;

@@ -83,6 +83,9 @@ struct Shard::Impl {
                         uint64_t log_index);
   // Makes the index reflect the latest committed LMDB state.
   Status CatchUp();  // REQUIRES: write_mu held.
+  // The labels touched by the batches logged after seq `after`, sorted and unique.
+  // False if the change log no longer starts right after `after` (it was trimmed).
+  Result<bool> LabelsChangedAfter(const storage::Txn& txn, uint64_t after, std::vector<uint64_t>* labels) const;
   // Points a catch-up inserts while searches wait at most this many at a time.
   static constexpr size_t kStageChunk = 32;
   // Catch-up's bookkeeping once the index holds the changes: label → id, payload, seq.
