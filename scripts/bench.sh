@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs `vectron bench` on every dataset in ../shared/datasets, single-threaded and with
 # all threads, saves the JSON lines under docs/bench/, and regenerates the tables in
-# docs/benchmarks.md (between the BEGIN/END markers).
+# docs/benchmarks.md (between the BEGIN/END markers). The server (HTTP/RPC vs embedded)
+# and filtered benchmarks have their own scripts: bench-serve.sh, bench-filtered.sh;
+# VECTRON_BENCH_SERVE=1 runs bench-serve.sh after this one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -22,3 +24,4 @@ for ds in "$DATA"/*/; do
   done
 done
 /usr/bin/python3 scripts/bench_report.py docs/bench docs/benchmarks.md
+if [ "${VECTRON_BENCH_SERVE:-0}" = 1 ]; then bash scripts/bench-serve.sh; fi

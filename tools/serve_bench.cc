@@ -1,16 +1,26 @@
 // vectron_serve_bench: search QPS and latency of one dataset through the embedded API,
 // over HTTP/JSON and over the binary RPC, in one process on loopback, with the same
-// number of concurrent clients for each. Prints a Markdown table (ratios to embedded).
+// number of concurrent clients for each. Picks the first ef (of --ef) whose recall@k
+// reaches --target-recall, then for each --clients count measures the three modes in
+// alternating rounds and prints a Markdown table (median of rounds; ratios to embedded).
 //
-//   vectron_serve_bench --data ../shared/datasets/mnist-784-euclidean-10k --ef 16 --clients 2
+//   vectron_serve_bench --data ../shared/datasets/glove-100-angular-200k
+//       --db /tmp/vectron-serve-bench-glove --ef 64,128,256,512 --clients 1,2
+//
+// --db keeps the built database for the next run (the import of 200k points takes
+// minutes); without it a temporary one is built and removed.
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 #include <thread>
+#include <unistd.h>
 
 #include "datasets.h"
 #include "net/io/blocking_socket.h"
@@ -27,6 +37,13 @@ struct Run {
   std::string mode;
   double qps = 0, p50_ms = 0, p99_ms = 0, recall = 0;
 };
+
+std::string LoadAverage() {
+  std::ifstream f("/proc/loadavg");
+  std::string a, b, c;
+  f >> a >> b >> c;
+  return a + " " + b + " " + c;
+}
 
 // One keep-alive HTTP/1.1 exchange; returns the body ("" on error).
 std::string HttpPost(BlockingSocket& s, const std::string& path, const std::string& body) {
@@ -46,14 +63,71 @@ std::string HttpPost(BlockingSocket& s, const std::string& path, const std::stri
   return rest;
 }
 
+// Ground truth as "row index" ids: gt[q * k + j].
+struct Truth {
+  size_t k = 0;
+  std::vector<int32_t> ids;
+};
+
+double Recall(const Truth& gt, size_t q, const std::vector<std::string>& ids, int k) {
+  size_t h = 0;
+  for (int j = 0; j < k && j < static_cast<int>(ids.size()); ++j) {
+    for (int g = 0; g < k; ++g) h += ids[j] == std::to_string(gt.ids[q * gt.k + g]);
+  }
+  return static_cast<double>(h) / k;
+}
+
+// Exact top-k of each query over `base` (for a --max-base subset, whose shipped ground
+// truth does not apply), on `threads` threads.
+Truth BruteForce(const tools::Matrix& base, const tools::Matrix& queries, Metric metric, size_t k, unsigned threads) {
+  const uint32_t dim = base.dim;
+  auto norm = [&](const float* v) {
+    double s = 0;
+    for (uint32_t i = 0; i < dim; ++i) s += double(v[i]) * v[i];
+    return std::sqrt(s);
+  };
+  std::vector<float> bnorm(base.rows, 1.0f);
+  if (metric == Metric::kCosine)
+    for (size_t r = 0; r < base.rows; ++r) bnorm[r] = static_cast<float>(norm(&base.data[r * dim]));
+  Truth t;
+  t.k = k;
+  t.ids.resize(queries.rows * k);
+  std::atomic<size_t> next{0};
+  std::vector<std::thread> ts;
+  for (unsigned w = 0; w < threads; ++w) {
+    ts.emplace_back([&] {
+      std::vector<std::pair<float, int32_t>> d(base.rows);
+      for (size_t q; (q = next++) < queries.rows;) {
+        const float* qv = &queries.data[q * dim];
+        const float qn = metric == Metric::kCosine ? static_cast<float>(norm(qv)) : 1.0f;
+        for (size_t r = 0; r < base.rows; ++r) {
+          const float* b = &base.data[r * dim];
+          float dot = 0, l2 = 0;
+          for (uint32_t i = 0; i < dim; ++i) {
+            dot += qv[i] * b[i];
+            float x = qv[i] - b[i];
+            l2 += x * x;
+          }
+          float dist = metric == Metric::kL2 ? l2 : metric == Metric::kIP ? -dot : 1 - dot / (qn * bnorm[r]);
+          d[r] = {dist, static_cast<int32_t>(r)};
+        }
+        std::partial_sort(d.begin(), d.begin() + k, d.end());
+        for (size_t j = 0; j < k; ++j) t.ids[q * k + j] = d[j].second;
+      }
+    });
+  }
+  for (auto& th : ts) th.join();
+  return t;
+}
+
 // Runs `clients` threads, each calling fn(client, query_index) -> ids for the queries in
-// round robin for `seconds`; the first pass over the queries also measures recall.
+// round robin for `seconds`; recall over the queries answered in the first pass.
 template <typename MakeClient, typename Fn>
-Run Measure(const std::string& mode, int clients, double seconds, size_t nq, const tools::IntMatrix& gt, int k,
-            MakeClient make, Fn fn) {
+Run Measure(const std::string& mode, int clients, double seconds, size_t nq, const Truth& gt, int k, MakeClient make,
+            Fn fn) {
   std::vector<std::vector<double>> lat(clients);
-  std::atomic<size_t> hits{0};
-  std::atomic<uint64_t> done{0};
+  std::vector<double> recall_sum(clients, 0);
+  std::vector<size_t> recall_n(clients, 0);
   auto start = Clock::now();
   auto stop_at = start + std::chrono::duration<double>(seconds);
   std::vector<std::thread> ts;
@@ -66,64 +140,115 @@ Run Measure(const std::string& mode, int clients, double seconds, size_t nq, con
         std::vector<std::string> ids = fn(client, q);
         auto t1 = Clock::now();
         lat[c].push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-        ++done;
         if (i < nq) {
-          size_t h = 0;
-          for (int j = 0; j < k && j < static_cast<int>(ids.size()); ++j) {
-            for (int g = 0; g < k; ++g) h += ids[j] == std::to_string(gt.data[q * gt.dim + g]);
-          }
-          hits += h;
+          recall_sum[c] += Recall(gt, q, ids, k);
+          ++recall_n[c];
         }
-        if (i >= nq && t1 >= stop_at) break;
+        if (t1 >= stop_at) break;
       }
     });
   }
   for (auto& t : ts) t.join();
   double secs = std::chrono::duration<double>(Clock::now() - start).count();
   std::vector<double> all;
-  for (auto& l : lat) all.insert(all.end(), l.begin(), l.end());
+  double rs = 0;
+  size_t rn = 0;
+  for (int c = 0; c < clients; ++c) {
+    all.insert(all.end(), lat[c].begin(), lat[c].end());
+    rs += recall_sum[c];
+    rn += recall_n[c];
+  }
   std::sort(all.begin(), all.end());
   Run r;
   r.mode = mode;
-  r.qps = done / secs;
+  r.qps = all.size() / secs;
   r.p50_ms = all[all.size() / 2];
   r.p99_ms = all[std::min(all.size() - 1, all.size() * 99 / 100)];
-  r.recall = static_cast<double>(hits) / (static_cast<double>(nq) * k);
+  r.recall = rn ? rs / rn : 0;
   return r;
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+
+std::vector<int> ParseList(const std::string& text) {
+  std::vector<int> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) out.push_back(std::stoi(item));
+  return out;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"Search QPS: embedded vs HTTP vs RPC on loopback"};
-  std::string data;
-  int ef = 16, k = 10, clients = 2;
-  double seconds = 3;
-  size_t max_queries = 0;
+  // A later option wins, so scripts/bench-serve.sh's defaults can be overridden.
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  std::string data, db_dir, ef_list = "16,32,64,128,256,512", client_list = "1,2";
+  int k = 10, rounds = 3;
+  uint32_t m = 16, ef_construction = 200;
+  double seconds = 4, target_recall = 0.95;
+  size_t max_queries = 0, max_base = 0;
   std::string metric_name;
   app.add_option("--data", data, "Dataset dir (base.fvecs, query.fvecs, groundtruth.ivecs)")->required();
+  app.add_option("--db", db_dir, "Database dir to keep and reuse across runs (default: a temp dir, removed)");
   app.add_option("--metric", metric_name, "l2, cosine or ip (default: from the directory name)");
-  app.add_option("--ef", ef, "HNSW ef")->capture_default_str();
-  app.add_option("--k", k, "k")->capture_default_str();
-  app.add_option("--clients", clients, "Concurrent clients (and server workers)")->capture_default_str();
-  app.add_option("--seconds", seconds, "Timed seconds per mode")->capture_default_str();
+  app.add_option("--max-base", max_base, "Use only the first N base vectors (exact ground truth recomputed)");
   app.add_option("--max-queries", max_queries, "Use only the first N queries");
+  app.add_option("--M", m, "HNSW M")->capture_default_str();
+  app.add_option("--ef-construction", ef_construction, "HNSW ef_construction")->capture_default_str();
+  app.add_option("--ef", ef_list, "Candidate ef values, ascending: the first reaching --target-recall is used")
+      ->capture_default_str();
+  app.add_option("--target-recall", target_recall, "recall@k the ef must reach")->capture_default_str();
+  app.add_option("--k", k, "k")->capture_default_str();
+  app.add_option("--clients", client_list, "Concurrent client connections, a list")->capture_default_str();
+  app.add_option("--rounds", rounds, "Rounds of (embedded, HTTP, RPC); medians are reported")->capture_default_str();
+  app.add_option("--seconds", seconds, "Timed seconds per mode and round")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (metric_name.empty()) metric_name = data.find("angular") != std::string::npos ? "cosine" : "l2";
+  auto metric = ParseMetric(metric_name);
+  if (!metric.ok()) {
+    std::fprintf(stderr, "%s\n", metric.status().ToString().c_str());
+    return 2;
+  }
+  const std::vector<int> efs = ParseList(ef_list), client_counts = ParseList(client_list);
+  const std::string load_before = LoadAverage();
 
-  auto base = tools::ReadFvecs(data + "/base.fvecs");
+  auto base = tools::ReadFvecs(data + "/base.fvecs", max_base);
   auto queries = tools::ReadFvecs(data + "/query.fvecs", max_queries);
-  auto gt = tools::ReadIvecs(data + "/groundtruth.ivecs", max_queries);
-  if (!base.ok() || !queries.ok() || !gt.ok()) {
+  if (!base.ok() || !queries.ok()) {
     std::fprintf(stderr, "cannot read dataset in %s\n", data.c_str());
     return 1;
   }
-  auto tmp = std::filesystem::temp_directory_path() / ("vectron-serve-bench-" + std::to_string(::getpid()));
+  const unsigned hw = std::max(2u, std::thread::hardware_concurrency());
+  Truth gt;
+  if (max_base == 0) {
+    auto g = tools::ReadIvecs(data + "/groundtruth.ivecs", max_queries);
+    if (!g.ok()) {
+      std::fprintf(stderr, "cannot read %s/groundtruth.ivecs\n", data.c_str());
+      return 1;
+    }
+    gt.k = g->dim;
+    gt.ids = std::move(g->data);
+  } else {
+    auto t0 = Clock::now();
+    gt = BruteForce(*base, *queries, *metric, static_cast<size_t>(k), hw);
+    std::fprintf(stderr, "exact ground truth for the %zu-point subset in %.1f s\n", base->rows,
+                 std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+
+  const bool temp_db = db_dir.empty();
+  if (temp_db)
+    db_dir = (std::filesystem::temp_directory_path() / ("vectron-serve-bench-" + std::to_string(::getpid()))).string();
+  int max_clients = *std::max_element(client_counts.begin(), client_counts.end());
   ServeOptions so;
-  so.data_dir = tmp.string();
+  so.data_dir = db_dir;
   so.http_address = "127.0.0.1:0";
   so.rpc_address = "127.0.0.1:0";
-  so.workers = static_cast<unsigned>(clients);
+  so.workers = static_cast<unsigned>(max_clients);
   so.log_requests = false;
   // In-process on loopback, measuring the transports: no TLS and no tokens.
   so.insecure_http = true;
@@ -136,26 +261,69 @@ int main(int argc, char** argv) {
   }
   CollectionConfig cfg;
   cfg.dim = base->dim;
-  cfg.metric = ParseMetric(metric_name).value();
+  cfg.metric = *metric;
+  cfg.hnsw.m = m;
+  cfg.hnsw.ef_construction = ef_construction;
   cfg.flat_max_points = 0;  // HNSW from the first point, as in `vectron bench`.
-  Collection* col = (*server)->database().CreateCollection("bench", cfg).value();
-  auto t0 = Clock::now();
-  for (size_t i = 0; i < base->rows; i += 1000) {
-    WriteBatch b;
-    for (size_t r = i; r < std::min(base->rows, i + 1000); ++r)
-      b.Upsert(std::to_string(r), std::span<const float>(base->data.data() + r * base->dim, base->dim));
-    if (Status s = col->Write(b); !s.ok()) {
+  Database& db = (*server)->database();
+  Collection* col = nullptr;
+  if (auto existing = db.GetCollection("bench"); existing.ok()) {
+    const auto& ec = (*existing)->config();
+    auto n = (*existing)->Count();
+    if (n.ok() && *n == base->rows && ec.dim == cfg.dim && ec.metric == cfg.metric && ec.hnsw.m == m &&
+        ec.hnsw.ef_construction == ef_construction) {
+      col = *existing;
+      std::fprintf(stderr, "reusing the %zu-point collection in %s\n", base->rows, db_dir.c_str());
+    } else if (Status s = db.DropCollection("bench"); !s.ok()) {
       std::fprintf(stderr, "%s\n", s.ToString().c_str());
       return 1;
     }
   }
-  std::fprintf(stderr, "built %zu points in %.1f s\n", base->rows,
-               std::chrono::duration<double>(Clock::now() - t0).count());
+  double build_s = 0;
+  if (!col) {
+    col = db.CreateCollection("bench", cfg).value();
+    auto t0 = Clock::now();
+    for (size_t i = 0; i < base->rows; i += 1000) {
+      WriteBatch b;
+      for (size_t r = i; r < std::min(base->rows, i + 1000); ++r)
+        b.Upsert(std::to_string(r), std::span<const float>(base->data.data() + r * base->dim, base->dim));
+      if (Status s = col->Write(b); !s.ok()) {
+        std::fprintf(stderr, "%s\n", s.ToString().c_str());
+        return 1;
+      }
+      if ((i / 1000) % 20 == 0) std::fprintf(stderr, "\rimported %zu / %zu", i, base->rows);
+    }
+    build_s = std::chrono::duration<double>(Clock::now() - t0).count();
+    std::fprintf(stderr, "\rbuilt %zu points in %.1f s\n", base->rows, build_s);
+    if (Status s = col->Checkpoint(); !s.ok()) std::fprintf(stderr, "checkpoint: %s\n", s.ToString().c_str());
+  }
   std::thread loop([&] { (*server)->Run(false); });
 
   const size_t nq = queries->rows;
   const uint32_t dim = queries->dim;
   auto qspan = [&](size_t q) { return std::span<const float>(queries->data.data() + q * dim, dim); };
+
+  // The ef: first candidate whose recall over all queries reaches the target.
+  int ef = efs.back();
+  double ef_recall = 0;
+  for (int e : efs) {
+    SearchParams sp;
+    sp.k = k;
+    sp.ef = e;
+    auto res = col->SearchBatch(queries->data, sp, hw).value();
+    double r = 0;
+    for (size_t q = 0; q < nq; ++q) {
+      std::vector<std::string> ids;
+      for (auto& h : res[q]) ids.push_back(h.id);
+      r += Recall(gt, q, ids, k);
+    }
+    r /= nq;
+    std::fprintf(stderr, "ef=%d recall@%d=%.4f\n", e, k, r);
+    ef = e;
+    ef_recall = r;
+    if (r >= target_recall) break;
+  }
+
   SearchParams sp;
   sp.k = k;
   sp.ef = ef;
@@ -164,46 +332,93 @@ int main(int argc, char** argv) {
     auto s = qspan(q);
     bodies[q] = nlohmann::json({{"vector", std::vector<float>(s.begin(), s.end())}, {"k", k}, {"ef", ef}}).dump();
   }
-  std::vector<Run> runs;
-  runs.push_back(Measure("embedded (Collection::Search)", clients, seconds, nq, *gt, k, [] { return 0; },
-                         [&](int&, size_t q) {
-                           std::vector<std::string> ids;
-                           for (auto& h : col->Search(qspan(q), sp).value()) ids.push_back(h.id);
-                           return ids;
-                         }));
-  const int http_port = (*server)->http_port(), rpc_port = (*server)->rpc_port();
-  runs.push_back(Measure("HTTP/JSON (keep-alive)", clients, seconds, nq, *gt, k,
-                         [&] { return BlockingSocket::Connect("127.0.0.1", http_port).value(); },
-                         [&](BlockingSocket& s, size_t q) {
-                           std::vector<std::string> ids;
-                           auto j = nlohmann::json::parse(HttpPost(s, "/v1/collections/bench/search", bodies[q]), nullptr, false);
-                           if (j.is_object() && j.contains("hits"))
-                             for (auto& h : j["hits"]) ids.push_back(h["id"]);
-                           return ids;
-                         }));
   RpcSearchOptions ro;
   ro.k = k;
   ro.ef = ef;
-  runs.push_back(Measure("RPC (flatbuffers)", clients, seconds, nq, *gt, k,
-                         [&] { return RpcClient::Connect("127.0.0.1", rpc_port).value(); },
-                         [&](RpcClient& c, size_t q) {
-                           std::vector<std::string> ids;
-                           auto r = c.Search("bench", qspan(q), 1, ro);
-                           if (r.ok())
-                             for (auto& h : (*r)[0]) ids.push_back(h.id);
-                           return ids;
-                         }));
+  const int http_port = (*server)->http_port(), rpc_port = (*server)->rpc_port();
+  const char* kModes[] = {"embedded (Collection::Search)", "HTTP/JSON (keep-alive)", "RPC (flatbuffers)"};
+  struct Row {
+    int clients;
+    std::vector<Run> runs;       // Per mode: medians of the rounds.
+    std::vector<double> ratios;  // Per mode: median over rounds of QPS / that round's embedded QPS.
+    std::vector<double> qps_min, qps_max;
+  };
+  std::vector<Row> rows;
+  for (int clients : client_counts) {
+    std::vector<std::vector<Run>> per_mode(3);
+    for (int round = 0; round < rounds; ++round) {
+      per_mode[0].push_back(Measure(kModes[0], clients, seconds, nq, gt, k, [] { return 0; },
+                                    [&](int&, size_t q) {
+                                      std::vector<std::string> ids;
+                                      for (auto& h : col->Search(qspan(q), sp).value()) ids.push_back(h.id);
+                                      return ids;
+                                    }));
+      per_mode[1].push_back(Measure(kModes[1], clients, seconds, nq, gt, k,
+                                    [&] { return BlockingSocket::Connect("127.0.0.1", http_port).value(); },
+                                    [&](BlockingSocket& s, size_t q) {
+                                      std::vector<std::string> ids;
+                                      auto j = nlohmann::json::parse(
+                                          HttpPost(s, "/v1/collections/bench/search", bodies[q]), nullptr, false);
+                                      if (j.is_object() && j.contains("hits"))
+                                        for (auto& h : j["hits"]) ids.push_back(h["id"]);
+                                      return ids;
+                                    }));
+      per_mode[2].push_back(Measure(kModes[2], clients, seconds, nq, gt, k,
+                                    [&] { return RpcClient::Connect("127.0.0.1", rpc_port).value(); },
+                                    [&](RpcClient& c, size_t q) {
+                                      std::vector<std::string> ids;
+                                      auto r = c.Search("bench", qspan(q), 1, ro);
+                                      if (r.ok())
+                                        for (auto& h : (*r)[0]) ids.push_back(h.id);
+                                      return ids;
+                                    }));
+      for (int md = 0; md < 3; ++md)
+        std::fprintf(stderr, "clients=%d round %d %s: %.0f QPS\n", clients, round + 1, kModes[md],
+                     per_mode[md].back().qps);
+    }
+    Row row{clients, {}, {}, {}, {}};
+    for (int md = 0; md < 3; ++md) {
+      std::vector<double> qps, p50, p99, rec, ratio;
+      for (size_t i = 0; i < per_mode[md].size(); ++i) {
+        const Run& r = per_mode[md][i];
+        qps.push_back(r.qps);
+        p50.push_back(r.p50_ms);
+        p99.push_back(r.p99_ms);
+        rec.push_back(r.recall);
+        ratio.push_back(r.qps / per_mode[0][i].qps);
+      }
+      row.runs.push_back({kModes[md], Median(qps), Median(p50), Median(p99), Median(rec)});
+      row.ratios.push_back(Median(ratio));
+      row.qps_min.push_back(*std::min_element(qps.begin(), qps.end()));
+      row.qps_max.push_back(*std::max_element(qps.begin(), qps.end()));
+    }
+    rows.push_back(std::move(row));
+  }
   (*server)->Shutdown();
   loop.join();
   server->reset();
-  std::filesystem::remove_all(tmp);
+  if (temp_db) std::filesystem::remove_all(db_dir);
 
-  std::printf("Dataset %s (%zu points, dim %u, %s), %zu queries, k=%d, ef=%d, %d clients, %.0f s per mode.\n\n",
-              std::filesystem::path(data).filename().c_str(), base->rows, base->dim, metric_name.c_str(), nq, k, ef,
-              clients, seconds);
-  std::printf("| mode | QPS | p50 ms | p99 ms | recall@%d | QPS / embedded |\n|---|---:|---:|---:|---:|---:|\n", k);
-  for (auto& r : runs)
-    std::printf("| %s | %.0f | %.3f | %.3f | %.4f | %.2f |\n", r.mode.c_str(), r.qps, r.p50_ms, r.p99_ms, r.recall,
-                r.qps / runs[0].qps);
+  std::printf("Dataset %s (%zu points%s, dim %u, %s), HNSW M=%u ef_construction=%u, %zu queries, k=%d.\n",
+              std::filesystem::path(data).filename().c_str(), base->rows,
+              max_base ? " (subset; exact ground truth recomputed)" : "", base->dim, metric_name.c_str(), m,
+              ef_construction, nq, k);
+  std::printf("ef=%d: the first of {%s} with recall@%d >= %.2f (%.4f, embedded batch over all queries).\n", ef,
+              ef_list.c_str(), k, target_recall, ef_recall);
+  if (build_s > 0) std::printf("Import of the collection: %.1f s (durability nosync).\n", build_s);
+  std::printf("%d rounds of %.0f s per mode, medians shown; server worker threads: %d. Load average before: %s, "
+              "after: %s (%u hardware threads).\n\n",
+              rounds, seconds, max_clients, load_before.c_str(), LoadAverage().c_str(), hw);
+  std::printf("| clients | mode | QPS (median) | QPS range | p50 ms | p99 ms | recall@%d | QPS / embedded |\n"
+              "|---:|---|---:|---:|---:|---:|---:|---:|\n",
+              k);
+  for (auto& row : rows)
+    for (size_t md = 0; md < row.runs.size(); ++md) {
+      const Run& r = row.runs[md];
+      std::printf("| %d | %s | %.0f | %.0f–%.0f | %.3f | %.3f | %.4f | %.2f |\n", row.clients, r.mode.c_str(), r.qps,
+                  row.qps_min[md], row.qps_max[md], r.p50_ms, r.p99_ms, r.recall, row.ratios[md]);
+    }
+  std::printf("\nQPS / embedded is the median over rounds of each round's ratio (the modes alternate within a "
+              "round, so slow swings of the machine's load cancel out).\n");
   return 0;
 }
