@@ -1,4 +1,5 @@
 #include "durability_bench.h"
+#include "progress.h"
 
 #include <unistd.h>
 
@@ -94,16 +95,18 @@ CollectionConfig Config(const DurabilityBenchOptions& o) {
   return c;
 }
 
+// Writes points from..to in batches of 10k; Ctrl-C / SIGTERM stops it between batches.
 Status Import(Collection& c, uint64_t from, uint64_t to, uint32_t dim, uint64_t seed) {
   const uint64_t chunk = 10000;
+  Progress progress;
   for (uint64_t i = from; i < to; i += chunk) {
     WriteBatch b;
     FillBatch(b, i, std::min(to, i + chunk), dim, seed);
     VECTRON_RETURN_IF_ERROR(c.Write(b));
-    std::fprintf(stderr, "\rimported %llu/%llu", static_cast<unsigned long long>(std::min(to, i + chunk)),
-                 static_cast<unsigned long long>(to));
+    if (!progress.Update("import", std::min(to, i + chunk) - from, to - from))
+      return Status::Cancelled("interrupted after " + std::to_string(std::min(to, i + chunk) - from) + " points");
   }
-  std::fprintf(stderr, "\n");
+  progress.Finish();
   return Status::OK();
 }
 
