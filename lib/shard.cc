@@ -311,8 +311,10 @@ Status Shard::Impl::CatchUp() {
     }
     auto* hnsw = static_cast<HnswIndex*>(index.get());
     std::vector<float> chunk_vectors;
-    for (size_t b = 0; b < rows.size(); b += kStageChunk) {
-      size_t e = std::min(rows.size(), b + kStageChunk);
+    // Chunks grow with what is hidden (at least 1/32 of it), since each chunk also
+    // flips the delete mark of every hidden node (HnswIndex::StageHidden).
+    for (size_t b = 0, step = kStageChunk; b < rows.size(); b += step, step = std::max(kStageChunk, b / 32)) {
+      size_t e = std::min(rows.size(), b + step);
       size_t first = hidden.size();
       chunk_vectors.clear();
       for (size_t r = b; r < e; ++r) {

@@ -86,7 +86,8 @@ struct Shard::Impl {
   // The labels touched by the batches logged after seq `after`, sorted and unique.
   // False if the change log no longer starts right after `after` (it was trimmed).
   Result<bool> LabelsChangedAfter(const storage::Txn& txn, uint64_t after, std::vector<uint64_t>* labels) const;
-  // Points a catch-up inserts while searches wait at most this many at a time.
+  // Points a catch-up inserts while searches wait (the first chunks of a batch; later
+  // ones are 1/32 of the batch so far, when that is larger).
   static constexpr size_t kStageChunk = 32;
   // Catch-up's bookkeeping once the index holds the changes: label → id, payload, seq.
   // REQUIRES: write_mu and state_mu (exclusive) held. Moves from up_ids.

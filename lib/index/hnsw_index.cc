@@ -3,6 +3,7 @@
 #include <hnswlib/hnswlib.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <limits>
 #include <mutex>
 #include <queue>
@@ -46,14 +47,14 @@ class HnswIndexImpl final : public HnswIndex {
       if (it != hnsw_->label_lookup_.end() && !hnsw_->isMarkedDeleted(it->second))
         return Status::InvalidArgument("HnswIndex::StageHidden: label " + std::to_string(l) + " is live");
     }
+    // hnswlib's construction never picks a deleted node as a neighbour, so while this
+    // chunk goes in, the nodes staged before it are shown (no search runs: mu_ is held
+    // exclusively), and the graph comes out as if the batch had been inserted in one go.
+    SetStagedMarks(false);
     Status s = UpsertLocked(labels, vectors, threads);
-    // Whatever went in is hidden again before the lock is released, even after an error.
-    for (uint64_t l : labels) {
-      auto it = hnsw_->label_lookup_.find(l);
-      if (it == hnsw_->label_lookup_.end() || hnsw_->isMarkedDeleted(it->second)) continue;
-      hnsw_->markDeletedInternal(it->second);
-      SetHidden(l, true);
-    }
+    for (uint64_t l : labels) SetHidden(l, hnsw_->label_lookup_.count(l) != 0);
+    // Everything staged is hidden again before the lock is released, even after an error.
+    SetStagedMarks(true);
     return s;
   }
 
@@ -66,6 +67,7 @@ class HnswIndexImpl final : public HnswIndex {
       if (it != hnsw_->label_lookup_.end() && hnsw_->isMarkedDeleted(it->second))
         hnsw_->unmarkDeletedInternal(it->second);
     }
+    CompactStaged();
     return Status::OK();
   }
 
@@ -331,8 +333,30 @@ class HnswIndexImpl final : public HnswIndex {
     if (IsHidden(label) == on) return;
     if (on && label >= hidden_.size()) hidden_.resize(label + 1 + label / 8, false);
     hidden_[label] = on;
-    if (on) ++hidden_count_;
-    else --hidden_count_;
+    if (on) {
+      ++hidden_count_;
+      staged_.push_back(label);
+    } else {
+      --hidden_count_;
+    }
+  }
+  // Sets (true) or clears (false) the delete mark of every hidden node.
+  // REQUIRES: mu_ held exclusively.
+  // Costs one flag per hidden node: the caller keeps chunks at least 1/32 of what is
+  // hidden, so this stays small next to the inserts.
+  void SetStagedMarks(bool hidden) {
+    CompactStaged();
+    for (uint64_t l : staged_) {
+      if (l >= int_of_.size() || int_of_[l] == kNoInternal) continue;
+      hnswlib::tableint id = int_of_[l];
+      if (hidden && !hnsw_->isMarkedDeleted(id)) hnsw_->markDeletedInternal(id);
+      if (!hidden && hnsw_->isMarkedDeleted(id)) hnsw_->unmarkDeletedInternal(id);
+    }
+  }
+  // Drops labels that are no longer hidden from staged_ (duplicates are harmless).
+  // REQUIRES: mu_ held exclusively.
+  void CompactStaged() {
+    std::erase_if(staged_, [&](uint64_t l) { return !IsHidden(l); });
   }
 
   static constexpr hnswlib::tableint kNoInternal = std::numeric_limits<hnswlib::tableint>::max();
@@ -347,6 +371,7 @@ class HnswIndexImpl final : public HnswIndex {
   const Metric metric_;
   std::vector<hnswlib::tableint> int_of_;  // GUARDED_BY(mu_), label -> hnswlib internal id
   std::vector<bool> hidden_;               // GUARDED_BY(mu_), labels staged by StageHidden
+  std::vector<uint64_t> staged_;           // GUARDED_BY(mu_), the hidden labels (maybe stale)
   size_t hidden_count_ = 0;                // GUARDED_BY(mu_)
   std::unique_ptr<hnswlib::SpaceInterface<float>> space_;
   std::unique_ptr<hnswlib::HierarchicalNSW<float>> hnsw_;  // GUARDED_BY(mu_) for mutation
