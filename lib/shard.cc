@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "checkpoint_files.h"
@@ -322,6 +323,8 @@ Status Shard::Impl::CatchUp() {
         const float* v = up_vectors.data() + rows[r] * config.dim;
         chunk_vectors.insert(chunk_vectors.end(), v, v + config.dim);
       }
+      // Searches that queued up during the last chunk go first (bounded: a few ms).
+      for (int spin = 0; b > 0 && searches_waiting.load() > 0 && spin < 2000; ++spin) std::this_thread::yield();
       std::unique_lock s(state_mu);
       VECTRON_RETURN_IF_ERROR(hnsw->StageHidden(std::span<const uint64_t>(hidden).subspan(first),
                                                 chunk_vectors, threads()));
@@ -879,7 +882,7 @@ Result<std::vector<Hit>> Shard::Search(std::span<const float> query, const Searc
   }
   std::vector<Hit> hits;
   {
-    std::shared_lock s(impl_->state_mu);
+    auto s = impl_->SearchLock();
     std::vector<Neighbor> nbrs;
     if (where) {
       VECTRON_ASSIGN_OR_RETURN(auto allow, impl_->Allow(*where, *rt));

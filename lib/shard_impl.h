@@ -53,6 +53,16 @@ struct Shard::Impl {
   // Guards the index contents together with label_ids and index_seq, so a search maps
   // labels to ids consistently with the graph it searched.
   mutable std::shared_mutex state_mu;
+  // Searches waiting for state_mu. A catch-up that inserts a large batch chunk by chunk
+  // lets them in between chunks (else the writer, re-locking at once, could win every
+  // time and searches would wait for the whole batch after all).
+  mutable std::atomic<int> searches_waiting{0};
+  std::shared_lock<std::shared_mutex> SearchLock() const {
+    searches_waiting.fetch_add(1);
+    std::shared_lock s(state_mu);
+    searches_waiting.fetch_sub(1);
+    return s;
+  }
   std::unique_ptr<Index> index;         // GUARDED_BY(state_mu)
   std::vector<std::string> label_ids;   // GUARDED_BY(state_mu), label → id, "" = free
   uint64_t index_seq = 0;               // GUARDED_BY(state_mu), LMDB seq the index reflects
