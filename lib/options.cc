@@ -23,6 +23,22 @@ Result<Metric> ParseMetric(std::string_view name) {
                                  "\" (expected l2, cosine or ip)");
 }
 
+std::string_view DurabilityName(Durability d) {
+  switch (d) {
+    case Durability::kFull: return "full";
+    case Durability::kNoMetaSync: return "nometasync";
+    case Durability::kNoSync: return "nosync";
+  }
+  return "?";
+}
+
+Result<Durability> ParseDurability(std::string_view name) {
+  if (name == "full") return Durability::kFull;
+  if (name == "nometasync" || name == "no_meta_sync") return Durability::kNoMetaSync;
+  if (name == "nosync" || name == "no_sync") return Durability::kNoSync;
+  return Status::InvalidArgument("durability must be full, nometasync or nosync, got \"" + std::string(name) + "\"");
+}
+
 Status DatabaseOptions::Validate() const {
   if (map_size_bytes < (1ull << 20))
     return Status::InvalidArgument("map_size_bytes must be at least 1 MiB");
@@ -116,6 +132,26 @@ const char* PayloadTypeName(PayloadType type) {
     case PayloadType::kBool: return "bool";
   }
   return "unknown";
+}
+
+const char* FilterStrategyName(FilterStrategy strategy) {
+  switch (strategy) {
+    case FilterStrategy::kAuto: return "auto";
+    case FilterStrategy::kExact: return "exact";
+    case FilterStrategy::kGraph: return "graph";
+    case FilterStrategy::kPostFilter: return "post_filter";
+  }
+  return "unknown";
+}
+
+Result<FilterStrategy> ParseFilterStrategy(std::string_view name) {
+  for (FilterStrategy s : {FilterStrategy::kAuto, FilterStrategy::kExact, FilterStrategy::kGraph,
+                           FilterStrategy::kPostFilter}) {
+    if (name == FilterStrategyName(s)) return s;
+  }
+  if (name == "postfilter") return FilterStrategy::kPostFilter;
+  return Status::InvalidArgument("filter_strategy must be 'auto', 'exact', 'graph' or 'post_filter', not '" +
+                                 std::string(name) + "'");
 }
 
 bool ParsePayloadType(std::string_view name, PayloadType* type) {

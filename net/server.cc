@@ -25,7 +25,7 @@
 namespace vectron::net {
 
 Status ServeOptions::Validate() const {
-  if (data_dir.empty()) return Status::InvalidArgument("--data must not be empty");
+  if (data_dir.empty()) return Status::InvalidArgument("--db (the database directory) must not be empty");
   VECTRON_RETURN_IF_ERROR(ParseHostPort(http_address).status().WithContext("--http"));
   if (!rpc_address.empty()) VECTRON_RETURN_IF_ERROR(ParseHostPort(rpc_address).status().WithContext("--rpc"));
   if (queue_max == 0) return Status::InvalidArgument("--queue must be at least 1");

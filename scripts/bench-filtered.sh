@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Filtered search benchmark: `vectron bench --filter-selectivity` on every dataset in
+# Filtered search benchmark: `vectron bench filtered` on every dataset in
 # ../shared/datasets (uncorrelated and correlated filters, 1,000 queries, all threads),
 # saved under docs/bench/filtered/ and rendered into docs/benchmarks.md.
 set -euo pipefail
@@ -15,9 +15,9 @@ for ds in "$DATA"/*/; do
   case "$name" in *euclidean*) metric=l2 ;; *angular*) metric=cosine ;; *) metric=ip ;; esac
   out="docs/bench/filtered/$name.jsonl"
   echo "== $name metric=$metric -> $out"
-  ./build/tools/vectron bench --data "$ds" --metric "$metric" --M 16 --ef-construction 200 \
+  ./build/tools/vectron bench filtered --dataset "$ds" --metric "$metric" --M 16 --ef-construction 200 \
     --ef 64,128,256 --k 10 --threads 0 --max-queries 1000 --repeats 2 \
-    --filter-selectivity 0.5,0.1,0.01,0.001 --json > "$out.tmp"
+    --selectivity 0.5,0.1,0.01,0.001 --json > "$out.tmp"
   mv "$out.tmp" "$out"
 done
 /usr/bin/python3 scripts/bench_report.py docs/bench docs/benchmarks.md

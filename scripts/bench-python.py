@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Search QPS through the Python package vs the C++ `vectron bench` figure vs python3-hnswlib.
+"""Search QPS through the Python package vs the C++ `vectron bench search` figure vs python3-hnswlib.
 
     /path/to/venv/bin/python scripts/bench-python.py --vectron-bin build/tools/vectron \
-        [--data ../shared/datasets/mnist-784-euclidean-10k] [--ef 64,128] [--write-doc]
+        [--dataset ../shared/datasets/mnist-784-euclidean-10k] [--ef 64,128] [--write-doc]
 
 Same data and parameters everywhere (M=16, ef_construction=200, k=10, HNSW from the first
 point, seed 100). The systems are measured alternately in --rounds rounds of --repeats
@@ -10,7 +10,7 @@ timed passes over all queries; each QPS is the best pass over all rounds.
 
 Python rows:
   py-batch      Collection.search(queries, as_numpy=True, threads=T): one call, engine
-                threads, GIL released; compared with `vectron bench --threads T` (which
+                threads, GIL released; compared with `vectron bench search --threads T` (which
                 uses Collection::Search per query for T=1 and SearchBatch for T=2).
   py-loop       Collection.search(q, include=None) per query, friendly Hit objects.
   py-2threads   two Python threads, each calling search(..., as_numpy=True, threads=1)
@@ -61,7 +61,7 @@ def best_of(repeats: int, fn) -> float:
 
 def cpp_bench(binary: str, data: pathlib.Path, metric: str, efs: list[int], k: int, threads: int,
               repeats: int, max_queries: int) -> dict[tuple[str, int], dict]:
-    cmd = [binary, "bench", "--data", str(data), "--metric", metric, "--M", "16", "--ef-construction", "200",
+    cmd = [binary, "bench", "search", "--dataset", str(data), "--metric", metric, "--M", "16", "--ef-construction", "200",
            "--ef", ",".join(map(str, efs)), "--k", str(k), "--threads", str(threads), "--repeats", str(repeats),
            "--json"]
     if max_queries:
@@ -78,7 +78,7 @@ def cpp_bench(binary: str, data: pathlib.Path, metric: str, efs: list[int], k: i
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "datasets" / "mnist-784-euclidean-10k"))
+    ap.add_argument("--dataset", default=str(ROOT.parent / "shared" / "datasets" / "mnist-784-euclidean-10k"))
     ap.add_argument("--metric", default=None, help="l2 | cosine | ip (default: from the dataset name)")
     ap.add_argument("--vectron-bin", default=str(ROOT / "build" / "tools" / "vectron"))
     ap.add_argument("--ef", default="64,128")
@@ -89,7 +89,7 @@ def main() -> int:
     ap.add_argument("--write-doc", action="store_true", help="replace the Benchmark section of docs/python.md")
     args = ap.parse_args()
 
-    data = pathlib.Path(args.data)
+    data = pathlib.Path(args.dataset)
     metric = args.metric or ("cosine" if "angular" in data.name else "l2")
     efs = [int(x) for x in args.ef.split(",")]
     k = args.k
@@ -110,7 +110,7 @@ def main() -> int:
     col = db.create_collection("bench", dim=dim, metric=metric, m=16, ef_construction=200, flat_max_points=0)
     ids = [str(i) for i in range(n)]
     t0 = time.perf_counter()
-    for s in range(0, n, 1000):  # durable batches of 1,000, as `vectron bench` does
+    for s in range(0, n, 1000):  # durable batches of 1,000, as `vectron bench search` does
         col.upsert(ids[s:s + 1000], base[s:s + 1000])
     build_s = time.perf_counter() - t0
     print(f"vectron (python) build {build_s:.1f}s", file=sys.stderr)

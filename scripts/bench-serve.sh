@@ -7,7 +7,7 @@
 #
 # The built collection is kept in $VECTRON_SERVE_BENCH_DB (default
 # /tmp/vectron-serve-bench-<dataset>) and reused by the next run: importing the 200k
-# points takes minutes on a 2-core machine. Extra arguments go to vectron_serve_bench
+# points takes minutes on a 2-core machine. Extra arguments go to `vectron bench serve`
 # and override the defaults here (e.g. --max-base 100000 for a subset, --rounds 5).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +21,7 @@ name=$(basename "$ds")
 db=${VECTRON_SERVE_BENCH_DB:-/tmp/vectron-serve-bench-$name}
 mkdir -p docs/bench
 out="docs/bench/serve-$name.md"
-./build/tools/vectron_serve_bench --data "$ds" --db "$db" --M 16 --ef-construction 200 \
+./build/tools/vectron bench serve --dataset "$ds" --db "$db" --M 16 --ef-construction 200 \
   --ef 64,128,256,512 --target-recall 0.95 --k 10 --clients 1,2 --rounds 5 --seconds 5 "$@" > "$out.tmp"
 mv "$out.tmp" "$out"
 cat "$out"

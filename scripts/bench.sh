@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs `vectron bench` on every dataset in ../shared/datasets, single-threaded and with
+# Runs `vectron bench search` on every dataset in ../shared/datasets, single-threaded and with
 # all threads, saves the JSON lines under docs/bench/, and regenerates the tables in
 # docs/benchmarks.md (between the BEGIN/END markers). The server (HTTP/RPC vs embedded)
 # and filtered benchmarks have their own scripts: bench-serve.sh, bench-filtered.sh;
@@ -18,7 +18,7 @@ for ds in "$DATA"/*/; do
   for t in 1 "$threads_all"; do
     out="docs/bench/$name-t$t.jsonl"
     echo "== $name metric=$metric threads=$t -> $out"
-    ./build/tools/vectron bench --data "$ds" --metric "$metric" --M 16 --ef-construction 200 \
+    ./build/tools/vectron bench search --dataset "$ds" --metric "$metric" --M 16 --ef-construction 200 \
       --ef 16,32,64,128,256,512 --k 10 --threads "$t" --json > "$out.tmp"
     mv "$out.tmp" "$out"
   done

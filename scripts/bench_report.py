@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Renders docs/bench/*.jsonl (from `vectron bench --json`) as markdown tables inside
+"""Renders docs/bench/*.jsonl (from `vectron bench search --json` and `bench filtered --json`) as markdown tables inside
 docs/benchmarks.md, between <!-- BEGIN bench --> and <!-- END bench -->."""
 import glob
 import json

@@ -28,4 +28,4 @@ cat <<'HOWTO'
   curl -s $CA $URL/v1/collections -H "Authorization: Bearer $KEY"
 
 HOWTO
-exec ./build/tools/vectron serve --data ./vectron-data
+exec ./build/tools/vectron serve --db ./vectron-data

@@ -181,11 +181,11 @@ int RunBench(const BenchOptions& o) {
   };
   auto metric = ParseMetric(o.metric);
   if (!metric.ok()) return fail(metric.status());
-  auto base = ReadFvecs(o.data_dir + "/base.fvecs", o.max_base);
+  auto base = ReadFvecs(o.dataset_dir + "/base.fvecs", o.max_base);
   if (!base.ok()) return fail(base.status());
-  auto queries = ReadFvecs(o.data_dir + "/query.fvecs", o.max_queries);
+  auto queries = ReadFvecs(o.dataset_dir + "/query.fvecs", o.max_queries);
   if (!queries.ok()) return fail(queries.status());
-  auto gt = ReadIvecs(o.data_dir + "/groundtruth.ivecs", o.max_queries);
+  auto gt = ReadIvecs(o.dataset_dir + "/groundtruth.ivecs", o.max_queries);
   if (!gt.ok()) return fail(gt.status());
   if (o.max_base && o.max_base < base->rows && o.selectivities.empty())
     return fail(Status::InvalidArgument("--max-base below the dataset size makes the ground truth wrong"));
@@ -197,7 +197,7 @@ int RunBench(const BenchOptions& o) {
   InstallInterruptHandler();
   if (!o.json)
     std::fprintf(stderr, "dataset %s: %zu base × %u, %zu queries, metric %s, M=%u ef_construction=%u k=%d threads=%u\n",
-                 o.data_dir.c_str(), n, dim, nq, o.metric.c_str(), o.m, o.ef_construction, o.k, o.threads);
+                 o.dataset_dir.c_str(), n, dim, nq, o.metric.c_str(), o.m, o.ef_construction, o.k, o.threads);
 
   // --- Vectron: import through the public API, durably, into a fresh database.
   std::string db_dir = o.db_dir;

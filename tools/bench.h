@@ -1,5 +1,6 @@
-// `vectron bench`: recall@k and QPS through the public Collection API, against raw
-// hnswlib with the same parameters on the same data, in the same process.
+// `vectron bench search` and `vectron bench filtered`: recall@k and QPS through the
+// public Collection API, against raw hnswlib with the same parameters on the same data,
+// in the same process.
 #pragma once
 
 #include <string>
@@ -11,12 +12,12 @@
 namespace vectron::tools {
 
 struct BenchOptions {
-  std::string data_dir;          // holds base.fvecs, query.fvecs, groundtruth.ivecs
+  std::string dataset_dir;       // holds base.fvecs, query.fvecs, groundtruth.ivecs
   std::string metric = "l2";
-  uint32_t m = 16;
-  uint32_t ef_construction = 200;
+  uint32_t m = HnswParams{}.m;
+  uint32_t ef_construction = HnswParams{}.ef_construction;
   std::vector<int> efs = {16, 32, 64, 128, 256};
-  int k = 10;
+  int k = SearchParams{}.k;
   unsigned threads = 1;
   bool json = false;
   size_t max_base = 0;           // 0 = all
@@ -26,7 +27,7 @@ struct BenchOptions {
   std::string db_dir;            // empty = a temp dir, removed afterwards
   Durability durability = Durability::kFull;
   bool reference = true;         // also run raw hnswlib
-  // Filtered mode (--filter-selectivity): each point gets integer fields "u" (bucket of
+  // Filtered mode (`bench filtered --selectivity`): each point gets integer fields "u" (bucket of
   // a random rank: uncorrelated with the vector) and "c" (bucket of its rank along a
   // random direction: correlated), 0..999, with payload indexes; a filter
   // {"u": {"$lt": s*1000}} passes exactly share s. Recall is against an exact filtered

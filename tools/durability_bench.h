@@ -1,17 +1,20 @@
-// Durability benchmarks behind `vectron bench-reopen` and `vectron bench-concurrent`
-// (figures in docs/durability.md). Each prints one JSON object per measurement.
+// Durability benchmarks behind `vectron bench reopen`, `bench concurrent` and
+// `bench compact` (figures in docs/durability.md). Each prints one JSON object per
+// measurement.
 #pragma once
 
 #include <cstdint>
 #include <string>
+
+#include "vectron/options.h"
 
 namespace vectron::tools {
 
 struct DurabilityBenchOptions {
   uint64_t n = 1000000;          // points
   uint32_t dim = 128;
-  uint32_t m = 16;
-  uint32_t ef_construction = 100;
+  uint32_t m = HnswParams{}.m;
+  uint32_t ef_construction = 100;  // Below the library's default: a faster build.
   unsigned threads = 0;          // 0 = hardware threads
   uint64_t tail = 10000;         // points written after the checkpoint (reopen bench)
   uint64_t queries = 2000;       // searches per phase (concurrent bench)

@@ -1,4 +1,4 @@
-// Raw hnswlib, used by `vectron bench` as the reference in the same process.
+// Raw hnswlib, used by `vectron bench search` as the reference in the same process.
 #pragma once
 
 #include <cstdint>

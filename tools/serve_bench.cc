@@ -1,15 +1,14 @@
-// vectron_serve_bench: search QPS and latency of one dataset through the embedded API,
+// `vectron bench serve`: search QPS and latency of one dataset through the embedded API,
 // over HTTP/JSON and over the binary RPC, in one process on loopback, with the same
 // number of concurrent clients for each. Picks the first ef (of --ef) whose recall@k
 // reaches --target-recall, then for each --clients count measures the three modes in
 // alternating rounds and prints a Markdown table (median of rounds; ratios to embedded).
 //
-//   vectron_serve_bench --data ../shared/datasets/glove-100-angular-200k
+//   vectron bench serve --dataset ../shared/datasets/glove-100-angular-200k
 //       --db /tmp/vectron-serve-bench-glove --ef 64,128,256,512 --clients 1,2
 //
 // --db keeps the built database for the next run (the import of 200k points takes
 // minutes); without it a temporary one is built and removed.
-#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -22,7 +21,9 @@
 #include <thread>
 #include <unistd.h>
 
+#include "cli.h"
 #include "datasets.h"
+#include "serve_bench.h"
 #include "net/io/blocking_socket.h"
 #include "net/rpc/rpc_client.h"
 #include "net/server.h"
@@ -173,48 +174,30 @@ double Median(std::vector<double> v) {
   return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
 }
 
-std::vector<int> ParseList(const std::string& text) {
-  std::vector<int> out;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) out.push_back(std::stoi(item));
-  return out;
-}
-
 }  // namespace
 
-int main(int argc, char** argv) {
-  CLI::App app{"Search QPS: embedded vs HTTP vs RPC on loopback"};
-  // A later option wins, so scripts/bench-serve.sh's defaults can be overridden.
-  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-  std::string data, db_dir, ef_list = "16,32,64,128,256,512", client_list = "1,2";
-  int k = 10, rounds = 3;
-  uint32_t m = 16, ef_construction = 200;
-  double seconds = 4, target_recall = 0.95;
-  size_t max_queries = 0, max_base = 0;
-  std::string metric_name;
-  app.add_option("--data", data, "Dataset dir (base.fvecs, query.fvecs, groundtruth.ivecs)")->required();
-  app.add_option("--db", db_dir, "Database dir to keep and reuse across runs (default: a temp dir, removed)");
-  app.add_option("--metric", metric_name, "l2, cosine or ip (default: from the directory name)");
-  app.add_option("--max-base", max_base, "Use only the first N base vectors (exact ground truth recomputed)");
-  app.add_option("--max-queries", max_queries, "Use only the first N queries");
-  app.add_option("--M", m, "HNSW M")->capture_default_str();
-  app.add_option("--ef-construction", ef_construction, "HNSW ef_construction")->capture_default_str();
-  app.add_option("--ef", ef_list, "Candidate ef values, ascending: the first reaching --target-recall is used")
-      ->capture_default_str();
-  app.add_option("--target-recall", target_recall, "recall@k the ef must reach")->capture_default_str();
-  app.add_option("--k", k, "k")->capture_default_str();
-  app.add_option("--clients", client_list, "Concurrent client connections, a list")->capture_default_str();
-  app.add_option("--rounds", rounds, "Rounds of (embedded, HTTP, RPC); medians are reported")->capture_default_str();
-  app.add_option("--seconds", seconds, "Timed seconds per mode and round")->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
+namespace vectron::tools {
+
+int RunServeBench(const ServeBenchOptions& o) {
+  const std::string& data = o.dataset_dir;
+  std::string db_dir = o.db_dir, metric_name = o.metric, ef_list = o.efs;
+  const int k = o.k, rounds = o.rounds;
+  const uint32_t m = o.m, ef_construction = o.ef_construction;
+  const double seconds = o.seconds, target_recall = o.target_recall;
+  const size_t max_queries = o.max_queries, max_base = o.max_base;
   if (metric_name.empty()) metric_name = data.find("angular") != std::string::npos ? "cosine" : "l2";
   auto metric = ParseMetric(metric_name);
   if (!metric.ok()) {
     std::fprintf(stderr, "%s\n", metric.status().ToString().c_str());
     return 2;
   }
-  const std::vector<int> efs = ParseList(ef_list), client_counts = ParseList(client_list);
+  auto efs_parsed = ParseIntList(ef_list, "--ef");
+  auto clients_parsed = ParseIntList(o.clients, "--clients");
+  if (!efs_parsed.ok() || !clients_parsed.ok()) {
+    std::fprintf(stderr, "%s\n", (efs_parsed.ok() ? clients_parsed.status() : efs_parsed.status()).ToString().c_str());
+    return 2;
+  }
+  const std::vector<int> efs = *efs_parsed, client_counts = *clients_parsed;
   const std::string load_before = LoadAverage();
 
   auto base = tools::ReadFvecs(data + "/base.fvecs", max_base);
@@ -264,7 +247,7 @@ int main(int argc, char** argv) {
   cfg.metric = *metric;
   cfg.hnsw.m = m;
   cfg.hnsw.ef_construction = ef_construction;
-  cfg.flat_max_points = 0;  // HNSW from the first point, as in `vectron bench`.
+  cfg.flat_max_points = 0;  // HNSW from the first point, as in `vectron bench search`.
   Database& db = (*server)->database();
   Collection* col = nullptr;
   if (auto existing = db.GetCollection("bench"); existing.ok()) {
@@ -422,3 +405,5 @@ int main(int argc, char** argv) {
               "round, so slow swings of the machine's load cancel out).\n");
   return 0;
 }
+
+}  // namespace vectron::tools

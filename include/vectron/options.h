@@ -34,6 +34,12 @@ enum class Durability {
                 // preserves write order.
 };
 
+// "full", "nometasync", "nosync": the names ParseDurability reads.
+std::string_view DurabilityName(Durability d);
+// Parses a DurabilityName (also "no_meta_sync", "no_sync"). Errors: InvalidArgument
+// naming the value.
+Result<Durability> ParseDurability(std::string_view name);
+
 // Called from long operations (index build, import): `done` of `total` units.
 // Returning false asks the operation to stop; it then fails with Cancelled and leaves
 // the stored data as it was before the operation (or as of its last committed batch).

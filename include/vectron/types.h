@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "vectron/status.h"
+
 namespace vectron {
 
 // Limits, checked on every write.
@@ -63,6 +65,10 @@ enum class FilterStrategy : uint8_t {
   kPostFilter,  // Plain HNSW search for more than k, then drop non-matching hits;
                 // falls back to kGraph if fewer than k survive.
 };
+// "auto", "exact", "graph", "post_filter": the names ParseFilterStrategy reads (it also
+// takes "postfilter"). Errors: InvalidArgument naming the value.
+const char* FilterStrategyName(FilterStrategy strategy);
+Result<FilterStrategy> ParseFilterStrategy(std::string_view name);
 
 struct SearchParams {
   int k = 10;                  // Number of hits wanted, >= 1.

@@ -138,7 +138,7 @@ def test_insecure_http_and_no_auth_print_warnings(tmp_path):
     finally:
         assert s.stop() == 0
     assert "WARNING: --no-auth" in open(s.log_path).read()
-    p = subprocess.run([BIN, "serve", "--data", str(tmp_path / "x"), "--insecure-http", "--tls-cert", "a.pem",
+    p = subprocess.run([BIN, "serve", "--db", str(tmp_path / "x"), "--insecure-http", "--tls-cert", "a.pem",
                         "--tls-key", "b.pem"], capture_output=True, text=True, timeout=60)
     assert p.returncode == 2 and "--insecure-http contradicts" in p.stderr
 
@@ -150,7 +150,7 @@ def test_generated_admin_password_is_printed_once_and_works(tmp_path):
     blocker.bind(("127.0.0.1", 0))
     blocker.listen(1)
     env = {k: v for k, v in os.environ.items() if k != "VECTRON_ADMIN_PASSWORD"}
-    p = subprocess.run([BIN, "serve", "--data", str(tmp_path / "data"), "--http", f"127.0.0.1:{blocker.getsockname()[1]}",
+    p = subprocess.run([BIN, "serve", "--db", str(tmp_path / "data"), "--http", f"127.0.0.1:{blocker.getsockname()[1]}",
                         "--rpc", "127.0.0.1:0"], capture_output=True, text=True, timeout=120, env=env)
     blocker.close()
     assert p.returncode == 1 and "address already in use" in p.stderr and "password" not in p.stdout

@@ -31,7 +31,7 @@ class Server:
         if not secure:
             flags = ["--no-auth"] + ([] if "--tls-cert" in extra else ["--insecure-http"])
         self.proc = subprocess.Popen(
-            [BIN, "serve", "--data", self.data, "--http", "127.0.0.1:0", "--rpc", "127.0.0.1:0", *flags, *extra],
+            [BIN, "serve", "--db", self.data, "--http", "127.0.0.1:0", "--rpc", "127.0.0.1:0", *flags, *extra],
             stdout=subprocess.PIPE, stderr=self.log, text=True, env=env)
         self.lines = []
         self.http = self.rpc = None
@@ -475,13 +475,13 @@ def test_tls_on_http_port(tmp_path):
         assert not recv_all(s).startswith(b"HTTP/1.1")
     finally:
         assert srv.stop() == 0
-    p = subprocess.run([BIN, "serve", "--data", str(tmp_path / "d2"), "--http", "127.0.0.1:0", "--tls-cert", str(cert),
+    p = subprocess.run([BIN, "serve", "--db", str(tmp_path / "d2"), "--http", "127.0.0.1:0", "--tls-cert", str(cert),
                         "--tls-key", str(tmp_path / "missing.pem")], capture_output=True, text=True, timeout=60)
     assert p.returncode == 2 and "--tls-key" in p.stderr
 
 
 def test_serve_on_host_names(tmp_path):
-    p = subprocess.Popen([BIN, "serve", "--data", str(tmp_path / "d"), "--http", "localhost:0", "--rpc", "localhost:0",
+    p = subprocess.Popen([BIN, "serve", "--db", str(tmp_path / "d"), "--http", "localhost:0", "--rpc", "localhost:0",
                           "--insecure-http", "--no-auth",
                           "--no-request-log"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -501,18 +501,18 @@ def test_serve_on_host_names(tmp_path):
     finally:
         p.send_signal(signal.SIGTERM)
         assert p.wait(timeout=60) == 0
-    bad = subprocess.run([BIN, "serve", "--data", str(tmp_path / "d2"), "--http", "no-such-host.invalid:0"],
+    bad = subprocess.run([BIN, "serve", "--db", str(tmp_path / "d2"), "--http", "no-such-host.invalid:0"],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "no-such-host.invalid" in bad.stderr
 
 
 def test_bad_command_line(tmp_path):
-    p = subprocess.run([BIN, "serve", "--data", str(tmp_path / "d"), "--http", "localhost"], capture_output=True,
+    p = subprocess.run([BIN, "serve", "--db", str(tmp_path / "d"), "--http", "localhost"], capture_output=True,
                        text=True, timeout=60)
     assert p.returncode == 2 and "HOST:PORT" in p.stderr
     srv = Server(tmp_path)
     try:
-        p = subprocess.run([BIN, "serve", "--data", str(tmp_path / "d3"), "--http", f"127.0.0.1:{srv.port}",
+        p = subprocess.run([BIN, "serve", "--db", str(tmp_path / "d3"), "--http", f"127.0.0.1:{srv.port}",
                             "--rpc", "127.0.0.1:0", "--no-auth", "--insecure-http"], capture_output=True, text=True,
                            timeout=60)
         assert p.returncode == 1 and "address already in use" in p.stderr

@@ -57,6 +57,20 @@ def test_collection_lifecycle(db):
     assert db.list_collections() == ["b_docs"]
 
 
+def test_defaults_come_from_the_engine(db):
+    import inspect
+
+    cfg = vectron._vectron.COLLECTION_DEFAULTS
+    for fn in (vectron.Database.create_collection, vectron.Database.get_or_create_collection):
+        params = inspect.signature(fn).parameters
+        assert {k: params[k].default for k in cfg} == cfg
+    # What the binding reports as the defaults is what the engine creates.
+    assert db.create_collection("d", dim=3).config == dict(cfg, dim=3)
+    opened = inspect.signature(vectron.open).parameters
+    assert {k: opened[k].default for k in vectron._vectron.DATABASE_DEFAULTS} == vectron._vectron.DATABASE_DEFAULTS
+    assert inspect.signature(vectron.Collection.search).parameters["k"].default == vectron._vectron.SEARCH_DEFAULTS["k"]
+
+
 def test_get_or_create_collection_returns_existing(db):
     c1 = db.get_or_create_collection("c", dim=4, metric="l2")
     c1.upsert(["x"], [[1, 2, 3, 4]])

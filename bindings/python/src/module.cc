@@ -138,12 +138,6 @@ StatusError ClosedError(const std::string& path) {
 
 Metric ParseMetricOrThrow(const std::string& name) { return Unwrap(ParseMetric(name)); }
 
-Durability ParseDurability(const std::string& name) {
-  if (name == "full") return Durability::kFull;
-  if (name == "nometasync" || name == "no_meta_sync") return Durability::kNoMetaSync;
-  if (name == "nosync" || name == "no_sync") return Durability::kNoSync;
-  ThrowInvalid("durability must be 'full', 'nometasync' or 'nosync', not '" + name + "'");
-}
 
 py::dict ConfigDict(const CollectionConfig& c) {
   py::dict d;
@@ -439,7 +433,7 @@ class PyDatabase {
                                           unsigned threads) {
     DatabaseOptions o;
     o.create_if_missing = create_if_missing;
-    o.durability = ParseDurability(durability);
+    o.durability = Unwrap(ParseDurability(durability));
     o.map_size_bytes = map_size_bytes;
     o.threads = threads;
     auto state = std::make_shared<DbState>();
@@ -551,11 +545,7 @@ SearchParams MakeParams(int k, int ef, bool exact, bool include_vector, bool inc
   p.include_vector = include_vector;
   p.include_metadata = include_metadata;
   p.where = where;
-  if (strategy == "auto") p.filter_strategy = FilterStrategy::kAuto;
-  else if (strategy == "exact") p.filter_strategy = FilterStrategy::kExact;
-  else if (strategy == "graph") p.filter_strategy = FilterStrategy::kGraph;
-  else if (strategy == "post_filter") p.filter_strategy = FilterStrategy::kPostFilter;
-  else ThrowInvalid("filter_strategy must be 'auto', 'exact', 'graph' or 'post_filter', not '" + strategy + "'");
+  p.filter_strategy = Unwrap(ParseFilterStrategy(strategy));
   return p;
 }
 
@@ -581,6 +571,25 @@ PYBIND11_MODULE(_vectron, m) {
   m.attr("FORMAT_VERSION") = Database::kFormatVersion;
   m.attr("MAX_ID_BYTES") = kMaxIdBytes;
   m.attr("MAX_DIM") = kMaxDim;
+
+  // The defaults of the engine's option structs, so the Python signatures take them from
+  // here instead of re-typing the numbers.
+  py::dict collection_defaults = ConfigDict(CollectionConfig{});
+  collection_defaults.attr("pop")("dim");  // Required: no default.
+  m.attr("COLLECTION_DEFAULTS") = collection_defaults;
+  const DatabaseOptions db_defaults;
+  py::dict database_defaults;
+  database_defaults["create_if_missing"] = db_defaults.create_if_missing;
+  database_defaults["durability"] = std::string(DurabilityName(db_defaults.durability));
+  database_defaults["map_size_bytes"] = db_defaults.map_size_bytes;
+  database_defaults["threads"] = db_defaults.threads;
+  m.attr("DATABASE_DEFAULTS") = database_defaults;
+  const SearchParams search_defaults;
+  py::dict search;
+  search["k"] = search_defaults.k;
+  search["ef"] = search_defaults.ef;
+  search["exact"] = search_defaults.exact;
+  m.attr("SEARCH_DEFAULTS") = search;
 
   // Test hook: the address of the float32 buffer the binding would read for `a`, so tests
   // can check that a float32 C-contiguous array is passed without a copy.

@@ -221,6 +221,11 @@ def _meta(text: "str | None") -> "dict[str, Any] | None":
     return _json.loads(text) if text else None
 
 
+# The engine's defaults (CollectionConfig, DatabaseOptions, SearchParams), never re-typed.
+_CFG: dict = dict(_vectron.COLLECTION_DEFAULTS)
+_DB: dict = dict(_vectron.DATABASE_DEFAULTS)
+_SEARCH: dict = dict(_vectron.SEARCH_DEFAULTS)
+
 _INT_MAX = 2**31 - 1
 _U32_MAX = 2**32 - 1
 _U64_MAX = 2**64 - 1
@@ -343,7 +348,7 @@ class Collection:
     def search(
         self,
         query: Any,
-        k: int = 10,
+        k: int = _SEARCH["k"],
         *,
         where: "Mapping[str, Any] | str | None" = None,
         ef: "int | None" = None,
@@ -564,14 +569,14 @@ class Database:
         name: str,
         *,
         dim: int,
-        metric: str = "cosine",
-        m: int = 16,
-        ef_construction: int = 200,
-        ef_search: int = 64,
-        shards: int = 1,
-        seed: int = 100,
-        flat_max_points: int = 10000,
-        checkpoint_every_ops: int = 200000,
+        metric: str = _CFG["metric"],
+        m: int = _CFG["m"],
+        ef_construction: int = _CFG["ef_construction"],
+        ef_search: int = _CFG["ef_search"],
+        shards: int = _CFG["shards"],
+        seed: int = _CFG["seed"],
+        flat_max_points: int = _CFG["flat_max_points"],
+        checkpoint_every_ops: int = _CFG["checkpoint_every_ops"],
     ) -> Collection:
         """Creates a collection.
 
@@ -597,14 +602,14 @@ class Database:
         name: str,
         *,
         dim: int,
-        metric: str = "cosine",
-        m: int = 16,
-        ef_construction: int = 200,
-        ef_search: int = 64,
-        shards: int = 1,
-        seed: int = 100,
-        flat_max_points: int = 10000,
-        checkpoint_every_ops: int = 200000,
+        metric: str = _CFG["metric"],
+        m: int = _CFG["m"],
+        ef_construction: int = _CFG["ef_construction"],
+        ef_search: int = _CFG["ef_search"],
+        shards: int = _CFG["shards"],
+        seed: int = _CFG["seed"],
+        flat_max_points: int = _CFG["flat_max_points"],
+        checkpoint_every_ops: int = _CFG["checkpoint_every_ops"],
     ) -> Collection:
         """The existing collection ``name`` or a new one with this config (see
         :meth:`create_collection`). An existing collection must have the same ``dim``
@@ -634,10 +639,10 @@ class Database:
 def open(
     path: "str | Any",
     *,
-    create_if_missing: bool = True,
-    durability: str = "full",
-    map_size_bytes: int = 1 << 38,
-    threads: int = 0,
+    create_if_missing: bool = _DB["create_if_missing"],
+    durability: str = _DB["durability"],
+    map_size_bytes: int = _DB["map_size_bytes"],
+    threads: int = _DB["threads"],
 ) -> Database:
     """Opens (or creates) the database in directory ``path``.
 

@@ -12,6 +12,13 @@ HAS_FILTERS: bool
 FORMAT_VERSION: int
 MAX_ID_BYTES: int
 MAX_DIM: int
+#: CollectionConfig's defaults: metric, m, ef_construction, ef_search, seed, shards,
+#: flat_max_points, checkpoint_every_ops.
+COLLECTION_DEFAULTS: dict[str, Any]
+#: DatabaseOptions' defaults: create_if_missing, durability, map_size_bytes, threads.
+DATABASE_DEFAULTS: dict[str, Any]
+#: SearchParams' defaults: k, ef, exact.
+SEARCH_DEFAULTS: dict[str, Any]
 
 def _buffer_address(a: npt.ArrayLike) -> int:
     """Address of the float32 buffer the binding reads for `a` (test hook)."""
