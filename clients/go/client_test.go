@@ -422,7 +422,10 @@ func TestHealthOptionsAndEscaping(t *testing.T) {
 	s := shared.srv
 	anon := s.client(t, "")
 	check(t, anon.Health(ctx))
-	_, err := data(t).GetCollection(ctx, "a/b") // one path segment: the server looks up that name
+	// Names are escaped into the path: the server sees (and refuses) the name as given.
+	_, err := data(t).GetCollection(ctx, "a b")
+	wantAPIError(t, err, 400, vectron.CodeInvalidArgument, `"a b"`)
+	_, err = data(t).GetCollection(ctx, "a/b")
 	wantAPIError(t, err, 404, vectron.CodeNotFound, "")
 	for _, bad := range []string{"127.0.0.1:7700", "ftp://x", "https://", ""} {
 		if _, err := vectron.NewClient(bad, ""); err == nil {

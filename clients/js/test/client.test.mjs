@@ -286,7 +286,8 @@ test("scopes: a read-only key searches but gets PermissionDeniedError on writes"
 test("health answers without a token; names are escaped in paths", async () => {
   const anon = new VectronClient({ url: srv.url + "/", ca: srv.ca });
   assert.deepEqual(await anon.health(), { status: "ok" });
-  // A name with a slash stays one path segment: the server answers for that name, not another route.
+  // Names are escaped into the path: the server sees (and refuses) the name as given.
+  await rejects(client.getCollection("a b"), InvalidArgumentError, 400, "invalid_argument", /"a b"/);
   await rejects(client.getCollection("a/b"), NotFoundError, 404, "not_found");
   assert.throws(() => client.collection(""), TypeError);
   assert.throws(() => new VectronClient({ url: "127.0.0.1:7700" }), /http:\/\/ or https:\/\//);
