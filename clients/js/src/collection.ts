@@ -91,14 +91,7 @@ export class Collection {
    * what the last attempt found).
    */
   async delete(ids: PointId[], options?: CallOptions): Promise<{ deleted: number }> {
-    const r = await this.http.call<{ deleted: number }>({
-      method: "POST",
-      path: `${this.base}/points/delete`,
-      body: { ids },
-      idempotent: true,
-      options,
-    });
-    return { deleted: r.deleted };
+    return this.deletePoints({ ids }, true, options);
   }
 
   /**
@@ -106,13 +99,11 @@ export class Collection {
    * points written in between.
    */
   async deleteWhere(where: Filter, options?: CallOptions): Promise<{ deleted: number }> {
-    const r = await this.http.call<{ deleted: number }>({
-      method: "POST",
-      path: `${this.base}/points/delete`,
-      body: { where },
-      idempotent: false,
-      options,
-    });
+    return this.deletePoints({ where }, false, options);
+  }
+
+  private async deletePoints(body: object, idempotent: boolean, options?: CallOptions): Promise<{ deleted: number }> {
+    const r = await this.http.call<{ deleted: number }>({ method: "POST", path: `${this.base}/points/delete`, body, idempotent, options });
     return { deleted: r.deleted };
   }
 

@@ -99,12 +99,12 @@ export class Http {
       body = JSON.stringify(c.body);
       headers["Content-Type"] = "application/json";
     }
+    const callerSignal = c.options?.signal;
+    if (callerSignal?.aborted) throw callerSignal.reason;
     const ctrl = new AbortController();
     const timedOut = new Error("deadline");
     const timer = setTimeout(() => ctrl.abort(timedOut), timeoutMs);
-    const callerSignal = c.options?.signal;
     const onCallerAbort = () => ctrl.abort(callerSignal?.reason);
-    if (callerSignal?.aborted) throw callerSignal.reason;
     callerSignal?.addEventListener("abort", onCallerAbort, { once: true });
     let last: VectronError | undefined;
     let attempt = 0;

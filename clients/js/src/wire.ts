@@ -16,7 +16,9 @@ type Json = { [k: string]: any };
 
 /** A vector as JSON numbers (a Float32Array would serialise as an object). */
 export function vec(v: Vector): number[] {
-  return Array.isArray(v) ? v : Array.from(v);
+  if (Array.isArray(v)) return v;
+  if (v instanceof Float32Array) return Array.from(v);
+  throw new TypeError(`a vector must be an array of numbers or a Float32Array, got ${v === null ? "null" : typeof v}`);
 }
 
 export function pointOut(p: Point): Json {

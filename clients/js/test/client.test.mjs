@@ -290,6 +290,9 @@ test("health answers without a token; names are escaped in paths", async () => {
   await rejects(client.getCollection("a b"), InvalidArgumentError, 400, "invalid_argument", /"a b"/);
   await rejects(client.getCollection("a/b"), NotFoundError, 404, "not_found");
   assert.throws(() => client.collection(""), TypeError);
+  await assert.rejects(client.collection("x").search({ k: 1 }), /a vector must be an array of numbers or a Float32Array, got undefined/);
+  // A signal aborted before the call: rejected with its reason, nothing sent.
+  await assert.rejects(client.listCollections({ signal: AbortSignal.abort(new Error("gave up early")) }), /gave up early/);
   assert.throws(() => new VectronClient({ url: "127.0.0.1:7700" }), /http:\/\/ or https:\/\//);
   assert.throws(() => new VectronClient({ url: srv.url, retries: -1 }), /retries/);
 });
