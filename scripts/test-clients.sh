@@ -57,7 +57,7 @@ js_suite() {
   cd "$ROOT" || return
   grep -E "^ℹ (tests|pass|fail|skipped)|^✖" "$OUT/js-test.log" | tail -12
   [ -f "$OUT/js-tests.json" ] && cat "$OUT/js-tests.json" >>"$log"
-  if [ $rc -ne 0 ] && ! grep -q '"result": "FAIL"' "$log"; then
+  if [ $rc -ne 0 ] && ! grep -Eq '"result": ?"FAIL"' "$log"; then
     record "$log" "js: node --test exited with status $rc" FAIL "$OUT/js-test.log"
   fi
 }
@@ -111,6 +111,7 @@ with open(log_path, "a") as f:
         text = "".join(pkg_out) + open(stderr_path, errors="replace").read()
         f.write(json.dumps({"name": f"go: go test exited with status {rc}", "result": "FAIL", "stdo": text[-20000:]}) + "\n")
         print(text[-3000:])
+        failed += 1
 print(f"go: {sum(results.get(t) == 'OK' for t in leaves)} passed, {failed} failed, "
       f"{sum(results.get(t) == 'SKIP' for t in leaves)} skipped")
 PYEOF
