@@ -69,12 +69,14 @@ func launch(extra ...string) (*server, error) {
 	args := append([]string{"serve", "--data", data, "--http", "127.0.0.1:0", "--rpc", "127.0.0.1:0", "--no-request-log"}, extra...)
 	s.cmd = exec.Command(binary(), args...)
 	s.cmd.Env = append(os.Environ(), "VECTRON_ADMIN_PASSWORD="+adminPassword)
+	dieWithTest(s.cmd)
 	stdout, err := s.cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
 	}
 	s.cmd.Stderr = writerFunc(func(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.log.Write(p) })
 	if err := s.cmd.Start(); err != nil {
+		os.RemoveAll(data)
 		return nil, fmt.Errorf("cannot run %s (set VECTRON_BIN): %w", binary(), err)
 	}
 	ready := make(chan string, 1)
@@ -101,9 +103,12 @@ func launch(extra ...string) (*server, error) {
 		s.CAFile = filepath.Join(data, "tls", "cert.pem")
 		return s, nil
 	case err := <-s.exited:
+		os.RemoveAll(data)
 		return nil, fmt.Errorf("vectron serve exited (%v) before it was ready:\n%s", err, s.output())
 	case <-time.After(120 * time.Second):
 		_ = s.cmd.Process.Kill()
+		<-s.exited
+		os.RemoveAll(data)
 		return nil, fmt.Errorf("vectron serve did not get ready in 120 s:\n%s", s.output())
 	}
 }

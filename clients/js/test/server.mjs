@@ -12,6 +12,12 @@ export const BIN = process.env.VECTRON_BIN || path.join(ROOT, "build/tools/vectr
 export const ADMIN_PASSWORD = "correct horse battery staple";
 const START_TIMEOUT_MS = 120000;
 
+// Servers still running when this process exits (a crash, a timeout) are stopped with it.
+const live = new Set();
+process.on("exit", () => {
+  for (const p of live) p.kill("SIGTERM");
+});
+
 /** Resolves with {url, data, caPath, ca, log, stop()} once the server prints "ready". */
 export function startServer(...extra) {
   const data = mkdtempSync(path.join(tmpdir(), "vectron-js-"));
@@ -21,21 +27,32 @@ export function startServer(...extra) {
     ["serve", "--data", data, "--http", "127.0.0.1:0", "--rpc", "127.0.0.1:0", "--no-request-log", ...extra],
     { env, stdio: ["ignore", "pipe", "pipe"] },
   );
+  live.add(proc);
   let out = "";
   let err = "";
   proc.stderr.setEncoding("utf8").on("data", (c) => (err += c));
-  const exited = new Promise((resolve) => proc.on("exit", (code, signal) => resolve(code ?? signal)));
+  const exited = new Promise((resolve) =>
+    proc.on("exit", (code, signal) => {
+      live.delete(proc);
+      resolve(code ?? signal);
+    }),
+  );
+  const cleanup = () => rmSync(data, { recursive: true, force: true });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       proc.kill("SIGKILL");
+      exited.then(cleanup);
       reject(new Error(`vectron serve did not get ready in ${START_TIMEOUT_MS} ms:\n${out}\n${err}`));
     }, START_TIMEOUT_MS);
     proc.on("error", (e) => {
       clearTimeout(timer);
+      live.delete(proc);
+      cleanup();
       reject(new Error(`cannot run ${BIN} (set VECTRON_BIN): ${e.message}`));
     });
     exited.then((code) => {
       clearTimeout(timer);
+      cleanup();
       reject(new Error(`vectron serve exited (${code}) before it was ready:\n${out}\n${err}`));
     });
     proc.stdout.setEncoding("utf8").on("data", (chunk) => {
@@ -53,7 +70,7 @@ export function startServer(...extra) {
         async stop() {
           if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGTERM");
           const code = await exited;
-          rmSync(data, { recursive: true, force: true });
+          cleanup();
           return code;
         },
       });
