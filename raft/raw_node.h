@@ -172,7 +172,11 @@ class RawNode {
   void ResetRandomizedTimeout();
   void StartCampaign(bool pre, bool force);
   bool Promotable() const { return conf_.IsVoter(id_); }
+  // Leader stickiness: whether we promised (by acknowledging a leader within the last
+  // election timeout, or by having restarted less than one ago under kLeaseBased) not to
+  // vote for another candidate. Always false without check_quorum.
   bool InLease() const;
+  void HeardFromLeader(uint64_t leader);  // A follower accepted a leader's message.
 
   // Leader.
   void AppendLocal(std::vector<Entry> ents);
@@ -232,6 +236,10 @@ class RawNode {
   int heartbeat_elapsed_ = 0;
   int randomized_election_timeout_ = 0;
   uint64_t ticks_ = 0;  // Ticks since this node started (lease arithmetic).
+  // When this node last accepted a leader's message (any term). Unlike lead_, which a
+  // higher term clears, it keeps the stickiness promise a lease relies on.
+  bool heard_leader_ = false;
+  uint64_t heard_leader_tick_ = 0;
   std::map<uint64_t, bool> votes_;
   std::map<uint64_t, Progress> prs_;
   uint64_t lead_transferee_ = kNone;
