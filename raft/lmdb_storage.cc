@@ -337,7 +337,10 @@ Status LmdbStorage::ApplySnapshot(const Snapshot& snap) {
   return Status::Ok();
 }
 
-Status LmdbStorage::CreateSnapshot(uint64_t index, const ConfState& cs, std::string data) {
+Status LmdbStorage::CreateSnapshot(uint64_t index, const ConfState& cs, std::string data,
+                                   uint64_t durable_applied_index) {
+  Status cs_status = CheckCompaction(index, durable_applied_index);
+  if (!cs_status.ok()) return cs_status;
   if (index <= impl_->snap_meta.index) return Status(Error::kSnapshotOutOfDate, "snapshot index not newer");
   if (index > impl_->last) return Status(Error::kUnavailable, "snapshot index beyond last");
   uint64_t term = 0;

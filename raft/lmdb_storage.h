@@ -38,7 +38,8 @@ class LmdbStorage final : public LogStorage {
   Status SetHardState(const HardState& hs) override;
   Status Append(const std::vector<Entry>& entries) override;
   Status ApplySnapshot(const Snapshot& snap) override;
-  Status CreateSnapshot(uint64_t index, const ConfState& cs, std::string data) override;
+  Status CreateSnapshot(uint64_t index, const ConfState& cs, std::string data,
+                        uint64_t durable_applied_index) override;
 
   // Persists entries and hard state in one transaction (one fsync), the usual Ready step.
   Status Save(const std::vector<Entry>& entries, const std::optional<HardState>& hs);

@@ -76,8 +76,19 @@ Status RawNode::Init() {
   term_ = hs.term;
   vote_ = hs.vote;
   committed_ = std::max(hs.commit, first - 1);
-  applied_ = std::max(cfg_.applied, first - 1);
-  if (applied_ > committed_) return Status(Error::kInvalidArgument, "Config.applied beyond commit index");
+  if (cfg_.applied + 1 < first) {
+    // Entries applied+1 .. first-1 exist only in the storage's snapshot: starting here would
+    // skip them. The state machine must first install Storage::GetSnapshot().
+    return Status(Error::kInvalidArgument,
+                  "Config.applied " + std::to_string(cfg_.applied) + " is below the log's snapshot at " +
+                      std::to_string(first - 1) +
+                      ": the entries in between were compacted; install the storage's snapshot in the "
+                      "state machine and start from its index");
+  }
+  applied_ = cfg_.applied;
+  if (applied_ > committed_)
+    return Status(Error::kInvalidArgument, "Config.applied " + std::to_string(applied_) + " is beyond the commit index " +
+                                               std::to_string(committed_));
   prev_hard_state_ = HardState{term_, vote_, committed_};
   BecomeFollower(term_, kNone);
   prev_soft_state_ = SoftState{lead_, role_};

@@ -42,7 +42,10 @@ struct Config {
   uint64_t id = kNone;             // This node's id, nonzero.
   int election_ticks = 10;         // Base election timeout; randomized in [e, 2e).
   int heartbeat_ticks = 1;         // Leader heartbeat interval; must be < election_ticks.
-  uint64_t applied = 0;            // Last index the state machine has applied (on restart).
+  // Last index the state machine has applied, durably (on restart). Must lie in
+  // [storage's snapshot index, commit index]: a state machine older than the snapshot installs
+  // Storage::GetSnapshot() first (RawNode::Create refuses otherwise).
+  uint64_t applied = 0;
   uint64_t max_bytes_per_msg = 1 << 20;  // Batch limit for MsgApp payloads (>= 1 entry sent).
   uint64_t max_entries_per_msg = 0;      // Entry-count cap per MsgApp; 0 = no cap.
   size_t max_inflight_msgs = 64;         // Pipelining window per follower (flow control).
@@ -97,7 +100,10 @@ struct Progress {
 class RawNode {
  public:
   // Builds a node over `storage` (which must outlive it), restoring hard state, log and
-  // membership from it. Errors: InvalidArgument from Config::Validate, or storage errors.
+  // membership from it; committed entries after config.applied come out in the next Readys.
+  // Errors: InvalidArgument from Config::Validate, or if config.applied is below the
+  // storage's snapshot index (entries would be skipped) or beyond the commit index; storage
+  // errors (Io, Corruption).
   static Status Create(const Config& config, Storage* storage, std::unique_ptr<RawNode>* out);
 
   // Advances logical time by one tick (elections, heartbeats, check-quorum, lease).

@@ -521,7 +521,7 @@ void Simulation::HandleReady(SimNode& n) {
     ServeReads(n);
     // Compaction: snapshot the state machine and drop the applied log prefix.
     if (n.applied_index >= n.storage->FirstIndex() + compact_after_) {
-      Status s = n.storage->CreateSnapshot(n.applied_index, n.applied_conf, n.state.Serialize());
+      Status s = n.storage->CreateSnapshot(n.applied_index, n.applied_conf, n.state.Serialize(), n.applied_index);
       if (!s.ok()) Fail("CreateSnapshot: " + s.ToString());
     }
   }

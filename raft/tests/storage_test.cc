@@ -13,17 +13,7 @@
 namespace vectron::raft {
 namespace {
 
-// A fresh temporary directory, removed on destruction.
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/raft-test-XXXXXX";
-    char* p = mkdtemp(tmpl);
-    REQUIRE(p != nullptr);
-    path = p;
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
+using testing::TempDir;
 
 std::vector<Entry> Ents(uint64_t from, uint64_t to, uint64_t term) {
   std::vector<Entry> v;
@@ -63,14 +53,14 @@ void ExerciseStorage(LogStorage& s) {
   CHECK(hs == HardState{2, 1, 4});
   // Compaction into a snapshot.
   ConfState three{{1, 2, 3}, {4}};
-  REQUIRE(s.CreateSnapshot(4, three, "snap4").ok());
+  REQUIRE(s.CreateSnapshot(4, three, "snap4", 4).ok());
   CHECK(s.FirstIndex() == 5);
   CHECK(s.LastIndex() == 6);
   REQUIRE(s.Term(4, &t).ok());
   CHECK(t == 2);
   out.clear();
   CHECK(s.Entries(4, 6, UINT64_MAX, &out).code() == Error::kCompacted);
-  CHECK(s.CreateSnapshot(3, three, "old").code() == Error::kSnapshotOutOfDate);
+  CHECK(s.CreateSnapshot(3, three, "old", 3).code() == Error::kSnapshotOutOfDate);
   Snapshot snap;
   REQUIRE(s.GetSnapshot(&snap).ok());
   CHECK(snap.metadata.index == 4);
@@ -108,7 +98,7 @@ TEST_CASE("LmdbStorage survives reopening: hard state, entries and snapshot come
     std::unique_ptr<LmdbStorage> s;
     REQUIRE(LmdbStorage::Open(dir.path, {}, &s).ok());
     REQUIRE(s->Save(Ents(1, 8, 1), HardState{3, 2, 6}).ok());
-    REQUIRE(s->CreateSnapshot(5, ConfState{{1, 2, 3}, {}}, "five").ok());
+    REQUIRE(s->CreateSnapshot(5, ConfState{{1, 2, 3}, {}}, "five", 5).ok());
   }
   std::unique_ptr<LmdbStorage> s;
   REQUIRE(LmdbStorage::Open(dir.path, {}, &s).ok());
@@ -144,6 +134,7 @@ TEST_CASE("a RawNode restarts from LmdbStorage with its log, term and membership
     REQUIRE(Bootstrap(*s, ConfState{{1}, {}}).ok());
     Config cfg;
     cfg.id = 1;
+    cfg.applied = 1;  // The state machine starts from the bootstrap snapshot (index 1).
     std::unique_ptr<RawNode> n;
     REQUIRE(RawNode::Create(cfg, s.get(), &n).ok());
     n->Campaign();  // Single voter: leader at once.
@@ -162,6 +153,7 @@ TEST_CASE("a RawNode restarts from LmdbStorage with its log, term and membership
   REQUIRE(LmdbStorage::Open(dir.path, {}, &s).ok());
   Config cfg;
   cfg.id = 1;
+  cfg.applied = 1;
   std::unique_ptr<RawNode> n;
   REQUIRE(RawNode::Create(cfg, s.get(), &n).ok());
   CHECK(n->term() == term);
