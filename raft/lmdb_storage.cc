@@ -1,309 +1,53 @@
 #include "raft/lmdb_storage.h"
 
-#include <lmdb.h>
-#include <sys/stat.h>
+#include <map>
 
-#include <cerrno>
-#include <cstring>
+#include "raft/lmdb_internal.h"
 
 namespace vectron::raft {
 
-namespace {
+using lmdb_internal::Env;
+using lmdb_internal::GroupState;
+using lmdb_internal::Txn;
 
-Status FromMdb(int rc, const char* what) {
-  if (rc == 0) return Status::Ok();
-  return Status(Error::kIo, std::string(what) + ": " + mdb_strerror(rc));
+// ---------------------------------------------------------------------------------------------
+// LmdbStorage: one group's log
+
+LmdbStorage::LmdbStorage(std::shared_ptr<Env> env, uint64_t group) : env_(std::move(env)), group_(group) {
+  env_->open_groups.insert(group_);
 }
 
-void PutU64(std::string& s, uint64_t v) {
-  for (int i = 0; i < 8; ++i) s.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
-bool GetU64(const char*& p, const char* end, uint64_t* v) {
-  if (end - p < 8) return false;
-  *v = 0;
-  for (int i = 0; i < 8; ++i) *v |= uint64_t{static_cast<uint8_t>(p[i])} << (8 * i);
-  p += 8;
-  return true;
-}
-
-std::string IndexKey(uint64_t i) {
-  std::string k(8, '\0');
-  for (int b = 0; b < 8; ++b) k[7 - b] = static_cast<char>((i >> (8 * b)) & 0xff);
-  return k;
-}
-
-uint64_t KeyIndex(const MDB_val& v) {
-  uint64_t i = 0;
-  auto* p = static_cast<const uint8_t*>(v.mv_data);
-  for (size_t b = 0; b < 8 && b < v.mv_size; ++b) i = (i << 8) | p[b];
-  return i;
-}
-
-std::string EncodeEntry(const Entry& e) {
-  std::string s;
-  PutU64(s, e.term);
-  s.push_back(static_cast<char>(e.type));
-  s += e.data;
-  return s;
-}
-
-bool DecodeEntry(uint64_t index, const MDB_val& v, Entry* e) {
-  const char* p = static_cast<const char*>(v.mv_data);
-  const char* end = p + v.mv_size;
-  if (!GetU64(p, end, &e->term) || p == end) return false;
-  auto t = static_cast<uint8_t>(*p++);
-  if (t > 1) return false;
-  e->type = static_cast<EntryType>(t);
-  e->index = index;
-  e->data.assign(p, end);
-  return true;
-}
-
-void PutIds(std::string& s, const std::vector<uint64_t>& ids) {
-  PutU64(s, ids.size());
-  for (uint64_t id : ids) PutU64(s, id);
-}
-
-bool GetIds(const char*& p, const char* end, std::vector<uint64_t>* ids) {
-  uint64_t n = 0;
-  if (!GetU64(p, end, &n) || n > static_cast<uint64_t>(end - p) / 8) return false;
-  ids->resize(n);
-  for (uint64_t& id : *ids)
-    if (!GetU64(p, end, &id)) return false;
-  return true;
-}
-
-// RAII transaction: aborts unless committed (committing consumes it).
-class Txn {
- public:
-  Txn() = default;
-  Txn(const Txn&) = delete;
-  Txn& operator=(const Txn&) = delete;
-  ~Txn() {
-    if (txn_) mdb_txn_abort(txn_);
-  }
-  Status Begin(MDB_env* env, bool write) {
-    return FromMdb(mdb_txn_begin(env, nullptr, write ? 0 : MDB_RDONLY, &txn_), "mdb_txn_begin");
-  }
-  Status Commit() {
-    int rc = mdb_txn_commit(txn_);
-    txn_ = nullptr;  // Gone whether or not the commit succeeded.
-    return FromMdb(rc, "mdb_txn_commit");
-  }
-  MDB_txn* get() { return txn_; }
-
- private:
-  MDB_txn* txn_ = nullptr;
-};
-
-MDB_val Val(const std::string& s) { return MDB_val{s.size(), const_cast<char*>(s.data())}; }
-
-}  // namespace
-
-struct LmdbStorage::Impl {
-  MDB_env* env = nullptr;
-  MDB_dbi log_dbi = 0;
-  MDB_dbi meta_dbi = 0;
-  // Cached from the store (single-threaded use).
-  HardState hs;
-  SnapshotMetadata snap_meta;
-  uint64_t last = 0;  // Last entry index, or snapshot index if no entries.
-
-  ~Impl() {
-    if (env) mdb_env_close(env);
-  }
-
-  Status PutMeta(MDB_txn* txn, const std::string& key, const std::string& value) {
-    MDB_val k = Val(key), v = Val(value);
-    return FromMdb(mdb_put(txn, meta_dbi, &k, &v, 0), "mdb_put meta");
-  }
-
-  static std::string EncodeHardState(const HardState& h) {
-    std::string s;
-    PutU64(s, h.term);
-    PutU64(s, h.vote);
-    PutU64(s, h.commit);
-    return s;
-  }
-
-  static std::string EncodeSnapMeta(const SnapshotMetadata& m) {
-    std::string s;
-    PutU64(s, m.index);
-    PutU64(s, m.term);
-    PutIds(s, m.conf_state.voters);
-    PutIds(s, m.conf_state.learners);
-    return s;
-  }
-
-  // Deletes log entries with index >= from (or <= upto when `tail` is false).
-  Status DeleteRange(MDB_txn* txn, uint64_t bound, bool tail) {
-    MDB_cursor* cur = nullptr;
-    Status s = FromMdb(mdb_cursor_open(txn, log_dbi, &cur), "mdb_cursor_open");
-    if (!s.ok()) return s;
-    MDB_val k, v;
-    int rc;
-    while ((rc = mdb_cursor_get(cur, &k, &v, tail ? MDB_LAST : MDB_FIRST)) == 0) {
-      uint64_t i = KeyIndex(k);
-      if (tail ? i < bound : i > bound) break;
-      if ((rc = mdb_cursor_del(cur, 0)) != 0) break;
-    }
-    mdb_cursor_close(cur);
-    return rc == 0 || rc == MDB_NOTFOUND ? Status::Ok() : FromMdb(rc, "delete log range");
-  }
-  Status TruncateFrom(MDB_txn* txn, uint64_t from) { return DeleteRange(txn, from, true); }
-  Status TruncateUpTo(MDB_txn* txn, uint64_t upto) { return DeleteRange(txn, upto, false); }
-
-  Status AppendIn(MDB_txn* txn, const std::vector<Entry>& entries) {
-    if (entries.empty()) return Status::Ok();
-    uint64_t first = entries.front().index;
-    if (first <= snap_meta.index) return Status(Error::kInvalidArgument, "Append below snapshot index");
-    if (first > last + 1) return Status(Error::kInvalidArgument, "Append leaves a gap");
-    if (first <= last) {
-      Status s = TruncateFrom(txn, first);
-      if (!s.ok()) return s;
-    }
-    for (const Entry& e : entries) {
-      std::string key = IndexKey(e.index), val = EncodeEntry(e);
-      MDB_val k = Val(key), v = Val(val);
-      Status s = FromMdb(mdb_put(txn, log_dbi, &k, &v, 0), "mdb_put log");
-      if (!s.ok()) return s;
-    }
-    return Status::Ok();
-  }
-};
-
-LmdbStorage::LmdbStorage(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-LmdbStorage::~LmdbStorage() = default;
+LmdbStorage::~LmdbStorage() { env_->open_groups.erase(group_); }
 
 Status LmdbStorage::Open(const std::string& dir, const LmdbStorageOptions& options, std::unique_ptr<LmdbStorage>* out) {
-  if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
-    return Status(Error::kIo, "mkdir " + dir + ": " + std::strerror(errno));
-  auto impl = std::make_unique<Impl>();
-  Status s = FromMdb(mdb_env_create(&impl->env), "mdb_env_create");
+  std::unique_ptr<LmdbLogStore> store;
+  Status s = LmdbLogStore::Open(dir, options, &store);
   if (!s.ok()) return s;
-  if (!(s = FromMdb(mdb_env_set_maxdbs(impl->env, 4), "mdb_env_set_maxdbs")).ok()) return s;
-  if (!(s = FromMdb(mdb_env_set_mapsize(impl->env, options.map_size_bytes), "mdb_env_set_mapsize")).ok()) return s;
-  // Default flags: every commit is synced to disk.
-  s = FromMdb(mdb_env_open(impl->env, dir.c_str(), 0, 0644), "mdb_env_open");
-  if (!s.ok()) return Status(Error::kIo, "open " + dir + ": " + s.message());
-  Txn txn;
-  if (!(s = txn.Begin(impl->env, true)).ok()) return s;
-  if (!(s = FromMdb(mdb_dbi_open(txn.get(), "log", MDB_CREATE, &impl->log_dbi), "mdb_dbi_open log")).ok()) return s;
-  if (!(s = FromMdb(mdb_dbi_open(txn.get(), "meta", MDB_CREATE, &impl->meta_dbi), "mdb_dbi_open meta")).ok()) return s;
-  // Load cached metadata.
-  auto get = [&](const char* key, std::string* val) -> Status {
-    std::string k(key);
-    MDB_val mk = Val(k), mv;
-    int rc = mdb_get(txn.get(), impl->meta_dbi, &mk, &mv);
-    if (rc == MDB_NOTFOUND) return Status(Error::kUnavailable, "");
-    if (rc != 0) return FromMdb(rc, "mdb_get meta");
-    val->assign(static_cast<const char*>(mv.mv_data), mv.mv_size);
-    return Status::Ok();
-  };
-  std::string v;
-  s = get("hard_state", &v);
-  if (s.ok()) {
-    const char* p = v.data();
-    const char* end = p + v.size();
-    if (!GetU64(p, end, &impl->hs.term) || !GetU64(p, end, &impl->hs.vote) || !GetU64(p, end, &impl->hs.commit))
-      return Status(Error::kCorruption, "hard_state in " + dir + " does not decode");
-  } else if (s.code() != Error::kUnavailable) {
-    return s;
-  }
-  s = get("snapshot_meta", &v);
-  if (s.ok()) {
-    const char* p = v.data();
-    const char* end = p + v.size();
-    SnapshotMetadata& m = impl->snap_meta;
-    if (!GetU64(p, end, &m.index) || !GetU64(p, end, &m.term) || !GetIds(p, end, &m.conf_state.voters) ||
-        !GetIds(p, end, &m.conf_state.learners))
-      return Status(Error::kCorruption, "snapshot_meta in " + dir + " does not decode");
-  } else if (s.code() != Error::kUnavailable) {
-    return s;
-  }
-  MDB_cursor* cur = nullptr;
-  if (!(s = FromMdb(mdb_cursor_open(txn.get(), impl->log_dbi, &cur), "mdb_cursor_open")).ok()) return s;
-  MDB_val k, val;
-  int rc = mdb_cursor_get(cur, &k, &val, MDB_LAST);
-  impl->last = rc == 0 ? KeyIndex(k) : impl->snap_meta.index;
-  mdb_cursor_close(cur);
-  if (rc != 0 && rc != MDB_NOTFOUND) return FromMdb(rc, "read last log entry");
-  if (!(s = txn.Commit()).ok()) return s;
-  out->reset(new LmdbStorage(std::move(impl)));
-  return Status::Ok();
+  return store->OpenGroup(kSingleGroupId, out);  // The handle keeps the environment alive.
 }
 
 Status LmdbStorage::InitialState(HardState* hs, ConfState* cs) {
-  *hs = impl_->hs;
-  *cs = impl_->snap_meta.conf_state;
+  *hs = hs_;
+  *cs = snap_.conf_state;
   return Status::Ok();
 }
 
-uint64_t LmdbStorage::FirstIndex() { return impl_->snap_meta.index + 1; }
-uint64_t LmdbStorage::LastIndex() { return impl_->last; }
+uint64_t LmdbStorage::FirstIndex() { return snap_.index + 1; }
+uint64_t LmdbStorage::LastIndex() { return last_; }
 
 Status LmdbStorage::Entries(uint64_t lo, uint64_t hi, uint64_t max_bytes, std::vector<Entry>* out) {
-  if (lo <= impl_->snap_meta.index) return Status(Error::kCompacted, "entries below " + std::to_string(FirstIndex()) + " compacted");
-  if (hi > impl_->last + 1) return Status(Error::kUnavailable, "entries beyond " + std::to_string(impl_->last));
-  if (lo >= hi) return Status::Ok();
-  Txn txn;
-  Status s = txn.Begin(impl_->env, false);
-  if (!s.ok()) return s;
-  MDB_cursor* cur = nullptr;
-  if (!(s = FromMdb(mdb_cursor_open(txn.get(), impl_->log_dbi, &cur), "mdb_cursor_open")).ok()) return s;
-  std::string key = IndexKey(lo);
-  MDB_val k = Val(key), v;
-  int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
-  uint64_t bytes = 0;
-  uint64_t expect = lo;
-  while (rc == 0 && expect < hi) {
-    Entry e;
-    if (KeyIndex(k) != expect || !DecodeEntry(expect, v, &e)) {
-      mdb_cursor_close(cur);
-      return Status(Error::kCorruption, "log entry " + std::to_string(expect) + " missing or malformed");
-    }
-    bytes += e.data.size();
-    if (expect > lo && bytes > max_bytes) break;
-    out->push_back(std::move(e));
-    ++expect;
-    rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-  }
-  mdb_cursor_close(cur);
-  if (rc != 0 && rc != MDB_NOTFOUND) return FromMdb(rc, "read log");
-  if (out->empty() || (rc == MDB_NOTFOUND && expect < hi))
-    return Status(Error::kCorruption, "log entry " + std::to_string(expect) + " missing");
-  return Status::Ok();
+  return lmdb_internal::ReadEntries(*env_, group_, GroupState{hs_, snap_, last_}, lo, hi, max_bytes, out);
 }
 
 Status LmdbStorage::Term(uint64_t i, uint64_t* term) {
-  if (i < impl_->snap_meta.index) return Status(Error::kCompacted, "term of compacted index");
-  if (i > impl_->last) return Status(Error::kUnavailable, "term of index beyond last");
-  if (i == impl_->snap_meta.index) {
-    *term = impl_->snap_meta.term;
-    return Status::Ok();
-  }
-  std::vector<Entry> e;
-  Status s = Entries(i, i + 1, UINT64_MAX, &e);
-  if (!s.ok()) return s;
-  *term = e[0].term;
-  return Status::Ok();
+  return lmdb_internal::ReadTerm(*env_, group_, GroupState{hs_, snap_, last_}, i, term);
 }
 
 Status LmdbStorage::GetSnapshot(Snapshot* out) {
-  out->metadata = impl_->snap_meta;
+  out->metadata = snap_;
   out->data.clear();
-  if (impl_->snap_meta.index == 0) return Status::Ok();
-  Txn txn;
-  Status s = txn.Begin(impl_->env, false);
-  if (!s.ok()) return s;
-  std::string key = "snapshot_data";
-  MDB_val k = Val(key), v;
-  int rc = mdb_get(txn.get(), impl_->meta_dbi, &k, &v);
-  if (rc == MDB_NOTFOUND) return Status::Ok();
-  if (rc != 0) return FromMdb(rc, "mdb_get snapshot_data");
-  out->data.assign(static_cast<const char*>(v.mv_data), v.mv_size);
-  return Status::Ok();
+  if (snap_.index == 0) return Status::Ok();
+  return lmdb_internal::ReadSnapshotData(*env_, group_, &out->data);
 }
 
 Status LmdbStorage::SetHardState(const HardState& hs) { return Save({}, hs); }
@@ -311,47 +55,123 @@ Status LmdbStorage::SetHardState(const HardState& hs) { return Save({}, hs); }
 Status LmdbStorage::Append(const std::vector<Entry>& entries) { return Save(entries, std::nullopt); }
 
 Status LmdbStorage::Save(const std::vector<Entry>& entries, const std::optional<HardState>& hs) {
-  Txn txn;
-  Status s = txn.Begin(impl_->env, true);
-  if (!s.ok()) return s;
-  if (!(s = impl_->AppendIn(txn.get(), entries)).ok()) return s;
-  if (hs && !(s = impl_->PutMeta(txn.get(), "hard_state", Impl::EncodeHardState(*hs))).ok()) return s;
-  if (!(s = txn.Commit()).ok()) return s;
-  if (!entries.empty()) impl_->last = entries.back().index;
-  if (hs) impl_->hs = *hs;
-  return Status::Ok();
+  LogWriteBatch b;
+  b.Save(this, entries, hs);
+  return Commit(*env_, b);
 }
 
 Status LmdbStorage::ApplySnapshot(const Snapshot& snap) {
-  if (impl_->snap_meta.index != 0 && snap.metadata.index <= impl_->snap_meta.index)
-    return Status(Error::kSnapshotOutOfDate, "snapshot older than the current one");
+  LogWriteBatch b;
+  b.ApplySnapshot(this, snap);
+  return Commit(*env_, b);
+}
+
+Status LmdbStorage::CreateSnapshot(uint64_t index, const ConfState& cs, std::string data,
+                                   uint64_t durable_applied_index) {
+  LogWriteBatch b;
+  b.CreateSnapshot(this, index, cs, std::move(data), durable_applied_index);
+  return Commit(*env_, b);
+}
+
+Status LmdbStorage::Commit(Env& env, LogWriteBatch& batch) {
+  if (batch.empty()) return Status::Ok();
+  for (const LogWriteBatch::Op& op : batch.ops_) {
+    if (op.group == nullptr || op.group->env_.get() != &env)
+      return Status(Error::kInvalidArgument, "LogWriteBatch names a group of another store (or null)");
+  }
   Txn txn;
-  Status s = txn.Begin(impl_->env, true);
+  Status s = txn.Begin(env.env, true);
   if (!s.ok()) return s;
-  if (!(s = FromMdb(mdb_drop(txn.get(), impl_->log_dbi, 0), "mdb_drop log")).ok()) return s;
-  if (!(s = impl_->PutMeta(txn.get(), "snapshot_meta", Impl::EncodeSnapMeta(snap.metadata))).ok()) return s;
-  if (!(s = impl_->PutMeta(txn.get(), "snapshot_data", snap.data)).ok()) return s;
+  // Each group's state as of the operations so far; installed only once the commit succeeds.
+  std::map<LmdbStorage*, GroupState> next;
+  for (const LogWriteBatch::Op& op : batch.ops_) {
+    LmdbStorage* g = op.group;
+    auto it = next.try_emplace(g, GroupState{g->hs_, g->snap_, g->last_}).first;
+    switch (op.kind) {
+      case LogWriteBatch::Kind::kSave:
+        s = lmdb_internal::SaveIn(env, txn.get(), g->group_, it->second, op.entries, op.hs ? &*op.hs : nullptr);
+        break;
+      case LogWriteBatch::Kind::kApplySnapshot:
+        s = lmdb_internal::ApplySnapshotIn(env, txn.get(), g->group_, it->second, op.snap);
+        break;
+      case LogWriteBatch::Kind::kCreateSnapshot:
+        s = lmdb_internal::CreateSnapshotIn(env, txn.get(), g->group_, it->second, op.snap.metadata.index,
+                                            op.snap.metadata.conf_state, op.snap.data, op.durable_applied);
+        break;
+    }
+    if (!s.ok()) return Status(s.code(), "group " + std::to_string(g->group_) + ": " + s.message());
+  }
   if (!(s = txn.Commit()).ok()) return s;
-  impl_->snap_meta = snap.metadata;
-  impl_->last = snap.metadata.index;
+  for (auto& [g, st] : next) {
+    g->hs_ = st.hs;
+    g->snap_ = st.snap;
+    g->last_ = st.last;
+  }
+  batch.Clear();
   return Status::Ok();
 }
 
-Status LmdbStorage::CreateSnapshot(uint64_t index, const ConfState& cs, std::string data) {
-  if (index <= impl_->snap_meta.index) return Status(Error::kSnapshotOutOfDate, "snapshot index not newer");
-  if (index > impl_->last) return Status(Error::kUnavailable, "snapshot index beyond last");
-  uint64_t term = 0;
-  Status s = Term(index, &term);
+// ---------------------------------------------------------------------------------------------
+// LogWriteBatch
+
+void LogWriteBatch::Save(LmdbStorage* group, std::vector<Entry> entries, std::optional<HardState> hs) {
+  if (entries.empty() && !hs) return;
+  ops_.push_back(Op{Kind::kSave, group, std::move(entries), hs, {}, 0});
+}
+
+void LogWriteBatch::ApplySnapshot(LmdbStorage* group, Snapshot snap) {
+  ops_.push_back(Op{Kind::kApplySnapshot, group, {}, std::nullopt, std::move(snap), 0});
+}
+
+void LogWriteBatch::CreateSnapshot(LmdbStorage* group, uint64_t index, ConfState cs, std::string data,
+                                   uint64_t durable_applied_index) {
+  Snapshot snap;
+  snap.metadata.index = index;
+  snap.metadata.conf_state = std::move(cs);
+  snap.data = std::move(data);
+  ops_.push_back(Op{Kind::kCreateSnapshot, group, {}, std::nullopt, std::move(snap), durable_applied_index});
+}
+
+// ---------------------------------------------------------------------------------------------
+// LmdbLogStore: many groups in one environment
+
+LmdbLogStore::LmdbLogStore(std::shared_ptr<Env> env) : env_(std::move(env)) {}
+LmdbLogStore::~LmdbLogStore() = default;
+
+Status LmdbLogStore::Open(const std::string& dir, const LmdbStorageOptions& options, std::unique_ptr<LmdbLogStore>* out) {
+  std::shared_ptr<Env> env;
+  Status s = lmdb_internal::OpenEnv(dir, options, &env);
   if (!s.ok()) return s;
-  SnapshotMetadata md{index, term, cs};
-  Txn txn;
-  if (!(s = txn.Begin(impl_->env, true)).ok()) return s;
-  if (!(s = impl_->TruncateUpTo(txn.get(), index)).ok()) return s;
-  if (!(s = impl_->PutMeta(txn.get(), "snapshot_meta", Impl::EncodeSnapMeta(md))).ok()) return s;
-  if (!(s = impl_->PutMeta(txn.get(), "snapshot_data", data)).ok()) return s;
-  if (!(s = txn.Commit()).ok()) return s;
-  impl_->snap_meta = md;
+  out->reset(new LmdbLogStore(std::move(env)));
   return Status::Ok();
+}
+
+Status LmdbLogStore::OpenGroup(uint64_t group_id, std::unique_ptr<LmdbStorage>* out) {
+  if (env_->open_groups.count(group_id))
+    return Status(Error::kInvalidArgument, "group " + std::to_string(group_id) + " of " + env_->dir + " is already open");
+  GroupState st;
+  Status s = lmdb_internal::LoadGroup(*env_, group_id, &st);
+  if (!s.ok()) return s;
+  std::unique_ptr<LmdbStorage> g(new LmdbStorage(env_, group_id));
+  g->hs_ = st.hs;
+  g->snap_ = st.snap;
+  g->last_ = st.last;
+  *out = std::move(g);
+  return Status::Ok();
+}
+
+Status LmdbLogStore::Write(LogWriteBatch& batch) { return LmdbStorage::Commit(*env_, batch); }
+
+Status LmdbLogStore::ListGroups(std::vector<uint64_t>* out) { return lmdb_internal::ListGroups(*env_, out); }
+
+Status LmdbLogStore::DropGroup(uint64_t group_id) {
+  if (env_->open_groups.count(group_id))
+    return Status(Error::kInvalidArgument, "group " + std::to_string(group_id) + " is open: close its handle first");
+  Txn txn;
+  Status s = txn.Begin(env_->env, true);
+  if (!s.ok()) return s;
+  if (!(s = lmdb_internal::DropGroupIn(*env_, txn.get(), group_id)).ok()) return s;
+  return txn.Commit();
 }
 
 }  // namespace vectron::raft

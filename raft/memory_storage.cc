@@ -79,7 +79,18 @@ Status MemoryStorage::ApplySnapshot(const Snapshot& snap) {
   return Status::Ok();
 }
 
-Status MemoryStorage::CreateSnapshot(uint64_t index, const ConfState& cs, std::string data) {
+Status LogStorage::CheckCompaction(uint64_t index, uint64_t durable_applied_index) {
+  if (index <= durable_applied_index) return Status::Ok();
+  return Status(Error::kInvalidArgument,
+                "CreateSnapshot at " + std::to_string(index) + " is beyond the durable applied index " +
+                    std::to_string(durable_applied_index) +
+                    ": the state machine would need the compacted entries to recover from a crash");
+}
+
+Status MemoryStorage::CreateSnapshot(uint64_t index, const ConfState& cs, std::string data,
+                                     uint64_t durable_applied_index) {
+  Status s = CheckCompaction(index, durable_applied_index);
+  if (!s.ok()) return s;
   uint64_t offset = ents_[0].index;
   if (index <= snap_.metadata.index) return Status(Error::kSnapshotOutOfDate, "snapshot index not newer");
   if (index > LastIndex()) return Status(Error::kUnavailable, "snapshot index beyond last");

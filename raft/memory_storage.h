@@ -22,7 +22,8 @@ class MemoryStorage final : public LogStorage {
   Status SetHardState(const HardState& hs) override;
   Status Append(const std::vector<Entry>& entries) override;
   Status ApplySnapshot(const Snapshot& snap) override;
-  Status CreateSnapshot(uint64_t index, const ConfState& cs, std::string data) override;
+  Status CreateSnapshot(uint64_t index, const ConfState& cs, std::string data,
+                        uint64_t durable_applied_index) override;
 
   // The durable hard state (for checkers).
   const HardState& hard_state() const { return hs_; }

@@ -76,8 +76,19 @@ Status RawNode::Init() {
   term_ = hs.term;
   vote_ = hs.vote;
   committed_ = std::max(hs.commit, first - 1);
-  applied_ = std::max(cfg_.applied, first - 1);
-  if (applied_ > committed_) return Status(Error::kInvalidArgument, "Config.applied beyond commit index");
+  if (cfg_.applied + 1 < first) {
+    // Entries applied+1 .. first-1 exist only in the storage's snapshot: starting here would
+    // skip them. The state machine must first install Storage::GetSnapshot().
+    return Status(Error::kInvalidArgument,
+                  "Config.applied " + std::to_string(cfg_.applied) + " is below the log's snapshot at " +
+                      std::to_string(first - 1) +
+                      ": the entries in between were compacted; install the storage's snapshot in the "
+                      "state machine and start from its index");
+  }
+  applied_ = cfg_.applied;
+  if (applied_ > committed_)
+    return Status(Error::kInvalidArgument, "Config.applied " + std::to_string(applied_) + " is beyond the commit index " +
+                                               std::to_string(committed_));
   prev_hard_state_ = HardState{term_, vote_, committed_};
   BecomeFollower(term_, kNone);
   prev_soft_state_ = SoftState{lead_, role_};
@@ -359,7 +370,10 @@ void RawNode::StartCampaign(bool pre, bool force) {
 
 bool RawNode::InLease() const {
   if (!cfg_.check_quorum) return false;
-  if (lead_ != kNone && election_elapsed_ < cfg_.election_ticks) return true;
+  if (role_ == Role::kLeader) return true;
+  // The promise made by acknowledging a leader outlives our term: a message with a higher
+  // term that is not a vote request clears lead_ but not this (see heard_leader_tick_).
+  if (heard_leader_ && ticks_ - heard_leader_tick_ < static_cast<uint64_t>(cfg_.election_ticks)) return true;
   // After a restart we may have forgotten a leader we promised not to undercut; wait out one
   // election timeout before voting so a lease granted before the crash expires.
   return cfg_.read_only == ReadOnlyOption::kLeaseBased && ticks_ < static_cast<uint64_t>(cfg_.election_ticks);
@@ -423,6 +437,15 @@ Status RawNode::Step(const Message& m) {
       // Do not change term for a pre-vote.
     } else if (m.type == MessageType::kPreVoteResp && !m.reject) {
       // Granted pre-votes carry the future term; counted below.
+    } else if (m.type == MessageType::kVote) {
+      // Raft's rule (Figure 2): the election timer restarts only when we hear from the
+      // current leader or grant a vote (HandleVoteRequest does that). Stepping down to a
+      // candidate's term must not restart it: a candidate with a stale log and a fast clock
+      // would otherwise keep the up-to-date nodes from ever timing out (raft-sim seed 51672).
+      int elapsed = election_elapsed_, timeout = randomized_election_timeout_;
+      BecomeFollower(m.term, kNone);
+      election_elapsed_ = elapsed;
+      randomized_election_timeout_ = timeout;
     } else {
       bool from_leader = m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat ||
                          m.type == MessageType::kSnapshot;
@@ -520,18 +543,15 @@ Status RawNode::Step(const Message& m) {
   // Follower.
   switch (m.type) {
     case MessageType::kAppend:
-      election_elapsed_ = 0;
-      lead_ = m.from;
+      HeardFromLeader(m.from);
       HandleAppend(m);
       break;
     case MessageType::kHeartbeat:
-      election_elapsed_ = 0;
-      lead_ = m.from;
+      HeardFromLeader(m.from);
       HandleHeartbeat(m);
       break;
     case MessageType::kSnapshot:
-      election_elapsed_ = 0;
-      lead_ = m.from;
+      HeardFromLeader(m.from);
       HandleSnapshotChunk(m);
       break;
     case MessageType::kTimeoutNow:
@@ -554,9 +574,19 @@ Status RawNode::Step(const Message& m) {
   return Status::Ok();
 }
 
+void RawNode::HeardFromLeader(uint64_t leader) {
+  election_elapsed_ = 0;
+  lead_ = leader;
+  heard_leader_ = true;
+  heard_leader_tick_ = ticks_;
+}
+
 void RawNode::HandleVoteRequest(const Message& m) {
   bool pre = m.type == MessageType::kPreVote;
   bool can_vote = vote_ == m.from || (vote_ == kNone && lead_ == kNone) || (pre && m.term > term_);
+  // Leader stickiness also holds within a term: we may have been moved to this term by a
+  // message that was not a vote request while a leader we acknowledged still holds a lease.
+  if (vote_ != m.from && !m.force && InLease()) can_vote = false;
   Message r;
   r.type = pre ? MessageType::kPreVoteResp : MessageType::kVoteResp;
   r.to = m.from;

@@ -42,7 +42,10 @@ struct Config {
   uint64_t id = kNone;             // This node's id, nonzero.
   int election_ticks = 10;         // Base election timeout; randomized in [e, 2e).
   int heartbeat_ticks = 1;         // Leader heartbeat interval; must be < election_ticks.
-  uint64_t applied = 0;            // Last index the state machine has applied (on restart).
+  // Last index the state machine has applied, durably (on restart). Must lie in
+  // [storage's snapshot index, commit index]: a state machine older than the snapshot installs
+  // Storage::GetSnapshot() first (RawNode::Create refuses otherwise).
+  uint64_t applied = 0;
   uint64_t max_bytes_per_msg = 1 << 20;  // Batch limit for MsgApp payloads (>= 1 entry sent).
   uint64_t max_entries_per_msg = 0;      // Entry-count cap per MsgApp; 0 = no cap.
   size_t max_inflight_msgs = 64;         // Pipelining window per follower (flow control).
@@ -97,7 +100,10 @@ struct Progress {
 class RawNode {
  public:
   // Builds a node over `storage` (which must outlive it), restoring hard state, log and
-  // membership from it. Errors: InvalidArgument from Config::Validate, or storage errors.
+  // membership from it; committed entries after config.applied come out in the next Readys.
+  // Errors: InvalidArgument from Config::Validate, or if config.applied is below the
+  // storage's snapshot index (entries would be skipped) or beyond the commit index; storage
+  // errors (Io, Corruption).
   static Status Create(const Config& config, Storage* storage, std::unique_ptr<RawNode>* out);
 
   // Advances logical time by one tick (elections, heartbeats, check-quorum, lease).
@@ -172,7 +178,11 @@ class RawNode {
   void ResetRandomizedTimeout();
   void StartCampaign(bool pre, bool force);
   bool Promotable() const { return conf_.IsVoter(id_); }
+  // Leader stickiness: whether we promised (by acknowledging a leader within the last
+  // election timeout, or by having restarted less than one ago under kLeaseBased) not to
+  // vote for another candidate. Always false without check_quorum.
   bool InLease() const;
+  void HeardFromLeader(uint64_t leader);  // A follower accepted a leader's message.
 
   // Leader.
   void AppendLocal(std::vector<Entry> ents);
@@ -232,6 +242,10 @@ class RawNode {
   int heartbeat_elapsed_ = 0;
   int randomized_election_timeout_ = 0;
   uint64_t ticks_ = 0;  // Ticks since this node started (lease arithmetic).
+  // When this node last accepted a leader's message (any term). Unlike lead_, which a
+  // higher term clears, it keeps the stickiness promise a lease relies on.
+  bool heard_leader_ = false;
+  uint64_t heard_leader_tick_ = 0;
   std::map<uint64_t, bool> votes_;
   std::map<uint64_t, Progress> prs_;
   uint64_t lead_transferee_ = kNone;

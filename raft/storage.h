@@ -34,6 +34,8 @@ class Storage {
 // commits, which fsyncs, before returning).
 class LogStorage : public Storage {
  public:
+  // Checks CreateSnapshot's durability precondition; OK or InvalidArgument naming both indexes.
+  static Status CheckCompaction(uint64_t index, uint64_t durable_applied_index);
   // Persists `hs`.
   virtual Status SetHardState(const HardState& hs) = 0;
   // Appends entries, first deleting any held entries at or after entries.front().index.
@@ -42,9 +44,18 @@ class LogStorage : public Storage {
   // Replaces everything with `snap` (a snapshot received from the leader): the log becomes
   // empty after snap.metadata.index. Errors: SnapshotOutOfDate if older than the current one.
   virtual Status ApplySnapshot(const Snapshot& snap) = 0;
-  // Records an application snapshot at `index` (<= last index) and discards entries <= index.
-  // Errors: SnapshotOutOfDate if index <= current snapshot index, Unavailable if index > last.
-  virtual Status CreateSnapshot(uint64_t index, const ConfState& cs, std::string data) = 0;
+  // Records an application snapshot at `index` (<= last index) with membership `cs` and
+  // discards entries <= index (log compaction).
+  //
+  // `durable_applied_index` is the highest index whose effects survive a crash of the
+  // application: what its state machine has applied AND synced (a state machine that defers
+  // fsyncs, such as a kNoSync shard, passes its last synced index, not its applied index), or
+  // `index` itself when `data` holds the whole state. After a crash the application restarts
+  // from that index (Config::applied) and needs the log after it, so compaction may not pass it.
+  // Errors: InvalidArgument if index > durable_applied_index (nothing changes);
+  // SnapshotOutOfDate if index <= current snapshot index; Unavailable if index > last.
+  virtual Status CreateSnapshot(uint64_t index, const ConfState& cs, std::string data,
+                                uint64_t durable_applied_index) = 0;
 };
 
 // Writes the state every founding member of a new cluster starts from: a snapshot at index 1,

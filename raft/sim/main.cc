@@ -1,6 +1,7 @@
 // raft-sim: runs deterministic simulation campaigns of the Raft library.
 //
 //   raft-sim --seeds N --steps M [--first S]   run seeds S..S+N-1 (default S = 1)
+//   raft-sim --list S1,S2,... --steps M         run the listed seeds (CI's regression seeds)
 //   raft-sim --seed S --steps M [--trace]      replay one seed, optionally printing every event
 //   raft-sim --bench                           benchmark table (3 and 5 nodes, +/- batching)
 //
@@ -10,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "raft/sim/simulation.h"
 
@@ -26,6 +28,7 @@ void Usage() {
   std::fprintf(stderr,
                "usage: raft-sim --seeds N --steps M [--first S] [--no-faults] [--no-membership]\n"
                "                [--inject-local-reads]   (checker self-test: serve reads without ReadIndex)\n"
+               "       raft-sim --list S1,S2,... --steps M\n"
                "       raft-sim --seed S --steps M [--trace]\n"
                "       raft-sim --bench [--proposals N]\n");
 }
@@ -62,8 +65,25 @@ int Bench(uint64_t proposals) {
 
 }  // namespace
 
+// Parses "S1,S2,..." (nonempty, decimal seeds).
+bool ParseList(const char* s, std::vector<uint64_t>* out) {
+  std::string item;
+  for (const char* p = s;; ++p) {
+    if (*p == ',' || *p == '\0') {
+      uint64_t v = 0;
+      if (!ParseU64(item.c_str(), &v)) return false;
+      out->push_back(v);
+      item.clear();
+      if (*p == '\0') return true;
+    } else {
+      item += *p;
+    }
+  }
+}
+
 int main(int argc, char** argv) {
   uint64_t seeds = 1, first = 1, steps = 3000, proposals = 20000;
+  std::vector<uint64_t> list;
   bool single = false, trace = false, bench = false, faults = true, membership = true, inject = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -77,6 +97,13 @@ int main(int argc, char** argv) {
     };
     if (a == "--seeds") {
       value(&seeds);
+    } else if (a == "--list") {
+      if (i + 1 >= argc || !ParseList(argv[i + 1], &list)) {
+        std::fprintf(stderr, "raft-sim: --list needs seeds such as 51672,200003\n");
+        Usage();
+        return 2;
+      }
+      ++i;
     } else if (a == "--first") {
       value(&first);
     } else if (a == "--seed") {
@@ -107,7 +134,13 @@ int main(int argc, char** argv) {
   auto t0 = std::chrono::steady_clock::now();
   uint64_t failed = 0, writes = 0, reads = 0, crashes = 0, partitions = 0, confs = 0, transfers = 0, snaps = 0,
            leaders = 0, inconclusive = 0, timeouts = 0;
-  for (uint64_t s = first; s < first + seeds; ++s) {
+  if (list.empty()) {
+    for (uint64_t s = first; s < first + seeds; ++s) list.push_back(s);
+  } else {
+    seeds = list.size();
+  }
+  for (size_t k = 0; k < list.size(); ++k) {
+    const uint64_t s = list[k];
     SimOptions o;
     o.seed = s;
     o.steps = steps;
@@ -137,8 +170,8 @@ int main(int argc, char** argv) {
                   static_cast<unsigned long long>(r.stats.transfers), static_cast<unsigned long long>(r.stats.snapshots_installed),
                   static_cast<unsigned long long>(r.stats.messages));
     }
-    if (!single && (s - first + 1) % 1000 == 0) {
-      std::fprintf(stderr, "raft-sim: %llu/%llu seeds done, %llu failed\n", static_cast<unsigned long long>(s - first + 1),
+    if (!single && (k + 1) % 1000 == 0) {
+      std::fprintf(stderr, "raft-sim: %llu/%llu seeds done, %llu failed\n", static_cast<unsigned long long>(k + 1),
                    static_cast<unsigned long long>(seeds), static_cast<unsigned long long>(failed + !r.ok));
     }
     if (!r.ok) {

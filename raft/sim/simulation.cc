@@ -121,6 +121,11 @@ struct SimNode {
   bool removed = false;           // Removal committed and the node shut down for good.
   uint64_t removal_proposed_at = 0;  // A RemoveVoter for it was proposed (0 = none).
   uint64_t down_until = 0;
+  // The state machine's own durable copy (survives crashes, like storage), used when the seed
+  // has the state machine sync lazily (sm_sync_every_ > 0): the state after synced_index.
+  KvState synced_state;
+  ConfState synced_conf;
+  uint64_t synced_index = 0;
   // Volatile application state.
   KvState state;
   ConfState applied_conf;
@@ -175,6 +180,7 @@ class Simulation {
   void HandleReadys();
   void HandleReady(SimNode& n);
   void ApplyEntry(SimNode& n, const Entry& e);
+  void SyncStateMachine(SimNode& n);
   void ServeReads(SimNode& n);
   void ClientsStep();
   void CompleteOp(uint64_t client, uint64_t seq, uint64_t value);
@@ -203,6 +209,10 @@ class Simulation {
   size_t max_inflight_ = 64;
   uint64_t chunk_bytes_ = 64;
   uint64_t compact_after_ = 30;
+  // 0: the state machine's state lives in the log's snapshot (restarts from it). N > 0: the
+  // state machine syncs its own copy every N applied entries, like a kNoSync shard; it
+  // restarts from that copy (applied may be past the snapshot) and compaction stops at it.
+  uint64_t sm_sync_every_ = 0;
   double crash_p_ = 0, partition_p_ = 0, conf_p_ = 0, transfer_p_ = 0;
   bool storm_ = false;
   uint64_t liveness_from_ = 0;
@@ -282,9 +292,16 @@ SimNode* Simulation::Leader() {
 void Simulation::StartNode(SimNode& n) {
   Snapshot snap;
   (void)n.storage->GetSnapshot(&snap);
-  n.state = KvState::Parse(snap.data);
-  n.applied_conf = snap.metadata.conf_state;
-  n.applied_index = snap.metadata.index;
+  if (sm_sync_every_ > 0) {
+    // Its own copy only: the log's snapshot stands in for data it does not read back.
+    n.state = n.synced_state;
+    n.applied_conf = n.synced_conf;
+    n.applied_index = n.synced_index;
+  } else {
+    n.state = KvState::Parse(snap.data);
+    n.applied_conf = snap.metadata.conf_state;
+    n.applied_index = snap.metadata.index;
+  }
   n.pending_writes.clear();
   n.reads_waiting_index.clear();
   n.reads_waiting_apply.clear();
@@ -334,13 +351,15 @@ void Simulation::Setup() {
   max_inflight_ = inflight[rng_.Below(3)];
   chunk_bytes_ = rng_.Chance(0.5) ? 48 : 1024;
   compact_after_ = rng_.Range(8, 60);
+  sm_sync_every_ = rng_.Chance(0.5) ? 0 : rng_.Range(1, 20);
   liveness_from_ = opt_.steps >= 1000 ? opt_.steps - opt_.steps / 3 : opt_.steps;
 
   std::ostringstream os;
   os << "nodes=" << nodes << (storm_ ? " storm" : "") << " drop=" << drop_p_ << " dup=" << dup_p_ << " long_delay=" << long_delay_p_
      << " max_delay=" << max_delay_ << " skew=" << skew_ * 10 << "% pre_vote=" << pre_vote_
      << " check_quorum=" << check_quorum_ << " lease=" << lease_ << " entries/msg=" << max_entries_per_msg_
-     << " inflight=" << max_inflight_ << " chunk=" << chunk_bytes_ << " compact_after=" << compact_after_;
+     << " inflight=" << max_inflight_ << " chunk=" << chunk_bytes_ << " compact_after=" << compact_after_
+     << " sm_sync=" << sm_sync_every_;
   config_line_ = os.str();
   Trace("config: " + config_line_);
 
@@ -352,6 +371,8 @@ void Simulation::Setup() {
     n.storage = std::make_unique<MemoryStorage>();
     Status s = Bootstrap(*n.storage, cs, KvState{}.Serialize());
     if (!s.ok()) Fail("bootstrap: " + s.ToString());
+    n.synced_conf = cs;
+    n.synced_index = 1;  // The bootstrap state, as a founding member's state machine has it.
     n.period = kStepsPerTick + static_cast<int>(rng_.Below(static_cast<uint64_t>(skew_) + 1));
     StartNode(n);
   }
@@ -486,6 +507,7 @@ void Simulation::HandleReady(SimNode& n) {
       n.state = KvState::Parse(rd.snapshot.data);
       n.applied_conf = rd.snapshot.metadata.conf_state;
       n.applied_index = rd.snapshot.metadata.index;
+      SyncStateMachine(n);  // Installing a snapshot is durable.
       ++stats_.snapshots_installed;
       Trace("node " + std::to_string(n.id) + " installed snapshot " + std::to_string(rd.snapshot.metadata.index));
     }
@@ -519,12 +541,23 @@ void Simulation::HandleReady(SimNode& n) {
     }
     n.raft->Advance(rd);
     ServeReads(n);
-    // Compaction: snapshot the state machine and drop the applied log prefix.
-    if (n.applied_index >= n.storage->FirstIndex() + compact_after_) {
-      Status s = n.storage->CreateSnapshot(n.applied_index, n.applied_conf, n.state.Serialize());
+    if (sm_sync_every_ > 0 && n.applied_index >= n.synced_index + sm_sync_every_) SyncStateMachine(n);
+    // Compaction: snapshot the state machine and drop the log prefix, never past what the
+    // state machine would still have after a crash.
+    if (sm_sync_every_ == 0 && n.applied_index >= n.storage->FirstIndex() + compact_after_) {
+      Status s = n.storage->CreateSnapshot(n.applied_index, n.applied_conf, n.state.Serialize(), n.applied_index);
+      if (!s.ok()) Fail("CreateSnapshot: " + s.ToString());
+    } else if (sm_sync_every_ > 0 && n.synced_index >= n.storage->FirstIndex() + compact_after_) {
+      Status s = n.storage->CreateSnapshot(n.synced_index, n.synced_conf, n.synced_state.Serialize(), n.synced_index);
       if (!s.ok()) Fail("CreateSnapshot: " + s.ToString());
     }
   }
+}
+
+void Simulation::SyncStateMachine(SimNode& n) {
+  n.synced_state = n.state;
+  n.synced_conf = n.applied_conf;
+  n.synced_index = n.applied_index;
 }
 
 void Simulation::HandleReadys() {

@@ -4,7 +4,10 @@
 
 #include <doctest/doctest.h>
 
+#include <stdlib.h>
+
 #include <deque>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -26,6 +29,20 @@ inline std::string Cat(const char* prefix, uint64_t i) {
 }
 
 namespace testing {
+
+// A fresh temporary directory, removed on destruction.
+struct TempDir {
+  std::string path;
+  TempDir() {
+    char tmpl[] = "/tmp/raft-test-XXXXXX";
+    char* p = mkdtemp(tmpl);
+    REQUIRE(p != nullptr);
+    path = p;
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+};
 
 struct TestNode {
   std::unique_ptr<MemoryStorage> storage;

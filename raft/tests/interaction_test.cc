@@ -462,7 +462,7 @@ TEST_CASE("a lagging follower behind the compacted log receives a chunked snapsh
   for (int i = 0; i < 5; ++i) REQUIRE(c[1].Propose(Cat("v", i)).ok());
   c.Stabilize();
   uint64_t applied = c[1].applied();
-  REQUIRE(c.node(1).storage->CreateSnapshot(applied, c[1].conf_state(), "SNAPSHOT-DATA-0123456789").ok());
+  REQUIRE(c.node(1).storage->CreateSnapshot(applied, c[1].conf_state(), "SNAPSHOT-DATA-0123456789", applied).ok());
   c.Heal();
   c.ClearLog();
 
@@ -483,7 +483,7 @@ TEST_CASE("a lost snapshot chunk is resent after the next heartbeat") {
   c.Isolate(3);
   REQUIRE(c[1].Propose("v").ok());
   c.Stabilize();
-  REQUIRE(c.node(1).storage->CreateSnapshot(c[1].applied(), c[1].conf_state(), "0123456789ab").ok());
+  REQUIRE(c.node(1).storage->CreateSnapshot(c[1].applied(), c[1].conf_state(), "0123456789ab", c[1].applied()).ok());
   c.Heal();
   int dropped = 0;
   for (int i = 0; i < 4; ++i) {
@@ -603,7 +603,7 @@ TEST_CASE("snapshot during a membership change: a new node joins from a snapshot
   c.Stabilize();
   ConfState cs = c[1].conf_state();
   CHECK(cs.voters == std::vector<uint64_t>{1, 2, 3, 4});
-  REQUIRE(c.node(1).storage->CreateSnapshot(c[1].applied(), cs, "state-with-four-voters").ok());
+  REQUIRE(c.node(1).storage->CreateSnapshot(c[1].applied(), cs, "state-with-four-voters", c[1].applied()).ok());
   c.Heal();
   c.TickAll(3);
   CHECK(c.node(4).installed.metadata.conf_state == cs);

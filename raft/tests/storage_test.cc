@@ -9,86 +9,14 @@
 #include "raft/memory_storage.h"
 #include "raft/raw_node.h"
 #include "raft/tests/harness.h"
+#include "raft/tests/storage_contract.h"
 
 namespace vectron::raft {
 namespace {
 
-// A fresh temporary directory, removed on destruction.
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/raft-test-XXXXXX";
-    char* p = mkdtemp(tmpl);
-    REQUIRE(p != nullptr);
-    path = p;
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
-
-std::vector<Entry> Ents(uint64_t from, uint64_t to, uint64_t term) {
-  std::vector<Entry> v;
-  for (uint64_t i = from; i <= to; ++i) v.push_back(Entry{term, i, EntryType::kNormal, Cat("e", i)});
-  return v;
-}
-
-// The same contract tests run against both implementations.
-void ExerciseStorage(LogStorage& s) {
-  CHECK(s.FirstIndex() == 1);
-  CHECK(s.LastIndex() == 0);
-  REQUIRE(s.Append(Ents(1, 5, 1)).ok());
-  CHECK(s.LastIndex() == 5);
-  uint64_t t = 0;
-  REQUIRE(s.Term(3, &t).ok());
-  CHECK(t == 1);
-  CHECK(s.Term(6, &t).code() == Error::kUnavailable);
-  // Overwrite a suffix with a later term.
-  REQUIRE(s.Append(Ents(4, 6, 2)).ok());
-  CHECK(s.LastIndex() == 6);
-  REQUIRE(s.Term(4, &t).ok());
-  CHECK(t == 2);
-  std::vector<Entry> out;
-  REQUIRE(s.Entries(2, 7, UINT64_MAX, &out).ok());
-  REQUIRE(out.size() == 5);
-  CHECK(out[0].data == "e2");
-  CHECK(out[4].term == 2);
-  out.clear();
-  REQUIRE(s.Entries(2, 7, 3, &out).ok());  // Byte limit: at least one entry.
-  CHECK(out.size() == 1);
-  CHECK(s.Append(Ents(9, 9, 2)).code() == Error::kInvalidArgument);  // Gap.
-  // Hard state.
-  REQUIRE(s.SetHardState(HardState{2, 1, 4}).ok());
-  HardState hs;
-  ConfState cs;
-  REQUIRE(s.InitialState(&hs, &cs).ok());
-  CHECK(hs == HardState{2, 1, 4});
-  // Compaction into a snapshot.
-  ConfState three{{1, 2, 3}, {4}};
-  REQUIRE(s.CreateSnapshot(4, three, "snap4").ok());
-  CHECK(s.FirstIndex() == 5);
-  CHECK(s.LastIndex() == 6);
-  REQUIRE(s.Term(4, &t).ok());
-  CHECK(t == 2);
-  out.clear();
-  CHECK(s.Entries(4, 6, UINT64_MAX, &out).code() == Error::kCompacted);
-  CHECK(s.CreateSnapshot(3, three, "old").code() == Error::kSnapshotOutOfDate);
-  Snapshot snap;
-  REQUIRE(s.GetSnapshot(&snap).ok());
-  CHECK(snap.metadata.index == 4);
-  CHECK(snap.metadata.conf_state == three);
-  CHECK(snap.data == "snap4");
-  // A snapshot from the leader replaces the log.
-  Snapshot recv;
-  recv.metadata = SnapshotMetadata{10, 3, ConfState{{1, 2}, {}}};
-  recv.data = "snap10";
-  REQUIRE(s.ApplySnapshot(recv).ok());
-  CHECK(s.FirstIndex() == 11);
-  CHECK(s.LastIndex() == 10);
-  REQUIRE(s.Term(10, &t).ok());
-  CHECK(t == 3);
-  CHECK(s.ApplySnapshot(recv).code() == Error::kSnapshotOutOfDate);
-  REQUIRE(s.Append(Ents(11, 12, 3)).ok());
-  CHECK(s.LastIndex() == 12);
-}
+using testing::Ents;
+using testing::ExerciseStorage;
+using testing::TempDir;
 
 TEST_CASE("MemoryStorage keeps the storage contract") {
   MemoryStorage s;
@@ -108,7 +36,7 @@ TEST_CASE("LmdbStorage survives reopening: hard state, entries and snapshot come
     std::unique_ptr<LmdbStorage> s;
     REQUIRE(LmdbStorage::Open(dir.path, {}, &s).ok());
     REQUIRE(s->Save(Ents(1, 8, 1), HardState{3, 2, 6}).ok());
-    REQUIRE(s->CreateSnapshot(5, ConfState{{1, 2, 3}, {}}, "five").ok());
+    REQUIRE(s->CreateSnapshot(5, ConfState{{1, 2, 3}, {}}, "five", 5).ok());
   }
   std::unique_ptr<LmdbStorage> s;
   REQUIRE(LmdbStorage::Open(dir.path, {}, &s).ok());
@@ -144,6 +72,7 @@ TEST_CASE("a RawNode restarts from LmdbStorage with its log, term and membership
     REQUIRE(Bootstrap(*s, ConfState{{1}, {}}).ok());
     Config cfg;
     cfg.id = 1;
+    cfg.applied = 1;  // The state machine starts from the bootstrap snapshot (index 1).
     std::unique_ptr<RawNode> n;
     REQUIRE(RawNode::Create(cfg, s.get(), &n).ok());
     n->Campaign();  // Single voter: leader at once.
@@ -162,6 +91,7 @@ TEST_CASE("a RawNode restarts from LmdbStorage with its log, term and membership
   REQUIRE(LmdbStorage::Open(dir.path, {}, &s).ok());
   Config cfg;
   cfg.id = 1;
+  cfg.applied = 1;
   std::unique_ptr<RawNode> n;
   REQUIRE(RawNode::Create(cfg, s.get(), &n).ok());
   CHECK(n->term() == term);

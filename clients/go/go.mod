@@ -1,0 +1,3 @@
+module vectron.dev/vectron
+
+go 1.19

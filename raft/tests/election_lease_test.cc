@@ -1,0 +1,154 @@
+// Regression tests for election-timer and leader-lease bugs (issue 14, "Raft and Shard"):
+// each reproduces the interleaving that broke the old core, message by message.
+#include <doctest/doctest.h>
+
+#include "raft/tests/harness.h"
+
+namespace vectron::raft {
+namespace {
+
+using testing::Cluster;
+
+// Removes and returns the queued messages matching `pred` (held back: "delayed").
+std::vector<Message> Hold(Cluster& c, const std::function<bool(const Message&)>& pred) {
+  std::vector<Message> held;
+  std::deque<Message> rest;
+  for (Message& m : c.queue()) (pred(m) ? held.push_back(m) : rest.push_back(m));
+  c.queue() = std::move(rest);
+  return held;
+}
+
+// Steps every held message into its addressee, then handles the Readys.
+void Deliver(Cluster& c, const std::vector<Message>& msgs) {
+  for (const Message& m : msgs) REQUIRE(c[m.to].Step(m).ok());
+  c.Process();
+}
+
+// raft-sim --seed 51672: after the faults stopped, two nodes with stale logs and fast clocks
+// took turns campaigning without pre-vote. Each of their vote requests carried a higher term,
+// and stepping down to that term restarted the up-to-date nodes' election timers, so they
+// never timed out and no leader was elected. Raft's rule (Figure 2): the timer restarts only
+// on hearing from the current leader or on granting a vote.
+TEST_CASE("a stale candidate's rejected vote requests do not restart the up-to-date nodes' election timers") {
+  Cluster c(3, [](Config& cfg) { cfg.pre_vote = false; });
+  c.Elect(1);
+  c.Isolate(3);
+  for (int i = 0; i < 3; ++i) REQUIRE(c[1].Propose(Cat("x", static_cast<uint64_t>(i))).ok());
+  c.Stabilize();
+  REQUIRE(c[2].last_index() > c[3].last_index());  // Node 3's log is stale.
+  c.Isolate(1);  // The leader is gone for good.
+  c.Cut(3, 1);
+  c.Cut(1, 3);
+  c.Cut(3, 2, false);
+  c.Cut(2, 3, false);
+  // Node 3's clock runs 3x faster than node 2's: it campaigns every few of node 2's ticks.
+  bool elected = false;
+  for (int tick = 0; tick < 60 && !elected; ++tick) {
+    c.Tick(2, 1);
+    c.Tick(3, 3);
+    c.Stabilize();
+    elected = c[2].role() == Role::kLeader;
+    if (!elected) CHECK(c[3].role() != Role::kLeader);  // Its log is stale: never elected.
+  }
+  // Node 2 times out within 2 election timeouts of its last contact and wins node 3's vote.
+  CHECK(elected);
+  CHECK(c[3].lead() == 2);
+}
+
+// Ticks every node through the boot window of lease-based reads (a node refuses votes for one
+// election timeout after it starts) and drops whatever campaigns that caused.
+void PassBootWindow(Cluster& c) {
+  for (uint64_t id = 1; id <= 3; ++id) c.Tick(id, 10);
+  c.Process();
+  c.queue().clear();
+}
+
+// Cuts node 3 off from nodes 1 and 2 (both directions), reconnecting 1 and 2.
+void IsolateOnly3(Cluster& c) {
+  c.Heal();
+  c.Isolate(3);
+}
+
+// A follower promises, by acknowledging a heartbeat, not to help elect anyone else for an
+// election timeout; the leader's lease rests on that promise. The promise was kept in `lead_`,
+// which any message with a higher term clears; a same-term vote request was then granted.
+// Pre-vote does not close this hole: the candidate's pre-vote quorum can be gathered before
+// the lease starts, and the higher term reaches the follower in a delayed response.
+TEST_CASE("a follower that acknowledged the leader's lease does not vote after a non-vote message bumps its term") {
+  for (bool pre_vote : {false, true}) {
+    CAPTURE(pre_vote);
+    Cluster c(3, [&](Config& cfg) {
+      cfg.read_only = ReadOnlyOption::kLeaseBased;
+      cfg.pre_vote = pre_vote;
+    });
+    PassBootWindow(c);
+    c.Elect(1);
+    const uint64_t t = c[1].term();
+    c.Isolate(1);
+    std::vector<Message> vote;  // Node 3's vote request to node 2, delayed.
+    std::vector<Message> bump;  // A message with term t+1 that is not a vote request.
+    if (pre_vote) {
+      // Nodes 2 and 3 stop hearing from node 1 for an election timeout and pre-campaign for
+      // t+1. Node 2's pre-vote to node 3 is delayed; node 3's reaches node 2, which grants it.
+      c.Tick(2, 10);
+      c.Tick(3, 10);
+      c.Process();
+      c.queue().clear();
+      c[2].Campaign();
+      c.Process();
+      std::vector<Message> late = Hold(c, [](const Message& m) { return m.from == 2 && m.to == 3; });
+      REQUIRE(late.size() == 1);
+      c[3].Campaign();
+      c.Process();
+      Deliver(c, Hold(c, [](const Message& m) { return m.from == 3 && m.to == 2; }));
+      Deliver(c, Hold(c, [](const Message& m) { return m.from == 2 && m.to == 3; }));
+      REQUIRE(c[3].role() == Role::kCandidate);
+      REQUIRE(c[3].term() == t + 1);
+      vote = Hold(c, [](const Message& m) { return m.from == 3 && m.to == 2; });
+      // Node 2's late pre-vote reaches node 3, which rejects it with its term, t+1.
+      Deliver(c, late);
+      bump = Hold(c, [](const Message& m) { return m.from == 3 && m.to == 2; });
+      REQUIRE(bump.size() == 1);
+      CHECK(bump[0].type == MessageType::kPreVoteResp);
+    } else {
+      // Node 3 campaigns at t+1; its vote request to node 2 is delayed.
+      c[3].Campaign();
+      c.Process();
+      vote = Hold(c, [](const Message& m) { return m.from == 3 && m.to == 2; });
+      // Any message with term t+1 will do; say node 3's answer to an append that node 2 sent
+      // long ago, when it led an earlier term.
+      Message m;
+      m.type = MessageType::kAppendResp;
+      m.from = 3;
+      m.to = 2;
+      m.term = t + 1;
+      bump.push_back(m);
+    }
+    REQUIRE(vote.size() == 1);
+    REQUIRE(vote[0].type == MessageType::kVote);
+    REQUIRE(bump[0].term == t + 1);
+    // Node 1 is back for node 2, which (still at term t) acknowledges a heartbeat: the lease.
+    c.queue().clear();
+    IsolateOnly3(c);
+    c.Tick(1, 1);
+    c.Stabilize();
+    REQUIRE(c[2].lead() == 1);
+    REQUIRE(c[2].term() == t);
+    REQUIRE(c[1].LeaseValid());
+    // The delayed messages arrive: first the term bump, then the vote request.
+    Deliver(c, bump);
+    REQUIRE(c[2].term() == t + 1);
+    Deliver(c, vote);
+    // Node 2 must refuse while node 1 serves reads from its lease.
+    REQUIRE(c[1].LeaseValid());
+    std::vector<Message> answer = Hold(c, [](const Message& m) { return m.from == 2 && m.to == 3; });
+    bool granted = false;
+    for (const Message& m : answer) granted |= m.type == MessageType::kVoteResp && !m.reject;
+    CHECK_FALSE(granted);
+    Deliver(c, answer);
+    CHECK(c[3].role() != Role::kLeader);
+  }
+}
+
+}  // namespace
+}  // namespace vectron::raft
