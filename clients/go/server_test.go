@@ -66,7 +66,7 @@ func launch(extra ...string) (*server, error) {
 		return nil, err
 	}
 	s := &server{data: data, exited: make(chan error, 1)}
-	args := append([]string{"serve", "--data", data, "--http", "127.0.0.1:0", "--rpc", "127.0.0.1:0", "--no-request-log"}, extra...)
+	args := append([]string{"serve", "--db", data, "--http", "127.0.0.1:0", "--rpc", "127.0.0.1:0", "--no-request-log"}, extra...)
 	s.cmd = exec.Command(binary(), args...)
 	s.cmd.Env = append(os.Environ(), "VECTRON_ADMIN_PASSWORD="+adminPassword)
 	dieWithTest(s.cmd)

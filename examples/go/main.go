@@ -1,7 +1,7 @@
 // The five-minute walkthrough of docs/clients.md with the Go client, against a running
 // `vectron serve` (TLS and auth on):
 //
-//	VECTRON_ADMIN_PASSWORD='correct horse battery staple' vectron serve --data ./vectron-data &
+//	VECTRON_ADMIN_PASSWORD='correct horse battery staple' vectron serve --db ./vectron-data &
 //	cd examples/go && VECTRON_PASSWORD='correct horse battery staple' go run .
 //
 // Environment: VECTRON_URL (https://127.0.0.1:7700), VECTRON_CA (the server's certificate,

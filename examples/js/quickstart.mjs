@@ -1,7 +1,7 @@
 // The five-minute walkthrough of docs/clients.md with the JavaScript client, against a
 // running `vectron serve` (TLS and auth on):
 //
-//   VECTRON_ADMIN_PASSWORD='correct horse battery staple' vectron serve --data ./vectron-data &
+//   VECTRON_ADMIN_PASSWORD='correct horse battery staple' vectron serve --db ./vectron-data &
 //   cd examples/js && npm install && VECTRON_PASSWORD='correct horse battery staple' node quickstart.mjs
 //
 // Environment: VECTRON_URL (https://127.0.0.1:7700), VECTRON_CA (the server's certificate,

@@ -24,7 +24,7 @@ export function startServer(...extra) {
   const env = { ...process.env, VECTRON_ADMIN_PASSWORD: ADMIN_PASSWORD };
   const proc = spawn(
     BIN,
-    ["serve", "--data", data, "--http", "127.0.0.1:0", "--rpc", "127.0.0.1:0", "--no-request-log", ...extra],
+    ["serve", "--db", data, "--http", "127.0.0.1:0", "--rpc", "127.0.0.1:0", "--no-request-log", ...extra],
     { env, stdio: ["ignore", "pipe", "pipe"] },
   );
   live.add(proc);
