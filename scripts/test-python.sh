@@ -9,6 +9,10 @@
 # Uses Debian's /usr/bin/python3 (python3-mesonpy, pybind11-dev, python3-numpy,
 # python3-pytest, python3-venv, python3-pip); PyPI is never contacted. The meson build
 # directory build-python/ is kept between runs so a rebuild is incremental.
+#
+# The client tests (vectron.connect) start a real `vectron serve`: VECTRON_BIN names the
+# binary (default build/tools/vectron if it exists; without one they are skipped, unless
+# VECTRON_REQUIRE_SERVER=1, as scripts/test.sh sets, turns that into a failure).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -44,6 +48,9 @@ echo "built $(basename "$WHEEL") ($(du -k "$WHEEL" | cut -f1) KiB)"
 if ! "$VPY" -m pip install --no-index --no-deps "$WHEEL" >"$OUT/install.log" 2>&1; then
   cat "$OUT/install.log"; write_log FAIL "$OUT/install.log"; exit 1
 fi
+
+if [ -z "${VECTRON_BIN:-}" ] && [ -x "$ROOT/build/tools/vectron" ]; then export VECTRON_BIN="$ROOT/build/tools/vectron"; fi
+echo "server for the client tests: ${VECTRON_BIN:-none (skipped)}"
 
 # Run from an empty directory so `import vectron` can only find the installed wheel.
 RUN_DIR=$(mktemp -d)

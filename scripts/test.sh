@@ -4,6 +4,7 @@
 #   2. AddressSanitizer + UBSan build: the same suites except recall
 #   3. ThreadSanitizer build: the concurrent tests
 #   4. Python: wheel built and installed into a fresh venv, tests/python run against it
+#      (embedded, and the client against a `vectron serve` of the release build)
 #   5. the JavaScript and Go clients against real servers (node --test, go test)
 #   6. the filter-parser, HTTP-request, RPC-frame and JWT fuzzers, briefly
 # Ends with one line "N passed, N failed, N skipped" summing all of them.
@@ -42,7 +43,9 @@ run_suite asan build-asan -Ddebug=true -Doptimization=1 -Db_sanitize=address,und
   -Dnative=true -- --no-suite recall --no-suite concurrency --timeout-multiplier 4
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp" \
 run_suite tsan build-tsan -Ddebug=true -Doptimization=1 -Db_sanitize=thread -- --suite concurrency --timeout-multiplier 4
-bash scripts/test-python.sh build-python-test; logs+=("build-python-test/testlog.json")
+# The Python client's tests start the release build's server.
+VECTRON_BIN="$PWD/build/tools/vectron" VECTRON_REQUIRE_SERVER=1 bash scripts/test-python.sh build-python-test
+logs+=("build-python-test/testlog.json")
 bash scripts/test-clients.sh build-clients-test
 logs+=("build-clients-test/js.testlog.json" "build-clients-test/go.testlog.json")
 

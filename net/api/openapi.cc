@@ -59,7 +59,8 @@ json Build(bool auth) {
   schemas["Hits"] = Obj({{"hits", {{"type", "array"}, {"items", Ref("Hit")}}}}, {"hits"});
   schemas["Search"] = Obj({{"vector", vec}, {"vectors", {{"type", "array"}, {"items", vec}}}, {"k", integer},
                            {"ef", integer}, {"exact", boolean}, {"where", where}, {"include", include},
-                           {"include_metadata", boolean}, {"include_vector", boolean}});
+                           {"include_metadata", boolean}, {"include_vector", boolean},
+                           {"filter_strategy", {{"type", "string"}, {"enum", {"auto", "exact", "graph", "post_filter"}}}}});
   json paths;
   paths["/healthz"]["get"] = Op("Liveness: the process answers", nullptr, Obj({{"status", str}}), {}, false);
   paths["/readyz"]["get"] = Op("Readiness: 503 while shutting down", nullptr, Obj({{"status", str}}), {}, false);

@@ -489,13 +489,16 @@ HttpResponse ScrollPoints(RestApi& api, const HttpRequest& req, const PathParams
 }
 
 HttpResponse Search(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal&) {
-  json j = ParseBody(req, {"vector", "vectors", "k", "ef", "exact", "where", "include", "include_metadata", "include_vector"});
+  json j = ParseBody(req, {"vector", "vectors", "k", "ef", "exact", "where", "include", "include_metadata", "include_vector",
+                           "filter_strategy"});
   bool single = j.contains("vector"), batch = j.contains("vectors");
   if (single == batch) Bad("give exactly one of \"vector\" (one query) and \"vectors\" (a list of queries)");
   SearchParams sp;
   sp.k = static_cast<int>(GetInt(j, "k", 10, 1, api.options_.max_k));
   sp.ef = static_cast<int>(GetInt(j, "ef", 0, 0, 1 << 20));
   sp.exact = GetBool(j, "exact", false);
+  if (std::string strategy = GetString(j, "filter_strategy", false); !strategy.empty())
+    sp.filter_strategy = Take(ParseFilterStrategy(strategy));
   Include inc = GetInclude(j, {false, false});
   sp.include_metadata = inc.metadata;
   sp.include_vector = inc.vector;

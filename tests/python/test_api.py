@@ -1,4 +1,5 @@
-"""Every public call of the vectron package, on valid input."""
+"""Every public call of the vectron package, on valid input. The tests that take `db`
+or `col` run against the embedded engine and against a server (conftest.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import pytest
 
 import vectron
 from conftest import POINTS_DIM, POINTS_N, points_data, random_vectors
+
+pytestmark = pytest.mark.both_backends
 
 
 def brute_force(vecs: np.ndarray, q: np.ndarray, k: int) -> list[int]:
@@ -179,6 +182,7 @@ def test_delete_by_ids(col):
     assert "p002" not in [h.id for h in col.search(points_data()[1][2], k=5)]
 
 
+@pytest.mark.embedded_only("checkpoint() is embedded only: a server checkpoints by itself")
 def test_count_len_and_stats(col):
     assert col.count() == len(col) == POINTS_N
     s = col.stats()

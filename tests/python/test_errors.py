@@ -13,6 +13,8 @@ import pytest
 import vectron
 from conftest import POINTS_DIM, POINTS_N
 
+pytestmark = pytest.mark.both_backends
+
 NAN = float("nan")
 INF = float("inf")
 
@@ -327,6 +329,7 @@ def test_closed_database_raises_everywhere(db_path):
         assert len(db2.get_collection("c")) == 1
 
 
+@pytest.mark.embedded_only("a remote handle names its collection: after a drop and a create it reaches the new one")
 def test_dropped_collection_handle(db):
     c = db.create_collection("c", dim=2)
     c.upsert(["a"], [[1, 0]])

@@ -11,7 +11,8 @@ import pytest
 import vectron
 from conftest import POINTS_DIM, POINTS_N, points_data
 
-pytestmark = pytest.mark.skipif(not vectron.HAS_FILTERS, reason="engine built without the filter API")
+pytestmark = [pytest.mark.skipif(not vectron.HAS_FILTERS, reason="engine built without the filter API"),
+              pytest.mark.both_backends]
 
 
 def expected_ids(pred):

@@ -35,7 +35,8 @@ def test_wheel_contents_are_the_package_only():
         # No CLI, no shared library, no headers: the engine is linked into _vectron.
         assert f.startswith(("vectron/", "vectron-")), f
         assert not (f.endswith(".so") and "_vectron" not in f), f
-    for name in ("__init__.pyi", "_vectron.pyi", "errors.pyi", "py.typed"):
+    for name in ("__init__.pyi", "_vectron.pyi", "errors.pyi", "py.typed", "remote.py", "remote.pyi", "_http.py",
+                 "_common.py"):
         assert f"vectron/{name}" in files, name
 
 

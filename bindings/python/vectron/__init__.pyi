@@ -1,4 +1,5 @@
-"""Vectron: an embedded vector database, in-process. See docs/python.md."""
+"""Vectron: an embedded vector database, in-process, and a client of its server with the
+same API (vectron.connect). See docs/python.md."""
 
 import os
 from typing import Any, Iterable, Iterator, Literal, Mapping, Sequence, overload
@@ -10,15 +11,20 @@ from .errors import (
     AbortedError as AbortedError,
     AlreadyExistsError as AlreadyExistsError,
     CancelledError as CancelledError,
+    ConnectionFailedError as ConnectionFailedError,
     CorruptionError as CorruptionError,
     DatabaseClosedError as DatabaseClosedError,
+    DeadlineExceededError as DeadlineExceededError,
     Error as Error,
     FailedPreconditionError as FailedPreconditionError,
     InternalError as InternalError,
     InvalidArgumentError as InvalidArgumentError,
     NotFoundError as NotFoundError,
+    PermissionDeniedError as PermissionDeniedError,
+    RateLimitedError as RateLimitedError,
     ResourceExhaustedError as ResourceExhaustedError,
     StorageIOError as StorageIOError,
+    UnauthenticatedError as UnauthenticatedError,
     UnavailableError as UnavailableError,
 )
 
@@ -160,3 +166,10 @@ class Database:
 def open(path: str | os.PathLike[str], *, create_if_missing: bool = ..., durability: Literal["full", "nometasync", "nosync"] | str = ...,
          map_size_bytes: int = ..., threads: int = ...) -> Database:
     """Opens (or creates) the database in directory `path`."""
+
+from .remote import (
+    ApiKey as ApiKey,
+    Client as Client,
+    RemoteCollection as RemoteCollection,
+    connect as connect,
+)

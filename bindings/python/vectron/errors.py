@@ -20,6 +20,27 @@ io_error                  StorageIOError       OSError
 internal                  InternalError                    (a bug: please report)
 cancelled                 CancelledError
 ========================  ===================  ===========================================
+
+A server (:func:`vectron.connect`) answers with the same codes, plus its own:
+
+========================  ===========================  ===================================
+server code (HTTP)        exception                    also a
+========================  ===========================  ===================================
+unauthenticated (401)     UnauthenticatedError         (no, bad, expired or revoked token)
+permission_denied (403)   PermissionDeniedError        (token lacks the scope/collection)
+rate_limited (429)        RateLimitedError             ResourceExhaustedError
+bad_request, payload_too_large, header_too_large, method_not_allowed
+                          InvalidArgumentError
+request_timeout (408)     DeadlineExceededError        UnavailableError, TimeoutError
+(no answer in time)       DeadlineExceededError        UnavailableError, TimeoutError
+(no connection)           ConnectionFailedError        UnavailableError, ConnectionError
+========================  ===========================  ===================================
+
+An answer without the server's JSON error body (a proxy's page) gets the class its HTTP
+status implies (502, 503, 504: UnavailableError).
+
+Errors from a server carry ``code`` (the server's code name), ``http_status`` and
+``retry_after`` (seconds, from a ``Retry-After`` header, else ``None``).
 """
 
 from __future__ import annotations
@@ -38,14 +59,23 @@ __all__ = [
     "StorageIOError",
     "InternalError",
     "CancelledError",
+    "UnauthenticatedError",
+    "PermissionDeniedError",
+    "RateLimitedError",
+    "ConnectionFailedError",
+    "DeadlineExceededError",
 ]
 
 
 class Error(Exception):
     """Base class of every error vectron raises for an engine status."""
 
-    #: The engine's status code name, e.g. ``"invalid_argument"``.
+    #: The engine's (or server's) status code name, e.g. ``"invalid_argument"``.
     code: str = "unknown"
+    #: From a server: the HTTP status of the answer; ``None`` for the embedded engine.
+    http_status: "int | None" = None
+    #: From a server: seconds its ``Retry-After`` header asked to wait, else ``None``.
+    retry_after: "float | None" = None
 
     def __str__(self) -> str:
         # KeyError would quote its message; every vectron error prints it as is.
@@ -122,6 +152,38 @@ class CancelledError(Error):
     code = "cancelled"
 
 
+class UnauthenticatedError(Error):
+    """The server needs a valid token: none was given, or it is bad, expired or revoked."""
+
+    code = "unauthenticated"
+
+
+class PermissionDeniedError(Error):
+    """The token is valid but may not do this (scope, collection allow-list, token kind)."""
+
+    code = "permission_denied"
+
+
+class RateLimitedError(ResourceExhaustedError):
+    """Too many requests of this kind (e.g. failed logins); wait ``retry_after`` seconds."""
+
+    code = "rate_limited"
+
+
+class ConnectionFailedError(UnavailableError, ConnectionError):
+    """No answer: the server could not be reached or the connection broke (after any
+    retries), or its TLS certificate failed the check (never retried)."""
+
+    code = "connection_error"
+
+
+class DeadlineExceededError(UnavailableError, TimeoutError):
+    """The call's ``timeout`` passed before an answer (also the server's 408,
+    ``request_timeout``: the request did not arrive in time)."""
+
+    code = "deadline_exceeded"
+
+
 # Used by the extension module to pick the class for a status code.
 _BY_CODE = {
     cls.code: cls
@@ -137,5 +199,46 @@ _BY_CODE = {
         StorageIOError,
         InternalError,
         CancelledError,
+        UnauthenticatedError,
+        PermissionDeniedError,
+        RateLimitedError,
+        DeadlineExceededError,
     )
 }
+
+# Codes of the server's HTTP layer (docs/server.md) that are not engine codes.
+_SERVER_CODES = {
+    "bad_request": InvalidArgumentError,
+    "method_not_allowed": InvalidArgumentError,
+    "payload_too_large": InvalidArgumentError,
+    "header_too_large": InvalidArgumentError,
+    "request_timeout": DeadlineExceededError,
+}
+
+# For an answer whose body names no code we know: by HTTP status.
+_BY_HTTP_STATUS = {
+    400: InvalidArgumentError,
+    401: UnauthenticatedError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    408: DeadlineExceededError,
+    409: FailedPreconditionError,
+    413: InvalidArgumentError,
+    429: ResourceExhaustedError,
+    431: InvalidArgumentError,
+    502: UnavailableError,
+    503: UnavailableError,
+    504: UnavailableError,
+}
+
+
+def _from_server(code: "str | None", message: str, http_status: int, retry_after: "float | None" = None) -> Error:
+    """The exception for a server's error answer: by its code, else by HTTP status."""
+    cls = _BY_CODE.get(code or "") or _SERVER_CODES.get(code or "")
+    if cls is None:
+        cls = _BY_HTTP_STATUS.get(http_status, InternalError if http_status >= 500 else Error)
+    err = cls(message)
+    err.code = code or cls.code
+    err.http_status = http_status
+    err.retry_after = retry_after
+    return err

@@ -3,6 +3,8 @@
 class Error(Exception):
     """Base class of every error vectron raises for an engine status."""
     code: str
+    http_status: int | None
+    retry_after: float | None
 
 class InvalidArgumentError(Error, ValueError):
     """The request is malformed (wrong dimension, NaN, bad id, bad metadata, k <= 0...)."""
@@ -39,5 +41,20 @@ class InternalError(Error):
 
 class CancelledError(Error):
     """The operation was cancelled."""
+
+class UnauthenticatedError(Error):
+    """The server needs a valid token."""
+
+class PermissionDeniedError(Error):
+    """The token may not do this (scope, collection, token kind)."""
+
+class RateLimitedError(ResourceExhaustedError):
+    """Too many requests of this kind; wait `retry_after` seconds."""
+
+class ConnectionFailedError(UnavailableError, ConnectionError):
+    """No answer: unreachable, connection broken, or a failed certificate check."""
+
+class DeadlineExceededError(UnavailableError, TimeoutError):
+    """The call's timeout passed before an answer."""
 
 _BY_CODE: dict[str, type[Error]]

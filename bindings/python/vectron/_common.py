@@ -1,0 +1,281 @@
+"""What the embedded (:func:`vectron.open`) and remote (:func:`vectron.connect`) APIs
+share: the value types they return, the engine's defaults, and the normalisation of
+arguments, so both name bad input the same way."""
+
+from __future__ import annotations
+
+import json as _json
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator, Mapping
+
+import numpy as _np
+
+from . import _vectron
+from .errors import InvalidArgumentError, NotFoundError
+
+_INCLUDE_NAMES = {
+    "vector": "vector",
+    "vectors": "vector",
+    "embedding": "vector",
+    "embeddings": "vector",
+    "metadata": "metadata",
+    "metadatas": "metadata",
+}
+
+
+# ---------------------------------------------------------------------------------------
+# Value types
+
+
+@dataclass(slots=True)
+class Hit:
+    """One search result: ``score`` is a distance (lower is nearer).
+
+    ``vector`` (a float32 numpy array) and ``metadata`` (a dict) are ``None`` unless
+    asked for with ``include=``; ``metadata`` is also ``None`` for a point stored
+    without metadata.
+    """
+
+    id: str
+    score: float
+    vector: "_np.ndarray | None" = None
+    metadata: "dict[str, Any] | None" = None
+
+
+@dataclass(slots=True)
+class Point:
+    """A stored point. ``vector``/``metadata`` are ``None`` when not included."""
+
+    id: str
+    vector: "_np.ndarray | None" = None
+    metadata: "dict[str, Any] | None" = None
+
+
+@dataclass(slots=True)
+class ScrollPage:
+    """A page of :meth:`Collection.scroll`: points in id order (bytewise) and the cursor
+    for the next page (``None`` at the end)."""
+
+    points: list[Point]
+    next_cursor: "str | None"
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionStats:
+    """Sizes of a collection, from :meth:`Collection.stats`."""
+
+    count: int                #: live points
+    index_memory_bytes: int   #: in-memory index size, all shards
+    disk_bytes: int           #: LMDB data plus saved index files
+    deleted_slots: int        #: index slots of deleted points awaiting reuse
+    index_kind: str           #: "flat", "hnsw", or "mixed" across shards
+
+
+# ---------------------------------------------------------------------------------------
+# Argument normalisation (one place, so every call names bad input the same way)
+
+
+def _ids(ids: "str | Iterable[str]", what: str = "ids") -> list[str]:
+    if isinstance(ids, str):
+        return [ids]
+    if isinstance(ids, (bytes, bytearray)):
+        raise TypeError(f"{what} must be str (or a sequence of str), not bytes")
+    try:
+        out = list(ids)
+    except TypeError:
+        raise TypeError(f"{what} must be a str or a sequence of str, not {type(ids).__name__}") from None
+    for i, x in enumerate(out):
+        if not isinstance(x, str):
+            raise TypeError(f"{what}[{i}] must be str, not {type(x).__name__}")
+    return out
+
+
+def _floats(x: Any, what: str) -> _np.ndarray:
+    """float32, C-contiguous; no copy when `x` already is one."""
+    if isinstance(x, _np.ndarray) and x.dtype == _np.float32 and x.flags.c_contiguous:
+        return x
+    try:
+        a = _np.asarray(x, dtype=_np.float32)
+    except (ValueError, TypeError) as e:
+        raise InvalidArgumentError(f"{what} must be numbers convertible to float32: {e}") from None
+    return _np.ascontiguousarray(a)
+
+
+def _json_object(m: Any, what: str) -> "str | None":
+    if m is None:
+        return None
+    if not isinstance(m, Mapping):
+        raise InvalidArgumentError(f"{what} must be a dict or None, not {type(m).__name__}")
+    try:
+        return _json.dumps(m, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
+    except (TypeError, ValueError) as e:
+        raise InvalidArgumentError(f"{what} is not JSON-serialisable: {e}") from None
+
+
+def _where(where: "Mapping[str, Any] | str | None") -> str:
+    if where is None:
+        return ""
+    if isinstance(where, str):
+        if not where.strip():
+            raise InvalidArgumentError("where must be a non-empty filter (dict or JSON text), got an empty string")
+        return where
+    if isinstance(where, Mapping):
+        try:
+            return _json.dumps(where, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
+        except (TypeError, ValueError) as e:
+            raise InvalidArgumentError(f"where is not JSON-serialisable: {e}") from None
+    raise InvalidArgumentError(f"where must be a dict, JSON text or None, not {type(where).__name__}")
+
+
+def _include(include: "str | Iterable[str] | None") -> tuple[bool, bool]:
+    if include is None:
+        return False, False
+    if isinstance(include, str):
+        include = (include,)
+    vec = meta = False
+    for name in include:
+        kind = _INCLUDE_NAMES.get(name) if isinstance(name, str) else None
+        if kind is None:
+            raise InvalidArgumentError(f"include: unknown field {name!r} (expected 'vector' and/or 'metadata')")
+        vec |= kind == "vector"
+        meta |= kind == "metadata"
+    return vec, meta
+
+
+def _int(x: Any, what: str, lo: int, hi: int) -> int:
+    if isinstance(x, bool) or not isinstance(x, (int, _np.integer)):
+        raise TypeError(f"{what} must be an int, not {type(x).__name__}")
+    x = int(x)
+    if x < lo or x > hi:
+        raise InvalidArgumentError(f"{what} must be in [{lo}, {hi}], got {x}")
+    return x
+
+
+def _meta(text: "str | None") -> "dict[str, Any] | None":
+    return _json.loads(text) if text else None
+
+
+# The engine's defaults (CollectionConfig, DatabaseOptions, SearchParams), never re-typed.
+_CFG: dict = dict(_vectron.COLLECTION_DEFAULTS)
+_DB: dict = dict(_vectron.DATABASE_DEFAULTS)
+_SEARCH: dict = dict(_vectron.SEARCH_DEFAULTS)
+
+_INT_MAX = 2**31 - 1
+_U32_MAX = 2**32 - 1
+_U64_MAX = 2**64 - 1
+
+
+def _collection_args(dim: int, metric: str, m: int, ef_construction: int, ef_search: int, seed: int,
+                     shards: int, flat_max_points: int, checkpoint_every_ops: int) -> tuple:
+    if not isinstance(metric, str):
+        raise TypeError(f"metric must be str, not {type(metric).__name__}")
+    return (
+        _int(dim, "dim", 0, _U32_MAX),
+        metric,
+        _int(m, "m", 0, _U32_MAX),
+        _int(ef_construction, "ef_construction", 0, _U32_MAX),
+        _int(ef_search, "ef_search", 0, _U32_MAX),
+        _int(seed, "seed", 0, _U64_MAX),
+        _int(shards, "shards", 0, _U32_MAX),
+        _int(flat_max_points, "flat_max_points", 0, _U64_MAX),
+        _int(checkpoint_every_ops, "checkpoint_every_ops", 0, _U64_MAX),
+    )
+
+
+def _upsert_args(ids: Any, vectors: Any, metadata: Any, dim: int) -> tuple[list[str], _np.ndarray, "list[str | None]"]:
+    """(ids, float32 (n, dim) C-contiguous vectors, metadata JSON texts or None; [] for
+    no metadata) of an upsert call. Raises InvalidArgumentError / TypeError."""
+    single = isinstance(ids, str)
+    id_list = _ids(ids)
+    vecs = _floats(vectors, "vectors")
+    if single and vecs.ndim == 1:
+        vecs = vecs.reshape(1, -1)
+    if vecs.ndim != 2:
+        raise InvalidArgumentError(
+            f"vectors must have shape (n, dim) = ({len(id_list)}, {dim}), got shape {vecs.shape}")
+    metas: list[str | None] = []
+    if metadata is not None:
+        if single and (isinstance(metadata, Mapping)):
+            metadata = [metadata]
+        if isinstance(metadata, (str, bytes, Mapping)) or not isinstance(metadata, Iterable):
+            raise InvalidArgumentError(
+                f"metadata must be a sequence of dicts (one per id), not {type(metadata).__name__}")
+        metadata = list(metadata)
+        if len(metadata) != len(id_list):
+            raise InvalidArgumentError(f"got {len(id_list)} ids but {len(metadata)} metadata entries")
+        metas = [_json_object(m, f"metadata[{i}]") for i, m in enumerate(metadata)]
+    return id_list, vecs, metas
+
+
+def _search_args(k: Any, ef: Any, threads: Any, where: Any, filter_strategy: Any) -> tuple[int, int, int, str]:
+    """(k, ef (0 = the collection's), threads, where JSON text) of a search call."""
+    k = _int(k, "k", 1, _INT_MAX)
+    ef_v = 0 if ef is None else _int(ef, "ef", 0, _INT_MAX)
+    threads = _int(threads, "threads", 0, 1 << 16)
+    w = _where(where)
+    if not isinstance(filter_strategy, str):
+        raise TypeError(f"filter_strategy must be str, not {type(filter_strategy).__name__}")
+    return k, ef_v, threads, w
+
+
+def _config_dict(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A collection config as the API shows it (flat), from the catalog's JSON form
+    (``{"dim", "metric", "hnsw": {...}, ...}``)."""
+    h = config.get("hnsw", {})
+    return {"dim": config["dim"], "metric": config["metric"], "m": h["m"], "ef_construction": h["ef_construction"],
+            "ef_search": h["ef_search"], "seed": h["seed"], "shards": config["shards"],
+            "flat_max_points": config["flat_max_points"], "checkpoint_every_ops": config["checkpoint_every_ops"]}
+
+
+def _scroll_args(limit: Any, cursor: Any) -> int:
+    """The page size of a scroll call, checked with its cursor."""
+    limit = _int(limit, "limit", 1, 100000)
+    if cursor is not None and not isinstance(cursor, str):
+        raise TypeError(f"cursor must be str or None, not {type(cursor).__name__}")
+    return limit
+
+
+class _CollectionMixin:
+    """What a collection derives from its primitives (``get``, ``count``, ``scroll``),
+    the same for the embedded :class:`vectron.Collection` and the remote
+    :class:`vectron.RemoteCollection`."""
+
+    __slots__ = ()
+
+    def __getitem__(self, id: str) -> Point:
+        """The point ``id`` with vector and metadata. Raises :class:`NotFoundError`."""
+        if not isinstance(id, str):
+            raise TypeError(f"id must be str, not {type(id).__name__}")
+        p = self.get(id)
+        if p is None:
+            raise NotFoundError(f"id '{id}' not found in collection '{self.name}'")
+        return p
+
+    def __contains__(self, id: object) -> bool:
+        """Whether a point with this id exists."""
+        if not isinstance(id, str):
+            return False
+        return self.get(id, include=None) is not None
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def iter_points(
+        self,
+        batch: int = 1000,
+        *,
+        where: "Mapping[str, Any] | str | None" = None,
+        include: "str | Iterable[str] | None" = ("vector", "metadata"),
+    ) -> Iterator[Point]:
+        """Every point (or every point matching ``where``) in id order, fetched
+        ``batch`` at a time with :meth:`scroll`."""
+        cursor = None
+        while True:
+            page = self.scroll(batch, cursor, where=where, include=include)
+            yield from page.points
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    def __iter__(self) -> Iterator[Point]:
+        return self.iter_points()
