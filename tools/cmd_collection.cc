@@ -1,9 +1,10 @@
 // Subcommands that manage collections and the database directory: create, info, drop,
-// index, backup, compact.
+// index, backup, compact. `create` and `info` also act on a server (--url, target.h).
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "cli.h"
+#include "target.h"
 
 namespace vectron::tools {
 namespace {
@@ -11,14 +12,14 @@ namespace {
 // ------------------------------------------------------------------ create
 
 struct CreateOptions {
-  std::string db_dir;
+  TargetOptions target;
   std::string name;
   CollectionConfig config;  // Every default is CollectionConfig's.
   std::string metric = std::string(MetricName(CollectionConfig{}.metric));
 };
 
 void AddCreate(CLI::App* cmd, CreateOptions& o) {
-  AddDbOption(cmd, &o.db_dir);
+  AddTargetOptions(cmd, &o.target);
   cmd->add_option("name", o.name, "Collection name")->required();
   cmd->add_option("--dim", o.config.dim, "Vector dimension")->required();
   cmd->add_option("--metric", o.metric, "l2, cosine or ip")->capture_default_str();
@@ -35,12 +36,11 @@ int RunCreate(const CreateOptions& o) {
   if (!metric.ok()) return Fail(metric.status());
   CollectionConfig cfg = o.config;
   cfg.metric = *metric;
-  auto db = OpenDb(o.db_dir);
-  if (!db.ok()) return Fail(db.status());
-  auto c = (*db)->CreateCollection(o.name, cfg);
-  if (!c.ok()) return Fail(c.status());
-  std::printf("created collection %s (dim %u, %s, %u shard%s) in %s\n", o.name.c_str(), cfg.dim, o.metric.c_str(),
-              cfg.shards, cfg.shards == 1 ? "" : "s", o.db_dir.c_str());
+  auto target = OpenTarget(o.target);
+  if (!target.ok()) return Fail(target.status());
+  if (Status s = (*target)->Create(o.name, cfg); !s.ok()) return Fail(s);
+  std::printf("created collection %s (dim %u, %s, %u shard%s) %s\n", o.name.c_str(), cfg.dim, o.metric.c_str(),
+              cfg.shards, cfg.shards == 1 ? "" : "s", (*target)->Where().c_str());
   return 0;
 }
 
@@ -67,29 +67,28 @@ int RunDrop(const DropOptions& o) {
 // ------------------------------------------------------------------ info
 
 struct InfoOptions {
-  std::string db_dir;
+  TargetOptions target;
   std::string name;  // Empty: every collection.
   bool json = false;
 };
 
 void AddInfo(CLI::App* cmd, InfoOptions& o) {
-  AddDbOption(cmd, &o.db_dir);
+  AddTargetOptions(cmd, &o.target);
   cmd->add_option("name", o.name, "Collection (default: all)");
   cmd->add_flag("--json", o.json, "Print JSON");
 }
 
 int RunInfo(const InfoOptions& o) {
-  auto db = OpenDb(o.db_dir);
-  if (!db.ok()) return Fail(db.status());
-  auto names = OneOrAllCollections(**db, o.name);
+  auto target = OpenTarget(o.target);
+  if (!target.ok()) return Fail(target.status());
+  auto names = o.name.empty() ? (*target)->List() : Result<std::vector<std::string>>(std::vector{o.name});
   if (!names.ok()) return Fail(names.status());
   nlohmann::json out = nlohmann::json::array();
   for (auto& n : *names) {
-    auto col = (*db)->GetCollection(n);
-    if (!col.ok()) return Fail(col.status());
-    auto st = (*col)->Stats();
-    if (!st.ok()) return Fail(st.status());
-    const auto& c = (*col)->config();
+    auto info = (*target)->Describe(n);
+    if (!info.ok()) return Fail(info.status());
+    const CollectionStats* st = &info->stats;
+    const CollectionConfig& c = info->config;
     if (o.json) {
       out.push_back({{"name", n}, {"count", st->count}, {"dim", c.dim}, {"metric", MetricName(c.metric)},
                      {"shards", c.shards}, {"index", st->index_kind}, {"index_memory_bytes", st->index_memory_bytes},
@@ -105,7 +104,7 @@ int RunInfo(const InfoOptions& o) {
     }
   }
   if (o.json) std::printf("%s\n", out.dump(2).c_str());
-  else if (names->empty()) std::printf("no collections in %s\n", o.db_dir.c_str());
+  else if (names->empty()) std::printf("no collections %s\n", (*target)->Where().c_str());
   return 0;
 }
 

@@ -1,9 +1,11 @@
-// Subcommands that read and write points: import, search, count.
+// Subcommands that read and write points: import, search, count. Each acts on a
+// database directory (--db) or on a server (--url, --token, --ca): see target.h.
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "cli.h"
 #include "datasets.h"
+#include "target.h"
 
 namespace vectron::tools {
 namespace {
@@ -11,54 +13,53 @@ namespace {
 // ------------------------------------------------------------------ import
 
 struct ImportOptions {
-  std::string db_dir;
+  TargetOptions target;
   std::string name;
   std::string file;
   std::string format;     // Empty: by extension.
   std::string id_prefix;  // Ids of fvecs/npy rows: <prefix><row>.
   size_t batch = 1000;
-  std::string durability = DefaultDurabilityName();
   bool create = false;
   std::string metric = std::string(MetricName(CollectionConfig{}.metric));
 };
 
 void AddImport(CLI::App* cmd, ImportOptions& o) {
-  AddDbOption(cmd, &o.db_dir);
+  AddTargetOptions(cmd, &o.target);
   cmd->add_option("name", o.name, "Collection name")->required();
   cmd->add_option("file", o.file, "Input file")->required();
   cmd->add_option("--format", o.format, "fvecs, npy or jsonl (default: by extension)");
   cmd->add_option("--id-prefix", o.id_prefix, "Prefix for row-number ids (fvecs, npy)");
   cmd->add_option("--batch", o.batch, "Points per atomic batch")->capture_default_str();
-  cmd->add_option("--durability", o.durability, "full, nometasync or nosync (bulk)")->capture_default_str();
+  o.target.durability = DefaultDurabilityName();
+  cmd->add_option("--durability", o.target.durability, "full, nometasync or nosync (bulk; --db only)")
+      ->capture_default_str();
   cmd->add_flag("--create", o.create, "Create the collection if missing (dimension from the file)");
   cmd->add_option("--metric", o.metric, "Metric when creating")->capture_default_str();
 }
 
 int RunImport(const ImportOptions& o) {
-  auto dur = ParseDurabilityOption(o.durability);
-  if (!dur.ok()) return Fail(dur.status());
   auto src = OpenPointSource(o.file, o.format, o.id_prefix);
   if (!src.ok()) return Fail(src.status());
-  auto db = OpenDb(o.db_dir, *dur);
-  if (!db.ok()) return Fail(db.status());
+  auto target = OpenTarget(o.target);
+  if (!target.ok()) return Fail(target.status());
+  Target& t = **target;
   WriteBatch batch;
   auto first = (*src)->Next(batch, o.batch);
   if (!first.ok()) return Fail(first.status());
-  auto col = (*db)->GetCollection(o.name);
-  if (!col.ok() && col.status().IsNotFound() && o.create) {
+  if (auto info = t.Describe(o.name); !info.ok()) {
+    if (!info.status().IsNotFound() || !o.create) return Fail(info.status());
     auto metric = ParseMetric(o.metric);
     if (!metric.ok()) return Fail(metric.status());
     CollectionConfig cfg;
     cfg.dim = (*src)->dim();
     cfg.metric = *metric;
-    col = (*db)->CreateCollection(o.name, cfg);
+    if (Status s = t.Create(o.name, cfg); !s.ok()) return Fail(s);
   }
-  if (!col.ok()) return Fail(col.status());
   Progress& progress = CliProgress();
   uint64_t done = 0;
   const uint64_t total = (*src)->total();
   while (!batch.empty()) {
-    if (Status s = (*col)->Write(batch); !s.ok()) {
+    if (Status s = t.Upsert(o.name, batch); !s.ok()) {
       progress.Finish();
       std::fprintf(stderr, "vectron: stopped after %llu points (every earlier batch is committed)\n",
                    static_cast<unsigned long long>(done));
@@ -82,9 +83,7 @@ int RunImport(const ImportOptions& o) {
     }
   }
   progress.Finish();
-  if (*dur != Durability::kFull) {
-    if (Status s = (*db)->Sync(); !s.ok()) return Fail(s);
-  }
+  if (Status s = t.Sync(); !s.ok()) return Fail(s);
   std::printf("imported %llu points into %s\n", static_cast<unsigned long long>(done), o.name.c_str());
   return 0;
 }
@@ -92,7 +91,7 @@ int RunImport(const ImportOptions& o) {
 // ------------------------------------------------------------------ search
 
 struct SearchOptions {
-  std::string db_dir;
+  TargetOptions target;
   std::string name;
   std::string vector;      // JSON array.
   std::string query_file;  // ... or an fvecs file and a row of it.
@@ -102,7 +101,7 @@ struct SearchOptions {
 };
 
 void AddSearch(CLI::App* cmd, SearchOptions& o) {
-  AddDbOption(cmd, &o.db_dir);
+  AddTargetOptions(cmd, &o.target);
   cmd->add_option("name", o.name, "Collection name")->required();
   auto* vector = cmd->add_option("--vector", o.vector, "Query as a JSON array");
   cmd->add_option("--query-file", o.query_file, "fvecs file holding the query")->excludes(vector);
@@ -147,11 +146,9 @@ void PrintHits(const std::vector<Hit>& hits, const SearchParams& p, bool json) {
 int RunSearch(const SearchOptions& o) {
   auto q = QueryVector(o);
   if (!q.ok()) return Fail(q.status());
-  auto db = OpenDb(o.db_dir);
-  if (!db.ok()) return Fail(db.status());
-  auto col = (*db)->GetCollection(o.name);
-  if (!col.ok()) return Fail(col.status());
-  auto hits = (*col)->Search(*q, o.params);
+  auto target = OpenTarget(o.target);
+  if (!target.ok()) return Fail(target.status());
+  auto hits = (*target)->Search(o.name, *q, o.params);
   if (!hits.ok()) return Fail(hits.status());
   PrintHits(*hits, o.params, o.json);
   return 0;
@@ -160,23 +157,21 @@ int RunSearch(const SearchOptions& o) {
 // ------------------------------------------------------------------ count
 
 struct CountOptions {
-  std::string db_dir;
+  TargetOptions target;
   std::string name;
   std::string where;
 };
 
 void AddCount(CLI::App* cmd, CountOptions& o) {
-  AddDbOption(cmd, &o.db_dir);
+  AddTargetOptions(cmd, &o.target);
   cmd->add_option("name", o.name, "Collection name")->required();
   cmd->add_option("--where", o.where, "Metadata filter, JSON (see docs/filter.md)");
 }
 
 int RunCount(const CountOptions& o) {
-  auto db = OpenDb(o.db_dir);
-  if (!db.ok()) return Fail(db.status());
-  auto col = (*db)->GetCollection(o.name);
-  if (!col.ok()) return Fail(col.status());
-  auto n = (*col)->Count(o.where);
+  auto target = OpenTarget(o.target);
+  if (!target.ok()) return Fail(target.status());
+  auto n = (*target)->Count(o.name, o.where);
   if (!n.ok()) return Fail(n.status());
   std::printf("%llu\n", static_cast<unsigned long long>(*n));
   return 0;

@@ -2,6 +2,7 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -48,8 +49,31 @@ Result<BlockingSocket> BlockingSocket::ConnectTls(const std::string& host, int p
   return s;
 }
 
+Status BlockingSocket::SetTimeout(int ms) {
+  timeval tv{};
+  tv.tv_sec = ms / 1000;
+  tv.tv_usec = (ms % 1000) * 1000;
+  if (::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
+      ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0)
+    return Status::IOError(std::string("setsockopt: ") + std::strerror(errno));
+  timeout_ms_ = ms;
+  return Status::OK();
+}
+
+bool BlockingSocket::HasPendingInput() const {
+  if (!plain_.empty()) return true;
+  pollfd p{fd_, POLLIN, 0};
+  return ::poll(&p, 1, 0) != 0;  // Readable, hung up, or an error: all mean do not reuse.
+}
+
+Status BlockingSocket::SocketError(const char* op) const {
+  if (errno == EAGAIN || errno == EWOULDBLOCK)
+    return Status::Unavailable(std::string(op) + ": timed out after " + std::to_string(timeout_ms_) + " ms");
+  return Status::IOError(std::string(op) + ": " + std::strerror(errno));
+}
+
 BlockingSocket::BlockingSocket(BlockingSocket&& o) noexcept
-    : fd_(o.fd_), tls_ctx_(std::move(o.tls_ctx_)), tls_(std::move(o.tls_)), plain_(std::move(o.plain_)) {
+    : fd_(o.fd_), timeout_ms_(o.timeout_ms_), tls_ctx_(std::move(o.tls_ctx_)), tls_(std::move(o.tls_)), plain_(std::move(o.plain_)) {
   o.fd_ = -1;
 }
 
@@ -58,6 +82,7 @@ BlockingSocket& BlockingSocket::operator=(BlockingSocket&& o) noexcept {
     if (fd_ >= 0) ::close(fd_);
     tls_.reset();
     fd_ = o.fd_;
+    timeout_ms_ = o.timeout_ms_;
     o.fd_ = -1;
     tls_ctx_ = std::move(o.tls_ctx_);
     tls_ = std::move(o.tls_);
@@ -75,7 +100,7 @@ Status BlockingSocket::RawSendAll(std::string_view bytes) {
     ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return Status::IOError(std::string("send: ") + std::strerror(errno));
+      return SocketError("send");
     }
     bytes.remove_prefix(static_cast<size_t>(n));
   }
@@ -95,7 +120,7 @@ Result<bool> BlockingSocket::PumpTls() {
     ssize_t r = ::recv(fd_, buf, sizeof(buf), 0);
     if (r < 0) {
       if (errno == EINTR) continue;
-      return Status::IOError(std::string("recv: ") + std::strerror(errno));
+      return SocketError("recv");
     }
     if (r == 0) return false;
     std::string out;
@@ -129,7 +154,7 @@ Status BlockingSocket::RecvExact(size_t n, std::string* out) {
     if (r < 0) {
       if (errno == EINTR) continue;
       out->resize(start + got);
-      return Status::IOError(std::string("recv: ") + std::strerror(errno));
+      return SocketError("recv");
     }
     if (r == 0) {
       out->resize(start + got);
@@ -156,7 +181,7 @@ Result<size_t> BlockingSocket::RecvSome(std::string* out) {
     ssize_t r = ::recv(fd_, buf, sizeof(buf), 0);
     if (r < 0) {
       if (errno == EINTR) continue;
-      return Status::IOError(std::string("recv: ") + std::strerror(errno));
+      return SocketError("recv");
     }
     out->append(buf, static_cast<size_t>(r));
     return static_cast<size_t>(r);

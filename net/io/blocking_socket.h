@@ -35,13 +35,23 @@ class BlockingSocket {
   // Reads what is available (at least one byte, blocking). Returns 0 bytes at EOF.
   Result<size_t> RecvSome(std::string* out);
   bool tls() const { return tls_ != nullptr; }
+  // Fails a read or write that waits longer than `ms` (0 = wait forever) with
+  // Unavailable ("timed out"). Errors: IOError if the socket refuses the option.
+  Status SetTimeout(int ms);
+  // Whether bytes (or the end of the stream) are waiting to be read, without blocking:
+  // on a kept-alive connection with no request pending, the peer closed it (or broke
+  // the protocol), so it must not be reused.
+  bool HasPendingInput() const;
 
  private:
   explicit BlockingSocket(int fd) : fd_(fd) {}
   // One recv() of ciphertext through the TLS session into plain_; false at EOF.
   Result<bool> PumpTls();
   Status RawSendAll(std::string_view bytes);
+  // The Status of a failed recv/send: a timeout (see SetTimeout) is Unavailable.
+  Status SocketError(const char* op) const;
   int fd_ = -1;
+  int timeout_ms_ = 0;
   std::shared_ptr<TlsContext> tls_ctx_;  // Outlives tls_.
   std::unique_ptr<TlsSession> tls_;
   std::string plain_;  // Decrypted bytes not yet returned.

@@ -1,7 +1,12 @@
 """End-to-end tests of the `vectron` command: create, import (fvecs, npy, JSONL),
-search, info, drop, bad input, and the benchmarks. Run by meson with VECTRON_BIN set."""
+search, info, drop, bad input, the benchmarks, and the client mode (the same commands
+against a real `vectron serve` with --url). Run by meson with VECTRON_BIN set."""
+import http.client
 import json
 import os
+import re
+import socket
+import ssl
 import struct
 import subprocess
 
@@ -214,3 +219,129 @@ def test_db_option_and_its_old_spelling(tmp_path, data):
     # Defaults in --help come from the library's structs.
     create_help = run("create", "--help").stdout
     assert "--M" in create_help and "--ef-construction" in create_help
+
+
+# --- client mode: the same commands against a server (--url, --token, --ca) ---------
+
+ADMIN_PASSWORD = "correct horse battery staple"
+
+
+def _https(srv, method, path, body=None, token=None):
+    ctx = ssl.create_default_context(cafile=srv["ca"])
+    c = http.client.HTTPSConnection(srv["host"], srv["port"], timeout=30, context=ctx)
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    c.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
+    r = c.getresponse()
+    out = json.loads(r.read())
+    c.close()
+    assert r.status < 300, out
+    return out
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A real `vectron serve` on loopback with its secure defaults (TLS with the
+    generated certificate, auth on), and SDK tokens: "key" (read, write, admin) and
+    "reader" (read)."""
+    d = tmp_path_factory.mktemp("serve")
+    log = open(d / "serve.log", "w")
+    proc = subprocess.Popen([BIN, "serve", "--db", str(d / "db"), "--http", "127.0.0.1:0", "--rpc", "127.0.0.1:0",
+                             "--no-request-log"], stdout=subprocess.PIPE, stderr=log, text=True,
+                            env=dict(os.environ, VECTRON_ADMIN_PASSWORD=ADMIN_PASSWORD))
+    srv = {"ca": str(d / "db" / "tls" / "cert.pem")}
+    for line in proc.stdout:  # Ends if the process exits.
+        m = re.search(r"http listening on (https://([\d.]+):(\d+))", line)
+        if m:
+            srv.update(url=m.group(1), host=m.group(2), port=int(m.group(3)))
+        if "ready" in line:
+            break
+    assert "url" in srv, open(d / "serve.log").read()
+    login = _https(srv, "POST", "/v1/auth/login", {"username": "admin", "password": ADMIN_PASSWORD})["token"]
+    srv["key"] = _https(srv, "POST", "/v1/keys", {"name": "cli", "scopes": ["read", "write", "admin"]}, login)["token"]
+    srv["reader"] = _https(srv, "POST", "/v1/keys", {"name": "ro", "scopes": ["read"]}, login)["token"]
+    yield srv
+    proc.terminate()
+    proc.stdout.read()
+    assert proc.wait(timeout=60) == 0
+    log.close()
+
+
+def remote(srv, token=None):
+    return ["--url", srv["url"], "--token", token or srv["key"], "--ca", srv["ca"]]
+
+
+def test_the_same_commands_work_on_a_directory_and_on_a_server(tmp_path, data, server):
+    with open(tmp_path / "p.jsonl", "w") as f:
+        for i in range(150):
+            meta = {"genre": ["jazz", "rock", "pop"][i % 3], "year": 1950 + i % 50}
+            f.write(json.dumps({"id": f"s{i}", "vector": [float(i % 7), float(i % 11), 1.0], "metadata": meta}) + "\n")
+    write_fvecs(tmp_path / "q.fvecs", [[3.0, 5.0, 1.0], [1.0, 2.0, 1.0]])
+    where = json.dumps({"genre": "jazz", "year": {"$gte": 1980}})
+    results = {}
+    for name, target in (("local", ["--db", data]), ("remote", remote(server))):
+        out = run("import", *target, "songs", str(tmp_path / "p.jsonl"), "--create", "--metric", "l2",
+                  "--batch", "40").stdout
+        assert "imported 150 points into songs" in out
+        r = {"count": run("count", *target, "songs").stdout,
+             "count_where": run("count", *target, "songs", "--where", where).stdout,
+             "search": json.loads(run("search", *target, "songs", "--vector", "[3, 5, 1]", "-k", "4", "--metadata",
+                                      "--vectors", "--json").stdout),
+             "search_where": json.loads(run("search", *target, "songs", "--vector", "[0, 0, 1]", "-k", "3",
+                                            "--where", where, "--json", "--exact").stdout),
+             "query_file": run("search", *target, "songs", "--query-file", str(tmp_path / "q.fvecs"), "--row", "1",
+                               "-k", "2").stdout,
+             "info": json.loads(run("info", *target, "songs", "--json").stdout)}
+        for i in r["info"]:
+            del i["disk_bytes"], i["index_memory_bytes"]  # Sizes of two different files.
+        results[name] = r
+    assert results["local"] == results["remote"]
+    r = results["remote"]
+    assert r["count"].strip() == "150" and int(r["count_where"]) == sum(
+        1 for i in range(150) if i % 3 == 0 and 1950 + i % 50 >= 1980)
+    assert r["search"][0]["id"] == "s38" and r["search"][0]["metadata"] == {"genre": "pop", "year": 1988}
+    assert r["search"][0]["vector"] == [3.0, 5.0, 1.0]
+    assert r["info"][0]["name"] == "songs" and r["info"][0]["count"] == 150 and r["info"][0]["metric"] == "l2"
+    # `create` works against a server too, and the text form of info.
+    run("create", *remote(server), "made-remotely", "--dim", "5", "--shards", "2")
+    text = run("info", *remote(server), "made-remotely").stdout
+    assert "made-remotely" in text and "shards       2" in text
+    # The token may come from $VECTRON_TOKEN.
+    p = subprocess.run([BIN, "count", "--url", server["url"], "--ca", server["ca"], "songs"], capture_output=True,
+                       text=True, timeout=60, env=dict(os.environ, VECTRON_TOKEN=server["key"]))
+    assert p.returncode == 0 and p.stdout.strip() == "150"
+
+
+def test_client_mode_errors_are_the_servers_with_clear_messages(tmp_path, server):
+    with open(tmp_path / "p.jsonl", "w") as f:
+        f.write(json.dumps({"id": "a", "vector": [1, 2]}) + "\n")
+    run("import", *remote(server), "errs", str(tmp_path / "p.jsonl"), "--create")
+    p = run("count", *remote(server, token="not-a-token"), "errs", check=False)
+    assert p.returncode == 1 and "unauthenticated" in p.stderr
+    p = run("import", *remote(server, token=server["reader"]), "errs", str(tmp_path / "p.jsonl"), check=False)
+    assert p.returncode == 1 and "permission_denied" in p.stderr
+    p = run("search", *remote(server), "nope", "--vector", "[1, 2]", check=False)
+    assert p.returncode == 3 and "does not exist" in p.stderr
+    p = run("search", *remote(server), "errs", "--vector", "[1, 2, 3]", check=False)
+    assert p.returncode == 2 and "dimension 3" in p.stderr
+    p = run("count", *remote(server), "errs", "--where", '{"x": {"$foo": 1}}', check=False)
+    assert p.returncode == 2 and "unknown operator $foo" in p.stderr
+    # Without --ca the self-signed certificate is not trusted.
+    p = run("count", "--url", server["url"], "--token", server["key"], "errs", check=False)
+    assert p.returncode != 0 and "certificate verify failed" in p.stderr
+    p = run("count", "--url", server["url"].replace("https", "http"), "--ca", server["ca"], "errs", check=False)
+    assert p.returncode == 2 and "--ca is for https://" in p.stderr
+    p = run("count", "--url", "ftp://x", "errs", check=False)
+    assert p.returncode == 2 and "--url must start with" in p.stderr
+    p = run("count", "--url", server["url"], "--db", str(tmp_path / "d"), "errs", check=False)
+    assert p.returncode != 0 and "excludes" in p.stderr
+    p = run("count", "--token", "x", "errs", check=False)
+    assert p.returncode != 0 and "--url" in p.stderr
+    p = run("import", *remote(server), "errs", str(tmp_path / "p.jsonl"), "--durability", "nosync", check=False)
+    assert p.returncode == 2 and "--durability" in p.stderr
+    with socket.socket() as s:  # Nothing listens there: connection refused, after the retries.
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    p = run("count", "--url", f"http://127.0.0.1:{port}", "errs", check=False)
+    assert p.returncode == 1 and "connect 127.0.0.1" in p.stderr
