@@ -284,5 +284,19 @@ TEST_CASE("payload index management and filter errors") {
   CHECK_FALSE(ParsePayloadType("text", &t));
 }
 
+TEST_CASE("option names parse back to what they name, and unknown names are InvalidArgument") {
+  for (FilterStrategy f : {FilterStrategy::kAuto, FilterStrategy::kExact, FilterStrategy::kGraph,
+                           FilterStrategy::kPostFilter})
+    CHECK(ParseFilterStrategy(FilterStrategyName(f)).value() == f);
+  CHECK(ParseFilterStrategy("postfilter").value() == FilterStrategy::kPostFilter);
+  auto bad = ParseFilterStrategy("fastest");
+  CHECK(bad.status().IsInvalidArgument());
+  CHECK(bad.status().message().find("'fastest'") != std::string::npos);
+  for (Durability d : {Durability::kFull, Durability::kNoMetaSync, Durability::kNoSync})
+    CHECK(ParseDurability(DurabilityName(d)).value() == d);
+  CHECK(ParseDurability("no_sync").value() == Durability::kNoSync);
+  CHECK(ParseDurability("sometimes").status().IsInvalidArgument());
+}
+
 }  // namespace
 }  // namespace vectron
