@@ -486,3 +486,28 @@ describe("the console against a real vectron serve", () => {
     expect(failed.filter((f) => !expected.has(f))).toEqual([]);
   });
 });
+
+describe("with --no-auth", () => {
+  let open: Server;
+  beforeAll(async () => {
+    open = new Server(BIN, PASSWORD, ["--no-auth", "--insecure-http", "--no-request-log"]);
+    await open.start();
+    expect((await open.call("POST", "/v1/collections", { body: { name: "free", dim: 2 } })).status).toBe(201);
+  });
+  afterAll(async () => {
+    if (open) expect(await open.stop()).toBe(0);
+  });
+
+  it("opens without a login, says auth is off and hides the account pages", async () => {
+    await page.goto(open.url + "/console/");
+    await heading("Collections");
+    await page.getByRole("row", { name: /free/ }).waitFor();
+    expect(await textOf(page.locator(".who"))).toContain("auth off");
+    const nav = await textOf(page.locator("nav#nav"));
+    for (const hidden of ["API keys", "Users", "Audit log", "Account"]) expect(nav).not.toContain(hidden);
+    // The data API works without a session key.
+    await page.goto(open.url + "/console/collections/free/points");
+    await page.getByTestId("points-shown").waitFor();
+    await until("the empty list", async () => (await textOf(page.getByTestId("points-shown"))).includes("Showing 0 of 0"));
+  });
+});

@@ -1,9 +1,11 @@
-// A real `vectron serve` for the end-to-end test: TLS and auth on (the defaults), free
-// ports on 127.0.0.1, its address read from its "listening" line; and an HTTPS client
-// that trusts exactly the server's generated certificate.
+// A real `vectron serve` for the end-to-end test: TLS and auth on (the defaults, unless
+// `extra` turns them off), free ports on 127.0.0.1, its address read from its
+// "listening" line; and an HTTPS client that trusts exactly the server's generated
+// certificate.
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { request } from "node:https";
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { X509Certificate, createHash } from "node:crypto";
@@ -38,12 +40,14 @@ export class Server {
       let buf = "";
       p.stdout!.on("data", (d: Buffer) => {
         buf += d.toString();
-        const m = /http listening on (https:\/\/127\.0\.0\.1:\d+)/.exec(buf);
+        const m = /http listening on (https?:\/\/127\.0\.0\.1:\d+)/.exec(buf);
         if (m) this.url = m[1];
         if (/vectron serve: ready/.test(buf) && this.url) {
           clearTimeout(timer);
-          this.certPath = join(data, "tls", "cert.pem");
-          this.ca = readFileSync(this.certPath, "utf8");
+          if (this.url.startsWith("https:")) {
+            this.certPath = join(data, "tls", "cert.pem");
+            this.ca = readFileSync(this.certPath, "utf8");
+          }
           resolve();
         }
       });
@@ -69,6 +73,7 @@ export class Server {
   ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string; json: any }> {
     const u = new URL(path, this.url);
     const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
+    const request = u.protocol === "https:" ? httpsRequest : httpRequest;
     return new Promise((resolve, reject) => {
       const req = request(
         {
@@ -76,7 +81,7 @@ export class Server {
           port: u.port,
           path: u.pathname + u.search,
           method,
-          ca: this.ca,
+          ...(this.ca ? { ca: this.ca } : {}),
           headers: {
             ...(body ? { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) } : {}),
             ...(opts.token ? { Authorization: `Bearer ${opts.token}` } : {}),

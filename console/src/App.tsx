@@ -36,8 +36,8 @@ const NAV: NavItem[] = [
 function route(path: string, query: URLSearchParams): ReactNode {
   let m: Record<string, string> | null;
   if (path === "/" || path === "/collections") return <CollectionsPage />;
-  if ((m = match("/collections/:name", path))) return <CollectionPage name={m.name} />;
-  if ((m = match("/collections/:name/points", path))) return <PointsPage name={m.name} />;
+  if ((m = match("/collections/:name", path))) return <CollectionPage key={m.name} name={m.name} />;
+  if ((m = match("/collections/:name/points", path))) return <PointsPage key={m.name} name={m.name} />;
   if ((m = match("/collections/:name/search", path))) return <SearchPage name={m.name} pointId={query.get("point") ?? ""} />;
   if (path === "/search") return <SearchPage name="" pointId="" />;
   if (path === "/keys") return <KeysPage />;

@@ -40,6 +40,57 @@ export function Dialog(props: {
   );
 }
 
+// A form whose submit runs `onSubmit` (async): the button says `busyLabel` meanwhile,
+// and whatever it throws is shown above the buttons (throw an Error with a message for
+// checks made before calling the server).
+export function ActionForm(props: {
+  onSubmit: () => Promise<void>;
+  label: string;
+  busyLabel: string;
+  children: ReactNode;
+  disabled?: boolean;
+  danger?: boolean;
+  className?: string;
+  ariaLabel?: string;
+  before?: ReactNode; // Buttons before the submit button (e.g. Cancel).
+  autoFocusSubmit?: boolean;
+}) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  return (
+    <form
+      className={props.className}
+      aria-label={props.ariaLabel}
+      onSubmit={async (e) => {
+        e.preventDefault();
+        setBusy(true);
+        setError(null);
+        try {
+          await props.onSubmit();
+        } catch (err) {
+          setError(err);
+        } finally {
+          setBusy(false);
+        }
+      }}
+    >
+      {props.children}
+      <ErrorBox error={error} />
+      <div className="actions">
+        {props.before}
+        <button
+          type="submit"
+          className={props.danger ? "danger" : "primary"}
+          disabled={busy || props.disabled}
+          autoFocus={props.autoFocusSubmit}
+        >
+          {busy ? props.busyLabel : props.label}
+        </button>
+      </div>
+    </form>
+  );
+}
+
 // Asks before something that cannot be undone. With `typeToConfirm`, the user types
 // that text (e.g. the collection's name) before the button works.
 export function Confirm(props: {
@@ -52,31 +103,25 @@ export function Confirm(props: {
   onClose: () => void;
 }) {
   const [typed, setTyped] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState("");
   useEffect(() => {
-    if (props.open) {
-      setTyped("");
-      setError("");
-    }
+    if (props.open) setTyped("");
   }, [props.open]);
-  const ready = !props.typeToConfirm || typed === props.typeToConfirm;
   return (
     <Dialog open={props.open} title={props.title} onClose={props.onClose}>
-      <form
-        onSubmit={async (e) => {
-          e.preventDefault();
-          if (!ready) return;
-          setBusy(true);
-          setError("");
-          try {
-            await props.onConfirm();
-            props.onClose();
-          } catch (err) {
-            setError(errorText(err));
-          } finally {
-            setBusy(false);
-          }
+      <ActionForm
+        label={props.action}
+        busyLabel="Working…"
+        danger
+        disabled={!!props.typeToConfirm && typed !== props.typeToConfirm}
+        autoFocusSubmit={!props.typeToConfirm}
+        before={
+          <button type="button" onClick={props.onClose}>
+            Cancel
+          </button>
+        }
+        onSubmit={async () => {
+          await props.onConfirm();
+          props.onClose();
         }}
       >
         <div className="confirm-message">{props.message}</div>
@@ -88,16 +133,7 @@ export function Confirm(props: {
             <input value={typed} onChange={(e) => setTyped(e.target.value)} autoFocus autoComplete="off" spellCheck={false} />
           </label>
         )}
-        <ErrorBox error={error} />
-        <div className="actions">
-          <button type="button" onClick={props.onClose}>
-            Cancel
-          </button>
-          <button type="submit" className="danger" disabled={!ready || busy} autoFocus={!props.typeToConfirm}>
-            {busy ? "Working…" : props.action}
-          </button>
-        </div>
-      </form>
+      </ActionForm>
     </Dialog>
   );
 }
@@ -201,11 +237,38 @@ export function PageHead(props: { title: string; children?: ReactNode; sub?: Rea
   );
 }
 
-// A table that scrolls sideways on narrow screens, reachable with the keyboard.
-export function TableWrap(props: { label: string; children: ReactNode }) {
+export interface Column {
+  label: string;
+  num?: boolean; // Right-aligned figures.
+  hidden?: boolean; // Named for screen readers only (e.g. the actions column).
+}
+export const num = (label: string): Column => ({ label, num: true });
+export const ACTIONS: Column = { label: "Actions", hidden: true };
+
+// A data table with a header row, scrolling sideways on narrow screens (a labelled
+// region the keyboard can reach). Children are the body's rows.
+export function DataTable(props: {
+  label: string;
+  columns: (string | Column | false)[];
+  children: ReactNode;
+  className?: string;
+  testId?: string;
+}) {
+  const cols = props.columns.filter((c): c is string | Column => c !== false).map((c) => (typeof c === "string" ? { label: c } : c));
   return (
     <div className="table-wrap" role="region" aria-label={props.label} tabIndex={0}>
-      {props.children}
+      <table className={props.className ? `data ${props.className}` : "data"} data-testid={props.testId}>
+        <thead>
+          <tr>
+            {cols.map((c) => (
+              <th key={c.label} scope="col" className={c.num ? "num" : undefined}>
+                {c.hidden ? <span className="sr-only">{c.label}</span> : c.label}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>{props.children}</tbody>
+      </table>
     </div>
   );
 }

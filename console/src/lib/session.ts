@@ -94,26 +94,36 @@ export class SessionManager {
     for (const fn of this.listeners) fn();
   }
 
-  // Finds out whether the server has auth on (401 from /v1/auth/me without a token) or
-  // off (no such route), and resumes a stored session that has not expired.
+  // Finds out whether the server has auth on or off (no /v1/auth/me route), and resumes
+  // a stored session if the server still takes its token.
   async start(): Promise<void> {
-    try {
-      await request("GET", "/v1/auth/me");
-      this.mode = "off";
-    } catch (e) {
-      if (e instanceof ApiError && e.status === 404) this.mode = "off";
-      else if (e instanceof ApiError && (e.status === 401 || e.status === 403)) this.mode = "on";
-      else throw e;
+    let s = loadStored();
+    if (s && expired(s.receivedAtMs, s.lifetimeS, this.now())) {
+      store(null);
+      s = null;
+      this.endedBecause = "Your session expired; log in again.";
     }
-    if (this.mode === "on") {
-      const s = loadStored();
-      if (s && !expired(s.receivedAtMs, s.lifetimeS, this.now())) {
-        this.session = s;
+    try {
+      const me = await request<{ role: "admin" | "user" }>("GET", "/v1/auth/me", { token: s?.loginToken });
+      if (s) {
+        this.mode = "on";
+        this.session = { ...s, role: me.role };
         this.schedule();
-      } else if (s) {
-        store(null);
-        this.endedBecause = "Your session expired; log in again.";
+      } else {
+        this.mode = "off";
       }
+    } catch (e) {
+      if (!(e instanceof ApiError)) throw e;
+      if (e.status === 404) {
+        this.mode = "off";
+        if (s) store(null);
+      } else if (e.status === 401 || e.status === 403) {
+        this.mode = "on";
+        if (s) {
+          store(null);
+          this.endedBecause = `Your session ended: ${e.message}. Log in again.`;
+        }
+      } else throw e;
     }
     this.changed();
   }

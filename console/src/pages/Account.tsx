@@ -1,6 +1,6 @@
 import { useEffect, useState } from "react";
 import { manager, useSession } from "../context";
-import { ErrorBox, PageHead } from "../components/ui";
+import { ActionForm, PageHead } from "../components/ui";
 import { duration, time } from "../lib/format";
 import { refreshDelayMs, SESSION_MAX_S } from "../lib/tokens";
 
@@ -10,7 +10,6 @@ export function AccountPage() {
   const [oldPw, setOldPw] = useState("");
   const [newPw, setNewPw] = useState("");
   const [again, setAgain] = useState("");
-  const [error, setError] = useState<unknown>(null);
   const [done, setDone] = useState(false);
   useEffect(() => {
     const t = setInterval(() => setNow(Date.now()), 1000);
@@ -54,25 +53,18 @@ export function AccountPage() {
       </dl>
       <section aria-labelledby="pw-title">
         <h2 id="pw-title">Change password</h2>
-        <form
+        <ActionForm
           className="card narrow-card"
-          onSubmit={async (e) => {
-            e.preventDefault();
-            setError(null);
+          label="Change password"
+          busyLabel="Changing…"
+          onSubmit={async () => {
             setDone(false);
-            if (newPw !== again) {
-              setError("The two new passwords differ.");
-              return;
-            }
-            try {
-              await manager.changePassword(oldPw, newPw);
-              setDone(true);
-              setOldPw("");
-              setNewPw("");
-              setAgain("");
-            } catch (err) {
-              setError(err);
-            }
+            if (newPw !== again) throw new Error("The two new passwords differ.");
+            await manager.changePassword(oldPw, newPw);
+            setDone(true);
+            setOldPw("");
+            setNewPw("");
+            setAgain("");
           }}
         >
           <label className="field">
@@ -104,18 +96,12 @@ export function AccountPage() {
             />
             {mismatch && <small className="bad">The two new passwords differ.</small>}
           </label>
-          <ErrorBox error={error} />
           {done && (
             <p className="ok" role="status">
               Password changed.
             </p>
           )}
-          <div className="actions">
-            <button type="submit" className="primary">
-              Change password
-            </button>
-          </div>
-        </form>
+        </ActionForm>
       </section>
     </div>
   );

@@ -1,6 +1,6 @@
 import { useState } from "react";
 import { api } from "../context";
-import { ErrorBox, Loading, PageHead, TableWrap, useLoad } from "../components/ui";
+import { ErrorBox, Loading, PageHead, useLoad, DataTable, num } from "../components/ui";
 import { time } from "../lib/format";
 
 export function AuditPage() {
@@ -43,40 +43,24 @@ export function AuditPage() {
       <ErrorBox error={error} />
       {loading && !data && <Loading what="the audit log" />}
       {data && (
-        <TableWrap label="Audit events">
-          <table className="data">
-            <thead>
-              <tr>
-                <th scope="col" className="num">
-                  #
-                </th>
-                <th scope="col">Time</th>
-                <th scope="col">Event</th>
-                <th scope="col">User</th>
-                <th scope="col">Peer</th>
-                <th scope="col">Detail</th>
-              </tr>
-            </thead>
-            <tbody>
-              {events.map((e) => (
-                <tr key={e.seq}>
-                  <td className="num">{e.seq}</td>
-                  <td>{time(e.ts)}</td>
-                  <td>
-                    <span className={e.event.includes("fail") || e.event.includes("limited") ? "badge revoked" : "badge dim"}>
-                      {e.event}
-                    </span>
-                  </td>
-                  <td>{e.user}</td>
-                  <td>{e.peer}</td>
-                  <td>
-                    <code className="meta">{Object.keys(e.detail ?? {}).length ? JSON.stringify(e.detail) : ""}</code>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </TableWrap>
+        <DataTable label="Audit events" columns={[num("#"), "Time", "Event", "User", "Peer", "Detail"]}>
+          {events.map((e) => (
+            <tr key={e.seq}>
+              <td className="num">{e.seq}</td>
+              <td className="nowrap">{time(e.ts)}</td>
+              <td>
+                <span className={e.event.includes("fail") || e.event.includes("limited") ? "badge revoked" : "badge dim"}>
+                  {e.event}
+                </span>
+              </td>
+              <td>{e.user}</td>
+              <td>{e.peer}</td>
+              <td>
+                <code className="meta">{Object.keys(e.detail ?? {}).length ? JSON.stringify(e.detail) : ""}</code>
+              </td>
+            </tr>
+          ))}
+        </DataTable>
       )}
     </div>
   );

@@ -1,5 +1,5 @@
 import { api } from "../context";
-import { ErrorBox, Loading, PageHead, TableWrap, useLoad } from "../components/ui";
+import { ErrorBox, Loading, PageHead, useLoad, DataTable, num } from "../components/ui";
 import { fromGateway, singleNode, type ClusterView } from "../lib/cluster";
 import { parseProm } from "../lib/prom";
 import { bytes, count } from "../lib/format";
@@ -44,30 +44,18 @@ export function ClusterPage() {
         <>
           <section aria-labelledby="pd-title">
             <h2 id="pd-title">Placement driver</h2>
-            <TableWrap label="Placement driver members">
-              <table className="data">
-                <thead>
-                  <tr>
-                    <th scope="col">Member</th>
-                    <th scope="col">Address</th>
-                    <th scope="col">Role</th>
-                    <th scope="col">Health</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {v.pd.map((m) => (
-                    <tr key={m.id}>
-                      <th scope="row">{m.id}</th>
-                      <td>{m.address}</td>
-                      <td>{m.leader ? "leader" : "follower"}</td>
-                      <td>
-                        <Live ok={m.healthy} yes="healthy" no="unreachable" />
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </TableWrap>
+            <DataTable label="Placement driver members" columns={["Member", "Address", "Role", "Health"]}>
+              {v.pd.map((m) => (
+                <tr key={m.id}>
+                  <th scope="row">{m.id}</th>
+                  <td>{m.address}</td>
+                  <td>{m.leader ? "leader" : "follower"}</td>
+                  <td>
+                    <Live ok={m.healthy} yes="healthy" no="unreachable" />
+                  </td>
+                </tr>
+              ))}
+            </DataTable>
           </section>
           <section aria-labelledby="workers-title">
             <h2 id="workers-title">Workers</h2>
@@ -105,41 +93,22 @@ export function ClusterPage() {
             {v.shards.length === 0 ? (
               <p className="empty">No collections, so no shards.</p>
             ) : (
-              <TableWrap label="Shards">
-                <table className="data">
-                  <thead>
-                    <tr>
-                      <th scope="col">Collection</th>
-                      <th scope="col">Shard</th>
-                      <th scope="col">Ids</th>
-                      <th scope="col">Replicas</th>
-                      <th scope="col">Leader</th>
-                      <th scope="col" className="num">
-                        Points
-                      </th>
-                      <th scope="col" className="num">
-                        Disk
-                      </th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {v.shards.map((s) => (
-                      <tr key={`${s.collection}/${s.shard}`}>
-                        <th scope="row">{s.collection}</th>
-                        <td>
-                          {s.shard}
-                          {s.epoch !== undefined && <span className="muted"> (epoch {s.epoch})</span>}
-                        </td>
-                        <td>{s.range ?? "—"}</td>
-                        <td>{s.replicas.map((r) => `${r.worker}${r.role === "leader" ? "" : ` (${r.role})`}`).join(", ")}</td>
-                        <td>{s.replicas.find((r) => r.role === "leader")?.worker ?? "none"}</td>
-                        <td className="num">{s.points === undefined ? "—" : count(s.points)}</td>
-                        <td className="num">{bytes(s.disk_bytes)}</td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-              </TableWrap>
+              <DataTable label="Shards" columns={["Collection", "Shard", "Ids", "Replicas", "Leader", num("Points"), num("Disk")]}>
+                {v.shards.map((s) => (
+                  <tr key={`${s.collection}/${s.shard}`}>
+                    <th scope="row">{s.collection}</th>
+                    <td>
+                      {s.shard}
+                      {s.epoch !== undefined && <span className="muted"> (epoch {s.epoch})</span>}
+                    </td>
+                    <td>{s.range ?? "—"}</td>
+                    <td>{s.replicas.map((r) => `${r.worker}${r.role === "leader" ? "" : ` (${r.role})`}`).join(", ")}</td>
+                    <td>{s.replicas.find((r) => r.role === "leader")?.worker ?? "none"}</td>
+                    <td className="num">{s.points === undefined ? "—" : count(s.points)}</td>
+                    <td className="num">{bytes(s.disk_bytes)}</td>
+                  </tr>
+                ))}
+              </DataTable>
             )}
           </section>
           <section aria-labelledby="moves-title">

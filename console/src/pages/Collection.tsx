@@ -1,6 +1,6 @@
 import { useState } from "react";
 import { api, useIsAdmin } from "../context";
-import { Confirm, ErrorBox, Loading, PageHead, TableWrap, useLoad } from "../components/ui";
+import { Confirm, ErrorBox, Loading, PageHead, useLoad, DataTable, ACTIONS } from "../components/ui";
 import { Link, navigate } from "../router";
 import { bytes, count } from "../lib/format";
 import type { PayloadType } from "../lib/api";
@@ -22,34 +22,21 @@ function Indexes({ name }: { name: string }) {
       <ErrorBox error={error} />
       {data && data.length === 0 && <p className="empty">No payload indexes.</p>}
       {data && data.length > 0 && (
-        <TableWrap label="Payload indexes">
-          <table className="data">
-            <thead>
-              <tr>
-                <th scope="col">Field</th>
-                <th scope="col">Type</th>
-                <th scope="col">
-                  <span className="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {data.map((ix) => (
-                <tr key={ix.field}>
-                  <th scope="row">
-                    <code>{ix.field}</code>
-                  </th>
-                  <td>{ix.type}</td>
-                  <td className="links">
-                    <button type="button" className="small" onClick={() => setDropping(ix.field)} aria-label={`Drop index on ${ix.field}`}>
-                      Drop
-                    </button>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </TableWrap>
+        <DataTable label="Payload indexes" columns={["Field", "Type", ACTIONS]}>
+          {data.map((ix) => (
+            <tr key={ix.field}>
+              <th scope="row">
+                <code>{ix.field}</code>
+              </th>
+              <td>{ix.type}</td>
+              <td className="links">
+                <button type="button" className="small" onClick={() => setDropping(ix.field)} aria-label={`Drop index on ${ix.field}`}>
+                  Drop
+                </button>
+              </td>
+            </tr>
+          ))}
+        </DataTable>
       )}
       <form
         className="inline-form"

@@ -1,6 +1,6 @@
 import { useState } from "react";
 import { api, useIsAdmin } from "../context";
-import { Dialog, ErrorBox, Loading, PageHead, TableWrap, useLoad } from "../components/ui";
+import { ACTIONS, ActionForm, DataTable, Dialog, ErrorBox, Loading, PageHead, num, useLoad } from "../components/ui";
 import { Link, navigate } from "../router";
 import { bytes, count } from "../lib/format";
 import type { Metric } from "../lib/api";
@@ -15,30 +15,22 @@ function CreateCollectionForm({ onDone }: { onDone: (name: string) => void }) {
   const [efc, setEfc] = useState("200");
   const [efs, setEfs] = useState("64");
   const [shards, setShards] = useState("1");
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
   const nameBad = name !== "" && !NAME_RE.test(name);
 
   return (
-    <form
-      onSubmit={async (e) => {
-        e.preventDefault();
-        setBusy(true);
-        setError(null);
-        try {
-          await api.createCollection({
-            name,
-            dim: Number(dim),
-            metric,
-            hnsw: { m: Number(m), ef_construction: Number(efc), ef_search: Number(efs) },
-            shards: Number(shards),
-          });
-          onDone(name);
-        } catch (err) {
-          setError(err);
-        } finally {
-          setBusy(false);
-        }
+    <ActionForm
+      label="Create collection"
+      busyLabel="Creating…"
+      disabled={nameBad}
+      onSubmit={async () => {
+        await api.createCollection({
+          name,
+          dim: Number(dim),
+          metric,
+          hnsw: { m: Number(m), ef_construction: Number(efc), ef_search: Number(efs) },
+          shards: Number(shards),
+        });
+        onDone(name);
       }}
     >
       <label className="field">
@@ -92,13 +84,7 @@ function CreateCollectionForm({ onDone }: { onDone: (name: string) => void }) {
           </label>
         </div>
       </details>
-      <ErrorBox error={error} />
-      <div className="actions">
-        <button type="submit" className="primary" disabled={busy || nameBad}>
-          {busy ? "Creating…" : "Create collection"}
-        </button>
-      </div>
-    </form>
+    </ActionForm>
   );
 }
 
@@ -125,59 +111,30 @@ export function CollectionsPage() {
         <p className="empty">No collections yet.{admin ? " Create one with “New collection”." : ""}</p>
       )}
       {data && data.length > 0 && (
-        <TableWrap label="Collections">
-          <table className="data">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col" className="num">
+        <DataTable label="Collections" columns={["Name", num("Points"), num("Dim"), "Metric", "Index", num("Memory"), num("Disk"), num("Shards"), ACTIONS]}>
+          {data.map((c) => (
+            <tr key={c.name}>
+              <th scope="row">
+                <Link to={`/collections/${encodeURIComponent(c.name)}`}>{c.name}</Link>
+              </th>
+              <td className="num">{count(c.count)}</td>
+              <td className="num">{c.dim}</td>
+              <td>{c.metric}</td>
+              <td>{c.index_kind ?? "—"}</td>
+              <td className="num">{bytes(c.index_memory_bytes)}</td>
+              <td className="num">{bytes(c.disk_bytes)}</td>
+              <td className="num">{c.shards}</td>
+              <td className="links">
+                <Link to={`/collections/${encodeURIComponent(c.name)}/points`} aria-label={`Points of ${c.name}`}>
                   Points
-                </th>
-                <th scope="col" className="num">
-                  Dim
-                </th>
-                <th scope="col">Metric</th>
-                <th scope="col">Index</th>
-                <th scope="col" className="num">
-                  Memory
-                </th>
-                <th scope="col" className="num">
-                  Disk
-                </th>
-                <th scope="col" className="num">
-                  Shards
-                </th>
-                <th scope="col">
-                  <span className="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {data.map((c) => (
-                <tr key={c.name}>
-                  <th scope="row">
-                    <Link to={`/collections/${encodeURIComponent(c.name)}`}>{c.name}</Link>
-                  </th>
-                  <td className="num">{count(c.count)}</td>
-                  <td className="num">{c.dim}</td>
-                  <td>{c.metric}</td>
-                  <td>{c.index_kind ?? "—"}</td>
-                  <td className="num">{bytes(c.index_memory_bytes)}</td>
-                  <td className="num">{bytes(c.disk_bytes)}</td>
-                  <td className="num">{c.shards}</td>
-                  <td className="links">
-                    <Link to={`/collections/${encodeURIComponent(c.name)}/points`} aria-label={`Points of ${c.name}`}>
-                      Points
-                    </Link>
-                    <Link to={`/collections/${encodeURIComponent(c.name)}/search`} aria-label={`Search ${c.name}`}>
-                      Search
-                    </Link>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </TableWrap>
+                </Link>
+                <Link to={`/collections/${encodeURIComponent(c.name)}/search`} aria-label={`Search ${c.name}`}>
+                  Search
+                </Link>
+              </td>
+            </tr>
+          ))}
+        </DataTable>
       )}
       <Dialog open={creating} title="New collection" onClose={() => setCreating(false)}>
         <CreateCollectionForm

@@ -1,6 +1,6 @@
 import { useRef, useState } from "react";
 import { api, manager, useIsAdmin } from "../context";
-import { Confirm, CopyButton, Dialog, ErrorBox, Loading, PageHead, TableWrap, useLoad } from "../components/ui";
+import { ACTIONS, ActionForm, Confirm, CopyButton, DataTable, Dialog, ErrorBox, Loading, PageHead, useLoad } from "../components/ui";
 import { time } from "../lib/format";
 import { SESSION_KEY_NAME } from "../lib/session";
 import type { ApiKey, CreatedKey, Scope } from "../lib/api";
@@ -23,8 +23,6 @@ function CreateKeyForm({ onCreated }: { onCreated: (k: CreatedKey) => void }) {
   const [allowed, setAllowed] = useState<string[]>([]);
   const [extra, setExtra] = useState("");
   const [expiry, setExpiry] = useState(0);
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
 
   const toggle = <T,>(list: T[], v: T, on: boolean) => (on ? [...list.filter((x) => x !== v), v] : list.filter((x) => x !== v));
   const extraNames = extra
@@ -33,33 +31,20 @@ function CreateKeyForm({ onCreated }: { onCreated: (k: CreatedKey) => void }) {
     .filter(Boolean);
 
   return (
-    <form
-      onSubmit={async (e) => {
-        e.preventDefault();
-        setError(null);
-        if (scopes.length === 0) {
-          setError("Pick at least one scope.");
-          return;
-        }
+    <ActionForm
+      label="Create key"
+      busyLabel="Creating…"
+      onSubmit={async () => {
+        if (scopes.length === 0) throw new Error("Pick at least one scope.");
         const list = [...new Set([...allowed, ...extraNames])];
-        if (restrict && list.length === 0) {
-          setError("Pick the collections this key may use, or allow every collection.");
-          return;
-        }
-        setBusy(true);
-        try {
-          const k = await api.createKey({
-            name,
-            scopes,
-            ...(restrict ? { collections: list } : {}),
-            ...(expiry ? { expires_in: expiry } : {}),
-          });
-          onCreated(k);
-        } catch (err) {
-          setError(err);
-        } finally {
-          setBusy(false);
-        }
+        if (restrict && list.length === 0) throw new Error("Pick the collections this key may use, or allow every collection.");
+        const k = await api.createKey({
+          name,
+          scopes,
+          ...(restrict ? { collections: list } : {}),
+          ...(expiry ? { expires_in: expiry } : {}),
+        });
+        onCreated(k);
       }}
     >
       <label className="field">
@@ -128,13 +113,7 @@ function CreateKeyForm({ onCreated }: { onCreated: (k: CreatedKey) => void }) {
           ))}
         </select>
       </label>
-      <ErrorBox error={error} />
-      <div className="actions">
-        <button type="submit" className="primary" disabled={busy}>
-          {busy ? "Creating…" : "Create key"}
-        </button>
-      </div>
-    </form>
+    </ActionForm>
   );
 }
 
@@ -182,7 +161,9 @@ export function KeysPage() {
   const [showAll, setShowAll] = useState(false);
   const nowS = Date.now() / 1000;
   const mine = manager.currentKeyId();
-  const keys = (data ?? []).filter((k) => showAll || status(k, nowS) === "active");
+  const keys = (data ?? [])
+    .filter((k) => showAll || status(k, nowS) === "active")
+    .sort((a, b) => b.created_at - a.created_at || a.key_id.localeCompare(b.key_id));
 
   return (
     <div>
@@ -202,57 +183,38 @@ export function KeysPage() {
       {loading && !data && <Loading what="keys" />}
       {data && keys.length === 0 && <p className="empty">No keys.</p>}
       {keys.length > 0 && (
-        <TableWrap label="API keys">
-          <table className="data">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Key id</th>
-                <th scope="col">Owner</th>
-                <th scope="col">Scopes</th>
-                <th scope="col">Collections</th>
-                <th scope="col">Created</th>
-                <th scope="col">Expires</th>
-                <th scope="col">Status</th>
-                <th scope="col">
-                  <span className="sr-only">Actions</span>
+        <DataTable label="API keys" columns={["Name", "Key id", "Owner", "Scopes", "Collections", "Created", "Expires", "Status", ACTIONS]}>
+          {keys.map((k) => {
+            const st = status(k, nowS);
+            return (
+              <tr key={k.key_id} data-key={k.key_id}>
+                <th scope="row">
+                  {k.name}
+                  {k.key_id === mine && <span className="badge">this console session</span>}
+                  {k.name === SESSION_KEY_NAME && k.key_id !== mine && <span className="badge dim">console</span>}
                 </th>
+                <td>
+                  <code>{k.key_id}</code>
+                </td>
+                <td>{k.owner}</td>
+                <td>{k.scopes.join(", ")}</td>
+                <td>{k.collections ? k.collections.join(", ") : "all"}</td>
+                <td>{time(k.created_at)}</td>
+                <td>{k.expires_at ? time(k.expires_at) : "never"}</td>
+                <td>
+                  <span className={`badge ${st}`}>{st}</span>
+                </td>
+                <td className="links">
+                  {st === "active" && (
+                    <button type="button" className="small danger" onClick={() => setRevoking(k)} aria-label={`Revoke key ${k.name} (${k.key_id})`}>
+                      Revoke
+                    </button>
+                  )}
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {keys.map((k) => {
-                const st = status(k, nowS);
-                return (
-                  <tr key={k.key_id} data-key={k.key_id}>
-                    <th scope="row">
-                      {k.name}
-                      {k.key_id === mine && <span className="badge">this console session</span>}
-                      {k.name === SESSION_KEY_NAME && k.key_id !== mine && <span className="badge dim">console</span>}
-                    </th>
-                    <td>
-                      <code>{k.key_id}</code>
-                    </td>
-                    <td>{k.owner}</td>
-                    <td>{k.scopes.join(", ")}</td>
-                    <td>{k.collections ? k.collections.join(", ") : "all"}</td>
-                    <td>{time(k.created_at)}</td>
-                    <td>{k.expires_at ? time(k.expires_at) : "never"}</td>
-                    <td>
-                      <span className={`badge ${st}`}>{st}</span>
-                    </td>
-                    <td className="links">
-                      {st === "active" && (
-                        <button type="button" className="small danger" onClick={() => setRevoking(k)} aria-label={`Revoke key ${k.name} (${k.key_id})`}>
-                          Revoke
-                        </button>
-                      )}
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        </TableWrap>
+            );
+          })}
+        </DataTable>
       )}
       <Dialog open={creating} title="New API key" onClose={() => setCreating(false)}>
         <CreateKeyForm

@@ -1,6 +1,6 @@
 import { useState } from "react";
 import { manager, useSession } from "../context";
-import { ErrorBox } from "../components/ui";
+import { ActionForm } from "../components/ui";
 import { ApiError } from "../lib/http";
 
 export function LoginPage() {
@@ -8,28 +8,23 @@ export function LoginPage() {
   const [username, setUsername] = useState("");
   const [password, setPassword] = useState("");
   const [remember, setRemember] = useState(false);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
 
   return (
     <main className="center login">
       <h1 id="page-title">Vectron console</h1>
-      <form
+      <ActionForm
         className="card"
-        aria-label="Log in"
-        onSubmit={async (e) => {
-          e.preventDefault();
-          setBusy(true);
-          setError(null);
+        ariaLabel="Log in"
+        label="Log in"
+        busyLabel="Logging in…"
+        onSubmit={async () => {
           try {
             await manager.login(username, password, remember);
           } catch (err) {
-            if (err instanceof ApiError && err.status === 429)
-              setError("Too many failed logins: wait a minute and try again. " + err.message);
-            else setError(err);
             setPassword("");
-          } finally {
-            setBusy(false);
+            if (err instanceof ApiError && err.status === 429)
+              throw new Error("Too many failed logins: wait a minute and try again. " + err.message);
+            throw err;
           }
         }}
       >
@@ -69,11 +64,7 @@ export function LoginPage() {
             ? "Your session is kept in this browser's local storage until you log out or it expires."
             : "Your session ends when you close this tab."}
         </p>
-        <ErrorBox error={error} />
-        <button type="submit" className="primary" disabled={busy}>
-          {busy ? "Logging in…" : "Log in"}
-        </button>
-      </form>
+      </ActionForm>
     </main>
   );
 }

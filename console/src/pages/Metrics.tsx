@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from "react";
 import { api } from "../context";
 import { LineChart } from "../components/Chart";
-import { ErrorBox, PageHead, TableWrap } from "../components/ui";
+import { ErrorBox, PageHead, DataTable, num } from "../components/ui";
 import { parseProm, rates, gauge, type Rates, type Sample } from "../lib/prom";
 import { bytes, count, ms } from "../lib/format";
 
@@ -122,38 +122,20 @@ export function MetricsPage() {
             ))}
           </dl>
           {collections.length > 0 && (
-            <TableWrap label="Collections in /metrics">
-              <table className="data">
-                <thead>
-                  <tr>
-                    <th scope="col">Collection</th>
-                    <th scope="col" className="num">
-                      Points
-                    </th>
-                    <th scope="col" className="num">
-                      Index memory
-                    </th>
-                    <th scope="col" className="num">
-                      Disk
-                    </th>
+            <DataTable label="Collections in /metrics" columns={["Collection", num("Points"), num("Index memory"), num("Disk")]}>
+              {collections.map((s) => {
+                const c = s.labels.collection;
+                const find = (n: string) => last.find((x) => x.name === n && x.labels.collection === c)?.value;
+                return (
+                  <tr key={c}>
+                    <th scope="row">{c}</th>
+                    <td className="num">{count(s.value)}</td>
+                    <td className="num">{bytes(find("vectron_collection_index_memory_bytes"))}</td>
+                    <td className="num">{bytes(find("vectron_collection_disk_bytes"))}</td>
                   </tr>
-                </thead>
-                <tbody>
-                  {collections.map((s) => {
-                    const c = s.labels.collection;
-                    const find = (n: string) => last.find((x) => x.name === n && x.labels.collection === c)?.value;
-                    return (
-                      <tr key={c}>
-                        <th scope="row">{c}</th>
-                        <td className="num">{count(s.value)}</td>
-                        <td className="num">{bytes(find("vectron_collection_index_memory_bytes"))}</td>
-                        <td className="num">{bytes(find("vectron_collection_disk_bytes"))}</td>
-                      </tr>
-                    );
-                  })}
-                </tbody>
-              </table>
-            </TableWrap>
+                );
+              })}
+            </DataTable>
           )}
         </>
       )}

@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useRef, useState } from "react";
 import { api } from "../context";
-import { CopyButton, Dialog, ErrorBox, PageHead, TableWrap, useLoad } from "../components/ui";
+import { CopyButton, Dialog, ErrorBox, PageHead, useLoad, DataTable } from "../components/ui";
 import { WhereEditor, type WhereState } from "../components/WhereEditor";
 import { Link } from "../router";
 import { count } from "../lib/format";
@@ -141,30 +141,20 @@ export function PointsPage({ name }: { name: string }) {
         {shownTotal === 1 ? "" : "s"}
         {applied?.where ? " matching the filter" : ""}, in id order.
       </p>
-      <TableWrap label="Points">
-        <table className="data points">
-          <thead>
-            <tr>
-              <th scope="col">Id</th>
-              <th scope="col">Metadata</th>
-            </tr>
-          </thead>
-          <tbody>
-            {points.map((p) => (
-              <tr key={p.id}>
-                <th scope="row">
-                  <button type="button" className="linklike" onClick={() => setOpen(p.id)} aria-label={`Open point ${p.id}`}>
-                    {p.id}
-                  </button>
-                </th>
-                <td>
-                  <code className="meta">{preview(p.metadata)}</code>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </TableWrap>
+      <DataTable label="Points" columns={["Id", "Metadata"]} className="points">
+        {points.map((p) => (
+          <tr key={p.id}>
+            <th scope="row">
+              <button type="button" className="linklike" onClick={() => setOpen(p.id)} aria-label={`Open point ${p.id}`}>
+                {p.id}
+              </button>
+            </th>
+            <td>
+              <code className="meta">{preview(p.metadata)}</code>
+            </td>
+          </tr>
+        ))}
+      </DataTable>
       {!done && (
         <div ref={sentinel} className="more">
           <button type="button" disabled={busy || !cursor} onClick={() => void loadPage(applied?.where, cursor, false)}>

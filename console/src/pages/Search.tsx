@@ -1,11 +1,12 @@
 import { useEffect, useState } from "react";
 import { api, useSession } from "../context";
-import { CopyButton, ErrorBox, PageHead, TableWrap, useLoad } from "../components/ui";
+import { ActionForm, CopyButton, DataTable, ErrorBox, PageHead, num, useLoad } from "../components/ui";
 import { WhereEditor, type WhereState } from "../components/WhereEditor";
 import { PointDialog } from "./Points";
 import { navigate } from "../router";
 import { score } from "../lib/format";
 import { curlSnippet, pythonSnippet } from "../lib/snippets";
+import { checkWhereSyntax } from "../lib/where";
 import type { Hit, SearchBody } from "../lib/api";
 
 // A pasted vector: a JSON array of `dim` finite numbers, or a message saying what is wrong.
@@ -71,8 +72,6 @@ function Playground({ name, initialPoint }: { name: string; initialPoint: string
   const [where, setWhere] = useState<WhereState>({ kind: "empty" });
   const [hits, setHits] = useState<Hit[] | null>(null);
   const [body, setBody] = useState<SearchBody | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
   const [took, setTook] = useState(0);
   const [open, setOpen] = useState<string | null>(null);
   const [tab, setTab] = useState<"curl" | "python">("curl");
@@ -82,37 +81,31 @@ function Playground({ name, initialPoint }: { name: string; initialPoint: string
   const vectorProblem = source === "vector" && vectorText.trim() && dim ? parseVector(vectorText, dim) : null;
 
   async function run() {
-    setBusy(true);
-    setError(null);
-    try {
-      let vector: number[];
-      if (source === "point") {
-        if (!pointId.trim()) throw new Error("Give the id of a point to use as the query.");
-        const got = await api.getPoints(name, [pointId.trim()]);
-        if (!got.points[0]?.vector) throw new Error(`There is no point "${pointId.trim()}" in ${name}.`);
-        vector = got.points[0].vector;
-      } else {
-        const v = parseVector(vectorText, dim);
-        if (typeof v === "string") throw new Error(`The vector ${v}.`);
-        vector = v;
-      }
-      if (where.kind === "problem" || where.kind === "checking" || where.kind === "error")
-        throw new Error("Fix the filter first (see below the filter box).");
-      const b: SearchBody = { vector, k: Number(k) };
-      if (ef.trim()) b.ef = Number(ef);
-      if (exact) b.exact = true;
-      if (where.kind === "ok") b.where = where.where;
-      if (withMeta) b.include = ["metadata"];
-      const t0 = performance.now();
-      const h = await api.search(name, b);
-      setTook(performance.now() - t0);
-      setHits(h);
-      setBody(b);
-    } catch (e) {
-      setError(e);
-    } finally {
-      setBusy(false);
+    let vector: number[];
+    if (source === "point") {
+      if (!pointId.trim()) throw new Error("Give the id of a point to use as the query.");
+      const got = await api.getPoints(name, [pointId.trim()]);
+      if (!got.points[0]?.vector) throw new Error(`There is no point "${pointId.trim()}" in ${name}.`);
+      vector = got.points[0].vector;
+    } else {
+      const v = parseVector(vectorText, dim);
+      if (typeof v === "string") throw new Error(`The vector ${v}.`);
+      vector = v;
     }
+    // A filter still being checked goes as typed: the search checks it too.
+    const local = checkWhereSyntax(whereText);
+    if (where.kind === "problem" || local.kind === "problem")
+      throw new Error("Fix the filter first (see below the filter box).");
+    const b: SearchBody = { vector, k: Number(k) };
+    if (ef.trim()) b.ef = Number(ef);
+    if (exact) b.exact = true;
+    if (local.kind === "ok") b.where = local.where;
+    if (withMeta) b.include = ["metadata"];
+    const t0 = performance.now();
+    const h = await api.search(name, b);
+    setTook(performance.now() - t0);
+    setHits(h);
+    setBody(b);
   }
 
   const path = `/v1/collections/${encodeURIComponent(name)}/search`;
@@ -130,14 +123,7 @@ function Playground({ name, initialPoint }: { name: string; initialPoint: string
         sub={info.data ? `${info.data.config.dim} dimensions, ${info.data.config.metric}; score is a distance: lower is nearer.` : undefined}
       />
       <ErrorBox error={info.error} />
-      <form
-        className="card"
-        aria-label="Search query"
-        onSubmit={(e) => {
-          e.preventDefault();
-          void run();
-        }}
-      >
+      <ActionForm className="card" ariaLabel="Search query" label="Search" busyLabel="Searching…" onSubmit={run}>
         <fieldset className="radios">
           <legend>Query</legend>
           <label className="check">
@@ -197,13 +183,7 @@ function Playground({ name, initialPoint }: { name: string; initialPoint: string
           </label>
         </div>
         <WhereEditor collection={name} value={whereText} onChange={setWhereText} onState={setWhere} />
-        <ErrorBox error={error} />
-        <div className="actions">
-          <button type="submit" className="primary" disabled={busy}>
-            {busy ? "Searching…" : "Search"}
-          </button>
-        </div>
-      </form>
+      </ActionForm>
 
       {hits && (
         <section aria-labelledby="results-title">
@@ -213,42 +193,30 @@ function Playground({ name, initialPoint }: { name: string; initialPoint: string
           {hits.length === 0 ? (
             <p className="empty">No results.</p>
           ) : (
-            <TableWrap label="Results">
-              <table className="data" data-testid="results">
-                <thead>
-                  <tr>
-                    <th scope="col" className="num">
-                      #
-                    </th>
-                    <th scope="col">Id</th>
-                    <th scope="col" className="num">
-                      Score
-                    </th>
-                    {withMeta && <th scope="col">Metadata</th>}
-                  </tr>
-                </thead>
-                <tbody>
-                  {hits.map((h, i) => (
-                    <tr key={h.id}>
-                      <td className="num">{i + 1}</td>
-                      <th scope="row">
-                        <button type="button" className="linklike" onClick={() => setOpen(h.id)} aria-label={`Open point ${h.id}`}>
-                          {h.id}
-                        </button>
-                      </th>
-                      <td className="num">
-                        <code>{score(h.score)}</code>
-                      </td>
-                      {withMeta && (
-                        <td>
-                          <code className="meta">{h.metadata ? JSON.stringify(h.metadata) : ""}</code>
-                        </td>
-                      )}
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </TableWrap>
+            <DataTable
+              label="Results"
+              testId="results"
+              columns={[num("#"), "Id", num("Score"), withMeta && "Metadata"]}
+            >
+              {hits.map((h, i) => (
+                <tr key={h.id}>
+                  <td className="num">{i + 1}</td>
+                  <th scope="row">
+                    <button type="button" className="linklike" onClick={() => setOpen(h.id)} aria-label={`Open point ${h.id}`}>
+                      {h.id}
+                    </button>
+                  </th>
+                  <td className="num">
+                    <code>{score(h.score)}</code>
+                  </td>
+                  {withMeta && (
+                    <td>
+                      <code className="meta">{h.metadata ? JSON.stringify(h.metadata) : ""}</code>
+                    </td>
+                  )}
+                </tr>
+              ))}
+            </DataTable>
           )}
           <h2>The same request in code</h2>
           <p className="muted">

@@ -1,6 +1,6 @@
 import { useState } from "react";
 import { api, useSession } from "../context";
-import { Confirm, Dialog, ErrorBox, Loading, PageHead, TableWrap, useLoad } from "../components/ui";
+import { ACTIONS, ActionForm, Confirm, DataTable, Dialog, ErrorBox, Loading, PageHead, useLoad } from "../components/ui";
 import { time } from "../lib/format";
 import type { User } from "../lib/api";
 
@@ -10,20 +10,16 @@ function CreateUserForm({ onDone }: { onDone: () => void }) {
   const [username, setUsername] = useState("");
   const [password, setPassword] = useState("");
   const [role, setRole] = useState<"user" | "admin">("user");
-  const [error, setError] = useState<unknown>(null);
   const nameBad = username !== "" && !USER_RE.test(username);
   const passBad = password !== "" && (password.length < 8 || password.length > 1024);
   return (
-    <form
-      onSubmit={async (e) => {
-        e.preventDefault();
-        setError(null);
-        try {
-          await api.createUser({ username, password, role });
-          onDone();
-        } catch (err) {
-          setError(err);
-        }
+    <ActionForm
+      label="Create user"
+      busyLabel="Creating…"
+      disabled={nameBad || passBad}
+      onSubmit={async () => {
+        await api.createUser({ username, password, role });
+        onDone();
       }}
     >
       <label className="field">
@@ -65,13 +61,7 @@ function CreateUserForm({ onDone }: { onDone: () => void }) {
           <option value="admin">admin — users, audit log, every key</option>
         </select>
       </label>
-      <ErrorBox error={error} />
-      <div className="actions">
-        <button type="submit" className="primary" disabled={nameBad || passBad}>
-          Create user
-        </button>
-      </div>
-    </form>
+    </ActionForm>
   );
 }
 
@@ -94,37 +84,23 @@ export function UsersPage() {
       <ErrorBox error={error} />
       {loading && !data && <Loading what="users" />}
       {data && (
-        <TableWrap label="Users">
-          <table className="data">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Role</th>
-                <th scope="col">Created</th>
-                <th scope="col">
-                  <span className="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {data.map((u) => (
-                <tr key={u.name}>
-                  <th scope="row">
-                    {u.name}
-                    {u.name === session?.user && <span className="badge dim">you</span>}
-                  </th>
-                  <td>{u.role}</td>
-                  <td>{time(u.created_at)}</td>
-                  <td className="links">
-                    <button type="button" className="small danger" onClick={() => setDeleting(u)} aria-label={`Delete user ${u.name}`}>
-                      Delete
-                    </button>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </TableWrap>
+        <DataTable label="Users" columns={["Name", "Role", "Created", ACTIONS]}>
+          {data.map((u) => (
+            <tr key={u.name}>
+              <th scope="row">
+                {u.name}
+                {u.name === session?.user && <span className="badge dim">you</span>}
+              </th>
+              <td>{u.role}</td>
+              <td className="nowrap">{time(u.created_at)}</td>
+              <td className="links">
+                <button type="button" className="small danger" onClick={() => setDeleting(u)} aria-label={`Delete user ${u.name}`}>
+                  Delete
+                </button>
+              </td>
+            </tr>
+          ))}
+        </DataTable>
       )}
       <Dialog open={creating} title="New user" onClose={() => setCreating(false)}>
         <CreateUserForm
