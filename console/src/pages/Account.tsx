@@ -24,7 +24,7 @@ export function AccountPage() {
   return (
     <div>
       <PageHead title="Account" />
-      <dl className="stats">
+      <dl className="stats wide">
         <div>
           <dt>User</dt>
           <dd>{session.user}</dd>
