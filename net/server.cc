@@ -12,6 +12,7 @@
 #include <sys/time.h>
 #include <thread>
 
+#include "net/api/console.h"
 #include "net/api/metrics.h"
 #include "net/api/rest_api.h"
 #include "net/io/crypto.h"
@@ -175,9 +176,17 @@ Result<std::unique_ptr<Server>> Server::Open(const ServeOptions& options) {
   impl->api = std::make_unique<RestApi>(*impl->db, *impl->pool, impl->metrics, ao, [self] { return self->RuntimeGauges(); },
                                        impl->auth.get());
   const bool log = options.log_requests;
+  const bool console = options.console;
   impl->http = std::make_unique<HttpServer>(
       *impl->loop, options.http,
-      [self](HttpRequest req, Responder respond) { self->api->Handle(std::move(req), std::move(respond)); },
+      [self, console](HttpRequest req, Responder respond) {
+        // The console's static files: cheap, answered on the loop thread.
+        if (HttpResponse r; console && ServeConsole(req, &r)) {
+          respond(std::move(r));
+          return;
+        }
+        self->api->Handle(std::move(req), std::move(respond));
+      },
       [self, log](const HttpRequest& req, const HttpResponse& resp, double ms) {
         self->metrics.ObserveHttp(req.method, resp.route, resp.status, ms / 1000.0);
         if (log) {
@@ -297,6 +306,9 @@ int RunServe(const ServeOptions& options) {
   if (!(*server)->tls_cert_path().empty())
     std::printf("vectron serve: tls certificate %s\n", (*server)->tls_cert_path().c_str());
   std::printf("vectron serve: http listening on %s\n", (*server)->http_url().c_str());
+  if (options.console)
+    std::printf("vectron serve: console %s/console/%s\n", (*server)->http_url().c_str(),
+                ConsoleBuilt() ? "" : " (not built into this binary: see docs/console.md)");
   if (!options.rpc_address.empty())
     std::printf("vectron serve: rpc listening on %s%s\n", (*server)->rpc_address().c_str(),
                 (*server)->tls_cert_path().empty() ? "" : " (tls)");

@@ -36,6 +36,7 @@ struct ServeOptions {
   JwtAlg jwt_alg = JwtAlg::kEdDSA;               // For signing keys created from now on.
   int64_t login_ttl_s = 900;                     // Login token lifetime.
   bool debug_routes = false;                     // See ApiOptions::debug_routes.
+  bool console = true;                           // Serve the web console at /console/ (docs/console.md).
   bool log_requests = true;                      // One line per request on stderr.
   uint64_t shutdown_timeout_ms = 30000;          // Drain limit after SIGTERM.
   Durability durability = Durability::kFull;

@@ -280,6 +280,8 @@ int main(int argc, char** argv) {
   serve->add_option("--durability", serve_durability, "full, nometasync or nosync")->capture_default_str();
   serve->add_flag("--no-request-log", no_request_log, "Do not log one line per request");
   serve->add_flag("--debug-routes", so.debug_routes, "Enable /v1/_debug/* (tests only)");
+  bool no_console = false;
+  serve->add_flag("--no-console", no_console, "Do not serve the web console at /console/");
 
   CLI11_PARSE(app, argc, argv);
   if (*backup) {
@@ -304,6 +306,7 @@ int main(int argc, char** argv) {
     so.durability = *dur;
     so.log_requests = !no_request_log;
     so.auth = !no_auth;
+    so.console = !no_console;
     if (jwt_alg == "eddsa" || jwt_alg == "EdDSA") so.jwt_alg = net::JwtAlg::kEdDSA;
     else if (jwt_alg == "hs256" || jwt_alg == "HS256") so.jwt_alg = net::JwtAlg::kHS256;
     else return Fail(Status::InvalidArgument("--jwt-alg must be eddsa or hs256"));

@@ -71,7 +71,9 @@ json Build(bool auth) {
   paths["/v1/collections"]["get"] =
       Op("List collections", nullptr,
          Obj({{"collections", {{"type", "array"}, {"items", Obj({{"name", str}, {"dim", integer}, {"metric", str},
-                                                                 {"shards", integer}, {"count", integer}})}}}}),
+                                                                 {"shards", integer}, {"count", integer},
+                                                                 {"index_kind", str}, {"index_memory_bytes", integer},
+                                                                 {"disk_bytes", integer}})}}}}),
          {}, false);
   paths["/v1/collections/{name}"]["get"] =
       Op("A collection's config and stats", nullptr,

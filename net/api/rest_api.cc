@@ -348,12 +348,18 @@ HttpResponse ListCollections(RestApi& api, const HttpRequest&, const PathParams&
     auto c = api.db_.GetCollection(n);
     if (!c.ok()) continue;
     const auto& cfg = (*c)->config();
-    auto count = (*c)->Count();
-    out.push_back({{"name", n},
-                   {"dim", cfg.dim},
-                   {"metric", MetricName(cfg.metric)},
-                   {"shards", cfg.shards},
-                   {"count", count.ok() ? *count : 0}});
+    json item = {{"name", n}, {"dim", cfg.dim}, {"metric", MetricName(cfg.metric)}, {"shards", cfg.shards}};
+    // The console's collection table: size and index next to the shape.
+    if (auto st = (*c)->Stats(); st.ok()) {
+      item["count"] = st->count;
+      item["index_kind"] = st->index_kind;
+      item["index_memory_bytes"] = st->index_memory_bytes;
+      item["disk_bytes"] = st->disk_bytes;
+    } else {
+      auto count = (*c)->Count();
+      item["count"] = count.ok() ? *count : 0;
+    }
+    out.push_back(std::move(item));
   }
   return Json(200, {{"collections", out}});
 }
