@@ -12,7 +12,7 @@ cd "$root"
 case "$target" in
   filter_parser)
     sources=(fuzz/filter_parser_fuzz.cc lib/filter/value.cc lib/filter/ast.cc lib/filter/parser.cc
-             lib/filter/evaluator.cc lib/filter/printer.cc lib/filter/walk.cc lib/status.cc)
+             lib/filter/evaluator.cc lib/filter/printer.cc lib/filter/walk.cc lib/util/untrusted_json.cc lib/status.cc)
     libs=()
     seeds="fuzz/corpus/filter"
     dict="fuzz/filter.dict"
