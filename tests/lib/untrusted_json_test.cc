@@ -98,6 +98,13 @@ TEST_CASE("the engine refuses 100,000-deep metadata and filters with InvalidArgu
   CHECK(s.IsInvalidArgument());
   CHECK_MESSAGE(s.message().find("metadata is nested deeper than 128 levels") != std::string::npos, s.message());
   CHECK(c->Count().value() == 0);
+  // A number nlohmann cannot hold was an exception escaping Write (found by the
+  // json_body fuzzer); now it is InvalidArgument like any malformed metadata.
+  WriteBatch overflow;
+  overflow.Upsert("o", VectorForId("o", 4), R"({"a": 1e400})");
+  Status o = c->Write(overflow);
+  CHECK(o.IsInvalidArgument());
+  CHECK_MESSAGE(o.message().find("number overflow") != std::string::npos, o.message());
   WriteBatch dup;
   dup.Upsert("dup", VectorForId("dup", 4), R"({"a": "x", "a": "y"})");
   Status d = c->Write(dup);
