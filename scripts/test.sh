@@ -6,7 +6,7 @@
 #   4. Python: wheel built and installed into a fresh venv, tests/python run against it
 #   5. the JavaScript and Go clients against real servers (node --test, go test)
 #   6. the web console: unit tests and the end-to-end test in Chromium (scripts/test-console.sh)
-#   7. the filter-parser, HTTP-request, RPC-frame and JWT fuzzers, briefly
+#   7. the filter-parser, HTTP-request, RPC-frame, JWT and JSON-body fuzzers, briefly
 # Ends with one line "N passed, N failed, N skipped" summing all of them.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -55,8 +55,8 @@ if bash fuzz/run.sh filter_parser "${VECTRON_FUZZ_SECONDS:-30}" >build-fuzz.log 
 grep -E "^#[0-9]+ +DONE|stat::number_of_executed_units" build-fuzz.log | tail -2
 printf '{"name": "fuzz-filter-parser", "result": "%s", "stdo": ""}\n' "$fuzz" >build-fuzz.testlog.json
 logs+=("$PWD/build-fuzz.testlog.json")
-# The server's input paths: HTTP requests, RPC frames and JWTs.
-for target in http_request rpc_frame jwt; do
+# The server's input paths: HTTP requests, RPC frames, JWTs and JSON bodies.
+for target in http_request rpc_frame jwt json_body; do
   echo "=== fuzz: $target (${VECTRON_FUZZ_SECONDS:-30} s)"
   if bash fuzz/run.sh "$target" "${VECTRON_FUZZ_SECONDS:-30}" >"build-fuzz-$target.log" 2>&1; then fuzz=OK; else fuzz=FAIL; tail -40 "build-fuzz-$target.log"; fi
   grep -E "stat::number_of_executed_units" "build-fuzz-$target.log" | tail -1

@@ -263,6 +263,15 @@ int main(int argc, char** argv) {
                     "A request (or RPC frame) must arrive completely within this (408 past it)")
       ->capture_default_str();
   serve->add_option("--max-frame-bytes", so.rpc_max_frame_bytes, "Largest RPC frame")->capture_default_str();
+  serve->add_option("--max-connections", so.max_connections,
+                    "Open connections (HTTP and RPC together) past which new ones are refused (0 = no cap)")
+      ->capture_default_str();
+  serve->add_option("--max-connections-per-ip", so.max_connections_per_ip,
+                    "Open connections from one client address past which its new ones are refused (0 = no cap)")
+      ->capture_default_str();
+  serve->add_option("--tls-handshake-timeout-ms", so.tls_handshake_timeout_ms,
+                    "A TLS handshake not done within this from the connection's accept is cut")
+      ->capture_default_str();
   serve->add_option("--shutdown-timeout-ms", so.shutdown_timeout_ms, "Drain limit after SIGTERM")->capture_default_str();
   serve->add_option("--tls-cert", so.tls_cert,
                     "PEM certificate chain for TLS on both ports (default: a self-signed one in DATA/tls/)");

@@ -7,6 +7,8 @@
 #include <set>
 
 #include "net/api/filter_glue.h"
+#include "net/api/request_json.h"
+#include "util/untrusted_json.h"
 
 namespace vectron::net {
 
@@ -38,17 +40,10 @@ HttpResponse StatusResponse(const Status& s) {
 
 namespace {
 
-// Thrown inside handlers only; Run() turns it into a response. Never leaves this file.
-struct ApiError {
-  Status status;
-};
-
 // An authentication or authorisation failure (401, 403, 429) raised inside a handler.
 struct ApiFailure {
   AuthFailure failure;
 };
-
-[[noreturn]] void Bad(std::string message) { throw ApiError{Status::InvalidArgument(std::move(message))}; }
 
 void Check(const Status& s) {
   if (!s.ok()) throw ApiError{s};
@@ -58,95 +53,6 @@ template <typename T>
 T Take(Result<T> r) {
   if (!r.ok()) throw ApiError{r.status()};
   return std::move(r).value();
-}
-
-json ParseBody(const HttpRequest& req, std::initializer_list<const char*> allowed) {
-  if (req.body.empty()) Bad("request body is empty; expected a JSON object");
-  json j = json::parse(req.body, nullptr, false);
-  if (j.is_discarded()) {
-    // Parse again for the position and reason of the error.
-    try {
-      json again = json::parse(req.body);
-      (void)again;
-    } catch (const json::parse_error& e) {
-      Bad(std::string("request body is not valid JSON: ") + e.what());
-    }
-    Bad("request body is not valid JSON");
-  }
-  if (!j.is_object()) Bad("request body must be a JSON object");
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    bool ok = false;
-    for (const char* a : allowed) ok = ok || it.key() == a;
-    if (!ok) {
-      std::string list;
-      for (const char* a : allowed) list += std::string(list.empty() ? "" : ", ") + a;
-      Bad("unknown field \"" + it.key() + "\" (allowed: " + list + ")");
-    }
-  }
-  return j;
-}
-
-int64_t GetInt(const json& j, const char* key, int64_t def, int64_t lo, int64_t hi) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return def;
-  if (!it->is_number_integer()) Bad(std::string("\"") + key + "\" must be an integer");
-  int64_t v = it->get<int64_t>();
-  if (v < lo || v > hi)
-    Bad(std::string("\"") + key + "\" must be in " + std::to_string(lo) + ".." + std::to_string(hi) + ", got " +
-        std::to_string(v));
-  return v;
-}
-
-bool GetBool(const json& j, const char* key, bool def) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return def;
-  if (!it->is_boolean()) Bad(std::string("\"") + key + "\" must be true or false");
-  return it->get<bool>();
-}
-
-std::string GetString(const json& j, const char* key, bool required) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) {
-    if (required) Bad(std::string("\"") + key + "\" is required");
-    return {};
-  }
-  if (!it->is_string()) Bad(std::string("\"") + key + "\" must be a string");
-  return it->get<std::string>();
-}
-
-// A filter is given as a JSON object; the engine takes its text.
-std::string GetWhere(const json& j) {
-  auto it = j.find("where");
-  if (it == j.end() || it->is_null()) return {};
-  if (!it->is_object()) Bad("\"where\" must be a JSON object (see docs/filter.md)");
-  return it->dump();
-}
-
-std::string IdOf(const json& v, const std::string& what) {
-  if (v.is_string()) return v.get<std::string>();
-  if (v.is_number_integer()) return v.dump();  // Integer ids are stored as their decimal text.
-  Bad(what + " must be a string (or an integer)");
-}
-
-std::vector<std::string> GetIds(const json& j) {
-  auto it = j.find("ids");
-  if (it == j.end()) Bad("\"ids\" is required");
-  if (!it->is_array()) Bad("\"ids\" must be an array of strings");
-  std::vector<std::string> ids;
-  ids.reserve(it->size());
-  for (size_t i = 0; i < it->size(); ++i) ids.push_back(IdOf((*it)[i], "ids[" + std::to_string(i) + "]"));
-  return ids;
-}
-
-void AppendVector(const json& v, const std::string& what, std::vector<float>* out) {
-  if (!v.is_array()) Bad(what + " must be an array of numbers");
-  for (size_t i = 0; i < v.size(); ++i) {
-    const json& x = v[i];
-    if (!x.is_number()) Bad(what + "[" + std::to_string(i) + "] is not a number");
-    double d = x.get<double>();
-    if (!std::isfinite(static_cast<float>(d))) Bad(what + "[" + std::to_string(i) + "] is not a finite float32");
-    out->push_back(static_cast<float>(d));
-  }
 }
 
 // --- JSON output written by hand where it is hot (search hits, points). ---
@@ -226,26 +132,6 @@ const std::string& Param(const PathParams& p, const char* name) {
   return kEmpty;
 }
 
-struct Include {
-  bool metadata, vector;
-};
-// "include": ["metadata", "vector"], or "include_metadata"/"include_vector" booleans.
-Include GetInclude(const json& j, Include def) {
-  Include inc = def;
-  if (auto it = j.find("include"); it != j.end() && !it->is_null()) {
-    if (!it->is_array()) Bad("\"include\" must be an array of \"metadata\" and/or \"vector\"");
-    inc = {false, false};
-    for (auto& x : *it) {
-      if (x == "metadata") inc.metadata = true;
-      else if (x == "vector" || x == "vectors") inc.vector = true;
-      else Bad("\"include\" may hold only \"metadata\" and \"vector\", got " + x.dump());
-    }
-  }
-  inc.metadata = GetBool(j, "include_metadata", inc.metadata);
-  inc.vector = GetBool(j, "include_vector", inc.vector);
-  return inc;
-}
-
 json ConfigJson(const Collection& c) {
   json cfg = json::parse(c.config().ToJson(), nullptr, false);
   return cfg.is_discarded() ? json::object() : cfg;
@@ -320,10 +206,7 @@ HttpResponse CreateCollection(RestApi& api, const HttpRequest& req, const PathPa
   json empty = json::object();
   if (auto it = j.find("hnsw"); it != j.end() && !it->is_null()) {
     if (!it->is_object()) Bad("\"hnsw\" must be an object {\"m\", \"ef_construction\", \"ef_search\", \"seed\"}");
-    for (auto f = it->begin(); f != it->end(); ++f) {
-      if (f.key() != "m" && f.key() != "M" && f.key() != "ef_construction" && f.key() != "ef_search" && f.key() != "seed")
-        Bad("unknown field \"hnsw." + f.key() + "\"");
-    }
+    CheckFields(*it, {"m", "M", "ef_construction", "ef_search", "seed"}, "hnsw.");
     h = &*it;
   }
   const int64_t kU32 = 0xffffffffll;
@@ -388,10 +271,7 @@ HttpResponse UpsertPoints(RestApi& api, const HttpRequest& req, const PathParams
     const json& pt = (*it)[i];
     std::string what = "points[" + std::to_string(i) + "]";
     if (!pt.is_object()) Bad(what + " must be an object {\"id\", \"vector\", \"metadata\"?}");
-    for (auto f = pt.begin(); f != pt.end(); ++f) {
-      if (f.key() != "id" && f.key() != "vector" && f.key() != "metadata")
-        Bad("unknown field \"" + f.key() + "\" in " + what);
-    }
+    CheckFields(pt, {"id", "vector", "metadata"}, "", " in " + what);
     if (!pt.contains("id")) Bad(what + ".id is required");
     if (!pt.contains("vector")) Bad(what + ".vector is required");
     std::string id = IdOf(pt["id"], what + ".id");
@@ -627,7 +507,7 @@ HttpResponse CreateKey(RestApi& api, const HttpRequest& req, const PathParams&, 
   unsigned scopes = 0;
   for (auto& x : *sc) {
     unsigned s = x.is_string() ? ScopeFromName(x.get<std::string>()) : 0;
-    if (!s) Bad("\"scopes\" may hold only \"read\", \"write\" and \"admin\", got " + x.dump());
+    if (!s) Bad("\"scopes\" may hold only \"read\", \"write\" and \"admin\", got " + DescribeJson(x));
     scopes |= s;
   }
   std::optional<std::vector<std::string>> collections;
@@ -760,6 +640,15 @@ struct RouteSpec {
   enum Group { kCore, kAuth, kDebug } group;
 };
 
+// The body limit of a route: those that carry points, ids, vectors or filters take the
+// server's --max-body-bytes (0 here); every other route takes a few fields (credentials,
+// names, settings; login is open to anyone), so kSmallBodyBytes.
+size_t MaxBodyBytes(const RouteSpec& r) {
+  const bool bulk = r.fn == &UpsertPoints || r.fn == &GetPoints || r.fn == &DeletePoints || r.fn == &CountPoints ||
+                    r.fn == &ScrollPoints || r.fn == &Search;
+  return bulk ? 0 : kSmallBodyBytes;
+}
+
 constexpr RouteAccess kOpen{Access::kPublic};
 constexpr RouteAccess kLoginOnly{Access::kLogin};
 constexpr RouteAccess kLoginAdminOnly{Access::kLoginAdmin};
@@ -832,24 +721,65 @@ RestApi::RestApi(Database& db, WorkerPool& pool, RequestMetrics& metrics, ApiOpt
       auth_(auth) {
   for (const auto& r : Specs()) {
     if (Served(r, auth_ != nullptr, options_.debug_routes))
-      router_.Add(r.method, r.pattern, {r.fn, r.inline_on_loop, r.access});
+      router_.Add(r.method, r.pattern, {r.fn, r.inline_on_loop, r.access, MaxBodyBytes(r)});
   }
 }
 
-HttpResponse RestApi::Dispatch(const Handler& h, const HttpRequest& req, const PathParams& params) {
-  Principal who;
+AuthFailure RestApi::CheckAccess(const Handler& h, const HttpRequest& req, const PathParams& params, Principal* who) {
+  *who = Principal();
   if (!auth_) {
-    who.unrestricted = true;
-  } else if (h.access.access != Access::kPublic) {
-    AuthFailure f = auth_->Authenticate(req.Header("authorization"), &who);
-    if (f.ok()) {
-      // Data routes name their collection in the path; the allow-list applies to it.
-      bool data = h.access.access == Access::kRead || h.access.access == Access::kWrite || h.access.access == Access::kAdmin;
-      f = Authorize(who, h.access, data ? std::string_view(Param(params, "name")) : std::string_view());
-    }
-    if (!f.ok()) return FailureResponse(f);
+    who->unrestricted = true;
+    return {};
   }
+  if (h.access.access == Access::kPublic) return {};
+  AuthFailure f = auth_->Authenticate(req.Header("authorization"), who);
+  if (!f.ok()) return f;
+  // Data routes name their collection in the path; the allow-list applies to it.
+  bool data = h.access.access == Access::kRead || h.access.access == Access::kWrite || h.access.access == Access::kAdmin;
+  return Authorize(*who, h.access, data ? std::string_view(Param(params, "name")) : std::string_view());
+}
+
+HttpResponse RestApi::Dispatch(const Handler& h, const HttpRequest& req, const PathParams& params) {
+  // Checked again although Admit passed it: a token revoked while the body arrived is
+  // refused, and a token verified before costs a map look-up.
+  Principal who;
+  if (AuthFailure f = CheckAccess(h, req, params, &who); !f.ok()) return FailureResponse(f);
   return Run(h.fn, *this, req, params, who);
+}
+
+namespace {
+
+HttpResponse NoRoute(const HttpRequest& request, const Router<RestApi::Handler>::Match& m) {
+  HttpResponse r;
+  if (!m.allow.empty()) {
+    r = JsonError(405, "method_not_allowed",
+                  request.method + " is not allowed on " + Excerpt(request.path, 200) + " (allowed: " + m.allow + ")");
+    r.headers.emplace_back("Allow", m.allow);
+  } else {
+    r = JsonError(404, "not_found", "no route " + request.method + " " + Excerpt(request.path, 200));
+  }
+  return r;
+}
+
+}  // namespace
+
+Admission RestApi::Admit(const HttpRequest& head) {
+  Admission a;
+  auto m = router_.Find(head.method, head.path);
+  if (!m.route) {
+    a.admit = false;
+    a.refusal = NoRoute(head, m);
+    return a;
+  }
+  Principal who;
+  if (AuthFailure f = CheckAccess(m.route->handler, head, m.params, &who); !f.ok()) {
+    a.admit = false;
+    a.refusal = FailureResponse(f);
+    a.refusal.route = m.route->pattern;
+    return a;
+  }
+  a.max_body_bytes = m.route->handler.max_body_bytes;
+  return a;
 }
 
 RestApi::~RestApi() = default;
@@ -857,14 +787,7 @@ RestApi::~RestApi() = default;
 void RestApi::Handle(HttpRequest request, Responder respond) {
   auto m = router_.Find(request.method, request.path);
   if (!m.route) {
-    HttpResponse r;
-    if (!m.allow.empty()) {
-      r = JsonError(405, "method_not_allowed", request.method + " is not allowed on " + request.path + " (allowed: " + m.allow + ")");
-      r.headers.emplace_back("Allow", m.allow);
-    } else {
-      r = JsonError(404, "not_found", "no route " + request.method + " " + request.path);
-    }
-    respond(std::move(r));
+    respond(NoRoute(request, m));
     return;
   }
   const std::string& route = m.route->pattern;

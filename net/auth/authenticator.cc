@@ -444,9 +444,12 @@ AuthFailure Authenticator::Authenticate(std::string_view authorization, Principa
     return AuthFailure::Unauthenticated(
         "missing token: send \"Authorization: Bearer <token>\" (a login token from POST /v1/auth/login, or an API "
         "key's token from POST /v1/keys)");
-  constexpr std::string_view kBearer = "Bearer ";
-  if (authorization.size() <= kBearer.size() || authorization.substr(0, kBearer.size()) != kBearer)
-    return AuthFailure::Unauthenticated("the Authorization header must be \"Bearer <token>\"");
+  // The scheme name is case-insensitive (RFC 9110 11.1): "bearer" and "BEARER" work too.
+  constexpr std::string_view kBearer = "bearer ";
+  bool bearer = authorization.size() > kBearer.size();
+  for (size_t i = 0; bearer && i < kBearer.size(); ++i)
+    bearer = (authorization[i] | (i + 1 < kBearer.size() ? 0x20 : 0)) == kBearer[i];
+  if (!bearer) return AuthFailure::Unauthenticated("the Authorization header must be \"Bearer <token>\"");
   std::string_view token = authorization.substr(kBearer.size());
   while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
   while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);

@@ -6,6 +6,7 @@
 
 #include "net/api/rest_api.h"
 #include "net/http/router.h"
+#include "net/io/connection_limiter.h"
 #include "net/io/event_loop.h"
 #include "net/io/worker_pool.h"
 #include "net/rpc/frame.h"
@@ -45,6 +46,66 @@ TEST_CASE("FrameDecoder refuses a frame declaring more than its limit") {
   CHECK(s.IsInvalidArgument());
   CHECK(s.message().find("101") != std::string::npos);
   CHECK(got.empty());
+}
+
+TEST_CASE("FrameDecoder reports an oversize frame from its header and skips its payload without keeping it") {
+  FrameDecoder d(100);
+  std::string stream = EncodeFrame("small") + EncodeFrame(std::string(5000, 'x')) + EncodeFrame("after");
+  std::vector<std::string> got;
+  std::mt19937 rng(11);
+  size_t pos = 0, oversize = 0;
+  while (pos < stream.size()) {
+    size_t n = std::min<size_t>(stream.size() - pos, rng() % 700 + 1);
+    d.Append(std::string_view(stream).substr(pos, n));
+    pos += n;
+    for (;;) {
+      std::string frame;
+      size_t declared = 0;
+      FrameDecoder::Next next = d.Take(&frame, &declared);
+      if (next == FrameDecoder::Next::kNeedMore) break;
+      if (next == FrameDecoder::Next::kFrame) {
+        got.push_back(frame);
+      } else {
+        CHECK(declared == 5000);
+        ++oversize;
+        d.SkipPayload(declared);
+      }
+    }
+    CHECK(d.mid_frame() == (pos < stream.size()));
+  }
+  CHECK(oversize == 1);
+  CHECK(got == std::vector<std::string>{"small", "after"});
+  // The limit can change between frames: what was refused is taken once allowed.
+  FrameDecoder e(10);
+  std::string frame;
+  size_t declared = 0;
+  e.Append(EncodeFrame(std::string(50, 'y')).substr(0, 4));
+  CHECK(e.Take(&frame, &declared) == FrameDecoder::Next::kOversize);
+  e.SkipPayload(declared);
+  e.set_max_frame_bytes(100);
+  e.Append(std::string(50, 'y') + EncodeFrame(std::string(50, 'z')));
+  CHECK(e.Take(&frame, &declared) == FrameDecoder::Next::kFrame);
+  CHECK(frame == std::string(50, 'z'));
+  CHECK_FALSE(e.mid_frame());
+}
+
+TEST_CASE("ConnectionLimiter caps connections in total and per address and gives slots back") {
+  ConnectionLimiter l(3, 2);
+  CHECK(l.Acquire("10.0.0.1"));
+  CHECK(l.Acquire("10.0.0.1"));
+  CHECK_FALSE(l.Acquire("10.0.0.1"));  // Per address.
+  CHECK(l.Acquire("10.0.0.2"));
+  CHECK_FALSE(l.Acquire("10.0.0.3"));  // In total.
+  CHECK(l.refused_ip_cap() == 1);
+  CHECK(l.refused_total_cap() == 1);
+  CHECK(l.open() == 3);
+  l.Release("10.0.0.1");
+  CHECK(l.open_from("10.0.0.1") == 1);
+  CHECK(l.Acquire("10.0.0.3"));
+  l.Release("10.0.0.2");
+  CHECK(l.open_from("10.0.0.2") == 0);
+  ConnectionLimiter none(0, 0);
+  for (int i = 0; i < 1000; ++i) CHECK(none.Acquire("x"));
 }
 
 TEST_CASE("Router matches patterns, extracts parameters and reports allowed methods") {
