@@ -208,14 +208,7 @@ Result<std::unique_ptr<Server>> Server::Open(const ServeOptions& options) {
   const bool console = options.console;
   impl->http = std::make_unique<HttpServer>(
       *impl->loop, options.http,
-      [self, console](HttpRequest req, Responder respond) {
-        // The console's static files: cheap, answered on the loop thread.
-        if (HttpResponse r; console && ServeConsole(req, &r)) {
-          respond(std::move(r));
-          return;
-        }
-        self->api->Handle(std::move(req), std::move(respond));
-      },
+      [self](HttpRequest req, Responder respond) { self->api->Handle(std::move(req), std::move(respond)); },
       [self, log](const HttpRequest& req, const HttpResponse& resp, double ms) {
         self->metrics.ObserveHttp(req.method, resp.route, resp.status, ms / 1000.0);
         if (log) {
@@ -223,7 +216,17 @@ Result<std::unique_ptr<Server>> Server::Open(const ServeOptions& options) {
                        req.method.c_str(), req.target.c_str(), resp.status, resp.body.size(), ms);
         }
       },
-      [self](const HttpRequest& head) { return self->api->Admit(head); });
+      [self, console](const HttpRequest& head) {
+        // The console's static files need no body and no engine: answered at admission,
+        // on the loop thread, before the API's route table (which does not know them).
+        if (HttpResponse r; console && ServeConsole(head, &r)) {
+          Admission a;
+          a.admit = false;
+          a.refusal = std::move(r);
+          return a;
+        }
+        return self->api->Admit(head);
+      });
   impl->limiter = std::make_shared<ConnectionLimiter>(options.max_connections, options.max_connections_per_ip);
   ListenOptions lo;
   lo.tls = tls;
