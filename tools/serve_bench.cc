@@ -9,6 +9,11 @@
 //
 // --db keeps the built database for the next run (the import of 200k points takes
 // minutes); without it a temporary one is built and removed.
+//
+// --auth also measures the cost of authentication: a second server in this process, on
+// a backup of the database, with auth on (an SDK token on every request; TLS off on
+// both, so that only auth differs) joins the rounds over HTTP and RPC, and a second
+// table gives each transport's QPS with auth / without, per round.
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
@@ -17,6 +22,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -46,9 +52,11 @@ std::string LoadAverage() {
 }
 
 // One keep-alive HTTP/1.1 exchange; returns the body ("" on error).
-std::string HttpPost(BlockingSocket& s, const std::string& path, const std::string& body) {
-  std::string req = "POST " + path + " HTTP/1.1\r\nHost: b\r\nContent-Type: application/json\r\nContent-Length: " +
-                    std::to_string(body.size()) + "\r\n\r\n" + body;
+// `headers`: extra header lines, each ending in \r\n.
+std::string HttpPost(BlockingSocket& s, const std::string& path, const std::string& body,
+                     const std::string& headers = "") {
+  std::string req = "POST " + path + " HTTP/1.1\r\nHost: b\r\nContent-Type: application/json\r\n" + headers +
+                    "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
   if (!s.SendAll(req).ok()) return {};
   std::string buf;
   size_t end;
@@ -207,6 +215,8 @@ int main(int argc, char** argv) {
   app.add_option("--clients", client_list, "Concurrent client connections, a list")->capture_default_str();
   app.add_option("--rounds", rounds, "Rounds of (embedded, HTTP, RPC); medians are reported")->capture_default_str();
   app.add_option("--seconds", seconds, "Timed seconds per mode and round")->capture_default_str();
+  bool with_auth = false;
+  app.add_flag("--auth", with_auth, "Also measure HTTP and RPC with auth on (a second server on a copy)");
   CLI11_PARSE(app, argc, argv);
   if (metric_name.empty()) metric_name = data.find("angular") != std::string::npos ? "cosine" : "l2";
   auto metric = ParseMetric(metric_name);
@@ -336,48 +346,108 @@ int main(int argc, char** argv) {
   ro.k = k;
   ro.ef = ef;
   const int http_port = (*server)->http_port(), rpc_port = (*server)->rpc_port();
-  const char* kModes[] = {"embedded (Collection::Search)", "HTTP/JSON (keep-alive)", "RPC (flatbuffers)"};
+
+  // The same database behind a server with auth on (same process, same worker count).
+  std::unique_ptr<Server> auth_server;
+  std::thread auth_loop;
+  std::string auth_dir, sdk_token;
+  if (with_auth) {
+    auth_dir = db_dir + "-auth-copy";
+    std::filesystem::remove_all(auth_dir);
+    if (Status s = db.Backup(auth_dir); !s.ok()) {
+      std::fprintf(stderr, "backup for the auth server: %s\n", s.ToString().c_str());
+      return 1;
+    }
+    ServeOptions ao = so;
+    ao.data_dir = auth_dir;
+    ao.auth = true;
+    ao.admin_password = "bench-admin-password";
+    auto opened = Server::Open(ao);
+    if (!opened.ok()) {
+      std::fprintf(stderr, "%s\n", opened.status().ToString().c_str());
+      return 1;
+    }
+    auth_server = std::move(*opened);
+    Authenticator& a = *auth_server->authenticator();
+    auto login = a.Login("admin", "bench-admin-password", "bench");
+    Principal admin;
+    if (!login.ok() || !a.Authenticate("Bearer " + login->token, &admin).ok()) {
+      std::fprintf(stderr, "login to the auth server failed\n");
+      return 1;
+    }
+    sdk_token = a.CreateKey(admin, "bench", kScopeRead, std::nullopt, 0, "bench").value().token;
+    auth_loop = std::thread([&] { auth_server->Run(false); });
+  }
+  const int auth_http_port = with_auth ? auth_server->http_port() : 0;
+  const int auth_rpc_port = with_auth ? auth_server->rpc_port() : 0;
+  const std::string auth_header = "Authorization: Bearer " + sdk_token + "\r\n";
+
+  std::vector<std::string> kModes = {"embedded (Collection::Search)", "HTTP/JSON (keep-alive)", "RPC (flatbuffers)"};
+  if (with_auth) {
+    kModes.push_back("HTTP/JSON + auth");
+    kModes.push_back("RPC + auth");
+  }
+  const size_t nmodes = kModes.size();
   struct Row {
     int clients;
     std::vector<Run> runs;       // Per mode: medians of the rounds.
     std::vector<double> ratios;  // Per mode: median over rounds of QPS / that round's embedded QPS.
     std::vector<double> qps_min, qps_max;
+    double auth_http = 0, auth_rpc = 0;  // Median over rounds of QPS with auth / without.
   };
+  auto http_mode = [&](int port, const std::string& headers) {
+    return [&, port, headers](int clients) {
+      return Measure("", clients, seconds, nq, gt, k, [port] { return BlockingSocket::Connect("127.0.0.1", port).value(); },
+                     [&](BlockingSocket& s, size_t q) {
+                       std::vector<std::string> ids;
+                       auto j = nlohmann::json::parse(HttpPost(s, "/v1/collections/bench/search", bodies[q], headers),
+                                                      nullptr, false);
+                       if (j.is_object() && j.contains("hits"))
+                         for (auto& h : j["hits"]) ids.push_back(h["id"]);
+                       return ids;
+                     });
+    };
+  };
+  auto rpc_mode = [&](int port, const std::string& token) {
+    return [&, port, token](int clients) {
+      RpcClientOptions o;
+      o.token = token;
+      return Measure("", clients, seconds, nq, gt, k, [port, o] { return RpcClient::Connect("127.0.0.1", port, o).value(); },
+                     [&](RpcClient& c, size_t q) {
+                       std::vector<std::string> ids;
+                       auto r = c.Search("bench", qspan(q), 1, ro);
+                       if (r.ok())
+                         for (auto& h : (*r)[0]) ids.push_back(h.id);
+                       return ids;
+                     });
+    };
+  };
+  std::vector<std::function<Run(int)>> measure = {
+      [&](int clients) {
+        return Measure("", clients, seconds, nq, gt, k, [] { return 0; }, [&](int&, size_t q) {
+          std::vector<std::string> ids;
+          for (auto& h : col->Search(qspan(q), sp).value()) ids.push_back(h.id);
+          return ids;
+        });
+      },
+      http_mode(http_port, ""), rpc_mode(rpc_port, "")};
+  if (with_auth) {
+    measure.push_back(http_mode(auth_http_port, auth_header));
+    measure.push_back(rpc_mode(auth_rpc_port, sdk_token));
+  }
   std::vector<Row> rows;
   for (int clients : client_counts) {
-    std::vector<std::vector<Run>> per_mode(3);
+    std::vector<std::vector<Run>> per_mode(nmodes);
     for (int round = 0; round < rounds; ++round) {
-      per_mode[0].push_back(Measure(kModes[0], clients, seconds, nq, gt, k, [] { return 0; },
-                                    [&](int&, size_t q) {
-                                      std::vector<std::string> ids;
-                                      for (auto& h : col->Search(qspan(q), sp).value()) ids.push_back(h.id);
-                                      return ids;
-                                    }));
-      per_mode[1].push_back(Measure(kModes[1], clients, seconds, nq, gt, k,
-                                    [&] { return BlockingSocket::Connect("127.0.0.1", http_port).value(); },
-                                    [&](BlockingSocket& s, size_t q) {
-                                      std::vector<std::string> ids;
-                                      auto j = nlohmann::json::parse(
-                                          HttpPost(s, "/v1/collections/bench/search", bodies[q]), nullptr, false);
-                                      if (j.is_object() && j.contains("hits"))
-                                        for (auto& h : j["hits"]) ids.push_back(h["id"]);
-                                      return ids;
-                                    }));
-      per_mode[2].push_back(Measure(kModes[2], clients, seconds, nq, gt, k,
-                                    [&] { return RpcClient::Connect("127.0.0.1", rpc_port).value(); },
-                                    [&](RpcClient& c, size_t q) {
-                                      std::vector<std::string> ids;
-                                      auto r = c.Search("bench", qspan(q), 1, ro);
-                                      if (r.ok())
-                                        for (auto& h : (*r)[0]) ids.push_back(h.id);
-                                      return ids;
-                                    }));
-      for (int md = 0; md < 3; ++md)
-        std::fprintf(stderr, "clients=%d round %d %s: %.0f QPS\n", clients, round + 1, kModes[md],
+      for (size_t md = 0; md < nmodes; ++md) {
+        per_mode[md].push_back(measure[md](clients));
+        per_mode[md].back().mode = kModes[md];
+        std::fprintf(stderr, "clients=%d round %d %s: %.0f QPS\n", clients, round + 1, kModes[md].c_str(),
                      per_mode[md].back().qps);
+      }
     }
     Row row{clients, {}, {}, {}, {}};
-    for (int md = 0; md < 3; ++md) {
+    for (size_t md = 0; md < nmodes; ++md) {
       std::vector<double> qps, p50, p99, rec, ratio;
       for (size_t i = 0; i < per_mode[md].size(); ++i) {
         const Run& r = per_mode[md][i];
@@ -392,7 +462,22 @@ int main(int argc, char** argv) {
       row.qps_min.push_back(*std::min_element(qps.begin(), qps.end()));
       row.qps_max.push_back(*std::max_element(qps.begin(), qps.end()));
     }
+    if (with_auth) {
+      std::vector<double> h, r;
+      for (int i = 0; i < rounds; ++i) {
+        h.push_back(per_mode[3][i].qps / per_mode[1][i].qps);
+        r.push_back(per_mode[4][i].qps / per_mode[2][i].qps);
+      }
+      row.auth_http = Median(h);
+      row.auth_rpc = Median(r);
+    }
     rows.push_back(std::move(row));
+  }
+  if (with_auth) {
+    auth_server->Shutdown();
+    auth_loop.join();
+    auth_server.reset();
+    std::filesystem::remove_all(auth_dir);
   }
   (*server)->Shutdown();
   loop.join();
@@ -420,5 +505,11 @@ int main(int argc, char** argv) {
     }
   std::printf("\nQPS / embedded is the median over rounds of each round's ratio (the modes alternate within a "
               "round, so slow swings of the machine's load cancel out).\n");
+  if (with_auth) {
+    std::printf("\nAuth overhead (TLS off on both servers; an SDK token checked on every request): median over rounds "
+                "of QPS with auth / QPS without, same transport, same round.\n\n"
+                "| clients | HTTP/JSON auth / no-auth | RPC auth / no-auth |\n|---:|---:|---:|\n");
+    for (auto& row : rows) std::printf("| %d | %.3f | %.3f |\n", row.clients, row.auth_http, row.auth_rpc);
+  }
   return 0;
 }

@@ -71,7 +71,7 @@ class RestApi {
     RouteAccess access;   // The token the route needs.
   };
 
-  // Handlers' shared state (public for the handler functions in rest_api.cc).
+  // Handlers' shared state (public for the handler functions in rest_api.cc and auth_routes.cc).
   Database& db_;
   WorkerPool& pool_;
   RequestMetrics& metrics_;

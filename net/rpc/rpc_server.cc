@@ -395,12 +395,12 @@ std::string ExecuteRpc(const RpcEngine& engine, std::string_view payload, std::c
   } else {
     RouteAccess access = AccessOf(req->body_type());
     if (access.access != Access::kPublic) {
-      AuthFailure f = req->token() && req->token()->size()
-                          ? engine.auth->AuthenticateToken(req->token()->string_view(), &who)
-                          : AuthFailure::Unauthenticated(
-                                "missing token: set Request.token to an SDK token (POST /v1/keys, docs/auth.md)");
-      if (f.ok()) f = Authorize(who, access, CollectionOf(req));
-      if (!f.ok()) return RpcErrorPayload(req->id(), f.code, f.message);
+      Status st = req->token() && req->token()->size()
+                      ? engine.auth->AuthenticateToken(req->token()->string_view(), &who)
+                      : Status::Unauthenticated(
+                            "missing token: set Request.token to an SDK token (POST /v1/keys, docs/auth.md)");
+      if (st.ok()) st = Authorize(who, access, CollectionOf(req));
+      if (!st.ok()) return ErrorOf(req->id(), st);
     }
   }
   try {
