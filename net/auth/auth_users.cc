@@ -25,15 +25,15 @@ Status CheckGrant(const std::string& collection, unsigned scopes) {
   return Status::OK();
 }
 
-// Revokes every live key of user `owner` in `wt`; returns how many.
-Result<size_t> RevokeKeysOf(storage::WriteTxn& wt, storage::Dbi keys, const std::string& owner, int64_t now) {
+// Revokes every live key of the user with id `owner_id` in `wt`; returns how many.
+Result<size_t> RevokeKeysOf(storage::WriteTxn& wt, storage::Dbi keys, const std::string& owner_id, int64_t now) {
   std::vector<KeyRec> owned;
   {
     VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, wt.OpenCursor(keys));
     VECTRON_ASSIGN_OR_RETURN(bool more, c.First());
     while (more) {
       KeyRec k = KeyFrom(json::parse(c.value()));
-      if (k.owner == owner && !k.revoked) owned.push_back(std::move(k));
+      if (k.owner_id == owner_id && !k.revoked) owned.push_back(std::move(k));
       VECTRON_ASSIGN_OR_RETURN(more, c.Next());
     }
   }
@@ -91,7 +91,7 @@ Status Authenticator::DeleteUser(const Principal& who, const std::string& name, 
     VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*m.env));
     VECTRON_ASSIGN_OR_RETURN(auto v, wt.Get(m.users, name));
     if (!v) return Status::NotFound("no user " + name);
-    const bool admin = UserFrom(json::parse(*v)).admin;
+    const UserRec u = UserFrom(json::parse(*v));
     size_t admins = 0;
     {
       VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, wt.OpenCursor(m.users));
@@ -101,8 +101,8 @@ Status Authenticator::DeleteUser(const Principal& who, const std::string& name, 
         VECTRON_ASSIGN_OR_RETURN(more, c.Next());
       }
     }
-    if (admin && admins <= 1) return Status::FailedPrecondition("cannot delete the last admin user");
-    VECTRON_ASSIGN_OR_RETURN(revoked, RevokeKeysOf(wt, m.keys, name, m.Now()));
+    if (u.admin && admins <= 1) return Status::FailedPrecondition("cannot delete the last admin user");
+    VECTRON_ASSIGN_OR_RETURN(revoked, RevokeKeysOf(wt, m.keys, u.id, m.Now()));
     // The record goes with its id: tokens name the id, so a re-created name is a new user.
     VECTRON_ASSIGN_OR_RETURN(bool deleted, wt.Del(m.users, name));
     (void)deleted;
@@ -149,7 +149,7 @@ Result<size_t> Authenticator::LogoutEverywhere(const Principal& who, bool revoke
   VECTRON_RETURN_IF_ERROR(m.UpdateUser(who.user, who.user_id, [&](storage::WriteTxn& wt, UserRec& r) -> Status {
                              ++r.epoch;
                              if (revoke_keys) {
-                               VECTRON_ASSIGN_OR_RETURN(revoked, RevokeKeysOf(wt, m.keys, r.name, m.Now()));
+                               VECTRON_ASSIGN_OR_RETURN(revoked, RevokeKeysOf(wt, m.keys, r.id, m.Now()));
                              }
                              return Status::OK();
                            }).status());

@@ -616,7 +616,7 @@ Result<json> Authenticator::ListKeys(const Principal& who) {
   auto s = impl_->Current();
   json out = json::array();
   for (auto& [id, k] : s->keys) {
-    if (k.owner != who.user && !who.user_admin) continue;
+    if (k.owner_id != who.user_id && !who.user_admin) continue;
     json j = {{"key_id", k.id},
               {"name", k.name},
               {"owner", k.owner},
@@ -639,7 +639,7 @@ Status Authenticator::RevokeKey(const Principal& who, const std::string& key_id,
     VECTRON_ASSIGN_OR_RETURN(auto v, wt.Get(m.keys, key_id));
     if (!v) return Status::NotFound("no API key " + key_id);
     k = KeyFrom(json::parse(*v));
-    if (k.owner != who.user && !who.user_admin) return Status::NotFound("no API key " + key_id);
+    if (k.owner_id != who.user_id && !who.user_admin) return Status::NotFound("no API key " + key_id);
     if (k.revoked) return Status::OK();
     k.revoked = true;
     k.revoked_at = m.Now();

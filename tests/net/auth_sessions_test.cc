@@ -69,6 +69,7 @@ TEST_CASE("A login token of a deleted user stays refused after the name is re-cr
   REQUIRE(f.auth->CreateUser(admin, "bob", "bob-password", false, "").ok());
   std::string old_bob = f.Token("bob", "bob-password");
   Principal old_who = f.Who(old_bob);
+  REQUIRE(f.auth->CreateKey(old_who, "old", kScopeRead, std::nullopt, 0, "").ok());
   REQUIRE(f.auth->DeleteUser(admin, "bob", "").ok());
   REQUIRE(f.auth->CreateUser(admin, "bob", "new-bob-password", true, "").ok());
   Status st = f.Check(old_bob);
@@ -83,6 +84,20 @@ TEST_CASE("A login token of a deleted user stays refused after the name is re-cr
   Principal new_bob = f.Who(f.Token("bob", "new-bob-password"));
   CHECK(new_bob.user_admin);
   CHECK(new_bob.user_id != old_who.user_id);
+  // The old user's keys are not the new one's (an admin still sees them all).
+  auto all = f.auth->ListKeys(new_bob);
+  REQUIRE(all.ok());
+  CHECK(all->size() == 1);  // bob is an admin now: he sees every key, the old one revoked.
+  CHECK((*all)[0]["revoked"] == true);
+  REQUIRE(f.auth->CreateUser(admin, "carl", "carl-password", false, "").ok());
+  Principal old_carl = f.Who(f.Token("carl", "carl-password"));
+  auto carl_key = f.auth->CreateKey(old_carl, "k", kScopeRead, std::nullopt, 0, "");
+  REQUIRE(carl_key.ok());
+  REQUIRE(f.auth->DeleteUser(admin, "carl", "").ok());
+  REQUIRE(f.auth->CreateUser(admin, "carl", "carl-password", false, "").ok());
+  Principal new_carl = f.Who(f.Token("carl", "carl-password"));
+  CHECK(f.auth->ListKeys(new_carl)->empty());
+  CHECK(f.auth->RevokeKey(new_carl, carl_key->key_id, "").code() == StatusCode::kNotFound);
 }
 
 TEST_CASE("A password change ends every earlier session: no call, refresh or key minting") {
