@@ -1,5 +1,6 @@
 #include "net/server.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -7,6 +8,7 @@
 #include <csignal>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <cstdio>
 #include <ctime>
 #include <sys/time.h>
@@ -39,6 +41,8 @@ Status ServeOptions::Validate() const {
   if (!admin_password.empty() && !admin_password_file.empty())
     return Status::InvalidArgument("give the admin password once: VECTRON_ADMIN_PASSWORD or --admin-password-file");
   if (login_ttl_s < 10) return Status::InvalidArgument("--login-ttl must be at least 10 seconds");
+  if (audit_max_bytes < (uint64_t{1} << 20)) return Status::InvalidArgument("--audit-max-mib must be at least 1");
+  if (audit_max_age_s < 0) return Status::InvalidArgument("--audit-max-days must not be negative");
   if (http.max_body_bytes == 0) return Status::InvalidArgument("--max-body-bytes must be at least 1");
   if (http.max_header_bytes < 64) return Status::InvalidArgument("--max-header-bytes must be at least 64");
   if (http.idle_timeout_ms == 0 || http.request_timeout_ms == 0 || tls_handshake_timeout_ms == 0)
@@ -190,6 +194,9 @@ Result<std::unique_ptr<Server>> Server::Open(const ServeOptions& options) {
   if (options.auth) {
     AuthOptions ao;
     ao.dir = options.data_dir + "/auth";
+    ao.audit_dir = options.data_dir + "/audit";
+    ao.audit_max_bytes = options.audit_max_bytes;
+    ao.audit_max_age_s = options.audit_max_age_s;
     ao.alg = options.jwt_alg;
     ao.login_ttl_s = options.login_ttl_s;
     ao.admin_password = admin_password;
@@ -324,6 +331,27 @@ void Server::Run(bool handle_signals) {
 void Server::Shutdown() {
   Impl* self = impl_.get();
   self->loop->Post([self] { self->BeginDrain(); });
+}
+
+Status BackupServeState(const std::string& data_dir, const std::string& dest) {
+  VECTRON_RETURN_IF_ERROR(CopyAuthStores(data_dir + "/auth", data_dir + "/audit", dest + "/auth", dest + "/audit"));
+  // The generated certificate and its key (a given --tls-cert lives elsewhere: not copied).
+  const std::string tls = data_dir + "/tls";
+  if (::access((tls + "/cert.pem").c_str(), F_OK) != 0) return Status::OK();
+  if (::mkdir((dest + "/tls").c_str(), 0700) != 0) return Status::IOError(dest + "/tls: " + std::strerror(errno));
+  for (const char* name : {"cert.pem", "key.pem"}) {
+    std::ifstream in(tls + "/" + name, std::ios::binary);
+    if (!in) return Status::IOError(tls + "/" + name + ": cannot read it");
+    std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string to = dest + "/tls/" + name;
+    // The private key is created 0600 before a byte of it is written.
+    int fd = ::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, std::string(name) == "key.pem" ? 0600 : 0644);
+    if (fd < 0) return Status::IOError(to + ": " + std::strerror(errno));
+    bool ok = ::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()) && ::fsync(fd) == 0;
+    ::close(fd);
+    if (!ok) return Status::IOError(to + ": write failed");
+  }
+  return Status::OK();
 }
 
 int RunServe(const ServeOptions& options) {

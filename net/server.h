@@ -40,6 +40,10 @@ struct ServeOptions {
   std::string admin_password_file;               // ... or read from this file (first line).
   JwtAlg jwt_alg = JwtAlg::kEdDSA;               // For signing keys created from now on.
   int64_t login_ttl_s = 900;                     // Login token lifetime.
+  // The audit log (DATA/audit/) keeps at most this many bytes of events and events at
+  // most this old; the oldest go first (docs/auth.md).
+  uint64_t audit_max_bytes = uint64_t{64} << 20;
+  int64_t audit_max_age_s = int64_t{90} * 86400;
   bool debug_routes = false;                     // See ApiOptions::debug_routes.
   bool console = true;                           // Serve the web console at /console/ (docs/console.md).
   bool log_requests = true;                      // One line per request on stderr.
@@ -86,6 +90,14 @@ class Server {
   explicit Server(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// Copies what `vectron serve` keeps next to the database in `data_dir` into `dest` (an
+// existing directory): the auth store (auth/) and the audit log (audit/), each a
+// consistent copy also while a server runs, and the generated TLS certificate and key
+// (tls/, the key mode 0600). Missing parts are skipped. `vectron backup` calls it after
+// Database::Backup so that a restored directory serves with the same users, keys and
+// certificate. REQUIRES: this process serves no Server on `data_dir`.
+Status BackupServeState(const std::string& data_dir, const std::string& dest);
 
 // The body of `vectron serve`: opens, prints the listening addresses on stdout, serves
 // until SIGTERM/SIGINT, checkpoints, and returns the process exit code (0 on a clean stop).

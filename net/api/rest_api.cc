@@ -6,6 +6,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "net/api/api_util.h"
+#include "net/api/auth_routes.h"
 #include "net/api/filter_glue.h"
 #include "net/api/request_json.h"
 #include "util/untrusted_json.h"
@@ -22,37 +24,31 @@ int HttpStatusFor(StatusCode code) {
     case StatusCode::kAlreadyExists: return 409;
     case StatusCode::kFailedPrecondition: return 409;
     case StatusCode::kAborted: return 409;
-    case StatusCode::kResourceExhausted: return 429;
+    case StatusCode::kResourceExhausted: return 507;  // Storage (an LMDB map, the disk) or memory: not a rate limit.
     case StatusCode::kUnavailable: return 503;
     case StatusCode::kCancelled: return 503;
     case StatusCode::kCorruption: return 500;
     case StatusCode::kIOError: return 500;
     case StatusCode::kInternal: return 500;
+    case StatusCode::kUnauthenticated: return 401;
+    case StatusCode::kPermissionDenied: return 403;
+    case StatusCode::kRateLimited: return 429;
   }
   return 500;
 }
 
 HttpResponse StatusResponse(const Status& s) {
   HttpResponse r = JsonError(HttpStatusFor(s.code()), StatusCodeName(s.code()), s.message());
-  if (s.code() == StatusCode::kUnavailable) r.headers.emplace_back("Retry-After", "1");
+  if (s.code() == StatusCode::kUnauthenticated) r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"vectron\"");
+  if (s.code() == StatusCode::kUnavailable || s.code() == StatusCode::kRateLimited)
+    r.headers.emplace_back("Retry-After", std::to_string(std::max<int64_t>(1, s.retry_after_s())));
   return r;
 }
 
-namespace {
-
-// An authentication or authorisation failure (401, 403, 429) raised inside a handler.
-struct ApiFailure {
-  AuthFailure failure;
-};
+namespace api {
 
 void Check(const Status& s) {
   if (!s.ok()) throw ApiError{s};
-}
-
-template <typename T>
-T Take(Result<T> r) {
-  if (!r.ok()) throw ApiError{r.status()};
-  return std::move(r).value();
 }
 
 // --- JSON output written by hand where it is hot (search hits, points). ---
@@ -145,6 +141,12 @@ json StatsJson(const CollectionStats& st) {
           {"index_kind", st.index_kind}};
 }
 
+}  // namespace api
+
+using namespace api;
+
+namespace {
+
 // ------------------------------------------------------------------ handlers
 
 HttpResponse Healthz(RestApi&, const HttpRequest&, const PathParams&, const Principal&) { return Raw(R"({"status":"ok"})"); }
@@ -197,7 +199,7 @@ HttpResponse CreateCollection(RestApi& api, const HttpRequest& req, const PathPa
                            "flat_max_points", "checkpoint_every_ops"});
   std::string name = GetString(j, "name", true);
   // The route's access check had no collection name to look at: the body has it.
-  if (AuthFailure f = Authorize(who, {Access::kAdmin}, name); !f.ok()) throw ApiFailure{f};
+  Check(Authorize(who, {Access::kAdmin}, name));
   CollectionConfig cfg;
   if (!j.contains("dim")) Bad("\"dim\" is required");
   cfg.dim = static_cast<uint32_t>(GetInt(j, "dim", 0, 1, kMaxDim));
@@ -456,137 +458,6 @@ HttpResponse DropIndex(RestApi& api, const HttpRequest&, const PathParams& p, co
 }
 
 
-// ------------------------------------------------------------------ auth routes
-
-HttpResponse FailureResponse(const AuthFailure& f) {
-  HttpResponse r = JsonError(f.http_status, f.code, f.message);
-  if (f.http_status == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"vectron\"");
-  if (f.retry_after_s > 0) r.headers.emplace_back("Retry-After", std::to_string(f.retry_after_s));
-  return r;
-}
-
-void CheckAuth(const AuthFailure& f) {
-  if (!f.ok()) throw ApiFailure{f};
-}
-
-json TokenJson(const IssuedToken& t) {
-  return {{"token", t.token}, {"token_type", "Bearer"}, {"expires_at", t.expires_at}};
-}
-
-HttpResponse Login(RestApi& api, const HttpRequest& req, const PathParams&, const Principal&) {
-  json j = ParseBody(req, {"username", "password"});
-  std::string user = GetString(j, "username", true), password = GetString(j, "password", true);
-  IssuedToken t;
-  CheckAuth(api.auth_->Login(user, password, req.peer, &t));
-  return Json(200, TokenJson(t));
-}
-
-HttpResponse Refresh(RestApi& api, const HttpRequest& req, const PathParams&, const Principal& who) {
-  IssuedToken t;
-  CheckAuth(api.auth_->Refresh(who, req.peer, &t));
-  return Json(200, TokenJson(t));
-}
-
-HttpResponse Me(RestApi&, const HttpRequest&, const PathParams&, const Principal& who) {
-  return Json(200, {{"user", who.user}, {"role", who.user_admin ? "admin" : "user"}, {"auth_time", who.auth_time}});
-}
-
-HttpResponse ChangePassword(RestApi& api, const HttpRequest& req, const PathParams&, const Principal& who) {
-  json j = ParseBody(req, {"old_password", "new_password"});
-  CheckAuth(api.auth_->ChangePassword(who, GetString(j, "old_password", true), GetString(j, "new_password", true),
-                                      req.peer));
-  return Json(200, {{"user", who.user}, {"password_changed", true}});
-}
-
-HttpResponse CreateKey(RestApi& api, const HttpRequest& req, const PathParams&, const Principal& who) {
-  json j = ParseBody(req, {"name", "scopes", "collections", "expires_in"});
-  std::string name = GetString(j, "name", true);
-  auto sc = j.find("scopes");
-  if (sc == j.end() || !sc->is_array() || sc->empty())
-    Bad("\"scopes\" is required: a non-empty array of \"read\", \"write\", \"admin\"");
-  unsigned scopes = 0;
-  for (auto& x : *sc) {
-    unsigned s = x.is_string() ? ScopeFromName(x.get<std::string>()) : 0;
-    if (!s) Bad("\"scopes\" may hold only \"read\", \"write\" and \"admin\", got " + DescribeJson(x));
-    scopes |= s;
-  }
-  std::optional<std::vector<std::string>> collections;
-  if (auto c = j.find("collections"); c != j.end() && !c->is_null()) {
-    if (!c->is_array()) Bad("\"collections\" must be an array of collection names");
-    collections.emplace();
-    for (auto& x : *c) {
-      if (!x.is_string()) Bad("\"collections\" must be an array of collection names");
-      collections->push_back(x.get<std::string>());
-    }
-  }
-  // The admin scope creates and drops collections: only admin users may hand it out.
-  if ((scopes & kScopeAdmin) && !who.user_admin && !who.unrestricted)
-    throw ApiFailure{AuthFailure::Denied("only admin users may create keys with the \"admin\" scope; " + who.user +
-                                         " is not one")};
-  int64_t expires_in = GetInt(j, "expires_in", 0, 1, int64_t{100} * 365 * 86400);
-  IssuedToken t = Take(api.auth_->CreateKey(who, name, scopes, std::move(collections), expires_in, req.peer));
-  json out = {{"key_id", t.key_id}, {"token", t.token}, {"name", name}, {"scopes", ScopeNames(scopes)}};
-  out["expires_at"] = t.expires_at ? json(t.expires_at) : json(nullptr);
-  return Json(201, out);
-}
-
-HttpResponse ListKeys(RestApi& api, const HttpRequest&, const PathParams&, const Principal& who) {
-  return Json(200, {{"keys", Take(api.auth_->ListKeys(who))}});
-}
-
-HttpResponse RevokeKey(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal& who) {
-  Check(api.auth_->RevokeKey(who, Param(p, "key_id"), req.peer));
-  return Json(200, {{"key_id", Param(p, "key_id")}, {"revoked", true}});
-}
-
-HttpResponse CreateUser(RestApi& api, const HttpRequest& req, const PathParams&, const Principal& who) {
-  json j = ParseBody(req, {"username", "password", "role"});
-  std::string name = GetString(j, "username", true), password = GetString(j, "password", true);
-  std::string role = GetString(j, "role", false);
-  if (role.empty()) role = "user";
-  if (role != "user" && role != "admin") Bad("\"role\" must be \"user\" or \"admin\"");
-  Check(api.auth_->CreateUser(who, name, password, role == "admin", req.peer));
-  return Json(201, {{"username", name}, {"role", role}});
-}
-
-HttpResponse ListUsers(RestApi& api, const HttpRequest&, const PathParams&, const Principal&) {
-  return Json(200, {{"users", Take(api.auth_->ListUsers())}});
-}
-
-HttpResponse DeleteUser(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal& who) {
-  Check(api.auth_->DeleteUser(who, Param(p, "name"), req.peer));
-  return Json(200, {{"username", Param(p, "name")}, {"deleted", true}});
-}
-
-HttpResponse AuditLog(RestApi& api, const HttpRequest& req, const PathParams&, const Principal&) {
-  int64_t limit = 100;
-  for (size_t pos = 0; pos < req.query.size();) {
-    size_t amp = req.query.find('&', pos);
-    std::string kv = req.query.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
-    if (kv.rfind("limit=", 0) == 0) {
-      char* end = nullptr;
-      limit = std::strtoll(kv.c_str() + 6, &end, 10);
-      if (*end || limit < 1 || limit > 10000) Bad("limit must be an integer in 1..10000");
-    }
-    if (amp == std::string::npos) break;
-    pos = amp + 1;
-  }
-  return Json(200, {{"events", Take(api.auth_->Audit(static_cast<size_t>(limit)))}});
-}
-
-HttpResponse ListSigningKeys(RestApi& api, const HttpRequest&, const PathParams&, const Principal&) {
-  return Json(200, {{"signing_keys", Take(api.auth_->ListSigningKeys())}});
-}
-
-HttpResponse RotateSigningKey(RestApi& api, const HttpRequest& req, const PathParams&, const Principal& who) {
-  return Json(201, {{"kid", Take(api.auth_->RotateSigningKey(who, req.peer))}});
-}
-
-HttpResponse RetireSigningKey(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal& who) {
-  Check(api.auth_->RetireSigningKey(who, Param(p, "kid"), req.peer));
-  return Json(200, {{"kid", Param(p, "kid")}, {"retired", true}});
-}
-
 // --- debug routes (tests): hold a worker until released or `ms` pass.
 HttpResponse DebugBlock(RestApi& api, const HttpRequest& req, const PathParams&, const Principal&) {
   json j = req.body.empty() ? json::object() : ParseBody(req, {"ms"});
@@ -618,12 +489,10 @@ HttpResponse Run(RestApi::Fn fn, RestApi& api, const HttpRequest& req, const Pat
     return fn(api, req, params, who);
   } catch (const ApiError& e) {
     return StatusResponse(e.status);
-  } catch (const ApiFailure& e) {
-    return FailureResponse(e.failure);
   } catch (const json::exception& e) {
     return JsonError(400, "invalid_argument", std::string("bad JSON value: ") + e.what());
   } catch (const std::bad_alloc&) {
-    return JsonError(429, "resource_exhausted", "out of memory for this request");
+    return StatusResponse(Status::ResourceExhausted("out of memory for this request"));
   } catch (const std::exception& e) {
     return JsonError(500, "internal", e.what());
   }
@@ -668,6 +537,7 @@ const std::vector<RouteSpec>& Specs() {
       {"POST", "/v1/auth/refresh", &Refresh, false, kLoginOnly, RouteSpec::kAuth},
       {"GET", "/v1/auth/me", &Me, false, kLoginOnly, RouteSpec::kAuth},
       {"POST", "/v1/auth/password", &ChangePassword, false, kLoginOnly, RouteSpec::kAuth},
+      {"POST", "/v1/auth/logout-all", &LogoutEverywhere, false, kLoginOnly, RouteSpec::kAuth},
       {"GET", "/v1/auth/signing-keys", &ListSigningKeys, false, kLoginAdminOnly, RouteSpec::kAuth},
       {"POST", "/v1/auth/signing-keys", &RotateSigningKey, false, kLoginAdminOnly, RouteSpec::kAuth},
       {"DELETE", "/v1/auth/signing-keys/{kid}", &RetireSigningKey, false, kLoginAdminOnly, RouteSpec::kAuth},
@@ -677,7 +547,10 @@ const std::vector<RouteSpec>& Specs() {
       {"POST", "/v1/users", &CreateUser, false, kLoginAdminOnly, RouteSpec::kAuth},
       {"GET", "/v1/users", &ListUsers, false, kLoginAdminOnly, RouteSpec::kAuth},
       {"DELETE", "/v1/users/{name}", &DeleteUser, false, kLoginAdminOnly, RouteSpec::kAuth},
-      {"GET", "/v1/audit", &AuditLog, false, kLoginAdminOnly, RouteSpec::kAuth},
+      {"GET", "/v1/users/{name}/grants", &GetGrants, false, kLoginAdminOnly, RouteSpec::kAuth},
+      {"PUT", "/v1/users/{name}/grants/{collection}", &SetGrant, false, kLoginAdminOnly, RouteSpec::kAuth},
+      {"DELETE", "/v1/users/{name}/grants/{collection}", &RevokeGrant, false, kLoginAdminOnly, RouteSpec::kAuth},
+      {"GET", "/v1/audit", &ReadAudit, false, kLoginAdminOnly, RouteSpec::kAuth},
       {"POST", "/v1/collections", &CreateCollection, false, kAdminAccess, RouteSpec::kCore},
       {"GET", "/v1/collections", &ListCollections, false, kReadOrConsole, RouteSpec::kCore},
       {"GET", "/v1/collections/{name}", &GetCollection, false, kReadOrConsole, RouteSpec::kCore},
@@ -725,15 +598,14 @@ RestApi::RestApi(Database& db, WorkerPool& pool, RequestMetrics& metrics, ApiOpt
   }
 }
 
-AuthFailure RestApi::CheckAccess(const Handler& h, const HttpRequest& req, const PathParams& params, Principal* who) {
+Status RestApi::CheckAccess(const Handler& h, const HttpRequest& req, const PathParams& params, Principal* who) {
   *who = Principal();
   if (!auth_) {
     who->unrestricted = true;
-    return {};
+    return Status::OK();
   }
-  if (h.access.access == Access::kPublic) return {};
-  AuthFailure f = auth_->Authenticate(req.Header("authorization"), who);
-  if (!f.ok()) return f;
+  if (h.access.access == Access::kPublic) return Status::OK();
+  VECTRON_RETURN_IF_ERROR(auth_->Authenticate(req.Header("authorization"), who));
   // Data routes name their collection in the path; the allow-list applies to it.
   bool data = h.access.access == Access::kRead || h.access.access == Access::kWrite || h.access.access == Access::kAdmin;
   return Authorize(*who, h.access, data ? std::string_view(Param(params, "name")) : std::string_view());
@@ -743,7 +615,7 @@ HttpResponse RestApi::Dispatch(const Handler& h, const HttpRequest& req, const P
   // Checked again although Admit passed it: a token revoked while the body arrived is
   // refused, and a token verified before costs a map look-up.
   Principal who;
-  if (AuthFailure f = CheckAccess(h, req, params, &who); !f.ok()) return FailureResponse(f);
+  if (Status st = CheckAccess(h, req, params, &who); !st.ok()) return StatusResponse(st);
   return Run(h.fn, *this, req, params, who);
 }
 
@@ -772,9 +644,9 @@ Admission RestApi::Admit(const HttpRequest& head) {
     return a;
   }
   Principal who;
-  if (AuthFailure f = CheckAccess(m.route->handler, head, m.params, &who); !f.ok()) {
+  if (Status st = CheckAccess(m.route->handler, head, m.params, &who); !st.ok()) {
     a.admit = false;
-    a.refusal = FailureResponse(f);
+    a.refusal = StatusResponse(st);
     a.refusal.route = m.route->pattern;
     return a;
   }

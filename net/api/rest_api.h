@@ -81,7 +81,7 @@ class RestApi {
     size_t max_body_bytes;  // 0: HttpLimits::max_body_bytes.
   };
 
-  // Handlers' shared state (public for the handler functions in rest_api.cc).
+  // Handlers' shared state (public for the handler functions in rest_api.cc and auth_routes.cc).
   Database& db_;
   WorkerPool& pool_;
   RequestMetrics& metrics_;
@@ -103,7 +103,7 @@ class RestApi {
   HttpResponse Dispatch(const Handler& h, const HttpRequest& req, const PathParams& params);
   // The caller's token checked against the route's access (and the collection named in
   // the path). Thread-safe.
-  AuthFailure CheckAccess(const Handler& h, const HttpRequest& req, const PathParams& params, Principal* who);
+  Status CheckAccess(const Handler& h, const HttpRequest& req, const PathParams& params, Principal* who);
   Router<Handler> router_;
 };
 

@@ -16,7 +16,8 @@ Status RpcStatus(std::string_view code, std::string_view message) {
       {"io_error", StatusCode::kIOError},                 {"cancelled", StatusCode::kCancelled},
       {"deadline_exceeded", StatusCode::kUnavailable},
       // Auth: no valid token, or one without the right (docs/auth.md).
-      {"unauthenticated", StatusCode::kFailedPrecondition}, {"permission_denied", StatusCode::kFailedPrecondition}};
+      {"unauthenticated", StatusCode::kUnauthenticated},  {"permission_denied", StatusCode::kPermissionDenied},
+      {"rate_limited", StatusCode::kRateLimited}};
   if (code == "ok" || code.empty()) return Status::OK();
   for (auto& [name, c] : kCodes) {
     if (code == name) return Status(c, std::string(code) + ": " + std::string(message));

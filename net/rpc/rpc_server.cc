@@ -382,23 +382,22 @@ std::string Execute(const RpcEngine& e, const fb::Request* req, const Principal&
 
 }  // namespace
 
-AuthFailure AuthorizeRpc(const RpcEngine& engine, std::string_view payload, Principal* who, bool* token_ok) {
+Status AuthorizeRpc(const RpcEngine& engine, std::string_view payload, Principal* who, bool* token_ok) {
   *who = Principal();
   *token_ok = false;
   if (!engine.auth) {
     who->unrestricted = true;
-    return {};
+    return Status::OK();
   }
   const auto* req = flatbuffers::GetRoot<fb::Request>(payload.data());
   const bool has_token = req->token() && req->token()->size() > 0;
   RouteAccess access = AccessOf(req->body_type());
-  if (access.access == Access::kPublic && !has_token) return {};
+  if (access.access == Access::kPublic && !has_token) return Status::OK();
   if (!has_token)
-    return AuthFailure::Unauthenticated("missing token: set Request.token to an SDK token (POST /v1/keys, docs/auth.md)");
-  AuthFailure f = engine.auth->AuthenticateToken(req->token()->string_view(), who);
-  if (!f.ok()) return f;
+    return Status::Unauthenticated("missing token: set Request.token to an SDK token (POST /v1/keys, docs/auth.md)");
+  VECTRON_RETURN_IF_ERROR(engine.auth->AuthenticateToken(req->token()->string_view(), who));
   *token_ok = true;
-  if (access.access == Access::kPublic) return {};  // Ping: the token checked out.
+  if (access.access == Access::kPublic) return Status::OK();  // Ping: the token checked out.
   return Authorize(*who, access, CollectionOf(req));
 }
 
@@ -555,11 +554,11 @@ class RpcSession : public std::enable_shared_from_this<RpcSession> {
     // right before the next frame's header is read; a verified token is cached.
     Principal who;
     bool token_ok = false;
-    AuthFailure f = AuthorizeRpc(shared_->engine, frame, &who, &token_ok);
+    Status st = AuthorizeRpc(shared_->engine, frame, &who, &token_ok);
     if (token_ok && !authenticated_) SetAuthenticated(true);
-    if (!f.ok()) {
-      if (f.http_status == 401 && authenticated_ && shared_->engine.auth) SetAuthenticated(false);
-      Deliver(RpcErrorPayload(id, f.code, f.message), method, 0);
+    if (!st.ok()) {
+      if (st.code() == StatusCode::kUnauthenticated && authenticated_ && shared_->engine.auth) SetAuthenticated(false);
+      Deliver(ErrorOf(id, st), method, 0);
       return;
     }
     std::weak_ptr<RpcSession> weak = weak_from_this();

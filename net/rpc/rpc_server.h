@@ -43,7 +43,7 @@ struct RpcEngine {
 // REST route: scope, collection allow-list); a Ping carrying a token has it checked too.
 // Sets `*token_ok` if the request carried a token that verified (whatever its rights).
 // Thread-safe.
-AuthFailure AuthorizeRpc(const RpcEngine& engine, std::string_view payload, Principal* who, bool* token_ok);
+Status AuthorizeRpc(const RpcEngine& engine, std::string_view payload, Principal* who, bool* token_ok);
 // Executes one Request payload (already verified and authorised for `who`) and returns
 // the Response payload. Thread-safe. `arrival` is when the frame arrived, for its deadline.
 std::string ExecuteRpc(const RpcEngine& engine, std::string_view payload, const Principal& who,

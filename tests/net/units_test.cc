@@ -10,6 +10,7 @@
 #include "net/io/event_loop.h"
 #include "net/io/worker_pool.h"
 #include "net/rpc/frame.h"
+#include "net/rpc/rpc_client.h"
 
 using namespace vectron;
 using namespace vectron::net;
@@ -182,21 +183,49 @@ TEST_CASE("EventLoop runs posted functions in order, from other threads concurre
   for (int i = 0; i < kPer; ++i) CHECK(seen[i] == i);
 }
 
-TEST_CASE("Every engine status maps to one HTTP status: 400, 404, 409, 429, 503, 500") {
+TEST_CASE("Every status maps to one HTTP status: 400, 401, 403, 404, 409, 429, 503, 507, 500") {
   CHECK(HttpStatusFor(StatusCode::kOk) == 200);
   CHECK(HttpStatusFor(StatusCode::kInvalidArgument) == 400);
   CHECK(HttpStatusFor(StatusCode::kNotFound) == 404);
   CHECK(HttpStatusFor(StatusCode::kAlreadyExists) == 409);
   CHECK(HttpStatusFor(StatusCode::kFailedPrecondition) == 409);
   CHECK(HttpStatusFor(StatusCode::kAborted) == 409);
-  CHECK(HttpStatusFor(StatusCode::kResourceExhausted) == 429);
+  // Storage (a full LMDB map, a full disk) or memory, not a rate limit (issue 20): 507.
+  CHECK(HttpStatusFor(StatusCode::kResourceExhausted) == 507);
   CHECK(HttpStatusFor(StatusCode::kUnavailable) == 503);
   CHECK(HttpStatusFor(StatusCode::kCancelled) == 503);
   CHECK(HttpStatusFor(StatusCode::kCorruption) == 500);
   CHECK(HttpStatusFor(StatusCode::kIOError) == 500);
   CHECK(HttpStatusFor(StatusCode::kInternal) == 500);
+  CHECK(HttpStatusFor(StatusCode::kUnauthenticated) == 401);
+  CHECK(HttpStatusFor(StatusCode::kPermissionDenied) == 403);
+  CHECK(HttpStatusFor(StatusCode::kRateLimited) == 429);
   HttpResponse r = StatusResponse(Status::ResourceExhausted("LMDB map full"));
-  CHECK(r.status == 429);
+  CHECK(r.status == 507);
   CHECK(r.body.find("\"resource_exhausted\"") != std::string::npos);
+  CHECK(r.body.find("LMDB map full") != std::string::npos);
   CHECK(StatusResponse(Status::Unavailable("busy")).status == 503);
+  HttpResponse denied = StatusResponse(Status::Unauthenticated("no token"));
+  CHECK(denied.status == 401);
+  CHECK(denied.body.find("\"unauthenticated\"") != std::string::npos);
+  bool challenge = false;
+  for (auto& [k, v] : denied.headers) challenge |= k == "WWW-Authenticate" && v == "Bearer realm=\"vectron\"";
+  CHECK(challenge);
+  HttpResponse limited = StatusResponse(Status::RateLimited("slow down", 42));
+  CHECK(limited.status == 429);
+  CHECK(limited.body.find("\"rate_limited\"") != std::string::npos);
+  bool retry = false;
+  for (auto& [k, v] : limited.headers) retry |= k == "Retry-After" && v == "42";
+  CHECK(retry);
+  // Every code has a name and a status of its own table row.
+  for (int c = 0; c <= static_cast<int>(StatusCode::kRateLimited); ++c)
+    CHECK(StatusCodeName(static_cast<StatusCode>(c)) != "unknown");
+}
+
+TEST_CASE("The RPC client maps the server's auth codes to their Status codes") {
+  CHECK(RpcStatus("unauthenticated", "x").code() == StatusCode::kUnauthenticated);
+  CHECK(RpcStatus("permission_denied", "x").code() == StatusCode::kPermissionDenied);
+  CHECK(RpcStatus("rate_limited", "x").code() == StatusCode::kRateLimited);
+  CHECK(RpcStatus("resource_exhausted", "x").code() == StatusCode::kResourceExhausted);
+  CHECK(RpcStatus("unauthenticated", "bad token").message() == "unauthenticated: bad token");
 }
