@@ -121,7 +121,7 @@ Status CompactShardIndex(Shard::Impl& s, const ProgressFn& progress) {
   malloc_trim(0);
 #endif
   if (payload_behind) VECTRON_RETURN_IF_ERROR(s.LoadPayload(rt));
-  s.seen_txnid.store(mdb_txn_id(rt.get()));
+  s.seen_txnid.store(rt.id());
   s.force_checkpoint = true;  // same seq, smaller graph
   return s.SaveCheckpoint();
 }

@@ -253,7 +253,7 @@ void Shard::Impl::PublishLocked(std::span<const uint64_t> rm_labels, std::span<c
 
 Status Shard::Impl::CatchUp() {
   VECTRON_ASSIGN_OR_RETURN(ReadTxn rt, ReadTxn::Begin(env));
-  uint64_t txnid = mdb_txn_id(rt.get());
+  uint64_t txnid = rt.id();
   VECTRON_ASSIGN_OR_RETURN(uint64_t seq, GetU64(rt, meta, "seq"));
   uint64_t cur;
   bool defs_changed;
@@ -405,7 +405,7 @@ Status Shard::Impl::RebuildIndex(const ReadTxn& rt, uint64_t seq, const char* re
     index_seq = seq;
   }
   VECTRON_RETURN_IF_ERROR(LoadPayload(rt));
-  seen_txnid.store(mdb_txn_id(rt.get()));
+  seen_txnid.store(rt.id());
   if (hnsw) return SaveCheckpoint();
   return Status::OK();
 }
