@@ -310,7 +310,6 @@ Status Shard::Impl::CatchUp() {
       for (size_t i = 0; i < up_labels.size(); ++i)
         if (up_labels[i] >= label_ids.size() || label_ids[up_labels[i]].empty()) rows.push_back(i);
     }
-    auto* hnsw = static_cast<HnswIndex*>(index.get());
     std::vector<float> chunk_vectors;
     // Chunks grow with what is hidden (at least 1/32 of it), since each chunk also
     // flips the delete mark of every hidden node (HnswIndex::StageHidden).
@@ -326,7 +325,7 @@ Status Shard::Impl::CatchUp() {
       // Searches that queued up during the last chunk go first (bounded: a few ms).
       for (int spin = 0; b > 0 && searches_waiting.load() > 0 && spin < 2000; ++spin) std::this_thread::yield();
       std::unique_lock s(state_mu);
-      VECTRON_RETURN_IF_ERROR(hnsw->StageHidden(std::span<const uint64_t>(hidden).subspan(first),
+      VECTRON_RETURN_IF_ERROR(index->StageHidden(std::span<const uint64_t>(hidden).subspan(first),
                                                 chunk_vectors, threads()));
     }
     // The rest (replacements of live points) goes in with the reveal.
@@ -344,7 +343,7 @@ Status Shard::Impl::CatchUp() {
     }
     std::unique_lock s(state_mu);
     VECTRON_RETURN_IF_ERROR(index->Remove(rm_labels));
-    VECTRON_RETURN_IF_ERROR(hnsw->Reveal(hidden));
+    VECTRON_RETURN_IF_ERROR(index->Reveal(hidden));
     VECTRON_RETURN_IF_ERROR(index->Upsert(rest_labels, rest_vectors, threads()));
     PublishLocked(rm_labels, up_labels, up_ids, up_meta, seq);
   } else {
