@@ -1,5 +1,7 @@
 #include "compact.h"
 
+#include "collection_internal.h"
+
 #include <cstring>
 #include <utility>
 #ifdef __GLIBC__
@@ -132,18 +134,19 @@ Status CompactShardFiles(Shard::Impl& s) {
   return s.env.CompactFiles();
 }
 
-Status Collection::Compact(const CompactOptions& options) {
-  const ProgressFn& progress = ShardAccess::Of(shard(0)).options.progress;
+Status CollectionImpl::Compact(const CompactOptions& options) {
+  const ProgressFn& progress = options_.progress;
   if (options.index) {
-    for (size_t i = 0; i < shard_count(); ++i) VECTRON_RETURN_IF_ERROR(CompactShardIndex(ShardAccess::Of(shard(i)), progress));
+    for (auto& s : shards_) VECTRON_RETURN_IF_ERROR(CompactShardIndex(ShardAccess::Of(*s), progress));
   }
   if (options.files) {
-    const std::string stage = "compacting files of collection " + name();
-    for (size_t i = 0; i < shard_count(); ++i) {
-      if (progress && !progress(stage, i, shard_count())) return Status::Cancelled("compaction cancelled");
-      VECTRON_RETURN_IF_ERROR(CompactShardFiles(ShardAccess::Of(shard(i))));
+    const std::string stage = "compacting files of collection " + name_;
+    const size_t n = shards_.size();
+    for (size_t i = 0; i < n; ++i) {
+      if (progress && !progress(stage, i, n)) return Status::Cancelled("compaction cancelled");
+      VECTRON_RETURN_IF_ERROR(CompactShardFiles(ShardAccess::Of(*shards_[i])));
     }
-    if (progress && !progress(stage, shard_count(), shard_count())) return Status::Cancelled("compaction cancelled");
+    if (progress && !progress(stage, n, n)) return Status::Cancelled("compaction cancelled");
   }
   return Status::OK();
 }
@@ -154,12 +157,11 @@ BackgroundCompactor::~BackgroundCompactor() {
   if (thread_.joinable()) thread_.join();
 }
 
-void BackgroundCompactor::MaybeStart(Collection& c, const DatabaseOptions& options) {
-  const double share = options.auto_compact_deleted_share;
+void BackgroundCompactor::MaybeStart(std::span<const std::unique_ptr<Shard>> shards, double share) {
   if (share <= 0 || running_.load()) return;
   std::vector<Shard::Impl*> due;
-  for (size_t i = 0; i < c.shard_count(); ++i) {
-    Shard::Impl& s = ShardAccess::Of(c.shard(i));
+  for (const auto& shard : shards) {
+    Shard::Impl& s = ShardAccess::Of(*shard);
     std::shared_lock lock(s.state_mu);
     if (!s.IsHnsw()) continue;
     const size_t deleted = s.index->deleted_slots(), slots = s.index->size() + deleted;

@@ -3,11 +3,12 @@
 #pragma once
 
 #include <atomic>
+#include <memory>
 #include <mutex>
+#include <span>
 #include <thread>
 
 #include "shard_impl.h"
-#include "vectron/collection.h"
 
 namespace vectron {
 
@@ -28,10 +29,10 @@ class BackgroundCompactor {
   BackgroundCompactor(const BackgroundCompactor&) = delete;
   BackgroundCompactor& operator=(const BackgroundCompactor&) = delete;
   ~BackgroundCompactor();
-  // Starts compacting the indexes of `c`'s shards whose deleted share reached
-  // options.auto_compact_deleted_share, unless one is running. Cheap when nothing is due.
-  // REQUIRES: `c` outlives this object.
-  void MaybeStart(Collection& c, const DatabaseOptions& options);
+  // Starts compacting the indexes of `shards` whose deleted share reached `share`,
+  // unless a run is going on. Cheap when nothing is due; no-op when share <= 0.
+  // REQUIRES: the shards outlive this object.
+  void MaybeStart(std::span<const std::unique_ptr<Shard>> shards, double share);
 
  private:
   std::mutex mu_;

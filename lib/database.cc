@@ -46,11 +46,11 @@ struct Database::Impl {
   std::optional<storage::LmdbEnv> catalog;
   storage::Dbi meta, collections;
   std::mutex mu;
-  std::map<std::string, std::unique_ptr<Collection>> open;  // GUARDED_BY(mu)
+  std::map<std::string, std::unique_ptr<CollectionImpl>> open;  // GUARDED_BY(mu)
 
   std::string CollectionDir(const std::string& name) const { return path + "/collections/" + name; }
   // GetCollection's body. REQUIRES: mu held.
-  Result<Collection*> GetLocked(const std::string& name);
+  Result<CollectionImpl*> GetLocked(const std::string& name);
 
   ~Impl() {
     open.clear();  // Close collections (saving checkpoints) before the catalog.
@@ -137,10 +137,10 @@ Result<Collection*> Database::CreateCollection(const std::string& name, const Co
   if (existing) return Status::AlreadyExists("collection \"" + name + "\" already exists");
   const std::string cdir = impl_->CollectionDir(name);
   VECTRON_RETURN_IF_ERROR(RemoveAll(cdir));
-  VECTRON_ASSIGN_OR_RETURN(auto col, OpenCollection(name, cdir, config, impl_->options));
+  VECTRON_ASSIGN_OR_RETURN(auto col, CollectionImpl::Open(name, cdir, config, impl_->options));
   VECTRON_RETURN_IF_ERROR(wt.Put(impl_->collections, name, config.ToJson()));
   if (Status s = std::move(wt).Commit(); !s.ok()) {
-    MarkDropped(*col);
+    col->MarkDropped();
     col.reset();
     (void)RemoveAll(cdir);
     return s;
@@ -153,10 +153,11 @@ Result<Collection*> Database::CreateCollection(const std::string& name, const Co
 Result<Collection*> Database::GetCollection(const std::string& name) {
   VECTRON_RETURN_IF_ERROR(ValidateCollectionName(name));
   std::lock_guard lock(impl_->mu);
-  return impl_->GetLocked(name);
+  VECTRON_ASSIGN_OR_RETURN(CollectionImpl * col, impl_->GetLocked(name));
+  return col;
 }
 
-Result<Collection*> Database::Impl::GetLocked(const std::string& name) {
+Result<CollectionImpl*> Database::Impl::GetLocked(const std::string& name) {
   if (auto it = open.find(name); it != open.end()) return it->second.get();
   std::string config_text;
   {
@@ -166,8 +167,8 @@ Result<Collection*> Database::Impl::GetLocked(const std::string& name) {
     config_text = std::string(*v);
   }
   VECTRON_ASSIGN_OR_RETURN(CollectionConfig config, CollectionConfig::FromJson(config_text));
-  VECTRON_ASSIGN_OR_RETURN(auto col, OpenCollection(name, CollectionDir(name), config, options));
-  Collection* raw = col.get();
+  VECTRON_ASSIGN_OR_RETURN(auto col, CollectionImpl::Open(name, CollectionDir(name), config, options));
+  CollectionImpl* raw = col.get();
   open[name] = std::move(col);
   return raw;
 }
@@ -209,7 +210,7 @@ Status Database::DropCollection(const std::string& name) {
     VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
   }
   if (auto it = impl_->open.find(name); it != impl_->open.end()) {
-    MarkDropped(*it->second);
+    it->second->MarkDropped();
     impl_->open.erase(it);
   }
   // A crash before this completes leaves a directory that the next Open removes.
@@ -218,7 +219,7 @@ Status Database::DropCollection(const std::string& name) {
 
 Status Database::Sync() {
   std::lock_guard lock(impl_->mu);
-  for (auto& [name, col] : impl_->open) VECTRON_RETURN_IF_ERROR(SyncCollection(*col));
+  for (auto& [name, col] : impl_->open) VECTRON_RETURN_IF_ERROR(col->Sync());
   return Status::OK();
 }
 
@@ -247,8 +248,8 @@ Status Database::Backup(const std::string& dest) {
       }
     }
     for (const auto& name : names) {
-      VECTRON_ASSIGN_OR_RETURN(Collection * col, impl_->GetLocked(name));
-      VECTRON_RETURN_IF_ERROR(BackupCollection(*col, partial + "/collections/" + name, impl_->options)
+      VECTRON_ASSIGN_OR_RETURN(CollectionImpl * col, impl_->GetLocked(name));
+      VECTRON_RETURN_IF_ERROR(col->Backup(partial + "/collections/" + name)
                                   .WithContext("collection \"" + name + "\""));
     }
     VECTRON_RETURN_IF_ERROR(FsyncPath(partial));
