@@ -53,6 +53,14 @@ Status CopyEnv(const storage::LmdbEnv& env, const std::string& dest) {
 
 }  // namespace
 
+Status ShardImpl::CopyTo(const std::string& dest) {
+  VECTRON_RETURN_IF_ERROR(MakeDirs(dest));
+  // A fresh graph first, so the copy reopens with little or no catch-up.
+  VECTRON_RETURN_IF_ERROR(Checkpoint());
+  VECTRON_RETURN_IF_ERROR(CopyCheckpoint(dir(), dest));
+  return CopyEnv(store_.env(), dest);
+}
+
 Status CollectionImpl::Backup(const std::string& dest) {
   if (shards_.size() == 1) return CopyShards(dest);
   // Shards are separate environments: pausing writes (of every process) makes their
@@ -66,15 +74,9 @@ Status CollectionImpl::CopyShards(const std::string& dest) {
   const ProgressFn& progress = options_.progress;
   const size_t n = shards_.size();
   for (size_t i = 0; i < n; ++i) {
-    Shard::Impl& s = ShardAccess::Of(*shards_[i]);
-    const std::string name = s.dir.substr(s.dir.find_last_of('/') + 1);
-    const std::string out = dest + "/" + name;
+    const std::string& dir = shards_[i]->dir();
     if (progress && !progress("backup of " + dir_, i, n)) return Status::Cancelled("backup cancelled");
-    VECTRON_RETURN_IF_ERROR(MakeDirs(out));
-    // A fresh graph first, so the copy reopens with little or no catch-up.
-    VECTRON_RETURN_IF_ERROR(shards_[i]->Checkpoint());
-    VECTRON_RETURN_IF_ERROR(CopyCheckpoint(s.dir, out));
-    VECTRON_RETURN_IF_ERROR(CopyEnv(s.env, out));
+    VECTRON_RETURN_IF_ERROR(shards_[i]->CopyTo(dest + "/" + dir.substr(dir.find_last_of('/') + 1)));
   }
   if (journal_) VECTRON_RETURN_IF_ERROR(CopyEnv(*journal_, dest + "/journal"));
   if (progress && !progress("backup of " + dir_, n, n)) return Status::Cancelled("backup cancelled");

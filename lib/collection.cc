@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
-#include <mutex>
 
 #include "collection_internal.h"
 #include "compact.h"
@@ -104,7 +103,7 @@ Status CollectionImpl::ApplyParts(const WriteBatch& batch, const std::vector<std
   }
   for (size_t s = 0; s < n; ++s) {
     if (parts[s].empty()) continue;
-    VECTRON_RETURN_IF_ERROR(ShardAccess::Of(*shards_[s]).ApplyValidated(parts[s], part_meta[s], log_index));
+    VECTRON_RETURN_IF_ERROR(shards_[s]->ApplyValidated(parts[s], part_meta[s], log_index));
   }
   return Status::OK();
 }
@@ -142,7 +141,7 @@ Result<std::unique_ptr<CollectionImpl>> CollectionImpl::Open(const std::string& 
   for (uint32_t s = 0; s < config.shards; ++s) {
     char sub[32];
     std::snprintf(sub, sizeof(sub), "/shard-%04u", s);
-    auto shard = Shard::Open(dir + sub, config, options);
+    auto shard = ShardImpl::Open(dir + sub, config, options);
     if (!shard.ok()) {
       const Status& s = shard.status();
       return s.message().find(dir + sub) == std::string::npos ? s.WithContext("shard " + dir + sub) : s;
@@ -169,11 +168,11 @@ Result<std::unique_ptr<CollectionImpl>> CollectionImpl::Open(const std::string& 
 CollectionImpl::~CollectionImpl() = default;
 
 void CollectionImpl::MarkDropped() {
-  for (auto& s : shards_) ShardAccess::Of(*s).closing_without_checkpoint = true;
+  for (auto& s : shards_) s->SkipCheckpointOnClose();
 }
 
 Status CollectionImpl::Sync() {
-  for (auto& s : shards_) VECTRON_RETURN_IF_ERROR(ShardAccess::Of(*s).env.Sync(true));
+  for (auto& s : shards_) VECTRON_RETURN_IF_ERROR(s->Sync());
   return Status::OK();
 }
 
@@ -191,13 +190,13 @@ Status CollectionImpl::Write(const WriteBatch& batch) {
   VECTRON_RETURN_IF_ERROR(ValidateBatch(batch, config_, &metadata));
   if (batch.empty()) return Status::OK();
   MutexLock lock(write_mu_);
-  if (shards_.size() == 1) return ShardAccess::Of(*shards_[0]).ApplyValidated(batch, metadata, 0);
+  if (shards_.size() == 1) return shards_[0]->ApplyValidated(batch, metadata, 0);
 
   VECTRON_ASSIGN_OR_RETURN(FileLock fl, FileLock::Acquire(dir_ + "/write.lock"));
   uint32_t first = ShardOf(batch.entries()[0].id);
   bool one_shard = std::all_of(batch.entries().begin(), batch.entries().end(),
                                [&](const WriteBatch::Entry& e) { return ShardOf(e.id) == first; });
-  if (one_shard) return ShardAccess::Of(*shards_[first]).ApplyValidated(batch, metadata, 0);
+  if (one_shard) return shards_[first]->ApplyValidated(batch, metadata, 0);
 
   // Spanning shards: journal the batch first, so that a crash between shard commits is
   // completed on reopen (each shard skips a journal id it has applied).
@@ -324,7 +323,7 @@ Result<uint64_t> CollectionImpl::DeleteWhere(std::string_view where) {
   VECTRON_ASSIGN_OR_RETURN(filter::Filter f, filter::ParseText(where));
   WriteBatch batch;
   for (const auto& s : shards_) {
-    VECTRON_ASSIGN_OR_RETURN(auto ids, ShardAccess::Of(*s).IdsWhere(f));
+    VECTRON_ASSIGN_OR_RETURN(auto ids, s->IdsWhere(f));
     for (auto& id : ids) batch.Delete(std::move(id));
   }
   if (batch.empty()) return uint64_t{0};
@@ -334,10 +333,10 @@ Result<uint64_t> CollectionImpl::DeleteWhere(std::string_view where) {
 
 Status CollectionImpl::CreatePayloadIndex(std::string_view field, PayloadType type) {
   for (size_t i = 0; i < shards_.size(); ++i) {
-    Status s = ShardAccess::Of(*shards_[i]).CreatePayloadIndex(field, type);
+    Status s = shards_[i]->CreatePayloadIndex(field, type);
     if (!s.ok()) {
       // Leave no shard with an index the others lack.
-      for (size_t j = 0; j < i; ++j) (void)ShardAccess::Of(*shards_[j]).DropPayloadIndex(field);
+      for (size_t j = 0; j < i; ++j) (void)shards_[j]->DropPayloadIndex(field);
       return s;
     }
   }
@@ -347,14 +346,14 @@ Status CollectionImpl::CreatePayloadIndex(std::string_view field, PayloadType ty
 Status CollectionImpl::DropPayloadIndex(std::string_view field) {
   Status first;
   for (auto& s : shards_) {
-    Status st = ShardAccess::Of(*s).DropPayloadIndex(field);
+    Status st = s->DropPayloadIndex(field);
     if (!st.ok() && first.ok()) first = st;
   }
   return first;
 }
 
 Result<std::vector<PayloadIndexInfo>> CollectionImpl::ListPayloadIndexes() const {
-  return ShardAccess::Of(*shards_[0]).ListPayloadIndexes();
+  return shards_[0]->ListPayloadIndexes();
 }
 
 Result<CollectionStats> CollectionImpl::Stats() const {

@@ -77,7 +77,7 @@ class CollectionImpl final : public Collection {
   const std::string name_, dir_;
   const CollectionConfig config_;
   const DatabaseOptions options_;
-  std::vector<std::unique_ptr<Shard>> shards_;
+  std::vector<std::unique_ptr<ShardImpl>> shards_;
   std::optional<storage::LmdbEnv> journal_;  // Only with more than one shard.
   storage::Dbi journal_batches_, journal_meta_;
   // Serialises writes of this process; write.lock (flock) serialises processes, so that
