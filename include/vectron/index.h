@@ -16,6 +16,7 @@
 
 namespace vectron {
 
+// One result of an index search.
 struct Neighbor {
   uint64_t label;
   float distance;  // Index-internal distance: squared L2, or 1 - dot for kIP/kCosine.
@@ -26,6 +27,7 @@ struct Neighbor {
 class LabelFilter {
  public:
   virtual ~LabelFilter() = default;
+  // True if `label` may be returned.
   virtual bool Allows(uint64_t label) const = 0;
   // Every allowed label, ascending (lets an index precompute a dense mask).
   virtual std::vector<uint32_t> AllowedLabels() const = 0;

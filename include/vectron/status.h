@@ -109,6 +109,7 @@ class [[nodiscard]] Result {
   std::variant<T, Status> v_;
 };
 
+// VECTRON_CHECK's failure path: prints file, line, expression and message, then aborts.
 [[noreturn]] void CheckFailed(const char* file, int line, const char* expr, std::string_view msg);
 
 template <typename T>
