@@ -194,7 +194,7 @@ int64_t Authenticator::Impl::Now() const {
 Result<std::shared_ptr<const AuthSnapshot>> Authenticator::Impl::Load() {
   auto s = std::make_shared<AuthSnapshot>();
   VECTRON_ASSIGN_OR_RETURN(storage::ReadTxn rt, storage::ReadTxn::Begin(*env));
-  s->txn_id = mdb_txn_id(rt.get());
+  s->txn_id = rt.id();
   try {
     VECTRON_RETURN_IF_ERROR(ForEach(rt, users, [&](std::string_view, std::string_view v) {
       UserRec u = UserFrom(json::parse(v));
