@@ -71,6 +71,7 @@ Result<std::vector<double>> ParseNumberList(const std::string& text, const std::
 std::string FormatBytes(uint64_t bytes);
 
 // Registration of each group of subcommands (cmd_*.cc).
+void AddAuditCommand(CLI::App& app, Commands& out);       // audit
 void AddCollectionCommands(CLI::App& app, Commands& out);  // create, info, drop, index, backup, compact
 void AddPointCommands(CLI::App& app, Commands& out);       // import, search, count
 void AddServeCommand(CLI::App& app, Commands& out);        // serve

@@ -157,6 +157,7 @@ void AddServeBench(CLI::App* cmd, ServeBenchOptions& o) {
   cmd->add_option("--rounds", o.rounds, "Rounds of (embedded, HTTP, RPC); medians are reported")
       ->capture_default_str();
   cmd->add_option("--seconds", o.seconds, "Timed seconds per mode and round")->capture_default_str();
+  cmd->add_flag("--auth", o.auth, "Also measure HTTP and RPC with auth on (a second server on a copy)");
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli.h"
+#include "serve_admin.h"
 #include "target.h"
 
 namespace vectron::tools {
@@ -166,7 +167,7 @@ void AddBackup(CLI::App* cmd, BackupOptions& o) {
 int RunBackup(const BackupOptions& o) {
   auto db = OpenDb(o.db_dir);
   if (!db.ok()) return Fail(db.status());
-  if (Status s = (*db)->Backup(o.dest); !s.ok()) return Fail(s);
+  if (Status s = BackupAll(**db, o.db_dir, o.dest); !s.ok()) return Fail(s);
   CliProgress().Finish();
   std::printf("backed up %s to %s\n", o.db_dir.c_str(), o.dest.c_str());
   return 0;
@@ -220,8 +221,10 @@ void AddCollectionCommands(CLI::App& app, Commands& out) {
   AddCommand<DropOptions>(app, out, "drop", "Delete a collection and its files", AddDrop, RunDrop);
   AddCommand<IndexOptions>(app, out, "index", "Create, drop or list payload indexes on metadata fields", AddIndex,
                            RunIndex);
-  AddCommand<BackupOptions>(app, out, "backup", "Copy the database consistently (writers may continue)", AddBackup,
-                            RunBackup);
+  AddCommand<BackupOptions>(
+      app, out, "backup",
+      "Copy the database, and the server's users, keys, audit log and certificate (writers may continue)", AddBackup,
+      RunBackup);
   AddCommand<CompactCommandOptions>(app, out, "compact",
                                     "Rebuild indexes without deleted slots and shrink the LMDB files", AddCompact,
                                     RunCompact);

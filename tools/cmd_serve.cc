@@ -13,6 +13,9 @@ struct ServeCommandOptions {
   std::string jwt_alg = net::JwtAlgName(net::ServeOptions{}.jwt_alg);
   bool no_auth = false;
   bool no_request_log = false;
+  bool no_console = false;
+  uint64_t audit_max_mib = net::ServeOptions{}.audit_max_bytes >> 20;
+  int64_t audit_max_days = net::ServeOptions{}.audit_max_age_s / 86400;
 };
 
 void AddServe(CLI::App* cmd, ServeCommandOptions& o) {
@@ -34,6 +37,15 @@ void AddServe(CLI::App* cmd, ServeCommandOptions& o) {
                   "A request (or RPC frame) must arrive completely within this (408 past it)")
       ->capture_default_str();
   cmd->add_option("--max-frame-bytes", so.rpc_max_frame_bytes, "Largest RPC frame")->capture_default_str();
+  cmd->add_option("--max-connections", so.max_connections,
+                  "Open connections (HTTP and RPC together) past which new ones are refused (0 = no cap)")
+      ->capture_default_str();
+  cmd->add_option("--max-connections-per-ip", so.max_connections_per_ip,
+                  "Open connections from one client address past which its new ones are refused (0 = no cap)")
+      ->capture_default_str();
+  cmd->add_option("--tls-handshake-timeout-ms", so.tls_handshake_timeout_ms,
+                  "A TLS handshake not done within this from the connection's accept is cut")
+      ->capture_default_str();
   cmd->add_option("--shutdown-timeout-ms", so.shutdown_timeout_ms, "Drain limit after SIGTERM")->capture_default_str();
   cmd->add_option("--tls-cert", so.tls_cert,
                   "PEM certificate chain for TLS on both ports (default: a self-signed one in the --db directory, tls/)");
@@ -46,9 +58,14 @@ void AddServe(CLI::App* cmd, ServeCommandOptions& o) {
   cmd->add_option("--jwt-alg", o.jwt_alg, "Algorithm of new token signing keys: eddsa (Ed25519) or hs256")
       ->capture_default_str();
   cmd->add_option("--login-ttl", so.login_ttl_s, "Login token lifetime in seconds")->capture_default_str();
+  cmd->add_option("--audit-max-mib", o.audit_max_mib, "Audit log size kept (oldest events go first)")
+      ->capture_default_str();
+  cmd->add_option("--audit-max-days", o.audit_max_days, "Audit log age kept (0 = only the size limit)")
+      ->capture_default_str();
   cmd->add_option("--durability", o.durability, "full, nometasync or nosync")->capture_default_str();
   cmd->add_flag("--no-request-log", o.no_request_log, "Do not log one line per request");
   cmd->add_flag("--debug-routes", so.debug_routes, "Enable /v1/_debug/* (tests only)");
+  cmd->add_flag("--no-console", o.no_console, "Do not serve the web console at /console/");
 }
 
 int RunServe(const ServeCommandOptions& o) {
@@ -58,6 +75,9 @@ int RunServe(const ServeCommandOptions& o) {
   so.durability = *durability;
   so.log_requests = !o.no_request_log;
   so.auth = !o.no_auth;
+  so.console = !o.no_console;
+  so.audit_max_bytes = o.audit_max_mib << 20;
+  so.audit_max_age_s = o.audit_max_days * 86400;
   if (o.jwt_alg == "eddsa" || o.jwt_alg == "EdDSA") so.jwt_alg = net::JwtAlg::kEdDSA;
   else if (o.jwt_alg == "hs256" || o.jwt_alg == "HS256") so.jwt_alg = net::JwtAlg::kHS256;
   else return Fail(Status::InvalidArgument("--jwt-alg must be eddsa or hs256"));

@@ -27,6 +27,9 @@ struct ServeBenchOptions {
   std::string clients = "1,2";  // Concurrent client connections, a list.
   int rounds = 3;               // Rounds of (embedded, HTTP, RPC); medians are reported.
   double seconds = 4;           // Timed seconds per mode and round.
+  // Also measure HTTP and RPC with auth on: a second server on a backup of the database,
+  // each query sent to both (paired), and the in-process cost of a token check.
+  bool auth = false;
 };
 
 // Builds (or reuses) the collection, picks the ef, measures the three modes in

@@ -3,6 +3,7 @@
 //   cmd_collection.cc  create, info, drop, index, backup, compact
 //   cmd_points.cc      import, search, count
 //   cmd_serve.cc       serve
+//   cmd_audit.cc       audit
 //   cmd_bench.cc       bench search|filtered|reopen|concurrent|compact|serve
 #include "cli.h"
 
@@ -17,6 +18,7 @@ int main(int argc, char** argv) {
   AddCollectionCommands(app, commands);
   AddPointCommands(app, commands);
   AddServeCommand(app, commands);
+  AddAuditCommand(app, commands);
   AddBenchCommands(app, commands);
 
   CLI11_PARSE(app, argc, argv);

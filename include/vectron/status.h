@@ -5,6 +5,7 @@
 // Abseil's canonical codes and tell the caller what to do next.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -27,6 +28,10 @@ enum class StatusCode : int {
   kIOError,             // The operating system refused a file operation.
   kInternal,            // A bug: an invariant did not hold.
   kCancelled,           // The caller asked to stop.
+  // The server's codes (`vectron serve`); the embedded engine never returns them.
+  kUnauthenticated,     // No valid credentials (missing, bad, expired or revoked token).
+  kPermissionDenied,    // Valid credentials without the right for this call.
+  kRateLimited,         // Too many attempts; retry after retry_after_s() seconds.
 };
 
 // Returns a stable lower-case name such as "invalid_argument".
@@ -38,6 +43,7 @@ class [[nodiscard]] Status {
   Status() = default;  // OK.
   Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
 
+  // OK, and one factory per error code, each taking the message.
   static Status OK() { return Status(); }
   static Status InvalidArgument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
   static Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
@@ -50,10 +56,28 @@ class [[nodiscard]] Status {
   static Status IOError(std::string m) { return {StatusCode::kIOError, std::move(m)}; }
   static Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
   static Status Cancelled(std::string m) { return {StatusCode::kCancelled, std::move(m)}; }
+  static Status Unauthenticated(std::string m) { return {StatusCode::kUnauthenticated, std::move(m)}; }
+  static Status PermissionDenied(std::string m) { return {StatusCode::kPermissionDenied, std::move(m)}; }
+  static Status RateLimited(std::string m, int64_t retry_after_s) {
+    return Status(StatusCode::kRateLimited, std::move(m)).WithRetryAfter(retry_after_s);
+  }
 
+  // True for OK.
   bool ok() const { return code_ == StatusCode::kOk; }
+  // kOk for OK, else the error's code.
   StatusCode code() const { return code_; }
+  // The error's text ("" for OK); valid while this Status lives unchanged.
   const std::string& message() const { return message_; }
+  // A hint for RateLimited and Unavailable: seconds after which a retry may succeed
+  // (0: no hint). Carried by WithContext.
+  int64_t retry_after_s() const { return retry_after_s_; }
+  // A copy with the retry hint set.
+  Status WithRetryAfter(int64_t seconds) const {
+    Status s = *this;
+    s.retry_after_s_ = seconds;
+    return s;
+  }
+  // Shorthands for code() == kNotFound / kInvalidArgument.
   bool IsNotFound() const { return code_ == StatusCode::kNotFound; }
   bool IsInvalidArgument() const { return code_ == StatusCode::kInvalidArgument; }
 
@@ -63,11 +87,16 @@ class [[nodiscard]] Status {
   // Returns a copy whose message is prefixed with `context` + ": ".
   Status WithContext(std::string_view context) const;
 
-  friend bool operator==(const Status& a, const Status& b) { return a.code_ == b.code_; }
+  // Equal when both code and message are equal (as absl::Status). To test for a kind
+  // of error, compare code() instead.
+  friend bool operator==(const Status& a, const Status& b) {
+    return a.code_ == b.code_ && a.message_ == b.message_;
+  }
 
  private:
   StatusCode code_ = StatusCode::kOk;
   std::string message_;
+  int64_t retry_after_s_ = 0;
 };
 
 // A value of T or an error Status. Accessing value() of an error is a bug (checked).
@@ -77,11 +106,15 @@ class [[nodiscard]] Result {
   Result(T value) : v_(std::move(value)) {}                 // NOLINT: implicit by design.
   Result(Status status) : v_(std::move(status)) { Check(); }  // NOLINT: must be an error.
 
+  // True if it holds a value.
   bool ok() const { return std::holds_alternative<T>(v_); }
+  // The error, or OK when it holds a value.
   const Status& status() const {
     static const Status kOk;
     return ok() ? kOk : std::get<Status>(v_);
   }
+  // The value. REQUIRES: ok() (reading the value of an error is a bug).
+  // The operators below are shorthands for value().
   T& value() & { return std::get<T>(v_); }
   const T& value() const& { return std::get<T>(v_); }
   // By value, so `for (auto& x : F().value())` does not dangle.
@@ -96,6 +129,7 @@ class [[nodiscard]] Result {
   std::variant<T, Status> v_;
 };
 
+// VECTRON_CHECK's failure path: prints file, line, expression and message, then aborts.
 [[noreturn]] void CheckFailed(const char* file, int line, const char* expr, std::string_view msg);
 
 template <typename T>

@@ -16,6 +16,10 @@ namespace vectron {
 inline constexpr size_t kMaxIdBytes = 256;
 inline constexpr size_t kMaxMetadataBytes = 1 << 20;
 inline constexpr uint32_t kMaxDim = 65536;
+// Deepest nesting of arrays and objects accepted in JSON from outside: metadata, filters
+// and (in `vectron serve`) every request body. The top level counts as 1. Deeper text is
+// refused with InvalidArgument before it is parsed.
+inline constexpr int kMaxJsonNesting = 128;
 
 // A stored point. `metadata` is JSON-object text, or empty for none.
 struct Point {
@@ -40,12 +44,19 @@ class WriteBatch {
   // Inserts `id` or replaces its vector and metadata. `metadata` is JSON-object text
   // or empty. Checked at Write time.
   void Upsert(std::string id, std::span<const float> vector, std::string metadata = {});
+  // Deletes `id` (a missing id is a no-op at Write time).
   void Delete(std::string id);
+  // Removes every entry.
   void Clear();
 
+  // Number of entries (upserts and deletes).
   size_t size() const { return entries_.size(); }
+  // True when there is no entry.
   bool empty() const { return entries_.empty(); }
+  // The entries in the order they were added.
   const std::vector<Entry>& entries() const { return entries_; }
+  // The vector of upsert entry `e` (empty for a delete); valid until the batch changes.
+  // REQUIRES: `e` is one of entries().
   std::span<const float> vector(const Entry& e) const {
     return std::span<const float>(vectors_.data() + e.vector_offset, e.vector_size);
   }
@@ -107,8 +118,9 @@ struct ScrollPage {
 // Collection::CreatePayloadIndex). Values of other types in that field stay filterable,
 // only unindexed.
 enum class PayloadType : uint8_t { kKeyword = 1, kInteger = 2, kFloat = 3, kBool = 4 };
-// "keyword", "integer", "float", "bool"; parse returns false on an unknown name.
+// "keyword", "integer", "float" or "bool" (a static string).
 const char* PayloadTypeName(PayloadType type);
+// Sets *type from its name; returns false (and leaves *type) on an unknown name.
 bool ParsePayloadType(std::string_view name, PayloadType* type);
 
 struct PayloadIndexInfo {

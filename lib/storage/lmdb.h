@@ -103,6 +103,8 @@ class Cursor {
   Result<bool> First();
   Result<bool> Last();
   Result<bool> Next();
+  // Moves to the previous key. Returns false at the start.
+  Result<bool> Prev();
   std::string_view key() const { return FromVal(k_); }
   std::string_view value() const { return FromVal(v_); }
   // Deletes the entry under the cursor (write transactions only).
@@ -150,6 +152,10 @@ class ReadTxn : public Txn {
   static Result<ReadTxn> Begin(const LmdbEnv& env);
   ReadTxn(ReadTxn&& o) noexcept = default;
   ~ReadTxn() { if (txn_) mdb_txn_abort(txn_); }
+
+  // The id of the last write transaction committed before this snapshot (the snapshot
+  // sees it and everything before it); compare with LmdbEnv::LastTxnId().
+  uint64_t id() const { return mdb_txn_id(txn_); }
 
  private:
   ReadTxn() = default;
