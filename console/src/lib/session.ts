@@ -238,11 +238,20 @@ export class SessionManager {
     return this.session?.dataKey?.keyId;
   }
 
+  // The server ends every earlier login token of the user (this one too) and answers
+  // with a new one, which this session goes on with.
   async changePassword(oldPassword: string, newPassword: string): Promise<void> {
-    await request("POST", "/v1/auth/password", {
+    const t = await request<TokenAnswer>("POST", "/v1/auth/password", {
       token: this.session?.loginToken,
       body: { old_password: oldPassword, new_password: newPassword },
     });
+    const s = this.session;
+    if (!s) return;
+    const receivedAtMs = this.now();
+    this.session = { ...s, loginToken: t.token, receivedAtMs, lifetimeS: lifetimeS(t.token, t.expires_at, receivedAtMs) };
+    store(this.session);
+    this.schedule();
+    this.changed();
   }
 
   // Revokes the session key (best effort) and forgets every token.
