@@ -45,11 +45,21 @@ struct Database::Impl {
   DatabaseOptions options;
   std::optional<storage::LmdbEnv> catalog;
   storage::Dbi meta, collections;
-  std::mutex mu;
-  std::map<std::string, std::unique_ptr<Collection>> open;  // GUARDED_BY(mu)
+  // Serialises what changes the set of collections or must not see it change: create,
+  // drop, opening a collection, sync and backup (which may take long).
+  std::mutex catalog_mu;
+  // Guards `open` for lookups; held only for a map operation, so finding an open
+  // collection never waits behind catalog_mu's long holders.
+  std::mutex open_mu;
+  // Changed only with both locks held; read with either.
+  std::map<std::string, std::unique_ptr<Collection>> open;
 
   std::string CollectionDir(const std::string& name) const { return path + "/collections/" + name; }
-  // GetCollection's body. REQUIRES: mu held.
+  // The open collection `name`, or null. Takes open_mu.
+  Collection* FindOpen(const std::string& name);
+  // Adds an opened collection. REQUIRES: catalog_mu held. Takes open_mu.
+  Collection* AddOpen(const std::string& name, std::unique_ptr<Collection> col);
+  // GetCollection's body. REQUIRES: catalog_mu held.
   Result<Collection*> GetLocked(const std::string& name);
 
   ~Impl() {
@@ -130,7 +140,7 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& dir, const D
 Result<Collection*> Database::CreateCollection(const std::string& name, const CollectionConfig& config) {
   VECTRON_RETURN_IF_ERROR(ValidateCollectionName(name));
   VECTRON_RETURN_IF_ERROR(config.Validate().WithContext("collection \"" + name + "\""));
-  std::lock_guard lock(impl_->mu);
+  std::lock_guard lock(impl_->catalog_mu);
   // The catalog write transaction doubles as the cross-process lock for create.
   VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*impl_->catalog));
   VECTRON_ASSIGN_OR_RETURN(auto existing, wt.Get(impl_->collections, name));
@@ -145,14 +155,27 @@ Result<Collection*> Database::CreateCollection(const std::string& name, const Co
     (void)RemoveAll(cdir);
     return s;
   }
+  return impl_->AddOpen(name, std::move(col));
+}
+
+Collection* Database::Impl::FindOpen(const std::string& name) {
+  std::lock_guard lock(open_mu);
+  auto it = open.find(name);
+  return it == open.end() ? nullptr : it->second.get();
+}
+
+Collection* Database::Impl::AddOpen(const std::string& name, std::unique_ptr<Collection> col) {
+  std::lock_guard lock(open_mu);
   Collection* raw = col.get();
-  impl_->open[name] = std::move(col);
+  open[name] = std::move(col);
   return raw;
 }
 
 Result<Collection*> Database::GetCollection(const std::string& name) {
   VECTRON_RETURN_IF_ERROR(ValidateCollectionName(name));
-  std::lock_guard lock(impl_->mu);
+  // An open collection is found without waiting for a create, drop, sync or backup.
+  if (Collection* c = impl_->FindOpen(name)) return c;
+  std::lock_guard lock(impl_->catalog_mu);
   return impl_->GetLocked(name);
 }
 
@@ -167,9 +190,7 @@ Result<Collection*> Database::Impl::GetLocked(const std::string& name) {
   }
   VECTRON_ASSIGN_OR_RETURN(CollectionConfig config, CollectionConfig::FromJson(config_text));
   VECTRON_ASSIGN_OR_RETURN(auto col, OpenCollection(name, CollectionDir(name), config, options));
-  Collection* raw = col.get();
-  open[name] = std::move(col);
-  return raw;
+  return AddOpen(name, std::move(col));
 }
 
 Result<Collection*> Database::GetOrCreateCollection(const std::string& name, const CollectionConfig& config) {
@@ -201,23 +222,31 @@ Result<std::vector<std::string>> Database::ListCollections() const {
 
 Status Database::DropCollection(const std::string& name) {
   VECTRON_RETURN_IF_ERROR(ValidateCollectionName(name));
-  std::lock_guard lock(impl_->mu);
+  std::lock_guard lock(impl_->catalog_mu);
   {
     VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*impl_->catalog));
     VECTRON_ASSIGN_OR_RETURN(bool existed, wt.Del(impl_->collections, name));
     if (!existed) return Status::NotFound("collection \"" + name + "\" does not exist");
     VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
   }
-  if (auto it = impl_->open.find(name); it != impl_->open.end()) {
-    MarkDropped(*it->second);
-    impl_->open.erase(it);
+  std::unique_ptr<Collection> dropped;
+  {
+    std::lock_guard g(impl_->open_mu);
+    if (auto it = impl_->open.find(name); it != impl_->open.end()) {
+      dropped = std::move(it->second);
+      impl_->open.erase(it);
+    }
+  }
+  if (dropped) {  // Closed outside open_mu.
+    MarkDropped(*dropped);
+    dropped.reset();
   }
   // A crash before this completes leaves a directory that the next Open removes.
   return RemoveAll(impl_->CollectionDir(name));
 }
 
 Status Database::Sync() {
-  std::lock_guard lock(impl_->mu);
+  std::lock_guard lock(impl_->catalog_mu);
   for (auto& [name, col] : impl_->open) VECTRON_RETURN_IF_ERROR(SyncCollection(*col));
   return Status::OK();
 }
@@ -225,7 +254,7 @@ Status Database::Sync() {
 Status Database::Backup(const std::string& dest) {
   if (dest.empty()) return Status::InvalidArgument("backup path is empty");
   if (PathExists(dest)) return Status::AlreadyExists("backup destination " + dest + " exists; give a new directory");
-  std::lock_guard lock(impl_->mu);  // No create or drop in this process meanwhile.
+  std::lock_guard lock(impl_->catalog_mu);  // No create or drop in this process meanwhile.
   // Everything goes to a sibling temp directory renamed into place at the end, so a
   // failed or interrupted backup never leaves something that looks complete.
   const std::string partial = dest + ".partial-" + UniqueSuffix();

@@ -32,7 +32,8 @@ class Database {
   // Creates a collection. Name: 1-64 of [A-Za-z0-9_-].
   // Errors: InvalidArgument (name, config), AlreadyExists.
   Result<Collection*> CreateCollection(const std::string& name, const CollectionConfig& config);
-  // Errors: NotFound.
+  // An open collection is found without waiting for a create, drop, Sync or Backup in
+  // progress. Errors: NotFound.
   Result<Collection*> GetCollection(const std::string& name);
   // Returns the existing collection (whose config must match `config`'s dim and metric)
   // or creates it. Errors: FailedPrecondition on a mismatch.

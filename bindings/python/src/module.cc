@@ -6,11 +6,13 @@
 // friendly API (Hit objects, dict metadata, include=...) lives in vectron/__init__.py.
 //
 // Lifetime: a Database handle owns a shared DbState; Collection handles share it, so a
-// collection handle never outlives the engine objects it points to. close() (or
-// drop_collection) invalidates handles under an exclusive lock; later calls on them raise
-// DatabaseClosedError / NotFoundError instead of touching freed memory.
+// collection handle never outlives the engine objects it points to. Every engine call is
+// counted while in flight (CallScope); close() (or drop_collection) refuses new calls at
+// once and waits for the counted ones, so later calls raise DatabaseClosedError /
+// NotFoundError instead of touching freed memory, and no stream of callers delays it.
 //
-// Lock order: release the GIL first, then take DbState::mu. Never the other way round.
+// Lock order: release the GIL first, then DbState::catalog_mu, then DbState::mu. Never
+// the other way round; mu is never held across an engine call.
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -22,7 +24,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <shared_mutex>
+#include <condition_variable>
 #include <string>
 #include <string_view>
 #include <unordered_set>
@@ -114,11 +116,26 @@ bool IsFinalizing() {
 #endif
 }
 
+// Calls in flight on a database, counted so that close() and drop_collection() wait for
+// exactly those: close() refuses new calls at once (no stream of callers can starve it,
+// as readers of a reader-preferring rwlock could) and then waits for the running ones.
 struct DbState {
-  std::shared_mutex mu;                 // shared: any call; exclusive: close, drop, create/get
-  std::unique_ptr<Database> db;         // null once closed
+  struct Use {             // one collection handle in use
+    uint64_t calls = 0;    // calls on it in flight
+    bool dropping = false; // drop_collection started: new calls are refused
+  };
+
+  std::mutex mu;                  // guards the fields below; never held across an engine call
+  std::condition_variable ended;  // a call ended, or close() finished
+  std::unique_ptr<Database> db;   // null once closed
+  bool closing = false;           // close() started: new calls are refused
+  bool closed = false;            // close() finished
+  uint64_t calls = 0;             // calls in flight (database and collection calls)
+  std::unordered_map<Collection*, Use> live;  // handles returned to Python and not dropped
+  // Serialises create/get/drop in this binding, so a collection being dropped is never
+  // handed out again. Held only by those (never by reads or writes of points).
+  std::mutex catalog_mu;
   std::string path;
-  std::unordered_set<Collection*> live; // handles returned to Python and not dropped
 
   ~DbState() {
     // Last reference gone without close(): close now (saves checkpoints), without
@@ -135,6 +152,42 @@ struct DbState {
 StatusError ClosedError(const std::string& path) {
   return StatusError(Status::FailedPrecondition("database " + path + " is closed"), StatusError::Kind::kClosed);
 }
+
+StatusError DroppedError(const std::string& name) {
+  return StatusError(Status::NotFound("collection '" + name + "' was dropped"));
+}
+
+// One call in flight on a database (col == nullptr) or on one of its collections: entered
+// in the constructor (which throws if the database is closing or the collection is
+// dropped), left in the destructor. REQUIRES: GIL released.
+class CallScope {
+ public:
+  CallScope(DbState& s, Collection* col = nullptr, const std::string& name = {}) : s_(s), col_(col) {
+    std::lock_guard l(s_.mu);
+    if (s_.closing) throw ClosedError(s_.path);
+    if (col_) {
+      auto it = s_.live.find(col_);
+      if (it == s_.live.end() || it->second.dropping) throw DroppedError(name);
+      ++it->second.calls;
+    }
+    ++s_.calls;
+  }
+  ~CallScope() {
+    std::lock_guard l(s_.mu);
+    --s_.calls;
+    if (col_) --s_.live.at(col_).calls;  // Present: a drop waits for this call.
+    s_.ended.notify_all();
+  }
+  CallScope(const CallScope&) = delete;
+  CallScope& operator=(const CallScope&) = delete;
+
+  // The engine; valid while this call is in flight (close() waits for it).
+  Database& db() const { return *s_.db; }
+
+ private:
+  DbState& s_;
+  Collection* col_;
+};
 
 Metric ParseMetricOrThrow(const std::string& name) { return Unwrap(ParseMetric(name)); }
 
@@ -212,13 +265,10 @@ class PyCollection {
       : state_(std::move(state)), col_(col), name_(col->name()), config_(col->config()) {}
 
  private:
-  // Runs f(collection) under the shared lock. REQUIRES: GIL released.
+  // Runs f(collection) as a call in flight (see CallScope). REQUIRES: GIL released.
   template <typename F>
   auto With(F&& f) const {
-    std::shared_lock lock(state_->mu);
-    if (!state_->db) throw ClosedError(state_->path);
-    if (!state_->live.count(col_))
-      throw StatusError(Status::NotFound("collection '" + name_ + "' was dropped"));
+    CallScope call(*state_, col_, name_);
     return f(*col_);
   }
 
@@ -412,8 +462,9 @@ class PyCollection {
   // Whether the handle can still be used (database open, collection not dropped).
   bool valid() const {
     py::gil_scoped_release release;
-    std::shared_lock lock(state_->mu);
-    return state_->db && state_->live.count(col_);
+    std::lock_guard lock(state_->mu);
+    auto it = state_->live.find(col_);
+    return !state_->closing && it != state_->live.end() && !it->second.dropping;
   }
 
  private:
@@ -451,70 +502,100 @@ class PyDatabase {
 
   bool closed() const {
     py::gil_scoped_release release;
-    std::shared_lock lock(state_->mu);
-    return !state_->db;
+    std::lock_guard lock(state_->mu);
+    return state_->closing;
   }
 
-  // Closes the database (saving index checkpoints). Idempotent.
+  // Closes the database (saving index checkpoints). Idempotent. New calls are refused at
+  // once; this waits only for the calls already running.
   void Close() {
     py::gil_scoped_release release;
-    std::unique_lock lock(state_->mu);
-    state_->live.clear();
-    state_->db.reset();
+    DbState& s = *state_;
+    std::unique_lock lock(s.mu);
+    if (s.closing) {  // Another close() is under way (or done): wait for it to finish.
+      s.ended.wait(lock, [&] { return s.closed; });
+      return;
+    }
+    s.closing = true;
+    s.ended.wait(lock, [&] { return s.calls == 0; });
+    s.live.clear();
+    std::unique_ptr<Database> db = std::move(s.db);
+    lock.unlock();
+    db.reset();  // Saves checkpoints: outside mu.
+    lock.lock();
+    s.closed = true;
+    s.ended.notify_all();
   }
 
   PyCollection CreateCollection(const std::string& name, const CollectionConfig& config) {
-    py::gil_scoped_release release;
-    std::unique_lock lock(state_->mu);
-    Collection* c = Unwrap(Db().CreateCollection(name, config));
-    state_->live.insert(c);
-    return PyCollection(state_, c);
+    return Handout([&](Database& db) { return db.CreateCollection(name, config); });
   }
 
   PyCollection GetCollection(const std::string& name) {
-    py::gil_scoped_release release;
-    std::unique_lock lock(state_->mu);
-    Collection* c = Unwrap(Db().GetCollection(name));
-    state_->live.insert(c);
-    return PyCollection(state_, c);
+    return Handout([&](Database& db) { return db.GetCollection(name); });
   }
 
   PyCollection GetOrCreateCollection(const std::string& name, const CollectionConfig& config) {
-    py::gil_scoped_release release;
-    std::unique_lock lock(state_->mu);
-    Collection* c = Unwrap(Db().GetOrCreateCollection(name, config));
-    state_->live.insert(c);
-    return PyCollection(state_, c);
+    return Handout([&](Database& db) { return db.GetOrCreateCollection(name, config); });
   }
 
   std::vector<std::string> ListCollections() {
     py::gil_scoped_release release;
-    std::shared_lock lock(state_->mu);
-    return Unwrap(Db().ListCollections());
+    CallScope call(*state_);
+    return Unwrap(call.db().ListCollections());
   }
 
+  // Deletes the collection: its handles refuse new calls at once, and the drop waits for
+  // the calls on it already running.
   void DropCollection(const std::string& name) {
     py::gil_scoped_release release;
-    std::unique_lock lock(state_->mu);
-    Database& db = Db();
-    auto existing = db.GetCollection(name);
-    Check(db.DropCollection(name));
-    if (existing.ok()) state_->live.erase(*existing);
+    DbState& s = *state_;
+    CallScope call(s);
+    std::lock_guard catalog(s.catalog_mu);
+    Database& db = call.db();
+    Collection* col = nullptr;
+    if (auto existing = db.GetCollection(name); existing.ok()) col = *existing;
+    if (col) {
+      std::unique_lock lock(s.mu);
+      if (auto it = s.live.find(col); it != s.live.end()) {
+        DbState::Use& use = it->second;  // Element references survive rehashing.
+        use.dropping = true;
+        s.ended.wait(lock, [&] { return use.calls == 0; });
+      }
+    }
+    Status dropped = db.DropCollection(name);
+    if (col) {
+      std::lock_guard lock(s.mu);
+      if (auto it = s.live.find(col); it != s.live.end()) {
+        if (dropped.ok()) s.live.erase(it);
+        else it->second.dropping = false;
+      }
+    }
+    Check(dropped);
   }
 
   void Sync() {
     py::gil_scoped_release release;
-    std::shared_lock lock(state_->mu);
-    Check(Db().Sync());
+    CallScope call(*state_);
+    Check(call.db().Sync());
   }
 
  private:
   explicit PyDatabase(std::shared_ptr<DbState> state) : state_(std::move(state)) {}
 
-  // REQUIRES: state_->mu held (either mode), GIL released.
-  Database& Db() {
-    if (!state_->db) throw ClosedError(state_->path);
-    return *state_->db;
+  // Runs open(db) (which returns a Result<Collection*>) as a call in flight, under
+  // catalog_mu, and registers the collection as a live handle.
+  template <typename F>
+  PyCollection Handout(F&& open) {
+    py::gil_scoped_release release;
+    CallScope call(*state_);
+    std::lock_guard catalog(state_->catalog_mu);
+    Collection* c = Unwrap(open(call.db()));
+    {
+      std::lock_guard lock(state_->mu);
+      state_->live.try_emplace(c);
+    }
+    return PyCollection(state_, c);
   }
 
   std::shared_ptr<DbState> state_;
