@@ -1,5 +1,8 @@
 #include "vectron/database.h"
 
+#include <pthread.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -14,12 +17,21 @@ namespace vectron {
 namespace {
 
 // LMDB forbids opening one environment twice in a process; so do we, per directory.
+// Each entry records the process that opened it: after fork() the child inherits the
+// parent's entries, which then name another process, and the child may open the
+// directory afresh (an inherited Database must not be used or destroyed in the child).
 std::mutex& RegistryMu() {
-  static std::mutex mu;
-  return mu;
+  static std::mutex* mu = [] {
+    auto* m = new std::mutex();  // Leaked: used by fork handlers until the process ends.
+    // A fork() while another thread holds the lock would leave it locked forever in the
+    // child; holding it across fork() keeps it consistent in both processes.
+    pthread_atfork([] { RegistryMu().lock(); }, [] { RegistryMu().unlock(); }, [] { RegistryMu().unlock(); });
+    return m;
+  }();
+  return *mu;
 }
-std::set<std::string>& Registry() {
-  static std::set<std::string> open;
+std::map<std::string, pid_t>& Registry() {  // canonical path -> pid of the opener
+  static std::map<std::string, pid_t> open;
   return open;
 }
 
@@ -67,7 +79,8 @@ struct Database::Impl {
     catalog.reset();
     if (!registry_key.empty()) {
       std::lock_guard g(RegistryMu());
-      Registry().erase(registry_key);
+      if (auto it = Registry().find(registry_key); it != Registry().end() && it->second == getpid())
+        Registry().erase(it);
     }
   }
 };
@@ -91,8 +104,10 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& dir, const D
   impl->options = options;
   {
     std::lock_guard g(RegistryMu());
-    if (!Registry().insert(key).second)
+    auto [it, added] = Registry().try_emplace(key, getpid());
+    if (!added && it->second == getpid())
       return Status::FailedPrecondition("database " + dir + " is already open in this process");
+    it->second = getpid();  // Or the entry was inherited from the parent across fork().
   }
   impl->registry_key = key;
 

@@ -16,7 +16,10 @@
 namespace vectron {
 
 // Thread-safe. Several processes may open the same directory; one process may open a
-// directory only once at a time (a second Open fails with FailedPrecondition).
+// directory only once at a time (a second Open fails with FailedPrecondition). After
+// fork(), a Database of the parent must be neither used nor destroyed in the child (LMDB's
+// rule; its locks may be held by the parent's threads); the child may Open the directory
+// itself.
 class Database {
  public:
   // Opens (or with create_if_missing, creates) the database in `dir`.

@@ -1,10 +1,15 @@
 // Database: the catalog's locking (an open collection is found without waiting for a
-// create, drop, sync or backup).
+// create, drop, sync or backup) and opening a directory again in a forked child.
 #include <doctest/doctest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <string>
@@ -134,4 +139,46 @@ TEST_CASE("collections are looked up concurrently with create, drop and sync") {
   for (auto& t : readers) t.join();
   CHECK(lookups.load() >= 100);
   CHECK(db->ListCollections().value() == std::vector<std::string>{"stable"});
+}
+
+namespace {
+
+// Runs `child` in a fork()ed process; its exit code, or -1 if it did not end within the
+// deadline (then it is killed).
+int RunForked(const std::function<int()>& child) {
+  const pid_t pid = fork();
+  if (pid == 0) _exit(child());
+  REQUIRE(pid > 0);
+  auto exited = std::async(std::launch::async, [pid] {
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    return status;
+  });
+  if (exited.wait_for(kDeadline) != std::future_status::ready) kill(pid, SIGKILL);  // Hung: fail.
+  const int status = exited.get();
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+}  // namespace
+
+TEST_CASE("a forked child may open a directory its parent has open, once") {
+  TempDir dir;
+  auto db = OpenDb(dir / "db");
+  UpsertOne(*Create(*db, "a"), "x");
+  // The parent's Database is inherited but must not be used (or destroyed) in the child:
+  // the child opens its own.
+  const int code = RunForked([&] {
+    auto mine = Database::Open(dir / "db");
+    if (!mine.ok()) return 10;
+    if (Database::Open(dir / "db").status().code() != StatusCode::kFailedPrecondition) return 11;
+    auto a = (*mine)->GetCollection("a");
+    if (!a.ok() || (*a)->Count().value() != 1) return 12;
+    return 0;
+  });
+  CHECK(code == 0);
+  // The parent's own registration is untouched by the child's open and close.
+  CHECK(Database::Open(dir / "db").status().code() == StatusCode::kFailedPrecondition);
+  db.reset();
+  CHECK(Database::Open(dir / "db").ok());
 }

@@ -18,6 +18,10 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <pthread.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -119,6 +123,11 @@ bool IsFinalizing() {
 // Calls in flight on a database, counted so that close() and drop_collection() wait for
 // exactly those: close() refuses new calls at once (no stream of callers can starve it,
 // as readers of a reader-preferring rwlock could) and then waits for the running ones.
+// Counts fork()s (pthread_atfork, in the child). A handle opened before a fork belongs to
+// the parent: in the child its engine state (locks held by the parent's threads, LMDB
+// environments) must not be touched, not even to close it.
+std::atomic<uint64_t> g_fork_generation{0};
+
 struct DbState {
   struct Use {             // one collection handle in use
     uint64_t calls = 0;    // calls on it in flight
@@ -136,8 +145,17 @@ struct DbState {
   // handed out again. Held only by those (never by reads or writes of points).
   std::mutex catalog_mu;
   std::string path;
+  const uint64_t fork_generation = g_fork_generation.load();
+  const pid_t pid = getpid();  // of the process that opened it
+
+  // Whether this process is a fork() child of the one that opened the database.
+  bool Inherited() const { return fork_generation != g_fork_generation.load(std::memory_order_relaxed); }
 
   ~DbState() {
+    if (Inherited()) {  // The parent's: leaked, as closing it here would disturb the parent.
+      (void)db.release();
+      return;
+    }
     // Last reference gone without close(): close now (saves checkpoints), without
     // holding the GIL if this thread has it (not during interpreter finalisation).
     if (db && Py_IsInitialized() && !IsFinalizing() && PyGILState_Check()) {
@@ -153,6 +171,15 @@ StatusError ClosedError(const std::string& path) {
   return StatusError(Status::FailedPrecondition("database " + path + " is closed"), StatusError::Kind::kClosed);
 }
 
+StatusError InheritedError(const DbState& s) {
+  return StatusError(Status::FailedPrecondition("database " + s.path + " was opened in process " +
+                                                std::to_string(s.pid) + " before fork(); this process (" +
+                                                std::to_string(getpid()) +
+                                                ") cannot use that handle: open the database again here "
+                                                "(vectron.open), or use the 'spawn' start method"),
+                     StatusError::Kind::kClosed);
+}
+
 StatusError DroppedError(const std::string& name) {
   return StatusError(Status::NotFound("collection '" + name + "' was dropped"));
 }
@@ -163,6 +190,7 @@ StatusError DroppedError(const std::string& name) {
 class CallScope {
  public:
   CallScope(DbState& s, Collection* col = nullptr, const std::string& name = {}) : s_(s), col_(col) {
+    if (s_.Inherited()) throw InheritedError(s_);  // Before mu: a parent's thread may hold it.
     std::lock_guard l(s_.mu);
     if (s_.closing) throw ClosedError(s_.path);
     if (col_) {
@@ -461,6 +489,7 @@ class PyCollection {
 
   // Whether the handle can still be used (database open, collection not dropped).
   bool valid() const {
+    if (state_->Inherited()) return false;
     py::gil_scoped_release release;
     std::lock_guard lock(state_->mu);
     auto it = state_->live.find(col_);
@@ -501,6 +530,7 @@ class PyDatabase {
   const std::string& path() const { return state_->path; }
 
   bool closed() const {
+    if (state_->Inherited()) return true;  // Unusable here (see InheritedError).
     py::gil_scoped_release release;
     std::lock_guard lock(state_->mu);
     return state_->closing;
@@ -509,8 +539,9 @@ class PyDatabase {
   // Closes the database (saving index checkpoints). Idempotent. New calls are refused at
   // once; this waits only for the calls already running.
   void Close() {
-    py::gil_scoped_release release;
     DbState& s = *state_;
+    if (s.Inherited()) return;  // The parent's database: it stays open there.
+    py::gil_scoped_release release;
     std::unique_lock lock(s.mu);
     if (s.closing) {  // Another close() is under way (or done): wait for it to finish.
       s.ended.wait(lock, [&] { return s.closed; });
@@ -639,6 +670,7 @@ PYBIND11_MODULE(_vectron, m) {
   m.doc() = "Low-level binding of the Vectron engine. Use the `vectron` package instead.";
 
   LoadErrorClasses();
+  pthread_atfork(nullptr, nullptr, [] { g_fork_generation.fetch_add(1, std::memory_order_relaxed); });
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
