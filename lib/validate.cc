@@ -81,6 +81,13 @@ Status ValidateMetadata(std::string_view json, std::string* canonical) {
     j = nlohmann::ordered_json::parse(json);
   } catch (const nlohmann::json::parse_error& e) {
     return Status::InvalidArgument("metadata is not valid JSON (at byte " + std::to_string(e.byte) + ")");
+  } catch (const nlohmann::json::exception& e) {
+    // Not a syntax error but a value nlohmann cannot hold, e.g. 1e400 (number overflow);
+    // drop the "[json.exception.out_of_range.406] " tag.
+    std::string what = e.what();
+    const size_t tag_end = what.find("] ");
+    return Status::InvalidArgument("metadata is not valid JSON: " +
+                                   (tag_end == std::string::npos ? what : what.substr(tag_end + 2)));
   }
   if (!j.is_object())
     return Status::InvalidArgument(std::string("metadata must be a JSON object, got ") + j.type_name());

@@ -71,6 +71,7 @@ from ._common import (  # noqa: F401
     _include,
     _int,
     _meta,
+    _name,
     _search_args,
     _upsert_args,
     _where,
@@ -396,11 +397,11 @@ class Database:
         """
         args = _collection_args(dim, metric, m, ef_construction, ef_search, seed, shards, flat_max_points,
                                 checkpoint_every_ops)
-        return Collection(self._db.create_collection(name, *args), self)
+        return Collection(self._db.create_collection(_name(name), *args), self)
 
     def get_collection(self, name: str) -> Collection:
         """The collection ``name``. Raises :class:`NotFoundError` (a KeyError)."""
-        return Collection(self._db.get_collection(name), self)
+        return Collection(self._db.get_collection(_name(name)), self)
 
     def get_or_create_collection(
         self,
@@ -421,7 +422,7 @@ class Database:
         and ``metric``, else :class:`FailedPreconditionError`."""
         args = _collection_args(dim, metric, m, ef_construction, ef_search, seed, shards, flat_max_points,
                                 checkpoint_every_ops)
-        return Collection(self._db.get_or_create_collection(name, *args), self)
+        return Collection(self._db.get_or_create_collection(_name(name), *args), self)
 
     def list_collections(self) -> list[str]:
         """Names of every collection, sorted."""
@@ -433,7 +434,7 @@ class Database:
     def drop_collection(self, name: str) -> None:
         """Deletes the collection and its files; its handles then raise
         :class:`NotFoundError`. Raises :class:`NotFoundError` if it does not exist."""
-        self._db.drop_collection(name)
+        self._db.drop_collection(_name(name))
 
     def sync(self) -> None:
         """Flushes every environment to disk (needed after writes with

@@ -37,6 +37,7 @@ from ._common import (
     _ids,
     _include,
     _int,
+    _name,
     _search_args,
     _upsert_args,
     _where,
@@ -54,7 +55,7 @@ _BATCH_BODY_FLOATS = 1 << 20
 
 
 def _q(name: str) -> str:
-    return urllib.parse.quote(name, safe="")
+    return urllib.parse.quote(_name(name), safe="")
 
 
 def _include_list(include: Any) -> list[str]:
@@ -400,8 +401,7 @@ class Client:
     # -- collections
 
     def _create(self, name: str, args: tuple) -> RemoteCollection:
-        if not isinstance(name, str):
-            raise TypeError(f"name must be str, not {type(name).__name__}")
+        _name(name)
         dim, metric, m, efc, efs, seed, shards, flat_max, ckpt = args
         body = {"name": name, "dim": dim, "metric": metric,
                 "hnsw": {"m": m, "ef_construction": efc, "ef_search": efs, "seed": seed},
