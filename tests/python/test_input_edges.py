@@ -109,3 +109,49 @@ def test_open_under_a_memory_limit_names_map_size_bytes(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "refused:" in out.stdout and "map_size_bytes" in out.stdout and "ulimit" in out.stdout, out.stdout
     assert "small map: 1" in out.stdout
+
+
+# --- item 5: silently accepted before -----------------------------------------------------
+
+
+@pytest.mark.parametrize("ids", [{"a", "b"}, frozenset({"a", "b"}), {"a": 0, "b": 1}, {"a": 0, "b": 1}.keys()],
+                         ids=["set", "frozenset", "dict", "dict-keys"])
+def test_unordered_ids_are_refused(col, ids):
+    # Their order is arbitrary: vectors would be paired with the wrong ids.
+    refused(col, lambda: col.upsert(ids, np.ones((2, POINTS_DIM), np.float32)), TypeError, "ordered")
+    with pytest.raises(TypeError, match="ordered"):
+        col.get(ids)
+    with pytest.raises(TypeError, match="ordered"):
+        col.delete(ids=ids)
+    assert col.count() == POINTS_N
+
+
+@pytest.mark.parametrize("array", [np.ones((1, POINTS_DIM), np.complex64), np.ones((1, POINTS_DIM), bool),
+                                   [[True] * POINTS_DIM], np.full((1, POINTS_DIM), "1.5")],
+                         ids=["complex", "bool", "bool-list", "str"])
+def test_non_real_vectors_are_refused(col, array):
+    refused(col, lambda: col.upsert(["v"], array), match="real numbers")
+    for q in (array, np.asarray(array)[0]):
+        with pytest.raises(vectron.InvalidArgumentError, match="real numbers"):
+            col.search(q)
+
+
+def test_an_empty_batch_of_the_wrong_width_is_refused(col):
+    refused(col, lambda: col.upsert([], np.zeros((0, 3), np.float32)), match=r"\(0, 8\)")
+    col.upsert([], np.zeros((0, POINTS_DIM), np.float32))  # the right width: a no-op
+
+
+@pytest.mark.parametrize("where", ["null", "[]", "1", '"tag"', "true"])
+def test_where_text_must_be_an_object(col, where):
+    for call in (lambda: col.count(where=where), lambda: col.search(ONE[0], where=where),
+                 lambda: col.scroll(where=where), lambda: col.delete(where=where)):
+        refused(col, call, match="JSON object")
+
+
+@pytest.mark.parametrize("meta", [{1: "a"}, {"a": {2: "b"}}, {"a": [{None: 1}]}, {(1, 2): 3}],
+                         ids=["int", "nested-int", "none-in-list", "tuple"])
+def test_metadata_keys_must_be_str(col, meta):
+    # json.dumps would turn 1 into "1" (and refuse a tuple with a TypeError).
+    refused(col, lambda: col.upsert("k", ONE, metadata=meta), match="keys must be str")
+    with pytest.raises(vectron.InvalidArgumentError, match="keys must be str"):
+        col.count(where={"tag": {1: "x"}})

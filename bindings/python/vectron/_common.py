@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json as _json
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Mapping
+from typing import AbstractSet, Any, Iterable, Iterator, Mapping
 
 import numpy as _np
 
@@ -105,6 +105,10 @@ def _ids(ids: "str | Iterable[str]", what: str = "ids") -> list[str]:
         out = [ids]
     elif isinstance(ids, (bytes, bytearray)):
         raise TypeError(f"{what} must be str (or a sequence of str), not bytes")
+    elif isinstance(ids, (AbstractSet, Mapping)):
+        # Their order is arbitrary: vectors and metadata would be paired with the wrong ids.
+        raise TypeError(f"{what} must be an ordered sequence of str (a list or tuple), not "
+                        f"{type(ids).__name__}, whose order is arbitrary")
     else:
         try:
             out = list(ids)
@@ -122,7 +126,13 @@ def _floats(x: Any, what: str) -> _np.ndarray:
     if isinstance(x, _np.ndarray) and x.dtype == _np.float32 and x.flags.c_contiguous:
         return x
     try:
-        a = _np.asarray(x, dtype=_np.float32)
+        a = _np.asarray(x)
+        if a.dtype.kind not in "fiu":  # complex would lose its imaginary part, bool mean 0/1
+            if a.dtype.kind == "O" or a.size == 0:
+                a = _np.asarray(x, dtype=_np.float32)
+            else:
+                raise InvalidArgumentError(f"{what} must be real numbers, got an array of {a.dtype}")
+        a = a.astype(_np.float32, copy=False)
     except (ValueError, TypeError) as e:
         raise InvalidArgumentError(f"{what} must be numbers convertible to float32: {e}") from None
     return _np.ascontiguousarray(a)
@@ -143,7 +153,14 @@ def _check_json_tree(root: Any, what: str) -> None:
         node, depth = stack.pop()
         if depth > _MAX_JSON_DEPTH:
             raise InvalidArgumentError(f"{what} nests deeper than {_MAX_JSON_DEPTH} levels")
-        values = node.values() if isinstance(node, dict) else node
+        if isinstance(node, dict):
+            for key in node:
+                if not isinstance(key, str):  # json.dumps would turn 1 into "1" silently
+                    raise InvalidArgumentError(f"{what} has the key {key!r} of type {type(key).__name__}: "
+                                               f"keys must be str")
+            values = node.values()
+        else:
+            values = node
         for v in values:
             if isinstance(v, (str, float, bool)) or v is None:
                 continue
@@ -187,6 +204,8 @@ def _where(where: "Mapping[str, Any] | str | None") -> str:
     if isinstance(where, str):
         if not where.strip():
             raise InvalidArgumentError("where must be a non-empty filter (dict or JSON text), got an empty string")
+        if not where.lstrip().startswith("{"):  # "null", "[]", "1": not a filter
+            raise InvalidArgumentError(f"where must be a filter: a JSON object, got {where[:40]!r}")
         _utf8([where], "where")
         return where
     if isinstance(where, Mapping):
@@ -257,7 +276,8 @@ def _upsert_args(ids: Any, vectors: Any, metadata: Any, dim: int) -> tuple[list[
     vecs = _floats(vectors, "vectors")
     if single and vecs.ndim == 1:
         vecs = vecs.reshape(1, -1)
-    if vecs.ndim != 2:
+    # (An empty batch of the wrong width is refused too, though it would write nothing.)
+    if vecs.ndim != 2 or (vecs.shape[1] != dim and vecs.shape[0] == 0):
         raise InvalidArgumentError(
             f"vectors must have shape (n, dim) = ({len(id_list)}, {dim}), got shape {vecs.shape}")
     metas: list[str | None] = []
