@@ -365,14 +365,16 @@ class PyCollection {
     return out;
   }
 
-  // (ids, scores): a (n, k) numpy unicode array and a (n, k) float32 array. Rows with
-  // fewer than k hits are padded with id "" and score +inf.
+  // (ids, scores): a (n, m) numpy unicode array and a (n, m) float32 array, m = the most
+  // hits any row got (<= min(k, points)), so a huge k costs nothing. Rows with fewer than
+  // m hits are padded with id "" and score +inf.
   py::tuple SearchBatchNumpy(const FloatArray& queries, SearchParams params, unsigned threads) const {
     params.include_vector = false;
     params.include_metadata = false;
     auto all = RunBatch(queries, params, threads);
     const size_t n = static_cast<size_t>(queries.shape(0));
-    const size_t k = static_cast<size_t>(params.k);
+    size_t k = 0;
+    for (auto& row : all) k = std::max(k, std::min(row.size(), static_cast<size_t>(params.k)));
     size_t width = 1;
     bool ascii = true;
     for (auto& row : all)

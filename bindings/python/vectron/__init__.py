@@ -240,8 +240,9 @@ class Collection(_CollectionMixin):
 
         Returns a ``list[Hit]`` for one query, ``list[list[Hit]]`` for many. With
         ``as_numpy=True`` returns ``(ids, scores)`` numpy arrays instead, of shape
-        ``(k,)`` or ``(n, k)``: ids a unicode array, scores float32; rows with fewer
-        than ``k`` hits are padded with id ``""`` and score ``inf``. This is the fast
+        ``(m,)`` or ``(n, m)``: ids a unicode array, scores float32. ``m`` is the most
+        hits any row got: ``min(k, len(collection))`` without a filter, so a huge ``k``
+        costs nothing; shorter rows are padded with id ``""`` and score ``inf``. This is the fast
         path (no per-hit Python objects); ``include`` is ignored.
 
         Raises :class:`InvalidArgumentError` for a wrong dimension, NaN/Inf, k < 1,

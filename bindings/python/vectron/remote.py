@@ -103,8 +103,10 @@ def _point(p: Mapping[str, Any], vec: bool, meta: bool) -> Point:
 
 
 def _as_numpy(rows: list[list[Hit]], k: int) -> tuple[_np.ndarray, _np.ndarray]:
-    """(ids, scores) of shape (n, k), padded with "" and inf, as the embedded fast path."""
+    """(ids, scores) of shape (n, m), m = the most hits of any row (<= k), padded with ""
+    and inf, as the embedded fast path."""
     width = max([1] + [len(h.id) for row in rows for h in row])
+    k = max([0] + [min(len(row), k) for row in rows])
     ids = _np.full((len(rows), k), "", dtype=f"<U{width}")
     scores = _np.full((len(rows), k), _np.inf, dtype=_np.float32)
     for i, row in enumerate(rows):

@@ -46,7 +46,7 @@ class RemoteCollection:
                exact: bool = ..., include: Include = ..., as_numpy: Literal[True],
                threads: int = ..., filter_strategy: FilterStrategy = ...
                ) -> tuple[npt.NDArray[np.str_], npt.NDArray[np.float32]]:
-        """(ids, scores) numpy arrays of shape (k,) or (n, k)."""
+        """(ids, scores) numpy arrays of shape (m,) or (n, m), m = the most hits of any row (<= k)."""
     def query(self, query: VectorLike, k: int = ..., *, where: Where = ..., ef: int | None = ...,
               exact: bool = ..., include: Include = ..., as_numpy: bool = ..., threads: int = ...,
               filter_strategy: FilterStrategy = ...) -> Any:
