@@ -346,3 +346,12 @@ def test_as_numpy_pads_to_the_hits_found_not_to_k(col):
     # No match at all: zero columns; no query: zero rows.
     assert col.search(vecs[:4], k=5, where={"tag": "none"}, as_numpy=True)[0].shape == (4, 0)
     assert col.search(np.zeros((0, POINTS_DIM), np.float32), k=5, as_numpy=True)[0].shape == (0, 0)
+
+
+def test_an_empty_collection_is_truthy(db):
+    """Regression (issue 22, item 8): bool(collection) came from __len__, so an empty
+    collection was False and `if col:` read as 'no collection'."""
+    c = db.create_collection("e", dim=2)
+    assert bool(c) is True and len(c) == 0
+    c.upsert("a", [1, 0])
+    assert bool(c) is True and len(c) == 1

@@ -116,6 +116,8 @@ class Collection:
     def count(self, where: Where = ...) -> int:
         """Live points, or those matching `where`."""
     def __len__(self) -> int: ...
+    def __bool__(self) -> bool:
+        """Always true (a handle); len() tells whether it is empty."""
     def scroll(self, limit: int = ..., cursor: str | None = ..., *, where: Where = ...,
                include: Include = ...) -> ScrollPage:
         """A page of points in id order after `cursor`."""

@@ -347,6 +347,11 @@ class _CollectionMixin:
     def __len__(self) -> int:
         return self.count()
 
+    def __bool__(self) -> bool:
+        """Always true: a collection is a handle, so ``if col:`` does not ask whether it
+        is empty (use ``len(col)`` or ``col.count()`` for that)."""
+        return True
+
     def iter_points(
         self,
         batch: int = 1000,
