@@ -19,7 +19,9 @@ similarity; ``ip``: negative inner product).
 Threads: every method may be called from any thread. The GIL is released while the
 engine works (open, upsert, delete, search, get, scroll, count, checkpoint, close), so
 Python threads searching or writing run in parallel. Several processes may open the same
-directory; one process may open a directory only once at a time.
+directory; one process may open a directory only once at a time. A database opened
+before ``fork()`` is unusable in the child (calls raise DatabaseClosedError saying so);
+the child opens the directory itself.
 
 numpy: float32 C-contiguous arrays are read in place (no copy); anything else that
 ``numpy.asarray(x, dtype=numpy.float32)`` accepts (lists, lists of lists, float64
@@ -354,12 +356,15 @@ class Database:
 
     @property
     def closed(self) -> bool:
-        """Whether :meth:`close` has been called."""
+        """Whether :meth:`close` has been called (also ``True`` in a ``fork()`` child
+        for a database its parent opened)."""
         return self._db.closed
 
     def close(self) -> None:
-        """Closes every collection, saving index checkpoints. Idempotent. Waits for
-        calls in progress on other threads."""
+        """Closes every collection, saving index checkpoints. Idempotent. From the
+        moment it starts, new calls from any thread raise :class:`DatabaseClosedError`;
+        it waits only for the calls already running. In a ``fork()`` child, closing a
+        database the parent opened does nothing (it stays open in the parent)."""
         self._db.close()
 
     def __enter__(self) -> "Database":
@@ -434,7 +439,8 @@ class Database:
 
     def drop_collection(self, name: str) -> None:
         """Deletes the collection and its files; its handles then raise
-        :class:`NotFoundError`. Raises :class:`NotFoundError` if it does not exist."""
+        :class:`NotFoundError` (new calls at once; calls already running finish first).
+        Raises :class:`NotFoundError` if it does not exist."""
         self._db.drop_collection(_name(name))
 
     def sync(self) -> None:
@@ -462,7 +468,9 @@ def open(
     Opening loads saved index checkpoints and catches them up (the GIL is released).
     Raises :class:`NotFoundError` (missing and not ``create_if_missing``),
     :class:`FailedPreconditionError` (already open in this process, other format
-    version), :class:`CorruptionError`, :class:`StorageIOError`.
+    version), :class:`ResourceExhaustedError` (e.g. ``map_size_bytes`` of address space
+    could not be reserved under a memory limit), :class:`CorruptionError`,
+    :class:`StorageIOError`.
     """
     import os
 
