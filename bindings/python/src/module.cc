@@ -285,6 +285,22 @@ size_t DecodeUtf8(std::string_view s, uint32_t* out) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Signals around writes. A write is all or nothing, and a signal (Ctrl-C) that arrives
+// while the engine works with the GIL released is handled by Python only once the call
+// returns. So a pending signal is handled here: before the write (then nothing is
+// written) and after it (then all of it is), and its exception (KeyboardInterrupt) gets
+// a note saying which. REQUIRES: GIL held.
+
+void RaisePendingSignal(const std::string& note) {
+  if (PyErr_CheckSignals() == 0) return;
+  py::error_already_set e;  // Takes the handler's exception.
+  if (py::hasattr(e.value(), "add_note")) e.value().attr("add_note")(note);  // Python >= 3.11
+  throw e;
+}
+
+std::string Points(size_t n) { return std::to_string(n) + (n == 1 ? " point" : " points"); }
+
+// ---------------------------------------------------------------------------------------
 // Collection handle
 
 class PyCollection {
@@ -315,18 +331,28 @@ class PyCollection {
       ThrowInvalid("got " + std::to_string(n) + " ids but " + std::to_string(metadata.size()) + " metadata entries");
     const size_t cols = static_cast<size_t>(vectors.shape(1));
     const float* data = vectors.data();
-    py::gil_scoped_release release;
-    WriteBatch batch;
-    for (size_t i = 0; i < n; ++i) {
-      std::string meta = (!metadata.empty() && metadata[i]) ? *metadata[i] : std::string();
-      batch.Upsert(ids[i], std::span<const float>(data + i * cols, cols), std::move(meta));
+    RaisePendingSignal("vectron: interrupted before the upsert of " + Points(n) + " started: none is written");
+    {
+      py::gil_scoped_release release;
+      WriteBatch batch;
+      for (size_t i = 0; i < n; ++i) {
+        std::string meta = (!metadata.empty() && metadata[i]) ? *metadata[i] : std::string();
+        batch.Upsert(ids[i], std::span<const float>(data + i * cols, cols), std::move(meta));
+      }
+      With([&](Collection& c) { Check(c.Write(batch)); });
     }
-    With([&](Collection& c) { Check(c.Write(batch)); });
+    RaisePendingSignal("vectron: this interrupt came during the upsert of " + Points(n) +
+                       ", which completed: all of them are written (an upsert is all or nothing)");
   }
 
   void Delete(const std::vector<std::string>& ids) {
-    py::gil_scoped_release release;
-    With([&](Collection& c) { Check(c.Delete(ids)); });
+    RaisePendingSignal("vectron: interrupted before the delete started: nothing is deleted");
+    {
+      py::gil_scoped_release release;
+      With([&](Collection& c) { Check(c.Delete(ids)); });
+    }
+    RaisePendingSignal("vectron: this interrupt came during the delete of " + std::to_string(ids.size()) +
+                       " ids, which completed: all of them are deleted (a delete is all or nothing)");
   }
 
   py::list Search(const FloatArray& query, const SearchParams& params) const {
@@ -439,10 +465,15 @@ class PyCollection {
   }
 
   uint64_t DeleteWhere(const std::string& where) {
-    py::gil_scoped_release release;
-    return With([&](Collection& c) -> uint64_t {
-      return Unwrap(c.DeleteWhere(where));
-    });
+    RaisePendingSignal("vectron: interrupted before the delete started: nothing is deleted");
+    uint64_t deleted;
+    {
+      py::gil_scoped_release release;
+      deleted = With([&](Collection& c) -> uint64_t { return Unwrap(c.DeleteWhere(where)); });
+    }
+    RaisePendingSignal("vectron: this interrupt came during a delete by filter, which completed: " +
+                       Points(deleted) + " deleted (a delete is all or nothing)");
+    return deleted;
   }
 
   void CreatePayloadIndex(const std::string& field, const std::string& type) {

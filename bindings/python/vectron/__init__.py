@@ -189,6 +189,11 @@ class Collection(_CollectionMixin):
         The whole batch is applied atomically and is durable when this returns.
         Raises :class:`InvalidArgumentError` naming the bad entry (wrong dimension,
         NaN/Inf, empty/oversize/repeated id, non-dict metadata); nothing is written then.
+
+        All or nothing, also for Ctrl-C: a ``KeyboardInterrupt`` during the call is
+        raised when the engine is done, with a note saying the whole batch was written
+        (or, if it came before the write started, that none was). To be able to stop a
+        long import part-way, upsert in batches (e.g. 10,000 points per call).
         """
         id_list, vecs, metas = _upsert_args(ids, vectors, metadata, self.dim)
         self._c.upsert(id_list, vecs, metas)
