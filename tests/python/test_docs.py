@@ -2,8 +2,8 @@
 
 Snippets of the embedded engine run in order in one namespace (as a reader would type
 them), in a fresh working directory. Snippets that call ``vectron.connect`` run against
-the session's real ``vectron serve``, with ``URL``, ``KEY`` (an API key's token), ``CA``
-and ``password`` bound; a snippet that spells out the default address
+the session's real ``vectron serve``, in order in one namespace, with ``URL``, ``KEY``
+(an API key's token), ``CA`` and ``password`` bound; a snippet that spells out the default address
 (``"https://127.0.0.1:7700"``, ``"vectron-data/tls/cert.pem"``) gets the test server's.
 
 Regression (issue 22): the first snippet of docs/python.md used an undefined
@@ -67,9 +67,10 @@ def test_server_snippets_run_against_a_server(doc, tmp_path, monkeypatch, reques
     for name in client.list_collections():
         client.drop_collection(name)
     client.close()
+    # One namespace for the doc's server snippets, read in order like its embedded ones.
+    ns = {"__name__": "__main__", "URL": server.url, "KEY": server.token, "CA": server.ca,
+          "password": ADMIN_PASSWORD}
     for i, code in enumerate(codes):
         code = code.replace('"https://127.0.0.1:7700"', repr(server.url))
         code = code.replace('"vectron-data/tls/cert.pem"', repr(server.ca))
-        ns = {"__name__": "__main__", "URL": server.url, "KEY": server.token, "CA": server.ca,
-              "password": ADMIN_PASSWORD}
         run(code, f"{doc.name} server snippet {i}", ns)
