@@ -88,7 +88,8 @@ def test_gil_released_during_open_and_close(db_path):
     def open_close():
         vectron.open(db_path).close()
 
-    assert_gil_released_by(open_close, repeats=10)
+    # Open and close are short (ms): under load the main thread may miss a few of them.
+    assert_gil_released_by(open_close, repeats=50)
 
 
 def test_gil_probe_detects_a_call_that_holds_the_gil():
