@@ -23,15 +23,15 @@
 
 #include <atomic>
 #include <cmath>
+#include <condition_variable>
 #include <cstring>
 #include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <condition_variable>
 #include <string>
 #include <string_view>
-#include <unordered_set>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -120,14 +120,14 @@ bool IsFinalizing() {
 #endif
 }
 
-// Calls in flight on a database, counted so that close() and drop_collection() wait for
-// exactly those: close() refuses new calls at once (no stream of callers can starve it,
-// as readers of a reader-preferring rwlock could) and then waits for the running ones.
 // Counts fork()s (pthread_atfork, in the child). A handle opened before a fork belongs to
 // the parent: in the child its engine state (locks held by the parent's threads, LMDB
 // environments) must not be touched, not even to close it.
 std::atomic<uint64_t> g_fork_generation{0};
 
+// Calls in flight on a database, counted so that close() and drop_collection() wait for
+// exactly those: close() refuses new calls at once (no stream of callers can starve it,
+// as readers of a reader-preferring rwlock could) and then waits for the running ones.
 struct DbState {
   struct Use {             // one collection handle in use
     uint64_t calls = 0;    // calls on it in flight
