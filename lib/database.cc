@@ -1,5 +1,8 @@
 #include "vectron/database.h"
 
+#include <pthread.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <map>
 #include <set>
@@ -14,13 +17,22 @@ namespace vectron {
 namespace {
 
 // LMDB forbids opening one environment twice in a process; so do we, per directory.
+// Each entry records the process that opened it: after fork() the child inherits the
+// parent's entries, which then name another process, and the child may open the
+// directory afresh (an inherited Database must not be used or destroyed in the child).
 struct OpenDirs {
   Mutex mu;
-  std::set<std::string> canonical ABSL_GUARDED_BY(mu);
+  std::map<std::string, pid_t> opener ABSL_GUARDED_BY(mu);  // canonical path -> pid
 };
 OpenDirs& Registry() {
-  static OpenDirs dirs;
-  return dirs;
+  static OpenDirs* dirs = [] {
+    auto* d = new OpenDirs();  // Leaked: the fork handlers use it until the process ends.
+    // A fork() while another thread holds the lock would leave it locked forever in the
+    // child; holding it across fork() keeps it consistent in both processes.
+    pthread_atfork([] { Registry().mu.Lock(); }, [] { Registry().mu.Unlock(); }, [] { Registry().mu.Unlock(); });
+    return d;
+  }();
+  return *dirs;
 }
 
 Status ValidateCollectionName(const std::string& name) {
@@ -45,15 +57,26 @@ struct Database::Impl {
   DatabaseOptions options;
   std::optional<storage::LmdbEnv> catalog;
   storage::Dbi meta, collections;
-  Mutex mu;  // create, open, drop and backup of collections in this process
-  std::map<std::string, std::unique_ptr<CollectionImpl>> open ABSL_GUARDED_BY(mu);
+  // Serialises what changes the set of collections or must not see it change: create,
+  // drop, opening a collection, sync and backup (which may take long).
+  Mutex catalog_mu;
+  // Guards `open` and is held only for a map operation, so finding an open collection
+  // never waits behind catalog_mu's long holders. Taken after catalog_mu, never before.
+  // Entries are added and removed only with catalog_mu held too.
+  Mutex open_mu;
+  std::map<std::string, std::unique_ptr<CollectionImpl>> open ABSL_GUARDED_BY(open_mu);
 
   std::string CollectionDir(const std::string& name) const { return path + "/collections/" + name; }
+  // The open collection `name`, or null.
+  CollectionImpl* FindOpen(const std::string& name) ABSL_LOCKS_EXCLUDED(open_mu);
+  // Adds an opened collection.
+  CollectionImpl* AddOpen(const std::string& name, std::unique_ptr<CollectionImpl> col)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(catalog_mu) ABSL_LOCKS_EXCLUDED(open_mu);
   // GetCollection's body.
-  Result<CollectionImpl*> GetLocked(const std::string& name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  Result<CollectionImpl*> GetLocked(const std::string& name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(catalog_mu);
   // Backup's body: copies the catalog and every collection it lists into `partial`,
   // then renames it to `dest`.
-  Status CopyTo(const std::string& partial, const std::string& dest) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  Status CopyTo(const std::string& partial, const std::string& dest) ABSL_EXCLUSIVE_LOCKS_REQUIRED(catalog_mu);
 
   ~Impl() {
     open.clear();  // Close collections (saving checkpoints) before the catalog.
@@ -61,7 +84,8 @@ struct Database::Impl {
     if (!registry_key.empty()) {
       OpenDirs& reg = Registry();
       MutexLock g(reg.mu);
-      reg.canonical.erase(registry_key);
+      if (auto it = reg.opener.find(registry_key); it != reg.opener.end() && it->second == getpid())
+        reg.opener.erase(it);
     }
   }
 };
@@ -86,8 +110,10 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& dir, const D
   {
     OpenDirs& reg = Registry();
     MutexLock g(reg.mu);
-    if (!reg.canonical.insert(key).second)
+    auto [it, added] = reg.opener.try_emplace(key, getpid());
+    if (!added && it->second == getpid())
       return Status::FailedPrecondition("database " + dir + " is already open in this process");
+    it->second = getpid();  // Or the entry was inherited from the parent across fork().
   }
   impl->registry_key = key;
 
@@ -135,7 +161,7 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& dir, const D
 Result<Collection*> Database::CreateCollection(const std::string& name, const CollectionConfig& config) {
   VECTRON_RETURN_IF_ERROR(ValidateCollectionName(name));
   VECTRON_RETURN_IF_ERROR(config.Validate().WithContext("collection \"" + name + "\""));
-  MutexLock lock(impl_->mu);
+  MutexLock lock(impl_->catalog_mu);
   // The catalog write transaction doubles as the cross-process lock for create.
   VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*impl_->catalog));
   VECTRON_ASSIGN_OR_RETURN(auto existing, wt.Get(impl_->collections, name));
@@ -150,20 +176,31 @@ Result<Collection*> Database::CreateCollection(const std::string& name, const Co
     (void)RemoveAll(cdir);
     return s;
   }
-  Collection* raw = col.get();
-  impl_->open[name] = std::move(col);
-  return raw;
+  return impl_->AddOpen(name, std::move(col));
+}
+
+CollectionImpl* Database::Impl::FindOpen(const std::string& name) {
+  MutexLock lock(open_mu);
+  auto it = open.find(name);
+  return it == open.end() ? nullptr : it->second.get();
+}
+
+CollectionImpl* Database::Impl::AddOpen(const std::string& name, std::unique_ptr<CollectionImpl> col) {
+  MutexLock lock(open_mu);
+  return AddOpen(name, std::move(col));
 }
 
 Result<Collection*> Database::GetCollection(const std::string& name) {
   VECTRON_RETURN_IF_ERROR(ValidateCollectionName(name));
-  MutexLock lock(impl_->mu);
+  // An open collection is found without waiting for a create, drop, sync or backup.
+  if (CollectionImpl* c = impl_->FindOpen(name)) return c;
+  MutexLock lock(impl_->catalog_mu);
   VECTRON_ASSIGN_OR_RETURN(CollectionImpl * col, impl_->GetLocked(name));
   return col;
 }
 
 Result<CollectionImpl*> Database::Impl::GetLocked(const std::string& name) {
-  if (auto it = open.find(name); it != open.end()) return it->second.get();
+  if (CollectionImpl* c = FindOpen(name)) return c;
   std::string config_text;
   {
     VECTRON_ASSIGN_OR_RETURN(storage::ReadTxn rt, storage::ReadTxn::Begin(*catalog));
@@ -207,24 +244,37 @@ Result<std::vector<std::string>> Database::ListCollections() const {
 
 Status Database::DropCollection(const std::string& name) {
   VECTRON_RETURN_IF_ERROR(ValidateCollectionName(name));
-  MutexLock lock(impl_->mu);
+  MutexLock lock(impl_->catalog_mu);
   {
     VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*impl_->catalog));
     VECTRON_ASSIGN_OR_RETURN(bool existed, wt.Del(impl_->collections, name));
     if (!existed) return Status::NotFound("collection \"" + name + "\" does not exist");
     VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
   }
-  if (auto it = impl_->open.find(name); it != impl_->open.end()) {
-    it->second->MarkDropped();
-    impl_->open.erase(it);
+  std::unique_ptr<CollectionImpl> dropped;
+  {
+    MutexLock g(impl_->open_mu);
+    if (auto it = impl_->open.find(name); it != impl_->open.end()) {
+      dropped = std::move(it->second);
+      impl_->open.erase(it);
+    }
+  }
+  if (dropped) {  // Closed outside open_mu.
+    dropped->MarkDropped();
+    dropped.reset();
   }
   // A crash before this completes leaves a directory that the next Open removes.
   return RemoveAll(impl_->CollectionDir(name));
 }
 
 Status Database::Sync() {
-  MutexLock lock(impl_->mu);
-  for (auto& [name, col] : impl_->open) VECTRON_RETURN_IF_ERROR(col->Sync());
+  MutexLock lock(impl_->catalog_mu);  // No create or drop meanwhile: the pointers stay valid.
+  std::vector<CollectionImpl*> cols;
+  {
+    MutexLock g(impl_->open_mu);
+    for (auto& [name, col] : impl_->open) cols.push_back(col.get());
+  }
+  for (CollectionImpl* col : cols) VECTRON_RETURN_IF_ERROR(col->Sync());
   return Status::OK();
 }
 
@@ -257,7 +307,7 @@ Status Database::Impl::CopyTo(const std::string& partial, const std::string& des
 Status Database::Backup(const std::string& dest) {
   if (dest.empty()) return Status::InvalidArgument("backup path is empty");
   if (PathExists(dest)) return Status::AlreadyExists("backup destination " + dest + " exists; give a new directory");
-  MutexLock lock(impl_->mu);  // No create or drop in this process meanwhile.
+  MutexLock lock(impl_->catalog_mu);  // No create or drop in this process meanwhile.
   // Everything goes to a sibling temp directory renamed into place at the end, so a
   // failed or interrupted backup never leaves something that looks complete.
   const std::string partial = dest + ".partial-" + UniqueSuffix();

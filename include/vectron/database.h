@@ -16,7 +16,10 @@
 namespace vectron {
 
 // Thread-safe. Several processes may open the same directory; one process may open a
-// directory only once at a time (a second Open fails with FailedPrecondition).
+// directory only once at a time (a second Open fails with FailedPrecondition). After
+// fork(), a Database of the parent must be neither used nor destroyed in the child (LMDB's
+// rule; its locks may be held by the parent's threads); the child may Open the directory
+// itself.
 class Database {
  public:
   // Opens (or with create_if_missing, creates) the database in `dir`.
@@ -32,7 +35,8 @@ class Database {
   // Creates a collection. Name: 1-64 of [A-Za-z0-9_-].
   // Errors: InvalidArgument (name, config), AlreadyExists.
   Result<Collection*> CreateCollection(const std::string& name, const CollectionConfig& config);
-  // Opens the collection if this Database has not yet. Errors: NotFound.
+  // An open collection is found without waiting for a create, drop, Sync or Backup in
+  // progress. Errors: NotFound.
   Result<Collection*> GetCollection(const std::string& name);
   // Returns the existing collection (whose config must match `config`'s dim and metric)
   // or creates it. Errors: FailedPrecondition on a mismatch.

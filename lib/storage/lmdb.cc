@@ -33,7 +33,8 @@ Status MdbStatus(int rc, std::string_view what) {
     case MDB_INVALID:
     case MDB_VERSION_MISMATCH: return Status::Corruption(std::move(msg));
     case MDB_MAP_RESIZED: return Status::Unavailable(std::move(msg));
-    case ENOSPC: return Status::ResourceExhausted(std::move(msg));
+    case ENOSPC:
+    case ENOMEM: return Status::ResourceExhausted(std::move(msg));
     case ENOENT: return Status::NotFound(std::move(msg));
     default: return Status::IOError(std::move(msg));
   }
@@ -91,6 +92,10 @@ Result<MDB_env*> OpenMdb(const std::string& dir, const EnvOptions& o) {
   if ((rc = mdb_env_set_mapsize(env, o.map_size_bytes)) != 0) return fail(rc, "set_mapsize");
   // MDB_NOTLS: read transactions are not tied to threads, so a thread pool may use them.
   rc = mdb_env_open(env, dir.c_str(), o.flags | MDB_NOTLS, 0644);
+  if (rc == ENOMEM)  // mmap of the whole map failed: usually a limit on address space.
+    return fail(rc, "opening LMDB environment " + dir + " (could not reserve map_size_bytes = " +
+                        std::to_string(o.map_size_bytes) +
+                        " of address space; under a memory limit such as ulimit -v, open with a smaller map_size_bytes)");
   if (rc != 0) return fail(rc, "opening LMDB environment " + dir);
   return env;
 }

@@ -185,6 +185,8 @@ TEST_CASE("bad input is refused with a message naming the problem and writes not
       {"duplicate id", [&](WriteBatch& b) { b.Upsert("d", good); b.Upsert("d", good); }, "more than once"},
       {"metadata not object", [&](WriteBatch& b) { b.Upsert("m", good, "[1,2]"); }, "JSON object"},
       {"metadata not json", [&](WriteBatch& b) { b.Upsert("m", good, "{\"a\":"); }, "not valid JSON"},
+      // A number JSON allows but nlohmann cannot hold: was an exception escaping Write.
+      {"metadata number overflow", [&](WriteBatch& b) { b.Upsert("m", good, "{\"a\":1e400}"); }, "number overflow"},
   };
   for (auto& tc : cases) {
     CAPTURE(tc.name);

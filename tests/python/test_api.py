@@ -259,13 +259,13 @@ def test_search_batch_threads_give_same_results(col):
     np.testing.assert_array_equal(a[1], b[1])
 
 
-def test_search_k_larger_than_collection_pads_numpy(db):
+def test_search_k_larger_than_collection_gives_count_columns_numpy(db):
     c = db.create_collection("small", dim=2, metric="l2")
     c.upsert(["a", "b"], [[0, 0], [1, 0]])
     assert [h.id for h in c.search([0, 0], k=10)] == ["a", "b"]
     ids, scores = c.search([[0, 0]], k=4, as_numpy=True)
-    assert list(ids[0]) == ["a", "b", "", ""]
-    assert np.isinf(scores[0, 2:]).all()
+    assert list(ids[0]) == ["a", "b"] and scores.shape == (1, 2)
+    assert np.isfinite(scores).all()
 
 
 def test_search_empty_collection_and_empty_batch(db):
@@ -273,7 +273,9 @@ def test_search_empty_collection_and_empty_batch(db):
     assert c.search([1, 0, 0], k=3) == []
     assert c.search(np.zeros((0, 3), np.float32), k=3) == []
     ids, scores = c.search(np.zeros((0, 3), np.float32), k=3, as_numpy=True)
-    assert ids.shape == (0, 3) and scores.shape == (0, 3)
+    assert ids.shape == (0, 0) and scores.shape == (0, 0)
+    ids, scores = c.search([1, 0, 0], k=3, as_numpy=True)
+    assert ids.shape == (0,) and scores.shape == (0,)
 
 
 def test_search_ef_and_exact_on_hnsw(db, rng):
@@ -324,3 +326,34 @@ def test_module_exports():
     for fn in (vectron.open, vectron.Database.create_collection, vectron.Collection.search,
                vectron.Collection.upsert, vectron.Collection.get, vectron.Collection.scroll):
         assert fn.__doc__ and len(fn.__doc__) > 20
+
+
+def test_as_numpy_pads_to_the_hits_found_not_to_k(col):
+    """Regression (issue 22, item 6): search(Q, k=100000, as_numpy=True) on a 100-point
+    collection padded every row to k (3,000 queries: a 3.35 GiB MemoryError). Rows are
+    now as wide as the most hits any row got, min(k, count) without a filter. (k is
+    10,000 here, the server's limit.)"""
+    _, vecs, _ = points_data()
+    k = 10000
+    queries = np.tile(vecs, (10, 1))  # 1,000 queries: 160 MB of padding before
+    ids, scores = col.search(queries, k=k, as_numpy=True)
+    assert ids.shape == scores.shape == (1000, POINTS_N)
+    assert list(ids[5, :1]) == ["p005"] and np.isfinite(scores).all()
+    one_ids, one_scores = col.search(vecs[7], k=k, as_numpy=True)
+    assert one_ids.shape == one_scores.shape == (POINTS_N,)
+    # With a filter, as wide as the matches; k below the count still gives k columns.
+    ids, _ = col.search(vecs[:4], k=k, where={"even": True}, as_numpy=True)
+    assert ids.shape == (4, POINTS_N // 2) and (ids != "").all()
+    assert col.search(vecs[:4], k=3, as_numpy=True)[0].shape == (4, 3)
+    # No match at all: zero columns; no query: zero rows.
+    assert col.search(vecs[:4], k=5, where={"tag": "none"}, as_numpy=True)[0].shape == (4, 0)
+    assert col.search(np.zeros((0, POINTS_DIM), np.float32), k=5, as_numpy=True)[0].shape == (0, 0)
+
+
+def test_an_empty_collection_is_truthy(db):
+    """Regression (issue 22, item 8): bool(collection) came from __len__, so an empty
+    collection was False and `if col:` read as 'no collection'."""
+    c = db.create_collection("e", dim=2)
+    assert bool(c) is True and len(c) == 0
+    c.upsert("a", [1, 0])
+    assert bool(c) is True and len(c) == 1

@@ -125,10 +125,10 @@ def test_bad_filter_strategy(col):
         col.search(q, filter_strategy=1)
 
 
-def test_where_with_include_and_numpy_rows_padded(col):
-    # Only 3 points match: the rest of each numpy row is padding.
+def test_where_with_include_and_numpy_rows_as_wide_as_the_matches(col):
+    # Only 3 points match: numpy rows are 3 wide, not k (issue 22, item 6).
     ids, scores = col.search(np.zeros((2, POINTS_DIM), np.float32), k=5, where={"i": {"$lt": 3}}, as_numpy=True)
-    assert sorted(ids[0][:3]) == ["p000", "p001", "p002"] and list(ids[0][3:]) == ["", ""]
-    assert np.isinf(scores[:, 3:]).all()
+    assert ids.shape == scores.shape == (2, 3)
+    assert sorted(ids[0]) == ["p000", "p001", "p002"] and np.isfinite(scores).all()
     hits = col.search(np.zeros(POINTS_DIM, np.float32), k=5, where={"i": {"$lt": 3}}, include=["vector", "metadata"])
     assert len(hits) == 3 and all(h.metadata["i"] < 3 and h.vector is not None for h in hits)

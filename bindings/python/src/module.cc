@@ -6,26 +6,32 @@
 // friendly API (Hit objects, dict metadata, include=...) lives in vectron/__init__.py.
 //
 // Lifetime: a Database handle owns a shared DbState; Collection handles share it, so a
-// collection handle never outlives the engine objects it points to. close() (or
-// drop_collection) invalidates handles under an exclusive lock; later calls on them raise
-// DatabaseClosedError / NotFoundError instead of touching freed memory.
+// collection handle never outlives the engine objects it points to. Every engine call is
+// counted while in flight (CallScope); close() (or drop_collection) refuses new calls at
+// once and waits for the counted ones, so later calls raise DatabaseClosedError /
+// NotFoundError instead of touching freed memory, and no stream of callers delays it.
 //
-// Lock order: release the GIL first, then take DbState::mu. Never the other way round.
+// Lock order: release the GIL first, then DbState::catalog_mu, then DbState::mu. Never
+// the other way round; mu is never held across an engine call.
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <pthread.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <cmath>
+#include <condition_variable>
 #include <cstring>
 #include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <shared_mutex>
 #include <string>
 #include <string_view>
-#include <unordered_set>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -114,13 +120,42 @@ bool IsFinalizing() {
 #endif
 }
 
+// Counts fork()s (pthread_atfork, in the child). A handle opened before a fork belongs to
+// the parent: in the child its engine state (locks held by the parent's threads, LMDB
+// environments) must not be touched, not even to close it.
+std::atomic<uint64_t> g_fork_generation{0};
+
+// Calls in flight on a database, counted so that close() and drop_collection() wait for
+// exactly those: close() refuses new calls at once (no stream of callers can starve it,
+// as readers of a reader-preferring rwlock could) and then waits for the running ones.
 struct DbState {
-  std::shared_mutex mu;                 // shared: any call; exclusive: close, drop, create/get
-  std::unique_ptr<Database> db;         // null once closed
+  struct Use {             // one collection handle in use
+    uint64_t calls = 0;    // calls on it in flight
+    bool dropping = false; // drop_collection started: new calls are refused
+  };
+
+  std::mutex mu;                  // guards the fields below; never held across an engine call
+  std::condition_variable ended;  // a call ended, or close() finished
+  std::unique_ptr<Database> db;   // null once closed
+  bool closing = false;           // close() started: new calls are refused
+  bool closed = false;            // close() finished
+  uint64_t calls = 0;             // calls in flight (database and collection calls)
+  std::unordered_map<Collection*, Use> live;  // handles returned to Python and not dropped
+  // Serialises create/get/drop in this binding, so a collection being dropped is never
+  // handed out again. Held only by those (never by reads or writes of points).
+  std::mutex catalog_mu;
   std::string path;
-  std::unordered_set<Collection*> live; // handles returned to Python and not dropped
+  const uint64_t fork_generation = g_fork_generation.load();
+  const pid_t pid = getpid();  // of the process that opened it
+
+  // Whether this process is a fork() child of the one that opened the database.
+  bool Inherited() const { return fork_generation != g_fork_generation.load(std::memory_order_relaxed); }
 
   ~DbState() {
+    if (Inherited()) {  // The parent's: leaked, as closing it here would disturb the parent.
+      (void)db.release();
+      return;
+    }
     // Last reference gone without close(): close now (saves checkpoints), without
     // holding the GIL if this thread has it (not during interpreter finalisation).
     if (db && Py_IsInitialized() && !IsFinalizing() && PyGILState_Check()) {
@@ -135,6 +170,52 @@ struct DbState {
 StatusError ClosedError(const std::string& path) {
   return StatusError(Status::FailedPrecondition("database " + path + " is closed"), StatusError::Kind::kClosed);
 }
+
+StatusError InheritedError(const DbState& s) {
+  return StatusError(Status::FailedPrecondition("database " + s.path + " was opened in process " +
+                                                std::to_string(s.pid) + " before fork(); this process (" +
+                                                std::to_string(getpid()) +
+                                                ") cannot use that handle: open the database again here "
+                                                "(vectron.open), or use the 'spawn' start method"),
+                     StatusError::Kind::kClosed);
+}
+
+StatusError DroppedError(const std::string& name) {
+  return StatusError(Status::NotFound("collection '" + name + "' was dropped"));
+}
+
+// One call in flight on a database (col == nullptr) or on one of its collections: entered
+// in the constructor (which throws if the database is closing or the collection is
+// dropped), left in the destructor. REQUIRES: GIL released.
+class CallScope {
+ public:
+  CallScope(DbState& s, Collection* col = nullptr, const std::string& name = {}) : s_(s), col_(col) {
+    if (s_.Inherited()) throw InheritedError(s_);  // Before mu: a parent's thread may hold it.
+    std::lock_guard l(s_.mu);
+    if (s_.closing) throw ClosedError(s_.path);
+    if (col_) {
+      auto it = s_.live.find(col_);
+      if (it == s_.live.end() || it->second.dropping) throw DroppedError(name);
+      ++it->second.calls;
+    }
+    ++s_.calls;
+  }
+  ~CallScope() {
+    std::lock_guard l(s_.mu);
+    --s_.calls;
+    if (col_) --s_.live.at(col_).calls;  // Present: a drop waits for this call.
+    s_.ended.notify_all();
+  }
+  CallScope(const CallScope&) = delete;
+  CallScope& operator=(const CallScope&) = delete;
+
+  // The engine; valid while this call is in flight (close() waits for it).
+  Database& db() const { return *s_.db; }
+
+ private:
+  DbState& s_;
+  Collection* col_;
+};
 
 Metric ParseMetricOrThrow(const std::string& name) { return Unwrap(ParseMetric(name)); }
 
@@ -204,6 +285,22 @@ size_t DecodeUtf8(std::string_view s, uint32_t* out) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Signals around writes. A write is all or nothing, and a signal (Ctrl-C) that arrives
+// while the engine works with the GIL released is handled by Python only once the call
+// returns. So a pending signal is handled here: before the write (then nothing is
+// written) and after it (then all of it is), and its exception (KeyboardInterrupt) gets
+// a note saying which. REQUIRES: GIL held.
+
+void RaisePendingSignal(const std::string& note) {
+  if (PyErr_CheckSignals() == 0) return;
+  py::error_already_set e;  // Takes the handler's exception.
+  if (py::hasattr(e.value(), "add_note")) e.value().attr("add_note")(note);  // Python >= 3.11
+  throw e;
+}
+
+std::string Points(size_t n) { return std::to_string(n) + (n == 1 ? " point" : " points"); }
+
+// ---------------------------------------------------------------------------------------
 // Collection handle
 
 class PyCollection {
@@ -212,13 +309,10 @@ class PyCollection {
       : state_(std::move(state)), col_(col), name_(col->name()), config_(col->config()) {}
 
  private:
-  // Runs f(collection) under the shared lock. REQUIRES: GIL released.
+  // Runs f(collection) as a call in flight (see CallScope). REQUIRES: GIL released.
   template <typename F>
   auto With(F&& f) const {
-    std::shared_lock lock(state_->mu);
-    if (!state_->db) throw ClosedError(state_->path);
-    if (!state_->live.count(col_))
-      throw StatusError(Status::NotFound("collection '" + name_ + "' was dropped"));
+    CallScope call(*state_, col_, name_);
     return f(*col_);
   }
 
@@ -237,18 +331,28 @@ class PyCollection {
       ThrowInvalid("got " + std::to_string(n) + " ids but " + std::to_string(metadata.size()) + " metadata entries");
     const size_t cols = static_cast<size_t>(vectors.shape(1));
     const float* data = vectors.data();
-    py::gil_scoped_release release;
-    WriteBatch batch;
-    for (size_t i = 0; i < n; ++i) {
-      std::string meta = (!metadata.empty() && metadata[i]) ? *metadata[i] : std::string();
-      batch.Upsert(ids[i], std::span<const float>(data + i * cols, cols), std::move(meta));
+    RaisePendingSignal("vectron: interrupted before the upsert of " + Points(n) + " started: none is written");
+    {
+      py::gil_scoped_release release;
+      WriteBatch batch;
+      for (size_t i = 0; i < n; ++i) {
+        std::string meta = (!metadata.empty() && metadata[i]) ? *metadata[i] : std::string();
+        batch.Upsert(ids[i], std::span<const float>(data + i * cols, cols), std::move(meta));
+      }
+      With([&](Collection& c) { Check(c.Write(batch)); });
     }
-    With([&](Collection& c) { Check(c.Write(batch)); });
+    RaisePendingSignal("vectron: this interrupt came during the upsert of " + Points(n) +
+                       ", which completed: all of them are written (an upsert is all or nothing)");
   }
 
   void Delete(const std::vector<std::string>& ids) {
-    py::gil_scoped_release release;
-    With([&](Collection& c) { Check(c.Delete(ids)); });
+    RaisePendingSignal("vectron: interrupted before the delete started: nothing is deleted");
+    {
+      py::gil_scoped_release release;
+      With([&](Collection& c) { Check(c.Delete(ids)); });
+    }
+    RaisePendingSignal("vectron: this interrupt came during the delete of " + std::to_string(ids.size()) +
+                       " ids, which completed: all of them are deleted (a delete is all or nothing)");
   }
 
   py::list Search(const FloatArray& query, const SearchParams& params) const {
@@ -287,14 +391,16 @@ class PyCollection {
     return out;
   }
 
-  // (ids, scores): a (n, k) numpy unicode array and a (n, k) float32 array. Rows with
-  // fewer than k hits are padded with id "" and score +inf.
+  // (ids, scores): a (n, m) numpy unicode array and a (n, m) float32 array, m = the most
+  // hits any row got (<= min(k, points)), so a huge k costs nothing. Rows with fewer than
+  // m hits are padded with id "" and score +inf.
   py::tuple SearchBatchNumpy(const FloatArray& queries, SearchParams params, unsigned threads) const {
     params.include_vector = false;
     params.include_metadata = false;
     auto all = RunBatch(queries, params, threads);
     const size_t n = static_cast<size_t>(queries.shape(0));
-    const size_t k = static_cast<size_t>(params.k);
+    size_t k = 0;
+    for (auto& row : all) k = std::max(k, std::min(row.size(), static_cast<size_t>(params.k)));
     size_t width = 1;
     bool ascii = true;
     for (auto& row : all)
@@ -359,10 +465,15 @@ class PyCollection {
   }
 
   uint64_t DeleteWhere(const std::string& where) {
-    py::gil_scoped_release release;
-    return With([&](Collection& c) -> uint64_t {
-      return Unwrap(c.DeleteWhere(where));
-    });
+    RaisePendingSignal("vectron: interrupted before the delete started: nothing is deleted");
+    uint64_t deleted;
+    {
+      py::gil_scoped_release release;
+      deleted = With([&](Collection& c) -> uint64_t { return Unwrap(c.DeleteWhere(where)); });
+    }
+    RaisePendingSignal("vectron: this interrupt came during a delete by filter, which completed: " +
+                       Points(deleted) + " deleted (a delete is all or nothing)");
+    return deleted;
   }
 
   void CreatePayloadIndex(const std::string& field, const std::string& type) {
@@ -411,9 +522,11 @@ class PyCollection {
 
   // Whether the handle can still be used (database open, collection not dropped).
   bool valid() const {
+    if (state_->Inherited()) return false;
     py::gil_scoped_release release;
-    std::shared_lock lock(state_->mu);
-    return state_->db && state_->live.count(col_);
+    std::lock_guard lock(state_->mu);
+    auto it = state_->live.find(col_);
+    return !state_->closing && it != state_->live.end() && !it->second.dropping;
   }
 
  private:
@@ -450,71 +563,103 @@ class PyDatabase {
   const std::string& path() const { return state_->path; }
 
   bool closed() const {
+    if (state_->Inherited()) return true;  // Unusable here (see InheritedError).
     py::gil_scoped_release release;
-    std::shared_lock lock(state_->mu);
-    return !state_->db;
+    std::lock_guard lock(state_->mu);
+    return state_->closing;
   }
 
-  // Closes the database (saving index checkpoints). Idempotent.
+  // Closes the database (saving index checkpoints). Idempotent. New calls are refused at
+  // once; this waits only for the calls already running.
   void Close() {
+    DbState& s = *state_;
+    if (s.Inherited()) return;  // The parent's database: it stays open there.
     py::gil_scoped_release release;
-    std::unique_lock lock(state_->mu);
-    state_->live.clear();
-    state_->db.reset();
+    std::unique_lock lock(s.mu);
+    if (s.closing) {  // Another close() is under way (or done): wait for it to finish.
+      s.ended.wait(lock, [&] { return s.closed; });
+      return;
+    }
+    s.closing = true;
+    s.ended.wait(lock, [&] { return s.calls == 0; });
+    s.live.clear();
+    std::unique_ptr<Database> db = std::move(s.db);
+    lock.unlock();
+    db.reset();  // Saves checkpoints: outside mu.
+    lock.lock();
+    s.closed = true;
+    s.ended.notify_all();
   }
 
   PyCollection CreateCollection(const std::string& name, const CollectionConfig& config) {
-    py::gil_scoped_release release;
-    std::unique_lock lock(state_->mu);
-    Collection* c = Unwrap(Db().CreateCollection(name, config));
-    state_->live.insert(c);
-    return PyCollection(state_, c);
+    return Handout([&](Database& db) { return db.CreateCollection(name, config); });
   }
 
   PyCollection GetCollection(const std::string& name) {
-    py::gil_scoped_release release;
-    std::unique_lock lock(state_->mu);
-    Collection* c = Unwrap(Db().GetCollection(name));
-    state_->live.insert(c);
-    return PyCollection(state_, c);
+    return Handout([&](Database& db) { return db.GetCollection(name); });
   }
 
   PyCollection GetOrCreateCollection(const std::string& name, const CollectionConfig& config) {
-    py::gil_scoped_release release;
-    std::unique_lock lock(state_->mu);
-    Collection* c = Unwrap(Db().GetOrCreateCollection(name, config));
-    state_->live.insert(c);
-    return PyCollection(state_, c);
+    return Handout([&](Database& db) { return db.GetOrCreateCollection(name, config); });
   }
 
   std::vector<std::string> ListCollections() {
     py::gil_scoped_release release;
-    std::shared_lock lock(state_->mu);
-    return Unwrap(Db().ListCollections());
+    CallScope call(*state_);
+    return Unwrap(call.db().ListCollections());
   }
 
+  // Deletes the collection: its handles refuse new calls at once, and the drop waits for
+  // the calls on it already running.
   void DropCollection(const std::string& name) {
     py::gil_scoped_release release;
-    std::unique_lock lock(state_->mu);
-    Database& db = Db();
-    auto existing = db.GetCollection(name);
-    Check(db.DropCollection(name));
-    if (existing.ok()) state_->live.erase(*existing);
+    DbState& s = *state_;
+    CallScope call(s);
+    std::lock_guard catalog(s.catalog_mu);
+    Database& db = call.db();
+    Collection* col = nullptr;
+    if (auto existing = db.GetCollection(name); existing.ok()) col = *existing;
+    if (col) {
+      std::unique_lock lock(s.mu);
+      if (auto it = s.live.find(col); it != s.live.end()) {
+        DbState::Use& use = it->second;  // Element references survive rehashing.
+        use.dropping = true;
+        s.ended.wait(lock, [&] { return use.calls == 0; });
+      }
+    }
+    Status dropped = db.DropCollection(name);
+    if (col) {
+      std::lock_guard lock(s.mu);
+      if (auto it = s.live.find(col); it != s.live.end()) {
+        if (dropped.ok()) s.live.erase(it);
+        else it->second.dropping = false;
+      }
+    }
+    Check(dropped);
   }
 
   void Sync() {
     py::gil_scoped_release release;
-    std::shared_lock lock(state_->mu);
-    Check(Db().Sync());
+    CallScope call(*state_);
+    Check(call.db().Sync());
   }
 
  private:
   explicit PyDatabase(std::shared_ptr<DbState> state) : state_(std::move(state)) {}
 
-  // REQUIRES: state_->mu held (either mode), GIL released.
-  Database& Db() {
-    if (!state_->db) throw ClosedError(state_->path);
-    return *state_->db;
+  // Runs open(db) (which returns a Result<Collection*>) as a call in flight, under
+  // catalog_mu, and registers the collection as a live handle.
+  template <typename F>
+  PyCollection Handout(F&& open) {
+    py::gil_scoped_release release;
+    CallScope call(*state_);
+    std::lock_guard catalog(state_->catalog_mu);
+    Collection* c = Unwrap(open(call.db()));
+    {
+      std::lock_guard lock(state_->mu);
+      state_->live.try_emplace(c);
+    }
+    return PyCollection(state_, c);
   }
 
   std::shared_ptr<DbState> state_;
@@ -558,6 +703,7 @@ PYBIND11_MODULE(_vectron, m) {
   m.doc() = "Low-level binding of the Vectron engine. Use the `vectron` package instead.";
 
   LoadErrorClasses();
+  pthread_atfork(nullptr, nullptr, [] { g_fork_generation.fetch_add(1, std::memory_order_relaxed); });
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);

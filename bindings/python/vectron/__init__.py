@@ -19,7 +19,9 @@ similarity; ``ip``: negative inner product).
 Threads: every method may be called from any thread. The GIL is released while the
 engine works (open, upsert, delete, search, get, scroll, count, checkpoint, close), so
 Python threads searching or writing run in parallel. Several processes may open the same
-directory; one process may open a directory only once at a time.
+directory; one process may open a directory only once at a time. A database opened
+before ``fork()`` is unusable in the child (calls raise DatabaseClosedError saying so);
+the child opens the directory itself.
 
 numpy: float32 C-contiguous arrays are read in place (no copy); anything else that
 ``numpy.asarray(x, dtype=numpy.float32)`` accepts (lists, lists of lists, float64
@@ -71,6 +73,7 @@ from ._common import (  # noqa: F401
     _include,
     _int,
     _meta,
+    _name,
     _search_args,
     _upsert_args,
     _where,
@@ -186,6 +189,11 @@ class Collection(_CollectionMixin):
         The whole batch is applied atomically and is durable when this returns.
         Raises :class:`InvalidArgumentError` naming the bad entry (wrong dimension,
         NaN/Inf, empty/oversize/repeated id, non-dict metadata); nothing is written then.
+
+        All or nothing, also for Ctrl-C: a ``KeyboardInterrupt`` during the call is
+        raised when the engine is done, with a note saying the whole batch was written
+        (or, if it came before the write started, that none was). To be able to stop a
+        long import part-way, upsert in batches (e.g. 10,000 points per call).
         """
         id_list, vecs, metas = _upsert_args(ids, vectors, metadata, self.dim)
         self._c.upsert(id_list, vecs, metas)
@@ -239,8 +247,9 @@ class Collection(_CollectionMixin):
 
         Returns a ``list[Hit]`` for one query, ``list[list[Hit]]`` for many. With
         ``as_numpy=True`` returns ``(ids, scores)`` numpy arrays instead, of shape
-        ``(k,)`` or ``(n, k)``: ids a unicode array, scores float32; rows with fewer
-        than ``k`` hits are padded with id ``""`` and score ``inf``. This is the fast
+        ``(m,)`` or ``(n, m)``: ids a unicode array, scores float32. ``m`` is the most
+        hits any row got: ``min(k, len(collection))`` without a filter, so a huge ``k``
+        costs nothing; shorter rows are padded with id ``""`` and score ``inf``. This is the fast
         path (no per-hit Python objects); ``include`` is ignored.
 
         Raises :class:`InvalidArgumentError` for a wrong dimension, NaN/Inf, k < 1,
@@ -352,12 +361,15 @@ class Database:
 
     @property
     def closed(self) -> bool:
-        """Whether :meth:`close` has been called."""
+        """Whether :meth:`close` has been called (also ``True`` in a ``fork()`` child
+        for a database its parent opened)."""
         return self._db.closed
 
     def close(self) -> None:
-        """Closes every collection, saving index checkpoints. Idempotent. Waits for
-        calls in progress on other threads."""
+        """Closes every collection, saving index checkpoints. Idempotent. From the
+        moment it starts, new calls from any thread raise :class:`DatabaseClosedError`;
+        it waits only for the calls already running. In a ``fork()`` child, closing a
+        database the parent opened does nothing (it stays open in the parent)."""
         self._db.close()
 
     def __enter__(self) -> "Database":
@@ -396,11 +408,11 @@ class Database:
         """
         args = _collection_args(dim, metric, m, ef_construction, ef_search, seed, shards, flat_max_points,
                                 checkpoint_every_ops)
-        return Collection(self._db.create_collection(name, *args), self)
+        return Collection(self._db.create_collection(_name(name), *args), self)
 
     def get_collection(self, name: str) -> Collection:
         """The collection ``name``. Raises :class:`NotFoundError` (a KeyError)."""
-        return Collection(self._db.get_collection(name), self)
+        return Collection(self._db.get_collection(_name(name)), self)
 
     def get_or_create_collection(
         self,
@@ -421,7 +433,7 @@ class Database:
         and ``metric``, else :class:`FailedPreconditionError`."""
         args = _collection_args(dim, metric, m, ef_construction, ef_search, seed, shards, flat_max_points,
                                 checkpoint_every_ops)
-        return Collection(self._db.get_or_create_collection(name, *args), self)
+        return Collection(self._db.get_or_create_collection(_name(name), *args), self)
 
     def list_collections(self) -> list[str]:
         """Names of every collection, sorted."""
@@ -432,8 +444,9 @@ class Database:
 
     def drop_collection(self, name: str) -> None:
         """Deletes the collection and its files; its handles then raise
-        :class:`NotFoundError`. Raises :class:`NotFoundError` if it does not exist."""
-        self._db.drop_collection(name)
+        :class:`NotFoundError` (new calls at once; calls already running finish first).
+        Raises :class:`NotFoundError` if it does not exist."""
+        self._db.drop_collection(_name(name))
 
     def sync(self) -> None:
         """Flushes every environment to disk (needed after writes with
@@ -460,7 +473,9 @@ def open(
     Opening loads saved index checkpoints and catches them up (the GIL is released).
     Raises :class:`NotFoundError` (missing and not ``create_if_missing``),
     :class:`FailedPreconditionError` (already open in this process, other format
-    version), :class:`CorruptionError`, :class:`StorageIOError`.
+    version), :class:`ResourceExhaustedError` (e.g. ``map_size_bytes`` of address space
+    could not be reserved under a memory limit), :class:`CorruptionError`,
+    :class:`StorageIOError`.
     """
     import os
 

@@ -99,7 +99,7 @@ class Collection:
                exact: bool = ..., include: Include = ..., as_numpy: Literal[True],
                threads: int = ..., filter_strategy: FilterStrategy = ...
                ) -> tuple[npt.NDArray[np.str_], npt.NDArray[np.float32]]:
-        """(ids, scores) numpy arrays of shape (k,) or (n, k)."""
+        """(ids, scores) numpy arrays of shape (m,) or (n, m), m = the most hits of any row (<= k)."""
     def query(self, query: VectorLike, k: int = ..., *, where: Where = ..., ef: int | None = ...,
               exact: bool = ..., include: Include = ..., as_numpy: bool = ..., threads: int = ...,
               filter_strategy: FilterStrategy = ...) -> Any:
@@ -116,6 +116,8 @@ class Collection:
     def count(self, where: Where = ...) -> int:
         """Live points, or those matching `where`."""
     def __len__(self) -> int: ...
+    def __bool__(self) -> bool:
+        """Always true (a handle); len() tells whether it is empty."""
     def scroll(self, limit: int = ..., cursor: str | None = ..., *, where: Where = ...,
                include: Include = ...) -> ScrollPage:
         """A page of points in id order after `cursor`."""

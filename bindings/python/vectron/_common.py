@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json as _json
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Mapping
+from typing import AbstractSet, Any, Iterable, Iterator, Mapping
 
 import numpy as _np
 
@@ -75,18 +75,49 @@ class CollectionStats:
 # Argument normalisation (one place, so every call names bad input the same way)
 
 
+def _utf8(strings: "list[str]", what: str) -> None:
+    """Raises InvalidArgumentError naming the first string that cannot be UTF-8 (a lone
+    surrogate such as ``"\\udcff"``, which ``os.fsdecode`` makes of undecodable bytes)."""
+    try:
+        "".join(strings).encode("utf-8")
+        return
+    except UnicodeEncodeError:
+        pass
+    for i, x in enumerate(strings):
+        try:
+            x.encode("utf-8")
+        except UnicodeEncodeError as e:
+            name = what if len(strings) == 1 else f"{what}[{i}]"
+            raise InvalidArgumentError(
+                f"{name} is not valid Unicode text: lone surrogate {x[e.start]!r} at position {e.start}") from None
+
+
+def _name(name: Any) -> str:
+    """A collection name as given (the engine checks its characters)."""
+    if not isinstance(name, str):
+        raise TypeError(f"name must be str, not {type(name).__name__}")
+    _utf8([name], "name")
+    return name
+
+
 def _ids(ids: "str | Iterable[str]", what: str = "ids") -> list[str]:
     if isinstance(ids, str):
-        return [ids]
-    if isinstance(ids, (bytes, bytearray)):
+        out = [ids]
+    elif isinstance(ids, (bytes, bytearray)):
         raise TypeError(f"{what} must be str (or a sequence of str), not bytes")
-    try:
-        out = list(ids)
-    except TypeError:
-        raise TypeError(f"{what} must be a str or a sequence of str, not {type(ids).__name__}") from None
-    for i, x in enumerate(out):
-        if not isinstance(x, str):
-            raise TypeError(f"{what}[{i}] must be str, not {type(x).__name__}")
+    elif isinstance(ids, (AbstractSet, Mapping)):
+        # Their order is arbitrary: vectors and metadata would be paired with the wrong ids.
+        raise TypeError(f"{what} must be an ordered sequence of str (a list or tuple), not "
+                        f"{type(ids).__name__}, whose order is arbitrary")
+    else:
+        try:
+            out = list(ids)
+        except TypeError:
+            raise TypeError(f"{what} must be a str or a sequence of str, not {type(ids).__name__}") from None
+        for i, x in enumerate(out):
+            if not isinstance(x, str):
+                raise TypeError(f"{what}[{i}] must be str, not {type(x).__name__}")
+    _utf8(out, what)
     return out
 
 
@@ -95,10 +126,68 @@ def _floats(x: Any, what: str) -> _np.ndarray:
     if isinstance(x, _np.ndarray) and x.dtype == _np.float32 and x.flags.c_contiguous:
         return x
     try:
-        a = _np.asarray(x, dtype=_np.float32)
+        a = _np.asarray(x)
+        if a.dtype.kind not in "fiu":  # complex would lose its imaginary part, bool mean 0/1
+            if a.dtype.kind == "O" or a.size == 0:
+                a = _np.asarray(x, dtype=_np.float32)
+            else:
+                raise InvalidArgumentError(f"{what} must be real numbers, got an array of {a.dtype}")
+        a = a.astype(_np.float32, copy=False)
     except (ValueError, TypeError) as e:
         raise InvalidArgumentError(f"{what} must be numbers convertible to float32: {e}") from None
     return _np.ascontiguousarray(a)
+
+
+#: Nesting levels a metadata object or a ``where`` dict may have in Python (JSON
+#: encoding recurses; deeper input would raise RecursionError).
+_MAX_JSON_DEPTH = 200
+#: Integers JSON metadata can hold exactly (int64 and uint64); others would become floats.
+_JSON_INT_MIN, _JSON_INT_MAX = -(2**63), 2**64 - 1
+
+
+def _check_json_tree(root: Any, what: str) -> None:
+    """Checks what JSON encoding would not: nesting depth and integer range. Iterative,
+    so no input can exhaust the stack."""
+    stack = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > _MAX_JSON_DEPTH:
+            raise InvalidArgumentError(f"{what} nests deeper than {_MAX_JSON_DEPTH} levels")
+        if isinstance(node, dict):
+            for key in node:
+                if not isinstance(key, str):  # json.dumps would turn 1 into "1" silently
+                    raise InvalidArgumentError(f"{what} has the key {key!r} of type {type(key).__name__}: "
+                                               f"keys must be str")
+            values = node.values()
+        else:
+            values = node
+        for v in values:
+            if isinstance(v, (str, float, bool)) or v is None:
+                continue
+            if isinstance(v, int):
+                if not _JSON_INT_MIN <= v <= _JSON_INT_MAX:
+                    raise InvalidArgumentError(
+                        f"{what} holds the integer {_short_int(v)}, outside the range JSON metadata stores "
+                        f"exactly (-2**63 .. 2**64-1): store it as a str or float")
+            elif isinstance(v, (dict, list, tuple)):
+                stack.append((v, depth + 1))
+
+
+def _short_int(v: int) -> str:
+    digits = len(str(abs(v))) if v.bit_length() < 4000 else None
+    if digits is not None and digits <= 30:
+        return str(v)
+    return f"of {digits} digits" if digits else f"of {v.bit_length()} bits"
+
+
+def _json_text(value: Any, what: str) -> str:
+    _check_json_tree(value, what)
+    try:
+        text = _json.dumps(value, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
+    except (TypeError, ValueError) as e:
+        raise InvalidArgumentError(f"{what} is not JSON-serialisable: {e}") from None
+    _utf8([text], what)
+    return text
 
 
 def _json_object(m: Any, what: str) -> "str | None":
@@ -106,10 +195,7 @@ def _json_object(m: Any, what: str) -> "str | None":
         return None
     if not isinstance(m, Mapping):
         raise InvalidArgumentError(f"{what} must be a dict or None, not {type(m).__name__}")
-    try:
-        return _json.dumps(m, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
-    except (TypeError, ValueError) as e:
-        raise InvalidArgumentError(f"{what} is not JSON-serialisable: {e}") from None
+    return _json_text(m, what)
 
 
 def _where(where: "Mapping[str, Any] | str | None") -> str:
@@ -118,12 +204,12 @@ def _where(where: "Mapping[str, Any] | str | None") -> str:
     if isinstance(where, str):
         if not where.strip():
             raise InvalidArgumentError("where must be a non-empty filter (dict or JSON text), got an empty string")
+        if not where.lstrip().startswith("{"):  # "null", "[]", "1": not a filter
+            raise InvalidArgumentError(f"where must be a filter: a JSON object, got {where[:40]!r}")
+        _utf8([where], "where")
         return where
     if isinstance(where, Mapping):
-        try:
-            return _json.dumps(where, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
-        except (TypeError, ValueError) as e:
-            raise InvalidArgumentError(f"where is not JSON-serialisable: {e}") from None
+        return _json_text(where, "where")
     raise InvalidArgumentError(f"where must be a dict, JSON text or None, not {type(where).__name__}")
 
 
@@ -190,7 +276,8 @@ def _upsert_args(ids: Any, vectors: Any, metadata: Any, dim: int) -> tuple[list[
     vecs = _floats(vectors, "vectors")
     if single and vecs.ndim == 1:
         vecs = vecs.reshape(1, -1)
-    if vecs.ndim != 2:
+    # (An empty batch of the wrong width is refused too, though it would write nothing.)
+    if vecs.ndim != 2 or (vecs.shape[1] != dim and vecs.shape[0] == 0):
         raise InvalidArgumentError(
             f"vectors must have shape (n, dim) = ({len(id_list)}, {dim}), got shape {vecs.shape}")
     metas: list[str | None] = []
@@ -259,6 +346,11 @@ class _CollectionMixin:
 
     def __len__(self) -> int:
         return self.count()
+
+    def __bool__(self) -> bool:
+        """Always true: a collection is a handle, so ``if col:`` does not ask whether it
+        is empty (use ``len(col)`` or ``col.count()`` for that)."""
+        return True
 
     def iter_points(
         self,

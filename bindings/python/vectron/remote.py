@@ -37,6 +37,7 @@ from ._common import (
     _ids,
     _include,
     _int,
+    _name,
     _search_args,
     _upsert_args,
     _where,
@@ -54,7 +55,7 @@ _BATCH_BODY_FLOATS = 1 << 20
 
 
 def _q(name: str) -> str:
-    return urllib.parse.quote(name, safe="")
+    return urllib.parse.quote(_name(name), safe="")
 
 
 def _include_list(include: Any) -> list[str]:
@@ -102,8 +103,10 @@ def _point(p: Mapping[str, Any], vec: bool, meta: bool) -> Point:
 
 
 def _as_numpy(rows: list[list[Hit]], k: int) -> tuple[_np.ndarray, _np.ndarray]:
-    """(ids, scores) of shape (n, k), padded with "" and inf, as the embedded fast path."""
+    """(ids, scores) of shape (n, m), m = the most hits of any row (<= k), padded with ""
+    and inf, as the embedded fast path."""
     width = max([1] + [len(h.id) for row in rows for h in row])
+    k = max([0] + [min(len(row), k) for row in rows])
     ids = _np.full((len(rows), k), "", dtype=f"<U{width}")
     scores = _np.full((len(rows), k), _np.inf, dtype=_np.float32)
     for i, row in enumerate(rows):
@@ -400,8 +403,7 @@ class Client:
     # -- collections
 
     def _create(self, name: str, args: tuple) -> RemoteCollection:
-        if not isinstance(name, str):
-            raise TypeError(f"name must be str, not {type(name).__name__}")
+        _name(name)
         dim, metric, m, efc, efs, seed, shards, flat_max, ckpt = args
         body = {"name": name, "dim": dim, "metric": metric,
                 "hnsw": {"m": m, "ef_construction": efc, "ef_search": efs, "seed": seed},
