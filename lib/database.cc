@@ -24,12 +24,15 @@ struct OpenDirs {
   Mutex mu;
   std::map<std::string, pid_t> opener ABSL_GUARDED_BY(mu);  // canonical path -> pid
 };
+OpenDirs& Registry();
+// fork() handlers: a fork() while another thread holds the lock would leave it locked
+// forever in the child; holding it across fork() keeps it consistent in both processes.
+void LockBeforeFork() ABSL_NO_THREAD_SAFETY_ANALYSIS { Registry().mu.Lock(); }
+void UnlockAfterFork() ABSL_NO_THREAD_SAFETY_ANALYSIS { Registry().mu.Unlock(); }
 OpenDirs& Registry() {
   static OpenDirs* dirs = [] {
     auto* d = new OpenDirs();  // Leaked: the fork handlers use it until the process ends.
-    // A fork() while another thread holds the lock would leave it locked forever in the
-    // child; holding it across fork() keeps it consistent in both processes.
-    pthread_atfork([] { Registry().mu.Lock(); }, [] { Registry().mu.Unlock(); }, [] { Registry().mu.Unlock(); });
+    pthread_atfork(&LockBeforeFork, &UnlockAfterFork, &UnlockAfterFork);
     return d;
   }();
   return *dirs;
@@ -187,7 +190,9 @@ CollectionImpl* Database::Impl::FindOpen(const std::string& name) {
 
 CollectionImpl* Database::Impl::AddOpen(const std::string& name, std::unique_ptr<CollectionImpl> col) {
   MutexLock lock(open_mu);
-  return AddOpen(name, std::move(col));
+  CollectionImpl* raw = col.get();
+  open[name] = std::move(col);
+  return raw;
 }
 
 Result<Collection*> Database::GetCollection(const std::string& name) {
@@ -210,9 +215,7 @@ Result<CollectionImpl*> Database::Impl::GetLocked(const std::string& name) {
   }
   VECTRON_ASSIGN_OR_RETURN(CollectionConfig config, CollectionConfig::FromJson(config_text));
   VECTRON_ASSIGN_OR_RETURN(auto col, CollectionImpl::Open(name, CollectionDir(name), config, options));
-  CollectionImpl* raw = col.get();
-  open[name] = std::move(col);
-  return raw;
+  return AddOpen(name, std::move(col));
 }
 
 Result<Collection*> Database::GetOrCreateCollection(const std::string& name, const CollectionConfig& config) {
