@@ -42,7 +42,7 @@ run_suite() {  # name builddir meson-setup-args... -- meson-test-args...
 run_suite release build --buildtype=release -- --no-suite concurrency
 # The sanitizer builds use -O1 -g: half the compile time of -O2 on this 2-core machine.
 # The console is built (npm, Vite) and tested in the release build only.
-run_suite asan build-asan -Ddebug=true -Doptimization=1 -Db_sanitize=address,undefined -Db_lundef=false \
+VECTRON_SANITIZED=1 run_suite asan build-asan -Ddebug=true -Doptimization=1 -Db_sanitize=address,undefined -Db_lundef=false \
   -Dnative=true -Dconsole=disabled -- --no-suite recall --no-suite concurrency --timeout-multiplier 4
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp" \
 run_suite tsan build-tsan -Ddebug=true -Doptimization=1 -Db_sanitize=thread -Dconsole=disabled -- --suite concurrency --timeout-multiplier 4

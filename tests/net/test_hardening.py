@@ -72,6 +72,12 @@ def read_frame(sock):
     return exact(n)
 
 
+# Set by scripts/test.sh for the AddressSanitizer build, whose allocator keeps freed
+# memory in quarantine (256 MiB by default): the server's RSS there says nothing about
+# what it holds, so the RSS bounds are checked in the release build only.
+SANITIZED = os.environ.get("VECTRON_SANITIZED") == "1"
+
+
 def rss_mib(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -388,7 +394,10 @@ def test_unauthenticated_uploads_and_frames_in_flight_hold_little_memory(tmp_pat
             time.sleep(0.05)
         assert call(srv, "GET", "/healthz")[0] == 200
         grown = peak - before
-        assert grown < 40, f"RSS grew by {grown:.0f} MiB with 128 MiB of unauthenticated bodies in flight"
+        if SANITIZED:
+            print(f"RSS bound not checked in a sanitizer build (grew {grown:.0f} MiB)")
+        else:
+            assert grown < 40, f"RSS grew by {grown:.0f} MiB with 128 MiB of unauthenticated bodies in flight"
         for c in socks[:16]:
             st, _, body = read_response(c)
             assert st == 401, body

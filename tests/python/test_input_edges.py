@@ -62,8 +62,8 @@ def test_deep_metadata_and_where_are_refused_without_recursion_error(col):
                  lambda: col.delete(where=where), lambda: col.scroll(where=where)):
         refused(col, call, match="nests deeper")
     # Within the limit, deep metadata is stored and read back.
-    col.upsert("d", ONE, metadata=nested(150))
-    assert col.get("d").metadata == nested(150)
+    col.upsert("d", ONE, metadata=nested(100))
+    assert col.get("d").metadata == nested(100)
 
 
 @pytest.mark.parametrize("call,match", [

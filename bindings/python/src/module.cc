@@ -132,7 +132,11 @@ struct DbState {
   struct Use {             // one collection handle in use
     uint64_t calls = 0;    // calls on it in flight
     bool dropping = false; // drop_collection started: new calls are refused
+    // Which collection this is: a collection created after a drop may get the same
+    // address, and the old handles must not reach it.
+    uint64_t id = 0;
   };
+  uint64_t next_use_id = 1;  // guarded by mu
 
   std::mutex mu;                  // guards the fields below; never held across an engine call
   std::condition_variable ended;  // a call ended, or close() finished
@@ -189,13 +193,14 @@ StatusError DroppedError(const std::string& name) {
 // dropped), left in the destructor. REQUIRES: GIL released.
 class CallScope {
  public:
-  CallScope(DbState& s, Collection* col = nullptr, const std::string& name = {}) : s_(s), col_(col) {
+  CallScope(DbState& s, Collection* col = nullptr, const std::string& name = {}, uint64_t use_id = 0)
+      : s_(s), col_(col) {
     if (s_.Inherited()) throw InheritedError(s_);  // Before mu: a parent's thread may hold it.
     std::lock_guard l(s_.mu);
     if (s_.closing) throw ClosedError(s_.path);
     if (col_) {
       auto it = s_.live.find(col_);
-      if (it == s_.live.end() || it->second.dropping) throw DroppedError(name);
+      if (it == s_.live.end() || it->second.dropping || it->second.id != use_id) throw DroppedError(name);
       ++it->second.calls;
     }
     ++s_.calls;
@@ -305,14 +310,14 @@ std::string Points(size_t n) { return std::to_string(n) + (n == 1 ? " point" : "
 
 class PyCollection {
  public:
-  PyCollection(std::shared_ptr<DbState> state, Collection* col)
-      : state_(std::move(state)), col_(col), name_(col->name()), config_(col->config()) {}
+  PyCollection(std::shared_ptr<DbState> state, Collection* col, uint64_t use_id)
+      : state_(std::move(state)), col_(col), use_id_(use_id), name_(col->name()), config_(col->config()) {}
 
  private:
   // Runs f(collection) as a call in flight (see CallScope). REQUIRES: GIL released.
   template <typename F>
   auto With(F&& f) const {
-    CallScope call(*state_, col_, name_);
+    CallScope call(*state_, col_, name_, use_id_);
     return f(*col_);
   }
 
@@ -526,12 +531,13 @@ class PyCollection {
     py::gil_scoped_release release;
     std::lock_guard lock(state_->mu);
     auto it = state_->live.find(col_);
-    return !state_->closing && it != state_->live.end() && !it->second.dropping;
+    return !state_->closing && it != state_->live.end() && !it->second.dropping && it->second.id == use_id_;
   }
 
  private:
   std::shared_ptr<DbState> state_;
   Collection* col_;
+  uint64_t use_id_;  // DbState::Use::id of the collection this handle was given
   std::string name_;
   CollectionConfig config_;
 };
@@ -655,11 +661,14 @@ class PyDatabase {
     CallScope call(*state_);
     std::lock_guard catalog(state_->catalog_mu);
     Collection* c = Unwrap(open(call.db()));
+    uint64_t use_id;
     {
       std::lock_guard lock(state_->mu);
-      state_->live.try_emplace(c);
+      auto [it, added] = state_->live.try_emplace(c);
+      if (added) it->second.id = state_->next_use_id++;
+      use_id = it->second.id;
     }
-    return PyCollection(state_, c);
+    return PyCollection(state_, c, use_id);
   }
 
   std::shared_ptr<DbState> state_;

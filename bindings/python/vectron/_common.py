@@ -140,7 +140,7 @@ def _floats(x: Any, what: str) -> _np.ndarray:
 
 #: Nesting levels a metadata object or a ``where`` dict may have in Python (JSON
 #: encoding recurses; deeper input would raise RecursionError).
-_MAX_JSON_DEPTH = 200
+_MAX_JSON_DEPTH = 128  # The engine's limit (kMaxJsonNesting) for metadata and filters.
 #: Integers JSON metadata can hold exactly (int64 and uint64); others would become floats.
 _JSON_INT_MIN, _JSON_INT_MAX = -(2**63), 2**64 - 1
 
