@@ -273,7 +273,7 @@ int RunBench(const BenchOptions& o) {
     }
     double rss1 = RssMb();
     auto t0 = Clock::now();
-    ref = std::make_unique<HnswlibReference>(dim, *metric, n, o.m, o.ef_construction, 100);
+    ref = NewHnswlibReference(dim, *metric, n, o.m, o.ef_construction, 100);
     ref->Build(data.data(), n, o.threads);
     hrow.build_s = Seconds(t0, Clock::now());
     hrow.rss_mb = RssMb() - rss1;

@@ -9,16 +9,34 @@
 #include <queue>
 #include <shared_mutex>
 
+#include "index/kernels.h"
 #include "index/top_k.h"
 #include "util/parallel.h"
 
 namespace vectron {
 namespace {
 
+// hnswlib's space interface over our dispatched kernels (hnswlib's own spaces choose
+// their SIMD code at compile time, and the library is built for baseline x86-64).
+class KernelSpace final : public hnswlib::SpaceInterface<float> {
+ public:
+  KernelSpace(Metric metric, uint32_t dim)
+      : dim_(dim),
+        // kIP, and kCosine on unit vectors, use hnswlib's 1 - dot.
+        func_(metric == Metric::kL2 ? ActiveKernels().l2_sqr_hnsw : ActiveKernels().ip_distance_hnsw) {}
+  size_t get_data_size() override { return dim_ * sizeof(float); }
+  hnswlib::DISTFUNC<float> get_dist_func() override { return func_; }
+  void* get_dist_func_param() override { return &dim_; }
+
+ private:
+  size_t dim_;
+  hnswlib::DISTFUNC<float> func_;
+};
+
 std::unique_ptr<hnswlib::SpaceInterface<float>> MakeSpace(Metric metric, uint32_t dim) {
-  if (metric == Metric::kL2) return std::make_unique<hnswlib::L2Space>(dim);
-  return std::make_unique<hnswlib::InnerProductSpace>(dim);  // kIP, and kCosine on unit vectors.
+  return std::make_unique<KernelSpace>(metric, dim);
 }
+
 
 class HnswIndexImpl final : public HnswIndex {
  public:
