@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "vectron/options.h"
+#include "vectron/status.h"
 
 namespace vectron::tools {
 
@@ -24,6 +25,9 @@ class HnswlibReference {
   // Heap bytes of the graph (hnswlib's own allocations, as HnswIndex::memory_bytes
   // counts them).
   virtual size_t memory_bytes() const = 0;
+  // Moves the base layer to memory advised for transparent huge pages, as HnswIndex
+  // does (lib/index/huge_pages.h): to tell that gain from the search loop's.
+  virtual void UseHugePages() = 0;
   // "avx512", "avx2" or "baseline": the build of hnswlib in use.
   virtual std::string variant() const = 0;
 };
@@ -31,4 +35,10 @@ class HnswlibReference {
 // metric kCosine expects normalised vectors (as Vectron stores them).
 std::unique_ptr<HnswlibReference> NewHnswlibReference(uint32_t dim, Metric metric, size_t capacity, uint32_t m,
                                                       uint32_t ef_construction, uint64_t seed);
+// The graph saved at `path` (hnswlib's format, as HnswIndex::Save writes it), so that
+// both search loops can be compared on one graph. Errors: Corruption if hnswlib
+// rejects the file.
+Result<std::unique_ptr<HnswlibReference>> LoadHnswlibReference(const std::string& path, uint32_t dim,
+                                                               Metric metric);
+
 }  // namespace vectron::tools

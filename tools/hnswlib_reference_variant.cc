@@ -9,6 +9,8 @@
 #include <cassert>
 #include <cmath>
 #include <cpuid.h>
+#include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <fstream>
 #include <immintrin.h>
@@ -27,6 +29,7 @@
 #include <x86intrin.h>
 
 #include "hnswlib_reference.h"
+#include "index/huge_pages.h"
 #include "util/parallel.h"
 
 #define VECTRON_STR2(x) #x
@@ -60,6 +63,16 @@ class Reference final : public HnswlibReference {
     MakeSpace(dim, metric);
     hnsw_ = std::make_unique<hnswlib::HierarchicalNSW<float>>(space_.get(), capacity, m, ef_construction, seed);
   }
+  // Throws what hnswlib throws.
+  Reference(const std::string& path, uint32_t dim, Metric metric) {
+    MakeSpace(dim, metric);
+    hnsw_ = std::make_unique<hnswlib::HierarchicalNSW<float>>(space_.get(), path);
+    // hnswlib 0.6.2's loading constructor leaves num_deleted_ uninitialised before
+    // adding the marked slots to it (and a non-zero value slows every search).
+    hnsw_->num_deleted_ = 0;
+    for (size_t i = 0; i < hnsw_->cur_element_count; ++i)
+      if (hnsw_->isMarkedDeleted(static_cast<hnswlib::tableint>(i))) ++hnsw_->num_deleted_;
+  }
   void Build(const float* data, size_t n, unsigned threads) override {
     const size_t dim = space_->get_data_size() / sizeof(float);
     ParallelFor(n, threads, [&](size_t i) { hnsw_->addPoint(data + i * dim, i); });
@@ -79,6 +92,14 @@ class Reference final : public HnswlibReference {
     for (size_t i = 0; i < h.cur_element_count; ++i)
       if (h.element_levels_[i] > 0) bytes += h.size_links_per_element_ * static_cast<size_t>(h.element_levels_[i]);
     return bytes + h.label_lookup_.size() * 40;
+  }
+  void UseHugePages() override {
+    auto& h = *hnsw_;
+    void* p = AllocateHugePageable(h.max_elements_ * h.size_data_per_element_);
+    if (!p) return;
+    std::memcpy(p, h.data_level0_memory_, h.cur_element_count * h.size_data_per_element_);
+    std::free(h.data_level0_memory_);
+    h.data_level0_memory_ = static_cast<char*>(p);
   }
   std::string variant() const override { return VECTRON_STR(VECTRON_REF_NAME); }
 
@@ -106,6 +127,15 @@ std::unique_ptr<HnswlibReference> VECTRON_REF_FN(NewHnswlibReference)(uint32_t d
                                                                      uint32_t m, uint32_t ef_construction,
                                                                      uint64_t seed) {
   return std::make_unique<Reference>(dim, metric, capacity, m, ef_construction, seed);
+}
+
+Result<std::unique_ptr<HnswlibReference>> VECTRON_REF_FN(LoadHnswlibReference)(const std::string& path, uint32_t dim,
+                                                                              Metric metric) {
+  try {
+    return std::unique_ptr<HnswlibReference>(std::make_unique<Reference>(path, dim, metric));
+  } catch (const std::exception& e) {
+    return Status::Corruption("hnswlib could not load " + path + ": " + e.what());
+  }
 }
 
 }  // namespace vectron::tools

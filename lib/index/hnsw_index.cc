@@ -4,11 +4,15 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <mutex>
 #include <queue>
 #include <shared_mutex>
 
+#include "index/graph_search.h"
+#include "index/huge_pages.h"
 #include "index/kernels.h"
 #include "index/top_k.h"
 #include "util/parallel.h"
@@ -37,13 +41,13 @@ std::unique_ptr<hnswlib::SpaceInterface<float>> MakeSpace(Metric metric, uint32_
   return std::make_unique<KernelSpace>(metric, dim);
 }
 
-
 class HnswIndexImpl final : public HnswIndex {
  public:
   HnswIndexImpl(uint32_t dim, Metric metric, std::unique_ptr<hnswlib::SpaceInterface<float>> space,
                 std::unique_ptr<hnswlib::HierarchicalNSW<float>> hnsw)
       : dim_(dim), metric_(metric), space_(std::move(space)), hnsw_(std::move(hnsw)) {
     for (const auto& [label, id] : hnsw_->label_lookup_) NoteInternal(label, id);
+    RelocateLevel0();
   }
 
   std::string_view kind() const override { return "hnsw"; }
@@ -95,13 +99,16 @@ class HnswIndexImpl final : public HnswIndex {
     size_t fresh = 0;
     for (uint64_t l : labels) fresh += hnsw_->label_lookup_.count(l) == 0;
     size_t need = hnsw_->cur_element_count + fresh;
+    if (need > kMaxElements)
+      return Status::ResourceExhausted("HNSW index: more than " + std::to_string(kMaxElements) + " slots");
     if (need > hnsw_->max_elements_) {
-      size_t grown = std::max<size_t>(need, hnsw_->max_elements_ + hnsw_->max_elements_ / 2 + 1024);
+      size_t grown = std::min(kMaxElements, std::max<size_t>(need, hnsw_->max_elements_ + hnsw_->max_elements_ / 2 + 1024));
       try {
         hnsw_->resizeIndex(grown);
       } catch (const std::exception& e) {
         return Status::ResourceExhausted(std::string("growing HNSW index: ") + e.what());
       }
+      RelocateLevel0();
     }
     // Labels already in the graph (replacements, and reused slots of deleted points) go
     // one at a time: hnswlib 0.6.2's update path (unmarkDeletedInternal's unlocked
@@ -149,39 +156,25 @@ class HnswIndexImpl final : public HnswIndex {
                                const IndexSearchOptions& options) const override {
     std::shared_lock lock(mu_);
     if (options.exact) return SearchExact(query.data(), k, options.filter);
-    auto& h = *hnsw_;
-    if (h.cur_element_count == 0 || k == 0) return {};
-    // Greedy descent through the upper layers, as hnswlib's searchKnn does, but with a
-    // per-query ef passed down instead of the shared ef_ member (which would race).
-    hnswlib::tableint cur = h.enterpoint_node_;
-    float cur_dist = h.fstdistfunc_(query.data(), h.getDataByInternalId(cur), h.dist_func_param_);
-    for (int level = h.maxlevel_; level > 0; --level) {
-      bool changed = true;
-      while (changed) {
-        changed = false;
-        auto* data = reinterpret_cast<unsigned int*>(h.get_linklist(cur, level));
-        int size = h.getListCount(data);
-        auto* links = reinterpret_cast<hnswlib::tableint*>(data + 1);
-        for (int i = 0; i < size; ++i) {
-          float d = h.fstdistfunc_(query.data(), h.getDataByInternalId(links[i]), h.dist_func_param_);
-          if (d < cur_dist) {
-            cur_dist = d;
-            cur = links[i];
-            changed = true;
-          }
-        }
-      }
+    if (hnsw_->cur_element_count == 0 || k == 0) return {};
+    const GraphView g = View();
+    const Kernels& kern = ActiveKernels();
+    BaseSearchOptions bo;
+    bo.ef = std::max(options.ef, k);
+    std::vector<uint64_t> mask;
+    if (options.filter) {
+      mask = AllowedMask(*options.filter);
+      bo.allowed = mask.data();
+      bo.two_hop = options.two_hop;
     }
-    size_t ef = std::max(options.ef, k);
-    if (options.filter) return SearchFiltered(cur, query.data(), k, ef, *options.filter, options.two_hop);
-    auto top = h.num_deleted_ ? h.searchBaseLayerST<true>(cur, query.data(), ef)
-                              : h.searchBaseLayerST<false>(cur, query.data(), ef);
-    while (top.size() > k) top.pop();
-    std::vector<Neighbor> out(top.size());
-    for (size_t i = out.size(); i-- > 0;) {
-      out[i] = Neighbor{h.getExternalLabel(top.top().second), top.top().first};
-      top.pop();
-    }
+    // Per-thread buffer, reached once per query (see ThreadSearchScratch).
+    thread_local std::vector<Candidate> t_found;
+    std::vector<Candidate>& found = t_found;
+    SearchScratch& scratch = ThreadSearchScratch();
+    FloatDistance exact(g, query.data(), dim_, metric_ == Metric::kL2, kern);
+    SearchBase(g, exact, Descend(g, exact), bo, scratch, &found);
+    std::vector<Neighbor> out(std::min(k, found.size()));
+    for (size_t i = 0; i < out.size(); ++i) out[i] = Neighbor{g.Label(found[i].id), found[i].distance};
     return out;
   }
 
@@ -255,94 +248,49 @@ class HnswIndexImpl final : public HnswIndex {
     return top.Take();
   }
 
-  // Base-layer search that returns only nodes `filter` allows but walks through the
-  // others: rejected nodes enter the candidate queue (so the frontier keeps moving
-  // through regions where few nodes pass) but never the results. The search stops when
-  // ef allowed nodes are held and no candidate is nearer than the farthest of them, or
-  // when the reachable graph is exhausted. With `two_hop`, the neighbours of a rejected
-  // neighbour are examined at once, so allowed nodes two hops away are found without
-  // waiting for the rejected node to reach the front of the queue.
-  // REQUIRES: mu_ held (shared).
-  std::vector<Neighbor> SearchFiltered(hnswlib::tableint entry, const float* q, size_t k, size_t ef,
-                                       const LabelFilter& filter, bool two_hop) const {
-    auto& h = *hnsw_;
-    using Pair = std::pair<float, hnswlib::tableint>;
-    struct Far {  // max-heap on distance
-      bool operator()(const Pair& a, const Pair& b) const { return a.first < b.first; }
-    };
-    struct Near {  // min-heap on distance
-      bool operator()(const Pair& a, const Pair& b) const { return a.first > b.first; }
-    };
-    std::priority_queue<Pair, std::vector<Pair>, Far> results;
-    std::priority_queue<Pair, std::vector<Pair>, Near> frontier;
-    hnswlib::VisitedList* vl = h.visited_list_pool_->getFreeVisitedList();
-    hnswlib::vl_type* visited = vl->mass;
-    const hnswlib::vl_type tag = vl->curV;
+  // hnswlib's memory as the search code reads it. REQUIRES: mu_ held.
+  GraphView View() const {
+    const auto& h = *hnsw_;
+    GraphView g;
+    g.level0 = h.data_level0_memory_;
+    g.stride = h.size_data_per_element_;
+    g.data_offset = h.offsetData_;
+    g.label_offset = h.label_offset_;
+    g.upper = h.linkLists_;
+    g.upper_stride = h.size_links_per_element_;
+    g.entry = h.enterpoint_node_;
+    g.max_level = h.maxlevel_;
+    g.count = h.cur_element_count;
+    g.any_deleted = h.num_deleted_ > 0;
+    return g;
+  }
 
-    // The allowed set as a bit mask over internal ids, so that testing a neighbour
-    // (and a two-hop neighbour) touches a small array instead of the node's memory.
-    std::vector<uint64_t> mask((h.cur_element_count + 63) / 64);
+  // The allowed set as a bit mask over internal ids, so that testing a neighbour (and a
+  // two-hop neighbour) touches a small array instead of the node's memory.
+  // REQUIRES: mu_ held.
+  std::vector<uint64_t> AllowedMask(const LabelFilter& filter) const {
+    const size_t n = hnsw_->cur_element_count;
+    std::vector<uint64_t> mask((n + 63) / 64);
     for (uint32_t label : filter.AllowedLabels()) {
       if (label >= int_of_.size()) continue;
       hnswlib::tableint id = int_of_[label];
-      if (id != kNoInternal && id < h.cur_element_count) mask[id >> 6] |= uint64_t{1} << (id & 63);
+      if (id != kNoInternal && id < n) mask[id >> 6] |= uint64_t{1} << (id & 63);
     }
-    auto allowed = [&](hnswlib::tableint id) { return ((mask[id >> 6] >> (id & 63)) & 1) && !h.isMarkedDeleted(id); };
-    auto bound = [&] { return results.size() < ef ? std::numeric_limits<float>::infinity() : results.top().first; };
-    auto offer = [&](hnswlib::tableint id, float d) {  // an allowed node
-      if (d < bound()) {
-        frontier.emplace(d, id);
-        results.emplace(d, id);
-        if (results.size() > ef) results.pop();
-      }
-    };
-    auto dist = [&](hnswlib::tableint id) { return h.fstdistfunc_(q, h.getDataByInternalId(id), h.dist_func_param_); };
+    return mask;
+  }
 
-    visited[entry] = tag;
-    float d0 = dist(entry);
-    frontier.emplace(d0, entry);
-    if (allowed(entry)) results.emplace(d0, entry);
-
-    while (!frontier.empty()) {
-      auto [d, cur] = frontier.top();
-      if (d > bound()) break;
-      frontier.pop();
-      auto* ll = h.get_linklist0(cur);
-      int n = h.getListCount(ll);
-      auto* links = reinterpret_cast<hnswlib::tableint*>(ll + 1);
-      for (int i = 0; i < n; ++i) {
-        hnswlib::tableint nb = links[i];
-        if (visited[nb] == tag) continue;
-        if (allowed(nb)) {
-          visited[nb] = tag;
-          offer(nb, dist(nb));
-          continue;
-        }
-        visited[nb] = tag;
-        float dn = dist(nb);
-        if (dn < bound()) frontier.emplace(dn, nb);
-        if (!two_hop) continue;
-        auto* ll2 = h.get_linklist0(nb);
-        int n2 = h.getListCount(ll2);
-        auto* links2 = reinterpret_cast<hnswlib::tableint*>(ll2 + 1);
-        for (int j = 0; j < n2; ++j) {
-          hnswlib::tableint nb2 = links2[j];
-          // Only allowed nodes are claimed here; a rejected one keeps its chance to be
-          // walked through when it is met directly.
-          if (visited[nb2] == tag || !allowed(nb2)) continue;
-          visited[nb2] = tag;
-          offer(nb2, dist(nb2));
-        }
-      }
-    }
-    h.visited_list_pool_->releaseVisitedList(vl);
-    while (results.size() > k) results.pop();
-    std::vector<Neighbor> out(results.size());
-    for (size_t i = out.size(); i-- > 0;) {
-      out[i] = Neighbor{h.getExternalLabel(results.top().second), results.top().first};
-      results.pop();
-    }
-    return out;
+  // Moves hnswlib's base layer (links, vectors and labels of every node: what a search
+  // touches) to memory backed by huge pages (huge_pages.h). hnswlib keeps using it:
+  // it is malloc-compatible, so hnswlib's realloc and free accept it. Keeps the old
+  // memory if the new cannot be had.
+  // REQUIRES: mu_ held exclusively (or construction).
+  void RelocateLevel0() {
+    auto& h = *hnsw_;
+    void* p = AllocateHugePageable(h.max_elements_ * h.size_data_per_element_);
+    if (!p) return;
+    std::memcpy(p, h.data_level0_memory_, h.cur_element_count * h.size_data_per_element_);
+    std::free(h.data_level0_memory_);
+    h.data_level0_memory_ = static_cast<char*>(p);
   }
 
   bool IsHidden(uint64_t label) const { return label < hidden_.size() && hidden_[label]; }
@@ -378,6 +326,9 @@ class HnswIndexImpl final : public HnswIndex {
   }
 
   static constexpr hnswlib::tableint kNoInternal = std::numeric_limits<hnswlib::tableint>::max();
+  // The search marks expanded candidates in an id's top bit (graph_search.cc).
+  static constexpr size_t kMaxElements = size_t{1} << 31;
+
   // REQUIRES: mu_ held exclusively (or construction).
   void NoteInternal(uint64_t label, hnswlib::tableint id) {
     if (label >= (uint64_t{1} << 32)) return;  // Shards never use such labels.
