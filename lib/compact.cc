@@ -56,7 +56,7 @@ Status CompactShardIndex(Shard::Impl& s, const ProgressFn& progress) {
     VECTRON_ASSIGN_OR_RETURN(ReadTxn rt, ReadTxn::Begin(s.env));
     VECTRON_ASSIGN_OR_RETURN(snap_seq, MetaU64(rt, s.meta, "seq"));
     VECTRON_ASSIGN_OR_RETURN(uint64_t n, rt.Count(s.points));
-    fresh = NewHnswIndexImpl(s.config.dim, s.config.metric, s.config.hnsw, n + n / 8 + 16);
+    fresh = NewHnswIndexImpl(s.config.dim, s.config.metric, s.config.hnsw, n + n / 8 + 16, s.config.quantization);
     if (progress && !progress(stage, 0, n)) return Status::Cancelled("compaction cancelled");
     VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, rt.OpenCursor(s.points));
     VECTRON_ASSIGN_OR_RETURN(bool more, c.First());

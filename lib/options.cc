@@ -23,6 +23,20 @@ Result<Metric> ParseMetric(std::string_view name) {
                                  "\" (expected l2, cosine or ip)");
 }
 
+std::string_view QuantizationName(Quantization q) {
+  switch (q) {
+    case Quantization::kNone: return "none";
+    case Quantization::kSq8: return "sq8";
+  }
+  return "?";
+}
+
+Result<Quantization> ParseQuantization(std::string_view name) {
+  if (name == "none") return Quantization::kNone;
+  if (name == "sq8") return Quantization::kSq8;
+  return Status::InvalidArgument("unknown quantization \"" + std::string(name) + "\" (expected none or sq8)");
+}
+
 Status DatabaseOptions::Validate() const {
   if (map_size_bytes < (1ull << 20))
     return Status::InvalidArgument("map_size_bytes must be at least 1 MiB");
@@ -37,6 +51,9 @@ Status CollectionConfig::Validate() const {
   if (dim == 0 || dim > kMaxDim)
     return Status::InvalidArgument("dim must be between 1 and " + std::to_string(kMaxDim) +
                                    ", got " + std::to_string(dim));
+  if (quantization != Quantization::kNone && quantization != Quantization::kSq8)
+    return Status::InvalidArgument("quantization must be none or sq8, got " +
+                                   std::to_string(static_cast<int>(quantization)));
   if (hnsw.m < 2 || hnsw.m > 256)
     return Status::InvalidArgument("hnsw M must be between 2 and 256, got " + std::to_string(hnsw.m));
   if (hnsw.ef_construction < 1 || hnsw.ef_construction > 10000)
@@ -59,6 +76,7 @@ std::string CollectionConfig::ToJson() const {
       {"metric", MetricName(metric)},
       {"hnsw", {{"m", hnsw.m}, {"ef_construction", hnsw.ef_construction},
                 {"ef_search", hnsw.ef_search}, {"seed", hnsw.seed}}},
+      {"quantization", QuantizationName(quantization)},
       {"shards", shards},
       {"flat_max_points", flat_max_points},
       {"checkpoint_every_ops", checkpoint_every_ops},
@@ -81,6 +99,11 @@ Result<CollectionConfig> CollectionConfig::FromJson(std::string_view text) {
     c.hnsw.ef_construction = h.at("ef_construction").get<uint32_t>();
     c.hnsw.ef_search = h.at("ef_search").get<uint32_t>();
     c.hnsw.seed = h.at("seed").get<uint64_t>();
+    // Configs written before quantization existed hold none.
+    c.quantization = Quantization::kNone;
+    if (j.contains("quantization")) {
+      VECTRON_ASSIGN_OR_RETURN(c.quantization, ParseQuantization(j.at("quantization").get<std::string>()));
+    }
     c.shards = j.at("shards").get<uint32_t>();
     c.flat_max_points = j.at("flat_max_points").get<uint64_t>();
     c.checkpoint_every_ops = j.at("checkpoint_every_ops").get<uint64_t>();

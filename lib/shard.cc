@@ -365,7 +365,8 @@ Status Shard::Impl::RebuildIndex(const ReadTxn& rt, uint64_t seq, const char* re
   VECTRON_ASSIGN_OR_RETURN(uint64_t n, rt.Count(points));
   const bool hnsw = n > config.flat_max_points;
   std::unique_ptr<Index> fresh = hnsw ? std::unique_ptr<Index>(NewHnswIndexImpl(config.dim, config.metric,
-                                                                                config.hnsw, n + n / 8 + 16))
+                                                                                config.hnsw, n + n / 8 + 16,
+                                                                                config.quantization))
                                       : NewFlatIndex(config.dim, config.metric);
   std::vector<std::string> fresh_ids;
   std::string stage = std::string("building ") + (hnsw ? "HNSW" : "flat") + " index for " + dir + " (" + reason + ")";
@@ -451,7 +452,7 @@ Status Shard::Impl::LoadCheckpoint(std::string* why_not) {
     VECTRON_ASSIGN_OR_RETURN(bool found, c.Seek(EncodeU64(ck_seq + 1)));
     if (!found || DecodeU64(c.key()) != ck_seq + 1) return fail("the change log no longer reaches back to the saved index");
   }
-  auto loaded = LoadHnswIndex(dir + "/" + file, config.dim, config.metric, config.hnsw);
+  auto loaded = LoadHnswIndex(dir + "/" + file, config.dim, config.metric, config.hnsw, config.quantization);
   if (!loaded.ok()) return fail(loaded.status().message());
 
   // Label → id from the current snapshot; labels changed since the checkpoint are

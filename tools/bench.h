@@ -15,6 +15,7 @@ struct BenchOptions {
   std::string metric = "l2";
   uint32_t m = 16;
   uint32_t ef_construction = 200;
+  std::string quantization = "none";  // Vectron's collection: none | sq8
   std::vector<int> efs = {16, 32, 64, 128, 256};
   int k = 10;
   unsigned threads = 1;

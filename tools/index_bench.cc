@@ -1,6 +1,6 @@
-// vectron_index_bench: Vectron's HNSW search (any kernel level)
+// vectron_index_bench: Vectron's HNSW search (each quantization, any kernel level)
 // against raw hnswlib on the *same graph*, in one process, below the Collection API (no
-// LMDB, no string ids): it isolates the search loop and the kernels.
+// LMDB, no string ids): it isolates the search loop, the kernels and the quantization.
 // The graph is built once with HnswIndex (hnswlib's construction) and saved to --graph;
 // later runs load it, and hnswlib loads the same file. Each ef is measured in --rounds
 // rounds; within a round every system runs all queries once on one thread, in an order
@@ -9,7 +9,7 @@
 // system at recall@k = --target-recall, interpolated between the measured efs.
 //
 //   vectron_index_bench --data ../shared/datasets/glove-100-angular-200k --metric cosine
-//       --graph /tmp/glove.hnsw --ef 64,96,128,192,256
+//       --graph /tmp/glove.hnsw --ef 64,96,128,192,256 --quantization none,sq8
 //
 // --only SYSTEM --ef N runs one system once (for valgrind --tool=callgrind).
 #include <CLI/CLI.hpp>
@@ -75,7 +75,7 @@ bool FileExists(const std::string& p) { return std::ifstream(p).good(); }
 
 int main(int argc, char** argv) {
   CLI::App app{"Vectron's HNSW search vs raw hnswlib on one graph"};
-  std::string data_dir, metric_text = "l2", graph_path, efs_text = "16,32,64,128,256";
+  std::string data_dir, metric_text = "l2", graph_path, efs_text = "16,32,64,128,256", quant_text = "none,sq8";
   std::string simd_text, only;
   uint32_t m = 16, ef_construction = 200;
   size_t k = 10, max_queries = 0;
@@ -93,9 +93,10 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "Build threads (0 = all); searches use one")->capture_default_str();
   app.add_option("--max-queries", max_queries, "Use only the first N queries");
   app.add_option("--rounds", rounds, "Timed rounds per ef (median kept)")->capture_default_str();
+  app.add_option("--quantization", quant_text, "Vectron configurations: none, sq8")->capture_default_str();
   app.add_option("--simd", simd_text, "Kernel level for Vectron: scalar, avx2, avx512, avx512vnni");
   app.add_option("--target-recall", target, "Recall at which QPS is interpolated")->capture_default_str();
-  app.add_option("--only", only, "Run one system (hnswlib, hnswlib-thp, vectron) once per ef, untimed");
+  app.add_option("--only", only, "Run one system (hnswlib, vectron-none, vectron-sq8) once per ef, untimed");
   app.add_flag("--json", json, "One JSON object per line");
   app.add_flag("--reference-huge-pages", reference_thp,
                "Also run hnswlib with its base layer on transparent huge pages (as Vectron's)");
@@ -124,6 +125,12 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < n; ++i) Normalize(std::span<float>(base->data.data() + i * dim, dim));
     for (size_t i = 0; i < nq; ++i) Normalize(std::span<float>(queries->data.data() + i * dim, dim));
   }
+  std::vector<Quantization> quants;
+  for (const auto& q : Split(quant_text)) {
+    auto parsed = ParseQuantization(q);
+    if (!parsed.ok()) return fail(parsed.status());
+    quants.push_back(*parsed);
+  }
   HnswParams params;
   params.m = m;
   params.ef_construction = ef_construction;
@@ -132,7 +139,7 @@ int main(int argc, char** argv) {
   if (!FileExists(path)) {
     std::fprintf(stderr, "building the graph of %zu points on %u threads...\n", n, ResolveThreads(threads));
     auto t0 = Clock::now();
-    auto idx = NewHnswIndexImpl(dim, *metric, params, n);
+    auto idx = NewHnswIndexImpl(dim, *metric, params, n, Quantization::kNone);
     std::vector<uint64_t> labels(n);
     for (size_t i = 0; i < n; ++i) labels[i] = i;
     if (Status s = idx->Upsert(labels, base->data, threads); !s.ok()) return fail(s);
@@ -158,12 +165,16 @@ int main(int argc, char** argv) {
                          rt->Search(q, kk, out);
                        }});
   }
-  {
-    auto loaded = LoadHnswIndex(path, dim, *metric, params);
+  for (Quantization qz : quants) {
+    auto t0 = Clock::now();
+    auto loaded = LoadHnswIndex(path, dim, *metric, params, qz);
     if (!loaded.ok()) return fail(loaded.status());
+    std::fprintf(stderr, "vectron-%s loaded in %.2f s\n", std::string(QuantizationName(qz)).c_str(),
+                 std::chrono::duration<double>(Clock::now() - t0).count());
     HnswIndex* idx = loaded->get();
     ours.push_back(std::move(*loaded));
-    systems.push_back({"vectron", [idx, dim](const float* q, size_t kk, size_t ef, std::vector<uint64_t>* out) {
+    systems.push_back({"vectron-" + std::string(QuantizationName(qz)),
+                       [idx, dim](const float* q, size_t kk, size_t ef, std::vector<uint64_t>* out) {
                          IndexSearchOptions o;
                          o.ef = ef;
                          auto hits = idx->Search(std::span<const float>(q, dim), kk, o);
@@ -172,6 +183,13 @@ int main(int argc, char** argv) {
                        }});
   }
   if (graph_path.empty()) std::remove(path.c_str());
+  // Memory of each index as it counts its own allocations (hnswlib's arrays; Vectron adds
+  // its codes and label map).
+  std::fprintf(stderr, "index memory: hnswlib %.1f MiB", static_cast<double>(r->memory_bytes()) / (1 << 20));
+  for (size_t i = 0; i < ours.size(); ++i)
+    std::fprintf(stderr, ", vectron-%s %.1f MiB", std::string(QuantizationName(quants[i])).c_str(),
+                 static_cast<double>(ours[i]->memory_bytes()) / (1 << 20));
+  std::fprintf(stderr, "\n");
   std::fprintf(stderr, "hnswlib build: %s; Vectron kernels: %s; %zu queries, k=%zu\n", r->variant().c_str(),
                std::string(SimdLevelName(ActiveKernels().level)).c_str(), nq, k);
 

@@ -113,7 +113,7 @@ int main(int argc, char** argv) {
   InstallInterruptHandler();
 
   // create
-  std::string data_dir = "./vectron-data", name, metric = "cosine";
+  std::string data_dir = "./vectron-data", name, metric = "cosine", quantization = "none";
   uint32_t dim = 0, m = 16, efc = 200, efs = 64, shards = 1;
   uint64_t flat_max = 10000;
   auto* create = app.add_subcommand("create", "Create a collection");
@@ -126,6 +126,8 @@ int main(int argc, char** argv) {
   create->add_option("--ef-search", efs, "Default search beam width")->capture_default_str();
   create->add_option("--shards", shards, "Shards (points hashed by id)")->capture_default_str();
   create->add_option("--flat-max-points", flat_max, "Exact search per shard up to this size")->capture_default_str();
+  create->add_option("--quantization", quantization, "What the graph is searched on: none or sq8 (int8 codes, exact rescoring)")
+      ->capture_default_str();
 
   // import
   std::string file, format, id_prefix, durability = "full";
@@ -192,6 +194,7 @@ int main(int argc, char** argv) {
   bench->add_option("--metric", bo.metric, "l2, cosine or ip")->capture_default_str();
   bench->add_option("--M", bo.m, "HNSW M")->capture_default_str();
   bench->add_option("--ef-construction", bo.ef_construction, "HNSW ef_construction")->capture_default_str();
+  bench->add_option("--quantization", bo.quantization, "Vectron's collection: none or sq8")->capture_default_str();
   bench->add_option("--ef", efs_text, "Comma-separated ef values")->capture_default_str();
   bench->add_option("--k", bo.k, "k")->capture_default_str();
   bench->add_option("--threads", bo.threads, "Threads for build and search (0 = all)")->capture_default_str();
@@ -315,6 +318,8 @@ int main(int argc, char** argv) {
   if (*create) {
     auto met = ParseMetric(metric);
     if (!met.ok()) return Fail(met.status());
+    auto quant = ParseQuantization(quantization);
+    if (!quant.ok()) return Fail(quant.status());
     auto db = OpenDb(data_dir);
     if (!db.ok()) return Fail(db.status());
     CollectionConfig cfg;
@@ -325,6 +330,7 @@ int main(int argc, char** argv) {
     cfg.hnsw.ef_search = efs;
     cfg.shards = shards;
     cfg.flat_max_points = flat_max;
+    cfg.quantization = *quant;
     auto c = (*db)->CreateCollection(name, cfg);
     if (!c.ok()) return Fail(c.status());
     std::printf("created collection %s (dim %u, %s, %u shard%s) in %s\n", name.c_str(), dim, metric.c_str(), shards,
@@ -480,9 +486,10 @@ int main(int argc, char** argv) {
                        {"disk_bytes", st->disk_bytes}, {"deleted_slots", st->deleted_slots},
                        {"config", nlohmann::json::parse(c.ToJson())}});
       } else {
-        std::printf("%s\n  count        %llu\n  dimension    %u\n  metric       %s\n  shards       %u\n  index        %s (M=%u, ef_construction=%u, ef_search=%u)\n  index memory %s\n  disk         %s\n",
+        std::printf("%s\n  count        %llu\n  dimension    %u\n  metric       %s\n  shards       %u\n  index        %s (M=%u, ef_construction=%u, ef_search=%u, quantization %s)\n  index memory %s\n  disk         %s\n",
                     n.c_str(), static_cast<unsigned long long>(st->count), c.dim, std::string(MetricName(c.metric)).c_str(),
                     c.shards, st->index_kind.c_str(), c.hnsw.m, c.hnsw.ef_construction, c.hnsw.ef_search,
+                    std::string(QuantizationName(c.quantization)).c_str(),
                     FormatBytes(st->index_memory_bytes).c_str(), FormatBytes(st->disk_bytes).c_str());
       }
     }

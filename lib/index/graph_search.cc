@@ -233,7 +233,10 @@ void SearchBase(const GraphView& g, const Dist& dist, Candidate entry, const Bas
 }
 
 template Candidate Descend<FloatDistance>(const GraphView&, const FloatDistance&);
+template Candidate Descend<Sq8Distance>(const GraphView&, const Sq8Distance&);
 template void SearchBase<FloatDistance>(const GraphView&, const FloatDistance&, Candidate, const BaseSearchOptions&,
                                         SearchScratch&, std::vector<Candidate>*);
+template void SearchBase<Sq8Distance>(const GraphView&, const Sq8Distance&, Candidate, const BaseSearchOptions&,
+                                      SearchScratch&, std::vector<Candidate>*);
 
 }  // namespace vectron

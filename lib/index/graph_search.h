@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "index/kernels.h"
+#include "index/sq8.h"
 
 namespace vectron {
 
@@ -73,6 +74,21 @@ class FloatDistance {
   const float* q_;
   size_t dim_;
   bool l2_;
+  const Kernels& k_;
+};
+
+// Approximate distance of a prepared query to the Sq8 codes (rows by internal id).
+class Sq8Distance {
+ public:
+  Sq8Distance(const Sq8Codec& codec, const Sq8Codec::Query& q, const AlignedRows& codes, const Kernels& k)
+      : codec_(codec), q_(q), codes_(codes), k_(k) {}
+  float operator()(uint32_t id) const { return codec_.Distance(q_, codes_.row(id), k_); }
+  void Prefetch(uint32_t id) const { PrefetchBytes(codes_.row(id), codes_.row_bytes()); }
+
+ private:
+  const Sq8Codec& codec_;
+  const Sq8Codec::Query& q_;
+  const AlignedRows& codes_;
   const Kernels& k_;
 };
 

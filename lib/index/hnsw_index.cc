@@ -8,12 +8,14 @@
 #include <cstring>
 #include <limits>
 #include <mutex>
+#include <new>
 #include <queue>
 #include <shared_mutex>
 
 #include "index/graph_search.h"
 #include "index/huge_pages.h"
 #include "index/kernels.h"
+#include "index/sq8.h"
 #include "index/top_k.h"
 #include "util/parallel.h"
 
@@ -43,11 +45,18 @@ std::unique_ptr<hnswlib::SpaceInterface<float>> MakeSpace(Metric metric, uint32_
 
 class HnswIndexImpl final : public HnswIndex {
  public:
-  HnswIndexImpl(uint32_t dim, Metric metric, std::unique_ptr<hnswlib::SpaceInterface<float>> space,
+  HnswIndexImpl(uint32_t dim, Metric metric, Quantization quantization,
+                std::unique_ptr<hnswlib::SpaceInterface<float>> space,
                 std::unique_ptr<hnswlib::HierarchicalNSW<float>> hnsw)
       : dim_(dim), metric_(metric), space_(std::move(space)), hnsw_(std::move(hnsw)) {
     for (const auto& [label, id] : hnsw_->label_lookup_) NoteInternal(label, id);
     RelocateLevel0();
+    if (quantization == Quantization::kSq8) {
+      sq8_ = std::make_unique<Sq8Codec>(dim, metric == Metric::kL2);
+      codes_ = AlignedRows(sq8_->code_bytes());
+      // Codes are not saved with the graph: a loaded graph gets them here.
+      Retrain();
+    }
   }
 
   std::string_view kind() const override { return "hnsw"; }
@@ -57,7 +66,9 @@ class HnswIndexImpl final : public HnswIndex {
     if (vectors.size() != labels.size() * dim_)
       return Status::InvalidArgument("HnswIndex::Upsert: vectors size does not match labels × dim");
     std::unique_lock lock(mu_);
-    return UpsertLocked(labels, vectors, threads);
+    Status s = UpsertLocked(labels, vectors, threads);
+    UpdateCodes(labels);
+    return s;
   }
 
   Status StageHidden(std::span<const uint64_t> labels, std::span<const float> vectors, unsigned threads) override {
@@ -74,6 +85,7 @@ class HnswIndexImpl final : public HnswIndex {
     // exclusively), and the graph comes out as if the batch had been inserted in one go.
     SetStagedMarks(false);
     Status s = UpsertLocked(labels, vectors, threads);
+    UpdateCodes(labels);
     for (uint64_t l : labels) SetHidden(l, hnsw_->label_lookup_.count(l) != 0);
     // Everything staged is hidden again before the lock is released, even after an error.
     SetStagedMarks(true);
@@ -110,6 +122,11 @@ class HnswIndexImpl final : public HnswIndex {
       }
       RelocateLevel0();
     }
+    // Room for the codes of every slot before any point goes in: a search must find a
+    // code for each node it reaches.
+    if (sq8_ && !codes_.Reserve(hnsw_->max_elements_))
+      return Status::ResourceExhausted("HNSW index: no memory for the sq8 codes of " +
+                                       std::to_string(hnsw_->max_elements_) + " slots");
     // Labels already in the graph (replacements, and reused slots of deleted points) go
     // one at a time: hnswlib 0.6.2's update path (unmarkDeletedInternal's unlocked
     // num_deleted_, updatePoint's neighbour repair) races with itself and with inserts
@@ -167,12 +184,24 @@ class HnswIndexImpl final : public HnswIndex {
       bo.allowed = mask.data();
       bo.two_hop = options.two_hop;
     }
-    // Per-thread buffer, reached once per query (see ThreadSearchScratch).
-    thread_local std::vector<Candidate> t_found;
-    std::vector<Candidate>& found = t_found;
+    // Per-thread buffers, reached once per query (see ThreadSearchScratch).
+    struct Buffers {
+      std::vector<Candidate> found;
+      Sq8Codec::Query prepared;
+    };
+    thread_local Buffers buffers;
+    Buffers& b = buffers;
     SearchScratch& scratch = ThreadSearchScratch();
+    std::vector<Candidate>& found = b.found;
     FloatDistance exact(g, query.data(), dim_, metric_ == Metric::kL2, kern);
-    SearchBase(g, exact, Descend(g, exact), bo, scratch, &found);
+    if (sq8_) {
+      sq8_->Prepare(query.data(), &b.prepared);
+      Sq8Distance approx(*sq8_, b.prepared, codes_, kern);
+      SearchBase(g, approx, Descend(g, approx), bo, scratch, &found);
+      Rescore(exact, &found);
+    } else {
+      SearchBase(g, exact, Descend(g, exact), bo, scratch, &found);
+    }
     std::vector<Neighbor> out(std::min(k, found.size()));
     for (size_t i = 0; i < out.size(); ++i) out[i] = Neighbor{g.Label(found[i].id), found[i].distance};
     return out;
@@ -213,7 +242,7 @@ class HnswIndexImpl final : public HnswIndex {
     for (size_t i = 0; i < h.cur_element_count; ++i)
       if (h.element_levels_[i] > 0) bytes += h.size_links_per_element_ * static_cast<size_t>(h.element_levels_[i]);
     bytes += h.label_lookup_.size() * 40;  // unordered_map node + bucket, approximately
-    return bytes;
+    return bytes + codes_.memory_bytes();
   }
 
   Status Save(const std::string& path) const override {
@@ -279,6 +308,22 @@ class HnswIndexImpl final : public HnswIndex {
     return mask;
   }
 
+  // Replaces the approximate distances of the best candidates by exact ones and sorts
+  // them. All ef candidates are rescored: the true neighbours can sit anywhere in the
+  // beam when codes tie or err, and a rescore costs one float distance each.
+  static void Rescore(const FloatDistance& exact, std::vector<Candidate>* found) {
+    constexpr size_t kAhead = 8;
+    auto& f = *found;
+    for (size_t i = 0; i < std::min(kAhead, f.size()); ++i) exact.Prefetch(f[i].id);
+    for (size_t i = 0; i < f.size(); ++i) {
+      if (i + kAhead < f.size()) exact.Prefetch(f[i + kAhead].id);
+      f[i].distance = exact(f[i].id);
+    }
+    std::sort(f.begin(), f.end(), [](const Candidate& a, const Candidate& b) {
+      return a.distance < b.distance || (a.distance == b.distance && a.id < b.id);
+    });
+  }
+
   // Moves hnswlib's base layer (links, vectors and labels of every node: what a search
   // touches) to memory backed by huge pages (huge_pages.h). hnswlib keeps using it:
   // it is malloc-compatible, so hnswlib's realloc and free accept it. Keeps the old
@@ -291,6 +336,36 @@ class HnswIndexImpl final : public HnswIndex {
     std::memcpy(p, h.data_level0_memory_, h.cur_element_count * h.size_data_per_element_);
     std::free(h.data_level0_memory_);
     h.data_level0_memory_ = static_cast<char*>(p);
+  }
+
+  // Learns the Sq8 ranges from every vector in the graph and encodes them all.
+  // REQUIRES: mu_ held exclusively (or construction), sq8_ set.
+  void Retrain() {
+    const auto& h = *hnsw_;
+    std::vector<const float*> rows(h.cur_element_count);
+    for (size_t i = 0; i < rows.size(); ++i)
+      rows[i] = reinterpret_cast<const float*>(h.getDataByInternalId(static_cast<hnswlib::tableint>(i)));
+    sq8_->Train(rows);
+    // At construction (a load) this is the first allocation of the codes; later it has
+    // been made by UpsertLocked.
+    if (!codes_.Reserve(h.max_elements_)) throw std::bad_alloc();
+    for (size_t i = 0; i < rows.size(); ++i) sq8_->Encode(rows[i], codes_.row(i));
+    trained_on_ = rows.size();
+  }
+
+  // Encodes the vectors of `labels` after an insert; retrains (and re-encodes all) when
+  // the graph has doubled since the last training, so that the ranges follow the data
+  // while it is small, until kRetrainUntil slots.
+  // REQUIRES: mu_ held exclusively.
+  void UpdateCodes(std::span<const uint64_t> labels) {
+    if (!sq8_) return;
+    const auto& h = *hnsw_;
+    if (trained_on_ < kRetrainUntil && h.cur_element_count >= 2 * trained_on_) return Retrain();
+    for (uint64_t l : labels) {
+      auto it = h.label_lookup_.find(l);
+      if (it == h.label_lookup_.end()) continue;
+      sq8_->Encode(reinterpret_cast<const float*>(h.getDataByInternalId(it->second)), codes_.row(it->second));
+    }
   }
 
   bool IsHidden(uint64_t label) const { return label < hidden_.size() && hidden_[label]; }
@@ -328,7 +403,11 @@ class HnswIndexImpl final : public HnswIndex {
   static constexpr hnswlib::tableint kNoInternal = std::numeric_limits<hnswlib::tableint>::max();
   // The search marks expanded candidates in an id's top bit (graph_search.cc).
   static constexpr size_t kMaxElements = size_t{1} << 31;
-
+  // Past this many slots the Sq8 ranges are fixed: a sample this large has seen the
+  // data's range (rare values outside it are clamped, and rescoring is exact), and
+  // retraining re-encodes everything under the write lock, a pause for searches that
+  // grows with the index (about 0.2 s at 2^17 points of 100 dims on this machine).
+  static constexpr size_t kRetrainUntil = size_t{1} << 16;
   // REQUIRES: mu_ held exclusively (or construction).
   void NoteInternal(uint64_t label, hnswlib::tableint id) {
     if (label >= (uint64_t{1} << 32)) return;  // Shards never use such labels.
@@ -344,25 +423,29 @@ class HnswIndexImpl final : public HnswIndex {
   size_t hidden_count_ = 0;                // GUARDED_BY(mu_)
   std::unique_ptr<hnswlib::SpaceInterface<float>> space_;
   std::unique_ptr<hnswlib::HierarchicalNSW<float>> hnsw_;  // GUARDED_BY(mu_) for mutation
+  std::unique_ptr<Sq8Codec> sq8_;  // set for Quantization::kSq8
+  AlignedRows codes_{0};           // GUARDED_BY(mu_) for mutation: sq8 code of each internal id
+  size_t trained_on_ = 0;          // GUARDED_BY(mu_), slots when sq8_ was last trained
   mutable std::shared_mutex mu_;
 };
 
 }  // namespace
 
 std::unique_ptr<HnswIndex> NewHnswIndexImpl(uint32_t dim, Metric metric, const HnswParams& params,
-                                            size_t capacity) {
+                                            size_t capacity, Quantization quantization) {
   auto space = MakeSpace(metric, dim);
   auto hnsw = std::make_unique<hnswlib::HierarchicalNSW<float>>(space.get(), std::max<size_t>(capacity, 16),
                                                                  params.m, params.ef_construction, params.seed);
-  return std::make_unique<HnswIndexImpl>(dim, metric, std::move(space), std::move(hnsw));
+  return std::make_unique<HnswIndexImpl>(dim, metric, quantization, std::move(space), std::move(hnsw));
 }
 
-std::unique_ptr<Index> NewHnswIndex(uint32_t dim, Metric metric, const HnswParams& params, size_t capacity) {
-  return NewHnswIndexImpl(dim, metric, params, capacity);
+std::unique_ptr<Index> NewHnswIndex(uint32_t dim, Metric metric, const HnswParams& params, size_t capacity,
+                                    Quantization quantization) {
+  return NewHnswIndexImpl(dim, metric, params, capacity, quantization);
 }
 
 Result<std::unique_ptr<HnswIndex>> LoadHnswIndex(const std::string& path, uint32_t dim, Metric metric,
-                                                 const HnswParams&) {
+                                                 const HnswParams&, Quantization quantization) {
   auto space = MakeSpace(metric, dim);
   std::unique_ptr<hnswlib::HierarchicalNSW<float>> hnsw;
   try {
@@ -379,7 +462,7 @@ Result<std::unique_ptr<HnswIndex>> LoadHnswIndex(const std::string& path, uint32
   for (size_t i = 0; i < hnsw->cur_element_count; ++i)
     if (hnsw->isMarkedDeleted(static_cast<hnswlib::tableint>(i))) ++hnsw->num_deleted_;
   return std::unique_ptr<HnswIndex>(
-      std::make_unique<HnswIndexImpl>(dim, metric, std::move(space), std::move(hnsw)));
+      std::make_unique<HnswIndexImpl>(dim, metric, quantization, std::move(space), std::move(hnsw)));
 }
 
 }  // namespace vectron

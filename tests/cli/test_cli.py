@@ -146,3 +146,22 @@ def test_backup_copies_a_working_database_and_compact_runs(tmp_path, data):
     assert again.returncode != 0 and "exists" in again.stderr
     assert "compacted docs" in run("compact", "--data", data).stdout
     assert json.loads(run("info", "--data", data, "--json").stdout)[0]["count"] == 500
+
+
+def test_create_with_sq8_quantization(tmp_path, data):
+    rng = np.random.default_rng(2)
+    rows = rng.standard_normal((400, 8)).astype(np.float32)
+    write_fvecs(tmp_path / "v.fvecs", rows)
+    p = run("create", "--data", data, "q", "--dim", "8", "--quantization", "pq4", check=False)
+    assert p.returncode != 0 and 'unknown quantization "pq4"' in p.stderr
+    assert "no collections" in run("info", "--data", data).stdout
+    run("create", "--data", data, "q", "--dim", "8", "--metric", "l2", "--quantization", "sq8",
+        "--flat-max-points", "100")
+    run("import", "--data", data, "q", str(tmp_path / "v.fvecs"))
+    info = json.loads(run("info", "--data", data, "q", "--json").stdout)[0]
+    assert info["config"]["quantization"] == "sq8" and info["index"] == "hnsw"
+    assert "quantization sq8" in run("info", "--data", data, "q").stdout
+    q = json.dumps([float(x) for x in rows[7]])
+    hits = json.loads(run("search", "--data", data, "q", "--vector", q, "-k", "3", "--json").stdout)
+    # The graph is walked on int8 codes, the hits rescored exactly: the point itself at 0.
+    assert hits[0]["id"] == "7" and abs(hits[0]["score"]) < 1e-5
