@@ -310,12 +310,9 @@ TEST_CASE("reopening loads the saved graph and catches up on later writes") {
     // graph file is the older checkpoint.
     std::filesystem::copy(dir / "db", dir / "crashed", std::filesystem::copy_options::recursive);
   }
-  std::vector<std::string> stages;
-  DatabaseOptions o;
-  o.progress = [&](std::string_view stage, uint64_t, uint64_t) {
-    stages.emplace_back(stage);
-    return true;
-  };
+  testing::Stages st;
+  DatabaseOptions o = st.Options();
+  const auto& stages = st.seen;
   auto db = OpenDb(dir / "crashed", o);
   Collection* c = db->GetCollection("c").value();
   CHECK(stages.empty());  // loaded, not rebuilt
@@ -346,12 +343,9 @@ TEST_CASE("a corrupted saved graph is detected and rebuilt from LMDB") {
     f.seekp(200);
     f.put('\x7f');
   }
-  std::vector<std::string> stages;
-  DatabaseOptions o;
-  o.progress = [&](std::string_view stage, uint64_t, uint64_t) {
-    stages.emplace_back(stage);
-    return true;
-  };
+  testing::Stages st;
+  DatabaseOptions o = st.Options();
+  const auto& stages = st.seen;
   auto db = OpenDb(dir.path(), o);
   Collection* c = db->GetCollection("c").value();
   REQUIRE_FALSE(stages.empty());
@@ -570,12 +564,9 @@ TEST_CASE("a collection with sq8 quantization keeps it through rebuilds, reopeni
     check(*c, "built");
     REQUIRE(c->Checkpoint().ok());
   }
-  std::vector<std::string> stages;
-  DatabaseOptions o;
-  o.progress = [&](std::string_view stage, uint64_t, uint64_t) {
-    stages.emplace_back(stage);
-    return true;
-  };
+  testing::Stages st;
+  DatabaseOptions o = st.Options();
+  const auto& stages = st.seen;
   auto db = OpenDb(dir / "sq8", o);
   Collection* c = db->GetCollection("c").value();
   CHECK(stages.empty());  // the graph was loaded and its codes rebuilt, not the graph
