@@ -3,9 +3,11 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <random>
 #include <set>
+#include <thread>
 
 #include "index/distance.h"
 #include "index/hnsw_index.h"
@@ -261,4 +263,48 @@ TEST_CASE("sq8 ranges follow the data as the index grows") {
       hit += std::count(truth.begin(), truth.end(), h.label);
   }
   CHECK(static_cast<double>(hit) / (10.0 * nq) >= 0.9);
+}
+
+TEST_CASE("sq8 searches run concurrently with inserts that grow, retrain and re-encode the codes") {
+  const uint32_t dim = 16;
+  const size_t n = 4000;
+  auto data = SkewedVectors(n, dim, 8, false);
+  auto idx = NewHnswIndexImpl(dim, Metric::kL2, {}, 16, Quantization::kSq8);
+  auto labels = Labels(n);
+  REQUIRE(idx->Upsert(std::span<const uint64_t>(labels.data(), 50), std::span<const float>(data.data(), 50 * dim), 1).ok());
+  std::atomic<bool> done{false};
+  std::atomic<size_t> bad{0}, searches{0};
+  std::thread reader([&] {
+    IndexSearchOptions o;
+    o.ef = 32;
+    // At least one search after the writer is done: the loop ends only then.
+    for (bool last = false; !last;) {
+      last = done.load();
+      const size_t q = searches.fetch_add(1) % n;
+      auto hits = idx->Search(std::span<const float>(data.data() + q * dim, dim), 5, o);
+      for (size_t i = 0; i < hits.size(); ++i) {
+        // Every hit is a live label with its exact distance, in order.
+        if (hits[i].label >= n) ++bad;
+        else if (std::abs(hits[i].distance - IndexDistance(Metric::kL2, data.data() + q * dim,
+                                                            data.data() + hits[i].label * dim, dim)) > 1e-3f * (1 + hits[i].distance))
+          ++bad;
+        if (i > 0 && hits[i - 1].distance > hits[i].distance) ++bad;
+      }
+    }
+  });
+  for (size_t i = 50; i < n; i += 150) {
+    const size_t end = std::min(n, i + 150);
+    REQUIRE(idx->Upsert(std::span<const uint64_t>(labels.data() + i, end - i),
+                        std::span<const float>(data.data() + i * dim, (end - i) * dim), 2).ok());
+  }
+  done = true;
+  reader.join();
+  CHECK(bad.load() == 0);
+  CHECK(searches.load() > 0);
+  // After the writer: the index finds each point itself.
+  IndexSearchOptions o;
+  o.ef = 32;
+  size_t self = 0;
+  for (size_t q = 0; q < n; q += 97) self += idx->Search(std::span<const float>(data.data() + q * dim, dim), 1, o)[0].label == q;
+  CHECK(self >= (n / 97) * 95 / 100);
 }
