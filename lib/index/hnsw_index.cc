@@ -55,7 +55,7 @@ class HnswIndexImpl final : public HnswIndex {
       sq8_ = std::make_unique<Sq8Codec>(dim, metric == Metric::kL2);
       codes_ = AlignedRows(sq8_->code_bytes());
       // Codes are not saved with the graph: a loaded graph gets them here.
-      Retrain();
+      if (!Retrain()) throw std::bad_alloc();
     }
   }
 
@@ -338,19 +338,21 @@ class HnswIndexImpl final : public HnswIndex {
     h.data_level0_memory_ = static_cast<char*>(p);
   }
 
-  // Learns the Sq8 ranges from every vector in the graph and encodes them all.
+  // Learns the Sq8 ranges from every vector in the graph and encodes them all. Returns
+  // false, changing nothing, if there is no memory for the codes of every slot (at
+  // construction this is their first allocation; later UpsertLocked has made it, or
+  // refused the insert).
   // REQUIRES: mu_ held exclusively (or construction), sq8_ set.
-  void Retrain() {
+  [[nodiscard]] bool Retrain() {
     const auto& h = *hnsw_;
+    if (!codes_.Reserve(h.max_elements_)) return false;
     std::vector<const float*> rows(h.cur_element_count);
     for (size_t i = 0; i < rows.size(); ++i)
       rows[i] = reinterpret_cast<const float*>(h.getDataByInternalId(static_cast<hnswlib::tableint>(i)));
     sq8_->Train(rows);
-    // At construction (a load) this is the first allocation of the codes; later it has
-    // been made by UpsertLocked.
-    if (!codes_.Reserve(h.max_elements_)) throw std::bad_alloc();
     for (size_t i = 0; i < rows.size(); ++i) sq8_->Encode(rows[i], codes_.row(i));
     trained_on_ = rows.size();
+    return true;
   }
 
   // Encodes the vectors of `labels` after an insert; retrains (and re-encodes all) when
@@ -360,7 +362,8 @@ class HnswIndexImpl final : public HnswIndex {
   void UpdateCodes(std::span<const uint64_t> labels) {
     if (!sq8_) return;
     const auto& h = *hnsw_;
-    if (trained_on_ < kRetrainUntil && h.cur_element_count >= 2 * trained_on_) return Retrain();
+    // A failed retraining keeps the old ranges: every slot in use already has its code.
+    if (trained_on_ < kRetrainUntil && h.cur_element_count >= 2 * trained_on_ && Retrain()) return;
     for (uint64_t l : labels) {
       auto it = h.label_lookup_.find(l);
       if (it == h.label_lookup_.end()) continue;
