@@ -464,8 +464,12 @@ Result<std::unique_ptr<HnswIndex>> LoadHnswIndex(const std::string& path, uint32
   hnsw->num_deleted_ = 0;
   for (size_t i = 0; i < hnsw->cur_element_count; ++i)
     if (hnsw->isMarkedDeleted(static_cast<hnswlib::tableint>(i))) ++hnsw->num_deleted_;
-  return std::unique_ptr<HnswIndex>(
-      std::make_unique<HnswIndexImpl>(dim, metric, quantization, std::move(space), std::move(hnsw)));
+  try {
+    return std::unique_ptr<HnswIndex>(
+        std::make_unique<HnswIndexImpl>(dim, metric, quantization, std::move(space), std::move(hnsw)));
+  } catch (const std::bad_alloc&) {
+    return Status::ResourceExhausted("loading HNSW index " + path + ": no memory for its sq8 codes");
+  }
 }
 
 }  // namespace vectron
