@@ -265,7 +265,7 @@ TEST_CASE("sq8 ranges follow the data as the index grows") {
   CHECK(static_cast<double>(hit) / (10.0 * nq) >= 0.9);
 }
 
-TEST_CASE("sq8 searches run concurrently with inserts that grow, retrain and re-encode the codes") {
+TEST_CASE("graph: sq8 searches run concurrently with inserts that grow, retrain and re-encode the codes") {
   const uint32_t dim = 16;
   const size_t n = 4000;
   auto data = SkewedVectors(n, dim, 8, false);
