@@ -78,7 +78,7 @@ Status DecodeBatch(std::string_view in, WriteBatch* b, std::vector<std::string>*
     in.remove_prefix(len);
     if (!GetU32(in, &len) || in.size() < len * sizeof(float)) return bad();
     std::vector<float> v(len);
-    std::memcpy(v.data(), in.data(), len * sizeof(float));
+    if (len) std::memcpy(v.data(), in.data(), len * sizeof(float));  // a delete has no vector (v.data() is null)
     in.remove_prefix(len * sizeof(float));
     if (op == WriteBatch::Op::kUpsert) b->Upsert(std::move(id), v, meta);
     else b->Delete(std::move(id));

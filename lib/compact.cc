@@ -25,7 +25,7 @@ Status IndexSync::CompactIndex(const ProgressFn& progress) {
     VECTRON_ASSIGN_OR_RETURN(ReadTxn rt, ReadTxn::Begin(store_.env()));
     VECTRON_ASSIGN_OR_RETURN(snap_seq, store_.Counter(rt, meta_key::kSeq));
     VECTRON_ASSIGN_OR_RETURN(uint64_t n, store_.CountRecords(rt));
-    fresh = NewHnswIndexImpl(config.dim, config.metric, config.hnsw, n + n / 8 + 16);
+    fresh = NewHnswIndexImpl(config.dim, config.metric, config.hnsw, n + n / 8 + 16, config.quantization);
     VECTRON_ASSIGN_OR_RETURN(ids, FillIndex(*fresh, rt, n, stage, progress, "compaction cancelled"));
   }
 

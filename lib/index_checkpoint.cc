@@ -60,7 +60,7 @@ Status IndexSync::LoadCheckpoint(std::string* why_not) {
     VECTRON_ASSIGN_OR_RETURN(bool logged, store_.ChangeLogReaches(rt, ck_seq));
     if (!logged) return fail("the change log no longer reaches back to the saved index");
   }
-  auto loaded = LoadHnswIndex(dir + "/" + file, config.dim, config.metric, config.hnsw);
+  auto loaded = LoadHnswIndex(dir + "/" + file, config.dim, config.metric, config.hnsw, config.quantization);
   if (!loaded.ok()) return fail(loaded.status().message());
 
   // Label → id from the current snapshot; labels changed since the checkpoint are

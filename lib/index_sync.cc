@@ -130,7 +130,7 @@ Status IndexSync::RebuildIndex(const ReadTxn& rt, uint64_t seq, const char* reas
   const ProgressFn& progress = graph ? options_.progress : no_progress;
   BuiltIndex fresh;
   if (graph) {
-    auto g = NewHnswIndexImpl(config.dim, config.metric, config.hnsw, n + n / 8 + 16);
+    auto g = NewHnswIndexImpl(config.dim, config.metric, config.hnsw, n + n / 8 + 16, config.quantization);
     VECTRON_ASSIGN_OR_RETURN(auto ids, FillIndex(*g, rt, n, stage, progress, "index build cancelled"));
     fresh = BuiltIndex::Graph(std::move(g), std::move(ids));
   } else {

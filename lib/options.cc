@@ -32,11 +32,25 @@ std::string_view DurabilityName(Durability d) {
   return "?";
 }
 
+std::string_view QuantizationName(Quantization q) {
+  switch (q) {
+    case Quantization::kNone: return "none";
+    case Quantization::kSq8: return "sq8";
+  }
+  return "?";
+}
+
 Result<Durability> ParseDurability(std::string_view name) {
   if (name == "full") return Durability::kFull;
   if (name == "nometasync" || name == "no_meta_sync") return Durability::kNoMetaSync;
   if (name == "nosync" || name == "no_sync") return Durability::kNoSync;
   return Status::InvalidArgument("durability must be full, nometasync or nosync, got \"" + std::string(name) + "\"");
+}
+
+Result<Quantization> ParseQuantization(std::string_view name) {
+  if (name == "none") return Quantization::kNone;
+  if (name == "sq8") return Quantization::kSq8;
+  return Status::InvalidArgument("unknown quantization \"" + std::string(name) + "\" (expected none or sq8)");
 }
 
 Status DatabaseOptions::Validate() const {
@@ -53,6 +67,9 @@ Status CollectionConfig::Validate() const {
   if (dim == 0 || dim > kMaxDim)
     return Status::InvalidArgument("dim must be between 1 and " + std::to_string(kMaxDim) +
                                    ", got " + std::to_string(dim));
+  if (quantization != Quantization::kNone && quantization != Quantization::kSq8)
+    return Status::InvalidArgument("quantization must be none or sq8, got " +
+                                   std::to_string(static_cast<int>(quantization)));
   if (hnsw.m < 2 || hnsw.m > 256)
     return Status::InvalidArgument("hnsw M must be between 2 and 256, got " + std::to_string(hnsw.m));
   if (hnsw.ef_construction < 1 || hnsw.ef_construction > 10000)
@@ -75,6 +92,7 @@ std::string CollectionConfig::ToJson() const {
       {"metric", MetricName(metric)},
       {"hnsw", {{"m", hnsw.m}, {"ef_construction", hnsw.ef_construction},
                 {"ef_search", hnsw.ef_search}, {"seed", hnsw.seed}}},
+      {"quantization", QuantizationName(quantization)},
       {"shards", shards},
       {"flat_max_points", flat_max_points},
       {"checkpoint_every_ops", checkpoint_every_ops},
@@ -97,6 +115,11 @@ Result<CollectionConfig> CollectionConfig::FromJson(std::string_view text) {
     c.hnsw.ef_construction = h.at("ef_construction").get<uint32_t>();
     c.hnsw.ef_search = h.at("ef_search").get<uint32_t>();
     c.hnsw.seed = h.at("seed").get<uint64_t>();
+    // Configs written before quantization existed hold none.
+    c.quantization = Quantization::kNone;
+    if (j.contains("quantization")) {
+      VECTRON_ASSIGN_OR_RETURN(c.quantization, ParseQuantization(j.at("quantization").get<std::string>()));
+    }
     c.shards = j.at("shards").get<uint32_t>();
     c.flat_max_points = j.at("flat_max_points").get<uint64_t>();
     c.checkpoint_every_ops = j.at("checkpoint_every_ops").get<uint64_t>();

@@ -181,6 +181,8 @@ int RunBench(const BenchOptions& o) {
   };
   auto metric = ParseMetric(o.metric);
   if (!metric.ok()) return fail(metric.status());
+  auto quantization = ParseQuantization(o.quantization);
+  if (!quantization.ok()) return fail(quantization.status());
   auto base = ReadFvecs(o.dataset_dir + "/base.fvecs", o.max_base);
   if (!base.ok()) return fail(base.status());
   auto queries = ReadFvecs(o.dataset_dir + "/query.fvecs", o.max_queries);
@@ -196,8 +198,9 @@ int RunBench(const BenchOptions& o) {
   Progress progress(o.json);
   InstallInterruptHandler();
   if (!o.json)
-    std::fprintf(stderr, "dataset %s: %zu base × %u, %zu queries, metric %s, M=%u ef_construction=%u k=%d threads=%u\n",
-                 o.dataset_dir.c_str(), n, dim, nq, o.metric.c_str(), o.m, o.ef_construction, o.k, o.threads);
+    std::fprintf(stderr, "dataset %s: %zu base × %u, %zu queries, metric %s, M=%u ef_construction=%u quantization=%s k=%d threads=%u\n",
+                 o.dataset_dir.c_str(), n, dim, nq, o.metric.c_str(), o.m, o.ef_construction, o.quantization.c_str(), o.k,
+                 o.threads);
 
   // --- Vectron: import through the public API, durably, into a fresh database.
   std::string db_dir = o.db_dir;
@@ -228,6 +231,7 @@ int RunBench(const BenchOptions& o) {
     cfg.metric = *metric;
     cfg.hnsw.m = o.m;
     cfg.hnsw.ef_construction = o.ef_construction;
+    cfg.quantization = *quantization;
     cfg.flat_max_points = 0;  // measure the HNSW path from the first point
     auto created = db->CreateCollection("bench", cfg);
     if (!created.ok()) return fail(created.status());
@@ -273,7 +277,7 @@ int RunBench(const BenchOptions& o) {
     }
     double rss1 = RssMb();
     auto t0 = Clock::now();
-    ref = std::make_unique<HnswlibReference>(dim, *metric, n, o.m, o.ef_construction, 100);
+    ref = NewHnswlibReference(dim, *metric, n, o.m, o.ef_construction, 100);
     ref->Build(data.data(), n, o.threads);
     hrow.build_s = Seconds(t0, Clock::now());
     hrow.rss_mb = RssMb() - rss1;

@@ -16,6 +16,7 @@ struct BenchOptions {
   std::string metric = "l2";
   uint32_t m = HnswParams{}.m;
   uint32_t ef_construction = HnswParams{}.ef_construction;
+  std::string quantization = "none";  // Vectron's collection: none | sq8
   std::vector<int> efs = {16, 32, 64, 128, 256};
   int k = SearchParams{}.k;
   unsigned threads = 1;

@@ -50,6 +50,7 @@ void AddSearchBenchOptions(CLI::App* cmd, SearchBenchOptions& o) {
   cmd->add_option("--metric", bo.metric, "l2, cosine or ip")->capture_default_str();
   cmd->add_option("--M", bo.m, "HNSW M")->capture_default_str();
   cmd->add_option("--ef-construction", bo.ef_construction, "HNSW ef_construction")->capture_default_str();
+  cmd->add_option("--quantization", bo.quantization, "Vectron's collection: none or sq8")->capture_default_str();
   cmd->add_option("--ef", o.efs, "Comma-separated ef values")->capture_default_str();
   cmd->add_option("--k", bo.k, "k")->capture_default_str();
   cmd->add_option("--threads", bo.threads, "Threads for build and search (0 = all)")->capture_default_str();

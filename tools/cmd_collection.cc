@@ -17,6 +17,7 @@ struct CreateOptions {
   std::string name;
   CollectionConfig config;  // Every default is CollectionConfig's.
   std::string metric = std::string(MetricName(CollectionConfig{}.metric));
+  std::string quantization = std::string(QuantizationName(CollectionConfig{}.quantization));
 };
 
 void AddCreate(CLI::App* cmd, CreateOptions& o) {
@@ -30,13 +31,19 @@ void AddCreate(CLI::App* cmd, CreateOptions& o) {
   cmd->add_option("--shards", o.config.shards, "Shards (points hashed by id)")->capture_default_str();
   cmd->add_option("--flat-max-points", o.config.flat_max_points, "Exact search per shard up to this size")
       ->capture_default_str();
+  cmd->add_option("--quantization", o.quantization,
+                  "What the graph is searched on: none, or sq8 (int8 codes, exact rescoring)")
+      ->capture_default_str();
 }
 
 int RunCreate(const CreateOptions& o) {
   auto metric = ParseMetric(o.metric);
   if (!metric.ok()) return Fail(metric.status());
+  auto quantization = ParseQuantization(o.quantization);
+  if (!quantization.ok()) return Fail(quantization.status());
   CollectionConfig cfg = o.config;
   cfg.metric = *metric;
+  cfg.quantization = *quantization;
   auto target = OpenTarget(o.target);
   if (!target.ok()) return Fail(target.status());
   if (Status s = (*target)->Create(o.name, cfg); !s.ok()) return Fail(s);
@@ -98,10 +105,11 @@ int RunInfo(const InfoOptions& o) {
     } else {
       std::printf(
           "%s\n  count        %llu\n  dimension    %u\n  metric       %s\n  shards       %u\n"
-          "  index        %s (M=%u, ef_construction=%u, ef_search=%u)\n  index memory %s\n  disk         %s\n",
+          "  index        %s (M=%u, ef_construction=%u, ef_search=%u, quantization %s)\n  index memory %s\n"
+          "  disk         %s\n",
           n.c_str(), static_cast<unsigned long long>(st->count), c.dim, std::string(MetricName(c.metric)).c_str(),
           c.shards, st->index_kind.c_str(), c.hnsw.m, c.hnsw.ef_construction, c.hnsw.ef_search,
-          FormatBytes(st->index_memory_bytes).c_str(), FormatBytes(st->disk_bytes).c_str());
+          std::string(QuantizationName(c.quantization)).c_str(), FormatBytes(st->index_memory_bytes).c_str(), FormatBytes(st->disk_bytes).c_str());
     }
   }
   if (o.json) std::printf("%s\n", out.dump(2).c_str());

@@ -1,40 +1,39 @@
 #include "hnswlib_reference.h"
 
-#include <hnswlib/hnswlib.h>
-
-#include "util/parallel.h"
+#include "index/kernels.h"
 
 namespace vectron::tools {
 
-struct HnswlibReference::Impl {
-  std::unique_ptr<hnswlib::SpaceInterface<float>> space;
-  std::unique_ptr<hnswlib::HierarchicalNSW<float>> hnsw;
-};
+// Defined in hnswlib_reference_variant.cc, one per build.
+#define VECTRON_DECLARE_REF(suffix)                                                                        \
+  std::unique_ptr<HnswlibReference> NewHnswlibReference##suffix(uint32_t, Metric, size_t, uint32_t, uint32_t, \
+                                                                 uint64_t);                                 \
+  Result<std::unique_ptr<HnswlibReference>> LoadHnswlibReference##suffix(const std::string&, uint32_t, Metric);
+VECTRON_DECLARE_REF(Baseline)
+#if defined(VECTRON_X86_KERNELS)
+VECTRON_DECLARE_REF(Avx2)
+VECTRON_DECLARE_REF(Avx512)
+#endif
 
-HnswlibReference::HnswlibReference(uint32_t dim, Metric metric, size_t capacity, uint32_t m,
-                                   uint32_t ef_construction, uint64_t seed)
-    : impl_(std::make_unique<Impl>()) {
-  if (metric == Metric::kL2) impl_->space = std::make_unique<hnswlib::L2Space>(dim);
-  else impl_->space = std::make_unique<hnswlib::InnerProductSpace>(dim);
-  impl_->hnsw = std::make_unique<hnswlib::HierarchicalNSW<float>>(impl_->space.get(), capacity, m, ef_construction, seed);
+std::unique_ptr<HnswlibReference> NewHnswlibReference(uint32_t dim, Metric metric, size_t capacity, uint32_t m,
+                                                      uint32_t ef_construction, uint64_t seed) {
+#if defined(VECTRON_X86_KERNELS)
+  // The CPU check of the library's own kernels (AVX-512 F/BW/VL/DQ, or AVX2 + FMA).
+  SimdLevel level = DetectSimdLevel();
+  if (level >= SimdLevel::kAvx512) return NewHnswlibReferenceAvx512(dim, metric, capacity, m, ef_construction, seed);
+  if (level >= SimdLevel::kAvx2) return NewHnswlibReferenceAvx2(dim, metric, capacity, m, ef_construction, seed);
+#endif
+  return NewHnswlibReferenceBaseline(dim, metric, capacity, m, ef_construction, seed);
 }
 
-HnswlibReference::~HnswlibReference() = default;
-
-void HnswlibReference::Build(const float* data, size_t n, unsigned threads) {
-  const size_t dim = impl_->space->get_data_size() / sizeof(float);
-  ParallelFor(n, threads, [&](size_t i) { impl_->hnsw->addPoint(data + i * dim, i); });
-}
-
-void HnswlibReference::SetEf(size_t ef) { impl_->hnsw->setEf(ef); }
-
-void HnswlibReference::Search(const float* q, size_t k, std::vector<uint64_t>* out) const {
-  auto top = impl_->hnsw->searchKnn(q, k);
-  out->resize(top.size());
-  for (size_t i = top.size(); i-- > 0;) {
-    (*out)[i] = top.top().second;
-    top.pop();
-  }
+Result<std::unique_ptr<HnswlibReference>> LoadHnswlibReference(const std::string& path, uint32_t dim,
+                                                               Metric metric) {
+#if defined(VECTRON_X86_KERNELS)
+  SimdLevel level = DetectSimdLevel();
+  if (level >= SimdLevel::kAvx512) return LoadHnswlibReferenceAvx512(path, dim, metric);
+  if (level >= SimdLevel::kAvx2) return LoadHnswlibReferenceAvx2(path, dim, metric);
+#endif
+  return LoadHnswlibReferenceBaseline(path, dim, metric);
 }
 
 }  // namespace vectron::tools

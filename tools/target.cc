@@ -147,7 +147,8 @@ class RemoteTarget : public Target {
                            {"ef_search", c.hnsw.ef_search}, {"seed", c.hnsw.seed}}},
                  {"shards", c.shards},
                  {"flat_max_points", c.flat_max_points},
-                 {"checkpoint_every_ops", c.checkpoint_every_ops}};
+                 {"checkpoint_every_ops", c.checkpoint_every_ops},
+                 {"quantization", QuantizationName(c.quantization)}};
     return http_.Call("POST", "/v1/collections", body.dump(), false).status();
   }
 

@@ -91,7 +91,8 @@ class Index {
 // Exact search by matrix-vector products (Eigen, SIMD).
 std::unique_ptr<Index> NewFlatIndex(uint32_t dim, Metric metric);
 // HNSW graph (hnswlib) with the given parameters; `capacity` is a starting size hint.
+// `quantization` says what the graph is walked on (see Quantization).
 std::unique_ptr<Index> NewHnswIndex(uint32_t dim, Metric metric, const HnswParams& params,
-                                    size_t capacity);
+                                    size_t capacity, Quantization quantization = Quantization::kNone);
 
 }  // namespace vectron

@@ -85,10 +85,25 @@ struct HnswParams {
   uint64_t seed = 100;            // Level generator seed: same inserts → same graph.
 };
 
+// How an HNSW graph is searched (docs/benchmarks.md, "Quantization"). Persisted by name
+// ("none", "sq8"); a stored config without the field is kNone.
+//   kNone: the graph is walked on the float32 vectors; distances are exact.
+//   kSq8:  one byte per dimension (per-dimension ranges learnt from the data) is kept
+//          beside the graph, the graph is walked on those codes, and the best
+//          candidates are rescored exactly with the float vectors, so the scores
+//          returned are exact. Costs dim bytes per point (+4 for L2), rounded up to a
+//          power of two or a multiple of 64. The codes are rebuilt when an index loads.
+enum class Quantization { kNone, kSq8 };
+
+std::string_view QuantizationName(Quantization q);
+// Parses "none" | "sq8". Errors: InvalidArgument naming the value.
+Result<Quantization> ParseQuantization(std::string_view name);
+
 struct CollectionConfig {
   uint32_t dim = 0;               // Required: vector dimension, 1..65536.
   Metric metric = Metric::kCosine;
   HnswParams hnsw;
+  Quantization quantization = Quantization::kNone;
   uint32_t shards = 1;            // Points are hashed by id to shards, 1..256.
   // Per shard: while it holds at most this many points, search is exact (FlatIndex);
   // past it the shard builds an HNSW graph and searches approximately.

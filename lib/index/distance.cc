@@ -1,20 +1,21 @@
 #include "index/distance.h"
 
-#include <Eigen/Core>
 #include <cmath>
+
+#include "index/kernels.h"
 
 namespace vectron {
 
 void Normalize(std::span<float> v) {
-  Eigen::Map<Eigen::VectorXf> m(v.data(), static_cast<Eigen::Index>(v.size()));
-  float n = m.norm();
-  if (n > 0) m /= n;
+  const float n = std::sqrt(ActiveKernels().dot(v.data(), v.data(), v.size()));
+  if (n > 0)
+    for (float& x : v) x /= n;
 }
 
 float IndexDistance(Metric metric, const float* a, const float* b, size_t dim) {
-  Eigen::Map<const Eigen::VectorXf> x(a, static_cast<Eigen::Index>(dim)), y(b, static_cast<Eigen::Index>(dim));
-  if (metric == Metric::kL2) return (x - y).squaredNorm();
-  return 1.0f - x.dot(y);
+  const Kernels& k = ActiveKernels();
+  if (metric == Metric::kL2) return k.l2_sqr(a, b, dim);
+  return 1.0f - k.dot(a, b, dim);
 }
 
 }  // namespace vectron

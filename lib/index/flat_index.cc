@@ -1,6 +1,6 @@
-// FlatIndex: vectors in one contiguous row-major matrix; search is one matrix-vector
-// product (Eigen vectorises it) plus a top-k selection. Exact.
-#include <Eigen/Core>
+// FlatIndex: vectors in one contiguous row-major matrix; search streams through it
+// with the dispatched distance kernels (kernels.h) into a top-k selection. Exact.
+#include <algorithm>
 #include <unordered_map>
 
 #include "index/distance.h"
@@ -10,8 +10,6 @@
 
 namespace vectron {
 namespace {
-
-using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 class FlatIndex final : public Index {
  public:
@@ -70,11 +68,9 @@ class FlatIndex final : public Index {
                   data_.begin() + static_cast<ptrdiff_t>((last + 1) * dim_),
                   data_.begin() + static_cast<ptrdiff_t>(slot * dim_));
         labels_[slot] = labels_[last];
-        norms_[slot] = norms_[last];
         slot_of_[labels_[slot]] = slot;
       }
       labels_.pop_back();
-      norms_.pop_back();
       data_.resize(labels_.size() * dim_);
     }
     return Status::OK();
@@ -83,25 +79,13 @@ class FlatIndex final : public Index {
   std::vector<Neighbor> Search(std::span<const float> query, size_t k,
                                const IndexSearchOptions& options) const override {
     ReaderLock lock(mu_);
-    const auto n = static_cast<Eigen::Index>(labels_.size());
+    const size_t n = labels_.size();
     if (n == 0 || k == 0) return {};
-    Eigen::Map<const RowMatrix> m(data_.data(), n, dim_);
-    Eigen::Map<const Eigen::VectorXf> q(query.data(), dim_);
-    Eigen::VectorXf dots = m * q;
     TopK top(k);
-    if (metric_ == Metric::kL2) {
-      const float qn = q.squaredNorm();
-      for (Eigen::Index i = 0; i < n; ++i) {
-        const uint64_t label = labels_[static_cast<size_t>(i)];
-        if (options.filter && !options.filter->Allows(label)) continue;
-        top.Push(label, std::max(0.0f, norms_[static_cast<size_t>(i)] - 2 * dots[i] + qn));
-      }
-    } else {
-      for (Eigen::Index i = 0; i < n; ++i) {
-        const uint64_t label = labels_[static_cast<size_t>(i)];
-        if (options.filter && !options.filter->Allows(label)) continue;
-        top.Push(label, 1.0f - dots[i]);
-      }
+    for (size_t i = 0; i < n; ++i) {
+      const uint64_t label = labels_[i];
+      if (options.filter && !options.filter->Allows(label)) continue;
+      top.Push(label, IndexDistance(metric_, query.data(), data_.data() + i * dim_, dim_));
     }
     return top.Take();
   }
@@ -125,8 +109,7 @@ class FlatIndex final : public Index {
   size_t deleted_slots() const override { return 0; }
   size_t memory_bytes() const override {
     ReaderLock lock(mu_);
-    return data_.capacity() * sizeof(float) + norms_.capacity() * sizeof(float) +
-           labels_.capacity() * sizeof(uint64_t) + slot_of_.size() * 32 +
+    return data_.capacity() * sizeof(float) + labels_.capacity() * sizeof(uint64_t) + slot_of_.size() * 32 +
            staged_.size() * (dim_ * sizeof(float) + 64);
   }
 
@@ -138,18 +121,15 @@ class FlatIndex final : public Index {
     if (inserted) {
       labels_.push_back(label);
       data_.insert(data_.end(), v, v + dim_);
-      norms_.push_back(0);
     } else {
       std::copy(v, v + dim_, data_.begin() + static_cast<ptrdiff_t>(slot * dim_));
     }
-    norms_[slot] = Eigen::Map<const Eigen::VectorXf>(v, dim_).squaredNorm();
   }
 
   const uint32_t dim_;
   const Metric metric_;
   mutable SharedMutex mu_;
   std::vector<float> data_ ABSL_GUARDED_BY(mu_);       // row-major, one row per slot
-  std::vector<float> norms_ ABSL_GUARDED_BY(mu_);      // squared norms per slot
   std::vector<uint64_t> labels_ ABSL_GUARDED_BY(mu_);  // slot → label
   std::unordered_map<uint64_t, size_t> slot_of_ ABSL_GUARDED_BY(mu_);
   std::unordered_map<uint64_t, std::vector<float>> staged_ ABSL_GUARDED_BY(mu_);  // hidden until Reveal

@@ -4,10 +4,17 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <mutex>
+#include <new>
 #include <queue>
 
+#include "index/graph_search.h"
+#include "index/huge_pages.h"
+#include "index/kernels.h"
+#include "index/sq8.h"
 #include "index/top_k.h"
 #include "util/mutex.h"
 #include "util/parallel.h"
@@ -15,17 +22,41 @@
 namespace vectron {
 namespace {
 
+// hnswlib's space interface over our dispatched kernels (hnswlib's own spaces choose
+// their SIMD code at compile time, and the library is built for baseline x86-64).
+class KernelSpace final : public hnswlib::SpaceInterface<float> {
+ public:
+  KernelSpace(Metric metric, uint32_t dim)
+      : dim_(dim),
+        // kIP, and kCosine on unit vectors, use hnswlib's 1 - dot.
+        func_(metric == Metric::kL2 ? ActiveKernels().l2_sqr_hnsw : ActiveKernels().ip_distance_hnsw) {}
+  size_t get_data_size() override { return dim_ * sizeof(float); }
+  hnswlib::DISTFUNC<float> get_dist_func() override { return func_; }
+  void* get_dist_func_param() override { return &dim_; }
+
+ private:
+  size_t dim_;
+  hnswlib::DISTFUNC<float> func_;
+};
+
 std::unique_ptr<hnswlib::SpaceInterface<float>> MakeSpace(Metric metric, uint32_t dim) {
-  if (metric == Metric::kL2) return std::make_unique<hnswlib::L2Space>(dim);
-  return std::make_unique<hnswlib::InnerProductSpace>(dim);  // kIP, and kCosine on unit vectors.
+  return std::make_unique<KernelSpace>(metric, dim);
 }
 
 class HnswIndexImpl final : public HnswIndex {
  public:
-  HnswIndexImpl(uint32_t dim, Metric metric, std::unique_ptr<hnswlib::SpaceInterface<float>> space,
+  HnswIndexImpl(uint32_t dim, Metric metric, Quantization quantization,
+                std::unique_ptr<hnswlib::SpaceInterface<float>> space,
                 std::unique_ptr<hnswlib::HierarchicalNSW<float>> hnsw)
       : dim_(dim), metric_(metric), space_(std::move(space)), hnsw_(std::move(hnsw)) {
     for (const auto& [label, id] : hnsw_->label_lookup_) NoteInternal(label, id);
+    RelocateLevel0();
+    if (quantization == Quantization::kSq8) {
+      sq8_ = std::make_unique<Sq8Codec>(dim, metric == Metric::kL2);
+      codes_ = AlignedRows(sq8_->code_bytes());
+      // Codes are not saved with the graph: a loaded graph gets them here.
+      if (!Retrain()) throw std::bad_alloc();
+    }
   }
 
   std::string_view kind() const override { return "hnsw"; }
@@ -35,7 +66,9 @@ class HnswIndexImpl final : public HnswIndex {
     if (vectors.size() != labels.size() * dim_)
       return Status::InvalidArgument("HnswIndex::Upsert: vectors size does not match labels × dim");
     WriterLock lock(mu_);
-    return UpsertLocked(labels, vectors, threads);
+    Status s = UpsertLocked(labels, vectors, threads);
+    UpdateCodes(labels);
+    return s;
   }
 
   Status StageHidden(std::span<const uint64_t> labels, std::span<const float> vectors, unsigned threads) override {
@@ -52,6 +85,7 @@ class HnswIndexImpl final : public HnswIndex {
     // exclusively), and the graph comes out as if the batch had been inserted in one go.
     SetStagedMarks(false);
     Status s = UpsertLocked(labels, vectors, threads);
+    UpdateCodes(labels);
     for (uint64_t l : labels) SetHidden(l, hnsw_->label_lookup_.count(l) != 0);
     // Everything staged is hidden again before the lock is released, even after an error.
     SetStagedMarks(true);
@@ -77,14 +111,22 @@ class HnswIndexImpl final : public HnswIndex {
     size_t fresh = 0;
     for (uint64_t l : labels) fresh += hnsw_->label_lookup_.count(l) == 0;
     size_t need = hnsw_->cur_element_count + fresh;
+    if (need > kMaxElements)
+      return Status::ResourceExhausted("HNSW index: more than " + std::to_string(kMaxElements) + " slots");
     if (need > hnsw_->max_elements_) {
-      size_t grown = std::max<size_t>(need, hnsw_->max_elements_ + hnsw_->max_elements_ / 2 + 1024);
+      size_t grown = std::min(kMaxElements, std::max<size_t>(need, hnsw_->max_elements_ + hnsw_->max_elements_ / 2 + 1024));
       try {
         hnsw_->resizeIndex(grown);
       } catch (const std::exception& e) {
         return Status::ResourceExhausted(std::string("growing HNSW index: ") + e.what());
       }
+      RelocateLevel0();
     }
+    // Room for the codes of every slot before any point goes in: a search must find a
+    // code for each node it reaches.
+    if (sq8_ && !codes_.Reserve(hnsw_->max_elements_))
+      return Status::ResourceExhausted("HNSW index: no memory for the sq8 codes of " +
+                                       std::to_string(hnsw_->max_elements_) + " slots");
     // Labels already in the graph (replacements, and reused slots of deleted points) go
     // one at a time: hnswlib 0.6.2's update path (unmarkDeletedInternal's unlocked
     // num_deleted_, updatePoint's neighbour repair) races with itself and with inserts
@@ -133,39 +175,37 @@ class HnswIndexImpl final : public HnswIndex {
                                const IndexSearchOptions& options) const override {
     ReaderLock lock(mu_);
     if (options.exact) return SearchExact(query.data(), k, options.filter);
-    auto& h = *hnsw_;
-    if (h.cur_element_count == 0 || k == 0) return {};
-    // Greedy descent through the upper layers, as hnswlib's searchKnn does, but with a
-    // per-query ef passed down instead of the shared ef_ member (which would race).
-    hnswlib::tableint cur = h.enterpoint_node_;
-    float cur_dist = h.fstdistfunc_(query.data(), h.getDataByInternalId(cur), h.dist_func_param_);
-    for (int level = h.maxlevel_; level > 0; --level) {
-      bool changed = true;
-      while (changed) {
-        changed = false;
-        auto* data = reinterpret_cast<unsigned int*>(h.get_linklist(cur, level));
-        int size = h.getListCount(data);
-        auto* links = reinterpret_cast<hnswlib::tableint*>(data + 1);
-        for (int i = 0; i < size; ++i) {
-          float d = h.fstdistfunc_(query.data(), h.getDataByInternalId(links[i]), h.dist_func_param_);
-          if (d < cur_dist) {
-            cur_dist = d;
-            cur = links[i];
-            changed = true;
-          }
-        }
-      }
+    if (hnsw_->cur_element_count == 0 || k == 0) return {};
+    const GraphView g = View();
+    const Kernels& kern = ActiveKernels();
+    BaseSearchOptions bo;
+    bo.ef = std::max(options.ef, k);
+    std::vector<uint64_t> mask;
+    if (options.filter) {
+      mask = AllowedMask(*options.filter);
+      bo.allowed = mask.data();
+      bo.two_hop = options.two_hop;
     }
-    size_t ef = std::max(options.ef, k);
-    if (options.filter) return SearchFiltered(cur, query.data(), k, ef, *options.filter, options.two_hop);
-    auto top = h.num_deleted_ ? h.searchBaseLayerST<true>(cur, query.data(), ef)
-                              : h.searchBaseLayerST<false>(cur, query.data(), ef);
-    while (top.size() > k) top.pop();
-    std::vector<Neighbor> out(top.size());
-    for (size_t i = out.size(); i-- > 0;) {
-      out[i] = Neighbor{h.getExternalLabel(top.top().second), top.top().first};
-      top.pop();
+    // Per-thread buffers, reached once per query (see ThreadSearchScratch).
+    struct Buffers {
+      std::vector<Candidate> found;
+      Sq8Codec::Query prepared;
+    };
+    thread_local Buffers buffers;
+    Buffers& b = buffers;
+    SearchScratch& scratch = ThreadSearchScratch();
+    std::vector<Candidate>& found = b.found;
+    FloatDistance exact(g, query.data(), dim_, metric_ == Metric::kL2, kern);
+    if (sq8_) {
+      sq8_->Prepare(query.data(), &b.prepared);
+      Sq8Distance approx(*sq8_, b.prepared, codes_, kern);
+      SearchBase(g, approx, Descend(g, approx), bo, scratch, &found);
+      Rescore(exact, &found);
+    } else {
+      SearchBase(g, exact, Descend(g, exact), bo, scratch, &found);
     }
+    std::vector<Neighbor> out(std::min(k, found.size()));
+    for (size_t i = 0; i < out.size(); ++i) out[i] = Neighbor{g.Label(found[i].id), found[i].distance};
     return out;
   }
 
@@ -204,7 +244,7 @@ class HnswIndexImpl final : public HnswIndex {
     for (size_t i = 0; i < h.cur_element_count; ++i)
       if (h.element_levels_[i] > 0) bytes += h.size_links_per_element_ * static_cast<size_t>(h.element_levels_[i]);
     bytes += h.label_lookup_.size() * 40;  // unordered_map node + bucket, approximately
-    return bytes;
+    return bytes + codes_.memory_bytes();
   }
 
   Status Save(const std::string& path) const override {
@@ -240,93 +280,96 @@ class HnswIndexImpl final : public HnswIndex {
     return top.Take();
   }
 
-  // Base-layer search that returns only nodes `filter` allows but walks through the
-  // others: rejected nodes enter the candidate queue (so the frontier keeps moving
-  // through regions where few nodes pass) but never the results. The search stops when
-  // ef allowed nodes are held and no candidate is nearer than the farthest of them, or
-  // when the reachable graph is exhausted. With `two_hop`, the neighbours of a rejected
-  // neighbour are examined at once, so allowed nodes two hops away are found without
-  // waiting for the rejected node to reach the front of the queue.
-  std::vector<Neighbor> SearchFiltered(hnswlib::tableint entry, const float* q, size_t k, size_t ef,
-                                       const LabelFilter& filter, bool two_hop) const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-    auto& h = *hnsw_;
-    using Pair = std::pair<float, hnswlib::tableint>;
-    struct Far {  // max-heap on distance
-      bool operator()(const Pair& a, const Pair& b) const { return a.first < b.first; }
-    };
-    struct Near {  // min-heap on distance
-      bool operator()(const Pair& a, const Pair& b) const { return a.first > b.first; }
-    };
-    std::priority_queue<Pair, std::vector<Pair>, Far> results;
-    std::priority_queue<Pair, std::vector<Pair>, Near> frontier;
-    hnswlib::VisitedList* vl = h.visited_list_pool_->getFreeVisitedList();
-    hnswlib::vl_type* visited = vl->mass;
-    const hnswlib::vl_type tag = vl->curV;
+  // hnswlib's memory as the search code reads it.
+  GraphView View() const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    const auto& h = *hnsw_;
+    GraphView g;
+    g.level0 = h.data_level0_memory_;
+    g.stride = h.size_data_per_element_;
+    g.data_offset = h.offsetData_;
+    g.label_offset = h.label_offset_;
+    g.upper = h.linkLists_;
+    g.upper_stride = h.size_links_per_element_;
+    g.entry = h.enterpoint_node_;
+    g.max_level = h.maxlevel_;
+    g.count = h.cur_element_count;
+    g.any_deleted = h.num_deleted_ > 0;
+    return g;
+  }
 
-    // The allowed set as a bit mask over internal ids, so that testing a neighbour
-    // (and a two-hop neighbour) touches a small array instead of the node's memory.
-    std::vector<uint64_t> mask((h.cur_element_count + 63) / 64);
+  // The allowed set as a bit mask over internal ids, so that testing a neighbour (and a
+  // two-hop neighbour) touches a small array instead of the node's memory.
+  std::vector<uint64_t> AllowedMask(const LabelFilter& filter) const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    const size_t n = hnsw_->cur_element_count;
+    std::vector<uint64_t> mask((n + 63) / 64);
     for (uint32_t label : filter.AllowedLabels()) {
       if (label >= int_of_.size()) continue;
       hnswlib::tableint id = int_of_[label];
-      if (id != kNoInternal && id < h.cur_element_count) mask[id >> 6] |= uint64_t{1} << (id & 63);
+      if (id != kNoInternal && id < n) mask[id >> 6] |= uint64_t{1} << (id & 63);
     }
-    auto allowed = [&](hnswlib::tableint id) { return ((mask[id >> 6] >> (id & 63)) & 1) && !h.isMarkedDeleted(id); };
-    auto bound = [&] { return results.size() < ef ? std::numeric_limits<float>::infinity() : results.top().first; };
-    auto offer = [&](hnswlib::tableint id, float d) {  // an allowed node
-      if (d < bound()) {
-        frontier.emplace(d, id);
-        results.emplace(d, id);
-        if (results.size() > ef) results.pop();
-      }
-    };
-    auto dist = [&](hnswlib::tableint id) { return h.fstdistfunc_(q, h.getDataByInternalId(id), h.dist_func_param_); };
+    return mask;
+  }
 
-    visited[entry] = tag;
-    float d0 = dist(entry);
-    frontier.emplace(d0, entry);
-    if (allowed(entry)) results.emplace(d0, entry);
+  // Replaces the approximate distances of the best candidates by exact ones and sorts
+  // them. All ef candidates are rescored: the true neighbours can sit anywhere in the
+  // beam when codes tie or err, and a rescore costs one float distance each.
+  static void Rescore(const FloatDistance& exact, std::vector<Candidate>* found) {
+    constexpr size_t kAhead = 8;
+    auto& f = *found;
+    for (size_t i = 0; i < std::min(kAhead, f.size()); ++i) exact.Prefetch(f[i].id);
+    for (size_t i = 0; i < f.size(); ++i) {
+      if (i + kAhead < f.size()) exact.Prefetch(f[i + kAhead].id);
+      f[i].distance = exact(f[i].id);
+    }
+    std::sort(f.begin(), f.end(), [](const Candidate& a, const Candidate& b) {
+      return a.distance < b.distance || (a.distance == b.distance && a.id < b.id);
+    });
+  }
 
-    while (!frontier.empty()) {
-      auto [d, cur] = frontier.top();
-      if (d > bound()) break;
-      frontier.pop();
-      auto* ll = h.get_linklist0(cur);
-      int n = h.getListCount(ll);
-      auto* links = reinterpret_cast<hnswlib::tableint*>(ll + 1);
-      for (int i = 0; i < n; ++i) {
-        hnswlib::tableint nb = links[i];
-        if (visited[nb] == tag) continue;
-        if (allowed(nb)) {
-          visited[nb] = tag;
-          offer(nb, dist(nb));
-          continue;
-        }
-        visited[nb] = tag;
-        float dn = dist(nb);
-        if (dn < bound()) frontier.emplace(dn, nb);
-        if (!two_hop) continue;
-        auto* ll2 = h.get_linklist0(nb);
-        int n2 = h.getListCount(ll2);
-        auto* links2 = reinterpret_cast<hnswlib::tableint*>(ll2 + 1);
-        for (int j = 0; j < n2; ++j) {
-          hnswlib::tableint nb2 = links2[j];
-          // Only allowed nodes are claimed here; a rejected one keeps its chance to be
-          // walked through when it is met directly.
-          if (visited[nb2] == tag || !allowed(nb2)) continue;
-          visited[nb2] = tag;
-          offer(nb2, dist(nb2));
-        }
-      }
+  // Moves hnswlib's base layer (links, vectors and labels of every node: what a search
+  // touches) to memory backed by huge pages (huge_pages.h). hnswlib keeps using it:
+  // it is malloc-compatible, so hnswlib's realloc and free accept it. Keeps the old
+  // memory if the new cannot be had.
+  // Exclusive lock, or construction.
+  void RelocateLevel0() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto& h = *hnsw_;
+    void* p = AllocateHugePageable(h.max_elements_ * h.size_data_per_element_);
+    if (!p) return;
+    std::memcpy(p, h.data_level0_memory_, h.cur_element_count * h.size_data_per_element_);
+    std::free(h.data_level0_memory_);
+    h.data_level0_memory_ = static_cast<char*>(p);
+  }
+
+  // Learns the Sq8 ranges from every vector in the graph and encodes them all. Returns
+  // false, changing nothing, if there is no memory for the codes of every slot (at
+  // construction this is their first allocation; later UpsertLocked has made it, or
+  // refused the insert).
+  // Exclusive lock (or construction); sq8_ set.
+  [[nodiscard]] bool Retrain() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const auto& h = *hnsw_;
+    if (!codes_.Reserve(h.max_elements_)) return false;
+    std::vector<const float*> rows(h.cur_element_count);
+    for (size_t i = 0; i < rows.size(); ++i)
+      rows[i] = reinterpret_cast<const float*>(h.getDataByInternalId(static_cast<hnswlib::tableint>(i)));
+    sq8_->Train(rows);
+    for (size_t i = 0; i < rows.size(); ++i) sq8_->Encode(rows[i], codes_.row(i));
+    trained_on_ = rows.size();
+    return true;
+  }
+
+  // Encodes the vectors of `labels` after an insert; retrains (and re-encodes all) when
+  // the graph has doubled since the last training, so that the ranges follow the data
+  // while it is small, until kRetrainUntil slots.
+  void UpdateCodes(std::span<const uint64_t> labels) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!sq8_) return;
+    const auto& h = *hnsw_;
+    // A failed retraining keeps the old ranges: every slot in use already has its code.
+    if (trained_on_ < kRetrainUntil && h.cur_element_count >= 2 * trained_on_ && Retrain()) return;
+    for (uint64_t l : labels) {
+      auto it = h.label_lookup_.find(l);
+      if (it == h.label_lookup_.end()) continue;
+      sq8_->Encode(reinterpret_cast<const float*>(h.getDataByInternalId(it->second)), codes_.row(it->second));
     }
-    h.visited_list_pool_->releaseVisitedList(vl);
-    while (results.size() > k) results.pop();
-    std::vector<Neighbor> out(results.size());
-    for (size_t i = out.size(); i-- > 0;) {
-      out[i] = Neighbor{h.getExternalLabel(results.top().second), results.top().first};
-      results.pop();
-    }
-    return out;
   }
 
   bool IsHidden(uint64_t label) const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
@@ -364,6 +407,13 @@ class HnswIndexImpl final : public HnswIndex {
   }
 
   static constexpr hnswlib::tableint kNoInternal = std::numeric_limits<hnswlib::tableint>::max();
+  // The search marks expanded candidates in an id's top bit (graph_search.cc).
+  static constexpr size_t kMaxElements = size_t{1} << 31;
+  // Past this many slots the Sq8 ranges are fixed: a sample this large has seen the
+  // data's range (rare values outside it are clamped, and rescoring is exact), and
+  // retraining re-encodes everything under the write lock, a pause for searches that
+  // grows with the index (about 0.2 s at 2^17 points of 100 dims on this machine).
+  static constexpr size_t kRetrainUntil = size_t{1} << 16;
   // Exclusive lock, or construction.
   void NoteInternal(uint64_t label, hnswlib::tableint id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (label >= (uint64_t{1} << 32)) return;  // Shards never use such labels.
@@ -384,24 +434,28 @@ class HnswIndexImpl final : public HnswIndex {
   // The graph: read under the shared lock, changed under the exclusive one (hnswlib's
   // own per-node locks let parallel addPoint calls share that exclusive hold).
   std::unique_ptr<hnswlib::HierarchicalNSW<float>> hnsw_ ABSL_PT_GUARDED_BY(mu_);
+  std::unique_ptr<Sq8Codec> sq8_;  // set for Quantization::kSq8
+  AlignedRows codes_ ABSL_GUARDED_BY(mu_){0};  // sq8 code of each internal id
+  size_t trained_on_ ABSL_GUARDED_BY(mu_) = 0;  // slots when sq8_ was last trained
 };
 
 }  // namespace
 
 std::unique_ptr<HnswIndex> NewHnswIndexImpl(uint32_t dim, Metric metric, const HnswParams& params,
-                                            size_t capacity) {
+                                            size_t capacity, Quantization quantization) {
   auto space = MakeSpace(metric, dim);
   auto hnsw = std::make_unique<hnswlib::HierarchicalNSW<float>>(space.get(), std::max<size_t>(capacity, 16),
                                                                  params.m, params.ef_construction, params.seed);
-  return std::make_unique<HnswIndexImpl>(dim, metric, std::move(space), std::move(hnsw));
+  return std::make_unique<HnswIndexImpl>(dim, metric, quantization, std::move(space), std::move(hnsw));
 }
 
-std::unique_ptr<Index> NewHnswIndex(uint32_t dim, Metric metric, const HnswParams& params, size_t capacity) {
-  return NewHnswIndexImpl(dim, metric, params, capacity);
+std::unique_ptr<Index> NewHnswIndex(uint32_t dim, Metric metric, const HnswParams& params, size_t capacity,
+                                    Quantization quantization) {
+  return NewHnswIndexImpl(dim, metric, params, capacity, quantization);
 }
 
 Result<std::unique_ptr<HnswIndex>> LoadHnswIndex(const std::string& path, uint32_t dim, Metric metric,
-                                                 const HnswParams&) {
+                                                 const HnswParams&, Quantization quantization) {
   auto space = MakeSpace(metric, dim);
   std::unique_ptr<hnswlib::HierarchicalNSW<float>> hnsw;
   try {
@@ -417,8 +471,12 @@ Result<std::unique_ptr<HnswIndex>> LoadHnswIndex(const std::string& path, uint32
   hnsw->num_deleted_ = 0;
   for (size_t i = 0; i < hnsw->cur_element_count; ++i)
     if (hnsw->isMarkedDeleted(static_cast<hnswlib::tableint>(i))) ++hnsw->num_deleted_;
-  return std::unique_ptr<HnswIndex>(
-      std::make_unique<HnswIndexImpl>(dim, metric, std::move(space), std::move(hnsw)));
+  try {
+    return std::unique_ptr<HnswIndex>(
+        std::make_unique<HnswIndexImpl>(dim, metric, quantization, std::move(space), std::move(hnsw)));
+  } catch (const std::bad_alloc&) {
+    return Status::ResourceExhausted("loading HNSW index " + path + ": no memory for its sq8 codes");
+  }
 }
 
 }  // namespace vectron

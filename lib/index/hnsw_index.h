@@ -19,11 +19,14 @@ class HnswIndex : public Index {
   virtual size_t slots() const = 0;
 };
 
+// As NewHnswIndex. With kSq8 the codes live beside the graph (not in its file).
 std::unique_ptr<HnswIndex> NewHnswIndexImpl(uint32_t dim, Metric metric, const HnswParams& params,
-                                            size_t capacity);
-// Loads a graph written by Save. Errors: Corruption if hnswlib rejects the file or its
-// dimension does not match.
+                                            size_t capacity, Quantization quantization = Quantization::kNone);
+// Loads a graph written by Save; with kSq8 the codes are rebuilt from its vectors.
+// Errors: Corruption if hnswlib rejects the file or its dimension does not match;
+// ResourceExhausted if there is no memory for the codes.
 Result<std::unique_ptr<HnswIndex>> LoadHnswIndex(const std::string& path, uint32_t dim, Metric metric,
-                                                 const HnswParams& params);
+                                                 const HnswParams& params,
+                                                 Quantization quantization = Quantization::kNone);
 
 }  // namespace vectron

@@ -50,7 +50,8 @@ json Build(bool auth) {
            {"metric", {{"type", "string"}, {"enum", {"cosine", "l2", "ip"}}}},
            {"hnsw", Obj({{"m", integer}, {"ef_construction", integer}, {"ef_search", integer}, {"seed", integer}})},
            {"m", integer}, {"ef_construction", integer}, {"ef_search", integer}, {"seed", integer},
-           {"shards", integer}, {"flat_max_points", integer}, {"checkpoint_every_ops", integer}},
+           {"shards", integer}, {"flat_max_points", integer}, {"checkpoint_every_ops", integer},
+           {"quantization", {{"type", "string"}, {"enum", {"none", "sq8"}}}}},
           {"name", "dim"});
   schemas["Point"] = Obj({{"id", str}, {"vector", vec}, {"metadata", {{"type", "object"}, {"nullable", true}}}}, {"id"});
   schemas["Hit"] = Obj({{"id", str}, {"score", {{"type", "number"}, {"description", "distance: lower is nearer"}}},

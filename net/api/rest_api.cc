@@ -196,7 +196,7 @@ HttpResponse MetricsRoute(RestApi& api, const HttpRequest& req, const PathParams
 
 HttpResponse CreateCollection(RestApi& api, const HttpRequest& req, const PathParams&, const Principal& who) {
   json j = ParseBody(req, {"name", "dim", "metric", "hnsw", "m", "M", "ef_construction", "ef_search", "seed", "shards",
-                           "flat_max_points", "checkpoint_every_ops"});
+                           "flat_max_points", "checkpoint_every_ops", "quantization"});
   std::string name = GetString(j, "name", true);
   // The route's access check had no collection name to look at: the body has it.
   Check(Authorize(who, {Access::kAdmin}, name));
@@ -204,6 +204,7 @@ HttpResponse CreateCollection(RestApi& api, const HttpRequest& req, const PathPa
   if (!j.contains("dim")) Bad("\"dim\" is required");
   cfg.dim = static_cast<uint32_t>(GetInt(j, "dim", 0, 1, kMaxDim));
   if (auto m = GetString(j, "metric", false); !m.empty()) cfg.metric = Take(ParseMetric(m));
+  if (auto q = GetString(j, "quantization", false); !q.empty()) cfg.quantization = Take(ParseQuantization(q));
   const json* h = &j;
   json empty = json::object();
   if (auto it = j.find("hnsw"); it != j.end() && !it->is_null()) {

@@ -345,3 +345,30 @@ def test_client_mode_errors_are_the_servers_with_clear_messages(tmp_path, server
         port = s.getsockname()[1]
     p = run("count", "--url", f"http://127.0.0.1:{port}", "errs", check=False)
     assert p.returncode == 1 and "connect 127.0.0.1" in p.stderr
+
+
+def test_create_with_sq8_quantization(tmp_path, data):
+    rng = np.random.default_rng(2)
+    rows = rng.standard_normal((400, 8)).astype(np.float32)
+    write_fvecs(tmp_path / "v.fvecs", rows)
+    p = run("create", "--db", data, "q", "--dim", "8", "--quantization", "pq4", check=False)
+    assert p.returncode != 0 and 'unknown quantization "pq4"' in p.stderr
+    assert "no collections" in run("info", "--db", data).stdout
+    run("create", "--db", data, "q", "--dim", "8", "--metric", "l2", "--quantization", "sq8",
+        "--flat-max-points", "100")
+    run("import", "--db", data, "q", str(tmp_path / "v.fvecs"))
+    info = json.loads(run("info", "--db", data, "q", "--json").stdout)[0]
+    assert info["config"]["quantization"] == "sq8" and info["index"] == "hnsw"
+    assert "quantization sq8" in run("info", "--db", data, "q").stdout
+    q = json.dumps([float(x) for x in rows[7]])
+    hits = json.loads(run("search", "--db", data, "q", "--vector", q, "-k", "3", "--json").stdout)
+    # The graph is walked on int8 codes, the hits rescored exactly: the point itself at 0.
+    assert hits[0]["id"] == "7" and abs(hits[0]["score"]) < 1e-5
+
+
+def test_remote_create_with_sq8_quantization(server):
+    run("create", *remote(server), "quantized", "--dim", "4", "--quantization", "sq8")
+    info = json.loads(run("info", *remote(server), "quantized", "--json").stdout)[0]
+    assert info["config"]["quantization"] == "sq8"
+    p = run("create", *remote(server), "quantized2", "--dim", "4", "--quantization", "pq", check=False)
+    assert p.returncode == 2 and 'unknown quantization "pq"' in p.stderr

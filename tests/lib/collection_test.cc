@@ -312,12 +312,9 @@ TEST_CASE("reopening loads the saved graph and catches up on later writes") {
     // graph file is the older checkpoint.
     std::filesystem::copy(dir / "db", dir / "crashed", std::filesystem::copy_options::recursive);
   }
-  std::vector<std::string> stages;
-  DatabaseOptions o;
-  o.progress = [&](std::string_view stage, uint64_t, uint64_t) {
-    stages.emplace_back(stage);
-    return true;
-  };
+  testing::Stages st;
+  DatabaseOptions o = st.Options();
+  const auto& stages = st.seen;
   auto db = OpenDb(dir / "crashed", o);
   Collection* c = db->GetCollection("c").value();
   CHECK(stages.empty());  // loaded, not rebuilt
@@ -348,12 +345,9 @@ TEST_CASE("a corrupted saved graph is detected and rebuilt from LMDB") {
     f.seekp(200);
     f.put('\x7f');
   }
-  std::vector<std::string> stages;
-  DatabaseOptions o;
-  o.progress = [&](std::string_view stage, uint64_t, uint64_t) {
-    stages.emplace_back(stage);
-    return true;
-  };
+  testing::Stages st;
+  DatabaseOptions o = st.Options();
+  const auto& stages = st.seen;
   auto db = OpenDb(dir.path(), o);
   Collection* c = db->GetCollection("c").value();
   REQUIRE_FALSE(stages.empty());
@@ -521,4 +515,64 @@ TEST_CASE("graph: searches running concurrently with a large batch see all of it
   sp.ef = 64;
   CHECK(c->Search(VectorForId(Id(1005), 8), sp).value()[0].id == Id(5));
   CHECK(c->Search(far, sp).value()[0].id.rfind("far", 0) == 0);
+}
+
+TEST_CASE("a collection with sq8 quantization keeps it through rebuilds, reopening and compaction") {
+  TempDir dir;
+  auto cfg = testing::SmallConfig(16);
+  cfg.flat_max_points = 100;
+  auto plain_cfg = cfg;
+  cfg.quantization = Quantization::kSq8;
+  // 16 dims of L2 codes take 32 bytes a point (16 codes, the norm, padding).
+  const size_t code_bytes = 32, n = 1200;
+  size_t plain_memory = 0;
+  {
+    auto db = OpenDb(dir / "plain");
+    Collection* c = Create(*db, "c", plain_cfg);
+    UpsertRange(*c, 0, static_cast<int>(n), false);
+    plain_memory = c->Stats().value().index_memory_bytes;
+  }
+  auto check = [&](Collection& c, const char* when) {
+    INFO(when);
+    CHECK(c.config().quantization == Quantization::kSq8);
+    auto st = c.Stats().value();
+    CHECK(st.index_kind == "hnsw");
+    // The codes are there beside the graph (the same graph, sized alike).
+    CHECK(st.index_memory_bytes >= plain_memory + n * code_bytes);
+    SearchParams sp, exact;
+    sp.k = exact.k = 10;
+    sp.ef = 64;
+    exact.exact = true;
+    auto queries = testing::RandomVectors(20, 16, 78);
+    size_t agree = 0;
+    for (int q = 0; q < 20; ++q) {
+      std::span<const float> qv(queries.data() + q * 16, 16);
+      auto a = c.Search(qv, sp).value();
+      auto e = c.Search(qv, exact).value();
+      REQUIRE(a.size() == 10);
+      std::set<std::string> truth;
+      for (auto& h : e) truth.insert(h.id);
+      for (auto& h : a) agree += truth.count(h.id);
+      // Scores are exact: the best hit found scores what the exact search says it does.
+      auto it = std::find_if(e.begin(), e.end(), [&](const auto& h) { return h.id == a[0].id; });
+      if (it != e.end()) CHECK(a[0].score == doctest::Approx(it->score).epsilon(1e-4));
+    }
+    CHECK(agree / 200.0 >= 0.95);
+  };
+  {
+    auto db = OpenDb(dir / "sq8");
+    Collection* c = Create(*db, "c", cfg);
+    UpsertRange(*c, 0, static_cast<int>(n), false);
+    check(*c, "built");
+    REQUIRE(c->Checkpoint().ok());
+  }
+  testing::Stages st;
+  DatabaseOptions o = st.Options();
+  const auto& stages = st.seen;
+  auto db = OpenDb(dir / "sq8", o);
+  Collection* c = db->GetCollection("c").value();
+  CHECK(stages.empty());  // the graph was loaded and its codes rebuilt, not the graph
+  check(*c, "reopened");
+  REQUIRE(c->Compact().ok());
+  check(*c, "compacted");
 }

@@ -49,18 +49,7 @@ CollectionConfig HnswConfig(uint32_t shards = 1) {
   return cfg;
 }
 
-// Records the stages reported through DatabaseOptions::progress.
-struct Stages {
-  std::vector<std::string> seen;
-  DatabaseOptions Options() {
-    DatabaseOptions o;
-    o.progress = [this](std::string_view stage, uint64_t, uint64_t) {
-      seen.emplace_back(stage);
-      return true;
-    };
-    return o;
-  }
-};
+using testing::Stages;
 
 std::string GraphFile(const std::string& shard_dir) {
   for (auto& n : ListDir(shard_dir).value())

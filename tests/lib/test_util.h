@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "util/files.h"
@@ -49,5 +50,19 @@ inline CollectionConfig SmallConfig(uint32_t dim, Metric metric = Metric::kL2) {
   c.metric = metric;
   return c;
 }
+
+// Records the stages reported through DatabaseOptions::progress.
+struct Stages {
+  std::vector<std::string> seen;
+  // Options whose progress callback records into `seen` (keep this object alive).
+  DatabaseOptions Options() {
+    DatabaseOptions o;
+    o.progress = [this](std::string_view stage, uint64_t, uint64_t) {
+      seen.emplace_back(stage);
+      return true;
+    };
+    return o;
+  }
+};
 
 }  // namespace vectron::testing

@@ -18,7 +18,8 @@ std::string DatasetsDir() {
   return env ? env : VECTRON_SOURCE_DIR "/../shared/datasets";
 }
 
-double RecallAt10(const std::string& name, Metric metric, int ef, unsigned threads) {
+double RecallAt10(const std::string& name, Metric metric, int ef, unsigned threads,
+                  Quantization quantization = Quantization::kNone) {
   const std::string dir = DatasetsDir() + "/" + name;
   auto base = tools::ReadFvecs(dir + "/base.fvecs").value();
   auto queries = tools::ReadFvecs(dir + "/query.fvecs").value();
@@ -31,6 +32,7 @@ double RecallAt10(const std::string& name, Metric metric, int ef, unsigned threa
   cfg.dim = base.dim;
   cfg.metric = metric;
   cfg.flat_max_points = 0;
+  cfg.quantization = quantization;
   Collection* col = db->CreateCollection("r", cfg).value();
   for (size_t i = 0; i < base.rows; i += 5000) {
     WriteBatch b;
@@ -61,6 +63,20 @@ TEST_CASE("recall@10 on mnist-784-euclidean-10k is at least 0.95 at ef=32") {
 TEST_CASE("recall@10 on glove-100-angular-200k is at least 0.95 at ef=256") {
   double r = RecallAt10("glove-100-angular-200k", Metric::kCosine, 256, 2);
   MESSAGE("glove recall@10 at ef=256: ", r);
+  CHECK(r >= 0.95);
+}
+
+// sq8 walks the graph on int8 codes and rescores the ef best exactly: the same graph
+// must reach the same recall at the same ef.
+TEST_CASE("recall@10 with sq8 quantization on mnist-784-euclidean-10k is at least 0.95 at ef=32") {
+  double r = RecallAt10("mnist-784-euclidean-10k", Metric::kL2, 32, 2, Quantization::kSq8);
+  MESSAGE("mnist sq8 recall@10 at ef=32: ", r);
+  CHECK(r >= 0.95);
+}
+
+TEST_CASE("recall@10 with sq8 quantization on glove-100-angular-200k is at least 0.95 at ef=256") {
+  double r = RecallAt10("glove-100-angular-200k", Metric::kCosine, 256, 2, Quantization::kSq8);
+  MESSAGE("glove sq8 recall@10 at ef=256: ", r);
   CHECK(r >= 0.95);
 }
 

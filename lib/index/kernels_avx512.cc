@@ -1,0 +1,89 @@
+// AVX-512 (F, BW, VL, DQ) kernels. Compiled with those flags (lib/meson.build); called
+// only when the CPU has them (kernels.cc). Includes nothing but intrinsics: see
+// kernels_impl.h.
+// GCC 12's _mm512_reduce_add_epi32 reads an intentionally undefined register and
+// warns about it (-Wuninitialized) wherever it is inlined.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include "index/kernels_impl.h"
+
+namespace vectron::kernels {
+namespace {
+
+inline __mmask16 Mask16(size_t n) { return static_cast<__mmask16>((1u << n) - 1); }  // n < 16
+inline __mmask32 Mask32(size_t n) { return static_cast<__mmask32>((1ull << n) - 1); }  // n < 32
+
+}  // namespace
+
+float L2SqrAvx512(const float* a, const float* b, size_t dim) {
+  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+  size_t i = 0;
+  for (; i + 32 <= dim; i += 32) {
+    __m512 d0 = _mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
+    __m512 d1 = _mm512_sub_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16));
+    s0 = _mm512_fmadd_ps(d0, d0, s0);
+    s1 = _mm512_fmadd_ps(d1, d1, s1);
+  }
+  if (i + 16 <= dim) {
+    __m512 d = _mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
+    s0 = _mm512_fmadd_ps(d, d, s0);
+    i += 16;
+  }
+  if (i < dim) {
+    __mmask16 m = Mask16(dim - i);
+    __m512 d = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i));
+    s1 = _mm512_fmadd_ps(d, d, s1);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+float DotAvx512(const float* a, const float* b, size_t dim) {
+  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+  size_t i = 0;
+  for (; i + 32 <= dim; i += 32) {
+    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+    s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
+  }
+  if (i + 16 <= dim) {
+    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+    i += 16;
+  }
+  if (i < dim) {
+    __mmask16 m = Mask16(dim - i);
+    s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), s1);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+int32_t DotU8S8Avx512(const uint8_t* a, const int8_t* b, size_t dim) {
+  // Widened to 16 bits and multiplied pairwise into 32-bit sums (vpmaddwd): exact.
+  __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+  size_t i = 0;
+  for (; i + 64 <= dim; i += 64) {
+    __m512i a0 = _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + i)));
+    __m512i b0 = _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + i)));
+    __m512i a1 = _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + i + 32)));
+    __m512i b1 = _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + i + 32)));
+    s0 = _mm512_add_epi32(s0, _mm512_madd_epi16(a0, b0));
+    s1 = _mm512_add_epi32(s1, _mm512_madd_epi16(a1, b1));
+  }
+  for (; i < dim; i += 32) {
+    __mmask32 m = dim - i >= 32 ? ~__mmask32{0} : Mask32(dim - i);
+    __m512i a0 = _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(m, a + i));
+    __m512i b0 = _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m, b + i));
+    s0 = _mm512_add_epi32(s0, _mm512_madd_epi16(a0, b0));
+  }
+  return _mm512_reduce_add_epi32(_mm512_add_epi32(s0, s1));
+}
+
+float L2SqrHnswAvx512(const void* a, const void* b, const void* dim_param) {
+  return L2SqrAvx512(static_cast<const float*>(a), static_cast<const float*>(b), *static_cast<const size_t*>(dim_param));
+}
+
+float IpDistanceHnswAvx512(const void* a, const void* b, const void* dim_param) {
+  return 1.0f - DotAvx512(static_cast<const float*>(a), static_cast<const float*>(b), *static_cast<const size_t*>(dim_param));
+}
+
+}  // namespace vectron::kernels
