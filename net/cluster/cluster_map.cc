@@ -2,6 +2,8 @@
 
 #include <sstream>
 
+#include "net/cluster/codec.h"
+
 namespace vectron::net::cluster {
 
 const GroupInfo* ClusterMap::GroupOf(std::string_view collection, uint32_t shard) const {
@@ -28,6 +30,94 @@ std::string ClusterMap::ToString() const {
     }
   }
   return os.str();
+}
+
+namespace {
+constexpr size_t kMaxName = 1 << 10;
+constexpr size_t kMaxConfig = 1 << 16;
+constexpr size_t kMaxItems = 1 << 20;
+
+void PutIds(ByteWriter& w, const std::vector<uint64_t>& ids) {
+  w.U32(static_cast<uint32_t>(ids.size()));
+  for (uint64_t id : ids) w.U64(id);
+}
+std::vector<uint64_t> GetIds(ByteReader& r) {
+  uint32_t n = r.Count(kMaxItems, 8);
+  std::vector<uint64_t> ids(n);
+  for (uint64_t& id : ids) id = r.U64();
+  return ids;
+}
+}  // namespace
+
+std::string EncodeClusterMap(const ClusterMap& m) {
+  ByteWriter w;
+  w.U8(1);  // Format version.
+  w.U64(m.version);
+  PutIds(w, m.pd_members);
+  w.U64(m.pd_leader);
+  w.U32(static_cast<uint32_t>(m.workers.size()));
+  for (const auto& [id, wi] : m.workers) {
+    w.U64(id);
+    w.Bytes(wi.addr);
+    w.Bool(wi.alive);
+  }
+  w.U32(static_cast<uint32_t>(m.collections.size()));
+  for (const auto& [name, c] : m.collections) {
+    w.Bytes(name);
+    w.Bytes(c.config_json);
+    w.U32(c.replication);
+    PutIds(w, c.groups);
+  }
+  w.U32(static_cast<uint32_t>(m.groups.size()));
+  for (const auto& [id, g] : m.groups) {
+    w.U64(id);
+    w.Bytes(g.collection);
+    w.U32(g.shard);
+    w.U64(g.epoch);
+    PutIds(w, g.replicas);
+    w.U64(g.leader);
+  }
+  return w.Take();
+}
+
+Status DecodeClusterMap(std::string_view data, ClusterMap* out) {
+  ByteReader r(data);
+  ClusterMap m;
+  if (r.U8() != 1 && r.ok()) return Status::Corruption("cluster map: unknown format version");
+  m.version = r.U64();
+  m.pd_members = GetIds(r);
+  m.pd_leader = r.U64();
+  uint32_t n = r.Count(kMaxItems, 13);
+  for (uint32_t i = 0; i < n && r.ok(); ++i) {
+    WorkerInfo wi;
+    wi.id = r.U64();
+    wi.addr = r.Bytes(kMaxName);
+    wi.alive = r.Bool();
+    m.workers[wi.id] = std::move(wi);
+  }
+  n = r.Count(kMaxItems, 16);
+  for (uint32_t i = 0; i < n && r.ok(); ++i) {
+    CollectionInfo c;
+    c.name = r.Bytes(kMaxName);
+    c.config_json = r.Bytes(kMaxConfig);
+    c.replication = r.U32();
+    c.groups = GetIds(r);
+    m.collections[c.name] = std::move(c);
+  }
+  n = r.Count(kMaxItems, 36);
+  for (uint32_t i = 0; i < n && r.ok(); ++i) {
+    GroupInfo g;
+    g.id = r.U64();
+    g.collection = r.Bytes(kMaxName);
+    g.shard = r.U32();
+    g.epoch = r.U64();
+    g.replicas = GetIds(r);
+    g.leader = r.U64();
+    m.groups[g.id] = std::move(g);
+  }
+  if (!r.done()) return Status::Corruption("cluster map: truncated, over a limit, or trailing bytes");
+  *out = std::move(m);
+  return Status::OK();
 }
 
 uint32_t ShardOfId(std::string_view id, uint32_t shards) {

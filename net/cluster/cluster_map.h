@@ -56,6 +56,10 @@ struct ClusterMap {
   std::string ToString() const;
 };
 
+// Binary encoding of a map (the PD's snapshots, the wire). Decode errors: Corruption.
+std::string EncodeClusterMap(const ClusterMap& map);
+Status DecodeClusterMap(std::string_view data, ClusterMap* out);
+
 // The shard of `id` among `shards` shards: FNV-1a 64 of the id, modulo `shards`; the same
 // function as Collection::ShardOf, so a point lives in the same shard in both.
 uint32_t ShardOfId(std::string_view id, uint32_t shards);

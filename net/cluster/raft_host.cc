@@ -304,6 +304,10 @@ Status RaftHost::RunOnce() {
       fatal_ = s.WithContext("raft log write");
       return fatal_;
     }
+    if (opt_.crash_after_persist && opt_.crash_after_persist()) {
+      fatal_ = Status::Aborted("simulated crash after persisting, before sending");
+      return fatal_;
+    }
   }
 
   // Send: one envelope per destination, every group's messages in it.

@@ -77,6 +77,10 @@ struct RaftHostOptions {
   size_t inbox_max = 4096;
   // Proposals and reads held per busy group; more are refused with Unavailable.
   size_t pending_max = 1024;
+  // Test hook (the simulator's crash point "after persisting, before sending"): called after
+  // each loop's log write; returning true makes RunOnce fail with Aborted before anything of
+  // the loop is sent or applied, as if the process died there.
+  std::function<bool()> crash_after_persist;
 };
 
 struct GroupStatus {

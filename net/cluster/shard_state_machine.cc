@@ -1,0 +1,85 @@
+#include "net/cluster/shard_state_machine.h"
+
+namespace vectron::net::cluster {
+
+Result<std::unique_ptr<ShardStateMachine>> ShardStateMachine::Open(const std::string& dir,
+                                                                   const CollectionConfig& config,
+                                                                   const DatabaseOptions& options) {
+  VECTRON_ASSIGN_OR_RETURN(std::unique_ptr<Shard> shard, Shard::Open(dir, config, options));
+  return std::unique_ptr<ShardStateMachine>(new ShardStateMachine(std::move(shard)));
+}
+
+ShardStateMachine::ShardStateMachine(std::shared_ptr<Shard> shard) : shard_(std::move(shard)) {
+  applied_.store(shard_->applied_index(), std::memory_order_release);
+}
+
+ShardStateMachine::~ShardStateMachine() = default;
+
+Status ShardStateMachine::Apply(const std::vector<raft::Entry>& entries) {
+  for (const raft::Entry& e : entries) {
+    if (e.index <= applied_index()) continue;
+    if (e.type == raft::EntryType::kNormal && !e.data.empty()) {
+      VECTRON_RETURN_IF_ERROR(ApplyCommand(e));
+    } else {
+      // A leader's no-op or a membership change: only the index advances (replays skip it).
+      VECTRON_RETURN_IF_ERROR(shard_->Apply(WriteBatch{}, e.index));
+    }
+    applied_.store(e.index, std::memory_order_release);
+  }
+  return Status::OK();
+}
+
+Status ShardStateMachine::ApplyCommand(const raft::Entry& e) {
+  ShardCommand cmd;
+  ShardOutcome out;
+  out.index = e.index;
+  Status s = DecodeShardCommand(e.data, &cmd);
+  if (s.ok()) {
+    out.request = cmd.request;
+    switch (cmd.kind) {
+      case ShardCommand::Kind::kWrite:
+        s = shard_->Apply(cmd.batch, e.index);
+        break;
+      default:
+        s = Status::FailedPrecondition("this command kind is not supported by this version");
+        break;
+    }
+  }
+  if (!s.ok()) {
+    if (s.code() != StatusCode::kInvalidArgument && s.code() != StatusCode::kCorruption &&
+        s.code() != StatusCode::kFailedPrecondition)
+      return s;  // Not the command's fault: stop rather than skip it.
+    // A deterministic rejection: every replica rejects it; record the index so that a
+    // replay skips it and replicas stay at the same applied index.
+    VECTRON_RETURN_IF_ERROR(shard_->Apply(WriteBatch{}, e.index));
+  }
+  out.status = s;
+  if (!out.request.empty()) {
+    std::lock_guard lock(outcomes_mu_);
+    outcomes_.push_back(std::move(out));
+  }
+  return Status::OK();
+}
+
+std::vector<ShardOutcome> ShardStateMachine::TakeOutcomes() {
+  std::vector<ShardOutcome> out;
+  std::lock_guard lock(outcomes_mu_);
+  out.swap(outcomes_);
+  return out;
+}
+
+Result<std::string> ShardStateMachine::SnapshotData(uint64_t index) {
+  return Status::FailedPrecondition("shard snapshots at index " + std::to_string(index) + " are not supported yet");
+}
+
+Status ShardStateMachine::InstallSnapshot(const raft::Snapshot& snap) {
+  if (snap.data.empty()) {
+    // The bootstrap snapshot of a new group: an empty shard at its index.
+    VECTRON_RETURN_IF_ERROR(shard_->Apply(WriteBatch{}, snap.metadata.index));
+    applied_.store(std::max(applied_index(), snap.metadata.index), std::memory_order_release);
+    return Status::OK();
+  }
+  return Status::FailedPrecondition("installing shard snapshots is not supported yet");
+}
+
+}  // namespace vectron::net::cluster
