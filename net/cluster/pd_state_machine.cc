@@ -229,7 +229,9 @@ Status PdStateMachine::InstallSnapshot(const raft::Snapshot& snap) {
     }
     n = r.Count(kRecentRequests, 21);
     for (uint32_t i = 0; i < n && r.ok(); ++i) {
-      auto key = std::make_pair(r.U64(), r.U64());
+      uint64_t client = r.U64();
+      uint64_t seq = r.U64();
+      auto key = std::make_pair(client, seq);
       uint8_t code = r.U8();
       fresh.recent_[key] = StatusFromCode(code, r.Bytes(kMaxText));
       fresh.recent_order_.push_back(key);
