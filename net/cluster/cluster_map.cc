@@ -77,6 +77,7 @@ std::string EncodeClusterMap(const ClusterMap& m) {
     PutIds(w, g.replicas);
     w.U64(g.leader);
   }
+  w.U64(m.auth_version);
   return w.Take();
 }
 
@@ -115,6 +116,7 @@ Status DecodeClusterMap(std::string_view data, ClusterMap* out) {
     g.leader = r.U64();
     m.groups[g.id] = std::move(g);
   }
+  m.auth_version = r.U64();
   if (!r.done()) return Status::Corruption("cluster map: truncated, over a limit, or trailing bytes");
   *out = std::move(m);
   return Status::OK();

@@ -48,6 +48,8 @@ struct ClusterMap {
   std::map<uint64_t, WorkerInfo> workers;
   std::map<std::string, CollectionInfo> collections;
   std::map<uint64_t, GroupInfo> groups;
+  // Version of the PD's auth records (a gateway reloads them when it changes).
+  uint64_t auth_version = 0;
   bool operator==(const ClusterMap&) const = default;
 
   // The group serving shard `shard` of `collection`, or nullptr.

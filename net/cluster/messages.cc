@@ -12,7 +12,7 @@ const char* EnvelopeName(const Envelope& e) {
                                        "ShardWriteRequest",   "ShardWriteResponse",   "ShardReadRequest",
                                        "ShardReadResponse",   "PdHeartbeat",          "PdHeartbeatResponse",
                                        "PdMapRequest",        "PdMapResponse",        "PdAdminRequest",
-                                       "PdAdminResponse"};
+                                       "PdAdminResponse",     "PdAuthRequest",        "PdAuthResponse"};
   static_assert(std::variant_size_v<Envelope> == sizeof(kNames) / sizeof(kNames[0]));
   return kNames[e.index()];
 }

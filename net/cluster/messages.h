@@ -155,9 +155,33 @@ struct PdAdminResponse {
   uint64_t map_version = 0;     // The map version that includes the change.
 };
 
+// --- Auth records in the PD (the cluster side of the auth store; docs/cluster.md). ---
+// One change to an auth record: put `value` at `key`, or delete `key` if !value.
+struct AuthChange {
+  std::string key;
+  std::optional<std::string> value;
+  bool operator==(const AuthChange&) const = default;
+};
+struct PdAuthRequest {
+  enum class Kind : uint8_t { kLoad, kCommit };
+  uint64_t rpc_id = 0;
+  Kind kind = Kind::kLoad;
+  RequestId request;                 // kCommit (deduplicates retries)
+  uint64_t if_version = 0;           // kCommit: apply only at this version (0: always)
+  std::vector<AuthChange> changes;   // kCommit: all or nothing
+};
+struct PdAuthResponse {
+  uint64_t rpc_id = 0;
+  Status status;                     // kCommit: Aborted if the version moved on
+  uint64_t pd_leader = 0;
+  uint64_t version = 0;              // The auth records' version (after the commit)
+  std::vector<std::pair<std::string, std::string>> records;  // kLoad: every record, by key
+};
+
 using Envelope = std::variant<RaftBatch, SnapshotFetchRequest, SnapshotFetchResponse, ShardWriteRequest,
                               ShardWriteResponse, ShardReadRequest, ShardReadResponse, PdHeartbeat,
-                              PdHeartbeatResponse, PdMapRequest, PdMapResponse, PdAdminRequest, PdAdminResponse>;
+                              PdHeartbeatResponse, PdMapRequest, PdMapResponse, PdAdminRequest, PdAdminResponse,
+                              PdAuthRequest, PdAuthResponse>;
 
 // The envelope's message name, such as "RaftBatch" (traces, metrics).
 const char* EnvelopeName(const Envelope& e);

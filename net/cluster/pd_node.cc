@@ -60,6 +60,8 @@ void PdNode::Receive(const NodeId& from, Envelope msg) {
     OnMapRequest(from, *mr);
   } else if (auto* ar = std::get_if<PdAdminRequest>(&msg)) {
     OnAdmin(from, *ar);
+  } else if (auto* au = std::get_if<PdAuthRequest>(&msg)) {
+    OnAuth(from, *au);
   }
 }
 
@@ -105,6 +107,15 @@ void PdNode::OnApplied() {
 }
 
 void PdNode::ReplyAdmin(const Waiter& w, Status s) {
+  if (w.auth) {
+    PdAuthResponse r;
+    r.rpc_id = w.rpc_id;
+    r.status = std::move(s);
+    r.pd_leader = leader();
+    r.version = sm_->auth_version();
+    transport_.Send(w.from, std::move(r));
+    return;
+  }
   PdAdminResponse r;
   r.rpc_id = w.rpc_id;
   r.status = std::move(s);
@@ -195,8 +206,9 @@ Status PdNode::PlaceShards(uint32_t shards, uint32_t replication, std::vector<st
   return Status::OK();
 }
 
-void PdNode::Propose(const PdCommand& cmd, const NodeId& from, uint64_t rpc_id) {
-  Waiter w{from, rpc_id, clock_.NowMs() + opt_.request_timeout_ms};
+void PdNode::Propose(const PdCommand& cmd, const Waiter& reply) {
+  Waiter w = reply;
+  w.deadline_ms = clock_.NowMs() + opt_.request_timeout_ms;
   Status s = host_->Propose(kPdGroupId, EncodePdCommand(cmd));
   if (!s.ok()) {
     ReplyAdmin(w, s);
@@ -214,7 +226,7 @@ void PdNode::OnAdmin(const NodeId& from, const PdAdminRequest& req) {
   cmd.name = req.name;
   if (req.kind == PdAdminRequest::Kind::kDropCollection) {
     cmd.kind = PdCommand::Kind::kDropCollection;
-    return Propose(cmd, from, req.rpc_id);
+    return Propose(cmd, reply);
   }
   cmd.kind = PdCommand::Kind::kCreateCollection;
   if (!ValidCollectionName(req.name))
@@ -231,7 +243,27 @@ void PdNode::OnAdmin(const NodeId& from, const PdAdminRequest& req) {
   }
   // An existing name is proposed too: a retry of this very request gets its first outcome
   // from the state machine's request table, another request AlreadyExists.
-  Propose(cmd, from, req.rpc_id);
+  Propose(cmd, reply);
+}
+
+void PdNode::OnAuth(const NodeId& from, const PdAuthRequest& req) {
+  Waiter reply{from, req.rpc_id, 0, true};
+  if (!IsLeader()) return ReplyAdmin(reply, Status::Unavailable("not the placement driver leader"));
+  if (req.kind == PdAuthRequest::Kind::kLoad) {
+    PdAuthResponse r;
+    r.rpc_id = req.rpc_id;
+    r.pd_leader = leader();
+    r.version = sm_->auth_version();
+    for (const auto& [k, v] : sm_->auth()) r.records.emplace_back(k, v);
+    return transport_.Send(from, std::move(r));
+  }
+  if (req.request.empty()) return ReplyAdmin(reply, Status::InvalidArgument("an auth commit needs a request id"));
+  PdCommand cmd;
+  cmd.kind = PdCommand::Kind::kAuthWrite;
+  cmd.request = req.request;
+  cmd.if_version = req.if_version;
+  cmd.auth_changes = req.changes;
+  Propose(cmd, reply);
 }
 
 }  // namespace vectron::net::cluster

@@ -59,15 +59,17 @@ class PdNode {
     NodeId from;
     uint64_t rpc_id;
     uint64_t deadline_ms;
+    bool auth = false;  // Answered with a PdAuthResponse (else PdAdminResponse).
   };
   void OnHeartbeat(const NodeId& from, const PdHeartbeat& hb);
   void OnMapRequest(const NodeId& from, const PdMapRequest& req);
   void OnAdmin(const NodeId& from, const PdAdminRequest& req);
+  void OnAuth(const NodeId& from, const PdAuthRequest& req);
   void OnApplied();
   void OnSoftState(const raft::SoftState& ss);
   Status PlaceShards(uint32_t shards, uint32_t replication, std::vector<std::vector<uint64_t>>* out) const;
   bool WorkerAlive(uint64_t worker) const;
-  void Propose(const PdCommand& cmd, const NodeId& from, uint64_t rpc_id);
+  void Propose(const PdCommand& cmd, const Waiter& w);
   void ReplyAdmin(const Waiter& w, Status s);
 
   PdNodeOptions opt_;

@@ -12,6 +12,7 @@ namespace {
 constexpr size_t kMaxText = 1 << 16;
 constexpr size_t kMaxShards = 256;
 constexpr size_t kMaxReplicas = 16;
+constexpr size_t kMaxAuthChanges = 1024;
 constexpr uint8_t kCommandVersion = 1;
 constexpr uint8_t kStateVersion = 1;
 
@@ -46,8 +47,12 @@ std::string EncodePdCommand(const PdCommand& c) {
     w.U32(static_cast<uint32_t>(replicas.size()));
     for (uint64_t id : replicas) w.U64(id);
   }
-  w.Bytes(c.key);
-  w.Bytes(c.value);
+  w.U32(static_cast<uint32_t>(c.auth_changes.size()));
+  for (const AuthChange& a : c.auth_changes) {
+    w.Bytes(a.key);
+    w.Bool(a.value.has_value());
+    w.Bytes(a.value.value_or(""));
+  }
   w.U64(c.if_version);
   return w.Take();
 }
@@ -58,7 +63,7 @@ Status DecodePdCommand(std::string_view data, PdCommand* out) {
   uint8_t version = r.U8();
   if (r.ok() && version != kCommandVersion) return Status::Corruption("pd command: unknown version");
   uint8_t kind = r.U8();
-  if (r.ok() && (kind < 1 || kind > 5)) return Status::Corruption("pd command: unknown kind " + std::to_string(kind));
+  if (r.ok() && (kind < 1 || kind > 4)) return Status::Corruption("pd command: unknown kind " + std::to_string(kind));
   c.kind = static_cast<PdCommand::Kind>(kind);
   c.request.client = r.U64();
   c.request.seq = r.U64();
@@ -74,8 +79,15 @@ Status DecodePdCommand(std::string_view data, PdCommand* out) {
     uint32_t n = r.Count(kMaxReplicas, 8);
     for (uint32_t i = 0; i < n; ++i) replicas.push_back(r.U64());
   }
-  c.key = r.Bytes(kMaxText);
-  c.value = r.Bytes(kMaxText);
+  uint32_t changes = r.Count(kMaxAuthChanges, 9);
+  for (uint32_t i = 0; i < changes && r.ok(); ++i) {
+    AuthChange a;
+    a.key = r.Bytes(kMaxText);
+    bool put = r.Bool();
+    std::string v = r.Bytes(kMaxText);
+    if (put) a.value = std::move(v);
+    c.auth_changes.push_back(std::move(a));
+  }
   c.if_version = r.U64();
   if (!r.done()) return Status::Corruption("pd command: truncated, over a limit, or trailing bytes");
   *out = std::move(c);
@@ -165,18 +177,18 @@ Status PdStateMachine::Execute(const PdCommand& c, uint64_t index) {
       map_.version = index;
       return Status::OK();
     }
-    case PdCommand::Kind::kAuthPut:
-    case PdCommand::Kind::kAuthDelete: {
-      if (c.key.empty()) return Status::InvalidArgument("an auth record needs a key");
+    case PdCommand::Kind::kAuthWrite: {
       if (c.if_version != 0 && c.if_version != auth_version_)
         return Status::Aborted("auth records changed (version " + std::to_string(auth_version_) + ", expected " +
                                std::to_string(c.if_version) + ")");
-      if (c.kind == PdCommand::Kind::kAuthPut) {
-        auth_[c.key] = c.value;
-      } else if (auth_.erase(c.key) == 0) {
-        return Status::NotFound("auth record \"" + c.key + "\" does not exist");
+      for (const AuthChange& a : c.auth_changes)
+        if (a.key.empty()) return Status::InvalidArgument("an auth record needs a key");
+      for (const AuthChange& a : c.auth_changes) {
+        if (a.value) auth_[a.key] = *a.value;
+        else auth_.erase(a.key);
       }
       auth_version_ = index;
+      map_.auth_version = index;
       return Status::OK();
     }
   }

@@ -12,20 +12,21 @@
 #include <vector>
 
 #include "net/cluster/cluster_map.h"
+#include "net/cluster/messages.h"
 #include "net/cluster/raft_host.h"
 #include "net/cluster/shard_command.h"
 
 namespace vectron::net::cluster {
 
 // One PD log entry. Format: docs/formats/pd-command.md.
+// (AuthChange is in messages.h: gateways send the same changes.)
 struct PdCommand {
   // Persisted: values never change.
   enum class Kind : uint8_t {
     kRegisterWorker = 1,    // worker, addr: add or update a worker
     kCreateCollection = 2,  // name, config_json, replication, placement (replicas per shard)
     kDropCollection = 3,    // name
-    kAuthPut = 4,           // key, value; if_version
-    kAuthDelete = 5,        // key; if_version
+    kAuthWrite = 4,         // auth_changes, all or nothing; if_version
   };
   Kind kind = Kind::kRegisterWorker;
   RequestId request;
@@ -35,8 +36,7 @@ struct PdCommand {
   std::string config_json;
   uint32_t replication = 0;
   std::vector<std::vector<uint64_t>> placement;
-  std::string key;
-  std::string value;
+  std::vector<AuthChange> auth_changes;
   // Auth writes apply only if the auth records are at this version (0: unconditionally),
   // so a read-check-write in the auth layer (e.g. "not the last admin") is atomic.
   uint64_t if_version = 0;

@@ -38,6 +38,11 @@ struct Router::Op {
   std::vector<Hit> hits;
   uint64_t count = 0;
   PdAdminRequest admin;
+  PdAuthRequest auth;
+  AuthRecords auth_records;
+  uint64_t auth_version = 0;
+  std::function<void(Result<AuthRecords>)> auth_load_fn;
+  std::function<void(Result<uint64_t>)> auth_commit_fn;
   StatusFn status_fn;
   PointsFn points_fn;
   HitsFn hits_fn;
@@ -104,7 +109,7 @@ void Router::OnMapResponse(const PdMapResponse& r) {
   // Operations waiting for the map go now.
   std::vector<uint64_t> waiting;
   for (auto& [id, op] : ops_)
-    if (!op->resolved && op->kind != Kind::kAdmin) waiting.push_back(id);
+    if (!op->resolved) waiting.push_back(id);
   for (uint64_t id : waiting) Start(id);
 }
 
@@ -164,32 +169,51 @@ void Router::Count(const std::string& collection, std::string where, const ReadO
   Start(id);
 }
 
+uint64_t Router::NewPdOp(Kind kind, const std::string& name) {
+  uint64_t id = NewOp(kind, name);
+  Op& op = *ops_[id];
+  op.parts.resize(1);
+  op.remaining = 1;
+  op.resolved = true;
+  return id;
+}
+
+void Router::LoadAuth(std::function<void(Result<AuthRecords>)> done) {
+  Op& op = *ops_[NewPdOp(Kind::kAuth, "")];
+  op.auth.kind = PdAuthRequest::Kind::kLoad;
+  op.auth_load_fn = std::move(done);
+  SendAdmin(op);
+}
+
+void Router::CommitAuth(uint64_t if_version, std::vector<AuthChange> changes,
+                        std::function<void(Result<uint64_t>)> done) {
+  Op& op = *ops_[NewPdOp(Kind::kAuth, "")];
+  op.auth.kind = PdAuthRequest::Kind::kCommit;
+  op.auth.request = RequestId{client_id_, next_seq_++, 0};
+  op.auth.if_version = if_version;
+  op.auth.changes = std::move(changes);
+  op.auth_commit_fn = std::move(done);
+  SendAdmin(op);
+}
+
 void Router::CreateCollection(const std::string& name, const CollectionConfig& config, uint32_t replication,
                               StatusFn done) {
-  uint64_t id = NewOp(Kind::kAdmin, name);
-  Op& op = *ops_[id];
+  Op& op = *ops_[NewPdOp(Kind::kAdmin, name)];
   op.admin.kind = PdAdminRequest::Kind::kCreateCollection;
   op.admin.name = name;
   op.admin.config_json = config.ToJson();
   op.admin.replication = replication;
   op.admin.request = RequestId{client_id_, next_seq_++, 0};
   op.status_fn = std::move(done);
-  op.parts.resize(1);
-  op.remaining = 1;
-  op.resolved = true;
   SendAdmin(op);
 }
 
 void Router::DropCollection(const std::string& name, StatusFn done) {
-  uint64_t id = NewOp(Kind::kAdmin, name);
-  Op& op = *ops_[id];
+  Op& op = *ops_[NewPdOp(Kind::kAdmin, name)];
   op.admin.kind = PdAdminRequest::Kind::kDropCollection;
   op.admin.name = name;
   op.admin.request = RequestId{client_id_, next_seq_++, 0};
   op.status_fn = std::move(done);
-  op.parts.resize(1);
-  op.remaining = 1;
-  op.resolved = true;
   SendAdmin(op);
 }
 
@@ -256,6 +280,7 @@ void Router::Start(uint64_t op_id) {
       }
       break;
     case Kind::kAdmin:
+    case Kind::kAuth:
       break;
   }
   op.remaining = op.parts.size();
@@ -319,6 +344,12 @@ void Router::SendAdmin(Op& op) {
   p.sent_ms = clock_.NowMs();
   rpcs_[p.rpc] = {op.id, 0};
   ++stats_.rpcs;
+  if (op.kind == Kind::kAuth) {
+    PdAuthRequest req = op.auth;
+    req.rpc_id = p.rpc;
+    transport_.Send(NodeId{NodeKind::kPd, to}, std::move(req));
+    return;
+  }
   PdAdminRequest req = op.admin;
   req.rpc_id = p.rpc;
   transport_.Send(NodeId{NodeKind::kPd, to}, std::move(req));
@@ -376,6 +407,15 @@ void Router::Finish(Op& op) {
       if (st.ok()) op.count_fn(op.count);
       else op.count_fn(st);
       break;
+    case Kind::kAuth:
+      if (op.auth_load_fn) {
+        if (st.ok()) op.auth_load_fn(std::move(op.auth_records));
+        else op.auth_load_fn(st);
+      } else if (op.auth_commit_fn) {
+        if (st.ok()) op.auth_commit_fn(op.auth_version);
+        else op.auth_commit_fn(st);
+      }
+      break;
   }
   if (op.kind == Kind::kAdmin && st.ok()) RefreshMap();
   ops_.erase(id);
@@ -428,16 +468,30 @@ void Router::OnReadResponse(const ShardReadResponse& r) {
   PartDone(op, i, r.status);
 }
 
+void Router::PdRetry(Op& op, uint64_t leader_hint) {
+  bool hinted = leader_hint != 0 && leader_hint != op.parts[0].target;
+  pd_leader_ = leader_hint;
+  if (!hinted) ++pd_rotate_;
+  Retry(op, 0, !hinted);
+}
+
 void Router::OnAdminResponse(const PdAdminResponse& r) {
   auto rp = rpcs_.find(r.rpc_id);
   if (rp == rpcs_.end()) return;
   Op& op = *ops_.at(rp->second.first);
-  if (r.status.code() == StatusCode::kUnavailable) {
-    bool hinted = r.pd_leader != 0 && r.pd_leader != op.parts[0].target;
-    pd_leader_ = r.pd_leader;
-    if (!hinted) ++pd_rotate_;
-    return Retry(op, 0, !hinted);
-  }
+  if (r.status.code() == StatusCode::kUnavailable) return PdRetry(op, r.pd_leader);
+  PartDone(op, 0, r.status);
+}
+
+void Router::OnAuthResponse(const PdAuthResponse& r) {
+  auto rp = rpcs_.find(r.rpc_id);
+  if (rp == rpcs_.end()) return;
+  Op& op = *ops_.at(rp->second.first);
+  if (op.kind != Kind::kAuth) return;
+  if (r.status.code() == StatusCode::kUnavailable) return PdRetry(op, r.pd_leader);
+  op.auth_version = r.version;
+  op.auth_records.version = r.version;
+  for (const auto& [k, v] : r.records) op.auth_records.records[k] = v;
   PartDone(op, 0, r.status);
 }
 
@@ -450,6 +504,8 @@ void Router::Receive(const NodeId&, Envelope msg) {
     OnAdminResponse(*a);
   } else if (auto* m = std::get_if<PdMapResponse>(&msg)) {
     OnMapResponse(*m);
+  } else if (auto* au = std::get_if<PdAuthResponse>(&msg)) {
+    OnAuthResponse(*au);
   }
 }
 
@@ -482,7 +538,7 @@ void Router::RunOnce() {
       Part& p = op.parts[i];
       if (p.done) continue;
       if (p.outstanding && now >= p.sent_ms + opt_.rpc_timeout_ms) {
-        if (op.kind == Kind::kAdmin) {
+        if (op.kind == Kind::kAdmin || op.kind == Kind::kAuth) {
           pd_leader_ = 0;
           ++pd_rotate_;
         } else {
@@ -491,7 +547,7 @@ void Router::RunOnce() {
         Retry(op, i, true);
       }
       if (!p.outstanding && now >= p.next_try_ms) {
-        if (op.kind == Kind::kAdmin) SendAdmin(op);
+        if (op.kind == Kind::kAdmin || op.kind == Kind::kAuth) SendAdmin(op);
         else SendPart(op, i);
       }
     }

@@ -68,6 +68,17 @@ class Router {
   void CreateCollection(const std::string& name, const CollectionConfig& config, uint32_t replication, StatusFn done);
   void DropCollection(const std::string& name, StatusFn done);
 
+  // The PD's auth records: the cluster half of the auth store seam (docs/cluster.md, "Auth
+  // state"). LoadAuth reads every record; CommitAuth applies `changes` atomically if the
+  // records are still at `if_version` (0: unconditionally) and answers the new version.
+  // Errors: Aborted (the records changed meanwhile: load and decide again), Unavailable.
+  struct AuthRecords {
+    uint64_t version = 0;
+    std::map<std::string, std::string> records;
+  };
+  void LoadAuth(std::function<void(Result<AuthRecords>)> done);
+  void CommitAuth(uint64_t if_version, std::vector<AuthChange> changes, std::function<void(Result<uint64_t>)> done);
+
   // The cached map (empty until the first answer from the PD).
   const ClusterMap& map() const { return map_; }
   bool has_map() const { return has_map_; }
@@ -87,7 +98,7 @@ class Router {
  private:
   struct Op;
   struct Part;
-  enum class Kind : uint8_t { kWrite, kGet, kSearch, kCount, kAdmin };
+  enum class Kind : uint8_t { kWrite, kGet, kSearch, kCount, kAdmin, kAuth };
 
   uint64_t NewOp(Kind kind, std::string collection);
   void Start(uint64_t op_id);
@@ -99,6 +110,9 @@ class Router {
   void OnReadResponse(const ShardReadResponse& r);
   void OnAdminResponse(const PdAdminResponse& r);
   void OnMapResponse(const PdMapResponse& r);
+  void OnAuthResponse(const PdAuthResponse& r);
+  uint64_t NewPdOp(Kind kind, const std::string& name);
+  void PdRetry(Op& op, uint64_t leader_hint);
   void SendAdmin(Op& op);
   uint64_t Backoff(int attempt);
   uint64_t AckedBelow() const;

@@ -197,38 +197,47 @@ TEST_CASE("a retried PD command applies once and answers its first outcome") {
   CHECK(sm.map().collections.count("docs") == 1);
 }
 
-TEST_CASE("PD auth records change only at the expected version") {
+TEST_CASE("PD auth records change all together and only at the expected version") {
   PdStateMachine sm;
   PdCommand put;
-  put.kind = PdCommand::Kind::kAuthPut;
-  put.key = "user/alice";
-  put.value = "hash1";
+  put.kind = PdCommand::Kind::kAuthWrite;
+  put.auth_changes = {AuthChange{"user/alice", "hash1"}, AuthChange{"key/k1", "alice"}};
   REQUIRE(sm.Apply({Entry(1, put)}).ok());
   CHECK(sm.auth().at("user/alice") == "hash1");
+  CHECK(sm.auth().size() == 2);
   CHECK(sm.auth_version() == 1);
+  CHECK(sm.map().auth_version == 1);
   PdCommand stale = put;
-  stale.value = "hash2";
+  stale.auth_changes = {AuthChange{"user/alice", "hash2"}};
   stale.if_version = 99;
   stale.request = {1, 1, 0};
   REQUIRE(sm.Apply({Entry(2, stale)}).ok());
   CHECK(sm.TakeOutcomes()[0].status.code() == StatusCode::kAborted);
   CHECK(sm.auth().at("user/alice") == "hash1");
+  // Deleting a user and its key in one change; a bad change fails the whole batch.
+  PdCommand bad;
+  bad.kind = PdCommand::Kind::kAuthWrite;
+  bad.auth_changes = {AuthChange{"user/alice", std::nullopt}, AuthChange{"", "x"}};
+  bad.request = {1, 2, 0};
+  REQUIRE(sm.Apply({Entry(3, bad)}).ok());
+  CHECK(sm.TakeOutcomes()[0].status.code() == StatusCode::kInvalidArgument);
+  CHECK(sm.auth().size() == 2);
   PdCommand del;
-  del.kind = PdCommand::Kind::kAuthDelete;
-  del.key = "user/alice";
+  del.kind = PdCommand::Kind::kAuthWrite;
+  del.auth_changes = {AuthChange{"user/alice", std::nullopt}, AuthChange{"key/k1", std::nullopt}};
   del.if_version = 1;
-  del.request = {1, 2, 0};
-  REQUIRE(sm.Apply({Entry(3, del)}).ok());
+  del.request = {1, 3, 0};
+  REQUIRE(sm.Apply({Entry(4, del)}).ok());
   CHECK(sm.TakeOutcomes()[0].status.ok());
   CHECK(sm.auth().empty());
+  CHECK(sm.auth_version() == 4);
 }
 
 TEST_CASE("a PD snapshot restores the same state, request table included") {
   PdStateMachine sm;
   PdCommand put;
-  put.kind = PdCommand::Kind::kAuthPut;
-  put.key = "k";
-  put.value = "v";
+  put.kind = PdCommand::Kind::kAuthWrite;
+  put.auth_changes = {AuthChange{"k", "v"}};
   REQUIRE(sm.Apply({Entry(1, Register(1)), Entry(2, Register(2)), Entry(3, Create("docs", {{1, 2}}, {9, 1, 0})),
                     Entry(4, put)})
               .ok());
@@ -257,8 +266,7 @@ TEST_CASE("a PD snapshot restores the same state, request table included") {
 
 TEST_CASE("PD commands round-trip and refuse truncation") {
   PdCommand c = Create("docs", {{1, 2}, {2, 3}}, {3, 4, 5});
-  c.key = "key";
-  c.value = "value";
+  c.auth_changes = {AuthChange{"key", "value"}, AuthChange{"gone", std::nullopt}};
   c.if_version = 8;
   std::string enc = EncodePdCommand(c);
   PdCommand out;
@@ -266,6 +274,7 @@ TEST_CASE("PD commands round-trip and refuse truncation") {
   CHECK(out.placement == c.placement);
   CHECK(out.request == c.request);
   CHECK(out.if_version == 8);
+  CHECK(out.auth_changes == c.auth_changes);
   for (size_t n = 0; n < enc.size(); ++n) CHECK(DecodePdCommand(enc.substr(0, n), &out).code() == StatusCode::kCorruption);
 }
 
