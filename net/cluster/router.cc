@@ -31,6 +31,7 @@ struct Router::Op {
   Status status;
   // Inputs kept until the map says how many shards there are.
   WriteBatch batch;
+  ShardCommand broadcast;  // kBroadcast
   std::vector<std::string> ids;
   ShardReadRequest read;
   // Results.
@@ -131,6 +132,34 @@ void Router::Write(const std::string& collection, const WriteBatch& batch, Statu
   uint64_t id = NewOp(Kind::kWrite, collection);
   Op& op = *ops_[id];
   op.batch = batch;
+  op.status_fn = std::move(done);
+  Start(id);
+}
+
+void Router::DeleteWhere(const std::string& collection, std::string where, CountFn done) {
+  uint64_t id = NewOp(Kind::kBroadcast, collection);
+  Op& op = *ops_[id];
+  op.broadcast.kind = ShardCommand::Kind::kDeleteWhere;
+  op.broadcast.where = std::move(where);
+  op.count_fn = std::move(done);
+  Start(id);
+}
+
+void Router::CreatePayloadIndex(const std::string& collection, std::string field, PayloadType type, StatusFn done) {
+  uint64_t id = NewOp(Kind::kBroadcast, collection);
+  Op& op = *ops_[id];
+  op.broadcast.kind = ShardCommand::Kind::kCreatePayloadIndex;
+  op.broadcast.field = std::move(field);
+  op.broadcast.type = type;
+  op.status_fn = std::move(done);
+  Start(id);
+}
+
+void Router::DropPayloadIndex(const std::string& collection, std::string field, StatusFn done) {
+  uint64_t id = NewOp(Kind::kBroadcast, collection);
+  Op& op = *ops_[id];
+  op.broadcast.kind = ShardCommand::Kind::kDropPayloadIndex;
+  op.broadcast.field = std::move(field);
   op.status_fn = std::move(done);
   Start(id);
 }
@@ -271,6 +300,15 @@ void Router::Start(uint64_t op_id) {
       }
       break;
     }
+    case Kind::kBroadcast:
+      op.parts.resize(shards);
+      for (uint32_t s = 0; s < shards; ++s) {
+        op.parts[s].shard = s;
+        op.parts[s].command = op.broadcast;
+        op.parts[s].command.request = RequestId{client_id_, next_seq_++, 0};
+        inflight_seqs_.insert(op.parts[s].command.request.seq);
+      }
+      break;
     case Kind::kSearch:
     case Kind::kCount:
       op.parts.resize(shards);
@@ -302,7 +340,7 @@ void Router::SendPart(Op& op, size_t i) {
   }
   p.group = g->id;
   const auto& reps = g->replicas;
-  if (op.kind == Kind::kWrite) {
+  if (IsWrite(op.kind)) {
     auto l = leaders_.find(g->id);
     uint64_t hint = l != leaders_.end() ? l->second : g->leader;
     bool known = std::find(reps.begin(), reps.end(), hint) != reps.end();
@@ -317,7 +355,7 @@ void Router::SendPart(Op& op, size_t i) {
   rpcs_[p.rpc] = {op.id, i};
   ++stats_.rpcs;
   NodeId to{NodeKind::kWorker, p.target};
-  if (op.kind == Kind::kWrite) {
+  if (IsWrite(op.kind)) {
     ShardWriteRequest req;
     req.rpc_id = p.rpc;
     req.group = g->id;
@@ -370,7 +408,7 @@ void Router::PartDone(Op& op, size_t i, Status s) {
   if (p.outstanding) rpcs_.erase(p.rpc);
   p.outstanding = false;
   p.done = true;
-  if (op.kind == Kind::kWrite) inflight_seqs_.erase(p.command.request.seq);
+  if (IsWrite(op.kind)) inflight_seqs_.erase(p.command.request.seq);
   if (!s.ok() && op.status.ok()) op.status = std::move(s);
   if (--op.remaining == 0 || !op.status.ok()) Finish(op);
 }
@@ -379,7 +417,7 @@ void Router::Finish(Op& op) {
   uint64_t id = op.id;
   for (Part& p : op.parts) {
     if (p.outstanding) rpcs_.erase(p.rpc);
-    if (op.kind == Kind::kWrite && !p.done) inflight_seqs_.erase(p.command.request.seq);
+    if (IsWrite(op.kind) && !p.done) inflight_seqs_.erase(p.command.request.seq);
   }
   if (!op.status.ok()) ++stats_.ops_failed;
   Status st = op.status;
@@ -387,6 +425,14 @@ void Router::Finish(Op& op) {
     case Kind::kWrite:
     case Kind::kAdmin:
       if (op.status_fn) op.status_fn(st);
+      break;
+    case Kind::kBroadcast:
+      if (op.count_fn) {
+        if (st.ok()) op.count_fn(op.count);
+        else op.count_fn(st);
+      } else if (op.status_fn) {
+        op.status_fn(st);
+      }
       break;
     case Kind::kGet:
       if (st.ok()) op.points_fn(std::move(op.points));
@@ -442,6 +488,7 @@ void Router::OnWriteResponse(const ShardWriteResponse& r) {
     return Retry(op, i, !hinted);
   }
   leaders_[p.group] = p.target;
+  op.count += r.deleted;
   PartDone(op, i, r.status);
 }
 
@@ -524,7 +571,7 @@ void Router::RunOnce() {
     if (it == ops_.end()) continue;
     Op& op = *it->second;
     if (now >= op.deadline_ms) {
-      op.status = Status::Unavailable(op.kind == Kind::kWrite
+      op.status = Status::Unavailable(IsWrite(op.kind)
                                           ? "the write did not complete in time; it may or may not have been applied"
                                           : "no answer in time");
       Finish(op);

@@ -64,6 +64,13 @@ class Router {
               const ReadOptions& read, HitsFn done);
   // Points (matching `where`) over every shard.
   void Count(const std::string& collection, std::string where, const ReadOptions& read, CountFn done);
+  // Deletes the points matching `where` on every shard (through each group's log); answers
+  // how many. Not atomic across shards. Errors as Write.
+  void DeleteWhere(const std::string& collection, std::string where, CountFn done);
+  // Payload index changes, on every shard through its log. Errors as Write (a shard's own
+  // error, e.g. AlreadyExists, is answered as is).
+  void CreatePayloadIndex(const std::string& collection, std::string field, PayloadType type, StatusFn done);
+  void DropPayloadIndex(const std::string& collection, std::string field, StatusFn done);
   // Collections through the PD. `replication` 0: min(3, live workers).
   void CreateCollection(const std::string& name, const CollectionConfig& config, uint32_t replication, StatusFn done);
   void DropCollection(const std::string& name, StatusFn done);
@@ -98,7 +105,9 @@ class Router {
  private:
   struct Op;
   struct Part;
-  enum class Kind : uint8_t { kWrite, kGet, kSearch, kCount, kAdmin, kAuth };
+  // kBroadcast: one shard command (delete-where, payload index) on every shard.
+  enum class Kind : uint8_t { kWrite, kBroadcast, kGet, kSearch, kCount, kAdmin, kAuth };
+  static bool IsWrite(Kind k) { return k == Kind::kWrite || k == Kind::kBroadcast; }
 
   uint64_t NewOp(Kind kind, std::string collection);
   void Start(uint64_t op_id);

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <vector>
 
@@ -120,6 +121,7 @@ class ClusterSimulation {
   bool collection_ready_ = false;
   bool creating_ = false;
   std::vector<raft::sim::KvOp> history_;
+  std::set<std::pair<int, uint64_t>> written_;  // (key, value) ever written
   uint64_t event_ = 0;
   bool failed_ = false;
   std::string failure_;
@@ -435,6 +437,7 @@ void ClusterSimulation::IssueOp(Client& c) {
       op.call = call;
       if (rng_.Chance(0.75)) {
         op.value = client * 1'000'000 + c.seq;
+        written_.insert({k, op.value});
         float v = static_cast<float>(op.value % 1000);
         std::vector<float> vec = {v, 1, 2, static_cast<float>(k)};
         batch.Upsert(Key(k), vec, "{\"v\":" + std::to_string(op.value) + "}");
@@ -458,6 +461,26 @@ void ClusterSimulation::IssueOp(Client& c) {
       }
       done();
     });
+  } else if (roll < 50) {
+    // A bounded-staleness get (a follower may answer): not linearizable, so not in the
+    // history; its value must be one some client wrote (or none).
+    std::vector<std::string> ids;
+    for (int k : keys) ids.push_back(Key(k));
+    gateway_->Get(kCollection, ids, GetOptions{false, true}, ReadOptions{500},
+                  [this, keys, done](Result<std::vector<std::optional<Point>>> r) {
+                    if (r.ok()) {
+                      for (size_t i = 0; i < keys.size(); ++i) {
+                        const auto& p = (*r)[i];
+                        uint64_t v = p ? ValueOf(p->metadata) : 0;
+                        if (v != 0 && !written_.count({keys[i], v}))
+                          return Fail("a stale read returned a value nobody wrote: " + std::to_string(v));
+                      }
+                      ++stats_.stale_reads_ok;
+                    } else if (r.status().code() != StatusCode::kUnavailable) {
+                      Fail("stale get failed unexpectedly: " + r.status().ToString());
+                    }
+                    done();
+                  });
   } else if (roll < 80) {
     std::vector<std::string> ids;
     for (int k : keys) ids.push_back(Key(k));
