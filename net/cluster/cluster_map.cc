@@ -122,6 +122,35 @@ Status DecodeClusterMap(std::string_view data, ClusterMap* out) {
   return Status::OK();
 }
 
+std::string EncodeGroupAssignment(const GroupAssignment& a) {
+  ByteWriter w;
+  w.U8(1);
+  w.U64(a.group.id);
+  w.Bytes(a.group.collection);
+  w.U32(a.group.shard);
+  w.U64(a.group.epoch);
+  w.U32(static_cast<uint32_t>(a.group.replicas.size()));
+  for (uint64_t r : a.group.replicas) w.U64(r);
+  w.Bytes(a.config_json);
+  return w.Take();
+}
+
+Status DecodeGroupAssignment(std::string_view data, GroupAssignment* out) {
+  ByteReader r(data);
+  GroupAssignment a;
+  if (r.U8() != 1 && r.ok()) return Status::Corruption("group metadata: unknown version");
+  a.group.id = r.U64();
+  a.group.collection = r.Bytes(kMaxConfig);
+  a.group.shard = r.U32();
+  a.group.epoch = r.U64();
+  uint32_t n = r.Count(64, 8);
+  for (uint32_t i = 0; i < n; ++i) a.group.replicas.push_back(r.U64());
+  a.config_json = r.Bytes(kMaxConfig);
+  if (!r.done()) return Status::Corruption("group metadata: truncated or trailing bytes");
+  *out = std::move(a);
+  return Status::OK();
+}
+
 uint32_t ShardOfId(std::string_view id, uint32_t shards) {
   // FNV-1a 64 (docs/formats/storage.md): must equal Collection::ShardOf.
   uint64_t h = 1469598103934665603ull;

@@ -62,6 +62,16 @@ struct ClusterMap {
 std::string EncodeClusterMap(const ClusterMap& map);
 Status DecodeClusterMap(std::string_view data, ClusterMap* out);
 
+// A group the map places on a worker, with its collection's config: what heartbeat
+// answers carry and what a worker keeps in groups/<id>/group.meta.
+struct GroupAssignment {
+  GroupInfo group;
+  std::string config_json;  // The collection's CollectionConfig.
+};
+// Decode errors: Corruption.
+std::string EncodeGroupAssignment(const GroupAssignment& a);
+Status DecodeGroupAssignment(std::string_view data, GroupAssignment* out);
+
 // The shard of `id` among `shards` shards: FNV-1a 64 of the id, modulo `shards`; the same
 // function as Collection::ShardOf, so a point lives in the same shard in both.
 uint32_t ShardOfId(std::string_view id, uint32_t shards);

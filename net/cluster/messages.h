@@ -114,11 +114,6 @@ struct PdHeartbeat {
   std::string addr;
   std::vector<ReplicaReport> replicas;
 };
-// A group the map places on the worker.
-struct GroupAssignment {
-  GroupInfo group;
-  std::string config_json;  // The collection's CollectionConfig.
-};
 struct PdHeartbeatResponse {
   uint64_t rpc_id = 0;
   Status status;            // Unavailable + pd_leader hint when not the PD leader.

@@ -9,7 +9,6 @@ namespace vectron::net::cluster {
 
 namespace {
 constexpr uint64_t kReadQueueBit = uint64_t{1} << 63;  // Executor queues of reads (groups are below).
-constexpr size_t kMaxText = 1 << 16;
 
 std::string ReadContext(uint64_t read_id) {
   ByteWriter w;
@@ -17,35 +16,6 @@ std::string ReadContext(uint64_t read_id) {
   return w.Take();
 }
 }  // namespace
-
-std::string EncodeGroupAssignment(const GroupAssignment& a) {
-  ByteWriter w;
-  w.U8(1);
-  w.U64(a.group.id);
-  w.Bytes(a.group.collection);
-  w.U32(a.group.shard);
-  w.U64(a.group.epoch);
-  w.U32(static_cast<uint32_t>(a.group.replicas.size()));
-  for (uint64_t r : a.group.replicas) w.U64(r);
-  w.Bytes(a.config_json);
-  return w.Take();
-}
-
-Status DecodeGroupAssignment(std::string_view data, GroupAssignment* out) {
-  ByteReader r(data);
-  GroupAssignment a;
-  if (r.U8() != 1 && r.ok()) return Status::Corruption("group metadata: unknown version");
-  a.group.id = r.U64();
-  a.group.collection = r.Bytes(kMaxText);
-  a.group.shard = r.U32();
-  a.group.epoch = r.U64();
-  uint32_t n = r.Count(64, 8);
-  for (uint32_t i = 0; i < n; ++i) a.group.replicas.push_back(r.U64());
-  a.config_json = r.Bytes(kMaxText);
-  if (!r.done()) return Status::Corruption("group metadata: truncated or trailing bytes");
-  *out = std::move(a);
-  return Status::OK();
-}
 
 WorkerNode::WorkerNode(WorkerNodeOptions options, Clock& clock, Transport& transport, GroupLogStore& store,
                        Executor& executor)

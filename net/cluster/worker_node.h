@@ -111,8 +111,4 @@ class WorkerNode {
   bool heartbeat_outstanding_ = false;
 };
 
-// Group metadata file encoding (groups/<id>/group.meta). Decode errors: Corruption.
-std::string EncodeGroupAssignment(const GroupAssignment& a);
-Status DecodeGroupAssignment(std::string_view data, GroupAssignment* out);
-
 }  // namespace vectron::net::cluster

@@ -14,6 +14,7 @@
 #include "net/cluster/clock.h"
 #include "net/cluster/executor.h"
 #include "net/cluster/transport.h"
+#include "net/cluster/wire.h"
 
 namespace vectron::net::cluster::sim {
 
@@ -121,11 +122,18 @@ class SimNetwork {
   uint64_t sent_ = 0;
 };
 
-// A node's Transport: sends through the network as `self`.
+// A node's Transport: sends through the network as `self`. Every message goes through the
+// wire encoding (net/schema/cluster.fbs) and back, as between real processes.
 class NodeTransport final : public Transport {
  public:
   NodeTransport(SimNetwork& net, NodeId self) : net_(net), self_(self) {}
-  void Send(const NodeId& to, Envelope msg) override { net_.Send(self_, to, std::move(msg)); }
+  void Send(const NodeId& to, Envelope msg) override {
+    NodeId from;
+    Envelope decoded;
+    Status s = DecodeEnvelope(EncodeEnvelope(self_, msg), &from, &decoded);
+    VECTRON_CHECK(s.ok() && from == self_);
+    net_.Send(self_, to, std::move(decoded));
+  }
 
  private:
   SimNetwork& net_;
