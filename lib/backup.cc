@@ -53,32 +53,33 @@ Status CopyEnv(const storage::LmdbEnv& env, const std::string& dest) {
 
 }  // namespace
 
-Status BackupCollection(Collection& c, const std::string& dest, const DatabaseOptions& options) {
-  CollectionParts parts = PartsOf(c);
-  std::unique_lock<std::mutex> write_lock;
-  std::optional<FileLock> file_lock;
-  if (c.shard_count() > 1) {
-    // Shards are separate environments: pausing writes (of every process) makes their
-    // snapshots agree, with no multi-shard batch half applied.
-    write_lock = std::unique_lock<std::mutex>(*parts.write_mu);
-    VECTRON_ASSIGN_OR_RETURN(FileLock fl, FileLock::Acquire(parts.dir + "/write.lock"));
-    file_lock.emplace(std::move(fl));
+Status ShardImpl::CopyTo(const std::string& dest) {
+  VECTRON_RETURN_IF_ERROR(MakeDirs(dest));
+  // A fresh graph first, so the copy reopens with little or no catch-up.
+  VECTRON_RETURN_IF_ERROR(Checkpoint());
+  VECTRON_RETURN_IF_ERROR(CopyCheckpoint(dir(), dest));
+  return CopyEnv(store_.env(), dest);
+}
+
+Status CollectionImpl::Backup(const std::string& dest) {
+  if (shards_.size() == 1) return CopyShards(dest);
+  // Shards are separate environments: pausing writes (of every process) makes their
+  // snapshots agree, with no multi-shard batch half applied.
+  MutexLock write_lock(write_mu_);
+  VECTRON_ASSIGN_OR_RETURN(FileLock file_lock, FileLock::Acquire(dir_ + "/write.lock"));
+  return CopyShards(dest);
+}
+
+Status CollectionImpl::CopyShards(const std::string& dest) {
+  const ProgressFn& progress = options_.progress;
+  const size_t n = shards_.size();
+  for (size_t i = 0; i < n; ++i) {
+    const std::string& dir = shards_[i]->dir();
+    if (progress && !progress("backup of " + dir_, i, n)) return Status::Cancelled("backup cancelled");
+    VECTRON_RETURN_IF_ERROR(shards_[i]->CopyTo(dest + "/" + dir.substr(dir.find_last_of('/') + 1)));
   }
-  for (size_t i = 0; i < c.shard_count(); ++i) {
-    Shard::Impl& s = ShardAccess::Of(c.shard(i));
-    const std::string name = s.dir.substr(s.dir.find_last_of('/') + 1);
-    const std::string out = dest + "/" + name;
-    if (options.progress && !options.progress("backup of " + parts.dir, i, c.shard_count()))
-      return Status::Cancelled("backup cancelled");
-    VECTRON_RETURN_IF_ERROR(MakeDirs(out));
-    // A fresh graph first, so the copy reopens with little or no catch-up.
-    VECTRON_RETURN_IF_ERROR(c.shard(i).Checkpoint());
-    VECTRON_RETURN_IF_ERROR(CopyCheckpoint(s.dir, out));
-    VECTRON_RETURN_IF_ERROR(CopyEnv(s.env, out));
-  }
-  if (parts.journal) VECTRON_RETURN_IF_ERROR(CopyEnv(*parts.journal, dest + "/journal"));
-  if (options.progress && !options.progress("backup of " + parts.dir, c.shard_count(), c.shard_count()))
-    return Status::Cancelled("backup cancelled");
+  if (journal_) VECTRON_RETURN_IF_ERROR(CopyEnv(*journal_, dest + "/journal"));
+  if (progress && !progress("backup of " + dir_, n, n)) return Status::Cancelled("backup cancelled");
   return Status::OK();
 }
 

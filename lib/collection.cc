@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
-#include <mutex>
 
 #include "collection_internal.h"
 #include "compact.h"
@@ -20,26 +19,6 @@ namespace vectron {
 
 using storage::DecodeU64;
 using storage::EncodeU64;
-
-// A collection directory holds shard-NNNN/ (one LMDB environment each), journal/ (an
-// LMDB environment of multi-shard batches not yet applied everywhere) and write.lock.
-struct Collection::Impl {
-  std::string name, dir;
-  CollectionConfig config;
-  DatabaseOptions options;
-  std::vector<std::unique_ptr<Shard>> shards;
-  std::optional<storage::LmdbEnv> journal;  // Only with more than one shard.
-  storage::Dbi journal_batches, journal_meta;
-  // Serialises writes of this process; write.lock (flock) serialises processes, so that
-  // journal ids and shard commits happen in one global order.
-  std::mutex write_mu;
-
-  Status ApplyParts(const WriteBatch& batch, const std::vector<std::string>& metadata, uint64_t log_index);
-  Status ReplayJournal();
-
-  // Last member: destroyed first, so a background compaction stops before the shards go.
-  BackgroundCompactor compactor;
-};
 
 namespace {
 
@@ -110,9 +89,9 @@ Status DecodeBatch(std::string_view in, WriteBatch* b, std::vector<std::string>*
 
 }  // namespace
 
-Status Collection::Impl::ApplyParts(const WriteBatch& batch, const std::vector<std::string>& metadata,
-                                    uint64_t log_index) {
-  const size_t n = shards.size();
+Status CollectionImpl::ApplyParts(const WriteBatch& batch, const std::vector<std::string>& metadata,
+                                  uint64_t log_index) {
+  const size_t n = shards_.size();
   std::vector<WriteBatch> parts(n);
   std::vector<std::vector<std::string>> part_meta(n);
   for (size_t i = 0; i < batch.size(); ++i) {
@@ -124,19 +103,19 @@ Status Collection::Impl::ApplyParts(const WriteBatch& batch, const std::vector<s
   }
   for (size_t s = 0; s < n; ++s) {
     if (parts[s].empty()) continue;
-    VECTRON_RETURN_IF_ERROR(ShardAccess::Of(*shards[s]).ApplyValidated(parts[s], part_meta[s], log_index));
+    VECTRON_RETURN_IF_ERROR(shards_[s]->ApplyValidated(parts[s], part_meta[s], log_index));
   }
   return Status::OK();
 }
 
-Status Collection::Impl::ReplayJournal() {
-  if (!journal) return Status::OK();
+Status CollectionImpl::ReplayJournal() {
+  if (!journal_) return Status::OK();
   for (;;) {
     std::string record;
     uint64_t id;
     {
-      VECTRON_ASSIGN_OR_RETURN(storage::ReadTxn rt, storage::ReadTxn::Begin(*journal));
-      VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, rt.OpenCursor(journal_batches));
+      VECTRON_ASSIGN_OR_RETURN(storage::ReadTxn rt, storage::ReadTxn::Begin(*journal_));
+      VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, rt.OpenCursor(journal_batches_));
       VECTRON_ASSIGN_OR_RETURN(bool any, c.First());
       if (!any) return Status::OK();
       id = DecodeU64(c.key());
@@ -147,132 +126,118 @@ Status Collection::Impl::ReplayJournal() {
     VECTRON_RETURN_IF_ERROR(DecodeBatch(record, &b, &meta));
     // Shards that applied it already skip it: their applied_index is >= id.
     VECTRON_RETURN_IF_ERROR(ApplyParts(b, meta, id));
-    VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*journal));
-    VECTRON_ASSIGN_OR_RETURN(bool gone, wt.Del(journal_batches, EncodeU64(id)));
+    VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*journal_));
+    VECTRON_ASSIGN_OR_RETURN(bool gone, wt.Del(journal_batches_, EncodeU64(id)));
     (void)gone;
     VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
   }
 }
 
-Result<std::unique_ptr<Collection>> OpenCollection(const std::string& name, const std::string& dir,
-                                                   const CollectionConfig& config,
-                                                   const DatabaseOptions& options) {
-  auto impl = std::make_unique<Collection::Impl>();
-  impl->name = name;
-  impl->dir = dir;
-  impl->config = config;
-  impl->options = options;
+Result<std::unique_ptr<CollectionImpl>> CollectionImpl::Open(const std::string& name, const std::string& dir,
+                                                              const CollectionConfig& config,
+                                                              const DatabaseOptions& options) {
+  std::unique_ptr<CollectionImpl> c(new CollectionImpl(name, dir, config, options));
   VECTRON_RETURN_IF_ERROR(MakeDirs(dir));
   for (uint32_t s = 0; s < config.shards; ++s) {
     char sub[32];
     std::snprintf(sub, sizeof(sub), "/shard-%04u", s);
-    auto shard = Shard::Open(dir + sub, config, options);
+    auto shard = ShardImpl::Open(dir + sub, config, options);
     if (!shard.ok()) {
       const Status& s = shard.status();
       return s.message().find(dir + sub) == std::string::npos ? s.WithContext("shard " + dir + sub) : s;
     }
-    impl->shards.push_back(std::move(shard).value());
+    c->shards_.push_back(std::move(shard).value());
   }
   if (config.shards > 1) {
     VECTRON_RETURN_IF_ERROR(MakeDirs(dir + "/journal"));
     storage::EnvOptions eo;
     eo.map_size_bytes = options.map_size_bytes;
     VECTRON_ASSIGN_OR_RETURN(storage::LmdbEnv env, storage::LmdbEnv::Open(dir + "/journal", eo));
-    impl->journal.emplace(std::move(env));
-    VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*impl->journal));
-    VECTRON_ASSIGN_OR_RETURN(impl->journal_batches, wt.OpenDbi("batches"));
-    VECTRON_ASSIGN_OR_RETURN(impl->journal_meta, wt.OpenDbi("meta"));
+    c->journal_.emplace(std::move(env));
+    VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*c->journal_));
+    VECTRON_ASSIGN_OR_RETURN(c->journal_batches_, wt.OpenDbi("batches"));
+    VECTRON_ASSIGN_OR_RETURN(c->journal_meta_, wt.OpenDbi("meta"));
     VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
-    std::lock_guard lock(impl->write_mu);
+    MutexLock lock(c->write_mu_);
     VECTRON_ASSIGN_OR_RETURN(FileLock fl, FileLock::Acquire(dir + "/write.lock"));
-    VECTRON_RETURN_IF_ERROR(impl->ReplayJournal());
+    VECTRON_RETURN_IF_ERROR(c->ReplayJournal());
   }
-  return std::make_unique<Collection>(std::move(impl));
+  return c;
 }
 
-void MarkDropped(Collection& c) {
-  for (size_t i = 0; i < c.shard_count(); ++i) ShardAccess::Of(c.shard(i)).closing_without_checkpoint = true;
+CollectionImpl::~CollectionImpl() = default;
+
+void CollectionImpl::MarkDropped() {
+  for (auto& s : shards_) s->SkipCheckpointOnClose();
 }
 
-Status SyncCollection(Collection& c) {
-  for (size_t i = 0; i < c.shard_count(); ++i) VECTRON_RETURN_IF_ERROR(ShardAccess::Of(c.shard(i)).env.Sync(true));
+Status CollectionImpl::Sync() {
+  for (auto& s : shards_) VECTRON_RETURN_IF_ERROR(s->Sync());
   return Status::OK();
-}
-
-CollectionParts PartsOf(Collection& c) {
-  return CollectionParts{c.impl_->dir, c.impl_->journal ? &*c.impl_->journal : nullptr, &c.impl_->write_mu};
 }
 
 std::string EncodeJournalRecord(const WriteBatch& batch, const std::vector<std::string>& metadata) {
   return EncodeBatch(batch, metadata);
 }
 
-Collection::Collection(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-Collection::~Collection() = default;
-
-const std::string& Collection::name() const { return impl_->name; }
-const CollectionConfig& Collection::config() const { return impl_->config; }
-size_t Collection::shard_count() const { return impl_->shards.size(); }
-Shard& Collection::shard(size_t i) { return *impl_->shards.at(i); }
-
-uint32_t Collection::ShardOf(std::string_view id) const {
-  return static_cast<uint32_t>(Fnv1a64(id) % impl_->shards.size());
+uint32_t CollectionImpl::ShardOf(std::string_view id) const {
+  return static_cast<uint32_t>(Fnv1a64(id) % shards_.size());
 }
 
-Status Collection::Write(const WriteBatch& batch) {
-  impl_->compactor.MaybeStart(*this, impl_->options);  // deletes of earlier writes
+Status CollectionImpl::Write(const WriteBatch& batch) {
+  compactor_.MaybeStart(shards_, options_.auto_compact_deleted_share);  // deletes of earlier writes
   std::vector<std::string> metadata;
-  VECTRON_RETURN_IF_ERROR(ValidateBatch(batch, impl_->config, &metadata));
+  VECTRON_RETURN_IF_ERROR(ValidateBatch(batch, config_, &metadata));
   if (batch.empty()) return Status::OK();
-  std::lock_guard lock(impl_->write_mu);
-  if (impl_->shards.size() == 1) return ShardAccess::Of(*impl_->shards[0]).ApplyValidated(batch, metadata, 0);
+  MutexLock lock(write_mu_);
+  if (shards_.size() == 1) return shards_[0]->ApplyValidated(batch, metadata, 0);
 
-  VECTRON_ASSIGN_OR_RETURN(FileLock fl, FileLock::Acquire(impl_->dir + "/write.lock"));
+  VECTRON_ASSIGN_OR_RETURN(FileLock fl, FileLock::Acquire(dir_ + "/write.lock"));
   uint32_t first = ShardOf(batch.entries()[0].id);
   bool one_shard = std::all_of(batch.entries().begin(), batch.entries().end(),
                                [&](const WriteBatch::Entry& e) { return ShardOf(e.id) == first; });
-  if (one_shard) return ShardAccess::Of(*impl_->shards[first]).ApplyValidated(batch, metadata, 0);
+  if (one_shard) return shards_[first]->ApplyValidated(batch, metadata, 0);
 
   // Spanning shards: journal the batch first, so that a crash between shard commits is
   // completed on reopen (each shard skips a journal id it has applied).
   uint64_t id;
   {
-    VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*impl_->journal));
-    VECTRON_ASSIGN_OR_RETURN(auto next, wt.Get(impl_->journal_meta, "next_id"));
+    VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*journal_));
+    VECTRON_ASSIGN_OR_RETURN(auto next, wt.Get(journal_meta_, "next_id"));
     id = next && next->size() == 8 ? DecodeU64(*next) : 1;
     // Never reuse an id a shard has applied (a journal restored or rebuilt by hand).
-    for (auto& shard : impl_->shards) id = std::max(id, shard->applied_index() + 1);
-    VECTRON_RETURN_IF_ERROR(wt.Put(impl_->journal_meta, "next_id", EncodeU64(id + 1)));
-    VECTRON_RETURN_IF_ERROR(wt.Put(impl_->journal_batches, EncodeU64(id), EncodeBatch(batch, metadata)));
+    for (auto& shard : shards_) id = std::max(id, shard->applied_index() + 1);
+    VECTRON_RETURN_IF_ERROR(wt.Put(journal_meta_, "next_id", EncodeU64(id + 1)));
+    VECTRON_RETURN_IF_ERROR(wt.Put(journal_batches_, EncodeU64(id), EncodeBatch(batch, metadata)));
     VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
   }
-  Status s = impl_->ApplyParts(batch, metadata, id);
+  Status s = ApplyParts(batch, metadata, id);
   if (!s.ok()) return s.WithContext("batch journaled but not applied to every shard (it completes on reopen)");
   // The journal is always synced; without fsync on the shards, an OS crash could keep
   // the journal's delete yet lose a shard's part: flush them first (docs/durability.md).
-  if (impl_->options.durability != Durability::kFull) VECTRON_RETURN_IF_ERROR(SyncCollection(*this));
-  VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*impl_->journal));
-  VECTRON_ASSIGN_OR_RETURN(bool gone, wt.Del(impl_->journal_batches, EncodeU64(id)));
+  if (options_.durability != Durability::kFull) VECTRON_RETURN_IF_ERROR(Sync());
+  VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*journal_));
+  VECTRON_ASSIGN_OR_RETURN(bool gone, wt.Del(journal_batches_, EncodeU64(id)));
   (void)gone;
   return std::move(wt).Commit();
 }
 
-Status Collection::Upsert(std::span<const Point> points) {
+Status CollectionImpl::Upsert(std::span<const Point> points) {
   WriteBatch b;
   for (const auto& p : points) b.Upsert(p.id, p.vector, p.metadata);
   return Write(b);
 }
 
-Status Collection::Delete(std::span<const std::string> ids) {
+Status CollectionImpl::Delete(std::span<const std::string> ids) {
   WriteBatch b;
   for (const auto& id : ids) b.Delete(id);
   return Write(b);
 }
 
-Result<std::vector<Hit>> Collection::Search(std::span<const float> query, const SearchParams& params) const {
-  if (impl_->shards.size() == 1) return impl_->shards[0]->Search(query, params);
+Result<std::vector<Hit>> CollectionImpl::Search(std::span<const float> query, const SearchParams& params) const {
+  if (shards_.size() == 1) return shards_[0]->Search(query, params);
   std::vector<Hit> all;
-  for (const auto& s : impl_->shards) {
+  for (const auto& s : shards_) {
     VECTRON_ASSIGN_OR_RETURN(auto hits, s->Search(query, params));
     std::move(hits.begin(), hits.end(), std::back_inserter(all));
   }
@@ -283,17 +248,17 @@ Result<std::vector<Hit>> Collection::Search(std::span<const float> query, const 
   return all;
 }
 
-Result<std::vector<std::vector<Hit>>> Collection::SearchBatch(std::span<const float> queries,
+Result<std::vector<std::vector<Hit>>> CollectionImpl::SearchBatch(std::span<const float> queries,
                                                               const SearchParams& params,
                                                               unsigned threads) const {
-  const uint32_t dim = impl_->config.dim;
+  const uint32_t dim = config_.dim;
   if (queries.size() % dim != 0)
     return Status::InvalidArgument("queries hold " + std::to_string(queries.size()) +
                                    " floats, not a multiple of the dimension " + std::to_string(dim));
   const size_t n = queries.size() / dim;
   std::vector<std::vector<Hit>> out(n);
   std::vector<Status> errors(n);
-  ParallelFor(n, threads ? threads : impl_->options.threads, [&](size_t i) {
+  ParallelFor(n, threads ? threads : options_.threads, [&](size_t i) {
     auto r = Search(queries.subspan(i * dim, dim), params);
     if (r.ok()) out[i] = std::move(r).value();
     else errors[i] = r.status().WithContext("query " + std::to_string(i));
@@ -303,7 +268,7 @@ Result<std::vector<std::vector<Hit>>> Collection::SearchBatch(std::span<const fl
   return out;
 }
 
-Result<std::vector<std::optional<Point>>> Collection::Get(std::span<const std::string> ids,
+Result<std::vector<std::optional<Point>>> CollectionImpl::Get(std::span<const std::string> ids,
                                                          const GetOptions& options) const {
   std::vector<std::optional<Point>> out(ids.size());
   std::map<uint32_t, std::pair<std::vector<std::string>, std::vector<size_t>>> by_shard;
@@ -314,31 +279,31 @@ Result<std::vector<std::optional<Point>>> Collection::Get(std::span<const std::s
     pos.push_back(i);
   }
   for (auto& [s, group] : by_shard) {
-    VECTRON_ASSIGN_OR_RETURN(auto got, impl_->shards[s]->Get(group.first, options));
+    VECTRON_ASSIGN_OR_RETURN(auto got, shards_[s]->Get(group.first, options));
     for (size_t j = 0; j < got.size(); ++j) out[group.second[j]] = std::move(got[j]);
   }
   return out;
 }
 
-Result<uint64_t> Collection::Count(std::string_view where) const {
+Result<uint64_t> CollectionImpl::Count(std::string_view where) const {
   uint64_t total = 0;
-  for (const auto& s : impl_->shards) {
+  for (const auto& s : shards_) {
     VECTRON_ASSIGN_OR_RETURN(uint64_t n, s->Count(where));
     total += n;
   }
   return total;
 }
 
-Result<ScrollPage> Collection::Scroll(std::string_view cursor, size_t limit, const GetOptions& options,
+Result<ScrollPage> CollectionImpl::Scroll(std::string_view cursor, size_t limit, const GetOptions& options,
                                       std::string_view where) const {
   if (limit == 0) return Status::InvalidArgument("scroll limit must be at least 1");
   if (limit > 100000) return Status::InvalidArgument("scroll limit must be at most 100000");
-  if (impl_->shards.size() == 1) return impl_->shards[0]->Scroll(cursor, limit, options, where);
+  if (shards_.size() == 1) return shards_[0]->Scroll(cursor, limit, options, where);
   // Each shard returns its `limit` smallest ids after the cursor; the smallest `limit`
   // of their union are the global page.
   std::vector<Point> all;
   bool more = false;
-  for (const auto& s : impl_->shards) {
+  for (const auto& s : shards_) {
     VECTRON_ASSIGN_OR_RETURN(ScrollPage p, s->Scroll(cursor, limit, options, where));
     more |= !p.next_cursor.empty();
     std::move(p.points.begin(), p.points.end(), std::back_inserter(all));
@@ -354,11 +319,11 @@ Result<ScrollPage> Collection::Scroll(std::string_view cursor, size_t limit, con
   return page;
 }
 
-Result<uint64_t> Collection::DeleteWhere(std::string_view where) {
+Result<uint64_t> CollectionImpl::DeleteWhere(std::string_view where) {
   VECTRON_ASSIGN_OR_RETURN(filter::Filter f, filter::ParseText(where));
   WriteBatch batch;
-  for (const auto& s : impl_->shards) {
-    VECTRON_ASSIGN_OR_RETURN(auto ids, ShardAccess::Of(*s).IdsWhere(f));
+  for (const auto& s : shards_) {
+    VECTRON_ASSIGN_OR_RETURN(auto ids, s->IdsWhere(f));
     for (auto& id : ids) batch.Delete(std::move(id));
   }
   if (batch.empty()) return uint64_t{0};
@@ -366,34 +331,34 @@ Result<uint64_t> Collection::DeleteWhere(std::string_view where) {
   return static_cast<uint64_t>(batch.size());
 }
 
-Status Collection::CreatePayloadIndex(std::string_view field, PayloadType type) {
-  for (size_t i = 0; i < impl_->shards.size(); ++i) {
-    Status s = ShardAccess::Of(*impl_->shards[i]).CreatePayloadIndex(field, type);
+Status CollectionImpl::CreatePayloadIndex(std::string_view field, PayloadType type) {
+  for (size_t i = 0; i < shards_.size(); ++i) {
+    Status s = shards_[i]->CreatePayloadIndex(field, type);
     if (!s.ok()) {
       // Leave no shard with an index the others lack.
-      for (size_t j = 0; j < i; ++j) (void)ShardAccess::Of(*impl_->shards[j]).DropPayloadIndex(field);
+      for (size_t j = 0; j < i; ++j) (void)shards_[j]->DropPayloadIndex(field);
       return s;
     }
   }
   return Status::OK();
 }
 
-Status Collection::DropPayloadIndex(std::string_view field) {
+Status CollectionImpl::DropPayloadIndex(std::string_view field) {
   Status first;
-  for (auto& s : impl_->shards) {
-    Status st = ShardAccess::Of(*s).DropPayloadIndex(field);
+  for (auto& s : shards_) {
+    Status st = s->DropPayloadIndex(field);
     if (!st.ok() && first.ok()) first = st;
   }
   return first;
 }
 
-Result<std::vector<PayloadIndexInfo>> Collection::ListPayloadIndexes() const {
-  return ShardAccess::Of(*impl_->shards[0]).ListPayloadIndexes();
+Result<std::vector<PayloadIndexInfo>> CollectionImpl::ListPayloadIndexes() const {
+  return shards_[0]->ListPayloadIndexes();
 }
 
-Result<CollectionStats> Collection::Stats() const {
+Result<CollectionStats> CollectionImpl::Stats() const {
   CollectionStats st;
-  for (const auto& s : impl_->shards) {
+  for (const auto& s : shards_) {
     VECTRON_ASSIGN_OR_RETURN(ShardStats ss, s->Stats());
     st.count += ss.count;
     st.index_memory_bytes += ss.index_memory_bytes;
@@ -402,12 +367,12 @@ Result<CollectionStats> Collection::Stats() const {
     if (st.index_kind.empty()) st.index_kind = ss.index_kind;
     else if (st.index_kind != ss.index_kind) st.index_kind = "mixed";
   }
-  if (impl_->journal) st.disk_bytes += DiskUsage(impl_->dir + "/journal");
+  if (journal_) st.disk_bytes += DiskUsage(dir_ + "/journal");
   return st;
 }
 
-Status Collection::Checkpoint() {
-  for (auto& s : impl_->shards) VECTRON_RETURN_IF_ERROR(s->Checkpoint());
+Status CollectionImpl::Checkpoint() {
+  for (auto& s : shards_) VECTRON_RETURN_IF_ERROR(s->Checkpoint());
   return Status::OK();
 }
 

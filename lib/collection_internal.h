@@ -1,38 +1,92 @@
-// Factory and hooks used by Database; not part of the public API.
+// CollectionImpl: the Collection behind the public interface, and the operations the
+// rest of lib/ (Database, backup, compaction) needs of a collection. Not public.
 #pragma once
 
 #include <memory>
-#include <mutex>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "compact.h"
 #include "storage/lmdb.h"
+#include "util/mutex.h"
 #include "vectron/collection.h"
 
 namespace vectron {
 
-// Opens (creating if missing) the collection stored in `dir`, replaying any
-// multi-shard batch that a crash left half-applied.
-Result<std::unique_ptr<Collection>> OpenCollection(const std::string& name, const std::string& dir,
-                                                   const CollectionConfig& config,
-                                                   const DatabaseOptions& options);
-// Makes closing skip the index checkpoint (the files are about to be deleted).
-void MarkDropped(Collection& c);
-// Flushes every shard environment.
-Status SyncCollection(Collection& c);
+// A collection directory holds shard-NNNN/ (one LMDB environment each), journal/ (an
+// LMDB environment of multi-shard batches not yet applied everywhere) and write.lock.
+// Thread-safety: as Collection.
+class CollectionImpl final : public Collection {
+ public:
+  // Opens (creating if missing) the collection stored in `dir`, replaying any
+  // multi-shard batch that a crash left half-applied.
+  static Result<std::unique_ptr<CollectionImpl>> Open(const std::string& name, const std::string& dir,
+                                                      const CollectionConfig& config, const DatabaseOptions& options);
+  ~CollectionImpl() override;
 
-// What backup and compaction need of a collection's internals.
-struct CollectionParts {
-  std::string dir;
-  storage::LmdbEnv* journal = nullptr;  // null with one shard
-  std::mutex* write_mu = nullptr;       // serialises this process's writes
+  // --- Collection (see vectron/collection.h).
+  const std::string& name() const override { return name_; }
+  const CollectionConfig& config() const override { return config_; }
+  Status Write(const WriteBatch& batch) override;
+  Status Upsert(std::span<const Point> points) override;
+  Status Delete(std::span<const std::string> ids) override;
+  Result<std::vector<Hit>> Search(std::span<const float> query, const SearchParams& params) const override;
+  Result<std::vector<std::vector<Hit>>> SearchBatch(std::span<const float> queries, const SearchParams& params,
+                                                    unsigned threads) const override;
+  Result<std::vector<std::optional<Point>>> Get(std::span<const std::string> ids,
+                                                const GetOptions& options) const override;
+  Result<uint64_t> Count(std::string_view where) const override;
+  Result<ScrollPage> Scroll(std::string_view cursor, size_t limit, const GetOptions& options,
+                            std::string_view where) const override;
+  Result<uint64_t> DeleteWhere(std::string_view where) override;
+  Status CreatePayloadIndex(std::string_view field, PayloadType type) override;
+  Status DropPayloadIndex(std::string_view field) override;
+  Result<std::vector<PayloadIndexInfo>> ListPayloadIndexes() const override;
+  Result<CollectionStats> Stats() const override;
+  Status Checkpoint() override;
+  Status Compact(const CompactOptions& options) override;  // compact.cc
+  uint32_t ShardOf(std::string_view id) const override;
+  size_t shard_count() const override { return shards_.size(); }
+
+  // --- For the rest of lib/. (No accessor hands out a shard: writing to one directly
+  // would bypass the journal that keeps multi-shard batches atomic.)
+  // Makes closing skip the index checkpoints (the files are about to be deleted).
+  void MarkDropped();
+  // Flushes every shard environment.
+  Status Sync();
+  // Copies the collection into `dest` (created; must not exist): each shard's LMDB
+  // environment (compacted snapshot), its saved graph when one can be copied, and the
+  // journal. A multi-shard collection's writes pause during the copy so the shards
+  // agree. Reports to the options' progress. (backup.cc)
+  Status Backup(const std::string& dest);
+
+ private:
+  CollectionImpl(std::string name, std::string dir, const CollectionConfig& config, const DatabaseOptions& options)
+      : name_(std::move(name)), dir_(std::move(dir)), config_(config), options_(options) {}
+
+  // Applies each shard's part of a validated batch with `log_index` (0 = none).
+  Status ApplyParts(const WriteBatch& batch, const std::vector<std::string>& metadata, uint64_t log_index)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // Completes the multi-shard batches the journal still holds.
+  Status ReplayJournal() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // Backup's copy of every shard and the journal. (backup.cc)
+  Status CopyShards(const std::string& dest);
+
+  const std::string name_, dir_;
+  const CollectionConfig config_;
+  const DatabaseOptions options_;
+  std::vector<std::unique_ptr<ShardImpl>> shards_;
+  std::optional<storage::LmdbEnv> journal_;  // Only with more than one shard.
+  storage::Dbi journal_batches_, journal_meta_;
+  // Serialises writes of this process; write.lock (flock) serialises processes, so that
+  // journal ids and shard commits happen in one global order.
+  Mutex write_mu_;
+
+  // Last member: destroyed first, so a background compaction stops before the shards go.
+  BackgroundCompactor compactor_;
 };
-CollectionParts PartsOf(Collection& c);
-
-// Copies the collection into `dest` (created; must not exist): each shard's LMDB
-// environment (compacted snapshot), its saved graph when one can be copied, and the
-// journal. A multi-shard collection's writes pause during the copy so the shards agree.
-Status BackupCollection(Collection& c, const std::string& dest, const DatabaseOptions& options);
 
 // The journal record of a multi-shard batch (exposed for crash-recovery tests).
 std::string EncodeJournalRecord(const WriteBatch& batch, const std::vector<std::string>& metadata);

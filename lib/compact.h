@@ -1,24 +1,16 @@
-// Compaction internals: the online index rebuild of a shard, LMDB file compaction, and
-// the background trigger driven by DatabaseOptions::auto_compact_deleted_share.
+// Background compaction, driven by DatabaseOptions::auto_compact_deleted_share. The
+// compaction itself is IndexSync::CompactIndex / CompactFiles (in compact.cc with this).
 #pragma once
 
 #include <atomic>
-#include <mutex>
+#include <memory>
+#include <span>
 #include <thread>
 
 #include "shard_impl.h"
-#include "vectron/collection.h"
+#include "util/mutex.h"
 
 namespace vectron {
-
-// Rebuilds the shard's HNSW graph from an LMDB snapshot without holding any lock, then
-// under write_mu applies the batches committed meanwhile and swaps it in (searches see
-// the old graph or the new one, never a mix) and saves a checkpoint. No-op for a flat
-// index. `progress` may stop it (Cancelled, nothing changed).
-Status CompactShardIndex(Shard::Impl& shard, const ProgressFn& progress);
-// Rewrites the shard's LMDB file compactly (LmdbEnv::CompactFiles) with its writers held.
-// Errors: FailedPrecondition if another process has the shard open.
-Status CompactShardFiles(Shard::Impl& shard);
 
 // Runs at most one background index compaction per collection at a time. Destroying it
 // stops a running compaction (Cancelled, nothing changed) and waits for it.
@@ -28,14 +20,14 @@ class BackgroundCompactor {
   BackgroundCompactor(const BackgroundCompactor&) = delete;
   BackgroundCompactor& operator=(const BackgroundCompactor&) = delete;
   ~BackgroundCompactor();
-  // Starts compacting the indexes of `c`'s shards whose deleted share reached
-  // options.auto_compact_deleted_share, unless one is running. Cheap when nothing is due.
-  // REQUIRES: `c` outlives this object.
-  void MaybeStart(Collection& c, const DatabaseOptions& options);
+  // Starts compacting the indexes of `shards` whose deleted share reached `share`,
+  // unless a run is going on. Cheap when nothing is due; no-op when share <= 0.
+  // REQUIRES: the shards outlive this object.
+  void MaybeStart(std::span<const std::unique_ptr<ShardImpl>> shards, double share) ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  std::mutex mu_;
-  std::thread thread_;  // GUARDED_BY(mu_)
+  Mutex mu_;
+  std::thread thread_ ABSL_GUARDED_BY(mu_);
   std::atomic<bool> running_{false};
   std::atomic<bool> stop_{false};
 };

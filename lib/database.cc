@@ -2,25 +2,25 @@
 
 #include <filesystem>
 #include <map>
-#include <mutex>
 #include <set>
 
 #include "checkpoint_files.h"
 #include "collection_internal.h"
 #include "storage/lmdb.h"
 #include "util/files.h"
+#include "util/mutex.h"
 
 namespace vectron {
 namespace {
 
 // LMDB forbids opening one environment twice in a process; so do we, per directory.
-std::mutex& RegistryMu() {
-  static std::mutex mu;
-  return mu;
-}
-std::set<std::string>& Registry() {
-  static std::set<std::string> open;
-  return open;
+struct OpenDirs {
+  Mutex mu;
+  std::set<std::string> canonical ABSL_GUARDED_BY(mu);
+};
+OpenDirs& Registry() {
+  static OpenDirs dirs;
+  return dirs;
 }
 
 Status ValidateCollectionName(const std::string& name) {
@@ -45,19 +45,23 @@ struct Database::Impl {
   DatabaseOptions options;
   std::optional<storage::LmdbEnv> catalog;
   storage::Dbi meta, collections;
-  std::mutex mu;
-  std::map<std::string, std::unique_ptr<Collection>> open;  // GUARDED_BY(mu)
+  Mutex mu;  // create, open, drop and backup of collections in this process
+  std::map<std::string, std::unique_ptr<CollectionImpl>> open ABSL_GUARDED_BY(mu);
 
   std::string CollectionDir(const std::string& name) const { return path + "/collections/" + name; }
-  // GetCollection's body. REQUIRES: mu held.
-  Result<Collection*> GetLocked(const std::string& name);
+  // GetCollection's body.
+  Result<CollectionImpl*> GetLocked(const std::string& name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Backup's body: copies the catalog and every collection it lists into `partial`,
+  // then renames it to `dest`.
+  Status CopyTo(const std::string& partial, const std::string& dest) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 
   ~Impl() {
     open.clear();  // Close collections (saving checkpoints) before the catalog.
     catalog.reset();
     if (!registry_key.empty()) {
-      std::lock_guard g(RegistryMu());
-      Registry().erase(registry_key);
+      OpenDirs& reg = Registry();
+      MutexLock g(reg.mu);
+      reg.canonical.erase(registry_key);
     }
   }
 };
@@ -80,8 +84,9 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& dir, const D
   impl->path = dir;
   impl->options = options;
   {
-    std::lock_guard g(RegistryMu());
-    if (!Registry().insert(key).second)
+    OpenDirs& reg = Registry();
+    MutexLock g(reg.mu);
+    if (!reg.canonical.insert(key).second)
       return Status::FailedPrecondition("database " + dir + " is already open in this process");
   }
   impl->registry_key = key;
@@ -130,17 +135,17 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& dir, const D
 Result<Collection*> Database::CreateCollection(const std::string& name, const CollectionConfig& config) {
   VECTRON_RETURN_IF_ERROR(ValidateCollectionName(name));
   VECTRON_RETURN_IF_ERROR(config.Validate().WithContext("collection \"" + name + "\""));
-  std::lock_guard lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   // The catalog write transaction doubles as the cross-process lock for create.
   VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*impl_->catalog));
   VECTRON_ASSIGN_OR_RETURN(auto existing, wt.Get(impl_->collections, name));
   if (existing) return Status::AlreadyExists("collection \"" + name + "\" already exists");
   const std::string cdir = impl_->CollectionDir(name);
   VECTRON_RETURN_IF_ERROR(RemoveAll(cdir));
-  VECTRON_ASSIGN_OR_RETURN(auto col, OpenCollection(name, cdir, config, impl_->options));
+  VECTRON_ASSIGN_OR_RETURN(auto col, CollectionImpl::Open(name, cdir, config, impl_->options));
   VECTRON_RETURN_IF_ERROR(wt.Put(impl_->collections, name, config.ToJson()));
   if (Status s = std::move(wt).Commit(); !s.ok()) {
-    MarkDropped(*col);
+    col->MarkDropped();
     col.reset();
     (void)RemoveAll(cdir);
     return s;
@@ -152,11 +157,12 @@ Result<Collection*> Database::CreateCollection(const std::string& name, const Co
 
 Result<Collection*> Database::GetCollection(const std::string& name) {
   VECTRON_RETURN_IF_ERROR(ValidateCollectionName(name));
-  std::lock_guard lock(impl_->mu);
-  return impl_->GetLocked(name);
+  MutexLock lock(impl_->mu);
+  VECTRON_ASSIGN_OR_RETURN(CollectionImpl * col, impl_->GetLocked(name));
+  return col;
 }
 
-Result<Collection*> Database::Impl::GetLocked(const std::string& name) {
+Result<CollectionImpl*> Database::Impl::GetLocked(const std::string& name) {
   if (auto it = open.find(name); it != open.end()) return it->second.get();
   std::string config_text;
   {
@@ -166,8 +172,8 @@ Result<Collection*> Database::Impl::GetLocked(const std::string& name) {
     config_text = std::string(*v);
   }
   VECTRON_ASSIGN_OR_RETURN(CollectionConfig config, CollectionConfig::FromJson(config_text));
-  VECTRON_ASSIGN_OR_RETURN(auto col, OpenCollection(name, CollectionDir(name), config, options));
-  Collection* raw = col.get();
+  VECTRON_ASSIGN_OR_RETURN(auto col, CollectionImpl::Open(name, CollectionDir(name), config, options));
+  CollectionImpl* raw = col.get();
   open[name] = std::move(col);
   return raw;
 }
@@ -201,7 +207,7 @@ Result<std::vector<std::string>> Database::ListCollections() const {
 
 Status Database::DropCollection(const std::string& name) {
   VECTRON_RETURN_IF_ERROR(ValidateCollectionName(name));
-  std::lock_guard lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   {
     VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*impl_->catalog));
     VECTRON_ASSIGN_OR_RETURN(bool existed, wt.Del(impl_->collections, name));
@@ -209,7 +215,7 @@ Status Database::DropCollection(const std::string& name) {
     VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
   }
   if (auto it = impl_->open.find(name); it != impl_->open.end()) {
-    MarkDropped(*it->second);
+    it->second->MarkDropped();
     impl_->open.erase(it);
   }
   // A crash before this completes leaves a directory that the next Open removes.
@@ -217,43 +223,45 @@ Status Database::DropCollection(const std::string& name) {
 }
 
 Status Database::Sync() {
-  std::lock_guard lock(impl_->mu);
-  for (auto& [name, col] : impl_->open) VECTRON_RETURN_IF_ERROR(SyncCollection(*col));
+  MutexLock lock(impl_->mu);
+  for (auto& [name, col] : impl_->open) VECTRON_RETURN_IF_ERROR(col->Sync());
   return Status::OK();
+}
+
+Status Database::Impl::CopyTo(const std::string& partial, const std::string& dest) {
+  VECTRON_RETURN_IF_ERROR(MakeDirs(partial + "/catalog"));
+  VECTRON_RETURN_IF_ERROR(catalog->CopyCompact(partial + "/catalog"));
+  VECTRON_RETURN_IF_ERROR(FsyncPath(partial + "/catalog/data.mdb"));
+  // The collections the copied catalog lists (another process may change the live one).
+  std::vector<std::string> names;
+  {
+    VECTRON_ASSIGN_OR_RETURN(storage::LmdbEnv copy, storage::LmdbEnv::Open(partial + "/catalog", {}));
+    VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(copy));
+    VECTRON_ASSIGN_OR_RETURN(storage::Dbi dbi, wt.OpenDbi("collections"));
+    VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, wt.OpenCursor(dbi));
+    VECTRON_ASSIGN_OR_RETURN(bool more, c.First());
+    while (more) {
+      names.emplace_back(c.key());
+      VECTRON_ASSIGN_OR_RETURN(more, c.Next());
+    }
+  }
+  for (const auto& name : names) {
+    VECTRON_ASSIGN_OR_RETURN(CollectionImpl * col, GetLocked(name));
+    VECTRON_RETURN_IF_ERROR(col->Backup(partial + "/collections/" + name)
+                                .WithContext("collection \"" + name + "\""));
+  }
+  VECTRON_RETURN_IF_ERROR(FsyncPath(partial));
+  return RenamePath(partial, dest);
 }
 
 Status Database::Backup(const std::string& dest) {
   if (dest.empty()) return Status::InvalidArgument("backup path is empty");
   if (PathExists(dest)) return Status::AlreadyExists("backup destination " + dest + " exists; give a new directory");
-  std::lock_guard lock(impl_->mu);  // No create or drop in this process meanwhile.
+  MutexLock lock(impl_->mu);  // No create or drop in this process meanwhile.
   // Everything goes to a sibling temp directory renamed into place at the end, so a
   // failed or interrupted backup never leaves something that looks complete.
   const std::string partial = dest + ".partial-" + UniqueSuffix();
-  Status s = [&]() -> Status {
-    VECTRON_RETURN_IF_ERROR(MakeDirs(partial + "/catalog"));
-    VECTRON_RETURN_IF_ERROR(impl_->catalog->CopyCompact(partial + "/catalog"));
-    VECTRON_RETURN_IF_ERROR(FsyncPath(partial + "/catalog/data.mdb"));
-    // The collections the copied catalog lists (another process may change the live one).
-    std::vector<std::string> names;
-    {
-      VECTRON_ASSIGN_OR_RETURN(storage::LmdbEnv copy, storage::LmdbEnv::Open(partial + "/catalog", {}));
-      VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(copy));
-      VECTRON_ASSIGN_OR_RETURN(storage::Dbi dbi, wt.OpenDbi("collections"));
-      VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, wt.OpenCursor(dbi));
-      VECTRON_ASSIGN_OR_RETURN(bool more, c.First());
-      while (more) {
-        names.emplace_back(c.key());
-        VECTRON_ASSIGN_OR_RETURN(more, c.Next());
-      }
-    }
-    for (const auto& name : names) {
-      VECTRON_ASSIGN_OR_RETURN(Collection * col, impl_->GetLocked(name));
-      VECTRON_RETURN_IF_ERROR(BackupCollection(*col, partial + "/collections/" + name, impl_->options)
-                                  .WithContext("collection \"" + name + "\""));
-    }
-    VECTRON_RETURN_IF_ERROR(FsyncPath(partial));
-    return RenamePath(partial, dest);
-  }();
+  Status s = impl_->CopyTo(partial, dest);
   if (!s.ok()) (void)RemoveAll(partial);
   return s;
 }

@@ -6,6 +6,7 @@
 #   4. Python: wheel built and installed into a fresh venv, tests/python run against it
 #   5. the JavaScript and Go clients against real servers (node --test, go test)
 #   6. the filter-parser, HTTP-request, RPC-frame and JWT fuzzers, briefly
+#   7. clang's thread-safety analysis over libvectron (compile only)
 # Ends with one line "N passed, N failed, N skipped" summing all of them.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -60,5 +61,19 @@ for target in http_request rpc_frame jwt; do
   printf '{"name": "fuzz-%s", "result": "%s", "stdo": ""}\n' "$target" "$fuzz" >"build-fuzz-$target.testlog.json"
   logs+=("$PWD/build-fuzz-$target.testlog.json")
 done
+
+# 6. libvectron once with clang -Wthread-safety -Werror=thread-safety, compile only
+# (unoptimised, lib/ alone): every ABSL_GUARDED_BY / ABSL_EXCLUSIVE_LOCKS_REQUIRED in
+# lib/ (see lib/util/mutex.h) must hold where the code says.
+echo "=== clang thread-safety analysis (build-clang, lib/ only)"
+tsa=FAIL
+if [ -f build-clang/build.ninja ] || CXX=clang++ meson setup build-clang --buildtype=plain -Dtools=false -Dnative=false \
+     "-Dcpp_args=-Wthread-safety -Werror=thread-safety" >build-clang.setup.log 2>&1; then
+  if ninja -C build-clang lib/libvectron.so >build-clang.ninja.log 2>&1; then tsa=OK; else grep -E "error|warning: .*thread-safety" build-clang.ninja.log | head -40; fi
+else
+  cat build-clang.setup.log
+fi
+printf '{"name": "clang-thread-safety", "result": "%s", "stdo": ""}\n' "$tsa" >build-clang.testlog.json
+logs+=("$PWD/build-clang.testlog.json")
 
 python3 scripts/summarize.py "${logs[@]}"

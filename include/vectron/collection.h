@@ -16,80 +16,83 @@
 
 namespace vectron {
 
-class Shard;
-
 // Thread-safety: every method may be called from any thread concurrently. Owned by its
-// Database; a Collection* stays valid until DropCollection or the Database closes.
+// Database, which makes it; a Collection* stays valid until DropCollection or the
+// Database closes.
 class Collection {
  public:
-  ~Collection();
+  virtual ~Collection() = default;
   Collection(const Collection&) = delete;
   Collection& operator=(const Collection&) = delete;
 
-  const std::string& name() const;
-  const CollectionConfig& config() const;
+  // The name it was created with (1-64 of [A-Za-z0-9_-]).
+  virtual const std::string& name() const = 0;
+  // Its configuration as created (dimension, metric, shards, index parameters).
+  virtual const CollectionConfig& config() const = 0;
 
   // Applies all of `batch` or none of it; returns after it is durable (per Durability).
   // Errors: InvalidArgument naming the bad entry (wrong dimension, NaN/Inf, empty or
   // oversize id, id repeated in the batch, metadata not a JSON object); nothing written.
-  Status Write(const WriteBatch& batch);
-  // Convenience: one batch of upserts / deletes.
-  Status Upsert(std::span<const Point> points);
-  Status Delete(std::span<const std::string> ids);
+  virtual Status Write(const WriteBatch& batch) = 0;
+  // Convenience: one batch of upserts / deletes (as Write).
+  virtual Status Upsert(std::span<const Point> points) = 0;
+  virtual Status Delete(std::span<const std::string> ids) = 0;
 
   // The k nearest points to `query`, nearest first.
   // Errors: InvalidArgument (dimension, NaN/Inf, k <= 0, ef < 0).
-  Result<std::vector<Hit>> Search(std::span<const float> query, const SearchParams& params) const;
+  virtual Result<std::vector<Hit>> Search(std::span<const float> query, const SearchParams& params) const = 0;
   // Many queries (row-major, n × dim) in one call, spread over `threads` (0 = all).
-  Result<std::vector<std::vector<Hit>>> SearchBatch(std::span<const float> queries,
-                                                    const SearchParams& params,
-                                                    unsigned threads = 0) const;
+  // Errors: InvalidArgument (as Search, naming the query; or a size not n × dim).
+  virtual Result<std::vector<std::vector<Hit>>> SearchBatch(std::span<const float> queries,
+                                                            const SearchParams& params,
+                                                            unsigned threads = 0) const = 0;
 
   // Points for `ids`, in order; nullopt where an id does not exist.
-  Result<std::vector<std::optional<Point>>> Get(std::span<const std::string> ids,
-                                                const GetOptions& options = {}) const;
+  // Errors: InvalidArgument (a malformed id).
+  virtual Result<std::vector<std::optional<Point>>> Get(std::span<const std::string> ids,
+                                                        const GetOptions& options = {}) const = 0;
   // Live points, or with `where` (JSON filter text) those whose metadata matches.
-  Result<uint64_t> Count(std::string_view where = {}) const;
+  // Errors: InvalidArgument (malformed filter).
+  virtual Result<uint64_t> Count(std::string_view where = {}) const = 0;
   // A page of up to `limit` points in id order, starting after `cursor` ("" = start);
   // with `where`, only matching points (the page may then be shorter than `limit`
   // before the end only if the end is reached: it is filled across the id space).
-  Result<ScrollPage> Scroll(std::string_view cursor, size_t limit,
-                            const GetOptions& options = {}, std::string_view where = {}) const;
+  // Errors: InvalidArgument (limit 0 or over 100000, malformed filter).
+  virtual Result<ScrollPage> Scroll(std::string_view cursor, size_t limit, const GetOptions& options = {},
+                                    std::string_view where = {}) const = 0;
   // Deletes every point whose metadata matches `where`, atomically; returns how many.
   // Errors: InvalidArgument (malformed filter); nothing deleted.
-  Result<uint64_t> DeleteWhere(std::string_view where);
+  virtual Result<uint64_t> DeleteWhere(std::string_view where) = 0;
 
   // Payload indexes: an index over metadata field `field` (dotted path) for values of
   // `type`, stored in LMDB and updated in the same transaction as every write. Filters
   // use them to build allow-lists. Errors: InvalidArgument (empty or bad path),
   // AlreadyExists (field already indexed). Creating one indexes existing points.
-  Status CreatePayloadIndex(std::string_view field, PayloadType type);
+  virtual Status CreatePayloadIndex(std::string_view field, PayloadType type) = 0;
   // Errors: NotFound.
-  Status DropPayloadIndex(std::string_view field);
-  Result<std::vector<PayloadIndexInfo>> ListPayloadIndexes() const;
+  virtual Status DropPayloadIndex(std::string_view field) = 0;
+  // The payload indexes, in creation order.
+  virtual Result<std::vector<PayloadIndexInfo>> ListPayloadIndexes() const = 0;
 
-  Result<CollectionStats> Stats() const;
+  // Counts, memory and disk use, summed over the shards.
+  virtual Result<CollectionStats> Stats() const = 0;
   // Saves every shard's index to disk now.
-  Status Checkpoint();
+  virtual Status Checkpoint() = 0;
   // Gives back the memory and disk of deleted points (see CompactOptions): rebuilds the
   // HNSW graphs without deleted slots while searches and writes continue, swapping each
   // in atomically, then compacts the LMDB files. Reports to DatabaseOptions::progress;
   // returning false stops it with Cancelled, leaving every shard as it was or compacted.
   // Errors: FailedPrecondition (files: another process has the collection open; the
   // indexes are compacted anyway), Cancelled, IOError.
-  Status Compact(const CompactOptions& options = {});
+  virtual Status Compact(const CompactOptions& options = {}) = 0;
 
   // The shard that owns `id` (stable: FNV-1a 64 of the id, modulo shard count).
-  uint32_t ShardOf(std::string_view id) const;
-  size_t shard_count() const;
-  Shard& shard(size_t i);
+  virtual uint32_t ShardOf(std::string_view id) const = 0;
+  // The number of shards (config().shards).
+  virtual size_t shard_count() const = 0;
 
-  struct Impl;
-  explicit Collection(std::unique_ptr<Impl> impl);
-
- private:
-  friend struct CollectionParts PartsOf(Collection& c);
-  std::unique_ptr<Impl> impl_;
+ protected:
+  Collection() = default;
 };
 
 }  // namespace vectron

@@ -32,11 +32,12 @@ class Database {
   // Creates a collection. Name: 1-64 of [A-Za-z0-9_-].
   // Errors: InvalidArgument (name, config), AlreadyExists.
   Result<Collection*> CreateCollection(const std::string& name, const CollectionConfig& config);
-  // Errors: NotFound.
+  // Opens the collection if this Database has not yet. Errors: NotFound.
   Result<Collection*> GetCollection(const std::string& name);
   // Returns the existing collection (whose config must match `config`'s dim and metric)
   // or creates it. Errors: FailedPrecondition on a mismatch.
   Result<Collection*> GetOrCreateCollection(const std::string& name, const CollectionConfig& config);
+  // The names of every collection in the catalog (other processes' included), sorted.
   Result<std::vector<std::string>> ListCollections() const;
   // Deletes the collection and its files. Collection* handles to it become invalid.
   // Errors: NotFound.
@@ -50,15 +51,16 @@ class Database {
   // on error nothing is left at `dest`.
   Status Backup(const std::string& dest);
 
+  // The directory as given to Open.
   const std::string& path() const;
+  // The options as given to Open.
   const DatabaseOptions& options() const;
 
   // The on-disk format version this build reads and writes.
   static constexpr int kFormatVersion = 1;
 
-  struct Impl;
-
  private:
+  struct Impl;
   explicit Database(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

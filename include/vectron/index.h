@@ -16,6 +16,7 @@
 
 namespace vectron {
 
+// One result of an index search.
 struct Neighbor {
   uint64_t label;
   float distance;  // Index-internal distance: squared L2, or 1 - dot for kIP/kCosine.
@@ -26,6 +27,7 @@ struct Neighbor {
 class LabelFilter {
  public:
   virtual ~LabelFilter() = default;
+  // True if `label` may be returned.
   virtual bool Allows(uint64_t label) const = 0;
   // Every allowed label, ascending (lets an index precompute a dense mask).
   virtual std::vector<uint32_t> AllowedLabels() const = 0;
@@ -43,27 +45,46 @@ struct IndexSearchOptions {
   bool two_hop = false;
 };
 
-// Thread-safety: Search/size/memory_bytes may run concurrently with each other and with
-// Upsert/Remove/Save (an internal shared_mutex serialises mutation against reads).
+// Thread-safety: every method may be called from any thread; reads (Search, size, ...)
+// run concurrently with each other, and an internal lock serialises each change
+// (Upsert, Remove, StageHidden, Reveal) against them.
 class Index {
  public:
   virtual ~Index() = default;
-  virtual std::string_view kind() const = 0;  // "flat" or "hnsw"
+  // "flat" or "hnsw".
+  virtual std::string_view kind() const = 0;
+  // The dimension of every vector.
   virtual uint32_t dim() const = 0;
   // Inserts or replaces `labels[i]` with vectors[i*dim .. (i+1)*dim). For kCosine the
-  // caller passes normalised vectors. `threads` > 1 inserts in parallel.
+  // caller passes normalised vectors. `threads` > 1 inserts in parallel. A label that
+  // was staged (StageHidden) becomes visible with the new vector.
+  // Errors: InvalidArgument if vectors.size() != labels.size() * dim().
   virtual Status Upsert(std::span<const uint64_t> labels, std::span<const float> vectors,
                         unsigned threads) = 0;
   // Removes labels; unknown labels are ignored. Their slots are reused by later inserts.
+  // A staged label that is removed is dropped and never revealed.
   virtual Status Remove(std::span<const uint64_t> labels) = 0;
+  // Staging, so that a large batch can enter a slow index a chunk at a time and still
+  // become visible at once: inserts labels that are not live (absent or removed) as
+  // hidden. Searches, size() and deleted_slots() ignore them until Reveal. HnswIndex
+  // puts them in the graph (the slow part happens here); FlatIndex, whose inserts are
+  // copies, holds their vectors aside until Reveal.
+  // Errors: InvalidArgument if a label is live (nothing staged), or as Upsert.
+  virtual Status StageHidden(std::span<const uint64_t> labels, std::span<const float> vectors,
+                             unsigned threads) = 0;
+  // Makes staged labels visible; labels that are not staged are ignored.
+  virtual Status Reveal(std::span<const uint64_t> labels) = 0;
   // The k nearest live vectors to `query`, nearest first.
   virtual std::vector<Neighbor> Search(std::span<const float> query, size_t k,
                                        const IndexSearchOptions& options) const = 0;
   // Exact search restricted to `labels` (unknown or deleted labels are skipped).
   virtual std::vector<Neighbor> SearchAmong(std::span<const float> query, size_t k,
                                             std::span<const uint32_t> labels) const = 0;
-  virtual size_t size() const = 0;          // Live vectors.
-  virtual size_t deleted_slots() const = 0; // Slots freed by Remove, not yet reused.
+  // Live (visible) vectors.
+  virtual size_t size() const = 0;
+  // Slots freed by Remove and not yet reused (always 0 for FlatIndex, which compacts).
+  virtual size_t deleted_slots() const = 0;
+  // Approximate heap bytes held, staged vectors included.
   virtual size_t memory_bytes() const = 0;
 };
 

@@ -19,6 +19,7 @@ namespace vectron {
 // Persisted by name ("l2", "cosine", "ip").
 enum class Metric { kL2, kCosine, kIP };
 
+// "l2", "cosine" or "ip" (the persisted name).
 std::string_view MetricName(Metric m);
 // Parses "l2" | "cosine" | "ip". Errors: InvalidArgument naming the value.
 Result<Metric> ParseMetric(std::string_view name);
@@ -57,6 +58,7 @@ struct DatabaseOptions {
   // (Collection::Compact with files = false). 0 turns it off; else in (0, 1].
   double auto_compact_deleted_share = 0.5;
 
+  // OK, or InvalidArgument naming the first bad field.
   Status Validate() const;
 };
 
@@ -89,6 +91,7 @@ struct CollectionConfig {
   // (and always on close), so reopening loads it instead of rebuilding.
   uint64_t checkpoint_every_ops = 200000;
 
+  // OK, or InvalidArgument naming the first bad field.
   Status Validate() const;
   // JSON text of this config (the catalog format); FromJson rejects unknown versions.
   std::string ToJson() const;

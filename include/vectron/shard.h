@@ -17,14 +17,15 @@
 
 namespace vectron {
 
+// What Shard::Stats reports.
 struct ShardStats {
-  uint64_t count = 0;
-  uint64_t seq = 0;             // Mutation batches applied, ever.
-  uint64_t applied_index = 0;   // Last external log index applied (0 = none).
-  uint64_t index_memory_bytes = 0;
-  uint64_t disk_bytes = 0;
-  uint64_t deleted_slots = 0;
-  std::string index_kind;
+  uint64_t count = 0;               // Live points.
+  uint64_t seq = 0;                 // Mutation batches applied, ever.
+  uint64_t applied_index = 0;       // Last external log index applied (0 = none).
+  uint64_t index_memory_bytes = 0;  // In-memory index, label → id map and payload indexes.
+  uint64_t disk_bytes = 0;          // LMDB data plus saved index files.
+  uint64_t deleted_slots = 0;       // Index slots of deleted points awaiting reuse.
+  std::string index_kind;           // "flat" or "hnsw".
 };
 
 // Thread-safety: all methods may be called concurrently; writes are serialised
@@ -40,7 +41,7 @@ class Shard {
                                              const CollectionConfig& config,
                                              const DatabaseOptions& options);
   // Saves an index checkpoint if the index changed since the last one.
-  ~Shard();
+  virtual ~Shard() = default;
   Shard(const Shard&) = delete;
   Shard& operator=(const Shard&) = delete;
 
@@ -48,36 +49,37 @@ class Shard {
   // If log_index > 0 it is stored with the batch, and a batch whose log_index is <=
   // applied_index() is skipped (OK) so that replays are harmless.
   // Errors: InvalidArgument for a bad entry (named by position and id), nothing written.
-  Status Apply(const WriteBatch& batch, uint64_t log_index = 0);
+  virtual Status Apply(const WriteBatch& batch, uint64_t log_index = 0) = 0;
 
   // The k nearest points to `query`, nearest first.
   // Errors: InvalidArgument for a bad query (dimension, NaN/Inf, k <= 0, ef < 0).
-  Result<std::vector<Hit>> Search(std::span<const float> query, const SearchParams& params) const;
+  virtual Result<std::vector<Hit>> Search(std::span<const float> query, const SearchParams& params) const = 0;
 
   // Points for `ids` in order; nullopt for ids that do not exist.
-  Result<std::vector<std::optional<Point>>> Get(std::span<const std::string> ids,
-                                                const GetOptions& options) const;
+  // Errors: InvalidArgument (a malformed id), Corruption.
+  virtual Result<std::vector<std::optional<Point>>> Get(std::span<const std::string> ids,
+                                                        const GetOptions& options) const = 0;
   // Live points, or those matching `where` (JSON filter text; empty = all).
-  Result<uint64_t> Count(std::string_view where = {}) const;
+  // Errors: InvalidArgument (malformed filter).
+  virtual Result<uint64_t> Count(std::string_view where = {}) const = 0;
   // Up to `limit` points with id > `after` (bytewise order) that match `where`;
-  // next_cursor as in ScrollPage.
-  Result<ScrollPage> Scroll(std::string_view after, size_t limit, const GetOptions& options,
-                            std::string_view where = {}) const;
+  // next_cursor as in ScrollPage. Errors: InvalidArgument (limit 0, malformed filter).
+  virtual Result<ScrollPage> Scroll(std::string_view after, size_t limit, const GetOptions& options,
+                                    std::string_view where = {}) const = 0;
 
   // Saves the index to disk now (no-op for a flat index or an unchanged one).
-  Status Checkpoint();
+  virtual Status Checkpoint() = 0;
   // Brings the in-memory index up to date with commits made by other processes.
-  Status Refresh();
-  Result<ShardStats> Stats() const;
-  uint64_t applied_index() const;
-  const CollectionConfig& config() const;
+  virtual Status Refresh() = 0;
+  // Counts, memory and disk use (see ShardStats).
+  virtual Result<ShardStats> Stats() const = 0;
+  // The last log index applied (0 = none, or when LMDB cannot be read).
+  virtual uint64_t applied_index() const = 0;
+  // The configuration it was opened with.
+  virtual const CollectionConfig& config() const = 0;
 
-  struct Impl;
-
- private:
-  friend struct ShardAccess;
-  explicit Shard(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+ protected:
+  Shard() = default;
 };
 
 }  // namespace vectron

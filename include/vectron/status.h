@@ -38,6 +38,7 @@ class [[nodiscard]] Status {
   Status() = default;  // OK.
   Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
 
+  // OK, and one factory per error code, each taking the message.
   static Status OK() { return Status(); }
   static Status InvalidArgument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
   static Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
@@ -51,9 +52,13 @@ class [[nodiscard]] Status {
   static Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
   static Status Cancelled(std::string m) { return {StatusCode::kCancelled, std::move(m)}; }
 
+  // True for OK.
   bool ok() const { return code_ == StatusCode::kOk; }
+  // kOk for OK, else the error's code.
   StatusCode code() const { return code_; }
+  // The error's text ("" for OK); valid while this Status lives unchanged.
   const std::string& message() const { return message_; }
+  // Shorthands for code() == kNotFound / kInvalidArgument.
   bool IsNotFound() const { return code_ == StatusCode::kNotFound; }
   bool IsInvalidArgument() const { return code_ == StatusCode::kInvalidArgument; }
 
@@ -63,7 +68,11 @@ class [[nodiscard]] Status {
   // Returns a copy whose message is prefixed with `context` + ": ".
   Status WithContext(std::string_view context) const;
 
-  friend bool operator==(const Status& a, const Status& b) { return a.code_ == b.code_; }
+  // Equal when both code and message are equal (as absl::Status). To test for a kind
+  // of error, compare code() instead.
+  friend bool operator==(const Status& a, const Status& b) {
+    return a.code_ == b.code_ && a.message_ == b.message_;
+  }
 
  private:
   StatusCode code_ = StatusCode::kOk;
@@ -77,11 +86,15 @@ class [[nodiscard]] Result {
   Result(T value) : v_(std::move(value)) {}                 // NOLINT: implicit by design.
   Result(Status status) : v_(std::move(status)) { Check(); }  // NOLINT: must be an error.
 
+  // True if it holds a value.
   bool ok() const { return std::holds_alternative<T>(v_); }
+  // The error, or OK when it holds a value.
   const Status& status() const {
     static const Status kOk;
     return ok() ? kOk : std::get<Status>(v_);
   }
+  // The value. REQUIRES: ok() (reading the value of an error is a bug).
+  // The operators below are shorthands for value().
   T& value() & { return std::get<T>(v_); }
   const T& value() const& { return std::get<T>(v_); }
   // By value, so `for (auto& x : F().value())` does not dangle.
@@ -96,6 +109,7 @@ class [[nodiscard]] Result {
   std::variant<T, Status> v_;
 };
 
+// VECTRON_CHECK's failure path: prints file, line, expression and message, then aborts.
 [[noreturn]] void CheckFailed(const char* file, int line, const char* expr, std::string_view msg);
 
 template <typename T>

@@ -38,12 +38,19 @@ class WriteBatch {
   // Inserts `id` or replaces its vector and metadata. `metadata` is JSON-object text
   // or empty. Checked at Write time.
   void Upsert(std::string id, std::span<const float> vector, std::string metadata = {});
+  // Deletes `id` (a missing id is a no-op at Write time).
   void Delete(std::string id);
+  // Removes every entry.
   void Clear();
 
+  // Number of entries (upserts and deletes).
   size_t size() const { return entries_.size(); }
+  // True when there is no entry.
   bool empty() const { return entries_.empty(); }
+  // The entries in the order they were added.
   const std::vector<Entry>& entries() const { return entries_; }
+  // The vector of upsert entry `e` (empty for a delete); valid until the batch changes.
+  // REQUIRES: `e` is one of entries().
   std::span<const float> vector(const Entry& e) const {
     return std::span<const float>(vectors_.data() + e.vector_offset, e.vector_size);
   }
@@ -101,8 +108,9 @@ struct ScrollPage {
 // Collection::CreatePayloadIndex). Values of other types in that field stay filterable,
 // only unindexed.
 enum class PayloadType : uint8_t { kKeyword = 1, kInteger = 2, kFloat = 3, kBool = 4 };
-// "keyword", "integer", "float", "bool"; parse returns false on an unknown name.
+// "keyword", "integer", "float" or "bool" (a static string).
 const char* PayloadTypeName(PayloadType type);
+// Sets *type from its name; returns false (and leaves *type) on an unknown name.
 bool ParsePayloadType(std::string_view name, PayloadType* type);
 
 struct PayloadIndexInfo {

@@ -1,12 +1,11 @@
 // FlatIndex: vectors in one contiguous row-major matrix; search is one matrix-vector
 // product (Eigen vectorises it) plus a top-k selection. Exact.
 #include <Eigen/Core>
-#include <mutex>
-#include <shared_mutex>
 #include <unordered_map>
 
 #include "index/distance.h"
 #include "index/top_k.h"
+#include "util/mutex.h"
 #include "vectron/index.h"
 
 namespace vectron {
@@ -24,26 +23,44 @@ class FlatIndex final : public Index {
   Status Upsert(std::span<const uint64_t> labels, std::span<const float> vectors, unsigned) override {
     if (vectors.size() != labels.size() * dim_)
       return Status::InvalidArgument("FlatIndex::Upsert: vectors size does not match labels × dim");
-    std::unique_lock lock(mu_);
+    WriterLock lock(mu_);
+    for (size_t i = 0; i < labels.size(); ++i) {
+      staged_.erase(labels[i]);  // the new vector wins, visible at once
+      PutRow(labels[i], vectors.data() + i * dim_);
+    }
+    return Status::OK();
+  }
+
+  // Staged vectors wait in staged_ (inserting a row is a copy: nothing to gain by
+  // doing it early), invisible to searches until Reveal copies them in.
+  Status StageHidden(std::span<const uint64_t> labels, std::span<const float> vectors, unsigned) override {
+    if (vectors.size() != labels.size() * dim_)
+      return Status::InvalidArgument("FlatIndex::StageHidden: vectors size does not match labels × dim");
+    WriterLock lock(mu_);
+    for (uint64_t l : labels)
+      if (slot_of_.count(l)) return Status::InvalidArgument("FlatIndex::StageHidden: label " + std::to_string(l) + " is live");
     for (size_t i = 0; i < labels.size(); ++i) {
       const float* v = vectors.data() + i * dim_;
-      auto [it, inserted] = slot_of_.try_emplace(labels[i], labels_.size());
-      size_t slot = it->second;
-      if (inserted) {
-        labels_.push_back(labels[i]);
-        data_.insert(data_.end(), v, v + dim_);
-        norms_.push_back(0);
-      } else {
-        std::copy(v, v + dim_, data_.begin() + static_cast<ptrdiff_t>(slot * dim_));
-      }
-      norms_[slot] = Eigen::Map<const Eigen::VectorXf>(v, dim_).squaredNorm();
+      staged_[labels[i]].assign(v, v + dim_);
+    }
+    return Status::OK();
+  }
+
+  Status Reveal(std::span<const uint64_t> labels) override {
+    WriterLock lock(mu_);
+    for (uint64_t l : labels) {
+      auto it = staged_.find(l);
+      if (it == staged_.end()) continue;
+      PutRow(l, it->second.data());
+      staged_.erase(it);
     }
     return Status::OK();
   }
 
   Status Remove(std::span<const uint64_t> labels) override {
-    std::unique_lock lock(mu_);
+    WriterLock lock(mu_);
     for (uint64_t label : labels) {
+      staged_.erase(label);
       auto it = slot_of_.find(label);
       if (it == slot_of_.end()) continue;
       size_t slot = it->second, last = labels_.size() - 1;
@@ -65,7 +82,7 @@ class FlatIndex final : public Index {
 
   std::vector<Neighbor> Search(std::span<const float> query, size_t k,
                                const IndexSearchOptions& options) const override {
-    std::shared_lock lock(mu_);
+    ReaderLock lock(mu_);
     const auto n = static_cast<Eigen::Index>(labels_.size());
     if (n == 0 || k == 0) return {};
     Eigen::Map<const RowMatrix> m(data_.data(), n, dim_);
@@ -91,7 +108,7 @@ class FlatIndex final : public Index {
 
   std::vector<Neighbor> SearchAmong(std::span<const float> query, size_t k,
                                     std::span<const uint32_t> labels) const override {
-    std::shared_lock lock(mu_);
+    ReaderLock lock(mu_);
     TopK top(k);
     for (uint32_t label : labels) {
       auto it = slot_of_.find(label);
@@ -102,24 +119,40 @@ class FlatIndex final : public Index {
   }
 
   size_t size() const override {
-    std::shared_lock lock(mu_);
+    ReaderLock lock(mu_);
     return labels_.size();
   }
   size_t deleted_slots() const override { return 0; }
   size_t memory_bytes() const override {
-    std::shared_lock lock(mu_);
+    ReaderLock lock(mu_);
     return data_.capacity() * sizeof(float) + norms_.capacity() * sizeof(float) +
-           labels_.capacity() * sizeof(uint64_t) + slot_of_.size() * 32;
+           labels_.capacity() * sizeof(uint64_t) + slot_of_.size() * 32 +
+           staged_.size() * (dim_ * sizeof(float) + 64);
   }
 
  private:
+  // Inserts or replaces the row of `label`.
+  void PutRow(uint64_t label, const float* v) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto [it, inserted] = slot_of_.try_emplace(label, labels_.size());
+    size_t slot = it->second;
+    if (inserted) {
+      labels_.push_back(label);
+      data_.insert(data_.end(), v, v + dim_);
+      norms_.push_back(0);
+    } else {
+      std::copy(v, v + dim_, data_.begin() + static_cast<ptrdiff_t>(slot * dim_));
+    }
+    norms_[slot] = Eigen::Map<const Eigen::VectorXf>(v, dim_).squaredNorm();
+  }
+
   const uint32_t dim_;
   const Metric metric_;
-  mutable std::shared_mutex mu_;
-  std::vector<float> data_;      // GUARDED_BY(mu_), row-major, one row per slot
-  std::vector<float> norms_;     // GUARDED_BY(mu_), squared norms per slot
-  std::vector<uint64_t> labels_; // GUARDED_BY(mu_), slot → label
-  std::unordered_map<uint64_t, size_t> slot_of_;  // GUARDED_BY(mu_)
+  mutable SharedMutex mu_;
+  std::vector<float> data_ ABSL_GUARDED_BY(mu_);       // row-major, one row per slot
+  std::vector<float> norms_ ABSL_GUARDED_BY(mu_);      // squared norms per slot
+  std::vector<uint64_t> labels_ ABSL_GUARDED_BY(mu_);  // slot → label
+  std::unordered_map<uint64_t, size_t> slot_of_ ABSL_GUARDED_BY(mu_);
+  std::unordered_map<uint64_t, std::vector<float>> staged_ ABSL_GUARDED_BY(mu_);  // hidden until Reveal
 };
 
 }  // namespace

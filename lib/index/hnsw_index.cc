@@ -7,9 +7,9 @@
 #include <limits>
 #include <mutex>
 #include <queue>
-#include <shared_mutex>
 
 #include "index/top_k.h"
+#include "util/mutex.h"
 #include "util/parallel.h"
 
 namespace vectron {
@@ -34,14 +34,14 @@ class HnswIndexImpl final : public HnswIndex {
   Status Upsert(std::span<const uint64_t> labels, std::span<const float> vectors, unsigned threads) override {
     if (vectors.size() != labels.size() * dim_)
       return Status::InvalidArgument("HnswIndex::Upsert: vectors size does not match labels × dim");
-    std::unique_lock lock(mu_);
+    WriterLock lock(mu_);
     return UpsertLocked(labels, vectors, threads);
   }
 
   Status StageHidden(std::span<const uint64_t> labels, std::span<const float> vectors, unsigned threads) override {
     if (vectors.size() != labels.size() * dim_)
       return Status::InvalidArgument("HnswIndex::StageHidden: vectors size does not match labels × dim");
-    std::unique_lock lock(mu_);
+    WriterLock lock(mu_);
     for (uint64_t l : labels) {
       auto it = hnsw_->label_lookup_.find(l);
       if (it != hnsw_->label_lookup_.end() && !hnsw_->isMarkedDeleted(it->second))
@@ -59,7 +59,7 @@ class HnswIndexImpl final : public HnswIndex {
   }
 
   Status Reveal(std::span<const uint64_t> labels) override {
-    std::unique_lock lock(mu_);
+    WriterLock lock(mu_);
     for (uint64_t l : labels) {
       if (!IsHidden(l)) continue;
       SetHidden(l, false);
@@ -72,8 +72,8 @@ class HnswIndexImpl final : public HnswIndex {
   }
 
  private:
-  // REQUIRES: mu_ held exclusively.
-  Status UpsertLocked(std::span<const uint64_t> labels, std::span<const float> vectors, unsigned threads) {
+  Status UpsertLocked(std::span<const uint64_t> labels, std::span<const float> vectors, unsigned threads)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     size_t fresh = 0;
     for (uint64_t l : labels) fresh += hnsw_->label_lookup_.count(l) == 0;
     size_t need = hnsw_->cur_element_count + fresh;
@@ -93,9 +93,11 @@ class HnswIndexImpl final : public HnswIndex {
     fresh_rows.reserve(labels.size());
     std::mutex err_mu;
     Status first_error;
+    // The workers below insert while this thread holds mu_ for them.
+    hnswlib::HierarchicalNSW<float>& graph = *hnsw_;
     auto add = [&](size_t i) {
       try {
-        hnsw_->addPoint(vectors.data() + i * dim_, labels[i]);
+        graph.addPoint(vectors.data() + i * dim_, labels[i]);
       } catch (const std::exception& e) {
         std::lock_guard g(err_mu);
         if (first_error.ok()) first_error = Status::Internal(std::string("hnswlib addPoint: ") + e.what());
@@ -117,7 +119,7 @@ class HnswIndexImpl final : public HnswIndex {
 
  public:
   Status Remove(std::span<const uint64_t> labels) override {
-    std::unique_lock lock(mu_);
+    WriterLock lock(mu_);
     for (uint64_t l : labels) {
       SetHidden(l, false);  // a hidden label that is removed stays deleted, as a free slot
       auto it = hnsw_->label_lookup_.find(l);
@@ -129,7 +131,7 @@ class HnswIndexImpl final : public HnswIndex {
 
   std::vector<Neighbor> Search(std::span<const float> query, size_t k,
                                const IndexSearchOptions& options) const override {
-    std::shared_lock lock(mu_);
+    ReaderLock lock(mu_);
     if (options.exact) return SearchExact(query.data(), k, options.filter);
     auto& h = *hnsw_;
     if (h.cur_element_count == 0 || k == 0) return {};
@@ -169,7 +171,7 @@ class HnswIndexImpl final : public HnswIndex {
 
   std::vector<Neighbor> SearchAmong(std::span<const float> query, size_t k,
                                     std::span<const uint32_t> labels) const override {
-    std::shared_lock lock(mu_);
+    ReaderLock lock(mu_);
     const auto& h = *hnsw_;
     TopK top(k);
     // label -> internal id through the dense array: a hash lookup per label would cost
@@ -184,19 +186,19 @@ class HnswIndexImpl final : public HnswIndex {
   }
 
   size_t size() const override {
-    std::shared_lock lock(mu_);
+    ReaderLock lock(mu_);
     return hnsw_->cur_element_count - hnsw_->num_deleted_;
   }
   size_t deleted_slots() const override {
-    std::shared_lock lock(mu_);
+    ReaderLock lock(mu_);
     return hnsw_->num_deleted_ - hidden_count_;
   }
   size_t slots() const override {
-    std::shared_lock lock(mu_);
+    ReaderLock lock(mu_);
     return hnsw_->cur_element_count;
   }
   size_t memory_bytes() const override {
-    std::shared_lock lock(mu_);
+    ReaderLock lock(mu_);
     const auto& h = *hnsw_;
     size_t bytes = h.max_elements_ * (h.size_data_per_element_ + sizeof(void*) + sizeof(int) + sizeof(std::mutex));
     for (size_t i = 0; i < h.cur_element_count; ++i)
@@ -206,7 +208,7 @@ class HnswIndexImpl final : public HnswIndex {
   }
 
   Status Save(const std::string& path) const override {
-    std::shared_lock lock(mu_);
+    ReaderLock lock(mu_);
     const auto& h = *hnsw_;
     // The size hnswlib's saveIndex must produce; it does not check its stream, so a
     // short write (full disk) is caught here instead.
@@ -226,7 +228,8 @@ class HnswIndexImpl final : public HnswIndex {
   }
 
  private:
-  std::vector<Neighbor> SearchExact(const float* q, size_t k, const LabelFilter* filter) const {
+  std::vector<Neighbor> SearchExact(const float* q, size_t k, const LabelFilter* filter) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     const auto& h = *hnsw_;
     TopK top(k);
     for (hnswlib::tableint i = 0; i < h.cur_element_count; ++i) {
@@ -244,9 +247,8 @@ class HnswIndexImpl final : public HnswIndex {
   // when the reachable graph is exhausted. With `two_hop`, the neighbours of a rejected
   // neighbour are examined at once, so allowed nodes two hops away are found without
   // waiting for the rejected node to reach the front of the queue.
-  // REQUIRES: mu_ held (shared).
   std::vector<Neighbor> SearchFiltered(hnswlib::tableint entry, const float* q, size_t k, size_t ef,
-                                       const LabelFilter& filter, bool two_hop) const {
+                                       const LabelFilter& filter, bool two_hop) const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     auto& h = *hnsw_;
     using Pair = std::pair<float, hnswlib::tableint>;
     struct Far {  // max-heap on distance
@@ -327,9 +329,10 @@ class HnswIndexImpl final : public HnswIndex {
     return out;
   }
 
-  bool IsHidden(uint64_t label) const { return label < hidden_.size() && hidden_[label]; }
-  // REQUIRES: mu_ held exclusively.
-  void SetHidden(uint64_t label, bool on) {
+  bool IsHidden(uint64_t label) const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return label < hidden_.size() && hidden_[label];
+  }
+  void SetHidden(uint64_t label, bool on) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (IsHidden(label) == on) return;
     if (on && label >= hidden_.size()) hidden_.resize(label + 1 + label / 8, false);
     hidden_[label] = on;
@@ -341,10 +344,9 @@ class HnswIndexImpl final : public HnswIndex {
     }
   }
   // Sets (true) or clears (false) the delete mark of every hidden node.
-  // REQUIRES: mu_ held exclusively.
   // Costs one flag per hidden node: the caller keeps chunks at least 1/32 of what is
   // hidden, so this stays small next to the inserts.
-  void SetStagedMarks(bool hidden) {
+  void SetStagedMarks(bool hidden) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     CompactStaged();
     for (uint64_t l : staged_) {
       if (l >= int_of_.size() || int_of_[l] == kNoInternal) continue;
@@ -354,14 +356,16 @@ class HnswIndexImpl final : public HnswIndex {
     }
   }
   // Drops labels that are no longer hidden from staged_ (duplicates are harmless).
-  // REQUIRES: mu_ held exclusively.
-  void CompactStaged() {
-    std::erase_if(staged_, [&](uint64_t l) { return !IsHidden(l); });
+  void CompactStaged() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    size_t kept = 0;
+    for (uint64_t l : staged_)
+      if (IsHidden(l)) staged_[kept++] = l;
+    staged_.resize(kept);
   }
 
   static constexpr hnswlib::tableint kNoInternal = std::numeric_limits<hnswlib::tableint>::max();
-  // REQUIRES: mu_ held exclusively (or construction).
-  void NoteInternal(uint64_t label, hnswlib::tableint id) {
+  // Exclusive lock, or construction.
+  void NoteInternal(uint64_t label, hnswlib::tableint id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (label >= (uint64_t{1} << 32)) return;  // Shards never use such labels.
     if (label >= int_of_.size()) int_of_.resize(label + 1 + label / 8, kNoInternal);
     int_of_[label] = id;
@@ -369,13 +373,17 @@ class HnswIndexImpl final : public HnswIndex {
 
   const uint32_t dim_;
   const Metric metric_;
-  std::vector<hnswlib::tableint> int_of_;  // GUARDED_BY(mu_), label -> hnswlib internal id
-  std::vector<bool> hidden_;               // GUARDED_BY(mu_), labels staged by StageHidden
-  std::vector<uint64_t> staged_;           // GUARDED_BY(mu_), the hidden labels (maybe stale)
-  size_t hidden_count_ = 0;                // GUARDED_BY(mu_)
+  // Shared: searches, reads, Save. Exclusive: every change (and hnswlib's setEf,
+  // resizeIndex, which must not overlap a search).
+  mutable SharedMutex mu_;
+  std::vector<hnswlib::tableint> int_of_ ABSL_GUARDED_BY(mu_);  // label -> hnswlib internal id
+  std::vector<bool> hidden_ ABSL_GUARDED_BY(mu_);               // labels staged by StageHidden
+  std::vector<uint64_t> staged_ ABSL_GUARDED_BY(mu_);           // the hidden labels (maybe stale)
+  size_t hidden_count_ ABSL_GUARDED_BY(mu_) = 0;
   std::unique_ptr<hnswlib::SpaceInterface<float>> space_;
-  std::unique_ptr<hnswlib::HierarchicalNSW<float>> hnsw_;  // GUARDED_BY(mu_) for mutation
-  mutable std::shared_mutex mu_;
+  // The graph: read under the shared lock, changed under the exclusive one (hnswlib's
+  // own per-node locks let parallel addPoint calls share that exclusive hold).
+  std::unique_ptr<hnswlib::HierarchicalNSW<float>> hnsw_ ABSL_PT_GUARDED_BY(mu_);
 };
 
 }  // namespace

@@ -15,16 +15,8 @@ class HnswIndex : public Index {
   // envelope and the atomic rename). Searches may continue meanwhile; writes wait.
   // Errors: IOError (including a short write).
   virtual Status Save(const std::string& path) const = 0;
-  // Number of slots ever used (live + deleted): the scan length of exact search.
+  // Number of slots ever used (live + deleted + staged): the scan length of exact search.
   virtual size_t slots() const = 0;
-  // Inserts labels that are not live (absent, or removed) as hidden: they are in the
-  // graph but every search skips them until Reveal, and size() does not count them.
-  // Lets a large batch enter the graph a chunk at a time and still become visible at
-  // once. Errors: InvalidArgument if a label is live; as Upsert.
-  virtual Status StageHidden(std::span<const uint64_t> labels, std::span<const float> vectors,
-                             unsigned threads) = 0;
-  // Makes hidden labels visible; labels not hidden are ignored.
-  virtual Status Reveal(std::span<const uint64_t> labels) = 0;
 };
 
 std::unique_ptr<HnswIndex> NewHnswIndexImpl(uint32_t dim, Metric metric, const HnswParams& params,

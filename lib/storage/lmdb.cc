@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "util/files.h"
+#include "util/mutex.h"
 
 namespace vectron::storage {
 
@@ -43,14 +44,16 @@ struct LmdbEnv::State {
   EnvOptions options;
   MDB_env* env = nullptr;               // null only after a failed CompactFiles reopen
   int open_lock_fd = -1;                // shared flock on DIR/open.lock while open
-  mutable std::shared_mutex swap_mu;    // shared: transactions; exclusive: file swap
-  std::mutex dbis_mu;
+  // Shared: transactions (a Txn holds it for its whole life, which the thread-safety
+  // analysis cannot follow, hence a plain std::shared_mutex); exclusive: file swap.
+  mutable std::shared_mutex swap_mu;
+  Mutex dbis_mu;
   struct NamedDbi {
     std::string name;
     unsigned flags;
     MDB_dbi handle;
   };
-  std::vector<NamedDbi> dbis;  // GUARDED_BY(dbis_mu), in open order
+  std::vector<NamedDbi> dbis ABSL_GUARDED_BY(dbis_mu);  // in open order
 
   ~State() {
     if (env) mdb_env_close(env);
@@ -281,7 +284,7 @@ Status LmdbEnv::CompactFiles() {
   if (!reopened.ok()) return reopened.status().WithContext("reopening after compaction (the environment is unusable until the database is reopened)");
   s.env = *reopened;
   {
-    std::lock_guard g(s.dbis_mu);
+    MutexLock g(s.dbis_mu);
     MDB_txn* txn = nullptr;
     int rc = mdb_txn_begin(s.env, nullptr, 0, &txn);
     if (rc != 0) return MdbStatus(rc, "reopening databases after compaction");
@@ -367,7 +370,7 @@ Result<Dbi> WriteTxn::OpenDbi(const char* name, unsigned flags) {
   Dbi d;
   int rc = mdb_dbi_open(txn_, name, flags | MDB_CREATE, &d.handle);
   if (rc != 0) return MdbStatus(rc, std::string("opening database ") + name);
-  std::lock_guard g(env_->dbis_mu);
+  MutexLock g(env_->dbis_mu);
   bool known = false;
   for (const auto& known_dbi : env_->dbis) known |= known_dbi.name == name;
   if (!known) env_->dbis.push_back({name, flags, d.handle});

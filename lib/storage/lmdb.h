@@ -151,6 +151,10 @@ class ReadTxn : public Txn {
   ReadTxn(ReadTxn&& o) noexcept = default;
   ~ReadTxn() { if (txn_) mdb_txn_abort(txn_); }
 
+  // The id of the last write transaction committed before this snapshot (the snapshot
+  // sees it and everything before it); compare with LmdbEnv::LastTxnId().
+  uint64_t id() const { return mdb_txn_id(txn_); }
+
  private:
   ReadTxn() = default;
 };

@@ -279,7 +279,7 @@ struct Authenticator::Impl {
   Result<std::shared_ptr<const Snapshot>> Load() {
     auto s = std::make_shared<Snapshot>();
     VECTRON_ASSIGN_OR_RETURN(storage::ReadTxn rt, storage::ReadTxn::Begin(*env));
-    s->txn_id = mdb_txn_id(rt.get());
+    s->txn_id = rt.id();
     try {
       {
         VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, rt.OpenCursor(users));

@@ -462,7 +462,7 @@ TEST_CASE("searches run concurrently with a writer") {
   CHECK(c->Stats().value().index_kind == "hnsw");
 }
 
-// A large batch enters the graph in chunks (Shard::Impl::kStageChunk) with searches
+// A large batch enters the graph in chunks (IndexCache::kStageChunk) with searches
 // running between them, but becomes visible all at once: a search near the batch sees
 // either none of it or only it.
 TEST_CASE("graph: searches running concurrently with a large batch see all of it or none") {

@@ -158,6 +158,59 @@ TEST_CASE("hnsw index hides staged labels until they are revealed") {
   for (auto& nb : all) CHECK(nb.label != 299);
 }
 
+// The staging contract of the Index interface, which the shard's catch-up relies on,
+// holds for both kinds.
+TEST_CASE("every index kind keeps staged labels out of searches until they are revealed") {
+  const uint32_t dim = 8;
+  auto data = testing::RandomVectors(260, dim, 11);
+  auto row = [&](uint64_t l) { return std::span<const float>(data.data() + l * dim, dim); };
+  for (int kind = 0; kind < 2; ++kind) {
+    CAPTURE(kind);
+    std::unique_ptr<Index> idx = kind == 0 ? NewFlatIndex(dim, Metric::kL2) : NewHnswIndex(dim, Metric::kL2, {}, 16);
+    REQUIRE(idx->Upsert(Iota(100), std::span<const float>(data.data(), 100 * dim), 1).ok());
+    REQUIRE(idx->Remove(std::vector<uint64_t>{3, 5}).ok());
+    std::vector<uint64_t> staged{3, 5};
+    for (uint64_t l = 100; l < 150; ++l) staged.push_back(l);
+    std::vector<float> vecs;
+    for (uint64_t l : staged) vecs.insert(vecs.end(), row(l).begin(), row(l).end());
+    REQUIRE(idx->StageHidden(staged, vecs, 1).ok());
+    CHECK(idx->size() == 98);
+    IndexSearchOptions o;
+    o.ef = 300;
+    for (bool exact : {false, true}) {
+      o.exact = exact;
+      auto hits = idx->Search(row(120), 200, o);
+      CHECK(hits.size() == 98);
+      for (auto& nb : hits) CHECK((nb.label < 100 && nb.label != 3 && nb.label != 5));
+    }
+    CHECK(idx->SearchAmong(row(120), 5, std::vector<uint32_t>{120, 121}).empty());
+    // A live label cannot be staged, and nothing changes.
+    CHECK(idx->StageHidden(std::vector<uint64_t>{7}, row(7), 1).IsInvalidArgument());
+    CHECK(idx->size() == 98);
+    // A removed staged label is never revealed; an upserted one is visible at once with
+    // the new vector, and a later Reveal leaves it so.
+    REQUIRE(idx->Remove(std::vector<uint64_t>{149}).ok());
+    REQUIRE(idx->Upsert(std::vector<uint64_t>{148}, row(200), 1).ok());
+    CHECK(idx->size() == 99);
+    REQUIRE(idx->Reveal(staged).ok());
+    CHECK(idx->size() == 149);
+    o.exact = true;
+    for (uint64_t q : {3, 5, 120}) {
+      auto hits = idx->Search(row(q), 1, o);
+      REQUIRE(hits.size() == 1);
+      CHECK(hits[0].label == q);
+    }
+    auto top = idx->Search(row(200), 1, o);
+    REQUIRE(top.size() == 1);
+    CHECK(top[0].label == 148);
+    CHECK(top[0].distance == doctest::Approx(0.0f).epsilon(1e-4));
+    for (auto& nb : idx->Search(row(0), 300, o)) CHECK(nb.label != 149);
+    // Reveal ignores labels that are not staged.
+    REQUIRE(idx->Reveal(std::vector<uint64_t>{0, 149, 999}).ok());
+    CHECK(idx->size() == 149);
+  }
+}
+
 TEST_CASE("a saved hnsw index loads back with identical results") {
   testing::TempDir dir;
   const uint32_t dim = 12;

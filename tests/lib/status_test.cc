@@ -29,3 +29,12 @@ TEST_CASE("Result propagates the first error through VECTRON_ASSIGN_OR_RETURN") 
   CHECK(Quarter(6).status().IsInvalidArgument());
   CHECK(Quarter(3).status().message() == "odd");
 }
+
+TEST_CASE("Status equality compares code and message") {
+  CHECK(Status::OK() == Status());
+  CHECK(Status::NotFound("a") == Status::NotFound("a"));
+  CHECK_FALSE(Status::NotFound("a") == Status::NotFound("b"));
+  CHECK_FALSE(Status::NotFound("a") == Status::InvalidArgument("a"));
+  CHECK_FALSE(Status::NotFound("a") == Status::OK());
+  CHECK(Status::NotFound("a") != Status::NotFound("b"));
+}

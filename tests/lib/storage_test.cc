@@ -41,6 +41,22 @@ TEST_CASE("a read transaction is a snapshot that ignores later commits") {
   CHECK(*rt.Get(d, "k").value() == "old");
 }
 
+TEST_CASE("a read transaction's id is the last commit it sees") {
+  testing::TempDir dir;
+  auto env = LmdbEnv::Open(dir.path(), {}).value();
+  auto wt = WriteTxn::Begin(env).value();
+  Dbi d = wt.OpenDbi("t").value();
+  REQUIRE(std::move(wt).Commit().ok());
+  auto before = ReadTxn::Begin(env).value();
+  CHECK(before.id() == env.LastTxnId());
+  auto wt2 = WriteTxn::Begin(env).value();
+  REQUIRE(wt2.Put(d, "k", "v").ok());
+  REQUIRE(std::move(wt2).Commit().ok());
+  CHECK(env.LastTxnId() == before.id() + 1);
+  auto after = ReadTxn::Begin(env).value();
+  CHECK(after.id() == env.LastTxnId());
+}
+
 TEST_CASE("cursors iterate keys in byte order and big-endian u64 keys sort numerically") {
   testing::TempDir dir;
   auto env = LmdbEnv::Open(dir.path(), {}).value();

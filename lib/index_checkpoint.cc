@@ -1,0 +1,118 @@
+// IndexSync's checkpoints: the graph saved next to the shard's LMDB environment, so a
+// reopen loads it and replays the change log after it instead of rebuilding
+// (docs/durability.md, "Checkpoints").
+#include <nlohmann/json.hpp>
+
+#include "checkpoint_files.h"
+#include "index/hnsw_index.h"
+#include "index_sync.h"
+#include "util/files.h"
+
+namespace vectron {
+
+using storage::ReadTxn;
+using storage::WriteTxn;
+
+namespace {
+constexpr int kCheckpointFormat = 1;
+}  // namespace
+
+Status IndexSync::LoadCheckpoint(std::string* why_not) {
+  const std::string& dir = store_.dir();
+  const CollectionConfig& config = store_.config();
+  const std::string meta_path = dir + "/index.meta";
+  if (!PathExists(meta_path)) {
+    *why_not = "no saved index";
+    return Status::NotFound(*why_not);
+  }
+  auto fail = [&](std::string why) {
+    *why_not = why;
+    return Status::Corruption(why);
+  };
+  // Held while loading, so another process's save cannot delete the named graph.
+  VECTRON_ASSIGN_OR_RETURN(FileLock lock, FileLock::Acquire(dir + "/checkpoint.lock"));
+  VECTRON_ASSIGN_OR_RETURN(std::string text, ReadFile(meta_path));
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return fail("index.meta is not valid JSON");
+  uint64_t ck_seq, size, crc;
+  std::string file;
+  try {
+    if (j.at("format").get<int>() != kCheckpointFormat) return fail("index.meta has an unknown format");
+    ck_seq = j.at("seq").get<uint64_t>();
+    size = j.at("size").get<uint64_t>();
+    crc = j.at("crc32c").get<uint64_t>();
+    file = j.at("file").get<std::string>();
+    if (j.at("dim").get<uint32_t>() != config.dim || j.at("metric").get<std::string>() != MetricName(config.metric))
+      return fail("saved index has another dimension or metric");
+  } catch (const std::exception& e) {
+    return fail(std::string("index.meta: ") + e.what());
+  }
+  if (file.find('/') != std::string::npos) return fail("index.meta names a bad file");
+  uint32_t got_crc = 0;
+  uint64_t got_size = 0;
+  if (Status s = ChecksumFile(dir + "/" + file, &got_crc, &got_size); !s.ok()) return fail(s.message());
+  if (got_size != size || got_crc != crc) return fail("saved index failed its checksum");
+
+  VECTRON_ASSIGN_OR_RETURN(ReadTxn rt, ReadTxn::Begin(store_.env()));
+  VECTRON_ASSIGN_OR_RETURN(uint64_t seq, store_.Counter(rt, meta_key::kSeq));
+  if (ck_seq > seq) return fail("saved index is newer than the data");
+  if (ck_seq < seq) {
+    VECTRON_ASSIGN_OR_RETURN(bool logged, store_.ChangeLogReaches(rt, ck_seq));
+    if (!logged) return fail("the change log no longer reaches back to the saved index");
+  }
+  auto loaded = LoadHnswIndex(dir + "/" + file, config.dim, config.metric, config.hnsw);
+  if (!loaded.ok()) return fail(loaded.status().message());
+
+  // Label → id from the current snapshot; labels changed since the checkpoint are
+  // re-synced by the CatchUp that follows.
+  VECTRON_ASSIGN_OR_RETURN(std::vector<std::string> ids, store_.ReadLabelIds(rt));
+  cache_.Install(BuiltIndex::Graph(std::move(loaded).value(), std::move(ids)), ck_seq);
+  VECTRON_RETURN_IF_ERROR(LoadPayload(rt));
+  checkpoint_seq_ = ck_seq;
+  return Status::OK();
+}
+
+void IndexSync::NoteCheckpoint(uint64_t seq) {
+  checkpoint_seq_ = seq;
+  ops_since_checkpoint_ = 0;
+  force_checkpoint_ = false;
+}
+
+Status IndexSync::SaveCheckpoint() {
+  if (!cache_.is_graph()) return Status::OK();
+  const std::string& dir = store_.dir();
+  const CollectionConfig& config = store_.config();
+  const uint64_t seq = cache_.seq();
+  if (seq == checkpoint_seq_ && !force_checkpoint_ && PathExists(dir + "/index.meta")) return Status::OK();
+  // Processes sharing the shard save one at a time (docs/durability.md): the lock makes
+  // index.meta, the graph files and meta.checkpoint_seq change together, and any
+  // index-* file that index.meta does not name is garbage while it is held.
+  VECTRON_ASSIGN_OR_RETURN(FileLock lock, FileLock::Acquire(dir + "/checkpoint.lock"));
+  std::optional<uint64_t> saved_seq = SavedCheckpointSeq(dir);
+  if (saved_seq && *saved_seq > seq) {
+    // Another process saved a newer graph; ours would only move the checkpoint back.
+    NoteCheckpoint(seq);
+    return Status::OK();
+  }
+  const std::string file = "index-" + std::to_string(seq) + "-" + UniqueSuffix() + ".hnsw";
+  const std::string tmp = dir + "/" + file + ".tmp";
+  // mu_ is held, so the graph cannot change while it is written; searches go on.
+  VECTRON_ASSIGN_OR_RETURN(uint64_t count, cache_.SaveGraph(tmp));
+  VECTRON_RETURN_IF_ERROR(FsyncPath(tmp));
+  uint32_t crc = 0;
+  uint64_t size = 0;
+  VECTRON_RETURN_IF_ERROR(ChecksumFile(tmp, &crc, &size));
+  VECTRON_RETURN_IF_ERROR(RenamePath(tmp, dir + "/" + file));
+  nlohmann::json j = {{"format", kCheckpointFormat}, {"seq", seq},     {"file", file},
+                      {"size", size},                {"crc32c", crc},  {"dim", config.dim},
+                      {"metric", MetricName(config.metric)}, {"count", count}};
+  VECTRON_RETURN_IF_ERROR(WriteFileAtomic(dir + "/index.meta", j.dump()));
+  RemoveStaleCheckpointFiles(dir, file);
+  VECTRON_ASSIGN_OR_RETURN(WriteTxn wt, WriteTxn::Begin(store_.env()));
+  VECTRON_RETURN_IF_ERROR(store_.PutCounter(wt, meta_key::kCheckpointSeq, seq));
+  VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
+  NoteCheckpoint(seq);
+  return Status::OK();
+}
+
+}  // namespace vectron

@@ -1,0 +1,136 @@
+// ShardImpl's write path: a batch, or a payload index change, is one LMDB write
+// transaction; after its commit (the durability point) IndexSync brings the in-memory
+// index up to date through the same catch-up that serves reopens and other processes'
+// commits (docs/architecture.md, "Write path").
+#include <algorithm>
+
+#include "shard_impl.h"
+#include "validate.h"
+
+namespace vectron {
+
+using storage::ReadTxn;
+using storage::WriteTxn;
+
+namespace {
+
+// Change-log entries kept behind the newest, so that other processes (and a reopen
+// from a slightly older checkpoint) can catch up instead of rebuilding.
+constexpr uint64_t kKeepChanges = 1024;
+// At most this many old change-log entries are trimmed per commit (bounds latency).
+constexpr int kTrimPerCommit = 64;
+
+}  // namespace
+
+Status ShardImpl::Apply(const WriteBatch& batch, uint64_t log_index) {
+  std::vector<std::string> metadata;
+  VECTRON_RETURN_IF_ERROR(ValidateBatch(batch, config(), &metadata));
+  return ApplyValidated(batch, metadata, log_index);
+}
+
+Status ShardImpl::ApplyValidated(const WriteBatch& batch, const std::vector<std::string>& metadata,
+                                 uint64_t log_index) {
+  IndexSync::LocalWriter writer(sync_);
+  VECTRON_ASSIGN_OR_RETURN(bool committed, CommitBatch(batch, metadata, log_index));
+  if (!committed) return Status::OK();
+  Status s = sync_.CatchUp();
+  if (!s.ok()) return s.WithContext("write committed, but the in-memory index did not catch up (it will retry)");
+  return Status::OK();
+}
+
+Result<bool> ShardImpl::CommitBatch(const WriteBatch& batch, const std::vector<std::string>& metadata,
+                                    uint64_t log_index) {
+  VECTRON_ASSIGN_OR_RETURN(WriteTxn wt, WriteTxn::Begin(store_.env()));
+  VECTRON_ASSIGN_OR_RETURN(uint64_t seq, store_.Counter(wt, meta_key::kSeq));
+  VECTRON_ASSIGN_OR_RETURN(uint64_t applied, store_.Counter(wt, meta_key::kAppliedIndex));
+  VECTRON_ASSIGN_OR_RETURN(uint64_t next_label, store_.Counter(wt, meta_key::kNextLabel));
+  if (log_index != 0 && log_index <= applied) return false;  // Replay of an applied batch.
+  // Payload postings are written in the same transaction as the points.
+  VECTRON_RETURN_IF_ERROR(schema_.Refresh(store_, wt));
+
+  PointWriter points(store_, wt, schema_, next_label);
+  points.Reserve(batch.size());
+  const auto& entries = batch.entries();
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const auto& e = entries[i];
+    if (e.op == WriteBatch::Op::kUpsert) {
+      VECTRON_RETURN_IF_ERROR(points.Upsert(e.id, batch.vector(e), metadata[i]));
+    } else {
+      VECTRON_RETURN_IF_ERROR(points.Delete(e.id));
+    }
+  }
+  if (points.touched().empty() && log_index == 0) return false;  // Nothing changed.
+
+  if (!points.touched().empty()) {
+    ++seq;
+    VECTRON_RETURN_IF_ERROR(store_.LogBatch(wt, seq, points.touched()));
+    VECTRON_RETURN_IF_ERROR(store_.PutCounter(wt, meta_key::kNextLabel, points.next_label()));
+  }
+  if (log_index != 0) VECTRON_RETURN_IF_ERROR(store_.PutCounter(wt, meta_key::kAppliedIndex, log_index));
+  VECTRON_RETURN_IF_ERROR(TrimChangeLog(wt, seq));
+  VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
+  return true;
+}
+
+Status ShardImpl::TrimChangeLog(WriteTxn& wt, uint64_t seq) const {
+  // A reopen of a graph replays the log from its checkpoint; a flat index is rebuilt.
+  uint64_t keep_from = seq > kKeepChanges ? seq - kKeepChanges : 0;
+  VECTRON_ASSIGN_OR_RETURN(uint64_t checkpoint, store_.Counter(wt, meta_key::kCheckpointSeq));
+  uint64_t upto = cache_.is_graph() ? std::min(checkpoint, keep_from) : keep_from;
+  return store_.TrimChangeLog(wt, upto, kTrimPerCommit);
+}
+
+// ---------------------------------------------------------------------------------
+// Payload indexes
+
+Status ShardImpl::CreatePayloadIndex(std::string_view field, PayloadType type) {
+  VECTRON_ASSIGN_OR_RETURN(filter::FieldPath path, payload::ParseFieldName(field));
+  IndexSync::LocalWriter writer(sync_);
+  {
+    VECTRON_ASSIGN_OR_RETURN(WriteTxn wt, WriteTxn::Begin(store_.env()));
+    VECTRON_RETURN_IF_ERROR(schema_.Refresh(store_, wt));
+    uint32_t slot = 1;
+    for (const auto& d : schema_.defs()) {
+      if (d.field == field)
+        return Status::AlreadyExists("payload index on \"" + std::string(field) + "\" already exists (type " +
+                                     PayloadTypeName(d.type) + ")");
+      slot = std::max(slot, d.slot + 1);
+    }
+    const std::string stage = "indexing field " + std::string(field) + " of " + dir();
+    auto progress = [&](uint64_t done, uint64_t n) { return !options_.progress || options_.progress(stage, done, n); };
+    VECTRON_ASSIGN_OR_RETURN(uint64_t n, store_.IndexField(wt, path, type, slot, progress));
+    auto next = schema_.defs();
+    next.push_back(payload::Definition{std::string(field), type, slot});
+    VECTRON_RETURN_IF_ERROR(store_.PutPayloadDefinitions(wt, next));
+    VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
+    if (options_.progress) (void)options_.progress(stage, n, n);
+  }
+  return sync_.CatchUp();
+}
+
+Status ShardImpl::DropPayloadIndex(std::string_view field) {
+  IndexSync::LocalWriter writer(sync_);
+  {
+    VECTRON_ASSIGN_OR_RETURN(WriteTxn wt, WriteTxn::Begin(store_.env()));
+    VECTRON_RETURN_IF_ERROR(schema_.Refresh(store_, wt));
+    auto next = schema_.defs();
+    auto it = std::find_if(next.begin(), next.end(), [&](const payload::Definition& d) { return d.field == field; });
+    if (it == next.end()) return Status::NotFound("no payload index on \"" + std::string(field) + "\"");
+    const uint32_t slot = it->slot;
+    next.erase(it);
+    VECTRON_RETURN_IF_ERROR(store_.DropField(wt, slot));
+    VECTRON_RETURN_IF_ERROR(store_.PutPayloadDefinitions(wt, next));
+    VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
+  }
+  return sync_.CatchUp();
+}
+
+Result<std::vector<PayloadIndexInfo>> ShardImpl::ListPayloadIndexes() const {
+  VECTRON_ASSIGN_OR_RETURN(ReadTxn rt, ReadTxn::Begin(store_.env()));
+  VECTRON_ASSIGN_OR_RETURN(auto defs, store_.PayloadDefinitions(rt));
+  std::vector<PayloadIndexInfo> out;
+  for (const auto& d : defs) out.push_back(PayloadIndexInfo{d.field, d.type});
+  return out;
+}
+
+}  // namespace vectron
