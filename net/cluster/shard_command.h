@@ -7,32 +7,19 @@
 #include <string>
 #include <string_view>
 
+#include "vectron/shard.h"
 #include "vectron/status.h"
 #include "vectron/types.h"
 
 namespace vectron::net::cluster {
 
-// Identifies a client request for deduplication. `client` is chosen at random by each
-// gateway process, `seq` increases per request, and every sequence below `acked_below` is
-// one the client will never retry (its answer arrived), so the shard may forget it.
-// client == 0 means "no id": the command is not deduplicated.
-struct RequestId {
-  uint64_t client = 0;
-  uint64_t seq = 0;
-  uint64_t acked_below = 0;
-  bool empty() const { return client == 0; }
-  bool operator==(const RequestId&) const = default;
-};
+// Request ids (client, seq, acked_below) and the command kinds are libvectron's: the shard
+// records the request in the transaction that applies the command (Shard::ApplyLogged).
+using vectron::RequestId;
 
-struct ShardCommand {
-  // Persisted: values never change.
-  enum class Kind : uint8_t { kWrite = 1, kDeleteWhere = 2, kCreatePayloadIndex = 3, kDropPayloadIndex = 4 };
-  Kind kind = Kind::kWrite;
+// One entry of a shard group's log: a command and the request it came from.
+struct ShardCommand : LoggedCommand {
   RequestId request;
-  WriteBatch batch;                        // kWrite
-  std::string where;                       // kDeleteWhere: JSON filter text
-  std::string field;                       // k*PayloadIndex: dotted path
-  PayloadType type = PayloadType::kKeyword;  // kCreatePayloadIndex
 };
 
 // The current format version (first byte of every encoded command).

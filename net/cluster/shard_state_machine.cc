@@ -33,27 +33,21 @@ Status ShardStateMachine::ApplyCommand(const raft::Entry& e) {
   ShardCommand cmd;
   ShardOutcome out;
   out.index = e.index;
-  Status s = DecodeShardCommand(e.data, &cmd);
-  if (s.ok()) {
-    out.request = cmd.request;
-    switch (cmd.kind) {
-      case ShardCommand::Kind::kWrite:
-        s = shard_->Apply(cmd.batch, e.index);
-        break;
-      default:
-        s = Status::FailedPrecondition("this command kind is not supported by this version");
-        break;
-    }
-  }
-  if (!s.ok()) {
-    if (s.code() != StatusCode::kInvalidArgument && s.code() != StatusCode::kCorruption &&
-        s.code() != StatusCode::kFailedPrecondition)
-      return s;  // Not the command's fault: stop rather than skip it.
-    // A deterministic rejection: every replica rejects it; record the index so that a
-    // replay skips it and replicas stay at the same applied index.
+  Status decoded = DecodeShardCommand(e.data, &cmd);
+  if (!decoded.ok()) {
+    // Every replica holds the same bytes and refuses them the same way: record the index
+    // so that replicas stay at the same applied index.
     VECTRON_RETURN_IF_ERROR(shard_->Apply(WriteBatch{}, e.index));
+    return Status::OK();
   }
-  out.status = s;
+  // The shard records the index and the request's outcome with the command, in one
+  // transaction; a request it applied before is answered with the first outcome.
+  VECTRON_ASSIGN_OR_RETURN(LoggedOutcome o, shard_->ApplyLogged(cmd, e.index, cmd.request));
+  if (o.replay) return Status::OK();
+  out.request = cmd.request;
+  out.status = std::move(o.status);
+  out.deleted = o.deleted;
+  out.duplicate = o.duplicate;
   if (!out.request.empty()) {
     std::lock_guard lock(outcomes_mu_);
     outcomes_.push_back(std::move(out));

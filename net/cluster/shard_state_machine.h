@@ -24,6 +24,7 @@ struct ShardOutcome {
   uint64_t index = 0;
   Status status;         // OK, or why the command was rejected (deterministic, on every replica).
   uint64_t deleted = 0;  // kDeleteWhere: points deleted.
+  bool duplicate = false;  // Applied before: status and deleted are the first outcome.
 };
 
 class ShardStateMachine final : public StateMachine {
