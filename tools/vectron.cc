@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "bench.h"
+#include "cluster_commands.h"
 #include "net/server.h"
 #include "datasets.h"
 #include "durability_bench.h"
@@ -281,7 +282,11 @@ int main(int argc, char** argv) {
   serve->add_flag("--no-request-log", no_request_log, "Do not log one line per request");
   serve->add_flag("--debug-routes", so.debug_routes, "Enable /v1/_debug/* (tests only)");
 
+  tools::ClusterCommands cluster_commands;
+  tools::AddClusterCommands(app, &cluster_commands);
+
   CLI11_PARSE(app, argc, argv);
+  if (int rc = tools::RunClusterCommand(cluster_commands); rc >= 0) return rc;
   if (*backup) {
     auto db = OpenDb(data_dir);
     if (!db.ok()) return Fail(db.status());

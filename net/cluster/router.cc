@@ -253,7 +253,7 @@ void Router::Start(uint64_t op_id) {
   Op& op = *it->second;
   auto sh = shards_.find(op.collection);
   if (sh == shards_.end()) {
-    if (has_map_ && map_received_ms_ > op.start_ms) {
+    if (has_map_ && map_received_ms_ > op.start_ms && map_.version >= min_map_version_) {
       op.status = Status::NotFound("collection \"" + op.collection + "\" does not exist");
       return Finish(op);
     }
@@ -330,7 +330,7 @@ void Router::SendPart(Op& op, size_t i) {
   Part& p = op.parts[i];
   const GroupInfo* g = map_.GroupOf(op.collection, p.shard);
   if (!g || g->replicas.empty()) {
-    if (map_received_ms_ > op.start_ms && !map_.collections.count(op.collection)) {
+    if (map_received_ms_ > op.start_ms && map_.version >= min_map_version_ && !map_.collections.count(op.collection)) {
       op.status = Status::NotFound("collection \"" + op.collection + "\" does not exist");
       return Finish(op);
     }
@@ -527,6 +527,9 @@ void Router::OnAdminResponse(const PdAdminResponse& r) {
   if (rp == rpcs_.end()) return;
   Op& op = *ops_.at(rp->second.first);
   if (r.status.code() == StatusCode::kUnavailable) return PdRetry(op, r.pd_leader);
+  // A map that lacks this change is stale (a PD that had not applied it yet served it):
+  // no "does not exist" is concluded from one.
+  min_map_version_ = std::max(min_map_version_, r.map_version);
   PartDone(op, 0, r.status);
 }
 

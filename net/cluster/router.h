@@ -142,6 +142,7 @@ class Router {
   // The map and what the router learned since.
   ClusterMap map_;
   bool has_map_ = false;
+  uint64_t min_map_version_ = 0;  // The newest map version an admin answer included.
   uint64_t map_received_ms_ = 0;
   std::map<std::string, uint32_t> shards_;  // collection -> shard count
   std::map<uint64_t, uint64_t> leaders_;    // group -> worker (learned from answers)

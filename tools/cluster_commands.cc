@@ -1,0 +1,68 @@
+#include "cluster_commands.h"
+
+#include <cstdio>
+
+namespace vectron::tools {
+
+using net::daemon::ParseMemberList;
+
+void AddClusterCommands(CLI::App& app, ClusterCommands* c) {
+  c->pd = app.add_subcommand("pd", "Run a placement driver of a cluster (one of 3)");
+  c->pd->add_option("--id", c->pd_options.id, "This PD's id (one of --peers)")->required();
+  c->pd->add_option("--data", c->pd_options.data_dir, "Data directory")->required();
+  c->pd->add_option("--listen", c->pd_options.listen, "Cluster listen address HOST:PORT")->capture_default_str();
+  c->pd->add_option("--peers", c->pd_peers, "Every PD: 1=HOST:PORT,2=HOST:PORT,3=HOST:PORT")->required();
+
+  c->worker = app.add_subcommand("worker", "Run a worker of a cluster (hosts shard replicas)");
+  c->worker->add_option("--id", c->worker_options.id, "This worker's id (unique in the cluster, >= 1)")->required();
+  c->worker->add_option("--data", c->worker_options.data_dir, "Data directory")->required();
+  c->worker->add_option("--listen", c->worker_options.listen, "Cluster listen address HOST:PORT (peers reach it there)")
+      ->capture_default_str();
+  c->worker->add_option("--pd", c->worker_pd, "The PDs: 1=HOST:PORT,2=HOST:PORT,3=HOST:PORT")->required();
+  c->worker->add_option("--map-size-bytes", c->worker_options.map_size_bytes, "LMDB map size of each shard")
+      ->capture_default_str();
+
+  c->gateway = app.add_subcommand("gateway", "Run a gateway of a cluster (the REST API over the cluster)");
+  c->gateway->add_option("--pd", c->gateway_pd, "The PDs: 1=HOST:PORT,2=HOST:PORT,3=HOST:PORT")->required();
+  c->gateway->add_option("--http", c->gateway_options.http, "HTTP listen address HOST:PORT (port 0 = any free port)")
+      ->capture_default_str();
+  c->gateway->add_option("--id", c->gateway_options.id, "This gateway's id (unique among gateways)")
+      ->capture_default_str();
+  c->gateway->add_option("--deadline-ms", c->gateway_options.deadline_ms,
+                         "A request retries (leader changes, stale maps) until this, then answers 503")
+      ->capture_default_str();
+}
+
+namespace {
+int Fail(const Status& s) {
+  std::fprintf(stderr, "error: %s\n", s.ToString().c_str());
+  return 1;
+}
+}  // namespace
+
+int RunClusterCommand(const ClusterCommands& c) {
+  if (c.pd && *c.pd) {
+    auto peers = ParseMemberList(c.pd_peers);
+    if (!peers.ok()) return Fail(peers.status());
+    net::daemon::PdOptions o = c.pd_options;
+    o.peers = *peers;
+    return net::daemon::RunPd(o);
+  }
+  if (c.worker && *c.worker) {
+    auto pd = ParseMemberList(c.worker_pd);
+    if (!pd.ok()) return Fail(pd.status());
+    net::daemon::WorkerOptions o = c.worker_options;
+    o.pd = *pd;
+    return net::daemon::RunWorker(o);
+  }
+  if (c.gateway && *c.gateway) {
+    auto pd = ParseMemberList(c.gateway_pd);
+    if (!pd.ok()) return Fail(pd.status());
+    net::daemon::GatewayOptions o = c.gateway_options;
+    o.pd = *pd;
+    return net::daemon::RunGateway(o);
+  }
+  return -1;
+}
+
+}  // namespace vectron::tools
