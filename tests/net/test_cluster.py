@@ -182,6 +182,33 @@ def test_acknowledged_writes_survive_kill9_of_a_leader(cluster):
         return st == 200 and all(w["alive"] for w in m["workers"])
     cluster.wait_for("the restarted worker to be live", caught_up)
 
+    # Kill -9 the PD leader: data traffic goes on (the gateway routes by its cached map),
+    # and the PD group elects another leader that serves new collections.
+    st, m = cluster.call("GET", "/v1/cluster")
+    pd_leader = m["pd"]["leader"]
+    assert pd_leader in (1, 2, 3), m
+    cluster.pds[pd_leader - 1].kill9()
+    assert write(1000, 20) == 200
+    cluster.wait_for("a collection created under a new PD leader", lambda: cluster.call(
+        "POST", "/v1/collections", {"name": "docs2", "dim": DIM, "shards": 1})[0] in (201, 409))
+    cluster.pds[pd_leader - 1].start()
+    st, body = cluster.call("PUT", "/v1/collections/docs2/points", {"points": [{"id": "a", "vector": vec(1)}]})
+    assert st == 200, body
+    ids = sorted(acked)
+    st, body = cluster.call("POST", "/v1/collections/docs/points/get", {"ids": ids, "include": ["metadata"]})
+    assert st == 200 and body["not_found"] == [], body
+
+
+def test_daemons_refuse_bad_flags(tmp_path):
+    r = subprocess.run([BIN, "pd", "--id", "4", "--data", str(tmp_path / "x"), "--peers", "1=127.0.0.1:1,2=127.0.0.1:2"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and "--id must be one of --peers" in r.stderr
+    r = subprocess.run([BIN, "worker", "--id", "1", "--data", str(tmp_path / "y"), "--pd", "1=127.0.0.1"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and "127.0.0.1" in r.stderr
+    r = subprocess.run([BIN, "gateway", "--pd", "1=a:1,1=b:2"], capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and "twice" in r.stderr
+
 
 def test_gateway_refuses_bad_input_and_unknown_routes(cluster):
     st, body = cluster.call("POST", "/v1/collections", {"name": "x"})
