@@ -6,98 +6,21 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "net/api/json_args.h"
 #include "net/api/rest_api.h"
 #include "net/http/router.h"
 
 namespace vectron::net::daemon {
 
 using json = nlohmann::json;
+using namespace json_args;  // NOLINT: the request parsing helpers shared with vectron serve.
 
 namespace {
 
-// Thrown by the parsing helpers below, caught in Handle: never leaves this file.
-struct BadRequest {
-  std::string message;
-};
-[[noreturn]] void Bad(std::string m) { throw BadRequest{std::move(m)}; }
-
-json Body(const HttpRequest& req, std::initializer_list<const char*> allowed, bool optional = false) {
-  if (req.body.empty()) {
-    if (optional) return json::object();
-    Bad("request body is empty; expected a JSON object");
-  }
-  json j = json::parse(req.body, nullptr, false);
-  if (j.is_discarded()) Bad("request body is not valid JSON");
-  if (!j.is_object()) Bad("request body must be a JSON object");
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    bool ok = false;
-    for (const char* a : allowed) ok = ok || it.key() == a;
-    if (!ok) Bad("unknown field \"" + it.key() + "\"");
-  }
-  return j;
-}
-
-int64_t Int(const json& j, const char* key, int64_t def, int64_t lo, int64_t hi) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return def;
-  if (!it->is_number_integer()) Bad(std::string("\"") + key + "\" must be an integer");
-  int64_t v = it->get<int64_t>();
-  if (v < lo || v > hi) Bad(std::string("\"") + key + "\" must be in " + std::to_string(lo) + ".." + std::to_string(hi));
-  return v;
-}
-
-bool Bool(const json& j, const char* key, bool def) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return def;
-  if (!it->is_boolean()) Bad(std::string("\"") + key + "\" must be true or false");
-  return it->get<bool>();
-}
-
-std::string Where(const json& j) {
-  auto it = j.find("where");
-  if (it == j.end() || it->is_null()) return {};
-  if (!it->is_object()) Bad("\"where\" must be a JSON object (see docs/filter.md)");
-  return it->dump();
-}
-
-std::string IdOf(const json& v, const std::string& what) {
-  if (v.is_string()) return v.get<std::string>();
-  if (v.is_number_integer()) return v.dump();
-  Bad(what + " must be a string (or an integer)");
-}
-
-std::vector<std::string> Ids(const json& j) {
-  auto it = j.find("ids");
-  if (it == j.end() || !it->is_array() || it->empty()) Bad("\"ids\" must be a non-empty array of ids");
-  std::vector<std::string> ids;
-  for (size_t i = 0; i < it->size(); ++i) ids.push_back(IdOf((*it)[i], "ids[" + std::to_string(i) + "]"));
-  return ids;
-}
-
-std::vector<float> Vector(const json& v, const std::string& what) {
-  if (!v.is_array()) Bad(what + " must be an array of numbers");
-  std::vector<float> out;
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (!v[i].is_number()) Bad(what + "[" + std::to_string(i) + "] is not a number");
-    float f = static_cast<float>(v[i].get<double>());
-    if (!std::isfinite(f)) Bad(what + "[" + std::to_string(i) + "] is not a finite float32");
-    out.push_back(f);
-  }
-  return out;
-}
-
-// "include": ["metadata", "vector"], or include_metadata / include_vector.
-std::pair<bool, bool> Include(const json& j, bool meta, bool vec) {
-  if (auto it = j.find("include"); it != j.end() && !it->is_null()) {
-    if (!it->is_array()) Bad("\"include\" must be an array of \"metadata\" and/or \"vector\"");
-    meta = vec = false;
-    for (auto& x : *it) {
-      if (x == "metadata") meta = true;
-      else if (x == "vector" || x == "vectors") vec = true;
-      else Bad("\"include\" may hold only \"metadata\" and \"vector\"");
-    }
-  }
-  return {Bool(j, "include_metadata", meta), Bool(j, "include_vector", vec)};
+// The body (with only `allowed` fields); an empty body is {} where `optional`.
+json BodyOf(const HttpRequest& req, std::initializer_list<const char*> allowed, bool optional = false) {
+  if (optional && req.body.empty()) return json::object();
+  return ParseBody(req, allowed);
 }
 
 json MetadataJson(const std::string& m) {
@@ -140,14 +63,14 @@ void ClusterMapRoute(cluster::Router& r, const HttpRequest&, const PathParams&, 
 }
 
 void CreateCollection(cluster::Router& r, const HttpRequest& req, const PathParams&, Responder respond) {
-  json j = Body(req, {"name", "dim", "metric", "shards", "replication", "m", "M", "ef_construction", "ef_search",
+  json j = BodyOf(req, {"name", "dim", "metric", "shards", "replication", "m", "M", "ef_construction", "ef_search",
                       "seed", "flat_max_points"});
   auto name_it = j.find("name");
   if (name_it == j.end() || !name_it->is_string()) Bad("\"name\" is required (a string)");
   std::string name = name_it->get<std::string>();
   if (!j.contains("dim")) Bad("\"dim\" is required");
   CollectionConfig cfg;
-  cfg.dim = static_cast<uint32_t>(Int(j, "dim", 0, 1, kMaxDim));
+  cfg.dim = static_cast<uint32_t>(GetInt(j, "dim", 0, 1, kMaxDim));
   if (auto m = j.find("metric"); m != j.end() && !m->is_null()) {
     if (!m->is_string()) Bad("\"metric\" must be a string");
     auto metric = ParseMetric(m->get<std::string>());
@@ -155,14 +78,14 @@ void CreateCollection(cluster::Router& r, const HttpRequest& req, const PathPara
     cfg.metric = *metric;
   }
   const int64_t kU32 = 0xffffffffll;
-  cfg.shards = static_cast<uint32_t>(Int(j, "shards", cfg.shards, 1, 4096));
-  cfg.hnsw.m = static_cast<uint32_t>(Int(j, "m", Int(j, "M", cfg.hnsw.m, 0, kU32), 0, kU32));
-  cfg.hnsw.ef_construction = static_cast<uint32_t>(Int(j, "ef_construction", cfg.hnsw.ef_construction, 0, kU32));
-  cfg.hnsw.ef_search = static_cast<uint32_t>(Int(j, "ef_search", cfg.hnsw.ef_search, 0, kU32));
-  cfg.hnsw.seed = static_cast<uint64_t>(Int(j, "seed", static_cast<int64_t>(cfg.hnsw.seed), 0, INT64_MAX));
+  cfg.shards = static_cast<uint32_t>(GetInt(j, "shards", cfg.shards, 1, 4096));
+  cfg.hnsw.m = static_cast<uint32_t>(GetInt(j, "m", GetInt(j, "M", cfg.hnsw.m, 0, kU32), 0, kU32));
+  cfg.hnsw.ef_construction = static_cast<uint32_t>(GetInt(j, "ef_construction", cfg.hnsw.ef_construction, 0, kU32));
+  cfg.hnsw.ef_search = static_cast<uint32_t>(GetInt(j, "ef_search", cfg.hnsw.ef_search, 0, kU32));
+  cfg.hnsw.seed = static_cast<uint64_t>(GetInt(j, "seed", static_cast<int64_t>(cfg.hnsw.seed), 0, INT64_MAX));
   cfg.flat_max_points =
-      static_cast<uint64_t>(Int(j, "flat_max_points", static_cast<int64_t>(cfg.flat_max_points), 0, INT64_MAX));
-  uint32_t replication = static_cast<uint32_t>(Int(j, "replication", 0, 0, 7));
+      static_cast<uint64_t>(GetInt(j, "flat_max_points", static_cast<int64_t>(cfg.flat_max_points), 0, INT64_MAX));
+  uint32_t replication = static_cast<uint32_t>(GetInt(j, "replication", 0, 0, 7));
   r.CreateCollection(name, cfg, replication, [respond, name, cfg](Status s) {
     if (!s.ok()) return respond(StatusResponse(s));
     respond(Json(201, {{"name", name}, {"config", json::parse(cfg.ToJson(), nullptr, false)}}));
@@ -201,7 +124,7 @@ void DropCollection(cluster::Router& r, const HttpRequest&, const PathParams& p,
 }
 
 void UpsertPoints(cluster::Router& r, const HttpRequest& req, const PathParams& p, Responder respond) {
-  json j = Body(req, {"points"});
+  json j = BodyOf(req, {"points"});
   auto it = j.find("points");
   if (it == j.end() || !it->is_array() || it->empty())
     Bad("\"points\" must be a non-empty array of {\"id\", \"vector\", \"metadata\"?}");
@@ -218,7 +141,9 @@ void UpsertPoints(cluster::Router& r, const HttpRequest& req, const PathParams& 
       if (!m->is_object()) Bad(what + ".metadata must be a JSON object");
       meta = m->dump();
     }
-    batch.Upsert(IdOf(pt["id"], what + ".id"), Vector(pt["vector"], what + ".vector"), std::move(meta));
+    std::vector<float> v;
+    AppendVector(pt["vector"], what + ".vector", &v);
+    batch.Upsert(IdOf(pt["id"], what + ".id"), v, std::move(meta));
   }
   size_t n = batch.size();
   r.Write(Param(p, "name"), batch, [respond, n](Status s) {
@@ -235,11 +160,11 @@ json PointJson(const Point& p, bool meta, bool vec) {
 }
 
 void GetPoints(cluster::Router& r, const HttpRequest& req, const PathParams& p, Responder respond) {
-  json j = Body(req, {"ids", "include", "include_metadata", "include_vector", "max_staleness_ms"});
-  std::vector<std::string> ids = Ids(j);
-  auto [meta, vec] = Include(j, true, true);
+  json j = BodyOf(req, {"ids", "include", "include_metadata", "include_vector", "max_staleness_ms"});
+  std::vector<std::string> ids = GetIds(j);
+  auto [meta, vec] = GetInclude(j, {true, true});
   cluster::ReadOptions ro;
-  ro.max_staleness_ms = static_cast<uint64_t>(Int(j, "max_staleness_ms", 0, 0, 3600000));
+  ro.max_staleness_ms = static_cast<uint64_t>(GetInt(j, "max_staleness_ms", 0, 0, 3600000));
   r.Get(Param(p, "name"), ids, GetOptions{vec, meta}, ro,
         [respond, ids, meta, vec](Result<std::vector<std::optional<Point>>> pts) {
           if (!pts.ok()) return respond(StatusResponse(pts.status()));
@@ -253,19 +178,19 @@ void GetPoints(cluster::Router& r, const HttpRequest& req, const PathParams& p, 
 }
 
 void DeletePoints(cluster::Router& r, const HttpRequest& req, const PathParams& p, Responder respond) {
-  json j = Body(req, {"ids", "where"});
+  json j = BodyOf(req, {"ids", "where"});
   bool has_ids = j.contains("ids"), has_where = j.contains("where") && !j["where"].is_null();
   if (has_ids == has_where) Bad("give exactly one of \"ids\" and \"where\"");
   std::string name = Param(p, "name");
   if (has_where) {
-    r.DeleteWhere(name, Where(j), [respond](Result<uint64_t> n) {
+    r.DeleteWhere(name, GetWhere(j), [respond](Result<uint64_t> n) {
       if (!n.ok()) return respond(StatusResponse(n.status()));
       respond(Json(200, {{"deleted", *n}}));
     });
     return;
   }
   // As `vectron serve`: "deleted" counts the ids that existed just before.
-  std::vector<std::string> ids = Ids(j);
+  std::vector<std::string> ids = GetIds(j);
   r.Get(name, ids, GetOptions{false, false}, cluster::ReadOptions{},
         [&r, respond, ids, name](Result<std::vector<std::optional<Point>>> pts) {
           if (!pts.ok()) return respond(StatusResponse(pts.status()));
@@ -283,31 +208,33 @@ void DeletePoints(cluster::Router& r, const HttpRequest& req, const PathParams& 
 }
 
 void CountPoints(cluster::Router& r, const HttpRequest& req, const PathParams& p, Responder respond) {
-  json j = Body(req, {"where", "max_staleness_ms"}, true);
+  json j = BodyOf(req, {"where", "max_staleness_ms"}, true);
   cluster::ReadOptions ro;
-  ro.max_staleness_ms = static_cast<uint64_t>(Int(j, "max_staleness_ms", 0, 0, 3600000));
-  r.Count(Param(p, "name"), Where(j), ro, [respond](Result<uint64_t> n) {
+  ro.max_staleness_ms = static_cast<uint64_t>(GetInt(j, "max_staleness_ms", 0, 0, 3600000));
+  r.Count(Param(p, "name"), GetWhere(j), ro, [respond](Result<uint64_t> n) {
     if (!n.ok()) return respond(StatusResponse(n.status()));
     respond(Json(200, {{"count", *n}}));
   });
 }
 
 void Search(cluster::Router& r, const HttpRequest& req, const PathParams& p, Responder respond) {
-  json j = Body(req, {"vector", "vectors", "k", "ef", "exact", "where", "include", "include_metadata", "include_vector",
+  json j = BodyOf(req, {"vector", "vectors", "k", "ef", "exact", "where", "include", "include_metadata", "include_vector",
                       "max_staleness_ms"});
   if (j.contains("vectors")) Bad("the gateway serves one query per search (\"vector\"); batch searches are not built yet");
   if (!j.contains("vector")) Bad("\"vector\" is required");
   SearchParams sp;
-  sp.k = static_cast<int>(Int(j, "k", 10, 1, 10000));
-  sp.ef = static_cast<int>(Int(j, "ef", 0, 0, 1 << 20));
-  sp.exact = Bool(j, "exact", false);
-  auto [meta, vec] = Include(j, false, false);
+  sp.k = static_cast<int>(GetInt(j, "k", 10, 1, 10000));
+  sp.ef = static_cast<int>(GetInt(j, "ef", 0, 0, 1 << 20));
+  sp.exact = GetBool(j, "exact", false);
+  auto [meta, vec] = GetInclude(j, {false, false});
   sp.include_metadata = meta;
   sp.include_vector = vec;
-  sp.where = Where(j);
+  sp.where = GetWhere(j);
   cluster::ReadOptions ro;
-  ro.max_staleness_ms = static_cast<uint64_t>(Int(j, "max_staleness_ms", 0, 0, 3600000));
-  r.Search(Param(p, "name"), Vector(j["vector"], "vector"), sp, ro, [respond, meta, vec](Result<std::vector<Hit>> hits) {
+  ro.max_staleness_ms = static_cast<uint64_t>(GetInt(j, "max_staleness_ms", 0, 0, 3600000));
+  std::vector<float> q;
+  AppendVector(j["vector"], "vector", &q);
+  r.Search(Param(p, "name"), std::move(q), sp, ro, [respond, meta, vec](Result<std::vector<Hit>> hits) {
     if (!hits.ok()) return respond(StatusResponse(hits.status()));
     json out = json::array();
     for (const Hit& h : *hits) {
@@ -321,7 +248,7 @@ void Search(cluster::Router& r, const HttpRequest& req, const PathParams& p, Res
 }
 
 void CreateIndex(cluster::Router& r, const HttpRequest& req, const PathParams& p, Responder respond) {
-  json j = Body(req, {"field", "type"});
+  json j = BodyOf(req, {"field", "type"});
   auto f = j.find("field"), t = j.find("type");
   if (f == j.end() || !f->is_string() || t == j.end() || !t->is_string())
     Bad("\"field\" and \"type\" (keyword, integer, float, bool) are required strings");
@@ -389,8 +316,8 @@ void GatewayApi::Handle(HttpRequest request, Responder respond) {
   }
   try {
     m.route->handler(router_, request, m.params, respond);
-  } catch (const BadRequest& e) {
-    respond(StatusResponse(Status::InvalidArgument(e.message)));
+  } catch (const ApiError& e) {
+    respond(StatusResponse(e.status));
   } catch (const json::exception& e) {
     respond(StatusResponse(Status::InvalidArgument(std::string("bad JSON value: ") + e.what())));
   }
