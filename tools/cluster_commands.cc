@@ -31,6 +31,18 @@ void AddClusterCommands(CLI::App& app, ClusterCommands* c) {
   c->gateway->add_option("--deadline-ms", c->gateway_options.deadline_ms,
                          "A request retries (leader changes, stale maps) until this, then answers 503")
       ->capture_default_str();
+
+  auto* cluster = app.add_subcommand("cluster", "Run a local cluster of processes (development), or show its map");
+  c->cluster_up = cluster->add_subcommand("up", "Start PDs, workers and gateways as processes on 127.0.0.1");
+  c->cluster_up->add_option("--dir", c->up_options.dir, "Directory for data, logs and cluster.json")->required();
+  c->cluster_up->add_option("--pd", c->up_options.pd, "PD processes")->capture_default_str();
+  c->cluster_up->add_option("--workers", c->up_options.workers, "Worker processes")->capture_default_str();
+  c->cluster_up->add_option("--gateways", c->up_options.gateways, "Gateway processes")->capture_default_str();
+  c->cluster_up->add_option("--http", c->up_options.http, "The first gateway's HTTP address (port 0 = any free port)")
+      ->capture_default_str();
+  c->cluster_status = cluster->add_subcommand("status", "Print the map of a cluster started by cluster up");
+  c->cluster_status->add_option("--dir", c->status_dir, "The directory given to cluster up")->required();
+  cluster->require_subcommand(1);
 }
 
 namespace {
@@ -62,6 +74,8 @@ int RunClusterCommand(const ClusterCommands& c) {
     o.pd = *pd;
     return net::daemon::RunGateway(o);
   }
+  if (c.cluster_up && *c.cluster_up) return RunClusterUp(c.up_options);
+  if (c.cluster_status && *c.cluster_status) return RunClusterStatus(c.status_dir);
   return -1;
 }
 

@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
+#include "cluster_up.h"
 #include "net/daemon/daemons.h"
 
 namespace vectron::tools {
@@ -13,6 +14,10 @@ struct ClusterCommands {
   CLI::App* pd = nullptr;
   CLI::App* worker = nullptr;
   CLI::App* gateway = nullptr;
+  CLI::App* cluster_up = nullptr;
+  CLI::App* cluster_status = nullptr;
+  ClusterUpOptions up_options;
+  std::string status_dir;
   net::daemon::PdOptions pd_options;
   net::daemon::WorkerOptions worker_options;
   net::daemon::GatewayOptions gateway_options;

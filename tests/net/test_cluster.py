@@ -217,3 +217,39 @@ def test_gateway_refuses_bad_input_and_unknown_routes(cluster):
     assert st in (404, 503), body
     st, body = cluster.call("POST", "/v1/collections/x/scroll", {})
     assert st == 501 and "gateway" in body["error"]["message"]
+
+
+def test_cluster_up_starts_serves_and_stops(tmp_path):
+    d = tmp_path / "c"
+    up = subprocess.Popen([BIN, "cluster", "up", "--dir", str(d), "--workers", "2"], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
+    try:
+        line = up.stdout.readline()
+        assert line.startswith("cluster ready"), (line, up.stderr.read() if up.poll() is not None else "")
+        info = json.loads((d / "cluster.json").read_text())
+        assert len(info["pd"]) == 3 and len(info["workers"]) == 2 and len(info["gateways"]) == 1
+        pids = [n["pid"] for n in info["pd"] + info["workers"] + info["gateways"]]
+        for pid in pids:
+            os.kill(pid, 0)  # Alive.
+        assert info["workers"][0]["argv"][1] == "worker"
+        host, port = info["gateways"][0]["http"].split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=60)
+        conn.request("POST", "/v1/collections", body=json.dumps({"name": "t", "dim": 2}))
+        r = conn.getresponse()
+        assert r.status == 201, r.read()
+        r.read()
+        conn.request("PUT", "/v1/collections/t/points", body=json.dumps({"points": [{"id": "a", "vector": [1, 2]}]}))
+        r = conn.getresponse()
+        assert r.status == 200, r.read()
+        r.read()
+        st = subprocess.run([BIN, "cluster", "status", "--dir", str(d)], capture_output=True, text=True, timeout=60)
+        assert st.returncode == 0 and st.stdout.count("alive") == 2 and "t shard 0" in st.stdout, st.stdout + st.stderr
+    finally:
+        up.send_signal(signal.SIGINT)
+        up.wait(timeout=60)
+    assert up.returncode == 0
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    r = subprocess.run([BIN, "cluster", "status", "--dir", str(tmp_path / "none")], capture_output=True, text=True)
+    assert r.returncode == 1 and "cluster.json" in r.stderr
