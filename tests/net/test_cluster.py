@@ -60,7 +60,7 @@ class Node:
 
 
 class Cluster:
-    def __init__(self, tmp_path):
+    def __init__(self, tmp_path, gateway_args=()):
         ports = free_ports(6)
         pd_list = ",".join(f"{i + 1}=127.0.0.1:{ports[i]}" for i in range(3))
         self.nodes = []
@@ -71,7 +71,7 @@ class Cluster:
                                                       "--listen", f"127.0.0.1:{ports[3 + i]}", "--pd", pd_list,
                                                       "--map-size-bytes", str(64 << 20)])
                         for i in range(3)]
-        self.gateway = Node(tmp_path, "gw", [BIN, "gateway", "--pd", pd_list, "--http", "127.0.0.1:0"])
+        self.gateway = Node(tmp_path, "gw", [BIN, "gateway", "--pd", pd_list, "--http", "127.0.0.1:0", *gateway_args])
         self.nodes = self.pds + self.workers + [self.gateway]
 
     def call(self, method, path, body=None, timeout=60):
@@ -197,6 +197,36 @@ def test_acknowledged_writes_survive_kill9_of_a_leader(cluster):
     ids = sorted(acked)
     st, body = cluster.call("POST", "/v1/collections/docs/points/get", {"ids": ids, "include": ["metadata"]})
     assert st == 200 and body["not_found"] == [], body
+
+
+def test_a_minority_refuses_writes_and_loses_nothing(tmp_path):
+    # Stopping two of three workers (SIGSTOP: alive but silent, as behind a partition)
+    # leaves each group with a minority: writes must fail (503 after the gateway's
+    # deadline), not be acknowledged; once the workers resume, writes succeed again and
+    # every acknowledged write is there.
+    c = Cluster(tmp_path, gateway_args=("--deadline-ms", "3000"))
+    try:
+        c.wait_for("three live workers", lambda: (lambda r: r[0] == 200 and len(
+            [w for w in r[1]["workers"] if w["alive"]]) == 3)(c.call("GET", "/v1/cluster")))
+        c.wait_for("the collection", lambda: c.call("POST", "/v1/collections", {"name": "m", "dim": DIM, "shards": 1})[0] == 201)
+        pts = [{"id": f"a{i}", "vector": vec(i)} for i in range(10)]
+        st, body = c.call("PUT", "/v1/collections/m/points", {"points": pts})
+        assert st == 200, body
+        stopped = c.workers[1:]
+        for w in stopped:
+            w.proc.send_signal(signal.SIGSTOP)
+        try:
+            st, body = c.call("PUT", "/v1/collections/m/points", {"points": [{"id": "b", "vector": vec(99)}]})
+            assert st == 503, (st, body)
+        finally:
+            for w in stopped:
+                w.proc.send_signal(signal.SIGCONT)
+        c.wait_for("a write after the workers resume", lambda: c.call(
+            "PUT", "/v1/collections/m/points", {"points": [{"id": "c", "vector": vec(7)}]})[0] == 200)
+        st, body = c.call("POST", "/v1/collections/m/points/get", {"ids": [p["id"] for p in pts] + ["c"]})
+        assert st == 200 and body["not_found"] == [], body
+    finally:
+        c.stop()
 
 
 def test_daemons_refuse_bad_flags(tmp_path):
