@@ -22,6 +22,8 @@ struct ClusterCommands {
   net::daemon::WorkerOptions worker_options;
   net::daemon::GatewayOptions gateway_options;
   std::string pd_peers, worker_pd, gateway_pd;
+  std::string secret_file;  // --secret-file of whichever daemon runs
+  bool insecure = false;     // --insecure
 };
 
 // Adds the three subcommands to `app`; `c` must outlive the parse.

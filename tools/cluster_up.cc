@@ -1,5 +1,6 @@
 #include "cluster_up.h"
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "net/io/blocking_socket.h"
+#include "net/io/crypto.h"
 
 namespace vectron::tools {
 
@@ -128,6 +130,29 @@ int RunClusterUp(const ClusterUpOptions& o) {
     std::fprintf(stderr, "error: creating %s: %s\n", o.dir.c_str(), ec.message().c_str());
     return 1;
   }
+  // The cluster secret every node presents (TcpClusterTransport), readable by the owner only.
+  const std::string secret_file = o.dir + "/cluster.secret";
+  {
+    auto bytes = net::crypto::RandomBytes(32);
+    if (!bytes.ok()) {
+      std::fprintf(stderr, "error: %s\n", bytes.status().ToString().c_str());
+      return 1;
+    }
+    std::string hex;
+    for (unsigned char b : *bytes) {
+      char h[3];
+      std::snprintf(h, sizeof(h), "%02x", b);
+      hex += h;
+    }
+    std::filesystem::remove(secret_file, ec);
+    int fd = ::open(secret_file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 || ::write(fd, hex.data(), hex.size()) != static_cast<ssize_t>(hex.size())) {
+      std::fprintf(stderr, "error: cannot write %s\n", secret_file.c_str());
+      if (fd >= 0) ::close(fd);
+      return 1;
+    }
+    ::close(fd);
+  }
   const std::string self = SelfExe();
   std::vector<Proc> procs;
   std::string pd_list;
@@ -137,10 +162,12 @@ int RunClusterUp(const ClusterUpOptions& o) {
     procs.push_back(p);
   }
   for (auto& p : procs)
-    p.argv = {self, "pd", "--id", std::to_string(p.id), "--data", o.dir + "/" + p.name, "--listen", p.addr, "--peers", pd_list};
+    p.argv = {self, "pd", "--id", std::to_string(p.id), "--data", o.dir + "/" + p.name, "--listen", p.addr, "--peers", pd_list,
+              "--secret-file", secret_file};
   for (int i = 1; i <= o.workers; ++i) {
     Proc p{"worker" + std::to_string(i), static_cast<uint64_t>(i), "127.0.0.1:" + std::to_string(FreePort())};
-    p.argv = {self, "worker", "--id", std::to_string(i), "--data", o.dir + "/" + p.name, "--listen", p.addr, "--pd", pd_list};
+    p.argv = {self, "worker", "--id", std::to_string(i), "--data", o.dir + "/" + p.name, "--listen", p.addr, "--pd", pd_list,
+              "--secret-file", secret_file};
     procs.push_back(p);
   }
   for (int i = 1; i <= o.gateways; ++i) {
@@ -149,7 +176,7 @@ int RunClusterUp(const ClusterUpOptions& o) {
     if (http.size() > 2 && http.compare(http.size() - 2, 2, ":0") == 0)
       http = http.substr(0, http.size() - 1) + std::to_string(FreePort());
     Proc p{"gateway" + std::to_string(i), static_cast<uint64_t>(i), http};
-    p.argv = {self, "gateway", "--id", std::to_string(i), "--pd", pd_list, "--http", p.addr};
+    p.argv = {self, "gateway", "--id", std::to_string(i), "--pd", pd_list, "--http", p.addr, "--secret-file", secret_file};
     procs.push_back(p);
   }
   ::signal(SIGINT, OnSignal);

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "net/cluster/wire.h"
+#include "net/io/crypto.h"
 #include "net/io/resolve.h"
 #include "net/rpc/frame.h"
 
@@ -64,8 +65,8 @@ bool WriteAll(int fd, std::string_view bytes) {
 struct TcpClusterTransport::Peer {
   using OnFrames = std::function<void(std::vector<std::string>)>;
 
-  Peer(std::string a, OnFrames on_frames, std::shared_ptr<std::atomic<uint64_t>> dropped)
-      : addr(std::move(a)), on_frames_(std::move(on_frames)), dropped_(std::move(dropped)) {
+  Peer(std::string a, std::string hello, OnFrames on_frames, std::shared_ptr<std::atomic<uint64_t>> dropped)
+      : addr(std::move(a)), hello_(std::move(hello)), on_frames_(std::move(on_frames)), dropped_(std::move(dropped)) {
     sender_ = std::thread([this] { SendLoop(); });
   }
   ~Peer() {
@@ -122,6 +123,11 @@ struct TcpClusterTransport::Peer {
           if (stop_) ::shutdown(fd, SHUT_RDWR);
         }
         reader_ = std::thread([this, fd] { ReadLoop(fd); });
+        if (!hello_.empty() && !WriteAll(fd, EncodeFrame(hello_))) {
+          Disconnect(fd);
+          fd = -1;
+          continue;
+        }
       }
       {
         std::lock_guard lock(mu_);
@@ -165,6 +171,7 @@ struct TcpClusterTransport::Peer {
     }
   }
 
+  const std::string hello_;  // First frame of every connection ("" = none).
   OnFrames on_frames_;
   std::shared_ptr<std::atomic<uint64_t>> dropped_;
   std::mutex mu_;
@@ -191,6 +198,23 @@ struct TcpClusterTransport::Inbound final : ConnectionHandler {
   }
   void OnData(std::string_view bytes) override {
     if (!*alive) return;
+    if (!member && !transport.hello_.empty()) {
+      // The hello comes first, and is all that is read from a caller until it matches.
+      pre.append(bytes);
+      if (pre.size() < 4) return;
+      uint32_t n = static_cast<uint8_t>(pre[0]) | static_cast<uint32_t>(static_cast<uint8_t>(pre[1])) << 8 |
+                   static_cast<uint32_t>(static_cast<uint8_t>(pre[2])) << 16 |
+                   static_cast<uint32_t>(static_cast<uint8_t>(pre[3])) << 24;
+      if (n != transport.hello_.size()) return Refuse();
+      if (pre.size() < 4 + n) return;
+      if (!crypto::ConstantTimeEqual(std::string_view(pre).substr(4, n), transport.hello_)) return Refuse();
+      member = true;
+      std::string rest = pre.substr(4 + n);
+      pre.clear();
+      if (rest.empty()) return;
+      return OnData(rest);
+    }
+    member = true;
     std::vector<std::string> frames;
     if (!decoder.Feed(bytes, &frames).ok()) {
       transport.dropped_->fetch_add(1);
@@ -198,6 +222,11 @@ struct TcpClusterTransport::Inbound final : ConnectionHandler {
       return;
     }
     for (const std::string& f : frames) transport.OnFrame(f, this);
+  }
+  void Refuse() {
+    ++transport.refused_;
+    pre.clear();
+    conn.Close();
   }
   void OnTick(uint64_t) override {}
   bool Idle() const override { return true; }
@@ -207,15 +236,19 @@ struct TcpClusterTransport::Inbound final : ConnectionHandler {
   Connection& conn;
   FrameDecoder decoder;
   std::vector<NodeId> senders;
+  bool member = false;  // The right hello arrived (or none is required).
+  std::string pre;      // Bytes before the hello is complete.
 };
 
-TcpClusterTransport::TcpClusterTransport(EventLoop& loop, NodeId self, Resolver resolve, Deliver deliver)
+TcpClusterTransport::TcpClusterTransport(EventLoop& loop, NodeId self, Resolver resolve, Deliver deliver,
+                                         std::string secret)
     : loop_(loop),
       self_(self),
       resolve_(std::move(resolve)),
       deliver_(std::move(deliver)),
       dropped_(std::make_shared<std::atomic<uint64_t>>(0)),
-      alive_(std::make_shared<bool>(true)) {}
+      alive_(std::make_shared<bool>(true)),
+      hello_(secret.empty() ? std::string() : "vectron-cluster-1 " + secret) {}
 
 TcpClusterTransport::~TcpClusterTransport() {
   *alive_ = false;
@@ -254,7 +287,7 @@ void TcpClusterTransport::Send(const NodeId& to, Envelope msg) {
       EventLoop* loop = &loop_;
       std::shared_ptr<bool> alive = alive_;
       p = std::make_unique<Peer>(
-          addr,
+          addr, hello_,
           [this, loop, alive](std::vector<std::string> frames) {
             // Reader thread: hand the frames to the loop thread.
             loop->Post([this, alive, frames = std::move(frames)] {

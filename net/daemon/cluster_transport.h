@@ -8,6 +8,12 @@
 // a listener on the event loop; a node with no address for a sender (a gateway) answers on
 // the connection the sender's last message arrived on. Delivery is best effort, as the
 // Transport contract says: a frame queued while its peer is unreachable is dropped.
+//
+// Membership: with a cluster secret, the first frame of every connection is a hello
+// ("vectron-cluster-1" and the secret); the listener closes a connection whose first frame
+// is anything else, before decoding any message. (The secret travels in plain text: the
+// cluster's ports are meant for loopback or a private network; there is no TLS between
+// nodes yet.)
 #pragma once
 
 #include <cstdint>
@@ -34,7 +40,8 @@ class TcpClusterTransport final : public cluster::Transport {
   using Deliver = std::function<void(const NodeId& from, Envelope msg)>;
 
   // `loop` must outlive the transport; the transport is used on the loop thread only.
-  TcpClusterTransport(EventLoop& loop, NodeId self, Resolver resolve, Deliver deliver);
+  // `secret` empty: no hello is sent or required (any caller is accepted).
+  TcpClusterTransport(EventLoop& loop, NodeId self, Resolver resolve, Deliver deliver, std::string secret = {});
   // Stops every peer thread and closes the listener. REQUIRES: the loop is not running.
   ~TcpClusterTransport() override;
 
@@ -47,6 +54,8 @@ class TcpClusterTransport final : public cluster::Transport {
 
   // Frames dropped so far (peer unreachable, queue full, undecodable input).
   uint64_t dropped() const;
+  // Inbound connections closed because their first frame was not the right hello.
+  uint64_t refused() const { return refused_; }
 
   struct Peer;
   struct Inbound;
@@ -63,6 +72,8 @@ class TcpClusterTransport final : public cluster::Transport {
   std::map<NodeId, Inbound*> inbound_;  // The connection each sender last used.
   std::shared_ptr<std::atomic<uint64_t>> dropped_;
   std::shared_ptr<bool> alive_;  // Reader threads post only while the transport lives.
+  std::string hello_;            // The expected first frame's payload ("" = none).
+  uint64_t refused_ = 0;
 };
 
 }  // namespace vectron::net::daemon

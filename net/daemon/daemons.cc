@@ -2,7 +2,10 @@
 
 #include <signal.h>
 
+#include <cctype>
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
@@ -91,6 +94,17 @@ Result<std::unique_ptr<cluster::LmdbGroupLogStore>> OpenLogStore(const std::stri
 
 }  // namespace
 
+Result<std::string> ReadSecretFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Status::IOError("cannot read the cluster secret file " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string s = ss.str();
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+  if (s.size() < 16) return Status::InvalidArgument("the cluster secret in " + path + " is shorter than 16 bytes");
+  return s;
+}
+
 Result<std::map<uint64_t, std::string>> ParseMemberList(const std::string& text) {
   std::map<uint64_t, std::string> out;
   size_t start = 0;
@@ -137,7 +151,8 @@ int RunPd(const PdOptions& o) {
       },
       [&](const NodeId& from, cluster::Envelope msg) {
         if (node) node->Receive(from, std::move(msg));
-      });
+      },
+      o.secret);
   cluster::PdNodeOptions po;
   po.id = o.id;
   po.members = Ids(o.peers);
@@ -191,7 +206,8 @@ int RunWorker(const WorkerOptions& o) {
           return;
         }
         if (node) node->Receive(from, std::move(msg));
-      });
+      },
+      o.secret);
   cluster::WorkerNodeOptions wo;
   wo.id = o.id;
   wo.addr = o.listen;
@@ -250,7 +266,8 @@ int RunGateway(const GatewayOptions& o) {
       },
       [&](const NodeId& from, cluster::Envelope msg) {
         if (router_ptr) router_ptr->Receive(from, std::move(msg));
-      });
+      },
+      o.secret);
   cluster::RouterOptions ro;
   ro.id = o.id;
   ro.pd_members = Ids(o.pd);

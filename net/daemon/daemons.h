@@ -16,14 +16,22 @@ namespace vectron::net::daemon {
 // Errors: InvalidArgument naming the bad item (empty, bad id, duplicate, no port).
 Result<std::map<uint64_t, std::string>> ParseMemberList(const std::string& text);
 
+// Reads a cluster secret from `path`: its text without trailing white space, at least 16
+// bytes. Errors: IOError (unreadable), InvalidArgument (too short).
+Result<std::string> ReadSecretFile(const std::string& path);
+
+// `secret` (every option struct): the cluster secret every node must present
+// (TcpClusterTransport); empty: any caller is accepted (--insecure).
 struct PdOptions {
   uint64_t id = 0;
+  std::string secret;
   std::string data_dir;
   std::string listen = "127.0.0.1:7800";
   std::map<uint64_t, std::string> peers;  // Every PD, this one included.
 };
 struct WorkerOptions {
   uint64_t id = 0;
+  std::string secret;
   std::string data_dir;
   std::string listen = "127.0.0.1:7810";
   std::map<uint64_t, std::string> pd;
@@ -31,6 +39,7 @@ struct WorkerOptions {
   int apply_threads = 2;
 };
 struct GatewayOptions {
+  std::string secret;
   std::map<uint64_t, std::string> pd;
   std::string http = "127.0.0.1:7700";
   uint64_t id = 1;

@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import socket
+import struct
 import subprocess
 import time
 
@@ -62,16 +63,20 @@ class Node:
 class Cluster:
     def __init__(self, tmp_path, gateway_args=()):
         ports = free_ports(6)
+        self.ports = ports
         pd_list = ",".join(f"{i + 1}=127.0.0.1:{ports[i]}" for i in range(3))
+        self.secret_file = tmp_path / "secret"
+        self.secret_file.write_text("0123456789abcdef-test-secret\n")
+        sec = ["--secret-file", str(self.secret_file)]
         self.nodes = []
         self.pds = [Node(tmp_path, f"pd{i + 1}", [BIN, "pd", "--id", str(i + 1), "--data", str(tmp_path / f"pd{i + 1}"),
-                                                   "--listen", f"127.0.0.1:{ports[i]}", "--peers", pd_list])
+                                                   "--listen", f"127.0.0.1:{ports[i]}", "--peers", pd_list, *sec])
                     for i in range(3)]
         self.workers = [Node(tmp_path, f"w{i + 1}", [BIN, "worker", "--id", str(i + 1), "--data", str(tmp_path / f"w{i + 1}"),
                                                       "--listen", f"127.0.0.1:{ports[3 + i]}", "--pd", pd_list,
-                                                      "--map-size-bytes", str(64 << 20)])
+                                                      "--map-size-bytes", str(64 << 20), *sec])
                         for i in range(3)]
-        self.gateway = Node(tmp_path, "gw", [BIN, "gateway", "--pd", pd_list, "--http", "127.0.0.1:0", *gateway_args])
+        self.gateway = Node(tmp_path, "gw", [BIN, "gateway", "--pd", pd_list, "--http", "127.0.0.1:0", *sec, *gateway_args])
         self.nodes = self.pds + self.workers + [self.gateway]
 
     def call(self, method, path, body=None, timeout=60):
@@ -230,14 +235,51 @@ def test_a_minority_refuses_writes_and_loses_nothing(tmp_path):
 
 
 def test_daemons_refuse_bad_flags(tmp_path):
-    r = subprocess.run([BIN, "pd", "--id", "4", "--data", str(tmp_path / "x"), "--peers", "1=127.0.0.1:1,2=127.0.0.1:2"],
+    r = subprocess.run([BIN, "pd", "--id", "4", "--data", str(tmp_path / "x"), "--peers", "1=127.0.0.1:1,2=127.0.0.1:2",
+                        "--insecure"],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode != 0 and "--id must be one of --peers" in r.stderr
-    r = subprocess.run([BIN, "worker", "--id", "1", "--data", str(tmp_path / "y"), "--pd", "1=127.0.0.1"],
+    r = subprocess.run([BIN, "worker", "--id", "1", "--data", str(tmp_path / "y"), "--pd", "1=127.0.0.1", "--insecure"],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode != 0 and "127.0.0.1" in r.stderr
-    r = subprocess.run([BIN, "gateway", "--pd", "1=a:1,1=b:2"], capture_output=True, text=True, timeout=30)
+    r = subprocess.run([BIN, "gateway", "--pd", "1=a:1,1=b:2", "--insecure"], capture_output=True, text=True, timeout=30)
     assert r.returncode != 0 and "twice" in r.stderr
+    r = subprocess.run([BIN, "gateway", "--pd", "1=127.0.0.1:1"], capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and "--secret-file is required" in r.stderr
+    short = tmp_path / "short"
+    short.write_text("abc")
+    r = subprocess.run([BIN, "gateway", "--pd", "1=127.0.0.1:1", "--secret-file", str(short)], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode != 0 and "shorter than 16" in r.stderr
+
+
+def test_cluster_ports_refuse_callers_without_the_secret(cluster, tmp_path):
+    # A gateway with the wrong secret never gets a map: the PDs close its connections
+    # before reading a message.
+    wrong = tmp_path / "wrong"
+    wrong.write_text("not-the-cluster-secret")
+    pd_list = ",".join(f"{i + 1}=127.0.0.1:{cluster.ports[i]}" for i in range(3))
+    gw = Node(tmp_path, "gw-wrong", [BIN, "gateway", "--pd", pd_list, "--http", "127.0.0.1:0", "--secret-file", str(wrong),
+                                      "--deadline-ms", "1500"])
+    try:
+        c = http.client.HTTPConnection(gw.host, gw.port, timeout=30)
+        c.request("GET", "/readyz")
+        r = c.getresponse()
+        assert r.status == 503, r.read()
+        r.read()
+        c.request("POST", "/v1/collections", body=json.dumps({"name": "z", "dim": 2}))
+        r = c.getresponse()
+        assert r.status == 503, r.read()
+    finally:
+        gw.stop()
+    # A raw connection that sends a cluster message without the hello is closed.
+    s = socket.create_connection(("127.0.0.1", cluster.ports[0]), timeout=10)
+    s.sendall(struct.pack("<I", 5) + b"hello")
+    assert s.recv(100) == b""
+    s.close()
+    # The right secret works (the fixture's gateway serves).
+    st, body = cluster.call("GET", "/v1/cluster")
+    assert st == 200 and body["has_map"], body
 
 
 def test_gateway_refuses_bad_input_and_unknown_routes(cluster):
