@@ -47,7 +47,7 @@ class ShardStateMachine final : public StateMachine {
   std::shared_ptr<Shard> shard() const { return shard_; }
 
  private:
-  explicit ShardStateMachine(std::shared_ptr<Shard> shard);
+  ShardStateMachine(std::shared_ptr<Shard> shard, uint64_t applied);
   // Applies one normal entry's command at `index`. Errors only for failures that are not
   // the command's fault (I/O, disk full): the node must stop.
   Status ApplyCommand(const raft::Entry& e);
