@@ -19,7 +19,12 @@ std::string ReadContext(uint64_t read_id) {
 
 WorkerNode::WorkerNode(WorkerNodeOptions options, Clock& clock, Transport& transport, GroupLogStore& store,
                        Executor& executor)
-    : opt_(std::move(options)), clock_(clock), transport_(transport), store_(store), executor_(executor) {
+    : opt_(std::move(options)),
+      clock_(clock),
+      transport_(transport),
+      store_(store),
+      executor_(executor),
+      loop_(opt_.wake) {
   opt_.raft.peer_kind = NodeKind::kWorker;
 }
 

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -36,6 +37,9 @@ struct WorkerNodeOptions {
   uint64_t heartbeat_ms = 500;        // To the PD.
   uint64_t pd_timeout_ms = 1000;      // No answer: try the next PD.
   uint64_t request_timeout_ms = 3000; // A write or read not done by then is answered Unavailable.
+  // Called from the executor's thread after it posts a completion to the node's loop queue
+  // (the daemon wakes its loop to run RunOnce soon); empty: completions wait for the next run.
+  std::function<void()> wake;
 };
 
 class WorkerNode {

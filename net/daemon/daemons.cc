@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <atomic>
 #include <cctype>
 #include <cstdio>
 #include <fstream>
@@ -57,24 +58,48 @@ Status ListenOn(TcpClusterTransport& t, const std::string& addr) {
   return t.Listen(hp.first, hp.second);
 }
 
-// Stops the loop on SIGINT/SIGTERM, and runs `step` every kLoopMs; a failing step stops
-// the loop with exit code 1.
-int RunLoop(EventLoop& loop, const std::function<Status()>& step, const char* what) {
-  int code = 0;
-  loop.OnSignal(SIGINT, [&] { loop.Stop(); });
-  loop.OnSignal(SIGTERM, [&] { loop.Stop(); });
-  loop.Every(kLoopMs, [&] {
-    if (code != 0) return;
-    Status s = step();
+// Runs a node's loop step every kLoopMs, and soon after each inbound message (Kick), so
+// a Raft round trip does not wait for the timer; a failing step stops the loop (exit 1).
+class Stepper {
+ public:
+  Stepper(EventLoop& loop, const char* what) : loop_(loop), what_(what) {}
+  // Thread-safe: runs a step soon on the loop thread (once however often it is called
+  // before that step runs).
+  void Kick() {
+    if (posted_.exchange(true)) return;
+    loop_.Post([this] {
+      posted_ = false;
+      Step();
+    });
+  }
+  // Runs until SIGINT/SIGTERM (0) or a failed step (1).
+  int Run(std::function<Status()> step) {
+    step_ = std::move(step);
+    loop_.OnSignal(SIGINT, [this] { loop_.Stop(); });
+    loop_.OnSignal(SIGTERM, [this] { loop_.Stop(); });
+    loop_.Every(kLoopMs, [this] { Step(); });
+    loop_.Run();
+    step_ = nullptr;
+    return code_;
+  }
+
+ private:
+  void Step() {
+    if (code_ != 0 || !step_) return;
+    Status s = step_();
     if (!s.ok()) {
-      std::fprintf(stderr, "vectron %s: stopping: %s\n", what, s.ToString().c_str());
-      code = 1;
-      loop.Stop();
+      std::fprintf(stderr, "vectron %s: stopping: %s\n", what_, s.ToString().c_str());
+      code_ = 1;
+      loop_.Stop();
     }
-  });
-  loop.Run();
-  return code;
-}
+  }
+
+  EventLoop& loop_;
+  const char* what_;
+  std::function<Status()> step_;
+  std::atomic<bool> posted_{false};
+  int code_ = 0;
+};
 
 int Fail(const char* what, const Status& s) {
   std::fprintf(stderr, "vectron %s: %s\n", what, s.ToString().c_str());
@@ -135,6 +160,7 @@ Result<std::map<uint64_t, std::string>> ParseMemberList(const std::string& text)
 int RunPd(const PdOptions& o) {
   if (o.id == 0 || !o.peers.count(o.id)) return Fail("pd", Status::InvalidArgument("--id must be one of --peers"));
   EventLoop loop;
+  Stepper stepper(loop, "pd");
   SteadyClock clock;
   OsSeededRng rng;
   auto store = OpenLogStore(o.data_dir + "/raft");
@@ -151,6 +177,7 @@ int RunPd(const PdOptions& o) {
       },
       [&](const NodeId& from, cluster::Envelope msg) {
         if (node) node->Receive(from, std::move(msg));
+        stepper.Kick();
       },
       o.secret);
   cluster::PdNodeOptions po;
@@ -164,8 +191,7 @@ int RunPd(const PdOptions& o) {
   std::printf("vectron pd %llu ready on %s\n", static_cast<unsigned long long>(o.id), o.listen.c_str());
   std::fflush(stdout);
   uint64_t last_map = 0;
-  return RunLoop(
-      loop,
+  return stepper.Run(
       [&]() -> Status {
         if (uint64_t now = clock.NowMs(); now - last_map >= 200) {
           last_map = now;
@@ -173,14 +199,14 @@ int RunPd(const PdOptions& o) {
           for (auto& [id, w] : pd.state().map().workers) workers[id] = w.addr;
         }
         return pd.RunOnce();
-      },
-      "pd");
+      });
 }
 
 int RunWorker(const WorkerOptions& o) {
   if (o.id == 0) return Fail("worker", Status::InvalidArgument("--id must be 1 or more"));
   if (o.pd.empty()) return Fail("worker", Status::InvalidArgument("--pd is required"));
   EventLoop loop;
+  Stepper stepper(loop, "worker");
   SteadyClock clock;
   OsSeededRng rng;
   auto store = OpenLogStore(o.data_dir + "/raft");
@@ -206,6 +232,7 @@ int RunWorker(const WorkerOptions& o) {
           return;
         }
         if (node) node->Receive(from, std::move(msg));
+        stepper.Kick();
       },
       o.secret);
   cluster::WorkerNodeOptions wo;
@@ -219,6 +246,7 @@ int RunWorker(const WorkerOptions& o) {
   wo.raft.compact_entries = UINT64_MAX / 2;
   wo.shard_options.durability = Durability::kNoSync;
   wo.shard_options.map_size_bytes = o.map_size_bytes;
+  wo.wake = [&stepper] { stepper.Kick(); };
   cluster::WorkerNode worker(wo, clock, transport, **store, executor);
   if (Status s = worker.Start(); !s.ok()) return Fail("worker", s);
   node = &worker;
@@ -227,8 +255,7 @@ int RunWorker(const WorkerOptions& o) {
   std::fflush(stdout);
   uint64_t last_map = 0, map_rpc = 0;
   std::vector<uint64_t> pds = Ids(o.pd);
-  int code = RunLoop(
-      loop,
+  int code = stepper.Run(
       [&]() -> Status {
         if (uint64_t now = clock.NowMs(); now - last_map >= kWorkerMapMs) {
           last_map = now;
@@ -239,8 +266,7 @@ int RunWorker(const WorkerOptions& o) {
           for (uint64_t pd : pds) transport.Send(NodeId{NodeKind::kPd, pd}, req);
         }
         return worker.RunOnce();
-      },
-      "worker");
+      });
   executor.Stop();  // No apply task may outlive the shards it applies to.
   return code;
 }
@@ -248,6 +274,7 @@ int RunWorker(const WorkerOptions& o) {
 int RunGateway(const GatewayOptions& o) {
   if (o.pd.empty()) return Fail("gateway", Status::InvalidArgument("--pd is required"));
   EventLoop loop;
+  Stepper stepper(loop, "gateway");
   SteadyClock clock;
   OsSeededRng rng;
   cluster::Router* router_ptr = nullptr;
@@ -266,6 +293,7 @@ int RunGateway(const GatewayOptions& o) {
       },
       [&](const NodeId& from, cluster::Envelope msg) {
         if (router_ptr) router_ptr->Receive(from, std::move(msg));
+        stepper.Kick();
       },
       o.secret);
   cluster::RouterOptions ro;
@@ -285,13 +313,11 @@ int RunGateway(const GatewayOptions& o) {
               (*listener)->port());
   std::fflush(stdout);
   loop.Every(100, [&] { (*listener)->Tick(loop.NowMs()); });
-  int code = RunLoop(
-      loop,
+  int code = stepper.Run(
       [&]() -> Status {
         router.RunOnce();
         return Status::OK();
-      },
-      "gateway");
+      });
   (*listener)->CloseAll();
   return code;
 }
