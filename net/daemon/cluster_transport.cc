@@ -27,6 +27,7 @@ constexpr size_t kMaxQueuedBytes = 256u << 20;
 constexpr size_t kMaxQueuedFrames = 100000;
 constexpr auto kBackoffMin = std::chrono::milliseconds(50);
 constexpr auto kBackoffMax = std::chrono::milliseconds(1000);
+constexpr uint64_t kHelloTimeoutMs = 5000;
 
 // A connected blocking socket to host:port, or -1.
 int ConnectTo(const std::string& addr) {
@@ -228,7 +229,12 @@ struct TcpClusterTransport::Inbound final : ConnectionHandler {
     pre.clear();
     conn.Close();
   }
-  void OnTick(uint64_t) override {}
+  // A caller that has not said the hello within kHelloTimeoutMs is closed.
+  void OnTick(uint64_t now_ms) override {
+    if (member || transport.hello_.empty()) return;
+    if (opened_ms == 0) opened_ms = now_ms;
+    else if (now_ms - opened_ms > kHelloTimeoutMs) Refuse();
+  }
   bool Idle() const override { return true; }
 
   TcpClusterTransport& transport;
@@ -238,6 +244,7 @@ struct TcpClusterTransport::Inbound final : ConnectionHandler {
   std::vector<NodeId> senders;
   bool member = false;  // The right hello arrived (or none is required).
   std::string pre;      // Bytes before the hello is complete.
+  uint64_t opened_ms = 0;  // Loop time of the first tick.
 };
 
 TcpClusterTransport::TcpClusterTransport(EventLoop& loop, NodeId self, Resolver resolve, Deliver deliver,
@@ -260,6 +267,11 @@ Status TcpClusterTransport::Listen(const std::string& host, int port) {
   VECTRON_ASSIGN_OR_RETURN(listener_, TcpListener::Listen(loop_, host, port, nullptr, [this](Connection& c) {
                              return std::unique_ptr<ConnectionHandler>(new Inbound(*this, c));
                            }));
+  TcpListener* l = listener_.get();
+  std::shared_ptr<bool> alive = alive_;
+  loop_.Every(1000, [this, l, alive] {
+    if (*alive && listener_.get() == l) l->Tick(loop_.NowMs());
+  });
   return Status::OK();
 }
 

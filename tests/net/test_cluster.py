@@ -277,6 +277,10 @@ def test_cluster_ports_refuse_callers_without_the_secret(cluster, tmp_path):
     s.sendall(struct.pack("<I", 5) + b"hello")
     assert s.recv(100) == b""
     s.close()
+    # So is one that says nothing (after the hello timeout, 5 s).
+    s = socket.create_connection(("127.0.0.1", cluster.ports[3]), timeout=20)
+    assert s.recv(100) == b""
+    s.close()
     # The right secret works (the fixture's gateway serves).
     st, body = cluster.call("GET", "/v1/cluster")
     assert st == 200 and body["has_map"], body
