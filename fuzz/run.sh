@@ -12,14 +12,22 @@ cd "$root"
 case "$target" in
   filter_parser)
     sources=(fuzz/filter_parser_fuzz.cc lib/filter/value.cc lib/filter/ast.cc lib/filter/parser.cc
-             lib/filter/evaluator.cc lib/filter/printer.cc lib/filter/walk.cc lib/status.cc)
+             lib/filter/evaluator.cc lib/filter/printer.cc lib/filter/walk.cc lib/util/untrusted_json.cc lib/status.cc)
     libs=()
     seeds="fuzz/corpus/filter"
     dict="fuzz/filter.dict"
     ;;
+  json_body)
+    sources=(fuzz/json_body_fuzz.cc net/api/request_json.cc lib/util/untrusted_json.cc lib/validate.cc
+             lib/filter/value.cc lib/filter/ast.cc lib/filter/parser.cc lib/filter/evaluator.cc lib/filter/printer.cc
+             lib/filter/walk.cc lib/status.cc)
+    libs=()
+    seeds="fuzz/corpus/json"
+    dict="fuzz/json.dict"
+    ;;
   http_request)
     sources=(fuzz/http_request_fuzz.cc net/io/event_loop.cc net/http/http_server.cc net/http/http_types.cc
-             lib/status.cc)
+             net/api/request_json.cc lib/util/untrusted_json.cc lib/status.cc)
     libs=(-luv -lhttp_parser)
     seeds="fuzz/corpus/http"
     dict="fuzz/http.dict"

@@ -19,6 +19,9 @@ std::string_view StatusCodeName(StatusCode code) {
     case StatusCode::kIOError: return "io_error";
     case StatusCode::kInternal: return "internal";
     case StatusCode::kCancelled: return "cancelled";
+    case StatusCode::kUnauthenticated: return "unauthenticated";
+    case StatusCode::kPermissionDenied: return "permission_denied";
+    case StatusCode::kRateLimited: return "rate_limited";
   }
   return "unknown";
 }
@@ -33,7 +36,7 @@ std::string Status::ToString() const {
 
 Status Status::WithContext(std::string_view context) const {
   if (ok()) return *this;
-  return Status(code_, std::string(context) + ": " + message_);
+  return Status(code_, std::string(context) + ": " + message_).WithRetryAfter(retry_after_s_);
 }
 
 void CheckFailed(const char* file, int line, const char* expr, std::string_view msg) {

@@ -4,6 +4,8 @@
 #include <nlohmann/json.hpp>
 #include <unordered_set>
 
+#include "util/untrusted_json.h"
+
 namespace vectron {
 namespace {
 
@@ -75,13 +77,11 @@ Status ValidateMetadata(std::string_view json, std::string* canonical) {
   if (json.size() > kMaxMetadataBytes)
     return Status::InvalidArgument("metadata is " + std::to_string(json.size()) + " bytes, the limit is " +
                                    std::to_string(kMaxMetadataBytes));
-  // ordered_json keeps the user's key order in what Get returns.
-  nlohmann::ordered_json j;
-  try {
-    j = nlohmann::ordered_json::parse(json);
-  } catch (const nlohmann::json::parse_error& e) {
-    return Status::InvalidArgument("metadata is not valid JSON (at byte " + std::to_string(e.byte) + ")");
-  }
+  // ordered_json keeps the user's key order in what Get returns. The seam bounds the
+  // nesting (the dump below and payload indexing recurse) and refuses repeated keys.
+  Result<nlohmann::ordered_json> parsed = ParseUntrustedOrderedJson(json, "metadata");
+  if (!parsed.ok()) return parsed.status();
+  const nlohmann::ordered_json& j = *parsed;
   if (!j.is_object())
     return Status::InvalidArgument(std::string("metadata must be a JSON object, got ") + j.type_name());
   try {

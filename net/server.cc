@@ -1,5 +1,6 @@
 #include "net/server.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -7,18 +8,23 @@
 #include <csignal>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <cstdio>
 #include <ctime>
 #include <sys/time.h>
+#include <optional>
 #include <thread>
 
+#include "net/api/console.h"
 #include "net/api/metrics.h"
 #include "net/api/rest_api.h"
 #include "net/io/crypto.h"
+#include "net/io/connection_limiter.h"
 #include "net/io/event_loop.h"
 #include "net/io/tcp.h"
 #include "net/io/tls.h"
 #include "net/io/worker_pool.h"
+#include "net/rpc/frame.h"
 #include "net/rpc/rpc_server.h"
 #include "vectron/database.h"
 
@@ -35,12 +41,29 @@ Status ServeOptions::Validate() const {
   if (!admin_password.empty() && !admin_password_file.empty())
     return Status::InvalidArgument("give the admin password once: VECTRON_ADMIN_PASSWORD or --admin-password-file");
   if (login_ttl_s < 10) return Status::InvalidArgument("--login-ttl must be at least 10 seconds");
+  if (audit_max_bytes < (uint64_t{1} << 20)) return Status::InvalidArgument("--audit-max-mib must be at least 1");
+  if (audit_max_age_s < 0) return Status::InvalidArgument("--audit-max-days must not be negative");
   if (http.max_body_bytes == 0) return Status::InvalidArgument("--max-body-bytes must be at least 1");
   if (http.max_header_bytes < 64) return Status::InvalidArgument("--max-header-bytes must be at least 64");
-  if (http.idle_timeout_ms == 0 || http.request_timeout_ms == 0)
+  if (http.idle_timeout_ms == 0 || http.request_timeout_ms == 0 || tls_handshake_timeout_ms == 0)
     return Status::InvalidArgument("timeouts must be at least 1 ms");
   return Status::OK();
 }
+
+namespace {
+
+std::string Timestamp() {
+  timeval tv;
+  gettimeofday(&tv, nullptr);
+  tm t;
+  gmtime_r(&tv.tv_sec, &t);
+  char buf[40];
+  size_t n = std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &t);
+  std::snprintf(buf + n, sizeof(buf) - n, ".%03dZ", static_cast<int>(tv.tv_usec / 1000));
+  return buf;
+}
+
+}  // namespace
 
 struct Server::Impl {
   ServeOptions options;
@@ -56,6 +79,9 @@ struct Server::Impl {
   std::unique_ptr<RpcServer> rpc;
   std::unique_ptr<TcpListener> http_listener;
   std::unique_ptr<TcpListener> rpc_listener;
+  std::shared_ptr<ConnectionLimiter> limiter;  // Both listeners' connection caps.
+  uint64_t refused_logged = 0;                 // Refusals already reported in the log.
+  std::optional<uint64_t> refused_log_ms;      // When they last were.
   bool draining = false;  // Loop thread.
   uint64_t drain_deadline_ms = 0;
 
@@ -104,24 +130,32 @@ struct Server::Impl {
     g("vectron_worker_queue_depth", "Engine calls waiting for a worker.", pool->queued());
     g("vectron_worker_queue_capacity", "Most engine calls that may wait before 503.", pool->queue_max());
     g("vectron_worker_busy", "Engine calls running.", pool->running());
+    out += "# HELP vectron_connections_refused_total Connections refused at a cap (--max-connections, "
+           "--max-connections-per-ip).\n# TYPE vectron_connections_refused_total counter\n";
+    out += "vectron_connections_refused_total{cap=\"total\"} " + std::to_string(limiter->refused_total_cap()) + "\n";
+    out += "vectron_connections_refused_total{cap=\"per_ip\"} " + std::to_string(limiter->refused_ip_cap()) + "\n";
+    out += "# HELP vectron_tls_handshake_timeouts_total Connections cut for not finishing the TLS handshake in "
+           "time.\n# TYPE vectron_tls_handshake_timeouts_total counter\n";
+    out += "vectron_tls_handshake_timeouts_total " +
+           std::to_string(http_listener->handshake_timeouts() + (rpc_listener ? rpc_listener->handshake_timeouts() : 0)) +
+           "\n";
     return out;
+  }
+
+  // Says in the log, at most every 10 s, that connections were refused at a cap.
+  void LogRefusals(uint64_t now) {
+    uint64_t refused = limiter->refused_total_cap() + limiter->refused_ip_cap();
+    if (refused == refused_logged || (refused_log_ms && now - *refused_log_ms < 10000)) return;
+    std::fprintf(stderr, "%s warn refused %llu connections at the connection caps (%llu at --max-connections %zu, %llu "
+                         "at --max-connections-per-ip %zu, total so far)\n",
+                 Timestamp().c_str(), static_cast<unsigned long long>(refused - refused_logged),
+                 static_cast<unsigned long long>(limiter->refused_total_cap()), limiter->max_total(),
+                 static_cast<unsigned long long>(limiter->refused_ip_cap()), limiter->max_per_ip());
+    refused_logged = refused;
+    refused_log_ms = now;
   }
 };
 
-namespace {
-
-std::string Timestamp() {
-  timeval tv;
-  gettimeofday(&tv, nullptr);
-  tm t;
-  gmtime_r(&tv.tv_sec, &t);
-  char buf[40];
-  size_t n = std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &t);
-  std::snprintf(buf + n, sizeof(buf) - n, ".%03dZ", static_cast<int>(tv.tv_usec / 1000));
-  return buf;
-}
-
-}  // namespace
 
 Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
@@ -160,6 +194,9 @@ Result<std::unique_ptr<Server>> Server::Open(const ServeOptions& options) {
   if (options.auth) {
     AuthOptions ao;
     ao.dir = options.data_dir + "/auth";
+    ao.audit_dir = options.data_dir + "/audit";
+    ao.audit_max_bytes = options.audit_max_bytes;
+    ao.audit_max_age_s = options.audit_max_age_s;
     ao.alg = options.jwt_alg;
     ao.login_ttl_s = options.login_ttl_s;
     ao.admin_password = admin_password;
@@ -175,6 +212,7 @@ Result<std::unique_ptr<Server>> Server::Open(const ServeOptions& options) {
   impl->api = std::make_unique<RestApi>(*impl->db, *impl->pool, impl->metrics, ao, [self] { return self->RuntimeGauges(); },
                                        impl->auth.get());
   const bool log = options.log_requests;
+  const bool console = options.console;
   impl->http = std::make_unique<HttpServer>(
       *impl->loop, options.http,
       [self](HttpRequest req, Responder respond) { self->api->Handle(std::move(req), std::move(respond)); },
@@ -184,10 +222,29 @@ Result<std::unique_ptr<Server>> Server::Open(const ServeOptions& options) {
           std::fprintf(stderr, "%s info http %s \"%s %s\" %d %zuB %.3fms\n", Timestamp().c_str(), req.peer.c_str(),
                        req.method.c_str(), req.target.c_str(), resp.status, resp.body.size(), ms);
         }
+      },
+      [self, console](const HttpRequest& head) {
+        // The console's static files need no body and no engine: answered at admission,
+        // on the loop thread, before the API's route table (which does not know them).
+        if (HttpResponse r; console && ServeConsole(head, &r)) {
+          Admission a;
+          a.admit = false;
+          a.refusal = std::move(r);
+          return a;
+        }
+        return self->api->Admit(head);
       });
+  impl->limiter = std::make_shared<ConnectionLimiter>(options.max_connections, options.max_connections_per_ip);
+  ListenOptions lo;
+  lo.tls = tls;
+  lo.handshake_timeout_ms = options.tls_handshake_timeout_ms;
+  lo.limiter = impl->limiter;
+  HttpResponse busy = JsonError(503, "unavailable",
+                                "too many open connections (--max-connections, --max-connections-per-ip); retry later");
+  busy.headers.emplace_back("Retry-After", "1");
+  lo.refusal = SerializeResponse(busy, /*keep_alive=*/false);
   auto [hhost, hport] = ParseHostPort(options.http_address).value();
-  VECTRON_ASSIGN_OR_RETURN(impl->http_listener,
-                           TcpListener::Listen(*impl->loop, hhost, hport, tls, impl->http->Factory()));
+  VECTRON_ASSIGN_OR_RETURN(impl->http_listener, TcpListener::Listen(*impl->loop, hhost, hport, lo, impl->http->Factory()));
   if (!options.rpc_address.empty()) {
     RpcLimits rl;
     rl.max_frame_bytes = options.rpc_max_frame_bytes;
@@ -198,8 +255,8 @@ Result<std::unique_ptr<Server>> Server::Open(const ServeOptions& options) {
     impl->rpc = std::make_unique<RpcServer>(*impl->loop, *impl->pool,
                                             RpcEngine{impl->db.get(), &impl->api->collections_mu_, &impl->metrics, impl->auth.get()}, rl);
     auto [rhost, rport] = ParseHostPort(options.rpc_address).value();
-    VECTRON_ASSIGN_OR_RETURN(impl->rpc_listener,
-                             TcpListener::Listen(*impl->loop, rhost, rport, tls, impl->rpc->Factory()));
+    lo.refusal = EncodeFrame(RpcErrorPayload(0, "unavailable", "too many open connections; retry later"));
+    VECTRON_ASSIGN_OR_RETURN(impl->rpc_listener, TcpListener::Listen(*impl->loop, rhost, rport, lo, impl->rpc->Factory()));
   }
   if (impl->auth) {
     // Last, so that a start that fails (a port in use) never swallows a generated password.
@@ -209,11 +266,13 @@ Result<std::unique_ptr<Server>> Server::Open(const ServeOptions& options) {
   }
   // Timeouts are swept coarsely rather than with one timer per connection.
   uint64_t sweep_ms = std::max<uint64_t>(
-      5, std::min<uint64_t>(250, std::min(options.http.idle_timeout_ms, options.http.request_timeout_ms) / 4));
+      5, std::min<uint64_t>(250, std::min({options.http.idle_timeout_ms, options.http.request_timeout_ms,
+                                           options.tls_handshake_timeout_ms}) / 4));
   impl->loop->Every(sweep_ms, [self] {
     uint64_t now = self->loop->NowMs();
     self->http_listener->Tick(now);
     if (self->rpc_listener) self->rpc_listener->Tick(now);
+    self->LogRefusals(now);
     self->MaybeStop();
   });
   return std::unique_ptr<Server>(new Server(std::move(impl)));
@@ -274,6 +333,27 @@ void Server::Shutdown() {
   self->loop->Post([self] { self->BeginDrain(); });
 }
 
+Status BackupServeState(const std::string& data_dir, const std::string& dest) {
+  VECTRON_RETURN_IF_ERROR(CopyAuthStores(data_dir + "/auth", data_dir + "/audit", dest + "/auth", dest + "/audit"));
+  // The generated certificate and its key (a given --tls-cert lives elsewhere: not copied).
+  const std::string tls = data_dir + "/tls";
+  if (::access((tls + "/cert.pem").c_str(), F_OK) != 0) return Status::OK();
+  if (::mkdir((dest + "/tls").c_str(), 0700) != 0) return Status::IOError(dest + "/tls: " + std::strerror(errno));
+  for (const char* name : {"cert.pem", "key.pem"}) {
+    std::ifstream in(tls + "/" + name, std::ios::binary);
+    if (!in) return Status::IOError(tls + "/" + name + ": cannot read it");
+    std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string to = dest + "/tls/" + name;
+    // The private key is created 0600 before a byte of it is written.
+    int fd = ::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, std::string(name) == "key.pem" ? 0600 : 0644);
+    if (fd < 0) return Status::IOError(to + ": " + std::strerror(errno));
+    bool ok = ::write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()) && ::fsync(fd) == 0;
+    ::close(fd);
+    if (!ok) return Status::IOError(to + ": write failed");
+  }
+  return Status::OK();
+}
+
 int RunServe(const ServeOptions& options) {
   std::signal(SIGPIPE, SIG_IGN);
   auto server = Server::Open(options);
@@ -297,6 +377,9 @@ int RunServe(const ServeOptions& options) {
   if (!(*server)->tls_cert_path().empty())
     std::printf("vectron serve: tls certificate %s\n", (*server)->tls_cert_path().c_str());
   std::printf("vectron serve: http listening on %s\n", (*server)->http_url().c_str());
+  if (options.console)
+    std::printf("vectron serve: console %s/console/%s\n", (*server)->http_url().c_str(),
+                ConsoleBuilt() ? "" : " (not built into this binary: see docs/console.md)");
   if (!options.rpc_address.empty())
     std::printf("vectron serve: rpc listening on %s%s\n", (*server)->rpc_address().c_str(),
                 (*server)->tls_cert_path().empty() ? "" : " (tls)");

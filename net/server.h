@@ -25,6 +25,11 @@ struct ServeOptions {
   HttpLimits http;                               // Body/header limits and timeouts.
   size_t rpc_max_frame_bytes = 64 << 20;         // Larger frames close the connection.
   size_t rpc_max_inflight = 64;                  // Per connection; past it reading pauses.
+  // Open connections (HTTP and RPC together, and per client address) past which new
+  // ones are refused at once: an HTTP 503 on plain HTTP, a bare close under TLS. 0: no cap.
+  size_t max_connections = 1024;
+  size_t max_connections_per_ip = 256;
+  uint64_t tls_handshake_timeout_ms = 10000;     // A TLS handshake must be done within this.
   // TLS on both ports: these PEM files, or (neither given) a self-signed certificate
   // generated on first start into DATA/tls/ and reused after.
   std::string tls_cert, tls_key;
@@ -35,7 +40,12 @@ struct ServeOptions {
   std::string admin_password_file;               // ... or read from this file (first line).
   JwtAlg jwt_alg = JwtAlg::kEdDSA;               // For signing keys created from now on.
   int64_t login_ttl_s = 900;                     // Login token lifetime.
+  // The audit log (DATA/audit/) keeps at most this many bytes of events and events at
+  // most this old; the oldest go first (docs/auth.md).
+  uint64_t audit_max_bytes = uint64_t{64} << 20;
+  int64_t audit_max_age_s = int64_t{90} * 86400;
   bool debug_routes = false;                     // See ApiOptions::debug_routes.
+  bool console = true;                           // Serve the web console at /console/ (docs/console.md).
   bool log_requests = true;                      // One line per request on stderr.
   uint64_t shutdown_timeout_ms = 30000;          // Drain limit after SIGTERM.
   Durability durability = Durability::kFull;
@@ -80,6 +90,14 @@ class Server {
   explicit Server(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// Copies what `vectron serve` keeps next to the database in `data_dir` into `dest` (an
+// existing directory): the auth store (auth/) and the audit log (audit/), each a
+// consistent copy also while a server runs, and the generated TLS certificate and key
+// (tls/, the key mode 0600). Missing parts are skipped. `vectron backup` calls it after
+// Database::Backup so that a restored directory serves with the same users, keys and
+// certificate. REQUIRES: this process serves no Server on `data_dir`.
+Status BackupServeState(const std::string& data_dir, const std::string& dest);
 
 // The body of `vectron serve`: opens, prints the listening addresses on stdout, serves
 // until SIGTERM/SIGINT, checkpoints, and returns the process exit code (0 on a clean stop).

@@ -2,13 +2,16 @@
 """Sums test results over meson test logs into one line: 'N passed, N failed, N skipped'.
 
 A doctest binary contributes its own case counts (from its '[doctest] test cases:'
-line); pytest its summary; any other test counts as one by its meson result."""
+line); pytest its summary; a log with a plain "NAME: N passed, N failed, N skipped"
+line (scripts/test-console.sh) its last such line; any other test counts as one by its
+meson result."""
 import json
 import re
 import sys
 
 DOCTEST = re.compile(r"\[doctest\] test cases:\s*(\d+) \|\s*(\d+) passed \|\s*(\d+) failed \|\s*(\d+) skipped")
 PYTEST = re.compile(r"=+ (.*) in [\d.]+s")
+PLAIN = re.compile(r"^(?:[\w-]+: )?(\d+) passed, (\d+) failed(?:, (\d+) skipped)?$", re.M)
 
 
 def main(paths):
@@ -26,6 +29,7 @@ def main(paths):
             result = t.get("result", "")
             m = DOCTEST.findall(out)
             py = PYTEST.findall(out)
+            plain = PLAIN.findall(out)
             if m and result not in ("TIMEOUT",):
                 # doctest's "skipped" counts cases filtered out by --test-case; not skips.
                 _, p, f, _ = (int(x) for x in m[-1])
@@ -40,6 +44,11 @@ def main(paths):
                 if result not in ("OK", "SKIP") and f == 0:
                     f = 1
                 passed, failed, skipped = passed + p, failed + f, skipped + counts.get("skipped", 0)
+            elif plain and result != "TIMEOUT":
+                p, f, s = (int(x or 0) for x in plain[-1])
+                if result not in ("OK", "SKIP") and f == 0:
+                    f = 1
+                passed, failed, skipped = passed + p, failed + f, skipped + s
             elif result == "OK":
                 passed += 1
             elif result == "SKIP":

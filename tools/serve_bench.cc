@@ -9,6 +9,13 @@
 //
 // --db keeps the built database for the next run (the import of 200k points takes
 // minutes); without it a temporary one is built and removed.
+//
+// --auth also measures the cost of authentication: a second server in this process, on
+// a backup of the database, with auth on (an SDK token on every request; TLS off on
+// both, so that only auth differs). Each client sends every query to both servers, one
+// right after the other (the order flipped each time), so that the machine's load
+// swings hit both alike; a second table gives the latencies and their ratio, and the
+// in-process cost of checking a token.
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
@@ -17,6 +24,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -46,9 +54,11 @@ std::string LoadAverage() {
 }
 
 // One keep-alive HTTP/1.1 exchange; returns the body ("" on error).
-std::string HttpPost(BlockingSocket& s, const std::string& path, const std::string& body) {
-  std::string req = "POST " + path + " HTTP/1.1\r\nHost: b\r\nContent-Type: application/json\r\nContent-Length: " +
-                    std::to_string(body.size()) + "\r\n\r\n" + body;
+// `headers`: extra header lines, each ending in \r\n.
+std::string HttpPost(BlockingSocket& s, const std::string& path, const std::string& body,
+                     const std::string& headers = "") {
+  std::string req = "POST " + path + " HTTP/1.1\r\nHost: b\r\nContent-Type: application/json\r\n" + headers +
+                    "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
   if (!s.SendAll(req).ok()) return {};
   std::string buf;
   size_t end;
@@ -168,6 +178,59 @@ Run Measure(const std::string& mode, int clients, double seconds, size_t nq, con
   return r;
 }
 
+// Medians of one paired run: latency without and with auth, and of the per-query
+// difference (with - without).
+struct Paired {
+  double plain_ms = 0, auth_ms = 0, diff_us = 0;
+  size_t pairs = 0;
+};
+
+double Median(std::vector<double> v);
+
+// `clients` threads, each with a client of each server (make_plain, make_auth), send
+// every query to both (fn(client, q)), alternating which goes first, for `seconds`.
+template <typename MakeP, typename MakeA, typename FnP, typename FnA>
+Paired MeasurePaired(int clients, double seconds, size_t nq, MakeP make_plain, MakeA make_auth, FnP fn_plain,
+                     FnA fn_auth) {
+  std::vector<std::vector<double>> plain(clients), auth(clients), diff(clients);
+  auto stop_at = Clock::now() + std::chrono::duration<double>(seconds);
+  std::vector<std::thread> ts;
+  for (int c = 0; c < clients; ++c) {
+    ts.emplace_back([&, c] {
+      auto p = make_plain();
+      auto a = make_auth();
+      for (size_t i = c;; i += clients) {
+        const size_t q = i % nq;
+        double lp = 0, la = 0;
+        auto timed = [](auto&& call) {
+          auto t0 = Clock::now();
+          call();
+          return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+        };
+        if ((i / clients) % 2) {
+          la = timed([&] { fn_auth(a, q); });
+          lp = timed([&] { fn_plain(p, q); });
+        } else {
+          lp = timed([&] { fn_plain(p, q); });
+          la = timed([&] { fn_auth(a, q); });
+        }
+        plain[c].push_back(lp);
+        auth[c].push_back(la);
+        diff[c].push_back((la - lp) * 1000);
+        if (Clock::now() >= stop_at) break;
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  std::vector<double> ap, aa, ad;
+  for (int c = 0; c < clients; ++c) {
+    ap.insert(ap.end(), plain[c].begin(), plain[c].end());
+    aa.insert(aa.end(), auth[c].begin(), auth[c].end());
+    ad.insert(ad.end(), diff[c].begin(), diff[c].end());
+  }
+  return {Median(ap), Median(aa), Median(ad), ap.size()};
+}
+
 double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
@@ -207,6 +270,8 @@ int main(int argc, char** argv) {
   app.add_option("--clients", client_list, "Concurrent client connections, a list")->capture_default_str();
   app.add_option("--rounds", rounds, "Rounds of (embedded, HTTP, RPC); medians are reported")->capture_default_str();
   app.add_option("--seconds", seconds, "Timed seconds per mode and round")->capture_default_str();
+  bool with_auth = false;
+  app.add_flag("--auth", with_auth, "Also measure HTTP and RPC with auth on (a second server on a copy)");
   CLI11_PARSE(app, argc, argv);
   if (metric_name.empty()) metric_name = data.find("angular") != std::string::npos ? "cosine" : "l2";
   auto metric = ParseMetric(metric_name);
@@ -336,48 +401,99 @@ int main(int argc, char** argv) {
   ro.k = k;
   ro.ef = ef;
   const int http_port = (*server)->http_port(), rpc_port = (*server)->rpc_port();
-  const char* kModes[] = {"embedded (Collection::Search)", "HTTP/JSON (keep-alive)", "RPC (flatbuffers)"};
+
+  // The same database behind a server with auth on (same process, same worker count).
+  std::unique_ptr<Server> auth_server;
+  std::thread auth_loop;
+  std::string auth_dir, sdk_token;
+  if (with_auth) {
+    auth_dir = db_dir + "-auth-copy";
+    std::filesystem::remove_all(auth_dir);
+    if (Status s = db.Backup(auth_dir); !s.ok()) {
+      std::fprintf(stderr, "backup for the auth server: %s\n", s.ToString().c_str());
+      return 1;
+    }
+    ServeOptions ao = so;
+    ao.data_dir = auth_dir;
+    ao.auth = true;
+    ao.admin_password = "bench-admin-password";
+    auto opened = Server::Open(ao);
+    if (!opened.ok()) {
+      std::fprintf(stderr, "%s\n", opened.status().ToString().c_str());
+      return 1;
+    }
+    auth_server = std::move(*opened);
+    Authenticator& a = *auth_server->authenticator();
+    auto login = a.Login("admin", "bench-admin-password", "bench");
+    Principal admin;
+    if (!login.ok() || !a.Authenticate("Bearer " + login->token, &admin).ok()) {
+      std::fprintf(stderr, "login to the auth server failed\n");
+      return 1;
+    }
+    sdk_token = a.CreateKey(admin, "bench", kScopeRead, std::nullopt, 0, "bench").value().token;
+    auth_loop = std::thread([&] { auth_server->Run(false); });
+  }
+  const int auth_http_port = with_auth ? auth_server->http_port() : 0;
+  const int auth_rpc_port = with_auth ? auth_server->rpc_port() : 0;
+  const std::string auth_header = "Authorization: Bearer " + sdk_token + "\r\n";
+
+  const std::vector<std::string> kModes = {"embedded (Collection::Search)", "HTTP/JSON (keep-alive)",
+                                           "RPC (flatbuffers)"};
+  const size_t nmodes = kModes.size();
   struct Row {
     int clients;
     std::vector<Run> runs;       // Per mode: medians of the rounds.
     std::vector<double> ratios;  // Per mode: median over rounds of QPS / that round's embedded QPS.
     std::vector<double> qps_min, qps_max;
+    Paired auth_http, auth_rpc;  // Medians over rounds.
   };
+  auto http_search = [&](const std::string& headers) {
+    return [&, headers](BlockingSocket& s, size_t q) {
+      std::vector<std::string> ids;
+      auto j = nlohmann::json::parse(HttpPost(s, "/v1/collections/bench/search", bodies[q], headers), nullptr, false);
+      if (j.is_object() && j.contains("hits"))
+        for (auto& h : j["hits"]) ids.push_back(h["id"]);
+      return ids;
+    };
+  };
+  auto rpc_search = [&](RpcClient& c, size_t q) {
+    std::vector<std::string> ids;
+    auto r = c.Search("bench", qspan(q), 1, ro);
+    if (r.ok())
+      for (auto& h : (*r)[0]) ids.push_back(h.id);
+    return ids;
+  };
+  auto http_client = [](int port) { return [port] { return BlockingSocket::Connect("127.0.0.1", port).value(); }; };
+  auto rpc_client = [](int port, const std::string& token) {
+    return [port, token] {
+      RpcClientOptions o;
+      o.token = token;
+      return RpcClient::Connect("127.0.0.1", port, o).value();
+    };
+  };
+  std::vector<std::function<Run(int)>> measure = {
+      [&](int clients) {
+        return Measure("", clients, seconds, nq, gt, k, [] { return 0; }, [&](int&, size_t q) {
+          std::vector<std::string> ids;
+          for (auto& h : col->Search(qspan(q), sp).value()) ids.push_back(h.id);
+          return ids;
+        });
+      },
+      [&](int clients) { return Measure("", clients, seconds, nq, gt, k, http_client(http_port), http_search("")); },
+      [&](int clients) { return Measure("", clients, seconds, nq, gt, k, rpc_client(rpc_port, ""), rpc_search); }};
   std::vector<Row> rows;
   for (int clients : client_counts) {
-    std::vector<std::vector<Run>> per_mode(3);
+    std::vector<std::vector<Run>> per_mode(nmodes);
     for (int round = 0; round < rounds; ++round) {
-      per_mode[0].push_back(Measure(kModes[0], clients, seconds, nq, gt, k, [] { return 0; },
-                                    [&](int&, size_t q) {
-                                      std::vector<std::string> ids;
-                                      for (auto& h : col->Search(qspan(q), sp).value()) ids.push_back(h.id);
-                                      return ids;
-                                    }));
-      per_mode[1].push_back(Measure(kModes[1], clients, seconds, nq, gt, k,
-                                    [&] { return BlockingSocket::Connect("127.0.0.1", http_port).value(); },
-                                    [&](BlockingSocket& s, size_t q) {
-                                      std::vector<std::string> ids;
-                                      auto j = nlohmann::json::parse(
-                                          HttpPost(s, "/v1/collections/bench/search", bodies[q]), nullptr, false);
-                                      if (j.is_object() && j.contains("hits"))
-                                        for (auto& h : j["hits"]) ids.push_back(h["id"]);
-                                      return ids;
-                                    }));
-      per_mode[2].push_back(Measure(kModes[2], clients, seconds, nq, gt, k,
-                                    [&] { return RpcClient::Connect("127.0.0.1", rpc_port).value(); },
-                                    [&](RpcClient& c, size_t q) {
-                                      std::vector<std::string> ids;
-                                      auto r = c.Search("bench", qspan(q), 1, ro);
-                                      if (r.ok())
-                                        for (auto& h : (*r)[0]) ids.push_back(h.id);
-                                      return ids;
-                                    }));
-      for (int md = 0; md < 3; ++md)
-        std::fprintf(stderr, "clients=%d round %d %s: %.0f QPS\n", clients, round + 1, kModes[md],
+      for (size_t md = 0; md < nmodes; ++md) {
+        per_mode[md].push_back(measure[md](clients));
+        per_mode[md].back().mode = kModes[md];
+        std::fprintf(stderr, "clients=%d round %d %s: %.0f QPS\n", clients, round + 1, kModes[md].c_str(),
                      per_mode[md].back().qps);
+      }
     }
-    Row row{clients, {}, {}, {}, {}};
-    for (int md = 0; md < 3; ++md) {
+    Row row{clients, {}, {}, {}, {}, {}, {}};
+    for (size_t md = 0; md < nmodes; ++md) {
       std::vector<double> qps, p50, p99, rec, ratio;
       for (size_t i = 0; i < per_mode[md].size(); ++i) {
         const Run& r = per_mode[md][i];
@@ -392,7 +508,48 @@ int main(int argc, char** argv) {
       row.qps_min.push_back(*std::min_element(qps.begin(), qps.end()));
       row.qps_max.push_back(*std::max_element(qps.begin(), qps.end()));
     }
+    if (with_auth) {
+      std::vector<Paired> h, r;
+      for (int round = 0; round < rounds; ++round) {
+        h.push_back(MeasurePaired(clients, seconds, nq, http_client(http_port), http_client(auth_http_port),
+                                  http_search(""), http_search(auth_header)));
+        r.push_back(MeasurePaired(clients, seconds, nq, rpc_client(rpc_port, ""), rpc_client(auth_rpc_port, sdk_token),
+                                  rpc_search, rpc_search));
+        std::fprintf(stderr, "clients=%d auth round %d: HTTP %.3f/%.3f ms, RPC %.3f/%.3f ms\n", clients, round + 1,
+                     h.back().plain_ms, h.back().auth_ms, r.back().plain_ms, r.back().auth_ms);
+      }
+      auto median = [](const std::vector<Paired>& v) {
+        std::vector<double> p, a, d;
+        size_t n = 0;
+        for (auto& x : v) {
+          p.push_back(x.plain_ms);
+          a.push_back(x.auth_ms);
+          d.push_back(x.diff_us);
+          n += x.pairs;
+        }
+        return Paired{Median(p), Median(a), Median(d), n};
+      };
+      row.auth_http = median(h);
+      row.auth_rpc = median(r);
+    }
     rows.push_back(std::move(row));
+  }
+  double auth_check_us = 0;
+  if (with_auth) {
+    Authenticator& a = *auth_server->authenticator();
+    auth_check_us = 1e9;
+    for (int rep = 0; rep < 5; ++rep) {
+      auto t0 = Clock::now();
+      for (int i = 0; i < 100000; ++i) {
+        Principal who;
+        if (!a.AuthenticateToken(sdk_token, &who).ok() || !Authorize(who, {Access::kRead}, "bench").ok()) return 1;
+      }
+      auth_check_us = std::min(auth_check_us, std::chrono::duration<double, std::micro>(Clock::now() - t0).count() / 1e5);
+    }
+    auth_server->Shutdown();
+    auth_loop.join();
+    auth_server.reset();
+    std::filesystem::remove_all(auth_dir);
   }
   (*server)->Shutdown();
   loop.join();
@@ -420,5 +577,19 @@ int main(int argc, char** argv) {
     }
   std::printf("\nQPS / embedded is the median over rounds of each round's ratio (the modes alternate within a "
               "round, so slow swings of the machine's load cancel out).\n");
+  if (with_auth) {
+    std::printf("\nAuth overhead: two servers in this process on copies of the database, TLS off on both, one "
+                "with auth on (an SDK token checked on every request). Each client sends every query to both, one "
+                "right after the other, the order flipped each time; medians of %d rounds of %.0f s.\n\n"
+                "| clients | transport | p50 ms, no auth | p50 ms, auth | auth / no auth | median difference per "
+                "request | pairs |\n|---:|---|---:|---:|---:|---:|---:|\n",
+                rounds, seconds);
+    for (auto& row : rows)
+      for (auto [name, p] : {std::pair{"HTTP/JSON", row.auth_http}, std::pair{"RPC", row.auth_rpc}})
+        std::printf("| %d | %s | %.3f | %.3f | %.3f | %+.1f µs | %zu |\n", row.clients, name, p.plain_ms, p.auth_ms,
+                    p.auth_ms / p.plain_ms, p.diff_us, p.pairs);
+    std::printf("\nIn process, Authenticator::AuthenticateToken + Authorize of a verified (cached) SDK token: "
+                "%.2f µs per request (best of 5 × 100000).\n", auth_check_us);
+  }
   return 0;
 }

@@ -1,5 +1,5 @@
 // The `vectron` command-line tool: serve, create, import, search, count, index, info, list,
-// drop, backup, compact, bench and the durability benchmarks.
+// drop, backup, audit, compact, bench and the durability benchmarks.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
@@ -13,6 +13,7 @@
 #include "datasets.h"
 #include "durability_bench.h"
 #include "progress.h"
+#include "serve_admin.h"
 #include "vectron/vectron.h"
 
 using namespace vectron;
@@ -213,9 +214,18 @@ int main(int argc, char** argv) {
   bench->add_option("--max-base", bo.max_base, "Filtered mode only: use the first N base vectors");
 
   std::string backup_dest;
-  auto* backup = app.add_subcommand("backup", "Copy the database consistently (writers may continue)");
+  auto* backup = app.add_subcommand(
+      "backup", "Copy the database, and the server's users, keys, audit log and certificate (writers may continue)");
   backup->add_option("--data", data_dir, "Database directory")->capture_default_str();
   backup->add_option("dest", backup_dest, "New directory for the copy")->required();
+
+  AuditCliOptions audit_opts;
+  auto* audit = app.add_subcommand("audit", "Show the auth audit log of `vectron serve`, newest first");
+  audit->add_option("--data", audit_opts.data_dir, "Database directory")->capture_default_str();
+  audit->add_option("--limit", audit_opts.limit, "Events to show")->capture_default_str();
+  audit->add_option("--since", audit_opts.since, "Only events since: Unix seconds, or an age (30m, 12h, 7d)");
+  audit->add_option("--cursor", audit_opts.cursor, "Start at this event seq (from a previous page)");
+  audit->add_flag("--json", audit_opts.json, "One JSON object per line");
 
   std::string compact_name;
   bool compact_index_only = false;
@@ -264,6 +274,15 @@ int main(int argc, char** argv) {
                     "A request (or RPC frame) must arrive completely within this (408 past it)")
       ->capture_default_str();
   serve->add_option("--max-frame-bytes", so.rpc_max_frame_bytes, "Largest RPC frame")->capture_default_str();
+  serve->add_option("--max-connections", so.max_connections,
+                    "Open connections (HTTP and RPC together) past which new ones are refused (0 = no cap)")
+      ->capture_default_str();
+  serve->add_option("--max-connections-per-ip", so.max_connections_per_ip,
+                    "Open connections from one client address past which its new ones are refused (0 = no cap)")
+      ->capture_default_str();
+  serve->add_option("--tls-handshake-timeout-ms", so.tls_handshake_timeout_ms,
+                    "A TLS handshake not done within this from the connection's accept is cut")
+      ->capture_default_str();
   serve->add_option("--shutdown-timeout-ms", so.shutdown_timeout_ms, "Drain limit after SIGTERM")->capture_default_str();
   serve->add_option("--tls-cert", so.tls_cert,
                     "PEM certificate chain for TLS on both ports (default: a self-signed one in DATA/tls/)");
@@ -278,9 +297,17 @@ int main(int argc, char** argv) {
   serve->add_option("--jwt-alg", jwt_alg, "Algorithm of new token signing keys: eddsa (Ed25519) or hs256")
       ->capture_default_str();
   serve->add_option("--login-ttl", so.login_ttl_s, "Login token lifetime in seconds")->capture_default_str();
+  uint64_t audit_max_mib = so.audit_max_bytes >> 20;
+  int64_t audit_max_days = so.audit_max_age_s / 86400;
+  serve->add_option("--audit-max-mib", audit_max_mib, "Audit log size kept (oldest events go first)")
+      ->capture_default_str();
+  serve->add_option("--audit-max-days", audit_max_days, "Audit log age kept (0 = only the size limit)")
+      ->capture_default_str();
   serve->add_option("--durability", serve_durability, "full, nometasync or nosync")->capture_default_str();
   serve->add_flag("--no-request-log", no_request_log, "Do not log one line per request");
   serve->add_flag("--debug-routes", so.debug_routes, "Enable /v1/_debug/* (tests only)");
+  bool no_console = false;
+  serve->add_flag("--no-console", no_console, "Do not serve the web console at /console/");
 
   tools::ClusterCommands cluster_commands;
   tools::AddClusterCommands(app, &cluster_commands);
@@ -290,7 +317,7 @@ int main(int argc, char** argv) {
   if (*backup) {
     auto db = OpenDb(data_dir);
     if (!db.ok()) return Fail(db.status());
-    if (Status s = (*db)->Backup(backup_dest); !s.ok()) {
+    if (Status s = BackupAll(**db, data_dir, backup_dest); !s.ok()) {
       progress.Finish();
       return Fail(s);
     }
@@ -298,6 +325,7 @@ int main(int argc, char** argv) {
     std::printf("backed up %s to %s\n", data_dir.c_str(), backup_dest.c_str());
     return 0;
   }
+  if (*audit) return RunAudit(audit_opts);
   if (*compact) return RunCompact(data_dir, compact_name, compact_index_only, progress);
   if (*bench_reopen) return RunReopenBench(dbo);
   if (*bench_concurrent) return RunConcurrentBench(dbo);
@@ -309,6 +337,9 @@ int main(int argc, char** argv) {
     so.durability = *dur;
     so.log_requests = !no_request_log;
     so.auth = !no_auth;
+    so.console = !no_console;
+    so.audit_max_bytes = audit_max_mib << 20;
+    so.audit_max_age_s = audit_max_days * 86400;
     if (jwt_alg == "eddsa" || jwt_alg == "EdDSA") so.jwt_alg = net::JwtAlg::kEdDSA;
     else if (jwt_alg == "hs256" || jwt_alg == "HS256") so.jwt_alg = net::JwtAlg::kHS256;
     else return Fail(Status::InvalidArgument("--jwt-alg must be eddsa or hs256"));

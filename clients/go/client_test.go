@@ -178,7 +178,11 @@ func TestCollections(t *testing.T) {
 			found = &s
 		}
 	}
-	if found == nil || *found != (vectron.CollectionSummary{Name: "c1", Dim: 3, Metric: "l2", Shards: 2, Count: 0}) {
+	if found == nil || found.DiskBytes <= 0 || found.IndexMemoryBytes < 0 {
+		t.Fatalf("listed %+v", found)
+	}
+	if f := *found; (vectron.CollectionSummary{Name: f.Name, Dim: f.Dim, Metric: f.Metric, Shards: f.Shards, Count: f.Count, IndexKind: f.IndexKind}) !=
+		(vectron.CollectionSummary{Name: "c1", Dim: 3, Metric: "l2", Shards: 2, Count: 0, IndexKind: "flat"}) {
 		t.Fatalf("listed %+v", found)
 	}
 	must[int](t)(c.Collection("c1").Upsert(ctx, []vectron.Point{{ID: "a", Vector: []float32{1, 2, 3}}}))

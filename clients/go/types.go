@@ -94,6 +94,10 @@ type CollectionSummary struct {
 	Metric Metric `json:"metric"`
 	Shards int    `json:"shards"`
 	Count  int64  `json:"count"`
+	// IndexKind is "flat", "hnsw" or "mixed" (shards of both kinds).
+	IndexKind        string `json:"index_kind"`
+	IndexMemoryBytes int64  `json:"index_memory_bytes"`
+	DiskBytes        int64  `json:"disk_bytes"`
 }
 
 // Point is a point to upsert, or one read back (Vector and Metadata then as requested

@@ -5,6 +5,7 @@
 // Abseil's canonical codes and tell the caller what to do next.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -27,6 +28,10 @@ enum class StatusCode : int {
   kIOError,             // The operating system refused a file operation.
   kInternal,            // A bug: an invariant did not hold.
   kCancelled,           // The caller asked to stop.
+  // The server's codes (`vectron serve`); the embedded engine never returns them.
+  kUnauthenticated,     // No valid credentials (missing, bad, expired or revoked token).
+  kPermissionDenied,    // Valid credentials without the right for this call.
+  kRateLimited,         // Too many attempts; retry after retry_after_s() seconds.
 };
 
 // Returns a stable lower-case name such as "invalid_argument".
@@ -51,6 +56,11 @@ class [[nodiscard]] Status {
   static Status IOError(std::string m) { return {StatusCode::kIOError, std::move(m)}; }
   static Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
   static Status Cancelled(std::string m) { return {StatusCode::kCancelled, std::move(m)}; }
+  static Status Unauthenticated(std::string m) { return {StatusCode::kUnauthenticated, std::move(m)}; }
+  static Status PermissionDenied(std::string m) { return {StatusCode::kPermissionDenied, std::move(m)}; }
+  static Status RateLimited(std::string m, int64_t retry_after_s) {
+    return Status(StatusCode::kRateLimited, std::move(m)).WithRetryAfter(retry_after_s);
+  }
 
   // True for OK.
   bool ok() const { return code_ == StatusCode::kOk; }
@@ -58,6 +68,15 @@ class [[nodiscard]] Status {
   StatusCode code() const { return code_; }
   // The error's text ("" for OK); valid while this Status lives unchanged.
   const std::string& message() const { return message_; }
+  // A hint for RateLimited and Unavailable: seconds after which a retry may succeed
+  // (0: no hint). Carried by WithContext.
+  int64_t retry_after_s() const { return retry_after_s_; }
+  // A copy with the retry hint set.
+  Status WithRetryAfter(int64_t seconds) const {
+    Status s = *this;
+    s.retry_after_s_ = seconds;
+    return s;
+  }
   // Shorthands for code() == kNotFound / kInvalidArgument.
   bool IsNotFound() const { return code_ == StatusCode::kNotFound; }
   bool IsInvalidArgument() const { return code_ == StatusCode::kInvalidArgument; }
@@ -77,6 +96,7 @@ class [[nodiscard]] Status {
  private:
   StatusCode code_ = StatusCode::kOk;
   std::string message_;
+  int64_t retry_after_s_ = 0;
 };
 
 // A value of T or an error Status. Accessing value() of an error is a bug (checked).

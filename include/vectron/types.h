@@ -14,6 +14,10 @@ namespace vectron {
 inline constexpr size_t kMaxIdBytes = 256;
 inline constexpr size_t kMaxMetadataBytes = 1 << 20;
 inline constexpr uint32_t kMaxDim = 65536;
+// Deepest nesting of arrays and objects accepted in JSON from outside: metadata, filters
+// and (in `vectron serve`) every request body. The top level counts as 1. Deeper text is
+// refused with InvalidArgument before it is parsed.
+inline constexpr int kMaxJsonNesting = 128;
 
 // A stored point. `metadata` is JSON-object text, or empty for none.
 struct Point {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "filter/filter.h"
+#include "util/untrusted_json.h"
 
 namespace vectron::filter {
 namespace {
@@ -44,8 +45,10 @@ std::string KeyStep(const std::string& key) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
            c == '_' || c == '-' || c == '.' || c == '$';
   });
+  // Cut: a key can be as long as the request that carries it.
+  const std::string shown = Excerpt(key);
   std::string step = plain ? "." : "[";
-  step += plain ? key : json(key).dump(-1, ' ', false, json::error_handler_t::replace);
+  step += plain ? shown : json(shown).dump(-1, ' ', false, json::error_handler_t::replace);
   if (!plain) step += ']';
   return step;
 }
@@ -150,7 +153,7 @@ class Parser {
     if (LookupOp(key).kind != FieldOpKind::kUnknown) {
       return Error(key + " must be applied to a field, as in {\"price\": {\"" + key + "\": ...}}");
     }
-    return Error("unknown operator " + key);
+    return Error("unknown operator " + Excerpt(key));
   }
 
   Result<Node> ParseLogical(const std::string& key, const json& value, int depth) {
@@ -182,14 +185,14 @@ class Parser {
       const size_t dot = key.find('.', start);
       std::string segment = key.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
       if (segment.empty()) {
-        return Error("field name \"" + key + "\" has an empty segment (leading, trailing or doubled '.')");
+        return Error("field name \"" + Excerpt(key) + "\" has an empty segment (leading, trailing or doubled '.')");
       }
       if (segment[0] == '$') {
-        return Error("field name \"" + key + "\" has a segment starting with '$'");
+        return Error("field name \"" + Excerpt(key) + "\" has a segment starting with '$'");
       }
       path.segments.push_back(std::move(segment));
       if (path.segments.size() > static_cast<size_t>(kMaxDepth)) {
-        return Error("field name \"" + key + "\" has more than " + std::to_string(kMaxDepth) + " segments");
+        return Error("field name \"" + Excerpt(key) + "\" has more than " + std::to_string(kMaxDepth) + " segments");
       }
       if (dot == std::string::npos) break;
       start = dot + 1;
@@ -211,7 +214,7 @@ class Parser {
     for (const auto& [key, unused] : obj.items()) {
       if (key.empty() || key[0] != '$') {
         return Error("nested objects are not matched directly; use a dotted field name such as \"" +
-                     path.Dotted() + "." + key + "\" or operators such as $eq");
+                     Excerpt(path.Dotted() + "." + key) + "\" or operators such as $eq");
       }
     }
     const int term_depth = obj.size() > 1 ? depth + 1 : depth;
@@ -296,7 +299,7 @@ class Parser {
       case FieldOpKind::kUnknown:
         break;
     }
-    return Error("unknown operator " + name);
+    return Error("unknown operator " + Excerpt(name));
   }
 
   Result<Node> ParseSet(const FieldPath& path, SetOp op, const std::string& name, const json& list,
@@ -341,35 +344,6 @@ class Parser {
   int nodes_ = 0;
 };
 
-// Rejects over-deep JSON before nlohmann builds it (its DOM would otherwise be built
-// and destroyed at that depth). Returns the byte offset where the limit is crossed.
-std::optional<size_t> FindExcessiveNesting(std::string_view text) {
-  int depth = 0;
-  bool in_string = false;
-  bool escaped = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      if (++depth > kMaxJsonDepth) return i;
-    } else if (c == '}' || c == ']') {
-      --depth;
-    }
-  }
-  return std::nullopt;
-}
-
 }  // namespace
 
 Result<Filter> Parse(const json& where) {
@@ -378,31 +352,13 @@ Result<Filter> Parse(const json& where) {
 }
 
 Result<Filter> ParseText(std::string_view json_text) {
-  if (auto at = FindExcessiveNesting(json_text)) {
+  // Over-deep JSON is refused before nlohmann builds it, at the filter's own (tighter)
+  // limit; the seam then parses it (bounded, repeated keys refused, errors kept short).
+  if (auto at = FindJsonNestingAbove(json_text, kMaxJsonDepth)) {
     return Status::InvalidArgument("filter JSON is nested deeper than " + std::to_string(kMaxJsonDepth) +
                                    " levels at byte " + std::to_string(*at));
   }
-  json where;
-  try {
-    where = json::parse(json_text.begin(), json_text.end());
-  } catch (const json::parse_error& e) {
-    // e.what() repeats "[json.exception.parse_error.101] parse error at line 1, column N:";
-    // keep only the explanation after it.
-    std::string what = e.what();
-    const size_t colon = what.find(": ");
-    std::string detail = colon == std::string::npos ? what : what.substr(colon + 2);
-    return Status::InvalidArgument("filter is not valid JSON: error at byte " + std::to_string(e.byte) +
-                                   ": " + detail);
-  } catch (const json::exception& e) {
-    // Not a syntax error but a value nlohmann cannot hold, e.g. 1e400 (number
-    // overflow); drop the "[json.exception.out_of_range.406] " tag.
-    std::string what = e.what();
-    const size_t tag_end = what.find("] ");
-    return Status::InvalidArgument("filter is not valid JSON: " +
-                                   (tag_end == std::string::npos ? what : what.substr(tag_end + 2)));
-  } catch (const std::exception& e) {
-    return Status::InvalidArgument(std::string("filter could not be read: ") + e.what());
-  }
+  VECTRON_ASSIGN_OR_RETURN(json where, ParseUntrustedJson(json_text, "filter"));
   return Parse(where);
 }
 

@@ -325,6 +325,7 @@ Result<bool> Cursor::Seek(std::string_view key) {
 Result<bool> Cursor::First() { return Move(MDB_FIRST); }
 Result<bool> Cursor::Last() { return Move(MDB_LAST); }
 Result<bool> Cursor::Next() { return Move(MDB_NEXT); }
+Result<bool> Cursor::Prev() { return Move(MDB_PREV); }
 Status Cursor::Delete() { return MdbStatus(mdb_cursor_del(c_, 0), "mdb_cursor_del"); }
 
 Result<std::optional<std::string_view>> Txn::Get(Dbi dbi, std::string_view key) const {

@@ -103,6 +103,8 @@ class Cursor {
   Result<bool> First();
   Result<bool> Last();
   Result<bool> Next();
+  // Moves to the previous key. Returns false at the start.
+  Result<bool> Prev();
   std::string_view key() const { return FromVal(k_); }
   std::string_view value() const { return FromVal(v_); }
   // Deletes the entry under the cursor (write transactions only).

@@ -71,7 +71,9 @@ json Build(bool auth) {
   paths["/v1/collections"]["get"] =
       Op("List collections", nullptr,
          Obj({{"collections", {{"type", "array"}, {"items", Obj({{"name", str}, {"dim", integer}, {"metric", str},
-                                                                 {"shards", integer}, {"count", integer}})}}}}),
+                                                                 {"shards", integer}, {"count", integer},
+                                                                 {"index_kind", str}, {"index_memory_bytes", integer},
+                                                                 {"disk_bytes", integer}})}}}}),
          {}, false);
   paths["/v1/collections/{name}"]["get"] =
       Op("A collection's config and stats", nullptr,
@@ -80,7 +82,7 @@ json Build(bool auth) {
       Op("Delete a collection and its files", nullptr, Obj({{"name", str}, {"dropped", boolean}}), {404}, true);
   paths["/v1/collections/{name}/points"]["put"] =
       Op("Upsert points atomically", Obj({{"points", {{"type", "array"}, {"items", Ref("Point")}}}}, {"points"}),
-         Obj({{"upserted", integer}}), {400, 404, 413}, true);
+         Obj({{"upserted", integer}}), {400, 404, 413, 507}, true);
   paths["/v1/collections/{name}/points/get"]["post"] =
       Op("Get points by id", Obj({{"ids", {{"type", "array"}, {"items", str}}}, {"include", include}}, {"ids"}),
          Obj({{"points", {{"type", "array"}, {"items", Ref("Point")}}}, {"not_found", {{"type", "array"}, {"items", str}}}}),
@@ -113,16 +115,25 @@ json Build(bool auth) {
     json str_array = {{"type", "array"}, {"items", str}};
     json scopes = {{"type", "array"}, {"items", {{"type", "string"}, {"enum", {"read", "write", "admin"}}}}};
     paths["/v1/auth/login"]["post"] =
-        Op("Log in with a user name and password: a login token (401 wrong password, 429 rate limited)",
+        Op("Log in with a user name and password: a login token (400 malformed user name, 401 wrong password, 429 "
+           "rate limited)",
            Obj({{"username", str}, {"password", str}}, {"username", "password"}), token, {400, 401, 429}, false);
     paths["/v1/auth/refresh"]["post"] = Op("A fresh login token for a valid login token", nullptr, token, {401, 403}, false);
     paths["/v1/auth/me"]["get"] =
         Op("Who the login token belongs to", nullptr, Obj({{"user", str}, {"role", str}, {"auth_time", integer}}),
            {401, 403}, false);
     paths["/v1/auth/password"]["post"] =
-        Op("Change the logged-in user's password", Obj({{"old_password", str}, {"new_password", str}},
-                                                        {"old_password", "new_password"}),
-           Obj({{"user", str}, {"password_changed", boolean}}), {400, 401, 403, 429}, false);
+        Op("Change the logged-in user's password; ends every earlier session and returns a new login token",
+           Obj({{"old_password", str}, {"new_password", str}}, {"old_password", "new_password"}),
+           Obj({{"user", str}, {"password_changed", boolean}, {"token", str}, {"token_type", str},
+                {"expires_at", integer}}),
+           {400, 401, 403, 429}, false);
+    paths["/v1/auth/logout-all"]["post"] =
+        Op("Log out everywhere: every login token of the user stops working (this one too); revoke_keys also "
+           "revokes the user's API keys",
+           Obj({{"revoke_keys", boolean}}),
+           Obj({{"user", str}, {"sessions_ended", boolean}, {"keys_revoked", integer}}), {400, 401, 403}, false);
+    paths["/v1/auth/logout-all"]["post"]["requestBody"]["required"] = false;
     paths["/v1/auth/signing-keys"]["get"] =
         Op("JWT signing keys (no secrets; EdDSA public keys)", nullptr, Obj({{"signing_keys", {{"type", "array"}}}}),
            {401, 403}, false);
@@ -148,19 +159,45 @@ json Build(bool auth) {
            {401, 403, 404}, false);
     paths["/v1/keys/{key_id}"]["delete"]["parameters"] = {
         {{"name", "key_id"}, {"in", "path"}, {"required", true}, {"schema", str}}};
+    json grants = {{"type", "object"},
+                   {"additionalProperties", {{"type", "array"}, {"items", {{"type", "string"}, {"enum", {"read", "write"}}}}}},
+                   {"description", "collection name (or \"*\": every collection) to scopes"}};
+    json user_param = {{"name", "name"}, {"in", "path"}, {"required", true}, {"schema", str}, {"description", "User name"}};
+    json collection_param = {{"name", "collection"}, {"in", "path"}, {"required", true}, {"schema", str},
+                             {"description", "Collection name, or * for every collection"}};
     paths["/v1/users"]["post"] =
-        Op("Create a user (admin, 201)",
-           Obj({{"username", str}, {"password", str}, {"role", {{"type", "string"}, {"enum", {"user", "admin"}}}}},
+        Op("Create a user (admin, 201); a non-admin user may be given grants",
+           Obj({{"username", str}, {"password", str}, {"role", {{"type", "string"}, {"enum", {"user", "admin"}}}},
+                {"grants", grants}},
                {"username", "password"}),
-           Obj({{"username", str}, {"role", str}}), {400, 401, 403, 409}, false);
-    paths["/v1/users"]["get"] = Op("Users (admin)", nullptr, Obj({{"users", {{"type", "array"}}}}), {401, 403}, false);
+           Obj({{"username", str}, {"role", str}, {"grants", grants}}), {400, 401, 403, 409}, false);
+    paths["/v1/users"]["get"] = Op("Users and their grants (admin)", nullptr, Obj({{"users", {{"type", "array"}}}}),
+                                   {401, 403}, false);
     paths["/v1/users/{name}"]["delete"] =
         Op("Delete a user and revoke its keys (admin)", nullptr, Obj({{"username", str}, {"deleted", boolean}}),
-           {401, 403, 404, 409}, true);
-    paths["/v1/users/{name}"]["delete"]["parameters"][0]["description"] = "User name";
+           {401, 403, 404, 409}, false);
+    paths["/v1/users/{name}"]["delete"]["parameters"] = {user_param};
+    paths["/v1/users/{name}/grants"]["get"] =
+        Op("A user's grants (admin)", nullptr, Obj({{"username", str}, {"grants", grants}}), {401, 403, 404}, false);
+    paths["/v1/users/{name}/grants"]["get"]["parameters"] = {user_param};
+    paths["/v1/users/{name}/grants/{collection}"]["put"] =
+        Op("Grant a non-admin user read and/or write on a collection (replaces its grant there; admin)",
+           Obj({{"scopes", {{"type", "array"}, {"items", {{"type", "string"}, {"enum", {"read", "write"}}}}}}},
+               {"scopes"}),
+           Obj({{"username", str}, {"collection", str}, {"scopes", str_array}}), {400, 401, 403, 404, 409}, false);
+    paths["/v1/users/{name}/grants/{collection}"]["put"]["parameters"] = {user_param, collection_param};
+    paths["/v1/users/{name}/grants/{collection}"]["delete"] =
+        Op("Revoke a user's grant on a collection: its keys lose it on their next request (admin)", nullptr,
+           Obj({{"username", str}, {"collection", str}, {"revoked", boolean}}), {401, 403, 404, 409}, false);
+    paths["/v1/users/{name}/grants/{collection}"]["delete"]["parameters"] = {user_param, collection_param};
     paths["/v1/audit"]["get"] =
-        Op("Audit log of auth events, newest first (admin); ?limit=N", nullptr, Obj({{"events", {{"type", "array"}}}}),
-           {401, 403}, false);
+        Op("Audit log of auth events, newest first, one page (admin); at most 1 MiB per answer", nullptr,
+           Obj({{"events", {{"type", "array"}}}, {"next_cursor", {{"type", "string"}, {"nullable", true}}}}),
+           {400, 401, 403}, false);
+    paths["/v1/audit"]["get"]["parameters"] = {
+        {{"name", "limit"}, {"in", "query"}, {"schema", integer}, {"description", "Events per page, 1-10000 (100)"}},
+        {{"name", "cursor"}, {"in", "query"}, {"schema", str}, {"description", "next_cursor of the previous page"}},
+        {{"name", "since"}, {"in", "query"}, {"schema", integer}, {"description", "Unix seconds: stop at older events"}}};
     // Each operation's required token, from the route table itself.
     for (const auto& r : RestApi::Routes(true, false)) {
       std::string m = r.method;

@@ -30,6 +30,11 @@ struct ApiOptions {
   int retry_after_s = 1;
 };
 
+// The body limit of routes that take a few fields (login, keys, users, creating a
+// collection or an index); routes carrying points, ids, vectors or filters take
+// HttpLimits::max_body_bytes (--max-body-bytes).
+inline constexpr size_t kSmallBodyBytes = 64 << 10;
+
 // The one translation table from engine Status codes to HTTP statuses.
 int HttpStatusFor(StatusCode code);
 // {"error": {"code": "not_found", "message": ...}} with HttpStatusFor(s.code()).
@@ -54,6 +59,10 @@ class RestApi {
   ~RestApi();
 
   void Handle(HttpRequest request, Responder respond);
+  // Decides on a request whose headers are in, before its body is read (HttpAdmit): an
+  // unknown route gets 404/405, a route needing a token is authenticated and authorised
+  // here (401/403/429), and an admitted request gets its route's body limit. Loop thread.
+  Admission Admit(const HttpRequest& head);
   // /readyz answers 503 from now on (shutting down).
   void SetDraining() { draining_ = true; }
   // The OpenAPI 3.0 document describing every route (with auth routes and each
@@ -69,9 +78,10 @@ class RestApi {
     Fn fn;
     bool inline_on_loop;  // Cheap and engine-free: no trip through the worker pool.
     RouteAccess access;   // The token the route needs.
+    size_t max_body_bytes;  // 0: HttpLimits::max_body_bytes.
   };
 
-  // Handlers' shared state (public for the handler functions in rest_api.cc).
+  // Handlers' shared state (public for the handler functions in rest_api.cc and auth_routes.cc).
   Database& db_;
   WorkerPool& pool_;
   RequestMetrics& metrics_;
@@ -91,6 +101,9 @@ class RestApi {
  private:
   // Authenticates and authorises, then runs the handler.
   HttpResponse Dispatch(const Handler& h, const HttpRequest& req, const PathParams& params);
+  // The caller's token checked against the route's access (and the collection named in
+  // the path). Thread-safe.
+  Status CheckAccess(const Handler& h, const HttpRequest& req, const PathParams& params, Principal* who);
   Router<Handler> router_;
 };
 

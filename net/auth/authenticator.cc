@@ -4,94 +4,19 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
-#include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
-#include <mutex>
 
+#include "net/auth/authenticator_impl.h"
 #include "net/auth/base64url.h"
 #include "net/io/crypto.h"
-#include "storage/lmdb.h"
+#include "util/files.h"
 
 namespace vectron::net {
 
 using nlohmann::json;
-
-unsigned ScopeFromName(std::string_view name) {
-  if (name == "read") return kScopeRead;
-  if (name == "write") return kScopeWrite;
-  if (name == "admin") return kScopeAdmin;
-  return 0;
-}
-
-std::vector<std::string> ScopeNames(unsigned scopes) {
-  std::vector<std::string> out;
-  if (scopes & kScopeRead) out.push_back("read");
-  if (scopes & kScopeWrite) out.push_back("write");
-  if (scopes & kScopeAdmin) out.push_back("admin");
-  return out;
-}
-
-const char* AccessName(Access a) {
-  switch (a) {
-    case Access::kPublic: return "public";
-    case Access::kLogin: return "login";
-    case Access::kLoginAdmin: return "login-admin";
-    case Access::kRead: return "read";
-    case Access::kWrite: return "write";
-    case Access::kAdmin: return "admin";
-  }
-  return "?";
-}
-
-bool Principal::MayUseCollection(std::string_view name) const {
-  if (unrestricted || !collections) return true;
-  return std::find(collections->begin(), collections->end(), name) != collections->end();
-}
-
-AuthFailure Authorize(const Principal& who, const RouteAccess& route, std::string_view collection) {
-  if (route.access == Access::kPublic || who.unrestricted) return {};
-  if (who.kind == TokenKind::kNone) return AuthFailure::Unauthenticated("this route needs a token");
-  switch (route.access) {
-    case Access::kPublic:
-      return {};
-    case Access::kLogin:
-    case Access::kLoginAdmin:
-      if (who.kind != TokenKind::kLogin)
-        return AuthFailure::Denied(
-            "this route needs a login token (POST /v1/auth/login); SDK tokens cannot manage users or keys");
-      if (route.access == Access::kLoginAdmin && !who.user_admin)
-        return AuthFailure::Denied("this route needs an admin user; " + who.user + " is not one");
-      return {};
-    case Access::kRead:
-    case Access::kWrite:
-    case Access::kAdmin: {
-      if (who.kind == TokenKind::kLogin) {
-        if (route.console) return {};
-        return AuthFailure::Denied(
-            "login tokens are for the console and account management; use an SDK token (POST /v1/keys) for the "
-            "data API");
-      }
-      unsigned need = route.access == Access::kRead ? kScopeRead : route.access == Access::kWrite ? kScopeWrite : kScopeAdmin;
-      if (!(who.scopes & need)) {
-        std::string has;
-        for (auto& s : ScopeNames(who.scopes)) has += (has.empty() ? "" : ", ") + s;
-        return AuthFailure::Denied("API key " + who.key_id + " lacks the \"" + AccessName(route.access) +
-                                   "\" scope (it has: " + (has.empty() ? "none" : has) + ")");
-      }
-      if (route.all_collections && who.collections)
-        return AuthFailure::Denied("API key " + who.key_id +
-                                   " is restricted to some collections; this route spans every collection");
-      if (!collection.empty() && !who.MayUseCollection(collection))
-        return AuthFailure::Denied("API key " + who.key_id + " may not access collection \"" + std::string(collection) +
-                                   "\"");
-      return {};
-    }
-  }
-  return AuthFailure::Denied("unknown access rule");
-}
 
 Status AuthOptions::Validate() const {
   if (dir.empty()) return Status::InvalidArgument("auth directory must not be empty");
@@ -101,6 +26,7 @@ Status AuthOptions::Validate() const {
   if (admin_user.empty()) return Status::InvalidArgument("admin user name must not be empty");
   if (!admin_password.empty() && (admin_password.size() < 8 || admin_password.size() > 1024))
     return Status::InvalidArgument("the admin password must have 8-1024 characters");
+  if (map_size_bytes < (uint64_t{1} << 20)) return Status::InvalidArgument("auth map size must be at least 1 MiB");
   return Status::OK();
 }
 
@@ -143,58 +69,17 @@ bool CheckPassword(const std::string& password, const std::string& hash) {
 
 // ------------------------------------------------------------------ store
 
+Result<std::string> RandomId(const char* prefix, size_t bytes) {
+  VECTRON_ASSIGN_OR_RETURN(std::string r, crypto::RandomBytes(bytes));
+  return std::string(prefix) + Base64UrlEncode(r);
+}
+
 namespace {
 
-struct UserRec {
-  std::string name, hash;
-  bool admin = false;
-  int64_t created_at = 0;
-};
+constexpr size_t kVerifiedCacheMax = 4096;
+// Set in the audit log once a format-1 store's audit table was copied there.
+constexpr const char* kAuditImportMarker = "imported_auth_v1";
 
-struct KeyRec {
-  std::string id, owner, name;
-  unsigned scopes = 0;
-  std::optional<std::vector<std::string>> collections;
-  int64_t created_at = 0, expires_at = 0;  // 0: never.
-  bool revoked = false;
-  int64_t revoked_at = 0;
-};
-
-struct Snapshot {
-  uint64_t txn_id = 0;
-  std::map<std::string, UserRec> users;
-  std::map<std::string, KeyRec> keys;
-  JwtKeySet keyset;
-  std::map<std::string, int64_t> key_created;  // kid → created_at
-  std::string current_kid;
-};
-
-json UserJson(const UserRec& u) {
-  return {{"name", u.name}, {"hash", u.hash}, {"role", u.admin ? "admin" : "user"}, {"created_at", u.created_at}};
-}
-UserRec UserFrom(const json& j) {
-  return {j.at("name").get<std::string>(), j.at("hash").get<std::string>(), j.at("role") == "admin",
-          j.at("created_at").get<int64_t>()};
-}
-json KeyJson(const KeyRec& k) {
-  json j = {{"id", k.id},        {"owner", k.owner},           {"name", k.name},       {"scopes", ScopeNames(k.scopes)},
-            {"created_at", k.created_at}, {"expires_at", k.expires_at}, {"revoked", k.revoked}, {"revoked_at", k.revoked_at}};
-  j["collections"] = k.collections ? json(*k.collections) : json(nullptr);
-  return j;
-}
-KeyRec KeyFrom(const json& j) {
-  KeyRec k;
-  k.id = j.at("id").get<std::string>();
-  k.owner = j.at("owner").get<std::string>();
-  k.name = j.at("name").get<std::string>();
-  for (auto& s : j.at("scopes")) k.scopes |= ScopeFromName(s.get<std::string>());
-  if (!j.at("collections").is_null()) k.collections = j.at("collections").get<std::vector<std::string>>();
-  k.created_at = j.at("created_at").get<int64_t>();
-  k.expires_at = j.at("expires_at").get<int64_t>();
-  k.revoked = j.at("revoked").get<bool>();
-  k.revoked_at = j.value("revoked_at", int64_t{0});
-  return k;
-}
 json SigningJson(const JwtKey& k, int64_t created_at) {
   return {{"kid", k.kid},
           {"alg", JwtAlgName(k.alg)},
@@ -213,19 +98,7 @@ JwtKey SigningFrom(const json& j) {
   return k;
 }
 
-std::string SeqKey(uint64_t seq) {
-  std::string k(8, '\0');
-  for (int i = 7; i >= 0; --i) {
-    k[static_cast<size_t>(i)] = static_cast<char>(seq & 0xff);
-    seq >>= 8;
-  }
-  return k;
-}
-uint64_t SeqOf(std::string_view k) {
-  uint64_t s = 0;
-  for (char c : k) s = (s << 8) | static_cast<unsigned char>(c);
-  return s;
-}
+std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 std::string PeerHost(const std::string& peer) {
   // "1.2.3.4:5678" or "[::1]:5678" → the address alone.
@@ -236,138 +109,183 @@ std::string PeerHost(const std::string& peer) {
   return h;
 }
 
-bool ValidUserName(const std::string& n) {
-  if (n.empty() || n.size() > 64) return false;
-  for (char c : n) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
-              c == '.' || c == '@';
-    if (!ok) return false;
-  }
-  return true;
+std::string ParentDir(const std::string& dir) {
+  std::string d = dir;
+  while (d.size() > 1 && d.back() == '/') d.pop_back();
+  size_t slash = d.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : d.substr(0, slash);
 }
 
-Result<std::string> RandomId(const char* prefix, size_t bytes) {
-  VECTRON_ASSIGN_OR_RETURN(std::string r, crypto::RandomBytes(bytes));
-  return std::string(prefix) + Base64UrlEncode(r);
+uint64_t FileBytes(const std::string& path) {
+  struct stat sb;
+  return ::stat(path.c_str(), &sb) == 0 ? static_cast<uint64_t>(sb.st_size) : 0;
+}
+
+// Calls `fn(key, value)` for every entry of `dbi`.
+template <typename Fn>
+Status ForEach(const storage::Txn& t, storage::Dbi dbi, Fn fn) {
+  VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, t.OpenCursor(dbi));
+  VECTRON_ASSIGN_OR_RETURN(bool more, c.First());
+  while (more) {
+    VECTRON_RETURN_IF_ERROR(fn(c.key(), c.value()));
+    VECTRON_ASSIGN_OR_RETURN(more, c.Next());
+  }
+  return Status::OK();
+}
+
+// Format 1 → 2 inside the auth store's write transaction `wt`: the audit table goes to
+// the audit log (its newest events, as many as the log keeps; marked there, so a crash
+// before `wt` commits does not copy them twice), users get ids, session epochs and
+// grants, keys their owner's id.
+Status MigrateV1(storage::WriteTxn& wt, AuditLog& audit, uint64_t audit_max_bytes, const storage::Dbi& users,
+                 const storage::Dbi& keys) {
+  // Opened around the wrapper, which would recreate the table when the environment is
+  // compacted (it reopens every database it opened).
+  storage::Dbi old_audit;
+  int rc = mdb_dbi_open(wt.get(), "audit", 0, &old_audit.handle);
+  if (rc == MDB_NOTFOUND) return Status::OK();
+  if (rc != 0) return storage::MdbStatus(rc, "opening the format-1 audit table");
+  VECTRON_ASSIGN_OR_RETURN(bool imported, audit.Imported(kAuditImportMarker));
+  if (!imported) {
+    std::vector<std::string> newest_first;
+    uint64_t bytes = 0;
+    VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, wt.OpenCursor(old_audit));
+    VECTRON_ASSIGN_OR_RETURN(bool more, c.Last());
+    while (more && bytes < audit_max_bytes) {
+      // Bounded before it is kept: a format-1 log may hold megabyte-long user names.
+      json e = json::parse(c.value(), nullptr, false);
+      if (e.is_object()) {
+        newest_first.push_back(Dump(BoundAuditValue(e)));
+        bytes += newest_first.back().size() + 8;
+      }
+      VECTRON_ASSIGN_OR_RETURN(more, c.Prev());
+    }
+    VECTRON_RETURN_IF_ERROR(audit.Import({newest_first.rbegin(), newest_first.rend()}, kAuditImportMarker));
+  }
+  rc = mdb_drop(wt.get(), old_audit.handle, 1);  // Deletes the table itself.
+  if (rc != 0) return storage::MdbStatus(rc, "dropping the format-1 audit table");
+  std::map<std::string, std::string> ids;  // name → new id
+  std::vector<std::pair<std::string, std::string>> rewritten;
+  VECTRON_RETURN_IF_ERROR(ForEach(wt, users, [&](std::string_view name, std::string_view v) -> Status {
+    VECTRON_ASSIGN_OR_RETURN(std::string id, RandomId("u_", 12));
+    ids[std::string(name)] = id;
+    rewritten.emplace_back(std::string(name), UpgradeUserV1(json::parse(v), id).dump());
+    return Status::OK();
+  }));
+  for (auto& [k, v] : rewritten) VECTRON_RETURN_IF_ERROR(wt.Put(users, k, v));
+  rewritten.clear();
+  VECTRON_RETURN_IF_ERROR(ForEach(wt, keys, [&](std::string_view id, std::string_view v) -> Status {
+    json k = json::parse(v);
+    auto owner = ids.find(k.at("owner").get<std::string>());
+    rewritten.emplace_back(std::string(id), Dump(UpgradeKeyV1(k, owner == ids.end() ? "" : owner->second)));
+    return Status::OK();
+  }));
+  for (auto& [k, v] : rewritten) VECTRON_RETURN_IF_ERROR(wt.Put(keys, k, v));
+  return Status::OK();
 }
 
 }  // namespace
 
-// What a verified token said, kept so that the same token is not parsed and its
-// signature not checked again on every request.
-struct Verified {
-  std::string kind, sub, key_id, kid;
-  int64_t exp = 0, auth_time = 0;
-};
-constexpr size_t kVerifiedCacheMax = 4096;
+int64_t Authenticator::Impl::Now() const {
+  return options.now_s ? options.now_s() : static_cast<int64_t>(std::time(nullptr));
+}
 
-struct Authenticator::Impl {
-  AuthOptions options;
-  std::optional<storage::LmdbEnv> env;
-  storage::Dbi users, keys, signing, audit, meta;
-  std::shared_mutex mu;
-  std::shared_ptr<const Snapshot> snap;  // Guarded by mu.
-  RateLimiter user_rl, peer_rl;
-  std::string dummy_hash;  // Checked for unknown users, so timing does not tell them apart.
-  std::mutex cache_mu;
-  std::map<std::string, Verified, std::less<>> verified;  // Guarded by cache_mu.
-
-  explicit Impl(const AuthOptions& o) : options(o), user_rl(o.user_limit), peer_rl(o.peer_limit) {}
-
-  int64_t Now() const { return options.now_s ? options.now_s() : static_cast<int64_t>(std::time(nullptr)); }
-
-  Result<std::shared_ptr<const Snapshot>> Load() {
-    auto s = std::make_shared<Snapshot>();
-    VECTRON_ASSIGN_OR_RETURN(storage::ReadTxn rt, storage::ReadTxn::Begin(*env));
-    s->txn_id = rt.id();
-    try {
-      {
-        VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, rt.OpenCursor(users));
-        VECTRON_ASSIGN_OR_RETURN(bool more, c.First());
-        for (; more;) {
-          UserRec u = UserFrom(json::parse(c.value()));
-          s->users[u.name] = std::move(u);
-          VECTRON_ASSIGN_OR_RETURN(more, c.Next());
-        }
-      }
-      {
-        VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, rt.OpenCursor(keys));
-        VECTRON_ASSIGN_OR_RETURN(bool more, c.First());
-        for (; more;) {
-          KeyRec k = KeyFrom(json::parse(c.value()));
-          s->keys[k.id] = std::move(k);
-          VECTRON_ASSIGN_OR_RETURN(more, c.Next());
-        }
-      }
-      {
-        VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, rt.OpenCursor(signing));
-        VECTRON_ASSIGN_OR_RETURN(bool more, c.First());
-        for (; more;) {
-          json j = json::parse(c.value());
-          JwtKey k = SigningFrom(j);
-          s->key_created[k.kid] = j.value("created_at", int64_t{0});
-          s->keyset.Add(std::move(k));
-          VECTRON_ASSIGN_OR_RETURN(more, c.Next());
-        }
-      }
-    } catch (const json::exception& e) {
-      return Status::Corruption(std::string("auth store: ") + e.what());
-    }
-    VECTRON_ASSIGN_OR_RETURN(auto cur, rt.Get(meta, "current_kid"));
-    if (cur) s->current_kid = std::string(*cur);
-    s->keyset.SetSigning(s->current_kid);
-    return std::shared_ptr<const Snapshot>(std::move(s));
+Result<std::shared_ptr<const AuthSnapshot>> Authenticator::Impl::Load() {
+  auto s = std::make_shared<AuthSnapshot>();
+  VECTRON_ASSIGN_OR_RETURN(storage::ReadTxn rt, storage::ReadTxn::Begin(*env));
+  s->txn_id = rt.id();
+  try {
+    VECTRON_RETURN_IF_ERROR(ForEach(rt, users, [&](std::string_view, std::string_view v) {
+      UserRec u = UserFrom(json::parse(v));
+      s->users[u.name] = std::move(u);
+      return Status::OK();
+    }));
+    VECTRON_RETURN_IF_ERROR(ForEach(rt, keys, [&](std::string_view, std::string_view v) {
+      KeyRec k = KeyFrom(json::parse(v));
+      s->keys[k.id] = std::move(k);
+      return Status::OK();
+    }));
+    VECTRON_RETURN_IF_ERROR(ForEach(rt, signing, [&](std::string_view, std::string_view v) {
+      json j = json::parse(v);
+      JwtKey k = SigningFrom(j);
+      s->key_created[k.kid] = j.value("created_at", int64_t{0});
+      s->keyset.Add(std::move(k));
+      return Status::OK();
+    }));
+  } catch (const json::exception& e) {
+    return Status::Corruption(std::string("auth store: ") + e.what());
   }
+  VECTRON_ASSIGN_OR_RETURN(auto cur, rt.Get(meta, "current_kid"));
+  if (cur) s->current_kid = std::string(*cur);
+  s->keyset.SetSigning(s->current_kid);
+  return std::shared_ptr<const AuthSnapshot>(std::move(s));
+}
 
-  // The store as of the last commit (of any process), reloaded when it changed.
-  std::shared_ptr<const Snapshot> Current() {
-    uint64_t id = env->LastTxnId();
-    {
-      std::shared_lock lock(mu);
-      if (snap && snap->txn_id == id) return snap;
-    }
-    auto fresh = Load();
-    std::unique_lock lock(mu);
-    if (!fresh.ok()) {
-      std::fprintf(stderr, "error auth store reload failed (using the last good copy): %s\n",
-                   fresh.status().ToString().c_str());
-      return snap;
-    }
-    if (!snap || (*fresh)->txn_id >= snap->txn_id) snap = *fresh;
+std::shared_ptr<const AuthSnapshot> Authenticator::Impl::Current() {
+  uint64_t id = env->LastTxnId();
+  {
+    std::shared_lock lock(mu);
+    if (snap && snap->txn_id == id) return snap;
+  }
+  auto fresh = Load();
+  std::unique_lock lock(mu);
+  if (!fresh.ok()) {
+    std::fprintf(stderr, "error auth store reload failed (using the last good copy): %s\n",
+                 fresh.status().ToString().c_str());
     return snap;
   }
+  if (!snap || (*fresh)->txn_id >= snap->txn_id) snap = *fresh;
+  return snap;
+}
 
-  Status AppendAudit(storage::WriteTxn& wt, const std::string& event, const std::string& user, const std::string& peer,
-                     const json& detail) {
-    VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, wt.OpenCursor(audit));
-    VECTRON_ASSIGN_OR_RETURN(bool any, c.Last());
-    uint64_t seq = any ? SeqOf(c.key()) + 1 : 1;
-    json e = {{"seq", seq}, {"ts", Now()}, {"event", event}, {"user", user}, {"peer", peer}, {"detail", detail}};
-    return wt.Put(audit, SeqKey(seq), e.dump(-1, ' ', false, json::error_handler_t::replace));
-  }
+void Authenticator::Impl::Record(const std::string& event, const std::string& user, const std::string& peer,
+                                 const json& detail) {
+  Status st = audit->Append(event, user, peer, detail);
+  if (!st.ok()) std::fprintf(stderr, "error audit log write failed (%s): %s\n", event.c_str(), st.ToString().c_str());
+}
 
-  Result<IssuedToken> Issue(const Snapshot& s, json claims, int64_t exp) {
-    const JwtKey* key = s.keyset.signing_key();
-    if (!key) return Status::Internal("no signing key");
-    int64_t now = Now();
-    claims["iss"] = options.issuer;
-    claims["aud"] = options.audience;
-    claims["iat"] = now;
-    claims["nbf"] = now;
-    claims["exp"] = exp;
-    VECTRON_ASSIGN_OR_RETURN(std::string jti, RandomId("", 12));
-    claims["jti"] = jti;
-    IssuedToken t;
-    VECTRON_ASSIGN_OR_RETURN(t.token, JwtSign(claims, *key));
-    t.expires_at = exp;
-    return t;
-  }
+Result<IssuedToken> Authenticator::Impl::Issue(const AuthSnapshot& s, json claims, int64_t exp) {
+  const JwtKey* key = s.keyset.signing_key();
+  if (!key) return Status::Internal("no signing key");
+  int64_t now = Now();
+  claims["iss"] = options.issuer;
+  claims["aud"] = options.audience;
+  claims["iat"] = now;
+  claims["nbf"] = now;
+  claims["exp"] = exp;
+  VECTRON_ASSIGN_OR_RETURN(std::string jti, RandomId("", 12));
+  claims["jti"] = jti;
+  IssuedToken t;
+  VECTRON_ASSIGN_OR_RETURN(t.token, JwtSign(claims, *key));
+  t.expires_at = exp;
+  return t;
+}
 
-  Result<IssuedToken> IssueLogin(const Snapshot& s, const std::string& user, int64_t auth_time) {
-    int64_t exp = std::min(Now() + options.login_ttl_s, auth_time + options.session_max_s);
-    return Issue(s, {{"sub", user}, {"kind", "login"}, {"auth_time", auth_time}}, exp);
+Result<IssuedToken> Authenticator::Impl::IssueLogin(const AuthSnapshot& s, const UserRec& u, int64_t auth_time) {
+  int64_t exp = std::min(Now() + options.login_ttl_s, auth_time + options.session_max_s);
+  return Issue(s,
+               {{"sub", u.name}, {"kind", "login"}, {"uid", u.id}, {"epoch", u.epoch}, {"auth_time", auth_time}},
+               exp);
+}
+
+Result<UserRec> Authenticator::Impl::UpdateUser(const std::string& name, const std::string& id,
+                                                const std::function<Status(storage::WriteTxn&, UserRec&)>& change) {
+  VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*env));
+  VECTRON_ASSIGN_OR_RETURN(auto v, wt.Get(users, name));
+  if (!v) return id.empty() ? Status::NotFound("no user " + name) : Status::Unauthenticated("user no longer exists");
+  UserRec u;
+  try {
+    u = UserFrom(json::parse(*v));
+  } catch (const json::exception& e) {
+    return Status::Corruption("auth store: user " + name + ": " + e.what());
   }
-};
+  if (!id.empty() && u.id != id) return Status::Unauthenticated("user no longer exists");
+  VECTRON_RETURN_IF_ERROR(change(wt, u));
+  VECTRON_RETURN_IF_ERROR(wt.Put(users, name, Dump(UserJson(u))));
+  VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
+  return u;
+}
 
 Authenticator::Authenticator(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Authenticator::~Authenticator() = default;
@@ -375,36 +293,65 @@ Authenticator::~Authenticator() = default;
 Result<std::unique_ptr<Authenticator>> Authenticator::Open(const AuthOptions& options, std::string* note) {
   VECTRON_RETURN_IF_ERROR(options.Validate());
   auto impl = std::make_unique<Impl>(options);
+  Impl& m = *impl;
   if (::mkdir(options.dir.c_str(), 0700) != 0 && errno != EEXIST)
     return Status::IOError(options.dir + ": " + std::strerror(errno));
+  AuditOptions ao;
+  ao.dir = options.audit_dir.empty() ? ParentDir(options.dir) + "/audit" : options.audit_dir;
+  ao.max_bytes = options.audit_max_bytes;
+  ao.max_age_s = options.audit_max_age_s;
+  ao.now_s = options.now_s;
+  VECTRON_ASSIGN_OR_RETURN(m.audit, AuditLog::Open(ao));
   storage::EnvOptions eo;
-  eo.map_size_bytes = 1ull << 30;
+  // A store that grew past the map (a format-1 audit table) opens with room to migrate.
+  const uint64_t file_bytes = FileBytes(options.dir + "/data.mdb");
+  eo.map_size_bytes = std::max(options.map_size_bytes, file_bytes + (uint64_t{64} << 20));
   eo.max_dbs = 8;
   VECTRON_ASSIGN_OR_RETURN(storage::LmdbEnv env, storage::LmdbEnv::Open(options.dir, eo));
-  impl->env.emplace(std::move(env));
-  Impl& m = *impl;
+  m.env.emplace(std::move(env));
+  bool migrated = false;
+  std::string created_kid;
   {
     VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*m.env));
     VECTRON_ASSIGN_OR_RETURN(m.users, wt.OpenDbi("users", MDB_CREATE));
     VECTRON_ASSIGN_OR_RETURN(m.keys, wt.OpenDbi("keys", MDB_CREATE));
     VECTRON_ASSIGN_OR_RETURN(m.signing, wt.OpenDbi("signing_keys", MDB_CREATE));
-    VECTRON_ASSIGN_OR_RETURN(m.audit, wt.OpenDbi("audit", MDB_CREATE));
     VECTRON_ASSIGN_OR_RETURN(m.meta, wt.OpenDbi("meta", MDB_CREATE));
     VECTRON_ASSIGN_OR_RETURN(auto version, wt.Get(m.meta, "format_version"));
-    if (version && *version != "1")
+    if (version && *version == "1") {
+      Status st;
+      try {
+        st = MigrateV1(wt, *m.audit, options.audit_max_bytes, m.users, m.keys);
+      } catch (const json::exception& e) {
+        st = Status::Corruption(e.what());
+      }
+      VECTRON_RETURN_IF_ERROR(st.WithContext("upgrading auth store " + options.dir + " from format 1"));
+      migrated = true;
+    } else if (version && *version != kAuthFormatVersion) {
       return Status::FailedPrecondition("auth store " + options.dir + " has format version " + std::string(*version) +
-                                        ", this build reads 1");
-    if (!version) VECTRON_RETURN_IF_ERROR(wt.Put(m.meta, "format_version", "1"));
+                                        ", this build reads 1 and " + std::string(kAuthFormatVersion));
+    }
+    if (!version || migrated) VECTRON_RETURN_IF_ERROR(wt.Put(m.meta, "format_version", kAuthFormatVersion));
     VECTRON_ASSIGN_OR_RETURN(auto cur, wt.Get(m.meta, "current_kid"));
     if (!cur) {
-      VECTRON_ASSIGN_OR_RETURN(std::string kid, RandomId("k-", 6));
-      VECTRON_ASSIGN_OR_RETURN(JwtKey key, JwtKey::Generate(options.alg, kid));
-      VECTRON_RETURN_IF_ERROR(wt.Put(m.signing, kid, SigningJson(key, m.Now()).dump()));
-      VECTRON_RETURN_IF_ERROR(wt.Put(m.meta, "current_kid", kid));
-      VECTRON_RETURN_IF_ERROR(
-          m.AppendAudit(wt, "signing_key_created", "", "", {{"kid", kid}, {"alg", JwtAlgName(options.alg)}}));
+      VECTRON_ASSIGN_OR_RETURN(created_kid, RandomId("k-", 6));
+      VECTRON_ASSIGN_OR_RETURN(JwtKey key, JwtKey::Generate(options.alg, created_kid));
+      VECTRON_RETURN_IF_ERROR(wt.Put(m.signing, created_kid, SigningJson(key, m.Now()).dump()));
+      VECTRON_RETURN_IF_ERROR(wt.Put(m.meta, "current_kid", created_kid));
     }
     VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
+  }
+  if (!created_kid.empty())
+    m.Record("signing_key_created", "", "", {{"kid", created_kid}, {"alg", JwtAlgName(options.alg)}});
+  if (migrated) {
+    m.Record("store_upgraded", "", "", {{"from", 1}, {"to", 2}});
+    // The format-1 audit table may have grown the file far past what is left: give the
+    // space back (only possible while no other process has the store open).
+    if (file_bytes > (uint64_t{64} << 20)) {
+      if (Status st = m.env->CompactFiles(); !st.ok())
+        std::fprintf(stderr, "warn auth store %s not compacted after the upgrade: %s\n", options.dir.c_str(),
+                     st.ToString().c_str());
+    }
   }
   VECTRON_ASSIGN_OR_RETURN(m.dummy_hash, HashPassword("not a password", options.scrypt));
   if (!m.Current()) return Status::Internal("auth store could not be read");
@@ -416,20 +363,27 @@ Result<std::unique_ptr<Authenticator>> Authenticator::Open(const AuthOptions& op
 Status Authenticator::EnsureAdmin(std::string* note) {
   Impl& m = *impl_;
   const AuthOptions& options = m.options;
-  VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*m.env));
-  VECTRON_ASSIGN_OR_RETURN(uint64_t nusers, wt.Count(m.users));
-  if (nusers != 0) return Status::OK();
+  UserRec u;
+  bool generated = false;
   std::string password = options.admin_password;
-  bool generated = password.empty();
-  if (generated) {
-    VECTRON_ASSIGN_OR_RETURN(std::string r, crypto::RandomBytes(18));
-    password = Base64UrlEncode(r);
+  {
+    VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*m.env));
+    VECTRON_ASSIGN_OR_RETURN(uint64_t nusers, wt.Count(m.users));
+    if (nusers != 0) return Status::OK();
+    generated = password.empty();
+    if (generated) {
+      VECTRON_ASSIGN_OR_RETURN(std::string r, crypto::RandomBytes(18));
+      password = Base64UrlEncode(r);
+    }
+    VECTRON_ASSIGN_OR_RETURN(u.id, RandomId("u_", 12));
+    u.name = options.admin_user;
+    VECTRON_ASSIGN_OR_RETURN(u.hash, HashPassword(password, options.scrypt));
+    u.admin = true;
+    u.created_at = m.Now();
+    VECTRON_RETURN_IF_ERROR(wt.Put(m.users, u.name, Dump(UserJson(u))));
+    VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
   }
-  VECTRON_ASSIGN_OR_RETURN(std::string hash, HashPassword(password, options.scrypt));
-  UserRec u{options.admin_user, hash, true, m.Now()};
-  VECTRON_RETURN_IF_ERROR(wt.Put(m.users, u.name, UserJson(u).dump()));
-  VECTRON_RETURN_IF_ERROR(m.AppendAudit(wt, "user_created", u.name, "", {{"role", "admin"}, {"bootstrap", true}}));
-  VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
+  m.Record("user_created", u.name, "", {{"role", "admin"}, {"bootstrap", true}});
   if (note) {
     *note = generated ? "created admin user \"" + u.name + "\" with generated password " + password +
                             " (shown only this once)"
@@ -438,28 +392,31 @@ Status Authenticator::EnsureAdmin(std::string* note) {
   return Status::OK();
 }
 
-AuthFailure Authenticator::Authenticate(std::string_view authorization, Principal* out) {
+Status Authenticator::Authenticate(std::string_view authorization, Principal* out) {
   *out = Principal();
   if (authorization.empty())
-    return AuthFailure::Unauthenticated(
+    return Status::Unauthenticated(
         "missing token: send \"Authorization: Bearer <token>\" (a login token from POST /v1/auth/login, or an API "
         "key's token from POST /v1/keys)");
-  constexpr std::string_view kBearer = "Bearer ";
-  if (authorization.size() <= kBearer.size() || authorization.substr(0, kBearer.size()) != kBearer)
-    return AuthFailure::Unauthenticated("the Authorization header must be \"Bearer <token>\"");
+  // The scheme name is case-insensitive (RFC 9110 11.1): "bearer" and "BEARER" work too.
+  constexpr std::string_view kBearer = "bearer ";
+  bool bearer = authorization.size() > kBearer.size();
+  for (size_t i = 0; bearer && i < kBearer.size(); ++i)
+    bearer = (authorization[i] | (i + 1 < kBearer.size() ? 0x20 : 0)) == kBearer[i];
+  if (!bearer) return Status::Unauthenticated("the Authorization header must be \"Bearer <token>\"");
   std::string_view token = authorization.substr(kBearer.size());
   while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
   while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
   return AuthenticateToken(token, out);
 }
 
-AuthFailure Authenticator::AuthenticateToken(std::string_view token, Principal* out) {
+Status Authenticator::AuthenticateToken(std::string_view token, Principal* out) {
   *out = Principal();
-  if (token.empty()) return AuthFailure::Unauthenticated("missing token");
+  if (token.empty()) return Status::Unauthenticated("missing token");
   Impl& m = *impl_;
   auto s = m.Current();
   const int64_t now = m.Now();
-  Verified v;
+  VerifiedToken v;
   bool cached = false;
   {
     std::lock_guard lock(m.cache_mu);
@@ -472,10 +429,9 @@ AuthFailure Authenticator::AuthenticateToken(std::string_view token, Principal* 
   if (cached) {
     // The exact bytes verified before; what can have changed since is time and the key set.
     if (!s->keyset.Find(v.kid))
-      return AuthFailure::Unauthenticated("invalid token: token signed with an unknown or retired key id \"" + v.kid +
-                                          "\"");
+      return Status::Unauthenticated("invalid token: token signed with an unknown or retired key id \"" + v.kid + "\"");
     if (now > v.exp + m.options.leeway_s)
-      return AuthFailure::Unauthenticated("invalid token: token expired " + std::to_string(now - v.exp) + " s ago");
+      return Status::Unauthenticated("invalid token: token expired " + std::to_string(now - v.exp) + " s ago");
   } else {
     JwtVerifyOptions vo;
     vo.issuer = m.options.issuer;
@@ -483,15 +439,21 @@ AuthFailure Authenticator::AuthenticateToken(std::string_view token, Principal* 
     vo.now_s = now;
     vo.leeway_s = m.options.leeway_s;
     auto claims = JwtVerify(token, s->keyset, vo);
-    if (!claims.ok()) return AuthFailure::Unauthenticated("invalid token: " + claims.status().message());
+    if (!claims.ok()) return Status::Unauthenticated("invalid token: " + claims.status().message());
     const json& c = *claims;
     auto str = [&](const char* k) -> std::string {
       auto it = c.find(k);
       return it != c.end() && it->is_string() ? it->get<std::string>() : std::string();
     };
+    auto uint = [&](const char* k) -> uint64_t {
+      auto it = c.find(k);
+      return it != c.end() && it->is_number_unsigned() ? it->get<uint64_t>() : 0;
+    };
     v.kind = str("kind");
     v.sub = str("sub");
     v.key_id = str("key_id");
+    v.uid = str("uid");
+    v.epoch = uint("epoch");
     v.exp = c["exp"].is_number_integer() ? c["exp"].get<int64_t>() : static_cast<int64_t>(c["exp"].get<double>());
     auto at = c.find("auth_time");
     v.auth_time = at != c.end() && at->is_number_integer() ? at->get<int64_t>() : 0;
@@ -506,44 +468,64 @@ AuthFailure Authenticator::AuthenticateToken(std::string_view token, Principal* 
   if (v.kind == "login") {
     auto u = s->users.find(v.sub);
     if (u == s->users.end())
-      return AuthFailure::Unauthenticated("invalid token: user \"" + v.sub + "\" no longer exists");
+      return Status::Unauthenticated("invalid token: user \"" + v.sub + "\" no longer exists");
+    if (v.uid.empty()) return Status::Unauthenticated("invalid token: a login token of an older version; log in again");
+    // The name alone is not the user: a deleted and re-created name is someone else.
+    if (u->second.id != v.uid)
+      return Status::Unauthenticated("invalid token: user \"" + v.sub +
+                                     "\" no longer exists (the name now belongs to a new user)");
+    if (u->second.epoch != v.epoch)
+      return Status::Unauthenticated(
+          "invalid token: the session ended (password changed or logged out everywhere); log in again");
     out->kind = TokenKind::kLogin;
     out->user = v.sub;
+    out->user_id = v.uid;
     out->user_admin = u->second.admin;
+    if (!u->second.admin) out->grants = u->second.grants;
     out->auth_time = v.auth_time;
-    return {};
+    out->session_epoch = v.epoch;
+    return Status::OK();
   }
   if (v.kind == "sdk") {
     const std::string& id = v.key_id;
     auto k = s->keys.find(id);
-    if (k == s->keys.end()) return AuthFailure::Unauthenticated("invalid token: API key \"" + id + "\" does not exist");
+    if (k == s->keys.end()) return Status::Unauthenticated("invalid token: API key \"" + id + "\" does not exist");
     const KeyRec& key = k->second;
-    if (key.revoked) return AuthFailure::Unauthenticated("API key " + id + " was revoked");
-    if (key.expires_at && now >= key.expires_at) return AuthFailure::Unauthenticated("API key " + id + " expired");
-    if (key.owner != v.sub || !s->users.count(key.owner))
-      return AuthFailure::Unauthenticated("invalid token: API key " + id + " has no owner");
+    if (key.revoked) return Status::Unauthenticated("API key " + id + " was revoked");
+    if (key.expires_at && now >= key.expires_at) return Status::Unauthenticated("API key " + id + " expired");
+    auto owner = s->users.find(key.owner);
+    if (key.owner != v.sub || owner == s->users.end() || owner->second.id != key.owner_id)
+      return Status::Unauthenticated("invalid token: API key " + id + " has no owner");
+    const UserRec& u = owner->second;
     out->kind = TokenKind::kSdk;
     out->user = key.owner;
+    out->user_id = u.id;
+    out->user_admin = u.admin;
     out->key_id = id;
-    out->scopes = key.scopes;
+    // Never more than the owner may have now: a non-admin's grants bound every key.
+    out->scopes = key.scopes & (u.admin ? ~0u : unsigned{kScopeRead | kScopeWrite});
     out->collections = key.collections;
-    return {};
+    if (!u.admin) out->grants = u.grants;
+    return Status::OK();
   }
-  return AuthFailure::Unauthenticated("invalid token: unknown token kind \"" + v.kind + "\"");
+  return Status::Unauthenticated("invalid token: unknown token kind \"" + v.kind + "\"");
 }
 
-AuthFailure Authenticator::Login(const std::string& user, const std::string& password, const std::string& peer,
-                                 IssuedToken* out) {
+Result<IssuedToken> Authenticator::Login(const std::string& user, const std::string& password,
+                                         const std::string& peer) {
   Impl& m = *impl_;
+  // The form first: nothing (no limiter entry, no audit record) is kept for a name that
+  // cannot exist.
+  if (!ValidUserName(user)) return Status::InvalidArgument("\"username\" must be 1-64 of [A-Za-z0-9_.@-]");
+  if (password.size() > 1024) return Status::InvalidArgument("\"password\" must have at most 1024 characters");
   const std::string host = PeerHost(peer);
   const double now = static_cast<double>(m.Now());
   double wait = std::max(m.user_rl.WaitSeconds(user, now), m.peer_rl.WaitSeconds(host, now));
   if (wait > 0) {
-    Record("login_rate_limited", user, peer);
-    AuthFailure f{429, "rate_limited", "too many failed logins for this user or address; retry in " +
-                                           std::to_string(static_cast<int64_t>(std::ceil(wait))) + " s",
-                  std::max<int64_t>(1, static_cast<int64_t>(std::ceil(wait)))};
-    return f;
+    // Not audited: a flood of refused attempts must cost the server nothing.
+    int64_t s = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(wait)));
+    return Status::RateLimited("too many failed logins for this user or address; retry in " + std::to_string(s) + " s",
+                               s);
   }
   auto s = m.Current();
   auto u = s->users.find(user);
@@ -551,28 +533,28 @@ AuthFailure Authenticator::Login(const std::string& user, const std::string& pas
   if (!ok) {
     m.user_rl.Consume(user, now);
     m.peer_rl.Consume(host, now);
-    Record("login_failed", user, peer, {{"reason", u == s->users.end() ? "unknown user" : "wrong password"}});
-    return AuthFailure::Unauthenticated("wrong user name or password");
+    m.Record("login_failed", user, peer, {{"reason", u == s->users.end() ? "unknown user" : "wrong password"}});
+    return Status::Unauthenticated("wrong user name or password");
   }
   m.user_rl.Reset(user);
-  auto t = m.IssueLogin(*s, user, m.Now());
-  if (!t.ok()) return {500, "internal", t.status().ToString(), 0};
-  *out = std::move(*t);
-  Record("login_ok", user, peer);
-  return {};
+  VECTRON_ASSIGN_OR_RETURN(IssuedToken t, m.IssueLogin(*s, u->second, m.Now()));
+  m.Record("login_ok", user, peer, json::object());
+  return t;
 }
 
-AuthFailure Authenticator::Refresh(const Principal& who, const std::string& peer, IssuedToken* out) {
-  if (who.kind != TokenKind::kLogin) return AuthFailure::Denied("only login tokens can be refreshed");
+Result<IssuedToken> Authenticator::Refresh(const Principal& who, const std::string& peer) {
+  if (who.kind != TokenKind::kLogin) return Status::PermissionDenied("only login tokens can be refreshed");
   Impl& m = *impl_;
   if (m.Now() >= who.auth_time + m.options.session_max_s)
-    return AuthFailure::Unauthenticated("session is older than " + std::to_string(m.options.session_max_s) +
-                                        " s; log in again");
-  auto t = m.IssueLogin(*m.Current(), who.user, who.auth_time);
-  if (!t.ok()) return {500, "internal", t.status().ToString(), 0};
-  *out = std::move(*t);
-  Record("token_refreshed", who.user, peer);
-  return {};
+    return Status::Unauthenticated("session is older than " + std::to_string(m.options.session_max_s) +
+                                   " s; log in again");
+  auto s = m.Current();
+  auto u = s->users.find(who.user);
+  if (u == s->users.end() || u->second.id != who.user_id || u->second.epoch != who.session_epoch)
+    return Status::Unauthenticated("the session ended; log in again");
+  VECTRON_ASSIGN_OR_RETURN(IssuedToken t, m.IssueLogin(*s, u->second, who.auth_time));
+  m.Record("token_refreshed", who.user, peer, json::object());
+  return t;
 }
 
 Result<IssuedToken> Authenticator::CreateKey(const Principal& owner, const std::string& name, unsigned scopes,
@@ -581,29 +563,48 @@ Result<IssuedToken> Authenticator::CreateKey(const Principal& owner, const std::
   Impl& m = *impl_;
   if (owner.kind != TokenKind::kLogin) return Status::InvalidArgument("only a logged-in user can create API keys");
   if (name.empty() || name.size() > 128) return Status::InvalidArgument("\"name\" must have 1-128 characters");
-  if (scopes == 0) return Status::InvalidArgument("\"scopes\" must name at least one of read, write, admin");
+  if (scopes == 0 || (scopes & ~unsigned{kScopeRead | kScopeWrite | kScopeAdmin}))
+    return Status::InvalidArgument("\"scopes\" must name at least one of read, write, admin");
   if (collections) {
     if (collections->empty())
       return Status::InvalidArgument("\"collections\" must not be empty (omit it to allow every collection)");
+    if (collections->size() > 1024) return Status::InvalidArgument("\"collections\" may name at most 1024");
     for (auto& c : *collections)
-      if (c.empty() || c.size() > 64) return Status::InvalidArgument("\"collections\" holds a bad name: \"" + c + "\"");
+      if (c.empty() || c.size() > 64) return Status::InvalidArgument("\"collections\" holds a bad name");
   }
   if (expires_in_s < 0) return Status::InvalidArgument("\"expires_in\" must be a positive number of seconds");
   KeyRec k;
   VECTRON_ASSIGN_OR_RETURN(k.id, RandomId("vk_", 12));
   k.owner = owner.user;
+  k.owner_id = owner.user_id;
   k.name = name;
   k.scopes = scopes;
   k.collections = std::move(collections);
   k.created_at = m.Now();
   k.expires_at = expires_in_s ? k.created_at + expires_in_s : 0;
-  {
-    VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*m.env));
-    VECTRON_RETURN_IF_ERROR(wt.Put(m.keys, k.id, KeyJson(k).dump(-1, ' ', false, json::error_handler_t::replace)));
-    VECTRON_RETURN_IF_ERROR(m.AppendAudit(wt, "key_created", owner.user, peer,
-                                          {{"key_id", k.id}, {"name", k.name}, {"scopes", ScopeNames(scopes)}}));
-    VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
-  }
+  // Checked against the owner's record in the transaction that writes the key, so a
+  // session ended or a grant revoked a moment ago is seen.
+  auto check_and_put = [&](storage::WriteTxn& wt, UserRec& rec) -> Status {
+    if (rec.epoch != owner.session_epoch) return Status::Unauthenticated("the session ended; log in again");
+    if (!rec.admin) {
+      if (scopes & kScopeAdmin)
+        return Status::PermissionDenied("only admin users may create keys with the \"admin\" scope; " + rec.name +
+                                        " is not one");
+      Principal p;
+      p.grants = rec.grants;
+      for (auto& c : k.collections.value_or(std::vector<std::string>{})) {
+        unsigned missing = scopes & ~p.GrantedOn(c);
+        if (missing)
+          return Status::PermissionDenied("user " + rec.name + " has no \"" + ScopeNames(missing)[0] +
+                                          "\" grant on collection \"" + c + "\": a key cannot exceed its owner's grants");
+      }
+    }
+    return wt.Put(m.keys, k.id, Dump(KeyJson(k)));
+  };
+  VECTRON_RETURN_IF_ERROR(m.UpdateUser(owner.user, owner.user_id, check_and_put).status());
+  m.Record("key_created", owner.user, peer,
+           {{"key_id", k.id}, {"name", k.name}, {"scopes", ScopeNames(scopes)},
+            {"collections", k.collections ? json(*k.collections) : json(nullptr)}});
   json claims = {{"sub", k.owner}, {"kind", "sdk"}, {"key_id", k.id}, {"scopes", ScopeNames(scopes)}};
   if (k.collections) claims["collections"] = *k.collections;
   // A key without expiry still gets an "exp" (verifiers require one): far away.
@@ -618,7 +619,7 @@ Result<json> Authenticator::ListKeys(const Principal& who) {
   auto s = impl_->Current();
   json out = json::array();
   for (auto& [id, k] : s->keys) {
-    if (k.owner != who.user && !who.user_admin) continue;
+    if (k.owner_id != who.user_id && !who.user_admin) continue;
     json j = {{"key_id", k.id},
               {"name", k.name},
               {"owner", k.owner},
@@ -635,139 +636,50 @@ Result<json> Authenticator::ListKeys(const Principal& who) {
 
 Status Authenticator::RevokeKey(const Principal& who, const std::string& key_id, const std::string& peer) {
   Impl& m = *impl_;
-  VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*m.env));
-  VECTRON_ASSIGN_OR_RETURN(auto v, wt.Get(m.keys, key_id));
-  if (!v) return Status::NotFound("no API key " + key_id);
-  KeyRec k = KeyFrom(json::parse(*v));
-  if (k.owner != who.user && !who.user_admin) return Status::NotFound("no API key " + key_id);
-  if (k.revoked) return Status::OK();
-  k.revoked = true;
-  k.revoked_at = m.Now();
-  VECTRON_RETURN_IF_ERROR(wt.Put(m.keys, k.id, KeyJson(k).dump(-1, ' ', false, json::error_handler_t::replace)));
-  VECTRON_RETURN_IF_ERROR(m.AppendAudit(wt, "key_revoked", who.user, peer, {{"key_id", k.id}, {"owner", k.owner}}));
-  return std::move(wt).Commit();
-}
-
-Status Authenticator::CreateUser(const Principal& who, const std::string& name, const std::string& password,
-                                 bool admin, const std::string& peer) {
-  Impl& m = *impl_;
-  if (!ValidUserName(name)) return Status::InvalidArgument("user name must be 1-64 of [A-Za-z0-9_.@-]");
-  if (password.size() < 8) return Status::InvalidArgument("password must have at least 8 characters");
-  if (password.size() > 1024) return Status::InvalidArgument("password must have at most 1024 characters");
-  VECTRON_ASSIGN_OR_RETURN(std::string hash, HashPassword(password, m.options.scrypt));
-  VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*m.env));
-  VECTRON_ASSIGN_OR_RETURN(auto v, wt.Get(m.users, name));
-  if (v) return Status::AlreadyExists("user " + name + " exists");
-  UserRec u{name, hash, admin, m.Now()};
-  VECTRON_RETURN_IF_ERROR(wt.Put(m.users, name, UserJson(u).dump()));
-  VECTRON_RETURN_IF_ERROR(
-      m.AppendAudit(wt, "user_created", who.user, peer, {{"name", name}, {"role", admin ? "admin" : "user"}}));
-  return std::move(wt).Commit();
-}
-
-Result<json> Authenticator::ListUsers() {
-  auto s = impl_->Current();
-  json out = json::array();
-  for (auto& [n, u] : s->users)
-    out.push_back({{"name", u.name}, {"role", u.admin ? "admin" : "user"}, {"created_at", u.created_at}});
-  return out;
-}
-
-Status Authenticator::DeleteUser(const Principal& who, const std::string& name, const std::string& peer) {
-  Impl& m = *impl_;
-  VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*m.env));
-  VECTRON_ASSIGN_OR_RETURN(auto v, wt.Get(m.users, name));
-  if (!v) return Status::NotFound("no user " + name);
-  UserRec u = UserFrom(json::parse(*v));
-  std::vector<KeyRec> owned;
-  size_t admins = 0;
+  KeyRec k;
   {
-    VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, wt.OpenCursor(m.users));
-    VECTRON_ASSIGN_OR_RETURN(bool more, c.First());
-    for (; more;) {
-      admins += UserFrom(json::parse(c.value())).admin ? 1 : 0;
-      VECTRON_ASSIGN_OR_RETURN(more, c.Next());
-    }
-  }
-  if (u.admin && admins <= 1) return Status::FailedPrecondition("cannot delete the last admin user");
-  {
-    VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, wt.OpenCursor(m.keys));
-    VECTRON_ASSIGN_OR_RETURN(bool more, c.First());
-    for (; more;) {
-      KeyRec k = KeyFrom(json::parse(c.value()));
-      if (k.owner == name && !k.revoked) owned.push_back(std::move(k));
-      VECTRON_ASSIGN_OR_RETURN(more, c.Next());
-    }
-  }
-  for (auto& k : owned) {
+    VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*m.env));
+    VECTRON_ASSIGN_OR_RETURN(auto v, wt.Get(m.keys, key_id));
+    if (!v) return Status::NotFound("no API key " + key_id);
+    k = KeyFrom(json::parse(*v));
+    if (k.owner_id != who.user_id && !who.user_admin) return Status::NotFound("no API key " + key_id);
+    if (k.revoked) return Status::OK();
     k.revoked = true;
     k.revoked_at = m.Now();
-    VECTRON_RETURN_IF_ERROR(wt.Put(m.keys, k.id, KeyJson(k).dump(-1, ' ', false, json::error_handler_t::replace)));
+    VECTRON_RETURN_IF_ERROR(wt.Put(m.keys, k.id, Dump(KeyJson(k))));
+    VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
   }
-  VECTRON_ASSIGN_OR_RETURN(bool deleted, wt.Del(m.users, name));
-  (void)deleted;
-  VECTRON_RETURN_IF_ERROR(
-      m.AppendAudit(wt, "user_deleted", who.user, peer, {{"name", name}, {"keys_revoked", owned.size()}}));
-  return std::move(wt).Commit();
-}
-
-AuthFailure Authenticator::ChangePassword(const Principal& who, const std::string& old_password,
-                                          const std::string& new_password, const std::string& peer) {
-  Impl& m = *impl_;
-  if (who.kind != TokenKind::kLogin) return AuthFailure::Denied("only a logged-in user can change its password");
-  const double now = static_cast<double>(m.Now());
-  if (double wait = m.user_rl.WaitSeconds(who.user, now); wait > 0)
-    return {429, "rate_limited", "too many failed password checks; retry later",
-            std::max<int64_t>(1, static_cast<int64_t>(std::ceil(wait)))};
-  if (new_password.size() < 8 || new_password.size() > 1024)
-    return {400, "invalid_argument", "new password must have 8-1024 characters", 0};
-  auto s = m.Current();
-  auto u = s->users.find(who.user);
-  if (u == s->users.end()) return AuthFailure::Unauthenticated("user no longer exists");
-  if (!CheckPassword(old_password, u->second.hash)) {
-    m.user_rl.Consume(who.user, now);
-    Record("password_change_failed", who.user, peer);
-    return AuthFailure::Denied("the old password is wrong");
-  }
-  auto hash = HashPassword(new_password, m.options.scrypt);
-  if (!hash.ok()) return {500, "internal", hash.status().ToString(), 0};
-  Status st = [&]() -> Status {
-    VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*m.env));
-    VECTRON_ASSIGN_OR_RETURN(auto v, wt.Get(m.users, who.user));
-    if (!v) return Status::NotFound("user no longer exists");
-    UserRec rec = UserFrom(json::parse(*v));
-    rec.hash = *hash;
-    VECTRON_RETURN_IF_ERROR(wt.Put(m.users, rec.name, UserJson(rec).dump()));
-    VECTRON_RETURN_IF_ERROR(m.AppendAudit(wt, "password_changed", who.user, peer, json::object()));
-    return std::move(wt).Commit();
-  }();
-  if (!st.ok()) return {500, "internal", st.ToString(), 0};
-  return {};
+  m.Record("key_revoked", who.user, peer, {{"key_id", k.id}, {"owner", k.owner}});
+  return Status::OK();
 }
 
 Result<std::string> Authenticator::RotateSigningKey(const Principal& who, const std::string& peer) {
   Impl& m = *impl_;
   VECTRON_ASSIGN_OR_RETURN(std::string kid, RandomId("k-", 6));
   VECTRON_ASSIGN_OR_RETURN(JwtKey key, JwtKey::Generate(m.options.alg, kid));
-  VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*m.env));
-  VECTRON_RETURN_IF_ERROR(wt.Put(m.signing, kid, SigningJson(key, m.Now()).dump()));
-  VECTRON_RETURN_IF_ERROR(wt.Put(m.meta, "current_kid", kid));
-  VECTRON_RETURN_IF_ERROR(
-      m.AppendAudit(wt, "signing_key_rotated", who.user, peer, {{"kid", kid}, {"alg", JwtAlgName(m.options.alg)}}));
-  VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
+  {
+    VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*m.env));
+    VECTRON_RETURN_IF_ERROR(wt.Put(m.signing, kid, SigningJson(key, m.Now()).dump()));
+    VECTRON_RETURN_IF_ERROR(wt.Put(m.meta, "current_kid", kid));
+    VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
+  }
+  m.Record("signing_key_rotated", who.user, peer, {{"kid", kid}, {"alg", JwtAlgName(m.options.alg)}});
   return kid;
 }
 
 Status Authenticator::RetireSigningKey(const Principal& who, const std::string& kid, const std::string& peer) {
   Impl& m = *impl_;
-  VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*m.env));
-  VECTRON_ASSIGN_OR_RETURN(auto cur, wt.Get(m.meta, "current_kid"));
-  if (cur && *cur == kid)
-    return Status::FailedPrecondition("signing key " + kid + " is the current one; rotate first");
-  VECTRON_ASSIGN_OR_RETURN(bool found, wt.Del(m.signing, kid));
-  if (!found) return Status::NotFound("no signing key " + kid);
-  VECTRON_RETURN_IF_ERROR(m.AppendAudit(wt, "signing_key_retired", who.user, peer, {{"kid", kid}}));
-  return std::move(wt).Commit();
+  {
+    VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*m.env));
+    VECTRON_ASSIGN_OR_RETURN(auto cur, wt.Get(m.meta, "current_kid"));
+    if (cur && *cur == kid)
+      return Status::FailedPrecondition("signing key " + kid + " is the current one; rotate first");
+    VECTRON_ASSIGN_OR_RETURN(bool found, wt.Del(m.signing, kid));
+    if (!found) return Status::NotFound("no signing key " + kid);
+    VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
+  }
+  m.Record("signing_key_retired", who.user, peer, {{"kid", kid}});
+  return Status::OK();
 }
 
 Result<json> Authenticator::ListSigningKeys() {
@@ -783,34 +695,27 @@ Result<json> Authenticator::ListSigningKeys() {
   return out;
 }
 
-Result<json> Authenticator::Audit(size_t limit) {
-  Impl& m = *impl_;
-  VECTRON_ASSIGN_OR_RETURN(storage::ReadTxn rt, storage::ReadTxn::Begin(*m.env));
-  VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, rt.OpenCursor(m.audit));
-  json out = json::array();
-  VECTRON_ASSIGN_OR_RETURN(bool any, c.Last());
-  if (!any || limit == 0) return out;
-  uint64_t last = SeqOf(c.key());
-  uint64_t first = last >= limit ? last - limit + 1 : 0;
-  VECTRON_ASSIGN_OR_RETURN(bool more, c.Seek(SeqKey(first)));
-  for (; more;) {
-    json e = json::parse(c.value(), nullptr, false);
-    if (!e.is_discarded()) out.push_back(std::move(e));
-    VECTRON_ASSIGN_OR_RETURN(more, c.Next());
-  }
-  std::reverse(out.begin(), out.end());
-  return out;
-}
+Result<AuditPage> Authenticator::Audit(const AuditQuery& query) { return impl_->audit->Read(query); }
 
 void Authenticator::Record(const std::string& event, const std::string& user, const std::string& peer,
                            const json& detail) {
-  Impl& m = *impl_;
-  Status st = [&]() -> Status {
-    VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*m.env));
-    VECTRON_RETURN_IF_ERROR(m.AppendAudit(wt, event, user, peer, detail));
-    return std::move(wt).Commit();
-  }();
-  if (!st.ok()) std::fprintf(stderr, "error audit log write failed (%s): %s\n", event.c_str(), st.ToString().c_str());
+  impl_->Record(event, user, peer, detail);
+}
+
+Status CopyAuthStores(const std::string& auth_dir, const std::string& audit_dir, const std::string& dest_auth,
+                      const std::string& dest_audit) {
+  for (auto [from, to] : {std::pair{auth_dir, dest_auth}, std::pair{audit_dir, dest_audit}}) {
+    if (!PathExists(from + "/data.mdb")) continue;
+    if (::mkdir(to.c_str(), 0700) != 0) return Status::IOError(to + ": " + std::strerror(errno));
+    storage::EnvOptions eo;
+    eo.map_size_bytes = uint64_t{1} << 30;  // LMDB maps at least the file's used size.
+    eo.max_dbs = 8;
+    VECTRON_ASSIGN_OR_RETURN(storage::LmdbEnv env, storage::LmdbEnv::Open(from, eo));
+    VECTRON_RETURN_IF_ERROR(env.CopyCompact(to));
+    VECTRON_RETURN_IF_ERROR(FsyncPath(to + "/data.mdb"));
+    VECTRON_RETURN_IF_ERROR(FsyncPath(to));
+  }
+  return Status::OK();
 }
 
 }  // namespace vectron::net

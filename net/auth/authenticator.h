@@ -1,7 +1,7 @@
-// Authentication and authorisation of `vectron serve`: users (scrypt password hashes),
-// API keys, JWT signing keys and the audit log, stored in their own LMDB environment
-// (DATA/auth/); login and SDK tokens; the access check every route goes through; login
-// rate limiting. See docs/auth.md.
+// Authentication of `vectron serve`: users (scrypt password hashes, session epochs,
+// per-collection grants), API keys and JWT signing keys, stored in their own LMDB
+// environment (DATA/auth/); login and SDK tokens; login rate limiting; the audit log
+// (DATA/audit/, audit_log.h). The access rules are in access.h. See docs/auth.md.
 #pragma once
 
 #include <cstdint>
@@ -14,69 +14,13 @@
 #include <string>
 #include <vector>
 
+#include "net/auth/access.h"
+#include "net/auth/audit_log.h"
 #include "net/auth/jwt.h"
 #include "net/auth/rate_limiter.h"
 #include "vectron/status.h"
 
 namespace vectron::net {
-
-// API key scopes (bit flags). A route needs one of them; they do not imply each other.
-enum Scope : unsigned { kScopeRead = 1, kScopeWrite = 2, kScopeAdmin = 4 };
-// "read", "write", "admin"; 0 for an unknown name.
-unsigned ScopeFromName(std::string_view name);
-std::vector<std::string> ScopeNames(unsigned scopes);
-
-// What a route asks of the caller's token. Stored in the route table.
-enum class Access : uint8_t {
-  kPublic,      // No token (/healthz, /readyz, /openapi.json, login).
-  kLogin,       // A login token (account and key management).
-  kLoginAdmin,  // A login token of an admin user (users, audit, signing keys).
-  kRead,        // An SDK token with the read scope (and the collection allowed).
-  kWrite,       // ... the write scope.
-  kAdmin,       // ... the admin scope.
-};
-const char* AccessName(Access a);
-
-struct RouteAccess {
-  Access access = Access::kPublic;
-  // Login tokens may call it too (the console's views: list and inspect collections).
-  bool console = false;
-  // Keys restricted to some collections may not call it (it spans every collection).
-  bool all_collections = false;
-};
-
-enum class TokenKind { kNone, kLogin, kSdk };
-
-// Who a request comes from, once its token checked out.
-struct Principal {
-  TokenKind kind = TokenKind::kNone;
-  bool unrestricted = false;  // Auth is off: everything is allowed.
-  std::string user;
-  bool user_admin = false;
-  std::string key_id;  // SDK tokens.
-  unsigned scopes = 0;  // SDK tokens.
-  std::optional<std::vector<std::string>> collections;  // SDK tokens: the allow-list, if any.
-  int64_t auth_time = 0;  // Login tokens: when the password was checked.
-
-  // True if this principal may touch collection `name` (allow-list).
-  bool MayUseCollection(std::string_view name) const;
-};
-
-// Why a request is refused: an HTTP status (401, 403, 429, ...) and a message that
-// says what is wrong. ok() when nothing is.
-struct AuthFailure {
-  int http_status = 0;
-  std::string code;
-  std::string message;
-  int64_t retry_after_s = 0;  // 429: seconds to wait.
-  bool ok() const { return http_status == 0; }
-  static AuthFailure Unauthenticated(std::string message) { return {401, "unauthenticated", std::move(message), 0}; }
-  static AuthFailure Denied(std::string message) { return {403, "permission_denied", std::move(message), 0}; }
-};
-
-// Checks `who` against a route's access. `collection` is the collection the request
-// names ("" if none). Pure and thread-safe.
-AuthFailure Authorize(const Principal& who, const RouteAccess& route, std::string_view collection);
 
 struct ScryptParams {
   int log2_n = 15;  // N = 32768: 32 MiB and ~0.1 s per hash.
@@ -86,6 +30,13 @@ struct ScryptParams {
 
 struct AuthOptions {
   std::string dir;                    // LMDB environment directory (created if missing).
+  // The auth store's LMDB map (it holds only users, keys and signing keys; an older
+  // store that is larger opens with its size plus room to migrate).
+  uint64_t map_size_bytes = uint64_t{1} << 30;
+  // The audit log's directory; empty: "audit" next to `dir` (DATA/audit/).
+  std::string audit_dir;
+  uint64_t audit_max_bytes = uint64_t{64} << 20;  // See AuditOptions.
+  int64_t audit_max_age_s = int64_t{90} * 86400;  // See AuditOptions.
   std::string issuer = "vectron";     // "iss" of every token; verified.
   std::string audience = "vectron";   // "aud" of every token; verified.
   JwtAlg alg = JwtAlg::kEdDSA;        // For signing keys generated from now on.
@@ -114,12 +65,16 @@ struct IssuedToken {
 
 // Thread-safe. Every request calls Authenticate (a JWT check plus a look-up of the user
 // or API key in an in-memory copy of the store, reloaded whenever the LMDB environment
-// changed, so a revocation takes effect on the next request).
+// changed, so a revocation takes effect on the next request). Errors are Status codes:
+// Unauthenticated (401), PermissionDenied (403), RateLimited (429, with retry_after_s),
+// InvalidArgument, NotFound, AlreadyExists, FailedPrecondition, and those of LMDB.
 class Authenticator {
  public:
-  // Opens or creates the store. On first start it creates a signing key and (see
-  // create_admin_on_open) the admin user; `*bootstrap_note` then says so (with the password if one was generated, the
-  // only time it is shown). Errors: those of LMDB, InvalidArgument (options).
+  // Opens or creates the store and the audit log, upgrading a format-1 store (its audit
+  // table moves to the audit log). On first start it creates a signing key and (see
+  // create_admin_on_open) the admin user; `*bootstrap_note` then says so (with the
+  // password if one was generated, the only time it is shown). Errors: those of LMDB,
+  // InvalidArgument (options), FailedPrecondition (an unknown format version).
   static Result<std::unique_ptr<Authenticator>> Open(const AuthOptions& options, std::string* bootstrap_note);
   ~Authenticator();
 
@@ -127,22 +82,25 @@ class Authenticator {
   // generated one, and says so in `*note` (with the generated password: its only showing).
   Status EnsureAdmin(std::string* note);
 
-  // `authorization` is the Authorization header's value ("Bearer <jwt>").
-  AuthFailure Authenticate(std::string_view authorization, Principal* out);
+  // `authorization` is the Authorization header's value ("Bearer <jwt>"). Fills `*out`
+  // on success; Unauthenticated otherwise.
+  Status Authenticate(std::string_view authorization, Principal* out);
   // The same for a bare token (RPC). Tokens verified once are remembered (up to 4096),
   // so a repeated token costs a map look-up; expiry, the signing key and the key or
-  // user record are still checked every time.
-  AuthFailure AuthenticateToken(std::string_view token, Principal* out);
+  // user record (its id and session epoch) are still checked every time.
+  Status AuthenticateToken(std::string_view token, Principal* out);
 
-  // Checks the password (rate limited per user and per peer address) and issues a
-  // login token. `peer` is the client address (audit, limits).
-  AuthFailure Login(const std::string& user, const std::string& password, const std::string& peer,
-                    IssuedToken* out);
+  // Checks the user name's form (InvalidArgument, before anything else), the rate limits
+  // per user and per peer address (RateLimited, not audited), then the password
+  // (Unauthenticated), and issues a login token. `peer` is the client address.
+  Result<IssuedToken> Login(const std::string& user, const std::string& password, const std::string& peer);
   // A new login token for a login principal, until session_max_s after its login.
-  AuthFailure Refresh(const Principal& who, const std::string& peer, IssuedToken* out);
+  Result<IssuedToken> Refresh(const Principal& who, const std::string& peer);
 
   // API keys. CreateKey returns the SDK token (shown once). `expires_in_s` 0: never.
-  // Errors: InvalidArgument (name, scopes, collections), plus store errors.
+  // A non-admin user's key may hold only read and write, and each collection of its
+  // allow-list must be granted to the user with every scope of the key
+  // (PermissionDenied). Errors: InvalidArgument (name, scopes, collections).
   Result<IssuedToken> CreateKey(const Principal& owner, const std::string& name, unsigned scopes,
                                 std::optional<std::vector<std::string>> collections, int64_t expires_in_s,
                                 const std::string& peer);
@@ -151,25 +109,44 @@ class Authenticator {
   // Revokes at once. NotFound if missing or not `who`'s (unless admin).
   Status RevokeKey(const Principal& who, const std::string& key_id, const std::string& peer);
 
-  // Users (callers check that `who` is an admin). Errors: InvalidArgument (name,
-  // password, role), AlreadyExists, NotFound, FailedPrecondition (the last admin).
+  // Users (callers check that `who` is an admin). `grants` only for non-admin users.
+  // Errors: InvalidArgument (name, password, role, grants), AlreadyExists, NotFound,
+  // FailedPrecondition (the last admin).
   Status CreateUser(const Principal& who, const std::string& name, const std::string& password, bool admin,
-                    const std::string& peer);
+                    const std::string& peer, const Grants& grants = {});
+  // [{"name", "role", "created_at", "grants"}], by name.
   Result<nlohmann::json> ListUsers();
-  // Deletes the user and revokes every key it owns.
+  // Deletes the user (its id with it: its login tokens never work again, even once the
+  // name is re-created) and revokes every key it owns.
   Status DeleteUser(const Principal& who, const std::string& name, const std::string& peer);
-  // Changes `who`'s password (checking the old one).
-  AuthFailure ChangePassword(const Principal& who, const std::string& old_password, const std::string& new_password,
-                             const std::string& peer);
+  // Changes `who`'s password (checking the old one: PermissionDenied, rate limited like
+  // logins) and ends every session of the user (raises its session epoch). Returns a
+  // new login token for the caller. The user's API keys stay valid (docs/auth.md).
+  Result<IssuedToken> ChangePassword(const Principal& who, const std::string& old_password,
+                                     const std::string& new_password, const std::string& peer);
+  // Ends every login session of `who`'s user, this one included (raises its session
+  // epoch); with `revoke_keys` also revokes all its API keys. Returns how many.
+  Result<size_t> LogoutEverywhere(const Principal& who, bool revoke_keys, const std::string& peer);
+
+  // Per-collection grants of a non-admin user (callers check that `who` is an admin).
+  // SetGrant replaces the user's grant on `collection` (a name or "*") with `scopes`
+  // (read and/or write; 0 removes it). Applies on the next request of every key the
+  // user owns. Errors: NotFound (user), InvalidArgument (collection, scopes),
+  // FailedPrecondition (an admin user: admins need no grants).
+  Status SetGrant(const Principal& who, const std::string& user, const std::string& collection, unsigned scopes,
+                  const std::string& peer);
+  // The user's grants: {"docs": ["read"], ...}. NotFound if no such user.
+  Result<nlohmann::json> UserGrants(const std::string& user);
 
   // Signing keys: a new key signs from now on, old ones still verify until retired.
   Result<std::string> RotateSigningKey(const Principal& who, const std::string& peer);
   Status RetireSigningKey(const Principal& who, const std::string& kid, const std::string& peer);
   Result<nlohmann::json> ListSigningKeys();
 
-  // The newest `limit` audit events, newest first.
-  Result<nlohmann::json> Audit(size_t limit);
-  // Records an event: {"seq", "ts", "event", "user", "peer", "detail"}.
+  // One page of audit events, newest first.
+  Result<AuditPage> Audit(const AuditQuery& query);
+  // Records an event: {"seq", "ts", "event", "user", "peer", "detail"} (bounded). A
+  // failure is reported on stderr: it never undoes or blocks the change it records.
   void Record(const std::string& event, const std::string& user, const std::string& peer,
               const nlohmann::json& detail = nlohmann::json::object());
 
@@ -179,6 +156,13 @@ class Authenticator {
   explicit Authenticator(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// Copies the auth store `auth_dir` and the audit log `audit_dir` into `dest_auth` and
+// `dest_audit` (new directories, mode 0700), each a consistent snapshot, also while a
+// server writes them. A source that does not exist is skipped.
+// REQUIRES: this process has neither environment open.
+Status CopyAuthStores(const std::string& auth_dir, const std::string& audit_dir, const std::string& dest_auth,
+                      const std::string& dest_audit);
 
 // "scrypt$<log2 N>$<r>$<p>$<salt>$<hash>" (base64url) of `password`.
 Result<std::string> HashPassword(const std::string& password, const ScryptParams& params);

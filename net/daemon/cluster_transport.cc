@@ -264,7 +264,7 @@ TcpClusterTransport::~TcpClusterTransport() {
 }
 
 Status TcpClusterTransport::Listen(const std::string& host, int port) {
-  VECTRON_ASSIGN_OR_RETURN(listener_, TcpListener::Listen(loop_, host, port, nullptr, [this](Connection& c) {
+  VECTRON_ASSIGN_OR_RETURN(listener_, TcpListener::Listen(loop_, host, port, ListenOptions{}, [this](Connection& c) {
                              return std::unique_ptr<ConnectionHandler>(new Inbound(*this, c));
                            }));
   TcpListener* l = listener_.get();

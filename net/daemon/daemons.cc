@@ -307,7 +307,7 @@ int RunGateway(const GatewayOptions& o) {
                   nullptr);
   auto hp = ParseHostPort(o.http);
   if (!hp.ok()) return Fail("gateway", hp.status());
-  auto listener = TcpListener::Listen(loop, hp->first, hp->second, nullptr, http.Factory());
+  auto listener = TcpListener::Listen(loop, hp->first, hp->second, ListenOptions{}, http.Factory());
   if (!listener.ok()) return Fail("gateway", listener.status());
   std::printf("vectron gateway %llu ready on %s:%d\n", static_cast<unsigned long long>(o.id), hp->first.c_str(),
               (*listener)->port());

@@ -6,14 +6,13 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "net/api/json_args.h"
+#include "net/api/request_json.h"
 #include "net/api/rest_api.h"
 #include "net/http/router.h"
 
 namespace vectron::net::daemon {
 
 using json = nlohmann::json;
-using namespace json_args;  // NOLINT: the request parsing helpers shared with vectron serve.
 
 namespace {
 

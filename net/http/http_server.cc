@@ -5,6 +5,7 @@
 #include <atomic>
 #include <climits>
 #include <deque>
+#include <optional>
 
 namespace vectron::net {
 
@@ -13,6 +14,7 @@ struct HttpServer::Shared {
   HttpLimits limits;
   HttpHandler handler;
   HttpObserver observer;
+  HttpAdmit admit;
   std::shared_ptr<bool> draining;
 };
 
@@ -44,6 +46,16 @@ void Lower(std::string& s) {
   }
 }
 
+bool EqualsLower(std::string_view s, std::string_view lower) {
+  if (s.size() != lower.size()) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != lower[i]) return false;
+  }
+  return true;
+}
+
 // One queued unit of work: a parsed request, or a protocol error to answer in order.
 struct Pending {
   HttpRequest request;
@@ -64,10 +76,14 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void OnData(std::string_view bytes) {
     last_activity_ms_ = shared_->loop->NowMs();
-    if (broken_) return;
+    if (broken_ || upgrade_done_) return;
     size_t n = http_parser_execute(&parser_, &Settings(), bytes.data(), bytes.size());
-    if (parser_.upgrade && !broken_) {
-      Fail(JsonError(501, "not_implemented", "protocol upgrade is not supported"));
+    if (upgrade_done_) {
+      // http-parser stops after a request asking to switch protocols (Upgrade: h2c,
+      // websocket, or CONNECT): it was queued to be served as plain HTTP/1.1 with
+      // Connection: close (RFC 9110 7.8 lets a server ignore Upgrade); nothing after it
+      // is read, so the client gets exactly one response.
+      conn_.PauseReading();
     } else if (HTTP_PARSER_ERRNO(&parser_) != HPE_OK && !broken_) {
       Fail(JsonError(400, "bad_request",
                      std::string("malformed HTTP request: ") + http_errno_description(HTTP_PARSER_ERRNO(&parser_))));
@@ -85,11 +101,18 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void OnTick(uint64_t now) {
+    const auto& lim = shared_->limits;
+    if (discarding_ && now - cur_.start_ms > lim.request_timeout_ms) {
+      // The refused request's body did not finish arriving in time: stop dropping it.
+      discarding_ = false;
+      broken_ = dead_ = true;
+      conn_.Close();
+      return;
+    }
     // Dispatch held back by unsent output (a client not reading its responses) resumes
     // here once the socket has drained.
     if (!busy_ && !ready_.empty()) MaybeDispatch();
     if (busy_ || !ready_.empty() || broken_) return;
-    const auto& lim = shared_->limits;
     if (in_message_) {
       if (now - cur_.start_ms > lim.request_timeout_ms) {
         HttpResponse r = JsonError(408, "request_timeout",
@@ -127,6 +150,13 @@ class Session : public std::enable_shared_from_this<Session> {
     last_activity_ms_ = now;
     if (!keep) {
       dead_ = true;
+      // A refusal sent before its body arrived: keep reading (and dropping) the body,
+      // so that a client still sending it gets this answer rather than a reset, and
+      // close once it is in (OnMessageComplete) or its time is up (OnTick).
+      if (discarding_) {
+        close_when_discarded_ = true;
+        return;
+      }
       conn_.Close();
       return;
     }
@@ -209,6 +239,8 @@ class Session : public std::enable_shared_from_this<Session> {
     header_bytes_ = 0;
     in_value_ = false;
     in_message_ = true;
+    refused_.reset();
+    upgrade_ = false;
     return 0;
   }
   int OnUrl(const char* at, size_t len) {
@@ -240,21 +272,82 @@ class Session : public std::enable_shared_from_this<Session> {
       raw_path = raw_path.substr(0, q);
     }
     cur_.path = PercentDecode(raw_path);
-    const size_t max_body = shared_->limits.max_body_bytes;
-    if (parser_.content_length != ULLONG_MAX && parser_.content_length > max_body) {
-      Fail(JsonError(413, "payload_too_large",
-                     "request body of " + std::to_string(parser_.content_length) + " bytes exceeds the limit of " +
-                         std::to_string(max_body) + " bytes"));
+    if (parser_.http_major != 1 || parser_.http_minor > 1) {
+      Fail(JsonError(400, "bad_request",
+                     "HTTP version " + std::to_string(parser_.http_major) + "." + std::to_string(parser_.http_minor) +
+                         " is not supported; send HTTP/1.1 (or 1.0)"));
       return -1;
     }
-    if (parser_.content_length != ULLONG_MAX) cur_.body.reserve(parser_.content_length);
-    if (cur_.Header("expect") == "100-continue" && !busy_ && ready_.empty()) conn_.Send("HTTP/1.1 100 Continue\r\n\r\n");
+    // A repeated credential or host is ambiguous: which one would a proxy have checked?
+    for (const char* name : {"authorization", "host"}) {
+      size_t n = 0;
+      for (const auto& h : cur_.headers) n += h.first == name;
+      if (n > 1) {
+        std::string shown = name;
+        shown[0] = static_cast<char>(shown[0] - 'a' + 'A');
+        Fail(JsonError(400, "bad_request",
+                       std::to_string(n) + " \"" + shown + "\" headers in one request; send exactly one"));
+        return -1;
+      }
+    }
+    if (parser_.upgrade) {
+      cur_.keep_alive = false;  // Served as HTTP/1.1, then closed (see OnData).
+      upgrade_ = true;
+    }
+    const bool declared = parser_.content_length != ULLONG_MAX;
+    const bool has_body = (parser_.flags & F_CHUNKED) || (declared && parser_.content_length > 0);
+    const bool expect_continue = EqualsLower(cur_.Header("expect"), "100-continue");
+    body_max_ = shared_->limits.max_body_bytes;
+    Admission admission;
+    if (shared_->admit) admission = shared_->admit(cur_);
+    if (!admission.admit) {
+      HttpResponse r = std::move(admission.refusal);
+      if (!has_body) {
+        refused_ = std::move(r);  // Answered in order once the (empty) message completes.
+        return 0;
+      }
+      if (expect_continue) {
+        Fail(std::move(r));  // The client waits for "100 Continue": answer and close.
+        return -1;
+      }
+      // The body is on its way: answer now, drop the body as it arrives, then close.
+      r.close = true;
+      Pending p;
+      p.request = cur_;
+      p.request.peer = conn_.peer();
+      p.is_error = true;
+      p.error = std::move(r);
+      ready_.push_back(std::move(p));
+      discarding_ = true;
+      discarded_bytes_ = 0;
+      return 0;
+    }
+    if (admission.max_body_bytes != 0) body_max_ = std::min(body_max_, admission.max_body_bytes);
+    if (declared && parser_.content_length > body_max_) {
+      Fail(JsonError(413, "payload_too_large",
+                     "request body of " + std::to_string(parser_.content_length) + " bytes exceeds the limit of " +
+                         std::to_string(body_max_) + " bytes"));
+      return -1;
+    }
+    // The body grows as its bytes arrive (OnBody); nothing is reserved from the declared
+    // length, which costs the sender nothing to state.
+    if (expect_continue && !busy_ && ready_.empty()) conn_.Send("HTTP/1.1 100 Continue\r\n\r\n");
     return 0;
   }
   int OnBody(const char* at, size_t len) {
-    if (cur_.body.size() + len > shared_->limits.max_body_bytes) {
+    if (discarding_) {
+      discarded_bytes_ += len;
+      if (discarded_bytes_ > shared_->limits.max_body_bytes) {
+        discarding_ = false;
+        broken_ = dead_ = true;
+        conn_.Close();
+        return -1;
+      }
+      return 0;
+    }
+    if (cur_.body.size() + len > body_max_) {
       Fail(JsonError(413, "payload_too_large",
-                     "request body exceeds the limit of " + std::to_string(shared_->limits.max_body_bytes) + " bytes"));
+                     "request body exceeds the limit of " + std::to_string(body_max_) + " bytes"));
       return -1;
     }
     cur_.body.append(at, len);
@@ -262,10 +355,29 @@ class Session : public std::enable_shared_from_this<Session> {
   }
   int OnMessageComplete() {
     in_message_ = false;
+    if (discarding_) {
+      // The refused request's body is in; its answer said Connection: close.
+      discarding_ = false;
+      broken_ = true;
+      conn_.PauseReading();
+      if (close_when_discarded_) conn_.Close();
+      return -1;  // Stops the parser: nothing after it is read.
+    }
     Pending p;
-    p.request = std::move(cur_);
+    if (refused_) {
+      p.request = cur_;
+      p.is_error = true;
+      p.error = std::move(*refused_);
+      refused_.reset();
+    } else {
+      p.request = std::move(cur_);
+    }
     cur_ = HttpRequest();
     ready_.push_back(std::move(p));
+    if (upgrade_) {
+      upgrade_done_ = true;
+      return -1;
+    }
     return 0;
   }
 
@@ -280,6 +392,13 @@ class Session : public std::enable_shared_from_this<Session> {
   bool busy_ = false;     // A request is with the handler.
   bool dead_ = false;     // Connection closing or gone: drop responses.
   bool peer_eof_ = false;
+  size_t body_max_ = 0;            // The current request's body limit (its route's).
+  std::optional<HttpResponse> refused_;  // Refusal of a body-less request, sent in order.
+  bool discarding_ = false;        // The current request was refused; its body is dropped.
+  bool close_when_discarded_ = false;  // Its refusal is sent: close once the body is in.
+  uint64_t discarded_bytes_ = 0;
+  bool upgrade_ = false;           // The current request asks to switch protocols.
+  bool upgrade_done_ = false;      // ... and is complete: nothing more is read.
   uint64_t seq_ = 0;
   uint64_t last_activity_ms_ = 0;
   HttpRequest inflight_;  // The request being handled, without its body.
@@ -329,12 +448,14 @@ void Responder::operator()(HttpResponse response) const {
   state_->Deliver(std::move(response));
 }
 
-HttpServer::HttpServer(EventLoop& loop, HttpLimits limits, HttpHandler handler, HttpObserver observer)
+HttpServer::HttpServer(EventLoop& loop, HttpLimits limits, HttpHandler handler, HttpObserver observer,
+                       HttpAdmit admit)
     : shared_(std::make_shared<Shared>()), draining_(std::make_shared<bool>(false)) {
   shared_->loop = &loop;
   shared_->limits = limits;
   shared_->handler = std::move(handler);
   shared_->observer = std::move(observer);
+  shared_->admit = std::move(admit);
   shared_->draining = draining_;
 }
 

@@ -14,7 +14,8 @@ namespace vectron::net {
 
 struct HttpLimits {
   size_t max_header_bytes = 16 << 10;   // Request line + headers; past it: 431.
-  size_t max_body_bytes = 64 << 20;     // Past it (declared or streamed): 413.
+  size_t max_body_bytes = 64 << 20;     // Past it (declared or streamed): 413. Grown as
+                                        // bytes arrive, never reserved from Content-Length.
   uint64_t idle_timeout_ms = 60000;     // Keep-alive connection with no request: closed.
   uint64_t request_timeout_ms = 10000;  // First byte to last byte of one request: 408.
   size_t max_pipelined = 64;            // Parsed requests waiting; past it reading pauses.
@@ -32,6 +33,20 @@ class Responder {
   std::shared_ptr<State> state_;
 };
 
+// What the server does with a request once its headers are in, before any of its body
+// is read (authentication, the route's body limit).
+struct Admission {
+  bool admit = true;
+  // admit == false: the answer, sent without reading the body. If a body follows, it is
+  // read and dropped (never buffered) and the connection then closes; a request that
+  // said "Expect: 100-continue" gets this instead of "100 Continue".
+  HttpResponse refusal;
+  size_t max_body_bytes = 0;  // The route's body limit; 0 = HttpLimits::max_body_bytes.
+};
+// Called on the loop thread with a request whose body is still empty (method, target,
+// path, query, headers, peer set). Must be cheap: it runs before every request.
+using HttpAdmit = std::function<Admission(const HttpRequest& head)>;
+
 // Called on the loop thread for each complete request, in order per connection; the
 // next request of the same connection is handed over only after this one is answered.
 using HttpHandler = std::function<void(HttpRequest request, Responder respond)>;
@@ -40,7 +55,9 @@ using HttpObserver = std::function<void(const HttpRequest& req, const HttpRespon
 
 class HttpServer {
  public:
-  HttpServer(EventLoop& loop, HttpLimits limits, HttpHandler handler, HttpObserver observer);
+  // `admit` may be null (every request admitted, up to HttpLimits::max_body_bytes).
+  HttpServer(EventLoop& loop, HttpLimits limits, HttpHandler handler, HttpObserver observer,
+             HttpAdmit admit = nullptr);
   ~HttpServer();
   // Factory for TcpListener::Listen.
   TcpListener::Factory Factory();

@@ -14,6 +14,9 @@ struct TcpListener::Conn final : public Connection {
   TcpListener* owner;
   uint64_t conn_id;
   std::string peer_name;
+  std::string peer_ip;  // peer_name without the port: the limiter's key.
+  bool counted = false;  // Holds a slot of owner->options_.limiter.
+  uint64_t accepted_ms = 0;
   std::unique_ptr<TlsSession> tls;
   std::unique_ptr<ConnectionHandler> handler;
   size_t pending = 0;
@@ -83,6 +86,10 @@ struct TcpListener::Conn final : public Connection {
     closed = true;
     closing = true;
     owner->conns_.erase(conn_id);
+    if (counted) {
+      owner->options_.limiter->Release(peer_ip);
+      counted = false;
+    }
     uv_close(reinterpret_cast<uv_handle_t*>(&handle), [](uv_handle_t* h) {
       auto* c = static_cast<Conn*>(h->data);
       delete c;
@@ -155,14 +162,14 @@ Result<std::pair<std::string, int>> ParseHostPort(const std::string& text) {
 }
 
 Result<std::unique_ptr<TcpListener>> TcpListener::Listen(EventLoop& loop, const std::string& host, int port,
-                                                          std::shared_ptr<TlsContext> tls, Factory factory) {
+                                                          ListenOptions options, Factory factory) {
   // A name such as "localhost" binds its first address, IPv4 preferred.
   VECTRON_ASSIGN_OR_RETURN(std::vector<ResolvedAddress> addrs, ResolveHost(host, port));
   sockaddr_storage addr = addrs.front().addr;
   std::unique_ptr<TcpListener> l(new TcpListener);
   l->loop_ = &loop;
   l->host_ = host;
-  l->tls_ = std::move(tls);
+  l->options_ = std::move(options);
   l->factory_ = std::move(factory);
   auto* server = new uv_tcp_t;
   uv_tcp_init(loop.raw(), server);
@@ -200,8 +207,22 @@ Result<std::unique_ptr<TcpListener>> TcpListener::Listen(EventLoop& loop, const 
       }
     }
     c->peer_name = std::string(name) + ":" + std::to_string(peer_port);
-    if (self->tls_) c->tls = std::make_unique<TlsSession>(*self->tls_);
+    c->peer_ip = name;
+    c->accepted_ms = self->loop_->NowMs();
+    const ListenOptions& o = self->options_;
     self->conns_[c->conn_id] = c;
+    if (o.limiter) {
+      if (!o.limiter->Acquire(c->peer_ip)) {
+        // Refused before any handshake or read: a few bytes of notice on plain TCP, then
+        // close (after the write, if any).
+        c->closing = true;
+        if (!o.tls && !o.refusal.empty()) c->RawWrite(o.refusal);
+        if (c->writes_in_flight == 0) c->Abort();
+        return;
+      }
+      c->counted = true;
+    }
+    if (o.tls) c->tls = std::make_unique<TlsSession>(*o.tls);
     c->handler = self->factory_(*c);
     c->ResumeReading();
   });
@@ -244,7 +265,13 @@ void TcpListener::Tick(uint64_t now_ms) {
   std::vector<Conn*> all;
   for (auto& [id, c] : conns_) all.push_back(c);
   for (Conn* c : all) {
-    if (!c->closed && c->handler) c->handler->OnTick(now_ms);
+    if (c->closed) continue;
+    if (c->tls && !c->tls->handshake_done() && now_ms - c->accepted_ms > options_.handshake_timeout_ms) {
+      ++handshake_timeouts_;
+      c->Abort();
+      continue;
+    }
+    if (c->handler) c->handler->OnTick(now_ms);
   }
 }
 

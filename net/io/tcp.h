@@ -9,6 +9,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "net/io/connection_limiter.h"
 #include "net/io/event_loop.h"
 #include "net/io/tls.h"
 #include "vectron/status.h"
@@ -47,6 +48,20 @@ class ConnectionHandler {
   virtual bool Idle() const = 0;
 };
 
+// How a listener treats the connections it accepts.
+struct ListenOptions {
+  std::shared_ptr<TlsContext> tls;  // Null: plain TCP.
+  // TLS: a connection whose handshake is not done this long after it was accepted is
+  // closed (a client that sends half a ClientHello and waits).
+  uint64_t handshake_timeout_ms = 10000;
+  // Caps on open connections (may be shared with other listeners); null: none. A
+  // connection past a cap is closed at once, before any handshake.
+  std::shared_ptr<ConnectionLimiter> limiter;
+  // Plain TCP only: written to a connection refused by the limiter before it closes
+  // (an HTTP 503). Under TLS a refused connection is just closed.
+  std::string refusal;
+};
+
 // Accepts connections on host:port. Loop thread only.
 class TcpListener {
  public:
@@ -54,17 +69,17 @@ class TcpListener {
 
   // Binds and listens; port 0 picks a free port (see port()). `host` is a numeric IPv4 /
   // IPv6 address or a name ("localhost"), which binds its first address, IPv4 first
-  // (see ResolveHost). `tls` may be null.
+  // (see ResolveHost).
   // Errors: InvalidArgument (host does not resolve), IOError naming the address (in use,
   // denied).
   static Result<std::unique_ptr<TcpListener>> Listen(EventLoop& loop, const std::string& host, int port,
-                                                      std::shared_ptr<TlsContext> tls, Factory factory);
+                                                      ListenOptions options, Factory factory);
   // REQUIRES: the loop is not running. Closes every connection.
   ~TcpListener();
 
   int port() const { return port_; }
   const std::string& host() const { return host_; }
-  bool tls() const { return tls_ != nullptr; }
+  bool tls() const { return options_.tls != nullptr; }
   // Stops accepting; existing connections stay open.
   void StopAccepting();
   // Closes (after pending writes) every connection whose handler is Idle().
@@ -72,8 +87,11 @@ class TcpListener {
   // Closes every connection at once.
   void CloseAll();
   size_t connection_count() const { return conns_.size(); }
-  // Runs OnTick on every connection.
+  // Runs OnTick on every connection, and closes TLS connections whose handshake is
+  // past ListenOptions::handshake_timeout_ms.
   void Tick(uint64_t now_ms);
+  // Connections closed for taking too long over the TLS handshake, since start.
+  uint64_t handshake_timeouts() const { return handshake_timeouts_; }
 
   struct Conn;
 
@@ -83,8 +101,9 @@ class TcpListener {
   EventLoop* loop_ = nullptr;
   std::string host_;
   int port_ = 0;
-  std::shared_ptr<TlsContext> tls_;
+  ListenOptions options_;
   Factory factory_;
+  uint64_t handshake_timeouts_ = 0;
   void* server_ = nullptr;  // uv_tcp_t*, freed in its close callback.
   uint64_t next_id_ = 1;
   std::unordered_map<uint64_t, Conn*> conns_;

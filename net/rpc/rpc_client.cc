@@ -16,7 +16,8 @@ Status RpcStatus(std::string_view code, std::string_view message) {
       {"io_error", StatusCode::kIOError},                 {"cancelled", StatusCode::kCancelled},
       {"deadline_exceeded", StatusCode::kUnavailable},
       // Auth: no valid token, or one without the right (docs/auth.md).
-      {"unauthenticated", StatusCode::kFailedPrecondition}, {"permission_denied", StatusCode::kFailedPrecondition}};
+      {"unauthenticated", StatusCode::kUnauthenticated},  {"permission_denied", StatusCode::kPermissionDenied},
+      {"rate_limited", StatusCode::kRateLimited}};
   if (code == "ok" || code.empty()) return Status::OK();
   for (auto& [name, c] : kCodes) {
     if (code == name) return Status(c, std::string(code) + ": " + std::string(message));
@@ -115,7 +116,13 @@ Result<std::string> RpcClient::ReceiveFrame() {
   return payload;
 }
 
+Status RpcClient::ProveToken() {
+  if (token_.empty() || proven_token_ == token_) return Status::OK();
+  return Ping();
+}
+
 Result<std::string> RpcClient::Call(std::string frame) {
+  if (frame.size() > kProveTokenBytes) VECTRON_RETURN_IF_ERROR(ProveToken());
   VECTRON_RETURN_IF_ERROR(sock_.SendAll(frame));
   return ReceiveFrame();
 }
@@ -125,7 +132,9 @@ Status RpcClient::Ping() {
   auto ping = fb::CreatePingRequest(b);
   b.Finish(MakeRequest(b, token_, next_id_++, 0, fb::Body::PingRequest, ping.Union()));
   VECTRON_ASSIGN_OR_RETURN(std::string payload, Call(Bytes(b)));
-  return Parse(payload).status();
+  VECTRON_RETURN_IF_ERROR(Parse(payload).status());
+  proven_token_ = token_;  // A Ping carrying a token is answered ok only if it verified.
+  return Status::OK();
 }
 
 Result<std::vector<std::vector<Hit>>> RpcClient::Search(const std::string& collection, std::span<const float> queries,
@@ -147,7 +156,9 @@ Status RpcClient::SendSearch(uint64_t id, const std::string& collection, std::sp
   flatbuffers::FlatBufferBuilder b(query.size() * 4 + 256);
   auto s = BuildSearch(b, collection, query, 1, options);
   b.Finish(MakeRequest(b, token_, id, options.deadline_ms, fb::Body::SearchRequest, s.Union()));
-  return sock_.SendAll(Bytes(b));
+  std::string frame = Bytes(b);
+  if (frame.size() > kProveTokenBytes) VECTRON_RETURN_IF_ERROR(ProveToken());
+  return sock_.SendAll(frame);
 }
 
 Result<std::pair<uint64_t, std::vector<Hit>>> RpcClient::ReceiveSearch() {

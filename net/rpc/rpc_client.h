@@ -105,6 +105,9 @@ class RpcClient {
 
   // The SDK token sent with every request from now on (empty: none). A refused token
   // comes back as FailedPrecondition "unauthenticated: ..." or "permission_denied: ...".
+  // The server reads frames over kRpcPreauthFrameBytes only on a connection whose token
+  // it has seen verify, so before the first request larger than kProveTokenBytes the
+  // client sends a Ping carrying the token (once per connection and token).
   void set_token(std::string token) { token_ = std::move(token); }
 
   // Raw access: sends `frame` bytes as they are; reads one frame's payload.
@@ -116,9 +119,13 @@ class RpcClient {
   Result<std::string> Call(std::string payload);
   // Sends the finished Request in `b` and waits for its Response.
   Result<std::string> CallBuilt(flatbuffers::FlatBufferBuilder& b);
+  // Pings with the token unless the server has verified it on this connection.
+  Status ProveToken();
+  static constexpr size_t kProveTokenBytes = 16 << 10;
   BlockingSocket sock_;
   uint64_t next_id_ = 1;
   std::string token_;
+  std::string proven_token_;  // The token last verified by a Ping on this connection.
 };
 
 // The Status for an RPC response code name and message.

@@ -382,26 +382,32 @@ std::string Execute(const RpcEngine& e, const fb::Request* req, const Principal&
 
 }  // namespace
 
-std::string ExecuteRpc(const RpcEngine& engine, std::string_view payload, std::chrono::steady_clock::time_point arrival) {
+Status AuthorizeRpc(const RpcEngine& engine, std::string_view payload, Principal* who, bool* token_ok) {
+  *who = Principal();
+  *token_ok = false;
+  if (!engine.auth) {
+    who->unrestricted = true;
+    return Status::OK();
+  }
+  const auto* req = flatbuffers::GetRoot<fb::Request>(payload.data());
+  const bool has_token = req->token() && req->token()->size() > 0;
+  RouteAccess access = AccessOf(req->body_type());
+  if (access.access == Access::kPublic && !has_token) return Status::OK();
+  if (!has_token)
+    return Status::Unauthenticated("missing token: set Request.token to an SDK token (POST /v1/keys, docs/auth.md)");
+  VECTRON_RETURN_IF_ERROR(engine.auth->AuthenticateToken(req->token()->string_view(), who));
+  *token_ok = true;
+  if (access.access == Access::kPublic) return Status::OK();  // Ping: the token checked out.
+  return Authorize(*who, access, CollectionOf(req));
+}
+
+std::string ExecuteRpc(const RpcEngine& engine, std::string_view payload, const Principal& who,
+                       std::chrono::steady_clock::time_point arrival) {
   const auto* req = flatbuffers::GetRoot<fb::Request>(payload.data());
   if (req->deadline_ms() != 0 &&
       std::chrono::steady_clock::now() > arrival + std::chrono::milliseconds(req->deadline_ms())) {
     return RpcErrorPayload(req->id(), "deadline_exceeded",
                            "deadline of " + std::to_string(req->deadline_ms()) + " ms passed before the request ran");
-  }
-  Principal who;
-  if (!engine.auth) {
-    who.unrestricted = true;
-  } else {
-    RouteAccess access = AccessOf(req->body_type());
-    if (access.access != Access::kPublic) {
-      AuthFailure f = req->token() && req->token()->size()
-                          ? engine.auth->AuthenticateToken(req->token()->string_view(), &who)
-                          : AuthFailure::Unauthenticated(
-                                "missing token: set Request.token to an SDK token (POST /v1/keys, docs/auth.md)");
-      if (f.ok()) f = Authorize(who, access, CollectionOf(req));
-      if (!f.ok()) return RpcErrorPayload(req->id(), f.code, f.message);
-    }
   }
   try {
     return Execute(engine, req, who);
@@ -447,24 +453,47 @@ class RpcSession : public std::enable_shared_from_this<RpcSession> {
   RpcSession(Connection& conn, std::shared_ptr<RpcServer::Shared> shared)
       : conn_(conn), shared_(std::move(shared)), decoder_(shared_->limits.max_frame_bytes) {
     last_activity_ms_ = shared_->loop->NowMs();
+    SetAuthenticated(shared_->engine.auth == nullptr);
   }
 
   void OnData(std::string_view bytes) {
     if (dead_) return;
     last_activity_ms_ = shared_->loop->NowMs();
     const bool was_mid = decoder_.mid_frame();
-    std::vector<std::string> frames;
-    Status st = decoder_.Feed(bytes, &frames);
-    for (auto& f : frames) Dispatch(std::move(f));
-    if (!st.ok()) {
-      Log("-", "invalid_argument", 0);
-      conn_.Send(EncodeFrame(RpcErrorPayload(0, "invalid_argument", st.message())));
-      dead_ = true;
-      conn_.Close();
-      return;
+    bool took = false;
+    decoder_.Append(bytes);
+    for (;;) {
+      std::string frame;
+      size_t declared = 0;
+      FrameDecoder::Next next = decoder_.Take(&frame, &declared);
+      if (next == FrameDecoder::Next::kNeedMore) break;
+      took = true;
+      if (next == FrameDecoder::Next::kFrame) {
+        Dispatch(std::move(frame));  // May authenticate the connection: the next header sees it.
+        continue;
+      }
+      if (declared > shared_->limits.max_frame_bytes) {
+        std::string why = "frame of " + std::to_string(declared) + " bytes exceeds the limit of " +
+                          std::to_string(shared_->limits.max_frame_bytes) + " bytes";
+        Log("-", "invalid_argument", 0);
+        conn_.Send(EncodeFrame(RpcErrorPayload(0, "invalid_argument", why)));
+        dead_ = true;
+        conn_.Close();
+        return;
+      }
+      // Too large to read before the connection has shown a valid token: its payload is
+      // dropped as it arrives (never buffered) and the stream stays in step.
+      Log("-", "unauthenticated", 0);
+      conn_.Send(EncodeFrame(RpcErrorPayload(
+          0, "unauthenticated",
+          "frame of " + std::to_string(declared) + " bytes not read: frames over " +
+              std::to_string(decoder_.max_frame_bytes()) +
+              " bytes need a connection on which a request carried a valid token first (send a Ping with "
+              "Request.token; RpcClient does)")));
+      decoder_.SkipPayload(declared);
     }
     // A frame that started in this read is timed from now.
-    if (decoder_.mid_frame() && (!was_mid || !frames.empty())) frame_start_ms_ = last_activity_ms_;
+    if (decoder_.mid_frame() && (!was_mid || took)) frame_start_ms_ = last_activity_ms_;
     if (inflight_ >= shared_->limits.max_inflight) conn_.PauseReading();
   }
 
@@ -500,6 +529,15 @@ class RpcSession : public std::enable_shared_from_this<RpcSession> {
     std::fprintf(stderr, "info rpc %s %s %s %.3fms\n", conn_.peer().c_str(), method, code.c_str(), ms);
   }
 
+  // The frame limit follows the connection's state: small until a request on it
+  // carried a valid token (kRpcPreauthFrameBytes), max_frame_bytes after, and small
+  // again once a token is refused as unauthenticated (revoked, expired).
+  void SetAuthenticated(bool yes) {
+    authenticated_ = yes;
+    const size_t max = shared_->limits.max_frame_bytes;
+    decoder_.set_max_frame_bytes(yes ? max : std::min(max, kRpcPreauthFrameBytes));
+  }
+
   void Dispatch(std::string frame) {
     auto arrival = std::chrono::steady_clock::now();
     flatbuffers::Verifier v(reinterpret_cast<const uint8_t*>(frame.data()), frame.size());
@@ -512,10 +550,21 @@ class RpcSession : public std::enable_shared_from_this<RpcSession> {
     const char* method = MethodName(req->body_type());
     uint64_t id = req->id();
     ++inflight_;
+    // The token is checked here, on the loop, so that the connection's frame limit is
+    // right before the next frame's header is read; a verified token is cached.
+    Principal who;
+    bool token_ok = false;
+    Status st = AuthorizeRpc(shared_->engine, frame, &who, &token_ok);
+    if (token_ok && !authenticated_) SetAuthenticated(true);
+    if (!st.ok()) {
+      if (st.code() == StatusCode::kUnauthenticated && authenticated_ && shared_->engine.auth) SetAuthenticated(false);
+      Deliver(ErrorOf(id, st), method, 0);
+      return;
+    }
     std::weak_ptr<RpcSession> weak = weak_from_this();
     auto shared = shared_;
-    bool ok = shared_->pool->TrySubmit([weak, shared, method, arrival, frame = std::move(frame)]() {
-      std::string out = ExecuteRpc(shared->engine, frame, arrival);
+    bool ok = shared_->pool->TrySubmit([weak, shared, method, arrival, who = std::move(who), frame = std::move(frame)]() {
+      std::string out = ExecuteRpc(shared->engine, frame, who, arrival);
       double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - arrival).count();
       shared->loop->Post([weak, out = std::move(out), method, ms]() mutable {
         if (auto s = weak.lock()) s->Deliver(std::move(out), method, ms);
@@ -527,6 +576,7 @@ class RpcSession : public std::enable_shared_from_this<RpcSession> {
   Connection& conn_;
   std::shared_ptr<RpcServer::Shared> shared_;
   FrameDecoder decoder_;
+  bool authenticated_ = false;  // A request on this connection carried a valid token.
   size_t inflight_ = 0;
   bool dead_ = false;
   uint64_t last_activity_ms_ = 0;

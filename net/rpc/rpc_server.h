@@ -17,6 +17,12 @@
 
 namespace vectron::net {
 
+// Frames a connection may send before any request on it carried a valid token (auth
+// on). A larger frame is not read: its payload is dropped as it arrives and it is
+// answered "unauthenticated" (id 0). RpcClient sends a Ping with its token before its
+// first larger frame. With auth off every connection may send max_frame_bytes.
+inline constexpr size_t kRpcPreauthFrameBytes = 64 << 10;
+
 struct RpcLimits {
   size_t max_frame_bytes = 64 << 20;  // A larger declared frame closes the connection.
   size_t max_inflight = 64;           // Per connection; past it reading pauses.
@@ -33,9 +39,15 @@ struct RpcEngine {
   Authenticator* auth = nullptr;  // Null: auth off (every request allowed).
 };
 
-// Executes one Request payload (already verified) and returns the Response payload.
-// Thread-safe. `arrival` is when the frame arrived, for its deadline.
-std::string ExecuteRpc(const RpcEngine& engine, std::string_view payload, std::chrono::steady_clock::time_point arrival);
+// Checks the token of a verified Request against what its body needs (as the matching
+// REST route: scope, collection allow-list); a Ping carrying a token has it checked too.
+// Sets `*token_ok` if the request carried a token that verified (whatever its rights).
+// Thread-safe.
+Status AuthorizeRpc(const RpcEngine& engine, std::string_view payload, Principal* who, bool* token_ok);
+// Executes one Request payload (already verified and authorised for `who`) and returns
+// the Response payload. Thread-safe. `arrival` is when the frame arrived, for its deadline.
+std::string ExecuteRpc(const RpcEngine& engine, std::string_view payload, const Principal& who,
+                       std::chrono::steady_clock::time_point arrival);
 // A Response payload carrying only an error.
 std::string RpcErrorPayload(uint64_t id, std::string_view code, std::string_view message);
 

@@ -10,17 +10,10 @@
 #include <thread>
 
 #include "net/io/blocking_socket.h"
+#include "temp_dir.h"
 #include "net/server.h"
 
 namespace vectron::net::testing {
-
-inline std::string TempDir(const std::string& name) {
-  std::random_device rd;
-  auto p = std::filesystem::temp_directory_path() / ("vectron-net-" + name + "-" + std::to_string(rd()));
-  std::filesystem::remove_all(p);
-  std::filesystem::create_directories(p);
-  return p.string();
-}
 
 // A Server on 127.0.0.1:0 (both ports) running on its own thread.
 struct RunningServer {

@@ -6,9 +6,11 @@
 
 #include "net/api/rest_api.h"
 #include "net/http/router.h"
+#include "net/io/connection_limiter.h"
 #include "net/io/event_loop.h"
 #include "net/io/worker_pool.h"
 #include "net/rpc/frame.h"
+#include "net/rpc/rpc_client.h"
 
 using namespace vectron;
 using namespace vectron::net;
@@ -45,6 +47,66 @@ TEST_CASE("FrameDecoder refuses a frame declaring more than its limit") {
   CHECK(s.IsInvalidArgument());
   CHECK(s.message().find("101") != std::string::npos);
   CHECK(got.empty());
+}
+
+TEST_CASE("FrameDecoder reports an oversize frame from its header and skips its payload without keeping it") {
+  FrameDecoder d(100);
+  std::string stream = EncodeFrame("small") + EncodeFrame(std::string(5000, 'x')) + EncodeFrame("after");
+  std::vector<std::string> got;
+  std::mt19937 rng(11);
+  size_t pos = 0, oversize = 0;
+  while (pos < stream.size()) {
+    size_t n = std::min<size_t>(stream.size() - pos, rng() % 700 + 1);
+    d.Append(std::string_view(stream).substr(pos, n));
+    pos += n;
+    for (;;) {
+      std::string frame;
+      size_t declared = 0;
+      FrameDecoder::Next next = d.Take(&frame, &declared);
+      if (next == FrameDecoder::Next::kNeedMore) break;
+      if (next == FrameDecoder::Next::kFrame) {
+        got.push_back(frame);
+      } else {
+        CHECK(declared == 5000);
+        ++oversize;
+        d.SkipPayload(declared);
+      }
+    }
+    CHECK(d.mid_frame() == (pos < stream.size()));
+  }
+  CHECK(oversize == 1);
+  CHECK(got == std::vector<std::string>{"small", "after"});
+  // The limit can change between frames: what was refused is taken once allowed.
+  FrameDecoder e(10);
+  std::string frame;
+  size_t declared = 0;
+  e.Append(EncodeFrame(std::string(50, 'y')).substr(0, 4));
+  CHECK(e.Take(&frame, &declared) == FrameDecoder::Next::kOversize);
+  e.SkipPayload(declared);
+  e.set_max_frame_bytes(100);
+  e.Append(std::string(50, 'y') + EncodeFrame(std::string(50, 'z')));
+  CHECK(e.Take(&frame, &declared) == FrameDecoder::Next::kFrame);
+  CHECK(frame == std::string(50, 'z'));
+  CHECK_FALSE(e.mid_frame());
+}
+
+TEST_CASE("ConnectionLimiter caps connections in total and per address and gives slots back") {
+  ConnectionLimiter l(3, 2);
+  CHECK(l.Acquire("10.0.0.1"));
+  CHECK(l.Acquire("10.0.0.1"));
+  CHECK_FALSE(l.Acquire("10.0.0.1"));  // Per address.
+  CHECK(l.Acquire("10.0.0.2"));
+  CHECK_FALSE(l.Acquire("10.0.0.3"));  // In total.
+  CHECK(l.refused_ip_cap() == 1);
+  CHECK(l.refused_total_cap() == 1);
+  CHECK(l.open() == 3);
+  l.Release("10.0.0.1");
+  CHECK(l.open_from("10.0.0.1") == 1);
+  CHECK(l.Acquire("10.0.0.3"));
+  l.Release("10.0.0.2");
+  CHECK(l.open_from("10.0.0.2") == 0);
+  ConnectionLimiter none(0, 0);
+  for (int i = 0; i < 1000; ++i) CHECK(none.Acquire("x"));
 }
 
 TEST_CASE("Router matches patterns, extracts parameters and reports allowed methods") {
@@ -121,21 +183,49 @@ TEST_CASE("EventLoop runs posted functions in order, from other threads concurre
   for (int i = 0; i < kPer; ++i) CHECK(seen[i] == i);
 }
 
-TEST_CASE("Every engine status maps to one HTTP status: 400, 404, 409, 429, 503, 500") {
+TEST_CASE("Every status maps to one HTTP status: 400, 401, 403, 404, 409, 429, 503, 507, 500") {
   CHECK(HttpStatusFor(StatusCode::kOk) == 200);
   CHECK(HttpStatusFor(StatusCode::kInvalidArgument) == 400);
   CHECK(HttpStatusFor(StatusCode::kNotFound) == 404);
   CHECK(HttpStatusFor(StatusCode::kAlreadyExists) == 409);
   CHECK(HttpStatusFor(StatusCode::kFailedPrecondition) == 409);
   CHECK(HttpStatusFor(StatusCode::kAborted) == 409);
-  CHECK(HttpStatusFor(StatusCode::kResourceExhausted) == 429);
+  // Storage (a full LMDB map, a full disk) or memory, not a rate limit (issue 20): 507.
+  CHECK(HttpStatusFor(StatusCode::kResourceExhausted) == 507);
   CHECK(HttpStatusFor(StatusCode::kUnavailable) == 503);
   CHECK(HttpStatusFor(StatusCode::kCancelled) == 503);
   CHECK(HttpStatusFor(StatusCode::kCorruption) == 500);
   CHECK(HttpStatusFor(StatusCode::kIOError) == 500);
   CHECK(HttpStatusFor(StatusCode::kInternal) == 500);
+  CHECK(HttpStatusFor(StatusCode::kUnauthenticated) == 401);
+  CHECK(HttpStatusFor(StatusCode::kPermissionDenied) == 403);
+  CHECK(HttpStatusFor(StatusCode::kRateLimited) == 429);
   HttpResponse r = StatusResponse(Status::ResourceExhausted("LMDB map full"));
-  CHECK(r.status == 429);
+  CHECK(r.status == 507);
   CHECK(r.body.find("\"resource_exhausted\"") != std::string::npos);
+  CHECK(r.body.find("LMDB map full") != std::string::npos);
   CHECK(StatusResponse(Status::Unavailable("busy")).status == 503);
+  HttpResponse denied = StatusResponse(Status::Unauthenticated("no token"));
+  CHECK(denied.status == 401);
+  CHECK(denied.body.find("\"unauthenticated\"") != std::string::npos);
+  bool challenge = false;
+  for (auto& [k, v] : denied.headers) challenge |= k == "WWW-Authenticate" && v == "Bearer realm=\"vectron\"";
+  CHECK(challenge);
+  HttpResponse limited = StatusResponse(Status::RateLimited("slow down", 42));
+  CHECK(limited.status == 429);
+  CHECK(limited.body.find("\"rate_limited\"") != std::string::npos);
+  bool retry = false;
+  for (auto& [k, v] : limited.headers) retry |= k == "Retry-After" && v == "42";
+  CHECK(retry);
+  // Every code has a name and a status of its own table row.
+  for (int c = 0; c <= static_cast<int>(StatusCode::kRateLimited); ++c)
+    CHECK(StatusCodeName(static_cast<StatusCode>(c)) != "unknown");
+}
+
+TEST_CASE("The RPC client maps the server's auth codes to their Status codes") {
+  CHECK(RpcStatus("unauthenticated", "x").code() == StatusCode::kUnauthenticated);
+  CHECK(RpcStatus("permission_denied", "x").code() == StatusCode::kPermissionDenied);
+  CHECK(RpcStatus("rate_limited", "x").code() == StatusCode::kRateLimited);
+  CHECK(RpcStatus("resource_exhausted", "x").code() == StatusCode::kResourceExhausted);
+  CHECK(RpcStatus("unauthenticated", "bad token").message() == "unauthenticated: bad token");
 }

@@ -11,7 +11,8 @@ import type {
   LoginToken,
   WhoAmI,
 } from "./types.js";
-import { apiKeyIn, collectionIn, createdKeyIn, loginIn, whoAmIIn } from "./wire.js";
+import type { Json } from "./wire.js";
+import { apiKeyIn, collectionIn, createdKeyIn, loginIn, summaryIn, whoAmIIn } from "./wire.js";
 
 /**
  * A client of one `vectron serve`. Every method returns a promise that rejects with a
@@ -69,13 +70,13 @@ export class VectronClient {
 
   /** The collections the token may see, with their sizes. Retried. */
   async listCollections(options?: CallOptions): Promise<CollectionSummary[]> {
-    const r = await this.http.call<{ collections: CollectionSummary[] }>({
+    const r = await this.http.call<{ collections: Json[] }>({
       method: "GET",
       path: "/v1/collections",
       idempotent: true,
       options,
     });
-    return r.collections;
+    return r.collections.map(summaryIn);
   }
 
   /** A collection's config and stats. Retried. Errors: NotFoundError. */

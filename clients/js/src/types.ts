@@ -80,6 +80,10 @@ export interface CollectionSummary {
   metric: Metric;
   shards: number;
   count: number;
+  /** "flat", "hnsw" or "mixed" (shards of both kinds). */
+  indexKind: string;
+  indexMemoryBytes: number;
+  diskBytes: number;
 }
 
 /** A point to upsert. */

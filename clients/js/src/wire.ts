@@ -4,6 +4,7 @@ import type {
   CollectionConfig,
   CollectionInfo,
   CollectionStats,
+  CollectionSummary,
   CreatedKey,
   Include,
   LoginToken,
@@ -12,7 +13,7 @@ import type {
   WhoAmI,
 } from "./types.js";
 
-type Json = { [k: string]: any };
+export type Json = { [k: string]: any };
 
 /** A vector as JSON numbers (a Float32Array would serialise as an object). */
 export function vec(v: Vector): number[] {
@@ -58,6 +59,19 @@ function statsIn(s: Json): CollectionStats {
     diskBytes: s.disk_bytes,
     deletedSlots: s.deleted_slots,
     indexKind: s.index_kind,
+  };
+}
+
+export function summaryIn(j: Json): CollectionSummary {
+  return {
+    name: j.name,
+    dim: j.dim,
+    metric: j.metric,
+    shards: j.shards,
+    count: j.count,
+    indexKind: j.index_kind,
+    indexMemoryBytes: j.index_memory_bytes,
+    diskBytes: j.disk_bytes,
   };
 }
 

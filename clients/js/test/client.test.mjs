@@ -111,7 +111,13 @@ test("collections: create, list, get with stats, drop, and their errors", async 
   await rejects(client.createCollection({ name: "c2", dim: 0 }), InvalidArgumentError, 400, "invalid_argument", /dim/);
 
   const all = await client.listCollections();
-  assert.deepEqual(all.find((c) => c.name === "c1"), { name: "c1", dim: 3, metric: "l2", shards: 2, count: 0 });
+  const listed = all.find((c) => c.name === "c1");
+  assert.deepEqual(
+    { name: listed.name, dim: listed.dim, metric: listed.metric, shards: listed.shards, count: listed.count, indexKind: listed.indexKind },
+    { name: "c1", dim: 3, metric: "l2", shards: 2, count: 0, indexKind: "flat" },
+  );
+  assert.equal(typeof listed.indexMemoryBytes, "number");
+  assert.ok(listed.diskBytes > 0);
   await client.collection("c1").upsert([{ id: "a", vector: [1, 2, 3] }]);
   const got = await client.getCollection("c1");
   assert.equal(got.stats.count, 1);

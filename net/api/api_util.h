@@ -1,0 +1,33 @@
+// What REST handlers share (rest_api.cc, auth_routes.cc) beside the body readers of
+// request_json.h: checking results, and answering. Handlers throw ApiError; RestApi
+// turns it into the Status response (one table: HttpStatusFor).
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+
+#include "net/api/request_json.h"  // ApiError, Bad, ParseBody and the field readers.
+#include "net/http/http_types.h"
+#include "net/http/router.h"
+#include "vectron/status.h"
+
+namespace vectron::net::api {
+
+// Throws ApiError{s} unless `s` is OK.
+void Check(const Status& s);
+// The value of `r`, or throws ApiError with its status.
+template <typename T>
+T Take(Result<T> r) {
+  if (!r.ok()) throw ApiError{r.status()};
+  return std::move(r).value();
+}
+
+// `j` as the body, with `status`.
+HttpResponse Json(int status, const nlohmann::json& j);
+// The path parameter `name` ("" if the route has none).
+const std::string& Param(const PathParams& p, const char* name);
+
+}  // namespace vectron::net::api

@@ -1,0 +1,199 @@
+#include "net/api/auth_routes.h"
+
+#include <cstdlib>
+
+#include "net/api/api_util.h"
+#include "net/auth/auth_records.h"
+
+namespace vectron::net::api {
+
+using nlohmann::json;
+
+namespace {
+
+json TokenJson(const IssuedToken& t) {
+  return {{"token", t.token}, {"token_type", "Bearer"}, {"expires_at", t.expires_at}};
+}
+
+unsigned GetScopes(const json& j, bool allow_empty) {
+  auto sc = j.find("scopes");
+  if (sc == j.end() || !sc->is_array() || (sc->empty() && !allow_empty))
+    Bad("\"scopes\" is required: a" + std::string(allow_empty ? "n" : " non-empty") +
+        " array of \"read\", \"write\", \"admin\"");
+  if (sc->size() > 3) Bad("\"scopes\" holds at most read, write and admin");
+  unsigned scopes = 0;
+  for (auto& x : *sc) {
+    unsigned s = x.is_string() ? ScopeFromName(x.get<std::string>()) : 0;
+    if (!s) Bad("\"scopes\" may hold only \"read\", \"write\" and \"admin\"");
+    scopes |= s;
+  }
+  return scopes;
+}
+
+// The value of query parameter `key` in `query` ("a=1&b=2"); "" if absent. Parameters
+// other than `allowed` are refused.
+std::string QueryParam(const std::string& query, const char* key, std::initializer_list<const char*> allowed) {
+  std::string value;
+  size_t n = 0;
+  for (size_t pos = 0; pos < query.size();) {
+    if (++n > 16) Bad("too many query parameters");
+    size_t amp = query.find('&', pos);
+    std::string kv = query.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
+    std::string k = kv.substr(0, kv.find('='));
+    bool known = false;
+    for (const char* a : allowed) known = known || k == a;
+    if (!known) Bad("unknown query parameter \"" + k.substr(0, 64) + "\"");
+    if (k == key) value = kv.size() > k.size() ? kv.substr(k.size() + 1) : "";
+    if (amp == std::string::npos) break;
+    pos = amp + 1;
+  }
+  return value;
+}
+
+// A decimal integer in lo..hi from a query parameter (def if absent).
+int64_t QueryInt(const std::string& text, const char* name, int64_t def, int64_t lo, int64_t hi) {
+  if (text.empty()) return def;
+  if (text.size() > 19 || text.find_first_not_of("0123456789") != std::string::npos)
+    Bad(std::string(name) + " must be an integer in " + std::to_string(lo) + ".." + std::to_string(hi));
+  int64_t v = std::strtoll(text.c_str(), nullptr, 10);
+  if (v < lo || v > hi) Bad(std::string(name) + " must be an integer in " + std::to_string(lo) + ".." + std::to_string(hi));
+  return v;
+}
+
+}  // namespace
+
+HttpResponse Login(RestApi& api, const HttpRequest& req, const PathParams&, const Principal&) {
+  json j = ParseBody(req, {"username", "password"});
+  std::string user = GetString(j, "username", true), password = GetString(j, "password", true);
+  return Json(200, TokenJson(Take(api.auth_->Login(user, password, req.peer))));
+}
+
+HttpResponse Refresh(RestApi& api, const HttpRequest& req, const PathParams&, const Principal& who) {
+  return Json(200, TokenJson(Take(api.auth_->Refresh(who, req.peer))));
+}
+
+HttpResponse Me(RestApi&, const HttpRequest&, const PathParams&, const Principal& who) {
+  json out = {{"user", who.user}, {"role", who.user_admin ? "admin" : "user"}, {"auth_time", who.auth_time}};
+  if (who.grants) {
+    json g = json::object();
+    for (auto& [c, s] : *who.grants) g[c] = ScopeNames(s);
+    out["grants"] = g;
+  }
+  return Json(200, out);
+}
+
+HttpResponse ChangePassword(RestApi& api, const HttpRequest& req, const PathParams&, const Principal& who) {
+  json j = ParseBody(req, {"old_password", "new_password"});
+  IssuedToken t = Take(api.auth_->ChangePassword(who, GetString(j, "old_password", true),
+                                                 GetString(j, "new_password", true), req.peer));
+  // Every earlier login token of the user ended; the caller goes on with this one.
+  json out = TokenJson(t);
+  out["user"] = who.user;
+  out["password_changed"] = true;
+  return Json(200, out);
+}
+
+HttpResponse LogoutEverywhere(RestApi& api, const HttpRequest& req, const PathParams&, const Principal& who) {
+  json j = req.body.empty() ? json::object() : ParseBody(req, {"revoke_keys"});
+  size_t revoked = Take(api.auth_->LogoutEverywhere(who, GetBool(j, "revoke_keys", false), req.peer));
+  return Json(200, {{"user", who.user}, {"sessions_ended", true}, {"keys_revoked", revoked}});
+}
+
+HttpResponse CreateKey(RestApi& api, const HttpRequest& req, const PathParams&, const Principal& who) {
+  json j = ParseBody(req, {"name", "scopes", "collections", "expires_in"});
+  std::string name = GetString(j, "name", true);
+  unsigned scopes = GetScopes(j, false);
+  std::optional<std::vector<std::string>> collections;
+  if (auto c = j.find("collections"); c != j.end() && !c->is_null()) {
+    if (!c->is_array()) Bad("\"collections\" must be an array of collection names");
+    collections.emplace();
+    for (auto& x : *c) {
+      if (!x.is_string()) Bad("\"collections\" must be an array of collection names");
+      collections->push_back(x.get<std::string>());
+    }
+  }
+  int64_t expires_in = GetInt(j, "expires_in", 0, 1, int64_t{100} * 365 * 86400);
+  IssuedToken t = Take(api.auth_->CreateKey(who, name, scopes, std::move(collections), expires_in, req.peer));
+  json out = {{"key_id", t.key_id}, {"token", t.token}, {"name", name}, {"scopes", ScopeNames(scopes)}};
+  out["expires_at"] = t.expires_at ? json(t.expires_at) : json(nullptr);
+  return Json(201, out);
+}
+
+HttpResponse ListKeys(RestApi& api, const HttpRequest&, const PathParams&, const Principal& who) {
+  return Json(200, {{"keys", Take(api.auth_->ListKeys(who))}});
+}
+
+HttpResponse RevokeKey(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal& who) {
+  Check(api.auth_->RevokeKey(who, Param(p, "key_id"), req.peer));
+  return Json(200, {{"key_id", Param(p, "key_id")}, {"revoked", true}});
+}
+
+HttpResponse CreateUser(RestApi& api, const HttpRequest& req, const PathParams&, const Principal& who) {
+  json j = ParseBody(req, {"username", "password", "role", "grants"});
+  std::string name = GetString(j, "username", true), password = GetString(j, "password", true);
+  std::string role = GetString(j, "role", false);
+  if (role.empty()) role = "user";
+  if (role != "user" && role != "admin") Bad("\"role\" must be \"user\" or \"admin\"");
+  Grants grants;
+  if (auto g = j.find("grants"); g != j.end() && !g->is_null()) {
+    if (g->size() > 1024) Bad("\"grants\" may name at most 1024 collections");
+    grants = Take(GrantsFrom(*g));
+  }
+  Check(api.auth_->CreateUser(who, name, password, role == "admin", req.peer, grants));
+  json out = {{"username", name}, {"role", role}};
+  if (!grants.empty()) out["grants"] = GrantsJson(grants);
+  return Json(201, out);
+}
+
+HttpResponse ListUsers(RestApi& api, const HttpRequest&, const PathParams&, const Principal&) {
+  return Json(200, {{"users", Take(api.auth_->ListUsers())}});
+}
+
+HttpResponse DeleteUser(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal& who) {
+  Check(api.auth_->DeleteUser(who, Param(p, "name"), req.peer));
+  return Json(200, {{"username", Param(p, "name")}, {"deleted", true}});
+}
+
+HttpResponse GetGrants(RestApi& api, const HttpRequest&, const PathParams& p, const Principal&) {
+  return Json(200, {{"username", Param(p, "name")}, {"grants", Take(api.auth_->UserGrants(Param(p, "name")))}});
+}
+
+HttpResponse SetGrant(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal& who) {
+  json j = ParseBody(req, {"scopes"});
+  unsigned scopes = GetScopes(j, true);
+  Check(api.auth_->SetGrant(who, Param(p, "name"), Param(p, "collection"), scopes, req.peer));
+  return Json(200,
+              {{"username", Param(p, "name")}, {"collection", Param(p, "collection")}, {"scopes", ScopeNames(scopes)}});
+}
+
+HttpResponse RevokeGrant(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal& who) {
+  Check(api.auth_->SetGrant(who, Param(p, "name"), Param(p, "collection"), 0, req.peer));
+  return Json(200, {{"username", Param(p, "name")}, {"collection", Param(p, "collection")}, {"revoked", true}});
+}
+
+HttpResponse ReadAudit(RestApi& api, const HttpRequest& req, const PathParams&, const Principal&) {
+  auto param = [&](const char* k) { return QueryParam(req.query, k, {"limit", "cursor", "since"}); };
+  AuditQuery q;
+  q.limit = static_cast<size_t>(QueryInt(param("limit"), "limit", 100, 1, 10000));
+  q.cursor = static_cast<uint64_t>(QueryInt(param("cursor"), "cursor", 0, 1, INT64_MAX));
+  q.since_s = QueryInt(param("since"), "since", 0, 0, INT64_MAX);
+  q.max_bytes = 1 << 20;  // Bounds the answer whatever the limit.
+  AuditPage page = Take(api.auth_->Audit(q));
+  return Json(200, {{"events", std::move(page.events)},
+                    {"next_cursor", page.next_cursor ? json(std::to_string(page.next_cursor)) : json(nullptr)}});
+}
+
+HttpResponse ListSigningKeys(RestApi& api, const HttpRequest&, const PathParams&, const Principal&) {
+  return Json(200, {{"signing_keys", Take(api.auth_->ListSigningKeys())}});
+}
+
+HttpResponse RotateSigningKey(RestApi& api, const HttpRequest& req, const PathParams&, const Principal& who) {
+  return Json(201, {{"kid", Take(api.auth_->RotateSigningKey(who, req.peer))}});
+}
+
+HttpResponse RetireSigningKey(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal& who) {
+  Check(api.auth_->RetireSigningKey(who, Param(p, "kid"), req.peer));
+  return Json(200, {{"kid", Param(p, "kid")}, {"retired", true}});
+}
+
+}  // namespace vectron::net::api

@@ -1,0 +1,184 @@
+// Authenticator: users, passwords, sessions and per-collection grants.
+#include <cmath>
+
+#include "net/auth/authenticator_impl.h"
+
+namespace vectron::net {
+
+using nlohmann::json;
+
+namespace {
+
+std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+Status CheckNewPassword(const std::string& password, const char* what) {
+  if (password.size() < 8 || password.size() > 1024)
+    return Status::InvalidArgument(std::string(what) + " must have 8-1024 characters");
+  return Status::OK();
+}
+
+Status CheckGrant(const std::string& collection, unsigned scopes) {
+  if (!ValidGrantTarget(collection))
+    return Status::InvalidArgument("a grant names a collection (1-64 of [A-Za-z0-9_-]) or \"*\" (every collection)");
+  if (scopes & ~unsigned{kScopeRead | kScopeWrite})
+    return Status::InvalidArgument("grants may hold only \"read\" and \"write\" (admin users have every right)");
+  return Status::OK();
+}
+
+// Revokes every live key of the user with id `owner_id` in `wt`; returns how many.
+Result<size_t> RevokeKeysOf(storage::WriteTxn& wt, storage::Dbi keys, const std::string& owner_id, int64_t now) {
+  std::vector<KeyRec> owned;
+  {
+    VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, wt.OpenCursor(keys));
+    VECTRON_ASSIGN_OR_RETURN(bool more, c.First());
+    while (more) {
+      KeyRec k = KeyFrom(json::parse(c.value()));
+      if (k.owner_id == owner_id && !k.revoked) owned.push_back(std::move(k));
+      VECTRON_ASSIGN_OR_RETURN(more, c.Next());
+    }
+  }
+  for (auto& k : owned) {
+    k.revoked = true;
+    k.revoked_at = now;
+    VECTRON_RETURN_IF_ERROR(wt.Put(keys, k.id, Dump(KeyJson(k))));
+  }
+  return owned.size();
+}
+
+}  // namespace
+
+Status Authenticator::CreateUser(const Principal& who, const std::string& name, const std::string& password,
+                                 bool admin, const std::string& peer, const Grants& grants) {
+  Impl& m = *impl_;
+  if (!ValidUserName(name)) return Status::InvalidArgument("user name must be 1-64 of [A-Za-z0-9_.@-]");
+  VECTRON_RETURN_IF_ERROR(CheckNewPassword(password, "password"));
+  if (admin && !grants.empty()) return Status::InvalidArgument("admin users have every right: give them no grants");
+  for (auto& [c, s] : grants) VECTRON_RETURN_IF_ERROR(CheckGrant(c, s));
+  UserRec u;
+  u.name = name;
+  u.admin = admin;
+  u.created_at = m.Now();
+  u.grants = grants;
+  VECTRON_ASSIGN_OR_RETURN(u.id, RandomId("u_", 12));
+  VECTRON_ASSIGN_OR_RETURN(u.hash, HashPassword(password, m.options.scrypt));
+  {
+    VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*m.env));
+    VECTRON_ASSIGN_OR_RETURN(auto v, wt.Get(m.users, name));
+    if (v) return Status::AlreadyExists("user " + name + " exists");
+    VECTRON_RETURN_IF_ERROR(wt.Put(m.users, name, Dump(UserJson(u))));
+    VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
+  }
+  m.Record("user_created", who.user, peer,
+           {{"name", name}, {"role", admin ? "admin" : "user"}, {"grants", GrantsJson(grants)}});
+  return Status::OK();
+}
+
+Result<json> Authenticator::ListUsers() {
+  auto s = impl_->Current();
+  json out = json::array();
+  for (auto& [n, u] : s->users)
+    out.push_back({{"name", u.name},
+                   {"role", u.admin ? "admin" : "user"},
+                   {"created_at", u.created_at},
+                   {"grants", GrantsJson(u.grants)}});
+  return out;
+}
+
+Status Authenticator::DeleteUser(const Principal& who, const std::string& name, const std::string& peer) {
+  Impl& m = *impl_;
+  size_t revoked = 0;
+  {
+    VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*m.env));
+    VECTRON_ASSIGN_OR_RETURN(auto v, wt.Get(m.users, name));
+    if (!v) return Status::NotFound("no user " + name);
+    const UserRec u = UserFrom(json::parse(*v));
+    size_t admins = 0;
+    {
+      VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, wt.OpenCursor(m.users));
+      VECTRON_ASSIGN_OR_RETURN(bool more, c.First());
+      while (more) {
+        admins += UserFrom(json::parse(c.value())).admin ? 1 : 0;
+        VECTRON_ASSIGN_OR_RETURN(more, c.Next());
+      }
+    }
+    if (u.admin && admins <= 1) return Status::FailedPrecondition("cannot delete the last admin user");
+    VECTRON_ASSIGN_OR_RETURN(revoked, RevokeKeysOf(wt, m.keys, u.id, m.Now()));
+    // The record goes with its id: tokens name the id, so a re-created name is a new user.
+    VECTRON_ASSIGN_OR_RETURN(bool deleted, wt.Del(m.users, name));
+    (void)deleted;
+    VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
+  }
+  m.Record("user_deleted", who.user, peer, {{"name", name}, {"keys_revoked", revoked}});
+  return Status::OK();
+}
+
+Result<IssuedToken> Authenticator::ChangePassword(const Principal& who, const std::string& old_password,
+                                                  const std::string& new_password, const std::string& peer) {
+  Impl& m = *impl_;
+  if (who.kind != TokenKind::kLogin) return Status::PermissionDenied("only a logged-in user can change its password");
+  const double now = static_cast<double>(m.Now());
+  if (double wait = m.user_rl.WaitSeconds(who.user, now); wait > 0)
+    return Status::RateLimited("too many failed password checks; retry later",
+                               std::max<int64_t>(1, static_cast<int64_t>(std::ceil(wait))));
+  VECTRON_RETURN_IF_ERROR(CheckNewPassword(new_password, "new password"));
+  if (old_password.size() > 1024) return Status::PermissionDenied("the old password is wrong");
+  auto s = m.Current();
+  auto u = s->users.find(who.user);
+  if (u == s->users.end() || u->second.id != who.user_id) return Status::Unauthenticated("user no longer exists");
+  if (!CheckPassword(old_password, u->second.hash)) {
+    m.user_rl.Consume(who.user, now);
+    m.Record("password_change_failed", who.user, peer, json::object());
+    return Status::PermissionDenied("the old password is wrong");
+  }
+  VECTRON_ASSIGN_OR_RETURN(std::string hash, HashPassword(new_password, m.options.scrypt));
+  VECTRON_ASSIGN_OR_RETURN(UserRec rec, m.UpdateUser(who.user, who.user_id, [&](storage::WriteTxn&, UserRec& r) {
+    if (r.epoch != who.session_epoch) return Status::Unauthenticated("the session ended; log in again");
+    r.hash = hash;
+    ++r.epoch;  // Every login token issued before ends here, the caller's too.
+    return Status::OK();
+  }));
+  m.Record("password_changed", who.user, peer, {{"sessions_ended", true}});
+  // The caller proved the password just now: a fresh session under the new epoch.
+  return m.IssueLogin(*m.Current(), rec, m.Now());
+}
+
+Result<size_t> Authenticator::LogoutEverywhere(const Principal& who, bool revoke_keys, const std::string& peer) {
+  Impl& m = *impl_;
+  if (who.kind != TokenKind::kLogin) return Status::PermissionDenied("only a logged-in user can end its sessions");
+  size_t revoked = 0;
+  VECTRON_RETURN_IF_ERROR(m.UpdateUser(who.user, who.user_id, [&](storage::WriteTxn& wt, UserRec& r) -> Status {
+                             ++r.epoch;
+                             if (revoke_keys) {
+                               VECTRON_ASSIGN_OR_RETURN(revoked, RevokeKeysOf(wt, m.keys, r.id, m.Now()));
+                             }
+                             return Status::OK();
+                           }).status());
+  m.Record("logged_out_everywhere", who.user, peer, {{"keys_revoked", revoked}});
+  return revoked;
+}
+
+Status Authenticator::SetGrant(const Principal& who, const std::string& user, const std::string& collection,
+                               unsigned scopes, const std::string& peer) {
+  Impl& m = *impl_;
+  VECTRON_RETURN_IF_ERROR(CheckGrant(collection, scopes));
+  VECTRON_RETURN_IF_ERROR(m.UpdateUser(user, "", [&](storage::WriteTxn&, UserRec& r) -> Status {
+                             if (r.admin)
+                               return Status::FailedPrecondition("user " + user +
+                                                                 " is an admin: admins have every right and no grants");
+                             if (scopes) r.grants[collection] = scopes;
+                             else r.grants.erase(collection);
+                             return Status::OK();
+                           }).status());
+  m.Record(scopes ? "grant_set" : "grant_revoked", who.user, peer,
+           {{"user", user}, {"collection", collection}, {"scopes", ScopeNames(scopes)}});
+  return Status::OK();
+}
+
+Result<json> Authenticator::UserGrants(const std::string& user) {
+  auto s = impl_->Current();
+  auto u = s->users.find(user);
+  if (u == s->users.end()) return Status::NotFound("no user " + user);
+  return GrantsJson(u->second.grants);
+}
+
+}  // namespace vectron::net

@@ -1,0 +1,20 @@
+// A fresh temporary directory per test (header-only: no link dependencies, so every net
+// test file, including the auth ones built alone under ASan, can use it).
+#pragma once
+
+#include <filesystem>
+#include <random>
+#include <string>
+
+namespace vectron::net::testing {
+
+// Creates (emptied) $TMPDIR/vectron-net-<name>-<random> and returns its path.
+inline std::string TempDir(const std::string& name) {
+  std::random_device rd;
+  auto p = std::filesystem::temp_directory_path() / ("vectron-net-" + name + "-" + std::to_string(rd()));
+  std::filesystem::remove_all(p);
+  std::filesystem::create_directories(p);
+  return p.string();
+}
+
+}  // namespace vectron::net::testing
