@@ -47,6 +47,12 @@ cluster::RaftHostOptions HostOptions(NodeKind peers, uint64_t seed) {
   return o;
 }
 
+// host:port of `id` in `m`, or "" (unknown: a gateway is answered on its own connection).
+std::string AddrIn(const std::map<uint64_t, std::string>& m, uint64_t id) {
+  auto it = m.find(id);
+  return it == m.end() ? "" : it->second;
+}
+
 std::vector<uint64_t> Ids(const std::map<uint64_t, std::string>& m) {
   std::vector<uint64_t> ids;
   for (auto& [id, addr] : m) ids.push_back(id);
@@ -170,10 +176,8 @@ int RunPd(const PdOptions& o) {
   TcpClusterTransport transport(
       loop, NodeId{NodeKind::kPd, o.id},
       [&](const NodeId& n) -> std::string {
-        const auto& m = n.kind == NodeKind::kPd ? o.peers : workers;
         if (n.kind == NodeKind::kGateway) return "";
-        auto it = m.find(n.id);
-        return it == m.end() ? "" : it->second;
+        return AddrIn(n.kind == NodeKind::kPd ? o.peers : workers, n.id);
       },
       [&](const NodeId& from, cluster::Envelope msg) {
         if (node) node->Receive(from, std::move(msg));
@@ -219,9 +223,7 @@ int RunWorker(const WorkerOptions& o) {
       loop, NodeId{NodeKind::kWorker, o.id},
       [&](const NodeId& n) -> std::string {
         if (n.kind == NodeKind::kGateway) return "";
-        const auto& m = n.kind == NodeKind::kPd ? o.pd : workers;
-        auto it = m.find(n.id);
-        return it == m.end() ? "" : it->second;
+        return AddrIn(n.kind == NodeKind::kPd ? o.pd : workers, n.id);
       },
       [&](const NodeId& from, cluster::Envelope msg) {
         if (auto* r = std::get_if<cluster::PdMapResponse>(&msg); r && (r->rpc_id & kDaemonRpcBit)) {
@@ -281,10 +283,7 @@ int RunGateway(const GatewayOptions& o) {
   TcpClusterTransport transport(
       loop, NodeId{NodeKind::kGateway, o.id},
       [&](const NodeId& n) -> std::string {
-        if (n.kind == NodeKind::kPd) {
-          auto it = o.pd.find(n.id);
-          return it == o.pd.end() ? "" : it->second;
-        }
+        if (n.kind == NodeKind::kPd) return AddrIn(o.pd, n.id);
         if (n.kind == NodeKind::kWorker && router_ptr) {
           auto it = router_ptr->map().workers.find(n.id);
           return it == router_ptr->map().workers.end() ? "" : it->second.addr;
