@@ -36,6 +36,7 @@ class ShardImpl final : public Shard {
 
   // --- Shard (see vectron/shard.h).
   Status Apply(const WriteBatch& batch, uint64_t log_index) override;
+  Result<LoggedOutcome> ApplyLogged(const LoggedCommand& cmd, uint64_t log_index, const RequestId& request) override;
   Result<std::vector<Hit>> Search(std::span<const float> query, const SearchParams& params) const override;
   Result<std::vector<std::optional<Point>>> Get(std::span<const std::string> ids,
                                                 const GetOptions& options) const override;
@@ -82,6 +83,14 @@ class ShardImpl final : public Shard {
   // committed (a replayed log index, or a batch that changed nothing).
   Result<bool> CommitBatch(const WriteBatch& batch, const std::vector<std::string>& metadata, uint64_t log_index)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(sync_.mu());
+  // Writes the points of `batch` into `wt`, with their change-log entry; false if no
+  // point changed.
+  Result<bool> WritePoints(storage::WriteTxn& wt, const WriteBatch& batch, const std::vector<std::string>& metadata)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(sync_.mu());
+  // CreatePayloadIndex / DropPayloadIndex inside `wt` (not committed). Errors as theirs.
+  Status CreatePayloadIndexIn(storage::WriteTxn& wt, std::string_view field, PayloadType type)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(sync_.mu());
+  Status DropPayloadIndexIn(storage::WriteTxn& wt, std::string_view field) ABSL_EXCLUSIVE_LOCKS_REQUIRED(sync_.mu());
   // Trims the change log at `seq`, keeping what a reopen from the last checkpoint and
   // other processes' catch-up need.
   Status TrimChangeLog(storage::WriteTxn& txn, uint64_t seq) const;

@@ -87,6 +87,8 @@ Result<ShardStore> ShardStore::Open(const std::string& dir, const CollectionConf
   VECTRON_ASSIGN_OR_RETURN(s.changes_, wt.OpenDbi("changes"));
   VECTRON_ASSIGN_OR_RETURN(s.payload_, wt.OpenDbi("payload"));
   VECTRON_ASSIGN_OR_RETURN(s.payload_other_, wt.OpenDbi("payload_other"));
+  VECTRON_ASSIGN_OR_RETURN(s.requests_, wt.OpenDbi("requests"));
+  VECTRON_ASSIGN_OR_RETURN(s.clients_, wt.OpenDbi("clients"));
   VECTRON_ASSIGN_OR_RETURN(auto fmt, wt.Get(s.meta_, "format"));
   if (!fmt) {
     VECTRON_RETURN_IF_ERROR(wt.Put(s.meta_, "format", kFormat));

@@ -14,6 +14,8 @@
 //   changes: seq (u64 BE) → repeated [u8 op][label u64 BE]: which labels a batch touched.
 //   payload: [u32 slot][value key][u64 label] → "" (payload index postings).
 //   payload_other: [u32 slot][u64 label] → "" (values an index cannot hold).
+//   requests: [u64 client][u64 seq] → outcome of a logged request (deduplication).
+//   clients:  u64 client → [u64 acked_below][u64 last log index] (requests.cc).
 #pragma once
 
 #include <cstdint>
@@ -27,6 +29,7 @@
 #include "filter/filter.h"
 #include "payload/payload.h"
 #include "storage/lmdb.h"
+#include "vectron/shard.h"
 #include "vectron/options.h"
 #include "vectron/status.h"
 #include "vectron/types.h"
@@ -40,6 +43,12 @@ inline constexpr std::string_view kAppliedIndex = "applied_index";   // last ext
 inline constexpr std::string_view kNextLabel = "next_label";         // next never-used label
 inline constexpr std::string_view kCheckpointSeq = "checkpoint_seq"; // seq of the saved graph
 }  // namespace meta_key
+
+// The requests table's bounds: a client's records live until it acknowledges them or
+// until it has been idle for kRequestIdleEntries log indexes (a gateway that went away);
+// idle clients are looked for every kRequestSweepEvery log indexes.
+inline constexpr uint64_t kRequestIdleEntries = 1'000'000;
+inline constexpr uint64_t kRequestSweepEvery = 4096;
 
 // What a set of labels holds in one snapshot, as the index needs it: the present ones
 // with vector (normalised for cosine), id and metadata, and the absent ones.
@@ -142,6 +151,17 @@ class ShardStore {
   // Deletes every posting under `slot`.
   Status DropField(storage::WriteTxn& txn, uint32_t slot) const;
 
+  // --- The requests table: outcomes of logged requests, for deduplication
+  // (shard_requests.cc, docs/formats/storage.md).
+  // The recorded outcome of `request` (duplicate set); for a sequence below what its
+  // client acknowledged (forgotten), an Aborted outcome; nullopt if never recorded.
+  Result<std::optional<LoggedOutcome>> RequestOutcome(const storage::Txn& txn, const RequestId& request) const;
+  // Records `outcome` for `request` (not empty) at `log_index`, forgets the client's
+  // requests below request.acked_below, and at every kRequestSweepEvery-th log index
+  // forgets the clients not heard from for kRequestIdleEntries log indexes.
+  Status RecordRequest(storage::WriteTxn& txn, const RequestId& request, const LoggedOutcome& outcome,
+                       uint64_t log_index) const;
+
   // Decodes a point record (a view into LMDB) into a Point.
   Result<Point> DecodePoint(std::string_view record, const GetOptions& options) const;
 
@@ -154,7 +174,7 @@ class ShardStore {
   storage::LmdbEnv env_;
   std::string dir_;
   CollectionConfig config_;
-  storage::Dbi meta_, ids_, points_, free_, changes_, payload_, payload_other_;
+  storage::Dbi meta_, ids_, points_, free_, changes_, payload_, payload_other_, requests_, clients_;
 };
 
 // The point writes of one batch inside one LMDB write transaction: ids, labels (a free

@@ -41,10 +41,18 @@ Status ShardImpl::ApplyValidated(const WriteBatch& batch, const std::vector<std:
 Result<bool> ShardImpl::CommitBatch(const WriteBatch& batch, const std::vector<std::string>& metadata,
                                     uint64_t log_index) {
   VECTRON_ASSIGN_OR_RETURN(WriteTxn wt, WriteTxn::Begin(store_.env()));
-  VECTRON_ASSIGN_OR_RETURN(uint64_t seq, store_.Counter(wt, meta_key::kSeq));
   VECTRON_ASSIGN_OR_RETURN(uint64_t applied, store_.Counter(wt, meta_key::kAppliedIndex));
-  VECTRON_ASSIGN_OR_RETURN(uint64_t next_label, store_.Counter(wt, meta_key::kNextLabel));
   if (log_index != 0 && log_index <= applied) return false;  // Replay of an applied batch.
+  VECTRON_ASSIGN_OR_RETURN(bool changed, WritePoints(wt, batch, metadata));
+  if (!changed && log_index == 0) return false;  // Nothing changed.
+  if (log_index != 0) VECTRON_RETURN_IF_ERROR(store_.PutCounter(wt, meta_key::kAppliedIndex, log_index));
+  VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
+  return true;
+}
+
+Result<bool> ShardImpl::WritePoints(WriteTxn& wt, const WriteBatch& batch, const std::vector<std::string>& metadata) {
+  VECTRON_ASSIGN_OR_RETURN(uint64_t seq, store_.Counter(wt, meta_key::kSeq));
+  VECTRON_ASSIGN_OR_RETURN(uint64_t next_label, store_.Counter(wt, meta_key::kNextLabel));
   // Payload postings are written in the same transaction as the points.
   VECTRON_RETURN_IF_ERROR(schema_.Refresh(store_, wt));
 
@@ -59,16 +67,11 @@ Result<bool> ShardImpl::CommitBatch(const WriteBatch& batch, const std::vector<s
       VECTRON_RETURN_IF_ERROR(points.Delete(e.id));
     }
   }
-  if (points.touched().empty() && log_index == 0) return false;  // Nothing changed.
-
-  if (!points.touched().empty()) {
-    ++seq;
-    VECTRON_RETURN_IF_ERROR(store_.LogBatch(wt, seq, points.touched()));
-    VECTRON_RETURN_IF_ERROR(store_.PutCounter(wt, meta_key::kNextLabel, points.next_label()));
-  }
-  if (log_index != 0) VECTRON_RETURN_IF_ERROR(store_.PutCounter(wt, meta_key::kAppliedIndex, log_index));
+  if (points.touched().empty()) return false;
+  ++seq;
+  VECTRON_RETURN_IF_ERROR(store_.LogBatch(wt, seq, points.touched()));
+  VECTRON_RETURN_IF_ERROR(store_.PutCounter(wt, meta_key::kNextLabel, points.next_label()));
   VECTRON_RETURN_IF_ERROR(TrimChangeLog(wt, seq));
-  VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
   return true;
 }
 
@@ -84,45 +87,54 @@ Status ShardImpl::TrimChangeLog(WriteTxn& wt, uint64_t seq) const {
 // Payload indexes
 
 Status ShardImpl::CreatePayloadIndex(std::string_view field, PayloadType type) {
-  VECTRON_ASSIGN_OR_RETURN(filter::FieldPath path, payload::ParseFieldName(field));
   IndexSync::LocalWriter writer(sync_);
   {
     VECTRON_ASSIGN_OR_RETURN(WriteTxn wt, WriteTxn::Begin(store_.env()));
-    VECTRON_RETURN_IF_ERROR(schema_.Refresh(store_, wt));
-    uint32_t slot = 1;
-    for (const auto& d : schema_.defs()) {
-      if (d.field == field)
-        return Status::AlreadyExists("payload index on \"" + std::string(field) + "\" already exists (type " +
-                                     PayloadTypeName(d.type) + ")");
-      slot = std::max(slot, d.slot + 1);
-    }
-    const std::string stage = "indexing field " + std::string(field) + " of " + dir();
-    auto progress = [&](uint64_t done, uint64_t n) { return !options_.progress || options_.progress(stage, done, n); };
-    VECTRON_ASSIGN_OR_RETURN(uint64_t n, store_.IndexField(wt, path, type, slot, progress));
-    auto next = schema_.defs();
-    next.push_back(payload::Definition{std::string(field), type, slot});
-    VECTRON_RETURN_IF_ERROR(store_.PutPayloadDefinitions(wt, next));
+    VECTRON_RETURN_IF_ERROR(CreatePayloadIndexIn(wt, field, type));
     VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
-    if (options_.progress) (void)options_.progress(stage, n, n);
   }
   return sync_.CatchUp();
+}
+
+Status ShardImpl::CreatePayloadIndexIn(WriteTxn& wt, std::string_view field, PayloadType type) {
+  VECTRON_ASSIGN_OR_RETURN(filter::FieldPath path, payload::ParseFieldName(field));
+  VECTRON_RETURN_IF_ERROR(schema_.Refresh(store_, wt));
+  uint32_t slot = 1;
+  for (const auto& d : schema_.defs()) {
+    if (d.field == field)
+      return Status::AlreadyExists("payload index on \"" + std::string(field) + "\" already exists (type " +
+                                   PayloadTypeName(d.type) + ")");
+    slot = std::max(slot, d.slot + 1);
+  }
+  const std::string stage = "indexing field " + std::string(field) + " of " + dir();
+  auto progress = [&](uint64_t done, uint64_t n) { return !options_.progress || options_.progress(stage, done, n); };
+  VECTRON_ASSIGN_OR_RETURN(uint64_t n, store_.IndexField(wt, path, type, slot, progress));
+  auto next = schema_.defs();
+  next.push_back(payload::Definition{std::string(field), type, slot});
+  VECTRON_RETURN_IF_ERROR(store_.PutPayloadDefinitions(wt, next));
+  if (options_.progress) (void)options_.progress(stage, n, n);
+  return Status::OK();
 }
 
 Status ShardImpl::DropPayloadIndex(std::string_view field) {
   IndexSync::LocalWriter writer(sync_);
   {
     VECTRON_ASSIGN_OR_RETURN(WriteTxn wt, WriteTxn::Begin(store_.env()));
-    VECTRON_RETURN_IF_ERROR(schema_.Refresh(store_, wt));
-    auto next = schema_.defs();
-    auto it = std::find_if(next.begin(), next.end(), [&](const payload::Definition& d) { return d.field == field; });
-    if (it == next.end()) return Status::NotFound("no payload index on \"" + std::string(field) + "\"");
-    const uint32_t slot = it->slot;
-    next.erase(it);
-    VECTRON_RETURN_IF_ERROR(store_.DropField(wt, slot));
-    VECTRON_RETURN_IF_ERROR(store_.PutPayloadDefinitions(wt, next));
+    VECTRON_RETURN_IF_ERROR(DropPayloadIndexIn(wt, field));
     VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
   }
   return sync_.CatchUp();
+}
+
+Status ShardImpl::DropPayloadIndexIn(WriteTxn& wt, std::string_view field) {
+  VECTRON_RETURN_IF_ERROR(schema_.Refresh(store_, wt));
+  auto next = schema_.defs();
+  auto it = std::find_if(next.begin(), next.end(), [&](const payload::Definition& d) { return d.field == field; });
+  if (it == next.end()) return Status::NotFound("no payload index on \"" + std::string(field) + "\"");
+  const uint32_t slot = it->slot;
+  next.erase(it);
+  VECTRON_RETURN_IF_ERROR(store_.DropField(wt, slot));
+  return store_.PutPayloadDefinitions(wt, next);
 }
 
 Result<std::vector<PayloadIndexInfo>> ShardImpl::ListPayloadIndexes() const {

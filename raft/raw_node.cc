@@ -887,6 +887,7 @@ void RawNode::BroadcastHeartbeat() {
     m.type = MessageType::kHeartbeat;
     m.to = pid;
     m.commit = std::min(pr.match, committed_);
+    m.index = committed_;  // Informational: lets a follower bound its staleness (follower reads).
     m.seq = read_seq_;
     m.sent_tick = ticks_;
     Send(std::move(m));

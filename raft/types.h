@@ -128,7 +128,9 @@ enum class MessageType : uint8_t {
   kVoteResp,
   kAppend,          // AppendEntries: index/log_term = previous entry, entries, commit.
   kAppendResp,      // index = last matching index, or reject with reject_hint/log_term.
-  kHeartbeat,       // commit, seq (read/lease round), sent_tick (leader's tick).
+  kHeartbeat,       // commit, seq (read/lease round), sent_tick (leader's tick); index = the
+                    // leader's own commit index (informational: a follower that has applied
+                    // it was up to date when the heartbeat left; bounded-staleness reads).
   kHeartbeatResp,   // Echoes seq and sent_tick.
   kSnapshot,        // One chunk: snapshot.metadata, chunk data at offset, done flag.
   kSnapshotResp,    // Acknowledges `offset` bytes of the snapshot at `index`, or reject.

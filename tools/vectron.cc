@@ -5,7 +5,9 @@
 //   cmd_serve.cc       serve
 //   cmd_audit.cc       audit
 //   cmd_bench.cc       bench search|filtered|reopen|concurrent|compact|serve
+//   cluster_commands.cc pd, worker, gateway, cluster up|status
 #include "cli.h"
+#include "cluster_commands.h"
 
 int main(int argc, char** argv) {
   using namespace vectron::tools;
@@ -20,8 +22,11 @@ int main(int argc, char** argv) {
   AddServeCommand(app, commands);
   AddAuditCommand(app, commands);
   AddBenchCommands(app, commands);
+  ClusterCommands cluster_commands;
+  AddClusterCommands(app, &cluster_commands);
 
   CLI11_PARSE(app, argc, argv);
+  if (int rc = RunClusterCommand(cluster_commands); rc >= 0) return rc;
   for (const Command& c : commands) {
     if (c.app->parsed()) return c.run();
   }

@@ -17,6 +17,41 @@
 
 namespace vectron {
 
+// Identifies a request of a replication log's client, so that a retried or duplicated
+// proposal applies once (docs/formats/shard-entry.md). `client` is chosen at random by
+// each client process (a gateway), `seq` increases per request, and the client never
+// retries a sequence below `acked_below` (its answer arrived), so the shard may forget it.
+struct RequestId {
+  uint64_t client = 0;  // 0: no id (not deduplicated).
+  uint64_t seq = 0;
+  uint64_t acked_below = 0;
+  // True for "no id".
+  bool empty() const { return client == 0; }
+  bool operator==(const RequestId&) const = default;
+};
+
+// One command of a replication log, as Shard::ApplyLogged applies it.
+struct LoggedCommand {
+  // Persisted (docs/formats/shard-entry.md): values never change.
+  enum class Kind : uint8_t { kWrite = 1, kDeleteWhere = 2, kCreatePayloadIndex = 3, kDropPayloadIndex = 4 };
+  Kind kind = Kind::kWrite;
+  WriteBatch batch;                          // kWrite
+  std::string where;                         // kDeleteWhere: JSON filter text
+  std::string field;                         // k*PayloadIndex: dotted path
+  PayloadType type = PayloadType::kKeyword;  // kCreatePayloadIndex
+};
+
+// What Shard::ApplyLogged did with a command.
+struct LoggedOutcome {
+  // OK, or why the command was rejected: the same on every replica (InvalidArgument for a
+  // bad entry or filter, AlreadyExists / NotFound for payload index changes).
+  Status status;
+  uint64_t deleted = 0;    // kDeleteWhere: points deleted.
+  bool duplicate = false;  // The request was applied before: status and deleted are the
+                           // first outcome (Aborted if it was already forgotten).
+  bool replay = false;     // log_index <= applied_index(): nothing was done.
+};
+
 // What Shard::Stats reports.
 struct ShardStats {
   uint64_t count = 0;               // Live points.
@@ -50,6 +85,18 @@ class Shard {
   // applied_index() is skipped (OK) so that replays are harmless.
   // Errors: InvalidArgument for a bad entry (named by position and id), nothing written.
   virtual Status Apply(const WriteBatch& batch, uint64_t log_index = 0) = 0;
+
+  // Applies one replication-log command at `log_index` (> 0) in one LMDB transaction
+  // that also records log_index as the applied index and, unless `request` is empty, the
+  // request's outcome. Whatever becomes of the command (applied, rejected, a duplicate),
+  // the index is recorded, so replicas stay at the same applied index and a replay
+  // (log_index <= applied_index()) does nothing. A request already recorded is not
+  // applied again: its first outcome is returned with duplicate set. A rejected command
+  // changes nothing but the index (and the request record).
+  // Errors (the node must stop, the entry was not applied): IOError, Corruption,
+  // ResourceExhausted (the map is full), InvalidArgument if log_index is 0.
+  virtual Result<LoggedOutcome> ApplyLogged(const LoggedCommand& cmd, uint64_t log_index,
+                                            const RequestId& request) = 0;
 
   // The k nearest points to `query`, nearest first.
   // Errors: InvalidArgument for a bad query (dimension, NaN/Inf, k <= 0, ef < 0).

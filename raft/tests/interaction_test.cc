@@ -30,6 +30,26 @@ TEST_CASE("a three-node cluster elects the node that campaigns and replicates a 
   CHECK(c[1].term() == 2);
 }
 
+TEST_CASE("a heartbeat carries the leader's own commit index, even to a follower behind it") {
+  Cluster c(3);
+  c.Elect(1);
+  c.Isolate(3);
+  REQUIRE(c[1].Propose("x").ok());
+  c.Stabilize();
+  c.Isolate(3, false);
+  c.ClearLog();
+  c.Tick(1, 2);  // heartbeat_ticks
+  c.Stabilize();
+  bool seen = false;
+  for (const Message& m : c.log()) {
+    if (m.type != MessageType::kHeartbeat || m.to != 3 || seen) continue;
+    seen = true;
+    CHECK(m.commit < c[1].committed());  // What node 3 may commit: its match.
+    CHECK(m.index == c[1].committed());  // The leader's commit index (follower reads).
+  }
+  CHECK(seen);
+}
+
 TEST_CASE("a proposal on a follower is forwarded to the leader") {
   Cluster c(3);
   c.Elect(1);

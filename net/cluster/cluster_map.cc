@@ -1,0 +1,164 @@
+#include "net/cluster/cluster_map.h"
+
+#include <sstream>
+
+#include "net/cluster/codec.h"
+
+namespace vectron::net::cluster {
+
+const GroupInfo* ClusterMap::GroupOf(std::string_view collection, uint32_t shard) const {
+  auto it = collections.find(std::string(collection));
+  if (it == collections.end() || shard >= it->second.groups.size()) return nullptr;
+  auto g = groups.find(it->second.groups[shard]);
+  return g == groups.end() ? nullptr : &g->second;
+}
+
+std::string ClusterMap::ToString() const {
+  std::ostringstream os;
+  os << "map v" << version << " pd=[";
+  for (size_t i = 0; i < pd_members.size(); ++i) os << (i ? " " : "") << pd_members[i];
+  os << "] leader=" << pd_leader << "\n";
+  for (const auto& [id, w] : workers) os << "  worker " << id << " " << w.addr << (w.alive ? " alive" : " DEAD") << "\n";
+  for (const auto& [name, c] : collections) {
+    os << "  collection " << name << " replication=" << c.replication << "\n";
+    for (size_t s = 0; s < c.groups.size(); ++s) {
+      auto g = groups.find(c.groups[s]);
+      if (g == groups.end()) continue;
+      os << "    shard " << s << ": group " << g->first << " epoch " << g->second.epoch << " replicas [";
+      for (size_t i = 0; i < g->second.replicas.size(); ++i) os << (i ? " " : "") << g->second.replicas[i];
+      os << "] leader " << g->second.leader << "\n";
+    }
+  }
+  return os.str();
+}
+
+namespace {
+constexpr size_t kMaxName = 1 << 10;
+constexpr size_t kMaxConfig = 1 << 16;
+constexpr size_t kMaxItems = 1 << 20;
+
+void PutIds(ByteWriter& w, const std::vector<uint64_t>& ids) {
+  w.U32(static_cast<uint32_t>(ids.size()));
+  for (uint64_t id : ids) w.U64(id);
+}
+std::vector<uint64_t> GetIds(ByteReader& r) {
+  uint32_t n = r.Count(kMaxItems, 8);
+  std::vector<uint64_t> ids(n);
+  for (uint64_t& id : ids) id = r.U64();
+  return ids;
+}
+}  // namespace
+
+std::string EncodeClusterMap(const ClusterMap& m) {
+  ByteWriter w;
+  w.U8(1);  // Format version.
+  w.U64(m.version);
+  PutIds(w, m.pd_members);
+  w.U64(m.pd_leader);
+  w.U32(static_cast<uint32_t>(m.workers.size()));
+  for (const auto& [id, wi] : m.workers) {
+    w.U64(id);
+    w.Bytes(wi.addr);
+    w.Bool(wi.alive);
+  }
+  w.U32(static_cast<uint32_t>(m.collections.size()));
+  for (const auto& [name, c] : m.collections) {
+    w.Bytes(name);
+    w.Bytes(c.config_json);
+    w.U32(c.replication);
+    PutIds(w, c.groups);
+  }
+  w.U32(static_cast<uint32_t>(m.groups.size()));
+  for (const auto& [id, g] : m.groups) {
+    w.U64(id);
+    w.Bytes(g.collection);
+    w.U32(g.shard);
+    w.U64(g.epoch);
+    PutIds(w, g.replicas);
+    w.U64(g.leader);
+  }
+  w.U64(m.auth_version);
+  return w.Take();
+}
+
+Status DecodeClusterMap(std::string_view data, ClusterMap* out) {
+  ByteReader r(data);
+  ClusterMap m;
+  if (r.U8() != 1 && r.ok()) return Status::Corruption("cluster map: unknown format version");
+  m.version = r.U64();
+  m.pd_members = GetIds(r);
+  m.pd_leader = r.U64();
+  uint32_t n = r.Count(kMaxItems, 13);
+  for (uint32_t i = 0; i < n && r.ok(); ++i) {
+    WorkerInfo wi;
+    wi.id = r.U64();
+    wi.addr = r.Bytes(kMaxName);
+    wi.alive = r.Bool();
+    m.workers[wi.id] = std::move(wi);
+  }
+  n = r.Count(kMaxItems, 16);
+  for (uint32_t i = 0; i < n && r.ok(); ++i) {
+    CollectionInfo c;
+    c.name = r.Bytes(kMaxName);
+    c.config_json = r.Bytes(kMaxConfig);
+    c.replication = r.U32();
+    c.groups = GetIds(r);
+    m.collections[c.name] = std::move(c);
+  }
+  n = r.Count(kMaxItems, 36);
+  for (uint32_t i = 0; i < n && r.ok(); ++i) {
+    GroupInfo g;
+    g.id = r.U64();
+    g.collection = r.Bytes(kMaxName);
+    g.shard = r.U32();
+    g.epoch = r.U64();
+    g.replicas = GetIds(r);
+    g.leader = r.U64();
+    m.groups[g.id] = std::move(g);
+  }
+  m.auth_version = r.U64();
+  if (!r.done()) return Status::Corruption("cluster map: truncated, over a limit, or trailing bytes");
+  *out = std::move(m);
+  return Status::OK();
+}
+
+std::string EncodeGroupAssignment(const GroupAssignment& a) {
+  ByteWriter w;
+  w.U8(1);
+  w.U64(a.group.id);
+  w.Bytes(a.group.collection);
+  w.U32(a.group.shard);
+  w.U64(a.group.epoch);
+  w.U32(static_cast<uint32_t>(a.group.replicas.size()));
+  for (uint64_t r : a.group.replicas) w.U64(r);
+  w.Bytes(a.config_json);
+  return w.Take();
+}
+
+Status DecodeGroupAssignment(std::string_view data, GroupAssignment* out) {
+  ByteReader r(data);
+  GroupAssignment a;
+  if (r.U8() != 1 && r.ok()) return Status::Corruption("group metadata: unknown version");
+  a.group.id = r.U64();
+  a.group.collection = r.Bytes(kMaxConfig);
+  a.group.shard = r.U32();
+  a.group.epoch = r.U64();
+  uint32_t n = r.Count(64, 8);
+  for (uint32_t i = 0; i < n; ++i) a.group.replicas.push_back(r.U64());
+  a.config_json = r.Bytes(kMaxConfig);
+  if (!r.done()) return Status::Corruption("group metadata: truncated or trailing bytes");
+  *out = std::move(a);
+  return Status::OK();
+}
+
+uint32_t ShardOfId(std::string_view id, uint32_t shards) {
+  // FNV-1a 64 (docs/formats/storage.md): must equal Collection::ShardOf.
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : id) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return shards == 0 ? 0 : static_cast<uint32_t>(h % shards);
+}
+
+}  // namespace vectron::net::cluster

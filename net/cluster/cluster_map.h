@@ -1,0 +1,79 @@
+// The cluster map: what the placement driver replicates and what gateways and workers cache.
+// Plain values; encoded for the PD's snapshots and, in the daemons, for the wire.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "vectron/status.h"
+
+namespace vectron::net::cluster {
+
+struct WorkerInfo {
+  uint64_t id = 0;
+  std::string addr;         // host:port of its cluster listener
+  bool alive = true;        // PD leader's view from heartbeats (not replicated)
+  bool operator==(const WorkerInfo&) const = default;
+};
+
+// One shard of a collection: a Raft group whose replicas are on distinct workers.
+struct GroupInfo {
+  uint64_t id = 0;
+  std::string collection;
+  uint32_t shard = 0;
+  // Bumped whenever the group's placement changes; a replica refuses requests routed with
+  // another epoch (the router then refreshes its map).
+  uint64_t epoch = 1;
+  std::vector<uint64_t> replicas;  // Worker ids, ascending; the initial voters.
+  uint64_t leader = 0;             // Last leader reported in heartbeats (hint, not replicated).
+  bool operator==(const GroupInfo&) const = default;
+};
+
+struct CollectionInfo {
+  std::string name;
+  std::string config_json;       // CollectionConfig::ToJson(); config.shards == groups.size()
+  uint32_t replication = 0;
+  std::vector<uint64_t> groups;  // groups[i] serves shard i
+  bool operator==(const CollectionInfo&) const = default;
+};
+
+struct ClusterMap {
+  // The PD log index of the last change; a newer map has a larger version.
+  uint64_t version = 0;
+  std::vector<uint64_t> pd_members;
+  uint64_t pd_leader = 0;  // Filled by the PD node that answers.
+  std::map<uint64_t, WorkerInfo> workers;
+  std::map<std::string, CollectionInfo> collections;
+  std::map<uint64_t, GroupInfo> groups;
+  // Version of the PD's auth records (a gateway reloads them when it changes).
+  uint64_t auth_version = 0;
+  bool operator==(const ClusterMap&) const = default;
+
+  // The group serving shard `shard` of `collection`, or nullptr.
+  const GroupInfo* GroupOf(std::string_view collection, uint32_t shard) const;
+  // Human-readable summary (vectron cluster status, traces).
+  std::string ToString() const;
+};
+
+// Binary encoding of a map (the PD's snapshots, the wire). Decode errors: Corruption.
+std::string EncodeClusterMap(const ClusterMap& map);
+Status DecodeClusterMap(std::string_view data, ClusterMap* out);
+
+// A group the map places on a worker, with its collection's config: what heartbeat
+// answers carry and what a worker keeps in groups/<id>/group.meta.
+struct GroupAssignment {
+  GroupInfo group;
+  std::string config_json;  // The collection's CollectionConfig.
+};
+// Decode errors: Corruption.
+std::string EncodeGroupAssignment(const GroupAssignment& a);
+Status DecodeGroupAssignment(std::string_view data, GroupAssignment* out);
+
+// The shard of `id` among `shards` shards: FNV-1a 64 of the id, modulo `shards`; the same
+// function as Collection::ShardOf, so a point lives in the same shard in both.
+uint32_t ShardOfId(std::string_view id, uint32_t shards);
+
+}  // namespace vectron::net::cluster

@@ -1,0 +1,184 @@
+// The messages cluster nodes exchange, as plain values. The Transport carries one Envelope
+// at a time; the daemons' transport encodes them on the wire, the simulator passes them as
+// they are. Every request carries an rpc_id chosen by its sender, echoed in the response.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "net/cluster/cluster_map.h"
+#include "net/cluster/shard_command.h"
+#include "raft/types.h"
+#include "vectron/status.h"
+#include "vectron/types.h"
+
+namespace vectron::net::cluster {
+
+enum class NodeKind : uint8_t { kPd = 1, kWorker = 2, kGateway = 3 };
+
+// A node of the cluster. Inside a Raft group, the Raft node id is `id` (PD id or worker id).
+struct NodeId {
+  NodeKind kind = NodeKind::kWorker;
+  uint64_t id = 0;
+  auto operator<=>(const NodeId&) const = default;
+  // "pd1", "w2", "gw1".
+  std::string ToString() const;
+};
+
+// --- Raft traffic between two hosts: one per peer per loop, all groups' messages. ---
+struct GroupMessage {
+  uint64_t group = 0;
+  raft::Message msg;
+};
+struct RaftBatch {
+  std::vector<GroupMessage> messages;
+};
+
+// --- Snapshot data of a shard group, pulled chunk by chunk by the receiver. ---
+struct SnapshotFetchRequest {
+  uint64_t group = 0;
+  uint64_t fetch_id = 0;    // Chosen by the receiver; one copy on the sender per fetch.
+  uint64_t min_index = 0;   // The snapshot's index: the copy must be at or past it.
+  uint64_t offset = 0;      // Byte offset of the chunk wanted.
+  uint32_t max_bytes = 0;   // Chunk size limit.
+};
+struct SnapshotFetchResponse {
+  uint64_t group = 0;
+  uint64_t fetch_id = 0;
+  Status status;            // Not OK: the fetch is over (start again).
+  uint64_t index = 0;       // Applied index of the copy.
+  uint64_t total = 0;       // Size of the whole stream.
+  uint64_t offset = 0;
+  std::string data;
+  bool done = false;        // The last chunk.
+};
+
+// --- Gateway -> worker: requests to one shard group. ---
+struct ReadOptions {
+  // 0: linearizable (ReadIndex). Else a follower may answer from its own state if it was
+  // up to date with the leader at most this long ago.
+  uint64_t max_staleness_ms = 0;
+};
+
+struct ShardWriteRequest {
+  uint64_t rpc_id = 0;
+  uint64_t group = 0;
+  uint64_t epoch = 0;
+  ShardCommand command;
+};
+struct ShardWriteResponse {
+  uint64_t rpc_id = 0;
+  Status status;            // OK once committed and applied; the command's own error if rejected.
+  uint64_t leader_hint = 0; // With Unavailable: the replica's idea of the leader (0 = none).
+  bool stale_epoch = false; // The group is unknown here or has another epoch: refresh the map.
+  uint64_t deleted = 0;     // kDeleteWhere: points deleted.
+};
+
+struct ShardReadRequest {
+  enum class Kind : uint8_t { kGet, kSearch, kCount };
+  uint64_t rpc_id = 0;
+  uint64_t group = 0;
+  uint64_t epoch = 0;
+  Kind kind = Kind::kGet;
+  ReadOptions read;
+  std::vector<std::string> ids;  // kGet
+  GetOptions get;                // kGet
+  std::vector<float> query;      // kSearch
+  SearchParams search;           // kSearch
+  std::string where;             // kCount
+};
+struct ShardReadResponse {
+  uint64_t rpc_id = 0;
+  Status status;
+  uint64_t leader_hint = 0;
+  bool stale_epoch = false;
+  std::vector<std::optional<Point>> points;  // kGet, in request order
+  std::vector<Hit> hits;                     // kSearch
+  uint64_t count = 0;                        // kCount
+  uint64_t applied_index = 0;                // The replica's applied index when it answered.
+};
+
+// --- Workers -> PD. ---
+struct ReplicaReport {
+  uint64_t group = 0;
+  uint64_t applied_index = 0;
+  bool leader = false;
+  uint64_t term = 0;
+};
+struct PdHeartbeat {
+  uint64_t rpc_id = 0;
+  uint64_t worker = 0;
+  std::string addr;
+  std::vector<ReplicaReport> replicas;
+};
+struct PdHeartbeatResponse {
+  uint64_t rpc_id = 0;
+  Status status;            // Unavailable + pd_leader hint when not the PD leader.
+  uint64_t pd_leader = 0;
+  bool registered = false;  // The worker is in the map (else it is being registered).
+  std::vector<GroupAssignment> assignments;  // Every group placed on the worker.
+};
+
+// --- Gateways -> PD. ---
+struct PdMapRequest {
+  uint64_t rpc_id = 0;
+  uint64_t known_version = 0;  // The map is returned only if newer (0: always).
+};
+struct PdMapResponse {
+  uint64_t rpc_id = 0;
+  Status status;
+  uint64_t pd_leader = 0;
+  std::optional<ClusterMap> map;
+};
+
+struct PdAdminRequest {
+  enum class Kind : uint8_t { kCreateCollection, kDropCollection };
+  uint64_t rpc_id = 0;
+  RequestId request;            // Deduplicates retries.
+  Kind kind = Kind::kCreateCollection;
+  std::string name;
+  std::string config_json;      // kCreateCollection (its `shards` is the shard count)
+  uint32_t replication = 0;     // kCreateCollection; 0 = min(3, workers)
+};
+struct PdAdminResponse {
+  uint64_t rpc_id = 0;
+  Status status;
+  uint64_t pd_leader = 0;
+  uint64_t map_version = 0;     // The map version that includes the change.
+};
+
+// --- Auth records in the PD (the cluster side of the auth store; docs/cluster.md). ---
+// One change to an auth record: put `value` at `key`, or delete `key` if !value.
+struct AuthChange {
+  std::string key;
+  std::optional<std::string> value;
+  bool operator==(const AuthChange&) const = default;
+};
+struct PdAuthRequest {
+  enum class Kind : uint8_t { kLoad, kCommit };
+  uint64_t rpc_id = 0;
+  Kind kind = Kind::kLoad;
+  RequestId request;                 // kCommit (deduplicates retries)
+  uint64_t if_version = 0;           // kCommit: apply only at this version (0: always)
+  std::vector<AuthChange> changes;   // kCommit: all or nothing
+};
+struct PdAuthResponse {
+  uint64_t rpc_id = 0;
+  Status status;                     // kCommit: Aborted if the version moved on
+  uint64_t pd_leader = 0;
+  uint64_t version = 0;              // The auth records' version (after the commit)
+  std::vector<std::pair<std::string, std::string>> records;  // kLoad: every record, by key
+};
+
+using Envelope = std::variant<RaftBatch, SnapshotFetchRequest, SnapshotFetchResponse, ShardWriteRequest,
+                              ShardWriteResponse, ShardReadRequest, ShardReadResponse, PdHeartbeat,
+                              PdHeartbeatResponse, PdMapRequest, PdMapResponse, PdAdminRequest, PdAdminResponse,
+                              PdAuthRequest, PdAuthResponse>;
+
+// The envelope's message name, such as "RaftBatch" (traces, metrics).
+const char* EnvelopeName(const Envelope& e);
+
+}  // namespace vectron::net::cluster

@@ -1,0 +1,91 @@
+// PdNode: one placement driver replica (docs/cluster.md, "Placement driver"). It runs the
+// PD Raft group (a PdStateMachine) on a RaftHost and, while leader, serves workers'
+// heartbeats (liveness, registration, which replicas to host), gateways' map requests and
+// admin commands (create/drop collection: placement is decided here and proposed as data).
+//
+// Not thread-safe: Receive and RunOnce are called on the node's loop thread.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "net/cluster/clock.h"
+#include "net/cluster/executor.h"
+#include "net/cluster/pd_state_machine.h"
+#include "net/cluster/raft_host.h"
+
+namespace vectron::net::cluster {
+
+// The PD group's id in the PD nodes' log stores.
+inline constexpr uint64_t kPdGroupId = 0;
+
+struct PdNodeOptions {
+  uint64_t id = 0;                // This PD's id (its Raft id), nonzero.
+  std::vector<uint64_t> members;  // Every PD's id (the founding voters), including this one.
+  RaftHostOptions raft;           // peer_kind is set to kPd.
+  // A worker not heard from for this long is reported dead (and gets no new replicas).
+  uint64_t worker_dead_ms = 3000;
+  // An admin command not applied within this long is answered Unavailable (retry).
+  uint64_t request_timeout_ms = 3000;
+  // A registration is proposed again at most this often for one worker.
+  uint64_t register_retry_ms = 500;
+};
+
+class PdNode {
+ public:
+  // All references must outlive the node.
+  PdNode(PdNodeOptions options, Clock& clock, Transport& transport, GroupLogStore& store);
+  ~PdNode();
+  // Opens the PD group (bootstrapping a new store with the members as voters).
+  // Errors: those of RaftHost::AddGroup.
+  Status Start();
+  // Handles one inbound message (the node's loop thread).
+  void Receive(const NodeId& from, Envelope msg);
+  // One loop: Raft, then request timeouts. Errors are fatal (see RaftHost::RunOnce).
+  Status RunOnce();
+
+  bool IsLeader() const;
+  // The PD leader as this node knows it (0 = none).
+  uint64_t leader() const;
+  // The replicated map, with this node's view of liveness and group leaders filled in.
+  ClusterMap Map() const;
+  const PdStateMachine& state() const { return *sm_; }
+  RaftHost& host() { return *host_; }
+
+ private:
+  struct Waiter {
+    NodeId from;
+    uint64_t rpc_id;
+    uint64_t deadline_ms;
+    bool auth = false;  // Answered with a PdAuthResponse (else PdAdminResponse).
+  };
+  void OnHeartbeat(const NodeId& from, const PdHeartbeat& hb);
+  void OnMapRequest(const NodeId& from, const PdMapRequest& req);
+  void OnAdmin(const NodeId& from, const PdAdminRequest& req);
+  void OnAuth(const NodeId& from, const PdAuthRequest& req);
+  void OnApplied();
+  void OnSoftState(const raft::SoftState& ss);
+  Status PlaceShards(uint32_t shards, uint32_t replication, std::vector<std::vector<uint64_t>>* out) const;
+  bool WorkerAlive(uint64_t worker) const;
+  void Propose(const PdCommand& cmd, const Waiter& w);
+  void ReplyAdmin(const Waiter& w, Status s);
+
+  PdNodeOptions opt_;
+  Clock& clock_;
+  Transport& transport_;
+  GroupLogStore& store_;
+  InlineExecutor executor_;
+  LoopQueue loop_;
+  std::unique_ptr<RaftHost> host_;
+  PdStateMachine* sm_ = nullptr;  // Owned by host_.
+  uint64_t leader_since_ms_ = 0;
+  std::map<uint64_t, uint64_t> last_heartbeat_ms_;   // worker -> when (leader's clock)
+  std::map<uint64_t, uint64_t> register_sent_ms_;    // worker -> when its registration was proposed
+  std::map<uint64_t, std::pair<uint64_t, uint64_t>> group_leader_;  // group -> (term, worker)
+  std::map<std::pair<uint64_t, uint64_t>, std::vector<Waiter>> waiters_;  // (client, seq)
+  uint64_t next_seq_ = 1;  // This node's own request ids (registrations).
+};
+
+}  // namespace vectron::net::cluster

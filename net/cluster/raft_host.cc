@@ -1,0 +1,422 @@
+#include "net/cluster/raft_host.h"
+
+#include <algorithm>
+
+namespace vectron::net::cluster {
+
+Status FromRaft(const raft::Status& s) {
+  switch (s.code()) {
+    case raft::Error::kOk: return Status::OK();
+    case raft::Error::kInvalidArgument: return Status::InvalidArgument(s.message());
+    case raft::Error::kCorruption: return Status::Corruption(s.message());
+    case raft::Error::kIo: return Status::IOError(s.message());
+    case raft::Error::kProposalDropped:
+    case raft::Error::kNotLeader:
+    case raft::Error::kConfChangePending: return Status::Unavailable(s.ToString());
+    case raft::Error::kCompacted:
+    case raft::Error::kUnavailable:
+    case raft::Error::kSnapshotOutOfDate: return Status::FailedPrecondition(s.ToString());
+  }
+  return Status::Internal(s.ToString());
+}
+
+struct RaftHost::Group {
+  uint64_t id = 0;
+  std::unique_ptr<StateMachine> sm;
+  raft::LogStorage* log = nullptr;
+  std::unique_ptr<raft::RawNode> node;
+  Stage stage = Stage::kIdle;
+  raft::Ready rd;  // The Ready in flight (stage != kIdle).
+  bool removing = false;
+  // Held while busy.
+  std::deque<std::pair<NodeId, raft::Message>> inbox;
+  uint64_t pending_ticks = 0;
+  std::deque<std::string> proposals;
+  std::deque<std::string> reads;
+  raft::SoftState soft;
+  // Membership at the log's snapshot and after each conf change handed to the state
+  // machine since, so a compaction records the membership at its index.
+  raft::ConfState base_conf;
+  std::map<uint64_t, raft::ConfState> conf_changes;
+  // Follower reads: (arrival ms, leader commit) of recent leader messages, oldest first, and
+  // the arrival time of the newest one whose commit this replica has applied.
+  mutable std::deque<std::pair<uint64_t, uint64_t>> leader_commits;
+  mutable uint64_t fresh_at_ms = 0;
+  mutable bool fresh_known = false;
+  uint64_t fresh_term = 0;
+};
+
+RaftHost::RaftHost(NodeId self, RaftHostOptions options, Clock& clock, Transport& transport, GroupLogStore& store,
+                   Executor& executor, LoopQueue& loop, Callbacks callbacks)
+    : self_(self),
+      opt_(std::move(options)),
+      clock_(clock),
+      transport_(transport),
+      store_(store),
+      executor_(executor),
+      loop_(loop),
+      cb_(std::move(callbacks)),
+      last_tick_ms_(clock.NowMs()) {}
+
+RaftHost::~RaftHost() = default;
+
+Status RaftHost::AddGroup(uint64_t group, std::unique_ptr<StateMachine> sm, const raft::ConfState* bootstrap) {
+  if (groups_.count(group)) return Status::AlreadyExists("group " + std::to_string(group) + " is already hosted");
+  auto g = std::make_unique<Group>();
+  g->id = group;
+  g->sm = std::move(sm);
+  VECTRON_RETURN_IF_ERROR(FromRaft(store_.OpenGroup(group, &g->log)));
+  raft::HardState hs;
+  raft::ConfState cs;
+  VECTRON_RETURN_IF_ERROR(FromRaft(g->log->InitialState(&hs, &cs)));
+  if (bootstrap && hs.empty() && g->log->LastIndex() == 0) {
+    VECTRON_RETURN_IF_ERROR(FromRaft(raft::Bootstrap(*g->log, *bootstrap)));
+    VECTRON_RETURN_IF_ERROR(FromRaft(g->log->InitialState(&hs, &cs)));
+  }
+  g->base_conf = cs;
+  uint64_t snap_index = g->log->FirstIndex() - 1;
+  if (snap_index > 0 && g->sm->applied_index() < snap_index) {
+    // A founding replica (the bootstrap snapshot), or a state machine that lost more than
+    // the log kept: it starts from the log's snapshot.
+    raft::Snapshot snap;
+    VECTRON_RETURN_IF_ERROR(FromRaft(g->log->GetSnapshot(&snap)));
+    VECTRON_RETURN_IF_ERROR(g->sm->InstallSnapshot(snap));
+  }
+  // The state machine may be ahead of the log's commit index (a snapshot installed just
+  // before a crash); the entries in between are skipped by the state machine.
+  uint64_t applied = std::max(snap_index, std::min(g->sm->applied_index(), hs.commit));
+  // Membership history of the applied entries the log still holds.
+  if (applied > snap_index) {
+    std::vector<raft::Entry> ents;
+    VECTRON_RETURN_IF_ERROR(FromRaft(g->log->Entries(snap_index + 1, applied + 1, UINT64_MAX, &ents)));
+    NoteCommitted(*g, ents);
+  }
+  raft::Config cfg = opt_.raft;
+  cfg.id = self_.id;
+  cfg.applied = applied;
+  cfg.seed = opt_.raft.seed * 0x9E3779B97F4A7C15ull + group * 1000003 + self_.id;
+  VECTRON_RETURN_IF_ERROR(FromRaft(raft::RawNode::Create(cfg, g->log, &g->node)));
+  groups_.emplace(group, std::move(g));
+  return Status::OK();
+}
+
+Status RaftHost::RemoveGroup(uint64_t group) {
+  auto it = groups_.find(group);
+  if (it == groups_.end()) return Status::NotFound("group " + std::to_string(group) + " is not hosted");
+  if (it->second->stage != Stage::kIdle) {
+    it->second->removing = true;
+    return Status::OK();
+  }
+  EraseGroup(group);
+  return fatal_;
+}
+
+void RaftHost::EraseGroup(uint64_t group) {
+  groups_.erase(group);
+  Status s = FromRaft(store_.DropGroup(group));
+  if (!s.ok() && fatal_.ok()) fatal_ = s.WithContext("dropping group " + std::to_string(group));
+}
+
+bool RaftHost::HasGroup(uint64_t group) const { return groups_.count(group) > 0; }
+
+std::vector<uint64_t> RaftHost::groups() const {
+  std::vector<uint64_t> out;
+  for (const auto& [id, g] : groups_) out.push_back(id);
+  return out;
+}
+
+StateMachine* RaftHost::state_machine(uint64_t group) const {
+  auto it = groups_.find(group);
+  return it == groups_.end() ? nullptr : it->second->sm.get();
+}
+
+GroupStatus RaftHost::group_status(uint64_t group) const {
+  const Group& g = *groups_.at(group);
+  GroupStatus s;
+  s.role = g.node->role();
+  s.lead = g.node->lead();
+  s.term = g.node->term();
+  s.commit = g.node->committed();
+  s.applied = g.sm->applied_index();
+  s.first_index = g.log->FirstIndex();
+  s.last_index = g.node->last_index();
+  s.busy = g.stage != Stage::kIdle;
+  s.conf = g.node->conf_state();
+  return s;
+}
+
+void RaftHost::Receive(const NodeId& from, RaftBatch batch) {
+  for (GroupMessage& gm : batch.messages) {
+    auto it = groups_.find(gm.group);
+    if (it == groups_.end()) continue;
+    Group& g = *it->second;
+    if (g.inbox.size() >= opt_.inbox_max) continue;
+    g.inbox.emplace_back(from, std::move(gm.msg));
+  }
+}
+
+void RaftHost::Step(Group& g, const NodeId& from, const raft::Message& m) {
+  if (m.type == raft::MessageType::kSnapshot && !g.sm->SnapshotReady(from, m)) return;
+  (void)g.node->Step(m);  // Errors only for a misaddressed message: dropped.
+  // Follower reads: remember when the leader's commit index arrived.
+  if ((m.type == raft::MessageType::kAppend || m.type == raft::MessageType::kHeartbeat) &&
+      m.from == g.node->lead() && m.term == g.node->term() && g.node->role() == raft::Role::kFollower) {
+    if (g.fresh_term != m.term) {
+      g.leader_commits.clear();
+      g.fresh_known = false;
+      g.fresh_term = m.term;
+    }
+    uint64_t leader_commit = m.type == raft::MessageType::kAppend ? m.commit : m.index;
+    g.leader_commits.emplace_back(clock_.NowMs(), leader_commit);
+    if (g.leader_commits.size() > 64) g.leader_commits.pop_front();
+  }
+}
+
+bool RaftHost::FreshWithin(uint64_t group, uint64_t max_staleness_ms) const {
+  auto it = groups_.find(group);
+  if (it == groups_.end()) return false;
+  const Group& g = *it->second;
+  if (g.node->role() != raft::Role::kFollower || g.node->lead() == raft::kNone || g.fresh_term != g.node->term())
+    return false;
+  uint64_t applied = g.sm->applied_index();
+  while (!g.leader_commits.empty() && g.leader_commits.front().second <= applied) {
+    g.fresh_at_ms = g.leader_commits.front().first;
+    g.fresh_known = true;
+    g.leader_commits.pop_front();
+  }
+  return g.fresh_known && g.fresh_at_ms + max_staleness_ms >= clock_.NowMs();
+}
+
+void RaftHost::FeedIdle(Group& g, uint64_t ticks) {
+  while (!g.inbox.empty()) {
+    auto [from, m] = std::move(g.inbox.front());
+    g.inbox.pop_front();
+    Step(g, from, m);
+  }
+  for (uint64_t i = 0; i < ticks + g.pending_ticks; ++i) g.node->Tick();
+  g.pending_ticks = 0;
+  while (!g.proposals.empty()) {
+    (void)g.node->Propose(std::move(g.proposals.front()));  // A loss shows as a timeout.
+    g.proposals.pop_front();
+  }
+  while (!g.reads.empty()) {
+    (void)g.node->ReadIndex(std::move(g.reads.front()));
+    g.reads.pop_front();
+  }
+}
+
+void RaftHost::NoteCommitted(Group& g, const std::vector<raft::Entry>& entries) {
+  for (const raft::Entry& e : entries) {
+    if (e.type != raft::EntryType::kConfChange) continue;
+    raft::ConfChange cc;
+    if (!raft::ConfChange::Decode(e.data, &cc)) continue;
+    raft::ConfState cur = g.conf_changes.empty() ? g.base_conf : g.conf_changes.rbegin()->second;
+    g.conf_changes[e.index] = raft::ApplyConfChangeTo(cur, cc);
+  }
+}
+
+raft::ConfState RaftHost::ConfAt(const Group& g, uint64_t index) const {
+  auto it = g.conf_changes.upper_bound(index);
+  if (it == g.conf_changes.begin()) return g.base_conf;
+  return std::prev(it)->second;
+}
+
+void RaftHost::MaybeCompact(Group& g, std::vector<GroupWrite>& writes) {
+  uint64_t snap_index = g.log->FirstIndex() - 1;
+  uint64_t durable = std::min(g.sm->durable_applied_index(), g.log->LastIndex());
+  if (durable < snap_index + opt_.compact_entries) return;
+  Result<std::string> data = g.sm->SnapshotData(durable);
+  if (!data.ok()) return;  // Try again next loop; compaction is an optimization.
+  GroupWrite w;  // The conf state is read before the history below is trimmed.
+  w.kind = GroupWrite::Kind::kCreateSnapshot;
+  w.group = g.id;
+  w.snapshot.metadata.index = durable;
+  w.snapshot.metadata.conf_state = ConfAt(g, durable);
+  w.snapshot.data = std::move(data).value();
+  w.durable_applied_index = durable;
+  writes.push_back(std::move(w));
+  g.base_conf = ConfAt(g, durable);
+  g.conf_changes.erase(g.conf_changes.begin(), g.conf_changes.upper_bound(durable));
+  ++stats_.compactions;
+}
+
+Status RaftHost::RunOnce() {
+  loop_.Drain();
+  if (!fatal_.ok()) return fatal_;
+  ++stats_.loops;
+
+  uint64_t now = clock_.NowMs();
+  uint64_t ticks = 0;
+  if (now > last_tick_ms_ && opt_.tick_ms > 0) {
+    ticks = (now - last_tick_ms_) / opt_.tick_ms;
+    last_tick_ms_ += ticks * opt_.tick_ms;
+    if (ticks > static_cast<uint64_t>(opt_.max_ticks_per_loop)) ticks = static_cast<uint64_t>(opt_.max_ticks_per_loop);
+  }
+
+  // Collect every group's Ready; persist them all with one write.
+  std::vector<GroupWrite> writes;
+  std::vector<Group*> persisting;
+  for (auto& [id, gp] : groups_) {
+    Group& g = *gp;
+    if (g.stage != Stage::kIdle) {
+      if (g.pending_ticks < static_cast<uint64_t>(opt_.max_ticks_per_loop)) g.pending_ticks += ticks;
+      if (g.stage != Stage::kPersistPending) continue;
+    } else {
+      FeedIdle(g, ticks);
+      if (!g.node->HasReady()) {
+        MaybeCompact(g, writes);
+        continue;
+      }
+      g.rd = g.node->GetReady();
+      if (!g.rd.snapshot.empty()) {
+        // Install first (off the loop); the log takes the snapshot in a later loop's write.
+        g.stage = Stage::kInstalling;
+        StateMachine* sm = g.sm.get();
+        raft::Snapshot snap = g.rd.snapshot;
+        executor_.Post(id, [this, id, sm, snap = std::move(snap)] {
+          Status s = sm->InstallSnapshot(snap);
+          loop_.Post([this, id, s] { OnInstalled(id, s); });
+        });
+        continue;
+      }
+    }
+    if (!g.rd.snapshot.empty()) {
+      GroupWrite w;
+      w.kind = GroupWrite::Kind::kApplySnapshot;
+      w.group = g.id;
+      w.snapshot = g.rd.snapshot;
+      writes.push_back(std::move(w));
+    }
+    if (!g.rd.entries.empty() || g.rd.hard_state) {
+      GroupWrite w;
+      w.kind = GroupWrite::Kind::kSave;
+      w.group = g.id;
+      w.entries = g.rd.entries;
+      w.hs = g.rd.hard_state;
+      writes.push_back(std::move(w));
+    }
+    persisting.push_back(&g);
+  }
+  if (!writes.empty()) {
+    Status s = FromRaft(store_.Write(writes));
+    ++stats_.log_writes;
+    if (!s.ok()) {
+      fatal_ = s.WithContext("raft log write");
+      return fatal_;
+    }
+    if (opt_.crash_after_persist && opt_.crash_after_persist()) {
+      fatal_ = Status::Aborted("simulated crash after persisting, before sending");
+      return fatal_;
+    }
+  }
+
+  // Send: one envelope per destination, every group's messages in it.
+  std::map<NodeId, RaftBatch> out;
+  for (Group* g : persisting) {
+    for (raft::Message& m : g->rd.messages) {
+      NodeId to{opt_.peer_kind, m.to};
+      out[to].messages.push_back(GroupMessage{g->id, std::move(m)});
+    }
+    g->rd.messages.clear();
+  }
+  for (auto& [to, batch] : out) {
+    stats_.raft_messages += batch.messages.size();
+    ++stats_.transport_messages;
+    transport_.Send(to, std::move(batch));
+  }
+
+  // Apply (off the loop), or advance at once when there is nothing to apply.
+  for (Group* gp : persisting) {
+    Group& g = *gp;
+    if (!(g.rd.soft_state == g.soft)) {
+      g.soft = g.rd.soft_state;
+      if (cb_.on_soft_state) cb_.on_soft_state(g.id, g.soft);
+    }
+    if (!g.rd.snapshot.empty()) {
+      g.base_conf = g.rd.snapshot.metadata.conf_state;
+      g.conf_changes.clear();
+    }
+    if (g.rd.committed_entries.empty()) {
+      Finish(g);
+      continue;
+    }
+    NoteCommitted(g, g.rd.committed_entries);
+    g.stage = Stage::kApplying;
+    uint64_t id = g.id;
+    StateMachine* sm = g.sm.get();
+    executor_.Post(id, [this, id, sm, ents = g.rd.committed_entries] {
+      Status s = sm->Apply(ents);
+      loop_.Post([this, id, s] { OnApplied(id, s); });
+    });
+  }
+  return fatal_;
+}
+
+void RaftHost::Finish(Group& g) {
+  std::vector<raft::ReadState> reads = std::move(g.rd.read_states);
+  g.node->Advance(g.rd);
+  g.rd = raft::Ready{};
+  g.stage = Stage::kIdle;
+  if (g.removing) {
+    EraseGroup(g.id);
+    return;
+  }
+  if (cb_.on_read_state)
+    for (const raft::ReadState& rs : reads) cb_.on_read_state(g.id, rs);
+}
+
+void RaftHost::OnApplied(uint64_t group, Status s) {
+  auto it = groups_.find(group);
+  if (it == groups_.end()) return;
+  if (!s.ok() && fatal_.ok()) fatal_ = s.WithContext("applying group " + std::to_string(group));
+  Finish(*it->second);
+  if (cb_.on_applied && groups_.count(group)) cb_.on_applied(group);
+}
+
+void RaftHost::OnInstalled(uint64_t group, Status s) {
+  auto it = groups_.find(group);
+  if (it == groups_.end()) return;
+  if (!s.ok()) {
+    if (fatal_.ok()) fatal_ = s.WithContext("installing a snapshot of group " + std::to_string(group));
+    return;
+  }
+  ++stats_.snapshots_installed;
+  it->second->stage = Stage::kPersistPending;
+}
+
+Status RaftHost::Propose(uint64_t group, std::string data) {
+  auto it = groups_.find(group);
+  if (it == groups_.end()) return Status::NotFound("group " + std::to_string(group) + " is not hosted");
+  Group& g = *it->second;
+  if (g.stage == Stage::kIdle) return FromRaft(g.node->Propose(std::move(data)));
+  if (g.proposals.size() >= opt_.pending_max) return Status::Unavailable("too many proposals waiting");
+  g.proposals.push_back(std::move(data));
+  return Status::OK();
+}
+
+Status RaftHost::ReadIndex(uint64_t group, std::string context) {
+  auto it = groups_.find(group);
+  if (it == groups_.end()) return Status::NotFound("group " + std::to_string(group) + " is not hosted");
+  Group& g = *it->second;
+  if (g.stage == Stage::kIdle) return FromRaft(g.node->ReadIndex(std::move(context)));
+  if (g.reads.size() >= opt_.pending_max) return Status::Unavailable("too many reads waiting");
+  g.reads.push_back(std::move(context));
+  return Status::OK();
+}
+
+Status RaftHost::TransferLeader(uint64_t group, uint64_t target) {
+  auto it = groups_.find(group);
+  if (it == groups_.end()) return Status::NotFound("group " + std::to_string(group) + " is not hosted");
+  if (it->second->stage != Stage::kIdle) return Status::Unavailable("group is busy");
+  return FromRaft(it->second->node->TransferLeader(target));
+}
+
+Status RaftHost::Campaign(uint64_t group) {
+  auto it = groups_.find(group);
+  if (it == groups_.end()) return Status::NotFound("group " + std::to_string(group) + " is not hosted");
+  if (it->second->stage != Stage::kIdle) return Status::Unavailable("group is busy");
+  it->second->node->Campaign();
+  return Status::OK();
+}
+
+}  // namespace vectron::net::cluster

@@ -1,0 +1,194 @@
+// RaftHost: the Raft groups of one node, driven by one loop (docs/cluster.md, "RaftHost").
+//
+// Each group is a raft::RawNode over its handle of the node's one GroupLogStore, and a
+// StateMachine. One RunOnce() is one loop: completions, clock ticks, inbound messages, every
+// group's Ready, ONE durable write for all of them, ONE transport message per peer, then the
+// committed entries go to the state machines through the Executor; a group is Advanced when
+// its apply task has finished. While a group's Ready is in flight (installing a snapshot,
+// waiting for the write, applying), its inbound messages, ticks and proposals wait.
+//
+// Not thread-safe: every method is called on the node's loop thread. Executor tasks touch
+// only their group's StateMachine and report back through the LoopQueue.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "net/cluster/clock.h"
+#include "net/cluster/executor.h"
+#include "net/cluster/group_log_store.h"
+#include "net/cluster/transport.h"
+#include "raft/raw_node.h"
+#include "vectron/status.h"
+
+namespace vectron::net::cluster {
+
+// Converts a raft library status to a Vectron one (the code mapping of docs/cluster.md).
+Status FromRaft(const raft::Status& s);
+
+// What a group replicates. applied_index() and durable_applied_index() are read on the loop
+// thread while a task may be applying, so implementations make them thread-safe.
+class StateMachine {
+ public:
+  virtual ~StateMachine() = default;
+  // Index of the last entry applied (after a restart: what survived).
+  virtual uint64_t applied_index() const = 0;
+  // Highest applied index whose effects survive a crash of the node: the log is never
+  // compacted past it.
+  virtual uint64_t durable_applied_index() const = 0;
+  // Applies committed entries in log order: normal entries, the empty entries new leaders
+  // append, and conf changes; each advances applied_index(). Entries at or below
+  // applied_index() are skipped. Runs as an executor task. An error is fatal for the node.
+  virtual Status Apply(const std::vector<raft::Entry>& entries) = 0;
+  // The data of a log snapshot at `index` (== durable_applied_index() when called, and no
+  // task is running). For state that is small, the state; for a shard, a descriptor.
+  virtual Result<std::string> SnapshotData(uint64_t index) = 0;
+  // Whether a MsgSnap from `from` may be stepped now, i.e. its data is available here.
+  // False: the host drops the message (the leader resends it); the state machine may start
+  // fetching the data meanwhile. Loop thread.
+  virtual bool SnapshotReady(const NodeId& from, const raft::Message& m) {
+    (void)from;
+    (void)m;
+    return true;
+  }
+  // Installs `snap` (a snapshot Raft delivered, or the log's own at start); afterwards
+  // applied_index() >= snap.metadata.index. Runs as an executor task (at start: inline).
+  virtual Status InstallSnapshot(const raft::Snapshot& snap) = 0;
+};
+
+struct RaftHostOptions {
+  // Kind of the nodes that host this node's groups' other replicas (Raft ids are their ids).
+  NodeKind peer_kind = NodeKind::kWorker;
+  // One Raft tick per this many ms of the monotonic clock.
+  uint64_t tick_ms = 100;
+  // A loop that runs late ticks at most this many times (the rest is dropped).
+  int max_ticks_per_loop = 3;
+  // Template for every group's raft::Config (id, applied and seed are set per group).
+  raft::Config raft;
+  // Compact a group's log once its state machine's durable applied index is this many
+  // entries past the log's snapshot.
+  uint64_t compact_entries = 1000;
+  // Inbound messages held per busy group; more are dropped (Raft retransmits).
+  size_t inbox_max = 4096;
+  // Proposals and reads held per busy group; more are refused with Unavailable.
+  size_t pending_max = 1024;
+  // Test hook (the simulator's crash point "after persisting, before sending"): called after
+  // each loop's log write; returning true makes RunOnce fail with Aborted before anything of
+  // the loop is sent or applied, as if the process died there.
+  std::function<bool()> crash_after_persist;
+};
+
+struct GroupStatus {
+  raft::Role role = raft::Role::kFollower;
+  uint64_t lead = 0;
+  uint64_t term = 0;
+  uint64_t commit = 0;
+  uint64_t applied = 0;       // The state machine's.
+  uint64_t first_index = 0;   // Of the log.
+  uint64_t last_index = 0;
+  bool busy = false;
+  raft::ConfState conf;
+};
+
+class RaftHost {
+ public:
+  struct Callbacks {
+    // A group's apply task finished (its state machine's outcomes may be collected).
+    std::function<void(uint64_t group)> on_applied;
+    // A linearizable read may be served once the group has applied rs.index.
+    std::function<void(uint64_t group, const raft::ReadState& rs)> on_read_state;
+    // A group's leader or role changed.
+    std::function<void(uint64_t group, const raft::SoftState& ss)> on_soft_state;
+  };
+  struct Stats {
+    uint64_t loops = 0;
+    uint64_t log_writes = 0;          // GroupLogStore::Write calls (one per loop with work)
+    uint64_t transport_messages = 0;  // RaftBatch envelopes sent
+    uint64_t raft_messages = 0;       // Raft messages inside them
+    uint64_t snapshots_installed = 0;
+    uint64_t compactions = 0;
+  };
+
+  // Every reference must outlive the host. REQUIRES: no task of this host is left in
+  // `executor` when the host is destroyed.
+  RaftHost(NodeId self, RaftHostOptions options, Clock& clock, Transport& transport, GroupLogStore& store,
+           Executor& executor, LoopQueue& loop, Callbacks callbacks);
+  ~RaftHost();
+  RaftHost(const RaftHost&) = delete;
+  RaftHost& operator=(const RaftHost&) = delete;
+
+  // Starts hosting `group`. If its log is empty and `bootstrap` is given, the log is
+  // bootstrapped with that membership (a founding replica); an empty log without it waits
+  // for a leader to contact it. A state machine behind the log's snapshot installs it first.
+  // Errors: AlreadyExists; the log's errors; InvalidArgument from raft::RawNode::Create.
+  Status AddGroup(uint64_t group, std::unique_ptr<StateMachine> sm, const raft::ConfState* bootstrap);
+  // Stops hosting `group` and deletes its log (at once if idle, else when its Ready is done).
+  // Errors: NotFound.
+  Status RemoveGroup(uint64_t group);
+  bool HasGroup(uint64_t group) const;
+  // Ids of the hosted groups, ascending.
+  std::vector<uint64_t> groups() const;
+  // The group's state machine, or nullptr. Owned by the host.
+  StateMachine* state_machine(uint64_t group) const;
+  // Snapshot of a group's state. REQUIRES: HasGroup(group).
+  GroupStatus group_status(uint64_t group) const;
+
+  // Queues the Raft messages of `batch` for their groups (stepped in the next RunOnce).
+  // Messages for groups not hosted here are dropped.
+  void Receive(const NodeId& from, RaftBatch batch);
+
+  // One loop (see the top of this file). Errors: a failed log write or a failed apply or
+  // install (fatal: the node must stop; nothing of this loop was sent).
+  Status RunOnce();
+
+  // Proposes `data` on `group` (held until the group is idle if it is busy). OK does not
+  // mean it will commit. Errors: NotFound, Unavailable (no leader known, or too many held).
+  Status Propose(uint64_t group, std::string data);
+  // Requests a linearizable read; on_read_state reports it (or never, if leadership is lost).
+  Status ReadIndex(uint64_t group, std::string context);
+  // Leadership transfer and campaigns (operators, tests). Errors: NotFound, Unavailable.
+  Status TransferLeader(uint64_t group, uint64_t target);
+  Status Campaign(uint64_t group);
+
+  // Whether this replica (a follower) had applied everything its leader had committed at
+  // some moment at most `max_staleness_ms` ago (measured from when the leader's message
+  // arrived). Always false on the leader and on a replica that knows no leader.
+  bool FreshWithin(uint64_t group, uint64_t max_staleness_ms) const;
+
+  const Stats& stats() const { return stats_; }
+  const NodeId& self() const { return self_; }
+
+ private:
+  struct Group;
+  enum class Stage : uint8_t { kIdle, kInstalling, kPersistPending, kApplying };
+
+  void Step(Group& g, const NodeId& from, const raft::Message& m);
+  void FeedIdle(Group& g, uint64_t ticks);
+  void NoteCommitted(Group& g, const std::vector<raft::Entry>& entries);
+  raft::ConfState ConfAt(const Group& g, uint64_t index) const;
+  void MaybeCompact(Group& g, std::vector<GroupWrite>& writes);
+  void Finish(Group& g);  // Advance and return to idle.
+  void OnApplied(uint64_t group, Status s);
+  void OnInstalled(uint64_t group, Status s);
+  void EraseGroup(uint64_t group);
+
+  NodeId self_;
+  RaftHostOptions opt_;
+  Clock& clock_;
+  Transport& transport_;
+  GroupLogStore& store_;
+  Executor& executor_;
+  LoopQueue& loop_;
+  Callbacks cb_;
+  uint64_t last_tick_ms_;
+  Status fatal_;
+  std::map<uint64_t, std::unique_ptr<Group>> groups_;
+  Stats stats_;
+};
+
+}  // namespace vectron::net::cluster

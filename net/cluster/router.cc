@@ -1,0 +1,607 @@
+#include "net/cluster/router.h"
+
+#include <algorithm>
+
+namespace vectron::net::cluster {
+
+struct Router::Part {
+  uint32_t shard = 0;
+  ShardCommand command;          // kWrite
+  ShardReadRequest read;         // kGet, kSearch, kCount
+  std::vector<size_t> positions; // kGet: where each id's point goes in the answer
+  bool done = false;
+  bool outstanding = false;
+  uint64_t rpc = 0;
+  uint64_t sent_ms = 0;
+  uint64_t next_try_ms = 0;
+  int attempts = 0;
+  uint64_t group = 0;
+  uint64_t target = 0;
+};
+
+struct Router::Op {
+  uint64_t id = 0;
+  Kind kind = Kind::kWrite;
+  std::string collection;
+  uint64_t start_ms = 0;
+  uint64_t deadline_ms = 0;
+  bool resolved = false;
+  std::vector<Part> parts;
+  size_t remaining = 0;
+  Status status;
+  // Inputs kept until the map says how many shards there are.
+  WriteBatch batch;
+  ShardCommand broadcast;  // kBroadcast
+  std::vector<std::string> ids;
+  ShardReadRequest read;
+  // Results.
+  std::vector<std::optional<Point>> points;
+  std::vector<Hit> hits;
+  uint64_t count = 0;
+  PdAdminRequest admin;
+  PdAuthRequest auth;
+  AuthRecords auth_records;
+  uint64_t auth_version = 0;
+  std::function<void(Result<AuthRecords>)> auth_load_fn;
+  std::function<void(Result<uint64_t>)> auth_commit_fn;
+  StatusFn status_fn;
+  PointsFn points_fn;
+  HitsFn hits_fn;
+  CountFn count_fn;
+};
+
+Router::Router(RouterOptions options, Clock& clock, Rng& rng, Transport& transport)
+    : opt_(std::move(options)), clock_(clock), rng_(rng), transport_(transport), self_{NodeKind::kGateway, opt_.id} {
+  client_id_ = opt_.client_id != 0 ? opt_.client_id : (rng_.Next() | 1);
+  next_refresh_ms_ = clock_.NowMs();
+}
+
+Router::~Router() = default;
+
+uint64_t Router::Backoff(int attempt) {
+  uint64_t b = opt_.backoff_min_ms;
+  for (int i = 1; i < attempt && b < opt_.backoff_max_ms; ++i) b *= 2;
+  b = std::min(b, opt_.backoff_max_ms);
+  return b / 2 + rng_.Below(b / 2 + 1);  // Jitter: [b/2, b].
+}
+
+uint64_t Router::AckedBelow() const { return inflight_seqs_.empty() ? next_seq_ : *inflight_seqs_.begin(); }
+
+uint64_t Router::PdTarget() {
+  if (pd_leader_) return pd_leader_;
+  if (opt_.pd_members.empty()) return 0;
+  return opt_.pd_members[pd_rotate_ % opt_.pd_members.size()];
+}
+
+// ---- Map ----
+
+void Router::RefreshMap() {
+  if (map_outstanding_) return;
+  uint64_t to = PdTarget();
+  if (!to) return;
+  PdMapRequest req;
+  req.rpc_id = map_rpc_ = next_rpc_++;
+  req.known_version = 0;
+  map_outstanding_ = true;
+  map_sent_ms_ = clock_.NowMs();
+  ++stats_.map_refreshes;
+  transport_.Send(NodeId{NodeKind::kPd, to}, req);
+}
+
+void Router::OnMapResponse(const PdMapResponse& r) {
+  if (!map_outstanding_ || r.rpc_id != map_rpc_) return;
+  map_outstanding_ = false;
+  if (!r.status.ok() || !r.map) {
+    pd_leader_ = r.pd_leader;
+    if (!pd_leader_) ++pd_rotate_;
+    next_refresh_ms_ = clock_.NowMs() + opt_.backoff_min_ms;
+    return;
+  }
+  pd_leader_ = r.pd_leader;
+  if (has_map_ && r.map->version < map_.version) return;  // An older leader's map.
+  map_ = *r.map;
+  has_map_ = true;
+  map_received_ms_ = clock_.NowMs();
+  next_refresh_ms_ = map_received_ms_ + opt_.map_refresh_ms;
+  shards_.clear();
+  for (const auto& [name, c] : map_.collections) shards_[name] = static_cast<uint32_t>(c.groups.size());
+  for (auto it = leaders_.begin(); it != leaders_.end();)
+    it = map_.groups.count(it->first) ? std::next(it) : leaders_.erase(it);
+  // Operations waiting for the map go now.
+  std::vector<uint64_t> waiting;
+  for (auto& [id, op] : ops_)
+    if (!op->resolved) waiting.push_back(id);
+  for (uint64_t id : waiting) Start(id);
+}
+
+// ---- Operations ----
+
+uint64_t Router::NewOp(Kind kind, std::string collection) {
+  auto op = std::make_unique<Op>();
+  op->id = next_op_++;
+  op->kind = kind;
+  op->collection = std::move(collection);
+  op->start_ms = clock_.NowMs();
+  op->deadline_ms = op->start_ms + opt_.deadline_ms;
+  uint64_t id = op->id;
+  ops_.emplace(id, std::move(op));
+  return id;
+}
+
+void Router::Write(const std::string& collection, const WriteBatch& batch, StatusFn done) {
+  uint64_t id = NewOp(Kind::kWrite, collection);
+  Op& op = *ops_[id];
+  op.batch = batch;
+  op.status_fn = std::move(done);
+  Start(id);
+}
+
+void Router::DeleteWhere(const std::string& collection, std::string where, CountFn done) {
+  uint64_t id = NewOp(Kind::kBroadcast, collection);
+  Op& op = *ops_[id];
+  op.broadcast.kind = ShardCommand::Kind::kDeleteWhere;
+  op.broadcast.where = std::move(where);
+  op.count_fn = std::move(done);
+  Start(id);
+}
+
+void Router::CreatePayloadIndex(const std::string& collection, std::string field, PayloadType type, StatusFn done) {
+  uint64_t id = NewOp(Kind::kBroadcast, collection);
+  Op& op = *ops_[id];
+  op.broadcast.kind = ShardCommand::Kind::kCreatePayloadIndex;
+  op.broadcast.field = std::move(field);
+  op.broadcast.type = type;
+  op.status_fn = std::move(done);
+  Start(id);
+}
+
+void Router::DropPayloadIndex(const std::string& collection, std::string field, StatusFn done) {
+  uint64_t id = NewOp(Kind::kBroadcast, collection);
+  Op& op = *ops_[id];
+  op.broadcast.kind = ShardCommand::Kind::kDropPayloadIndex;
+  op.broadcast.field = std::move(field);
+  op.status_fn = std::move(done);
+  Start(id);
+}
+
+void Router::Get(const std::string& collection, std::vector<std::string> ids, const GetOptions& options,
+                 const ReadOptions& read, PointsFn done) {
+  uint64_t id = NewOp(Kind::kGet, collection);
+  Op& op = *ops_[id];
+  op.ids = std::move(ids);
+  op.read.kind = ShardReadRequest::Kind::kGet;
+  op.read.get = options;
+  op.read.read = read;
+  op.points_fn = std::move(done);
+  Start(id);
+}
+
+void Router::Search(const std::string& collection, std::vector<float> query, const SearchParams& params,
+                    const ReadOptions& read, HitsFn done) {
+  uint64_t id = NewOp(Kind::kSearch, collection);
+  Op& op = *ops_[id];
+  op.read.kind = ShardReadRequest::Kind::kSearch;
+  op.read.query = std::move(query);
+  op.read.search = params;
+  op.read.read = read;
+  op.hits_fn = std::move(done);
+  Start(id);
+}
+
+void Router::Count(const std::string& collection, std::string where, const ReadOptions& read, CountFn done) {
+  uint64_t id = NewOp(Kind::kCount, collection);
+  Op& op = *ops_[id];
+  op.read.kind = ShardReadRequest::Kind::kCount;
+  op.read.where = std::move(where);
+  op.read.read = read;
+  op.count_fn = std::move(done);
+  Start(id);
+}
+
+uint64_t Router::NewPdOp(Kind kind, const std::string& name) {
+  uint64_t id = NewOp(kind, name);
+  Op& op = *ops_[id];
+  op.parts.resize(1);
+  op.remaining = 1;
+  op.resolved = true;
+  return id;
+}
+
+void Router::LoadAuth(std::function<void(Result<AuthRecords>)> done) {
+  Op& op = *ops_[NewPdOp(Kind::kAuth, "")];
+  op.auth.kind = PdAuthRequest::Kind::kLoad;
+  op.auth_load_fn = std::move(done);
+  SendAdmin(op);
+}
+
+void Router::CommitAuth(uint64_t if_version, std::vector<AuthChange> changes,
+                        std::function<void(Result<uint64_t>)> done) {
+  Op& op = *ops_[NewPdOp(Kind::kAuth, "")];
+  op.auth.kind = PdAuthRequest::Kind::kCommit;
+  op.auth.request = RequestId{client_id_, next_seq_++, 0};
+  op.auth.if_version = if_version;
+  op.auth.changes = std::move(changes);
+  op.auth_commit_fn = std::move(done);
+  SendAdmin(op);
+}
+
+void Router::CreateCollection(const std::string& name, const CollectionConfig& config, uint32_t replication,
+                              StatusFn done) {
+  Op& op = *ops_[NewPdOp(Kind::kAdmin, name)];
+  op.admin.kind = PdAdminRequest::Kind::kCreateCollection;
+  op.admin.name = name;
+  op.admin.config_json = config.ToJson();
+  op.admin.replication = replication;
+  op.admin.request = RequestId{client_id_, next_seq_++, 0};
+  op.status_fn = std::move(done);
+  SendAdmin(op);
+}
+
+void Router::DropCollection(const std::string& name, StatusFn done) {
+  Op& op = *ops_[NewPdOp(Kind::kAdmin, name)];
+  op.admin.kind = PdAdminRequest::Kind::kDropCollection;
+  op.admin.name = name;
+  op.admin.request = RequestId{client_id_, next_seq_++, 0};
+  op.status_fn = std::move(done);
+  SendAdmin(op);
+}
+
+// Splits an operation into its shard parts once the map knows the collection.
+void Router::Start(uint64_t op_id) {
+  auto it = ops_.find(op_id);
+  if (it == ops_.end() || it->second->resolved) return;
+  Op& op = *it->second;
+  auto sh = shards_.find(op.collection);
+  if (sh == shards_.end()) {
+    if (has_map_ && map_received_ms_ > op.start_ms && map_.version >= min_map_version_) {
+      op.status = Status::NotFound("collection \"" + op.collection + "\" does not exist");
+      return Finish(op);
+    }
+    RefreshMap();  // Wait for a map newer than the operation.
+    return;
+  }
+  uint32_t shards = sh->second;
+  op.resolved = true;
+  switch (op.kind) {
+    case Kind::kWrite: {
+      std::map<uint32_t, size_t> part_of;
+      for (const WriteBatch::Entry& e : op.batch.entries()) {
+        uint32_t s = ShardOfId(e.id, shards);
+        auto [p, inserted] = part_of.emplace(s, op.parts.size());
+        if (inserted) {
+          op.parts.emplace_back();
+          op.parts.back().shard = s;
+        }
+        WriteBatch& b = op.parts[p->second].command.batch;
+        if (e.op == WriteBatch::Op::kUpsert) b.Upsert(e.id, op.batch.vector(e), e.metadata);
+        else b.Delete(e.id);
+      }
+      for (Part& p : op.parts) {
+        p.command.kind = ShardCommand::Kind::kWrite;
+        p.command.request = RequestId{client_id_, next_seq_++, 0};
+        inflight_seqs_.insert(p.command.request.seq);
+      }
+      op.batch.Clear();
+      break;
+    }
+    case Kind::kGet: {
+      op.points.assign(op.ids.size(), std::nullopt);
+      std::map<uint32_t, size_t> part_of;
+      for (size_t i = 0; i < op.ids.size(); ++i) {
+        uint32_t s = ShardOfId(op.ids[i], shards);
+        auto [p, inserted] = part_of.emplace(s, op.parts.size());
+        if (inserted) {
+          op.parts.emplace_back();
+          op.parts.back().shard = s;
+          op.parts.back().read = op.read;
+        }
+        op.parts[p->second].read.ids.push_back(op.ids[i]);
+        op.parts[p->second].positions.push_back(i);
+      }
+      break;
+    }
+    case Kind::kBroadcast:
+      op.parts.resize(shards);
+      for (uint32_t s = 0; s < shards; ++s) {
+        op.parts[s].shard = s;
+        op.parts[s].command = op.broadcast;
+        op.parts[s].command.request = RequestId{client_id_, next_seq_++, 0};
+        inflight_seqs_.insert(op.parts[s].command.request.seq);
+      }
+      break;
+    case Kind::kSearch:
+    case Kind::kCount:
+      op.parts.resize(shards);
+      for (uint32_t s = 0; s < shards; ++s) {
+        op.parts[s].shard = s;
+        op.parts[s].read = op.read;
+      }
+      break;
+    case Kind::kAdmin:
+    case Kind::kAuth:
+      break;
+  }
+  op.remaining = op.parts.size();
+  if (op.remaining == 0) return Finish(op);
+  for (size_t i = 0; i < op.parts.size() && ops_.count(op_id); ++i) SendPart(op, i);
+}
+
+void Router::SendPart(Op& op, size_t i) {
+  Part& p = op.parts[i];
+  const GroupInfo* g = map_.GroupOf(op.collection, p.shard);
+  if (!g || g->replicas.empty()) {
+    if (map_received_ms_ > op.start_ms && map_.version >= min_map_version_ && !map_.collections.count(op.collection)) {
+      op.status = Status::NotFound("collection \"" + op.collection + "\" does not exist");
+      return Finish(op);
+    }
+    RefreshMap();
+    p.next_try_ms = clock_.NowMs() + Backoff(++p.attempts);
+    return;
+  }
+  p.group = g->id;
+  const auto& reps = g->replicas;
+  if (IsWrite(op.kind)) {
+    auto l = leaders_.find(g->id);
+    uint64_t hint = l != leaders_.end() ? l->second : g->leader;
+    bool known = std::find(reps.begin(), reps.end(), hint) != reps.end();
+    p.target = known ? hint : reps[static_cast<size_t>(p.attempts) % reps.size()];
+  } else {
+    // Reads spread over the replicas (a follower confirms with the leader by ReadIndex).
+    p.target = reps[static_cast<size_t>(op.id + static_cast<uint64_t>(p.attempts)) % reps.size()];
+  }
+  p.rpc = next_rpc_++;
+  p.outstanding = true;
+  p.sent_ms = clock_.NowMs();
+  rpcs_[p.rpc] = {op.id, i};
+  ++stats_.rpcs;
+  NodeId to{NodeKind::kWorker, p.target};
+  if (IsWrite(op.kind)) {
+    ShardWriteRequest req;
+    req.rpc_id = p.rpc;
+    req.group = g->id;
+    req.epoch = g->epoch;
+    req.command = p.command;
+    req.command.request.acked_below = AckedBelow();
+    transport_.Send(to, std::move(req));
+  } else {
+    ShardReadRequest req = p.read;
+    req.rpc_id = p.rpc;
+    req.group = g->id;
+    req.epoch = g->epoch;
+    transport_.Send(to, std::move(req));
+  }
+}
+
+void Router::SendAdmin(Op& op) {
+  Part& p = op.parts[0];
+  uint64_t to = PdTarget();
+  if (!to) return PartDone(op, 0, Status::Unavailable("no placement driver configured"));
+  p.target = to;
+  p.rpc = next_rpc_++;
+  p.outstanding = true;
+  p.sent_ms = clock_.NowMs();
+  rpcs_[p.rpc] = {op.id, 0};
+  ++stats_.rpcs;
+  if (op.kind == Kind::kAuth) {
+    PdAuthRequest req = op.auth;
+    req.rpc_id = p.rpc;
+    transport_.Send(NodeId{NodeKind::kPd, to}, std::move(req));
+    return;
+  }
+  PdAdminRequest req = op.admin;
+  req.rpc_id = p.rpc;
+  transport_.Send(NodeId{NodeKind::kPd, to}, std::move(req));
+}
+
+void Router::Retry(Op& op, size_t i, bool backoff) {
+  Part& p = op.parts[i];
+  if (p.outstanding) rpcs_.erase(p.rpc);
+  p.outstanding = false;
+  ++p.attempts;
+  ++stats_.retries;
+  p.next_try_ms = clock_.NowMs() + (backoff ? Backoff(p.attempts) : 0);
+}
+
+void Router::PartDone(Op& op, size_t i, Status s) {
+  Part& p = op.parts[i];
+  if (p.done) return;
+  if (p.outstanding) rpcs_.erase(p.rpc);
+  p.outstanding = false;
+  p.done = true;
+  if (IsWrite(op.kind)) inflight_seqs_.erase(p.command.request.seq);
+  if (!s.ok() && op.status.ok()) op.status = std::move(s);
+  if (--op.remaining == 0 || !op.status.ok()) Finish(op);
+}
+
+void Router::Finish(Op& op) {
+  uint64_t id = op.id;
+  for (Part& p : op.parts) {
+    if (p.outstanding) rpcs_.erase(p.rpc);
+    if (IsWrite(op.kind) && !p.done) inflight_seqs_.erase(p.command.request.seq);
+  }
+  if (!op.status.ok()) ++stats_.ops_failed;
+  Status st = op.status;
+  switch (op.kind) {
+    case Kind::kWrite:
+    case Kind::kAdmin:
+      if (op.status_fn) op.status_fn(st);
+      break;
+    case Kind::kBroadcast:
+      if (op.count_fn) {
+        if (st.ok()) op.count_fn(op.count);
+        else op.count_fn(st);
+      } else if (op.status_fn) {
+        op.status_fn(st);
+      }
+      break;
+    case Kind::kGet:
+      if (st.ok()) op.points_fn(std::move(op.points));
+      else op.points_fn(st);
+      break;
+    case Kind::kSearch:
+      if (st.ok()) {
+        std::sort(op.hits.begin(), op.hits.end(),
+                  [](const Hit& a, const Hit& b) { return a.score != b.score ? a.score < b.score : a.id < b.id; });
+        if (op.hits.size() > static_cast<size_t>(std::max(0, op.read.search.k)))
+          op.hits.resize(static_cast<size_t>(op.read.search.k));
+        op.hits_fn(std::move(op.hits));
+      } else {
+        op.hits_fn(st);
+      }
+      break;
+    case Kind::kCount:
+      if (st.ok()) op.count_fn(op.count);
+      else op.count_fn(st);
+      break;
+    case Kind::kAuth:
+      if (op.auth_load_fn) {
+        if (st.ok()) op.auth_load_fn(std::move(op.auth_records));
+        else op.auth_load_fn(st);
+      } else if (op.auth_commit_fn) {
+        if (st.ok()) op.auth_commit_fn(op.auth_version);
+        else op.auth_commit_fn(st);
+      }
+      break;
+  }
+  if (op.kind == Kind::kAdmin && st.ok()) RefreshMap();
+  ops_.erase(id);
+}
+
+namespace {
+// Answers that are worth another attempt (elsewhere or later); the rest are final.
+bool Retryable(const Status& s, bool stale_epoch) {
+  return stale_epoch || s.code() == StatusCode::kUnavailable || s.code() == StatusCode::kAborted;
+}
+}  // namespace
+
+void Router::OnWriteResponse(const ShardWriteResponse& r) {
+  auto rp = rpcs_.find(r.rpc_id);
+  if (rp == rpcs_.end()) return;
+  auto [op_id, i] = rp->second;
+  Op& op = *ops_.at(op_id);
+  Part& p = op.parts[i];
+  if (Retryable(r.status, r.stale_epoch)) {
+    if (r.stale_epoch) RefreshMap();
+    bool hinted = r.leader_hint != 0 && r.leader_hint != p.target;
+    if (hinted) leaders_[p.group] = r.leader_hint;
+    else leaders_.erase(p.group);
+    return Retry(op, i, !hinted);
+  }
+  leaders_[p.group] = p.target;
+  op.count += r.deleted;
+  PartDone(op, i, r.status);
+}
+
+void Router::OnReadResponse(const ShardReadResponse& r) {
+  auto rp = rpcs_.find(r.rpc_id);
+  if (rp == rpcs_.end()) return;
+  auto [op_id, i] = rp->second;
+  Op& op = *ops_.at(op_id);
+  Part& p = op.parts[i];
+  if (Retryable(r.status, r.stale_epoch)) {
+    if (r.stale_epoch) RefreshMap();
+    return Retry(op, i, true);
+  }
+  if (r.status.ok()) {
+    if (op.kind == Kind::kGet) {
+      if (r.points.size() != p.positions.size()) return PartDone(op, i, Status::Internal("a replica answered a get with the wrong number of points"));
+      for (size_t j = 0; j < p.positions.size(); ++j) op.points[p.positions[j]] = r.points[j];
+    } else if (op.kind == Kind::kSearch) {
+      op.hits.insert(op.hits.end(), r.hits.begin(), r.hits.end());
+    } else if (op.kind == Kind::kCount) {
+      op.count += r.count;
+    }
+  }
+  PartDone(op, i, r.status);
+}
+
+void Router::PdRetry(Op& op, uint64_t leader_hint) {
+  bool hinted = leader_hint != 0 && leader_hint != op.parts[0].target;
+  pd_leader_ = leader_hint;
+  if (!hinted) ++pd_rotate_;
+  Retry(op, 0, !hinted);
+}
+
+void Router::OnAdminResponse(const PdAdminResponse& r) {
+  auto rp = rpcs_.find(r.rpc_id);
+  if (rp == rpcs_.end()) return;
+  Op& op = *ops_.at(rp->second.first);
+  if (r.status.code() == StatusCode::kUnavailable) return PdRetry(op, r.pd_leader);
+  // A map that lacks this change is stale (a PD that had not applied it yet served it):
+  // no "does not exist" is concluded from one.
+  min_map_version_ = std::max(min_map_version_, r.map_version);
+  PartDone(op, 0, r.status);
+}
+
+void Router::OnAuthResponse(const PdAuthResponse& r) {
+  auto rp = rpcs_.find(r.rpc_id);
+  if (rp == rpcs_.end()) return;
+  Op& op = *ops_.at(rp->second.first);
+  if (op.kind != Kind::kAuth) return;
+  if (r.status.code() == StatusCode::kUnavailable) return PdRetry(op, r.pd_leader);
+  op.auth_version = r.version;
+  op.auth_records.version = r.version;
+  for (const auto& [k, v] : r.records) op.auth_records.records[k] = v;
+  PartDone(op, 0, r.status);
+}
+
+void Router::Receive(const NodeId&, Envelope msg) {
+  if (auto* w = std::get_if<ShardWriteResponse>(&msg)) {
+    OnWriteResponse(*w);
+  } else if (auto* r = std::get_if<ShardReadResponse>(&msg)) {
+    OnReadResponse(*r);
+  } else if (auto* a = std::get_if<PdAdminResponse>(&msg)) {
+    OnAdminResponse(*a);
+  } else if (auto* m = std::get_if<PdMapResponse>(&msg)) {
+    OnMapResponse(*m);
+  } else if (auto* au = std::get_if<PdAuthResponse>(&msg)) {
+    OnAuthResponse(*au);
+  }
+}
+
+void Router::RunOnce() {
+  uint64_t now = clock_.NowMs();
+  if (map_outstanding_ && now >= map_sent_ms_ + opt_.rpc_timeout_ms) {
+    map_outstanding_ = false;
+    pd_leader_ = 0;
+    ++pd_rotate_;
+  }
+  if (!map_outstanding_ && now >= next_refresh_ms_) RefreshMap();
+  std::vector<uint64_t> ids;
+  for (auto& [id, op] : ops_) ids.push_back(id);
+  for (uint64_t id : ids) {
+    auto it = ops_.find(id);
+    if (it == ops_.end()) continue;
+    Op& op = *it->second;
+    if (now >= op.deadline_ms) {
+      op.status = Status::Unavailable(IsWrite(op.kind)
+                                          ? "the write did not complete in time; it may or may not have been applied"
+                                          : "no answer in time");
+      Finish(op);
+      continue;
+    }
+    if (!op.resolved) {
+      Start(id);
+      continue;
+    }
+    for (size_t i = 0; i < op.parts.size() && ops_.count(id); ++i) {
+      Part& p = op.parts[i];
+      if (p.done) continue;
+      if (p.outstanding && now >= p.sent_ms + opt_.rpc_timeout_ms) {
+        if (op.kind == Kind::kAdmin || op.kind == Kind::kAuth) {
+          pd_leader_ = 0;
+          ++pd_rotate_;
+        } else {
+          leaders_.erase(p.group);
+        }
+        Retry(op, i, true);
+      }
+      if (!p.outstanding && now >= p.next_try_ms) {
+        if (op.kind == Kind::kAdmin || op.kind == Kind::kAuth) SendAdmin(op);
+        else SendPart(op, i);
+      }
+    }
+  }
+}
+
+}  // namespace vectron::net::cluster

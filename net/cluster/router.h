@@ -1,0 +1,158 @@
+// Router: the gateway's cluster logic (docs/cluster.md, "Gateway"). It keeps a cached copy of
+// the PD's map and turns each public operation into requests to shard groups: writes split by
+// shard and go to each group's leader with a request id (retries reuse it, so a write applies
+// once); gets and counts go to one replica per shard (linearizable by default, via ReadIndex);
+// searches scatter to one replica of every shard and merge a global top-k. Every request is
+// retried on "not leader", unknown leader, timeouts and stale maps, with capped exponential
+// backoff, until the operation's deadline.
+//
+// Not thread-safe: every method runs on the gateway's loop thread; callbacks run there too
+// (from Receive or RunOnce).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "net/cluster/clock.h"
+#include "net/cluster/transport.h"
+#include "vectron/options.h"
+
+namespace vectron::net::cluster {
+
+struct RouterOptions {
+  uint64_t id = 1;                   // This gateway's id (NodeId{kGateway, id}).
+  std::vector<uint64_t> pd_members;
+  uint64_t client_id = 0;            // Request-id client; 0: drawn from the Rng.
+  uint64_t rpc_timeout_ms = 1000;    // One attempt; then another replica.
+  uint64_t deadline_ms = 10000;      // A whole operation; then Unavailable.
+  uint64_t backoff_min_ms = 20;      // Retry backoff: doubles per attempt, with jitter,
+  uint64_t backoff_max_ms = 1000;    // up to this.
+  uint64_t map_refresh_ms = 1000;    // Background map refresh period.
+};
+
+class Router {
+ public:
+  using StatusFn = std::function<void(Status)>;
+  using PointsFn = std::function<void(Result<std::vector<std::optional<Point>>>)>;
+  using HitsFn = std::function<void(Result<std::vector<Hit>>)>;
+  using CountFn = std::function<void(Result<uint64_t>)>;
+
+  // All references must outlive the router.
+  Router(RouterOptions options, Clock& clock, Rng& rng, Transport& transport);
+  ~Router();
+
+  void Receive(const NodeId& from, Envelope msg);
+  // Timers: retries, timeouts, deadlines, map refresh.
+  void RunOnce();
+
+  // Writes `batch` to `collection`. OK once every shard's part is committed and applied.
+  // Atomic per shard, not across shards. Errors: NotFound (collection), the shard's own
+  // validation error (InvalidArgument: nothing of that part written), Unavailable (deadline
+  // passed: a part may or may not have been applied).
+  void Write(const std::string& collection, const WriteBatch& batch, StatusFn done);
+  // Points for `ids`, in order (nullopt for a missing id).
+  void Get(const std::string& collection, std::vector<std::string> ids, const GetOptions& options,
+           const ReadOptions& read, PointsFn done);
+  // The global top-k over every shard, nearest first.
+  void Search(const std::string& collection, std::vector<float> query, const SearchParams& params,
+              const ReadOptions& read, HitsFn done);
+  // Points (matching `where`) over every shard.
+  void Count(const std::string& collection, std::string where, const ReadOptions& read, CountFn done);
+  // Deletes the points matching `where` on every shard (through each group's log); answers
+  // how many. Not atomic across shards. Errors as Write.
+  void DeleteWhere(const std::string& collection, std::string where, CountFn done);
+  // Payload index changes, on every shard through its log. Errors as Write (a shard's own
+  // error, e.g. AlreadyExists, is answered as is).
+  void CreatePayloadIndex(const std::string& collection, std::string field, PayloadType type, StatusFn done);
+  void DropPayloadIndex(const std::string& collection, std::string field, StatusFn done);
+  // Collections through the PD. `replication` 0: min(3, live workers).
+  void CreateCollection(const std::string& name, const CollectionConfig& config, uint32_t replication, StatusFn done);
+  void DropCollection(const std::string& name, StatusFn done);
+
+  // The PD's auth records: the cluster half of the auth store seam (docs/cluster.md, "Auth
+  // state"). LoadAuth reads every record; CommitAuth applies `changes` atomically if the
+  // records are still at `if_version` (0: unconditionally) and answers the new version.
+  // Errors: Aborted (the records changed meanwhile: load and decide again), Unavailable.
+  struct AuthRecords {
+    uint64_t version = 0;
+    std::map<std::string, std::string> records;
+  };
+  void LoadAuth(std::function<void(Result<AuthRecords>)> done);
+  void CommitAuth(uint64_t if_version, std::vector<AuthChange> changes, std::function<void(Result<uint64_t>)> done);
+
+  // The cached map (empty until the first answer from the PD).
+  const ClusterMap& map() const { return map_; }
+  bool has_map() const { return has_map_; }
+  // Asks the PD for a fresh map now.
+  void RefreshMap();
+  uint64_t client_id() const { return client_id_; }
+  size_t pending() const { return ops_.size(); }
+
+  struct Stats {
+    uint64_t rpcs = 0;
+    uint64_t retries = 0;
+    uint64_t map_refreshes = 0;
+    uint64_t ops_failed = 0;
+  };
+  const Stats& stats() const { return stats_; }
+
+ private:
+  struct Op;
+  struct Part;
+  // kBroadcast: one shard command (delete-where, payload index) on every shard.
+  enum class Kind : uint8_t { kWrite, kBroadcast, kGet, kSearch, kCount, kAdmin, kAuth };
+  static bool IsWrite(Kind k) { return k == Kind::kWrite || k == Kind::kBroadcast; }
+
+  uint64_t NewOp(Kind kind, std::string collection);
+  void Start(uint64_t op_id);
+  void SendPart(Op& op, size_t part);
+  void Retry(Op& op, size_t part, bool backoff);
+  void PartDone(Op& op, size_t part, Status s);
+  void Finish(Op& op);
+  void OnWriteResponse(const ShardWriteResponse& r);
+  void OnReadResponse(const ShardReadResponse& r);
+  void OnAdminResponse(const PdAdminResponse& r);
+  void OnMapResponse(const PdMapResponse& r);
+  void OnAuthResponse(const PdAuthResponse& r);
+  uint64_t NewPdOp(Kind kind, const std::string& name);
+  void PdRetry(Op& op, uint64_t leader_hint);
+  void SendAdmin(Op& op);
+  uint64_t Backoff(int attempt);
+  uint64_t AckedBelow() const;
+  uint64_t PdTarget();
+
+  RouterOptions opt_;
+  Clock& clock_;
+  Rng& rng_;
+  Transport& transport_;
+  NodeId self_;
+  uint64_t client_id_;
+  uint64_t next_seq_ = 1;
+  std::set<uint64_t> inflight_seqs_;  // Write parts not yet answered (acked_below).
+  uint64_t next_op_ = 1;
+  uint64_t next_rpc_ = 1;
+  std::map<uint64_t, std::unique_ptr<Op>> ops_;
+  std::map<uint64_t, std::pair<uint64_t, size_t>> rpcs_;  // rpc id -> (op, part)
+  // The map and what the router learned since.
+  ClusterMap map_;
+  bool has_map_ = false;
+  uint64_t min_map_version_ = 0;  // The newest map version an admin answer included.
+  uint64_t map_received_ms_ = 0;
+  std::map<std::string, uint32_t> shards_;  // collection -> shard count
+  std::map<uint64_t, uint64_t> leaders_;    // group -> worker (learned from answers)
+  uint64_t pd_leader_ = 0;
+  uint64_t pd_rotate_ = 0;
+  uint64_t map_rpc_ = 0;
+  uint64_t map_sent_ms_ = 0;
+  bool map_outstanding_ = false;
+  uint64_t next_refresh_ms_ = 0;
+  Stats stats_;
+};
+
+}  // namespace vectron::net::cluster

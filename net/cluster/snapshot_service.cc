@@ -1,0 +1,225 @@
+// SnapshotServer and SnapshotFetcher (declared in snapshot_transfer.h).
+#include <algorithm>
+#include <optional>
+
+#include "net/cluster/snapshot_transfer.h"
+#include "util/files.h"
+
+namespace vectron::net::cluster {
+
+// ---- SnapshotServer ----
+
+struct SnapshotServer::Session {
+  uint64_t group = 0;
+  std::string dir;
+  bool ready = false;
+  Status error;
+  std::optional<SnapshotArchive> archive;
+  uint64_t last_used_ms = 0;
+  std::optional<SnapshotFetchRequest> waiting;  // A request that arrived while the copy was being made.
+};
+
+SnapshotServer::SnapshotServer(SnapshotTransferOptions options, Clock& clock, Transport& transport, Executor& executor,
+                               LoopQueue& loop, MakeSnapshot make)
+    : opt_(std::move(options)), clock_(clock), transport_(transport), executor_(executor), loop_(loop),
+      make_(std::move(make)) {}
+
+SnapshotServer::~SnapshotServer() {
+  for (auto& [key, s] : sessions_) (void)RemoveAll(s->dir);
+}
+
+void SnapshotServer::OnRequest(const NodeId& from, const SnapshotFetchRequest& req) {
+  auto key = std::make_pair(from, req.fetch_id);
+  auto it = sessions_.find(key);
+  SnapshotFetchResponse r;
+  r.group = req.group;
+  r.fetch_id = req.fetch_id;
+  r.offset = req.offset;
+  if (it == sessions_.end()) {
+    if (req.offset != 0) {
+      r.status = Status::FailedPrecondition("no snapshot copy for this fetch (expired); start again");
+      return transport_.Send(from, std::move(r));
+    }
+    if (sessions_.size() >= opt_.max_copies) {
+      r.status = Status::ResourceExhausted("too many snapshot copies being sent; retry later");
+      return transport_.Send(from, std::move(r));
+    }
+    auto s = std::make_unique<Session>();
+    s->group = req.group;
+    s->dir = opt_.tmp_dir + "/copy-" + std::to_string(next_dir_++);
+    s->last_used_ms = clock_.NowMs();
+    s->waiting = req;
+    std::string dir = s->dir;
+    sessions_.emplace(key, std::move(s));
+    uint64_t group = req.group;
+    executor_.Post(group, [this, key, group, dir] {
+      (void)RemoveAll(dir);
+      Status st = MakeDirs(opt_.tmp_dir);
+      Result<uint64_t> index = st.ok() ? make_(group, dir) : Result<uint64_t>(st);
+      Result<SnapshotArchive> archive =
+          index.ok() ? SnapshotArchive::Scan(dir, *index) : Result<SnapshotArchive>(index.status());
+      loop_.Post([this, key, dir, archive = std::move(archive)]() mutable {
+        auto it = sessions_.find(key);
+        if (it == sessions_.end()) {
+          (void)RemoveAll(dir);
+          return;
+        }
+        Session& s = *it->second;
+        s.ready = true;
+        if (archive.ok()) s.archive = std::move(archive).value();
+        else s.error = archive.status();
+        if (s.waiting) {
+          SnapshotFetchRequest w = *s.waiting;
+          s.waiting.reset();
+          OnRequest(key.first, w);
+        }
+      });
+    });
+    return;
+  }
+  Session& s = *it->second;
+  s.last_used_ms = clock_.NowMs();
+  if (!s.ready) {
+    s.waiting = req;
+    return;
+  }
+  if (!s.error.ok()) {
+    r.status = s.error;
+  } else if (s.archive->index() < req.min_index) {
+    r.status = Status::FailedPrecondition("this replica's copy is at " + std::to_string(s.archive->index()) +
+                                          ", behind the snapshot wanted (" + std::to_string(req.min_index) + ")");
+  } else {
+    r.index = s.archive->index();
+    r.total = s.archive->total();
+    uint32_t max = std::clamp<uint32_t>(req.max_bytes, 1, 4u << 20);
+    r.status = s.archive->Read(req.offset, max, &r.data);
+    r.done = r.status.ok() && req.offset + r.data.size() == r.total;
+  }
+  if (!r.status.ok()) {
+    (void)RemoveAll(s.dir);
+    sessions_.erase(it);
+  }
+  transport_.Send(from, std::move(r));
+}
+
+void SnapshotServer::RunOnce() {
+  uint64_t now = clock_.NowMs();
+  for (auto it = sessions_.begin(); it != sessions_.end();) {
+    Session& s = *it->second;
+    if (s.ready && now > s.last_used_ms + 10 * opt_.timeout_ms) {
+      (void)RemoveAll(s.dir);
+      it = sessions_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+// ---- SnapshotFetcher ----
+
+
+struct SnapshotFetcher::Fetch {
+  uint64_t group = 0;
+  NodeId from;
+  uint64_t min_index = 0;
+  uint64_t fetch_id = 0;
+  uint64_t offset = 0;
+  std::unique_ptr<SnapshotWriter> writer;
+  uint64_t sent_ms = 0;
+  uint64_t next_ms = 0;  // When to (re)start after an error.
+  int retries = 0;
+};
+
+SnapshotFetcher::SnapshotFetcher(SnapshotTransferOptions options, Clock& clock, Rng& rng, Transport& transport,
+                                 std::function<std::string(uint64_t)> staging_dir,
+                                 std::function<void(uint64_t, uint64_t)> done)
+    : opt_(std::move(options)), clock_(clock), rng_(rng), transport_(transport), staging_dir_(std::move(staging_dir)),
+      done_(std::move(done)) {}
+
+SnapshotFetcher::~SnapshotFetcher() = default;
+
+void SnapshotFetcher::Cancel(uint64_t group) { fetches_.erase(group); }
+
+void SnapshotFetcher::Start(uint64_t group, const NodeId& from, uint64_t min_index) {
+  auto it = fetches_.find(group);
+  if (it != fetches_.end()) {
+    // A fetch from the current sender for an older index is replaced; otherwise it goes on.
+    if (it->second->min_index >= min_index) return;
+    fetches_.erase(it);
+  }
+  auto f = std::make_unique<Fetch>();
+  f->group = group;
+  f->from = from;
+  f->min_index = min_index;
+  Fetch& ref = *f;
+  fetches_.emplace(group, std::move(f));
+  Restart(ref);
+}
+
+void SnapshotFetcher::Restart(Fetch& f) {
+  f.fetch_id = rng_.Next() | 1;
+  f.offset = 0;
+  f.retries = 0;
+  auto w = SnapshotWriter::Create(staging_dir_(f.group));
+  if (!w.ok()) {
+    f.writer.reset();
+    f.next_ms = clock_.NowMs() + opt_.timeout_ms;  // Try again later (disk trouble).
+    return;
+  }
+  f.writer = std::move(w).value();
+  Request(f);
+}
+
+void SnapshotFetcher::Request(Fetch& f) {
+  SnapshotFetchRequest req;
+  req.group = f.group;
+  req.fetch_id = f.fetch_id;
+  req.min_index = f.min_index;
+  req.offset = f.offset;
+  req.max_bytes = opt_.chunk_bytes;
+  f.sent_ms = clock_.NowMs();
+  f.next_ms = 0;
+  transport_.Send(f.from, std::move(req));
+}
+
+void SnapshotFetcher::OnResponse(const NodeId& from, const SnapshotFetchResponse& r) {
+  auto it = fetches_.find(r.group);
+  if (it == fetches_.end()) return;
+  Fetch& f = *it->second;
+  if (!(from == f.from) || r.fetch_id != f.fetch_id || r.offset != f.offset || !f.writer) return;  // Stale.
+  if (!r.status.ok()) {
+    f.writer.reset();
+    f.next_ms = clock_.NowMs() + opt_.timeout_ms;  // Start over later (the copy expired, ...).
+    return;
+  }
+  Status s = f.writer->Append(r.data);
+  if (!s.ok() || (r.done && !f.writer->complete()) || (!r.done && r.data.empty())) {
+    f.writer.reset();
+    f.next_ms = clock_.NowMs() + opt_.timeout_ms;
+    return;
+  }
+  f.offset += r.data.size();
+  f.retries = 0;
+  if (f.writer->complete()) {
+    uint64_t group = f.group, index = f.writer->index();
+    fetches_.erase(it);
+    done_(group, index);
+    return;
+  }
+  Request(f);
+}
+
+void SnapshotFetcher::RunOnce() {
+  uint64_t now = clock_.NowMs();
+  for (auto& [group, fp] : fetches_) {
+    Fetch& f = *fp;
+    if (!f.writer) {
+      if (now >= f.next_ms) Restart(f);
+    } else if (now >= f.sent_ms + opt_.timeout_ms) {
+      if (++f.retries > 5) Restart(f);
+      else Request(f);
+    }
+  }
+}
+
+}  // namespace vectron::net::cluster

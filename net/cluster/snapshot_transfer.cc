@@ -1,0 +1,215 @@
+#include "net/cluster/snapshot_transfer.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "net/cluster/codec.h"
+#include "util/crc32c.h"
+#include "util/files.h"
+
+namespace vectron::net::cluster {
+
+namespace {
+constexpr char kMagic[8] = {'V', 'X', 'S', 'N', 'A', 'P', '0', '1'};
+constexpr uint64_t kMaxSnapshotBytes = uint64_t{1} << 42;  // 4 TiB
+
+bool GoodName(std::string_view n) {
+  return !n.empty() && n.size() <= kSnapshotMaxNameBytes && n != "." && n != ".." && n.find('/') == std::string::npos &&
+         n.find('\0') == std::string::npos;
+}
+
+Status Errno(const std::string& what) { return Status::IOError(what + ": " + std::strerror(errno)); }
+}  // namespace
+
+// ---- SnapshotArchive ----
+
+Result<SnapshotArchive> SnapshotArchive::Scan(const std::string& dir, uint64_t index) {
+  SnapshotArchive a;
+  a.dir_ = dir;
+  a.index_ = index;
+  VECTRON_ASSIGN_OR_RETURN(std::vector<std::string> names, ListDir(dir));
+  std::sort(names.begin(), names.end());
+  if (names.size() > kSnapshotMaxFiles) return Status::InvalidArgument("snapshot " + dir + " has too many files");
+  for (const std::string& n : names) {
+    if (!GoodName(n)) return Status::InvalidArgument("snapshot file name \"" + n + "\" is not allowed");
+    struct stat st;
+    if (::stat((dir + "/" + n).c_str(), &st) != 0) return Errno("stat " + dir + "/" + n);
+    if (!S_ISREG(st.st_mode)) return Status::InvalidArgument("snapshot " + dir + " holds a non-file: " + n);
+    a.files_.push_back(File{n, static_cast<uint64_t>(st.st_size), 0});
+  }
+  ByteWriter w;
+  w.str().append(kMagic, 8);
+  w.U64(index);
+  w.U32(static_cast<uint32_t>(a.files_.size()));
+  for (const File& f : a.files_) {
+    w.Bytes(f.name);
+    w.U64(f.size);
+  }
+  a.header_ = w.Take();
+  uint64_t off = a.header_.size();
+  for (File& f : a.files_) {
+    f.start = off;
+    off += f.size;
+  }
+  a.body_ = off - a.header_.size();
+  return a;
+}
+
+Status SnapshotArchive::Read(uint64_t offset, size_t max_bytes, std::string* out) {
+  const uint64_t body_end = header_.size() + body_;
+  if (offset > total()) return Status::InvalidArgument("offset past the end of the snapshot");
+  if (offset >= body_end) {
+    if (crc_offset_ != body_end) return Status::FailedPrecondition("the trailer needs the whole stream read in order");
+    ByteWriter w;
+    w.U32(crc_);
+    out->append(w.str().substr(offset - body_end));
+    return Status::OK();
+  }
+  size_t n = static_cast<size_t>(std::min<uint64_t>(max_bytes, body_end - offset));
+  size_t before = out->size();
+  uint64_t pos = offset;
+  if (pos < header_.size()) {
+    size_t k = static_cast<size_t>(std::min<uint64_t>(n, header_.size() - pos));
+    out->append(header_, static_cast<size_t>(pos), k);
+    pos += k;
+  }
+  for (const File& f : files_) {
+    if (pos >= offset + n) break;
+    if (pos >= f.start + f.size || f.size == 0) continue;
+    uint64_t want = std::min<uint64_t>(offset + n, f.start + f.size) - pos;
+    int fd = ::open((dir_ + "/" + f.name).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Errno("open " + dir_ + "/" + f.name);
+    size_t at = out->size();
+    out->resize(at + want);
+    uint64_t got = 0;
+    while (got < want) {
+      ssize_t r = ::pread(fd, out->data() + at + got, want - got, static_cast<off_t>(pos - f.start + got));
+      if (r <= 0) {
+        ::close(fd);
+        return r < 0 ? Errno("read " + f.name) : Status::IOError(f.name + " shrank while being sent");
+      }
+      got += static_cast<uint64_t>(r);
+    }
+    ::close(fd);
+    pos += want;
+  }
+  if (offset == crc_offset_) {
+    crc_ = Crc32c(crc_, out->data() + before, out->size() - before);
+    crc_offset_ = offset + (out->size() - before);
+  }
+  return Status::OK();
+}
+
+// ---- SnapshotWriter ----
+
+Result<std::unique_ptr<SnapshotWriter>> SnapshotWriter::Create(const std::string& dir) {
+  VECTRON_RETURN_IF_ERROR(RemoveAll(dir));
+  VECTRON_RETURN_IF_ERROR(MakeDirs(dir));
+  std::unique_ptr<SnapshotWriter> w(new SnapshotWriter());
+  w->dir_ = dir;
+  return w;
+}
+
+SnapshotWriter::~SnapshotWriter() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Status SnapshotWriter::ParseHeader() {
+  // The header is complete once every name and size is in; until then, wait for more.
+  ByteReader r(header_buf_);
+  std::string_view magic = std::string_view(header_buf_).substr(0, std::min<size_t>(8, header_buf_.size()));
+  if (magic != std::string_view(kMagic, magic.size())) return Status::Corruption("snapshot stream: bad magic");
+  if (header_buf_.size() < 20) return Status::OK();
+  for (int i = 0; i < 8; ++i) r.U8();
+  uint64_t index = r.U64();
+  uint32_t n = r.U32();
+  if (n > kSnapshotMaxFiles) return Status::Corruption("snapshot stream: too many files");
+  std::vector<std::pair<std::string, uint64_t>> files;
+  uint64_t total = 0;
+  for (uint32_t i = 0; i < n; ++i) {
+    std::string name = r.Bytes(kSnapshotMaxNameBytes);
+    uint64_t size = r.U64();
+    if (!r.ok()) {
+      if (header_buf_.size() > 20 + kSnapshotMaxFiles * (4 + kSnapshotMaxNameBytes + 8))
+        return Status::Corruption("snapshot stream: bad header");
+      return Status::OK();  // Not all here yet.
+    }
+    if (!GoodName(name)) return Status::Corruption("snapshot stream: bad file name");
+    total += size;
+    if (total > kMaxSnapshotBytes) return Status::Corruption("snapshot stream: too large");
+    files.emplace_back(std::move(name), size);
+  }
+  size_t used = header_buf_.size() - r.remaining();
+  std::string rest = header_buf_.substr(used);
+  header_done_ = true;
+  index_ = index;
+  files_ = std::move(files);
+  crc_ = Crc32c(0, header_buf_.data(), used);
+  header_buf_.clear();
+  return WriteBody(rest);
+}
+
+Status SnapshotWriter::WriteBody(std::string_view data) {
+  while (!data.empty() && file_ < files_.size()) {
+    const auto& [name, size] = files_[file_];
+    if (fd_ < 0) {
+      fd_ = ::open((dir_ + "/" + name).c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      if (fd_ < 0) return Errno("create " + dir_ + "/" + name);
+    }
+    size_t k = static_cast<size_t>(std::min<uint64_t>(data.size(), size - file_done_));
+    size_t done = 0;
+    while (done < k) {
+      ssize_t w = ::write(fd_, data.data() + done, k - done);
+      if (w < 0) return Errno("write " + name);
+      done += static_cast<size_t>(w);
+    }
+    crc_ = Crc32c(crc_, data.data(), k);
+    data.remove_prefix(k);
+    file_done_ += k;
+    if (file_done_ == size) {
+      if (::fsync(fd_) != 0) return Errno("fsync " + name);
+      ::close(fd_);
+      fd_ = -1;
+      ++file_;
+      file_done_ = 0;
+    }
+  }
+  // Files of size 0 at the end.
+  while (file_ < files_.size() && files_[file_].second == 0) {
+    int fd = ::open((dir_ + "/" + files_[file_].first).c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return Errno("create " + files_[file_].first);
+    ::close(fd);
+    ++file_;
+  }
+  if (file_ < files_.size() || data.empty()) return Status::OK();
+  trailer_.append(data.data(), data.size());
+  if (trailer_.size() > 4) return Status::Corruption("snapshot stream: bytes after the trailer");
+  if (trailer_.size() == 4) return Complete();
+  return Status::OK();
+}
+
+Status SnapshotWriter::Complete() {
+  ByteReader r(trailer_);
+  if (r.U32() != crc_) return Status::Corruption("snapshot stream: checksum mismatch");
+  VECTRON_RETURN_IF_ERROR(FsyncPath(dir_));
+  complete_ = true;
+  return Status::OK();
+}
+
+Status SnapshotWriter::Append(std::string_view data) {
+  if (complete_) return data.empty() ? Status::OK() : Status::Corruption("snapshot stream: bytes after the end");
+  received_ += data.size();
+  if (!header_done_) {
+    header_buf_.append(data.data(), data.size());
+    return ParseHeader();
+  }
+  return WriteBody(data);
+}
+
+}  // namespace vectron::net::cluster

@@ -1,0 +1,157 @@
+// Shard snapshot data on the wire (docs/cluster.md, "Snapshots are descriptors; the data
+// streams"; format: docs/formats/shard-snapshot.md). A snapshot is a directory (an LMDB
+// copy plus the graph checkpoint, made by Shard::SnapshotTo); it travels as one byte
+// stream — a header naming the files, their bytes, a CRC-32C trailer — pulled by the
+// receiver one chunk at a time, so neither side ever holds it whole in memory and nothing
+// is sent that was not asked for.
+//
+// SnapshotServer (the sender) keeps a copy per fetch until it is idle too long;
+// SnapshotFetcher (the receiver) writes the stream into a staging directory and retries
+// after timeouts. Both run on the node's loop thread; the copy itself is made on the
+// Executor.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "net/cluster/clock.h"
+#include "net/cluster/executor.h"
+#include "net/cluster/transport.h"
+#include "vectron/status.h"
+
+namespace vectron::net::cluster {
+
+inline constexpr size_t kSnapshotMaxFiles = 64;
+inline constexpr size_t kSnapshotMaxNameBytes = 255;
+
+// The stream of one snapshot directory: header, file bytes, trailer.
+class SnapshotArchive {
+ public:
+  // Lists the regular files of `dir` (not recursive). Errors: IOError; InvalidArgument for
+  // a subdirectory, too many files or a bad name.
+  static Result<SnapshotArchive> Scan(const std::string& dir, uint64_t index);
+  uint64_t index() const { return index_; }
+  uint64_t total() const { return header_.size() + body_ + 4; }
+  // Appends up to `max_bytes` of the stream at `offset` to `*out`. Sequential reads keep a
+  // running CRC-32C; the trailer can be read only after the whole body was read in order
+  // (FailedPrecondition otherwise). Errors: IOError, InvalidArgument (offset past the end).
+  Status Read(uint64_t offset, size_t max_bytes, std::string* out);
+
+ private:
+  struct File {
+    std::string name;
+    uint64_t size = 0;
+    uint64_t start = 0;  // Offset of its first byte in the stream.
+  };
+  std::string dir_;
+  uint64_t index_ = 0;
+  std::string header_;
+  std::vector<File> files_;
+  uint64_t body_ = 0;
+  uint32_t crc_ = 0;
+  uint64_t crc_offset_ = 0;  // The CRC covers the stream's bytes before this offset.
+};
+
+// Parses a stream written in order into a staging directory.
+class SnapshotWriter {
+ public:
+  // Starts writing into `dir` (removed and recreated). Errors: IOError.
+  static Result<std::unique_ptr<SnapshotWriter>> Create(const std::string& dir);
+  ~SnapshotWriter();
+  // Appends the next bytes of the stream. Errors: Corruption (bad header, names, sizes or
+  // trailer), IOError.
+  Status Append(std::string_view data);
+  // Whether the whole stream (trailer included) has arrived and checked out; the files are
+  // then fsynced (and the directory).
+  bool complete() const { return complete_; }
+  uint64_t index() const { return index_; }
+  uint64_t received() const { return received_; }
+
+ private:
+  SnapshotWriter() = default;
+  Status ParseHeader();
+  Status WriteBody(std::string_view data);
+  Status Complete();
+  std::string dir_;
+  std::string header_buf_;
+  bool header_done_ = false;
+  uint64_t index_ = 0;
+  std::vector<std::pair<std::string, uint64_t>> files_;
+  size_t file_ = 0;         // Current file.
+  uint64_t file_done_ = 0;  // Bytes of it written.
+  int fd_ = -1;
+  std::string trailer_;
+  uint32_t crc_ = 0;
+  uint64_t received_ = 0;
+  bool complete_ = false;
+};
+
+struct SnapshotTransferOptions {
+  std::string tmp_dir;              // Where the server keeps its copies (created if missing).
+  uint32_t chunk_bytes = 1 << 20;   // Receiver's chunk size.
+  uint64_t timeout_ms = 2000;       // Receiver: re-ask; server: drop a copy idle 10x this long.
+  size_t max_copies = 4;            // Server: copies kept at once (more: ResourceExhausted).
+};
+
+// Serves snapshot streams of the groups a node hosts.
+class SnapshotServer {
+ public:
+  // Makes a snapshot of `group` in `dir` (a new directory); returns its applied index.
+  // Runs on the Executor.
+  using MakeSnapshot = std::function<Result<uint64_t>(uint64_t group, const std::string& dir)>;
+  SnapshotServer(SnapshotTransferOptions options, Clock& clock, Transport& transport, Executor& executor,
+                 LoopQueue& loop, MakeSnapshot make);
+  ~SnapshotServer();
+  void OnRequest(const NodeId& from, const SnapshotFetchRequest& req);
+  // Drops idle copies.
+  void RunOnce();
+  size_t copies() const { return sessions_.size(); }
+
+ private:
+  struct Session;
+  SnapshotTransferOptions opt_;
+  Clock& clock_;
+  Transport& transport_;
+  Executor& executor_;
+  LoopQueue& loop_;
+  MakeSnapshot make_;
+  uint64_t next_dir_ = 1;
+  std::map<std::pair<NodeId, uint64_t>, std::unique_ptr<Session>> sessions_;  // (peer, fetch id)
+};
+
+// Fetches snapshot streams into staging directories, one fetch per group at a time.
+class SnapshotFetcher {
+ public:
+  // `staging_dir(group)` is where a group's stream is written; `done(group, index)` is
+  // called (loop thread) when a complete copy at `index` is there.
+  SnapshotFetcher(SnapshotTransferOptions options, Clock& clock, Rng& rng, Transport& transport,
+                  std::function<std::string(uint64_t group)> staging_dir,
+                  std::function<void(uint64_t group, uint64_t index)> done);
+  ~SnapshotFetcher();
+  // Starts fetching a copy of `group` at or past `min_index` from `from`, unless one is
+  // already being fetched.
+  void Start(uint64_t group, const NodeId& from, uint64_t min_index);
+  void OnResponse(const NodeId& from, const SnapshotFetchResponse& r);
+  // Timeouts and retries.
+  void RunOnce();
+  bool fetching(uint64_t group) const { return fetches_.count(group) > 0; }
+  void Cancel(uint64_t group);
+
+ private:
+  struct Fetch;
+  void Request(Fetch& f);
+  void Restart(Fetch& f);
+  SnapshotTransferOptions opt_;
+  Clock& clock_;
+  Rng& rng_;
+  Transport& transport_;
+  std::function<std::string(uint64_t)> staging_dir_;
+  std::function<void(uint64_t, uint64_t)> done_;
+  std::map<uint64_t, std::unique_ptr<Fetch>> fetches_;
+};
+
+}  // namespace vectron::net::cluster

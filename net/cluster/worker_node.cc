@@ -1,0 +1,355 @@
+#include "net/cluster/worker_node.h"
+
+#include <algorithm>
+
+#include "net/cluster/codec.h"
+#include "util/files.h"
+
+namespace vectron::net::cluster {
+
+namespace {
+constexpr uint64_t kReadQueueBit = uint64_t{1} << 63;  // Executor queues of reads (groups are below).
+
+std::string ReadContext(uint64_t read_id) {
+  ByteWriter w;
+  w.U64(read_id);
+  return w.Take();
+}
+}  // namespace
+
+WorkerNode::WorkerNode(WorkerNodeOptions options, Clock& clock, Transport& transport, GroupLogStore& store,
+                       Executor& executor)
+    : opt_(std::move(options)),
+      clock_(clock),
+      transport_(transport),
+      store_(store),
+      executor_(executor),
+      loop_(opt_.wake) {
+  opt_.raft.peer_kind = NodeKind::kWorker;
+}
+
+WorkerNode::~WorkerNode() = default;
+
+std::string WorkerNode::GroupDir(uint64_t group) const { return opt_.data_dir + "/groups/" + std::to_string(group); }
+
+Status WorkerNode::Start() {
+  RaftHost::Callbacks cb;
+  cb.on_applied = [this](uint64_t g) { OnApplied(g); };
+  cb.on_read_state = [this](uint64_t g, const raft::ReadState& rs) { OnReadState(g, rs); };
+  cb.on_soft_state = [this](uint64_t g, const raft::SoftState& ss) { OnSoftState(g, ss); };
+  host_ = std::make_unique<RaftHost>(NodeId{NodeKind::kWorker, opt_.id}, opt_.raft, clock_, transport_, store_,
+                                     executor_, loop_, std::move(cb));
+  VECTRON_RETURN_IF_ERROR(MakeDirs(opt_.data_dir + "/groups"));
+  // Groups with metadata are reopened; a log without metadata (a crash while the group was
+  // being created, before its metadata was written) is dropped.
+  std::set<uint64_t> with_meta;
+  VECTRON_ASSIGN_OR_RETURN(std::vector<std::string> names, ListDir(opt_.data_dir + "/groups"));
+  for (const std::string& name : names) {
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    uint64_t id = std::stoull(name);
+    std::string meta = GroupDir(id) + "/group.meta";
+    if (!PathExists(meta)) {
+      VECTRON_RETURN_IF_ERROR(RemoveAll(GroupDir(id)));
+      continue;
+    }
+    VECTRON_ASSIGN_OR_RETURN(std::string data, ReadFile(meta));
+    GroupAssignment a;
+    VECTRON_RETURN_IF_ERROR(DecodeGroupAssignment(data, &a).WithContext(meta));
+    VECTRON_RETURN_IF_ERROR(OpenGroup(a));
+    with_meta.insert(id);
+  }
+  std::vector<uint64_t> logs;
+  VECTRON_RETURN_IF_ERROR(FromRaft(store_.ListGroups(&logs)));
+  for (uint64_t id : logs)
+    if (!with_meta.count(id)) VECTRON_RETURN_IF_ERROR(FromRaft(store_.DropGroup(id)));
+  next_heartbeat_ms_ = clock_.NowMs();
+  return Status::OK();
+}
+
+Status WorkerNode::OpenGroup(const GroupAssignment& a) {
+  uint64_t id = a.group.id;
+  std::string dir = GroupDir(id);
+  VECTRON_RETURN_IF_ERROR(MakeDirs(dir));
+  VECTRON_RETURN_IF_ERROR(WriteFileAtomic(dir + "/group.meta", EncodeGroupAssignment(a)));
+  VECTRON_ASSIGN_OR_RETURN(CollectionConfig cfg, CollectionConfig::FromJson(a.config_json));
+  VECTRON_ASSIGN_OR_RETURN(auto sm, ShardStateMachine::Open(dir + "/shard", cfg, opt_.shard_options));
+  ShardStateMachine* raw = sm.get();
+  raft::ConfState conf;
+  conf.voters = a.group.replicas;
+  VECTRON_RETURN_IF_ERROR(host_->AddGroup(id, std::move(sm), &conf));
+  groups_[id] = Hosted{a, raw};
+  return Status::OK();
+}
+
+Status WorkerNode::DropGroup(uint64_t group) {
+  // Pending requests of the group time out; the shard closes with its state machine.
+  groups_.erase(group);
+  VECTRON_RETURN_IF_ERROR(host_->RemoveGroup(group));
+  return RemoveAll(GroupDir(group));
+}
+
+ShardStateMachine* WorkerNode::shard(uint64_t group) const {
+  auto it = groups_.find(group);
+  return it == groups_.end() ? nullptr : it->second.sm;
+}
+
+void WorkerNode::Receive(const NodeId& from, Envelope msg) {
+  if (auto* b = std::get_if<RaftBatch>(&msg)) {
+    host_->Receive(from, std::move(*b));
+  } else if (auto* w = std::get_if<ShardWriteRequest>(&msg)) {
+    OnWrite(from, *w);
+  } else if (auto* r = std::get_if<ShardReadRequest>(&msg)) {
+    OnRead(from, std::move(*r));
+  } else if (auto* h = std::get_if<PdHeartbeatResponse>(&msg)) {
+    if (heartbeat_outstanding_ && h->rpc_id == heartbeat_rpc_) OnHeartbeatResponse(*h);
+  }
+}
+
+Status WorkerNode::RunOnce() {
+  VECTRON_RETURN_IF_ERROR(host_->RunOnce());
+  uint64_t now = clock_.NowMs();
+  if (heartbeat_outstanding_ && now >= heartbeat_sent_ms_ + opt_.pd_timeout_ms) {
+    heartbeat_outstanding_ = false;  // Lost or the PD is down: the next one goes elsewhere.
+    pd_leader_ = 0;
+    ++pd_target_;
+  }
+  if (!heartbeat_outstanding_ && now >= next_heartbeat_ms_) SendHeartbeat();
+  Timeouts();
+  return Status::OK();
+}
+
+void WorkerNode::SendHeartbeat() {
+  if (opt_.pd_members.empty()) return;
+  PdHeartbeat hb;
+  hb.rpc_id = ++heartbeat_rpc_;
+  hb.worker = opt_.id;
+  hb.addr = opt_.addr;
+  for (const auto& [id, h] : groups_) {
+    GroupStatus st = host_->group_status(id);
+    hb.replicas.push_back(ReplicaReport{id, st.applied, st.role == raft::Role::kLeader, st.term});
+  }
+  uint64_t to = pd_leader_ ? pd_leader_ : opt_.pd_members[pd_target_ % opt_.pd_members.size()];
+  heartbeat_outstanding_ = true;
+  heartbeat_sent_ms_ = clock_.NowMs();
+  next_heartbeat_ms_ = heartbeat_sent_ms_ + opt_.heartbeat_ms;
+  transport_.Send(NodeId{NodeKind::kPd, to}, std::move(hb));
+}
+
+void WorkerNode::OnHeartbeatResponse(const PdHeartbeatResponse& r) {
+  heartbeat_outstanding_ = false;
+  if (!r.status.ok()) {
+    // Not the leader: follow its hint at once, or try the next member.
+    pd_leader_ = r.pd_leader;
+    if (!pd_leader_) ++pd_target_;
+    next_heartbeat_ms_ = clock_.NowMs();
+    return;
+  }
+  pd_leader_ = r.pd_leader;
+  if (!r.registered) return;  // The map does not know this worker yet: host nothing new.
+  std::set<uint64_t> assigned;
+  for (const GroupAssignment& a : r.assignments) {
+    assigned.insert(a.group.id);
+    auto it = groups_.find(a.group.id);
+    if (it == groups_.end()) {
+      Status s = OpenGroup(a);
+      if (!s.ok()) groups_.erase(a.group.id);  // Retried at the next heartbeat.
+    } else if (it->second.assignment.group.epoch != a.group.epoch) {
+      it->second.assignment = a;
+      (void)WriteFileAtomic(GroupDir(a.group.id) + "/group.meta", EncodeGroupAssignment(a));
+    }
+  }
+  // Groups the leader's map no longer places here (their collection was dropped).
+  std::vector<uint64_t> gone;
+  for (const auto& [id, h] : groups_)
+    if (!assigned.count(id)) gone.push_back(id);
+  for (uint64_t id : gone) (void)DropGroup(id);
+}
+
+bool WorkerNode::Routable(uint64_t group, uint64_t epoch) const {
+  auto it = groups_.find(group);
+  return it != groups_.end() && it->second.assignment.group.epoch == epoch;
+}
+
+void WorkerNode::OnWrite(const NodeId& from, const ShardWriteRequest& req) {
+  ShardWriteResponse r;
+  r.rpc_id = req.rpc_id;
+  if (!Routable(req.group, req.epoch)) {
+    r.stale_epoch = true;
+    r.status = Status::FailedPrecondition("group " + std::to_string(req.group) + " epoch " +
+                                          std::to_string(req.epoch) + " is not hosted here");
+    return transport_.Send(from, std::move(r));
+  }
+  GroupStatus st = host_->group_status(req.group);
+  if (st.role != raft::Role::kLeader) {
+    r.leader_hint = st.lead;
+    r.status = Status::Unavailable("not the leader of group " + std::to_string(req.group));
+    return transport_.Send(from, std::move(r));
+  }
+  if (req.command.request.empty()) {
+    r.status = Status::InvalidArgument("a write needs a request id");
+    return transport_.Send(from, std::move(r));
+  }
+  Status s = host_->Propose(req.group, EncodeShardCommand(req.command));
+  if (!s.ok()) {
+    r.status = s;
+    return transport_.Send(from, std::move(r));
+  }
+  writes_[{req.command.request.client, req.command.request.seq}].push_back(
+      WriteWaiter{from, req.rpc_id, req.group, clock_.NowMs() + opt_.request_timeout_ms});
+}
+
+void WorkerNode::OnApplied(uint64_t group) {
+  auto it = groups_.find(group);
+  if (it == groups_.end()) return;
+  for (ShardOutcome& o : it->second.sm->TakeOutcomes()) {
+    auto w = writes_.find({o.request.client, o.request.seq});
+    if (w == writes_.end()) continue;
+    for (const WriteWaiter& ww : w->second) {
+      ShardWriteResponse r;
+      r.rpc_id = ww.rpc_id;
+      r.status = o.status;
+      r.deleted = o.deleted;
+      transport_.Send(ww.from, std::move(r));
+    }
+    writes_.erase(w);
+  }
+  ServeReads(group);
+}
+
+void WorkerNode::OnSoftState(uint64_t group, const raft::SoftState& ss) {
+  if (ss.role == raft::Role::kLeader) return;
+  // Lost leadership: the pending writes may still commit under the new leader; the
+  // gateway retries them there with the same request id (applied once).
+  for (auto it = writes_.begin(); it != writes_.end();) {
+    auto& ws = it->second;
+    for (size_t i = 0; i < ws.size();) {
+      if (ws[i].group != group) {
+        ++i;
+        continue;
+      }
+      ShardWriteResponse r;
+      r.rpc_id = ws[i].rpc_id;
+      r.leader_hint = ss.lead;
+      r.status = Status::Unavailable("leadership of group " + std::to_string(group) + " changed");
+      transport_.Send(ws[i].from, std::move(r));
+      ws.erase(ws.begin() + static_cast<long>(i));
+    }
+    it = ws.empty() ? writes_.erase(it) : std::next(it);
+  }
+}
+
+void WorkerNode::OnRead(const NodeId& from, ShardReadRequest req) {
+  ShardReadResponse r;
+  r.rpc_id = req.rpc_id;
+  if (!Routable(req.group, req.epoch)) {
+    r.stale_epoch = true;
+    r.status = Status::FailedPrecondition("group " + std::to_string(req.group) + " epoch " +
+                                          std::to_string(req.epoch) + " is not hosted here");
+    return transport_.Send(from, std::move(r));
+  }
+  uint64_t group = req.group;
+  PendingRead pr{from, std::move(req), clock_.NowMs() + opt_.request_timeout_ms};
+  uint64_t read_id = next_read_id_++;
+  if (pr.req.read.max_staleness_ms > 0 && host_->FreshWithin(group, pr.req.read.max_staleness_ms)) {
+    return Execute(read_id, std::move(pr));
+  }
+  Status s = host_->ReadIndex(group, ReadContext(read_id));
+  if (!s.ok()) {
+    r.status = s;
+    r.leader_hint = host_->group_status(group).lead;
+    return transport_.Send(from, std::move(r));
+  }
+  reads_.emplace(read_id, std::move(pr));
+}
+
+void WorkerNode::OnReadState(uint64_t group, const raft::ReadState& rs) {
+  ByteReader r(rs.context);
+  uint64_t read_id = r.U64();
+  auto it = reads_.find(read_id);
+  if (!r.done() || it == reads_.end()) return;
+  it->second.have_index = true;
+  it->second.index = rs.index;
+  ServeReads(group);
+}
+
+void WorkerNode::ServeReads(uint64_t group) {
+  auto g = groups_.find(group);
+  if (g == groups_.end()) return;
+  uint64_t applied = g->second.sm->applied_index();
+  for (auto it = reads_.begin(); it != reads_.end();) {
+    if (it->second.req.group == group && it->second.have_index && it->second.index <= applied) {
+      uint64_t id = it->first;
+      PendingRead pr = std::move(it->second);
+      it = reads_.erase(it);
+      Execute(id, std::move(pr));
+    } else {
+      ++it;
+    }
+  }
+}
+
+void WorkerNode::Execute(uint64_t read_id, PendingRead pr) {
+  auto g = groups_.find(pr.req.group);
+  if (g == groups_.end()) return;
+  std::shared_ptr<Shard> shard_ref = g->second.sm->shard();
+  uint64_t applied = g->second.sm->applied_index();
+  executor_.Post(kReadQueueBit | read_id, [this, shard_ref, applied, pr = std::move(pr)]() mutable {
+    ShardReadResponse r;
+    r.rpc_id = pr.req.rpc_id;
+    r.applied_index = applied;
+    Shard& shard = *shard_ref;
+    switch (pr.req.kind) {
+      case ShardReadRequest::Kind::kGet: {
+        auto res = shard.Get(pr.req.ids, pr.req.get);
+        if (res.ok()) r.points = std::move(res).value();
+        else r.status = res.status();
+        break;
+      }
+      case ShardReadRequest::Kind::kSearch: {
+        auto res = shard.Search(pr.req.query, pr.req.search);
+        if (res.ok()) r.hits = std::move(res).value();
+        else r.status = res.status();
+        break;
+      }
+      case ShardReadRequest::Kind::kCount: {
+        auto res = shard.Count(pr.req.where);
+        if (res.ok()) r.count = *res;
+        else r.status = res.status();
+        break;
+      }
+    }
+    loop_.Post([this, from = pr.from, r = std::move(r)]() mutable { transport_.Send(from, std::move(r)); });
+  });
+}
+
+void WorkerNode::Timeouts() {
+  uint64_t now = clock_.NowMs();
+  for (auto it = writes_.begin(); it != writes_.end();) {
+    auto& ws = it->second;
+    for (size_t i = 0; i < ws.size();) {
+      if (ws[i].deadline_ms > now) {
+        ++i;
+        continue;
+      }
+      ShardWriteResponse r;
+      r.rpc_id = ws[i].rpc_id;
+      r.status = Status::Unavailable("the write was not applied in time; retry");
+      transport_.Send(ws[i].from, std::move(r));
+      ws.erase(ws.begin() + static_cast<long>(i));
+    }
+    it = ws.empty() ? writes_.erase(it) : std::next(it);
+  }
+  for (auto it = reads_.begin(); it != reads_.end();) {
+    if (it->second.deadline_ms > now) {
+      ++it;
+      continue;
+    }
+    ShardReadResponse r;
+    r.rpc_id = it->second.req.rpc_id;
+    r.status = Status::Unavailable("the read could not be confirmed in time; retry");
+    transport_.Send(it->second.from, std::move(r));
+    it = reads_.erase(it);
+  }
+}
+
+}  // namespace vectron::net::cluster

@@ -1,0 +1,118 @@
+// WorkerNode: one worker (docs/cluster.md). It hosts shard replicas, each a Raft group on
+// its RaftHost with a ShardStateMachine; heartbeats the placement driver and creates (or
+// drops) the groups the map places on it; and serves the gateways' shard requests: writes
+// are proposed on the group's leader and answered once applied, reads wait for a ReadIndex
+// (or, if allowed, answer from a fresh enough follower) and run on the Executor.
+//
+// On disk (data_dir): groups/<group id>/group.meta (the assignment: collection, shard,
+// epoch, replicas, config) and groups/<group id>/shard/ (the Shard). The Raft logs are in
+// the GroupLogStore the worker is given.
+//
+// Not thread-safe: Receive and RunOnce are called on the node's loop thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "net/cluster/clock.h"
+#include "net/cluster/executor.h"
+#include "net/cluster/raft_host.h"
+#include "net/cluster/shard_state_machine.h"
+#include "vectron/options.h"
+
+namespace vectron::net::cluster {
+
+struct WorkerNodeOptions {
+  uint64_t id = 0;                    // Nonzero; the worker's Raft id in every group.
+  std::string addr;                   // Reported to the PD (where peers reach this worker).
+  std::string data_dir;
+  std::vector<uint64_t> pd_members;
+  RaftHostOptions raft;               // peer_kind is set to kWorker.
+  DatabaseOptions shard_options;      // How shards are opened.
+  uint64_t heartbeat_ms = 500;        // To the PD.
+  uint64_t pd_timeout_ms = 1000;      // No answer: try the next PD.
+  uint64_t request_timeout_ms = 3000; // A write or read not done by then is answered Unavailable.
+  // Called from the executor's thread after it posts a completion to the node's loop queue
+  // (the daemon wakes its loop to run RunOnce soon); empty: completions wait for the next run.
+  std::function<void()> wake;
+};
+
+class WorkerNode {
+ public:
+  // All references must outlive the node.
+  WorkerNode(WorkerNodeOptions options, Clock& clock, Transport& transport, GroupLogStore& store, Executor& executor);
+  ~WorkerNode();
+  // Reopens every group found on disk. Errors: I/O, corrupt metadata, the groups' errors.
+  Status Start();
+  void Receive(const NodeId& from, Envelope msg);
+  // One loop: Raft, heartbeats, timeouts. Errors are fatal (the node must stop).
+  Status RunOnce();
+
+  RaftHost& host() { return *host_; }
+  // The state machine of a hosted group, or nullptr.
+  ShardStateMachine* shard(uint64_t group) const;
+  // The loop queue executor tasks report to (drained by RunOnce).
+  LoopQueue& loop() { return loop_; }
+  uint64_t id() const { return opt_.id; }
+
+ private:
+  struct Hosted {
+    GroupAssignment assignment;
+    ShardStateMachine* sm = nullptr;  // Owned by host_.
+  };
+  struct WriteWaiter {
+    NodeId from;
+    uint64_t rpc_id;
+    uint64_t group;
+    uint64_t deadline_ms;
+  };
+  struct PendingRead {
+    NodeId from;
+    ShardReadRequest req;
+    uint64_t deadline_ms = 0;
+    bool have_index = false;
+    uint64_t index = 0;
+  };
+
+  Status OpenGroup(const GroupAssignment& a);
+  Status DropGroup(uint64_t group);
+  void OnWrite(const NodeId& from, const ShardWriteRequest& req);
+  void OnRead(const NodeId& from, ShardReadRequest req);
+  void OnHeartbeatResponse(const PdHeartbeatResponse& r);
+  void OnApplied(uint64_t group);
+  void OnReadState(uint64_t group, const raft::ReadState& rs);
+  void OnSoftState(uint64_t group, const raft::SoftState& ss);
+  void ServeReads(uint64_t group);
+  void Execute(uint64_t read_id, PendingRead pr);
+  void SendHeartbeat();
+  void Timeouts();
+  // Checks that `group` is hosted with `epoch`; else fills the stale answer and returns false.
+  bool Routable(uint64_t group, uint64_t epoch) const;
+  std::string GroupDir(uint64_t group) const;
+
+  WorkerNodeOptions opt_;
+  Clock& clock_;
+  Transport& transport_;
+  GroupLogStore& store_;
+  Executor& executor_;
+  LoopQueue loop_;
+  std::unique_ptr<RaftHost> host_;
+  std::map<uint64_t, Hosted> groups_;
+  std::map<std::pair<uint64_t, uint64_t>, std::vector<WriteWaiter>> writes_;  // (client, seq)
+  std::map<uint64_t, PendingRead> reads_;  // read id -> read
+  uint64_t next_read_id_ = 1;
+  // PD heartbeats.
+  uint64_t pd_target_ = 0;       // Index into pd_members, or the leader hint.
+  uint64_t pd_leader_ = 0;
+  uint64_t next_heartbeat_ms_ = 0;
+  uint64_t heartbeat_rpc_ = 0;
+  uint64_t heartbeat_sent_ms_ = 0;
+  bool heartbeat_outstanding_ = false;
+};
+
+}  // namespace vectron::net::cluster

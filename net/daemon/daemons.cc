@@ -1,0 +1,324 @@
+#include "net/daemon/daemons.h"
+
+#include <signal.h>
+
+#include <atomic>
+#include <cctype>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+
+#include "net/cluster/group_log_store.h"
+#include "net/cluster/pd_node.h"
+#include "net/cluster/worker_node.h"
+#include "net/daemon/cluster_transport.h"
+#include "net/daemon/gateway_api.h"
+#include "net/daemon/runtime.h"
+#include "net/http/http_server.h"
+#include "net/io/event_loop.h"
+#include "net/io/tcp.h"
+
+namespace vectron::net::daemon {
+
+using cluster::NodeId;
+using cluster::NodeKind;
+
+namespace {
+
+// The cluster core's loop runs this often (it also batches: one log write per run).
+constexpr uint64_t kLoopMs = 5;
+// A worker asks the PD for the map (other workers' addresses) this often.
+constexpr uint64_t kWorkerMapMs = 500;
+// Daemon-made map requests carry rpc ids with this bit, so their answers are recognised.
+constexpr uint64_t kDaemonRpcBit = 1ull << 63;
+
+cluster::RaftHostOptions HostOptions(NodeKind peers, uint64_t seed) {
+  cluster::RaftHostOptions o;
+  o.peer_kind = peers;
+  o.tick_ms = 100;
+  o.raft.election_ticks = 10;
+  o.raft.heartbeat_ticks = 2;
+  o.raft.pre_vote = true;
+  o.raft.check_quorum = true;
+  o.raft.seed = seed;
+  return o;
+}
+
+// host:port of `id` in `m`, or "" (unknown: a gateway is answered on its own connection).
+std::string AddrIn(const std::map<uint64_t, std::string>& m, uint64_t id) {
+  auto it = m.find(id);
+  return it == m.end() ? "" : it->second;
+}
+
+std::vector<uint64_t> Ids(const std::map<uint64_t, std::string>& m) {
+  std::vector<uint64_t> ids;
+  for (auto& [id, addr] : m) ids.push_back(id);
+  return ids;
+}
+
+Status ListenOn(TcpClusterTransport& t, const std::string& addr) {
+  VECTRON_ASSIGN_OR_RETURN(auto hp, ParseHostPort(addr));
+  return t.Listen(hp.first, hp.second);
+}
+
+// Runs a node's loop step every kLoopMs, and soon after each inbound message (Kick), so
+// a Raft round trip does not wait for the timer; a failing step stops the loop (exit 1).
+class Stepper {
+ public:
+  Stepper(EventLoop& loop, const char* what) : loop_(loop), what_(what) {}
+  // Thread-safe: runs a step soon on the loop thread (once however often it is called
+  // before that step runs).
+  void Kick() {
+    if (posted_.exchange(true)) return;
+    loop_.Post([this] {
+      posted_ = false;
+      Step();
+    });
+  }
+  // Runs until SIGINT/SIGTERM (0) or a failed step (1).
+  int Run(std::function<Status()> step) {
+    step_ = std::move(step);
+    loop_.OnSignal(SIGINT, [this] { loop_.Stop(); });
+    loop_.OnSignal(SIGTERM, [this] { loop_.Stop(); });
+    loop_.Every(kLoopMs, [this] { Step(); });
+    loop_.Run();
+    step_ = nullptr;
+    return code_;
+  }
+
+ private:
+  void Step() {
+    if (code_ != 0 || !step_) return;
+    Status s = step_();
+    if (!s.ok()) {
+      std::fprintf(stderr, "vectron %s: stopping: %s\n", what_, s.ToString().c_str());
+      code_ = 1;
+      loop_.Stop();
+    }
+  }
+
+  EventLoop& loop_;
+  const char* what_;
+  std::function<Status()> step_;
+  std::atomic<bool> posted_{false};
+  int code_ = 0;
+};
+
+int Fail(const char* what, const Status& s) {
+  std::fprintf(stderr, "vectron %s: %s\n", what, s.ToString().c_str());
+  return 1;
+}
+
+Result<std::unique_ptr<cluster::LmdbGroupLogStore>> OpenLogStore(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Status::IOError("creating " + dir + ": " + ec.message());
+  std::unique_ptr<cluster::LmdbGroupLogStore> store;
+  raft::LmdbStorageOptions o;
+  raft::Status s = cluster::LmdbGroupLogStore::Open(dir, o, &store);
+  if (!s.ok()) return Status::IOError("opening the Raft log in " + dir + ": " + s.ToString());
+  return store;
+}
+
+}  // namespace
+
+Result<std::string> ReadSecretFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Status::IOError("cannot read the cluster secret file " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string s = ss.str();
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+  if (s.size() < 16) return Status::InvalidArgument("the cluster secret in " + path + " is shorter than 16 bytes");
+  return s;
+}
+
+Result<std::map<uint64_t, std::string>> ParseMemberList(const std::string& text) {
+  std::map<uint64_t, std::string> out;
+  size_t start = 0;
+  uint64_t next_id = 1;
+  while (start <= text.size()) {
+    size_t end = text.find(',', start);
+    if (end == std::string::npos) end = text.size();
+    std::string item = text.substr(start, end - start);
+    start = end + 1;
+    if (item.empty()) return Status::InvalidArgument("member list \"" + text + "\" has an empty item");
+    uint64_t id = next_id;
+    size_t eq = item.find('=');
+    if (eq != std::string::npos) {
+      std::string n = item.substr(0, eq);
+      char* e = nullptr;
+      id = std::strtoull(n.c_str(), &e, 10);
+      if (n.empty() || *e || id == 0) return Status::InvalidArgument("member \"" + item + "\" has a bad id");
+      item = item.substr(eq + 1);
+    }
+    VECTRON_RETURN_IF_ERROR(ParseHostPort(item).status());
+    if (!out.emplace(id, item).second)
+      return Status::InvalidArgument("member id " + std::to_string(id) + " appears twice in \"" + text + "\"");
+    next_id = id + 1;
+  }
+  return out;
+}
+
+int RunPd(const PdOptions& o) {
+  if (o.id == 0 || !o.peers.count(o.id)) return Fail("pd", Status::InvalidArgument("--id must be one of --peers"));
+  EventLoop loop;
+  Stepper stepper(loop, "pd");
+  SteadyClock clock;
+  OsSeededRng rng;
+  auto store = OpenLogStore(o.data_dir + "/raft");
+  if (!store.ok()) return Fail("pd", store.status());
+  cluster::PdNode* node = nullptr;
+  std::map<uint64_t, std::string> workers;  // Addresses from the map, refreshed each loop.
+  TcpClusterTransport transport(
+      loop, NodeId{NodeKind::kPd, o.id},
+      [&](const NodeId& n) -> std::string {
+        if (n.kind == NodeKind::kGateway) return "";
+        return AddrIn(n.kind == NodeKind::kPd ? o.peers : workers, n.id);
+      },
+      [&](const NodeId& from, cluster::Envelope msg) {
+        if (node) node->Receive(from, std::move(msg));
+        stepper.Kick();
+      },
+      o.secret);
+  cluster::PdNodeOptions po;
+  po.id = o.id;
+  po.members = Ids(o.peers);
+  po.raft = HostOptions(NodeKind::kPd, rng.Next());
+  cluster::PdNode pd(po, clock, transport, **store);
+  if (Status s = pd.Start(); !s.ok()) return Fail("pd", s);
+  node = &pd;
+  if (Status s = ListenOn(transport, o.listen); !s.ok()) return Fail("pd", s);
+  std::printf("vectron pd %llu ready on %s\n", static_cast<unsigned long long>(o.id), o.listen.c_str());
+  std::fflush(stdout);
+  uint64_t last_map = 0;
+  return stepper.Run(
+      [&]() -> Status {
+        if (uint64_t now = clock.NowMs(); now - last_map >= 200) {
+          last_map = now;
+          workers.clear();
+          for (auto& [id, w] : pd.state().map().workers) workers[id] = w.addr;
+        }
+        return pd.RunOnce();
+      });
+}
+
+int RunWorker(const WorkerOptions& o) {
+  if (o.id == 0) return Fail("worker", Status::InvalidArgument("--id must be 1 or more"));
+  if (o.pd.empty()) return Fail("worker", Status::InvalidArgument("--pd is required"));
+  EventLoop loop;
+  Stepper stepper(loop, "worker");
+  SteadyClock clock;
+  OsSeededRng rng;
+  auto store = OpenLogStore(o.data_dir + "/raft");
+  if (!store.ok()) return Fail("worker", store.status());
+  PoolExecutor executor(o.apply_threads);
+  cluster::WorkerNode* node = nullptr;
+  std::map<uint64_t, std::string> workers;  // Other workers' addresses, from the PD's map.
+  uint64_t map_version = 0;
+  TcpClusterTransport transport(
+      loop, NodeId{NodeKind::kWorker, o.id},
+      [&](const NodeId& n) -> std::string {
+        if (n.kind == NodeKind::kGateway) return "";
+        return AddrIn(n.kind == NodeKind::kPd ? o.pd : workers, n.id);
+      },
+      [&](const NodeId& from, cluster::Envelope msg) {
+        if (auto* r = std::get_if<cluster::PdMapResponse>(&msg); r && (r->rpc_id & kDaemonRpcBit)) {
+          if (r->status.ok() && r->map && r->map->version >= map_version) {
+            map_version = r->map->version;
+            for (auto& [id, w] : r->map->workers) workers[id] = w.addr;
+          }
+          return;
+        }
+        if (node) node->Receive(from, std::move(msg));
+        stepper.Kick();
+      },
+      o.secret);
+  cluster::WorkerNodeOptions wo;
+  wo.id = o.id;
+  wo.addr = o.listen;
+  wo.data_dir = o.data_dir + "/shards";
+  wo.pd_members = Ids(o.pd);
+  wo.raft = HostOptions(NodeKind::kWorker, rng.Next());
+  // Shard snapshots are not built yet: shard groups keep their whole log, and it is the
+  // write-ahead log (a shard reopens at what it synced and replays the rest).
+  wo.raft.compact_entries = UINT64_MAX / 2;
+  wo.shard_options.durability = Durability::kNoSync;
+  wo.shard_options.map_size_bytes = o.map_size_bytes;
+  wo.wake = [&stepper] { stepper.Kick(); };
+  cluster::WorkerNode worker(wo, clock, transport, **store, executor);
+  if (Status s = worker.Start(); !s.ok()) return Fail("worker", s);
+  node = &worker;
+  if (Status s = ListenOn(transport, o.listen); !s.ok()) return Fail("worker", s);
+  std::printf("vectron worker %llu ready on %s\n", static_cast<unsigned long long>(o.id), o.listen.c_str());
+  std::fflush(stdout);
+  uint64_t last_map = 0, map_rpc = 0;
+  std::vector<uint64_t> pds = Ids(o.pd);
+  int code = stepper.Run(
+      [&]() -> Status {
+        if (uint64_t now = clock.NowMs(); now - last_map >= kWorkerMapMs) {
+          last_map = now;
+          cluster::PdMapRequest req;
+          req.rpc_id = kDaemonRpcBit | ++map_rpc;
+          req.known_version = map_version;
+          // Ask every PD: only the leader answers with a map.
+          for (uint64_t pd : pds) transport.Send(NodeId{NodeKind::kPd, pd}, req);
+        }
+        return worker.RunOnce();
+      });
+  executor.Stop();  // No apply task may outlive the shards it applies to.
+  return code;
+}
+
+int RunGateway(const GatewayOptions& o) {
+  if (o.pd.empty()) return Fail("gateway", Status::InvalidArgument("--pd is required"));
+  EventLoop loop;
+  Stepper stepper(loop, "gateway");
+  SteadyClock clock;
+  OsSeededRng rng;
+  cluster::Router* router_ptr = nullptr;
+  TcpClusterTransport transport(
+      loop, NodeId{NodeKind::kGateway, o.id},
+      [&](const NodeId& n) -> std::string {
+        if (n.kind == NodeKind::kPd) return AddrIn(o.pd, n.id);
+        if (n.kind == NodeKind::kWorker && router_ptr) {
+          auto it = router_ptr->map().workers.find(n.id);
+          return it == router_ptr->map().workers.end() ? "" : it->second.addr;
+        }
+        return "";
+      },
+      [&](const NodeId& from, cluster::Envelope msg) {
+        if (router_ptr) router_ptr->Receive(from, std::move(msg));
+        stepper.Kick();
+      },
+      o.secret);
+  cluster::RouterOptions ro;
+  ro.id = o.id;
+  ro.pd_members = Ids(o.pd);
+  ro.deadline_ms = o.deadline_ms;
+  cluster::Router router(ro, clock, rng, transport);
+  router_ptr = &router;
+  GatewayApi api(router);
+  HttpServer http(loop, HttpLimits{}, [&](HttpRequest req, Responder respond) { api.Handle(std::move(req), std::move(respond)); },
+                  nullptr);
+  auto hp = ParseHostPort(o.http);
+  if (!hp.ok()) return Fail("gateway", hp.status());
+  auto listener = TcpListener::Listen(loop, hp->first, hp->second, ListenOptions{}, http.Factory());
+  if (!listener.ok()) return Fail("gateway", listener.status());
+  std::printf("vectron gateway %llu ready on %s:%d\n", static_cast<unsigned long long>(o.id), hp->first.c_str(),
+              (*listener)->port());
+  std::fflush(stdout);
+  loop.Every(100, [&] { (*listener)->Tick(loop.NowMs()); });
+  int code = stepper.Run(
+      [&]() -> Status {
+        router.RunOnce();
+        return Status::OK();
+      });
+  (*listener)->CloseAll();
+  return code;
+}
+
+}  // namespace vectron::net::daemon

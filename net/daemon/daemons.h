@@ -1,0 +1,55 @@
+// The cluster daemons as processes: `vectron pd`, `vectron worker`, `vectron gateway`
+// (docs/cluster.md, "Running a cluster"). Each runs one cluster-core node (PdNode,
+// WorkerNode, Router) on a libuv event loop with the real seams: a monotonic clock,
+// LMDB-backed Raft logs, a thread pool for applying, and TcpClusterTransport.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "vectron/status.h"
+
+namespace vectron::net::daemon {
+
+// "1=HOST:PORT,2=HOST:PORT" or "HOST:PORT,HOST:PORT" (ids 1, 2, ... in order).
+// Errors: InvalidArgument naming the bad item (empty, bad id, duplicate, no port).
+Result<std::map<uint64_t, std::string>> ParseMemberList(const std::string& text);
+
+// Reads a cluster secret from `path`: its text without trailing white space, at least 16
+// bytes. Errors: IOError (unreadable), InvalidArgument (too short).
+Result<std::string> ReadSecretFile(const std::string& path);
+
+// `secret` (every option struct): the cluster secret every node must present
+// (TcpClusterTransport); empty: any caller is accepted (--insecure).
+struct PdOptions {
+  uint64_t id = 0;
+  std::string secret;
+  std::string data_dir;
+  std::string listen = "127.0.0.1:7800";
+  std::map<uint64_t, std::string> peers;  // Every PD, this one included.
+};
+struct WorkerOptions {
+  uint64_t id = 0;
+  std::string secret;
+  std::string data_dir;
+  std::string listen = "127.0.0.1:7810";
+  std::map<uint64_t, std::string> pd;
+  uint64_t map_size_bytes = 1ull << 30;  // Per shard LMDB map.
+  int apply_threads = 2;
+};
+struct GatewayOptions {
+  std::string secret;
+  std::map<uint64_t, std::string> pd;
+  std::string http = "127.0.0.1:7700";
+  uint64_t id = 1;
+  uint64_t deadline_ms = 10000;  // One request's retries end here (503).
+};
+
+// Run until SIGINT/SIGTERM (0) or a fatal error (1, printed). Each prints one line
+// "vectron <kind> <id> ready on HOST:PORT" once it listens.
+int RunPd(const PdOptions& options);
+int RunWorker(const WorkerOptions& options);
+int RunGateway(const GatewayOptions& options);
+
+}  // namespace vectron::net::daemon

@@ -1,0 +1,151 @@
+// Shard::ApplyLogged: replicated commands applied once per request, with the log index
+// and the request's outcome in the same transaction (docs/formats/shard-entry.md).
+#include <doctest/doctest.h>
+
+#include "test_util.h"
+#include "vectron/shard.h"
+
+namespace vectron {
+namespace {
+
+using testing::TempDir;
+
+DatabaseOptions Options() {
+  DatabaseOptions o;
+  o.map_size_bytes = 64ull << 20;
+  o.threads = 1;
+  return o;
+}
+
+LoggedCommand Upsert(const std::string& id, float x, const std::string& metadata = "") {
+  LoggedCommand c;
+  c.batch.Upsert(id, std::vector<float>{x, 0}, metadata);
+  return c;
+}
+
+float XOf(Shard& s, const std::string& id) {
+  std::vector<std::string> ids = {id};
+  auto got = s.Get(ids, GetOptions{true, false}).value();
+  REQUIRE(got[0].has_value());
+  return got[0]->vector[0];
+}
+
+TEST_CASE("ApplyLogged: a retried request applies once and answers with its first outcome") {
+  TempDir dir;
+  auto s = Shard::Open(dir.path(), testing::SmallConfig(2), Options()).value();
+  RequestId a{7, 1, 0}, b{7, 2, 0};
+  auto first = s->ApplyLogged(Upsert("p", 1), 1, a).value();
+  CHECK(first.status.ok());
+  CHECK_FALSE(first.duplicate);
+  CHECK(s->ApplyLogged(Upsert("p", 2), 2, b).value().status.ok());
+  // The retry of request a (a lost answer, a re-proposal after a leader change) must not
+  // overwrite the later write b.
+  auto retry = s->ApplyLogged(Upsert("p", 1), 3, a).value();
+  CHECK(retry.duplicate);
+  CHECK(retry.status.ok());
+  CHECK(XOf(*s, "p") == 2);
+  CHECK(s->applied_index() == 3);
+  // A replay of an applied index does nothing.
+  auto replay = s->ApplyLogged(Upsert("p", 9), 2, RequestId{8, 1, 0}).value();
+  CHECK(replay.replay);
+  CHECK(XOf(*s, "p") == 2);
+  // A command without a request id is not deduplicated.
+  CHECK(s->ApplyLogged(Upsert("p", 3), 4, RequestId{}).value().status.ok());
+  CHECK(s->ApplyLogged(Upsert("p", 4), 5, RequestId{}).value().status.ok());
+  CHECK(XOf(*s, "p") == 4);
+  CHECK(s->ApplyLogged(Upsert("p", 5), 0, a).status().code() == StatusCode::kInvalidArgument);
+}
+
+TEST_CASE("ApplyLogged: a rejection records the index and the outcome, and changes nothing else") {
+  TempDir dir;
+  auto s = Shard::Open(dir.path(), testing::SmallConfig(2), Options()).value();
+  LoggedCommand bad;
+  bad.batch.Upsert("ok", std::vector<float>{1, 0}, "");
+  bad.batch.Upsert("bad", std::vector<float>{1, 0, 0}, "");  // Wrong dimension.
+  RequestId r{3, 10, 0};
+  auto out = s->ApplyLogged(bad, 1, r).value();
+  CHECK(out.status.code() == StatusCode::kInvalidArgument);
+  CHECK(s->applied_index() == 1);
+  CHECK(s->Count().value() == 0);
+  // Its retry gets the same rejection, from the record.
+  auto again = s->ApplyLogged(bad, 2, r).value();
+  CHECK(again.duplicate);
+  CHECK(again.status == out.status);
+  CHECK(s->applied_index() == 2);
+  // A malformed filter is rejected the same way.
+  LoggedCommand del;
+  del.kind = LoggedCommand::Kind::kDeleteWhere;
+  del.where = "{\"nope\":";
+  CHECK(s->ApplyLogged(del, 3, RequestId{3, 11, 0}).value().status.code() == StatusCode::kInvalidArgument);
+}
+
+TEST_CASE("ApplyLogged: acknowledged requests are forgotten, and an old duplicate is not applied") {
+  TempDir dir;
+  auto s = Shard::Open(dir.path(), testing::SmallConfig(2), Options()).value();
+  CHECK(s->ApplyLogged(Upsert("p", 1), 1, RequestId{9, 1, 1}).value().status.ok());
+  CHECK(s->ApplyLogged(Upsert("p", 2), 2, RequestId{9, 2, 2}).value().status.ok());
+  // A network duplicate of request 1, arriving after the client acknowledged it: its
+  // record is gone, but it is below what the client acknowledged, so it is not applied.
+  auto late = s->ApplyLogged(Upsert("p", 1), 3, RequestId{9, 1, 1}).value();
+  CHECK(late.duplicate);
+  CHECK(late.status.code() == StatusCode::kAborted);
+  CHECK(XOf(*s, "p") == 2);
+  // Other clients are independent.
+  CHECK_FALSE(s->ApplyLogged(Upsert("q", 1), 4, RequestId{10, 1, 0}).value().duplicate);
+}
+
+TEST_CASE("ApplyLogged: delete-by-filter and payload index changes through the log, deduplicated") {
+  TempDir dir;
+  auto s = Shard::Open(dir.path(), testing::SmallConfig(2), Options()).value();
+  LoggedCommand w;
+  for (int i = 0; i < 6; ++i)
+    w.batch.Upsert("p" + std::to_string(i), std::vector<float>{float(i), 0}, "{\"n\":" + std::to_string(i) + "}");
+  CHECK(s->ApplyLogged(w, 1, RequestId{1, 1, 0}).value().status.ok());
+
+  LoggedCommand idx;
+  idx.kind = LoggedCommand::Kind::kCreatePayloadIndex;
+  idx.field = "n";
+  idx.type = PayloadType::kInteger;
+  CHECK(s->ApplyLogged(idx, 2, RequestId{1, 2, 0}).value().status.ok());
+  // Another request creating it again is rejected (and the rejection is recorded).
+  auto twice = s->ApplyLogged(idx, 3, RequestId{1, 3, 0}).value();
+  CHECK(twice.status.code() == StatusCode::kAlreadyExists);
+  CHECK(s->applied_index() == 3);
+
+  LoggedCommand del;
+  del.kind = LoggedCommand::Kind::kDeleteWhere;
+  del.where = "{\"n\":{\"$gte\":3}}";
+  auto d = s->ApplyLogged(del, 4, RequestId{1, 4, 0}).value();
+  CHECK(d.status.ok());
+  CHECK(d.deleted == 3);
+  CHECK(s->Count().value() == 3);
+  // Write p4 again, then retry the delete: it must not delete the new p4.
+  CHECK(s->ApplyLogged(Upsert("p4", 4, "{\"n\":4}"), 5, RequestId{1, 5, 0}).value().status.ok());
+  auto retry = s->ApplyLogged(del, 6, RequestId{1, 4, 0}).value();
+  CHECK(retry.duplicate);
+  CHECK(retry.deleted == 3);
+  CHECK(s->Count().value() == 4);
+
+  LoggedCommand drop;
+  drop.kind = LoggedCommand::Kind::kDropPayloadIndex;
+  drop.field = "missing";
+  CHECK(s->ApplyLogged(drop, 7, RequestId{1, 6, 0}).value().status.code() == StatusCode::kNotFound);
+  drop.field = "n";
+  CHECK(s->ApplyLogged(drop, 8, RequestId{1, 7, 0}).value().status.ok());
+}
+
+TEST_CASE("ApplyLogged: request records survive a reopen") {
+  TempDir dir;
+  {
+    auto s = Shard::Open(dir.path(), testing::SmallConfig(2), Options()).value();
+    CHECK(s->ApplyLogged(Upsert("p", 1), 1, RequestId{4, 1, 0}).value().status.ok());
+    CHECK(s->ApplyLogged(Upsert("p", 2), 2, RequestId{4, 2, 0}).value().status.ok());
+  }
+  auto s = Shard::Open(dir.path(), testing::SmallConfig(2), Options()).value();
+  CHECK(s->applied_index() == 2);
+  CHECK(s->ApplyLogged(Upsert("p", 1), 3, RequestId{4, 1, 0}).value().duplicate);
+  CHECK(XOf(*s, "p") == 2);
+}
+
+}  // namespace
+}  // namespace vectron

@@ -1,0 +1,282 @@
+// Encodings of the cluster core: shard commands, PD commands and state, the cluster map.
+#include <doctest/doctest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+
+#include "net/cluster/cluster_map.h"
+#include "net/cluster/pd_state_machine.h"
+#include "net/cluster/shard_command.h"
+#include "tests/net/cluster/host_harness.h"
+#include "vectron/database.h"
+
+namespace vectron::net::cluster {
+namespace {
+
+using testing::Cat;
+
+ShardCommand SampleWrite() {
+  ShardCommand c;
+  c.kind = ShardCommand::Kind::kWrite;
+  c.request = RequestId{0xabcdef, 17, 12};
+  std::vector<float> v = {1.5f, -2.0f, 3.25f};
+  c.batch.Upsert("a", v, "{\"x\":1}");
+  c.batch.Delete("b");
+  c.batch.Upsert("c", v);
+  return c;
+}
+
+TEST_CASE("shard commands round-trip through their encoding") {
+  ShardCommand w = SampleWrite();
+  ShardCommand out;
+  REQUIRE(DecodeShardCommand(EncodeShardCommand(w), &out).ok());
+  CHECK(out.kind == ShardCommand::Kind::kWrite);
+  CHECK(out.request == w.request);
+  REQUIRE(out.batch.size() == 3);
+  CHECK(out.batch.entries()[0].id == "a");
+  CHECK(out.batch.entries()[0].metadata == "{\"x\":1}");
+  CHECK(std::vector<float>(out.batch.vector(out.batch.entries()[0]).begin(),
+                           out.batch.vector(out.batch.entries()[0]).end()) == std::vector<float>{1.5f, -2.0f, 3.25f});
+  CHECK(out.batch.entries()[1].op == WriteBatch::Op::kDelete);
+
+  ShardCommand d;
+  d.kind = ShardCommand::Kind::kDeleteWhere;
+  d.where = "{\"year\": {\"$lt\": 2000}}";
+  REQUIRE(DecodeShardCommand(EncodeShardCommand(d), &out).ok());
+  CHECK(out.kind == ShardCommand::Kind::kDeleteWhere);
+  CHECK(out.where == d.where);
+
+  ShardCommand p;
+  p.kind = ShardCommand::Kind::kCreatePayloadIndex;
+  p.field = "meta.tag";
+  p.type = PayloadType::kInteger;
+  REQUIRE(DecodeShardCommand(EncodeShardCommand(p), &out).ok());
+  CHECK(out.field == "meta.tag");
+  CHECK(out.type == PayloadType::kInteger);
+}
+
+TEST_CASE("a truncated, extended or unknown shard command is Corruption, never a crash") {
+  std::string enc = EncodeShardCommand(SampleWrite());
+  ShardCommand out;
+  for (size_t n = 0; n < enc.size(); ++n)
+    CHECK(DecodeShardCommand(enc.substr(0, n), &out).code() == StatusCode::kCorruption);
+  CHECK(DecodeShardCommand(enc + "x", &out).code() == StatusCode::kCorruption);
+  std::string bad = enc;
+  bad[0] = 9;  // version
+  CHECK(DecodeShardCommand(bad, &out).code() == StatusCode::kCorruption);
+  bad = enc;
+  bad[1] = 77;  // kind
+  CHECK(DecodeShardCommand(bad, &out).code() == StatusCode::kCorruption);
+  // A count that claims more entries than the bytes can hold.
+  bad = enc.substr(0, 26) + std::string("\xff\xff\xff\x7f", 4);
+  CHECK(DecodeShardCommand(bad, &out).code() == StatusCode::kCorruption);
+}
+
+TEST_CASE("the cluster map round-trips and refuses truncation") {
+  ClusterMap m;
+  m.version = 9;
+  m.pd_members = {1, 2, 3};
+  m.pd_leader = 2;
+  m.workers[4] = WorkerInfo{4, "10.0.0.4:7000", false};
+  m.collections["docs"] = CollectionInfo{"docs", "{\"dim\":3}", 3, {5, 6}};
+  m.groups[5] = GroupInfo{5, "docs", 0, 2, {1, 4, 7}, 4};
+  m.groups[6] = GroupInfo{6, "docs", 1, 1, {1, 4, 7}, 0};
+  std::string enc = EncodeClusterMap(m);
+  ClusterMap out;
+  REQUIRE(DecodeClusterMap(enc, &out).ok());
+  CHECK(out == m);
+  CHECK(out.GroupOf("docs", 1)->id == 6);
+  CHECK(out.GroupOf("docs", 2) == nullptr);
+  for (size_t n = 0; n < enc.size(); ++n) CHECK(DecodeClusterMap(enc.substr(0, n), &out).code() == StatusCode::kCorruption);
+}
+
+TEST_CASE("ShardOfId places ids in the same shard as Collection::ShardOf") {
+  char tmpl[] = "/tmp/cluster-shardof-XXXXXX";
+  REQUIRE(mkdtemp(tmpl) != nullptr);
+  {
+    auto db = Database::Open(tmpl);
+    REQUIRE(db.ok());
+    CollectionConfig cfg;
+    cfg.dim = 2;
+    cfg.shards = 5;
+    auto col = (*db)->CreateCollection("c", cfg);
+    REQUIRE(col.ok());
+    for (int i = 0; i < 200; ++i) {
+      std::string id = Cat("point-", i);
+      CHECK(ShardOfId(id, 5) == (*col)->ShardOf(id));
+    }
+  }
+  std::filesystem::remove_all(tmpl);
+}
+
+// ---- PdStateMachine ----
+
+raft::Entry Entry(uint64_t index, const PdCommand& c) { return raft::Entry{1, index, raft::EntryType::kNormal, EncodePdCommand(c)}; }
+
+PdCommand Register(uint64_t id) {
+  PdCommand c;
+  c.kind = PdCommand::Kind::kRegisterWorker;
+  c.worker = id;
+  c.addr = Cat("w", id, ":7000");
+  return c;
+}
+
+PdCommand Create(std::string name, std::vector<std::vector<uint64_t>> placement, RequestId req) {
+  PdCommand c;
+  c.kind = PdCommand::Kind::kCreateCollection;
+  c.request = req;
+  c.name = std::move(name);
+  CollectionConfig cfg;
+  cfg.dim = 4;
+  cfg.shards = static_cast<uint32_t>(placement.size());
+  c.config_json = cfg.ToJson();
+  c.replication = static_cast<uint32_t>(placement[0].size());
+  c.placement = std::move(placement);
+  return c;
+}
+
+TEST_CASE("the PD state machine registers workers, places collections and checks placements") {
+  PdStateMachine sm;
+  uint64_t i = 1;
+  REQUIRE(sm.Apply({Entry(i++, Register(1)), Entry(i++, Register(2)), Entry(i++, Register(3))}).ok());
+  CHECK(sm.map().workers.size() == 3);
+  REQUIRE(sm.Apply({Entry(i++, Create("docs", {{1, 2, 3}, {3, 2, 1}}, {7, 1, 0}))}).ok());
+  auto out = sm.TakeOutcomes();
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].status.ok());
+  const CollectionInfo& c = sm.map().collections.at("docs");
+  REQUIRE(c.groups.size() == 2);
+  CHECK(sm.map().groups.at(c.groups[1]).replicas == std::vector<uint64_t>{1, 2, 3});
+  CHECK(sm.map().version == 4);
+
+  struct Bad {
+    PdCommand cmd;
+    StatusCode code;
+  };
+  std::vector<Bad> bad = {
+      {Create("docs", {{1, 2, 3}}, {7, 2, 0}), StatusCode::kAlreadyExists},
+      {Create("bad name!", {{1}}, {7, 3, 0}), StatusCode::kInvalidArgument},
+      {Create("x", {{1, 1, 2}}, {7, 4, 0}), StatusCode::kInvalidArgument},
+      {Create("x", {{1, 2, 9}}, {7, 5, 0}), StatusCode::kFailedPrecondition},
+  };
+  for (Bad& b : bad) {
+    REQUIRE(sm.Apply({Entry(i++, b.cmd)}).ok());
+    auto o = sm.TakeOutcomes();
+    REQUIRE(o.size() == 1);
+    CHECK(o[0].status.code() == b.code);
+  }
+  // A config whose shard count disagrees with the placement.
+  PdCommand mismatch = Create("y", {{1}, {2}}, {7, 6, 0});
+  CollectionConfig one;
+  one.dim = 4;
+  mismatch.config_json = one.ToJson();
+  REQUIRE(sm.Apply({Entry(i++, mismatch)}).ok());
+  CHECK(sm.TakeOutcomes()[0].status.code() == StatusCode::kInvalidArgument);
+  CHECK(sm.map().collections.size() == 1);
+  CHECK(sm.applied_index() == i - 1);
+}
+
+TEST_CASE("a retried PD command applies once and answers its first outcome") {
+  PdStateMachine sm;
+  REQUIRE(sm.Apply({Entry(1, Register(1))}).ok());
+  PdCommand create = Create("docs", {{1}}, {5, 1, 0});
+  PdCommand drop;
+  drop.kind = PdCommand::Kind::kDropCollection;
+  drop.name = "docs";
+  drop.request = {5, 2, 0};
+  REQUIRE(sm.Apply({Entry(2, create), Entry(3, drop), Entry(4, create)}).ok());
+  auto out = sm.TakeOutcomes();
+  REQUIRE(out.size() == 3);
+  CHECK(out[0].status.ok());
+  CHECK(out[1].status.ok());
+  CHECK(out[2].status.ok());                   // The retry answers OK again...
+  CHECK(sm.map().collections.count("docs") == 0);  // ...and does not re-create it.
+  // Another request for the same name is a new command.
+  REQUIRE(sm.Apply({Entry(5, Create("docs", {{1}}, {5, 3, 0}))}).ok());
+  CHECK(sm.TakeOutcomes()[0].status.ok());
+  CHECK(sm.map().collections.count("docs") == 1);
+}
+
+TEST_CASE("PD auth records change all together and only at the expected version") {
+  PdStateMachine sm;
+  PdCommand put;
+  put.kind = PdCommand::Kind::kAuthWrite;
+  put.auth_changes = {AuthChange{"user/alice", "hash1"}, AuthChange{"key/k1", "alice"}};
+  REQUIRE(sm.Apply({Entry(1, put)}).ok());
+  CHECK(sm.auth().at("user/alice") == "hash1");
+  CHECK(sm.auth().size() == 2);
+  CHECK(sm.auth_version() == 1);
+  CHECK(sm.map().auth_version == 1);
+  PdCommand stale = put;
+  stale.auth_changes = {AuthChange{"user/alice", "hash2"}};
+  stale.if_version = 99;
+  stale.request = {1, 1, 0};
+  REQUIRE(sm.Apply({Entry(2, stale)}).ok());
+  CHECK(sm.TakeOutcomes()[0].status.code() == StatusCode::kAborted);
+  CHECK(sm.auth().at("user/alice") == "hash1");
+  // Deleting a user and its key in one change; a bad change fails the whole batch.
+  PdCommand bad;
+  bad.kind = PdCommand::Kind::kAuthWrite;
+  bad.auth_changes = {AuthChange{"user/alice", std::nullopt}, AuthChange{"", "x"}};
+  bad.request = {1, 2, 0};
+  REQUIRE(sm.Apply({Entry(3, bad)}).ok());
+  CHECK(sm.TakeOutcomes()[0].status.code() == StatusCode::kInvalidArgument);
+  CHECK(sm.auth().size() == 2);
+  PdCommand del;
+  del.kind = PdCommand::Kind::kAuthWrite;
+  del.auth_changes = {AuthChange{"user/alice", std::nullopt}, AuthChange{"key/k1", std::nullopt}};
+  del.if_version = 1;
+  del.request = {1, 3, 0};
+  REQUIRE(sm.Apply({Entry(4, del)}).ok());
+  CHECK(sm.TakeOutcomes()[0].status.ok());
+  CHECK(sm.auth().empty());
+  CHECK(sm.auth_version() == 4);
+}
+
+TEST_CASE("a PD snapshot restores the same state, request table included") {
+  PdStateMachine sm;
+  PdCommand put;
+  put.kind = PdCommand::Kind::kAuthWrite;
+  put.auth_changes = {AuthChange{"k", "v"}};
+  REQUIRE(sm.Apply({Entry(1, Register(1)), Entry(2, Register(2)), Entry(3, Create("docs", {{1, 2}}, {9, 1, 0})),
+                    Entry(4, put)})
+              .ok());
+  auto data = sm.SnapshotData(4);
+  REQUIRE(data.ok());
+  CHECK(sm.SnapshotData(3).status().code() == StatusCode::kFailedPrecondition);
+  PdStateMachine copy;
+  raft::Snapshot snap;
+  snap.metadata.index = 4;
+  snap.data = *data;
+  REQUIRE(copy.InstallSnapshot(snap).ok());
+  CHECK(copy.map() == sm.map());
+  CHECK(copy.auth() == sm.auth());
+  CHECK(copy.applied_index() == 4);
+  // The request table came along: the retry is recognised on the copy too.
+  REQUIRE(copy.Apply({Entry(5, Create("docs", {{1, 2}}, {9, 1, 0}))}).ok());
+  CHECK(copy.TakeOutcomes()[0].status.ok());
+  // And group ids continue where they were.
+  REQUIRE(copy.Apply({Entry(6, Create("more", {{1}}, {9, 2, 0}))}).ok());
+  CHECK(copy.map().collections.at("more").groups[0] == copy.map().collections.at("docs").groups[0] + 1);
+  // A truncated snapshot is refused and changes nothing.
+  snap.data.resize(snap.data.size() - 3);
+  CHECK(copy.InstallSnapshot(snap).code() == StatusCode::kCorruption);
+  CHECK(copy.applied_index() == 6);
+}
+
+TEST_CASE("PD commands round-trip and refuse truncation") {
+  PdCommand c = Create("docs", {{1, 2}, {2, 3}}, {3, 4, 5});
+  c.auth_changes = {AuthChange{"key", "value"}, AuthChange{"gone", std::nullopt}};
+  c.if_version = 8;
+  std::string enc = EncodePdCommand(c);
+  PdCommand out;
+  REQUIRE(DecodePdCommand(enc, &out).ok());
+  CHECK(out.placement == c.placement);
+  CHECK(out.request == c.request);
+  CHECK(out.if_version == 8);
+  CHECK(out.auth_changes == c.auth_changes);
+  for (size_t n = 0; n < enc.size(); ++n) CHECK(DecodePdCommand(enc.substr(0, n), &out).code() == StatusCode::kCorruption);
+}
+
+}  // namespace
+}  // namespace vectron::net::cluster

@@ -1,0 +1,230 @@
+// Three PdNodes and a Router over an in-memory network; workers are played by the test.
+#include <doctest/doctest.h>
+
+#include <deque>
+
+#include "net/cluster/pd_node.h"
+#include "net/cluster/router.h"
+#include "tests/net/cluster/host_harness.h"
+
+namespace vectron::net::cluster {
+namespace {
+
+using testing::Cat;
+
+class PdCluster {
+ public:
+  struct Endpoint final : Transport {
+    PdCluster* c = nullptr;
+    NodeId self;
+    void Send(const NodeId& to, Envelope m) override { c->q_.push_back({self, to, std::move(m)}); }
+  };
+
+  PdCluster() {
+    for (uint64_t id = 1; id <= 3; ++id) {
+      ep_[id].c = this;
+      ep_[id].self = NodeId{NodeKind::kPd, id};
+      Start(id);
+    }
+    gw_.c = this;
+    gw_.self = NodeId{NodeKind::kGateway, 1};
+    RouterOptions ro;
+    ro.pd_members = {1, 2, 3};
+    ro.rpc_timeout_ms = 300;
+    ro.deadline_ms = 5000;
+    router_ = std::make_unique<Router>(ro, clock_, rng_, gw_);
+  }
+  void Start(uint64_t id) {
+    PdNodeOptions o;
+    o.id = id;
+    o.members = {1, 2, 3};
+    o.raft.tick_ms = 100;
+    o.raft.compact_entries = 5;  // Snapshots early and often.
+    o.worker_dead_ms = 1500;
+    pd_[id] = std::make_unique<PdNode>(o, clock_, ep_[id], stores_[id]);
+    REQUIRE(pd_[id]->Start().ok());
+  }
+  void Crash(uint64_t id) { pd_[id].reset(); }
+
+  // Runs `ms` of time in 10 ms rounds, delivering everything each round.
+  void Run(uint64_t ms) {
+    for (uint64_t t = 0; t < ms; t += 10) {
+      clock_.Advance(10);
+      for (auto& [id, p] : pd_)
+        if (p) REQUIRE(p->RunOnce().ok());
+      router_->RunOnce();
+      std::deque<Msg> q;
+      q.swap(q_);
+      for (Msg& m : q) {
+        if (m.to.kind == NodeKind::kPd) {
+          if (pd_[m.to.id]) pd_[m.to.id]->Receive(m.from, std::move(m.m));
+        } else if (m.to.kind == NodeKind::kGateway) {
+          router_->Receive(m.from, std::move(m.m));
+        } else {
+          to_workers_.push_back(std::move(m));
+        }
+      }
+    }
+  }
+  uint64_t Leader() {
+    for (auto& [id, p] : pd_)
+      if (p && p->IsLeader()) return id;
+    return 0;
+  }
+  // Worker `w` heartbeats the leader; returns its answer.
+  PdHeartbeatResponse Heartbeat(uint64_t w) {
+    uint64_t l = Leader();
+    REQUIRE(l != 0);
+    PdHeartbeat hb;
+    hb.rpc_id = ++hb_rpc_;
+    hb.worker = w;
+    hb.addr = Cat("127.0.0.1:", 7000 + w);
+    pd_[l]->Receive(NodeId{NodeKind::kWorker, w}, hb);
+    for (auto it = q_.begin(); it != q_.end(); ++it) {
+      auto* r = std::get_if<PdHeartbeatResponse>(&it->m);
+      if (r && it->to.id == w && r->rpc_id == hb.rpc_id) {
+        PdHeartbeatResponse out = *r;
+        q_.erase(it);
+        return out;
+      }
+    }
+    FAIL("no heartbeat answer");
+    return {};
+  }
+  Router& router() { return *router_; }
+  PdNode& pd(uint64_t id) { return *pd_[id]; }
+  ManualClock& clock() { return clock_; }
+
+ private:
+  struct Msg {
+    NodeId from, to;
+    Envelope m;
+  };
+  ManualClock clock_{5000};
+  SplitMixRng rng_{9};
+  std::map<uint64_t, Endpoint> ep_;
+  std::map<uint64_t, sim::SimLogStore> stores_;
+  std::map<uint64_t, std::unique_ptr<PdNode>> pd_;
+  Endpoint gw_;
+  std::unique_ptr<Router> router_;
+  std::deque<Msg> q_;
+  std::deque<Msg> to_workers_;
+  uint64_t hb_rpc_ = 0;
+};
+
+Status CreateSync(PdCluster& c, const std::string& name, uint32_t shards, uint32_t replication) {
+  CollectionConfig cfg;
+  cfg.dim = 8;
+  cfg.shards = shards;
+  std::optional<Status> st;
+  c.router().CreateCollection(name, cfg, replication, [&](Status s) { st = s; });
+  for (int i = 0; i < 500 && !st; ++i) c.Run(10);
+  REQUIRE(st.has_value());
+  return *st;
+}
+
+TEST_CASE("PD registers workers from heartbeats, places replicas on distinct live workers, and tells each worker") {
+  PdCluster c;
+  c.Run(3000);
+  REQUIRE(c.Leader() != 0);
+  // Before registration there is nowhere to place anything.
+  CHECK(CreateSync(c, "early", 1, 1).code() == StatusCode::kFailedPrecondition);
+  for (uint64_t w = 1; w <= 4; ++w) CHECK_FALSE(c.Heartbeat(w).registered);
+  c.Run(300);
+  for (uint64_t w = 1; w <= 4; ++w) CHECK(c.Heartbeat(w).registered);
+  REQUIRE(CreateSync(c, "docs", 4, 0).ok());
+  c.Run(1000);
+  const ClusterMap& m = c.router().map();
+  REQUIRE(m.collections.count("docs"));
+  CHECK(m.collections.at("docs").replication == 3);  // min(3, workers)
+  std::map<uint64_t, int> load;
+  for (uint64_t g : m.collections.at("docs").groups) {
+    const auto& reps = m.groups.at(g).replicas;
+    CHECK(reps.size() == 3);
+    CHECK(std::set<uint64_t>(reps.begin(), reps.end()).size() == 3);
+    for (uint64_t w : reps) ++load[w];
+  }
+  for (auto& [w, n] : load) CHECK(n == 3);  // 12 replicas over 4 workers.
+  // Each worker hears exactly its groups.
+  size_t total = 0;
+  for (uint64_t w = 1; w <= 4; ++w) {
+    PdHeartbeatResponse r = c.Heartbeat(w);
+    total += r.assignments.size();
+    for (const GroupAssignment& a : r.assignments) {
+      CHECK(std::count(a.group.replicas.begin(), a.group.replicas.end(), w) == 1);
+      CHECK(a.config_json == m.collections.at("docs").config_json);
+    }
+  }
+  CHECK(total == 12);
+  CHECK(CreateSync(c, "docs", 1, 1).code() == StatusCode::kAlreadyExists);
+  CHECK(CreateSync(c, "bad/name", 1, 1).code() == StatusCode::kInvalidArgument);
+  CHECK(CreateSync(c, "big", 1, 5).code() == StatusCode::kFailedPrecondition);
+}
+
+TEST_CASE("PD reports a silent worker dead and places new replicas elsewhere") {
+  PdCluster c;
+  c.Run(3000);
+  for (uint64_t w = 1; w <= 4; ++w) c.Heartbeat(w);
+  c.Run(300);
+  for (int i = 0; i < 30; ++i) {  // Worker 4 goes silent; the others keep beating.
+    for (uint64_t w = 1; w <= 3; ++w) c.Heartbeat(w);
+    c.Run(100);
+  }
+  REQUIRE(CreateSync(c, "after", 2, 3).ok());
+  c.Run(1100);
+  const ClusterMap& m = c.router().map();
+  CHECK_FALSE(m.workers.at(4).alive);
+  CHECK(m.workers.at(1).alive);
+  for (uint64_t g : m.collections.at("after").groups)
+    CHECK(std::count(m.groups.at(g).replicas.begin(), m.groups.at(g).replicas.end(), 4) == 0);
+}
+
+TEST_CASE("PD keeps its map and auth records across a leader crash, and auth commits are compare-and-set") {
+  PdCluster c;
+  c.Run(3000);
+  for (uint64_t w = 1; w <= 3; ++w) c.Heartbeat(w);
+  c.Run(300);
+  REQUIRE(CreateSync(c, "docs", 2, 3).ok());
+  std::optional<Result<uint64_t>> commit;
+  c.router().CommitAuth(0, {AuthChange{"user/admin", "h1"}}, [&](Result<uint64_t> r) { commit = r; });
+  for (int i = 0; i < 300 && !commit; ++i) c.Run(10);
+  REQUIRE(commit.has_value());
+  REQUIRE(commit->ok());
+  uint64_t v1 = **commit;
+  // Enough commands that the PD logs compact (compact_entries = 5): snapshots carry the state.
+  for (int i = 0; i < 8; ++i) REQUIRE(CreateSync(c, Cat("extra", i), 1, 1).ok());
+  uint64_t old_leader = c.Leader();
+  c.Crash(old_leader);
+  c.Run(4000);
+  uint64_t leader = c.Leader();
+  REQUIRE(leader != 0);
+  CHECK(leader != old_leader);
+  CHECK(c.pd(leader).state().map().collections.size() == 9);
+  // A commit against a stale version is refused; against the current one it applies.
+  commit.reset();
+  c.router().CommitAuth(v1 - 1, {AuthChange{"user/admin", "h2"}}, [&](Result<uint64_t> r) { commit = r; });
+  for (int i = 0; i < 500 && !commit; ++i) c.Run(10);
+  REQUIRE(commit.has_value());
+  CHECK(commit->status().code() == StatusCode::kAborted);
+  std::optional<Result<Router::AuthRecords>> load;
+  c.router().LoadAuth([&](Result<Router::AuthRecords> r) { load = std::move(r); });
+  for (int i = 0; i < 300 && !load; ++i) c.Run(10);
+  REQUIRE(load.has_value());
+  REQUIRE(load->ok());
+  CHECK((*load)->records.at("user/admin") == "h1");
+  CHECK((*load)->version == v1);
+  commit.reset();
+  c.router().CommitAuth(v1, {AuthChange{"user/admin", "h2"}}, [&](Result<uint64_t> r) { commit = r; });
+  for (int i = 0; i < 300 && !commit; ++i) c.Run(10);
+  REQUIRE(commit.has_value());
+  REQUIRE(commit->ok());
+  CHECK(**commit > v1);
+  // The crashed PD comes back and catches up (from a snapshot: its log was compacted past it).
+  c.Start(old_leader);
+  c.Run(3000);
+  CHECK(c.pd(old_leader).state().auth().at("user/admin") == "h2");
+  CHECK(c.pd(old_leader).state().map().collections.size() == 9);
+}
+
+}  // namespace
+}  // namespace vectron::net::cluster

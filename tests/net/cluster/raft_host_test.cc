@@ -1,0 +1,229 @@
+#include <doctest/doctest.h>
+#include <stdlib.h>
+#include <filesystem>
+
+#include "tests/net/cluster/host_harness.h"
+
+namespace vectron::net::cluster {
+namespace {
+
+using testing::HostCluster;
+
+RaftHostOptions Options() {
+  RaftHostOptions o;
+  o.tick_ms = 100;
+  o.raft.election_ticks = 10;
+  o.raft.heartbeat_ticks = 2;
+  o.compact_entries = 1000;
+  return o;
+}
+
+// Proposes "k<i>=v<i>" on every group at its leader.
+void ProposeEverywhere(HostCluster& c, const std::vector<uint64_t>& groups, int i) {
+  for (uint64_t g : groups) {
+    uint64_t l = c.Leader(g);
+    REQUIRE(l != 0);
+    REQUIRE(c.node(l).host->Propose(g, testing::Cat("k", i, "=v", i)).ok());
+  }
+}
+
+bool AllApplied(HostCluster& c, const std::vector<uint64_t>& groups, const std::vector<uint64_t>& nodes, size_t keys) {
+  for (uint64_t n : nodes)
+    for (uint64_t g : groups)
+      if (c.node(n).sms.at(g)->kv().size() != keys) return false;
+  return true;
+}
+
+TEST_CASE("RaftHost runs many groups with one log write per loop and one message per peer per loop") {
+  std::vector<uint64_t> groups = {3, 7, 11, 12, 20, 21, 40, 41};
+  HostCluster c(3, groups, Options());
+  c.ElectAll();
+  uint64_t writes0 = 0, loops0 = 0;
+  for (uint64_t n = 1; n <= 3; ++n) {
+    writes0 += c.node(n).host->stats().log_writes;
+    loops0 += c.node(n).host->stats().loops;
+  }
+  c.batches_per_link().clear();
+  int rounds = 0;
+  for (int i = 0; i < 20; ++i) {
+    ProposeEverywhere(c, groups, i);
+    c.Round();
+    ++rounds;
+  }
+  for (int i = 0; i < 50 && !AllApplied(c, groups, {1, 2, 3}, 20); ++i, ++rounds) c.Round();
+  REQUIRE(AllApplied(c, groups, {1, 2, 3}, 20));
+  for (uint64_t g : groups) CHECK(c.node(1).sms.at(g)->kv() == c.node(3).sms.at(g)->kv());
+  // At most one envelope per (sender, receiver) per round, however many groups talk.
+  for (auto& [link, n] : c.batches_per_link()) CHECK(n <= static_cast<uint64_t>(rounds));
+  uint64_t writes = 0, loops = 0, raft_msgs = 0, envelopes = 0;
+  for (uint64_t n = 1; n <= 3; ++n) {
+    const auto& st = c.node(n).host->stats();
+    writes += st.log_writes;
+    loops += st.loops;
+    raft_msgs += st.raft_messages;
+    envelopes += st.transport_messages;
+  }
+  CHECK(writes - writes0 <= loops - loops0);
+  // 8 groups share each envelope: far fewer envelopes than Raft messages.
+  CHECK(raft_msgs >= 4 * envelopes);
+}
+
+TEST_CASE("RaftHost advances a group only after its apply task has run") {
+  HostCluster c(3, {5}, Options());
+  c.ElectAll();
+  uint64_t l = c.Leader(5);
+  RaftHost& host = *c.node(l).host;
+  REQUIRE(host.Propose(5, "a=1").ok());
+  // Replicate and commit: rounds until the leader hands the entry to its executor.
+  bool busy = false;
+  for (int i = 0; i < 20 && !busy; ++i) {
+    c.clock().Advance(10);
+    REQUIRE(host.RunOnce().ok());
+    busy = host.group_status(5).busy;
+    if (!busy) c.Round();
+  }
+  REQUIRE(busy);
+  // Busy: proposals are held, not lost.
+  REQUIRE(host.Propose(5, "b=2").ok());
+  REQUIRE(host.RunOnce().ok());
+  CHECK(host.group_status(5).busy);
+  CHECK(c.node(l).executor.RunAll() == 1);
+  REQUIRE(host.RunOnce().ok());  // Drains the completion: Advance.
+  for (int i = 0; i < 30; ++i) c.Round();
+  CHECK(c.node(l).sms.at(5)->kv().size() == 2);
+  CHECK(c.node(l).sms.at(5)->kv().at("b") == "2");
+}
+
+TEST_CASE("RaftHost compacts a log only up to the durable applied index") {
+  RaftHostOptions o = Options();
+  o.compact_entries = 10;
+  HostCluster c(3, {1, 2}, o, /*sync_every=*/7);
+  c.ElectAll();
+  for (int i = 0; i < 60; ++i) {
+    ProposeEverywhere(c, {1, 2}, i);
+    c.Round();
+    for (uint64_t n = 1; n <= 3; ++n)
+      for (uint64_t g : {1, 2}) {
+        uint64_t snap = c.node(n).store.group(g)->FirstIndex() - 1;
+        CHECK(snap <= c.node(n).disks[g].index);
+      }
+  }
+  c.Rounds(30);
+  for (uint64_t n = 1; n <= 3; ++n) {
+    CHECK(c.node(n).host->stats().compactions > 0);
+    CHECK(c.node(n).store.group(1)->FirstIndex() > 30);
+  }
+}
+
+TEST_CASE("RaftHost brings a replica behind the compacted log up to date with a snapshot") {
+  RaftHostOptions o = Options();
+  o.compact_entries = 5;
+  o.raft.snapshot_chunk_bytes = 16;  // Several chunks.
+  HostCluster c(3, {9}, o);
+  c.ElectAll();
+  uint64_t l = c.Leader(9);
+  uint64_t lagging = l == 3 ? 2 : 3;
+  for (uint64_t n = 1; n <= 3; ++n)
+    if (n != lagging) c.Cut(n, lagging);
+  for (int i = 0; i < 40; ++i) {
+    REQUIRE(c.node(l).host->Propose(9, testing::Cat("k", i, "=", i)).ok());
+    c.Round();
+  }
+  c.Rounds(20);
+  REQUIRE(c.node(l).store.group(9)->FirstIndex() > 20);
+  c.Heal();
+  for (int i = 0; i < 200 && c.node(lagging).sms.at(9)->kv().size() < 40; ++i) c.Round();
+  c.Rounds(5);  // The install's completion, then the log's ApplySnapshot.
+  CHECK(c.node(lagging).host->stats().snapshots_installed >= 1);
+  CHECK(c.node(lagging).store.group(9)->FirstIndex() > 20);
+  CHECK(c.node(lagging).sms.at(9)->kv() == c.node(l).sms.at(9)->kv());
+}
+
+TEST_CASE("RaftHost restarts a crashed node from its log and its synced state") {
+  HostCluster c(3, {4, 6}, Options(), /*sync_every=*/3);
+  c.ElectAll();
+  for (int i = 0; i < 10; ++i) {
+    ProposeEverywhere(c, {4, 6}, i);
+    c.Round();
+  }
+  // Crash node 2 right after a loop: its apply tasks never run.
+  c.clock().Advance(10);
+  REQUIRE(c.node(2).host->RunOnce().ok());
+  c.Crash(2);
+  for (int i = 10; i < 20; ++i) {
+    uint64_t g = i % 2 ? 4 : 6;
+    for (int r = 0; r < 100 && c.Leader(g) == 0; ++r) c.Round(50);
+    REQUIRE(c.node(c.Leader(g)).host->Propose(g, testing::Cat("k", i, "=x")).ok());
+    c.Round();
+  }
+  c.Start(2);
+  for (int i = 0; i < 300 && !(c.node(2).sms.at(4)->kv().size() == 15 && c.node(2).sms.at(6)->kv().size() == 15); ++i)
+    c.Round(20);
+  CHECK(c.node(2).sms.at(4)->kv() == c.node(c.Leader(4)).sms.at(4)->kv());
+  CHECK(c.node(2).sms.at(6)->kv() == c.node(c.Leader(6)).sms.at(6)->kv());
+}
+
+TEST_CASE("RaftHost: a follower is fresh while it hears its leader, and not once cut off") {
+  HostCluster c(3, {8}, Options());
+  c.ElectAll();
+  uint64_t l = c.Leader(8);
+  uint64_t f = l == 1 ? 2 : 1;
+  REQUIRE(c.node(l).host->Propose(8, "x=1").ok());
+  c.Rounds(30, 20);
+  CHECK(c.node(f).sms.at(8)->kv().count("x") == 1);
+  CHECK(c.node(f).host->FreshWithin(8, 500));
+  CHECK_FALSE(c.node(l).host->FreshWithin(8, 500));  // The leader never answers stale reads.
+  c.Cut(l, f);
+  c.Rounds(40, 20);  // 800 ms without the leader.
+  CHECK_FALSE(c.node(f).host->FreshWithin(8, 500));
+  CHECK(c.node(f).host->FreshWithin(8, 5000));
+}
+
+}  // namespace
+}  // namespace vectron::net::cluster
+
+namespace vectron::net::cluster {
+namespace {
+
+class NullTransport final : public Transport {
+ public:
+  void Send(const NodeId&, Envelope) override {}
+};
+
+TEST_CASE("RaftHost over the LMDB log store keeps committed entries across a restart") {
+  char tmpl[] = "/tmp/cluster-host-XXXXXX";
+  REQUIRE(mkdtemp(tmpl) != nullptr);
+  std::string dir = tmpl;
+  testing::KvDisk disk;  // Never synced (sync_every huge): the log alone must restore the state.
+  ManualClock clock(0);
+  NullTransport transport;
+  InlineExecutor executor;
+  raft::ConfState conf{{1}, {}};
+  for (int run = 0; run < 2; ++run) {
+    std::unique_ptr<LmdbGroupLogStore> store;
+    REQUIRE(LmdbGroupLogStore::Open(dir, {}, &store).ok());
+    LoopQueue loop;
+    RaftHostOptions o;
+    RaftHost host(NodeId{NodeKind::kWorker, 1}, o, clock, transport, *store, executor, loop, {});
+    auto sm = std::make_unique<testing::KvStateMachine>(&disk, 1u << 30);
+    testing::KvStateMachine* kv = sm.get();
+    REQUIRE(host.AddGroup(77, std::move(sm), &conf).ok());
+    for (int i = 0; i < 300 && host.group_status(77).role != raft::Role::kLeader; ++i) {
+      clock.Advance(100);
+      REQUIRE(host.RunOnce().ok());
+    }
+    REQUIRE(host.group_status(77).role == raft::Role::kLeader);
+    if (run == 0) {
+      for (int i = 0; i < 5; ++i) REQUIRE(host.Propose(77, testing::Cat("k", i, "=", i)).ok());
+    }
+    for (int i = 0; i < 5; ++i) REQUIRE(host.RunOnce().ok());
+    CHECK(kv->kv().size() == 5);
+    std::vector<uint64_t> groups;
+    REQUIRE(store->ListGroups(&groups).ok());
+    CHECK(groups == std::vector<uint64_t>{77});
+  }
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace vectron::net::cluster

@@ -1,0 +1,269 @@
+// Router against scripted replicas: where requests go, and what it does with each answer.
+#include <doctest/doctest.h>
+
+#include <deque>
+
+#include "net/cluster/router.h"
+#include "tests/net/cluster/host_harness.h"
+
+namespace vectron::net::cluster {
+namespace {
+
+struct Sent {
+  NodeId to;
+  Envelope msg;
+};
+
+class Capture final : public Transport {
+ public:
+  void Send(const NodeId& to, Envelope msg) override { out.push_back({to, std::move(msg)}); }
+  std::deque<Sent> out;
+  // Pops the first message of type T (failing the test if none).
+  template <typename T>
+  std::pair<NodeId, T> Pop() {
+    for (auto it = out.begin(); it != out.end(); ++it) {
+      if (auto* m = std::get_if<T>(&it->msg)) {
+        std::pair<NodeId, T> r{it->to, std::move(*m)};
+        out.erase(it);
+        return r;
+      }
+    }
+    FAIL("no message of the expected type was sent");
+    return {};
+  }
+  template <typename T>
+  size_t Count() const {
+    size_t n = 0;
+    for (const Sent& s : out) n += std::holds_alternative<T>(s.msg);
+    return n;
+  }
+};
+
+// A map: collection "c" with 2 shards, groups 10 and 11, replicas on workers 1-3.
+ClusterMap TwoShards(uint64_t version = 5) {
+  ClusterMap m;
+  m.version = version;
+  m.pd_members = {1, 2, 3};
+  m.pd_leader = 1;
+  for (uint64_t w = 1; w <= 3; ++w) m.workers[w] = WorkerInfo{w, testing::Cat("w", w), true};
+  CollectionConfig cfg;
+  cfg.dim = 2;
+  cfg.shards = 2;
+  m.collections["c"] = CollectionInfo{"c", cfg.ToJson(), 3, {10, 11}};
+  m.groups[10] = GroupInfo{10, "c", 0, 1, {1, 2, 3}, 2};
+  m.groups[11] = GroupInfo{11, "c", 1, 1, {1, 2, 3}, 3};
+  return m;
+}
+
+struct Fixture {
+  ManualClock clock{1000};
+  SplitMixRng rng{5};
+  Capture net;
+  Router router;
+  Fixture() : router(Options(), clock, rng, net) {
+    router.RunOnce();  // Asks for the map.
+    auto [to, req] = net.Pop<PdMapRequest>();
+    CHECK(to.kind == NodeKind::kPd);
+    PdMapResponse r;
+    r.rpc_id = req.rpc_id;
+    r.pd_leader = 1;
+    r.map = TwoShards();
+    router.Receive(to, r);
+    REQUIRE(router.has_map());
+  }
+  static RouterOptions Options() {
+    RouterOptions o;
+    o.pd_members = {1, 2, 3};
+    o.client_id = 99;
+    o.rpc_timeout_ms = 100;
+    o.deadline_ms = 1000;
+    o.backoff_min_ms = 10;
+    o.backoff_max_ms = 40;
+    return o;
+  }
+  void Run(uint64_t ms) {
+    for (uint64_t t = 0; t < ms; t += 5) {
+      clock.Advance(5);
+      router.RunOnce();
+    }
+  }
+};
+
+WriteBatch OneUpsert(const std::string& id) {
+  WriteBatch b;
+  std::vector<float> v = {1, 2};
+  b.Upsert(id, v);
+  return b;
+}
+
+TEST_CASE("Router sends a write to the group's leader and retries at the leader a replica names") {
+  Fixture f;
+  std::optional<Status> result;
+  f.router.Write("c", OneUpsert("a"), [&](Status s) { result = s; });
+  auto [to, req] = f.net.Pop<ShardWriteRequest>();
+  uint64_t group = req.group;
+  const GroupInfo& g = f.router.map().groups.at(group);
+  CHECK(to.id == g.leader);  // The map's hint.
+  CHECK(req.command.request.client == 99);
+  CHECK(req.epoch == 1);
+  // "Not the leader; try 1".
+  ShardWriteResponse nl;
+  nl.rpc_id = req.rpc_id;
+  nl.status = Status::Unavailable("not the leader");
+  nl.leader_hint = 1;
+  f.router.Receive(to, nl);
+  f.router.RunOnce();
+  auto [to2, req2] = f.net.Pop<ShardWriteRequest>();
+  CHECK(to2.id == 1);
+  CHECK(req2.command.request.seq == req.command.request.seq);  // The same request id.
+  ShardWriteResponse ok;
+  ok.rpc_id = req2.rpc_id;
+  f.router.Receive(to2, ok);
+  REQUIRE(result.has_value());
+  CHECK(result->ok());
+  // The next write to that group goes to the leader it learned.
+  f.router.Write("c", OneUpsert("a"), [&](Status s) { result = s; });
+  auto [to3, req3] = f.net.Pop<ShardWriteRequest>();
+  CHECK(to3.id == 1);
+  CHECK(req3.command.request.seq > req2.command.request.seq);
+  CHECK(req3.command.request.acked_below == req3.command.request.seq);  // Every earlier one is answered.
+}
+
+TEST_CASE("Router refreshes its map when a replica says the epoch is stale, and retries") {
+  Fixture f;
+  std::optional<Status> result;
+  f.router.Write("c", OneUpsert("b"), [&](Status s) { result = s; });
+  auto [to, req] = f.net.Pop<ShardWriteRequest>();
+  ShardWriteResponse stale;
+  stale.rpc_id = req.rpc_id;
+  stale.stale_epoch = true;
+  stale.status = Status::FailedPrecondition("epoch");
+  f.router.Receive(to, stale);
+  auto [pd, mreq] = f.net.Pop<PdMapRequest>();
+  PdMapResponse mr;
+  mr.rpc_id = mreq.rpc_id;
+  mr.pd_leader = 1;
+  ClusterMap m = TwoShards(6);
+  for (auto& [id, g] : m.groups) g.epoch = 2;
+  mr.map = m;
+  f.router.Receive(pd, mr);
+  f.Run(60);
+  auto [to2, req2] = f.net.Pop<ShardWriteRequest>();
+  CHECK(req2.epoch == 2);
+  ShardWriteResponse ok;
+  ok.rpc_id = req2.rpc_id;
+  f.router.Receive(to2, ok);
+  REQUIRE(result.has_value());
+  CHECK(result->ok());
+}
+
+TEST_CASE("Router gives up at the deadline with Unavailable, saying a write's outcome is unknown") {
+  Fixture f;
+  std::optional<Status> result;
+  f.router.Write("c", OneUpsert("a"), [&](Status s) { result = s; });
+  f.Run(1100);  // No replica ever answers: timeouts, retries on other replicas.
+  REQUIRE(result.has_value());
+  CHECK(result->code() == StatusCode::kUnavailable);
+  CHECK(result->message().find("may or may not") != std::string::npos);
+  CHECK(f.router.stats().retries >= 3);
+  CHECK(f.router.pending() == 0);
+}
+
+TEST_CASE("Router answers a validation error at once, without retrying") {
+  Fixture f;
+  std::optional<Status> result;
+  f.router.Write("c", OneUpsert("a"), [&](Status s) { result = s; });
+  auto [to, req] = f.net.Pop<ShardWriteRequest>();
+  ShardWriteResponse bad;
+  bad.rpc_id = req.rpc_id;
+  bad.status = Status::InvalidArgument("entry 0 (\"a\"): dimension 2, expected 3");
+  f.router.Receive(to, bad);
+  REQUIRE(result.has_value());
+  CHECK(result->code() == StatusCode::kInvalidArgument);
+  CHECK(f.net.Count<ShardWriteRequest>() == 0);
+}
+
+TEST_CASE("Router scatters a search to every shard and merges a global top-k") {
+  Fixture f;
+  std::optional<Result<std::vector<Hit>>> result;
+  SearchParams sp;
+  sp.k = 3;
+  f.router.Search("c", {0, 0}, sp, ReadOptions{}, [&](Result<std::vector<Hit>> r) { result = std::move(r); });
+  auto [to1, r1] = f.net.Pop<ShardReadRequest>();
+  auto [to2, r2] = f.net.Pop<ShardReadRequest>();
+  CHECK(r1.group != r2.group);
+  ShardReadResponse a, b;
+  a.rpc_id = r1.rpc_id;
+  a.hits = {Hit{"x", 0.1f, {}, {}}, Hit{"y", 0.5f, {}, {}}, Hit{"z", 0.9f, {}, {}}};
+  b.rpc_id = r2.rpc_id;
+  b.hits = {Hit{"p", 0.2f, {}, {}}, Hit{"q", 0.3f, {}, {}}};
+  f.router.Receive(to1, a);
+  CHECK_FALSE(result.has_value());
+  f.router.Receive(to2, b);
+  REQUIRE(result.has_value());
+  REQUIRE(result->ok());
+  std::vector<std::string> ids;
+  for (const Hit& h : **result) ids.push_back(h.id);
+  CHECK(ids == std::vector<std::string>{"x", "p", "q"});
+}
+
+TEST_CASE("Router gets ids from their shards and answers in request order; a missing collection is NotFound") {
+  Fixture f;
+  std::vector<std::string> ids = {"a", "b", "c", "d", "e"};
+  std::optional<Result<std::vector<std::optional<Point>>>> result;
+  f.router.Get("c", ids, GetOptions{}, ReadOptions{},
+               [&](Result<std::vector<std::optional<Point>>> r) { result = std::move(r); });
+  size_t parts = f.net.Count<ShardReadRequest>();
+  CHECK(parts >= 1);
+  CHECK(parts <= 2);
+  for (size_t i = 0; i < parts; ++i) {
+    auto [to, req] = f.net.Pop<ShardReadRequest>();
+    ShardReadResponse r;
+    r.rpc_id = req.rpc_id;
+    for (const std::string& id : req.ids) {
+      CHECK(ShardOfId(id, 2) == f.router.map().groups.at(req.group).shard);
+      r.points.push_back(Point{id, {}, {}});
+    }
+    f.router.Receive(to, r);
+  }
+  REQUIRE(result.has_value());
+  REQUIRE(result->ok());
+  for (size_t i = 0; i < ids.size(); ++i) CHECK((**result)[i]->id == ids[i]);
+
+  std::optional<Status> st;
+  f.router.Write("nope", OneUpsert("a"), [&](Status s) { st = s; });
+  f.Run(10);
+  auto [pd, mreq] = f.net.Pop<PdMapRequest>();  // It asks for a newer map first.
+  PdMapResponse mr;
+  mr.rpc_id = mreq.rpc_id;
+  mr.map = TwoShards(7);
+  f.router.Receive(pd, mr);
+  REQUIRE(st.has_value());
+  CHECK(st->code() == StatusCode::kNotFound);
+}
+
+TEST_CASE("Router follows the PD leader hint for admin commands and keeps their request id") {
+  Fixture f;
+  std::optional<Status> result;
+  CollectionConfig cfg;
+  cfg.dim = 3;
+  f.router.CreateCollection("d", cfg, 0, [&](Status s) { result = s; });
+  auto [to, req] = f.net.Pop<PdAdminRequest>();
+  PdAdminResponse nl;
+  nl.rpc_id = req.rpc_id;
+  nl.status = Status::Unavailable("not the placement driver leader");
+  nl.pd_leader = 3;
+  f.router.Receive(to, nl);
+  f.router.RunOnce();
+  auto [to2, req2] = f.net.Pop<PdAdminRequest>();
+  CHECK(to2.id == 3);
+  CHECK(req2.request == req.request);
+  PdAdminResponse ok;
+  ok.rpc_id = req2.rpc_id;
+  f.router.Receive(to2, ok);
+  REQUIRE(result.has_value());
+  CHECK(result->ok());
+}
+
+}  // namespace
+}  // namespace vectron::net::cluster

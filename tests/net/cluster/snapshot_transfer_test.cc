@@ -1,0 +1,219 @@
+#include <doctest/doctest.h>
+#include <stdlib.h>
+
+#include <deque>
+#include <filesystem>
+#include <fstream>
+
+#include "net/cluster/snapshot_transfer.h"
+#include "tests/net/cluster/host_harness.h"
+
+namespace vectron::net::cluster {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Dir {
+  std::string path;
+  Dir() {
+    char tmpl[] = "/tmp/cluster-snap-XXXXXX";
+    REQUIRE(mkdtemp(tmpl) != nullptr);
+    path = tmpl;
+  }
+  ~Dir() { fs::remove_all(path); }
+};
+
+void WriteFile(const std::string& path, const std::string& data) {
+  std::ofstream f(path, std::ios::binary);
+  f << data;
+}
+std::string ReadAll(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+// A snapshot directory: an empty file, a large one, a small one.
+void MakeSource(const std::string& dir, uint64_t seed) {
+  fs::create_directories(dir);
+  WriteFile(dir + "/empty", "");
+  SplitMixRng rng(seed);
+  std::string big(300'000, '\0');
+  for (char& c : big) c = static_cast<char>(rng.Next());
+  WriteFile(dir + "/data.mdb", big);
+  WriteFile(dir + "/index.meta", "{\"seq\": 7}");
+}
+
+bool SameFiles(const std::string& a, const std::string& b) {
+  for (const char* n : {"empty", "data.mdb", "index.meta"})
+    if (ReadAll(a + "/" + n) != ReadAll(b + "/" + n)) return false;
+  return fs::exists(b + "/empty");
+}
+
+TEST_CASE("a snapshot directory streams in chunks of any size into an equal copy") {
+  Dir tmp;
+  MakeSource(tmp.path + "/src", 1);
+  auto archive = SnapshotArchive::Scan(tmp.path + "/src", 42);
+  REQUIRE(archive.ok());
+  auto writer = SnapshotWriter::Create(tmp.path + "/dst");
+  REQUIRE(writer.ok());
+  SplitMixRng rng(7);
+  uint64_t off = 0;
+  while (off < archive->total()) {
+    std::string chunk;
+    REQUIRE(archive->Read(off, static_cast<size_t>(rng.Range(1, 70'000)), &chunk).ok());
+    REQUIRE(!chunk.empty());
+    REQUIRE((*writer)->Append(chunk).ok());
+    off += chunk.size();
+  }
+  CHECK((*writer)->complete());
+  CHECK((*writer)->index() == 42);
+  CHECK(SameFiles(tmp.path + "/src", tmp.path + "/dst"));
+}
+
+TEST_CASE("a snapshot stream with a flipped byte fails its checksum") {
+  Dir tmp;
+  MakeSource(tmp.path + "/src", 2);
+  auto archive = SnapshotArchive::Scan(tmp.path + "/src", 5);
+  REQUIRE(archive.ok());
+  std::string all;
+  REQUIRE(archive->Read(0, 1 << 30, &all).ok());
+  REQUIRE(archive->Read(all.size(), 16, &all).ok());  // The trailer.
+  REQUIRE(all.size() == archive->total());
+  all[all.size() / 2] ^= 1;
+  auto writer = SnapshotWriter::Create(tmp.path + "/dst");
+  REQUIRE(writer.ok());
+  Status s = (*writer)->Append(all);
+  CHECK(s.code() == StatusCode::kCorruption);
+  CHECK_FALSE((*writer)->complete());
+}
+
+TEST_CASE("a snapshot stream refuses bad headers and the trailer before the body") {
+  Dir tmp;
+  auto writer = SnapshotWriter::Create(tmp.path + "/dst");
+  REQUIRE(writer.ok());
+  CHECK((*writer)->Append("NOTASNAPSHOTSTREAM!!!!").code() == StatusCode::kCorruption);
+  MakeSource(tmp.path + "/src", 3);
+  auto archive = SnapshotArchive::Scan(tmp.path + "/src", 1);
+  REQUIRE(archive.ok());
+  std::string t;
+  CHECK(archive->Read(archive->total() - 4, 4, &t).code() == StatusCode::kFailedPrecondition);
+  // A name that would escape the directory is refused when scanning.
+  fs::create_directories(tmp.path + "/src/sub");
+  CHECK(SnapshotArchive::Scan(tmp.path + "/src", 1).status().code() == StatusCode::kInvalidArgument);
+}
+
+// Server and fetcher over a lossy, in-order transport.
+class LossyNet {
+ public:
+  struct Endpoint final : Transport {
+    LossyNet* net;
+    NodeId self;
+    void Send(const NodeId& to, Envelope m) override {
+      if (net->rng.Chance(net->drop)) return;
+      net->q.push_back({self, to, std::move(m)});
+    }
+  };
+  SplitMixRng rng{11};
+  double drop = 0.2;
+  struct Msg {
+    NodeId from, to;
+    Envelope m;
+  };
+  std::deque<Msg> q;
+};
+
+TEST_CASE("a fetch pulls a snapshot over a lossy network, re-asking after timeouts") {
+  Dir tmp;
+  MakeSource(tmp.path + "/src", 4);
+  LossyNet net;
+  LossyNet::Endpoint a{}, b{};
+  a.net = b.net = &net;
+  a.self = NodeId{NodeKind::kWorker, 1};
+  b.self = NodeId{NodeKind::kWorker, 2};
+  ManualClock clock(1000);
+  InlineExecutor exec;
+  LoopQueue loop;
+  SnapshotTransferOptions o;
+  o.tmp_dir = tmp.path + "/copies";
+  o.chunk_bytes = 16 * 1024;
+  o.timeout_ms = 100;
+  int made = 0;
+  SnapshotServer server(o, clock, a, exec, loop, [&](uint64_t group, const std::string& dir) -> Result<uint64_t> {
+    CHECK(group == 9);
+    ++made;
+    fs::copy(tmp.path + "/src", dir);
+    return uint64_t{77};
+  });
+  SplitMixRng rng(3);
+  uint64_t done_index = 0;
+  SnapshotFetcher fetcher(
+      o, clock, rng, b, [&](uint64_t g) { return tmp.path + "/staging-" + std::to_string(g); },
+      [&](uint64_t g, uint64_t index) {
+        CHECK(g == 9);
+        done_index = index;
+      });
+  fetcher.Start(9, a.self, 70);
+  for (int i = 0; i < 5000 && done_index == 0; ++i) {
+    clock.Advance(10);
+    loop.Drain();
+    server.RunOnce();
+    fetcher.RunOnce();
+    std::deque<LossyNet::Msg> q;
+    q.swap(net.q);
+    for (auto& m : q) {
+      if (auto* req = std::get_if<SnapshotFetchRequest>(&m.m)) server.OnRequest(m.from, *req);
+      if (auto* resp = std::get_if<SnapshotFetchResponse>(&m.m)) fetcher.OnResponse(m.from, *resp);
+    }
+  }
+  CHECK(done_index == 77);
+  CHECK(made >= 1);
+  CHECK(SameFiles(tmp.path + "/src", tmp.path + "/staging-9"));
+  // Idle copies are dropped.
+  clock.Advance(10 * o.timeout_ms + 1);
+  server.RunOnce();
+  CHECK(server.copies() == 0);
+}
+
+TEST_CASE("a fetch for an index the sender's copy does not reach fails and is retried") {
+  Dir tmp;
+  MakeSource(tmp.path + "/src", 5);
+  LossyNet net;
+  net.drop = 0;
+  LossyNet::Endpoint a{}, b{};
+  a.net = b.net = &net;
+  a.self = NodeId{NodeKind::kWorker, 1};
+  b.self = NodeId{NodeKind::kWorker, 2};
+  ManualClock clock(1000);
+  InlineExecutor exec;
+  LoopQueue loop;
+  SnapshotTransferOptions o;
+  o.tmp_dir = tmp.path + "/copies";
+  o.timeout_ms = 100;
+  uint64_t copy_index = 10;
+  SnapshotServer server(o, clock, a, exec, loop, [&](uint64_t, const std::string& dir) -> Result<uint64_t> {
+    fs::copy(tmp.path + "/src", dir);
+    return copy_index;
+  });
+  SplitMixRng rng(3);
+  uint64_t done_index = 0;
+  SnapshotFetcher fetcher(o, clock, rng, b, [&](uint64_t) { return tmp.path + "/staging"; },
+                          [&](uint64_t, uint64_t index) { done_index = index; });
+  fetcher.Start(1, a.self, 20);
+  for (int i = 0; i < 300 && done_index == 0; ++i) {
+    if (i == 100) copy_index = 25;  // The sender has applied more by now.
+    clock.Advance(10);
+    loop.Drain();
+    server.RunOnce();
+    fetcher.RunOnce();
+    std::deque<LossyNet::Msg> q;
+    q.swap(net.q);
+    for (auto& m : q) {
+      if (auto* req = std::get_if<SnapshotFetchRequest>(&m.m)) server.OnRequest(m.from, *req);
+      if (auto* resp = std::get_if<SnapshotFetchResponse>(&m.m)) fetcher.OnResponse(m.from, *resp);
+    }
+  }
+  CHECK(done_index == 25);
+}
+
+}  // namespace
+}  // namespace vectron::net::cluster

@@ -1,0 +1,640 @@
+#include "tests/sim/cluster_sim.h"
+
+#include <stdlib.h>
+
+#include <algorithm>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <vector>
+
+#include "net/cluster/pd_node.h"
+#include "net/cluster/router.h"
+#include "net/cluster/worker_node.h"
+#include "raft/sim/linearizability.h"
+#include "tests/sim/sim_env.h"
+#include "tests/sim/sim_log_store.h"
+
+namespace vectron::net::cluster::sim {
+
+namespace {
+
+constexpr uint64_t kStepMs = 10;
+constexpr int kNodes = 3;
+constexpr int kKeys = 8;
+constexpr int kShards = 4;
+constexpr uint32_t kDim = 4;
+constexpr size_t kTraceTail = 300;
+const char* const kCollection = "c";
+
+std::string Key(int k) {
+  std::string s = "k";
+  s += std::to_string(k);
+  return s;
+}
+
+// The value a point carries in its metadata, {"v":N}; 0 if none.
+uint64_t ValueOf(const std::string& metadata) {
+  size_t p = metadata.find("\"v\":");
+  if (p == std::string::npos) return 0;
+  return std::strtoull(metadata.c_str() + p + 4, nullptr, 10);
+}
+
+struct PdSim {
+  uint64_t id = 0;
+  std::unique_ptr<SimClock> clock;
+  SimLogStore store;
+  std::unique_ptr<NodeTransport> transport;
+  std::unique_ptr<PdNode> node;
+  uint64_t down_until_ms = 0;
+};
+
+struct WorkerSim {
+  uint64_t id = 0;
+  std::unique_ptr<SimClock> clock;
+  SimLogStore store;
+  std::string dir;
+  SimExecutor executor;
+  std::unique_ptr<NodeTransport> transport;
+  std::unique_ptr<WorkerNode> node;
+  uint64_t down_until_ms = 0;
+};
+
+struct Client {
+  uint64_t id = 0;
+  bool busy = false;
+  uint64_t idle_until_ms = 0;
+  uint64_t seq = 0;
+};
+
+class ClusterSimulation {
+ public:
+  explicit ClusterSimulation(const ClusterSimOptions& o) : opt_(o), rng_(o.seed), net_(rng_, &now_ms_) {}
+  ~ClusterSimulation() {
+    gateway_.reset();
+    for (auto& w : workers_) {
+      w.executor.Clear();
+      w.node.reset();
+    }
+    for (auto& p : pds_) p.node.reset();
+    if (!root_.empty()) std::filesystem::remove_all(root_);
+  }
+  ClusterSimResult Run();
+
+ private:
+  void Setup();
+  void Trace(const std::string& line);
+  void Fail(const std::string& why);
+  uint64_t Event() { return ++event_; }
+  RaftHostOptions HostOptions(bool pd);
+  void StartPd(PdSim& p);
+  void StartWorker(WorkerSim& w);
+  void CrashWorker(WorkerSim& w, const char* why);
+  void CrashPd(PdSim& p, const char* why);
+  void Deliver();
+  void RunNodes();
+  void RunExecutors();
+  void FaultsStep();
+  void ClientsStep();
+  void IssueOp(Client& c);
+  void CheckReplicas(bool final_check);
+  void CheckLeaders();
+  std::string Digest(Shard& shard);
+  NodeId GatewayId() const { return NodeId{NodeKind::kGateway, 1}; }
+
+  ClusterSimOptions opt_;
+  SplitMixRng rng_;
+  uint64_t now_ms_ = 0;
+  uint64_t step_ = 0;
+  SimNetwork net_;
+  std::string root_;
+  std::vector<PdSim> pds_;
+  std::vector<WorkerSim> workers_;
+  std::unique_ptr<SimClock> gw_clock_;
+  std::unique_ptr<SplitMixRng> gw_rng_;
+  std::unique_ptr<NodeTransport> gw_transport_;
+  std::unique_ptr<Router> gateway_;
+  std::vector<Client> clients_;
+  bool collection_ready_ = false;
+  bool creating_ = false;
+  std::vector<raft::sim::KvOp> history_;
+  std::set<std::pair<int, uint64_t>> written_;  // (key, value) ever written
+  uint64_t event_ = 0;
+  bool failed_ = false;
+  std::string failure_;
+  std::deque<std::string> trace_;
+  std::string config_;
+  ClusterSimStats stats_;
+  // Per seed.
+  bool pre_vote_ = true, check_quorum_ = true, lease_ = false;
+  double crash_p_ = 0, pd_crash_p_ = 0, partition_p_ = 0, crash_point_p_ = 0, skew_ = 0;
+  double apply_lag_p_ = 0;
+  uint64_t liveness_from_ = 0;
+  uint64_t clients_stop_ = 0;
+  uint64_t heal_at_ms_ = 0;
+  uint64_t writes_ok_in_liveness_ = 0;
+  // Checkers.
+  std::map<std::pair<uint64_t, uint64_t>, std::string> digest_at_;  // (group, applied) -> digest
+  std::map<std::pair<uint64_t, uint64_t>, uint64_t> leader_of_;     // (group, term) -> worker
+};
+
+void ClusterSimulation::Trace(const std::string& line) {
+  std::string l = "[" + std::to_string(now_ms_) + "ms] " + line;
+  if (opt_.trace) std::printf("%s\n", l.c_str());
+  trace_.push_back(std::move(l));
+  if (trace_.size() > kTraceTail) trace_.pop_front();
+}
+
+void ClusterSimulation::Fail(const std::string& why) {
+  if (failed_) return;
+  failed_ = true;
+  failure_ = "at " + std::to_string(now_ms_) + " ms (step " + std::to_string(step_) + "): " + why;
+  Trace("CHECK FAILED: " + why);
+}
+
+RaftHostOptions ClusterSimulation::HostOptions(bool pd) {
+  RaftHostOptions o;
+  o.tick_ms = 100;
+  o.raft.election_ticks = 10;
+  o.raft.heartbeat_ticks = 2;
+  o.raft.pre_vote = pre_vote_;
+  o.raft.check_quorum = check_quorum_;
+  o.raft.read_only = lease_ ? raft::ReadOnlyOption::kLeaseBased : raft::ReadOnlyOption::kSafe;
+  o.raft.max_bytes_per_msg = 64 * 1024;
+  o.raft.seed = opt_.seed;
+  // Shard groups keep their whole log for now (shard snapshots arrive with the lib changes);
+  // the PD group compacts often, so PD snapshots are exercised.
+  o.compact_entries = pd ? 40 : UINT64_MAX / 2;
+  o.crash_after_persist = [this] { return opt_.faults && now_ms_ < liveness_from_ * kStepMs && rng_.Chance(crash_point_p_); };
+  return o;
+}
+
+void ClusterSimulation::StartPd(PdSim& p) {
+  PdNodeOptions o;
+  o.id = p.id;
+  o.members = {1, 2, 3};
+  o.raft = HostOptions(true);
+  p.node = std::make_unique<PdNode>(o, *p.clock, *p.transport, p.store);
+  Status s = p.node->Start();
+  if (!s.ok()) Fail("pd " + std::to_string(p.id) + " failed to start: " + s.ToString());
+}
+
+void ClusterSimulation::StartWorker(WorkerSim& w) {
+  WorkerNodeOptions o;
+  o.id = w.id;
+  o.addr = "w" + std::to_string(w.id);
+  o.data_dir = w.dir;
+  o.pd_members = {1, 2, 3};
+  o.raft = HostOptions(false);
+  o.shard_options.durability = Durability::kNoSync;  // A process crash keeps every commit.
+  o.shard_options.map_size_bytes = 64ull << 20;
+  o.shard_options.threads = 1;
+  o.heartbeat_ms = 300;
+  w.node = std::make_unique<WorkerNode>(o, *w.clock, *w.transport, w.store, w.executor);
+  Status s = w.node->Start();
+  if (!s.ok()) Fail("worker " + std::to_string(w.id) + " failed to start: " + s.ToString());
+}
+
+void ClusterSimulation::CrashWorker(WorkerSim& w, const char* why) {
+  Trace("worker " + std::to_string(w.id) + " crashes (" + why + ")");
+  w.executor.Clear();
+  w.node.reset();
+  w.down_until_ms = now_ms_ + rng_.Range(200, 3000);
+  ++stats_.worker_crashes;
+}
+
+void ClusterSimulation::CrashPd(PdSim& p, const char* why) {
+  Trace("pd " + std::to_string(p.id) + " crashes (" + why + ")");
+  p.node.reset();
+  p.down_until_ms = now_ms_ + rng_.Range(200, 3000);
+  ++stats_.pd_crashes;
+}
+
+void ClusterSimulation::Setup() {
+  char tmpl[] = "/tmp/vectron-cluster-sim-XXXXXX";
+  if (!mkdtemp(tmpl)) {
+    Fail("mkdtemp failed");
+    return;
+  }
+  root_ = tmpl;
+  pre_vote_ = !rng_.Chance(0.2);
+  check_quorum_ = !rng_.Chance(0.2);
+  lease_ = check_quorum_ && rng_.Chance(0.5);
+  if (opt_.faults) {
+    net_.faults.drop = rng_.Chance(0.3) ? 0.0 : 0.01 * static_cast<double>(rng_.Range(1, 5));
+    net_.faults.duplicate = rng_.Chance(0.5) ? 0.0 : 0.01 * static_cast<double>(rng_.Range(1, 3));
+    net_.faults.long_delay = 0.01 * static_cast<double>(rng_.Range(0, 3));
+    net_.faults.delay_max_ms = rng_.Range(1, 30);
+    crash_p_ = 1.0 / static_cast<double>(rng_.Range(300, 1500));
+    pd_crash_p_ = 1.0 / static_cast<double>(rng_.Range(500, 2500));
+    partition_p_ = 1.0 / static_cast<double>(rng_.Range(300, 1500));
+    crash_point_p_ = rng_.Chance(0.5) ? 0.0 : 1.0 / static_cast<double>(rng_.Range(2000, 10000));
+    skew_ = 0.1 * static_cast<double>(rng_.Range(0, 3));
+    apply_lag_p_ = 0.1 * static_cast<double>(rng_.Range(0, 5));
+  }
+  liveness_from_ = opt_.steps - opt_.steps / 3;
+  clients_stop_ = opt_.steps - std::min<uint64_t>(opt_.steps / 6, 300);
+  std::ostringstream os;
+  os << "pre_vote=" << pre_vote_ << " check_quorum=" << check_quorum_ << " lease=" << lease_
+     << " drop=" << net_.faults.drop << " dup=" << net_.faults.duplicate << " long_delay=" << net_.faults.long_delay
+     << " delay_max=" << net_.faults.delay_max_ms << "ms crash_p=" << crash_p_ << " pd_crash_p=" << pd_crash_p_
+     << " partition_p=" << partition_p_ << " crash_point_p=" << crash_point_p_ << " skew=" << skew_
+     << " apply_lag=" << apply_lag_p_;
+  config_ = os.str();
+  Trace("config: " + config_);
+
+  pds_.resize(kNodes);
+  workers_.resize(kNodes);
+  for (int i = 0; i < kNodes; ++i) {
+    PdSim& p = pds_[i];
+    p.id = static_cast<uint64_t>(i + 1);
+    p.clock = std::make_unique<SimClock>(&now_ms_);
+    p.clock->SetRate(1.0 + skew_ * static_cast<double>(rng_.Below(101)) / 100.0);
+    p.transport = std::make_unique<NodeTransport>(net_, NodeId{NodeKind::kPd, p.id});
+    StartPd(p);
+    WorkerSim& w = workers_[i];
+    w.id = static_cast<uint64_t>(i + 1);
+    w.dir = root_ + "/w" + std::to_string(w.id);
+    w.clock = std::make_unique<SimClock>(&now_ms_);
+    w.clock->SetRate(1.0 + skew_ * static_cast<double>(rng_.Below(101)) / 100.0);
+    w.transport = std::make_unique<NodeTransport>(net_, NodeId{NodeKind::kWorker, w.id});
+    StartWorker(w);
+  }
+  gw_clock_ = std::make_unique<SimClock>(&now_ms_);
+  gw_rng_ = std::make_unique<SplitMixRng>(opt_.seed ^ 0x5eed);
+  gw_transport_ = std::make_unique<NodeTransport>(net_, GatewayId());
+  RouterOptions ro;
+  ro.id = 1;
+  ro.pd_members = {1, 2, 3};
+  ro.rpc_timeout_ms = 1000;
+  ro.deadline_ms = 4000;
+  gateway_ = std::make_unique<Router>(ro, *gw_clock_, *gw_rng_, *gw_transport_);
+  int nclients = static_cast<int>(rng_.Range(2, 4));
+  for (int i = 0; i < nclients; ++i) clients_.push_back(Client{static_cast<uint64_t>(i + 1)});
+}
+
+void ClusterSimulation::Deliver() {
+  for (SimNetwork::InFlight& f : net_.Due()) {
+    ++stats_.messages;
+    switch (f.to.kind) {
+      case NodeKind::kPd: {
+        PdSim& p = pds_[f.to.id - 1];
+        if (p.node) p.node->Receive(f.from, std::move(f.msg));
+        break;
+      }
+      case NodeKind::kWorker: {
+        WorkerSim& w = workers_[f.to.id - 1];
+        if (w.node) w.node->Receive(f.from, std::move(f.msg));
+        break;
+      }
+      case NodeKind::kGateway:
+        gateway_->Receive(f.from, std::move(f.msg));
+        break;
+    }
+  }
+}
+
+void ClusterSimulation::RunNodes() {
+  for (PdSim& p : pds_) {
+    if (!p.node) continue;
+    Status s = p.node->RunOnce();
+    if (s.code() == StatusCode::kAborted) {
+      ++stats_.crash_points;
+      CrashPd(p, "after persisting, before sending");
+    } else if (!s.ok()) {
+      Fail("pd " + std::to_string(p.id) + ": " + s.ToString());
+    }
+  }
+  for (WorkerSim& w : workers_) {
+    if (!w.node) continue;
+    Status s = w.node->RunOnce();
+    if (s.code() == StatusCode::kAborted) {
+      ++stats_.crash_points;
+      CrashWorker(w, "after persisting, before sending");
+    } else if (!s.ok()) {
+      Fail("worker " + std::to_string(w.id) + ": " + s.ToString());
+    }
+  }
+  gateway_->RunOnce();
+}
+
+void ClusterSimulation::RunExecutors() {
+  for (WorkerSim& w : workers_) {
+    if (!w.node || w.executor.size() == 0) continue;
+    // Apply lag: now and then only part of the queue runs this step.
+    size_t n = rng_.Chance(apply_lag_p_) ? rng_.Below(w.executor.size() + 1) : w.executor.size();
+    w.executor.Run(n);
+    // Crash point: the shard committed (or a snapshot was installed) but the Raft loop never
+    // learns of it (the completion is lost with the process).
+    if (n > 0 && opt_.faults && now_ms_ < liveness_from_ * kStepMs && rng_.Chance(crash_point_p_ * 20)) {
+      ++stats_.crash_points;
+      CrashWorker(w, "after a shard commit, before Advance");
+    }
+  }
+}
+
+void ClusterSimulation::FaultsStep() {
+  bool safety = step_ < liveness_from_;
+  for (PdSim& p : pds_)
+    if (!p.node && (now_ms_ >= p.down_until_ms || !safety)) {
+      Trace("pd " + std::to_string(p.id) + " restarts");
+      StartPd(p);
+    }
+  for (WorkerSim& w : workers_)
+    if (!w.node && (now_ms_ >= w.down_until_ms || !safety)) {
+      Trace("worker " + std::to_string(w.id) + " restarts");
+      StartWorker(w);
+    }
+  if (net_.partitioned() && (now_ms_ >= heal_at_ms_ || !safety)) {
+    Trace("partition healed");
+    net_.Heal();
+  }
+  if (!opt_.faults || !collection_ready_) return;
+  if (!safety) {
+    net_.faults = NetFaults{};
+    return;
+  }
+  if (rng_.Chance(crash_p_)) {
+    WorkerSim& w = workers_[rng_.Below(kNodes)];
+    if (w.node) CrashWorker(w, "random");
+  }
+  if (rng_.Chance(pd_crash_p_)) {
+    PdSim& p = pds_[rng_.Below(kNodes)];
+    if (p.node) CrashPd(p, "random");
+  }
+  if (!net_.partitioned() && rng_.Chance(partition_p_)) {
+    // Isolate one node (a PD, a worker or the gateway) from everything, both ways.
+    std::vector<NodeId> all;
+    for (uint64_t i = 1; i <= kNodes; ++i) all.push_back({NodeKind::kPd, i});
+    for (uint64_t i = 1; i <= kNodes; ++i) all.push_back({NodeKind::kWorker, i});
+    all.push_back(GatewayId());
+    NodeId v = all[rng_.Below(all.size() - (rng_.Chance(0.9) ? 1 : 0))];
+    for (const NodeId& o : all)
+      if (!(o == v)) net_.Block(v, o), net_.Block(o, v);
+    heal_at_ms_ = now_ms_ + rng_.Range(500, 5000);
+    ++stats_.partitions;
+    Trace("partition: isolate " + v.ToString());
+  }
+  if (skew_ > 0 && rng_.Chance(0.002)) {
+    WorkerSim& w = workers_[rng_.Below(kNodes)];
+    w.clock->SetRate(1.0 + skew_ * static_cast<double>(rng_.Below(101)) / 100.0);
+  }
+}
+
+void ClusterSimulation::ClientsStep() {
+  if (!collection_ready_) {
+    if (!creating_ && gateway_->has_map()) {
+      creating_ = true;
+      CollectionConfig cfg;
+      cfg.dim = kDim;
+      cfg.metric = Metric::kL2;
+      cfg.shards = kShards;
+      gateway_->CreateCollection(kCollection, cfg, 3, [this](Status s) {
+        creating_ = false;
+        if (s.ok() || s.code() == StatusCode::kAlreadyExists) {
+          collection_ready_ = true;
+          Trace("collection created");
+        } else {
+          Trace("create collection: " + s.ToString());
+        }
+      });
+    }
+    return;
+  }
+  if (step_ >= clients_stop_) return;
+  for (Client& c : clients_)
+    if (!c.busy && now_ms_ >= c.idle_until_ms) IssueOp(c);
+}
+
+void ClusterSimulation::IssueOp(Client& c) {
+  c.busy = true;
+  ++c.seq;
+  uint64_t call = Event();
+  uint64_t client = c.id;
+  auto done = [this, client] {
+    Client& cl = clients_[client - 1];
+    cl.busy = false;
+    cl.idle_until_ms = now_ms_ + rng_.Range(0, 100);
+  };
+  std::vector<int> keys;
+  int nkeys = static_cast<int>(rng_.Range(1, 3));
+  for (int i = 0; i < nkeys; ++i) {
+    int k = static_cast<int>(rng_.Below(kKeys));
+    if (std::find(keys.begin(), keys.end(), k) == keys.end()) keys.push_back(k);
+  }
+  uint64_t roll = rng_.Below(100);
+  if (roll < 45) {
+    WriteBatch batch;
+    std::vector<size_t> ops;
+    for (int k : keys) {
+      raft::sim::KvOp op;
+      op.client = client;
+      op.key = static_cast<uint64_t>(k);
+      op.is_write = true;
+      op.call = call;
+      if (rng_.Chance(0.75)) {
+        op.value = client * 1'000'000 + c.seq;
+        written_.insert({k, op.value});
+        float v = static_cast<float>(op.value % 1000);
+        std::vector<float> vec = {v, 1, 2, static_cast<float>(k)};
+        batch.Upsert(Key(k), vec, "{\"v\":" + std::to_string(op.value) + "}");
+      } else {
+        op.value = 0;
+        batch.Delete(Key(k));
+      }
+      ops.push_back(history_.size());
+      history_.push_back(op);
+    }
+    gateway_->Write(kCollection, batch, [this, ops, done](Status s) {
+      if (s.ok()) {
+        uint64_t ret = Event();
+        for (size_t i : ops) history_[i].ret = ret;
+        ++stats_.writes_ok;
+        if (step_ >= liveness_from_) ++writes_ok_in_liveness_;
+      } else if (s.code() == StatusCode::kUnavailable) {
+        ++stats_.writes_unknown;  // ret stays "never": it may take effect any time after its call.
+      } else {
+        Fail("write failed unexpectedly: " + s.ToString());
+      }
+      done();
+    });
+  } else if (roll < 50) {
+    // A bounded-staleness get (a follower may answer): not linearizable, so not in the
+    // history; its value must be one some client wrote (or none).
+    std::vector<std::string> ids;
+    for (int k : keys) ids.push_back(Key(k));
+    gateway_->Get(kCollection, ids, GetOptions{false, true}, ReadOptions{500},
+                  [this, keys, done](Result<std::vector<std::optional<Point>>> r) {
+                    if (r.ok()) {
+                      for (size_t i = 0; i < keys.size(); ++i) {
+                        const auto& p = (*r)[i];
+                        uint64_t v = p ? ValueOf(p->metadata) : 0;
+                        if (v != 0 && !written_.count({keys[i], v}))
+                          return Fail("a stale read returned a value nobody wrote: " + std::to_string(v));
+                      }
+                      ++stats_.stale_reads_ok;
+                    } else if (r.status().code() != StatusCode::kUnavailable) {
+                      Fail("stale get failed unexpectedly: " + r.status().ToString());
+                    }
+                    done();
+                  });
+  } else if (roll < 80) {
+    std::vector<std::string> ids;
+    for (int k : keys) ids.push_back(Key(k));
+    gateway_->Get(kCollection, ids, GetOptions{false, true}, ReadOptions{},
+                  [this, keys, client, call, done](Result<std::vector<std::optional<Point>>> r) {
+                    if (r.ok()) {
+                      uint64_t ret = Event();
+                      for (size_t i = 0; i < keys.size(); ++i) {
+                        const auto& p = (*r)[i];
+                        history_.push_back(raft::sim::KvOp{client, static_cast<uint64_t>(keys[i]), false,
+                                                           p ? ValueOf(p->metadata) : 0, call, ret});
+                      }
+                      ++stats_.reads_ok;
+                    } else if (r.status().code() == StatusCode::kUnavailable) {
+                      ++stats_.ops_failed;
+                    } else {
+                      Fail("get failed unexpectedly: " + r.status().ToString());
+                    }
+                    done();
+                  });
+  } else {
+    // An exact search with k above the key count returns every live point: a read of all keys.
+    SearchParams sp;
+    sp.k = 100;
+    sp.exact = true;
+    sp.include_metadata = true;
+    std::vector<float> q = {static_cast<float>(rng_.Below(1000)), 0, 0, 0};
+    gateway_->Search(kCollection, q, sp, ReadOptions{}, [this, client, call, done](Result<std::vector<Hit>> r) {
+      if (r.ok()) {
+        uint64_t ret = Event();
+        std::map<int, uint64_t> seen;
+        for (const Hit& h : *r) {
+          int k = std::atoi(h.id.c_str() + 1);
+          if (h.id.size() < 2 || h.id[0] != 'k' || k < 0 || k >= kKeys || seen.count(k))
+            return Fail("search returned an unexpected or repeated id \"" + h.id + "\"");
+          seen[k] = ValueOf(h.metadata);
+        }
+        for (int k = 0; k < kKeys; ++k)
+          history_.push_back(raft::sim::KvOp{client, static_cast<uint64_t>(k), false, seen.count(k) ? seen[k] : 0, call, ret});
+        ++stats_.reads_ok;
+      } else if (r.status().code() == StatusCode::kUnavailable) {
+        ++stats_.ops_failed;
+      } else {
+        Fail("search failed unexpectedly: " + r.status().ToString());
+      }
+      done();
+    });
+  }
+}
+
+std::string ClusterSimulation::Digest(Shard& shard) {
+  GetOptions go{true, true};
+  auto page = shard.Scroll("", 1000, go);
+  if (!page.ok()) return "error: " + page.status().ToString();
+  std::string d;
+  for (const Point& p : page->points) {
+    d += p.id;
+    d += '=';
+    d += p.metadata;
+    for (float f : p.vector) {
+      d += ',';
+      d += std::to_string(f);
+    }
+    d += ';';
+  }
+  return d;
+}
+
+void ClusterSimulation::CheckReplicas(bool final_check) {
+  std::map<uint64_t, std::vector<std::pair<uint64_t, uint64_t>>> applied;  // group -> (worker, applied)
+  for (WorkerSim& w : workers_) {
+    if (!w.node) continue;
+    for (uint64_t g : w.node->host().groups()) {
+      ShardStateMachine* sm = w.node->shard(g);
+      if (!sm) continue;
+      uint64_t a = sm->applied_index();
+      applied[g].push_back({w.id, a});
+      std::string d = Digest(*sm->shard());
+      auto [it, inserted] = digest_at_.emplace(std::make_pair(g, a), d);
+      if (inserted) {
+        ++stats_.replica_checks;
+      } else if (it->second != d) {
+        return Fail("replicas differ: group " + std::to_string(g) + " at applied index " + std::to_string(a) +
+                    " on worker " + std::to_string(w.id) + ": " + d + " vs " + it->second);
+      }
+    }
+  }
+  if (!final_check) return;
+  for (auto& [g, reps] : applied) {
+    if (reps.size() != static_cast<size_t>(kNodes))
+      return Fail("group " + std::to_string(g) + " has " + std::to_string(reps.size()) + " live replicas at the end");
+    for (auto& [w, a] : reps)
+      if (a != reps[0].second)
+        return Fail("replicas of group " + std::to_string(g) + " did not converge: worker " + std::to_string(w) +
+                    " at " + std::to_string(a) + ", worker " + std::to_string(reps[0].first) + " at " +
+                    std::to_string(reps[0].second));
+  }
+  if (collection_ready_ && applied.size() != static_cast<size_t>(kShards))
+    Fail("expected " + std::to_string(kShards) + " shard groups, found " + std::to_string(applied.size()));
+}
+
+void ClusterSimulation::CheckLeaders() {
+  for (WorkerSim& w : workers_) {
+    if (!w.node) continue;
+    for (uint64_t g : w.node->host().groups()) {
+      GroupStatus st = w.node->host().group_status(g);
+      if (st.role != raft::Role::kLeader) continue;
+      auto [it, inserted] = leader_of_.emplace(std::make_pair(g, st.term), w.id);
+      if (inserted) ++stats_.leaders;
+      else if (it->second != w.id)
+        Fail("two leaders of group " + std::to_string(g) + " in term " + std::to_string(st.term) + ": workers " +
+             std::to_string(it->second) + " and " + std::to_string(w.id));
+    }
+  }
+}
+
+ClusterSimResult ClusterSimulation::Run() {
+  Setup();
+  for (step_ = 1; step_ <= opt_.steps && !failed_; ++step_) {
+    now_ms_ = step_ * kStepMs;
+    if (step_ == liveness_from_) Trace("liveness phase: faults stop, partitions heal, nodes restart");
+    FaultsStep();
+    Deliver();
+    RunNodes();
+    RunExecutors();
+    ClientsStep();
+    CheckLeaders();
+    if (step_ % 10 == 0) CheckReplicas(false);
+  }
+  if (!failed_) {
+    if (!collection_ready_) Fail("liveness: the collection was never created");
+    else if (liveness_from_ < opt_.steps && writes_ok_in_liveness_ == 0)
+      Fail("liveness: no write completed after the faults stopped");
+  }
+  if (!failed_) CheckReplicas(true);
+  if (!failed_) {
+    raft::sim::LinReport lr = raft::sim::CheckLinearizable(history_);
+    stats_.lin_keys_inconclusive = lr.keys_inconclusive;
+    if (lr.result == raft::sim::LinResult::kViolation) Fail("linearizability violation:\n" + lr.detail);
+  }
+  ClusterSimResult r;
+  r.ok = !failed_;
+  r.failure = failure_;
+  r.config = config_;
+  r.stats = stats_;
+  if (failed_)
+    for (const std::string& l : trace_) r.trace_tail += l + "\n";
+  return r;
+}
+
+}  // namespace
+
+ClusterSimResult RunClusterSimulation(const ClusterSimOptions& options) {
+  return ClusterSimulation(options).Run();
+}
+
+}  // namespace vectron::net::cluster::sim

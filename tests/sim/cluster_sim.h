@@ -1,0 +1,53 @@
+// The one-process cluster simulation (docs/cluster.md, "Simulation"): three placement
+// drivers, three workers hosting several shard groups each (real Shards in a temporary
+// directory), a gateway's Router and clients, all in one thread, driven by one seed.
+//
+// Faults (drawn from the seed): message drops, duplicates, delays and reordering;
+// partitions of any node; crashes and restarts of workers and PDs, including crash points
+// after a log write before sending, and after a shard commit (or a snapshot install) before
+// the Raft loop learns of it; clock skew. After every few steps the checkers compare the
+// replicas of every group at equal applied indexes and check one leader per term; at the
+// end the clients' history of upserts, deletes, gets and searches is checked for
+// linearizability, and the replicas must have converged. Failures print the seed.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace vectron::net::cluster::sim {
+
+struct ClusterSimOptions {
+  uint64_t seed = 1;
+  uint64_t steps = 3000;  // One step is 10 ms of simulated time.
+  bool trace = false;     // Print every event as it happens.
+  bool faults = true;
+};
+
+struct ClusterSimStats {
+  uint64_t writes_ok = 0;
+  uint64_t writes_unknown = 0;   // Timed out: may or may not have been applied.
+  uint64_t reads_ok = 0;         // Gets and searches.
+  uint64_t stale_reads_ok = 0;   // Bounded-staleness gets.
+  uint64_t ops_failed = 0;
+  uint64_t worker_crashes = 0;
+  uint64_t pd_crashes = 0;
+  uint64_t crash_points = 0;     // Crashes inside a loop (after persist / after apply).
+  uint64_t partitions = 0;
+  uint64_t leaders = 0;          // Distinct (group, term) leaders seen.
+  uint64_t messages = 0;
+  uint64_t replica_checks = 0;   // (group, applied index) pairs compared across replicas.
+  uint64_t lin_keys_inconclusive = 0;
+};
+
+struct ClusterSimResult {
+  bool ok = true;
+  std::string failure;
+  std::string trace_tail;
+  std::string config;
+  ClusterSimStats stats;
+};
+
+// Runs one seed. Deterministic: the same options give the same result.
+ClusterSimResult RunClusterSimulation(const ClusterSimOptions& options);
+
+}  // namespace vectron::net::cluster::sim

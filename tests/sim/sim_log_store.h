@@ -1,0 +1,69 @@
+// SimLogStore: the GroupLogStore of a simulated node. One raft::MemoryStorage per group plays
+// "the disk": it survives a simulated crash (the store object is kept), and everything else
+// of the node is lost. Every Write is a sync, so a crash loses exactly the Readys that had
+// not been written (the loop in progress).
+#pragma once
+
+#include <map>
+#include <memory>
+
+#include "net/cluster/group_log_store.h"
+#include "raft/memory_storage.h"
+
+namespace vectron::net::cluster::sim {
+
+class SimLogStore final : public GroupLogStore {
+ public:
+  raft::Status OpenGroup(uint64_t group, raft::LogStorage** out) override {
+    auto& g = groups_[group];
+    if (!g) g = std::make_unique<raft::MemoryStorage>();
+    *out = g.get();
+    return raft::Status::Ok();
+  }
+  raft::Status Write(std::vector<GroupWrite>& writes) override {
+    ++syncs_;
+    for (GroupWrite& w : writes) {
+      auto it = groups_.find(w.group);
+      if (it == groups_.end()) return raft::Status(raft::Error::kInvalidArgument, "group not open");
+      raft::MemoryStorage& st = *it->second;
+      raft::Status s;
+      switch (w.kind) {
+        case GroupWrite::Kind::kSave:
+          if (!w.entries.empty()) s = st.Append(w.entries);
+          if (s.ok() && w.hs) s = st.SetHardState(*w.hs);
+          break;
+        case GroupWrite::Kind::kApplySnapshot:
+          s = st.ApplySnapshot(w.snapshot);
+          break;
+        case GroupWrite::Kind::kCreateSnapshot:
+          s = st.CreateSnapshot(w.snapshot.metadata.index, w.snapshot.metadata.conf_state, w.snapshot.data,
+                                w.durable_applied_index);
+          break;
+      }
+      if (!s.ok()) return raft::Status(s.code(), "group " + std::to_string(w.group) + ": " + s.message());
+    }
+    writes.clear();
+    return raft::Status::Ok();
+  }
+  raft::Status ListGroups(std::vector<uint64_t>* out) override {
+    out->clear();
+    for (auto& [id, g] : groups_) out->push_back(id);
+    return raft::Status::Ok();
+  }
+  raft::Status DropGroup(uint64_t group) override {
+    groups_.erase(group);
+    return raft::Status::Ok();
+  }
+  // The group's storage, or nullptr (checkers).
+  raft::MemoryStorage* group(uint64_t id) {
+    auto it = groups_.find(id);
+    return it == groups_.end() ? nullptr : it->second.get();
+  }
+  uint64_t syncs() const { return syncs_; }
+
+ private:
+  std::map<uint64_t, std::unique_ptr<raft::MemoryStorage>> groups_;
+  uint64_t syncs_ = 0;
+};
+
+}  // namespace vectron::net::cluster::sim

@@ -1,0 +1,113 @@
+#include "cluster_commands.h"
+
+#include <cstdio>
+
+namespace vectron::tools {
+
+using net::daemon::ParseMemberList;
+
+namespace {
+int Fail(const Status& s) {
+  std::fprintf(stderr, "error: %s\n", s.ToString().c_str());
+  return 1;
+}
+
+void AddSecretFlags(CLI::App* cmd, ClusterCommands* c) {
+  cmd->add_option("--secret-file", c->secret_file,
+                  "File holding the cluster secret (>= 16 bytes) every node presents; callers without it are refused");
+  cmd->add_flag("--insecure", c->insecure, "No cluster secret: accept any caller (prints a warning; development only)");
+}
+
+// The secret of the daemon being started, or why not.
+Result<std::string> Secret(const ClusterCommands& c) {
+  if (!c.secret_file.empty() && c.insecure) return Status::InvalidArgument("give --secret-file or --insecure, not both");
+  if (c.insecure) {
+    std::fprintf(stderr, "warning: --insecure: this node accepts any caller on its cluster port\n");
+    return std::string();
+  }
+  if (c.secret_file.empty())
+    return Status::InvalidArgument("--secret-file is required (or --insecure for development; vectron cluster up makes one)");
+  return net::daemon::ReadSecretFile(c.secret_file);
+}
+}  // namespace
+
+void AddClusterCommands(CLI::App& app, ClusterCommands* c) {
+  c->pd = app.add_subcommand("pd", "Run a placement driver of a cluster (one of 3)");
+  c->pd->add_option("--id", c->pd_options.id, "This PD's id (one of --peers)")->required();
+  c->pd->add_option("--data", c->pd_options.data_dir, "Data directory")->required();
+  c->pd->add_option("--listen", c->pd_options.listen, "Cluster listen address HOST:PORT")->capture_default_str();
+  c->pd->add_option("--peers", c->pd_peers, "Every PD: 1=HOST:PORT,2=HOST:PORT,3=HOST:PORT")->required();
+  AddSecretFlags(c->pd, c);
+
+  c->worker = app.add_subcommand("worker", "Run a worker of a cluster (hosts shard replicas)");
+  c->worker->add_option("--id", c->worker_options.id, "This worker's id (unique in the cluster, >= 1)")->required();
+  c->worker->add_option("--data", c->worker_options.data_dir, "Data directory")->required();
+  c->worker->add_option("--listen", c->worker_options.listen, "Cluster listen address HOST:PORT (peers reach it there)")
+      ->capture_default_str();
+  c->worker->add_option("--pd", c->worker_pd, "The PDs: 1=HOST:PORT,2=HOST:PORT,3=HOST:PORT")->required();
+  c->worker->add_option("--map-size-bytes", c->worker_options.map_size_bytes, "LMDB map size of each shard")
+      ->capture_default_str();
+  AddSecretFlags(c->worker, c);
+
+  c->gateway = app.add_subcommand("gateway", "Run a gateway of a cluster (the REST API over the cluster)");
+  c->gateway->add_option("--pd", c->gateway_pd, "The PDs: 1=HOST:PORT,2=HOST:PORT,3=HOST:PORT")->required();
+  c->gateway->add_option("--http", c->gateway_options.http, "HTTP listen address HOST:PORT (port 0 = any free port)")
+      ->capture_default_str();
+  c->gateway->add_option("--id", c->gateway_options.id, "This gateway's id (unique among gateways)")
+      ->capture_default_str();
+  c->gateway->add_option("--deadline-ms", c->gateway_options.deadline_ms,
+                         "A request retries (leader changes, stale maps) until this, then answers 503")
+      ->capture_default_str();
+  AddSecretFlags(c->gateway, c);
+
+  auto* cluster = app.add_subcommand("cluster", "Run a local cluster of processes (development), or show its map");
+  c->cluster_up = cluster->add_subcommand("up", "Start PDs, workers and gateways as processes on 127.0.0.1");
+  c->cluster_up->add_option("--dir", c->up_options.dir, "Directory for data, logs and cluster.json")->required();
+  c->cluster_up->add_option("--pd", c->up_options.pd, "PD processes")->capture_default_str();
+  c->cluster_up->add_option("--workers", c->up_options.workers, "Worker processes")->capture_default_str();
+  c->cluster_up->add_option("--gateways", c->up_options.gateways, "Gateway processes")->capture_default_str();
+  c->cluster_up->add_option("--http", c->up_options.http, "The first gateway's HTTP address (port 0 = any free port)")
+      ->capture_default_str();
+  c->cluster_status = cluster->add_subcommand("status", "Print the map of a cluster started by cluster up");
+  c->cluster_status->add_option("--dir", c->status_dir, "The directory given to cluster up")->required();
+  cluster->require_subcommand(1);
+}
+
+int RunClusterCommand(const ClusterCommands& c) {
+  bool daemon = (c.pd && *c.pd) || (c.worker && *c.worker) || (c.gateway && *c.gateway);
+  std::string secret;
+  if (daemon) {
+    auto s = Secret(c);
+    if (!s.ok()) return Fail(s.status());
+    secret = *s;
+  }
+  if (c.pd && *c.pd) {
+    auto peers = ParseMemberList(c.pd_peers);
+    if (!peers.ok()) return Fail(peers.status());
+    net::daemon::PdOptions o = c.pd_options;
+    o.secret = secret;
+    o.peers = *peers;
+    return net::daemon::RunPd(o);
+  }
+  if (c.worker && *c.worker) {
+    auto pd = ParseMemberList(c.worker_pd);
+    if (!pd.ok()) return Fail(pd.status());
+    net::daemon::WorkerOptions o = c.worker_options;
+    o.secret = secret;
+    o.pd = *pd;
+    return net::daemon::RunWorker(o);
+  }
+  if (c.gateway && *c.gateway) {
+    auto pd = ParseMemberList(c.gateway_pd);
+    if (!pd.ok()) return Fail(pd.status());
+    net::daemon::GatewayOptions o = c.gateway_options;
+    o.secret = secret;
+    o.pd = *pd;
+    return net::daemon::RunGateway(o);
+  }
+  if (c.cluster_up && *c.cluster_up) return RunClusterUp(c.up_options);
+  if (c.cluster_status && *c.cluster_status) return RunClusterStatus(c.status_dir);
+  return -1;
+}
+
+}  // namespace vectron::tools

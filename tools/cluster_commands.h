@@ -1,0 +1,34 @@
+// The cluster daemons' subcommands of the vectron CLI: `vectron pd`, `vectron worker`,
+// `vectron gateway` (docs/cluster.md, "Running a cluster").
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+
+#include "cluster_up.h"
+#include "net/daemon/daemons.h"
+
+namespace vectron::tools {
+
+struct ClusterCommands {
+  CLI::App* pd = nullptr;
+  CLI::App* worker = nullptr;
+  CLI::App* gateway = nullptr;
+  CLI::App* cluster_up = nullptr;
+  CLI::App* cluster_status = nullptr;
+  ClusterUpOptions up_options;
+  std::string status_dir;
+  net::daemon::PdOptions pd_options;
+  net::daemon::WorkerOptions worker_options;
+  net::daemon::GatewayOptions gateway_options;
+  std::string pd_peers, worker_pd, gateway_pd;
+  std::string secret_file;  // --secret-file of whichever daemon runs
+  bool insecure = false;     // --insecure
+};
+
+// Adds the three subcommands to `app`; `c` must outlive the parse.
+void AddClusterCommands(CLI::App& app, ClusterCommands* c);
+// Runs the selected daemon and returns its exit code; -1 if none was selected.
+int RunClusterCommand(const ClusterCommands& c);
+
+}  // namespace vectron::tools

@@ -1,0 +1,290 @@
+#include "cluster_up.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "net/io/blocking_socket.h"
+#include "net/io/crypto.h"
+
+namespace vectron::tools {
+
+using nlohmann::json;
+
+namespace {
+
+struct Proc {
+  std::string name;
+  uint64_t id = 0;
+  std::string addr;  // Cluster address (PD, worker) or HTTP address (gateway).
+  std::vector<std::string> argv;
+  pid_t pid = -1;
+};
+
+// A free loopback TCP port (the port may be taken again before it is used: a small race).
+int FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  int port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
+    port = ntohs(a.sin_port);
+  ::close(fd);
+  return port;
+}
+
+std::string SelfExe() {
+  std::error_code ec;
+  auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? "vectron" : p.string();
+}
+
+// Starts `p` with stdout and stderr appended to `log`. Returns false if fork fails.
+bool Spawn(Proc& p, const std::string& log) {
+  pid_t pid = ::fork();
+  if (pid < 0) return false;
+  if (pid == 0) {
+    FILE* f = std::fopen(log.c_str(), "a");
+    if (f) {
+      ::dup2(fileno(f), 1);
+      ::dup2(fileno(f), 2);
+    }
+    ::setpgid(0, 0);  // A Ctrl-C in the terminal reaches `cluster up`, which stops them in order.
+    std::vector<char*> args;
+    for (auto& a : p.argv) args.push_back(a.data());
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    std::_Exit(127);
+  }
+  p.pid = pid;
+  return true;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// GET `path` from host:port; the body, or "" on any error.
+std::string HttpGet(const std::string& addr, const std::string& path) {
+  size_t colon = addr.rfind(':');
+  if (colon == std::string::npos) return "";
+  auto s = net::BlockingSocket::Connect(addr.substr(0, colon), std::atoi(addr.c_str() + colon + 1));
+  if (!s.ok()) return "";
+  std::string req = "GET " + path + " HTTP/1.1\r\nHost: " + addr + "\r\nConnection: close\r\n\r\n";
+  if (!s->SendAll(req).ok()) return "";
+  std::string resp;
+  for (;;) {
+    auto n = s->RecvSome(&resp);
+    if (!n.ok() || *n == 0) break;
+  }
+  size_t body = resp.find("\r\n\r\n");
+  if (resp.rfind("HTTP/1.1 200", 0) != 0 || body == std::string::npos) return "";
+  return resp.substr(body + 4);
+}
+
+volatile sig_atomic_t g_stop = 0;
+void OnSignal(int) { g_stop = 1; }
+
+void StopAll(std::vector<Proc>& procs) {
+  // Gateways first, then workers, then the PDs.
+  for (auto it = procs.rbegin(); it != procs.rend(); ++it)
+    if (it->pid > 0) ::kill(it->pid, SIGTERM);
+  for (auto& p : procs)
+    if (p.pid > 0) {
+      int st = 0;
+      ::waitpid(p.pid, &st, 0);
+      p.pid = -1;
+    }
+}
+
+}  // namespace
+
+int RunClusterUp(const ClusterUpOptions& o) {
+  if (o.pd < 1 || o.pd > 7 || o.workers < 1 || o.workers > 64 || o.gateways < 1 || o.gateways > 16) {
+    std::fprintf(stderr, "error: --pd must be 1..7, --workers 1..64, --gateways 1..16\n");
+    return 1;
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(o.dir, ec);
+  if (ec) {
+    std::fprintf(stderr, "error: creating %s: %s\n", o.dir.c_str(), ec.message().c_str());
+    return 1;
+  }
+  // The cluster secret every node presents (TcpClusterTransport), readable by the owner only.
+  const std::string secret_file = o.dir + "/cluster.secret";
+  {
+    auto bytes = net::crypto::RandomBytes(32);
+    if (!bytes.ok()) {
+      std::fprintf(stderr, "error: %s\n", bytes.status().ToString().c_str());
+      return 1;
+    }
+    std::string hex;
+    for (unsigned char b : *bytes) {
+      char h[3];
+      std::snprintf(h, sizeof(h), "%02x", b);
+      hex += h;
+    }
+    std::filesystem::remove(secret_file, ec);
+    int fd = ::open(secret_file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 || ::write(fd, hex.data(), hex.size()) != static_cast<ssize_t>(hex.size())) {
+      std::fprintf(stderr, "error: cannot write %s\n", secret_file.c_str());
+      if (fd >= 0) ::close(fd);
+      return 1;
+    }
+    ::close(fd);
+  }
+  const std::string self = SelfExe();
+  std::vector<Proc> procs;
+  std::string pd_list;
+  for (int i = 1; i <= o.pd; ++i) {
+    Proc p{"pd" + std::to_string(i), static_cast<uint64_t>(i), "127.0.0.1:" + std::to_string(FreePort())};
+    pd_list += (pd_list.empty() ? "" : ",") + std::to_string(i) + "=" + p.addr;
+    procs.push_back(p);
+  }
+  for (auto& p : procs)
+    p.argv = {self, "pd", "--id", std::to_string(p.id), "--data", o.dir + "/" + p.name, "--listen", p.addr, "--peers", pd_list,
+              "--secret-file", secret_file};
+  for (int i = 1; i <= o.workers; ++i) {
+    Proc p{"worker" + std::to_string(i), static_cast<uint64_t>(i), "127.0.0.1:" + std::to_string(FreePort())};
+    p.argv = {self, "worker", "--id", std::to_string(i), "--data", o.dir + "/" + p.name, "--listen", p.addr, "--pd", pd_list,
+              "--secret-file", secret_file};
+    procs.push_back(p);
+  }
+  for (int i = 1; i <= o.gateways; ++i) {
+    // A fixed port, so that the argv in cluster.json restarts the gateway at the same address.
+    std::string http = i == 1 ? o.http : "127.0.0.1:0";
+    if (http.size() > 2 && http.compare(http.size() - 2, 2, ":0") == 0)
+      http = http.substr(0, http.size() - 1) + std::to_string(FreePort());
+    Proc p{"gateway" + std::to_string(i), static_cast<uint64_t>(i), http};
+    p.argv = {self, "gateway", "--id", std::to_string(i), "--pd", pd_list, "--http", p.addr, "--secret-file", secret_file};
+    procs.push_back(p);
+  }
+  ::signal(SIGINT, OnSignal);
+  ::signal(SIGTERM, OnSignal);
+  for (auto& p : procs) {
+    std::string log = o.dir + "/" + p.name + ".log";
+    std::filesystem::remove(log, ec);
+    if (!Spawn(p, log)) {
+      std::fprintf(stderr, "error: cannot start %s\n", p.name.c_str());
+      StopAll(procs);
+      return 1;
+    }
+  }
+  // Wait for the gateways' ports (from their "ready on" lines), then for a map in which
+  // every worker is alive.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(o.ready_timeout_s);
+  std::regex ready(R"(ready on ([0-9.]+:[0-9]+))");
+  bool up = false;
+  while (!g_stop && std::chrono::steady_clock::now() < deadline) {
+    for (auto& p : procs) {
+      int st = 0;
+      if (p.pid > 0 && ::waitpid(p.pid, &st, WNOHANG) == p.pid) {
+        std::fprintf(stderr, "error: %s exited while starting; see %s/%s.log\n", p.name.c_str(), o.dir.c_str(), p.name.c_str());
+        p.pid = -1;
+        StopAll(procs);
+        return 1;
+      }
+    }
+    bool ports = true;
+    for (auto& p : procs) {
+      if (p.argv[1] != "gateway") continue;
+      std::smatch m;
+      std::string log = ReadFile(o.dir + "/" + p.name + ".log");
+      if (std::regex_search(log, m, ready)) p.addr = m[1];
+      else ports = false;
+    }
+    if (ports) {
+      json m = json::parse(HttpGet(procs.back().addr, "/v1/cluster"), nullptr, false);
+      if (!m.is_discarded() && m.contains("workers")) {
+        int alive = 0;
+        for (auto& w : m["workers"]) alive += w.value("alive", false) ? 1 : 0;
+        if (alive == o.workers) {
+          up = true;
+          break;
+        }
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (!up) {
+    if (!g_stop) std::fprintf(stderr, "error: the cluster did not come up in %d s; see the logs in %s\n", o.ready_timeout_s, o.dir.c_str());
+    StopAll(procs);
+    return g_stop ? 0 : 1;
+  }
+  json out = {{"gateways", json::array()}, {"pd", json::array()}, {"workers", json::array()}};
+  for (auto& p : procs) {
+    if (p.argv[1] == "gateway") {
+      out["gateways"].push_back({{"http", p.addr}, {"rpc", nullptr}, {"pid", p.pid}, {"argv", p.argv}});
+      continue;
+    }
+    out[p.argv[1] == "pd" ? "pd" : "workers"].push_back({{"id", p.id}, {"pid", p.pid}, {"addr", p.addr}, {"argv", p.argv}});
+  }
+  {
+    std::ofstream f(o.dir + "/cluster.json");
+    f << out.dump(2) << "\n";
+  }
+  std::printf("cluster ready: %d PD, %d workers, %d gateway(s); REST API at http://%s\n", o.pd, o.workers, o.gateways,
+              out["gateways"][0]["http"].get<std::string>().c_str());
+  std::printf("  curl http://%s/v1/cluster\n  vectron cluster status --dir %s\nCtrl-C stops every node.\n",
+              out["gateways"][0]["http"].get<std::string>().c_str(), o.dir.c_str());
+  std::fflush(stdout);
+  while (!g_stop) {
+    for (auto& p : procs) {
+      int st = 0;
+      if (p.pid > 0 && ::waitpid(p.pid, &st, WNOHANG) == p.pid) {
+        std::printf("%s (pid %d) exited; it is not restarted (its argv is in cluster.json)\n", p.name.c_str(), p.pid);
+        std::fflush(stdout);
+        p.pid = -1;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  StopAll(procs);
+  std::printf("cluster stopped\n");
+  return 0;
+}
+
+int RunClusterStatus(const std::string& dir) {
+  json c = json::parse(ReadFile(dir + "/cluster.json"), nullptr, false);
+  if (c.is_discarded() || !c.contains("gateways") || c["gateways"].empty()) {
+    std::fprintf(stderr, "error: %s/cluster.json is missing or has no gateway (start one with vectron cluster up)\n", dir.c_str());
+    return 1;
+  }
+  std::string addr = c["gateways"][0].value("http", "");
+  std::string body = HttpGet(addr, "/v1/cluster");
+  json m = json::parse(body, nullptr, false);
+  if (m.is_discarded()) {
+    std::fprintf(stderr, "error: the gateway at %s did not answer GET /v1/cluster\n", addr.c_str());
+    return 1;
+  }
+  std::printf("map version %llu; PD members %s, leader %llu\n", m.value("version", 0ull), m["pd"]["members"].dump().c_str(),
+              m["pd"].value("leader", 0ull));
+  for (auto& w : m["workers"])
+    std::printf("worker %llu  %s  %s\n", w.value("id", 0ull), w.value("addr", "").c_str(), w.value("alive", false) ? "alive" : "DEAD");
+  for (auto& g : m["shards"])
+    std::printf("%s shard %u: group %llu, replicas %s, leader %llu\n", g.value("collection", "").c_str(), g.value("shard", 0u),
+                g.value("id", 0ull), g["replicas"].dump().c_str(), g.value("leader", 0ull));
+  return 0;
+}
+
+}  // namespace vectron::tools

@@ -1,0 +1,27 @@
+// `vectron cluster up` and `vectron cluster status` (docs/cluster.md, "Running a cluster"):
+// a local cluster of OS processes on 127.0.0.1, for development and tests.
+#pragma once
+
+#include <string>
+
+namespace vectron::tools {
+
+struct ClusterUpOptions {
+  std::string dir;            // Data directories, logs and cluster.json go here.
+  int pd = 3;                 // PD processes (1..7).
+  int workers = 3;            // Worker processes (1..64).
+  int gateways = 1;           // Gateway processes (1..16).
+  std::string http = "127.0.0.1:0";  // The first gateway's HTTP address (port 0: any free one).
+  int ready_timeout_s = 60;   // How long to wait for the cluster to serve.
+};
+
+// Starts every node as its own process (this executable's pd / worker / gateway
+// subcommands; each logs to DIR/<node>.log), waits until the first gateway's map shows
+// every worker alive, writes DIR/cluster.json, prints how to connect, and on SIGINT or
+// SIGTERM stops them all. A node that dies is reported, not restarted. Returns the exit
+// code (1 if the cluster did not come up).
+int RunClusterUp(const ClusterUpOptions& options);
+// Prints the cluster map as the first gateway of DIR/cluster.json serves it.
+int RunClusterStatus(const std::string& dir);
+
+}  // namespace vectron::tools
