@@ -1,6 +1,7 @@
 #include "net/api/rest_api.h"
 
 #include <chrono>
+#include <cfloat>
 #include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -10,6 +11,7 @@
 #include "net/api/auth_routes.h"
 #include "net/api/filter_glue.h"
 #include "net/api/request_json.h"
+#include "net/api/rest_points.h"
 #include "util/untrusted_json.h"
 
 namespace vectron::net {
@@ -379,13 +381,19 @@ HttpResponse ScrollPoints(RestApi& api, const HttpRequest& req, const PathParams
 
 HttpResponse Search(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal&) {
   json j = ParseBody(req, {"vector", "vectors", "k", "ef", "exact", "where", "include", "include_metadata", "include_vector",
-                           "filter_strategy"});
+                           "filter_strategy", "offset", "score_threshold"});
   bool single = j.contains("vector"), batch = j.contains("vectors");
   if (single == batch) Bad("give exactly one of \"vector\" (one query) and \"vectors\" (a list of queries)");
   SearchParams sp;
   sp.k = static_cast<int>(GetInt(j, "k", 10, 1, api.options_.max_k));
   sp.ef = static_cast<int>(GetInt(j, "ef", 0, 0, 1 << 20));
   sp.exact = GetBool(j, "exact", false);
+  sp.offset = static_cast<int>(GetInt(j, "offset", 0, 0, api.options_.max_k));
+  if (auto t = j.find("score_threshold"); t != j.end() && !t->is_null()) {
+    if (!t->is_number()) Bad("\"score_threshold\" must be a number (the largest distance kept)");
+    const double d = t->get<double>();  // Out of float range: all or nothing kept.
+    sp.score_threshold = d > FLT_MAX ? INFINITY : d < -FLT_MAX ? -INFINITY : static_cast<float>(d);
+  }
   if (std::string strategy = GetString(j, "filter_strategy", false); !strategy.empty())
     sp.filter_strategy = Take(ParseFilterStrategy(strategy));
   Include inc = GetInclude(j, {false, false});
@@ -562,6 +570,9 @@ const std::vector<RouteSpec>& Specs() {
       {"PUT", "/v1/collections/{name}/points", &UpsertPoints, false, kWriteAccess, RouteSpec::kCore},
       {"POST", "/v1/collections/{name}/points/get", &GetPoints, false, kReadAccess, RouteSpec::kCore},
       {"POST", "/v1/collections/{name}/points/delete", &DeletePoints, false, kWriteAccess, RouteSpec::kCore},
+      {"POST", "/v1/collections/{name}/points/metadata", &UpdateMetadata, false, kWriteAccess, RouteSpec::kCore},
+      {"POST", "/v1/collections/{name}/points/vectors", &UpdateVectors, false, kWriteAccess, RouteSpec::kCore},
+      {"POST", "/v1/collections/{name}/points/list", &ListPoints, false, kReadAccess, RouteSpec::kCore},
       {"POST", "/v1/collections/{name}/count", &CountPoints, false, kReadAccess, RouteSpec::kCore},
       {"POST", "/v1/collections/{name}/scroll", &ScrollPoints, false, kReadAccess, RouteSpec::kCore},
       {"POST", "/v1/collections/{name}/search", &Search, false, kReadAccess, RouteSpec::kCore},
