@@ -36,6 +36,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping, Sequence
 
+import numpy as _np
+
 from .errors import (
     AbortedError,
     AlreadyExistsError,
@@ -79,7 +81,9 @@ from ._common import (  # noqa: F401
     _where,
     _CollectionMixin,
     _scroll_args,
+    _single_id,
 )
+from ._users import _UsersMixin, _search_extra, _trim
 
 __version__ = "0.1.0"
 
@@ -124,7 +128,7 @@ HAS_FILTERS: bool = bool(_vectron.HAS_FILTERS)
 # Collection
 
 
-class Collection(_CollectionMixin):
+class Collection(_UsersMixin, _CollectionMixin):
     """A named set of points (id, float32 vector, optional JSON-object metadata).
 
     Get one from :meth:`Database.create_collection`, :meth:`Database.get_collection` or
@@ -198,7 +202,11 @@ class Collection(_CollectionMixin):
         id_list, vecs, metas = _upsert_args(ids, vectors, metadata, self.dim)
         self._c.upsert(id_list, vecs, metas)
 
-    add = upsert  # Chroma-style alias
+    def _update(self, op: int, ids: list, vectors: Any, metadata: list) -> None:
+        self._c.update(op, ids, vectors if vectors is not None else _np.zeros((0, 0), _np.float32), metadata)
+
+    def _list(self, where: str, limit: int, offset: int, iv: bool, im: bool) -> list:
+        return [Point(i, v, _meta(m)) for (i, v, m) in self._c.list(where, limit, offset, iv, im)]
 
     def delete(
         self,
@@ -232,6 +240,8 @@ class Collection(_CollectionMixin):
         as_numpy: bool = False,
         threads: int = 0,
         filter_strategy: str = "auto",
+        offset: int = 0,
+        score_threshold: "float | None" = None,
     ) -> Any:
         """The ``k`` nearest points to ``query``, nearest first.
 
@@ -244,6 +254,9 @@ class Collection(_CollectionMixin):
         ``filter_strategy`` (with ``where``): ``"auto"`` (the planner picks per query),
         ``"exact"``, ``"graph"`` or ``"post_filter"`` (docs/filter.md, "Planner").
         ``include``: any of ``"vector"``, ``"metadata"`` to fill in on each hit.
+        ``offset``: skip the first ``offset`` hits (paging: the hits ranked
+        ``offset .. offset + k - 1``). ``score_threshold``: drop hits whose score
+        (distance) is above it, so fewer than ``k`` may come.
 
         Returns a ``list[Hit]`` for one query, ``list[list[Hit]]`` for many. With
         ``as_numpy=True`` returns ``(ids, scores)`` numpy arrays instead, of shape
@@ -256,6 +269,15 @@ class Collection(_CollectionMixin):
         ef < 0 or a malformed filter.
         """
         k, ef_v, threads, w = _search_args(k, ef, threads, where, filter_strategy)
+        offset, score_threshold = _search_extra(offset, score_threshold)
+        if offset or score_threshold is not None:
+            if as_numpy:
+                raise InvalidArgumentError("offset and score_threshold are not available with as_numpy=True")
+            got = self.search(query, k + offset, where=where, ef=ef, exact=exact, include=include, threads=threads,
+                              filter_strategy=filter_strategy)
+            if got and isinstance(got[0], list):
+                return [_trim(r, offset, score_threshold) for r in got]
+            return _trim(got, offset, score_threshold)
         fs = filter_strategy
         q = _floats(query, "query")
         if q.ndim == 1:
@@ -272,19 +294,37 @@ class Collection(_CollectionMixin):
         rows = self._c.search_batch(q, k, ef_v, bool(exact), iv, im, w, fs, threads)
         return [[Hit(i, s, v, _meta(m)) for (i, s, v, m) in row] for row in rows]
 
-    query = search  # Chroma-style alias
-
     def get(
         self,
-        ids: "str | Sequence[str]",
+        ids: "str | Sequence[str] | None" = None,
         include: "str | Iterable[str] | None" = ("vector", "metadata"),
+        *,
+        where: "Mapping[str, Any] | str | None" = None,
+        limit: "int | None" = None,
+        offset: "int | None" = None,
+        format: str = "points",
     ) -> Any:
         """Points by id, in order, ``None`` where an id does not exist.
 
-        One str in, one ``Point | None`` out; a sequence in, a list out.
+        One id in, one ``Point | None`` out; a sequence in, a list out. Ids may be
+        str, int or ``uuid.UUID`` (stored as their canonical text).
+
+        Without ``ids``: the points matching ``where`` (all without it) in id order,
+        skipping ``offset``, at most ``limit`` (1..10,000; ``None`` = all).
+        ``format="chroma"``: a dict of lists (``ids``, ``embeddings``, ``metadatas``)
+        as Chroma's ``get`` returns, with Chroma's include names.
         """
+        if format == "chroma":
+            return self._chroma_get(ids, where, limit, offset, include)
+        if format != "points":
+            raise InvalidArgumentError(f"format must be 'points' or 'chroma', got {format!r}")
+        if ids is None:
+            iv, im = _include(include)
+            return self._get_where(where, limit, offset, iv, im)
+        if where is not None or limit is not None or offset is not None:
+            raise InvalidArgumentError("get: give ids, or where= / limit= / offset=, not both")
         iv, im = _include(include)
-        single = isinstance(ids, str)
+        single = _single_id(ids)
         got = [None if p is None else Point(p[0], p[1], _meta(p[2])) for p in self._c.get(_ids(ids), iv, im)]
         return got[0] if single else got
 
@@ -394,6 +434,7 @@ class Database:
         seed: int = _CFG["seed"],
         flat_max_points: int = _CFG["flat_max_points"],
         checkpoint_every_ops: int = _CFG["checkpoint_every_ops"],
+        quantization: str = "none",
     ) -> Collection:
         """Creates a collection.
 
@@ -403,11 +444,13 @@ class Database:
         ``shards``: points are hashed by id over 1..256 shards. ``flat_max_points``:
         per shard, search is exact until it holds more points than this.
         ``checkpoint_every_ops``: save the graph after this many changes.
+        ``quantization``: ``"none"`` or ``"sq8"`` (8-bit scalar codes searched first,
+        re-ranked with the float32 vectors; docs/architecture.md).
 
         Raises :class:`InvalidArgumentError` (name, config) or :class:`AlreadyExistsError`.
         """
         args = _collection_args(dim, metric, m, ef_construction, ef_search, seed, shards, flat_max_points,
-                                checkpoint_every_ops)
+                                checkpoint_every_ops, quantization)
         return Collection(self._db.create_collection(_name(name), *args), self)
 
     def get_collection(self, name: str) -> Collection:
@@ -427,12 +470,13 @@ class Database:
         seed: int = _CFG["seed"],
         flat_max_points: int = _CFG["flat_max_points"],
         checkpoint_every_ops: int = _CFG["checkpoint_every_ops"],
+        quantization: str = "none",
     ) -> Collection:
         """The existing collection ``name`` or a new one with this config (see
         :meth:`create_collection`). An existing collection must have the same ``dim``
         and ``metric``, else :class:`FailedPreconditionError`."""
         args = _collection_args(dim, metric, m, ef_construction, ef_search, seed, shards, flat_max_points,
-                                checkpoint_every_ops)
+                                checkpoint_every_ops, quantization)
         return Collection(self._db.get_or_create_collection(_name(name), *args), self)
 
     def list_collections(self) -> list[str]:

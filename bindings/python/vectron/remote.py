@@ -43,7 +43,9 @@ from ._common import (
     _where,
     _CollectionMixin,
     _scroll_args,
+    _single_id,
 )
+from ._users import _UsersMixin, _search_extra, _trim
 from .errors import AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, UnavailableError
 
 __all__ = ["connect", "Client", "RemoteCollection", "ApiKey"]
@@ -137,7 +139,7 @@ class ApiKey:
 # Collection
 
 
-class RemoteCollection(_CollectionMixin):
+class RemoteCollection(_UsersMixin, _CollectionMixin):
     """A collection on a server: the methods of :class:`vectron.Collection`, over HTTP.
 
     Differences: no ``checkpoint()`` (the server checkpoints by itself); ``threads`` of
@@ -213,7 +215,26 @@ class RemoteCollection(_CollectionMixin):
         self._client._t.call("PUT", f"/v1/collections/{_q(self._name)}/points",
                              raw=('{"points":[' + ",".join(parts) + "]}").encode(), idempotent=True)
 
-    add = upsert  # Chroma-style alias
+    def _update(self, op: int, ids: list, vectors: Any, metadata: list) -> None:
+        if op == 5:
+            _check_finite(vectors, lambda i: f'batch entry {i} (id "{ids[i]}"): vector')
+            pts = [{"id": pid, "vector": vectors[i].tolist()} for i, pid in enumerate(ids)]
+            self._call("POST", "/points/vectors", {"points": pts}, idempotent=True)
+            return
+        # Metadata is already validated JSON text: spliced in rather than parsed again.
+        parts = [f'{{"id":{_json.dumps(pid, ensure_ascii=False)},"metadata":{metadata[i] or "null"}}}'
+                 for i, pid in enumerate(ids)]
+        body = '{"merge":' + ("true" if op == 4 else "false") + ',"points":[' + ",".join(parts) + "]}"
+        # A set is idempotent; a merge applied twice gives the same result too.
+        self._client._t.call("POST", f"/v1/collections/{_q(self._name)}/points/metadata", raw=body.encode(),
+                             idempotent=True)
+
+    def _list(self, where: str, limit: int, offset: int, iv: bool, im: bool) -> list:
+        body: dict[str, Any] = {"limit": limit, "offset": offset,
+                                "include": (["vector"] if iv else []) + (["metadata"] if im else [])}
+        if where:
+            body["where"] = _json.loads(where)
+        return [_point(p, iv, im) for p in self._call("POST", "/points/list", body, idempotent=True)["points"]]
 
     def delete(
         self,
@@ -247,11 +268,22 @@ class RemoteCollection(_CollectionMixin):
         as_numpy: bool = False,
         threads: int = 0,
         filter_strategy: str = "auto",
+        offset: int = 0,
+        score_threshold: "float | None" = None,
     ) -> Any:
         """The ``k`` nearest points to ``query`` (one vector, or a 2-D array of queries),
         with the arguments and return types of :meth:`vectron.Collection.search`. A large
         batch is sent in several requests."""
         k, ef_v, _, _ = _search_args(k, ef, threads, where, filter_strategy)
+        offset, score_threshold = _search_extra(offset, score_threshold)
+        if offset or score_threshold is not None:
+            if as_numpy:
+                raise InvalidArgumentError("offset and score_threshold are not available with as_numpy=True")
+            got = self.search(query, k + offset, where=where, ef=ef, exact=exact, include=include,
+                              filter_strategy=filter_strategy)
+            if got and isinstance(got[0], list):
+                return [_trim(r, offset, score_threshold) for r in got]
+            return _trim(got, offset, score_threshold)
         body: dict[str, Any] = {"k": k, "exact": bool(exact)}
         if ef_v:
             body["ef"] = ef_v
@@ -282,17 +314,30 @@ class RemoteCollection(_CollectionMixin):
             rows += [[_hit(h, vec, meta) for h in r["hits"]] for r in results]
         return _as_numpy(rows, k) if as_numpy else rows
 
-    query = search  # Chroma-style alias
-
     def get(
         self,
-        ids: "str | Sequence[str]",
+        ids: "str | Sequence[str] | None" = None,
         include: "str | Iterable[str] | None" = ("vector", "metadata"),
+        *,
+        where: "Mapping[str, Any] | str | None" = None,
+        limit: "int | None" = None,
+        offset: "int | None" = None,
+        format: str = "points",
     ) -> Any:
-        """Points by id, in order, ``None`` where an id does not exist (one str in, one
-        ``Point | None`` out)."""
+        """Points by id, in order, ``None`` where an id does not exist (one id in, one
+        ``Point | None`` out); or without ``ids`` a page by ``where`` / ``limit`` /
+        ``offset``; arguments as :meth:`vectron.Collection.get`."""
+        if format == "chroma":
+            return self._chroma_get(ids, where, limit, offset, include)
+        if format != "points":
+            raise InvalidArgumentError(f"format must be 'points' or 'chroma', got {format!r}")
+        if ids is None:
+            iv, im = _include(include)
+            return self._get_where(where, limit, offset, iv, im)
+        if where is not None or limit is not None or offset is not None:
+            raise InvalidArgumentError("get: give ids, or where= / limit= / offset=, not both")
         vec, meta = _include(include)
-        single = isinstance(ids, str)
+        single = _single_id(ids)
         id_list = _ids(ids)
         found: dict[str, Point] = {}
         if id_list:
@@ -404,10 +449,11 @@ class Client:
 
     def _create(self, name: str, args: tuple) -> RemoteCollection:
         _name(name)
-        dim, metric, m, efc, efs, seed, shards, flat_max, ckpt = args
+        dim, metric, m, efc, efs, seed, shards, flat_max, ckpt, quantization = args
         body = {"name": name, "dim": dim, "metric": metric,
                 "hnsw": {"m": m, "ef_construction": efc, "ef_search": efs, "seed": seed},
-                "shards": shards, "flat_max_points": flat_max, "checkpoint_every_ops": ckpt}
+                "shards": shards, "flat_max_points": flat_max, "checkpoint_every_ops": ckpt,
+                "quantization": quantization}
         answer = self._t.call("POST", "/v1/collections", body, idempotent=False)
         return RemoteCollection(self, answer["name"], answer["config"])
 
@@ -424,12 +470,13 @@ class Client:
         seed: int = _CFG["seed"],
         flat_max_points: int = _CFG["flat_max_points"],
         checkpoint_every_ops: int = _CFG["checkpoint_every_ops"],
+        quantization: str = "none",
     ) -> RemoteCollection:
         """Creates a collection (arguments as :meth:`vectron.Database.create_collection`;
         the token needs the ``admin`` scope). Raises :class:`InvalidArgumentError` or
         :class:`AlreadyExistsError`."""
         args = _collection_args(dim, metric, m, ef_construction, ef_search, seed, shards, flat_max_points,
-                                checkpoint_every_ops)
+                                checkpoint_every_ops, quantization)
         return self._create(name, args)
 
     def get_collection(self, name: str) -> RemoteCollection:
@@ -452,11 +499,12 @@ class Client:
         seed: int = _CFG["seed"],
         flat_max_points: int = _CFG["flat_max_points"],
         checkpoint_every_ops: int = _CFG["checkpoint_every_ops"],
+        quantization: str = "none",
     ) -> RemoteCollection:
         """The existing collection ``name`` (which must have the same ``dim`` and
         ``metric``, else :class:`FailedPreconditionError`) or a new one."""
         args = _collection_args(dim, metric, m, ef_construction, ef_search, seed, shards, flat_max_points,
-                                checkpoint_every_ops)
+                                checkpoint_every_ops, quantization)
         try:
             return self._create(name, args)
         except AlreadyExistsError:
