@@ -51,7 +51,8 @@ json Build(bool auth) {
            {"hnsw", Obj({{"m", integer}, {"ef_construction", integer}, {"ef_search", integer}, {"seed", integer}})},
            {"m", integer}, {"ef_construction", integer}, {"ef_search", integer}, {"seed", integer},
            {"shards", integer}, {"flat_max_points", integer}, {"checkpoint_every_ops", integer},
-           {"quantization", {{"type", "string"}, {"enum", {"none", "sq8"}}}}},
+           {"quantization", {{"type", "string"}, {"enum", {"none", "sq8"}}}},
+           {"metadata", {{"type", "object"}, {"nullable", true}, {"description", "JSON object stored with the collection"}}}},
           {"name", "dim"});
   schemas["Point"] = Obj({{"id", str}, {"vector", vec}, {"metadata", {{"type", "object"}, {"nullable", true}}}}, {"id"});
   schemas["Hit"] = Obj({{"id", str}, {"score", {{"type", "number"}, {"description", "distance: lower is nearer"}}},
@@ -70,7 +71,8 @@ json Build(bool auth) {
   paths["/metrics"]["get"] = Op("Prometheus metrics (text format 0.0.4)", nullptr, str, {}, false);
   paths["/openapi.json"]["get"] = Op("This document", nullptr, {{"type", "object"}}, {}, false);
   paths["/v1/collections"]["post"] =
-      Op("Create a collection (201)", Ref("CreateCollection"), Obj({{"name", str}, {"config", Ref("CollectionConfig")}}),
+      Op("Create a collection (201)", Ref("CreateCollection"),
+         Obj({{"name", str}, {"config", Ref("CollectionConfig")}, {"metadata", {{"type", "object"}, {"nullable", true}}}}),
          {400, 409}, false);
   paths["/v1/collections"]["get"] =
       Op("List collections", nullptr,
@@ -81,7 +83,16 @@ json Build(bool auth) {
          {}, false);
   paths["/v1/collections/{name}"]["get"] =
       Op("A collection's config and stats", nullptr,
-         Obj({{"name", str}, {"config", Ref("CollectionConfig")}, {"stats", {{"type", "object"}}}}), {404}, true);
+         Obj({{"name", str}, {"config", Ref("CollectionConfig")}, {"stats", {{"type", "object"}}},
+              {"metadata", {{"type", "object"}, {"nullable", true}}}}),
+         {404}, true);
+  paths["/v1/collections/{name}/metadata"]["put"] =
+      Op("Replace the JSON object stored with the collection (null removes it; at most 64 KiB)",
+         Obj({{"metadata", {{"type", "object"}, {"nullable", true}}}}, {"metadata"}),
+         Obj({{"name", str}, {"metadata", {{"type", "object"}, {"nullable", true}}}}), {400, 404}, true);
+  paths["/v1/collections/{name}/rename"]["post"] =
+      Op("Rename the collection (one catalog transaction; the token needs admin on both names)",
+         Obj({{"name", str}}, {"name"}), Obj({{"name", str}, {"renamed_from", str}}), {400, 404, 409}, true);
   paths["/v1/collections/{name}"]["delete"] =
       Op("Delete a collection and its files", nullptr, Obj({{"name", str}, {"dropped", boolean}}), {404}, true);
   paths["/v1/collections/{name}/points"]["put"] =

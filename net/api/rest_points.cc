@@ -5,6 +5,7 @@
 #include "net/api/api_util.h"
 #include "net/api/filter_glue.h"
 #include "net/api/request_json.h"
+#include "net/auth/access.h"
 
 namespace vectron::net::api {
 
@@ -23,8 +24,7 @@ Collection* CollectionOf(RestApi& api, const PathParams& p) { return Take(api.db
 
 }  // namespace
 
-HttpResponse UpdateMetadata(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal&) {
-  json j = ParseBody(req, {"points", "ids", "metadata", "merge"});
+WriteBatch MetadataUpdatesOf(const json& j) {
   const bool merge = GetBool(j, "merge", true);
   const bool has_points = j.contains("points"), has_ids = j.contains("ids");
   if (has_points == has_ids)
@@ -34,27 +34,24 @@ HttpResponse UpdateMetadata(RestApi& api, const HttpRequest& req, const PathPara
     if (!j.contains("metadata")) Bad("\"metadata\" is required with \"ids\"");
     std::string meta = MetadataText(j["metadata"], "metadata");
     for (std::string& id : GetIds(j)) batch.SetMetadata(std::move(id), meta, merge);
-  } else {
-    if (j.contains("metadata")) Bad("\"metadata\" goes inside each of \"points\" (or use \"ids\")");
-    const json& pts = j["points"];
-    if (!pts.is_array() || pts.empty()) Bad("\"points\" must be a non-empty array of {\"id\", \"metadata\"}");
-    for (size_t i = 0; i < pts.size(); ++i) {
-      const json& pt = pts[i];
-      std::string what = "points[" + std::to_string(i) + "]";
-      if (!pt.is_object()) Bad(what + " must be an object {\"id\", \"metadata\"}");
-      CheckFields(pt, {"id", "metadata"}, "", " in " + what);
-      if (!pt.contains("id")) Bad(what + ".id is required");
-      if (!pt.contains("metadata")) Bad(what + ".metadata is required");
-      batch.SetMetadata(IdOf(pt["id"], what + ".id"), MetadataText(pt["metadata"], what + ".metadata"), merge);
-    }
+    return batch;
   }
-  std::shared_lock lock(api.collections_mu_);
-  Check(CollectionOf(api, p)->Write(batch));
-  return Json(200, {{"updated", batch.size()}});
+  if (j.contains("metadata")) Bad("\"metadata\" goes inside each of \"points\" (or use \"ids\")");
+  const json& pts = j["points"];
+  if (!pts.is_array() || pts.empty()) Bad("\"points\" must be a non-empty array of {\"id\", \"metadata\"}");
+  for (size_t i = 0; i < pts.size(); ++i) {
+    const json& pt = pts[i];
+    std::string what = "points[" + std::to_string(i) + "]";
+    if (!pt.is_object()) Bad(what + " must be an object {\"id\", \"metadata\"}");
+    CheckFields(pt, {"id", "metadata"}, "", " in " + what);
+    if (!pt.contains("id")) Bad(what + ".id is required");
+    if (!pt.contains("metadata")) Bad(what + ".metadata is required");
+    batch.SetMetadata(IdOf(pt["id"], what + ".id"), MetadataText(pt["metadata"], what + ".metadata"), merge);
+  }
+  return batch;
 }
 
-HttpResponse UpdateVectors(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal&) {
-  json j = ParseBody(req, {"points"});
+WriteBatch VectorUpdatesOf(const json& j) {
   auto it = j.find("points");
   if (it == j.end() || !it->is_array() || it->empty()) Bad("\"points\" must be a non-empty array of {\"id\", \"vector\"}");
   WriteBatch batch;
@@ -70,6 +67,18 @@ HttpResponse UpdateVectors(RestApi& api, const HttpRequest& req, const PathParam
     AppendVector(pt["vector"], what + ".vector", &v);
     batch.UpdateVector(IdOf(pt["id"], what + ".id"), v);
   }
+  return batch;
+}
+
+HttpResponse UpdateMetadata(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal&) {
+  WriteBatch batch = MetadataUpdatesOf(ParseBody(req, {"points", "ids", "metadata", "merge"}));
+  std::shared_lock lock(api.collections_mu_);
+  Check(CollectionOf(api, p)->Write(batch));
+  return Json(200, {{"updated", batch.size()}});
+}
+
+HttpResponse UpdateVectors(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal&) {
+  WriteBatch batch = VectorUpdatesOf(ParseBody(req, {"points"}));
   std::shared_lock lock(api.collections_mu_);
   Check(CollectionOf(api, p)->Write(batch));
   return Json(200, {{"updated", batch.size()}});
@@ -92,6 +101,33 @@ HttpResponse ListPoints(RestApi& api, const HttpRequest& req, const PathParams& 
   }
   out += "]}";
   return Raw(std::move(out));
+}
+
+json CollectionMetadataJson(RestApi& api, const std::string& name) {
+  std::string text = Take(api.db_.GetCollectionMetadata(name));
+  if (text.empty()) return nullptr;
+  json j = json::parse(text, nullptr, false);
+  return j.is_discarded() ? json(nullptr) : j;
+}
+
+HttpResponse SetCollectionMetadata(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal&) {
+  json j = ParseBody(req, {"metadata"});
+  if (!j.contains("metadata")) Bad("\"metadata\" is required (a JSON object, or null to remove it)");
+  std::string text = MetadataText(j["metadata"], "metadata");
+  std::shared_lock lock(api.collections_mu_);
+  Check(api.db_.SetCollectionMetadata(Param(p, "name"), text));
+  return Json(200, {{"name", Param(p, "name")}, {"metadata", CollectionMetadataJson(api, Param(p, "name"))}});
+}
+
+HttpResponse RenameCollection(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal& who) {
+  json j = ParseBody(req, {"name"});
+  std::string to = GetString(j, "name", true);
+  // The route's check covered the old name; the new one must be allowed too.
+  Check(Authorize(who, {Access::kAdmin}, to));
+  // Exclusive, as a drop: no request is using the Collection* the rename closes.
+  std::unique_lock lock(api.collections_mu_);
+  Check(api.db_.RenameCollection(Param(p, "name"), to));
+  return Json(200, {{"name", to}, {"renamed_from", Param(p, "name")}});
 }
 
 }  // namespace vectron::net::api

@@ -114,3 +114,41 @@ def test_search_offset_and_score_threshold(tmp_path):
         assert "score_threshold" in body["components"]["schemas"]["Search"]["properties"]
     finally:
         server.stop()
+
+
+def test_collection_metadata_and_rename(tmp_path):
+    server = Server(tmp_path)
+    try:
+        create(server, "docs", dim=3, metadata={"owner": "me"})
+        st, body, _ = server.call("GET", "/v1/collections/docs")
+        assert body["metadata"] == {"owner": "me"}
+        st, body, _ = server.call("PUT", "/v1/collections/docs/metadata", {"metadata": {"v": 2}})
+        assert (st, body) == (200, {"name": "docs", "metadata": {"v": 2}})
+        st, body, _ = server.call("PUT", "/v1/collections/docs/metadata", {"metadata": [1]})
+        assert_error(st, body, 400, "invalid_argument", "metadata")
+        st, body, _ = server.call("PUT", "/v1/collections/docs/metadata", {})
+        assert_error(st, body, 400, "invalid_argument", "metadata")
+        st, body, _ = server.call("PUT", "/v1/collections/docs/points", {"points": [{"id": "a", "vector": [1, 2, 3]}]})
+        assert st == 200
+        st, body, _ = server.call("POST", "/v1/collections/docs/rename", {"name": "papers"})
+        assert (st, body) == (200, {"name": "papers", "renamed_from": "docs"})
+        st, body, _ = server.call("GET", "/v1/collections/docs")
+        assert_error(st, body, 404, "not_found")
+        st, body, _ = server.call("GET", "/v1/collections/papers")
+        assert body["metadata"] == {"v": 2} and body["stats"]["count"] == 1
+        create(server, "docs", dim=3)
+        st, body, _ = server.call("POST", "/v1/collections/papers/rename", {"name": "docs"})
+        assert_error(st, body, 409, "already_exists")
+        st, body, _ = server.call("POST", "/v1/collections/papers/rename", {"name": "bad name"})
+        assert_error(st, body, 400, "invalid_argument")
+        st, body, _ = server.call("PUT", "/v1/collections/docs/metadata", {"metadata": None})
+        assert body == {"name": "docs", "metadata": None}
+    finally:
+        server.stop()
+    # The rename survives a restart.
+    server = Server(tmp_path, data=tmp_path / "data", name="srv2")
+    try:
+        st, body, _ = server.call("POST", "/v1/collections/papers/points/get", {"ids": ["a"]})
+        assert st == 200 and body["points"][0]["id"] == "a"
+    finally:
+        server.stop()

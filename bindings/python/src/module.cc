@@ -185,7 +185,7 @@ StatusError InheritedError(const DbState& s) {
 }
 
 StatusError DroppedError(const std::string& name) {
-  return StatusError(Status::NotFound("collection '" + name + "' was dropped"));
+  return StatusError(Status::NotFound("collection '" + name + "' was dropped (or renamed)"));
 }
 
 // One call in flight on a database (col == nullptr) or on one of its collections: entered
@@ -638,8 +638,9 @@ class PyDatabase {
     s.ended.notify_all();
   }
 
-  PyCollection CreateCollection(const std::string& name, const CollectionConfig& config) {
-    return Handout([&](Database& db) { return db.CreateCollection(name, config); });
+  PyCollection CreateCollection(const std::string& name, const CollectionConfig& config,
+                                const std::string& metadata = {}) {
+    return Handout([&](Database& db) { return db.CreateCollection(name, config, metadata); });
   }
 
   PyCollection GetCollection(const std::string& name) {
@@ -659,6 +660,31 @@ class PyDatabase {
   // Deletes the collection: its handles refuse new calls at once, and the drop waits for
   // the calls on it already running.
   void DropCollection(const std::string& name) {
+    Retire(name, [&](Database& db) { return db.DropCollection(name); });
+  }
+
+  // Renames the collection; its handles are retired as by a drop (Python's
+  // Collection.rename takes a new handle for itself).
+  void RenameCollection(const std::string& from, const std::string& to) {
+    Retire(from, [&](Database& db) { return db.RenameCollection(from, to); });
+  }
+
+  void SetCollectionMetadata(const std::string& name, const std::string& metadata) {
+    py::gil_scoped_release release;
+    CallScope call(*state_);
+    Check(call.db().SetCollectionMetadata(name, metadata));
+  }
+
+  std::string GetCollectionMetadata(const std::string& name) {
+    py::gil_scoped_release release;
+    CallScope call(*state_);
+    return Unwrap(call.db().GetCollectionMetadata(name));
+  }
+
+  // Runs `change` (a drop or a rename of collection `name`) once the calls on its live
+  // handle ended, refusing new ones meanwhile; on success the handle is retired.
+  template <typename F>
+  void Retire(const std::string& name, F&& change) {
     py::gil_scoped_release release;
     DbState& s = *state_;
     CallScope call(s);
@@ -674,15 +700,15 @@ class PyDatabase {
         s.ended.wait(lock, [&] { return use.calls == 0; });
       }
     }
-    Status dropped = db.DropCollection(name);
+    Status done = change(db);
     if (col) {
       std::lock_guard lock(s.mu);
       if (auto it = s.live.find(col); it != s.live.end()) {
-        if (dropped.ok()) s.live.erase(it);
+        if (done.ok()) s.live.erase(it);
         else it->second.dropping = false;
       }
     }
-    Check(dropped);
+    Check(done);
   }
 
   void Sync() {
@@ -862,12 +888,13 @@ PYBIND11_MODULE(_vectron, m) {
           "create_collection",
           [](PyDatabase& db, const std::string& name, uint32_t dim, const std::string& metric, uint32_t mm,
              uint32_t efc, uint32_t efs, uint64_t seed, uint32_t shards, uint64_t flat_max, uint64_t ckpt,
-             const std::string& quant) {
-            return db.CreateCollection(name, MakeConfig(dim, metric, mm, efc, efs, seed, shards, flat_max, ckpt, quant));
+             const std::string& quant, const std::string& metadata) {
+            return db.CreateCollection(name, MakeConfig(dim, metric, mm, efc, efs, seed, shards, flat_max, ckpt, quant),
+                                       metadata);
           },
           py::arg("name"), py::arg("dim"), py::arg("metric"), py::arg("m"), py::arg("ef_construction"),
           py::arg("ef_search"), py::arg("seed"), py::arg("shards"), py::arg("flat_max_points"),
-          py::arg("checkpoint_every_ops"), py::arg("quantization"))
+          py::arg("checkpoint_every_ops"), py::arg("quantization"), py::arg("metadata"))
       .def(
           "get_or_create_collection",
           [](PyDatabase& db, const std::string& name, uint32_t dim, const std::string& metric, uint32_t mm,
@@ -881,5 +908,8 @@ PYBIND11_MODULE(_vectron, m) {
       .def("get_collection", &PyDatabase::GetCollection, py::arg("name"))
       .def("list_collections", &PyDatabase::ListCollections)
       .def("drop_collection", &PyDatabase::DropCollection, py::arg("name"))
+      .def("rename_collection", &PyDatabase::RenameCollection, py::arg("old"), py::arg("new"))
+      .def("set_collection_metadata", &PyDatabase::SetCollectionMetadata, py::arg("name"), py::arg("metadata"))
+      .def("get_collection_metadata", &PyDatabase::GetCollectionMetadata, py::arg("name"))
       .def("sync", &PyDatabase::Sync);
 }

@@ -74,6 +74,7 @@ from ._common import (  # noqa: F401
     _ids,
     _include,
     _int,
+    _json_object,
     _meta,
     _name,
     _search_args,
@@ -207,6 +208,16 @@ class Collection(_UsersMixin, _CollectionMixin):
 
     def _list(self, where: str, limit: int, offset: int, iv: bool, im: bool) -> list:
         return [Point(i, v, _meta(m)) for (i, v, m) in self._c.list(where, limit, offset, iv, im)]
+
+    def _get_collection_metadata(self) -> str:
+        return self._db._db.get_collection_metadata(self.name)
+
+    def _set_collection_metadata(self, text: str) -> None:
+        self._db._db.set_collection_metadata(self.name, text)
+
+    def _rename(self, name: str) -> None:
+        self._db._db.rename_collection(self.name, _name(name))
+        self._c = self._db._db.get_collection(name)
 
     def delete(
         self,
@@ -435,6 +446,7 @@ class Database:
         flat_max_points: int = _CFG["flat_max_points"],
         checkpoint_every_ops: int = _CFG["checkpoint_every_ops"],
         quantization: str = "none",
+        metadata: "Mapping[str, Any] | None" = None,
     ) -> Collection:
         """Creates a collection.
 
@@ -445,13 +457,15 @@ class Database:
         per shard, search is exact until it holds more points than this.
         ``checkpoint_every_ops``: save the graph after this many changes.
         ``quantization``: ``"none"`` or ``"sq8"`` (8-bit scalar codes searched first,
-        re-ranked with the float32 vectors; docs/architecture.md).
+        re-ranked with the float32 vectors; docs/architecture.md). ``metadata``: a
+        JSON object stored with the collection (see :attr:`Collection.metadata`).
 
         Raises :class:`InvalidArgumentError` (name, config) or :class:`AlreadyExistsError`.
         """
         args = _collection_args(dim, metric, m, ef_construction, ef_search, seed, shards, flat_max_points,
                                 checkpoint_every_ops, quantization)
-        return Collection(self._db.create_collection(_name(name), *args), self)
+        meta = _json_object(metadata, "metadata") or ""
+        return Collection(self._db.create_collection(_name(name), *args, meta), self)
 
     def get_collection(self, name: str) -> Collection:
         """The collection ``name``. Raises :class:`NotFoundError` (a KeyError)."""
@@ -471,12 +485,19 @@ class Database:
         flat_max_points: int = _CFG["flat_max_points"],
         checkpoint_every_ops: int = _CFG["checkpoint_every_ops"],
         quantization: str = "none",
+        metadata: "Mapping[str, Any] | None" = None,
     ) -> Collection:
         """The existing collection ``name`` or a new one with this config (see
         :meth:`create_collection`). An existing collection must have the same ``dim``
         and ``metric``, else :class:`FailedPreconditionError`."""
         args = _collection_args(dim, metric, m, ef_construction, ef_search, seed, shards, flat_max_points,
                                 checkpoint_every_ops, quantization)
+        if metadata is not None:  # Stored only if this call creates the collection.
+            try:
+                return Collection(self._db.create_collection(_name(name), *args, _json_object(metadata, "metadata")),
+                                  self)
+            except AlreadyExistsError:
+                pass
         return Collection(self._db.get_or_create_collection(_name(name), *args), self)
 
     def list_collections(self) -> list[str]:
@@ -491,6 +512,11 @@ class Database:
         :class:`NotFoundError` (new calls at once; calls already running finish first).
         Raises :class:`NotFoundError` if it does not exist."""
         self._db.drop_collection(_name(name))
+
+    def rename_collection(self, old: str, new: str) -> None:
+        """Renames collection ``old`` to ``new`` (see :meth:`Collection.rename`).
+        Raises :class:`NotFoundError` or :class:`AlreadyExistsError`."""
+        self._db.rename_collection(_name(old), _name(new))
 
     def sync(self) -> None:
         """Flushes every environment to disk (needed after writes with

@@ -201,6 +201,37 @@ class _UsersMixin:
         self.upsert(ids, vecs, meta)
         return id_list
 
+    # -- the collection itself
+
+    @property
+    def metadata(self) -> "dict[str, Any] | None":
+        """The JSON object stored with the collection (``None`` for none); see
+        :meth:`set_metadata`. Read from the catalog on each access."""
+        import json
+
+        text = self._get_collection_metadata()
+        return json.loads(text) if text else None
+
+    def set_metadata(self, metadata: "Mapping[str, Any] | None") -> None:
+        """Replaces the JSON object stored with the collection (``None`` removes it; at
+        most 64 KiB). The engine does not read it."""
+        self._set_collection_metadata(_json_object(metadata, "metadata") or "")
+
+    def rename(self, name: str) -> None:
+        """Renames the collection (atomic: one catalog transaction). This handle follows
+        the new name; other handles to the collection in this process raise
+        :class:`NotFoundError` afterwards (get it again by its new name). Raises
+        :class:`AlreadyExistsError` if ``name`` is taken."""
+        self._rename(name)
+
+    def modify(self, name: "str | None" = None, metadata: "Mapping[str, Any] | None" = None) -> None:
+        """Chroma's ``modify``: a new ``metadata`` object (replacing the stored one)
+        and/or a new ``name``. The metadata is written first."""
+        if metadata is not None:
+            self.set_metadata(metadata)
+        if name is not None:
+            self.rename(name)
+
     # -- data frames
 
     def to_arrow(self, where: Any = None, *, include: Any = ("vector", "metadata")) -> Any:

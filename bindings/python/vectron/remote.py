@@ -37,6 +37,7 @@ from ._common import (
     _ids,
     _include,
     _int,
+    _json_object,
     _name,
     _search_args,
     _upsert_args,
@@ -228,6 +229,19 @@ class RemoteCollection(_UsersMixin, _CollectionMixin):
         # A set is idempotent; a merge applied twice gives the same result too.
         self._client._t.call("POST", f"/v1/collections/{_q(self._name)}/points/metadata", raw=body.encode(),
                              idempotent=True)
+
+    def _get_collection_metadata(self) -> str:
+        m = self._call("GET", "", idempotent=True).get("metadata")
+        return "" if m is None else _json.dumps(m)
+
+    def _set_collection_metadata(self, text: str) -> None:
+        self._client._t.call("PUT", f"/v1/collections/{_q(self._name)}/metadata",
+                             raw=('{"metadata":' + (text or "null") + "}").encode(), idempotent=True)
+
+    def _rename(self, name: str) -> None:
+        _name(name)
+        self._call("POST", "/rename", {"name": name}, idempotent=False)
+        self._name = name
 
     def _list(self, where: str, limit: int, offset: int, iv: bool, im: bool) -> list:
         body: dict[str, Any] = {"limit": limit, "offset": offset,
@@ -447,13 +461,16 @@ class Client:
 
     # -- collections
 
-    def _create(self, name: str, args: tuple) -> RemoteCollection:
+    def _create(self, name: str, args: tuple, metadata: Any = None) -> RemoteCollection:
         _name(name)
+        meta = _json_object(metadata, "metadata")
         dim, metric, m, efc, efs, seed, shards, flat_max, ckpt, quantization = args
         body = {"name": name, "dim": dim, "metric": metric,
                 "hnsw": {"m": m, "ef_construction": efc, "ef_search": efs, "seed": seed},
                 "shards": shards, "flat_max_points": flat_max, "checkpoint_every_ops": ckpt,
                 "quantization": quantization}
+        if meta is not None:
+            body["metadata"] = _json.loads(meta)
         answer = self._t.call("POST", "/v1/collections", body, idempotent=False)
         return RemoteCollection(self, answer["name"], answer["config"])
 
@@ -471,13 +488,14 @@ class Client:
         flat_max_points: int = _CFG["flat_max_points"],
         checkpoint_every_ops: int = _CFG["checkpoint_every_ops"],
         quantization: str = "none",
+        metadata: "Mapping[str, Any] | None" = None,
     ) -> RemoteCollection:
         """Creates a collection (arguments as :meth:`vectron.Database.create_collection`;
         the token needs the ``admin`` scope). Raises :class:`InvalidArgumentError` or
         :class:`AlreadyExistsError`."""
         args = _collection_args(dim, metric, m, ef_construction, ef_search, seed, shards, flat_max_points,
                                 checkpoint_every_ops, quantization)
-        return self._create(name, args)
+        return self._create(name, args, metadata)
 
     def get_collection(self, name: str) -> RemoteCollection:
         """The collection ``name``. Raises :class:`NotFoundError` (a KeyError)."""
@@ -500,13 +518,14 @@ class Client:
         flat_max_points: int = _CFG["flat_max_points"],
         checkpoint_every_ops: int = _CFG["checkpoint_every_ops"],
         quantization: str = "none",
+        metadata: "Mapping[str, Any] | None" = None,
     ) -> RemoteCollection:
         """The existing collection ``name`` (which must have the same ``dim`` and
         ``metric``, else :class:`FailedPreconditionError`) or a new one."""
         args = _collection_args(dim, metric, m, ef_construction, ef_search, seed, shards, flat_max_points,
                                 checkpoint_every_ops, quantization)
         try:
-            return self._create(name, args)
+            return self._create(name, args, metadata)
         except AlreadyExistsError:
             pass
         col = self.get_collection(name)
@@ -521,6 +540,13 @@ class Client:
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name in self.list_collections()
+
+    def rename_collection(self, old: str, new: str) -> None:
+        """Renames collection ``old`` to ``new`` (the token needs ``admin`` on both).
+        Raises :class:`NotFoundError` or :class:`AlreadyExistsError`."""
+        _name(old)
+        _name(new)
+        self._t.call("POST", f"/v1/collections/{_q(old)}/rename", {"name": new}, idempotent=False)
 
     def drop_collection(self, name: str) -> None:
         """Deletes the collection and its files on the server. Raises :class:`NotFoundError`."""
