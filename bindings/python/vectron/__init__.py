@@ -81,6 +81,7 @@ from ._common import (  # noqa: F401
     _upsert_args,
     _where,
     _CollectionMixin,
+    _GET_INCLUDE,
     _scroll_args,
     _single_id,
 )
@@ -308,7 +309,7 @@ class Collection(_UsersMixin, _CollectionMixin):
     def get(
         self,
         ids: "str | Sequence[str] | None" = None,
-        include: "str | Iterable[str] | None" = ("vector", "metadata"),
+        include: "str | Iterable[str] | None" = _GET_INCLUDE,
         *,
         where: "Mapping[str, Any] | str | None" = None,
         limit: "int | None" = None,
@@ -326,7 +327,7 @@ class Collection(_UsersMixin, _CollectionMixin):
         as Chroma's ``get`` returns, with Chroma's include names.
         """
         if format == "chroma":
-            return self._chroma_get(ids, where, limit, offset, include)
+            return self._chroma_get(ids, where, limit, offset, None if include is _GET_INCLUDE else include)
         if format != "points":
             raise InvalidArgumentError(f"format must be 'points' or 'chroma', got {format!r}")
         if ids is None:

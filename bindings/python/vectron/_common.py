@@ -301,6 +301,9 @@ def _meta(text: "str | None") -> "dict[str, Any] | None":
     return _json.loads(text) if text else None
 
 
+#: get()'s default include (compared by identity: format="chroma" has its own default).
+_GET_INCLUDE = ("vector", "metadata")
+
 # The engine's defaults (CollectionConfig, DatabaseOptions, SearchParams), never re-typed.
 _CFG: dict = dict(_vectron.COLLECTION_DEFAULTS)
 _DB: dict = dict(_vectron.DATABASE_DEFAULTS)

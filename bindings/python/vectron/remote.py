@@ -43,6 +43,7 @@ from ._common import (
     _upsert_args,
     _where,
     _CollectionMixin,
+    _GET_INCLUDE,
     _scroll_args,
     _single_id,
 )
@@ -331,7 +332,7 @@ class RemoteCollection(_UsersMixin, _CollectionMixin):
     def get(
         self,
         ids: "str | Sequence[str] | None" = None,
-        include: "str | Iterable[str] | None" = ("vector", "metadata"),
+        include: "str | Iterable[str] | None" = _GET_INCLUDE,
         *,
         where: "Mapping[str, Any] | str | None" = None,
         limit: "int | None" = None,
@@ -342,7 +343,7 @@ class RemoteCollection(_UsersMixin, _CollectionMixin):
         ``Point | None`` out); or without ``ids`` a page by ``where`` / ``limit`` /
         ``offset``; arguments as :meth:`vectron.Collection.get`."""
         if format == "chroma":
-            return self._chroma_get(ids, where, limit, offset, include)
+            return self._chroma_get(ids, where, limit, offset, None if include is _GET_INCLUDE else include)
         if format != "points":
             raise InvalidArgumentError(f"format must be 'points' or 'chroma', got {format!r}")
         if ids is None:
