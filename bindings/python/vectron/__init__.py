@@ -85,7 +85,7 @@ from ._common import (  # noqa: F401
     _scroll_args,
     _single_id,
 )
-from ._users import _UsersMixin, _search_extra, _trim
+from ._users import _UsersMixin
 
 __version__ = "0.1.0"
 
@@ -281,15 +281,10 @@ class Collection(_UsersMixin, _CollectionMixin):
         ef < 0 or a malformed filter.
         """
         k, ef_v, threads, w = _search_args(k, ef, threads, where, filter_strategy)
-        offset, score_threshold = _search_extra(offset, score_threshold)
-        if offset or score_threshold is not None:
-            if as_numpy:
-                raise InvalidArgumentError("offset and score_threshold are not available with as_numpy=True")
-            got = self.search(query, k + offset, where=where, ef=ef, exact=exact, include=include, threads=threads,
-                              filter_strategy=filter_strategy)
-            if got and isinstance(got[0], list):
-                return [_trim(r, offset, score_threshold) for r in got]
-            return _trim(got, offset, score_threshold)
+        paged = self._search_paged(query, k, offset, score_threshold, as_numpy, where=where, ef=ef, exact=exact,
+                                   include=include, threads=threads, filter_strategy=filter_strategy)
+        if paged is not None:
+            return paged
         fs = filter_strategy
         q = _floats(query, "query")
         if q.ndim == 1:
@@ -326,15 +321,9 @@ class Collection(_UsersMixin, _CollectionMixin):
         ``format="chroma"``: a dict of lists (``ids``, ``embeddings``, ``metadatas``)
         as Chroma's ``get`` returns, with Chroma's include names.
         """
-        if format == "chroma":
-            return self._chroma_get(ids, where, limit, offset, None if include is _GET_INCLUDE else include)
-        if format != "points":
-            raise InvalidArgumentError(f"format must be 'points' or 'chroma', got {format!r}")
-        if ids is None:
-            iv, im = _include(include)
-            return self._get_where(where, limit, offset, iv, im)
-        if where is not None or limit is not None or offset is not None:
-            raise InvalidArgumentError("get: give ids, or where= / limit= / offset=, not both")
+        other = self._get_forms(ids, include, where, limit, offset, format)
+        if other is not self._BY_IDS:
+            return other
         iv, im = _include(include)
         single = _single_id(ids)
         got = [None if p is None else Point(p[0], p[1], _meta(p[2])) for p in self._c.get(_ids(ids), iv, im)]

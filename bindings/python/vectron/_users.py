@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as _np
 
-from ._common import Hit, Point, _floats, _ids, _include, _int, _json_object, _single_id, _where
+from ._common import _GET_INCLUDE, Hit, Point, _floats, _ids, _include, _int, _json_object, _single_id, _where
 from .errors import InvalidArgumentError
 
 #: WriteBatch::Op values of the partial updates.
@@ -125,6 +125,37 @@ class _UsersMixin:
             self.update_metadata(id_list, meta, merge=True)
 
     # -- reads
+
+    #: Returned by _get_forms when the call is a plain get by ids.
+    _BY_IDS = object()
+
+    def _get_forms(self, ids: Any, include: Any, where: Any, limit: Any, offset: Any, format: str) -> Any:
+        """get()'s other forms (format="chroma", or where/limit/offset without ids), or
+        _BY_IDS when the call is a get by ids, for the class to do."""
+        if format == "chroma":
+            return self._chroma_get(ids, where, limit, offset, None if include is _GET_INCLUDE else include)
+        if format != "points":
+            raise InvalidArgumentError(f"format must be 'points' or 'chroma', got {format!r}")
+        if ids is None:
+            iv, im = _include(include)
+            return self._get_where(where, limit, offset, iv, im)
+        if where is not None or limit is not None or offset is not None:
+            raise InvalidArgumentError("get: give ids, or where= / limit= / offset=, not both")
+        return self._BY_IDS
+
+    def _search_paged(self, query: Any, k: int, offset: Any, score_threshold: Any, as_numpy: bool,
+                      **kw: Any) -> Any:
+        """search() with offset / score_threshold: the first k + offset hits, trimmed;
+        None when neither is given (the class searches itself)."""
+        offset, score_threshold = _search_extra(offset, score_threshold)
+        if not offset and score_threshold is None:
+            return None
+        if as_numpy:
+            raise InvalidArgumentError("offset and score_threshold are not available with as_numpy=True")
+        got = self.search(query, k + offset, **kw)
+        if got and isinstance(got[0], list):
+            return [_trim(r, offset, score_threshold) for r in got]
+        return _trim(got, offset, score_threshold)
 
     def _get_where(self, where: Any, limit: Any, offset: Any, iv: bool, im: bool) -> list[Point]:
         w = _where(where)

@@ -47,7 +47,7 @@ from ._common import (
     _scroll_args,
     _single_id,
 )
-from ._users import _UsersMixin, _search_extra, _trim
+from ._users import _UsersMixin
 from .errors import AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, UnavailableError
 
 __all__ = ["connect", "Client", "RemoteCollection", "ApiKey"]
@@ -290,15 +290,10 @@ class RemoteCollection(_UsersMixin, _CollectionMixin):
         with the arguments and return types of :meth:`vectron.Collection.search`. A large
         batch is sent in several requests."""
         k, ef_v, _, _ = _search_args(k, ef, threads, where, filter_strategy)
-        offset, score_threshold = _search_extra(offset, score_threshold)
-        if offset or score_threshold is not None:
-            if as_numpy:
-                raise InvalidArgumentError("offset and score_threshold are not available with as_numpy=True")
-            got = self.search(query, k + offset, where=where, ef=ef, exact=exact, include=include,
-                              filter_strategy=filter_strategy)
-            if got and isinstance(got[0], list):
-                return [_trim(r, offset, score_threshold) for r in got]
-            return _trim(got, offset, score_threshold)
+        paged = self._search_paged(query, k, offset, score_threshold, as_numpy, where=where, ef=ef, exact=exact,
+                                   include=include, filter_strategy=filter_strategy)
+        if paged is not None:
+            return paged
         body: dict[str, Any] = {"k": k, "exact": bool(exact)}
         if ef_v:
             body["ef"] = ef_v
@@ -342,15 +337,9 @@ class RemoteCollection(_UsersMixin, _CollectionMixin):
         """Points by id, in order, ``None`` where an id does not exist (one id in, one
         ``Point | None`` out); or without ``ids`` a page by ``where`` / ``limit`` /
         ``offset``; arguments as :meth:`vectron.Collection.get`."""
-        if format == "chroma":
-            return self._chroma_get(ids, where, limit, offset, None if include is _GET_INCLUDE else include)
-        if format != "points":
-            raise InvalidArgumentError(f"format must be 'points' or 'chroma', got {format!r}")
-        if ids is None:
-            iv, im = _include(include)
-            return self._get_where(where, limit, offset, iv, im)
-        if where is not None or limit is not None or offset is not None:
-            raise InvalidArgumentError("get: give ids, or where= / limit= / offset=, not both")
+        other = self._get_forms(ids, include, where, limit, offset, format)
+        if other is not self._BY_IDS:
+            return other
         vec, meta = _include(include)
         single = _single_id(ids)
         id_list = _ids(ids)
