@@ -170,11 +170,12 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& dir, const D
     VECTRON_ASSIGN_OR_RETURN(impl->collection_meta, wt.OpenDbi("collection_meta"));
     VECTRON_ASSIGN_OR_RETURN(auto v, wt.Get(impl->meta, "format_version"));
     const std::string mine = std::to_string(kFormatVersion);
+    const std::string renamed = std::to_string(kRenamedFormatVersion);
     if (!v) {
       VECTRON_RETURN_IF_ERROR(wt.Put(impl->meta, "format_version", mine));
-    } else if (*v != mine) {
+    } else if (*v != mine && *v != renamed) {
       return Status::FailedPrecondition("database " + dir + " has format version " + std::string(*v) +
-                                        "; this build reads version " + mine);
+                                        "; this build reads versions " + mine + " and " + renamed);
     }
     VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, wt.OpenCursor(impl->collections));
     VECTRON_ASSIGN_OR_RETURN(bool more, c.First());
@@ -340,6 +341,8 @@ Status Database::RenameCollection(const std::string& from, const std::string& to
     (void)gone_meta;
     VECTRON_RETURN_IF_ERROR(wt.Put(impl_->collections, to, config_text));
     if (dname != to) VECTRON_RETURN_IF_ERROR(wt.Put(impl_->dirs, to, dname));
+    // From now on the catalog maps names to directories: older builds must refuse it.
+    VECTRON_RETURN_IF_ERROR(wt.Put(impl_->meta, "format_version", std::to_string(kRenamedFormatVersion)));
     if (meta_text) VECTRON_RETURN_IF_ERROR(wt.Put(impl_->collection_meta, to, *meta_text));
     VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
   }

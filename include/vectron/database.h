@@ -77,8 +77,12 @@ class Database {
   // The options as given to Open.
   const DatabaseOptions& options() const;
 
-  // The on-disk format version this build reads and writes.
+  // The on-disk format version a new database gets. This build reads it and
+  // kRenamedFormatVersion, which a database takes on its first rename (its catalog then
+  // maps names to directories; a build reading only version 1 refuses it instead of
+  // taking a renamed collection's directory for garbage).
   static constexpr int kFormatVersion = 1;
+  static constexpr int kRenamedFormatVersion = 2;
 
  private:
   struct Impl;

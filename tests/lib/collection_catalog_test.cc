@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "test_util.h"
+#include "storage/lmdb.h"
 #include "util/files.h"
 
 namespace vectron {
@@ -80,6 +81,13 @@ TEST_CASE("a renamed collection keeps its points, config and metadata, and survi
     CHECK(db->RenameCollection("ghost", "x").IsNotFound());
     CHECK(db->RenameCollection("new", "bad name").IsInvalidArgument());
     CHECK(db->RenameCollection("new", "new").ok());
+  }
+  {  // A rename moved the catalog to format version 2 (older builds refuse it).
+    auto env = storage::LmdbEnv::Open(dir / "catalog", {}).value();
+    auto wt = storage::WriteTxn::Begin(env).value();  // Aborted: only read.
+    auto meta = wt.OpenDbi("meta");
+    REQUIRE(meta.ok());
+    CHECK(wt.Get(*meta, "format_version").value().value() == std::to_string(Database::kRenamedFormatVersion));
   }
   auto db = OpenDb(dir.path());  // The reopen keeps both directories (neither is garbage).
   CHECK(db->GetCollection("new").value()->Count().value() == 30);

@@ -132,6 +132,10 @@ def test_add_generates_ids_and_chroma_keywords_and_results(db):
     assert got["ids"] == ["x"] and got["embeddings"] is None and got["metadatas"] == [{"k": "x"}]
     with pytest.raises(vectron.InvalidArgumentError, match="not both"):
         col.add(ids=["z"], vectors=[[1, 1]], embeddings=[[1, 1]])
+    col.upsert(ids=["x"], embeddings=[[0.8, 0.2]], metadatas=[{"k": "x2"}])
+    assert col.get("x").metadata == {"k": "x2"}
+    with pytest.raises(vectron.InvalidArgumentError, match="embeddings"):
+        col.upsert(ids=["x"])
     with pytest.raises(vectron.InvalidArgumentError, match="include"):
         col.query(query_embeddings=[1, 0], include=["bogus"])
 

@@ -85,7 +85,7 @@ from ._common import (  # noqa: F401
     _scroll_args,
     _single_id,
 )
-from ._users import _UsersMixin
+from ._users import _UsersMixin, _chroma_names
 
 __version__ = "0.1.0"
 
@@ -182,8 +182,11 @@ class Collection(_UsersMixin, _CollectionMixin):
     def upsert(
         self,
         ids: "str | Sequence[str]",
-        vectors: Any,
+        vectors: Any = None,
         metadata: "Mapping[str, Any] | Sequence[Mapping[str, Any] | None] | None" = None,
+        *,
+        embeddings: Any = None,
+        metadatas: Any = None,
     ) -> None:
         """Inserts points, or replaces the vector and metadata of existing ids.
 
@@ -201,6 +204,7 @@ class Collection(_UsersMixin, _CollectionMixin):
         (or, if it came before the write started, that none was). To be able to stop a
         long import part-way, upsert in batches (e.g. 10,000 points per call).
         """
+        vectors, metadata = _chroma_names(vectors, embeddings, metadata, metadatas)
         id_list, vecs, metas = _upsert_args(ids, vectors, metadata, self.dim)
         self._c.upsert(id_list, vecs, metas)
 

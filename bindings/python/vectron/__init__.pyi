@@ -86,8 +86,9 @@ class Collection:
     def config(self) -> dict[str, Any]: ...
     @property
     def database(self) -> Database: ...
-    def upsert(self, ids: Ids, vectors: VectorLike,
-               metadata: Mapping[str, Any] | Sequence[Mapping[str, Any] | None] | None = ...) -> None:
+    def upsert(self, ids: Ids, vectors: VectorLike | None = ...,
+               metadata: Mapping[str, Any] | Sequence[Mapping[str, Any] | None] | None = ..., *,
+               embeddings: VectorLike | None = ..., metadatas: Any = ...) -> None:
         """Inserts or replaces points atomically; durable when it returns."""
     def delete(self, ids: Ids | None = ..., where: Where = ...) -> int | None:
         """Deletes by ids (returns None) or by filter (returns the count deleted)."""

@@ -35,6 +35,14 @@ def _pick(ours: Any, theirs: Any, our_name: str, their_name: str) -> Any:
     return ours if ours is not None else theirs
 
 
+def _chroma_names(vectors: Any, embeddings: Any, metadata: Any, metadatas: Any) -> tuple[Any, Any]:
+    """(vectors, metadata) given by our names or Chroma's (embeddings=, metadatas=)."""
+    vectors = _pick(vectors, embeddings, "vectors", "embeddings")
+    if vectors is None:
+        raise InvalidArgumentError("vectors (or embeddings=) are required")
+    return vectors, _pick(metadata, metadatas, "metadata", "metadatas")
+
+
 def _chroma_include(include: "Iterable[str] | None", default: Sequence[str]) -> tuple[bool, bool, bool]:
     """(vector, metadata, distance) of a Chroma-style include list."""
     names = default if include is None else ([include] if isinstance(include, str) else list(include))

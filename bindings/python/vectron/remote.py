@@ -47,7 +47,7 @@ from ._common import (
     _scroll_args,
     _single_id,
 )
-from ._users import _UsersMixin
+from ._users import _UsersMixin, _chroma_names
 from .errors import AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, UnavailableError
 
 __all__ = ["connect", "Client", "RemoteCollection", "ApiKey"]
@@ -196,12 +196,16 @@ class RemoteCollection(_UsersMixin, _CollectionMixin):
     def upsert(
         self,
         ids: "str | Sequence[str]",
-        vectors: Any,
+        vectors: Any = None,
         metadata: "Mapping[str, Any] | Sequence[Mapping[str, Any] | None] | None" = None,
+        *,
+        embeddings: Any = None,
+        metadatas: Any = None,
     ) -> None:
         """Inserts points, or replaces existing ids; atomic, and durable on the server when
         it returns. Arguments as :meth:`vectron.Collection.upsert`. Retried on transient
         failures (an upsert applied twice is applied once)."""
+        vectors, metadata = _chroma_names(vectors, embeddings, metadata, metadatas)
         id_list, vecs, metas = _upsert_args(ids, vectors, metadata, self.dim)
         if len(id_list) != vecs.shape[0]:
             raise InvalidArgumentError(f"got {len(id_list)} ids but {vecs.shape[0]} vectors")

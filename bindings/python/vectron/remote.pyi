@@ -28,8 +28,9 @@ class RemoteCollection:
     def config(self) -> dict[str, Any]: ...
     @property
     def database(self) -> Client: ...
-    def upsert(self, ids: Ids, vectors: VectorLike,
-               metadata: Mapping[str, Any] | Sequence[Mapping[str, Any] | None] | None = ...) -> None:
+    def upsert(self, ids: Ids, vectors: VectorLike | None = ...,
+               metadata: Mapping[str, Any] | Sequence[Mapping[str, Any] | None] | None = ..., *,
+               embeddings: VectorLike | None = ..., metadatas: Any = ...) -> None:
         """Inserts or replaces points atomically; retried on transient failures."""
     def delete(self, ids: Ids | None = ..., where: Where = ...) -> int | None:
         """Deletes by ids (returns None) or by filter (returns the count deleted)."""
