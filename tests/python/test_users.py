@@ -80,6 +80,16 @@ def test_get_with_where_limit_offset_and_peek(db):
         col.get(["p01"], where={"tag": "odd"})
 
 
+def test_get_everything_pages_past_the_list_limit(db):
+    col = db.create_collection("big", dim=2, metric="l2")
+    n = 10050
+    ids = [f"q{i:05d}" for i in range(n)]
+    col.upsert(ids, np.ones((n, 2), np.float32))
+    got = col.get(include=None)
+    assert [p.id for p in got] == ids
+    assert [p.id for p in col.get(offset=10040, include=None)] == ids[10040:]
+
+
 def test_search_offset_and_score_threshold(db):
     col = fill(db, shards=2)
     page = col.search([0, 0, 0], k=3, offset=2, exact=True)

@@ -170,12 +170,18 @@ class _UsersMixin:
         offset = _int(0 if offset is None else offset, "offset", 0, 2**63 - 1)
         if limit is not None:
             return self._list(w, _int(limit, "limit", 1, _LIST_PAGE), offset, iv, im)
-        out: list[Point] = []  # Everything (after offset), a page at a time.
+        # Everything after offset: the first page skips it, scroll's cursor pages the rest.
+        out = self._list(w, _LIST_PAGE, offset, iv, im)
+        if len(out) < _LIST_PAGE:
+            return out
+        include = (["vector"] if iv else []) + (["metadata"] if im else [])
+        cursor = out[-1].id
         while True:
-            page = self._list(w, _LIST_PAGE, offset + len(out), iv, im)
-            out += page
-            if len(page) < _LIST_PAGE:
+            page = self.scroll(_LIST_PAGE, cursor, where=where, include=include)
+            out += page.points
+            if page.next_cursor is None:
                 return out
+            cursor = page.next_cursor
 
     def peek(self, limit: int = 10, *, include: Any = ("vector", "metadata")) -> list[Point]:
         """The first ``limit`` points in id order (at most 10,000)."""
