@@ -80,8 +80,10 @@ Status DecodeBatch(std::string_view in, WriteBatch* b, std::vector<std::string>*
     std::vector<float> v(len);
     if (len) std::memcpy(v.data(), in.data(), len * sizeof(float));  // a delete has no vector (v.data() is null)
     in.remove_prefix(len * sizeof(float));
-    if (op == WriteBatch::Op::kUpsert) b->Upsert(std::move(id), v, meta);
-    else b->Delete(std::move(id));
+    if (static_cast<uint8_t>(op) < static_cast<uint8_t>(WriteBatch::Op::kUpsert) ||
+        static_cast<uint8_t>(op) > static_cast<uint8_t>(WriteBatch::Op::kUpdateVector))
+      return bad();
+    b->Add(op, std::move(id), v, meta);
     metadata->push_back(std::move(meta));
   }
   return Status::OK();
@@ -97,8 +99,7 @@ Status CollectionImpl::ApplyParts(const WriteBatch& batch, const std::vector<std
   for (size_t i = 0; i < batch.size(); ++i) {
     const auto& e = batch.entries()[i];
     size_t s = Fnv1a64(e.id) % n;
-    if (e.op == WriteBatch::Op::kUpsert) parts[s].Upsert(e.id, batch.vector(e), e.metadata);
-    else parts[s].Delete(e.id);
+    parts[s].Add(e.op, e.id, batch.vector(e), e.metadata);
     part_meta[s].push_back(metadata[i]);
   }
   for (size_t s = 0; s < n; ++s) {
@@ -198,6 +199,52 @@ Status CollectionImpl::Write(const WriteBatch& batch) {
                                [&](const WriteBatch::Entry& e) { return ShardOf(e.id) == first; });
   if (one_shard) return shards_[first]->ApplyValidated(batch, metadata, 0);
 
+  // Spanning shards: partial updates are resolved into whole points first (every
+  // writer holds write.lock, so nothing changes meanwhile), so that each shard's part
+  // cannot fail on its content and the journal replays plain upserts.
+  WriteBatch resolved;
+  std::vector<std::string> resolved_meta;
+  const bool partial = std::any_of(batch.entries().begin(), batch.entries().end(), [](const WriteBatch::Entry& e) {
+    return e.op != WriteBatch::Op::kUpsert && e.op != WriteBatch::Op::kDelete;
+  });
+  if (partial) {
+    VECTRON_RETURN_IF_ERROR(ResolvePartialUpdates(batch, metadata, &resolved, &resolved_meta));
+    return WriteSpanning(resolved, resolved_meta);
+  }
+  return WriteSpanning(batch, metadata);
+}
+
+Status CollectionImpl::ResolvePartialUpdates(const WriteBatch& batch, const std::vector<std::string>& metadata,
+                                             WriteBatch* out, std::vector<std::string>* out_meta) const {
+  std::vector<std::string> ids;
+  for (const auto& e : batch.entries())
+    if (e.op != WriteBatch::Op::kUpsert && e.op != WriteBatch::Op::kDelete) ids.push_back(e.id);
+  VECTRON_ASSIGN_OR_RETURN(auto current, Get(ids, GetOptions{}));
+  size_t next = 0;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const auto& e = batch.entries()[i];
+    if (e.op == WriteBatch::Op::kUpsert || e.op == WriteBatch::Op::kDelete) {
+      out->Add(e.op, e.id, batch.vector(e), e.metadata);
+      out_meta->push_back(metadata[i]);
+      continue;
+    }
+    const std::optional<Point>& p = current[next++];
+    if (!p)
+      return Status::NotFound("batch entry " + std::to_string(i) + ": point \"" + e.id.substr(0, 64) +
+                              "\" does not exist (a partial update needs an existing point)");
+    std::string meta = p->metadata;
+    if (e.op != WriteBatch::Op::kUpdateVector) {
+      VECTRON_ASSIGN_OR_RETURN(meta, UpdatedMetadata(e.id, p->metadata, metadata[i],
+                                                     e.op == WriteBatch::Op::kMergeMetadata));
+    }
+    out->Upsert(e.id, e.op == WriteBatch::Op::kUpdateVector ? batch.vector(e) : std::span<const float>(p->vector),
+                meta);
+    out_meta->push_back(std::move(meta));
+  }
+  return Status::OK();
+}
+
+Status CollectionImpl::WriteSpanning(const WriteBatch& batch, const std::vector<std::string>& metadata) {
   // Spanning shards: journal the batch first, so that a crash between shard commits is
   // completed on reopen (each shard skips a journal id it has applied).
   uint64_t id;
@@ -236,15 +283,21 @@ Status CollectionImpl::Delete(std::span<const std::string> ids) {
 
 Result<std::vector<Hit>> CollectionImpl::Search(std::span<const float> query, const SearchParams& params) const {
   if (shards_.size() == 1) return shards_[0]->Search(query, params);
+  VECTRON_RETURN_IF_ERROR(ValidateSearch(query, params, config_));
+  // Each shard's first k + offset (within the threshold); the merge skips offset.
+  SearchParams inner = params;
+  inner.k = params.k + params.offset;
+  inner.offset = 0;
   std::vector<Hit> all;
   for (const auto& s : shards_) {
-    VECTRON_ASSIGN_OR_RETURN(auto hits, s->Search(query, params));
+    VECTRON_ASSIGN_OR_RETURN(auto hits, s->Search(query, inner));
     std::move(hits.begin(), hits.end(), std::back_inserter(all));
   }
-  size_t k = std::min(all.size(), static_cast<size_t>(params.k));
+  size_t k = std::min(all.size(), static_cast<size_t>(inner.k));
   std::partial_sort(all.begin(), all.begin() + static_cast<ptrdiff_t>(k), all.end(),
                     [](const Hit& a, const Hit& b) { return a.score < b.score || (a.score == b.score && a.id < b.id); });
   all.resize(k);
+  TrimHits(all, params);
   return all;
 }
 
@@ -317,6 +370,31 @@ Result<ScrollPage> CollectionImpl::Scroll(std::string_view cursor, size_t limit,
   page.points = std::move(all);
   if (more && !page.points.empty()) page.next_cursor = page.points.back().id;
   return page;
+}
+
+Result<std::vector<Point>> CollectionImpl::List(std::string_view where, size_t limit, uint64_t offset,
+                                                const GetOptions& options) const {
+  if (limit == 0 || limit > kMaxListLimit)
+    return Status::InvalidArgument("limit must be 1 to " + std::to_string(kMaxListLimit) + ", got " +
+                                   std::to_string(limit));
+  if (!where.empty()) VECTRON_RETURN_IF_ERROR(filter::ParseText(where).status());
+  std::string cursor;
+  // Skip `offset` matching points, reading ids only.
+  while (offset > 0) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(offset, kMaxListLimit));
+    VECTRON_ASSIGN_OR_RETURN(ScrollPage p, Scroll(cursor, n, GetOptions{false, false}, where));
+    if (p.next_cursor.empty()) return std::vector<Point>();  // All skipped: the end.
+    offset -= p.points.size();
+    cursor = p.next_cursor;
+  }
+  std::vector<Point> out;
+  while (out.size() < limit) {
+    VECTRON_ASSIGN_OR_RETURN(ScrollPage p, Scroll(cursor, limit - out.size(), options, where));
+    std::move(p.points.begin(), p.points.end(), std::back_inserter(out));
+    if (p.next_cursor.empty()) break;
+    cursor = p.next_cursor;
+  }
+  return out;
 }
 
 Result<uint64_t> CollectionImpl::DeleteWhere(std::string_view where) {

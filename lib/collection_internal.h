@@ -40,6 +40,8 @@ class CollectionImpl final : public Collection {
   Result<uint64_t> Count(std::string_view where) const override;
   Result<ScrollPage> Scroll(std::string_view cursor, size_t limit, const GetOptions& options,
                             std::string_view where) const override;
+  Result<std::vector<Point>> List(std::string_view where, size_t limit, uint64_t offset,
+                                  const GetOptions& options) const override;
   Result<uint64_t> DeleteWhere(std::string_view where) override;
   Status CreatePayloadIndex(std::string_view field, PayloadType type) override;
   Status DropPayloadIndex(std::string_view field) override;
@@ -69,6 +71,15 @@ class CollectionImpl final : public Collection {
   // Applies each shard's part of a validated batch with `log_index` (0 = none).
   Status ApplyParts(const WriteBatch& batch, const std::vector<std::string>& metadata, uint64_t log_index)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // A validated batch spanning shards (only upserts and deletes): journaled, then
+  // applied to each shard. REQUIRES: write.lock held.
+  Status WriteSpanning(const WriteBatch& batch, const std::vector<std::string>& metadata)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // The batch with every partial update replaced by the whole point it yields (an
+  // upsert); `out_meta` its canonical metadata. Errors: NotFound (no such point),
+  // InvalidArgument (merged metadata over the limit).
+  Status ResolvePartialUpdates(const WriteBatch& batch, const std::vector<std::string>& metadata, WriteBatch* out,
+                               std::vector<std::string>* out_meta) const;
   // Completes the multi-shard batches the journal still holds.
   Status ReplayJournal() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   // Backup's copy of every shard and the journal. (backup.cc)

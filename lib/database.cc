@@ -12,6 +12,7 @@
 #include "storage/lmdb.h"
 #include "util/files.h"
 #include "util/mutex.h"
+#include "validate.h"
 
 namespace vectron {
 namespace {
@@ -50,16 +51,26 @@ Status ValidateCollectionName(const std::string& name) {
   return Status::OK();
 }
 
+constexpr size_t kMaxCollectionMetadataBytes = 64 << 10;
+
+Status ValidateCollectionMetadata(std::string_view text, std::string* canonical) {
+  if (text.size() > kMaxCollectionMetadataBytes)
+    return Status::InvalidArgument("collection metadata is " + std::to_string(text.size()) +
+                                   " bytes, the limit is " + std::to_string(kMaxCollectionMetadataBytes));
+  return ValidateMetadata(text, canonical).WithContext("collection metadata");
+}
+
 }  // namespace
 
-// Layout: DIR/catalog/ (LMDB: meta.format_version, collections: name → config JSON)
-// and DIR/collections/NAME/.
+// Layout: DIR/catalog/ (LMDB: meta.format_version, collections: name → config JSON,
+// dirs: name → its directory's name when that is not the name (after a rename),
+// collection_meta: name → JSON object) and DIR/collections/DIRNAME/.
 struct Database::Impl {
   std::string path;
   std::string registry_key;
   DatabaseOptions options;
   std::optional<storage::LmdbEnv> catalog;
-  storage::Dbi meta, collections;
+  storage::Dbi meta, collections, dirs, collection_meta;
   // Serialises what changes the set of collections or must not see it change: create,
   // drop, opening a collection, sync and backup (which may take long).
   Mutex catalog_mu;
@@ -69,12 +80,31 @@ struct Database::Impl {
   Mutex open_mu;
   std::map<std::string, std::unique_ptr<CollectionImpl>> open ABSL_GUARDED_BY(open_mu);
 
-  std::string CollectionDir(const std::string& name) const { return path + "/collections/" + name; }
+  // The directory of the collection whose directory name is `dirname`.
+  std::string CollectionDir(const std::string& dirname) const { return path + "/collections/" + dirname; }
+  // The directory name of collection `name` in `txn` (its name unless renamed).
+  Result<std::string> DirName(const storage::Txn& txn, const std::string& name) const {
+    VECTRON_ASSIGN_OR_RETURN(auto d, txn.Get(dirs, name));
+    return d ? std::string(*d) : name;
+  }
+  // A directory name for a new collection `name`: its name, unless a renamed
+  // collection's directory has it.
+  Result<std::string> FreeDirName(const storage::Txn& txn, const std::string& name) const {
+    VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, txn.OpenCursor(dirs));
+    VECTRON_ASSIGN_OR_RETURN(bool more, c.First());
+    while (more) {
+      if (c.value() == name) return name + "." + UniqueSuffix();  // '.' is not in names
+      VECTRON_ASSIGN_OR_RETURN(more, c.Next());
+    }
+    return name;
+  }
   // The open collection `name`, or null.
   CollectionImpl* FindOpen(const std::string& name) ABSL_LOCKS_EXCLUDED(open_mu);
   // Adds an opened collection.
   CollectionImpl* AddOpen(const std::string& name, std::unique_ptr<CollectionImpl> col)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(catalog_mu) ABSL_LOCKS_EXCLUDED(open_mu);
+  // Removes collection `name` from `open` and hands it over (null if not open).
+  std::unique_ptr<CollectionImpl> TakeOpen(const std::string& name) ABSL_LOCKS_EXCLUDED(open_mu);
   // GetCollection's body.
   Result<CollectionImpl*> GetLocked(const std::string& name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(catalog_mu);
   // Backup's body: copies the catalog and every collection it lists into `partial`,
@@ -136,18 +166,22 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& dir, const D
     VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*impl->catalog));
     VECTRON_ASSIGN_OR_RETURN(impl->meta, wt.OpenDbi("meta"));
     VECTRON_ASSIGN_OR_RETURN(impl->collections, wt.OpenDbi("collections"));
+    VECTRON_ASSIGN_OR_RETURN(impl->dirs, wt.OpenDbi("dirs"));
+    VECTRON_ASSIGN_OR_RETURN(impl->collection_meta, wt.OpenDbi("collection_meta"));
     VECTRON_ASSIGN_OR_RETURN(auto v, wt.Get(impl->meta, "format_version"));
     const std::string mine = std::to_string(kFormatVersion);
+    const std::string renamed = std::to_string(kRenamedFormatVersion);
     if (!v) {
       VECTRON_RETURN_IF_ERROR(wt.Put(impl->meta, "format_version", mine));
-    } else if (*v != mine) {
+    } else if (*v != mine && *v != renamed) {
       return Status::FailedPrecondition("database " + dir + " has format version " + std::string(*v) +
-                                        "; this build reads version " + mine);
+                                        "; this build reads versions " + mine + " and " + renamed);
     }
     VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, wt.OpenCursor(impl->collections));
     VECTRON_ASSIGN_OR_RETURN(bool more, c.First());
     while (more) {
-      known.insert(std::string(c.key()));
+      VECTRON_ASSIGN_OR_RETURN(std::string dname, impl->DirName(wt, std::string(c.key())));
+      known.insert(std::move(dname));
       VECTRON_ASSIGN_OR_RETURN(more, c.Next());
     }
     // Directories of collections whose create or drop was interrupted are garbage.
@@ -161,18 +195,24 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& dir, const D
   return std::unique_ptr<Database>(new Database(std::move(impl)));
 }
 
-Result<Collection*> Database::CreateCollection(const std::string& name, const CollectionConfig& config) {
+Result<Collection*> Database::CreateCollection(const std::string& name, const CollectionConfig& config,
+                                               std::string_view metadata) {
   VECTRON_RETURN_IF_ERROR(ValidateCollectionName(name));
   VECTRON_RETURN_IF_ERROR(config.Validate().WithContext("collection \"" + name + "\""));
+  std::string meta;
+  VECTRON_RETURN_IF_ERROR(ValidateCollectionMetadata(metadata, &meta));
   MutexLock lock(impl_->catalog_mu);
   // The catalog write transaction doubles as the cross-process lock for create.
   VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*impl_->catalog));
   VECTRON_ASSIGN_OR_RETURN(auto existing, wt.Get(impl_->collections, name));
   if (existing) return Status::AlreadyExists("collection \"" + name + "\" already exists");
-  const std::string cdir = impl_->CollectionDir(name);
+  VECTRON_ASSIGN_OR_RETURN(std::string dname, impl_->FreeDirName(wt, name));
+  const std::string cdir = impl_->CollectionDir(dname);
   VECTRON_RETURN_IF_ERROR(RemoveAll(cdir));
   VECTRON_ASSIGN_OR_RETURN(auto col, CollectionImpl::Open(name, cdir, config, impl_->options));
   VECTRON_RETURN_IF_ERROR(wt.Put(impl_->collections, name, config.ToJson()));
+  if (dname != name) VECTRON_RETURN_IF_ERROR(wt.Put(impl_->dirs, name, dname));
+  if (!meta.empty()) VECTRON_RETURN_IF_ERROR(wt.Put(impl_->collection_meta, name, meta));
   if (Status s = std::move(wt).Commit(); !s.ok()) {
     col->MarkDropped();
     col.reset();
@@ -206,15 +246,16 @@ Result<Collection*> Database::GetCollection(const std::string& name) {
 
 Result<CollectionImpl*> Database::Impl::GetLocked(const std::string& name) {
   if (CollectionImpl* c = FindOpen(name)) return c;
-  std::string config_text;
+  std::string config_text, dname;
   {
     VECTRON_ASSIGN_OR_RETURN(storage::ReadTxn rt, storage::ReadTxn::Begin(*catalog));
     VECTRON_ASSIGN_OR_RETURN(auto v, rt.Get(collections, name));
     if (!v) return Status::NotFound("collection \"" + name + "\" does not exist");
     config_text = std::string(*v);
+    VECTRON_ASSIGN_OR_RETURN(dname, DirName(rt, name));
   }
   VECTRON_ASSIGN_OR_RETURN(CollectionConfig config, CollectionConfig::FromJson(config_text));
-  VECTRON_ASSIGN_OR_RETURN(auto col, CollectionImpl::Open(name, CollectionDir(name), config, options));
+  VECTRON_ASSIGN_OR_RETURN(auto col, CollectionImpl::Open(name, CollectionDir(dname), config, options));
   return AddOpen(name, std::move(col));
 }
 
@@ -248,26 +289,92 @@ Result<std::vector<std::string>> Database::ListCollections() const {
 Status Database::DropCollection(const std::string& name) {
   VECTRON_RETURN_IF_ERROR(ValidateCollectionName(name));
   MutexLock lock(impl_->catalog_mu);
+  std::string dname;
   {
     VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*impl_->catalog));
+    VECTRON_ASSIGN_OR_RETURN(dname, impl_->DirName(wt, name));
     VECTRON_ASSIGN_OR_RETURN(bool existed, wt.Del(impl_->collections, name));
     if (!existed) return Status::NotFound("collection \"" + name + "\" does not exist");
+    VECTRON_ASSIGN_OR_RETURN(bool had_dir, wt.Del(impl_->dirs, name));
+    VECTRON_ASSIGN_OR_RETURN(bool had_meta, wt.Del(impl_->collection_meta, name));
+    (void)had_dir;
+    (void)had_meta;
     VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
   }
-  std::unique_ptr<CollectionImpl> dropped;
-  {
-    MutexLock g(impl_->open_mu);
-    if (auto it = impl_->open.find(name); it != impl_->open.end()) {
-      dropped = std::move(it->second);
-      impl_->open.erase(it);
-    }
-  }
-  if (dropped) {  // Closed outside open_mu.
+  if (std::unique_ptr<CollectionImpl> dropped = impl_->TakeOpen(name)) {  // Closed outside open_mu.
     dropped->MarkDropped();
     dropped.reset();
   }
   // A crash before this completes leaves a directory that the next Open removes.
-  return RemoveAll(impl_->CollectionDir(name));
+  return RemoveAll(impl_->CollectionDir(dname));
+}
+
+std::unique_ptr<CollectionImpl> Database::Impl::TakeOpen(const std::string& name) {
+  MutexLock g(open_mu);
+  auto it = open.find(name);
+  if (it == open.end()) return nullptr;
+  std::unique_ptr<CollectionImpl> col = std::move(it->second);
+  open.erase(it);
+  return col;
+}
+
+Status Database::RenameCollection(const std::string& from, const std::string& to) {
+  VECTRON_RETURN_IF_ERROR(ValidateCollectionName(from));
+  VECTRON_RETURN_IF_ERROR(ValidateCollectionName(to));
+  MutexLock lock(impl_->catalog_mu);
+  {
+    VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*impl_->catalog));
+    VECTRON_ASSIGN_OR_RETURN(auto config, wt.Get(impl_->collections, from));
+    if (!config) return Status::NotFound("collection \"" + from + "\" does not exist");
+    const std::string config_text(*config);
+    if (from == to) return Status::OK();
+    VECTRON_ASSIGN_OR_RETURN(auto taken, wt.Get(impl_->collections, to));
+    if (taken) return Status::AlreadyExists("collection \"" + to + "\" already exists");
+    VECTRON_ASSIGN_OR_RETURN(std::string dname, impl_->DirName(wt, from));
+    VECTRON_ASSIGN_OR_RETURN(auto meta, wt.Get(impl_->collection_meta, from));
+    const std::optional<std::string> meta_text = meta ? std::optional<std::string>(std::string(*meta)) : std::nullopt;
+    VECTRON_ASSIGN_OR_RETURN(bool gone, wt.Del(impl_->collections, from));
+    VECTRON_ASSIGN_OR_RETURN(bool gone_dir, wt.Del(impl_->dirs, from));
+    VECTRON_ASSIGN_OR_RETURN(bool gone_meta, wt.Del(impl_->collection_meta, from));
+    (void)gone;
+    (void)gone_dir;
+    (void)gone_meta;
+    VECTRON_RETURN_IF_ERROR(wt.Put(impl_->collections, to, config_text));
+    if (dname != to) VECTRON_RETURN_IF_ERROR(wt.Put(impl_->dirs, to, dname));
+    // From now on the catalog maps names to directories: older builds must refuse it.
+    VECTRON_RETURN_IF_ERROR(wt.Put(impl_->meta, "format_version", std::to_string(kRenamedFormatVersion)));
+    if (meta_text) VECTRON_RETURN_IF_ERROR(wt.Put(impl_->collection_meta, to, *meta_text));
+    VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
+  }
+  // Closed (saving checkpoints) and opened again under the new name when next asked for.
+  impl_->TakeOpen(from).reset();
+  return Status::OK();
+}
+
+Status Database::SetCollectionMetadata(const std::string& name, std::string_view metadata) {
+  VECTRON_RETURN_IF_ERROR(ValidateCollectionName(name));
+  std::string meta;
+  VECTRON_RETURN_IF_ERROR(ValidateCollectionMetadata(metadata, &meta));
+  MutexLock lock(impl_->catalog_mu);
+  VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*impl_->catalog));
+  VECTRON_ASSIGN_OR_RETURN(auto existing, wt.Get(impl_->collections, name));
+  if (!existing) return Status::NotFound("collection \"" + name + "\" does not exist");
+  if (meta.empty()) {
+    VECTRON_ASSIGN_OR_RETURN(bool gone, wt.Del(impl_->collection_meta, name));
+    (void)gone;
+  } else {
+    VECTRON_RETURN_IF_ERROR(wt.Put(impl_->collection_meta, name, meta));
+  }
+  return std::move(wt).Commit();
+}
+
+Result<std::string> Database::GetCollectionMetadata(const std::string& name) const {
+  VECTRON_RETURN_IF_ERROR(ValidateCollectionName(name));
+  VECTRON_ASSIGN_OR_RETURN(storage::ReadTxn rt, storage::ReadTxn::Begin(*impl_->catalog));
+  VECTRON_ASSIGN_OR_RETURN(auto existing, rt.Get(impl_->collections, name));
+  if (!existing) return Status::NotFound("collection \"" + name + "\" does not exist");
+  VECTRON_ASSIGN_OR_RETURN(auto meta, rt.Get(impl_->collection_meta, name));
+  return meta ? std::string(*meta) : std::string();
 }
 
 Status Database::Sync() {
@@ -286,21 +393,23 @@ Status Database::Impl::CopyTo(const std::string& partial, const std::string& des
   VECTRON_RETURN_IF_ERROR(catalog->CopyCompact(partial + "/catalog"));
   VECTRON_RETURN_IF_ERROR(FsyncPath(partial + "/catalog/data.mdb"));
   // The collections the copied catalog lists (another process may change the live one).
-  std::vector<std::string> names;
+  std::vector<std::pair<std::string, std::string>> names;  // (name, directory name)
   {
     VECTRON_ASSIGN_OR_RETURN(storage::LmdbEnv copy, storage::LmdbEnv::Open(partial + "/catalog", {}));
     VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(copy));
     VECTRON_ASSIGN_OR_RETURN(storage::Dbi dbi, wt.OpenDbi("collections"));
+    VECTRON_ASSIGN_OR_RETURN(storage::Dbi dirs_dbi, wt.OpenDbi("dirs"));
     VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, wt.OpenCursor(dbi));
     VECTRON_ASSIGN_OR_RETURN(bool more, c.First());
     while (more) {
-      names.emplace_back(c.key());
+      VECTRON_ASSIGN_OR_RETURN(auto d, wt.Get(dirs_dbi, c.key()));
+      names.emplace_back(std::string(c.key()), d ? std::string(*d) : std::string(c.key()));
       VECTRON_ASSIGN_OR_RETURN(more, c.Next());
     }
   }
-  for (const auto& name : names) {
+  for (const auto& [name, dname] : names) {
     VECTRON_ASSIGN_OR_RETURN(CollectionImpl * col, GetLocked(name));
-    VECTRON_RETURN_IF_ERROR(col->Backup(partial + "/collections/" + name)
+    VECTRON_RETURN_IF_ERROR(col->Backup(partial + "/collections/" + dname)
                                 .WithContext("collection \"" + name + "\""));
   }
   VECTRON_RETURN_IF_ERROR(FsyncPath(partial));

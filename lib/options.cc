@@ -138,6 +138,26 @@ void WriteBatch::Upsert(std::string id, std::span<const float> vector, std::stri
 
 void WriteBatch::Delete(std::string id) { entries_.push_back(Entry{Op::kDelete, std::move(id), 0, 0, {}}); }
 
+void WriteBatch::SetMetadata(std::string id, std::string metadata, bool merge) {
+  entries_.push_back(Entry{merge ? Op::kMergeMetadata : Op::kSetMetadata, std::move(id), 0, 0, std::move(metadata)});
+}
+
+void WriteBatch::UpdateVector(std::string id, std::span<const float> vector) {
+  Entry e{Op::kUpdateVector, std::move(id), vectors_.size(), vector.size(), {}};
+  vectors_.insert(vectors_.end(), vector.begin(), vector.end());
+  entries_.push_back(std::move(e));
+}
+
+void WriteBatch::Add(Op op, std::string id, std::span<const float> vector, std::string metadata) {
+  switch (op) {
+    case Op::kUpsert: Upsert(std::move(id), vector, std::move(metadata)); return;
+    case Op::kDelete: Delete(std::move(id)); return;
+    case Op::kSetMetadata: SetMetadata(std::move(id), std::move(metadata), false); return;
+    case Op::kMergeMetadata: SetMetadata(std::move(id), std::move(metadata), true); return;
+    case Op::kUpdateVector: UpdateVector(std::move(id), vector); return;
+  }
+}
+
 void WriteBatch::Clear() {
   entries_.clear();
   vectors_.clear();

@@ -62,7 +62,10 @@ Result<std::vector<Hit>> ShardImpl::Search(std::span<const float> query, const S
     rt.emplace(std::move(t));
     load = store_.MetadataLoader(*rt);
   }
-  VECTRON_ASSIGN_OR_RETURN(std::vector<Hit> hits, cache_.Search(q, params, io, where ? &*where : nullptr, load));
+  SearchParams inner = params;  // offset: the first k + offset hits, then skip offset
+  inner.k = params.k + params.offset;
+  VECTRON_ASSIGN_OR_RETURN(std::vector<Hit> hits, cache_.Search(q, inner, io, where ? &*where : nullptr, load));
+  TrimHits(hits, params);
   if (params.include_metadata || params.include_vector) {
     VECTRON_ASSIGN_OR_RETURN(ReadTxn t, ReadTxn::Begin(store_.env()));
     VECTRON_RETURN_IF_ERROR(store_.FillHits(t, hits, GetOptions{params.include_vector, params.include_metadata}));

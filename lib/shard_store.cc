@@ -7,6 +7,7 @@
 #include "index/distance.h"
 #include "storage/keys.h"
 #include "util/files.h"
+#include "validate.h"
 
 namespace vectron {
 
@@ -485,6 +486,49 @@ Status PointWriter::Delete(std::string_view id) {
   VECTRON_RETURN_IF_ERROR(txn_.Put(store_.free_, EncodeU64(*label), ""));
   Note(WriteBatch::Op::kDelete, *label);
   return Status::OK();
+}
+
+Status PointWriter::Rewrite(std::string_view id, uint64_t label, std::span<const float> vector,
+                            std::string_view metadata) {
+  VECTRON_RETURN_IF_ERROR(UnindexOld(label));
+  VECTRON_ASSIGN_OR_RETURN(char* out, txn_.Reserve(store_.points_, EncodeU64(label),
+                                                   PointRecordSize(store_.config_.dim, id, metadata)));
+  EncodePointRecord(out, vector, id, metadata);
+  VECTRON_RETURN_IF_ERROR(Postings(label, metadata, true));
+  Note(WriteBatch::Op::kUpsert, label);  // The index re-reads the label's vector and metadata.
+  return Status::OK();
+}
+
+namespace {
+
+Status NoSuchPoint(std::string_view id) {
+  return Status::NotFound("point \"" + std::string(id.substr(0, 64)) + (id.size() > 64 ? "..." : "") +
+                          "\" does not exist (a partial update needs an existing point)");
+}
+
+}  // namespace
+
+Status PointWriter::SetMetadata(std::string_view id, std::string_view metadata, bool merge) {
+  VECTRON_ASSIGN_OR_RETURN(std::optional<uint64_t> label, LabelOf(id));
+  if (!label) return NoSuchPoint(id);
+  VECTRON_ASSIGN_OR_RETURN(auto old, txn_.Get(store_.points_, EncodeU64(*label)));
+  if (!old) return Status::Corruption("id \"" + std::string(id) + "\" points at a missing record");
+  VECTRON_ASSIGN_OR_RETURN(PointRecordView r, ParsePointRecord(*old, store_.config_.dim));
+  // Copied: the page may change under the writes below.
+  std::vector<float> vector(store_.config_.dim);
+  std::memcpy(vector.data(), r.vector, vector.size() * sizeof(float));
+  VECTRON_ASSIGN_OR_RETURN(std::string next, UpdatedMetadata(id, r.metadata, metadata, merge));
+  return Rewrite(id, *label, vector, next);
+}
+
+Status PointWriter::UpdateVector(std::string_view id, std::span<const float> vector) {
+  VECTRON_ASSIGN_OR_RETURN(std::optional<uint64_t> label, LabelOf(id));
+  if (!label) return NoSuchPoint(id);
+  VECTRON_ASSIGN_OR_RETURN(auto old, txn_.Get(store_.points_, EncodeU64(*label)));
+  if (!old) return Status::Corruption("id \"" + std::string(id) + "\" points at a missing record");
+  VECTRON_ASSIGN_OR_RETURN(PointRecordView r, ParsePointRecord(*old, store_.config_.dim));
+  std::string metadata(r.metadata);  // Copied: the page may change under the writes below.
+  return Rewrite(id, *label, vector, metadata);
 }
 
 }  // namespace vectron

@@ -189,6 +189,12 @@ class PointWriter {
   Status Upsert(std::string_view id, std::span<const float> vector, std::string_view metadata);
   // Deletes point `id`; a missing id is a no-op.
   Status Delete(std::string_view id);
+  // Replaces (or with `merge`, RFC 7396 merge-patches) the metadata of point `id`,
+  // keeping its vector; `metadata` is canonical JSON-object text or empty.
+  // Errors: NotFound (no point `id`), InvalidArgument (merged metadata over the limit).
+  Status SetMetadata(std::string_view id, std::string_view metadata, bool merge);
+  // Replaces the vector of point `id`, keeping its metadata. Errors: NotFound.
+  Status UpdateVector(std::string_view id, std::span<const float> vector);
   // Room for `points` change-log notes (saves reallocations in a large batch).
   void Reserve(size_t points) { touched_.reserve(points * 9); }
   // The change-log entry of what was written ("" if nothing changed).
@@ -202,6 +208,9 @@ class PointWriter {
   Status Postings(uint64_t label, std::string_view metadata, bool add);
   // Deletes the postings of the record `label` holds now, if any.
   Status UnindexOld(uint64_t label);
+  // Rewrites the record of existing point `id` with `vector` and `metadata`, keeping
+  // its label, and re-indexes its postings.
+  Status Rewrite(std::string_view id, uint64_t label, std::span<const float> vector, std::string_view metadata);
   void Note(WriteBatch::Op op, uint64_t label);
 
   const ShardStore& store_;

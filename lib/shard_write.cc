@@ -61,11 +61,15 @@ Result<bool> ShardImpl::WritePoints(WriteTxn& wt, const WriteBatch& batch, const
   const auto& entries = batch.entries();
   for (size_t i = 0; i < entries.size(); ++i) {
     const auto& e = entries[i];
-    if (e.op == WriteBatch::Op::kUpsert) {
-      VECTRON_RETURN_IF_ERROR(points.Upsert(e.id, batch.vector(e), metadata[i]));
-    } else {
-      VECTRON_RETURN_IF_ERROR(points.Delete(e.id));
+    Status s;
+    switch (e.op) {
+      case WriteBatch::Op::kUpsert: s = points.Upsert(e.id, batch.vector(e), metadata[i]); break;
+      case WriteBatch::Op::kDelete: s = points.Delete(e.id); break;
+      case WriteBatch::Op::kSetMetadata: s = points.SetMetadata(e.id, metadata[i], false); break;
+      case WriteBatch::Op::kMergeMetadata: s = points.SetMetadata(e.id, metadata[i], true); break;
+      case WriteBatch::Op::kUpdateVector: s = points.UpdateVector(e.id, batch.vector(e)); break;
     }
+    if (!s.ok()) return s;
   }
   if (points.touched().empty()) return false;
   ++seq;

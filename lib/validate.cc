@@ -1,5 +1,6 @@
 #include "validate.h"
 
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <unordered_set>
@@ -109,13 +110,49 @@ Status ValidateBatch(const WriteBatch& batch, const CollectionConfig& config,
     if (!seen.insert(e.id).second)
       return Status::InvalidArgument("batch entry " + std::to_string(i) + ": id " + Quote(e.id) +
                                      " appears more than once in the batch");
-    if (e.op == WriteBatch::Op::kUpsert) {
+    const bool has_vector = e.op == WriteBatch::Op::kUpsert || e.op == WriteBatch::Op::kUpdateVector;
+    const bool has_metadata = e.op == WriteBatch::Op::kUpsert || e.op == WriteBatch::Op::kSetMetadata ||
+                              e.op == WriteBatch::Op::kMergeMetadata;
+    if (e.op != WriteBatch::Op::kDelete && !has_vector && !has_metadata)
+      return where(Status::InvalidArgument("unknown write op " + std::to_string(static_cast<int>(e.op))));
+    if (has_vector) {
       if (Status s = ValidateVector(batch.vector(e), config.dim, config.metric, "vector"); !s.ok())
         return where(s);
+    }
+    if (has_metadata) {
       if (Status s = ValidateMetadata(e.metadata, &(*canonical_metadata)[i]); !s.ok()) return where(s);
     }
   }
   return Status::OK();
+}
+
+Result<std::string> UpdatedMetadata(std::string_view id, std::string_view stored, std::string_view update,
+                                    bool merge) {
+  if (!merge) return std::string(update);
+  if (update.empty()) return std::string(stored);  // An empty patch changes nothing.
+  // Both texts were validated (the stored one when written), so parse cannot fail.
+  nlohmann::ordered_json target =
+      stored.empty() ? nlohmann::ordered_json::object() : nlohmann::ordered_json::parse(stored, nullptr, false);
+  nlohmann::ordered_json patch = nlohmann::ordered_json::parse(update, nullptr, false);
+  if (target.is_discarded() || !target.is_object() || patch.is_discarded())
+    return Status::Corruption("point " + Quote(id) + " has unparsable metadata");
+  target.merge_patch(patch);
+  std::string next = target.dump();
+  if (next.size() > kMaxMetadataBytes)
+    return Status::InvalidArgument("merged metadata of point " + Quote(id) + " is " + std::to_string(next.size()) +
+                                   " bytes, the limit is " + std::to_string(kMaxMetadataBytes));
+  return next;
+}
+
+void TrimHits(std::vector<Hit>& hits, const SearchParams& params) {
+  const size_t skip = std::min(hits.size(), static_cast<size_t>(params.offset));
+  hits.erase(hits.begin(), hits.begin() + static_cast<ptrdiff_t>(skip));
+  if (hits.size() > static_cast<size_t>(params.k)) hits.resize(static_cast<size_t>(params.k));
+  if (params.score_threshold) {
+    const float t = *params.score_threshold;
+    auto it = std::find_if(hits.begin(), hits.end(), [t](const Hit& h) { return h.score > t; });
+    hits.erase(it, hits.end());
+  }
 }
 
 Status ValidateSearch(std::span<const float> query, const SearchParams& params,
@@ -123,6 +160,13 @@ Status ValidateSearch(std::span<const float> query, const SearchParams& params,
   if (params.k <= 0) return Status::InvalidArgument("k must be at least 1, got " + std::to_string(params.k));
   if (params.k > 100000) return Status::InvalidArgument("k must be at most 100000, got " + std::to_string(params.k));
   if (params.ef < 0) return Status::InvalidArgument("ef must be >= 0, got " + std::to_string(params.ef));
+  if (params.offset < 0)
+    return Status::InvalidArgument("offset must be >= 0, got " + std::to_string(params.offset));
+  if (static_cast<int64_t>(params.k) + params.offset > 100000)
+    return Status::InvalidArgument("k + offset must be at most 100000, got " +
+                                   std::to_string(static_cast<int64_t>(params.k) + params.offset));
+  if (params.score_threshold && std::isnan(*params.score_threshold))
+    return Status::InvalidArgument("score_threshold is NaN");
   return ValidateVector(query, config.dim, config.metric, "query vector");
 }
 

@@ -99,6 +99,12 @@ func searchBody(k, ef int, exact bool, where Filter, include []Include) map[stri
 func (col *Collection) Search(ctx context.Context, req SearchRequest) ([]Hit, error) {
 	body := searchBody(req.K, req.EF, req.Exact, req.Where, req.Include)
 	body["vector"] = req.Vector
+	if req.Offset != 0 {
+		body["offset"] = req.Offset
+	}
+	if req.ScoreThreshold != nil {
+		body["score_threshold"] = *req.ScoreThreshold
+	}
 	var out struct {
 		Hits []Hit `json:"hits"`
 	}

@@ -57,6 +57,9 @@ type CollectionSpec struct {
 	Shards             int         `json:"shards,omitempty"`               // points hashed by id to shards (1)
 	FlatMaxPoints      int64       `json:"flat_max_points,omitempty"`      // exact search up to this many per shard (10000)
 	CheckpointEveryOps int64       `json:"checkpoint_every_ops,omitempty"` // save the graph after this many changes
+	Quantization       string      `json:"quantization,omitempty"`         // "none" (default) or "sq8"
+	// Metadata is a JSON object stored with the collection (at most 64 KiB).
+	Metadata map[string]any `json:"metadata,omitempty"`
 }
 
 // CollectionConfig is a collection's stored configuration.
@@ -82,9 +85,10 @@ type CollectionStats struct {
 // CollectionInfo is a collection's name and config; Stats is set by GetCollection and
 // Collection.Info, nil from CreateCollection.
 type CollectionInfo struct {
-	Name   string           `json:"name"`
-	Config CollectionConfig `json:"config"`
-	Stats  *CollectionStats `json:"stats,omitempty"`
+	Name     string           `json:"name"`
+	Config   CollectionConfig `json:"config"`
+	Stats    *CollectionStats `json:"stats,omitempty"`
+	Metadata map[string]any   `json:"metadata,omitempty"` // nil: none
 }
 
 // CollectionSummary is one entry of ListCollections.
@@ -124,6 +128,9 @@ type SearchRequest struct {
 	Exact   bool      // brute force instead of the graph
 	Where   Filter    // nil: no filter
 	Include []Include // nil: neither metadata nor vectors
+	Offset  int       // hits skipped first (paging)
+	// ScoreThreshold, if set, drops hits whose score (a distance) is above it.
+	ScoreThreshold *float32
 }
 
 // SearchBatchRequest is several queries (at most 4096) with the same parameters.

@@ -16,6 +16,9 @@
 
 namespace vectron {
 
+// The largest page Collection::List returns.
+inline constexpr size_t kMaxListLimit = 10000;
+
 // Thread-safety: every method may be called from any thread concurrently. Owned by its
 // Database, which makes it; a Collection* stays valid until DropCollection or the
 // Database closes.
@@ -60,6 +63,14 @@ class Collection {
   // Errors: InvalidArgument (limit 0 or over 100000, malformed filter).
   virtual Result<ScrollPage> Scroll(std::string_view cursor, size_t limit, const GetOptions& options = {},
                                     std::string_view where = {}) const = 0;
+  // The page get(where, limit, offset) of the Python API and REST: up to `limit` points
+  // (1..kMaxListLimit) matching `where` (JSON filter text; empty = all), in id order
+  // (bytewise, the stable order Scroll uses), after skipping the first `offset` of them.
+  // Cost grows with offset + limit (the skipped points are read, without payload);
+  // Scroll's cursor pages large sets cheaper.
+  // Errors: InvalidArgument (limit 0 or over kMaxListLimit, malformed filter).
+  virtual Result<std::vector<Point>> List(std::string_view where, size_t limit, uint64_t offset = 0,
+                                          const GetOptions& options = {}) const = 0;
   // Deletes every point whose metadata matches `where`, atomically; returns how many.
   // Errors: InvalidArgument (malformed filter); nothing deleted.
   virtual Result<uint64_t> DeleteWhere(std::string_view where) = 0;

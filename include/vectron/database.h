@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "vectron/collection.h"
@@ -32,9 +33,11 @@ class Database {
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;
 
-  // Creates a collection. Name: 1-64 of [A-Za-z0-9_-].
-  // Errors: InvalidArgument (name, config), AlreadyExists.
-  Result<Collection*> CreateCollection(const std::string& name, const CollectionConfig& config);
+  // Creates a collection. Name: 1-64 of [A-Za-z0-9_-]. `metadata`: JSON-object text
+  // stored with it (see SetCollectionMetadata), or empty for none.
+  // Errors: InvalidArgument (name, config, metadata), AlreadyExists.
+  Result<Collection*> CreateCollection(const std::string& name, const CollectionConfig& config,
+                                       std::string_view metadata = {});
   // An open collection is found without waiting for a create, drop, Sync or Backup in
   // progress. Errors: NotFound.
   Result<Collection*> GetCollection(const std::string& name);
@@ -46,6 +49,20 @@ class Database {
   // Deletes the collection and its files. Collection* handles to it become invalid.
   // Errors: NotFound.
   Status DropCollection(const std::string& name);
+  // Renames collection `from` to `to` (1-64 of [A-Za-z0-9_-]): one catalog transaction
+  // (the files stay where they are: the catalog maps the new name to them), so a crash
+  // leaves either name, never both or none. In this process, Collection* handles to it
+  // become invalid (as after DropCollection): get it again by its new name. Another
+  // process that has it open keeps using its handle under the old name until it reopens
+  // the database. Errors: NotFound (no `from`), AlreadyExists (`to` exists),
+  // InvalidArgument (a bad name).
+  Status RenameCollection(const std::string& from, const std::string& to);
+  // A JSON object stored with collection `name` (its description, owner, ...: the
+  // engine does not read it); SetCollectionMetadata replaces it ("" removes it). At most
+  // 64 KiB. Errors: NotFound, InvalidArgument (not a JSON object, too big or deep).
+  Status SetCollectionMetadata(const std::string& name, std::string_view metadata);
+  // The JSON-object text stored with `name` ("" for none). Errors: NotFound.
+  Result<std::string> GetCollectionMetadata(const std::string& name) const;
   // Flushes every environment (needed after writes with Durability::kNoSync).
   Status Sync();
   // Writes a consistent copy of the database to `dest` (a new directory; its parent is
@@ -60,8 +77,12 @@ class Database {
   // The options as given to Open.
   const DatabaseOptions& options() const;
 
-  // The on-disk format version this build reads and writes.
+  // The on-disk format version a new database gets. This build reads it and
+  // kRenamedFormatVersion, which a database takes on its first rename (its catalog then
+  // maps names to directories; a build reading only version 1 refuses it instead of
+  // taking a renamed collection's directory for garbage).
   static constexpr int kFormatVersion = 1;
+  static constexpr int kRenamedFormatVersion = 2;
 
  private:
   struct Impl;

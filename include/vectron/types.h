@@ -28,15 +28,16 @@ struct Point {
   std::string metadata;
 };
 
-// A batch of upserts and deletes, applied atomically (all or nothing) by
-// Collection::Write. Vectors are copied in. Not thread-safe.
+// A batch of upserts, deletes and partial updates, applied atomically (all or nothing)
+// by Collection::Write. Vectors are copied in. Not thread-safe.
 class WriteBatch {
  public:
-  enum class Op : uint8_t { kUpsert = 1, kDelete = 2 };
+  // Persisted (journal records, replication log entries): values never change.
+  enum class Op : uint8_t { kUpsert = 1, kDelete = 2, kSetMetadata = 3, kMergeMetadata = 4, kUpdateVector = 5 };
   struct Entry {
     Op op;
     std::string id;
-    size_t vector_offset = 0;  // into vectors(), for upserts
+    size_t vector_offset = 0;  // into vectors(), for upserts and vector updates
     size_t vector_size = 0;
     std::string metadata;      // JSON object text or empty
   };
@@ -46,6 +47,18 @@ class WriteBatch {
   void Upsert(std::string id, std::span<const float> vector, std::string metadata = {});
   // Deletes `id` (a missing id is a no-op at Write time).
   void Delete(std::string id);
+  // Partial updates of an existing point; at Write time a missing id refuses the whole
+  // batch with NotFound naming it (nothing written).
+  // Replaces the metadata of `id` with `metadata` (JSON-object text, or empty to clear
+  // it), keeping its vector. With `merge`, `metadata` is instead an RFC 7396 merge patch
+  // of the stored object: its keys are set (recursively for objects), a null value
+  // removes a key, other keys stay.
+  void SetMetadata(std::string id, std::string metadata, bool merge = false);
+  // Replaces the vector of `id`, keeping its metadata.
+  void UpdateVector(std::string id, std::span<const float> vector);
+  // Adds an entry of any op (as the methods above; `vector` is ignored by ops without
+  // one, `metadata` by ops without metadata). For decoders and splitters.
+  void Add(Op op, std::string id, std::span<const float> vector, std::string metadata);
   // Removes every entry.
   void Clear();
 
@@ -55,7 +68,7 @@ class WriteBatch {
   bool empty() const { return entries_.empty(); }
   // The entries in the order they were added.
   const std::vector<Entry>& entries() const { return entries_; }
-  // The vector of upsert entry `e` (empty for a delete); valid until the batch changes.
+  // The vector of entry `e` (empty for ops without one); valid until the batch changes.
   // REQUIRES: `e` is one of entries().
   std::span<const float> vector(const Entry& e) const {
     return std::span<const float>(vectors_.data() + e.vector_offset, e.vector_size);
@@ -83,6 +96,9 @@ Result<FilterStrategy> ParseFilterStrategy(std::string_view name);
 
 struct SearchParams {
   int k = 10;                  // Number of hits wanted, >= 1.
+  int offset = 0;              // Hits skipped first (paging), >= 0; k + offset <= 100000.
+  // If set, hits with a score (distance) above it are dropped, so fewer than k may come.
+  std::optional<float> score_threshold;
   int ef = 0;                  // HNSW beam width; 0 = the collection's ef_search.
   bool exact = false;          // Brute-force search even on an HNSW shard.
   bool include_vector = false;

@@ -13,6 +13,7 @@
 #include "net/http/http_types.h"
 #include "net/http/router.h"
 #include "vectron/status.h"
+#include "vectron/types.h"
 
 namespace vectron::net::api {
 
@@ -27,6 +28,10 @@ T Take(Result<T> r) {
 
 // `j` as the body, with `status`.
 HttpResponse Json(int status, const nlohmann::json& j);
+// A body written by hand (a newline is appended), status 200.
+HttpResponse Raw(std::string body);
+// Appends point `p` as {"id", "vector"?, "metadata"?} (JSON text).
+void AppendPoint(std::string* out, const Point& p, bool meta, bool vec);
 // The path parameter `name` ("" if the route has none).
 const std::string& Param(const PathParams& p, const char* name);
 

@@ -51,7 +51,8 @@ json Build(bool auth) {
            {"hnsw", Obj({{"m", integer}, {"ef_construction", integer}, {"ef_search", integer}, {"seed", integer}})},
            {"m", integer}, {"ef_construction", integer}, {"ef_search", integer}, {"seed", integer},
            {"shards", integer}, {"flat_max_points", integer}, {"checkpoint_every_ops", integer},
-           {"quantization", {{"type", "string"}, {"enum", {"none", "sq8"}}}}},
+           {"quantization", {{"type", "string"}, {"enum", {"none", "sq8"}}}},
+           {"metadata", {{"type", "object"}, {"nullable", true}, {"description", "JSON object stored with the collection"}}}},
           {"name", "dim"});
   schemas["Point"] = Obj({{"id", str}, {"vector", vec}, {"metadata", {{"type", "object"}, {"nullable", true}}}}, {"id"});
   schemas["Hit"] = Obj({{"id", str}, {"score", {{"type", "number"}, {"description", "distance: lower is nearer"}}},
@@ -61,14 +62,17 @@ json Build(bool auth) {
   schemas["Search"] = Obj({{"vector", vec}, {"vectors", {{"type", "array"}, {"items", vec}}}, {"k", integer},
                            {"ef", integer}, {"exact", boolean}, {"where", where}, {"include", include},
                            {"include_metadata", boolean}, {"include_vector", boolean},
-                           {"filter_strategy", {{"type", "string"}, {"enum", {"auto", "exact", "graph", "post_filter"}}}}});
+                           {"filter_strategy", {{"type", "string"}, {"enum", {"auto", "exact", "graph", "post_filter"}}}},
+                           {"offset", {{"type", "integer"}, {"description", "hits skipped first (paging)"}}},
+                           {"score_threshold", {{"type", "number"}, {"description", "largest distance kept"}}}});
   json paths;
   paths["/healthz"]["get"] = Op("Liveness: the process answers", nullptr, Obj({{"status", str}}), {}, false);
   paths["/readyz"]["get"] = Op("Readiness: 503 while shutting down", nullptr, Obj({{"status", str}}), {}, false);
   paths["/metrics"]["get"] = Op("Prometheus metrics (text format 0.0.4)", nullptr, str, {}, false);
   paths["/openapi.json"]["get"] = Op("This document", nullptr, {{"type", "object"}}, {}, false);
   paths["/v1/collections"]["post"] =
-      Op("Create a collection (201)", Ref("CreateCollection"), Obj({{"name", str}, {"config", Ref("CollectionConfig")}}),
+      Op("Create a collection (201)", Ref("CreateCollection"),
+         Obj({{"name", str}, {"config", Ref("CollectionConfig")}, {"metadata", {{"type", "object"}, {"nullable", true}}}}),
          {400, 409}, false);
   paths["/v1/collections"]["get"] =
       Op("List collections", nullptr,
@@ -79,7 +83,16 @@ json Build(bool auth) {
          {}, false);
   paths["/v1/collections/{name}"]["get"] =
       Op("A collection's config and stats", nullptr,
-         Obj({{"name", str}, {"config", Ref("CollectionConfig")}, {"stats", {{"type", "object"}}}}), {404}, true);
+         Obj({{"name", str}, {"config", Ref("CollectionConfig")}, {"stats", {{"type", "object"}}},
+              {"metadata", {{"type", "object"}, {"nullable", true}}}}),
+         {404}, true);
+  paths["/v1/collections/{name}/metadata"]["put"] =
+      Op("Replace the JSON object stored with the collection (null removes it; at most 64 KiB)",
+         Obj({{"metadata", {{"type", "object"}, {"nullable", true}}}}, {"metadata"}),
+         Obj({{"name", str}, {"metadata", {{"type", "object"}, {"nullable", true}}}}), {400, 404}, true);
+  paths["/v1/collections/{name}/rename"]["post"] =
+      Op("Rename the collection (one catalog transaction; the token needs admin on both names)",
+         Obj({{"name", str}}, {"name"}), Obj({{"name", str}, {"renamed_from", str}}), {400, 404, 409}, true);
   paths["/v1/collections/{name}"]["delete"] =
       Op("Delete a collection and its files", nullptr, Obj({{"name", str}, {"dropped", boolean}}), {404}, true);
   paths["/v1/collections/{name}/points"]["put"] =
@@ -92,6 +105,23 @@ json Build(bool auth) {
   paths["/v1/collections/{name}/points/delete"]["post"] =
       Op("Delete points by ids or by filter", Obj({{"ids", {{"type", "array"}, {"items", str}}}, {"where", where}}),
          Obj({{"deleted", integer}}), {400, 404}, true);
+  json id_or_int = {{"oneOf", {str, integer}}};
+  json meta_or_null = {{"type", "object"}, {"nullable", true}};
+  paths["/v1/collections/{name}/points/metadata"]["post"] =
+      Op("Set (merge: false) or merge (merge: true, the default; RFC 7396, null removes a key) the metadata of "
+         "existing points, keeping their vectors; a missing id refuses the whole request (404)",
+         Obj({{"points", {{"type", "array"}, {"items", Obj({{"id", id_or_int}, {"metadata", meta_or_null}}, {"id", "metadata"})}}},
+              {"ids", {{"type", "array"}, {"items", id_or_int}}}, {"metadata", meta_or_null}, {"merge", boolean}}),
+         Obj({{"updated", integer}}), {400, 404, 413, 507}, true);
+  paths["/v1/collections/{name}/points/vectors"]["post"] =
+      Op("Replace the vectors of existing points, keeping their metadata; a missing id refuses the whole request (404)",
+         Obj({{"points", {{"type", "array"}, {"items", Obj({{"id", id_or_int}, {"vector", vec}}, {"id", "vector"})}}}}, {"points"}),
+         Obj({{"updated", integer}}), {400, 404, 413, 507}, true);
+  paths["/v1/collections/{name}/points/list"]["post"] =
+      Op("A page of points in id order: those matching \"where\", after skipping \"offset\" of them, at most "
+         "\"limit\" (1-10000, default 100); include defaults to metadata only",
+         Obj({{"where", where}, {"limit", integer}, {"offset", integer}, {"include", include}}),
+         Obj({{"points", {{"type", "array"}, {"items", Ref("Point")}}}}), {400, 404}, true);
   paths["/v1/collections/{name}/count"]["post"] =
       Op("Count points, optionally matching a filter", Obj({{"where", where}}), Obj({{"count", integer}}), {400, 404}, true);
   paths["/v1/collections/{name}/scroll"]["post"] =

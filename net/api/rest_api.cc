@@ -1,6 +1,7 @@
 #include "net/api/rest_api.h"
 
 #include <chrono>
+#include <cfloat>
 #include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
@@ -10,6 +11,7 @@
 #include "net/api/auth_routes.h"
 #include "net/api/filter_glue.h"
 #include "net/api/request_json.h"
+#include "net/api/rest_points.h"
 #include "util/untrusted_json.h"
 
 namespace vectron::net {
@@ -196,7 +198,12 @@ HttpResponse MetricsRoute(RestApi& api, const HttpRequest& req, const PathParams
 
 HttpResponse CreateCollection(RestApi& api, const HttpRequest& req, const PathParams&, const Principal& who) {
   json j = ParseBody(req, {"name", "dim", "metric", "hnsw", "m", "M", "ef_construction", "ef_search", "seed", "shards",
-                           "flat_max_points", "checkpoint_every_ops", "quantization"});
+                           "flat_max_points", "checkpoint_every_ops", "quantization", "metadata"});
+  std::string metadata;
+  if (auto m = j.find("metadata"); m != j.end() && !m->is_null()) {
+    if (!m->is_object()) Bad("\"metadata\" must be a JSON object or null");
+    metadata = m->dump();
+  }
   std::string name = GetString(j, "name", true);
   // The route's access check had no collection name to look at: the body has it.
   Check(Authorize(who, {Access::kAdmin}, name));
@@ -222,8 +229,8 @@ HttpResponse CreateCollection(RestApi& api, const HttpRequest& req, const PathPa
   cfg.checkpoint_every_ops =
       static_cast<uint64_t>(GetInt(j, "checkpoint_every_ops", static_cast<int64_t>(cfg.checkpoint_every_ops), 1, INT64_MAX));
   std::shared_lock lock(api.collections_mu_);
-  Collection* c = Take(api.db_.CreateCollection(name, cfg));
-  return Json(201, {{"name", name}, {"config", ConfigJson(*c)}});
+  Collection* c = Take(api.db_.CreateCollection(name, cfg, metadata));
+  return Json(201, {{"name", name}, {"config", ConfigJson(*c)}, {"metadata", CollectionMetadataJson(api, name)}});
 }
 
 HttpResponse ListCollections(RestApi& api, const HttpRequest&, const PathParams&, const Principal& who) {
@@ -254,7 +261,8 @@ HttpResponse GetCollection(RestApi& api, const HttpRequest&, const PathParams& p
   std::shared_lock lock(api.collections_mu_);
   Collection* c = Take(api.db_.GetCollection(Param(p, "name")));
   CollectionStats st = Take(c->Stats());
-  return Json(200, {{"name", c->name()}, {"config", ConfigJson(*c)}, {"stats", StatsJson(st)}});
+  return Json(200, {{"name", c->name()}, {"config", ConfigJson(*c)}, {"stats", StatsJson(st)},
+                    {"metadata", CollectionMetadataJson(api, c->name())}});
 }
 
 HttpResponse DropCollection(RestApi& api, const HttpRequest&, const PathParams& p, const Principal&) {
@@ -379,13 +387,19 @@ HttpResponse ScrollPoints(RestApi& api, const HttpRequest& req, const PathParams
 
 HttpResponse Search(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal&) {
   json j = ParseBody(req, {"vector", "vectors", "k", "ef", "exact", "where", "include", "include_metadata", "include_vector",
-                           "filter_strategy"});
+                           "filter_strategy", "offset", "score_threshold"});
   bool single = j.contains("vector"), batch = j.contains("vectors");
   if (single == batch) Bad("give exactly one of \"vector\" (one query) and \"vectors\" (a list of queries)");
   SearchParams sp;
   sp.k = static_cast<int>(GetInt(j, "k", 10, 1, api.options_.max_k));
   sp.ef = static_cast<int>(GetInt(j, "ef", 0, 0, 1 << 20));
   sp.exact = GetBool(j, "exact", false);
+  sp.offset = static_cast<int>(GetInt(j, "offset", 0, 0, api.options_.max_k));
+  if (auto t = j.find("score_threshold"); t != j.end() && !t->is_null()) {
+    if (!t->is_number()) Bad("\"score_threshold\" must be a number (the largest distance kept)");
+    const double d = t->get<double>();  // Out of float range: all or nothing kept.
+    sp.score_threshold = d > FLT_MAX ? INFINITY : d < -FLT_MAX ? -INFINITY : static_cast<float>(d);
+  }
   if (std::string strategy = GetString(j, "filter_strategy", false); !strategy.empty())
     sp.filter_strategy = Take(ParseFilterStrategy(strategy));
   Include inc = GetInclude(j, {false, false});
@@ -518,7 +532,8 @@ struct RouteSpec {
 // names, settings; login is open to anyone), so kSmallBodyBytes.
 size_t MaxBodyBytes(const RouteSpec& r) {
   const bool bulk = r.fn == &UpsertPoints || r.fn == &GetPoints || r.fn == &DeletePoints || r.fn == &CountPoints ||
-                    r.fn == &ScrollPoints || r.fn == &Search;
+                    r.fn == &ScrollPoints || r.fn == &Search || r.fn == &UpdateMetadata || r.fn == &UpdateVectors ||
+                    r.fn == &ListPoints;
   return bulk ? 0 : kSmallBodyBytes;
 }
 
@@ -559,9 +574,14 @@ const std::vector<RouteSpec>& Specs() {
       {"GET", "/v1/collections", &ListCollections, false, kReadOrConsole, RouteSpec::kCore},
       {"GET", "/v1/collections/{name}", &GetCollection, false, kReadOrConsole, RouteSpec::kCore},
       {"DELETE", "/v1/collections/{name}", &DropCollection, false, kAdminAccess, RouteSpec::kCore},
+      {"PUT", "/v1/collections/{name}/metadata", &SetCollectionMetadata, false, kAdminAccess, RouteSpec::kCore},
+      {"POST", "/v1/collections/{name}/rename", &RenameCollection, false, kAdminAccess, RouteSpec::kCore},
       {"PUT", "/v1/collections/{name}/points", &UpsertPoints, false, kWriteAccess, RouteSpec::kCore},
       {"POST", "/v1/collections/{name}/points/get", &GetPoints, false, kReadAccess, RouteSpec::kCore},
       {"POST", "/v1/collections/{name}/points/delete", &DeletePoints, false, kWriteAccess, RouteSpec::kCore},
+      {"POST", "/v1/collections/{name}/points/metadata", &UpdateMetadata, false, kWriteAccess, RouteSpec::kCore},
+      {"POST", "/v1/collections/{name}/points/vectors", &UpdateVectors, false, kWriteAccess, RouteSpec::kCore},
+      {"POST", "/v1/collections/{name}/points/list", &ListPoints, false, kReadAccess, RouteSpec::kCore},
       {"POST", "/v1/collections/{name}/count", &CountPoints, false, kReadAccess, RouteSpec::kCore},
       {"POST", "/v1/collections/{name}/scroll", &ScrollPoints, false, kReadAccess, RouteSpec::kCore},
       {"POST", "/v1/collections/{name}/search", &Search, false, kReadAccess, RouteSpec::kCore},

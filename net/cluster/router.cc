@@ -273,8 +273,7 @@ void Router::Start(uint64_t op_id) {
           op.parts.back().shard = s;
         }
         WriteBatch& b = op.parts[p->second].command.batch;
-        if (e.op == WriteBatch::Op::kUpsert) b.Upsert(e.id, op.batch.vector(e), e.metadata);
-        else b.Delete(e.id);
+        b.Add(e.op, e.id, op.batch.vector(e), e.metadata);
       }
       for (Part& p : op.parts) {
         p.command.kind = ShardCommand::Kind::kWrite;

@@ -53,7 +53,8 @@ class Router {
 
   // Writes `batch` to `collection`. OK once every shard's part is committed and applied.
   // Atomic per shard, not across shards. Errors: NotFound (collection), the shard's own
-  // validation error (InvalidArgument: nothing of that part written), Unavailable (deadline
+  // validation error (InvalidArgument, or NotFound for a partial update of a missing
+  // point: nothing of that part written), Unavailable (deadline
   // passed: a part may or may not have been applied).
   void Write(const std::string& collection, const WriteBatch& batch, StatusFn done);
   // Points for `ids`, in order (nullopt for a missing id).

@@ -17,9 +17,15 @@ std::string EncodeShardCommand(const ShardCommand& cmd) {
       for (const WriteBatch::Entry& e : cmd.batch.entries()) {
         w.U8(static_cast<uint8_t>(e.op));
         w.Bytes(e.id);
-        if (e.op == WriteBatch::Op::kUpsert) {
-          w.Floats(cmd.batch.vector(e));
-          w.Bytes(e.metadata);
+        switch (e.op) {
+          case WriteBatch::Op::kUpsert:
+            w.Floats(cmd.batch.vector(e));
+            w.Bytes(e.metadata);
+            break;
+          case WriteBatch::Op::kDelete: break;
+          case WriteBatch::Op::kSetMetadata:
+          case WriteBatch::Op::kMergeMetadata: w.Bytes(e.metadata); break;
+          case WriteBatch::Op::kUpdateVector: w.Floats(cmd.batch.vector(e)); break;
         }
       }
       break;
@@ -62,6 +68,15 @@ Status DecodeShardCommand(std::string_view data, ShardCommand* out) {
           if (r.ok()) out->batch.Upsert(std::move(id), v, std::move(meta));
         } else if (op == static_cast<uint8_t>(WriteBatch::Op::kDelete)) {
           if (r.ok()) out->batch.Delete(std::move(id));
+        } else if (op == static_cast<uint8_t>(WriteBatch::Op::kSetMetadata) ||
+                   op == static_cast<uint8_t>(WriteBatch::Op::kMergeMetadata)) {
+          std::string meta = r.Bytes(kMaxMetadataBytes);
+          if (r.ok())
+            out->batch.SetMetadata(std::move(id), std::move(meta),
+                                   op == static_cast<uint8_t>(WriteBatch::Op::kMergeMetadata));
+        } else if (op == static_cast<uint8_t>(WriteBatch::Op::kUpdateVector)) {
+          std::vector<float> v = r.Floats(kMaxDim);
+          if (r.ok()) out->batch.UpdateVector(std::move(id), v);
         } else if (r.ok()) {
           return Status::Corruption("shard command: unknown write op " + std::to_string(op) + " in entry " +
                                     std::to_string(i));

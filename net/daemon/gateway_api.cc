@@ -1,5 +1,6 @@
 #include "net/daemon/gateway_api.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -8,6 +9,7 @@
 
 #include "net/api/request_json.h"
 #include "net/api/rest_api.h"
+#include "net/api/rest_points.h"
 #include "net/http/router.h"
 
 namespace vectron::net::daemon {
@@ -151,6 +153,24 @@ void UpsertPoints(cluster::Router& r, const HttpRequest& req, const PathParams& 
   });
 }
 
+// Partial updates: replicated like any write (each shard's part is one logged command,
+// read-modify-write inside the shard's transaction).
+void WriteUpdates(cluster::Router& r, const PathParams& p, const WriteBatch& batch, Responder respond) {
+  size_t n = batch.size();
+  r.Write(Param(p, "name"), batch, [respond, n](Status s) {
+    if (!s.ok()) return respond(StatusResponse(s));
+    respond(Json(200, {{"updated", n}}));
+  });
+}
+
+void UpdateMetadata(cluster::Router& r, const HttpRequest& req, const PathParams& p, Responder respond) {
+  WriteUpdates(r, p, api::MetadataUpdatesOf(BodyOf(req, {"points", "ids", "metadata", "merge"})), std::move(respond));
+}
+
+void UpdateVectors(cluster::Router& r, const HttpRequest& req, const PathParams& p, Responder respond) {
+  WriteUpdates(r, p, api::VectorUpdatesOf(BodyOf(req, {"points"})), std::move(respond));
+}
+
 json PointJson(const Point& p, bool meta, bool vec) {
   json o = {{"id", p.id}};
   if (vec) o["vector"] = p.vector;
@@ -218,13 +238,24 @@ void CountPoints(cluster::Router& r, const HttpRequest& req, const PathParams& p
 
 void Search(cluster::Router& r, const HttpRequest& req, const PathParams& p, Responder respond) {
   json j = BodyOf(req, {"vector", "vectors", "k", "ef", "exact", "where", "include", "include_metadata", "include_vector",
-                      "max_staleness_ms"});
+                      "max_staleness_ms", "offset", "score_threshold"});
   if (j.contains("vectors")) Bad("the gateway serves one query per search (\"vector\"); batch searches are not built yet");
   if (!j.contains("vector")) Bad("\"vector\" is required");
   SearchParams sp;
   sp.k = static_cast<int>(GetInt(j, "k", 10, 1, 10000));
   sp.ef = static_cast<int>(GetInt(j, "ef", 0, 0, 1 << 20));
   sp.exact = GetBool(j, "exact", false);
+  // offset and score_threshold are applied here, to the merged hits: the shards are
+  // asked for the first k + offset.
+  SearchParams trim;
+  trim.k = sp.k;
+  trim.offset = static_cast<int>(GetInt(j, "offset", 0, 0, 10000));
+  if (auto t = j.find("score_threshold"); t != j.end() && !t->is_null()) {
+    if (!t->is_number()) Bad("\"score_threshold\" must be a number (the largest distance kept)");
+    const double d = t->get<double>();
+    trim.score_threshold = d > 3.4e38 ? INFINITY : d < -3.4e38 ? -INFINITY : static_cast<float>(d);
+  }
+  sp.k += trim.offset;
   auto [meta, vec] = GetInclude(j, {false, false});
   sp.include_metadata = meta;
   sp.include_vector = vec;
@@ -233,8 +264,12 @@ void Search(cluster::Router& r, const HttpRequest& req, const PathParams& p, Res
   ro.max_staleness_ms = static_cast<uint64_t>(GetInt(j, "max_staleness_ms", 0, 0, 3600000));
   std::vector<float> q;
   AppendVector(j["vector"], "vector", &q);
-  r.Search(Param(p, "name"), std::move(q), sp, ro, [respond, meta, vec](Result<std::vector<Hit>> hits) {
+  r.Search(Param(p, "name"), std::move(q), sp, ro, [respond, meta, vec, trim](Result<std::vector<Hit>> hits) {
     if (!hits.ok()) return respond(StatusResponse(hits.status()));
+    hits->erase(hits->begin(), hits->begin() + std::min(hits->size(), static_cast<size_t>(trim.offset)));
+    if (trim.score_threshold)
+      hits->erase(std::find_if(hits->begin(), hits->end(), [&](const Hit& h) { return h.score > *trim.score_threshold; }),
+                  hits->end());
     json out = json::array();
     for (const Hit& h : *hits) {
       json o = {{"id", h.id}, {"score", h.score}};
@@ -290,6 +325,8 @@ const Router<Fn>& Routes() {
     t->Add("PUT", "/v1/collections/{name}/points", &UpsertPoints);
     t->Add("POST", "/v1/collections/{name}/points/get", &GetPoints);
     t->Add("POST", "/v1/collections/{name}/points/delete", &DeletePoints);
+    t->Add("POST", "/v1/collections/{name}/points/metadata", &UpdateMetadata);
+    t->Add("POST", "/v1/collections/{name}/points/vectors", &UpdateVectors);
     t->Add("POST", "/v1/collections/{name}/count", &CountPoints);
     t->Add("POST", "/v1/collections/{name}/search", &Search);
     t->Add("POST", "/v1/collections/{name}/indexes", &CreateIndex);

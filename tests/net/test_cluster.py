@@ -329,3 +329,32 @@ def test_cluster_up_starts_serves_and_stops(tmp_path):
             os.kill(pid, 0)
     r = subprocess.run([BIN, "cluster", "status", "--dir", str(tmp_path / "none")], capture_output=True, text=True)
     assert r.returncode == 1 and "cluster.json" in r.stderr
+
+
+def test_partial_updates_and_search_paging_through_the_gateway(cluster):
+    # Partial updates are replicated write commands: each shard group applies them as a
+    # read-modify-write inside its logged transaction (issue 22).
+    def create():
+        st, body = cluster.call("POST", "/v1/collections", {"name": "upd", "dim": DIM, "shards": 2, "replication": 3})
+        return st == 201 and body
+    cluster.wait_for("the collection", create)
+    pts = [{"id": f"p{i}", "vector": vec(i), "metadata": {"v": i}} for i in range(6)]
+    cluster.wait_for("the upsert", lambda: cluster.call("PUT", "/v1/collections/upd/points", {"points": pts})[0] == 200)
+    st, body = cluster.call("POST", "/v1/collections/upd/points/metadata",
+                            {"points": [{"id": "p1", "metadata": {"tag": "x"}}, {"id": "p4", "metadata": {"v": None}}]})
+    assert (st, body) == (200, {"updated": 2})
+    st, body = cluster.call("POST", "/v1/collections/upd/points/vectors", {"points": [{"id": "p2", "vector": vec(50)}]})
+    assert (st, body) == (200, {"updated": 1})
+    st, body = cluster.call("POST", "/v1/collections/upd/points/get", {"ids": ["p1", "p2", "p4"], "include": ["metadata", "vector"]})
+    got = {p["id"]: p for p in body["points"]}
+    assert got["p1"]["metadata"] == {"v": 1, "tag": "x"}
+    assert got["p2"]["vector"] == vec(50) and got["p2"]["metadata"] == {"v": 2}
+    assert got["p4"]["metadata"] == {}
+    # A missing id: the shard group refuses its command (nothing written there).
+    st, body = cluster.call("POST", "/v1/collections/upd/points/vectors", {"points": [{"id": "ghost", "vector": vec(1)}]})
+    assert st == 404 and "ghost" in body["error"]["message"], body
+    st, body = cluster.call("POST", "/v1/collections/upd/search", {"vector": vec(0), "k": 2, "offset": 1, "exact": True})
+    st2, all_hits = cluster.call("POST", "/v1/collections/upd/search", {"vector": vec(0), "k": 3, "exact": True})
+    assert st == 200 and [h["id"] for h in body["hits"]] == [h["id"] for h in all_hits["hits"][1:3]]
+    st, body = cluster.call("POST", "/v1/collections/upd/search", {"vector": vec(0), "k": 5, "score_threshold": 0.25})  # cosine: p1 is at 0.5
+    assert st == 200 and [h["id"] for h in body["hits"]] == ["p0"]

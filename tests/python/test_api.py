@@ -53,7 +53,7 @@ def test_collection_lifecycle(db):
     assert a.name == "b_docs" and a.dim == 3 and a.metric == "cosine"
     cfg = db.get_collection("a-docs").config
     assert cfg == {"dim": 5, "metric": "ip", "m": 8, "ef_construction": 50, "ef_search": 20, "seed": 7,
-                   "shards": 3, "flat_max_points": 10, "checkpoint_every_ops": 1000}
+                   "shards": 3, "flat_max_points": 10, "checkpoint_every_ops": 1000, "quantization": "none"}
     assert a.database is db
     assert "b_docs" in repr(a) and "dim=3" in repr(a)
     db.drop_collection("a-docs")

@@ -21,3 +21,16 @@ def test_semantic_search_example(tmp_path):
     again = subprocess.run([sys.executable, str(EXAMPLE), str(tmp_path / "db"), "oven"],
                            capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert again.returncode == 0 and "2000 articles" in again.stdout
+
+
+def test_from_chroma_example(tmp_path):
+    example = EXAMPLE.parent / "from_chroma.py"
+    out = subprocess.run([sys.executable, str(example), str(tmp_path / "db")], capture_output=True, text=True,
+                         timeout=120, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("n1 0.00") and lines[1].startswith("n3 ")
+    assert lines[2] == "[{'lang': 'fr'}]"
+    assert lines[3] == "3 ['n1', 'n2']"
+    assert lines[4] == "{'topic': 'demo', 'version': 2}"
+    assert lines[5] == "2"

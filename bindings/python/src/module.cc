@@ -185,7 +185,7 @@ StatusError InheritedError(const DbState& s) {
 }
 
 StatusError DroppedError(const std::string& name) {
-  return StatusError(Status::NotFound("collection '" + name + "' was dropped"));
+  return StatusError(Status::NotFound("collection '" + name + "' was dropped (or renamed)"));
 }
 
 // One call in flight on a database (col == nullptr) or on one of its collections: entered
@@ -236,6 +236,7 @@ py::dict ConfigDict(const CollectionConfig& c) {
   d["shards"] = c.shards;
   d["flat_max_points"] = c.flat_max_points;
   d["checkpoint_every_ops"] = c.checkpoint_every_ops;
+  d["quantization"] = std::string(QuantizationName(c.quantization));
   return d;
 }
 
@@ -348,6 +349,46 @@ class PyCollection {
     }
     RaisePendingSignal("vectron: this interrupt came during the upsert of " + Points(n) +
                        ", which completed: all of them are written (an upsert is all or nothing)");
+  }
+
+  // Partial updates (WriteBatch::Op 3 set / 4 merge metadata: one text per id; 5
+  // update vector: `vectors` (n, dim)), all or nothing.
+  void Update(int op, const std::vector<std::string>& ids, const FloatArray& vectors,
+              const std::vector<std::string>& metadata) {
+    const size_t n = ids.size();
+    const bool vec = op == static_cast<int>(WriteBatch::Op::kUpdateVector);
+    if (!vec && op != static_cast<int>(WriteBatch::Op::kSetMetadata) &&
+        op != static_cast<int>(WriteBatch::Op::kMergeMetadata))
+      ThrowInvalid("unknown update op " + std::to_string(op));
+    if (vec && (vectors.ndim() != 2 || static_cast<size_t>(vectors.shape(0)) != n))
+      ThrowInvalid("vectors must have shape (" + std::to_string(n) + ", dim)");
+    if (!vec && metadata.size() != n)
+      ThrowInvalid("got " + std::to_string(n) + " ids but " + std::to_string(metadata.size()) + " metadata entries");
+    const size_t cols = vec ? static_cast<size_t>(vectors.shape(1)) : 0;
+    RaisePendingSignal("vectron: interrupted before the update started: nothing is written");
+    {
+      py::gil_scoped_release release;
+      WriteBatch batch;
+      for (size_t i = 0; i < n; ++i) {
+        if (vec) batch.UpdateVector(ids[i], std::span<const float>(vectors.data() + i * cols, cols));
+        else batch.SetMetadata(ids[i], metadata[i], op == static_cast<int>(WriteBatch::Op::kMergeMetadata));
+      }
+      With([&](Collection& c) { Check(c.Write(batch)); });
+    }
+    RaisePendingSignal("vectron: this interrupt came during an update of " + Points(n) +
+                       ", which completed: all of them are written (an update is all or nothing)");
+  }
+
+  // Collection::List: the page get(where, limit, offset).
+  py::list List(const std::string& where, size_t limit, uint64_t offset, const GetOptions& options) const {
+    std::vector<Point> points;
+    {
+      py::gil_scoped_release release;
+      points = With([&](Collection& c) { return Unwrap(c.List(where, limit, offset, options)); });
+    }
+    py::list out(points.size());
+    for (size_t i = 0; i < points.size(); ++i) out[i] = PointTuple(points[i], options);
+    return out;
   }
 
   void Delete(const std::vector<std::string>& ids) {
@@ -597,8 +638,9 @@ class PyDatabase {
     s.ended.notify_all();
   }
 
-  PyCollection CreateCollection(const std::string& name, const CollectionConfig& config) {
-    return Handout([&](Database& db) { return db.CreateCollection(name, config); });
+  PyCollection CreateCollection(const std::string& name, const CollectionConfig& config,
+                                const std::string& metadata = {}) {
+    return Handout([&](Database& db) { return db.CreateCollection(name, config, metadata); });
   }
 
   PyCollection GetCollection(const std::string& name) {
@@ -618,6 +660,31 @@ class PyDatabase {
   // Deletes the collection: its handles refuse new calls at once, and the drop waits for
   // the calls on it already running.
   void DropCollection(const std::string& name) {
+    Retire(name, [&](Database& db) { return db.DropCollection(name); });
+  }
+
+  // Renames the collection; its handles are retired as by a drop (Python's
+  // Collection.rename takes a new handle for itself).
+  void RenameCollection(const std::string& from, const std::string& to) {
+    Retire(from, [&](Database& db) { return db.RenameCollection(from, to); });
+  }
+
+  void SetCollectionMetadata(const std::string& name, const std::string& metadata) {
+    py::gil_scoped_release release;
+    CallScope call(*state_);
+    Check(call.db().SetCollectionMetadata(name, metadata));
+  }
+
+  std::string GetCollectionMetadata(const std::string& name) {
+    py::gil_scoped_release release;
+    CallScope call(*state_);
+    return Unwrap(call.db().GetCollectionMetadata(name));
+  }
+
+  // Runs `change` (a drop or a rename of collection `name`) once the calls on its live
+  // handle ended, refusing new ones meanwhile; on success the handle is retired.
+  template <typename F>
+  void Retire(const std::string& name, F&& change) {
     py::gil_scoped_release release;
     DbState& s = *state_;
     CallScope call(s);
@@ -633,15 +700,15 @@ class PyDatabase {
         s.ended.wait(lock, [&] { return use.calls == 0; });
       }
     }
-    Status dropped = db.DropCollection(name);
+    Status done = change(db);
     if (col) {
       std::lock_guard lock(s.mu);
       if (auto it = s.live.find(col); it != s.live.end()) {
-        if (dropped.ok()) s.live.erase(it);
+        if (done.ok()) s.live.erase(it);
         else it->second.dropping = false;
       }
     }
-    Check(dropped);
+    Check(done);
   }
 
   void Sync() {
@@ -676,8 +743,11 @@ class PyDatabase {
 
 CollectionConfig MakeConfig(uint32_t dim, const std::string& metric, uint32_t m, uint32_t ef_construction,
                             uint32_t ef_search, uint64_t seed, uint32_t shards, uint64_t flat_max_points,
-                            uint64_t checkpoint_every_ops) {
+                            uint64_t checkpoint_every_ops, const std::string& quantization) {
   CollectionConfig c;
+  Result<Quantization> q = ParseQuantization(quantization);
+  if (!q.ok()) ThrowInvalid(q.status().message());
+  c.quantization = *q;
   c.dim = dim;
   c.metric = ParseMetricOrThrow(metric);
   c.hnsw.m = m;
@@ -789,6 +859,13 @@ PYBIND11_MODULE(_vectron, m) {
           },
           py::arg("ids"), py::arg("include_vector"), py::arg("include_metadata"))
       .def("count", &PyCollection::Count, py::arg("where"))
+      .def("update", &PyCollection::Update, py::arg("op"), py::arg("ids"), py::arg("vectors"), py::arg("metadata"))
+      .def(
+          "list",
+          [](const PyCollection& c, const std::string& where, size_t limit, uint64_t offset, bool iv, bool im) {
+            return c.List(where, limit, offset, GetOptions{iv, im});
+          },
+          py::arg("where"), py::arg("limit"), py::arg("offset"), py::arg("include_vector"), py::arg("include_metadata"))
       .def(
           "scroll",
           [](const PyCollection& c, const std::string& cursor, size_t limit, bool iv, bool im, const std::string& where) {
@@ -810,23 +887,29 @@ PYBIND11_MODULE(_vectron, m) {
       .def(
           "create_collection",
           [](PyDatabase& db, const std::string& name, uint32_t dim, const std::string& metric, uint32_t mm,
-             uint32_t efc, uint32_t efs, uint64_t seed, uint32_t shards, uint64_t flat_max, uint64_t ckpt) {
-            return db.CreateCollection(name, MakeConfig(dim, metric, mm, efc, efs, seed, shards, flat_max, ckpt));
+             uint32_t efc, uint32_t efs, uint64_t seed, uint32_t shards, uint64_t flat_max, uint64_t ckpt,
+             const std::string& quant, const std::string& metadata) {
+            return db.CreateCollection(name, MakeConfig(dim, metric, mm, efc, efs, seed, shards, flat_max, ckpt, quant),
+                                       metadata);
           },
           py::arg("name"), py::arg("dim"), py::arg("metric"), py::arg("m"), py::arg("ef_construction"),
           py::arg("ef_search"), py::arg("seed"), py::arg("shards"), py::arg("flat_max_points"),
-          py::arg("checkpoint_every_ops"))
+          py::arg("checkpoint_every_ops"), py::arg("quantization"), py::arg("metadata"))
       .def(
           "get_or_create_collection",
           [](PyDatabase& db, const std::string& name, uint32_t dim, const std::string& metric, uint32_t mm,
-             uint32_t efc, uint32_t efs, uint64_t seed, uint32_t shards, uint64_t flat_max, uint64_t ckpt) {
-            return db.GetOrCreateCollection(name, MakeConfig(dim, metric, mm, efc, efs, seed, shards, flat_max, ckpt));
+             uint32_t efc, uint32_t efs, uint64_t seed, uint32_t shards, uint64_t flat_max, uint64_t ckpt,
+             const std::string& quant) {
+            return db.GetOrCreateCollection(name, MakeConfig(dim, metric, mm, efc, efs, seed, shards, flat_max, ckpt, quant));
           },
           py::arg("name"), py::arg("dim"), py::arg("metric"), py::arg("m"), py::arg("ef_construction"),
           py::arg("ef_search"), py::arg("seed"), py::arg("shards"), py::arg("flat_max_points"),
-          py::arg("checkpoint_every_ops"))
+          py::arg("checkpoint_every_ops"), py::arg("quantization"))
       .def("get_collection", &PyDatabase::GetCollection, py::arg("name"))
       .def("list_collections", &PyDatabase::ListCollections)
       .def("drop_collection", &PyDatabase::DropCollection, py::arg("name"))
+      .def("rename_collection", &PyDatabase::RenameCollection, py::arg("old"), py::arg("new"))
+      .def("set_collection_metadata", &PyDatabase::SetCollectionMetadata, py::arg("name"), py::arg("metadata"))
+      .def("get_collection_metadata", &PyDatabase::GetCollectionMetadata, py::arg("name"))
       .def("sync", &PyDatabase::Sync);
 }

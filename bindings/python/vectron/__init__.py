@@ -36,6 +36,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping, Sequence
 
+import numpy as _np
+
 from .errors import (
     AbortedError,
     AlreadyExistsError,
@@ -72,14 +74,18 @@ from ._common import (  # noqa: F401
     _ids,
     _include,
     _int,
+    _json_object,
     _meta,
     _name,
     _search_args,
     _upsert_args,
     _where,
     _CollectionMixin,
+    _GET_INCLUDE,
     _scroll_args,
+    _single_id,
 )
+from ._users import _UsersMixin, _chroma_names
 
 __version__ = "0.1.0"
 
@@ -124,7 +130,7 @@ HAS_FILTERS: bool = bool(_vectron.HAS_FILTERS)
 # Collection
 
 
-class Collection(_CollectionMixin):
+class Collection(_UsersMixin, _CollectionMixin):
     """A named set of points (id, float32 vector, optional JSON-object metadata).
 
     Get one from :meth:`Database.create_collection`, :meth:`Database.get_collection` or
@@ -176,8 +182,11 @@ class Collection(_CollectionMixin):
     def upsert(
         self,
         ids: "str | Sequence[str]",
-        vectors: Any,
+        vectors: Any = None,
         metadata: "Mapping[str, Any] | Sequence[Mapping[str, Any] | None] | None" = None,
+        *,
+        embeddings: Any = None,
+        metadatas: Any = None,
     ) -> None:
         """Inserts points, or replaces the vector and metadata of existing ids.
 
@@ -195,10 +204,25 @@ class Collection(_CollectionMixin):
         (or, if it came before the write started, that none was). To be able to stop a
         long import part-way, upsert in batches (e.g. 10,000 points per call).
         """
+        vectors, metadata = _chroma_names(vectors, embeddings, metadata, metadatas)
         id_list, vecs, metas = _upsert_args(ids, vectors, metadata, self.dim)
         self._c.upsert(id_list, vecs, metas)
 
-    add = upsert  # Chroma-style alias
+    def _update(self, op: int, ids: list, vectors: Any, metadata: list) -> None:
+        self._c.update(op, ids, vectors if vectors is not None else _np.zeros((0, 0), _np.float32), metadata)
+
+    def _list(self, where: str, limit: int, offset: int, iv: bool, im: bool) -> list:
+        return [Point(i, v, _meta(m)) for (i, v, m) in self._c.list(where, limit, offset, iv, im)]
+
+    def _get_collection_metadata(self) -> str:
+        return self._db._db.get_collection_metadata(self.name)
+
+    def _set_collection_metadata(self, text: str) -> None:
+        self._db._db.set_collection_metadata(self.name, text)
+
+    def _rename(self, name: str) -> None:
+        self._db._db.rename_collection(self.name, _name(name))
+        self._c = self._db._db.get_collection(name)
 
     def delete(
         self,
@@ -232,6 +256,8 @@ class Collection(_CollectionMixin):
         as_numpy: bool = False,
         threads: int = 0,
         filter_strategy: str = "auto",
+        offset: int = 0,
+        score_threshold: "float | None" = None,
     ) -> Any:
         """The ``k`` nearest points to ``query``, nearest first.
 
@@ -244,6 +270,9 @@ class Collection(_CollectionMixin):
         ``filter_strategy`` (with ``where``): ``"auto"`` (the planner picks per query),
         ``"exact"``, ``"graph"`` or ``"post_filter"`` (docs/filter.md, "Planner").
         ``include``: any of ``"vector"``, ``"metadata"`` to fill in on each hit.
+        ``offset``: skip the first ``offset`` hits (paging: the hits ranked
+        ``offset .. offset + k - 1``). ``score_threshold``: drop hits whose score
+        (distance) is above it, so fewer than ``k`` may come.
 
         Returns a ``list[Hit]`` for one query, ``list[list[Hit]]`` for many. With
         ``as_numpy=True`` returns ``(ids, scores)`` numpy arrays instead, of shape
@@ -256,6 +285,10 @@ class Collection(_CollectionMixin):
         ef < 0 or a malformed filter.
         """
         k, ef_v, threads, w = _search_args(k, ef, threads, where, filter_strategy)
+        paged = self._search_paged(query, k, offset, score_threshold, as_numpy, where=where, ef=ef, exact=exact,
+                                   include=include, threads=threads, filter_strategy=filter_strategy)
+        if paged is not None:
+            return paged
         fs = filter_strategy
         q = _floats(query, "query")
         if q.ndim == 1:
@@ -272,19 +305,31 @@ class Collection(_CollectionMixin):
         rows = self._c.search_batch(q, k, ef_v, bool(exact), iv, im, w, fs, threads)
         return [[Hit(i, s, v, _meta(m)) for (i, s, v, m) in row] for row in rows]
 
-    query = search  # Chroma-style alias
-
     def get(
         self,
-        ids: "str | Sequence[str]",
-        include: "str | Iterable[str] | None" = ("vector", "metadata"),
+        ids: "str | Sequence[str] | None" = None,
+        include: "str | Iterable[str] | None" = _GET_INCLUDE,
+        *,
+        where: "Mapping[str, Any] | str | None" = None,
+        limit: "int | None" = None,
+        offset: "int | None" = None,
+        format: str = "points",
     ) -> Any:
         """Points by id, in order, ``None`` where an id does not exist.
 
-        One str in, one ``Point | None`` out; a sequence in, a list out.
+        One id in, one ``Point | None`` out; a sequence in, a list out. Ids may be
+        str, int or ``uuid.UUID`` (stored as their canonical text).
+
+        Without ``ids``: the points matching ``where`` (all without it) in id order,
+        skipping ``offset``, at most ``limit`` (1..10,000; ``None`` = all).
+        ``format="chroma"``: a dict of lists (``ids``, ``embeddings``, ``metadatas``)
+        as Chroma's ``get`` returns, with Chroma's include names.
         """
+        other = self._get_forms(ids, include, where, limit, offset, format)
+        if other is not self._BY_IDS:
+            return other
         iv, im = _include(include)
-        single = isinstance(ids, str)
+        single = _single_id(ids)
         got = [None if p is None else Point(p[0], p[1], _meta(p[2])) for p in self._c.get(_ids(ids), iv, im)]
         return got[0] if single else got
 
@@ -394,6 +439,8 @@ class Database:
         seed: int = _CFG["seed"],
         flat_max_points: int = _CFG["flat_max_points"],
         checkpoint_every_ops: int = _CFG["checkpoint_every_ops"],
+        quantization: str = "none",
+        metadata: "Mapping[str, Any] | None" = None,
     ) -> Collection:
         """Creates a collection.
 
@@ -403,12 +450,16 @@ class Database:
         ``shards``: points are hashed by id over 1..256 shards. ``flat_max_points``:
         per shard, search is exact until it holds more points than this.
         ``checkpoint_every_ops``: save the graph after this many changes.
+        ``quantization``: ``"none"`` or ``"sq8"`` (8-bit scalar codes searched first,
+        re-ranked with the float32 vectors; docs/architecture.md). ``metadata``: a
+        JSON object stored with the collection (see :attr:`Collection.metadata`).
 
         Raises :class:`InvalidArgumentError` (name, config) or :class:`AlreadyExistsError`.
         """
         args = _collection_args(dim, metric, m, ef_construction, ef_search, seed, shards, flat_max_points,
-                                checkpoint_every_ops)
-        return Collection(self._db.create_collection(_name(name), *args), self)
+                                checkpoint_every_ops, quantization)
+        meta = _json_object(metadata, "metadata") or ""
+        return Collection(self._db.create_collection(_name(name), *args, meta), self)
 
     def get_collection(self, name: str) -> Collection:
         """The collection ``name``. Raises :class:`NotFoundError` (a KeyError)."""
@@ -427,12 +478,20 @@ class Database:
         seed: int = _CFG["seed"],
         flat_max_points: int = _CFG["flat_max_points"],
         checkpoint_every_ops: int = _CFG["checkpoint_every_ops"],
+        quantization: str = "none",
+        metadata: "Mapping[str, Any] | None" = None,
     ) -> Collection:
         """The existing collection ``name`` or a new one with this config (see
         :meth:`create_collection`). An existing collection must have the same ``dim``
         and ``metric``, else :class:`FailedPreconditionError`."""
         args = _collection_args(dim, metric, m, ef_construction, ef_search, seed, shards, flat_max_points,
-                                checkpoint_every_ops)
+                                checkpoint_every_ops, quantization)
+        if metadata is not None:  # Stored only if this call creates the collection.
+            try:
+                return Collection(self._db.create_collection(_name(name), *args, _json_object(metadata, "metadata")),
+                                  self)
+            except AlreadyExistsError:
+                pass
         return Collection(self._db.get_or_create_collection(_name(name), *args), self)
 
     def list_collections(self) -> list[str]:
@@ -447,6 +506,11 @@ class Database:
         :class:`NotFoundError` (new calls at once; calls already running finish first).
         Raises :class:`NotFoundError` if it does not exist."""
         self._db.drop_collection(_name(name))
+
+    def rename_collection(self, old: str, new: str) -> None:
+        """Renames collection ``old`` to ``new`` (see :meth:`Collection.rename`).
+        Raises :class:`NotFoundError` or :class:`AlreadyExistsError`."""
+        self._db.rename_collection(_name(old), _name(new))
 
     def sync(self) -> None:
         """Flushes every environment to disk (needed after writes with

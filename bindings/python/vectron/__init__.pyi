@@ -2,6 +2,7 @@
 same API (vectron.connect). See docs/python.md."""
 
 import os
+import uuid
 from typing import Any, Iterable, Iterator, Literal, Mapping, Sequence, overload
 
 import numpy as np
@@ -34,7 +35,9 @@ HAS_FILTERS: bool
 Metadata = dict[str, Any]
 Where = Mapping[str, Any] | str | None
 Include = str | Iterable[str] | None
-Ids = str | Sequence[str]
+AnyId = str | int | uuid.UUID
+AnyIds = AnyId | Sequence[AnyId]
+Ids = AnyIds
 VectorLike = npt.ArrayLike
 FilterStrategy = Literal["auto", "exact", "graph", "post_filter"]
 
@@ -46,6 +49,7 @@ class Hit:
     metadata: Metadata | None
     def __init__(self, id: str, score: float, vector: npt.NDArray[np.float32] | None = ...,
                  metadata: Metadata | None = ...) -> None: ...
+    def __hash__(self) -> int: ...
 
 class Point:
     """A stored point; `vector`/`metadata` are None when not included."""
@@ -54,6 +58,7 @@ class Point:
     metadata: Metadata | None
     def __init__(self, id: str, vector: npt.NDArray[np.float32] | None = ...,
                  metadata: Metadata | None = ...) -> None: ...
+    def __hash__(self) -> int: ...
 
 class ScrollPage:
     """Points in id order and the cursor for the next page (None at the end)."""
@@ -81,18 +86,17 @@ class Collection:
     def config(self) -> dict[str, Any]: ...
     @property
     def database(self) -> Database: ...
-    def upsert(self, ids: Ids, vectors: VectorLike,
-               metadata: Mapping[str, Any] | Sequence[Mapping[str, Any] | None] | None = ...) -> None:
+    def upsert(self, ids: Ids, vectors: VectorLike | None = ...,
+               metadata: Mapping[str, Any] | Sequence[Mapping[str, Any] | None] | None = ..., *,
+               embeddings: VectorLike | None = ..., metadatas: Any = ...) -> None:
         """Inserts or replaces points atomically; durable when it returns."""
-    def add(self, ids: Ids, vectors: VectorLike,
-            metadata: Mapping[str, Any] | Sequence[Mapping[str, Any] | None] | None = ...) -> None:
-        """Alias of upsert."""
     def delete(self, ids: Ids | None = ..., where: Where = ...) -> int | None:
         """Deletes by ids (returns None) or by filter (returns the count deleted)."""
     @overload
     def search(self, query: VectorLike, k: int = ..., *, where: Where = ..., ef: int | None = ...,
                exact: bool = ..., include: Include = ..., as_numpy: Literal[False] = ...,
-               threads: int = ..., filter_strategy: FilterStrategy = ...) -> list[Hit] | list[list[Hit]]:
+               threads: int = ..., filter_strategy: FilterStrategy = ..., offset: int = ...,
+               score_threshold: float | None = ...) -> list[Hit] | list[list[Hit]]:
         """The k nearest points: list[Hit] for one query, list[list[Hit]] for a 2-D batch."""
     @overload
     def search(self, query: VectorLike, k: int = ..., *, where: Where = ..., ef: int | None = ...,
@@ -100,17 +104,50 @@ class Collection:
                threads: int = ..., filter_strategy: FilterStrategy = ...
                ) -> tuple[npt.NDArray[np.str_], npt.NDArray[np.float32]]:
         """(ids, scores) numpy arrays of shape (m,) or (n, m), m = the most hits of any row (<= k)."""
-    def query(self, query: VectorLike, k: int = ..., *, where: Where = ..., ef: int | None = ...,
-              exact: bool = ..., include: Include = ..., as_numpy: bool = ..., threads: int = ...,
-              filter_strategy: FilterStrategy = ...) -> Any:
-        """Alias of search."""
+    def update_metadata(self, ids: AnyIds, metadata: Mapping[str, Any] | Sequence[Mapping[str, Any] | None] | None,
+                        *, merge: bool = ...) -> None:
+        """Sets (merge=False) or merges (RFC 7396) the metadata of existing points, keeping their vectors."""
+    def update_vectors(self, ids: AnyIds, vectors: VectorLike) -> None:
+        """Replaces the vectors of existing points, keeping their metadata."""
+    def update(self, ids: AnyIds, embeddings: VectorLike | None = ..., metadatas: Any = ..., *,
+               vectors: VectorLike | None = ..., metadata: Any = ...) -> None:
+        """Chroma's update: new vectors and/or merged metadata."""
+    def peek(self, limit: int = ..., *, include: Include = ...) -> list[Point]:
+        """The first points in id order."""
+    def to_pandas(self, where: Where = ..., *, include: Include = ...) -> Any:
+        """A pandas.DataFrame (id, vector, metadata)."""
+    def to_arrow(self, where: Where = ..., *, include: Include = ...) -> Any:
+        """A pyarrow.Table (id, vector, metadata as JSON text)."""
+    @property
+    def metadata(self) -> Metadata | None:
+        """The JSON object stored with the collection."""
+    def set_metadata(self, metadata: Mapping[str, Any] | None) -> None:
+        """Replaces the collection's metadata (None removes it)."""
+    def rename(self, name: str) -> None:
+        """Renames the collection; this handle follows the new name."""
+    def modify(self, name: str | None = ..., metadata: Mapping[str, Any] | None = ...) -> None:
+        """Chroma's modify: new metadata and/or name."""
+    def add(self, ids: AnyIds | None = ..., embeddings: VectorLike | None = ..., metadatas: Any = ..., *,
+            vectors: VectorLike | None = ..., metadata: Any = ...) -> list[str]:
+        """An upsert; ids generated (UUIDs) when omitted. Returns the ids."""
+    def query(self, query_embeddings: VectorLike | None = ..., n_results: int = ..., where: Where = ...,
+              include: Include = ..., *, query: VectorLike | None = ..., k: int | None = ..., **kw: Any) -> Any:
+        """Chroma's query (a dict of lists) with query_embeddings=; search() with query= or k=."""
     @overload
-    def get(self, ids: str, include: Include = ...) -> Point | None:
+    def get(self, ids: AnyId, include: Include = ...) -> Point | None:
         """The point with this id, or None."""
     @overload
-    def get(self, ids: Sequence[str], include: Include = ...) -> list[Point | None]:
+    def get(self, ids: Sequence[AnyId], include: Include = ...) -> list[Point | None]:
         """Points by id, in order, None where an id does not exist."""
-    def __getitem__(self, id: str) -> Point:
+    @overload
+    def get(self, ids: None = ..., include: Include = ..., *, where: Where = ..., limit: int | None = ...,
+            offset: int | None = ..., format: Literal["points"] = ...) -> list[Point]:
+        """Points matching `where` in id order, after `offset`, at most `limit`."""
+    @overload
+    def get(self, ids: AnyIds | None = ..., include: Include = ..., *, where: Where = ...,
+            limit: int | None = ..., offset: int | None = ..., format: Literal["chroma"]) -> dict[str, Any]:
+        """Chroma's get: {"ids", "embeddings", "metadatas"}."""
+    def __getitem__(self, id: AnyId) -> Point:
         """The point; raises NotFoundError."""
     def __contains__(self, id: object) -> bool: ...
     def count(self, where: Where = ...) -> int:
@@ -148,18 +185,22 @@ class Database:
     def create_collection(self, name: str, *, dim: int, metric: Literal["cosine", "l2", "ip"] | str = ...,
                           m: int = ..., ef_construction: int = ..., ef_search: int = ..., shards: int = ...,
                           seed: int = ..., flat_max_points: int = ...,
-                          checkpoint_every_ops: int = ...) -> Collection:
+                          checkpoint_every_ops: int = ..., quantization: Literal["none", "sq8"] | str = ...,
+                          metadata: Mapping[str, Any] | None = ...) -> Collection:
         """Creates a collection; AlreadyExistsError if it exists."""
     def get_collection(self, name: str) -> Collection:
         """The collection; NotFoundError if absent."""
     def get_or_create_collection(self, name: str, *, dim: int, metric: Literal["cosine", "l2", "ip"] | str = ...,
                                  m: int = ..., ef_construction: int = ..., ef_search: int = ...,
                                  shards: int = ..., seed: int = ..., flat_max_points: int = ...,
-                                 checkpoint_every_ops: int = ...) -> Collection:
+                                 checkpoint_every_ops: int = ..., quantization: Literal["none", "sq8"] | str = ...,
+                          metadata: Mapping[str, Any] | None = ...) -> Collection:
         """The existing collection (same dim and metric) or a new one."""
     def list_collections(self) -> list[str]:
         """Sorted collection names."""
     def __contains__(self, name: object) -> bool: ...
+    def rename_collection(self, old: str, new: str) -> None:
+        """Renames a collection."""
     def drop_collection(self, name: str) -> None:
         """Deletes a collection and its files."""
     def sync(self) -> None:

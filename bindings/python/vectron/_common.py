@@ -5,6 +5,7 @@ arguments, so both name bad input the same way."""
 from __future__ import annotations
 
 import json as _json
+import uuid as _uuid
 from dataclasses import dataclass
 from typing import AbstractSet, Any, Iterable, Iterator, Mapping
 
@@ -27,7 +28,24 @@ _INCLUDE_NAMES = {
 # Value types
 
 
-@dataclass(slots=True)
+def _short_repr(vector: Any, metadata: Any) -> str:
+    out = ""
+    if vector is not None:
+        v = _np.asarray(vector)
+        out += f", vector=<{v.dtype}[{', '.join(map(str, v.shape))}]>"
+    if metadata is not None:
+        m = repr(metadata)
+        out += f", metadata={m if len(m) <= 80 else m[:77] + '...'}"
+    return out
+
+
+def _same_vector(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return bool(_np.array_equal(a, b))
+
+
+@dataclass(slots=True, eq=False, repr=False)
 class Hit:
     """One search result: ``score`` is a distance (lower is nearer).
 
@@ -41,14 +59,40 @@ class Hit:
     vector: "_np.ndarray | None" = None
     metadata: "dict[str, Any] | None" = None
 
+    # Hashable (by id and score) and comparable; the repr shows a vector's shape, not
+    # its numbers.
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Hit):
+            return NotImplemented
+        return (self.id, self.score, self.metadata) == (other.id, other.score, other.metadata) and \
+            _same_vector(self.vector, other.vector)
 
-@dataclass(slots=True)
+    def __hash__(self) -> int:
+        return hash((self.id, self.score))
+
+    def __repr__(self) -> str:
+        return f"Hit(id={self.id!r}, score={self.score:.6g}{_short_repr(self.vector, self.metadata)})"
+
+
+@dataclass(slots=True, eq=False, repr=False)
 class Point:
-    """A stored point. ``vector``/``metadata`` are ``None`` when not included."""
+    """A stored point. ``vector``/``metadata`` are ``None`` when not included.
+    Hashable (by id); the repr shows a vector's shape, not its numbers."""
 
     id: str
     vector: "_np.ndarray | None" = None
     metadata: "dict[str, Any] | None" = None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Point):
+            return NotImplemented
+        return (self.id, self.metadata) == (other.id, other.metadata) and _same_vector(self.vector, other.vector)
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def __repr__(self) -> str:
+        return f"Point(id={self.id!r}{_short_repr(self.vector, self.metadata)})"
 
 
 @dataclass(slots=True)
@@ -100,9 +144,26 @@ def _name(name: Any) -> str:
     return name
 
 
+def _single_id(ids: Any) -> bool:
+    """Whether `ids` is one id (str, int or uuid.UUID) rather than a sequence of them."""
+    return isinstance(ids, (str, _uuid.UUID)) or (isinstance(ids, (int, _np.integer)) and not isinstance(ids, bool))
+
+
+def _id_text(x: Any, what: str) -> str:
+    """An id as stored: a str as given, an int as its decimal text, a UUID in its
+    canonical form (lower-case, hyphenated)."""
+    if isinstance(x, str):
+        return x
+    if isinstance(x, _uuid.UUID):
+        return str(x)
+    if isinstance(x, (int, _np.integer)) and not isinstance(x, bool):
+        return str(int(x))
+    raise TypeError(f"{what} must be str, int or uuid.UUID, not {type(x).__name__}")
+
+
 def _ids(ids: "str | Iterable[str]", what: str = "ids") -> list[str]:
-    if isinstance(ids, str):
-        out = [ids]
+    if _single_id(ids):
+        out = [_id_text(ids, what)]
     elif isinstance(ids, (bytes, bytearray)):
         raise TypeError(f"{what} must be str (or a sequence of str), not bytes")
     elif isinstance(ids, (AbstractSet, Mapping)):
@@ -113,10 +174,9 @@ def _ids(ids: "str | Iterable[str]", what: str = "ids") -> list[str]:
         try:
             out = list(ids)
         except TypeError:
-            raise TypeError(f"{what} must be a str or a sequence of str, not {type(ids).__name__}") from None
-        for i, x in enumerate(out):
-            if not isinstance(x, str):
-                raise TypeError(f"{what}[{i}] must be str, not {type(x).__name__}")
+            raise TypeError(f"{what} must be an id (str, int, uuid.UUID) or a sequence of them, not "
+                            f"{type(ids).__name__}") from None
+        out = [x if isinstance(x, str) else _id_text(x, f"{what}[{i}]") for i, x in enumerate(out)]
     _utf8(out, what)
     return out
 
@@ -241,6 +301,9 @@ def _meta(text: "str | None") -> "dict[str, Any] | None":
     return _json.loads(text) if text else None
 
 
+#: get()'s default include (compared by identity: format="chroma" has its own default).
+_GET_INCLUDE = ("vector", "metadata")
+
 # The engine's defaults (CollectionConfig, DatabaseOptions, SearchParams), never re-typed.
 _CFG: dict = dict(_vectron.COLLECTION_DEFAULTS)
 _DB: dict = dict(_vectron.DATABASE_DEFAULTS)
@@ -252,9 +315,14 @@ _U64_MAX = 2**64 - 1
 
 
 def _collection_args(dim: int, metric: str, m: int, ef_construction: int, ef_search: int, seed: int,
-                     shards: int, flat_max_points: int, checkpoint_every_ops: int) -> tuple:
+                     shards: int, flat_max_points: int, checkpoint_every_ops: int,
+                     quantization: str = "none") -> tuple:
     if not isinstance(metric, str):
         raise TypeError(f"metric must be str, not {type(metric).__name__}")
+    if not isinstance(quantization, str):
+        raise TypeError(f"quantization must be str, not {type(quantization).__name__}")
+    if quantization not in ("none", "sq8"):
+        raise InvalidArgumentError(f"quantization must be 'none' or 'sq8', got {quantization[:40]!r}")
     return (
         _int(dim, "dim", 0, _U32_MAX),
         metric,
@@ -265,13 +333,14 @@ def _collection_args(dim: int, metric: str, m: int, ef_construction: int, ef_sea
         _int(shards, "shards", 0, _U32_MAX),
         _int(flat_max_points, "flat_max_points", 0, _U64_MAX),
         _int(checkpoint_every_ops, "checkpoint_every_ops", 0, _U64_MAX),
+        quantization,
     )
 
 
 def _upsert_args(ids: Any, vectors: Any, metadata: Any, dim: int) -> tuple[list[str], _np.ndarray, "list[str | None]"]:
     """(ids, float32 (n, dim) C-contiguous vectors, metadata JSON texts or None; [] for
     no metadata) of an upsert call. Raises InvalidArgumentError / TypeError."""
-    single = isinstance(ids, str)
+    single = _single_id(ids)
     id_list = _ids(ids)
     vecs = _floats(vectors, "vectors")
     if single and vecs.ndim == 1:
@@ -311,7 +380,8 @@ def _config_dict(config: Mapping[str, Any]) -> dict[str, Any]:
     h = config.get("hnsw", {})
     return {"dim": config["dim"], "metric": config["metric"], "m": h["m"], "ef_construction": h["ef_construction"],
             "ef_search": h["ef_search"], "seed": h["seed"], "shards": config["shards"],
-            "flat_max_points": config["flat_max_points"], "checkpoint_every_ops": config["checkpoint_every_ops"]}
+            "flat_max_points": config["flat_max_points"], "checkpoint_every_ops": config["checkpoint_every_ops"],
+            "quantization": config.get("quantization", "none")}
 
 
 def _scroll_args(limit: Any, cursor: Any) -> int:
@@ -331,8 +401,8 @@ class _CollectionMixin:
 
     def __getitem__(self, id: str) -> Point:
         """The point ``id`` with vector and metadata. Raises :class:`NotFoundError`."""
-        if not isinstance(id, str):
-            raise TypeError(f"id must be str, not {type(id).__name__}")
+        if not _single_id(id):
+            raise TypeError(f"id must be str, int or uuid.UUID, not {type(id).__name__}")
         p = self.get(id)
         if p is None:
             raise NotFoundError(f"id '{id}' not found in collection '{self.name}'")
@@ -340,7 +410,7 @@ class _CollectionMixin:
 
     def __contains__(self, id: object) -> bool:
         """Whether a point with this id exists."""
-        if not isinstance(id, str):
+        if not _single_id(id):
             return False
         return self.get(id, include=None) is not None
 

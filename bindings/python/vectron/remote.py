@@ -37,13 +37,17 @@ from ._common import (
     _ids,
     _include,
     _int,
+    _json_object,
     _name,
     _search_args,
     _upsert_args,
     _where,
     _CollectionMixin,
+    _GET_INCLUDE,
     _scroll_args,
+    _single_id,
 )
+from ._users import _UsersMixin, _chroma_names
 from .errors import AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, UnavailableError
 
 __all__ = ["connect", "Client", "RemoteCollection", "ApiKey"]
@@ -137,7 +141,7 @@ class ApiKey:
 # Collection
 
 
-class RemoteCollection(_CollectionMixin):
+class RemoteCollection(_UsersMixin, _CollectionMixin):
     """A collection on a server: the methods of :class:`vectron.Collection`, over HTTP.
 
     Differences: no ``checkpoint()`` (the server checkpoints by itself); ``threads`` of
@@ -192,12 +196,16 @@ class RemoteCollection(_CollectionMixin):
     def upsert(
         self,
         ids: "str | Sequence[str]",
-        vectors: Any,
+        vectors: Any = None,
         metadata: "Mapping[str, Any] | Sequence[Mapping[str, Any] | None] | None" = None,
+        *,
+        embeddings: Any = None,
+        metadatas: Any = None,
     ) -> None:
         """Inserts points, or replaces existing ids; atomic, and durable on the server when
         it returns. Arguments as :meth:`vectron.Collection.upsert`. Retried on transient
         failures (an upsert applied twice is applied once)."""
+        vectors, metadata = _chroma_names(vectors, embeddings, metadata, metadatas)
         id_list, vecs, metas = _upsert_args(ids, vectors, metadata, self.dim)
         if len(id_list) != vecs.shape[0]:
             raise InvalidArgumentError(f"got {len(id_list)} ids but {vecs.shape[0]} vectors")
@@ -213,7 +221,39 @@ class RemoteCollection(_CollectionMixin):
         self._client._t.call("PUT", f"/v1/collections/{_q(self._name)}/points",
                              raw=('{"points":[' + ",".join(parts) + "]}").encode(), idempotent=True)
 
-    add = upsert  # Chroma-style alias
+    def _update(self, op: int, ids: list, vectors: Any, metadata: list) -> None:
+        if op == 5:
+            _check_finite(vectors, lambda i: f'batch entry {i} (id "{ids[i]}"): vector')
+            pts = [{"id": pid, "vector": vectors[i].tolist()} for i, pid in enumerate(ids)]
+            self._call("POST", "/points/vectors", {"points": pts}, idempotent=True)
+            return
+        # Metadata is already validated JSON text: spliced in rather than parsed again.
+        parts = [f'{{"id":{_json.dumps(pid, ensure_ascii=False)},"metadata":{metadata[i] or "null"}}}'
+                 for i, pid in enumerate(ids)]
+        body = '{"merge":' + ("true" if op == 4 else "false") + ',"points":[' + ",".join(parts) + "]}"
+        # A set is idempotent; a merge applied twice gives the same result too.
+        self._client._t.call("POST", f"/v1/collections/{_q(self._name)}/points/metadata", raw=body.encode(),
+                             idempotent=True)
+
+    def _get_collection_metadata(self) -> str:
+        m = self._call("GET", "", idempotent=True).get("metadata")
+        return "" if m is None else _json.dumps(m)
+
+    def _set_collection_metadata(self, text: str) -> None:
+        self._client._t.call("PUT", f"/v1/collections/{_q(self._name)}/metadata",
+                             raw=('{"metadata":' + (text or "null") + "}").encode(), idempotent=True)
+
+    def _rename(self, name: str) -> None:
+        _name(name)
+        self._call("POST", "/rename", {"name": name}, idempotent=False)
+        self._name = name
+
+    def _list(self, where: str, limit: int, offset: int, iv: bool, im: bool) -> list:
+        body: dict[str, Any] = {"limit": limit, "offset": offset,
+                                "include": (["vector"] if iv else []) + (["metadata"] if im else [])}
+        if where:
+            body["where"] = _json.loads(where)
+        return [_point(p, iv, im) for p in self._call("POST", "/points/list", body, idempotent=True)["points"]]
 
     def delete(
         self,
@@ -247,11 +287,17 @@ class RemoteCollection(_CollectionMixin):
         as_numpy: bool = False,
         threads: int = 0,
         filter_strategy: str = "auto",
+        offset: int = 0,
+        score_threshold: "float | None" = None,
     ) -> Any:
         """The ``k`` nearest points to ``query`` (one vector, or a 2-D array of queries),
         with the arguments and return types of :meth:`vectron.Collection.search`. A large
         batch is sent in several requests."""
         k, ef_v, _, _ = _search_args(k, ef, threads, where, filter_strategy)
+        paged = self._search_paged(query, k, offset, score_threshold, as_numpy, where=where, ef=ef, exact=exact,
+                                   include=include, filter_strategy=filter_strategy)
+        if paged is not None:
+            return paged
         body: dict[str, Any] = {"k": k, "exact": bool(exact)}
         if ef_v:
             body["ef"] = ef_v
@@ -282,17 +328,24 @@ class RemoteCollection(_CollectionMixin):
             rows += [[_hit(h, vec, meta) for h in r["hits"]] for r in results]
         return _as_numpy(rows, k) if as_numpy else rows
 
-    query = search  # Chroma-style alias
-
     def get(
         self,
-        ids: "str | Sequence[str]",
-        include: "str | Iterable[str] | None" = ("vector", "metadata"),
+        ids: "str | Sequence[str] | None" = None,
+        include: "str | Iterable[str] | None" = _GET_INCLUDE,
+        *,
+        where: "Mapping[str, Any] | str | None" = None,
+        limit: "int | None" = None,
+        offset: "int | None" = None,
+        format: str = "points",
     ) -> Any:
-        """Points by id, in order, ``None`` where an id does not exist (one str in, one
-        ``Point | None`` out)."""
+        """Points by id, in order, ``None`` where an id does not exist (one id in, one
+        ``Point | None`` out); or without ``ids`` a page by ``where`` / ``limit`` /
+        ``offset``; arguments as :meth:`vectron.Collection.get`."""
+        other = self._get_forms(ids, include, where, limit, offset, format)
+        if other is not self._BY_IDS:
+            return other
         vec, meta = _include(include)
-        single = isinstance(ids, str)
+        single = _single_id(ids)
         id_list = _ids(ids)
         found: dict[str, Point] = {}
         if id_list:
@@ -402,12 +455,16 @@ class Client:
 
     # -- collections
 
-    def _create(self, name: str, args: tuple) -> RemoteCollection:
+    def _create(self, name: str, args: tuple, metadata: Any = None) -> RemoteCollection:
         _name(name)
-        dim, metric, m, efc, efs, seed, shards, flat_max, ckpt = args
+        meta = _json_object(metadata, "metadata")
+        dim, metric, m, efc, efs, seed, shards, flat_max, ckpt, quantization = args
         body = {"name": name, "dim": dim, "metric": metric,
                 "hnsw": {"m": m, "ef_construction": efc, "ef_search": efs, "seed": seed},
-                "shards": shards, "flat_max_points": flat_max, "checkpoint_every_ops": ckpt}
+                "shards": shards, "flat_max_points": flat_max, "checkpoint_every_ops": ckpt,
+                "quantization": quantization}
+        if meta is not None:
+            body["metadata"] = _json.loads(meta)
         answer = self._t.call("POST", "/v1/collections", body, idempotent=False)
         return RemoteCollection(self, answer["name"], answer["config"])
 
@@ -424,13 +481,15 @@ class Client:
         seed: int = _CFG["seed"],
         flat_max_points: int = _CFG["flat_max_points"],
         checkpoint_every_ops: int = _CFG["checkpoint_every_ops"],
+        quantization: str = "none",
+        metadata: "Mapping[str, Any] | None" = None,
     ) -> RemoteCollection:
         """Creates a collection (arguments as :meth:`vectron.Database.create_collection`;
         the token needs the ``admin`` scope). Raises :class:`InvalidArgumentError` or
         :class:`AlreadyExistsError`."""
         args = _collection_args(dim, metric, m, ef_construction, ef_search, seed, shards, flat_max_points,
-                                checkpoint_every_ops)
-        return self._create(name, args)
+                                checkpoint_every_ops, quantization)
+        return self._create(name, args, metadata)
 
     def get_collection(self, name: str) -> RemoteCollection:
         """The collection ``name``. Raises :class:`NotFoundError` (a KeyError)."""
@@ -452,13 +511,15 @@ class Client:
         seed: int = _CFG["seed"],
         flat_max_points: int = _CFG["flat_max_points"],
         checkpoint_every_ops: int = _CFG["checkpoint_every_ops"],
+        quantization: str = "none",
+        metadata: "Mapping[str, Any] | None" = None,
     ) -> RemoteCollection:
         """The existing collection ``name`` (which must have the same ``dim`` and
         ``metric``, else :class:`FailedPreconditionError`) or a new one."""
         args = _collection_args(dim, metric, m, ef_construction, ef_search, seed, shards, flat_max_points,
-                                checkpoint_every_ops)
+                                checkpoint_every_ops, quantization)
         try:
-            return self._create(name, args)
+            return self._create(name, args, metadata)
         except AlreadyExistsError:
             pass
         col = self.get_collection(name)
@@ -473,6 +534,13 @@ class Client:
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name in self.list_collections()
+
+    def rename_collection(self, old: str, new: str) -> None:
+        """Renames collection ``old`` to ``new`` (the token needs ``admin`` on both).
+        Raises :class:`NotFoundError` or :class:`AlreadyExistsError`."""
+        _name(old)
+        _name(new)
+        self._t.call("POST", f"/v1/collections/{_q(old)}/rename", {"name": new}, idempotent=False)
 
     def drop_collection(self, name: str) -> None:
         """Deletes the collection and its files on the server. Raises :class:`NotFoundError`."""

@@ -9,6 +9,7 @@ import type {
   CreateKeyRequest,
   CreatedKey,
   LoginToken,
+  Metadata,
   WhoAmI,
 } from "./types.js";
 import type { Json } from "./wire.js";
@@ -65,6 +66,8 @@ export class VectronClient {
     if (request.shards !== undefined) body.shards = request.shards;
     if (request.flatMaxPoints !== undefined) body.flat_max_points = request.flatMaxPoints;
     if (request.checkpointEveryOps !== undefined) body.checkpoint_every_ops = request.checkpointEveryOps;
+    if (request.quantization !== undefined) body.quantization = request.quantization;
+    if (request.metadata !== undefined) body.metadata = request.metadata;
     return collectionIn(await this.http.call({ method: "POST", path: "/v1/collections", body, idempotent: false, options }));
   }
 
@@ -82,6 +85,22 @@ export class VectronClient {
   /** A collection's config and stats. Retried. Errors: NotFoundError. */
   async getCollection(name: string, options?: CallOptions): Promise<CollectionInfo> {
     return collectionIn(await this.http.call({ method: "GET", path: `/v1/collections/${seg(name)}`, idempotent: true, options }));
+  }
+
+  /**
+   * Replaces the JSON object stored with a collection (null removes it). Token scope
+   * `admin`. Retried. Errors: NotFoundError, InvalidArgumentError.
+   */
+  async setCollectionMetadata(name: string, metadata: Metadata | null, options?: CallOptions): Promise<void> {
+    await this.http.call({ method: "PUT", path: `/v1/collections/${seg(name)}/metadata`, body: { metadata }, idempotent: true, options });
+  }
+
+  /**
+   * Renames a collection (one catalog transaction; token scope `admin` on both names).
+   * Not retried. Errors: NotFoundError, AlreadyExistsError, InvalidArgumentError.
+   */
+  async renameCollection(from: string, to: string, options?: CallOptions): Promise<void> {
+    await this.http.call({ method: "POST", path: `/v1/collections/${seg(from)}/rename`, body: { name: to }, idempotent: false, options });
   }
 
   /** Deletes a collection and its files (token scope `admin`). Not retried. Errors: NotFoundError. */

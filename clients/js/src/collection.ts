@@ -5,6 +5,8 @@ import type {
   Filter,
   GetOptions,
   GetResult,
+  ListRequest,
+  Metadata,
   PayloadIndex,
   PayloadIndexType,
   Point,
@@ -16,6 +18,7 @@ import type {
   SearchRequest,
   SearchResult,
   StoredPoint,
+  Vector,
 } from "./types.js";
 import { collectionIn, pointOut, searchFields, vec } from "./wire.js";
 
@@ -83,6 +86,45 @@ export class Collection {
       options,
     });
     return { points: r.points, notFound: r.not_found };
+  }
+
+  /**
+   * Sets the metadata of existing points, keeping their vectors, atomically. With `merge`
+   * (the default) each object is an RFC 7396 merge patch of the stored one (keys set,
+   * nested objects merged, null removes a key); with `merge: false` it replaces it.
+   * Retried. Errors: NotFoundError naming a missing id (nothing written), InvalidArgumentError.
+   */
+  async updateMetadata(
+    points: { id: PointId; metadata: Metadata | null }[],
+    request: { merge?: boolean } = {},
+    options?: CallOptions,
+  ): Promise<{ updated: number }> {
+    if (!Array.isArray(points)) throw new TypeError("points must be an array of {id, metadata}");
+    const body = { points: points.map((p) => ({ id: p.id, metadata: p.metadata })), merge: request.merge ?? true };
+    const r = await this.http.call<{ updated: number }>({ method: "POST", path: `${this.base}/points/metadata`, body, idempotent: true, options });
+    return { updated: r.updated };
+  }
+
+  /**
+   * Replaces the vectors of existing points, keeping their metadata, atomically. Retried.
+   * Errors: NotFoundError naming a missing id (nothing written), InvalidArgumentError.
+   */
+  async updateVectors(points: { id: PointId; vector: Vector }[], options?: CallOptions): Promise<{ updated: number }> {
+    if (!Array.isArray(points)) throw new TypeError("points must be an array of {id, vector}");
+    const body = { points: points.map((p) => ({ id: p.id, vector: vec(p.vector) })) };
+    const r = await this.http.call<{ updated: number }>({ method: "POST", path: `${this.base}/points/vectors`, body, idempotent: true, options });
+    return { updated: r.updated };
+  }
+
+  /** A page of points in id order (see ListRequest); cost grows with offset + limit. Retried. */
+  async list(request: ListRequest = {}, options?: CallOptions): Promise<StoredPoint[]> {
+    const body: Record<string, unknown> = {};
+    if (request.where !== undefined) body.where = request.where;
+    if (request.limit !== undefined) body.limit = request.limit;
+    if (request.offset !== undefined) body.offset = request.offset;
+    if (request.include !== undefined) body.include = request.include;
+    const r = await this.http.call<{ points: StoredPoint[] }>({ method: "POST", path: `${this.base}/points/list`, body, idempotent: true, options });
+    return r.points;
   }
 
   /**

@@ -44,6 +44,10 @@ export interface CreateCollectionRequest {
   flatMaxPoints?: number;
   /** Save the graph after this many changes. */
   checkpointEveryOps?: number;
+  /** `none` (default) or `sq8` (8-bit codes searched first, re-ranked with float32). */
+  quantization?: "none" | "sq8";
+  /** A JSON object stored with the collection (at most 64 KiB). */
+  metadata?: Metadata;
 }
 
 /** A collection's stored configuration. */
@@ -71,6 +75,8 @@ export interface CollectionInfo {
   name: string;
   config: CollectionConfig;
   stats?: CollectionStats;
+  /** The JSON object stored with the collection; null for none. */
+  metadata?: Metadata | null;
 }
 
 /** One entry of `listCollections`. */
@@ -110,6 +116,20 @@ interface SearchOptions {
   exact?: boolean;
   where?: Filter;
   /** Default: neither metadata nor vectors. */
+  include?: Include[];
+  /** Hits skipped first (paging). */
+  offset?: number;
+  /** Hits whose score (a distance) is above this are dropped. */
+  scoreThreshold?: number;
+}
+
+/** `list`: a page of points in id order matching `where`, after skipping `offset`. */
+export interface ListRequest {
+  where?: Filter;
+  /** 100 by default, at most 10000. */
+  limit?: number;
+  offset?: number;
+  /** Default: metadata only. */
   include?: Include[];
 }
 

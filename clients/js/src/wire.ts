@@ -29,13 +29,23 @@ export function pointOut(p: Point): Json {
 }
 
 /** Copies the optional search fields that are set. */
-export function searchFields(r: { k?: number; ef?: number; exact?: boolean; where?: object; include?: Include[] }): Json {
+export function searchFields(r: {
+  k?: number;
+  ef?: number;
+  exact?: boolean;
+  where?: object;
+  include?: Include[];
+  offset?: number;
+  scoreThreshold?: number;
+}): Json {
   const o: Json = {};
   if (r.k !== undefined) o.k = r.k;
   if (r.ef !== undefined) o.ef = r.ef;
   if (r.exact !== undefined) o.exact = r.exact;
   if (r.where !== undefined) o.where = r.where;
   if (r.include !== undefined) o.include = r.include;
+  if (r.offset !== undefined) o.offset = r.offset;
+  if (r.scoreThreshold !== undefined) o.score_threshold = r.scoreThreshold;
   return o;
 }
 
@@ -78,6 +88,7 @@ export function summaryIn(j: Json): CollectionSummary {
 export function collectionIn(j: Json): CollectionInfo {
   const out: CollectionInfo = { name: j.name, config: configIn(j.config ?? {}) };
   if (j.stats) out.stats = statsIn(j.stats);
+  if (j.metadata !== undefined) out.metadata = j.metadata;
   return out;
 }
 

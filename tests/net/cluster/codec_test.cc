@@ -55,6 +55,28 @@ TEST_CASE("shard commands round-trip through their encoding") {
   CHECK(out.type == PayloadType::kInteger);
 }
 
+TEST_CASE("partial updates round-trip through the shard command encoding") {
+  ShardCommand w;
+  w.kind = ShardCommand::Kind::kWrite;
+  w.request = RequestId{3, 4, 1};
+  w.batch.SetMetadata("a", "{\"x\":1}");
+  w.batch.SetMetadata("b", "{\"y\":null}", /*merge=*/true);
+  w.batch.UpdateVector("c", std::vector<float>{1.0f, 2.0f});
+  w.batch.SetMetadata("d", "");
+  ShardCommand out;
+  const std::string enc = EncodeShardCommand(w);
+  REQUIRE(DecodeShardCommand(enc, &out).ok());
+  REQUIRE(out.batch.size() == 4);
+  const auto& e = out.batch.entries();
+  CHECK((e[0].op == WriteBatch::Op::kSetMetadata && e[0].id == "a" && e[0].metadata == "{\"x\":1}"));
+  CHECK((e[1].op == WriteBatch::Op::kMergeMetadata && e[1].metadata == "{\"y\":null}"));
+  CHECK(e[2].op == WriteBatch::Op::kUpdateVector);
+  CHECK(std::vector<float>(out.batch.vector(e[2]).begin(), out.batch.vector(e[2]).end()) == std::vector<float>{1.0f, 2.0f});
+  CHECK((e[3].op == WriteBatch::Op::kSetMetadata && e[3].metadata.empty()));
+  for (size_t n = 0; n < enc.size(); ++n)
+    CHECK(DecodeShardCommand(enc.substr(0, n), &out).code() == StatusCode::kCorruption);
+}
+
 TEST_CASE("a truncated, extended or unknown shard command is Corruption, never a crash") {
   std::string enc = EncodeShardCommand(SampleWrite());
   ShardCommand out;
