@@ -46,7 +46,7 @@ class ShardImpl final : public Shard {
   Status Checkpoint() override;
   Status Refresh() override;
   Result<ShardStats> Stats() const override;
-  uint64_t applied_index() const override;
+  Result<uint64_t> applied_index() const override;
   const CollectionConfig& config() const override;
 
   // --- For the rest of lib/.

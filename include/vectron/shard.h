@@ -120,8 +120,9 @@ class Shard {
   virtual Status Refresh() = 0;
   // Counts, memory and disk use (see ShardStats).
   virtual Result<ShardStats> Stats() const = 0;
-  // The last log index applied (0 = none, or when LMDB cannot be read).
-  virtual uint64_t applied_index() const = 0;
+  // The last log index applied (0 = none). Errors: those of LMDB (an unreadable store
+  // never reads as "nothing applied", which would have a log replayed onto it).
+  virtual Result<uint64_t> applied_index() const = 0;
   // The configuration it was opened with.
   virtual const CollectionConfig& config() const = 0;
 
