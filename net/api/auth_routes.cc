@@ -225,17 +225,7 @@ const std::vector<AuthRoute>& AuthRoutes() {
 
 HttpResponse RunAuthRoute(AuthFn fn, Authenticator& auth, const HttpRequest& req, const PathParams& params,
                           const Principal& who) {
-  try {
-    return fn(auth, req, params, who);
-  } catch (const ApiError& e) {
-    return StatusResponse(e.status);
-  } catch (const json::exception& e) {
-    return JsonError(400, "invalid_argument", std::string("bad JSON value: ") + e.what());
-  } catch (const std::bad_alloc&) {
-    return StatusResponse(Status::ResourceExhausted("out of memory for this request"));
-  } catch (const std::exception& e) {
-    return JsonError(500, "internal", e.what());
-  }
+  return Guarded([&] { return fn(auth, req, params, who); });
 }
 
 }  // namespace vectron::net::api

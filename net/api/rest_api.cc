@@ -47,6 +47,20 @@ HttpResponse StatusResponse(const Status& s) {
 
 namespace api {
 
+HttpResponse Guarded(const std::function<HttpResponse()>& fn) {
+  try {
+    return fn();
+  } catch (const ApiError& e) {
+    return StatusResponse(e.status);
+  } catch (const json::exception& e) {
+    return JsonError(400, "invalid_argument", std::string("bad JSON value: ") + e.what());
+  } catch (const std::bad_alloc&) {
+    return StatusResponse(Status::ResourceExhausted("out of memory for this request"));
+  } catch (const std::exception& e) {
+    return JsonError(500, "internal", e.what());
+  }
+}
+
 void Check(const Status& s) {
   if (!s.ok()) throw ApiError{s};
 }
@@ -489,17 +503,7 @@ HttpResponse DebugState(RestApi& api, const HttpRequest&, const PathParams&, con
 }
 
 HttpResponse Run(RestApi::Fn fn, RestApi& api, const HttpRequest& req, const PathParams& params, const Principal& who) {
-  try {
-    return fn(api, req, params, who);
-  } catch (const ApiError& e) {
-    return StatusResponse(e.status);
-  } catch (const json::exception& e) {
-    return JsonError(400, "invalid_argument", std::string("bad JSON value: ") + e.what());
-  } catch (const std::bad_alloc&) {
-    return StatusResponse(Status::ResourceExhausted("out of memory for this request"));
-  } catch (const std::exception& e) {
-    return JsonError(500, "internal", e.what());
-  }
+  return Guarded([&] { return fn(api, req, params, who); });
 }
 
 
@@ -629,22 +633,10 @@ HttpResponse NoRoute(const HttpRequest& request, const Router<RestApi::Handler>:
 }  // namespace
 
 Admission RestApi::Admit(const HttpRequest& head) {
-  Admission a;
-  auto m = router_.Find(head.method, head.path);
-  if (!m.route) {
-    a.admit = false;
-    a.refusal = NoRoute(head, m);
-    return a;
-  }
-  Principal who;
-  if (Status st = CheckAccess(m.route->handler, head, m.params, &who); !st.ok()) {
-    a.admit = false;
-    a.refusal = StatusResponse(st);
-    a.refusal.route = m.route->pattern;
-    return a;
-  }
-  a.max_body_bytes = m.route->handler.max_body_bytes;
-  return a;
+  return AdmitRoute(router_, head, [&](const Router<Handler>::Match& m) { return NoRoute(head, m); },
+                    [&](const Handler& h, const PathParams& params, Principal* who) {
+                      return CheckAccess(h, head, params, who);
+                    });
 }
 
 RestApi::~RestApi() = default;

@@ -47,6 +47,30 @@ HttpResponse StatusResponse(const Status& s);
 Status CheckRouteAccess(Authenticator* auth, const RouteAccess& access, const HttpRequest& req,
                         const PathParams& params, Principal* who);
 
+// The admission of a request whose headers are in (HttpAdmit), over a route table whose
+// handlers have `max_body_bytes`: `no_route(match)` answers a path or method the table
+// lacks; `check(handler, params, &who)` the caller's access (401/403 refuse it). An
+// admitted request gets its route's body limit. Shared by RestApi and the gateway.
+template <typename H, typename NoRouteFn, typename CheckFn>
+Admission AdmitRoute(const Router<H>& routes, const HttpRequest& head, NoRouteFn no_route, CheckFn check) {
+  Admission a;
+  auto m = routes.Find(head.method, head.path);
+  if (!m.route) {
+    a.admit = false;
+    a.refusal = no_route(m);
+    return a;
+  }
+  Principal who;
+  if (Status st = check(m.route->handler, m.params, &who); !st.ok()) {
+    a.admit = false;
+    a.refusal = StatusResponse(st);
+    a.refusal.route = m.route->pattern;
+    return a;
+  }
+  a.max_body_bytes = m.route->handler.max_body_bytes;
+  return a;
+}
+
 // One row of the route table: what it serves and the token it needs.
 struct RouteInfo {
   std::string method;

@@ -358,22 +358,8 @@ Status GatewayApi::Check(const Entry& e, const HttpRequest& req, const PathParam
 }
 
 Admission GatewayApi::Admit(const HttpRequest& head) {
-  Admission a;
-  auto m = routes_.Find(head.method, head.path);
-  if (!m.route) {
-    a.admit = false;
-    a.refusal = NoRoute(head, m.allow);
-    return a;
-  }
-  Principal who;
-  if (Status st = Check(m.route->handler, head, m.params, &who); !st.ok()) {
-    a.admit = false;
-    a.refusal = StatusResponse(st);
-    a.refusal.route = m.route->pattern;
-    return a;
-  }
-  a.max_body_bytes = m.route->handler.max_body_bytes;
-  return a;
+  return AdmitRoute(routes_, head, [&](const Router<Entry>::Match& m) { return NoRoute(head, m.allow); },
+                    [&](const Entry& e, const PathParams& params, Principal* who) { return Check(e, head, params, who); });
 }
 
 void GatewayApi::Handle(HttpRequest request, Responder respond) {
