@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "net/auth/authenticator.h"
 #include "net/http/http_client.h"
 #include "net/io/crypto.h"
 
@@ -121,6 +122,15 @@ int RunClusterUp(const ClusterUpOptions& o) {
   if (o.pd < 1 || o.pd > 7 || o.workers < 1 || o.workers > 64 || o.gateways < 1 || o.gateways > 16) {
     std::fprintf(stderr, "error: --pd must be 1..7, --workers 1..64, --gateways 1..16\n");
     return 1;
+  }
+  if (!o.admin_password_file.empty()) {
+    // Checked here, so that a bad file is one clear error rather than gateways that die.
+    auto pw = net::ReadPasswordFile(o.admin_password_file);
+    if (!pw.ok() || pw->size() < 8 || pw->size() > 1024) {
+      std::fprintf(stderr, "error: %s\n",
+                   pw.ok() ? "the admin password must have 8-1024 characters" : pw.status().ToString().c_str());
+      return 1;
+    }
   }
   std::error_code ec;
   std::filesystem::create_directories(o.dir, ec);

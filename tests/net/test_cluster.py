@@ -420,6 +420,9 @@ def test_cluster_up_starts_serves_and_stops(tmp_path):
             os.kill(pid, 0)
     r = subprocess.run([BIN, "cluster", "status", "--dir", str(tmp_path / "none")], capture_output=True, text=True)
     assert r.returncode == 1 and "cluster.json" in r.stderr
+    r = subprocess.run([BIN, "cluster", "up", "--dir", str(tmp_path / "c2"), "--admin-password-file", str(tmp_path / "nope")],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and "--admin-password-file" in r.stderr and "cannot read it" in r.stderr, r.stderr
 
 
 def exercise(call, login, key_call):
