@@ -61,6 +61,21 @@ Status ShardImpl::CopyTo(const std::string& dest) {
   return CopyEnv(store_.env(), dest);
 }
 
+Result<uint64_t> ShardImpl::SnapshotTo(const std::string& dest) {
+  VECTRON_RETURN_IF_ERROR(CopyTo(dest));
+  VECTRON_RETURN_IF_ERROR(FsyncPath(dest));
+  // The applied index of the copy itself (writes went on while it was made): read from
+  // the copied environment, not from this shard's.
+  uint64_t applied = 0;
+  {
+    DatabaseOptions o = options_;
+    VECTRON_ASSIGN_OR_RETURN(ShardStore copy, ShardStore::Open(dest, store_.config(), o));
+    VECTRON_ASSIGN_OR_RETURN(storage::ReadTxn rt, storage::ReadTxn::Begin(copy.env()));
+    VECTRON_ASSIGN_OR_RETURN(applied, copy.Counter(rt, meta_key::kAppliedIndex));
+  }
+  return applied;
+}
+
 Status CollectionImpl::Backup(const std::string& dest) {
   if (shards_.size() == 1) return CopyShards(dest);
   // Shards are separate environments: pausing writes (of every process) makes their

@@ -253,7 +253,10 @@ Status CollectionImpl::WriteSpanning(const WriteBatch& batch, const std::vector<
     VECTRON_ASSIGN_OR_RETURN(auto next, wt.Get(journal_meta_, "next_id"));
     id = next && next->size() == 8 ? DecodeU64(*next) : 1;
     // Never reuse an id a shard has applied (a journal restored or rebuilt by hand).
-    for (auto& shard : shards_) id = std::max(id, shard->applied_index() + 1);
+    for (auto& shard : shards_) {
+      VECTRON_ASSIGN_OR_RETURN(uint64_t applied, shard->applied_index());
+      id = std::max(id, applied + 1);
+    }
     VECTRON_RETURN_IF_ERROR(wt.Put(journal_meta_, "next_id", EncodeU64(id + 1)));
     VECTRON_RETURN_IF_ERROR(wt.Put(journal_batches_, EncodeU64(id), EncodeBatch(batch, metadata)));
     VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());

@@ -132,11 +132,9 @@ Result<ShardStats> ShardImpl::Stats() const {
   return st;
 }
 
-uint64_t ShardImpl::applied_index() const {
-  auto rt = ReadTxn::Begin(store_.env());
-  if (!rt.ok()) return 0;
-  auto v = store_.Counter(*rt, meta_key::kAppliedIndex);
-  return v.ok() ? *v : 0;
+Result<uint64_t> ShardImpl::applied_index() const {
+  VECTRON_ASSIGN_OR_RETURN(ReadTxn rt, ReadTxn::Begin(store_.env()));
+  return store_.Counter(rt, meta_key::kAppliedIndex);
 }
 
 const CollectionConfig& ShardImpl::config() const { return store_.config(); }

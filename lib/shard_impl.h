@@ -44,9 +44,10 @@ class ShardImpl final : public Shard {
   Result<ScrollPage> Scroll(std::string_view after, size_t limit, const GetOptions& options,
                             std::string_view where) const override;
   Status Checkpoint() override;
+  Result<uint64_t> SnapshotTo(const std::string& dest) override;
   Status Refresh() override;
   Result<ShardStats> Stats() const override;
-  uint64_t applied_index() const override;
+  Result<uint64_t> applied_index() const override;
   const CollectionConfig& config() const override;
 
   // --- For the rest of lib/.

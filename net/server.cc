@@ -35,9 +35,7 @@ Status ServeOptions::Validate() const {
   VECTRON_RETURN_IF_ERROR(ParseHostPort(http_address).status().WithContext("--http"));
   if (!rpc_address.empty()) VECTRON_RETURN_IF_ERROR(ParseHostPort(rpc_address).status().WithContext("--rpc"));
   if (queue_max == 0) return Status::InvalidArgument("--queue must be at least 1");
-  if (tls_cert.empty() != tls_key.empty()) return Status::InvalidArgument("give both --tls-cert and --tls-key, or neither");
-  if (insecure_http && !tls_cert.empty())
-    return Status::InvalidArgument("--insecure-http contradicts --tls-cert/--tls-key; give one or the other");
+  VECTRON_RETURN_IF_ERROR(ValidateTlsFlags(tls_cert, tls_key, insecure_http));
   if (!admin_password.empty() && !admin_password_file.empty())
     return Status::InvalidArgument("give the admin password once: VECTRON_ADMIN_PASSWORD or --admin-password-file");
   if (login_ttl_s < 10) return Status::InvalidArgument("--login-ttl must be at least 10 seconds");
@@ -163,34 +161,17 @@ Result<std::unique_ptr<Server>> Server::Open(const ServeOptions& options) {
   VECTRON_RETURN_IF_ERROR(options.Validate());
   auto impl = std::make_unique<Impl>();
   impl->options = options;
-  std::shared_ptr<TlsContext> tls;
-  if (!options.tls_cert.empty()) {
-    VECTRON_ASSIGN_OR_RETURN(tls, TlsContext::Load(options.tls_cert, options.tls_key));
-    impl->tls_cert_path = options.tls_cert;
-  }
   std::string admin_password = options.admin_password;
   if (!options.admin_password_file.empty()) {
-    std::ifstream f(options.admin_password_file);
-    if (!f || !std::getline(f, admin_password))
-      return Status::InvalidArgument("--admin-password-file " + options.admin_password_file + ": cannot read it");
-    while (!admin_password.empty() && (admin_password.back() == '\r' || admin_password.back() == ' '))
-      admin_password.pop_back();
+    VECTRON_ASSIGN_OR_RETURN(admin_password, ReadPasswordFile(options.admin_password_file));
   }
   DatabaseOptions dbo;
   dbo.durability = options.durability;
   VECTRON_ASSIGN_OR_RETURN(impl->db, Database::Open(options.data_dir, dbo));
-  if (!tls && !options.insecure_http) {
-    // Secure by default: a self-signed certificate for development, made once.
-    std::string dir = options.data_dir + "/tls", cert = dir + "/cert.pem", key = dir + "/key.pem";
-    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return Status::IOError(dir + ": " + std::strerror(errno));
-    if (::access(cert.c_str(), F_OK) != 0 || ::access(key.c_str(), F_OK) != 0) {
-      VECTRON_RETURN_IF_ERROR(crypto::WriteSelfSignedCert(cert, key, {"localhost", "127.0.0.1", "::1"}, 825));
-      impl->notes.push_back("generated a self-signed TLS certificate " + cert +
-                            " (trust it with: curl --cacert " + cert + "; give --tls-cert/--tls-key for a real one)");
-    }
-    VECTRON_ASSIGN_OR_RETURN(tls, TlsContext::Load(cert, key));
-    impl->tls_cert_path = cert;
-  }
+  // Secure by default: a self-signed certificate for development, made once.
+  VECTRON_ASSIGN_OR_RETURN(std::shared_ptr<TlsContext> tls,
+                           ServerTls(options.tls_cert, options.tls_key, options.insecure_http, options.data_dir + "/tls",
+                                     &impl->tls_cert_path, &impl->notes));
   if (options.auth) {
     AuthOptions ao;
     ao.dir = options.data_dir + "/auth";

@@ -14,11 +14,21 @@ const std::string& DefaultDbDir() {
   return kDir;
 }
 
-void AddDbOption(CLI::App* cmd, std::string* dir) {
-  *dir = DefaultDbDir();
-  cmd->add_option("--db", *dir, "Database directory")->capture_default_str();
+void AddDbOption(CLI::App* cmd, std::string* dir, bool required) {
+  if (required) {
+    dir->clear();
+    cmd->add_option("--db", *dir, "Data directory (required)");
+  } else {
+    *dir = DefaultDbDir();
+    cmd->add_option("--db", *dir, "Database directory")->capture_default_str();
+  }
   // Earlier versions called it --data; an empty group hides it from --help.
   cmd->add_option("--data", *dir, "Old spelling of --db")->group("");
+}
+
+Status RequireDbDir(const std::string& dir) {
+  if (dir.empty()) return Status::InvalidArgument("--db DIR is required (the node's data directory)");
+  return Status::OK();
 }
 
 int Fail(const Status& s) {

@@ -40,8 +40,12 @@ CLI::App* AddCommand(CLI::App& parent, Commands& out, const std::string& name, c
 const std::string& DefaultDbDir();
 
 // Adds `--db DIR` (the database directory, default DefaultDbDir()) to `cmd`. The
-// spelling `--data` of earlier versions is accepted too, hidden from --help.
-void AddDbOption(CLI::App* cmd, std::string* dir);
+// spelling `--data` of earlier versions is accepted too, hidden from --help. With
+// `required` there is no default (`*dir` stays empty unless given): the command checks
+// RequireDbDir, so that two daemons never share a directory by default.
+void AddDbOption(CLI::App* cmd, std::string* dir, bool required = false);
+// InvalidArgument "--db DIR is required" if `dir` is empty.
+Status RequireDbDir(const std::string& dir);
 
 // Prints "vectron: <status>" on stderr and returns the exit code for it:
 // InvalidArgument 2, NotFound 3, Cancelled 130, anything else 1.

@@ -1,16 +1,16 @@
 #include "cluster_commands.h"
 
 #include <cstdio>
+#include <cstdlib>
+
+#include "cli.h"
+#include "net/auth/authenticator.h"
 
 namespace vectron::tools {
 
 using net::daemon::ParseMemberList;
 
 namespace {
-int Fail(const Status& s) {
-  std::fprintf(stderr, "error: %s\n", s.ToString().c_str());
-  return 1;
-}
 
 void AddSecretFlags(CLI::App* cmd, ClusterCommands* c) {
   cmd->add_option("--secret-file", c->secret_file,
@@ -34,14 +34,14 @@ Result<std::string> Secret(const ClusterCommands& c) {
 void AddClusterCommands(CLI::App& app, ClusterCommands* c) {
   c->pd = app.add_subcommand("pd", "Run a placement driver of a cluster (one of 3)");
   c->pd->add_option("--id", c->pd_options.id, "This PD's id (one of --peers)")->required();
-  c->pd->add_option("--data", c->pd_options.data_dir, "Data directory")->required();
+  AddDbOption(c->pd, &c->pd_options.data_dir, /*required=*/true);
   c->pd->add_option("--listen", c->pd_options.listen, "Cluster listen address HOST:PORT")->capture_default_str();
   c->pd->add_option("--peers", c->pd_peers, "Every PD: 1=HOST:PORT,2=HOST:PORT,3=HOST:PORT")->required();
   AddSecretFlags(c->pd, c);
 
   c->worker = app.add_subcommand("worker", "Run a worker of a cluster (hosts shard replicas)");
   c->worker->add_option("--id", c->worker_options.id, "This worker's id (unique in the cluster, >= 1)")->required();
-  c->worker->add_option("--data", c->worker_options.data_dir, "Data directory")->required();
+  AddDbOption(c->worker, &c->worker_options.data_dir, /*required=*/true);
   c->worker->add_option("--listen", c->worker_options.listen, "Cluster listen address HOST:PORT (peers reach it there)")
       ->capture_default_str();
   c->worker->add_option("--pd", c->worker_pd, "The PDs: 1=HOST:PORT,2=HOST:PORT,3=HOST:PORT")->required();
@@ -58,6 +58,15 @@ void AddClusterCommands(CLI::App& app, ClusterCommands* c) {
   c->gateway->add_option("--deadline-ms", c->gateway_options.deadline_ms,
                          "A request retries (leader changes, stale maps) until this, then answers 503")
       ->capture_default_str();
+  AddDbOption(c->gateway, &c->gateway_options.data_dir, /*required=*/true);
+  c->gateway->add_option("--tls-cert", c->gateway_options.tls_cert,
+                         "PEM certificate chain for HTTPS (default: a self-signed one generated into DB/tls)");
+  c->gateway->add_option("--tls-key", c->gateway_options.tls_key, "PEM private key for --tls-cert");
+  c->gateway->add_flag("--insecure-http", c->gateway_options.insecure_http, "Plain HTTP without TLS (prints a warning)");
+  c->gateway->add_flag("--no-auth", c->gateway_no_auth, "Turn authentication off (prints a warning; development only)");
+  c->gateway->add_option("--admin-password-file", c->gateway_admin_password_file,
+                         "If the cluster has no user yet: the admin user's password, from this file (else "
+                         "$VECTRON_ADMIN_PASSWORD, else generated and printed once)");
   AddSecretFlags(c->gateway, c);
 
   auto* cluster = app.add_subcommand("cluster", "Run a local cluster of processes (development), or show its map");
@@ -68,8 +77,15 @@ void AddClusterCommands(CLI::App& app, ClusterCommands* c) {
   c->cluster_up->add_option("--gateways", c->up_options.gateways, "Gateway processes")->capture_default_str();
   c->cluster_up->add_option("--http", c->up_options.http, "The first gateway's HTTP address (port 0 = any free port)")
       ->capture_default_str();
+  c->cluster_up->add_flag("--insecure-http", c->up_options.insecure_http,
+                          "Gateways serve plain HTTP (default: HTTPS with a self-signed certificate each)");
+  c->cluster_up->add_option("--admin-password-file", c->up_options.admin_password_file,
+                            "If the cluster has no user yet: the admin's password, from this file (else "
+                            "$VECTRON_ADMIN_PASSWORD, else generated and printed once)");
   c->cluster_status = cluster->add_subcommand("status", "Print the map of a cluster started by cluster up");
   c->cluster_status->add_option("--dir", c->status_dir, "The directory given to cluster up")->required();
+  c->cluster_status->add_option("--token", c->status_token,
+                                "A token allowed to read the map (an admin's login or admin key; default: $VECTRON_TOKEN)");
   cluster->require_subcommand(1);
 }
 
@@ -82,6 +98,7 @@ int RunClusterCommand(const ClusterCommands& c) {
     secret = *s;
   }
   if (c.pd && *c.pd) {
+    if (Status s = RequireDbDir(c.pd_options.data_dir); !s.ok()) return Fail(s);
     auto peers = ParseMemberList(c.pd_peers);
     if (!peers.ok()) return Fail(peers.status());
     net::daemon::PdOptions o = c.pd_options;
@@ -90,6 +107,7 @@ int RunClusterCommand(const ClusterCommands& c) {
     return net::daemon::RunPd(o);
   }
   if (c.worker && *c.worker) {
+    if (Status s = RequireDbDir(c.worker_options.data_dir); !s.ok()) return Fail(s);
     auto pd = ParseMemberList(c.worker_pd);
     if (!pd.ok()) return Fail(pd.status());
     net::daemon::WorkerOptions o = c.worker_options;
@@ -103,10 +121,25 @@ int RunClusterCommand(const ClusterCommands& c) {
     net::daemon::GatewayOptions o = c.gateway_options;
     o.secret = secret;
     o.pd = *pd;
+    o.auth = !c.gateway_no_auth;
+    if (!c.gateway_admin_password_file.empty()) {
+      auto pw = net::ReadPasswordFile(c.gateway_admin_password_file);
+      if (!pw.ok()) return Fail(pw.status());
+      o.admin_password = *pw;
+    } else if (const char* pw = std::getenv("VECTRON_ADMIN_PASSWORD"); pw && *pw) {
+      o.admin_password = pw;
+    }
+    if (!o.admin_password.empty() && (o.admin_password.size() < 8 || o.admin_password.size() > 1024))
+      return Fail(Status::InvalidArgument("the admin password must have 8-1024 characters"));
     return net::daemon::RunGateway(o);
   }
   if (c.cluster_up && *c.cluster_up) return RunClusterUp(c.up_options);
-  if (c.cluster_status && *c.cluster_status) return RunClusterStatus(c.status_dir);
+  if (c.cluster_status && *c.cluster_status) {
+    std::string token = c.status_token;
+    if (token.empty())
+      if (const char* t = std::getenv("VECTRON_TOKEN")) token = t;
+    return RunClusterStatus(c.status_dir, token);
+  }
   return -1;
 }
 

@@ -24,6 +24,9 @@ struct ClusterCommands {
   std::string pd_peers, worker_pd, gateway_pd;
   std::string secret_file;  // --secret-file of whichever daemon runs
   bool insecure = false;     // --insecure
+  bool gateway_no_auth = false;            // gateway --no-auth
+  std::string gateway_admin_password_file; // gateway --admin-password-file
+  std::string status_token;                // cluster status --token
 };
 
 // Adds the three subcommands to `app`; `c` must outlive the parse.

@@ -17,7 +17,8 @@
 #include <thread>
 #include <vector>
 
-#include "net/io/blocking_socket.h"
+#include "net/auth/authenticator.h"
+#include "net/http/http_client.h"
 #include "net/io/crypto.h"
 
 namespace vectron::tools {
@@ -30,6 +31,7 @@ struct Proc {
   std::string name;
   uint64_t id = 0;
   std::string addr;  // Cluster address (PD, worker) or HTTP address (gateway).
+  bool tls = false;  // A gateway serving HTTPS (its certificate in DIR/<name>/tls/cert.pem).
   std::vector<std::string> argv;
   pid_t pid = -1;
 };
@@ -84,22 +86,19 @@ std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
-// GET `path` from host:port; the body, or "" on any error.
-std::string HttpGet(const std::string& addr, const std::string& path) {
-  size_t colon = addr.rfind(':');
-  if (colon == std::string::npos) return "";
-  auto s = net::BlockingSocket::Connect(addr.substr(0, colon), std::atoi(addr.c_str() + colon + 1));
-  if (!s.ok()) return "";
-  std::string req = "GET " + path + " HTTP/1.1\r\nHost: " + addr + "\r\nConnection: close\r\n\r\n";
-  if (!s->SendAll(req).ok()) return "";
-  std::string resp;
-  for (;;) {
-    auto n = s->RecvSome(&resp);
-    if (!n.ok() || *n == 0) break;
-  }
-  size_t body = resp.find("\r\n\r\n");
-  if (resp.rfind("HTTP/1.1 200", 0) != 0 || body == std::string::npos) return "";
-  return resp.substr(body + 4);
+// GET `path` from a gateway at `url` (trusting `ca_file` for https://); the reply
+// (status 0 if there was no answer).
+net::HttpReply GatewayGet(const std::string& url, const std::string& ca_file, const std::string& token,
+                          const std::string& path) {
+  net::HttpClientOptions ho;
+  ho.tls.ca_file = ca_file;
+  ho.token = token;
+  ho.timeout_ms = 3000;
+  ho.retries = 0;
+  auto client = net::HttpClient::Open(url, ho);
+  if (!client.ok()) return {};
+  auto reply = client->Send("GET", path, "", true);
+  return reply.ok() ? *reply : net::HttpReply{};
 }
 
 volatile sig_atomic_t g_stop = 0;
@@ -123,6 +122,15 @@ int RunClusterUp(const ClusterUpOptions& o) {
   if (o.pd < 1 || o.pd > 7 || o.workers < 1 || o.workers > 64 || o.gateways < 1 || o.gateways > 16) {
     std::fprintf(stderr, "error: --pd must be 1..7, --workers 1..64, --gateways 1..16\n");
     return 1;
+  }
+  if (!o.admin_password_file.empty()) {
+    // Checked here, so that a bad file is one clear error rather than gateways that die.
+    auto pw = net::ReadPasswordFile(o.admin_password_file);
+    if (!pw.ok() || pw->size() < 8 || pw->size() > 1024) {
+      std::fprintf(stderr, "error: %s\n",
+                   pw.ok() ? "the admin password must have 8-1024 characters" : pw.status().ToString().c_str());
+      return 1;
+    }
   }
   std::error_code ec;
   std::filesystem::create_directories(o.dir, ec);
@@ -162,11 +170,11 @@ int RunClusterUp(const ClusterUpOptions& o) {
     procs.push_back(p);
   }
   for (auto& p : procs)
-    p.argv = {self, "pd", "--id", std::to_string(p.id), "--data", o.dir + "/" + p.name, "--listen", p.addr, "--peers", pd_list,
+    p.argv = {self, "pd", "--id", std::to_string(p.id), "--db", o.dir + "/" + p.name, "--listen", p.addr, "--peers", pd_list,
               "--secret-file", secret_file};
   for (int i = 1; i <= o.workers; ++i) {
     Proc p{"worker" + std::to_string(i), static_cast<uint64_t>(i), "127.0.0.1:" + std::to_string(FreePort())};
-    p.argv = {self, "worker", "--id", std::to_string(i), "--data", o.dir + "/" + p.name, "--listen", p.addr, "--pd", pd_list,
+    p.argv = {self, "worker", "--id", std::to_string(i), "--db", o.dir + "/" + p.name, "--listen", p.addr, "--pd", pd_list,
               "--secret-file", secret_file};
     procs.push_back(p);
   }
@@ -176,7 +184,13 @@ int RunClusterUp(const ClusterUpOptions& o) {
     if (http.size() > 2 && http.compare(http.size() - 2, 2, ":0") == 0)
       http = http.substr(0, http.size() - 1) + std::to_string(FreePort());
     Proc p{"gateway" + std::to_string(i), static_cast<uint64_t>(i), http};
-    p.argv = {self, "gateway", "--id", std::to_string(i), "--pd", pd_list, "--http", p.addr, "--secret-file", secret_file};
+    p.argv = {self,     "gateway", "--id",          std::to_string(i), "--db",       o.dir + "/" + p.name,
+              "--pd",   pd_list,   "--http",        p.addr,            "--secret-file", secret_file};
+    if (o.insecure_http) p.argv.push_back("--insecure-http");
+    if (!o.admin_password_file.empty()) {
+      p.argv.push_back("--admin-password-file");
+      p.argv.push_back(std::filesystem::absolute(o.admin_password_file).string());
+    }
     procs.push_back(p);
   }
   ::signal(SIGINT, OnSignal);
@@ -193,7 +207,9 @@ int RunClusterUp(const ClusterUpOptions& o) {
   // Wait for the gateways' ports (from their "ready on" lines), then for a map in which
   // every worker is alive.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(o.ready_timeout_s);
-  std::regex ready(R"(ready on ([0-9.]+:[0-9]+))");
+  std::regex ready(R"(ready on ([0-9.]+:[0-9]+)( \(tls\))?)");
+  auto url_of = [](const Proc& p) { return std::string(p.tls ? "https://" : "http://") + p.addr; };
+  auto cert_of = [&](const Proc& p) { return p.tls ? o.dir + "/" + p.name + "/tls/cert.pem" : std::string(); };
   bool up = false;
   while (!g_stop && std::chrono::steady_clock::now() < deadline) {
     for (auto& p : procs) {
@@ -210,19 +226,24 @@ int RunClusterUp(const ClusterUpOptions& o) {
       if (p.argv[1] != "gateway") continue;
       std::smatch m;
       std::string log = ReadFile(o.dir + "/" + p.name + ".log");
-      if (std::regex_search(log, m, ready)) p.addr = m[1];
-      else ports = false;
-    }
-    if (ports) {
-      json m = json::parse(HttpGet(procs.back().addr, "/v1/cluster"), nullptr, false);
-      if (!m.is_discarded() && m.contains("workers")) {
-        int alive = 0;
-        for (auto& w : m["workers"]) alive += w.value("alive", false) ? 1 : 0;
-        if (alive == o.workers) {
-          up = true;
-          break;
-        }
+      if (std::regex_search(log, m, ready)) {
+        p.addr = m[1];
+        p.tls = m[2].matched;
+      } else {
+        ports = false;
       }
+    }
+    // Every gateway ready (map in, auth records loaded), every worker alive.
+    bool ready_all = ports;
+    for (auto& p : procs) {
+      if (!ready_all || p.argv[1] != "gateway") continue;
+      net::HttpReply r = GatewayGet(url_of(p), cert_of(p), "", "/readyz");
+      json j = json::parse(r.body, nullptr, false);
+      ready_all = r.status == 200 && !j.is_discarded() && j.value("workers_alive", 0) == o.workers;
+    }
+    if (ready_all) {
+      up = true;
+      break;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
@@ -232,9 +253,19 @@ int RunClusterUp(const ClusterUpOptions& o) {
     return g_stop ? 0 : 1;
   }
   json out = {{"gateways", json::array()}, {"pd", json::array()}, {"workers", json::array()}};
+  std::vector<std::string> admin_notes;
   for (auto& p : procs) {
     if (p.argv[1] == "gateway") {
-      out["gateways"].push_back({{"http", p.addr}, {"rpc", nullptr}, {"pid", p.pid}, {"argv", p.argv}});
+      out["gateways"].push_back({{"http", p.addr},
+                                 {"url", url_of(p)},
+                                 {"cert", p.tls ? json(cert_of(p)) : json(nullptr)},
+                                 {"rpc", nullptr},
+                                 {"pid", p.pid},
+                                 {"argv", p.argv}});
+      // The gateway that created the admin (one does, if the cluster had no user) said so.
+      std::istringstream log(ReadFile(o.dir + "/" + p.name + ".log"));
+      for (std::string line; std::getline(log, line);)
+        if (line.find(": created admin user") != std::string::npos) admin_notes.push_back(line);
       continue;
     }
     out[p.argv[1] == "pd" ? "pd" : "workers"].push_back({{"id", p.id}, {"pid", p.pid}, {"addr", p.addr}, {"argv", p.argv}});
@@ -243,10 +274,14 @@ int RunClusterUp(const ClusterUpOptions& o) {
     std::ofstream f(o.dir + "/cluster.json");
     f << out.dump(2) << "\n";
   }
-  std::printf("cluster ready: %d PD, %d workers, %d gateway(s); REST API at http://%s\n", o.pd, o.workers, o.gateways,
-              out["gateways"][0]["http"].get<std::string>().c_str());
-  std::printf("  curl http://%s/v1/cluster\n  vectron cluster status --dir %s\nCtrl-C stops every node.\n",
-              out["gateways"][0]["http"].get<std::string>().c_str(), o.dir.c_str());
+  const json& first = out["gateways"][0];
+  std::printf("cluster ready: %d PD, %d workers, %d gateway(s); REST API at %s\n", o.pd, o.workers, o.gateways,
+              first["url"].get<std::string>().c_str());
+  for (const std::string& n : admin_notes) std::printf("%s\n", n.c_str());
+  std::string cacert = first["cert"].is_string() ? " --cacert " + first["cert"].get<std::string>() : "";
+  std::printf("  curl%s %s/v1/auth/login -d '{\"username\": \"admin\", \"password\": \"...\"}'\n", cacert.c_str(),
+              first["url"].get<std::string>().c_str());
+  std::printf("  vectron cluster status --dir %s --token TOKEN\nCtrl-C stops every node.\n", o.dir.c_str());
   std::fflush(stdout);
   while (!g_stop) {
     for (auto& p : procs) {
@@ -264,17 +299,21 @@ int RunClusterUp(const ClusterUpOptions& o) {
   return 0;
 }
 
-int RunClusterStatus(const std::string& dir) {
+int RunClusterStatus(const std::string& dir, const std::string& token) {
   json c = json::parse(ReadFile(dir + "/cluster.json"), nullptr, false);
   if (c.is_discarded() || !c.contains("gateways") || c["gateways"].empty()) {
     std::fprintf(stderr, "error: %s/cluster.json is missing or has no gateway (start one with vectron cluster up)\n", dir.c_str());
     return 1;
   }
-  std::string addr = c["gateways"][0].value("http", "");
-  std::string body = HttpGet(addr, "/v1/cluster");
-  json m = json::parse(body, nullptr, false);
-  if (m.is_discarded()) {
-    std::fprintf(stderr, "error: the gateway at %s did not answer GET /v1/cluster\n", addr.c_str());
+  const json& g = c["gateways"][0];
+  std::string url = g.value("url", "http://" + g.value("http", ""));
+  std::string cert = g.contains("cert") && g["cert"].is_string() ? g["cert"].get<std::string>() : "";
+  net::HttpReply r = GatewayGet(url, cert, token, "/v1/cluster");
+  json m = json::parse(r.body, nullptr, false);
+  if (r.status != 200 || m.is_discarded()) {
+    std::string why = !m.is_discarded() && m.contains("error") ? m["error"].value("message", "") : "no answer";
+    std::fprintf(stderr, "error: the gateway at %s did not serve GET /v1/cluster (HTTP %d: %s)%s\n", url.c_str(), r.status,
+                 why.c_str(), r.status == 401 || r.status == 403 ? "; give --token (an admin's token) or $VECTRON_TOKEN" : "");
     return 1;
   }
   std::printf("map version %llu; PD members %s, leader %llu\n", m.value("version", 0ull), m["pd"]["members"].dump().c_str(),

@@ -13,15 +13,19 @@ struct ClusterUpOptions {
   int gateways = 1;           // Gateway processes (1..16).
   std::string http = "127.0.0.1:0";  // The first gateway's HTTP address (port 0: any free one).
   int ready_timeout_s = 60;   // How long to wait for the cluster to serve.
+  bool insecure_http = false; // Gateways serve plain HTTP (else HTTPS, a self-signed certificate each).
+  std::string admin_password_file;  // Given to the gateways (else $VECTRON_ADMIN_PASSWORD, else generated).
 };
 
 // Starts every node as its own process (this executable's pd / worker / gateway
-// subcommands; each logs to DIR/<node>.log), waits until the first gateway's map shows
-// every worker alive, writes DIR/cluster.json, prints how to connect, and on SIGINT or
-// SIGTERM stops them all. A node that dies is reported, not restarted. Returns the exit
-// code (1 if the cluster did not come up).
+// subcommands; each logs to DIR/<node>.log), waits until every gateway is ready (auth
+// records loaded) and the map shows every worker alive, writes DIR/cluster.json, prints
+// how to connect (and the admin's generated password, if a gateway created the admin
+// now), and on SIGINT or SIGTERM stops them all. A node that dies is reported, not
+// restarted. Returns the exit code (1 if the cluster did not come up).
 int RunClusterUp(const ClusterUpOptions& options);
-// Prints the cluster map as the first gateway of DIR/cluster.json serves it.
-int RunClusterStatus(const std::string& dir);
+// Prints the cluster map as the first gateway of DIR/cluster.json serves it; `token`
+// must allow it (an admin's login token or admin key) unless the gateway runs --no-auth.
+int RunClusterStatus(const std::string& dir, const std::string& token);
 
 }  // namespace vectron::tools

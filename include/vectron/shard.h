@@ -116,12 +116,20 @@ class Shard {
 
   // Saves the index to disk now (no-op for a flat index or an unchanged one).
   virtual Status Checkpoint() = 0;
+  // Makes a consistent copy of the shard in directory `dest` (created; empty or new): a
+  // snapshot of the LMDB environment and the graph checkpoint (saved first), fsynced.
+  // Shard::Open opens the copy without rebuilding the graph (it catches up from the
+  // checkpoint to the LMDB snapshot). Writes may go on meanwhile. Returns the copy's
+  // applied index: a Raft snapshot of the shard at that index (docs/cluster.md,
+  // "Snapshots"). Errors: IOError, those of LMDB.
+  virtual Result<uint64_t> SnapshotTo(const std::string& dest) = 0;
   // Brings the in-memory index up to date with commits made by other processes.
   virtual Status Refresh() = 0;
   // Counts, memory and disk use (see ShardStats).
   virtual Result<ShardStats> Stats() const = 0;
-  // The last log index applied (0 = none, or when LMDB cannot be read).
-  virtual uint64_t applied_index() const = 0;
+  // The last log index applied (0 = none). Errors: those of LMDB (an unreadable store
+  // never reads as "nothing applied", which would have a log replayed onto it).
+  virtual Result<uint64_t> applied_index() const = 0;
   // The configuration it was opened with.
   virtual const CollectionConfig& config() const = 0;
 

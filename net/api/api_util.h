@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -16,6 +17,10 @@
 #include "vectron/types.h"
 
 namespace vectron::net::api {
+
+// Runs `fn`, turning what a handler throws (ApiError, bad JSON values, out of memory,
+// other exceptions) into the error response.
+HttpResponse Guarded(const std::function<HttpResponse()>& fn);
 
 // Throws ApiError{s} unless `s` is OK.
 void Check(const Status& s);

@@ -49,6 +49,20 @@ HttpResponse StatusResponse(const Status& s) {
 
 namespace api {
 
+HttpResponse Guarded(const std::function<HttpResponse()>& fn) {
+  try {
+    return fn();
+  } catch (const ApiError& e) {
+    return StatusResponse(e.status);
+  } catch (const json::exception& e) {
+    return JsonError(400, "invalid_argument", std::string("bad JSON value: ") + e.what());
+  } catch (const std::bad_alloc&) {
+    return StatusResponse(Status::ResourceExhausted("out of memory for this request"));
+  } catch (const std::exception& e) {
+    return JsonError(500, "internal", e.what());
+  }
+}
+
 void Check(const Status& s) {
   if (!s.ok()) throw ApiError{s};
 }
@@ -503,17 +517,7 @@ HttpResponse DebugState(RestApi& api, const HttpRequest&, const PathParams&, con
 }
 
 HttpResponse Run(RestApi::Fn fn, RestApi& api, const HttpRequest& req, const PathParams& params, const Principal& who) {
-  try {
-    return fn(api, req, params, who);
-  } catch (const ApiError& e) {
-    return StatusResponse(e.status);
-  } catch (const json::exception& e) {
-    return JsonError(400, "invalid_argument", std::string("bad JSON value: ") + e.what());
-  } catch (const std::bad_alloc&) {
-    return StatusResponse(Status::ResourceExhausted("out of memory for this request"));
-  } catch (const std::exception& e) {
-    return JsonError(500, "internal", e.what());
-  }
+  return Guarded([&] { return fn(api, req, params, who); });
 }
 
 
@@ -524,7 +528,7 @@ struct RouteSpec {
   RestApi::Fn fn;
   bool inline_on_loop;
   RouteAccess access;
-  enum Group { kCore, kAuth, kDebug } group;
+  enum Group { kCore, kDebug } group;
 };
 
 // The body limit of a route: those that carry points, ids, vectors or filters take the
@@ -538,8 +542,6 @@ size_t MaxBodyBytes(const RouteSpec& r) {
 }
 
 constexpr RouteAccess kOpen{Access::kPublic};
-constexpr RouteAccess kLoginOnly{Access::kLogin};
-constexpr RouteAccess kLoginAdminOnly{Access::kLoginAdmin};
 constexpr RouteAccess kReadAccess{Access::kRead};
 constexpr RouteAccess kReadOrConsole{Access::kRead, /*console=*/true};
 constexpr RouteAccess kWriteAccess{Access::kWrite};
@@ -552,24 +554,6 @@ const std::vector<RouteSpec>& Specs() {
       {"GET", "/metrics", &MetricsRoute, false, {Access::kAdmin, true, true}, RouteSpec::kCore},
       {"GET", "/openapi.json", &OpenApi, true, kOpen, RouteSpec::kCore},
       {"GET", "/v1/openapi.json", &OpenApi, true, kOpen, RouteSpec::kCore},
-      {"POST", "/v1/auth/login", &Login, false, kOpen, RouteSpec::kAuth},
-      {"POST", "/v1/auth/refresh", &Refresh, false, kLoginOnly, RouteSpec::kAuth},
-      {"GET", "/v1/auth/me", &Me, false, kLoginOnly, RouteSpec::kAuth},
-      {"POST", "/v1/auth/password", &ChangePassword, false, kLoginOnly, RouteSpec::kAuth},
-      {"POST", "/v1/auth/logout-all", &LogoutEverywhere, false, kLoginOnly, RouteSpec::kAuth},
-      {"GET", "/v1/auth/signing-keys", &ListSigningKeys, false, kLoginAdminOnly, RouteSpec::kAuth},
-      {"POST", "/v1/auth/signing-keys", &RotateSigningKey, false, kLoginAdminOnly, RouteSpec::kAuth},
-      {"DELETE", "/v1/auth/signing-keys/{kid}", &RetireSigningKey, false, kLoginAdminOnly, RouteSpec::kAuth},
-      {"POST", "/v1/keys", &CreateKey, false, kLoginOnly, RouteSpec::kAuth},
-      {"GET", "/v1/keys", &ListKeys, false, kLoginOnly, RouteSpec::kAuth},
-      {"DELETE", "/v1/keys/{key_id}", &RevokeKey, false, kLoginOnly, RouteSpec::kAuth},
-      {"POST", "/v1/users", &CreateUser, false, kLoginAdminOnly, RouteSpec::kAuth},
-      {"GET", "/v1/users", &ListUsers, false, kLoginAdminOnly, RouteSpec::kAuth},
-      {"DELETE", "/v1/users/{name}", &DeleteUser, false, kLoginAdminOnly, RouteSpec::kAuth},
-      {"GET", "/v1/users/{name}/grants", &GetGrants, false, kLoginAdminOnly, RouteSpec::kAuth},
-      {"PUT", "/v1/users/{name}/grants/{collection}", &SetGrant, false, kLoginAdminOnly, RouteSpec::kAuth},
-      {"DELETE", "/v1/users/{name}/grants/{collection}", &RevokeGrant, false, kLoginAdminOnly, RouteSpec::kAuth},
-      {"GET", "/v1/audit", &ReadAudit, false, kLoginAdminOnly, RouteSpec::kAuth},
       {"POST", "/v1/collections", &CreateCollection, false, kAdminAccess, RouteSpec::kCore},
       {"GET", "/v1/collections", &ListCollections, false, kReadOrConsole, RouteSpec::kCore},
       {"GET", "/v1/collections/{name}", &GetCollection, false, kReadOrConsole, RouteSpec::kCore},
@@ -595,16 +579,16 @@ const std::vector<RouteSpec>& Specs() {
   return kSpecs;
 }
 
-bool Served(const RouteSpec& r, bool auth, bool debug) {
-  return r.group == RouteSpec::kCore || (r.group == RouteSpec::kAuth && auth) || (r.group == RouteSpec::kDebug && debug);
-}
+bool Served(const RouteSpec& r, bool debug) { return r.group == RouteSpec::kCore || (r.group == RouteSpec::kDebug && debug); }
 
 }  // namespace
 
 std::vector<RouteInfo> RestApi::Routes(bool auth, bool debug_routes) {
   std::vector<RouteInfo> out;
   for (const auto& r : Specs())
-    if (Served(r, auth, debug_routes)) out.push_back({r.method, r.pattern, r.access});
+    if (Served(r, debug_routes)) out.push_back({r.method, r.pattern, r.access});
+  if (auth)
+    for (const auto& r : api::AuthRoutes()) out.push_back({r.method, r.pattern, r.access});
   return out;
 }
 
@@ -617,22 +601,30 @@ RestApi::RestApi(Database& db, WorkerPool& pool, RequestMetrics& metrics, ApiOpt
       runtime_gauges_(std::move(runtime_gauges)),
       auth_(auth) {
   for (const auto& r : Specs()) {
-    if (Served(r, auth_ != nullptr, options_.debug_routes))
-      router_.Add(r.method, r.pattern, {r.fn, r.inline_on_loop, r.access, MaxBodyBytes(r)});
+    if (Served(r, options_.debug_routes)) router_.Add(r.method, r.pattern, {r.fn, r.inline_on_loop, r.access, MaxBodyBytes(r)});
+  }
+  if (auth_) {
+    for (const auto& r : api::AuthRoutes())
+      router_.Add(r.method, r.pattern, {nullptr, false, r.access, kSmallBodyBytes, r.fn});
   }
 }
 
-Status RestApi::CheckAccess(const Handler& h, const HttpRequest& req, const PathParams& params, Principal* who) {
+Status CheckRouteAccess(Authenticator* auth, const RouteAccess& access, const HttpRequest& req,
+                        const PathParams& params, Principal* who) {
   *who = Principal();
-  if (!auth_) {
+  if (!auth) {
     who->unrestricted = true;
     return Status::OK();
   }
-  if (h.access.access == Access::kPublic) return Status::OK();
-  VECTRON_RETURN_IF_ERROR(auth_->Authenticate(req.Header("authorization"), who));
+  if (access.access == Access::kPublic) return Status::OK();
+  VECTRON_RETURN_IF_ERROR(auth->Authenticate(req.Header("authorization"), who));
   // Data routes name their collection in the path; the allow-list applies to it.
-  bool data = h.access.access == Access::kRead || h.access.access == Access::kWrite || h.access.access == Access::kAdmin;
-  return Authorize(*who, h.access, data ? std::string_view(Param(params, "name")) : std::string_view());
+  bool data = access.access == Access::kRead || access.access == Access::kWrite || access.access == Access::kAdmin;
+  return Authorize(*who, access, data ? std::string_view(Param(params, "name")) : std::string_view());
+}
+
+Status RestApi::CheckAccess(const Handler& h, const HttpRequest& req, const PathParams& params, Principal* who) {
+  return CheckRouteAccess(auth_, h.access, req, params, who);
 }
 
 HttpResponse RestApi::Dispatch(const Handler& h, const HttpRequest& req, const PathParams& params) {
@@ -640,6 +632,7 @@ HttpResponse RestApi::Dispatch(const Handler& h, const HttpRequest& req, const P
   // refused, and a token verified before costs a map look-up.
   Principal who;
   if (Status st = CheckAccess(h, req, params, &who); !st.ok()) return StatusResponse(st);
+  if (h.auth_fn) return api::RunAuthRoute(h.auth_fn, *auth_, req, params, who);
   return Run(h.fn, *this, req, params, who);
 }
 
@@ -660,22 +653,10 @@ HttpResponse NoRoute(const HttpRequest& request, const Router<RestApi::Handler>:
 }  // namespace
 
 Admission RestApi::Admit(const HttpRequest& head) {
-  Admission a;
-  auto m = router_.Find(head.method, head.path);
-  if (!m.route) {
-    a.admit = false;
-    a.refusal = NoRoute(head, m);
-    return a;
-  }
-  Principal who;
-  if (Status st = CheckAccess(m.route->handler, head, m.params, &who); !st.ok()) {
-    a.admit = false;
-    a.refusal = StatusResponse(st);
-    a.refusal.route = m.route->pattern;
-    return a;
-  }
-  a.max_body_bytes = m.route->handler.max_body_bytes;
-  return a;
+  return AdmitRoute(router_, head, [&](const Router<Handler>::Match& m) { return NoRoute(head, m); },
+                    [&](const Handler& h, const PathParams& params, Principal* who) {
+                      return CheckAccess(h, head, params, who);
+                    });
 }
 
 RestApi::~RestApi() = default;

@@ -40,6 +40,37 @@ int HttpStatusFor(StatusCode code);
 // {"error": {"code": "not_found", "message": ...}} with HttpStatusFor(s.code()).
 HttpResponse StatusResponse(const Status& s);
 
+// Checks the caller's token (the Authorization header of `req`) against `access`, with
+// the collection named in the path (`params` "name") for data routes; fills `*who`.
+// `auth` null: authentication is off, every caller is unrestricted. Thread-safe.
+// Errors: Unauthenticated (401), PermissionDenied (403).
+Status CheckRouteAccess(Authenticator* auth, const RouteAccess& access, const HttpRequest& req,
+                        const PathParams& params, Principal* who);
+
+// The admission of a request whose headers are in (HttpAdmit), over a route table whose
+// handlers have `max_body_bytes`: `no_route(match)` answers a path or method the table
+// lacks; `check(handler, params, &who)` the caller's access (401/403 refuse it). An
+// admitted request gets its route's body limit. Shared by RestApi and the gateway.
+template <typename H, typename NoRouteFn, typename CheckFn>
+Admission AdmitRoute(const Router<H>& routes, const HttpRequest& head, NoRouteFn no_route, CheckFn check) {
+  Admission a;
+  auto m = routes.Find(head.method, head.path);
+  if (!m.route) {
+    a.admit = false;
+    a.refusal = no_route(m);
+    return a;
+  }
+  Principal who;
+  if (Status st = check(m.route->handler, m.params, &who); !st.ok()) {
+    a.admit = false;
+    a.refusal = StatusResponse(st);
+    a.refusal.route = m.route->pattern;
+    return a;
+  }
+  a.max_body_bytes = m.route->handler.max_body_bytes;
+  return a;
+}
+
 // One row of the route table: what it serves and the token it needs.
 struct RouteInfo {
   std::string method;
@@ -74,11 +105,15 @@ class RestApi {
   // A handler: request in, response out. Runs where its Route says. `who` is the
   // caller, already authenticated and authorised for the route.
   using Fn = HttpResponse (*)(RestApi& api, const HttpRequest& req, const PathParams& params, const Principal& who);
+  // An auth route's handler (auth_routes.h): it needs only the Authenticator.
+  using AuthFn = HttpResponse (*)(Authenticator& auth, const HttpRequest& req, const PathParams& params,
+                                  const Principal& who);
   struct Handler {
-    Fn fn;
+    Fn fn;                // Null for an auth route.
     bool inline_on_loop;  // Cheap and engine-free: no trip through the worker pool.
     RouteAccess access;   // The token the route needs.
     size_t max_body_bytes;  // 0: HttpLimits::max_body_bytes.
+    AuthFn auth_fn = nullptr;  // An auth route's handler.
   };
 
   // Handlers' shared state (public for the handler functions in rest_api.cc and auth_routes.cc).

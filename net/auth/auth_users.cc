@@ -9,8 +9,6 @@ using nlohmann::json;
 
 namespace {
 
-std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
-
 Status CheckNewPassword(const std::string& password, const char* what) {
   if (password.size() < 8 || password.size() > 1024)
     return Status::InvalidArgument(std::string(what) + " must have 8-1024 characters");
@@ -25,24 +23,18 @@ Status CheckGrant(const std::string& collection, unsigned scopes) {
   return Status::OK();
 }
 
-// Revokes every live key of the user with id `owner_id` in `wt`; returns how many.
-Result<size_t> RevokeKeysOf(storage::WriteTxn& wt, storage::Dbi keys, const std::string& owner_id, int64_t now) {
-  std::vector<KeyRec> owned;
-  {
-    VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, wt.OpenCursor(keys));
-    VECTRON_ASSIGN_OR_RETURN(bool more, c.First());
-    while (more) {
-      KeyRec k = KeyFrom(json::parse(c.value()));
-      if (k.owner_id == owner_id && !k.revoked) owned.push_back(std::move(k));
-      VECTRON_ASSIGN_OR_RETURN(more, c.Next());
-    }
-  }
-  for (auto& k : owned) {
+// Revokes every live key (in `s`) of the user with id `owner_id`; returns how many.
+size_t RevokeKeysOf(const AuthSnapshot& s, const std::string& owner_id, int64_t now, std::vector<AuthChange>* changes) {
+  size_t n = 0;
+  for (auto& [id, key] : s.keys) {
+    if (key.owner_id != owner_id || key.revoked) continue;
+    KeyRec k = key;
     k.revoked = true;
     k.revoked_at = now;
-    VECTRON_RETURN_IF_ERROR(wt.Put(keys, k.id, Dump(KeyJson(k))));
+    changes->push_back(PutKey(k));
+    ++n;
   }
-  return owned.size();
+  return n;
 }
 
 }  // namespace
@@ -61,13 +53,11 @@ Status Authenticator::CreateUser(const Principal& who, const std::string& name, 
   u.grants = grants;
   VECTRON_ASSIGN_OR_RETURN(u.id, RandomId("u_", 12));
   VECTRON_ASSIGN_OR_RETURN(u.hash, HashPassword(password, m.options.scrypt));
-  {
-    VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*m.env));
-    VECTRON_ASSIGN_OR_RETURN(auto v, wt.Get(m.users, name));
-    if (v) return Status::AlreadyExists("user " + name + " exists");
-    VECTRON_RETURN_IF_ERROR(wt.Put(m.users, name, Dump(UserJson(u))));
-    VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
-  }
+  VECTRON_RETURN_IF_ERROR(m.Mutate([&](const AuthSnapshot& s, std::vector<AuthChange>* changes) -> Status {
+    if (s.users.count(name)) return Status::AlreadyExists("user " + name + " exists");
+    changes->push_back(PutUser(u));
+    return Status::OK();
+  }));
   m.Record("user_created", who.user, peer,
            {{"name", name}, {"role", admin ? "admin" : "user"}, {"grants", GrantsJson(grants)}});
   return Status::OK();
@@ -87,27 +77,18 @@ Result<json> Authenticator::ListUsers() {
 Status Authenticator::DeleteUser(const Principal& who, const std::string& name, const std::string& peer) {
   Impl& m = *impl_;
   size_t revoked = 0;
-  {
-    VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*m.env));
-    VECTRON_ASSIGN_OR_RETURN(auto v, wt.Get(m.users, name));
-    if (!v) return Status::NotFound("no user " + name);
-    const UserRec u = UserFrom(json::parse(*v));
+  VECTRON_RETURN_IF_ERROR(m.Mutate([&](const AuthSnapshot& s, std::vector<AuthChange>* changes) -> Status {
+    auto it = s.users.find(name);
+    if (it == s.users.end()) return Status::NotFound("no user " + name);
+    const UserRec& u = it->second;
     size_t admins = 0;
-    {
-      VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, wt.OpenCursor(m.users));
-      VECTRON_ASSIGN_OR_RETURN(bool more, c.First());
-      while (more) {
-        admins += UserFrom(json::parse(c.value())).admin ? 1 : 0;
-        VECTRON_ASSIGN_OR_RETURN(more, c.Next());
-      }
-    }
+    for (auto& [n, other] : s.users) admins += other.admin ? 1 : 0;
     if (u.admin && admins <= 1) return Status::FailedPrecondition("cannot delete the last admin user");
-    VECTRON_ASSIGN_OR_RETURN(revoked, RevokeKeysOf(wt, m.keys, u.id, m.Now()));
+    revoked = RevokeKeysOf(s, u.id, m.Now(), changes);
     // The record goes with its id: tokens name the id, so a re-created name is a new user.
-    VECTRON_ASSIGN_OR_RETURN(bool deleted, wt.Del(m.users, name));
-    (void)deleted;
-    VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
-  }
+    changes->push_back({"user/" + name, std::nullopt});
+    return Status::OK();
+  }));
   m.Record("user_deleted", who.user, peer, {{"name", name}, {"keys_revoked", revoked}});
   return Status::OK();
 }
@@ -131,7 +112,7 @@ Result<IssuedToken> Authenticator::ChangePassword(const Principal& who, const st
     return Status::PermissionDenied("the old password is wrong");
   }
   VECTRON_ASSIGN_OR_RETURN(std::string hash, HashPassword(new_password, m.options.scrypt));
-  VECTRON_ASSIGN_OR_RETURN(UserRec rec, m.UpdateUser(who.user, who.user_id, [&](storage::WriteTxn&, UserRec& r) {
+  VECTRON_ASSIGN_OR_RETURN(UserRec rec, m.UpdateUser(who.user, who.user_id, [&](const AuthSnapshot&, UserRec& r, std::vector<AuthChange>*) {
     if (r.epoch != who.session_epoch) return Status::Unauthenticated("the session ended; log in again");
     r.hash = hash;
     ++r.epoch;  // Every login token issued before ends here, the caller's too.
@@ -146,11 +127,10 @@ Result<size_t> Authenticator::LogoutEverywhere(const Principal& who, bool revoke
   Impl& m = *impl_;
   if (who.kind != TokenKind::kLogin) return Status::PermissionDenied("only a logged-in user can end its sessions");
   size_t revoked = 0;
-  VECTRON_RETURN_IF_ERROR(m.UpdateUser(who.user, who.user_id, [&](storage::WriteTxn& wt, UserRec& r) -> Status {
+  VECTRON_RETURN_IF_ERROR(m.UpdateUser(who.user, who.user_id,
+                                       [&](const AuthSnapshot& s, UserRec& r, std::vector<AuthChange>* changes) -> Status {
                              ++r.epoch;
-                             if (revoke_keys) {
-                               VECTRON_ASSIGN_OR_RETURN(revoked, RevokeKeysOf(wt, m.keys, r.id, m.Now()));
-                             }
+                             revoked = revoke_keys ? RevokeKeysOf(s, r.id, m.Now(), changes) : 0;
                              return Status::OK();
                            }).status());
   m.Record("logged_out_everywhere", who.user, peer, {{"keys_revoked", revoked}});
@@ -161,7 +141,7 @@ Status Authenticator::SetGrant(const Principal& who, const std::string& user, co
                                unsigned scopes, const std::string& peer) {
   Impl& m = *impl_;
   VECTRON_RETURN_IF_ERROR(CheckGrant(collection, scopes));
-  VECTRON_RETURN_IF_ERROR(m.UpdateUser(user, "", [&](storage::WriteTxn&, UserRec& r) -> Status {
+  VECTRON_RETURN_IF_ERROR(m.UpdateUser(user, "", [&](const AuthSnapshot&, UserRec& r, std::vector<AuthChange>*) -> Status {
                              if (r.admin)
                                return Status::FailedPrecondition("user " + user +
                                                                  " is an admin: admins have every right and no grants");

@@ -8,10 +8,12 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <fstream>
 
 #include "net/auth/authenticator_impl.h"
 #include "net/auth/base64url.h"
 #include "net/io/crypto.h"
+#include "storage/lmdb.h"
 #include "util/files.h"
 
 namespace vectron::net {
@@ -19,7 +21,6 @@ namespace vectron::net {
 using nlohmann::json;
 
 Status AuthOptions::Validate() const {
-  if (dir.empty()) return Status::InvalidArgument("auth directory must not be empty");
   if (login_ttl_s < 10) return Status::InvalidArgument("login token lifetime must be at least 10 s");
   if (scrypt.log2_n < 1 || scrypt.log2_n > 24 || scrypt.r < 1 || scrypt.p < 1)
     return Status::InvalidArgument("bad scrypt parameters");
@@ -31,6 +32,15 @@ Status AuthOptions::Validate() const {
 }
 
 // ------------------------------------------------------------------ passwords
+
+Result<std::string> ReadPasswordFile(const std::string& path) {
+  std::ifstream f(path);
+  std::string password;
+  if (!f || !std::getline(f, password))
+    return Status::InvalidArgument("--admin-password-file " + path + ": cannot read it");
+  while (!password.empty() && (password.back() == '\r' || password.back() == ' ')) password.pop_back();
+  return password;
+}
 
 Result<std::string> HashPassword(const std::string& password, const ScryptParams& params) {
   VECTRON_ASSIGN_OR_RETURN(std::string salt, crypto::RandomBytes(16));
@@ -77,9 +87,6 @@ Result<std::string> RandomId(const char* prefix, size_t bytes) {
 namespace {
 
 constexpr size_t kVerifiedCacheMax = 4096;
-// Set in the audit log once a format-1 store's audit table was copied there.
-constexpr const char* kAuditImportMarker = "imported_auth_v1";
-
 json SigningJson(const JwtKey& k, int64_t created_at) {
   return {{"kid", k.kid},
           {"alg", JwtAlgName(k.alg)},
@@ -117,116 +124,69 @@ std::string ParentDir(const std::string& dir) {
   return slash == 0 ? "/" : d.substr(0, slash);
 }
 
-uint64_t FileBytes(const std::string& path) {
-  struct stat sb;
-  return ::stat(path.c_str(), &sb) == 0 ? static_cast<uint64_t>(sb.st_size) : 0;
-}
-
-// Calls `fn(key, value)` for every entry of `dbi`.
-template <typename Fn>
-Status ForEach(const storage::Txn& t, storage::Dbi dbi, Fn fn) {
-  VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, t.OpenCursor(dbi));
-  VECTRON_ASSIGN_OR_RETURN(bool more, c.First());
-  while (more) {
-    VECTRON_RETURN_IF_ERROR(fn(c.key(), c.value()));
-    VECTRON_ASSIGN_OR_RETURN(more, c.Next());
-  }
-  return Status::OK();
-}
-
-// Format 1 → 2 inside the auth store's write transaction `wt`: the audit table goes to
-// the audit log (its newest events, as many as the log keeps; marked there, so a crash
-// before `wt` commits does not copy them twice), users get ids, session epochs and
-// grants, keys their owner's id.
-Status MigrateV1(storage::WriteTxn& wt, AuditLog& audit, uint64_t audit_max_bytes, const storage::Dbi& users,
-                 const storage::Dbi& keys) {
-  // Opened around the wrapper, which would recreate the table when the environment is
-  // compacted (it reopens every database it opened).
-  storage::Dbi old_audit;
-  int rc = mdb_dbi_open(wt.get(), "audit", 0, &old_audit.handle);
-  if (rc == MDB_NOTFOUND) return Status::OK();
-  if (rc != 0) return storage::MdbStatus(rc, "opening the format-1 audit table");
-  VECTRON_ASSIGN_OR_RETURN(bool imported, audit.Imported(kAuditImportMarker));
-  if (!imported) {
-    std::vector<std::string> newest_first;
-    uint64_t bytes = 0;
-    VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, wt.OpenCursor(old_audit));
-    VECTRON_ASSIGN_OR_RETURN(bool more, c.Last());
-    while (more && bytes < audit_max_bytes) {
-      // Bounded before it is kept: a format-1 log may hold megabyte-long user names.
-      json e = json::parse(c.value(), nullptr, false);
-      if (e.is_object()) {
-        newest_first.push_back(Dump(BoundAuditValue(e)));
-        bytes += newest_first.back().size() + 8;
-      }
-      VECTRON_ASSIGN_OR_RETURN(more, c.Prev());
-    }
-    VECTRON_RETURN_IF_ERROR(audit.Import({newest_first.rbegin(), newest_first.rend()}, kAuditImportMarker));
-  }
-  rc = mdb_drop(wt.get(), old_audit.handle, 1);  // Deletes the table itself.
-  if (rc != 0) return storage::MdbStatus(rc, "dropping the format-1 audit table");
-  std::map<std::string, std::string> ids;  // name → new id
-  std::vector<std::pair<std::string, std::string>> rewritten;
-  VECTRON_RETURN_IF_ERROR(ForEach(wt, users, [&](std::string_view name, std::string_view v) -> Status {
-    VECTRON_ASSIGN_OR_RETURN(std::string id, RandomId("u_", 12));
-    ids[std::string(name)] = id;
-    rewritten.emplace_back(std::string(name), UpgradeUserV1(json::parse(v), id).dump());
-    return Status::OK();
-  }));
-  for (auto& [k, v] : rewritten) VECTRON_RETURN_IF_ERROR(wt.Put(users, k, v));
-  rewritten.clear();
-  VECTRON_RETURN_IF_ERROR(ForEach(wt, keys, [&](std::string_view id, std::string_view v) -> Status {
-    json k = json::parse(v);
-    auto owner = ids.find(k.at("owner").get<std::string>());
-    rewritten.emplace_back(std::string(id), Dump(UpgradeKeyV1(k, owner == ids.end() ? "" : owner->second)));
-    return Status::OK();
-  }));
-  for (auto& [k, v] : rewritten) VECTRON_RETURN_IF_ERROR(wt.Put(keys, k, v));
-  return Status::OK();
-}
-
 }  // namespace
 
 int64_t Authenticator::Impl::Now() const {
   return options.now_s ? options.now_s() : static_cast<int64_t>(std::time(nullptr));
 }
 
+AuthChange PutUser(const UserRec& u) { return {"user/" + u.name, Dump(UserJson(u))}; }
+AuthChange PutKey(const KeyRec& k) { return {"key/" + k.id, Dump(KeyJson(k))}; }
+
 Result<std::shared_ptr<const AuthSnapshot>> Authenticator::Impl::Load() {
+  VECTRON_ASSIGN_OR_RETURN(AuthStore::Snapshot raw, store->Load());
   auto s = std::make_shared<AuthSnapshot>();
-  VECTRON_ASSIGN_OR_RETURN(storage::ReadTxn rt, storage::ReadTxn::Begin(*env));
-  s->txn_id = rt.id();
+  s->version = raw.version;
   try {
-    VECTRON_RETURN_IF_ERROR(ForEach(rt, users, [&](std::string_view, std::string_view v) {
-      UserRec u = UserFrom(json::parse(v));
-      s->users[u.name] = std::move(u);
-      return Status::OK();
-    }));
-    VECTRON_RETURN_IF_ERROR(ForEach(rt, keys, [&](std::string_view, std::string_view v) {
-      KeyRec k = KeyFrom(json::parse(v));
-      s->keys[k.id] = std::move(k);
-      return Status::OK();
-    }));
-    VECTRON_RETURN_IF_ERROR(ForEach(rt, signing, [&](std::string_view, std::string_view v) {
-      json j = json::parse(v);
-      JwtKey k = SigningFrom(j);
-      s->key_created[k.kid] = j.value("created_at", int64_t{0});
-      s->keyset.Add(std::move(k));
-      return Status::OK();
-    }));
+    for (auto& [key, v] : raw.records) {
+      if (key.rfind("user/", 0) == 0) {
+        UserRec u = UserFrom(json::parse(v));
+        s->users[u.name] = std::move(u);
+      } else if (key.rfind("key/", 0) == 0) {
+        KeyRec k = KeyFrom(json::parse(v));
+        s->keys[k.id] = std::move(k);
+      } else if (key.rfind("signing/", 0) == 0) {
+        json j = json::parse(v);
+        JwtKey k = SigningFrom(j);
+        s->key_created[k.kid] = j.value("created_at", int64_t{0});
+        s->keyset.Add(std::move(k));
+      } else if (key == "meta/current_kid") {
+        s->current_kid = v;
+      }
+    }
   } catch (const json::exception& e) {
     return Status::Corruption(std::string("auth store: ") + e.what());
   }
-  VECTRON_ASSIGN_OR_RETURN(auto cur, rt.Get(meta, "current_kid"));
-  if (cur) s->current_kid = std::string(*cur);
   s->keyset.SetSigning(s->current_kid);
   return std::shared_ptr<const AuthSnapshot>(std::move(s));
 }
 
+Status Authenticator::Impl::Mutate(const Decide& decide) {
+  constexpr int kAttempts = 16;
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    VECTRON_ASSIGN_OR_RETURN(auto s, Load());
+    std::vector<AuthChange> changes;
+    Status st;
+    try {
+      st = decide(*s, &changes);
+    } catch (const json::exception& e) {
+      st = Status::Corruption(std::string("auth store: ") + e.what());
+    }
+    VECTRON_RETURN_IF_ERROR(st);
+    if (changes.empty()) return Status::OK();
+    auto committed = store->Commit(s->version, std::move(changes));
+    if (committed.ok()) return Status::OK();
+    if (committed.status().code() != StatusCode::kAborted) return committed.status();
+  }
+  return Status::Aborted("the auth records kept changing under this change (" + std::to_string(kAttempts) +
+                         " attempts); retry");
+}
+
 std::shared_ptr<const AuthSnapshot> Authenticator::Impl::Current() {
-  uint64_t id = env->LastTxnId();
+  uint64_t id = store->version();
   {
     std::shared_lock lock(mu);
-    if (snap && snap->txn_id == id) return snap;
+    if (snap && snap->version == id) return snap;
   }
   auto fresh = Load();
   std::unique_lock lock(mu);
@@ -235,7 +195,7 @@ std::shared_ptr<const AuthSnapshot> Authenticator::Impl::Current() {
                  fresh.status().ToString().c_str());
     return snap;
   }
-  if (!snap || (*fresh)->txn_id >= snap->txn_id) snap = *fresh;
+  if (!snap || (*fresh)->version >= snap->version) snap = *fresh;
   return snap;
 }
 
@@ -270,21 +230,20 @@ Result<IssuedToken> Authenticator::Impl::IssueLogin(const AuthSnapshot& s, const
 }
 
 Result<UserRec> Authenticator::Impl::UpdateUser(const std::string& name, const std::string& id,
-                                                const std::function<Status(storage::WriteTxn&, UserRec&)>& change) {
-  VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*env));
-  VECTRON_ASSIGN_OR_RETURN(auto v, wt.Get(users, name));
-  if (!v) return id.empty() ? Status::NotFound("no user " + name) : Status::Unauthenticated("user no longer exists");
-  UserRec u;
-  try {
-    u = UserFrom(json::parse(*v));
-  } catch (const json::exception& e) {
-    return Status::Corruption("auth store: user " + name + ": " + e.what());
-  }
-  if (!id.empty() && u.id != id) return Status::Unauthenticated("user no longer exists");
-  VECTRON_RETURN_IF_ERROR(change(wt, u));
-  VECTRON_RETURN_IF_ERROR(wt.Put(users, name, Dump(UserJson(u))));
-  VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
-  return u;
+                                                const UserChange& change) {
+  UserRec written;
+  VECTRON_RETURN_IF_ERROR(Mutate([&](const AuthSnapshot& s, std::vector<AuthChange>* changes) -> Status {
+    auto it = s.users.find(name);
+    if (it == s.users.end())
+      return id.empty() ? Status::NotFound("no user " + name) : Status::Unauthenticated("user no longer exists");
+    UserRec u = it->second;
+    if (!id.empty() && u.id != id) return Status::Unauthenticated("user no longer exists");
+    VECTRON_RETURN_IF_ERROR(change(s, u, changes));
+    changes->push_back(PutUser(u));
+    written = u;
+    return Status::OK();
+  }));
+  return written;
 }
 
 Authenticator::Authenticator(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -292,8 +251,7 @@ Authenticator::~Authenticator() = default;
 
 Result<std::unique_ptr<Authenticator>> Authenticator::Open(const AuthOptions& options, std::string* note) {
   VECTRON_RETURN_IF_ERROR(options.Validate());
-  auto impl = std::make_unique<Impl>(options);
-  Impl& m = *impl;
+  if (options.dir.empty()) return Status::InvalidArgument("auth directory must not be empty");
   if (::mkdir(options.dir.c_str(), 0700) != 0 && errno != EEXIST)
     return Status::IOError(options.dir + ": " + std::strerror(errno));
   AuditOptions ao;
@@ -301,58 +259,50 @@ Result<std::unique_ptr<Authenticator>> Authenticator::Open(const AuthOptions& op
   ao.max_bytes = options.audit_max_bytes;
   ao.max_age_s = options.audit_max_age_s;
   ao.now_s = options.now_s;
-  VECTRON_ASSIGN_OR_RETURN(m.audit, AuditLog::Open(ao));
-  storage::EnvOptions eo;
-  // A store that grew past the map (a format-1 audit table) opens with room to migrate.
-  const uint64_t file_bytes = FileBytes(options.dir + "/data.mdb");
-  eo.map_size_bytes = std::max(options.map_size_bytes, file_bytes + (uint64_t{64} << 20));
-  eo.max_dbs = 8;
-  VECTRON_ASSIGN_OR_RETURN(storage::LmdbEnv env, storage::LmdbEnv::Open(options.dir, eo));
-  m.env.emplace(std::move(env));
+  VECTRON_ASSIGN_OR_RETURN(std::unique_ptr<AuditLog> audit, AuditLog::Open(ao));
   bool migrated = false;
-  std::string created_kid;
-  {
-    VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*m.env));
-    VECTRON_ASSIGN_OR_RETURN(m.users, wt.OpenDbi("users", MDB_CREATE));
-    VECTRON_ASSIGN_OR_RETURN(m.keys, wt.OpenDbi("keys", MDB_CREATE));
-    VECTRON_ASSIGN_OR_RETURN(m.signing, wt.OpenDbi("signing_keys", MDB_CREATE));
-    VECTRON_ASSIGN_OR_RETURN(m.meta, wt.OpenDbi("meta", MDB_CREATE));
-    VECTRON_ASSIGN_OR_RETURN(auto version, wt.Get(m.meta, "format_version"));
-    if (version && *version == "1") {
-      Status st;
-      try {
-        st = MigrateV1(wt, *m.audit, options.audit_max_bytes, m.users, m.keys);
-      } catch (const json::exception& e) {
-        st = Status::Corruption(e.what());
-      }
-      VECTRON_RETURN_IF_ERROR(st.WithContext("upgrading auth store " + options.dir + " from format 1"));
-      migrated = true;
-    } else if (version && *version != kAuthFormatVersion) {
-      return Status::FailedPrecondition("auth store " + options.dir + " has format version " + std::string(*version) +
-                                        ", this build reads 1 and " + std::string(kAuthFormatVersion));
-    }
-    if (!version || migrated) VECTRON_RETURN_IF_ERROR(wt.Put(m.meta, "format_version", kAuthFormatVersion));
-    VECTRON_ASSIGN_OR_RETURN(auto cur, wt.Get(m.meta, "current_kid"));
-    if (!cur) {
-      VECTRON_ASSIGN_OR_RETURN(created_kid, RandomId("k-", 6));
-      VECTRON_ASSIGN_OR_RETURN(JwtKey key, JwtKey::Generate(options.alg, created_kid));
-      VECTRON_RETURN_IF_ERROR(wt.Put(m.signing, created_kid, SigningJson(key, m.Now()).dump()));
-      VECTRON_RETURN_IF_ERROR(wt.Put(m.meta, "current_kid", created_kid));
-    }
-    VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
+  VECTRON_ASSIGN_OR_RETURN(std::unique_ptr<LmdbAuthStore> store,
+                           LmdbAuthStore::Open(options.dir, options.map_size_bytes, *audit, options.audit_max_bytes,
+                                               &migrated));
+  if (migrated) {
+    Status st = audit->Append("store_upgraded", "", "", {{"from", 1}, {"to", 2}});
+    if (!st.ok()) std::fprintf(stderr, "error audit log write failed (store_upgraded): %s\n", st.ToString().c_str());
   }
+  return Open(options, std::move(store), std::move(audit), note);
+}
+
+Result<std::unique_ptr<Authenticator>> Authenticator::Open(const AuthOptions& options, std::unique_ptr<AuthStore> store,
+                                                           std::string* note) {
+  VECTRON_RETURN_IF_ERROR(options.Validate());
+  if (options.audit_dir.empty()) return Status::InvalidArgument("the audit log directory must be given");
+  AuditOptions ao;
+  ao.dir = options.audit_dir;
+  ao.max_bytes = options.audit_max_bytes;
+  ao.max_age_s = options.audit_max_age_s;
+  ao.now_s = options.now_s;
+  VECTRON_ASSIGN_OR_RETURN(std::unique_ptr<AuditLog> audit, AuditLog::Open(ao));
+  return Open(options, std::move(store), std::move(audit), note);
+}
+
+Result<std::unique_ptr<Authenticator>> Authenticator::Open(const AuthOptions& options, std::unique_ptr<AuthStore> store,
+                                                           std::unique_ptr<AuditLog> audit, std::string* note) {
+  auto impl = std::make_unique<Impl>(options);
+  Impl& m = *impl;
+  m.audit = std::move(audit);
+  m.store = std::move(store);
+  // A signing key, made by whichever opener (process, gateway) finds none first.
+  std::string created_kid;
+  VECTRON_RETURN_IF_ERROR(m.Mutate([&](const AuthSnapshot& s, std::vector<AuthChange>* changes) -> Status {
+    created_kid.clear();
+    if (!s.current_kid.empty()) return Status::OK();
+    VECTRON_ASSIGN_OR_RETURN(created_kid, RandomId("k-", 6));
+    VECTRON_ASSIGN_OR_RETURN(JwtKey key, JwtKey::Generate(options.alg, created_kid));
+    changes->push_back({"signing/" + created_kid, SigningJson(key, m.Now()).dump()});
+    changes->push_back({"meta/current_kid", created_kid});
+    return Status::OK();
+  }));
   if (!created_kid.empty())
     m.Record("signing_key_created", "", "", {{"kid", created_kid}, {"alg", JwtAlgName(options.alg)}});
-  if (migrated) {
-    m.Record("store_upgraded", "", "", {{"from", 1}, {"to", 2}});
-    // The format-1 audit table may have grown the file far past what is left: give the
-    // space back (only possible while no other process has the store open).
-    if (file_bytes > (uint64_t{64} << 20)) {
-      if (Status st = m.env->CompactFiles(); !st.ok())
-        std::fprintf(stderr, "warn auth store %s not compacted after the upgrade: %s\n", options.dir.c_str(),
-                     st.ToString().c_str());
-    }
-  }
   VECTRON_ASSIGN_OR_RETURN(m.dummy_hash, HashPassword("not a password", options.scrypt));
   if (!m.Current()) return Status::Internal("auth store could not be read");
   std::unique_ptr<Authenticator> a(new Authenticator(std::move(impl)));
@@ -363,26 +313,27 @@ Result<std::unique_ptr<Authenticator>> Authenticator::Open(const AuthOptions& op
 Status Authenticator::EnsureAdmin(std::string* note) {
   Impl& m = *impl_;
   const AuthOptions& options = m.options;
+  if (!m.Current()->users.empty()) return Status::OK();
   UserRec u;
-  bool generated = false;
   std::string password = options.admin_password;
-  {
-    VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*m.env));
-    VECTRON_ASSIGN_OR_RETURN(uint64_t nusers, wt.Count(m.users));
-    if (nusers != 0) return Status::OK();
-    generated = password.empty();
-    if (generated) {
-      VECTRON_ASSIGN_OR_RETURN(std::string r, crypto::RandomBytes(18));
-      password = Base64UrlEncode(r);
-    }
-    VECTRON_ASSIGN_OR_RETURN(u.id, RandomId("u_", 12));
-    u.name = options.admin_user;
-    VECTRON_ASSIGN_OR_RETURN(u.hash, HashPassword(password, options.scrypt));
-    u.admin = true;
-    u.created_at = m.Now();
-    VECTRON_RETURN_IF_ERROR(wt.Put(m.users, u.name, Dump(UserJson(u))));
-    VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
+  const bool generated = password.empty();
+  if (generated) {
+    VECTRON_ASSIGN_OR_RETURN(std::string r, crypto::RandomBytes(18));
+    password = Base64UrlEncode(r);
   }
+  VECTRON_ASSIGN_OR_RETURN(u.id, RandomId("u_", 12));
+  u.name = options.admin_user;
+  VECTRON_ASSIGN_OR_RETURN(u.hash, HashPassword(password, options.scrypt));
+  u.admin = true;
+  u.created_at = m.Now();
+  // Only while there is no user: of two openers (gateways) starting at once, one creates it.
+  bool created = false;
+  VECTRON_RETURN_IF_ERROR(m.Mutate([&](const AuthSnapshot& s, std::vector<AuthChange>* changes) -> Status {
+    created = s.users.empty();
+    if (created) changes->push_back(PutUser(u));
+    return Status::OK();
+  }));
+  if (!created) return Status::OK();
   m.Record("user_created", u.name, "", {{"role", "admin"}, {"bootstrap", true}});
   if (note) {
     *note = generated ? "created admin user \"" + u.name + "\" with generated password " + password +
@@ -584,7 +535,7 @@ Result<IssuedToken> Authenticator::CreateKey(const Principal& owner, const std::
   k.expires_at = expires_in_s ? k.created_at + expires_in_s : 0;
   // Checked against the owner's record in the transaction that writes the key, so a
   // session ended or a grant revoked a moment ago is seen.
-  auto check_and_put = [&](storage::WriteTxn& wt, UserRec& rec) -> Status {
+  auto check_and_put = [&](const AuthSnapshot&, UserRec& rec, std::vector<AuthChange>* changes) -> Status {
     if (rec.epoch != owner.session_epoch) return Status::Unauthenticated("the session ended; log in again");
     if (!rec.admin) {
       if (scopes & kScopeAdmin)
@@ -599,7 +550,8 @@ Result<IssuedToken> Authenticator::CreateKey(const Principal& owner, const std::
                                           "\" grant on collection \"" + c + "\": a key cannot exceed its owner's grants");
       }
     }
-    return wt.Put(m.keys, k.id, Dump(KeyJson(k)));
+    changes->push_back(PutKey(k));
+    return Status::OK();
   };
   VECTRON_RETURN_IF_ERROR(m.UpdateUser(owner.user, owner.user_id, check_and_put).status());
   m.Record("key_created", owner.user, peer,
@@ -637,19 +589,20 @@ Result<json> Authenticator::ListKeys(const Principal& who) {
 Status Authenticator::RevokeKey(const Principal& who, const std::string& key_id, const std::string& peer) {
   Impl& m = *impl_;
   KeyRec k;
-  {
-    VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*m.env));
-    VECTRON_ASSIGN_OR_RETURN(auto v, wt.Get(m.keys, key_id));
-    if (!v) return Status::NotFound("no API key " + key_id);
-    k = KeyFrom(json::parse(*v));
+  bool changed = false;
+  VECTRON_RETURN_IF_ERROR(m.Mutate([&](const AuthSnapshot& s, std::vector<AuthChange>* changes) -> Status {
+    auto it = s.keys.find(key_id);
+    if (it == s.keys.end()) return Status::NotFound("no API key " + key_id);
+    k = it->second;
     if (k.owner_id != who.user_id && !who.user_admin) return Status::NotFound("no API key " + key_id);
-    if (k.revoked) return Status::OK();
+    changed = !k.revoked;
+    if (!changed) return Status::OK();
     k.revoked = true;
     k.revoked_at = m.Now();
-    VECTRON_RETURN_IF_ERROR(wt.Put(m.keys, k.id, Dump(KeyJson(k))));
-    VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
-  }
-  m.Record("key_revoked", who.user, peer, {{"key_id", k.id}, {"owner", k.owner}});
+    changes->push_back(PutKey(k));
+    return Status::OK();
+  }));
+  if (changed) m.Record("key_revoked", who.user, peer, {{"key_id", k.id}, {"owner", k.owner}});
   return Status::OK();
 }
 
@@ -657,27 +610,24 @@ Result<std::string> Authenticator::RotateSigningKey(const Principal& who, const 
   Impl& m = *impl_;
   VECTRON_ASSIGN_OR_RETURN(std::string kid, RandomId("k-", 6));
   VECTRON_ASSIGN_OR_RETURN(JwtKey key, JwtKey::Generate(m.options.alg, kid));
-  {
-    VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*m.env));
-    VECTRON_RETURN_IF_ERROR(wt.Put(m.signing, kid, SigningJson(key, m.Now()).dump()));
-    VECTRON_RETURN_IF_ERROR(wt.Put(m.meta, "current_kid", kid));
-    VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
-  }
+  const std::string record = SigningJson(key, m.Now()).dump();
+  VECTRON_RETURN_IF_ERROR(m.Mutate([&](const AuthSnapshot&, std::vector<AuthChange>* changes) -> Status {
+    changes->push_back({"signing/" + kid, record});
+    changes->push_back({"meta/current_kid", kid});
+    return Status::OK();
+  }));
   m.Record("signing_key_rotated", who.user, peer, {{"kid", kid}, {"alg", JwtAlgName(m.options.alg)}});
   return kid;
 }
 
 Status Authenticator::RetireSigningKey(const Principal& who, const std::string& kid, const std::string& peer) {
   Impl& m = *impl_;
-  {
-    VECTRON_ASSIGN_OR_RETURN(storage::WriteTxn wt, storage::WriteTxn::Begin(*m.env));
-    VECTRON_ASSIGN_OR_RETURN(auto cur, wt.Get(m.meta, "current_kid"));
-    if (cur && *cur == kid)
-      return Status::FailedPrecondition("signing key " + kid + " is the current one; rotate first");
-    VECTRON_ASSIGN_OR_RETURN(bool found, wt.Del(m.signing, kid));
-    if (!found) return Status::NotFound("no signing key " + kid);
-    VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
-  }
+  VECTRON_RETURN_IF_ERROR(m.Mutate([&](const AuthSnapshot& s, std::vector<AuthChange>* changes) -> Status {
+    if (s.current_kid == kid) return Status::FailedPrecondition("signing key " + kid + " is the current one; rotate first");
+    if (!s.keyset.Find(kid)) return Status::NotFound("no signing key " + kid);
+    changes->push_back({"signing/" + kid, std::nullopt});
+    return Status::OK();
+  }));
   m.Record("signing_key_retired", who.user, peer, {{"kid", kid}});
   return Status::OK();
 }

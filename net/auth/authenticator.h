@@ -16,6 +16,7 @@
 
 #include "net/auth/access.h"
 #include "net/auth/audit_log.h"
+#include "net/auth/auth_store.h"
 #include "net/auth/jwt.h"
 #include "net/auth/rate_limiter.h"
 #include "vectron/status.h"
@@ -29,11 +30,14 @@ struct ScryptParams {
 };
 
 struct AuthOptions {
-  std::string dir;                    // LMDB environment directory (created if missing).
+  // LMDB environment directory (created if missing) of the local store; unused with a
+  // store given to Open.
+  std::string dir;
   // The auth store's LMDB map (it holds only users, keys and signing keys; an older
   // store that is larger opens with its size plus room to migrate).
   uint64_t map_size_bytes = uint64_t{1} << 30;
-  // The audit log's directory; empty: "audit" next to `dir` (DATA/audit/).
+  // The audit log's directory; empty: "audit" next to `dir` (DATA/audit/). Required
+  // with a store given to Open.
   std::string audit_dir;
   uint64_t audit_max_bytes = uint64_t{64} << 20;  // See AuditOptions.
   int64_t audit_max_age_s = int64_t{90} * 86400;  // See AuditOptions.
@@ -64,8 +68,11 @@ struct IssuedToken {
 };
 
 // Thread-safe. Every request calls Authenticate (a JWT check plus a look-up of the user
-// or API key in an in-memory copy of the store, reloaded whenever the LMDB environment
-// changed, so a revocation takes effect on the next request). Errors are Status codes:
+// or API key in an in-memory copy of the store, reloaded whenever the store's version
+// moved, so a revocation takes effect on the next request). Every change is a
+// compare-and-set on the store's version (auth_store.h), retried when another writer
+// came first. With a store that blocks on Commit (a gateway's), call the changing methods
+// off the event loop. Errors are Status codes:
 // Unauthenticated (401), PermissionDenied (403), RateLimited (429, with retry_after_s),
 // InvalidArgument, NotFound, AlreadyExists, FailedPrecondition, and those of LMDB.
 class Authenticator {
@@ -76,6 +83,12 @@ class Authenticator {
   // password if one was generated, the only time it is shown). Errors: those of LMDB,
   // InvalidArgument (options), FailedPrecondition (an unknown format version).
   static Result<std::unique_ptr<Authenticator>> Open(const AuthOptions& options, std::string* bootstrap_note);
+  // The same over `store` (a cluster gateway's: the records live in the placement
+  // driver), with the audit log in options.audit_dir. The signing key and the admin are
+  // created only if the store has none (compare-and-set: of several gateways starting at
+  // once, one creates them). Errors: those of the store and the audit log.
+  static Result<std::unique_ptr<Authenticator>> Open(const AuthOptions& options, std::unique_ptr<AuthStore> store,
+                                                     std::string* bootstrap_note);
   ~Authenticator();
 
   // If the store has no user, creates `admin_user` (an admin) with `admin_password`, or a
@@ -154,6 +167,8 @@ class Authenticator {
 
  private:
   explicit Authenticator(std::unique_ptr<Impl> impl);
+  static Result<std::unique_ptr<Authenticator>> Open(const AuthOptions& options, std::unique_ptr<AuthStore> store,
+                                                     std::unique_ptr<AuditLog> audit, std::string* bootstrap_note);
   std::unique_ptr<Impl> impl_;
 };
 
@@ -163,6 +178,10 @@ class Authenticator {
 // REQUIRES: this process has neither environment open.
 Status CopyAuthStores(const std::string& auth_dir, const std::string& audit_dir, const std::string& dest_auth,
                       const std::string& dest_audit);
+
+// The first line of `path` without trailing CR and spaces: an admin password file
+// (--admin-password-file). Errors: InvalidArgument naming the file.
+Result<std::string> ReadPasswordFile(const std::string& path);
 
 // "scrypt$<log2 N>$<r>$<p>$<salt>$<hash>" (base64url) of `password`.
 Result<std::string> HashPassword(const std::string& password, const ScryptParams& params);

@@ -9,6 +9,7 @@
 #include <variant>
 #include <vector>
 
+#include "net/auth/auth_store.h"
 #include "net/cluster/cluster_map.h"
 #include "net/cluster/shard_command.h"
 #include "raft/types.h"
@@ -151,12 +152,9 @@ struct PdAdminResponse {
 };
 
 // --- Auth records in the PD (the cluster side of the auth store; docs/cluster.md). ---
-// One change to an auth record: put `value` at `key`, or delete `key` if !value.
-struct AuthChange {
-  std::string key;
-  std::optional<std::string> value;
-  bool operator==(const AuthChange&) const = default;
-};
+// One change to an auth record (net/auth/auth_store.h: the gateway's Authenticator
+// makes them).
+using AuthChange = vectron::net::AuthChange;
 struct PdAuthRequest {
   enum class Kind : uint8_t { kLoad, kCommit };
   uint64_t rpc_id = 0;

@@ -6,10 +6,10 @@ Result<std::unique_ptr<ShardStateMachine>> ShardStateMachine::Open(const std::st
                                                                    const CollectionConfig& config,
                                                                    const DatabaseOptions& options) {
   VECTRON_ASSIGN_OR_RETURN(std::unique_ptr<Shard> shard, Shard::Open(dir, config, options));
-  // Stats, not applied_index(): an LMDB error must stop the open, not read as "index 0"
-  // (which would have Raft hand the whole log to a shard that has applied it).
-  VECTRON_ASSIGN_OR_RETURN(ShardStats stats, shard->Stats());
-  return std::unique_ptr<ShardStateMachine>(new ShardStateMachine(std::move(shard), stats.applied_index));
+  // An LMDB error stops the open rather than read as "index 0" (which would have Raft
+  // hand the whole log to a shard that has applied it).
+  VECTRON_ASSIGN_OR_RETURN(uint64_t applied, shard->applied_index());
+  return std::unique_ptr<ShardStateMachine>(new ShardStateMachine(std::move(shard), applied));
 }
 
 ShardStateMachine::ShardStateMachine(std::shared_ptr<Shard> shard, uint64_t applied) : shard_(std::move(shard)) {

@@ -10,16 +10,20 @@
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <thread>
 
 #include "net/cluster/group_log_store.h"
 #include "net/cluster/pd_node.h"
 #include "net/cluster/worker_node.h"
+#include "net/daemon/cluster_auth_store.h"
 #include "net/daemon/cluster_transport.h"
 #include "net/daemon/gateway_api.h"
 #include "net/daemon/runtime.h"
 #include "net/http/http_server.h"
 #include "net/io/event_loop.h"
 #include "net/io/tcp.h"
+#include "net/io/tls.h"
+#include "net/io/worker_pool.h"
 
 namespace vectron::net::daemon {
 
@@ -275,6 +279,17 @@ int RunWorker(const WorkerOptions& o) {
 
 int RunGateway(const GatewayOptions& o) {
   if (o.pd.empty()) return Fail("gateway", Status::InvalidArgument("--pd is required"));
+  if (o.data_dir.empty()) return Fail("gateway", Status::InvalidArgument("--db DIR is required (the gateway's data directory)"));
+  if (Status s = ValidateTlsFlags(o.tls_cert, o.tls_key, o.insecure_http); !s.ok()) return Fail("gateway", s);
+  auto hp = ParseHostPort(o.http);
+  if (!hp.ok()) return Fail("gateway", hp.status());
+  std::error_code ec;
+  std::filesystem::create_directories(o.data_dir, ec);
+  if (ec) return Fail("gateway", Status::IOError("creating " + o.data_dir + ": " + ec.message()));
+  std::string cert_served;
+  std::vector<std::string> notes;
+  auto tls = ServerTls(o.tls_cert, o.tls_key, o.insecure_http, o.data_dir + "/tls", &cert_served, &notes);
+  if (!tls.ok()) return Fail("gateway", tls.status());
   EventLoop loop;
   Stepper stepper(loop, "gateway");
   SteadyClock clock;
@@ -301,23 +316,68 @@ int RunGateway(const GatewayOptions& o) {
   ro.deadline_ms = o.deadline_ms;
   cluster::Router router(ro, clock, rng, transport);
   router_ptr = &router;
-  GatewayApi api(router);
-  HttpServer http(loop, HttpLimits{}, [&](HttpRequest req, Responder respond) { api.Handle(std::move(req), std::move(respond)); },
-                  nullptr);
-  auto hp = ParseHostPort(o.http);
-  if (!hp.ok()) return Fail("gateway", hp.status());
-  auto listener = TcpListener::Listen(loop, hp->first, hp->second, ListenOptions{}, http.Factory());
+  // Auth routes (scrypt, commits to the PD) run here, off the loop.
+  WorkerPool pool(2, 256);
+  ClusterAuthStore auth_store(loop, router, o.deadline_ms + 2000);
+  std::unique_ptr<Authenticator> auth;  // Set once, by `bootstrap`.
+  GatewayApi api(router, pool, o.auth);
+  HttpServer http(
+      loop, HttpLimits{}, [&](HttpRequest req, Responder respond) { api.Handle(std::move(req), std::move(respond)); },
+      nullptr, [&](const HttpRequest& head) { return api.Admit(head); });
+  ListenOptions lo;
+  lo.tls = *tls;
+  auto listener = TcpListener::Listen(loop, hp->first, hp->second, lo, http.Factory());
   if (!listener.ok()) return Fail("gateway", listener.status());
-  std::printf("vectron gateway %llu ready on %s:%d\n", static_cast<unsigned long long>(o.id), hp->first.c_str(),
-              (*listener)->port());
+  for (const std::string& n : notes) std::printf("vectron gateway %llu: %s\n", static_cast<unsigned long long>(o.id), n.c_str());
+  if (!cert_served.empty())
+    std::printf("vectron gateway %llu: tls certificate %s\n", static_cast<unsigned long long>(o.id), cert_served.c_str());
+  if (o.insecure_http)
+    std::fprintf(stderr, "WARNING: --insecure-http: TLS is off; tokens, passwords and data cross the network in "
+                         "plain text. Use it only on loopback or behind a TLS proxy.\n");
+  if (!o.auth)
+    std::fprintf(stderr, "WARNING: --no-auth: authentication is off; anyone who can connect can read, write and "
+                         "drop every collection.\n");
+  std::printf("vectron gateway %llu ready on %s:%d%s\n", static_cast<unsigned long long>(o.id), hp->first.c_str(),
+              (*listener)->port(), *tls ? " (tls)" : "");
   std::fflush(stdout);
+  // Auth: once the records are loaded from the PD, the Authenticator over them (making
+  // the signing key and the admin if the cluster has none), then the routes open.
+  std::atomic<bool> stopping{false};
+  std::thread bootstrap;
+  if (o.auth) {
+    bootstrap = std::thread([&] {
+      AuthOptions ao;
+      ao.audit_dir = o.data_dir + "/audit";
+      ao.admin_password = o.admin_password;
+      while (!stopping) {
+        if (!auth_store.WaitLoaded(200).ok()) continue;
+        std::string note;
+        auto a = Authenticator::Open(ao, auth_store.Borrow(), &note);
+        if (!a.ok()) {
+          std::fprintf(stderr, "vectron gateway: auth not ready (retrying): %s\n", a.status().ToString().c_str());
+          for (int i = 0; i < 10 && !stopping; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+          continue;
+        }
+        auth = std::move(*a);
+        if (!note.empty()) {
+          std::printf("vectron gateway %llu: %s\n", static_cast<unsigned long long>(o.id), note.c_str());
+          std::fflush(stdout);
+        }
+        api.SetAuthenticator(auth.get());
+        return;
+      }
+    });
+  }
   loop.Every(100, [&] { (*listener)->Tick(loop.NowMs()); });
-  int code = stepper.Run(
-      [&]() -> Status {
-        router.RunOnce();
-        return Status::OK();
-      });
+  int code = stepper.Run([&]() -> Status {
+    router.RunOnce();
+    auth_store.Poll();
+    return Status::OK();
+  });
   (*listener)->CloseAll();
+  stopping = true;
+  pool.Shutdown();  // Auth tasks waiting on the (stopped) loop time out.
+  if (bootstrap.joinable()) bootstrap.join();
   return code;
 }
 

@@ -41,13 +41,28 @@ struct WorkerOptions {
 struct GatewayOptions {
   std::string secret;
   std::map<uint64_t, std::string> pd;
+  // The gateway's own directory: its audit log (DATA/audit) and its generated TLS
+  // certificate (DATA/tls). Users and keys live in the PD (docs/cluster.md, "Auth state").
+  std::string data_dir;
   std::string http = "127.0.0.1:7700";
+  // TLS as `vectron serve`: these PEM files, or (neither) a self-signed certificate made
+  // on first start into DATA/tls; `insecure_http`: plain HTTP (warned about).
+  std::string tls_cert, tls_key;
+  bool insecure_http = false;
+  bool auth = true;  // Off only when asked for (--no-auth, warned about).
+  // If the cluster has no user yet: the admin's password; empty: generated and printed
+  // once by the gateway that creates the admin.
+  std::string admin_password;
   uint64_t id = 1;
   uint64_t deadline_ms = 10000;  // One request's retries end here (503).
 };
 
 // Run until SIGINT/SIGTERM (0) or a fatal error (1, printed). Each prints one line
-// "vectron <kind> <id> ready on HOST:PORT" once it listens.
+// "vectron <kind> <id> ready on HOST:PORT" once it listens. A gateway with auth loads the
+// auth records from the PD after that (GET /readyz answers 503 until then) and, if the
+// cluster has no user, creates the admin (compare-and-set: one gateway does) and prints
+// "vectron gateway <id>: created admin user ..." (with a generated password, its only
+// showing).
 int RunPd(const PdOptions& options);
 int RunWorker(const WorkerOptions& options);
 int RunGateway(const GatewayOptions& options);

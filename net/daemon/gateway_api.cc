@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "net/api/auth_routes.h"
 #include "net/api/request_json.h"
 #include "net/api/rest_api.h"
 #include "net/api/rest_points.h"
@@ -44,9 +45,9 @@ const std::string& Param(const PathParams& p, const char* name) {
   return kEmpty;
 }
 
-using Fn = void (*)(cluster::Router&, const HttpRequest&, const PathParams&, Responder);
+using Fn = GatewayApi::Fn;
 
-void ClusterMapRoute(cluster::Router& r, const HttpRequest&, const PathParams&, Responder respond) {
+void ClusterMapRoute(cluster::Router& r, const HttpRequest&, const PathParams&, const Principal&, Responder respond) {
   const cluster::ClusterMap& m = r.map();
   json workers = json::array(), groups = json::array(), collections = json::array();
   for (auto& [id, w] : m.workers) workers.push_back({{"id", id}, {"addr", w.addr}, {"alive", w.alive}});
@@ -63,12 +64,15 @@ void ClusterMapRoute(cluster::Router& r, const HttpRequest&, const PathParams&, 
                      {"has_map", r.has_map()}}));
 }
 
-void CreateCollection(cluster::Router& r, const HttpRequest& req, const PathParams&, Responder respond) {
+void CreateCollection(cluster::Router& r, const HttpRequest& req, const PathParams&, const Principal& who,
+                      Responder respond) {
   json j = BodyOf(req, {"name", "dim", "metric", "shards", "replication", "m", "M", "ef_construction", "ef_search",
                       "seed", "flat_max_points"});
   auto name_it = j.find("name");
   if (name_it == j.end() || !name_it->is_string()) Bad("\"name\" is required (a string)");
   std::string name = name_it->get<std::string>();
+  // The route's access check had no collection name to look at: the body has it.
+  if (Status s = Authorize(who, {Access::kAdmin}, name); !s.ok()) throw ApiError{s};
   if (!j.contains("dim")) Bad("\"dim\" is required");
   CollectionConfig cfg;
   cfg.dim = static_cast<uint32_t>(GetInt(j, "dim", 0, 1, kMaxDim));
@@ -93,9 +97,10 @@ void CreateCollection(cluster::Router& r, const HttpRequest& req, const PathPara
   });
 }
 
-void ListCollections(cluster::Router& r, const HttpRequest&, const PathParams&, Responder respond) {
+void ListCollections(cluster::Router& r, const HttpRequest&, const PathParams&, const Principal& who, Responder respond) {
   json out = json::array();
   for (auto& [name, c] : r.map().collections) {
+    if (!who.MayUseCollection(name)) continue;  // A key restricted to some collections sees only those.
     auto cfg = CollectionConfig::FromJson(c.config_json);
     if (!cfg.ok()) continue;
     out.push_back({{"name", name}, {"dim", cfg->dim}, {"metric", MetricName(cfg->metric)}, {"shards", cfg->shards},
@@ -104,7 +109,7 @@ void ListCollections(cluster::Router& r, const HttpRequest&, const PathParams&, 
   respond(Json(200, {{"collections", out}}));
 }
 
-void GetCollection(cluster::Router& r, const HttpRequest&, const PathParams& p, Responder respond) {
+void GetCollection(cluster::Router& r, const HttpRequest&, const PathParams& p, const Principal&, Responder respond) {
   auto it = r.map().collections.find(Param(p, "name"));
   if (it == r.map().collections.end())
     return respond(StatusResponse(Status::NotFound("collection \"" + Param(p, "name") + "\" does not exist")));
@@ -116,7 +121,7 @@ void GetCollection(cluster::Router& r, const HttpRequest&, const PathParams& p, 
   });
 }
 
-void DropCollection(cluster::Router& r, const HttpRequest&, const PathParams& p, Responder respond) {
+void DropCollection(cluster::Router& r, const HttpRequest&, const PathParams& p, const Principal&, Responder respond) {
   std::string name = Param(p, "name");
   r.DropCollection(name, [respond, name](Status s) {
     if (!s.ok()) return respond(StatusResponse(s));
@@ -124,7 +129,7 @@ void DropCollection(cluster::Router& r, const HttpRequest&, const PathParams& p,
   });
 }
 
-void UpsertPoints(cluster::Router& r, const HttpRequest& req, const PathParams& p, Responder respond) {
+void UpsertPoints(cluster::Router& r, const HttpRequest& req, const PathParams& p, const Principal&, Responder respond) {
   json j = BodyOf(req, {"points"});
   auto it = j.find("points");
   if (it == j.end() || !it->is_array() || it->empty())
@@ -163,11 +168,11 @@ void WriteUpdates(cluster::Router& r, const PathParams& p, const WriteBatch& bat
   });
 }
 
-void UpdateMetadata(cluster::Router& r, const HttpRequest& req, const PathParams& p, Responder respond) {
+void UpdateMetadata(cluster::Router& r, const HttpRequest& req, const PathParams& p, const Principal&, Responder respond) {
   WriteUpdates(r, p, api::MetadataUpdatesOf(BodyOf(req, {"points", "ids", "metadata", "merge"})), std::move(respond));
 }
 
-void UpdateVectors(cluster::Router& r, const HttpRequest& req, const PathParams& p, Responder respond) {
+void UpdateVectors(cluster::Router& r, const HttpRequest& req, const PathParams& p, const Principal&, Responder respond) {
   WriteUpdates(r, p, api::VectorUpdatesOf(BodyOf(req, {"points"})), std::move(respond));
 }
 
@@ -178,7 +183,7 @@ json PointJson(const Point& p, bool meta, bool vec) {
   return o;
 }
 
-void GetPoints(cluster::Router& r, const HttpRequest& req, const PathParams& p, Responder respond) {
+void GetPoints(cluster::Router& r, const HttpRequest& req, const PathParams& p, const Principal&, Responder respond) {
   json j = BodyOf(req, {"ids", "include", "include_metadata", "include_vector", "max_staleness_ms"});
   std::vector<std::string> ids = GetIds(j);
   auto [meta, vec] = GetInclude(j, {true, true});
@@ -196,7 +201,7 @@ void GetPoints(cluster::Router& r, const HttpRequest& req, const PathParams& p, 
         });
 }
 
-void DeletePoints(cluster::Router& r, const HttpRequest& req, const PathParams& p, Responder respond) {
+void DeletePoints(cluster::Router& r, const HttpRequest& req, const PathParams& p, const Principal&, Responder respond) {
   json j = BodyOf(req, {"ids", "where"});
   bool has_ids = j.contains("ids"), has_where = j.contains("where") && !j["where"].is_null();
   if (has_ids == has_where) Bad("give exactly one of \"ids\" and \"where\"");
@@ -226,7 +231,7 @@ void DeletePoints(cluster::Router& r, const HttpRequest& req, const PathParams& 
         });
 }
 
-void CountPoints(cluster::Router& r, const HttpRequest& req, const PathParams& p, Responder respond) {
+void CountPoints(cluster::Router& r, const HttpRequest& req, const PathParams& p, const Principal&, Responder respond) {
   json j = BodyOf(req, {"where", "max_staleness_ms"}, true);
   cluster::ReadOptions ro;
   ro.max_staleness_ms = static_cast<uint64_t>(GetInt(j, "max_staleness_ms", 0, 0, 3600000));
@@ -236,7 +241,7 @@ void CountPoints(cluster::Router& r, const HttpRequest& req, const PathParams& p
   });
 }
 
-void Search(cluster::Router& r, const HttpRequest& req, const PathParams& p, Responder respond) {
+void Search(cluster::Router& r, const HttpRequest& req, const PathParams& p, const Principal&, Responder respond) {
   json j = BodyOf(req, {"vector", "vectors", "k", "ef", "exact", "where", "include", "include_metadata", "include_vector",
                       "max_staleness_ms", "offset", "score_threshold"});
   if (j.contains("vectors")) Bad("the gateway serves one query per search (\"vector\"); batch searches are not built yet");
@@ -281,7 +286,7 @@ void Search(cluster::Router& r, const HttpRequest& req, const PathParams& p, Res
   });
 }
 
-void CreateIndex(cluster::Router& r, const HttpRequest& req, const PathParams& p, Responder respond) {
+void CreateIndex(cluster::Router& r, const HttpRequest& req, const PathParams& p, const Principal&, Responder respond) {
   json j = BodyOf(req, {"field", "type"});
   auto f = j.find("field"), t = j.find("type");
   if (f == j.end() || !f->is_string() || t == j.end() || !t->is_string())
@@ -295,7 +300,7 @@ void CreateIndex(cluster::Router& r, const HttpRequest& req, const PathParams& p
   });
 }
 
-void DropIndex(cluster::Router& r, const HttpRequest&, const PathParams& p, Responder respond) {
+void DropIndex(cluster::Router& r, const HttpRequest&, const PathParams& p, const Principal&, Responder respond) {
   std::string field = Param(p, "field");
   r.DropPayloadIndex(Param(p, "name"), field, [respond, field](Status s) {
     if (!s.ok()) return respond(StatusResponse(s));
@@ -303,59 +308,124 @@ void DropIndex(cluster::Router& r, const HttpRequest&, const PathParams& p, Resp
   });
 }
 
-void Healthz(cluster::Router&, const HttpRequest&, const PathParams&, Responder respond) {
+void Healthz(cluster::Router&, const HttpRequest&, const PathParams&, const Principal&, Responder respond) {
   respond(Json(200, {{"status", "ok"}}));
 }
 
-void Readyz(cluster::Router& r, const HttpRequest&, const PathParams&, Responder respond) {
+void Readyz(cluster::Router& r, const HttpRequest&, const PathParams&, const Principal&, Responder respond) {
   if (!r.has_map()) return respond(StatusResponse(Status::Unavailable("no cluster map from the placement driver yet")));
-  respond(Json(200, {{"status", "ready"}}));
+  // Worker counts, so that a starter (vectron cluster up) can wait for them without a token.
+  size_t alive = 0;
+  for (auto& [id, w] : r.map().workers) alive += w.alive ? 1 : 0;
+  respond(Json(200, {{"status", "ready"}, {"workers", r.map().workers.size()}, {"workers_alive", alive}}));
 }
 
-const Router<Fn>& Routes() {
-  static const Router<Fn>* routes = [] {
-    auto* t = new Router<Fn>();
-    t->Add("GET", "/healthz", &Healthz);
-    t->Add("GET", "/readyz", &Readyz);
-    t->Add("GET", "/v1/cluster", &ClusterMapRoute);
-    t->Add("POST", "/v1/collections", &CreateCollection);
-    t->Add("GET", "/v1/collections", &ListCollections);
-    t->Add("GET", "/v1/collections/{name}", &GetCollection);
-    t->Add("DELETE", "/v1/collections/{name}", &DropCollection);
-    t->Add("PUT", "/v1/collections/{name}/points", &UpsertPoints);
-    t->Add("POST", "/v1/collections/{name}/points/get", &GetPoints);
-    t->Add("POST", "/v1/collections/{name}/points/delete", &DeletePoints);
-    t->Add("POST", "/v1/collections/{name}/points/metadata", &UpdateMetadata);
-    t->Add("POST", "/v1/collections/{name}/points/vectors", &UpdateVectors);
-    t->Add("POST", "/v1/collections/{name}/count", &CountPoints);
-    t->Add("POST", "/v1/collections/{name}/search", &Search);
-    t->Add("POST", "/v1/collections/{name}/indexes", &CreateIndex);
-    t->Add("DELETE", "/v1/collections/{name}/indexes/{field}", &DropIndex);
-    return t;
-  }();
-  return *routes;
+// The access each route needs: as `vectron serve`'s table (net/api/rest_api.cc).
+constexpr RouteAccess kOpen{Access::kPublic};
+constexpr RouteAccess kReadAccess{Access::kRead};
+constexpr RouteAccess kReadOrConsole{Access::kRead, /*console=*/true};
+constexpr RouteAccess kWriteAccess{Access::kWrite};
+constexpr RouteAccess kAdminAccess{Access::kAdmin};
+// Like /metrics: the whole cluster's layout, for admins (keys or logins).
+constexpr RouteAccess kClusterAccess{Access::kAdmin, /*console=*/true, /*all_collections=*/true};
+
+struct DataRoute {
+  const char* method;
+  const char* pattern;
+  Fn fn;
+  RouteAccess access;
+  bool bulk;  // Carries points, ids, vectors or filters: the server's body limit.
+};
+
+const std::vector<DataRoute>& DataRoutes() {
+  static const std::vector<DataRoute> kRoutes = {
+      {"GET", "/healthz", &Healthz, kOpen, false},
+      {"GET", "/readyz", &Readyz, kOpen, false},
+      {"GET", "/v1/cluster", &ClusterMapRoute, kClusterAccess, false},
+      {"POST", "/v1/collections", &CreateCollection, kAdminAccess, false},
+      {"GET", "/v1/collections", &ListCollections, kReadOrConsole, false},
+      {"GET", "/v1/collections/{name}", &GetCollection, kReadOrConsole, false},
+      {"DELETE", "/v1/collections/{name}", &DropCollection, kAdminAccess, false},
+      {"PUT", "/v1/collections/{name}/points", &UpsertPoints, kWriteAccess, true},
+      {"POST", "/v1/collections/{name}/points/get", &GetPoints, kReadAccess, true},
+      {"POST", "/v1/collections/{name}/points/delete", &DeletePoints, kWriteAccess, true},
+      {"POST", "/v1/collections/{name}/points/metadata", &UpdateMetadata, kWriteAccess, true},
+      {"POST", "/v1/collections/{name}/points/vectors", &UpdateVectors, kWriteAccess, true},
+      {"POST", "/v1/collections/{name}/count", &CountPoints, kReadAccess, true},
+      {"POST", "/v1/collections/{name}/search", &Search, kReadAccess, true},
+      {"POST", "/v1/collections/{name}/indexes", &CreateIndex, kWriteAccess, false},
+      {"DELETE", "/v1/collections/{name}/indexes/{field}", &DropIndex, kWriteAccess, false},
+  };
+  return kRoutes;
+}
+
+HttpResponse NoRoute(const HttpRequest& request, const std::string& allow) {
+  if (!allow.empty()) {
+    HttpResponse r = JsonError(405, "method_not_allowed", "use " + allow);
+    r.headers.push_back({"Allow", allow});
+    return r;
+  }
+  return JsonError(501, "not_implemented",
+                   "the gateway does not serve " + request.method + " " + request.path +
+                       " (see docs/cluster.md, \"What the gateway serves\")");
+}
+
+HttpResponse Starting() {
+  return StatusResponse(
+      Status::Unavailable("the gateway is starting: the auth records are not loaded from the placement driver yet"));
 }
 
 }  // namespace
 
-void GatewayApi::Handle(HttpRequest request, Responder respond) {
-  auto m = Routes().Find(request.method, request.path);
-  if (!m.route) {
-    if (!m.allow.empty()) {
-      HttpResponse r = JsonError(405, "method_not_allowed", "use " + m.allow);
-      r.headers.push_back({"Allow", m.allow});
-      return respond(std::move(r));
-    }
-    return respond(JsonError(501, "not_implemented",
-                             "the gateway does not serve " + request.method + " " + request.path +
-                                 " (see docs/cluster.md, \"What the gateway serves\")"));
+GatewayApi::GatewayApi(cluster::Router& router, WorkerPool& pool, bool auth_on)
+    : router_(router), pool_(pool), auth_on_(auth_on) {
+  for (const DataRoute& r : DataRoutes())
+    routes_.Add(r.method, r.pattern, Entry{r.fn, nullptr, r.access, r.bulk ? 0 : kSmallBodyBytes});
+  if (auth_on_) {
+    for (const api::AuthRoute& r : api::AuthRoutes())
+      routes_.Add(r.method, r.pattern, Entry{nullptr, r.fn, r.access, kSmallBodyBytes});
   }
+}
+
+Status GatewayApi::Check(const Entry& e, const HttpRequest& req, const PathParams& params, Principal* who) {
+  if (!auth_on_ || e.access.access == Access::kPublic) return CheckRouteAccess(nullptr, e.access, req, params, who);
+  Authenticator* auth = auth_.load(std::memory_order_acquire);
+  if (!auth) return Status::Unavailable("the gateway is starting: the auth records are not loaded yet");
+  return CheckRouteAccess(auth, e.access, req, params, who);
+}
+
+Admission GatewayApi::Admit(const HttpRequest& head) {
+  return AdmitRoute(routes_, head, [&](const Router<Entry>::Match& m) { return NoRoute(head, m.allow); },
+                    [&](const Entry& e, const PathParams& params, Principal* who) { return Check(e, head, params, who); });
+}
+
+void GatewayApi::Handle(HttpRequest request, Responder respond) {
+  auto m = routes_.Find(request.method, request.path);
+  if (!m.route) return respond(NoRoute(request, m.allow));
+  const Entry e = m.route->handler;
+  // Checked again although Admit passed it: a token revoked while the body arrived is refused.
+  Principal who;
+  if (Status st = Check(e, request, m.params, &who); !st.ok()) return respond(StatusResponse(st));
+  if (e.auth_fn) {
+    Authenticator* auth = auth_.load(std::memory_order_acquire);
+    if (!auth) return respond(Starting());
+    auto task = [auth, fn = e.auth_fn, req = std::move(request), params = std::move(m.params), who, respond]() {
+      respond(api::RunAuthRoute(fn, *auth, req, params, who));
+    };
+    if (!pool_.TrySubmit(std::move(task))) {
+      HttpResponse r = JsonError(503, "unavailable", "gateway busy: too many auth requests queued; retry later");
+      r.headers.emplace_back("Retry-After", "1");
+      respond(std::move(r));
+    }
+    return;
+  }
+  if (e.fn == &Readyz && auth_on_ && !auth_.load(std::memory_order_acquire)) return respond(Starting());
   try {
-    m.route->handler(router_, request, m.params, respond);
-  } catch (const ApiError& e) {
-    respond(StatusResponse(e.status));
-  } catch (const json::exception& e) {
-    respond(StatusResponse(Status::InvalidArgument(std::string("bad JSON value: ") + e.what())));
+    e.fn(router_, request, m.params, who, respond);
+  } catch (const ApiError& err) {
+    respond(StatusResponse(err.status));
+  } catch (const json::exception& err) {
+    respond(StatusResponse(Status::InvalidArgument(std::string("bad JSON value: ") + err.what())));
   }
 }
 

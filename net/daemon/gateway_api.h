@@ -1,24 +1,59 @@
 // GatewayApi: the REST/JSON routes a gateway serves over the cluster Router, with the
 // request and response shapes of `vectron serve` (docs/rest.md) for the routes it has:
 // collections (create, list, get, drop), points (upsert, get, delete by ids or filter),
-// count, search (one query, with a filter), payload indexes (create, drop), and
+// count, search (one query, with a filter), payload indexes (create, drop), the auth
+// routes (login, keys, users, grants, signing keys, audit: net/api/auth_routes.h) and
 // GET /v1/cluster (the map). Other routes answer 501 naming what the gateway lacks.
+//
+// Access is checked as `vectron serve` checks it: the same scopes and per-collection
+// grants per route, on the headers before the body is read (Admit), and again when the
+// request runs.
 #pragma once
 
+#include <atomic>
+
+#include "net/api/rest_api.h"
+#include "net/auth/authenticator.h"
 #include "net/cluster/router.h"
 #include "net/http/http_server.h"
+#include "net/http/router.h"
+#include "net/io/worker_pool.h"
 
 namespace vectron::net::daemon {
 
 class GatewayApi {
  public:
-  // `router` must outlive the API; both are used on the loop thread only.
-  explicit GatewayApi(cluster::Router& router) : router_(router) {}
-  // Answers `request` (now, or when the router's operation completes).
+  // `router` and `pool` (where auth routes run: password hashing, commits to the PD)
+  // must outlive the API. `auth_on`: every route but /healthz, /readyz and login needs a
+  // token, checked by the Authenticator given to SetAuthenticator; until then those
+  // routes answer 503. Off: every route is open (development).
+  GatewayApi(cluster::Router& router, WorkerPool& pool, bool auth_on);
+  // Any thread; `auth` must outlive the API.
+  void SetAuthenticator(Authenticator* auth) { auth_.store(auth, std::memory_order_release); }
+  // Decides on a request whose headers are in (HttpAdmit): unknown routes 404/405/501,
+  // missing or insufficient tokens 401/403, and the route's body limit. Loop thread.
+  Admission Admit(const HttpRequest& head);
+  // Answers `request` (now, or when the router's operation or the auth task completes).
+  // Loop thread.
   void Handle(HttpRequest request, Responder respond);
 
+  // A data route's handler, on the loop thread.
+  using Fn = void (*)(cluster::Router&, const HttpRequest&, const PathParams&, const Principal& who, Responder);
+  struct Entry {
+    Fn fn = nullptr;                      // A data route.
+    RestApi::AuthFn auth_fn = nullptr;    // An auth route (runs on the pool).
+    RouteAccess access;
+    size_t max_body_bytes = 0;            // 0: HttpLimits::max_body_bytes.
+  };
+
  private:
+  Status Check(const Entry& e, const HttpRequest& req, const PathParams& params, Principal* who);
+
   cluster::Router& router_;
+  WorkerPool& pool_;
+  const bool auth_on_;
+  std::atomic<Authenticator*> auth_{nullptr};
+  Router<Entry> routes_;
 };
 
 }  // namespace vectron::net::daemon

@@ -1,10 +1,17 @@
 #include "net/io/tls.h"
 
 #include <arpa/inet.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+
+#include "net/io/crypto.h"
 
 namespace vectron::net {
 namespace {
@@ -186,6 +193,35 @@ Status TlsSession::Send(std::string_view plain, std::string* out) {
     VECTRON_RETURN_IF_ERROR(Flush(out));
   }
   return Flush(out);
+}
+
+Status ValidateTlsFlags(const std::string& cert_path, const std::string& key_path, bool insecure_http) {
+  if (cert_path.empty() != key_path.empty()) return Status::InvalidArgument("give both --tls-cert and --tls-key, or neither");
+  if (insecure_http && !cert_path.empty())
+    return Status::InvalidArgument("--insecure-http contradicts --tls-cert/--tls-key; give one or the other");
+  return Status::OK();
+}
+
+Result<std::shared_ptr<TlsContext>> ServerTls(const std::string& cert_path, const std::string& key_path,
+                                              bool insecure_http, const std::string& dir, std::string* served,
+                                              std::vector<std::string>* notes) {
+  served->clear();
+  if (!cert_path.empty()) {
+    VECTRON_ASSIGN_OR_RETURN(auto tls, TlsContext::Load(cert_path, key_path));
+    *served = cert_path;
+    return tls;
+  }
+  if (insecure_http) return std::shared_ptr<TlsContext>();
+  std::string cert = dir + "/cert.pem", key = dir + "/key.pem";
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return Status::IOError(dir + ": " + std::strerror(errno));
+  if (::access(cert.c_str(), F_OK) != 0 || ::access(key.c_str(), F_OK) != 0) {
+    VECTRON_RETURN_IF_ERROR(crypto::WriteSelfSignedCert(cert, key, {"localhost", "127.0.0.1", "::1"}, 825));
+    notes->push_back("generated a self-signed TLS certificate " + cert + " (trust it with: curl --cacert " + cert +
+                     "; give --tls-cert/--tls-key for a real one)");
+  }
+  VECTRON_ASSIGN_OR_RETURN(auto tls, TlsContext::Load(cert, key));
+  *served = cert;
+  return tls;
 }
 
 }  // namespace vectron::net

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "vectron/status.h"
 
@@ -44,6 +45,20 @@ class TlsContext {
   bool client_;
   bool verify_;
 };
+
+// The flags of a TLS server (`vectron serve`, `vectron gateway`): InvalidArgument naming
+// the contradiction (one of --tls-cert/--tls-key; --insecure-http with them).
+Status ValidateTlsFlags(const std::string& cert_path, const std::string& key_path, bool insecure_http);
+
+// A TLS server's context, secure by default: `cert_path`/`key_path` (PEM) if given; else,
+// unless `insecure_http` (then null), a self-signed certificate for localhost,
+// 127.0.0.1 and ::1, generated on first start into `dir` (cert.pem, key.pem, the
+// directory mode 0700) and reused after. `*served` names the certificate served (empty
+// without TLS); a line is added to `*notes` when one was generated. Errors: IOError
+// (`dir`), InvalidArgument (files that do not load).
+Result<std::shared_ptr<TlsContext>> ServerTls(const std::string& cert_path, const std::string& key_path,
+                                              bool insecure_http, const std::string& dir, std::string* served,
+                                              std::vector<std::string>* notes);
 
 // One connection's TLS state. Not thread-safe (owned by its connection, on the loop, or
 // by one client socket).

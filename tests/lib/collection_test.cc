@@ -386,7 +386,7 @@ TEST_CASE("shard apply is idempotent by log index") {
   CHECK(shard->Count().value() == 1);
   REQUIRE(shard->Apply(b, 6).ok());
   CHECK(shard->Count().value() == 2);
-  CHECK(shard->applied_index() == 6);
+  CHECK(shard->applied_index().value() == 6);
 }
 
 TEST_CASE("a multi-shard batch left in the journal by a crash is completed on reopen") {

@@ -159,7 +159,7 @@ TEST_CASE("partial updates through Shard::ApplyLogged: deterministic, a missing 
   missing.batch.SetMetadata("b", "{}");
   auto out = s->ApplyLogged(missing, 4, RequestId{}).value();
   CHECK(out.status.IsNotFound());
-  CHECK(s->applied_index() == 4);
+  CHECK(s->applied_index().value() == 4);
   std::vector<std::string> ids = {"a"};
   auto got = s->Get(ids, GetOptions{}).value();
   REQUIRE(got[0]);

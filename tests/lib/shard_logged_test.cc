@@ -1,7 +1,12 @@
 // Shard::ApplyLogged: replicated commands applied once per request, with the log index
 // and the request's outcome in the same transaction (docs/formats/shard-entry.md).
 #include <doctest/doctest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <vector>
+
+#include "storage/lmdb.h"
 #include "test_util.h"
 #include "vectron/shard.h"
 
@@ -44,7 +49,7 @@ TEST_CASE("ApplyLogged: a retried request applies once and answers with its firs
   CHECK(retry.duplicate);
   CHECK(retry.status.ok());
   CHECK(XOf(*s, "p") == 2);
-  CHECK(s->applied_index() == 3);
+  CHECK(s->applied_index().value() == 3);
   // A replay of an applied index does nothing.
   auto replay = s->ApplyLogged(Upsert("p", 9), 2, RequestId{8, 1, 0}).value();
   CHECK(replay.replay);
@@ -65,13 +70,13 @@ TEST_CASE("ApplyLogged: a rejection records the index and the outcome, and chang
   RequestId r{3, 10, 0};
   auto out = s->ApplyLogged(bad, 1, r).value();
   CHECK(out.status.code() == StatusCode::kInvalidArgument);
-  CHECK(s->applied_index() == 1);
+  CHECK(s->applied_index().value() == 1);
   CHECK(s->Count().value() == 0);
   // Its retry gets the same rejection, from the record.
   auto again = s->ApplyLogged(bad, 2, r).value();
   CHECK(again.duplicate);
   CHECK(again.status == out.status);
-  CHECK(s->applied_index() == 2);
+  CHECK(s->applied_index().value() == 2);
   // A malformed filter is rejected the same way.
   LoggedCommand del;
   del.kind = LoggedCommand::Kind::kDeleteWhere;
@@ -110,7 +115,7 @@ TEST_CASE("ApplyLogged: delete-by-filter and payload index changes through the l
   // Another request creating it again is rejected (and the rejection is recorded).
   auto twice = s->ApplyLogged(idx, 3, RequestId{1, 3, 0}).value();
   CHECK(twice.status.code() == StatusCode::kAlreadyExists);
-  CHECK(s->applied_index() == 3);
+  CHECK(s->applied_index().value() == 3);
 
   LoggedCommand del;
   del.kind = LoggedCommand::Kind::kDeleteWhere;
@@ -142,9 +147,53 @@ TEST_CASE("ApplyLogged: request records survive a reopen") {
     CHECK(s->ApplyLogged(Upsert("p", 2), 2, RequestId{4, 2, 0}).value().status.ok());
   }
   auto s = Shard::Open(dir.path(), testing::SmallConfig(2), Options()).value();
-  CHECK(s->applied_index() == 2);
+  CHECK(s->applied_index().value() == 2);
   CHECK(s->ApplyLogged(Upsert("p", 1), 3, RequestId{4, 1, 0}).value().duplicate);
   CHECK(XOf(*s, "p") == 2);
+}
+
+TEST_CASE("applied_index: an LMDB read error is an error, never index 0") {
+  TempDir dir;
+  auto s = Shard::Open(dir.path(), testing::SmallConfig(2), Options()).value();
+  REQUIRE(s->ApplyLogged(Upsert("p", 1), 4, RequestId{7, 1, 0}).ok());
+  REQUIRE(s->applied_index().value() == 4);
+  // Another process takes every free slot of the environment's reader table (LMDB
+  // allows one environment per directory per process, hence the child): the shard's
+  // next read transaction cannot begin. Before applied_index() was a Result it answered
+  // 0 here, and a Raft group would have replayed its whole log onto this shard.
+  int ready[2], done[2];
+  REQUIRE(::pipe(ready) == 0);
+  REQUIRE(::pipe(done) == 0);
+  pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    {
+      storage::EnvOptions eo;
+      eo.map_size_bytes = Options().map_size_bytes;
+      auto env = storage::LmdbEnv::Open(dir.path(), eo);
+      std::vector<storage::ReadTxn> held;
+      while (env.ok()) {
+        auto rt = storage::ReadTxn::Begin(*env);
+        if (!rt.ok()) break;
+        held.push_back(std::move(*rt));
+      }
+      char c = held.empty() ? 'n' : 'y';
+      (void)!::write(ready[1], &c, 1);
+      (void)!::read(done[0], &c, 1);  // Holds the slots until the parent is done.
+    }  // Ends the transactions (freeing their slots: a dead process's are not reclaimed).
+    ::_exit(0);
+  }
+  char c = 0;
+  REQUIRE(::read(ready[0], &c, 1) == 1);
+  CHECK(c == 'y');
+  auto applied = s->applied_index();
+  CHECK_FALSE(applied.ok());
+  (void)!::write(done[1], "x", 1);
+  int st = 0;
+  ::waitpid(child, &st, 0);
+  for (int fd : {ready[0], ready[1], done[0], done[1]}) ::close(fd);
+  // With the slots free again it reads the index it has.
+  CHECK(s->applied_index().value() == 4);
 }
 
 }  // namespace

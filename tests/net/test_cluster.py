@@ -9,14 +9,21 @@ import os
 import re
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import time
 
+import sys
+
 import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_serve import Server  # noqa: E402
 
 BIN = os.environ.get("VECTRON_BIN", "vectron")
 DIM = 4
+ADMIN_PASSWORD = "cluster admin password"
 
 
 def free_ports(n):
@@ -32,17 +39,22 @@ def free_ports(n):
 
 
 class Node:
-    def __init__(self, tmp_path, name, argv):
-        self.name, self.argv = name, argv
+    def __init__(self, tmp_path, name, argv, env=None):
+        self.name, self.argv, self.env = name, argv, env
         self.log_path = tmp_path / f"{name}.log"
         self.start()
 
     def start(self):
         self.log = open(self.log_path, "a")
-        self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=self.log, text=True)
-        line = self.proc.stdout.readline()
-        m = re.search(r"ready on ([\d.]+):(\d+)", line)
-        assert m, f"{self.name} did not start: {line!r} {open(self.log_path).read()}"
+        self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=self.log, text=True, env=self.env)
+        self.lines = []
+        for _ in range(10):  # Notes (a generated certificate) may come first.
+            line = self.proc.stdout.readline()
+            self.lines.append(line)
+            m = re.search(r"ready on ([\d.]+):(\d+)", line)
+            if m or not line:
+                break
+        assert m, f"{self.name} did not start: {self.lines!r} {open(self.log_path).read()}"
         self.host, self.port = m.group(1), int(m.group(2))
 
     def kill9(self):
@@ -60,8 +72,31 @@ class Node:
         self.log.close()
 
 
+def gateway_env(password=ADMIN_PASSWORD):
+    env = dict(os.environ)
+    env.pop("VECTRON_ADMIN_PASSWORD", None)
+    if password is not None:
+        env["VECTRON_ADMIN_PASSWORD"] = password
+    return env
+
+
+def http_call(host, port, method, path, body=None, token=None, timeout=60):
+    c = http.client.HTTPConnection(host, port, timeout=timeout)
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    c.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    return r.status, json.loads(data) if data else None
+
+
 class Cluster:
-    def __init__(self, tmp_path, gateway_args=()):
+    """3 PDs, 3 workers and `gateways` gateways (plain HTTP on loopback, auth on: the
+    admin is created with ADMIN_PASSWORD, and call() sends the admin's login token)."""
+
+    def __init__(self, tmp_path, gateway_args=(), gateways=1):
         ports = free_ports(6)
         self.ports = ports
         pd_list = ",".join(f"{i + 1}=127.0.0.1:{ports[i]}" for i in range(3))
@@ -69,24 +104,35 @@ class Cluster:
         self.secret_file.write_text("0123456789abcdef-test-secret\n")
         sec = ["--secret-file", str(self.secret_file)]
         self.nodes = []
-        self.pds = [Node(tmp_path, f"pd{i + 1}", [BIN, "pd", "--id", str(i + 1), "--data", str(tmp_path / f"pd{i + 1}"),
+        self.pds = [Node(tmp_path, f"pd{i + 1}", [BIN, "pd", "--id", str(i + 1), "--db", str(tmp_path / f"pd{i + 1}"),
                                                    "--listen", f"127.0.0.1:{ports[i]}", "--peers", pd_list, *sec])
                     for i in range(3)]
-        self.workers = [Node(tmp_path, f"w{i + 1}", [BIN, "worker", "--id", str(i + 1), "--data", str(tmp_path / f"w{i + 1}"),
+        self.workers = [Node(tmp_path, f"w{i + 1}", [BIN, "worker", "--id", str(i + 1), "--db", str(tmp_path / f"w{i + 1}"),
                                                       "--listen", f"127.0.0.1:{ports[3 + i]}", "--pd", pd_list,
                                                       "--map-size-bytes", str(64 << 20), *sec])
                         for i in range(3)]
-        self.gateway = Node(tmp_path, "gw", [BIN, "gateway", "--pd", pd_list, "--http", "127.0.0.1:0", *sec, *gateway_args])
-        self.nodes = self.pds + self.workers + [self.gateway]
+        self.gateways = [Node(tmp_path, f"gw{i + 1}", [BIN, "gateway", "--id", str(i + 1), "--db", str(tmp_path / f"gw{i + 1}"),
+                                                        "--pd", pd_list, "--http", "127.0.0.1:0", "--insecure-http", *sec,
+                                                        *gateway_args], env=gateway_env())
+                         for i in range(gateways)]
+        self.gateway = self.gateways[0]
+        self.nodes = self.pds + self.workers + self.gateways
+        # Every gateway loads the auth records from the PD; one creates the admin.
+        for g in self.gateways:
+            self.wait_for(f"{g.name} ready", lambda: http_call(g.host, g.port, "GET", "/readyz")[0] == 200)
+        st, body = http_call(self.gateway.host, self.gateway.port, "POST", "/v1/auth/login",
+                             {"username": "admin", "password": ADMIN_PASSWORD})
+        assert st == 200, body
+        self.login_token = body["token"]
+        # The data API takes SDK tokens (login tokens are for the console and accounts).
+        st, body = http_call(self.gateway.host, self.gateway.port, "POST", "/v1/keys",
+                             {"name": "test", "scopes": ["read", "write", "admin"]}, self.login_token)
+        assert st == 201, body
+        self.token = body["token"]
 
-    def call(self, method, path, body=None, timeout=60):
-        c = http.client.HTTPConnection(self.gateway.host, self.gateway.port, timeout=timeout)
-        c.request(method, path, body=json.dumps(body) if body is not None else None,
-                  headers={"Content-Type": "application/json"})
-        r = c.getresponse()
-        data = r.read()
-        c.close()
-        return r.status, json.loads(data) if data else None
+    def call(self, method, path, body=None, timeout=60, token=True, gateway=0):
+        g = self.gateways[gateway]
+        return http_call(g.host, g.port, method, path, body, self.token if token is True else token, timeout)
 
     def wait_for(self, what, fn, timeout=60):
         deadline = time.monotonic() + timeout
@@ -235,11 +281,27 @@ def test_a_minority_refuses_writes_and_loses_nothing(tmp_path):
 
 
 def test_daemons_refuse_bad_flags(tmp_path):
-    r = subprocess.run([BIN, "pd", "--id", "4", "--data", str(tmp_path / "x"), "--peers", "1=127.0.0.1:1,2=127.0.0.1:2",
+    r = subprocess.run([BIN, "pd", "--id", "4", "--db", str(tmp_path / "x"), "--peers", "1=127.0.0.1:1,2=127.0.0.1:2",
                         "--insecure"],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode != 0 and "--id must be one of --peers" in r.stderr
-    r = subprocess.run([BIN, "worker", "--id", "1", "--data", str(tmp_path / "y"), "--pd", "1=127.0.0.1", "--insecure"],
+    # The older spelling --data is still read (the same refusal, past the flags)...
+    r = subprocess.run([BIN, "pd", "--id", "4", "--data", str(tmp_path / "x"), "--peers", "1=127.0.0.1:1,2=127.0.0.1:2",
+                        "--insecure"], capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and "--id must be one of --peers" in r.stderr
+    # ... and a daemon has no default directory: two of them must never share one.
+    for kind in (["pd", "--id", "1", "--peers", "1=127.0.0.1:1"], ["worker", "--id", "1", "--pd", "1=127.0.0.1:1"],
+                 ["gateway", "--pd", "1=127.0.0.1:1"]):
+        r = subprocess.run([BIN, *kind, "--insecure"], capture_output=True, text=True, timeout=30)
+        assert r.returncode != 0 and "--db DIR is required" in r.stderr, r.stderr
+    # TLS flags as `vectron serve` checks them.
+    gw = [BIN, "gateway", "--pd", "1=127.0.0.1:1", "--insecure", "--db", str(tmp_path / "g")]
+    r = subprocess.run([*gw, "--tls-cert", "c.pem"], capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and "give both --tls-cert and --tls-key" in r.stderr, r.stderr
+    r = subprocess.run([*gw, "--tls-cert", "c.pem", "--tls-key", "k.pem", "--insecure-http"], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode != 0 and "--insecure-http contradicts" in r.stderr, r.stderr
+    r = subprocess.run([BIN, "worker", "--id", "1", "--db", str(tmp_path / "y"), "--pd", "1=127.0.0.1", "--insecure"],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode != 0 and "127.0.0.1" in r.stderr
     r = subprocess.run([BIN, "gateway", "--pd", "1=a:1,1=b:2", "--insecure"], capture_output=True, text=True, timeout=30)
@@ -260,7 +322,7 @@ def test_cluster_ports_refuse_callers_without_the_secret(cluster, tmp_path):
     wrong.write_text("not-the-cluster-secret")
     pd_list = ",".join(f"{i + 1}=127.0.0.1:{cluster.ports[i]}" for i in range(3))
     gw = Node(tmp_path, "gw-wrong", [BIN, "gateway", "--pd", pd_list, "--http", "127.0.0.1:0", "--secret-file", str(wrong),
-                                      "--deadline-ms", "1500"])
+                                      "--deadline-ms", "1500", "--db", str(tmp_path / "gw-wrong"), "--insecure-http"])
     try:
         c = http.client.HTTPConnection(gw.host, gw.port, timeout=30)
         c.request("GET", "/readyz")
@@ -296,29 +358,58 @@ def test_gateway_refuses_bad_input_and_unknown_routes(cluster):
 
 
 def test_cluster_up_starts_serves_and_stops(tmp_path):
+    # Secure by default, as `vectron serve`: the gateway serves HTTPS with a generated
+    # certificate, and the admin's generated password is printed once.
     d = tmp_path / "c"
     up = subprocess.Popen([BIN, "cluster", "up", "--dir", str(d), "--workers", "2"], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True)
+                          stderr=subprocess.PIPE, text=True, env=gateway_env(None))
     try:
         line = up.stdout.readline()
         assert line.startswith("cluster ready"), (line, up.stderr.read() if up.poll() is not None else "")
+        note = up.stdout.readline()
+        m = re.search(r'created admin user "admin" with generated password (\S+) \(shown only this once\)', note)
+        assert m, note
+        password = m.group(1)
         info = json.loads((d / "cluster.json").read_text())
         assert len(info["pd"]) == 3 and len(info["workers"]) == 2 and len(info["gateways"]) == 1
         pids = [n["pid"] for n in info["pd"] + info["workers"] + info["gateways"]]
         for pid in pids:
             os.kill(pid, 0)  # Alive.
         assert info["workers"][0]["argv"][1] == "worker"
-        host, port = info["gateways"][0]["http"].split(":")
-        conn = http.client.HTTPConnection(host, int(port), timeout=60)
-        conn.request("POST", "/v1/collections", body=json.dumps({"name": "t", "dim": 2}))
-        r = conn.getresponse()
-        assert r.status == 201, r.read()
-        r.read()
-        conn.request("PUT", "/v1/collections/t/points", body=json.dumps({"points": [{"id": "a", "vector": [1, 2]}]}))
-        r = conn.getresponse()
-        assert r.status == 200, r.read()
-        r.read()
-        st = subprocess.run([BIN, "cluster", "status", "--dir", str(d)], capture_output=True, text=True, timeout=60)
+        g = info["gateways"][0]
+        assert g["url"].startswith("https://") and g["cert"], g
+        host, port = g["http"].split(":")
+        ctx = ssl.create_default_context(cafile=g["cert"])  # Trusts exactly the gateway's certificate.
+
+        def call(method, path, body=None, token=None):
+            conn = http.client.HTTPSConnection(host, int(port), timeout=60, context=ctx)
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
+            r = conn.getresponse()
+            data = r.read()
+            conn.close()
+            return r.status, json.loads(data) if data else None
+
+        st, body = call("POST", "/v1/collections", {"name": "t", "dim": 2})
+        assert st == 401, body
+        st, body = call("POST", "/v1/auth/login", {"username": "admin", "password": password})
+        assert st == 200, body
+        login = body["token"]
+        st, body = call("POST", "/v1/keys", {"name": "k", "scopes": ["read", "write", "admin"]}, login)
+        assert st == 201, body
+        token = body["token"]
+        st, body = call("POST", "/v1/collections", {"name": "t", "dim": 2}, token)
+        assert st == 201, body
+        st, body = call("PUT", "/v1/collections/t/points", {"points": [{"id": "a", "vector": [1, 2]}]}, token)
+        assert st == 200, body
+        # Plain HTTP is not served on the TLS port.
+        with pytest.raises((http.client.HTTPException, ConnectionError, OSError)):
+            http_call(host, int(port), "GET", "/healthz", timeout=10)
+        st = subprocess.run([BIN, "cluster", "status", "--dir", str(d)], capture_output=True, text=True, timeout=60,
+                            env={k: v for k, v in os.environ.items() if k != "VECTRON_TOKEN"})
+        assert st.returncode == 1 and "--token" in st.stderr, st.stdout + st.stderr
+        st = subprocess.run([BIN, "cluster", "status", "--dir", str(d), "--token", token], capture_output=True, text=True,
+                            timeout=60)
         assert st.returncode == 0 and st.stdout.count("alive") == 2 and "t shard 0" in st.stdout, st.stdout + st.stderr
     finally:
         up.send_signal(signal.SIGINT)
@@ -329,6 +420,119 @@ def test_cluster_up_starts_serves_and_stops(tmp_path):
             os.kill(pid, 0)
     r = subprocess.run([BIN, "cluster", "status", "--dir", str(tmp_path / "none")], capture_output=True, text=True)
     assert r.returncode == 1 and "cluster.json" in r.stderr
+    r = subprocess.run([BIN, "cluster", "up", "--dir", str(tmp_path / "c2"), "--admin-password-file", str(tmp_path / "nope")],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and "--admin-password-file" in r.stderr and "cannot read it" in r.stderr, r.stderr
+
+
+def exercise(call, login, key_call):
+    """The same client calls, against `vectron serve` and against a gateway: `call(method,
+    path, body, token)` answers (status, body); `key_call` is used with the keys made
+    (on a second gateway). `login` is the admin's login token. Returns a read key's token."""
+    st, body = call("GET", "/v1/collections", None, None)
+    assert st == 401 and body["error"]["code"] == "unauthenticated", body
+    st, body = call("PUT", "/v1/collections/docs/points", {"points": [{"id": "x", "vector": vec(1)}]}, None)
+    assert st == 401, body
+    # Login tokens manage accounts; the data API takes an SDK token (an API key's).
+    st, body = call("POST", "/v1/collections", {"name": "docs", "dim": DIM, "shards": 2}, login)
+    assert st == 403 and "SDK token" in body["error"]["message"], body
+    st, body = call("POST", "/v1/keys", {"name": "admin-key", "scopes": ["read", "write", "admin"]}, login)
+    assert st == 201, body
+    token = body["token"]
+    st, body = call("POST", "/v1/collections", {"name": "docs", "dim": DIM, "shards": 2}, token)
+    assert st == 201, body
+    pts = [{"id": f"p{i}", "vector": vec(i), "metadata": {"v": i}} for i in range(20)]
+    st, body = call("PUT", "/v1/collections/docs/points", {"points": pts}, token)
+    assert st == 200 and body["upserted"] == 20, body
+    st, body = call("POST", "/v1/collections/docs/search", {"vector": vec(5), "k": 2, "exact": True}, token)
+    assert st == 200 and body["hits"][0]["id"] == "p5", body
+    st, body = call("POST", "/v1/collections/docs/count", {}, token)
+    assert st == 200 and body["count"] == 20, body
+    # A read key reads and may not write (403), on the second gateway too.
+    st, body = call("POST", "/v1/keys", {"name": "reader", "scopes": ["read"]}, login)
+    assert st == 201, body
+    reader = body["token"]
+    st, body = key_call("POST", "/v1/collections/docs/points/get", {"ids": ["p1", "zz"]}, reader)
+    assert st == 200 and [p["id"] for p in body["points"]] == ["p1"] and body["not_found"] == ["zz"], body
+    st, body = key_call("PUT", "/v1/collections/docs/points", {"points": [{"id": "y", "vector": vec(2)}]}, reader)
+    assert st == 403 and body["error"]["code"] == "permission_denied", body
+    st, body = key_call("DELETE", "/v1/collections/docs", None, reader)
+    assert st == 403, body
+    # Users with per-collection grants: bob may read docs only, and so may his keys.
+    st, body = call("POST", "/v1/users", {"username": "bob", "password": "bob-password", "role": "user",
+                                          "grants": {"docs": ["read"]}}, login)
+    assert st == 201, body
+    st, body = call("GET", "/v1/users", None, login)
+    assert st == 200 and sorted(u["name"] for u in body["users"]) == ["admin", "bob"], body
+    st, body = call("POST", "/v1/auth/login", {"username": "bob", "password": "bob-password"}, None)
+    assert st == 200, body
+    bob = body["token"]
+    st, body = call("POST", "/v1/keys", {"name": "bob-rw", "scopes": ["read", "write"], "collections": ["docs"]}, bob)
+    assert st == 403 and "grant" in body["error"]["message"], body
+    st, body = call("POST", "/v1/keys", {"name": "bob-r", "scopes": ["read"], "collections": ["docs"]}, bob)
+    assert st == 201, body
+    st, body = key_call("POST", "/v1/collections/docs/count", {}, body["token"])
+    assert st == 200 and body["count"] == 20, body
+    st, body = call("GET", "/v1/users", None, bob)
+    assert st == 403, body
+    return reader
+
+
+def test_gateway_auth_matches_serve_and_holds_across_gateways(tmp_path):
+    # Against `vectron serve` with auth on (plain HTTP to compare with the plain-HTTP
+    # gateways here; TLS is checked in the cluster up test).
+    srv = Server(tmp_path, "--insecure-http", secure=True, env=gateway_env(), name="serve")
+    try:
+        st, body = http_call(srv.host, srv.port, "POST", "/v1/auth/login", {"username": "admin", "password": ADMIN_PASSWORD})
+        assert st == 200, body
+
+        def serve_call(method, path, body=None, token=None):
+            return http_call(srv.host, srv.port, method, path, body, token)
+        exercise(serve_call, body["token"], serve_call)
+    finally:
+        srv.stop()
+
+    c = Cluster(tmp_path, gateways=2)
+    try:
+        c.wait_for("three live workers", lambda: (lambda r: r[0] == 200 and len(
+            [w for w in r[1]["workers"] if w["alive"]]) == 3)(c.call("GET", "/v1/cluster")))
+
+        def on_a(method, path, body=None, token=None):
+            return c.call(method, path, body, token=token)
+
+        def on_b(method, path, body=None, token=None):
+            # B learns of a key made on A at its next map refresh (1 s): until then the key
+            # "does not exist" there.
+            def attempt():
+                r = c.call(method, path, body, token=token, gateway=1)
+                unknown = r[0] == 401 and "does not exist" in r[1]["error"]["message"]
+                return None if unknown else r
+            return c.wait_for("gateway B to know the key", attempt, timeout=30)
+        # The same calls as against serve; the key made through gateway A is used on B.
+        reader = exercise(on_a, c.login_token, on_b)
+        # A key made through B works on A; revoked through A, it stops working on both.
+        st, body = c.call("POST", "/v1/keys", {"name": "rw", "scopes": ["read", "write"]}, token=c.login_token, gateway=1)
+        assert st == 201, body
+        rw, rw_id = body["token"], body["key_id"]
+        c.wait_for("A to know B's key", lambda: c.call("POST", "/v1/collections/docs/count", {}, token=rw)[0] == 200)
+        st, body = c.call("PUT", "/v1/collections/docs/points", {"points": [{"id": "w", "vector": vec(3)}]}, token=rw)
+        assert st == 200, body
+        st, body = c.call("DELETE", f"/v1/keys/{rw_id}", token=c.login_token)
+        assert st == 200, body
+        st, body = c.call("POST", "/v1/collections/docs/count", {}, token=rw)
+        assert st == 401 and "revoked" in body["error"]["message"], body  # At once on the gateway that revoked it.
+        c.wait_for("B to refuse the revoked key", lambda: c.call(
+            "POST", "/v1/collections/docs/count", {}, token=rw, gateway=1)[0] == 401)
+        assert c.call("POST", "/v1/collections/docs/count", {}, token=reader, gateway=1)[0] == 200
+        # The admin routes through either gateway: list collections, delete a user, drop.
+        st, body = c.call("GET", "/v1/collections", gateway=1)
+        assert st == 200 and [x["name"] for x in body["collections"]] == ["docs"], body
+        st, body = c.call("DELETE", "/v1/users/bob", token=c.login_token, gateway=1)
+        assert st == 200, body
+        st, body = c.call("DELETE", "/v1/collections/docs")
+        assert st == 200, body
+    finally:
+        c.stop()
 
 
 def test_partial_updates_and_search_paging_through_the_gateway(cluster):
