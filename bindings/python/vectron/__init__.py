@@ -95,7 +95,6 @@ __all__ = [
     "Point",
     "ScrollPage",
     "CollectionStats",
-    "HAS_FILTERS",
     "Error",
     "InvalidArgumentError",
     "NotFoundError",
@@ -115,9 +114,6 @@ __all__ = [
     "ConnectionFailedError",
     "DeadlineExceededError",
 ]
-
-#: True: the engine supports ``where=`` filters and payload indexes (feature test).
-HAS_FILTERS: bool = bool(_vectron.HAS_FILTERS)
 
 
 # ---------------------------------------------------------------------------------------

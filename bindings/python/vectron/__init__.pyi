@@ -29,7 +29,6 @@ from .errors import (
 )
 
 __version__: str
-HAS_FILTERS: bool
 
 Metadata = dict[str, Any]
 Where = Mapping[str, Any] | str | None
