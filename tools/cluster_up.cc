@@ -157,7 +157,7 @@ int RunClusterUp(const ClusterUpOptions& o) {
   std::vector<Proc> procs;
   std::string pd_list;
   for (int i = 1; i <= o.pd; ++i) {
-    Proc p{"pd" + std::to_string(i), static_cast<uint64_t>(i), "127.0.0.1:" + std::to_string(FreePort())};
+    Proc p{"pd" + std::to_string(i), static_cast<uint64_t>(i), "127.0.0.1:" + std::to_string(FreePort()), /*argv=*/{}};
     pd_list += (pd_list.empty() ? "" : ",") + std::to_string(i) + "=" + p.addr;
     procs.push_back(p);
   }
@@ -165,7 +165,7 @@ int RunClusterUp(const ClusterUpOptions& o) {
     p.argv = {self, "pd", "--id", std::to_string(p.id), "--data", o.dir + "/" + p.name, "--listen", p.addr, "--peers", pd_list,
               "--secret-file", secret_file};
   for (int i = 1; i <= o.workers; ++i) {
-    Proc p{"worker" + std::to_string(i), static_cast<uint64_t>(i), "127.0.0.1:" + std::to_string(FreePort())};
+    Proc p{"worker" + std::to_string(i), static_cast<uint64_t>(i), "127.0.0.1:" + std::to_string(FreePort()), /*argv=*/{}};
     p.argv = {self, "worker", "--id", std::to_string(i), "--data", o.dir + "/" + p.name, "--listen", p.addr, "--pd", pd_list,
               "--secret-file", secret_file};
     procs.push_back(p);
@@ -175,7 +175,7 @@ int RunClusterUp(const ClusterUpOptions& o) {
     std::string http = i == 1 ? o.http : "127.0.0.1:0";
     if (http.size() > 2 && http.compare(http.size() - 2, 2, ":0") == 0)
       http = http.substr(0, http.size() - 1) + std::to_string(FreePort());
-    Proc p{"gateway" + std::to_string(i), static_cast<uint64_t>(i), http};
+    Proc p{"gateway" + std::to_string(i), static_cast<uint64_t>(i), http, /*argv=*/{}};
     p.argv = {self, "gateway", "--id", std::to_string(i), "--pd", pd_list, "--http", p.addr, "--secret-file", secret_file};
     procs.push_back(p);
   }
