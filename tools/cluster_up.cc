@@ -12,7 +12,6 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <regex>
 #include <sstream>
 #include <thread>
 #include <vector>
@@ -33,6 +32,22 @@ struct Proc {
   std::vector<std::string> argv;
   pid_t pid = -1;
 };
+
+// The address of the first "ready on A.B.C.D:PORT" in a daemon's log, or "" (no
+// std::regex: GCC 12 warns inside <regex> under ASan, GCC bug 105616).
+std::string ReadyAddress(const std::string& log) {
+  static const std::string kReady = "ready on ";
+  auto digit = [&](size_t i) { return i < log.size() && log[i] >= '0' && log[i] <= '9'; };
+  for (size_t at = log.find(kReady); at != std::string::npos; at = log.find(kReady, at + 1)) {
+    const size_t begin = at + kReady.size();
+    size_t e = begin;
+    while (digit(e) || (e < log.size() && log[e] == '.')) ++e;
+    if (e == begin || e >= log.size() || log[e] != ':' || !digit(e + 1)) continue;
+    for (++e; digit(e);) ++e;
+    return log.substr(begin, e - begin);
+  }
+  return "";
+}
 
 // A free loopback TCP port (the port may be taken again before it is used: a small race).
 int FreePort() {
@@ -193,7 +208,6 @@ int RunClusterUp(const ClusterUpOptions& o) {
   // Wait for the gateways' ports (from their "ready on" lines), then for a map in which
   // every worker is alive.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(o.ready_timeout_s);
-  std::regex ready(R"(ready on ([0-9.]+:[0-9]+))");
   bool up = false;
   while (!g_stop && std::chrono::steady_clock::now() < deadline) {
     for (auto& p : procs) {
@@ -208,9 +222,8 @@ int RunClusterUp(const ClusterUpOptions& o) {
     bool ports = true;
     for (auto& p : procs) {
       if (p.argv[1] != "gateway") continue;
-      std::smatch m;
-      std::string log = ReadFile(o.dir + "/" + p.name + ".log");
-      if (std::regex_search(log, m, ready)) p.addr = m[1];
+      std::string addr = ReadyAddress(ReadFile(o.dir + "/" + p.name + ".log"));
+      if (!addr.empty()) p.addr = addr;
       else ports = false;
     }
     if (ports) {
