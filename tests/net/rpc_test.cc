@@ -214,7 +214,7 @@ namespace {
 std::vector<Point> Points(int n, uint32_t dim) {
   std::vector<Point> pts;
   for (int i = 0; i < n; ++i) {
-    char id[8];
+    char id[16];  // "p" and any int: no -Wformat-truncation
     std::snprintf(id, sizeof(id), "p%03d", i);
     std::vector<float> v(dim, 0.0f);
     v[0] = float(i);
