@@ -2,6 +2,7 @@
 # Builds a libFuzzer target directly with clang (not via meson) and runs it briefly.
 # Usage: fuzz/run.sh TARGET SECONDS    e.g. fuzz/run.sh filter_parser 60
 # Exits non-zero if the fuzzer finds a crash, leak or sanitizer error.
+# VECTRON_WERROR=1 (scripts/test.sh sets it) makes compiler warnings errors.
 set -euo pipefail
 
 target="${1:?usage: fuzz/run.sh TARGET SECONDS}"
@@ -56,7 +57,9 @@ out="$(mktemp -d /tmp/vectron-fuzz-${target}.XXXXXX)"
 flatc --cpp --scoped-enums -o "$out" net/schema/rpc.fbs
 binary="$out/${target}_fuzz"
 echo "building $binary"
-"$cxx" -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+werror=()
+[ "${VECTRON_WERROR:-0}" = 1 ] && werror=(-Werror)
+"$cxx" -std=c++20 -g -O1 -Wall -Wextra ${werror[@]+"${werror[@]}"} -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -I include -I lib -I . -I "$out" "${sources[@]}" ${libs[@]+"${libs[@]}"} -o "$binary"
 
 # Run on a scratch copy so the committed seeds are not mixed with generated inputs.

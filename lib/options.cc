@@ -208,4 +208,12 @@ bool ParsePayloadType(std::string_view name, PayloadType* type) {
   return false;
 }
 
+Result<PayloadType> ParsePayloadType(std::string_view name) {
+  PayloadType t;
+  if (!ParsePayloadType(name, &t))
+    return Status::InvalidArgument("payload index type must be keyword, integer, float or bool, got \"" +
+                                   std::string(name) + "\"");
+  return t;
+}
+
 }  // namespace vectron

@@ -9,12 +9,27 @@
 #   6. the web console: unit tests and the end-to-end test in Chromium (scripts/test-console.sh)
 #   7. the filter-parser, HTTP-request, RPC-frame, JWT and JSON-body fuzzers, briefly
 #   8. clang's thread-safety analysis over libvectron (compile only)
-# Ends with one line "N passed, N failed, N skipped" summing all of them.
+# Each step prints "--- step NAME: N s" when it ends, and all of them again before the
+# last line, which is "N passed, N failed, N skipped" summing all of them.
+# The project's own code is compiled with -Werror here (meson's werror option, and
+# VECTRON_WERROR=1 for fuzz/run.sh): CI fails on a new warning. A plain `meson setup`
+# does not, so a newer compiler's new warnings do not break a user's build.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+start_all=$SECONDS
 bash scripts/install-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
 
 logs=()
+step_times=()
+# timed NAME COMMAND...: runs COMMAND in this shell, then prints "--- step NAME: N s".
+timed() {
+  local name=$1 start=$SECONDS
+  shift
+  "$@"
+  local line="--- step $name: $((SECONDS - start)) s"
+  echo "$line"
+  step_times+=("$line")
+}
 run_suite() {  # name builddir meson-setup-args... -- meson-test-args...
   local name=$1 dir=$2; shift 2
   local setup=() testargs=()
@@ -22,9 +37,12 @@ run_suite() {  # name builddir meson-setup-args... -- meson-test-args...
   [ $# -gt 0 ] && shift
   testargs=("$@")
   echo "=== $name ($dir)"
-  if [ ! -f "$dir/build.ninja" ]; then
-    meson setup "$dir" "${setup[@]}" >"$dir.setup.log" 2>&1 || { cat "$dir.setup.log"; logs+=("$dir/missing"); return; }
-  fi
+  local t0=$SECONDS
+  # An existing build directory is reconfigured, so it has these options (-Dwerror too).
+  local reconfigure=()
+  [ -f "$dir/build.ninja" ] && reconfigure=(--reconfigure)
+  meson setup ${reconfigure[@]+"${reconfigure[@]}"} "$dir" -Dwerror=true "${setup[@]}" >"$dir.setup.log" 2>&1 ||
+    { cat "$dir.setup.log"; logs+=("$dir/missing"); return; }
   # Only what the selected tests need (the sanitizer steps skip benches and recall).
   # The release step builds everything (benches and tools included, so they compile).
   local targets=""
@@ -35,51 +53,79 @@ run_suite() {  # name builddir meson-setup-args... -- meson-test-args...
   if ! ninja -C "$dir" $targets >"$dir.ninja.log" 2>&1; then
     tail -40 "$dir.ninja.log"; logs+=("$dir/missing"); return
   fi
-  meson test -C "$dir" --no-rebuild --print-errorlogs --num-processes 1 "${testargs[@]}" | tail -25
+  local t1=$SECONDS
+  meson test -C "$dir" --no-rebuild --print-errorlogs --num-processes "${TEST_PROCESSES:-1}" "${testargs[@]}" | tail -25
   logs+=("$dir/meson-logs/testlog.json")
+  echo "    $name: build $((t1 - t0)) s, tests $((SECONDS - t1)) s"
 }
 
-run_suite release build --buildtype=release -- --no-suite concurrency
+# The release and ASan tests run two at a time, for the 2 cores: each test has its own
+# temporary directories and loopback ports (port 0, or free ports picked just before
+# use); those that must run alone (crash, raft-crash, recall, serve-soak) are marked
+# is_parallel: false and meson runs them alone. The concurrency suite (TSan) runs one at
+# a time: its tests keep both cores busy themselves.
+TEST_PROCESSES=2 timed release run_suite release build --buildtype=release -- --no-suite concurrency
 # The sanitizer builds use -O1 -g: half the compile time of -O2 on this 2-core machine.
 # The console is built (npm, Vite) and tested in the release build only.
-VECTRON_SANITIZED=1 run_suite asan build-asan -Ddebug=true -Doptimization=1 -Db_sanitize=address,undefined -Db_lundef=false \
+VECTRON_SANITIZED=1 TEST_PROCESSES=2 timed asan run_suite asan build-asan -Ddebug=true -Doptimization=1 -Db_sanitize=address,undefined -Db_lundef=false \
   -Dnative=true -Dconsole=disabled -- --no-suite recall --no-suite concurrency --timeout-multiplier 4
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp" \
-run_suite tsan build-tsan -Ddebug=true -Doptimization=1 -Db_sanitize=thread -Dconsole=disabled -- --suite concurrency --timeout-multiplier 4
+timed tsan run_suite tsan build-tsan -Ddebug=true -Doptimization=1 -Db_sanitize=thread -Dconsole=disabled -- --suite concurrency --timeout-multiplier 4
 # The Python client's tests start the release build's server.
-VECTRON_BIN="$PWD/build/tools/vectron" VECTRON_REQUIRE_SERVER=1 bash scripts/test-python.sh build-python-test
+VECTRON_BIN="$PWD/build/tools/vectron" VECTRON_REQUIRE_SERVER=1 timed python bash scripts/test-python.sh build-python-test
 logs+=("build-python-test/testlog.json")
-bash scripts/test-clients.sh build-clients-test
+timed clients bash scripts/test-clients.sh build-clients-test
 logs+=("build-clients-test/js.testlog.json" "build-clients-test/go.testlog.json")
-bash scripts/test-console.sh build; logs+=("build/console-test/testlog.json")
+timed console bash scripts/test-console.sh build; logs+=("build/console-test/testlog.json")
 
-# 7. The filter parser under libFuzzer (+ASan/UBSan) for a short, fixed time.
-echo "=== fuzz: filter parser (${VECTRON_FUZZ_SECONDS:-30} s)"
-if bash fuzz/run.sh filter_parser "${VECTRON_FUZZ_SECONDS:-30}" >build-fuzz.log 2>&1; then fuzz=OK; else fuzz=FAIL; tail -40 build-fuzz.log; fi
-grep -E "^#[0-9]+ +DONE|stat::number_of_executed_units" build-fuzz.log | tail -2
-printf '{"name": "fuzz-filter-parser", "result": "%s", "stdo": ""}\n' "$fuzz" >build-fuzz.testlog.json
-logs+=("$PWD/build-fuzz.testlog.json")
-# The server's input paths: HTTP requests, RPC frames, JWTs and JSON bodies.
-for target in http_request rpc_frame jwt json_body; do
-  echo "=== fuzz: $target (${VECTRON_FUZZ_SECONDS:-30} s)"
-  if bash fuzz/run.sh "$target" "${VECTRON_FUZZ_SECONDS:-30}" >"build-fuzz-$target.log" 2>&1; then fuzz=OK; else fuzz=FAIL; tail -40 "build-fuzz-$target.log"; fi
-  grep -E "stat::number_of_executed_units" "build-fuzz-$target.log" | tail -1
-  printf '{"name": "fuzz-%s", "result": "%s", "stdo": ""}\n' "$target" "$fuzz" >"build-fuzz-$target.testlog.json"
-  logs+=("$PWD/build-fuzz-$target.testlog.json")
-done
+# 7. The fuzzers under libFuzzer (+ASan/UBSan), each for a short, fixed time: the filter
+# parser, and the server's input paths (HTTP requests, RPC frames, JWTs, JSON bodies).
+# Two at a time, for the 2 cores: each builds in a directory of its own, writes its own
+# log, and fuzzes on one thread.
+fuzz_seconds=${VECTRON_FUZZ_SECONDS:-30}
+fuzz_specs=(filter_parser:build-fuzz:fuzz-filter-parser http_request:build-fuzz-http_request:fuzz-http_request
+            rpc_frame:build-fuzz-rpc_frame:fuzz-rpc_frame jwt:build-fuzz-jwt:fuzz-jwt
+            json_body:build-fuzz-json_body:fuzz-json_body)
+run_fuzzers() {
+  local spec target base name running=0 result
+  for spec in "${fuzz_specs[@]}"; do
+    IFS=: read -r target base name <<<"$spec"
+    (if VECTRON_WERROR=1 bash fuzz/run.sh "$target" "$fuzz_seconds" >"$base.log" 2>&1; then echo OK; else echo FAIL; fi \
+       >"$base.result") &
+    running=$((running + 1))
+    if [ "$running" -ge 2 ]; then wait -n; running=$((running - 1)); fi
+  done
+  wait
+  for spec in "${fuzz_specs[@]}"; do
+    IFS=: read -r target base name <<<"$spec"
+    result=$(cat "$base.result" 2>/dev/null || echo FAIL)
+    echo "=== fuzz: $target ($fuzz_seconds s): $result"
+    [ "$result" = OK ] || tail -40 "$base.log"
+    grep -E "stat::number_of_executed_units" "$base.log" | tail -1
+    printf '{"name": "%s", "result": "%s", "stdo": ""}\n' "$name" "$result" >"$base.testlog.json"
+    logs+=("$PWD/$base.testlog.json")
+  done
+}
+timed fuzz run_fuzzers
 
 # 8. libvectron once with clang -Wthread-safety -Werror=thread-safety, compile only
 # (unoptimised, lib/ alone): every ABSL_GUARDED_BY / ABSL_EXCLUSIVE_LOCKS_REQUIRED in
 # lib/ (see lib/util/mutex.h) must hold where the code says.
-echo "=== clang thread-safety analysis (build-clang, lib/ only)"
-tsa=FAIL
-if [ -f build-clang/build.ninja ] || CXX=clang++ meson setup build-clang --buildtype=plain -Dtools=false -Dnative=false -Dconsole=disabled \
-     "-Dcpp_args=-Wthread-safety -Werror=thread-safety" >build-clang.setup.log 2>&1; then
-  if ninja -C build-clang lib/libvectron.so >build-clang.ninja.log 2>&1; then tsa=OK; else grep -E "error|warning: .*thread-safety" build-clang.ninja.log | head -40; fi
-else
-  cat build-clang.setup.log
-fi
-printf '{"name": "clang-thread-safety", "result": "%s", "stdo": ""}\n' "$tsa" >build-clang.testlog.json
-logs+=("$PWD/build-clang.testlog.json")
+clang_tsa() {
+  echo "=== clang thread-safety analysis (build-clang, lib/ only)"
+  local tsa=FAIL reconfigure=()
+  [ -f build-clang/build.ninja ] && reconfigure=(--reconfigure)
+  if CXX=clang++ meson setup ${reconfigure[@]+"${reconfigure[@]}"} build-clang --buildtype=plain -Dtools=false \
+       -Dnative=false -Dconsole=disabled -Dwerror=true "-Dcpp_args=-Wthread-safety" >build-clang.setup.log 2>&1; then
+    if ninja -C build-clang lib/libvectron.so >build-clang.ninja.log 2>&1; then tsa=OK; else grep -E "error|warning:" build-clang.ninja.log | head -40; fi
+  else
+    cat build-clang.setup.log
+  fi
+  printf '{"name": "clang-thread-safety", "result": "%s", "stdo": ""}\n' "$tsa" >build-clang.testlog.json
+  logs+=("$PWD/build-clang.testlog.json")
+}
+timed clang-thread-safety clang_tsa
 
+printf '%s\n' "${step_times[@]}"
+echo "--- total: $((SECONDS - start_all)) s"
 python3 scripts/summarize.py "${logs[@]}"

@@ -56,9 +56,10 @@ Result<std::unique_ptr<Database>> OpenDb(const std::string& dir, Durability dura
   return Database::Open(dir, o);
 }
 
-Result<std::vector<std::string>> OneOrAllCollections(Database& db, const std::string& name) {
+Result<std::vector<std::string>> OneOrAllCollections(
+    const std::string& name, const std::function<Result<std::vector<std::string>>()>& list_all) {
   if (!name.empty()) return std::vector<std::string>{name};
-  VECTRON_ASSIGN_OR_RETURN(std::vector<std::string> all, db.ListCollections());
+  VECTRON_ASSIGN_OR_RETURN(std::vector<std::string> all, list_all());
   std::sort(all.begin(), all.end());
   return all;
 }

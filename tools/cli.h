@@ -58,8 +58,10 @@ Progress& CliProgress();
 // progress line. Errors: those of Database::Open.
 Result<std::unique_ptr<Database>> OpenDb(const std::string& dir, Durability durability = Durability::kFull);
 
-// `name` alone if not empty, else every collection of `db`, sorted.
-Result<std::vector<std::string>> OneOrAllCollections(Database& db, const std::string& name);
+// The collections a command given an optional collection name works on: `name` alone if
+// not empty, else every collection `list_all` returns, sorted (list_all is then called once).
+Result<std::vector<std::string>> OneOrAllCollections(const std::string& name,
+                                                     const std::function<Result<std::vector<std::string>>()>& list_all);
 
 // The name of DatabaseOptions' default durability (the default of --durability).
 std::string DefaultDurabilityName();

@@ -12,7 +12,6 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <regex>
 #include <sstream>
 #include <thread>
 #include <vector>
@@ -35,6 +34,25 @@ struct Proc {
   std::vector<std::string> argv;
   pid_t pid = -1;
 };
+
+// The address of the first "ready on A.B.C.D:PORT[ (tls)]" in a daemon's log; false if none yet (no
+// std::regex: GCC 12 warns inside <regex> under ASan, GCC bug 105616).
+bool ReadyAddress(const std::string& log, std::string* addr, bool* tls) {
+  static const std::string kReady = "ready on ";
+  static const std::string kTls = " (tls)";
+  auto digit = [&](size_t i) { return i < log.size() && log[i] >= '0' && log[i] <= '9'; };
+  for (size_t at = log.find(kReady); at != std::string::npos; at = log.find(kReady, at + 1)) {
+    const size_t begin = at + kReady.size();
+    size_t e = begin;
+    while (digit(e) || (e < log.size() && log[e] == '.')) ++e;
+    if (e == begin || e >= log.size() || log[e] != ':' || !digit(e + 1)) continue;
+    for (++e; digit(e);) ++e;
+    *addr = log.substr(begin, e - begin);
+    *tls = log.compare(e, kTls.size(), kTls) == 0;
+    return true;
+  }
+  return false;
+}
 
 // A free loopback TCP port (the port may be taken again before it is used: a small race).
 int FreePort() {
@@ -165,7 +183,7 @@ int RunClusterUp(const ClusterUpOptions& o) {
   std::vector<Proc> procs;
   std::string pd_list;
   for (int i = 1; i <= o.pd; ++i) {
-    Proc p{"pd" + std::to_string(i), static_cast<uint64_t>(i), "127.0.0.1:" + std::to_string(FreePort())};
+    Proc p{"pd" + std::to_string(i), static_cast<uint64_t>(i), "127.0.0.1:" + std::to_string(FreePort()), /*tls=*/false, /*argv=*/{}};
     pd_list += (pd_list.empty() ? "" : ",") + std::to_string(i) + "=" + p.addr;
     procs.push_back(p);
   }
@@ -173,7 +191,7 @@ int RunClusterUp(const ClusterUpOptions& o) {
     p.argv = {self, "pd", "--id", std::to_string(p.id), "--db", o.dir + "/" + p.name, "--listen", p.addr, "--peers", pd_list,
               "--secret-file", secret_file};
   for (int i = 1; i <= o.workers; ++i) {
-    Proc p{"worker" + std::to_string(i), static_cast<uint64_t>(i), "127.0.0.1:" + std::to_string(FreePort())};
+    Proc p{"worker" + std::to_string(i), static_cast<uint64_t>(i), "127.0.0.1:" + std::to_string(FreePort()), /*tls=*/false, /*argv=*/{}};
     p.argv = {self, "worker", "--id", std::to_string(i), "--db", o.dir + "/" + p.name, "--listen", p.addr, "--pd", pd_list,
               "--secret-file", secret_file};
     procs.push_back(p);
@@ -183,7 +201,7 @@ int RunClusterUp(const ClusterUpOptions& o) {
     std::string http = i == 1 ? o.http : "127.0.0.1:0";
     if (http.size() > 2 && http.compare(http.size() - 2, 2, ":0") == 0)
       http = http.substr(0, http.size() - 1) + std::to_string(FreePort());
-    Proc p{"gateway" + std::to_string(i), static_cast<uint64_t>(i), http};
+    Proc p{"gateway" + std::to_string(i), static_cast<uint64_t>(i), http, /*tls=*/false, /*argv=*/{}};
     p.argv = {self,     "gateway", "--id",          std::to_string(i), "--db",       o.dir + "/" + p.name,
               "--pd",   pd_list,   "--http",        p.addr,            "--secret-file", secret_file};
     if (o.insecure_http) p.argv.push_back("--insecure-http");
@@ -207,7 +225,6 @@ int RunClusterUp(const ClusterUpOptions& o) {
   // Wait for the gateways' ports (from their "ready on" lines), then for a map in which
   // every worker is alive.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(o.ready_timeout_s);
-  std::regex ready(R"(ready on ([0-9.]+:[0-9]+)( \(tls\))?)");
   auto url_of = [](const Proc& p) { return std::string(p.tls ? "https://" : "http://") + p.addr; };
   auto cert_of = [&](const Proc& p) { return p.tls ? o.dir + "/" + p.name + "/tls/cert.pem" : std::string(); };
   bool up = false;
@@ -224,11 +241,11 @@ int RunClusterUp(const ClusterUpOptions& o) {
     bool ports = true;
     for (auto& p : procs) {
       if (p.argv[1] != "gateway") continue;
-      std::smatch m;
-      std::string log = ReadFile(o.dir + "/" + p.name + ".log");
-      if (std::regex_search(log, m, ready)) {
-        p.addr = m[1];
-        p.tls = m[2].matched;
+      std::string addr;
+      bool tls = false;
+      if (ReadyAddress(ReadFile(o.dir + "/" + p.name + ".log"), &addr, &tls)) {
+        p.addr = addr;
+        p.tls = tls;
       } else {
         ports = false;
       }

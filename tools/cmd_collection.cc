@@ -89,7 +89,7 @@ void AddInfo(CLI::App* cmd, InfoOptions& o) {
 int RunInfo(const InfoOptions& o) {
   auto target = OpenTarget(o.target);
   if (!target.ok()) return Fail(target.status());
-  auto names = o.name.empty() ? (*target)->List() : Result<std::vector<std::string>>(std::vector{o.name});
+  auto names = OneOrAllCollections(o.name, [&] { return (*target)->List(); });
   if (!names.ok()) return Fail(names.status());
   nlohmann::json out = nlohmann::json::array();
   for (auto& n : *names) {
@@ -198,7 +198,7 @@ void AddCompact(CLI::App* cmd, CompactCommandOptions& o) {
 int RunCompact(const CompactCommandOptions& o) {
   auto db = OpenDb(o.db_dir);
   if (!db.ok()) return Fail(db.status());
-  auto names = OneOrAllCollections(**db, o.name);
+  auto names = OneOrAllCollections(o.name, [&] { return (*db)->ListCollections(); });
   if (!names.ok()) return Fail(names.status());
   for (auto& n : *names) {
     auto col = (*db)->GetCollection(n);

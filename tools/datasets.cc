@@ -2,10 +2,10 @@
 
 #include <sys/stat.h>
 
+#include <charconv>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <regex>
 
 namespace vectron::tools {
 namespace {
@@ -148,6 +148,22 @@ class JsonlSource final : public PointSource {
   std::vector<float> row_;
 };
 
+
+// The shape of a 2-D .npy header, "'shape': (ROWS, DIM)". False if it is missing, not
+// 2-D, or a number does not fit (no std::regex: GCC 12 warns inside <regex> under ASan,
+// GCC bug 105616, and std::stoull would throw on a huge number).
+bool ParseShape2D(const std::string& header, uint64_t* rows, uint32_t* dim) {
+  static const std::string kKey = "'shape': (";
+  const size_t at = header.find(kKey);
+  if (at == std::string::npos) return false;
+  const char* s = header.data() + at + kKey.size();
+  const char* end = header.data() + header.size();
+  auto r = std::from_chars(s, end, *rows);
+  if (r.ec != std::errc() || r.ptr == s || end - r.ptr < 2 || r.ptr[0] != ',' || r.ptr[1] != ' ') return false;
+  s = r.ptr + 2;
+  auto d = std::from_chars(s, end, *dim);
+  return d.ec == std::errc() && d.ptr != s && d.ptr < end && *d.ptr == ')';
+}
 Result<std::unique_ptr<PointSource>> OpenNpy(const std::string& path, const std::string& prefix) {
   VECTRON_ASSIGN_OR_RETURN(File f, OpenFile(path));
   char magic[8];
@@ -164,11 +180,9 @@ Result<std::unique_ptr<PointSource>> OpenNpy(const std::string& path, const std:
     return Status::InvalidArgument(path + ": only little-endian float32 arrays ('<f4') are supported");
   if (header.find("'fortran_order': False") == std::string::npos)
     return Status::InvalidArgument(path + ": Fortran-order arrays are not supported");
-  std::smatch m;
-  std::regex shape_re("'shape': \\((\\d+), (\\d+)\\)");
-  if (!std::regex_search(header, m, shape_re)) return Status::InvalidArgument(path + ": array must be 2-D (rows, dim)");
-  uint64_t rows = std::stoull(m[1]);
-  uint32_t dim = static_cast<uint32_t>(std::stoul(m[2]));
+  uint64_t rows = 0;
+  uint32_t dim = 0;
+  if (!ParseShape2D(header, &rows, &dim)) return Status::InvalidArgument(path + ": array must be 2-D (rows, dim)");
   return std::unique_ptr<PointSource>(std::make_unique<NpySource>(std::move(f), dim, rows, prefix));
 }
 

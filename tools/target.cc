@@ -20,7 +20,9 @@ class LocalTarget : public Target {
   LocalTarget(std::unique_ptr<Database> db, std::string dir, Durability durability)
       : db_(std::move(db)), dir_(std::move(dir)), durability_(durability) {}
 
-  Result<std::vector<std::string>> List() override { return OneOrAllCollections(*db_, ""); }
+  Result<std::vector<std::string>> List() override {
+    return OneOrAllCollections("", [&] { return db_->ListCollections(); });
+  }
 
   Result<CollectionInfo> Describe(const std::string& name) override {
     VECTRON_ASSIGN_OR_RETURN(Collection * c, db_->GetCollection(name));

@@ -76,13 +76,12 @@ def main(argv: list[str]) -> int:
                 print(f"  {hit.score:.3f}  {hit.id}  [{hit.metadata['topic']}, {hit.metadata['year']}]"
                       f"  {hit.metadata['text']}")
 
-        if vectron.HAS_FILTERS:
-            q = queries[0]
-            print(f"\nquery: {q!r}, only articles from 2020 on")
-            for hit in articles.search(embed([q])[0], k=3, where={"year": {"$gte": 2020}}):
-                print(f"  {hit.score:.3f}  {hit.id}  [{hit.metadata['topic']}, {hit.metadata['year']}]")
-            print("articles per topic:",
-                  {t: articles.count(where={"topic": t}) for t in TOPICS})
+        q = queries[0]
+        print(f"\nquery: {q!r}, only articles from 2020 on")
+        for hit in articles.search(embed([q])[0], k=3, where={"year": {"$gte": 2020}}):
+            print(f"  {hit.score:.3f}  {hit.id}  [{hit.metadata['topic']}, {hit.metadata['year']}]")
+        print("articles per topic:",
+              {t: articles.count(where={"topic": t}) for t in TOPICS})
 
         # Batch search, fast path: numpy arrays of ids and distances.
         ids, scores = articles.search(embed(queries), k=5, as_numpy=True)

@@ -138,6 +138,8 @@ enum class PayloadType : uint8_t { kKeyword = 1, kInteger = 2, kFloat = 3, kBool
 const char* PayloadTypeName(PayloadType type);
 // Sets *type from its name; returns false (and leaves *type) on an unknown name.
 bool ParsePayloadType(std::string_view name, PayloadType* type);
+// The type named `name`. Errors: InvalidArgument naming it and the valid names.
+Result<PayloadType> ParsePayloadType(std::string_view name);
 
 struct PayloadIndexInfo {
   std::string field;  // Dotted path, e.g. "meta.year".

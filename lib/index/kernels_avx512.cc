@@ -3,8 +3,10 @@
 // kernels_impl.h.
 // GCC 12's _mm512_reduce_add_epi32 reads an intentionally undefined register and
 // warns about it (-Wuninitialized) wherever it is inlined.
+#if defined(__GNUC__) && !defined(__clang__)  // GCC's warnings; clang has no -Wmaybe-uninitialized
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 #include "index/kernels_impl.h"

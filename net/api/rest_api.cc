@@ -9,7 +9,6 @@
 
 #include "net/api/api_util.h"
 #include "net/api/auth_routes.h"
-#include "net/api/filter_glue.h"
 #include "net/api/request_json.h"
 #include "net/api/rest_points.h"
 #include "util/untrusted_json.h"
@@ -364,7 +363,7 @@ HttpResponse DeletePoints(RestApi& api, const HttpRequest& req, const PathParams
   }
   std::string where = GetWhere(j);
   Collection* c = Take(api.db_.GetCollection(Param(p, "name")));
-  return Json(200, {{"deleted", Take(DeleteWhere(*c, where))}});
+  return Json(200, {{"deleted", Take(c->DeleteWhere(where))}});
 }
 
 HttpResponse CountPoints(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal&) {
@@ -372,7 +371,7 @@ HttpResponse CountPoints(RestApi& api, const HttpRequest& req, const PathParams&
   std::string where = GetWhere(j);
   std::shared_lock lock(api.collections_mu_);
   Collection* c = Take(api.db_.GetCollection(Param(p, "name")));
-  return Json(200, {{"count", Take(CountWhere(*c, where))}});
+  return Json(200, {{"count", Take(c->Count(where))}});
 }
 
 HttpResponse ScrollPoints(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal&) {
@@ -386,7 +385,7 @@ HttpResponse ScrollPoints(RestApi& api, const HttpRequest& req, const PathParams
   GetOptions go;
   go.include_metadata = inc.metadata;
   go.include_vector = inc.vector;
-  ScrollPage page = Take(ScrollWhere(*c, cursor, limit, go, where));
+  ScrollPage page = Take(c->Scroll(cursor, limit, go, where));
   std::string out = "{\"points\":[";
   for (size_t i = 0; i < page.points.size(); ++i) {
     if (i) out += ',';
@@ -419,7 +418,7 @@ HttpResponse Search(RestApi& api, const HttpRequest& req, const PathParams& p, c
   Include inc = GetInclude(j, {false, false});
   sp.include_metadata = inc.metadata;
   sp.include_vector = inc.vector;
-  std::string where = GetWhere(j);
+  sp.where = GetWhere(j);
   std::vector<float> q;
   size_t n = 1;
   if (single) {
@@ -445,7 +444,7 @@ HttpResponse Search(RestApi& api, const HttpRequest& req, const PathParams& p, c
   std::shared_lock lock(api.collections_mu_);
   Collection* c = Take(api.db_.GetCollection(Param(p, "name")));
   if (single) {
-    auto hits = Take(SearchWhere(*c, q, sp, where));
+    auto hits = Take(c->Search(q, sp));
     std::string out;
     AppendHits(&out, hits, inc.metadata, inc.vector);
     return Raw(std::move(out));
@@ -454,7 +453,7 @@ HttpResponse Search(RestApi& api, const HttpRequest& req, const PathParams& p, c
     Bad("each query must have " + std::to_string(c->config().dim) + " numbers (the collection's dimension), got " +
         std::to_string(q.size() / n));
   // One worker thread per request: concurrency comes from concurrent requests.
-  auto results = Take(SearchBatchWhere(*c, q, sp, where));
+  auto results = Take(c->SearchBatch(q, sp, /*threads=*/1));
   std::string out = "{\"results\":[";
   for (size_t i = 0; i < results.size(); ++i) {
     if (i) out += ',';
@@ -470,7 +469,7 @@ HttpResponse CreateIndex(RestApi& api, const HttpRequest& req, const PathParams&
   std::string type = GetString(j, "type", true);
   std::shared_lock lock(api.collections_mu_);
   Collection* c = Take(api.db_.GetCollection(Param(p, "name")));
-  Check(CreatePayloadIndex(*c, field, type));
+  Check(c->CreatePayloadIndex(field, Take(ParsePayloadType(type))));
   return Json(201, {{"field", field}, {"type", type}});
 }
 
@@ -478,14 +477,14 @@ HttpResponse ListIndexes(RestApi& api, const HttpRequest&, const PathParams& p, 
   std::shared_lock lock(api.collections_mu_);
   Collection* c = Take(api.db_.GetCollection(Param(p, "name")));
   json out = json::array();
-  for (auto& [field, type] : Take(ListPayloadIndexes(*c))) out.push_back({{"field", field}, {"type", type}});
+  for (auto& i : Take(c->ListPayloadIndexes())) out.push_back({{"field", i.field}, {"type", PayloadTypeName(i.type)}});
   return Json(200, {{"indexes", out}});
 }
 
 HttpResponse DropIndex(RestApi& api, const HttpRequest&, const PathParams& p, const Principal&) {
   std::shared_lock lock(api.collections_mu_);
   Collection* c = Take(api.db_.GetCollection(Param(p, "name")));
-  Check(DropPayloadIndex(*c, Param(p, "field")));
+  Check(c->DropPayloadIndex(Param(p, "field")));
   return Json(200, {{"field", Param(p, "field")}, {"dropped", true}});
 }
 

@@ -3,7 +3,6 @@
 #include <nlohmann/json.hpp>
 
 #include "net/api/api_util.h"
-#include "net/api/filter_glue.h"
 #include "net/api/request_json.h"
 #include "net/auth/access.h"
 

@@ -1,5 +1,5 @@
 // GatewayApi: the REST/JSON routes a gateway serves over the cluster Router, with the
-// request and response shapes of `vectron serve` (docs/rest.md) for the routes it has:
+// request and response shapes of `vectron serve` (docs/server.md) for the routes it has:
 // collections (create, list, get, drop), points (upsert, get, delete by ids or filter),
 // count, search (one query, with a filter), payload indexes (create, drop), the auth
 // routes (login, keys, users, grants, signing keys, audit: net/api/auth_routes.h) and

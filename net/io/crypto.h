@@ -12,6 +12,10 @@
 
 namespace vectron::net::crypto {
 
+// The messages of this thread's OpenSSL error queue, joined by "; ", which it empties;
+// "unknown OpenSSL error" if it was empty. For the Status of a failed OpenSSL call.
+std::string OpenSslError();
+
 // `n` bytes from the OpenSSL CSPRNG. Errors: Internal if it fails.
 Result<std::string> RandomBytes(size_t n);
 

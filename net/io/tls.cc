@@ -16,16 +16,7 @@
 namespace vectron::net {
 namespace {
 
-std::string OpenSslError() {
-  std::string out;
-  while (unsigned long e = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof(buf));
-    if (!out.empty()) out += "; ";
-    out += buf;
-  }
-  return out.empty() ? "unknown OpenSSL error" : out;
-}
+using crypto::OpenSslError;
 
 SSL* S(void* p) { return static_cast<SSL*>(p); }
 BIO* B(void* p) { return static_cast<BIO*>(p); }

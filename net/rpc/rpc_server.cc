@@ -3,7 +3,6 @@
 #include <cstdio>
 #include <ctime>
 
-#include "net/api/filter_glue.h"
 #include "net/rpc/frame.h"
 #include "rpc_generated.h"
 
@@ -279,7 +278,7 @@ std::string Execute(const RpcEngine& e, const fb::Request* req, const Principal&
         return ErrorOf(id, Status::InvalidArgument("give exactly one of ids and where"));
       uint64_t n = ids.size();
       if (!where.empty()) {
-        auto deleted = DeleteWhere(**c, where);
+        auto deleted = (*c)->DeleteWhere(where);
         if (!deleted.ok()) return ErrorOf(id, deleted.status());
         n = *deleted;
       } else if (Status st = (*c)->Delete(ids); !st.ok()) {
@@ -297,7 +296,7 @@ std::string Execute(const RpcEngine& e, const fb::Request* req, const Principal&
       GetOptions go;
       go.include_vector = q->include_vector();
       go.include_metadata = q->include_metadata();
-      auto page = ScrollWhere(**c, Str(q->cursor()), q->limit(), go, Str(q->where()));
+      auto page = (*c)->Scroll(Str(q->cursor()), q->limit(), go, Str(q->where()));
       if (!page.ok()) return ErrorOf(id, page.status());
       std::vector<flatbuffers::Offset<fb::PointResult>> out;
       out.reserve(page->points.size());
@@ -314,7 +313,9 @@ std::string Execute(const RpcEngine& e, const fb::Request* req, const Principal&
       auto c = collection(q->collection());
       if (!c.ok()) return ErrorOf(id, c.status());
       std::string field = Str(q->field()), type = Str(q->type());
-      if (Status st = CreatePayloadIndex(**c, field, type); !st.ok()) return ErrorOf(id, st);
+      auto parsed = ParsePayloadType(type);
+      if (!parsed.ok()) return ErrorOf(id, parsed.status());
+      if (Status st = (*c)->CreatePayloadIndex(field, *parsed); !st.ok()) return ErrorOf(id, st);
       auto iv = b.CreateVector(std::vector<flatbuffers::Offset<fb::IndexInfo>>{
           fb::CreateIndexInfo(b, b.CreateString(field), b.CreateString(type))});
       return Finish(b, OkResponse(b, id, [&](fb::ResponseBuilder& rb) { rb.add_indexes(iv); }));
@@ -322,10 +323,11 @@ std::string Execute(const RpcEngine& e, const fb::Request* req, const Principal&
     case fb::Body::ListIndexesRequest: {
       auto c = collection(req->body_as_ListIndexesRequest()->collection());
       if (!c.ok()) return ErrorOf(id, c.status());
-      auto list = ListPayloadIndexes(**c);
+      auto list = (*c)->ListPayloadIndexes();
       if (!list.ok()) return ErrorOf(id, list.status());
       std::vector<flatbuffers::Offset<fb::IndexInfo>> infos;
-      for (auto& [field, type] : *list) infos.push_back(fb::CreateIndexInfo(b, b.CreateString(field), b.CreateString(type)));
+      for (auto& i : *list)
+        infos.push_back(fb::CreateIndexInfo(b, b.CreateString(i.field), b.CreateString(PayloadTypeName(i.type))));
       auto iv = b.CreateVector(infos);
       return Finish(b, OkResponse(b, id, [&](fb::ResponseBuilder& rb) { rb.add_indexes(iv); }));
     }
@@ -334,7 +336,7 @@ std::string Execute(const RpcEngine& e, const fb::Request* req, const Principal&
       auto c = collection(q->collection());
       if (!c.ok()) return ErrorOf(id, c.status());
       std::string field = Str(q->field());
-      if (Status st = DropPayloadIndex(**c, field); !st.ok()) return ErrorOf(id, st);
+      if (Status st = (*c)->DropPayloadIndex(field); !st.ok()) return ErrorOf(id, st);
       auto iv = b.CreateVector(std::vector<flatbuffers::Offset<fb::IndexInfo>>{
           fb::CreateIndexInfo(b, b.CreateString(field))});
       return Finish(b, OkResponse(b, id, [&](fb::ResponseBuilder& rb) { rb.add_indexes(iv); }));

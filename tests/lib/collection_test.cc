@@ -448,12 +448,29 @@ TEST_CASE("searches run concurrently with a writer") {
       }
     });
   }
-  for (int i = 100; i < 1000; i += 50) UpsertRange(*c, i, i + 50);
+  // Each write waits until the readers have searched since the one before, so searches
+  // run throughout the writes whatever the scheduler does; a stalled search fails the test.
+  auto searched_since = [&](int before) {
+    return testing::WaitUntil([&] { return searches.load() > before; });
+  };
+  bool searching = searched_since(0);
+  const int before_writes = searches.load();
+  int writes = 0;
+  for (int i = 100; searching && i < 1000; i += 50, ++writes) {
+    const int before = searches.load();
+    UpsertRange(*c, i, i + 50);
+    searching = searched_since(before);
+  }
   std::vector<std::string> del;
   for (int i = 0; i < 500; i += 3) del.push_back(Id(i));
-  REQUIRE(c->Delete(del).ok());
+  const int before_delete = searches.load();
+  Status s = c->Delete(del);
+  searching = searching && searched_since(before_delete);
   done = true;
   for (auto& t : readers) t.join();
+  REQUIRE_MESSAGE(s.ok(), s.ToString());
+  REQUIRE_MESSAGE(searching, "the searches stalled after write " << writes);
+  MESSAGE((searches.load() - before_writes) << " searches during " << (writes + 1) << " writes");
   CHECK(CountOf(*c) == 1000 - del.size());
   CHECK(c->Stats().value().index_kind == "hnsw");
 }
@@ -472,13 +489,16 @@ TEST_CASE("graph: searches running concurrently with a large batch see all of it
   UpsertRange(*c, 0, 100, false);
   std::vector<float> far(8, 20.0f);
   std::atomic<bool> done{false};
-  std::atomic<int> mixed{0}, saw_none{0}, saw_all{0}, errors{0};
+  std::atomic<int> mixed{0}, saw_none{0}, saw_all{0}, errors{0}, during{0};
+  std::atomic<bool> writing{false};
   std::thread reader([&] {
     SearchParams sp;
     sp.k = 10;
     sp.ef = 64;
     while (!done.load()) {
+      const bool started_during = writing.load();
       auto r = c->Search(far, sp);
+      if (started_during && writing.load()) during.fetch_add(1);
       if (!r.ok() || r->size() != 10) {
         errors.fetch_add(1);
         continue;
@@ -501,13 +521,26 @@ TEST_CASE("graph: searches running concurrently with a large batch see all of it
   }
   // Replacements of live points ride along with the new ones.
   for (int i = 0; i < 20; ++i) b.Upsert(Id(i), VectorForId(Id(i + 1000), 8));
+  // The reader searches before the batch starts and after it ends (the waits below), so
+  // it runs across the whole batch. Whether a search also lands between two of its chunks
+  // is up to the scheduler: counted, not required.
+  const bool searched_before = testing::WaitUntil([&] { return saw_none.load() > 0; });
+  writing = true;
   Status s = c->Write(b);
+  writing = false;
+  const int saw_all_before = saw_all.load();
+  const bool searched_after = s.ok() && testing::WaitUntil([&] { return saw_all.load() > saw_all_before; });
   done = true;
   reader.join();
   REQUIRE_MESSAGE(s.ok(), s.ToString());
+  REQUIRE_MESSAGE(searched_before, "the reader did not search before the batch");
+  REQUIRE_MESSAGE(searched_after, "the reader did not see the batch after it was written");
   CHECK(mixed.load() == 0);
   CHECK(errors.load() == 0);
-  MESSAGE("searches during the batch: " << saw_none.load() << " before it, " << saw_all.load() << " after");
+  CHECK(saw_none.load() > 0);
+  CHECK(saw_all.load() > 0);
+  MESSAGE(saw_none.load() << " searches saw none of the batch, " << saw_all.load() << " all of it; "
+                          << during.load() << " ran while it was being written");
   CHECK(CountOf(*c) == 700);
   CHECK(c->Stats().value().deleted_slots == 0);
   SearchParams sp;

@@ -279,27 +279,41 @@ TEST_CASE("graph: index compaction swaps in a rebuilt graph while searches and w
   auto before = c->Stats().value();
   CHECK(before.deleted_slots == 900);
   std::atomic<bool> done{false};
-  std::atomic<int> bad{0}, searches{0};
+  std::atomic<int> bad{0}, searches{0}, during{0};
+  std::atomic<bool> compacting{false};
   std::thread reader([&] {
     SearchParams sp;
     sp.k = 1;
     sp.ef = 100;
-    for (int i = 0; !done.load() || searches.load() < 20; i = (i + 7) % 300) {
+    for (int i = 0; !done.load(); i = (i + 7) % 300) {
+      const bool started_during = compacting.load();
       auto r = c->Search(VectorForId(Id(i), 8), sp);
       if (!r.ok() || r->empty() || (*r)[0].id != Id(i)) bad.fetch_add(1);
+      if (started_during && compacting.load()) during.fetch_add(1);
       searches.fetch_add(1);
     }
   });
+  // The reader searches before the compaction starts and after it ends (the waits), so
+  // it runs across the whole swap. Whether a search also lands inside the rebuild is up
+  // to the scheduler: counted, not required.
+  const bool searched_before = testing::WaitUntil([&] { return searches.load() >= 10; });
   std::thread writer([&] {
     for (int i = 5000; i < 5200; i += 20) UpsertRange(*c, i, i + 20);  // writes during the rebuild
   });
   CompactOptions index_only;
   index_only.files = false;
+  compacting = true;
   Status s = c->Compact(index_only);
+  compacting = false;
   writer.join();
+  const int after_compaction = searches.load();
+  const bool searched_after = testing::WaitUntil([&] { return searches.load() >= after_compaction + 10; });
   done = true;
   reader.join();
   REQUIRE_MESSAGE(s.ok(), s.ToString());
+  REQUIRE_MESSAGE(searched_before, "the reader did not search before the compaction");
+  REQUIRE_MESSAGE(searched_after, "the reader did not search after the compaction");
+  MESSAGE(searches.load() << " searches, " << during.load() << " while the compaction ran");
   CHECK(bad.load() == 0);
   auto after = c->Stats().value();
   CHECK(after.count == 500);

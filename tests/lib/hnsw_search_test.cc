@@ -292,15 +292,25 @@ TEST_CASE("graph: sq8 searches run concurrently with inserts that grow, retrain 
       }
     }
   });
-  for (size_t i = 50; i < n; i += 150) {
+  // Each insert waits until the reader has searched since the one before, so searches
+  // run throughout the growth, retraining and re-encoding; a stalled search fails the test.
+  auto searched_since = [&](size_t before) {
+    return testing::WaitUntil([&] { return searches.load() > before + 1; });
+  };
+  bool searching = searched_since(0);
+  Status s;
+  for (size_t i = 50; searching && s.ok() && i < n; i += 150) {
     const size_t end = std::min(n, i + 150);
-    REQUIRE(idx->Upsert(std::span<const uint64_t>(labels.data() + i, end - i),
-                        std::span<const float>(data.data() + i * dim, (end - i) * dim), 2).ok());
+    const size_t before = searches.load();
+    s = idx->Upsert(std::span<const uint64_t>(labels.data() + i, end - i),
+                    std::span<const float>(data.data() + i * dim, (end - i) * dim), 2);
+    searching = searched_since(before);
   }
   done = true;
   reader.join();
+  REQUIRE_MESSAGE(s.ok(), s.ToString());
+  REQUIRE_MESSAGE(searching, "the searches stalled");
   CHECK(bad.load() == 0);
-  CHECK(searches.load() > 0);
   // After the writer: the index finds each point itself.
   IndexSearchOptions o;
   o.ef = 32;

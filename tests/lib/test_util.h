@@ -1,10 +1,12 @@
 // Helpers for tests: fresh temp directories and deterministic vectors.
 #pragma once
 
+#include <chrono>
 #include <cstdlib>
 #include <random>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "util/files.h"
@@ -49,6 +51,18 @@ inline CollectionConfig SmallConfig(uint32_t dim, Metric metric = Metric::kL2) {
   c.dim = dim;
   c.metric = metric;
   return c;
+}
+
+// Polls `done` every 100 us until it returns true (then true) or `seconds` pass (then
+// false). For waiting on another thread's progress: REQUIRE it, so a stall fails the test.
+template <typename Pred>
+bool WaitUntil(Pred done, double seconds = 60) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= deadline) return done();
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+  return true;
 }
 
 // Records the stages reported through DatabaseOptions::progress.

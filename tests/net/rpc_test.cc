@@ -170,26 +170,43 @@ TEST_CASE("RPC request whose deadline passed while queued is not run") {
   });
   auto hs = BlockingSocket::Connect("127.0.0.1", rs.server->http_port());
   REQUIRE(hs.ok());
-  for (int i = 0; i < 30000; ++i) {
-    if (nlohmann::json::parse(HttpCall(*hs, "GET", "/v1/_debug/state").body)["blocked"] == 1) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  // True once the debug state's `key` is 1; false if 30 s pass first.
+  auto await_state = [&](const char* key) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (nlohmann::json::parse(HttpCall(*hs, "GET", "/v1/_debug/state").body)[key] != 1) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return true;
+  };
+  // Ends the block (the blocker thread must be joined before the test can fail).
+  auto release = [&] {
+    const int status = HttpCall(*hs, "POST", "/v1/_debug/release").status;
+    blocker.join();
+    return status;
+  };
+  if (!await_state("blocked")) {
+    release();
+    FAIL("the debug route never held the worker");
   }
   RpcClient c = Connect(*rs.server);
   RpcSearchOptions so;
   so.deadline_ms = 1;
   std::vector<float> q = {0, 0};
-  REQUIRE(c.SendSearch(7, "docs", q, so).ok());
-  // Once the server has the frame queued (queue depth 1), wait past the deadline, release.
-  for (int i = 0; i < 30000; ++i) {
-    if (nlohmann::json::parse(HttpCall(*hs, "GET", "/v1/_debug/state").body)["queued"] == 1) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  Status sent = c.SendSearch(7, "docs", q, so);
+  // Once the server has the frame queued (queue depth 1), wait past its deadline, release.
+  if (!sent.ok() || !await_state("queued")) {
+    release();
+    FAIL("the search was not queued: " << sent.ToString());
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(5));  // Let the 1 ms deadline pass.
-  CHECK(HttpCall(*hs, "POST", "/v1/_debug/release").status == 200);
+  // The frame arrived before the server answered "queued": 1, so its 1 ms deadline (counted
+  // from arrival, on this process's steady clock) is over once 1 ms more has passed.
+  const auto queued_seen = std::chrono::steady_clock::now();
+  std::this_thread::sleep_until(queued_seen + std::chrono::milliseconds(so.deadline_ms) + std::chrono::microseconds(1));
+  CHECK(release() == 200);
   auto r = c.ReceiveSearch();
   CHECK(r.status().code() == StatusCode::kUnavailable);
   CHECK(r.status().message().find("deadline_exceeded") != std::string::npos);
-  blocker.join();
 }
 
 namespace {
@@ -197,7 +214,7 @@ namespace {
 std::vector<Point> Points(int n, uint32_t dim) {
   std::vector<Point> pts;
   for (int i = 0; i < n; ++i) {
-    char id[8];
+    char id[16];  // "p" and any int: no -Wformat-truncation
     std::snprintf(id, sizeof(id), "p%03d", i);
     std::vector<float> v(dim, 0.0f);
     v[0] = float(i);

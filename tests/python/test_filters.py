@@ -1,5 +1,5 @@
 """where= filters (docs/filter.md) through Python: search, count, scroll, delete, and
-payload indexes. Skipped when the engine of this build has no filter API."""
+payload indexes."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ import pytest
 import vectron
 from conftest import POINTS_DIM, POINTS_N, points_data
 
-pytestmark = [pytest.mark.skipif(not vectron.HAS_FILTERS, reason="engine built without the filter API"),
-              pytest.mark.both_backends]
+pytestmark = [pytest.mark.both_backends]
 
 
 def expected_ids(pred):

@@ -791,8 +791,6 @@ PYBIND11_MODULE(_vectron, m) {
     }
   });
 
-  // Always true since the engine gained filters; kept so code can feature-test.
-  m.attr("HAS_FILTERS") = true;
   m.attr("FORMAT_VERSION") = Database::kFormatVersion;
   m.attr("MAX_ID_BYTES") = kMaxIdBytes;
   m.attr("MAX_DIM") = kMaxDim;

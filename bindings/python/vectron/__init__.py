@@ -101,7 +101,6 @@ __all__ = [
     "Point",
     "ScrollPage",
     "CollectionStats",
-    "HAS_FILTERS",
     "Error",
     "InvalidArgumentError",
     "NotFoundError",
@@ -121,9 +120,6 @@ __all__ = [
     "ConnectionFailedError",
     "DeadlineExceededError",
 ]
-
-#: True: the engine supports ``where=`` filters and payload indexes (feature test).
-HAS_FILTERS: bool = bool(_vectron.HAS_FILTERS)
 
 
 # ---------------------------------------------------------------------------------------

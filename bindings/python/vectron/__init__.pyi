@@ -30,7 +30,6 @@ from .errors import (
 )
 
 __version__: str
-HAS_FILTERS: bool
 
 Metadata = dict[str, Any]
 Where = Mapping[str, Any] | str | None

@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-HAS_FILTERS: bool
 FORMAT_VERSION: int
 MAX_ID_BYTES: int
 MAX_DIM: int
