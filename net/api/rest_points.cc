@@ -50,6 +50,31 @@ WriteBatch MetadataUpdatesOf(const json& j) {
   return batch;
 }
 
+CollectionConfig CollectionConfigOf(const json& j) {
+  CollectionConfig cfg;
+  if (!j.contains("dim")) Bad("\"dim\" is required");
+  cfg.dim = static_cast<uint32_t>(GetInt(j, "dim", 0, 1, kMaxDim));
+  if (auto m = GetString(j, "metric", false); !m.empty()) cfg.metric = Take(ParseMetric(m));
+  if (auto q = GetString(j, "quantization", false); !q.empty()) cfg.quantization = Take(ParseQuantization(q));
+  const json* h = &j;
+  if (auto it = j.find("hnsw"); it != j.end() && !it->is_null()) {
+    if (!it->is_object()) Bad("\"hnsw\" must be an object {\"m\", \"ef_construction\", \"ef_search\", \"seed\"}");
+    CheckFields(*it, {"m", "M", "ef_construction", "ef_search", "seed"}, "hnsw.");
+    h = &*it;
+  }
+  const int64_t kU32 = 0xffffffffll;
+  cfg.hnsw.m = static_cast<uint32_t>(GetInt(*h, "m", GetInt(*h, "M", cfg.hnsw.m, 0, kU32), 0, kU32));
+  cfg.hnsw.ef_construction = static_cast<uint32_t>(GetInt(*h, "ef_construction", cfg.hnsw.ef_construction, 0, kU32));
+  cfg.hnsw.ef_search = static_cast<uint32_t>(GetInt(*h, "ef_search", cfg.hnsw.ef_search, 0, kU32));
+  cfg.hnsw.seed = static_cast<uint64_t>(GetInt(*h, "seed", static_cast<int64_t>(cfg.hnsw.seed), 0, INT64_MAX));
+  cfg.shards = static_cast<uint32_t>(GetInt(j, "shards", cfg.shards, 0, kU32));
+  cfg.flat_max_points =
+      static_cast<uint64_t>(GetInt(j, "flat_max_points", static_cast<int64_t>(cfg.flat_max_points), 0, INT64_MAX));
+  cfg.checkpoint_every_ops =
+      static_cast<uint64_t>(GetInt(j, "checkpoint_every_ops", static_cast<int64_t>(cfg.checkpoint_every_ops), 1, INT64_MAX));
+  return cfg;
+}
+
 WriteBatch VectorUpdatesOf(const json& j) {
   auto it = j.find("points");
   if (it == j.end() || !it->is_array() || it->empty()) Bad("\"points\" must be a non-empty array of {\"id\", \"vector\"}");

@@ -20,6 +20,12 @@ namespace vectron::net::api {
 // cluster gateway (net/daemon/gateway_api.cc).
 WriteBatch MetadataUpdatesOf(const nlohmann::json& j);
 WriteBatch VectorUpdatesOf(const nlohmann::json& j);
+// The CollectionConfig of a create-collection body: "dim" (required), "metric",
+// "quantization", "hnsw" {"m", "ef_construction", "ef_search", "seed"} or those at the
+// top level, "shards", "flat_max_points", "checkpoint_every_ops"; the rest are
+// CollectionConfig's defaults. Throws ApiError (InvalidArgument) naming the bad field.
+// Shared by `vectron serve` and the cluster gateway.
+CollectionConfig CollectionConfigOf(const nlohmann::json& j);
 
 HttpResponse UpdateMetadata(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal& who);
 HttpResponse UpdateVectors(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal& who);

@@ -66,30 +66,16 @@ void ClusterMapRoute(cluster::Router& r, const HttpRequest&, const PathParams&, 
 
 void CreateCollection(cluster::Router& r, const HttpRequest& req, const PathParams&, const Principal& who,
                       Responder respond) {
-  json j = BodyOf(req, {"name", "dim", "metric", "shards", "replication", "m", "M", "ef_construction", "ef_search",
-                      "seed", "flat_max_points"});
+  json j = BodyOf(req, {"name", "dim", "metric", "hnsw", "m", "M", "ef_construction", "ef_search", "seed", "shards",
+                      "flat_max_points", "checkpoint_every_ops", "quantization", "replication"});
   auto name_it = j.find("name");
   if (name_it == j.end() || !name_it->is_string()) Bad("\"name\" is required (a string)");
   std::string name = name_it->get<std::string>();
   // The route's access check had no collection name to look at: the body has it.
   if (Status s = Authorize(who, {Access::kAdmin}, name); !s.ok()) throw ApiError{s};
-  if (!j.contains("dim")) Bad("\"dim\" is required");
-  CollectionConfig cfg;
-  cfg.dim = static_cast<uint32_t>(GetInt(j, "dim", 0, 1, kMaxDim));
-  if (auto m = j.find("metric"); m != j.end() && !m->is_null()) {
-    if (!m->is_string()) Bad("\"metric\" must be a string");
-    auto metric = ParseMetric(m->get<std::string>());
-    if (!metric.ok()) Bad(metric.status().message());
-    cfg.metric = *metric;
-  }
-  const int64_t kU32 = 0xffffffffll;
-  cfg.shards = static_cast<uint32_t>(GetInt(j, "shards", cfg.shards, 1, 4096));
-  cfg.hnsw.m = static_cast<uint32_t>(GetInt(j, "m", GetInt(j, "M", cfg.hnsw.m, 0, kU32), 0, kU32));
-  cfg.hnsw.ef_construction = static_cast<uint32_t>(GetInt(j, "ef_construction", cfg.hnsw.ef_construction, 0, kU32));
-  cfg.hnsw.ef_search = static_cast<uint32_t>(GetInt(j, "ef_search", cfg.hnsw.ef_search, 0, kU32));
-  cfg.hnsw.seed = static_cast<uint64_t>(GetInt(j, "seed", static_cast<int64_t>(cfg.hnsw.seed), 0, INT64_MAX));
-  cfg.flat_max_points =
-      static_cast<uint64_t>(GetInt(j, "flat_max_points", static_cast<int64_t>(cfg.flat_max_points), 0, INT64_MAX));
+  // The same fields, defaults and messages as `vectron serve`'s create.
+  CollectionConfig cfg = api::CollectionConfigOf(j);
+  if (Status s = cfg.Validate(); !s.ok()) Bad(s.message());
   uint32_t replication = static_cast<uint32_t>(GetInt(j, "replication", 0, 0, 7));
   r.CreateCollection(name, cfg, replication, [respond, name, cfg](Status s) {
     if (!s.ok()) return respond(StatusResponse(s));

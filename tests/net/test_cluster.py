@@ -539,9 +539,14 @@ def test_partial_updates_and_search_paging_through_the_gateway(cluster):
     # Partial updates are replicated write commands: each shard group applies them as a
     # read-modify-write inside its logged transaction (issue 22).
     def create():
-        st, body = cluster.call("POST", "/v1/collections", {"name": "upd", "dim": DIM, "shards": 2, "replication": 3})
+        st, body = cluster.call("POST", "/v1/collections", {"name": "upd", "dim": DIM, "shards": 2, "replication": 3,
+                                                            "quantization": "sq8", "hnsw": {"m": 8}})
         return st == 201 and body
-    cluster.wait_for("the collection", create)
+    created = cluster.wait_for("the collection", create)
+    # The gateway reads a create body as `vectron serve` does (one parser, CollectionConfigOf).
+    assert created["config"]["quantization"] == "sq8" and created["config"]["hnsw"]["m"] == 8, created
+    st, body = cluster.call("POST", "/v1/collections", {"name": "bad", "dim": DIM, "quantization": "pq"})
+    assert st == 400 and 'unknown quantization "pq"' in body["error"]["message"], body
     pts = [{"id": f"p{i}", "vector": vec(i), "metadata": {"v": i}} for i in range(6)]
     cluster.wait_for("the upsert", lambda: cluster.call("PUT", "/v1/collections/upd/points", {"points": pts})[0] == 200)
     st, body = cluster.call("POST", "/v1/collections/upd/points/metadata",
