@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http/httptrace"
 	"regexp"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -96,12 +98,19 @@ func TestRetries(t *testing.T) {
 		if !errors.Is(err, context.DeadlineExceeded) || vectron.ErrorCode(err) != "" {
 			t.Fatalf("want context.DeadlineExceeded, got %v", err)
 		}
-		// A context that is cancelled ends the call with context.Canceled.
+		// A context cancelled while the request waits in the server's queue ends the call
+		// with context.Canceled: it is cancelled once the request is on the wire (the
+		// worker is blocked, so no answer can come first), not before the call starts.
 		cctx, cancel := context.WithCancel(ctx)
-		go func() { time.Sleep(50 * time.Millisecond); cancel() }()
-		_, err = s.client(t, token).Collection("r").Count(cctx, nil)
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("want context.Canceled, got %v", err)
+		defer cancel()
+		var wrote atomic.Bool
+		cctx = httptrace.WithClientTrace(cctx, &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) {
+			wrote.Store(true)
+			cancel()
+		}})
+		_, err = s.client(t, token, vectron.WithRetries(0)).Collection("r").Count(cctx, nil)
+		if !wrote.Load() || !errors.Is(err, context.Canceled) {
+			t.Fatalf("want context.Canceled after the request was sent (sent: %v), got %v", wrote.Load(), err)
 		}
 		q.release()
 	})
