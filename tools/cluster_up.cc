@@ -4,9 +4,11 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -68,6 +70,18 @@ int FreePort() {
     port = ntohs(a.sin_port);
   ::close(fd);
   return port;
+}
+
+// True if `path` holds a secret `cluster up` made: 64 hex digits, mode 0600, a regular file.
+bool ReusableSecret(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 0777) != 0600) return false;
+  std::ifstream in(path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (text.size() != 64) return false;
+  for (char c : text)
+    if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
+  return true;
 }
 
 std::string SelfExe() {
@@ -156,9 +170,11 @@ int RunClusterUp(const ClusterUpOptions& o) {
     std::fprintf(stderr, "error: creating %s: %s\n", o.dir.c_str(), ec.message().c_str());
     return 1;
   }
-  // The cluster secret every node presents (TcpClusterTransport), readable by the owner only.
+  // The cluster secret every node presents (TcpClusterTransport), readable by the owner
+  // only. A restart on the same --dir keeps it, so nodes started by hand with
+  // --secret-file DIR/cluster.secret stay members; a missing or malformed one is replaced.
   const std::string secret_file = o.dir + "/cluster.secret";
-  {
+  if (!ReusableSecret(secret_file)) {
     auto bytes = net::crypto::RandomBytes(32);
     if (!bytes.ok()) {
       std::fprintf(stderr, "error: %s\n", bytes.status().ToString().c_str());

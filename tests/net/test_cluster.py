@@ -418,6 +418,41 @@ def test_cluster_up_starts_serves_and_stops(tmp_path):
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+    # A restart on the same directory keeps the cluster secret (nodes started by hand with
+    # it stay members), the users and the data.
+    secret = (d / "cluster.secret").read_text()
+    assert len(secret) == 64 and (d / "cluster.secret").stat().st_mode & 0o777 == 0o600
+    up = subprocess.Popen([BIN, "cluster", "up", "--dir", str(d), "--workers", "2"], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, env=gateway_env(None))
+    try:
+        line = up.stdout.readline()
+        assert line.startswith("cluster ready"), (line, up.stderr.read() if up.poll() is not None else "")
+        assert (d / "cluster.secret").read_text() == secret
+        info = json.loads((d / "cluster.json").read_text())
+        g = info["gateways"][0]
+        host, port = g["http"].split(":")
+        ctx = ssl.create_default_context(cafile=g["cert"])
+        st, body = call("POST", "/v1/auth/login", {"username": "admin", "password": password})
+        assert st == 200, body
+        st, body = call("POST", "/v1/collections/t/points/get", {"ids": ["a"]}, token)  # The key made above.
+        assert st == 200 and [p["id"] for p in body["points"]] == ["a"], body
+    finally:
+        up.send_signal(signal.SIGINT)
+        up.wait(timeout=60)
+    assert up.returncode == 0
+    # A secret that is not one `cluster up` made (here: readable by others) is replaced.
+    (d / "cluster.secret").chmod(0o644)
+    up = subprocess.Popen([BIN, "cluster", "up", "--dir", str(d), "--workers", "2"], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, env=gateway_env(None))
+    try:
+        line = up.stdout.readline()
+        assert line.startswith("cluster ready"), (line, up.stderr.read() if up.poll() is not None else "")
+        fresh = d / "cluster.secret"
+        assert fresh.read_text() != secret and fresh.stat().st_mode & 0o777 == 0o600
+    finally:
+        up.send_signal(signal.SIGINT)
+        up.wait(timeout=60)
+    assert up.returncode == 0
     r = subprocess.run([BIN, "cluster", "status", "--dir", str(tmp_path / "none")], capture_output=True, text=True)
     assert r.returncode == 1 and "cluster.json" in r.stderr
     r = subprocess.run([BIN, "cluster", "up", "--dir", str(tmp_path / "c2"), "--admin-password-file", str(tmp_path / "nope")],
