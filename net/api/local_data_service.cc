@@ -127,9 +127,9 @@ void LocalDataService::Search(const std::string& name, std::vector<float> querie
   if (!c.ok()) return done(c.status());
   const size_t dim = (*c)->config().dim;
   if (nq == 0 || queries.size() != nq * dim)
-    return done(Status::InvalidArgument("each query must have " + std::to_string(dim) +
-                                        " numbers (the collection's dimension); got " + std::to_string(queries.size()) +
-                                        " numbers for " + std::to_string(nq) + " queries"));
+    return done(Status::InvalidArgument("the queries hold " + std::to_string(queries.size()) + " numbers; expected nq (" +
+                                        std::to_string(nq) + ") x dim (" + std::to_string(dim) +
+                                        ", the collection's dimension)"));
   if (nq == 1) {
     auto hits = (*c)->Search(queries, params);
     if (!hits.ok()) return done(hits.status());
