@@ -126,10 +126,7 @@ void LocalDataService::Search(const std::string& name, std::vector<float> querie
   auto c = db_.GetCollection(name);
   if (!c.ok()) return done(c.status());
   const size_t dim = (*c)->config().dim;
-  if (nq == 0 || queries.size() != nq * dim)
-    return done(Status::InvalidArgument("the queries hold " + std::to_string(queries.size()) + " numbers; expected nq (" +
-                                        std::to_string(nq) + ") x dim (" + std::to_string(dim) +
-                                        ", the collection's dimension)"));
+  if (Status s = CheckQueries(queries.size(), nq, dim); !s.ok()) return done(s);
   if (nq == 1) {
     auto hits = (*c)->Search(queries, params);
     if (!hits.ok()) return done(hits.status());

@@ -69,5 +69,8 @@ Status CheckSearch(const OpLimits& limits, int64_t k, int64_t offset, int64_t ef
 Status CheckScrollLimit(const OpLimits& limits, int64_t limit);
 Status CheckListLimit(const OpLimits& limits, int64_t limit);
 Status CheckStaleness(const OpLimits& limits, int64_t max_staleness_ms);
+// `floats` numbers holding `nq` queries for a collection of dimension `dim`.
+// Errors: InvalidArgument naming the dimension sent and the collection's.
+Status CheckQueries(size_t floats, size_t nq, size_t dim);
 
 }  // namespace vectron::net

@@ -137,10 +137,7 @@ void ClusterDataService::Search(const std::string& name, std::vector<float> quer
   auto info = InfoOf(name);
   if (!info.ok()) return done(info.status());
   const size_t dim = info->config.dim;
-  if (nq == 0 || queries.size() != nq * dim)
-    return done(Status::InvalidArgument("the queries hold " + std::to_string(queries.size()) + " numbers; expected nq (" +
-                                        std::to_string(nq) + ") x dim (" + std::to_string(dim) +
-                                        ", the collection's dimension)"));
+  if (Status s = CheckQueries(queries.size(), nq, dim); !s.ok()) return done(s);
   // offset and score_threshold apply to the merged hits: the shards are asked for the
   // first k + offset.
   const size_t offset = static_cast<size_t>(std::max(0, params.offset));
