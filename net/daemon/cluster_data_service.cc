@@ -19,8 +19,6 @@ bool ClusterDataService::Supports(OpId op) const {
   switch (op) {
     case OpId::kSetCollectionMetadata:
     case OpId::kRenameCollection:
-    case OpId::kList:
-    case OpId::kScroll:
     case OpId::kListIndexes: return false;
     default: return true;
   }
@@ -177,12 +175,60 @@ void ClusterDataService::Search(const std::string& name, std::vector<float> quer
   }
 }
 
-void ClusterDataService::Scroll(const std::string&, std::string, size_t, GetOptions, std::string, Done<ScrollPage> done) {
-  done(NotServed("scroll"));
+void ClusterDataService::Scroll(const std::string& name, std::string cursor, size_t limit, GetOptions options,
+                                std::string where, Done<ScrollPage> done) {
+  // The cursor is the last id of the previous page: every shard is asked for its points
+  // past it (ids are hashed to shards, so each shard's next ids may come next).
+  router_.Scroll(name, std::move(cursor), static_cast<uint32_t>(std::min<size_t>(limit, UINT32_MAX)), options,
+                 std::move(where), cluster::ReadOptions{}, std::move(done));
 }
 
-void ClusterDataService::List(const std::string&, std::string, size_t, uint64_t, GetOptions, Done<std::vector<Point>> done) {
-  done(NotServed("points/list"));
+namespace {
+
+// One points/list in progress: scroll pages are read from the first id, `skip` points
+// dropped, then `limit` kept.
+struct ListWalk {
+  std::string name, where;
+  GetOptions options;
+  uint64_t skip = 0;
+  size_t limit = 0;
+  std::vector<Point> out;
+  Done<std::vector<Point>> done;
+};
+
+constexpr uint32_t kListPageMax = 10000;  // Points per shard per step of a walk.
+
+void ListStep(cluster::Router& router, std::shared_ptr<ListWalk> w, std::string after) {
+  const uint64_t want = w->skip + (w->limit - w->out.size());
+  const auto page = static_cast<uint32_t>(std::min<uint64_t>(want, kListPageMax));
+  router.Scroll(w->name, std::move(after), page, w->options, w->where, cluster::ReadOptions{},
+                [&router, w](Result<ScrollPage> r) {
+                  if (!r.ok()) return w->done(r.status());
+                  for (Point& p : r->points) {
+                    if (w->skip > 0) {
+                      --w->skip;
+                      continue;
+                    }
+                    if (w->out.size() < w->limit) w->out.push_back(std::move(p));
+                  }
+                  if (w->out.size() >= w->limit || r->next_cursor.empty()) return w->done(std::move(w->out));
+                  ListStep(router, w, r->next_cursor);
+                });
+}
+
+}  // namespace
+
+void ClusterDataService::List(const std::string& name, std::string where, size_t limit, uint64_t offset,
+                              GetOptions options, Done<std::vector<Point>> done) {
+  if (limit == 0) return done(Status::InvalidArgument("\"limit\" must be at least 1"));
+  auto w = std::make_shared<ListWalk>();
+  w->name = name;
+  w->where = std::move(where);
+  w->options = options;
+  w->skip = offset;
+  w->limit = limit;
+  w->done = std::move(done);
+  ListStep(router_, std::move(w), "");
 }
 
 void ClusterDataService::CreateIndex(const std::string& name, std::string field, PayloadType type, DoneStatus done) {
