@@ -353,7 +353,8 @@ def test_gateway_refuses_bad_input_and_unknown_routes(cluster):
     assert st == 400 and "dim" in body["error"]["message"]
     st, body = cluster.call("POST", "/v1/collections/nope/points/get", {"ids": ["a"]}, timeout=60)
     assert st in (404, 503), body
-    st, body = cluster.call("POST", "/v1/collections/x/scroll", {})
+    # Operations of the table the cluster does not serve: 501 naming them, before the body.
+    st, body = cluster.call("GET", "/v1/collections/x/indexes")
     assert st == 501 and "gateway" in body["error"]["message"]
 
 
@@ -567,3 +568,66 @@ def test_partial_updates_and_search_paging_through_the_gateway(cluster):
     assert st == 200 and [h["id"] for h in body["hits"]] == [h["id"] for h in all_hits["hits"][1:3]]
     st, body = cluster.call("POST", "/v1/collections/upd/search", {"vector": vec(0), "k": 5, "score_threshold": 0.25})  # cosine: p1 is at 0.5
     assert st == 200 and [h["id"] for h in body["hits"]] == ["p0"]
+
+
+def test_gateway_serves_the_operation_table_with_serves_limits(cluster):
+    """The gateway routes the same operation table and REST codec as `vectron serve`:
+    batch search, scroll and points/list across shards, the same limits and messages."""
+    def create():
+        st, body = cluster.call("POST", "/v1/collections", {"name": "tbl", "dim": DIM, "shards": 3, "replication": 3})
+        return st == 201 and body
+    created = cluster.wait_for("the collection", create)
+    assert created["metadata"] is None and created["name"] == "tbl", created
+    pts = [{"id": f"p{i:03d}", "vector": vec(i), "metadata": {"v": i, "odd": i % 2 == 1}} for i in range(40)]
+    cluster.wait_for("the upsert", lambda: cluster.call("PUT", "/v1/collections/tbl/points", {"points": pts})[0] == 200)
+    st, info = cluster.call("GET", "/v1/collections/tbl")
+    assert st == 200 and info["stats"]["count"] == 40 and info["replication"] == 3 and info["metadata"] is None, info
+
+    # Batch search: one result list per query, each as the single search answers it.
+    queries = [vec(3), vec(17), vec(30)]
+    st, batch = cluster.call("POST", "/v1/collections/tbl/search", {"vectors": queries, "k": 4, "exact": True})
+    assert st == 200 and len(batch["results"]) == 3, batch
+    for q, res in zip(queries, batch["results"]):
+        st, one = cluster.call("POST", "/v1/collections/tbl/search", {"vector": q, "k": 4, "exact": True})
+        assert st == 200 and [h["id"] for h in res["hits"]] == [h["id"] for h in one["hits"]]
+
+    # The table's limits, with serve's messages; nothing is asked of the shards.
+    st, body = cluster.call("POST", "/v1/collections/tbl/search", {"vector": vec(1), "k": 10001})
+    assert st == 400 and body["error"]["message"] == '"k" must be an integer in 1..10000, got 10001', body
+    st, body = cluster.call("POST", "/v1/collections/tbl/search", {"vectors": [vec(1)] * 4097, "k": 1})
+    assert st == 400 and body["error"]["message"] == '"vectors" holds 4097 queries; the limit is 4096', body
+    st, body = cluster.call("POST", "/v1/collections/tbl/scroll", {"limit": 10001})
+    assert st == 400 and "limit" in body["error"]["message"], body
+    st, body = cluster.call("POST", "/v1/collections/tbl/search", {"vectors": [vec(1), [1, 2]], "k": 1})
+    assert st == 400 and "vectors[1] has 2 numbers" in body["error"]["message"], body
+    st, body = cluster.call("POST", "/v1/collections/tbl/search", {"vector": [1, 2], "k": 1})
+    assert st == 400 and "dimension 2" in body["error"]["message"], body
+    # A create with metadata is refused, naming why (the cluster stores none yet).
+    st, body = cluster.call("POST", "/v1/collections", {"name": "m", "dim": DIM, "metadata": {"a": 1}})
+    assert st == 400 and "metadata" in body["error"]["message"], body
+
+    # Scroll across shards: every point once, in id order, pages of 7, with a filter.
+    seen, cursor = [], None
+    for _ in range(20):
+        st, page = cluster.call("POST", "/v1/collections/tbl/scroll",
+                                {"limit": 7, "cursor": cursor, "include": ["metadata"]})
+        assert st == 200 and len(page["points"]) <= 7, page
+        seen += [p["id"] for p in page["points"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [p["id"] for p in pts]
+    st, page = cluster.call("POST", "/v1/collections/tbl/scroll", {"limit": 100, "where": {"odd": True}})
+    assert st == 200 and [p["id"] for p in page["points"]] == [p["id"] for p in pts if p["metadata"]["odd"]]
+    assert page["next_cursor"] is None
+    assert all(p["metadata"]["odd"] for p in page["points"])
+
+    # points/list: offset and limit over the whole collection, in id order.
+    st, body = cluster.call("POST", "/v1/collections/tbl/points/list", {"offset": 5, "limit": 10})
+    assert st == 200 and [p["id"] for p in body["points"]] == [p["id"] for p in pts[5:15]], body
+    st, body = cluster.call("POST", "/v1/collections/tbl/points/list", {"where": {"odd": False}, "offset": 18, "limit": 10})
+    assert st == 200 and [p["id"] for p in body["points"]] == ["p036", "p038"], body
+    st, body = cluster.call("POST", "/v1/collections/tbl/points/list", {"limit": 10001})
+    assert st == 400 and "limit" in body["error"]["message"], body
+    st, body = cluster.call("POST", "/v1/collections/nope/points/list", {})
+    assert st in (404, 503), body
