@@ -140,13 +140,14 @@ struct PdMapResponse {
 };
 
 struct PdAdminRequest {
-  enum class Kind : uint8_t { kCreateCollection, kDropCollection };
+  enum class Kind : uint8_t { kCreateCollection, kDropCollection, kRenameCollection };
   uint64_t rpc_id = 0;
   RequestId request;            // Deduplicates retries.
   Kind kind = Kind::kCreateCollection;
   std::string name;
   std::string config_json;      // kCreateCollection (its `shards` is the shard count)
   uint32_t replication = 0;     // kCreateCollection; 0 = min(3, workers)
+  std::string new_name;         // kRenameCollection
 };
 struct PdAdminResponse {
   uint64_t rpc_id = 0;

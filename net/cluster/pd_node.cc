@@ -228,6 +228,11 @@ void PdNode::OnAdmin(const NodeId& from, const PdAdminRequest& req) {
     cmd.kind = PdCommand::Kind::kDropCollection;
     return Propose(cmd, reply);
   }
+  if (req.kind == PdAdminRequest::Kind::kRenameCollection) {
+    cmd.kind = PdCommand::Kind::kRenameCollection;
+    cmd.addr = req.new_name;  // The command's format carries the new name there.
+    return Propose(cmd, reply);
+  }
   cmd.kind = PdCommand::Kind::kCreateCollection;
   if (!ValidCollectionName(req.name))
     return ReplyAdmin(reply, Status::InvalidArgument("collection name \"" + req.name + "\": use 1-64 of [A-Za-z0-9_-]"));

@@ -27,6 +27,7 @@ struct PdCommand {
     kCreateCollection = 2,  // name, config_json, replication, placement (replicas per shard)
     kDropCollection = 3,    // name
     kAuthWrite = 4,         // auth_changes, all or nothing; if_version
+    kRenameCollection = 5,  // name -> addr (the new name): one map change
   };
   Kind kind = Kind::kRegisterWorker;
   RequestId request;

@@ -262,6 +262,16 @@ void Router::DropCollection(const std::string& name, StatusFn done) {
   SendAdmin(op);
 }
 
+void Router::RenameCollection(const std::string& from, const std::string& to, StatusFn done) {
+  Op& op = *ops_[NewPdOp(Kind::kAdmin, from)];
+  op.admin.kind = PdAdminRequest::Kind::kRenameCollection;
+  op.admin.name = from;
+  op.admin.new_name = to;
+  op.admin.request = RequestId{client_id_, next_seq_++, 0};
+  op.status_fn = std::move(done);
+  SendAdmin(op);
+}
+
 // Splits an operation into its shard parts once the map knows the collection.
 void Router::Start(uint64_t op_id) {
   auto it = ops_.find(op_id);

@@ -81,6 +81,9 @@ class Router {
   // Collections through the PD. `replication` 0: min(3, live workers).
   void CreateCollection(const std::string& name, const CollectionConfig& config, uint32_t replication, StatusFn done);
   void DropCollection(const std::string& name, StatusFn done);
+  // Renames collection `from` to `to` in the PD's map (the shard groups stay as they
+  // are). Errors: NotFound, AlreadyExists, InvalidArgument (a bad name), Unavailable.
+  void RenameCollection(const std::string& from, const std::string& to, StatusFn done);
 
   // The PD's auth records: the cluster half of the auth store seam (docs/cluster.md, "Auth
   // state"). LoadAuth reads every record; CommitAuth applies `changes` atomically if the

@@ -18,7 +18,6 @@ Status NotServed(const char* what) {
 bool ClusterDataService::Supports(OpId op) const {
   switch (op) {
     case OpId::kSetCollectionMetadata:
-    case OpId::kRenameCollection:
     case OpId::kListIndexes: return false;
     default: return true;
   }
@@ -85,8 +84,8 @@ void ClusterDataService::SetCollectionMetadata(const std::string&, std::string, 
   done(NotServed("collection metadata"));
 }
 
-void ClusterDataService::RenameCollection(const std::string&, const std::string&, DoneStatus done) {
-  done(NotServed("rename"));
+void ClusterDataService::RenameCollection(const std::string& from, const std::string& to, DoneStatus done) {
+  router_.RenameCollection(from, to, std::move(done));
 }
 
 void ClusterDataService::Write(const std::string& name, WriteBatch batch, DoneStatus done) {

@@ -631,3 +631,25 @@ def test_gateway_serves_the_operation_table_with_serves_limits(cluster):
     assert st == 400 and "limit" in body["error"]["message"], body
     st, body = cluster.call("POST", "/v1/collections/nope/points/list", {})
     assert st in (404, 503), body
+
+    # Rename: one PD map change; the shard groups (and their data) answer under the new name.
+    st, body = cluster.call("POST", "/v1/collections/tbl/rename", {"name": "tbl2"})
+    assert (st, body) == (200, {"name": "tbl2", "renamed_from": "tbl"}), body
+    st, body = cluster.call("POST", "/v1/collections/tbl2/count", {})
+    assert (st, body) == (200, {"count": 40}), body
+    st, body = cluster.call("POST", "/v1/collections/tbl2/points/get", {"ids": ["p007"]})
+    assert st == 200 and body["points"][0]["metadata"] == {"v": 7, "odd": True}, body
+    st, body = cluster.call("POST", "/v1/collections/tbl/count", {})
+    assert st == 404, body
+    st, body = cluster.call("GET", "/v1/collections")
+    assert "tbl2" in [c["name"] for c in body["collections"]] and "tbl" not in [c["name"] for c in body["collections"]]
+    cluster.wait_for("a second collection", create)  # "tbl" again, empty
+    st, body = cluster.call("POST", "/v1/collections/tbl2/rename", {"name": "tbl"})
+    assert st == 409, body
+    st, body = cluster.call("POST", "/v1/collections/tbl2/rename", {"name": "bad name"})
+    assert st == 400, body
+    st, body = cluster.call("POST", "/v1/collections/tbl/count", {})
+    assert (st, body) == (200, {"count": 0}), body
+    # Collection metadata is not served by the cluster yet: 501 naming the route.
+    st, body = cluster.call("PUT", "/v1/collections/tbl2/metadata", {"metadata": {"a": 1}})
+    assert st == 501 and "gateway" in body["error"]["message"], body

@@ -219,6 +219,44 @@ TEST_CASE("a retried PD command applies once and answers its first outcome") {
   CHECK(sm.map().collections.count("docs") == 1);
 }
 
+TEST_CASE("a PD rename moves the collection and its shard groups to the new name, or changes nothing") {
+  PdStateMachine sm;
+  REQUIRE(sm.Apply({Entry(1, Register(1)), Entry(2, Create("docs", {{1}, {1}}, {5, 1, 0})),
+                    Entry(3, Create("other", {{1}}, {5, 2, 0}))})
+              .ok());
+  sm.TakeOutcomes();
+  const std::vector<uint64_t> groups = sm.map().collections.at("docs").groups;
+  auto rename = [](std::string from, std::string to, uint64_t seq) {
+    PdCommand c;
+    c.kind = PdCommand::Kind::kRenameCollection;
+    c.name = std::move(from);
+    c.addr = std::move(to);
+    c.request = {6, seq, 0};
+    return c;
+  };
+  // The command survives its encoding.
+  PdCommand decoded;
+  REQUIRE(DecodePdCommand(EncodePdCommand(rename("docs", "papers", 1)), &decoded).ok());
+  CHECK(decoded.kind == PdCommand::Kind::kRenameCollection);
+  CHECK(decoded.addr == "papers");
+  REQUIRE(sm.Apply({Entry(4, rename("docs", "other", 1)), Entry(5, rename("nope", "x", 2)),
+                    Entry(6, rename("docs", "bad name", 3)), Entry(7, rename("docs", "papers", 4))})
+              .ok());
+  auto out = sm.TakeOutcomes();
+  REQUIRE(out.size() == 4);
+  CHECK(out[0].status.code() == StatusCode::kAlreadyExists);
+  CHECK(out[1].status.code() == StatusCode::kNotFound);
+  CHECK(out[2].status.code() == StatusCode::kInvalidArgument);
+  CHECK(out[3].status.ok());
+  CHECK(sm.map().collections.count("docs") == 0);
+  REQUIRE(sm.map().collections.count("papers") == 1);
+  CHECK(sm.map().collections.at("papers").groups == groups);  // Same groups, same data.
+  CHECK(sm.map().collections.at("papers").name == "papers");
+  for (uint64_t g : groups) CHECK(sm.map().groups.at(g).collection == "papers");
+  CHECK(sm.map().GroupOf("papers", 1) != nullptr);
+  CHECK(sm.map().version == 7);
+}
+
 TEST_CASE("PD auth records change all together and only at the expected version") {
   PdStateMachine sm;
   PdCommand put;
