@@ -130,6 +130,13 @@ TEST_CASE("RPC refuses k over 10000 and batches over 4096 queries as REST does, 
   CHECK(ErrorMessage(h) == RpcMessage(page.status()));
   // Nothing was changed by any refusal, and the connection still serves.
   CHECK(*c.Count("docs") == 2);
+  // A delete by ids answers how many existed, on RPC as on REST (one implementation).
+  auto deleted = c.Delete("docs", {"a", "ghost"});
+  REQUIRE(deleted.ok());
+  CHECK(*deleted == 1);
+  h = HttpCall(*sock, "POST", "/v1/collections/docs/points/delete", R"({"ids": ["b", "ghost"]})");
+  CHECK(h.status == 200);
+  CHECK(json::parse(h.body) == json{{"deleted", 1}});
 }
 
 TEST_CASE("OpenAPI describes exactly the routes of the operation table, each with its access rule") {
