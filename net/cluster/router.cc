@@ -242,10 +242,11 @@ void Router::CommitAuth(uint64_t if_version, std::vector<AuthChange> changes,
 }
 
 void Router::CreateCollection(const std::string& name, const CollectionConfig& config, uint32_t replication,
-                              StatusFn done) {
+                              StatusFn done, std::string metadata) {
   Op& op = *ops_[NewPdOp(Kind::kAdmin, name)];
   op.admin.kind = PdAdminRequest::Kind::kCreateCollection;
   op.admin.name = name;
+  op.admin.metadata = std::move(metadata);
   op.admin.config_json = config.ToJson();
   op.admin.replication = replication;
   op.admin.request = RequestId{client_id_, next_seq_++, 0};
@@ -257,6 +258,16 @@ void Router::DropCollection(const std::string& name, StatusFn done) {
   Op& op = *ops_[NewPdOp(Kind::kAdmin, name)];
   op.admin.kind = PdAdminRequest::Kind::kDropCollection;
   op.admin.name = name;
+  op.admin.request = RequestId{client_id_, next_seq_++, 0};
+  op.status_fn = std::move(done);
+  SendAdmin(op);
+}
+
+void Router::SetCollectionMetadata(const std::string& name, std::string metadata, StatusFn done) {
+  Op& op = *ops_[NewPdOp(Kind::kAdmin, name)];
+  op.admin.kind = PdAdminRequest::Kind::kSetCollectionMetadata;
+  op.admin.name = name;
+  op.admin.metadata = std::move(metadata);
   op.admin.request = RequestId{client_id_, next_seq_++, 0};
   op.status_fn = std::move(done);
   SendAdmin(op);

@@ -79,7 +79,12 @@ class Router {
   void CreatePayloadIndex(const std::string& collection, std::string field, PayloadType type, StatusFn done);
   void DropPayloadIndex(const std::string& collection, std::string field, StatusFn done);
   // Collections through the PD. `replication` 0: min(3, live workers).
-  void CreateCollection(const std::string& name, const CollectionConfig& config, uint32_t replication, StatusFn done);
+  // `metadata`: JSON-object text stored with it ("" for none).
+  void CreateCollection(const std::string& name, const CollectionConfig& config, uint32_t replication, StatusFn done,
+                        std::string metadata = {});
+  // Replaces the collection's metadata in the PD's map ("" removes it). Errors: NotFound,
+  // InvalidArgument (over 64 KiB), Unavailable.
+  void SetCollectionMetadata(const std::string& name, std::string metadata, StatusFn done);
   void DropCollection(const std::string& name, StatusFn done);
   // Renames collection `from` to `to` in the PD's map (the shard groups stay as they
   // are). Errors: NotFound, AlreadyExists, InvalidArgument (a bad name), Unavailable.

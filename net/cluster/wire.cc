@@ -151,8 +151,9 @@ struct Encoder {
     auto name = b.CreateString(m.name);
     auto cfg = b.CreateString(m.config_json);
     auto to = b.CreateString(m.new_name);
+    auto meta = b.CreateString(m.metadata);
     return fb::CreatePdAdminRequest(b, m.rpc_id, m.request.client, m.request.seq, m.request.acked_below,
-                                    static_cast<uint8_t>(m.kind), name, cfg, m.replication, to)
+                                    static_cast<uint8_t>(m.kind), name, cfg, m.replication, to, meta)
         .Union();
   }
   Offset<void> operator()(const PdAdminResponse& m) {
@@ -390,13 +391,14 @@ Status DecodeBody(const fb::Envelope* e, Envelope* out) {
     case fb::Body::PdAdminRequest: {
       auto* s = e->body_as_PdAdminRequest();
       PdAdminRequest m;
-      if (s->kind() > static_cast<uint8_t>(PdAdminRequest::Kind::kRenameCollection)) return Bad("bad admin kind");
+      if (s->kind() > static_cast<uint8_t>(PdAdminRequest::Kind::kSetCollectionMetadata)) return Bad("bad admin kind");
       m.rpc_id = s->rpc_id();
       m.request = RequestId{s->client(), s->seq(), s->acked_below()};
       m.kind = static_cast<PdAdminRequest::Kind>(s->kind());
       m.name = Str(s->name());
       m.config_json = Str(s->config_json());
       m.new_name = Str(s->new_name());
+      m.metadata = Str(s->metadata());
       m.replication = s->replication();
       *out = std::move(m);
       return Status::OK();

@@ -17,7 +17,6 @@ Status NotServed(const char* what) {
 
 bool ClusterDataService::Supports(OpId op) const {
   switch (op) {
-    case OpId::kSetCollectionMetadata:
     case OpId::kListIndexes: return false;
     default: return true;
   }
@@ -30,6 +29,7 @@ Result<CollectionInfo> ClusterDataService::InfoOf(const std::string& name) const
   info.name = name;
   info.config_json = it->second.config_json;
   info.replication = it->second.replication;
+  info.metadata = it->second.metadata;
   auto cfg = CollectionConfig::FromJson(it->second.config_json);
   if (!cfg.ok()) return cfg.status();
   info.config = *cfg;
@@ -38,23 +38,20 @@ Result<CollectionInfo> ClusterDataService::InfoOf(const std::string& name) const
 
 void ClusterDataService::CreateCollection(const std::string& name, const CollectionConfig& config, std::string metadata,
                                           uint32_t replication, Done<CollectionInfo> done) {
-  if (!metadata.empty())
-    return done(Status::InvalidArgument(
-        "\"metadata\": the cluster does not store collection metadata yet (see docs/cluster.md, \"What the gateway "
-        "serves\")"));
   if (Status s = config.Validate(); !s.ok()) return done(Status::InvalidArgument(s.message()));
   CollectionInfo info;
   info.name = name;
   info.config = config;
   info.config_json = config.ToJson();
   info.replication = replication;
+  info.metadata = metadata;
   router_.CreateCollection(name, config, replication, [this, info, done](Status s) mutable {
     if (!s.ok()) return done(s);
     // The map the PD answered with has the replication it chose.
     if (auto it = router_.map().collections.find(info.name); it != router_.map().collections.end())
       info.replication = it->second.replication;
     done(std::move(info));
-  });
+  }, std::move(metadata));
 }
 
 void ClusterDataService::ListCollections(Done<std::vector<CollectionInfo>> done) {
@@ -80,8 +77,19 @@ void ClusterDataService::DropCollection(const std::string& name, DoneStatus done
   router_.DropCollection(name, std::move(done));
 }
 
-void ClusterDataService::SetCollectionMetadata(const std::string&, std::string, Done<CollectionInfo> done) {
-  done(NotServed("collection metadata"));
+void ClusterDataService::SetCollectionMetadata(const std::string& name, std::string metadata, Done<CollectionInfo> done) {
+  router_.SetCollectionMetadata(name, metadata, [this, name, metadata, done](Status s) {
+    if (!s.ok()) return done(s);
+    // The answer is the change just committed (the map refresh it triggers may be later).
+    auto info = InfoOf(name);
+    if (!info.ok()) {
+      CollectionInfo named;
+      named.name = name;
+      info = std::move(named);
+    }
+    info->metadata = metadata;
+    done(std::move(info));
+  });
 }
 
 void ClusterDataService::RenameCollection(const std::string& from, const std::string& to, DoneStatus done) {

@@ -602,9 +602,17 @@ def test_gateway_serves_the_operation_table_with_serves_limits(cluster):
     assert st == 400 and "vectors[1] has 2 numbers" in body["error"]["message"], body
     st, body = cluster.call("POST", "/v1/collections/tbl/search", {"vector": [1, 2], "k": 1})
     assert st == 400 and "dimension 2" in body["error"]["message"], body
-    # A create with metadata is refused, naming why (the cluster stores none yet).
-    st, body = cluster.call("POST", "/v1/collections", {"name": "m", "dim": DIM, "metadata": {"a": 1}})
+    # Collection metadata: stored in the PD's map with the collection, as serve stores it.
+    st, body = cluster.call("POST", "/v1/collections", {"name": "m", "dim": DIM, "metadata": {"owner": "me"}})
+    assert st == 201 and body["metadata"] == {"owner": "me"}, body
+    st, body = cluster.call("PUT", "/v1/collections/tbl/metadata", {"metadata": {"desc": "table", "n": [1, 2]}})
+    assert (st, body) == (200, {"name": "tbl", "metadata": {"desc": "table", "n": [1, 2]}}), body
+    cluster.wait_for("the metadata in the map",
+                     lambda: cluster.call("GET", "/v1/collections/tbl")[1].get("metadata") == {"desc": "table", "n": [1, 2]})
+    st, body = cluster.call("PUT", "/v1/collections/tbl/metadata", {"metadata": [1]})
     assert st == 400 and "metadata" in body["error"]["message"], body
+    st, body = cluster.call("PUT", "/v1/collections/nope/metadata", {"metadata": None})
+    assert st == 404, body
 
     # Scroll across shards: every point once, in id order, pages of 7, with a filter.
     seen, cursor = [], None
@@ -650,6 +658,10 @@ def test_gateway_serves_the_operation_table_with_serves_limits(cluster):
     assert st == 400, body
     st, body = cluster.call("POST", "/v1/collections/tbl/count", {})
     assert (st, body) == (200, {"count": 0}), body
-    # Collection metadata is not served by the cluster yet: 501 naming the route.
-    st, body = cluster.call("PUT", "/v1/collections/tbl2/metadata", {"metadata": {"a": 1}})
-    assert st == 501 and "gateway" in body["error"]["message"], body
+    # The metadata moved with the name; null removes it.
+    st, body = cluster.call("GET", "/v1/collections/tbl2")
+    assert st == 200 and body["metadata"] == {"desc": "table", "n": [1, 2]}, body
+    st, body = cluster.call("PUT", "/v1/collections/tbl2/metadata", {"metadata": None})
+    assert (st, body) == (200, {"name": "tbl2", "metadata": None}), body
+    cluster.wait_for("the metadata removed",
+                     lambda: cluster.call("GET", "/v1/collections/tbl2")[1].get("metadata", 0) is None)
