@@ -63,7 +63,7 @@ constexpr RouteAccess kOpen{Access::kPublic};
 // Like /metrics: the whole cluster's layout, for admins (keys or logins).
 constexpr RouteAccess kClusterAccess{Access::kAdmin, /*console=*/true, /*all_collections=*/true};
 
-struct DataRoute {
+struct OwnRoute {
   const char* method;
   const char* pattern;
   Fn fn;
@@ -71,8 +71,8 @@ struct DataRoute {
   bool bulk;  // Carries points, ids, vectors or filters: the server's body limit.
 };
 
-const std::vector<DataRoute>& DataRoutes() {
-  static const std::vector<DataRoute> kRoutes = {
+const std::vector<OwnRoute>& OwnRoutes() {
+  static const std::vector<OwnRoute> kRoutes = {
       {"GET", "/healthz", &Healthz, kOpen, false},
       {"GET", "/readyz", &Readyz, kOpen, false},
       {"GET", "/v1/cluster", &ClusterMapRoute, kClusterAccess, false},
@@ -98,7 +98,7 @@ HttpResponse Starting() {
 
 GatewayApi::GatewayApi(cluster::Router& router, WorkerPool& pool, bool auth_on)
     : router_(router), pool_(pool), auth_on_(auth_on), service_(router) {
-  for (const DataRoute& r : DataRoutes())
+  for (const OwnRoute& r : OwnRoutes())
     routes_.Add(r.method, r.pattern, Entry{r.fn, nullptr, r.access, r.bulk ? 0 : kSmallBodyBytes});
   for (const OpSpec& op : DataOps()) {
     Entry e{nullptr, nullptr, op.access, op.bulk ? 0 : kSmallBodyBytes};

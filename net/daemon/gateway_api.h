@@ -38,10 +38,11 @@ class GatewayApi {
   // Loop thread.
   void Handle(HttpRequest request, Responder respond);
 
-  // A data route's handler, on the loop thread.
+  // The handler of a route beside the operation table (/healthz, /readyz, /v1/cluster),
+  // on the loop thread.
   using Fn = void (*)(cluster::Router&, const HttpRequest&, const PathParams&, const Principal& who, Responder);
   struct Entry {
-    Fn fn = nullptr;                      // A data route.
+    Fn fn = nullptr;                      // A route beside the table.
     RestApi::AuthFn auth_fn = nullptr;    // An auth route (runs on the pool).
     RouteAccess access;
     size_t max_body_bytes = 0;            // 0: HttpLimits::max_body_bytes.
