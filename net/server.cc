@@ -234,7 +234,7 @@ Result<std::unique_ptr<Server>> Server::Open(const ServeOptions& options) {
     rl.frame_timeout_ms = options.http.request_timeout_ms;
     rl.log_requests = log;
     impl->rpc = std::make_unique<RpcServer>(*impl->loop, *impl->pool,
-                                            RpcEngine{impl->db.get(), &impl->api->collections_mu_, &impl->metrics, impl->auth.get()}, rl);
+                                            RpcEngine{&impl->api->service(), ao.limits, &impl->metrics, impl->auth.get()}, rl);
     auto [rhost, rport] = ParseHostPort(options.rpc_address).value();
     lo.refusal = EncodeFrame(RpcErrorPayload(0, "unavailable", "too many open connections; retry later"));
     VECTRON_ASSIGN_OR_RETURN(impl->rpc_listener, TcpListener::Listen(*impl->loop, rhost, rport, lo, impl->rpc->Factory()));

@@ -8,6 +8,8 @@
 #include <initializer_list>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
+#include <vector>
 #include <utility>
 
 #include "net/api/request_json.h"  // ApiError, Bad, ParseBody and the field readers.
@@ -37,6 +39,10 @@ HttpResponse Json(int status, const nlohmann::json& j);
 HttpResponse Raw(std::string body);
 // Appends point `p` as {"id", "vector"?, "metadata"?} (JSON text).
 void AppendPoint(std::string* out, const Point& p, bool meta, bool vec);
+// Appends `s` as a JSON string.
+void AppendString(std::string* out, std::string_view s);
+// Appends {"hits": [{"id", "score", "metadata"?, "vector"?}]} (JSON text).
+void AppendHits(std::string* out, const std::vector<Hit>& hits, bool meta, bool vec);
 // The path parameter `name` ("" if the route has none).
 const std::string& Param(const PathParams& p, const char* name);
 

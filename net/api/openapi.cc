@@ -1,6 +1,7 @@
 // The OpenAPI 3.0 description of the REST API, built once.
 #include <nlohmann/json.hpp>
 
+#include "net/api/operations.h"
 #include "net/api/rest_api.h"
 
 namespace vectron::net {
@@ -42,6 +43,9 @@ json Build(bool auth) {
   json where = {{"type", "object"}, {"description", "Metadata filter (see docs/filter.md)"}};
   json include = {{"type", "array"}, {"items", {{"type", "string"}, {"enum", {"metadata", "vector"}}}}};
   json schemas;
+  json staleness = {{"type", "integer"},
+                    {"description", "Cluster: a follower may answer if at most this stale (0: linearizable); "
+                                    "vectron serve reads are always current"}};
   schemas["Error"] = Obj({{"error", Obj({{"code", str}, {"message", str}}, {"code", "message"})}}, {"error"});
   schemas["CollectionConfig"] = {{"type", "object"}, {"description", "Stored configuration (CollectionConfig::ToJson)"}};
   schemas["CreateCollection"] =
@@ -52,7 +56,9 @@ json Build(bool auth) {
            {"m", integer}, {"ef_construction", integer}, {"ef_search", integer}, {"seed", integer},
            {"shards", integer}, {"flat_max_points", integer}, {"checkpoint_every_ops", integer},
            {"quantization", {{"type", "string"}, {"enum", {"none", "sq8"}}}},
-           {"metadata", {{"type", "object"}, {"nullable", true}, {"description", "JSON object stored with the collection"}}}},
+           {"metadata", {{"type", "object"}, {"nullable", true}, {"description", "JSON object stored with the collection"}}},
+           {"replication", {{"type", "integer"}, {"description", "Cluster: copies of each shard (0: min(3, workers)); "
+                                                                  "vectron serve accepts 0 or 1"}}}},
           {"name", "dim"});
   schemas["Point"] = Obj({{"id", str}, {"vector", vec}, {"metadata", {{"type", "object"}, {"nullable", true}}}}, {"id"});
   schemas["Hit"] = Obj({{"id", str}, {"score", {{"type", "number"}, {"description", "distance: lower is nearer"}}},
@@ -64,12 +70,14 @@ json Build(bool auth) {
                            {"include_metadata", boolean}, {"include_vector", boolean},
                            {"filter_strategy", {{"type", "string"}, {"enum", {"auto", "exact", "graph", "post_filter"}}}},
                            {"offset", {{"type", "integer"}, {"description", "hits skipped first (paging)"}}},
-                           {"score_threshold", {{"type", "number"}, {"description", "largest distance kept"}}}});
+                           {"score_threshold", {{"type", "number"}, {"description", "largest distance kept"}}},
+                           {"max_staleness_ms", staleness}});
   json paths;
   paths["/healthz"]["get"] = Op("Liveness: the process answers", nullptr, Obj({{"status", str}}), {}, false);
   paths["/readyz"]["get"] = Op("Readiness: 503 while shutting down", nullptr, Obj({{"status", str}}), {}, false);
   paths["/metrics"]["get"] = Op("Prometheus metrics (text format 0.0.4)", nullptr, str, {}, false);
   paths["/openapi.json"]["get"] = Op("This document", nullptr, {{"type", "object"}}, {}, false);
+  paths["/v1/openapi.json"]["get"] = paths["/openapi.json"]["get"];
   paths["/v1/collections"]["post"] =
       Op("Create a collection (201)", Ref("CreateCollection"),
          Obj({{"name", str}, {"config", Ref("CollectionConfig")}, {"metadata", {{"type", "object"}, {"nullable", true}}}}),
@@ -99,7 +107,10 @@ json Build(bool auth) {
       Op("Upsert points atomically", Obj({{"points", {{"type", "array"}, {"items", Ref("Point")}}}}, {"points"}),
          Obj({{"upserted", integer}}), {400, 404, 413, 507}, true);
   paths["/v1/collections/{name}/points/get"]["post"] =
-      Op("Get points by id", Obj({{"ids", {{"type", "array"}, {"items", str}}}, {"include", include}}, {"ids"}),
+      Op("Get points by id",
+         Obj({{"ids", {{"type", "array"}, {"items", str}}}, {"include", include}, {"include_metadata", boolean},
+              {"include_vector", boolean}, {"max_staleness_ms", staleness}},
+             {"ids"}),
          Obj({{"points", {{"type", "array"}, {"items", Ref("Point")}}}, {"not_found", {{"type", "array"}, {"items", str}}}}),
          {400, 404}, true);
   paths["/v1/collections/{name}/points/delete"]["post"] =
@@ -123,7 +134,7 @@ json Build(bool auth) {
          Obj({{"where", where}, {"limit", integer}, {"offset", integer}, {"include", include}}),
          Obj({{"points", {{"type", "array"}, {"items", Ref("Point")}}}}), {400, 404}, true);
   paths["/v1/collections/{name}/count"]["post"] =
-      Op("Count points, optionally matching a filter", Obj({{"where", where}}), Obj({{"count", integer}}), {400, 404}, true);
+      Op("Count points, optionally matching a filter", Obj({{"where", where}, {"max_staleness_ms", staleness}}), Obj({{"count", integer}}), {400, 404}, true);
   paths["/v1/collections/{name}/scroll"]["post"] =
       Op("Page through points in id order",
          Obj({{"limit", integer}, {"cursor", str}, {"where", where}, {"include", include}}),
@@ -245,6 +256,23 @@ json Build(bool auth) {
         op["responses"]["403"] = {{"$ref", "#/components/responses/Error"}};
       }
     }
+  }
+  // The data operations: their names and limits from the operation table (operations.h),
+  // which routes serve and RPC shares.
+  const OpLimits limits;
+  for (const OpSpec& op : DataOps()) {
+    std::string m = op.method;
+    for (char& c : m) c = static_cast<char>(c - 'A' + 'a');
+    if (!paths.contains(op.pattern) || !paths[op.pattern].contains(m)) continue;
+    json& o = paths[op.pattern][m];
+    o["operationId"] = op.name;
+    if (op.id == OpId::kSearch)
+      o["x-vectron-limits"] = {{"max_k", limits.max_k}, {"max_batch_queries", limits.max_batch_queries},
+                               {"max_ef", limits.max_ef}, {"max_staleness_ms", limits.max_staleness_ms}};
+    if (op.id == OpId::kScroll) o["x-vectron-limits"] = {{"max_limit", limits.max_scroll_limit}};
+    if (op.id == OpId::kList) o["x-vectron-limits"] = {{"max_limit", limits.max_list_limit}};
+    if (op.id == OpId::kGet || op.id == OpId::kCount)
+      o["x-vectron-limits"] = {{"max_staleness_ms", limits.max_staleness_ms}};
   }
   json doc = {{"openapi", "3.0.3"},
               {"info", {{"title", "Vectron"}, {"version", VECTRON_VERSION},

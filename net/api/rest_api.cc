@@ -10,7 +10,7 @@
 #include "net/api/api_util.h"
 #include "net/api/auth_routes.h"
 #include "net/api/request_json.h"
-#include "net/api/rest_points.h"
+#include "net/api/rest_data.h"
 #include "util/untrusted_json.h"
 
 namespace vectron::net {
@@ -143,19 +143,6 @@ const std::string& Param(const PathParams& p, const char* name) {
   return kEmpty;
 }
 
-json ConfigJson(const Collection& c) {
-  json cfg = json::parse(c.config().ToJson(), nullptr, false);
-  return cfg.is_discarded() ? json::object() : cfg;
-}
-
-json StatsJson(const CollectionStats& st) {
-  return {{"count", st.count},
-          {"index_memory_bytes", st.index_memory_bytes},
-          {"disk_bytes", st.disk_bytes},
-          {"deleted_slots", st.deleted_slots},
-          {"index_kind", st.index_kind}};
-}
-
 }  // namespace api
 
 using namespace api;
@@ -185,20 +172,24 @@ HttpResponse MetricsRoute(RestApi& api, const HttpRequest& req, const PathParams
   // The runtime gauges were rendered on the loop thread and passed in the body.
   r.body = req.body;
   api.metrics_.Render(&r.body);
-  std::shared_lock lock(api.collections_mu_);
-  auto names = api.db_.ListCollections();
-  if (!names.ok()) return r;
   std::string points, mem, disk;
-  for (auto& n : *names) {
-    auto c = api.db_.GetCollection(n);
-    if (!c.ok()) continue;
-    auto st = (*c)->Stats();
-    if (!st.ok()) continue;
-    std::string lbl = "{collection=\"" + PromEscape(n) + "\"} ";
-    points += "vectron_collection_points" + lbl + std::to_string(st->count) + "\n";
-    mem += "vectron_collection_index_memory_bytes" + lbl + std::to_string(st->index_memory_bytes) + "\n";
-    disk += "vectron_collection_disk_bytes" + lbl + std::to_string(st->disk_bytes) + "\n";
-  }
+  // Under the service's lock: no drop closes a collection while its gauges are read.
+  auto names = api.service_.WithCollections([&](Database& db) -> Result<std::vector<std::string>> {
+    auto names = db.ListCollections();
+    if (!names.ok()) return names;
+    for (auto& n : *names) {
+      auto c = db.GetCollection(n);
+      if (!c.ok()) continue;
+      auto st = (*c)->Stats();
+      if (!st.ok()) continue;
+      std::string lbl = "{collection=\"" + PromEscape(n) + "\"} ";
+      points += "vectron_collection_points" + lbl + std::to_string(st->count) + "\n";
+      mem += "vectron_collection_index_memory_bytes" + lbl + std::to_string(st->index_memory_bytes) + "\n";
+      disk += "vectron_collection_disk_bytes" + lbl + std::to_string(st->disk_bytes) + "\n";
+    }
+    return names;
+  });
+  if (!names.ok()) return r;
   r.body += "# HELP vectron_collections Collections in the database.\n# TYPE vectron_collections gauge\n";
   r.body += "vectron_collections " + std::to_string(names->size()) + "\n";
   r.body += "# HELP vectron_collection_points Live points per collection.\n# TYPE vectron_collection_points gauge\n" + points;
@@ -208,266 +199,6 @@ HttpResponse MetricsRoute(RestApi& api, const HttpRequest& req, const PathParams
             "# TYPE vectron_collection_disk_bytes gauge\n" + disk;
   return r;
 }
-
-HttpResponse CreateCollection(RestApi& api, const HttpRequest& req, const PathParams&, const Principal& who) {
-  json j = ParseBody(req, {"name", "dim", "metric", "hnsw", "m", "M", "ef_construction", "ef_search", "seed", "shards",
-                           "flat_max_points", "checkpoint_every_ops", "quantization", "metadata"});
-  std::string metadata;
-  if (auto m = j.find("metadata"); m != j.end() && !m->is_null()) {
-    if (!m->is_object()) Bad("\"metadata\" must be a JSON object or null");
-    metadata = m->dump();
-  }
-  std::string name = GetString(j, "name", true);
-  // The route's access check had no collection name to look at: the body has it.
-  Check(Authorize(who, {Access::kAdmin}, name));
-  CollectionConfig cfg = CollectionConfigOf(j);
-  std::shared_lock lock(api.collections_mu_);
-  Collection* c = Take(api.db_.CreateCollection(name, cfg, metadata));
-  return Json(201, {{"name", name}, {"config", ConfigJson(*c)}, {"metadata", CollectionMetadataJson(api, name)}});
-}
-
-HttpResponse ListCollections(RestApi& api, const HttpRequest&, const PathParams&, const Principal& who) {
-  std::shared_lock lock(api.collections_mu_);
-  json out = json::array();
-  for (auto& n : Take(api.db_.ListCollections())) {
-    if (!who.MayUseCollection(n)) continue;  // A key restricted to some collections sees only those.
-    auto c = api.db_.GetCollection(n);
-    if (!c.ok()) continue;
-    const auto& cfg = (*c)->config();
-    json item = {{"name", n}, {"dim", cfg.dim}, {"metric", MetricName(cfg.metric)}, {"shards", cfg.shards}};
-    // The console's collection table: size and index next to the shape.
-    if (auto st = (*c)->Stats(); st.ok()) {
-      item["count"] = st->count;
-      item["index_kind"] = st->index_kind;
-      item["index_memory_bytes"] = st->index_memory_bytes;
-      item["disk_bytes"] = st->disk_bytes;
-    } else {
-      auto count = (*c)->Count();
-      item["count"] = count.ok() ? *count : 0;
-    }
-    out.push_back(std::move(item));
-  }
-  return Json(200, {{"collections", out}});
-}
-
-HttpResponse GetCollection(RestApi& api, const HttpRequest&, const PathParams& p, const Principal&) {
-  std::shared_lock lock(api.collections_mu_);
-  Collection* c = Take(api.db_.GetCollection(Param(p, "name")));
-  CollectionStats st = Take(c->Stats());
-  return Json(200, {{"name", c->name()}, {"config", ConfigJson(*c)}, {"stats", StatsJson(st)},
-                    {"metadata", CollectionMetadataJson(api, c->name())}});
-}
-
-HttpResponse DropCollection(RestApi& api, const HttpRequest&, const PathParams& p, const Principal&) {
-  std::unique_lock lock(api.collections_mu_);
-  Check(api.db_.DropCollection(Param(p, "name")));
-  return Json(200, {{"name", Param(p, "name")}, {"dropped", true}});
-}
-
-HttpResponse UpsertPoints(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal&) {
-  json j = ParseBody(req, {"points"});
-  auto it = j.find("points");
-  if (it == j.end() || !it->is_array()) Bad("\"points\" must be an array of {\"id\", \"vector\", \"metadata\"?}");
-  if (it->empty()) Bad("\"points\" is empty");
-  WriteBatch batch;
-  std::vector<float> v;
-  for (size_t i = 0; i < it->size(); ++i) {
-    const json& pt = (*it)[i];
-    std::string what = "points[" + std::to_string(i) + "]";
-    if (!pt.is_object()) Bad(what + " must be an object {\"id\", \"vector\", \"metadata\"?}");
-    CheckFields(pt, {"id", "vector", "metadata"}, "", " in " + what);
-    if (!pt.contains("id")) Bad(what + ".id is required");
-    if (!pt.contains("vector")) Bad(what + ".vector is required");
-    std::string id = IdOf(pt["id"], what + ".id");
-    v.clear();
-    AppendVector(pt["vector"], what + ".vector", &v);
-    std::string meta;
-    if (auto m = pt.find("metadata"); m != pt.end() && !m->is_null()) {
-      if (!m->is_object()) Bad(what + ".metadata must be a JSON object");
-      meta = m->dump();
-    }
-    batch.Upsert(std::move(id), v, std::move(meta));
-  }
-  std::shared_lock lock(api.collections_mu_);
-  Collection* c = Take(api.db_.GetCollection(Param(p, "name")));
-  Check(c->Write(batch));
-  return Json(200, {{"upserted", batch.size()}});
-}
-
-HttpResponse GetPoints(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal&) {
-  json j = ParseBody(req, {"ids", "include", "include_metadata", "include_vector"});
-  std::vector<std::string> ids = GetIds(j);
-  Include inc = GetInclude(j, {true, true});
-  std::shared_lock lock(api.collections_mu_);
-  Collection* c = Take(api.db_.GetCollection(Param(p, "name")));
-  GetOptions go;
-  go.include_metadata = inc.metadata;
-  go.include_vector = inc.vector;
-  auto pts = Take(c->Get(ids, go));
-  std::string out = "{\"points\":[";
-  std::string missing = "\"not_found\":[";
-  bool first = true, first_missing = true;
-  for (size_t i = 0; i < pts.size(); ++i) {
-    if (pts[i]) {
-      if (!first) out += ',';
-      first = false;
-      AppendPoint(&out, *pts[i], inc.metadata, inc.vector);
-    } else {
-      if (!first_missing) missing += ',';
-      first_missing = false;
-      AppendString(&missing, ids[i]);
-    }
-  }
-  out += "]," + missing + "]}";
-  return Raw(std::move(out));
-}
-
-HttpResponse DeletePoints(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal&) {
-  json j = ParseBody(req, {"ids", "where"});
-  bool has_ids = j.contains("ids"), has_where = j.contains("where") && !j["where"].is_null();
-  if (has_ids == has_where) Bad("give exactly one of \"ids\" and \"where\"");
-  std::shared_lock lock(api.collections_mu_);
-  if (has_ids) {
-    std::vector<std::string> ids = GetIds(j);
-    Collection* c = Take(api.db_.GetCollection(Param(p, "name")));
-    GetOptions go;
-    go.include_metadata = false;
-    go.include_vector = false;
-    auto found = Take(c->Get(ids, go));
-    std::set<std::string> existing;
-    for (auto& f : found) {
-      if (f) existing.insert(f->id);
-    }
-    Check(c->Delete(ids));
-    return Json(200, {{"deleted", existing.size()}});
-  }
-  std::string where = GetWhere(j);
-  Collection* c = Take(api.db_.GetCollection(Param(p, "name")));
-  return Json(200, {{"deleted", Take(c->DeleteWhere(where))}});
-}
-
-HttpResponse CountPoints(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal&) {
-  json j = req.body.empty() ? json::object() : ParseBody(req, {"where"});
-  std::string where = GetWhere(j);
-  std::shared_lock lock(api.collections_mu_);
-  Collection* c = Take(api.db_.GetCollection(Param(p, "name")));
-  return Json(200, {{"count", Take(c->Count(where))}});
-}
-
-HttpResponse ScrollPoints(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal&) {
-  json j = req.body.empty() ? json::object() : ParseBody(req, {"limit", "cursor", "where", "include", "include_metadata", "include_vector"});
-  size_t limit = static_cast<size_t>(GetInt(j, "limit", 100, 1, static_cast<int64_t>(api.options_.max_scroll_limit)));
-  std::string cursor = GetString(j, "cursor", false);
-  std::string where = GetWhere(j);
-  Include inc = GetInclude(j, {true, false});
-  std::shared_lock lock(api.collections_mu_);
-  Collection* c = Take(api.db_.GetCollection(Param(p, "name")));
-  GetOptions go;
-  go.include_metadata = inc.metadata;
-  go.include_vector = inc.vector;
-  ScrollPage page = Take(c->Scroll(cursor, limit, go, where));
-  std::string out = "{\"points\":[";
-  for (size_t i = 0; i < page.points.size(); ++i) {
-    if (i) out += ',';
-    AppendPoint(&out, page.points[i], inc.metadata, inc.vector);
-  }
-  out += "],\"next_cursor\":";
-  if (page.next_cursor.empty()) out += "null";
-  else AppendString(&out, page.next_cursor);
-  out += '}';
-  return Raw(std::move(out));
-}
-
-HttpResponse Search(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal&) {
-  json j = ParseBody(req, {"vector", "vectors", "k", "ef", "exact", "where", "include", "include_metadata", "include_vector",
-                           "filter_strategy", "offset", "score_threshold"});
-  bool single = j.contains("vector"), batch = j.contains("vectors");
-  if (single == batch) Bad("give exactly one of \"vector\" (one query) and \"vectors\" (a list of queries)");
-  SearchParams sp;
-  sp.k = static_cast<int>(GetInt(j, "k", 10, 1, api.options_.max_k));
-  sp.ef = static_cast<int>(GetInt(j, "ef", 0, 0, 1 << 20));
-  sp.exact = GetBool(j, "exact", false);
-  sp.offset = static_cast<int>(GetInt(j, "offset", 0, 0, api.options_.max_k));
-  if (auto t = j.find("score_threshold"); t != j.end() && !t->is_null()) {
-    if (!t->is_number()) Bad("\"score_threshold\" must be a number (the largest distance kept)");
-    const double d = t->get<double>();  // Out of float range: all or nothing kept.
-    sp.score_threshold = d > FLT_MAX ? INFINITY : d < -FLT_MAX ? -INFINITY : static_cast<float>(d);
-  }
-  if (std::string strategy = GetString(j, "filter_strategy", false); !strategy.empty())
-    sp.filter_strategy = Take(ParseFilterStrategy(strategy));
-  Include inc = GetInclude(j, {false, false});
-  sp.include_metadata = inc.metadata;
-  sp.include_vector = inc.vector;
-  sp.where = GetWhere(j);
-  std::vector<float> q;
-  size_t n = 1;
-  if (single) {
-    AppendVector(j["vector"], "vector", &q);
-  } else {
-    const json& vs = j["vectors"];
-    if (!vs.is_array()) Bad("\"vectors\" must be an array of arrays of numbers");
-    if (vs.empty()) Bad("\"vectors\" is empty");
-    if (vs.size() > api.options_.max_batch_queries)
-      Bad("\"vectors\" holds " + std::to_string(vs.size()) + " queries; the limit is " +
-          std::to_string(api.options_.max_batch_queries));
-    n = vs.size();
-    size_t dim = 0;
-    for (size_t i = 0; i < n; ++i) {
-      size_t before = q.size();
-      AppendVector(vs[i], "vectors[" + std::to_string(i) + "]", &q);
-      size_t d = q.size() - before;
-      if (i == 0) dim = d;
-      else if (d != dim)
-        Bad("vectors[" + std::to_string(i) + "] has " + std::to_string(d) + " numbers, vectors[0] has " + std::to_string(dim));
-    }
-  }
-  std::shared_lock lock(api.collections_mu_);
-  Collection* c = Take(api.db_.GetCollection(Param(p, "name")));
-  if (single) {
-    auto hits = Take(c->Search(q, sp));
-    std::string out;
-    AppendHits(&out, hits, inc.metadata, inc.vector);
-    return Raw(std::move(out));
-  }
-  if (q.size() != n * c->config().dim)
-    Bad("each query must have " + std::to_string(c->config().dim) + " numbers (the collection's dimension), got " +
-        std::to_string(q.size() / n));
-  // One worker thread per request: concurrency comes from concurrent requests.
-  auto results = Take(c->SearchBatch(q, sp, /*threads=*/1));
-  std::string out = "{\"results\":[";
-  for (size_t i = 0; i < results.size(); ++i) {
-    if (i) out += ',';
-    AppendHits(&out, results[i], inc.metadata, inc.vector);
-  }
-  out += "]}";
-  return Raw(std::move(out));
-}
-
-HttpResponse CreateIndex(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal&) {
-  json j = ParseBody(req, {"field", "type"});
-  std::string field = GetString(j, "field", true);
-  std::string type = GetString(j, "type", true);
-  std::shared_lock lock(api.collections_mu_);
-  Collection* c = Take(api.db_.GetCollection(Param(p, "name")));
-  Check(c->CreatePayloadIndex(field, Take(ParsePayloadType(type))));
-  return Json(201, {{"field", field}, {"type", type}});
-}
-
-HttpResponse ListIndexes(RestApi& api, const HttpRequest&, const PathParams& p, const Principal&) {
-  std::shared_lock lock(api.collections_mu_);
-  Collection* c = Take(api.db_.GetCollection(Param(p, "name")));
-  json out = json::array();
-  for (auto& i : Take(c->ListPayloadIndexes())) out.push_back({{"field", i.field}, {"type", PayloadTypeName(i.type)}});
-  return Json(200, {{"indexes", out}});
-}
-
-HttpResponse DropIndex(RestApi& api, const HttpRequest&, const PathParams& p, const Principal&) {
-  std::shared_lock lock(api.collections_mu_);
-  Collection* c = Take(api.db_.GetCollection(Param(p, "name")));
-  Check(c->DropPayloadIndex(Param(p, "field")));
-  return Json(200, {{"field", Param(p, "field")}, {"dropped", true}});
-}
-
 
 // --- debug routes (tests): hold a worker until released or `ms` pass.
 HttpResponse DebugBlock(RestApi& api, const HttpRequest& req, const PathParams&, const Principal&) {
@@ -500,7 +231,8 @@ HttpResponse Run(RestApi::Fn fn, RestApi& api, const HttpRequest& req, const Pat
 }
 
 
-// The route table. `access` is what the caller's token must allow (docs/auth.md).
+// The routes beside the data operations (whose table is DataOps(), operations.h).
+// `access` is what the caller's token must allow (docs/auth.md).
 struct RouteSpec {
   const char* method;
   const char* pattern;
@@ -510,20 +242,7 @@ struct RouteSpec {
   enum Group { kCore, kDebug } group;
 };
 
-// The body limit of a route: those that carry points, ids, vectors or filters take the
-// server's --max-body-bytes (0 here); every other route takes a few fields (credentials,
-// names, settings; login is open to anyone), so kSmallBodyBytes.
-size_t MaxBodyBytes(const RouteSpec& r) {
-  const bool bulk = r.fn == &UpsertPoints || r.fn == &GetPoints || r.fn == &DeletePoints || r.fn == &CountPoints ||
-                    r.fn == &ScrollPoints || r.fn == &Search || r.fn == &UpdateMetadata || r.fn == &UpdateVectors ||
-                    r.fn == &ListPoints;
-  return bulk ? 0 : kSmallBodyBytes;
-}
-
 constexpr RouteAccess kOpen{Access::kPublic};
-constexpr RouteAccess kReadAccess{Access::kRead};
-constexpr RouteAccess kReadOrConsole{Access::kRead, /*console=*/true};
-constexpr RouteAccess kWriteAccess{Access::kWrite};
 constexpr RouteAccess kAdminAccess{Access::kAdmin};
 
 const std::vector<RouteSpec>& Specs() {
@@ -533,24 +252,6 @@ const std::vector<RouteSpec>& Specs() {
       {"GET", "/metrics", &MetricsRoute, false, {Access::kAdmin, true, true}, RouteSpec::kCore},
       {"GET", "/openapi.json", &OpenApi, true, kOpen, RouteSpec::kCore},
       {"GET", "/v1/openapi.json", &OpenApi, true, kOpen, RouteSpec::kCore},
-      {"POST", "/v1/collections", &CreateCollection, false, kAdminAccess, RouteSpec::kCore},
-      {"GET", "/v1/collections", &ListCollections, false, kReadOrConsole, RouteSpec::kCore},
-      {"GET", "/v1/collections/{name}", &GetCollection, false, kReadOrConsole, RouteSpec::kCore},
-      {"DELETE", "/v1/collections/{name}", &DropCollection, false, kAdminAccess, RouteSpec::kCore},
-      {"PUT", "/v1/collections/{name}/metadata", &SetCollectionMetadata, false, kAdminAccess, RouteSpec::kCore},
-      {"POST", "/v1/collections/{name}/rename", &RenameCollection, false, kAdminAccess, RouteSpec::kCore},
-      {"PUT", "/v1/collections/{name}/points", &UpsertPoints, false, kWriteAccess, RouteSpec::kCore},
-      {"POST", "/v1/collections/{name}/points/get", &GetPoints, false, kReadAccess, RouteSpec::kCore},
-      {"POST", "/v1/collections/{name}/points/delete", &DeletePoints, false, kWriteAccess, RouteSpec::kCore},
-      {"POST", "/v1/collections/{name}/points/metadata", &UpdateMetadata, false, kWriteAccess, RouteSpec::kCore},
-      {"POST", "/v1/collections/{name}/points/vectors", &UpdateVectors, false, kWriteAccess, RouteSpec::kCore},
-      {"POST", "/v1/collections/{name}/points/list", &ListPoints, false, kReadAccess, RouteSpec::kCore},
-      {"POST", "/v1/collections/{name}/count", &CountPoints, false, kReadAccess, RouteSpec::kCore},
-      {"POST", "/v1/collections/{name}/scroll", &ScrollPoints, false, kReadAccess, RouteSpec::kCore},
-      {"POST", "/v1/collections/{name}/search", &Search, false, kReadAccess, RouteSpec::kCore},
-      {"POST", "/v1/collections/{name}/indexes", &CreateIndex, false, kWriteAccess, RouteSpec::kCore},
-      {"GET", "/v1/collections/{name}/indexes", &ListIndexes, false, kReadAccess, RouteSpec::kCore},
-      {"DELETE", "/v1/collections/{name}/indexes/{field}", &DropIndex, false, kWriteAccess, RouteSpec::kCore},
       {"POST", "/v1/_debug/block", &DebugBlock, false, kAdminAccess, RouteSpec::kDebug},
       {"POST", "/v1/_debug/release", &DebugRelease, true, kAdminAccess, RouteSpec::kDebug},
       {"GET", "/v1/_debug/state", &DebugState, true, kAdminAccess, RouteSpec::kDebug},
@@ -566,6 +267,7 @@ std::vector<RouteInfo> RestApi::Routes(bool auth, bool debug_routes) {
   std::vector<RouteInfo> out;
   for (const auto& r : Specs())
     if (Served(r, debug_routes)) out.push_back({r.method, r.pattern, r.access});
+  for (const OpSpec& op : DataOps()) out.push_back({op.method, op.pattern, op.access});
   if (auth)
     for (const auto& r : api::AuthRoutes()) out.push_back({r.method, r.pattern, r.access});
   return out;
@@ -578,9 +280,18 @@ RestApi::RestApi(Database& db, WorkerPool& pool, RequestMetrics& metrics, ApiOpt
       metrics_(metrics),
       options_(options),
       runtime_gauges_(std::move(runtime_gauges)),
+      service_(db),
       auth_(auth) {
   for (const auto& r : Specs()) {
-    if (Served(r, options_.debug_routes)) router_.Add(r.method, r.pattern, {r.fn, r.inline_on_loop, r.access, MaxBodyBytes(r)});
+    if (Served(r, options_.debug_routes)) router_.Add(r.method, r.pattern, {r.fn, r.inline_on_loop, r.access, kSmallBodyBytes});
+  }
+  // Routes that carry points, ids, vectors or filters take the server's --max-body-bytes
+  // (0 here); the others a few fields, so kSmallBodyBytes.
+  for (const OpSpec& op : DataOps()) {
+    Handler h{nullptr, false, op.access, op.bulk ? 0 : kSmallBodyBytes};
+    h.data = true;
+    h.op = op.id;
+    router_.Add(op.method, op.pattern, h);
   }
   if (auth_) {
     for (const auto& r : api::AuthRoutes())
@@ -612,6 +323,13 @@ HttpResponse RestApi::Dispatch(const Handler& h, const HttpRequest& req, const P
   Principal who;
   if (Status st = CheckAccess(h, req, params, &who); !st.ok()) return StatusResponse(st);
   if (h.auth_fn) return api::RunAuthRoute(h.auth_fn, *auth_, req, params, who);
+  if (h.data) {
+    // The local service answers before it returns, on this thread.
+    HttpResponse out = JsonError(500, "internal", "the operation answered nothing");
+    RestDataContext ctx{&service_, &options_.limits};
+    RunRestData(h.op, ctx, req, params, who, [&out](HttpResponse r) { out = std::move(r); });
+    return out;
+  }
   return Run(h.fn, *this, req, params, who);
 }
 

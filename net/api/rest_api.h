@@ -7,10 +7,11 @@
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <shared_mutex>
 #include <string>
 
+#include "net/api/local_data_service.h"
 #include "net/api/metrics.h"
+#include "net/api/operations.h"
 #include "net/auth/authenticator.h"
 #include "net/http/http_server.h"
 #include "net/http/router.h"
@@ -23,9 +24,7 @@ struct ApiOptions {
   // Enables /v1/_debug/{block,release,state}: a request that holds a worker until
   // released, for tests of backpressure and shutdown. Never on in production.
   bool debug_routes = false;
-  int max_k = 10000;               // Largest k a search may ask for.
-  size_t max_batch_queries = 4096; // Most queries in one batch search.
-  size_t max_scroll_limit = 10000; // Largest scroll page.
+  OpLimits limits;  // The data operations' limits (operations.h), as RPC's.
   // Seconds put in Retry-After when the worker queue is full.
   int retry_after_s = 1;
 };
@@ -109,12 +108,16 @@ class RestApi {
   using AuthFn = HttpResponse (*)(Authenticator& auth, const HttpRequest& req, const PathParams& params,
                                   const Principal& who);
   struct Handler {
-    Fn fn;                // Null for an auth route.
+    Fn fn;                // Null for an auth route and a data operation.
     bool inline_on_loop;  // Cheap and engine-free: no trip through the worker pool.
     RouteAccess access;   // The token the route needs.
     size_t max_body_bytes;  // 0: HttpLimits::max_body_bytes.
     AuthFn auth_fn = nullptr;  // An auth route's handler.
+    bool data = false;         // A row of the operation table: `op`, through the REST codec.
+    OpId op = OpId::kListCollections;
   };
+  // The data operations' implementation (also given to the RPC server).
+  LocalDataService& service() { return service_; }
 
   // Handlers' shared state (public for the handler functions in rest_api.cc and auth_routes.cc).
   Database& db_;
@@ -123,9 +126,7 @@ class RestApi {
   ApiOptions options_;
   std::function<std::string()> runtime_gauges_;
   std::atomic<bool> draining_{false};
-  // Shared by every request that uses a Collection*, exclusive for DropCollection, so a
-  // drop never frees a collection another request is using.
-  std::shared_mutex collections_mu_;
+  LocalDataService service_;
   Authenticator* auth_;  // Null: auth off.
   // Debug blockers (see ApiOptions::debug_routes).
   std::mutex debug_mu_;

@@ -4,7 +4,6 @@
 
 #include "net/api/api_util.h"
 #include "net/api/request_json.h"
-#include "net/auth/access.h"
 
 namespace vectron::net::api {
 
@@ -18,8 +17,6 @@ std::string MetadataText(const json& m, const std::string& what) {
   if (!m.is_object()) Bad(what + " must be a JSON object or null");
   return m.dump();
 }
-
-Collection* CollectionOf(RestApi& api, const PathParams& p) { return Take(api.db_.GetCollection(Param(p, "name"))); }
 
 }  // namespace
 
@@ -92,66 +89,6 @@ WriteBatch VectorUpdatesOf(const json& j) {
     batch.UpdateVector(IdOf(pt["id"], what + ".id"), v);
   }
   return batch;
-}
-
-HttpResponse UpdateMetadata(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal&) {
-  WriteBatch batch = MetadataUpdatesOf(ParseBody(req, {"points", "ids", "metadata", "merge"}));
-  std::shared_lock lock(api.collections_mu_);
-  Check(CollectionOf(api, p)->Write(batch));
-  return Json(200, {{"updated", batch.size()}});
-}
-
-HttpResponse UpdateVectors(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal&) {
-  WriteBatch batch = VectorUpdatesOf(ParseBody(req, {"points"}));
-  std::shared_lock lock(api.collections_mu_);
-  Check(CollectionOf(api, p)->Write(batch));
-  return Json(200, {{"updated", batch.size()}});
-}
-
-HttpResponse ListPoints(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal&) {
-  json j = req.body.empty() ? json::object()
-                            : ParseBody(req, {"where", "limit", "offset", "include", "include_metadata", "include_vector"});
-  const size_t limit = static_cast<size_t>(GetInt(j, "limit", 100, 1, static_cast<int64_t>(kMaxListLimit)));
-  const uint64_t offset = static_cast<uint64_t>(GetInt(j, "offset", 0, 0, INT64_MAX));
-  std::string where = GetWhere(j);
-  Include inc = GetInclude(j, {true, false});
-  std::shared_lock lock(api.collections_mu_);
-  Collection* c = CollectionOf(api, p);
-  std::vector<Point> points = Take(c->List(where, limit, offset, GetOptions{inc.vector, inc.metadata}));
-  std::string out = "{\"points\":[";
-  for (size_t i = 0; i < points.size(); ++i) {
-    if (i) out += ',';
-    AppendPoint(&out, points[i], inc.metadata, inc.vector);
-  }
-  out += "]}";
-  return Raw(std::move(out));
-}
-
-json CollectionMetadataJson(RestApi& api, const std::string& name) {
-  std::string text = Take(api.db_.GetCollectionMetadata(name));
-  if (text.empty()) return nullptr;
-  json j = json::parse(text, nullptr, false);
-  return j.is_discarded() ? json(nullptr) : j;
-}
-
-HttpResponse SetCollectionMetadata(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal&) {
-  json j = ParseBody(req, {"metadata"});
-  if (!j.contains("metadata")) Bad("\"metadata\" is required (a JSON object, or null to remove it)");
-  std::string text = MetadataText(j["metadata"], "metadata");
-  std::shared_lock lock(api.collections_mu_);
-  Check(api.db_.SetCollectionMetadata(Param(p, "name"), text));
-  return Json(200, {{"name", Param(p, "name")}, {"metadata", CollectionMetadataJson(api, Param(p, "name"))}});
-}
-
-HttpResponse RenameCollection(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal& who) {
-  json j = ParseBody(req, {"name"});
-  std::string to = GetString(j, "name", true);
-  // The route's check covered the old name; the new one must be allowed too.
-  Check(Authorize(who, {Access::kAdmin}, to));
-  // Exclusive, as a drop: no request is using the Collection* the rename closes.
-  std::unique_lock lock(api.collections_mu_);
-  Check(api.db_.RenameCollection(Param(p, "name"), to));
-  return Json(200, {{"name", to}, {"renamed_from", Param(p, "name")}});
 }
 
 }  // namespace vectron::net::api

@@ -1,16 +1,12 @@
-// REST handlers for partial updates and paged reads of points (docs/server.md):
-//   POST /v1/collections/{name}/points/metadata  set or merge metadata, vectors kept
-//   POST /v1/collections/{name}/points/vectors   replace vectors, metadata kept
-//   POST /v1/collections/{name}/points/list      get(where, limit, offset)
-//   PUT  /v1/collections/{name}/metadata         the collection's metadata
-//   POST /v1/collections/{name}/rename           a new name
-// Declared for rest_api.cc's route table; they throw ApiError as every handler.
+// Readers of REST bodies that build engine values (write batches, a collection's
+// config), for the REST codec (rest_data.cc). They throw ApiError as every reader.
 #pragma once
 
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "net/api/rest_api.h"
+#include "vectron/options.h"
+#include "vectron/types.h"
 
 namespace vectron::net::api {
 
@@ -26,13 +22,5 @@ WriteBatch VectorUpdatesOf(const nlohmann::json& j);
 // CollectionConfig's defaults. Throws ApiError (InvalidArgument) naming the bad field.
 // Shared by `vectron serve` and the cluster gateway.
 CollectionConfig CollectionConfigOf(const nlohmann::json& j);
-
-HttpResponse UpdateMetadata(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal& who);
-HttpResponse UpdateVectors(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal& who);
-HttpResponse SetCollectionMetadata(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal& who);
-HttpResponse RenameCollection(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal& who);
-// The collection's metadata as JSON (an object, or null for none).
-nlohmann::json CollectionMetadataJson(RestApi& api, const std::string& name);
-HttpResponse ListPoints(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal& who);
 
 }  // namespace vectron::net::api

@@ -51,7 +51,7 @@ std::vector<uint64_t> GetIds(ByteReader& r) {
 
 std::string EncodeClusterMap(const ClusterMap& m) {
   ByteWriter w;
-  w.U8(1);  // Format version.
+  w.U8(2);  // Format version (2: a metadata section follows auth_version).
   w.U64(m.version);
   PutIds(w, m.pd_members);
   w.U64(m.pd_leader);
@@ -78,13 +78,22 @@ std::string EncodeClusterMap(const ClusterMap& m) {
     w.U64(g.leader);
   }
   w.U64(m.auth_version);
+  uint32_t with_metadata = 0;
+  for (const auto& [name, c] : m.collections) with_metadata += c.metadata.empty() ? 0 : 1;
+  w.U32(with_metadata);
+  for (const auto& [name, c] : m.collections) {
+    if (c.metadata.empty()) continue;
+    w.Bytes(name);
+    w.Bytes(c.metadata);
+  }
   return w.Take();
 }
 
 Status DecodeClusterMap(std::string_view data, ClusterMap* out) {
   ByteReader r(data);
   ClusterMap m;
-  if (r.U8() != 1 && r.ok()) return Status::Corruption("cluster map: unknown format version");
+  const uint8_t format = r.U8();
+  if ((format < 1 || format > 2) && r.ok()) return Status::Corruption("cluster map: unknown format version");
   m.version = r.U64();
   m.pd_members = GetIds(r);
   m.pd_leader = r.U64();
@@ -117,6 +126,16 @@ Status DecodeClusterMap(std::string_view data, ClusterMap* out) {
     m.groups[g.id] = std::move(g);
   }
   m.auth_version = r.U64();
+  if (format >= 2) {
+    n = r.Count(kMaxItems, 8);
+    for (uint32_t i = 0; i < n && r.ok(); ++i) {
+      std::string name = r.Bytes(kMaxName);
+      std::string metadata = r.Bytes(kMaxConfig);
+      auto it = m.collections.find(name);
+      if (r.ok() && it == m.collections.end()) return Status::Corruption("cluster map: metadata of an unknown collection");
+      if (r.ok()) it->second.metadata = std::move(metadata);
+    }
+  }
   if (!r.done()) return Status::Corruption("cluster map: truncated, over a limit, or trailing bytes");
   *out = std::move(m);
   return Status::OK();

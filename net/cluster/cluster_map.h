@@ -37,6 +37,7 @@ struct CollectionInfo {
   std::string config_json;       // CollectionConfig::ToJson(); config.shards == groups.size()
   uint32_t replication = 0;
   std::vector<uint64_t> groups;  // groups[i] serves shard i
+  std::string metadata;          // JSON-object text stored with it ("" for none)
   bool operator==(const CollectionInfo&) const = default;
 };
 

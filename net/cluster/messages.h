@@ -79,24 +79,28 @@ struct ShardWriteResponse {
 };
 
 struct ShardReadRequest {
-  enum class Kind : uint8_t { kGet, kSearch, kCount };
+  // kScroll: up to `limit` points with id > `after` matching `where`, in id order.
+  enum class Kind : uint8_t { kGet, kSearch, kCount, kScroll };
   uint64_t rpc_id = 0;
   uint64_t group = 0;
   uint64_t epoch = 0;
   Kind kind = Kind::kGet;
   ReadOptions read;
   std::vector<std::string> ids;  // kGet
-  GetOptions get;                // kGet
+  GetOptions get;                // kGet, kScroll
   std::vector<float> query;      // kSearch
   SearchParams search;           // kSearch
-  std::string where;             // kCount
+  std::string where;             // kCount, kScroll
+  std::string after;             // kScroll: "" from the first id
+  uint32_t limit = 0;            // kScroll
 };
 struct ShardReadResponse {
   uint64_t rpc_id = 0;
   Status status;
   uint64_t leader_hint = 0;
   bool stale_epoch = false;
-  std::vector<std::optional<Point>> points;  // kGet, in request order
+  std::vector<std::optional<Point>> points;  // kGet, in request order; kScroll, in id order
+  bool more = false;                         // kScroll: points past these match too
   std::vector<Hit> hits;                     // kSearch
   uint64_t count = 0;                        // kCount
   uint64_t applied_index = 0;                // The replica's applied index when it answered.
@@ -136,13 +140,15 @@ struct PdMapResponse {
 };
 
 struct PdAdminRequest {
-  enum class Kind : uint8_t { kCreateCollection, kDropCollection };
+  enum class Kind : uint8_t { kCreateCollection, kDropCollection, kRenameCollection, kSetCollectionMetadata };
   uint64_t rpc_id = 0;
   RequestId request;            // Deduplicates retries.
   Kind kind = Kind::kCreateCollection;
   std::string name;
   std::string config_json;      // kCreateCollection (its `shards` is the shard count)
   uint32_t replication = 0;     // kCreateCollection; 0 = min(3, workers)
+  std::string new_name;         // kRenameCollection
+  std::string metadata;         // kCreateCollection, kSetCollectionMetadata: JSON-object text or ""
 };
 struct PdAdminResponse {
   uint64_t rpc_id = 0;

@@ -228,6 +228,18 @@ void PdNode::OnAdmin(const NodeId& from, const PdAdminRequest& req) {
     cmd.kind = PdCommand::Kind::kDropCollection;
     return Propose(cmd, reply);
   }
+  if (req.kind == PdAdminRequest::Kind::kRenameCollection) {
+    cmd.kind = PdCommand::Kind::kRenameCollection;
+    cmd.addr = req.new_name;  // The command's format carries the new name there.
+    return Propose(cmd, reply);
+  }
+  // Checked before proposing: a command over the format's limits would not decode.
+  if (Status s = CheckCollectionMetadata(req.metadata); !s.ok()) return ReplyAdmin(reply, s);
+  if (req.kind == PdAdminRequest::Kind::kSetCollectionMetadata) {
+    cmd.kind = PdCommand::Kind::kSetCollectionMetadata;
+    cmd.addr = req.metadata;  // ...and the metadata.
+    return Propose(cmd, reply);
+  }
   cmd.kind = PdCommand::Kind::kCreateCollection;
   if (!ValidCollectionName(req.name))
     return ReplyAdmin(reply, Status::InvalidArgument("collection name \"" + req.name + "\": use 1-64 of [A-Za-z0-9_-]"));
@@ -236,6 +248,7 @@ void PdNode::OnAdmin(const NodeId& from, const PdAdminRequest& req) {
   Status valid = cfg->Validate();
   if (!valid.ok()) return ReplyAdmin(reply, valid);
   cmd.config_json = req.config_json;
+  cmd.addr = req.metadata;
   if (!sm_->map().collections.count(req.name)) {
     Status placed = PlaceShards(cfg->shards, req.replication, &cmd.placement);
     if (!placed.ok()) return ReplyAdmin(reply, placed);

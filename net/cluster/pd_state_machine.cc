@@ -30,6 +30,17 @@ bool ValidCollectionName(std::string_view name) {
   });
 }
 
+Status CheckCollectionMetadata(std::string_view metadata) {
+  // The gateway checked it is a JSON object (as `vectron serve` does); the size is
+  // checked here, deterministically, so every replica decides alike.
+  if (metadata.size() > kMaxCollectionMetadataBytes)
+    return Status::InvalidArgument("collection metadata of " + std::to_string(metadata.size()) +
+                                   " bytes; the limit is " + std::to_string(kMaxCollectionMetadataBytes));
+  if (!metadata.empty() && metadata.front() != '{')
+    return Status::InvalidArgument("collection metadata must be a JSON object");
+  return Status::OK();
+}
+
 std::string EncodePdCommand(const PdCommand& c) {
   ByteWriter w;
   w.U8(kCommandVersion);
@@ -63,7 +74,7 @@ Status DecodePdCommand(std::string_view data, PdCommand* out) {
   uint8_t version = r.U8();
   if (r.ok() && version != kCommandVersion) return Status::Corruption("pd command: unknown version");
   uint8_t kind = r.U8();
-  if (r.ok() && (kind < 1 || kind > 4)) return Status::Corruption("pd command: unknown kind " + std::to_string(kind));
+  if (r.ok() && (kind < 1 || kind > 6)) return Status::Corruption("pd command: unknown kind " + std::to_string(kind));
   c.kind = static_cast<PdCommand::Kind>(kind);
   c.request.client = r.U64();
   c.request.seq = r.U64();
@@ -151,10 +162,12 @@ Status PdStateMachine::Execute(const PdCommand& c, uint64_t index) {
         for (uint64_t w : replicas)
           if (!map_.workers.count(w)) return Status::FailedPrecondition("worker " + std::to_string(w) + " is unknown");
       }
+      VECTRON_RETURN_IF_ERROR(CheckCollectionMetadata(c.addr));
       CollectionInfo info;
       info.name = c.name;
       info.config_json = c.config_json;
       info.replication = c.replication;
+      info.metadata = c.addr;
       for (uint32_t s = 0; s < c.placement.size(); ++s) {
         GroupInfo g;
         g.id = next_group_id_++;
@@ -174,6 +187,32 @@ Status PdStateMachine::Execute(const PdCommand& c, uint64_t index) {
       if (it == map_.collections.end()) return Status::NotFound("collection \"" + c.name + "\" does not exist");
       for (uint64_t g : it->second.groups) map_.groups.erase(g);
       map_.collections.erase(it);
+      map_.version = index;
+      return Status::OK();
+    }
+    case PdCommand::Kind::kRenameCollection: {
+      // The shard groups keep their ids, data and replicas: only the name that routes to
+      // them changes, at once for every gateway that reads this map.
+      const std::string& to = c.addr;
+      auto it = map_.collections.find(c.name);
+      if (it == map_.collections.end()) return Status::NotFound("collection \"" + c.name + "\" does not exist");
+      if (!ValidCollectionName(to))
+        return Status::InvalidArgument("collection name \"" + to + "\": use 1-64 of [A-Za-z0-9_-]");
+      if (map_.collections.count(to)) return Status::AlreadyExists("collection \"" + to + "\" exists");
+      CollectionInfo info = std::move(it->second);
+      map_.collections.erase(it);
+      info.name = to;
+      for (uint64_t g : info.groups)
+        if (auto gi = map_.groups.find(g); gi != map_.groups.end()) gi->second.collection = to;
+      map_.collections[to] = std::move(info);
+      map_.version = index;
+      return Status::OK();
+    }
+    case PdCommand::Kind::kSetCollectionMetadata: {
+      auto it = map_.collections.find(c.name);
+      if (it == map_.collections.end()) return Status::NotFound("collection \"" + c.name + "\" does not exist");
+      VECTRON_RETURN_IF_ERROR(CheckCollectionMetadata(c.addr));
+      it->second.metadata = c.addr;
       map_.version = index;
       return Status::OK();
     }

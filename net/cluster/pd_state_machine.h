@@ -24,9 +24,11 @@ struct PdCommand {
   // Persisted: values never change.
   enum class Kind : uint8_t {
     kRegisterWorker = 1,    // worker, addr: add or update a worker
-    kCreateCollection = 2,  // name, config_json, replication, placement (replicas per shard)
+    kCreateCollection = 2,  // name, config_json, replication, placement (replicas per shard), addr (metadata)
     kDropCollection = 3,    // name
     kAuthWrite = 4,         // auth_changes, all or nothing; if_version
+    kRenameCollection = 5,  // name -> addr (the new name): one map change
+    kSetCollectionMetadata = 6,  // name, addr (the metadata, "" to remove)
   };
   Kind kind = Kind::kRegisterWorker;
   RequestId request;
@@ -54,6 +56,10 @@ struct PdOutcome {
 
 // Collection names: 1-64 of [A-Za-z0-9_-] (as Database::CreateCollection).
 bool ValidCollectionName(std::string_view name);
+// Collection metadata as the PD stores it: "" or JSON-object text of at most
+// kMaxCollectionMetadataBytes (as `vectron serve`'s). Errors: InvalidArgument.
+inline constexpr size_t kMaxCollectionMetadataBytes = 64 << 10;
+Status CheckCollectionMetadata(std::string_view metadata);
 
 // Applied by the PD group's Raft loop (an inline executor): all methods on the loop thread.
 class PdStateMachine final : public StateMachine {

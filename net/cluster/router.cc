@@ -48,6 +48,8 @@ struct Router::Op {
   PointsFn points_fn;
   HitsFn hits_fn;
   CountFn count_fn;
+  PageFn page_fn;
+  bool more = false;  // kScroll: a shard has points past its page.
 };
 
 Router::Router(RouterOptions options, Clock& clock, Rng& rng, Transport& transport)
@@ -188,6 +190,20 @@ void Router::Search(const std::string& collection, std::vector<float> query, con
   Start(id);
 }
 
+void Router::Scroll(const std::string& collection, std::string after, uint32_t limit, const GetOptions& options,
+                    std::string where, const ReadOptions& read, PageFn done) {
+  uint64_t id = NewOp(Kind::kScroll, collection);
+  Op& op = *ops_[id];
+  op.read.kind = ShardReadRequest::Kind::kScroll;
+  op.read.after = std::move(after);
+  op.read.limit = limit;
+  op.read.get = options;
+  op.read.where = std::move(where);
+  op.read.read = read;
+  op.page_fn = std::move(done);
+  Start(id);
+}
+
 void Router::Count(const std::string& collection, std::string where, const ReadOptions& read, CountFn done) {
   uint64_t id = NewOp(Kind::kCount, collection);
   Op& op = *ops_[id];
@@ -226,10 +242,11 @@ void Router::CommitAuth(uint64_t if_version, std::vector<AuthChange> changes,
 }
 
 void Router::CreateCollection(const std::string& name, const CollectionConfig& config, uint32_t replication,
-                              StatusFn done) {
+                              StatusFn done, std::string metadata) {
   Op& op = *ops_[NewPdOp(Kind::kAdmin, name)];
   op.admin.kind = PdAdminRequest::Kind::kCreateCollection;
   op.admin.name = name;
+  op.admin.metadata = std::move(metadata);
   op.admin.config_json = config.ToJson();
   op.admin.replication = replication;
   op.admin.request = RequestId{client_id_, next_seq_++, 0};
@@ -241,6 +258,26 @@ void Router::DropCollection(const std::string& name, StatusFn done) {
   Op& op = *ops_[NewPdOp(Kind::kAdmin, name)];
   op.admin.kind = PdAdminRequest::Kind::kDropCollection;
   op.admin.name = name;
+  op.admin.request = RequestId{client_id_, next_seq_++, 0};
+  op.status_fn = std::move(done);
+  SendAdmin(op);
+}
+
+void Router::SetCollectionMetadata(const std::string& name, std::string metadata, StatusFn done) {
+  Op& op = *ops_[NewPdOp(Kind::kAdmin, name)];
+  op.admin.kind = PdAdminRequest::Kind::kSetCollectionMetadata;
+  op.admin.name = name;
+  op.admin.metadata = std::move(metadata);
+  op.admin.request = RequestId{client_id_, next_seq_++, 0};
+  op.status_fn = std::move(done);
+  SendAdmin(op);
+}
+
+void Router::RenameCollection(const std::string& from, const std::string& to, StatusFn done) {
+  Op& op = *ops_[NewPdOp(Kind::kAdmin, from)];
+  op.admin.kind = PdAdminRequest::Kind::kRenameCollection;
+  op.admin.name = from;
+  op.admin.new_name = to;
   op.admin.request = RequestId{client_id_, next_seq_++, 0};
   op.status_fn = std::move(done);
   SendAdmin(op);
@@ -310,6 +347,7 @@ void Router::Start(uint64_t op_id) {
       break;
     case Kind::kSearch:
     case Kind::kCount:
+    case Kind::kScroll:
       op.parts.resize(shards);
       for (uint32_t s = 0; s < shards; ++s) {
         op.parts[s].shard = s;
@@ -452,6 +490,23 @@ void Router::Finish(Op& op) {
       if (st.ok()) op.count_fn(op.count);
       else op.count_fn(st);
       break;
+    case Kind::kScroll: {
+      if (!st.ok()) {
+        op.page_fn(st);
+        break;
+      }
+      // Each shard answered its first `limit` ids past the cursor: the first `limit` of
+      // their union are the first `limit` of the collection.
+      ScrollPage page;
+      for (auto& p : op.points)
+        if (p) page.points.push_back(std::move(*p));
+      std::sort(page.points.begin(), page.points.end(), [](const Point& a, const Point& b) { return a.id < b.id; });
+      const bool more = op.more || page.points.size() > op.read.limit;
+      if (page.points.size() > op.read.limit) page.points.resize(op.read.limit);
+      if (more && !page.points.empty()) page.next_cursor = page.points.back().id;
+      op.page_fn(std::move(page));
+      break;
+    }
     case Kind::kAuth:
       if (op.auth_load_fn) {
         if (st.ok()) op.auth_load_fn(std::move(op.auth_records));
@@ -509,6 +564,9 @@ void Router::OnReadResponse(const ShardReadResponse& r) {
       op.hits.insert(op.hits.end(), r.hits.begin(), r.hits.end());
     } else if (op.kind == Kind::kCount) {
       op.count += r.count;
+    } else if (op.kind == Kind::kScroll) {
+      op.points.insert(op.points.end(), r.points.begin(), r.points.end());
+      op.more = op.more || r.more;
     }
   }
   PartDone(op, i, r.status);

@@ -42,6 +42,7 @@ class Router {
   using PointsFn = std::function<void(Result<std::vector<std::optional<Point>>>)>;
   using HitsFn = std::function<void(Result<std::vector<Hit>>)>;
   using CountFn = std::function<void(Result<uint64_t>)>;
+  using PageFn = std::function<void(Result<ScrollPage>)>;
 
   // All references must outlive the router.
   Router(RouterOptions options, Clock& clock, Rng& rng, Transport& transport);
@@ -65,6 +66,11 @@ class Router {
               const ReadOptions& read, HitsFn done);
   // Points (matching `where`) over every shard.
   void Count(const std::string& collection, std::string where, const ReadOptions& read, CountFn done);
+  // Up to `limit` points with id > `after` (bytewise; "" from the first) matching `where`,
+  // in id order across every shard (each shard is asked for its first `limit`, the pages
+  // are merged). next_cursor: the last id answered, "" when no point follows.
+  void Scroll(const std::string& collection, std::string after, uint32_t limit, const GetOptions& options,
+              std::string where, const ReadOptions& read, PageFn done);
   // Deletes the points matching `where` on every shard (through each group's log); answers
   // how many. Not atomic across shards. Errors as Write.
   void DeleteWhere(const std::string& collection, std::string where, CountFn done);
@@ -73,8 +79,16 @@ class Router {
   void CreatePayloadIndex(const std::string& collection, std::string field, PayloadType type, StatusFn done);
   void DropPayloadIndex(const std::string& collection, std::string field, StatusFn done);
   // Collections through the PD. `replication` 0: min(3, live workers).
-  void CreateCollection(const std::string& name, const CollectionConfig& config, uint32_t replication, StatusFn done);
+  // `metadata`: JSON-object text stored with it ("" for none).
+  void CreateCollection(const std::string& name, const CollectionConfig& config, uint32_t replication, StatusFn done,
+                        std::string metadata = {});
+  // Replaces the collection's metadata in the PD's map ("" removes it). Errors: NotFound,
+  // InvalidArgument (over 64 KiB), Unavailable.
+  void SetCollectionMetadata(const std::string& name, std::string metadata, StatusFn done);
   void DropCollection(const std::string& name, StatusFn done);
+  // Renames collection `from` to `to` in the PD's map (the shard groups stay as they
+  // are). Errors: NotFound, AlreadyExists, InvalidArgument (a bad name), Unavailable.
+  void RenameCollection(const std::string& from, const std::string& to, StatusFn done);
 
   // The PD's auth records: the cluster half of the auth store seam (docs/cluster.md, "Auth
   // state"). LoadAuth reads every record; CommitAuth applies `changes` atomically if the
@@ -107,7 +121,7 @@ class Router {
   struct Op;
   struct Part;
   // kBroadcast: one shard command (delete-where, payload index) on every shard.
-  enum class Kind : uint8_t { kWrite, kBroadcast, kGet, kSearch, kCount, kAdmin, kAuth };
+  enum class Kind : uint8_t { kWrite, kBroadcast, kGet, kSearch, kCount, kScroll, kAdmin, kAuth };
   static bool IsWrite(Kind k) { return k == Kind::kWrite || k == Kind::kBroadcast; }
 
   uint64_t NewOp(Kind kind, std::string collection);

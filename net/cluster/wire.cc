@@ -87,6 +87,7 @@ struct Encoder {
     auto q = b.CreateVector(m.query);
     auto where = b.CreateString(m.search.where);
     auto cw = b.CreateString(m.where);
+    auto after = b.CreateString(m.after);
     fb::ShardReadRequestBuilder r(b);
     r.add_rpc_id(m.rpc_id);
     r.add_group(m.group);
@@ -105,6 +106,8 @@ struct Encoder {
     r.add_where(where);
     r.add_filter_strategy(static_cast<uint8_t>(m.search.filter_strategy));
     r.add_count_where(cw);
+    r.add_after(after);
+    r.add_limit(m.limit);
     return r.Finish().Union();
   }
   Offset<void> operator()(const ShardReadResponse& m) {
@@ -119,7 +122,9 @@ struct Encoder {
     for (const Hit& h : m.hits)
       hits.push_back(fb::CreateHit(b, b.CreateString(h.id), h.score, b.CreateVector(h.vector), b.CreateString(h.metadata)));
     auto hv = b.CreateVector(hits);
-    return fb::CreateShardReadResponse(b, m.rpc_id, st, m.leader_hint, m.stale_epoch, pv, hv, m.count, m.applied_index).Union();
+    return fb::CreateShardReadResponse(b, m.rpc_id, st, m.leader_hint, m.stale_epoch, pv, hv, m.count, m.applied_index,
+                                       m.more)
+        .Union();
   }
   Offset<void> operator()(const PdHeartbeat& m) {
     std::vector<Offset<fb::ReplicaReport>> reps;
@@ -145,8 +150,10 @@ struct Encoder {
   Offset<void> operator()(const PdAdminRequest& m) {
     auto name = b.CreateString(m.name);
     auto cfg = b.CreateString(m.config_json);
+    auto to = b.CreateString(m.new_name);
+    auto meta = b.CreateString(m.metadata);
     return fb::CreatePdAdminRequest(b, m.rpc_id, m.request.client, m.request.seq, m.request.acked_below,
-                                    static_cast<uint8_t>(m.kind), name, cfg, m.replication)
+                                    static_cast<uint8_t>(m.kind), name, cfg, m.replication, to, meta)
         .Union();
   }
   Offset<void> operator()(const PdAdminResponse& m) {
@@ -284,7 +291,7 @@ Status DecodeBody(const fb::Envelope* e, Envelope* out) {
     case fb::Body::ShardReadRequest: {
       auto* s = e->body_as_ShardReadRequest();
       ShardReadRequest m;
-      if (s->kind() > static_cast<uint8_t>(ShardReadRequest::Kind::kCount)) return Bad("bad read kind");
+      if (s->kind() > static_cast<uint8_t>(ShardReadRequest::Kind::kScroll)) return Bad("bad read kind");
       if (s->filter_strategy() > static_cast<uint8_t>(FilterStrategy::kPostFilter)) return Bad("bad filter strategy");
       m.rpc_id = s->rpc_id();
       m.group = s->group();
@@ -304,6 +311,8 @@ Status DecodeBody(const fb::Envelope* e, Envelope* out) {
       m.search.where = Str(s->where());
       m.search.filter_strategy = static_cast<FilterStrategy>(s->filter_strategy());
       m.where = Str(s->count_where());
+      m.after = Str(s->after());
+      m.limit = s->limit();
       *out = std::move(m);
       return Status::OK();
     }
@@ -327,6 +336,7 @@ Status DecodeBody(const fb::Envelope* e, Envelope* out) {
         for (const fb::Hit* h : *s->hits()) m.hits.push_back(Hit{Str(h->id()), h->score(), Vec(h->vector()), Str(h->metadata())});
       m.count = s->count();
       m.applied_index = s->applied_index();
+      m.more = s->more();
       *out = std::move(m);
       return Status::OK();
     }
@@ -381,12 +391,14 @@ Status DecodeBody(const fb::Envelope* e, Envelope* out) {
     case fb::Body::PdAdminRequest: {
       auto* s = e->body_as_PdAdminRequest();
       PdAdminRequest m;
-      if (s->kind() > static_cast<uint8_t>(PdAdminRequest::Kind::kDropCollection)) return Bad("bad admin kind");
+      if (s->kind() > static_cast<uint8_t>(PdAdminRequest::Kind::kSetCollectionMetadata)) return Bad("bad admin kind");
       m.rpc_id = s->rpc_id();
       m.request = RequestId{s->client(), s->seq(), s->acked_below()};
       m.kind = static_cast<PdAdminRequest::Kind>(s->kind());
       m.name = Str(s->name());
       m.config_json = Str(s->config_json());
+      m.new_name = Str(s->new_name());
+      m.metadata = Str(s->metadata());
       m.replication = s->replication();
       *out = std::move(m);
       return Status::OK();

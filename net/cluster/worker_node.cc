@@ -317,6 +317,17 @@ void WorkerNode::Execute(uint64_t read_id, PendingRead pr) {
         else r.status = res.status();
         break;
       }
+      case ShardReadRequest::Kind::kScroll: {
+        auto res = shard.Scroll(pr.req.after, pr.req.limit, pr.req.get, pr.req.where);
+        if (!res.ok()) {
+          r.status = res.status();
+          break;
+        }
+        r.more = !res->next_cursor.empty();
+        r.points.reserve(res->points.size());
+        for (Point& p : res->points) r.points.emplace_back(std::move(p));
+        break;
+      }
     }
     loop_.Post([this, from = pr.from, r = std::move(r)]() mutable { transport_.Send(from, std::move(r)); });
   });

@@ -1,9 +1,8 @@
-// GatewayApi: the REST/JSON routes a gateway serves over the cluster Router, with the
-// request and response shapes of `vectron serve` (docs/server.md) for the routes it has:
-// collections (create, list, get, drop), points (upsert, get, delete by ids or filter),
-// count, search (one query, with a filter), payload indexes (create, drop), the auth
-// routes (login, keys, users, grants, signing keys, audit: net/api/auth_routes.h) and
-// GET /v1/cluster (the map). Other routes answer 501 naming what the gateway lacks.
+// GatewayApi: the REST/JSON routes a gateway serves: the data operations through the
+// same REST codec and operation table as `vectron serve` (net/api/rest_data.h,
+// operations.h) over a ClusterDataService, the auth routes (login, keys, users, grants,
+// signing keys, audit: net/api/auth_routes.h) and GET /v1/cluster (the map). An
+// operation the cluster does not serve answers 501 naming it.
 //
 // Access is checked as `vectron serve` checks it: the same scopes and per-collection
 // grants per route, on the headers before the body is read (Admit), and again when the
@@ -12,7 +11,9 @@
 
 #include <atomic>
 
+#include "net/api/operations.h"
 #include "net/api/rest_api.h"
+#include "net/daemon/cluster_data_service.h"
 #include "net/auth/authenticator.h"
 #include "net/cluster/router.h"
 #include "net/http/http_server.h"
@@ -37,13 +38,16 @@ class GatewayApi {
   // Loop thread.
   void Handle(HttpRequest request, Responder respond);
 
-  // A data route's handler, on the loop thread.
+  // The handler of a route beside the operation table (/healthz, /readyz, /v1/cluster),
+  // on the loop thread.
   using Fn = void (*)(cluster::Router&, const HttpRequest&, const PathParams&, const Principal& who, Responder);
   struct Entry {
-    Fn fn = nullptr;                      // A data route.
+    Fn fn = nullptr;                      // A route beside the table.
     RestApi::AuthFn auth_fn = nullptr;    // An auth route (runs on the pool).
     RouteAccess access;
     size_t max_body_bytes = 0;            // 0: HttpLimits::max_body_bytes.
+    bool data = false;                    // A row of the operation table.
+    OpId op = OpId::kListCollections;
   };
 
  private:
@@ -54,6 +58,8 @@ class GatewayApi {
   const bool auth_on_;
   std::atomic<Authenticator*> auth_{nullptr};
   Router<Entry> routes_;
+  ClusterDataService service_;
+  OpLimits limits_;
 };
 
 }  // namespace vectron::net::daemon

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <ctime>
+#include <optional>
 
 #include "net/rpc/frame.h"
 #include "rpc_generated.h"
@@ -61,8 +62,6 @@ std::vector<std::string> IdsOf(const flatbuffers::Vector<flatbuffers::Offset<fla
   return out;
 }
 
-constexpr uint32_t kMaxScrollLimit = 10000;  // As the REST API's max_scroll_limit.
-
 // An "ok" Response with id `id`; `fill` adds the result fields (whose offsets must be
 // created before this is called: a table under construction cannot nest).
 template <typename Fill>
@@ -91,55 +90,56 @@ flatbuffers::Offset<fb::PointResult> PointOf(flatbuffers::FlatBufferBuilder& b, 
   return pb.Finish();
 }
 
-Result<flatbuffers::Offset<fb::CollectionInfo>> CollectionInfoOf(flatbuffers::FlatBufferBuilder& b, const Collection& c,
-                                                                 bool with_stats) {
-  const CollectionConfig& cfg = c.config();
-  CollectionStats st;
-  if (with_stats) {
-    VECTRON_ASSIGN_OR_RETURN(st, c.Stats());
-  } else {
-    VECTRON_ASSIGN_OR_RETURN(st.count, c.Count());
-  }
-  auto name = b.CreateString(c.name());
+flatbuffers::Offset<fb::CollectionInfo> CollectionInfoOf(flatbuffers::FlatBufferBuilder& b, const CollectionInfo& c,
+                                                         bool with_stats) {
+  const CollectionConfig& cfg = c.config;
+  with_stats = with_stats && c.stats.has_value();
+  auto name = b.CreateString(c.name);
   auto metric = b.CreateString(std::string(MetricName(cfg.metric)));
-  auto cj = b.CreateString(cfg.ToJson());
+  auto cj = b.CreateString(c.config_json);
   flatbuffers::Offset<flatbuffers::String> kind;
-  if (with_stats) kind = b.CreateString(st.index_kind);
+  if (with_stats) kind = b.CreateString(c.stats->index_kind);
   fb::CollectionInfoBuilder ib(b);
   ib.add_name(name);
   ib.add_dim(cfg.dim);
   ib.add_metric(metric);
   ib.add_shards(cfg.shards);
-  ib.add_count(st.count);
+  ib.add_count(c.count.value_or(0));
   ib.add_config_json(cj);
   if (with_stats) {
     ib.add_has_stats(true);
-    ib.add_index_memory_bytes(st.index_memory_bytes);
-    ib.add_disk_bytes(st.disk_bytes);
-    ib.add_deleted_slots(st.deleted_slots);
+    ib.add_index_memory_bytes(c.stats->index_memory_bytes);
+    ib.add_disk_bytes(c.stats->disk_bytes);
+    ib.add_deleted_slots(c.stats->deleted_slots);
     ib.add_index_kind(kind);
   }
   return ib.Finish();
 }
 
-// What each RPC needs of the caller's token (as the matching REST route), and the
-// collection it names.
-RouteAccess AccessOf(fb::Body type) {
+// The operation (operations.h) a request body asks for; nullopt for Ping and unknown bodies.
+std::optional<OpId> OpOf(fb::Body type) {
   switch (type) {
-    case fb::Body::PingRequest: return {Access::kPublic};
-    case fb::Body::SearchRequest:
-    case fb::Body::GetRequest:
-    case fb::Body::CountRequest:
-    case fb::Body::ScrollRequest:
-    case fb::Body::ListIndexesRequest:
-    case fb::Body::DescribeCollectionRequest: return {Access::kRead};
-    case fb::Body::ListCollectionsRequest: return {Access::kRead};  // Filtered by the allow-list.
-    case fb::Body::UpsertRequest:
-    case fb::Body::DeleteRequest:
-    case fb::Body::CreateIndexRequest:
-    case fb::Body::DropIndexRequest: return {Access::kWrite};
-    default: return {Access::kAdmin};  // Unknown bodies are refused later anyway.
+    case fb::Body::SearchRequest: return OpId::kSearch;
+    case fb::Body::UpsertRequest: return OpId::kUpsert;
+    case fb::Body::GetRequest: return OpId::kGet;
+    case fb::Body::DeleteRequest: return OpId::kDelete;
+    case fb::Body::CountRequest: return OpId::kCount;
+    case fb::Body::ScrollRequest: return OpId::kScroll;
+    case fb::Body::CreateIndexRequest: return OpId::kCreateIndex;
+    case fb::Body::ListIndexesRequest: return OpId::kListIndexes;
+    case fb::Body::DropIndexRequest: return OpId::kDropIndex;
+    case fb::Body::ListCollectionsRequest: return OpId::kListCollections;
+    case fb::Body::DescribeCollectionRequest: return OpId::kDescribeCollection;
+    default: return std::nullopt;
   }
+}
+
+// What each RPC needs of the caller's token: its operation's row of the table (the
+// same rule as the REST route). Ping is public; unknown bodies are refused later anyway.
+RouteAccess AccessOf(fb::Body type) {
+  if (type == fb::Body::PingRequest) return {Access::kPublic};
+  auto op = OpOf(type);
+  return op ? SpecOf(*op).access : RouteAccess{Access::kAdmin};
 }
 
 template <typename T>
@@ -163,140 +163,124 @@ std::string CollectionOf(const fb::Request* req) {
   }
 }
 
+// Calls `call(done)` on the service and returns what `done` received. RPC runs on the
+// worker pool over a service that answers before it returns (LocalDataService); one
+// that did not is an error, never a wait.
+template <typename T, typename Call>
+Result<T> Sync(Call call) {
+  std::optional<Result<T>> out;
+  call([&out](Result<T> r) { out.emplace(std::move(r)); });
+  if (!out) return Status::Internal("the data service did not answer in line");
+  return std::move(*out);
+}
+template <typename Call>
+Status SyncStatus(Call call) {
+  std::optional<Status> out;
+  call([&out](Status s) { out.emplace(std::move(s)); });
+  if (!out) return Status::Internal("the data service did not answer in line");
+  return *out;
+}
+
 std::string Execute(const RpcEngine& e, const fb::Request* req, const Principal& who) {
   const uint64_t id = req->id();
   flatbuffers::FlatBufferBuilder b(1024);
-  auto collection = [&](const flatbuffers::String* name) -> Result<Collection*> {
-    if (!name) return Status::InvalidArgument("collection is required");
-    return e.db->GetCollection(name->str());
-  };
+  DataService& svc = *e.service;
   // A body type whose table is absent verifies fine; refuse it here (found by fuzzing).
   if (req->body_type() != fb::Body::NONE && req->body() == nullptr)
     return ErrorOf(id, Status::InvalidArgument("request names a body type but carries no body"));
-  std::shared_lock lock(*e.collections_mu);
+  if (auto op = OpOf(req->body_type()); op && !svc.Supports(*op))
+    return ErrorOf(id, Status::FailedPrecondition(std::string("this server does not serve ") + SpecOf(*op).name));
+  // Every data request names its collection.
+  const std::string name = CollectionOf(req);
+  if (OpOf(req->body_type()) && req->body_type() != fb::Body::ListCollectionsRequest && name.empty())
+    return ErrorOf(id, Status::InvalidArgument("collection is required"));
   switch (req->body_type()) {
-    case fb::Body::PingRequest: {
-      auto ok = b.CreateString("ok");
-      fb::ResponseBuilder rb(b);
-      rb.add_id(id);
-      rb.add_code(ok);
-      return Finish(b, rb.Finish());
-    }
+    case fb::Body::PingRequest: return Finish(b, OkResponse(b, id, [](fb::ResponseBuilder&) {}));
     case fb::Body::SearchRequest: {
       auto* s = req->body_as_SearchRequest();
-      auto c = collection(s->collection());
-      if (!c.ok()) return ErrorOf(id, c.status());
+      const uint32_t nq = s->nq();
+      // The limits of the operation table, as the REST route's.
+      if (Status st = CheckSearch(e.limits, s->k(), 0, s->ef(), nq); !st.ok()) return ErrorOf(id, st);
       SearchParams sp;
-      sp.k = s->k();
-      sp.ef = s->ef();
+      sp.k = static_cast<int>(s->k());
+      sp.ef = static_cast<int>(s->ef());
       sp.exact = s->exact();
       sp.include_metadata = s->include_metadata();
       sp.include_vector = s->include_vector();
       sp.where = Str(s->where());
-      std::span<const float> q;
-      if (s->vectors()) q = std::span<const float>(s->vectors()->data(), s->vectors()->size());
-      uint32_t nq = s->nq();
-      uint32_t dim = (*c)->config().dim;
-      if (nq == 0 || q.size() != static_cast<size_t>(nq) * dim)
+      std::vector<float> q;
+      if (s->vectors()) q.assign(s->vectors()->begin(), s->vectors()->end());
+      if (q.size() % nq != 0)
         return ErrorOf(id, Status::InvalidArgument("vectors holds " + std::to_string(q.size()) + " floats; expected nq (" +
-                                                   std::to_string(nq) + ") x dim (" + std::to_string(dim) + ")"));
+                                                   std::to_string(nq) + ") x dim"));
+      auto res = Sync<std::vector<std::vector<Hit>>>(
+          [&](auto done) { svc.Search(name, std::move(q), nq, sp, ReadPolicy{}, std::move(done)); });
+      if (!res.ok()) return ErrorOf(id, res.status());
       std::vector<flatbuffers::Offset<fb::HitList>> lists;
-      if (nq == 1) {
-        auto hits = (*c)->Search(q, sp);
-        if (!hits.ok()) return ErrorOf(id, hits.status());
-        lists.push_back(HitsOf(b, *hits, sp.include_metadata, sp.include_vector));
-      } else {
-        auto res = (*c)->SearchBatch(q, sp, 1);
-        if (!res.ok()) return ErrorOf(id, res.status());
-        for (auto& hits : *res) lists.push_back(HitsOf(b, hits, sp.include_metadata, sp.include_vector));
-      }
+      for (auto& hits : *res) lists.push_back(HitsOf(b, hits, sp.include_metadata, sp.include_vector));
       auto lv = b.CreateVector(lists);
-      auto ok = b.CreateString("ok");
-      fb::ResponseBuilder rb(b);
-      rb.add_id(id);
-      rb.add_code(ok);
-      rb.add_results(lv);
-      return Finish(b, rb.Finish());
+      return Finish(b, OkResponse(b, id, [&](fb::ResponseBuilder& rb) { rb.add_results(lv); }));
     }
     case fb::Body::UpsertRequest: {
       auto* u = req->body_as_UpsertRequest();
-      auto c = collection(u->collection());
-      if (!c.ok()) return ErrorOf(id, c.status());
       auto ids = IdsOf(u->ids());
-      size_t n = ids.size();
-      size_t nf = u->vectors() ? u->vectors()->size() : 0;
-      uint32_t dim = (*c)->config().dim;
+      const size_t n = ids.size();
+      const size_t nf = u->vectors() ? u->vectors()->size() : 0;
       if (n == 0) return ErrorOf(id, Status::InvalidArgument("ids is empty"));
-      if (nf != n * dim)
+      if (nf % n != 0)
         return ErrorOf(id, Status::InvalidArgument("vectors holds " + std::to_string(nf) + " floats; expected " +
-                                                   std::to_string(n) + " ids x dim " + std::to_string(dim)));
+                                                   std::to_string(n) + " ids x dim"));
       if (u->metadata() && u->metadata()->size() != 0 && u->metadata()->size() != n)
         return ErrorOf(id, Status::InvalidArgument("metadata must be empty or hold one entry per id"));
+      const size_t dim = nf / n;
       WriteBatch batch;
       for (size_t i = 0; i < n; ++i) {
         std::string meta = u->metadata() && u->metadata()->size() ? u->metadata()->Get(i)->str() : std::string();
         batch.Upsert(ids[i], std::span<const float>(u->vectors()->data() + i * dim, dim), std::move(meta));
       }
-      if (Status st = (*c)->Write(batch); !st.ok()) return ErrorOf(id, st);
-      auto ok = b.CreateString("ok");
-      fb::ResponseBuilder rb(b);
-      rb.add_id(id);
-      rb.add_code(ok);
-      rb.add_count(n);
-      return Finish(b, rb.Finish());
+      // The engine checks the dimension (InvalidArgument naming it).
+      if (Status st = SyncStatus([&](auto done) { svc.Write(name, std::move(batch), std::move(done)); }); !st.ok())
+        return ErrorOf(id, st);
+      return Finish(b, OkResponse(b, id, [&](fb::ResponseBuilder& rb) { rb.add_count(n); }));
     }
     case fb::Body::GetRequest: {
       auto* g = req->body_as_GetRequest();
-      auto c = collection(g->collection());
-      if (!c.ok()) return ErrorOf(id, c.status());
       auto ids = IdsOf(g->ids());
       GetOptions go;
       go.include_vector = g->include_vector();
       go.include_metadata = g->include_metadata();
-      auto pts = (*c)->Get(ids, go);
+      auto pts = Sync<std::vector<std::optional<Point>>>(
+          [&](auto done) { svc.Get(name, ids, go, ReadPolicy{}, std::move(done)); });
       if (!pts.ok()) return ErrorOf(id, pts.status());
       std::vector<flatbuffers::Offset<fb::PointResult>> out;
-      for (size_t i = 0; i < ids.size(); ++i) {
+      for (size_t i = 0; i < ids.size() && i < pts->size(); ++i) {
         auto& p = (*pts)[i];
         out.push_back(PointOf(b, ids[i], p ? &*p : nullptr, go));
       }
       auto ov = b.CreateVector(out);
-      auto ok = b.CreateString("ok");
-      fb::ResponseBuilder rb(b);
-      rb.add_id(id);
-      rb.add_code(ok);
-      rb.add_points(ov);
-      return Finish(b, rb.Finish());
+      return Finish(b, OkResponse(b, id, [&](fb::ResponseBuilder& rb) { rb.add_points(ov); }));
     }
     case fb::Body::DeleteRequest: {
       auto* d = req->body_as_DeleteRequest();
-      auto c = collection(d->collection());
-      if (!c.ok()) return ErrorOf(id, c.status());
       auto ids = IdsOf(d->ids());
       std::string where = Str(d->where());
       if (ids.empty() == where.empty())
         return ErrorOf(id, Status::InvalidArgument("give exactly one of ids and where"));
-      uint64_t n = ids.size();
-      if (!where.empty()) {
-        auto deleted = (*c)->DeleteWhere(where);
-        if (!deleted.ok()) return ErrorOf(id, deleted.status());
-        n = *deleted;
-      } else if (Status st = (*c)->Delete(ids); !st.ok()) {
-        return ErrorOf(id, st);
-      }
-      return Finish(b, OkResponse(b, id, [&](fb::ResponseBuilder& rb) { rb.add_count(n); }));
+      auto n = Sync<uint64_t>([&](auto done) {
+        if (!where.empty()) svc.DeleteWhere(name, std::move(where), std::move(done));
+        else svc.Delete(name, std::move(ids), std::move(done));
+      });
+      if (!n.ok()) return ErrorOf(id, n.status());
+      return Finish(b, OkResponse(b, id, [&](fb::ResponseBuilder& rb) { rb.add_count(*n); }));
     }
     case fb::Body::ScrollRequest: {
       auto* q = req->body_as_ScrollRequest();
-      auto c = collection(q->collection());
-      if (!c.ok()) return ErrorOf(id, c.status());
-      if (q->limit() < 1 || q->limit() > kMaxScrollLimit)
-        return ErrorOf(id, Status::InvalidArgument("limit must be 1.." + std::to_string(kMaxScrollLimit) + ", got " +
-                                                   std::to_string(q->limit())));
+      if (Status st = CheckScrollLimit(e.limits, q->limit()); !st.ok()) return ErrorOf(id, st);
       GetOptions go;
       go.include_vector = q->include_vector();
       go.include_metadata = q->include_metadata();
-      auto page = (*c)->Scroll(Str(q->cursor()), q->limit(), go, Str(q->where()));
+      auto page = Sync<ScrollPage>(
+          [&](auto done) { svc.Scroll(name, Str(q->cursor()), q->limit(), go, Str(q->where()), std::move(done)); });
       if (!page.ok()) return ErrorOf(id, page.status());
       std::vector<flatbuffers::Offset<fb::PointResult>> out;
       out.reserve(page->points.size());
@@ -310,20 +294,17 @@ std::string Execute(const RpcEngine& e, const fb::Request* req, const Principal&
     }
     case fb::Body::CreateIndexRequest: {
       auto* q = req->body_as_CreateIndexRequest();
-      auto c = collection(q->collection());
-      if (!c.ok()) return ErrorOf(id, c.status());
       std::string field = Str(q->field()), type = Str(q->type());
       auto parsed = ParsePayloadType(type);
       if (!parsed.ok()) return ErrorOf(id, parsed.status());
-      if (Status st = (*c)->CreatePayloadIndex(field, *parsed); !st.ok()) return ErrorOf(id, st);
+      if (Status st = SyncStatus([&](auto done) { svc.CreateIndex(name, field, *parsed, std::move(done)); }); !st.ok())
+        return ErrorOf(id, st);
       auto iv = b.CreateVector(std::vector<flatbuffers::Offset<fb::IndexInfo>>{
           fb::CreateIndexInfo(b, b.CreateString(field), b.CreateString(type))});
       return Finish(b, OkResponse(b, id, [&](fb::ResponseBuilder& rb) { rb.add_indexes(iv); }));
     }
     case fb::Body::ListIndexesRequest: {
-      auto c = collection(req->body_as_ListIndexesRequest()->collection());
-      if (!c.ok()) return ErrorOf(id, c.status());
-      auto list = (*c)->ListPayloadIndexes();
+      auto list = Sync<std::vector<PayloadIndexInfo>>([&](auto done) { svc.ListIndexes(name, std::move(done)); });
       if (!list.ok()) return ErrorOf(id, list.status());
       std::vector<flatbuffers::Offset<fb::IndexInfo>> infos;
       for (auto& i : *list)
@@ -332,50 +313,35 @@ std::string Execute(const RpcEngine& e, const fb::Request* req, const Principal&
       return Finish(b, OkResponse(b, id, [&](fb::ResponseBuilder& rb) { rb.add_indexes(iv); }));
     }
     case fb::Body::DropIndexRequest: {
-      auto* q = req->body_as_DropIndexRequest();
-      auto c = collection(q->collection());
-      if (!c.ok()) return ErrorOf(id, c.status());
-      std::string field = Str(q->field());
-      if (Status st = (*c)->DropPayloadIndex(field); !st.ok()) return ErrorOf(id, st);
+      std::string field = Str(req->body_as_DropIndexRequest()->field());
+      if (Status st = SyncStatus([&](auto done) { svc.DropIndex(name, field, std::move(done)); }); !st.ok())
+        return ErrorOf(id, st);
       auto iv = b.CreateVector(std::vector<flatbuffers::Offset<fb::IndexInfo>>{
           fb::CreateIndexInfo(b, b.CreateString(field))});
       return Finish(b, OkResponse(b, id, [&](fb::ResponseBuilder& rb) { rb.add_indexes(iv); }));
     }
     case fb::Body::ListCollectionsRequest: {
-      auto names = e.db->ListCollections();
-      if (!names.ok()) return ErrorOf(id, names.status());
+      auto list = Sync<std::vector<CollectionInfo>>([&](auto done) { svc.ListCollections(std::move(done)); });
+      if (!list.ok()) return ErrorOf(id, list.status());
       std::vector<flatbuffers::Offset<fb::CollectionInfo>> infos;
-      for (auto& n : *names) {
-        if (!who.MayUseCollection(n)) continue;  // A restricted key sees only its collections.
-        auto c = e.db->GetCollection(n);
-        if (!c.ok()) continue;  // Dropped meanwhile.
-        auto info = CollectionInfoOf(b, **c, false);
-        if (!info.ok()) return ErrorOf(id, info.status());
-        infos.push_back(*info);
+      for (auto& c : *list) {
+        if (!who.MayUseCollection(c.name)) continue;  // A restricted key sees only its collections.
+        infos.push_back(CollectionInfoOf(b, c, false));
       }
       auto cv = b.CreateVector(infos);
       return Finish(b, OkResponse(b, id, [&](fb::ResponseBuilder& rb) { rb.add_collections(cv); }));
     }
     case fb::Body::DescribeCollectionRequest: {
-      auto c = collection(req->body_as_DescribeCollectionRequest()->collection());
+      auto c = Sync<CollectionInfo>([&](auto done) { svc.DescribeCollection(name, std::move(done)); });
       if (!c.ok()) return ErrorOf(id, c.status());
-      auto info = CollectionInfoOf(b, **c, true);
-      if (!info.ok()) return ErrorOf(id, info.status());
-      auto cv = b.CreateVector(std::vector<flatbuffers::Offset<fb::CollectionInfo>>{*info});
+      auto cv = b.CreateVector(std::vector<flatbuffers::Offset<fb::CollectionInfo>>{CollectionInfoOf(b, *c, true)});
       return Finish(b, OkResponse(b, id, [&](fb::ResponseBuilder& rb) { rb.add_collections(cv); }));
     }
     case fb::Body::CountRequest: {
-      auto* q = req->body_as_CountRequest();
-      auto c = collection(q->collection());
-      if (!c.ok()) return ErrorOf(id, c.status());
-      auto n = (*c)->Count(Str(q->where()));
+      auto n = Sync<uint64_t>(
+          [&](auto done) { svc.Count(name, Str(req->body_as_CountRequest()->where()), ReadPolicy{}, std::move(done)); });
       if (!n.ok()) return ErrorOf(id, n.status());
-      auto ok = b.CreateString("ok");
-      fb::ResponseBuilder rb(b);
-      rb.add_id(id);
-      rb.add_code(ok);
-      rb.add_count(*n);
-      return Finish(b, rb.Finish());
+      return Finish(b, OkResponse(b, id, [&](fb::ResponseBuilder& rb) { rb.add_count(*n); }));
     }
     default:
       return ErrorOf(id, Status::InvalidArgument("request has no body or an unknown body type"));

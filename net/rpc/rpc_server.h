@@ -4,16 +4,16 @@
 
 #include <chrono>
 #include <memory>
-#include <shared_mutex>
 #include <string>
 #include <string_view>
 
+#include "net/api/data_service.h"
 #include "net/api/metrics.h"
+#include "net/api/operations.h"
 #include "net/auth/authenticator.h"
 #include "net/io/event_loop.h"
 #include "net/io/tcp.h"
 #include "net/io/worker_pool.h"
-#include "vectron/database.h"
 
 namespace vectron::net {
 
@@ -33,8 +33,10 @@ struct RpcLimits {
 
 // What engine calls need; all referenced objects outlive the RpcServer.
 struct RpcEngine {
-  Database* db;
-  std::shared_mutex* collections_mu;  // Shared while using a Collection* (see RestApi).
+  // The data operations (net/api/data_service.h), answering in line (LocalDataService):
+  // RPC runs them on the worker pool.
+  DataService* service;
+  OpLimits limits;  // The same limits as the REST routes' (ApiOptions::limits).
   RequestMetrics* metrics;
   Authenticator* auth = nullptr;  // Null: auth off (every request allowed).
 };

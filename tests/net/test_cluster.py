@@ -353,7 +353,8 @@ def test_gateway_refuses_bad_input_and_unknown_routes(cluster):
     assert st == 400 and "dim" in body["error"]["message"]
     st, body = cluster.call("POST", "/v1/collections/nope/points/get", {"ids": ["a"]}, timeout=60)
     assert st in (404, 503), body
-    st, body = cluster.call("POST", "/v1/collections/x/scroll", {})
+    # Operations of the table the cluster does not serve: 501 naming them, before the body.
+    st, body = cluster.call("GET", "/v1/collections/x/indexes")
     assert st == 501 and "gateway" in body["error"]["message"]
 
 
@@ -602,3 +603,100 @@ def test_partial_updates_and_search_paging_through_the_gateway(cluster):
     assert st == 200 and [h["id"] for h in body["hits"]] == [h["id"] for h in all_hits["hits"][1:3]]
     st, body = cluster.call("POST", "/v1/collections/upd/search", {"vector": vec(0), "k": 5, "score_threshold": 0.25})  # cosine: p1 is at 0.5
     assert st == 200 and [h["id"] for h in body["hits"]] == ["p0"]
+
+
+def test_gateway_serves_the_operation_table_with_serves_limits(cluster):
+    """The gateway routes the same operation table and REST codec as `vectron serve`:
+    batch search, scroll and points/list across shards, the same limits and messages."""
+    def create():
+        st, body = cluster.call("POST", "/v1/collections", {"name": "tbl", "dim": DIM, "shards": 3, "replication": 3})
+        return st == 201 and body
+    created = cluster.wait_for("the collection", create)
+    assert created["metadata"] is None and created["name"] == "tbl", created
+    pts = [{"id": f"p{i:03d}", "vector": vec(i), "metadata": {"v": i, "odd": i % 2 == 1}} for i in range(40)]
+    cluster.wait_for("the upsert", lambda: cluster.call("PUT", "/v1/collections/tbl/points", {"points": pts})[0] == 200)
+    st, info = cluster.call("GET", "/v1/collections/tbl")
+    assert st == 200 and info["stats"]["count"] == 40 and info["replication"] == 3 and info["metadata"] is None, info
+
+    # Batch search: one result list per query, each as the single search answers it.
+    queries = [vec(3), vec(17), vec(30)]
+    st, batch = cluster.call("POST", "/v1/collections/tbl/search", {"vectors": queries, "k": 4, "exact": True})
+    assert st == 200 and len(batch["results"]) == 3, batch
+    for q, res in zip(queries, batch["results"]):
+        st, one = cluster.call("POST", "/v1/collections/tbl/search", {"vector": q, "k": 4, "exact": True})
+        assert st == 200 and [h["id"] for h in res["hits"]] == [h["id"] for h in one["hits"]]
+
+    # The table's limits, with serve's messages; nothing is asked of the shards.
+    st, body = cluster.call("POST", "/v1/collections/tbl/search", {"vector": vec(1), "k": 10001})
+    assert st == 400 and body["error"]["message"] == '"k" must be an integer in 1..10000, got 10001', body
+    st, body = cluster.call("POST", "/v1/collections/tbl/search", {"vectors": [vec(1)] * 4097, "k": 1})
+    assert st == 400 and body["error"]["message"] == '"vectors" holds 4097 queries; the limit is 4096', body
+    st, body = cluster.call("POST", "/v1/collections/tbl/scroll", {"limit": 10001})
+    assert st == 400 and "limit" in body["error"]["message"], body
+    st, body = cluster.call("POST", "/v1/collections/tbl/search", {"vectors": [vec(1), [1, 2]], "k": 1})
+    assert st == 400 and "vectors[1] has 2 numbers" in body["error"]["message"], body
+    st, body = cluster.call("POST", "/v1/collections/tbl/search", {"vector": [1, 2], "k": 1})
+    assert st == 400 and "dimension 2" in body["error"]["message"], body
+    # Collection metadata: stored in the PD's map with the collection, as serve stores it.
+    st, body = cluster.call("POST", "/v1/collections", {"name": "m", "dim": DIM, "metadata": {"owner": "me"}})
+    assert st == 201 and body["metadata"] == {"owner": "me"}, body
+    st, body = cluster.call("PUT", "/v1/collections/tbl/metadata", {"metadata": {"desc": "table", "n": [1, 2]}})
+    assert (st, body) == (200, {"name": "tbl", "metadata": {"desc": "table", "n": [1, 2]}}), body
+    cluster.wait_for("the metadata in the map",
+                     lambda: cluster.call("GET", "/v1/collections/tbl")[1].get("metadata") == {"desc": "table", "n": [1, 2]})
+    st, body = cluster.call("PUT", "/v1/collections/tbl/metadata", {"metadata": [1]})
+    assert st == 400 and "metadata" in body["error"]["message"], body
+    st, body = cluster.call("PUT", "/v1/collections/nope/metadata", {"metadata": None})
+    assert st == 404, body
+
+    # Scroll across shards: every point once, in id order, pages of 7, with a filter.
+    seen, cursor = [], None
+    for _ in range(20):
+        st, page = cluster.call("POST", "/v1/collections/tbl/scroll",
+                                {"limit": 7, "cursor": cursor, "include": ["metadata"]})
+        assert st == 200 and len(page["points"]) <= 7, page
+        seen += [p["id"] for p in page["points"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [p["id"] for p in pts]
+    st, page = cluster.call("POST", "/v1/collections/tbl/scroll", {"limit": 100, "where": {"odd": True}})
+    assert st == 200 and [p["id"] for p in page["points"]] == [p["id"] for p in pts if p["metadata"]["odd"]]
+    assert page["next_cursor"] is None
+    assert all(p["metadata"]["odd"] for p in page["points"])
+
+    # points/list: offset and limit over the whole collection, in id order.
+    st, body = cluster.call("POST", "/v1/collections/tbl/points/list", {"offset": 5, "limit": 10})
+    assert st == 200 and [p["id"] for p in body["points"]] == [p["id"] for p in pts[5:15]], body
+    st, body = cluster.call("POST", "/v1/collections/tbl/points/list", {"where": {"odd": False}, "offset": 18, "limit": 10})
+    assert st == 200 and [p["id"] for p in body["points"]] == ["p036", "p038"], body
+    st, body = cluster.call("POST", "/v1/collections/tbl/points/list", {"limit": 10001})
+    assert st == 400 and "limit" in body["error"]["message"], body
+    st, body = cluster.call("POST", "/v1/collections/nope/points/list", {})
+    assert st in (404, 503), body
+
+    # Rename: one PD map change; the shard groups (and their data) answer under the new name.
+    st, body = cluster.call("POST", "/v1/collections/tbl/rename", {"name": "tbl2"})
+    assert (st, body) == (200, {"name": "tbl2", "renamed_from": "tbl"}), body
+    st, body = cluster.call("POST", "/v1/collections/tbl2/count", {})
+    assert (st, body) == (200, {"count": 40}), body
+    st, body = cluster.call("POST", "/v1/collections/tbl2/points/get", {"ids": ["p007"]})
+    assert st == 200 and body["points"][0]["metadata"] == {"v": 7, "odd": True}, body
+    st, body = cluster.call("POST", "/v1/collections/tbl/count", {})
+    assert st == 404, body
+    st, body = cluster.call("GET", "/v1/collections")
+    assert "tbl2" in [c["name"] for c in body["collections"]] and "tbl" not in [c["name"] for c in body["collections"]]
+    cluster.wait_for("a second collection", create)  # "tbl" again, empty
+    st, body = cluster.call("POST", "/v1/collections/tbl2/rename", {"name": "tbl"})
+    assert st == 409, body
+    st, body = cluster.call("POST", "/v1/collections/tbl2/rename", {"name": "bad name"})
+    assert st == 400, body
+    st, body = cluster.call("POST", "/v1/collections/tbl/count", {})
+    assert (st, body) == (200, {"count": 0}), body
+    # The metadata moved with the name; null removes it.
+    st, body = cluster.call("GET", "/v1/collections/tbl2")
+    assert st == 200 and body["metadata"] == {"desc": "table", "n": [1, 2]}, body
+    st, body = cluster.call("PUT", "/v1/collections/tbl2/metadata", {"metadata": None})
+    assert (st, body) == (200, {"name": "tbl2", "metadata": None}), body
+    cluster.wait_for("the metadata removed",
+                     lambda: cluster.call("GET", "/v1/collections/tbl2")[1].get("metadata", 0) is None)

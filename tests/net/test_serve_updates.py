@@ -152,3 +152,35 @@ def test_collection_metadata_and_rename(tmp_path):
         assert st == 200 and body["points"][0]["id"] == "a"
     finally:
         server.stop()
+
+
+def test_the_operation_table_fields_shared_with_the_cluster(tmp_path):
+    """The REST codec is the gateway's too: `replication` and `max_staleness_ms` are read
+    here as well (one copy; reads always current), and bad values are refused by name."""
+    server = Server(tmp_path)
+    try:
+        st, body, _ = server.call("POST", "/v1/collections", {"name": "r3", "dim": 3, "replication": 3})
+        assert_error(st, body, 400, "invalid_argument", "replication")
+        st, body, _ = server.call("GET", "/v1/collections/r3")
+        assert st == 404, body  # Nothing was created.
+        st, body, _ = server.call("POST", "/v1/collections", {"name": "docs", "dim": 3, "replication": 1,
+                                                              "metadata": {"owner": "me"}})
+        assert st == 201 and body["metadata"] == {"owner": "me"}, body
+        st, body, _ = server.call("PUT", "/v1/collections/docs/points", {"points": [{"id": "a", "vector": [1, 0, 0]}]})
+        assert st == 200, body
+        st, body, _ = server.call("GET", "/v1/collections/docs")
+        assert st == 200 and body["replication"] == 1 and body["stats"]["count"] == 1, body
+        st, body, _ = server.call("POST", "/v1/collections/docs/count", {"max_staleness_ms": 500})
+        assert (st, body) == (200, {"count": 1})
+        st, body, _ = server.call("POST", "/v1/collections/docs/search",
+                                  {"vector": [1, 0, 0], "k": 1, "max_staleness_ms": 500})
+        assert st == 200 and body["hits"][0]["id"] == "a", body
+        st, body, _ = server.call("POST", "/v1/collections/docs/points/get", {"ids": ["a"], "max_staleness_ms": -1})
+        assert_error(st, body, 400, "invalid_argument", "max_staleness_ms")
+        st, body, _ = server.call("POST", "/v1/collections/docs/search", {"vector": [1, 0, 0], "offset": 10001})
+        assert_error(st, body, 400, "invalid_argument", "offset")
+        # Deleting ids answers how many of them existed, over REST as over RPC.
+        st, body, _ = server.call("POST", "/v1/collections/docs/points/delete", {"ids": ["a", "ghost"]})
+        assert (st, body) == (200, {"deleted": 1})
+    finally:
+        server.stop()

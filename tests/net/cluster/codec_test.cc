@@ -100,7 +100,8 @@ TEST_CASE("the cluster map round-trips and refuses truncation") {
   m.pd_members = {1, 2, 3};
   m.pd_leader = 2;
   m.workers[4] = WorkerInfo{4, "10.0.0.4:7000", false};
-  m.collections["docs"] = CollectionInfo{"docs", "{\"dim\":3}", 3, {5, 6}};
+  m.collections["docs"] = CollectionInfo{"docs", "{\"dim\":3}", 3, {5, 6}, "{\"owner\":\"me\"}"};
+  m.collections["bare"] = CollectionInfo{"bare", "{\"dim\":3}", 1, {}, ""};
   m.groups[5] = GroupInfo{5, "docs", 0, 2, {1, 4, 7}, 4};
   m.groups[6] = GroupInfo{6, "docs", 1, 1, {1, 4, 7}, 0};
   std::string enc = EncodeClusterMap(m);
@@ -110,6 +111,14 @@ TEST_CASE("the cluster map round-trips and refuses truncation") {
   CHECK(out.GroupOf("docs", 1)->id == 6);
   CHECK(out.GroupOf("docs", 2) == nullptr);
   for (size_t n = 0; n < enc.size(); ++n) CHECK(DecodeClusterMap(enc.substr(0, n), &out).code() == StatusCode::kCorruption);
+  // A version-1 map (before collection metadata: no trailing section) still decodes.
+  m.collections["docs"].metadata.clear();
+  std::string v1 = EncodeClusterMap(m);
+  REQUIRE(v1[0] == 2);
+  v1[0] = 1;
+  v1.resize(v1.size() - 4);  // The empty metadata section: u32 0.
+  REQUIRE(DecodeClusterMap(v1, &out).ok());
+  CHECK(out == m);
 }
 
 TEST_CASE("ShardOfId places ids in the same shard as Collection::ShardOf") {
@@ -217,6 +226,67 @@ TEST_CASE("a retried PD command applies once and answers its first outcome") {
   REQUIRE(sm.Apply({Entry(5, Create("docs", {{1}}, {5, 3, 0}))}).ok());
   CHECK(sm.TakeOutcomes()[0].status.ok());
   CHECK(sm.map().collections.count("docs") == 1);
+}
+
+TEST_CASE("a PD rename moves the collection and its shard groups to the new name, or changes nothing") {
+  PdStateMachine sm;
+  REQUIRE(sm.Apply({Entry(1, Register(1)), Entry(2, Create("docs", {{1}, {1}}, {5, 1, 0})),
+                    Entry(3, Create("other", {{1}}, {5, 2, 0}))})
+              .ok());
+  sm.TakeOutcomes();
+  const std::vector<uint64_t> groups = sm.map().collections.at("docs").groups;
+  auto rename = [](std::string from, std::string to, uint64_t seq) {
+    PdCommand c;
+    c.kind = PdCommand::Kind::kRenameCollection;
+    c.name = std::move(from);
+    c.addr = std::move(to);
+    c.request = {6, seq, 0};
+    return c;
+  };
+  // The command survives its encoding.
+  PdCommand decoded;
+  REQUIRE(DecodePdCommand(EncodePdCommand(rename("docs", "papers", 1)), &decoded).ok());
+  CHECK(decoded.kind == PdCommand::Kind::kRenameCollection);
+  CHECK(decoded.addr == "papers");
+  REQUIRE(sm.Apply({Entry(4, rename("docs", "other", 1)), Entry(5, rename("nope", "x", 2)),
+                    Entry(6, rename("docs", "bad name", 3)), Entry(7, rename("docs", "papers", 4))})
+              .ok());
+  auto out = sm.TakeOutcomes();
+  REQUIRE(out.size() == 4);
+  CHECK(out[0].status.code() == StatusCode::kAlreadyExists);
+  CHECK(out[1].status.code() == StatusCode::kNotFound);
+  CHECK(out[2].status.code() == StatusCode::kInvalidArgument);
+  CHECK(out[3].status.ok());
+  CHECK(sm.map().collections.count("docs") == 0);
+  REQUIRE(sm.map().collections.count("papers") == 1);
+  CHECK(sm.map().collections.at("papers").groups == groups);  // Same groups, same data.
+  CHECK(sm.map().collections.at("papers").name == "papers");
+  for (uint64_t g : groups) CHECK(sm.map().groups.at(g).collection == "papers");
+  CHECK(sm.map().GroupOf("papers", 1) != nullptr);
+  CHECK(sm.map().version == 7);
+  // Collection metadata: set, refused when too big or not an object, removed.
+  auto set = [](std::string name, std::string metadata, uint64_t seq) {
+    PdCommand c;
+    c.kind = PdCommand::Kind::kSetCollectionMetadata;
+    c.name = std::move(name);
+    c.addr = std::move(metadata);
+    c.request = {7, seq, 0};
+    return c;
+  };
+  REQUIRE(sm.Apply({Entry(8, set("papers", "{\"a\":1}", 1)), Entry(9, set("papers", "[1]", 2)),
+                    Entry(10, set("nope", "{}", 4))})
+              .ok());
+  out = sm.TakeOutcomes();
+  REQUIRE(out.size() == 3);
+  CHECK(out[0].status.ok());
+  CHECK(out[1].status.code() == StatusCode::kInvalidArgument);
+  CHECK(out[2].status.code() == StatusCode::kNotFound);
+  // Too big: refused before it is proposed (a command's text fields hold 64 KiB).
+  CHECK(CheckCollectionMetadata("{\"x\":\"" + std::string(kMaxCollectionMetadataBytes, 'x') + "\"}").code() ==
+        StatusCode::kInvalidArgument);
+  CHECK(sm.map().collections.at("papers").metadata == "{\"a\":1}");
+  REQUIRE(sm.Apply({Entry(12, set("papers", "", 5))}).ok());
+  CHECK(sm.map().collections.at("papers").metadata.empty());
 }
 
 TEST_CASE("PD auth records change all together and only at the expected version") {

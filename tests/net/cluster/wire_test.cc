@@ -160,5 +160,33 @@ TEST_CASE("a damaged or hostile cluster frame is Corruption, never a crash") {
   CHECK(DecodeEnvelope(std::string(kMaxWireBytes + 1, 'x'), &f, &out).code() == StatusCode::kCorruption);
 }
 
+TEST_CASE("a scroll page request and answer survive the wire: cursor, limit, filter and 'more'") {
+  ShardReadRequest sr;
+  sr.rpc_id = 3;
+  sr.kind = ShardReadRequest::Kind::kScroll;
+  sr.after = "p7";
+  sr.limit = 25;
+  sr.where = "{\"v\":1}";
+  sr.get.include_vector = true;
+  ShardReadResponse sp;
+  sp.rpc_id = 4;
+  sp.points = {Point{"p8", {1}, ""}, Point{"p9", {2}, "{}"}};
+  sp.more = true;
+  NodeId from{NodeKind::kGateway, 1}, f;
+  Envelope got;
+  REQUIRE(DecodeEnvelope(EncodeEnvelope(from, Envelope(sr)), &f, &got).ok());
+  const auto& r = std::get<ShardReadRequest>(got);
+  CHECK(r.kind == ShardReadRequest::Kind::kScroll);
+  CHECK(r.after == "p7");
+  CHECK(r.limit == 25);
+  CHECK(r.where == "{\"v\":1}");
+  CHECK(r.get.include_vector);
+  REQUIRE(DecodeEnvelope(EncodeEnvelope(from, Envelope(sp)), &f, &got).ok());
+  const auto& a = std::get<ShardReadResponse>(got);
+  CHECK(a.more);
+  REQUIRE(a.points.size() == 2);
+  CHECK(a.points[1]->id == "p9");
+}
+
 }  // namespace
 }  // namespace vectron::net::cluster

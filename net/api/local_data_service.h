@@ -1,0 +1,61 @@
+// LocalDataService: the DataService of `vectron serve`, over one Database. Every call
+// answers before it returns, on the calling thread (a worker of the pool).
+#pragma once
+
+#include <shared_mutex>
+
+#include "net/api/data_service.h"
+#include "vectron/database.h"
+
+namespace vectron::net {
+
+class LocalDataService final : public DataService {
+ public:
+  // `db` must outlive the service. Thread-safe: a drop or rename waits for the calls
+  // using that database's collections to finish, so no call uses a closed collection
+  // and the front ends need no lock of their own.
+  explicit LocalDataService(Database& db) : db_(db) {}
+
+  bool Supports(OpId) const override { return true; }
+  void CreateCollection(const std::string& name, const CollectionConfig& config, std::string metadata,
+                        uint32_t replication, Done<CollectionInfo> done) override;
+  void ListCollections(Done<std::vector<CollectionInfo>> done) override;
+  void DescribeCollection(const std::string& name, Done<CollectionInfo> done) override;
+  void DropCollection(const std::string& name, DoneStatus done) override;
+  void SetCollectionMetadata(const std::string& name, std::string metadata, Done<CollectionInfo> done) override;
+  void RenameCollection(const std::string& from, const std::string& to, DoneStatus done) override;
+  void Write(const std::string& name, WriteBatch batch, DoneStatus done) override;
+  void Get(const std::string& name, std::vector<std::string> ids, GetOptions options, ReadPolicy read,
+           Done<std::vector<std::optional<Point>>> done) override;
+  void Delete(const std::string& name, std::vector<std::string> ids, Done<uint64_t> done) override;
+  void DeleteWhere(const std::string& name, std::string where, Done<uint64_t> done) override;
+  void Count(const std::string& name, std::string where, ReadPolicy read, Done<uint64_t> done) override;
+  void Search(const std::string& name, std::vector<float> queries, size_t nq, SearchParams params, ReadPolicy read,
+              Done<std::vector<std::vector<Hit>>> done) override;
+  void Scroll(const std::string& name, std::string cursor, size_t limit, GetOptions options, std::string where,
+              Done<ScrollPage> done) override;
+  void List(const std::string& name, std::string where, size_t limit, uint64_t offset, GetOptions options,
+            Done<std::vector<Point>> done) override;
+  void CreateIndex(const std::string& name, std::string field, PayloadType type, DoneStatus done) override;
+  void ListIndexes(const std::string& name, Done<std::vector<PayloadIndexInfo>> done) override;
+  void DropIndex(const std::string& name, std::string field, DoneStatus done) override;
+
+  // Runs `fn` with the collection `name` open, sharing the lock that drop and rename
+  // take exclusively (for /metrics and other readers outside the table).
+  template <typename Fn>
+  auto WithCollections(Fn fn) {
+    std::shared_lock lock(mu_);
+    return fn(db_);
+  }
+
+ private:
+  // Info of open collection `c` (stats if `with_stats`). REQUIRES: mu_ held.
+  Result<CollectionInfo> InfoOf(Collection& c, bool with_stats);
+
+  Database& db_;
+  // Shared by every call that uses a Collection*, exclusive for drop and rename, which
+  // close the collection.
+  std::shared_mutex mu_;
+};
+
+}  // namespace vectron::net

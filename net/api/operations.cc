@@ -1,0 +1,88 @@
+#include "net/api/operations.h"
+
+#include "vectron/status.h"
+
+namespace vectron::net {
+
+namespace {
+
+constexpr RouteAccess kRead{Access::kRead};
+constexpr RouteAccess kReadOrConsole{Access::kRead, /*console=*/true};
+constexpr RouteAccess kWrite{Access::kWrite};
+constexpr RouteAccess kAdmin{Access::kAdmin};
+
+Status OutOfRange(const char* field, int64_t v, int64_t lo, int64_t hi) {
+  return Status::InvalidArgument(std::string("\"") + field + "\" must be an integer in " + std::to_string(lo) + ".." +
+                                 std::to_string(hi) + ", got " + std::to_string(v));
+}
+
+}  // namespace
+
+const std::vector<OpSpec>& DataOps() {
+  static const std::vector<OpSpec> kOps = {
+      {OpId::kCreateCollection, "create_collection", "POST", "/v1/collections", kAdmin, false},
+      {OpId::kListCollections, "list_collections", "GET", "/v1/collections", kReadOrConsole, false},
+      {OpId::kDescribeCollection, "describe_collection", "GET", "/v1/collections/{name}", kReadOrConsole, false},
+      {OpId::kDropCollection, "drop_collection", "DELETE", "/v1/collections/{name}", kAdmin, false},
+      {OpId::kSetCollectionMetadata, "set_collection_metadata", "PUT", "/v1/collections/{name}/metadata", kAdmin, false},
+      {OpId::kRenameCollection, "rename_collection", "POST", "/v1/collections/{name}/rename", kAdmin, false},
+      {OpId::kUpsert, "upsert", "PUT", "/v1/collections/{name}/points", kWrite, true},
+      {OpId::kGet, "get", "POST", "/v1/collections/{name}/points/get", kRead, true},
+      {OpId::kDelete, "delete", "POST", "/v1/collections/{name}/points/delete", kWrite, true},
+      {OpId::kUpdateMetadata, "update_metadata", "POST", "/v1/collections/{name}/points/metadata", kWrite, true},
+      {OpId::kUpdateVectors, "update_vectors", "POST", "/v1/collections/{name}/points/vectors", kWrite, true},
+      {OpId::kList, "list", "POST", "/v1/collections/{name}/points/list", kRead, true},
+      {OpId::kCount, "count", "POST", "/v1/collections/{name}/count", kRead, true},
+      {OpId::kScroll, "scroll", "POST", "/v1/collections/{name}/scroll", kRead, true},
+      {OpId::kSearch, "search", "POST", "/v1/collections/{name}/search", kRead, true},
+      {OpId::kCreateIndex, "create_index", "POST", "/v1/collections/{name}/indexes", kWrite, false},
+      {OpId::kListIndexes, "list_indexes", "GET", "/v1/collections/{name}/indexes", kRead, false},
+      {OpId::kDropIndex, "drop_index", "DELETE", "/v1/collections/{name}/indexes/{field}", kWrite, false},
+  };
+  return kOps;
+}
+
+const OpSpec& SpecOf(OpId id) {
+  const auto& ops = DataOps();
+  const size_t i = static_cast<size_t>(id);
+  VECTRON_CHECK(i < ops.size() && ops[i].id == id);
+  return ops[i];
+}
+
+Status CheckSearch(const OpLimits& limits, int64_t k, int64_t offset, int64_t ef, size_t nq) {
+  if (k < 1 || k > limits.max_k) return OutOfRange("k", k, 1, limits.max_k);
+  if (offset < 0 || offset > limits.max_k) return OutOfRange("offset", offset, 0, limits.max_k);
+  if (ef < 0 || ef > limits.max_ef) return OutOfRange("ef", ef, 0, limits.max_ef);
+  if (nq == 0) return Status::InvalidArgument("the search holds no query");
+  if (nq > limits.max_batch_queries)
+    return Status::InvalidArgument("\"vectors\" holds " + std::to_string(nq) + " queries; the limit is " +
+                                   std::to_string(limits.max_batch_queries));
+  return Status::OK();
+}
+
+Status CheckScrollLimit(const OpLimits& limits, int64_t limit) {
+  const auto hi = static_cast<int64_t>(limits.max_scroll_limit);
+  return limit < 1 || limit > hi ? OutOfRange("limit", limit, 1, hi) : Status::OK();
+}
+
+Status CheckListLimit(const OpLimits& limits, int64_t limit) {
+  const auto hi = static_cast<int64_t>(limits.max_list_limit);
+  return limit < 1 || limit > hi ? OutOfRange("limit", limit, 1, hi) : Status::OK();
+}
+
+Status CheckStaleness(const OpLimits& limits, int64_t max_staleness_ms) {
+  const auto hi = static_cast<int64_t>(limits.max_staleness_ms);
+  return max_staleness_ms < 0 || max_staleness_ms > hi ? OutOfRange("max_staleness_ms", max_staleness_ms, 0, hi)
+                                                       : Status::OK();
+}
+
+Status CheckQueries(size_t floats, size_t nq, size_t dim) {
+  if (nq != 0 && floats == nq * dim) return Status::OK();
+  std::string sent = nq != 0 && floats % nq == 0 ? std::to_string(floats / nq) : "?";
+  return Status::InvalidArgument((nq == 1 ? std::string("query") : "each query") + " has dimension " + sent +
+                                 ", the collection's is " + std::to_string(dim) + " (the queries hold " +
+                                 std::to_string(floats) + " numbers; expected nq (" + std::to_string(nq) + ") x dim (" +
+                                 std::to_string(dim) + "))");
+}
+
+}  // namespace vectron::net

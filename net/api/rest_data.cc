@@ -1,0 +1,428 @@
+#include "net/api/rest_data.h"
+
+#include <cfloat>
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "net/api/api_util.h"
+#include "net/api/rest_api.h"
+#include "net/api/rest_points.h"
+#include "util/untrusted_json.h"
+
+namespace vectron::net {
+
+using nlohmann::json;
+using namespace api;
+
+namespace {
+
+using Ctx = RestDataContext;
+
+// Throws ApiError unless `s` is OK (the limits of the operation table).
+void Limit(const Status& s) { Check(s); }
+
+json MetadataJson(const std::string& text) {
+  if (text.empty()) return nullptr;
+  json j = json::parse(text, nullptr, false);
+  return j.is_discarded() ? json(nullptr) : j;
+}
+
+json ConfigJsonOf(const CollectionInfo& c) {
+  json cfg = json::parse(c.config_json, nullptr, false);
+  return cfg.is_discarded() ? json::object() : cfg;
+}
+
+json StatsOf(const CollectionInfo& c) {
+  if (!c.stats) return c.count ? json{{"count", *c.count}} : json::object();
+  const CollectionStats& st = *c.stats;
+  return {{"count", st.count},
+          {"index_memory_bytes", st.index_memory_bytes},
+          {"disk_bytes", st.disk_bytes},
+          {"deleted_slots", st.deleted_slots},
+          {"index_kind", st.index_kind}};
+}
+
+// Answers `r`'s error, or `ok(value)`.
+template <typename T, typename Fn>
+Done<T> Answer(Reply respond, Fn ok) {
+  return [respond, ok](Result<T> r) {
+    if (!r.ok()) return respond(StatusResponse(r.status()));
+    respond(Guarded([&] { return ok(std::move(r).value()); }));
+  };
+}
+template <typename Fn>
+DoneStatus AnswerStatus(Reply respond, Fn ok) {
+  return [respond, ok](Status s) {
+    if (!s.ok()) return respond(StatusResponse(s));
+    respond(ok());
+  };
+}
+
+ReadPolicy ReadPolicyOf(const Ctx& ctx, const json& j) {
+  ReadPolicy rp;
+  const int64_t ms = GetInt(j, "max_staleness_ms", 0, 0, static_cast<int64_t>(ctx.limits->max_staleness_ms));
+  Limit(CheckStaleness(*ctx.limits, ms));
+  rp.max_staleness_ms = static_cast<uint64_t>(ms);
+  return rp;
+}
+
+json BodyOr(const HttpRequest& req, std::initializer_list<const char*> allowed) {
+  return req.body.empty() ? json::object() : ParseBody(req, allowed);
+}
+
+void CreateCollection(const Ctx& ctx, const HttpRequest& req, const PathParams&, const Principal& who, Reply respond) {
+  json j = ParseBody(req, {"name", "dim", "metric", "hnsw", "m", "M", "ef_construction", "ef_search", "seed", "shards",
+                           "flat_max_points", "checkpoint_every_ops", "quantization", "metadata", "replication"});
+  std::string metadata;
+  if (auto m = j.find("metadata"); m != j.end() && !m->is_null()) {
+    if (!m->is_object()) Bad("\"metadata\" must be a JSON object or null");
+    metadata = m->dump();
+  }
+  std::string name = GetString(j, "name", true);
+  // The route's access check had no collection name to look at: the body has it.
+  Check(Authorize(who, {Access::kAdmin}, name));
+  CollectionConfig cfg = CollectionConfigOf(j);
+  const auto replication = static_cast<uint32_t>(GetInt(j, "replication", 0, 0, 7));
+  ctx.service->CreateCollection(name, cfg, std::move(metadata), replication,
+                                Answer<CollectionInfo>(respond, [](CollectionInfo c) {
+                                  return Json(201, {{"name", c.name},
+                                                    {"config", ConfigJsonOf(c)},
+                                                    {"metadata", MetadataJson(c.metadata)}});
+                                }));
+}
+
+void ListCollections(const Ctx& ctx, const HttpRequest&, const PathParams&, const Principal& who, Reply respond) {
+  ctx.service->ListCollections(Answer<std::vector<CollectionInfo>>(respond, [who](std::vector<CollectionInfo> cs) {
+    json out = json::array();
+    for (const CollectionInfo& c : cs) {
+      if (!who.MayUseCollection(c.name)) continue;  // A key restricted to some collections sees only those.
+      json item = {{"name", c.name},
+                   {"dim", c.config.dim},
+                   {"metric", MetricName(c.config.metric)},
+                   {"shards", c.config.shards},
+                   {"replication", c.replication}};
+      // The console's collection table: size and index next to the shape.
+      if (c.count) item["count"] = *c.count;
+      if (c.stats) {
+        item["index_kind"] = c.stats->index_kind;
+        item["index_memory_bytes"] = c.stats->index_memory_bytes;
+        item["disk_bytes"] = c.stats->disk_bytes;
+      }
+      out.push_back(std::move(item));
+    }
+    return Json(200, {{"collections", out}});
+  }));
+}
+
+void DescribeCollection(const Ctx& ctx, const HttpRequest&, const PathParams& p, const Principal&, Reply respond) {
+  ctx.service->DescribeCollection(Param(p, "name"), Answer<CollectionInfo>(respond, [](CollectionInfo c) {
+    return Json(200, {{"name", c.name},
+                      {"config", ConfigJsonOf(c)},
+                      {"stats", StatsOf(c)},
+                      {"replication", c.replication},
+                      {"metadata", MetadataJson(c.metadata)}});
+  }));
+}
+
+void DropCollection(const Ctx& ctx, const HttpRequest&, const PathParams& p, const Principal&, Reply respond) {
+  std::string name = Param(p, "name");
+  ctx.service->DropCollection(name, AnswerStatus(respond, [name] { return Json(200, {{"name", name}, {"dropped", true}}); }));
+}
+
+// Metadata `m` as text: an object, or "" for null.
+std::string MetadataText(const json& m, const std::string& what) {
+  if (m.is_null()) return {};
+  if (!m.is_object()) Bad(what + " must be a JSON object or null");
+  return m.dump();
+}
+
+void SetCollectionMetadata(const Ctx& ctx, const HttpRequest& req, const PathParams& p, const Principal&,
+                           Reply respond) {
+  json j = ParseBody(req, {"metadata"});
+  if (!j.contains("metadata")) Bad("\"metadata\" is required (a JSON object, or null to remove it)");
+  std::string text = MetadataText(j["metadata"], "metadata");
+  ctx.service->SetCollectionMetadata(Param(p, "name"), std::move(text), Answer<CollectionInfo>(respond, [](CollectionInfo c) {
+    return Json(200, {{"name", c.name}, {"metadata", MetadataJson(c.metadata)}});
+  }));
+}
+
+void RenameCollection(const Ctx& ctx, const HttpRequest& req, const PathParams& p, const Principal& who,
+                      Reply respond) {
+  json j = ParseBody(req, {"name"});
+  std::string to = GetString(j, "name", true);
+  // The route's check covered the old name; the new one must be allowed too.
+  Check(Authorize(who, {Access::kAdmin}, to));
+  std::string from = Param(p, "name");
+  ctx.service->RenameCollection(from, to, AnswerStatus(respond, [from, to] {
+    return Json(200, {{"name", to}, {"renamed_from", from}});
+  }));
+}
+
+void Upsert(const Ctx& ctx, const HttpRequest& req, const PathParams& p, const Principal&, Reply respond) {
+  json j = ParseBody(req, {"points"});
+  auto it = j.find("points");
+  if (it == j.end() || !it->is_array()) Bad("\"points\" must be an array of {\"id\", \"vector\", \"metadata\"?}");
+  if (it->empty()) Bad("\"points\" is empty");
+  WriteBatch batch;
+  std::vector<float> v;
+  for (size_t i = 0; i < it->size(); ++i) {
+    const json& pt = (*it)[i];
+    std::string what = "points[" + std::to_string(i) + "]";
+    if (!pt.is_object()) Bad(what + " must be an object {\"id\", \"vector\", \"metadata\"?}");
+    CheckFields(pt, {"id", "vector", "metadata"}, "", " in " + what);
+    if (!pt.contains("id")) Bad(what + ".id is required");
+    if (!pt.contains("vector")) Bad(what + ".vector is required");
+    std::string id = IdOf(pt["id"], what + ".id");
+    v.clear();
+    AppendVector(pt["vector"], what + ".vector", &v);
+    std::string meta;
+    if (auto m = pt.find("metadata"); m != pt.end() && !m->is_null()) {
+      if (!m->is_object()) Bad(what + ".metadata must be a JSON object");
+      meta = m->dump();
+    }
+    batch.Upsert(std::move(id), v, std::move(meta));
+  }
+  const size_t n = batch.size();
+  ctx.service->Write(Param(p, "name"), std::move(batch), AnswerStatus(respond, [n] {
+    return Json(200, {{"upserted", n}});
+  }));
+}
+
+void Get(const Ctx& ctx, const HttpRequest& req, const PathParams& p, const Principal&, Reply respond) {
+  json j = ParseBody(req, {"ids", "include", "include_metadata", "include_vector", "max_staleness_ms"});
+  std::vector<std::string> ids = GetIds(j);
+  Include inc = GetInclude(j, {true, true});
+  ReadPolicy rp = ReadPolicyOf(ctx, j);
+  GetOptions go;
+  go.include_metadata = inc.metadata;
+  go.include_vector = inc.vector;
+  ctx.service->Get(Param(p, "name"), ids, go, rp,
+                   Answer<std::vector<std::optional<Point>>>(respond, [ids, inc](std::vector<std::optional<Point>> pts) {
+                     std::string out = "{\"points\":[";
+                     std::string missing = "\"not_found\":[";
+                     bool first = true, first_missing = true;
+                     for (size_t i = 0; i < pts.size(); ++i) {
+                       if (pts[i]) {
+                         if (!first) out += ',';
+                         first = false;
+                         AppendPoint(&out, *pts[i], inc.metadata, inc.vector);
+                       } else {
+                         if (!first_missing) missing += ',';
+                         first_missing = false;
+                         AppendString(&missing, ids[i]);
+                       }
+                     }
+                     out += "]," + missing + "]}";
+                     return Raw(std::move(out));
+                   }));
+}
+
+void Delete(const Ctx& ctx, const HttpRequest& req, const PathParams& p, const Principal&, Reply respond) {
+  json j = ParseBody(req, {"ids", "where"});
+  bool has_ids = j.contains("ids"), has_where = j.contains("where") && !j["where"].is_null();
+  if (has_ids == has_where) Bad("give exactly one of \"ids\" and \"where\"");
+  auto answer = Answer<uint64_t>(respond, [](uint64_t n) { return Json(200, {{"deleted", n}}); });
+  if (has_ids) return ctx.service->Delete(Param(p, "name"), GetIds(j), std::move(answer));
+  ctx.service->DeleteWhere(Param(p, "name"), GetWhere(j), std::move(answer));
+}
+
+void WriteUpdates(const Ctx& ctx, const PathParams& p, WriteBatch batch, Reply respond) {
+  const size_t n = batch.size();
+  ctx.service->Write(Param(p, "name"), std::move(batch), AnswerStatus(respond, [n] {
+    return Json(200, {{"updated", n}});
+  }));
+}
+
+void UpdateMetadata(const Ctx& ctx, const HttpRequest& req, const PathParams& p, const Principal&, Reply respond) {
+  WriteUpdates(ctx, p, MetadataUpdatesOf(ParseBody(req, {"points", "ids", "metadata", "merge"})), std::move(respond));
+}
+
+void UpdateVectors(const Ctx& ctx, const HttpRequest& req, const PathParams& p, const Principal&, Reply respond) {
+  WriteUpdates(ctx, p, VectorUpdatesOf(ParseBody(req, {"points"})), std::move(respond));
+}
+
+std::string PointsJson(const std::vector<Point>& points, const Include& inc) {
+  std::string out = "{\"points\":[";
+  for (size_t i = 0; i < points.size(); ++i) {
+    if (i) out += ',';
+    AppendPoint(&out, points[i], inc.metadata, inc.vector);
+  }
+  out += "]";
+  return out;
+}
+
+void List(const Ctx& ctx, const HttpRequest& req, const PathParams& p, const Principal&, Reply respond) {
+  json j = BodyOr(req, {"where", "limit", "offset", "include", "include_metadata", "include_vector"});
+  const int64_t limit = GetInt(j, "limit", 100, 1, static_cast<int64_t>(ctx.limits->max_list_limit));
+  Limit(CheckListLimit(*ctx.limits, limit));
+  const auto offset = static_cast<uint64_t>(GetInt(j, "offset", 0, 0, INT64_MAX));
+  std::string where = GetWhere(j);
+  Include inc = GetInclude(j, {true, false});
+  ctx.service->List(Param(p, "name"), std::move(where), static_cast<size_t>(limit), offset,
+                    GetOptions{inc.vector, inc.metadata}, Answer<std::vector<Point>>(respond, [inc](std::vector<Point> pts) {
+                      return Raw(PointsJson(pts, inc) + "}");
+                    }));
+}
+
+void Count(const Ctx& ctx, const HttpRequest& req, const PathParams& p, const Principal&, Reply respond) {
+  json j = BodyOr(req, {"where", "max_staleness_ms"});
+  ReadPolicy rp = ReadPolicyOf(ctx, j);
+  ctx.service->Count(Param(p, "name"), GetWhere(j), rp,
+                     Answer<uint64_t>(respond, [](uint64_t n) { return Json(200, {{"count", n}}); }));
+}
+
+void Scroll(const Ctx& ctx, const HttpRequest& req, const PathParams& p, const Principal&, Reply respond) {
+  json j = BodyOr(req, {"limit", "cursor", "where", "include", "include_metadata", "include_vector"});
+  const int64_t limit = GetInt(j, "limit", 100, 1, static_cast<int64_t>(ctx.limits->max_scroll_limit));
+  Limit(CheckScrollLimit(*ctx.limits, limit));
+  std::string cursor = GetString(j, "cursor", false);
+  std::string where = GetWhere(j);
+  Include inc = GetInclude(j, {true, false});
+  ctx.service->Scroll(Param(p, "name"), std::move(cursor), static_cast<size_t>(limit),
+                      GetOptions{inc.vector, inc.metadata}, std::move(where),
+                      Answer<ScrollPage>(respond, [inc](ScrollPage page) {
+                        std::string out = PointsJson(page.points, inc) + ",\"next_cursor\":";
+                        if (page.next_cursor.empty()) out += "null";
+                        else AppendString(&out, page.next_cursor);
+                        out += '}';
+                        return Raw(std::move(out));
+                      }));
+}
+
+void Search(const Ctx& ctx, const HttpRequest& req, const PathParams& p, const Principal&, Reply respond) {
+  json j = ParseBody(req, {"vector", "vectors", "k", "ef", "exact", "where", "include", "include_metadata",
+                           "include_vector", "filter_strategy", "offset", "score_threshold", "max_staleness_ms"});
+  bool single = j.contains("vector"), batch = j.contains("vectors");
+  if (single == batch) Bad("give exactly one of \"vector\" (one query) and \"vectors\" (a list of queries)");
+  const int64_t k = GetInt(j, "k", 10, 1, ctx.limits->max_k);
+  const int64_t ef = GetInt(j, "ef", 0, 0, ctx.limits->max_ef);
+  const int64_t offset = GetInt(j, "offset", 0, 0, ctx.limits->max_k);
+  size_t n = 1;
+  if (batch) {
+    const json& vs = j["vectors"];
+    if (!vs.is_array()) Bad("\"vectors\" must be an array of arrays of numbers");
+    if (vs.empty()) Bad("\"vectors\" is empty");
+    n = vs.size();
+  }
+  Limit(CheckSearch(*ctx.limits, k, offset, ef, n));
+  SearchParams sp;
+  sp.k = static_cast<int>(k);
+  sp.ef = static_cast<int>(ef);
+  sp.offset = static_cast<int>(offset);
+  sp.exact = GetBool(j, "exact", false);
+  if (auto t = j.find("score_threshold"); t != j.end() && !t->is_null()) {
+    if (!t->is_number()) Bad("\"score_threshold\" must be a number (the largest distance kept)");
+    const double d = t->get<double>();  // Out of float range: all or nothing kept.
+    sp.score_threshold = d > FLT_MAX ? INFINITY : d < -FLT_MAX ? -INFINITY : static_cast<float>(d);
+  }
+  if (std::string strategy = GetString(j, "filter_strategy", false); !strategy.empty())
+    sp.filter_strategy = Take(ParseFilterStrategy(strategy));
+  Include inc = GetInclude(j, {false, false});
+  sp.include_metadata = inc.metadata;
+  sp.include_vector = inc.vector;
+  sp.where = GetWhere(j);
+  ReadPolicy rp = ReadPolicyOf(ctx, j);
+  std::vector<float> q;
+  if (single) {
+    AppendVector(j["vector"], "vector", &q);
+  } else {
+    const json& vs = j["vectors"];
+    size_t dim = 0;
+    for (size_t i = 0; i < n; ++i) {
+      size_t before = q.size();
+      AppendVector(vs[i], "vectors[" + std::to_string(i) + "]", &q);
+      size_t d = q.size() - before;
+      if (i == 0) dim = d;
+      else if (d != dim)
+        Bad("vectors[" + std::to_string(i) + "] has " + std::to_string(d) + " numbers, vectors[0] has " + std::to_string(dim));
+    }
+  }
+  ctx.service->Search(Param(p, "name"), std::move(q), n, sp, rp,
+                      Answer<std::vector<std::vector<Hit>>>(respond, [single, inc](std::vector<std::vector<Hit>> res) {
+                        std::string out;
+                        if (single) {
+                          AppendHits(&out, res.empty() ? std::vector<Hit>() : res[0], inc.metadata, inc.vector);
+                          return Raw(std::move(out));
+                        }
+                        out = "{\"results\":[";
+                        for (size_t i = 0; i < res.size(); ++i) {
+                          if (i) out += ',';
+                          AppendHits(&out, res[i], inc.metadata, inc.vector);
+                        }
+                        out += "]}";
+                        return Raw(std::move(out));
+                      }));
+}
+
+void CreateIndex(const Ctx& ctx, const HttpRequest& req, const PathParams& p, const Principal&, Reply respond) {
+  json j = ParseBody(req, {"field", "type"});
+  std::string field = GetString(j, "field", true);
+  std::string type = GetString(j, "type", true);
+  PayloadType t = Take(ParsePayloadType(type));
+  ctx.service->CreateIndex(Param(p, "name"), field, t, AnswerStatus(respond, [field, type] {
+    return Json(201, {{"field", field}, {"type", type}});
+  }));
+}
+
+void ListIndexes(const Ctx& ctx, const HttpRequest&, const PathParams& p, const Principal&, Reply respond) {
+  ctx.service->ListIndexes(Param(p, "name"), Answer<std::vector<PayloadIndexInfo>>(respond, [](std::vector<PayloadIndexInfo> is) {
+    json out = json::array();
+    for (auto& i : is) out.push_back({{"field", i.field}, {"type", PayloadTypeName(i.type)}});
+    return Json(200, {{"indexes", out}});
+  }));
+}
+
+void DropIndex(const Ctx& ctx, const HttpRequest&, const PathParams& p, const Principal&, Reply respond) {
+  std::string field = Param(p, "field");
+  ctx.service->DropIndex(Param(p, "name"), field, AnswerStatus(respond, [field] {
+    return Json(200, {{"field", field}, {"dropped", true}});
+  }));
+}
+
+}  // namespace
+
+RestDataFn RestDataHandler(OpId op) {
+  switch (op) {
+    case OpId::kCreateCollection: return &CreateCollection;
+    case OpId::kListCollections: return &ListCollections;
+    case OpId::kDescribeCollection: return &DescribeCollection;
+    case OpId::kDropCollection: return &DropCollection;
+    case OpId::kSetCollectionMetadata: return &SetCollectionMetadata;
+    case OpId::kRenameCollection: return &RenameCollection;
+    case OpId::kUpsert: return &Upsert;
+    case OpId::kGet: return &Get;
+    case OpId::kDelete: return &Delete;
+    case OpId::kUpdateMetadata: return &UpdateMetadata;
+    case OpId::kUpdateVectors: return &UpdateVectors;
+    case OpId::kList: return &List;
+    case OpId::kCount: return &Count;
+    case OpId::kScroll: return &Scroll;
+    case OpId::kSearch: return &Search;
+    case OpId::kCreateIndex: return &CreateIndex;
+    case OpId::kListIndexes: return &ListIndexes;
+    case OpId::kDropIndex: return &DropIndex;
+  }
+  return nullptr;
+}
+
+HttpResponse RestNotServed(const HttpRequest& req) {
+  return JsonError(501, "not_implemented",
+                   "the gateway does not serve " + req.method + " " + Excerpt(req.path, 200) +
+                       " (see docs/cluster.md, \"What the gateway serves\")");
+}
+
+void RunRestData(OpId op, const RestDataContext& ctx, const HttpRequest& req, const PathParams& params,
+                 const Principal& who, Reply respond) {
+  if (!ctx.service->Supports(op)) return respond(RestNotServed(req));
+  RestDataFn fn = RestDataHandler(op);
+  // A handler that threw answered nothing: the error is the answer.
+  bool threw = true;
+  HttpResponse err = Guarded([&] {
+    fn(ctx, req, params, who, respond);
+    threw = false;
+    return HttpResponse{};
+  });
+  if (threw) respond(std::move(err));
+}
+
+}  // namespace vectron::net
