@@ -137,6 +137,13 @@ Result<uint64_t> ShardImpl::applied_index() const {
   return store_.Counter(rt, meta_key::kAppliedIndex);
 }
 
+Result<uint64_t> ShardImpl::Flush() {
+  // Read first: every commit up to this index is in the environment the sync flushes.
+  VECTRON_ASSIGN_OR_RETURN(uint64_t applied, applied_index());
+  VECTRON_RETURN_IF_ERROR(Sync());
+  return applied;
+}
+
 const CollectionConfig& ShardImpl::config() const { return store_.config(); }
 
 bool ShardImpl::IndexCompactionDue(double deleted_share) const {

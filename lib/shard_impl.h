@@ -45,6 +45,7 @@ class ShardImpl final : public Shard {
                             std::string_view where) const override;
   Status Checkpoint() override;
   Result<uint64_t> SnapshotTo(const std::string& dest) override;
+  Result<uint64_t> Flush() override;
   Status Refresh() override;
   Result<ShardStats> Stats() const override;
   Result<uint64_t> applied_index() const override;

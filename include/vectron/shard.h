@@ -123,6 +123,10 @@ class Shard {
   // applied index: a Raft snapshot of the shard at that index (docs/cluster.md,
   // "Snapshots"). Errors: IOError, those of LMDB.
   virtual Result<uint64_t> SnapshotTo(const std::string& dest) = 0;
+  // Flushes every committed write to disk (fsync), whatever the shard's Durability, and
+  // returns the applied index the flushed data includes: after a machine crash the shard
+  // reopens at that index or later. Errors: IOError, those of LMDB.
+  virtual Result<uint64_t> Flush() = 0;
   // Brings the in-memory index up to date with commits made by other processes.
   virtual Status Refresh() = 0;
   // Counts, memory and disk use (see ShardStats).

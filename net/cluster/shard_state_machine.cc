@@ -1,38 +1,136 @@
 #include "net/cluster/shard_state_machine.h"
 
+#include <algorithm>
+#include <string_view>
+#include <utility>
+
+#include "util/files.h"
+
 namespace vectron::net::cluster {
 
-Result<std::unique_ptr<ShardStateMachine>> ShardStateMachine::Open(const std::string& dir,
-                                                                   const CollectionConfig& config,
-                                                                   const DatabaseOptions& options) {
-  VECTRON_ASSIGN_OR_RETURN(std::unique_ptr<Shard> shard, Shard::Open(dir, config, options));
-  // An LMDB error stops the open rather than read as "index 0" (which would have Raft
-  // hand the whole log to a shard that has applied it).
-  VECTRON_ASSIGN_OR_RETURN(uint64_t applied, shard->applied_index());
-  return std::unique_ptr<ShardStateMachine>(new ShardStateMachine(std::move(shard), applied));
-}
+namespace {
+// The descriptor a shard group's log snapshot carries (docs/formats/shard-snapshot.md).
+constexpr std::string_view kDescriptorPrefix = "vectron.shard-snapshot.v1 index=";
 
-ShardStateMachine::ShardStateMachine(std::shared_ptr<Shard> shard, uint64_t applied) : shard_(std::move(shard)) {
-  applied_.store(applied, std::memory_order_release);
-}
+std::string Descriptor(uint64_t index) { return std::string(kDescriptorPrefix) + std::to_string(index); }
 
-ShardStateMachine::~ShardStateMachine() = default;
-
-Status ShardStateMachine::Apply(const std::vector<raft::Entry>& entries) {
-  for (const raft::Entry& e : entries) {
-    if (e.index <= applied_index()) continue;
-    if (e.type == raft::EntryType::kNormal && !e.data.empty()) {
-      VECTRON_RETURN_IF_ERROR(ApplyCommand(e));
-    } else {
-      // A leader's no-op or a membership change: only the index advances (replays skip it).
-      VECTRON_RETURN_IF_ERROR(shard_->Apply(WriteBatch{}, e.index));
-    }
-    applied_.store(e.index, std::memory_order_release);
-  }
+// Checks that `data` is the descriptor of a snapshot at `index`.
+Status CheckDescriptor(std::string_view data, uint64_t index) {
+  if (data != Descriptor(index))
+    return Status::FailedPrecondition("a shard snapshot at index " + std::to_string(index) +
+                                      " carries an unknown descriptor (" + std::to_string(data.size()) + " bytes)");
   return Status::OK();
 }
 
-Status ShardStateMachine::ApplyCommand(const raft::Entry& e) {
+constexpr std::string_view kGenerationSuffix = ".gen";
+}  // namespace
+
+Result<std::unique_ptr<ShardStateMachine>> ShardStateMachine::Open(const std::string& dir,
+                                                                   const CollectionConfig& config,
+                                                                   const DatabaseOptions& options,
+                                                                   uint64_t flush_entries) {
+  std::unique_ptr<ShardStateMachine> sm(new ShardStateMachine(dir, config, options, flush_entries));
+  uint64_t gen = 0;
+  const std::string gen_file = dir + std::string(kGenerationSuffix);
+  if (PathExists(gen_file)) {
+    VECTRON_ASSIGN_OR_RETURN(std::string text, ReadFile(gen_file));
+    if (text.empty() || text.size() > 19 || text.find_first_not_of("0123456789") != std::string::npos)
+      return Status::Corruption(gen_file + ": not a generation number");
+    gen = std::stoull(text);
+  }
+  // Generations other than the current one, and a staged copy, are leftovers of an install
+  // that a crash interrupted (or that ended while a read held the old one).
+  const size_t slash = dir.find_last_of('/');
+  const std::string parent = slash == std::string::npos ? "." : dir.substr(0, slash);
+  const std::string name = slash == std::string::npos ? dir : dir.substr(slash + 1);
+  if (PathExists(parent)) {
+    VECTRON_ASSIGN_OR_RETURN(std::vector<std::string> entries, ListDir(parent));
+    for (const std::string& e : entries) {
+      if (e.size() <= name.size() + 1 || e.compare(0, name.size() + 1, name + ".") != 0) continue;
+      std::string rest = e.substr(name.size() + 1);
+      bool other_gen = rest.find_first_not_of("0123456789") == std::string::npos && std::stoull(rest) != gen;
+      if (other_gen || rest == "staging") VECTRON_RETURN_IF_ERROR(RemoveAll(parent + "/" + e));
+    }
+    if (gen != 0 && PathExists(dir)) VECTRON_RETURN_IF_ERROR(RemoveAll(dir));
+  }
+  if (gen != 0 && !PathExists(sm->GenerationDir(gen)))
+    return Status::Corruption(gen_file + " names generation " + std::to_string(gen) + ", which is missing");
+  VECTRON_RETURN_IF_ERROR(sm->OpenGeneration(gen, /*commit=*/false));
+  return sm;
+}
+
+ShardStateMachine::ShardStateMachine(std::string base, CollectionConfig config, DatabaseOptions options,
+                                     uint64_t flush_entries)
+    : base_(std::move(base)),
+      config_(std::move(config)),
+      options_(std::move(options)),
+      flush_entries_(std::max<uint64_t>(flush_entries, 1)) {}
+
+ShardStateMachine::~ShardStateMachine() = default;
+
+std::string ShardStateMachine::GenerationDir(uint64_t gen) const {
+  return gen == 0 ? base_ : base_ + "." + std::to_string(gen);
+}
+
+std::shared_ptr<Shard> ShardStateMachine::shard() const {
+  std::lock_guard lock(shard_mu_);
+  return shard_;
+}
+
+Status ShardStateMachine::OpenGeneration(uint64_t gen, bool commit) {
+  const std::string dir = GenerationDir(gen);
+  VECTRON_ASSIGN_OR_RETURN(std::unique_ptr<Shard> opened, Shard::Open(dir, config_, options_));
+  // An LMDB error stops the open rather than read as "index 0" (which would have Raft
+  // hand the whole log to a shard that has applied it).
+  VECTRON_ASSIGN_OR_RETURN(uint64_t applied, opened->applied_index());
+  // What a kNoSync predecessor committed but never flushed is flushed now: from here on a
+  // machine crash keeps it.
+  VECTRON_ASSIGN_OR_RETURN(uint64_t durable, opened->Flush());
+  // The commit point of an install: from here a restart opens this generation. Until
+  // here the old one stays current and intact.
+  if (commit) VECTRON_RETURN_IF_ERROR(WriteFileAtomic(base_ + std::string(kGenerationSuffix), std::to_string(gen)));
+  // A retired generation's directory goes when its last reader lets go.
+  auto retired = std::make_shared<std::atomic<bool>>(false);
+  std::shared_ptr<Shard> next(opened.release(), [dir, retired](Shard* s) {
+    delete s;
+    if (retired->load(std::memory_order_acquire)) (void)RemoveAll(dir);
+  });
+  std::shared_ptr<Shard> old;
+  {
+    std::lock_guard lock(shard_mu_);
+    old = std::exchange(shard_, std::move(next));
+  }
+  if (old) retired_->store(true, std::memory_order_release);
+  retired_ = std::move(retired);
+  generation_ = gen;
+  applied_.store(applied, std::memory_order_release);
+  durable_.store(durable, std::memory_order_release);
+  return Status::OK();
+}
+
+Status ShardStateMachine::Apply(const std::vector<raft::Entry>& entries) {
+  std::shared_ptr<Shard> shard = this->shard();
+  for (const raft::Entry& e : entries) {
+    if (e.index <= applied_index()) continue;
+    if (e.type == raft::EntryType::kNormal && !e.data.empty()) {
+      VECTRON_RETURN_IF_ERROR(ApplyCommand(*shard, e));
+    } else {
+      // A leader's no-op or a membership change: only the index advances (replays skip it).
+      VECTRON_RETURN_IF_ERROR(shard->Apply(WriteBatch{}, e.index));
+    }
+    applied_.store(e.index, std::memory_order_release);
+  }
+  return MaybeFlush(*shard);
+}
+
+Status ShardStateMachine::MaybeFlush(Shard& shard) {
+  if (applied_index() < durable_applied_index() + flush_entries_) return Status::OK();
+  VECTRON_ASSIGN_OR_RETURN(uint64_t flushed, shard.Flush());
+  durable_.store(flushed, std::memory_order_release);
+  return Status::OK();
+}
+
+Status ShardStateMachine::ApplyCommand(Shard& shard, const raft::Entry& e) {
   ShardCommand cmd;
   ShardOutcome out;
   out.index = e.index;
@@ -40,12 +138,12 @@ Status ShardStateMachine::ApplyCommand(const raft::Entry& e) {
   if (!decoded.ok()) {
     // Every replica holds the same bytes and refuses them the same way: record the index
     // so that replicas stay at the same applied index.
-    VECTRON_RETURN_IF_ERROR(shard_->Apply(WriteBatch{}, e.index));
+    VECTRON_RETURN_IF_ERROR(shard.Apply(WriteBatch{}, e.index));
     return Status::OK();
   }
   // The shard records the index and the request's outcome with the command, in one
   // transaction; a request it applied before is answered with the first outcome.
-  VECTRON_ASSIGN_OR_RETURN(LoggedOutcome o, shard_->ApplyLogged(cmd, e.index, cmd.request));
+  VECTRON_ASSIGN_OR_RETURN(LoggedOutcome o, shard.ApplyLogged(cmd, e.index, cmd.request));
   if (o.replay) return Status::OK();
   out.request = cmd.request;
   out.status = std::move(o.status);
@@ -65,18 +163,45 @@ std::vector<ShardOutcome> ShardStateMachine::TakeOutcomes() {
   return out;
 }
 
-Result<std::string> ShardStateMachine::SnapshotData(uint64_t index) {
-  return Status::FailedPrecondition("shard snapshots at index " + std::to_string(index) + " are not supported yet");
+Result<std::string> ShardStateMachine::SnapshotData(uint64_t index) { return Descriptor(index); }
+
+bool ShardStateMachine::SnapshotReady(const NodeId& from, const raft::Message& m) {
+  const uint64_t index = m.snapshot.metadata.index;
+  if (index <= applied_index() || staged_.load(std::memory_order_acquire) >= index) return true;
+  // A new fetch rewrites the staging directory: what was staged there is gone. (No install
+  // runs now: the host steps a group's messages only while the group is idle.)
+  staged_.store(0, std::memory_order_release);
+  if (fetch_) fetch_(from, index);
+  return false;
 }
 
 Status ShardStateMachine::InstallSnapshot(const raft::Snapshot& snap) {
+  const uint64_t index = snap.metadata.index;
   if (snap.data.empty()) {
     // The bootstrap snapshot of a new group: an empty shard at its index.
-    VECTRON_RETURN_IF_ERROR(shard_->Apply(WriteBatch{}, snap.metadata.index));
-    applied_.store(std::max(applied_index(), snap.metadata.index), std::memory_order_release);
+    VECTRON_RETURN_IF_ERROR(shard()->Apply(WriteBatch{}, index));
+    applied_.store(std::max(applied_index(), index), std::memory_order_release);
     return Status::OK();
   }
-  return Status::FailedPrecondition("installing shard snapshots is not supported yet");
+  VECTRON_RETURN_IF_ERROR(CheckDescriptor(snap.data, index));
+  if (applied_index() >= index) return Status::OK();  // Already there (e.g. ahead of its log after a crash).
+  const uint64_t staged = staged_.load(std::memory_order_acquire);
+  if (staged < index)
+    return Status::FailedPrecondition("installing the shard snapshot at index " + std::to_string(index) +
+                                      ": the staged copy is at " + std::to_string(staged) +
+                                      " (a shard behind its log's snapshot needs a copy from a replica)");
+  // The staged copy becomes the next generation; `dir.gen` naming it is the commit point
+  // (a crash before it leaves the old generation current, and Open removes the copy).
+  const uint64_t next = generation_ + 1;
+  const std::string dir = GenerationDir(next);
+  VECTRON_RETURN_IF_ERROR(RemoveAll(dir));
+  VECTRON_RETURN_IF_ERROR(RenamePath(staging_dir(), dir));
+  staged_.store(0, std::memory_order_release);
+  const size_t slash = base_.find_last_of('/');
+  VECTRON_RETURN_IF_ERROR(FsyncPath(slash == std::string::npos ? "." : base_.substr(0, slash)));
+  VECTRON_RETURN_IF_ERROR(OpenGeneration(next, /*commit=*/true));
+  installed_.fetch_add(1, std::memory_order_acq_rel);
+  return Status::OK();
 }
 
 }  // namespace vectron::net::cluster

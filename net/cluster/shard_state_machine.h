@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -27,33 +28,80 @@ struct ShardOutcome {
   bool duplicate = false;  // Applied before: status and deleted are the first outcome.
 };
 
+// A shard group's replica. Its shard lives in generations of one directory (docs/cluster.md,
+// "Snapshots"): `dir` (generation 0), then `dir.1`, `dir.2`... as snapshots are installed;
+// `dir.gen` names the current one. A fetched snapshot is staged in `dir.staging` and
+// becomes the next generation when Raft delivers the snapshot; the old generation is
+// removed once no read holds it.
 class ShardStateMachine final : public StateMachine {
  public:
-  // Opens (or creates) the shard in `dir`. Errors: those of Shard::Open.
+  // Opens (or creates) the shard in `dir`'s current generation and removes the others and
+  // any staged copy. The shard is flushed to disk (Shard::Flush) after every
+  // `flush_entries` applied entries: the log is compacted only up to a flushed index.
+  // Errors: those of Shard::Open; IOError.
   static Result<std::unique_ptr<ShardStateMachine>> Open(const std::string& dir, const CollectionConfig& config,
-                                                         const DatabaseOptions& options);
+                                                         const DatabaseOptions& options, uint64_t flush_entries = 256);
   ~ShardStateMachine() override;
 
   uint64_t applied_index() const override { return applied_.load(std::memory_order_acquire); }
-  uint64_t durable_applied_index() const override { return applied_index(); }
+  uint64_t durable_applied_index() const override { return durable_.load(std::memory_order_acquire); }
   Status Apply(const std::vector<raft::Entry>& entries) override;
+  // A descriptor (format and index, docs/formats/shard-snapshot.md); the data is fetched.
   Result<std::string> SnapshotData(uint64_t index) override;
+  // True once a staged copy at or past the snapshot's index is here, or the shard already
+  // is there; otherwise asks for a fetch from `from` (set_fetch) and answers false.
+  bool SnapshotReady(const NodeId& from, const raft::Message& m) override;
+  // Makes the staged copy the shard (no graph rebuild), or does nothing if the shard is
+  // already at the snapshot's index. Errors: FailedPrecondition (a foreign descriptor, no
+  // staged copy), those of Shard::Open, IOError: fatal for the node.
   Status InstallSnapshot(const raft::Snapshot& snap) override;
+
+  // Where a fetched copy is written (SnapshotFetcher's staging directory).
+  std::string staging_dir() const { return base_ + ".staging"; }
+  // A complete, fsynced copy at `index` is in staging_dir(). Loop thread.
+  void SetStaged(uint64_t index) { staged_.store(index, std::memory_order_release); }
+  // Called (loop thread) when a snapshot needs a copy fetched from `from` at or past `index`.
+  void set_fetch(std::function<void(const NodeId& from, uint64_t index)> fetch) { fetch_ = std::move(fetch); }
+  // Makes a snapshot copy of the shard in `dest` (Shard::SnapshotTo); its applied index.
+  // Thread-safe.
+  Result<uint64_t> SnapshotTo(const std::string& dest) const { return shard()->SnapshotTo(dest); }
 
   // The outcomes of commands applied since the last call, in log order (only those with a
   // request id). Call on the loop thread after the group's apply task finished.
   std::vector<ShardOutcome> TakeOutcomes();
-  // The shard, for reads (thread-safe); shared so that a read in flight keeps it open.
-  std::shared_ptr<Shard> shard() const { return shard_; }
+  // The shard, for reads (thread-safe); shared so that a read in flight keeps it open,
+  // also across a snapshot install.
+  std::shared_ptr<Shard> shard() const;
+  // Snapshots installed since the state machine was opened.
+  uint64_t snapshots_installed() const { return installed_.load(std::memory_order_acquire); }
 
  private:
-  ShardStateMachine(std::shared_ptr<Shard> shard, uint64_t applied);
+  ShardStateMachine(std::string base, CollectionConfig config, DatabaseOptions options, uint64_t flush_entries);
+  // The directory of generation `gen`.
+  std::string GenerationDir(uint64_t gen) const;
+  // Opens generation `gen` as the shard, replacing the current one, whose directory is
+  // removed when its last reader lets go. With `commit`, `dir.gen` is made to name `gen`
+  // after the open and before the replacement.
+  Status OpenGeneration(uint64_t gen, bool commit);
   // Applies one normal entry's command at `index`. Errors only for failures that are not
   // the command's fault (I/O, disk full): the node must stop.
-  Status ApplyCommand(const raft::Entry& e);
+  Status ApplyCommand(Shard& shard, const raft::Entry& e);
+  // Flushes the shard if `flush_entries_` entries were applied since the last flush.
+  Status MaybeFlush(Shard& shard);
 
-  std::shared_ptr<Shard> shard_;
+  const std::string base_;
+  const CollectionConfig config_;
+  const DatabaseOptions options_;
+  const uint64_t flush_entries_;
+  uint64_t generation_ = 0;  // Executor task (or Open) only.
+  mutable std::mutex shard_mu_;
+  std::shared_ptr<Shard> shard_;  // GUARDED_BY(shard_mu_); replaced by installs only.
+  std::shared_ptr<std::atomic<bool>> retired_;  // Set: shard_'s directory goes with it.
   std::atomic<uint64_t> applied_{0};
+  std::atomic<uint64_t> durable_{0};
+  std::atomic<uint64_t> staged_{0};  // Index of the complete staged copy; 0: none.
+  std::atomic<uint64_t> installed_{0};
+  std::function<void(const NodeId&, uint64_t)> fetch_;  // Loop thread.
   std::mutex outcomes_mu_;
   std::vector<ShardOutcome> outcomes_;  // GUARDED_BY(outcomes_mu_)
 };

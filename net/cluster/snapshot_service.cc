@@ -52,7 +52,10 @@ void SnapshotServer::OnRequest(const NodeId& from, const SnapshotFetchRequest& r
     std::string dir = s->dir;
     sessions_.emplace(key, std::move(s));
     uint64_t group = req.group;
-    executor_.Post(group, [this, key, group, dir] {
+    // A queue of its own: a copy of a large shard takes long, and the group's applies go
+    // on meanwhile (Shard::SnapshotTo allows writes during the copy).
+    constexpr uint64_t kSnapshotQueueBit = uint64_t{1} << 62;
+    executor_.Post(kSnapshotQueueBit | group, [this, key, group, dir] {
       (void)RemoveAll(dir);
       Status st = MakeDirs(opt_.tmp_dir);
       Result<uint64_t> index = st.ok() ? make_(group, dir) : Result<uint64_t>(st);
@@ -78,6 +81,12 @@ void SnapshotServer::OnRequest(const NodeId& from, const SnapshotFetchRequest& r
     return;
   }
   Session& s = *it->second;
+  if (s.group != req.group) {
+    // A fetch id the peer used before for another group (a restarted peer, say): never
+    // serve one group's copy as another's.
+    r.status = Status::FailedPrecondition("fetch " + std::to_string(req.fetch_id) + " is of another group; start again");
+    return transport_.Send(from, std::move(r));
+  }
   s.last_used_ms = clock_.NowMs();
   if (!s.ready) {
     s.waiting = req;

@@ -24,8 +24,10 @@ WorkerNode::WorkerNode(WorkerNodeOptions options, Clock& clock, Transport& trans
       transport_(transport),
       store_(store),
       executor_(executor),
-      loop_(opt_.wake) {
+      loop_(opt_.wake),
+      rng_(opt_.seed ^ opt_.id) {
   opt_.raft.peer_kind = NodeKind::kWorker;
+  if (opt_.snapshot.tmp_dir.empty()) opt_.snapshot.tmp_dir = opt_.data_dir + "/snapshots";
 }
 
 WorkerNode::~WorkerNode() = default;
@@ -39,6 +41,17 @@ Status WorkerNode::Start() {
   cb.on_soft_state = [this](uint64_t g, const raft::SoftState& ss) { OnSoftState(g, ss); };
   host_ = std::make_unique<RaftHost>(NodeId{NodeKind::kWorker, opt_.id}, opt_.raft, clock_, transport_, store_,
                                      executor_, loop_, std::move(cb));
+  snapshot_server_ = std::make_unique<SnapshotServer>(
+      opt_.snapshot, clock_, transport_, executor_, loop_,
+      [this](uint64_t group, const std::string& dir) { return MakeSnapshot(group, dir); });
+  snapshot_fetcher_ = std::make_unique<SnapshotFetcher>(
+      opt_.snapshot, clock_, rng_, transport_,
+      [this](uint64_t group) { return GroupDir(group) + "/shard.staging"; },
+      [this](uint64_t group, uint64_t index) {
+        if (ShardStateMachine* sm = shard(group)) sm->SetStaged(index);
+      });
+  // Copies a crash left behind.
+  VECTRON_RETURN_IF_ERROR(RemoveAll(opt_.snapshot.tmp_dir));
   VECTRON_RETURN_IF_ERROR(MakeDirs(opt_.data_dir + "/groups"));
   // Groups with metadata are reopened; a log without metadata (a crash while the group was
   // being created, before its metadata was written) is dropped.
@@ -72,20 +85,41 @@ Status WorkerNode::OpenGroup(const GroupAssignment& a) {
   VECTRON_RETURN_IF_ERROR(MakeDirs(dir));
   VECTRON_RETURN_IF_ERROR(WriteFileAtomic(dir + "/group.meta", EncodeGroupAssignment(a)));
   VECTRON_ASSIGN_OR_RETURN(CollectionConfig cfg, CollectionConfig::FromJson(a.config_json));
-  VECTRON_ASSIGN_OR_RETURN(auto sm, ShardStateMachine::Open(dir + "/shard", cfg, opt_.shard_options));
+  VECTRON_ASSIGN_OR_RETURN(auto sm, ShardStateMachine::Open(dir + "/shard", cfg, opt_.shard_options,
+                                                             opt_.shard_flush_entries));
   ShardStateMachine* raw = sm.get();
+  raw->set_fetch([this, id](const NodeId& from, uint64_t index) { snapshot_fetcher_->Start(id, from, index); });
   raft::ConfState conf;
   conf.voters = a.group.replicas;
   VECTRON_RETURN_IF_ERROR(host_->AddGroup(id, std::move(sm), &conf));
   groups_[id] = Hosted{a, raw};
+  std::lock_guard lock(sources_mu_);
+  sources_[id] = raw;
   return Status::OK();
 }
 
 Status WorkerNode::DropGroup(uint64_t group) {
   // Pending requests of the group time out; the shard closes with its state machine.
   groups_.erase(group);
+  {
+    std::lock_guard lock(sources_mu_);
+    sources_.erase(group);
+  }
+  snapshot_fetcher_->Cancel(group);
   VECTRON_RETURN_IF_ERROR(host_->RemoveGroup(group));
   return RemoveAll(GroupDir(group));
+}
+
+Result<uint64_t> WorkerNode::MakeSnapshot(uint64_t group, const std::string& dir) {
+  std::shared_ptr<Shard> shard;
+  {
+    std::lock_guard lock(sources_mu_);
+    auto it = sources_.find(group);
+    if (it == sources_.end()) return Status::NotFound("group " + std::to_string(group) + " is not hosted here");
+    shard = it->second->shard();
+  }
+  // Outside the lock: a copy takes long, and the shared_ptr keeps the shard open.
+  return shard->SnapshotTo(dir);
 }
 
 ShardStateMachine* WorkerNode::shard(uint64_t group) const {
@@ -102,6 +136,10 @@ void WorkerNode::Receive(const NodeId& from, Envelope msg) {
     OnRead(from, std::move(*r));
   } else if (auto* h = std::get_if<PdHeartbeatResponse>(&msg)) {
     if (heartbeat_outstanding_ && h->rpc_id == heartbeat_rpc_) OnHeartbeatResponse(*h);
+  } else if (auto* fr = std::get_if<SnapshotFetchRequest>(&msg)) {
+    snapshot_server_->OnRequest(from, *fr);
+  } else if (auto* fp = std::get_if<SnapshotFetchResponse>(&msg)) {
+    snapshot_fetcher_->OnResponse(from, *fp);
   }
 }
 
@@ -114,6 +152,8 @@ Status WorkerNode::RunOnce() {
     ++pd_target_;
   }
   if (!heartbeat_outstanding_ && now >= next_heartbeat_ms_) SendHeartbeat();
+  snapshot_server_->RunOnce();
+  snapshot_fetcher_->RunOnce();
   Timeouts();
   return Status::OK();
 }

@@ -15,6 +15,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
@@ -23,6 +24,7 @@
 #include "net/cluster/executor.h"
 #include "net/cluster/raft_host.h"
 #include "net/cluster/shard_state_machine.h"
+#include "net/cluster/snapshot_transfer.h"
 #include "vectron/options.h"
 
 namespace vectron::net::cluster {
@@ -37,6 +39,14 @@ struct WorkerNodeOptions {
   uint64_t heartbeat_ms = 500;        // To the PD.
   uint64_t pd_timeout_ms = 1000;      // No answer: try the next PD.
   uint64_t request_timeout_ms = 3000; // A write or read not done by then is answered Unavailable.
+  // Shard snapshots sent to and fetched from peers (docs/cluster.md, "Snapshots"); an empty
+  // tmp_dir means data_dir/snapshots.
+  SnapshotTransferOptions snapshot;
+  // Seeds the node's random choices (snapshot fetch ids): a different one each start, so
+  // that a restarted node's fetches never look like its previous life's.
+  uint64_t seed = 0;
+  // A shard is flushed to disk after this many applied entries (ShardStateMachine::Open).
+  uint64_t shard_flush_entries = 256;
   // Called from the executor's thread after it posts a completion to the node's loop queue
   // (the daemon wakes its loop to run RunOnce soon); empty: completions wait for the next run.
   std::function<void()> wake;
@@ -95,6 +105,9 @@ class WorkerNode {
   bool Routable(uint64_t group, uint64_t epoch) const;
   std::string GroupDir(uint64_t group) const;
 
+  // Makes a snapshot copy of `group`'s shard in `dir` (executor thread).
+  Result<uint64_t> MakeSnapshot(uint64_t group, const std::string& dir);
+
   WorkerNodeOptions opt_;
   Clock& clock_;
   Transport& transport_;
@@ -103,6 +116,13 @@ class WorkerNode {
   LoopQueue loop_;
   std::unique_ptr<RaftHost> host_;
   std::map<uint64_t, Hosted> groups_;
+  SplitMixRng rng_;
+  std::unique_ptr<SnapshotServer> snapshot_server_;
+  std::unique_ptr<SnapshotFetcher> snapshot_fetcher_;
+  // The state machines snapshot copies are made of, on the executor: an entry goes before
+  // its state machine is destroyed.
+  std::mutex sources_mu_;
+  std::map<uint64_t, ShardStateMachine*> sources_;  // GUARDED_BY(sources_mu_)
   std::map<std::pair<uint64_t, uint64_t>, std::vector<WriteWaiter>> writes_;  // (client, seq)
   std::map<uint64_t, PendingRead> reads_;  // read id -> read
   uint64_t next_read_id_ = 1;

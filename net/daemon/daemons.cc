@@ -247,9 +247,13 @@ int RunWorker(const WorkerOptions& o) {
   wo.data_dir = o.data_dir + "/shards";
   wo.pd_members = Ids(o.pd);
   wo.raft = HostOptions(NodeKind::kWorker, rng.Next());
-  // Shard snapshots are not built yet: shard groups keep their whole log, and it is the
-  // write-ahead log (a shard reopens at what it synced and replays the rest).
-  wo.raft.compact_entries = UINT64_MAX / 2;
+  wo.seed = rng.Next();
+  // The log is the write-ahead log of kNoSync shards: a shard is flushed every 256 applied
+  // entries, and its group's log is compacted once 5,000 entries past its last flush; a
+  // replica further behind than the log reaches installs a snapshot copy fetched from the
+  // leader (docs/cluster.md, "Snapshots").
+  wo.raft.compact_entries = 5000;
+  wo.shard_flush_entries = 256;
   wo.shard_options.durability = Durability::kNoSync;
   wo.shard_options.map_size_bytes = o.map_size_bytes;
   wo.wake = [&stepper] { stepper.Kick(); };

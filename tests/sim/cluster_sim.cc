@@ -165,9 +165,9 @@ RaftHostOptions ClusterSimulation::HostOptions(bool pd) {
   o.raft.read_only = lease_ ? raft::ReadOnlyOption::kLeaseBased : raft::ReadOnlyOption::kSafe;
   o.raft.max_bytes_per_msg = 64 * 1024;
   o.raft.seed = opt_.seed;
-  // Shard groups keep their whole log for now (shard snapshots arrive with the lib changes);
-  // the PD group compacts often, so PD snapshots are exercised.
-  o.compact_entries = pd ? 40 : UINT64_MAX / 2;
+  // Both kinds of group compact often, so that snapshots are exercised: the PD's in memory,
+  // and shard snapshots fetched in chunks from a peer and installed (docs/cluster.md).
+  o.compact_entries = pd ? 40 : 16;
   o.crash_after_persist = [this] { return opt_.faults && now_ms_ < liveness_from_ * kStepMs && rng_.Chance(crash_point_p_); };
   return o;
 }
@@ -193,6 +193,10 @@ void ClusterSimulation::StartWorker(WorkerSim& w) {
   o.shard_options.map_size_bytes = 64ull << 20;
   o.shard_options.threads = 1;
   o.heartbeat_ms = 300;
+  o.seed = rng_.Next();                      // Each start its own fetch ids.
+  o.shard_flush_entries = 4;                 // The log compacts up to a flushed index.
+  o.snapshot.chunk_bytes = 16 * 1024;        // A copy crosses the network in several chunks.
+  o.snapshot.timeout_ms = 500;
   w.node = std::make_unique<WorkerNode>(o, *w.clock, *w.transport, w.store, w.executor);
   Status s = w.node->Start();
   if (!s.ok()) Fail("worker " + std::to_string(w.id) + " failed to start: " + s.ToString());
@@ -200,6 +204,7 @@ void ClusterSimulation::StartWorker(WorkerSim& w) {
 
 void ClusterSimulation::CrashWorker(WorkerSim& w, const char* why) {
   Trace("worker " + std::to_string(w.id) + " crashes (" + why + ")");
+  if (w.node) stats_.shard_snapshots += w.node->host().stats().snapshots_installed;
   w.executor.Clear();
   w.node.reset();
   w.down_until_ms = now_ms_ + rng_.Range(200, 3000);
@@ -621,6 +626,8 @@ ClusterSimResult ClusterSimulation::Run() {
     stats_.lin_keys_inconclusive = lr.keys_inconclusive;
     if (lr.result == raft::sim::LinResult::kViolation) Fail("linearizability violation:\n" + lr.detail);
   }
+  for (auto& w : workers_)
+    if (w.node) stats_.shard_snapshots += w.node->host().stats().snapshots_installed;
   ClusterSimResult r;
   r.ok = !failed_;
   r.failure = failure_;

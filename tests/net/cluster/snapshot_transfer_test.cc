@@ -215,5 +215,47 @@ TEST_CASE("a fetch for an index the sender's copy does not reach fails and is re
   CHECK(done_index == 25);
 }
 
+TEST_CASE("a fetch id the server holds a copy of another group for is refused, never served") {
+  // A restarted receiver may reuse a fetch id of its previous life (found by the cluster
+  // simulation: a replica installed another group's shard).
+  Dir tmp;
+  MakeSource(tmp.path + "/src", 6);
+  LossyNet net;
+  net.drop = 0;
+  LossyNet::Endpoint a{};
+  a.net = &net;
+  a.self = NodeId{NodeKind::kWorker, 1};
+  const NodeId peer{NodeKind::kWorker, 2};
+  ManualClock clock(1000);
+  InlineExecutor exec;
+  LoopQueue loop;
+  SnapshotTransferOptions o;
+  o.tmp_dir = tmp.path + "/copies";
+  SnapshotServer server(o, clock, a, exec, loop, [&](uint64_t, const std::string& dir) -> Result<uint64_t> {
+    fs::copy(tmp.path + "/src", dir);
+    return uint64_t{5};
+  });
+  SnapshotFetchRequest req;
+  req.group = 3;
+  req.fetch_id = 41;
+  req.max_bytes = 1024;
+  server.OnRequest(peer, req);
+  loop.Drain();
+  REQUIRE(net.q.size() == 1);
+  auto* first = std::get_if<SnapshotFetchResponse>(&net.q.front().m);
+  REQUIRE(first != nullptr);
+  CHECK(first->status.ok());
+  CHECK(first->group == 3);
+  net.q.clear();
+  req.group = 4;  // The same fetch id, another group, from offset 1024.
+  req.offset = 1024;
+  server.OnRequest(peer, req);
+  REQUIRE(net.q.size() == 1);
+  auto* second = std::get_if<SnapshotFetchResponse>(&net.q.front().m);
+  REQUIRE(second != nullptr);
+  CHECK(second->status.code() == StatusCode::kFailedPrecondition);
+  CHECK(second->data.empty());
+}
+
 }  // namespace
 }  // namespace vectron::net::cluster

@@ -1,0 +1,231 @@
+// ShardStateMachine's snapshot path (docs/cluster.md, "Snapshots"): descriptors, staged
+// copies fetched from a peer, installing them as a new generation of the shard's
+// directory, flushing for log compaction, and what a restart finds.
+#include <doctest/doctest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+
+#include "net/cluster/shard_state_machine.h"
+#include "net/cluster/snapshot_transfer.h"
+#include "tests/net/cluster/host_harness.h"
+#include "util/files.h"
+
+namespace vectron::net::cluster {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::Cat;
+
+struct Dir {
+  std::string path;
+  Dir() {
+    char tmpl[] = "/tmp/shard-install-XXXXXX";
+    REQUIRE(mkdtemp(tmpl) != nullptr);
+    path = tmpl;
+  }
+  ~Dir() { fs::remove_all(path); }
+};
+
+CollectionConfig Config() {
+  CollectionConfig c;
+  c.dim = 4;
+  c.metric = Metric::kL2;
+  return c;
+}
+
+DatabaseOptions Options() {
+  DatabaseOptions o;
+  o.durability = Durability::kNoSync;
+  o.map_size_bytes = 64ull << 20;
+  o.threads = 1;
+  return o;
+}
+
+// A log entry at `index` that upserts point "p<index>".
+raft::Entry Upsert(uint64_t index) {
+  ShardCommand cmd;
+  cmd.kind = LoggedCommand::Kind::kWrite;
+  const float v[4] = {static_cast<float>(index), 1, 2, 3};
+  cmd.batch.Upsert(Cat("p", index), v);
+  raft::Entry entry;
+  entry.index = index;
+  entry.term = 1;
+  entry.type = raft::EntryType::kNormal;
+  entry.data = EncodeShardCommand(cmd);
+  return entry;
+}
+
+Status ApplyUpserts(ShardStateMachine& sm, uint64_t from, uint64_t to) {
+  std::vector<raft::Entry> entries;
+  for (uint64_t i = from; i <= to; ++i) entries.push_back(Upsert(i));
+  return sm.Apply(entries);
+}
+
+uint64_t Count(ShardStateMachine& sm) {
+  auto n = sm.shard()->Count();
+  REQUIRE(n.ok());
+  return *n;
+}
+
+// Copies `source`'s shard into `dest`'s staging directory as a fetch would: a snapshot
+// copy streamed through SnapshotArchive into a SnapshotWriter in small chunks.
+uint64_t Stage(ShardStateMachine& source, ShardStateMachine& dest, const std::string& tmp) {
+  auto index = source.SnapshotTo(tmp + "/copy");
+  REQUIRE(index.ok());
+  auto archive = SnapshotArchive::Scan(tmp + "/copy", *index);
+  REQUIRE(archive.ok());
+  auto writer = SnapshotWriter::Create(dest.staging_dir());
+  REQUIRE(writer.ok());
+  for (uint64_t off = 0; off < archive->total();) {
+    std::string chunk;
+    REQUIRE(archive->Read(off, 4096, &chunk).ok());
+    REQUIRE((*writer)->Append(chunk).ok());
+    off += chunk.size();
+  }
+  REQUIRE((*writer)->complete());
+  fs::remove_all(tmp + "/copy");
+  dest.SetStaged(*index);
+  return *index;
+}
+
+raft::Message SnapMessage(uint64_t index) {
+  raft::Message m;
+  m.type = raft::MessageType::kSnapshot;
+  m.snapshot.metadata.index = index;
+  m.snapshot.metadata.term = 1;
+  return m;
+}
+
+raft::Snapshot Snap(ShardStateMachine& sm, uint64_t index) {
+  raft::Snapshot s;
+  s.metadata.index = index;
+  s.metadata.term = 1;
+  auto data = sm.SnapshotData(index);
+  REQUIRE(data.ok());
+  s.data = *data;
+  return s;
+}
+
+TEST_CASE("a replica installs a peer's staged shard copy as a new generation, reads in flight keep the old one") {
+  Dir tmp;
+  auto leader = ShardStateMachine::Open(tmp.path + "/a/shard", Config(), Options());
+  auto follower = ShardStateMachine::Open(tmp.path + "/b/shard", Config(), Options());
+  REQUIRE(leader.ok());
+  REQUIRE(follower.ok());
+  ShardStateMachine& a = **leader;
+  ShardStateMachine& b = **follower;
+  REQUIRE(ApplyUpserts(a, 1, 30).ok());
+
+  // Without a staged copy the snapshot message waits, and a fetch from its sender starts.
+  std::vector<std::pair<NodeId, uint64_t>> fetches;
+  b.set_fetch([&](const NodeId& from, uint64_t index) { fetches.emplace_back(from, index); });
+  const NodeId leader_id{NodeKind::kWorker, 1};
+  CHECK_FALSE(b.SnapshotReady(leader_id, SnapMessage(20)));
+  REQUIRE(fetches.size() == 1);
+  CHECK(fetches[0].first == leader_id);
+  CHECK(fetches[0].second == 20);
+  // Installing without the copy is refused and changes nothing.
+  Status refused = b.InstallSnapshot(Snap(a, 20));
+  CHECK(refused.code() == StatusCode::kFailedPrecondition);
+  CHECK(b.applied_index() == 0);
+
+  const uint64_t staged = Stage(a, b, tmp.path);
+  CHECK(staged == 30);  // The copy is at the leader's applied index, past the descriptor's.
+  CHECK(b.SnapshotReady(leader_id, SnapMessage(20)));
+  std::shared_ptr<Shard> old = b.shard();  // A read in flight.
+  REQUIRE(b.InstallSnapshot(Snap(a, 20)).ok());
+  CHECK(b.applied_index() == 30);
+  CHECK(b.durable_applied_index() == 30);
+  CHECK(b.snapshots_installed() == 1);
+  CHECK(Count(b) == 30);
+  auto got = b.shard()->Get(std::vector<std::string>{"p7"}, GetOptions{});
+  REQUIRE(got.ok());
+  REQUIRE((*got)[0].has_value());
+  CHECK((*got)[0]->vector[0] == 7.0f);
+  CHECK(fs::exists(tmp.path + "/b/shard.1"));
+  CHECK_FALSE(fs::exists(b.staging_dir()));
+  // The old generation serves its reader until it lets go, then its directory goes.
+  auto old_count = old->Count();
+  REQUIRE(old_count.ok());
+  CHECK(*old_count == 0);
+  CHECK(fs::exists(tmp.path + "/b/shard"));
+  old.reset();
+  CHECK_FALSE(fs::exists(tmp.path + "/b/shard"));
+
+  // Raft re-delivers entries past the snapshot's index: those the copy has are skipped.
+  REQUIRE(ApplyUpserts(b, 21, 35).ok());
+  CHECK(b.applied_index() == 35);
+  CHECK(Count(b) == 35);
+
+  // A restart opens the installed generation.
+  follower->reset();
+  auto reopened = ShardStateMachine::Open(tmp.path + "/b/shard", Config(), Options());
+  REQUIRE(reopened.ok());
+  CHECK((*reopened)->applied_index() == 35);
+  CHECK(Count(**reopened) == 35);
+}
+
+TEST_CASE("a shard snapshot with a foreign descriptor is refused") {
+  Dir tmp;
+  auto sm = ShardStateMachine::Open(tmp.path + "/shard", Config(), Options());
+  REQUIRE(sm.ok());
+  raft::Snapshot s;
+  s.metadata.index = 5;
+  s.data = "not a descriptor";
+  Status st = (*sm)->InstallSnapshot(s);
+  CHECK(st.code() == StatusCode::kFailedPrecondition);
+  CHECK(st.message().find("descriptor") != std::string::npos);
+  // A descriptor names its index: one for another index is foreign too.
+  s.data = *(*sm)->SnapshotData(4);
+  CHECK((*sm)->InstallSnapshot(s).code() == StatusCode::kFailedPrecondition);
+  CHECK((*sm)->applied_index() == 0);
+}
+
+TEST_CASE("a crash before the generation file is written leaves the old generation current") {
+  Dir tmp;
+  auto leader = ShardStateMachine::Open(tmp.path + "/a/shard", Config(), Options());
+  auto follower = ShardStateMachine::Open(tmp.path + "/b/shard", Config(), Options());
+  REQUIRE(leader.ok());
+  REQUIRE(follower.ok());
+  REQUIRE(ApplyUpserts(**leader, 1, 12).ok());
+  REQUIRE(ApplyUpserts(**follower, 1, 3).ok());
+  Stage(**leader, **follower, tmp.path);
+  follower->reset();
+  // What a crash in the middle of an install leaves: the copy renamed, no generation file.
+  fs::rename(tmp.path + "/b/shard.staging", tmp.path + "/b/shard.1");
+  auto reopened = ShardStateMachine::Open(tmp.path + "/b/shard", Config(), Options());
+  REQUIRE(reopened.ok());
+  CHECK((*reopened)->applied_index() == 3);
+  CHECK(Count(**reopened) == 3);
+  CHECK_FALSE(fs::exists(tmp.path + "/b/shard.1"));
+  // A staged copy is a leftover too.
+  Stage(**leader, **reopened, tmp.path);
+  reopened->reset();
+  auto again = ShardStateMachine::Open(tmp.path + "/b/shard", Config(), Options());
+  REQUIRE(again.ok());
+  CHECK_FALSE(fs::exists(tmp.path + "/b/shard.staging"));
+  CHECK((*again)->applied_index() == 3);
+  // A generation file naming a missing generation is corruption, not an empty shard.
+  again->reset();
+  REQUIRE(WriteFileAtomic(tmp.path + "/b/shard.gen", "4").ok());
+  auto bad = ShardStateMachine::Open(tmp.path + "/b/shard", Config(), Options());
+  CHECK(bad.status().code() == StatusCode::kCorruption);
+}
+
+TEST_CASE("the durable applied index advances with each flush, every flush_entries entries") {
+  Dir tmp;
+  auto sm = ShardStateMachine::Open(tmp.path + "/shard", Config(), Options(), /*flush_entries=*/10);
+  REQUIRE(sm.ok());
+  REQUIRE(ApplyUpserts(**sm, 1, 9).ok());
+  CHECK((*sm)->applied_index() == 9);
+  CHECK((*sm)->durable_applied_index() == 0);  // kNoSync: flushed when opened, not since.
+  REQUIRE(ApplyUpserts(**sm, 10, 10).ok());
+  CHECK((*sm)->durable_applied_index() == 10);
+  REQUIRE(ApplyUpserts(**sm, 11, 25).ok());
+  CHECK((*sm)->durable_applied_index() == 25);
+  CHECK((*sm)->SnapshotData(25).value().find("index=25") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace vectron::net::cluster
