@@ -130,7 +130,8 @@ json Build(bool auth) {
          Obj({{"updated", integer}}), {400, 404, 413, 507}, true);
   paths["/v1/collections/{name}/points/list"]["post"] =
       Op("A page of points in id order: those matching \"where\", after skipping \"offset\" of them, at most "
-         "\"limit\" (1-10000, default 100); include defaults to metadata only",
+         "\"limit\" (1-10000, default 100), \"offset\" at most 100000 (page deeper with scroll); include defaults to "
+         "metadata only",
          Obj({{"where", where}, {"limit", integer}, {"offset", integer}, {"include", include}}),
          Obj({{"points", {{"type", "array"}, {"items", Ref("Point")}}}}), {400, 404}, true);
   paths["/v1/collections/{name}/count"]["post"] =

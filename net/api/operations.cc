@@ -70,6 +70,14 @@ Status CheckListLimit(const OpLimits& limits, int64_t limit) {
   return limit < 1 || limit > hi ? OutOfRange("limit", limit, 1, hi) : Status::OK();
 }
 
+Status CheckListOffset(const OpLimits& limits, int64_t offset) {
+  const auto hi = static_cast<int64_t>(limits.max_list_offset);
+  if (offset >= 0 && offset <= hi) return Status::OK();
+  Status s = OutOfRange("offset", offset, 0, hi);
+  if (offset < 0) return s;
+  return Status::InvalidArgument(s.message() + "; page deeper with POST .../scroll and its cursor");
+}
+
 Status CheckStaleness(const OpLimits& limits, int64_t max_staleness_ms) {
   const auto hi = static_cast<int64_t>(limits.max_staleness_ms);
   return max_staleness_ms < 0 || max_staleness_ms > hi ? OutOfRange("max_staleness_ms", max_staleness_ms, 0, hi)

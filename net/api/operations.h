@@ -59,6 +59,9 @@ struct OpLimits {
   size_t max_batch_queries = 4096;    // Most queries in one batch search.
   size_t max_scroll_limit = 10000;    // Largest scroll page.
   size_t max_list_limit = kMaxListLimit;  // Largest points/list page.
+  // Largest points/list offset: each request walks the points it skips, so deeper pages
+  // go through scroll's cursor, which costs the same at any depth.
+  uint64_t max_list_offset = 100000;
   int max_ef = 1 << 20;               // Largest ef of a search.
   uint64_t max_staleness_ms = 3600000;  // Largest follower-read staleness a read may accept.
 };
@@ -68,6 +71,7 @@ struct OpLimits {
 Status CheckSearch(const OpLimits& limits, int64_t k, int64_t offset, int64_t ef, size_t nq);
 Status CheckScrollLimit(const OpLimits& limits, int64_t limit);
 Status CheckListLimit(const OpLimits& limits, int64_t limit);
+Status CheckListOffset(const OpLimits& limits, int64_t offset);
 Status CheckStaleness(const OpLimits& limits, int64_t max_staleness_ms);
 // `floats` numbers holding `nq` queries for a collection of dimension `dim`.
 // Errors: InvalidArgument naming the dimension sent and the collection's.

@@ -255,10 +255,11 @@ void List(const Ctx& ctx, const HttpRequest& req, const PathParams& p, const Pri
   json j = BodyOr(req, {"where", "limit", "offset", "include", "include_metadata", "include_vector"});
   const int64_t limit = GetInt(j, "limit", 100, 1, static_cast<int64_t>(ctx.limits->max_list_limit));
   Limit(CheckListLimit(*ctx.limits, limit));
-  const auto offset = static_cast<uint64_t>(GetInt(j, "offset", 0, 0, INT64_MAX));
+  const int64_t offset = GetInt(j, "offset", 0, 0, INT64_MAX);
+  Limit(CheckListOffset(*ctx.limits, offset));
   std::string where = GetWhere(j);
   Include inc = GetInclude(j, {true, false});
-  ctx.service->List(Param(p, "name"), std::move(where), static_cast<size_t>(limit), offset,
+  ctx.service->List(Param(p, "name"), std::move(where), static_cast<size_t>(limit), static_cast<uint64_t>(offset),
                     GetOptions{inc.vector, inc.metadata}, Answer<std::vector<Point>>(respond, [inc](std::vector<Point> pts) {
                       return Raw(PointsJson(pts, inc) + "}");
                     }));

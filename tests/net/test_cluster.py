@@ -672,6 +672,8 @@ def test_gateway_serves_the_operation_table_with_serves_limits(cluster):
     assert st == 200 and [p["id"] for p in body["points"]] == ["p036", "p038"], body
     st, body = cluster.call("POST", "/v1/collections/tbl/points/list", {"limit": 10001})
     assert st == 400 and "limit" in body["error"]["message"], body
+    st, body = cluster.call("POST", "/v1/collections/tbl/points/list", {"offset": 100001})
+    assert st == 400 and "offset" in body["error"]["message"] and "scroll" in body["error"]["message"], body
     st, body = cluster.call("POST", "/v1/collections/nope/points/list", {})
     assert st in (404, 503), body
 

@@ -90,6 +90,12 @@ def test_list_with_where_limit_offset(tmp_path):
         assert_error(st, body, 400, "invalid_argument", "limit")
         st, body, _ = server.call("POST", "/v1/collections/docs/points/list", {"offset": -1})
         assert_error(st, body, 400, "invalid_argument", "offset")
+        # Deep offsets cost a walk over the skipped points: capped, pointing at scroll.
+        st, body, _ = server.call("POST", "/v1/collections/docs/points/list", {"offset": 100000})
+        assert st == 200 and body == {"points": []}, body
+        st, body, _ = server.call("POST", "/v1/collections/docs/points/list", {"offset": 100001})
+        assert_error(st, body, 400, "invalid_argument", "offset")
+        assert "scroll" in body["error"]["message"], body
     finally:
         server.stop()
 
