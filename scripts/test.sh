@@ -65,12 +65,18 @@ run_suite() {  # name builddir meson-setup-args... -- meson-test-args...
 # is_parallel: false and meson runs them alone. The concurrency suite (TSan) runs one at
 # a time: its tests keep both cores busy themselves.
 TEST_PROCESSES=2 timed release run_suite release build --buildtype=release -- --no-suite concurrency
-# The sanitizer builds use -O1 -g: half the compile time of -O2 on this 2-core machine.
-# The console is built (npm, Vite) and tested in the release build only.
-VECTRON_SANITIZED=1 TEST_PROCESSES=2 timed asan run_suite asan build-asan -Ddebug=true -Doptimization=1 -Db_sanitize=address,undefined -Db_lundef=false \
-  -Dnative=true -Dconsole=disabled -- --no-suite recall --no-suite concurrency --timeout-multiplier 4
+# The sanitizer builds compile libvectron, net/ and raft/ at -O1 (half the compile time
+# of -O2 on this 2-core machine) and the test suites, CLI and tools at -O0
+# (-Dtest_optimization=0: most of the compile time, little of the run time), all with
+# -g1: line tables, which is what sanitizer reports print (file:line), at about half the
+# compile time of full debug information. The console is built (npm, Vite) and tested in
+# the release build only.
+sanitizer_build=(-Ddebug=true -Doptimization=1 -Dtest_optimization=0 -Dcpp_args=-g1 -Dconsole=disabled)
+VECTRON_SANITIZED=1 TEST_PROCESSES=2 timed asan run_suite asan build-asan "${sanitizer_build[@]}" \
+  -Db_sanitize=address,undefined -Db_lundef=false -Dnative=true \
+  -- --no-suite recall --no-suite concurrency --timeout-multiplier 4
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp" \
-timed tsan run_suite tsan build-tsan -Ddebug=true -Doptimization=1 -Db_sanitize=thread -Dconsole=disabled -- --suite concurrency --timeout-multiplier 4
+timed tsan run_suite tsan build-tsan "${sanitizer_build[@]}" -Db_sanitize=thread -- --suite concurrency --timeout-multiplier 4
 # The Python client's tests start the release build's server.
 VECTRON_BIN="$PWD/build/tools/vectron" VECTRON_REQUIRE_SERVER=1 timed python bash scripts/test-python.sh build-python-test
 logs+=("build-python-test/testlog.json")
