@@ -67,6 +67,13 @@ class HnswIndexImpl final : public HnswIndex {
     if (vectors.size() != labels.size() * dim_)
       return Status::InvalidArgument("HnswIndex::Upsert: vectors size does not match labels × dim");
     MutexLock w(write_mu_);
+    size_t need;
+    {
+      ReaderLock lock(mu_);
+      need = hnsw_->cur_element_count;
+      for (uint64_t l : labels) need += hnsw_->label_lookup_.count(l) == 0;
+    }
+    VECTRON_RETURN_IF_ERROR(Grow(need));
     WriterLock lock(mu_);
     Status s = UpsertLocked(labels, vectors, threads);
     UpdateCodes(labels);
@@ -89,15 +96,20 @@ class HnswIndexImpl final : public HnswIndex {
     if (auto dup = std::adjacent_find(sorted.begin(), sorted.end()); dup != sorted.end())
       return Status::InvalidArgument("HnswIndex::StageHidden: label " + std::to_string(*dup) + " is repeated");
     MutexLock w(write_mu_);
-    hnswlib::HierarchicalNSW<float>* graph = nullptr;
+    size_t need;
     {
-      WriterLock lock(mu_);
+      ReaderLock lock(mu_);
       for (uint64_t l : labels) {
         auto it = hnsw_->label_lookup_.find(l);
         if (it != hnsw_->label_lookup_.end() && !hnsw_->isMarkedDeleted(it->second) && !IsHidden(l))
           return Status::InvalidArgument("HnswIndex::StageHidden: label " + std::to_string(l) + " is live");
       }
-      VECTRON_RETURN_IF_ERROR(Grow(hnsw_->cur_element_count + labels.size()));
+      need = hnsw_->cur_element_count + labels.size();
+    }
+    VECTRON_RETURN_IF_ERROR(Grow(need));
+    hnswlib::HierarchicalNSW<float>* graph = nullptr;
+    {
+      WriterLock lock(mu_);
       // A label that has a slot (a removed point's label, reused, or one staged before)
       // gets a new slot; the old one stays deleted until the next compaction. hnswlib's
       // in-place update is not safe next to searches or other inserts.
@@ -140,24 +152,65 @@ class HnswIndexImpl final : public HnswIndex {
   }
 
  private:
-  // Grows the graph (and the codes) to hold `need` slots. Exclusive lock.
-  Status Grow(size_t need) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  // Grows the graph (and the codes) to hold `need` slots. The copies (base layer, codes,
+  // per-node locks) are made under the shared lock, beside the searches: nothing else
+  // changes the graph meanwhile (write_mu_). Only the swap holds mu_ exclusively.
+  Status Grow(size_t need) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_) ABSL_LOCKS_EXCLUDED(mu_) {
     if (need > kMaxElements)
       return Status::ResourceExhausted("HNSW index: more than " + std::to_string(kMaxElements) + " slots");
-    if (need > hnsw_->max_elements_) {
-      size_t grown = std::min(kMaxElements, std::max<size_t>(need, hnsw_->max_elements_ + hnsw_->max_elements_ / 2 + 1024));
-      try {
-        hnsw_->resizeIndex(grown);
-      } catch (const std::exception& e) {
-        return Status::ResourceExhausted(std::string("growing HNSW index: ") + e.what());
+    size_t grown = 0, stride = 0, count = 0;
+    char* level0 = nullptr;
+    std::vector<std::mutex> locks;
+    std::vector<int> levels;
+    AlignedRows codes(sq8_ ? sq8_->code_bytes() : 0);
+    {
+      ReaderLock lock(mu_);
+      const auto& h = *hnsw_;
+      if (need <= h.max_elements_) return Status::OK();
+      grown = std::min(kMaxElements, std::max<size_t>(need, h.max_elements_ + h.max_elements_ / 2 + 1024));
+      stride = h.size_data_per_element_;
+      count = h.cur_element_count;
+      level0 = static_cast<char*>(AllocateHugePageable(grown * stride));
+      const auto no_memory = [&](const char* what) {
+        std::free(level0);
+        return Status::ResourceExhausted("growing HNSW index to " + std::to_string(grown) + " slots: no memory for " + what);
+      };
+      if (!level0) return no_memory("the base layer");
+      // Room for the codes of every slot before any point goes in: a search must find a
+      // code for each published node it reaches.
+      if (sq8_) {
+        if (!codes.Reserve(grown)) return no_memory("the sq8 codes");
+        if (codes_.rows()) std::memcpy(codes.row(0), codes_.row(0), codes_.rows() * codes_.row_bytes());
       }
-      RelocateLevel0();
+      try {
+        std::vector<std::mutex>(grown).swap(locks);
+        levels.reserve(grown);
+        levels.assign(h.element_levels_.begin(), h.element_levels_.end());
+        levels.resize(grown, 0);
+      } catch (const std::bad_alloc&) {
+        return no_memory("the per-node locks");
+      }
+      std::memcpy(level0, h.data_level0_memory_, count * stride);
     }
-    // Room for the codes of every slot before any point goes in: a search must find a
-    // code for each published node it reaches.
-    if (sq8_ && !codes_.Reserve(hnsw_->max_elements_))
-      return Status::ResourceExhausted("HNSW index: no memory for the sq8 codes of " +
-                                       std::to_string(hnsw_->max_elements_) + " slots");
+    WriterLock lock(mu_);
+    auto& h = *hnsw_;
+    auto* links = static_cast<char**>(std::realloc(h.linkLists_, sizeof(void*) * grown));
+    auto* pool = new (std::nothrow) hnswlib::VisitedListPool(1, static_cast<int>(grown));
+    if (!links || !pool) {
+      delete pool;
+      std::free(level0);
+      return Status::ResourceExhausted("growing HNSW index to " + std::to_string(grown) + " slots: no memory");
+    }
+    // hnswlib's resizeIndex, without its copies (made above).
+    h.linkLists_ = links;
+    delete h.visited_list_pool_;
+    h.visited_list_pool_ = pool;
+    h.element_levels_.swap(levels);
+    h.link_list_locks_.swap(locks);
+    std::free(h.data_level0_memory_);
+    h.data_level0_memory_ = level0;
+    h.max_elements_ = grown;
+    if (sq8_) codes_ = std::move(codes);
     return Status::OK();
   }
 
@@ -189,9 +242,7 @@ class HnswIndexImpl final : public HnswIndex {
 
   Status UpsertLocked(std::span<const uint64_t> labels, std::span<const float> vectors, unsigned threads)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    size_t fresh = 0;
-    for (uint64_t l : labels) fresh += hnsw_->label_lookup_.count(l) == 0;
-    VECTRON_RETURN_IF_ERROR(Grow(hnsw_->cur_element_count + fresh));
+    // Grow has made room for every new label.
     // Labels already in the graph (replacements, and reused slots of deleted points) go
     // one at a time: hnswlib 0.6.2's update path (unmarkDeletedInternal's unlocked
     // num_deleted_, updatePoint's neighbour repair) races with itself and with inserts
