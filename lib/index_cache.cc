@@ -1,7 +1,6 @@
 #include "index_cache.h"
 
 #include <algorithm>
-#include <thread>
 #include <utility>
 
 #include "index/distance.h"
@@ -160,8 +159,8 @@ void IndexCache::PublishLocked(LabelChanges& c, uint64_t seq) {
 }
 
 Status IndexCache::Apply(LabelChanges& c, uint64_t seq, unsigned threads) {
-  // Only a graph insert is slow enough to be worth releasing the lock between chunks.
-  if (is_graph() && c.up_labels.size() > kStageChunk) return ApplyStaged(c, seq, threads);
+  // Only a graph insert is slow enough to be worth running beside searches.
+  if (is_graph() && c.up_labels.size() >= kStageMin) return ApplyStaged(c, seq, threads);
   WriterLock lock(mu_);
   VECTRON_RETURN_IF_ERROR(index_->Remove(c.rm_labels));
   VECTRON_RETURN_IF_ERROR(index_->Upsert(c.up_labels, c.up_vectors, threads));
@@ -169,40 +168,30 @@ Status IndexCache::Apply(LabelChanges& c, uint64_t seq, unsigned threads) {
   return Status::OK();
 }
 
-void IndexCache::YieldToWaitingSearches() const {
-  for (int spin = 0; searches_waiting_.load() > 0 && spin < 2000; ++spin) std::this_thread::yield();
-}
-
-// A large catch-up (an import batch) would hold mu_, and so every search, for the
-// whole time its points take to enter the graph. Instead, points that are not live yet
-// enter it hidden, a chunk at a time, with mu_ released between chunks; the batch then
-// becomes visible at once at the end, so no search sees part of it.
+// A catch-up into a graph would otherwise hold mu_, and so every search, for the whole
+// time its points take to enter the graph. Instead, points that are not live yet enter
+// it hidden while searches run (HnswIndex::StageHidden inserts under its shared lock),
+// and the batch then becomes visible at once, so no search sees part of it.
 Status IndexCache::ApplyStaged(LabelChanges& c, uint64_t seq, unsigned threads) {
   const size_t dim = c.up_labels.empty() ? 0 : c.up_vectors.size() / c.up_labels.size();
   // Rows whose label is not live: they can enter the graph hidden.
   std::vector<size_t> rows;
+  std::vector<uint64_t> hidden;
+  std::vector<float> hidden_vectors;
   {
+    // Shared: searches run on. Only this thread changes the cache (the shard's write
+    // lock), so what it reads here still holds when it takes mu_ exclusively below.
     ReaderLock lock(mu_);
     for (size_t i = 0; i < c.up_labels.size(); ++i)
       if (c.up_labels[i] >= label_ids_.size() || label_ids_[c.up_labels[i]].empty()) rows.push_back(i);
-  }
-  std::vector<uint64_t> hidden;
-  std::vector<float> chunk_vectors;
-  // Chunks grow with what is hidden (at least 1/32 of it), since each chunk also flips
-  // the delete mark of every hidden node (HnswIndex's StageHidden).
-  for (size_t b = 0, step = kStageChunk; b < rows.size(); b += step, step = std::max(kStageChunk, b / 32)) {
-    size_t e = std::min(rows.size(), b + step);
-    size_t first = hidden.size();
-    chunk_vectors.clear();
-    for (size_t r = b; r < e; ++r) {
-      hidden.push_back(c.up_labels[rows[r]]);
-      const float* v = c.up_vectors.data() + rows[r] * dim;
-      chunk_vectors.insert(chunk_vectors.end(), v, v + dim);
+    hidden.reserve(rows.size());
+    hidden_vectors.reserve(rows.size() * dim);
+    for (size_t r : rows) {
+      hidden.push_back(c.up_labels[r]);
+      const float* v = c.up_vectors.data() + r * dim;
+      hidden_vectors.insert(hidden_vectors.end(), v, v + dim);
     }
-    if (b > 0) YieldToWaitingSearches();
-    WriterLock lock(mu_);
-    VECTRON_RETURN_IF_ERROR(
-        index_->StageHidden(std::span<const uint64_t>(hidden).subspan(first), chunk_vectors, threads));
+    VECTRON_RETURN_IF_ERROR(index_->StageHidden(hidden, hidden_vectors, threads));
   }
   // The rest (replacements of live points) goes in with the reveal.
   std::vector<uint64_t> rest_labels;
@@ -231,9 +220,7 @@ Status IndexCache::ApplyStaged(LabelChanges& c, uint64_t seq, unsigned threads) 
 Result<std::vector<Hit>> IndexCache::Search(std::span<const float> query, const SearchParams& params,
                                             const IndexSearchOptions& options, const filter::Filter* where,
                                             const payload::MetadataLoader& load) const {
-  searches_waiting_.fetch_add(1);
   ReaderLock lock(mu_);
-  searches_waiting_.fetch_sub(1);
   std::vector<Neighbor> nbrs;
   if (where) {
     VECTRON_ASSIGN_OR_RETURN(auto allow, AllowLocked(*where, load));

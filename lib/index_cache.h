@@ -2,15 +2,14 @@
 // holds), the label → id map, the payload state that filters use, and the LMDB seq they
 // all reflect, and keeps them consistent under one readers-writer lock: a search holds
 // it shared, so it maps labels to ids with the graph it searched, and changes hold it
-// exclusively, a batch at a time (or, for a large batch into a graph, a chunk at a time
-// with the batch hidden until it is revealed whole).
+// exclusively, a batch at a time (or, for a batch of new points into a graph, with
+// only the reveal exclusive: the points enter the graph hidden beside the searches).
 //
 // Thread-safety: every method may be called from any thread. The shard's write lock
 // (ShardImpl) serialises the methods that change it, so each sees the state the
 // previous one left (lock order: the shard's write lock, then this cache's lock).
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -53,9 +52,10 @@ struct IndexCacheStats {
 
 class IndexCache {
  public:
-  // Points a catch-up inserts while searches wait (the first chunks of a staged batch;
-  // later ones are 1/32 of what is staged so far, when that is larger).
-  static constexpr size_t kStageChunk = 32;
+  // From this many upserts, a catch-up into a graph inserts beside the searches
+  // (staged, then revealed); smaller ones insert under the exclusive lock, which costs
+  // less than the staging's three brief exclusive sections.
+  static constexpr size_t kStageMin = 4;
 
   // Empty until the first Install. `metric` turns index distances into scores.
   explicit IndexCache(Metric metric) : metric_(metric) {}
@@ -68,10 +68,9 @@ class IndexCache {
   // Replaces the payload state (live labels and payload indexes); bumps its version so
   // cached allow-lists are recomputed.
   void InstallPayload(payload::PayloadState fresh) ABSL_LOCKS_EXCLUDED(mu_);
-  // Syncs the index, label → id and payload state to `changes` and records `seq`. A
-  // large batch into a graph goes in hidden, a chunk at a time with the lock released
-  // between chunks (searches waiting for it go first), and becomes visible at once, so
-  // no search sees part of it. Moves from `changes`.
+  // Syncs the index, label → id and payload state to `changes` and records `seq`. New
+  // points of a batch into a graph go in hidden while searches run, and become visible
+  // at once, so no search sees part of the batch. Moves from `changes`.
   Status Apply(LabelChanges& changes, uint64_t seq, unsigned threads) ABSL_LOCKS_EXCLUDED(mu_);
 
   // The LMDB seq the cache reflects.
@@ -110,16 +109,11 @@ class IndexCache {
       ABSL_SHARED_LOCKS_REQUIRED(mu_) ABSL_LOCKS_EXCLUDED(allow_mu_);
   // Label → id and payload bookkeeping once the index holds `c`; records `seq`.
   void PublishLocked(LabelChanges& c, uint64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Apply's staged path: new points hidden chunk by chunk, then one exclusive step.
+  // Apply's staged path: new points staged beside the searches, then one exclusive step.
   Status ApplyStaged(LabelChanges& c, uint64_t seq, unsigned threads) ABSL_LOCKS_EXCLUDED(mu_);
-  // Lets searches queued behind the last chunk go first (bounded: a few ms).
-  void YieldToWaitingSearches() const;
 
   const Metric metric_;
   mutable SharedMutex mu_;
-  // Searches waiting for mu_. A staged catch-up lets them in between chunks (else the
-  // writer, re-locking at once, could win every time).
-  mutable std::atomic<int> searches_waiting_{0};
   std::unique_ptr<Index> index_ ABSL_GUARDED_BY(mu_);
   HnswIndex* graph_ ABSL_GUARDED_BY(mu_) = nullptr;  // index_ when it is a graph
   std::vector<std::string> label_ids_ ABSL_GUARDED_BY(mu_);  // label → id, "" = free

@@ -1,6 +1,8 @@
 #include "durability_bench.h"
 #include "progress.h"
 
+#include <fcntl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -34,6 +36,36 @@ uint64_t RssBytes() {
   f >> size >> resident;
   return resident * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
 }
+
+// This thread's time on a CPU (CLOCK_THREAD_CPUTIME_ID) plus its time runnable but
+// waiting for one (the kernel's run_delay, /proc/thread-self/schedstat; it is brought
+// up to date whenever the thread gets a CPU, so it is exact for a running thread). The
+// rest of a wall-clock interval the thread was blocked: on a lock, or I/O.
+class SchedStat {
+ public:
+  SchedStat() : fd_(::open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC)) {}
+  ~SchedStat() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  SchedStat(const SchedStat&) = delete;
+  SchedStat& operator=(const SchedStat&) = delete;
+  // On-CPU plus runnable nanoseconds so far, or -1.
+  int64_t RunningOrRunnableNs() const {
+    char buf[128];
+    if (fd_ < 0) return -1;
+    ssize_t n = ::pread(fd_, buf, sizeof buf - 1, 0);
+    if (n <= 0) return -1;
+    buf[n] = 0;
+    unsigned long long ticked = 0, wait = 0;  // on-CPU time as of the last tick; run_delay
+    if (std::sscanf(buf, "%llu %llu", &ticked, &wait) != 2) return -1;
+    timespec cpu;
+    if (::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu) != 0) return -1;
+    return static_cast<int64_t>(wait) + int64_t{cpu.tv_sec} * 1000000000 + cpu.tv_nsec;
+  }
+
+ private:
+  int fd_;
+};
 
 void Emit(nlohmann::json j) { std::printf("%s\n", j.dump().c_str()); std::fflush(stdout); }
 
@@ -185,24 +217,37 @@ int RunConcurrentBench(const DurabilityBenchOptions& o) {
   std::vector<float> queries(o.queries * o.dim);
   for (auto& x : queries) x = u(rng);
   auto measure = [&](const char* phase, std::atomic<uint64_t>* written) -> int {
-    std::vector<double> lat;
+    std::vector<double> lat, blocked;
     lat.reserve(o.queries);
+    blocked.reserve(o.queries);
+    SchedStat sched;
     SearchParams sp;
     sp.k = 10;
     sp.ef = 64;
     uint64_t before = written ? written->load() : 0;
     auto t = Clock::now();
     for (uint64_t q = 0; q < o.queries; ++q) {
+      const int64_t ran0 = sched.RunningOrRunnableNs();
       auto s = Clock::now();
       auto r = col->Search(std::span<const float>(queries.data() + q * o.dim, o.dim), sp);
       if (!r.ok()) return Fail(r.status());
-      lat.push_back(std::chrono::duration<double, std::micro>(Clock::now() - s).count());
+      const double us = std::chrono::duration<double, std::micro>(Clock::now() - s).count();
+      const int64_t ran1 = sched.RunningOrRunnableNs();
+      lat.push_back(us);
+      if (ran0 >= 0 && ran1 >= 0) blocked.push_back(std::max(0.0, us - static_cast<double>(ran1 - ran0) / 1000.0));
     }
     double secs = Seconds(t);
-    std::sort(lat.begin(), lat.end());
-    auto pct = [&](double p) { return lat[std::min(lat.size() - 1, static_cast<size_t>(p * lat.size()))]; };
+    auto pct = [](std::vector<double>& v, double p) {
+      std::sort(v.begin(), v.end());
+      return v.empty() ? 0.0 : v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
+    };
+    // blocked_*: the part of a search's wall time its thread spent neither on a CPU nor
+    // waiting for one: waiting for a lock (a write stalling it). Unlike p50/p99 it does
+    // not grow with the machine's load.
     Emit({{"bench", "concurrent"}, {"phase", phase}, {"n", o.n}, {"queries", o.queries}, {"k", 10}, {"ef", 64},
-          {"p50_us", pct(0.50)}, {"p99_us", pct(0.99)}, {"max_us", lat.back()},
+          {"p50_us", pct(lat, 0.50)}, {"p99_us", pct(lat, 0.99)}, {"max_us", lat.back()},
+          {"blocked_p50_us", pct(blocked, 0.50)}, {"blocked_p99_us", pct(blocked, 0.99)},
+          {"blocked_max_us", blocked.empty() ? 0.0 : blocked.back()},
           {"writes_during", written ? written->load() - before : 0}, {"seconds", secs}});
     return 0;
   };

@@ -47,7 +47,8 @@ struct IndexSearchOptions {
 
 // Thread-safety: every method may be called from any thread; reads (Search, size, ...)
 // run concurrently with each other, and an internal lock serialises each change
-// (Upsert, Remove, StageHidden, Reveal) against them.
+// (Upsert, Remove, StageHidden, Reveal) against them, except that HnswIndex's
+// StageHidden inserts while reads run (they never return what it stages).
 class Index {
  public:
   virtual ~Index() = default;
@@ -61,15 +62,17 @@ class Index {
   // Errors: InvalidArgument if vectors.size() != labels.size() * dim().
   virtual Status Upsert(std::span<const uint64_t> labels, std::span<const float> vectors,
                         unsigned threads) = 0;
-  // Removes labels; unknown labels are ignored. Their slots are reused by later inserts.
+  // Removes labels; unknown labels are ignored. Their slots are reused by later Upserts.
   // A staged label that is removed is dropped and never revealed.
   virtual Status Remove(std::span<const uint64_t> labels) = 0;
   // Staging, so that a large batch can enter a slow index a chunk at a time and still
   // become visible at once: inserts labels that are not live (absent or removed) as
   // hidden. Searches, size() and deleted_slots() ignore them until Reveal. HnswIndex
-  // puts them in the graph (the slow part happens here); FlatIndex, whose inserts are
-  // copies, holds their vectors aside until Reveal.
-  // Errors: InvalidArgument if a label is live (nothing staged), or as Upsert.
+  // puts them in the graph (the slow part happens here, beside searches; a label that
+  // had a slot gets a new one, the old one staying a deleted slot); FlatIndex, whose
+  // inserts are copies, holds their vectors aside until Reveal.
+  // Errors: InvalidArgument if a label is live (nothing staged), or (HnswIndex) given
+  // twice, or as Upsert.
   virtual Status StageHidden(std::span<const uint64_t> labels, std::span<const float> vectors,
                              unsigned threads) = 0;
   // Makes staged labels visible; labels that are not staged are ignored.

@@ -130,7 +130,7 @@ void SearchBaseClean(const GraphView& g, const Dist& dist, Candidate entry, size
   pool.Export(out);
 }
 
-// With deleted nodes or a filter: rejected nodes enter the frontier (so that the
+// With deleted, hidden or in-flight nodes, or a filter: rejected nodes enter the frontier (so that the
 // search moves through regions where few nodes pass) but never the results. The search
 // stops when ef allowed nodes are held and no frontier node is nearer than the
 // farthest of them, or when the reachable graph is exhausted. With two_hop, the
@@ -149,9 +149,11 @@ void SearchBaseFiltered(const GraphView& g, const Dist& dist, Candidate entry, c
   std::priority_queue<Candidate, std::vector<Candidate>, Near> frontier;
   VisitedSet& visited = scratch.visited;
   visited.Reset(g.count);
+  uint32_t buf[513], buf2[513];  // copies of link lists while inserts run (maxM0 ≤ 512)
   auto allowed = [&](uint32_t id) {
+    if (id >= g.visible) return false;  // in flight: also past the end of o.allowed
     if (o.allowed && !((o.allowed[id >> 6] >> (id & 63)) & 1)) return false;
-    return !g.any_deleted || !g.Deleted(id);
+    return !g.Unreturnable(id);
   };
   auto bound = [&] { return results.size() < ef ? std::numeric_limits<float>::infinity() : results.top().distance; };
   auto offer = [&](uint32_t id, float d) {  // an allowed node
@@ -168,7 +170,7 @@ void SearchBaseFiltered(const GraphView& g, const Dist& dist, Candidate entry, c
     const Candidate cur = frontier.top();
     if (cur.distance > bound()) break;
     frontier.pop();
-    const uint32_t* list = g.Links0(cur.id);
+    const uint32_t* list = ReadLinks(g, cur.id, 0, buf);
     const uint32_t n = GraphView::LinkCount(list);
     const uint32_t* links = list + 1;
     for (uint32_t i = 0; i < n; ++i) {
@@ -182,7 +184,7 @@ void SearchBaseFiltered(const GraphView& g, const Dist& dist, Candidate entry, c
       const float dn = dist(nb);
       if (dn < bound()) frontier.push({dn, nb});
       if (!o.two_hop) continue;
-      const uint32_t* list2 = g.Links0(nb);
+      const uint32_t* list2 = ReadLinks(g, nb, 0, buf2);
       const uint32_t n2 = GraphView::LinkCount(list2);
       for (uint32_t j = 0; j < n2; ++j) {
         const uint32_t nb2 = list2[1 + j];
@@ -206,11 +208,12 @@ void SearchBaseFiltered(const GraphView& g, const Dist& dist, Candidate entry, c
 template <class Dist>
 Candidate Descend(const GraphView& g, const Dist& dist) {
   Candidate cur{dist(g.entry), g.entry};
+  uint32_t buf[513];  // a link list copied while inserts run (maxM ≤ maxM0 ≤ 512)
   for (int level = g.max_level; level > 0; --level) {
     bool changed = true;
     while (changed) {
       changed = false;
-      const uint32_t* list = g.Links(cur.id, level);
+      const uint32_t* list = ReadLinks(g, cur.id, level, buf);
       const uint32_t n = GraphView::LinkCount(list);
       for (uint32_t i = 0; i < n; ++i) dist.Prefetch(list[1 + i]);
       for (uint32_t i = 0; i < n; ++i) {
@@ -228,7 +231,7 @@ Candidate Descend(const GraphView& g, const Dist& dist) {
 template <class Dist>
 void SearchBase(const GraphView& g, const Dist& dist, Candidate entry, const BaseSearchOptions& options,
                 SearchScratch& scratch, std::vector<Candidate>* out) {
-  if (!options.allowed && !g.any_deleted) return SearchBaseClean(g, dist, entry, options.ef, scratch, out);
+  if (!options.allowed && !g.locks && !g.AnyUnreturnable()) return SearchBaseClean(g, dist, entry, options.ef, scratch, out);
   SearchBaseFiltered(g, dist, entry, options, scratch, out);
 }
 

@@ -4,11 +4,19 @@
 // heaps, and a per-thread visited set. It reads hnswlib 0.6.2's memory through
 // GraphView (hnsw_index.cc fills it; no hnswlib header here). The caller holds the
 // index's lock (shared) for as long as the view and the results are used.
+//
+// Inserts may run meanwhile (HnswIndex's staged inserts, under the same shared lock):
+// then GraphView::locks is set, every link list is copied under its node's lock (the
+// lock hnswlib's addPoint holds while it writes that list), and nodes at or past
+// `visible` (in flight) or marked in `hidden` (staged) are walked through but never
+// returned.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <limits>
+#include <mutex>
 #include <vector>
 
 #include "index/kernels.h"
@@ -29,8 +37,24 @@ struct GraphView {
   size_t upper_stride = 0;
   uint32_t entry = 0;
   int max_level = -1;
-  size_t count = 0;          // elements ever inserted (live, deleted and hidden)
+  size_t count = 0;          // ids a search may meet: the visited set covers [0, count)
   bool any_deleted = false;  // some element carries the delete mark
+  // Set while inserts run: the per-node locks of hnswlib (link_list_locks_), one per id.
+  std::mutex* locks = nullptr;
+  // Ids at or past this are not published yet (inserts in flight): never returned.
+  size_t visible = std::numeric_limits<size_t>::max();
+  // If set, one bit per id below `visible`: staged (hidden) nodes, never returned.
+  const uint64_t* hidden = nullptr;
+
+  // True if node `id` may not be returned for being in flight, staged or deleted (it
+  // may still be walked through).
+  bool Unreturnable(uint32_t id) const {
+    if (id >= visible) return true;
+    if (hidden && ((hidden[id >> 6] >> (id & 63)) & 1)) return true;
+    return any_deleted && Deleted(id);
+  }
+  // True if some node is unreturnable (the search then takes the filtered path).
+  bool AnyUnreturnable() const { return any_deleted || hidden || visible < count; }
 
   const uint32_t* Links0(uint32_t id) const { return reinterpret_cast<const uint32_t*>(level0 + id * stride); }
   const uint32_t* Links(uint32_t id, int level) const {
@@ -49,6 +73,17 @@ struct GraphView {
     return l;
   }
 };
+
+// The link list of `id` at `level` ([u32 count word][u32 links...]): in place, or, while
+// inserts run (g.locks set), copied to `buf` (room for 1 + the level's maximum links)
+// under the node's lock.
+inline const uint32_t* ReadLinks(const GraphView& g, uint32_t id, int level, uint32_t* buf) {
+  if (!g.locks) return level == 0 ? g.Links0(id) : g.Links(id, level);
+  std::lock_guard<std::mutex> lock(g.locks[id]);
+  const uint32_t* list = level == 0 ? g.Links0(id) : g.Links(id, level);
+  std::memcpy(buf, list, (1 + GraphView::LinkCount(list)) * sizeof(uint32_t));
+  return buf;
+}
 
 // Issues prefetches for the cache lines of [p, p + bytes).
 inline void PrefetchBytes(const void* p, size_t bytes) {
@@ -78,18 +113,31 @@ class FloatDistance {
 };
 
 // Approximate distance of a prepared query to the Sq8 codes (rows by internal id).
+// Ids at or past `coded_below` have no code yet (inserts in flight): they get the exact
+// distance from `exact` instead.
 class Sq8Distance {
  public:
-  Sq8Distance(const Sq8Codec& codec, const Sq8Codec::Query& q, const AlignedRows& codes, const Kernels& k)
-      : codec_(codec), q_(q), codes_(codes), k_(k) {}
-  float operator()(uint32_t id) const { return codec_.Distance(q_, codes_.row(id), k_); }
-  void Prefetch(uint32_t id) const { PrefetchBytes(codes_.row(id), codes_.row_bytes()); }
+  Sq8Distance(const Sq8Codec& codec, const Sq8Codec::Query& q, const AlignedRows& codes, const Kernels& k,
+              const FloatDistance& exact, size_t coded_below)
+      : codec_(codec), q_(q), codes_(codes), k_(k), exact_(exact), coded_below_(coded_below) {}
+  float operator()(uint32_t id) const {
+    if (id >= coded_below_) [[unlikely]]
+      return exact_(id);
+    return codec_.Distance(q_, codes_.row(id), k_);
+  }
+  void Prefetch(uint32_t id) const {
+    if (id >= coded_below_) [[unlikely]]
+      return exact_.Prefetch(id);
+    PrefetchBytes(codes_.row(id), codes_.row_bytes());
+  }
 
  private:
   const Sq8Codec& codec_;
   const Sq8Codec::Query& q_;
   const AlignedRows& codes_;
   const Kernels& k_;
+  const FloatDistance& exact_;
+  size_t coded_below_;
 };
 
 struct Candidate {

@@ -50,6 +50,7 @@ class HnswIndexImpl final : public HnswIndex {
                 std::unique_ptr<hnswlib::HierarchicalNSW<float>> hnsw)
       : dim_(dim), metric_(metric), space_(std::move(space)), hnsw_(std::move(hnsw)) {
     for (const auto& [label, id] : hnsw_->label_lookup_) NoteInternal(label, id);
+    Publish();
     RelocateLevel0();
     if (quantization == Quantization::kSq8) {
       sq8_ = std::make_unique<Sq8Codec>(dim, metric == Metric::kL2);
@@ -65,102 +66,216 @@ class HnswIndexImpl final : public HnswIndex {
   Status Upsert(std::span<const uint64_t> labels, std::span<const float> vectors, unsigned threads) override {
     if (vectors.size() != labels.size() * dim_)
       return Status::InvalidArgument("HnswIndex::Upsert: vectors size does not match labels × dim");
+    MutexLock w(write_mu_);
+    size_t need;
+    {
+      ReaderLock lock(mu_);
+      need = hnsw_->cur_element_count;
+      for (uint64_t l : labels) need += hnsw_->label_lookup_.count(l) == 0;
+    }
+    VECTRON_RETURN_IF_ERROR(Grow(need));
     WriterLock lock(mu_);
     Status s = UpsertLocked(labels, vectors, threads);
     UpdateCodes(labels);
+    Publish();
     return s;
   }
 
+  // Three steps, of which only the first and the last hold mu_ exclusively, briefly:
+  // (1) make room for every new node (hnswlib cannot grow while searches run) and give
+  // up the old slots of the labels (removed or staged before), so that every insert is
+  // of a new label into a new slot, the case hnswlib's per-node locks make safe next to
+  // searches; (2) insert, under the shared lock, while searches run (they copy link
+  // lists under the same per-node locks, and skip the nodes in flight: ids ≥ limit_);
+  // (3) publish the new nodes as hidden (their codes, label → id, hidden bits).
   Status StageHidden(std::span<const uint64_t> labels, std::span<const float> vectors, unsigned threads) override {
     if (vectors.size() != labels.size() * dim_)
       return Status::InvalidArgument("HnswIndex::StageHidden: vectors size does not match labels × dim");
-    WriterLock lock(mu_);
-    for (uint64_t l : labels) {
-      auto it = hnsw_->label_lookup_.find(l);
-      if (it != hnsw_->label_lookup_.end() && !hnsw_->isMarkedDeleted(it->second))
-        return Status::InvalidArgument("HnswIndex::StageHidden: label " + std::to_string(l) + " is live");
+    std::vector<uint64_t> sorted(labels.begin(), labels.end());
+    std::sort(sorted.begin(), sorted.end());
+    if (auto dup = std::adjacent_find(sorted.begin(), sorted.end()); dup != sorted.end())
+      return Status::InvalidArgument("HnswIndex::StageHidden: label " + std::to_string(*dup) + " is repeated");
+    MutexLock w(write_mu_);
+    size_t need;
+    {
+      ReaderLock lock(mu_);
+      for (uint64_t l : labels) {
+        auto it = hnsw_->label_lookup_.find(l);
+        if (it != hnsw_->label_lookup_.end() && !hnsw_->isMarkedDeleted(it->second) && !IsHidden(l))
+          return Status::InvalidArgument("HnswIndex::StageHidden: label " + std::to_string(l) + " is live");
+      }
+      need = hnsw_->cur_element_count + labels.size();
     }
-    // hnswlib's construction never picks a deleted node as a neighbour, so while this
-    // chunk goes in, the nodes staged before it are shown (no search runs: mu_ is held
-    // exclusively), and the graph comes out as if the batch had been inserted in one go.
-    SetStagedMarks(false);
-    Status s = UpsertLocked(labels, vectors, threads);
+    VECTRON_RETURN_IF_ERROR(Grow(need));
+    hnswlib::HierarchicalNSW<float>* graph = nullptr;
+    {
+      WriterLock lock(mu_);
+      // A label that has a slot (a removed point's label, reused, or one staged before)
+      // gets a new slot; the old one stays deleted until the next compaction. hnswlib's
+      // in-place update is not safe next to searches or other inserts.
+      for (uint64_t l : labels) {
+        auto it = hnsw_->label_lookup_.find(l);
+        if (it == hnsw_->label_lookup_.end()) continue;
+        SetHidden(l, false);
+        if (!hnsw_->isMarkedDeleted(it->second)) hnsw_->markDeletedInternal(it->second);
+        hnsw_->label_lookup_.erase(it);
+      }
+      inserting_ = true;
+      graph = hnsw_.get();
+    }
+    // hnswlib's state is written by the workers below (its own locks order them);
+    // searches and this thread hold mu_ shared meanwhile.
+    Status s;
+    {
+      ReaderLock lock(mu_);
+      s = AddNew(*graph, labels, vectors, threads);
+    }
+    WriterLock lock(mu_);
+    inserting_ = false;
+    const size_t first = limit_;
+    Publish();
+    for (size_t id = first; id < limit_; ++id) {
+      const uint64_t l = hnsw_->getExternalLabel(static_cast<hnswlib::tableint>(id));
+      NoteInternal(l, static_cast<hnswlib::tableint>(id));
+      SetHidden(l, true);
+    }
     UpdateCodes(labels);
-    for (uint64_t l : labels) SetHidden(l, hnsw_->label_lookup_.count(l) != 0);
-    // Everything staged is hidden again before the lock is released, even after an error.
-    SetStagedMarks(true);
     return s;
   }
 
   Status Reveal(std::span<const uint64_t> labels) override {
+    MutexLock w(write_mu_);
     WriterLock lock(mu_);
-    for (uint64_t l : labels) {
-      if (!IsHidden(l)) continue;
-      SetHidden(l, false);
-      auto it = hnsw_->label_lookup_.find(l);
-      if (it != hnsw_->label_lookup_.end() && hnsw_->isMarkedDeleted(it->second))
-        hnsw_->unmarkDeletedInternal(it->second);
-    }
+    for (uint64_t l : labels) SetHidden(l, false);
     CompactStaged();
     return Status::OK();
   }
 
  private:
-  Status UpsertLocked(std::span<const uint64_t> labels, std::span<const float> vectors, unsigned threads)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    size_t fresh = 0;
-    for (uint64_t l : labels) fresh += hnsw_->label_lookup_.count(l) == 0;
-    size_t need = hnsw_->cur_element_count + fresh;
+  // Grows the graph (and the codes) to hold `need` slots. The copies (base layer, codes,
+  // per-node locks) are made under the shared lock, beside the searches: nothing else
+  // changes the graph meanwhile (write_mu_). Only the swap holds mu_ exclusively.
+  Status Grow(size_t need) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_) ABSL_LOCKS_EXCLUDED(mu_) {
     if (need > kMaxElements)
       return Status::ResourceExhausted("HNSW index: more than " + std::to_string(kMaxElements) + " slots");
-    if (need > hnsw_->max_elements_) {
-      size_t grown = std::min(kMaxElements, std::max<size_t>(need, hnsw_->max_elements_ + hnsw_->max_elements_ / 2 + 1024));
-      try {
-        hnsw_->resizeIndex(grown);
-      } catch (const std::exception& e) {
-        return Status::ResourceExhausted(std::string("growing HNSW index: ") + e.what());
+    size_t grown = 0, stride = 0, count = 0;
+    char* level0 = nullptr;
+    std::vector<std::mutex> locks;
+    std::vector<int> levels;
+    AlignedRows codes(sq8_ ? sq8_->code_bytes() : 0);
+    {
+      ReaderLock lock(mu_);
+      const auto& h = *hnsw_;
+      if (need <= h.max_elements_) return Status::OK();
+      grown = std::min(kMaxElements, std::max<size_t>(need, h.max_elements_ + h.max_elements_ / 2 + 1024));
+      stride = h.size_data_per_element_;
+      count = h.cur_element_count;
+      level0 = static_cast<char*>(AllocateHugePageable(grown * stride));
+      const auto no_memory = [&](const char* what) {
+        std::free(level0);
+        return Status::ResourceExhausted("growing HNSW index to " + std::to_string(grown) + " slots: no memory for " + what);
+      };
+      if (!level0) return no_memory("the base layer");
+      // Room for the codes of every slot before any point goes in: a search must find a
+      // code for each published node it reaches.
+      if (sq8_) {
+        if (!codes.Reserve(grown)) return no_memory("the sq8 codes");
+        if (codes_.rows()) std::memcpy(codes.row(0), codes_.row(0), codes_.rows() * codes_.row_bytes());
       }
-      RelocateLevel0();
+      try {
+        std::vector<std::mutex>(grown).swap(locks);
+        levels.reserve(grown);
+        levels.assign(h.element_levels_.begin(), h.element_levels_.end());
+        levels.resize(grown, 0);
+      } catch (const std::bad_alloc&) {
+        return no_memory("the per-node locks");
+      }
+      std::memcpy(level0, h.data_level0_memory_, count * stride);
     }
-    // Room for the codes of every slot before any point goes in: a search must find a
-    // code for each node it reaches.
-    if (sq8_ && !codes_.Reserve(hnsw_->max_elements_))
-      return Status::ResourceExhausted("HNSW index: no memory for the sq8 codes of " +
-                                       std::to_string(hnsw_->max_elements_) + " slots");
-    // Labels already in the graph (replacements, and reused slots of deleted points) go
-    // one at a time: hnswlib 0.6.2's update path (unmarkDeletedInternal's unlocked
-    // num_deleted_, updatePoint's neighbour repair) races with itself and with inserts
-    // (found by ThreadSanitizer). New labels then go in parallel.
-    std::vector<size_t> fresh_rows;
-    fresh_rows.reserve(labels.size());
+    WriterLock lock(mu_);
+    auto& h = *hnsw_;
+    auto* links = static_cast<char**>(std::realloc(h.linkLists_, sizeof(void*) * grown));
+    auto* pool = new (std::nothrow) hnswlib::VisitedListPool(1, static_cast<int>(grown));
+    if (!links || !pool) {
+      delete pool;
+      std::free(level0);
+      return Status::ResourceExhausted("growing HNSW index to " + std::to_string(grown) + " slots: no memory");
+    }
+    // hnswlib's resizeIndex, without its copies (made above).
+    h.linkLists_ = links;
+    delete h.visited_list_pool_;
+    h.visited_list_pool_ = pool;
+    h.element_levels_.swap(levels);
+    h.link_list_locks_.swap(locks);
+    std::free(h.data_level0_memory_);
+    h.data_level0_memory_ = level0;
+    h.max_elements_ = grown;
+    if (sq8_) codes_ = std::move(codes);
+    return Status::OK();
+  }
+
+  // Inserts labels that hnswlib does not know, in parallel. hnswlib's addPoint of new
+  // labels is safe to call concurrently (per-node locks), and next to our searches
+  // (graph_search.h); REQUIRES: room for all of them (Grow).
+  static Status AddNew(hnswlib::HierarchicalNSW<float>& graph, std::span<const uint64_t> labels,
+                       std::span<const float> vectors, unsigned threads) {
+    const size_t dim = labels.empty() ? 0 : vectors.size() / labels.size();
     std::mutex err_mu;
     Status first_error;
-    // The workers below insert while this thread holds mu_ for them.
-    hnswlib::HierarchicalNSW<float>& graph = *hnsw_;
-    auto add = [&](size_t i) {
+    ParallelFor(labels.size(), labels.size() < 64 ? 1 : threads, [&](size_t i) {
       try {
-        graph.addPoint(vectors.data() + i * dim_, labels[i]);
+        graph.addPoint(vectors.data() + i * dim, labels[i]);
       } catch (const std::exception& e) {
         std::lock_guard g(err_mu);
         if (first_error.ok()) first_error = Status::Internal(std::string("hnswlib addPoint: ") + e.what());
       }
-    };
+    });
+    return first_error;
+  }
+
+  // Makes every slot hnswlib holds published: ids below limit_ have their codes, their
+  // label → id and their hidden bits. Exclusive lock, after the change.
+  void Publish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    limit_ = hnsw_->cur_element_count;
+    hidden_bits_.resize((limit_ + 63) / 64, 0);
+  }
+
+  Status UpsertLocked(std::span<const uint64_t> labels, std::span<const float> vectors, unsigned threads)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    // Grow has made room for every new label.
+    // Labels already in the graph (replacements, and reused slots of deleted points) go
+    // one at a time: hnswlib 0.6.2's update path (unmarkDeletedInternal's unlocked
+    // num_deleted_, updatePoint's neighbour repair) races with itself and with inserts
+    // (found by ThreadSanitizer). New labels then go in parallel.
+    std::vector<uint64_t> fresh_labels;
+    std::vector<float> fresh_vectors;
+    Status first_error;
     for (size_t i = 0; i < labels.size(); ++i) {
-      if (hnsw_->label_lookup_.count(labels[i])) add(i);
-      else fresh_rows.push_back(i);
+      if (!hnsw_->label_lookup_.count(labels[i])) {
+        fresh_labels.push_back(labels[i]);
+        fresh_vectors.insert(fresh_vectors.end(), vectors.begin() + i * dim_, vectors.begin() + (i + 1) * dim_);
+        continue;
+      }
+      try {
+        hnsw_->addPoint(vectors.data() + i * dim_, labels[i]);
+      } catch (const std::exception& e) {
+        if (first_error.ok()) first_error = Status::Internal(std::string("hnswlib addPoint: ") + e.what());
+      }
     }
-    // hnswlib's addPoint of new labels is safe to call concurrently (per-node locks).
-    ParallelFor(fresh_rows.size(), fresh_rows.size() < 64 ? 1 : threads, [&](size_t j) { add(fresh_rows[j]); });
+    Status s = AddNew(*hnsw_, fresh_labels, fresh_vectors, threads);
+    if (first_error.ok()) first_error = s;
+    Publish();
     for (uint64_t l : labels) {
-      SetHidden(l, false);  // addPoint made it visible
       auto it = hnsw_->label_lookup_.find(l);
       if (it != hnsw_->label_lookup_.end()) NoteInternal(l, it->second);
+      SetHidden(l, false);  // addPoint made it visible
     }
     return first_error;
   }
 
  public:
   Status Remove(std::span<const uint64_t> labels) override {
+    MutexLock w(write_mu_);
     WriterLock lock(mu_);
     for (uint64_t l : labels) {
       SetHidden(l, false);  // a hidden label that is removed stays deleted, as a free slot
@@ -175,7 +290,7 @@ class HnswIndexImpl final : public HnswIndex {
                                const IndexSearchOptions& options) const override {
     ReaderLock lock(mu_);
     if (options.exact) return SearchExact(query.data(), k, options.filter);
-    if (hnsw_->cur_element_count == 0 || k == 0) return {};
+    if (limit_ == 0 || k == 0) return {};
     const GraphView g = View();
     const Kernels& kern = ActiveKernels();
     BaseSearchOptions bo;
@@ -198,7 +313,7 @@ class HnswIndexImpl final : public HnswIndex {
     FloatDistance exact(g, query.data(), dim_, metric_ == Metric::kL2, kern);
     if (sq8_) {
       sq8_->Prepare(query.data(), &b.prepared);
-      Sq8Distance approx(*sq8_, b.prepared, codes_, kern);
+      Sq8Distance approx(*sq8_, b.prepared, codes_, kern, exact, limit_);
       SearchBase(g, approx, Descend(g, approx), bo, scratch, &found);
       Rescore(exact, &found);
     } else {
@@ -219,7 +334,7 @@ class HnswIndexImpl final : public HnswIndex {
     for (uint32_t label : labels) {
       if (label >= int_of_.size()) continue;
       hnswlib::tableint id = int_of_[label];
-      if (id == kNoInternal || h.isMarkedDeleted(id)) continue;
+      if (id == kNoInternal || id >= limit_ || h.isMarkedDeleted(id) || HiddenId(id)) continue;
       top.Push(label, h.fstdistfunc_(query.data(), h.getDataByInternalId(id), h.dist_func_param_));
     }
     return top.Take();
@@ -227,28 +342,43 @@ class HnswIndexImpl final : public HnswIndex {
 
   size_t size() const override {
     ReaderLock lock(mu_);
-    return hnsw_->cur_element_count - hnsw_->num_deleted_;
+    return limit_ - hnsw_->num_deleted_ - hidden_count_;
   }
   size_t deleted_slots() const override {
     ReaderLock lock(mu_);
-    return hnsw_->num_deleted_ - hidden_count_;
+    return hnsw_->num_deleted_;
   }
   size_t slots() const override {
     ReaderLock lock(mu_);
-    return hnsw_->cur_element_count;
+    return limit_;
   }
   size_t memory_bytes() const override {
     ReaderLock lock(mu_);
     const auto& h = *hnsw_;
     size_t bytes = h.max_elements_ * (h.size_data_per_element_ + sizeof(void*) + sizeof(int) + sizeof(std::mutex));
-    for (size_t i = 0; i < h.cur_element_count; ++i)
+    for (size_t i = 0; i < limit_; ++i)
       if (h.element_levels_[i] > 0) bytes += h.size_links_per_element_ * static_cast<size_t>(h.element_levels_[i]);
-    bytes += h.label_lookup_.size() * 40;  // unordered_map node + bucket, approximately
-    return bytes + codes_.memory_bytes();
+    bytes += limit_ * 40;  // label_lookup_: unordered_map node + bucket, approximately
+    return bytes + codes_.memory_bytes() + hidden_bits_.capacity() * sizeof(uint64_t);
   }
 
   Status Save(const std::string& path) const override {
-    ReaderLock lock(mu_);
+    MutexLock w(write_mu_);  // no insert runs while the graph is written
+    {
+      ReaderLock lock(mu_);
+      if (hidden_count_ == 0) return SaveLocked(path);
+    }
+    // Staged nodes go to the file as deleted (a reopen replays their batch from the
+    // change log), so the graph is marked for the time of the save.
+    WriterLock lock(mu_);
+    MarkStaged(true);
+    Status s = SaveLocked(path);
+    MarkStaged(false);
+    return s;
+  }
+
+ private:
+  Status SaveLocked(const std::string& path) const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     const auto& h = *hnsw_;
     // The size hnswlib's saveIndex must produce; it does not check its stream, so a
     // short write (full disk) is caught here instead.
@@ -272,8 +402,8 @@ class HnswIndexImpl final : public HnswIndex {
       ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     const auto& h = *hnsw_;
     TopK top(k);
-    for (hnswlib::tableint i = 0; i < h.cur_element_count; ++i) {
-      if (h.isMarkedDeleted(i)) continue;
+    for (hnswlib::tableint i = 0; i < limit_; ++i) {
+      if (h.isMarkedDeleted(i) || HiddenId(i)) continue;
       if (filter && !filter->Allows(h.getExternalLabel(i))) continue;
       top.Push(h.getExternalLabel(i), h.fstdistfunc_(q, h.getDataByInternalId(i), h.dist_func_param_));
     }
@@ -290,17 +420,31 @@ class HnswIndexImpl final : public HnswIndex {
     g.label_offset = h.label_offset_;
     g.upper = h.linkLists_;
     g.upper_stride = h.size_links_per_element_;
-    g.entry = h.enterpoint_node_;
-    g.max_level = h.maxlevel_;
-    g.count = h.cur_element_count;
     g.any_deleted = h.num_deleted_ > 0;
+    g.visible = limit_;
+    g.hidden = hidden_count_ ? hidden_bits_.data() : nullptr;
+    if (!inserting_) {
+      g.entry = h.enterpoint_node_;
+      g.max_level = h.maxlevel_;
+      g.count = h.cur_element_count;
+      return g;
+    }
+    // Inserts run: addPoint changes the entry point under hnswlib's `global` lock, and
+    // may write any id below max_elements_ (which cannot change: growing needs mu_).
+    {
+      std::lock_guard entry_lock(hnsw_->global);
+      g.entry = h.enterpoint_node_;
+      g.max_level = h.maxlevel_;
+    }
+    g.count = h.max_elements_;
+    g.locks = hnsw_->link_list_locks_.data();
     return g;
   }
 
   // The allowed set as a bit mask over internal ids, so that testing a neighbour (and a
   // two-hop neighbour) touches a small array instead of the node's memory.
   std::vector<uint64_t> AllowedMask(const LabelFilter& filter) const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-    const size_t n = hnsw_->cur_element_count;
+    const size_t n = limit_;
     std::vector<uint64_t> mask((n + 63) / 64);
     for (uint32_t label : filter.AllowedLabels()) {
       if (label >= int_of_.size()) continue;
@@ -375,10 +519,21 @@ class HnswIndexImpl final : public HnswIndex {
   bool IsHidden(uint64_t label) const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     return label < hidden_.size() && hidden_[label];
   }
+  // True if internal id `id` (< limit_) is staged.
+  bool HiddenId(size_t id) const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return hidden_count_ && ((hidden_bits_[id >> 6] >> (id & 63)) & 1);
+  }
+  // Stages (on) or shows (off) `label`, and its node: label → id is set for it, and its
+  // id below limit_.
   void SetHidden(uint64_t label, bool on) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (IsHidden(label) == on) return;
     if (on && label >= hidden_.size()) hidden_.resize(label + 1 + label / 8, false);
     hidden_[label] = on;
+    if (label < int_of_.size() && int_of_[label] != kNoInternal) {
+      const size_t id = int_of_[label];
+      if (on) hidden_bits_[id >> 6] |= uint64_t{1} << (id & 63);
+      else hidden_bits_[id >> 6] &= ~(uint64_t{1} << (id & 63));
+    }
     if (on) {
       ++hidden_count_;
       staged_.push_back(label);
@@ -386,16 +541,13 @@ class HnswIndexImpl final : public HnswIndex {
       --hidden_count_;
     }
   }
-  // Sets (true) or clears (false) the delete mark of every hidden node.
-  // Costs one flag per hidden node: the caller keeps chunks at least 1/32 of what is
-  // hidden, so this stays small next to the inserts.
-  void SetStagedMarks(bool hidden) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    CompactStaged();
+  // Sets (true) or clears (false) hnswlib's delete mark on every staged node, for Save.
+  void MarkStaged(bool mark) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     for (uint64_t l : staged_) {
-      if (l >= int_of_.size() || int_of_[l] == kNoInternal) continue;
+      if (!IsHidden(l) || l >= int_of_.size() || int_of_[l] == kNoInternal) continue;
       hnswlib::tableint id = int_of_[l];
-      if (hidden && !hnsw_->isMarkedDeleted(id)) hnsw_->markDeletedInternal(id);
-      if (!hidden && hnsw_->isMarkedDeleted(id)) hnsw_->unmarkDeletedInternal(id);
+      if (mark && !hnsw_->isMarkedDeleted(id)) hnsw_->markDeletedInternal(id);
+      if (!mark && hnsw_->isMarkedDeleted(id)) hnsw_->unmarkDeletedInternal(id);
     }
   }
   // Drops labels that are no longer hidden from staged_ (duplicates are harmless).
@@ -423,16 +575,26 @@ class HnswIndexImpl final : public HnswIndex {
 
   const uint32_t dim_;
   const Metric metric_;
-  // Shared: searches, reads, Save. Exclusive: every change (and hnswlib's setEf,
-  // resizeIndex, which must not overlap a search).
+  // Held by every change and by Save for their whole time: one writer at a time.
+  mutable Mutex write_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  // Shared: searches, reads, Save, and StageHidden's inserts. Exclusive: every other
+  // change (and hnswlib's resizeIndex, which must not overlap a search or an insert).
   mutable SharedMutex mu_;
+  // Ids below this are published: they have codes, label → id and hidden bits. Ids at or
+  // past it are in flight (StageHidden's inserts), walked through but never returned.
+  size_t limit_ ABSL_GUARDED_BY(mu_) = 0;
+  // True while StageHidden inserts under the shared lock (searches then copy link lists
+  // under hnswlib's per-node locks).
+  bool inserting_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<uint64_t> hidden_bits_ ABSL_GUARDED_BY(mu_);  // one per id below limit_: staged
   std::vector<hnswlib::tableint> int_of_ ABSL_GUARDED_BY(mu_);  // label -> hnswlib internal id
-  std::vector<bool> hidden_ ABSL_GUARDED_BY(mu_);               // labels staged by StageHidden
+  std::vector<bool> hidden_ ABSL_GUARDED_BY(mu_);               // labels staged by StageHidden, not revealed
   std::vector<uint64_t> staged_ ABSL_GUARDED_BY(mu_);           // the hidden labels (maybe stale)
   size_t hidden_count_ ABSL_GUARDED_BY(mu_) = 0;
   std::unique_ptr<hnswlib::SpaceInterface<float>> space_;
-  // The graph: read under the shared lock, changed under the exclusive one (hnswlib's
-  // own per-node locks let parallel addPoint calls share that exclusive hold).
+  // The graph: read under the shared lock, changed under the exclusive one, except for
+  // inserts of new labels into free slots, which hnswlib's per-node locks let run in
+  // parallel with each other and, in StageHidden, with searches (graph_search.h).
   std::unique_ptr<hnswlib::HierarchicalNSW<float>> hnsw_ ABSL_PT_GUARDED_BY(mu_);
   std::unique_ptr<Sq8Codec> sq8_;  // set for Quantization::kSq8
   AlignedRows codes_ ABSL_GUARDED_BY(mu_){0};  // sq8 code of each internal id

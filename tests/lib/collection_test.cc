@@ -475,9 +475,9 @@ TEST_CASE("searches run concurrently with a writer") {
   CHECK(c->Stats().value().index_kind == "hnsw");
 }
 
-// A large batch enters the graph in chunks (IndexCache::kStageChunk) with searches
-// running between them, but becomes visible all at once: a search near the batch sees
-// either none of it or only it.
+// A large batch enters the graph hidden while searches run (IndexCache::ApplyStaged,
+// HnswIndex::StageHidden), but becomes visible all at once: a search near the batch
+// sees either none of it or only it.
 TEST_CASE("graph: searches running concurrently with a large batch see all of it or none") {
   TempDir dir;
   auto db = OpenDb(dir.path());
