@@ -50,6 +50,16 @@ class CollectionImpl final : public Collection {
   Status Checkpoint() override;
   Status Compact(const CompactOptions& options) override;  // compact.cc
   uint32_t ShardOf(std::string_view id) const override;
+  // Reranking and feedback (collection_rerank.cc).
+  Result<RerankedResult> SearchReranked(std::span<const float> query, const SearchParams& params,
+                                        const RerankPipeline& pipeline, const RerankOptions& options) const override;
+  using Collection::Feedback;
+  Status Feedback(const Rating& r) override;
+  Result<RatingStats> FeedbackStats(std::string_view point_id) const override;
+  Status ExportFeedback(const std::function<Status(const Rating&)>& fn) const override;
+  Status SetDefaultRerank(std::string_view pipeline_json) override;
+  Result<std::string> DefaultRerank() const override;
+  Result<uint64_t> Version() const override;
   size_t shard_count() const override { return shards_.size(); }
 
   // --- For the rest of lib/. (No accessor hands out a shard: writing to one directly
