@@ -11,6 +11,7 @@
 #include "net/api/auth_routes.h"
 #include "net/api/request_json.h"
 #include "net/api/rest_points.h"
+#include "net/api/rest_rerank.h"
 #include "util/untrusted_json.h"
 
 namespace vectron::net {
@@ -380,7 +381,7 @@ HttpResponse ScrollPoints(RestApi& api, const HttpRequest& req, const PathParams
 
 HttpResponse Search(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal&) {
   json j = ParseBody(req, {"vector", "vectors", "k", "ef", "exact", "where", "include", "include_metadata", "include_vector",
-                           "filter_strategy", "offset", "score_threshold"});
+                           "filter_strategy", "offset", "score_threshold", "rerank", "explain"});
   bool single = j.contains("vector"), batch = j.contains("vectors");
   if (single == batch) Bad("give exactly one of \"vector\" (one query) and \"vectors\" (a list of queries)");
   SearchParams sp;
@@ -421,23 +422,42 @@ HttpResponse Search(RestApi& api, const HttpRequest& req, const PathParams& p, c
         Bad("vectors[" + std::to_string(i) + "] has " + std::to_string(d) + " numbers, vectors[0] has " + std::to_string(dim));
     }
   }
+  const bool explain = GetBool(j, "explain", false);
   std::shared_lock lock(api.collections_mu_);
   Collection* c = Take(api.db_.GetCollection(Param(p, "name")));
+  // Reranked (a "rerank" pipeline, the collection's default, or "explain"): rest_rerank.cc.
+  std::optional<RerankPipeline> pipeline = SearchPipeline(j, *c);
+  if (!pipeline && explain) pipeline.emplace();
   if (single) {
+    if (pipeline) return Raw(RerankedSearchJson(*c, q, sp, *pipeline, explain));
     auto hits = Take(c->Search(q, sp));
     std::string out;
     AppendHits(&out, hits, inc.metadata, inc.vector);
+    AddQueryId(&out);
     return Raw(std::move(out));
   }
   if (q.size() != n * c->config().dim)
     Bad("each query must have " + std::to_string(c->config().dim) + " numbers (the collection's dimension), got " +
         std::to_string(q.size() / n));
+  if (pipeline) {
+    const size_t dim = c->config().dim;
+    std::string out = "{\"results\":[";
+    for (size_t i = 0; i < n; ++i) {
+      if (i) out += ',';
+      out += RerankedSearchJson(*c, std::span<const float>(q).subspan(i * dim, dim), sp, *pipeline, explain);
+    }
+    out += "]}";
+    return Raw(std::move(out));
+  }
   // One worker thread per request: concurrency comes from concurrent requests.
   auto results = Take(c->SearchBatch(q, sp, /*threads=*/1));
   std::string out = "{\"results\":[";
   for (size_t i = 0; i < results.size(); ++i) {
     if (i) out += ',';
-    AppendHits(&out, results[i], inc.metadata, inc.vector);
+    std::string one;
+    AppendHits(&one, results[i], inc.metadata, inc.vector);
+    AddQueryId(&one);
+    out += one;
   }
   out += "]}";
   return Raw(std::move(out));
@@ -516,7 +536,7 @@ struct RouteSpec {
 size_t MaxBodyBytes(const RouteSpec& r) {
   const bool bulk = r.fn == &UpsertPoints || r.fn == &GetPoints || r.fn == &DeletePoints || r.fn == &CountPoints ||
                     r.fn == &ScrollPoints || r.fn == &Search || r.fn == &UpdateMetadata || r.fn == &UpdateVectors ||
-                    r.fn == &ListPoints;
+                    r.fn == &ListPoints || r.fn == &PutRerank;
   return bulk ? 0 : kSmallBodyBytes;
 }
 
@@ -549,6 +569,12 @@ const std::vector<RouteSpec>& Specs() {
       {"POST", "/v1/collections/{name}/scroll", &ScrollPoints, false, kReadAccess, RouteSpec::kCore},
       {"POST", "/v1/collections/{name}/search", &Search, false, kReadAccess, RouteSpec::kCore},
       {"POST", "/v1/collections/{name}/indexes", &CreateIndex, false, kWriteAccess, RouteSpec::kCore},
+      {"POST", "/v1/collections/{name}/feedback", &PostFeedback, false, kWriteAccess, RouteSpec::kCore},
+      {"GET", "/v1/collections/{name}/feedback", &GetFeedback, false, kReadAccess, RouteSpec::kCore},
+      {"GET", "/v1/collections/{name}/feedback/export", &ExportFeedback, false, kReadAccess, RouteSpec::kCore},
+      {"GET", "/v1/collections/{name}/rerank", &GetRerank, false, kReadAccess, RouteSpec::kCore},
+      {"PUT", "/v1/collections/{name}/rerank", &PutRerank, false, kWriteAccess, RouteSpec::kCore},
+      {"DELETE", "/v1/collections/{name}/rerank", &DeleteRerank, false, kWriteAccess, RouteSpec::kCore},
       {"GET", "/v1/collections/{name}/indexes", &ListIndexes, false, kReadAccess, RouteSpec::kCore},
       {"DELETE", "/v1/collections/{name}/indexes/{field}", &DropIndex, false, kWriteAccess, RouteSpec::kCore},
       {"POST", "/v1/_debug/block", &DebugBlock, false, kAdminAccess, RouteSpec::kDebug},
