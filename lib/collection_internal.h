@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "compact.h"
+#include "rerank/result_cache.h"
 #include "storage/lmdb.h"
 #include "util/mutex.h"
 #include "vectron/collection.h"
@@ -60,6 +61,7 @@ class CollectionImpl final : public Collection {
   Status SetDefaultRerank(std::string_view pipeline_json) override;
   Result<std::string> DefaultRerank() const override;
   Result<uint64_t> Version() const override;
+  ResultCacheStats CacheStats() const override { return result_cache_.Stats(); }
   size_t shard_count() const override { return shards_.size(); }
 
   // --- For the rest of lib/. (No accessor hands out a shard: writing to one directly
@@ -98,6 +100,7 @@ class CollectionImpl final : public Collection {
   const std::string name_, dir_;
   const CollectionConfig config_;
   const DatabaseOptions options_;
+  mutable ResultCache result_cache_{options_.result_cache_bytes};  // Reranked searches (collection_rerank.cc).
   std::vector<std::unique_ptr<ShardImpl>> shards_;
   std::optional<storage::LmdbEnv> journal_;  // Only with more than one shard.
   storage::Dbi journal_batches_, journal_meta_;

@@ -37,6 +37,22 @@ Result<RerankedResult> CollectionImpl::SearchReranked(std::span<const float> que
   VECTRON_RETURN_IF_ERROR(ValidateSearch(query, params, config_));
   const int wanted = params.k + params.offset;
   VECTRON_RETURN_IF_ERROR(pipeline.Validate(wanted));
+  // The cache: keyed by every input, tagged with the version read before the search (a
+  // write after it makes the entry stale, never a stale answer current).
+  const bool cacheable = options.cache && result_cache_.enabled() && !pipeline.custom &&
+                         !(pipeline.decay && options.now_ms == 0);
+  std::string cache_key;
+  uint64_t version = 0;
+  if (cacheable) {
+    VECTRON_ASSIGN_OR_RETURN(version, Version());
+    cache_key = ResultCacheKey(query, params, pipeline, options);
+    if (auto hits = result_cache_.Lookup(cache_key, version)) {
+      RerankedResult out;
+      out.hits = std::move(*hits);
+      out.query_id = NewQueryId();
+      return out;
+    }
+  }
   SearchParams inner = params;
   inner.k = pipeline.CandidatesFor(wanted);
   inner.offset = 0;
@@ -68,6 +84,7 @@ Result<RerankedResult> CollectionImpl::SearchReranked(std::span<const float> que
     if (!params.include_vector) h.hit.vector.clear();
     if (!params.include_metadata) h.hit.metadata.clear();
   }
+  if (cacheable) result_cache_.Insert(cache_key, version, out.hits);
   out.query_id = NewQueryId();
   return out;
 }

@@ -39,8 +39,12 @@ Status ShardImpl::ScanRatings(const std::function<Status(const Rating&)>& fn) co
 }
 
 Result<std::pair<uint64_t, uint64_t>> ShardImpl::Version() const {
+  // The points part is the seq the in-memory index reflects (after catching up with other
+  // processes, as a search does), not LMDB's: a commit is in LMDB before the index has
+  // it, and a search in between must not be filed under the new version.
+  VECTRON_RETURN_IF_ERROR(sync_.MaybeRefresh());
+  const uint64_t seq = cache_.seq();
   VECTRON_ASSIGN_OR_RETURN(ReadTxn rt, ReadTxn::Begin(store_.env()));
-  VECTRON_ASSIGN_OR_RETURN(uint64_t seq, store_.Counter(rt, meta_key::kSeq));
   VECTRON_ASSIGN_OR_RETURN(uint64_t fb, store_.Counter(rt, meta_key::kFeedbackSeq));
   return std::make_pair(seq, fb);
 }

@@ -81,8 +81,9 @@ class ShardImpl final : public Shard {
   Result<std::vector<RatingStats>> RatingStatsOf(std::span<const std::string> ids) const;
   // Every rating, in one snapshot (feedback::Scan).
   Status ScanRatings(const std::function<Status(const Rating&)>& fn) const;
-  // The shard's version: point batches and ratings ever committed (seq, feedback_seq),
-  // as a snapshot sees them; any commit changes it.
+  // The shard's version: (the change-log seq the in-memory index reflects, once caught
+  // up as a search would be; ratings ever committed). Grows with every write and rating
+  // that a search can see.
   Result<std::pair<uint64_t, uint64_t>> Version() const;
   // A text under meta `key` ("" if none) and its durable replacement ("" deletes).
   Result<std::string> MetaText(std::string_view key) const;

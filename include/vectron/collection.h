@@ -127,8 +127,11 @@ class Collection {
   virtual Status SetDefaultRerank(std::string_view pipeline_json) = 0;
   // The stored default pipeline's JSON, "" if none.
   virtual Result<std::string> DefaultRerank() const = 0;
-  // A number that changes whenever a committed write or rating changes the collection
-  // (from any process): result caches key on it.
+  // The result cache's counters (see RerankOptions::cache).
+  virtual ResultCacheStats CacheStats() const = 0;
+  // A number that grows with every committed write or rating (from any process) once a
+  // search can see it: a search that starts after reading version v sees at least v.
+  // Result caches key on it.
   virtual Result<uint64_t> Version() const = 0;
 
   // The shard that owns `id` (stable: FNV-1a 64 of the id, modulo shard count).

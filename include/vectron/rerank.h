@@ -146,6 +146,21 @@ struct RerankedResult {
 struct RerankOptions {
   bool explain = false;   // Fill each hit's components.
   int64_t now_ms = 0;     // Clock of the decay stage; 0 = the system clock.
+  // Answer from / store in the collection's result cache (DatabaseOptions::
+  // result_cache_bytes). Never used for a custom stage, nor for a decay stage on the
+  // system clock (their answers depend on more than the key).
+  bool cache = true;
+};
+
+// What a collection's result cache holds and did (counters since open).
+struct ResultCacheStats {
+  uint64_t hits = 0;
+  uint64_t misses = 0;
+  uint64_t evictions = 0;      // Dropped to make room (least recently used).
+  uint64_t invalidations = 0;  // Found stale (the collection changed since).
+  uint64_t entries = 0;
+  uint64_t bytes = 0;
+  uint64_t capacity_bytes = 0;
 };
 
 // A fresh random query id (32 hex digits). Thread-safe.

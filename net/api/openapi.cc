@@ -68,7 +68,8 @@ json Build(bool auth) {
                            {"score_threshold", {{"type", "number"}, {"description", "largest distance kept"}}},
                            {"rerank", {{"oneOf", {Ref("RerankPipeline"), boolean}},
                                        {"description", "a pipeline (docs/rerank.md), or false to skip the default"}}},
-                           {"explain", {{"type", "boolean"}, {"description", "each hit's relevance components"}}}});
+                           {"explain", {{"type", "boolean"}, {"description", "each hit's relevance components"}}},
+                           {"cache", {{"type", "boolean"}, {"description", "false: skip the result cache (reranked searches)"}}}});
   json num = {{"type", "number"}};
   schemas["RerankPipeline"] =
       Obj({{"candidates", {{"type", "integer"}, {"description", "points fetched, k..1000 (default 4 × k)"}}},

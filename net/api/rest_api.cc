@@ -189,7 +189,7 @@ HttpResponse MetricsRoute(RestApi& api, const HttpRequest& req, const PathParams
   std::shared_lock lock(api.collections_mu_);
   auto names = api.db_.ListCollections();
   if (!names.ok()) return r;
-  std::string points, mem, disk;
+  std::string points, mem, disk, cache;
   for (auto& n : *names) {
     auto c = api.db_.GetCollection(n);
     if (!c.ok()) continue;
@@ -199,6 +199,7 @@ HttpResponse MetricsRoute(RestApi& api, const HttpRequest& req, const PathParams
     points += "vectron_collection_points" + lbl + std::to_string(st->count) + "\n";
     mem += "vectron_collection_index_memory_bytes" + lbl + std::to_string(st->index_memory_bytes) + "\n";
     disk += "vectron_collection_disk_bytes" + lbl + std::to_string(st->disk_bytes) + "\n";
+    cache += RerankCacheMetrics(n, (*c)->CacheStats());  // rest_rerank.cc
   }
   r.body += "# HELP vectron_collections Collections in the database.\n# TYPE vectron_collections gauge\n";
   r.body += "vectron_collections " + std::to_string(names->size()) + "\n";
@@ -207,6 +208,7 @@ HttpResponse MetricsRoute(RestApi& api, const HttpRequest& req, const PathParams
             "# TYPE vectron_collection_index_memory_bytes gauge\n" + mem;
   r.body += "# HELP vectron_collection_disk_bytes LMDB data plus saved index files per collection.\n"
             "# TYPE vectron_collection_disk_bytes gauge\n" + disk;
+  r.body += RerankCacheMetricsHelp() + cache;
   return r;
 }
 
@@ -381,7 +383,7 @@ HttpResponse ScrollPoints(RestApi& api, const HttpRequest& req, const PathParams
 
 HttpResponse Search(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal&) {
   json j = ParseBody(req, {"vector", "vectors", "k", "ef", "exact", "where", "include", "include_metadata", "include_vector",
-                           "filter_strategy", "offset", "score_threshold", "rerank", "explain"});
+                           "filter_strategy", "offset", "score_threshold", "rerank", "explain", "cache"});
   bool single = j.contains("vector"), batch = j.contains("vectors");
   if (single == batch) Bad("give exactly one of \"vector\" (one query) and \"vectors\" (a list of queries)");
   SearchParams sp;
@@ -422,14 +424,14 @@ HttpResponse Search(RestApi& api, const HttpRequest& req, const PathParams& p, c
         Bad("vectors[" + std::to_string(i) + "] has " + std::to_string(d) + " numbers, vectors[0] has " + std::to_string(dim));
     }
   }
-  const bool explain = GetBool(j, "explain", false);
+  const bool explain = GetBool(j, "explain", false), cache = GetBool(j, "cache", true);
   std::shared_lock lock(api.collections_mu_);
   Collection* c = Take(api.db_.GetCollection(Param(p, "name")));
   // Reranked (a "rerank" pipeline, the collection's default, or "explain"): rest_rerank.cc.
   std::optional<RerankPipeline> pipeline = SearchPipeline(j, *c);
   if (!pipeline && explain) pipeline.emplace();
   if (single) {
-    if (pipeline) return Raw(RerankedSearchJson(*c, q, sp, *pipeline, explain));
+    if (pipeline) return Raw(RerankedSearchJson(*c, q, sp, *pipeline, explain, cache));
     auto hits = Take(c->Search(q, sp));
     std::string out;
     AppendHits(&out, hits, inc.metadata, inc.vector);
@@ -444,7 +446,7 @@ HttpResponse Search(RestApi& api, const HttpRequest& req, const PathParams& p, c
     std::string out = "{\"results\":[";
     for (size_t i = 0; i < n; ++i) {
       if (i) out += ',';
-      out += RerankedSearchJson(*c, std::span<const float>(q).subspan(i * dim, dim), sp, *pipeline, explain);
+      out += RerankedSearchJson(*c, std::span<const float>(q).subspan(i * dim, dim), sp, *pipeline, explain, cache);
     }
     out += "]}";
     return Raw(std::move(out));

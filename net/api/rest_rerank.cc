@@ -2,8 +2,10 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <iterator>
 
 #include "net/api/api_util.h"
+#include "net/api/metrics.h"
 #include "net/api/request_json.h"
 
 namespace vectron::net::api {
@@ -86,9 +88,10 @@ std::optional<RerankPipeline> SearchPipeline(const json& body, const Collection&
 }
 
 std::string RerankedSearchJson(const Collection& c, std::span<const float> query, const SearchParams& sp,
-                               const RerankPipeline& pipeline, bool explain) {
+                               const RerankPipeline& pipeline, bool explain, bool cache) {
   RerankOptions o;
   o.explain = explain;
+  o.cache = cache;
   RerankedResult r = Take(c.SearchReranked(query, sp, pipeline, o));
   json hits = json::array();
   for (const auto& h : r.hits) {
@@ -105,6 +108,34 @@ std::string RerankedSearchJson(const Collection& c, std::span<const float> query
   }
   json out = {{"query_id", r.query_id}, {"hits", std::move(hits)}};
   return out.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+namespace {
+
+constexpr const char* kCacheMetrics[][3] = {
+    {"vectron_rerank_cache_hits_total", "counter", "Reranked searches answered from the result cache."},
+    {"vectron_rerank_cache_misses_total", "counter", "Reranked searches the result cache could not answer."},
+    {"vectron_rerank_cache_evictions_total", "counter", "Result cache entries dropped to make room (LRU)."},
+    {"vectron_rerank_cache_invalidations_total", "counter", "Result cache entries found stale after a write."},
+    {"vectron_rerank_cache_entries", "gauge", "Entries in the result cache."},
+    {"vectron_rerank_cache_bytes", "gauge", "Memory held by the result cache."},
+};
+
+}  // namespace
+
+std::string RerankCacheMetricsHelp() {
+  std::string out;
+  for (const auto& m : kCacheMetrics)
+    out += std::string("# HELP ") + m[0] + " " + m[2] + "\n# TYPE " + m[0] + " " + m[1] + "\n";
+  return out;
+}
+
+std::string RerankCacheMetrics(const std::string& name, const ResultCacheStats& st) {
+  const uint64_t values[] = {st.hits, st.misses, st.evictions, st.invalidations, st.entries, st.bytes};
+  std::string out;
+  for (size_t i = 0; i < std::size(values); ++i)
+    out += std::string(kCacheMetrics[i][0]) + "{collection=\"" + PromEscape(name) + "\"} " + std::to_string(values[i]) + "\n";
+  return out;
 }
 
 void AddQueryId(std::string* obj) {

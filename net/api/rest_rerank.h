@@ -24,17 +24,19 @@ HttpResponse GetRerank(RestApi& api, const HttpRequest& req, const PathParams& p
 HttpResponse PutRerank(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal& who);
 HttpResponse DeleteRerank(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal& who);
 
-// The search body's keys this file reads ("rerank", "explain").
-inline constexpr const char* kRerankSearchKeys[] = {"rerank", "explain"};
-
 // The pipeline a search body asks for: its "rerank" object, else (unless "rerank" is
 // false) the collection's default; nullopt for a plain search. Throws ApiError naming
 // the problem.
 std::optional<RerankPipeline> SearchPipeline(const nlohmann::json& body, const Collection& c);
 // One reranked search's response object: {"query_id", "hits": [{"id", "score",
-// "relevance", "metadata"?, "vector"?, "components"?}]}. Throws ApiError.
+// "relevance", "metadata"?, "vector"?, "components"?}]}; `cache` false skips the result
+// cache. Throws ApiError.
 std::string RerankedSearchJson(const Collection& c, std::span<const float> query, const SearchParams& sp,
-                               const RerankPipeline& pipeline, bool explain);
+                               const RerankPipeline& pipeline, bool explain, bool cache);
+// /metrics lines of collection `name`'s result cache (hits, misses, evictions,
+// invalidations as counters; entries and bytes as gauges), and their HELP/TYPE header.
+std::string RerankCacheMetrics(const std::string& name, const ResultCacheStats& st);
+std::string RerankCacheMetricsHelp();
 // Adds "query_id": a fresh id to the JSON object `obj` (text ending in '}').
 void AddQueryId(std::string* obj);
 

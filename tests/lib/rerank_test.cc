@@ -2,7 +2,9 @@
 // checks and JSON form, and Collection::SearchReranked end to end.
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <cmath>
+#include <thread>
 
 #include "test_util.h"
 #include "vectron/database.h"
@@ -261,4 +263,153 @@ TEST_CASE("SearchReranked fetches candidates, reranks, pages and names the query
   CHECK(lifted.hits[0].components.feedback > 1.0);
   // A bad query is refused as Search refuses it.
   CHECK(c->SearchReranked(std::vector<float>{1, 2, 3}, sp, fb).status().IsInvalidArgument());
+}
+
+namespace {
+
+std::unique_ptr<Database> CacheDb(const std::string& dir, uint64_t cache_bytes) {
+  DatabaseOptions o;
+  o.result_cache_bytes = cache_bytes;
+  auto db = Database::Open(dir, o);
+  REQUIRE_MESSAGE(db.ok(), db.status().ToString());
+  return std::move(db).value();
+}
+
+Collection* LineCollection(Database& db, int n) {
+  CollectionConfig cfg = testing::SmallConfig(2);
+  cfg.shards = 2;
+  Collection* c = db.CreateCollection("c", cfg).value();
+  WriteBatch b;
+  for (int i = 0; i < n; ++i) b.Upsert("p" + std::to_string(i), std::vector<float>{static_cast<float>(i), 0}, "{}");
+  REQUIRE(c->Write(b).ok());
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("the result cache answers repeats and misses after a write or a rating") {
+  TempDir dir;
+  auto db = CacheDb(dir.path(), 1 << 20);
+  Collection* c = LineCollection(*db, 20);
+  const std::vector<float> q = {0, 0};
+  SearchParams sp;
+  sp.k = 2;
+  RerankPipeline p;
+  p.feedback = RerankFeedback{2.0, 5, 3};
+  auto first = c->SearchReranked(q, sp, p).value();
+  CHECK(c->CacheStats().misses == 1);
+  auto second = c->SearchReranked(q, sp, p).value();
+  CHECK(c->CacheStats().hits == 1);
+  CHECK(Ids(second.hits) == Ids(first.hits));
+  CHECK(second.query_id != first.query_id);  // a fresh id even from the cache
+  // Another parameter is another key; opting out neither reads nor writes.
+  sp.k = 3;
+  CHECK(c->SearchReranked(q, sp, p).value().hits.size() == 3);
+  CHECK(c->CacheStats().misses == 2);
+  RerankOptions no_cache;
+  no_cache.cache = false;
+  (void)c->SearchReranked(q, sp, p, no_cache).value();
+  CHECK(c->CacheStats().hits == 1);
+  CHECK(c->CacheStats().misses == 2);
+  sp.k = 2;
+  // A rating changes the answer: the cached one is stale.
+  for (int i = 0; i < 20; ++i) REQUIRE(c->Feedback("p3", 5).ok());
+  p.candidates = 10;
+  auto before = c->SearchReranked(q, sp, p).value();  // miss: new key
+  CHECK(Ids(before.hits)[0] == "p3");
+  REQUIRE(c->Feedback("p3", 1).ok());
+  (void)c->SearchReranked(q, sp, p).value();
+  CHECK(c->CacheStats().invalidations == 1);
+  // A write changes the answer.
+  const std::vector<float> q2 = {-0.5f, 0};
+  p.feedback.reset();
+  p.candidates = 0;
+  CHECK(Ids(c->SearchReranked(q2, sp, p).value().hits)[0] == "p0");
+  REQUIRE(c->Upsert(std::vector<Point>{Point{"neg", {-0.5f, 0.0f}, ""}}).ok());
+  CHECK(Ids(c->SearchReranked(q2, sp, p).value().hits)[0] == "neg");
+  CHECK(Ids(c->SearchReranked(q2, sp, p).value().hits)[0] == "neg");
+  std::string gone = "neg";
+  REQUIRE(c->Delete(std::span<const std::string>(&gone, 1)).ok());
+  CHECK(Ids(c->SearchReranked(q2, sp, p).value().hits)[0] == "p0");
+  CHECK(c->CacheStats().invalidations == 3);
+  // Custom stages and decay on the system clock are not cached.
+  const auto misses = c->CacheStats().misses, hits = c->CacheStats().hits;
+  p.decay = RerankDecay{"ts", 10, 1};
+  (void)c->SearchReranked(q, sp, p).value();
+  (void)c->SearchReranked(q, sp, p).value();
+  CHECK(c->CacheStats().misses == misses);
+  CHECK(c->CacheStats().hits == hits);
+}
+
+TEST_CASE("the result cache is bounded by bytes and evicts the least recently used") {
+  TempDir dir;
+  auto db = CacheDb(dir.path(), 4096);
+  Collection* c = LineCollection(*db, 50);
+  SearchParams sp;
+  sp.k = 10;
+  RerankPipeline p;
+  for (int i = 0; i < 50; ++i) (void)c->SearchReranked(std::vector<float>{static_cast<float>(i), 0}, sp, p).value();
+  ResultCacheStats st = c->CacheStats();
+  CHECK(st.bytes <= 4096);
+  CHECK(st.evictions > 0);
+  CHECK(st.entries + st.evictions == 50);
+  // The most recent is still there, the first is gone.
+  (void)c->SearchReranked(std::vector<float>{49, 0}, sp, p).value();
+  CHECK(c->CacheStats().hits == 1);
+  (void)c->SearchReranked(std::vector<float>{0, 0}, sp, p).value();
+  CHECK(c->CacheStats().hits == 1);
+  // Off: nothing counted, nothing kept.
+  TempDir dir2;
+  auto off = CacheDb(dir2.path(), 0);
+  Collection* c2 = LineCollection(*off, 5);
+  (void)c2->SearchReranked(std::vector<float>{0, 0}, sp, p).value();
+  CHECK(c2->CacheStats().misses == 0);
+  CHECK(c2->CacheStats().entries == 0);
+}
+
+TEST_CASE("reranked searches never get a stale cached answer while writers run concurrently") {
+  TempDir dir;
+  auto db = CacheDb(dir.path(), 1 << 20);
+  Collection* c = LineCollection(*db, 10);
+  constexpr int kWriters = 3, kRounds = 60;
+  std::atomic<int> stale{0}, errors{0};
+  std::atomic<bool> done{false};
+  RerankPipeline p;
+  SearchParams sp;
+  sp.k = 1;
+  auto where = [](int t) { return std::vector<float>{100.0f + 10.0f * static_cast<float>(t), 5}; };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kWriters; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kRounds; ++i) {
+        const std::string id = "w" + std::to_string(t) + "-" + std::to_string(i);
+        WriteBatch b;
+        b.Upsert(id, where(t), "{}");
+        if (i > 0) b.Delete("w" + std::to_string(t) + "-" + std::to_string(i - 1));
+        if (!c->Write(b).ok()) ++errors;
+        // After the write returned, the answer at its place is the new point.
+        auto r = c->SearchReranked(where(t), sp, p);
+        if (!r.ok() || r->hits.empty()) ++errors;
+        else if (r->hits[0].hit.id != id) ++stale;
+      }
+    });
+  }
+  // Readers keep the cache full of answers at the writers' places.
+  for (int r = 0; r < 2; ++r) {
+    threads.emplace_back([&] {
+      for (int i = 0; !done.load(); ++i) {
+        auto res = c->SearchReranked(where(i % kWriters), sp, p);
+        if (!res.ok()) ++errors;
+      }
+    });
+  }
+  for (int t = 0; t < kWriters; ++t) threads[t].join();
+  done = true;
+  for (size_t t = kWriters; t < threads.size(); ++t) threads[t].join();
+  CHECK(errors.load() == 0);
+  CHECK(stale.load() == 0);
+  ResultCacheStats st = c->CacheStats();
+  CHECK(st.invalidations > 0);
+  MESSAGE("cache under concurrent writes: hits ", st.hits, ", misses ", st.misses, ", invalidations ",
+          st.invalidations);
 }

@@ -167,3 +167,32 @@ def test_default_pipeline_and_ratings_survive_kill_9(tmp_path):
         assert ids(search(server)) == ["p00", "p01", "p02"]
     finally:
         server.stop()
+
+
+def test_result_cache_counts_in_metrics_and_can_be_skipped(tmp_path):
+    server = Server(tmp_path)
+    try:
+        make(server)
+        pipeline = {"boosts": [{"where": {"promoted": True}, "weight": 100}]}
+        a = search(server, rerank=pipeline)
+        b = search(server, rerank=pipeline)
+        assert ids(a) == ids(b) and a["query_id"] != b["query_id"]
+        search(server, rerank=pipeline, cache=False)
+        st, text, _ = server.call("GET", "/metrics")
+
+        def metric(name):
+            m = [l for l in text.split("\n") if l.startswith(name + '{collection="docs"}')]
+            return int(m[0].split()[-1])
+
+        assert metric("vectron_rerank_cache_hits_total") == 1
+        assert metric("vectron_rerank_cache_misses_total") == 1
+        assert metric("vectron_rerank_cache_entries") == 1 and metric("vectron_rerank_cache_bytes") > 0
+        # A write makes the cached answer stale.
+        assert server.call("PUT", "/v1/collections/docs/points",
+                           {"points": [{"id": "new", "vector": [0, 0], "metadata": {"promoted": True}}]})[0] == 200
+        assert ids(search(server, rerank=pipeline))[0] == "new"
+        st, text, _ = server.call("GET", "/metrics")
+        assert metric("vectron_rerank_cache_invalidations_total") == 1
+        assert server.call("POST", "/v1/collections/docs/search", {"vector": [0, 0], "cache": "no"})[0] == 400
+    finally:
+        server.stop()
