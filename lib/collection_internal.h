@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "compact.h"
+#include "rerank/result_cache.h"
 #include "storage/lmdb.h"
 #include "util/mutex.h"
 #include "vectron/collection.h"
@@ -50,6 +51,17 @@ class CollectionImpl final : public Collection {
   Status Checkpoint() override;
   Status Compact(const CompactOptions& options) override;  // compact.cc
   uint32_t ShardOf(std::string_view id) const override;
+  // Reranking and feedback (collection_rerank.cc).
+  Result<RerankedResult> SearchReranked(std::span<const float> query, const SearchParams& params,
+                                        const RerankPipeline& pipeline, const RerankOptions& options) const override;
+  using Collection::Feedback;
+  Status Feedback(const Rating& r) override;
+  Result<RatingStats> FeedbackStats(std::string_view point_id) const override;
+  Status ExportFeedback(const std::function<Status(const Rating&)>& fn) const override;
+  Status SetDefaultRerank(std::string_view pipeline_json) override;
+  Result<std::string> DefaultRerank() const override;
+  Result<uint64_t> Version() const override;
+  ResultCacheStats CacheStats() const override { return result_cache_.Stats(); }
   size_t shard_count() const override { return shards_.size(); }
 
   // --- For the rest of lib/. (No accessor hands out a shard: writing to one directly
@@ -88,6 +100,7 @@ class CollectionImpl final : public Collection {
   const std::string name_, dir_;
   const CollectionConfig config_;
   const DatabaseOptions options_;
+  mutable ResultCache result_cache_{options_.result_cache_bytes};  // Reranked searches (collection_rerank.cc).
   std::vector<std::unique_ptr<ShardImpl>> shards_;
   std::optional<storage::LmdbEnv> journal_;  // Only with more than one shard.
   storage::Dbi journal_batches_, journal_meta_;

@@ -10,6 +10,8 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
+#include <utility>
 #include <memory>
 #include <optional>
 #include <span>
@@ -21,6 +23,7 @@
 #include "index_cache.h"
 #include "index_sync.h"
 #include "shard_store.h"
+#include "vectron/feedback.h"
 #include "vectron/shard.h"
 
 namespace vectron {
@@ -72,6 +75,20 @@ class ShardImpl final : public Shard {
   Status CopyTo(const std::string& dest);
   // Makes closing skip the checkpoint (the files are about to be deleted).
   void SkipCheckpointOnClose() { skip_checkpoint_on_close_.store(true); }
+  // Feedback (shard_feedback.cc). Stores `r` (validated, time_ms set) after the LMDB
+  // commit. Errors: NotFound (no point r.point_id), those of LMDB.
+  Status AddRating(const Rating& r);
+  // The rating summaries of `ids` (zero counts for unrated or missing points).
+  Result<std::vector<RatingStats>> RatingStatsOf(std::span<const std::string> ids) const;
+  // Every rating, in one snapshot (feedback::Scan).
+  Status ScanRatings(const std::function<Status(const Rating&)>& fn) const;
+  // The shard's version: (the change-log seq the in-memory index reflects, once caught
+  // up as a search would be; ratings ever committed). Grows with every write and rating
+  // that a search can see.
+  Result<std::pair<uint64_t, uint64_t>> Version() const;
+  // A text under meta `key` ("" if none) and its durable replacement ("" deletes).
+  Result<std::string> MetaText(std::string_view key) const;
+  Status PutMetaText(std::string_view key, std::string_view text);
   // Flushes the LMDB environment to disk.
   Status Sync() { return store_.env().Sync(true); }
   const std::string& dir() const { return store_.dir(); }

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "feedback_store.h"
 #include "index/distance.h"
 #include "storage/keys.h"
 #include "util/files.h"
@@ -90,6 +91,7 @@ Result<ShardStore> ShardStore::Open(const std::string& dir, const CollectionConf
   VECTRON_ASSIGN_OR_RETURN(s.payload_other_, wt.OpenDbi("payload_other"));
   VECTRON_ASSIGN_OR_RETURN(s.requests_, wt.OpenDbi("requests"));
   VECTRON_ASSIGN_OR_RETURN(s.clients_, wt.OpenDbi("clients"));
+  VECTRON_ASSIGN_OR_RETURN(s.feedback_, wt.OpenDbi("feedback"));
   VECTRON_ASSIGN_OR_RETURN(auto fmt, wt.Get(s.meta_, "format"));
   if (!fmt) {
     VECTRON_RETURN_IF_ERROR(wt.Put(s.meta_, "format", kFormat));
@@ -134,6 +136,23 @@ Result<Point> ShardStore::DecodePoint(std::string_view record, const GetOptions&
 
 // ---------------------------------------------------------------------------------
 // Reads
+
+Result<std::string> ShardStore::MetaText(const storage::Txn& txn, std::string_view key) const {
+  VECTRON_ASSIGN_OR_RETURN(auto v, txn.Get(meta_, key));
+  return std::string(v.value_or(""));
+}
+
+Status ShardStore::PutMetaText(WriteTxn& txn, std::string_view key, std::string_view text) const {
+  if (!text.empty()) return txn.Put(meta_, key, text);
+  VECTRON_ASSIGN_OR_RETURN(bool gone, txn.Del(meta_, key));
+  (void)gone;
+  return Status::OK();
+}
+
+Result<bool> ShardStore::HasPoint(const storage::Txn& txn, std::string_view id) const {
+  VECTRON_ASSIGN_OR_RETURN(auto v, txn.Get(ids_, id));
+  return v.has_value();
+}
 
 Result<uint64_t> ShardStore::CountPoints(const storage::Txn& txn) const { return txn.Count(ids_); }
 Result<uint64_t> ShardStore::CountRecords(const storage::Txn& txn) const { return txn.Count(points_); }
@@ -484,6 +503,7 @@ Status PointWriter::Delete(std::string_view id) {
   VECTRON_ASSIGN_OR_RETURN(bool gone2, txn_.Del(store_.points_, EncodeU64(*label)));
   (void)gone2;
   VECTRON_RETURN_IF_ERROR(txn_.Put(store_.free_, EncodeU64(*label), ""));
+  VECTRON_RETURN_IF_ERROR(feedback::Erase(txn_, store_.feedback_, id));  // Ratings go with their point.
   Note(WriteBatch::Op::kDelete, *label);
   return Status::OK();
 }

@@ -6,8 +6,9 @@
 //
 // The schema:
 //   meta:    "format" → "1", "config" → CollectionConfig JSON, "seq", "applied_index",
-//            "next_label", "checkpoint_seq" → u64 big-endian,
-//            "payload_indexes" → JSON list of payload index definitions.
+//            "next_label", "checkpoint_seq", "feedback_seq" → u64 big-endian,
+//            "payload_indexes" → JSON list of payload index definitions,
+//            "rerank_default" → the collection's default rerank pipeline (shard 0).
 //   ids:     point id → label (u64 BE).
 //   points:  label (u64 BE) → [dim × f32 LE][u16 id length][id][metadata JSON].
 //   free:    label (u64 BE) → "" (labels of deleted points, reused first).
@@ -16,6 +17,7 @@
 //   payload_other: [u32 slot][u64 label] → "" (values an index cannot hold).
 //   requests: [u64 client][u64 seq] → outcome of a logged request (deduplication).
 //   clients:  u64 client → [u64 acked_below][u64 last log index] (requests.cc).
+//   feedback: ratings of points, deleted with their point (feedback_store.h).
 #pragma once
 
 #include <cstdint>
@@ -42,6 +44,7 @@ inline constexpr std::string_view kSeq = "seq";                      // batches 
 inline constexpr std::string_view kAppliedIndex = "applied_index";   // last external log index
 inline constexpr std::string_view kNextLabel = "next_label";         // next never-used label
 inline constexpr std::string_view kCheckpointSeq = "checkpoint_seq"; // seq of the saved graph
+inline constexpr std::string_view kFeedbackSeq = "feedback_seq";     // ratings ever added
 }  // namespace meta_key
 
 // The requests table's bounds: a client's records live until it acknowledges them or
@@ -162,6 +165,15 @@ class ShardStore {
   Status RecordRequest(storage::WriteTxn& txn, const RequestId& request, const LoggedOutcome& outcome,
                        uint64_t log_index) const;
 
+  // --- Feedback (feedback_store.h).
+  // The "feedback" database.
+  storage::Dbi feedback_dbi() const { return feedback_; }
+  // A text value under meta `key` ("" if none), and its replacement ("" deletes it).
+  Result<std::string> MetaText(const storage::Txn& txn, std::string_view key) const;
+  Status PutMetaText(storage::WriteTxn& txn, std::string_view key, std::string_view text) const;
+  // True if point `id` exists in `txn`.
+  Result<bool> HasPoint(const storage::Txn& txn, std::string_view id) const;
+
   // Decodes a point record (a view into LMDB) into a Point.
   Result<Point> DecodePoint(std::string_view record, const GetOptions& options) const;
 
@@ -174,7 +186,7 @@ class ShardStore {
   storage::LmdbEnv env_;
   std::string dir_;
   CollectionConfig config_;
-  storage::Dbi meta_, ids_, points_, free_, changes_, payload_, payload_other_, requests_, clients_;
+  storage::Dbi meta_, ids_, points_, free_, changes_, payload_, payload_other_, requests_, clients_, feedback_;
 };
 
 // The point writes of one batch inside one LMDB write transaction: ids, labels (a free

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -10,7 +11,9 @@
 #include <string_view>
 #include <vector>
 
+#include "vectron/feedback.h"
 #include "vectron/options.h"
+#include "vectron/rerank.h"
 #include "vectron/status.h"
 #include "vectron/types.h"
 
@@ -96,6 +99,40 @@ class Collection {
   // Errors: FailedPrecondition (files: another process has the collection open; the
   // indexes are compacted anyway), Cancelled, IOError.
   virtual Status Compact(const CompactOptions& options = {}) = 0;
+
+  // --- Reranking and feedback (docs/rerank.md).
+  // Searches for p.CandidatesFor(k + offset) candidates with `params` (its filter,
+  // ef, exact...), reranks them with `pipeline` and returns the best k after offset,
+  // with a fresh query id. params.score_threshold applies to the candidates' distance.
+  // Errors: InvalidArgument (as Search, or a bad pipeline, naming the stage), the custom
+  // scorer's. Thread-safe.
+  virtual Result<RerankedResult> SearchReranked(std::span<const float> query, const SearchParams& params,
+                                                const RerankPipeline& pipeline,
+                                                const RerankOptions& options = {}) const = 0;
+  // Stores a rating of r.point_id durably (committed when this returns); time_ms 0 is
+  // stamped with the system clock. Errors: InvalidArgument (ValidateRating), NotFound
+  // (no such point).
+  virtual Status Feedback(const Rating& r) = 0;
+  // Convenience: Feedback(Rating{point_id, rating, query_id, comment}).
+  Status Feedback(std::string_view point_id, int rating, std::string_view query_id = {},
+                  std::string_view comment = {});
+  // The ratings of `point_id` (zero counts if it has none or does not exist).
+  // Errors: InvalidArgument (malformed id).
+  virtual Result<RatingStats> FeedbackStats(std::string_view point_id) const = 0;
+  // Calls fn with every rating (shard by shard, each shard one snapshot, in point-id
+  // order), stopping at fn's first error, which it returns.
+  virtual Status ExportFeedback(const std::function<Status(const Rating&)>& fn) const = 0;
+  // Stores `pipeline_json` (ParseRerankPipeline's form; "" removes it) as the default
+  // pipeline, durably. Errors: InvalidArgument (unparsable pipeline).
+  virtual Status SetDefaultRerank(std::string_view pipeline_json) = 0;
+  // The stored default pipeline's JSON, "" if none.
+  virtual Result<std::string> DefaultRerank() const = 0;
+  // The result cache's counters (see RerankOptions::cache).
+  virtual ResultCacheStats CacheStats() const = 0;
+  // A number that grows with every committed write or rating (from any process) once a
+  // search can see it: a search that starts after reading version v sees at least v.
+  // Result caches key on it.
+  virtual Result<uint64_t> Version() const = 0;
 
   // The shard that owns `id` (stable: FNV-1a 64 of the id, modulo shard count).
   virtual uint32_t ShardOf(std::string_view id) const = 0;

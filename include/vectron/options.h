@@ -63,6 +63,9 @@ struct DatabaseOptions {
   // 1000 slots), a write starts a background rebuild of that graph without them
   // (Collection::Compact with files = false). 0 turns it off; else in (0, 1].
   double auto_compact_deleted_share = 0.5;
+  // Memory for each collection's cache of reranked search answers (docs/rerank.md,
+  // "Result cache"); 0 turns it off.
+  uint64_t result_cache_bytes = 64ull << 20;
 
   // OK, or InvalidArgument naming the first bad field.
   Status Validate() const;

@@ -40,6 +40,9 @@ class LocalDataService final : public DataService {
   void ListIndexes(const std::string& name, Done<std::vector<PayloadIndexInfo>> done) override;
   void DropIndex(const std::string& name, std::string field, DoneStatus done) override;
 
+  // Shares the lock that drop and rename take exclusively: while it is held no collection
+  // closes (for handlers outside the table that use a Collection* directly).
+  [[nodiscard]] std::shared_lock<std::shared_mutex> LockCollections() { return std::shared_lock(mu_); }
   // Runs `fn` with the collection `name` open, sharing the lock that drop and rename
   // take exclusively (for /metrics and other readers outside the table).
   template <typename Fn>

@@ -64,14 +64,37 @@ json Build(bool auth) {
   schemas["Hit"] = Obj({{"id", str}, {"score", {{"type", "number"}, {"description", "distance: lower is nearer"}}},
                         {"metadata", {{"type", "object"}, {"nullable", true}}}, {"vector", vec}},
                        {"id", "score"});
-  schemas["Hits"] = Obj({{"hits", {{"type", "array"}, {"items", Ref("Hit")}}}}, {"hits"});
+  schemas["Hits"] = Obj({{"hits", {{"type", "array"}, {"items", Ref("Hit")}}}, {"query_id", {{"type", "string"}}}},
+                        {"hits", "query_id"});
   schemas["Search"] = Obj({{"vector", vec}, {"vectors", {{"type", "array"}, {"items", vec}}}, {"k", integer},
                            {"ef", integer}, {"exact", boolean}, {"where", where}, {"include", include},
                            {"include_metadata", boolean}, {"include_vector", boolean},
                            {"filter_strategy", {{"type", "string"}, {"enum", {"auto", "exact", "graph", "post_filter"}}}},
                            {"offset", {{"type", "integer"}, {"description", "hits skipped first (paging)"}}},
                            {"score_threshold", {{"type", "number"}, {"description", "largest distance kept"}}},
-                           {"max_staleness_ms", staleness}});
+                           {"max_staleness_ms", staleness},
+                           {"rerank", {{"oneOf", {Ref("RerankPipeline"), boolean}},
+                                       {"description", "a pipeline (docs/rerank.md), or false to skip the default"}}},
+                           {"explain", {{"type", "boolean"}, {"description", "each hit's relevance components"}}},
+                           {"cache", {{"type", "boolean"}, {"description", "false: skip the result cache (reranked searches)"}}}});
+  json num = {{"type", "number"}};
+  schemas["RerankPipeline"] =
+      Obj({{"candidates", {{"type", "integer"}, {"description", "points fetched, k..1000 (default 4 × k)"}}},
+           {"boosts", {{"type", "array"}, {"items", Obj({{"where", where}, {"weight", num}}, {"where", "weight"})}}},
+           {"fields", {{"type", "array"},
+                       {"items", Obj({{"field", str}, {"weight", num},
+                                      {"transform", {{"type", "string"}, {"enum", {"none", "log1p"}}}}},
+                                     {"field", "weight"})}}},
+           {"decay", Obj({{"field", str}, {"half_life_s", num}, {"weight", num}}, {"field", "weight"})},
+           {"mmr", Obj({{"lambda", num}})},
+           {"feedback", Obj({{"weight", num}, {"prior_count", num}, {"prior_mean", num}}, {"weight"})}});
+  schemas["RerankedHits"] =
+      Obj({{"query_id", str},
+           {"hits", {{"type", "array"},
+                     {"items", Obj({{"id", str}, {"score", num}, {"relevance", num},
+                                    {"metadata", {{"type", "object"}, {"nullable", true}}}, {"vector", vec},
+                                    {"components", {{"type", "object"}}}}, {"id", "score", "relevance"})}}}},
+          {"query_id", "hits"});
   json paths;
   paths["/healthz"]["get"] = Op("Liveness: the process answers", nullptr, Obj({{"status", str}}), {}, false);
   paths["/readyz"]["get"] = Op("Readiness: 503 while shutting down", nullptr, Obj({{"status", str}}), {}, false);
@@ -142,8 +165,36 @@ json Build(bool auth) {
          Obj({{"points", {{"type", "array"}, {"items", Ref("Point")}}}, {"next_cursor", {{"type", "string"}, {"nullable", true}}}}),
          {400, 404}, true);
   paths["/v1/collections/{name}/search"]["post"] =
-      Op("k nearest neighbours of one query (\"vector\" → hits) or many (\"vectors\" → results)", Ref("Search"),
-         {{"oneOf", {Ref("Hits"), Obj({{"results", {{"type", "array"}, {"items", Ref("Hits")}}}})}}}, {400, 404}, true);
+      Op("k nearest neighbours of one query (\"vector\" → hits) or many (\"vectors\" → results), reranked with "
+         "\"rerank\" or the collection's default pipeline; every result carries a query_id",
+         Ref("Search"),
+         {{"oneOf", {Ref("Hits"), Ref("RerankedHits"),
+                     Obj({{"results", {{"type", "array"}, {"items", {{"oneOf", {Ref("Hits"), Ref("RerankedHits")}}}}}}})}}},
+         {400, 404}, true);
+  paths["/v1/collections/{name}/feedback"]["post"] =
+      Op("Rate a point 1-5 (201; stored durably, deleted with the point; 404 if the point does not exist)",
+         Obj({{"point_id", id_or_int}, {"rating", integer}, {"query_id", str}, {"comment", str}},
+             {"point_id", "rating"}),
+         Obj({{"point_id", str}, {"rating", integer}, {"stored", boolean}}), {400, 404}, true);
+  json histogram = Obj({{"1", integer}, {"2", integer}, {"3", integer}, {"4", integer}, {"5", integer}});
+  paths["/v1/collections/{name}/feedback"]["get"] =
+      Op("A point's ratings (?point_id=): count, mean (null if none) and histogram", nullptr,
+         Obj({{"point_id", str}, {"count", integer}, {"mean", {{"type", "number"}, {"nullable", true}}},
+              {"histogram", histogram}}),
+         {400, 404}, true);
+  paths["/v1/collections/{name}/feedback"]["get"]["parameters"].push_back(
+      {{"name", "point_id"}, {"in", "query"}, {"required", true}, {"schema", str}});
+  paths["/v1/collections/{name}/feedback/export"]["get"] =
+      Op("Every rating as JSON lines (application/x-ndjson): {point_id, rating, time_ms, query_id, comment}; at most "
+         "?limit= (1-1000000, the default), X-Vectron-Truncated: true if cut",
+         nullptr, str, {400, 404}, true);
+  paths["/v1/collections/{name}/rerank"]["get"] =
+      Op("The default rerank pipeline (null if none)", nullptr, Obj({{"rerank", Ref("RerankPipeline")}}), {404}, true);
+  paths["/v1/collections/{name}/rerank"]["put"] =
+      Op("Store the default rerank pipeline, used by searches without \"rerank\"", Ref("RerankPipeline"),
+         Obj({{"rerank", Ref("RerankPipeline")}}), {400, 404}, true);
+  paths["/v1/collections/{name}/rerank"]["delete"] =
+      Op("Remove the default rerank pipeline", nullptr, Obj({{"rerank", {{"nullable", true}}}}), {404}, true);
   paths["/v1/collections/{name}/indexes"]["post"] =
       Op("Create a payload index (201)",
          Obj({{"field", str}, {"type", {{"type", "string"}, {"enum", {"keyword", "integer", "float", "bool"}}}}},

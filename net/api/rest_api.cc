@@ -11,6 +11,7 @@
 #include "net/api/auth_routes.h"
 #include "net/api/request_json.h"
 #include "net/api/rest_data.h"
+#include "net/api/rest_rerank.h"
 #include "util/untrusted_json.h"
 
 namespace vectron::net {
@@ -172,7 +173,7 @@ HttpResponse MetricsRoute(RestApi& api, const HttpRequest& req, const PathParams
   // The runtime gauges were rendered on the loop thread and passed in the body.
   r.body = req.body;
   api.metrics_.Render(&r.body);
-  std::string points, mem, disk;
+  std::string points, mem, disk, cache;
   // Under the service's lock: no drop closes a collection while its gauges are read.
   auto names = api.service_.WithCollections([&](Database& db) -> Result<std::vector<std::string>> {
     auto names = db.ListCollections();
@@ -186,6 +187,7 @@ HttpResponse MetricsRoute(RestApi& api, const HttpRequest& req, const PathParams
       points += "vectron_collection_points" + lbl + std::to_string(st->count) + "\n";
       mem += "vectron_collection_index_memory_bytes" + lbl + std::to_string(st->index_memory_bytes) + "\n";
       disk += "vectron_collection_disk_bytes" + lbl + std::to_string(st->disk_bytes) + "\n";
+      cache += RerankCacheMetrics(n, (*c)->CacheStats());  // rest_rerank.cc
     }
     return names;
   });
@@ -197,6 +199,7 @@ HttpResponse MetricsRoute(RestApi& api, const HttpRequest& req, const PathParams
             "# TYPE vectron_collection_index_memory_bytes gauge\n" + mem;
   r.body += "# HELP vectron_collection_disk_bytes LMDB data plus saved index files per collection.\n"
             "# TYPE vectron_collection_disk_bytes gauge\n" + disk;
+  r.body += RerankCacheMetricsHelp() + cache;
   return r;
 }
 
@@ -244,6 +247,8 @@ struct RouteSpec {
 
 constexpr RouteAccess kOpen{Access::kPublic};
 constexpr RouteAccess kAdminAccess{Access::kAdmin};
+constexpr RouteAccess kReadAccess{Access::kRead};
+constexpr RouteAccess kWriteAccess{Access::kWrite};
 
 const std::vector<RouteSpec>& Specs() {
   static const std::vector<RouteSpec> kSpecs = {
@@ -252,6 +257,14 @@ const std::vector<RouteSpec>& Specs() {
       {"GET", "/metrics", &MetricsRoute, false, {Access::kAdmin, true, true}, RouteSpec::kCore},
       {"GET", "/openapi.json", &OpenApi, true, kOpen, RouteSpec::kCore},
       {"GET", "/v1/openapi.json", &OpenApi, true, kOpen, RouteSpec::kCore},
+      // Reranking and feedback (rest_rerank.cc): `vectron serve` only, not yet rows of the
+      // operation table (the cluster gateway does not serve them).
+      {"POST", "/v1/collections/{name}/feedback", &PostFeedback, false, kWriteAccess, RouteSpec::kCore},
+      {"GET", "/v1/collections/{name}/feedback", &GetFeedback, false, kReadAccess, RouteSpec::kCore},
+      {"GET", "/v1/collections/{name}/feedback/export", &ExportFeedback, false, kReadAccess, RouteSpec::kCore},
+      {"GET", "/v1/collections/{name}/rerank", &GetRerank, false, kReadAccess, RouteSpec::kCore},
+      {"PUT", "/v1/collections/{name}/rerank", &PutRerank, false, kWriteAccess, RouteSpec::kCore},
+      {"DELETE", "/v1/collections/{name}/rerank", &DeleteRerank, false, kWriteAccess, RouteSpec::kCore},
       {"POST", "/v1/_debug/block", &DebugBlock, false, kAdminAccess, RouteSpec::kDebug},
       {"POST", "/v1/_debug/release", &DebugRelease, true, kAdminAccess, RouteSpec::kDebug},
       {"GET", "/v1/_debug/state", &DebugState, true, kAdminAccess, RouteSpec::kDebug},
@@ -327,6 +340,9 @@ HttpResponse RestApi::Dispatch(const Handler& h, const HttpRequest& req, const P
     // The local service answers before it returns, on this thread.
     HttpResponse out = JsonError(500, "internal", "the operation answered nothing");
     RestDataContext ctx{&service_, &options_.limits};
+    ctx.rerank = [this](const std::string& name, const nlohmann::json& body, std::span<const float> queries, size_t nq,
+                        const SearchParams& sp) { return api::RerankedSearch(*this, name, body, queries, nq, nq == 1 && body.contains("vector"), sp);
+    };
     RunRestData(h.op, ctx, req, params, who, [&out](HttpResponse r) { out = std::move(r); });
     return out;
   }

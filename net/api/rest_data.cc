@@ -7,6 +7,7 @@
 #include "net/api/api_util.h"
 #include "net/api/rest_api.h"
 #include "net/api/rest_points.h"
+#include "net/api/rest_rerank.h"
 #include "util/untrusted_json.h"
 
 namespace vectron::net {
@@ -292,7 +293,8 @@ void Scroll(const Ctx& ctx, const HttpRequest& req, const PathParams& p, const P
 
 void Search(const Ctx& ctx, const HttpRequest& req, const PathParams& p, const Principal&, Reply respond) {
   json j = ParseBody(req, {"vector", "vectors", "k", "ef", "exact", "where", "include", "include_metadata",
-                           "include_vector", "filter_strategy", "offset", "score_threshold", "max_staleness_ms"});
+                           "include_vector", "filter_strategy", "offset", "score_threshold", "max_staleness_ms",
+                           "rerank", "explain", "cache"});
   bool single = j.contains("vector"), batch = j.contains("vectors");
   if (single == batch) Bad("give exactly one of \"vector\" (one query) and \"vectors\" (a list of queries)");
   const int64_t k = GetInt(j, "k", 10, 1, ctx.limits->max_k);
@@ -338,17 +340,30 @@ void Search(const Ctx& ctx, const HttpRequest& req, const PathParams& p, const P
         Bad("vectors[" + std::to_string(i) + "] has " + std::to_string(d) + " numbers, vectors[0] has " + std::to_string(dim));
     }
   }
+  if (ctx.rerank) {
+    if (std::optional<std::string> out = ctx.rerank(Param(p, "name"), j, q, n, sp)) return respond(Raw(std::move(*out)));
+  } else {
+    auto rr = j.find("rerank");
+    if ((rr != j.end() && !(rr->is_boolean() && !rr->get<bool>())) || GetBool(j, "explain", false))
+      throw ApiError{Status::Unimplemented("\"rerank\" and \"explain\" are served by vectron serve, not yet by the cluster "
+                                           "gateway (docs/rerank.md)")};
+  }
+  // Every result carries a query id, to quote in feedback (docs/rerank.md).
   ctx.service->Search(Param(p, "name"), std::move(q), n, sp, rp,
                       Answer<std::vector<std::vector<Hit>>>(respond, [single, inc](std::vector<std::vector<Hit>> res) {
                         std::string out;
                         if (single) {
                           AppendHits(&out, res.empty() ? std::vector<Hit>() : res[0], inc.metadata, inc.vector);
+                          api::AddQueryId(&out);
                           return Raw(std::move(out));
                         }
                         out = "{\"results\":[";
                         for (size_t i = 0; i < res.size(); ++i) {
                           if (i) out += ',';
-                          AppendHits(&out, res[i], inc.metadata, inc.vector);
+                          std::string one;
+                          AppendHits(&one, res[i], inc.metadata, inc.vector);
+                          api::AddQueryId(&one);
+                          out += one;
                         }
                         out += "]}";
                         return Raw(std::move(out));

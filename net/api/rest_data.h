@@ -7,6 +7,10 @@
 #pragma once
 
 #include <functional>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <span>
+#include <string>
 #include <vector>
 
 #include "net/api/data_service.h"
@@ -24,6 +28,13 @@ using Reply = std::function<void(HttpResponse)>;
 struct RestDataContext {
   DataService* service;
   const OpLimits* limits;
+  // `vectron serve` only: a reranked search (docs/rerank.md). Answers the response text
+  // when a pipeline applies to the search body (rest_rerank.h, RerankedSearch), nullopt
+  // for a plain search; throws ApiError. Empty (the gateway): a search asking for
+  // "rerank" or "explain" is answered 501.
+  std::function<std::optional<std::string>(const std::string& name, const nlohmann::json& body,
+                                           std::span<const float> queries, size_t nq, const SearchParams& sp)>
+      rerank;
 };
 
 // A handler: answers through `respond` exactly once (now or when the service answers).

@@ -2,9 +2,12 @@
 // "ack b" after each Write returns OK. The crash test kills it with SIGKILL. With a 4th
 // argument "maintain" it also saves a checkpoint after every 4th batch and compacts
 // (index and files) after every 4th other, printing "checkpoint b" / "compact b" first,
-// so the test can aim its kills inside them.
+// so the test can aim its kills inside them. With "feedback" instead, it rates the first
+// (up to) 3 points of each batch after its ack (CrashRating), printing "rated b j" after
+// each rating is acknowledged.
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 
 #include "workload.h"
 
@@ -13,7 +16,7 @@ using namespace vectron::testing;
 
 int main(int argc, char** argv) {
   if (argc != 4 && argc != 5) {
-    std::fprintf(stderr, "usage: crash_writer DIR SEED START [maintain]\n");
+    std::fprintf(stderr, "usage: crash_writer DIR SEED START [maintain|feedback]\n");
     return 2;
   }
   uint64_t seed = std::strtoull(argv[2], nullptr, 10), b = std::strtoull(argv[3], nullptr, 10);
@@ -41,7 +44,16 @@ int main(int argc, char** argv) {
     }
     std::printf("ack %llu\n", static_cast<unsigned long long>(b));
     std::fflush(stdout);
-    if (argc == 5 && b % 4 == 1) {
+    const bool feedback = argc == 5 && std::string(argv[4]) == "feedback";
+    for (size_t j = 0; feedback && j < 3 && j < cb.upserts.size(); ++j) {
+      if (Status s = (*col)->Feedback(cb.upserts[j], CrashRating(b, j)); !s.ok()) {
+        std::fprintf(stderr, "feedback %llu: %s\n", static_cast<unsigned long long>(b), s.ToString().c_str());
+        return 1;
+      }
+      std::printf("rated %llu %zu\n", static_cast<unsigned long long>(b), j);
+      std::fflush(stdout);
+    }
+    if (argc == 5 && !feedback && b % 4 == 1) {
       std::printf("checkpoint %llu\n", static_cast<unsigned long long>(b));
       std::fflush(stdout);
       if (Status s = (*col)->Checkpoint(); !s.ok()) {
@@ -49,7 +61,7 @@ int main(int argc, char** argv) {
         return 1;
       }
     }
-    if (argc == 5 && b % 4 == 3) {
+    if (argc == 5 && !feedback && b % 4 == 3) {
       std::printf("compact %llu\n", static_cast<unsigned long long>(b));
       std::fflush(stdout);
       if (Status s = (*col)->Compact(); !s.ok()) {

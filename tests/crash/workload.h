@@ -46,4 +46,7 @@ inline std::vector<float> CrashVector(const std::string& id, uint64_t b) {
   return VectorForId(id + "@" + std::to_string(b), kCrashDim);
 }
 
+// The rating the feedback writer gives the j-th upsert of batch b.
+inline int CrashRating(uint64_t b, size_t j) { return 1 + static_cast<int>((b + j) % 5); }
+
 }  // namespace vectron::testing

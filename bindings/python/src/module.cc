@@ -35,6 +35,7 @@
 #include <utility>
 #include <vector>
 
+#include "rerank_bindings.h"
 #include "vectron/vectron.h"
 
 namespace py = pybind11;
@@ -323,6 +324,12 @@ class PyCollection {
   }
 
  public:
+  // With, for rerank_bindings.cc. REQUIRES: GIL released.
+  void Run(const std::function<void(Collection&)>& f) const { With(f); }
+  // Runs an engine call of rerank_bindings.cc as a call in flight.
+  CollectionRunner Runner() const {
+    return [this](const std::function<void(Collection&)>& f) { Run(f); };
+  }
   const std::string& name() const { return name_; }
   py::dict config() const { return ConfigDict(config_); }
   uint32_t dim() const { return config_.dim; }
@@ -774,6 +781,9 @@ SearchParams MakeParams(int k, int ef, bool exact, bool include_vector, bool inc
 }
 
 }  // namespace
+
+void ThrowStatus(Status s) { throw StatusError(std::move(s)); }
+
 }  // namespace vectron::python
 
 PYBIND11_MODULE(_vectron, m) {
@@ -874,7 +884,33 @@ PYBIND11_MODULE(_vectron, m) {
       .def("drop_payload_index", &PyCollection::DropPayloadIndex, py::arg("field"))
       .def("list_payload_indexes", &PyCollection::ListPayloadIndexes)
       .def("stats", &PyCollection::Stats)
-      .def("checkpoint", &PyCollection::Checkpoint);
+      .def("checkpoint", &PyCollection::Checkpoint)
+      // Reranking and feedback: rerank_bindings.cc.
+      .def(
+          "feedback",
+          [](const PyCollection& c, const std::string& id, int rating, const std::string& qid, const std::string& comment) {
+            Feedback(c.Runner(), id, rating, qid, comment);
+          },
+          py::arg("point_id"), py::arg("rating"), py::arg("query_id"), py::arg("comment"))
+      .def("feedback_stats", [](const PyCollection& c, const std::string& id) { return FeedbackStats(c.Runner(), id); },
+           py::arg("point_id"))
+      .def("export_feedback", [](const PyCollection& c) { return ExportFeedback(c.Runner()); })
+      .def(
+          "search_reranked",
+          [](const PyCollection& c, const FloatArray& q, int k, int ef, bool exact, bool iv, bool im,
+             const std::string& where, const std::string& strategy, int offset, const std::string& pipeline,
+             const py::object& custom, double custom_weight, bool explain) {
+            SearchParams sp = MakeParams(k, ef, exact, iv, im, where, strategy);
+            sp.offset = offset;
+            return SearchReranked(c.Runner(), q, sp, pipeline, custom, custom_weight, explain);
+          },
+          py::arg("query"), py::arg("k"), py::arg("ef"), py::arg("exact"), py::arg("include_vector"),
+          py::arg("include_metadata"), py::arg("where"), py::arg("filter_strategy"), py::arg("offset"),
+          py::arg("pipeline"), py::arg("custom"), py::arg("custom_weight"), py::arg("explain"))
+      .def("set_default_rerank",
+           [](const PyCollection& c, const std::string& json) { SetDefaultRerank(c.Runner(), json); },
+           py::arg("pipeline"))
+      .def("default_rerank", [](const PyCollection& c) { return DefaultRerank(c.Runner()); });
 
   py::class_<PyDatabase>(m, "Database")
       .def_static("open", &PyDatabase::Open, py::arg("path"), py::arg("create_if_missing"), py::arg("durability"),

@@ -85,6 +85,7 @@ from ._common import (  # noqa: F401
     _scroll_args,
     _single_id,
 )
+from ._rerank import RerankedHit, RerankedHits, _RerankMixin  # noqa: F401
 from ._users import _UsersMixin, _chroma_names
 
 __version__ = "0.1.0"
@@ -126,7 +127,7 @@ __all__ = [
 # Collection
 
 
-class Collection(_UsersMixin, _CollectionMixin):
+class Collection(_UsersMixin, _CollectionMixin, _RerankMixin):
     """A named set of points (id, float32 vector, optional JSON-object metadata).
 
     Get one from :meth:`Database.create_collection`, :meth:`Database.get_collection` or
@@ -254,6 +255,8 @@ class Collection(_UsersMixin, _CollectionMixin):
         filter_strategy: str = "auto",
         offset: int = 0,
         score_threshold: "float | None" = None,
+        rerank: "Mapping[str, Any] | str | None" = None,
+        explain: bool = False,
     ) -> Any:
         """The ``k`` nearest points to ``query``, nearest first.
 
@@ -277,9 +280,19 @@ class Collection(_UsersMixin, _CollectionMixin):
         costs nothing; shorter rows are padded with id ``""`` and score ``inf``. This is the fast
         path (no per-hit Python objects); ``include`` is ignored.
 
+        ``rerank``: a pipeline (dict, docs/rerank.md; ``"custom"`` may be a callable
+        ``fn(query, ids, distances, vectors, metadata_texts) -> scores`` or
+        ``{"fn": fn, "weight": w}``), or ``"default"`` for the collection's stored one;
+        ``explain=True`` fills each hit's components. Either returns a
+        :class:`RerankedHits` (one query only) with ``query_id``.
+
         Raises :class:`InvalidArgumentError` for a wrong dimension, NaN/Inf, k < 1,
-        ef < 0 or a malformed filter.
+        ef < 0, a malformed filter or a bad pipeline (naming the stage).
         """
+        if rerank is not None or explain:
+            if as_numpy or score_threshold is not None:
+                raise InvalidArgumentError("rerank/explain cannot be combined with as_numpy or score_threshold")
+            return self._search_reranked(query, k, rerank, explain, where, ef, exact, include, filter_strategy, offset)
         k, ef_v, threads, w = _search_args(k, ef, threads, where, filter_strategy)
         paged = self._search_paged(query, k, offset, score_threshold, as_numpy, where=where, ef=ef, exact=exact,
                                    include=include, threads=threads, filter_strategy=filter_strategy)

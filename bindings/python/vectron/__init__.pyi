@@ -65,6 +65,15 @@ class ScrollPage:
     next_cursor: str | None
     def __init__(self, points: list[Point], next_cursor: str | None) -> None: ...
 
+class RerankedHit(Hit):
+    """A reranked hit: score stays the distance; relevance (higher is better); components with explain."""
+    relevance: float
+    components: dict[str, float] | None
+
+class RerankedHits(list[RerankedHit]):
+    """The hits of a reranked search and its query_id."""
+    query_id: str
+
 class CollectionStats:
     """Sizes of a collection."""
     count: int
@@ -95,14 +104,26 @@ class Collection:
     def search(self, query: VectorLike, k: int = ..., *, where: Where = ..., ef: int | None = ...,
                exact: bool = ..., include: Include = ..., as_numpy: Literal[False] = ...,
                threads: int = ..., filter_strategy: FilterStrategy = ..., offset: int = ...,
-               score_threshold: float | None = ...) -> list[Hit] | list[list[Hit]]:
-        """The k nearest points: list[Hit] for one query, list[list[Hit]] for a 2-D batch."""
+               score_threshold: float | None = ..., rerank: Mapping[str, Any] | str | None = ...,
+               explain: bool = ...) -> list[Hit] | list[list[Hit]] | RerankedHits:
+        """The k nearest points: list[Hit] for one query, list[list[Hit]] for a 2-D batch;
+        RerankedHits (with query_id) with rerank= or explain=True (docs/rerank.md)."""
     @overload
     def search(self, query: VectorLike, k: int = ..., *, where: Where = ..., ef: int | None = ...,
                exact: bool = ..., include: Include = ..., as_numpy: Literal[True],
                threads: int = ..., filter_strategy: FilterStrategy = ...
                ) -> tuple[npt.NDArray[np.str_], npt.NDArray[np.float32]]:
         """(ids, scores) numpy arrays of shape (m,) or (n, m), m = the most hits of any row (<= k)."""
+    def feedback(self, point_id: str, rating: int, *, query_id: str | None = ..., comment: str | None = ...) -> None:
+        """Rates a point 1-5, durably; ratings go with their point."""
+    def feedback_stats(self, point_id: str) -> dict[str, Any]:
+        """{"count", "mean", "histogram"} of a point's ratings."""
+    def export_feedback(self) -> list[dict[str, Any]]:
+        """Every rating."""
+    def set_default_rerank(self, pipeline: Mapping[str, Any] | None) -> None:
+        """Stores (None removes) the default rerank pipeline."""
+    def default_rerank(self) -> dict[str, Any] | None:
+        """The stored default rerank pipeline."""
     def update_metadata(self, ids: AnyIds, metadata: Mapping[str, Any] | Sequence[Mapping[str, Any] | None] | None,
                         *, merge: bool = ...) -> None:
         """Sets (merge=False) or merges (RFC 7396) the metadata of existing points, keeping their vectors."""

@@ -1,0 +1,122 @@
+#include "feedback_store.h"
+
+#include <string>
+
+#include "storage/keys.h"
+#include "validate.h"
+#include "vectron/types.h"
+
+namespace vectron {
+
+Status ValidateRating(const Rating& r) {
+  if (r.rating < kMinRating || r.rating > kMaxRating)
+    return Status::InvalidArgument("rating must be an integer from 1 to 5, got " + std::to_string(r.rating));
+  if (Status s = ValidateId(r.point_id); !s.ok()) return s.WithContext("point_id");
+  if (r.query_id.size() > kMaxQueryIdBytes)
+    return Status::InvalidArgument("query_id is " + std::to_string(r.query_id.size()) + " bytes, at most " +
+                                   std::to_string(kMaxQueryIdBytes) + " allowed");
+  if (r.comment.size() > kMaxFeedbackCommentBytes)
+    return Status::InvalidArgument("comment is " + std::to_string(r.comment.size()) + " bytes, at most " +
+                                   std::to_string(kMaxFeedbackCommentBytes) + " allowed");
+  if (r.time_ms < 0) return Status::InvalidArgument("time_ms must not be negative");
+  return Status::OK();
+}
+
+namespace feedback {
+
+using storage::DecodeU64;
+using storage::EncodeU64;
+
+namespace {
+
+constexpr size_t kSummaryBytes = 5 * 8;
+
+std::string PointPrefix(std::string_view id) {
+  std::string k;
+  k.reserve(2 + id.size() + 8);
+  k.push_back(static_cast<char>(id.size() >> 8));
+  k.push_back(static_cast<char>(id.size() & 0xff));
+  k += id;
+  return k;
+}
+
+Result<RatingStats> ParseSummary(std::string_view v) {
+  if (v.size() != kSummaryBytes) return Status::Corruption("feedback summary has a bad size");
+  RatingStats st;
+  double sum = 0;
+  for (int i = 0; i < 5; ++i) {
+    st.histogram[i] = DecodeU64(v.substr(i * 8, 8));
+    st.count += st.histogram[i];
+    sum += static_cast<double>(st.histogram[i]) * (i + 1);
+  }
+  st.mean = st.count ? sum / static_cast<double>(st.count) : 0;
+  return st;
+}
+
+}  // namespace
+
+Result<RatingStats> Stats(const storage::Txn& txn, storage::Dbi dbi, std::string_view id) {
+  VECTRON_ASSIGN_OR_RETURN(auto v, txn.Get(dbi, PointPrefix(id)));
+  if (!v) return RatingStats{};
+  return ParseSummary(*v);
+}
+
+Status Append(storage::WriteTxn& txn, storage::Dbi dbi, const Rating& r) {
+  const std::string prefix = PointPrefix(r.point_id);
+  VECTRON_ASSIGN_OR_RETURN(RatingStats st, Stats(txn, dbi, r.point_id));
+  std::string rec;
+  rec.reserve(1 + 8 + 2 + r.query_id.size() + r.comment.size());
+  rec.push_back(static_cast<char>(r.rating));
+  rec += EncodeU64(static_cast<uint64_t>(r.time_ms));
+  rec.push_back(static_cast<char>(r.query_id.size() >> 8));
+  rec.push_back(static_cast<char>(r.query_id.size() & 0xff));
+  rec += r.query_id;
+  rec += r.comment;
+  VECTRON_RETURN_IF_ERROR(txn.Put(dbi, prefix + EncodeU64(st.count), rec));
+  ++st.histogram[r.rating - 1];
+  std::string summary;
+  summary.reserve(kSummaryBytes);
+  for (uint64_t n : st.histogram) summary += EncodeU64(n);
+  return txn.Put(dbi, prefix, summary);
+}
+
+Status Erase(storage::WriteTxn& txn, storage::Dbi dbi, std::string_view id) {
+  const std::string prefix = PointPrefix(id);
+  VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, txn.OpenCursor(dbi));
+  for (;;) {
+    VECTRON_ASSIGN_OR_RETURN(bool ok, c.Seek(prefix));
+    if (!ok || c.key().substr(0, prefix.size()) != prefix) break;
+    VECTRON_RETURN_IF_ERROR(c.Delete());
+  }
+  return Status::OK();
+}
+
+Status Scan(const storage::Txn& txn, storage::Dbi dbi, const std::function<Status(const Rating&)>& fn) {
+  VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, txn.OpenCursor(dbi));
+  VECTRON_ASSIGN_OR_RETURN(bool more, c.First());
+  auto bad = [] { return Status::Corruption("feedback record is malformed"); };
+  while (more) {
+    std::string_view k = c.key();
+    if (k.size() < 2) return bad();
+    size_t n = (static_cast<size_t>(static_cast<unsigned char>(k[0])) << 8) | static_cast<unsigned char>(k[1]);
+    if (k.size() != 2 + n && k.size() != 2 + n + 8) return bad();
+    if (k.size() == 2 + n + 8) {
+      std::string_view v = c.value();
+      if (v.size() < 11) return bad();
+      size_t q = (static_cast<size_t>(static_cast<unsigned char>(v[9])) << 8) | static_cast<unsigned char>(v[10]);
+      if (v.size() < 11 + q) return bad();
+      Rating r;
+      r.point_id = std::string(k.substr(2, n));
+      r.rating = static_cast<unsigned char>(v[0]);
+      r.time_ms = static_cast<int64_t>(DecodeU64(v.substr(1, 8)));
+      r.query_id = std::string(v.substr(11, q));
+      r.comment = std::string(v.substr(11 + q));
+      VECTRON_RETURN_IF_ERROR(fn(r));
+    }
+    VECTRON_ASSIGN_OR_RETURN(more, c.Next());
+  }
+  return Status::OK();
+}
+
+}  // namespace feedback
+}  // namespace vectron

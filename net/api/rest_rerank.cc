@@ -1,0 +1,262 @@
+#include "net/api/rest_rerank.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <iterator>
+
+#include "net/api/api_util.h"
+#include "net/api/metrics.h"
+#include "net/api/request_json.h"
+
+namespace vectron::net::api {
+
+using nlohmann::json;
+
+namespace {
+
+// Largest export answered in one response (ratings); more is cut, and the response says so.
+constexpr size_t kMaxExportRatings = 1'000'000;
+
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string PercentDecode(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out.push_back(s[i] == '+' ? ' ' : s[i]);
+      continue;
+    }
+    const int hi = i + 1 < s.size() ? HexDigit(s[i + 1]) : -1;
+    const int lo = i + 2 < s.size() ? HexDigit(s[i + 2]) : -1;
+    if (hi < 0 || lo < 0) Bad("bad percent-encoding in the query string");
+    out.push_back(static_cast<char>(hi * 16 + lo));
+    i += 2;
+  }
+  return out;
+}
+
+// The decoded value of `key` in the query string; nullopt if absent. Other keys than
+// `allowed` are refused.
+std::optional<std::string> Query(const std::string& query, const char* key, std::initializer_list<const char*> allowed) {
+  std::optional<std::string> value;
+  size_t n = 0;
+  for (size_t pos = 0; pos < query.size();) {
+    if (++n > 16) Bad("too many query parameters");
+    size_t amp = query.find('&', pos);
+    std::string kv = query.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
+    std::string k = kv.substr(0, kv.find('='));
+    bool known = false;
+    for (const char* a : allowed) known = known || k == a;
+    if (!known) Bad("unknown query parameter \"" + k.substr(0, 64) + "\"");
+    if (k == key) value = PercentDecode(kv.size() > k.size() ? std::string_view(kv).substr(k.size() + 1) : "");
+    if (amp == std::string::npos) break;
+    pos = amp + 1;
+  }
+  return value;
+}
+
+json MetadataJson(const std::string& text) {
+  if (text.empty()) return nullptr;
+  json m = json::parse(text, nullptr, false);
+  return m.is_discarded() ? json(nullptr) : m;
+}
+
+json RatingJson(const Rating& r) {
+  json j = {{"point_id", r.point_id}, {"rating", r.rating}, {"time_ms", r.time_ms}};
+  j["query_id"] = r.query_id.empty() ? json(nullptr) : json(r.query_id);
+  j["comment"] = r.comment.empty() ? json(nullptr) : json(r.comment);
+  return j;
+}
+
+}  // namespace
+
+std::optional<RerankPipeline> SearchPipeline(const json& body, const Collection& c) {
+  auto it = body.find("rerank");
+  if (it != body.end()) {
+    if (it->is_boolean() && !it->get<bool>()) return std::nullopt;  // Opt out of the default.
+    if (!it->is_object()) Bad("\"rerank\" must be a pipeline object (docs/rerank.md) or false");
+    return Take(ParseRerankPipeline(it->dump()));
+  }
+  std::string stored = Take(c.DefaultRerank());
+  if (stored.empty()) return std::nullopt;
+  return Take(ParseRerankPipeline(stored));
+}
+
+std::string RerankedSearchJson(const Collection& c, std::span<const float> query, const SearchParams& sp,
+                               const RerankPipeline& pipeline, bool explain, bool cache) {
+  RerankOptions o;
+  o.explain = explain;
+  o.cache = cache;
+  RerankedResult r = Take(c.SearchReranked(query, sp, pipeline, o));
+  json hits = json::array();
+  for (const auto& h : r.hits) {
+    json x = {{"id", h.hit.id}, {"score", h.hit.score}, {"relevance", h.relevance}};
+    if (sp.include_metadata) x["metadata"] = MetadataJson(h.hit.metadata);
+    if (sp.include_vector) x["vector"] = h.hit.vector;
+    if (explain) {
+      const auto& k = h.components;
+      x["components"] = {{"similarity", k.similarity}, {"boost", k.boost},   {"fields", k.fields},
+                         {"decay", k.decay},           {"feedback", k.feedback}, {"custom", k.custom},
+                         {"mmr_redundancy", k.mmr_redundancy}};
+    }
+    hits.push_back(std::move(x));
+  }
+  json out = {{"query_id", r.query_id}, {"hits", std::move(hits)}};
+  return out.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+namespace {
+
+constexpr const char* kCacheMetrics[][3] = {
+    {"vectron_rerank_cache_hits_total", "counter", "Reranked searches answered from the result cache."},
+    {"vectron_rerank_cache_misses_total", "counter", "Reranked searches the result cache could not answer."},
+    {"vectron_rerank_cache_evictions_total", "counter", "Result cache entries dropped to make room (LRU)."},
+    {"vectron_rerank_cache_invalidations_total", "counter", "Result cache entries found stale after a write."},
+    {"vectron_rerank_cache_entries", "gauge", "Entries in the result cache."},
+    {"vectron_rerank_cache_bytes", "gauge", "Memory held by the result cache."},
+};
+
+}  // namespace
+
+std::string RerankCacheMetricsHelp() {
+  std::string out;
+  for (const auto& m : kCacheMetrics)
+    out += std::string("# HELP ") + m[0] + " " + m[2] + "\n# TYPE " + m[0] + " " + m[1] + "\n";
+  return out;
+}
+
+std::string RerankCacheMetrics(const std::string& name, const ResultCacheStats& st) {
+  const uint64_t values[] = {st.hits, st.misses, st.evictions, st.invalidations, st.entries, st.bytes};
+  std::string out;
+  for (size_t i = 0; i < std::size(values); ++i)
+    out += std::string(kCacheMetrics[i][0]) + "{collection=\"" + PromEscape(name) + "\"} " + std::to_string(values[i]) + "\n";
+  return out;
+}
+
+std::optional<std::string> RerankedSearch(RestApi& api, const std::string& name, const json& body,
+                                          std::span<const float> queries, size_t nq, bool single,
+                                          const SearchParams& sp) {
+  const bool explain = GetBool(body, "explain", false), cache = GetBool(body, "cache", true);
+  auto lock = api.service_.LockCollections();
+  Collection* c = Take(api.db_.GetCollection(name));
+  std::optional<RerankPipeline> pipeline = SearchPipeline(body, *c);
+  if (!pipeline && explain) pipeline.emplace();
+  if (!pipeline) return std::nullopt;
+  if (single) return RerankedSearchJson(*c, queries, sp, *pipeline, explain, cache);
+  const size_t dim = c->config().dim;
+  if (queries.size() != nq * dim)
+    Bad("each query must have " + std::to_string(dim) + " numbers (the collection's dimension), got " +
+        std::to_string(queries.size() / nq));
+  std::string out = "{\"results\":[";
+  for (size_t i = 0; i < nq; ++i) {
+    if (i) out += ',';
+    out += RerankedSearchJson(*c, queries.subspan(i * dim, dim), sp, *pipeline, explain, cache);
+  }
+  out += "]}";
+  return out;
+}
+
+void AddQueryId(std::string* obj) {
+  if (obj->empty() || obj->back() != '}') return;
+  obj->pop_back();
+  *obj += ",\"query_id\":\"" + NewQueryId() + "\"}";
+}
+
+HttpResponse PostFeedback(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal&) {
+  json j = ParseBody(req, {"point_id", "rating", "query_id", "comment"});
+  Rating r;
+  r.point_id = IdOf(j.contains("point_id") ? j["point_id"] : json(nullptr), "point_id");
+  auto rating = j.find("rating");
+  if (rating == j.end() || !rating->is_number_integer())
+    Bad("\"rating\" must be an integer from 1 to 5");
+  int64_t v = rating->get<int64_t>();
+  if (v < kMinRating || v > kMaxRating) Bad("\"rating\" must be an integer from 1 to 5, got " + std::to_string(v));
+  r.rating = static_cast<int>(v);
+  if (auto q = j.find("query_id"); q != j.end() && !q->is_null()) {
+    if (!q->is_string()) Bad("\"query_id\" must be a string");
+    r.query_id = q->get<std::string>();
+  }
+  if (auto c = j.find("comment"); c != j.end() && !c->is_null()) {
+    if (!c->is_string()) Bad("\"comment\" must be a string");
+    r.comment = c->get<std::string>();
+  }
+  auto lock = api.service_.LockCollections();
+  Collection* c = Take(api.db_.GetCollection(Param(p, "name")));
+  Check(c->Feedback(r));
+  json out = {{"point_id", r.point_id}, {"rating", r.rating}, {"stored", true}};
+  return Json(201, out);
+}
+
+HttpResponse GetFeedback(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal&) {
+  std::optional<std::string> id = Query(req.query, "point_id", {"point_id"});
+  if (!id) Bad("give the point with ?point_id=");
+  auto lock = api.service_.LockCollections();
+  Collection* c = Take(api.db_.GetCollection(Param(p, "name")));
+  RatingStats st = Take(c->FeedbackStats(*id));
+  json hist = json::object();
+  for (int r = 1; r <= 5; ++r) hist[std::to_string(r)] = st.histogram[r - 1];
+  return Json(200, {{"point_id", *id}, {"count", st.count}, {"mean", st.count ? json(st.mean) : json(nullptr)},
+                    {"histogram", hist}});
+}
+
+HttpResponse ExportFeedback(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal&) {
+  std::optional<std::string> limit_text = Query(req.query, "limit", {"limit"});
+  size_t limit = kMaxExportRatings;
+  if (limit_text) {
+    if (limit_text->empty() || limit_text->size() > 8 || limit_text->find_first_not_of("0123456789") != std::string::npos)
+      Bad("limit must be an integer in 1..1000000");
+    limit = std::strtoull(limit_text->c_str(), nullptr, 10);
+    if (limit < 1 || limit > kMaxExportRatings) Bad("limit must be an integer in 1..1000000");
+  }
+  auto lock = api.service_.LockCollections();
+  Collection* c = Take(api.db_.GetCollection(Param(p, "name")));
+  HttpResponse r;
+  r.content_type = "application/x-ndjson";
+  size_t n = 0;
+  bool truncated = false;
+  Status s = c->ExportFeedback([&](const Rating& rt) {
+    if (n == limit) {
+      truncated = true;
+      return Status::Cancelled("limit reached");
+    }
+    r.body += RatingJson(rt).dump(-1, ' ', false, json::error_handler_t::replace);
+    r.body += '\n';
+    ++n;
+    return Status::OK();
+  });
+  if (!truncated) Check(s);
+  r.headers.emplace_back("X-Vectron-Ratings", std::to_string(n));
+  if (truncated) r.headers.emplace_back("X-Vectron-Truncated", "true");
+  return r;
+}
+
+HttpResponse GetRerank(RestApi& api, const HttpRequest&, const PathParams& p, const Principal&) {
+  auto lock = api.service_.LockCollections();
+  Collection* c = Take(api.db_.GetCollection(Param(p, "name")));
+  std::string stored = Take(c->DefaultRerank());
+  return Json(200, {{"rerank", stored.empty() ? json(nullptr) : json::parse(stored)}});
+}
+
+HttpResponse PutRerank(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal&) {
+  if (req.body.empty()) Bad("the body must be a rerank pipeline object (docs/rerank.md)");
+  RerankPipeline pipeline = Take(ParseRerankPipeline(req.body));
+  auto lock = api.service_.LockCollections();
+  Collection* c = Take(api.db_.GetCollection(Param(p, "name")));
+  const std::string canonical = RerankPipelineToJson(pipeline);
+  Check(c->SetDefaultRerank(canonical));
+  return Json(200, {{"rerank", json::parse(canonical)}});
+}
+
+HttpResponse DeleteRerank(RestApi& api, const HttpRequest&, const PathParams& p, const Principal&) {
+  auto lock = api.service_.LockCollections();
+  Collection* c = Take(api.db_.GetCollection(Param(p, "name")));
+  Check(c->SetDefaultRerank(""));
+  return Json(200, {{"rerank", nullptr}});
+}
+
+}  // namespace vectron::net::api

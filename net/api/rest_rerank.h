@@ -1,0 +1,51 @@
+// REST handlers for reranking and feedback (docs/rerank.md, docs/server.md):
+//   POST   /v1/collections/{name}/feedback          {"point_id", "rating", "query_id"?, "comment"?} → 201
+//   GET    /v1/collections/{name}/feedback?point_id= count, mean, histogram
+//   GET    /v1/collections/{name}/feedback/export   every rating, JSON lines
+//   GET    /v1/collections/{name}/rerank            the default pipeline
+//   PUT    /v1/collections/{name}/rerank            stores it (durably)
+//   DELETE /v1/collections/{name}/rerank            removes it
+// and the reranked form of POST .../search. Declared for rest_api.cc's route table; they
+// throw ApiError as every handler.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <span>
+#include <string>
+
+#include "net/api/rest_api.h"
+
+namespace vectron::net::api {
+
+HttpResponse PostFeedback(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal& who);
+HttpResponse GetFeedback(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal& who);
+HttpResponse ExportFeedback(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal& who);
+HttpResponse GetRerank(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal& who);
+HttpResponse PutRerank(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal& who);
+HttpResponse DeleteRerank(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal& who);
+
+// The pipeline a search body asks for: its "rerank" object, else (unless "rerank" is
+// false) the collection's default; nullopt for a plain search. Throws ApiError naming
+// the problem.
+std::optional<RerankPipeline> SearchPipeline(const nlohmann::json& body, const Collection& c);
+// One reranked search's response object: {"query_id", "hits": [{"id", "score",
+// "relevance", "metadata"?, "vector"?, "components"?}]}; `cache` false skips the result
+// cache. Throws ApiError.
+std::string RerankedSearchJson(const Collection& c, std::span<const float> query, const SearchParams& sp,
+                               const RerankPipeline& pipeline, bool explain, bool cache);
+// The answer to a search body that a pipeline applies to (its "rerank", else the
+// collection's default unless "rerank" is false; or "explain"): one result object when
+// `single`, else {"results": [...]}, one per query of `queries` (nq of them). nullopt: a
+// plain search. Holds the service's collection lock. Throws ApiError. (rest_data.cc's
+// Search calls it through RestDataContext::rerank.)
+std::optional<std::string> RerankedSearch(RestApi& api, const std::string& name, const nlohmann::json& body,
+                                          std::span<const float> queries, size_t nq, bool single,
+                                          const SearchParams& sp);
+// /metrics lines of collection `name`'s result cache (hits, misses, evictions,
+// invalidations as counters; entries and bytes as gauges), and their HELP/TYPE header.
+std::string RerankCacheMetrics(const std::string& name, const ResultCacheStats& st);
+std::string RerankCacheMetricsHelp();
+// Adds "query_id": a fresh id to the JSON object `obj` (text ending in '}').
+void AddQueryId(std::string* obj);
+
+}  // namespace vectron::net::api
