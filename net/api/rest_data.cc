@@ -345,8 +345,9 @@ void Search(const Ctx& ctx, const HttpRequest& req, const PathParams& p, const P
   } else {
     auto rr = j.find("rerank");
     if ((rr != j.end() && !(rr->is_boolean() && !rr->get<bool>())) || GetBool(j, "explain", false))
-      throw ApiError{Status::Unimplemented("\"rerank\" and \"explain\" are served by vectron serve, not yet by the cluster "
-                                           "gateway (docs/rerank.md)")};
+      return respond(JsonError(501, "not_implemented",
+                               "\"rerank\" and \"explain\" are served by vectron serve, not yet by the cluster gateway "
+                               "(docs/rerank.md)"));
   }
   // Every result carries a query id, to quote in feedback (docs/rerank.md).
   ctx.service->Search(Param(p, "name"), std::move(q), n, sp, rp,

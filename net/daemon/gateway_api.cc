@@ -154,7 +154,7 @@ void GatewayApi::Handle(HttpRequest request, Responder respond) {
     return;
   }
   if (e.data) {
-    RestDataContext ctx{&service_, &limits_};
+    RestDataContext ctx{&service_, &limits_, {}};
     return RunRestData(e.op, ctx, request, m.params, who, respond);
   }
   if (e.fn == &Readyz && auth_on_ && !auth_.load(std::memory_order_acquire)) return respond(Starting());
