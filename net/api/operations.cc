@@ -86,11 +86,15 @@ Status CheckStaleness(const OpLimits& limits, int64_t max_staleness_ms) {
 
 Status CheckQueries(size_t floats, size_t nq, size_t dim) {
   if (nq != 0 && floats == nq * dim) return Status::OK();
+  if (nq == 1) {
+    return Status::InvalidArgument("query vector has dimension " + std::to_string(floats) +
+                                   ", the collection's is " + std::to_string(dim));
+  }
   std::string sent = nq != 0 && floats % nq == 0 ? std::to_string(floats / nq) : "?";
-  return Status::InvalidArgument((nq == 1 ? std::string("query") : "each query") + " has dimension " + sent +
-                                 ", the collection's is " + std::to_string(dim) + " (the queries hold " +
-                                 std::to_string(floats) + " numbers; expected nq (" + std::to_string(nq) + ") x dim (" +
-                                 std::to_string(dim) + "))");
+  return Status::InvalidArgument("each query has dimension " + sent + ", the collection's is " +
+                                 std::to_string(dim) + " (the queries hold " + std::to_string(floats) +
+                                 " numbers; expected nq (" + std::to_string(nq) + ") x dim (" + std::to_string(dim) +
+                                 "))");
 }
 
 }  // namespace vectron::net
