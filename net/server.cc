@@ -41,11 +41,7 @@ Status ServeOptions::Validate() const {
   if (login_ttl_s < 10) return Status::InvalidArgument("--login-ttl must be at least 10 seconds");
   if (audit_max_bytes < (uint64_t{1} << 20)) return Status::InvalidArgument("--audit-max-mib must be at least 1");
   if (audit_max_age_s < 0) return Status::InvalidArgument("--audit-max-days must not be negative");
-  if (http.max_body_bytes == 0) return Status::InvalidArgument("--max-body-bytes must be at least 1");
-  if (http.max_header_bytes < 64) return Status::InvalidArgument("--max-header-bytes must be at least 64");
-  if (http.idle_timeout_ms == 0 || http.request_timeout_ms == 0 || tls_handshake_timeout_ms == 0)
-    return Status::InvalidArgument("timeouts must be at least 1 ms");
-  return Status::OK();
+  return limits.Validate();
 }
 
 namespace {
@@ -195,7 +191,7 @@ Result<std::unique_ptr<Server>> Server::Open(const ServeOptions& options) {
   const bool log = options.log_requests;
   const bool console = options.console;
   impl->http = std::make_unique<HttpServer>(
-      *impl->loop, options.http,
+      *impl->loop, options.limits.http,
       [self](HttpRequest req, Responder respond) { self->api->Handle(std::move(req), std::move(respond)); },
       [self, log](const HttpRequest& req, const HttpResponse& resp, double ms) {
         self->metrics.ObserveHttp(req.method, resp.route, resp.status, ms / 1000.0);
@@ -215,23 +211,20 @@ Result<std::unique_ptr<Server>> Server::Open(const ServeOptions& options) {
         }
         return self->api->Admit(head);
       });
-  impl->limiter = std::make_shared<ConnectionLimiter>(options.max_connections, options.max_connections_per_ip);
+  impl->limiter = std::make_shared<ConnectionLimiter>(options.limits.max_connections, options.limits.max_connections_per_ip);
   ListenOptions lo;
   lo.tls = tls;
-  lo.handshake_timeout_ms = options.tls_handshake_timeout_ms;
+  lo.handshake_timeout_ms = options.limits.tls_handshake_timeout_ms;
   lo.limiter = impl->limiter;
-  HttpResponse busy = JsonError(503, "unavailable",
-                                "too many open connections (--max-connections, --max-connections-per-ip); retry later");
-  busy.headers.emplace_back("Retry-After", "1");
-  lo.refusal = SerializeResponse(busy, /*keep_alive=*/false);
+  lo.refusal = ConnectionCapRefusal();
   auto [hhost, hport] = ParseHostPort(options.http_address).value();
   VECTRON_ASSIGN_OR_RETURN(impl->http_listener, TcpListener::Listen(*impl->loop, hhost, hport, lo, impl->http->Factory()));
   if (!options.rpc_address.empty()) {
     RpcLimits rl;
     rl.max_frame_bytes = options.rpc_max_frame_bytes;
     rl.max_inflight = options.rpc_max_inflight;
-    rl.idle_timeout_ms = options.http.idle_timeout_ms;
-    rl.frame_timeout_ms = options.http.request_timeout_ms;
+    rl.idle_timeout_ms = options.limits.http.idle_timeout_ms;
+    rl.frame_timeout_ms = options.limits.http.request_timeout_ms;
     rl.log_requests = log;
     impl->rpc = std::make_unique<RpcServer>(*impl->loop, *impl->pool,
                                             RpcEngine{&impl->api->service(), ao.limits, &impl->metrics, impl->auth.get()}, rl);
@@ -246,10 +239,7 @@ Result<std::unique_ptr<Server>> Server::Open(const ServeOptions& options) {
     if (!note.empty()) impl->notes.push_back(note);
   }
   // Timeouts are swept coarsely rather than with one timer per connection.
-  uint64_t sweep_ms = std::max<uint64_t>(
-      5, std::min<uint64_t>(250, std::min({options.http.idle_timeout_ms, options.http.request_timeout_ms,
-                                           options.tls_handshake_timeout_ms}) / 4));
-  impl->loop->Every(sweep_ms, [self] {
+  impl->loop->Every(options.limits.SweepMs(), [self] {
     uint64_t now = self->loop->NowMs();
     self->http_listener->Tick(now);
     if (self->rpc_listener) self->rpc_listener->Tick(now);

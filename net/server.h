@@ -22,14 +22,9 @@ struct ServeOptions {
   std::string rpc_address = "127.0.0.1:7701";   // Empty = no RPC listener.
   unsigned workers = 0;                          // Engine threads; 0 = hardware threads.
   size_t queue_max = 1024;                       // Waiting engine calls before 503.
-  HttpLimits http;                               // Body/header limits and timeouts.
+  PortLimits limits;                             // Both ports: sizes, timeouts, connection caps.
   size_t rpc_max_frame_bytes = 64 << 20;         // Larger frames close the connection.
   size_t rpc_max_inflight = 64;                  // Per connection; past it reading pauses.
-  // Open connections (HTTP and RPC together, and per client address) past which new
-  // ones are refused at once: an HTTP 503 on plain HTTP, a bare close under TLS. 0: no cap.
-  size_t max_connections = 1024;
-  size_t max_connections_per_ip = 256;
-  uint64_t tls_handshake_timeout_ms = 10000;     // A TLS handshake must be done within this.
   // TLS on both ports: these PEM files, or (neither given) a self-signed certificate
   // generated on first start into DATA/tls/ and reused after.
   std::string tls_cert, tls_key;

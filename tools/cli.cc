@@ -130,4 +130,26 @@ std::string FormatBytes(uint64_t bytes) {
   return buf;
 }
 
+void AddPortLimitFlags(CLI::App* cmd, net::PortLimits* limits) {
+  cmd->add_option("--max-body-bytes", limits->http.max_body_bytes, "Largest HTTP request body (413 past it)")
+      ->capture_default_str();
+  cmd->add_option("--max-header-bytes", limits->http.max_header_bytes, "Largest request line + headers (431 past it)")
+      ->capture_default_str();
+  cmd->add_option("--idle-timeout-ms", limits->http.idle_timeout_ms, "Close idle keep-alive connections after this")
+      ->capture_default_str();
+  cmd->add_option("--request-timeout-ms", limits->http.request_timeout_ms,
+                  "A request (or RPC frame) must arrive completely within this (408 past it)")
+      ->capture_default_str();
+  cmd->add_option("--max-connections", limits->max_connections,
+                  "Open connections (all of this process's client ports together) past which new ones are refused "
+                  "(0 = no cap)")
+      ->capture_default_str();
+  cmd->add_option("--max-connections-per-ip", limits->max_connections_per_ip,
+                  "Open connections from one client address past which its new ones are refused (0 = no cap)")
+      ->capture_default_str();
+  cmd->add_option("--tls-handshake-timeout-ms", limits->tls_handshake_timeout_ms,
+                  "A TLS handshake not done within this from the connection's accept is cut")
+      ->capture_default_str();
+}
+
 }  // namespace vectron::tools

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "net/http/http_server.h"
 #include "progress.h"
 #include "vectron/vectron.h"
 
@@ -62,6 +63,11 @@ Result<std::unique_ptr<Database>> OpenDb(const std::string& dir, Durability dura
 // not empty, else every collection `list_all` returns, sorted (list_all is then called once).
 Result<std::vector<std::string>> OneOrAllCollections(const std::string& name,
                                                      const std::function<Result<std::vector<std::string>>()>& list_all);
+
+// Adds the flags of a public port's limits (--max-body-bytes, --max-header-bytes,
+// --idle-timeout-ms, --request-timeout-ms, --max-connections, --max-connections-per-ip,
+// --tls-handshake-timeout-ms), defaults from PortLimits; `vectron serve` and the gateway.
+void AddPortLimitFlags(CLI::App* cmd, net::PortLimits* limits);
 
 // The name of DatabaseOptions' default durability (the default of --durability).
 std::string DefaultDurabilityName();

@@ -68,6 +68,7 @@ void AddClusterCommands(CLI::App& app, ClusterCommands* c) {
                          "If the cluster has no user yet: the admin user's password, from this file (else "
                          "$VECTRON_ADMIN_PASSWORD, else generated and printed once)");
   AddSecretFlags(c->gateway, c);
+  AddPortLimitFlags(c->gateway, &c->gateway_options.limits);
 
   auto* cluster = app.add_subcommand("cluster", "Run a local cluster of processes (development), or show its map");
   c->cluster_up = cluster->add_subcommand("up", "Start PDs, workers and gateways as processes on 127.0.0.1");

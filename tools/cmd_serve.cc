@@ -27,25 +27,8 @@ void AddServe(CLI::App* cmd, ServeCommandOptions& o) {
       ->capture_default_str();
   cmd->add_option("--workers", so.workers, "Engine worker threads (0 = hardware threads)")->capture_default_str();
   cmd->add_option("--queue", so.queue_max, "Engine calls that may wait before answering 503")->capture_default_str();
-  cmd->add_option("--max-body-bytes", so.http.max_body_bytes, "Largest HTTP request body (413 past it)")
-      ->capture_default_str();
-  cmd->add_option("--max-header-bytes", so.http.max_header_bytes, "Largest request line + headers (431 past it)")
-      ->capture_default_str();
-  cmd->add_option("--idle-timeout-ms", so.http.idle_timeout_ms, "Close idle keep-alive connections after this")
-      ->capture_default_str();
-  cmd->add_option("--request-timeout-ms", so.http.request_timeout_ms,
-                  "A request (or RPC frame) must arrive completely within this (408 past it)")
-      ->capture_default_str();
+  AddPortLimitFlags(cmd, &so.limits);
   cmd->add_option("--max-frame-bytes", so.rpc_max_frame_bytes, "Largest RPC frame")->capture_default_str();
-  cmd->add_option("--max-connections", so.max_connections,
-                  "Open connections (HTTP and RPC together) past which new ones are refused (0 = no cap)")
-      ->capture_default_str();
-  cmd->add_option("--max-connections-per-ip", so.max_connections_per_ip,
-                  "Open connections from one client address past which its new ones are refused (0 = no cap)")
-      ->capture_default_str();
-  cmd->add_option("--tls-handshake-timeout-ms", so.tls_handshake_timeout_ms,
-                  "A TLS handshake not done within this from the connection's accept is cut")
-      ->capture_default_str();
   cmd->add_option("--shutdown-timeout-ms", so.shutdown_timeout_ms, "Drain limit after SIGTERM")->capture_default_str();
   cmd->add_option("--tls-cert", so.tls_cert,
                   "PEM certificate chain for TLS on both ports (default: a self-signed one in the --db directory, tls/)");

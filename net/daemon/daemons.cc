@@ -20,6 +20,7 @@
 #include "net/daemon/gateway_api.h"
 #include "net/daemon/runtime.h"
 #include "net/http/http_server.h"
+#include "net/io/connection_limiter.h"
 #include "net/io/event_loop.h"
 #include "net/io/tcp.h"
 #include "net/io/tls.h"
@@ -285,6 +286,7 @@ int RunGateway(const GatewayOptions& o) {
   if (o.pd.empty()) return Fail("gateway", Status::InvalidArgument("--pd is required"));
   if (o.data_dir.empty()) return Fail("gateway", Status::InvalidArgument("--db DIR is required (the gateway's data directory)"));
   if (Status s = ValidateTlsFlags(o.tls_cert, o.tls_key, o.insecure_http); !s.ok()) return Fail("gateway", s);
+  if (Status s = o.limits.Validate(); !s.ok()) return Fail("gateway", s);
   auto hp = ParseHostPort(o.http);
   if (!hp.ok()) return Fail("gateway", hp.status());
   std::error_code ec;
@@ -326,10 +328,15 @@ int RunGateway(const GatewayOptions& o) {
   std::unique_ptr<Authenticator> auth;  // Set once, by `bootstrap`.
   GatewayApi api(router, pool, o.auth);
   HttpServer http(
-      loop, HttpLimits{}, [&](HttpRequest req, Responder respond) { api.Handle(std::move(req), std::move(respond)); },
+      loop, o.limits.http, [&](HttpRequest req, Responder respond) { api.Handle(std::move(req), std::move(respond)); },
       nullptr, [&](const HttpRequest& head) { return api.Admit(head); });
+  // The same connection caps and handshake deadline as `vectron serve` (PortLimits).
+  auto limiter = std::make_shared<ConnectionLimiter>(o.limits.max_connections, o.limits.max_connections_per_ip);
   ListenOptions lo;
   lo.tls = *tls;
+  lo.handshake_timeout_ms = o.limits.tls_handshake_timeout_ms;
+  lo.limiter = limiter;
+  lo.refusal = ConnectionCapRefusal();
   auto listener = TcpListener::Listen(loop, hp->first, hp->second, lo, http.Factory());
   if (!listener.ok()) return Fail("gateway", listener.status());
   for (const std::string& n : notes) std::printf("vectron gateway %llu: %s\n", static_cast<unsigned long long>(o.id), n.c_str());
@@ -372,7 +379,7 @@ int RunGateway(const GatewayOptions& o) {
       }
     });
   }
-  loop.Every(100, [&] { (*listener)->Tick(loop.NowMs()); });
+  loop.Every(o.limits.SweepMs(), [&] { (*listener)->Tick(loop.NowMs()); });
   int code = stepper.Run([&]() -> Status {
     router.RunOnce();
     auth_store.Poll();

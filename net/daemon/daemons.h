@@ -8,6 +8,7 @@
 #include <map>
 #include <string>
 
+#include "net/http/http_server.h"
 #include "vectron/status.h"
 
 namespace vectron::net::daemon {
@@ -55,6 +56,7 @@ struct GatewayOptions {
   std::string admin_password;
   uint64_t id = 1;
   uint64_t deadline_ms = 10000;  // One request's retries end here (503).
+  PortLimits limits;             // The client port's, as `vectron serve`'s (same flags).
 };
 
 // Run until SIGINT/SIGTERM (0) or a fatal error (1, printed). Each prints one line

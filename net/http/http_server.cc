@@ -5,6 +5,7 @@
 #include <atomic>
 #include <climits>
 #include <deque>
+#include <algorithm>
 #include <optional>
 
 namespace vectron::net {
@@ -465,6 +466,26 @@ TcpListener::Factory HttpServer::Factory() {
   return [shared = shared_](Connection& conn) -> std::unique_ptr<ConnectionHandler> {
     return std::make_unique<SessionHandler>(std::make_shared<Session>(conn, shared));
   };
+}
+
+Status PortLimits::Validate() const {
+  if (http.max_body_bytes == 0) return Status::InvalidArgument("--max-body-bytes must be at least 1");
+  if (http.max_header_bytes < 64) return Status::InvalidArgument("--max-header-bytes must be at least 64");
+  if (http.idle_timeout_ms == 0 || http.request_timeout_ms == 0 || tls_handshake_timeout_ms == 0)
+    return Status::InvalidArgument("timeouts must be at least 1 ms");
+  return Status::OK();
+}
+
+uint64_t PortLimits::SweepMs() const {
+  uint64_t shortest = std::min({http.idle_timeout_ms, http.request_timeout_ms, tls_handshake_timeout_ms});
+  return std::clamp<uint64_t>(shortest / 4, 5, 250);
+}
+
+std::string ConnectionCapRefusal() {
+  HttpResponse busy = JsonError(503, "unavailable",
+                                "too many open connections (--max-connections, --max-connections-per-ip); retry later");
+  busy.headers.emplace_back("Retry-After", "1");
+  return SerializeResponse(busy, /*keep_alive=*/false);
 }
 
 }  // namespace vectron::net

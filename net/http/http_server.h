@@ -9,6 +9,7 @@
 #include "net/http/http_types.h"
 #include "net/io/event_loop.h"
 #include "net/io/tcp.h"
+#include "vectron/status.h"
 
 namespace vectron::net {
 
@@ -20,6 +21,28 @@ struct HttpLimits {
   uint64_t request_timeout_ms = 10000;  // First byte to last byte of one request: 408.
   size_t max_pipelined = 64;            // Parsed requests waiting; past it reading pauses.
 };
+
+// What one public port allows a client: request limits and timeouts, connection caps
+// (ConnectionLimiter) and the TLS handshake deadline. `vectron serve` and the gateway
+// take the same flags for it (tools/cli.h, AddPortLimitFlags).
+struct PortLimits {
+  HttpLimits http;
+  // Open connections (in total, and per client address) past which new ones are refused
+  // at once: an HTTP 503 on plain HTTP, a bare close under TLS. 0: no cap.
+  size_t max_connections = 1024;
+  size_t max_connections_per_ip = 256;
+  uint64_t tls_handshake_timeout_ms = 10000;  // A TLS handshake must be done within this.
+
+  // Errors: InvalidArgument naming the flag (--max-body-bytes, ...).
+  Status Validate() const;
+  // How often the listeners' timeouts are swept: a quarter of the shortest timeout,
+  // between 5 and 250 ms (one timer per loop rather than one per connection).
+  uint64_t SweepMs() const;
+};
+
+// What a plain-HTTP port sends to a connection its ConnectionLimiter refuses (before
+// closing it): a 503 with Retry-After that names the flags.
+std::string ConnectionCapRefusal();
 
 // Delivers the response of one request. Thread-safe, callable from any thread; call
 // exactly once (later calls are ignored). Dropping it unanswered answers 500.

@@ -103,6 +103,7 @@ class Cluster:
         self.secret_file = tmp_path / "secret"
         self.secret_file.write_text("0123456789abcdef-test-secret\n")
         sec = ["--secret-file", str(self.secret_file)]
+        self.pd_list, self.sec = pd_list, sec
         self.nodes = []
         self.pds = [Node(tmp_path, f"pd{i + 1}", [BIN, "pd", "--id", str(i + 1), "--db", str(tmp_path / f"pd{i + 1}"),
                                                    "--listen", f"127.0.0.1:{ports[i]}", "--peers", pd_list, *sec])
@@ -129,6 +130,15 @@ class Cluster:
                              {"name": "test", "scopes": ["read", "write", "admin"]}, self.login_token)
         assert st == 201, body
         self.token = body["token"]
+
+    def add_gateway(self, tmp_path, gid, *args):
+        """Starts one more gateway (plain HTTP) with `args`; stopped with the cluster."""
+        g = Node(tmp_path, f"gw{gid}", [BIN, "gateway", "--id", str(gid), "--db", str(tmp_path / f"gw{gid}"),
+                                        "--pd", self.pd_list, "--http", "127.0.0.1:0", "--insecure-http", *self.sec,
+                                        *args], env=gateway_env())
+        self.nodes.append(g)
+        self.wait_for(f"gw{gid} ready", lambda: http_call(g.host, g.port, "GET", "/readyz")[0] == 200)
+        return g
 
     def call(self, method, path, body=None, timeout=60, token=True, gateway=0):
         g = self.gateways[gateway]
@@ -702,3 +712,68 @@ def test_gateway_serves_the_operation_table_with_serves_limits(cluster):
     assert (st, body) == (200, {"name": "tbl2", "metadata": None}), body
     cluster.wait_for("the metadata removed",
                      lambda: cluster.call("GET", "/v1/collections/tbl2")[1].get("metadata", 0) is None)
+
+
+def read_http_response(sock):
+    """(status, headers with lower-case names, body) of one response read from `sock`."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    headers = dict((k.strip().lower(), v.strip()) for k, v in (l.split(":", 1) for l in lines[1:] if ":" in l))
+    want = int(headers.get("content-length", "0"))
+    while len(body) < want:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return int(lines[0].split()[1]), headers, body
+
+
+def test_gateway_port_has_serves_limits_and_connection_caps(cluster, tmp_path):
+    """The gateway's client port takes `vectron serve`'s limit flags: body and header
+    sizes, request timeouts and connection caps, with serve's answers."""
+    r = subprocess.run([BIN, "gateway", "--pd", cluster.pd_list, *cluster.sec, "--db", str(tmp_path / "bad"),
+                        "--insecure-http", "--max-header-bytes", "10"], capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and "--max-header-bytes must be at least 64" in r.stderr, r.stderr
+    g = cluster.add_gateway(tmp_path, 9, "--max-connections-per-ip", "1", "--max-body-bytes", "1000",
+                            "--request-timeout-ms", "300", "--max-header-bytes", "2048")
+    socks = []
+
+    def connect(source):
+        s = socket.create_connection((g.host, g.port), timeout=20, source_address=(source, 0))
+        socks.append(s)
+        return s
+
+    try:
+        # One connection per address: a second from the same one gets serve's 503.
+        held = connect("127.0.0.1")
+        held.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert read_http_response(held)[0] == 200
+        st, headers, body = read_http_response(connect("127.0.0.1"))
+        assert st == 503 and headers["retry-after"] == "1" and b"too many open connections" in body, (st, body)
+        # A body over --max-body-bytes: 413 from the declared length, the body never read.
+        big = connect("127.0.0.2")
+        big.sendall(b"POST /v1/collections HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + cluster.token.encode() +
+                    b"\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n")
+        st, _, body = read_http_response(big)
+        assert st == 413, (st, body)
+        # Headers over --max-header-bytes: 431.
+        fat = connect("127.0.0.3")
+        fat.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 4096 + b"\r\n\r\n")
+        assert read_http_response(fat)[0] == 431
+        # A request that does not finish within --request-timeout-ms: 408.
+        slow = connect("127.0.0.4")
+        slow.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        st, _, body = read_http_response(slow)
+        assert st == 408, (st, body)
+        # The held connection still works.
+        held.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert read_http_response(held)[0] == 200
+    finally:
+        for s in socks:
+            s.close()
