@@ -30,25 +30,6 @@ unsigned GetScopes(const json& j, bool allow_empty) {
   return scopes;
 }
 
-// The value of query parameter `key` in `query` ("a=1&b=2"); "" if absent. Parameters
-// other than `allowed` are refused.
-std::string QueryParam(const std::string& query, const char* key, std::initializer_list<const char*> allowed) {
-  std::string value;
-  size_t n = 0;
-  for (size_t pos = 0; pos < query.size();) {
-    if (++n > 16) Bad("too many query parameters");
-    size_t amp = query.find('&', pos);
-    std::string kv = query.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
-    std::string k = kv.substr(0, kv.find('='));
-    bool known = false;
-    for (const char* a : allowed) known = known || k == a;
-    if (!known) Bad("unknown query parameter \"" + k.substr(0, 64) + "\"");
-    if (k == key) value = kv.size() > k.size() ? kv.substr(k.size() + 1) : "";
-    if (amp == std::string::npos) break;
-    pos = amp + 1;
-  }
-  return value;
-}
 
 // A decimal integer in lo..hi from a query parameter (def if absent).
 int64_t QueryInt(const std::string& text, const char* name, int64_t def, int64_t lo, int64_t hi) {
@@ -172,7 +153,7 @@ HttpResponse RevokeGrant(Authenticator& auth, const HttpRequest& req, const Path
 }
 
 HttpResponse ReadAudit(Authenticator& auth, const HttpRequest& req, const PathParams&, const Principal&) {
-  auto param = [&](const char* k) { return QueryParam(req.query, k, {"limit", "cursor", "since"}); };
+  auto param = [&](const char* k) { return QueryValue(req.query, k, {"limit", "cursor", "since"}).value_or(""); };
   AuditQuery q;
   q.limit = static_cast<size_t>(QueryInt(param("limit"), "limit", 100, 1, 10000));
   q.cursor = static_cast<uint64_t>(QueryInt(param("cursor"), "cursor", 0, 1, INT64_MAX));

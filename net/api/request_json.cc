@@ -118,4 +118,50 @@ Include GetInclude(const json& j, Include def) {
   return inc;
 }
 
+namespace {
+
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string PercentDecode(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out.push_back(s[i] == '+' ? ' ' : s[i]);
+      continue;
+    }
+    const int hi = i + 1 < s.size() ? HexDigit(s[i + 1]) : -1;
+    const int lo = i + 2 < s.size() ? HexDigit(s[i + 2]) : -1;
+    if (hi < 0 || lo < 0) Bad("bad percent-encoding in the query string");
+    out.push_back(static_cast<char>(hi * 16 + lo));
+    i += 2;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::optional<std::string> QueryValue(const std::string& query, const char* key,
+                                      std::initializer_list<const char*> allowed) {
+  std::optional<std::string> value;
+  size_t n = 0;
+  for (size_t pos = 0; pos < query.size();) {
+    if (++n > 16) Bad("too many query parameters");
+    size_t amp = query.find('&', pos);
+    std::string kv = query.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
+    std::string k = kv.substr(0, kv.find('='));
+    bool known = false;
+    for (const char* a : allowed) known = known || k == a;
+    if (!known) Bad("unknown query parameter \"" + k.substr(0, 64) + "\"");
+    if (k == key) value = PercentDecode(kv.size() > k.size() ? std::string_view(kv).substr(k.size() + 1) : "");
+    if (amp == std::string::npos) break;
+    pos = amp + 1;
+  }
+  return value;
+}
+
 }  // namespace vectron::net

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,6 +33,12 @@ struct ApiError {
 
 // Throws ApiError{InvalidArgument(message)}.
 [[noreturn]] void Bad(std::string message);
+
+// The percent-decoded value of parameter `key` in query string `query` ("a=1&b=x%20y");
+// nullopt if absent. Errors (thrown): a parameter not in `allowed` (named), more than 16
+// parameters, bad percent-encoding.
+std::optional<std::string> QueryValue(const std::string& query, const char* key,
+                                      std::initializer_list<const char*> allowed);
 
 // The request body as a JSON object whose keys are all in `allowed`. Errors: empty
 // body, not JSON, nested deeper than kMaxBodyNesting, a repeated key, not an object,

@@ -17,49 +17,6 @@ namespace {
 // Largest export answered in one response (ratings); more is cut, and the response says so.
 constexpr size_t kMaxExportRatings = 1'000'000;
 
-int HexDigit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::string PercentDecode(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '%') {
-      out.push_back(s[i] == '+' ? ' ' : s[i]);
-      continue;
-    }
-    const int hi = i + 1 < s.size() ? HexDigit(s[i + 1]) : -1;
-    const int lo = i + 2 < s.size() ? HexDigit(s[i + 2]) : -1;
-    if (hi < 0 || lo < 0) Bad("bad percent-encoding in the query string");
-    out.push_back(static_cast<char>(hi * 16 + lo));
-    i += 2;
-  }
-  return out;
-}
-
-// The decoded value of `key` in the query string; nullopt if absent. Other keys than
-// `allowed` are refused.
-std::optional<std::string> Query(const std::string& query, const char* key, std::initializer_list<const char*> allowed) {
-  std::optional<std::string> value;
-  size_t n = 0;
-  for (size_t pos = 0; pos < query.size();) {
-    if (++n > 16) Bad("too many query parameters");
-    size_t amp = query.find('&', pos);
-    std::string kv = query.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
-    std::string k = kv.substr(0, kv.find('='));
-    bool known = false;
-    for (const char* a : allowed) known = known || k == a;
-    if (!known) Bad("unknown query parameter \"" + k.substr(0, 64) + "\"");
-    if (k == key) value = PercentDecode(kv.size() > k.size() ? std::string_view(kv).substr(k.size() + 1) : "");
-    if (amp == std::string::npos) break;
-    pos = amp + 1;
-  }
-  return value;
-}
-
 json MetadataJson(const std::string& text) {
   if (text.empty()) return nullptr;
   json m = json::parse(text, nullptr, false);
@@ -193,7 +150,7 @@ HttpResponse PostFeedback(RestApi& api, const HttpRequest& req, const PathParams
 }
 
 HttpResponse GetFeedback(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal&) {
-  std::optional<std::string> id = Query(req.query, "point_id", {"point_id"});
+  std::optional<std::string> id = QueryValue(req.query, "point_id", {"point_id"});
   if (!id) Bad("give the point with ?point_id=");
   auto lock = api.service_.LockCollections();
   Collection* c = Take(api.db_.GetCollection(Param(p, "name")));
@@ -205,7 +162,7 @@ HttpResponse GetFeedback(RestApi& api, const HttpRequest& req, const PathParams&
 }
 
 HttpResponse ExportFeedback(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal&) {
-  std::optional<std::string> limit_text = Query(req.query, "limit", {"limit"});
+  std::optional<std::string> limit_text = QueryValue(req.query, "limit", {"limit"});
   size_t limit = kMaxExportRatings;
   if (limit_text) {
     if (limit_text->empty() || limit_text->size() > 8 || limit_text->find_first_not_of("0123456789") != std::string::npos)

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <random>
 
+#include "net/api/request_json.h"
 #include "net/api/rest_api.h"
 #include "net/http/router.h"
 #include "net/io/connection_limiter.h"
@@ -228,4 +229,28 @@ TEST_CASE("The RPC client maps the server's auth codes to their Status codes") {
   CHECK(RpcStatus("rate_limited", "x").code() == StatusCode::kRateLimited);
   CHECK(RpcStatus("resource_exhausted", "x").code() == StatusCode::kResourceExhausted);
   CHECK(RpcStatus("unauthenticated", "bad token").message() == "unauthenticated: bad token");
+}
+
+TEST_CASE("QueryValue decodes one parameter and refuses unknown ones, too many and bad encodings") {
+  CHECK(QueryValue("point_id=a%2Fb+c&limit=5", "point_id", {"point_id", "limit"}) == "a/b c");
+  CHECK(QueryValue("point_id=a&limit=5", "limit", {"point_id", "limit"}) == "5");
+  CHECK(QueryValue("limit=5", "point_id", {"point_id", "limit"}) == std::nullopt);
+  CHECK(QueryValue("point_id", "point_id", {"point_id"}) == "");
+  CHECK(QueryValue("", "point_id", {"point_id"}) == std::nullopt);
+  auto message = [](const std::string& query) {
+    try {
+      QueryValue(query, "limit", {"limit"});
+    } catch (const ApiError& e) {
+      CHECK(e.status.code() == vectron::StatusCode::kInvalidArgument);
+      return e.status.message();
+    }
+    return std::string("accepted");
+  };
+  CHECK(message("limit=1&secret=2") == "unknown query parameter \"secret\"");
+  CHECK(message("limit=%zz") == "bad percent-encoding in the query string");
+  CHECK(message("limit=%4") == "bad percent-encoding in the query string");
+  std::string many;
+  for (int i = 0; i < 17; ++i) many += (i ? "&" : "") + std::string("limit=1");
+  CHECK(message(many) == "too many query parameters");
+  CHECK(message("limit=%41") == "accepted");
 }
