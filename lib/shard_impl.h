@@ -63,7 +63,7 @@ class ShardImpl final : public Shard {
   // As Collection's, for this shard.
   Status CreatePayloadIndex(std::string_view field, PayloadType type);
   Status DropPayloadIndex(std::string_view field);
-  Result<std::vector<PayloadIndexInfo>> ListPayloadIndexes() const;
+  Result<std::vector<PayloadIndexInfo>> ListPayloadIndexes() const override;
   // See IndexSync::CompactIndex / CompactFiles.
   Status CompactIndex(const ProgressFn& progress) { return sync_.CompactIndex(progress); }
   Status CompactFiles() { return sync_.CompactFiles(); }

@@ -114,6 +114,9 @@ class Shard {
   virtual Result<ScrollPage> Scroll(std::string_view after, size_t limit, const GetOptions& options,
                                     std::string_view where = {}) const = 0;
 
+  // The payload indexes, in the order they were created. Errors: those of LMDB.
+  virtual Result<std::vector<PayloadIndexInfo>> ListPayloadIndexes() const = 0;
+
   // Saves the index to disk now (no-op for a flat index or an unchanged one).
   virtual Status Checkpoint() = 0;
   // Makes a consistent copy of the shard in directory `dest` (created; empty or new): a

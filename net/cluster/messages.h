@@ -80,7 +80,8 @@ struct ShardWriteResponse {
 
 struct ShardReadRequest {
   // kScroll: up to `limit` points with id > `after` matching `where`, in id order.
-  enum class Kind : uint8_t { kGet, kSearch, kCount, kScroll };
+  // kIndexes: the shard's payload indexes.
+  enum class Kind : uint8_t { kGet, kSearch, kCount, kScroll, kIndexes };
   uint64_t rpc_id = 0;
   uint64_t group = 0;
   uint64_t epoch = 0;
@@ -103,6 +104,7 @@ struct ShardReadResponse {
   bool more = false;                         // kScroll: points past these match too
   std::vector<Hit> hits;                     // kSearch
   uint64_t count = 0;                        // kCount
+  std::vector<PayloadIndexInfo> indexes;     // kIndexes
   uint64_t applied_index = 0;                // The replica's applied index when it answered.
 };
 

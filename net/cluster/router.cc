@@ -49,6 +49,9 @@ struct Router::Op {
   HitsFn hits_fn;
   CountFn count_fn;
   PageFn page_fn;
+  IndexesFn indexes_fn;
+  std::map<std::string, PayloadType> indexes;  // kIndexes: field -> type, over the shards.
+  bool indexes_disagree = false;
   bool more = false;  // kScroll: a shard has points past its page.
 };
 
@@ -214,6 +217,15 @@ void Router::Count(const std::string& collection, std::string where, const ReadO
   Start(id);
 }
 
+void Router::ListPayloadIndexes(const std::string& collection, const ReadOptions& read, IndexesFn done) {
+  uint64_t id = NewOp(Kind::kIndexes, collection);
+  Op& op = *ops_[id];
+  op.read.kind = ShardReadRequest::Kind::kIndexes;
+  op.read.read = read;
+  op.indexes_fn = std::move(done);
+  Start(id);
+}
+
 uint64_t Router::NewPdOp(Kind kind, const std::string& name) {
   uint64_t id = NewOp(kind, name);
   Op& op = *ops_[id];
@@ -348,6 +360,7 @@ void Router::Start(uint64_t op_id) {
     case Kind::kSearch:
     case Kind::kCount:
     case Kind::kScroll:
+    case Kind::kIndexes:
       op.parts.resize(shards);
       for (uint32_t s = 0; s < shards; ++s) {
         op.parts[s].shard = s;
@@ -490,6 +503,18 @@ void Router::Finish(Op& op) {
       if (st.ok()) op.count_fn(op.count);
       else op.count_fn(st);
       break;
+    case Kind::kIndexes: {
+      if (st.ok() && op.indexes_disagree)
+        st = Status::Internal("the shards of \"" + op.collection + "\" list a payload index with different types");
+      if (!st.ok()) {
+        op.indexes_fn(st);
+        break;
+      }
+      std::vector<PayloadIndexInfo> out;
+      for (const auto& [field, type] : op.indexes) out.push_back(PayloadIndexInfo{field, type});
+      op.indexes_fn(std::move(out));
+      break;
+    }
     case Kind::kScroll: {
       if (!st.ok()) {
         op.page_fn(st);
@@ -564,6 +589,11 @@ void Router::OnReadResponse(const ShardReadResponse& r) {
       op.hits.insert(op.hits.end(), r.hits.begin(), r.hits.end());
     } else if (op.kind == Kind::kCount) {
       op.count += r.count;
+    } else if (op.kind == Kind::kIndexes) {
+      for (const PayloadIndexInfo& x : r.indexes) {
+        auto [it, added] = op.indexes.emplace(x.field, x.type);
+        if (!added && it->second != x.type) op.indexes_disagree = true;
+      }
     } else if (op.kind == Kind::kScroll) {
       op.points.insert(op.points.end(), r.points.begin(), r.points.end());
       op.more = op.more || r.more;

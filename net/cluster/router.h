@@ -43,6 +43,7 @@ class Router {
   using HitsFn = std::function<void(Result<std::vector<Hit>>)>;
   using CountFn = std::function<void(Result<uint64_t>)>;
   using PageFn = std::function<void(Result<ScrollPage>)>;
+  using IndexesFn = std::function<void(Result<std::vector<PayloadIndexInfo>>)>;
 
   // All references must outlive the router.
   Router(RouterOptions options, Clock& clock, Rng& rng, Transport& transport);
@@ -77,6 +78,10 @@ class Router {
   // Payload index changes, on every shard through its log. Errors as Write (a shard's own
   // error, e.g. AlreadyExists, is answered as is).
   void CreatePayloadIndex(const std::string& collection, std::string field, PayloadType type, StatusFn done);
+  // The payload indexes of every shard, merged by field and sorted by it (a create or drop
+  // that reached only some shards shows the field as long as one shard has it; one shard
+  // listing a field with another type than another: Internal).
+  void ListPayloadIndexes(const std::string& collection, const ReadOptions& read, IndexesFn done);
   void DropPayloadIndex(const std::string& collection, std::string field, StatusFn done);
   // Collections through the PD. `replication` 0: min(3, live workers).
   // `metadata`: JSON-object text stored with it ("" for none).
@@ -121,7 +126,7 @@ class Router {
   struct Op;
   struct Part;
   // kBroadcast: one shard command (delete-where, payload index) on every shard.
-  enum class Kind : uint8_t { kWrite, kBroadcast, kGet, kSearch, kCount, kScroll, kAdmin, kAuth };
+  enum class Kind : uint8_t { kWrite, kBroadcast, kGet, kSearch, kCount, kScroll, kIndexes, kAdmin, kAuth };
   static bool IsWrite(Kind k) { return k == Kind::kWrite || k == Kind::kBroadcast; }
 
   uint64_t NewOp(Kind kind, std::string collection);

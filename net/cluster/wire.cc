@@ -122,8 +122,12 @@ struct Encoder {
     for (const Hit& h : m.hits)
       hits.push_back(fb::CreateHit(b, b.CreateString(h.id), h.score, b.CreateVector(h.vector), b.CreateString(h.metadata)));
     auto hv = b.CreateVector(hits);
+    std::vector<Offset<fb::PayloadIndex>> indexes;
+    for (const PayloadIndexInfo& x : m.indexes)
+      indexes.push_back(fb::CreatePayloadIndex(b, b.CreateString(x.field), static_cast<uint8_t>(x.type)));
+    auto iv = b.CreateVector(indexes);
     return fb::CreateShardReadResponse(b, m.rpc_id, st, m.leader_hint, m.stale_epoch, pv, hv, m.count, m.applied_index,
-                                       m.more)
+                                       m.more, iv)
         .Union();
   }
   Offset<void> operator()(const PdHeartbeat& m) {
@@ -291,7 +295,7 @@ Status DecodeBody(const fb::Envelope* e, Envelope* out) {
     case fb::Body::ShardReadRequest: {
       auto* s = e->body_as_ShardReadRequest();
       ShardReadRequest m;
-      if (s->kind() > static_cast<uint8_t>(ShardReadRequest::Kind::kScroll)) return Bad("bad read kind");
+      if (s->kind() > static_cast<uint8_t>(ShardReadRequest::Kind::kIndexes)) return Bad("bad read kind");
       if (s->filter_strategy() > static_cast<uint8_t>(FilterStrategy::kPostFilter)) return Bad("bad filter strategy");
       m.rpc_id = s->rpc_id();
       m.group = s->group();
@@ -337,6 +341,12 @@ Status DecodeBody(const fb::Envelope* e, Envelope* out) {
       m.count = s->count();
       m.applied_index = s->applied_index();
       m.more = s->more();
+      if (s->indexes()) {
+        for (const fb::PayloadIndex* x : *s->indexes()) {
+          if (x->type() < static_cast<uint8_t>(PayloadType::kKeyword) || x->type() > static_cast<uint8_t>(PayloadType::kBool)) return Bad("bad payload index type");
+          m.indexes.push_back(PayloadIndexInfo{Str(x->field()), static_cast<PayloadType>(x->type())});
+        }
+      }
       *out = std::move(m);
       return Status::OK();
     }

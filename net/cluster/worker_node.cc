@@ -368,6 +368,12 @@ void WorkerNode::Execute(uint64_t read_id, PendingRead pr) {
         for (Point& p : res->points) r.points.emplace_back(std::move(p));
         break;
       }
+      case ShardReadRequest::Kind::kIndexes: {
+        auto res = shard.ListPayloadIndexes();
+        if (res.ok()) r.indexes = std::move(res).value();
+        else r.status = res.status();
+        break;
+      }
     }
     loop_.Post([this, from = pr.from, r = std::move(r)]() mutable { transport_.Send(from, std::move(r)); });
   });

@@ -6,21 +6,7 @@
 
 namespace vectron::net::daemon {
 
-namespace {
-
-Status NotServed(const char* what) {
-  return Status::FailedPrecondition(std::string("the gateway does not serve ") + what +
-                                    " (see docs/cluster.md, \"What the gateway serves\")");
-}
-
-}  // namespace
-
-bool ClusterDataService::Supports(OpId op) const {
-  switch (op) {
-    case OpId::kListIndexes: return false;
-    default: return true;
-  }
-}
+bool ClusterDataService::Supports(OpId) const { return true; }
 
 Result<CollectionInfo> ClusterDataService::InfoOf(const std::string& name) const {
   auto it = router_.map().collections.find(name);
@@ -242,8 +228,8 @@ void ClusterDataService::CreateIndex(const std::string& name, std::string field,
   router_.CreatePayloadIndex(name, std::move(field), type, std::move(done));
 }
 
-void ClusterDataService::ListIndexes(const std::string&, Done<std::vector<PayloadIndexInfo>> done) {
-  done(NotServed("listing payload indexes"));
+void ClusterDataService::ListIndexes(const std::string& name, Done<std::vector<PayloadIndexInfo>> done) {
+  router_.ListPayloadIndexes(name, cluster::ReadOptions{}, std::move(done));
 }
 
 void ClusterDataService::DropIndex(const std::string& name, std::string field, DoneStatus done) {

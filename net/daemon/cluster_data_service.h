@@ -14,8 +14,7 @@ class ClusterDataService final : public DataService {
   // `router` must outlive the service. Not thread-safe: the loop thread only.
   explicit ClusterDataService(cluster::Router& router) : router_(router) {}
 
-  // Every operation but listing payload indexes
-  // (docs/cluster.md, "What the gateway serves").
+  // Every operation of the table (docs/cluster.md, "What the gateway serves").
   bool Supports(OpId op) const override;
   void CreateCollection(const std::string& name, const CollectionConfig& config, std::string metadata,
                         uint32_t replication, Done<CollectionInfo> done) override;

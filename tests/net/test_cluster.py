@@ -363,9 +363,9 @@ def test_gateway_refuses_bad_input_and_unknown_routes(cluster):
     assert st == 400 and "dim" in body["error"]["message"]
     st, body = cluster.call("POST", "/v1/collections/nope/points/get", {"ids": ["a"]}, timeout=60)
     assert st in (404, 503), body
-    # Operations of the table the cluster does not serve: 501 naming them, before the body.
-    st, body = cluster.call("GET", "/v1/collections/x/indexes")
-    assert st == 501 and "gateway" in body["error"]["message"]
+    # Routes of `vectron serve` the gateway does not serve: 501 naming them, before the body.
+    st, body = cluster.call("GET", "/v1/collections/x/feedback?point_id=a")
+    assert st == 501 and "gateway" in body["error"]["message"], body
 
 
 def test_cluster_up_starts_serves_and_stops(tmp_path):
@@ -647,6 +647,21 @@ def test_gateway_serves_the_operation_table_with_serves_limits(cluster):
     assert st == 400 and "vectors[1] has 2 numbers" in body["error"]["message"], body
     st, body = cluster.call("POST", "/v1/collections/tbl/search", {"vector": [1, 2], "k": 1})
     assert st == 400 and "dimension 2" in body["error"]["message"], body
+    # Payload indexes: created, listed and dropped on every shard, as serve answers them.
+    s = "/v1/collections/tbl/indexes"
+    assert cluster.call("POST", s, {"field": "v", "type": "integer"})[0] == 201
+    assert cluster.call("POST", s, {"field": "odd", "type": "bool"})[0] == 201
+    st, body = cluster.call("POST", s, {"field": "v", "type": "integer"})
+    assert st == 409 and body["error"]["code"] == "already_exists", body
+    st, body = cluster.call("GET", s)
+    assert (st, body) == (200, {"indexes": [{"field": "odd", "type": "bool"}, {"field": "v", "type": "integer"}]}), body
+    assert cluster.call("DELETE", s + "/odd")[0] == 200
+    st, body = cluster.call("GET", s)
+    assert (st, body) == (200, {"indexes": [{"field": "v", "type": "integer"}]}), body
+    st, body = cluster.call("POST", "/v1/collections/tbl/count", {"where": {"v": {"$gte": 30}}})
+    assert (st, body) == (200, {"count": 10}), body
+    st, body = cluster.call("GET", "/v1/collections/nope/indexes")
+    assert st == 404, body
     # Collection metadata: stored in the PD's map with the collection, as serve stores it.
     st, body = cluster.call("POST", "/v1/collections", {"name": "m", "dim": DIM, "metadata": {"owner": "me"}})
     assert st == 201 and body["metadata"] == {"owner": "me"}, body

@@ -207,6 +207,39 @@ TEST_CASE("Router scatters a search to every shard and merges a global top-k") {
   CHECK(ids == std::vector<std::string>{"x", "p", "q"});
 }
 
+TEST_CASE("Router lists payload indexes from every shard, merged by field; shards that disagree on a type: Internal") {
+  for (bool disagree : {false, true}) {
+    Fixture f;
+    std::optional<Result<std::vector<PayloadIndexInfo>>> result;
+    f.router.ListPayloadIndexes("c", ReadOptions{},
+                                [&](Result<std::vector<PayloadIndexInfo>> r) { result = std::move(r); });
+    auto [to1, r1] = f.net.Pop<ShardReadRequest>();
+    auto [to2, r2] = f.net.Pop<ShardReadRequest>();
+    CHECK(r1.kind == ShardReadRequest::Kind::kIndexes);
+    CHECK(r1.group != r2.group);
+    ShardReadResponse a, b;
+    a.rpc_id = r1.rpc_id;
+    a.indexes = {PayloadIndexInfo{"year", PayloadType::kInteger}, PayloadIndexInfo{"genre", PayloadType::kKeyword}};
+    b.rpc_id = r2.rpc_id;
+    // A create that reached one shard only still shows; a field both list is listed once.
+    b.indexes = {PayloadIndexInfo{"genre", disagree ? PayloadType::kBool : PayloadType::kKeyword},
+                 PayloadIndexInfo{"a", PayloadType::kFloat}};
+    f.router.Receive(to1, a);
+    CHECK_FALSE(result.has_value());
+    f.router.Receive(to2, b);
+    REQUIRE(result.has_value());
+    if (disagree) {
+      CHECK(result->status().code() == StatusCode::kInternal);
+      continue;
+    }
+    REQUIRE(result->ok());
+    std::vector<std::string> fields;
+    for (const PayloadIndexInfo& x : **result) fields.push_back(x.field);
+    CHECK(fields == std::vector<std::string>{"a", "genre", "year"});
+    CHECK((**result)[2].type == PayloadType::kInteger);
+  }
+}
+
 TEST_CASE("Router gets ids from their shards and answers in request order; a missing collection is NotFound") {
   Fixture f;
   std::vector<std::string> ids = {"a", "b", "c", "d", "e"};

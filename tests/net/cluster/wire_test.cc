@@ -188,5 +188,27 @@ TEST_CASE("a scroll page request and answer survive the wire: cursor, limit, fil
   CHECK(a.points[1]->id == "p9");
 }
 
+TEST_CASE("an index listing request and answer survive the wire; a bad index type is refused") {
+  ShardReadRequest sr;
+  sr.rpc_id = 5;
+  sr.kind = ShardReadRequest::Kind::kIndexes;
+  ShardReadResponse sp;
+  sp.rpc_id = 6;
+  sp.indexes = {PayloadIndexInfo{"genre", PayloadType::kKeyword}, PayloadIndexInfo{"meta.year", PayloadType::kInteger}};
+  NodeId from{NodeKind::kWorker, 2}, f;
+  Envelope got;
+  REQUIRE(DecodeEnvelope(EncodeEnvelope(from, Envelope(sr)), &f, &got).ok());
+  CHECK(std::get<ShardReadRequest>(got).kind == ShardReadRequest::Kind::kIndexes);
+  std::string enc = EncodeEnvelope(from, Envelope(sp));
+  REQUIRE(DecodeEnvelope(enc, &f, &got).ok());
+  const auto& a = std::get<ShardReadResponse>(got);
+  REQUIRE(a.indexes.size() == 2);
+  CHECK(a.indexes[1].field == "meta.year");
+  CHECK(a.indexes[1].type == PayloadType::kInteger);
+  // An index type no build knows (here 9): refused whole, never cast into the enum.
+  sp.indexes[0].type = static_cast<PayloadType>(9);
+  CHECK(DecodeEnvelope(EncodeEnvelope(from, Envelope(sp)), &f, &got).code() == StatusCode::kCorruption);
+}
+
 }  // namespace
 }  // namespace vectron::net::cluster
