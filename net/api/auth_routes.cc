@@ -19,12 +19,12 @@ unsigned GetScopes(const json& j, bool allow_empty) {
   auto sc = j.find("scopes");
   if (sc == j.end() || !sc->is_array() || (sc->empty() && !allow_empty))
     Bad("\"scopes\" is required: a" + std::string(allow_empty ? "n" : " non-empty") +
-        " array of \"read\", \"write\", \"admin\"");
-  if (sc->size() > 3) Bad("\"scopes\" holds at most read, write and admin");
+        " array of \"read\", \"write\", \"admin\", \"feedback\"");
+  if (sc->size() > 4) Bad("\"scopes\" holds at most read, write, admin and feedback");
   unsigned scopes = 0;
   for (auto& x : *sc) {
     unsigned s = x.is_string() ? ScopeFromName(x.get<std::string>()) : 0;
-    if (!s) Bad("\"scopes\" may hold only \"read\", \"write\" and \"admin\"");
+    if (!s) Bad("\"scopes\" may hold only \"read\", \"write\", \"admin\" and \"feedback\"");
     scopes |= s;
   }
   return scopes;

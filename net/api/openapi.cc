@@ -208,7 +208,7 @@ json Build(bool auth) {
   if (auth) {
     json token = Obj({{"token", str}, {"token_type", str}, {"expires_at", integer}}, {"token", "expires_at"});
     json str_array = {{"type", "array"}, {"items", str}};
-    json scopes = {{"type", "array"}, {"items", {{"type", "string"}, {"enum", {"read", "write", "admin"}}}}};
+    json scopes = {{"type", "array"}, {"items", {{"type", "string"}, {"enum", {"read", "write", "admin", "feedback"}}}}};
     paths["/v1/auth/login"]["post"] =
         Op("Log in with a user name and password: a login token (400 malformed user name, 401 wrong password, 429 "
            "rate limited)",

@@ -249,6 +249,7 @@ constexpr RouteAccess kOpen{Access::kPublic};
 constexpr RouteAccess kAdminAccess{Access::kAdmin};
 constexpr RouteAccess kReadAccess{Access::kRead};
 constexpr RouteAccess kWriteAccess{Access::kWrite};
+constexpr RouteAccess kFeedbackAccess{Access::kFeedback};
 
 const std::vector<RouteSpec>& Specs() {
   static const std::vector<RouteSpec> kSpecs = {
@@ -259,7 +260,7 @@ const std::vector<RouteSpec>& Specs() {
       {"GET", "/v1/openapi.json", &OpenApi, true, kOpen, RouteSpec::kCore},
       // Reranking and feedback (rest_rerank.cc): `vectron serve` only, not yet rows of the
       // operation table (the cluster gateway does not serve them).
-      {"POST", "/v1/collections/{name}/feedback", &PostFeedback, false, kWriteAccess, RouteSpec::kCore},
+      {"POST", "/v1/collections/{name}/feedback", &PostFeedback, false, kFeedbackAccess, RouteSpec::kCore},
       {"GET", "/v1/collections/{name}/feedback", &GetFeedback, false, kReadAccess, RouteSpec::kCore},
       {"GET", "/v1/collections/{name}/feedback/export", &ExportFeedback, false, kReadAccess, RouteSpec::kCore},
       {"GET", "/v1/collections/{name}/rerank", &GetRerank, false, kReadAccess, RouteSpec::kCore},
@@ -322,7 +323,8 @@ Status CheckRouteAccess(Authenticator* auth, const RouteAccess& access, const Ht
   if (access.access == Access::kPublic) return Status::OK();
   VECTRON_RETURN_IF_ERROR(auth->Authenticate(req.Header("authorization"), who));
   // Data routes name their collection in the path; the allow-list applies to it.
-  bool data = access.access == Access::kRead || access.access == Access::kWrite || access.access == Access::kAdmin;
+  bool data = access.access == Access::kRead || access.access == Access::kWrite || access.access == Access::kAdmin ||
+              access.access == Access::kFeedback;
   return Authorize(*who, access, data ? std::string_view(Param(params, "name")) : std::string_view());
 }
 

@@ -8,6 +8,7 @@ unsigned ScopeFromName(std::string_view name) {
   if (name == "read") return kScopeRead;
   if (name == "write") return kScopeWrite;
   if (name == "admin") return kScopeAdmin;
+  if (name == "feedback") return kScopeFeedback;
   return 0;
 }
 
@@ -16,6 +17,7 @@ std::vector<std::string> ScopeNames(unsigned scopes) {
   if (scopes & kScopeRead) out.push_back("read");
   if (scopes & kScopeWrite) out.push_back("write");
   if (scopes & kScopeAdmin) out.push_back("admin");
+  if (scopes & kScopeFeedback) out.push_back("feedback");
   return out;
 }
 
@@ -27,15 +29,17 @@ const char* AccessName(Access a) {
     case Access::kRead: return "read";
     case Access::kWrite: return "write";
     case Access::kAdmin: return "admin";
+    case Access::kFeedback: return "feedback";
   }
   return "?";
 }
 
 unsigned Principal::GrantedOn(std::string_view name) const {
-  if (unrestricted || !grants) return kScopeRead | kScopeWrite | kScopeAdmin;
+  if (unrestricted || !grants) return kScopeRead | kScopeWrite | kScopeAdmin | kScopeFeedback;
   unsigned g = 0;
   if (auto it = grants->find(name); it != grants->end()) g |= it->second;
   if (auto it = grants->find(kEveryCollection); it != grants->end()) g |= it->second;
+  if (g & kScopeWrite) g |= kScopeFeedback;
   return g;
 }
 
@@ -72,7 +76,8 @@ Status Authorize(const Principal& who, const RouteAccess& route, std::string_vie
       return Status::OK();
     case Access::kRead:
     case Access::kWrite:
-    case Access::kAdmin: {
+    case Access::kAdmin:
+    case Access::kFeedback: {
       if (who.kind == TokenKind::kLogin) {
         if (!route.console)
           return Status::PermissionDenied(
@@ -85,11 +90,15 @@ Status Authorize(const Principal& who, const RouteAccess& route, std::string_vie
           return Status::PermissionDenied("this route spans every collection; " + who.user + " is not an admin user");
         return Status::OK();
       }
-      const unsigned need =
-          route.access == Access::kRead ? kScopeRead : route.access == Access::kWrite ? kScopeWrite : kScopeAdmin;
+      const unsigned need = route.access == Access::kRead       ? kScopeRead
+                            : route.access == Access::kWrite    ? kScopeWrite
+                            : route.access == Access::kFeedback ? kScopeFeedback | kScopeWrite
+                                                                : kScopeAdmin;
+      const std::string needed = route.access == Access::kFeedback ? "\"feedback\" (or \"write\")"
+                                                                   : "\"" + std::string(AccessName(route.access)) + "\"";
       if (!(who.scopes & need))
-        return Status::PermissionDenied("API key " + who.key_id + " lacks the \"" + AccessName(route.access) +
-                                        "\" scope (it has: " + Joined(ScopeNames(who.scopes)) + ")");
+        return Status::PermissionDenied("API key " + who.key_id + " lacks the " + needed +
+                                        " scope (it has: " + Joined(ScopeNames(who.scopes)) + ")");
       if (route.all_collections && who.collections)
         return Status::PermissionDenied("API key " + who.key_id +
                                         " is restricted to some collections; this route spans every collection");
@@ -99,9 +108,8 @@ Status Authorize(const Principal& who, const RouteAccess& route, std::string_vie
         return Status::PermissionDenied("API key " + who.key_id + " may not access collection \"" + name + "\"");
       // The key's owner must still hold a grant for it: revoking a grant narrows every key.
       if (!(who.GrantedOn(collection) & need))
-        return Status::PermissionDenied("user " + who.user + " has no \"" + AccessName(route.access) +
-                                        "\" grant on collection \"" + name + "\" (an admin grants it: PUT /v1/users/" +
-                                        who.user + "/grants/" + name + ")");
+        return Status::PermissionDenied("user " + who.user + " has no " + needed + " grant on collection \"" + name +
+                                        "\" (an admin grants it: PUT /v1/users/" + who.user + "/grants/" + name + ")");
       return Status::OK();
     }
   }

@@ -16,11 +16,13 @@
 
 namespace vectron::net {
 
-// API key scopes (bit flags). A route needs one of them; they do not imply each other.
-enum Scope : unsigned { kScopeRead = 1, kScopeWrite = 2, kScopeAdmin = 4 };
-// "read", "write", "admin"; 0 for an unknown name.
+// API key scopes (bit flags). A route needs one of them; they do not imply each other,
+// except that rating points (Access::kFeedback) takes feedback or write: a "feedback"
+// key is one an end-user application may hold to rate results, and nothing else.
+enum Scope : unsigned { kScopeRead = 1, kScopeWrite = 2, kScopeAdmin = 4, kScopeFeedback = 8 };
+// "read", "write", "admin", "feedback"; 0 for an unknown name.
 unsigned ScopeFromName(std::string_view name);
-// The names of the bits set in `scopes`, in the order read, write, admin.
+// The names of the bits set in `scopes`, in the order read, write, admin, feedback.
 std::vector<std::string> ScopeNames(unsigned scopes);
 
 // What a route asks of the caller's token. Stored in the route table.
@@ -31,8 +33,9 @@ enum class Access : uint8_t {
   kRead,        // An SDK token with the read scope (and the collection allowed).
   kWrite,       // ... the write scope.
   kAdmin,       // ... the admin scope.
+  kFeedback,    // ... the feedback or the write scope (rating points).
 };
-// "public", "login", "login-admin", "read", "write" or "admin".
+// "public", "login", "login-admin", "read", "write", "admin" or "feedback".
 const char* AccessName(Access a);
 
 struct RouteAccess {
@@ -46,7 +49,8 @@ struct RouteAccess {
 enum class TokenKind { kNone, kLogin, kSdk };
 
 // A non-admin user's rights on collections: collection name, or "*" for every
-// collection, to scopes (kScopeRead and/or kScopeWrite). Admin users need none.
+// collection, to scopes (kScopeRead and/or kScopeWrite; write covers feedback). Admin
+// users need none.
 using Grants = std::map<std::string, unsigned, std::less<>>;
 inline constexpr std::string_view kEveryCollection = "*";
 
@@ -66,7 +70,7 @@ struct Principal {
   uint64_t session_epoch = 0;  // Login tokens: the user's session epoch they carry.
 
   // The scopes the user was granted on collection `name` (its own grant and the "*"
-  // one); every scope for admin users and with auth off.
+  // one; kScopeFeedback with kScopeWrite); every scope for admin users and with auth off.
   unsigned GrantedOn(std::string_view name) const;
   // True if this principal may see collection `name` at all: the key's allow-list holds
   // it and (non-admin users) the user has some grant on it.

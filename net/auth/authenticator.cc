@@ -454,7 +454,7 @@ Status Authenticator::AuthenticateToken(std::string_view token, Principal* out) 
     out->user_admin = u.admin;
     out->key_id = id;
     // Never more than the owner may have now: a non-admin's grants bound every key.
-    out->scopes = key.scopes & (u.admin ? ~0u : unsigned{kScopeRead | kScopeWrite});
+    out->scopes = key.scopes & (u.admin ? ~0u : unsigned{kScopeRead | kScopeWrite | kScopeFeedback});
     out->collections = key.collections;
     if (!u.admin) out->grants = u.grants;
     return Status::OK();
@@ -514,8 +514,8 @@ Result<IssuedToken> Authenticator::CreateKey(const Principal& owner, const std::
   Impl& m = *impl_;
   if (owner.kind != TokenKind::kLogin) return Status::InvalidArgument("only a logged-in user can create API keys");
   if (name.empty() || name.size() > 128) return Status::InvalidArgument("\"name\" must have 1-128 characters");
-  if (scopes == 0 || (scopes & ~unsigned{kScopeRead | kScopeWrite | kScopeAdmin}))
-    return Status::InvalidArgument("\"scopes\" must name at least one of read, write, admin");
+  if (scopes == 0 || (scopes & ~unsigned{kScopeRead | kScopeWrite | kScopeAdmin | kScopeFeedback}))
+    return Status::InvalidArgument("\"scopes\" must name at least one of read, write, admin, feedback");
   if (collections) {
     if (collections->empty())
       return Status::InvalidArgument("\"collections\" must not be empty (omit it to allow every collection)");

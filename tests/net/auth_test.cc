@@ -313,6 +313,25 @@ TEST_CASE("Authorize: the access rules over token kinds, scopes and collection a
   sdk.collections.reset();
   CHECK(Authorize(sdk, {Access::kAdmin, true, true}, "").ok());
   CHECK(Authorize(sdk, {Access::kRead}, "docs").code() == StatusCode::kPermissionDenied);  // Scopes do not imply each other.
+  // Rating points: the feedback scope or the write scope, nothing else.
+  sdk.scopes = kScopeFeedback;
+  CHECK(Authorize(sdk, {Access::kFeedback}, "docs").ok());
+  CHECK(Authorize(sdk, {Access::kWrite}, "docs").message() == "API key vk_1 lacks the \"write\" scope (it has: feedback)");
+  CHECK(Authorize(sdk, {Access::kRead}, "docs").code() == StatusCode::kPermissionDenied);
+  sdk.scopes = kScopeWrite;
+  CHECK(Authorize(sdk, {Access::kFeedback}, "docs").ok());
+  sdk.scopes = kScopeRead | kScopeAdmin;
+  CHECK(Authorize(sdk, {Access::kFeedback}, "docs").message() ==
+        "API key vk_1 lacks the \"feedback\" (or \"write\") scope (it has: read, admin)");
+  // A user's write grant covers feedback; a read grant does not.
+  sdk.scopes = kScopeFeedback;
+  sdk.grants = Grants{{"docs", kScopeRead}};
+  CHECK(Authorize(sdk, {Access::kFeedback}, "docs").message().find("has no \"feedback\" (or \"write\") grant") !=
+        std::string::npos);
+  sdk.grants = Grants{{"*", kScopeWrite}};
+  CHECK(Authorize(sdk, {Access::kFeedback}, "docs").ok());
+  CHECK(ScopeFromName("feedback") == kScopeFeedback);
+  CHECK(ScopeNames(kScopeRead | kScopeFeedback) == std::vector<std::string>{"read", "feedback"});
 }
 
 namespace {

@@ -262,6 +262,45 @@ def test_sdk_tokens_cannot_manage_keys_or_users(srv):
         assert_error(st, out, 403, "permission_denied", "login token")
 
 
+def test_feedback_scope_rates_but_reads_and_writes_nothing(srv):
+    """A "feedback" key (for an end-user application) may rate points and do nothing else;
+    a write key may rate too; a read key may not. A user's write grant covers feedback."""
+    admin = login(srv)
+    everything = make_key(srv, admin, ["read", "write", "admin"])["token"]
+    assert call(srv, "POST", "/v1/collections", {"name": "docs", "dim": 2}, token=everything)[0] == 201
+    assert call(srv, "PUT", "/v1/collections/docs/points", {"points": [{"id": "p", "vector": [1, 2]}]},
+                token=everything)[0] == 200
+    fb = make_key(srv, admin, ["feedback"], ["docs"])
+    assert fb["scopes"] == ["feedback"]
+    rate = {"point_id": "p", "rating": 5}
+    assert call(srv, "POST", "/v1/collections/docs/feedback", rate, token=fb["token"])[0] == 201
+    assert_error(*call(srv, "PUT", "/v1/collections/docs/points", {"points": [{"id": "q", "vector": [1, 2]}]},
+                       token=fb["token"])[:2], 403, "permission_denied", 'lacks the "write" scope (it has: feedback)')
+    assert_error(*call(srv, "POST", "/v1/collections/docs/search", {"vector": [1, 2]}, token=fb["token"])[:2], 403,
+                 "permission_denied", 'lacks the "read" scope')
+    assert_error(*call(srv, "GET", "/v1/collections/docs/feedback?point_id=p", token=fb["token"])[:2], 403,
+                 "permission_denied", 'lacks the "read" scope')
+    reader = make_key(srv, admin, ["read"])["token"]
+    assert_error(*call(srv, "POST", "/v1/collections/docs/feedback", rate, token=reader)[:2], 403,
+                 "permission_denied", 'lacks the "feedback" (or "write") scope (it has: read)')
+    writer = make_key(srv, admin, ["write"])["token"]
+    assert call(srv, "POST", "/v1/collections/docs/feedback", rate, token=writer)[0] == 201
+    st, body, _ = call(srv, "GET", "/v1/collections/docs/feedback?point_id=p", token=everything)
+    assert st == 200 and body["count"] == 2, body
+    # A non-admin user: a read grant gives no feedback key; a write grant does.
+    assert call(srv, "POST", "/v1/users", {"username": "dan", "password": "dan-password",
+                                           "grants": {"docs": ["read"]}}, token=admin)[0] == 201
+    dan = login(srv, "dan", "dan-password")
+    assert_error(*call(srv, "POST", "/v1/keys", {"name": "x", "scopes": ["feedback"], "collections": ["docs"]},
+                       token=dan)[:2], 403, "permission_denied", 'no "feedback" grant on collection "docs"')
+    assert call(srv, "PUT", "/v1/users/dan/grants/docs", {"scopes": ["read", "write"]}, token=admin)[0] == 200
+    dan = login(srv, "dan", "dan-password")
+    dan_fb = make_key(srv, dan, ["feedback"], ["docs"])["token"]
+    assert call(srv, "POST", "/v1/collections/docs/feedback", rate, token=dan_fb)[0] == 201
+    assert_error(*call(srv, "POST", "/v1/keys", {"name": "x", "scopes": ["rate"]}, token=admin)[:2], 400,
+                 "invalid_argument", '"feedback"')
+
+
 def test_users_admin_only_and_deletion_revokes_keys(srv):
     admin = login(srv)
     assert call(srv, "POST", "/v1/users", {"username": "bob", "password": "bob-password"}, token=admin)[:2] == (
@@ -368,6 +407,7 @@ def test_every_route_enforces_its_access_rule(srv):
         Caller("sdk-read", make_key(srv, admin, ["read"])["token"], "sdk", scopes=["read"]),
         Caller("sdk-write", make_key(srv, admin, ["write"])["token"], "sdk", scopes=["write"]),
         Caller("sdk-admin", make_key(srv, admin, ["admin"])["token"], "sdk", scopes=["admin"]),
+        Caller("sdk-feedback", make_key(srv, admin, ["feedback"])["token"], "sdk", scopes=["feedback"]),
         Caller("sdk-all-docs", make_key(srv, admin, ["read", "write", "admin"], ["docs"])["token"], "sdk",
                scopes=["read", "write", "admin"], collections=["docs"]),
         Caller("sdk-read-other", make_key(srv, admin, ["read"], ["other"])["token"], "sdk", scopes=["read"],
@@ -387,7 +427,8 @@ def test_every_route_enforces_its_access_rule(srv):
         if c.kind == "login":
             # A non-admin user (limited by grants) may not see what spans every collection.
             return "through" if rule["console"] and (c.admin or not rule["all_collections"]) else 403
-        if a not in c.scopes:
+        # Rating points takes the feedback or the write scope; other scopes imply nothing.
+        if a not in c.scopes and not (a == "feedback" and "write" in c.scopes):
             return 403
         if rule["all_collections"] and c.collections is not None:
             return 403
