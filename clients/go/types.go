@@ -17,13 +17,15 @@ const (
 	IncludeVector   Include = "vector"
 )
 
-// Scope is what an API key may do. Scopes do not imply each other.
+// Scope is what an API key may do. Scopes do not imply each other, except that rating
+// points takes ScopeFeedback or ScopeWrite (a feedback key can rate and nothing else).
 type Scope string
 
 const (
-	ScopeRead  Scope = "read"
-	ScopeWrite Scope = "write"
-	ScopeAdmin Scope = "admin"
+	ScopeRead     Scope = "read"
+	ScopeWrite    Scope = "write"
+	ScopeAdmin    Scope = "admin"
+	ScopeFeedback Scope = "feedback"
 )
 
 // PayloadIndexType is the type of a payload index on a metadata field.

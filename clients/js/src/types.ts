@@ -10,8 +10,9 @@ export type Include = "metadata" | "vector";
 export type Metadata = { [field: string]: unknown };
 /** A `where` filter (docs/filter.md), e.g. `{genre: "jazz", year: {$gte: 1960}}`. */
 export type Filter = { [fieldOrOperator: string]: unknown };
-/** What an API key may do. Scopes do not imply each other. */
-export type Scope = "read" | "write" | "admin";
+/** What an API key may do. Scopes do not imply each other, except that rating points
+ * takes "feedback" or "write" (a feedback key can rate and nothing else). */
+export type Scope = "read" | "write" | "admin" | "feedback";
 /** Type of a payload index on a metadata field. */
 export type PayloadIndexType = "keyword" | "integer" | "float" | "bool";
 /** A vector: plain numbers or a Float32Array. */
