@@ -53,14 +53,7 @@ Result<RerankedResult> CollectionImpl::SearchReranked(std::span<const float> que
       return out;
     }
   }
-  SearchParams inner = params;
-  inner.k = pipeline.CandidatesFor(wanted);
-  inner.offset = 0;
-  const bool needs_meta =
-      !pipeline.boosts.empty() || !pipeline.fields.empty() || pipeline.decay.has_value() || pipeline.custom.has_value();
-  inner.include_metadata = params.include_metadata || needs_meta;
-  inner.include_vector = params.include_vector || pipeline.mmr.has_value() || pipeline.custom.has_value();
-  VECTRON_ASSIGN_OR_RETURN(std::vector<Hit> candidates, Search(query, inner));
+  VECTRON_ASSIGN_OR_RETURN(std::vector<Hit> candidates, Search(query, RerankCandidateParams(pipeline, params)));
 
   std::vector<RatingStats> ratings;
   if (pipeline.feedback) {

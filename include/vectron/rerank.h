@@ -163,6 +163,13 @@ struct ResultCacheStats {
   uint64_t capacity_bytes = 0;
 };
 
+// The search that fetches the candidates of a reranked search with `params`: k = the
+// pipeline's candidates for k + offset, no offset, and the vectors and metadata its
+// stages read (on top of what `params` includes). Collection::SearchReranked runs it;
+// so does a caller that fetches candidates elsewhere (the cluster gateway) before
+// RunRerank.
+SearchParams RerankCandidateParams(const RerankPipeline& p, const SearchParams& params);
+
 // A fresh random query id (32 hex digits). Thread-safe.
 std::string NewQueryId();
 

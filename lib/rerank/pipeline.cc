@@ -54,6 +54,16 @@ Status OnlyKeys(const json& o, std::initializer_list<const char*> allowed, const
 
 }  // namespace
 
+SearchParams RerankCandidateParams(const RerankPipeline& p, const SearchParams& params) {
+  SearchParams inner = params;
+  inner.k = p.CandidatesFor(params.k + params.offset);
+  inner.offset = 0;
+  const bool needs_meta = !p.boosts.empty() || !p.fields.empty() || p.decay.has_value() || p.custom.has_value();
+  inner.include_metadata = params.include_metadata || needs_meta;
+  inner.include_vector = params.include_vector || p.mmr.has_value() || p.custom.has_value();
+  return inner;
+}
+
 int RerankPipeline::CandidatesFor(int k) const {
   if (candidates > 0) return candidates;
   return std::max(k, std::min(4 * k, kMaxRerankCandidates));

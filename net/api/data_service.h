@@ -57,6 +57,9 @@ class DataService {
   virtual void ListCollections(Done<std::vector<CollectionInfo>> done) = 0;
   // One collection with its stats. Errors: NotFound.
   virtual void DescribeCollection(const std::string& name, Done<CollectionInfo> done) = 0;
+  // The collection's configuration from what this service holds already, at once (no
+  // I/O, no round trip; for a codec that needs its metric). Errors: NotFound.
+  virtual Result<CollectionConfig> ConfigOf(const std::string& name) = 0;
   virtual void DropCollection(const std::string& name, DoneStatus done) = 0;
   // Replaces the collection's metadata ("" removes it); answers the collection.
   virtual void SetCollectionMetadata(const std::string& name, std::string metadata, Done<CollectionInfo> done) = 0;

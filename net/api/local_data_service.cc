@@ -59,6 +59,12 @@ void LocalDataService::DescribeCollection(const std::string& name, Done<Collecti
   done(InfoOf(**c, true));
 }
 
+Result<CollectionConfig> LocalDataService::ConfigOf(const std::string& name) {
+  std::shared_lock lock(mu_);
+  VECTRON_ASSIGN_OR_RETURN(Collection * c, db_.GetCollection(name));
+  return c->config();
+}
+
 void LocalDataService::DropCollection(const std::string& name, DoneStatus done) {
   std::unique_lock lock(mu_);
   done(db_.DropCollection(name));

@@ -21,6 +21,7 @@ class LocalDataService final : public DataService {
                         uint32_t replication, Done<CollectionInfo> done) override;
   void ListCollections(Done<std::vector<CollectionInfo>> done) override;
   void DescribeCollection(const std::string& name, Done<CollectionInfo> done) override;
+  Result<CollectionConfig> ConfigOf(const std::string& name) override;
   void DropCollection(const std::string& name, DoneStatus done) override;
   void SetCollectionMetadata(const std::string& name, std::string metadata, Done<CollectionInfo> done) override;
   void RenameCollection(const std::string& from, const std::string& to, DoneStatus done) override;

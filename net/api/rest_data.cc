@@ -1,6 +1,7 @@
 #include "net/api/rest_data.h"
 
 #include <cfloat>
+#include <chrono>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -291,6 +292,43 @@ void Scroll(const Ctx& ctx, const HttpRequest& req, const PathParams& p, const P
                       }));
 }
 
+// A reranked search for a front end without a rerank hook (the cluster gateway): the
+// candidates from the service (RerankCandidateParams), then RunRerank here, for each
+// query. No ratings (a feedback stage answers 501), no stored default pipeline, no result
+// cache (docs/cluster.md).
+void SearchRerankedHere(const Ctx& ctx, const std::string& name, RerankPipeline pipeline, bool explain,
+                        std::vector<float> q, size_t n, bool single, const SearchParams& sp, const ReadPolicy& rp,
+                        Reply respond) {
+  if (pipeline.feedback)
+    return respond(JsonError(501, "not_implemented",
+                             "the \"feedback\" stage needs ratings, which the cluster gateway does not store yet; "
+                             "vectron serve has them (docs/rerank.md)"));
+  Check(pipeline.Validate(sp.k + sp.offset));
+  const CollectionConfig config = Take(ctx.service->ConfigOf(name));
+  Limit(CheckQueries(q.size(), n, config.dim));
+  std::vector<float> queries = q;  // Kept for the rerank: the service takes its own copy.
+  ctx.service->Search(
+      name, std::move(q), n, RerankCandidateParams(pipeline, sp), rp,
+      Answer<std::vector<std::vector<Hit>>>(respond, [=](std::vector<std::vector<Hit>> res) {
+        RerankOptions o;
+        o.explain = explain;
+        o.now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+        std::string out = single ? "" : "{\"results\":[";
+        for (size_t i = 0; i < res.size(); ++i) {
+          std::span<const float> query(queries.data() + i * config.dim, config.dim);
+          RerankedResult r;
+          r.hits = Take(RunRerank(pipeline, query, config.metric, std::move(res[i]), {}, sp.k, sp.offset, o));
+          r.query_id = NewQueryId();
+          if (i) out += ',';
+          out += RerankedResultJson(r, sp.include_metadata, sp.include_vector, explain);
+        }
+        if (!single) out += "]}";
+        return Raw(std::move(out));
+      }));
+}
+
 void Search(const Ctx& ctx, const HttpRequest& req, const PathParams& p, const Principal&, Reply respond) {
   json j = ParseBody(req, {"vector", "vectors", "k", "ef", "exact", "where", "include", "include_metadata",
                            "include_vector", "filter_strategy", "offset", "score_threshold", "max_staleness_ms",
@@ -342,12 +380,9 @@ void Search(const Ctx& ctx, const HttpRequest& req, const PathParams& p, const P
   }
   if (ctx.rerank) {
     if (std::optional<std::string> out = ctx.rerank(Param(p, "name"), j, q, n, sp)) return respond(Raw(std::move(*out)));
-  } else {
-    auto rr = j.find("rerank");
-    if ((rr != j.end() && !(rr->is_boolean() && !rr->get<bool>())) || GetBool(j, "explain", false))
-      return respond(JsonError(501, "not_implemented",
-                               "\"rerank\" and \"explain\" are served by vectron serve, not yet by the cluster gateway "
-                               "(docs/rerank.md)"));
+  } else if (std::optional<RerankPipeline> pipeline = BodyPipeline(j)) {
+    return SearchRerankedHere(ctx, Param(p, "name"), std::move(*pipeline), GetBool(j, "explain", false), std::move(q), n,
+                              single, sp, rp, std::move(respond));
   }
   // Every result carries a query id, to quote in feedback (docs/rerank.md).
   ctx.service->Search(Param(p, "name"), std::move(q), n, sp, rp,

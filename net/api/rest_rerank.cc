@@ -32,16 +32,33 @@ json RatingJson(const Rating& r) {
 
 }  // namespace
 
-std::optional<RerankPipeline> SearchPipeline(const json& body, const Collection& c) {
+namespace {
+
+// The pipeline of the body's "rerank" key: nullopt if absent (`absent` true) or false.
+std::optional<RerankPipeline> RerankKey(const json& body, bool* absent) {
   auto it = body.find("rerank");
-  if (it != body.end()) {
-    if (it->is_boolean() && !it->get<bool>()) return std::nullopt;  // Opt out of the default.
-    if (!it->is_object()) Bad("\"rerank\" must be a pipeline object (docs/rerank.md) or false");
-    return Take(ParseRerankPipeline(it->dump()));
-  }
+  *absent = it == body.end();
+  if (*absent || (it->is_boolean() && !it->get<bool>())) return std::nullopt;
+  if (!it->is_object()) Bad("\"rerank\" must be a pipeline object (docs/rerank.md) or false");
+  return Take(ParseRerankPipeline(it->dump()));
+}
+
+}  // namespace
+
+std::optional<RerankPipeline> SearchPipeline(const json& body, const Collection& c) {
+  bool absent = false;
+  std::optional<RerankPipeline> p = RerankKey(body, &absent);
+  if (!absent) return p;  // Given, or false: opting out of the default.
   std::string stored = Take(c.DefaultRerank());
   if (stored.empty()) return std::nullopt;
   return Take(ParseRerankPipeline(stored));
+}
+
+std::optional<RerankPipeline> BodyPipeline(const json& body) {
+  bool absent = false;
+  std::optional<RerankPipeline> p = RerankKey(body, &absent);
+  if (!p && GetBool(body, "explain", false)) p.emplace();
+  return p;
 }
 
 std::string RerankedSearchJson(const Collection& c, std::span<const float> query, const SearchParams& sp,
@@ -49,12 +66,16 @@ std::string RerankedSearchJson(const Collection& c, std::span<const float> query
   RerankOptions o;
   o.explain = explain;
   o.cache = cache;
-  RerankedResult r = Take(c.SearchReranked(query, sp, pipeline, o));
+  return RerankedResultJson(Take(c.SearchReranked(query, sp, pipeline, o)), sp.include_metadata, sp.include_vector,
+                            explain);
+}
+
+std::string RerankedResultJson(const RerankedResult& r, bool include_metadata, bool include_vector, bool explain) {
   json hits = json::array();
   for (const auto& h : r.hits) {
     json x = {{"id", h.hit.id}, {"score", h.hit.score}, {"relevance", h.relevance}};
-    if (sp.include_metadata) x["metadata"] = MetadataJson(h.hit.metadata);
-    if (sp.include_vector) x["vector"] = h.hit.vector;
+    if (include_metadata) x["metadata"] = MetadataJson(h.hit.metadata);
+    if (include_vector) x["vector"] = h.hit.vector;
     if (explain) {
       const auto& k = h.components;
       x["components"] = {{"similarity", k.similarity}, {"boost", k.boost},   {"fields", k.fields},

@@ -28,9 +28,15 @@ HttpResponse DeleteRerank(RestApi& api, const HttpRequest& req, const PathParams
 // false) the collection's default; nullopt for a plain search. Throws ApiError naming
 // the problem.
 std::optional<RerankPipeline> SearchPipeline(const nlohmann::json& body, const Collection& c);
+// The pipeline of a search body's "rerank" object (an empty one when only "explain" is
+// set); nullopt for a plain search ("rerank" absent or false). No collection default:
+// for front ends that hold none (the cluster gateway). Throws ApiError.
+std::optional<RerankPipeline> BodyPipeline(const nlohmann::json& body);
 // One reranked search's response object: {"query_id", "hits": [{"id", "score",
-// "relevance", "metadata"?, "vector"?, "components"?}]}; `cache` false skips the result
-// cache. Throws ApiError.
+// "relevance", "metadata"?, "vector"?, "components"?}]}.
+std::string RerankedResultJson(const RerankedResult& r, bool include_metadata, bool include_vector, bool explain);
+// RerankedResultJson of c.SearchReranked; `cache` false skips the result cache. Throws
+// ApiError.
 std::string RerankedSearchJson(const Collection& c, std::span<const float> query, const SearchParams& sp,
                                const RerankPipeline& pipeline, bool explain, bool cache);
 // The answer to a search body that a pipeline applies to (its "rerank", else the

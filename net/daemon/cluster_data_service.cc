@@ -22,6 +22,11 @@ Result<CollectionInfo> ClusterDataService::InfoOf(const std::string& name) const
   return info;
 }
 
+Result<CollectionConfig> ClusterDataService::ConfigOf(const std::string& name) {
+  VECTRON_ASSIGN_OR_RETURN(CollectionInfo info, InfoOf(name));
+  return CollectionConfig::FromJson(info.config_json);
+}
+
 void ClusterDataService::CreateCollection(const std::string& name, const CollectionConfig& config, std::string metadata,
                                           uint32_t replication, Done<CollectionInfo> done) {
   if (Status s = config.Validate(); !s.ok()) return done(Status::InvalidArgument(s.message()));

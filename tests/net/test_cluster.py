@@ -792,3 +792,53 @@ def test_gateway_port_has_serves_limits_and_connection_caps(cluster, tmp_path):
     finally:
         for s in socks:
             s.close()
+
+
+def test_gateway_reranks_as_serve_does(cluster, tmp_path):
+    """A reranked search through the gateway (candidates from every shard, the pipeline
+    run at the gateway) answers what `vectron serve` answers on the same points; the
+    feedback stage, which needs ratings the cluster does not hold, is a 501."""
+    serve = Server(tmp_path)
+    try:
+        pts = [{"id": f"p{i:02d}", "vector": [i * 0.1, 0.0],
+                "metadata": {"i": i, "promoted": i % 2 == 1, "pop": i * 10, "ts": 1000 * i}} for i in range(40)]
+        st, body, _ = serve.call("POST", "/v1/collections", {"name": "rr", "dim": 2, "metric": "l2", "shards": 2})
+        assert st == 201, body
+        assert serve.call("PUT", "/v1/collections/rr/points", {"points": pts})[0] == 200
+        cluster.wait_for("the collection", lambda: cluster.call(
+            "POST", "/v1/collections", {"name": "rr", "dim": 2, "metric": "l2", "shards": 2})[0] == 201)
+        cluster.wait_for("the upsert", lambda: cluster.call("PUT", "/v1/collections/rr/points", {"points": pts})[0] == 200)
+        searches = [
+            {"vector": [0, 0], "k": 3, "rerank": {"boosts": [{"where": {"promoted": True}, "weight": 100}]}},
+            {"vector": [0, 0], "k": 3, "explain": True, "include": ["metadata"],
+             "rerank": {"candidates": 10, "fields": [{"field": "pop", "weight": 1, "transform": "log1p"}]}},
+            {"vector": [0.5, 0], "k": 4, "offset": 2, "rerank": {"candidates": 30, "mmr": {"lambda": 0.5}},
+             "include": ["vector"]},
+            {"vector": [0, 0], "k": 3, "explain": True},
+            {"vectors": [[0, 0], [3.9, 0]], "k": 1, "rerank": {"mmr": {"lambda": 0.5}}},
+        ]
+        for body in searches:
+            st, want, _ = serve.call("POST", "/v1/collections/rr/search", {**body, "cache": False})
+            assert st == 200, want
+            st, got = cluster.call("POST", "/v1/collections/rr/search", body)
+            assert st == 200, (body, got)
+            for w, g in zip(want.get("results", [want]), got.get("results", [got])):
+                assert len(g["query_id"]) == 32 and g["query_id"] != w["query_id"]
+                assert [h["id"] for h in g["hits"]] == [h["id"] for h in w["hits"]], (body, w, g)
+                for hw, hg in zip(w["hits"], g["hits"]):
+                    assert abs(hw["relevance"] - hg["relevance"]) < 1e-6 and set(hw) == set(hg), (hw, hg)
+                    assert hw.get("components", {}).keys() == hg.get("components", {}).keys()
+        # Bad pipelines: serve's 400 and message; "rerank": false is a plain search.
+        for rerank, frag in [({"rocket": {}}, 'unknown key "rocket"'), ({"candidates": 2}, "2 is fewer than the 3 hits"),
+                             ({"mmr": {"lambda": -1}}, "mmr: lambda"), ([1], "must be a pipeline object")]:
+            st, body = cluster.call("POST", "/v1/collections/rr/search", {"vector": [0, 0], "k": 3, "rerank": rerank})
+            assert st == 400 and frag in body["error"]["message"], body
+        st, body = cluster.call("POST", "/v1/collections/rr/search", {"vector": [0, 0], "k": 2, "rerank": False})
+        assert st == 200 and [h["id"] for h in body["hits"]] == ["p00", "p01"] and "relevance" not in body["hits"][0]
+        st, body = cluster.call("POST", "/v1/collections/rr/search",
+                                {"vector": [0, 0], "k": 2, "rerank": {"feedback": {"weight": 1}}})
+        assert st == 501 and "feedback" in body["error"]["message"], body
+        st, body = cluster.call("POST", "/v1/collections/rr/search", {"vector": [0, 0, 1], "rerank": {}})
+        assert st == 400 and "dimension 3" in body["error"]["message"], body
+    finally:
+        serve.stop()
