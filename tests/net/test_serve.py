@@ -416,6 +416,9 @@ def test_sigterm_finishes_in_flight_requests_then_exits_0(tmp_path):
         time.sleep(0.01)
     t.join(30)
     assert results == [(200, {"released": False})]  # The in-flight request completed.
+    # The one SIGTERM ends it: waited for, not sent again (a second one during the final
+    # checkpoint, once the handler is gone, would kill it).
+    assert srv.proc.wait(timeout=60) == 0
     assert srv.stop() == 0
     assert "vectron serve: stopped" in "".join(srv.lines)
     srv2 = Server(tmp_path, data=srv.data, name="srv2")
@@ -615,6 +618,7 @@ def test_sigterm_under_load_answers_or_refuses_cleanly(tmp_path):
     srv.proc.send_signal(signal.SIGTERM)
     for t in ts:
         t.join(60)
+    assert srv.proc.wait(timeout=60) == 0  # The one SIGTERM ends it (see the drain test above).
     assert srv.stop() == 0
     assert set(statuses) <= {200}, set(statuses)  # Every answered request succeeded.
     assert len(errors) == 4  # Each client ended on a refused / closed connection.
