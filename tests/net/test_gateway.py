@@ -1,0 +1,275 @@
+"""The gateway's public API as real processes on loopback (a 3-PD, 3-worker cluster from
+test_cluster.py): the operation table with `vectron serve`'s limits and messages, partial
+updates and paging, the client port's limits and connection caps, and reranking that
+answers what serve answers. Run by meson with VECTRON_BIN set."""
+import os
+import socket
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_cluster import BIN, DIM, cluster, vec  # noqa: E402,F401  (cluster: the fixture)
+from test_serve import Server  # noqa: E402
+
+
+def test_partial_updates_and_search_paging_through_the_gateway(cluster):
+    # Partial updates are replicated write commands: each shard group applies them as a
+    # read-modify-write inside its logged transaction (issue 22).
+    def create():
+        st, body = cluster.call("POST", "/v1/collections", {"name": "upd", "dim": DIM, "shards": 2, "replication": 3,
+                                                            "quantization": "sq8", "hnsw": {"m": 8}})
+        return st == 201 and body
+    created = cluster.wait_for("the collection", create)
+    # The gateway reads a create body as `vectron serve` does (one parser, CollectionConfigOf).
+    assert created["config"]["quantization"] == "sq8" and created["config"]["hnsw"]["m"] == 8, created
+    st, body = cluster.call("POST", "/v1/collections", {"name": "bad", "dim": DIM, "quantization": "pq"})
+    assert st == 400 and 'unknown quantization "pq"' in body["error"]["message"], body
+    pts = [{"id": f"p{i}", "vector": vec(i), "metadata": {"v": i}} for i in range(6)]
+    cluster.wait_for("the upsert", lambda: cluster.call("PUT", "/v1/collections/upd/points", {"points": pts})[0] == 200)
+    st, body = cluster.call("POST", "/v1/collections/upd/points/metadata",
+                            {"points": [{"id": "p1", "metadata": {"tag": "x"}}, {"id": "p4", "metadata": {"v": None}}]})
+    assert (st, body) == (200, {"updated": 2})
+    st, body = cluster.call("POST", "/v1/collections/upd/points/vectors", {"points": [{"id": "p2", "vector": vec(50)}]})
+    assert (st, body) == (200, {"updated": 1})
+    st, body = cluster.call("POST", "/v1/collections/upd/points/get", {"ids": ["p1", "p2", "p4"], "include": ["metadata", "vector"]})
+    got = {p["id"]: p for p in body["points"]}
+    assert got["p1"]["metadata"] == {"v": 1, "tag": "x"}
+    assert got["p2"]["vector"] == vec(50) and got["p2"]["metadata"] == {"v": 2}
+    assert got["p4"]["metadata"] == {}
+    # A missing id: the shard group refuses its command (nothing written there).
+    st, body = cluster.call("POST", "/v1/collections/upd/points/vectors", {"points": [{"id": "ghost", "vector": vec(1)}]})
+    assert st == 404 and "ghost" in body["error"]["message"], body
+    st, body = cluster.call("POST", "/v1/collections/upd/search", {"vector": vec(0), "k": 2, "offset": 1, "exact": True})
+    st2, all_hits = cluster.call("POST", "/v1/collections/upd/search", {"vector": vec(0), "k": 3, "exact": True})
+    assert st == 200 and [h["id"] for h in body["hits"]] == [h["id"] for h in all_hits["hits"][1:3]]
+    st, body = cluster.call("POST", "/v1/collections/upd/search", {"vector": vec(0), "k": 5, "score_threshold": 0.25})  # cosine: p1 is at 0.5
+    assert st == 200 and [h["id"] for h in body["hits"]] == ["p0"]
+
+
+def test_gateway_serves_the_operation_table_with_serves_limits(cluster):
+    """The gateway routes the same operation table and REST codec as `vectron serve`:
+    batch search, scroll and points/list across shards, the same limits and messages."""
+    def create():
+        st, body = cluster.call("POST", "/v1/collections", {"name": "tbl", "dim": DIM, "shards": 3, "replication": 3})
+        return st == 201 and body
+    created = cluster.wait_for("the collection", create)
+    assert created["metadata"] is None and created["name"] == "tbl", created
+    pts = [{"id": f"p{i:03d}", "vector": vec(i), "metadata": {"v": i, "odd": i % 2 == 1}} for i in range(40)]
+    cluster.wait_for("the upsert", lambda: cluster.call("PUT", "/v1/collections/tbl/points", {"points": pts})[0] == 200)
+    st, info = cluster.call("GET", "/v1/collections/tbl")
+    assert st == 200 and info["stats"]["count"] == 40 and info["replication"] == 3 and info["metadata"] is None, info
+
+    # Batch search: one result list per query, each as the single search answers it.
+    queries = [vec(3), vec(17), vec(30)]
+    st, batch = cluster.call("POST", "/v1/collections/tbl/search", {"vectors": queries, "k": 4, "exact": True})
+    assert st == 200 and len(batch["results"]) == 3, batch
+    for q, res in zip(queries, batch["results"]):
+        st, one = cluster.call("POST", "/v1/collections/tbl/search", {"vector": q, "k": 4, "exact": True})
+        assert st == 200 and [h["id"] for h in res["hits"]] == [h["id"] for h in one["hits"]]
+
+    # The table's limits, with serve's messages; nothing is asked of the shards.
+    st, body = cluster.call("POST", "/v1/collections/tbl/search", {"vector": vec(1), "k": 10001})
+    assert st == 400 and body["error"]["message"] == '"k" must be an integer in 1..10000, got 10001', body
+    st, body = cluster.call("POST", "/v1/collections/tbl/search", {"vectors": [vec(1)] * 4097, "k": 1})
+    assert st == 400 and body["error"]["message"] == '"vectors" holds 4097 queries; the limit is 4096', body
+    st, body = cluster.call("POST", "/v1/collections/tbl/scroll", {"limit": 10001})
+    assert st == 400 and "limit" in body["error"]["message"], body
+    st, body = cluster.call("POST", "/v1/collections/tbl/search", {"vectors": [vec(1), [1, 2]], "k": 1})
+    assert st == 400 and "vectors[1] has 2 numbers" in body["error"]["message"], body
+    st, body = cluster.call("POST", "/v1/collections/tbl/search", {"vector": [1, 2], "k": 1})
+    assert st == 400 and "dimension 2" in body["error"]["message"], body
+    # Payload indexes: created, listed and dropped on every shard, as serve answers them.
+    s = "/v1/collections/tbl/indexes"
+    assert cluster.call("POST", s, {"field": "v", "type": "integer"})[0] == 201
+    assert cluster.call("POST", s, {"field": "odd", "type": "bool"})[0] == 201
+    st, body = cluster.call("POST", s, {"field": "v", "type": "integer"})
+    assert st == 409 and body["error"]["code"] == "already_exists", body
+    st, body = cluster.call("GET", s)
+    assert (st, body) == (200, {"indexes": [{"field": "odd", "type": "bool"}, {"field": "v", "type": "integer"}]}), body
+    assert cluster.call("DELETE", s + "/odd")[0] == 200
+    st, body = cluster.call("GET", s)
+    assert (st, body) == (200, {"indexes": [{"field": "v", "type": "integer"}]}), body
+    st, body = cluster.call("POST", "/v1/collections/tbl/count", {"where": {"v": {"$gte": 30}}})
+    assert (st, body) == (200, {"count": 10}), body
+    st, body = cluster.call("GET", "/v1/collections/nope/indexes")
+    assert st == 404, body
+    # Collection metadata: stored in the PD's map with the collection, as serve stores it.
+    st, body = cluster.call("POST", "/v1/collections", {"name": "m", "dim": DIM, "metadata": {"owner": "me"}})
+    assert st == 201 and body["metadata"] == {"owner": "me"}, body
+    st, body = cluster.call("PUT", "/v1/collections/tbl/metadata", {"metadata": {"desc": "table", "n": [1, 2]}})
+    assert (st, body) == (200, {"name": "tbl", "metadata": {"desc": "table", "n": [1, 2]}}), body
+    cluster.wait_for("the metadata in the map",
+                     lambda: cluster.call("GET", "/v1/collections/tbl")[1].get("metadata") == {"desc": "table", "n": [1, 2]})
+    st, body = cluster.call("PUT", "/v1/collections/tbl/metadata", {"metadata": [1]})
+    assert st == 400 and "metadata" in body["error"]["message"], body
+    st, body = cluster.call("PUT", "/v1/collections/nope/metadata", {"metadata": None})
+    assert st == 404, body
+
+    # Scroll across shards: every point once, in id order, pages of 7, with a filter.
+    seen, cursor = [], None
+    for _ in range(20):
+        st, page = cluster.call("POST", "/v1/collections/tbl/scroll",
+                                {"limit": 7, "cursor": cursor, "include": ["metadata"]})
+        assert st == 200 and len(page["points"]) <= 7, page
+        seen += [p["id"] for p in page["points"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [p["id"] for p in pts]
+    st, page = cluster.call("POST", "/v1/collections/tbl/scroll", {"limit": 100, "where": {"odd": True}})
+    assert st == 200 and [p["id"] for p in page["points"]] == [p["id"] for p in pts if p["metadata"]["odd"]]
+    assert page["next_cursor"] is None
+    assert all(p["metadata"]["odd"] for p in page["points"])
+
+    # points/list: offset and limit over the whole collection, in id order.
+    st, body = cluster.call("POST", "/v1/collections/tbl/points/list", {"offset": 5, "limit": 10})
+    assert st == 200 and [p["id"] for p in body["points"]] == [p["id"] for p in pts[5:15]], body
+    st, body = cluster.call("POST", "/v1/collections/tbl/points/list", {"where": {"odd": False}, "offset": 18, "limit": 10})
+    assert st == 200 and [p["id"] for p in body["points"]] == ["p036", "p038"], body
+    st, body = cluster.call("POST", "/v1/collections/tbl/points/list", {"limit": 10001})
+    assert st == 400 and "limit" in body["error"]["message"], body
+    st, body = cluster.call("POST", "/v1/collections/tbl/points/list", {"offset": 100001})
+    assert st == 400 and "offset" in body["error"]["message"] and "scroll" in body["error"]["message"], body
+    st, body = cluster.call("POST", "/v1/collections/nope/points/list", {})
+    assert st in (404, 503), body
+
+    # Rename: one PD map change; the shard groups (and their data) answer under the new name.
+    st, body = cluster.call("POST", "/v1/collections/tbl/rename", {"name": "tbl2"})
+    assert (st, body) == (200, {"name": "tbl2", "renamed_from": "tbl"}), body
+    st, body = cluster.call("POST", "/v1/collections/tbl2/count", {})
+    assert (st, body) == (200, {"count": 40}), body
+    st, body = cluster.call("POST", "/v1/collections/tbl2/points/get", {"ids": ["p007"]})
+    assert st == 200 and body["points"][0]["metadata"] == {"v": 7, "odd": True}, body
+    st, body = cluster.call("POST", "/v1/collections/tbl/count", {})
+    assert st == 404, body
+    st, body = cluster.call("GET", "/v1/collections")
+    assert "tbl2" in [c["name"] for c in body["collections"]] and "tbl" not in [c["name"] for c in body["collections"]]
+    cluster.wait_for("a second collection", create)  # "tbl" again, empty
+    st, body = cluster.call("POST", "/v1/collections/tbl2/rename", {"name": "tbl"})
+    assert st == 409, body
+    st, body = cluster.call("POST", "/v1/collections/tbl2/rename", {"name": "bad name"})
+    assert st == 400, body
+    st, body = cluster.call("POST", "/v1/collections/tbl/count", {})
+    assert (st, body) == (200, {"count": 0}), body
+    # The metadata moved with the name; null removes it.
+    st, body = cluster.call("GET", "/v1/collections/tbl2")
+    assert st == 200 and body["metadata"] == {"desc": "table", "n": [1, 2]}, body
+    st, body = cluster.call("PUT", "/v1/collections/tbl2/metadata", {"metadata": None})
+    assert (st, body) == (200, {"name": "tbl2", "metadata": None}), body
+    cluster.wait_for("the metadata removed",
+                     lambda: cluster.call("GET", "/v1/collections/tbl2")[1].get("metadata", 0) is None)
+
+
+def read_http_response(sock):
+    """(status, headers with lower-case names, body) of one response read from `sock`."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    headers = dict((k.strip().lower(), v.strip()) for k, v in (l.split(":", 1) for l in lines[1:] if ":" in l))
+    want = int(headers.get("content-length", "0"))
+    while len(body) < want:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return int(lines[0].split()[1]), headers, body
+
+
+def test_gateway_port_has_serves_limits_and_connection_caps(cluster, tmp_path):
+    """The gateway's client port takes `vectron serve`'s limit flags: body and header
+    sizes, request timeouts and connection caps, with serve's answers."""
+    r = subprocess.run([BIN, "gateway", "--pd", cluster.pd_list, *cluster.sec, "--db", str(tmp_path / "bad"),
+                        "--insecure-http", "--max-header-bytes", "10"], capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and "--max-header-bytes must be at least 64" in r.stderr, r.stderr
+    g = cluster.add_gateway(tmp_path, 9, "--max-connections-per-ip", "1", "--max-body-bytes", "1000",
+                            "--request-timeout-ms", "300", "--max-header-bytes", "2048")
+    socks = []
+
+    def connect(source):
+        s = socket.create_connection((g.host, g.port), timeout=20, source_address=(source, 0))
+        socks.append(s)
+        return s
+
+    try:
+        # One connection per address: a second from the same one gets serve's 503.
+        held = connect("127.0.0.1")
+        held.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert read_http_response(held)[0] == 200
+        st, headers, body = read_http_response(connect("127.0.0.1"))
+        assert st == 503 and headers["retry-after"] == "1" and b"too many open connections" in body, (st, body)
+        # A body over --max-body-bytes: 413 from the declared length, the body never read.
+        big = connect("127.0.0.2")
+        big.sendall(b"POST /v1/collections HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + cluster.token.encode() +
+                    b"\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n")
+        st, _, body = read_http_response(big)
+        assert st == 413, (st, body)
+        # Headers over --max-header-bytes: 431.
+        fat = connect("127.0.0.3")
+        fat.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 4096 + b"\r\n\r\n")
+        assert read_http_response(fat)[0] == 431
+        # A request that does not finish within --request-timeout-ms: 408.
+        slow = connect("127.0.0.4")
+        slow.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        st, _, body = read_http_response(slow)
+        assert st == 408, (st, body)
+        # The held connection still works.
+        held.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert read_http_response(held)[0] == 200
+    finally:
+        for s in socks:
+            s.close()
+
+
+def test_gateway_reranks_as_serve_does(cluster, tmp_path):
+    """A reranked search through the gateway (candidates from every shard, the pipeline
+    run at the gateway) answers what `vectron serve` answers on the same points; the
+    feedback stage, which needs ratings the cluster does not hold, is a 501."""
+    serve = Server(tmp_path)
+    try:
+        pts = [{"id": f"p{i:02d}", "vector": [i * 0.1, 0.0],
+                "metadata": {"i": i, "promoted": i % 2 == 1, "pop": i * 10, "ts": 1000 * i}} for i in range(40)]
+        st, body, _ = serve.call("POST", "/v1/collections", {"name": "rr", "dim": 2, "metric": "l2", "shards": 2})
+        assert st == 201, body
+        assert serve.call("PUT", "/v1/collections/rr/points", {"points": pts})[0] == 200
+        cluster.wait_for("the collection", lambda: cluster.call(
+            "POST", "/v1/collections", {"name": "rr", "dim": 2, "metric": "l2", "shards": 2})[0] == 201)
+        cluster.wait_for("the upsert", lambda: cluster.call("PUT", "/v1/collections/rr/points", {"points": pts})[0] == 200)
+        searches = [
+            {"vector": [0, 0], "k": 3, "rerank": {"boosts": [{"where": {"promoted": True}, "weight": 100}]}},
+            {"vector": [0, 0], "k": 3, "explain": True, "include": ["metadata"],
+             "rerank": {"candidates": 10, "fields": [{"field": "pop", "weight": 1, "transform": "log1p"}]}},
+            {"vector": [0.5, 0], "k": 4, "offset": 2, "rerank": {"candidates": 30, "mmr": {"lambda": 0.5}},
+             "include": ["vector"]},
+            {"vector": [0, 0], "k": 3, "explain": True},
+            {"vectors": [[0, 0], [3.9, 0]], "k": 1, "rerank": {"mmr": {"lambda": 0.5}}},
+        ]
+        for body in searches:
+            st, want, _ = serve.call("POST", "/v1/collections/rr/search", {**body, "cache": False})
+            assert st == 200, want
+            st, got = cluster.call("POST", "/v1/collections/rr/search", body)
+            assert st == 200, (body, got)
+            for w, g in zip(want.get("results", [want]), got.get("results", [got])):
+                assert len(g["query_id"]) == 32 and g["query_id"] != w["query_id"]
+                assert [h["id"] for h in g["hits"]] == [h["id"] for h in w["hits"]], (body, w, g)
+                for hw, hg in zip(w["hits"], g["hits"]):
+                    assert abs(hw["relevance"] - hg["relevance"]) < 1e-6 and set(hw) == set(hg), (hw, hg)
+                    assert hw.get("components", {}).keys() == hg.get("components", {}).keys()
+        # Bad pipelines: serve's 400 and message; "rerank": false is a plain search.
+        for rerank, frag in [({"rocket": {}}, 'unknown key "rocket"'), ({"candidates": 2}, "2 is fewer than the 3 hits"),
+                             ({"mmr": {"lambda": -1}}, "mmr: lambda"), ([1], "must be a pipeline object")]:
+            st, body = cluster.call("POST", "/v1/collections/rr/search", {"vector": [0, 0], "k": 3, "rerank": rerank})
+            assert st == 400 and frag in body["error"]["message"], body
+        st, body = cluster.call("POST", "/v1/collections/rr/search", {"vector": [0, 0], "k": 2, "rerank": False})
+        assert st == 200 and [h["id"] for h in body["hits"]] == ["p00", "p01"] and "relevance" not in body["hits"][0]
+        st, body = cluster.call("POST", "/v1/collections/rr/search",
+                                {"vector": [0, 0], "k": 2, "rerank": {"feedback": {"weight": 1}}})
+        assert st == 501 and "feedback" in body["error"]["message"], body
+        st, body = cluster.call("POST", "/v1/collections/rr/search", {"vector": [0, 0, 1], "rerank": {}})
+        assert st == 400 and "dimension 3" in body["error"]["message"], body
+    finally:
+        serve.stop()
