@@ -9,6 +9,7 @@
 #include "net/auth/audit_log.h"
 #include "net/server.h"
 #include "util/files.h"
+#include "util/untrusted_json.h"
 
 namespace vectron::tools {
 
@@ -83,10 +84,10 @@ int RunAudit(const AuditCliOptions& o) {
   }
   for (const json& e : page->events) {
     if (o.json) {
-      std::printf("%s\n", e.dump(-1, ' ', false, json::error_handler_t::replace).c_str());
+      std::printf("%s\n", DumpJson(e).c_str());
       continue;
     }
-    std::string detail = e.value("detail", json::object()).dump(-1, ' ', false, json::error_handler_t::replace);
+    std::string detail = DumpJson(e.value("detail", json::object()));
     std::printf("%llu\t%s\t%s\tuser=%s\tpeer=%s\t%s\n", static_cast<unsigned long long>(e.value("seq", uint64_t{0})),
                 IsoTime(e.value("ts", int64_t{0})).c_str(), e.value("event", "").c_str(), e.value("user", "").c_str(),
                 e.value("peer", "").c_str(), detail.c_str());

@@ -1,6 +1,7 @@
 // ToString: the canonical JSON form of a filter tree.
 
 #include "filter/filter.h"
+#include "util/untrusted_json.h"
 
 namespace vectron::filter {
 namespace {
@@ -45,7 +46,7 @@ json ToJson(const Node& n) {
 std::string ToString(const Node& n) {
   // Strings from ParseText are valid UTF-8; a json built in code may not be, and
   // dump() would throw on it, so substitute instead.
-  return ToJson(n).dump(-1, ' ', false, json::error_handler_t::replace);
+  return DumpJson(ToJson(n));
 }
 
 std::string ToString(const Filter& f) { return ToString(f.root()); }

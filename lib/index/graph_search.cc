@@ -5,7 +5,8 @@
 #include <queue>
 
 namespace vectron {
-namespace {
+// Named, not anonymous: SearchScratch (declared in the header) holds these.
+namespace graph_search_internal {
 
 // Which nodes this search has seen: a tag per internal id, equal to the current epoch
 // when seen. Resetting bumps the epoch; the array is cleared only when it wraps.
@@ -83,12 +84,12 @@ class CandidatePool {
   size_t cap_ = 1, size_ = 0, next_ = 0;
 };
 
-}  // namespace
+}  // namespace graph_search_internal
 
 // Per-thread working memory of a search, reused by every search on the thread.
 struct SearchScratch {
-  VisitedSet visited;
-  CandidatePool pool;
+  graph_search_internal::VisitedSet visited;
+  graph_search_internal::CandidatePool pool;
 };
 
 SearchScratch& ThreadSearchScratch() {
@@ -97,6 +98,9 @@ SearchScratch& ThreadSearchScratch() {
 }
 
 namespace {
+
+using graph_search_internal::CandidatePool;
+using graph_search_internal::VisitedSet;
 
 // How many neighbours ahead the vector (or code) of a neighbour is prefetched.
 constexpr size_t kPrefetchAhead = 4;

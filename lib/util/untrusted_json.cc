@@ -185,6 +185,14 @@ std::string Excerpt(std::string_view s, size_t max_bytes) {
   return out;
 }
 
+std::string DumpJson(const nlohmann::json& v) {
+  return v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::string DumpJson(const nlohmann::ordered_json& v) {
+  return v.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
 std::string DescribeJson(const nlohmann::json& v) {
   switch (v.type()) {
     case nlohmann::json::value_t::string: return "\"" + Excerpt(v.get_ref<const std::string&>()) + "\"";

@@ -46,4 +46,9 @@ std::string Excerpt(std::string_view s, size_t max_bytes = 64);
 // ("an array of 3 elements", "an object of 2 keys").
 std::string DescribeJson(const nlohmann::json& v);
 
+// `v` as compact JSON text; invalid UTF-8 in strings is replaced (U+FFFD) instead of
+// throwing, so text that came from outside can always be written back out.
+std::string DumpJson(const nlohmann::json& v);
+std::string DumpJson(const nlohmann::ordered_json& v);
+
 }  // namespace vectron

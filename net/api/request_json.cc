@@ -72,7 +72,7 @@ std::string GetWhere(const json& j) {
   if (it == j.end() || it->is_null()) return {};
   if (!it->is_object()) Bad("\"where\" must be a JSON object (see docs/filter.md), got " + DescribeJson(*it));
   // Safe to serialise: the body's nesting is bounded by ParseBody.
-  return it->dump(-1, ' ', false, json::error_handler_t::replace);
+  return DumpJson(*it);
 }
 
 std::string IdOf(const json& v, const std::string& what) {

@@ -69,7 +69,7 @@ void Check(const Status& s) {
 
 // --- JSON output written by hand where it is hot (search hits, points). ---
 void AppendString(std::string* out, std::string_view s) {
-  *out += json(s).dump(-1, ' ', false, json::error_handler_t::replace);
+  *out += DumpJson(json(s));
 }
 void AppendFloat(std::string* out, float f) {
   char buf[32];
@@ -125,7 +125,7 @@ void AppendPoint(std::string* out, const Point& p, bool meta, bool vec) {
 HttpResponse Json(int status, const json& j) {
   HttpResponse r;
   r.status = status;
-  r.body = j.dump(-1, ' ', false, json::error_handler_t::replace);
+  r.body = DumpJson(j);
   r.body += '\n';
   return r;
 }

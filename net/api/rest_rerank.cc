@@ -7,6 +7,7 @@
 #include "net/api/api_util.h"
 #include "net/api/metrics.h"
 #include "net/api/request_json.h"
+#include "util/untrusted_json.h"
 
 namespace vectron::net::api {
 
@@ -85,7 +86,7 @@ std::string RerankedResultJson(const RerankedResult& r, bool include_metadata, b
     hits.push_back(std::move(x));
   }
   json out = {{"query_id", r.query_id}, {"hits", std::move(hits)}};
-  return out.dump(-1, ' ', false, json::error_handler_t::replace);
+  return DumpJson(out);
 }
 
 namespace {
@@ -202,7 +203,7 @@ HttpResponse ExportFeedback(RestApi& api, const HttpRequest& req, const PathPara
       truncated = true;
       return Status::Cancelled("limit reached");
     }
-    r.body += RatingJson(rt).dump(-1, ' ', false, json::error_handler_t::replace);
+    r.body += DumpJson(RatingJson(rt));
     r.body += '\n';
     ++n;
     return Status::OK();

@@ -12,6 +12,7 @@
 
 #include "storage/lmdb.h"
 #include "util/files.h"
+#include "util/untrusted_json.h"
 
 namespace vectron::net {
 
@@ -45,7 +46,6 @@ std::string Cut(std::string_view s, size_t max) {
   return std::string(s.substr(0, n)) + "\xE2\x80\xA6";
 }
 
-std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 int64_t TsOf(std::string_view value) {
   json e = json::parse(value, nullptr, false);
@@ -98,10 +98,10 @@ struct AuditLog::Impl {
               {"user", Cut(user, kAuditStringMax)},
               {"peer", Cut(peer, kAuditStringMax)},
               {"detail", BoundAuditValue(detail.is_object() ? detail : json::object())}};
-    std::string text = Dump(e);
+    std::string text = DumpJson(e);
     if (text.size() > kAuditRecordMax) {
       e["detail"] = {{"cut", true}};
-      text = Dump(e);
+      text = DumpJson(e);
     }
     return text;
   }

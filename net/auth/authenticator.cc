@@ -15,6 +15,7 @@
 #include "net/io/crypto.h"
 #include "storage/lmdb.h"
 #include "util/files.h"
+#include "util/untrusted_json.h"
 
 namespace vectron::net {
 
@@ -105,7 +106,6 @@ JwtKey SigningFrom(const json& j) {
   return k;
 }
 
-std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 std::string PeerHost(const std::string& peer) {
   // "1.2.3.4:5678" or "[::1]:5678" → the address alone.
@@ -130,8 +130,8 @@ int64_t Authenticator::Impl::Now() const {
   return options.now_s ? options.now_s() : static_cast<int64_t>(std::time(nullptr));
 }
 
-AuthChange PutUser(const UserRec& u) { return {"user/" + u.name, Dump(UserJson(u))}; }
-AuthChange PutKey(const KeyRec& k) { return {"key/" + k.id, Dump(KeyJson(k))}; }
+AuthChange PutUser(const UserRec& u) { return {"user/" + u.name, DumpJson(UserJson(u))}; }
+AuthChange PutKey(const KeyRec& k) { return {"key/" + k.id, DumpJson(KeyJson(k))}; }
 
 Result<std::shared_ptr<const AuthSnapshot>> Authenticator::Impl::Load() {
   VECTRON_ASSIGN_OR_RETURN(AuthStore::Snapshot raw, store->Load());

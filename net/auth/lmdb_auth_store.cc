@@ -9,6 +9,7 @@
 #include "net/auth/auth_store.h"
 #include "net/auth/authenticator_impl.h"
 #include "storage/lmdb.h"
+#include "util/untrusted_json.h"
 
 namespace vectron::net {
 
@@ -19,7 +20,6 @@ namespace {
 // Set in the audit log once a format-1 store's audit table was copied there.
 constexpr const char* kAuditImportMarker = "imported_auth_v1";
 
-std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 uint64_t FileBytes(const std::string& path) {
   struct stat sb;
@@ -60,7 +60,7 @@ Status MigrateV1(storage::WriteTxn& wt, AuditLog& audit, uint64_t audit_max_byte
       // Bounded before it is kept: a format-1 log may hold megabyte-long user names.
       json e = json::parse(c.value(), nullptr, false);
       if (e.is_object()) {
-        newest_first.push_back(Dump(BoundAuditValue(e)));
+        newest_first.push_back(DumpJson(BoundAuditValue(e)));
         bytes += newest_first.back().size() + 8;
       }
       VECTRON_ASSIGN_OR_RETURN(more, c.Prev());
@@ -82,7 +82,7 @@ Status MigrateV1(storage::WriteTxn& wt, AuditLog& audit, uint64_t audit_max_byte
   VECTRON_RETURN_IF_ERROR(ForEach(wt, keys, [&](std::string_view id, std::string_view v) -> Status {
     json k = json::parse(v);
     auto owner = ids.find(k.at("owner").get<std::string>());
-    rewritten.emplace_back(std::string(id), Dump(UpgradeKeyV1(k, owner == ids.end() ? "" : owner->second)));
+    rewritten.emplace_back(std::string(id), DumpJson(UpgradeKeyV1(k, owner == ids.end() ? "" : owner->second)));
     return Status::OK();
   }));
   for (auto& [k, v] : rewritten) VECTRON_RETURN_IF_ERROR(wt.Put(keys, k, v));

@@ -12,6 +12,7 @@
 #include "net/api/rest_api.h"
 #include "net/api/rest_data.h"
 #include "net/http/router.h"
+#include "util/untrusted_json.h"
 
 namespace vectron::net::daemon {
 
@@ -22,7 +23,7 @@ namespace {
 HttpResponse Json(int status, const json& j) {
   HttpResponse r;
   r.status = status;
-  r.body = j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  r.body = DumpJson(j) + "\n";
   return r;
 }
 

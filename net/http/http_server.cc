@@ -19,7 +19,8 @@ struct HttpServer::Shared {
   std::shared_ptr<bool> draining;
 };
 
-namespace {
+// Named, not anonymous: Responder::State (declared in the header) holds a Session.
+namespace http_server_internal {
 
 std::string PercentDecode(std::string_view s) {
   std::string out;
@@ -419,7 +420,10 @@ class SessionHandler final : public ConnectionHandler {
   std::shared_ptr<Session> s_;
 };
 
-}  // namespace
+}  // namespace http_server_internal
+
+using http_server_internal::Session;
+using http_server_internal::SessionHandler;
 
 struct Responder::State {
   EventLoop* loop = nullptr;

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "util/untrusted_json.h"
+
 namespace vectron::net {
 
 std::string_view HttpRequest::Header(std::string_view name) const {
@@ -15,7 +17,7 @@ HttpResponse JsonError(int status, std::string_view code, std::string_view messa
   HttpResponse r;
   r.status = status;
   nlohmann::json j = {{"error", {{"code", code}, {"message", message}}}};
-  r.body = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  r.body = DumpJson(j);
   r.body += '\n';
   return r;
 }

@@ -4,21 +4,17 @@
 #include <string>
 #include <vector>
 
-#include "test_util.h"
+#include "db_test_util.h"
 #include "storage/lmdb.h"
 #include "util/files.h"
 
 namespace vectron {
 namespace {
 
+using testing::OpenDb;
+
 using testing::TempDir;
 using testing::VectorForId;
-
-std::unique_ptr<Database> OpenDb(const std::string& dir) {
-  auto db = Database::Open(dir, {});
-  REQUIRE_MESSAGE(db.ok(), db.status().ToString());
-  return std::move(db).value();
-}
 
 void Fill(Collection& c, int n) {
   WriteBatch b;

@@ -12,7 +12,7 @@
 #include "collection_internal.h"
 #include "storage/keys.h"
 #include "storage/lmdb.h"
-#include "test_util.h"
+#include "db_test_util.h"
 
 using namespace vectron;
 using testing::TempDir;
@@ -20,19 +20,14 @@ using testing::VectorForId;
 
 namespace {
 
-std::unique_ptr<Database> OpenDb(const std::string& dir, DatabaseOptions o = {}) {
-  auto db = Database::Open(dir, o);
-  REQUIRE_MESSAGE(db.ok(), db.status().ToString());
-  return std::move(db).value();
-}
+using testing::OpenDb;
+using testing::Id;
 
 Collection* Create(Database& db, const std::string& name, const CollectionConfig& cfg) {
   auto c = db.CreateCollection(name, cfg);
   REQUIRE_MESSAGE(c.ok(), c.status().ToString());
   return *c;
 }
-
-std::string Id(int i) { return "p" + std::to_string(i); }
 
 void UpsertRange(Collection& c, int from, int to, bool with_meta = true) {
   WriteBatch b;

@@ -16,7 +16,7 @@
 #include <thread>
 #include <vector>
 
-#include "test_util.h"
+#include "db_test_util.h"
 
 using namespace vectron;
 using testing::TempDir;
@@ -24,14 +24,10 @@ using testing::VectorForId;
 
 namespace {
 
+using testing::OpenDb;
+
 using Clock = std::chrono::steady_clock;
 constexpr auto kDeadline = std::chrono::seconds(20);
-
-std::unique_ptr<Database> OpenDb(const std::string& dir, DatabaseOptions o = {}) {
-  auto db = Database::Open(dir, o);
-  REQUIRE_MESSAGE(db.ok(), db.status().ToString());
-  return std::move(db).value();
-}
 
 Collection* Create(Database& db, const std::string& name, uint32_t dim = 4) {
   auto c = db.CreateCollection(name, testing::SmallConfig(dim));

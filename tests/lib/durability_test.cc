@@ -13,7 +13,7 @@
 #include <thread>
 
 #include "index/hnsw_index.h"
-#include "test_util.h"
+#include "db_test_util.h"
 
 using namespace vectron;
 using testing::TempDir;
@@ -21,15 +21,10 @@ using testing::VectorForId;
 
 namespace {
 
-std::unique_ptr<Database> OpenDb(const std::string& dir, DatabaseOptions o = {}) {
-  auto db = Database::Open(dir, o);
-  REQUIRE_MESSAGE(db.ok(), db.status().ToString());
-  return std::move(db).value();
-}
+using testing::OpenDb;
+using testing::Id;
 
-std::string Id(int i) { return "p" + std::to_string(i); }
-
-void UpsertRange(Collection& c, int from, int to) {
+void UpsertNumbered(Collection& c, int from, int to) {
   WriteBatch b;
   for (int i = from; i < to; ++i) b.Upsert(Id(i), VectorForId(Id(i), c.config().dim), "{\"i\":" + std::to_string(i) + "}");
   Status s = c.Write(b);
@@ -88,7 +83,7 @@ TEST_CASE("deleted slots are counted right after reopening from a checkpoint") {
   {
     auto db = OpenDb(dir.path());
     Collection* c = db->CreateCollection("c", HnswConfig()).value();
-    UpsertRange(*c, 0, 600);
+    UpsertNumbered(*c, 0, 600);
     DeleteRange(*c, 0, 600, 4);  // 150 deleted
     CHECK(c->Stats().value().deleted_slots == 150);
   }
@@ -102,10 +97,10 @@ TEST_CASE("deleted slots are counted right after reopening from a checkpoint") {
   // 100 new points take freed labels; a staged batch (IndexCache::kStageMin or more)
   // gives them new slots, so the freed ones stay deleted until compaction
   // (docs/durability.md, "Threads").
-  UpsertRange(*c, 1000, 1100);
+  UpsertNumbered(*c, 1000, 1100);
   CHECK(c->Stats().value().deleted_slots == 150);
   // A small batch reuses freed slots in place.
-  UpsertRange(*c, 1100, 1103);
+  UpsertNumbered(*c, 1100, 1103);
   CHECK(c->Stats().value().deleted_slots == 147);
 }
 
@@ -115,7 +110,7 @@ TEST_CASE("a truncated or unreadable checkpoint is detected and rebuilt from LMD
     TempDir dir;
     {
       auto db = OpenDb(dir.path());
-      UpsertRange(*db->CreateCollection("c", HnswConfig()).value(), 0, 500);
+      UpsertNumbered(*db->CreateCollection("c", HnswConfig()).value(), 0, 500);
     }
     std::string shard = dir / "collections/c/shard-0000";
     std::string graph = GraphFile(shard);
@@ -143,7 +138,7 @@ TEST_CASE("a damaged LMDB file gives a Corruption error, not a crash") {
     TempDir dir;
     {
       auto db = OpenDb(dir.path());
-      UpsertRange(*db->CreateCollection("c", HnswConfig()).value(), 0, 300);
+      UpsertNumbered(*db->CreateCollection("c", HnswConfig()).value(), 0, 300);
     }
     std::string data = dir / "collections/c/shard-0000/data.mdb";
     const auto size = std::filesystem::file_size(data);
@@ -176,8 +171,8 @@ TEST_CASE("a backup taken while a writer continues opens as a working database h
   auto db = OpenDb(dir / "db");
   Collection* single = db->CreateCollection("single", HnswConfig(1)).value();
   Collection* multi = db->CreateCollection("multi", HnswConfig(2)).value();
-  UpsertRange(*single, 0, 300);
-  UpsertRange(*multi, 0, 300);
+  UpsertNumbered(*single, 0, 300);
+  UpsertNumbered(*multi, 0, 300);
   std::atomic<int> acked{0};
   std::atomic<bool> stop{false};
   std::thread writer([&] {
@@ -229,7 +224,7 @@ TEST_CASE("a backup taken while a writer continues opens as a working database h
   CHECK(cmulti->Search(VectorForId("w1-3", 8), sp).value()[0].id == "w1-3");
   CHECK(csingle->Search(VectorForId(Id(250), 8), sp).value()[0].id == Id(250));
   // The copy is a working database: it takes writes.
-  UpsertRange(*cmulti, 5000, 5010);
+  UpsertNumbered(*cmulti, 5000, 5010);
   CHECK(cmulti->Count().value() == static_cast<uint64_t>(300 + 9 * k_present + 10));
 }
 
@@ -238,7 +233,7 @@ TEST_CASE("a backup of a quiet database equals it and loads its saved graphs") {
   {
     auto db = OpenDb(dir / "db");
     Collection* c = db->CreateCollection("c", HnswConfig(2)).value();
-    UpsertRange(*c, 0, 700);
+    UpsertNumbered(*c, 0, 700);
     DeleteRange(*c, 0, 100);
     REQUIRE(db->Backup(dir / "sub/backup").ok());
   }
@@ -263,9 +258,9 @@ namespace {
 // n points written, all deleted, 300 rewritten: 300 live, n deleted slots.
 Collection* MostlyDeleted(Database& db, int n = 3000) {
   Collection* c = db.CreateCollection("c", HnswConfig()).value();
-  for (int i = 0; i < n; i += 500) UpsertRange(*c, i, std::min(n, i + 500));
+  for (int i = 0; i < n; i += 500) UpsertNumbered(*c, i, std::min(n, i + 500));
   DeleteRange(*c, 0, n, 1);
-  UpsertRange(*c, 0, 300);
+  UpsertNumbered(*c, 0, 300);
   return c;
 }
 
@@ -306,7 +301,7 @@ TEST_CASE("graph: index compaction swaps in a rebuilt graph while searches and w
   // to the scheduler: counted, not required.
   const bool searched_before = testing::WaitUntil([&] { return searches.load() >= 10; });
   std::thread writer([&] {
-    for (int i = 5000; i < 5200; i += 20) UpsertRange(*c, i, i + 20);  // writes during the rebuild
+    for (int i = 5000; i < 5200; i += 20) UpsertNumbered(*c, i, i + 20);  // writes during the rebuild
   });
   CompactOptions index_only;
   index_only.files = false;
@@ -348,7 +343,7 @@ TEST_CASE("compaction gives back memory and disk, and the compacted graph loads 
   sp.k = 1;
   CHECK(c->Search(VectorForId(Id(150), 8), sp).value()[0].id == Id(150));
   // The environment was reopened in place: reads and writes go on.
-  UpsertRange(*c, 6000, 6010);
+  UpsertNumbered(*c, 6000, 6010);
   CHECK(c->Count().value() == 310);
   CHECK(c->Get(std::vector<std::string>{Id(6005)}).value()[0]->metadata == "{\"i\":6005}");
   db.reset();
@@ -370,7 +365,7 @@ TEST_CASE("a compaction cancelled through progress leaves the collection as it w
   };
   auto db = OpenDb(dir.path(), o);
   Collection* c = db->CreateCollection("c", HnswConfig(2)).value();
-  UpsertRange(*c, 0, 10000);
+  UpsertNumbered(*c, 0, 10000);
   DeleteRange(*c, 0, 10000, 2);
   auto before = c->Stats().value();
   cancel = true;
@@ -392,10 +387,10 @@ TEST_CASE("passing the deleted share starts a background index compaction") {
   o.auto_compact_deleted_share = 0.5;
   auto db = OpenDb(dir.path(), o);
   Collection* c = db->CreateCollection("c", HnswConfig()).value();
-  UpsertRange(*c, 0, 2000);
+  UpsertNumbered(*c, 0, 2000);
   DeleteRange(*c, 0, 1400);  // 70% deleted
   CHECK(c->Stats().value().deleted_slots == 1400);
-  UpsertRange(*c, 3000, 3001);  // the next write notices and starts it
+  UpsertNumbered(*c, 3000, 3001);  // the next write notices and starts it
   // Wait for the condition, with a deadline (no fixed sleep).
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
   while (c->Stats().value().deleted_slots != 0 && std::chrono::steady_clock::now() < deadline)

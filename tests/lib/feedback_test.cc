@@ -4,7 +4,7 @@
 
 #include <map>
 
-#include "test_util.h"
+#include "db_test_util.h"
 #include "vectron/database.h"
 
 using namespace vectron;
@@ -13,11 +13,7 @@ using testing::VectorForId;
 
 namespace {
 
-std::unique_ptr<Database> OpenDb(const std::string& dir) {
-  auto db = Database::Open(dir);
-  REQUIRE_MESSAGE(db.ok(), db.status().ToString());
-  return std::move(db).value();
-}
+using testing::OpenDb;
 
 Collection* Make(Database& db, uint32_t shards) {
   CollectionConfig cfg = testing::SmallConfig(4);

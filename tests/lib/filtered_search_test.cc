@@ -9,10 +9,12 @@
 
 #include "../filter/gen.h"
 #include "filter/filter.h"
-#include "test_util.h"
+#include "db_test_util.h"
 
 namespace vectron {
 namespace {
+
+using testing::OpenDb;
 
 using nlohmann::json;
 using testing::TempDir;
@@ -22,14 +24,6 @@ struct Stored {
   std::vector<float> vec;
   json meta;
 };
-
-std::unique_ptr<Database> OpenDb(const std::string& path) {
-  DatabaseOptions o;
-  o.create_if_missing = true;
-  auto db = Database::Open(path, o);
-  REQUIRE_MESSAGE(db.ok(), db.status().ToString());
-  return std::move(db).value();
-}
 
 std::vector<Stored> ReadAll(const Collection& c) {
   std::vector<Stored> out;

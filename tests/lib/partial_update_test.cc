@@ -6,20 +6,16 @@
 #include <vector>
 
 #include "collection_internal.h"
-#include "test_util.h"
+#include "db_test_util.h"
 #include "vectron/shard.h"
 
 namespace vectron {
 namespace {
 
+using testing::OpenDb;
+
 using testing::TempDir;
 using testing::VectorForId;
-
-std::unique_ptr<Database> OpenDb(const std::string& dir) {
-  auto db = Database::Open(dir, {});
-  REQUIRE_MESSAGE(db.ok(), db.status().ToString());
-  return std::move(db).value();
-}
 
 Collection* Make(Database& db, uint32_t shards, bool payload_index = false) {
   CollectionConfig cfg = testing::SmallConfig(4);

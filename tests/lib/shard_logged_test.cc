@@ -7,20 +7,13 @@
 #include <vector>
 
 #include "storage/lmdb.h"
-#include "test_util.h"
+#include "db_test_util.h"
 #include "vectron/shard.h"
 
 namespace vectron {
 namespace {
 
 using testing::TempDir;
-
-DatabaseOptions Options() {
-  DatabaseOptions o;
-  o.map_size_bytes = 64ull << 20;
-  o.threads = 1;
-  return o;
-}
 
 LoggedCommand Upsert(const std::string& id, float x, const std::string& metadata = "") {
   LoggedCommand c;
@@ -37,7 +30,7 @@ float XOf(Shard& s, const std::string& id) {
 
 TEST_CASE("ApplyLogged: a retried request applies once and answers with its first outcome") {
   TempDir dir;
-  auto s = Shard::Open(dir.path(), testing::SmallConfig(2), Options()).value();
+  auto s = Shard::Open(dir.path(), testing::SmallConfig(2), testing::SmallDbOptions()).value();
   RequestId a{7, 1, 0}, b{7, 2, 0};
   auto first = s->ApplyLogged(Upsert("p", 1), 1, a).value();
   CHECK(first.status.ok());
@@ -63,7 +56,7 @@ TEST_CASE("ApplyLogged: a retried request applies once and answers with its firs
 
 TEST_CASE("ApplyLogged: a rejection records the index and the outcome, and changes nothing else") {
   TempDir dir;
-  auto s = Shard::Open(dir.path(), testing::SmallConfig(2), Options()).value();
+  auto s = Shard::Open(dir.path(), testing::SmallConfig(2), testing::SmallDbOptions()).value();
   LoggedCommand bad;
   bad.batch.Upsert("ok", std::vector<float>{1, 0}, "");
   bad.batch.Upsert("bad", std::vector<float>{1, 0, 0}, "");  // Wrong dimension.
@@ -86,7 +79,7 @@ TEST_CASE("ApplyLogged: a rejection records the index and the outcome, and chang
 
 TEST_CASE("ApplyLogged: acknowledged requests are forgotten, and an old duplicate is not applied") {
   TempDir dir;
-  auto s = Shard::Open(dir.path(), testing::SmallConfig(2), Options()).value();
+  auto s = Shard::Open(dir.path(), testing::SmallConfig(2), testing::SmallDbOptions()).value();
   CHECK(s->ApplyLogged(Upsert("p", 1), 1, RequestId{9, 1, 1}).value().status.ok());
   CHECK(s->ApplyLogged(Upsert("p", 2), 2, RequestId{9, 2, 2}).value().status.ok());
   // A network duplicate of request 1, arriving after the client acknowledged it: its
@@ -101,7 +94,7 @@ TEST_CASE("ApplyLogged: acknowledged requests are forgotten, and an old duplicat
 
 TEST_CASE("ApplyLogged: delete-by-filter and payload index changes through the log, deduplicated") {
   TempDir dir;
-  auto s = Shard::Open(dir.path(), testing::SmallConfig(2), Options()).value();
+  auto s = Shard::Open(dir.path(), testing::SmallConfig(2), testing::SmallDbOptions()).value();
   LoggedCommand w;
   for (int i = 0; i < 6; ++i)
     w.batch.Upsert("p" + std::to_string(i), std::vector<float>{float(i), 0}, "{\"n\":" + std::to_string(i) + "}");
@@ -142,11 +135,11 @@ TEST_CASE("ApplyLogged: delete-by-filter and payload index changes through the l
 TEST_CASE("ApplyLogged: request records survive a reopen") {
   TempDir dir;
   {
-    auto s = Shard::Open(dir.path(), testing::SmallConfig(2), Options()).value();
+    auto s = Shard::Open(dir.path(), testing::SmallConfig(2), testing::SmallDbOptions()).value();
     CHECK(s->ApplyLogged(Upsert("p", 1), 1, RequestId{4, 1, 0}).value().status.ok());
     CHECK(s->ApplyLogged(Upsert("p", 2), 2, RequestId{4, 2, 0}).value().status.ok());
   }
-  auto s = Shard::Open(dir.path(), testing::SmallConfig(2), Options()).value();
+  auto s = Shard::Open(dir.path(), testing::SmallConfig(2), testing::SmallDbOptions()).value();
   CHECK(s->applied_index().value() == 2);
   CHECK(s->ApplyLogged(Upsert("p", 1), 3, RequestId{4, 1, 0}).value().duplicate);
   CHECK(XOf(*s, "p") == 2);
@@ -154,7 +147,7 @@ TEST_CASE("ApplyLogged: request records survive a reopen") {
 
 TEST_CASE("applied_index: an LMDB read error is an error, never index 0") {
   TempDir dir;
-  auto s = Shard::Open(dir.path(), testing::SmallConfig(2), Options()).value();
+  auto s = Shard::Open(dir.path(), testing::SmallConfig(2), testing::SmallDbOptions()).value();
   REQUIRE(s->ApplyLogged(Upsert("p", 1), 4, RequestId{7, 1, 0}).ok());
   REQUIRE(s->applied_index().value() == 4);
   // Another process takes every free slot of the environment's reader table (LMDB
@@ -169,7 +162,7 @@ TEST_CASE("applied_index: an LMDB read error is an error, never index 0") {
   if (child == 0) {
     {
       storage::EnvOptions eo;
-      eo.map_size_bytes = Options().map_size_bytes;
+      eo.map_size_bytes = testing::SmallDbOptions().map_size_bytes;
       auto env = storage::LmdbEnv::Open(dir.path(), eo);
       std::vector<storage::ReadTxn> held;
       while (env.ok()) {

@@ -7,20 +7,13 @@
 #include <thread>
 
 #include "checkpoint_files.h"
-#include "test_util.h"
+#include "db_test_util.h"
 #include "vectron/shard.h"
 
 namespace vectron {
 namespace {
 
 using testing::TempDir;
-
-DatabaseOptions Options() {
-  DatabaseOptions o;
-  o.map_size_bytes = 64ull << 20;
-  o.threads = 1;
-  return o;
-}
 
 CollectionConfig GraphConfig() {
   CollectionConfig c = testing::SmallConfig(4);
@@ -36,7 +29,7 @@ LoggedCommand Upserts(int first, int n) {
 
 TEST_CASE("SnapshotTo: a copy at the applied index that opens with its graph and the same points") {
   TempDir src, dst;
-  auto s = Shard::Open(src.path(), GraphConfig(), Options()).value();
+  auto s = Shard::Open(src.path(), GraphConfig(), testing::SmallDbOptions()).value();
   for (uint64_t i = 1; i <= 5; ++i)
     REQUIRE(s->ApplyLogged(Upserts(static_cast<int>(i - 1) * 40, 40), i, RequestId{9, i, 0}).ok());
   const std::string dest = dst.path() + "/snap";
@@ -48,7 +41,7 @@ TEST_CASE("SnapshotTo: a copy at the applied index that opens with its graph and
   CHECK_FALSE(SavedCheckpointFile(dest).empty());
   // Writes after the snapshot stay out of it.
   REQUIRE(s->ApplyLogged(Upserts(1000, 10), 6, RequestId{9, 6, 0}).ok());
-  auto copy = Shard::Open(dest, GraphConfig(), Options()).value();
+  auto copy = Shard::Open(dest, GraphConfig(), testing::SmallDbOptions()).value();
   CHECK(copy->applied_index().value() == 5);
   CHECK(copy->Count("").value() == 200);
   CHECK(s->Count("").value() == 210);
@@ -77,7 +70,7 @@ TEST_CASE("SnapshotTo: a copy at the applied index that opens with its graph and
 
 TEST_CASE("SnapshotTo: writes going on meanwhile; the index answered is the copy's") {
   TempDir src, dst;
-  auto s = Shard::Open(src.path(), GraphConfig(), Options()).value();
+  auto s = Shard::Open(src.path(), GraphConfig(), testing::SmallDbOptions()).value();
   REQUIRE(s->ApplyLogged(Upserts(0, 50), 1, RequestId{3, 1, 0}).ok());
   std::atomic<bool> stop{false}, failed{false};
   std::atomic<uint64_t> last{1};
@@ -98,7 +91,7 @@ TEST_CASE("SnapshotTo: writes going on meanwhile; the index answered is the copy
   REQUIRE(index.ok());
   CHECK(*index >= 1);
   CHECK(*index <= last.load());
-  auto copy = Shard::Open(dst.path() + "/snap", GraphConfig(), Options()).value();
+  auto copy = Shard::Open(dst.path() + "/snap", GraphConfig(), testing::SmallDbOptions()).value();
   CHECK(copy->applied_index().value() == *index);
   // Index i added 5 points (index 1: 50), so the copy's count follows from its index.
   CHECK(copy->Count("").value() == 50 + 5 * (*index - 1));

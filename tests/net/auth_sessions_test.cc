@@ -22,12 +22,12 @@ using nlohmann::json;
 
 namespace {
 
-constexpr int64_t kNow = 1'800'000'000;
+constexpr int64_t kClockNow = 1'800'000'000;
 
 
 struct Fixture {
   std::string dir = TempDir("auth");
-  int64_t now = kNow;
+  int64_t now = kClockNow;
   std::unique_ptr<Authenticator> auth;
 
   Fixture() {
@@ -229,22 +229,22 @@ struct V1Store {
     REQUIRE(wt->Put(meta, "current_kid", "k-v1key").ok());
     put(signing, "k-v1key",
         {{"kid", "k-v1key"}, {"alg", "EdDSA"}, {"secret", ""}, {"private_key", Base64UrlEncode(key->private_key)},
-         {"public_key", Base64UrlEncode(key->public_key)}, {"created_at", kNow - 100}});
+         {"public_key", Base64UrlEncode(key->public_key)}, {"created_at", kClockNow - 100}});
     for (auto [name, pw, role] : {std::tuple{"admin", "admin-password", "admin"}, std::tuple{"bob", "bob-password", "user"}}) {
       auto hash = HashPassword(pw, {10, 8, 1});
       REQUIRE(hash.ok());
-      put(users, name, {{"name", name}, {"hash", *hash}, {"role", role}, {"created_at", kNow - 100}});
+      put(users, name, {{"name", name}, {"hash", *hash}, {"role", role}, {"created_at", kClockNow - 100}});
     }
     put(keys, "vk_v1bobkey0000000",
         {{"id", "vk_v1bobkey0000000"}, {"owner", "bob"}, {"name", "ci"}, {"scopes", {"read", "write"}},
-         {"collections", nullptr}, {"created_at", kNow - 50}, {"expires_at", 0}, {"revoked", false},
+         {"collections", nullptr}, {"created_at", kClockNow - 50}, {"expires_at", 0}, {"revoked", false},
          {"revoked_at", 0}});
     const std::vector<json> events = {
-        {{"seq", 1}, {"ts", kNow - 100}, {"event", "signing_key_created"}, {"user", ""}, {"peer", ""},
+        {{"seq", 1}, {"ts", kClockNow - 100}, {"event", "signing_key_created"}, {"user", ""}, {"peer", ""},
          {"detail", {{"kid", "k-v1key"}}}},
-        {{"seq", 2}, {"ts", kNow - 90}, {"event", "login_failed"}, {"user", huge_user}, {"peer", "1.2.3.4:5"},
+        {{"seq", 2}, {"ts", kClockNow - 90}, {"event", "login_failed"}, {"user", huge_user}, {"peer", "1.2.3.4:5"},
          {"detail", {{"reason", "unknown user"}}}},
-        {{"seq", 3}, {"ts", kNow - 50}, {"event", "key_created"}, {"user", "bob"}, {"peer", "1.2.3.4:6"},
+        {{"seq", 3}, {"ts", kClockNow - 50}, {"event", "key_created"}, {"user", "bob"}, {"peer", "1.2.3.4:6"},
          {"detail", {{"key_id", "vk_v1bobkey0000000"}}}}};
     for (const json& e : events) {
       std::string k(8, '\0');
@@ -254,11 +254,11 @@ struct V1Store {
     REQUIRE(std::move(*wt).Commit().ok());
     JwtKey signer = *key;
     auto sdk = JwtSign({{"sub", "bob"}, {"kind", "sdk"}, {"key_id", "vk_v1bobkey0000000"}, {"scopes", {"read", "write"}},
-                        {"iss", "vectron"}, {"aud", "vectron"}, {"iat", kNow - 50}, {"nbf", kNow - 50},
-                        {"exp", kNow + 86400}, {"jti", "j1"}},
+                        {"iss", "vectron"}, {"aud", "vectron"}, {"iat", kClockNow - 50}, {"nbf", kClockNow - 50},
+                        {"exp", kClockNow + 86400}, {"jti", "j1"}},
                        signer);
-    auto login = JwtSign({{"sub", "bob"}, {"kind", "login"}, {"auth_time", kNow - 10}, {"iss", "vectron"},
-                          {"aud", "vectron"}, {"iat", kNow - 10}, {"nbf", kNow - 10}, {"exp", kNow + 800},
+    auto login = JwtSign({{"sub", "bob"}, {"kind", "login"}, {"auth_time", kClockNow - 10}, {"iss", "vectron"},
+                          {"aud", "vectron"}, {"iat", kClockNow - 10}, {"nbf", kClockNow - 10}, {"exp", kClockNow + 800},
                           {"jti", "j2"}},
                          signer);
     REQUIRE(sdk.ok());
@@ -277,7 +277,7 @@ TEST_CASE("A format-1 auth store opens: passwords and keys still work, its audit
     AuthOptions o;
     o.dir = dir + "/auth";
     o.scrypt = {10, 8, 1};
-    o.now_s = [] { return kNow; };
+    o.now_s = [] { return kClockNow; };
     std::string note;
     auto a = Authenticator::Open(o, &note);
     REQUIRE_MESSAGE(a.ok(), a.status().ToString());

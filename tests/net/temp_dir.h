@@ -17,4 +17,16 @@ inline std::string TempDir(const std::string& name) {
   return p.string();
 }
 
+// A TempDir(name) that is removed when the object dies.
+struct ScopedTempDir {
+  explicit ScopedTempDir(const std::string& name) : path(TempDir(name)) {}
+  ~ScopedTempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  ScopedTempDir(const ScopedTempDir&) = delete;
+  ScopedTempDir& operator=(const ScopedTempDir&) = delete;
+  const std::string path;
+};
+
 }  // namespace vectron::net::testing

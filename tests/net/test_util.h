@@ -9,6 +9,7 @@
 #include <string>
 #include <thread>
 
+#include "net/http/http_client.h"
 #include "net/io/blocking_socket.h"
 #include "temp_dir.h"
 #include "net/server.h"
@@ -53,11 +54,6 @@ struct RunningServer {
     thread.join();
     server.reset();
   }
-};
-
-struct HttpReply {
-  int status = 0;
-  std::string body;
 };
 
 // Sends one request on `sock` and reads one Content-Length-framed response.

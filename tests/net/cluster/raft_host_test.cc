@@ -9,7 +9,7 @@ namespace {
 
 using testing::HostCluster;
 
-RaftHostOptions Options() {
+RaftHostOptions HostOptions() {
   RaftHostOptions o;
   o.tick_ms = 100;
   o.raft.election_ticks = 10;
@@ -36,7 +36,7 @@ bool AllApplied(HostCluster& c, const std::vector<uint64_t>& groups, const std::
 
 TEST_CASE("RaftHost runs many groups with one log write per loop and one message per peer per loop") {
   std::vector<uint64_t> groups = {3, 7, 11, 12, 20, 21, 40, 41};
-  HostCluster c(3, groups, Options());
+  HostCluster c(3, groups, HostOptions());
   c.ElectAll();
   uint64_t writes0 = 0, loops0 = 0;
   for (uint64_t n = 1; n <= 3; ++n) {
@@ -69,7 +69,7 @@ TEST_CASE("RaftHost runs many groups with one log write per loop and one message
 }
 
 TEST_CASE("RaftHost advances a group only after its apply task has run") {
-  HostCluster c(3, {5}, Options());
+  HostCluster c(3, {5}, HostOptions());
   c.ElectAll();
   uint64_t l = c.Leader(5);
   RaftHost& host = *c.node(l).host;
@@ -95,7 +95,7 @@ TEST_CASE("RaftHost advances a group only after its apply task has run") {
 }
 
 TEST_CASE("RaftHost compacts a log only up to the durable applied index") {
-  RaftHostOptions o = Options();
+  RaftHostOptions o = HostOptions();
   o.compact_entries = 10;
   HostCluster c(3, {1, 2}, o, /*sync_every=*/7);
   c.ElectAll();
@@ -116,7 +116,7 @@ TEST_CASE("RaftHost compacts a log only up to the durable applied index") {
 }
 
 TEST_CASE("RaftHost brings a replica behind the compacted log up to date with a snapshot") {
-  RaftHostOptions o = Options();
+  RaftHostOptions o = HostOptions();
   o.compact_entries = 5;
   o.raft.snapshot_chunk_bytes = 16;  // Several chunks.
   HostCluster c(3, {9}, o);
@@ -140,7 +140,7 @@ TEST_CASE("RaftHost brings a replica behind the compacted log up to date with a 
 }
 
 TEST_CASE("RaftHost restarts a crashed node from its log and its synced state") {
-  HostCluster c(3, {4, 6}, Options(), /*sync_every=*/3);
+  HostCluster c(3, {4, 6}, HostOptions(), /*sync_every=*/3);
   c.ElectAll();
   for (int i = 0; i < 10; ++i) {
     ProposeEverywhere(c, {4, 6}, i);
@@ -164,7 +164,7 @@ TEST_CASE("RaftHost restarts a crashed node from its log and its synced state") 
 }
 
 TEST_CASE("RaftHost: a follower is fresh while it hears its leader, and not once cut off") {
-  HostCluster c(3, {8}, Options());
+  HostCluster c(3, {8}, HostOptions());
   c.ElectAll();
   uint64_t l = c.Leader(8);
   uint64_t f = l == 1 ? 2 : 1;

@@ -9,23 +9,15 @@
 #include "net/cluster/shard_state_machine.h"
 #include "net/cluster/snapshot_transfer.h"
 #include "tests/net/cluster/host_harness.h"
+#include "tests/net/temp_dir.h"
 #include "util/files.h"
 
 namespace vectron::net::cluster {
 namespace {
 
 namespace fs = std::filesystem;
+using net::testing::ScopedTempDir;
 using testing::Cat;
-
-struct Dir {
-  std::string path;
-  Dir() {
-    char tmpl[] = "/tmp/shard-install-XXXXXX";
-    REQUIRE(mkdtemp(tmpl) != nullptr);
-    path = tmpl;
-  }
-  ~Dir() { fs::remove_all(path); }
-};
 
 CollectionConfig Config() {
   CollectionConfig c;
@@ -34,7 +26,7 @@ CollectionConfig Config() {
   return c;
 }
 
-DatabaseOptions Options() {
+DatabaseOptions ShardOptions() {
   DatabaseOptions o;
   o.durability = Durability::kNoSync;
   o.map_size_bytes = 64ull << 20;
@@ -108,9 +100,9 @@ raft::Snapshot Snap(ShardStateMachine& sm, uint64_t index) {
 }
 
 TEST_CASE("a replica installs a peer's staged shard copy as a new generation, reads in flight keep the old one") {
-  Dir tmp;
-  auto leader = ShardStateMachine::Open(tmp.path + "/a/shard", Config(), Options());
-  auto follower = ShardStateMachine::Open(tmp.path + "/b/shard", Config(), Options());
+  ScopedTempDir tmp("shard-install");
+  auto leader = ShardStateMachine::Open(tmp.path + "/a/shard", Config(), ShardOptions());
+  auto follower = ShardStateMachine::Open(tmp.path + "/b/shard", Config(), ShardOptions());
   REQUIRE(leader.ok());
   REQUIRE(follower.ok());
   ShardStateMachine& a = **leader;
@@ -160,15 +152,15 @@ TEST_CASE("a replica installs a peer's staged shard copy as a new generation, re
 
   // A restart opens the installed generation.
   follower->reset();
-  auto reopened = ShardStateMachine::Open(tmp.path + "/b/shard", Config(), Options());
+  auto reopened = ShardStateMachine::Open(tmp.path + "/b/shard", Config(), ShardOptions());
   REQUIRE(reopened.ok());
   CHECK((*reopened)->applied_index() == 35);
   CHECK(Count(**reopened) == 35);
 }
 
 TEST_CASE("a shard snapshot with a foreign descriptor is refused") {
-  Dir tmp;
-  auto sm = ShardStateMachine::Open(tmp.path + "/shard", Config(), Options());
+  ScopedTempDir tmp("shard-install");
+  auto sm = ShardStateMachine::Open(tmp.path + "/shard", Config(), ShardOptions());
   REQUIRE(sm.ok());
   raft::Snapshot s;
   s.metadata.index = 5;
@@ -183,9 +175,9 @@ TEST_CASE("a shard snapshot with a foreign descriptor is refused") {
 }
 
 TEST_CASE("a crash before the generation file is written leaves the old generation current") {
-  Dir tmp;
-  auto leader = ShardStateMachine::Open(tmp.path + "/a/shard", Config(), Options());
-  auto follower = ShardStateMachine::Open(tmp.path + "/b/shard", Config(), Options());
+  ScopedTempDir tmp("shard-install");
+  auto leader = ShardStateMachine::Open(tmp.path + "/a/shard", Config(), ShardOptions());
+  auto follower = ShardStateMachine::Open(tmp.path + "/b/shard", Config(), ShardOptions());
   REQUIRE(leader.ok());
   REQUIRE(follower.ok());
   REQUIRE(ApplyUpserts(**leader, 1, 12).ok());
@@ -194,7 +186,7 @@ TEST_CASE("a crash before the generation file is written leaves the old generati
   follower->reset();
   // What a crash in the middle of an install leaves: the copy renamed, no generation file.
   fs::rename(tmp.path + "/b/shard.staging", tmp.path + "/b/shard.1");
-  auto reopened = ShardStateMachine::Open(tmp.path + "/b/shard", Config(), Options());
+  auto reopened = ShardStateMachine::Open(tmp.path + "/b/shard", Config(), ShardOptions());
   REQUIRE(reopened.ok());
   CHECK((*reopened)->applied_index() == 3);
   CHECK(Count(**reopened) == 3);
@@ -202,20 +194,20 @@ TEST_CASE("a crash before the generation file is written leaves the old generati
   // A staged copy is a leftover too.
   Stage(**leader, **reopened, tmp.path);
   reopened->reset();
-  auto again = ShardStateMachine::Open(tmp.path + "/b/shard", Config(), Options());
+  auto again = ShardStateMachine::Open(tmp.path + "/b/shard", Config(), ShardOptions());
   REQUIRE(again.ok());
   CHECK_FALSE(fs::exists(tmp.path + "/b/shard.staging"));
   CHECK((*again)->applied_index() == 3);
   // A generation file naming a missing generation is corruption, not an empty shard.
   again->reset();
   REQUIRE(WriteFileAtomic(tmp.path + "/b/shard.gen", "4").ok());
-  auto bad = ShardStateMachine::Open(tmp.path + "/b/shard", Config(), Options());
+  auto bad = ShardStateMachine::Open(tmp.path + "/b/shard", Config(), ShardOptions());
   CHECK(bad.status().code() == StatusCode::kCorruption);
 }
 
 TEST_CASE("the durable applied index advances with each flush, every flush_entries entries") {
-  Dir tmp;
-  auto sm = ShardStateMachine::Open(tmp.path + "/shard", Config(), Options(), /*flush_entries=*/10);
+  ScopedTempDir tmp("shard-install");
+  auto sm = ShardStateMachine::Open(tmp.path + "/shard", Config(), ShardOptions(), /*flush_entries=*/10);
   REQUIRE(sm.ok());
   REQUIRE(ApplyUpserts(**sm, 1, 9).ok());
   CHECK((*sm)->applied_index() == 9);

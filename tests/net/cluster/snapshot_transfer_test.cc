@@ -7,21 +7,13 @@
 
 #include "net/cluster/snapshot_transfer.h"
 #include "tests/net/cluster/host_harness.h"
+#include "tests/net/temp_dir.h"
 
 namespace vectron::net::cluster {
 namespace {
 
 namespace fs = std::filesystem;
-
-struct Dir {
-  std::string path;
-  Dir() {
-    char tmpl[] = "/tmp/cluster-snap-XXXXXX";
-    REQUIRE(mkdtemp(tmpl) != nullptr);
-    path = tmpl;
-  }
-  ~Dir() { fs::remove_all(path); }
-};
+using net::testing::ScopedTempDir;
 
 void WriteFile(const std::string& path, const std::string& data) {
   std::ofstream f(path, std::ios::binary);
@@ -50,7 +42,7 @@ bool SameFiles(const std::string& a, const std::string& b) {
 }
 
 TEST_CASE("a snapshot directory streams in chunks of any size into an equal copy") {
-  Dir tmp;
+  ScopedTempDir tmp("cluster-snap");
   MakeSource(tmp.path + "/src", 1);
   auto archive = SnapshotArchive::Scan(tmp.path + "/src", 42);
   REQUIRE(archive.ok());
@@ -71,7 +63,7 @@ TEST_CASE("a snapshot directory streams in chunks of any size into an equal copy
 }
 
 TEST_CASE("a snapshot stream with a flipped byte fails its checksum") {
-  Dir tmp;
+  ScopedTempDir tmp("cluster-snap");
   MakeSource(tmp.path + "/src", 2);
   auto archive = SnapshotArchive::Scan(tmp.path + "/src", 5);
   REQUIRE(archive.ok());
@@ -88,7 +80,7 @@ TEST_CASE("a snapshot stream with a flipped byte fails its checksum") {
 }
 
 TEST_CASE("a snapshot stream refuses bad headers and the trailer before the body") {
-  Dir tmp;
+  ScopedTempDir tmp("cluster-snap");
   auto writer = SnapshotWriter::Create(tmp.path + "/dst");
   REQUIRE(writer.ok());
   CHECK((*writer)->Append("NOTASNAPSHOTSTREAM!!!!").code() == StatusCode::kCorruption);
@@ -123,7 +115,7 @@ class LossyNet {
 };
 
 TEST_CASE("a fetch pulls a snapshot over a lossy network, re-asking after timeouts") {
-  Dir tmp;
+  ScopedTempDir tmp("cluster-snap");
   MakeSource(tmp.path + "/src", 4);
   LossyNet net;
   LossyNet::Endpoint a{}, b{};
@@ -175,7 +167,7 @@ TEST_CASE("a fetch pulls a snapshot over a lossy network, re-asking after timeou
 }
 
 TEST_CASE("a fetch for an index the sender's copy does not reach fails and is retried") {
-  Dir tmp;
+  ScopedTempDir tmp("cluster-snap");
   MakeSource(tmp.path + "/src", 5);
   LossyNet net;
   net.drop = 0;
@@ -218,7 +210,7 @@ TEST_CASE("a fetch for an index the sender's copy does not reach fails and is re
 TEST_CASE("a fetch id the server holds a copy of another group for is refused, never served") {
   // A restarted receiver may reuse a fetch id of its previous life (found by the cluster
   // simulation: a replica installed another group's shard).
-  Dir tmp;
+  ScopedTempDir tmp("cluster-snap");
   MakeSource(tmp.path + "/src", 6);
   LossyNet net;
   net.drop = 0;
