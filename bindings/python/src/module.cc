@@ -216,8 +216,6 @@ SearchParams MakeParams(int k, int ef, bool exact, bool include_vector, bool inc
 
 }  // namespace
 
-void ThrowStatus(Status s) { throw StatusError(std::move(s)); }
-
 }  // namespace vectron::python
 
 PYBIND11_MODULE(_vectron, m) {

@@ -6,17 +6,13 @@
 #include <memory>
 #include <optional>
 
+#include "binding_common.h"
+
 namespace py = pybind11;
 
 namespace vectron::python {
 
 namespace {
-
-template <typename T>
-T Unwrap(Result<T> r) {
-  if (!r.ok()) ThrowStatus(r.status());
-  return std::move(r).value();
-}
 
 // A Python exception raised by the custom reranker, carried out of the engine call
 // (which runs with the GIL released) and raised again in the caller.
@@ -33,7 +29,7 @@ void Feedback(const CollectionRunner& run, const std::string& point_id, int rati
     py::gil_scoped_release release;
     run([&](Collection& c) { s = c.Feedback(point_id, rating, query_id, comment); });
   }
-  if (!s.ok()) ThrowStatus(s);
+  Check(s);
 }
 
 py::dict FeedbackStats(const CollectionRunner& run, const std::string& point_id) {
@@ -64,7 +60,7 @@ py::list ExportFeedback(const CollectionRunner& run) {
       });
     });
   }
-  if (!s.ok()) ThrowStatus(s);
+  Check(s);
   py::list out;
   for (const auto& r : all) {
     py::dict d;
@@ -81,11 +77,11 @@ py::list ExportFeedback(const CollectionRunner& run) {
 py::tuple SearchReranked(const CollectionRunner& run, const py::array_t<float>& query, const SearchParams& params,
                          const std::string& pipeline_json, const py::object& custom, double custom_weight,
                          bool explain) {
-  if (query.ndim() != 1) ThrowStatus(Status::InvalidArgument("query must be 1-D for a reranked search"));
+  if (query.ndim() != 1) ThrowInvalid("query must be 1-D for a reranked search");
   RerankPipeline pipeline = Unwrap(ParseRerankPipeline(pipeline_json.empty() ? "{}" : pipeline_json));
   auto pending = std::make_shared<PendingPyError>();
   if (!custom.is_none()) {
-    if (!PyCallable_Check(custom.ptr())) ThrowStatus(Status::InvalidArgument("rerank custom must be callable"));
+    if (!PyCallable_Check(custom.ptr())) ThrowInvalid("rerank custom must be callable");
     // The callable stays alive in the caller's frame (`custom`): the engine holds only
     // its pointer, and touches it with the GIL held.
     PyObject* fn = custom.ptr();
@@ -160,7 +156,7 @@ void SetDefaultRerank(const CollectionRunner& run, const std::string& pipeline_j
     py::gil_scoped_release release;
     run([&](Collection& c) { s = c.SetDefaultRerank(pipeline_json); });
   }
-  if (!s.ok()) ThrowStatus(s);
+  Check(s);
 }
 
 std::string DefaultRerank(const CollectionRunner& run) {

@@ -1,8 +1,8 @@
 // The reranking and feedback part of the _vectron extension (rerank_bindings.cc):
 // Collection.feedback / feedback_stats / export_feedback / search_reranked /
 // set_default_rerank / default_rerank. module.cc hands each a runner that makes the
-// engine call as a counted call in flight (PyCollection::Run), and ThrowStatus, its
-// translation of a Status into a Python exception.
+// engine call as a counted call in flight (PyCollection::Run); errors are raised as
+// binding_common.h's StatusError, as everywhere in the extension.
 #pragma once
 
 #include <pybind11/numpy.h>
@@ -17,8 +17,6 @@ namespace vectron::python {
 
 // Runs f(collection) as a call in flight. REQUIRES: GIL released.
 using CollectionRunner = std::function<void(const std::function<void(Collection&)>&)>;
-// Raises `s` as its Python exception class (module.cc). REQUIRES: !s.ok().
-[[noreturn]] void ThrowStatus(Status s);
 
 // Each takes and releases the GIL itself. REQUIRES: GIL held on entry.
 void Feedback(const CollectionRunner& run, const std::string& point_id, int rating, const std::string& query_id,
