@@ -329,6 +329,31 @@ describe("the console against a real vectron serve", () => {
     expect(JSON.parse(body).error.message).toContain("revoked");
   });
 
+  it("creates a feedback-only key: it rates points and is refused reads and writes", async () => {
+    await page.getByRole("link", { name: "API keys" }).click();
+    await heading("API keys");
+    await page.getByRole("button", { name: "New key" }).click();
+    const dlg = page.getByRole("dialog", { name: "New API key" });
+    await dlg.getByLabel("Name").fill("e2e-rater");
+    await dlg.getByRole("checkbox", { name: /^read/ }).uncheck();
+    await dlg.getByRole("checkbox", { name: /^feedback/ }).check();
+    await dlg.getByRole("button", { name: "Create key" }).click();
+    const once = page.getByRole("dialog", { name: "Your new SDK token" });
+    const token = await until("the token", async () => once.getByTestId("new-token").inputValue());
+    expect(await textOf(once)).toContain("scopes feedback,");
+    await once.getByRole("button", { name: "Done" }).click();
+
+    const rating = { point_id: "p001", rating: 5 };
+    const rated = await server.call("POST", "/v1/collections/docs/feedback", { token, body: rating });
+    expect(rated.status).toBe(201);
+    const read = await server.call("POST", "/v1/collections/docs/count", { token, body: {} });
+    expect(read.status).toBe(403);
+    const write = await server.call("PUT", "/v1/collections/docs/points", { token, body: { points: [POINTS[0]] } });
+    expect(write.status).toBe(403);
+    const row = page.locator("tr", { hasText: "e2e-rater" });
+    await until("the key row", async () => (await textOf(row)).includes("feedback"));
+  });
+
   it("lets an admin manage users and read the audit log", async () => {
     await page.getByRole("link", { name: "Users" }).click();
     await heading("Users");

@@ -7,7 +7,8 @@ import { ApiError, request } from "./http";
 import type { SessionManager } from "./session";
 
 export type Metric = "cosine" | "l2" | "ip";
-export type Scope = "read" | "write" | "admin";
+// "feedback": rate points only (POST .../feedback), for end-user apps; "write" covers it too.
+export type Scope = "read" | "write" | "admin" | "feedback";
 export type PayloadType = "keyword" | "integer" | "float" | "bool";
 
 export interface CollectionSummary {

@@ -53,7 +53,7 @@ function CreateKeyForm({ onCreated }: { onCreated: (k: CreatedKey) => void }) {
       </label>
       <fieldset className="radios">
         <legend>Scopes</legend>
-        {(["read", "write", "admin"] as Scope[]).map((s) => (
+        {(["read", "write", "feedback", "admin"] as Scope[]).map((s) => (
           <label className="check" key={s}>
             <input
               type="checkbox"
@@ -66,7 +66,8 @@ function CreateKeyForm({ onCreated }: { onCreated: (k: CreatedKey) => void }) {
               {s}
               <small className="hint">
                 {s === "read" && " — get, count, scroll, search"}
-                {s === "write" && " — upsert, delete, payload indexes"}
+                {s === "write" && " — upsert, delete, payload indexes, ratings"}
+                {s === "feedback" && " — ratings only (POST …/feedback): for apps whose users rate results"}
                 {s === "admin" && (admin ? " — create and drop collections, /metrics" : " — only admin users may give it")}
               </small>
             </span>
