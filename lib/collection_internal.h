@@ -58,6 +58,8 @@ class CollectionImpl final : public Collection {
   Status Feedback(const Rating& r) override;
   Result<RatingStats> FeedbackStats(std::string_view point_id) const override;
   Status ExportFeedback(const std::function<Status(const Rating&)>& fn) const override;
+  Result<std::string> ExportFeedbackPage(std::string_view cursor, size_t limit,
+                                         const std::function<Status(const Rating&)>& fn) const override;
   Status SetDefaultRerank(std::string_view pipeline_json) override;
   Result<std::string> DefaultRerank() const override;
   Result<uint64_t> Version() const override;

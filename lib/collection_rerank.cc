@@ -5,6 +5,7 @@
 
 #include "collection_internal.h"
 #include "shard_impl.h"
+#include "util/untrusted_json.h"
 #include "validate.h"
 
 namespace vectron {
@@ -17,6 +18,52 @@ constexpr std::string_view kRerankDefaultKey = "rerank_default";
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+
+// A feedback export cursor: "<shard>.<the last rating's LMDB key in hex>".
+std::string EncodeExportCursor(size_t shard, std::string_view key) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = std::to_string(shard) + ".";
+  for (unsigned char c : key) {
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+  }
+  return out;
+}
+
+// The sizes of a rating key: [u16 length][id][u64 number].
+constexpr size_t kMinRatingKeyBytes = 2 + 1 + 8;
+constexpr size_t kMaxRatingKeyBytes = 2 + kMaxIdBytes + 8;
+
+Status DecodeExportCursor(std::string_view cursor, size_t shards, size_t* shard, std::string* key) {
+  auto bad = [&](const std::string& why) {
+    return Status::InvalidArgument("feedback export cursor \"" + Excerpt(cursor) +
+                                   "\" is not one this collection made: " + why);
+  };
+  const size_t dot = cursor.find('.');
+  if (dot == std::string_view::npos || dot == 0 || dot > 5) return bad("it does not start with a shard number and '.'");
+  size_t s = 0;
+  for (char c : cursor.substr(0, dot)) {
+    if (c < '0' || c > '9') return bad("it does not start with a shard number and '.'");
+    s = s * 10 + static_cast<size_t>(c - '0');
+  }
+  if (s >= shards) return bad("shard " + std::to_string(s) + " of " + std::to_string(shards));
+  std::string_view hex = cursor.substr(dot + 1);
+  if (hex.size() < 2 * kMinRatingKeyBytes || hex.size() > 2 * kMaxRatingKeyBytes || hex.size() % 2)
+    return bad("its key part has " + std::to_string(hex.size()) + " hex digits");
+  auto digit = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  key->clear();
+  for (size_t i = 0; i < hex.size(); i += 2) {
+    const int hi = digit(hex[i]), lo = digit(hex[i + 1]);
+    if (hi < 0 || lo < 0) return bad("its key part is not lowercase hex");
+    key->push_back(static_cast<char>(hi << 4 | lo));
+  }
+  *shard = s;
+  return Status::OK();
 }
 
 }  // namespace
@@ -99,6 +146,35 @@ Result<RatingStats> CollectionImpl::FeedbackStats(std::string_view point_id) con
 Status CollectionImpl::ExportFeedback(const std::function<Status(const Rating&)>& fn) const {
   for (const auto& s : shards_) VECTRON_RETURN_IF_ERROR(s->ScanRatings(fn));
   return Status::OK();
+}
+
+Result<std::string> CollectionImpl::ExportFeedbackPage(std::string_view cursor, size_t limit,
+                                                       const std::function<Status(const Rating&)>& fn) const {
+  if (limit == 0) return Status::InvalidArgument("feedback export limit must be at least 1");
+  size_t shard = 0;
+  std::string after;
+  if (!cursor.empty()) VECTRON_RETURN_IF_ERROR(DecodeExportCursor(cursor, shards_.size(), &shard, &after));
+  size_t given = 0;
+  bool full = false;  // A rating was left after `limit` of them.
+  std::string last_key;
+  size_t last_shard = shard;
+  // Stops a shard's scan once the page is full and one more rating was seen.
+  const Status page_full = Status::Cancelled("feedback export page full");
+  for (; shard < shards_.size() && !full; ++shard, after.clear()) {
+    Status s = shards_[shard]->ScanRatingsAfter(after, [&](const Rating& r, std::string_view key) -> Status {
+      if (given == limit) {
+        full = true;
+        return page_full;
+      }
+      VECTRON_RETURN_IF_ERROR(fn(r));
+      ++given;
+      last_key.assign(key);
+      last_shard = shard;
+      return Status::OK();
+    });
+    if (!full) VECTRON_RETURN_IF_ERROR(s);
+  }
+  return full ? EncodeExportCursor(last_shard, last_key) : std::string();
 }
 
 Status CollectionImpl::SetDefaultRerank(std::string_view pipeline_json) {

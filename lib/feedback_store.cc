@@ -92,8 +92,21 @@ Status Erase(storage::WriteTxn& txn, storage::Dbi dbi, std::string_view id) {
 }
 
 Status Scan(const storage::Txn& txn, storage::Dbi dbi, const std::function<Status(const Rating&)>& fn) {
+  return ScanAfter(txn, dbi, {}, [&](const Rating& r, std::string_view) { return fn(r); });
+}
+
+Status ScanAfter(const storage::Txn& txn, storage::Dbi dbi, std::string_view after,
+                 const std::function<Status(const Rating&, std::string_view key)>& fn) {
   VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, txn.OpenCursor(dbi));
-  VECTRON_ASSIGN_OR_RETURN(bool more, c.First());
+  bool more = false;
+  if (after.empty()) {
+    VECTRON_ASSIGN_OR_RETURN(more, c.First());
+  } else {
+    VECTRON_ASSIGN_OR_RETURN(more, c.Seek(after));  // The first key >= after.
+    if (more && c.key() == after) {
+      VECTRON_ASSIGN_OR_RETURN(more, c.Next());
+    }
+  }
   auto bad = [] { return Status::Corruption("feedback record is malformed"); };
   while (more) {
     std::string_view k = c.key();
@@ -111,7 +124,7 @@ Status Scan(const storage::Txn& txn, storage::Dbi dbi, const std::function<Statu
       r.time_ms = static_cast<int64_t>(DecodeU64(v.substr(1, 8)));
       r.query_id = std::string(v.substr(11, q));
       r.comment = std::string(v.substr(11 + q));
-      VECTRON_RETURN_IF_ERROR(fn(r));
+      VECTRON_RETURN_IF_ERROR(fn(r, k));
     }
     VECTRON_ASSIGN_OR_RETURN(more, c.Next());
   }

@@ -38,6 +38,12 @@ Status ShardImpl::ScanRatings(const std::function<Status(const Rating&)>& fn) co
   return feedback::Scan(rt, store_.feedback_dbi(), fn);
 }
 
+Status ShardImpl::ScanRatingsAfter(std::string_view after,
+                                   const std::function<Status(const Rating&, std::string_view key)>& fn) const {
+  VECTRON_ASSIGN_OR_RETURN(ReadTxn rt, ReadTxn::Begin(store_.env()));
+  return feedback::ScanAfter(rt, store_.feedback_dbi(), after, fn);
+}
+
 Result<std::pair<uint64_t, uint64_t>> ShardImpl::Version() const {
   // The points part is the seq the in-memory index reflects (after catching up with other
   // processes, as a search does), not LMDB's: a commit is in LMDB before the index has

@@ -82,6 +82,9 @@ class ShardImpl final : public Shard {
   Result<std::vector<RatingStats>> RatingStatsOf(std::span<const std::string> ids) const;
   // Every rating, in one snapshot (feedback::Scan).
   Status ScanRatings(const std::function<Status(const Rating&)>& fn) const;
+  // As ScanRatings, from the first rating whose key is above `after` (feedback::ScanAfter).
+  Status ScanRatingsAfter(std::string_view after,
+                          const std::function<Status(const Rating&, std::string_view key)>& fn) const;
   // The shard's version: (the change-log seq the in-memory index reflects, once caught
   // up as a search would be; ratings ever committed). Grows with every write and rating
   // that a search can see.

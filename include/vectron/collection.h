@@ -122,6 +122,14 @@ class Collection {
   // Calls fn with every rating (shard by shard, each shard one snapshot, in point-id
   // order), stopping at fn's first error, which it returns.
   virtual Status ExportFeedback(const std::function<Status(const Rating&)>& fn) const = 0;
+  // A page of the same export: calls fn with up to `limit` ratings after `cursor` (""
+  // = from the first), in ExportFeedback's order, and returns the cursor to pass for the
+  // next page, or "" when no rating is left. Each page reads each shard at one snapshot:
+  // a rating added meanwhile to a point the export has passed is in no later page.
+  // Errors: InvalidArgument (limit 0; a cursor that is not one this collection returned,
+  // naming what is wrong), fn's.
+  virtual Result<std::string> ExportFeedbackPage(std::string_view cursor, size_t limit,
+                                                 const std::function<Status(const Rating&)>& fn) const = 0;
   // Stores `pipeline_json` (ParseRerankPipeline's form; "" removes it) as the default
   // pipeline, durably. Errors: InvalidArgument (unparsable pipeline).
   virtual Status SetDefaultRerank(std::string_view pipeline_json) = 0;

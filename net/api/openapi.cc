@@ -186,8 +186,12 @@ json Build(bool auth) {
       {{"name", "point_id"}, {"in", "query"}, {"required", true}, {"schema", str}});
   paths["/v1/collections/{name}/feedback/export"]["get"] =
       Op("Every rating as JSON lines (application/x-ndjson): {point_id, rating, time_ms, query_id, comment}; at most "
-         "?limit= (1-1000000, the default), X-Vectron-Truncated: true if cut",
+         "?limit= (1-1000000, the default); when cut, X-Vectron-Truncated: true and X-Vectron-Next-Cursor, which "
+         "?cursor= takes to go on",
          nullptr, str, {400, 404}, true);
+  paths["/v1/collections/{name}/feedback/export"]["get"]["parameters"] = {
+      {{"name", "limit"}, {"in", "query"}, {"required", false}, {"schema", integer}},
+      {{"name", "cursor"}, {"in", "query"}, {"required", false}, {"schema", str}}};
   paths["/v1/collections/{name}/rerank"]["get"] =
       Op("The default rerank pipeline (null if none)", nullptr, Obj({{"rerank", Ref("RerankPipeline")}}), {404}, true);
   paths["/v1/collections/{name}/rerank"]["put"] =

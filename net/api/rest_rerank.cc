@@ -184,7 +184,8 @@ HttpResponse GetFeedback(RestApi& api, const HttpRequest& req, const PathParams&
 }
 
 HttpResponse ExportFeedback(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal&) {
-  std::optional<std::string> limit_text = QueryValue(req.query, "limit", {"limit"});
+  std::optional<std::string> limit_text = QueryValue(req.query, "limit", {"limit", "cursor"});
+  std::optional<std::string> cursor = QueryValue(req.query, "cursor", {"limit", "cursor"});
   size_t limit = kMaxExportRatings;
   if (limit_text) {
     if (limit_text->empty() || limit_text->size() > 8 || limit_text->find_first_not_of("0123456789") != std::string::npos)
@@ -197,20 +198,17 @@ HttpResponse ExportFeedback(RestApi& api, const HttpRequest& req, const PathPara
   HttpResponse r;
   r.content_type = "application/x-ndjson";
   size_t n = 0;
-  bool truncated = false;
-  Status s = c->ExportFeedback([&](const Rating& rt) {
-    if (n == limit) {
-      truncated = true;
-      return Status::Cancelled("limit reached");
-    }
+  std::string next = Take(c->ExportFeedbackPage(cursor.value_or(""), limit, [&](const Rating& rt) {
     r.body += DumpJson(RatingJson(rt));
     r.body += '\n';
     ++n;
     return Status::OK();
-  });
-  if (!truncated) Check(s);
+  }));
   r.headers.emplace_back("X-Vectron-Ratings", std::to_string(n));
-  if (truncated) r.headers.emplace_back("X-Vectron-Truncated", "true");
+  if (!next.empty()) {
+    r.headers.emplace_back("X-Vectron-Truncated", "true");
+    r.headers.emplace_back("X-Vectron-Next-Cursor", next);
+  }
   return r;
 }
 

@@ -76,6 +76,101 @@ TEST_CASE("ratings are counted, averaged and exported per point") {
   }
 }
 
+TEST_CASE("the export pages with a cursor: every rating exactly once, in export order, at any page size") {
+  for (uint32_t shards : {1u, 3u}) {
+    CAPTURE(shards);
+    TempDir dir;
+    auto db = OpenDb(dir.path());
+    Collection* c = Make(*db, shards);
+    // 0 to 3 ratings per point, so some shards (and pages) have none.
+    for (int i = 0; i < 20; ++i)
+      for (int j = 0; j < i % 4; ++j) REQUIRE(c->Feedback("p" + std::to_string(i), 1 + (i + j) % 5).ok());
+    std::vector<std::pair<std::string, int>> all;
+    REQUIRE(c->ExportFeedback([&](const Rating& r) {
+                all.emplace_back(r.point_id, r.rating);
+                return Status::OK();
+              }).ok());
+    REQUIRE(all.size() == 30);
+    for (size_t limit : {1u, 2u, 7u, 29u, 30u, 31u, 1000u}) {
+      CAPTURE(limit);
+      std::vector<std::pair<std::string, int>> paged;
+      std::string cursor;
+      int pages = 0;
+      do {
+        size_t in_page = 0;
+        auto next = c->ExportFeedbackPage(cursor, limit, [&](const Rating& r) {
+          paged.emplace_back(r.point_id, r.rating);
+          ++in_page;
+          return Status::OK();
+        });
+        REQUIRE_MESSAGE(next.ok(), next.status().ToString());
+        CHECK(in_page <= limit);
+        if (!next->empty()) CHECK(in_page == limit);  // Only the last page is short.
+        cursor = *next;
+        REQUIRE(++pages <= 31);
+      } while (!cursor.empty());
+      CHECK(paged == all);
+      CHECK(pages == static_cast<int>((all.size() + limit - 1) / limit));
+    }
+    // A rating added before the cursor's position is not in later pages; one after it is.
+    std::string cursor = c->ExportFeedbackPage("", 1, [](const Rating&) { return Status::OK(); }).value();
+    REQUIRE(!cursor.empty());
+    size_t rest = 0;
+    REQUIRE(c->ExportFeedbackPage(cursor, 1000, [&](const Rating&) {
+                 ++rest;
+                 return Status::OK();
+               }).ok());
+    CHECK(rest == 29);
+    // A cursor stays usable after the rating it names is deleted with its point.
+    REQUIRE(c->Delete(std::vector<std::string>{all[0].first}).ok());
+    size_t after_delete = 0;
+    REQUIRE(c->ExportFeedbackPage(cursor, 1000, [&](const Rating&) {
+                 ++after_delete;
+                 return Status::OK();
+               }).ok());
+    CHECK(after_delete == 29 - (all[1].first == all[0].first ? 1 : 0) - (all[2].first == all[0].first ? 1 : 0));
+  }
+}
+
+TEST_CASE("feedback export cursors that the collection did not make are refused, naming the problem") {
+  TempDir dir;
+  auto db = OpenDb(dir.path());
+  Collection* c = Make(*db, 2);
+  REQUIRE(c->Feedback("p1", 5).ok());
+  REQUIRE(c->Feedback("p2", 4).ok());
+  auto none = [](const Rating&) { return Status::OK(); };
+  std::string good = c->ExportFeedbackPage("", 1, none).value();
+  REQUIRE(!good.empty());
+  const std::string key = good.substr(good.find('.') + 1);
+  struct Case {
+    std::string cursor, fragment;
+  };
+  for (const Case& k : std::vector<Case>{{"garbage", "shard number"},
+                                         {".00", "shard number"},
+                                         {"x1." + key, "shard number"},
+                                         {"2." + key, "shard 2 of 2"},
+                                         {"123456." + key, "shard number"},
+                                         {"0.", "hex digits"},
+                                         {"0.0001", "hex digits"},
+                                         {"0." + key + "0", "hex digits"},
+                                         {"0." + std::string(2 * (2 + kMaxIdBytes + 8) + 2, '0'), "hex digits"},
+                                         {"0." + std::string(key.size(), 'g'), "lowercase hex"},
+                                         {"0." + std::string(key.size(), 'A'), "lowercase hex"}}) {
+    CAPTURE(k.cursor);
+    auto r = c->ExportFeedbackPage(k.cursor, 10, none);
+    REQUIRE(!r.ok());
+    CHECK(r.status().code() == StatusCode::kInvalidArgument);
+    CHECK_MESSAGE(r.status().message().find(k.fragment) != std::string::npos, r.status().ToString());
+  }
+  auto zero = c->ExportFeedbackPage("", 0, none);
+  REQUIRE(!zero.ok());
+  CHECK(zero.status().message().find("limit") != std::string::npos);
+  // fn's error stops the page and is returned.
+  auto failed = c->ExportFeedbackPage("", 10, [](const Rating&) { return Status::IOError("sink full"); });
+  REQUIRE(!failed.ok());
+  CHECK(failed.status().message() == "sink full");
+}
+
 TEST_CASE("bad ratings are refused with a message naming the problem and store nothing") {
   TempDir dir;
   auto db = OpenDb(dir.path());

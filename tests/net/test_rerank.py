@@ -5,6 +5,7 @@ import json
 import os
 import signal
 import sys
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(__file__))
 from test_serve import Server, assert_error, create  # noqa: E402
@@ -134,6 +135,23 @@ def test_feedback_is_stored_summarised_exported_and_moves_results(tmp_path):
         st, text, r = server.call("GET", "/v1/collections/docs/feedback/export?limit=2")
         assert len(text.strip().split("\n")) == 2 and r.getheader("X-Vectron-Truncated") == "true"
         assert server.call("GET", "/v1/collections/docs/feedback/export?limit=0")[0] == 400
+        # Pages of 4 with the cursor give every rating once, in the export's order.
+        paged, cursor, pages = [], None, 0
+        while True:
+            q = "?limit=4" + (f"&cursor={urllib.parse.quote(cursor)}" if cursor else "")
+            st, text, r = server.call("GET", "/v1/collections/docs/feedback/export" + q)
+            assert st == 200, text
+            paged += [json.loads(l) for l in text.strip().split("\n") if l]
+            pages += 1
+            cursor = r.getheader("X-Vectron-Next-Cursor")
+            assert (cursor is None) == (r.getheader("X-Vectron-Truncated") is None)
+            if cursor is None:
+                break
+        assert paged == lines and pages == 8
+        st, body, _ = server.call("GET", "/v1/collections/docs/feedback/export?cursor=7.00")
+        assert_error(st, body, 400, "invalid_argument", "cursor")
+        st, body, _ = server.call("GET", "/v1/collections/docs/feedback/export?cursor=0.zz&limit=3")
+        assert_error(st, body, 400, "invalid_argument", "cursor")
         # Deleting a point deletes its ratings.
         assert server.call("POST", "/v1/collections/docs/points/delete", {"where": {"i": 12}})[0] == 200
         st, body, _ = server.call("GET", "/v1/collections/docs/feedback?point_id=p12")

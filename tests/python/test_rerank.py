@@ -44,6 +44,30 @@ def test_feedback_is_stored_and_summarised(line):
     assert line.feedback_stats("p05")["count"] == 0 and line.export_feedback() == []
 
 
+def test_feedback_export_pages_with_a_cursor(line):
+    for i in range(0, 40, 3):
+        for r in range(1 + (i // 3) % 3):
+            line.feedback(f"p{i:02d}", 1 + (i + r) % 5)
+    everything = line.export_feedback()
+    assert len(everything) == 27
+    paged, cursor, pages = [], None, 0
+    while True:
+        rows, cursor = line.export_feedback_page(limit=5, cursor=cursor)
+        assert len(rows) == 5 or cursor is None
+        paged += rows
+        pages += 1
+        if cursor is None:
+            break
+    assert paged == everything and pages == 6
+    rows, cursor = line.export_feedback_page(limit=1000)
+    assert rows == everything and cursor is None
+    with pytest.raises(vectron.InvalidArgumentError, match="cursor"):
+        line.export_feedback_page(cursor="0.zz")
+    for bad in (0, -1, 2.0, True):
+        with pytest.raises(ValueError, match="limit"):
+            line.export_feedback_page(limit=bad)
+
+
 def test_rerank_stages_and_query_ids(line):
     q = np.zeros(2, dtype=np.float32)
     plain = line.search(q, 3, rerank={})

@@ -327,6 +327,10 @@ PYBIND11_MODULE(_vectron, m) {
       .def("feedback_stats", [](const PyCollection& c, const std::string& id) { return FeedbackStats(c.Runner(), id); },
            py::arg("point_id"))
       .def("export_feedback", [](const PyCollection& c) { return ExportFeedback(c.Runner()); })
+      .def("export_feedback_page",
+           [](const PyCollection& c, const std::string& cursor, size_t limit) {
+             return ExportFeedbackPage(c.Runner(), cursor, limit);
+           })
       .def(
           "search_reranked",
           [](const PyCollection& c, const FloatArray& q, int k, int ef, bool exact, bool iv, bool im,

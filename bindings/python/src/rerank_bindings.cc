@@ -48,6 +48,24 @@ py::dict FeedbackStats(const CollectionRunner& run, const std::string& point_id)
   return out;
 }
 
+namespace {
+
+py::list RatingDicts(const std::vector<Rating>& ratings) {
+  py::list out;
+  for (const auto& r : ratings) {
+    py::dict d;
+    d["point_id"] = r.point_id;
+    d["rating"] = r.rating;
+    d["time_ms"] = r.time_ms;
+    d["query_id"] = r.query_id.empty() ? py::object(py::none()) : py::object(py::str(r.query_id));
+    d["comment"] = r.comment.empty() ? py::object(py::none()) : py::object(py::str(r.comment));
+    out.append(d);
+  }
+  return out;
+}
+
+}  // namespace
+
 py::list ExportFeedback(const CollectionRunner& run) {
   std::vector<Rating> all;
   Status s;
@@ -61,17 +79,23 @@ py::list ExportFeedback(const CollectionRunner& run) {
     });
   }
   Check(s);
-  py::list out;
-  for (const auto& r : all) {
-    py::dict d;
-    d["point_id"] = r.point_id;
-    d["rating"] = r.rating;
-    d["time_ms"] = r.time_ms;
-    d["query_id"] = r.query_id.empty() ? py::object(py::none()) : py::object(py::str(r.query_id));
-    d["comment"] = r.comment.empty() ? py::object(py::none()) : py::object(py::str(r.comment));
-    out.append(d);
+  return RatingDicts(all);
+}
+
+py::tuple ExportFeedbackPage(const CollectionRunner& run, const std::string& cursor, size_t limit) {
+  std::vector<Rating> page;
+  Result<std::string> next = Status::Internal("not run");
+  {
+    py::gil_scoped_release release;
+    run([&](Collection& c) {
+      next = c.ExportFeedbackPage(cursor, limit, [&](const Rating& r) {
+        page.push_back(r);
+        return Status::OK();
+      });
+    });
   }
-  return out;
+  std::string n = Unwrap(std::move(next));
+  return py::make_tuple(RatingDicts(page), n.empty() ? py::object(py::none()) : py::object(py::str(n)));
 }
 
 py::tuple SearchReranked(const CollectionRunner& run, const py::array_t<float>& query, const SearchParams& params,

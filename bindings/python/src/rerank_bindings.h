@@ -25,6 +25,9 @@ void Feedback(const CollectionRunner& run, const std::string& point_id, int rati
 pybind11::dict FeedbackStats(const CollectionRunner& run, const std::string& point_id);
 // Every rating as a dict {"point_id", "rating", "time_ms", "query_id", "comment"}.
 pybind11::list ExportFeedback(const CollectionRunner& run);
+// (up to `limit` ratings after `cursor` ("" = the first) as ExportFeedback's dicts, the
+// cursor of the next page or None at the end): Collection::ExportFeedbackPage.
+pybind11::tuple ExportFeedbackPage(const CollectionRunner& run, const std::string& cursor, size_t limit);
 // (query_id, [(id, score, vector | None, metadata-json | None, relevance, components | None)]).
 // `pipeline_json` is ParseRerankPipeline's form; `custom` a callable
 // custom(query: ndarray, ids: list[str], distances: ndarray, vectors: ndarray (n, dim),

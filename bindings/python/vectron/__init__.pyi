@@ -120,6 +120,9 @@ class Collection:
         """{"count", "mean", "histogram"} of a point's ratings."""
     def export_feedback(self) -> list[dict[str, Any]]:
         """Every rating."""
+    def export_feedback_page(self, limit: int = ..., cursor: str | None = ...
+                             ) -> tuple[list[dict[str, Any]], str | None]:
+        """(up to `limit` ratings after `cursor`, the next page's cursor or None)."""
     def set_default_rerank(self, pipeline: Mapping[str, Any] | None) -> None:
         """Stores (None removes) the default rerank pipeline."""
     def default_rerank(self) -> dict[str, Any] | None:

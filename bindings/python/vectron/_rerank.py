@@ -77,6 +77,16 @@ class _RerankMixin:
         """Every rating: dicts {"point_id", "rating", "time_ms", "query_id", "comment"}."""
         return self._c.export_feedback()
 
+    def export_feedback_page(self, limit: int = 10000, cursor: "str | None" = None) -> tuple:
+        """(ratings, next_cursor): up to ``limit`` ratings (as export_feedback's dicts) after
+        ``cursor`` (None = from the first); pass next_cursor back for the next page, until
+        it is None. Each page is read at one snapshot per shard."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValueError(f"limit must be a positive integer, got {limit!r}")
+        if cursor is not None and not isinstance(cursor, str):
+            raise TypeError(f"cursor must be a str or None, got {type(cursor).__name__}")
+        return self._c.export_feedback_page(cursor or "", limit)
+
     def set_default_rerank(self, pipeline: "Mapping[str, Any] | None") -> None:
         """Stores the default pipeline (JSON stages only; None removes it), used by
         REST searches without "rerank" and by ``search(rerank="default")``."""
