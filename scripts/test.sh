@@ -2,7 +2,8 @@
 # Installs what is missing, builds, and runs every test suite:
 #   1. release build: unit, crash (kill -9 loop), example, recall (shared datasets)
 #   2. AddressSanitizer + UBSan build: the same suites except recall
-#   3. ThreadSanitizer build: the concurrent tests
+#   3. ThreadSanitizer build: the concurrent tests, and a real cluster (PDs, workers, two
+#      gateways) of the TSan binary under concurrent logins, key changes and data calls
 #   4. Python: wheel built and installed into a fresh venv, tests/python run against it
 #      (embedded, and the client against a `vectron serve` of the release build)
 #   5. the JavaScript and Go clients against real servers (node --test, go test)
