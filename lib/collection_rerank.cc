@@ -5,6 +5,7 @@
 
 #include "collection_internal.h"
 #include "shard_impl.h"
+#include "util/hex.h"
 #include "util/untrusted_json.h"
 #include "validate.h"
 
@@ -22,13 +23,7 @@ int64_t NowMs() {
 
 // A feedback export cursor: "<shard>.<the last rating's LMDB key in hex>".
 std::string EncodeExportCursor(size_t shard, std::string_view key) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out = std::to_string(shard) + ".";
-  for (unsigned char c : key) {
-    out += kHex[c >> 4];
-    out += kHex[c & 15];
-  }
-  return out;
+  return std::to_string(shard) + "." + HexEncode(key);
 }
 
 // The sizes of a rating key: [u16 length][id][u64 number].
@@ -51,17 +46,9 @@ Status DecodeExportCursor(std::string_view cursor, size_t shards, size_t* shard,
   std::string_view hex = cursor.substr(dot + 1);
   if (hex.size() < 2 * kMinRatingKeyBytes || hex.size() > 2 * kMaxRatingKeyBytes || hex.size() % 2)
     return bad("its key part has " + std::to_string(hex.size()) + " hex digits");
-  auto digit = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-  };
-  key->clear();
-  for (size_t i = 0; i < hex.size(); i += 2) {
-    const int hi = digit(hex[i]), lo = digit(hex[i + 1]);
-    if (hi < 0 || lo < 0) return bad("its key part is not lowercase hex");
-    key->push_back(static_cast<char>(hi << 4 | lo));
-  }
+  std::optional<std::string> bytes = HexDecode(hex);
+  if (!bytes) return bad("its key part is not lowercase hex");
+  *key = std::move(*bytes);
   *shard = s;
   return Status::OK();
 }
@@ -144,7 +131,8 @@ Result<RatingStats> CollectionImpl::FeedbackStats(std::string_view point_id) con
 }
 
 Status CollectionImpl::ExportFeedback(const std::function<Status(const Rating&)>& fn) const {
-  for (const auto& s : shards_) VECTRON_RETURN_IF_ERROR(s->ScanRatings(fn));
+  for (const auto& s : shards_)
+    VECTRON_RETURN_IF_ERROR(s->ScanRatingsAfter({}, [&](const Rating& r, std::string_view) { return fn(r); }));
   return Status::OK();
 }
 

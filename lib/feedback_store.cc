@@ -91,10 +91,6 @@ Status Erase(storage::WriteTxn& txn, storage::Dbi dbi, std::string_view id) {
   return Status::OK();
 }
 
-Status Scan(const storage::Txn& txn, storage::Dbi dbi, const std::function<Status(const Rating&)>& fn) {
-  return ScanAfter(txn, dbi, {}, [&](const Rating& r, std::string_view) { return fn(r); });
-}
-
 Status ScanAfter(const storage::Txn& txn, storage::Dbi dbi, std::string_view after,
                  const std::function<Status(const Rating&, std::string_view key)>& fn) {
   VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, txn.OpenCursor(dbi));

@@ -23,11 +23,9 @@ Status Append(storage::WriteTxn& txn, storage::Dbi dbi, const Rating& r);
 Result<RatingStats> Stats(const storage::Txn& txn, storage::Dbi dbi, std::string_view id);
 // Deletes every rating of point `id` (no-op if none).
 Status Erase(storage::WriteTxn& txn, storage::Dbi dbi, std::string_view id);
-// Calls fn on every rating in (point id length, point id, number) order until fn fails.
-// Errors: Corruption, fn's.
-Status Scan(const storage::Txn& txn, storage::Dbi dbi, const std::function<Status(const Rating&)>& fn);
-// As Scan, from the first rating whose key is above `after` ("" = every rating); fn also
-// gets the rating's key (a cursor to pass as `after` to go on after it).
+// Calls fn on every rating whose key is above `after` ("" = every rating), in (point id
+// length, point id, number) order, until fn fails; fn also gets the rating's key (pass it
+// as `after` to go on after it). Errors: Corruption, fn's.
 Status ScanAfter(const storage::Txn& txn, storage::Dbi dbi, std::string_view after,
                  const std::function<Status(const Rating&, std::string_view key)>& fn);
 

@@ -33,11 +33,6 @@ Result<std::vector<RatingStats>> ShardImpl::RatingStatsOf(std::span<const std::s
   return out;
 }
 
-Status ShardImpl::ScanRatings(const std::function<Status(const Rating&)>& fn) const {
-  VECTRON_ASSIGN_OR_RETURN(ReadTxn rt, ReadTxn::Begin(store_.env()));
-  return feedback::Scan(rt, store_.feedback_dbi(), fn);
-}
-
 Status ShardImpl::ScanRatingsAfter(std::string_view after,
                                    const std::function<Status(const Rating&, std::string_view key)>& fn) const {
   VECTRON_ASSIGN_OR_RETURN(ReadTxn rt, ReadTxn::Begin(store_.env()));

@@ -80,9 +80,8 @@ class ShardImpl final : public Shard {
   Status AddRating(const Rating& r);
   // The rating summaries of `ids` (zero counts for unrated or missing points).
   Result<std::vector<RatingStats>> RatingStatsOf(std::span<const std::string> ids) const;
-  // Every rating, in one snapshot (feedback::Scan).
-  Status ScanRatings(const std::function<Status(const Rating&)>& fn) const;
-  // As ScanRatings, from the first rating whose key is above `after` (feedback::ScanAfter).
+  // Every rating whose key is above `after` ("" = every rating), in one snapshot
+  // (feedback::ScanAfter).
   Status ScanRatingsAfter(std::string_view after,
                           const std::function<Status(const Rating&, std::string_view key)>& fn) const;
   // The shard's version: (the change-log seq the in-memory index reflects, once caught

@@ -6,6 +6,7 @@
 
 #include "filter/filter.h"
 #include "payload/payload.h"
+#include "util/hex.h"
 #include "vectron/rerank.h"
 
 namespace vectron {
@@ -227,13 +228,12 @@ std::string NewQueryId() {
     a = rng();
     b = rng();
   }
-  static const char* kHex = "0123456789abcdef";
-  std::string out(32, '0');
-  for (int i = 0; i < 16; ++i) {
-    out[i] = kHex[(a >> (60 - 4 * i)) & 0xf];
-    out[16 + i] = kHex[(b >> (60 - 4 * i)) & 0xf];
+  char bytes[16];
+  for (int i = 0; i < 8; ++i) {
+    bytes[i] = static_cast<char>(a >> (56 - 8 * i));
+    bytes[8 + i] = static_cast<char>(b >> (56 - 8 * i));
   }
-  return out;
+  return HexEncode(std::string_view(bytes, sizeof bytes));
 }
 
 }  // namespace vectron

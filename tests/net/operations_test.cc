@@ -17,6 +17,7 @@
 #include "net/io/blocking_socket.h"
 #include "net/rpc/rpc_client.h"
 #include "test_util.h"
+#include "tests/lib/test_util.h"
 
 using namespace vectron;
 using namespace vectron::net;
@@ -43,17 +44,6 @@ std::string ErrorMessage(const HttpReply& r) {
   json j = json::parse(r.body, nullptr, false);
   REQUIRE_MESSAGE(j.is_object(), r.body);
   return j["error"]["message"].get<std::string>();
-}
-
-// Polls `done` until it holds (true) or `seconds` pass (false).
-template <typename Pred>
-bool WaitFor(Pred done, double seconds) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-  while (!done()) {
-    if (std::chrono::steady_clock::now() >= deadline) return done();
-    std::this_thread::sleep_for(std::chrono::microseconds(100));
-  }
-  return true;
 }
 
 // The message of an RPC error as the server sent it (the client prefixes the code).
@@ -202,11 +192,11 @@ TEST_CASE("The local data service answers NotFound for a collection dropped whil
         }
       });
     }
-    REQUIRE(WaitFor([&] { return found.load() > 10; }, 30));
+    REQUIRE(vectron::testing::WaitUntil([&] { return found.load() > 10; }, 30));
     Status ds;
     svc.DropCollection("docs", [&](Status s) { ds = s; });
     CHECK(ds.ok());
-    REQUIRE(WaitFor([&] { return not_found.load() > 10; }, 30));
+    REQUIRE(vectron::testing::WaitUntil([&] { return not_found.load() > 10; }, 30));
     stop = true;
     for (auto& t : readers) t.join();
     CHECK(other.load() == 0);
