@@ -1,6 +1,7 @@
 #include "index_cache.h"
 
 #include <algorithm>
+#include <atomic>
 #include <utility>
 
 #include "index/distance.h"
@@ -10,7 +11,7 @@ namespace {
 
 class BitmapFilter final : public LabelFilter {
  public:
-  explicit BitmapFilter(const payload::Bitmap& bm) : bm_(bm) {}
+  BitmapFilter(const payload::Bitmap& bm, uint64_t token) : bm_(bm), token_(token) {}
   bool Allows(uint64_t label) const override {
     return label <= payload::kMaxLabel && bm_.contains(static_cast<uint32_t>(label));
   }
@@ -19,19 +20,29 @@ class BitmapFilter final : public LabelFilter {
     bm_.toUint32Array(out.data());
     return out;
   }
+  uint64_t cache_token() const override { return token_; }
 
  private:
   const payload::Bitmap& bm_;
+  const uint64_t token_;
 };
 
 // Chooses and runs the plan of a filtered search (docs/filter.md, "Planner").
 std::vector<Neighbor> RunFilteredSearch(const Index& index, bool graph, std::span<const float> q,
                                         const SearchParams& params, size_t ef, const payload::Bitmap& allow,
-                                        uint64_t live) {
+                                        uint64_t allow_token, uint64_t live) {
   const size_t k = static_cast<size_t>(params.k);
   const uint64_t c = allow.cardinality();
   if (c == 0) return {};
+  BitmapFilter bf(allow, allow_token);
   auto exact = [&] {
+    if (graph) {
+      // The graph scans the allowed ids in memory order, from its cached mask.
+      IndexSearchOptions io;
+      io.exact = true;
+      io.filter = &bf;
+      return index.Search(q, k, io);
+    }
     std::vector<uint32_t> labels(c);
     allow.toUint32Array(labels.data());
     return index.SearchAmong(q, k, labels);
@@ -40,19 +51,18 @@ std::vector<Neighbor> RunFilteredSearch(const Index& index, bool graph, std::spa
   FilterStrategy plan = params.filter_strategy;
   if (params.exact || !graph) plan = FilterStrategy::kExact;
   if (plan == FilterStrategy::kAuto) {
-    // Brute force costs c distances, computed back to back; a filtered traversal
-    // pops about ef/sel nodes with up to 2M distances per pop, each with a visited
-    // check, a heap operation and a cache miss. So the traversal wins only when
-    // c² > K·ef·n. Measured on glove-100 (50k points, ef 64, one thread): exact 1300
-    // vs graph 971 QPS at 20 % selectivity, 870 vs 1874 at 30 %: K ≈ 50.
-    if (c <= 2048 || static_cast<double>(c) * static_cast<double>(c) <= 50.0 * static_cast<double>(ef) * static_cast<double>(live))
+    // Brute force costs c distances, streamed in memory order; the filter-first walk
+    // costs a few thousand distances at random places, more as ef grows and as matches
+    // thin out. So the walk wins only when c² > K·ef·n. Measured on glove-100 (200k
+    // points, ef 64, 2 threads, 2026-12-04): exact 7,800 vs walk 6,100 QPS at 5 %
+    // (c = 10,000), exact 4,000 vs walk 5,700 at 10 %: K ≈ 20.
+    if (c <= 2048 || static_cast<double>(c) * static_cast<double>(c) <= 20.0 * static_cast<double>(ef) * static_cast<double>(live))
       plan = FilterStrategy::kExact;
     else if (sel >= 0.9)
       plan = FilterStrategy::kPostFilter;
     else
       plan = FilterStrategy::kGraph;
   }
-  BitmapFilter bf(allow);
   if (plan == FilterStrategy::kExact) return exact();
   if (plan == FilterStrategy::kPostFilter) {
     // Ask for enough hits that k survive the filter in expectation, with a margin.
@@ -69,9 +79,13 @@ std::vector<Neighbor> RunFilteredSearch(const Index& index, bool graph, std::spa
   IndexSearchOptions io;
   io.ef = ef;
   io.filter = &bf;
-  // Two-hop expansion costs ~4x the time and buys recall only when matches are sparse
-  // (glove-100, 50k points, 20 % selectivity: 0.9725 -> 0.9955 recall, 971 -> 252 QPS).
-  io.two_hop = sel < 0.05;
+  // Below 40 % the filter-first walk (two hops, distances only for matches) is faster
+  // at equal recall; above, walking through the rejected nodes is (docs/filter.md).
+  io.two_hop = sel < 0.4;
+  // A walk the planner chose gives up after c/2 distances, and the exact scan answers
+  // instead: a bound on the planner's mistakes (a random distance costs 4-8 streamed
+  // ones, so at worst the query costs a few scans), never met on the benchmarks.
+  if (params.filter_strategy == FilterStrategy::kAuto) io.max_distances = std::max<uint64_t>(c / 2, 1);
   auto nbrs = index.Search(q, k, io);
   // The graph may not reach every match (a region cut off by deletions): never come
   // back short when k points match.
@@ -223,9 +237,9 @@ Result<std::vector<Hit>> IndexCache::Search(std::span<const float> query, const 
   ReaderLock lock(mu_);
   std::vector<Neighbor> nbrs;
   if (where) {
-    VECTRON_ASSIGN_OR_RETURN(auto allow, AllowLocked(*where, load));
+    VECTRON_ASSIGN_OR_RETURN(CachedAllow allow, AllowEntryLocked(*where, load));
     nbrs = RunFilteredSearch(*index_, graph_ != nullptr, query, params,
-                             std::max(options.ef, static_cast<size_t>(params.k)), *allow,
+                             std::max(options.ef, static_cast<size_t>(params.k)), *allow.allow, allow.token,
                              payload_.live().cardinality());
   } else {
     nbrs = index_->Search(query, static_cast<size_t>(params.k), options);
@@ -257,19 +271,27 @@ Result<std::vector<std::string>> IndexCache::IdsWhere(const filter::Filter& f,
 
 Result<std::shared_ptr<const payload::Bitmap>> IndexCache::AllowLocked(const filter::Filter& f,
                                                                        const payload::MetadataLoader& load) const {
-  const std::string key = filter::ToString(f);
+  VECTRON_ASSIGN_OR_RETURN(CachedAllow entry, AllowEntryLocked(f, load));
+  return std::move(entry.allow);
+}
+
+Result<IndexCache::CachedAllow> IndexCache::AllowEntryLocked(const filter::Filter& f,
+                                                             const payload::MetadataLoader& load) const {
+  static std::atomic<uint64_t> next_token{1};
+  std::string key = filter::ToString(f);
   const uint64_t version = payload_.version();
   {
     MutexLock g(allow_mu_);
     for (const auto& c : allow_cache_)
-      if (c.version == version && c.key == key) return c.allow;
+      if (c.version == version && c.key == key) return c;
   }
   VECTRON_ASSIGN_OR_RETURN(payload::Bitmap bm, payload::ComputeAllow(f, payload_, load));
-  auto allow = std::make_shared<const payload::Bitmap>(std::move(bm));
+  CachedAllow entry{std::move(key), version, std::make_shared<const payload::Bitmap>(std::move(bm)),
+                    next_token.fetch_add(1, std::memory_order_relaxed)};
   MutexLock g(allow_mu_);
-  allow_cache_.push_front(CachedAllow{key, version, allow});
+  allow_cache_.push_front(entry);
   if (allow_cache_.size() > 16) allow_cache_.pop_back();
-  return allow;
+  return entry;
 }
 
 }  // namespace vectron

@@ -125,7 +125,11 @@ class IndexCache {
     std::string key;
     uint64_t version;
     std::shared_ptr<const payload::Bitmap> allow;
+    uint64_t token;  // unique per computed allow-list (LabelFilter::cache_token)
   };
+  // AllowLocked, with the entry's token.
+  Result<CachedAllow> AllowEntryLocked(const filter::Filter& f, const payload::MetadataLoader& load) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_) ABSL_LOCKS_EXCLUDED(allow_mu_);
   mutable Mutex allow_mu_ ABSL_ACQUIRED_AFTER(mu_);
   mutable std::deque<CachedAllow> allow_cache_ ABSL_GUARDED_BY(allow_mu_);
 };

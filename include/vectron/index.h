@@ -31,6 +31,10 @@ class LabelFilter {
   virtual bool Allows(uint64_t label) const = 0;
   // Every allowed label, ascending (lets an index precompute a dense mask).
   virtual std::vector<uint32_t> AllowedLabels() const = 0;
+  // 0, or a token naming this set of allowed labels: two filters that return the same
+  // nonzero token allow the same labels, so an index may reuse what it computed from
+  // the first (HnswIndex keeps the dense mask of its internal ids until it changes).
+  virtual uint64_t cache_token() const { return 0; }
 };
 
 struct IndexSearchOptions {
@@ -40,9 +44,14 @@ struct IndexSearchOptions {
   // rejected nodes are still walked through, but only allowed ones enter the results,
   // and the search continues until ef allowed nodes are found or the graph is done.
   const LabelFilter* filter = nullptr;
-  // Filtered traversal only: also examine the neighbours of rejected neighbours, so
-  // that a sparse allowed set stays connected (helps at low selectivity).
+  // Filtered traversal only: walk filter-first. Only allowed nodes are compared and
+  // enter the beam, and expanding a node also examines the neighbours of its rejected
+  // neighbours (two hops), so that a sparse allowed set stays connected. Below about
+  // 40 % selectivity this is faster than walking through rejected nodes (docs/filter.md).
   bool two_hop = false;
+  // Filtered traversal only: if nonzero, give up after about this many distance
+  // computations and return nothing (the caller then scans the allow-list exactly).
+  size_t max_distances = 0;
 };
 
 // Thread-safety: every method may be called from any thread; reads (Search, size, ...)

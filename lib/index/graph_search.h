@@ -151,8 +151,10 @@ struct BaseSearchOptions {
   // If set, only ids whose bit is set may be returned (one bit per internal id, at
   // least GraphView::count bits); others are still walked through.
   const uint64_t* allowed = nullptr;
-  // With `allowed`: also examine the allowed neighbours of rejected neighbours.
+  // With `allowed`: walk filter-first (IndexSearchOptions::two_hop).
   bool two_hop = false;
+  // With `allowed`: if nonzero, give up after about this many distance computations.
+  size_t max_distances = 0;
 };
 
 // Per-thread working memory of the base-layer search (visited set, candidate array).
@@ -167,9 +169,10 @@ template <class Dist>
 Candidate Descend(const GraphView& g, const Dist& dist);
 
 // Beam search of the base layer from `entry`: up to ef candidates that are neither
-// deleted nor (with options.allowed) rejected, nearest first by `dist`.
+// deleted nor (with options.allowed) rejected, nearest first by `dist`. Returns false
+// (and nothing in `out`) if it gave up at options.max_distances.
 template <class Dist>
-void SearchBase(const GraphView& g, const Dist& dist, Candidate entry, const BaseSearchOptions& options,
+bool SearchBase(const GraphView& g, const Dist& dist, Candidate entry, const BaseSearchOptions& options,
                 SearchScratch& scratch, std::vector<Candidate>* out);
 
 }  // namespace vectron

@@ -4,9 +4,12 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <limits>
+#include <memory>
 #include <mutex>
 #include <new>
 #include <queue>
@@ -236,6 +239,7 @@ class HnswIndexImpl final : public HnswIndex {
   // Makes every slot hnswlib holds published: ids below limit_ have their codes, their
   // label → id and their hidden bits. Exclusive lock, after the change.
   void Publish() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    ++map_epoch_;
     limit_ = hnsw_->cur_element_count;
     hidden_bits_.resize((limit_ + 63) / 64, 0);
   }
@@ -295,11 +299,12 @@ class HnswIndexImpl final : public HnswIndex {
     const Kernels& kern = ActiveKernels();
     BaseSearchOptions bo;
     bo.ef = std::max(options.ef, k);
-    std::vector<uint64_t> mask;
+    std::shared_ptr<const std::vector<uint64_t>> mask;
     if (options.filter) {
-      mask = AllowedMask(*options.filter);
-      bo.allowed = mask.data();
+      mask = CachedAllowedMask(*options.filter);
+      bo.allowed = mask->data();
       bo.two_hop = options.two_hop;
+      bo.max_distances = options.max_distances;
     }
     // Per-thread buffers, reached once per query (see ThreadSearchScratch).
     struct Buffers {
@@ -314,10 +319,10 @@ class HnswIndexImpl final : public HnswIndex {
     if (sq8_) {
       sq8_->Prepare(query.data(), &b.prepared);
       Sq8Distance approx(*sq8_, b.prepared, codes_, kern, exact, limit_);
-      SearchBase(g, approx, Descend(g, approx), bo, scratch, &found);
+      if (!SearchBase(g, approx, Descend(g, approx), bo, scratch, &found)) return {};
       Rescore(exact, &found);
-    } else {
-      SearchBase(g, exact, Descend(g, exact), bo, scratch, &found);
+    } else if (!SearchBase(g, exact, Descend(g, exact), bo, scratch, &found)) {
+      return {};
     }
     std::vector<Neighbor> out(std::min(k, found.size()));
     for (size_t i = 0; i < out.size(); ++i) out[i] = Neighbor{g.Label(found[i].id), found[i].distance};
@@ -400,12 +405,33 @@ class HnswIndexImpl final : public HnswIndex {
  private:
   std::vector<Neighbor> SearchExact(const float* q, size_t k, const LabelFilter* filter) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-    const auto& h = *hnsw_;
+    if (k == 0 || limit_ == 0) return {};
+    // The ids to compare, in memory order, so that the vectors stream in (prefetched a
+    // few ahead). With a filter, the set bits of its mask over internal ids.
+    thread_local std::vector<uint32_t> ids;
+    ids.clear();
+    if (filter) {
+      const auto mask = CachedAllowedMask(*filter);
+      for (size_t w = 0; w < mask->size(); ++w)
+        for (uint64_t bits = (*mask)[w]; bits; bits &= bits - 1)
+          ids.push_back(static_cast<uint32_t>(w * 64 + static_cast<size_t>(std::countr_zero(bits))));
+    } else {
+      ids.resize(limit_);
+      for (uint32_t i = 0; i < limit_; ++i) ids[i] = i;
+    }
+    const GraphView g = View();
+    const FloatDistance dist(g, q, dim_, metric_ == Metric::kL2, ActiveKernels());
+    constexpr size_t kAhead = 8;
+    for (size_t j = 0; j < std::min(kAhead, ids.size()); ++j) dist.Prefetch(ids[j]);
     TopK top(k);
-    for (hnswlib::tableint i = 0; i < limit_; ++i) {
-      if (h.isMarkedDeleted(i) || HiddenId(i)) continue;
-      if (filter && !filter->Allows(h.getExternalLabel(i))) continue;
-      top.Push(h.getExternalLabel(i), h.fstdistfunc_(q, h.getDataByInternalId(i), h.dist_func_param_));
+    for (size_t j = 0; j < ids.size(); ++j) {
+      if (j + kAhead < ids.size()) dist.Prefetch(ids[j + kAhead]);
+      const uint32_t id = ids[j];
+      const float d = dist(id);
+      // The delete mark and the label sit on other cache lines: read them only for a
+      // candidate that would enter the top k.
+      if (!top.Accepts(d) || g.Unreturnable(id)) continue;
+      top.Push(g.Label(id), d);
     }
     return top.Take();
   }
@@ -443,6 +469,26 @@ class HnswIndexImpl final : public HnswIndex {
 
   // The allowed set as a bit mask over internal ids, so that testing a neighbour (and a
   // two-hop neighbour) touches a small array instead of the node's memory.
+  // AllowedMask, reused while label → id stays as it was when the mask was made, for
+  // filters with a cache token: building it walks every allowed label, which at mid
+  // selectivity costs more than the search itself.
+  std::shared_ptr<const std::vector<uint64_t>> CachedAllowedMask(const LabelFilter& filter) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_) ABSL_LOCKS_EXCLUDED(mask_mu_) {
+    const uint64_t token = filter.cache_token();
+    if (token != 0) {
+      MutexLock g(mask_mu_);
+      for (const auto& m : masks_)
+        if (m.token == token && m.epoch == map_epoch_) return m.mask;
+    }
+    auto mask = std::make_shared<const std::vector<uint64_t>>(AllowedMask(filter));
+    if (token != 0) {
+      MutexLock g(mask_mu_);
+      masks_.push_front(CachedMask{token, map_epoch_, mask});
+      if (masks_.size() > kCachedMasks) masks_.pop_back();
+    }
+    return mask;
+  }
+
   std::vector<uint64_t> AllowedMask(const LabelFilter& filter) const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     const size_t n = limit_;
     std::vector<uint64_t> mask((n + 63) / 64);
@@ -569,6 +615,7 @@ class HnswIndexImpl final : public HnswIndex {
   // Exclusive lock, or construction.
   void NoteInternal(uint64_t label, hnswlib::tableint id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (label >= (uint64_t{1} << 32)) return;  // Shards never use such labels.
+    ++map_epoch_;
     if (label >= int_of_.size()) int_of_.resize(label + 1 + label / 8, kNoInternal);
     int_of_[label] = id;
   }
@@ -588,6 +635,17 @@ class HnswIndexImpl final : public HnswIndex {
   bool inserting_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<uint64_t> hidden_bits_ ABSL_GUARDED_BY(mu_);  // one per id below limit_: staged
   std::vector<hnswlib::tableint> int_of_ ABSL_GUARDED_BY(mu_);  // label -> hnswlib internal id
+  // Bumped whenever int_of_ or limit_ changes: a cached mask of another epoch is stale.
+  uint64_t map_epoch_ ABSL_GUARDED_BY(mu_) = 0;
+  // Masks of filters with a cache token (CachedAllowedMask), most recent first.
+  struct CachedMask {
+    uint64_t token;
+    uint64_t epoch;
+    std::shared_ptr<const std::vector<uint64_t>> mask;
+  };
+  static constexpr size_t kCachedMasks = 8;
+  mutable Mutex mask_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  mutable std::deque<CachedMask> masks_ ABSL_GUARDED_BY(mask_mu_);
   std::vector<bool> hidden_ ABSL_GUARDED_BY(mu_);               // labels staged by StageHidden, not revealed
   std::vector<uint64_t> staged_ ABSL_GUARDED_BY(mu_);           // the hidden labels (maybe stale)
   size_t hidden_count_ ABSL_GUARDED_BY(mu_) = 0;

@@ -233,3 +233,153 @@ TEST_CASE("a saved hnsw index loads back with identical results") {
   }
   CHECK(LoadHnswIndex(dir / "g.hnsw", dim + 1, Metric::kIP, {}).status().code() == StatusCode::kCorruption);
 }
+
+namespace {
+
+// Allows the labels of a set; `token` is its LabelFilter::cache_token.
+class SetFilter final : public LabelFilter {
+ public:
+  SetFilter(std::set<uint32_t> labels, uint64_t token) : labels_(std::move(labels)), token_(token) {}
+  bool Allows(uint64_t label) const override { return label < (uint64_t{1} << 32) && labels_.count(static_cast<uint32_t>(label)); }
+  std::vector<uint32_t> AllowedLabels() const override { return {labels_.begin(), labels_.end()}; }
+  uint64_t cache_token() const override { return token_; }
+
+ private:
+  std::set<uint32_t> labels_;
+  uint64_t token_;
+};
+
+// The k nearest allowed labels by brute force.
+std::vector<uint64_t> BruteForceAmong(const std::vector<float>& data, uint32_t dim, const std::set<uint32_t>& allowed,
+                                      const float* q, size_t k) {
+  std::vector<std::pair<float, uint64_t>> d;
+  for (uint32_t l : allowed) d.push_back({IndexDistance(Metric::kL2, data.data() + size_t{l} * dim, q, dim), l});
+  std::sort(d.begin(), d.end());
+  std::vector<uint64_t> out;
+  for (size_t i = 0; i < k && i < d.size(); ++i) out.push_back(d[i].second);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("the filter-first walk finds the nearest matches of uncorrelated and correlated filters") {
+  const uint32_t dim = 16;
+  const size_t n = 4000, k = 10;
+  auto data = testing::RandomVectors(n, dim, 21);
+  auto queries = testing::RandomVectors(40, dim, 22);
+  // Uncorrelated: every tenth label. Correlated: the 10 % of points with the largest
+  // first coordinate, a slab of the space that most queries lie outside.
+  std::set<uint32_t> every_tenth, slab;
+  std::vector<std::pair<float, uint32_t>> by_x0;
+  for (uint32_t l = 0; l < n; ++l) {
+    if (l % 10 == 0) every_tenth.insert(l);
+    by_x0.push_back({data[size_t{l} * dim], l});
+  }
+  std::sort(by_x0.rbegin(), by_x0.rend());
+  for (size_t i = 0; i < n / 10; ++i) slab.insert(by_x0[i].second);
+  for (Quantization quant : {Quantization::kNone, Quantization::kSq8}) {
+    auto idx = NewHnswIndexImpl(dim, Metric::kL2, {}, n, quant);
+    REQUIRE(idx->Upsert(Iota(n), data, 2).ok());
+    for (const auto* allowed : {&every_tenth, &slab}) {
+      CAPTURE(static_cast<int>(quant));
+      CAPTURE(allowed == &slab);
+      SetFilter filter(*allowed, 0);
+      double found = 0;
+      for (size_t qi = 0; qi < 40; ++qi) {
+        const float* q = queries.data() + qi * dim;
+        const auto want = BruteForceAmong(data, dim, *allowed, q, k);
+        IndexSearchOptions o;
+        o.ef = 64;
+        o.filter = &filter;
+        o.two_hop = true;
+        auto hits = idx->Search(std::span<const float>(q, dim), k, o);
+        REQUIRE(hits.size() == k);
+        for (size_t i = 0; i < hits.size(); ++i) {
+          CHECK(allowed->count(static_cast<uint32_t>(hits[i].label)) == 1);  // never a rejected label
+          if (i) CHECK(hits[i - 1].distance <= hits[i].distance);
+          found += static_cast<double>(std::count(want.begin(), want.end(), hits[i].label));
+        }
+        // The exact scan of the allowed ids gives the brute-force answer.
+        o.exact = true;
+        auto exact = idx->Search(std::span<const float>(q, dim), k, o);
+        std::vector<uint64_t> got;
+        for (auto& nb : exact) got.push_back(nb.label);
+        CHECK(got == want);
+      }
+      CHECK(found / (40.0 * k) >= 0.9);
+    }
+  }
+}
+
+TEST_CASE("a filtered walk with a distance budget gives up with nothing, and with room answers in full") {
+  const uint32_t dim = 8;
+  const size_t n = 2000;
+  auto data = testing::RandomVectors(n, dim, 31);
+  auto idx = NewHnswIndexImpl(dim, Metric::kL2, {}, n);
+  REQUIRE(idx->Upsert(Iota(n), data, 1).ok());
+  std::set<uint32_t> allowed;
+  for (uint32_t l = 0; l < n; l += 5) allowed.insert(l);
+  SetFilter filter(allowed, 0);
+  for (bool two_hop : {false, true}) {
+    CAPTURE(two_hop);
+    IndexSearchOptions o;
+    o.ef = 32;
+    o.filter = &filter;
+    o.two_hop = two_hop;
+    const auto unlimited = idx->Search(std::span<const float>(data.data() + 7 * dim, dim), 10, o);
+    REQUIRE(unlimited.size() == 10);
+    o.max_distances = 5;
+    CHECK(idx->Search(std::span<const float>(data.data() + 7 * dim, dim), 10, o).empty());
+    o.max_distances = n * 10;
+    auto roomy = idx->Search(std::span<const float>(data.data() + 7 * dim, dim), 10, o);
+    REQUIRE(roomy.size() == unlimited.size());
+    for (size_t i = 0; i < roomy.size(); ++i) CHECK(roomy[i].label == unlimited[i].label);
+  }
+}
+
+TEST_CASE("a filter's cached mask follows the index when labels come, go and move") {
+  const uint32_t dim = 8;
+  auto data = testing::RandomVectors(400, dim, 41);
+  auto row = [&](uint64_t l) { return std::span<const float>(data.data() + l * dim, dim); };
+  auto idx = NewHnswIndexImpl(dim, Metric::kL2, {}, 16);  // grows as labels come
+  REQUIRE(idx->Upsert(Iota(100), std::span<const float>(data.data(), 100 * dim), 1).ok());
+  std::set<uint32_t> wanted;
+  for (uint32_t l = 100; l < 200; ++l) wanted.insert(l);
+  const SetFilter filter(wanted, 42);  // one token throughout, as a cached allow-list keeps it
+  auto labels_of = [&](bool exact, bool two_hop) {
+    IndexSearchOptions o;
+    o.ef = 200;
+    o.filter = &filter;
+    o.exact = exact;
+    o.two_hop = two_hop;
+    std::set<uint64_t> got;
+    for (auto& nb : idx->Search(row(150), 200, o)) got.insert(nb.label);
+    return got;
+  };
+  for (bool exact : {false, true})
+    for (bool two_hop : {false, true}) CHECK(labels_of(exact, two_hop).empty());  // none of them yet
+  std::vector<uint64_t> fresh;
+  for (uint64_t l = 100; l < 200; ++l) fresh.push_back(l);
+  REQUIRE(idx->Upsert(fresh, std::span<const float>(data.data() + 100 * dim, 100 * dim), 1).ok());
+  std::set<uint64_t> all(fresh.begin(), fresh.end());
+  for (bool exact : {false, true}) CHECK(labels_of(exact, false) == all);
+  // Half go; the freed slots are taken by other labels (hnswlib reuses them only with
+  // replace_deleted, so they may move anywhere): the mask must not follow the old ids.
+  std::vector<uint64_t> gone(fresh.begin(), fresh.begin() + 50);
+  REQUIRE(idx->Remove(gone).ok());
+  std::vector<uint64_t> others;
+  for (uint64_t l = 200; l < 300; ++l) others.push_back(l);
+  REQUIRE(idx->Upsert(others, std::span<const float>(data.data() + 200 * dim, 100 * dim), 1).ok());
+  std::set<uint64_t> kept(fresh.begin() + 50, fresh.end());
+  for (bool exact : {false, true}) CHECK(labels_of(exact, false) == kept);
+  // A removed label that comes back is found again, at its new vector.
+  REQUIRE(idx->Upsert(std::vector<uint64_t>{120}, row(350), 1).ok());
+  kept.insert(120);
+  for (bool exact : {false, true}) CHECK(labels_of(exact, false) == kept);
+  IndexSearchOptions o;
+  o.exact = true;
+  o.filter = &filter;
+  auto top = idx->Search(row(350), 1, o);
+  REQUIRE(top.size() == 1);
+  CHECK(top[0].label == 120);
+}
