@@ -16,8 +16,8 @@ for ds in "$DATA"/*/; do
   out="docs/bench/filtered/$name.jsonl"
   echo "== $name metric=$metric -> $out"
   ./build/tools/vectron bench filtered --dataset "$ds" --metric "$metric" --M 16 --ef-construction 200 \
-    --ef 64,128,256 --k 10 --threads 0 --max-queries 1000 --repeats 2 \
-    --selectivity 0.5,0.1,0.01,0.001 --json > "$out.tmp"
+    --ef 64,96,128,192,256 --k 10 --threads 0 --max-queries 1000 --repeats 2 \
+    --selectivity 0.5,0.3,0.1,0.01,0.001 --json > "$out.tmp"
   mv "$out.tmp" "$out"
 done
 /usr/bin/python3 scripts/bench_report.py docs/bench docs/benchmarks.md

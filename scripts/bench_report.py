@@ -3,6 +3,7 @@
 docs/benchmarks.md, between <!-- BEGIN bench --> and <!-- END bench -->."""
 import glob
 import json
+import math
 import os
 import re
 import sys
@@ -32,13 +33,45 @@ def table(path):
     return "\n".join(out) + "\n\n" + build + ". " + note + "\n"
 
 
+def qps_at_recall(curve, target):
+    """QPS at `target` recall, interpolated in (recall, log QPS) between the measured points
+    around it; None if the curve never reaches it."""
+    curve = sorted(curve)
+    for i, (r1, q1) in enumerate(curve):
+        if r1 < target:
+            continue
+        if i == 0:
+            return q1
+        r0, q0 = curve[i - 1]
+        t = (target - r0) / (r1 - r0) if r1 > r0 else 1.0
+        return math.exp(math.log(q0) + t * (math.log(q1) - math.log(q0)))
+    return None
+
+
 def filtered_table(path):
     rows = [json.loads(l) for l in open(path) if l.strip()]
-    out = ["| correlation | selectivity | matches | ef | recall@10 | QPS | unfiltered QPS | ratio |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    out = ["| correlation | selectivity | matches | ef | recall@10 | QPS | unfiltered QPS | unfiltered recall@10 | ratio |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
+        ur = r.get("unfiltered_recall")
         out.append(f"| {r['correlation']} | {r['selectivity']:g} | {r['matches']} | {r['ef']} | {r['recall']:.4f} | "
-                   f"{r['qps']:.0f} | {r['unfiltered_qps']:.0f} | {r['qps'] / r['unfiltered_qps']:.2f} |")
+                   f"{r['qps']:.0f} | {r['unfiltered_qps']:.0f} | {ur if ur is not None else float('nan'):.4f} | "
+                   f"{r['qps'] / r['unfiltered_qps']:.2f} |")
+    # Target 2 of issue 21: filtered QPS at recall 0.95 against unfiltered QPS at recall
+    # 0.95, each interpolated over the ef sweep of the same group (same run).
+    groups = {}
+    for r in rows:
+        groups.setdefault((r["correlation"], r["selectivity"]), []).append(r)
+    if all("unfiltered_recall" in r for r in rows):
+        out += ["", "At recall@10 = 0.95 (interpolated over ef):", "",
+                "| correlation | selectivity | filtered QPS | unfiltered QPS | ratio |", "|---|---:|---:|---:|---:|"]
+        for (corr, sel), g in groups.items():
+            f = qps_at_recall([(r["recall"], r["qps"]) for r in g], 0.95)
+            u = qps_at_recall([(r["unfiltered_recall"], r["unfiltered_qps"]) for r in g], 0.95)
+            ratio = f"{f / u:.2f}" if f and u else "-"
+            fs = f"{f:.0f}" if f else "not reached"
+            us = f"{u:.0f}" if u else "not reached"
+            out.append(f"| {corr} | {sel:g} | {fs} | {us} | {ratio} |")
     return "\n".join(out) + "\n"
 
 

@@ -53,6 +53,11 @@ void AddClusterCommands(CLI::App& app, ClusterCommands* c) {
   c->gateway->add_option("--pd", c->gateway_pd, "The PDs: 1=HOST:PORT,2=HOST:PORT,3=HOST:PORT")->required();
   c->gateway->add_option("--http", c->gateway_options.http, "HTTP listen address HOST:PORT (port 0 = any free port)")
       ->capture_default_str();
+  c->gateway->add_option("--rpc", c->gateway_options.rpc,
+                         "Binary RPC listen address HOST:PORT, as `vectron serve --rpc` (port 0 = any free port; "
+                         "default: no RPC port)");
+  c->gateway->add_option("--max-frame-bytes", c->gateway_options.rpc_max_frame_bytes, "Largest RPC frame")
+      ->capture_default_str();
   c->gateway->add_option("--id", c->gateway_options.id, "This gateway's id (unique among gateways)")
       ->capture_default_str();
   c->gateway->add_option("--deadline-ms", c->gateway_options.deadline_ms,
@@ -62,7 +67,7 @@ void AddClusterCommands(CLI::App& app, ClusterCommands* c) {
   c->gateway->add_option("--tls-cert", c->gateway_options.tls_cert,
                          "PEM certificate chain for HTTPS (default: a self-signed one generated into DB/tls)");
   c->gateway->add_option("--tls-key", c->gateway_options.tls_key, "PEM private key for --tls-cert");
-  c->gateway->add_flag("--insecure-http", c->gateway_options.insecure_http, "Plain HTTP without TLS (prints a warning)");
+  c->gateway->add_flag("--insecure-http", c->gateway_options.insecure_http, "Plain HTTP and RPC without TLS (prints a warning)");
   c->gateway->add_flag("--no-auth", c->gateway_no_auth, "Turn authentication off (prints a warning; development only)");
   c->gateway->add_option("--admin-password-file", c->gateway_admin_password_file,
                          "If the cluster has no user yet: the admin user's password, from this file (else "

@@ -35,6 +35,7 @@ struct Proc {
   bool tls = false;  // A gateway serving HTTPS (its certificate in DIR/<name>/tls/cert.pem).
   std::vector<std::string> argv;
   pid_t pid = -1;
+  std::string rpc;  // A gateway's RPC address.
 };
 
 // The address of the first "ready on A.B.C.D:PORT[ (tls)]" in a daemon's log; false if none yet (no
@@ -218,8 +219,10 @@ int RunClusterUp(const ClusterUpOptions& o) {
     if (http.size() > 2 && http.compare(http.size() - 2, 2, ":0") == 0)
       http = http.substr(0, http.size() - 1) + std::to_string(FreePort());
     Proc p{"gateway" + std::to_string(i), static_cast<uint64_t>(i), http, /*tls=*/false, /*argv=*/{}};
+    p.rpc = "127.0.0.1:" + std::to_string(FreePort());
     p.argv = {self,     "gateway", "--id",          std::to_string(i), "--db",       o.dir + "/" + p.name,
-              "--pd",   pd_list,   "--http",        p.addr,            "--secret-file", secret_file};
+              "--pd",   pd_list,   "--http",        p.addr,            "--secret-file", secret_file,
+              "--rpc",  p.rpc};
     if (o.insecure_http) p.argv.push_back("--insecure-http");
     if (!o.admin_password_file.empty()) {
       p.argv.push_back("--admin-password-file");
@@ -292,7 +295,7 @@ int RunClusterUp(const ClusterUpOptions& o) {
       out["gateways"].push_back({{"http", p.addr},
                                  {"url", url_of(p)},
                                  {"cert", p.tls ? json(cert_of(p)) : json(nullptr)},
-                                 {"rpc", nullptr},
+                                 {"rpc", p.rpc},
                                  {"pid", p.pid},
                                  {"argv", p.argv}});
       // The gateway that created the admin (one does, if the cluster had no user) said so.

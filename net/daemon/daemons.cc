@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "net/cluster/group_log_store.h"
@@ -25,6 +26,8 @@
 #include "net/io/tcp.h"
 #include "net/io/tls.h"
 #include "net/io/worker_pool.h"
+#include "net/rpc/frame.h"
+#include "net/rpc/rpc_server.h"
 
 namespace vectron::net::daemon {
 
@@ -289,6 +292,12 @@ int RunGateway(const GatewayOptions& o) {
   if (Status s = o.limits.Validate(); !s.ok()) return Fail("gateway", s);
   auto hp = ParseHostPort(o.http);
   if (!hp.ok()) return Fail("gateway", hp.status());
+  std::optional<std::pair<std::string, int>> rpc_hp;
+  if (!o.rpc.empty()) {
+    auto parsed = ParseHostPort(o.rpc);
+    if (!parsed.ok()) return Fail("gateway", Status::InvalidArgument("--rpc: " + parsed.status().message()));
+    rpc_hp = *parsed;
+  }
   std::error_code ec;
   std::filesystem::create_directories(o.data_dir, ec);
   if (ec) return Fail("gateway", Status::IOError("creating " + o.data_dir + ": " + ec.message()));
@@ -339,6 +348,26 @@ int RunGateway(const GatewayOptions& o) {
   lo.refusal = ConnectionCapRefusal();
   auto listener = TcpListener::Listen(loop, hp->first, hp->second, lo, http.Factory());
   if (!listener.ok()) return Fail("gateway", listener.status());
+  // The RPC port: the same operations through the same table, on the loop (the cluster
+  // service answers there), with the same TLS, connection caps and Authenticator.
+  std::unique_ptr<RpcServer> rpc;
+  std::unique_ptr<TcpListener> rpc_listener;
+  if (rpc_hp) {
+    RpcLimits rl;
+    rl.max_frame_bytes = o.rpc_max_frame_bytes;
+    rl.idle_timeout_ms = o.limits.http.idle_timeout_ms;
+    rl.frame_timeout_ms = o.limits.http.request_timeout_ms;
+    rl.log_requests = false;
+    RpcEngine engine{&api.service(), api.limits(), /*metrics=*/nullptr};
+    engine.service_on_loop = true;
+    if (o.auth) engine.late_auth = &api.authenticator();
+    rpc = std::make_unique<RpcServer>(loop, pool, engine, rl);
+    ListenOptions rlo = lo;
+    rlo.refusal = EncodeFrame(RpcErrorPayload(0, "unavailable", "too many open connections; retry later"));
+    auto r = TcpListener::Listen(loop, rpc_hp->first, rpc_hp->second, rlo, rpc->Factory());
+    if (!r.ok()) return Fail("gateway", r.status());
+    rpc_listener = std::move(*r);
+  }
   for (const std::string& n : notes) std::printf("vectron gateway %llu: %s\n", static_cast<unsigned long long>(o.id), n.c_str());
   if (!cert_served.empty())
     std::printf("vectron gateway %llu: tls certificate %s\n", static_cast<unsigned long long>(o.id), cert_served.c_str());
@@ -348,6 +377,9 @@ int RunGateway(const GatewayOptions& o) {
   if (!o.auth)
     std::fprintf(stderr, "WARNING: --no-auth: authentication is off; anyone who can connect can read, write and "
                          "drop every collection.\n");
+  if (rpc_listener)
+    std::printf("vectron gateway %llu rpc listening on %s:%d%s\n", static_cast<unsigned long long>(o.id),
+                rpc_hp->first.c_str(), rpc_listener->port(), *tls ? " (tls)" : "");
   std::printf("vectron gateway %llu ready on %s:%d%s\n", static_cast<unsigned long long>(o.id), hp->first.c_str(),
               (*listener)->port(), *tls ? " (tls)" : "");
   std::fflush(stdout);
@@ -379,13 +411,17 @@ int RunGateway(const GatewayOptions& o) {
       }
     });
   }
-  loop.Every(o.limits.SweepMs(), [&] { (*listener)->Tick(loop.NowMs()); });
+  loop.Every(o.limits.SweepMs(), [&] {
+    (*listener)->Tick(loop.NowMs());
+    if (rpc_listener) rpc_listener->Tick(loop.NowMs());
+  });
   int code = stepper.Run([&]() -> Status {
     router.RunOnce();
     auth_store.Poll();
     return Status::OK();
   });
   (*listener)->CloseAll();
+  if (rpc_listener) rpc_listener->CloseAll();
   stopping = true;
   pool.Shutdown();  // Auth tasks waiting on the (stopped) loop time out.
   if (bootstrap.joinable()) bootstrap.join();

@@ -46,6 +46,9 @@ struct GatewayOptions {
   // certificate (DATA/tls). Users and keys live in the PD (docs/cluster.md, "Auth state").
   std::string data_dir;
   std::string http = "127.0.0.1:7700";
+  // The binary RPC port (net/schema/rpc.fbs), as `vectron serve --rpc`; empty: none.
+  std::string rpc;
+  size_t rpc_max_frame_bytes = 64 << 20;
   // TLS as `vectron serve`: these PEM files, or (neither) a self-signed certificate made
   // on first start into DATA/tls; `insecure_http`: plain HTTP (warned about).
   std::string tls_cert, tls_key;

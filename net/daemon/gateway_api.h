@@ -31,6 +31,11 @@ class GatewayApi {
   GatewayApi(cluster::Router& router, WorkerPool& pool, bool auth_on);
   // Any thread; `auth` must outlive the API.
   void SetAuthenticator(Authenticator* auth) { auth_.store(auth, std::memory_order_release); }
+  // What the RPC port serves too (RpcEngine): the same operations, limits and
+  // Authenticator (null until SetAuthenticator).
+  DataService& service() { return service_; }
+  const OpLimits& limits() const { return limits_; }
+  const std::atomic<Authenticator*>& authenticator() const { return auth_; }
   // Decides on a request whose headers are in (HttpAdmit): unknown routes 404/405/501,
   // missing or insufficient tokens 401/403, and the route's body limit. Loop thread.
   Admission Admit(const HttpRequest& head);

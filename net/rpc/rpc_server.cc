@@ -2,6 +2,8 @@
 
 #include <cstdio>
 #include <ctime>
+#include <functional>
+#include <memory>
 #include <optional>
 
 #include "net/rpc/frame.h"
@@ -163,44 +165,69 @@ std::string CollectionOf(const fb::Request* req) {
   }
 }
 
-// Calls `call(done)` on the service and returns what `done` received. RPC runs on the
-// worker pool over a service that answers before it returns (LocalDataService); one
-// that did not is an error, never a wait.
-template <typename T, typename Call>
-Result<T> Sync(Call call) {
-  std::optional<Result<T>> out;
-  call([&out](Result<T> r) { out.emplace(std::move(r)); });
-  if (!out) return Status::Internal("the data service did not answer in line");
-  return std::move(*out);
+using Reply = std::function<void(std::string)>;
+
+// Calls `call(done)` on the service; when `done` receives a value, answers with
+// `encode(value)` (a Response payload), or with the error. The service may answer in
+// line (LocalDataService) or later on its own thread (ClusterDataService, on the
+// gateway's loop): nothing here refers to the request frame after `call` returns.
+template <typename T, typename Call, typename Encode>
+void Then(uint64_t id, Call&& call, Encode encode, Reply reply) {
+  call([id, encode = std::move(encode), reply = std::move(reply)](Result<T> r) mutable {
+    if (!r.ok()) return reply(ErrorOf(id, r.status()));
+    std::string out;
+    try {
+      out = encode(*r);
+    } catch (const std::exception& e) {
+      out = RpcErrorPayload(id, "internal", e.what());
+    }
+    reply(std::move(out));
+  });
 }
-template <typename Call>
-Status SyncStatus(Call call) {
-  std::optional<Status> out;
-  call([&out](Status s) { out.emplace(std::move(s)); });
-  if (!out) return Status::Internal("the data service did not answer in line");
-  return *out;
+template <typename Call, typename Encode>
+void ThenStatus(uint64_t id, Call&& call, Encode encode, Reply reply) {
+  call([id, encode = std::move(encode), reply = std::move(reply)](Status st) mutable {
+    if (!st.ok()) return reply(ErrorOf(id, st));
+    reply(encode());
+  });
 }
 
-std::string Execute(const RpcEngine& e, const fb::Request* req, const Principal& who) {
+std::string IndexInfoResponse(uint64_t id, const std::string& field, const std::string& type) {
+  flatbuffers::FlatBufferBuilder b(256);
+  auto iv = b.CreateVector(std::vector<flatbuffers::Offset<fb::IndexInfo>>{
+      type.empty() ? fb::CreateIndexInfo(b, b.CreateString(field))
+                   : fb::CreateIndexInfo(b, b.CreateString(field), b.CreateString(type))});
+  return Finish(b, OkResponse(b, id, [&](fb::ResponseBuilder& rb) { rb.add_indexes(iv); }));
+}
+
+std::string CountResponse(uint64_t id, uint64_t n) {
+  flatbuffers::FlatBufferBuilder b(64);
+  return Finish(b, OkResponse(b, id, [&](fb::ResponseBuilder& rb) { rb.add_count(n); }));
+}
+
+// Runs one verified, authorised request and answers through `reply`, exactly once.
+void Execute(const RpcEngine& e, const fb::Request* req, const Principal& who, Reply reply) {
   const uint64_t id = req->id();
-  flatbuffers::FlatBufferBuilder b(1024);
   DataService& svc = *e.service;
   // A body type whose table is absent verifies fine; refuse it here (found by fuzzing).
   if (req->body_type() != fb::Body::NONE && req->body() == nullptr)
-    return ErrorOf(id, Status::InvalidArgument("request names a body type but carries no body"));
+    return reply(ErrorOf(id, Status::InvalidArgument("request names a body type but carries no body")));
   if (auto op = OpOf(req->body_type()); op && !svc.Supports(*op))
-    return ErrorOf(id, Status::FailedPrecondition(std::string("this server does not serve ") + SpecOf(*op).name));
+    return reply(ErrorOf(id, Status::FailedPrecondition(std::string("this server does not serve ") + SpecOf(*op).name)));
   // Every data request names its collection.
   const std::string name = CollectionOf(req);
   if (OpOf(req->body_type()) && req->body_type() != fb::Body::ListCollectionsRequest && name.empty())
-    return ErrorOf(id, Status::InvalidArgument("collection is required"));
+    return reply(ErrorOf(id, Status::InvalidArgument("collection is required")));
   switch (req->body_type()) {
-    case fb::Body::PingRequest: return Finish(b, OkResponse(b, id, [](fb::ResponseBuilder&) {}));
+    case fb::Body::PingRequest: {
+      flatbuffers::FlatBufferBuilder b(64);
+      return reply(Finish(b, OkResponse(b, id, [](fb::ResponseBuilder&) {})));
+    }
     case fb::Body::SearchRequest: {
       auto* s = req->body_as_SearchRequest();
       const uint32_t nq = s->nq();
       // The limits of the operation table, as the REST route's.
-      if (Status st = CheckSearch(e.limits, s->k(), 0, s->ef(), nq); !st.ok()) return ErrorOf(id, st);
+      if (Status st = CheckSearch(e.limits, s->k(), 0, s->ef(), nq); !st.ok()) return reply(ErrorOf(id, st));
       SearchParams sp;
       sp.k = static_cast<int>(s->k());
       sp.ef = static_cast<int>(s->ef());
@@ -211,27 +238,31 @@ std::string Execute(const RpcEngine& e, const fb::Request* req, const Principal&
       std::vector<float> q;
       if (s->vectors()) q.assign(s->vectors()->begin(), s->vectors()->end());
       if (q.size() % nq != 0)
-        return ErrorOf(id, Status::InvalidArgument("vectors holds " + std::to_string(q.size()) + " floats; expected nq (" +
-                                                   std::to_string(nq) + ") x dim"));
-      auto res = Sync<std::vector<std::vector<Hit>>>(
-          [&](auto done) { svc.Search(name, std::move(q), nq, sp, ReadPolicy{}, std::move(done)); });
-      if (!res.ok()) return ErrorOf(id, res.status());
-      std::vector<flatbuffers::Offset<fb::HitList>> lists;
-      for (auto& hits : *res) lists.push_back(HitsOf(b, hits, sp.include_metadata, sp.include_vector));
-      auto lv = b.CreateVector(lists);
-      return Finish(b, OkResponse(b, id, [&](fb::ResponseBuilder& rb) { rb.add_results(lv); }));
+        return reply(ErrorOf(id, Status::InvalidArgument("vectors holds " + std::to_string(q.size()) +
+                                                         " floats; expected nq (" + std::to_string(nq) + ") x dim")));
+      const bool meta = sp.include_metadata, vec = sp.include_vector;
+      return Then<std::vector<std::vector<Hit>>>(
+          id, [&](auto done) { svc.Search(name, std::move(q), nq, std::move(sp), ReadPolicy{}, std::move(done)); },
+          [id, meta, vec](const std::vector<std::vector<Hit>>& res) {
+            flatbuffers::FlatBufferBuilder b(1024);
+            std::vector<flatbuffers::Offset<fb::HitList>> lists;
+            for (auto& hits : res) lists.push_back(HitsOf(b, hits, meta, vec));
+            auto lv = b.CreateVector(lists);
+            return Finish(b, OkResponse(b, id, [&](fb::ResponseBuilder& rb) { rb.add_results(lv); }));
+          },
+          std::move(reply));
     }
     case fb::Body::UpsertRequest: {
       auto* u = req->body_as_UpsertRequest();
       auto ids = IdsOf(u->ids());
       const size_t n = ids.size();
       const size_t nf = u->vectors() ? u->vectors()->size() : 0;
-      if (n == 0) return ErrorOf(id, Status::InvalidArgument("ids is empty"));
+      if (n == 0) return reply(ErrorOf(id, Status::InvalidArgument("ids is empty")));
       if (nf % n != 0)
-        return ErrorOf(id, Status::InvalidArgument("vectors holds " + std::to_string(nf) + " floats; expected " +
-                                                   std::to_string(n) + " ids x dim"));
+        return reply(ErrorOf(id, Status::InvalidArgument("vectors holds " + std::to_string(nf) + " floats; expected " +
+                                                         std::to_string(n) + " ids x dim")));
       if (u->metadata() && u->metadata()->size() != 0 && u->metadata()->size() != n)
-        return ErrorOf(id, Status::InvalidArgument("metadata must be empty or hold one entry per id"));
+        return reply(ErrorOf(id, Status::InvalidArgument("metadata must be empty or hold one entry per id")));
       const size_t dim = nf / n;
       WriteBatch batch;
       for (size_t i = 0; i < n; ++i) {
@@ -239,9 +270,9 @@ std::string Execute(const RpcEngine& e, const fb::Request* req, const Principal&
         batch.Upsert(ids[i], std::span<const float>(u->vectors()->data() + i * dim, dim), std::move(meta));
       }
       // The engine checks the dimension (InvalidArgument naming it).
-      if (Status st = SyncStatus([&](auto done) { svc.Write(name, std::move(batch), std::move(done)); }); !st.ok())
-        return ErrorOf(id, st);
-      return Finish(b, OkResponse(b, id, [&](fb::ResponseBuilder& rb) { rb.add_count(n); }));
+      return ThenStatus(
+          id, [&](auto done) { svc.Write(name, std::move(batch), std::move(done)); },
+          [id, n] { return CountResponse(id, n); }, std::move(reply));
     }
     case fb::Body::GetRequest: {
       auto* g = req->body_as_GetRequest();
@@ -249,102 +280,117 @@ std::string Execute(const RpcEngine& e, const fb::Request* req, const Principal&
       GetOptions go;
       go.include_vector = g->include_vector();
       go.include_metadata = g->include_metadata();
-      auto pts = Sync<std::vector<std::optional<Point>>>(
-          [&](auto done) { svc.Get(name, ids, go, ReadPolicy{}, std::move(done)); });
-      if (!pts.ok()) return ErrorOf(id, pts.status());
-      std::vector<flatbuffers::Offset<fb::PointResult>> out;
-      for (size_t i = 0; i < ids.size() && i < pts->size(); ++i) {
-        auto& p = (*pts)[i];
-        out.push_back(PointOf(b, ids[i], p ? &*p : nullptr, go));
-      }
-      auto ov = b.CreateVector(out);
-      return Finish(b, OkResponse(b, id, [&](fb::ResponseBuilder& rb) { rb.add_points(ov); }));
+      return Then<std::vector<std::optional<Point>>>(
+          id, [&](auto done) { svc.Get(name, ids, go, ReadPolicy{}, std::move(done)); },
+          [id, ids, go](const std::vector<std::optional<Point>>& pts) {
+            flatbuffers::FlatBufferBuilder b(1024);
+            std::vector<flatbuffers::Offset<fb::PointResult>> out;
+            for (size_t i = 0; i < ids.size() && i < pts.size(); ++i) {
+              auto& p = pts[i];
+              out.push_back(PointOf(b, ids[i], p ? &*p : nullptr, go));
+            }
+            auto ov = b.CreateVector(out);
+            return Finish(b, OkResponse(b, id, [&](fb::ResponseBuilder& rb) { rb.add_points(ov); }));
+          },
+          std::move(reply));
     }
     case fb::Body::DeleteRequest: {
       auto* d = req->body_as_DeleteRequest();
       auto ids = IdsOf(d->ids());
       std::string where = Str(d->where());
       if (ids.empty() == where.empty())
-        return ErrorOf(id, Status::InvalidArgument("give exactly one of ids and where"));
-      auto n = Sync<uint64_t>([&](auto done) {
-        if (!where.empty()) svc.DeleteWhere(name, std::move(where), std::move(done));
-        else svc.Delete(name, std::move(ids), std::move(done));
-      });
-      if (!n.ok()) return ErrorOf(id, n.status());
-      return Finish(b, OkResponse(b, id, [&](fb::ResponseBuilder& rb) { rb.add_count(*n); }));
+        return reply(ErrorOf(id, Status::InvalidArgument("give exactly one of ids and where")));
+      return Then<uint64_t>(
+          id,
+          [&](auto done) {
+            if (!where.empty()) svc.DeleteWhere(name, std::move(where), std::move(done));
+            else svc.Delete(name, std::move(ids), std::move(done));
+          },
+          [id](uint64_t n) { return CountResponse(id, n); }, std::move(reply));
     }
     case fb::Body::ScrollRequest: {
       auto* q = req->body_as_ScrollRequest();
-      if (Status st = CheckScrollLimit(e.limits, q->limit()); !st.ok()) return ErrorOf(id, st);
+      if (Status st = CheckScrollLimit(e.limits, q->limit()); !st.ok()) return reply(ErrorOf(id, st));
       GetOptions go;
       go.include_vector = q->include_vector();
       go.include_metadata = q->include_metadata();
-      auto page = Sync<ScrollPage>(
-          [&](auto done) { svc.Scroll(name, Str(q->cursor()), q->limit(), go, Str(q->where()), std::move(done)); });
-      if (!page.ok()) return ErrorOf(id, page.status());
-      std::vector<flatbuffers::Offset<fb::PointResult>> out;
-      out.reserve(page->points.size());
-      for (auto& p : page->points) out.push_back(PointOf(b, p.id, &p, go));
-      auto ov = b.CreateVector(out);
-      auto next = b.CreateString(page->next_cursor);
-      return Finish(b, OkResponse(b, id, [&](fb::ResponseBuilder& rb) {
-                      rb.add_points(ov);
-                      rb.add_next_cursor(next);
-                    }));
+      return Then<ScrollPage>(
+          id, [&](auto done) { svc.Scroll(name, Str(q->cursor()), q->limit(), go, Str(q->where()), std::move(done)); },
+          [id, go](const ScrollPage& page) {
+            flatbuffers::FlatBufferBuilder b(1024);
+            std::vector<flatbuffers::Offset<fb::PointResult>> out;
+            out.reserve(page.points.size());
+            for (auto& p : page.points) out.push_back(PointOf(b, p.id, &p, go));
+            auto ov = b.CreateVector(out);
+            auto next = b.CreateString(page.next_cursor);
+            return Finish(b, OkResponse(b, id, [&](fb::ResponseBuilder& rb) {
+                            rb.add_points(ov);
+                            rb.add_next_cursor(next);
+                          }));
+          },
+          std::move(reply));
     }
     case fb::Body::CreateIndexRequest: {
       auto* q = req->body_as_CreateIndexRequest();
       std::string field = Str(q->field()), type = Str(q->type());
       auto parsed = ParsePayloadType(type);
-      if (!parsed.ok()) return ErrorOf(id, parsed.status());
-      if (Status st = SyncStatus([&](auto done) { svc.CreateIndex(name, field, *parsed, std::move(done)); }); !st.ok())
-        return ErrorOf(id, st);
-      auto iv = b.CreateVector(std::vector<flatbuffers::Offset<fb::IndexInfo>>{
-          fb::CreateIndexInfo(b, b.CreateString(field), b.CreateString(type))});
-      return Finish(b, OkResponse(b, id, [&](fb::ResponseBuilder& rb) { rb.add_indexes(iv); }));
+      if (!parsed.ok()) return reply(ErrorOf(id, parsed.status()));
+      return ThenStatus(
+          id, [&](auto done) { svc.CreateIndex(name, field, *parsed, std::move(done)); },
+          [id, field, type] { return IndexInfoResponse(id, field, type); }, std::move(reply));
     }
     case fb::Body::ListIndexesRequest: {
-      auto list = Sync<std::vector<PayloadIndexInfo>>([&](auto done) { svc.ListIndexes(name, std::move(done)); });
-      if (!list.ok()) return ErrorOf(id, list.status());
-      std::vector<flatbuffers::Offset<fb::IndexInfo>> infos;
-      for (auto& i : *list)
-        infos.push_back(fb::CreateIndexInfo(b, b.CreateString(i.field), b.CreateString(PayloadTypeName(i.type))));
-      auto iv = b.CreateVector(infos);
-      return Finish(b, OkResponse(b, id, [&](fb::ResponseBuilder& rb) { rb.add_indexes(iv); }));
+      return Then<std::vector<PayloadIndexInfo>>(
+          id, [&](auto done) { svc.ListIndexes(name, std::move(done)); },
+          [id](const std::vector<PayloadIndexInfo>& list) {
+            flatbuffers::FlatBufferBuilder b(1024);
+            std::vector<flatbuffers::Offset<fb::IndexInfo>> infos;
+            for (auto& i : list)
+              infos.push_back(fb::CreateIndexInfo(b, b.CreateString(i.field), b.CreateString(PayloadTypeName(i.type))));
+            auto iv = b.CreateVector(infos);
+            return Finish(b, OkResponse(b, id, [&](fb::ResponseBuilder& rb) { rb.add_indexes(iv); }));
+          },
+          std::move(reply));
     }
     case fb::Body::DropIndexRequest: {
       std::string field = Str(req->body_as_DropIndexRequest()->field());
-      if (Status st = SyncStatus([&](auto done) { svc.DropIndex(name, field, std::move(done)); }); !st.ok())
-        return ErrorOf(id, st);
-      auto iv = b.CreateVector(std::vector<flatbuffers::Offset<fb::IndexInfo>>{
-          fb::CreateIndexInfo(b, b.CreateString(field))});
-      return Finish(b, OkResponse(b, id, [&](fb::ResponseBuilder& rb) { rb.add_indexes(iv); }));
+      return ThenStatus(
+          id, [&](auto done) { svc.DropIndex(name, field, std::move(done)); },
+          [id, field] { return IndexInfoResponse(id, field, ""); }, std::move(reply));
     }
     case fb::Body::ListCollectionsRequest: {
-      auto list = Sync<std::vector<CollectionInfo>>([&](auto done) { svc.ListCollections(std::move(done)); });
-      if (!list.ok()) return ErrorOf(id, list.status());
-      std::vector<flatbuffers::Offset<fb::CollectionInfo>> infos;
-      for (auto& c : *list) {
-        if (!who.MayUseCollection(c.name)) continue;  // A restricted key sees only its collections.
-        infos.push_back(CollectionInfoOf(b, c, false));
-      }
-      auto cv = b.CreateVector(infos);
-      return Finish(b, OkResponse(b, id, [&](fb::ResponseBuilder& rb) { rb.add_collections(cv); }));
+      return Then<std::vector<CollectionInfo>>(
+          id, [&](auto done) { svc.ListCollections(std::move(done)); },
+          [id, who](const std::vector<CollectionInfo>& list) {
+            flatbuffers::FlatBufferBuilder b(1024);
+            std::vector<flatbuffers::Offset<fb::CollectionInfo>> infos;
+            for (auto& c : list) {
+              if (!who.MayUseCollection(c.name)) continue;  // A restricted key sees only its collections.
+              infos.push_back(CollectionInfoOf(b, c, false));
+            }
+            auto cv = b.CreateVector(infos);
+            return Finish(b, OkResponse(b, id, [&](fb::ResponseBuilder& rb) { rb.add_collections(cv); }));
+          },
+          std::move(reply));
     }
     case fb::Body::DescribeCollectionRequest: {
-      auto c = Sync<CollectionInfo>([&](auto done) { svc.DescribeCollection(name, std::move(done)); });
-      if (!c.ok()) return ErrorOf(id, c.status());
-      auto cv = b.CreateVector(std::vector<flatbuffers::Offset<fb::CollectionInfo>>{CollectionInfoOf(b, *c, true)});
-      return Finish(b, OkResponse(b, id, [&](fb::ResponseBuilder& rb) { rb.add_collections(cv); }));
+      return Then<CollectionInfo>(
+          id, [&](auto done) { svc.DescribeCollection(name, std::move(done)); },
+          [id](const CollectionInfo& c) {
+            flatbuffers::FlatBufferBuilder b(1024);
+            auto cv = b.CreateVector(std::vector<flatbuffers::Offset<fb::CollectionInfo>>{CollectionInfoOf(b, c, true)});
+            return Finish(b, OkResponse(b, id, [&](fb::ResponseBuilder& rb) { rb.add_collections(cv); }));
+          },
+          std::move(reply));
     }
     case fb::Body::CountRequest: {
-      auto n = Sync<uint64_t>(
-          [&](auto done) { svc.Count(name, Str(req->body_as_CountRequest()->where()), ReadPolicy{}, std::move(done)); });
-      if (!n.ok()) return ErrorOf(id, n.status());
-      return Finish(b, OkResponse(b, id, [&](fb::ResponseBuilder& rb) { rb.add_count(*n); }));
+      return Then<uint64_t>(
+          id,
+          [&](auto done) { svc.Count(name, Str(req->body_as_CountRequest()->where()), ReadPolicy{}, std::move(done)); },
+          [id](uint64_t n) { return CountResponse(id, n); }, std::move(reply));
     }
     default:
-      return ErrorOf(id, Status::InvalidArgument("request has no body or an unknown body type"));
+      return reply(ErrorOf(id, Status::InvalidArgument("request has no body or an unknown body type")));
   }
 }
 
@@ -353,35 +399,56 @@ std::string Execute(const RpcEngine& e, const fb::Request* req, const Principal&
 Status AuthorizeRpc(const RpcEngine& engine, std::string_view payload, Principal* who, bool* token_ok) {
   *who = Principal();
   *token_ok = false;
-  if (!engine.auth) {
+  if (!engine.auth_on()) {
     who->unrestricted = true;
     return Status::OK();
   }
+  Authenticator* auth = engine.late_auth ? engine.late_auth->load(std::memory_order_acquire) : engine.auth;
   const auto* req = flatbuffers::GetRoot<fb::Request>(payload.data());
   const bool has_token = req->token() && req->token()->size() > 0;
   RouteAccess access = AccessOf(req->body_type());
   if (access.access == Access::kPublic && !has_token) return Status::OK();
   if (!has_token)
     return Status::Unauthenticated("missing token: set Request.token to an SDK token (POST /v1/keys, docs/auth.md)");
-  VECTRON_RETURN_IF_ERROR(engine.auth->AuthenticateToken(req->token()->string_view(), who));
+  if (!auth) return Status::Unavailable("auth is still loading (the gateway reads it from the placement driver); retry");
+  VECTRON_RETURN_IF_ERROR(auth->AuthenticateToken(req->token()->string_view(), who));
   *token_ok = true;
   if (access.access == Access::kPublic) return Status::OK();  // Ping: the token checked out.
   return Authorize(*who, access, CollectionOf(req));
 }
 
-std::string ExecuteRpc(const RpcEngine& engine, std::string_view payload, const Principal& who,
-                       std::chrono::steady_clock::time_point arrival) {
+void ExecuteRpcAsync(const RpcEngine& engine, std::string_view payload, const Principal& who,
+                     std::chrono::steady_clock::time_point arrival, std::function<void(std::string)> reply) {
   const auto* req = flatbuffers::GetRoot<fb::Request>(payload.data());
   if (req->deadline_ms() != 0 &&
       std::chrono::steady_clock::now() > arrival + std::chrono::milliseconds(req->deadline_ms())) {
-    return RpcErrorPayload(req->id(), "deadline_exceeded",
-                           "deadline of " + std::to_string(req->deadline_ms()) + " ms passed before the request ran");
+    return reply(RpcErrorPayload(req->id(), "deadline_exceeded",
+                                 "deadline of " + std::to_string(req->deadline_ms()) + " ms passed before the request ran"));
   }
+  // `reply` may be moved into a callback that the service then drops on an exception:
+  // answer through a shared flag so that exactly one answer goes out.
+  auto answered = std::make_shared<bool>(false);
+  Reply once = [answered, reply = std::move(reply)](std::string out) {
+    if (*answered) return;
+    *answered = true;
+    reply(std::move(out));
+  };
   try {
-    return Execute(engine, req, who);
+    Execute(engine, req, who, once);
   } catch (const std::exception& e) {
-    return RpcErrorPayload(req->id(), "internal", e.what());
+    once(RpcErrorPayload(req->id(), "internal", e.what()));
   }
+}
+
+std::string ExecuteRpc(const RpcEngine& engine, std::string_view payload, const Principal& who,
+                       std::chrono::steady_clock::time_point arrival) {
+  std::optional<std::string> out;
+  ExecuteRpcAsync(engine, payload, who, arrival, [&out](std::string r) { out.emplace(std::move(r)); });
+  if (!out) {
+    const auto* req = flatbuffers::GetRoot<fb::Request>(payload.data());
+    return RpcErrorPayload(req->id(), "internal", "the data service did not answer in line");
+  }
+  return std::move(*out);
 }
 
 struct RpcServer::Shared {
@@ -421,7 +488,7 @@ class RpcSession : public std::enable_shared_from_this<RpcSession> {
   RpcSession(Connection& conn, std::shared_ptr<RpcServer::Shared> shared)
       : conn_(conn), shared_(std::move(shared)), decoder_(shared_->limits.max_frame_bytes) {
     last_activity_ms_ = shared_->loop->NowMs();
-    SetAuthenticated(shared_->engine.auth == nullptr);
+    SetAuthenticated(!shared_->engine.auth_on());
   }
 
   void OnData(std::string_view bytes) {
@@ -484,7 +551,7 @@ class RpcSession : public std::enable_shared_from_this<RpcSession> {
     --inflight_;
     if (dead_) return;
     std::string code = CodeOf(payload);
-    shared_->engine.metrics->ObserveRpc(method, code, ms / 1000.0);
+    if (shared_->engine.metrics) shared_->engine.metrics->ObserveRpc(method, code, ms / 1000.0);
     Log(method, code, ms);
     conn_.Send(EncodeFrame(payload));
     last_activity_ms_ = shared_->loop->NowMs();
@@ -525,12 +592,20 @@ class RpcSession : public std::enable_shared_from_this<RpcSession> {
     Status st = AuthorizeRpc(shared_->engine, frame, &who, &token_ok);
     if (token_ok && !authenticated_) SetAuthenticated(true);
     if (!st.ok()) {
-      if (st.code() == StatusCode::kUnauthenticated && authenticated_ && shared_->engine.auth) SetAuthenticated(false);
+      if (st.code() == StatusCode::kUnauthenticated && authenticated_ && shared_->engine.auth_on()) SetAuthenticated(false);
       Deliver(ErrorOf(id, st), method, 0);
       return;
     }
     std::weak_ptr<RpcSession> weak = weak_from_this();
     auto shared = shared_;
+    if (shared_->engine.service_on_loop) {
+      // The service answers on this thread, now or when its operation completes.
+      ExecuteRpcAsync(shared_->engine, frame, who, arrival, [weak, method, arrival](std::string out) {
+        double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - arrival).count();
+        if (auto s = weak.lock()) s->Deliver(std::move(out), method, ms);
+      });
+      return;
+    }
     bool ok = shared_->pool->TrySubmit([weak, shared, method, arrival, who = std::move(who), frame = std::move(frame)]() {
       std::string out = ExecuteRpc(shared->engine, frame, who, arrival);
       double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - arrival).count();

@@ -2,7 +2,9 @@
 // pool, frames out tagged with the request id (responses may overtake each other).
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -33,12 +35,20 @@ struct RpcLimits {
 
 // What engine calls need; all referenced objects outlive the RpcServer.
 struct RpcEngine {
-  // The data operations (net/api/data_service.h), answering in line (LocalDataService):
-  // RPC runs them on the worker pool.
+  // The data operations (net/api/data_service.h). Either answering in line
+  // (LocalDataService), run on the worker pool; or, with `service_on_loop`, called on the
+  // loop thread and answering there later (ClusterDataService, in a gateway).
   DataService* service;
   OpLimits limits;  // The same limits as the REST routes' (ApiOptions::limits).
-  RequestMetrics* metrics;
-  Authenticator* auth = nullptr;  // Null: auth off (every request allowed).
+  RequestMetrics* metrics;        // Null: not recorded.
+  Authenticator* auth = nullptr;  // Null (and no late_auth): auth off (every request allowed).
+  bool service_on_loop = false;
+  // Auth on, with an Authenticator that arrives after the port opens (a gateway loads
+  // its auth records from the PD): until it is set, requests needing a token are
+  // answered "unavailable". Overrides `auth`.
+  const std::atomic<Authenticator*>* late_auth = nullptr;
+
+  bool auth_on() const { return auth != nullptr || late_auth != nullptr; }
 };
 
 // Checks the token of a verified Request against what its body needs (as the matching
@@ -50,6 +60,10 @@ Status AuthorizeRpc(const RpcEngine& engine, std::string_view payload, Principal
 // the Response payload. Thread-safe. `arrival` is when the frame arrived, for its deadline.
 std::string ExecuteRpc(const RpcEngine& engine, std::string_view payload, const Principal& who,
                        std::chrono::steady_clock::time_point arrival);
+// As ExecuteRpc, answering through `reply` exactly once: before it returns for a
+// service that answers in line, later (on the service's thread) for one that does not.
+void ExecuteRpcAsync(const RpcEngine& engine, std::string_view payload, const Principal& who,
+                     std::chrono::steady_clock::time_point arrival, std::function<void(std::string)> reply);
 // A Response payload carrying only an error.
 std::string RpcErrorPayload(uint64_t id, std::string_view code, std::string_view message);
 

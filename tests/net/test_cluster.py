@@ -23,6 +23,7 @@ from test_serve import Server  # noqa: E402
 
 BIN = os.environ.get("VECTRON_BIN", "vectron")
 DIM = 4
+PROBE = os.environ.get("VECTRON_RPC_PROBE", "")  # tests/net/rpc_probe: one RPC call
 ADMIN_PASSWORD = "cluster admin password"
 
 
@@ -413,6 +414,12 @@ def test_cluster_up_starts_serves_and_stops(tmp_path):
         assert st == 201, body
         st, body = call("PUT", "/v1/collections/t/points", {"points": [{"id": "a", "vector": [1, 2]}]}, token)
         assert st == 200, body
+        # Each gateway has an RPC port too, under the same certificate.
+        assert PROBE, "VECTRON_RPC_PROBE is not set (meson sets it)"
+        rhost, rport = g["rpc"].split(":")
+        r = subprocess.run([PROBE, f"{rhost}:{rport}", "--token", token, "--ca", g["cert"], "count", "t"],
+                           capture_output=True, text=True, timeout=60)
+        assert (r.returncode, json.loads(r.stdout)) == (0, {"count": 1}), r.stdout + r.stderr
         # Plain HTTP is not served on the TLS port.
         with pytest.raises((http.client.HTTPException, ConnectionError, OSError)):
             http_call(host, int(port), "GET", "/healthz", timeout=10)

@@ -2,7 +2,9 @@
 test_cluster.py): the operation table with `vectron serve`'s limits and messages, partial
 updates and paging, the client port's limits and connection caps, and reranking that
 answers what serve answers. Run by meson with VECTRON_BIN set."""
+import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -273,3 +275,78 @@ def test_gateway_reranks_as_serve_does(cluster, tmp_path):
         assert st == 400 and "dimension 3" in body["error"]["message"], body
     finally:
         serve.stop()
+
+
+PROBE = os.environ.get("VECTRON_RPC_PROBE", "")
+
+
+def rpc(addr, *args, token=None):
+    """One RPC call through tests/net/rpc_probe: (exit status, its JSON answer)."""
+    argv = [PROBE, f"{addr[0]}:{addr[1]}"] + (["--token", token] if token else []) + [str(a) for a in args]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert r.stdout, r.stderr
+    return r.returncode, json.loads(r.stdout)
+
+
+def csv(v):
+    return ",".join(str(x) for x in v)
+
+
+def test_the_gateway_rpc_port_serves_the_cluster_with_the_same_rules(cluster, tmp_path):
+    """`vectron gateway --rpc`: the binary RPC of `vectron serve`, over the cluster: writes
+    through the shard groups' logs, reads and searches across shards, the same token
+    checks (scopes, revocation held by the PD) and the same errors."""
+    assert PROBE, "VECTRON_RPC_PROBE is not set (meson sets it)"
+    g = cluster.add_gateway(tmp_path, 2, "--rpc", "127.0.0.1:0")
+    m = re.search(r"rpc listening on ([\d.]+):(\d+)", "".join(g.lines))
+    assert m, g.lines
+    addr = (m.group(1), int(m.group(2)))
+    # No token, or a bad one: refused before anything runs.
+    code, out = rpc(addr, "count", "r")
+    assert code == 1 and out["error"] == "unauthenticated" and "token" in out["message"], out
+    code, out = rpc(addr, "count", "r", token="vk_not_a_token")
+    assert code == 1 and out["error"] == "unauthenticated", out
+    t = cluster.token
+    code, out = rpc(addr, "count", "nope", token=t)
+    assert code == 1 and out["error"] == "not_found" and "nope" in out["message"], out
+    cluster.wait_for("the collection", lambda: cluster.call(
+        "POST", "/v1/collections", {"name": "r", "dim": DIM, "shards": 2, "replication": 3})[0] == 201)
+    points = [f"p{i}={csv(vec(i))}" for i in range(12)]
+    cluster.wait_for("the upsert", lambda: rpc(addr, "upsert", "r", *points, token=t) == (0, {"count": 12}))
+    # What RPC wrote, REST reads (the same shard groups), and the other way round.
+    assert rpc(addr, "count", "r", token=t) == (0, {"count": 12})
+    assert cluster.call("POST", "/v1/collections/r/count", {})[:2] == (200, {"count": 12})
+    st, _ = cluster.call("PUT", "/v1/collections/r/points", {"points": [{"id": "q", "vector": vec(40)}]})
+    assert st == 200
+    code, out = rpc(addr, "get", "r", "q", "p3", "ghost", token=t)
+    assert code == 0 and out["points"] == [{"id": "q", "found": True, "vector": vec(40)},
+                                           {"id": "p3", "found": True, "vector": vec(3)},
+                                           {"id": "ghost", "found": False, "vector": []}], out
+    # Search scatters to both shards and merges: the same answer as REST's.
+    code, out = rpc(addr, "search", "r", 4, csv(vec(5)), token=t)
+    st, body = cluster.call("POST", "/v1/collections/r/search", {"vector": vec(5), "k": 4})
+    assert code == 0 and st == 200 and [h[0] for h in out["hits"]] == [h["id"] for h in body["hits"]], (out, body)
+    assert out["hits"][0][0] == "p5"
+    assert rpc(addr, "delete", "r", "p0", "p1", token=t) == (0, {"count": 2})
+    assert rpc(addr, "count", "r", token=t) == (0, {"count": 11})
+    # Bad input gets the error serve gives, and changes nothing.
+    code, out = rpc(addr, "upsert", "r", "bad=1,2", token=t)
+    assert code == 1 and out["error"] == "invalid_argument" and "dimension" in out["message"], out
+    code, out = rpc(addr, "search", "r", 0, csv(vec(1)), token=t)
+    assert code == 1 and out["error"] == "invalid_argument" and '"k"' in out["message"], out
+    assert rpc(addr, "count", "r", token=t) == (0, {"count": 11})
+    code, out = rpc(addr, "list", token=t)
+    # (The gateway's map holds no counts: ListCollections answers 0, as its REST list omits them.)
+    assert code == 0 and [(c["name"], c["dim"]) for c in out["collections"]] == [("r", DIM)], out
+    # A read key reads and is refused writes; once revoked (in the PD), RPC refuses it too.
+    st, body = cluster.call("POST", "/v1/keys", {"name": "reader", "scopes": ["read"]}, token=cluster.login_token)
+    assert st == 201, body
+    reader, reader_id = body["token"], body["key_id"]
+    # (Made through gateway 1: gateway 2 learns of it from the PD.)
+    cluster.wait_for("the key on gateway 2", lambda: rpc(addr, "count", "r", token=reader) == (0, {"count": 11}))
+    code, out = rpc(addr, "upsert", "r", f"x={csv(vec(1))}", token=reader)
+    assert code == 1 and out["error"] == "permission_denied", out
+    assert cluster.call("DELETE", f"/v1/keys/{reader_id}", token=cluster.login_token)[0] == 200
+    cluster.wait_for("the revocation on gateway 2",
+                     lambda: rpc(addr, "count", "r", token=reader)[1].get("error") == "unauthenticated")
+    assert rpc(addr, "count", "r", token=t) == (0, {"count": 11})
