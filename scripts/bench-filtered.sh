@@ -16,7 +16,7 @@ for ds in "$DATA"/*/; do
   out="docs/bench/filtered/$name.jsonl"
   echo "== $name metric=$metric -> $out"
   ./build/tools/vectron bench filtered --dataset "$ds" --metric "$metric" --M 16 --ef-construction 200 \
-    --ef 64,96,128,192,256 --k 10 --threads 0 --max-queries 1000 --repeats 2 \
+    --ef 16,32,64,96,128,192,256 --k 10 --threads 0 --max-queries 1000 --repeats 2 \
     --selectivity 0.5,0.3,0.1,0.01,0.001 --json > "$out.tmp"
   mv "$out.tmp" "$out"
 done
