@@ -13,6 +13,7 @@
 #include <mutex>
 #include <new>
 #include <queue>
+#include <utility>
 
 #include "index/graph_search.h"
 #include "index/huge_pages.h"
@@ -195,25 +196,32 @@ class HnswIndexImpl final : public HnswIndex {
       }
       std::memcpy(level0, h.data_level0_memory_, count * stride);
     }
-    WriterLock lock(mu_);
-    auto& h = *hnsw_;
-    auto* links = static_cast<char**>(std::realloc(h.linkLists_, sizeof(void*) * grown));
-    auto* pool = new (std::nothrow) hnswlib::VisitedListPool(1, static_cast<int>(grown));
-    if (!links || !pool) {
-      delete pool;
-      std::free(level0);
-      return Status::ResourceExhausted("growing HNSW index to " + std::to_string(grown) + " slots: no memory");
+    // What the swap below replaces is freed after the exclusive lock is released: giving
+    // tens of MB back to the kernel (munmap) takes milliseconds, which every search
+    // would otherwise wait for.
+    hnswlib::VisitedListPool* old_pool = nullptr;
+    char* old_level0 = nullptr;
+    {
+      WriterLock lock(mu_);
+      auto& h = *hnsw_;
+      auto* links = static_cast<char**>(std::realloc(h.linkLists_, sizeof(void*) * grown));
+      auto* pool = new (std::nothrow) hnswlib::VisitedListPool(1, static_cast<int>(grown));
+      if (!links || !pool) {
+        delete pool;
+        std::free(level0);
+        return Status::ResourceExhausted("growing HNSW index to " + std::to_string(grown) + " slots: no memory");
+      }
+      // hnswlib's resizeIndex, without its copies (made above).
+      h.linkLists_ = links;
+      old_pool = std::exchange(h.visited_list_pool_, pool);
+      h.element_levels_.swap(levels);
+      h.link_list_locks_.swap(locks);
+      old_level0 = std::exchange(h.data_level0_memory_, level0);
+      h.max_elements_ = grown;
+      if (sq8_) std::swap(codes_, codes);
     }
-    // hnswlib's resizeIndex, without its copies (made above).
-    h.linkLists_ = links;
-    delete h.visited_list_pool_;
-    h.visited_list_pool_ = pool;
-    h.element_levels_.swap(levels);
-    h.link_list_locks_.swap(locks);
-    std::free(h.data_level0_memory_);
-    h.data_level0_memory_ = level0;
-    h.max_elements_ = grown;
-    if (sq8_) codes_ = std::move(codes);
+    delete old_pool;
+    std::free(old_level0);
     return Status::OK();
   }
 
