@@ -53,10 +53,16 @@ std::vector<Neighbor> RunFilteredSearch(const Index& index, bool graph, std::spa
   if (plan == FilterStrategy::kAuto) {
     // Brute force costs c distances, streamed in memory order; the filter-first walk
     // costs a few thousand distances at random places, more as ef grows and as matches
-    // thin out. So the walk wins only when c² > K·ef·n. Measured on glove-100 (200k
-    // points, ef 64, 2 threads, 2026-12-04): exact 7,800 vs walk 6,100 QPS at 5 %
-    // (c = 10,000), exact 4,000 vs walk 5,700 at 10 %: K ≈ 20.
-    if (c <= 2048 || static_cast<double>(c) * static_cast<double>(c) <= 20.0 * static_cast<double>(ef) * static_cast<double>(live))
+    // thin out (about ef/sel nodes reached). So the walk wins only when c² > K·ef·n,
+    // where K is the cost of a walked distance over a streamed one. That ratio falls
+    // with the dimension, as the distance itself outweighs the walk's per-node work
+    // (visited check, link lists, cache misses). Measured (2 threads, 2026-12-04):
+    // glove-100 (200k points, ef 64): exact 7,800 vs walk 6,100 QPS at 5 %, 4,000 vs
+    // 5,700 at 10 %: K ≈ 20 at dimension 100; mnist-784 (10k, ef 16): exact 40,000 vs
+    // walk 45,000 at 5 %, 22,600 vs 35,800 at 10 %: K ≈ 2.5 at 784. Hence K = 2000/dim.
+    const double dim = static_cast<double>(q.size());
+    const double K = std::clamp(2000.0 / std::max(dim, 1.0), 1.0, 50.0);
+    if (c <= 256 || static_cast<double>(c) * static_cast<double>(c) <= K * static_cast<double>(ef) * static_cast<double>(live))
       plan = FilterStrategy::kExact;
     else if (sel >= 0.9)
       plan = FilterStrategy::kPostFilter;
@@ -79,9 +85,12 @@ std::vector<Neighbor> RunFilteredSearch(const Index& index, bool graph, std::spa
   IndexSearchOptions io;
   io.ef = ef;
   io.filter = &bf;
-  // Below 40 % the filter-first walk (two hops, distances only for matches) is faster
-  // at equal recall; above, walking through the rejected nodes is (docs/filter.md).
-  io.two_hop = sel < 0.4;
+  // The filter-first walk (two hops, distances only for matches) is faster at equal
+  // recall below 40 % selectivity; above, walking through the rejected nodes is, except
+  // at high dimension, where the distances it saves outweigh the link lists it reads
+  // (glove-100 at 50 %: 3,800 vs 5,200 QPS at recall 0.95; mnist-784 at 50 %
+  // correlated: 22,100 vs 12,600 QPS at ef 16). See docs/filter.md.
+  io.two_hop = sel < 0.4 || q.size() >= 256;
   // A walk the planner chose gives up after c/2 distances, and the exact scan answers
   // instead: a bound on the planner's mistakes (a random distance costs 4-8 streamed
   // ones, so at worst the query costs a few scans), never met on the benchmarks.
