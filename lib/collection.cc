@@ -296,12 +296,17 @@ Result<std::vector<Hit>> CollectionImpl::Search(std::span<const float> query, co
     VECTRON_ASSIGN_OR_RETURN(auto hits, s->Search(query, inner));
     std::move(hits.begin(), hits.end(), std::back_inserter(all));
   }
-  size_t k = std::min(all.size(), static_cast<size_t>(inner.k));
+  MergeShardHits(all, params);
+  return all;
+}
+
+// The shards' hits of one query (each shard's first k + offset) → the collection's.
+void CollectionImpl::MergeShardHits(std::vector<Hit>& all, const SearchParams& params) {
+  const size_t k = std::min(all.size(), static_cast<size_t>(params.k + params.offset));
   std::partial_sort(all.begin(), all.begin() + static_cast<ptrdiff_t>(k), all.end(),
                     [](const Hit& a, const Hit& b) { return a.score < b.score || (a.score == b.score && a.id < b.id); });
   all.resize(k);
   TrimHits(all, params);
-  return all;
 }
 
 Result<std::vector<std::vector<Hit>>> CollectionImpl::SearchBatch(std::span<const float> queries,
@@ -314,6 +319,40 @@ Result<std::vector<std::vector<Hit>>> CollectionImpl::SearchBatch(std::span<cons
   const size_t n = queries.size() / dim;
   std::vector<std::vector<Hit>> out(n);
   std::vector<Status> errors(n);
+  bool one_pass = params.exact;  // or every shard flat: its searches are exact anyway
+  if (!one_pass) {
+    one_pass = true;
+    for (const auto& s : shards_) one_pass = one_pass && s->always_exact();
+  }
+  if (one_pass && n > 1) {
+    // Chunks of queries over the threads; each chunk makes one pass over each shard's
+    // vectors (ShardImpl::SearchBatch), and the shards' hits are merged per query.
+    const unsigned t = std::max(1u, threads ? threads : options_.threads);
+    const size_t chunk = std::max<size_t>(16, (n + t - 1) / t);
+    const size_t chunks = (n + chunk - 1) / chunk;
+    std::vector<Status> chunk_errors(chunks);
+    SearchParams inner = params;
+    inner.k = params.k + params.offset;
+    inner.offset = 0;
+    ParallelFor(chunks, t, [&](size_t c) {
+      const size_t q0 = c * chunk, q1 = std::min(n, q0 + chunk);
+      const auto part = queries.subspan(q0 * dim, (q1 - q0) * dim);
+      for (const auto& s : shards_) {
+        auto r = s->SearchBatch(part, shards_.size() == 1 ? params : inner, q0);
+        if (!r.ok()) {
+          chunk_errors[c] = r.status();
+          return;
+        }
+        for (size_t i = 0; i < r->size(); ++i)
+          std::move((*r)[i].begin(), (*r)[i].end(), std::back_inserter(out[q0 + i]));
+      }
+      if (shards_.size() > 1)
+        for (size_t i = q0; i < q1; ++i) MergeShardHits(out[i], params);
+    });
+    for (auto& e : chunk_errors)
+      if (!e.ok()) return e;
+    return out;
+  }
   ParallelFor(n, threads ? threads : options_.threads, [&](size_t i) {
     auto r = Search(queries.subspan(i * dim, dim), params);
     if (r.ok()) out[i] = std::move(r).value();

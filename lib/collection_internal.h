@@ -36,6 +36,9 @@ class CollectionImpl final : public Collection {
   Result<std::vector<Hit>> Search(std::span<const float> query, const SearchParams& params) const override;
   Result<std::vector<std::vector<Hit>>> SearchBatch(std::span<const float> queries, const SearchParams& params,
                                                     unsigned threads) const override;
+  // The shards' hits of one query (each shard's first k + offset, in any order) → the
+  // collection's: sorted, cut to k + offset, offset skipped and the threshold applied.
+  static void MergeShardHits(std::vector<Hit>& all, const SearchParams& params);
   Result<std::vector<std::optional<Point>>> Get(std::span<const std::string> ids,
                                                 const GetOptions& options) const override;
   Result<uint64_t> Count(std::string_view where) const override;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <optional>
 #include <utility>
 
 #include "index/distance.h"
@@ -253,6 +254,30 @@ Result<std::vector<Hit>> IndexCache::Search(std::span<const float> query, const 
   } else {
     nbrs = index_->Search(query, static_cast<size_t>(params.k), options);
   }
+  return HitsOf(nbrs);
+}
+
+Result<std::vector<std::vector<Hit>>> IndexCache::SearchBatchExact(std::span<const float> queries,
+                                                                    const SearchParams& params,
+                                                                    const filter::Filter* where,
+                                                                    const payload::MetadataLoader& load) const {
+  ReaderLock lock(mu_);
+  IndexSearchOptions io;
+  io.exact = true;
+  std::optional<CachedAllow> allow;
+  std::optional<BitmapFilter> bf;
+  if (where) {
+    VECTRON_ASSIGN_OR_RETURN(allow, AllowEntryLocked(*where, load));
+    bf.emplace(*allow->allow, allow->token);
+    io.filter = &*bf;
+  }
+  auto nbrs = index_->SearchBatch(queries, static_cast<size_t>(params.k), io);
+  std::vector<std::vector<Hit>> out(nbrs.size());
+  for (size_t q = 0; q < nbrs.size(); ++q) out[q] = HitsOf(nbrs[q]);
+  return out;
+}
+
+std::vector<Hit> IndexCache::HitsOf(const std::vector<Neighbor>& nbrs) const {
   std::vector<Hit> hits(nbrs.size());
   for (size_t i = 0; i < nbrs.size(); ++i) {
     hits[i].id = nbrs[i].label < label_ids_.size() ? label_ids_[nbrs[i].label] : std::string();

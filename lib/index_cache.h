@@ -95,6 +95,15 @@ class IndexCache {
   Result<std::vector<Hit>> Search(std::span<const float> query, const SearchParams& params,
                                   const IndexSearchOptions& options, const filter::Filter* where,
                                   const payload::MetadataLoader& load) const ABSL_LOCKS_EXCLUDED(mu_);
+  // The exact k nearest points to each query (rows laid end to end, normalised for
+  // cosine), as Search with `exact` answers each, in one pass over the vectors for
+  // many queries (Index::SearchBatch). Errors: from `load`.
+  Result<std::vector<std::vector<Hit>>> SearchBatchExact(std::span<const float> queries, const SearchParams& params,
+                                                         const filter::Filter* where,
+                                                         const payload::MetadataLoader& load) const
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // True if searches of this cache are exact whatever the options (a flat index).
+  bool always_exact() const ABSL_LOCKS_EXCLUDED(mu_) { return !is_graph(); }
   // The exact set of live labels matching `f`, possibly cached.
   Result<std::shared_ptr<const payload::Bitmap>> Allow(const filter::Filter& f,
                                                        const payload::MetadataLoader& load) const
@@ -107,6 +116,8 @@ class IndexCache {
   Result<std::shared_ptr<const payload::Bitmap>> AllowLocked(const filter::Filter& f,
                                                               const payload::MetadataLoader& load) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_) ABSL_LOCKS_EXCLUDED(allow_mu_);
+  // Ids and scores of index results.
+  std::vector<Hit> HitsOf(const std::vector<Neighbor>& nbrs) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Label → id and payload bookkeeping once the index holds `c`; records `seq`.
   void PublishLocked(LabelChanges& c, uint64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Apply's staged path: new points staged beside the searches, then one exclusive step.

@@ -45,6 +45,13 @@ ShardImpl::~ShardImpl() {
   if (!skip_checkpoint_on_close_.load()) sync_.Close();
 }
 
+Status ShardImpl::BeginMetadataRead(std::optional<ReadTxn>* rt, payload::MetadataLoader* load) const {
+  VECTRON_ASSIGN_OR_RETURN(ReadTxn t, ReadTxn::Begin(store_.env()));
+  rt->emplace(std::move(t));
+  *load = store_.MetadataLoader(**rt);
+  return Status::OK();
+}
+
 Result<std::vector<Hit>> ShardImpl::Search(std::span<const float> query, const SearchParams& params) const {
   const CollectionConfig& cfg = config();
   VECTRON_RETURN_IF_ERROR(ValidateSearch(query, params, cfg));
@@ -57,11 +64,7 @@ Result<std::vector<Hit>> ShardImpl::Search(std::span<const float> query, const S
   io.exact = params.exact;
   std::optional<ReadTxn> rt;  // the snapshot a filter reads metadata from
   payload::MetadataLoader load;
-  if (where) {
-    VECTRON_ASSIGN_OR_RETURN(ReadTxn t, ReadTxn::Begin(store_.env()));
-    rt.emplace(std::move(t));
-    load = store_.MetadataLoader(*rt);
-  }
+  if (where) VECTRON_RETURN_IF_ERROR(BeginMetadataRead(&rt, &load));
   SearchParams inner = params;  // offset: the first k + offset hits, then skip offset
   inner.k = params.k + params.offset;
   VECTRON_ASSIGN_OR_RETURN(std::vector<Hit> hits, cache_.Search(q, inner, io, where ? &*where : nullptr, load));
@@ -71,6 +74,49 @@ Result<std::vector<Hit>> ShardImpl::Search(std::span<const float> query, const S
     VECTRON_RETURN_IF_ERROR(store_.FillHits(t, hits, GetOptions{params.include_vector, params.include_metadata}));
   }
   return hits;
+}
+
+Result<std::vector<std::vector<Hit>>> ShardImpl::SearchBatch(std::span<const float> queries,
+                                                             const SearchParams& params, size_t first_query) const {
+  auto which = [first_query](size_t i) { return "query " + std::to_string(first_query + i); };
+  const CollectionConfig& cfg = config();
+  const size_t dim = cfg.dim, nq = queries.size() / dim;
+  if (queries.size() % dim != 0)
+    return Status::InvalidArgument("queries hold " + std::to_string(queries.size()) +
+                                   " floats, not a multiple of the dimension " + std::to_string(dim));
+  std::vector<std::vector<Hit>> out(nq);
+  if (!params.exact && !cache_.always_exact()) {
+    for (size_t i = 0; i < nq; ++i) {
+      auto r = Search(queries.subspan(i * dim, dim), params);
+      if (!r.ok()) return r.status().WithContext(which(i));
+      out[i] = std::move(r).value();
+    }
+    return out;
+  }
+  std::vector<float> q(queries.begin(), queries.end());
+  for (size_t i = 0; i < nq; ++i) {
+    std::span<float> row(q.data() + i * dim, dim);
+    VECTRON_RETURN_IF_ERROR(ValidateSearch(row, params, cfg).WithContext(which(i)));
+    if (cfg.metric == Metric::kCosine) Normalize(row);
+  }
+  VECTRON_ASSIGN_OR_RETURN(auto where, ParseWhere(params.where));
+  VECTRON_RETURN_IF_ERROR(sync_.MaybeRefresh());
+  std::optional<ReadTxn> rt;  // the snapshot a filter reads metadata from
+  payload::MetadataLoader load;
+  if (where) VECTRON_RETURN_IF_ERROR(BeginMetadataRead(&rt, &load));
+  SearchParams inner = params;  // offset: the first k + offset hits, then skip offset
+  inner.k = params.k + params.offset;
+  VECTRON_ASSIGN_OR_RETURN(out, cache_.SearchBatchExact(q, inner, where ? &*where : nullptr, load));
+  std::optional<ReadTxn> ft;
+  if (params.include_metadata || params.include_vector) {
+    VECTRON_ASSIGN_OR_RETURN(ReadTxn t, ReadTxn::Begin(store_.env()));
+    ft.emplace(std::move(t));
+  }
+  for (auto& hits : out) {
+    TrimHits(hits, params);
+    if (ft) VECTRON_RETURN_IF_ERROR(store_.FillHits(*ft, hits, GetOptions{params.include_vector, params.include_metadata}));
+  }
+  return out;
 }
 
 Result<std::vector<std::optional<Point>>> ShardImpl::Get(std::span<const std::string> ids,

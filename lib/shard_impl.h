@@ -41,6 +41,16 @@ class ShardImpl final : public Shard {
   Status Apply(const WriteBatch& batch, uint64_t log_index) override;
   Result<LoggedOutcome> ApplyLogged(const LoggedCommand& cmd, uint64_t log_index, const RequestId& request) override;
   Result<std::vector<Hit>> Search(std::span<const float> query, const SearchParams& params) const override;
+  // Many queries (rows laid end to end) at once, each answered as Search answers it. An
+  // exact search, or any search of a flat shard, makes one pass over the vectors for
+  // all of them (IndexCache::SearchBatchExact); others run one by one.
+  // Errors: as Search's, naming the query (numbered from `first_query`).
+  Result<std::vector<std::vector<Hit>>> SearchBatch(std::span<const float> queries, const SearchParams& params,
+                                                    size_t first_query = 0) const;
+  // True if this shard's searches are exact whatever the options (a flat index).
+  bool always_exact() const { return cache_.always_exact(); }
+  // Begins the snapshot a filter reads metadata from (`*rt`) and its loader.
+  Status BeginMetadataRead(std::optional<storage::ReadTxn>* rt, payload::MetadataLoader* load) const;
   Result<std::vector<std::optional<Point>>> Get(std::span<const std::string> ids,
                                                 const GetOptions& options) const override;
   Result<uint64_t> Count(std::string_view where) const override;

@@ -36,6 +36,10 @@ struct BenchOptions {
   std::vector<double> selectivities;
   std::vector<std::string> correlations = {"uncorrelated", "correlated"};
   FilterStrategy filter_strategy = FilterStrategy::kAuto;
+  // `bench search --exact-batch`: exact search of all queries, through
+  // Collection::SearchBatch (one pass over the vectors per block of queries) and as one
+  // exact Collection::Search per query (on the same threads), QPS of each and the ratio.
+  bool exact_batch = false;
 };
 
 // Runs the benchmark and prints a table (or JSON lines). Returns a process exit code.

@@ -62,6 +62,12 @@ void AddSearchBenchOptions(CLI::App* cmd, SearchBenchOptions& o) {
   cmd->add_flag("--json", bo.json, "One JSON object per line");
 }
 
+void AddSearchBench(CLI::App* cmd, SearchBenchOptions& o) {
+  AddSearchBenchOptions(cmd, o);
+  cmd->add_flag("--exact-batch", o.bench.exact_batch,
+                "Exact search: all queries in one batch (one pass) vs one exact search per query");
+}
+
 void AddFilteredBench(CLI::App* cmd, SearchBenchOptions& o) {
   AddSearchBenchOptions(cmd, o);
   cmd->add_option("--selectivity", o.selectivities,
@@ -167,7 +173,7 @@ void AddBenchCommands(CLI::App& app, Commands& out) {
   CLI::App* bench = app.add_subcommand("bench", "Developer benchmarks (figures in docs/benchmarks.md)");
   bench->require_subcommand(1);
   AddCommand<SearchBenchOptions>(*bench, out, "search", "Recall and QPS vs raw hnswlib on an fvecs dataset",
-                                 AddSearchBenchOptions, RunSearchBench);
+                                 AddSearchBench, RunSearchBench);
   AddCommand<SearchBenchOptions>(*bench, out, "filtered",
                                  "Filtered search: recall and QPS per filter selectivity and correlation",
                                  AddFilteredBench, RunFilteredBench);

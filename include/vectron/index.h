@@ -92,6 +92,17 @@ class Index {
   // Exact search restricted to `labels` (unknown or deleted labels are skipped).
   virtual std::vector<Neighbor> SearchAmong(std::span<const float> query, size_t k,
                                             std::span<const uint32_t> labels) const = 0;
+  // The k nearest of each query (rows of dim() floats laid end to end), as Search
+  // answers each. With `exact`, HnswIndex and FlatIndex read every vector once per
+  // block of queries rather than once per query (one pass, four queries per kernel
+  // call), many times faster for large batches.
+  virtual std::vector<std::vector<Neighbor>> SearchBatch(std::span<const float> queries, size_t k,
+                                                         const IndexSearchOptions& options) const {
+    const size_t d = dim(), nq = d ? queries.size() / d : 0;
+    std::vector<std::vector<Neighbor>> out(nq);
+    for (size_t i = 0; i < nq; ++i) out[i] = Search(queries.subspan(i * d, d), k, options);
+    return out;
+  }
   // Live (visible) vectors.
   virtual size_t size() const = 0;
   // Slots freed by Remove and not yet reused (always 0 for FlatIndex, which compacts).

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <unordered_map>
 
+#include "index/batch_scan.h"
 #include "index/distance.h"
 #include "index/top_k.h"
 #include "util/mutex.h"
@@ -88,6 +89,16 @@ class FlatIndex final : public Index {
       top.Push(label, IndexDistance(metric_, query.data(), data_.data() + i * dim_, dim_));
     }
     return top.Take();
+  }
+
+  // Flat search is exact whatever the options: one pass over the rows for all queries.
+  std::vector<std::vector<Neighbor>> SearchBatch(std::span<const float> queries, size_t k,
+                                                 const IndexSearchOptions& options) const override {
+    ReaderLock lock(mu_);
+    return BatchScan(
+        queries, dim_, k, metric_ == Metric::kL2, labels_.size(), [&](size_t r) { return data_.data() + r * dim_; },
+        [&](size_t r) { return !options.filter || options.filter->Allows(labels_[r]); },
+        [&](size_t r) { return labels_[r]; });
   }
 
   std::vector<Neighbor> SearchAmong(std::span<const float> query, size_t k,

@@ -107,6 +107,18 @@ using graph_search_internal::VisitedSet;
 // How many neighbours ahead the vector (or code) of a neighbour is prefetched.
 constexpr size_t kPrefetchAhead = 4;
 
+// Computes the distances of `ids[0..m)` (prefetching a few ahead) and inserts those the
+// pool admits.
+template <class Dist>
+inline void OfferAll(const Dist& dist, const uint32_t* ids, size_t m, CandidatePool& pool) {
+  for (size_t i = 0; i < std::min(m, kPrefetchAhead); ++i) dist.Prefetch(ids[i]);
+  for (size_t i = 0; i < m; ++i) {
+    if (i + kPrefetchAhead < m) dist.Prefetch(ids[i + kPrefetchAhead]);
+    const float d = dist(ids[i]);
+    if (pool.Admits(d)) pool.Insert(ids[i], d);
+  }
+}
+
 // The common case: no deleted node, no filter.
 template <class Dist>
 void SearchBaseClean(const GraphView& g, const Dist& dist, Candidate entry, size_t ef, SearchScratch& scratch,
@@ -126,12 +138,7 @@ void SearchBaseClean(const GraphView& g, const Dist& dist, Candidate entry, size
     size_t m = 0;
     for (uint32_t i = 0; i < n; ++i)
       if (!visited.TestAndSet(links[i])) fresh[m++] = links[i];
-    for (size_t i = 0; i < std::min(m, kPrefetchAhead); ++i) dist.Prefetch(fresh[i]);
-    for (size_t i = 0; i < m; ++i) {
-      if (i + kPrefetchAhead < m) dist.Prefetch(fresh[i + kPrefetchAhead]);
-      const float d = dist(fresh[i]);
-      if (pool.Admits(d)) pool.Insert(fresh[i], d);
-    }
+    OfferAll(dist, fresh, m, pool);
   }
   pool.Export(out);
 }
@@ -263,12 +270,7 @@ bool SearchBaseFilterFirst(const GraphView& g, const Dist& dist, const std::vect
       out->clear();
       return false;
     }
-    for (size_t i = 0; i < std::min(m, kPrefetchAhead); ++i) dist.Prefetch(fresh[i]);
-    for (size_t i = 0; i < m; ++i) {
-      if (i + kPrefetchAhead < m) dist.Prefetch(fresh[i + kPrefetchAhead]);
-      const float d = dist(fresh[i]);
-      if (pool.Admits(d)) pool.Insert(fresh[i], d);
-    }
+    OfferAll(dist, fresh, m, pool);
   }
   pool.Export(out);
   return true;

@@ -15,6 +15,7 @@
 #include <queue>
 #include <utility>
 
+#include "index/batch_scan.h"
 #include "index/graph_search.h"
 #include "index/huge_pages.h"
 #include "index/kernels.h"
@@ -337,6 +338,18 @@ class HnswIndexImpl final : public HnswIndex {
     return out;
   }
 
+  std::vector<std::vector<Neighbor>> SearchBatch(std::span<const float> queries, size_t k,
+                                                 const IndexSearchOptions& options) const override {
+    if (!options.exact) return Index::SearchBatch(queries, k, options);
+    ReaderLock lock(mu_);
+    std::vector<uint32_t> ids;
+    ExactScanIds(options.filter, &ids);
+    const GraphView g = View();
+    return BatchScan(
+        queries, dim_, k, metric_ == Metric::kL2, ids.size(), [&](size_t r) { return g.Vector(ids[r]); },
+        [&](size_t r) { return !g.Unreturnable(ids[r]); }, [&](size_t r) { return g.Label(ids[r]); });
+  }
+
   std::vector<Neighbor> SearchAmong(std::span<const float> query, size_t k,
                                     std::span<const uint32_t> labels) const override {
     ReaderLock lock(mu_);
@@ -414,19 +427,8 @@ class HnswIndexImpl final : public HnswIndex {
   std::vector<Neighbor> SearchExact(const float* q, size_t k, const LabelFilter* filter) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     if (k == 0 || limit_ == 0) return {};
-    // The ids to compare, in memory order, so that the vectors stream in (prefetched a
-    // few ahead). With a filter, the set bits of its mask over internal ids.
     thread_local std::vector<uint32_t> ids;
-    ids.clear();
-    if (filter) {
-      const auto mask = CachedAllowedMask(*filter);
-      for (size_t w = 0; w < mask->size(); ++w)
-        for (uint64_t bits = (*mask)[w]; bits; bits &= bits - 1)
-          ids.push_back(static_cast<uint32_t>(w * 64 + static_cast<size_t>(std::countr_zero(bits))));
-    } else {
-      ids.resize(limit_);
-      for (uint32_t i = 0; i < limit_; ++i) ids[i] = i;
-    }
+    ExactScanIds(filter, &ids);
     const GraphView g = View();
     const FloatDistance dist(g, q, dim_, metric_ == Metric::kL2, ActiveKernels());
     constexpr size_t kAhead = 8;
@@ -442,6 +444,21 @@ class HnswIndexImpl final : public HnswIndex {
       top.Push(g.Label(id), d);
     }
     return top.Take();
+  }
+
+  // The ids an exact search compares, in memory order, so that the vectors stream in:
+  // every published id, or with a filter the set bits of its mask over internal ids.
+  void ExactScanIds(const LabelFilter* filter, std::vector<uint32_t>* ids) const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    ids->clear();
+    if (filter) {
+      const auto mask = CachedAllowedMask(*filter);
+      for (size_t w = 0; w < mask->size(); ++w)
+        for (uint64_t bits = (*mask)[w]; bits; bits &= bits - 1)
+          ids->push_back(static_cast<uint32_t>(w * 64 + static_cast<size_t>(std::countr_zero(bits))));
+    } else {
+      ids->resize(limit_);
+      for (uint32_t i = 0; i < limit_; ++i) (*ids)[i] = i;
+    }
   }
 
   // hnswlib's memory as the search code reads it.

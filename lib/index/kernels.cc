@@ -48,20 +48,29 @@ float IpDistanceHnswScalar(const void* a, const void* b, const void* dim_param) 
   return 1.0f - DotScalar(static_cast<const float*>(a), static_cast<const float*>(b), *static_cast<const size_t*>(dim_param));
 }
 
+void L2SqrX4Scalar(const float* x, const float* const* q, size_t dim, float* out) {
+  for (size_t j = 0; j < 4; ++j) out[j] = L2SqrScalar(x, q[j], dim);
+}
+
+void DotX4Scalar(const float* x, const float* const* q, size_t dim, float* out) {
+  for (size_t j = 0; j < 4; ++j) out[j] = DotScalar(x, q[j], dim);
+}
+
 }  // namespace kernels
 
 namespace {
 
 using namespace kernels;
 
-constexpr Kernels kScalarKernels{SimdLevel::kScalar, L2SqrScalar, DotScalar, DotU8S8Scalar, L2SqrHnswScalar,
-                                 IpDistanceHnswScalar};
+constexpr Kernels kScalarKernels{SimdLevel::kScalar, L2SqrScalar,          DotScalar,   DotU8S8Scalar,
+                                 L2SqrHnswScalar,    IpDistanceHnswScalar, L2SqrX4Scalar, DotX4Scalar};
 #if defined(VECTRON_X86_KERNELS)
-constexpr Kernels kAvx2Kernels{SimdLevel::kAvx2, L2SqrAvx2, DotAvx2, DotU8S8Avx2, L2SqrHnswAvx2, IpDistanceHnswAvx2};
-constexpr Kernels kAvx512Kernels{SimdLevel::kAvx512, L2SqrAvx512, DotAvx512, DotU8S8Avx512, L2SqrHnswAvx512,
-                                 IpDistanceHnswAvx512};
-constexpr Kernels kAvx512VnniKernels{SimdLevel::kAvx512Vnni, L2SqrAvx512, DotAvx512, DotU8S8Avx512Vnni,
-                                     L2SqrHnswAvx512, IpDistanceHnswAvx512};
+constexpr Kernels kAvx2Kernels{SimdLevel::kAvx2, L2SqrAvx2,          DotAvx2,     DotU8S8Avx2,
+                               L2SqrHnswAvx2,    IpDistanceHnswAvx2, L2SqrX4Avx2, DotX4Avx2};
+constexpr Kernels kAvx512Kernels{SimdLevel::kAvx512, L2SqrAvx512,          DotAvx512,     DotU8S8Avx512,
+                                 L2SqrHnswAvx512,    IpDistanceHnswAvx512, L2SqrX4Avx512, DotX4Avx512};
+constexpr Kernels kAvx512VnniKernels{SimdLevel::kAvx512Vnni, L2SqrAvx512,          DotAvx512,     DotU8S8Avx512Vnni,
+                                     L2SqrHnswAvx512,        IpDistanceHnswAvx512, L2SqrX4Avx512, DotX4Avx512};
 #endif
 
 std::atomic<const Kernels*> g_active{nullptr};

@@ -42,6 +42,10 @@ struct Kernels {
   // 1 - dot (hnswlib's inner-product distance).
   float (*l2_sqr_hnsw)(const void* a, const void* b, const void* dim_param);
   float (*ip_distance_hnsw)(const void* a, const void* b, const void* dim_param);
+  // One row against four queries at once (batch search): out[j] = l2_sqr(x, q[j]) and
+  // dot(x, q[j]). Each element of x is loaded once for the four.
+  void (*l2_sqr_x4)(const float* x, const float* const* q, size_t dim, float* out);
+  void (*dot_x4)(const float* x, const float* const* q, size_t dim, float* out);
 };
 
 // The best level this CPU (and this build) supports.

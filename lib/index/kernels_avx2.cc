@@ -100,4 +100,44 @@ float IpDistanceHnswAvx2(const void* a, const void* b, const void* dim_param) {
   return 1.0f - DotAvx2(static_cast<const float*>(a), static_cast<const float*>(b), *static_cast<const size_t*>(dim_param));
 }
 
+// Four accumulators, one per query; x is loaded once per 8 elements for all four.
+template <bool kL2>
+static inline void X4Avx2(const float* x, const float* const* q, size_t dim, float* out) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
+  const float *q0 = q[0], *q1 = q[1], *q2 = q[2], *q3 = q[3];
+  auto step = [&](__m256 xv, __m256 a0, __m256 a1, __m256 a2, __m256 a3) {
+    if constexpr (kL2) {
+      a0 = _mm256_sub_ps(xv, a0);
+      a1 = _mm256_sub_ps(xv, a1);
+      a2 = _mm256_sub_ps(xv, a2);
+      a3 = _mm256_sub_ps(xv, a3);
+      s0 = _mm256_fmadd_ps(a0, a0, s0);
+      s1 = _mm256_fmadd_ps(a1, a1, s1);
+      s2 = _mm256_fmadd_ps(a2, a2, s2);
+      s3 = _mm256_fmadd_ps(a3, a3, s3);
+    } else {
+      s0 = _mm256_fmadd_ps(xv, a0, s0);
+      s1 = _mm256_fmadd_ps(xv, a1, s1);
+      s2 = _mm256_fmadd_ps(xv, a2, s2);
+      s3 = _mm256_fmadd_ps(xv, a3, s3);
+    }
+  };
+  size_t i = 0;
+  for (; i + 8 <= dim; i += 8)
+    step(_mm256_loadu_ps(x + i), _mm256_loadu_ps(q0 + i), _mm256_loadu_ps(q1 + i), _mm256_loadu_ps(q2 + i),
+         _mm256_loadu_ps(q3 + i));
+  if (i < dim) {
+    __m256i m = TailMask(dim - i);
+    step(_mm256_maskload_ps(x + i, m), _mm256_maskload_ps(q0 + i, m), _mm256_maskload_ps(q1 + i, m),
+         _mm256_maskload_ps(q2 + i, m), _mm256_maskload_ps(q3 + i, m));
+  }
+  out[0] = HorizontalSum(s0);
+  out[1] = HorizontalSum(s1);
+  out[2] = HorizontalSum(s2);
+  out[3] = HorizontalSum(s3);
+}
+
+void L2SqrX4Avx2(const float* x, const float* const* q, size_t dim, float* out) { X4Avx2<true>(x, q, dim, out); }
+void DotX4Avx2(const float* x, const float* const* q, size_t dim, float* out) { X4Avx2<false>(x, q, dim, out); }
+
 }  // namespace vectron::kernels

@@ -88,4 +88,44 @@ float IpDistanceHnswAvx512(const void* a, const void* b, const void* dim_param) 
   return 1.0f - DotAvx512(static_cast<const float*>(a), static_cast<const float*>(b), *static_cast<const size_t*>(dim_param));
 }
 
+// Four accumulators, one per query; x is loaded once per 16 elements for all four.
+template <bool kL2>
+static inline void X4Avx512(const float* x, const float* const* q, size_t dim, float* out) {
+  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps(), s2 = _mm512_setzero_ps(), s3 = _mm512_setzero_ps();
+  const float *q0 = q[0], *q1 = q[1], *q2 = q[2], *q3 = q[3];
+  auto step = [&](__m512 xv, __m512 a0, __m512 a1, __m512 a2, __m512 a3) {
+    if constexpr (kL2) {
+      a0 = _mm512_sub_ps(xv, a0);
+      a1 = _mm512_sub_ps(xv, a1);
+      a2 = _mm512_sub_ps(xv, a2);
+      a3 = _mm512_sub_ps(xv, a3);
+      s0 = _mm512_fmadd_ps(a0, a0, s0);
+      s1 = _mm512_fmadd_ps(a1, a1, s1);
+      s2 = _mm512_fmadd_ps(a2, a2, s2);
+      s3 = _mm512_fmadd_ps(a3, a3, s3);
+    } else {
+      s0 = _mm512_fmadd_ps(xv, a0, s0);
+      s1 = _mm512_fmadd_ps(xv, a1, s1);
+      s2 = _mm512_fmadd_ps(xv, a2, s2);
+      s3 = _mm512_fmadd_ps(xv, a3, s3);
+    }
+  };
+  size_t i = 0;
+  for (; i + 16 <= dim; i += 16)
+    step(_mm512_loadu_ps(x + i), _mm512_loadu_ps(q0 + i), _mm512_loadu_ps(q1 + i), _mm512_loadu_ps(q2 + i),
+         _mm512_loadu_ps(q3 + i));
+  if (i < dim) {
+    __mmask16 m = Mask16(dim - i);
+    step(_mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, q0 + i), _mm512_maskz_loadu_ps(m, q1 + i),
+         _mm512_maskz_loadu_ps(m, q2 + i), _mm512_maskz_loadu_ps(m, q3 + i));
+  }
+  out[0] = _mm512_reduce_add_ps(s0);
+  out[1] = _mm512_reduce_add_ps(s1);
+  out[2] = _mm512_reduce_add_ps(s2);
+  out[3] = _mm512_reduce_add_ps(s3);
+}
+
+void L2SqrX4Avx512(const float* x, const float* const* q, size_t dim, float* out) { X4Avx512<true>(x, q, dim, out); }
+void DotX4Avx512(const float* x, const float* const* q, size_t dim, float* out) { X4Avx512<false>(x, q, dim, out); }
+
 }  // namespace vectron::kernels

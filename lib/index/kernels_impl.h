@@ -15,6 +15,8 @@ float DotScalar(const float* a, const float* b, size_t dim);
 int32_t DotU8S8Scalar(const uint8_t* a, const int8_t* b, size_t dim);
 float L2SqrHnswScalar(const void* a, const void* b, const void* dim_param);
 float IpDistanceHnswScalar(const void* a, const void* b, const void* dim_param);
+void L2SqrX4Scalar(const float* x, const float* const* q, size_t dim, float* out);
+void DotX4Scalar(const float* x, const float* const* q, size_t dim, float* out);
 
 #if defined(VECTRON_X86_KERNELS)
 float L2SqrAvx2(const float* a, const float* b, size_t dim);
@@ -22,12 +24,16 @@ float DotAvx2(const float* a, const float* b, size_t dim);
 int32_t DotU8S8Avx2(const uint8_t* a, const int8_t* b, size_t dim);
 float L2SqrHnswAvx2(const void* a, const void* b, const void* dim_param);
 float IpDistanceHnswAvx2(const void* a, const void* b, const void* dim_param);
+void L2SqrX4Avx2(const float* x, const float* const* q, size_t dim, float* out);
+void DotX4Avx2(const float* x, const float* const* q, size_t dim, float* out);
 
 float L2SqrAvx512(const float* a, const float* b, size_t dim);
 float DotAvx512(const float* a, const float* b, size_t dim);
 int32_t DotU8S8Avx512(const uint8_t* a, const int8_t* b, size_t dim);
 float L2SqrHnswAvx512(const void* a, const void* b, const void* dim_param);
 float IpDistanceHnswAvx512(const void* a, const void* b, const void* dim_param);
+void L2SqrX4Avx512(const float* x, const float* const* q, size_t dim, float* out);
+void DotX4Avx512(const float* x, const float* const* q, size_t dim, float* out);
 
 int32_t DotU8S8Avx512Vnni(const uint8_t* a, const int8_t* b, size_t dim);
 #endif

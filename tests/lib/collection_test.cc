@@ -604,3 +604,87 @@ TEST_CASE("a collection with sq8 quantization keeps it through rebuilds, reopeni
   REQUIRE(c->Compact().ok());
   check(*c, "compacted");
 }
+
+TEST_CASE("exact batch search in one pass answers as each exact search does, across shards, filters and offsets") {
+  TempDir dir;
+  auto db = OpenDb(dir.path());
+  for (Metric metric : {Metric::kL2, Metric::kCosine, Metric::kIP}) {
+    for (uint32_t shards : {1u, 3u}) {
+      CAPTURE(MetricName(metric));
+      CAPTURE(shards);
+      CollectionConfig cfg = testing::SmallConfig(12, metric);
+      cfg.shards = shards;
+      cfg.flat_max_points = 100;  // HNSW shards: the one-pass path is the exact one
+      const std::string name = std::string("b") + std::string(MetricName(metric)) + std::to_string(shards);
+      Collection* c = Create(*db, name, cfg);
+      UpsertRange(*c, 0, 900);
+      std::vector<std::string> gone;
+      for (int i = 0; i < 900; i += 13) gone.push_back(Id(i));
+      REQUIRE(c->Delete(gone).ok());
+      std::vector<float> qs;
+      const int nq = 11;  // not a multiple of the kernels' four
+      for (int i = 0; i < nq; ++i) {
+        auto v = VectorForId(Id(1000 + i), 12);
+        qs.insert(qs.end(), v.begin(), v.end());
+      }
+      for (const char* where : {"", R"({"tag": "t1"})"}) {
+        for (int offset : {0, 3}) {
+          CAPTURE(where);
+          CAPTURE(offset);
+          SearchParams sp;
+          sp.k = 7;
+          sp.offset = offset;
+          sp.exact = true;
+          sp.where = where;
+          sp.include_metadata = true;
+          auto batch = c->SearchBatch(qs, sp, 2);
+          REQUIRE_MESSAGE(batch.ok(), batch.status().ToString());
+          REQUIRE(batch->size() == nq);
+          for (int i = 0; i < nq; ++i) {
+            auto single = c->Search(std::span<const float>(qs.data() + i * 12, 12), sp).value();
+            REQUIRE(single.size() == (*batch)[i].size());
+            for (size_t j = 0; j < single.size(); ++j) {
+              CHECK(single[j].id == (*batch)[i][j].id);
+              CHECK(single[j].score == doctest::Approx((*batch)[i][j].score).epsilon(1e-4));
+              CHECK(single[j].metadata == (*batch)[i][j].metadata);
+              CHECK(std::find(gone.begin(), gone.end(), single[j].id) == gone.end());
+            }
+          }
+        }
+      }
+      // A bad query is named by its place in the whole batch; nothing is answered.
+      std::vector<float> bad = qs;
+      bad[9 * 12 + 4] = std::nanf("");
+      SearchParams sp;
+      sp.k = 3;
+      sp.exact = true;
+      auto r = c->SearchBatch(bad, sp, 2);
+      REQUIRE(r.status().IsInvalidArgument());
+      CHECK(r.status().message().find("query 9") != std::string::npos);
+    }
+  }
+}
+
+TEST_CASE("batch search of a flat collection takes the one-pass path and agrees with single searches") {
+  TempDir dir;
+  auto db = OpenDb(dir.path());
+  CollectionConfig cfg = testing::SmallConfig(16);
+  cfg.shards = 2;
+  Collection* c = Create(*db, "flat", cfg);  // below flat_max_points: flat shards
+  UpsertRange(*c, 0, 400);
+  REQUIRE(c->Stats().value().index_kind == "flat");
+  std::vector<float> qs;
+  for (int i = 0; i < 9; ++i) {
+    auto v = VectorForId(Id(i * 31), 16);
+    qs.insert(qs.end(), v.begin(), v.end());
+  }
+  SearchParams sp;
+  sp.k = 4;
+  auto batch = c->SearchBatch(qs, sp, 1).value();
+  for (int i = 0; i < 9; ++i) {
+    auto single = c->Search(std::span<const float>(qs.data() + i * 16, 16), sp).value();
+    REQUIRE(single.size() == batch[i].size());
+    CHECK(batch[i][0].id == Id(i * 31));
+    for (size_t j = 0; j < single.size(); ++j) CHECK(single[j].id == batch[i][j].id);
+  }
+}

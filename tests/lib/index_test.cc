@@ -383,3 +383,45 @@ TEST_CASE("a filter's cached mask follows the index when labels come, go and mov
   REQUIRE(top.size() == 1);
   CHECK(top[0].label == 120);
 }
+
+TEST_CASE("exact batch search equals exact single searches, for hnsw (with deletions and a filter) and flat") {
+  const uint32_t dim = 20;
+  const size_t n = 700, nq = 9;
+  auto data = testing::RandomVectors(n, dim, 51);
+  auto queries = testing::RandomVectors(nq, dim, 52);
+  std::set<uint32_t> odd;
+  for (uint32_t l = 1; l < n; l += 2) odd.insert(l);
+  const SetFilter filter(odd, 0);
+  for (Metric m : {Metric::kL2, Metric::kIP}) {
+    for (int kind = 0; kind < 2; ++kind) {
+      CAPTURE(kind);
+      std::unique_ptr<Index> idx = kind == 0 ? NewFlatIndex(dim, m) : NewHnswIndex(dim, m, {}, 64);
+      REQUIRE(idx->Upsert(Iota(n), data, 1).ok());
+      REQUIRE(idx->Remove(std::vector<uint64_t>{3, 4, 5, 100}).ok());
+      for (const LabelFilter* f : {static_cast<const LabelFilter*>(nullptr), static_cast<const LabelFilter*>(&filter)}) {
+        IndexSearchOptions o;
+        o.exact = true;
+        o.filter = f;
+        const auto batch = idx->SearchBatch(queries, 6, o);
+        REQUIRE(batch.size() == nq);
+        for (size_t q = 0; q < nq; ++q) {
+          const auto single = idx->Search(std::span<const float>(queries.data() + q * dim, dim), 6, o);
+          REQUIRE(single.size() == batch[q].size());
+          for (size_t j = 0; j < single.size(); ++j) {
+            CHECK(single[j].label == batch[q][j].label);
+            CHECK(single[j].distance == doctest::Approx(batch[q][j].distance).epsilon(1e-4));
+            CHECK(batch[q][j].label != 3);
+            CHECK(batch[q][j].label != 100);
+            if (f) CHECK(batch[q][j].label % 2 == 1);
+          }
+        }
+      }
+      IndexSearchOptions o;
+      o.exact = true;
+      const auto none = idx->SearchBatch(queries, 0, o);
+      CHECK(none.size() == nq);
+      for (const auto& r : none) CHECK(r.empty());
+      CHECK(idx->SearchBatch(std::span<const float>(), 3, o).empty());
+    }
+  }
+}

@@ -63,6 +63,38 @@ TEST_CASE("float kernels of every level match a double-precision reference") {
   }
 }
 
+TEST_CASE("the four-query kernels of every level match a double-precision reference") {
+  std::mt19937_64 rng(9);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  for (size_t dim : kDims) {
+    // Unaligned rows: each starts one float after a multiple of dim + 1.
+    std::vector<float> buf(5 * (dim + 1) + 1);
+    for (auto& v : buf) v = g(rng);
+    const float* x = buf.data() + 1;
+    const float* q[4];
+    for (size_t j = 0; j < 4; ++j) q[j] = buf.data() + 1 + (j + 1) * (dim + 1);
+    for (const Kernels* k : SupportedLevels()) {
+      CAPTURE(SimdLevelName(k->level));
+      CAPTURE(dim);
+      float l2[4], dot[4];
+      k->l2_sqr_x4(x, q, dim, l2);
+      k->dot_x4(x, q, dim, dot);
+      for (size_t j = 0; j < 4; ++j) {
+        double rl2 = 0, rdot = 0, scale = 0;
+        for (size_t i = 0; i < dim; ++i) {
+          double d = double{x[i]} - q[j][i];
+          rl2 += d * d;
+          rdot += double{x[i]} * q[j][i];
+          scale += std::abs(double{x[i]} * q[j][i]) + d * d;
+        }
+        const double tol = 1e-5 * scale + 1e-6;
+        CHECK(std::abs(l2[j] - rl2) <= tol);
+        CHECK(std::abs(dot[j] - rdot) <= tol);
+      }
+    }
+  }
+}
+
 TEST_CASE("int8 kernels of every level equal exact integer arithmetic") {
   std::mt19937_64 rng(11);
   std::uniform_int_distribution<int> u8(0, 255), s8(-127, 127);
