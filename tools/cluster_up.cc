@@ -35,7 +35,7 @@ struct Proc {
   bool tls = false;  // A gateway serving HTTPS (its certificate in DIR/<name>/tls/cert.pem).
   std::vector<std::string> argv;
   pid_t pid = -1;
-  std::string rpc;  // A gateway's RPC address.
+  std::string rpc = "";  // A gateway's RPC address.
 };
 
 // The address of the first "ready on A.B.C.D:PORT[ (tls)]" in a daemon's log; false if none yet (no

@@ -95,10 +95,14 @@ class FlatIndex final : public Index {
   std::vector<std::vector<Neighbor>> SearchBatch(std::span<const float> queries, size_t k,
                                                  const IndexSearchOptions& options) const override {
     ReaderLock lock(mu_);
+    // Read under the lock here: the analysis does not follow it into the lambdas.
+    const float* data = data_.data();
+    const uint64_t* labels = labels_.data();
+    const size_t dim = dim_;
     return BatchScan(
-        queries, dim_, k, metric_ == Metric::kL2, labels_.size(), [&](size_t r) { return data_.data() + r * dim_; },
-        [&](size_t r) { return !options.filter || options.filter->Allows(labels_[r]); },
-        [&](size_t r) { return labels_[r]; });
+        queries, dim, k, metric_ == Metric::kL2, labels_.size(), [&](size_t r) { return data + r * dim; },
+        [&](size_t r) { return !options.filter || options.filter->Allows(labels[r]); },
+        [&](size_t r) { return labels[r]; });
   }
 
   std::vector<Neighbor> SearchAmong(std::span<const float> query, size_t k,
