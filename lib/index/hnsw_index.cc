@@ -229,19 +229,48 @@ class HnswIndexImpl final : public HnswIndex {
   // Inserts labels that hnswlib does not know, in parallel. hnswlib's addPoint of new
   // labels is safe to call concurrently (per-node locks), and next to our searches
   // (graph_search.h); REQUIRES: room for all of them (Grow).
+  //
+  // hnswlib 0.6.2's addPoint reads the entry point after releasing its `global` lock,
+  // while an insert that raises the top level writes it under that lock: a data race
+  // between parallel inserts (found by ThreadSanitizer). So no parallel insert may
+  // raise the top level. The levels are drawn here first, single-threaded, from
+  // hnswlib's own generator and distribution; the points that raise the top level go in
+  // one at a time, the rest in parallel with their level given (level 0 is forced by
+  // drawing with mult_ 0, since addPoint takes only a positive level as given).
   static Status AddNew(hnswlib::HierarchicalNSW<float>& graph, std::span<const uint64_t> labels,
                        std::span<const float> vectors, unsigned threads) {
-    const size_t dim = labels.empty() ? 0 : vectors.size() / labels.size();
+    const size_t n = labels.size(), dim = n == 0 ? 0 : vectors.size() / n;
     std::mutex err_mu;
     Status first_error;
-    ParallelFor(labels.size(), labels.size() < 64 ? 1 : threads, [&](size_t i) {
+    auto add = [&](size_t i, int level) {
       try {
-        graph.addPoint(vectors.data() + i * dim, labels[i]);
+        graph.addPoint(vectors.data() + i * dim, labels[i], level);
       } catch (const std::exception& e) {
         std::lock_guard g(err_mu);
         if (first_error.ok()) first_error = Status::Internal(std::string("hnswlib addPoint: ") + e.what());
       }
-    });
+    };
+    if (n < 64 || ResolveThreads(threads) <= 1) {
+      for (size_t i = 0; i < n; ++i) add(i, -1);  // hnswlib draws the level
+      return first_error;
+    }
+    std::vector<int> levels(n);
+    for (size_t i = 0; i < n; ++i) levels[i] = graph.getRandomLevel(graph.mult_);
+    const double mult = graph.mult_;
+    graph.mult_ = 0;  // a drawn level is then 0: only what `levels` says counts
+    int top = graph.cur_element_count ? graph.maxlevel_ : -1;
+    std::vector<size_t> rest;
+    rest.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+      if (levels[i] > top) {
+        add(i, levels[i]);  // raises the top level: alone
+        top = levels[i];
+      } else {
+        rest.push_back(i);
+      }
+    }
+    ParallelFor(rest.size(), threads, [&](size_t j) { add(rest[j], levels[rest[j]]); });
+    graph.mult_ = mult;
     return first_error;
   }
 

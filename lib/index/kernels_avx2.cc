@@ -131,10 +131,9 @@ static inline void X4Avx2(const float* x, const float* const* q, size_t dim, flo
     step(_mm256_maskload_ps(x + i, m), _mm256_maskload_ps(q0 + i, m), _mm256_maskload_ps(q1 + i, m),
          _mm256_maskload_ps(q2 + i, m), _mm256_maskload_ps(q3 + i, m));
   }
-  out[0] = HorizontalSum(s0);
-  out[1] = HorizontalSum(s1);
-  out[2] = HorizontalSum(s2);
-  out[3] = HorizontalSum(s3);
+  // The four sums at once: three pairwise horizontal adds and one 128-bit add.
+  const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(s0, s1), _mm256_hadd_ps(s2, s3));
+  _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
 }
 
 void L2SqrX4Avx2(const float* x, const float* const* q, size_t dim, float* out) { X4Avx2<true>(x, q, dim, out); }

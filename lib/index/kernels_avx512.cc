@@ -119,10 +119,15 @@ static inline void X4Avx512(const float* x, const float* const* q, size_t dim, f
     step(_mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, q0 + i), _mm512_maskz_loadu_ps(m, q1 + i),
          _mm512_maskz_loadu_ps(m, q2 + i), _mm512_maskz_loadu_ps(m, q3 + i));
   }
-  out[0] = _mm512_reduce_add_ps(s0);
-  out[1] = _mm512_reduce_add_ps(s1);
-  out[2] = _mm512_reduce_add_ps(s2);
-  out[3] = _mm512_reduce_add_ps(s3);
+  // The four sums at once: halves added to 8 lanes each, then three pairwise
+  // horizontal adds and one 128-bit add (a reduction per sum would cost about 3x more,
+  // which at 100 dimensions is a third of the call).
+  const __m256 a0 = _mm256_add_ps(_mm512_castps512_ps256(s0), _mm512_extractf32x8_ps(s0, 1));
+  const __m256 a1 = _mm256_add_ps(_mm512_castps512_ps256(s1), _mm512_extractf32x8_ps(s1, 1));
+  const __m256 a2 = _mm256_add_ps(_mm512_castps512_ps256(s2), _mm512_extractf32x8_ps(s2, 1));
+  const __m256 a3 = _mm256_add_ps(_mm512_castps512_ps256(s3), _mm512_extractf32x8_ps(s3, 1));
+  const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+  _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
 }
 
 void L2SqrX4Avx512(const float* x, const float* const* q, size_t dim, float* out) { X4Avx512<true>(x, q, dim, out); }
