@@ -93,8 +93,8 @@ std::vector<Neighbor> RunFilteredSearch(const Index& index, bool graph, std::spa
   // correlated: 22,100 vs 12,600 QPS at ef 16). See docs/filter.md.
   io.two_hop = sel < 0.4 || q.size() >= 256;
   // A walk the planner chose gives up after c/2 distances, and the exact scan answers
-  // instead: a bound on the planner's mistakes (a random distance costs 4-8 streamed
-  // ones, so at worst the query costs a few scans), never met on the benchmarks.
+  // instead: a bound on the planner's mistakes (a random distance costs several
+  // streamed ones, so at worst the query costs a few scans).
   if (params.filter_strategy == FilterStrategy::kAuto) io.max_distances = std::max<uint64_t>(c / 2, 1);
   auto nbrs = index.Search(q, k, io);
   // The graph may not reach every match (a region cut off by deletions): never come
