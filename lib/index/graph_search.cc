@@ -91,7 +91,7 @@ class CandidatePool {
 struct SearchScratch {
   graph_search_internal::VisitedSet visited;
   graph_search_internal::CandidatePool pool;
-  std::vector<Candidate> seeds;  // of the filter-first walk
+  std::vector<uint32_t> seeds;  // of the filter-first walk
 };
 
 SearchScratch& ThreadSearchScratch() {
@@ -106,6 +106,14 @@ using graph_search_internal::VisitedSet;
 
 // How many neighbours ahead the vector (or code) of a neighbour is prefetched.
 constexpr size_t kPrefetchAhead = 4;
+
+// True if node `id` may be returned: published, not staged or deleted, and (with a
+// mask over internal ids) allowed.
+inline bool Returnable(const GraphView& g, const uint64_t* allowed, uint32_t id) {
+  if (id >= g.visible) return false;  // in flight: also past the end of `allowed`
+  if (allowed && !((allowed[id >> 6] >> (id & 63)) & 1)) return false;
+  return !g.Unreturnable(id);
+}
 
 // Computes the distances of `ids[0..m)` (prefetching a few ahead) and inserts those the
 // pool admits.
@@ -165,11 +173,7 @@ bool SearchBaseFiltered(const GraphView& g, const Dist& dist, Candidate entry, c
   VisitedSet& visited = scratch.visited;
   visited.Reset(g.count);
   uint32_t buf[513];  // a link list copied while inserts run (maxM0 ≤ 512)
-  auto allowed = [&](uint32_t id) {
-    if (id >= g.visible) return false;  // in flight: also past the end of o.allowed
-    if (o.allowed && !((o.allowed[id >> 6] >> (id & 63)) & 1)) return false;
-    return !g.Unreturnable(id);
-  };
+  auto allowed = [&](uint32_t id) { return Returnable(g, o.allowed, id); };
   auto bound = [&] { return results.size() < ef ? std::numeric_limits<float>::infinity() : results.top().distance; };
   visited.TestAndSet(entry.id);
   frontier.push(entry);
@@ -212,11 +216,11 @@ bool SearchBaseFiltered(const GraphView& g, const Dist& dist, Candidate entry, c
 // takes its allowed neighbours, then the allowed neighbours of its rejected neighbours
 // (two hops), until twice the node's link count of new candidates are held (measured
 // on glove-100 at 10 %: half that loses recall at equal ef, more costs time). Starts
-// from `seeds` (allowed nodes).
+// from `seeds` (allowed nodes; duplicates are dropped).
 // Returns false, with nothing in `out`, if it gave up at o.max_distances (counted as
 // in SearchBaseFiltered).
 template <class Dist>
-bool SearchBaseFilterFirst(const GraphView& g, const Dist& dist, const std::vector<Candidate>& seeds,
+bool SearchBaseFilterFirst(const GraphView& g, const Dist& dist, std::vector<uint32_t>& seeds,
                            const BaseSearchOptions& o, SearchScratch& scratch, std::vector<Candidate>* out,
                            size_t& spent) {
   const size_t budget = o.max_distances ? o.max_distances : std::numeric_limits<size_t>::max();
@@ -224,15 +228,10 @@ bool SearchBaseFilterFirst(const GraphView& g, const Dist& dist, const std::vect
   CandidatePool& pool = scratch.pool;
   visited.Reset(g.count);
   pool.Reset(std::max<size_t>(o.ef, 1));
-  for (const Candidate& c : seeds) {
-    if (visited.TestAndSet(c.id)) continue;
-    if (pool.Admits(c.distance)) pool.Insert(c.id, c.distance);
-  }
-  auto allowed = [&](uint32_t id) {
-    if (id >= g.visible) return false;
-    if (!((o.allowed[id >> 6] >> (id & 63)) & 1)) return false;
-    return !g.Unreturnable(id);
-  };
+  std::erase_if(seeds, [&](uint32_t id) { return visited.TestAndSet(id); });  // once each
+  OfferAll(dist, seeds.data(), seeds.size(), pool);
+  spent += seeds.size();
+  auto allowed = [&](uint32_t id) { return Returnable(g, o.allowed, id); };
   uint32_t buf[513], buf2[513];  // copies of link lists while inserts run (maxM0 ≤ 512)
   uint32_t fresh[1024];    // ≥ 2·maxM0
   uint32_t rejected[512];  // ≥ maxM0
@@ -316,7 +315,7 @@ bool SearchBase(const GraphView& g, const Dist& dist, Candidate entry, const Bas
   // cost more than the whole search.
   // 64 samples: on glove-100 (200k, 10 %) 32 and 128 measured the same.
   constexpr size_t kSeedSample = 64;
-  std::vector<Candidate>& seeds = scratch.seeds;
+  std::vector<uint32_t>& seeds = scratch.seeds;
   seeds.clear();
   const size_t words = (std::min(g.count, g.visible) + 63) / 64;
   const size_t step = std::max<size_t>(1, words / kSeedSample);
@@ -324,16 +323,9 @@ bool SearchBase(const GraphView& g, const Dist& dist, Candidate entry, const Bas
     const uint64_t bits = options.allowed[w];
     if (!bits) continue;
     const auto id = static_cast<uint32_t>(w * 64 + static_cast<size_t>(std::countr_zero(bits)));
-    if (id < g.visible && !g.Unreturnable(id)) seeds.push_back({0, id});
+    if (Returnable(g, nullptr, id)) seeds.push_back(id);
   }
-  for (size_t i = 0; i < std::min(seeds.size(), kPrefetchAhead); ++i) dist.Prefetch(seeds[i].id);
-  for (size_t i = 0; i < seeds.size(); ++i) {
-    if (i + kPrefetchAhead < seeds.size()) dist.Prefetch(seeds[i + kPrefetchAhead].id);
-    seeds[i].distance = dist(seeds[i].id);
-  }
-  spent += seeds.size();
-  const uint32_t e = entry.id;
-  if (e < g.visible && ((options.allowed[e >> 6] >> (e & 63)) & 1) && !g.Unreturnable(e)) seeds.push_back(entry);
+  if (Returnable(g, options.allowed, entry.id)) seeds.push_back(entry.id);
   if (seeds.empty()) return SearchBaseFiltered(g, dist, entry, options, scratch, out, spent);
   return SearchBaseFilterFirst(g, dist, seeds, options, scratch, out, spent);
 }
