@@ -57,6 +57,11 @@ def main(paths):
                 failed += 1
             if result not in ("OK", "SKIP"):
                 print(f"FAILED: {t.get('name')} ({result}) in {path}", file=sys.stderr)
+                # The log is gone with the CI machine: show what the test said last.
+                said = (out + "\n" + (t.get("stderr") or "")).splitlines()
+                errs = [l for l in said if re.match(r"(E |FAILED |ERROR |_+ test|.*(Error|Sanitizer))", l)]
+                for l in errs[:40] + ["..."] + said[-25:]:
+                    print(f"  | {l[:300]}", file=sys.stderr)
     print(f"{passed} passed, {failed} failed, {skipped} skipped")
     return 1 if failed else 0
 
