@@ -67,6 +67,7 @@ struct Server::Impl {
   std::string tls_cert_path;
   std::unique_ptr<EventLoop> loop;
   std::unique_ptr<WorkerPool> pool;
+  std::unique_ptr<InlineGate> gate;  // On the loop thread; shared by both listeners.
   RequestMetrics metrics;
   std::unique_ptr<RestApi> api;
   std::unique_ptr<HttpServer> http;
@@ -124,6 +125,9 @@ struct Server::Impl {
     g("vectron_worker_queue_depth", "Engine calls waiting for a worker.", pool->queued());
     g("vectron_worker_queue_capacity", "Most engine calls that may wait before 503.", pool->queue_max());
     g("vectron_worker_busy", "Engine calls running.", pool->running());
+    out += "# HELP vectron_inline_requests_total Light requests the event loop ran itself while the workers were "
+           "idle (--no-inline-reads turns this off).\n# TYPE vectron_inline_requests_total counter\n"
+           "vectron_inline_requests_total " + std::to_string(gate->inlined()) + "\n";
     out += "# HELP vectron_connections_refused_total Connections refused at a cap (--max-connections, "
            "--max-connections-per-ip).\n# TYPE vectron_connections_refused_total counter\n";
     out += "vectron_connections_refused_total{cap=\"total\"} " + std::to_string(limiter->refused_total_cap()) + "\n";
@@ -183,9 +187,11 @@ Result<std::unique_ptr<Server>> Server::Open(const ServeOptions& options) {
   impl->loop = std::make_unique<EventLoop>();
   unsigned workers = options.workers ? options.workers : std::max(1u, std::thread::hardware_concurrency());
   impl->pool = std::make_unique<WorkerPool>(workers, options.queue_max);
+  impl->gate = std::make_unique<InlineGate>(*impl->pool, options.inline_reads);
   Impl* self = impl.get();
   ApiOptions ao;
   ao.debug_routes = options.debug_routes;
+  ao.gate = impl->gate.get();
   impl->api = std::make_unique<RestApi>(*impl->db, *impl->pool, impl->metrics, ao, [self] { return self->RuntimeGauges(); },
                                        impl->auth.get());
   const bool log = options.log_requests;
@@ -227,7 +233,8 @@ Result<std::unique_ptr<Server>> Server::Open(const ServeOptions& options) {
     rl.frame_timeout_ms = options.limits.http.request_timeout_ms;
     rl.log_requests = log;
     impl->rpc = std::make_unique<RpcServer>(*impl->loop, *impl->pool,
-                                            RpcEngine{&impl->api->service(), ao.limits, &impl->metrics, impl->auth.get()}, rl);
+                                            RpcEngine{&impl->api->service(), ao.limits, &impl->metrics, impl->auth.get()}, rl,
+                                            impl->gate.get());
     auto [rhost, rport] = ParseHostPort(options.rpc_address).value();
     lo.refusal = EncodeFrame(RpcErrorPayload(0, "unavailable", "too many open connections; retry later"));
     VECTRON_ASSIGN_OR_RETURN(impl->rpc_listener, TcpListener::Listen(*impl->loop, rhost, rport, lo, impl->rpc->Factory()));

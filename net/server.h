@@ -22,6 +22,10 @@ struct ServeOptions {
   std::string rpc_address = "127.0.0.1:7701";   // Empty = no RPC listener.
   unsigned workers = 0;                          // Engine threads; 0 = hardware threads.
   size_t queue_max = 1024;                       // Waiting engine calls before 503.
+  // A light read (one search, a small get) from the only active client, with every
+  // worker idle, runs on the event-loop thread, skipping two thread hand-offs
+  // (net/io/inline_gate.h). False: every engine call goes through the worker pool.
+  bool inline_reads = true;
   PortLimits limits;                             // Both ports: sizes, timeouts, connection caps.
   size_t rpc_max_frame_bytes = 64 << 20;         // Larger frames close the connection.
   size_t rpc_max_inflight = 64;                  // Per connection; past it reading pauses.

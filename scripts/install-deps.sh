@@ -8,7 +8,7 @@ set -euo pipefail
 PKGS=(meson ninja-build pkg-config g++ liblmdb-dev libhnswlib-dev libeigen3-dev
       libabsl-dev libuv1-dev libflatbuffers-dev flatbuffers-compiler libssl-dev
       doctest-dev pybind11-dev python3-dev python3-numpy python3-pytest python3-mesonpy
-      python3-venv python3-pip libroaring-dev libhttp-parser-dev nlohmann-json3-dev
+      python3-venv python3-pip libroaring-dev libhttp-parser-dev nlohmann-json3-dev libsimdjson-dev
       libcli11-dev clang libclang-rt-14-dev python3-hnswlib openssl golang-go
       python3-pandas)  # Collection.to_pandas (its test is skipped without it); no python3-pyarrow in Debian 12
 [ "${1:-}" = "--console" ] && PKGS+=(chromium curl)

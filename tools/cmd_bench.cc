@@ -165,6 +165,8 @@ void AddServeBench(CLI::App* cmd, ServeBenchOptions& o) {
       ->capture_default_str();
   cmd->add_option("--seconds", o.seconds, "Timed seconds per mode and round")->capture_default_str();
   cmd->add_flag("--auth", o.auth, "Also measure HTTP and RPC with auth on (a second server on a copy)");
+  cmd->add_flag("!--no-inline-reads", o.inline_reads,
+                "Serve every request through the worker pool (as `vectron serve --no-inline-reads`)");
 }
 
 }  // namespace

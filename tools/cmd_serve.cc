@@ -27,6 +27,9 @@ void AddServe(CLI::App* cmd, ServeCommandOptions& o) {
       ->capture_default_str();
   cmd->add_option("--workers", so.workers, "Engine worker threads (0 = hardware threads)")->capture_default_str();
   cmd->add_option("--queue", so.queue_max, "Engine calls that may wait before answering 503")->capture_default_str();
+  cmd->add_flag("!--no-inline-reads", so.inline_reads,
+                "Send every request through the worker pool, even a lone client's search (by default the "
+                "event loop runs those itself while the workers are idle: docs/server.md)");
   AddPortLimitFlags(cmd, &so.limits);
   cmd->add_option("--max-frame-bytes", so.rpc_max_frame_bytes, "Largest RPC frame")->capture_default_str();
   cmd->add_option("--shutdown-timeout-ms", so.shutdown_timeout_ms, "Drain limit after SIGTERM")->capture_default_str();

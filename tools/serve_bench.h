@@ -30,6 +30,7 @@ struct ServeBenchOptions {
   // Also measure HTTP and RPC with auth on: a second server on a backup of the database,
   // each query sent to both (paired), and the in-process cost of a token check.
   bool auth = false;
+  bool inline_reads = true;  // ServeOptions::inline_reads of the server measured.
 };
 
 // Builds (or reuses) the collection, picks the ef, measures the three modes in

@@ -53,6 +53,10 @@ const std::vector<OpSpec>& DataOps();
 // The row of `id`.
 const OpSpec& SpecOf(OpId id);
 
+// A get of at most this many ids is light: the loop may run it itself when the server
+// has nothing else to do (net/io/inline_gate.h).
+inline constexpr size_t kLightGetIds = 256;
+
 // The limits on one request, the same for every front end.
 struct OpLimits {
   int max_k = 10000;                  // Largest k (and offset) a search may ask for.

@@ -365,6 +365,17 @@ HttpResponse NoRoute(const HttpRequest& request, const Router<RestApi::Handler>:
   return r;
 }
 
+// Light enough for the loop to run when the server has nothing else to do (InlineGate):
+// a search or a get whose body holds a query or a few ids. The body is not parsed here:
+// a search body naming "exact" (or "vectors", a batch) anywhere goes to the pool.
+bool LightRoute(const RestApi::Handler& h, const HttpRequest& req) {
+  constexpr size_t kLightBodyBytes = 32 << 10;
+  if (!h.data || req.body.size() > kLightBodyBytes) return false;
+  if (h.op == OpId::kGet) return true;
+  return h.op == OpId::kSearch && req.body.find("\"exact\"") == std::string::npos &&
+         req.body.find("\"vectors\"") == std::string::npos;
+}
+
 }  // namespace
 
 Admission RestApi::Admit(const HttpRequest& head) {
@@ -394,6 +405,14 @@ void RestApi::Handle(HttpRequest request, Responder respond) {
     // Loop-owned gauges are read here, on the loop thread; engine gauges on a worker.
     std::string body = runtime_gauges_ ? runtime_gauges_() : std::string();
     request.body = std::move(body);
+  }
+  if (options_.gate &&
+      options_.gate->TryEnter(request.connection, LightRoute(h, request), std::chrono::steady_clock::now())) {
+    // The server's only work: run it here rather than wake a worker and then the loop.
+    HttpResponse r = Dispatch(h, request, m.params);
+    r.route = route;
+    respond(std::move(r));
+    return;
   }
   auto task = [this, h, route, req = std::move(request), params = std::move(m.params), respond]() {
     HttpResponse r = Dispatch(h, req, params);

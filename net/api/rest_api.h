@@ -15,6 +15,7 @@
 #include "net/auth/authenticator.h"
 #include "net/http/http_server.h"
 #include "net/http/router.h"
+#include "net/io/inline_gate.h"
 #include "net/io/worker_pool.h"
 #include "vectron/database.h"
 
@@ -27,6 +28,10 @@ struct ApiOptions {
   OpLimits limits;  // The data operations' limits (operations.h), as RPC's.
   // Seconds put in Retry-After when the worker queue is full.
   int retry_after_s = 1;
+  // Optional, on the loop thread, outliving the RestApi: lets the loop run a light
+  // request (one search, a small get) itself when the server is otherwise idle
+  // (net/io/inline_gate.h). Null: every engine call goes to the pool.
+  InlineGate* gate = nullptr;
 };
 
 // The body limit of routes that take a few fields (login, keys, users, creating a

@@ -238,6 +238,7 @@ class Session : public std::enable_shared_from_this<Session> {
     cur_.start_ms = shared_->loop->NowMs();
     cur_.start = std::chrono::steady_clock::now();
     cur_.peer = conn_.peer();
+    cur_.connection = conn_.id();
     header_bytes_ = 0;
     in_value_ = false;
     in_message_ = true;

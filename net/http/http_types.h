@@ -23,6 +23,7 @@ struct HttpRequest {
   uint64_t start_ms = 0;  // Loop time when its first byte arrived.
   std::chrono::steady_clock::time_point start;  // The same, precise (latency metrics).
   std::string peer;
+  uint64_t connection = 0;  // Connection::id() of the connection it came on.
 
   // First header named `name` (lower-case), or empty.
   std::string_view Header(std::string_view name) const;

@@ -2,12 +2,20 @@
 
 #include <uv.h>
 
+#include <atomic>
 #include <cstring>
 #include <vector>
 
 #include "net/io/resolve.h"
 
 namespace vectron::net {
+
+// Connection ids are unique in the process, across listeners (InlineGate tells an HTTP
+// client from an RPC one by them).
+static uint64_t NextConnectionId() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
 
 struct TcpListener::Conn final : public Connection {
   uv_tcp_t handle;
@@ -190,7 +198,7 @@ Result<std::unique_ptr<TcpListener>> TcpListener::Listen(EventLoop& loop, const 
     }
     uv_tcp_nodelay(&c->handle, 1);
     c->owner = self;
-    c->conn_id = self->next_id_++;
+    c->conn_id = NextConnectionId();
     sockaddr_storage peer{};
     int len = sizeof(peer);
     char name[INET6_ADDRSTRLEN] = "?";

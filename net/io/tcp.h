@@ -32,7 +32,7 @@ class Connection {
   virtual size_t pending_write_bytes() const = 0;
   // "127.0.0.1:54321".
   virtual const std::string& peer() const = 0;
-  virtual uint64_t id() const = 0;
+  virtual uint64_t id() const = 0;  // Unique in the process.
 };
 
 // Protocol side of one connection. Called on the loop thread.
@@ -105,7 +105,6 @@ class TcpListener {
   Factory factory_;
   uint64_t handshake_timeouts_ = 0;
   void* server_ = nullptr;  // uv_tcp_t*, freed in its close callback.
-  uint64_t next_id_ = 1;
   std::unordered_map<uint64_t, Conn*> conns_;
 };
 

@@ -42,6 +42,11 @@ size_t WorkerPool::running() const {
   return running_;
 }
 
+bool WorkerPool::idle() const {
+  std::lock_guard lock(mu_);
+  return queue_.empty() && running_ == 0;
+}
+
 void WorkerPool::Loop() {
   for (;;) {
     std::function<void()> task;

@@ -31,6 +31,7 @@ class WorkerPool {
 
   size_t queued() const;   // Tasks waiting.
   size_t running() const;  // Tasks executing now.
+  bool idle() const;       // No task queued or running.
   unsigned threads() const { return static_cast<unsigned>(threads_.size()); }
   size_t queue_max() const { return queue_max_; }
 

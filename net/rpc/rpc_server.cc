@@ -118,6 +118,23 @@ flatbuffers::Offset<fb::CollectionInfo> CollectionInfoOf(flatbuffers::FlatBuffer
   return ib.Finish();
 }
 
+// Light enough for the loop to run when the server has nothing else to do (InlineGate):
+// one approximate search, a get of a few ids, an unfiltered count.
+bool LightRpc(const fb::Request& req) {
+  switch (req.body_type()) {
+    case fb::Body::SearchRequest: {
+      const auto* s = req.body_as_SearchRequest();
+      return s->nq() <= 1 && !s->exact();
+    }
+    case fb::Body::GetRequest: {
+      const auto* g = req.body_as_GetRequest();
+      return !g->ids() || g->ids()->size() <= kLightGetIds;
+    }
+    case fb::Body::CountRequest: return !req.body_as_CountRequest()->where();
+    default: return false;
+  }
+}
+
 // The operation (operations.h) a request body asks for; nullopt for Ping and unknown bodies.
 std::optional<OpId> OpOf(fb::Body type) {
   switch (type) {
@@ -456,6 +473,7 @@ struct RpcServer::Shared {
   WorkerPool* pool;
   RpcEngine engine;
   RpcLimits limits;
+  InlineGate* gate;
 };
 
 namespace {
@@ -606,6 +624,13 @@ class RpcSession : public std::enable_shared_from_this<RpcSession> {
       });
       return;
     }
+    if (shared_->gate && shared_->gate->TryEnter(conn_.id(), LightRpc(*req), arrival)) {
+      // The server's only work: run it here rather than wake a worker and then the loop.
+      std::string out = ExecuteRpc(shared_->engine, frame, who, arrival);
+      double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - arrival).count();
+      Deliver(std::move(out), method, ms);
+      return;
+    }
     bool ok = shared_->pool->TrySubmit([weak, shared, method, arrival, who = std::move(who), frame = std::move(frame)]() {
       std::string out = ExecuteRpc(shared->engine, frame, who, arrival);
       double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - arrival).count();
@@ -640,8 +665,8 @@ class RpcHandler final : public ConnectionHandler {
 
 }  // namespace
 
-RpcServer::RpcServer(EventLoop& loop, WorkerPool& pool, RpcEngine engine, RpcLimits limits)
-    : shared_(std::make_shared<Shared>(Shared{&loop, &pool, engine, limits})) {}
+RpcServer::RpcServer(EventLoop& loop, WorkerPool& pool, RpcEngine engine, RpcLimits limits, InlineGate* gate)
+    : shared_(std::make_shared<Shared>(Shared{&loop, &pool, engine, limits, gate})) {}
 
 RpcServer::~RpcServer() = default;
 

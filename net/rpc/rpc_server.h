@@ -14,6 +14,7 @@
 #include "net/api/operations.h"
 #include "net/auth/authenticator.h"
 #include "net/io/event_loop.h"
+#include "net/io/inline_gate.h"
 #include "net/io/tcp.h"
 #include "net/io/worker_pool.h"
 
@@ -69,7 +70,10 @@ std::string RpcErrorPayload(uint64_t id, std::string_view code, std::string_view
 
 class RpcServer {
  public:
-  RpcServer(EventLoop& loop, WorkerPool& pool, RpcEngine engine, RpcLimits limits);
+  // `gate` (optional, on the same loop): lets the loop run a light request itself when
+  // the server is otherwise idle (net/io/inline_gate.h); null: every request goes to
+  // the pool (or, with service_on_loop, to the service on the loop).
+  RpcServer(EventLoop& loop, WorkerPool& pool, RpcEngine engine, RpcLimits limits, InlineGate* gate = nullptr);
   ~RpcServer();
   TcpListener::Factory Factory();
 

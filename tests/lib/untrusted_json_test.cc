@@ -22,6 +22,22 @@ std::string Nested(int depth, std::string_view open, std::string_view leaf, std:
   return s;
 }
 
+// The same value types everywhere (== calls 3 and 3u equal; nlohmann's parser makes
+// a non-negative integer unsigned, and code may ask is_number_unsigned()).
+template <typename Json>
+bool SameTypes(const Json& a, const Json& b) {
+  if (a.type() != b.type() || a.size() != b.size()) return false;
+  if (a.is_array()) {
+    for (size_t i = 0; i < a.size(); ++i)
+      if (!SameTypes(a[i], b[i])) return false;
+  }
+  if (a.is_object()) {
+    for (auto it = a.begin(); it != a.end(); ++it)
+      if (!b.contains(it.key()) || !SameTypes(it.value(), b.at(it.key()))) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 TEST_CASE("untrusted JSON nested past kMaxJsonNesting is refused before parsing, at any depth") {
@@ -130,4 +146,65 @@ TEST_CASE("the engine refuses 100,000-deep metadata and filters with InvalidArgu
   auto dup_where = c->Count(R"({"a": "x", "a": "y"})");
   REQUIRE_FALSE(dup_where.ok());
   CHECK(dup_where.status().message().find("repeats the key \"a\"") != std::string::npos);
+}
+
+TEST_CASE("untrusted JSON: the fast parser builds what nlohmann's own parser builds, and refuses what it refuses") {
+  // Values of every type and the edges where two parsers could differ: integer widths
+  // (nlohmann makes a non-negative integer unsigned), numbers past 64 bits or past a
+  // double, signed zero, exponents, escapes and surrogate pairs, lone surrogates,
+  // invalid UTF-8, control characters, literals, trailing text, empty input.
+  const std::vector<std::string> texts = {
+      R"({"vector": [0.1, -2.5e-3, 3, -4, 1e10, 1E-7, 0, -0.0, 123456789.123456789], "k": 10})",
+      R"([-0])",
+      R"([9223372036854775807, -9223372036854775808, 18446744073709551615, 18446744073709551616])",
+      R"([-9223372036854775809, 1e308, 1e-400, 4.9e-324, 2.2250738585072014e-308])",
+      R"([1e400])",
+      R"({"s": "a\"b\\c\/d\b\f\n\r\t\u00e9\u4e2d\ud83d\ude00", "e": "", "t": true, "f": false, "n": null})",
+      R"(["\ud800"])",
+      R"(["\udc00x"])",
+      "[\"\xff\"]",
+      "[\"\x01\"]",
+      "\xef\xbb\xbf{}",
+      R"({"a": {"b": [{"c": []}, {}]}})",
+      "  \n\t[1 , 2 ]\r\n ",
+      R"([1, 2] x)",
+      R"([1, 2,])",
+      R"({"a": 1,})",
+      R"([NaN])",
+      R"([01])",
+      R"([.5])",
+      R"([1.])",
+      R"(["unterminated)",
+      "",
+      "   ",
+      R"("just a string")",
+      R"(42)",
+      R"({"a": 1, "a": 2})",
+      R"({"x": [{"k": 1, "k": 1}]})",
+  };
+  for (const std::string& t : texts) {
+    CAPTURE(t);
+    auto got = ParseUntrustedJson(t, "body");
+    nlohmann::json want;
+    bool want_ok = true;
+    try {
+      want = nlohmann::json::parse(t);
+    } catch (const nlohmann::json::exception&) {
+      want_ok = false;
+    }
+    if (t.find("\"a\": 1, \"a\"") != std::string::npos || t.find("\"k\": 1, \"k\"") != std::string::npos) {
+      CHECK(got.status().message().find("repeats the key") != std::string::npos);  // nlohmann keeps the last.
+      continue;
+    }
+    REQUIRE_MESSAGE(got.ok() == want_ok, got.status().ToString());
+    if (!want_ok) continue;
+    CHECK(*got == want);
+    CHECK(got->dump() == want.dump());
+    // The one known difference: the integer -0 is unsigned 0 here, signed 0 there
+    // (simdjson does not keep the sign of an integer zero); equal as values.
+    if (t != "[-0]") CHECK(SameTypes(*got, want));
+    auto ordered = ParseUntrustedOrderedJson(t, "body");
+    REQUIRE(ordered.ok());
+    CHECK(ordered->dump() == nlohmann::ordered_json::parse(t).dump());
+  }
 }

@@ -431,3 +431,76 @@ TEST_CASE("RPC requests that fail change nothing: unknown collection, bad filter
   CHECK(snapshot() == before);
   CHECK(*c.Count("docs") == 10);
 }
+
+namespace {
+
+// vectron_inline_requests_total from /metrics.
+uint64_t InlinedRequests(Server& s) {
+  auto sock = BlockingSocket::Connect("127.0.0.1", s.http_port());
+  REQUIRE(sock.ok());
+  const std::string body = HttpCall(*sock, "GET", "/metrics").body;
+  const std::string key = "\nvectron_inline_requests_total ";
+  const size_t at = body.find(key);
+  REQUIRE_MESSAGE(at != std::string::npos, body);
+  return std::stoull(body.substr(at + key.size()));
+}
+
+}  // namespace
+
+TEST_CASE("A lone client's searches run on the event loop, two clients' on the pool, with the same answers") {
+  for (bool inline_reads : {true, false}) {
+    CAPTURE(inline_reads);
+    ServeOptions o;
+    o.workers = 2;
+    o.inline_reads = inline_reads;
+    RunningServer rs("rpc-inline", o);
+    MakeCollection(*rs.server, "docs", 2);
+    RpcClient a = Connect(*rs.server), b = Connect(*rs.server);
+    std::vector<Point> pts;
+    for (int i = 0; i < 50; ++i) pts.push_back({std::to_string(i), {float(i), 0}, ""});
+    REQUIRE(a.Upsert("docs", pts).ok());
+    auto sock = BlockingSocket::Connect("127.0.0.1", rs.server->http_port());
+    REQUIRE(sock.ok());
+    RpcSearchOptions so;
+    so.k = 2;
+    auto search = [&](RpcClient& c, int i) {
+      std::vector<float> q = {float(i % 50) + 0.1f, 0};
+      auto r = c.Search("docs", q, 1, so);
+      REQUIRE(r.ok());
+      REQUIRE((*r)[0].size() == 2);
+      CHECK((*r)[0][0].id == std::to_string(i % 50));
+      // The same search over HTTP on its own connection.
+      const std::string body = R"({"vector": [)" + std::to_string(q[0]) + R"(, 0], "k": 2})";
+      auto h = nlohmann::json::parse(HttpCall(*sock, "POST", "/v1/collections/docs/search", body).body);
+      CHECK(h["hits"][0]["id"] == std::to_string(i % 50));
+    };
+    // Three connections taking turns: every request goes to the pool.
+    for (int i = 0; i < 100; ++i) search(i % 2 ? a : b, i);
+    CHECK(InlinedRequests(*rs.server) == 0);
+    // One connection alone for longer than the gate's window (10 ms): the loop runs its
+    // searches itself, unless turned off.
+    const auto alone_since = std::chrono::steady_clock::now();
+    int n = 0;
+    for (; n < 100 || std::chrono::steady_clock::now() - alone_since < std::chrono::milliseconds(50); ++n) {
+      std::vector<float> q = {float(n % 50) + 0.1f, 0};
+      auto r = a.Search("docs", q, 1, so);
+      REQUIRE(r.ok());
+      CHECK((*r)[0][0].id == std::to_string(n % 50));
+    }
+    const uint64_t inlined = InlinedRequests(*rs.server);
+    if (inline_reads) {
+      CHECK(inlined > 0);
+      CHECK(inlined < static_cast<uint64_t>(n));  // The window's first requests went to the pool.
+    } else {
+      CHECK(inlined == 0);
+    }
+    // The same over HTTP: one keep-alive connection alone.
+    const auto http_since = std::chrono::steady_clock::now();
+    for (n = 0; n < 100 || std::chrono::steady_clock::now() - http_since < std::chrono::milliseconds(50); ++n) {
+      const std::string body = R"({"vector": [)" + std::to_string(n % 50) + R"(.1, 0], "k": 2})";
+      auto h = nlohmann::json::parse(HttpCall(*sock, "POST", "/v1/collections/docs/search", body).body);
+      CHECK(h["hits"][0]["id"] == std::to_string(n % 50));
+    }
+    CHECK((InlinedRequests(*rs.server) > inlined) == inline_reads);
+  }
+}

@@ -9,6 +9,7 @@
 #include "net/http/router.h"
 #include "net/io/connection_limiter.h"
 #include "net/io/event_loop.h"
+#include "net/io/inline_gate.h"
 #include "net/io/worker_pool.h"
 #include "net/rpc/frame.h"
 #include "net/rpc/rpc_client.h"
@@ -159,6 +160,51 @@ TEST_CASE("WorkerPool refuses work past its queue bound and runs what it accepte
     cv.notify_all();
   }  // Destructor drains the queue.
   CHECK(ran == 3);
+}
+
+TEST_CASE("InlineGate lets the loop run a light request only for a lone client with the workers idle") {
+  using std::chrono::microseconds;
+  WorkerPool pool(1, 4);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto at = [&](int us) { return t0 + microseconds(us); };
+  InlineGate gate(pool, true, microseconds(1000));
+  // A new connection waits out the window before its requests run inline.
+  CHECK_FALSE(gate.TryEnter(1, true, at(0)));
+  CHECK_FALSE(gate.TryEnter(1, true, at(999)));
+  CHECK(gate.TryEnter(1, true, at(1000)));
+  CHECK(gate.TryEnter(1, true, at(5000)));
+  CHECK_FALSE(gate.TryEnter(1, false, at(5001)));  // Not light: the pool, but recorded.
+  CHECK(gate.TryEnter(1, true, at(5002)));
+  // A second active connection sends both to the pool until one is alone again.
+  CHECK_FALSE(gate.TryEnter(2, true, at(5100)));
+  CHECK_FALSE(gate.TryEnter(1, true, at(5200)));
+  CHECK_FALSE(gate.TryEnter(2, true, at(5300)));
+  CHECK_FALSE(gate.TryEnter(2, true, at(6299)));
+  CHECK(gate.TryEnter(2, true, at(6300)));
+  CHECK(gate.inlined() == 4);
+  // Work in the pool (running or queued) keeps requests off the loop.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool open = false;
+  REQUIRE(pool.TrySubmit([&] {
+    std::unique_lock l(mu);
+    cv.wait(l, [&] { return open; });
+  }));
+  CHECK_FALSE(pool.idle());
+  CHECK_FALSE(gate.TryEnter(2, true, at(9000)));
+  {
+    std::lock_guard l(mu);
+    open = true;
+  }
+  cv.notify_all();
+  for (int i = 0; i < 10000 && !pool.idle(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  REQUIRE(pool.idle());
+  CHECK(gate.TryEnter(2, true, at(9001)));
+  // Turned off (--no-inline-reads): never.
+  InlineGate off(pool, false, microseconds(0));
+  CHECK_FALSE(off.TryEnter(3, true, at(20000)));
+  CHECK_FALSE(off.TryEnter(3, true, at(90000)));
+  CHECK(off.inlined() == 0);
 }
 
 TEST_CASE("EventLoop runs posted functions in order, from other threads concurrently") {
