@@ -5,9 +5,8 @@ namespace vectron {
 CollectionHandle::CollectionHandle(std::unique_ptr<CollectionImpl> impl)
     : name_(impl->name()), config_(impl->config()), impl_(std::move(impl)) {}
 
-// A handle is destroyed when its last holder lets go; Database closes every handle it
-// made first, so this only frees what Close() left, or closes a handle that
-// CreateCollection failed to hand out.
+// A handle is destroyed when its last holder lets go. Database closes every handle it
+// made before it lets go of it, so this only frees what Close() left.
 CollectionHandle::~CollectionHandle() = default;
 
 void CollectionHandle::Close(const Status& why, bool dropped) {

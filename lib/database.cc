@@ -282,7 +282,8 @@ Result<std::shared_ptr<CollectionHandle>> Database::Impl::GetLocked(const std::s
   return AddOpen(name, std::move(col));
 }
 
-Result<std::shared_ptr<Collection>> Database::GetOrCreateCollection(const std::string& name, const CollectionConfig& config) {
+Result<std::shared_ptr<Collection>> Database::GetOrCreateCollection(const std::string& name,
+                                                                    const CollectionConfig& config) {
   auto got = GetCollection(name);
   if (got.ok()) {
     const auto& have = (*got)->config();
