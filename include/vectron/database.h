@@ -58,19 +58,19 @@ class Database {
   Result<std::shared_ptr<Collection>> GetOrCreateCollection(const std::string& name, const CollectionConfig& config);
   // The names of every collection in the catalog (other processes' included), sorted.
   Result<std::vector<std::string>> ListCollections() const;
-  // Deletes the collection and its files. First its handles are closed: calls in flight
-  // on them end (the drop waits), later ones return NotFound. REQUIRES: not called from
-  // a callback of a call on that collection (ExportFeedback's fn, a custom scorer),
-  // which it would wait for. Errors: NotFound.
+  // Deletes the collection and its files: removes it from the catalog, closes its handle
+  // (later calls on it return NotFound; the drop waits for the calls in flight), then
+  // deletes the files. REQUIRES: not called from a callback of a call on that collection
+  // (ExportFeedback's fn, a custom scorer), which it would wait for. Errors: NotFound.
   Status DropCollection(const std::string& name);
   // Renames collection `from` to `to` (1-64 of [A-Za-z0-9_-]): one catalog transaction
   // (the files stay where they are: the catalog maps the new name to them), so a crash
-  // leaves either name, never both or none. In this process, handles taken under the
-  // old name are closed as by DropCollection (they return NotFound; the files stay):
-  // get it again by its new name. REQUIRES: as DropCollection. Another
-  // process that has it open keeps using its handle under the old name until it reopens
-  // the database. Errors: NotFound (no `from`), AlreadyExists (`to` exists),
-  // InvalidArgument (a bad name).
+  // leaves either name, never both or none. In this process, the handle taken under the
+  // old name is closed as by DropCollection (it returns NotFound; the files stay): get
+  // it again by its new name. REQUIRES: as DropCollection. Another process that has it
+  // open keeps using its handle under the old name until it reopens the database.
+  // Errors: NotFound (no `from`), AlreadyExists (`to` exists), InvalidArgument (a bad
+  // name).
   Status RenameCollection(const std::string& from, const std::string& to);
   // A JSON object stored with collection `name` (its description, owner, ...: the
   // engine does not read it); SetCollectionMetadata replaces it ("" removes it). At most
