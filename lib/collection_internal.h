@@ -117,6 +117,9 @@ class CollectionImpl final : public Collection {
   BackgroundCompactor compactor_;
 };
 
+// The shard of `shards` that owns `id`: FNV-1a 64 of the id, modulo `shards`.
+uint32_t ShardOfId(std::string_view id, size_t shards);
+
 // The journal record of a multi-shard batch (exposed for crash-recovery tests).
 std::string EncodeJournalRecord(const WriteBatch& batch, const std::vector<std::string>& metadata);
 

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "checkpoint_files.h"
+#include "collection_handle.h"
 #include "collection_internal.h"
 #include "storage/lmdb.h"
 #include "util/files.h"
@@ -78,7 +79,9 @@ struct Database::Impl {
   // never waits behind catalog_mu's long holders. Taken after catalog_mu, never before.
   // Entries are added and removed only with catalog_mu held too.
   Mutex open_mu;
-  std::map<std::string, std::unique_ptr<CollectionImpl>> open ABSL_GUARDED_BY(open_mu);
+  // The handles handed out, by name. A handle leaves the map when it is closed (drop,
+  // rename, the Database closing); its holders then get the status it was closed with.
+  std::map<std::string, std::shared_ptr<CollectionHandle>> open ABSL_GUARDED_BY(open_mu);
 
   // The directory of the collection whose directory name is `dirname`.
   std::string CollectionDir(const std::string& dirname) const { return path + "/collections/" + dirname; }
@@ -99,20 +102,27 @@ struct Database::Impl {
     return name;
   }
   // The open collection `name`, or null.
-  CollectionImpl* FindOpen(const std::string& name) ABSL_LOCKS_EXCLUDED(open_mu);
-  // Adds an opened collection.
-  CollectionImpl* AddOpen(const std::string& name, std::unique_ptr<CollectionImpl> col)
+  std::shared_ptr<CollectionHandle> FindOpen(const std::string& name) ABSL_LOCKS_EXCLUDED(open_mu);
+  // Adds an opened collection and returns its handle.
+  std::shared_ptr<CollectionHandle> AddOpen(const std::string& name, std::unique_ptr<CollectionImpl> col)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(catalog_mu) ABSL_LOCKS_EXCLUDED(open_mu);
-  // Removes collection `name` from `open` and hands it over (null if not open).
-  std::unique_ptr<CollectionImpl> TakeOpen(const std::string& name) ABSL_LOCKS_EXCLUDED(open_mu);
+  // Removes collection `name` from `open` and closes its handle with `why` (once the
+  // calls in flight on it have ended); does nothing if it is not open.
+  void CloseOpen(const std::string& name, const Status& why, bool dropped)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(catalog_mu) ABSL_LOCKS_EXCLUDED(open_mu);
   // GetCollection's body.
-  Result<CollectionImpl*> GetLocked(const std::string& name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(catalog_mu);
+  Result<std::shared_ptr<CollectionHandle>> GetLocked(const std::string& name)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(catalog_mu);
   // Backup's body: copies the catalog and every collection it lists into `partial`,
   // then renames it to `dest`.
   Status CopyTo(const std::string& partial, const std::string& dest) ABSL_EXCLUSIVE_LOCKS_REQUIRED(catalog_mu);
 
   ~Impl() {
-    open.clear();  // Close collections (saving checkpoints) before the catalog.
+    // Close collections (saving checkpoints) before the catalog. Handles users still
+    // hold answer FailedPrecondition from now on.
+    const Status closed = Status::FailedPrecondition("database " + path + " is closed");
+    for (auto& [name, handle] : open) handle->Close(closed, /*dropped=*/false);
+    open.clear();
     catalog.reset();
     if (!registry_key.empty()) {
       OpenDirs& reg = Registry();
@@ -195,7 +205,7 @@ Result<std::unique_ptr<Database>> Database::Open(const std::string& dir, const D
   return std::unique_ptr<Database>(new Database(std::move(impl)));
 }
 
-Result<Collection*> Database::CreateCollection(const std::string& name, const CollectionConfig& config,
+Result<std::shared_ptr<Collection>> Database::CreateCollection(const std::string& name, const CollectionConfig& config,
                                                std::string_view metadata) {
   VECTRON_RETURN_IF_ERROR(ValidateCollectionName(name));
   VECTRON_RETURN_IF_ERROR(config.Validate().WithContext("collection \"" + name + "\""));
@@ -219,33 +229,46 @@ Result<Collection*> Database::CreateCollection(const std::string& name, const Co
     (void)RemoveAll(cdir);
     return s;
   }
-  return impl_->AddOpen(name, std::move(col));
+  return std::shared_ptr<Collection>(impl_->AddOpen(name, std::move(col)));
 }
 
-CollectionImpl* Database::Impl::FindOpen(const std::string& name) {
+std::shared_ptr<CollectionHandle> Database::Impl::FindOpen(const std::string& name) {
   MutexLock lock(open_mu);
   auto it = open.find(name);
-  return it == open.end() ? nullptr : it->second.get();
+  return it == open.end() ? nullptr : it->second;
 }
 
-CollectionImpl* Database::Impl::AddOpen(const std::string& name, std::unique_ptr<CollectionImpl> col) {
+std::shared_ptr<CollectionHandle> Database::Impl::AddOpen(const std::string& name,
+                                                          std::unique_ptr<CollectionImpl> col) {
+  auto handle = std::make_shared<CollectionHandle>(std::move(col));
   MutexLock lock(open_mu);
-  CollectionImpl* raw = col.get();
-  open[name] = std::move(col);
-  return raw;
+  open[name] = handle;
+  return handle;
 }
 
-Result<Collection*> Database::GetCollection(const std::string& name) {
+void Database::Impl::CloseOpen(const std::string& name, const Status& why, bool dropped) {
+  std::shared_ptr<CollectionHandle> handle;
+  {
+    MutexLock g(open_mu);
+    auto it = open.find(name);
+    if (it == open.end()) return;
+    handle = std::move(it->second);
+    open.erase(it);
+  }
+  handle->Close(why, dropped);  // Outside open_mu: it waits for the calls in flight.
+}
+
+Result<std::shared_ptr<Collection>> Database::GetCollection(const std::string& name) {
   VECTRON_RETURN_IF_ERROR(ValidateCollectionName(name));
   // An open collection is found without waiting for a create, drop, sync or backup.
-  if (CollectionImpl* c = impl_->FindOpen(name)) return c;
+  if (std::shared_ptr<CollectionHandle> c = impl_->FindOpen(name)) return std::shared_ptr<Collection>(std::move(c));
   MutexLock lock(impl_->catalog_mu);
-  VECTRON_ASSIGN_OR_RETURN(CollectionImpl * col, impl_->GetLocked(name));
-  return col;
+  VECTRON_ASSIGN_OR_RETURN(std::shared_ptr<CollectionHandle> col, impl_->GetLocked(name));
+  return std::shared_ptr<Collection>(std::move(col));
 }
 
-Result<CollectionImpl*> Database::Impl::GetLocked(const std::string& name) {
-  if (CollectionImpl* c = FindOpen(name)) return c;
+Result<std::shared_ptr<CollectionHandle>> Database::Impl::GetLocked(const std::string& name) {
+  if (std::shared_ptr<CollectionHandle> c = FindOpen(name)) return c;
   std::string config_text, dname;
   {
     VECTRON_ASSIGN_OR_RETURN(storage::ReadTxn rt, storage::ReadTxn::Begin(*catalog));
@@ -259,7 +282,8 @@ Result<CollectionImpl*> Database::Impl::GetLocked(const std::string& name) {
   return AddOpen(name, std::move(col));
 }
 
-Result<Collection*> Database::GetOrCreateCollection(const std::string& name, const CollectionConfig& config) {
+Result<std::shared_ptr<Collection>> Database::GetOrCreateCollection(const std::string& name,
+                                                                    const CollectionConfig& config) {
   auto got = GetCollection(name);
   if (got.ok()) {
     const auto& have = (*got)->config();
@@ -301,21 +325,11 @@ Status Database::DropCollection(const std::string& name) {
     (void)had_meta;
     VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
   }
-  if (std::unique_ptr<CollectionImpl> dropped = impl_->TakeOpen(name)) {  // Closed outside open_mu.
-    dropped->MarkDropped();
-    dropped.reset();
-  }
+  // Its handles answer NotFound from now on; the calls in flight end first, so none
+  // writes to the files deleted next.
+  impl_->CloseOpen(name, Status::NotFound("collection \"" + name + "\" was dropped"), /*dropped=*/true);
   // A crash before this completes leaves a directory that the next Open removes.
   return RemoveAll(impl_->CollectionDir(dname));
-}
-
-std::unique_ptr<CollectionImpl> Database::Impl::TakeOpen(const std::string& name) {
-  MutexLock g(open_mu);
-  auto it = open.find(name);
-  if (it == open.end()) return nullptr;
-  std::unique_ptr<CollectionImpl> col = std::move(it->second);
-  open.erase(it);
-  return col;
 }
 
 Status Database::RenameCollection(const std::string& from, const std::string& to) {
@@ -346,8 +360,10 @@ Status Database::RenameCollection(const std::string& from, const std::string& to
     if (meta_text) VECTRON_RETURN_IF_ERROR(wt.Put(impl_->collection_meta, to, *meta_text));
     VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
   }
-  // Closed (saving checkpoints) and opened again under the new name when next asked for.
-  impl_->TakeOpen(from).reset();
+  // Closed (saving checkpoints) and opened again under the new name when next asked for;
+  // the handles taken under the old name answer NotFound.
+  impl_->CloseOpen(from, Status::NotFound("collection \"" + from + "\" was renamed to \"" + to + "\""),
+                   /*dropped=*/false);
   return Status::OK();
 }
 
@@ -378,13 +394,13 @@ Result<std::string> Database::GetCollectionMetadata(const std::string& name) con
 }
 
 Status Database::Sync() {
-  MutexLock lock(impl_->catalog_mu);  // No create or drop meanwhile: the pointers stay valid.
-  std::vector<CollectionImpl*> cols;
+  MutexLock lock(impl_->catalog_mu);  // No create or drop meanwhile: every handle stays open.
+  std::vector<std::shared_ptr<CollectionHandle>> cols;
   {
     MutexLock g(impl_->open_mu);
-    for (auto& [name, col] : impl_->open) cols.push_back(col.get());
+    for (auto& [name, col] : impl_->open) cols.push_back(col);
   }
-  for (CollectionImpl* col : cols) VECTRON_RETURN_IF_ERROR(col->Sync());
+  for (const auto& col : cols) VECTRON_RETURN_IF_ERROR(col->Sync());
   return Status::OK();
 }
 
@@ -408,7 +424,7 @@ Status Database::Impl::CopyTo(const std::string& partial, const std::string& des
     }
   }
   for (const auto& [name, dname] : names) {
-    VECTRON_ASSIGN_OR_RETURN(CollectionImpl * col, GetLocked(name));
+    VECTRON_ASSIGN_OR_RETURN(std::shared_ptr<CollectionHandle> col, GetLocked(name));
     VECTRON_RETURN_IF_ERROR(col->Backup(partial + "/collections/" + dname)
                                 .WithContext("collection \"" + name + "\""));
   }

@@ -275,7 +275,7 @@ int RunBench(const BenchOptions& o) {
   double rss0 = RssMb();
   Row vrow{"vectron", 0, 0, 0, 0, 0};
   std::unique_ptr<Database> db;
-  Collection* col = nullptr;
+  std::shared_ptr<Collection> col;
   {
     DatabaseOptions dbo;
     dbo.durability = o.durability;

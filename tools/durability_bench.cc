@@ -210,7 +210,7 @@ int RunConcurrentBench(const DurabilityBenchOptions& o) {
   if (!db.ok()) return Fail(db.status());
   auto c = (*db)->CreateCollection("bench", Config(o));
   if (!c.ok()) return Fail(c.status());
-  Collection* col = *c;
+  std::shared_ptr<Collection> col = *c;
   if (Status s = Import(*col, 0, o.n, o.dim, 1); !s.ok()) return Fail(s);
   std::mt19937_64 rng(5);
   std::uniform_real_distribution<float> u(-1.0f, 1.0f);
@@ -284,7 +284,7 @@ int RunCompactBench(const DurabilityBenchOptions& o) {
   if (!db.ok()) return Fail(db.status());
   auto c = (*db)->CreateCollection("bench", Config(o));
   if (!c.ok()) return Fail(c.status());
-  Collection* col = *c;
+  std::shared_ptr<Collection> col = *c;
   const uint64_t rss_empty = RssBytes();
   auto emit = [&](const char* phase, double secs) -> int {
     auto st = col->Stats();

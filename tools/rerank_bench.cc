@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
   cfg.dim = base->dim;
   cfg.metric = Metric::kCosine;
   cfg.flat_max_points = 0;
-  Collection* col = db->CreateCollection("g", cfg).value();
+  std::shared_ptr<Collection> col = db->CreateCollection("g", cfg).value();
   for (size_t i = 0; i < base->rows; i += 5000) {
     WriteBatch b;
     for (size_t r = i; r < std::min(base->rows, i + 5000); ++r) {

@@ -314,7 +314,7 @@ int RunServeBench(const ServeBenchOptions& o) {
   cfg.hnsw.ef_construction = ef_construction;
   cfg.flat_max_points = 0;  // HNSW from the first point, as in `vectron bench search`.
   Database& db = (*server)->database();
-  Collection* col = nullptr;
+  std::shared_ptr<Collection> col;
   if (auto existing = db.GetCollection("bench"); existing.ok()) {
     const auto& ec = (*existing)->config();
     auto n = (*existing)->Count();

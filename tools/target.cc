@@ -25,7 +25,7 @@ class LocalTarget : public Target {
   }
 
   Result<CollectionInfo> Describe(const std::string& name) override {
-    VECTRON_ASSIGN_OR_RETURN(Collection * c, db_->GetCollection(name));
+    VECTRON_ASSIGN_OR_RETURN(std::shared_ptr<Collection> c, db_->GetCollection(name));
     VECTRON_ASSIGN_OR_RETURN(CollectionStats st, c->Stats());
     return CollectionInfo{name, c->config(), st};
   }
@@ -36,17 +36,17 @@ class LocalTarget : public Target {
 
   Result<std::vector<Hit>> Search(const std::string& name, std::span<const float> query,
                                   const SearchParams& params) override {
-    VECTRON_ASSIGN_OR_RETURN(Collection * c, db_->GetCollection(name));
+    VECTRON_ASSIGN_OR_RETURN(std::shared_ptr<Collection> c, db_->GetCollection(name));
     return c->Search(query, params);
   }
 
   Result<uint64_t> Count(const std::string& name, const std::string& where) override {
-    VECTRON_ASSIGN_OR_RETURN(Collection * c, db_->GetCollection(name));
+    VECTRON_ASSIGN_OR_RETURN(std::shared_ptr<Collection> c, db_->GetCollection(name));
     return c->Count(where);
   }
 
   Status Upsert(const std::string& name, const WriteBatch& batch) override {
-    VECTRON_ASSIGN_OR_RETURN(Collection * c, db_->GetCollection(name));
+    VECTRON_ASSIGN_OR_RETURN(std::shared_ptr<Collection> c, db_->GetCollection(name));
     return c->Write(batch);
   }
 

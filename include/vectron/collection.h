@@ -22,9 +22,15 @@ namespace vectron {
 // The largest page Collection::List returns.
 inline constexpr size_t kMaxListLimit = 10000;
 
-// Thread-safety: every method may be called from any thread concurrently. Owned by its
-// Database, which makes it; a Collection* stays valid until DropCollection or the
-// Database closes.
+// Thread-safety: every method may be called from any thread concurrently.
+// Lifetime: Database hands out a shared_ptr to it (a handle), safe to keep and call for
+// as long as it is held. Once the collection is dropped or renamed, every method that
+// returns a Status or Result returns NotFound naming it (`collection "docs" was
+// dropped`), and once its Database is destroyed FailedPrecondition; CacheStats() then
+// returns zeros. name(), config(), ShardOf() and shard_count() keep answering (the
+// references name() and config() return live as long as the handle). A callback given
+// to a method (ExportFeedback's fn, a custom scorer) runs inside that call: it may call
+// the collection again, but must not drop or rename it, nor destroy its Database.
 class Collection {
  public:
   virtual ~Collection() = default;

@@ -2,7 +2,17 @@
 //
 //   auto db = vectron::Database::Open("./vectron-data", {});
 //   vectron::CollectionConfig cfg; cfg.dim = 128; cfg.metric = vectron::Metric::kL2;
-//   vectron::Collection* col = (*db)->CreateCollection("docs", cfg).value();
+//   std::shared_ptr<vectron::Collection> col = (*db)->CreateCollection("docs", cfg).value();
+//
+// Collection handles: CreateCollection, GetCollection and GetOrCreateCollection return a
+// shared_ptr to the one handle of an open collection (every call for the same name gets
+// the same handle until it is closed). A handle is always safe to call and to keep, even
+// past the Database: once its collection is dropped or renamed every call on it returns
+// NotFound naming the collection (`collection "docs" was dropped`), and once the
+// Database is destroyed FailedPrecondition (`database DIR is closed`). A drop, rename or
+// close waits for the calls in flight on the handle to end, and a call that starts after
+// it began fails at once, so no call uses a closed collection or writes to a dropped
+// collection's files, and front ends need no lock of their own.
 #pragma once
 
 #include <memory>
@@ -28,34 +38,39 @@ class Database {
   // format version, or already open in this process), Corruption, IOError.
   static Result<std::unique_ptr<Database>> Open(const std::string& dir,
                                                 const DatabaseOptions& options = {});
-  // Closes every collection, saving index checkpoints.
+  // Closes every collection, saving index checkpoints, after the calls in flight on
+  // it end; handles still held return FailedPrecondition afterwards.
   ~Database();
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;
 
   // Creates a collection. Name: 1-64 of [A-Za-z0-9_-]. `metadata`: JSON-object text
   // stored with it (see SetCollectionMetadata), or empty for none.
+  // Returns its handle (see "Collection handles" above).
   // Errors: InvalidArgument (name, config, metadata), AlreadyExists.
-  Result<Collection*> CreateCollection(const std::string& name, const CollectionConfig& config,
-                                       std::string_view metadata = {});
-  // An open collection is found without waiting for a create, drop, Sync or Backup in
-  // progress. Errors: NotFound.
-  Result<Collection*> GetCollection(const std::string& name);
+  Result<std::shared_ptr<Collection>> CreateCollection(const std::string& name, const CollectionConfig& config,
+                                                       std::string_view metadata = {});
+  // The handle of collection `name`, opening it if needed. An open collection is found
+  // without waiting for a create, drop, Sync or Backup in progress. Errors: NotFound.
+  Result<std::shared_ptr<Collection>> GetCollection(const std::string& name);
   // Returns the existing collection (whose config must match `config`'s dim and metric)
   // or creates it. Errors: FailedPrecondition on a mismatch.
-  Result<Collection*> GetOrCreateCollection(const std::string& name, const CollectionConfig& config);
+  Result<std::shared_ptr<Collection>> GetOrCreateCollection(const std::string& name, const CollectionConfig& config);
   // The names of every collection in the catalog (other processes' included), sorted.
   Result<std::vector<std::string>> ListCollections() const;
-  // Deletes the collection and its files. Collection* handles to it become invalid.
-  // Errors: NotFound.
+  // Deletes the collection and its files: removes it from the catalog, closes its handle
+  // (later calls on it return NotFound; the drop waits for the calls in flight), then
+  // deletes the files. REQUIRES: not called from a callback of a call on that collection
+  // (ExportFeedback's fn, a custom scorer), which it would wait for. Errors: NotFound.
   Status DropCollection(const std::string& name);
   // Renames collection `from` to `to` (1-64 of [A-Za-z0-9_-]): one catalog transaction
   // (the files stay where they are: the catalog maps the new name to them), so a crash
-  // leaves either name, never both or none. In this process, Collection* handles to it
-  // become invalid (as after DropCollection): get it again by its new name. Another
-  // process that has it open keeps using its handle under the old name until it reopens
-  // the database. Errors: NotFound (no `from`), AlreadyExists (`to` exists),
-  // InvalidArgument (a bad name).
+  // leaves either name, never both or none. In this process, the handle taken under the
+  // old name is closed as by DropCollection (it returns NotFound; the files stay): get
+  // it again by its new name. REQUIRES: as DropCollection. Another process that has it
+  // open keeps using its handle under the old name until it reopens the database.
+  // Errors: NotFound (no `from`), AlreadyExists (`to` exists), InvalidArgument (a bad
+  // name).
   Status RenameCollection(const std::string& from, const std::string& to);
   // A JSON object stored with collection `name` (its description, owner, ...: the
   // engine does not read it); SetCollectionMetadata replaces it ("" removes it). At most

@@ -1,6 +1,5 @@
 #include "net/api/local_data_service.h"
 
-#include <mutex>
 #include <set>
 
 namespace vectron::net {
@@ -32,14 +31,12 @@ void LocalDataService::CreateCollection(const std::string& name, const Collectio
     return done(Status::InvalidArgument("\"replication\" " + std::to_string(replication) +
                                         ": vectron serve keeps one copy of each shard (replication is for a cluster, "
                                         "docs/cluster.md)"));
-  std::shared_lock lock(mu_);
   auto c = db_.CreateCollection(name, config, metadata);
   if (!c.ok()) return done(c.status());
   done(InfoOf(**c, false));
 }
 
 void LocalDataService::ListCollections(Done<std::vector<CollectionInfo>> done) {
-  std::shared_lock lock(mu_);
   auto names = db_.ListCollections();
   if (!names.ok()) return done(names.status());
   std::vector<CollectionInfo> out;
@@ -53,25 +50,21 @@ void LocalDataService::ListCollections(Done<std::vector<CollectionInfo>> done) {
 }
 
 void LocalDataService::DescribeCollection(const std::string& name, Done<CollectionInfo> done) {
-  std::shared_lock lock(mu_);
   auto c = db_.GetCollection(name);
   if (!c.ok()) return done(c.status());
   done(InfoOf(**c, true));
 }
 
 Result<CollectionConfig> LocalDataService::ConfigOf(const std::string& name) {
-  std::shared_lock lock(mu_);
-  VECTRON_ASSIGN_OR_RETURN(Collection * c, db_.GetCollection(name));
+  VECTRON_ASSIGN_OR_RETURN(std::shared_ptr<Collection> c, db_.GetCollection(name));
   return c->config();
 }
 
 void LocalDataService::DropCollection(const std::string& name, DoneStatus done) {
-  std::unique_lock lock(mu_);
   done(db_.DropCollection(name));
 }
 
 void LocalDataService::SetCollectionMetadata(const std::string& name, std::string metadata, Done<CollectionInfo> done) {
-  std::shared_lock lock(mu_);
   if (Status s = db_.SetCollectionMetadata(name, metadata); !s.ok()) return done(s);
   auto c = db_.GetCollection(name);
   if (!c.ok()) return done(c.status());
@@ -79,13 +72,10 @@ void LocalDataService::SetCollectionMetadata(const std::string& name, std::strin
 }
 
 void LocalDataService::RenameCollection(const std::string& from, const std::string& to, DoneStatus done) {
-  // Exclusive, as a drop: no call is using the Collection* the rename closes.
-  std::unique_lock lock(mu_);
   done(db_.RenameCollection(from, to));
 }
 
 void LocalDataService::Write(const std::string& name, WriteBatch batch, DoneStatus done) {
-  std::shared_lock lock(mu_);
   auto c = db_.GetCollection(name);
   if (!c.ok()) return done(c.status());
   done((*c)->Write(batch));
@@ -93,14 +83,12 @@ void LocalDataService::Write(const std::string& name, WriteBatch batch, DoneStat
 
 void LocalDataService::Get(const std::string& name, std::vector<std::string> ids, GetOptions options, ReadPolicy,
                            Done<std::vector<std::optional<Point>>> done) {
-  std::shared_lock lock(mu_);
   auto c = db_.GetCollection(name);
   if (!c.ok()) return done(c.status());
   done((*c)->Get(ids, options));
 }
 
 void LocalDataService::Delete(const std::string& name, std::vector<std::string> ids, Done<uint64_t> done) {
-  std::shared_lock lock(mu_);
   auto c = db_.GetCollection(name);
   if (!c.ok()) return done(c.status());
   auto found = (*c)->Get(ids, GetOptions{false, false});
@@ -113,14 +101,12 @@ void LocalDataService::Delete(const std::string& name, std::vector<std::string> 
 }
 
 void LocalDataService::DeleteWhere(const std::string& name, std::string where, Done<uint64_t> done) {
-  std::shared_lock lock(mu_);
   auto c = db_.GetCollection(name);
   if (!c.ok()) return done(c.status());
   done((*c)->DeleteWhere(where));
 }
 
 void LocalDataService::Count(const std::string& name, std::string where, ReadPolicy, Done<uint64_t> done) {
-  std::shared_lock lock(mu_);
   auto c = db_.GetCollection(name);
   if (!c.ok()) return done(c.status());
   done((*c)->Count(where));
@@ -128,7 +114,6 @@ void LocalDataService::Count(const std::string& name, std::string where, ReadPol
 
 void LocalDataService::Search(const std::string& name, std::vector<float> queries, size_t nq, SearchParams params,
                               ReadPolicy, Done<std::vector<std::vector<Hit>>> done) {
-  std::shared_lock lock(mu_);
   auto c = db_.GetCollection(name);
   if (!c.ok()) return done(c.status());
   const size_t dim = (*c)->config().dim;
@@ -146,7 +131,6 @@ void LocalDataService::Search(const std::string& name, std::vector<float> querie
 
 void LocalDataService::Scroll(const std::string& name, std::string cursor, size_t limit, GetOptions options,
                               std::string where, Done<ScrollPage> done) {
-  std::shared_lock lock(mu_);
   auto c = db_.GetCollection(name);
   if (!c.ok()) return done(c.status());
   done((*c)->Scroll(cursor, limit, options, where));
@@ -154,28 +138,24 @@ void LocalDataService::Scroll(const std::string& name, std::string cursor, size_
 
 void LocalDataService::List(const std::string& name, std::string where, size_t limit, uint64_t offset,
                             GetOptions options, Done<std::vector<Point>> done) {
-  std::shared_lock lock(mu_);
   auto c = db_.GetCollection(name);
   if (!c.ok()) return done(c.status());
   done((*c)->List(where, limit, offset, options));
 }
 
 void LocalDataService::CreateIndex(const std::string& name, std::string field, PayloadType type, DoneStatus done) {
-  std::shared_lock lock(mu_);
   auto c = db_.GetCollection(name);
   if (!c.ok()) return done(c.status());
   done((*c)->CreatePayloadIndex(field, type));
 }
 
 void LocalDataService::ListIndexes(const std::string& name, Done<std::vector<PayloadIndexInfo>> done) {
-  std::shared_lock lock(mu_);
   auto c = db_.GetCollection(name);
   if (!c.ok()) return done(c.status());
   done((*c)->ListPayloadIndexes());
 }
 
 void LocalDataService::DropIndex(const std::string& name, std::string field, DoneStatus done) {
-  std::shared_lock lock(mu_);
   auto c = db_.GetCollection(name);
   if (!c.ok()) return done(c.status());
   done((*c)->DropPayloadIndex(field));

@@ -2,8 +2,6 @@
 // answers before it returns, on the calling thread (a worker of the pool).
 #pragma once
 
-#include <shared_mutex>
-
 #include "net/api/data_service.h"
 #include "vectron/database.h"
 
@@ -11,9 +9,9 @@ namespace vectron::net {
 
 class LocalDataService final : public DataService {
  public:
-  // `db` must outlive the service. Thread-safe: a drop or rename waits for the calls
-  // using that database's collections to finish, so no call uses a closed collection
-  // and the front ends need no lock of their own.
+  // `db` must outlive the service. Thread-safe with no lock of its own: each call holds
+  // the collection's handle, and a drop or rename racing it either waits for it or makes
+  // it return NotFound (the handles' contract, vectron/database.h).
   explicit LocalDataService(Database& db) : db_(db) {}
 
   bool Supports(OpId) const override { return true; }
@@ -41,25 +39,11 @@ class LocalDataService final : public DataService {
   void ListIndexes(const std::string& name, Done<std::vector<PayloadIndexInfo>> done) override;
   void DropIndex(const std::string& name, std::string field, DoneStatus done) override;
 
-  // Shares the lock that drop and rename take exclusively: while it is held no collection
-  // closes (for handlers outside the table that use a Collection* directly).
-  [[nodiscard]] std::shared_lock<std::shared_mutex> LockCollections() { return std::shared_lock(mu_); }
-  // Runs `fn` with the collection `name` open, sharing the lock that drop and rename
-  // take exclusively (for /metrics and other readers outside the table).
-  template <typename Fn>
-  auto WithCollections(Fn fn) {
-    std::shared_lock lock(mu_);
-    return fn(db_);
-  }
-
  private:
-  // Info of open collection `c` (stats if `with_stats`). REQUIRES: mu_ held.
+  // Info of collection `c` (stats if `with_stats`).
   Result<CollectionInfo> InfoOf(Collection& c, bool with_stats);
 
   Database& db_;
-  // Shared by every call that uses a Collection*, exclusive for drop and rename, which
-  // close the collection.
-  std::shared_mutex mu_;
 };
 
 }  // namespace vectron::net

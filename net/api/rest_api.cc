@@ -174,12 +174,11 @@ HttpResponse MetricsRoute(RestApi& api, const HttpRequest& req, const PathParams
   r.body = req.body;
   api.metrics_.Render(&r.body);
   std::string points, mem, disk, cache;
-  // Under the service's lock: no drop closes a collection while its gauges are read.
-  auto names = api.service_.WithCollections([&](Database& db) -> Result<std::vector<std::string>> {
-    auto names = db.ListCollections();
-    if (!names.ok()) return names;
+  // A collection dropped meanwhile answers NotFound through its handle and is skipped.
+  auto names = api.db_.ListCollections();
+  if (names.ok()) {
     for (auto& n : *names) {
-      auto c = db.GetCollection(n);
+      auto c = api.db_.GetCollection(n);
       if (!c.ok()) continue;
       auto st = (*c)->Stats();
       if (!st.ok()) continue;
@@ -189,8 +188,7 @@ HttpResponse MetricsRoute(RestApi& api, const HttpRequest& req, const PathParams
       disk += "vectron_collection_disk_bytes" + lbl + std::to_string(st->disk_bytes) + "\n";
       cache += RerankCacheMetrics(n, (*c)->CacheStats());  // rest_rerank.cc
     }
-    return names;
-  });
+  }
   if (!names.ok()) return r;
   r.body += "# HELP vectron_collections Collections in the database.\n# TYPE vectron_collections gauge\n";
   r.body += "vectron_collections " + std::to_string(names->size()) + "\n";

@@ -121,8 +121,7 @@ std::optional<std::string> RerankedSearch(RestApi& api, const std::string& name,
                                           std::span<const float> queries, size_t nq, bool single,
                                           const SearchParams& sp) {
   const bool explain = GetBool(body, "explain", false), cache = GetBool(body, "cache", true);
-  auto lock = api.service_.LockCollections();
-  Collection* c = Take(api.db_.GetCollection(name));
+  std::shared_ptr<Collection> c = Take(api.db_.GetCollection(name));
   std::optional<RerankPipeline> pipeline = SearchPipeline(body, *c);
   if (!pipeline && explain) pipeline.emplace();
   if (!pipeline) return std::nullopt;
@@ -164,8 +163,7 @@ HttpResponse PostFeedback(RestApi& api, const HttpRequest& req, const PathParams
     if (!c->is_string()) Bad("\"comment\" must be a string");
     r.comment = c->get<std::string>();
   }
-  auto lock = api.service_.LockCollections();
-  Collection* c = Take(api.db_.GetCollection(Param(p, "name")));
+  std::shared_ptr<Collection> c = Take(api.db_.GetCollection(Param(p, "name")));
   Check(c->Feedback(r));
   json out = {{"point_id", r.point_id}, {"rating", r.rating}, {"stored", true}};
   return Json(201, out);
@@ -174,8 +172,7 @@ HttpResponse PostFeedback(RestApi& api, const HttpRequest& req, const PathParams
 HttpResponse GetFeedback(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal&) {
   std::optional<std::string> id = QueryValue(req.query, "point_id", {"point_id"});
   if (!id) Bad("give the point with ?point_id=");
-  auto lock = api.service_.LockCollections();
-  Collection* c = Take(api.db_.GetCollection(Param(p, "name")));
+  std::shared_ptr<Collection> c = Take(api.db_.GetCollection(Param(p, "name")));
   RatingStats st = Take(c->FeedbackStats(*id));
   json hist = json::object();
   for (int r = 1; r <= 5; ++r) hist[std::to_string(r)] = st.histogram[r - 1];
@@ -193,8 +190,7 @@ HttpResponse ExportFeedback(RestApi& api, const HttpRequest& req, const PathPara
     limit = std::strtoull(limit_text->c_str(), nullptr, 10);
     if (limit < 1 || limit > kMaxExportRatings) Bad("limit must be an integer in 1..1000000");
   }
-  auto lock = api.service_.LockCollections();
-  Collection* c = Take(api.db_.GetCollection(Param(p, "name")));
+  std::shared_ptr<Collection> c = Take(api.db_.GetCollection(Param(p, "name")));
   HttpResponse r;
   r.content_type = "application/x-ndjson";
   size_t n = 0;
@@ -213,8 +209,7 @@ HttpResponse ExportFeedback(RestApi& api, const HttpRequest& req, const PathPara
 }
 
 HttpResponse GetRerank(RestApi& api, const HttpRequest&, const PathParams& p, const Principal&) {
-  auto lock = api.service_.LockCollections();
-  Collection* c = Take(api.db_.GetCollection(Param(p, "name")));
+  std::shared_ptr<Collection> c = Take(api.db_.GetCollection(Param(p, "name")));
   std::string stored = Take(c->DefaultRerank());
   return Json(200, {{"rerank", stored.empty() ? json(nullptr) : json::parse(stored)}});
 }
@@ -222,16 +217,14 @@ HttpResponse GetRerank(RestApi& api, const HttpRequest&, const PathParams& p, co
 HttpResponse PutRerank(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal&) {
   if (req.body.empty()) Bad("the body must be a rerank pipeline object (docs/rerank.md)");
   RerankPipeline pipeline = Take(ParseRerankPipeline(req.body));
-  auto lock = api.service_.LockCollections();
-  Collection* c = Take(api.db_.GetCollection(Param(p, "name")));
+  std::shared_ptr<Collection> c = Take(api.db_.GetCollection(Param(p, "name")));
   const std::string canonical = RerankPipelineToJson(pipeline);
   Check(c->SetDefaultRerank(canonical));
   return Json(200, {{"rerank", json::parse(canonical)}});
 }
 
 HttpResponse DeleteRerank(RestApi& api, const HttpRequest&, const PathParams& p, const Principal&) {
-  auto lock = api.service_.LockCollections();
-  Collection* c = Take(api.db_.GetCollection(Param(p, "name")));
+  std::shared_ptr<Collection> c = Take(api.db_.GetCollection(Param(p, "name")));
   Check(c->SetDefaultRerank(""));
   return Json(200, {{"rerank", nullptr}});
 }

@@ -83,7 +83,7 @@ TEST_CASE("two writer processes and a reader process share a database: nothing l
   const std::set<std::string> expected = MpExpectedIds(batches);
   {
     auto db = Database::Open(dir.path()).value();
-    Collection* c = db->CreateCollection("mp", MpConfig()).value();
+    std::shared_ptr<Collection> c = db->CreateCollection("mp", MpConfig()).value();
     WriteBatch base;
     for (int i = 0; i < kMpBase; ++i) {
       std::string id = "base-" + std::to_string(i);
@@ -152,7 +152,7 @@ TEST_CASE("two writer processes and a reader process share a database: nothing l
     return true;
   };
   auto db = Database::Open(dir.path(), o).value();
-  Collection* c = db->GetCollection("mp").value();
+  std::shared_ptr<Collection> c = db->GetCollection("mp").value();
   CHECK_MESSAGE(stages.empty(), (stages.empty() ? "" : stages[0]));  // both graphs loaded, not rebuilt
   CHECK(AllIds(*c) == expected);
 }
@@ -162,7 +162,7 @@ TEST_CASE("compacting files while another process has the collection open is ref
   DatabaseOptions o;
   o.auto_compact_deleted_share = 0;
   auto db = Database::Open(dir.path(), o).value();
-  Collection* c = db->CreateCollection("mp", MpConfig()).value();
+  std::shared_ptr<Collection> c = db->CreateCollection("mp", MpConfig()).value();
   WriteBatch base;
   for (int i = 0; i < kMpBase; ++i) {
     std::string id = "base-" + std::to_string(i);

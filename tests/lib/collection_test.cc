@@ -23,7 +23,7 @@ namespace {
 using testing::OpenDb;
 using testing::Id;
 
-Collection* Create(Database& db, const std::string& name, const CollectionConfig& cfg) {
+std::shared_ptr<Collection> Create(Database& db, const std::string& name, const CollectionConfig& cfg) {
   auto c = db.CreateCollection(name, cfg);
   REQUIRE_MESSAGE(c.ok(), c.status().ToString());
   return *c;
@@ -95,7 +95,7 @@ TEST_CASE("a database of another format version is refused with its version name
 TEST_CASE("upsert, get, count, replace and delete round-trip") {
   TempDir dir;
   auto db = OpenDb(dir.path());
-  Collection* c = Create(*db, "c", testing::SmallConfig(6));
+  std::shared_ptr<Collection> c = Create(*db, "c", testing::SmallConfig(6));
   UpsertRange(*c, 0, 50);
   CHECK(CountOf(*c) == 50);
   std::vector<std::string> ids = {Id(3), "missing", Id(49)};
@@ -131,7 +131,7 @@ TEST_CASE("scores are squared l2, cosine distance and negative inner product") {
   auto db = OpenDb(dir.path());
   std::vector<float> a = {1, 0, 0}, b = {0, 2, 0}, q = {1, 1, 0};
   for (Metric m : {Metric::kL2, Metric::kCosine, Metric::kIP}) {
-    Collection* c = Create(*db, std::string(MetricName(m)), testing::SmallConfig(3, m));
+    std::shared_ptr<Collection> c = Create(*db, std::string(MetricName(m)), testing::SmallConfig(3, m));
     WriteBatch wb;
     wb.Upsert("a", a);
     wb.Upsert("b", b);
@@ -160,7 +160,7 @@ TEST_CASE("scores are squared l2, cosine distance and negative inner product") {
 TEST_CASE("bad input is refused with a message naming the problem and writes nothing") {
   TempDir dir;
   auto db = OpenDb(dir.path());
-  Collection* c = Create(*db, "c", testing::SmallConfig(4, Metric::kCosine));
+  std::shared_ptr<Collection> c = Create(*db, "c", testing::SmallConfig(4, Metric::kCosine));
   UpsertRange(*c, 0, 10);
   auto good = VectorForId("x", 4);
   struct Case {
@@ -211,7 +211,7 @@ TEST_CASE("bad input is refused with a message naming the problem and writes not
 TEST_CASE("search results carry metadata and vectors on request, and batch search agrees") {
   TempDir dir;
   auto db = OpenDb(dir.path());
-  Collection* c = Create(*db, "c", testing::SmallConfig(8));
+  std::shared_ptr<Collection> c = Create(*db, "c", testing::SmallConfig(8));
   UpsertRange(*c, 0, 300);
   SearchParams sp;
   sp.k = 5;
@@ -245,7 +245,7 @@ TEST_CASE("scroll visits every point once in id order across shards") {
   auto db = OpenDb(dir.path());
   auto cfg = testing::SmallConfig(4);
   cfg.shards = 4;
-  Collection* c = Create(*db, "c", cfg);
+  std::shared_ptr<Collection> c = Create(*db, "c", cfg);
   UpsertRange(*c, 0, 237, false);
   std::vector<std::string> seen;
   std::string cursor;
@@ -267,7 +267,7 @@ TEST_CASE("a shard outgrowing flat_max_points switches to hnsw with good recall"
   auto db = OpenDb(dir.path());
   auto cfg = testing::SmallConfig(16);
   cfg.flat_max_points = 500;
-  Collection* c = Create(*db, "c", cfg);
+  std::shared_ptr<Collection> c = Create(*db, "c", cfg);
   for (int i = 0; i < 2000; i += 250) UpsertRange(*c, i, i + 250, false);
   auto st = c->Stats().value();
   CHECK(st.index_kind == "hnsw");
@@ -297,7 +297,7 @@ TEST_CASE("reopening loads the saved graph and catches up on later writes") {
   cfg.flat_max_points = 100;
   {
     auto db = OpenDb(dir / "db");
-    Collection* c = Create(*db, "c", cfg);
+    std::shared_ptr<Collection> c = Create(*db, "c", cfg);
     UpsertRange(*c, 0, 1500, false);
     REQUIRE(c->Checkpoint().ok());
     UpsertRange(*c, 1500, 1700, false);  // after the checkpoint
@@ -311,7 +311,7 @@ TEST_CASE("reopening loads the saved graph and catches up on later writes") {
   DatabaseOptions o = st.Options();
   const auto& stages = st.seen;
   auto db = OpenDb(dir / "crashed", o);
-  Collection* c = db->GetCollection("c").value();
+  std::shared_ptr<Collection> c = db->GetCollection("c").value();
   CHECK(stages.empty());  // loaded, not rebuilt
   CHECK(CountOf(*c) == 1698);
   SearchParams sp;
@@ -344,7 +344,7 @@ TEST_CASE("a corrupted saved graph is detected and rebuilt from LMDB") {
   DatabaseOptions o = st.Options();
   const auto& stages = st.seen;
   auto db = OpenDb(dir.path(), o);
-  Collection* c = db->GetCollection("c").value();
+  std::shared_ptr<Collection> c = db->GetCollection("c").value();
   REQUIRE_FALSE(stages.empty());
   CHECK(stages[0].find("checksum") != std::string::npos);
   SearchParams sp;
@@ -409,7 +409,7 @@ TEST_CASE("a multi-shard batch left in the journal by a crash is completed on re
     REQUIRE(std::move(wt).Commit().ok());
   }
   auto db = OpenDb(dir.path());
-  Collection* c = db->GetCollection("c").value();
+  std::shared_ptr<Collection> c = db->GetCollection("c").value();
   CHECK(CountOf(*c) == 49);
   auto p = c->Get(std::vector<std::string>{Id(110)}).value()[0];
   REQUIRE(p.has_value());
@@ -424,7 +424,7 @@ TEST_CASE("searches run concurrently with a writer") {
   auto db = OpenDb(dir.path());
   auto cfg = testing::SmallConfig(8);
   cfg.flat_max_points = 200;
-  Collection* c = Create(*db, "c", cfg);
+  std::shared_ptr<Collection> c = Create(*db, "c", cfg);
   UpsertRange(*c, 0, 100, false);
   std::atomic<bool> done{false};
   std::atomic<int> searches{0};
@@ -480,7 +480,7 @@ TEST_CASE("graph: searches running concurrently with a large batch see all of it
   cfg.flat_max_points = 50;
   cfg.hnsw.m = 8;
   cfg.hnsw.ef_construction = 40;  // quick under ThreadSanitizer
-  Collection* c = Create(*db, "c", cfg);
+  std::shared_ptr<Collection> c = Create(*db, "c", cfg);
   UpsertRange(*c, 0, 100, false);
   std::vector<float> far(8, 20.0f);
   std::atomic<bool> done{false};
@@ -556,7 +556,7 @@ TEST_CASE("a collection with sq8 quantization keeps it through rebuilds, reopeni
   size_t plain_memory = 0;
   {
     auto db = OpenDb(dir / "plain");
-    Collection* c = Create(*db, "c", plain_cfg);
+    std::shared_ptr<Collection> c = Create(*db, "c", plain_cfg);
     UpsertRange(*c, 0, static_cast<int>(n), false);
     plain_memory = c->Stats().value().index_memory_bytes;
   }
@@ -589,7 +589,7 @@ TEST_CASE("a collection with sq8 quantization keeps it through rebuilds, reopeni
   };
   {
     auto db = OpenDb(dir / "sq8");
-    Collection* c = Create(*db, "c", cfg);
+    std::shared_ptr<Collection> c = Create(*db, "c", cfg);
     UpsertRange(*c, 0, static_cast<int>(n), false);
     check(*c, "built");
     REQUIRE(c->Checkpoint().ok());
@@ -598,7 +598,7 @@ TEST_CASE("a collection with sq8 quantization keeps it through rebuilds, reopeni
   DatabaseOptions o = st.Options();
   const auto& stages = st.seen;
   auto db = OpenDb(dir / "sq8", o);
-  Collection* c = db->GetCollection("c").value();
+  std::shared_ptr<Collection> c = db->GetCollection("c").value();
   CHECK(stages.empty());  // the graph was loaded and its codes rebuilt, not the graph
   check(*c, "reopened");
   REQUIRE(c->Compact().ok());
@@ -616,7 +616,7 @@ TEST_CASE("exact batch search in one pass answers as each exact search does, acr
       cfg.shards = shards;
       cfg.flat_max_points = 100;  // HNSW shards: the one-pass path is the exact one
       const std::string name = std::string("b") + std::string(MetricName(metric)) + std::to_string(shards);
-      Collection* c = Create(*db, name, cfg);
+      std::shared_ptr<Collection> c = Create(*db, name, cfg);
       UpsertRange(*c, 0, 900);
       std::vector<std::string> gone;
       for (int i = 0; i < 900; i += 13) gone.push_back(Id(i));
@@ -670,7 +670,7 @@ TEST_CASE("batch search of a flat collection takes the one-pass path and agrees 
   auto db = OpenDb(dir.path());
   CollectionConfig cfg = testing::SmallConfig(16);
   cfg.shards = 2;
-  Collection* c = Create(*db, "flat", cfg);  // below flat_max_points: flat shards
+  std::shared_ptr<Collection> c = Create(*db, "flat", cfg);  // below flat_max_points: flat shards
   UpsertRange(*c, 0, 400);
   REQUIRE(c->Stats().value().index_kind == "flat");
   std::vector<float> qs;

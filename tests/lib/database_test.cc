@@ -29,7 +29,7 @@ using testing::OpenDb;
 using Clock = std::chrono::steady_clock;
 constexpr auto kDeadline = std::chrono::seconds(20);
 
-Collection* Create(Database& db, const std::string& name, uint32_t dim = 4) {
+std::shared_ptr<Collection> Create(Database& db, const std::string& name, uint32_t dim = 4) {
   auto c = db.CreateCollection(name, testing::SmallConfig(dim));
   REQUIRE_MESSAGE(c.ok(), c.status().ToString());
   return *c;
@@ -77,7 +77,7 @@ TEST_CASE("an open collection is found concurrently with a backup in progress") 
     return true;
   };
   auto db = OpenDb(dir / "db", o);
-  Collection* a = Create(*db, "a");
+  std::shared_ptr<Collection> a = Create(*db, "a");
   UpsertOne(*a, "x");
 
   // The backup holds the catalog while it copies; it stops at its first progress report.
@@ -102,7 +102,7 @@ TEST_CASE("an open collection is found concurrently with a backup in progress") 
 TEST_CASE("collections are looked up concurrently with create, drop and sync") {
   TempDir dir;
   auto db = OpenDb(dir / "db");
-  Collection* stable = Create(*db, "stable");
+  std::shared_ptr<Collection> stable = Create(*db, "stable");
   std::atomic<bool> stop{false};
   std::atomic<int> lookups{0};
   std::vector<std::thread> readers;
@@ -123,7 +123,7 @@ TEST_CASE("collections are looked up concurrently with create, drop and sync") {
       }
     });
   for (int i = 0; i < 20; ++i) {
-    Collection* tmp = Create(*db, "tmp");
+    std::shared_ptr<Collection> tmp = Create(*db, "tmp");
     UpsertOne(*tmp, "p" + std::to_string(i));
     CHECK(db->Sync().ok());
     CHECK(db->DropCollection("tmp").ok());

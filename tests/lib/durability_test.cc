@@ -82,14 +82,14 @@ TEST_CASE("deleted slots are counted right after reopening from a checkpoint") {
   TempDir dir;
   {
     auto db = OpenDb(dir.path());
-    Collection* c = db->CreateCollection("c", HnswConfig()).value();
+    std::shared_ptr<Collection> c = db->CreateCollection("c", HnswConfig()).value();
     UpsertNumbered(*c, 0, 600);
     DeleteRange(*c, 0, 600, 4);  // 150 deleted
     CHECK(c->Stats().value().deleted_slots == 150);
   }
   Stages st;
   auto db = OpenDb(dir.path(), st.Options());
-  Collection* c = db->GetCollection("c").value();
+  std::shared_ptr<Collection> c = db->GetCollection("c").value();
   CHECK(st.seen.empty());  // loaded, not rebuilt
   auto stats = c->Stats().value();
   CHECK(stats.count == 450);
@@ -122,7 +122,7 @@ TEST_CASE("a truncated or unreadable checkpoint is detected and rebuilt from LMD
     }
     Stages st;
     auto db = OpenDb(dir.path(), st.Options());
-    Collection* c = db->GetCollection("c").value();
+    std::shared_ptr<Collection> c = db->GetCollection("c").value();
     REQUIRE_FALSE(st.seen.empty());
     CHECK(st.seen[0].find("building HNSW") != std::string::npos);
     SearchParams sp;
@@ -169,8 +169,8 @@ TEST_CASE("a damaged LMDB file gives a Corruption error, not a crash") {
 TEST_CASE("a backup taken while a writer continues opens as a working database holding a consistent prefix") {
   TempDir dir;
   auto db = OpenDb(dir / "db");
-  Collection* single = db->CreateCollection("single", HnswConfig(1)).value();
-  Collection* multi = db->CreateCollection("multi", HnswConfig(2)).value();
+  std::shared_ptr<Collection> single = db->CreateCollection("single", HnswConfig(1)).value();
+  std::shared_ptr<Collection> multi = db->CreateCollection("multi", HnswConfig(2)).value();
   UpsertNumbered(*single, 0, 300);
   UpsertNumbered(*multi, 0, 300);
   std::atomic<int> acked{0};
@@ -199,9 +199,9 @@ TEST_CASE("a backup taken while a writer continues opens as a working database h
 
   auto copy = OpenDb(dir / "backup");
   CHECK(copy->ListCollections().value() == std::vector<std::string>{"multi", "single"});
-  Collection* csingle = copy->GetCollection("single").value();
+  std::shared_ptr<Collection> csingle = copy->GetCollection("single").value();
   CHECK(csingle->Count().value() == 300);
-  Collection* cmulti = copy->GetCollection("multi").value();
+  std::shared_ptr<Collection> cmulti = copy->GetCollection("multi").value();
   // Batches 0..K-1 are in the copy, all of each, and nothing later.
   int k_present = 0;
   for (int k = 0; k <= acked_after; ++k) {
@@ -232,14 +232,14 @@ TEST_CASE("a backup of a quiet database equals it and loads its saved graphs") {
   TempDir dir;
   {
     auto db = OpenDb(dir / "db");
-    Collection* c = db->CreateCollection("c", HnswConfig(2)).value();
+    std::shared_ptr<Collection> c = db->CreateCollection("c", HnswConfig(2)).value();
     UpsertNumbered(*c, 0, 700);
     DeleteRange(*c, 0, 100);
     REQUIRE(db->Backup(dir / "sub/backup").ok());
   }
   Stages st;
   auto copy = OpenDb(dir / "sub/backup", st.Options());
-  Collection* c = copy->GetCollection("c").value();
+  std::shared_ptr<Collection> c = copy->GetCollection("c").value();
   CHECK(st.seen.size() <= 1);  // at most the final 100% report of nothing: no rebuild
   for (auto& stage : st.seen) CHECK(stage.find("building") == std::string::npos);
   CHECK(c->Count().value() == 600);
@@ -256,8 +256,8 @@ TEST_CASE("a backup of a quiet database equals it and loads its saved graphs") {
 namespace {
 
 // n points written, all deleted, 300 rewritten: 300 live, n deleted slots.
-Collection* MostlyDeleted(Database& db, int n = 3000) {
-  Collection* c = db.CreateCollection("c", HnswConfig()).value();
+std::shared_ptr<Collection> MostlyDeleted(Database& db, int n = 3000) {
+  std::shared_ptr<Collection> c = db.CreateCollection("c", HnswConfig()).value();
   for (int i = 0; i < n; i += 500) UpsertNumbered(*c, i, std::min(n, i + 500));
   DeleteRange(*c, 0, n, 1);
   UpsertNumbered(*c, 0, 300);
@@ -276,7 +276,7 @@ DatabaseOptions NoAutoCompact() {
 TEST_CASE("graph: index compaction swaps in a rebuilt graph while searches and writes run concurrently") {
   TempDir dir;
   auto db = OpenDb(dir.path(), NoAutoCompact());
-  Collection* c = MostlyDeleted(*db, 1200);
+  std::shared_ptr<Collection> c = MostlyDeleted(*db, 1200);
   auto before = c->Stats().value();
   // The 300 rewritten points reuse deleted labels, but a staged batch gives them new
   // slots (docs/durability.md, "Threads"): all 1200 old slots are deleted.
@@ -331,7 +331,7 @@ TEST_CASE("graph: index compaction swaps in a rebuilt graph while searches and w
 TEST_CASE("compaction gives back memory and disk, and the compacted graph loads on reopen") {
   TempDir dir;
   auto db = OpenDb(dir.path(), NoAutoCompact());
-  Collection* c = MostlyDeleted(*db);
+  std::shared_ptr<Collection> c = MostlyDeleted(*db);
   auto before = c->Stats().value();
   REQUIRE(c->Compact().ok());
   auto after = c->Stats().value();
@@ -364,7 +364,7 @@ TEST_CASE("a compaction cancelled through progress leaves the collection as it w
     return !(cancel && stage.find("compacting") != std::string::npos && done > 0);
   };
   auto db = OpenDb(dir.path(), o);
-  Collection* c = db->CreateCollection("c", HnswConfig(2)).value();
+  std::shared_ptr<Collection> c = db->CreateCollection("c", HnswConfig(2)).value();
   UpsertNumbered(*c, 0, 10000);
   DeleteRange(*c, 0, 10000, 2);
   auto before = c->Stats().value();
@@ -386,7 +386,7 @@ TEST_CASE("passing the deleted share starts a background index compaction") {
   DatabaseOptions o;
   o.auto_compact_deleted_share = 0.5;
   auto db = OpenDb(dir.path(), o);
-  Collection* c = db->CreateCollection("c", HnswConfig()).value();
+  std::shared_ptr<Collection> c = db->CreateCollection("c", HnswConfig()).value();
   UpsertNumbered(*c, 0, 2000);
   DeleteRange(*c, 0, 1400);  // 70% deleted
   CHECK(c->Stats().value().deleted_slots == 1400);

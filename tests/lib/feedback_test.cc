@@ -15,7 +15,7 @@ namespace {
 
 using testing::OpenDb;
 
-Collection* Make(Database& db, uint32_t shards) {
+std::shared_ptr<Collection> Make(Database& db, uint32_t shards) {
   CollectionConfig cfg = testing::SmallConfig(4);
   cfg.shards = shards;
   auto c = db.CreateCollection("fb", cfg);
@@ -46,7 +46,7 @@ TEST_CASE("ratings are counted, averaged and exported per point") {
     CAPTURE(shards);
     TempDir dir;
     auto db = OpenDb(dir.path());
-    Collection* c = Make(*db, shards);
+    std::shared_ptr<Collection> c = Make(*db, shards);
     REQUIRE(c->Feedback("p1", 5).ok());
     REQUIRE(c->Feedback("p1", 4, "q-1", "good").ok());
     REQUIRE(c->Feedback("p1", 5).ok());
@@ -81,7 +81,7 @@ TEST_CASE("the export pages with a cursor: every rating exactly once, in export 
     CAPTURE(shards);
     TempDir dir;
     auto db = OpenDb(dir.path());
-    Collection* c = Make(*db, shards);
+    std::shared_ptr<Collection> c = Make(*db, shards);
     // 0 to 3 ratings per point, so some shards (and pages) have none.
     for (int i = 0; i < 20; ++i)
       for (int j = 0; j < i % 4; ++j) REQUIRE(c->Feedback("p" + std::to_string(i), 1 + (i + j) % 5).ok());
@@ -135,7 +135,7 @@ TEST_CASE("the export pages with a cursor: every rating exactly once, in export 
 TEST_CASE("feedback export cursors that the collection did not make are refused, naming the problem") {
   TempDir dir;
   auto db = OpenDb(dir.path());
-  Collection* c = Make(*db, 2);
+  std::shared_ptr<Collection> c = Make(*db, 2);
   REQUIRE(c->Feedback("p1", 5).ok());
   REQUIRE(c->Feedback("p2", 4).ok());
   auto none = [](const Rating&) { return Status::OK(); };
@@ -174,7 +174,7 @@ TEST_CASE("feedback export cursors that the collection did not make are refused,
 TEST_CASE("bad ratings are refused with a message naming the problem and store nothing") {
   TempDir dir;
   auto db = OpenDb(dir.path());
-  Collection* c = Make(*db, 1);
+  std::shared_ptr<Collection> c = Make(*db, 1);
   auto message = [&](const Rating& r) { return c->Feedback(r).ToString(); };
   Rating r{"p1", 0, "", "", 0};
   CHECK(c->Feedback(r).IsInvalidArgument());
@@ -206,12 +206,12 @@ TEST_CASE("ratings survive a reopen and go with their point when it is deleted")
   TempDir dir;
   {
     auto db = OpenDb(dir.path());
-    Collection* c = Make(*db, 2);
+    std::shared_ptr<Collection> c = Make(*db, 2);
     for (int i = 0; i < 20; ++i) REQUIRE(c->Feedback("p" + std::to_string(i), 1 + i % 5).ok());
     REQUIRE(c->Feedback("p4", 2).ok());
   }
   auto db = OpenDb(dir.path());
-  Collection* c = db->GetCollection("fb").value();
+  std::shared_ptr<Collection> c = db->GetCollection("fb").value();
   CHECK(c->FeedbackStats("p4").value().count == 2);
   CHECK(Exported(*c).size() == 20);
   const uint64_t v0 = c->Version().value();
@@ -240,14 +240,14 @@ TEST_CASE("a default rerank pipeline is stored durably and checked") {
   TempDir dir;
   {
     auto db = OpenDb(dir.path());
-    Collection* c = Make(*db, 2);
+    std::shared_ptr<Collection> c = Make(*db, 2);
     CHECK(c->DefaultRerank().value().empty());
     CHECK(c->SetDefaultRerank("{\"mmr\":{\"lambda\":2}}").IsInvalidArgument());
     CHECK(c->SetDefaultRerank("{\"nope\":{}}").IsInvalidArgument());
     REQUIRE(c->SetDefaultRerank("{\"candidates\":50,\"feedback\":{\"weight\":0.5}}").ok());
   }
   auto db = OpenDb(dir.path());
-  Collection* c = db->GetCollection("fb").value();
+  std::shared_ptr<Collection> c = db->GetCollection("fb").value();
   auto p = ParseRerankPipeline(c->DefaultRerank().value());
   REQUIRE(p.ok());
   CHECK(p->candidates == 50);

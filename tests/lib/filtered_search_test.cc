@@ -138,7 +138,7 @@ TEST_CASE("filtered count, scroll and search agree with brute force, with and wi
     cfg.flat_max_points = 300;  // HNSW above this
     cfg.hnsw.ef_construction = 64;
     cfg.shards = config == 2 ? 3 : 1;
-    Collection* c = db->CreateCollection("c", cfg).value();
+    std::shared_ptr<Collection> c = db->CreateCollection("c", cfg).value();
     // Config 1 creates an index before the data (kept in step by writes); the others
     // after (built from existing points).
     if (config == 1) REQUIRE(c->CreatePayloadIndex("a", PayloadType::kInteger).ok());
@@ -186,7 +186,7 @@ TEST_CASE("filtered search returns k matches even when very few points match") {
   auto db = OpenDb(dir.path());
   CollectionConfig cfg = testing::SmallConfig(16);
   cfg.flat_max_points = 100;
-  Collection* c = db->CreateCollection("c", cfg).value();
+  std::shared_ptr<Collection> c = db->CreateCollection("c", cfg).value();
   const size_t n = 4000;
   auto vecs = testing::RandomVectors(n, 16, 5);
   WriteBatch b;
@@ -218,7 +218,7 @@ TEST_CASE("delete by filter removes exactly the matching points") {
   auto db = OpenDb(dir.path());
   CollectionConfig cfg = testing::SmallConfig(4);
   cfg.shards = 2;
-  Collection* c = db->CreateCollection("c", cfg).value();
+  std::shared_ptr<Collection> c = db->CreateCollection("c", cfg).value();
   WriteBatch b;
   for (int i = 0; i < 100; ++i)
     b.Upsert("p" + std::to_string(i), testing::VectorForId(std::to_string(i), 4),
@@ -242,7 +242,7 @@ TEST_CASE("delete by filter removes exactly the matching points") {
 TEST_CASE("payload index management and filter errors") {
   TempDir dir;
   auto db = OpenDb(dir.path());
-  Collection* c = db->CreateCollection("c", testing::SmallConfig(4)).value();
+  std::shared_ptr<Collection> c = db->CreateCollection("c", testing::SmallConfig(4)).value();
   CHECK(c->CreatePayloadIndex("", PayloadType::kKeyword).IsInvalidArgument());
   CHECK(c->CreatePayloadIndex("a..b", PayloadType::kKeyword).IsInvalidArgument());
   CHECK(c->CreatePayloadIndex("$or", PayloadType::kKeyword).IsInvalidArgument());

@@ -17,7 +17,7 @@ using testing::OpenDb;
 using testing::TempDir;
 using testing::VectorForId;
 
-Collection* Make(Database& db, uint32_t shards, bool payload_index = false) {
+std::shared_ptr<Collection> Make(Database& db, uint32_t shards, bool payload_index = false) {
   CollectionConfig cfg = testing::SmallConfig(4);
   cfg.shards = shards;
   auto c = db.CreateCollection("c", cfg);
@@ -46,7 +46,7 @@ TEST_CASE("partial updates: set and merge metadata keep the vector, update vecto
     CAPTURE(shards);
     TempDir dir;
     auto db = OpenDb(dir.path());
-    Collection* c = Make(*db, shards, /*payload_index=*/true);
+    std::shared_ptr<Collection> c = Make(*db, shards, /*payload_index=*/true);
     const std::vector<float> v101 = VectorForId("p101", 4);
     WriteBatch b;
     b.SetMetadata("p101", "{\"tag\":\"new\",\"k\":{\"a\":1,\"b\":2}}");
@@ -85,7 +85,7 @@ TEST_CASE("partial updates: a missing id or bad input refuses the whole batch, n
     CAPTURE(shards);
     TempDir dir;
     auto db = OpenDb(dir.path());
-    Collection* c = Make(*db, shards);
+    std::shared_ptr<Collection> c = Make(*db, shards);
     const std::string before = GetOne(*c, "p105").metadata;
     WriteBatch b;
     b.SetMetadata("p105", "{\"changed\":true}");
@@ -124,13 +124,13 @@ TEST_CASE("partial updates survive a reopen (journaled across shards)") {
   TempDir dir;
   {
     auto db = OpenDb(dir.path());
-    Collection* c = Make(*db, 3);
+    std::shared_ptr<Collection> c = Make(*db, 3);
     WriteBatch b;
     for (int i = 0; i < 20; ++i) b.SetMetadata("p" + std::to_string(100 + i), "{\"n\":" + std::to_string(i) + "}", true);
     REQUIRE(c->Write(b).ok());
   }
   auto db = OpenDb(dir.path());
-  Collection* c = db->GetCollection("c").value();
+  std::shared_ptr<Collection> c = db->GetCollection("c").value();
   CHECK(GetOne(*c, "p107").metadata == "{\"i\":7,\"tag\":\"t1\",\"n\":7}");
   CHECK(GetOne(*c, "p107").vector == VectorForId("p107", 4));
 }
@@ -168,7 +168,7 @@ TEST_CASE("List: where, limit and offset page in id order") {
     CAPTURE(shards);
     TempDir dir;
     auto db = OpenDb(dir.path());
-    Collection* c = Make(*db, shards);
+    std::shared_ptr<Collection> c = Make(*db, shards);
     auto all = c->List("", 100).value();
     REQUIRE(all.size() == 20);
     for (size_t i = 0; i < all.size(); ++i) CHECK(all[i].id == "p" + std::to_string(100 + i));
@@ -197,7 +197,7 @@ TEST_CASE("Search: offset pages the ranking and score_threshold drops far hits")
     CAPTURE(shards);
     TempDir dir;
     auto db = OpenDb(dir.path());
-    Collection* c = Make(*db, shards);
+    std::shared_ptr<Collection> c = Make(*db, shards);
     const std::vector<float> q = VectorForId("p100", 4);
     SearchParams sp;
     sp.k = 10;

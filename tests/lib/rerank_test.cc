@@ -217,7 +217,7 @@ TEST_CASE("SearchReranked fetches candidates, reranks, pages and names the query
   auto db = Database::Open(dir.path()).value();
   CollectionConfig cfg = testing::SmallConfig(2);
   cfg.shards = 2;
-  Collection* c = db->CreateCollection("r", cfg).value();
+  std::shared_ptr<Collection> c = db->CreateCollection("r", cfg).value();
   WriteBatch b;
   // Points on a line: p0 nearest the query at 0; the odd ones are "promoted".
   for (int i = 0; i < 50; ++i)
@@ -275,10 +275,10 @@ std::unique_ptr<Database> CacheDb(const std::string& dir, uint64_t cache_bytes) 
   return std::move(db).value();
 }
 
-Collection* LineCollection(Database& db, int n) {
+std::shared_ptr<Collection> LineCollection(Database& db, int n) {
   CollectionConfig cfg = testing::SmallConfig(2);
   cfg.shards = 2;
-  Collection* c = db.CreateCollection("c", cfg).value();
+  std::shared_ptr<Collection> c = db.CreateCollection("c", cfg).value();
   WriteBatch b;
   for (int i = 0; i < n; ++i) b.Upsert("p" + std::to_string(i), std::vector<float>{static_cast<float>(i), 0}, "{}");
   REQUIRE(c->Write(b).ok());
@@ -290,7 +290,7 @@ Collection* LineCollection(Database& db, int n) {
 TEST_CASE("the result cache answers repeats and misses after a write or a rating") {
   TempDir dir;
   auto db = CacheDb(dir.path(), 1 << 20);
-  Collection* c = LineCollection(*db, 20);
+  std::shared_ptr<Collection> c = LineCollection(*db, 20);
   const std::vector<float> q = {0, 0};
   SearchParams sp;
   sp.k = 2;
@@ -344,7 +344,7 @@ TEST_CASE("the result cache answers repeats and misses after a write or a rating
 TEST_CASE("the result cache is bounded by bytes and evicts the least recently used") {
   TempDir dir;
   auto db = CacheDb(dir.path(), 4096);
-  Collection* c = LineCollection(*db, 50);
+  std::shared_ptr<Collection> c = LineCollection(*db, 50);
   SearchParams sp;
   sp.k = 10;
   RerankPipeline p;
@@ -361,7 +361,7 @@ TEST_CASE("the result cache is bounded by bytes and evicts the least recently us
   // Off: nothing counted, nothing kept.
   TempDir dir2;
   auto off = CacheDb(dir2.path(), 0);
-  Collection* c2 = LineCollection(*off, 5);
+  std::shared_ptr<Collection> c2 = LineCollection(*off, 5);
   (void)c2->SearchReranked(std::vector<float>{0, 0}, sp, p).value();
   CHECK(c2->CacheStats().misses == 0);
   CHECK(c2->CacheStats().entries == 0);
@@ -370,7 +370,7 @@ TEST_CASE("the result cache is bounded by bytes and evicts the least recently us
 TEST_CASE("reranked searches never get a stale cached answer while writers run concurrently") {
   TempDir dir;
   auto db = CacheDb(dir.path(), 1 << 20);
-  Collection* c = LineCollection(*db, 10);
+  std::shared_ptr<Collection> c = LineCollection(*db, 10);
   constexpr int kWriters = 3, kRounds = 60;
   std::atomic<int> stale{0}, errors{0};
   std::atomic<bool> done{false};

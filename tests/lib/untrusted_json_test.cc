@@ -104,7 +104,7 @@ TEST_CASE("the engine refuses 100,000-deep metadata and filters with InvalidArgu
   CollectionConfig cfg;
   cfg.dim = 4;
   cfg.metric = Metric::kL2;
-  Collection* c = db->CreateCollection("c", cfg).value();
+  std::shared_ptr<Collection> c = db->CreateCollection("c", cfg).value();
   REQUIRE(c->CreatePayloadIndex("a", PayloadType::kKeyword).ok());
   const std::string deep_meta = Nested(100000, "{\"a\":", "1", "}");  // ~600 KB, under kMaxMetadataBytes.
   WriteBatch b;

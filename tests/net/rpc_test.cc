@@ -17,7 +17,7 @@ using namespace vectron::net::testing;
 
 namespace {
 
-Collection* MakeCollection(Server& s, const std::string& name, uint32_t dim) {
+std::shared_ptr<Collection> MakeCollection(Server& s, const std::string& name, uint32_t dim) {
   CollectionConfig cfg;
   cfg.dim = dim;
   cfg.metric = Metric::kL2;

@@ -343,3 +343,32 @@ def test_dropped_collection_handle(db):
     assert len(c2) == 0
     with pytest.raises(vectron.NotFoundError):
         c.count()
+
+
+@pytest.mark.embedded_only("a remote handle names its collection; the handle rules are the engine's")
+def test_handles_after_rename_and_drop_raise_not_found_on_every_call(db):
+    c = db.create_collection("h", dim=2)
+    c.upsert(["a"], [[1, 0]])
+    follower = db.get_collection("h")
+    follower.rename("h2")  # this handle follows the new name; the others are closed
+    with pytest.raises(vectron.NotFoundError, match='"h" was renamed to "h2"'):
+        c.search([1, 0])
+    assert not c._c.valid and follower._c.valid
+    assert len(follower) == 1
+    db.drop_collection("h2")
+    calls = [
+        lambda: follower.upsert(["b"], [[0, 1]]),
+        lambda: follower.get("a"),
+        lambda: follower.search([1, 0]),
+        lambda: follower.search([[1, 0]], as_numpy=True),
+        lambda: follower.delete(ids=["a"]),
+        lambda: follower.count(),
+        lambda: follower.scroll(),
+        lambda: follower.stats(),
+        lambda: follower.checkpoint(),
+    ]
+    for call in calls:
+        with pytest.raises(vectron.NotFoundError, match='"h2" was dropped'):
+            call()
+    assert follower.name == "h2" and follower.dim == 2  # the handle's own fields stay readable
+    assert not follower._c.valid

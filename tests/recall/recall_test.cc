@@ -33,7 +33,7 @@ double RecallAt10(const std::string& name, Metric metric, int ef, unsigned threa
   cfg.metric = metric;
   cfg.flat_max_points = 0;
   cfg.quantization = quantization;
-  Collection* col = db->CreateCollection("r", cfg).value();
+  std::shared_ptr<Collection> col = db->CreateCollection("r", cfg).value();
   for (size_t i = 0; i < base.rows; i += 5000) {
     WriteBatch b;
     for (size_t r = i; r < std::min(base.rows, i + 5000); ++r)

@@ -45,7 +45,7 @@ TEST_CASE("ratings that prefer one metadata value move those points up for GloVe
   cfg.metric = Metric::kCosine;
   cfg.shards = 2;
   cfg.flat_max_points = kPoints;  // exact search: the test is about the rerank
-  Collection* col = db->CreateCollection("glove", cfg).value();
+  std::shared_ptr<Collection> col = db->CreateCollection("glove", cfg).value();
   for (size_t i = 0; i < kPoints; i += 5000) {
     WriteBatch b;
     for (size_t r = i; r < std::min(kPoints, i + 5000); ++r) {

@@ -2,7 +2,7 @@
 // translation of a Status into its Python exception (StatusError, raised with the GIL
 // released and translated once it is held again), the database state shared by a
 // Database handle and its Collection handles (DbState), the count of calls in flight
-// that close() and drop_collection() wait for (CallScope), and the conversions of
+// that close() waits for (CallScope), and the conversions of
 // engine values to Python ones. Included by module.cc only (inline definitions).
 #pragma once
 
@@ -23,7 +23,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -120,29 +119,19 @@ inline bool IsFinalizing() {
 // environments) must not be touched, not even to close it.
 inline std::atomic<uint64_t> g_fork_generation{0};
 
-// Calls in flight on a database, counted so that close() and drop_collection() wait for
-// exactly those: close() refuses new calls at once (no stream of callers can starve it,
-// as readers of a reader-preferring rwlock could) and then waits for the running ones.
+// Calls in flight on a database, counted so that close() waits for exactly those:
+// close() refuses new calls at once (no stream of callers can starve it, as readers of a
+// reader-preferring rwlock could) and then waits for the running ones, so that a closed
+// database raises DatabaseClosedError. (A dropped or renamed collection needs nothing
+// here: the engine's handle, a shared_ptr, then returns NotFound, and the drop waits for
+// the calls on it.)
 struct DbState {
-  struct Use {             // one collection handle in use
-    uint64_t calls = 0;    // calls on it in flight
-    bool dropping = false; // drop_collection started: new calls are refused
-    // Which collection this is: a collection created after a drop may get the same
-    // address, and the old handles must not reach it.
-    uint64_t id = 0;
-  };
-  uint64_t next_use_id = 1;  // guarded by mu
-
   std::mutex mu;                  // guards the fields below; never held across an engine call
   std::condition_variable ended;  // a call ended, or close() finished
   std::unique_ptr<Database> db;   // null once closed
   bool closing = false;           // close() started: new calls are refused
   bool closed = false;            // close() finished
   uint64_t calls = 0;             // calls in flight (database and collection calls)
-  std::unordered_map<Collection*, Use> live;  // handles returned to Python and not dropped
-  // Serialises create/get/drop in this binding, so a collection being dropped is never
-  // handed out again. Held only by those (never by reads or writes of points).
-  std::mutex catalog_mu;
   std::string path;
   const uint64_t fork_generation = g_fork_generation.load();
   const pid_t pid = getpid();  // of the process that opened it
@@ -179,31 +168,20 @@ inline StatusError InheritedError(const DbState& s) {
                      StatusError::Kind::kClosed);
 }
 
-inline StatusError DroppedError(const std::string& name) {
-  return StatusError(Status::NotFound("collection '" + name + "' was dropped (or renamed)"));
-}
-
-// One call in flight on a database (col == nullptr) or on one of its collections: entered
-// in the constructor (which throws if the database is closing or the collection is
-// dropped), left in the destructor. REQUIRES: GIL released.
+// One call in flight on a database or on one of its collections: entered in the
+// constructor (which throws if the database is closing), left in the destructor.
+// REQUIRES: GIL released.
 class CallScope {
  public:
-  CallScope(DbState& s, Collection* col = nullptr, const std::string& name = {}, uint64_t use_id = 0)
-      : s_(s), col_(col) {
+  explicit CallScope(DbState& s) : s_(s) {
     if (s_.Inherited()) throw InheritedError(s_);  // Before mu: a parent's thread may hold it.
     std::lock_guard l(s_.mu);
     if (s_.closing) throw ClosedError(s_.path);
-    if (col_) {
-      auto it = s_.live.find(col_);
-      if (it == s_.live.end() || it->second.dropping || it->second.id != use_id) throw DroppedError(name);
-      ++it->second.calls;
-    }
     ++s_.calls;
   }
   ~CallScope() {
     std::lock_guard l(s_.mu);
     --s_.calls;
-    if (col_) --s_.live.at(col_).calls;  // Present: a drop waits for this call.
     s_.ended.notify_all();
   }
   CallScope(const CallScope&) = delete;
@@ -214,7 +192,6 @@ class CallScope {
 
  private:
   DbState& s_;
-  Collection* col_;
 };
 
 inline Metric ParseMetricOrThrow(const std::string& name) { return Unwrap(ParseMetric(name)); }

@@ -5,14 +5,16 @@
 // (classes defined in vectron/errors.py, the one translation table of this edge). The
 // friendly API (Hit objects, dict metadata, include=...) lives in vectron/__init__.py.
 //
-// Lifetime: a Database handle owns a shared DbState; Collection handles share it, so a
-// collection handle never outlives the engine objects it points to. Every engine call is
-// counted while in flight (CallScope); close() (or drop_collection) refuses new calls at
-// once and waits for the counted ones, so later calls raise DatabaseClosedError /
-// NotFoundError instead of touching freed memory, and no stream of callers delays it.
+// Lifetime: a Database handle owns a shared DbState; Collection handles share it and
+// hold the engine's collection handle (a shared_ptr<Collection>, safe to call after a
+// drop, a rename or the Database's end). Every engine call is counted while in flight
+// (CallScope); close() refuses new calls at once and waits for the counted ones, so later
+// calls raise DatabaseClosedError, and no stream of callers delays it. drop_collection
+// and rename_collection rely on the engine: they wait for the calls on the collection
+// in flight, and later calls on its handles raise NotFoundError.
 //
-// Lock order: release the GIL first, then DbState::catalog_mu, then DbState::mu. Never
-// the other way round; mu is never held across an engine call.
+// Lock order: release the GIL first, then DbState::mu, which is never held across an
+// engine call.
 //
 // Files: binding_common.h (errors, DbState, CallScope, conversions), py_collection.h (the
 // Collection handle), rerank_bindings.cc (reranking and feedback), and this one: the
@@ -70,7 +72,6 @@ class PyDatabase {
     }
     s.closing = true;
     s.ended.wait(lock, [&] { return s.calls == 0; });
-    s.live.clear();
     std::unique_ptr<Database> db = std::move(s.db);
     lock.unlock();
     db.reset();  // Saves checkpoints: outside mu.
@@ -98,16 +99,20 @@ class PyDatabase {
     return Unwrap(call.db().ListCollections());
   }
 
-  // Deletes the collection: its handles refuse new calls at once, and the drop waits for
-  // the calls on it already running.
+  // Deletes the collection: its handles refuse new calls at once (NotFoundError), and
+  // the drop waits for the calls on it already running (the engine's handles do both).
   void DropCollection(const std::string& name) {
-    Retire(name, [&](Database& db) { return db.DropCollection(name); });
+    py::gil_scoped_release release;
+    CallScope call(*state_);
+    Check(call.db().DropCollection(name));
   }
 
-  // Renames the collection; its handles are retired as by a drop (Python's
+  // Renames the collection; its handles are closed as by a drop (Python's
   // Collection.rename takes a new handle for itself).
   void RenameCollection(const std::string& from, const std::string& to) {
-    Retire(from, [&](Database& db) { return db.RenameCollection(from, to); });
+    py::gil_scoped_release release;
+    CallScope call(*state_);
+    Check(call.db().RenameCollection(from, to));
   }
 
   void SetCollectionMetadata(const std::string& name, const std::string& metadata) {
@@ -122,36 +127,6 @@ class PyDatabase {
     return Unwrap(call.db().GetCollectionMetadata(name));
   }
 
-  // Runs `change` (a drop or a rename of collection `name`) once the calls on its live
-  // handle ended, refusing new ones meanwhile; on success the handle is retired.
-  template <typename F>
-  void Retire(const std::string& name, F&& change) {
-    py::gil_scoped_release release;
-    DbState& s = *state_;
-    CallScope call(s);
-    std::lock_guard catalog(s.catalog_mu);
-    Database& db = call.db();
-    Collection* col = nullptr;
-    if (auto existing = db.GetCollection(name); existing.ok()) col = *existing;
-    if (col) {
-      std::unique_lock lock(s.mu);
-      if (auto it = s.live.find(col); it != s.live.end()) {
-        DbState::Use& use = it->second;  // Element references survive rehashing.
-        use.dropping = true;
-        s.ended.wait(lock, [&] { return use.calls == 0; });
-      }
-    }
-    Status done = change(db);
-    if (col) {
-      std::lock_guard lock(s.mu);
-      if (auto it = s.live.find(col); it != s.live.end()) {
-        if (done.ok()) s.live.erase(it);
-        else it->second.dropping = false;
-      }
-    }
-    Check(done);
-  }
-
   void Sync() {
     py::gil_scoped_release release;
     CallScope call(*state_);
@@ -161,22 +136,13 @@ class PyDatabase {
  private:
   explicit PyDatabase(std::shared_ptr<DbState> state) : state_(std::move(state)) {}
 
-  // Runs open(db) (which returns a Result<Collection*>) as a call in flight, under
-  // catalog_mu, and registers the collection as a live handle.
+  // Runs open(db) (which returns a Result<shared_ptr<Collection>>) as a call in flight
+  // and wraps the handle it returns.
   template <typename F>
   PyCollection Handout(F&& open) {
     py::gil_scoped_release release;
     CallScope call(*state_);
-    std::lock_guard catalog(state_->catalog_mu);
-    Collection* c = Unwrap(open(call.db()));
-    uint64_t use_id;
-    {
-      std::lock_guard lock(state_->mu);
-      auto [it, added] = state_->live.try_emplace(c);
-      if (added) it->second.id = state_->next_use_id++;
-      use_id = it->second.id;
-    }
-    return PyCollection(state_, c, use_id);
+    return PyCollection(state_, Unwrap(open(call.db())));
   }
 
   std::shared_ptr<DbState> state_;

@@ -15,14 +15,16 @@ namespace vectron::python {
 
 class PyCollection {
  public:
-  PyCollection(std::shared_ptr<DbState> state, Collection* col, uint64_t use_id)
-      : state_(std::move(state)), col_(col), use_id_(use_id), name_(col->name()), config_(col->config()) {}
+  PyCollection(std::shared_ptr<DbState> state, std::shared_ptr<Collection> col)
+      : state_(std::move(state)), col_(std::move(col)), name_(col_->name()), config_(col_->config()) {}
 
  private:
-  // Runs f(collection) as a call in flight (see CallScope). REQUIRES: GIL released.
+  // Runs f(collection) as a call in flight on the database (see CallScope): raises
+  // DatabaseClosedError once it is closing, and NotFoundError (the engine's status)
+  // once the collection is dropped or renamed. REQUIRES: GIL released.
   template <typename F>
   auto With(F&& f) const {
-    CallScope call(*state_, col_, name_, use_id_);
+    CallScope call(*state_);
     return f(*col_);
   }
 
@@ -276,19 +278,25 @@ class PyCollection {
     With([&](Collection& c) { Check(c.Checkpoint()); });
   }
 
-  // Whether the handle can still be used (database open, collection not dropped).
+  // Whether the handle can still be used (database open, collection neither dropped nor
+  // renamed): the database still hands out this very handle for its name.
   bool valid() const {
     if (state_->Inherited()) return false;
     py::gil_scoped_release release;
-    std::lock_guard lock(state_->mu);
-    auto it = state_->live.find(col_);
-    return !state_->closing && it != state_->live.end() && !it->second.dropping && it->second.id == use_id_;
+    try {
+      CallScope call(*state_);
+      auto current = call.db().GetCollection(name_);
+      return current.ok() && current->get() == col_.get();
+    } catch (const StatusError&) {  // Closing.
+      return false;
+    }
   }
 
  private:
   std::shared_ptr<DbState> state_;
-  Collection* col_;
-  uint64_t use_id_;  // DbState::Use::id of the collection this handle was given
+  // Shared with the Database (and the other handles of this collection): safe to call
+  // after a drop, a rename or close (the engine answers NotFound / FailedPrecondition).
+  std::shared_ptr<Collection> col_;
   std::string name_;
   CollectionConfig config_;
 };
