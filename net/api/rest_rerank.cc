@@ -1,5 +1,6 @@
 #include "net/api/rest_rerank.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <iterator>
@@ -17,6 +18,14 @@ namespace {
 
 // Largest export answered in one response (ratings); more is cut, and the response says so.
 constexpr size_t kMaxExportRatings = 1'000'000;
+// An export page ends once its body reaches this many bytes, whatever its limit (a page
+// of 1,000,000 ratings with 4 KiB comments would otherwise hold 4 GB). The engine is
+// read in chunks (each at its own snapshot) no larger than the bytes left allow at
+// kMaxRatingLineBytes a rating, so a page passes the budget by less than one rating.
+constexpr size_t kExportPageBytes = 4 << 20;
+// A rating's JSON line at most: its comment, point id and query id with every byte
+// escaped (\u00XX: 6 bytes), and the fields' names and numbers.
+constexpr size_t kMaxRatingLineBytes = 6 * (kMaxFeedbackCommentBytes + kMaxIdBytes + kMaxQueryIdBytes) + 256;
 
 json MetadataJson(const std::string& text) {
   if (text.empty()) return nullptr;
@@ -194,12 +203,16 @@ HttpResponse ExportFeedback(RestApi& api, const HttpRequest& req, const PathPara
   HttpResponse r;
   r.content_type = "application/x-ndjson";
   size_t n = 0;
-  std::string next = Take(c->ExportFeedbackPage(cursor.value_or(""), limit, [&](const Rating& rt) {
-    r.body += DumpJson(RatingJson(rt));
-    r.body += '\n';
-    ++n;
-    return Status::OK();
-  }));
+  std::string next = cursor.value_or("");
+  do {
+    const size_t chunk = std::max<size_t>(1, (kExportPageBytes - r.body.size()) / kMaxRatingLineBytes);
+    next = Take(c->ExportFeedbackPage(next, std::min(limit - n, chunk), [&](const Rating& rt) {
+      r.body += DumpJson(RatingJson(rt));
+      r.body += '\n';
+      ++n;
+      return Status::OK();
+    }));
+  } while (!next.empty() && n < limit && r.body.size() < kExportPageBytes);
   r.headers.emplace_back("X-Vectron-Ratings", std::to_string(n));
   if (!next.empty()) {
     r.headers.emplace_back("X-Vectron-Truncated", "true");

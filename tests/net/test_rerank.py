@@ -214,3 +214,32 @@ def test_result_cache_counts_in_metrics_and_can_be_skipped(tmp_path):
         assert server.call("POST", "/v1/collections/docs/search", {"vector": [0, 0], "cache": "no"})[0] == 400
     finally:
         server.stop()
+
+
+def test_an_export_page_ends_at_4_mib_whatever_its_limit(tmp_path):
+    # 1,100 ratings with 4,000-byte comments: about 4.5 MB of JSON lines. A page (no
+    # limit, or the largest) stops once past 4 MiB and gives a cursor; the pages hold
+    # every rating once.
+    server = Server(tmp_path)
+    try:
+        make(server)
+        conn = server.conn()
+        for i in range(1100):
+            st, body, _ = server.call("POST", "/v1/collections/docs/feedback",
+                                      {"point_id": f"p{i % 40:02d}", "rating": 1 + i % 5, "comment": f"{i:04d}" * 1000},
+                                      conn=conn)
+            assert st == 201, body
+        conn.close()
+        for q in ("", "?limit=1000000"):
+            st, text, r = server.call("GET", "/v1/collections/docs/feedback/export" + q)
+            assert st == 200
+            n = int(r.getheader("X-Vectron-Ratings"))
+            assert 900 < n < 1100 and 4 << 20 <= len(text) < (4 << 20) + 30000, (n, len(text))
+            assert r.getheader("X-Vectron-Truncated") == "true"
+            cursor = r.getheader("X-Vectron-Next-Cursor")
+            st, rest, r = server.call("GET", "/v1/collections/docs/feedback/export?cursor=" + urllib.parse.quote(cursor))
+            assert st == 200 and r.getheader("X-Vectron-Next-Cursor") is None
+            comments = [json.loads(l)["comment"][:4] for l in (text + rest).strip().split("\n")]
+            assert sorted(comments) == [f"{i:04d}" for i in range(1100)]
+    finally:
+        server.stop()
