@@ -124,18 +124,20 @@ std::string FindRepeatedKey(std::string_view text) {
   return found.empty() ? "a key" : found;
 }
 
-// What Convert found: kFallBack for a key repeated in an object (nlohmann's parser then
-// names it as it always has).
+// What Convert found: kFallBack for a key repeated in an object or nesting deeper than
+// allowed (nlohmann's parser, after the nesting scan, then names the problem as it
+// always has).
 enum class Converted { kOk, kFallBack };
 
 // simdjson's DOM as the nlohmann value its own parser would build (a non-negative
-// integer is unsigned, as nlohmann makes it). Recursion is bounded by the nesting check
-// done before.
+// integer is unsigned, as nlohmann makes it). Recursion stops past `depth_left` levels
+// (simdjson parses without recursion, and refuses more than 1024 levels itself).
 template <typename Json>
-Converted Convert(simdjson::dom::element e, Json* out) {
+Converted Convert(simdjson::dom::element e, Json* out, int depth_left) {
   using T = simdjson::dom::element_type;
   switch (e.type()) {
     case T::ARRAY: {
+      if (depth_left == 0) return Converted::kFallBack;
       simdjson::dom::array a;
       if (e.get_array().get(a) != simdjson::SUCCESS) return Converted::kFallBack;  // Not reached: the type said so.
       *out = Json::array();
@@ -143,17 +145,18 @@ Converted Convert(simdjson::dom::element e, Json* out) {
       arr.reserve(a.size());
       for (simdjson::dom::element child : a) {
         arr.emplace_back();
-        if (Convert(child, &arr.back()) != Converted::kOk) return Converted::kFallBack;
+        if (Convert(child, &arr.back(), depth_left - 1) != Converted::kOk) return Converted::kFallBack;
       }
       return Converted::kOk;
     }
     case T::OBJECT: {
-      *out = Json::object();
+      if (depth_left == 0) return Converted::kFallBack;
       simdjson::dom::object obj;
       if (e.get_object().get(obj) != simdjson::SUCCESS) return Converted::kFallBack;  // Not reached: the type said so.
+      *out = Json::object();
       for (simdjson::dom::key_value_pair field : obj) {
         auto [it, inserted] = out->emplace(std::string(field.key), Json());
-        if (!inserted || Convert(field.value, &it.value()) != Converted::kOk) return Converted::kFallBack;
+        if (!inserted || Convert(field.value, &it.value(), depth_left - 1) != Converted::kOk) return Converted::kFallBack;
       }
       return Converted::kOk;
     }
@@ -176,29 +179,30 @@ Converted Convert(simdjson::dom::element e, Json* out) {
 // the largest one it has seen); larger ones get a parser freed after.
 constexpr size_t kReusedParserBytes = 1 << 20;
 
-// The fast path: simdjson (about ten times nlohmann's speed on arrays of numbers, which
-// is most of a search or upsert body). Null when simdjson refuses the text or finds a
-// repeated key: nlohmann's parser then decides, and names the problem as it always has.
+// The fast path: simdjson (about three times nlohmann's speed on a search body, most of
+// which is an array of numbers). Null when simdjson refuses the text, or it repeats a
+// key or nests deeper than `max_depth`: the careful path then decides, and names the
+// problem as it always has.
 template <typename Json>
-std::optional<Json> ParseFast(std::string_view text) {
+std::optional<Json> ParseFast(std::string_view text, int max_depth) {
   thread_local simdjson::dom::parser reused;
   simdjson::dom::parser fresh;
   simdjson::dom::parser& parser = text.size() <= kReusedParserBytes ? reused : fresh;
   simdjson::dom::element root;
   if (parser.parse(text.data(), text.size()).get(root) != simdjson::SUCCESS) return std::nullopt;
   Json j;
-  if (Convert(root, &j) != Converted::kOk) return std::nullopt;
+  if (Convert(root, &j, max_depth) != Converted::kOk) return std::nullopt;
   return j;
 }
 
 template <typename Json>
 Result<Json> Parse(std::string_view text, std::string_view what, int max_depth) {
+  if (std::optional<Json> fast = ParseFast<Json>(text, max_depth)) return std::move(*fast);
   const Scan scan = ScanJson(text, max_depth);
   if (scan.too_deep_at) {
     return Status::InvalidArgument(std::string(what) + " is nested deeper than " + std::to_string(max_depth) +
                                    " levels at byte " + std::to_string(*scan.too_deep_at));
   }
-  if (std::optional<Json> fast = ParseFast<Json>(text)) return std::move(*fast);
   Json j;
   try {
     j = Json::parse(text.begin(), text.end());

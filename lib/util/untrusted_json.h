@@ -30,10 +30,11 @@ std::optional<size_t> FindJsonNestingAbove(std::string_view text, int max_depth)
 //   - not valid JSON, with the byte offset and a short reason (never the whole input);
 //   - a number nlohmann cannot hold (1e400);
 //   - a key repeated within one object, naming the key and where ($.a.b[2]).
-// Never recurses on the input's depth before the nesting check. Parsed by simdjson and
+// Never recurses deeper than `max_depth`. Parsed by simdjson (without recursion) and
 // converted to the value nlohmann's parser would build (the integer -0 excepted: it
-// becomes unsigned 0, equal to nlohmann's signed 0); text simdjson refuses, and a
-// repeated key, go through nlohmann's parser, whose errors name the byte and reason.
+// becomes unsigned 0, equal to nlohmann's signed 0); text simdjson refuses, a repeated
+// key and nesting past `max_depth` go through the nesting scan and nlohmann's parser,
+// whose errors name the byte and reason.
 Result<nlohmann::json> ParseUntrustedJson(std::string_view text, std::string_view what,
                                           int max_depth = kMaxJsonNesting);
 // The same, keeping each object's key order (metadata is returned as it was given).

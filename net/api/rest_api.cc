@@ -1,10 +1,13 @@
 #include "net/api/rest_api.h"
 
+#include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cfloat>
 #include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 
 #include "net/api/api_util.h"
@@ -69,12 +72,23 @@ void Check(const Status& s) {
 
 // --- JSON output written by hand where it is hot (search hits, points). ---
 void AppendString(std::string* out, std::string_view s) {
-  *out += DumpJson(json(s));
+  // Most ids are printable ASCII with nothing to escape: quoted as they are. Anything
+  // else (escapes, UTF-8, invalid bytes replaced) through the serialiser.
+  const bool plain = std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'; });
+  if (!plain) {
+    *out += DumpJson(json(s));
+    return;
+  }
+  *out += '"';
+  *out += s;
+  *out += '"';
 }
 void AppendFloat(std::string* out, float f) {
+  // As printf's %.9g (9 significant digits: a float reads back exactly), without the
+  // format parsing and locale.
   char buf[32];
-  int n = std::snprintf(buf, sizeof(buf), "%.9g", static_cast<double>(f));
-  out->append(buf, static_cast<size_t>(n));
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), static_cast<double>(f), std::chars_format::general, 9);
+  out->append(buf, ec == std::errc() ? static_cast<size_t>(end - buf) : 0);
 }
 void AppendFloats(std::string* out, std::span<const float> v) {
   *out += '[';
@@ -338,13 +352,13 @@ HttpResponse RestApi::Dispatch(const Handler& h, const HttpRequest& req, const P
   if (h.auth_fn) return api::RunAuthRoute(h.auth_fn, *auth_, req, params, who);
   if (h.data) {
     // The local service answers before it returns, on this thread.
-    HttpResponse out = JsonError(500, "internal", "the operation answered nothing");
+    std::optional<HttpResponse> out;
     RestDataContext ctx{&service_, &options_.limits, {}};
     ctx.rerank = [this](const std::string& name, const nlohmann::json& body, std::span<const float> queries, size_t nq,
                         const SearchParams& sp) { return api::RerankedSearch(*this, name, body, queries, nq, nq == 1 && body.contains("vector"), sp);
     };
     RunRestData(h.op, ctx, req, params, who, [&out](HttpResponse r) { out = std::move(r); });
-    return out;
+    return out ? std::move(*out) : JsonError(500, "internal", "the operation answered nothing");
   }
   return Run(h.fn, *this, req, params, who);
 }
