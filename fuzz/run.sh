@@ -59,9 +59,10 @@ binary="$out/${target}_fuzz"
 echo "building $binary"
 werror=()
 [ "${VECTRON_WERROR:-0}" = 1 ] && werror=(-Werror)
+# -lsimdjson: lib/util/untrusted_json.cc parses with it (unused, and dropped, by the others).
 # -g1: line tables, which is what a crash report prints (file:line), at less compile time than -g.
 "$cxx" -std=c++20 -g1 -O1 -Wall -Wextra ${werror[@]+"${werror[@]}"} -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-  -I include -I lib -I . -I "$out" "${sources[@]}" ${libs[@]+"${libs[@]}"} -o "$binary"
+  -I include -I lib -I . -I "$out" "${sources[@]}" ${libs[@]+"${libs[@]}"} -lsimdjson -o "$binary"
 
 # Run on a scratch copy so the committed seeds are not mixed with generated inputs.
 corpus="$out/corpus"

@@ -182,14 +182,14 @@ std::string CollectionOf(const fb::Request* req) {
   }
 }
 
-using Reply = std::function<void(std::string)>;
+using RpcReply = std::function<void(std::string)>;
 
 // Calls `call(done)` on the service; when `done` receives a value, answers with
 // `encode(value)` (a Response payload), or with the error. The service may answer in
 // line (LocalDataService) or later on its own thread (ClusterDataService, on the
 // gateway's loop): nothing here refers to the request frame after `call` returns.
 template <typename T, typename Call, typename Encode>
-void Then(uint64_t id, Call&& call, Encode encode, Reply reply) {
+void Then(uint64_t id, Call&& call, Encode encode, RpcReply reply) {
   call([id, encode = std::move(encode), reply = std::move(reply)](Result<T> r) mutable {
     if (!r.ok()) return reply(ErrorOf(id, r.status()));
     std::string out;
@@ -202,7 +202,7 @@ void Then(uint64_t id, Call&& call, Encode encode, Reply reply) {
   });
 }
 template <typename Call, typename Encode>
-void ThenStatus(uint64_t id, Call&& call, Encode encode, Reply reply) {
+void ThenStatus(uint64_t id, Call&& call, Encode encode, RpcReply reply) {
   call([id, encode = std::move(encode), reply = std::move(reply)](Status st) mutable {
     if (!st.ok()) return reply(ErrorOf(id, st));
     reply(encode());
@@ -223,7 +223,7 @@ std::string CountResponse(uint64_t id, uint64_t n) {
 }
 
 // Runs one verified, authorised request and answers through `reply`, exactly once.
-void Execute(const RpcEngine& e, const fb::Request* req, const Principal& who, Reply reply) {
+void Execute(const RpcEngine& e, const fb::Request* req, const Principal& who, RpcReply reply) {
   const uint64_t id = req->id();
   DataService& svc = *e.service;
   // A body type whose table is absent verifies fine; refuse it here (found by fuzzing).
@@ -445,7 +445,7 @@ void ExecuteRpcAsync(const RpcEngine& engine, std::string_view payload, const Pr
   // `reply` may be moved into a callback that the service then drops on an exception:
   // answer through a shared flag so that exactly one answer goes out.
   auto answered = std::make_shared<bool>(false);
-  Reply once = [answered, reply = std::move(reply)](std::string out) {
+  RpcReply once = [answered, reply = std::move(reply)](std::string out) {
     if (*answered) return;
     *answered = true;
     reply(std::move(out));
