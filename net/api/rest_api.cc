@@ -407,10 +407,15 @@ void RestApi::Handle(HttpRequest request, Responder respond) {
   }
   const std::string& route = m.route->pattern;
   Handler h = m.route->handler;
-  if (h.inline_on_loop) {
-    HttpResponse r = Dispatch(h, request, m.params);
+  // Runs the route here, on whichever thread calls it, and answers.
+  auto run = [this](const Handler& h, const HttpRequest& req, const PathParams& params, const std::string& route,
+                    const Responder& respond) {
+    HttpResponse r = Dispatch(h, req, params);
     r.route = route;
     respond(std::move(r));
+  };
+  if (h.inline_on_loop) {
+    run(h, request, m.params, route, respond);
     return;
   }
   if (h.fn == &MetricsRoute) {
@@ -421,15 +426,11 @@ void RestApi::Handle(HttpRequest request, Responder respond) {
   if (options_.gate &&
       options_.gate->TryEnter(request.connection, LightRoute(h, request), std::chrono::steady_clock::now())) {
     // The server's only work: run it here rather than wake a worker and then the loop.
-    HttpResponse r = Dispatch(h, request, m.params);
-    r.route = route;
-    respond(std::move(r));
+    run(h, request, m.params, route, respond);
     return;
   }
-  auto task = [this, h, route, req = std::move(request), params = std::move(m.params), respond]() {
-    HttpResponse r = Dispatch(h, req, params);
-    r.route = route;
-    respond(std::move(r));
+  auto task = [run, h, route, req = std::move(request), params = std::move(m.params), respond]() {
+    run(h, req, params, route, respond);
   };
   if (!pool_.TrySubmit(std::move(task))) {
     HttpResponse r = JsonError(503, "unavailable",
