@@ -121,12 +121,19 @@ struct PdHeartbeat {
   std::string addr;
   std::vector<ReplicaReport> replicas;
 };
+// PD asks the worker leading `group` to hand its leadership to worker `target`.
+struct LeaderTransfer {
+  uint64_t group = 0;
+  uint64_t target = 0;
+  bool operator==(const LeaderTransfer&) const = default;
+};
 struct PdHeartbeatResponse {
   uint64_t rpc_id = 0;
   Status status;            // Unavailable + pd_leader hint when not the PD leader.
   uint64_t pd_leader = 0;
   bool registered = false;  // The worker is in the map (else it is being registered).
   std::vector<GroupAssignment> assignments;  // Every group placed on the worker.
+  std::vector<LeaderTransfer> transfers;     // Groups the worker leads that PD moves.
 };
 
 // --- Gateways -> PD. ---

@@ -89,6 +89,8 @@ void PdNode::OnSoftState(const raft::SoftState& ss) {
     last_heartbeat_ms_.clear();
     group_leader_.clear();
     register_sent_ms_.clear();
+    applied_.clear();
+    pending_transfers_.clear();
     return;
   }
   // No longer leader: pending commands may or may not apply; the callers retry (deduped).
@@ -136,6 +138,7 @@ void PdNode::OnHeartbeat(const NodeId& from, const PdHeartbeat& hb) {
   uint64_t now = clock_.NowMs();
   last_heartbeat_ms_[hb.worker] = now;
   for (const ReplicaReport& rep : hb.replicas) {
+    applied_[{rep.group, hb.worker}] = rep.applied_index;
     if (!rep.leader) continue;
     auto& gl = group_leader_[rep.group];
     if (rep.term >= gl.first) gl = {rep.term, hb.worker};
@@ -163,7 +166,59 @@ void PdNode::OnHeartbeat(const NodeId& from, const PdHeartbeat& hb) {
     a.config_json = m.collections.at(g.collection).config_json;
     r.assignments.push_back(std::move(a));
   }
+  if (r.registered) r.transfers = BalanceLeaders(hb.worker, now);
   transport_.Send(from, std::move(r));
+}
+
+std::vector<LeaderTransfer> PdNode::BalanceLeaders(uint64_t w, uint64_t now) {
+  // After a PD election the leader hints and liveness are relearned for one timeout.
+  if (!opt_.balance_leaders || now < leader_since_ms_ + opt_.worker_dead_ms) return {};
+  const ClusterMap& m = sm_->map();
+  bool busy = false;  // A transfer from w is still in flight: one at a time per worker.
+  for (auto it = pending_transfers_.begin(); it != pending_transfers_.end();) {
+    auto gl = group_leader_.find(it->first);
+    bool done = gl != group_leader_.end() && gl->second.second == it->second.to;
+    if (done || !m.groups.count(it->first) || now >= it->second.since_ms + opt_.leader_transfer_timeout_ms) {
+      it = pending_transfers_.erase(it);
+      continue;
+    }
+    busy = busy || it->second.from == w;
+    ++it;
+  }
+  if (busy || !WorkerAlive(w)) return {};
+  // Leaders per live worker, counting transfers in flight as done.
+  auto leader_of = [&](uint64_t g) -> uint64_t {
+    auto p = pending_transfers_.find(g);
+    if (p != pending_transfers_.end()) return p->second.to;
+    auto gl = group_leader_.find(g);
+    return gl == group_leader_.end() ? 0 : gl->second.second;
+  };
+  std::map<uint64_t, uint64_t> leads;
+  for (const auto& [id, info] : m.workers)
+    if (WorkerAlive(id)) leads[id] = 0;
+  for (const auto& [g, info] : m.groups) {
+    uint64_t l = leader_of(g);
+    if (leads.count(l) && std::find(info.replicas.begin(), info.replicas.end(), l) != info.replicas.end()) ++leads[l];
+  }
+  // The first group w leads with a caught-up replica on a worker leading 2 fewer; the
+  // least loaded such replica (lowest id on ties). Each move lowers the sum of squared
+  // counts, so balancing ends.
+  for (const auto& [g, info] : m.groups) {
+    if (leader_of(g) != w || pending_transfers_.count(g)) continue;
+    auto own = applied_.find({g, w});
+    uint64_t leader_applied = own == applied_.end() ? 0 : own->second;
+    uint64_t best = 0;
+    for (uint64_t t : info.replicas) {
+      if (t == w || !leads.count(t) || leads[t] + 2 > leads[w]) continue;
+      auto a = applied_.find({g, t});
+      if (a == applied_.end() || a->second + opt_.leader_transfer_max_lag < leader_applied) continue;
+      if (best == 0 || leads[t] < leads[best]) best = t;
+    }
+    if (best == 0) continue;
+    pending_transfers_[g] = PendingTransfer{w, best, now};
+    return {LeaderTransfer{g, best}};
+  }
+  return {};
 }
 
 void PdNode::OnMapRequest(const NodeId& from, const PdMapRequest& req) {

@@ -31,6 +31,15 @@ struct PdNodeOptions {
   uint64_t request_timeout_ms = 3000;
   // A registration is proposed again at most this often for one worker.
   uint64_t register_retry_ms = 500;
+  // Leader balancing (docs/cluster.md, "Leader balancing"): PD asks a worker that leads
+  // at least 2 groups more than another replica of one of them to hand that group over.
+  bool balance_leaders = true;
+  // A transfer not seen done (the target reporting itself leader) within this long is
+  // forgotten, and the group may be moved again.
+  uint64_t leader_transfer_timeout_ms = 3000;
+  // A target must have applied within this many entries of the leader's last report
+  // (a lagging target would stall the group's writes while it catches up).
+  uint64_t leader_transfer_max_lag = 256;
 };
 
 class PdNode {
@@ -69,6 +78,9 @@ class PdNode {
   void OnSoftState(const raft::SoftState& ss);
   Status PlaceShards(uint32_t shards, uint32_t replication, std::vector<std::vector<uint64_t>>* out) const;
   bool WorkerAlive(uint64_t worker) const;
+  // At most one leadership transfer for worker `w` to start (none while one of its
+  // transfers is pending). Updates pending_transfers_.
+  std::vector<LeaderTransfer> BalanceLeaders(uint64_t w, uint64_t now);
   void Propose(const PdCommand& cmd, const Waiter& w);
   void ReplyAdmin(const Waiter& w, Status s);
 
@@ -84,6 +96,11 @@ class PdNode {
   std::map<uint64_t, uint64_t> last_heartbeat_ms_;   // worker -> when (leader's clock)
   std::map<uint64_t, uint64_t> register_sent_ms_;    // worker -> when its registration was proposed
   std::map<uint64_t, std::pair<uint64_t, uint64_t>> group_leader_;  // group -> (term, worker)
+  std::map<std::pair<uint64_t, uint64_t>, uint64_t> applied_;      // (group, worker) -> applied index
+  struct PendingTransfer {
+    uint64_t from = 0, to = 0, since_ms = 0;
+  };
+  std::map<uint64_t, PendingTransfer> pending_transfers_;  // group -> transfer asked for
   std::map<std::pair<uint64_t, uint64_t>, std::vector<Waiter>> waiters_;  // (client, seq)
   uint64_t next_seq_ = 1;  // This node's own request ids (registrations).
 };

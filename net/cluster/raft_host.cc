@@ -33,6 +33,7 @@ struct RaftHost::Group {
   uint64_t pending_ticks = 0;
   std::deque<std::string> proposals;
   std::deque<std::string> reads;
+  uint64_t transfer_to = 0;  // A leadership transfer asked for while busy (0: none).
   raft::SoftState soft;
   // Membership at the log's snapshot and after each conf change handed to the state
   // machine since, so a compaction records the membership at its index.
@@ -202,6 +203,10 @@ void RaftHost::FeedIdle(Group& g, uint64_t ticks) {
   while (!g.reads.empty()) {
     (void)g.node->ReadIndex(std::move(g.reads.front()));
     g.reads.pop_front();
+  }
+  if (g.transfer_to != 0) {
+    (void)g.node->TransferLeader(g.transfer_to);  // No longer leader: dropped.
+    g.transfer_to = 0;
   }
 }
 
@@ -407,8 +412,12 @@ Status RaftHost::ReadIndex(uint64_t group, std::string context) {
 Status RaftHost::TransferLeader(uint64_t group, uint64_t target) {
   auto it = groups_.find(group);
   if (it == groups_.end()) return Status::NotFound("group " + std::to_string(group) + " is not hosted");
-  if (it->second->stage != Stage::kIdle) return Status::Unavailable("group is busy");
-  return FromRaft(it->second->node->TransferLeader(target));
+  Group& g = *it->second;
+  if (g.stage == Stage::kIdle) return FromRaft(g.node->TransferLeader(target));
+  // Busy applying: started when the group is next fed (if it still leads then).
+  if (g.node->role() != raft::Role::kLeader) return Status::Unavailable("not the group's leader");
+  g.transfer_to = target;
+  return Status::OK();
 }
 
 Status RaftHost::Campaign(uint64_t group) {

@@ -151,7 +151,10 @@ class RaftHost {
   Status Propose(uint64_t group, std::string data);
   // Requests a linearizable read; on_read_state reports it (or never, if leadership is lost).
   Status ReadIndex(uint64_t group, std::string context);
-  // Leadership transfer and campaigns (operators, tests). Errors: NotFound, Unavailable.
+  // Leadership transfer (PD's leader balancing, operators, tests) and campaigns. A
+  // transfer asked for while the group is busy applying starts when it is next fed.
+  // Errors: NotFound, Unavailable (not the leader; for a transfer to an idle group, the
+  // Raft node's refusals).
   Status TransferLeader(uint64_t group, uint64_t target);
   Status Campaign(uint64_t group);
 

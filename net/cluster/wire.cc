@@ -142,7 +142,10 @@ struct Encoder {
     std::vector<Offset<fb::Blob>> as;
     for (const GroupAssignment& a : m.assignments) as.push_back(fb::CreateBlob(b, Bytes(b, EncodeGroupAssignment(a))));
     auto av = b.CreateVector(as);
-    return fb::CreatePdHeartbeatResponse(b, m.rpc_id, st, m.pd_leader, m.registered, av).Union();
+    std::vector<Offset<fb::LeaderTransfer>> ts;
+    for (const LeaderTransfer& t : m.transfers) ts.push_back(fb::CreateLeaderTransfer(b, t.group, t.target));
+    auto tv = b.CreateVector(ts);
+    return fb::CreatePdHeartbeatResponse(b, m.rpc_id, st, m.pd_leader, m.registered, av, tv).Union();
   }
   Offset<void> operator()(const PdMapRequest& m) { return fb::CreatePdMapRequest(b, m.rpc_id, m.known_version).Union(); }
   Offset<void> operator()(const PdMapResponse& m) {
@@ -376,6 +379,8 @@ Status DecodeBody(const fb::Envelope* e, Envelope* out) {
           m.assignments.push_back(std::move(ga));
         }
       }
+      if (s->transfers())
+        for (const fb::LeaderTransfer* t : *s->transfers()) m.transfers.push_back(LeaderTransfer{t->group(), t->target()});
       *out = std::move(m);
       return Status::OK();
     }

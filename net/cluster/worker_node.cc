@@ -186,6 +186,10 @@ void WorkerNode::OnHeartbeatResponse(const PdHeartbeatResponse& r) {
   }
   pd_leader_ = r.pd_leader;
   if (!r.registered) return;  // The map does not know this worker yet: host nothing new.
+  // Leader balancing: hand over what PD asks for. A transfer this replica cannot start
+  // (no longer leader, target not a voter) is dropped; PD forgets it after its timeout.
+  for (const LeaderTransfer& t : r.transfers)
+    if (groups_.count(t.group) && host_->TransferLeader(t.group, t.target).ok()) ++leader_transfers_;
   std::set<uint64_t> assigned;
   for (const GroupAssignment& a : r.assignments) {
     assigned.insert(a.group.id);

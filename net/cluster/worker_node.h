@@ -64,6 +64,8 @@ class WorkerNode {
   Status RunOnce();
 
   RaftHost& host() { return *host_; }
+  // Leadership transfers PD asked for that this node started (leader balancing).
+  uint64_t leader_transfers() const { return leader_transfers_; }
   // The state machine of a hosted group, or nullptr.
   ShardStateMachine* shard(uint64_t group) const;
   // The loop queue executor tasks report to (drained by RunOnce).
@@ -115,6 +117,7 @@ class WorkerNode {
   Executor& executor_;
   LoopQueue loop_;
   std::unique_ptr<RaftHost> host_;
+  uint64_t leader_transfers_ = 0;
   std::map<uint64_t, Hosted> groups_;
   SplitMixRng rng_;
   std::unique_ptr<SnapshotServer> snapshot_server_;

@@ -261,6 +261,32 @@ def test_acknowledged_writes_survive_kill9_of_a_leader(cluster):
     assert st == 200 and body["not_found"] == [], body
 
 
+def test_pd_spreads_group_leaders(cluster):
+    """PD's leader balancing: whichever workers win the elections, the 6 groups of a
+    collection end up led 2 per worker, and writes go on while leadership moves."""
+    cluster.wait_for("three live workers", lambda: (lambda r: r[0] == 200 and len(
+        [w for w in r[1]["workers"] if w["alive"]]) == 3)(cluster.call("GET", "/v1/cluster")))
+    cluster.wait_for("the collection", lambda: cluster.call(
+        "POST", "/v1/collections", {"name": "spread", "dim": DIM, "shards": 6, "replication": 3})[0] in (201, 409))
+    written = 0
+
+    def spread():
+        nonlocal written
+        pts = [{"id": f"s{i}", "vector": vec(i)} for i in range(written, written + 10)]
+        st, body = cluster.call("PUT", "/v1/collections/spread/points", {"points": pts})
+        assert st == 200, (st, body)  # The gateway retries across leader changes.
+        written += 10
+        st, m = cluster.call("GET", "/v1/cluster")
+        leaders = [g["leader"] for g in m["shards"] if g["collection"] == "spread"]
+        if st != 200 or len(leaders) != 6 or not all(leaders):
+            return False
+        counts = [leaders.count(w) for w in (1, 2, 3)]
+        return counts == [2, 2, 2] and counts
+    cluster.wait_for("two group leaders per worker", spread, timeout=90)
+    st, body = cluster.call("POST", "/v1/collections/spread/count", {})
+    assert st == 200 and body["count"] == written, body
+
+
 def test_a_minority_refuses_writes_and_loses_nothing(tmp_path):
     # Stopping two of three workers (SIGSTOP: alive but silent, as behind a partition)
     # leaves each group with a minority: writes must fail (503 after the gateway's

@@ -102,6 +102,7 @@ class ClusterSimulation {
   void IssueOp(Client& c);
   void CheckReplicas(bool final_check);
   void CheckLeaders();
+  void CheckLeadersSpread();
   std::string Digest(Shard& shard);
   NodeId GatewayId() const { return NodeId{NodeKind::kGateway, 1}; }
 
@@ -204,7 +205,10 @@ void ClusterSimulation::StartWorker(WorkerSim& w) {
 
 void ClusterSimulation::CrashWorker(WorkerSim& w, const char* why) {
   Trace("worker " + std::to_string(w.id) + " crashes (" + why + ")");
-  if (w.node) stats_.shard_snapshots += w.node->host().stats().snapshots_installed;
+  if (w.node) {
+    stats_.shard_snapshots += w.node->host().stats().snapshots_installed;
+    stats_.leader_transfers += w.node->leader_transfers();
+  }
   w.executor.Clear();
   w.node.reset();
   w.down_until_ms = now_ms_ + rng_.Range(200, 3000);
@@ -602,6 +606,26 @@ void ClusterSimulation::CheckLeaders() {
   }
 }
 
+// After the fault-free phase, PD's leader balancing has spread the groups' leaders: the
+// live workers' leader counts differ by at most one.
+void ClusterSimulation::CheckLeadersSpread() {
+  std::map<uint64_t, int> leads;
+  for (WorkerSim& w : workers_) {
+    if (!w.node) continue;
+    leads[w.id] += 0;
+    for (uint64_t g : w.node->host().groups())
+      if (w.node->host().group_status(g).role == raft::Role::kLeader) ++leads[w.id];
+  }
+  int lo = kShards, hi = 0;
+  std::string counts;
+  for (auto& [w, n] : leads) {
+    lo = std::min(lo, n);
+    hi = std::max(hi, n);
+    counts += " worker " + std::to_string(w) + ": " + std::to_string(n);
+  }
+  if (hi - lo > 1) Fail("leaders not spread after the faults stopped:" + counts);
+}
+
 ClusterSimResult ClusterSimulation::Run() {
   Setup();
   for (step_ = 1; step_ <= opt_.steps && !failed_; ++step_) {
@@ -621,13 +645,17 @@ ClusterSimResult ClusterSimulation::Run() {
       Fail("liveness: no write completed after the faults stopped");
   }
   if (!failed_) CheckReplicas(true);
+  if (!failed_ && liveness_from_ < opt_.steps) CheckLeadersSpread();
   if (!failed_) {
     raft::sim::LinReport lr = raft::sim::CheckLinearizable(history_);
     stats_.lin_keys_inconclusive = lr.keys_inconclusive;
     if (lr.result == raft::sim::LinResult::kViolation) Fail("linearizability violation:\n" + lr.detail);
   }
-  for (auto& w : workers_)
-    if (w.node) stats_.shard_snapshots += w.node->host().stats().snapshots_installed;
+  for (auto& w : workers_) {
+    if (!w.node) continue;
+    stats_.shard_snapshots += w.node->host().stats().snapshots_installed;
+    stats_.leader_transfers += w.node->leader_transfers();
+  }
   ClusterSimResult r;
   r.ok = !failed_;
   r.failure = failure_;

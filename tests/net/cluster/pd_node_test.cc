@@ -71,13 +71,14 @@ class PdCluster {
       if (p && p->IsLeader()) return id;
     return 0;
   }
-  // Worker `w` heartbeats the leader; returns its answer.
-  PdHeartbeatResponse Heartbeat(uint64_t w) {
+  // Worker `w` heartbeats the leader, reporting `replicas`; returns its answer.
+  PdHeartbeatResponse Heartbeat(uint64_t w, std::vector<ReplicaReport> replicas = {}) {
     uint64_t l = Leader();
     REQUIRE(l != 0);
     PdHeartbeat hb;
     hb.rpc_id = ++hb_rpc_;
     hb.worker = w;
+    hb.replicas = std::move(replicas);
     hb.addr = Cat("127.0.0.1:", 7000 + w);
     pd_[l]->Receive(NodeId{NodeKind::kWorker, w}, hb);
     for (auto it = q_.begin(); it != q_.end(); ++it) {
@@ -224,6 +225,110 @@ TEST_CASE("PD keeps its map and auth records across a leader crash, and auth com
   c.Run(3000);
   CHECK(c.pd(old_leader).state().auth().at("user/admin") == "h2");
   CHECK(c.pd(old_leader).state().map().collections.size() == 9);
+}
+
+
+// Workers played by the test for leader balancing: each group's leader and term, and
+// the applied index each worker reports.
+struct LeaderBook {
+  std::map<uint64_t, std::pair<uint64_t, uint64_t>> leader;  // group -> (worker, term)
+  std::map<uint64_t, uint64_t> applied;                      // worker -> applied index
+  std::vector<ReplicaReport> Reports(const ClusterMap& m, uint64_t w) const {
+    std::vector<ReplicaReport> out;
+    for (const auto& [g, info] : m.groups) {
+      if (std::count(info.replicas.begin(), info.replicas.end(), w) == 0) continue;
+      auto it = leader.find(g);
+      bool leads = it != leader.end() && it->second.first == w;
+      out.push_back(ReplicaReport{g, applied.at(w), leads, leads ? it->second.second : 0});
+    }
+    return out;
+  }
+  std::map<uint64_t, int> Counts() const {
+    std::map<uint64_t, int> n;
+    for (const auto& [g, lt] : leader) ++n[lt.first];
+    return n;
+  }
+};
+
+TEST_CASE("PD spreads leaders: one transfer at a time per worker, to caught-up replicas, until counts differ by at most 1") {
+  PdCluster c;
+  c.Run(3000);
+  for (uint64_t w = 1; w <= 3; ++w) c.Heartbeat(w);
+  c.Run(300);
+  REQUIRE(CreateSync(c, "docs", 6, 3).ok());
+  c.Run(2000);  // Past the new PD leader's grace period.
+  const ClusterMap m = c.router().map();
+  REQUIRE(m.groups.size() == 6);
+  LeaderBook book;
+  for (const auto& [g, info] : m.groups) book.leader[g] = {1, 1};  // Worker 1 won every election.
+  book.applied = {{1, 1000}, {2, 1000}, {3, 0}};  // Worker 3 is more than 256 entries behind.
+  for (uint64_t w : {2, 3}) CHECK(c.Heartbeat(w, book.Reports(m, w)).transfers.empty());
+  PdHeartbeatResponse r = c.Heartbeat(1, book.Reports(m, 1));
+  REQUIRE(r.transfers.size() == 1);
+  CHECK(r.transfers[0].target == 2);
+  // Nothing more from worker 1 while that transfer is in flight; one never carried out
+  // is forgotten after leader_transfer_timeout_ms (3 s) and asked again.
+  std::vector<std::pair<uint64_t, LeaderTransfer>> asked;  // (ms since the first, transfer)
+  for (uint64_t ms = 100; ms <= 4500; ms += 100) {
+    c.Run(100);
+    for (uint64_t w = 1; w <= 3; ++w)
+      for (const LeaderTransfer& t : c.Heartbeat(w, book.Reports(m, w)).transfers) asked.emplace_back(ms, t);
+  }
+  REQUIRE(asked.size() == 1);
+  CHECK(asked[0].first >= 3000);
+  CHECK(asked[0].second == r.transfers[0]);
+  // This time worker 1 carries it out: worker 2 reports itself leader at a higher term.
+  book.leader[r.transfers[0].group] = {2, 2};
+  // Worker 3 catches up; the workers carry out each transfer (the target reports itself
+  // leader at a higher term) and PD keeps moving groups until the counts are even.
+  book.applied = {{1, 1000}, {2, 1000}, {3, 1000}};
+  int moves = 0;
+  for (int round = 0; round < 40; ++round) {
+    for (uint64_t w = 1; w <= 3; ++w) {
+      PdHeartbeatResponse hr = c.Heartbeat(w, book.Reports(m, w));
+      for (const LeaderTransfer& t : hr.transfers) {
+        CHECK(book.leader[t.group].first == w);  // Only the group's leader is asked.
+        const auto& reps = m.groups.at(t.group).replicas;
+        CHECK(std::count(reps.begin(), reps.end(), t.target) == 1);
+        book.leader[t.group] = {t.target, book.leader[t.group].second + 1};
+        ++moves;
+      }
+    }
+    c.Run(100);
+  }
+  std::map<uint64_t, int> n = book.Counts();
+  CHECK(n[1] == 2);
+  CHECK(n[2] == 2);
+  CHECK(n[3] == 2);
+  CHECK(moves == 3);  // 5-1-0 -> 2-2-2 takes 3 moves, none wasted.
+}
+
+TEST_CASE("PD does not move leaders onto a dead worker") {
+  PdCluster c;
+  c.Run(3000);
+  for (uint64_t w = 1; w <= 3; ++w) c.Heartbeat(w);
+  c.Run(300);
+  REQUIRE(CreateSync(c, "docs", 4, 3).ok());
+  LeaderBook book;
+  for (int i = 0; i < 30; ++i) {  // Worker 3 goes silent.
+    c.Run(100);
+    for (uint64_t w = 1; w <= 2; ++w) c.Heartbeat(w);
+  }
+  const ClusterMap m = c.router().map();
+  for (const auto& [g, info] : m.groups) book.leader[g] = {1, 1};
+  book.applied = {{1, 10}, {2, 10}, {3, 10}};
+  std::set<uint64_t> targets;
+  for (int round = 0; round < 10; ++round) {
+    for (uint64_t w = 1; w <= 2; ++w)
+      for (const LeaderTransfer& t : c.Heartbeat(w, book.Reports(m, w)).transfers) {
+        targets.insert(t.target);
+        book.leader[t.group] = {t.target, book.leader[t.group].second + 1};
+      }
+    c.Run(100);
+  }
+  CHECK(targets == std::set<uint64_t>{2});
+  CHECK(book.Counts()[1] == 2);
+  CHECK(book.Counts()[2] == 2);
 }
 
 }  // namespace

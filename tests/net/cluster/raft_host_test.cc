@@ -94,6 +94,32 @@ TEST_CASE("RaftHost advances a group only after its apply task has run") {
   CHECK(c.node(l).sms.at(5)->kv().at("b") == "2");
 }
 
+TEST_CASE("RaftHost starts a leadership transfer asked for while the group is busy applying") {
+  HostCluster c(3, {5}, HostOptions());
+  c.ElectAll();
+  uint64_t l = c.Leader(5);
+  uint64_t target = l == 1 ? 2 : 1;
+  RaftHost& host = *c.node(l).host;
+  REQUIRE(host.Propose(5, "a=1").ok());
+  bool busy = false;
+  for (int i = 0; i < 20 && !busy; ++i) {
+    c.clock().Advance(10);
+    REQUIRE(host.RunOnce().ok());
+    busy = host.group_status(5).busy;
+    if (!busy) c.Round();
+  }
+  REQUIRE(busy);
+  CHECK(host.TransferLeader(5, target).ok());  // Held, not refused.
+  CHECK(c.node(l).executor.RunAll() == 1);
+  for (int i = 0; i < 50 && c.Leader(5) != target; ++i) c.Round();
+  CHECK(c.Leader(5) == target);
+  // A follower is refused: only the leader can hand over.
+  uint64_t follower = 0;
+  for (uint64_t n = 1; n <= 3; ++n)
+    if (n != target) follower = n;
+  CHECK(c.node(follower).host->TransferLeader(5, target).code() == StatusCode::kUnavailable);
+}
+
 TEST_CASE("RaftHost compacts a log only up to the durable applied index") {
   RaftHostOptions o = HostOptions();
   o.compact_entries = 10;

@@ -74,6 +74,7 @@ std::vector<Envelope> Samples() {
   hr.rpc_id = 1;
   hr.registered = true;
   hr.assignments = {GroupAssignment{GroupInfo{5, "docs", 1, 2, {1, 2, 3}, 0}, "{\"dim\":3}"}};
+  hr.transfers = {LeaderTransfer{5, 2}, LeaderTransfer{7, 3}};
   out.push_back(hr);
   out.push_back(PdMapRequest{1, 2});
   PdMapResponse mr;
