@@ -261,7 +261,6 @@ constexpr RouteAccess kOpen{Access::kPublic};
 constexpr RouteAccess kAdminAccess{Access::kAdmin};
 constexpr RouteAccess kReadAccess{Access::kRead};
 constexpr RouteAccess kWriteAccess{Access::kWrite};
-constexpr RouteAccess kFeedbackAccess{Access::kFeedback};
 
 const std::vector<RouteSpec>& Specs() {
   static const std::vector<RouteSpec> kSpecs = {
@@ -270,11 +269,9 @@ const std::vector<RouteSpec>& Specs() {
       {"GET", "/metrics", &MetricsRoute, false, {Access::kAdmin, true, true}, RouteSpec::kCore},
       {"GET", "/openapi.json", &OpenApi, true, kOpen, RouteSpec::kCore},
       {"GET", "/v1/openapi.json", &OpenApi, true, kOpen, RouteSpec::kCore},
-      // Reranking and feedback (rest_rerank.cc): `vectron serve` only, not yet rows of the
-      // operation table (the cluster gateway does not serve them).
-      {"POST", "/v1/collections/{name}/feedback", &PostFeedback, false, kFeedbackAccess, RouteSpec::kCore},
-      {"GET", "/v1/collections/{name}/feedback", &GetFeedback, false, kReadAccess, RouteSpec::kCore},
-      {"GET", "/v1/collections/{name}/feedback/export", &ExportFeedback, false, kReadAccess, RouteSpec::kCore},
+      // A collection's default rerank pipeline (rest_rerank.cc): `vectron serve` only, not
+      // yet rows of the operation table (the cluster gateway does not serve them). The
+      // feedback routes are rows of the table.
       {"GET", "/v1/collections/{name}/rerank", &GetRerank, false, kReadAccess, RouteSpec::kCore},
       {"PUT", "/v1/collections/{name}/rerank", &PutRerank, false, kWriteAccess, RouteSpec::kCore},
       {"DELETE", "/v1/collections/{name}/rerank", &DeleteRerank, false, kWriteAccess, RouteSpec::kCore},

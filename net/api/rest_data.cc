@@ -3,6 +3,8 @@
 #include <cfloat>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "net/api/api_util.h"
@@ -431,6 +433,131 @@ void DropIndex(const Ctx& ctx, const HttpRequest&, const PathParams& p, const Pr
   }));
 }
 
+// A rating's JSON line of a feedback export: {point_id, rating, time_ms, query_id, comment}.
+json FeedbackRatingJson(const Rating& r) {
+  json j = {{"point_id", r.point_id}, {"rating", r.rating}, {"time_ms", r.time_ms}};
+  j["query_id"] = r.query_id.empty() ? json(nullptr) : json(r.query_id);
+  j["comment"] = r.comment.empty() ? json(nullptr) : json(r.comment);
+  return j;
+}
+
+// A rating's JSON line at most: its comment, point id and query id with every byte
+// escaped (\u00XX: 6 bytes), and the fields' names and numbers.
+constexpr size_t kMaxRatingLineBytes = 6 * (kMaxFeedbackCommentBytes + kMaxIdBytes + kMaxQueryIdBytes) + 256;
+
+void PostFeedback(const Ctx& ctx, const HttpRequest& req, const PathParams& p, const Principal&, Reply respond) {
+  json j = ParseBody(req, {"point_id", "rating", "query_id", "comment"});
+  Rating r;
+  r.point_id = IdOf(j.contains("point_id") ? j["point_id"] : json(nullptr), "point_id");
+  auto rating = j.find("rating");
+  if (rating == j.end() || !rating->is_number_integer()) Bad("\"rating\" must be an integer from 1 to 5");
+  int64_t v = rating->get<int64_t>();
+  if (v < kMinRating || v > kMaxRating) Bad("\"rating\" must be an integer from 1 to 5, got " + std::to_string(v));
+  r.rating = static_cast<int>(v);
+  if (auto q = j.find("query_id"); q != j.end() && !q->is_null()) {
+    if (!q->is_string()) Bad("\"query_id\" must be a string");
+    r.query_id = q->get<std::string>();
+  }
+  if (auto c = j.find("comment"); c != j.end() && !c->is_null()) {
+    if (!c->is_string()) Bad("\"comment\" must be a string");
+    r.comment = c->get<std::string>();
+  }
+  json out = {{"point_id", r.point_id}, {"rating", r.rating}, {"stored", true}};
+  ctx.service->Feedback(Param(p, "name"), std::move(r), AnswerStatus(respond, [out] { return Json(201, out); }));
+}
+
+void FeedbackStats(const Ctx& ctx, const HttpRequest& req, const PathParams& p, const Principal&, Reply respond) {
+  std::optional<std::string> id = QueryValue(req.query, "point_id", {"point_id"});
+  if (!id) Bad("give the point with ?point_id=");
+  ctx.service->FeedbackStats(
+      Param(p, "name"), {*id}, ReadPolicy{}, Answer<std::vector<RatingStats>>(respond, [id](std::vector<RatingStats> s) {
+        if (s.size() != 1) return JsonError(500, "internal", "the service answered the wrong number of summaries");
+        const RatingStats& st = s[0];
+        json hist = json::object();
+        for (int r = 1; r <= 5; ++r) hist[std::to_string(r)] = st.histogram[r - 1];
+        return Json(200, {{"point_id", *id}, {"count", st.count}, {"mean", st.count ? json(st.mean) : json(nullptr)},
+                          {"histogram", hist}});
+      }));
+}
+
+// A feedback export response being filled: the service is read in chunks no larger than
+// the bytes left allow at kMaxRatingLineBytes a rating, so a page passes the byte budget
+// by less than one rating. Runs as a loop whether the service answers at once (serve)
+// or later (the gateway).
+struct FeedbackExportFill {
+  DataService* service = nullptr;
+  std::string name;
+  size_t limit = 0;
+  size_t page_bytes = 0;
+  size_t n = 0;
+  std::string next;
+  HttpResponse r;
+  Reply respond;
+  bool in_call = false;  // Inside the service call (a local service answers there).
+  bool again = false;    // The answer asked for another chunk while in_call.
+};
+
+void FeedbackExportChunk(const std::shared_ptr<FeedbackExportFill>& f);
+
+// Handles one chunk's answer; true if another chunk is wanted.
+bool FeedbackExportAnswer(const std::shared_ptr<FeedbackExportFill>& f, Result<FeedbackPage> page) {
+  if (!page.ok()) {
+    f->respond(StatusResponse(page.status()));
+    return false;
+  }
+  for (const Rating& rt : page->ratings) {
+    f->r.body += DumpJson(FeedbackRatingJson(rt));
+    f->r.body += '\n';
+    ++f->n;
+  }
+  f->next = std::move(page->next_cursor);
+  if (!f->next.empty() && f->n < f->limit && f->r.body.size() < f->page_bytes) return true;
+  f->r.content_type = "application/x-ndjson";
+  f->r.headers.emplace_back("X-Vectron-Ratings", std::to_string(f->n));
+  if (!f->next.empty()) {
+    f->r.headers.emplace_back("X-Vectron-Truncated", "true");
+    f->r.headers.emplace_back("X-Vectron-Next-Cursor", f->next);
+  }
+  f->respond(std::move(f->r));
+  return false;
+}
+
+void FeedbackExportChunk(const std::shared_ptr<FeedbackExportFill>& f) {
+  do {
+    f->again = false;
+    const size_t chunk = std::max<size_t>(1, (f->page_bytes - f->r.body.size()) / kMaxRatingLineBytes);
+    f->in_call = true;
+    f->service->ExportFeedback(f->name, f->next, std::min(f->limit - f->n, chunk), [f](Result<FeedbackPage> page) {
+      if (!FeedbackExportAnswer(f, std::move(page))) return;
+      if (f->in_call) f->again = true;
+      else FeedbackExportChunk(f);
+    });
+    f->in_call = false;
+  } while (f->again);
+}
+
+void ExportFeedback(const Ctx& ctx, const HttpRequest& req, const PathParams& p, const Principal&, Reply respond) {
+  std::optional<std::string> limit_text = QueryValue(req.query, "limit", {"limit", "cursor"});
+  std::optional<std::string> cursor = QueryValue(req.query, "cursor", {"limit", "cursor"});
+  const size_t max = ctx.limits->max_export_ratings;
+  size_t limit = max;
+  if (limit_text) {
+    const std::string bad = "limit must be an integer in 1.." + std::to_string(max);
+    if (limit_text->empty() || limit_text->size() > 8 || limit_text->find_first_not_of("0123456789") != std::string::npos)
+      Bad(bad);
+    limit = std::strtoull(limit_text->c_str(), nullptr, 10);
+    if (limit < 1 || limit > max) Bad(bad);
+  }
+  auto f = std::make_shared<FeedbackExportFill>();
+  f->service = ctx.service;
+  f->name = Param(p, "name");
+  f->limit = limit;
+  f->page_bytes = std::max<size_t>(1, ctx.limits->export_page_bytes);
+  f->next = cursor.value_or("");
+  f->respond = std::move(respond);
+  FeedbackExportChunk(f);
+}
+
 }  // namespace
 
 RestDataFn RestDataHandler(OpId op) {
@@ -453,6 +580,9 @@ RestDataFn RestDataHandler(OpId op) {
     case OpId::kCreateIndex: return &CreateIndex;
     case OpId::kListIndexes: return &ListIndexes;
     case OpId::kDropIndex: return &DropIndex;
+    case OpId::kFeedback: return &PostFeedback;
+    case OpId::kFeedbackStats: return &FeedbackStats;
+    case OpId::kExportFeedback: return &ExportFeedback;
   }
   return nullptr;
 }

@@ -1,6 +1,7 @@
 #include "net/daemon/cluster_data_service.h"
 
 #include <algorithm>
+#include <chrono>
 #include <memory>
 #include <set>
 
@@ -239,6 +240,90 @@ void ClusterDataService::ListIndexes(const std::string& name, Done<std::vector<P
 
 void ClusterDataService::DropIndex(const std::string& name, std::string field, DoneStatus done) {
   router_.DropPayloadIndex(name, std::move(field), std::move(done));
+}
+
+void ClusterDataService::Feedback(const std::string& name, Rating rating, DoneStatus done) {
+  // As `vectron serve`: an unknown collection first, then the rating's own checks.
+  if (auto info = InfoOf(name); !info.ok()) return done(info.status());
+  if (Status s = ValidateRating(rating); !s.ok()) return done(s);
+  // The gateway chooses the time, so every replica stores the same record.
+  if (rating.time_ms == 0)
+    rating.time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+  router_.Rate(name, std::move(rating), std::move(done));
+}
+
+void ClusterDataService::FeedbackStats(const std::string& name, std::vector<std::string> ids, ReadPolicy read,
+                                       Done<std::vector<RatingStats>> done) {
+  if (auto info = InfoOf(name); !info.ok()) return done(info.status());
+  for (const std::string& id : ids)
+    if (Status s = ValidateFeedbackPointId(id); !s.ok()) return done(s);
+  router_.RatingStatsOf(name, std::move(ids), cluster::ReadOptions{read.max_staleness_ms}, std::move(done));
+}
+
+namespace {
+
+// A feedback export page in progress: shard by shard from the cursor, one read of at
+// most kMaxRatingsPerRead ratings at a time, each asking one rating more than the page
+// still needs (so a page that ends exactly at a shard's end knows whether any follow).
+struct FeedbackExportWalk {
+  std::string name;
+  uint32_t shards = 0;
+  uint32_t shard = 0;
+  std::string after;
+  size_t limit = 0;
+  FeedbackPage page;
+  uint32_t last_shard = 0;
+  std::string last_key;
+  Done<FeedbackPage> done;
+};
+
+void FeedbackExportStep(cluster::Router& router, std::shared_ptr<FeedbackExportWalk> w) {
+  const size_t need = w->limit - w->page.ratings.size();
+  const auto ask = static_cast<uint32_t>(std::min<size_t>(need + 1, cluster::kMaxRatingsPerRead));
+  router.RatingsOfShard(w->name, w->shard, w->after, ask, cluster::ReadOptions{},
+                        [&router, w, need, ask](Result<std::vector<cluster::RatingRecord>> r) {
+                          if (!r.ok()) return w->done(r.status());
+                          const size_t take = std::min(r->size(), need);
+                          for (size_t i = 0; i < take; ++i) w->page.ratings.push_back(std::move((*r)[i].rating));
+                          if (take > 0) {
+                            w->last_shard = w->shard;
+                            w->last_key = (*r)[take - 1].key;
+                          }
+                          if (r->size() > need) {  // A rating follows the full page.
+                            w->page.next_cursor = EncodeFeedbackCursor(w->last_shard, w->last_key);
+                            return w->done(std::move(w->page));
+                          }
+                          if (r->size() == ask) {  // The shard may hold more.
+                            w->after = r->back().key;
+                          } else if (++w->shard == w->shards) {
+                            return w->done(std::move(w->page));
+                          } else {
+                            w->after.clear();
+                          }
+                          FeedbackExportStep(router, w);
+                        });
+}
+
+}  // namespace
+
+void ClusterDataService::ExportFeedback(const std::string& name, std::string cursor, size_t limit,
+                                        Done<FeedbackPage> done) {
+  auto info = InfoOf(name);
+  if (!info.ok()) return done(info.status());
+  if (limit == 0) return done(Status::InvalidArgument("feedback export limit must be at least 1"));
+  auto w = std::make_shared<FeedbackExportWalk>();
+  w->name = name;
+  w->shards = info->config.shards;
+  w->limit = limit;
+  w->done = std::move(done);
+  if (!cursor.empty()) {
+    size_t shard = 0;
+    if (Status s = DecodeFeedbackCursor(cursor, w->shards, &shard, &w->after); !s.ok()) return w->done(s);
+    w->shard = static_cast<uint32_t>(shard);
+  }
+  FeedbackExportStep(router_, std::move(w));
 }
 
 }  // namespace vectron::net::daemon
