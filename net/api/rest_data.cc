@@ -294,41 +294,72 @@ void Scroll(const Ctx& ctx, const HttpRequest& req, const PathParams& p, const P
                       }));
 }
 
+// The answer to a reranked search: RunRerank over each query's candidates (`ratings`:
+// one summary per candidate of each query when the pipeline has a feedback stage, else
+// empty). Throws ApiError.
+std::string RerankedAnswerHere(const RerankPipeline& pipeline, const CollectionConfig& config,
+                               const std::vector<float>& queries, bool explain, bool single, const SearchParams& sp,
+                               std::vector<std::vector<Hit>> res, std::vector<std::vector<RatingStats>> ratings) {
+  RerankOptions o;
+  o.explain = explain;
+  o.now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  std::string out = single ? "" : "{\"results\":[";
+  for (size_t i = 0; i < res.size(); ++i) {
+    std::span<const float> query(queries.data() + i * config.dim, config.dim);
+    RerankedResult r;
+    std::vector<RatingStats> rs = i < ratings.size() ? std::move(ratings[i]) : std::vector<RatingStats>();
+    r.hits = Take(RunRerank(pipeline, query, config.metric, std::move(res[i]), rs, sp.k, sp.offset, o));
+    r.query_id = NewQueryId();
+    if (i) out += ',';
+    out += RerankedResultJson(r, sp.include_metadata, sp.include_vector, explain);
+  }
+  if (!single) out += "]}";
+  return out;
+}
+
 // A reranked search for a front end without a rerank hook (the cluster gateway): the
-// candidates from the service (RerankCandidateParams), then RunRerank here, for each
-// query. No ratings (a feedback stage answers 501), no stored default pipeline, no result
-// cache (docs/cluster.md).
+// candidates from the service (RerankCandidateParams); for a feedback stage, their
+// rating summaries from the service (one FeedbackStats call for every query's
+// candidates: the cluster batches it per shard); then RunRerank here, for each query.
+// No stored default pipeline, no result cache (docs/cluster.md).
 void SearchRerankedHere(const Ctx& ctx, const std::string& name, RerankPipeline pipeline, bool explain,
                         std::vector<float> q, size_t n, bool single, const SearchParams& sp, const ReadPolicy& rp,
                         Reply respond) {
-  if (pipeline.feedback)
-    return respond(JsonError(501, "not_implemented",
-                             "the \"feedback\" stage needs ratings, which the cluster gateway does not store yet; "
-                             "vectron serve has them (docs/rerank.md)"));
   Check(pipeline.Validate(sp.k + sp.offset));
   const CollectionConfig config = Take(ctx.service->ConfigOf(name));
   Limit(CheckQueries(q.size(), n, config.dim));
   std::vector<float> queries = q;  // Kept for the rerank: the service takes its own copy.
+  DataService* service = ctx.service;
   ctx.service->Search(
       name, std::move(q), n, RerankCandidateParams(pipeline, sp), rp,
-      Answer<std::vector<std::vector<Hit>>>(respond, [=](std::vector<std::vector<Hit>> res) {
-        RerankOptions o;
-        o.explain = explain;
-        o.now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                       std::chrono::system_clock::now().time_since_epoch())
-                       .count();
-        std::string out = single ? "" : "{\"results\":[";
-        for (size_t i = 0; i < res.size(); ++i) {
-          std::span<const float> query(queries.data() + i * config.dim, config.dim);
-          RerankedResult r;
-          r.hits = Take(RunRerank(pipeline, query, config.metric, std::move(res[i]), {}, sp.k, sp.offset, o));
-          r.query_id = NewQueryId();
-          if (i) out += ',';
-          out += RerankedResultJson(r, sp.include_metadata, sp.include_vector, explain);
-        }
-        if (!single) out += "]}";
-        return Raw(std::move(out));
-      }));
+      [=](Result<std::vector<std::vector<Hit>>> res) {
+        if (!res.ok()) return respond(StatusResponse(res.status()));
+        if (!pipeline.feedback)
+          return respond(Guarded([&] {
+            return Raw(RerankedAnswerHere(pipeline, config, queries, explain, single, sp, std::move(*res), {}));
+          }));
+        std::vector<std::string> ids;
+        for (const auto& hits : *res)
+          for (const Hit& h : hits) ids.push_back(h.id);
+        auto candidates = std::make_shared<std::vector<std::vector<Hit>>>(std::move(*res));
+        service->FeedbackStats(name, std::move(ids), rp, [=](Result<std::vector<RatingStats>> stats) {
+          if (!stats.ok()) return respond(StatusResponse(stats.status()));
+          size_t total = 0;
+          for (const auto& hits : *candidates) total += hits.size();
+          if (stats->size() != total)
+            return respond(JsonError(500, "internal", "the service answered the wrong number of rating summaries"));
+          std::vector<std::vector<RatingStats>> ratings(candidates->size());
+          size_t next = 0;
+          for (size_t i = 0; i < candidates->size(); ++i)
+            for (size_t j = 0; j < (*candidates)[i].size(); ++j) ratings[i].push_back((*stats)[next++]);
+          respond(Guarded([&] {
+            return Raw(RerankedAnswerHere(pipeline, config, queries, explain, single, sp, std::move(*candidates),
+                                          std::move(ratings)));
+          }));
+        });
+      });
 }
 
 void Search(const Ctx& ctx, const HttpRequest& req, const PathParams& p, const Principal&, Reply respond) {

@@ -230,8 +230,8 @@ def test_gateway_port_has_serves_limits_and_connection_caps(cluster, tmp_path):
 
 def test_gateway_reranks_as_serve_does(cluster, tmp_path):
     """A reranked search through the gateway (candidates from every shard, the pipeline
-    run at the gateway) answers what `vectron serve` answers on the same points; the
-    feedback stage, which needs ratings the cluster does not hold, is a 501."""
+    run at the gateway, the candidates' ratings read from their shards for a feedback
+    stage) answers what `vectron serve` answers on the same points and ratings."""
     serve = Server(tmp_path)
     try:
         pts = [{"id": f"p{i:02d}", "vector": [i * 0.1, 0.0],
@@ -269,9 +269,36 @@ def test_gateway_reranks_as_serve_does(cluster, tmp_path):
             assert st == 400 and frag in body["error"]["message"], body
         st, body = cluster.call("POST", "/v1/collections/rr/search", {"vector": [0, 0], "k": 2, "rerank": False})
         assert st == 200 and [h["id"] for h in body["hits"]] == ["p00", "p01"] and "relevance" not in body["hits"][0]
+        # The feedback stage: the candidates' ratings come from their shards (one read per
+        # shard), and move the hits as on serve.
+        for pid, rating in [("p05", 5), ("p05", 5), ("p05", 4), ("p00", 1), ("p01", 1), ("p11", 5), ("p38", 5)]:
+            assert serve.call("POST", "/v1/collections/rr/feedback", {"point_id": pid, "rating": rating})[0] == 201
+            st, body = cluster.call("POST", "/v1/collections/rr/feedback", {"point_id": pid, "rating": rating})
+            assert st == 201, body
+        feedback_searches = [
+            {"vector": [0, 0], "k": 3, "explain": True, "rerank": {"candidates": 20, "feedback": {"weight": 2}}},
+            {"vector": [0, 0], "k": 2, "offset": 1,
+             "rerank": {"candidates": 12, "feedback": {"weight": 1, "prior_count": 1, "prior_mean": 2},
+                        "boosts": [{"where": {"promoted": True}, "weight": 2}]}},
+            {"vectors": [[0, 0], [3.9, 0]], "k": 2, "explain": True,
+             "rerank": {"candidates": 15, "feedback": {"weight": 3}, "mmr": {"lambda": 0.8}}},
+        ]
+        for body in feedback_searches:
+            st, want, _ = serve.call("POST", "/v1/collections/rr/search", {**body, "cache": False})
+            assert st == 200, want
+            st, got = cluster.call("POST", "/v1/collections/rr/search", body)
+            assert st == 200, (body, got)
+            for w, g in zip(want.get("results", [want]), got.get("results", [got])):
+                assert [h["id"] for h in g["hits"]] == [h["id"] for h in w["hits"]], (body, w, g)
+                for hw, hg in zip(w["hits"], g["hits"]):
+                    assert abs(hw["relevance"] - hg["relevance"]) < 1e-6, (hw, hg)
+                    for k, v in hw.get("components", {}).items():
+                        assert abs(v - hg["components"][k]) < 1e-6, (k, hw, hg)
+        st, body = cluster.call("POST", "/v1/collections/rr/search", feedback_searches[0])
+        assert body["hits"][0]["id"] == "p05" and body["hits"][0]["components"]["feedback"] > 0, body
         st, body = cluster.call("POST", "/v1/collections/rr/search",
-                                {"vector": [0, 0], "k": 2, "rerank": {"feedback": {"weight": 1}}})
-        assert st == 501 and "feedback" in body["error"]["message"], body
+                                {"vector": [0, 0], "k": 2, "rerank": {"feedback": {"weight": "x"}}})
+        assert st == 400 and "feedback" in body["error"]["message"], body
         st, body = cluster.call("POST", "/v1/collections/rr/search", {"vector": [0, 0, 1], "rerank": {}})
         assert st == 400 and "dimension 3" in body["error"]["message"], body
     finally:
