@@ -107,6 +107,14 @@ class DataService {
   // follows). Errors: InvalidArgument (limit 0, a cursor this collection did not make),
   // NotFound.
   virtual void ExportFeedback(const std::string& name, std::string cursor, size_t limit, Done<FeedbackPage> done) = 0;
+
+  // The collection's default rerank pipeline (canonical JSON, "" for none) from what this
+  // service holds already, at once (the cluster: its cached map, so a change made through
+  // another gateway shows within a map refresh). Errors: NotFound.
+  virtual Result<std::string> DefaultRerankOf(const std::string& name) = 0;
+  // Stores `pipeline` (ParseRerankPipeline's form; "" removes it) as the default, as
+  // Collection::SetDefaultRerank. Errors: NotFound, InvalidArgument.
+  virtual void SetDefaultRerank(const std::string& name, std::string pipeline, DoneStatus done) = 0;
 };
 
 }  // namespace vectron::net

@@ -195,4 +195,15 @@ void LocalDataService::ExportFeedback(const std::string& name, std::string curso
   done(std::move(page));
 }
 
+Result<std::string> LocalDataService::DefaultRerankOf(const std::string& name) {
+  VECTRON_ASSIGN_OR_RETURN(std::shared_ptr<Collection> c, db_.GetCollection(name));
+  return c->DefaultRerank();
+}
+
+void LocalDataService::SetDefaultRerank(const std::string& name, std::string pipeline, DoneStatus done) {
+  auto c = db_.GetCollection(name);
+  if (!c.ok()) return done(c.status());
+  done((*c)->SetDefaultRerank(pipeline));
+}
+
 }  // namespace vectron::net

@@ -42,6 +42,8 @@ class LocalDataService final : public DataService {
   void FeedbackStats(const std::string& name, std::vector<std::string> ids, ReadPolicy read,
                      Done<std::vector<RatingStats>> done) override;
   void ExportFeedback(const std::string& name, std::string cursor, size_t limit, Done<FeedbackPage> done) override;
+  Result<std::string> DefaultRerankOf(const std::string& name) override;
+  void SetDefaultRerank(const std::string& name, std::string pipeline, DoneStatus done) override;
 
  private:
   // Info of collection `c` (stats if `with_stats`).

@@ -43,6 +43,10 @@ const std::vector<OpSpec>& DataOps() {
       {OpId::kFeedback, "feedback", "POST", "/v1/collections/{name}/feedback", kFeedback, false},
       {OpId::kFeedbackStats, "feedback_stats", "GET", "/v1/collections/{name}/feedback", kRead, false},
       {OpId::kExportFeedback, "export_feedback", "GET", "/v1/collections/{name}/feedback/export", kRead, false},
+      // A collection's default rerank pipeline (docs/rerank.md).
+      {OpId::kGetRerank, "get_rerank", "GET", "/v1/collections/{name}/rerank", kRead, false},
+      {OpId::kPutRerank, "put_rerank", "PUT", "/v1/collections/{name}/rerank", kWrite, false},
+      {OpId::kDeleteRerank, "delete_rerank", "DELETE", "/v1/collections/{name}/rerank", kWrite, false},
   };
   return kOps;
 }

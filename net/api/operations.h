@@ -39,6 +39,9 @@ enum class OpId : uint8_t {
   kFeedback,
   kFeedbackStats,
   kExportFeedback,
+  kGetRerank,
+  kPutRerank,
+  kDeleteRerank,
 };
 
 // One row of the table.

@@ -413,9 +413,17 @@ void Search(const Ctx& ctx, const HttpRequest& req, const PathParams& p, const P
   }
   if (ctx.rerank) {
     if (std::optional<std::string> out = ctx.rerank(Param(p, "name"), j, q, n, sp)) return respond(Raw(std::move(*out)));
-  } else if (std::optional<RerankPipeline> pipeline = BodyPipeline(j)) {
-    return SearchRerankedHere(ctx, Param(p, "name"), std::move(*pipeline), GetBool(j, "explain", false), std::move(q), n,
-                              single, sp, rp, std::move(respond));
+  } else {
+    // Without "rerank", the collection's stored default applies (as on serve).
+    std::optional<RerankPipeline> pipeline;
+    if (!j.contains("rerank")) {
+      Result<std::string> stored = ctx.service->DefaultRerankOf(Param(p, "name"));
+      if (stored.ok() && !stored->empty()) pipeline = Take(ParseRerankPipeline(*stored));
+    }
+    if (!pipeline) pipeline = BodyPipeline(j);
+    if (pipeline)
+      return SearchRerankedHere(ctx, Param(p, "name"), std::move(*pipeline), GetBool(j, "explain", false), std::move(q),
+                                n, single, sp, rp, std::move(respond));
   }
   // Every result carries a query id, to quote in feedback (docs/rerank.md).
   ctx.service->Search(Param(p, "name"), std::move(q), n, sp, rp,
@@ -589,6 +597,26 @@ void ExportFeedback(const Ctx& ctx, const HttpRequest& req, const PathParams& p,
   FeedbackExportChunk(f);
 }
 
+void GetRerank(const Ctx& ctx, const HttpRequest&, const PathParams& p, const Principal&, Reply respond) {
+  std::string stored = Take(ctx.service->DefaultRerankOf(Param(p, "name")));
+  respond(Json(200, {{"rerank", stored.empty() ? json(nullptr) : json::parse(stored)}}));
+}
+
+void PutRerank(const Ctx& ctx, const HttpRequest& req, const PathParams& p, const Principal&, Reply respond) {
+  if (req.body.empty()) Bad("the body must be a rerank pipeline object (docs/rerank.md)");
+  RerankPipeline pipeline = Take(ParseRerankPipeline(req.body));
+  std::string canonical = RerankPipelineToJson(pipeline);
+  json out = {{"rerank", json::parse(canonical)}};
+  ctx.service->SetDefaultRerank(Param(p, "name"), std::move(canonical),
+                                AnswerStatus(respond, [out] { return Json(200, out); }));
+}
+
+void DeleteRerank(const Ctx& ctx, const HttpRequest&, const PathParams& p, const Principal&, Reply respond) {
+  ctx.service->SetDefaultRerank(Param(p, "name"), "", AnswerStatus(respond, [] {
+    return Json(200, {{"rerank", nullptr}});
+  }));
+}
+
 }  // namespace
 
 RestDataFn RestDataHandler(OpId op) {
@@ -614,6 +642,9 @@ RestDataFn RestDataHandler(OpId op) {
     case OpId::kFeedback: return &PostFeedback;
     case OpId::kFeedbackStats: return &FeedbackStats;
     case OpId::kExportFeedback: return &ExportFeedback;
+    case OpId::kGetRerank: return &GetRerank;
+    case OpId::kPutRerank: return &PutRerank;
+    case OpId::kDeleteRerank: return &DeleteRerank;
   }
   return nullptr;
 }

@@ -136,25 +136,4 @@ void AddQueryId(std::string* obj) {
   *obj += ",\"query_id\":\"" + NewQueryId() + "\"}";
 }
 
-HttpResponse GetRerank(RestApi& api, const HttpRequest&, const PathParams& p, const Principal&) {
-  std::shared_ptr<Collection> c = Take(api.db_.GetCollection(Param(p, "name")));
-  std::string stored = Take(c->DefaultRerank());
-  return Json(200, {{"rerank", stored.empty() ? json(nullptr) : json::parse(stored)}});
-}
-
-HttpResponse PutRerank(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal&) {
-  if (req.body.empty()) Bad("the body must be a rerank pipeline object (docs/rerank.md)");
-  RerankPipeline pipeline = Take(ParseRerankPipeline(req.body));
-  std::shared_ptr<Collection> c = Take(api.db_.GetCollection(Param(p, "name")));
-  const std::string canonical = RerankPipelineToJson(pipeline);
-  Check(c->SetDefaultRerank(canonical));
-  return Json(200, {{"rerank", json::parse(canonical)}});
-}
-
-HttpResponse DeleteRerank(RestApi& api, const HttpRequest&, const PathParams& p, const Principal&) {
-  std::shared_ptr<Collection> c = Take(api.db_.GetCollection(Param(p, "name")));
-  Check(c->SetDefaultRerank(""));
-  return Json(200, {{"rerank", nullptr}});
-}
-
 }  // namespace vectron::net::api

@@ -1,10 +1,7 @@
-// REST handlers for reranking (docs/rerank.md, docs/server.md):
-//   GET    /v1/collections/{name}/rerank            the default pipeline
-//   PUT    /v1/collections/{name}/rerank            stores it (durably)
-//   DELETE /v1/collections/{name}/rerank            removes it
-// and the reranked form of POST .../search. (The feedback routes are rows of the
-// operation table, in rest_data.cc, which the gateway serves too.) Declared for
-// rest_api.cc's route table; they throw ApiError as every handler.
+// `vectron serve`'s reranked form of POST .../search (docs/rerank.md, docs/server.md),
+// and the rerank helpers the REST codec shares. (The feedback and default-pipeline
+// routes are rows of the operation table, in rest_data.cc, which the gateway serves
+// too.) Functions that take a request throw ApiError as every handler.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -15,9 +12,6 @@
 
 namespace vectron::net::api {
 
-HttpResponse GetRerank(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal& who);
-HttpResponse PutRerank(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal& who);
-HttpResponse DeleteRerank(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal& who);
 
 // The pipeline a search body asks for: its "rerank" object, else (unless "rerank" is
 // false) the collection's default; nullopt for a plain search. Throws ApiError naming

@@ -156,7 +156,9 @@ struct PdMapResponse {
 };
 
 struct PdAdminRequest {
-  enum class Kind : uint8_t { kCreateCollection, kDropCollection, kRenameCollection, kSetCollectionMetadata };
+  enum class Kind : uint8_t {
+    kCreateCollection, kDropCollection, kRenameCollection, kSetCollectionMetadata, kSetDefaultRerank
+  };
   uint64_t rpc_id = 0;
   RequestId request;            // Deduplicates retries.
   Kind kind = Kind::kCreateCollection;
@@ -164,7 +166,8 @@ struct PdAdminRequest {
   std::string config_json;      // kCreateCollection (its `shards` is the shard count)
   uint32_t replication = 0;     // kCreateCollection; 0 = min(3, workers)
   std::string new_name;         // kRenameCollection
-  std::string metadata;         // kCreateCollection, kSetCollectionMetadata: JSON-object text or ""
+  std::string metadata;         // kCreateCollection, kSetCollectionMetadata: JSON-object text or "";
+                                // kSetDefaultRerank: the pipeline (canonical JSON) or ""
 };
 struct PdAdminResponse {
   uint64_t rpc_id = 0;

@@ -323,6 +323,16 @@ void Router::SetCollectionMetadata(const std::string& name, std::string metadata
   SendAdmin(op);
 }
 
+void Router::SetDefaultRerank(const std::string& name, std::string pipeline, StatusFn done) {
+  Op& op = *ops_[NewPdOp(Kind::kAdmin, name)];
+  op.admin.kind = PdAdminRequest::Kind::kSetDefaultRerank;
+  op.admin.name = name;
+  op.admin.metadata = std::move(pipeline);
+  op.admin.request = RequestId{client_id_, next_seq_++, 0};
+  op.status_fn = std::move(done);
+  SendAdmin(op);
+}
+
 void Router::RenameCollection(const std::string& from, const std::string& to, StatusFn done) {
   Op& op = *ops_[NewPdOp(Kind::kAdmin, from)];
   op.admin.kind = PdAdminRequest::Kind::kRenameCollection;
@@ -530,8 +540,15 @@ void Router::Finish(Op& op) {
   if (!op.status.ok()) ++stats_.ops_failed;
   Status st = op.status;
   switch (op.kind) {
-    case Kind::kWrite:
     case Kind::kAdmin:
+      // This gateway reads its own default pipeline change at once (the map refresh
+      // that brings it from the PD comes later).
+      if (st.ok() && op.admin.kind == PdAdminRequest::Kind::kSetDefaultRerank)
+        if (auto it = map_.collections.find(op.admin.name); it != map_.collections.end())
+          it->second.rerank = op.admin.metadata;
+      if (op.status_fn) op.status_fn(st);
+      break;
+    case Kind::kWrite:
     case Kind::kRate:
       if (op.status_fn) op.status_fn(st);
       break;

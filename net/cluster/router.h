@@ -104,6 +104,10 @@ class Router {
   // Replaces the collection's metadata in the PD's map ("" removes it). Errors: NotFound,
   // InvalidArgument (over 64 KiB), Unavailable.
   void SetCollectionMetadata(const std::string& name, std::string metadata, StatusFn done);
+  // Stores `pipeline` (canonical rerank pipeline JSON, validated by the caller; "" removes
+  // it) as the collection's default in the PD's map. Errors: NotFound, InvalidArgument
+  // (over 64 KiB), Unavailable.
+  void SetDefaultRerank(const std::string& name, std::string pipeline, StatusFn done);
   void DropCollection(const std::string& name, StatusFn done);
   // Renames collection `from` to `to` in the PD's map (the shard groups stay as they
   // are). Errors: NotFound, AlreadyExists, InvalidArgument (a bad name), Unavailable.

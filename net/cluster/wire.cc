@@ -436,7 +436,7 @@ Status DecodeBody(const fb::Envelope* e, Envelope* out) {
     case fb::Body::PdAdminRequest: {
       auto* s = e->body_as_PdAdminRequest();
       PdAdminRequest m;
-      if (s->kind() > static_cast<uint8_t>(PdAdminRequest::Kind::kSetCollectionMetadata)) return Bad("bad admin kind");
+      if (s->kind() > static_cast<uint8_t>(PdAdminRequest::Kind::kSetDefaultRerank)) return Bad("bad admin kind");
       m.rpc_id = s->rpc_id();
       m.request = RequestId{s->client(), s->seq(), s->acked_below()};
       m.kind = static_cast<PdAdminRequest::Kind>(s->kind());

@@ -5,6 +5,8 @@
 #include <memory>
 #include <set>
 
+#include "vectron/rerank.h"
+
 namespace vectron::net::daemon {
 
 bool ClusterDataService::Supports(OpId) const { return true; }
@@ -324,6 +326,26 @@ void ClusterDataService::ExportFeedback(const std::string& name, std::string cur
     w->shard = static_cast<uint32_t>(shard);
   }
   FeedbackExportStep(router_, std::move(w));
+}
+
+Result<std::string> ClusterDataService::DefaultRerankOf(const std::string& name) {
+  auto it = router_.map().collections.find(name);
+  if (it == router_.map().collections.end()) return Status::NotFound("collection \"" + name + "\" does not exist");
+  return it->second.rerank;
+}
+
+void ClusterDataService::SetDefaultRerank(const std::string& name, std::string pipeline, DoneStatus done) {
+  if (auto info = InfoOf(name); !info.ok()) return done(info.status());
+  // As Collection::SetDefaultRerank: checked and stored in its canonical form, in the
+  // collection's record in the PD's replicated map.
+  std::string canonical;
+  if (!pipeline.empty()) {
+    Result<RerankPipeline> p = ParseRerankPipeline(pipeline);
+    if (!p.ok()) return done(p.status());
+    if (Status s = p->Validate(1); !s.ok()) return done(s);
+    canonical = RerankPipelineToJson(*p);
+  }
+  router_.SetDefaultRerank(name, std::move(canonical), std::move(done));
 }
 
 }  // namespace vectron::net::daemon

@@ -47,6 +47,8 @@ class ClusterDataService final : public DataService {
   // Shard by shard, kMaxRatingsPerRead ratings a read; the cursor is the one of
   // `vectron serve` ("<shard>.<rating key in hex>").
   void ExportFeedback(const std::string& name, std::string cursor, size_t limit, Done<FeedbackPage> done) override;
+  Result<std::string> DefaultRerankOf(const std::string& name) override;
+  void SetDefaultRerank(const std::string& name, std::string pipeline, DoneStatus done) override;
 
  private:
   // The collection's info from the cached map. Errors: NotFound.

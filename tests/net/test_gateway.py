@@ -459,6 +459,69 @@ def test_gateway_feedback_is_logged_and_answers_as_serve_does(cluster, tmp_path)
         serve.stop()
 
 
+def test_gateway_stores_a_default_rerank_pipeline_as_serve_does(cluster, tmp_path):
+    """GET/PUT/DELETE .../rerank through the gateway (kept in the collection's record in
+    the PD's map) answer as `vectron serve` does, searches without "rerank" use the
+    stored pipeline ("rerank": false skips it), a second gateway sees it after a map
+    refresh, and it moves with a rename."""
+    serve = Server(tmp_path)
+    try:
+        pts = [{"id": f"p{i:02d}", "vector": [i * 0.1, 0.0], "metadata": {"promoted": i % 2 == 1}} for i in range(20)]
+        st, body, _ = serve.call("POST", "/v1/collections", {"name": "dr", "dim": 2, "metric": "l2", "shards": 2})
+        assert st == 201, body
+        assert serve.call("PUT", "/v1/collections/dr/points", {"points": pts})[0] == 200
+        cluster.wait_for("the collection", lambda: cluster.call(
+            "POST", "/v1/collections", {"name": "dr", "dim": 2, "metric": "l2", "shards": 2})[0] == 201)
+        cluster.wait_for("the upsert", lambda: cluster.call("PUT", "/v1/collections/dr/points", {"points": pts})[0] == 200)
+
+        def both(method, path, body=None):
+            st, want, _ = serve.call(method, path, body)
+            got_st, got = cluster.call(method, path, body)
+            assert (got_st, got) == (st, want), (method, path, body, st, want, got_st, got)
+            return st, want
+
+        assert both("GET", "/v1/collections/dr/rerank") == (200, {"rerank": None})
+        pipeline = {"candidates": 10, "boosts": [{"where": {"promoted": True}, "weight": 50}]}
+        st, stored = both("PUT", "/v1/collections/dr/rerank", pipeline)
+        assert st == 200 and stored["rerank"]["candidates"] == 10, stored
+        assert both("GET", "/v1/collections/dr/rerank") == (200, stored)
+        # Bad pipelines and unknown collections: serve's status and message, nothing stored.
+        for bad in [{"rocket": {}}, {"mmr": {"lambda": 2}}, [1], {"boosts": [{"where": {"$bogus": 1}, "weight": 1}]}]:
+            assert both("PUT", "/v1/collections/dr/rerank", bad)[0] == 400
+        assert both("PUT", "/v1/collections/nope/rerank", pipeline)[0] == 404
+        assert both("GET", "/v1/collections/nope/rerank")[0] == 404
+        assert both("DELETE", "/v1/collections/nope/rerank")[0] == 404
+        assert both("GET", "/v1/collections/dr/rerank") == (200, stored)
+        # A search without "rerank" uses it; "rerank": false is a plain search.
+        for body in [{"vector": [0, 0], "k": 3}, {"vector": [0, 0], "k": 3, "explain": True},
+                     {"vectors": [[0, 0], [1.5, 0]], "k": 2}]:
+            st, want, _ = serve.call("POST", "/v1/collections/dr/search", {**body, "cache": False})
+            st2, got = cluster.call("POST", "/v1/collections/dr/search", body)
+            assert st == st2 == 200, got
+            for w, g in zip(want.get("results", [want]), got.get("results", [got])):
+                assert [h["id"] for h in g["hits"]] == [h["id"] for h in w["hits"]], (body, w, g)
+                assert all(abs(a["relevance"] - b["relevance"]) < 1e-6 for a, b in zip(w["hits"], g["hits"]))
+        st, got = cluster.call("POST", "/v1/collections/dr/search", {"vector": [0, 0], "k": 3})
+        assert [h["id"] for h in got["hits"]] == ["p01", "p03", "p05"], got
+        st, got = cluster.call("POST", "/v1/collections/dr/search", {"vector": [0, 0], "k": 2, "rerank": False})
+        assert [h["id"] for h in got["hits"]] == ["p00", "p01"] and "relevance" not in got["hits"][0], got
+        # Another gateway reads it from the PD's map; a rename keeps it; DELETE removes it.
+        g2 = cluster.add_gateway(tmp_path, 7)
+        cluster.gateways.append(g2)
+        cluster.wait_for("the pipeline on gateway 2", lambda: cluster.call(
+            "GET", "/v1/collections/dr/rerank", gateway=len(cluster.gateways) - 1) == (200, stored))
+        cluster.gateways.pop()
+        assert cluster.call("POST", "/v1/collections/dr/rename", {"name": "dr2"})[0] == 200
+        cluster.wait_for("the renamed collection's pipeline",
+                         lambda: cluster.call("GET", "/v1/collections/dr2/rerank") == (200, stored))
+        assert cluster.call("DELETE", "/v1/collections/dr2/rerank") == (200, {"rerank": None})
+        assert cluster.call("GET", "/v1/collections/dr2/rerank") == (200, {"rerank": None})
+        st, got = cluster.call("POST", "/v1/collections/dr2/search", {"vector": [0, 0], "k": 2})
+        assert [h["id"] for h in got["hits"]] == ["p00", "p01"] and "relevance" not in got["hits"][0], got
+    finally:
+        serve.stop()
+
+
 PROBE = os.environ.get("VECTRON_RPC_PROBE", "")
 
 
