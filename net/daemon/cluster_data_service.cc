@@ -244,24 +244,41 @@ void ClusterDataService::DropIndex(const std::string& name, std::string field, D
   router_.DropPayloadIndex(name, std::move(field), std::move(done));
 }
 
+void ClusterDataService::WithCollection(const std::string& name, std::function<void(Result<CollectionInfo>)> fn) {
+  if (auto info = InfoOf(name); info.ok()) return fn(std::move(info));
+  // An empty rating read resolves the name as every router operation does: it waits for
+  // a map newer than itself before concluding NotFound.
+  router_.RatingStatsOf(name, {}, cluster::ReadOptions{},
+                        [this, name, fn = std::move(fn)](Result<std::vector<RatingStats>> r) {
+                          if (!r.ok()) return fn(r.status());
+                          fn(InfoOf(name));
+                        });
+}
+
 void ClusterDataService::Feedback(const std::string& name, Rating rating, DoneStatus done) {
   // As `vectron serve`: an unknown collection first, then the rating's own checks.
-  if (auto info = InfoOf(name); !info.ok()) return done(info.status());
-  if (Status s = ValidateRating(rating); !s.ok()) return done(s);
-  // The gateway chooses the time, so every replica stores the same record.
-  if (rating.time_ms == 0)
-    rating.time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                         std::chrono::system_clock::now().time_since_epoch())
-                         .count();
-  router_.Rate(name, std::move(rating), std::move(done));
+  WithCollection(name, [this, name, rating = std::move(rating), done = std::move(done)](
+                           Result<CollectionInfo> info) mutable {
+    if (!info.ok()) return done(info.status());
+    if (Status s = ValidateRating(rating); !s.ok()) return done(s);
+    // The gateway chooses the time, so every replica stores the same record.
+    if (rating.time_ms == 0)
+      rating.time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count();
+    router_.Rate(name, std::move(rating), std::move(done));
+  });
 }
 
 void ClusterDataService::FeedbackStats(const std::string& name, std::vector<std::string> ids, ReadPolicy read,
                                        Done<std::vector<RatingStats>> done) {
-  if (auto info = InfoOf(name); !info.ok()) return done(info.status());
-  for (const std::string& id : ids)
-    if (Status s = ValidateFeedbackPointId(id); !s.ok()) return done(s);
-  router_.RatingStatsOf(name, std::move(ids), cluster::ReadOptions{read.max_staleness_ms}, std::move(done));
+  WithCollection(name, [this, name, ids = std::move(ids), read, done = std::move(done)](
+                           Result<CollectionInfo> info) mutable {
+    if (!info.ok()) return done(info.status());
+    for (const std::string& id : ids)
+      if (Status s = ValidateFeedbackPointId(id); !s.ok()) return done(s);
+    router_.RatingStatsOf(name, std::move(ids), cluster::ReadOptions{read.max_staleness_ms}, std::move(done));
+  });
 }
 
 namespace {
@@ -312,20 +329,22 @@ void FeedbackExportStep(cluster::Router& router, std::shared_ptr<FeedbackExportW
 
 void ClusterDataService::ExportFeedback(const std::string& name, std::string cursor, size_t limit,
                                         Done<FeedbackPage> done) {
-  auto info = InfoOf(name);
-  if (!info.ok()) return done(info.status());
-  if (limit == 0) return done(Status::InvalidArgument("feedback export limit must be at least 1"));
-  auto w = std::make_shared<FeedbackExportWalk>();
-  w->name = name;
-  w->shards = info->config.shards;
-  w->limit = limit;
-  w->done = std::move(done);
-  if (!cursor.empty()) {
-    size_t shard = 0;
-    if (Status s = DecodeFeedbackCursor(cursor, w->shards, &shard, &w->after); !s.ok()) return w->done(s);
-    w->shard = static_cast<uint32_t>(shard);
-  }
-  FeedbackExportStep(router_, std::move(w));
+  WithCollection(name, [this, name, cursor = std::move(cursor), limit, done = std::move(done)](
+                           Result<CollectionInfo> info) mutable {
+    if (!info.ok()) return done(info.status());
+    if (limit == 0) return done(Status::InvalidArgument("feedback export limit must be at least 1"));
+    auto w = std::make_shared<FeedbackExportWalk>();
+    w->name = name;
+    w->shards = info->config.shards;
+    w->limit = limit;
+    w->done = std::move(done);
+    if (!cursor.empty()) {
+      size_t shard = 0;
+      if (Status s = DecodeFeedbackCursor(cursor, w->shards, &shard, &w->after); !s.ok()) return w->done(s);
+      w->shard = static_cast<uint32_t>(shard);
+    }
+    FeedbackExportStep(router_, std::move(w));
+  });
 }
 
 Result<std::string> ClusterDataService::DefaultRerankOf(const std::string& name) {
@@ -335,17 +354,20 @@ Result<std::string> ClusterDataService::DefaultRerankOf(const std::string& name)
 }
 
 void ClusterDataService::SetDefaultRerank(const std::string& name, std::string pipeline, DoneStatus done) {
-  if (auto info = InfoOf(name); !info.ok()) return done(info.status());
-  // As Collection::SetDefaultRerank: checked and stored in its canonical form, in the
-  // collection's record in the PD's replicated map.
-  std::string canonical;
-  if (!pipeline.empty()) {
-    Result<RerankPipeline> p = ParseRerankPipeline(pipeline);
-    if (!p.ok()) return done(p.status());
-    if (Status s = p->Validate(1); !s.ok()) return done(s);
-    canonical = RerankPipelineToJson(*p);
-  }
-  router_.SetDefaultRerank(name, std::move(canonical), std::move(done));
+  WithCollection(name, [this, name, pipeline = std::move(pipeline), done = std::move(done)](
+                           Result<CollectionInfo> info) mutable {
+    if (!info.ok()) return done(info.status());
+    // As Collection::SetDefaultRerank: checked and stored in its canonical form, in the
+    // collection's record in the PD's replicated map.
+    std::string canonical;
+    if (!pipeline.empty()) {
+      Result<RerankPipeline> p = ParseRerankPipeline(pipeline);
+      if (!p.ok()) return done(p.status());
+      if (Status s = p->Validate(1); !s.ok()) return done(s);
+      canonical = RerankPipelineToJson(*p);
+    }
+    router_.SetDefaultRerank(name, std::move(canonical), std::move(done));
+  });
 }
 
 }  // namespace vectron::net::daemon

@@ -53,6 +53,10 @@ class ClusterDataService final : public DataService {
  private:
   // The collection's info from the cached map. Errors: NotFound.
   Result<CollectionInfo> InfoOf(const std::string& name) const;
+  // Calls fn with the collection's info: from the cached map, or once the router has a
+  // map new enough to say (a collection just created may not be in the cached map yet).
+  // Errors: NotFound, Unavailable.
+  void WithCollection(const std::string& name, std::function<void(Result<CollectionInfo>)> fn);
 
   cluster::Router& router_;
 };

@@ -455,6 +455,14 @@ def test_gateway_feedback_is_logged_and_answers_as_serve_does(cluster, tmp_path)
         st, text, _ = gateway_raw(cluster, "GET", "/v1/collections/fb/feedback/export")
         assert st == 200 and not {"p01", "p02"} & {j["point_id"] for j in without_time(text)}, text
         assert both("POST", "/v1/collections/fb/feedback", {"point_id": "p01", "rating": 3})[0] == 404
+        # A collection just created through this gateway (maybe not in its cached map yet)
+        # is found: the answer is about the point, not the collection.
+        st, body = cluster.call("POST", "/v1/collections", {"name": "fresh", "dim": DIM, "shards": 2})
+        assert st == 201, body
+        st, body = cluster.call("POST", "/v1/collections/fresh/feedback", {"point_id": "a", "rating": 3})
+        assert st == 404 and 'point "a" does not exist' in body["error"]["message"], body
+        st, text, r = gateway_raw(cluster, "GET", "/v1/collections/fresh/feedback/export")
+        assert st == 200 and text == "" and r.getheader("X-Vectron-Ratings") == "0", text
     finally:
         serve.stop()
 
