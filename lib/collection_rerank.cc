@@ -21,38 +21,6 @@ int64_t NowMs() {
       .count();
 }
 
-// A feedback export cursor: "<shard>.<the last rating's LMDB key in hex>".
-std::string EncodeExportCursor(size_t shard, std::string_view key) {
-  return std::to_string(shard) + "." + HexEncode(key);
-}
-
-// The sizes of a rating key: [u16 length][id][u64 number].
-constexpr size_t kMinRatingKeyBytes = 2 + 1 + 8;
-constexpr size_t kMaxRatingKeyBytes = 2 + kMaxIdBytes + 8;
-
-Status DecodeExportCursor(std::string_view cursor, size_t shards, size_t* shard, std::string* key) {
-  auto bad = [&](const std::string& why) {
-    return Status::InvalidArgument("feedback export cursor \"" + Excerpt(cursor) +
-                                   "\" is not one this collection made: " + why);
-  };
-  const size_t dot = cursor.find('.');
-  if (dot == std::string_view::npos || dot == 0 || dot > 5) return bad("it does not start with a shard number and '.'");
-  size_t s = 0;
-  for (char c : cursor.substr(0, dot)) {
-    if (c < '0' || c > '9') return bad("it does not start with a shard number and '.'");
-    s = s * 10 + static_cast<size_t>(c - '0');
-  }
-  if (s >= shards) return bad("shard " + std::to_string(s) + " of " + std::to_string(shards));
-  std::string_view hex = cursor.substr(dot + 1);
-  if (hex.size() < 2 * kMinRatingKeyBytes || hex.size() > 2 * kMaxRatingKeyBytes || hex.size() % 2)
-    return bad("its key part has " + std::to_string(hex.size()) + " hex digits");
-  std::optional<std::string> bytes = HexDecode(hex);
-  if (!bytes) return bad("its key part is not lowercase hex");
-  *key = std::move(*bytes);
-  *shard = s;
-  return Status::OK();
-}
-
 }  // namespace
 
 Status Collection::Feedback(std::string_view point_id, int rating, std::string_view query_id,
@@ -141,7 +109,7 @@ Result<std::string> CollectionImpl::ExportFeedbackPage(std::string_view cursor, 
   if (limit == 0) return Status::InvalidArgument("feedback export limit must be at least 1");
   size_t shard = 0;
   std::string after;
-  if (!cursor.empty()) VECTRON_RETURN_IF_ERROR(DecodeExportCursor(cursor, shards_.size(), &shard, &after));
+  if (!cursor.empty()) VECTRON_RETURN_IF_ERROR(DecodeFeedbackCursor(cursor, shards_.size(), &shard, &after));
   size_t given = 0;
   bool full = false;  // A rating was left after `limit` of them.
   std::string last_key;
@@ -162,7 +130,7 @@ Result<std::string> CollectionImpl::ExportFeedbackPage(std::string_view cursor, 
     });
     if (!full) VECTRON_RETURN_IF_ERROR(s);
   }
-  return full ? EncodeExportCursor(last_shard, last_key) : std::string();
+  return full ? EncodeFeedbackCursor(last_shard, last_key) : std::string();
 }
 
 Status CollectionImpl::SetDefaultRerank(std::string_view pipeline_json) {

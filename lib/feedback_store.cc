@@ -1,8 +1,11 @@
 #include "feedback_store.h"
 
+#include <optional>
 #include <string>
 
 #include "storage/keys.h"
+#include "util/hex.h"
+#include "util/untrusted_json.h"
 #include "validate.h"
 #include "vectron/types.h"
 
@@ -19,6 +22,55 @@ Status ValidateRating(const Rating& r) {
     return Status::InvalidArgument("comment is " + std::to_string(r.comment.size()) + " bytes, at most " +
                                    std::to_string(kMaxFeedbackCommentBytes) + " allowed");
   if (r.time_ms < 0) return Status::InvalidArgument("time_ms must not be negative");
+  return Status::OK();
+}
+
+RatingStats SummarizeRatings(const std::array<uint64_t, 5>& histogram) {
+  RatingStats st;
+  double sum = 0;
+  for (int i = 0; i < 5; ++i) {
+    st.histogram[i] = histogram[i];
+    st.count += histogram[i];
+    sum += static_cast<double>(histogram[i]) * (i + 1);
+  }
+  st.mean = st.count ? sum / static_cast<double>(st.count) : 0;
+  return st;
+}
+
+Status ValidateFeedbackPointId(std::string_view id) { return ValidateId(id); }
+
+std::string EncodeFeedbackCursor(size_t shard, std::string_view key) {
+  return std::to_string(shard) + "." + HexEncode(key);
+}
+
+namespace {
+
+// The sizes of a rating key: [u16 length][id][u64 number].
+constexpr size_t kMinRatingKeyBytes = 2 + 1 + 8;
+constexpr size_t kMaxRatingKeyBytes = 2 + kMaxIdBytes + 8;
+
+}  // namespace
+
+Status DecodeFeedbackCursor(std::string_view cursor, size_t shards, size_t* shard, std::string* key) {
+  auto bad = [&](const std::string& why) {
+    return Status::InvalidArgument("feedback export cursor \"" + Excerpt(cursor) +
+                                   "\" is not one this collection made: " + why);
+  };
+  const size_t dot = cursor.find('.');
+  if (dot == std::string_view::npos || dot == 0 || dot > 5) return bad("it does not start with a shard number and '.'");
+  size_t s = 0;
+  for (char c : cursor.substr(0, dot)) {
+    if (c < '0' || c > '9') return bad("it does not start with a shard number and '.'");
+    s = s * 10 + static_cast<size_t>(c - '0');
+  }
+  if (s >= shards) return bad("shard " + std::to_string(s) + " of " + std::to_string(shards));
+  std::string_view hex = cursor.substr(dot + 1);
+  if (hex.size() < 2 * kMinRatingKeyBytes || hex.size() > 2 * kMaxRatingKeyBytes || hex.size() % 2)
+    return bad("its key part has " + std::to_string(hex.size()) + " hex digits");
+  std::optional<std::string> bytes = HexDecode(hex);
+  if (!bytes) return bad("its key part is not lowercase hex");
+  *key = std::move(*bytes);
+  *shard = s;
   return Status::OK();
 }
 
@@ -42,15 +94,9 @@ std::string PointPrefix(std::string_view id) {
 
 Result<RatingStats> ParseSummary(std::string_view v) {
   if (v.size() != kSummaryBytes) return Status::Corruption("feedback summary has a bad size");
-  RatingStats st;
-  double sum = 0;
-  for (int i = 0; i < 5; ++i) {
-    st.histogram[i] = DecodeU64(v.substr(i * 8, 8));
-    st.count += st.histogram[i];
-    sum += static_cast<double>(st.histogram[i]) * (i + 1);
-  }
-  st.mean = st.count ? sum / static_cast<double>(st.count) : 0;
-  return st;
+  std::array<uint64_t, 5> h{};
+  for (size_t i = 0; i < 5; ++i) h[i] = DecodeU64(v.substr(i * 8, 8));
+  return SummarizeRatings(h);
 }
 
 }  // namespace

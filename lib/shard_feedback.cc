@@ -12,14 +12,18 @@ using storage::WriteTxn;
 Status ShardImpl::AddRating(const Rating& r) {
   IndexSync::LocalWriter writer(sync_);
   VECTRON_ASSIGN_OR_RETURN(WriteTxn wt, WriteTxn::Begin(store_.env()));
+  VECTRON_RETURN_IF_ERROR(AddRatingIn(wt, r));
+  return std::move(wt).Commit();
+}
+
+Status ShardImpl::AddRatingIn(WriteTxn& wt, const Rating& r) {
   VECTRON_ASSIGN_OR_RETURN(bool exists, store_.HasPoint(wt, r.point_id));
   if (!exists)
     return Status::NotFound("point \"" + r.point_id.substr(0, 64) + (r.point_id.size() > 64 ? "..." : "") +
                             "\" does not exist (feedback rates an existing point)");
   VECTRON_RETURN_IF_ERROR(feedback::Append(wt, store_.feedback_dbi(), r));
   VECTRON_ASSIGN_OR_RETURN(uint64_t n, store_.Counter(wt, meta_key::kFeedbackSeq));
-  VECTRON_RETURN_IF_ERROR(store_.PutCounter(wt, meta_key::kFeedbackSeq, n + 1));
-  return std::move(wt).Commit();
+  return store_.PutCounter(wt, meta_key::kFeedbackSeq, n + 1);
 }
 
 Result<std::vector<RatingStats>> ShardImpl::RatingStatsOf(std::span<const std::string> ids) const {

@@ -89,11 +89,11 @@ class ShardImpl final : public Shard {
   // commit. Errors: NotFound (no point r.point_id), those of LMDB.
   Status AddRating(const Rating& r);
   // The rating summaries of `ids` (zero counts for unrated or missing points).
-  Result<std::vector<RatingStats>> RatingStatsOf(std::span<const std::string> ids) const;
+  Result<std::vector<RatingStats>> RatingStatsOf(std::span<const std::string> ids) const override;
   // Every rating whose key is above `after` ("" = every rating), in one snapshot
   // (feedback::ScanAfter).
   Status ScanRatingsAfter(std::string_view after,
-                          const std::function<Status(const Rating&, std::string_view key)>& fn) const;
+                          const std::function<Status(const Rating&, std::string_view key)>& fn) const override;
   // The shard's version: (the change-log seq the in-memory index reflects, once caught
   // up as a search would be; ratings ever committed). Grows with every write and rating
   // that a search can see.
@@ -122,6 +122,9 @@ class ShardImpl final : public Shard {
   Status CreatePayloadIndexIn(storage::WriteTxn& wt, std::string_view field, PayloadType type)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(sync_.mu());
   Status DropPayloadIndexIn(storage::WriteTxn& wt, std::string_view field) ABSL_EXCLUSIVE_LOCKS_REQUIRED(sync_.mu());
+  // AddRating inside `wt` (not committed): the point is checked in `wt`. Errors as
+  // AddRating's.
+  Status AddRatingIn(storage::WriteTxn& wt, const Rating& r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(sync_.mu());
   // Trims the change log at `seq`, keeping what a reopen from the last checkpoint and
   // other processes' catch-up need.
   Status TrimChangeLog(storage::WriteTxn& txn, uint64_t seq) const;

@@ -1,5 +1,5 @@
 // ShardImpl::ApplyLogged: a replication log's command (a write batch, a delete-by-filter,
-// a payload index change) applied in one LMDB transaction with its log index and its
+// a payload index change, a rating) applied in one LMDB transaction with its log index and its
 // request's outcome, so that replays and duplicate proposals change nothing
 // (docs/cluster.md, "Shard groups"; docs/formats/shard-entry.md).
 #include <optional>
@@ -44,6 +44,12 @@ Result<LoggedOutcome> ShardImpl::ApplyLogged(const LoggedCommand& cmd, uint64_t 
       valid = payload::ParseFieldName(cmd.field).status();
       break;
     case LoggedCommand::Kind::kDropPayloadIndex:
+      break;
+    case LoggedCommand::Kind::kRate:
+      // The proposer stamps the time: a replica's own clock would make replicas differ.
+      valid = ValidateRating(cmd.rating);
+      if (valid.ok() && cmd.rating.time_ms == 0)
+        valid = Status::InvalidArgument("a logged rating needs the time its proposer gave it (time_ms 0)");
       break;
     default:
       valid = Status::InvalidArgument("unknown command kind " + std::to_string(static_cast<int>(cmd.kind)));
@@ -99,6 +105,12 @@ Result<LoggedOutcome> ShardImpl::ApplyLogged(const LoggedCommand& cmd, uint64_t 
       case LoggedCommand::Kind::kDropPayloadIndex: {
         Status s = DropPayloadIndexIn(*wt, cmd.field);
         r = s.ok() ? Result<bool>(true) : Result<bool>(s);
+        break;
+      }
+      case LoggedCommand::Kind::kRate: {
+        // A rating leaves the in-memory index alone: nothing to catch up.
+        Status s = AddRatingIn(*wt, cmd.rating);
+        r = s.ok() ? Result<bool>(false) : Result<bool>(s);
         break;
       }
     }

@@ -36,6 +36,20 @@ struct RatingStats {
   std::array<uint64_t, 5> histogram{}; // histogram[r - 1] = ratings of value r.
 };
 
+// The summary of a histogram (histogram[r - 1] = ratings of value r): its count and
+// mean, computed as every reader of ratings computes them.
+[[nodiscard]] RatingStats SummarizeRatings(const std::array<uint64_t, 5>& histogram);
+
+// A feedback export cursor (Collection::ExportFeedbackPage; the same in a cluster):
+// "<shard>.<the last rating's key in hex>". Decode checks it against a collection of
+// `shards` shards. Errors: InvalidArgument naming what is wrong.
+std::string EncodeFeedbackCursor(size_t shard, std::string_view key);
+[[nodiscard]] Status DecodeFeedbackCursor(std::string_view cursor, size_t shards, size_t* shard, std::string* key);
+
+// OK if `id` is a well-formed point id (1-256 bytes of UTF-8 without NUL), the check
+// Collection::FeedbackStats makes. Errors: InvalidArgument naming the problem.
+[[nodiscard]] Status ValidateFeedbackPointId(std::string_view id);
+
 // OK if `r` may be stored: rating in 1..5, point id 1-256 bytes, query id at most
 // kMaxQueryIdBytes, comment at most kMaxFeedbackCommentBytes, time_ms >= 0.
 // Errors: InvalidArgument naming the field and the bound.

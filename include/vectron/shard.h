@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -11,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "vectron/feedback.h"
 #include "vectron/options.h"
 #include "vectron/status.h"
 #include "vectron/types.h"
@@ -33,18 +35,26 @@ struct RequestId {
 // One command of a replication log, as Shard::ApplyLogged applies it.
 struct LoggedCommand {
   // Persisted (docs/formats/shard-entry.md): values never change.
-  enum class Kind : uint8_t { kWrite = 1, kDeleteWhere = 2, kCreatePayloadIndex = 3, kDropPayloadIndex = 4 };
+  enum class Kind : uint8_t {
+    kWrite = 1,
+    kDeleteWhere = 2,
+    kCreatePayloadIndex = 3,
+    kDropPayloadIndex = 4,
+    kRate = 5,  // One rating of one point (feedback.h).
+  };
   Kind kind = Kind::kWrite;
   WriteBatch batch;                          // kWrite
   std::string where;                         // kDeleteWhere: JSON filter text
   std::string field;                         // k*PayloadIndex: dotted path
   PayloadType type = PayloadType::kKeyword;  // kCreatePayloadIndex
+  Rating rating;                             // kRate: time_ms set by the proposer (> 0)
 };
 
 // What Shard::ApplyLogged did with a command.
 struct LoggedOutcome {
   // OK, or why the command was rejected: the same on every replica (InvalidArgument for a
-  // bad entry or filter, AlreadyExists / NotFound for payload index changes).
+  // bad entry, filter or rating, AlreadyExists / NotFound for payload index changes,
+  // NotFound for a rating of a missing point).
   Status status;
   uint64_t deleted = 0;    // kDeleteWhere: points deleted.
   bool duplicate = false;  // The request was applied before: status and deleted are the
@@ -116,6 +126,16 @@ class Shard {
 
   // The payload indexes, in the order they were created. Errors: those of LMDB.
   virtual Result<std::vector<PayloadIndexInfo>> ListPayloadIndexes() const = 0;
+
+  // The rating summaries of `ids`, in order (zero counts for unrated or missing points),
+  // in one snapshot. Errors: Corruption, those of LMDB.
+  virtual Result<std::vector<RatingStats>> RatingStatsOf(std::span<const std::string> ids) const = 0;
+  // Calls fn on every rating whose key is above `after` ("" = from the first), in key
+  // order (point id length, point id, number), in one snapshot, until fn fails; fn also
+  // gets the rating's key (valid during the call; pass it as `after` to go on after it).
+  // Errors: Corruption, those of LMDB, fn's.
+  virtual Status ScanRatingsAfter(std::string_view after,
+                                  const std::function<Status(const Rating&, std::string_view key)>& fn) const = 0;
 
   // Saves the index to disk now (no-op for a flat index or an unchanged one).
   virtual Status Checkpoint() = 0;

@@ -1,5 +1,5 @@
 // DataService: the data operations every front end serves (collections, points, search,
-// payload indexes), behind one interface with two implementations: LocalDataService
+// payload indexes, feedback), behind one interface with two implementations: LocalDataService
 // over a Database (`vectron serve`) and ClusterDataService over the gateway's
 // cluster::Router. The REST codec (rest_data.h) and the RPC server call it after the
 // operation table (operations.h) checked the caller's access and the request's limits,
@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "net/api/operations.h"
+#include "vectron/feedback.h"
 #include "vectron/options.h"
 #include "vectron/status.h"
 #include "vectron/types.h"
@@ -25,6 +26,12 @@ namespace vectron::net {
 template <typename T>
 using Done = std::function<void(Result<T>)>;
 using DoneStatus = std::function<void(Status)>;
+
+// A page of a feedback export (Collection::ExportFeedbackPage).
+struct FeedbackPage {
+  std::vector<Rating> ratings;
+  std::string next_cursor;  // "" at the end.
+};
 
 // What a front end shows of a collection.
 struct CollectionInfo {
@@ -87,6 +94,27 @@ class DataService {
   virtual void CreateIndex(const std::string& name, std::string field, PayloadType type, DoneStatus done) = 0;
   virtual void ListIndexes(const std::string& name, Done<std::vector<PayloadIndexInfo>> done) = 0;
   virtual void DropIndex(const std::string& name, std::string field, DoneStatus done) = 0;
+
+  // Feedback (docs/rerank.md). Stores `rating` durably (time_ms 0: stamped now, by the
+  // service). Errors: InvalidArgument (ValidateRating), NotFound (collection or point).
+  virtual void Feedback(const std::string& name, Rating rating, DoneStatus done) = 0;
+  // The rating summaries of `ids`, in order (zero counts for unrated or missing points).
+  // Errors: InvalidArgument (a malformed id), NotFound (collection).
+  virtual void FeedbackStats(const std::string& name, std::vector<std::string> ids, ReadPolicy read,
+                             Done<std::vector<RatingStats>> done) = 0;
+  // Up to `limit` (>= 1) ratings after `cursor` ("" from the first), in
+  // Collection::ExportFeedback's order, and the cursor to go on ("" when no rating
+  // follows). Errors: InvalidArgument (limit 0, a cursor this collection did not make),
+  // NotFound.
+  virtual void ExportFeedback(const std::string& name, std::string cursor, size_t limit, Done<FeedbackPage> done) = 0;
+
+  // The collection's default rerank pipeline (canonical JSON, "" for none) from what this
+  // service holds already, at once (the cluster: its cached map, so a change made through
+  // another gateway shows within a map refresh). Errors: NotFound.
+  virtual Result<std::string> DefaultRerankOf(const std::string& name) = 0;
+  // Stores `pipeline` (ParseRerankPipeline's form; "" removes it) as the default, as
+  // Collection::SetDefaultRerank. Errors: NotFound, InvalidArgument.
+  virtual void SetDefaultRerank(const std::string& name, std::string pipeline, DoneStatus done) = 0;
 };
 
 }  // namespace vectron::net

@@ -161,4 +161,49 @@ void LocalDataService::DropIndex(const std::string& name, std::string field, Don
   done((*c)->DropPayloadIndex(field));
 }
 
+void LocalDataService::Feedback(const std::string& name, Rating rating, DoneStatus done) {
+  auto c = db_.GetCollection(name);
+  if (!c.ok()) return done(c.status());
+  done((*c)->Feedback(rating));
+}
+
+void LocalDataService::FeedbackStats(const std::string& name, std::vector<std::string> ids, ReadPolicy,
+                                     Done<std::vector<RatingStats>> done) {
+  auto c = db_.GetCollection(name);
+  if (!c.ok()) return done(c.status());
+  std::vector<RatingStats> out;
+  out.reserve(ids.size());
+  for (const std::string& id : ids) {
+    auto st = (*c)->FeedbackStats(id);
+    if (!st.ok()) return done(st.status());
+    out.push_back(*st);
+  }
+  done(std::move(out));
+}
+
+void LocalDataService::ExportFeedback(const std::string& name, std::string cursor, size_t limit,
+                                      Done<FeedbackPage> done) {
+  auto c = db_.GetCollection(name);
+  if (!c.ok()) return done(c.status());
+  FeedbackPage page;
+  auto next = (*c)->ExportFeedbackPage(cursor, limit, [&](const Rating& r) {
+    page.ratings.push_back(r);
+    return Status::OK();
+  });
+  if (!next.ok()) return done(next.status());
+  page.next_cursor = std::move(*next);
+  done(std::move(page));
+}
+
+Result<std::string> LocalDataService::DefaultRerankOf(const std::string& name) {
+  VECTRON_ASSIGN_OR_RETURN(std::shared_ptr<Collection> c, db_.GetCollection(name));
+  return c->DefaultRerank();
+}
+
+void LocalDataService::SetDefaultRerank(const std::string& name, std::string pipeline, DoneStatus done) {
+  auto c = db_.GetCollection(name);
+  if (!c.ok()) return done(c.status());
+  done((*c)->SetDefaultRerank(pipeline));
+}
+
 }  // namespace vectron::net

@@ -38,6 +38,12 @@ class LocalDataService final : public DataService {
   void CreateIndex(const std::string& name, std::string field, PayloadType type, DoneStatus done) override;
   void ListIndexes(const std::string& name, Done<std::vector<PayloadIndexInfo>> done) override;
   void DropIndex(const std::string& name, std::string field, DoneStatus done) override;
+  void Feedback(const std::string& name, Rating rating, DoneStatus done) override;
+  void FeedbackStats(const std::string& name, std::vector<std::string> ids, ReadPolicy read,
+                     Done<std::vector<RatingStats>> done) override;
+  void ExportFeedback(const std::string& name, std::string cursor, size_t limit, Done<FeedbackPage> done) override;
+  Result<std::string> DefaultRerankOf(const std::string& name) override;
+  void SetDefaultRerank(const std::string& name, std::string pipeline, DoneStatus done) override;
 
  private:
   // Info of collection `c` (stats if `with_stats`).

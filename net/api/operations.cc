@@ -10,6 +10,7 @@ constexpr RouteAccess kRead{Access::kRead};
 constexpr RouteAccess kReadOrConsole{Access::kRead, /*console=*/true};
 constexpr RouteAccess kWrite{Access::kWrite};
 constexpr RouteAccess kAdmin{Access::kAdmin};
+constexpr RouteAccess kFeedback{Access::kFeedback};
 
 Status OutOfRange(const char* field, int64_t v, int64_t lo, int64_t hi) {
   return Status::InvalidArgument(std::string("\"") + field + "\" must be an integer in " + std::to_string(lo) + ".." +
@@ -38,6 +39,14 @@ const std::vector<OpSpec>& DataOps() {
       {OpId::kCreateIndex, "create_index", "POST", "/v1/collections/{name}/indexes", kWrite, false},
       {OpId::kListIndexes, "list_indexes", "GET", "/v1/collections/{name}/indexes", kRead, false},
       {OpId::kDropIndex, "drop_index", "DELETE", "/v1/collections/{name}/indexes/{field}", kWrite, false},
+      // Feedback (docs/rerank.md): rating takes the feedback or the write scope.
+      {OpId::kFeedback, "feedback", "POST", "/v1/collections/{name}/feedback", kFeedback, false},
+      {OpId::kFeedbackStats, "feedback_stats", "GET", "/v1/collections/{name}/feedback", kRead, false},
+      {OpId::kExportFeedback, "export_feedback", "GET", "/v1/collections/{name}/feedback/export", kRead, false},
+      // A collection's default rerank pipeline (docs/rerank.md).
+      {OpId::kGetRerank, "get_rerank", "GET", "/v1/collections/{name}/rerank", kRead, false},
+      {OpId::kPutRerank, "put_rerank", "PUT", "/v1/collections/{name}/rerank", kWrite, false},
+      {OpId::kDeleteRerank, "delete_rerank", "DELETE", "/v1/collections/{name}/rerank", kWrite, false},
   };
   return kOps;
 }

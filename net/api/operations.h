@@ -36,6 +36,12 @@ enum class OpId : uint8_t {
   kCreateIndex,
   kListIndexes,
   kDropIndex,
+  kFeedback,
+  kFeedbackStats,
+  kExportFeedback,
+  kGetRerank,
+  kPutRerank,
+  kDeleteRerank,
 };
 
 // One row of the table.
@@ -68,6 +74,10 @@ struct OpLimits {
   uint64_t max_list_offset = 100000;
   int max_ef = 1 << 20;               // Largest ef of a search.
   uint64_t max_staleness_ms = 3600000;  // Largest follower-read staleness a read may accept.
+  size_t max_export_ratings = 1'000'000;  // Largest feedback export page (?limit=).
+  // A feedback export page ends once its body reaches this many bytes, whatever its
+  // limit (a page of 1,000,000 ratings with 4 KiB comments would otherwise hold 4 GB).
+  size_t export_page_bytes = 4 << 20;
 };
 
 // Each checks one request against `limits`. Errors: InvalidArgument naming the field,

@@ -3,6 +3,8 @@
 #include <cfloat>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "net/api/api_util.h"
@@ -292,41 +294,72 @@ void Scroll(const Ctx& ctx, const HttpRequest& req, const PathParams& p, const P
                       }));
 }
 
+// The answer to a reranked search: RunRerank over each query's candidates (`ratings`:
+// one summary per candidate of each query when the pipeline has a feedback stage, else
+// empty). Throws ApiError.
+std::string RerankedAnswerHere(const RerankPipeline& pipeline, const CollectionConfig& config,
+                               const std::vector<float>& queries, bool explain, bool single, const SearchParams& sp,
+                               std::vector<std::vector<Hit>> res, std::vector<std::vector<RatingStats>> ratings) {
+  RerankOptions o;
+  o.explain = explain;
+  o.now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  std::string out = single ? "" : "{\"results\":[";
+  for (size_t i = 0; i < res.size(); ++i) {
+    std::span<const float> query(queries.data() + i * config.dim, config.dim);
+    RerankedResult r;
+    std::vector<RatingStats> rs = i < ratings.size() ? std::move(ratings[i]) : std::vector<RatingStats>();
+    r.hits = Take(RunRerank(pipeline, query, config.metric, std::move(res[i]), rs, sp.k, sp.offset, o));
+    r.query_id = NewQueryId();
+    if (i) out += ',';
+    out += RerankedResultJson(r, sp.include_metadata, sp.include_vector, explain);
+  }
+  if (!single) out += "]}";
+  return out;
+}
+
 // A reranked search for a front end without a rerank hook (the cluster gateway): the
-// candidates from the service (RerankCandidateParams), then RunRerank here, for each
-// query. No ratings (a feedback stage answers 501), no stored default pipeline, no result
-// cache (docs/cluster.md).
+// candidates from the service (RerankCandidateParams); for a feedback stage, their
+// rating summaries from the service (one FeedbackStats call for every query's
+// candidates: the cluster batches it per shard); then RunRerank here, for each query.
+// No stored default pipeline, no result cache (docs/cluster.md).
 void SearchRerankedHere(const Ctx& ctx, const std::string& name, RerankPipeline pipeline, bool explain,
                         std::vector<float> q, size_t n, bool single, const SearchParams& sp, const ReadPolicy& rp,
                         Reply respond) {
-  if (pipeline.feedback)
-    return respond(JsonError(501, "not_implemented",
-                             "the \"feedback\" stage needs ratings, which the cluster gateway does not store yet; "
-                             "vectron serve has them (docs/rerank.md)"));
   Check(pipeline.Validate(sp.k + sp.offset));
   const CollectionConfig config = Take(ctx.service->ConfigOf(name));
   Limit(CheckQueries(q.size(), n, config.dim));
   std::vector<float> queries = q;  // Kept for the rerank: the service takes its own copy.
+  DataService* service = ctx.service;
   ctx.service->Search(
       name, std::move(q), n, RerankCandidateParams(pipeline, sp), rp,
-      Answer<std::vector<std::vector<Hit>>>(respond, [=](std::vector<std::vector<Hit>> res) {
-        RerankOptions o;
-        o.explain = explain;
-        o.now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                       std::chrono::system_clock::now().time_since_epoch())
-                       .count();
-        std::string out = single ? "" : "{\"results\":[";
-        for (size_t i = 0; i < res.size(); ++i) {
-          std::span<const float> query(queries.data() + i * config.dim, config.dim);
-          RerankedResult r;
-          r.hits = Take(RunRerank(pipeline, query, config.metric, std::move(res[i]), {}, sp.k, sp.offset, o));
-          r.query_id = NewQueryId();
-          if (i) out += ',';
-          out += RerankedResultJson(r, sp.include_metadata, sp.include_vector, explain);
-        }
-        if (!single) out += "]}";
-        return Raw(std::move(out));
-      }));
+      [=](Result<std::vector<std::vector<Hit>>> res) {
+        if (!res.ok()) return respond(StatusResponse(res.status()));
+        if (!pipeline.feedback)
+          return respond(Guarded([&] {
+            return Raw(RerankedAnswerHere(pipeline, config, queries, explain, single, sp, std::move(*res), {}));
+          }));
+        std::vector<std::string> ids;
+        for (const auto& hits : *res)
+          for (const Hit& h : hits) ids.push_back(h.id);
+        auto candidates = std::make_shared<std::vector<std::vector<Hit>>>(std::move(*res));
+        service->FeedbackStats(name, std::move(ids), rp, [=](Result<std::vector<RatingStats>> stats) {
+          if (!stats.ok()) return respond(StatusResponse(stats.status()));
+          size_t total = 0;
+          for (const auto& hits : *candidates) total += hits.size();
+          if (stats->size() != total)
+            return respond(JsonError(500, "internal", "the service answered the wrong number of rating summaries"));
+          std::vector<std::vector<RatingStats>> ratings(candidates->size());
+          size_t next = 0;
+          for (size_t i = 0; i < candidates->size(); ++i)
+            for (size_t j = 0; j < (*candidates)[i].size(); ++j) ratings[i].push_back((*stats)[next++]);
+          respond(Guarded([&] {
+            return Raw(RerankedAnswerHere(pipeline, config, queries, explain, single, sp, std::move(*candidates),
+                                          std::move(ratings)));
+          }));
+        });
+      });
 }
 
 void Search(const Ctx& ctx, const HttpRequest& req, const PathParams& p, const Principal&, Reply respond) {
@@ -380,9 +413,17 @@ void Search(const Ctx& ctx, const HttpRequest& req, const PathParams& p, const P
   }
   if (ctx.rerank) {
     if (std::optional<std::string> out = ctx.rerank(Param(p, "name"), j, q, n, sp)) return respond(Raw(std::move(*out)));
-  } else if (std::optional<RerankPipeline> pipeline = BodyPipeline(j)) {
-    return SearchRerankedHere(ctx, Param(p, "name"), std::move(*pipeline), GetBool(j, "explain", false), std::move(q), n,
-                              single, sp, rp, std::move(respond));
+  } else {
+    // Without "rerank", the collection's stored default applies (as on serve).
+    std::optional<RerankPipeline> pipeline;
+    if (!j.contains("rerank")) {
+      Result<std::string> stored = ctx.service->DefaultRerankOf(Param(p, "name"));
+      if (stored.ok() && !stored->empty()) pipeline = Take(ParseRerankPipeline(*stored));
+    }
+    if (!pipeline) pipeline = BodyPipeline(j);
+    if (pipeline)
+      return SearchRerankedHere(ctx, Param(p, "name"), std::move(*pipeline), GetBool(j, "explain", false), std::move(q),
+                                n, single, sp, rp, std::move(respond));
   }
   // Every result carries a query id, to quote in feedback (docs/rerank.md).
   ctx.service->Search(Param(p, "name"), std::move(q), n, sp, rp,
@@ -431,6 +472,151 @@ void DropIndex(const Ctx& ctx, const HttpRequest&, const PathParams& p, const Pr
   }));
 }
 
+// A rating's JSON line of a feedback export: {point_id, rating, time_ms, query_id, comment}.
+json FeedbackRatingJson(const Rating& r) {
+  json j = {{"point_id", r.point_id}, {"rating", r.rating}, {"time_ms", r.time_ms}};
+  j["query_id"] = r.query_id.empty() ? json(nullptr) : json(r.query_id);
+  j["comment"] = r.comment.empty() ? json(nullptr) : json(r.comment);
+  return j;
+}
+
+// A rating's JSON line at most: its comment, point id and query id with every byte
+// escaped (\u00XX: 6 bytes), and the fields' names and numbers.
+constexpr size_t kMaxRatingLineBytes = 6 * (kMaxFeedbackCommentBytes + kMaxIdBytes + kMaxQueryIdBytes) + 256;
+
+void PostFeedback(const Ctx& ctx, const HttpRequest& req, const PathParams& p, const Principal&, Reply respond) {
+  json j = ParseBody(req, {"point_id", "rating", "query_id", "comment"});
+  Rating r;
+  r.point_id = IdOf(j.contains("point_id") ? j["point_id"] : json(nullptr), "point_id");
+  auto rating = j.find("rating");
+  if (rating == j.end() || !rating->is_number_integer()) Bad("\"rating\" must be an integer from 1 to 5");
+  int64_t v = rating->get<int64_t>();
+  if (v < kMinRating || v > kMaxRating) Bad("\"rating\" must be an integer from 1 to 5, got " + std::to_string(v));
+  r.rating = static_cast<int>(v);
+  if (auto q = j.find("query_id"); q != j.end() && !q->is_null()) {
+    if (!q->is_string()) Bad("\"query_id\" must be a string");
+    r.query_id = q->get<std::string>();
+  }
+  if (auto c = j.find("comment"); c != j.end() && !c->is_null()) {
+    if (!c->is_string()) Bad("\"comment\" must be a string");
+    r.comment = c->get<std::string>();
+  }
+  json out = {{"point_id", r.point_id}, {"rating", r.rating}, {"stored", true}};
+  ctx.service->Feedback(Param(p, "name"), std::move(r), AnswerStatus(respond, [out] { return Json(201, out); }));
+}
+
+void FeedbackStats(const Ctx& ctx, const HttpRequest& req, const PathParams& p, const Principal&, Reply respond) {
+  std::optional<std::string> id = QueryValue(req.query, "point_id", {"point_id"});
+  if (!id) Bad("give the point with ?point_id=");
+  ctx.service->FeedbackStats(
+      Param(p, "name"), {*id}, ReadPolicy{}, Answer<std::vector<RatingStats>>(respond, [id](std::vector<RatingStats> s) {
+        if (s.size() != 1) return JsonError(500, "internal", "the service answered the wrong number of summaries");
+        const RatingStats& st = s[0];
+        json hist = json::object();
+        for (int r = 1; r <= 5; ++r) hist[std::to_string(r)] = st.histogram[r - 1];
+        return Json(200, {{"point_id", *id}, {"count", st.count}, {"mean", st.count ? json(st.mean) : json(nullptr)},
+                          {"histogram", hist}});
+      }));
+}
+
+// A feedback export response being filled: the service is read in chunks no larger than
+// the bytes left allow at kMaxRatingLineBytes a rating, so a page passes the byte budget
+// by less than one rating. Runs as a loop whether the service answers at once (serve)
+// or later (the gateway).
+struct FeedbackExportFill {
+  DataService* service = nullptr;
+  std::string name;
+  size_t limit = 0;
+  size_t page_bytes = 0;
+  size_t n = 0;
+  std::string next;
+  HttpResponse r;
+  Reply respond;
+  bool in_call = false;  // Inside the service call (a local service answers there).
+  bool again = false;    // The answer asked for another chunk while in_call.
+};
+
+void FeedbackExportChunk(const std::shared_ptr<FeedbackExportFill>& f);
+
+// Handles one chunk's answer; true if another chunk is wanted.
+bool FeedbackExportAnswer(const std::shared_ptr<FeedbackExportFill>& f, Result<FeedbackPage> page) {
+  if (!page.ok()) {
+    f->respond(StatusResponse(page.status()));
+    return false;
+  }
+  for (const Rating& rt : page->ratings) {
+    f->r.body += DumpJson(FeedbackRatingJson(rt));
+    f->r.body += '\n';
+    ++f->n;
+  }
+  f->next = std::move(page->next_cursor);
+  if (!f->next.empty() && f->n < f->limit && f->r.body.size() < f->page_bytes) return true;
+  f->r.content_type = "application/x-ndjson";
+  f->r.headers.emplace_back("X-Vectron-Ratings", std::to_string(f->n));
+  if (!f->next.empty()) {
+    f->r.headers.emplace_back("X-Vectron-Truncated", "true");
+    f->r.headers.emplace_back("X-Vectron-Next-Cursor", f->next);
+  }
+  f->respond(std::move(f->r));
+  return false;
+}
+
+void FeedbackExportChunk(const std::shared_ptr<FeedbackExportFill>& f) {
+  do {
+    f->again = false;
+    const size_t chunk = std::max<size_t>(1, (f->page_bytes - f->r.body.size()) / kMaxRatingLineBytes);
+    f->in_call = true;
+    f->service->ExportFeedback(f->name, f->next, std::min(f->limit - f->n, chunk), [f](Result<FeedbackPage> page) {
+      if (!FeedbackExportAnswer(f, std::move(page))) return;
+      if (f->in_call) f->again = true;
+      else FeedbackExportChunk(f);
+    });
+    f->in_call = false;
+  } while (f->again);
+}
+
+void ExportFeedback(const Ctx& ctx, const HttpRequest& req, const PathParams& p, const Principal&, Reply respond) {
+  std::optional<std::string> limit_text = QueryValue(req.query, "limit", {"limit", "cursor"});
+  std::optional<std::string> cursor = QueryValue(req.query, "cursor", {"limit", "cursor"});
+  const size_t max = ctx.limits->max_export_ratings;
+  size_t limit = max;
+  if (limit_text) {
+    const std::string bad = "limit must be an integer in 1.." + std::to_string(max);
+    if (limit_text->empty() || limit_text->size() > 8 || limit_text->find_first_not_of("0123456789") != std::string::npos)
+      Bad(bad);
+    limit = std::strtoull(limit_text->c_str(), nullptr, 10);
+    if (limit < 1 || limit > max) Bad(bad);
+  }
+  auto f = std::make_shared<FeedbackExportFill>();
+  f->service = ctx.service;
+  f->name = Param(p, "name");
+  f->limit = limit;
+  f->page_bytes = std::max<size_t>(1, ctx.limits->export_page_bytes);
+  f->next = cursor.value_or("");
+  f->respond = std::move(respond);
+  FeedbackExportChunk(f);
+}
+
+void GetRerank(const Ctx& ctx, const HttpRequest&, const PathParams& p, const Principal&, Reply respond) {
+  std::string stored = Take(ctx.service->DefaultRerankOf(Param(p, "name")));
+  respond(Json(200, {{"rerank", stored.empty() ? json(nullptr) : json::parse(stored)}}));
+}
+
+void PutRerank(const Ctx& ctx, const HttpRequest& req, const PathParams& p, const Principal&, Reply respond) {
+  if (req.body.empty()) Bad("the body must be a rerank pipeline object (docs/rerank.md)");
+  RerankPipeline pipeline = Take(ParseRerankPipeline(req.body));
+  std::string canonical = RerankPipelineToJson(pipeline);
+  json out = {{"rerank", json::parse(canonical)}};
+  ctx.service->SetDefaultRerank(Param(p, "name"), std::move(canonical),
+                                AnswerStatus(respond, [out] { return Json(200, out); }));
+}
+
+void DeleteRerank(const Ctx& ctx, const HttpRequest&, const PathParams& p, const Principal&, Reply respond) {
+  ctx.service->SetDefaultRerank(Param(p, "name"), "", AnswerStatus(respond, [] {
+    return Json(200, {{"rerank", nullptr}});
+  }));
+}
+
 }  // namespace
 
 RestDataFn RestDataHandler(OpId op) {
@@ -453,6 +639,12 @@ RestDataFn RestDataHandler(OpId op) {
     case OpId::kCreateIndex: return &CreateIndex;
     case OpId::kListIndexes: return &ListIndexes;
     case OpId::kDropIndex: return &DropIndex;
+    case OpId::kFeedback: return &PostFeedback;
+    case OpId::kFeedbackStats: return &FeedbackStats;
+    case OpId::kExportFeedback: return &ExportFeedback;
+    case OpId::kGetRerank: return &GetRerank;
+    case OpId::kPutRerank: return &PutRerank;
+    case OpId::kDeleteRerank: return &DeleteRerank;
   }
   return nullptr;
 }

@@ -31,7 +31,8 @@ struct RestDataContext {
   // `vectron serve` only: a reranked search (docs/rerank.md). Answers the response text
   // when a pipeline applies to the search body (rest_rerank.h, RerankedSearch), nullopt
   // for a plain search; throws ApiError. Empty (the gateway): a search asking for
-  // "rerank" or "explain" is answered 501.
+  // "rerank" or "explain" is reranked by the codec over the service's candidates and
+  // (for a feedback stage) their rating summaries; no stored default, no result cache.
   std::function<std::optional<std::string>(const std::string& name, const nlohmann::json& body,
                                            std::span<const float> queries, size_t nq, const SearchParams& sp)>
       rerank;

@@ -16,28 +16,10 @@ using nlohmann::json;
 
 namespace {
 
-// Largest export answered in one response (ratings); more is cut, and the response says so.
-constexpr size_t kMaxExportRatings = 1'000'000;
-// An export page ends once its body reaches this many bytes, whatever its limit (a page
-// of 1,000,000 ratings with 4 KiB comments would otherwise hold 4 GB). The engine is
-// read in chunks (each at its own snapshot) no larger than the bytes left allow at
-// kMaxRatingLineBytes a rating, so a page passes the budget by less than one rating.
-constexpr size_t kExportPageBytes = 4 << 20;
-// A rating's JSON line at most: its comment, point id and query id with every byte
-// escaped (\u00XX: 6 bytes), and the fields' names and numbers.
-constexpr size_t kMaxRatingLineBytes = 6 * (kMaxFeedbackCommentBytes + kMaxIdBytes + kMaxQueryIdBytes) + 256;
-
 json MetadataJson(const std::string& text) {
   if (text.empty()) return nullptr;
   json m = json::parse(text, nullptr, false);
   return m.is_discarded() ? json(nullptr) : m;
-}
-
-json RatingJson(const Rating& r) {
-  json j = {{"point_id", r.point_id}, {"rating", r.rating}, {"time_ms", r.time_ms}};
-  j["query_id"] = r.query_id.empty() ? json(nullptr) : json(r.query_id);
-  j["comment"] = r.comment.empty() ? json(nullptr) : json(r.comment);
-  return j;
 }
 
 }  // namespace
@@ -152,94 +134,6 @@ void AddQueryId(std::string* obj) {
   if (obj->empty() || obj->back() != '}') return;
   obj->pop_back();
   *obj += ",\"query_id\":\"" + NewQueryId() + "\"}";
-}
-
-HttpResponse PostFeedback(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal&) {
-  json j = ParseBody(req, {"point_id", "rating", "query_id", "comment"});
-  Rating r;
-  r.point_id = IdOf(j.contains("point_id") ? j["point_id"] : json(nullptr), "point_id");
-  auto rating = j.find("rating");
-  if (rating == j.end() || !rating->is_number_integer())
-    Bad("\"rating\" must be an integer from 1 to 5");
-  int64_t v = rating->get<int64_t>();
-  if (v < kMinRating || v > kMaxRating) Bad("\"rating\" must be an integer from 1 to 5, got " + std::to_string(v));
-  r.rating = static_cast<int>(v);
-  if (auto q = j.find("query_id"); q != j.end() && !q->is_null()) {
-    if (!q->is_string()) Bad("\"query_id\" must be a string");
-    r.query_id = q->get<std::string>();
-  }
-  if (auto c = j.find("comment"); c != j.end() && !c->is_null()) {
-    if (!c->is_string()) Bad("\"comment\" must be a string");
-    r.comment = c->get<std::string>();
-  }
-  std::shared_ptr<Collection> c = Take(api.db_.GetCollection(Param(p, "name")));
-  Check(c->Feedback(r));
-  json out = {{"point_id", r.point_id}, {"rating", r.rating}, {"stored", true}};
-  return Json(201, out);
-}
-
-HttpResponse GetFeedback(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal&) {
-  std::optional<std::string> id = QueryValue(req.query, "point_id", {"point_id"});
-  if (!id) Bad("give the point with ?point_id=");
-  std::shared_ptr<Collection> c = Take(api.db_.GetCollection(Param(p, "name")));
-  RatingStats st = Take(c->FeedbackStats(*id));
-  json hist = json::object();
-  for (int r = 1; r <= 5; ++r) hist[std::to_string(r)] = st.histogram[r - 1];
-  return Json(200, {{"point_id", *id}, {"count", st.count}, {"mean", st.count ? json(st.mean) : json(nullptr)},
-                    {"histogram", hist}});
-}
-
-HttpResponse ExportFeedback(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal&) {
-  std::optional<std::string> limit_text = QueryValue(req.query, "limit", {"limit", "cursor"});
-  std::optional<std::string> cursor = QueryValue(req.query, "cursor", {"limit", "cursor"});
-  size_t limit = kMaxExportRatings;
-  if (limit_text) {
-    if (limit_text->empty() || limit_text->size() > 8 || limit_text->find_first_not_of("0123456789") != std::string::npos)
-      Bad("limit must be an integer in 1..1000000");
-    limit = std::strtoull(limit_text->c_str(), nullptr, 10);
-    if (limit < 1 || limit > kMaxExportRatings) Bad("limit must be an integer in 1..1000000");
-  }
-  std::shared_ptr<Collection> c = Take(api.db_.GetCollection(Param(p, "name")));
-  HttpResponse r;
-  r.content_type = "application/x-ndjson";
-  size_t n = 0;
-  std::string next = cursor.value_or("");
-  do {
-    const size_t chunk = std::max<size_t>(1, (kExportPageBytes - r.body.size()) / kMaxRatingLineBytes);
-    next = Take(c->ExportFeedbackPage(next, std::min(limit - n, chunk), [&](const Rating& rt) {
-      r.body += DumpJson(RatingJson(rt));
-      r.body += '\n';
-      ++n;
-      return Status::OK();
-    }));
-  } while (!next.empty() && n < limit && r.body.size() < kExportPageBytes);
-  r.headers.emplace_back("X-Vectron-Ratings", std::to_string(n));
-  if (!next.empty()) {
-    r.headers.emplace_back("X-Vectron-Truncated", "true");
-    r.headers.emplace_back("X-Vectron-Next-Cursor", next);
-  }
-  return r;
-}
-
-HttpResponse GetRerank(RestApi& api, const HttpRequest&, const PathParams& p, const Principal&) {
-  std::shared_ptr<Collection> c = Take(api.db_.GetCollection(Param(p, "name")));
-  std::string stored = Take(c->DefaultRerank());
-  return Json(200, {{"rerank", stored.empty() ? json(nullptr) : json::parse(stored)}});
-}
-
-HttpResponse PutRerank(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal&) {
-  if (req.body.empty()) Bad("the body must be a rerank pipeline object (docs/rerank.md)");
-  RerankPipeline pipeline = Take(ParseRerankPipeline(req.body));
-  std::shared_ptr<Collection> c = Take(api.db_.GetCollection(Param(p, "name")));
-  const std::string canonical = RerankPipelineToJson(pipeline);
-  Check(c->SetDefaultRerank(canonical));
-  return Json(200, {{"rerank", json::parse(canonical)}});
-}
-
-HttpResponse DeleteRerank(RestApi& api, const HttpRequest&, const PathParams& p, const Principal&) {
-  std::shared_ptr<Collection> c = Take(api.db_.GetCollection(Param(p, "name")));
-  Check(c->SetDefaultRerank(""));
-  return Json(200, {{"rerank", nullptr}});
 }
 
 }  // namespace vectron::net::api

@@ -1,12 +1,7 @@
-// REST handlers for reranking and feedback (docs/rerank.md, docs/server.md):
-//   POST   /v1/collections/{name}/feedback          {"point_id", "rating", "query_id"?, "comment"?} → 201
-//   GET    /v1/collections/{name}/feedback?point_id= count, mean, histogram
-//   GET    /v1/collections/{name}/feedback/export   every rating, JSON lines
-//   GET    /v1/collections/{name}/rerank            the default pipeline
-//   PUT    /v1/collections/{name}/rerank            stores it (durably)
-//   DELETE /v1/collections/{name}/rerank            removes it
-// and the reranked form of POST .../search. Declared for rest_api.cc's route table; they
-// throw ApiError as every handler.
+// `vectron serve`'s reranked form of POST .../search (docs/rerank.md, docs/server.md),
+// and the rerank helpers the REST codec shares. (The feedback and default-pipeline
+// routes are rows of the operation table, in rest_data.cc, which the gateway serves
+// too.) Functions that take a request throw ApiError as every handler.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -17,12 +12,6 @@
 
 namespace vectron::net::api {
 
-HttpResponse PostFeedback(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal& who);
-HttpResponse GetFeedback(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal& who);
-HttpResponse ExportFeedback(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal& who);
-HttpResponse GetRerank(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal& who);
-HttpResponse PutRerank(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal& who);
-HttpResponse DeleteRerank(RestApi& api, const HttpRequest& req, const PathParams& p, const Principal& who);
 
 // The pipeline a search body asks for: its "rerank" object, else (unless "rerank" is
 // false) the collection's default; nullopt for a plain search. Throws ApiError naming

@@ -51,7 +51,7 @@ std::vector<uint64_t> GetIds(ByteReader& r) {
 
 std::string EncodeClusterMap(const ClusterMap& m) {
   ByteWriter w;
-  w.U8(2);  // Format version (2: a metadata section follows auth_version).
+  w.U8(3);  // Format version (2: a metadata section follows auth_version; 3: then a rerank section).
   w.U64(m.version);
   PutIds(w, m.pd_members);
   w.U64(m.pd_leader);
@@ -86,6 +86,14 @@ std::string EncodeClusterMap(const ClusterMap& m) {
     w.Bytes(name);
     w.Bytes(c.metadata);
   }
+  uint32_t with_rerank = 0;
+  for (const auto& [name, c] : m.collections) with_rerank += c.rerank.empty() ? 0 : 1;
+  w.U32(with_rerank);
+  for (const auto& [name, c] : m.collections) {
+    if (c.rerank.empty()) continue;
+    w.Bytes(name);
+    w.Bytes(c.rerank);
+  }
   return w.Take();
 }
 
@@ -93,7 +101,7 @@ Status DecodeClusterMap(std::string_view data, ClusterMap* out) {
   ByteReader r(data);
   ClusterMap m;
   const uint8_t format = r.U8();
-  if ((format < 1 || format > 2) && r.ok()) return Status::Corruption("cluster map: unknown format version");
+  if ((format < 1 || format > 3) && r.ok()) return Status::Corruption("cluster map: unknown format version");
   m.version = r.U64();
   m.pd_members = GetIds(r);
   m.pd_leader = r.U64();
@@ -134,6 +142,17 @@ Status DecodeClusterMap(std::string_view data, ClusterMap* out) {
       auto it = m.collections.find(name);
       if (r.ok() && it == m.collections.end()) return Status::Corruption("cluster map: metadata of an unknown collection");
       if (r.ok()) it->second.metadata = std::move(metadata);
+    }
+  }
+  if (format >= 3) {
+    n = r.Count(kMaxItems, 8);
+    for (uint32_t i = 0; i < n && r.ok(); ++i) {
+      std::string name = r.Bytes(kMaxName);
+      std::string rerank = r.Bytes(kMaxConfig);
+      auto it = m.collections.find(name);
+      if (r.ok() && it == m.collections.end())
+        return Status::Corruption("cluster map: a rerank pipeline of an unknown collection");
+      if (r.ok()) it->second.rerank = std::move(rerank);
     }
   }
   if (!r.done()) return Status::Corruption("cluster map: truncated, over a limit, or trailing bytes");

@@ -38,6 +38,7 @@ struct CollectionInfo {
   uint32_t replication = 0;
   std::vector<uint64_t> groups;  // groups[i] serves shard i
   std::string metadata;          // JSON-object text stored with it ("" for none)
+  std::string rerank;            // The default rerank pipeline: canonical JSON ("" for none)
   bool operator==(const CollectionInfo&) const = default;
 };
 

@@ -13,6 +13,7 @@
 #include "net/cluster/cluster_map.h"
 #include "net/cluster/shard_command.h"
 #include "raft/types.h"
+#include "vectron/feedback.h"
 #include "vectron/status.h"
 #include "vectron/types.h"
 
@@ -78,22 +79,33 @@ struct ShardWriteResponse {
   uint64_t deleted = 0;     // kDeleteWhere: points deleted.
 };
 
+// The most ratings one kRatings read answers (a rating with its key is at most ~4.5 KiB).
+inline constexpr uint32_t kMaxRatingsPerRead = 256;
+
 struct ShardReadRequest {
   // kScroll: up to `limit` points with id > `after` matching `where`, in id order.
   // kIndexes: the shard's payload indexes.
-  enum class Kind : uint8_t { kGet, kSearch, kCount, kScroll, kIndexes };
+  // kRatingStats: the rating summaries of `ids`, in order.
+  // kRatings: up to min(limit, kMaxRatingsPerRead) ratings whose key is above `after` (a
+  // rating key, "" from the first), in key order (Shard::ScanRatingsAfter).
+  enum class Kind : uint8_t { kGet, kSearch, kCount, kScroll, kIndexes, kRatingStats, kRatings };
   uint64_t rpc_id = 0;
   uint64_t group = 0;
   uint64_t epoch = 0;
   Kind kind = Kind::kGet;
   ReadOptions read;
-  std::vector<std::string> ids;  // kGet
+  std::vector<std::string> ids;  // kGet, kRatingStats
   GetOptions get;                // kGet, kScroll
   std::vector<float> query;      // kSearch
   SearchParams search;           // kSearch
   std::string where;             // kCount, kScroll
-  std::string after;             // kScroll: "" from the first id
-  uint32_t limit = 0;            // kScroll
+  std::string after;             // kScroll: "" from the first id; kRatings: a rating key
+  uint32_t limit = 0;            // kScroll, kRatings
+};
+// One rating as a shard stores it, with its key (to go on after it).
+struct RatingRecord {
+  std::string key;
+  Rating rating;
 };
 struct ShardReadResponse {
   uint64_t rpc_id = 0;
@@ -105,6 +117,8 @@ struct ShardReadResponse {
   std::vector<Hit> hits;                     // kSearch
   uint64_t count = 0;                        // kCount
   std::vector<PayloadIndexInfo> indexes;     // kIndexes
+  std::vector<RatingStats> rating_stats;     // kRatingStats, in request order
+  std::vector<RatingRecord> ratings;         // kRatings, in key order
   uint64_t applied_index = 0;                // The replica's applied index when it answered.
 };
 
@@ -149,7 +163,9 @@ struct PdMapResponse {
 };
 
 struct PdAdminRequest {
-  enum class Kind : uint8_t { kCreateCollection, kDropCollection, kRenameCollection, kSetCollectionMetadata };
+  enum class Kind : uint8_t {
+    kCreateCollection, kDropCollection, kRenameCollection, kSetCollectionMetadata, kSetDefaultRerank
+  };
   uint64_t rpc_id = 0;
   RequestId request;            // Deduplicates retries.
   Kind kind = Kind::kCreateCollection;
@@ -157,7 +173,8 @@ struct PdAdminRequest {
   std::string config_json;      // kCreateCollection (its `shards` is the shard count)
   uint32_t replication = 0;     // kCreateCollection; 0 = min(3, workers)
   std::string new_name;         // kRenameCollection
-  std::string metadata;         // kCreateCollection, kSetCollectionMetadata: JSON-object text or ""
+  std::string metadata;         // kCreateCollection, kSetCollectionMetadata: JSON-object text or "";
+                                // kSetDefaultRerank: the pipeline (canonical JSON) or ""
 };
 struct PdAdminResponse {
   uint64_t rpc_id = 0;

@@ -289,6 +289,15 @@ void PdNode::OnAdmin(const NodeId& from, const PdAdminRequest& req) {
     return Propose(cmd, reply);
   }
   // Checked before proposing: a command over the format's limits would not decode.
+  if (req.kind == PdAdminRequest::Kind::kSetDefaultRerank) {
+    if (req.metadata.size() > kMaxCollectionMetadataBytes)
+      return ReplyAdmin(reply, Status::InvalidArgument("a default rerank pipeline of " +
+                                                       std::to_string(req.metadata.size()) + " bytes; at most " +
+                                                       std::to_string(kMaxCollectionMetadataBytes) + " allowed"));
+    cmd.kind = PdCommand::Kind::kSetDefaultRerank;
+    cmd.addr = req.metadata;
+    return Propose(cmd, reply);
+  }
   if (Status s = CheckCollectionMetadata(req.metadata); !s.ok()) return ReplyAdmin(reply, s);
   if (req.kind == PdAdminRequest::Kind::kSetCollectionMetadata) {
     cmd.kind = PdCommand::Kind::kSetCollectionMetadata;

@@ -74,7 +74,7 @@ Status DecodePdCommand(std::string_view data, PdCommand* out) {
   uint8_t version = r.U8();
   if (r.ok() && version != kCommandVersion) return Status::Corruption("pd command: unknown version");
   uint8_t kind = r.U8();
-  if (r.ok() && (kind < 1 || kind > 6)) return Status::Corruption("pd command: unknown kind " + std::to_string(kind));
+  if (r.ok() && (kind < 1 || kind > 7)) return Status::Corruption("pd command: unknown kind " + std::to_string(kind));
   c.kind = static_cast<PdCommand::Kind>(kind);
   c.request.client = r.U64();
   c.request.seq = r.U64();
@@ -213,6 +213,17 @@ Status PdStateMachine::Execute(const PdCommand& c, uint64_t index) {
       if (it == map_.collections.end()) return Status::NotFound("collection \"" + c.name + "\" does not exist");
       VECTRON_RETURN_IF_ERROR(CheckCollectionMetadata(c.addr));
       it->second.metadata = c.addr;
+      map_.version = index;
+      return Status::OK();
+    }
+    case PdCommand::Kind::kSetDefaultRerank: {
+      // Validated by the gateway that proposed it (ParseRerankPipeline, canonical form):
+      // stored as given, so every PD replica holds the same text.
+      auto it = map_.collections.find(c.name);
+      if (it == map_.collections.end()) return Status::NotFound("collection \"" + c.name + "\" does not exist");
+      if (!c.addr.empty() && c.addr.front() != '{')
+        return Status::InvalidArgument("a default rerank pipeline must be a JSON object");
+      it->second.rerank = c.addr;
       map_.version = index;
       return Status::OK();
     }

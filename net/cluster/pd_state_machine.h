@@ -29,6 +29,7 @@ struct PdCommand {
     kAuthWrite = 4,         // auth_changes, all or nothing; if_version
     kRenameCollection = 5,  // name -> addr (the new name): one map change
     kSetCollectionMetadata = 6,  // name, addr (the metadata, "" to remove)
+    kSetDefaultRerank = 7,       // name, addr (the default rerank pipeline, canonical JSON; "" to remove)
   };
   Kind kind = Kind::kRegisterWorker;
   RequestId request;

@@ -50,6 +50,11 @@ struct Router::Op {
   CountFn count_fn;
   PageFn page_fn;
   IndexesFn indexes_fn;
+  RatingStatsFn rating_stats_fn;
+  RatingsFn ratings_fn;
+  std::vector<RatingStats> rating_stats;  // kRatingStats, in id order
+  std::vector<RatingRecord> ratings;      // kRatings
+  uint32_t ratings_shard = 0;             // kRatings
   std::map<std::string, PayloadType> indexes;  // kIndexes: field -> type, over the shards.
   bool indexes_disagree = false;
   bool more = false;  // kScroll: a shard has points past its page.
@@ -169,6 +174,39 @@ void Router::DropPayloadIndex(const std::string& collection, std::string field, 
   Start(id);
 }
 
+void Router::Rate(const std::string& collection, Rating rating, StatusFn done) {
+  uint64_t id = NewOp(Kind::kRate, collection);
+  Op& op = *ops_[id];
+  op.broadcast.kind = ShardCommand::Kind::kRate;
+  op.broadcast.rating = std::move(rating);
+  op.status_fn = std::move(done);
+  Start(id);
+}
+
+void Router::RatingStatsOf(const std::string& collection, std::vector<std::string> ids, const ReadOptions& read,
+                           RatingStatsFn done) {
+  uint64_t id = NewOp(Kind::kRatingStats, collection);
+  Op& op = *ops_[id];
+  op.ids = std::move(ids);
+  op.read.kind = ShardReadRequest::Kind::kRatingStats;
+  op.read.read = read;
+  op.rating_stats_fn = std::move(done);
+  Start(id);
+}
+
+void Router::RatingsOfShard(const std::string& collection, uint32_t shard, std::string after, uint32_t limit,
+                            const ReadOptions& read, RatingsFn done) {
+  uint64_t id = NewOp(Kind::kRatings, collection);
+  Op& op = *ops_[id];
+  op.ratings_shard = shard;
+  op.read.kind = ShardReadRequest::Kind::kRatings;
+  op.read.after = std::move(after);
+  op.read.limit = limit;
+  op.read.read = read;
+  op.ratings_fn = std::move(done);
+  Start(id);
+}
+
 void Router::Get(const std::string& collection, std::vector<std::string> ids, const GetOptions& options,
                  const ReadOptions& read, PointsFn done) {
   uint64_t id = NewOp(Kind::kGet, collection);
@@ -285,6 +323,16 @@ void Router::SetCollectionMetadata(const std::string& name, std::string metadata
   SendAdmin(op);
 }
 
+void Router::SetDefaultRerank(const std::string& name, std::string pipeline, StatusFn done) {
+  Op& op = *ops_[NewPdOp(Kind::kAdmin, name)];
+  op.admin.kind = PdAdminRequest::Kind::kSetDefaultRerank;
+  op.admin.name = name;
+  op.admin.metadata = std::move(pipeline);
+  op.admin.request = RequestId{client_id_, next_seq_++, 0};
+  op.status_fn = std::move(done);
+  SendAdmin(op);
+}
+
 void Router::RenameCollection(const std::string& from, const std::string& to, StatusFn done) {
   Op& op = *ops_[NewPdOp(Kind::kAdmin, from)];
   op.admin.kind = PdAdminRequest::Kind::kRenameCollection;
@@ -332,8 +380,28 @@ void Router::Start(uint64_t op_id) {
       op.batch.Clear();
       break;
     }
-    case Kind::kGet: {
-      op.points.assign(op.ids.size(), std::nullopt);
+    case Kind::kRate:
+      op.parts.resize(1);
+      op.parts[0].shard = ShardOfId(op.broadcast.rating.point_id, shards);
+      op.parts[0].command = op.broadcast;
+      op.parts[0].command.request = RequestId{client_id_, next_seq_++, 0};
+      inflight_seqs_.insert(op.parts[0].command.request.seq);
+      break;
+    case Kind::kRatings:
+      if (op.ratings_shard >= shards) {
+        op.status = Status::InvalidArgument("collection \"" + op.collection + "\" has no shard " +
+                                            std::to_string(op.ratings_shard) + " (it has " + std::to_string(shards) +
+                                            ")");
+        return Finish(op);
+      }
+      op.parts.resize(1);
+      op.parts[0].shard = op.ratings_shard;
+      op.parts[0].read = op.read;
+      break;
+    case Kind::kGet:
+    case Kind::kRatingStats: {
+      if (op.kind == Kind::kGet) op.points.assign(op.ids.size(), std::nullopt);
+      else op.rating_stats.assign(op.ids.size(), RatingStats{});
       std::map<uint32_t, size_t> part_of;
       for (size_t i = 0; i < op.ids.size(); ++i) {
         uint32_t s = ShardOfId(op.ids[i], shards);
@@ -472,9 +540,25 @@ void Router::Finish(Op& op) {
   if (!op.status.ok()) ++stats_.ops_failed;
   Status st = op.status;
   switch (op.kind) {
-    case Kind::kWrite:
     case Kind::kAdmin:
+      // This gateway reads its own default pipeline change at once (the map refresh
+      // that brings it from the PD comes later).
+      if (st.ok() && op.admin.kind == PdAdminRequest::Kind::kSetDefaultRerank)
+        if (auto it = map_.collections.find(op.admin.name); it != map_.collections.end())
+          it->second.rerank = op.admin.metadata;
       if (op.status_fn) op.status_fn(st);
+      break;
+    case Kind::kWrite:
+    case Kind::kRate:
+      if (op.status_fn) op.status_fn(st);
+      break;
+    case Kind::kRatingStats:
+      if (st.ok()) op.rating_stats_fn(std::move(op.rating_stats));
+      else op.rating_stats_fn(st);
+      break;
+    case Kind::kRatings:
+      if (st.ok()) op.ratings_fn(std::move(op.ratings));
+      else op.ratings_fn(st);
       break;
     case Kind::kBroadcast:
       if (op.count_fn) {
@@ -585,6 +669,12 @@ void Router::OnReadResponse(const ShardReadResponse& r) {
     if (op.kind == Kind::kGet) {
       if (r.points.size() != p.positions.size()) return PartDone(op, i, Status::Internal("a replica answered a get with the wrong number of points"));
       for (size_t j = 0; j < p.positions.size(); ++j) op.points[p.positions[j]] = r.points[j];
+    } else if (op.kind == Kind::kRatingStats) {
+      if (r.rating_stats.size() != p.positions.size())
+        return PartDone(op, i, Status::Internal("a replica answered rating stats with the wrong number of points"));
+      for (size_t j = 0; j < p.positions.size(); ++j) op.rating_stats[p.positions[j]] = r.rating_stats[j];
+    } else if (op.kind == Kind::kRatings) {
+      op.ratings = r.ratings;
     } else if (op.kind == Kind::kSearch) {
       op.hits.insert(op.hits.end(), r.hits.begin(), r.hits.end());
     } else if (op.kind == Kind::kCount) {

@@ -44,6 +44,8 @@ class Router {
   using CountFn = std::function<void(Result<uint64_t>)>;
   using PageFn = std::function<void(Result<ScrollPage>)>;
   using IndexesFn = std::function<void(Result<std::vector<PayloadIndexInfo>>)>;
+  using RatingStatsFn = std::function<void(Result<std::vector<RatingStats>>)>;
+  using RatingsFn = std::function<void(Result<std::vector<RatingRecord>>)>;
 
   // All references must outlive the router.
   Router(RouterOptions options, Clock& clock, Rng& rng, Transport& transport);
@@ -83,6 +85,18 @@ class Router {
   // listing a field with another type than another: Internal).
   void ListPayloadIndexes(const std::string& collection, const ReadOptions& read, IndexesFn done);
   void DropPayloadIndex(const std::string& collection, std::string field, StatusFn done);
+  // Stores `rating` (time_ms set by the caller: every replica stores that time) through
+  // the log of the shard owning rating.point_id; OK once committed and applied. Errors:
+  // NotFound (collection, or no such point), InvalidArgument (a bad rating), as Write.
+  void Rate(const std::string& collection, Rating rating, StatusFn done);
+  // The rating summaries of `ids`, in order, one read per shard holding some of them.
+  void RatingStatsOf(const std::string& collection, std::vector<std::string> ids, const ReadOptions& read,
+                     RatingStatsFn done);
+  // Up to min(limit, kMaxRatingsPerRead) ratings of shard `shard` whose key is above
+  // `after` ("" from the first), in key order. Errors: InvalidArgument (no such shard),
+  // NotFound (collection).
+  void RatingsOfShard(const std::string& collection, uint32_t shard, std::string after, uint32_t limit,
+                      const ReadOptions& read, RatingsFn done);
   // Collections through the PD. `replication` 0: min(3, live workers).
   // `metadata`: JSON-object text stored with it ("" for none).
   void CreateCollection(const std::string& name, const CollectionConfig& config, uint32_t replication, StatusFn done,
@@ -90,6 +104,10 @@ class Router {
   // Replaces the collection's metadata in the PD's map ("" removes it). Errors: NotFound,
   // InvalidArgument (over 64 KiB), Unavailable.
   void SetCollectionMetadata(const std::string& name, std::string metadata, StatusFn done);
+  // Stores `pipeline` (canonical rerank pipeline JSON, validated by the caller; "" removes
+  // it) as the collection's default in the PD's map. Errors: NotFound, InvalidArgument
+  // (over 64 KiB), Unavailable.
+  void SetDefaultRerank(const std::string& name, std::string pipeline, StatusFn done);
   void DropCollection(const std::string& name, StatusFn done);
   // Renames collection `from` to `to` in the PD's map (the shard groups stay as they
   // are). Errors: NotFound, AlreadyExists, InvalidArgument (a bad name), Unavailable.
@@ -126,8 +144,11 @@ class Router {
   struct Op;
   struct Part;
   // kBroadcast: one shard command (delete-where, payload index) on every shard.
-  enum class Kind : uint8_t { kWrite, kBroadcast, kGet, kSearch, kCount, kScroll, kIndexes, kAdmin, kAuth };
-  static bool IsWrite(Kind k) { return k == Kind::kWrite || k == Kind::kBroadcast; }
+  // kRate: one shard command to the shard owning its point; kRatings: one shard's read.
+  enum class Kind : uint8_t {
+    kWrite, kBroadcast, kGet, kSearch, kCount, kScroll, kIndexes, kAdmin, kAuth, kRate, kRatingStats, kRatings
+  };
+  static bool IsWrite(Kind k) { return k == Kind::kWrite || k == Kind::kBroadcast || k == Kind::kRate; }
 
   uint64_t NewOp(Kind kind, std::string collection);
   void Start(uint64_t op_id);

@@ -1,5 +1,7 @@
 #include "net/cluster/shard_command.h"
 
+#include <cstdint>
+
 #include "net/cluster/codec.h"
 
 namespace vectron::net::cluster {
@@ -38,6 +40,13 @@ std::string EncodeShardCommand(const ShardCommand& cmd) {
       break;
     case ShardCommand::Kind::kDropPayloadIndex:
       w.Bytes(cmd.field);
+      break;
+    case ShardCommand::Kind::kRate:
+      w.Bytes(cmd.rating.point_id);
+      w.U8(static_cast<uint8_t>(cmd.rating.rating));
+      w.U64(static_cast<uint64_t>(cmd.rating.time_ms));
+      w.Bytes(cmd.rating.query_id);
+      w.Bytes(cmd.rating.comment);
       break;
   }
   return w.Take();
@@ -101,6 +110,20 @@ Status DecodeShardCommand(std::string_view data, ShardCommand* out) {
       out->kind = ShardCommand::Kind::kDropPayloadIndex;
       out->field = r.Bytes(kMaxFilterBytes);
       break;
+    case static_cast<uint8_t>(ShardCommand::Kind::kRate): {
+      // The rating's value and the point id's form are the shard's to judge (a
+      // deterministic rejection); the decoder bounds only what it allocates.
+      out->kind = ShardCommand::Kind::kRate;
+      out->rating.point_id = r.Bytes(kMaxIdBytes);
+      out->rating.rating = r.U8();
+      const uint64_t t = r.U64();
+      if (r.ok() && t > static_cast<uint64_t>(INT64_MAX))
+        return Status::Corruption("shard command: rating time " + std::to_string(t) + " is out of range");
+      out->rating.time_ms = static_cast<int64_t>(t);
+      out->rating.query_id = r.Bytes(kMaxQueryIdBytes);
+      out->rating.comment = r.Bytes(kMaxFeedbackCommentBytes);
+      break;
+    }
     default:
       return Status::Corruption("shard command: unknown kind " + std::to_string(kind));
   }

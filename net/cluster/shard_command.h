@@ -1,5 +1,5 @@
 // What a shard group's Raft log entries hold: one ShardCommand each (a write batch, a
-// delete-by-filter, or a payload index change) with the client request id that makes a
+// delete-by-filter, a payload index change, or a rating) with the client request id that makes a
 // retried or duplicated proposal apply once. Format: docs/formats/shard-entry.md.
 #pragma once
 

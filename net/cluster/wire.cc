@@ -1,5 +1,7 @@
 #include "net/cluster/wire.h"
 
+#include <array>
+
 #include "cluster_generated.h"
 
 namespace vectron::net::cluster {
@@ -126,8 +128,20 @@ struct Encoder {
     for (const PayloadIndexInfo& x : m.indexes)
       indexes.push_back(fb::CreatePayloadIndex(b, b.CreateString(x.field), static_cast<uint8_t>(x.type)));
     auto iv = b.CreateVector(indexes);
+    std::vector<Offset<fb::RatingSummary>> summaries;
+    for (const RatingStats& x : m.rating_stats)
+      summaries.push_back(fb::CreateRatingSummary(b, b.CreateVector(x.histogram.data(), x.histogram.size())));
+    auto sv = b.CreateVector(summaries);
+    std::vector<Offset<fb::RatingRecord>> ratings;
+    for (const RatingRecord& x : m.ratings) {
+      auto key = b.CreateVector(reinterpret_cast<const uint8_t*>(x.key.data()), x.key.size());
+      ratings.push_back(fb::CreateRatingRecord(b, key, b.CreateString(x.rating.point_id),
+                                               static_cast<uint8_t>(x.rating.rating), x.rating.time_ms,
+                                               b.CreateString(x.rating.query_id), b.CreateString(x.rating.comment)));
+    }
+    auto rv = b.CreateVector(ratings);
     return fb::CreateShardReadResponse(b, m.rpc_id, st, m.leader_hint, m.stale_epoch, pv, hv, m.count, m.applied_index,
-                                       m.more, iv)
+                                       m.more, iv, sv, rv)
         .Union();
   }
   Offset<void> operator()(const PdHeartbeat& m) {
@@ -298,7 +312,7 @@ Status DecodeBody(const fb::Envelope* e, Envelope* out) {
     case fb::Body::ShardReadRequest: {
       auto* s = e->body_as_ShardReadRequest();
       ShardReadRequest m;
-      if (s->kind() > static_cast<uint8_t>(ShardReadRequest::Kind::kIndexes)) return Bad("bad read kind");
+      if (s->kind() > static_cast<uint8_t>(ShardReadRequest::Kind::kRatings)) return Bad("bad read kind");
       if (s->filter_strategy() > static_cast<uint8_t>(FilterStrategy::kPostFilter)) return Bad("bad filter strategy");
       m.rpc_id = s->rpc_id();
       m.group = s->group();
@@ -348,6 +362,27 @@ Status DecodeBody(const fb::Envelope* e, Envelope* out) {
         for (const fb::PayloadIndex* x : *s->indexes()) {
           if (x->type() < static_cast<uint8_t>(PayloadType::kKeyword) || x->type() > static_cast<uint8_t>(PayloadType::kBool)) return Bad("bad payload index type");
           m.indexes.push_back(PayloadIndexInfo{Str(x->field()), static_cast<PayloadType>(x->type())});
+        }
+      }
+      if (s->rating_stats()) {
+        for (const fb::RatingSummary* x : *s->rating_stats()) {
+          if (!x->histogram() || x->histogram()->size() != 5) return Bad("bad rating summary");
+          std::array<uint64_t, 5> h{};
+          for (size_t i = 0; i < 5; ++i) h[i] = x->histogram()->Get(static_cast<flatbuffers::uoffset_t>(i));
+          m.rating_stats.push_back(SummarizeRatings(h));
+        }
+      }
+      if (s->ratings()) {
+        for (const fb::RatingRecord* x : *s->ratings()) {
+          if (x->time_ms() < 0) return Bad("bad rating time");
+          RatingRecord rec;
+          rec.key = Str(x->key());
+          rec.rating.point_id = Str(x->point_id());
+          rec.rating.rating = x->rating();
+          rec.rating.time_ms = x->time_ms();
+          rec.rating.query_id = Str(x->query_id());
+          rec.rating.comment = Str(x->comment());
+          m.ratings.push_back(std::move(rec));
         }
       }
       *out = std::move(m);
@@ -406,7 +441,7 @@ Status DecodeBody(const fb::Envelope* e, Envelope* out) {
     case fb::Body::PdAdminRequest: {
       auto* s = e->body_as_PdAdminRequest();
       PdAdminRequest m;
-      if (s->kind() > static_cast<uint8_t>(PdAdminRequest::Kind::kSetCollectionMetadata)) return Bad("bad admin kind");
+      if (s->kind() > static_cast<uint8_t>(PdAdminRequest::Kind::kSetDefaultRerank)) return Bad("bad admin kind");
       m.rpc_id = s->rpc_id();
       m.request = RequestId{s->client(), s->seq(), s->acked_below()};
       m.kind = static_cast<PdAdminRequest::Kind>(s->kind());

@@ -378,6 +378,27 @@ void WorkerNode::Execute(uint64_t read_id, PendingRead pr) {
         else r.status = res.status();
         break;
       }
+      case ShardReadRequest::Kind::kRatingStats: {
+        auto res = shard.RatingStatsOf(pr.req.ids);
+        if (res.ok()) r.rating_stats = std::move(res).value();
+        else r.status = res.status();
+        break;
+      }
+      case ShardReadRequest::Kind::kRatings: {
+        const size_t limit = std::min(pr.req.limit, kMaxRatingsPerRead);
+        // Stops the scan once the page is full (not an error of the read).
+        const Status page_full = Status::Cancelled("ratings page full");
+        Status s = shard.ScanRatingsAfter(pr.req.after, [&](const Rating& rt, std::string_view key) -> Status {
+          if (r.ratings.size() >= limit) return page_full;
+          r.ratings.push_back(RatingRecord{std::string(key), rt});
+          return Status::OK();
+        });
+        if (!s.ok() && r.ratings.size() < limit) {
+          r.status = s;
+          r.ratings.clear();
+        }
+        break;
+      }
     }
     loop_.Post([this, from = pr.from, r = std::move(r)]() mutable { transport_.Send(from, std::move(r)); });
   });

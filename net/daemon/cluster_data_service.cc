@@ -1,8 +1,11 @@
 #include "net/daemon/cluster_data_service.h"
 
 #include <algorithm>
+#include <chrono>
 #include <memory>
 #include <set>
+
+#include "vectron/rerank.h"
 
 namespace vectron::net::daemon {
 
@@ -239,6 +242,132 @@ void ClusterDataService::ListIndexes(const std::string& name, Done<std::vector<P
 
 void ClusterDataService::DropIndex(const std::string& name, std::string field, DoneStatus done) {
   router_.DropPayloadIndex(name, std::move(field), std::move(done));
+}
+
+void ClusterDataService::WithCollection(const std::string& name, std::function<void(Result<CollectionInfo>)> fn) {
+  if (auto info = InfoOf(name); info.ok()) return fn(std::move(info));
+  // An empty rating read resolves the name as every router operation does: it waits for
+  // a map newer than itself before concluding NotFound.
+  router_.RatingStatsOf(name, {}, cluster::ReadOptions{},
+                        [this, name, fn = std::move(fn)](Result<std::vector<RatingStats>> r) {
+                          if (!r.ok()) return fn(r.status());
+                          fn(InfoOf(name));
+                        });
+}
+
+void ClusterDataService::Feedback(const std::string& name, Rating rating, DoneStatus done) {
+  // As `vectron serve`: an unknown collection first, then the rating's own checks.
+  WithCollection(name, [this, name, rating = std::move(rating), done = std::move(done)](
+                           Result<CollectionInfo> info) mutable {
+    if (!info.ok()) return done(info.status());
+    if (Status s = ValidateRating(rating); !s.ok()) return done(s);
+    // The gateway chooses the time, so every replica stores the same record.
+    if (rating.time_ms == 0)
+      rating.time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count();
+    router_.Rate(name, std::move(rating), std::move(done));
+  });
+}
+
+void ClusterDataService::FeedbackStats(const std::string& name, std::vector<std::string> ids, ReadPolicy read,
+                                       Done<std::vector<RatingStats>> done) {
+  WithCollection(name, [this, name, ids = std::move(ids), read, done = std::move(done)](
+                           Result<CollectionInfo> info) mutable {
+    if (!info.ok()) return done(info.status());
+    for (const std::string& id : ids)
+      if (Status s = ValidateFeedbackPointId(id); !s.ok()) return done(s);
+    router_.RatingStatsOf(name, std::move(ids), cluster::ReadOptions{read.max_staleness_ms}, std::move(done));
+  });
+}
+
+namespace {
+
+// A feedback export page in progress: shard by shard from the cursor, one read of at
+// most kMaxRatingsPerRead ratings at a time, each asking one rating more than the page
+// still needs (so a page that ends exactly at a shard's end knows whether any follow).
+struct FeedbackExportWalk {
+  std::string name;
+  uint32_t shards = 0;
+  uint32_t shard = 0;
+  std::string after;
+  size_t limit = 0;
+  FeedbackPage page;
+  uint32_t last_shard = 0;
+  std::string last_key;
+  Done<FeedbackPage> done;
+};
+
+void FeedbackExportStep(cluster::Router& router, std::shared_ptr<FeedbackExportWalk> w) {
+  const size_t need = w->limit - w->page.ratings.size();
+  const auto ask = static_cast<uint32_t>(std::min<size_t>(need + 1, cluster::kMaxRatingsPerRead));
+  router.RatingsOfShard(w->name, w->shard, w->after, ask, cluster::ReadOptions{},
+                        [&router, w, need, ask](Result<std::vector<cluster::RatingRecord>> r) {
+                          if (!r.ok()) return w->done(r.status());
+                          const size_t take = std::min(r->size(), need);
+                          for (size_t i = 0; i < take; ++i) w->page.ratings.push_back(std::move((*r)[i].rating));
+                          if (take > 0) {
+                            w->last_shard = w->shard;
+                            w->last_key = (*r)[take - 1].key;
+                          }
+                          if (r->size() > need) {  // A rating follows the full page.
+                            w->page.next_cursor = EncodeFeedbackCursor(w->last_shard, w->last_key);
+                            return w->done(std::move(w->page));
+                          }
+                          if (r->size() == ask) {  // The shard may hold more.
+                            w->after = r->back().key;
+                          } else if (++w->shard == w->shards) {
+                            return w->done(std::move(w->page));
+                          } else {
+                            w->after.clear();
+                          }
+                          FeedbackExportStep(router, w);
+                        });
+}
+
+}  // namespace
+
+void ClusterDataService::ExportFeedback(const std::string& name, std::string cursor, size_t limit,
+                                        Done<FeedbackPage> done) {
+  WithCollection(name, [this, name, cursor = std::move(cursor), limit, done = std::move(done)](
+                           Result<CollectionInfo> info) mutable {
+    if (!info.ok()) return done(info.status());
+    if (limit == 0) return done(Status::InvalidArgument("feedback export limit must be at least 1"));
+    auto w = std::make_shared<FeedbackExportWalk>();
+    w->name = name;
+    w->shards = info->config.shards;
+    w->limit = limit;
+    w->done = std::move(done);
+    if (!cursor.empty()) {
+      size_t shard = 0;
+      if (Status s = DecodeFeedbackCursor(cursor, w->shards, &shard, &w->after); !s.ok()) return w->done(s);
+      w->shard = static_cast<uint32_t>(shard);
+    }
+    FeedbackExportStep(router_, std::move(w));
+  });
+}
+
+Result<std::string> ClusterDataService::DefaultRerankOf(const std::string& name) {
+  auto it = router_.map().collections.find(name);
+  if (it == router_.map().collections.end()) return Status::NotFound("collection \"" + name + "\" does not exist");
+  return it->second.rerank;
+}
+
+void ClusterDataService::SetDefaultRerank(const std::string& name, std::string pipeline, DoneStatus done) {
+  WithCollection(name, [this, name, pipeline = std::move(pipeline), done = std::move(done)](
+                           Result<CollectionInfo> info) mutable {
+    if (!info.ok()) return done(info.status());
+    // As Collection::SetDefaultRerank: checked and stored in its canonical form, in the
+    // collection's record in the PD's replicated map.
+    std::string canonical;
+    if (!pipeline.empty()) {
+      Result<RerankPipeline> p = ParseRerankPipeline(pipeline);
+      if (!p.ok()) return done(p.status());
+      if (Status s = p->Validate(1); !s.ok()) return done(s);
+      canonical = RerankPipelineToJson(*p);
+    }
+    router_.SetDefaultRerank(name, std::move(canonical), std::move(done));
+  });
 }
 
 }  // namespace vectron::net::daemon

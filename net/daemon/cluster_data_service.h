@@ -39,10 +39,24 @@ class ClusterDataService final : public DataService {
   void CreateIndex(const std::string& name, std::string field, PayloadType type, DoneStatus done) override;
   void ListIndexes(const std::string& name, Done<std::vector<PayloadIndexInfo>> done) override;
   void DropIndex(const std::string& name, std::string field, DoneStatus done) override;
+  // Through the log of the shard owning the point, stamped with the gateway's clock.
+  void Feedback(const std::string& name, Rating rating, DoneStatus done) override;
+  // One read per shard holding some of the ids (linearizable unless `read` allows staleness).
+  void FeedbackStats(const std::string& name, std::vector<std::string> ids, ReadPolicy read,
+                     Done<std::vector<RatingStats>> done) override;
+  // Shard by shard, kMaxRatingsPerRead ratings a read; the cursor is the one of
+  // `vectron serve` ("<shard>.<rating key in hex>").
+  void ExportFeedback(const std::string& name, std::string cursor, size_t limit, Done<FeedbackPage> done) override;
+  Result<std::string> DefaultRerankOf(const std::string& name) override;
+  void SetDefaultRerank(const std::string& name, std::string pipeline, DoneStatus done) override;
 
  private:
   // The collection's info from the cached map. Errors: NotFound.
   Result<CollectionInfo> InfoOf(const std::string& name) const;
+  // Calls fn with the collection's info: from the cached map, or once the router has a
+  // map new enough to say (a collection just created may not be in the cached map yet).
+  // Errors: NotFound, Unavailable.
+  void WithCollection(const std::string& name, std::function<void(Result<CollectionInfo>)> fn);
 
   cluster::Router& router_;
 };

@@ -132,6 +132,97 @@ TEST_CASE("ApplyLogged: delete-by-filter and payload index changes through the l
   CHECK(s->ApplyLogged(drop, 8, RequestId{1, 7, 0}).value().status.ok());
 }
 
+LoggedCommand Rate(const std::string& id, int rating, int64_t time_ms = 1764900000000) {
+  LoggedCommand c;
+  c.kind = LoggedCommand::Kind::kRate;
+  c.rating.point_id = id;
+  c.rating.rating = rating;
+  c.rating.query_id = "q1";
+  c.rating.comment = "fine";
+  c.rating.time_ms = time_ms;
+  return c;
+}
+
+RatingStats StatsOf(const Shard& s, const std::string& id) {
+  std::vector<std::string> ids = {id};
+  return s.RatingStatsOf(ids).value()[0];
+}
+
+std::vector<Rating> RatingsOf(const Shard& s) {
+  std::vector<Rating> out;
+  REQUIRE(s.ScanRatingsAfter({}, [&](const Rating& r, std::string_view) {
+             out.push_back(r);
+             return Status::OK();
+           }).ok());
+  return out;
+}
+
+TEST_CASE("ApplyLogged: a rating is stored once, with the proposer's time, and its retry is a duplicate") {
+  TempDir dir;
+  auto s = Shard::Open(dir.path(), testing::SmallConfig(2), testing::SmallDbOptions()).value();
+  REQUIRE(s->ApplyLogged(Upsert("p", 1), 1, RequestId{4, 1, 0}).value().status.ok());
+  auto first = s->ApplyLogged(Rate("p", 5), 2, RequestId{4, 2, 0}).value();
+  CHECK(first.status.ok());
+  CHECK_FALSE(first.duplicate);
+  auto retry = s->ApplyLogged(Rate("p", 5), 3, RequestId{4, 2, 0}).value();
+  CHECK(retry.duplicate);
+  CHECK(retry.status.ok());
+  CHECK(s->ApplyLogged(Rate("p", 2), 4, RequestId{4, 3, 0}).value().status.ok());
+  RatingStats st = StatsOf(*s, "p");
+  CHECK(st.count == 2);
+  CHECK(st.mean == doctest::Approx(3.5));
+  CHECK(st.histogram[4] == 1);
+  CHECK(st.histogram[1] == 1);
+  std::vector<Rating> all = RatingsOf(*s);
+  REQUIRE(all.size() == 2);
+  CHECK(all[0].time_ms == 1764900000000);  // The proposer's, not this replica's clock.
+  CHECK(all[0].query_id == "q1");
+  CHECK(all[0].comment == "fine");
+  CHECK(s->applied_index().value() == 4);
+  // A rating leaves the points alone; a replay of its index does nothing.
+  CHECK(s->Count().value() == 1);
+  CHECK(s->ApplyLogged(Rate("p", 1), 4, RequestId{4, 4, 0}).value().replay);
+  CHECK(StatsOf(*s, "p").count == 2);
+  // The point's logged delete takes its ratings with it.
+  LoggedCommand del;
+  del.batch.Delete("p");
+  REQUIRE(s->ApplyLogged(del, 5, RequestId{4, 5, 0}).value().status.ok());
+  CHECK(StatsOf(*s, "p").count == 0);
+  CHECK(RatingsOf(*s).empty());
+}
+
+TEST_CASE("ApplyLogged: a rating of a missing point or a bad rating is rejected the same way everywhere") {
+  TempDir dir;
+  auto s = Shard::Open(dir.path(), testing::SmallConfig(2), testing::SmallDbOptions()).value();
+  REQUIRE(s->ApplyLogged(Upsert("p", 1), 1, RequestId{}).value().status.ok());
+  auto missing = s->ApplyLogged(Rate("ghost", 4), 2, RequestId{6, 1, 0}).value();
+  CHECK(missing.status.code() == StatusCode::kNotFound);
+  CHECK(missing.status.message().find("ghost") != std::string::npos);
+  CHECK(s->applied_index().value() == 2);
+  // Its retry is answered from the record, even once the point exists.
+  REQUIRE(s->ApplyLogged(Upsert("ghost", 1), 3, RequestId{}).value().status.ok());
+  auto again = s->ApplyLogged(Rate("ghost", 4), 4, RequestId{6, 1, 0}).value();
+  CHECK(again.duplicate);
+  CHECK(again.status == missing.status);
+  CHECK(StatsOf(*s, "ghost").count == 0);
+  // Bad values: the rating, the lengths, and a missing time (no replica may stamp its own).
+  LoggedCommand bad = Rate("p", 6);
+  auto out = s->ApplyLogged(bad, 5, RequestId{6, 2, 0}).value();
+  CHECK(out.status.code() == StatusCode::kInvalidArgument);
+  CHECK(out.status.message().find("rating must be an integer from 1 to 5") != std::string::npos);
+  CHECK(s->ApplyLogged(Rate("p", 0), 6, RequestId{}).value().status.code() == StatusCode::kInvalidArgument);
+  bad = Rate("p", 3);
+  bad.rating.comment = std::string(kMaxFeedbackCommentBytes + 1, 'c');
+  CHECK(s->ApplyLogged(bad, 7, RequestId{}).value().status.code() == StatusCode::kInvalidArgument);
+  bad = Rate("", 3);
+  CHECK(s->ApplyLogged(bad, 8, RequestId{}).value().status.code() == StatusCode::kInvalidArgument);
+  auto untimed = s->ApplyLogged(Rate("p", 3, 0), 9, RequestId{}).value();
+  CHECK(untimed.status.code() == StatusCode::kInvalidArgument);
+  CHECK(untimed.status.message().find("time_ms") != std::string::npos);
+  CHECK(StatsOf(*s, "p").count == 0);
+  CHECK(s->applied_index().value() == 9);
+}
+
 TEST_CASE("ApplyLogged: request records survive a reopen") {
   TempDir dir;
   {

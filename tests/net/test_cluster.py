@@ -391,8 +391,11 @@ def test_gateway_refuses_bad_input_and_unknown_routes(cluster):
     st, body = cluster.call("POST", "/v1/collections/nope/points/get", {"ids": ["a"]}, timeout=60)
     assert st in (404, 503), body
     # Routes of `vectron serve` the gateway does not serve: 501 naming them, before the body.
-    st, body = cluster.call("GET", "/v1/collections/x/feedback?point_id=a")
+    st, body = cluster.call("GET", "/metrics")
     assert st == 501 and "gateway" in body["error"]["message"], body
+    # The feedback routes are served (an unknown collection is a 404, as on serve).
+    st, body = cluster.call("GET", "/v1/collections/x/feedback?point_id=a")
+    assert st == 404 and "does not exist" in body["error"]["message"], body
 
 
 def test_cluster_up_starts_serves_and_stops(tmp_path):

@@ -2,6 +2,7 @@
 test_cluster.py): the operation table with `vectron serve`'s limits and messages, partial
 updates and paging, the client port's limits and connection caps, and reranking that
 answers what serve answers. Run by meson with VECTRON_BIN set."""
+import http.client
 import json
 import os
 import re
@@ -229,8 +230,8 @@ def test_gateway_port_has_serves_limits_and_connection_caps(cluster, tmp_path):
 
 def test_gateway_reranks_as_serve_does(cluster, tmp_path):
     """A reranked search through the gateway (candidates from every shard, the pipeline
-    run at the gateway) answers what `vectron serve` answers on the same points; the
-    feedback stage, which needs ratings the cluster does not hold, is a 501."""
+    run at the gateway, the candidates' ratings read from their shards for a feedback
+    stage) answers what `vectron serve` answers on the same points and ratings."""
     serve = Server(tmp_path)
     try:
         pts = [{"id": f"p{i:02d}", "vector": [i * 0.1, 0.0],
@@ -268,11 +269,263 @@ def test_gateway_reranks_as_serve_does(cluster, tmp_path):
             assert st == 400 and frag in body["error"]["message"], body
         st, body = cluster.call("POST", "/v1/collections/rr/search", {"vector": [0, 0], "k": 2, "rerank": False})
         assert st == 200 and [h["id"] for h in body["hits"]] == ["p00", "p01"] and "relevance" not in body["hits"][0]
+        # The feedback stage: the candidates' ratings come from their shards (one read per
+        # shard), and move the hits as on serve.
+        for pid, rating in [("p05", 5), ("p05", 5), ("p05", 4), ("p00", 1), ("p01", 1), ("p11", 5), ("p38", 5)]:
+            assert serve.call("POST", "/v1/collections/rr/feedback", {"point_id": pid, "rating": rating})[0] == 201
+            st, body = cluster.call("POST", "/v1/collections/rr/feedback", {"point_id": pid, "rating": rating})
+            assert st == 201, body
+        feedback_searches = [
+            {"vector": [0, 0], "k": 3, "explain": True, "rerank": {"candidates": 20, "feedback": {"weight": 2}}},
+            {"vector": [0, 0], "k": 2, "offset": 1,
+             "rerank": {"candidates": 12, "feedback": {"weight": 1, "prior_count": 1, "prior_mean": 2},
+                        "boosts": [{"where": {"promoted": True}, "weight": 2}]}},
+            {"vectors": [[0, 0], [3.9, 0]], "k": 2, "explain": True,
+             "rerank": {"candidates": 15, "feedback": {"weight": 3}, "mmr": {"lambda": 0.8}}},
+        ]
+        for body in feedback_searches:
+            st, want, _ = serve.call("POST", "/v1/collections/rr/search", {**body, "cache": False})
+            assert st == 200, want
+            st, got = cluster.call("POST", "/v1/collections/rr/search", body)
+            assert st == 200, (body, got)
+            for w, g in zip(want.get("results", [want]), got.get("results", [got])):
+                assert [h["id"] for h in g["hits"]] == [h["id"] for h in w["hits"]], (body, w, g)
+                for hw, hg in zip(w["hits"], g["hits"]):
+                    assert abs(hw["relevance"] - hg["relevance"]) < 1e-6, (hw, hg)
+                    for k, v in hw.get("components", {}).items():
+                        assert abs(v - hg["components"][k]) < 1e-6, (k, hw, hg)
+        st, body = cluster.call("POST", "/v1/collections/rr/search", feedback_searches[0])
+        assert body["hits"][0]["id"] == "p05" and body["hits"][0]["components"]["feedback"] > 0, body
         st, body = cluster.call("POST", "/v1/collections/rr/search",
-                                {"vector": [0, 0], "k": 2, "rerank": {"feedback": {"weight": 1}}})
-        assert st == 501 and "feedback" in body["error"]["message"], body
+                                {"vector": [0, 0], "k": 2, "rerank": {"feedback": {"weight": "x"}}})
+        assert st == 400 and "feedback" in body["error"]["message"], body
         st, body = cluster.call("POST", "/v1/collections/rr/search", {"vector": [0, 0, 1], "rerank": {}})
         assert st == 400 and "dimension 3" in body["error"]["message"], body
+    finally:
+        serve.stop()
+
+
+def gateway_raw(cluster, method, path, token=True):
+    """One call to the gateway answering (status, text, response): for JSON-lines bodies."""
+    g = cluster.gateway
+    c = http.client.HTTPConnection(g.host, g.port, timeout=60)
+    c.request(method, path, headers={"Authorization": f"Bearer {cluster.token if token is True else token}"})
+    r = c.getresponse()
+    text = r.read().decode()
+    c.close()
+    return r.status, text, r
+
+
+def without_time(text):
+    """An export's ratings without their time_ms (each side stamps its own clock)."""
+    out = []
+    for line in text.splitlines():
+        j = json.loads(line)
+        t = j.pop("time_ms")
+        assert isinstance(t, int) and t > 0, line
+        out.append(j)
+    return out
+
+
+def export_pages(call, limit):
+    """Every page of an export with ?limit=: [(ratings without time_ms, cursor)]."""
+    pages, cursor = [], None
+    for _ in range(100):
+        q = f"?limit={limit}" + (f"&cursor={cursor}" if cursor else "")
+        st, text, r = call("GET", "/v1/collections/fb/feedback/export" + q)
+        assert st == 200, text
+        cursor = r.getheader("X-Vectron-Next-Cursor")
+        assert (r.getheader("X-Vectron-Truncated") == "true") == (cursor is not None)
+        assert int(r.getheader("X-Vectron-Ratings")) == len(text.splitlines())
+        pages.append((without_time(text), cursor))
+        if not cursor:
+            return pages
+    raise AssertionError("the export did not end")
+
+
+def test_gateway_feedback_is_logged_and_answers_as_serve_does(cluster, tmp_path):
+    """Ratings through the gateway go through the point's shard's Raft log: the same
+    answers, errors, stats and export pages (cursors included) as `vectron serve` on the
+    same points; a kill -9 of a group's leader loses no acknowledged rating; a deleted
+    point's ratings are gone; a key with only the feedback scope rates but cannot read."""
+    serve = Server(tmp_path)
+    try:
+        pts = [{"id": f"p{i:02d}", "vector": vec(i), "metadata": {"i": i}} for i in range(30)]
+        st, body, _ = serve.call("POST", "/v1/collections", {"name": "fb", "dim": DIM, "shards": 3})
+        assert st == 201, body
+        assert serve.call("PUT", "/v1/collections/fb/points", {"points": pts})[0] == 200
+        cluster.wait_for("the collection", lambda: cluster.call(
+            "POST", "/v1/collections", {"name": "fb", "dim": DIM, "shards": 3, "replication": 3})[0] == 201)
+        cluster.wait_for("the upsert", lambda: cluster.call("PUT", "/v1/collections/fb/points", {"points": pts})[0] == 200)
+
+        def both(method, path, body=None):
+            st, want, _ = serve.call(method, path, body)
+            got_st, got = cluster.call(method, path, body)
+            assert (got_st, got) == (st, want), (method, path, body, st, want, got_st, got)
+            return st, want
+
+        ratings = [("p01", 5, "q" * 32, "great"), ("p01", 4, None, None), ("p02", 1, None, "off topic"),
+                   ("p17", 3, "abc", None), ("p29", 2, None, "x" * 4096), ("p01", 5, None, "\u00e9t\u00e9"),
+                   ("p05", 4, "q" * 128, None)]
+        for pid, rating, qid, comment in ratings:
+            body = {"point_id": pid, "rating": rating}
+            if qid is not None:
+                body["query_id"] = qid
+            if comment is not None:
+                body["comment"] = comment
+            st, ans = both("POST", "/v1/collections/fb/feedback", body)
+            assert st == 201 and ans == {"point_id": pid, "rating": rating, "stored": True}, ans
+        # Bad ratings: serve's status and message, and nothing stored.
+        for body in [{"point_id": "p01", "rating": 0}, {"point_id": "p01", "rating": 2.5}, {"point_id": "p01"},
+                     {"rating": 3}, {"point_id": "p01", "rating": 3, "comment": "x" * 4097},
+                     {"point_id": "p01", "rating": 3, "query_id": "q" * 129}, {"point_id": "p01", "rating": 3, "extra": 1},
+                     {"point_id": "", "rating": 3}, {"point_id": "ghost", "rating": 3}]:
+            st, ans = both("POST", "/v1/collections/fb/feedback", body)
+            assert st in (400, 404), ans
+        assert both("POST", "/v1/collections/nope/feedback", {"point_id": "p01", "rating": 3})[0] == 404
+        # Stats, and their errors.
+        for pid in ["p01", "p02", "p17", "p29", "p05", "p03", "ghost"]:
+            st, ans = both("GET", f"/v1/collections/fb/feedback?point_id={pid}")
+            assert st == 200
+        st, ans = both("GET", "/v1/collections/fb/feedback?point_id=p01")
+        assert ans["count"] == 3 and ans["histogram"]["5"] == 2, ans
+        for q in ["", "?point_id=", "?point_id=p1&bogus=1"]:
+            assert both("GET", "/v1/collections/fb/feedback" + q)[0] == 400
+        assert both("GET", "/v1/collections/nope/feedback?point_id=p01")[0] == 404
+
+        # The export: the same ratings in the same order, the same pages and cursors.
+        def serve_raw(method, path):
+            return serve.call(method, path)
+        st, want, _ = serve.call("GET", "/v1/collections/fb/feedback/export")
+        st2, got, r = gateway_raw(cluster, "GET", "/v1/collections/fb/feedback/export")
+        assert st == st2 == 200 and r.getheader("Content-Type").startswith("application/x-ndjson")
+        assert without_time(got) == without_time(want) and len(want.splitlines()) == len(ratings)
+        for limit in (1, 2, 3, 7, 100):
+            assert export_pages(lambda m, p: gateway_raw(cluster, m, p), limit) == export_pages(serve_raw, limit)
+        for q in ["?limit=0", "?limit=1000001", "?limit=x", "?cursor=7.00", "?cursor=0.zz&limit=3", "?bogus=1"]:
+            st, want, _ = serve.call("GET", "/v1/collections/fb/feedback/export" + q)
+            got_st, got, _ = gateway_raw(cluster, "GET", "/v1/collections/fb/feedback/export" + q)
+            assert st == got_st == 400 and json.loads(got) == want, (q, want, got)
+
+        # A key with only the feedback scope rates, and reads nothing.
+        st, key = cluster.call("POST", "/v1/keys", {"name": "rater", "scopes": ["feedback"]}, token=cluster.login_token)
+        assert st == 201, key
+        st, body = cluster.call("POST", "/v1/collections/fb/feedback", {"point_id": "p03", "rating": 2}, token=key["token"])
+        assert st == 201, body
+        assert serve.call("POST", "/v1/collections/fb/feedback", {"point_id": "p03", "rating": 2})[0] == 201
+        st, body = cluster.call("GET", "/v1/collections/fb/feedback?point_id=p03", token=key["token"])
+        assert st == 403, body
+        assert gateway_raw(cluster, "GET", "/v1/collections/fb/feedback/export", token=key["token"])[0] == 403
+        st, body = cluster.call("POST", "/v1/collections/fb/points/get", {"ids": ["p03"]}, token=key["token"])
+        assert st == 403, body
+
+        # Kill -9 a group's leader after acknowledged ratings: none is lost.
+        def leaders():
+            st, m = cluster.call("GET", "/v1/cluster")
+            ls = [g["leader"] for g in m["shards"] if g["collection"] == "fb"]
+            return st == 200 and len(ls) == 3 and all(ls) and ls
+        leader_ids = cluster.wait_for("group leaders", leaders)
+        acked = {}
+        for i in range(12):
+            pid = f"p{i:02d}"
+            st, body = cluster.call("POST", "/v1/collections/fb/feedback", {"point_id": pid, "rating": 1 + i % 5})
+            assert st == 201, body
+            acked[pid] = acked.get(pid, 0) + 1
+        before = {pid: cluster.call("GET", f"/v1/collections/fb/feedback?point_id={pid}")[1]["count"] for pid in acked}
+        victim = cluster.workers[leader_ids[0] - 1]
+        victim.kill9()
+        for pid, n in before.items():
+            st, body = cluster.call("GET", f"/v1/collections/fb/feedback?point_id={pid}")
+            assert st == 200 and body["count"] == n, (pid, body)
+        # Ratings go on while the group elects a new leader (the gateway retries).
+        st, body = cluster.call("POST", "/v1/collections/fb/feedback", {"point_id": "p01", "rating": 5})
+        assert st == 201, body
+        victim.start()
+        cluster.wait_for("the restarted worker to be live", lambda: all(
+            w["alive"] for w in cluster.call("GET", "/v1/cluster")[1]["workers"]))
+        st, body = cluster.call("GET", "/v1/collections/fb/feedback?point_id=p01")
+        assert body["count"] == before["p01"] + 1, body
+
+        # A deleted point's ratings are gone (by id and by filter), on both.
+        both("POST", "/v1/collections/fb/points/delete", {"ids": ["p01"]})
+        both("POST", "/v1/collections/fb/points/delete", {"where": {"i": 2}})
+        for pid in ("p01", "p02"):
+            st, body = cluster.call("GET", f"/v1/collections/fb/feedback?point_id={pid}")
+            assert st == 200 and body["count"] == 0 and body["mean"] is None, body
+        st, text, _ = gateway_raw(cluster, "GET", "/v1/collections/fb/feedback/export")
+        assert st == 200 and not {"p01", "p02"} & {j["point_id"] for j in without_time(text)}, text
+        assert both("POST", "/v1/collections/fb/feedback", {"point_id": "p01", "rating": 3})[0] == 404
+        # A collection just created through this gateway (maybe not in its cached map yet)
+        # is found: the answer is about the point, not the collection.
+        st, body = cluster.call("POST", "/v1/collections", {"name": "fresh", "dim": DIM, "shards": 2})
+        assert st == 201, body
+        st, body = cluster.call("POST", "/v1/collections/fresh/feedback", {"point_id": "a", "rating": 3})
+        assert st == 404 and 'point "a" does not exist' in body["error"]["message"], body
+        st, text, r = gateway_raw(cluster, "GET", "/v1/collections/fresh/feedback/export")
+        assert st == 200 and text == "" and r.getheader("X-Vectron-Ratings") == "0", text
+    finally:
+        serve.stop()
+
+
+def test_gateway_stores_a_default_rerank_pipeline_as_serve_does(cluster, tmp_path):
+    """GET/PUT/DELETE .../rerank through the gateway (kept in the collection's record in
+    the PD's map) answer as `vectron serve` does, searches without "rerank" use the
+    stored pipeline ("rerank": false skips it), a second gateway sees it after a map
+    refresh, and it moves with a rename."""
+    serve = Server(tmp_path)
+    try:
+        pts = [{"id": f"p{i:02d}", "vector": [i * 0.1, 0.0], "metadata": {"promoted": i % 2 == 1}} for i in range(20)]
+        st, body, _ = serve.call("POST", "/v1/collections", {"name": "dr", "dim": 2, "metric": "l2", "shards": 2})
+        assert st == 201, body
+        assert serve.call("PUT", "/v1/collections/dr/points", {"points": pts})[0] == 200
+        cluster.wait_for("the collection", lambda: cluster.call(
+            "POST", "/v1/collections", {"name": "dr", "dim": 2, "metric": "l2", "shards": 2})[0] == 201)
+        cluster.wait_for("the upsert", lambda: cluster.call("PUT", "/v1/collections/dr/points", {"points": pts})[0] == 200)
+
+        def both(method, path, body=None):
+            st, want, _ = serve.call(method, path, body)
+            got_st, got = cluster.call(method, path, body)
+            assert (got_st, got) == (st, want), (method, path, body, st, want, got_st, got)
+            return st, want
+
+        assert both("GET", "/v1/collections/dr/rerank") == (200, {"rerank": None})
+        pipeline = {"candidates": 10, "boosts": [{"where": {"promoted": True}, "weight": 50}]}
+        st, stored = both("PUT", "/v1/collections/dr/rerank", pipeline)
+        assert st == 200 and stored["rerank"]["candidates"] == 10, stored
+        assert both("GET", "/v1/collections/dr/rerank") == (200, stored)
+        # Bad pipelines and unknown collections: serve's status and message, nothing stored.
+        for bad in [{"rocket": {}}, {"mmr": {"lambda": 2}}, [1], {"boosts": [{"where": {"$bogus": 1}, "weight": 1}]}]:
+            assert both("PUT", "/v1/collections/dr/rerank", bad)[0] == 400
+        assert both("PUT", "/v1/collections/nope/rerank", pipeline)[0] == 404
+        assert both("GET", "/v1/collections/nope/rerank")[0] == 404
+        assert both("DELETE", "/v1/collections/nope/rerank")[0] == 404
+        assert both("GET", "/v1/collections/dr/rerank") == (200, stored)
+        # A search without "rerank" uses it; "rerank": false is a plain search.
+        for body in [{"vector": [0, 0], "k": 3}, {"vector": [0, 0], "k": 3, "explain": True},
+                     {"vectors": [[0, 0], [1.5, 0]], "k": 2}]:
+            st, want, _ = serve.call("POST", "/v1/collections/dr/search", {**body, "cache": False})
+            st2, got = cluster.call("POST", "/v1/collections/dr/search", body)
+            assert st == st2 == 200, got
+            for w, g in zip(want.get("results", [want]), got.get("results", [got])):
+                assert [h["id"] for h in g["hits"]] == [h["id"] for h in w["hits"]], (body, w, g)
+                assert all(abs(a["relevance"] - b["relevance"]) < 1e-6 for a, b in zip(w["hits"], g["hits"]))
+        st, got = cluster.call("POST", "/v1/collections/dr/search", {"vector": [0, 0], "k": 3})
+        assert [h["id"] for h in got["hits"]] == ["p01", "p03", "p05"], got
+        st, got = cluster.call("POST", "/v1/collections/dr/search", {"vector": [0, 0], "k": 2, "rerank": False})
+        assert [h["id"] for h in got["hits"]] == ["p00", "p01"] and "relevance" not in got["hits"][0], got
+        # Another gateway reads it from the PD's map; a rename keeps it; DELETE removes it.
+        g2 = cluster.add_gateway(tmp_path, 7)
+        cluster.gateways.append(g2)
+        cluster.wait_for("the pipeline on gateway 2", lambda: cluster.call(
+            "GET", "/v1/collections/dr/rerank", gateway=len(cluster.gateways) - 1) == (200, stored))
+        cluster.gateways.pop()
+        assert cluster.call("POST", "/v1/collections/dr/rename", {"name": "dr2"})[0] == 200
+        cluster.wait_for("the renamed collection's pipeline",
+                         lambda: cluster.call("GET", "/v1/collections/dr2/rerank") == (200, stored))
+        assert cluster.call("DELETE", "/v1/collections/dr2/rerank") == (200, {"rerank": None})
+        assert cluster.call("GET", "/v1/collections/dr2/rerank") == (200, {"rerank": None})
+        st, got = cluster.call("POST", "/v1/collections/dr2/search", {"vector": [0, 0], "k": 2})
+        assert [h["id"] for h in got["hits"]] == ["p00", "p01"] and "relevance" not in got["hits"][0], got
     finally:
         serve.stop()
 

@@ -490,6 +490,21 @@ void ClusterSimulation::IssueOp(Client& c) {
                     }
                     done();
                   });
+  } else if (roll < 54) {
+    // A rating through the point's shard's log: stored, or (the point is deleted or was
+    // never written) rejected with NotFound; the replicas' digests include the ratings.
+    Rating r;
+    r.point_id = Key(keys[0]);
+    r.rating = static_cast<int>(rng_.Range(1, 5));
+    r.query_id = "c" + std::to_string(client);
+    r.time_ms = static_cast<int64_t>(now_ms_) + 1;  // The proposer's clock.
+    gateway_->Rate(kCollection, r, [this, done](Status s) {
+      if (s.ok()) ++stats_.ratings_ok;
+      else if (s.code() == StatusCode::kNotFound) ++stats_.ratings_rejected;
+      else if (s.code() == StatusCode::kUnavailable) ++stats_.ops_failed;
+      else Fail("rating failed unexpectedly: " + s.ToString());
+      done();
+    });
   } else if (roll < 80) {
     std::vector<std::string> ids;
     for (int k : keys) ids.push_back(Key(k));
@@ -555,6 +570,11 @@ std::string ClusterSimulation::Digest(Shard& shard) {
     }
     d += ';';
   }
+  Status s = shard.ScanRatingsAfter({}, [&d](const Rating& r, std::string_view) {
+    d += "r:" + r.point_id + "=" + std::to_string(r.rating) + "@" + std::to_string(r.time_ms) + "/" + r.query_id + ";";
+    return Status::OK();
+  });
+  if (!s.ok()) return "error: " + s.ToString();
   return d;
 }
 

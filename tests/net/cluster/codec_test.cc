@@ -94,14 +94,84 @@ TEST_CASE("a truncated, extended or unknown shard command is Corruption, never a
   CHECK(DecodeShardCommand(bad, &out).code() == StatusCode::kCorruption);
 }
 
+ShardCommand SampleRating() {
+  ShardCommand c;
+  c.kind = ShardCommand::Kind::kRate;
+  c.request = RequestId{0x1234, 5, 3};
+  c.rating.point_id = "doc-7";
+  c.rating.rating = 4;
+  c.rating.query_id = "0123456789abcdef0123456789abcdef";
+  c.rating.comment = std::string("useful\0with a NUL", 17);
+  c.rating.time_ms = 1764900000123;
+  return c;
+}
+
+TEST_CASE("a rating round-trips through the shard command encoding") {
+  const ShardCommand c = SampleRating();
+  ShardCommand out;
+  REQUIRE(DecodeShardCommand(EncodeShardCommand(c), &out).ok());
+  CHECK(out.kind == ShardCommand::Kind::kRate);
+  CHECK(out.request == c.request);
+  CHECK(out.rating.point_id == "doc-7");
+  CHECK(out.rating.rating == 4);
+  CHECK(out.rating.query_id == c.rating.query_id);
+  CHECK(out.rating.comment == c.rating.comment);
+  CHECK(out.rating.time_ms == 1764900000123);
+  // The largest fields pass; empty optional ones too.
+  ShardCommand big = c;
+  big.rating.point_id = std::string(kMaxIdBytes, 'p');
+  big.rating.query_id = std::string(kMaxQueryIdBytes, 'q');
+  big.rating.comment = std::string(kMaxFeedbackCommentBytes, 'c');
+  REQUIRE(DecodeShardCommand(EncodeShardCommand(big), &out).ok());
+  CHECK(out.rating.comment.size() == kMaxFeedbackCommentBytes);
+  ShardCommand bare = c;
+  bare.rating.query_id.clear();
+  bare.rating.comment.clear();
+  REQUIRE(DecodeShardCommand(EncodeShardCommand(bare), &out).ok());
+  CHECK(out.rating.query_id.empty());
+  CHECK(out.rating.comment.empty());
+}
+
+TEST_CASE("a truncated or oversize rating command is Corruption, never a crash") {
+  const std::string enc = EncodeShardCommand(SampleRating());
+  ShardCommand out;
+  for (size_t n = 0; n < enc.size(); ++n)
+    CHECK(DecodeShardCommand(enc.substr(0, n), &out).code() == StatusCode::kCorruption);
+  CHECK(DecodeShardCommand(enc + "x", &out).code() == StatusCode::kCorruption);
+  ShardCommand c = SampleRating();
+  c.rating.comment = std::string(kMaxFeedbackCommentBytes + 1, 'c');
+  CHECK(DecodeShardCommand(EncodeShardCommand(c), &out).code() == StatusCode::kCorruption);
+  c = SampleRating();
+  c.rating.query_id = std::string(kMaxQueryIdBytes + 1, 'q');
+  CHECK(DecodeShardCommand(EncodeShardCommand(c), &out).code() == StatusCode::kCorruption);
+  c = SampleRating();
+  c.rating.point_id = std::string(kMaxIdBytes + 1, 'p');
+  CHECK(DecodeShardCommand(EncodeShardCommand(c), &out).code() == StatusCode::kCorruption);
+  c = SampleRating();
+  c.rating.time_ms = -1;  // Encoded as a u64 above INT64_MAX.
+  CHECK(DecodeShardCommand(EncodeShardCommand(c), &out).code() == StatusCode::kCorruption);
+}
+
+TEST_CASE("the write layout of version 1 is unchanged by the rating kind") {
+  // An entry written before kind 5 existed decodes to the same command.
+  ShardCommand w;
+  w.kind = ShardCommand::Kind::kDeleteWhere;
+  w.request = RequestId{1, 2, 1};
+  w.where = "{}";
+  const std::string expected = std::string("\x01\x02", 2) + std::string("\x01\0\0\0\0\0\0\0", 8) +
+                               std::string("\x02\0\0\0\0\0\0\0", 8) + std::string("\x01\0\0\0\0\0\0\0", 8) +
+                               std::string("\x02\0\0\0", 4) + "{}";
+  CHECK(EncodeShardCommand(w) == expected);
+}
+
 TEST_CASE("the cluster map round-trips and refuses truncation") {
   ClusterMap m;
   m.version = 9;
   m.pd_members = {1, 2, 3};
   m.pd_leader = 2;
   m.workers[4] = WorkerInfo{4, "10.0.0.4:7000", false};
-  m.collections["docs"] = CollectionInfo{"docs", "{\"dim\":3}", 3, {5, 6}, "{\"owner\":\"me\"}"};
-  m.collections["bare"] = CollectionInfo{"bare", "{\"dim\":3}", 1, {}, ""};
+  m.collections["docs"] = CollectionInfo{"docs", "{\"dim\":3}", 3, {5, 6}, "{\"owner\":\"me\"}", "{\"mmr\":{\"lambda\":0.5}}"};
+  m.collections["bare"] = CollectionInfo{"bare", "{\"dim\":3}", 1, {}, "", ""};
   m.groups[5] = GroupInfo{5, "docs", 0, 2, {1, 4, 7}, 4};
   m.groups[6] = GroupInfo{6, "docs", 1, 1, {1, 4, 7}, 0};
   std::string enc = EncodeClusterMap(m);
@@ -111,12 +181,19 @@ TEST_CASE("the cluster map round-trips and refuses truncation") {
   CHECK(out.GroupOf("docs", 1)->id == 6);
   CHECK(out.GroupOf("docs", 2) == nullptr);
   for (size_t n = 0; n < enc.size(); ++n) CHECK(DecodeClusterMap(enc.substr(0, n), &out).code() == StatusCode::kCorruption);
-  // A version-1 map (before collection metadata: no trailing section) still decodes.
+  // A version-2 map (before default rerank pipelines) and a version-1 map (before
+  // collection metadata too) still decode: each lacks its trailing sections.
+  m.collections["docs"].rerank.clear();
+  std::string v2 = EncodeClusterMap(m);
+  REQUIRE(v2[0] == 3);
+  v2[0] = 2;
+  v2.resize(v2.size() - 4);  // The empty rerank section: u32 0.
+  REQUIRE(DecodeClusterMap(v2, &out).ok());
+  CHECK(out == m);
   m.collections["docs"].metadata.clear();
   std::string v1 = EncodeClusterMap(m);
-  REQUIRE(v1[0] == 2);
   v1[0] = 1;
-  v1.resize(v1.size() - 4);  // The empty metadata section: u32 0.
+  v1.resize(v1.size() - 8);  // The empty metadata and rerank sections.
   REQUIRE(DecodeClusterMap(v1, &out).ok());
   CHECK(out == m);
 }
@@ -287,6 +364,33 @@ TEST_CASE("a PD rename moves the collection and its shard groups to the new name
   CHECK(sm.map().collections.at("papers").metadata == "{\"a\":1}");
   REQUIRE(sm.Apply({Entry(12, set("papers", "", 5))}).ok());
   CHECK(sm.map().collections.at("papers").metadata.empty());
+  // A default rerank pipeline: set (it round-trips as a command), refused for a missing
+  // collection or a text that is not an object, kept by a rename, removed.
+  auto rr = [](std::string name, std::string pipeline, uint64_t seq) {
+    PdCommand c;
+    c.kind = PdCommand::Kind::kSetDefaultRerank;
+    c.name = std::move(name);
+    c.addr = std::move(pipeline);
+    c.request = {8, seq, 0};
+    return c;
+  };
+  REQUIRE(DecodePdCommand(EncodePdCommand(rr("papers", "{\"mmr\":{\"lambda\":0.5}}", 1)), &decoded).ok());
+  CHECK(decoded.kind == PdCommand::Kind::kSetDefaultRerank);
+  CHECK(decoded.addr == "{\"mmr\":{\"lambda\":0.5}}");
+  sm.TakeOutcomes();
+  REQUIRE(sm.Apply({Entry(13, rr("papers", "{\"mmr\":{\"lambda\":0.5}}", 1)), Entry(14, rr("nope", "{}", 2)),
+                    Entry(15, rr("papers", "[1]", 3))})
+              .ok());
+  out = sm.TakeOutcomes();
+  REQUIRE(out.size() == 3);
+  CHECK(out[0].status.ok());
+  CHECK(out[1].status.code() == StatusCode::kNotFound);
+  CHECK(out[2].status.code() == StatusCode::kInvalidArgument);
+  CHECK(sm.map().version == 13);
+  REQUIRE(sm.Apply({Entry(16, rename("papers", "books", 9))}).ok());
+  CHECK(sm.map().collections.at("books").rerank == "{\"mmr\":{\"lambda\":0.5}}");
+  REQUIRE(sm.Apply({Entry(17, rr("books", "", 4))}).ok());
+  CHECK(sm.map().collections.at("books").rerank.empty());
 }
 
 TEST_CASE("PD auth records change all together and only at the expected version") {
