@@ -369,6 +369,88 @@ def test_gateway_refuses_bad_input_and_unknown_routes(cluster):
     assert st == 501 and "gateway" in body["error"]["message"], body
 
 
+def closed_without_reply(sock):
+    """Reads until the peer closes `sock`; True if it sent nothing but (at most) a TLS alert."""
+    got = b""
+    try:
+        while True:
+            b = sock.recv(4096)
+            if not b:
+                break
+            got += b
+    except (ConnectionError, ssl.SSLError):
+        pass
+    return got == b"" or got[0] == 0x15
+
+
+def check_cluster_tls(d, info, token):
+    """Between the nodes of `cluster up`, mutual TLS under the cluster CA in DIR/cluster-tls."""
+    tdir = d / "cluster-tls"
+    assert tdir.stat().st_mode & 0o777 == 0o700
+    for key in ("ca-key.pem", "pd-1-key.pem", "worker-1-key.pem", "gateway-1-key.pem"):
+        assert (tdir / key).stat().st_mode & 0o777 == 0o600, key
+    w = info["workers"][0]
+    assert w["argv"][w["argv"].index("--cluster-cert") + 1] == str(tdir / "worker-1.pem"), w["argv"]
+    whost, wport = w["addr"].split(":")
+    # Plain TCP, even with the right secret's hello and a message after it: no reply, closed.
+    hello = b"vectron-cluster-1 " + (d / "cluster.secret").read_bytes()
+    s = socket.create_connection((whost, int(wport)), timeout=20)
+    s.sendall(struct.pack("<I", len(hello)) + hello + struct.pack("<I", 5) + b"hello")
+    assert closed_without_reply(s)
+    s.close()
+    # TLS that trusts the cluster CA but presents no certificate: the same.
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(str(tdir / "ca.pem"))
+    raw = socket.create_connection((whost, int(wport)), timeout=20)
+    try:
+        s = ctx.wrap_socket(raw, server_hostname="vectron-worker-1")
+        s.sendall(struct.pack("<I", len(hello)) + hello)
+        assert closed_without_reply(s)
+    except (ConnectionError, ssl.SSLError):
+        pass  # Refused during the handshake.
+    finally:
+        raw.close()
+    # A node started by hand with a certificate from `cluster issue-cert` joins.
+    r = subprocess.run([BIN, "cluster", "issue-cert", "--dir", str(d), "--node", "worker-3"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0 and "--cluster-cert " + str(tdir / "worker-3.pem") in r.stdout, r.stdout + r.stderr
+    assert (tdir / "worker-3-key.pem").stat().st_mode & 0o777 == 0o600
+    r = subprocess.run([BIN, "cluster", "issue-cert", "--dir", str(d), "--node", "worker-3"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 1 and "exists" in r.stderr and "--force" in r.stderr, r.stderr
+    r = subprocess.run([BIN, "cluster", "issue-cert", "--dir", str(d), "--node", "router-1"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 1 and "worker-<id>" in r.stderr, r.stderr
+    pd_list = ",".join(f"{p['id']}={p['addr']}" for p in info["pd"])
+    tls = ["--cluster-ca", str(tdir / "ca.pem"), "--cluster-cert", str(tdir / "worker-3.pem"),
+           "--cluster-key", str(tdir / "worker-3-key.pem")]
+    # Bad certificate flags stop the node at once, naming the problem.
+    base = [BIN, "worker", "--id", "5", "--db", str(d / "worker5-hand"), "--listen", "127.0.0.1:0", "--pd", pd_list]
+    r = subprocess.run([*base, *tls], capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and 'is for "vectron-worker-3", not for this node ("vectron-worker-5")' in r.stderr, r.stderr
+    r = subprocess.run([*base, *tls[:2]], capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and "missing --cluster-cert, --cluster-key" in r.stderr, r.stderr
+    r = subprocess.run([*base, *tls, "--insecure"], capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and "--insecure contradicts" in r.stderr, r.stderr
+    r = subprocess.run([*base[:3], "3", *base[4:], *tls[:3], str(tdir / "worker-1.pem"), *tls[4:]], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode != 0 and "does not match" in r.stderr, r.stderr
+    worker = Node(d, "worker3-hand", [BIN, "worker", "--id", "3", "--db", str(d / "worker3-hand"), "--listen",
+                                      f"127.0.0.1:{free_ports(1)[0]}", "--pd", pd_list, *tls,
+                                      "--secret-file", str(d / "cluster.secret")])
+    try:
+        deadline = time.time() + 60
+        while True:
+            st = subprocess.run([BIN, "cluster", "status", "--dir", str(d), "--token", token], capture_output=True,
+                                text=True, timeout=60)
+            if st.returncode == 0 and st.stdout.count("alive") == 3:
+                break
+            assert time.time() < deadline, st.stdout + st.stderr
+            time.sleep(0.2)
+    finally:
+        worker.stop()
+
+
 def test_cluster_up_starts_serves_and_stops(tmp_path):
     # Secure by default, as `vectron serve`: the gateway serves HTTPS with a generated
     # certificate, and the admin's generated password is printed once.
@@ -429,6 +511,7 @@ def test_cluster_up_starts_serves_and_stops(tmp_path):
         st = subprocess.run([BIN, "cluster", "status", "--dir", str(d), "--token", token], capture_output=True, text=True,
                             timeout=60)
         assert st.returncode == 0 and st.stdout.count("alive") == 2 and "t shard 0" in st.stdout, st.stdout + st.stderr
+        check_cluster_tls(d, info, token)
     finally:
         up.send_signal(signal.SIGINT)
         up.wait(timeout=60)
@@ -439,6 +522,7 @@ def test_cluster_up_starts_serves_and_stops(tmp_path):
     # A restart on the same directory keeps the cluster secret (nodes started by hand with
     # it stay members), the users and the data.
     secret = (d / "cluster.secret").read_text()
+    ca = (d / "cluster-tls" / "ca.pem").read_text()
     assert len(secret) == 64 and (d / "cluster.secret").stat().st_mode & 0o777 == 0o600
     up = subprocess.Popen([BIN, "cluster", "up", "--dir", str(d), "--workers", "2"], stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True, env=gateway_env(None))
@@ -446,6 +530,7 @@ def test_cluster_up_starts_serves_and_stops(tmp_path):
         line = up.stdout.readline()
         assert line.startswith("cluster ready"), (line, up.stderr.read() if up.poll() is not None else "")
         assert (d / "cluster.secret").read_text() == secret
+        assert (d / "cluster-tls" / "ca.pem").read_text() == ca  # And the cluster CA.
         info = json.loads((d / "cluster.json").read_text())
         g = info["gateways"][0]
         host, port = g["http"].split(":")
