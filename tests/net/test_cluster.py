@@ -95,9 +95,12 @@ def http_call(host, port, method, path, body=None, token=None, timeout=60):
 
 class Cluster:
     """3 PDs, 3 workers and `gateways` gateways (plain HTTP on loopback, auth on: the
-    admin is created with ADMIN_PASSWORD, and call() sends the admin's login token)."""
+    admin is created with ADMIN_PASSWORD, and call() sends the admin's login token).
+    Between the nodes: the cluster secret and, unless `cluster_tls` is false, mutual TLS
+    with certificates from `vectron cluster issue-cert`."""
 
-    def __init__(self, tmp_path, gateway_args=(), gateways=1):
+    def __init__(self, tmp_path, gateway_args=(), gateways=1, cluster_tls=True):
+        self.tmp_path, self.cluster_tls = tmp_path, cluster_tls
         ports = free_ports(6)
         self.ports = ports
         pd_list = ",".join(f"{i + 1}=127.0.0.1:{ports[i]}" for i in range(3))
@@ -107,15 +110,17 @@ class Cluster:
         self.pd_list, self.sec = pd_list, sec
         self.nodes = []
         self.pds = [Node(tmp_path, f"pd{i + 1}", [BIN, "pd", "--id", str(i + 1), "--db", str(tmp_path / f"pd{i + 1}"),
-                                                   "--listen", f"127.0.0.1:{ports[i]}", "--peers", pd_list, *sec])
+                                                   "--listen", f"127.0.0.1:{ports[i]}", "--peers", pd_list, *sec,
+                                                   *self.tls(f"pd-{i + 1}")])
                     for i in range(3)]
         self.workers = [Node(tmp_path, f"w{i + 1}", [BIN, "worker", "--id", str(i + 1), "--db", str(tmp_path / f"w{i + 1}"),
                                                       "--listen", f"127.0.0.1:{ports[3 + i]}", "--pd", pd_list,
-                                                      "--map-size-bytes", str(64 << 20), *sec])
+                                                      "--map-size-bytes", str(64 << 20), *sec,
+                                                      *self.tls(f"worker-{i + 1}")])
                         for i in range(3)]
         self.gateways = [Node(tmp_path, f"gw{i + 1}", [BIN, "gateway", "--id", str(i + 1), "--db", str(tmp_path / f"gw{i + 1}"),
                                                         "--pd", pd_list, "--http", "127.0.0.1:0", "--insecure-http", *sec,
-                                                        *gateway_args], env=gateway_env())
+                                                        *self.tls(f"gateway-{i + 1}"), *gateway_args], env=gateway_env())
                          for i in range(gateways)]
         self.gateway = self.gateways[0]
         self.nodes = self.pds + self.workers + self.gateways
@@ -136,10 +141,23 @@ class Cluster:
         """Starts one more gateway (plain HTTP) with `args`; stopped with the cluster."""
         g = Node(tmp_path, f"gw{gid}", [BIN, "gateway", "--id", str(gid), "--db", str(tmp_path / f"gw{gid}"),
                                         "--pd", self.pd_list, "--http", "127.0.0.1:0", "--insecure-http", *self.sec,
-                                        *args], env=gateway_env())
+                                        *self.tls(f"gateway-{gid}"), *args], env=gateway_env())
         self.nodes.append(g)
         self.wait_for(f"gw{gid} ready", lambda: http_call(g.host, g.port, "GET", "/readyz")[0] == 200)
         return g
+
+    def tls(self, node):
+        """The --cluster-ca/-cert/-key flags of `node` ("worker-1"), its certificate issued
+        now if not yet; none without cluster TLS."""
+        if not self.cluster_tls:
+            return []
+        tdir = self.tmp_path / "cluster-tls"
+        if not (tdir / f"{node}.pem").exists():
+            r = subprocess.run([BIN, "cluster", "issue-cert", "--dir", str(self.tmp_path), "--node", node],
+                               capture_output=True, text=True, timeout=60)
+            assert r.returncode == 0, r.stdout + r.stderr
+        return ["--cluster-ca", str(tdir / "ca.pem"), "--cluster-cert", str(tdir / f"{node}.pem"),
+                "--cluster-key", str(tdir / f"{node}-key.pem")]
 
     def call(self, method, path, body=None, timeout=60, token=True, gateway=0):
         g = self.gateways[gateway]
@@ -326,14 +344,24 @@ def test_daemons_refuse_bad_flags(tmp_path):
     assert r.returncode != 0 and "shorter than 16" in r.stderr
 
 
-def test_cluster_ports_refuse_callers_without_the_secret(cluster, tmp_path):
+@pytest.mark.parametrize("cluster_tls", [False, True])
+def test_cluster_ports_refuse_callers_without_the_secret(tmp_path, cluster_tls):
     # A gateway with the wrong secret never gets a map: the PDs close its connections
-    # before reading a message.
+    # before reading a message (under TLS too, with a valid certificate).
+    cluster = Cluster(tmp_path, cluster_tls=cluster_tls)
+    try:
+        check_ports_refuse_callers_without_the_secret(cluster, tmp_path)
+    finally:
+        cluster.stop()
+
+
+def check_ports_refuse_callers_without_the_secret(cluster, tmp_path):
     wrong = tmp_path / "wrong"
     wrong.write_text("not-the-cluster-secret")
     pd_list = ",".join(f"{i + 1}=127.0.0.1:{cluster.ports[i]}" for i in range(3))
     gw = Node(tmp_path, "gw-wrong", [BIN, "gateway", "--pd", pd_list, "--http", "127.0.0.1:0", "--secret-file", str(wrong),
-                                      "--deadline-ms", "1500", "--db", str(tmp_path / "gw-wrong"), "--insecure-http"])
+                                      "--deadline-ms", "1500", "--db", str(tmp_path / "gw-wrong"), "--insecure-http",
+                                      "--id", "7", *cluster.tls("gateway-7")])
     try:
         c = http.client.HTTPConnection(gw.host, gw.port, timeout=30)
         c.request("GET", "/readyz")
@@ -346,11 +374,12 @@ def test_cluster_ports_refuse_callers_without_the_secret(cluster, tmp_path):
     finally:
         gw.stop()
     # A raw connection that sends a cluster message without the hello is closed.
+    # (Under TLS it is not TLS: at most an alert comes back.)
     s = socket.create_connection(("127.0.0.1", cluster.ports[0]), timeout=10)
     s.sendall(struct.pack("<I", 5) + b"hello")
-    assert s.recv(100) == b""
+    assert closed_without_reply(s)
     s.close()
-    # So is one that says nothing (after the hello timeout, 5 s).
+    # So is one that says nothing (after the hello or handshake timeout, 5 s).
     s = socket.create_connection(("127.0.0.1", cluster.ports[3]), timeout=20)
     assert s.recv(100) == b""
     s.close()
