@@ -19,7 +19,9 @@ struct ClusterUpOptions {
 };
 
 // Starts every node as its own process (this executable's pd / worker / gateway
-// subcommands; each logs to DIR/<node>.log), waits until every gateway is ready (auth
+// subcommands; each logs to DIR/<node>.log; between them the cluster secret and, unless
+// `no_cluster_tls`, mutual TLS with the cluster CA and node certificates it makes in
+// DIR/cluster-tls on first start and keeps after), waits until every gateway is ready (auth
 // records loaded) and the map shows every worker alive, writes DIR/cluster.json, prints
 // how to connect (and the admin's generated password, if a gateway created the admin
 // now), and on SIGINT or SIGTERM stops them all. A node that dies is reported, not
