@@ -167,8 +167,15 @@ struct TcpClusterTransport::Peer {
         std::string early;  // Application bytes that arrived with the handshake's end.
         if (tls_) {
           if (Status hs = Handshake(fd, &early); !hs.ok()) {
-            refused_->fetch_add(1);
-            Note("TLS handshake with " + addr + " (" + server_name_ + ") failed: " + hs.message());
+            bool stopping;
+            {
+              std::lock_guard lock(mu_);
+              stopping = stop_;  // The destructor cut the handshake short: not a refusal.
+            }
+            if (!stopping) {
+              refused_->fetch_add(1);
+              Note("TLS handshake with " + addr + " (" + server_name_ + ") failed: " + hs.message());
+            }
             Disconnect(fd);
             fd = -1;
             wait_backoff();
