@@ -3,11 +3,10 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <atomic>
-#include <sys/time.h>
-
 #include <cerrno>
 #include <cstdio>
 #include <chrono>

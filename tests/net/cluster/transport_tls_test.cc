@@ -275,6 +275,21 @@ TEST_CASE("Nodes with certificates from one CA exchange messages over mutual TLS
   CHECK(h.Refused(kGw1) == 0);
 }
 
+TEST_CASE("Without a cluster secret, the certificates alone admit a node") {
+  ScopedTempDir dir("cluster-tls-nosecret");
+  TestPki pki(dir.path);
+  TestPki other(dir.path, "other-ca");
+  TransportHarness h;
+  h.Add(kW1, pki.For(kW1), /*listen=*/true, /*secret=*/"");
+  h.Add(kW2, pki.For(kW2), /*listen=*/true, /*secret=*/"");
+  h.Add(kW3, other.For(kW3), /*listen=*/false, /*secret=*/"");
+  h.Start();
+  h.Send(kW1, kW2, 1);
+  h.Send(kW3, kW2, 2);
+  REQUIRE(WaitFor([&] { return h.Got(kW2, kW1) == std::vector<uint64_t>{1} && h.Refused(kW2) == 1; }));
+  CHECK(h.Got(kW2, kW3).empty());
+}
+
 TEST_CASE("A TLS listener refuses callers without a valid cluster certificate, before decoding a message") {
   ScopedTempDir dir("cluster-tls-listener");
   TestPki pki(dir.path);
