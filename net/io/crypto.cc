@@ -145,7 +145,8 @@ namespace {
 
 // What MakeCertificate builds.
 struct CertSpecForCrypto {
-  std::vector<std::string> hosts;  // CN = the first (or "localhost"); every one a SAN.
+  std::vector<std::string> hosts;  // CN = the first (or "localhost"); every one a SAN unless !san.
+  bool san = true;
   std::string organization;
   int days = 825;
   bool ca = false;                 // basicConstraints CA:TRUE (and keyCertSign).
@@ -187,7 +188,7 @@ Result<X509Made> MakeCertificate(const CertSpecForCrypto& spec, X509* issuer_cer
   X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, U(cn), -1, -1, 0);
   X509_set_issuer_name(x, issuer_cert ? X509_get_subject_name(issuer_cert) : name);
   std::string san;
-  for (const auto& h : spec.hosts) {
+  for (const auto& h : spec.san ? spec.hosts : std::vector<std::string>{}) {
     unsigned char buf[16];
     bool ip = inet_pton(AF_INET, h.c_str(), buf) == 1 || inet_pton(AF_INET6, h.c_str(), buf) == 1;
     if (!san.empty()) san += ",";
@@ -254,6 +255,7 @@ Status WriteCaCert(const std::string& cert_path, const std::string& key_path, co
   CertSpecForCrypto spec;
   spec.hosts = {name};
   spec.organization = "Vectron cluster CA";
+  spec.san = false;  // A CA names no host.
   spec.days = days;
   spec.ca = true;
   spec.key_usage = "critical,keyCertSign,cRLSign";
