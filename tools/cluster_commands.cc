@@ -15,18 +15,35 @@ namespace {
 void AddSecretFlags(CLI::App* cmd, ClusterCommands* c) {
   cmd->add_option("--secret-file", c->secret_file,
                   "File holding the cluster secret (>= 16 bytes) every node presents; callers without it are refused");
-  cmd->add_flag("--insecure", c->insecure, "No cluster secret: accept any caller (prints a warning; development only)");
+  cmd->add_option("--cluster-ca", c->cluster_tls.ca,
+                  "PEM certificate of the cluster CA: with --cluster-cert and --cluster-key, all traffic between "
+                  "nodes is TLS 1.3 and both sides must present a certificate this CA signed (cluster up makes "
+                  "them in DIR/cluster-tls; vectron cluster issue-cert makes one for a node started by hand)");
+  cmd->add_option("--cluster-cert", c->cluster_tls.cert,
+                  "PEM certificate of this node, signed by --cluster-ca, for vectron-<pd|worker|gateway>-<id>");
+  cmd->add_option("--cluster-key", c->cluster_tls.key, "PEM private key of --cluster-cert");
+  cmd->add_flag("--insecure", c->insecure,
+                "No cluster secret and no cluster TLS: accept any caller (prints a warning; development only)");
 }
 
-// The secret of the daemon being started, or why not.
+// The secret of the daemon being started (empty: none), or why it may not start.
 Result<std::string> Secret(const ClusterCommands& c) {
   if (!c.secret_file.empty() && c.insecure) return Status::InvalidArgument("give --secret-file or --insecure, not both");
+  VECTRON_RETURN_IF_ERROR(c.cluster_tls.Validate());
+  if (c.insecure && c.cluster_tls.enabled())
+    return Status::InvalidArgument("--insecure contradicts --cluster-ca/--cluster-cert/--cluster-key; give one or the other");
   if (c.insecure) {
     std::fprintf(stderr, "warning: --insecure: this node accepts any caller on its cluster port\n");
     return std::string();
   }
-  if (c.secret_file.empty())
-    return Status::InvalidArgument("--secret-file is required (or --insecure for development; vectron cluster up makes one)");
+  if (c.secret_file.empty() && !c.cluster_tls.enabled())
+    return Status::InvalidArgument(
+        "--secret-file is required, or --cluster-ca/--cluster-cert/--cluster-key (or --insecure for development; "
+        "vectron cluster up makes them)");
+  if (!c.cluster_tls.enabled())
+    std::fprintf(stderr, "warning: no --cluster-ca/--cluster-cert/--cluster-key: traffic between nodes (the secret "
+                         "included) is plain text\n");
+  if (c.secret_file.empty()) return std::string();  // Membership by certificate alone.
   return net::daemon::ReadSecretFile(c.secret_file);
 }
 }  // namespace
@@ -88,6 +105,15 @@ void AddClusterCommands(CLI::App& app, ClusterCommands* c) {
   c->cluster_up->add_option("--admin-password-file", c->up_options.admin_password_file,
                             "If the cluster has no user yet: the admin's password, from this file (else "
                             "$VECTRON_ADMIN_PASSWORD, else generated and printed once)");
+  c->cluster_up->add_flag("--no-cluster-tls", c->up_options.no_cluster_tls,
+                          "Nodes talk plain TCP with the cluster secret in clear (default: mutual TLS with "
+                          "certificates from the cluster CA in DIR/cluster-tls)");
+  c->cluster_issue = cluster->add_subcommand(
+      "issue-cert", "Issue a cluster certificate for a node started by hand, signed by the CA of a cluster up --dir");
+  c->cluster_issue->add_option("--dir", c->issue_dir, "The directory given to cluster up (its CA is DIR/cluster-tls/ca.pem)")
+      ->required();
+  c->cluster_issue->add_option("--node", c->issue_node, "The node: pd-<id>, worker-<id> or gateway-<id>")->required();
+  c->cluster_issue->add_flag("--force", c->issue_force, "Replace an existing certificate and key for that node");
   c->cluster_status = cluster->add_subcommand("status", "Print the map of a cluster started by cluster up");
   c->cluster_status->add_option("--dir", c->status_dir, "The directory given to cluster up")->required();
   c->cluster_status->add_option("--token", c->status_token,
@@ -109,6 +135,7 @@ int RunClusterCommand(const ClusterCommands& c) {
     if (!peers.ok()) return Fail(peers.status());
     net::daemon::PdOptions o = c.pd_options;
     o.secret = secret;
+    o.cluster_tls = c.cluster_tls;
     o.peers = *peers;
     return net::daemon::RunPd(o);
   }
@@ -118,6 +145,7 @@ int RunClusterCommand(const ClusterCommands& c) {
     if (!pd.ok()) return Fail(pd.status());
     net::daemon::WorkerOptions o = c.worker_options;
     o.secret = secret;
+    o.cluster_tls = c.cluster_tls;
     o.pd = *pd;
     return net::daemon::RunWorker(o);
   }
@@ -126,6 +154,7 @@ int RunClusterCommand(const ClusterCommands& c) {
     if (!pd.ok()) return Fail(pd.status());
     net::daemon::GatewayOptions o = c.gateway_options;
     o.secret = secret;
+    o.cluster_tls = c.cluster_tls;
     o.pd = *pd;
     o.auth = !c.gateway_no_auth;
     if (!c.gateway_admin_password_file.empty()) {
@@ -140,6 +169,7 @@ int RunClusterCommand(const ClusterCommands& c) {
     return net::daemon::RunGateway(o);
   }
   if (c.cluster_up && *c.cluster_up) return RunClusterUp(c.up_options);
+  if (c.cluster_issue && *c.cluster_issue) return RunClusterIssueCert(c.issue_dir, c.issue_node, c.issue_force);
   if (c.cluster_status && *c.cluster_status) {
     std::string token = c.status_token;
     if (token.empty())

@@ -16,6 +16,9 @@ struct ClusterCommands {
   CLI::App* gateway = nullptr;
   CLI::App* cluster_up = nullptr;
   CLI::App* cluster_status = nullptr;
+  CLI::App* cluster_issue = nullptr;  // cluster issue-cert
+  std::string issue_dir, issue_node;
+  bool issue_force = false;
   ClusterUpOptions up_options;
   std::string status_dir;
   net::daemon::PdOptions pd_options;
@@ -24,6 +27,7 @@ struct ClusterCommands {
   std::string pd_peers, worker_pd, gateway_pd;
   std::string secret_file;  // --secret-file of whichever daemon runs
   bool insecure = false;     // --insecure
+  net::daemon::ClusterTlsFiles cluster_tls;  // --cluster-ca/-cert/-key of whichever daemon runs
   bool gateway_no_auth = false;            // gateway --no-auth
   std::string gateway_admin_password_file; // gateway --admin-password-file
   std::string status_token;                // cluster status --token

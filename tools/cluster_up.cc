@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -21,6 +23,7 @@
 #include "net/auth/authenticator.h"
 #include "net/http/http_client.h"
 #include "net/io/crypto.h"
+#include "net/io/tls.h"
 
 namespace vectron::tools {
 
@@ -149,7 +152,83 @@ void StopAll(std::vector<Proc>& procs) {
     }
 }
 
+// Validity of the cluster CA and of the node certificates it issues, in days.
+constexpr int kClusterCaDays = 3650;
+constexpr int kNodeCertDays = 825;
+
+std::string ClusterTlsDir(const std::string& dir) { return dir + "/cluster-tls"; }
+
+// Makes DIR/cluster-tls (mode 0700) and the cluster CA in it (ca.pem, ca-key.pem mode
+// 0600) unless both files are there. `*made` says whether a new CA was made.
+Status EnsureClusterCa(const std::string& dir, bool* made) {
+  const std::string tdir = ClusterTlsDir(dir);
+  *made = false;
+  std::error_code ec;
+  std::filesystem::create_directories(tdir, ec);
+  if (ec) return Status::IOError("creating " + tdir + ": " + ec.message());
+  if (::chmod(tdir.c_str(), 0700) != 0) return Status::IOError(tdir + ": " + std::strerror(errno));
+  if (std::filesystem::exists(tdir + "/ca.pem") && std::filesystem::exists(tdir + "/ca-key.pem")) return Status::OK();
+  *made = true;
+  return net::crypto::WriteCaCert(tdir + "/ca.pem", tdir + "/ca-key.pem", "vectron cluster CA", kClusterCaDays);
+}
+
+struct NodeCertFiles {
+  std::string ca, cert, key;
+};
+
+// The files of `node`'s ("pd-1") certificate for the name "vectron-<node>", issued now
+// unless present and valid for that name under the CA (or `reissue`).
+Result<NodeCertFiles> EnsureNodeCert(const std::string& dir, const std::string& node, bool reissue) {
+  const std::string tdir = ClusterTlsDir(dir);
+  NodeCertFiles f{tdir + "/ca.pem", tdir + "/" + node + ".pem", tdir + "/" + node + "-key.pem"};
+  const std::string name = "vectron-" + node;
+  if (!reissue && net::TlsContext::LoadMutual(f.ca, f.cert, f.key, /*client=*/false, name).ok()) return f;
+  VECTRON_RETURN_IF_ERROR(net::crypto::IssueCert(f.ca, tdir + "/ca-key.pem", f.cert, f.key, name, kNodeCertDays));
+  return f;
+}
+
+void AddClusterTlsArgs(std::vector<std::string>* argv, const NodeCertFiles& f) {
+  for (const std::string& a : {std::string("--cluster-ca"), f.ca, std::string("--cluster-cert"), f.cert,
+                               std::string("--cluster-key"), f.key})
+    argv->push_back(a);
+}
+
 }  // namespace
+
+int RunClusterIssueCert(const std::string& dir, const std::string& node_arg, bool force) {
+  std::string node = node_arg;
+  if (node.rfind("vectron-", 0) == 0) node = node.substr(8);
+  const size_t dash = node.find('-');
+  const std::string kind = dash == std::string::npos ? "" : node.substr(0, dash);
+  const std::string id = dash == std::string::npos ? "" : node.substr(dash + 1);
+  bool id_ok = !id.empty() && id.size() <= 19 && id[0] != '0';
+  for (char ch : id) id_ok = id_ok && std::isdigit(static_cast<unsigned char>(ch));
+  if ((kind != "pd" && kind != "worker" && kind != "gateway") || !id_ok) {
+    std::fprintf(stderr, "error: --node %s: give pd-<id>, worker-<id> or gateway-<id> (id >= 1), e.g. worker-4\n",
+                 node_arg.c_str());
+    return 1;
+  }
+  bool made_ca = false;
+  if (Status s = EnsureClusterCa(dir, &made_ca); !s.ok()) {
+    std::fprintf(stderr, "error: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  const std::string cert = ClusterTlsDir(dir) + "/" + node + ".pem";
+  if (!force && std::filesystem::exists(cert)) {
+    std::fprintf(stderr, "error: %s exists (give --force to replace it and its key)\n", cert.c_str());
+    return 1;
+  }
+  auto files = EnsureNodeCert(dir, node, /*reissue=*/true);
+  if (!files.ok()) {
+    std::fprintf(stderr, "error: %s\n", files.status().ToString().c_str());
+    return 1;
+  }
+  if (made_ca) std::printf("made the cluster CA %s (its key is %s/ca-key.pem)\n", files->ca.c_str(), ClusterTlsDir(dir).c_str());
+  std::printf("issued %s for vectron-%s (key %s); give the node:\n  --cluster-ca %s --cluster-cert %s --cluster-key %s\n",
+              files->cert.c_str(), node.c_str(), files->key.c_str(), files->ca.c_str(), files->cert.c_str(),
+              files->key.c_str());
+  return 0;
+}
 
 int RunClusterUp(const ClusterUpOptions& o) {
   if (o.pd < 1 || o.pd > 7 || o.workers < 1 || o.workers > 64 || o.gateways < 1 || o.gateways > 16) {
@@ -196,6 +275,25 @@ int RunClusterUp(const ClusterUpOptions& o) {
     }
     ::close(fd);
   }
+  // The cluster CA and a certificate per node (DIR/cluster-tls), kept on restart like the
+  // secret: a node's certificate is reissued only if it is missing or no longer verifies.
+  bool made_ca = false;
+  if (!o.no_cluster_tls) {
+    if (Status s = EnsureClusterCa(o.dir, &made_ca); !s.ok()) {
+      std::fprintf(stderr, "error: %s\n", s.ToString().c_str());
+      return 1;
+    }
+  }
+  auto add_tls = [&](std::vector<std::string>* argv, const std::string& node) -> bool {
+    if (o.no_cluster_tls) return true;
+    auto files = EnsureNodeCert(o.dir, node, /*reissue=*/made_ca);
+    if (!files.ok()) {
+      std::fprintf(stderr, "error: %s\n", files.status().ToString().c_str());
+      return false;
+    }
+    AddClusterTlsArgs(argv, *files);
+    return true;
+  };
   const std::string self = SelfExe();
   std::vector<Proc> procs;
   std::string pd_list;
@@ -204,13 +302,16 @@ int RunClusterUp(const ClusterUpOptions& o) {
     pd_list += (pd_list.empty() ? "" : ",") + std::to_string(i) + "=" + p.addr;
     procs.push_back(p);
   }
-  for (auto& p : procs)
+  for (auto& p : procs) {
     p.argv = {self, "pd", "--id", std::to_string(p.id), "--db", o.dir + "/" + p.name, "--listen", p.addr, "--peers", pd_list,
               "--secret-file", secret_file};
+    if (!add_tls(&p.argv, "pd-" + std::to_string(p.id))) return 1;
+  }
   for (int i = 1; i <= o.workers; ++i) {
     Proc p{"worker" + std::to_string(i), static_cast<uint64_t>(i), "127.0.0.1:" + std::to_string(FreePort()), /*tls=*/false, /*argv=*/{}};
     p.argv = {self, "worker", "--id", std::to_string(i), "--db", o.dir + "/" + p.name, "--listen", p.addr, "--pd", pd_list,
               "--secret-file", secret_file};
+    if (!add_tls(&p.argv, "worker-" + std::to_string(i))) return 1;
     procs.push_back(p);
   }
   for (int i = 1; i <= o.gateways; ++i) {
@@ -224,6 +325,7 @@ int RunClusterUp(const ClusterUpOptions& o) {
               "--pd",   pd_list,   "--http",        p.addr,            "--secret-file", secret_file,
               "--rpc",  p.rpc};
     if (o.insecure_http) p.argv.push_back("--insecure-http");
+    if (!add_tls(&p.argv, "gateway-" + std::to_string(i))) return 1;
     if (!o.admin_password_file.empty()) {
       p.argv.push_back("--admin-password-file");
       p.argv.push_back(std::filesystem::absolute(o.admin_password_file).string());

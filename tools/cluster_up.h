@@ -15,10 +15,13 @@ struct ClusterUpOptions {
   int ready_timeout_s = 60;   // How long to wait for the cluster to serve.
   bool insecure_http = false; // Gateways serve plain HTTP (else HTTPS, a self-signed certificate each).
   std::string admin_password_file;  // Given to the gateways (else $VECTRON_ADMIN_PASSWORD, else generated).
+  bool no_cluster_tls = false;  // Nodes talk plain TCP (else mutual TLS, certificates in DIR/cluster-tls).
 };
 
 // Starts every node as its own process (this executable's pd / worker / gateway
-// subcommands; each logs to DIR/<node>.log), waits until every gateway is ready (auth
+// subcommands; each logs to DIR/<node>.log; between them the cluster secret and, unless
+// `no_cluster_tls`, mutual TLS with the cluster CA and node certificates it makes in
+// DIR/cluster-tls on first start and keeps after), waits until every gateway is ready (auth
 // records loaded) and the map shows every worker alive, writes DIR/cluster.json, prints
 // how to connect (and the admin's generated password, if a gateway created the admin
 // now), and on SIGINT or SIGTERM stops them all. A node that dies is reported, not
@@ -27,5 +30,10 @@ int RunClusterUp(const ClusterUpOptions& options);
 // Prints the cluster map as the first gateway of DIR/cluster.json serves it; `token`
 // must allow it (an admin's login token or admin key) unless the gateway runs --no-auth.
 int RunClusterStatus(const std::string& dir, const std::string& token);
+// Writes DIR/cluster-tls/<node>.pem and <node>-key.pem (mode 0600): a certificate for
+// `node` ("pd-1", "worker-4", "gateway-2") signed by the cluster CA in DIR/cluster-tls
+// (made now if missing), and prints the flags that give them to the node. An existing
+// certificate for the node is kept (exit 1) unless `force`.
+int RunClusterIssueCert(const std::string& dir, const std::string& node, bool force);
 
 }  // namespace vectron::tools

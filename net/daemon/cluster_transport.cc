@@ -3,13 +3,16 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -60,14 +63,48 @@ bool WriteAll(int fd, std::string_view bytes) {
   return true;
 }
 
+// Sets (or with 0, clears) a blocking socket's read and write timeouts.
+void SetClusterSocketTimeouts(int fd, uint64_t ms) {
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(ms / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((ms % 1000) * 1000);
+  (void)::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  (void)::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
 }  // namespace
+
+std::string NodeCertName(const NodeId& node) {
+  const char* kind = node.kind == cluster::NodeKind::kPd       ? "pd"
+                     : node.kind == cluster::NodeKind::kWorker ? "worker"
+                                                                : "gateway";
+  return std::string("vectron-") + kind + "-" + std::to_string(node.id);
+}
+
+Result<std::shared_ptr<const ClusterTls>> LoadClusterTls(const std::string& ca_path, const std::string& cert_path,
+                                                         const std::string& key_path, const NodeId& self) {
+  auto tls = std::make_shared<ClusterTls>();
+  VECTRON_ASSIGN_OR_RETURN(tls->server,
+                           TlsContext::LoadMutual(ca_path, cert_path, key_path, /*client=*/false, NodeCertName(self)));
+  VECTRON_ASSIGN_OR_RETURN(tls->client, TlsContext::LoadMutual(ca_path, cert_path, key_path, /*client=*/true));
+  return std::shared_ptr<const ClusterTls>(std::move(tls));
+}
 
 // One outbound connection: a sender thread and, while connected, a reader thread.
 struct TcpClusterTransport::Peer {
   using OnFrames = std::function<void(std::vector<std::string>)>;
 
-  Peer(std::string a, std::string hello, OnFrames on_frames, std::shared_ptr<std::atomic<uint64_t>> dropped)
-      : addr(std::move(a)), hello_(std::move(hello)), on_frames_(std::move(on_frames)), dropped_(std::move(dropped)) {
+  // `tls` null: plain TCP; else the client context, and the listener's certificate must
+  // be for `server_name`.
+  Peer(std::string a, std::string hello, OnFrames on_frames, std::shared_ptr<std::atomic<uint64_t>> dropped,
+       std::shared_ptr<TlsContext> tls, std::string server_name, std::shared_ptr<std::atomic<uint64_t>> refused)
+      : addr(std::move(a)),
+        hello_(std::move(hello)),
+        on_frames_(std::move(on_frames)),
+        dropped_(std::move(dropped)),
+        tls_(std::move(tls)),
+        server_name_(std::move(server_name)),
+        refused_(std::move(refused)) {
     sender_ = std::thread([this] { SendLoop(); });
   }
   ~Peer() {
@@ -99,6 +136,15 @@ struct TcpClusterTransport::Peer {
   void SendLoop() {
     auto backoff = kBackoffMin;
     int fd = -1;
+    // After a failed connect or handshake: the queue is dropped, then a backoff wait.
+    auto wait_backoff = [&] {
+      std::unique_lock lock(mu_);
+      dropped_->fetch_add(queue_.size());
+      queue_.clear();
+      queued_bytes_ = 0;
+      cv_.wait_for(lock, backoff, [&] { return stop_; });
+      backoff = std::min(backoff * 2, kBackoffMax);
+    };
     for (;;) {
       std::deque<std::string> batch;
       {
@@ -109,22 +155,35 @@ struct TcpClusterTransport::Peer {
       if (fd < 0) {
         fd = ConnectTo(addr);
         if (fd < 0) {
-          std::unique_lock lock(mu_);
-          dropped_->fetch_add(queue_.size());
-          queue_.clear();
-          queued_bytes_ = 0;
-          cv_.wait_for(lock, backoff, [&] { return stop_; });
-          backoff = std::min(backoff * 2, kBackoffMax);
+          wait_backoff();
           continue;
         }
-        backoff = kBackoffMin;
         {
           std::lock_guard lock(mu_);
           fd_ = fd;
           if (stop_) ::shutdown(fd, SHUT_RDWR);
         }
-        reader_ = std::thread([this, fd] { ReadLoop(fd); });
-        if (!hello_.empty() && !WriteAll(fd, EncodeFrame(hello_))) {
+        std::string early;  // Application bytes that arrived with the handshake's end.
+        if (tls_) {
+          if (Status hs = Handshake(fd, &early); !hs.ok()) {
+            bool stopping;
+            {
+              std::lock_guard lock(mu_);
+              stopping = stop_;  // The destructor cut the handshake short: not a refusal.
+            }
+            if (!stopping) {
+              refused_->fetch_add(1);
+              Note("TLS handshake with " + addr + " (" + server_name_ + ") failed: " + hs.message());
+            }
+            Disconnect(fd);
+            fd = -1;
+            wait_backoff();
+            continue;
+          }
+        }
+        backoff = kBackoffMin;
+        reader_ = std::thread([this, fd, early = std::move(early)] { ReadLoop(fd, early); });
+        if (!hello_.empty() && !Write(fd, EncodeFrame(hello_))) {
           Disconnect(fd);
           fd = -1;
           continue;
@@ -137,13 +196,60 @@ struct TcpClusterTransport::Peer {
       }
       std::string out;
       for (auto& f : batch) out += f;
-      if (!WriteAll(fd, out)) {
+      if (!Write(fd, out)) {
         dropped_->fetch_add(batch.size());
         Disconnect(fd);
         fd = -1;
       }
     }
     if (fd >= 0) Disconnect(fd);
+  }
+
+  // Runs the client side of the TLS handshake on the blocking `fd`, within
+  // kHelloTimeoutMs. On success session_ is set; `*early` gets any application bytes
+  // that came with the handshake's last flight.
+  Status Handshake(int fd, std::string* early) {
+    SetClusterSocketTimeouts(fd, kHelloTimeoutMs);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kHelloTimeoutMs);
+    auto session = std::make_unique<TlsSession>(*tls_, server_name_);
+    std::string out;
+    Status st = session->Receive("", early, &out);
+    std::vector<char> buf(1 << 14);
+    for (;;) {
+      if (!out.empty() && !WriteAll(fd, out)) return Status::Unavailable("the connection closed during the handshake");
+      out.clear();
+      if (!st.ok()) return st;
+      if (session->handshake_done()) break;
+      if (std::chrono::steady_clock::now() >= deadline)
+        return Status::Unavailable("no handshake within " + std::to_string(kHelloTimeoutMs) + " ms");
+      ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return Status::Unavailable("no handshake within " + std::to_string(kHelloTimeoutMs) + " ms");
+      if (n <= 0) return Status::Unavailable("the peer closed the connection during the handshake (not TLS?)");
+      st = session->Receive(std::string_view(buf.data(), static_cast<size_t>(n)), early, &out);
+    }
+    SetClusterSocketTimeouts(fd, 0);
+    session_ = std::move(session);
+    return Status::OK();
+  }
+
+  // Writes `plain` to the peer, encrypted under TLS. False if the connection failed.
+  bool Write(int fd, std::string_view plain) {
+    if (!session_) return WriteAll(fd, plain);
+    std::lock_guard lock(tls_mu_);
+    std::string cipher;
+    if (!session_->Send(plain, &cipher).ok()) return false;
+    return WriteAll(fd, cipher);
+  }
+
+  // Prints `what` to stderr unless it is what this peer printed last (a peer that keeps
+  // failing the same way is reported once).
+  void Note(const std::string& what) {
+    std::lock_guard lock(note_mu_);
+    if (what == last_note_) return;
+    last_note_ = what;
+    std::fprintf(stderr, "vectron cluster: %s\n", what.c_str());
   }
 
   void Disconnect(int fd) {
@@ -153,22 +259,47 @@ struct TcpClusterTransport::Peer {
       fd_ = -1;
     }
     if (reader_.joinable()) reader_.join();
+    session_.reset();  // No reader any more: the sender thread alone uses it.
     ::close(fd);
   }
 
-  void ReadLoop(int fd) {
+  void ReadLoop(int fd, const std::string& early) {
     FrameDecoder decoder(cluster::kMaxWireBytes + 64);
+    auto feed = [&](std::string_view plain) -> bool {
+      std::vector<std::string> frames;
+      if (!decoder.Feed(plain, &frames).ok()) return false;
+      if (!frames.empty()) on_frames_(std::move(frames));
+      return true;
+    };
+    if (!early.empty() && !feed(early)) {
+      ::shutdown(fd, SHUT_RDWR);
+      return;
+    }
     std::vector<char> buf(1 << 16);
     for (;;) {
       ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) return;
-      std::vector<std::string> frames;
-      if (!decoder.Feed(std::string_view(buf.data(), static_cast<size_t>(n)), &frames).ok()) {
+      std::string_view bytes(buf.data(), static_cast<size_t>(n));
+      std::string plain;
+      if (session_) {
+        std::lock_guard lock(tls_mu_);
+        std::string out;
+        Status st = session_->Receive(bytes, &plain, &out);
+        if (!out.empty()) (void)WriteAll(fd, out);
+        if (!st.ok()) {
+          // Typically the listener refusing this node's certificate (TLS 1.3 tells the
+          // client after its side of the handshake is done).
+          Note("TLS connection to " + addr + " (" + server_name_ + ") failed: " + st.message());
+          ::shutdown(fd, SHUT_RDWR);
+          return;
+        }
+        bytes = plain;
+      }
+      if (!bytes.empty() && !feed(bytes)) {
         ::shutdown(fd, SHUT_RDWR);
         return;
       }
-      if (!frames.empty()) on_frames_(std::move(frames));
     }
   }
 
@@ -183,6 +314,16 @@ struct TcpClusterTransport::Peer {
   int fd_ = -1;                    // Guarded by mu_ (for shutdown from the destructor).
   std::thread sender_;
   std::thread reader_;  // Owned by the sender thread.
+  const std::shared_ptr<TlsContext> tls_;  // Null: plain TCP.
+  const std::string server_name_;          // The certificate name the listener must have.
+  std::shared_ptr<std::atomic<uint64_t>> refused_;
+  // The connection's TLS state: set and reset by the sender thread while no reader runs;
+  // while one does, used under tls_mu_ (a record is encrypted and written, or decrypted
+  // and its reply written, in one step, so records reach the socket in order).
+  std::unique_ptr<TlsSession> session_;
+  std::mutex tls_mu_;
+  std::mutex note_mu_;
+  std::string last_note_;  // Guarded by note_mu_.
 };
 
 // One inbound connection (loop thread).
@@ -222,7 +363,13 @@ struct TcpClusterTransport::Inbound final : ConnectionHandler {
       conn.Close();
       return;
     }
-    for (const std::string& f : frames) transport.OnFrame(f, this);
+    for (const std::string& f : frames) {
+      if (!transport.OnFrame(f, this, nullptr)) {
+        ++transport.refused_;
+        conn.Close();
+        return;
+      }
+    }
   }
   void Refuse() {
     ++transport.refused_;
@@ -242,20 +389,23 @@ struct TcpClusterTransport::Inbound final : ConnectionHandler {
   Connection& conn;
   FrameDecoder decoder;
   std::vector<NodeId> senders;
+  std::optional<NodeId> certified;  // Under TLS: the sender this connection's certificate is for.
   bool member = false;  // The right hello arrived (or none is required).
   std::string pre;      // Bytes before the hello is complete.
   uint64_t opened_ms = 0;  // Loop time of the first tick.
 };
 
 TcpClusterTransport::TcpClusterTransport(EventLoop& loop, NodeId self, Resolver resolve, Deliver deliver,
-                                         std::string secret)
+                                         std::string secret, std::shared_ptr<const ClusterTls> tls)
     : loop_(loop),
       self_(self),
       resolve_(std::move(resolve)),
       deliver_(std::move(deliver)),
       dropped_(std::make_shared<std::atomic<uint64_t>>(0)),
       alive_(std::make_shared<bool>(true)),
-      hello_(secret.empty() ? std::string() : "vectron-cluster-1 " + secret) {}
+      hello_(secret.empty() ? std::string() : "vectron-cluster-1 " + secret),
+      tls_(std::move(tls)),
+      refused_out_(std::make_shared<std::atomic<uint64_t>>(0)) {}
 
 TcpClusterTransport::~TcpClusterTransport() {
   *alive_ = false;
@@ -264,7 +414,12 @@ TcpClusterTransport::~TcpClusterTransport() {
 }
 
 Status TcpClusterTransport::Listen(const std::string& host, int port) {
-  VECTRON_ASSIGN_OR_RETURN(listener_, TcpListener::Listen(loop_, host, port, ListenOptions{}, [this](Connection& c) {
+  ListenOptions lo;
+  if (tls_) {
+    lo.tls = tls_->server;
+    lo.handshake_timeout_ms = kHelloTimeoutMs;  // Swept by the tick below, once a second.
+  }
+  VECTRON_ASSIGN_OR_RETURN(listener_, TcpListener::Listen(loop_, host, port, lo, [this](Connection& c) {
                              return std::unique_ptr<ConnectionHandler>(new Inbound(*this, c));
                            }));
   TcpListener* l = listener_.get();
@@ -275,18 +430,40 @@ Status TcpClusterTransport::Listen(const std::string& host, int port) {
   return Status::OK();
 }
 
-void TcpClusterTransport::OnFrame(const std::string& frame, Inbound* via) {
+bool TcpClusterTransport::OnFrame(const std::string& frame, Inbound* via, const NodeId* expect) {
   NodeId from;
   Envelope msg;
   if (!cluster::DecodeEnvelope(frame, &from, &msg).ok()) {
     dropped_->fetch_add(1);
-    return;
+    return true;
+  }
+  if (tls_) {
+    // The NodeId a frame claims must be the one the connection's certificate is for.
+    if (expect && from != *expect) {
+      dropped_->fetch_add(1);
+      return true;
+    }
+    if (via && via->certified != from) {
+      if (via->certified || !via->conn.TlsPeerIs(NodeCertName(from))) {
+        std::fprintf(stderr, "vectron cluster: refused %s: it speaks as %s, which its certificate is not for\n",
+                     via->conn.peer().c_str(), NodeCertName(from).c_str());
+        return false;
+      }
+      via->certified = from;
+    }
   }
   if (via) {
     inbound_[from] = via;
     if (std::find(via->senders.begin(), via->senders.end(), from) == via->senders.end()) via->senders.push_back(from);
   }
   deliver_(from, std::move(msg));
+  return true;
+}
+
+uint64_t TcpClusterTransport::refused() const {
+  uint64_t n = refused_ + refused_out_->load();
+  if (listener_) n += listener_->handshake_failures() + listener_->handshake_timeouts();
+  return n;
 }
 
 void TcpClusterTransport::Send(const NodeId& to, Envelope msg) {
@@ -300,14 +477,14 @@ void TcpClusterTransport::Send(const NodeId& to, Envelope msg) {
       std::shared_ptr<bool> alive = alive_;
       p = std::make_unique<Peer>(
           addr, hello_,
-          [this, loop, alive](std::vector<std::string> frames) {
+          [this, loop, alive, to](std::vector<std::string> frames) {
             // Reader thread: hand the frames to the loop thread.
-            loop->Post([this, alive, frames = std::move(frames)] {
+            loop->Post([this, alive, to, frames = std::move(frames)] {
               if (!*alive) return;
-              for (const std::string& f : frames) OnFrame(f, nullptr);
+              for (const std::string& f : frames) OnFrame(f, nullptr, &to);
             });
           },
-          dropped_);
+          dropped_, tls_ ? tls_->client : nullptr, NodeCertName(to), refused_out_);
     }
     p->Enqueue(std::move(frame));
     return;

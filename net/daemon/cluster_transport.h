@@ -11,11 +11,20 @@
 //
 // Membership: with a cluster secret, the first frame of every connection is a hello
 // ("vectron-cluster-1" and the secret); the listener closes a connection whose first frame
-// is anything else, before decoding any message. (The secret travels in plain text: the
-// cluster's ports are meant for loopback or a private network; there is no TLS between
-// nodes yet.)
+// is anything else, before decoding any message.
+//
+// TLS (ClusterTls): every connection, both directions, is TLS 1.3 with mutual
+// authentication by the cluster CA. Both sides present their node certificate (for
+// NodeCertName(self)) and verify the peer's against the CA alone; a caller also checks
+// that the listener's certificate is for the node it meant to call, and a listener that
+// the NodeId in a caller's frames is the one its certificate names (a worker's
+// certificate cannot speak as a PD). A connection failing any of this is closed before a
+// message is delivered, and counted in refused(). The hello, if any, then travels inside
+// TLS. Without TLS the hello travels in plain text, as does all traffic: the cluster's
+// ports then belong on loopback or a private network.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -26,11 +35,29 @@
 #include "net/cluster/transport.h"
 #include "net/io/event_loop.h"
 #include "net/io/tcp.h"
+#include "net/io/tls.h"
 
 namespace vectron::net::daemon {
 
 using cluster::Envelope;
 using cluster::NodeId;
+
+// "vectron-pd-1", "vectron-worker-2", "vectron-gateway-1": the name (CN and DNS SAN) a
+// node's cluster certificate carries.
+std::string NodeCertName(const NodeId& node);
+
+// The TLS of one node's cluster traffic: a context for its listener and one for its calls.
+struct ClusterTls {
+  std::shared_ptr<TlsContext> server;
+  std::shared_ptr<TlsContext> client;
+};
+
+// Loads a node's ClusterTls from the PEM files of the cluster CA, its certificate and its
+// key, checking that the certificate verifies against the CA and is for
+// NodeCertName(self). Errors: InvalidArgument naming the flag (--cluster-ca,
+// --cluster-cert, --cluster-key), the file and the reason.
+Result<std::shared_ptr<const ClusterTls>> LoadClusterTls(const std::string& ca_path, const std::string& cert_path,
+                                                         const std::string& key_path, const NodeId& self);
 
 class TcpClusterTransport final : public cluster::Transport {
  public:
@@ -40,8 +67,10 @@ class TcpClusterTransport final : public cluster::Transport {
   using Deliver = std::function<void(const NodeId& from, Envelope msg)>;
 
   // `loop` must outlive the transport; the transport is used on the loop thread only.
-  // `secret` empty: no hello is sent or required (any caller is accepted).
-  TcpClusterTransport(EventLoop& loop, NodeId self, Resolver resolve, Deliver deliver, std::string secret = {});
+  // `secret` empty: no hello is sent or required. `tls` null: plain TCP (any caller with
+  // the hello, or any caller at all without a secret, is accepted).
+  TcpClusterTransport(EventLoop& loop, NodeId self, Resolver resolve, Deliver deliver, std::string secret = {},
+                      std::shared_ptr<const ClusterTls> tls = nullptr);
   // Stops every peer thread and closes the listener. REQUIRES: the loop is not running.
   ~TcpClusterTransport() override;
 
@@ -54,14 +83,21 @@ class TcpClusterTransport final : public cluster::Transport {
 
   // Frames dropped so far (peer unreachable, queue full, undecodable input).
   uint64_t dropped() const;
-  // Inbound connections closed because their first frame was not the right hello.
-  uint64_t refused() const { return refused_; }
+  // Connections refused so far: inbound ones whose first frame was not the right hello
+  // (or that sent none within 5 s), whose TLS handshake failed or did not finish within
+  // 5 s, or whose frames claimed a NodeId their certificate is not for; outbound ones
+  // whose TLS handshake failed (the peer is not a node of this cluster's CA, or not the
+  // node called) or did not finish within 5 s.
+  uint64_t refused() const;
 
   struct Peer;
   struct Inbound;
 
  private:
-  void OnFrame(const std::string& frame, Inbound* via);
+  // Decodes and delivers one frame. `via`: the inbound connection it came on (null: an
+  // outbound one, whose peer's certificate was checked to be `expect`'s under TLS).
+  // Returns false if the frame's sender may not use the connection it came on.
+  bool OnFrame(const std::string& frame, Inbound* via, const NodeId* expect);
 
   EventLoop& loop_;
   NodeId self_;
@@ -73,7 +109,9 @@ class TcpClusterTransport final : public cluster::Transport {
   std::shared_ptr<std::atomic<uint64_t>> dropped_;
   std::shared_ptr<bool> alive_;  // Reader threads post only while the transport lives.
   std::string hello_;            // The expected first frame's payload ("" = none).
-  uint64_t refused_ = 0;
+  std::shared_ptr<const ClusterTls> tls_;  // Null: plain TCP.
+  uint64_t refused_ = 0;                   // Inbound, decided by the handlers.
+  std::shared_ptr<std::atomic<uint64_t>> refused_out_;  // Outbound handshakes (peer threads).
 };
 
 }  // namespace vectron::net::daemon

@@ -131,7 +131,25 @@ Result<std::unique_ptr<cluster::LmdbGroupLogStore>> OpenLogStore(const std::stri
   return store;
 }
 
+// The node's cluster TLS (null when off). Errors: those of LoadClusterTls.
+Result<std::shared_ptr<const ClusterTls>> NodeClusterTls(const ClusterTlsFiles& f, const NodeId& self) {
+  VECTRON_RETURN_IF_ERROR(f.Validate());
+  if (!f.enabled()) return std::shared_ptr<const ClusterTls>();
+  return LoadClusterTls(f.ca, f.cert, f.key, self);
+}
+
 }  // namespace
+
+Status ClusterTlsFiles::Validate() const {
+  const int given = !ca.empty() + !cert.empty() + !key.empty();
+  if (given == 0 || given == 3) return Status::OK();
+  std::string missing;
+  for (auto [flag, v] : {std::pair<const char*, const std::string*>{"--cluster-ca", &ca}, {"--cluster-cert", &cert},
+                         {"--cluster-key", &key}})
+    if (v->empty()) missing += std::string(missing.empty() ? "" : ", ") + flag;
+  return Status::InvalidArgument("cluster TLS needs --cluster-ca, --cluster-cert and --cluster-key together; missing " +
+                                 missing);
+}
 
 Result<std::string> ReadSecretFile(const std::string& path) {
   std::ifstream in(path);
@@ -173,6 +191,8 @@ Result<std::map<uint64_t, std::string>> ParseMemberList(const std::string& text)
 
 int RunPd(const PdOptions& o) {
   if (o.id == 0 || !o.peers.count(o.id)) return Fail("pd", Status::InvalidArgument("--id must be one of --peers"));
+  auto ctls = NodeClusterTls(o.cluster_tls, NodeId{NodeKind::kPd, o.id});
+  if (!ctls.ok()) return Fail("pd", ctls.status());
   EventLoop loop;
   Stepper stepper(loop, "pd");
   SteadyClock clock;
@@ -191,7 +211,7 @@ int RunPd(const PdOptions& o) {
         if (node) node->Receive(from, std::move(msg));
         stepper.Kick();
       },
-      o.secret);
+      o.secret, *ctls);
   cluster::PdNodeOptions po;
   po.id = o.id;
   po.members = Ids(o.peers);
@@ -200,7 +220,8 @@ int RunPd(const PdOptions& o) {
   if (Status s = pd.Start(); !s.ok()) return Fail("pd", s);
   node = &pd;
   if (Status s = ListenOn(transport, o.listen); !s.ok()) return Fail("pd", s);
-  std::printf("vectron pd %llu ready on %s\n", static_cast<unsigned long long>(o.id), o.listen.c_str());
+  std::printf("vectron pd %llu ready on %s%s\n", static_cast<unsigned long long>(o.id), o.listen.c_str(),
+              *ctls ? " (cluster tls)" : "");
   std::fflush(stdout);
   uint64_t last_map = 0;
   return stepper.Run(
@@ -217,6 +238,8 @@ int RunPd(const PdOptions& o) {
 int RunWorker(const WorkerOptions& o) {
   if (o.id == 0) return Fail("worker", Status::InvalidArgument("--id must be 1 or more"));
   if (o.pd.empty()) return Fail("worker", Status::InvalidArgument("--pd is required"));
+  auto ctls = NodeClusterTls(o.cluster_tls, NodeId{NodeKind::kWorker, o.id});
+  if (!ctls.ok()) return Fail("worker", ctls.status());
   EventLoop loop;
   Stepper stepper(loop, "worker");
   SteadyClock clock;
@@ -244,7 +267,7 @@ int RunWorker(const WorkerOptions& o) {
         if (node) node->Receive(from, std::move(msg));
         stepper.Kick();
       },
-      o.secret);
+      o.secret, *ctls);
   cluster::WorkerNodeOptions wo;
   wo.id = o.id;
   wo.addr = o.listen;
@@ -265,7 +288,8 @@ int RunWorker(const WorkerOptions& o) {
   if (Status s = worker.Start(); !s.ok()) return Fail("worker", s);
   node = &worker;
   if (Status s = ListenOn(transport, o.listen); !s.ok()) return Fail("worker", s);
-  std::printf("vectron worker %llu ready on %s\n", static_cast<unsigned long long>(o.id), o.listen.c_str());
+  std::printf("vectron worker %llu ready on %s%s\n", static_cast<unsigned long long>(o.id), o.listen.c_str(),
+              *ctls ? " (cluster tls)" : "");
   std::fflush(stdout);
   uint64_t last_map = 0, map_rpc = 0;
   std::vector<uint64_t> pds = Ids(o.pd);
@@ -290,6 +314,8 @@ int RunGateway(const GatewayOptions& o) {
   if (o.data_dir.empty()) return Fail("gateway", Status::InvalidArgument("--db DIR is required (the gateway's data directory)"));
   if (Status s = ValidateTlsFlags(o.tls_cert, o.tls_key, o.insecure_http); !s.ok()) return Fail("gateway", s);
   if (Status s = o.limits.Validate(); !s.ok()) return Fail("gateway", s);
+  auto ctls = NodeClusterTls(o.cluster_tls, NodeId{NodeKind::kGateway, o.id});
+  if (!ctls.ok()) return Fail("gateway", ctls.status());
   auto hp = ParseHostPort(o.http);
   if (!hp.ok()) return Fail("gateway", hp.status());
   std::optional<std::pair<std::string, int>> rpc_hp;
@@ -324,7 +350,7 @@ int RunGateway(const GatewayOptions& o) {
         if (router_ptr) router_ptr->Receive(from, std::move(msg));
         stepper.Kick();
       },
-      o.secret);
+      o.secret, *ctls);
   cluster::RouterOptions ro;
   ro.id = o.id;
   ro.pd_members = Ids(o.pd);

@@ -21,11 +21,23 @@ Result<std::map<uint64_t, std::string>> ParseMemberList(const std::string& text)
 // bytes. Errors: IOError (unreadable), InvalidArgument (too short).
 Result<std::string> ReadSecretFile(const std::string& path);
 
+// The PEM files of a node's cluster TLS (--cluster-ca, --cluster-cert, --cluster-key):
+// all three empty, TLS is off between nodes.
+struct ClusterTlsFiles {
+  std::string ca, cert, key;
+  bool enabled() const { return !ca.empty(); }
+  // InvalidArgument naming what is missing unless all three or none are given.
+  Status Validate() const;
+};
+
 // `secret` (every option struct): the cluster secret every node must present
-// (TcpClusterTransport); empty: any caller is accepted (--insecure).
+// (TcpClusterTransport); empty: no hello (--insecure, or membership by certificate
+// alone). `cluster_tls`: mutual TLS with every other node (TcpClusterTransport); off:
+// plain TCP.
 struct PdOptions {
   uint64_t id = 0;
   std::string secret;
+  ClusterTlsFiles cluster_tls;
   std::string data_dir;
   std::string listen = "127.0.0.1:7800";
   std::map<uint64_t, std::string> peers;  // Every PD, this one included.
@@ -33,6 +45,7 @@ struct PdOptions {
 struct WorkerOptions {
   uint64_t id = 0;
   std::string secret;
+  ClusterTlsFiles cluster_tls;
   std::string data_dir;
   std::string listen = "127.0.0.1:7810";
   std::map<uint64_t, std::string> pd;
@@ -41,6 +54,7 @@ struct WorkerOptions {
 };
 struct GatewayOptions {
   std::string secret;
+  ClusterTlsFiles cluster_tls;
   std::map<uint64_t, std::string> pd;
   // The gateway's own directory: its audit log (DATA/audit) and its generated TLS
   // certificate (DATA/tls). Users and keys live in the PD (docs/cluster.md, "Auth state").

@@ -141,8 +141,27 @@ Result<std::string> Scrypt(std::string_view password, std::string_view salt, uin
   return out;
 }
 
-Status WriteSelfSignedCert(const std::string& cert_path, const std::string& key_path,
-                           const std::vector<std::string>& hosts, int days) {
+namespace {
+
+// What MakeCertificate builds.
+struct CertSpecForCrypto {
+  std::vector<std::string> hosts;  // CN = the first (or "localhost"); every one a SAN unless !san.
+  bool san = true;
+  std::string organization;
+  int days = 825;
+  bool ca = false;                 // basicConstraints CA:TRUE (and keyCertSign).
+  const char* key_usage = "critical,digitalSignature";
+  const char* ext_key_usage = "serverAuth";  // nullptr: none.
+};
+
+struct X509Made {
+  std::unique_ptr<X509, X509Free> cert;
+  Pkey key;
+};
+
+// A fresh EC P-256 key and a certificate for it, signed by `issuer_key` with
+// `issuer_cert`'s subject as issuer, or self-signed when `issuer_cert` is null.
+Result<X509Made> MakeCertificate(const CertSpecForCrypto& spec, X509* issuer_cert, EVP_PKEY* issuer_key) {
   ERR_clear_error();
   PkeyCtx kctx(EVP_PKEY_CTX_new_id(EVP_PKEY_EC, nullptr));
   if (!kctx || EVP_PKEY_keygen_init(kctx.get()) != 1 ||
@@ -150,27 +169,26 @@ Status WriteSelfSignedCert(const std::string& cert_path, const std::string& key_
     return Status::Internal("EC keygen: " + OpenSslError());
   EVP_PKEY* raw = nullptr;
   if (EVP_PKEY_keygen(kctx.get(), &raw) != 1) return Status::Internal("EC keygen: " + OpenSslError());
-  Pkey key(raw);
-  std::unique_ptr<X509, X509Free> x(X509_new());
+  X509Made made{std::unique_ptr<X509, X509Free>(X509_new()), Pkey(raw)};
+  X509* x = made.cert.get();
   if (!x) return Status::Internal("X509_new: " + OpenSslError());
-  X509_set_version(x.get(), 2);
+  X509_set_version(x, 2);
   auto serial = RandomBytes(16);
   if (!serial.ok()) return serial.status();
   (*serial)[0] = static_cast<char>((*serial)[0] & 0x7f);  // Positive.
   BIGNUM* bn = BN_bin2bn(U(*serial), static_cast<int>(serial->size()), nullptr);
-  BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x.get()));
+  BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x));
   BN_free(bn);
-  X509_gmtime_adj(X509_getm_notBefore(x.get()), -3600);
-  X509_gmtime_adj(X509_getm_notAfter(x.get()), static_cast<long>(days) * 86400);
-  X509_set_pubkey(x.get(), key.get());
-  X509_NAME* name = X509_get_subject_name(x.get());
-  std::string cn = hosts.empty() ? "localhost" : hosts.front();
-  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("Vectron (self-signed)"),
-                             -1, -1, 0);
+  X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+  X509_gmtime_adj(X509_getm_notAfter(x), static_cast<long>(spec.days) * 86400);
+  X509_set_pubkey(x, made.key.get());
+  X509_NAME* name = X509_get_subject_name(x);
+  std::string cn = spec.hosts.empty() ? "localhost" : spec.hosts.front();
+  X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, U(spec.organization), -1, -1, 0);
   X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, U(cn), -1, -1, 0);
-  X509_set_issuer_name(x.get(), name);
+  X509_set_issuer_name(x, issuer_cert ? X509_get_subject_name(issuer_cert) : name);
   std::string san;
-  for (const auto& h : hosts) {
+  for (const auto& h : spec.san ? spec.hosts : std::vector<std::string>{}) {
     unsigned char buf[16];
     bool ip = inet_pton(AF_INET, h.c_str(), buf) == 1 || inet_pton(AF_INET6, h.c_str(), buf) == 1;
     if (!san.empty()) san += ",";
@@ -178,36 +196,102 @@ Status WriteSelfSignedCert(const std::string& cert_path, const std::string& key_
   }
   X509V3_CTX v3;
   X509V3_set_ctx_nodb(&v3);
-  X509V3_set_ctx(&v3, x.get(), x.get(), nullptr, nullptr, 0);
+  X509V3_set_ctx(&v3, issuer_cert ? issuer_cert : x, x, nullptr, nullptr, 0);
   auto add_ext = [&](int nid, const std::string& value) -> bool {
     std::unique_ptr<X509_EXTENSION, ExtFree> ext(X509V3_EXT_conf_nid(nullptr, &v3, nid, value.c_str()));
-    return ext && X509_add_ext(x.get(), ext.get(), -1) == 1;
+    return ext && X509_add_ext(x, ext.get(), -1) == 1;
   };
-  if ((!san.empty() && !add_ext(NID_subject_alt_name, san)) || !add_ext(NID_basic_constraints, "critical,CA:TRUE") ||
-      !add_ext(NID_key_usage, "critical,digitalSignature,keyCertSign") ||
-      !add_ext(NID_ext_key_usage, "serverAuth"))
+  if ((!san.empty() && !add_ext(NID_subject_alt_name, san)) ||
+      !add_ext(NID_basic_constraints, spec.ca ? "critical,CA:TRUE" : "critical,CA:FALSE") ||
+      !add_ext(NID_key_usage, spec.key_usage) || (spec.ext_key_usage && !add_ext(NID_ext_key_usage, spec.ext_key_usage)))
     return Status::Internal("certificate extensions: " + OpenSslError());
-  if (X509_sign(x.get(), key.get(), EVP_sha256()) == 0) return Status::Internal("X509_sign: " + OpenSslError());
+  if (X509_sign(x, issuer_key ? issuer_key : made.key.get(), EVP_sha256()) == 0)
+    return Status::Internal("X509_sign: " + OpenSslError());
+  return made;
+}
 
-  // The key first, created 0600 so it is never readable by others, even briefly.
+// Writes `made`'s key (created mode 0600, so it is never readable by others, even
+// briefly) and then its certificate, as PEM, each fsynced.
+Status WriteKeyAndCertPem(const X509Made& made, const std::string& cert_path, const std::string& key_path) {
   int fd = ::open(key_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return Status::IOError(key_path + ": " + std::strerror(errno));
+  if (::fchmod(fd, 0600) != 0) {  // An existing file keeps its mode through O_TRUNC.
+    ::close(fd);
+    return Status::IOError(key_path + ": " + std::strerror(errno));
+  }
   FILE* kf = fdopen(fd, "w");
   if (!kf) {
     ::close(fd);
     return Status::IOError(key_path + ": " + std::strerror(errno));
   }
-  bool ok = PEM_write_PrivateKey(kf, key.get(), nullptr, nullptr, 0, nullptr, nullptr) == 1;
+  bool ok = PEM_write_PrivateKey(kf, made.key.get(), nullptr, nullptr, 0, nullptr, nullptr) == 1;
   ok = (std::fflush(kf) == 0) && ok && fsync(fileno(kf)) == 0;
   ok = (std::fclose(kf) == 0) && ok;
   if (!ok) return Status::IOError(key_path + ": could not write the private key");
   FILE* cf = std::fopen(cert_path.c_str(), "w");
   if (!cf) return Status::IOError(cert_path + ": " + std::strerror(errno));
-  ok = PEM_write_X509(cf, x.get()) == 1;
+  ok = PEM_write_X509(cf, made.cert.get()) == 1;
   ok = (std::fflush(cf) == 0) && ok && fsync(fileno(cf)) == 0;
   ok = (std::fclose(cf) == 0) && ok;
   if (!ok) return Status::IOError(cert_path + ": could not write the certificate");
   return Status::OK();
+}
+
+}  // namespace
+
+Status WriteSelfSignedCert(const std::string& cert_path, const std::string& key_path,
+                           const std::vector<std::string>& hosts, int days) {
+  CertSpecForCrypto spec;
+  spec.hosts = hosts;
+  spec.organization = "Vectron (self-signed)";
+  spec.days = days;
+  spec.ca = true;  // Its own CA: clients trust it with --cacert.
+  spec.key_usage = "critical,digitalSignature,keyCertSign";
+  VECTRON_ASSIGN_OR_RETURN(X509Made made, MakeCertificate(spec, nullptr, nullptr));
+  return WriteKeyAndCertPem(made, cert_path, key_path);
+}
+
+Status WriteCaCert(const std::string& cert_path, const std::string& key_path, const std::string& name, int days) {
+  CertSpecForCrypto spec;
+  spec.hosts = {name};
+  spec.organization = "Vectron cluster CA";
+  spec.san = false;  // A CA names no host.
+  spec.days = days;
+  spec.ca = true;
+  spec.key_usage = "critical,keyCertSign,cRLSign";
+  spec.ext_key_usage = nullptr;
+  VECTRON_ASSIGN_OR_RETURN(X509Made made, MakeCertificate(spec, nullptr, nullptr));
+  return WriteKeyAndCertPem(made, cert_path, key_path);
+}
+
+Status IssueCert(const std::string& ca_cert_path, const std::string& ca_key_path, const std::string& cert_path,
+                 const std::string& key_path, const std::string& name, int days) {
+  ERR_clear_error();
+  std::unique_ptr<X509, X509Free> ca;
+  Pkey ca_key;
+  if (FILE* f = std::fopen(ca_cert_path.c_str(), "r")) {
+    ca.reset(PEM_read_X509(f, nullptr, nullptr, nullptr));
+    std::fclose(f);
+    if (!ca) return Status::InvalidArgument("CA certificate " + ca_cert_path + ": " + OpenSslError());
+  } else {
+    return Status::InvalidArgument("CA certificate " + ca_cert_path + ": " + std::strerror(errno));
+  }
+  if (FILE* f = std::fopen(ca_key_path.c_str(), "r")) {
+    ca_key.reset(PEM_read_PrivateKey(f, nullptr, nullptr, nullptr));
+    std::fclose(f);
+    if (!ca_key) return Status::InvalidArgument("CA key " + ca_key_path + ": " + OpenSslError());
+  } else {
+    return Status::InvalidArgument("CA key " + ca_key_path + ": " + std::strerror(errno));
+  }
+  if (X509_check_private_key(ca.get(), ca_key.get()) != 1)
+    return Status::InvalidArgument("CA key " + ca_key_path + " does not match " + ca_cert_path + ": " + OpenSslError());
+  CertSpecForCrypto spec;
+  spec.hosts = {name};
+  spec.organization = "Vectron cluster";
+  spec.days = days;
+  spec.ext_key_usage = "serverAuth,clientAuth";
+  VECTRON_ASSIGN_OR_RETURN(X509Made made, MakeCertificate(spec, ca.get(), ca_key.get()));
+  return WriteKeyAndCertPem(made, cert_path, key_path);
 }
 
 }  // namespace vectron::net::crypto

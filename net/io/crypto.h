@@ -1,6 +1,7 @@
 // The cryptographic primitives auth needs, over OpenSSL (net/io is the only code that
 // includes openssl/*): random bytes, HMAC-SHA256, Ed25519, scrypt, constant-time
-// comparison, and a self-signed certificate for development TLS. Thread-safe.
+// comparison, a self-signed certificate for development TLS, and a cluster CA with the
+// certificates it issues. Thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -47,5 +48,17 @@ Result<std::string> Scrypt(std::string_view password, std::string_view salt, uin
 // The key file is created mode 0600. Errors: IOError naming the file, Internal.
 Status WriteSelfSignedCert(const std::string& cert_path, const std::string& key_path,
                            const std::vector<std::string>& hosts, int days);
+
+// Writes a certificate authority for a cluster's node certificates: self-signed, EC
+// P-256, CA:TRUE, CN `name`, valid `days`, and its key (mode 0600) as PEM files.
+// Errors: IOError naming the file, Internal.
+Status WriteCaCert(const std::string& cert_path, const std::string& key_path, const std::string& name, int days);
+
+// Writes a certificate for `name` (its CN and DNS SAN) signed by the CA in
+// `ca_cert_path`/`ca_key_path`, for TLS both as server and client, and its fresh key
+// (mode 0600). Errors: InvalidArgument naming a CA file that does not load or a key that
+// does not match, IOError naming the file written, Internal.
+Status IssueCert(const std::string& ca_cert_path, const std::string& ca_key_path, const std::string& cert_path,
+                 const std::string& key_path, const std::string& name, int days);
 
 }  // namespace vectron::net::crypto

@@ -126,9 +126,12 @@ struct TcpListener::Conn final : public Connection {
   size_t pending_write_bytes() const override { return pending; }
   const std::string& peer() const override { return peer_name; }
   uint64_t id() const override { return conn_id; }
+  bool TlsPeerIs(const std::string& name) const override { return tls && tls->PeerCertificateIsFor(name); }
 
   void OnRead(ssize_t n, const char* data) {
     if (closing || closed) return;
+    // A TLS peer that leaves before the handshake is done failed it (a truncated one).
+    if (n < 0 && tls && !tls->handshake_done()) ++owner->handshake_failures_;
     if (n == UV_EOF) {
       handler->OnEof(*this);
       return;
@@ -144,6 +147,7 @@ struct TcpListener::Conn final : public Connection {
       Status s = tls->Receive(bytes, &plain, &out);
       if (!out.empty()) RawWrite(std::move(out));
       if (!s.ok()) {
+        if (!tls->handshake_done()) ++owner->handshake_failures_;
         Close();
         return;
       }

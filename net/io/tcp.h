@@ -33,6 +33,10 @@ class Connection {
   // "127.0.0.1:54321".
   virtual const std::string& peer() const = 0;
   virtual uint64_t id() const = 0;  // Unique in the process.
+  // Under TLS, once the handshake is done: whether the peer presented a certificate that
+  // passed verification and is for `name` (see TlsSession::PeerCertificateIsFor). False
+  // on plain TCP.
+  virtual bool TlsPeerIs(const std::string& /*name*/) const { return false; }
 };
 
 // Protocol side of one connection. Called on the loop thread.
@@ -92,6 +96,10 @@ class TcpListener {
   void Tick(uint64_t now_ms);
   // Connections closed for taking too long over the TLS handshake, since start.
   uint64_t handshake_timeouts() const { return handshake_timeouts_; }
+  // Connections closed because their TLS handshake failed (not TLS, a bad or missing
+  // certificate where one is required, a protocol error, the peer left during it), since
+  // start.
+  uint64_t handshake_failures() const { return handshake_failures_; }
 
   struct Conn;
 
@@ -104,6 +112,7 @@ class TcpListener {
   ListenOptions options_;
   Factory factory_;
   uint64_t handshake_timeouts_ = 0;
+  uint64_t handshake_failures_ = 0;
   void* server_ = nullptr;  // uv_tcp_t*, freed in its close callback.
   std::unordered_map<uint64_t, Conn*> conns_;
 };

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <openssl/bio.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -58,6 +59,70 @@ Result<std::shared_ptr<TlsContext>> TlsContext::LoadClient(const TlsClientOption
   } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
     return Status::InvalidArgument("OpenSSL default trust store: " + OpenSslError());
   }
+  return holder;
+}
+
+Result<std::shared_ptr<TlsContext>> TlsContext::LoadMutual(const std::string& ca_path, const std::string& cert_path,
+                                                           const std::string& key_path, bool client,
+                                                           const std::string& own_name) {
+  ERR_clear_error();
+  SSL_CTX* ctx = SSL_CTX_new(client ? TLS_client_method() : TLS_server_method());
+  if (!ctx) return Status::Internal("SSL_CTX_new: " + OpenSslError());
+  std::shared_ptr<TlsContext> holder(new TlsContext(ctx, client, /*verify=*/true));
+  auto unreadable = [](const std::string& path) -> std::string {
+    if (::access(path.c_str(), R_OK) == 0) return "";
+    return std::strerror(errno);
+  };
+  for (auto [flag, path] : {std::pair<const char*, const std::string*>{"--cluster-ca", &ca_path},
+                            {"--cluster-cert", &cert_path}, {"--cluster-key", &key_path}}) {
+    if (std::string why = unreadable(*path); !why.empty())
+      return Status::InvalidArgument(std::string(flag) + " " + *path + ": " + why);
+  }
+  SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
+  SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_ENABLE_PARTIAL_WRITE);
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+  if (!client) SSL_CTX_set_num_tickets(ctx, 0);  // Connections are long-lived; no resumption.
+  if (SSL_CTX_use_certificate_chain_file(ctx, cert_path.c_str()) != 1)
+    return Status::InvalidArgument("--cluster-cert " + cert_path + ": " + OpenSslError());
+  if (SSL_CTX_use_PrivateKey_file(ctx, key_path.c_str(), SSL_FILETYPE_PEM) != 1) {
+    std::string why = OpenSslError();
+    // A key that loads on its own is the wrong one for the certificate.
+    std::unique_ptr<BIO, int (*)(BIO*)> bio(BIO_new_file(key_path.c_str(), "r"), BIO_free);
+    EVP_PKEY* alone = bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr) : nullptr;
+    ERR_clear_error();
+    if (alone) {
+      EVP_PKEY_free(alone);
+      return Status::InvalidArgument("--cluster-key " + key_path + " does not match --cluster-cert " + cert_path);
+    }
+    return Status::InvalidArgument("--cluster-key " + key_path + ": " + why);
+  }
+  if (SSL_CTX_check_private_key(ctx) != 1)
+    return Status::InvalidArgument("--cluster-key " + key_path + " does not match --cluster-cert " + cert_path + ": " +
+                                   OpenSslError());
+  if (SSL_CTX_load_verify_locations(ctx, ca_path.c_str(), nullptr) != 1)
+    return Status::InvalidArgument("--cluster-ca " + ca_path + ": " + OpenSslError());
+  // This node's own certificate must verify against the CA, as its peers will check it.
+  X509* own = SSL_CTX_get0_certificate(ctx);
+  STACK_OF(X509)* chain = nullptr;
+  SSL_CTX_get0_chain_certs(ctx, &chain);
+  std::unique_ptr<X509_STORE_CTX, void (*)(X509_STORE_CTX*)> vctx(X509_STORE_CTX_new(), X509_STORE_CTX_free);
+  if (!vctx || X509_STORE_CTX_init(vctx.get(), SSL_CTX_get_cert_store(ctx), own, chain) != 1)
+    return Status::Internal("X509_STORE_CTX: " + OpenSslError());
+  if (X509_verify_cert(vctx.get()) != 1)
+    return Status::InvalidArgument(
+        "--cluster-cert " + cert_path + " does not verify against --cluster-ca " + ca_path + ": " +
+        X509_verify_cert_error_string(X509_STORE_CTX_get_error(vctx.get())));
+  if (!own_name.empty() &&
+      X509_check_host(own, own_name.c_str(), own_name.size(), X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, nullptr) != 1) {
+    char cn[256] = "";
+    X509_NAME_get_text_by_NID(X509_get_subject_name(own), NID_commonName, cn, sizeof(cn));
+    return Status::InvalidArgument("--cluster-cert " + cert_path + " is for \"" + cn + "\", not for this node (\"" +
+                                   own_name + "\")");
+  }
+  ERR_clear_error();
+  // Servers ask for and require a client certificate; clients check the server's (and
+  // its name, per session: TlsSession's server_name).
+  SSL_CTX_set_verify(ctx, client ? SSL_VERIFY_PEER : SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
   return holder;
 }
 
@@ -117,6 +182,13 @@ TlsSession::TlsSession(const TlsContext& ctx, const std::string& server_name) {
 }
 
 TlsSession::~TlsSession() { SSL_free(S(ssl_)); }
+
+bool TlsSession::PeerCertificateIsFor(const std::string& name) const {
+  if (!handshake_done_ || name.empty()) return false;
+  X509* peer = SSL_get0_peer_certificate(S(ssl_));
+  if (!peer || SSL_get_verify_result(S(ssl_)) != X509_V_OK) return false;
+  return X509_check_host(peer, name.c_str(), name.size(), X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS, nullptr) == 1;
+}
 
 Status TlsSession::Flush(std::string* out) {
   char buf[16384];

@@ -34,6 +34,16 @@ class TlsContext {
   static Result<std::shared_ptr<TlsContext>> Load(const std::string& cert_path, const std::string& key_path);
   // Client side. Errors: InvalidArgument naming the CA file and OpenSSL's reason.
   static Result<std::shared_ptr<TlsContext>> LoadClient(const TlsClientOptions& options);
+  // Mutual TLS between cluster nodes (TcpClusterTransport), server or client side:
+  // TLS 1.3 only, this node's certificate chain and key (PEM) presented, the peer's
+  // certificate required and verified against the CAs in `ca_path` only (not the system
+  // trust store). `own_name` non-empty: the certificate must be for that name (DNS SAN
+  // or CN). Errors: InvalidArgument naming the flag (--cluster-ca/-cert/-key), the file
+  // and the reason: missing or unreadable, not PEM, the key does not match the
+  // certificate, the certificate is not signed by the CA or is not for `own_name`.
+  static Result<std::shared_ptr<TlsContext>> LoadMutual(const std::string& ca_path, const std::string& cert_path,
+                                                        const std::string& key_path, bool client,
+                                                        const std::string& own_name = {});
   ~TlsContext();
   void* raw() const { return ctx_; }  // SSL_CTX*
   bool client() const { return client_; }
@@ -82,6 +92,10 @@ class TlsSession {
   // Encrypts `plain` (buffered until the handshake completes) into `*out`.
   Status Send(std::string_view plain, std::string* out);
   bool handshake_done() const { return handshake_done_; }
+  // True once the handshake is done if the peer presented a certificate that passed
+  // verification and is for `name` (a DNS SAN, or the CN if it has none). False without
+  // a peer certificate (a server context that does not ask for one).
+  bool PeerCertificateIsFor(const std::string& name) const;
 
  private:
   Status Flush(std::string* out);

@@ -95,9 +95,12 @@ def http_call(host, port, method, path, body=None, token=None, timeout=60):
 
 class Cluster:
     """3 PDs, 3 workers and `gateways` gateways (plain HTTP on loopback, auth on: the
-    admin is created with ADMIN_PASSWORD, and call() sends the admin's login token)."""
+    admin is created with ADMIN_PASSWORD, and call() sends the admin's login token).
+    Between the nodes: the cluster secret and, unless `cluster_tls` is false, mutual TLS
+    with certificates from `vectron cluster issue-cert`."""
 
-    def __init__(self, tmp_path, gateway_args=(), gateways=1):
+    def __init__(self, tmp_path, gateway_args=(), gateways=1, cluster_tls=True):
+        self.tmp_path, self.cluster_tls = tmp_path, cluster_tls
         ports = free_ports(6)
         self.ports = ports
         pd_list = ",".join(f"{i + 1}=127.0.0.1:{ports[i]}" for i in range(3))
@@ -107,15 +110,17 @@ class Cluster:
         self.pd_list, self.sec = pd_list, sec
         self.nodes = []
         self.pds = [Node(tmp_path, f"pd{i + 1}", [BIN, "pd", "--id", str(i + 1), "--db", str(tmp_path / f"pd{i + 1}"),
-                                                   "--listen", f"127.0.0.1:{ports[i]}", "--peers", pd_list, *sec])
+                                                   "--listen", f"127.0.0.1:{ports[i]}", "--peers", pd_list, *sec,
+                                                   *self.tls(f"pd-{i + 1}")])
                     for i in range(3)]
         self.workers = [Node(tmp_path, f"w{i + 1}", [BIN, "worker", "--id", str(i + 1), "--db", str(tmp_path / f"w{i + 1}"),
                                                       "--listen", f"127.0.0.1:{ports[3 + i]}", "--pd", pd_list,
-                                                      "--map-size-bytes", str(64 << 20), *sec])
+                                                      "--map-size-bytes", str(64 << 20), *sec,
+                                                      *self.tls(f"worker-{i + 1}")])
                         for i in range(3)]
         self.gateways = [Node(tmp_path, f"gw{i + 1}", [BIN, "gateway", "--id", str(i + 1), "--db", str(tmp_path / f"gw{i + 1}"),
                                                         "--pd", pd_list, "--http", "127.0.0.1:0", "--insecure-http", *sec,
-                                                        *gateway_args], env=gateway_env())
+                                                        *self.tls(f"gateway-{i + 1}"), *gateway_args], env=gateway_env())
                          for i in range(gateways)]
         self.gateway = self.gateways[0]
         self.nodes = self.pds + self.workers + self.gateways
@@ -136,10 +141,23 @@ class Cluster:
         """Starts one more gateway (plain HTTP) with `args`; stopped with the cluster."""
         g = Node(tmp_path, f"gw{gid}", [BIN, "gateway", "--id", str(gid), "--db", str(tmp_path / f"gw{gid}"),
                                         "--pd", self.pd_list, "--http", "127.0.0.1:0", "--insecure-http", *self.sec,
-                                        *args], env=gateway_env())
+                                        *self.tls(f"gateway-{gid}"), *args], env=gateway_env())
         self.nodes.append(g)
         self.wait_for(f"gw{gid} ready", lambda: http_call(g.host, g.port, "GET", "/readyz")[0] == 200)
         return g
+
+    def tls(self, node):
+        """The --cluster-ca/-cert/-key flags of `node` ("worker-1"), its certificate issued
+        now if not yet; none without cluster TLS."""
+        if not self.cluster_tls:
+            return []
+        tdir = self.tmp_path / "cluster-tls"
+        if not (tdir / f"{node}.pem").exists():
+            r = subprocess.run([BIN, "cluster", "issue-cert", "--dir", str(self.tmp_path), "--node", node],
+                               capture_output=True, text=True, timeout=60)
+            assert r.returncode == 0, r.stdout + r.stderr
+        return ["--cluster-ca", str(tdir / "ca.pem"), "--cluster-cert", str(tdir / f"{node}.pem"),
+                "--cluster-key", str(tdir / f"{node}-key.pem")]
 
     def call(self, method, path, body=None, timeout=60, token=True, gateway=0):
         g = self.gateways[gateway]
@@ -352,14 +370,24 @@ def test_daemons_refuse_bad_flags(tmp_path):
     assert r.returncode != 0 and "shorter than 16" in r.stderr
 
 
-def test_cluster_ports_refuse_callers_without_the_secret(cluster, tmp_path):
+@pytest.mark.parametrize("cluster_tls", [False, True])
+def test_cluster_ports_refuse_callers_without_the_secret(tmp_path, cluster_tls):
     # A gateway with the wrong secret never gets a map: the PDs close its connections
-    # before reading a message.
+    # before reading a message (under TLS too, with a valid certificate).
+    cluster = Cluster(tmp_path, cluster_tls=cluster_tls)
+    try:
+        check_ports_refuse_callers_without_the_secret(cluster, tmp_path)
+    finally:
+        cluster.stop()
+
+
+def check_ports_refuse_callers_without_the_secret(cluster, tmp_path):
     wrong = tmp_path / "wrong"
     wrong.write_text("not-the-cluster-secret")
     pd_list = ",".join(f"{i + 1}=127.0.0.1:{cluster.ports[i]}" for i in range(3))
     gw = Node(tmp_path, "gw-wrong", [BIN, "gateway", "--pd", pd_list, "--http", "127.0.0.1:0", "--secret-file", str(wrong),
-                                      "--deadline-ms", "1500", "--db", str(tmp_path / "gw-wrong"), "--insecure-http"])
+                                      "--deadline-ms", "1500", "--db", str(tmp_path / "gw-wrong"), "--insecure-http",
+                                      "--id", "7", *cluster.tls("gateway-7")])
     try:
         c = http.client.HTTPConnection(gw.host, gw.port, timeout=30)
         c.request("GET", "/readyz")
@@ -372,11 +400,12 @@ def test_cluster_ports_refuse_callers_without_the_secret(cluster, tmp_path):
     finally:
         gw.stop()
     # A raw connection that sends a cluster message without the hello is closed.
+    # (Under TLS it is not TLS: at most an alert comes back.)
     s = socket.create_connection(("127.0.0.1", cluster.ports[0]), timeout=10)
     s.sendall(struct.pack("<I", 5) + b"hello")
-    assert s.recv(100) == b""
+    assert closed_without_reply(s)
     s.close()
-    # So is one that says nothing (after the hello timeout, 5 s).
+    # So is one that says nothing (after the hello or handshake timeout, 5 s).
     s = socket.create_connection(("127.0.0.1", cluster.ports[3]), timeout=20)
     assert s.recv(100) == b""
     s.close()
@@ -396,6 +425,88 @@ def test_gateway_refuses_bad_input_and_unknown_routes(cluster):
     # The feedback routes are served (an unknown collection is a 404, as on serve).
     st, body = cluster.call("GET", "/v1/collections/x/feedback?point_id=a")
     assert st == 404 and "does not exist" in body["error"]["message"], body
+
+
+def closed_without_reply(sock):
+    """Reads until the peer closes `sock`; True if it sent nothing but (at most) a TLS alert."""
+    got = b""
+    try:
+        while True:
+            b = sock.recv(4096)
+            if not b:
+                break
+            got += b
+    except (ConnectionError, ssl.SSLError):
+        pass
+    return got == b"" or got[0] == 0x15
+
+
+def check_cluster_tls(d, info, token):
+    """Between the nodes of `cluster up`, mutual TLS under the cluster CA in DIR/cluster-tls."""
+    tdir = d / "cluster-tls"
+    assert tdir.stat().st_mode & 0o777 == 0o700
+    for key in ("ca-key.pem", "pd-1-key.pem", "worker-1-key.pem", "gateway-1-key.pem"):
+        assert (tdir / key).stat().st_mode & 0o777 == 0o600, key
+    w = info["workers"][0]
+    assert w["argv"][w["argv"].index("--cluster-cert") + 1] == str(tdir / "worker-1.pem"), w["argv"]
+    whost, wport = w["addr"].split(":")
+    # Plain TCP, even with the right secret's hello and a message after it: no reply, closed.
+    hello = b"vectron-cluster-1 " + (d / "cluster.secret").read_bytes()
+    s = socket.create_connection((whost, int(wport)), timeout=20)
+    s.sendall(struct.pack("<I", len(hello)) + hello + struct.pack("<I", 5) + b"hello")
+    assert closed_without_reply(s)
+    s.close()
+    # TLS that trusts the cluster CA but presents no certificate: the same.
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(str(tdir / "ca.pem"))
+    raw = socket.create_connection((whost, int(wport)), timeout=20)
+    try:
+        s = ctx.wrap_socket(raw, server_hostname="vectron-worker-1")
+        s.sendall(struct.pack("<I", len(hello)) + hello)
+        assert closed_without_reply(s)
+    except (ConnectionError, ssl.SSLError):
+        pass  # Refused during the handshake.
+    finally:
+        raw.close()
+    # A node started by hand with a certificate from `cluster issue-cert` joins.
+    r = subprocess.run([BIN, "cluster", "issue-cert", "--dir", str(d), "--node", "worker-3"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0 and "--cluster-cert " + str(tdir / "worker-3.pem") in r.stdout, r.stdout + r.stderr
+    assert (tdir / "worker-3-key.pem").stat().st_mode & 0o777 == 0o600
+    r = subprocess.run([BIN, "cluster", "issue-cert", "--dir", str(d), "--node", "worker-3"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 1 and "exists" in r.stderr and "--force" in r.stderr, r.stderr
+    r = subprocess.run([BIN, "cluster", "issue-cert", "--dir", str(d), "--node", "router-1"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 1 and "worker-<id>" in r.stderr, r.stderr
+    pd_list = ",".join(f"{p['id']}={p['addr']}" for p in info["pd"])
+    tls = ["--cluster-ca", str(tdir / "ca.pem"), "--cluster-cert", str(tdir / "worker-3.pem"),
+           "--cluster-key", str(tdir / "worker-3-key.pem")]
+    # Bad certificate flags stop the node at once, naming the problem.
+    base = [BIN, "worker", "--id", "5", "--db", str(d / "worker5-hand"), "--listen", "127.0.0.1:0", "--pd", pd_list]
+    r = subprocess.run([*base, *tls], capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and 'is for "vectron-worker-3", not for this node ("vectron-worker-5")' in r.stderr, r.stderr
+    r = subprocess.run([*base, *tls[:2]], capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and "missing --cluster-cert, --cluster-key" in r.stderr, r.stderr
+    r = subprocess.run([*base, *tls, "--insecure"], capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and "--insecure contradicts" in r.stderr, r.stderr
+    r = subprocess.run([*base[:3], "3", *base[4:], *tls[:3], str(tdir / "worker-1.pem"), *tls[4:]], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode != 0 and "does not match" in r.stderr, r.stderr
+    worker = Node(d, "worker3-hand", [BIN, "worker", "--id", "3", "--db", str(d / "worker3-hand"), "--listen",
+                                      f"127.0.0.1:{free_ports(1)[0]}", "--pd", pd_list, *tls,
+                                      "--secret-file", str(d / "cluster.secret")])
+    try:
+        deadline = time.time() + 60
+        while True:
+            st = subprocess.run([BIN, "cluster", "status", "--dir", str(d), "--token", token], capture_output=True,
+                                text=True, timeout=60)
+            if st.returncode == 0 and st.stdout.count("alive") == 3:
+                break
+            assert time.time() < deadline, st.stdout + st.stderr
+            time.sleep(0.2)
+    finally:
+        worker.stop()
 
 
 def test_cluster_up_starts_serves_and_stops(tmp_path):
@@ -458,6 +569,7 @@ def test_cluster_up_starts_serves_and_stops(tmp_path):
         st = subprocess.run([BIN, "cluster", "status", "--dir", str(d), "--token", token], capture_output=True, text=True,
                             timeout=60)
         assert st.returncode == 0 and st.stdout.count("alive") == 2 and "t shard 0" in st.stdout, st.stdout + st.stderr
+        check_cluster_tls(d, info, token)
     finally:
         up.send_signal(signal.SIGINT)
         up.wait(timeout=60)
@@ -468,6 +580,7 @@ def test_cluster_up_starts_serves_and_stops(tmp_path):
     # A restart on the same directory keeps the cluster secret (nodes started by hand with
     # it stay members), the users and the data.
     secret = (d / "cluster.secret").read_text()
+    ca = (d / "cluster-tls" / "ca.pem").read_text()
     assert len(secret) == 64 and (d / "cluster.secret").stat().st_mode & 0o777 == 0o600
     up = subprocess.Popen([BIN, "cluster", "up", "--dir", str(d), "--workers", "2"], stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True, env=gateway_env(None))
@@ -475,6 +588,7 @@ def test_cluster_up_starts_serves_and_stops(tmp_path):
         line = up.stdout.readline()
         assert line.startswith("cluster ready"), (line, up.stderr.read() if up.poll() is not None else "")
         assert (d / "cluster.secret").read_text() == secret
+        assert (d / "cluster-tls" / "ca.pem").read_text() == ca  # And the cluster CA.
         info = json.loads((d / "cluster.json").read_text())
         g = info["gateways"][0]
         host, port = g["http"].split(":")

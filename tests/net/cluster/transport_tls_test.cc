@@ -1,0 +1,436 @@
+// TcpClusterTransport with mutual TLS (docs/cluster.md, "Membership"): real sockets on
+// 127.0.0.1, certificates made in a temp dir by the test (crypto::WriteCaCert/IssueCert).
+#include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <functional>
+#include <future>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "net/cluster/wire.h"
+#include "net/daemon/cluster_transport.h"
+#include "net/io/blocking_socket.h"
+#include "net/io/crypto.h"
+#include "net/rpc/frame.h"
+#include "tests/net/temp_dir.h"
+
+namespace vectron::net::daemon {
+namespace {
+
+using cluster::NodeKind;
+using testing::ScopedTempDir;
+
+constexpr char kSecret[] = "0123456789abcdef-test-secret";
+
+// A CA and certificates it issued, in a temp dir.
+struct TestPki {
+  explicit TestPki(const std::string& dir, const std::string& ca_name = "ca") : dir(dir), ca_name(ca_name) {
+    REQUIRE(crypto::WriteCaCert(Ca(), dir + "/" + ca_name + "-key.pem", "test " + ca_name, 2).ok());
+  }
+  std::string Ca() const { return dir + "/" + ca_name + ".pem"; }
+  // Issues a certificate for `name` (if not yet) and returns the {cert, key} paths.
+  std::pair<std::string, std::string> Issue(const std::string& name) {
+    std::string cert = dir + "/" + ca_name + "-" + name + ".pem", key = dir + "/" + ca_name + "-" + name + "-key.pem";
+    if (!std::filesystem::exists(cert))
+      REQUIRE(crypto::IssueCert(Ca(), dir + "/" + ca_name + "-key.pem", cert, key, name, 2).ok());
+    return {cert, key};
+  }
+  // The ClusterTls of `self`, with its own certificate.
+  std::shared_ptr<const ClusterTls> For(const NodeId& self) {
+    auto [cert, key] = Issue(NodeCertName(self));
+    auto t = LoadClusterTls(Ca(), cert, key, self);
+    REQUIRE_MESSAGE(t.ok(), t.status().ToString());
+    return *t;
+  }
+  // A ClusterTls presenting `name`'s certificate whatever node uses it (an impostor).
+  std::shared_ptr<const ClusterTls> WithCertOf(const std::string& name) {
+    auto [cert, key] = Issue(name);
+    auto t = std::make_shared<ClusterTls>();
+    auto s = TlsContext::LoadMutual(Ca(), cert, key, false);
+    auto c = TlsContext::LoadMutual(Ca(), cert, key, true);
+    REQUIRE(s.ok());
+    REQUIRE(c.ok());
+    t->server = *s;
+    t->client = *c;
+    return t;
+  }
+  std::string dir, ca_name;
+};
+
+// Nodes' transports on one event loop run by a thread; what each received.
+class TransportHarness {
+ public:
+  ~TransportHarness() {
+    if (thread_.joinable()) {
+      loop_.Stop();
+      thread_.join();
+    }
+    nodes_.clear();  // The loop is not running: transports may go.
+  }
+
+  // Adds a node (before Start). `listen`: it listens on 127.0.0.1:0 (else, a gateway,
+  // it only calls).
+  TcpClusterTransport* Add(const NodeId& id, std::shared_ptr<const ClusterTls> tls, bool listen = true,
+                           std::string secret = kSecret) {
+    auto n = std::make_unique<TcpClusterTransport>(
+        loop_, id, [this](const NodeId& to) { return Resolve(to); },
+        [this, id](const NodeId& from, Envelope msg) {
+          std::lock_guard lock(mu_);
+          got_[id].push_back({from, std::move(msg)});
+        },
+        std::move(secret), std::move(tls));
+    if (listen) {
+      REQUIRE(n->Listen("127.0.0.1", 0).ok());
+      SetAddress(id, "127.0.0.1:" + std::to_string(n->port()));
+    }
+    TcpClusterTransport* raw = n.get();
+    nodes_[id] = std::move(n);
+    return raw;
+  }
+  // Where `id` is reached (a node of the harness, or a hostile listener).
+  void SetAddress(const NodeId& id, const std::string& addr) {
+    std::lock_guard lock(mu_);
+    addrs_[id] = addr;
+  }
+  void Start() {
+    thread_ = std::thread([this] { loop_.Run(); });
+  }
+  // Runs `fn` on the loop thread and waits for it.
+  template <typename Fn>
+  auto OnLoop(Fn fn) -> decltype(fn()) {
+    std::promise<decltype(fn())> p;
+    loop_.Post([&] { p.set_value(fn()); });
+    return p.get_future().get();
+  }
+  void Send(const NodeId& from, const NodeId& to, uint64_t rpc_id) {
+    OnLoop([&] {
+      nodes_.at(from)->Send(to, cluster::PdMapRequest{rpc_id, 0});
+      return 0;
+    });
+  }
+  uint64_t Refused(const NodeId& id) {
+    return OnLoop([&] { return nodes_.at(id)->refused(); });
+  }
+  // The rpc ids of the PdMapRequests `id` received from `from`.
+  std::vector<uint64_t> Got(const NodeId& id, const NodeId& from) {
+    std::lock_guard lock(mu_);
+    std::vector<uint64_t> out;
+    for (auto& [f, m] : got_[id])
+      if (f == from)
+        if (auto* r = std::get_if<cluster::PdMapRequest>(&m)) out.push_back(r->rpc_id);
+    return out;
+  }
+  size_t GotAny(const NodeId& id) {
+    std::lock_guard lock(mu_);
+    return got_[id].size();
+  }
+
+ private:
+  std::string Resolve(const NodeId& to) {
+    std::lock_guard lock(mu_);
+    auto it = addrs_.find(to);
+    return it == addrs_.end() ? "" : it->second;
+  }
+
+  EventLoop loop_;
+  std::thread thread_;
+  std::map<NodeId, std::unique_ptr<TcpClusterTransport>> nodes_;
+  std::mutex mu_;
+  std::map<NodeId, std::string> addrs_;                                      // Guarded by mu_.
+  std::map<NodeId, std::vector<std::pair<NodeId, Envelope>>> got_;          // Guarded by mu_.
+};
+
+// Polls `done` until it holds or `timeout_ms` passes; returns its last value.
+bool WaitFor(const std::function<bool()>& done, int timeout_ms = 10000) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return done();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+// True if the server closes `fd` (EOF or reset) within `timeout_ms`, having sent no
+// application reply (whatever arrives is consumed and ignored).
+bool ClosedByPeer(int fd, int timeout_ms = 10000) {
+  timeval tv{0, 100 * 1000};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  char buf[4096];
+  while (std::chrono::steady_clock::now() < deadline) {
+    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n == 0) return true;
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return true;
+  }
+  return false;
+}
+
+int ConnectLoopback(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
+  return fd;
+}
+
+bool SendRaw(int fd, const std::string& bytes) {
+  return ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size());
+}
+
+// A hostile listener on 127.0.0.1: accepts connections, records what they send, and
+// closes each after its first bytes (`answer_nothing`: keeps them open, silent).
+class RawListener {
+ public:
+  explicit RawListener(bool answer_nothing = false) : silent_(answer_nothing) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
+    REQUIRE(::listen(fd_, 16) == 0);
+    socklen_t len = sizeof(a);
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~RawListener() {
+    ::shutdown(fd_, SHUT_RDWR);
+    thread_.join();
+    ::close(fd_);
+    for (int c : conns_) ::close(c);
+  }
+  int port() const { return port_; }
+  std::string received() {
+    std::lock_guard lock(mu_);
+    return received_;
+  }
+
+ private:
+  void Run() {
+    for (;;) {
+      int c = ::accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      char buf[4096];
+      ssize_t n = ::recv(c, buf, sizeof(buf), 0);
+      if (n > 0) {
+        std::lock_guard lock(mu_);
+        received_.append(buf, static_cast<size_t>(n));
+      }
+      if (silent_) {
+        conns_.push_back(c);
+      } else {
+        ::close(c);
+      }
+    }
+  }
+  bool silent_;
+  int fd_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+  std::vector<int> conns_;  // Owned by thread_ until it ends.
+  std::mutex mu_;
+  std::string received_;  // Guarded by mu_.
+};
+
+const NodeId kPd1{NodeKind::kPd, 1};
+const NodeId kW1{NodeKind::kWorker, 1};
+const NodeId kW2{NodeKind::kWorker, 2};
+const NodeId kW3{NodeKind::kWorker, 3};
+const NodeId kGw1{NodeKind::kGateway, 1};
+
+TEST_CASE("Nodes with certificates from one CA exchange messages over mutual TLS, both ways") {
+  ScopedTempDir dir("cluster-tls-ok");
+  TestPki pki(dir.path);
+  TransportHarness h;
+  TcpClusterTransport* w1 = h.Add(kW1, pki.For(kW1));
+  TcpClusterTransport* w2 = h.Add(kW2, pki.For(kW2));
+  h.Add(kGw1, pki.For(kGw1), /*listen=*/false);
+  (void)w1;
+  (void)w2;
+  h.Start();
+  h.Send(kW1, kW2, 1);
+  h.Send(kW2, kW1, 2);
+  h.Send(kGw1, kW1, 3);  // The gateway is answered on its own connection.
+  REQUIRE(WaitFor([&] { return h.Got(kW2, kW1) == std::vector<uint64_t>{1} && h.Got(kW1, kW2) == std::vector<uint64_t>{2}; }));
+  REQUIRE(WaitFor([&] { return h.Got(kW1, kGw1) == std::vector<uint64_t>{3}; }));
+  h.Send(kW1, kGw1, 4);
+  REQUIRE(WaitFor([&] { return h.Got(kGw1, kW1) == std::vector<uint64_t>{4}; }));
+  // Many frames on one connection keep their order.
+  for (uint64_t i = 10; i < 200; ++i) h.Send(kW1, kW2, i);
+  REQUIRE(WaitFor([&] { return h.Got(kW2, kW1).size() == 191; }));
+  std::vector<uint64_t> want{1};
+  for (uint64_t i = 10; i < 200; ++i) want.push_back(i);
+  CHECK(h.Got(kW2, kW1) == want);
+  CHECK(h.Refused(kW1) == 0);
+  CHECK(h.Refused(kW2) == 0);
+  CHECK(h.Refused(kGw1) == 0);
+}
+
+TEST_CASE("Without a cluster secret, the certificates alone admit a node") {
+  ScopedTempDir dir("cluster-tls-nosecret");
+  TestPki pki(dir.path);
+  TestPki other(dir.path, "other-ca");
+  TransportHarness h;
+  h.Add(kW1, pki.For(kW1), /*listen=*/true, /*secret=*/"");
+  h.Add(kW2, pki.For(kW2), /*listen=*/true, /*secret=*/"");
+  h.Add(kW3, other.For(kW3), /*listen=*/false, /*secret=*/"");
+  h.Start();
+  h.Send(kW1, kW2, 1);
+  h.Send(kW3, kW2, 2);
+  REQUIRE(WaitFor([&] { return h.Got(kW2, kW1) == std::vector<uint64_t>{1} && h.Refused(kW2) == 1; }));
+  CHECK(h.Got(kW2, kW3).empty());
+}
+
+TEST_CASE("A TLS listener refuses callers without a valid cluster certificate, before decoding a message") {
+  ScopedTempDir dir("cluster-tls-listener");
+  TestPki pki(dir.path);
+  TestPki other(dir.path, "other-ca");
+  TransportHarness h;
+  TcpClusterTransport* w2 = h.Add(kW2, pki.For(kW2));
+  const int port = w2->port();
+  // Impostors: a node with another CA's certificate, and one with a real cluster
+  // certificate (worker 3's) speaking as a PD.
+  h.Add(kW1, other.For(kW1), /*listen=*/false);
+  h.Add(kPd1, pki.WithCertOf(NodeCertName(kW3)), /*listen=*/false);
+  h.Start();
+  uint64_t refused = 0;
+
+  SUBCASE("plain TCP with the right hello and a message") {
+    int fd = ConnectLoopback(port);
+    std::string hello = EncodeFrame(std::string("vectron-cluster-1 ") + kSecret);
+    CHECK(SendRaw(fd, hello + EncodeFrame(cluster::EncodeEnvelope(kW1, cluster::PdMapRequest{7, 0}))));
+    CHECK(ClosedByPeer(fd));
+    ::close(fd);
+    refused = 1;
+  }
+  SUBCASE("TLS without a client certificate") {
+    TlsClientOptions co;
+    co.ca_file = pki.Ca();
+    co.server_name = NodeCertName(kW2);
+    auto ctx = TlsContext::LoadClient(co);
+    REQUIRE(ctx.ok());
+    // TLS 1.3: the client's side of the handshake ends before the server checks it, so
+    // the refusal shows as a closed connection.
+    auto sock = BlockingSocket::ConnectTls("127.0.0.1", port, *ctx);
+    if (sock.ok()) {
+      (void)sock->SetTimeout(10000);
+      (void)sock->SendAll(EncodeFrame(std::string("vectron-cluster-1 ") + kSecret));
+      std::string out;
+      auto n = sock->RecvSome(&out);
+      CHECK((!n.ok() || *n == 0));
+    }
+    refused = 1;
+  }
+  SUBCASE("a certificate from another CA") {
+    h.Send(kW1, kW2, 8);
+    refused = 1;
+  }
+  SUBCASE("a cluster certificate for another node than the one its frames name") {
+    h.Send(kPd1, kW2, 9);
+    refused = 1;
+  }
+  SUBCASE("a truncated handshake") {
+    int fd = ConnectLoopback(port);
+    // The first bytes of a TLS record holding a ClientHello, then the end.
+    CHECK(SendRaw(fd, std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11)));
+    ::shutdown(fd, SHUT_WR);
+    CHECK(ClosedByPeer(fd));
+    ::close(fd);
+    refused = 1;
+  }
+  SUBCASE("a handshake that never finishes is closed after 5 s") {
+    int fd = ConnectLoopback(port);
+    CHECK(SendRaw(fd, std::string("\x16\x03\x01\x02\x00", 5)));
+    CHECK(ClosedByPeer(fd, 12000));
+    ::close(fd);
+    refused = 1;
+  }
+  REQUIRE(WaitFor([&] { return h.Refused(kW2) >= refused; }));
+  CHECK(h.Refused(kW2) == refused);
+  CHECK(h.GotAny(kW2) == 0);
+}
+
+TEST_CASE("A TLS caller refuses listeners without a valid cluster certificate, and sends them nothing in clear") {
+  ScopedTempDir dir("cluster-tls-caller");
+  TestPki pki(dir.path);
+  TestPki other(dir.path, "other-ca");
+  TransportHarness h;
+  h.Add(kW1, pki.For(kW1), /*listen=*/false);
+
+  SUBCASE("a plain TCP listener") {
+    RawListener raw;
+    h.SetAddress(kW2, "127.0.0.1:" + std::to_string(raw.port()));
+    h.Start();
+    h.Send(kW1, kW2, 1);
+    REQUIRE(WaitFor([&] { return h.Refused(kW1) >= 1; }));
+    std::string got = raw.received();
+    REQUIRE(!got.empty());
+    CHECK(got[0] == '\x16');  // A TLS handshake record,
+    CHECK(got.find(kSecret) == std::string::npos);  // not the hello.
+  }
+  SUBCASE("a listener that never answers the handshake, within 5 s") {
+    RawListener raw(/*answer_nothing=*/true);
+    h.SetAddress(kW2, "127.0.0.1:" + std::to_string(raw.port()));
+    h.Start();
+    h.Send(kW1, kW2, 1);
+    REQUIRE(WaitFor([&] { return h.Refused(kW1) >= 1; }, 12000));
+  }
+  SUBCASE("a listener with another CA's certificate") {
+    h.Add(kW2, other.For(kW2));
+    h.Start();
+    h.Send(kW1, kW2, 1);
+    REQUIRE(WaitFor([&] { return h.Refused(kW1) >= 1; }));
+    CHECK(h.GotAny(kW2) == 0);
+  }
+  SUBCASE("a listener with a cluster certificate for another node") {
+    // Worker 3's certificate at the address of worker 2.
+    TcpClusterTransport* w3 = h.Add(kW3, pki.For(kW3));
+    h.SetAddress(kW2, "127.0.0.1:" + std::to_string(w3->port()));
+    h.Start();
+    h.Send(kW1, kW2, 1);
+    REQUIRE(WaitFor([&] { return h.Refused(kW1) >= 1; }));
+    CHECK(h.GotAny(kW3) == 0);
+  }
+  CHECK(h.GotAny(kW1) == 0);
+}
+
+TEST_CASE("LoadClusterTls names the file and the reason when the files are wrong") {
+  ScopedTempDir dir("cluster-tls-load");
+  TestPki pki(dir.path);
+  TestPki other(dir.path, "other-ca");
+  auto [cert, key] = pki.Issue(NodeCertName(kW1));
+  auto [cert2, key2] = pki.Issue(NodeCertName(kW2));
+  auto [other_cert, other_key] = other.Issue(NodeCertName(kW1));
+  auto err = [&](const std::string& ca, const std::string& c, const std::string& k) {
+    auto t = LoadClusterTls(ca, c, k, kW1);
+    REQUIRE(!t.ok());
+    CHECK(t.status().code() == StatusCode::kInvalidArgument);
+    return t.status().message();
+  };
+  std::string m = err(pki.Ca(), dir.path + "/missing.pem", key);
+  CHECK(m.find("--cluster-cert " + dir.path + "/missing.pem") != std::string::npos);
+  CHECK(m.find("No such file") != std::string::npos);
+  m = err(dir.path + "/nope.pem", cert, key);
+  CHECK(m.find("--cluster-ca " + dir.path + "/nope.pem") != std::string::npos);
+  m = err(pki.Ca(), cert, key2);
+  CHECK(m.find("--cluster-key " + key2 + " does not match") != std::string::npos);
+  m = err(pki.Ca(), other_cert, other_key);
+  CHECK(m.find("does not verify against --cluster-ca") != std::string::npos);
+  m = err(pki.Ca(), cert2, key2);
+  CHECK(m.find("is for \"vectron-worker-2\", not for this node (\"vectron-worker-1\")") != std::string::npos);
+  m = err(pki.Ca(), key, key);  // A key where the certificate belongs.
+  CHECK(m.find("--cluster-cert " + key) != std::string::npos);
+  CHECK(LoadClusterTls(pki.Ca(), cert, key, kW1).ok());
+}
+
+}  // namespace
+}  // namespace vectron::net::daemon
