@@ -34,6 +34,18 @@ bool AllApplied(HostCluster& c, const std::vector<uint64_t>& groups, const std::
   return true;
 }
 
+// Runs `host` (and rounds of the others) until it hands group `g`'s committed entries to
+// its executor; false if that does not happen within 20 loops.
+bool RunUntilBusy(HostCluster& c, RaftHost& host, uint64_t g) {
+  for (int i = 0; i < 20; ++i) {
+    c.clock().Advance(10);
+    REQUIRE(host.RunOnce().ok());
+    if (host.group_status(g).busy) return true;
+    c.Round();
+  }
+  return false;
+}
+
 TEST_CASE("RaftHost runs many groups with one log write per loop and one message per peer per loop") {
   std::vector<uint64_t> groups = {3, 7, 11, 12, 20, 21, 40, 41};
   HostCluster c(3, groups, HostOptions());
@@ -75,14 +87,7 @@ TEST_CASE("RaftHost advances a group only after its apply task has run") {
   RaftHost& host = *c.node(l).host;
   REQUIRE(host.Propose(5, "a=1").ok());
   // Replicate and commit: rounds until the leader hands the entry to its executor.
-  bool busy = false;
-  for (int i = 0; i < 20 && !busy; ++i) {
-    c.clock().Advance(10);
-    REQUIRE(host.RunOnce().ok());
-    busy = host.group_status(5).busy;
-    if (!busy) c.Round();
-  }
-  REQUIRE(busy);
+  REQUIRE(RunUntilBusy(c, host, 5));
   // Busy: proposals are held, not lost.
   REQUIRE(host.Propose(5, "b=2").ok());
   REQUIRE(host.RunOnce().ok());
@@ -101,14 +106,7 @@ TEST_CASE("RaftHost starts a leadership transfer asked for while the group is bu
   uint64_t target = l == 1 ? 2 : 1;
   RaftHost& host = *c.node(l).host;
   REQUIRE(host.Propose(5, "a=1").ok());
-  bool busy = false;
-  for (int i = 0; i < 20 && !busy; ++i) {
-    c.clock().Advance(10);
-    REQUIRE(host.RunOnce().ok());
-    busy = host.group_status(5).busy;
-    if (!busy) c.Round();
-  }
-  REQUIRE(busy);
+  REQUIRE(RunUntilBusy(c, host, 5));
   CHECK(host.TransferLeader(5, target).ok());  // Held, not refused.
   CHECK(c.node(l).executor.RunAll() == 1);
   for (int i = 0; i < 50 && c.Leader(5) != target; ++i) c.Round();
