@@ -6,7 +6,7 @@
 namespace vectron::net {
 namespace {
 
-VersionedResultCache::Entry EntryOf(uint64_t applied, size_t metadata_bytes) {
+VersionedResultCache::Entry VersionedCacheEntryOf(uint64_t applied, size_t metadata_bytes) {
   VersionedResultCache::Entry e;
   e.read_at = {SearchReadPoint{10, applied}, SearchReadPoint{11, applied}};
   RerankedHit h;
@@ -19,16 +19,16 @@ VersionedResultCache::Entry EntryOf(uint64_t applied, size_t metadata_bytes) {
 TEST_CASE("VersionedResultCache keeps entries by key, replaces a stale one and evicts the least recently used") {
   VersionedResultCache cache(3000);
   CHECK_FALSE(cache.Find("a").has_value());
-  cache.Insert("a", EntryOf(5, 1000));
-  cache.Insert("b", EntryOf(5, 1000));
+  cache.Insert("a", VersionedCacheEntryOf(5, 1000));
+  cache.Insert("b", VersionedCacheEntryOf(5, 1000));
   REQUIRE(cache.Find("a").has_value());  // "a" is now the most recently used.
   CHECK(cache.Find("a")->read_at[1] == SearchReadPoint{11, 5});
   cache.CountHit();
   // A fresh answer under "a" replaces the old one (an invalidation).
-  cache.Insert("a", EntryOf(6, 1000));
+  cache.Insert("a", VersionedCacheEntryOf(6, 1000));
   CHECK(cache.Find("a")->read_at[0].applied_index == 6);
   // A third entry does not fit with both: "b" (least recently used) goes.
-  cache.Insert("c", EntryOf(1, 1000));
+  cache.Insert("c", VersionedCacheEntryOf(1, 1000));
   CHECK_FALSE(cache.Find("b").has_value());
   CHECK(cache.Find("a").has_value());
   CHECK(cache.Find("c").has_value());
@@ -41,11 +41,11 @@ TEST_CASE("VersionedResultCache keeps entries by key, replaces a stale one and e
   CHECK(s.bytes <= 3000);
   CHECK(s.capacity_bytes == 3000);
   // An entry larger than the whole cache is not kept; 0 bytes: off.
-  cache.Insert("huge", EntryOf(1, 5000));
+  cache.Insert("huge", VersionedCacheEntryOf(1, 5000));
   CHECK_FALSE(cache.Find("huge").has_value());
   VersionedResultCache off(0);
   CHECK_FALSE(off.enabled());
-  off.Insert("a", EntryOf(1, 10));
+  off.Insert("a", VersionedCacheEntryOf(1, 10));
   CHECK_FALSE(off.Find("a").has_value());
 }
 
