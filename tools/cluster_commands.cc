@@ -91,6 +91,11 @@ void AddClusterCommands(CLI::App& app, ClusterCommands* c) {
                          "$VECTRON_ADMIN_PASSWORD, else generated and printed once)");
   AddSecretFlags(c->gateway, c);
   AddPortLimitFlags(c->gateway, &c->gateway_options.limits);
+  c->gateway
+      ->add_option("--result-cache-bytes", c->gateway_options.result_cache_bytes,
+                   "Memory bound of the cache of reranked search answers (0 = off); an answer is served from it "
+                   "only if no shard applied anything since")
+      ->capture_default_str();
 
   auto* cluster = app.add_subcommand("cluster", "Run a local cluster of processes (development), or show its map");
   c->cluster_up = cluster->add_subcommand("up", "Start PDs, workers and gateways as processes on 127.0.0.1");

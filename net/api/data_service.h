@@ -50,6 +50,21 @@ struct ReadPolicy {
   uint64_t max_staleness_ms = 0;  // 0: linearizable.
 };
 
+// Where a search read one shard (a cluster's group and that replica's applied index):
+// the freshness token of a result cache entry, opaque to front ends.
+struct SearchReadPoint {
+  uint64_t group = 0;
+  uint64_t applied_index = 0;
+  bool operator==(const SearchReadPoint&) const = default;
+};
+
+// A search's hits with the read point of every shard (SearchIfChanged).
+struct VersionedHits {
+  std::vector<Hit> hits;
+  std::vector<SearchReadPoint> read_at;  // By shard.
+  bool unchanged = false;                // Every shard still at `known`: no hits sent.
+};
+
 class DataService {
  public:
   virtual ~DataService() = default;
@@ -86,6 +101,18 @@ class DataService {
   // list per query. Errors: InvalidArgument (dimension), NotFound.
   virtual void Search(const std::string& name, std::vector<float> queries, size_t nq, SearchParams params,
                       ReadPolicy read, Done<std::vector<std::vector<Hit>>> done) = 0;
+  // For a front end's result cache (the gateway; docs/cluster.md, "Reranking"): one
+  // query's search, as Search, with every shard's read point; given `known` (the read
+  // points of an earlier answer, "" none), answers `unchanged` (no hits) instead if no
+  // shard has applied anything since, checked after the read's usual wait (linearizable
+  // unless `read` allows staleness). Only where SupportsSearchIfChanged(); else
+  // FailedPrecondition.
+  virtual bool SupportsSearchIfChanged() const { return false; }
+  virtual void SearchIfChanged(const std::string& name, std::vector<float> query, SearchParams params, ReadPolicy read,
+                               std::vector<SearchReadPoint> known, Done<VersionedHits> done) {
+    (void)name, (void)query, (void)params, (void)read, (void)known;
+    done(Status::FailedPrecondition("this service has no versioned search"));
+  }
   virtual void Scroll(const std::string& name, std::string cursor, size_t limit, GetOptions options, std::string where,
                       Done<ScrollPage> done) = 0;
   // Points matching `where` in id order, `offset` skipped, at most `limit`.

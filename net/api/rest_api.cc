@@ -343,7 +343,7 @@ HttpResponse RestApi::Dispatch(const Handler& h, const HttpRequest& req, const P
   if (h.data) {
     // The local service answers before it returns, on this thread.
     std::optional<HttpResponse> out;
-    RestDataContext ctx{&service_, &options_.limits, {}};
+    RestDataContext ctx{&service_, &options_.limits, {}, nullptr};
     ctx.rerank = [this](const std::string& name, const nlohmann::json& body, std::span<const float> queries, size_t nq,
                         const SearchParams& sp) { return api::RerankedSearch(*this, name, body, queries, nq, nq == 1 && body.contains("vector"), sp);
     };

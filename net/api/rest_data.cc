@@ -319,15 +319,95 @@ std::string RerankedAnswerHere(const RerankPipeline& pipeline, const CollectionC
   return out;
 }
 
+// The reranked hits of one query over its candidates (`ratings`: one summary per
+// candidate with a feedback stage, else empty), with vectors and metadata kept only if
+// asked for (as the result cache of `vectron serve` keeps them). Throws ApiError.
+std::vector<RerankedHit> RerankedHitsHere(const RerankPipeline& pipeline, const CollectionConfig& config,
+                                          std::span<const float> query, bool explain, const SearchParams& sp,
+                                          std::vector<Hit> candidates, std::vector<RatingStats> ratings) {
+  RerankOptions o;
+  o.explain = explain;
+  o.now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  std::vector<RerankedHit> hits =
+      Take(RunRerank(pipeline, query, config.metric, std::move(candidates), ratings, sp.k, sp.offset, o));
+  for (RerankedHit& h : hits) {
+    if (!sp.include_vector) h.hit.vector.clear();
+    if (!sp.include_metadata) h.hit.metadata.clear();
+  }
+  return hits;
+}
+
+// A reranked single-query search through the gateway's result cache (docs/cluster.md,
+// "Reranking"): the cached entry's read points go with the candidate search, and if
+// every shard answers that it applied nothing since, the cached hits are the answer
+// (with a fresh query id). Else the pipeline runs over the fresh candidates and the
+// entry is replaced with their read points.
+void SearchRerankedCached(const Ctx& ctx, const std::string& name, RerankPipeline pipeline, bool explain,
+                          std::vector<float> q, const SearchParams& sp, const ReadPolicy& rp, Reply respond) {
+  const CollectionConfig config = Take(ctx.service->ConfigOf(name));
+  Limit(CheckQueries(q.size(), 1, config.dim));
+  VersionedResultCache* cache = ctx.result_cache;
+  DataService* service = ctx.service;
+  auto key = std::make_shared<const std::string>(VersionedResultCacheKey(name, q, sp, pipeline, explain));
+  std::optional<VersionedResultCache::Entry> found = cache->Find(*key);
+  std::vector<SearchReadPoint> known;
+  if (found) known = found->read_at;
+  auto cached = std::make_shared<std::optional<VersionedResultCache::Entry>>(std::move(found));
+  std::vector<float> query = q;  // Kept for the rerank: the service takes its own copy.
+  auto answer = [sp, explain](std::vector<RerankedHit> hits) {
+    RerankedResult r;
+    r.hits = std::move(hits);
+    r.query_id = NewQueryId();
+    return RerankedResultJson(r, sp.include_metadata, sp.include_vector, explain);
+  };
+  service->SearchIfChanged(
+      name, std::move(q), RerankCandidateParams(pipeline, sp), rp, std::move(known),
+      [=](Result<VersionedHits> res) {
+        if (!res.ok()) return respond(StatusResponse(res.status()));
+        if (res->unchanged) {
+          if (!*cached) return respond(JsonError(500, "internal", "a search answered 'unchanged' without a cached answer"));
+          cache->CountHit();
+          return respond(Guarded([&] { return Raw(answer((*cached)->hits)); }));
+        }
+        auto fresh = std::make_shared<VersionedHits>(std::move(*res));
+        auto finish = [=](std::vector<RatingStats> ratings) {
+          respond(Guarded([&] {
+            std::vector<RerankedHit> hits =
+                RerankedHitsHere(pipeline, config, query, explain, sp, std::move(fresh->hits), std::move(ratings));
+            std::string out = answer(hits);
+            cache->Insert(*key, VersionedResultCache::Entry{std::move(fresh->read_at), std::move(hits)});
+            return Raw(std::move(out));
+          }));
+        };
+        if (!pipeline.feedback) return finish({});
+        std::vector<std::string> ids;
+        for (const Hit& h : fresh->hits) ids.push_back(h.id);
+        const size_t wanted = ids.size();
+        service->FeedbackStats(name, std::move(ids), rp, [=](Result<std::vector<RatingStats>> stats) {
+          if (!stats.ok()) return respond(StatusResponse(stats.status()));
+          if (stats->size() != wanted)
+            return respond(JsonError(500, "internal", "the service answered the wrong number of rating summaries"));
+          finish(std::move(*stats));
+        });
+      });
+}
+
 // A reranked search for a front end without a rerank hook (the cluster gateway): the
 // candidates from the service (RerankCandidateParams); for a feedback stage, their
 // rating summaries from the service (one FeedbackStats call for every query's
 // candidates: the cluster batches it per shard); then RunRerank here, for each query.
-// No stored default pipeline, no result cache (docs/cluster.md).
-void SearchRerankedHere(const Ctx& ctx, const std::string& name, RerankPipeline pipeline, bool explain,
+// A single query goes through the result cache when there is one and `cache` is true,
+// unless its answer depends on more than the key (a custom stage, or a decay stage: its
+// clock is the system clock), as on serve.
+void SearchRerankedHere(const Ctx& ctx, const std::string& name, RerankPipeline pipeline, bool explain, bool cache,
                         std::vector<float> q, size_t n, bool single, const SearchParams& sp, const ReadPolicy& rp,
                         Reply respond) {
   Check(pipeline.Validate(sp.k + sp.offset));
+  if (cache && single && n == 1 && ctx.result_cache && ctx.result_cache->enabled() && !pipeline.custom &&
+      !pipeline.decay && ctx.service->SupportsSearchIfChanged())
+    return SearchRerankedCached(ctx, name, std::move(pipeline), explain, std::move(q), sp, rp, std::move(respond));
   const CollectionConfig config = Take(ctx.service->ConfigOf(name));
   Limit(CheckQueries(q.size(), n, config.dim));
   std::vector<float> queries = q;  // Kept for the rerank: the service takes its own copy.
@@ -422,7 +502,8 @@ void Search(const Ctx& ctx, const HttpRequest& req, const PathParams& p, const P
     }
     if (!pipeline) pipeline = BodyPipeline(j);
     if (pipeline)
-      return SearchRerankedHere(ctx, Param(p, "name"), std::move(*pipeline), GetBool(j, "explain", false), std::move(q),
+      return SearchRerankedHere(ctx, Param(p, "name"), std::move(*pipeline), GetBool(j, "explain", false),
+                                GetBool(j, "cache", true), std::move(q),
                                 n, single, sp, rp, std::move(respond));
   }
   // Every result carries a query id, to quote in feedback (docs/rerank.md).

@@ -15,6 +15,7 @@
 
 #include "net/api/data_service.h"
 #include "net/api/operations.h"
+#include "net/api/versioned_result_cache.h"
 #include "net/auth/access.h"
 #include "net/http/http_server.h"
 #include "net/http/router.h"
@@ -36,6 +37,10 @@ struct RestDataContext {
   std::function<std::optional<std::string>(const std::string& name, const nlohmann::json& body,
                                            std::span<const float> queries, size_t nq, const SearchParams& sp)>
       rerank;
+  // The gateway only (with `rerank` empty): its result cache of reranked searches
+  // (docs/cluster.md, "Reranking"), checked per shard through
+  // DataService::SearchIfChanged. Null: no cache.
+  VersionedResultCache* result_cache = nullptr;
 };
 
 // A handler: answers through `respond` exactly once (now or when the service answers).

@@ -101,6 +101,9 @@ struct ShardReadRequest {
   std::string where;             // kCount, kScroll
   std::string after;             // kScroll: "" from the first id; kRatings: a rating key
   uint32_t limit = 0;            // kScroll, kRatings
+  // kSearch, the gateway's result cache: if not 0 and the replica's applied index (after
+  // the read's wait) equals it, the replica answers `unchanged` without searching.
+  uint64_t unchanged_if_applied = 0;
 };
 // One rating as a shard stores it, with its key (to go on after it).
 struct RatingRecord {
@@ -120,6 +123,7 @@ struct ShardReadResponse {
   std::vector<RatingStats> rating_stats;     // kRatingStats, in request order
   std::vector<RatingRecord> ratings;         // kRatings, in key order
   uint64_t applied_index = 0;                // The replica's applied index when it answered.
+  bool unchanged = false;                    // kSearch: applied_index == unchanged_if_applied, no hits
 };
 
 // --- Workers -> PD. ---

@@ -17,6 +17,9 @@ struct Router::Part {
   int attempts = 0;
   uint64_t group = 0;
   uint64_t target = 0;
+  uint64_t token = 0;      // kSearch: the unchanged_if_applied sent with the read (0: none).
+  bool no_token = false;   // kSearch: asked again for hits, without a token.
+  bool unchanged = false;  // kSearch: answered unchanged.
 };
 
 struct Router::Op {
@@ -37,6 +40,9 @@ struct Router::Op {
   // Results.
   std::vector<std::optional<Point>> points;
   std::vector<Hit> hits;
+  std::vector<ShardReadAt> known;    // kSearch through SearchIfChanged: by shard.
+  std::vector<ShardReadAt> read_at;  // kSearch: where each shard's hits were read.
+  VersionedHitsFn versioned_fn;      // Set: SearchIfChanged (else hits_fn).
   uint64_t count = 0;
   PdAdminRequest admin;
   PdAuthRequest auth;
@@ -228,6 +234,19 @@ void Router::Search(const std::string& collection, std::vector<float> query, con
   op.read.search = params;
   op.read.read = read;
   op.hits_fn = std::move(done);
+  Start(id);
+}
+
+void Router::SearchIfChanged(const std::string& collection, std::vector<float> query, const SearchParams& params,
+                             const ReadOptions& read, std::vector<ShardReadAt> known, VersionedHitsFn done) {
+  uint64_t id = NewOp(Kind::kSearch, collection);
+  Op& op = *ops_[id];
+  op.read.kind = ShardReadRequest::Kind::kSearch;
+  op.read.query = std::move(query);
+  op.read.search = params;
+  op.read.read = read;
+  op.known = std::move(known);
+  op.versioned_fn = std::move(done);
   Start(id);
 }
 
@@ -426,6 +445,9 @@ void Router::Start(uint64_t op_id) {
       }
       break;
     case Kind::kSearch:
+      if (op.known.size() != shards) op.known.clear();
+      op.read_at.assign(shards, ShardReadAt{});
+      [[fallthrough]];
     case Kind::kCount:
     case Kind::kScroll:
     case Kind::kIndexes:
@@ -486,6 +508,12 @@ void Router::SendPart(Op& op, size_t i) {
     req.rpc_id = p.rpc;
     req.group = g->id;
     req.epoch = g->epoch;
+    // The cache's check holds only for the group the earlier answer was read from (a
+    // collection dropped and created again has new groups).
+    p.token = 0;
+    if (op.kind == Kind::kSearch && !p.no_token && p.shard < op.known.size() && op.known[p.shard].group == g->id)
+      p.token = op.known[p.shard].applied_index;
+    req.unchanged_if_applied = p.token;
     transport_.Send(to, std::move(req));
   }
 }
@@ -528,7 +556,30 @@ void Router::PartDone(Op& op, size_t i, Status s) {
   p.done = true;
   if (IsWrite(op.kind)) inflight_seqs_.erase(p.command.request.seq);
   if (!s.ok() && op.status.ok()) op.status = std::move(s);
-  if (--op.remaining == 0 || !op.status.ok()) Finish(op);
+  if (!op.status.ok()) return Finish(op);
+  if (--op.remaining > 0) return;
+  if (op.kind == Kind::kSearch && !op.known.empty()) {
+    // Some shards changed: the answer is searched afresh, so the shards that answered
+    // unchanged (and sent no hits) are asked again for theirs.
+    size_t unchanged = 0;
+    for (const Part& q : op.parts) unchanged += q.unchanged ? 1 : 0;
+    if (unchanged > 0 && unchanged < op.parts.size()) {
+      for (Part& q : op.parts) {
+        if (!q.unchanged) continue;
+        q.unchanged = false;
+        q.done = false;
+        q.no_token = true;
+        q.attempts = 0;
+        q.next_try_ms = 0;
+        ++op.remaining;
+      }
+      uint64_t op_id = op.id;
+      for (size_t j = 0; j < op.parts.size() && ops_.count(op_id); ++j)
+        if (!op.parts[j].done && !op.parts[j].outstanding) SendPart(op, j);
+      return;
+    }
+  }
+  Finish(op);
 }
 
 void Router::Finish(Op& op) {
@@ -573,7 +624,26 @@ void Router::Finish(Op& op) {
       else op.points_fn(st);
       break;
     case Kind::kSearch:
-      if (st.ok()) {
+      if (op.versioned_fn) {
+        if (!st.ok()) {
+          op.versioned_fn(st);
+          break;
+        }
+        VersionedHits out;
+        out.unchanged = !op.parts.empty() && std::all_of(op.parts.begin(), op.parts.end(),
+                                                         [](const Part& q) { return q.unchanged; });
+        if (out.unchanged) {
+          out.read_at = op.known;
+        } else {
+          std::sort(op.hits.begin(), op.hits.end(),
+                    [](const Hit& a, const Hit& b) { return a.score != b.score ? a.score < b.score : a.id < b.id; });
+          if (op.hits.size() > static_cast<size_t>(std::max(0, op.read.search.k)))
+            op.hits.resize(static_cast<size_t>(op.read.search.k));
+          out.hits = std::move(op.hits);
+          out.read_at = std::move(op.read_at);
+        }
+        op.versioned_fn(std::move(out));
+      } else if (st.ok()) {
         std::sort(op.hits.begin(), op.hits.end(),
                   [](const Hit& a, const Hit& b) { return a.score != b.score ? a.score < b.score : a.id < b.id; });
         if (op.hits.size() > static_cast<size_t>(std::max(0, op.read.search.k)))
@@ -676,7 +746,16 @@ void Router::OnReadResponse(const ShardReadResponse& r) {
     } else if (op.kind == Kind::kRatings) {
       op.ratings = r.ratings;
     } else if (op.kind == Kind::kSearch) {
-      op.hits.insert(op.hits.end(), r.hits.begin(), r.hits.end());
+      if (r.unchanged) {
+        // Only an answer to the token sent counts (a replica cannot vouch for another index).
+        if (p.token == 0 || r.applied_index != p.token)
+          return PartDone(op, i, Status::Internal("a replica answered a search 'unchanged' at another index"));
+        p.unchanged = true;
+      } else {
+        op.hits.insert(op.hits.end(), r.hits.begin(), r.hits.end());
+        p.unchanged = false;
+      }
+      op.read_at[p.shard] = ShardReadAt{p.group, r.applied_index};
     } else if (op.kind == Kind::kCount) {
       op.count += r.count;
     } else if (op.kind == Kind::kIndexes) {

@@ -46,6 +46,20 @@ class Router {
   using IndexesFn = std::function<void(Result<std::vector<PayloadIndexInfo>>)>;
   using RatingStatsFn = std::function<void(Result<std::vector<RatingStats>>)>;
   using RatingsFn = std::function<void(Result<std::vector<RatingRecord>>)>;
+  // Where a search read one shard: its group and the replica's applied index.
+  struct ShardReadAt {
+    uint64_t group = 0;
+    uint64_t applied_index = 0;
+    bool operator==(const ShardReadAt&) const = default;
+  };
+  // A search's answer with the index each shard's hits were read at (by shard).
+  // `unchanged`: every shard was still at the `known` index given (hits empty).
+  struct VersionedHits {
+    std::vector<Hit> hits;
+    std::vector<ShardReadAt> read_at;
+    bool unchanged = false;
+  };
+  using VersionedHitsFn = std::function<void(Result<VersionedHits>)>;
 
   // All references must outlive the router.
   Router(RouterOptions options, Clock& clock, Rng& rng, Transport& transport);
@@ -67,6 +81,16 @@ class Router {
   // The global top-k over every shard, nearest first.
   void Search(const std::string& collection, std::vector<float> query, const SearchParams& params,
               const ReadOptions& read, HitsFn done);
+  // Search with a freshness check, for a result cache (docs/cluster.md, "Reranking"):
+  // `known` holds the read points of an earlier answer, by shard. Each shard still does
+  // its read (linearizable, or within `read.max_staleness_ms`) and, if it is the group
+  // known for it and its applied index still equals the known one, answers "unchanged"
+  // without searching. All unchanged: `unchanged` (the earlier answer is current). Else
+  // the shards that answered unchanged are asked again for their hits, and the answer is
+  // Search's, with every shard's read point. `known` empty or of another shard count: a
+  // plain search with read points.
+  void SearchIfChanged(const std::string& collection, std::vector<float> query, const SearchParams& params,
+                       const ReadOptions& read, std::vector<ShardReadAt> known, VersionedHitsFn done);
   // Points (matching `where`) over every shard.
   void Count(const std::string& collection, std::string where, const ReadOptions& read, CountFn done);
   // Up to `limit` points with id > `after` (bytewise; "" from the first) matching `where`,

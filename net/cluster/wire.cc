@@ -110,6 +110,7 @@ struct Encoder {
     r.add_count_where(cw);
     r.add_after(after);
     r.add_limit(m.limit);
+    r.add_unchanged_if_applied(m.unchanged_if_applied);
     return r.Finish().Union();
   }
   Offset<void> operator()(const ShardReadResponse& m) {
@@ -141,7 +142,7 @@ struct Encoder {
     }
     auto rv = b.CreateVector(ratings);
     return fb::CreateShardReadResponse(b, m.rpc_id, st, m.leader_hint, m.stale_epoch, pv, hv, m.count, m.applied_index,
-                                       m.more, iv, sv, rv)
+                                       m.more, iv, sv, rv, m.unchanged)
         .Union();
   }
   Offset<void> operator()(const PdHeartbeat& m) {
@@ -334,6 +335,7 @@ Status DecodeBody(const fb::Envelope* e, Envelope* out) {
       m.where = Str(s->count_where());
       m.after = Str(s->after());
       m.limit = s->limit();
+      m.unchanged_if_applied = s->unchanged_if_applied();
       *out = std::move(m);
       return Status::OK();
     }
@@ -358,6 +360,7 @@ Status DecodeBody(const fb::Envelope* e, Envelope* out) {
       m.count = s->count();
       m.applied_index = s->applied_index();
       m.more = s->more();
+      m.unchanged = s->unchanged();
       if (s->indexes()) {
         for (const fb::PayloadIndex* x : *s->indexes()) {
           if (x->type() < static_cast<uint8_t>(PayloadType::kKeyword) || x->type() > static_cast<uint8_t>(PayloadType::kBool)) return Bad("bad payload index type");

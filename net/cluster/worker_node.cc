@@ -337,6 +337,16 @@ void WorkerNode::Execute(uint64_t read_id, PendingRead pr) {
   if (g == groups_.end()) return;
   std::shared_ptr<Shard> shard_ref = g->second.sm->shard();
   uint64_t applied = g->second.sm->applied_index();
+  if (pr.req.kind == ShardReadRequest::Kind::kSearch && pr.req.unchanged_if_applied != 0 &&
+      pr.req.unchanged_if_applied == applied) {
+    // The gateway holds an answer computed at this index: nothing was applied since
+    // (every log entry moves the index), so it is still the answer.
+    ShardReadResponse r;
+    r.rpc_id = pr.req.rpc_id;
+    r.applied_index = applied;
+    r.unchanged = true;
+    return transport_.Send(pr.from, std::move(r));
+  }
   executor_.Post(kReadQueueBit | read_id, [this, shard_ref, applied, pr = std::move(pr)]() mutable {
     ShardReadResponse r;
     r.rpc_id = pr.req.rpc_id;

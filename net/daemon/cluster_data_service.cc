@@ -176,6 +176,37 @@ void ClusterDataService::Search(const std::string& name, std::vector<float> quer
   }
 }
 
+void ClusterDataService::SearchIfChanged(const std::string& name, std::vector<float> query, SearchParams params,
+                                         ReadPolicy read, std::vector<SearchReadPoint> known,
+                                         Done<VersionedHits> done) {
+  auto info = InfoOf(name);
+  if (!info.ok()) return done(info.status());
+  if (Status s = CheckQueries(query.size(), 1, info->config.dim); !s.ok()) return done(s);
+  const size_t offset = static_cast<size_t>(std::max(0, params.offset));
+  const std::optional<float> threshold = params.score_threshold;
+  params.k += params.offset;
+  params.offset = 0;
+  params.score_threshold.reset();
+  cluster::ReadOptions ro;
+  ro.max_staleness_ms = read.max_staleness_ms;
+  std::vector<cluster::Router::ShardReadAt> at;
+  for (const SearchReadPoint& k : known) at.push_back({k.group, k.applied_index});
+  router_.SearchIfChanged(
+      name, std::move(query), params, ro, std::move(at),
+      [offset, threshold, done = std::move(done)](Result<cluster::Router::VersionedHits> res) {
+        if (!res.ok()) return done(res.status());
+        VersionedHits out;
+        out.unchanged = res->unchanged;
+        for (const auto& a : res->read_at) out.read_at.push_back(SearchReadPoint{a.group, a.applied_index});
+        out.hits = std::move(res->hits);
+        out.hits.erase(out.hits.begin(), out.hits.begin() + static_cast<ptrdiff_t>(std::min(out.hits.size(), offset)));
+        if (threshold)
+          out.hits.erase(std::find_if(out.hits.begin(), out.hits.end(), [&](const Hit& h) { return h.score > *threshold; }),
+                         out.hits.end());
+        done(std::move(out));
+      });
+}
+
 void ClusterDataService::Scroll(const std::string& name, std::string cursor, size_t limit, GetOptions options,
                                 std::string where, Done<ScrollPage> done) {
   // The cursor is the last id of the previous page: every shard is asked for its points

@@ -32,6 +32,10 @@ class ClusterDataService final : public DataService {
   void Count(const std::string& name, std::string where, ReadPolicy read, Done<uint64_t> done) override;
   void Search(const std::string& name, std::vector<float> queries, size_t nq, SearchParams params, ReadPolicy read,
               Done<std::vector<std::vector<Hit>>> done) override;
+  bool SupportsSearchIfChanged() const override { return true; }
+  // Router::SearchIfChanged for one query (offset and score_threshold as Search).
+  void SearchIfChanged(const std::string& name, std::vector<float> query, SearchParams params, ReadPolicy read,
+                       std::vector<SearchReadPoint> known, Done<VersionedHits> done) override;
   void Scroll(const std::string& name, std::string cursor, size_t limit, GetOptions options, std::string where,
               Done<ScrollPage> done) override;
   void List(const std::string& name, std::string where, size_t limit, uint64_t offset, GetOptions options,

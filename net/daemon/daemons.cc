@@ -361,7 +361,7 @@ int RunGateway(const GatewayOptions& o) {
   WorkerPool pool(2, 256);
   ClusterAuthStore auth_store(loop, router, o.deadline_ms + 2000);
   std::unique_ptr<Authenticator> auth;  // Set once, by `bootstrap`.
-  GatewayApi api(router, pool, o.auth);
+  GatewayApi api(router, pool, o.auth, o.result_cache_bytes);
   HttpServer http(
       loop, o.limits.http, [&](HttpRequest req, Responder respond) { api.Handle(std::move(req), std::move(respond)); },
       nullptr, [&](const HttpRequest& head) { return api.Admit(head); });

@@ -74,6 +74,8 @@ struct GatewayOptions {
   uint64_t id = 1;
   uint64_t deadline_ms = 10000;  // One request's retries end here (503).
   PortLimits limits;             // The client port's, as `vectron serve`'s (same flags).
+  // Bound of the cache of reranked search answers (docs/cluster.md, "Reranking"); 0: off.
+  uint64_t result_cache_bytes = 64ull << 20;
 };
 
 // Run until SIGINT/SIGTERM (0) or a fatal error (1, printed). Each prints one line

@@ -29,8 +29,10 @@ HttpResponse Json(int status, const json& j) {
 
 using Fn = GatewayApi::Fn;
 
-void ClusterMapRoute(cluster::Router& r, const HttpRequest&, const PathParams&, const Principal&, Responder respond) {
+void ClusterMapRoute(GatewayApi& api, const HttpRequest&, const PathParams&, const Principal&, Responder respond) {
+  cluster::Router& r = api.router();
   const cluster::ClusterMap& m = r.map();
+  const ResultCacheStats cs = api.result_cache_stats();
   json workers = json::array(), groups = json::array(), collections = json::array();
   for (auto& [id, w] : m.workers) workers.push_back({{"id", id}, {"addr", w.addr}, {"alive", w.alive}});
   for (auto& [id, g] : m.groups)
@@ -43,14 +45,24 @@ void ClusterMapRoute(cluster::Router& r, const HttpRequest&, const PathParams&, 
                      {"workers", workers},
                      {"collections", collections},
                      {"shards", groups},
-                     {"has_map", r.has_map()}}));
+                     {"has_map", r.has_map()},
+                     // This gateway's cache of reranked search answers (docs/cluster.md, "Reranking").
+                     {"result_cache",
+                      {{"hits", cs.hits},
+                       {"misses", cs.misses},
+                       {"evictions", cs.evictions},
+                       {"invalidations", cs.invalidations},
+                       {"entries", cs.entries},
+                       {"bytes", cs.bytes},
+                       {"capacity_bytes", cs.capacity_bytes}}}}));
 }
 
-void Healthz(cluster::Router&, const HttpRequest&, const PathParams&, const Principal&, Responder respond) {
+void Healthz(GatewayApi&, const HttpRequest&, const PathParams&, const Principal&, Responder respond) {
   respond(Json(200, {{"status", "ok"}}));
 }
 
-void Readyz(cluster::Router& r, const HttpRequest&, const PathParams&, const Principal&, Responder respond) {
+void Readyz(GatewayApi& api, const HttpRequest&, const PathParams&, const Principal&, Responder respond) {
+  cluster::Router& r = api.router();
   if (!r.has_map()) return respond(StatusResponse(Status::Unavailable("no cluster map from the placement driver yet")));
   // Worker counts, so that a starter (vectron cluster up) can wait for them without a token.
   size_t alive = 0;
@@ -97,8 +109,8 @@ HttpResponse Starting() {
 
 }  // namespace
 
-GatewayApi::GatewayApi(cluster::Router& router, WorkerPool& pool, bool auth_on)
-    : router_(router), pool_(pool), auth_on_(auth_on), service_(router) {
+GatewayApi::GatewayApi(cluster::Router& router, WorkerPool& pool, bool auth_on, uint64_t result_cache_bytes)
+    : router_(router), pool_(pool), auth_on_(auth_on), service_(router), result_cache_(result_cache_bytes) {
   for (const OwnRoute& r : OwnRoutes())
     routes_.Add(r.method, r.pattern, Entry{r.fn, nullptr, r.access, r.bulk ? 0 : kSmallBodyBytes});
   for (const OpSpec& op : DataOps()) {
@@ -155,12 +167,12 @@ void GatewayApi::Handle(HttpRequest request, Responder respond) {
     return;
   }
   if (e.data) {
-    RestDataContext ctx{&service_, &limits_, {}};
+    RestDataContext ctx{&service_, &limits_, {}, &result_cache_};
     return RunRestData(e.op, ctx, request, m.params, who, respond);
   }
   if (e.fn == &Readyz && auth_on_ && !auth_.load(std::memory_order_acquire)) return respond(Starting());
   try {
-    e.fn(router_, request, m.params, who, respond);
+    e.fn(*this, request, m.params, who, respond);
   } catch (const ApiError& err) {
     respond(StatusResponse(err.status));
   } catch (const json::exception& err) {

@@ -13,6 +13,7 @@
 
 #include "net/api/operations.h"
 #include "net/api/rest_api.h"
+#include "net/api/versioned_result_cache.h"
 #include "net/daemon/cluster_data_service.h"
 #include "net/auth/authenticator.h"
 #include "net/cluster/router.h"
@@ -28,7 +29,9 @@ class GatewayApi {
   // must outlive the API. `auth_on`: every route but /healthz, /readyz and login needs a
   // token, checked by the Authenticator given to SetAuthenticator; until then those
   // routes answer 503. Off: every route is open (development).
-  GatewayApi(cluster::Router& router, WorkerPool& pool, bool auth_on);
+  // `result_cache_bytes`: the bound of the result cache of reranked searches (docs/
+  // cluster.md, "Reranking"); 0 turns it off.
+  GatewayApi(cluster::Router& router, WorkerPool& pool, bool auth_on, uint64_t result_cache_bytes = 64ull << 20);
   // Any thread; `auth` must outlive the API.
   void SetAuthenticator(Authenticator* auth) { auth_.store(auth, std::memory_order_release); }
   // What the RPC port serves too (RpcEngine): the same operations, limits and
@@ -36,6 +39,9 @@ class GatewayApi {
   DataService& service() { return service_; }
   const OpLimits& limits() const { return limits_; }
   const std::atomic<Authenticator*>& authenticator() const { return auth_; }
+  cluster::Router& router() { return router_; }
+  // The result cache's counters (GET /v1/cluster shows them). Loop thread.
+  ResultCacheStats result_cache_stats() const { return result_cache_.Stats(); }
   // Decides on a request whose headers are in (HttpAdmit): unknown routes 404/405/501,
   // missing or insufficient tokens 401/403, and the route's body limit. Loop thread.
   Admission Admit(const HttpRequest& head);
@@ -45,7 +51,7 @@ class GatewayApi {
 
   // The handler of a route beside the operation table (/healthz, /readyz, /v1/cluster),
   // on the loop thread.
-  using Fn = void (*)(cluster::Router&, const HttpRequest&, const PathParams&, const Principal& who, Responder);
+  using Fn = void (*)(GatewayApi&, const HttpRequest&, const PathParams&, const Principal& who, Responder);
   struct Entry {
     Fn fn = nullptr;                      // A route beside the table.
     RestApi::AuthFn auth_fn = nullptr;    // An auth route (runs on the pool).
@@ -65,6 +71,7 @@ class GatewayApi {
   Router<Entry> routes_;
   ClusterDataService service_;
   OpLimits limits_;
+  VersionedResultCache result_cache_;
 };
 
 }  // namespace vectron::net::daemon

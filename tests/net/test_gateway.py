@@ -530,6 +530,79 @@ def test_gateway_stores_a_default_rerank_pipeline_as_serve_does(cluster, tmp_pat
         serve.stop()
 
 
+def test_gateway_result_cache_never_serves_an_answer_older_than_an_acknowledged_write(cluster, tmp_path):
+    """A reranked search is cached on gateway A with each shard's applied index; a repeat
+    is answered from the cache only if every shard still is at that index, so a write or
+    rating acknowledged by gateway B shows in A's next answer. "cache": false bypasses
+    the cache, and a cached answer is the uncached one with another query id. Counters in
+    GET /v1/cluster."""
+    pts = [{"id": f"p{i:02d}", "vector": [i * 0.1, 0.0], "metadata": {"promoted": i % 3 == 1}} for i in range(30)]
+    cluster.wait_for("the collection", lambda: cluster.call(
+        "POST", "/v1/collections", {"name": "rc", "dim": 2, "metric": "l2", "shards": 2})[0] == 201)
+    cluster.wait_for("the upsert", lambda: cluster.call("PUT", "/v1/collections/rc/points", {"points": pts})[0] == 200)
+    g2 = cluster.add_gateway(tmp_path, 8)
+    cluster.gateways.append(g2)
+    b = len(cluster.gateways) - 1
+    try:
+        cluster.wait_for("the collection on gateway B", lambda: cluster.call(
+            "POST", "/v1/collections/rc/count", {}, gateway=b)[0] == 200)
+
+        def stats():
+            st, body = cluster.call("GET", "/v1/cluster")
+            assert st == 200, body
+            return body["result_cache"]
+
+        def search(body, gateway=0):
+            st, got = cluster.call("POST", "/v1/collections/rc/search", body, gateway=gateway)
+            assert st == 200, (body, got)
+            return got
+
+        def without_id(answer):
+            return {k: v for k, v in answer.items() if k != "query_id"}
+
+        body = {"vector": [0, 0], "k": 3, "explain": True, "include": ["metadata"],
+                "rerank": {"candidates": 10, "boosts": [{"where": {"promoted": True}, "weight": 100}],
+                           "feedback": {"weight": 1}}}
+        s0 = stats()
+        assert s0["capacity_bytes"] == 64 << 20, s0
+        first = search(body)
+        s1 = stats()
+        assert (s1["misses"], s1["hits"]) == (s0["misses"] + 1, s0["hits"]) and s1["entries"] == s0["entries"] + 1, s1
+        second = search(body)
+        s2 = stats()
+        assert (s2["misses"], s2["hits"]) == (s1["misses"], s1["hits"] + 1), s2
+        uncached = search({**body, "cache": False})
+        assert stats() == s2  # "cache": false neither reads nor fills the cache.
+        assert len({first["query_id"], second["query_id"], uncached["query_id"]}) == 3
+        assert without_id(first) == without_id(second) == without_id(uncached), (first, second, uncached)
+        assert [h["id"] for h in first["hits"]] == ["p01", "p04", "p07"], first
+
+        # A write acknowledged by gateway B: A's next answer has it (a miss that replaces the entry).
+        st, got = cluster.call("PUT", "/v1/collections/rc/points",
+                               {"points": [{"id": "new", "vector": [0.01, 0], "metadata": {"promoted": True}}]}, gateway=b)
+        assert st == 200, got
+        third = search(body)
+        assert [h["id"] for h in third["hits"]] == ["new", "p01", "p04"], third
+        s3 = stats()
+        assert (s3["misses"], s3["hits"], s3["invalidations"]) == (s2["misses"] + 1, s2["hits"],
+                                                                   s2["invalidations"] + 1), s3
+        assert without_id(search(body)) == without_id(third)
+        assert stats()["hits"] == s3["hits"] + 1
+        # A rating through B moves the feedback component.
+        st, got = cluster.call("POST", "/v1/collections/rc/feedback", {"point_id": "p04", "rating": 5}, gateway=b)
+        assert st == 201, got
+        fourth = search(body)
+        assert fourth != third and without_id(fourth) == without_id(search({**body, "cache": False})), fourth
+        by_id = {h["id"]: h for h in fourth["hits"]}
+        assert by_id["p04"]["components"]["feedback"] > 0, fourth
+        # A delete through B.
+        st, got = cluster.call("POST", "/v1/collections/rc/points/delete", {"ids": ["new"]}, gateway=b)
+        assert st == 200, got
+        assert "new" not in [h["id"] for h in search(body)["hits"]]
+    finally:
+        cluster.gateways.pop()
+
+
 PROBE = os.environ.get("VECTRON_RPC_PROBE", "")
 
 

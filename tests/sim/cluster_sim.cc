@@ -123,6 +123,12 @@ class ClusterSimulation {
   bool creating_ = false;
   std::vector<raft::sim::KvOp> history_;
   std::set<std::pair<int, uint64_t>> written_;  // (key, value) ever written
+  // The clients' result cache (SearchIfChanged): query key -> read points and hits.
+  struct CachedSearch {
+    std::vector<Router::ShardReadAt> read_at;
+    std::vector<Hit> hits;
+  };
+  std::map<int, CachedSearch> search_cache_;
   uint64_t event_ = 0;
   bool failed_ = false;
   std::string failure_;
@@ -531,27 +537,68 @@ void ClusterSimulation::IssueOp(Client& c) {
     sp.k = 100;
     sp.exact = true;
     sp.include_metadata = true;
-    std::vector<float> q = {static_cast<float>(rng_.Below(1000)), 0, 0, 0};
-    gateway_->Search(kCollection, q, sp, ReadOptions{}, [this, client, call, done](Result<std::vector<Hit>> r) {
-      if (r.ok()) {
-        uint64_t ret = Event();
-        std::map<int, uint64_t> seen;
-        for (const Hit& h : *r) {
-          int k = std::atoi(h.id.c_str() + 1);
-          if (h.id.size() < 2 || h.id[0] != 'k' || k < 0 || k >= kKeys || seen.count(k))
-            return Fail("search returned an unexpected or repeated id \"" + h.id + "\"");
-          seen[k] = ValueOf(h.metadata);
+    // Records the hits as a read of every key (false: a bad answer, failed).
+    auto record = [this, client, call](const std::vector<Hit>& hits) {
+      uint64_t ret = Event();
+      std::map<int, uint64_t> seen;
+      for (const Hit& h : hits) {
+        int k = std::atoi(h.id.c_str() + 1);
+        if (h.id.size() < 2 || h.id[0] != 'k' || k < 0 || k >= kKeys || seen.count(k)) {
+          Fail("search returned an unexpected or repeated id \"" + h.id + "\"");
+          return false;
         }
-        for (int k = 0; k < kKeys; ++k)
-          history_.push_back(raft::sim::KvOp{client, static_cast<uint64_t>(k), false, seen.count(k) ? seen[k] : 0, call, ret});
-        ++stats_.reads_ok;
-      } else if (r.status().code() == StatusCode::kUnavailable) {
-        ++stats_.ops_failed;
-      } else {
-        Fail("search failed unexpectedly: " + r.status().ToString());
+        seen[k] = ValueOf(h.metadata);
       }
-      done();
-    });
+      for (int k = 0; k < kKeys; ++k)
+        history_.push_back(raft::sim::KvOp{client, static_cast<uint64_t>(k), false, seen.count(k) ? seen[k] : 0, call, ret});
+      ++stats_.reads_ok;
+      return true;
+    };
+    if (roll < 90) {
+      std::vector<float> q = {static_cast<float>(rng_.Below(1000)), 0, 0, 0};
+      gateway_->Search(kCollection, q, sp, ReadOptions{}, [this, record, done](Result<std::vector<Hit>> r) {
+        if (r.ok()) {
+          if (!record(*r)) return;
+        } else if (r.status().code() == StatusCode::kUnavailable) {
+          ++stats_.ops_failed;
+        } else {
+          Fail("search failed unexpectedly: " + r.status().ToString());
+        }
+        done();
+      });
+      return;
+    }
+    // The gateway's result cache over SearchIfChanged, on a few queries that repeat: an
+    // answer served from it is recorded like any read, so the linearizability check
+    // fails if one is served after a write it should show.
+    const int query_key = static_cast<int>(rng_.Below(4));
+    std::vector<float> q = {static_cast<float>(query_key * 250), 0, 0, 0};
+    std::vector<Router::ShardReadAt> known;
+    std::vector<Hit> cached;
+    if (auto it = search_cache_.find(query_key); it != search_cache_.end()) {
+      known = it->second.read_at;
+      cached = it->second.hits;
+    }
+    gateway_->SearchIfChanged(
+        kCollection, q, sp, ReadOptions{}, known,
+        [this, record, done, query_key, known, cached](Result<Router::VersionedHits> r) {
+          if (r.ok()) {
+            if (r->unchanged) {
+              if (known.empty() || r->read_at != known) return Fail("a search answered 'unchanged' to no cached entry");
+              ++stats_.search_cache_hits;
+              if (!record(cached)) return;
+            } else {
+              ++stats_.search_cache_misses;
+              if (!record(r->hits)) return;
+              search_cache_[query_key] = CachedSearch{r->read_at, r->hits};
+            }
+          } else if (r.status().code() == StatusCode::kUnavailable) {
+            ++stats_.ops_failed;
+          } else {
+            Fail("cached search failed unexpectedly: " + r.status().ToString());
+          }
+          done();
+        });
   }
 }
 

@@ -28,6 +28,8 @@ struct ClusterSimStats {
   uint64_t writes_unknown = 0;   // Timed out: may or may not have been applied.
   uint64_t reads_ok = 0;         // Gets and searches.
   uint64_t stale_reads_ok = 0;   // Bounded-staleness gets.
+  uint64_t search_cache_hits = 0;    // SearchIfChanged answered 'unchanged' (the cached hits served).
+  uint64_t search_cache_misses = 0;  // SearchIfChanged searched afresh.
   uint64_t ratings_ok = 0;       // Ratings stored through a shard's log.
   uint64_t ratings_rejected = 0; // Ratings of a missing point (NotFound from the shard).
   uint64_t ops_failed = 0;

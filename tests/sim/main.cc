@@ -97,7 +97,8 @@ int main(int argc, char** argv) {
   }
   auto t0 = std::chrono::steady_clock::now();
   uint64_t failed = 0, writes = 0, unknown = 0, reads = 0, crashes = 0, pd_crashes = 0, crash_points = 0,
-           partitions = 0, leaders = 0, checks = 0, inconclusive = 0, snapshots = 0, transfers = 0, ratings = 0, rejected = 0;
+           partitions = 0, leaders = 0, checks = 0, inconclusive = 0, snapshots = 0, transfers = 0, ratings = 0, rejected = 0,
+           cache_hits = 0, cache_misses = 0;
   for (size_t n = 0; n < list.size(); ++n) {
     ClusterSimOptions o = base;
     o.seed = list[n];
@@ -116,6 +117,8 @@ int main(int argc, char** argv) {
     transfers += r.stats.leader_transfers;
     ratings += r.stats.ratings_ok;
     rejected += r.stats.ratings_rejected;
+    cache_hits += r.stats.search_cache_hits;
+    cache_misses += r.stats.search_cache_misses;
     if (!r.ok) {
       ++failed;
       std::printf("VECTRON_SIM_SEED=%llu FAILED: %s\nconfig: %s\nlast events:\n%s\n",
@@ -131,7 +134,8 @@ int main(int argc, char** argv) {
   std::printf(
       "cluster-sim: %zu seeds x %llu steps: %llu failed, %llu passed in %.1fs (writes=%llu unknown=%llu reads=%llu "
       "worker_crashes=%llu pd_crashes=%llu crash_points=%llu partitions=%llu leaders=%llu replica_checks=%llu "
-      "lin_inconclusive_keys=%llu shard_snapshots=%llu leader_transfers=%llu ratings=%llu ratings_rejected=%llu)\n",
+      "lin_inconclusive_keys=%llu shard_snapshots=%llu leader_transfers=%llu ratings=%llu ratings_rejected=%llu "
+      "search_cache_hits=%llu search_cache_misses=%llu)\n",
       list.size(), static_cast<unsigned long long>(base.steps), static_cast<unsigned long long>(failed),
       static_cast<unsigned long long>(list.size() - failed), secs, static_cast<unsigned long long>(writes),
       static_cast<unsigned long long>(unknown), static_cast<unsigned long long>(reads),
@@ -140,6 +144,7 @@ int main(int argc, char** argv) {
       static_cast<unsigned long long>(leaders), static_cast<unsigned long long>(checks),
       static_cast<unsigned long long>(inconclusive), static_cast<unsigned long long>(snapshots),
       static_cast<unsigned long long>(transfers), static_cast<unsigned long long>(ratings),
-      static_cast<unsigned long long>(rejected));
+      static_cast<unsigned long long>(rejected), static_cast<unsigned long long>(cache_hits),
+      static_cast<unsigned long long>(cache_misses));
   return failed ? 1 : 0;
 }

@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <deque>
+#include <map>
 
 #include "net/cluster/router.h"
 #include "tests/net/cluster/host_harness.h"
@@ -205,6 +206,98 @@ TEST_CASE("Router scatters a search to every shard and merges a global top-k") {
   std::vector<std::string> ids;
   for (const Hit& h : **result) ids.push_back(h.id);
   CHECK(ids == std::vector<std::string>{"x", "p", "q"});
+}
+
+// Answers the search read `req` (sent to `to`) with `hits` at `applied`, or "unchanged".
+void AnswerSearch(Fixture& f, const NodeId& to, const ShardReadRequest& req, uint64_t applied, std::vector<Hit> hits,
+                  bool unchanged = false) {
+  ShardReadResponse r;
+  r.rpc_id = req.rpc_id;
+  r.applied_index = applied;
+  r.unchanged = unchanged;
+  if (!unchanged) r.hits = std::move(hits);
+  f.router.Receive(to, r);
+}
+
+TEST_CASE("Router answers a repeated search 'unchanged' only when every shard is still at the cached index") {
+  Fixture f;
+  SearchParams sp;
+  sp.k = 2;
+  std::optional<Result<Router::VersionedHits>> result;
+  auto done = [&](Result<Router::VersionedHits> r) { result = std::move(r); };
+  // The first search: no cached answer, so no token; the read points come back by shard.
+  f.router.SearchIfChanged("c", {0, 0}, sp, ReadOptions{}, {}, done);
+  std::map<uint64_t, std::pair<NodeId, ShardReadRequest>> by_group;
+  for (int i = 0; i < 2; ++i) {
+    auto [to, req] = f.net.Pop<ShardReadRequest>();
+    CHECK(req.unchanged_if_applied == 0);
+    by_group[req.group] = {to, req};
+  }
+  AnswerSearch(f, by_group[10].first, by_group[10].second, 7, {Hit{"x", 0.1f, {}, {}}});
+  AnswerSearch(f, by_group[11].first, by_group[11].second, 9, {Hit{"p", 0.2f, {}, {}}});
+  REQUIRE(result.has_value());
+  REQUIRE(result->ok());
+  CHECK_FALSE((*result)->unchanged);
+  CHECK((*result)->hits.size() == 2);
+  const std::vector<Router::ShardReadAt> known = {{10, 7}, {11, 9}};
+  CHECK((*result)->read_at == known);
+
+  SUBCASE("every shard unchanged: the cached answer is current") {
+    result.reset();
+    f.router.SearchIfChanged("c", {0, 0}, sp, ReadOptions{}, known, done);
+    for (int i = 0; i < 2; ++i) {
+      auto [to, req] = f.net.Pop<ShardReadRequest>();
+      CHECK(req.unchanged_if_applied == (req.group == 10 ? 7u : 9u));
+      AnswerSearch(f, to, req, req.unchanged_if_applied, {}, true);
+    }
+    REQUIRE(result.has_value());
+    REQUIRE(result->ok());
+    CHECK((*result)->unchanged);
+    CHECK((*result)->hits.empty());
+    CHECK((*result)->read_at == known);
+  }
+
+  SUBCASE("a shard applied a write since: searched afresh, the unchanged shard asked again without a token") {
+    result.reset();
+    f.router.SearchIfChanged("c", {0, 0}, sp, ReadOptions{}, known, done);
+    by_group.clear();
+    for (int i = 0; i < 2; ++i) {
+      auto [to, req] = f.net.Pop<ShardReadRequest>();
+      by_group[req.group] = {to, req};
+    }
+    AnswerSearch(f, by_group[10].first, by_group[10].second, 7, {}, true);
+    AnswerSearch(f, by_group[11].first, by_group[11].second, 10, {Hit{"new", 0.05f, {}, {}}});
+    CHECK_FALSE(result.has_value());
+    auto [to, again] = f.net.Pop<ShardReadRequest>();
+    CHECK(again.group == 10);
+    CHECK(again.unchanged_if_applied == 0);
+    AnswerSearch(f, to, again, 7, {Hit{"x", 0.1f, {}, {}}});
+    REQUIRE(result.has_value());
+    REQUIRE(result->ok());
+    CHECK_FALSE((*result)->unchanged);
+    std::vector<std::string> ids;
+    for (const Hit& h : (*result)->hits) ids.push_back(h.id);
+    CHECK(ids == std::vector<std::string>{"new", "x"});
+    CHECK((*result)->read_at == std::vector<Router::ShardReadAt>{{10, 7}, {11, 10}});
+  }
+
+  SUBCASE("a read point of another group (the collection was made again) sends no token") {
+    result.reset();
+    f.router.SearchIfChanged("c", {0, 0}, sp, ReadOptions{}, {{10, 7}, {99, 9}}, done);
+    for (int i = 0; i < 2; ++i) {
+      auto [to, req] = f.net.Pop<ShardReadRequest>();
+      CHECK(req.unchanged_if_applied == (req.group == 10 ? 7u : 0u));
+    }
+  }
+
+  SUBCASE("'unchanged' at an index other than the token is refused") {
+    result.reset();
+    f.router.SearchIfChanged("c", {0, 0}, sp, ReadOptions{}, known, done);
+    auto [to, req] = f.net.Pop<ShardReadRequest>();
+    AnswerSearch(f, to, req, req.unchanged_if_applied + 1, {}, true);
+    REQUIRE(result.has_value());
+    CHECK(result->status().code() == StatusCode::kInternal);
+  }
 }
 
 TEST_CASE("Router lists payload indexes from every shard, merged by field; shards that disagree on a type: Internal") {

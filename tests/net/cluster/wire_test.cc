@@ -189,6 +189,31 @@ TEST_CASE("a scroll page request and answer survive the wire: cursor, limit, fil
   CHECK(a.points[1]->id == "p9");
 }
 
+TEST_CASE("a search's unchanged_if_applied and its 'unchanged' answer survive the wire") {
+  ShardReadRequest sr;
+  sr.rpc_id = 5;
+  sr.kind = ShardReadRequest::Kind::kSearch;
+  sr.unchanged_if_applied = 42;
+  ShardReadResponse sp;
+  sp.rpc_id = 5;
+  sp.applied_index = 42;
+  sp.unchanged = true;
+  NodeId from{NodeKind::kGateway, 1}, f;
+  Envelope got;
+  REQUIRE(DecodeEnvelope(EncodeEnvelope(from, Envelope(sr)), &f, &got).ok());
+  CHECK(std::get<ShardReadRequest>(got).unchanged_if_applied == 42);
+  REQUIRE(DecodeEnvelope(EncodeEnvelope(from, Envelope(sp)), &f, &got).ok());
+  CHECK(std::get<ShardReadResponse>(got).unchanged);
+  CHECK(std::get<ShardReadResponse>(got).applied_index == 42);
+  // Left out, they keep their old meaning: search, and a full answer.
+  sr.unchanged_if_applied = 0;
+  sp.unchanged = false;
+  REQUIRE(DecodeEnvelope(EncodeEnvelope(from, Envelope(sr)), &f, &got).ok());
+  CHECK(std::get<ShardReadRequest>(got).unchanged_if_applied == 0);
+  REQUIRE(DecodeEnvelope(EncodeEnvelope(from, Envelope(sp)), &f, &got).ok());
+  CHECK_FALSE(std::get<ShardReadResponse>(got).unchanged);
+}
+
 TEST_CASE("an index listing request and answer survive the wire; a bad index type is refused") {
   ShardReadRequest sr;
   sr.rpc_id = 5;
