@@ -10,12 +10,15 @@
 
 #include <cctype>
 #include <cerrno>
-#include <cstring>
+#include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <random>
+#include <set>
 #include <sstream>
 #include <thread>
 #include <vector>
@@ -60,19 +63,48 @@ bool ReadyAddress(const std::string& log, std::string* addr, bool* tls) {
   return false;
 }
 
-// A free loopback TCP port (the port may be taken again before it is used: a small race).
-int FreePort() {
+// Binds a loopback TCP socket to `port` (0: any) and closes it; the port bound, or 0.
+int TryBindLoopback(int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return 0;
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<uint16_t>(port));
   socklen_t len = sizeof(a);
-  int port = 0;
+  int bound = 0;
   if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0 &&
       ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
-    port = ntohs(a.sin_port);
+    bound = ntohs(a.sin_port);
   ::close(fd);
+  return bound;
+}
+
+// A free loopback TCP port for a node to listen on, different from every one this process
+// picked before. It is drawn below the kernel's ephemeral range
+// (net.ipv4.ip_local_port_range), where outgoing connections take their local ports: a
+// port from that range (what binding port 0 gives) could be taken by one of the cluster's
+// own connections before the node meant to listen on it starts. Falls back to any free
+// port. Another program may still take the port first: a small race.
+int FreePort() {
+  static std::set<int> picked;
+  static std::mt19937 rng(std::random_device{}() ^ static_cast<unsigned>(::getpid()));
+  int low = 32768;
+  {
+    std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range");
+    int lo = 0, hi = 0;
+    if (range >> lo >> hi && lo > 2048) low = lo;
+  }
+  const int first = std::max(1024, low - 16384);
+  std::uniform_int_distribution<int> pick(first, low - 1);
+  for (int i = 0; i < 64; ++i) {
+    int port = pick(rng);
+    if (picked.count(port) || TryBindLoopback(port) != port) continue;
+    picked.insert(port);
+    return port;
+  }
+  int port = TryBindLoopback(0);
+  picked.insert(port);
   return port;
 }
 

@@ -6,6 +6,7 @@ Run by meson with VECTRON_BIN set."""
 import http.client
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -27,15 +28,37 @@ PROBE = os.environ.get("VECTRON_RPC_PROBE", "")  # tests/net/rpc_probe: one RPC 
 ADMIN_PASSWORD = "cluster admin password"
 
 
+_picked_ports = set()
+
+
 def free_ports(n):
-    socks, ports = [], []
-    for _ in range(n):
+    """`n` free loopback ports, none picked before by this process, drawn below the
+    kernel's ephemeral range (where outgoing connections, the cluster's own among them,
+    take their local ports), as `vectron cluster up` picks them."""
+    low = 32768
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = max(2049, int(f.read().split()[0]))
+    except (OSError, ValueError):
+        pass
+    rng = random.Random(os.getpid() ^ int(time.time() * 1000))
+    ports = []
+    for _ in range(100 * n):
+        if len(ports) == n:
+            break
+        port = rng.randrange(max(1024, low - 16384), low)
+        if port in _picked_ports:
+            continue
         s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            s.close()
+        _picked_ports.add(port)
+        ports.append(port)
+    assert len(ports) == n, f"no {n} free ports below {low}"
     return ports
 
 
