@@ -1,10 +1,16 @@
 #include "net/cluster/cluster_map.h"
 
+#include <algorithm>
 #include <sstream>
 
 #include "net/cluster/codec.h"
 
 namespace vectron::net::cluster {
+
+bool GroupInfo::Places(uint64_t worker) const {
+  auto has = [worker](const std::vector<uint64_t>& v) { return std::find(v.begin(), v.end(), worker) != v.end(); };
+  return has(replicas) || has(learners) || has(target);
+}
 
 const GroupInfo* ClusterMap::GroupOf(std::string_view collection, uint32_t shard) const {
   auto it = collections.find(std::string(collection));
@@ -26,7 +32,18 @@ std::string ClusterMap::ToString() const {
       if (g == groups.end()) continue;
       os << "    shard " << s << ": group " << g->first << " epoch " << g->second.epoch << " replicas [";
       for (size_t i = 0; i < g->second.replicas.size(); ++i) os << (i ? " " : "") << g->second.replicas[i];
-      os << "] leader " << g->second.leader << "\n";
+      os << "]";
+      if (!g->second.learners.empty()) {
+        os << " learners [";
+        for (size_t i = 0; i < g->second.learners.size(); ++i) os << (i ? " " : "") << g->second.learners[i];
+        os << "]";
+      }
+      if (!g->second.target.empty()) {
+        os << " moving to [";
+        for (size_t i = 0; i < g->second.target.size(); ++i) os << (i ? " " : "") << g->second.target[i];
+        os << "]";
+      }
+      os << " leader " << g->second.leader << "\n";
     }
   }
   return os.str();
@@ -51,7 +68,9 @@ std::vector<uint64_t> GetIds(ByteReader& r) {
 
 std::string EncodeClusterMap(const ClusterMap& m) {
   ByteWriter w;
-  w.U8(3);  // Format version (2: a metadata section follows auth_version; 3: then a rerank section).
+  // Format version (2: a metadata section follows auth_version; 3: then a rerank section;
+  // 4: then a membership section).
+  w.U8(4);
   w.U64(m.version);
   PutIds(w, m.pd_members);
   w.U64(m.pd_leader);
@@ -94,6 +113,16 @@ std::string EncodeClusterMap(const ClusterMap& m) {
     w.Bytes(name);
     w.Bytes(c.rerank);
   }
+  uint32_t changed = 0;
+  for (const auto& [id, g] : m.groups) changed += (g.learners.empty() && g.target.empty() && g.conf_index == 0) ? 0 : 1;
+  w.U32(changed);
+  for (const auto& [id, g] : m.groups) {
+    if (g.learners.empty() && g.target.empty() && g.conf_index == 0) continue;
+    w.U64(id);
+    PutIds(w, g.learners);
+    PutIds(w, g.target);
+    w.U64(g.conf_index);
+  }
   return w.Take();
 }
 
@@ -101,7 +130,7 @@ Status DecodeClusterMap(std::string_view data, ClusterMap* out) {
   ByteReader r(data);
   ClusterMap m;
   const uint8_t format = r.U8();
-  if ((format < 1 || format > 3) && r.ok()) return Status::Corruption("cluster map: unknown format version");
+  if ((format < 1 || format > 4) && r.ok()) return Status::Corruption("cluster map: unknown format version");
   m.version = r.U64();
   m.pd_members = GetIds(r);
   m.pd_leader = r.U64();
@@ -155,6 +184,21 @@ Status DecodeClusterMap(std::string_view data, ClusterMap* out) {
       if (r.ok()) it->second.rerank = std::move(rerank);
     }
   }
+  if (format >= 4) {
+    n = r.Count(kMaxItems, 24);
+    for (uint32_t i = 0; i < n && r.ok(); ++i) {
+      uint64_t id = r.U64();
+      std::vector<uint64_t> learners = GetIds(r);
+      std::vector<uint64_t> target = GetIds(r);
+      uint64_t conf_index = r.U64();
+      auto it = m.groups.find(id);
+      if (r.ok() && it == m.groups.end()) return Status::Corruption("cluster map: membership of an unknown group");
+      if (!r.ok()) break;
+      it->second.learners = std::move(learners);
+      it->second.target = std::move(target);
+      it->second.conf_index = conf_index;
+    }
+  }
   if (!r.done()) return Status::Corruption("cluster map: truncated, over a limit, or trailing bytes");
   *out = std::move(m);
   return Status::OK();
@@ -162,7 +206,7 @@ Status DecodeClusterMap(std::string_view data, ClusterMap* out) {
 
 std::string EncodeGroupAssignment(const GroupAssignment& a) {
   ByteWriter w;
-  w.U8(1);
+  w.U8(2);  // Version 2 added learners, conf_index and target after config_json.
   w.U64(a.group.id);
   w.Bytes(a.group.collection);
   w.U32(a.group.shard);
@@ -170,13 +214,17 @@ std::string EncodeGroupAssignment(const GroupAssignment& a) {
   w.U32(static_cast<uint32_t>(a.group.replicas.size()));
   for (uint64_t r : a.group.replicas) w.U64(r);
   w.Bytes(a.config_json);
+  PutIds(w, a.group.learners);
+  w.U64(a.group.conf_index);
+  PutIds(w, a.group.target);
   return w.Take();
 }
 
 Status DecodeGroupAssignment(std::string_view data, GroupAssignment* out) {
   ByteReader r(data);
   GroupAssignment a;
-  if (r.U8() != 1 && r.ok()) return Status::Corruption("group metadata: unknown version");
+  const uint8_t version = r.U8();
+  if ((version < 1 || version > 2) && r.ok()) return Status::Corruption("group metadata: unknown version");
   a.group.id = r.U64();
   a.group.collection = r.Bytes(kMaxConfig);
   a.group.shard = r.U32();
@@ -184,6 +232,11 @@ Status DecodeGroupAssignment(std::string_view data, GroupAssignment* out) {
   uint32_t n = r.Count(64, 8);
   for (uint32_t i = 0; i < n; ++i) a.group.replicas.push_back(r.U64());
   a.config_json = r.Bytes(kMaxConfig);
+  if (version >= 2) {
+    a.group.learners = GetIds(r);
+    a.group.conf_index = r.U64();
+    a.group.target = GetIds(r);
+  }
   if (!r.done()) return Status::Corruption("group metadata: truncated or trailing bytes");
   *out = std::move(a);
   return Status::OK();

@@ -27,8 +27,20 @@ struct GroupInfo {
   // Bumped whenever the group's placement changes; a replica refuses requests routed with
   // another epoch (the router then refreshes its map).
   uint64_t epoch = 1;
-  std::vector<uint64_t> replicas;  // Worker ids, ascending; the initial voters.
+  // The group's membership as PD last recorded it from its leader's reports: voters and
+  // learners (worker ids, ascending), and the group log index of that membership (0: the
+  // founding voters, never changed; only then does a new replica bootstrap the group).
+  std::vector<uint64_t> replicas;  // Voters.
   uint64_t leader = 0;             // Last leader reported in heartbeats (hint, not replicated).
+  std::vector<uint64_t> learners;
+  uint64_t conf_index = 0;
+  // Where PD is moving the group (docs/cluster.md, "Replica moves"): the voters it should
+  // end with, ascending; empty when no move is in progress.
+  std::vector<uint64_t> target;
+  // The voters the group should have: target if a move is in progress, else replicas.
+  const std::vector<uint64_t>& wanted() const { return target.empty() ? replicas : target; }
+  // Whether `worker` hosts (or is to host) a replica: a voter, a learner, or in the target.
+  bool Places(uint64_t worker) const;
   bool operator==(const GroupInfo&) const = default;
 };
 

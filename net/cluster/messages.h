@@ -132,6 +132,10 @@ struct ReplicaReport {
   uint64_t applied_index = 0;
   bool leader = false;
   uint64_t term = 0;
+  // Leaders only: the group's committed membership and the log index it dates from.
+  std::vector<uint64_t> voters;
+  std::vector<uint64_t> learners;
+  uint64_t conf_index = 0;
 };
 struct PdHeartbeat {
   uint64_t rpc_id = 0;
@@ -145,6 +149,13 @@ struct LeaderTransfer {
   uint64_t target = 0;
   bool operator==(const LeaderTransfer&) const = default;
 };
+// PD asks the worker leading `group` to propose one membership change (replica moves).
+struct ConfChangeOrder {
+  uint64_t group = 0;
+  raft::ConfChangeType type = raft::ConfChangeType::kAddLearner;
+  uint64_t node = 0;
+  bool operator==(const ConfChangeOrder&) const = default;
+};
 struct PdHeartbeatResponse {
   uint64_t rpc_id = 0;
   Status status;            // Unavailable + pd_leader hint when not the PD leader.
@@ -152,6 +163,7 @@ struct PdHeartbeatResponse {
   bool registered = false;  // The worker is in the map (else it is being registered).
   std::vector<GroupAssignment> assignments;  // Every group placed on the worker.
   std::vector<LeaderTransfer> transfers;     // Groups the worker leads that PD moves.
+  std::vector<ConfChangeOrder> conf_changes; // Membership changes of groups the worker leads.
 };
 
 // --- Gateways -> PD. ---

@@ -91,6 +91,10 @@ void PdNode::OnSoftState(const raft::SoftState& ss) {
     register_sent_ms_.clear();
     applied_.clear();
     pending_transfers_.clear();
+    membership_.clear();
+    pending_steps_.clear();
+    conf_proposed_ms_.clear();
+    plan_proposed_ms_ = 0;
     return;
   }
   // No longer leader: pending commands may or may not apply; the callers retry (deduped).
@@ -142,6 +146,7 @@ void PdNode::OnHeartbeat(const NodeId& from, const PdHeartbeat& hb) {
     if (!rep.leader) continue;
     auto& gl = group_leader_[rep.group];
     if (rep.term >= gl.first) gl = {rep.term, hb.worker};
+    NoteMembership(rep, now);
   }
   const ClusterMap& m = sm_->map();
   auto w = m.workers.find(hb.worker);
@@ -158,7 +163,7 @@ void PdNode::OnHeartbeat(const NodeId& from, const PdHeartbeat& hb) {
     }
   }
   for (const auto& [id, g] : m.groups) {
-    if (std::find(g.replicas.begin(), g.replicas.end(), hb.worker) == g.replicas.end()) continue;
+    if (!g.Places(hb.worker)) continue;
     GroupAssignment a;
     a.group = g;
     auto gl = group_leader_.find(id);
@@ -166,7 +171,11 @@ void PdNode::OnHeartbeat(const NodeId& from, const PdHeartbeat& hb) {
     a.config_json = m.collections.at(g.collection).config_json;
     r.assignments.push_back(std::move(a));
   }
-  if (r.registered) r.transfers = BalanceLeaders(hb.worker, now);
+  if (r.registered) {
+    r.transfers = BalanceLeaders(hb.worker, now);
+    MoveSteps(hb.worker, now, &r);
+    PlanMoves(now);
+  }
   transport_.Send(from, std::move(r));
 }
 
@@ -210,6 +219,7 @@ std::vector<LeaderTransfer> PdNode::BalanceLeaders(uint64_t w, uint64_t now) {
     uint64_t best = 0;
     for (uint64_t t : info.replicas) {
       if (t == w || !leads.count(t) || leads[t] + 2 > leads[w]) continue;
+      if (std::find(info.wanted().begin(), info.wanted().end(), t) == info.wanted().end()) continue;  // Leaving.
       auto a = applied_.find({g, t});
       if (a == applied_.end() || a->second + opt_.leader_transfer_max_lag < leader_applied) continue;
       if (best == 0 || leads[t] < leads[best]) best = t;
@@ -246,7 +256,7 @@ Status PdNode::PlaceShards(uint32_t shards, uint32_t replication, std::vector<st
     return Status::FailedPrecondition("replication factor " + std::to_string(replication) + " needs that many live workers; " +
                                       std::to_string(load.size()) + " are alive");
   for (const auto& [id, g] : m.groups)
-    for (uint64_t w : g.replicas)
+    for (uint64_t w : g.wanted())
       if (load.count(w)) ++load[w];
   out->assign(shards, {});
   for (uint32_t s = 0; s < shards; ++s) {

@@ -40,6 +40,17 @@ struct PdNodeOptions {
   // A target must have applied within this many entries of the leader's last report
   // (a lagging target would stall the group's writes while it catches up).
   uint64_t leader_transfer_max_lag = 256;
+  // Replica moves (docs/cluster.md, "Replica moves"). Repair: a worker not heard from for
+  // dead_after_ms has each of its replicas replaced by one on another live worker (0: never).
+  uint64_t dead_after_ms = 60000;
+  // Rebalance: replicas are moved from the most to the least loaded live worker until the
+  // replica counts differ by at most one (a worker that joins gets its share).
+  bool rebalance_replicas = true;
+  // At most this many groups are being moved at once (repairs first).
+  uint32_t max_moves = 2;
+  // A membership change asked of a group's leader and not seen committed within this long
+  // is asked for again.
+  uint64_t move_step_timeout_ms = 3000;
 };
 
 class PdNode {
@@ -82,6 +93,15 @@ class PdNode {
   // transfers is pending). Updates pending_transfers_.
   std::vector<LeaderTransfer> BalanceLeaders(uint64_t w, uint64_t now);
   void Propose(const PdCommand& cmd, const Waiter& w);
+  // Replica moves (pd_moves.cc). Notes the membership a group's leader reported (and
+  // records it in the map if it is newer); the next step of the moves of the groups `w`
+  // leads; and new moves (repairs, then rebalancing), proposed as group targets.
+  void NoteMembership(const ReplicaReport& rep, uint64_t now);
+  void MoveSteps(uint64_t w, uint64_t now, PdHeartbeatResponse* r);
+  void PlanMoves(uint64_t now);
+  // Whether `worker` has not been heard from for dead_after_ms (as this leader knows).
+  bool DeadLong(uint64_t worker, uint64_t now) const;
+  bool CaughtUp(uint64_t group, uint64_t worker, uint64_t leader) const;
   void ReplyAdmin(const Waiter& w, Status s);
 
   PdNodeOptions opt_;
@@ -101,6 +121,20 @@ class PdNode {
     uint64_t from = 0, to = 0, since_ms = 0;
   };
   std::map<uint64_t, PendingTransfer> pending_transfers_;  // group -> transfer asked for
+  // Replica moves: each group's committed membership as its leader last reported it
+  // (highest term, then newest), the step asked of it, and when its membership and a
+  // new move were last proposed.
+  struct Membership {
+    uint64_t term = 0, conf_index = 0;
+    std::vector<uint64_t> voters, learners;
+  };
+  std::map<uint64_t, Membership> membership_;
+  struct PendingStep {
+    uint64_t conf_index = 0, since_ms = 0;
+  };
+  std::map<uint64_t, PendingStep> pending_steps_;
+  std::map<uint64_t, uint64_t> conf_proposed_ms_;
+  uint64_t plan_proposed_ms_ = 0;
   std::map<std::pair<uint64_t, uint64_t>, std::vector<Waiter>> waiters_;  // (client, seq)
   uint64_t next_seq_ = 1;  // This node's own request ids (registrations).
 };

@@ -74,7 +74,7 @@ Status DecodePdCommand(std::string_view data, PdCommand* out) {
   uint8_t version = r.U8();
   if (r.ok() && version != kCommandVersion) return Status::Corruption("pd command: unknown version");
   uint8_t kind = r.U8();
-  if (r.ok() && (kind < 1 || kind > 7)) return Status::Corruption("pd command: unknown kind " + std::to_string(kind));
+  if (r.ok() && (kind < 1 || kind > 9)) return Status::Corruption("pd command: unknown kind " + std::to_string(kind));
   c.kind = static_cast<PdCommand::Kind>(kind);
   c.request.client = r.U64();
   c.request.seq = r.U64();
@@ -224,6 +224,40 @@ Status PdStateMachine::Execute(const PdCommand& c, uint64_t index) {
       if (!c.addr.empty() && c.addr.front() != '{')
         return Status::InvalidArgument("a default rerank pipeline must be a JSON object");
       it->second.rerank = c.addr;
+      map_.version = index;
+      return Status::OK();
+    }
+    case PdCommand::Kind::kSetGroupTarget: {
+      auto it = map_.groups.find(c.worker);
+      if (it == map_.groups.end()) return Status::NotFound("group " + std::to_string(c.worker) + " does not exist");
+      if (c.placement.size() != 1) return Status::InvalidArgument("a group target is one list of workers");
+      std::vector<uint64_t> target = c.placement[0];
+      std::sort(target.begin(), target.end());
+      if (std::adjacent_find(target.begin(), target.end()) != target.end())
+        return Status::InvalidArgument("the target replicas of a group must be distinct");
+      for (uint64_t w : target)
+        if (!map_.workers.count(w)) return Status::FailedPrecondition("worker " + std::to_string(w) + " is unknown");
+      GroupInfo& g = it->second;
+      if (!target.empty() && target.size() != map_.collections.at(g.collection).replication)
+        return Status::InvalidArgument("a group target needs replication_factor workers");
+      g.target = target == g.replicas ? std::vector<uint64_t>{} : std::move(target);
+      map_.version = index;
+      return Status::OK();
+    }
+    case PdCommand::Kind::kSetGroupConf: {
+      auto it = map_.groups.find(c.worker);
+      if (it == map_.groups.end()) return Status::NotFound("group " + std::to_string(c.worker) + " does not exist");
+      if (c.placement.size() != 2 || c.placement[0].empty())
+        return Status::InvalidArgument("a group membership is a nonempty list of voters and a list of learners");
+      GroupInfo& g = it->second;
+      if (c.if_version <= g.conf_index) return Status::OK();  // An older report: nothing to record.
+      std::vector<uint64_t> voters = c.placement[0], learners = c.placement[1];
+      std::sort(voters.begin(), voters.end());
+      std::sort(learners.begin(), learners.end());
+      g.replicas = std::move(voters);
+      g.learners = std::move(learners);
+      g.conf_index = c.if_version;
+      if (g.target == g.replicas && g.learners.empty()) g.target.clear();  // The move is done.
       map_.version = index;
       return Status::OK();
     }

@@ -30,6 +30,11 @@ struct PdCommand {
     kRenameCollection = 5,  // name -> addr (the new name): one map change
     kSetCollectionMetadata = 6,  // name, addr (the metadata, "" to remove)
     kSetDefaultRerank = 7,       // name, addr (the default rerank pipeline, canonical JSON; "" to remove)
+    // worker (the group id), placement[0] (the target voters; empty: cancel the move).
+    kSetGroupTarget = 8,
+    // worker (the group id), placement = {voters, learners}, if_version (the group log index
+    // of that membership): record a group's membership its leader reported, if newer.
+    kSetGroupConf = 9,
   };
   Kind kind = Kind::kRegisterWorker;
   RequestId request;

@@ -1,6 +1,7 @@
 #include "net/cluster/raft_host.h"
 
 #include <algorithm>
+#include <optional>
 
 namespace vectron::net::cluster {
 
@@ -34,6 +35,7 @@ struct RaftHost::Group {
   std::deque<std::string> proposals;
   std::deque<std::string> reads;
   uint64_t transfer_to = 0;  // A leadership transfer asked for while busy (0: none).
+  std::optional<raft::ConfChange> conf_change;  // A membership change asked for while busy.
   raft::SoftState soft;
   // Membership at the log's snapshot and after each conf change handed to the state
   // machine since, so a compaction records the membership at its index.
@@ -143,6 +145,13 @@ GroupStatus RaftHost::group_status(uint64_t group) const {
   s.last_index = g.node->last_index();
   s.busy = g.stage != Stage::kIdle;
   s.conf = g.node->conf_state();
+  if (g.conf_changes.empty()) {
+    s.committed_conf = g.base_conf;
+    s.conf_index = g.log->FirstIndex() - 1;
+  } else {
+    s.committed_conf = g.conf_changes.rbegin()->second;
+    s.conf_index = g.conf_changes.rbegin()->first;
+  }
   return s;
 }
 
@@ -207,6 +216,10 @@ void RaftHost::FeedIdle(Group& g, uint64_t ticks) {
   if (g.transfer_to != 0) {
     (void)g.node->TransferLeader(g.transfer_to);  // No longer leader: dropped.
     g.transfer_to = 0;
+  }
+  if (g.conf_change) {
+    (void)g.node->ProposeConfChange(*g.conf_change);  // Refused: PD asks again later.
+    g.conf_change.reset();
   }
 }
 
@@ -417,6 +430,16 @@ Status RaftHost::TransferLeader(uint64_t group, uint64_t target) {
   // Busy applying: started when the group is next fed (if it still leads then).
   if (g.node->role() != raft::Role::kLeader) return Status::Unavailable("not the group's leader");
   g.transfer_to = target;
+  return Status::OK();
+}
+
+Status RaftHost::ProposeConfChange(uint64_t group, const raft::ConfChange& cc) {
+  auto it = groups_.find(group);
+  if (it == groups_.end()) return Status::NotFound("group " + std::to_string(group) + " is not hosted");
+  Group& g = *it->second;
+  if (g.stage == Stage::kIdle) return FromRaft(g.node->ProposeConfChange(cc));
+  if (g.node->role() != raft::Role::kLeader) return Status::Unavailable("not the group's leader");
+  g.conf_change = cc;
   return Status::OK();
 }
 

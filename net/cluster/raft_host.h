@@ -92,7 +92,11 @@ struct GroupStatus {
   uint64_t first_index = 0;   // Of the log.
   uint64_t last_index = 0;
   bool busy = false;
-  raft::ConfState conf;
+  raft::ConfState conf;            // Including appended, uncommitted changes.
+  // The membership committed as far as this replica knows (its log's snapshot and the
+  // changes committed since), and the log index it dates from.
+  raft::ConfState committed_conf;
+  uint64_t conf_index = 0;
 };
 
 class RaftHost {
@@ -157,6 +161,11 @@ class RaftHost {
   // Raft node's refusals).
   Status TransferLeader(uint64_t group, uint64_t target);
   Status Campaign(uint64_t group);
+  // Proposes a membership change on the group's leader (PD's replica moves); held until
+  // the group is next fed if it is busy. OK does not mean it will commit.
+  // Errors: NotFound, Unavailable (not the leader, another change pending), InvalidArgument
+  // (a change that touches the leader itself or leaves no voter).
+  Status ProposeConfChange(uint64_t group, const raft::ConfChange& cc);
 
   // Whether this replica (a follower) had applied everything its leader had committed at
   // some moment at most `max_staleness_ms` ago (measured from when the leader's message

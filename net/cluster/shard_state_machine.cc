@@ -167,6 +167,9 @@ Result<std::string> ShardStateMachine::SnapshotData(uint64_t index) { return Des
 
 bool ShardStateMachine::SnapshotReady(const NodeId& from, const raft::Message& m) {
   const uint64_t index = m.snapshot.metadata.index;
+  // The bootstrap snapshot of a group whose log was never compacted (sent to a replica
+  // joining it empty): it stands for an empty shard, there is nothing to fetch.
+  if (m.snapshot.data.empty() && index == 1) return true;
   if (index <= applied_index() || staged_.load(std::memory_order_acquire) >= index) return true;
   // A new fetch rewrites the staging directory: what was staged there is gone. (No install
   // runs now: the host steps a group's messages only while the group is idle.)

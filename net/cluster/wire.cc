@@ -147,7 +147,11 @@ struct Encoder {
   }
   Offset<void> operator()(const PdHeartbeat& m) {
     std::vector<Offset<fb::ReplicaReport>> reps;
-    for (const ReplicaReport& r : m.replicas) reps.push_back(fb::CreateReplicaReport(b, r.group, r.applied_index, r.leader, r.term));
+    for (const ReplicaReport& r : m.replicas) {
+      auto voters = b.CreateVector(r.voters);
+      auto learners = b.CreateVector(r.learners);
+      reps.push_back(fb::CreateReplicaReport(b, r.group, r.applied_index, r.leader, r.term, voters, learners, r.conf_index));
+    }
     auto addr = b.CreateString(m.addr);
     auto rv = b.CreateVector(reps);
     return fb::CreatePdHeartbeat(b, m.rpc_id, m.worker, addr, rv).Union();
@@ -160,7 +164,11 @@ struct Encoder {
     std::vector<Offset<fb::LeaderTransfer>> ts;
     for (const LeaderTransfer& t : m.transfers) ts.push_back(fb::CreateLeaderTransfer(b, t.group, t.target));
     auto tv = b.CreateVector(ts);
-    return fb::CreatePdHeartbeatResponse(b, m.rpc_id, st, m.pd_leader, m.registered, av, tv).Union();
+    std::vector<Offset<fb::ConfChangeOrder>> cs;
+    for (const ConfChangeOrder& c : m.conf_changes)
+      cs.push_back(fb::CreateConfChangeOrder(b, c.group, static_cast<uint8_t>(c.type), c.node));
+    auto cv = b.CreateVector(cs);
+    return fb::CreatePdHeartbeatResponse(b, m.rpc_id, st, m.pd_leader, m.registered, av, tv, cv).Union();
   }
   Offset<void> operator()(const PdMapRequest& m) { return fb::CreatePdMapRequest(b, m.rpc_id, m.known_version).Union(); }
   Offset<void> operator()(const PdMapResponse& m) {
@@ -398,8 +406,12 @@ Status DecodeBody(const fb::Envelope* e, Envelope* out) {
       m.worker = s->worker();
       m.addr = Str(s->addr());
       if (s->replicas())
-        for (const fb::ReplicaReport* r : *s->replicas())
-          m.replicas.push_back(ReplicaReport{r->group(), r->applied_index(), r->leader(), r->term()});
+        for (const fb::ReplicaReport* r : *s->replicas()) {
+          ReplicaReport rep{r->group(), r->applied_index(), r->leader(), r->term(), {}, {}, r->conf_index()};
+          if (r->voters()) rep.voters.assign(r->voters()->begin(), r->voters()->end());
+          if (r->learners()) rep.learners.assign(r->learners()->begin(), r->learners()->end());
+          m.replicas.push_back(std::move(rep));
+        }
       *out = std::move(m);
       return Status::OK();
     }
@@ -419,6 +431,12 @@ Status DecodeBody(const fb::Envelope* e, Envelope* out) {
       }
       if (s->transfers())
         for (const fb::LeaderTransfer* t : *s->transfers()) m.transfers.push_back(LeaderTransfer{t->group(), t->target()});
+      if (s->conf_changes()) {
+        for (const fb::ConfChangeOrder* c : *s->conf_changes()) {
+          if (c->type() > static_cast<uint8_t>(raft::ConfChangeType::kAddLearner)) return Bad("bad conf change type");
+          m.conf_changes.push_back(ConfChangeOrder{c->group(), static_cast<raft::ConfChangeType>(c->type()), c->node()});
+        }
+      }
       *out = std::move(m);
       return Status::OK();
     }

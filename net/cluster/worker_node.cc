@@ -10,6 +10,13 @@ namespace vectron::net::cluster {
 namespace {
 constexpr uint64_t kReadQueueBit = uint64_t{1} << 63;  // Executor queues of reads (groups are below).
 
+// Whether two assignments of a group differ only in the leader hint (not worth a write).
+bool SameAssignment(const GroupAssignment& a, const GroupAssignment& b) {
+  GroupInfo x = a.group, y = b.group;
+  x.leader = y.leader = 0;
+  return x == y && a.config_json == b.config_json;
+}
+
 std::string ReadContext(uint64_t read_id) {
   ByteWriter w;
   w.U64(read_id);
@@ -89,9 +96,14 @@ Status WorkerNode::OpenGroup(const GroupAssignment& a) {
                                                              opt_.shard_flush_entries));
   ShardStateMachine* raw = sm.get();
   raw->set_fetch([this, id](const NodeId& from, uint64_t index) { snapshot_fetcher_->Start(id, from, index); });
+  // Only a founding voter of a group whose membership never changed bootstraps it; any
+  // other replica (a learner PD is adding, or a voter of a changed group that lost or never
+  // had its log) starts empty and waits for the leader to send it the group's state.
   raft::ConfState conf;
   conf.voters = a.group.replicas;
-  VECTRON_RETURN_IF_ERROR(host_->AddGroup(id, std::move(sm), &conf));
+  const bool founding = a.group.conf_index == 0 &&
+                        std::find(a.group.replicas.begin(), a.group.replicas.end(), opt_.id) != a.group.replicas.end();
+  VECTRON_RETURN_IF_ERROR(host_->AddGroup(id, std::move(sm), founding ? &conf : nullptr));
   groups_[id] = Hosted{a, raw};
   std::lock_guard lock(sources_mu_);
   sources_[id] = raw;
@@ -166,7 +178,13 @@ void WorkerNode::SendHeartbeat() {
   hb.addr = opt_.addr;
   for (const auto& [id, h] : groups_) {
     GroupStatus st = host_->group_status(id);
-    hb.replicas.push_back(ReplicaReport{id, st.applied, st.role == raft::Role::kLeader, st.term});
+    ReplicaReport rep{id, st.applied, st.role == raft::Role::kLeader, st.term, {}, {}, 0};
+    if (rep.leader) {
+      rep.voters = st.committed_conf.voters;
+      rep.learners = st.committed_conf.learners;
+      rep.conf_index = st.conf_index;
+    }
+    hb.replicas.push_back(std::move(rep));
   }
   uint64_t to = pd_leader_ ? pd_leader_ : opt_.pd_members[pd_target_ % opt_.pd_members.size()];
   heartbeat_outstanding_ = true;
@@ -190,6 +208,11 @@ void WorkerNode::OnHeartbeatResponse(const PdHeartbeatResponse& r) {
   // (no longer leader, target not a voter) is dropped; PD forgets it after its timeout.
   for (const LeaderTransfer& t : r.transfers)
     if (groups_.count(t.group) && host_->TransferLeader(t.group, t.target).ok()) ++leader_transfers_;
+  // Replica moves: the membership changes PD asks this leader to propose (refused ones are
+  // asked for again after PD's timeout).
+  for (const ConfChangeOrder& c : r.conf_changes)
+    if (groups_.count(c.group) && host_->ProposeConfChange(c.group, raft::ConfChange{c.type, c.node}).ok())
+      ++conf_changes_;
   std::set<uint64_t> assigned;
   for (const GroupAssignment& a : r.assignments) {
     assigned.insert(a.group.id);
@@ -197,12 +220,13 @@ void WorkerNode::OnHeartbeatResponse(const PdHeartbeatResponse& r) {
     if (it == groups_.end()) {
       Status s = OpenGroup(a);
       if (!s.ok()) groups_.erase(a.group.id);  // Retried at the next heartbeat.
-    } else if (it->second.assignment.group.epoch != a.group.epoch) {
+    } else if (!SameAssignment(it->second.assignment, a)) {
       it->second.assignment = a;
       (void)WriteFileAtomic(GroupDir(a.group.id) + "/group.meta", EncodeGroupAssignment(a));
     }
   }
-  // Groups the leader's map no longer places here (their collection was dropped).
+  // Groups the leader's map no longer places here: their collection was dropped, or a
+  // replica move removed this replica from the group's committed membership.
   std::vector<uint64_t> gone;
   for (const auto& [id, h] : groups_)
     if (!assigned.count(id)) gone.push_back(id);

@@ -66,6 +66,8 @@ class WorkerNode {
   RaftHost& host() { return *host_; }
   // Leadership transfers PD asked for that this node started (leader balancing).
   uint64_t leader_transfers() const { return leader_transfers_; }
+  // Membership changes PD asked for that this node proposed (replica moves).
+  uint64_t conf_changes() const { return conf_changes_; }
   // The state machine of a hosted group, or nullptr.
   ShardStateMachine* shard(uint64_t group) const;
   // The loop queue executor tasks report to (drained by RunOnce).
@@ -118,6 +120,7 @@ class WorkerNode {
   LoopQueue loop_;
   std::unique_ptr<RaftHost> host_;
   uint64_t leader_transfers_ = 0;
+  uint64_t conf_changes_ = 0;
   std::map<uint64_t, Hosted> groups_;
   SplitMixRng rng_;
   std::unique_ptr<SnapshotServer> snapshot_server_;

@@ -172,8 +172,8 @@ TEST_CASE("the cluster map round-trips and refuses truncation") {
   m.workers[4] = WorkerInfo{4, "10.0.0.4:7000", false};
   m.collections["docs"] = CollectionInfo{"docs", "{\"dim\":3}", 3, {5, 6}, "{\"owner\":\"me\"}", "{\"mmr\":{\"lambda\":0.5}}"};
   m.collections["bare"] = CollectionInfo{"bare", "{\"dim\":3}", 1, {}, "", ""};
-  m.groups[5] = GroupInfo{5, "docs", 0, 2, {1, 4, 7}, 4};
-  m.groups[6] = GroupInfo{6, "docs", 1, 1, {1, 4, 7}, 0};
+  m.groups[5] = GroupInfo{5, "docs", 0, 2, {1, 4, 7}, 4, {9}, 33, {1, 7, 9}};
+  m.groups[6] = GroupInfo{6, "docs", 1, 1, {1, 4, 7}, 0, {}, 0, {}};
   std::string enc = EncodeClusterMap(m);
   ClusterMap out;
   REQUIRE(DecodeClusterMap(enc, &out).ok());
@@ -181,19 +181,27 @@ TEST_CASE("the cluster map round-trips and refuses truncation") {
   CHECK(out.GroupOf("docs", 1)->id == 6);
   CHECK(out.GroupOf("docs", 2) == nullptr);
   for (size_t n = 0; n < enc.size(); ++n) CHECK(DecodeClusterMap(enc.substr(0, n), &out).code() == StatusCode::kCorruption);
-  // A version-2 map (before default rerank pipelines) and a version-1 map (before
-  // collection metadata too) still decode: each lacks its trailing sections.
+  // Maps of versions 3 (before replica moves), 2 (before default rerank pipelines) and 1
+  // (before collection metadata too) still decode: each lacks its trailing sections.
+  m.groups[5].learners.clear();
+  m.groups[5].target.clear();
+  m.groups[5].conf_index = 0;
+  std::string v3 = EncodeClusterMap(m);
+  REQUIRE(v3[0] == 4);
+  v3[0] = 3;
+  v3.resize(v3.size() - 4);  // The empty membership section: u32 0.
+  REQUIRE(DecodeClusterMap(v3, &out).ok());
+  CHECK(out == m);
   m.collections["docs"].rerank.clear();
   std::string v2 = EncodeClusterMap(m);
-  REQUIRE(v2[0] == 3);
   v2[0] = 2;
-  v2.resize(v2.size() - 4);  // The empty rerank section: u32 0.
+  v2.resize(v2.size() - 8);  // The empty rerank and membership sections.
   REQUIRE(DecodeClusterMap(v2, &out).ok());
   CHECK(out == m);
   m.collections["docs"].metadata.clear();
   std::string v1 = EncodeClusterMap(m);
   v1[0] = 1;
-  v1.resize(v1.size() - 8);  // The empty metadata and rerank sections.
+  v1.resize(v1.size() - 12);  // The empty metadata, rerank and membership sections.
   REQUIRE(DecodeClusterMap(v1, &out).ok());
   CHECK(out == m);
 }
@@ -472,6 +480,25 @@ TEST_CASE("PD commands round-trip and refuse truncation") {
   CHECK(out.if_version == 8);
   CHECK(out.auth_changes == c.auth_changes);
   for (size_t n = 0; n < enc.size(); ++n) CHECK(DecodePdCommand(enc.substr(0, n), &out).code() == StatusCode::kCorruption);
+}
+
+TEST_CASE("a group assignment round-trips, and group.meta files of version 1 still decode") {
+  GroupAssignment a{GroupInfo{6, "docs", 2, 3, {1, 2, 3}, 0, {4}, 17, {1, 2, 4}}, "{\"dim\":3}"};
+  std::string enc = EncodeGroupAssignment(a);
+  GroupAssignment out;
+  REQUIRE(DecodeGroupAssignment(enc, &out).ok());
+  CHECK(out.group == a.group);
+  CHECK(out.config_json == a.config_json);
+  for (size_t n = 0; n < enc.size(); ++n) CHECK(DecodeGroupAssignment(enc.substr(0, n), &out).code() == StatusCode::kCorruption);
+  // Version 1 (before replica moves) ends after the config: no learners, conf index 0.
+  a.group.learners.clear();
+  a.group.target.clear();
+  a.group.conf_index = 0;
+  std::string v1 = EncodeGroupAssignment(a);
+  v1[0] = 1;
+  v1.resize(v1.size() - 16);  // Two empty id lists (u32 0) and the conf index (u64).
+  REQUIRE(DecodeGroupAssignment(v1, &out).ok());
+  CHECK(out.group == a.group);
 }
 
 }  // namespace

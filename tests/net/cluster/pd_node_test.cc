@@ -239,7 +239,7 @@ struct LeaderBook {
       if (std::count(info.replicas.begin(), info.replicas.end(), w) == 0) continue;
       auto it = leader.find(g);
       bool leads = it != leader.end() && it->second.first == w;
-      out.push_back(ReplicaReport{g, applied.at(w), leads, leads ? it->second.second : 0});
+      out.push_back(ReplicaReport{g, applied.at(w), leads, leads ? it->second.second : 0, {}, {}, 0});
     }
     return out;
   }

@@ -1,0 +1,172 @@
+// Replica moves of the placement driver (docs/cluster.md, "Replica moves"): repair of the
+// replicas of a dead worker, rebalancing onto new workers, and the membership changes that
+// carry a group from its voters to its target.
+//
+// The map holds, replicated, each group's recorded membership and its target (where it is
+// being moved). Everything else here is the PD leader's soft state, relearned from
+// heartbeats after a PD election: the membership each group's leader reports, and the
+// step last asked of it. A move is a reconciliation: at each heartbeat of a group's leader
+// PD compares the reported membership with the target and asks for the next change, so a
+// lost order, a leader change or a PD election only delays it.
+#include <algorithm>
+#include <optional>
+
+#include "net/cluster/pd_node.h"
+
+namespace vectron::net::cluster {
+
+namespace {
+bool Has(const std::vector<uint64_t>& v, uint64_t x) { return std::find(v.begin(), v.end(), x) != v.end(); }
+}  // namespace
+
+bool PdNode::DeadLong(uint64_t worker, uint64_t now) const {
+  if (opt_.dead_after_ms == 0 || now < leader_since_ms_ + opt_.dead_after_ms) return false;
+  auto it = last_heartbeat_ms_.find(worker);
+  return it == last_heartbeat_ms_.end() || now >= it->second + opt_.dead_after_ms;
+}
+
+bool PdNode::CaughtUp(uint64_t group, uint64_t worker, uint64_t leader) const {
+  auto a = applied_.find({group, worker});
+  auto l = applied_.find({group, leader});
+  if (a == applied_.end() || l == applied_.end()) return false;
+  return a->second + opt_.leader_transfer_max_lag >= l->second;
+}
+
+void PdNode::NoteMembership(const ReplicaReport& rep, uint64_t now) {
+  if (rep.voters.empty()) return;  // A worker that reports no membership (older binary).
+  Membership& m = membership_[rep.group];
+  if (rep.term < m.term || (rep.term == m.term && rep.conf_index < m.conf_index)) return;
+  m = Membership{rep.term, rep.conf_index, rep.voters, rep.learners};
+  auto g = sm_->map().groups.find(rep.group);
+  if (g == sm_->map().groups.end()) return;
+  if (rep.conf_index <= g->second.conf_index || (rep.voters == g->second.replicas && rep.learners == g->second.learners))
+    return;
+  // Newer than the map's record: record it (once per timeout while it is not applied).
+  auto sent = conf_proposed_ms_.find(rep.group);
+  if (sent != conf_proposed_ms_.end() && now < sent->second + opt_.move_step_timeout_ms) return;
+  conf_proposed_ms_[rep.group] = now;
+  PdCommand cmd;
+  cmd.kind = PdCommand::Kind::kSetGroupConf;
+  cmd.worker = rep.group;
+  cmd.placement = {rep.voters, rep.learners};
+  cmd.if_version = rep.conf_index;
+  (void)host_->Propose(kPdGroupId, EncodePdCommand(cmd));  // Lost: proposed again later.
+}
+
+void PdNode::MoveSteps(uint64_t w, uint64_t now, PdHeartbeatResponse* r) {
+  const ClusterMap& map = sm_->map();
+  for (const auto& [id, g] : map.groups) {
+    auto gl = group_leader_.find(id);
+    auto mem = membership_.find(id);
+    if (gl == group_leader_.end() || gl->second.second != w || mem == membership_.end()) continue;
+    const Membership& c = mem->second;
+    auto pending = pending_steps_.find(id);
+    if (pending != pending_steps_.end()) {
+      if (pending->second.conf_index == c.conf_index && now < pending->second.since_ms + opt_.move_step_timeout_ms)
+        continue;  // The last step is not committed yet.
+      pending_steps_.erase(pending);
+    }
+    if (pending_transfers_.count(id)) continue;
+    const std::vector<uint64_t>& wanted = g.wanted();
+    std::optional<ConfChangeOrder> step;
+    // 1. A learner that is not wanted (a move that was replaced) leaves first.
+    for (uint64_t l : c.learners)
+      if (!step && !Has(wanted, l)) step = ConfChangeOrder{id, raft::ConfChangeType::kRemoveVoter, l};
+    // 2. A wanted worker that is not a member joins as a learner (it catches up from a
+    //    snapshot and the log without counting in the quorum).
+    for (uint64_t t : wanted)
+      if (!step && !Has(c.voters, t) && !Has(c.learners, t) && WorkerAlive(t))
+        step = ConfChangeOrder{id, raft::ConfChangeType::kAddLearner, t};
+    // 3. A caught-up wanted learner is promoted.
+    for (uint64_t t : wanted)
+      if (!step && Has(c.learners, t) && CaughtUp(id, t, w))
+        step = ConfChangeOrder{id, raft::ConfChangeType::kAddVoter, t};
+    // 4. Once every wanted worker votes, the voters that are not wanted are removed, one at
+    //    a time: the group never has fewer than its wanted voters, so a majority of the
+    //    live ones always remains. The leader hands its leadership over first.
+    bool all_vote = std::all_of(wanted.begin(), wanted.end(), [&](uint64_t t) { return Has(c.voters, t); });
+    if (!step && all_vote) {
+      for (uint64_t v : c.voters) {
+        if (step || Has(wanted, v)) continue;
+        if (v != w) {
+          step = ConfChangeOrder{id, raft::ConfChangeType::kRemoveVoter, v};
+          continue;
+        }
+        uint64_t to = 0;
+        for (uint64_t t : wanted)
+          if (!to && WorkerAlive(t) && CaughtUp(id, t, w)) to = t;
+        if (to != 0) {
+          pending_transfers_[id] = PendingTransfer{w, to, now};
+          r->transfers.push_back(LeaderTransfer{id, to});
+        }
+        break;
+      }
+    }
+    if (!step) continue;
+    pending_steps_[id] = PendingStep{c.conf_index, now};
+    r->conf_changes.push_back(*step);
+  }
+}
+
+void PdNode::PlanMoves(uint64_t now) {
+  // Liveness is relearned for one timeout after a PD election; one proposal in flight.
+  if (now < leader_since_ms_ + opt_.worker_dead_ms) return;
+  if (plan_proposed_ms_ != 0 && now < plan_proposed_ms_ + opt_.register_retry_ms) return;
+  const ClusterMap& map = sm_->map();
+  uint32_t moving = 0;
+  for (const auto& [id, g] : map.groups) moving += g.target.empty() ? 0 : 1;
+  // Replicas each live worker hosts or is to host (targets count as done).
+  std::map<uint64_t, uint64_t> load;
+  for (const auto& [id, info] : map.workers)
+    if (WorkerAlive(id) && !DeadLong(id, now)) load[id] = 0;
+  for (const auto& [id, g] : map.groups)
+    for (uint64_t w : g.wanted())
+      if (load.count(w)) ++load[w];
+  // The least loaded live worker that does not place `g` (lowest id on ties), or 0.
+  auto least_loaded = [&](const GroupInfo& g) {
+    uint64_t best = 0;
+    for (const auto& [w, n] : load)
+      if (!g.Places(w) && (best == 0 || n < load[best])) best = w;
+    return best;
+  };
+  auto propose = [&](uint64_t group, std::vector<uint64_t> target) {
+    std::sort(target.begin(), target.end());
+    PdCommand cmd;
+    cmd.kind = PdCommand::Kind::kSetGroupTarget;
+    cmd.worker = group;
+    cmd.placement = {std::move(target)};
+    (void)host_->Propose(kPdGroupId, EncodePdCommand(cmd));  // Lost: planned again.
+    plan_proposed_ms_ = now;
+  };
+  // Repair first: a group that wants a long-dead worker wants another one instead.
+  for (const auto& [id, g] : map.groups) {
+    if (moving >= opt_.max_moves && g.target.empty()) continue;
+    std::vector<uint64_t> target = g.wanted();
+    auto dead = std::find_if(target.begin(), target.end(), [&](uint64_t w) { return DeadLong(w, now); });
+    if (dead == target.end()) continue;
+    uint64_t to = least_loaded(g);
+    if (to == 0) continue;  // No live worker left to take it.
+    *dead = to;
+    return propose(id, std::move(target));
+  }
+  if (!opt_.rebalance_replicas || moving >= opt_.max_moves || load.size() < 2) return;
+  // Not while a worker is down but not yet given up on: it would get its replicas back.
+  for (const auto& [id, info] : map.workers)
+    if (!WorkerAlive(id) && !DeadLong(id, now)) return;
+  // Rebalance: one replica from the most to the least loaded live worker, while their
+  // counts differ by more than one (each move lowers the sum of squared counts).
+  uint64_t most = 0, least = 0;
+  for (const auto& [w, n] : load) {
+    if (most == 0 || n > load[most]) most = w;
+    if (least == 0 || n < load[least]) least = w;
+  }
+  if (load[most] <= load[least] + 1) return;
+  for (const auto& [id, g] : map.groups) {
+    if (!g.target.empty() || !Has(g.replicas, most) || g.Places(least)) continue;
+    std::vector<uint64_t> target = g.replicas;
+    *std::find(target.begin(), target.end(), most) = least;
+    return propose(id, std::move(target));
+  }
+}
+
+}  // namespace vectron::net::cluster
