@@ -2,6 +2,8 @@
 #include <doctest/doctest.h>
 
 #include <deque>
+#include <functional>
+#include <set>
 
 #include "net/cluster/pd_node.h"
 #include "net/cluster/router.h"
@@ -20,7 +22,8 @@ class PdCluster {
     void Send(const NodeId& to, Envelope m) override { c->q_.push_back({self, to, std::move(m)}); }
   };
 
-  PdCluster() {
+  // `tune` adjusts every PD's options (the tests of replica moves).
+  explicit PdCluster(std::function<void(PdNodeOptions&)> tune = {}) : tune_(std::move(tune)) {
     for (uint64_t id = 1; id <= 3; ++id) {
       ep_[id].c = this;
       ep_[id].self = NodeId{NodeKind::kPd, id};
@@ -41,6 +44,7 @@ class PdCluster {
     o.raft.tick_ms = 100;
     o.raft.compact_entries = 5;  // Snapshots early and often.
     o.worker_dead_ms = 1500;
+    if (tune_) tune_(o);
     pd_[id] = std::make_unique<PdNode>(o, clock_, ep_[id], stores_[id]);
     REQUIRE(pd_[id]->Start().ok());
   }
@@ -101,6 +105,7 @@ class PdCluster {
     NodeId from, to;
     Envelope m;
   };
+  std::function<void(PdNodeOptions&)> tune_;
   ManualClock clock_{5000};
   SplitMixRng rng_{9};
   std::map<uint64_t, Endpoint> ep_;
@@ -329,6 +334,173 @@ TEST_CASE("PD does not move leaders onto a dead worker") {
   CHECK(targets == std::set<uint64_t>{2});
   CHECK(book.Counts()[1] == 2);
   CHECK(book.Counts()[2] == 2);
+}
+
+// Workers played by the test for replica moves: each group's membership, leader and the
+// workers' applied indexes. The workers carry out what PD asks at once; a new learner has
+// applied nothing at its first report and is caught up from its second.
+struct Fleet {
+  struct Group {
+    std::vector<uint64_t> voters, learners;
+    uint64_t conf_index = 1, leader = 0, term = 1;
+  };
+  std::map<uint64_t, Group> groups;
+  std::set<std::pair<uint64_t, uint64_t>> reported;  // (group, worker) that reported once
+  uint64_t next_conf_index = 10;
+  uint64_t changes = 0;
+  size_t fewest_voters = SIZE_MAX;  // The smallest voter count any group went through.
+
+  explicit Fleet(const ClusterMap& m) {
+    for (const auto& [g, info] : m.groups) groups[g] = Group{info.replicas, {}, 1, info.replicas.front(), 1};
+  }
+  static bool Has(const std::vector<uint64_t>& v, uint64_t x) { return std::count(v.begin(), v.end(), x) > 0; }
+  std::vector<ReplicaReport> Reports(uint64_t w) {
+    std::vector<ReplicaReport> out;
+    for (const auto& [g, grp] : groups) {
+      if (!Has(grp.voters, w) && !Has(grp.learners, w)) continue;
+      bool first = reported.insert({g, w}).second && Has(grp.learners, w);
+      ReplicaReport r{g, first ? 0u : 1000u, grp.leader == w, grp.term, {}, {}, 0};
+      if (r.leader) {
+        r.voters = grp.voters;
+        r.learners = grp.learners;
+        r.conf_index = grp.conf_index;
+      }
+      out.push_back(std::move(r));
+    }
+    return out;
+  }
+  // Carries out worker w's orders, checking each is one Raft would accept from w; a
+  // leadership transfer succeeds only to a worker in `alive`.
+  void CarryOut(uint64_t w, const PdHeartbeatResponse& r, const std::vector<uint64_t>& alive) {
+    for (const ConfChangeOrder& o : r.conf_changes) {
+      Group& g = groups.at(o.group);
+      REQUIRE(g.leader == w);
+      REQUIRE(o.node != w);  // Raft refuses a change that touches the leader.
+      auto drop = [&](std::vector<uint64_t>& v) { v.erase(std::remove(v.begin(), v.end(), o.node), v.end()); };
+      if (o.type == raft::ConfChangeType::kAddLearner) {
+        REQUIRE_FALSE(Has(g.voters, o.node));
+        if (!Has(g.learners, o.node)) g.learners.push_back(o.node);
+      } else if (o.type == raft::ConfChangeType::kAddVoter) {
+        REQUIRE(Has(g.learners, o.node));  // Only a learner that caught up is promoted.
+        drop(g.learners);
+        g.voters.push_back(o.node);
+      } else {
+        drop(g.learners);
+        drop(g.voters);
+      }
+      std::sort(g.voters.begin(), g.voters.end());
+      std::sort(g.learners.begin(), g.learners.end());
+      g.conf_index = next_conf_index++;
+      fewest_voters = std::min(fewest_voters, g.voters.size());
+      ++changes;
+    }
+    for (const LeaderTransfer& t : r.transfers) {
+      Group& g = groups.at(t.group);
+      REQUIRE(g.leader == w);
+      REQUIRE(Has(g.voters, t.target));
+      if (!Has(alive, t.target)) continue;
+      g.leader = t.target;
+      ++g.term;
+    }
+  }
+  std::map<uint64_t, int> Load() const {
+    std::map<uint64_t, int> n;
+    for (const auto& [g, grp] : groups)
+      for (uint64_t w : grp.voters) ++n[w];
+    return n;
+  }
+};
+
+// Every worker in `alive` heartbeats once and carries out its orders; then `ms` pass.
+void MoveRound(PdCluster& c, Fleet& fleet, const std::vector<uint64_t>& alive, uint64_t ms) {
+  for (uint64_t w : alive) fleet.CarryOut(w, c.Heartbeat(w, fleet.Reports(w)), alive);
+  c.Run(ms);
+}
+
+TEST_CASE("PD rebalances replicas onto a worker that joins: learner, promotion, removal, a few moves at a time") {
+  PdCluster c([](PdNodeOptions& o) { o.dead_after_ms = 60000; });
+  c.Run(3000);
+  for (uint64_t w = 1; w <= 3; ++w) c.Heartbeat(w);
+  c.Run(300);
+  REQUIRE(CreateSync(c, "docs", 6, 3).ok());
+  c.Run(2000);
+  Fleet fleet(c.router().map());
+  for (int i = 0; i < 5; ++i) MoveRound(c, fleet, {1, 2, 3}, 100);
+  CHECK(fleet.changes == 0);  // Balanced: 6-6-6.
+  // Worker 4 joins: 18 replicas over 4 workers end as 5-5-4-4.
+  size_t most_moving = 0;
+  for (int round = 0; round < 200; ++round) {
+    MoveRound(c, fleet, {1, 2, 3, 4}, 100);
+    size_t moving = 0;
+    for (const auto& [g, info] : c.pd(c.Leader()).state().map().groups) moving += info.target.empty() ? 0 : 1;
+    most_moving = std::max(most_moving, moving);
+  }
+  std::map<uint64_t, int> load = fleet.Load();
+  CHECK(load[4] == 4);
+  for (uint64_t w = 1; w <= 3; ++w) CHECK((load[w] == 4 || load[w] == 5));
+  CHECK(fleet.fewest_voters == 3);  // No group ever had fewer voters than its replication.
+  CHECK(most_moving >= 1);
+  CHECK(most_moving <= 2);  // max_moves
+  CHECK(fleet.changes == 4 * 3);  // Each move: add learner, promote, remove. None wasted.
+  // The map records the final memberships, no move is left, and each worker is told to
+  // host exactly the groups it is a voter of (the others drop theirs).
+  const ClusterMap& m = c.pd(c.Leader()).state().map();
+  for (const auto& [g, info] : m.groups) {
+    CHECK(info.replicas == fleet.groups.at(g).voters);
+    CHECK(info.learners.empty());
+    CHECK(info.target.empty());
+    // A group never changed keeps the founding record (0); the log index of its bootstrap
+    // membership (1) is not worth a PD write.
+    CHECK(info.conf_index == (fleet.groups.at(g).conf_index == 1 ? 0 : fleet.groups.at(g).conf_index));
+  }
+  for (uint64_t w = 1; w <= 4; ++w) {
+    PdHeartbeatResponse r = c.Heartbeat(w, fleet.Reports(w));
+    CHECK(r.assignments.size() == static_cast<size_t>(load[w]));
+    for (const GroupAssignment& a : r.assignments) CHECK(Fleet::Has(fleet.groups.at(a.group.id).voters, w));
+  }
+}
+
+TEST_CASE("PD repairs the replicas of a worker dead for longer than dead_after, and the returning worker drops them") {
+  PdCluster c([](PdNodeOptions& o) { o.dead_after_ms = 5000; });
+  c.Run(3000);
+  for (uint64_t w = 1; w <= 4; ++w) c.Heartbeat(w);
+  c.Run(300);
+  REQUIRE(CreateSync(c, "docs", 4, 3).ok());
+  c.Run(2000);
+  Fleet fleet(c.router().map());
+  std::vector<uint64_t> on3;
+  for (const auto& [g, grp] : fleet.groups)
+    if (Fleet::Has(grp.voters, 3)) on3.push_back(g);
+  REQUIRE(on3.size() == 3);  // 12 replicas over 4 workers.
+  // Worker 3 is a leader of one of its groups when it dies: the others elect a new one.
+  fleet.groups[on3[0]].leader = 3;
+  for (int i = 0; i < 5; ++i) MoveRound(c, fleet, {1, 2, 3, 4}, 100);
+  CHECK(fleet.changes == 0);
+  for (uint64_t g : on3)
+    if (fleet.groups[g].leader == 3) {
+      fleet.groups[g].leader = fleet.groups[g].voters[0] == 3 ? fleet.groups[g].voters[1] : fleet.groups[g].voters[0];
+      ++fleet.groups[g].term;
+    }
+  // Down for 4 s: not yet given up on; nothing moves (not even rebalancing).
+  for (int round = 0; round < 40; ++round) MoveRound(c, fleet, {1, 2, 4}, 100);
+  CHECK(fleet.changes == 0);
+  // Past 5 s: each of its groups gets a replica on the one worker left (worker 1, 2 or 4
+  // that lacks it), then worker 3 is removed.
+  for (int round = 0; round < 150; ++round) MoveRound(c, fleet, {1, 2, 4}, 100);
+  for (const auto& [g, grp] : fleet.groups) {
+    CHECK(grp.voters.size() == 3);
+    CHECK_FALSE(Fleet::Has(grp.voters, 3));
+    CHECK(grp.learners.empty());
+  }
+  CHECK(fleet.fewest_voters == 3);
+  CHECK(c.router().map().workers.at(3).alive == false);
+  // Worker 3 comes back reporting its old replicas: it is told to host none of them.
+  std::vector<ReplicaReport> stale;
+  for (uint64_t g : on3) stale.push_back(ReplicaReport{g, 500, false, 1, {}, {}, 0});
+  PdHeartbeatResponse r = c.Heartbeat(3, stale);
+  CHECK(r.registered);
+  CHECK(r.assignments.empty());
+  CHECK(r.conf_changes.empty());
 }
 
 }  // namespace
