@@ -54,6 +54,15 @@ void AddClusterCommands(CLI::App& app, ClusterCommands* c) {
   AddDbOption(c->pd, &c->pd_options.data_dir, /*required=*/true);
   c->pd->add_option("--listen", c->pd_options.listen, "Cluster listen address HOST:PORT")->capture_default_str();
   c->pd->add_option("--peers", c->pd_peers, "Every PD: 1=HOST:PORT,2=HOST:PORT,3=HOST:PORT")->required();
+  c->pd->add_option("--dead-after", c->pd_dead_after_s,
+                    "Seconds a worker may be silent before its replicas are replaced on other workers (0 = never)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e7));
+  c->pd->add_option("--max-moves", c->pd_options.max_moves, "Shard groups moved at once (repair and rebalancing)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
+  c->pd->add_flag("--no-rebalance", c->pd_no_rebalance,
+                  "Do not move replicas onto workers that join (repairs still happen)");
   AddSecretFlags(c->pd, c);
 
   c->worker = app.add_subcommand("worker", "Run a worker of a cluster (hosts shard replicas)");
@@ -113,6 +122,11 @@ void AddClusterCommands(CLI::App& app, ClusterCommands* c) {
   c->cluster_up->add_flag("--no-cluster-tls", c->up_options.no_cluster_tls,
                           "Nodes talk plain TCP with the cluster secret in clear (default: mutual TLS with "
                           "certificates from the cluster CA in DIR/cluster-tls)");
+  c->cluster_up->add_option("--dead-after", c->up_options.dead_after,
+                            "Given to the PDs: seconds a worker may be silent before its replicas are replaced");
+  c->cluster_add_worker = cluster->add_subcommand(
+      "add-worker", "Start one more worker for a cluster up cluster; PD rebalances replicas onto it");
+  c->cluster_add_worker->add_option("--dir", c->add_worker_dir, "The directory given to cluster up")->required();
   c->cluster_issue = cluster->add_subcommand(
       "issue-cert", "Issue a cluster certificate for a node started by hand, signed by the CA of a cluster up --dir");
   c->cluster_issue->add_option("--dir", c->issue_dir, "The directory given to cluster up (its CA is DIR/cluster-tls/ca.pem)")
@@ -142,6 +156,8 @@ int RunClusterCommand(const ClusterCommands& c) {
     o.secret = secret;
     o.cluster_tls = c.cluster_tls;
     o.peers = *peers;
+    o.dead_after_ms = static_cast<uint64_t>(c.pd_dead_after_s * 1000);
+    o.rebalance = !c.pd_no_rebalance;
     return net::daemon::RunPd(o);
   }
   if (c.worker && *c.worker) {
@@ -174,6 +190,7 @@ int RunClusterCommand(const ClusterCommands& c) {
     return net::daemon::RunGateway(o);
   }
   if (c.cluster_up && *c.cluster_up) return RunClusterUp(c.up_options);
+  if (c.cluster_add_worker && *c.cluster_add_worker) return RunClusterAddWorker(c.add_worker_dir, 60);
   if (c.cluster_issue && *c.cluster_issue) return RunClusterIssueCert(c.issue_dir, c.issue_node, c.issue_force);
   if (c.cluster_status && *c.cluster_status) {
     std::string token = c.status_token;

@@ -17,6 +17,10 @@ struct ClusterCommands {
   CLI::App* cluster_up = nullptr;
   CLI::App* cluster_status = nullptr;
   CLI::App* cluster_issue = nullptr;  // cluster issue-cert
+  CLI::App* cluster_add_worker = nullptr;
+  std::string add_worker_dir;
+  double pd_dead_after_s = 60;       // pd --dead-after
+  bool pd_no_rebalance = false;      // pd --no-rebalance
   std::string issue_dir, issue_node;
   bool issue_force = false;
   ClusterUpOptions up_options;

@@ -184,6 +184,18 @@ void StopAll(std::vector<Proc>& procs) {
     }
 }
 
+// Stops processes this one did not start (so cannot wait for): SIGTERM, then up to 10 s
+// for each to go, then SIGKILL.
+void StopAdopted(const std::vector<pid_t>& pids) {
+  for (pid_t pid : pids) ::kill(pid, SIGTERM);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (pid_t pid : pids) {
+    while (::kill(pid, 0) == 0 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (::kill(pid, 0) == 0) ::kill(pid, SIGKILL);
+  }
+}
+
 // Validity of the cluster CA and of the node certificates it issues, in days.
 constexpr int kClusterCaDays = 3650;
 constexpr int kNodeCertDays = 825;
@@ -337,6 +349,10 @@ int RunClusterUp(const ClusterUpOptions& o) {
   for (auto& p : procs) {
     p.argv = {self, "pd", "--id", std::to_string(p.id), "--db", o.dir + "/" + p.name, "--listen", p.addr, "--peers", pd_list,
               "--secret-file", secret_file};
+    if (!o.dead_after.empty()) {
+      p.argv.push_back("--dead-after");
+      p.argv.push_back(o.dead_after);
+    }
     if (!add_tls(&p.argv, "pd-" + std::to_string(p.id))) return 1;
   }
   for (int i = 1; i <= o.workers; ++i) {
@@ -453,6 +469,10 @@ int RunClusterUp(const ClusterUpOptions& o) {
               first["url"].get<std::string>().c_str());
   std::printf("  vectron cluster status --dir %s --token TOKEN\nCtrl-C stops every node.\n", o.dir.c_str());
   std::fflush(stdout);
+  // Workers that `cluster add-worker` started (recorded in cluster.json) are not children
+  // of this process: they are adopted here, to be stopped with the rest.
+  std::vector<pid_t> adopted;
+  int loops = 0;
   while (!g_stop) {
     for (auto& p : procs) {
       int st = 0;
@@ -462,8 +482,22 @@ int RunClusterUp(const ClusterUpOptions& o) {
         p.pid = -1;
       }
     }
+    if (++loops % 5 == 0) {
+      json now = json::parse(ReadFile(o.dir + "/cluster.json"), nullptr, false);
+      if (!now.is_discarded() && now.contains("workers"))
+        for (auto& w : now["workers"]) {
+          pid_t pid = w.value("pid", -1);
+          bool known = std::any_of(procs.begin(), procs.end(), [&](const Proc& p) { return p.id == w.value("id", 0ull) && p.argv[1] == "worker"; });
+          if (!known && pid > 0 && std::find(adopted.begin(), adopted.end(), pid) == adopted.end()) {
+            adopted.push_back(pid);
+            std::printf("worker%llu (pid %d) joined (cluster add-worker)\n", w.value("id", 0ull), pid);
+            std::fflush(stdout);
+          }
+        }
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
+  StopAdopted(adopted);
   StopAll(procs);
   std::printf("cluster stopped\n");
   return 0;
@@ -490,10 +524,114 @@ int RunClusterStatus(const std::string& dir, const std::string& token) {
               m["pd"].value("leader", 0ull));
   for (auto& w : m["workers"])
     std::printf("worker %llu  %s  %s\n", w.value("id", 0ull), w.value("addr", "").c_str(), w.value("alive", false) ? "alive" : "DEAD");
-  for (auto& g : m["shards"])
+  int moving = 0;
+  for (auto& g : m["shards"]) {
     std::printf("%s shard %u: group %llu, replicas %s, leader %llu\n", g.value("collection", "").c_str(), g.value("shard", 0u),
                 g.value("id", 0ull), g["replicas"].dump().c_str(), g.value("leader", 0ull));
+    if (!g.contains("move")) continue;
+    // A replica move: each joining replica's progress, as its applied index against the
+    // leader's (it jumps when the shard snapshot it is fetching is installed).
+    ++moving;
+    const json& mv = g["move"];
+    std::printf("  moving to %s\n", mv["target"].dump().c_str());
+    const json& applied = mv["applied"];
+    uint64_t lead = applied.value(std::to_string(g.value("leader", 0ull)), 0ull);
+    std::vector<uint64_t> replicas = g["replicas"].get<std::vector<uint64_t>>();
+    for (uint64_t w : mv["target"].get<std::vector<uint64_t>>()) {
+      if (std::find(replicas.begin(), replicas.end(), w) != replicas.end()) continue;
+      uint64_t at = applied.value(std::to_string(w), 0ull);
+      double f = lead == 0 ? 0 : std::min(1.0, static_cast<double>(at) / static_cast<double>(lead));
+      int filled = static_cast<int>(f * 30 + 0.5);
+      std::printf("  worker %llu [%s%s] %3d%%  applied %llu of %llu%s\n", static_cast<unsigned long long>(w),
+                  std::string(filled, '#').c_str(), std::string(30 - filled, '.').c_str(), static_cast<int>(f * 100),
+                  static_cast<unsigned long long>(at), static_cast<unsigned long long>(lead),
+                  applied.contains(std::to_string(w)) ? "" : " (not started)");
+    }
+  }
+  if (moving > 0) std::printf("%d replica move(s) in progress\n", moving);
   return 0;
+}
+
+int RunClusterAddWorker(const std::string& dir, int ready_timeout_s) {
+  const std::string path = dir + "/cluster.json";
+  json c = json::parse(ReadFile(path), nullptr, false);
+  if (c.is_discarded() || !c.contains("workers") || c["workers"].empty() || !c["workers"][0].contains("argv")) {
+    std::fprintf(stderr, "error: %s is missing or lists no worker (start the cluster with vectron cluster up)\n", path.c_str());
+    return 1;
+  }
+  // The new worker runs like the first one: same PDs, secret and CA; its own id, data
+  // directory, port and certificate.
+  uint64_t id = 0;
+  for (auto& w : c["workers"]) id = std::max<uint64_t>(id, w.value("id", 0ull));
+  ++id;
+  Proc p{"worker" + std::to_string(id), id, "127.0.0.1:" + std::to_string(FreePort()), false, {}};
+  std::vector<std::string> base = c["workers"][0]["argv"].get<std::vector<std::string>>();
+  for (size_t i = 0; i < base.size(); ++i) {
+    const std::string& a = base[i];
+    if (i + 1 == base.size()) {
+      p.argv.push_back(a);
+    } else if (a == "--cluster-ca" || a == "--cluster-cert" || a == "--cluster-key") {
+      ++i;  // Replaced below by this node's own.
+    } else if (a == "--id" || a == "--db" || a == "--listen") {
+      p.argv.push_back(a);
+      p.argv.push_back(a == "--id" ? std::to_string(id) : a == "--db" ? dir + "/" + p.name : p.addr);
+      ++i;
+    } else {
+      p.argv.push_back(a);
+    }
+  }
+  if (std::find(base.begin(), base.end(), "--cluster-ca") != base.end()) {
+    auto files = EnsureNodeCert(dir, "worker-" + std::to_string(id), /*reissue=*/false);
+    if (!files.ok()) {
+      std::fprintf(stderr, "error: %s\n", files.status().ToString().c_str());
+      return 1;
+    }
+    AddClusterTlsArgs(&p.argv, *files);
+  }
+  const std::string log = dir + "/" + p.name + ".log";
+  std::error_code ec;
+  std::filesystem::remove(log, ec);
+  if (!Spawn(p, log)) {
+    std::fprintf(stderr, "error: cannot start %s\n", p.name.c_str());
+    return 1;
+  }
+  c["workers"].push_back({{"id", id}, {"pid", p.pid}, {"addr", p.addr}, {"argv", p.argv}});
+  {
+    const std::string tmp = path + ".tmp";
+    std::ofstream f(tmp);
+    f << c.dump(2) << "\n";
+    f.close();
+    std::filesystem::rename(tmp, path, ec);
+    if (ec) {
+      std::fprintf(stderr, "error: writing %s: %s\n", path.c_str(), ec.message().c_str());
+      return 1;
+    }
+  }
+  // Ready once the gateway's map shows it alive (PD registered it).
+  const json& g = c["gateways"][0];
+  std::string url = g.value("url", "http://" + g.value("http", ""));
+  std::string cert = g.contains("cert") && g["cert"].is_string() ? g["cert"].get<std::string>() : "";
+  const size_t want = c["workers"].size();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(ready_timeout_s);
+  while (std::chrono::steady_clock::now() < deadline) {
+    int st = 0;
+    if (::waitpid(p.pid, &st, WNOHANG) == p.pid) {
+      std::fprintf(stderr, "error: %s exited while starting; see %s\n", p.name.c_str(), log.c_str());
+      return 1;
+    }
+    net::HttpReply r = GatewayGet(url, cert, "", "/readyz");
+    json j = json::parse(r.body, nullptr, false);
+    if (r.status == 200 && !j.is_discarded() && j.value("workers_alive", 0ull) >= want) {
+      std::printf("worker %llu started (pid %d) on %s; PD moves replicas to it a few at a time:\n"
+                  "  vectron cluster status --dir %s --token TOKEN\n",
+                  static_cast<unsigned long long>(id), p.pid, p.addr.c_str(), dir.c_str());
+      return 0;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  std::fprintf(stderr, "error: worker %llu did not join within %d s; see %s\n", static_cast<unsigned long long>(id),
+               ready_timeout_s, log.c_str());
+  return 1;
 }
 
 }  // namespace vectron::tools

@@ -16,6 +16,7 @@ struct ClusterUpOptions {
   bool insecure_http = false; // Gateways serve plain HTTP (else HTTPS, a self-signed certificate each).
   std::string admin_password_file;  // Given to the gateways (else $VECTRON_ADMIN_PASSWORD, else generated).
   bool no_cluster_tls = false;  // Nodes talk plain TCP (else mutual TLS, certificates in DIR/cluster-tls).
+  std::string dead_after;       // Given to the PDs as --dead-after (empty: their default).
 };
 
 // Starts every node as its own process (this executable's pd / worker / gateway
@@ -29,7 +30,13 @@ struct ClusterUpOptions {
 int RunClusterUp(const ClusterUpOptions& options);
 // Prints the cluster map as the first gateway of DIR/cluster.json serves it; `token`
 // must allow it (an admin's login token or admin key) unless the gateway runs --no-auth.
+// Replica moves in progress are shown with each joining replica's progress.
 int RunClusterStatus(const std::string& dir, const std::string& token);
+// Starts one more worker for the cluster of DIR/cluster.json (as its first worker is run:
+// same PDs, secret and CA; the next id, a free port, its own certificate), records it
+// there (the `cluster up` process adopts it, to stop it with the rest), and waits until
+// PD counts it alive. PD then rebalances replicas onto it. Returns the exit code.
+int RunClusterAddWorker(const std::string& dir, int ready_timeout_s);
 // Writes DIR/cluster-tls/<node>.pem and <node>-key.pem (mode 0600): a certificate for
 // `node` ("pd-1", "worker-4", "gateway-2") signed by the cluster CA in DIR/cluster-tls
 // (made now if missing), and prints the flags that give them to the node. An existing

@@ -123,6 +123,18 @@ std::string EncodeClusterMap(const ClusterMap& m) {
     PutIds(w, g.target);
     w.U64(g.conf_index);
   }
+  uint32_t with_applied = 0;
+  for (const auto& [id, g] : m.groups) with_applied += g.applied.empty() ? 0 : 1;
+  w.U32(with_applied);
+  for (const auto& [id, g] : m.groups) {
+    if (g.applied.empty()) continue;
+    w.U64(id);
+    w.U32(static_cast<uint32_t>(g.applied.size()));
+    for (const auto& [worker, index] : g.applied) {
+      w.U64(worker);
+      w.U64(index);
+    }
+  }
   return w.Take();
 }
 
@@ -197,6 +209,19 @@ Status DecodeClusterMap(std::string_view data, ClusterMap* out) {
       it->second.learners = std::move(learners);
       it->second.target = std::move(target);
       it->second.conf_index = conf_index;
+    }
+    n = r.Count(kMaxItems, 12);
+    for (uint32_t i = 0; i < n && r.ok(); ++i) {
+      uint64_t id = r.U64();
+      uint32_t k = r.Count(kMaxItems, 16);
+      std::map<uint64_t, uint64_t> applied;
+      for (uint32_t j = 0; j < k && r.ok(); ++j) {
+        uint64_t worker = r.U64();
+        applied[worker] = r.U64();
+      }
+      auto it = m.groups.find(id);
+      if (r.ok() && it == m.groups.end()) return Status::Corruption("cluster map: progress of an unknown group");
+      if (r.ok()) it->second.applied = std::move(applied);
     }
   }
   if (!r.done()) return Status::Corruption("cluster map: truncated, over a limit, or trailing bytes");

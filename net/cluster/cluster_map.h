@@ -37,6 +37,9 @@ struct GroupInfo {
   // Where PD is moving the group (docs/cluster.md, "Replica moves"): the voters it should
   // end with, ascending; empty when no move is in progress.
   std::vector<uint64_t> target;
+  // Groups being moved: each member's last reported applied index (worker -> index), the
+  // answering PD leader's view (progress in `cluster status`; not replicated).
+  std::map<uint64_t, uint64_t> applied;
   // The voters the group should have: target if a move is in progress, else replicas.
   const std::vector<uint64_t>& wanted() const { return target.empty() ? replicas : target; }
   // Whether `worker` hosts (or is to host) a replica: a voter, a learner, or in the target.

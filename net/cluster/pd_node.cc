@@ -47,6 +47,11 @@ ClusterMap PdNode::Map() const {
   for (auto& [id, g] : m.groups) {
     auto it = group_leader_.find(id);
     if (it != group_leader_.end()) g.leader = it->second.second;
+    if (g.target.empty() && g.learners.empty()) continue;
+    // A group being moved: how far each member has come (cluster status shows it).
+    for (const std::vector<uint64_t>* ws : {&g.replicas, &g.learners, &g.target})
+      for (uint64_t w : *ws)
+        if (auto a = applied_.find({id, w}); a != applied_.end()) g.applied[w] = a->second;
   }
   return m;
 }

@@ -216,6 +216,9 @@ int RunPd(const PdOptions& o) {
   po.id = o.id;
   po.members = Ids(o.peers);
   po.raft = HostOptions(NodeKind::kPd, rng.Next());
+  po.dead_after_ms = o.dead_after_ms;
+  po.rebalance_replicas = o.rebalance;
+  po.max_moves = o.max_moves;
   cluster::PdNode pd(po, clock, transport, **store);
   if (Status s = pd.Start(); !s.ok()) return Fail("pd", s);
   node = &pd;

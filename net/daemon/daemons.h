@@ -41,6 +41,11 @@ struct PdOptions {
   std::string data_dir;
   std::string listen = "127.0.0.1:7800";
   std::map<uint64_t, std::string> peers;  // Every PD, this one included.
+  // Replica moves (docs/cluster.md): a worker silent this long has its replicas replaced
+  // (0: never); rebalancing onto workers that join; groups moved at once.
+  uint64_t dead_after_ms = 60000;
+  bool rebalance = true;
+  uint32_t max_moves = 2;
 };
 struct WorkerOptions {
   uint64_t id = 0;

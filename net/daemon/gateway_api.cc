@@ -35,9 +35,18 @@ void ClusterMapRoute(GatewayApi& api, const HttpRequest&, const PathParams&, con
   const ResultCacheStats cs = api.result_cache_stats();
   json workers = json::array(), groups = json::array(), collections = json::array();
   for (auto& [id, w] : m.workers) workers.push_back({{"id", id}, {"addr", w.addr}, {"alive", w.alive}});
-  for (auto& [id, g] : m.groups)
-    groups.push_back({{"id", id}, {"collection", g.collection}, {"shard", g.shard}, {"epoch", g.epoch},
-                      {"replicas", g.replicas}, {"leader", g.leader}});
+  for (auto& [id, g] : m.groups) {
+    json j = {{"id", id},         {"collection", g.collection}, {"shard", g.shard},   {"epoch", g.epoch},
+              {"replicas", g.replicas}, {"learners", g.learners}, {"leader", g.leader}, {"conf_index", g.conf_index}};
+    // A replica move in progress (docs/cluster.md, "Replica moves"): where to, and how far
+    // each member has applied (the PD leader's view).
+    if (!g.target.empty() || !g.learners.empty()) {
+      json applied = json::object();
+      for (auto& [w, index] : g.applied) applied[std::to_string(w)] = index;
+      j["move"] = {{"target", g.wanted()}, {"applied", applied}};
+    }
+    groups.push_back(std::move(j));
+  }
   for (auto& [name, c] : m.collections)
     collections.push_back({{"name", name}, {"replication", c.replication}, {"groups", c.groups}});
   respond(Json(200, {{"version", m.version},

@@ -172,8 +172,8 @@ TEST_CASE("the cluster map round-trips and refuses truncation") {
   m.workers[4] = WorkerInfo{4, "10.0.0.4:7000", false};
   m.collections["docs"] = CollectionInfo{"docs", "{\"dim\":3}", 3, {5, 6}, "{\"owner\":\"me\"}", "{\"mmr\":{\"lambda\":0.5}}"};
   m.collections["bare"] = CollectionInfo{"bare", "{\"dim\":3}", 1, {}, "", ""};
-  m.groups[5] = GroupInfo{5, "docs", 0, 2, {1, 4, 7}, 4, {9}, 33, {1, 7, 9}};
-  m.groups[6] = GroupInfo{6, "docs", 1, 1, {1, 4, 7}, 0, {}, 0, {}};
+  m.groups[5] = GroupInfo{5, "docs", 0, 2, {1, 4, 7}, 4, {9}, 33, {1, 7, 9}, {{1, 40}, {9, 12}}};
+  m.groups[6] = GroupInfo{6, "docs", 1, 1, {1, 4, 7}, 0, {}, 0, {}, {}};
   std::string enc = EncodeClusterMap(m);
   ClusterMap out;
   REQUIRE(DecodeClusterMap(enc, &out).ok());
@@ -186,22 +186,23 @@ TEST_CASE("the cluster map round-trips and refuses truncation") {
   m.groups[5].learners.clear();
   m.groups[5].target.clear();
   m.groups[5].conf_index = 0;
+  m.groups[5].applied.clear();
   std::string v3 = EncodeClusterMap(m);
   REQUIRE(v3[0] == 4);
   v3[0] = 3;
-  v3.resize(v3.size() - 4);  // The empty membership section: u32 0.
+  v3.resize(v3.size() - 8);  // The empty membership and progress sections: u32 0 each.
   REQUIRE(DecodeClusterMap(v3, &out).ok());
   CHECK(out == m);
   m.collections["docs"].rerank.clear();
   std::string v2 = EncodeClusterMap(m);
   v2[0] = 2;
-  v2.resize(v2.size() - 8);  // The empty rerank and membership sections.
+  v2.resize(v2.size() - 12);  // The empty rerank, membership and progress sections.
   REQUIRE(DecodeClusterMap(v2, &out).ok());
   CHECK(out == m);
   m.collections["docs"].metadata.clear();
   std::string v1 = EncodeClusterMap(m);
   v1[0] = 1;
-  v1.resize(v1.size() - 12);  // The empty metadata, rerank and membership sections.
+  v1.resize(v1.size() - 16);  // The empty metadata, rerank, membership and progress sections.
   REQUIRE(DecodeClusterMap(v1, &out).ok());
   CHECK(out == m);
 }
@@ -483,7 +484,7 @@ TEST_CASE("PD commands round-trip and refuse truncation") {
 }
 
 TEST_CASE("a group assignment round-trips, and group.meta files of version 1 still decode") {
-  GroupAssignment a{GroupInfo{6, "docs", 2, 3, {1, 2, 3}, 0, {4}, 17, {1, 2, 4}}, "{\"dim\":3}"};
+  GroupAssignment a{GroupInfo{6, "docs", 2, 3, {1, 2, 3}, 0, {4}, 17, {1, 2, 4}, {}}, "{\"dim\":3}"};
   std::string enc = EncodeGroupAssignment(a);
   GroupAssignment out;
   REQUIRE(DecodeGroupAssignment(enc, &out).ok());

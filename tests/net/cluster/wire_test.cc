@@ -73,8 +73,8 @@ std::vector<Envelope> Samples() {
   PdHeartbeatResponse hr;
   hr.rpc_id = 1;
   hr.registered = true;
-  hr.assignments = {GroupAssignment{GroupInfo{5, "docs", 1, 2, {1, 2, 3}, 0, {}, 0, {}}, "{\"dim\":3}"},
-                    GroupAssignment{GroupInfo{6, "docs", 2, 2, {1, 2, 3}, 0, {4}, 17, {1, 2, 4}}, "{\"dim\":3}"}};
+  hr.assignments = {GroupAssignment{GroupInfo{5, "docs", 1, 2, {1, 2, 3}, 0, {}, 0, {}, {}}, "{\"dim\":3}"},
+                    GroupAssignment{GroupInfo{6, "docs", 2, 2, {1, 2, 3}, 0, {4}, 17, {1, 2, 4}, {}}, "{\"dim\":3}"}};
   hr.transfers = {LeaderTransfer{5, 2}, LeaderTransfer{7, 3}};
   hr.conf_changes = {ConfChangeOrder{6, raft::ConfChangeType::kAddVoter, 4},
                      ConfChangeOrder{6, raft::ConfChangeType::kRemoveVoter, 3}};
