@@ -122,7 +122,7 @@ class Cluster:
     Between the nodes: the cluster secret and, unless `cluster_tls` is false, mutual TLS
     with certificates from `vectron cluster issue-cert`."""
 
-    def __init__(self, tmp_path, gateway_args=(), gateways=1, cluster_tls=True):
+    def __init__(self, tmp_path, gateway_args=(), gateways=1, cluster_tls=True, pd_args=()):
         self.tmp_path, self.cluster_tls = tmp_path, cluster_tls
         ports = free_ports(6)
         self.ports = ports
@@ -134,7 +134,7 @@ class Cluster:
         self.nodes = []
         self.pds = [Node(tmp_path, f"pd{i + 1}", [BIN, "pd", "--id", str(i + 1), "--db", str(tmp_path / f"pd{i + 1}"),
                                                    "--listen", f"127.0.0.1:{ports[i]}", "--peers", pd_list, *sec,
-                                                   *self.tls(f"pd-{i + 1}")])
+                                                   *self.tls(f"pd-{i + 1}"), *pd_args])
                     for i in range(3)]
         self.workers = [Node(tmp_path, f"w{i + 1}", [BIN, "worker", "--id", str(i + 1), "--db", str(tmp_path / f"w{i + 1}"),
                                                       "--listen", f"127.0.0.1:{ports[3 + i]}", "--pd", pd_list,
@@ -159,6 +159,16 @@ class Cluster:
                              {"name": "test", "scopes": ["read", "write", "admin"]}, self.login_token)
         assert st == 201, body
         self.token = body["token"]
+
+    def add_worker(self, wid):
+        """Starts worker `wid` (a new id: PD registers it); stopped with the cluster."""
+        port = free_ports(1)[0]
+        w = Node(self.tmp_path, f"w{wid}", [BIN, "worker", "--id", str(wid), "--db", str(self.tmp_path / f"w{wid}"),
+                                            "--listen", f"127.0.0.1:{port}", "--pd", self.pd_list,
+                                            "--map-size-bytes", str(64 << 20), *self.sec, *self.tls(f"worker-{wid}")])
+        self.workers.append(w)
+        self.nodes.append(w)
+        return w
 
     def add_gateway(self, tmp_path, gid, *args):
         """Starts one more gateway (plain HTTP) with `args`; stopped with the cluster."""
@@ -326,6 +336,81 @@ def test_pd_spreads_group_leaders(cluster):
     cluster.wait_for("two group leaders per worker", spread, timeout=90)
     st, body = cluster.call("POST", "/v1/collections/spread/count", {})
     assert st == 200 and body["count"] == written, body
+
+
+def test_replicas_move_under_load_a_joining_worker_and_a_dead_one(tmp_path):
+    """Replica moves under a continuous write and search load (docs/cluster.md, "Replica
+    moves"): a fourth worker joins and PD rebalances replicas onto it (3 per worker); then
+    a worker is killed with SIGKILL for good and, after --dead-after, PD replaces its
+    replicas on the other three. No request fails (the gateway retries inside its
+    deadline), every acknowledged write is there, and every search returns k hits."""
+    import threading
+    cluster = Cluster(tmp_path, pd_args=("--dead-after", "4"))
+    try:
+        cluster.wait_for("three live workers", lambda: (lambda r: r[0] == 200 and len(
+            [w for w in r[1]["workers"] if w["alive"]]) == 3)(cluster.call("GET", "/v1/cluster")))
+        cluster.wait_for("the collection", lambda: cluster.call(
+            "POST", "/v1/collections", {"name": "mv", "dim": DIM, "shards": 4, "replication": 3})[0] in (201, 409))
+        acked, failures, searches = {}, [], [0]
+        stop = threading.Event()
+
+        def load():
+            i = 0
+            while not stop.is_set():
+                pts = [{"id": f"m{j}", "vector": vec(j), "metadata": {"v": j}} for j in range(i, i + 10)]
+                st, body = cluster.call("PUT", "/v1/collections/mv/points", {"points": pts})
+                if st == 200:
+                    for p in pts:
+                        acked[p["id"]] = p["metadata"]["v"]
+                else:
+                    failures.append(("write", st, body))
+                i += 10
+                st, body = cluster.call("POST", "/v1/collections/mv/search", {"vector": vec(i), "k": 5})
+                if st != 200 or len(body["hits"]) != min(5, len(acked)):
+                    failures.append(("search", st, body))
+                searches[0] += 1
+        for j in range(0, 200, 20):
+            st, body = cluster.call("PUT", "/v1/collections/mv/points",
+                                    {"points": [{"id": f"m{k}", "vector": vec(k), "metadata": {"v": k}}
+                                                for k in range(j, j + 20)]})
+            assert st == 200, body
+        t = threading.Thread(target=load, daemon=True)
+        t.start()
+
+        def placement(alive, per_worker):
+            st, m = cluster.call("GET", "/v1/cluster")
+            if st != 200:
+                return False
+            groups = [g for g in m["shards"] if g["collection"] == "mv"]
+            counts = {w: sum(w in g["replicas"] for g in groups) for w in alive}
+            settled = all("move" not in g and not g["learners"] and len(g["replicas"]) == 3 and
+                          set(g["replicas"]) <= set(alive) for g in groups)
+            return settled and all(n == per_worker for n in counts.values()) and counts
+
+        cluster.add_worker(4)
+        cluster.wait_for("replicas rebalanced onto worker 4", lambda: placement([1, 2, 3, 4], 3), timeout=120)
+        cluster.workers[0].kill9()  # Worker 1, for good.
+        cluster.wait_for("worker 1's replicas repaired", lambda: placement([2, 3, 4], 4), timeout=120)
+        stop.set()
+        t.join(timeout=120)
+        assert not failures, failures[:5]
+        assert searches[0] > 0 and len(acked) > 200
+        ids = sorted(acked)
+        for j in range(0, len(ids), 500):
+            st, body = cluster.call("POST", "/v1/collections/mv/points/get", {"ids": ids[j:j + 500], "include": ["metadata"]})
+            assert st == 200 and body["not_found"] == [], body
+            for p in body["points"]:
+                assert p["metadata"] == {"v": acked[p["id"]]}
+        st, body = cluster.call("POST", "/v1/collections/mv/count", {})
+        assert st == 200 and body["count"] == len(acked), body
+        # The groups' data left the workers they moved off (worker 1 is dead: its disk keeps
+        # what it had, to be dropped if it ever comes back).
+        st, m = cluster.call("GET", "/v1/cluster")
+        for w in (2, 3, 4):
+            hosted = {int(d) for d in os.listdir(tmp_path / f"w{w}" / "shards" / "groups")}
+            assert hosted == {g["id"] for g in m["shards"] if w in g["replicas"]}, (w, hosted)
+    finally:
+        cluster.stop()
 
 
 def test_a_minority_refuses_writes_and_loses_nothing(tmp_path):
