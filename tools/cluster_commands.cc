@@ -24,6 +24,10 @@ void AddSecretFlags(CLI::App* cmd, ClusterCommands* c) {
   cmd->add_option("--cluster-key", c->cluster_tls.key, "PEM private key of --cluster-cert");
   cmd->add_flag("--insecure", c->insecure,
                 "No cluster secret and no cluster TLS: accept any caller (prints a warning; development only)");
+  cmd->add_option("--cluster-connect-timeout-ms", c->cluster_connect_timeout_ms,
+                  "A connect to another node that is not answered within this fails (its queued messages are "
+                  "dropped) and is retried after a backoff; 0 = as long as the kernel tries (about 2 min)")
+      ->capture_default_str();
 }
 
 // The secret of the daemon being started (empty: none), or why it may not start.
@@ -141,6 +145,7 @@ int RunClusterCommand(const ClusterCommands& c) {
     net::daemon::PdOptions o = c.pd_options;
     o.secret = secret;
     o.cluster_tls = c.cluster_tls;
+    o.connect_timeout_ms = c.cluster_connect_timeout_ms;
     o.peers = *peers;
     return net::daemon::RunPd(o);
   }
@@ -151,6 +156,7 @@ int RunClusterCommand(const ClusterCommands& c) {
     net::daemon::WorkerOptions o = c.worker_options;
     o.secret = secret;
     o.cluster_tls = c.cluster_tls;
+    o.connect_timeout_ms = c.cluster_connect_timeout_ms;
     o.pd = *pd;
     return net::daemon::RunWorker(o);
   }
@@ -160,6 +166,7 @@ int RunClusterCommand(const ClusterCommands& c) {
     net::daemon::GatewayOptions o = c.gateway_options;
     o.secret = secret;
     o.cluster_tls = c.cluster_tls;
+    o.connect_timeout_ms = c.cluster_connect_timeout_ms;
     o.pd = *pd;
     o.auth = !c.gateway_no_auth;
     if (!c.gateway_admin_password_file.empty()) {
