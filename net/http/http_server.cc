@@ -215,14 +215,13 @@ class Session : public std::enable_shared_from_this<Session> {
   // HttpLimits::max_discard_bytes dropped (OnBody) or at the request timeout (OnTick).
   void RefuseAndDiscard(HttpResponse r) {
     r.close = true;
+    std::string().swap(cur_.body);  // What a streamed body had buffered is freed, not copied.
     Pending p;
     p.request = cur_;
-    p.request.body.clear();
     p.request.peer = conn_.peer();
     p.is_error = true;
     p.error = std::move(r);
     ready_.push_back(std::move(p));
-    std::string().swap(cur_.body);  // What a streamed body had buffered is freed.
     discarding_ = true;
     discarded_bytes_ = 0;
   }
