@@ -133,6 +133,10 @@ std::string FormatBytes(uint64_t bytes) {
 void AddPortLimitFlags(CLI::App* cmd, net::PortLimits* limits) {
   cmd->add_option("--max-body-bytes", limits->http.max_body_bytes, "Largest HTTP request body (413 past it)")
       ->capture_default_str();
+  cmd->add_option("--max-discard-bytes", limits->http.max_discard_bytes,
+                  "Body bytes of a refused request (413, 401, ...) read and dropped after its answer, so a client "
+                  "still sending reads the answer; past it the connection is cut")
+      ->capture_default_str();
   cmd->add_option("--max-header-bytes", limits->http.max_header_bytes, "Largest request line + headers (431 past it)")
       ->capture_default_str();
   cmd->add_option("--idle-timeout-ms", limits->http.idle_timeout_ms, "Close idle keep-alive connections after this")

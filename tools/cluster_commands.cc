@@ -24,6 +24,10 @@ void AddSecretFlags(CLI::App* cmd, ClusterCommands* c) {
   cmd->add_option("--cluster-key", c->cluster_tls.key, "PEM private key of --cluster-cert");
   cmd->add_flag("--insecure", c->insecure,
                 "No cluster secret and no cluster TLS: accept any caller (prints a warning; development only)");
+  cmd->add_option("--cluster-connect-timeout-ms", c->cluster_connect_timeout_ms,
+                  "A connect to another node that is not answered within this fails (its queued messages are "
+                  "dropped) and is retried after a backoff; 0 = as long as the kernel tries (about 2 min)")
+      ->capture_default_str();
 }
 
 // The secret of the daemon being started (empty: none), or why it may not start.
@@ -155,6 +159,7 @@ int RunClusterCommand(const ClusterCommands& c) {
     net::daemon::PdOptions o = c.pd_options;
     o.secret = secret;
     o.cluster_tls = c.cluster_tls;
+    o.connect_timeout_ms = c.cluster_connect_timeout_ms;
     o.peers = *peers;
     o.dead_after_ms = static_cast<uint64_t>(c.pd_dead_after_s * 1000);
     o.rebalance = !c.pd_no_rebalance;
@@ -167,6 +172,7 @@ int RunClusterCommand(const ClusterCommands& c) {
     net::daemon::WorkerOptions o = c.worker_options;
     o.secret = secret;
     o.cluster_tls = c.cluster_tls;
+    o.connect_timeout_ms = c.cluster_connect_timeout_ms;
     o.pd = *pd;
     return net::daemon::RunWorker(o);
   }
@@ -176,6 +182,7 @@ int RunClusterCommand(const ClusterCommands& c) {
     net::daemon::GatewayOptions o = c.gateway_options;
     o.secret = secret;
     o.cluster_tls = c.cluster_tls;
+    o.connect_timeout_ms = c.cluster_connect_timeout_ms;
     o.pd = *pd;
     o.auth = !c.gateway_no_auth;
     if (!c.gateway_admin_password_file.empty()) {

@@ -32,6 +32,7 @@ struct ClusterCommands {
   std::string secret_file;  // --secret-file of whichever daemon runs
   bool insecure = false;     // --insecure
   net::daemon::ClusterTlsFiles cluster_tls;  // --cluster-ca/-cert/-key of whichever daemon runs
+  uint64_t cluster_connect_timeout_ms = net::daemon::TcpClusterTransport::kConnectTimeoutMs;
   bool gateway_no_auth = false;            // gateway --no-auth
   std::string gateway_admin_password_file; // gateway --admin-password-file
   std::string status_token;                // cluster status --token

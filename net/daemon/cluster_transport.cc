@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "net/cluster/wire.h"
+#include "net/io/connect.h"
 #include "net/io/crypto.h"
 #include "net/io/resolve.h"
 #include "net/rpc/frame.h"
@@ -31,25 +32,6 @@ constexpr size_t kMaxQueuedFrames = 100000;
 constexpr auto kBackoffMin = std::chrono::milliseconds(50);
 constexpr auto kBackoffMax = std::chrono::milliseconds(1000);
 constexpr uint64_t kHelloTimeoutMs = 5000;
-
-// A connected blocking socket to host:port, or -1.
-int ConnectTo(const std::string& addr) {
-  auto hp = ParseHostPort(addr);
-  if (!hp.ok()) return -1;
-  auto addrs = ResolveHost(hp->first, hp->second);
-  if (!addrs.ok()) return -1;
-  for (const ResolvedAddress& a : *addrs) {
-    int fd = ::socket(a.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) continue;
-    if (::connect(fd, reinterpret_cast<const sockaddr*>(&a.addr), a.len) == 0) {
-      int one = 1;
-      (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-      return fd;
-    }
-    ::close(fd);
-  }
-  return -1;
-}
 
 bool WriteAll(int fd, std::string_view bytes) {
   while (!bytes.empty()) {
@@ -97,8 +79,10 @@ struct TcpClusterTransport::Peer {
   // `tls` null: plain TCP; else the client context, and the listener's certificate must
   // be for `server_name`.
   Peer(std::string a, std::string hello, OnFrames on_frames, std::shared_ptr<std::atomic<uint64_t>> dropped,
-       std::shared_ptr<TlsContext> tls, std::string server_name, std::shared_ptr<std::atomic<uint64_t>> refused)
+       std::shared_ptr<TlsContext> tls, std::string server_name, std::shared_ptr<std::atomic<uint64_t>> refused,
+       uint64_t connect_timeout_ms)
       : addr(std::move(a)),
+        connect_timeout_ms_(connect_timeout_ms),
         hello_(std::move(hello)),
         on_frames_(std::move(on_frames)),
         dropped_(std::move(dropped)),
@@ -133,6 +117,57 @@ struct TcpClusterTransport::Peer {
   const std::string addr;
 
  private:
+  // A connected blocking socket to `addr`, or -1 (the reason noted). Each resolved
+  // address gets connect_timeout_ms_; while connecting, the socket is fd_, so that the
+  // destructor's shutdown() ends the wait at once (Send replaces a peer on the loop
+  // thread: it must not wait for an unanswered SYN).
+  int ConnectTo() {
+    auto hp = ParseHostPort(addr);
+    if (!hp.ok()) {
+      Note("cannot connect to " + addr + ": " + hp.status().message());
+      return -1;
+    }
+    auto addrs = ResolveHost(hp->first, hp->second);
+    if (!addrs.ok()) {
+      Note("cannot connect to " + addr + ": " + addrs.status().message());
+      return -1;
+    }
+    std::string errors;
+    for (const ResolvedAddress& a : *addrs) {
+      int fd = ::socket(a.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (fd < 0) continue;
+      {
+        std::lock_guard lock(mu_);
+        if (stop_) {
+          ::close(fd);
+          return -1;
+        }
+        fd_ = fd;
+      }
+      Status st = ConnectWithin(fd, reinterpret_cast<const sockaddr*>(&a.addr), a.len, connect_timeout_ms_);
+      {
+        std::lock_guard lock(mu_);
+        fd_ = -1;  // Published again by SendLoop once connected.
+      }
+      if (st.ok()) {
+        int one = 1;
+        (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        return fd;
+      }
+      ::close(fd);
+      if (!errors.empty()) errors += "; ";
+      errors += a.text + ": " + st.message();
+    }
+    bool stopping;
+    {
+      std::lock_guard lock(mu_);
+      stopping = stop_;
+    }
+    if (!stopping) Note("cannot connect to " + addr + " (" + errors + ")");
+    return -1;
+  }
+
+
   void SendLoop() {
     auto backoff = kBackoffMin;
     int fd = -1;
@@ -153,7 +188,7 @@ struct TcpClusterTransport::Peer {
         if (stop_) break;
       }
       if (fd < 0) {
-        fd = ConnectTo(addr);
+        fd = ConnectTo();
         if (fd < 0) {
           wait_backoff();
           continue;
@@ -303,6 +338,7 @@ struct TcpClusterTransport::Peer {
     }
   }
 
+  const uint64_t connect_timeout_ms_;
   const std::string hello_;  // First frame of every connection ("" = none).
   OnFrames on_frames_;
   std::shared_ptr<std::atomic<uint64_t>> dropped_;
@@ -484,7 +520,7 @@ void TcpClusterTransport::Send(const NodeId& to, Envelope msg) {
               for (const std::string& f : frames) OnFrame(f, nullptr, &to);
             });
           },
-          dropped_, tls_ ? tls_->client : nullptr, NodeCertName(to), refused_out_);
+          dropped_, tls_ ? tls_->client : nullptr, NodeCertName(to), refused_out_, connect_timeout_ms_);
     }
     p->Enqueue(std::move(frame));
     return;

@@ -61,6 +61,10 @@ Result<std::shared_ptr<const ClusterTls>> LoadClusterTls(const std::string& ca_p
 
 class TcpClusterTransport final : public cluster::Transport {
  public:
+  // Default of set_connect_timeout_ms: nodes are on one network; a peer that does not
+  // answer a SYN within it is down or unreachable, and is tried again after a backoff.
+  static constexpr uint64_t kConnectTimeoutMs = 3000;
+
   // host:port of `node`, or "" if unknown. Called on the loop thread.
   using Resolver = std::function<std::string(const NodeId& node)>;
   // A decoded inbound message. Called on the loop thread.
@@ -80,6 +84,12 @@ class TcpClusterTransport final : public cluster::Transport {
   int port() const { return listener_ ? listener_->port() : 0; }
 
   void Send(const NodeId& to, Envelope msg) override;
+
+  // How long an outbound connect waits for a peer (per resolved address) before it counts
+  // as failed: its queued frames are dropped, "cannot connect to ADDR (...: timed out
+  // after N ms)" goes to stderr, and the peer is retried after a backoff. Applies to
+  // peers first called after it is set. 0: as long as the kernel tries (about 2 min).
+  void set_connect_timeout_ms(uint64_t ms) { connect_timeout_ms_ = ms; }
 
   // Frames dropped so far (peer unreachable, queue full, undecodable input).
   uint64_t dropped() const;
@@ -112,6 +122,7 @@ class TcpClusterTransport final : public cluster::Transport {
   std::shared_ptr<const ClusterTls> tls_;  // Null: plain TCP.
   uint64_t refused_ = 0;                   // Inbound, decided by the handlers.
   std::shared_ptr<std::atomic<uint64_t>> refused_out_;  // Outbound handshakes (peer threads).
+  uint64_t connect_timeout_ms_ = kConnectTimeoutMs;
 };
 
 }  // namespace vectron::net::daemon

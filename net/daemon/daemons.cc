@@ -212,6 +212,7 @@ int RunPd(const PdOptions& o) {
         stepper.Kick();
       },
       o.secret, *ctls);
+  transport.set_connect_timeout_ms(o.connect_timeout_ms);
   cluster::PdNodeOptions po;
   po.id = o.id;
   po.members = Ids(o.peers);
@@ -271,6 +272,7 @@ int RunWorker(const WorkerOptions& o) {
         stepper.Kick();
       },
       o.secret, *ctls);
+  transport.set_connect_timeout_ms(o.connect_timeout_ms);
   cluster::WorkerNodeOptions wo;
   wo.id = o.id;
   wo.addr = o.listen;
@@ -354,6 +356,7 @@ int RunGateway(const GatewayOptions& o) {
         stepper.Kick();
       },
       o.secret, *ctls);
+  transport.set_connect_timeout_ms(o.connect_timeout_ms);
   cluster::RouterOptions ro;
   ro.id = o.id;
   ro.pd_members = Ids(o.pd);

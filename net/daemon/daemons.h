@@ -8,6 +8,7 @@
 #include <map>
 #include <string>
 
+#include "net/daemon/cluster_transport.h"
 #include "net/http/http_server.h"
 #include "vectron/status.h"
 
@@ -33,11 +34,12 @@ struct ClusterTlsFiles {
 // `secret` (every option struct): the cluster secret every node must present
 // (TcpClusterTransport); empty: no hello (--insecure, or membership by certificate
 // alone). `cluster_tls`: mutual TLS with every other node (TcpClusterTransport); off:
-// plain TCP.
+// plain TCP. `connect_timeout_ms`: TcpClusterTransport::set_connect_timeout_ms.
 struct PdOptions {
   uint64_t id = 0;
   std::string secret;
   ClusterTlsFiles cluster_tls;
+  uint64_t connect_timeout_ms = TcpClusterTransport::kConnectTimeoutMs;
   std::string data_dir;
   std::string listen = "127.0.0.1:7800";
   std::map<uint64_t, std::string> peers;  // Every PD, this one included.
@@ -51,6 +53,7 @@ struct WorkerOptions {
   uint64_t id = 0;
   std::string secret;
   ClusterTlsFiles cluster_tls;
+  uint64_t connect_timeout_ms = TcpClusterTransport::kConnectTimeoutMs;
   std::string data_dir;
   std::string listen = "127.0.0.1:7810";
   std::map<uint64_t, std::string> pd;
@@ -60,6 +63,7 @@ struct WorkerOptions {
 struct GatewayOptions {
   std::string secret;
   ClusterTlsFiles cluster_tls;
+  uint64_t connect_timeout_ms = TcpClusterTransport::kConnectTimeoutMs;
   std::map<uint64_t, std::string> pd;
   // The gateway's own directory: its audit log (DATA/audit) and its generated TLS
   // certificate (DATA/tls). Users and keys live in the PD (docs/cluster.md, "Auth state").

@@ -174,8 +174,10 @@ HttpClient::~HttpClient() = default;
 
 Status HttpClient::Connect() {
   sock_.reset();
-  Result<BlockingSocket> s = tls_ ? BlockingSocket::ConnectTls(host_, port_, tls_, options_.tls.server_name)
-                                  : BlockingSocket::Connect(host_, port_);
+  // The connect is bounded by the client's timeout too.
+  const uint64_t connect_ms = options_.timeout_ms > 0 ? static_cast<uint64_t>(options_.timeout_ms) : 0;
+  Result<BlockingSocket> s = tls_ ? BlockingSocket::ConnectTls(host_, port_, tls_, options_.tls.server_name, connect_ms)
+                                  : BlockingSocket::Connect(host_, port_, connect_ms);
   if (!s.ok()) return s.status().WithContext(url_);
   sock_ = std::make_unique<BlockingSocket>(std::move(s).value());
   return Status::OK();

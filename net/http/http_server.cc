@@ -207,6 +207,25 @@ class Session : public std::enable_shared_from_this<Session> {
     conn_.PauseReading();
   }
 
+  // Refuses the current request, whose body is (partly) still to come, with `r` and
+  // Connection: close: `r` is queued like a response (sent as soon as the requests
+  // before it are answered, usually at once) and the rest of the body is read and
+  // dropped as it arrives, so that a client still sending it reads `r` rather than a
+  // reset. The connection closes once the body is in (OnMessageComplete), past
+  // HttpLimits::max_discard_bytes dropped (OnBody) or at the request timeout (OnTick).
+  void RefuseAndDiscard(HttpResponse r) {
+    r.close = true;
+    std::string().swap(cur_.body);  // What a streamed body had buffered is freed, not copied.
+    Pending p;
+    p.request = cur_;
+    p.request.peer = conn_.peer();
+    p.is_error = true;
+    p.error = std::move(r);
+    ready_.push_back(std::move(p));
+    discarding_ = true;
+    discarded_bytes_ = 0;
+  }
+
   static http_parser_settings& Settings() {
     static http_parser_settings s = [] {
       http_parser_settings st;
@@ -313,24 +332,20 @@ class Session : public std::enable_shared_from_this<Session> {
         Fail(std::move(r));  // The client waits for "100 Continue": answer and close.
         return -1;
       }
-      // The body is on its way: answer now, drop the body as it arrives, then close.
-      r.close = true;
-      Pending p;
-      p.request = cur_;
-      p.request.peer = conn_.peer();
-      p.is_error = true;
-      p.error = std::move(r);
-      ready_.push_back(std::move(p));
-      discarding_ = true;
-      discarded_bytes_ = 0;
+      RefuseAndDiscard(std::move(r));
       return 0;
     }
     if (admission.max_body_bytes != 0) body_max_ = std::min(body_max_, admission.max_body_bytes);
     if (declared && parser_.content_length > body_max_) {
-      Fail(JsonError(413, "payload_too_large",
-                     "request body of " + std::to_string(parser_.content_length) + " bytes exceeds the limit of " +
-                         std::to_string(body_max_) + " bytes"));
-      return -1;
+      HttpResponse r = JsonError(413, "payload_too_large",
+                                 "request body of " + std::to_string(parser_.content_length) +
+                                     " bytes exceeds the limit of " + std::to_string(body_max_) + " bytes");
+      if (expect_continue) {
+        Fail(std::move(r));  // The client waits for "100 Continue": answer and close.
+        return -1;
+      }
+      RefuseAndDiscard(std::move(r));
+      return 0;
     }
     // The body grows as its bytes arrive (OnBody); nothing is reserved from the declared
     // length, which costs the sender nothing to state.
@@ -338,20 +353,22 @@ class Session : public std::enable_shared_from_this<Session> {
     return 0;
   }
   int OnBody(const char* at, size_t len) {
+    if (!discarding_ && cur_.body.size() + len > body_max_) {
+      // A streamed (chunked) body grew past the limit: answer now and drop the rest.
+      RefuseAndDiscard(JsonError(413, "payload_too_large",
+                                 "request body exceeds the limit of " + std::to_string(body_max_) + " bytes"));
+    }
     if (discarding_) {
       discarded_bytes_ += len;
-      if (discarded_bytes_ > shared_->limits.max_body_bytes) {
+      if (discarded_bytes_ > shared_->limits.max_discard_bytes) {
+        // Past the cap the client is cut off, its answer sent or not: dropping costs
+        // no memory, but a client must not keep the connection busy for ever.
         discarding_ = false;
         broken_ = dead_ = true;
         conn_.Close();
         return -1;
       }
       return 0;
-    }
-    if (cur_.body.size() + len > body_max_) {
-      Fail(JsonError(413, "payload_too_large",
-                     "request body exceeds the limit of " + std::to_string(body_max_) + " bytes"));
-      return -1;
     }
     cur_.body.append(at, len);
     return 0;

@@ -20,6 +20,11 @@ struct HttpLimits {
   uint64_t idle_timeout_ms = 60000;     // Keep-alive connection with no request: closed.
   uint64_t request_timeout_ms = 10000;  // First byte to last byte of one request: 408.
   size_t max_pipelined = 64;            // Parsed requests waiting; past it reading pauses.
+  // Body bytes of a refused request (413, or refused at admission) read and dropped
+  // after its answer, so that a client still sending reads the answer instead of a
+  // reset; past it the connection is cut. Dropping holds no memory; the request
+  // timeout bounds it in time as well. 0: cut at the first byte of such a body.
+  size_t max_discard_bytes = 64 << 20;
 };
 
 // What one public port allows a client: request limits and timeouts, connection caps
@@ -61,8 +66,10 @@ class Responder {
 struct Admission {
   bool admit = true;
   // admit == false: the answer, sent without reading the body. If a body follows, it is
-  // read and dropped (never buffered) and the connection then closes; a request that
-  // said "Expect: 100-continue" gets this instead of "100 Continue".
+  // read and dropped (never buffered, at most HttpLimits::max_discard_bytes of it) and the
+  // connection then closes; a request that said "Expect: 100-continue" gets this instead
+  // of "100 Continue" and the connection closes at once. A body over the limit (413) is
+  // treated the same way.
   HttpResponse refusal;
   size_t max_body_bytes = 0;  // The route's body limit; 0 = HttpLimits::max_body_bytes.
 };

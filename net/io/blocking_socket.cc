@@ -10,20 +10,22 @@
 #include <cstring>
 #include <vector>
 
+#include "net/io/connect.h"
 #include "net/io/resolve.h"
 
 namespace vectron::net {
 
-Result<BlockingSocket> BlockingSocket::Connect(const std::string& host, int port) {
+Result<BlockingSocket> BlockingSocket::Connect(const std::string& host, int port, uint64_t connect_timeout_ms) {
   VECTRON_ASSIGN_OR_RETURN(std::vector<ResolvedAddress> addrs, ResolveHost(host, port));
   std::string errors;
   for (auto& a : addrs) {
     int fd = ::socket(a.addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return Status::IOError(std::string("socket: ") + std::strerror(errno));
     BlockingSocket s(fd);
-    if (::connect(fd, reinterpret_cast<const sockaddr*>(&a.addr), a.len) != 0) {
+    if (Status st = ConnectWithin(fd, reinterpret_cast<const sockaddr*>(&a.addr), a.len, connect_timeout_ms);
+        !st.ok()) {
       if (!errors.empty()) errors += "; ";
-      errors += a.text + ": " + std::strerror(errno);
+      errors += a.text + ": " + st.message();
       continue;
     }
     int one = 1;
@@ -34,9 +36,9 @@ Result<BlockingSocket> BlockingSocket::Connect(const std::string& host, int port
 }
 
 Result<BlockingSocket> BlockingSocket::ConnectTls(const std::string& host, int port, std::shared_ptr<TlsContext> tls,
-                                                  const std::string& server_name) {
+                                                  const std::string& server_name, uint64_t connect_timeout_ms) {
   if (!tls || !tls->client()) return Status::InvalidArgument("ConnectTls needs a client TLS context");
-  VECTRON_ASSIGN_OR_RETURN(BlockingSocket s, Connect(host, port));
+  VECTRON_ASSIGN_OR_RETURN(BlockingSocket s, Connect(host, port, connect_timeout_ms));
   s.tls_ = std::make_unique<TlsSession>(*tls, server_name.empty() ? host : server_name);
   s.tls_ctx_ = std::move(tls);
   std::string out;

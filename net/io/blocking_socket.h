@@ -14,16 +14,23 @@ namespace vectron::net {
 // Move-only owner of a connected socket. Not thread-safe.
 class BlockingSocket {
  public:
+  // How long Connect waits for each resolved address by default.
+  static constexpr uint64_t kConnectTimeoutMs = 10000;
+
   // Connects to host:port. `host` is a numeric IPv4/IPv6 address or a name such as
-  // "localhost"; each resolved address is tried in turn, IPv4 first (see ResolveHost).
-  // Errors: InvalidArgument (host does not resolve), IOError naming the address.
-  static Result<BlockingSocket> Connect(const std::string& host, int port);
+  // "localhost"; each resolved address is tried in turn, IPv4 first (see ResolveHost),
+  // each for at most `connect_timeout_ms` (0: as long as the kernel tries).
+  // Errors: InvalidArgument (host does not resolve), IOError naming the address and why
+  // (a timeout says "timed out after N ms").
+  static Result<BlockingSocket> Connect(const std::string& host, int port,
+                                        uint64_t connect_timeout_ms = kConnectTimeoutMs);
   // Connects, then runs a TLS handshake with `tls` (a client context, see
   // TlsContext::LoadClient) verifying the certificate against `server_name` (empty = host).
   // Errors: those of Connect; Unavailable if the handshake fails (the reason names a
   // failed certificate check), or the server closes the connection during it.
   static Result<BlockingSocket> ConnectTls(const std::string& host, int port, std::shared_ptr<TlsContext> tls,
-                                           const std::string& server_name = {});
+                                           const std::string& server_name = {},
+                                           uint64_t connect_timeout_ms = kConnectTimeoutMs);
   BlockingSocket(BlockingSocket&& o) noexcept;
   BlockingSocket& operator=(BlockingSocket&& o) noexcept;
   ~BlockingSocket();

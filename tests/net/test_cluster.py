@@ -478,6 +478,31 @@ def test_daemons_refuse_bad_flags(tmp_path):
     assert r.returncode != 0 and "shorter than 16" in r.stderr
 
 
+def test_a_pd_that_never_answers_a_connect_is_reported_and_does_not_hold_the_worker(tmp_path):
+    # A "PD" whose accept queue is full (backlog 0, one connection in it): Linux drops
+    # further SYNs, so the worker's connects never complete, as to a black-holed host.
+    with socket.socket() as full, socket.socket() as filler:
+        full.bind(("127.0.0.1", 0))
+        full.listen(0)
+        filler.connect(full.getsockname())
+        addr = "127.0.0.1:%d" % full.getsockname()[1]
+        (port,) = free_ports(1)
+        w = Node(tmp_path, "w1", [BIN, "worker", "--id", "1", "--db", str(tmp_path / "w1"), "--pd", f"1={addr}",
+                                  "--listen", f"127.0.0.1:{port}", "--insecure",
+                                  "--cluster-connect-timeout-ms", "200"])
+        try:
+            want = f"vectron cluster: cannot connect to {addr} (127.0.0.1: timed out after 200 ms)"
+            deadline = time.monotonic() + 30
+            while want not in open(w.log_path).read():
+                assert time.monotonic() < deadline, open(w.log_path).read()
+                time.sleep(0.05)
+            assert w.proc.poll() is None
+            w.proc.send_signal(signal.SIGTERM)
+            w.proc.wait(timeout=20)  # Not held by a connect in progress.
+        finally:
+            w.stop()
+
+
 @pytest.mark.parametrize("cluster_tls", [False, True])
 def test_cluster_ports_refuse_callers_without_the_secret(tmp_path, cluster_tls):
     # A gateway with the wrong secret never gets a map: the PDs close its connections

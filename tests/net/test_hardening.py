@@ -367,6 +367,21 @@ def test_login_and_other_small_routes_take_a_small_body(env):
     c.close()
 
 
+def test_an_oversize_body_sent_in_full_over_tls_gets_the_413_then_a_clean_close(env):
+    # 1 MiB to login (64 KiB limit), all of it sent: the 413 is waiting once the body is
+    # in, and the connection then closes cleanly (no reset, no EOF inside TLS records).
+    body = b"x" * (1 << 20)
+    c = tls_sock(env.srv, timeout=10)
+    c.sendall(f"POST /v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n".encode())
+    c.sendall(body)
+    st, headers, resp = read_response(c)
+    assert st == 413 and headers["connection"] == "close"
+    assert json.loads(resp)["error"]["code"] == "payload_too_large"
+    assert c.recv(65536) == b""
+    c.close()
+    env.alive()
+
+
 def test_unauthenticated_uploads_and_frames_in_flight_hold_little_memory(tmp_path):
     srv = secure_server(tmp_path)
     socks = []

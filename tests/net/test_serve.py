@@ -102,6 +102,36 @@ def recv_all(sock):
     return out
 
 
+def recv_to_eof(sock):
+    """Everything the server sends until it closes; unlike recv_all, a reset fails the test
+    (it can destroy a response the client has not read yet)."""
+    out = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return out
+        out += chunk
+
+
+def read_one_response(sock):
+    """One Content-Length framed response: (status, lower-cased headers, body)."""
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        assert chunk, f"connection closed after {buf!r}"
+        buf += chunk
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    headers = {k.lower(): v.strip() for k, v in (l.split(":", 1) for l in lines[1:])}
+    n = int(headers.get("content-length", 0))
+    while len(rest) < n:
+        chunk = sock.recv(65536)
+        assert chunk, "connection closed inside a response body"
+        rest += chunk
+    assert len(rest) == n, "bytes after the response"
+    return int(lines[0].split()[1]), headers, rest
+
+
 def parse_responses(data):
     """Splits concatenated HTTP/1.1 responses (Content-Length framed)."""
     out = []
@@ -336,6 +366,71 @@ def test_limits_body_and_headers(tmp_path):
         assert parse_responses(recv_all(s))[0][0] == 431
         # Under the limits all is well, and nothing was written by the refused requests.
         assert srv.call("POST", "/v1/collections/docs/count")[1] == {"count": 0}
+    finally:
+        assert srv.stop() == 0
+
+
+def test_a_client_sending_an_oversize_body_in_full_reads_the_413(tmp_path):
+    # The 413 goes out once the headers are in; the body still arriving is read and
+    # dropped, and only then is the connection closed, so the sender neither fails
+    # mid-send nor gets a reset that destroys the unread 413.
+    srv = Server(tmp_path, "--max-body-bytes", "1000")
+    try:
+        create(srv)
+        body = b"x" * (4 << 20)
+        s = srv.raw_socket()
+        s.sendall(b"PUT /v1/collections/docs/points HTTP/1.1\r\nHost: x\r\n"
+                  b"Content-Length: %d\r\n\r\n" % len(body))
+        s.sendall(body)  # Raises on a reset.
+        got = parse_responses(recv_to_eof(s))  # Ends at a clean close, fails on a reset.
+        assert len(got) == 1, got
+        status, headers, text = got[0]
+        assert status == 413 and headers["connection"] == "close", got
+        err = json.loads(text)["error"]
+        assert err["code"] == "payload_too_large" and "4194304 bytes exceeds the limit of 1000" in err["message"]
+        s.close()
+        # A request pipelined after the refused body is not read: one answer, then the close.
+        s = srv.raw_socket()
+        s.sendall(b"PUT /v1/collections/docs/points HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n"
+                  + b"y" * 2000 + b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert [g[0] for g in parse_responses(recv_to_eof(s))] == [413]
+        s.close()
+        assert srv.call("POST", "/v1/collections/docs/count")[1] == {"count": 0}
+    finally:
+        assert srv.stop() == 0
+
+
+def test_an_oversize_body_is_dropped_only_up_to_the_cap_and_the_request_timeout(tmp_path):
+    srv = Server(tmp_path, "--max-body-bytes", "1000", "--max-discard-bytes", "100000",
+                 "--request-timeout-ms", "300")
+    try:
+        create(srv)
+        head = b"PUT /v1/collections/docs/points HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (1 << 30)
+        # A client that keeps sending past --max-discard-bytes is cut off.
+        s = srv.raw_socket()
+        s.sendall(head + b"z" * 5000)
+        status, headers, _ = read_one_response(s)  # Answered before the body is in.
+        assert status == 413 and headers["connection"] == "close"
+        sent = 5000
+        with pytest.raises((BrokenPipeError, ConnectionResetError)):
+            while sent < (64 << 20):  # Far past the cap plus both sockets' buffers.
+                s.sendall(b"z" * 65536)
+                sent += 65536
+        s.close()
+        # One that stops sending is cut off at the request timeout.
+        s = srv.raw_socket()
+        s.sendall(head + b"z" * 5000)
+        assert read_one_response(s)[0] == 413
+        assert recv_all(s) == b""  # Closed (not waiting for the rest of the gigabyte).
+        s.close()
+        # "Expect: 100-continue": the 413 instead of "100 Continue", and closed at once.
+        s = srv.raw_socket()
+        s.settimeout(5)  # Far below the request timeout would be needed if it waited.
+        s.sendall(b"PUT /v1/collections/docs/points HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5000\r\n\r\n")
+        got = parse_responses(recv_to_eof(s))
+        assert [g[0] for g in got] == [413]
+        s.close()
+        assert srv.call("GET", "/healthz")[0] == 200
     finally:
         assert srv.stop() == 0
 

@@ -15,6 +15,7 @@ import os
 import pathlib
 import select
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -266,6 +267,34 @@ def test_errors_carry_the_servers_code_and_message(busy_server):
         col.upsert([f"i{i}" for i in range(1000)], np.ones((1000, 64), np.float32))
     assert e.value.code == "payload_too_large" and e.value.http_status == 413
     assert col.count() == 0
+
+
+def test_an_answer_sent_before_the_body_is_read_even_if_the_send_then_fails():
+    # A server (not vectron serve, which reads and drops such a body) that answers 413
+    # once the headers are in, then resets the connection while the body still comes.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+
+        def answer_and_reset():
+            conn, _ = listener.accept()
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += conn.recv(65536)
+            body = b'{"error": {"code": "payload_too_large", "message": "too big"}}'
+            conn.sendall(b"HTTP/1.1 413 Payload Too Large\r\nContent-Type: application/json\r\n"
+                         b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()  # A reset: the client's send fails.
+
+        t = threading.Thread(target=answer_and_reset)
+        t.start()
+        c = vectron.connect(f"http://127.0.0.1:{listener.getsockname()[1]}", retries=0)
+        # 64 MiB: more than the loopback socket buffers hold, so the send is still going.
+        with pytest.raises(vectron.InvalidArgumentError) as e:
+            c._t.call("PUT", "/v1/collections/x/points", raw=b" " * (64 << 20), idempotent=False)
+        t.join()
+    assert e.value.code == "payload_too_large" and e.value.http_status == 413
 
 
 def test_connection_errors_are_retried_with_backoff_for_idempotent_calls_only():

@@ -177,8 +177,17 @@ class Transport:
                   timeout: float) -> tuple[int, http.client.HTTPMessage, bytes]:
         conn = self._checkout(timeout)
         try:
-            conn.request(method, self._prefix + path, body=body, headers=headers)
-            resp = conn.getresponse()
+            try:
+                conn.request(method, self._prefix + path, body=body, headers=headers)
+            except (BrokenPipeError, ConnectionResetError, ssl.SSLEOFError) as send_error:
+                # A server may answer before the body is in (a 413, a 401) and close
+                # while it still arrives: its answer can be waiting to be read.
+                try:
+                    resp = conn.getresponse()
+                except (OSError, http.client.HTTPException):
+                    raise send_error from None
+            else:
+                resp = conn.getresponse()
             data = resp.read()
         except BaseException:
             conn.close()

@@ -1,22 +1,29 @@
 // TcpClusterTransport with mutual TLS (docs/cluster.md, "Membership"): real sockets on
 // 127.0.0.1, certificates made in a temp dir by the test (crypto::WriteCaCert/IssueCert).
+// Also its outbound connect's timeout (ConnectWithin), against a loopback listener whose
+// accept queue is full.
 #include <doctest/doctest.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <future>
 #include <map>
 #include <mutex>
+#include <sstream>
 #include <thread>
 #include <vector>
 
 #include "net/cluster/wire.h"
 #include "net/daemon/cluster_transport.h"
 #include "net/io/blocking_socket.h"
+#include "net/io/connect.h"
 #include "net/io/crypto.h"
 #include "net/rpc/frame.h"
 #include "tests/net/temp_dir.h"
@@ -430,6 +437,145 @@ TEST_CASE("LoadClusterTls names the file and the reason when the files are wrong
   m = err(pki.Ca(), key, key);  // A key where the certificate belongs.
   CHECK(m.find("--cluster-cert " + key) != std::string::npos);
   CHECK(LoadClusterTls(pki.Ca(), cert, key, kW1).ok());
+}
+
+// ---------------------------------------------------------------- outbound connect timeout
+
+// A listener on 127.0.0.1 that accepts nothing, its accept queue (backlog 0: room for
+// one) filled by one connection: Linux then drops further SYNs, so a connect to it stays
+// in SYN_SENT while the kernel retries (about two minutes): a peer that never answers,
+// on loopback.
+class FullListener {
+ public:
+  FullListener() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
+    REQUIRE(::listen(fd_, 0) == 0);
+    socklen_t len = sizeof(a);
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    filler_ = ConnectLoopback(port_);
+  }
+  ~FullListener() {
+    ::close(filler_);
+    ::close(fd_);
+  }
+  int port() const { return port_; }
+  std::string addr() const { return "127.0.0.1:" + std::to_string(port_); }
+  sockaddr_in address() const {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port_));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return a;
+  }
+
+ private:
+  int fd_ = -1;
+  int filler_ = -1;
+  int port_ = 0;
+};
+
+// How many IPv4 sockets of this host are in SYN_SENT towards 127.0.0.1:`port`.
+int SynSentTo(int port) {
+  std::ifstream in("/proc/net/tcp");
+  std::string line;
+  std::getline(in, line);  // Header.
+  char want[32];
+  std::snprintf(want, sizeof(want), "0100007F:%04X", port);
+  int n = 0;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string sl, local, remote, state;
+    fields >> sl >> local >> remote >> state;
+    if (remote == want && state == "02") ++n;
+  }
+  return n;
+}
+
+TEST_CASE("A connect to an address that never answers fails after its timeout, naming the address") {
+  FullListener full;
+  sockaddr_in a = full.address();
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  auto t0 = std::chrono::steady_clock::now();
+  Status st = ConnectWithin(fd, reinterpret_cast<const sockaddr*>(&a), sizeof(a), 200);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  ::close(fd);
+  REQUIRE_MESSAGE(!st.ok(), "the connect completed: is the accept queue of a backlog-0 listener not full?");
+  CHECK(st.code() == StatusCode::kUnavailable);
+  CHECK(st.message() == "timed out after 200 ms");
+  CHECK(ms >= 200);
+  CHECK(ms < 10000);
+
+  auto s = BlockingSocket::Connect("127.0.0.1", full.port(), 200);
+  REQUIRE(!s.ok());
+  CHECK(s.status().message().find("connect 127.0.0.1:" + std::to_string(full.port()) +
+                                  ": 127.0.0.1: timed out after 200 ms") != std::string::npos);
+
+  // A port nothing listens on is refused at once; a live listener is connected, and the
+  // socket is blocking again.
+  int closed_port;
+  {
+    RawListener gone;
+    closed_port = gone.port();
+  }
+  fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  a.sin_port = htons(static_cast<uint16_t>(closed_port));
+  st = ConnectWithin(fd, reinterpret_cast<const sockaddr*>(&a), sizeof(a), 10000);
+  ::close(fd);
+  CHECK(st.code() == StatusCode::kIOError);
+  CHECK(st.message() == "Connection refused");
+  RawListener live;
+  fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  a.sin_port = htons(static_cast<uint16_t>(live.port()));
+  REQUIRE(ConnectWithin(fd, reinterpret_cast<const sockaddr*>(&a), sizeof(a), 10000).ok());
+  CHECK((::fcntl(fd, F_GETFL, 0) & O_NONBLOCK) == 0);
+  CHECK(SendRaw(fd, "hi"));
+  REQUIRE(WaitFor([&] { return live.received() == "hi"; }));
+  ::close(fd);
+}
+
+TEST_CASE("A peer that never answers a connect costs its frames, not the node: each try times out") {
+  FullListener full;
+  TransportHarness h;
+  TcpClusterTransport* pd = h.Add(kPd1, nullptr);
+  pd->set_connect_timeout_ms(200);
+  h.SetAddress(kW1, full.addr());
+  h.Start();
+  auto dropped = [&] { return h.OnLoop([&] { return pd->dropped(); }); };
+  h.Send(kPd1, kW1, 1);
+  REQUIRE(WaitFor([&] { return dropped() == 1; }));  // The try timed out: its frame is dropped.
+  h.Send(kPd1, kW1, 2);
+  REQUIRE(WaitFor([&] { return dropped() == 2; }));  // And the next try too (after a backoff).
+}
+
+TEST_CASE("A peer stuck connecting is replaced or dropped at once, without waiting for the kernel") {
+  FullListener full;
+  RawListener moved(/*answer_nothing=*/true);
+  auto h = std::make_unique<TransportHarness>();
+  TcpClusterTransport* pd = h->Add(kPd1, nullptr);
+  pd->set_connect_timeout_ms(0);  // Only the kernel's limit (about two minutes).
+  h->SetAddress(kW1, full.addr());
+  h->SetAddress(kW2, full.addr());
+  h->Start();
+  h->Send(kPd1, kW1, 1);
+  h->Send(kPd1, kW2, 2);
+  REQUIRE(WaitFor([&] { return SynSentTo(full.port()) == 2; }));  // Both connects are waiting.
+  // kW1 moved: Send, on the loop thread, replaces its peer, whose connect is cut short.
+  h->SetAddress(kW1, "127.0.0.1:" + std::to_string(moved.port()));
+  auto t0 = std::chrono::steady_clock::now();
+  h->Send(kPd1, kW1, 3);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  CHECK(ms < 5000);
+  REQUIRE(WaitFor([&] { return moved.received().find("vectron-cluster-1") != std::string::npos; }));
+  // Stopping the node does not wait for kW2's connect either.
+  t0 = std::chrono::steady_clock::now();
+  h.reset();
+  ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  CHECK(ms < 5000);
 }
 
 }  // namespace
