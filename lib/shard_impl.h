@@ -39,6 +39,8 @@ class ShardImpl final : public Shard {
 
   // --- Shard (see vectron/shard.h).
   Status Apply(const WriteBatch& batch, uint64_t log_index) override;
+  Status ApplyWithRoute(const WriteBatch& batch, uint64_t log_index, const ShardRoute& route) override;
+  Result<ShardRoute> Route() const override;
   Result<LoggedOutcome> ApplyLogged(const LoggedCommand& cmd, uint64_t log_index, const RequestId& request) override;
   Result<std::vector<Hit>> Search(std::span<const float> query, const SearchParams& params) const override;
   // Many queries (rows laid end to end) at once, each answered as Search answers it. An
@@ -67,7 +69,8 @@ class ShardImpl final : public Shard {
   // --- For the rest of lib/.
   // Apply for a batch that ValidateBatch accepted, `metadata` being its canonical
   // metadata per entry. Returns after the LMDB commit and the index catch-up.
-  Status ApplyValidated(const WriteBatch& batch, const std::vector<std::string>& metadata, uint64_t log_index);
+  Status ApplyValidated(const WriteBatch& batch, const std::vector<std::string>& metadata, uint64_t log_index,
+                        const ShardRoute* route = nullptr);
   // Ids of the live points matching `f`.
   Result<std::vector<std::string>> IdsWhere(const filter::Filter& f) const;
   // As Collection's, for this shard.
@@ -112,8 +115,9 @@ class ShardImpl final : public Shard {
   // ApplyValidated's steps (shard_write.cc).
   // Writes the batch in one LMDB transaction and commits it; false if nothing was
   // committed (a replayed log index, or a batch that changed nothing).
-  Result<bool> CommitBatch(const WriteBatch& batch, const std::vector<std::string>& metadata, uint64_t log_index)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(sync_.mu());
+  // With `route`, it is recorded in the same transaction.
+  Result<bool> CommitBatch(const WriteBatch& batch, const std::vector<std::string>& metadata, uint64_t log_index,
+                           const ShardRoute* route) ABSL_EXCLUSIVE_LOCKS_REQUIRED(sync_.mu());
   // Writes the points of `batch` into `wt`, with their change-log entry; false if no
   // point changed.
   Result<bool> WritePoints(storage::WriteTxn& wt, const WriteBatch& batch, const std::vector<std::string>& metadata)

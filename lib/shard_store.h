@@ -45,6 +45,9 @@ inline constexpr std::string_view kAppliedIndex = "applied_index";   // last ext
 inline constexpr std::string_view kNextLabel = "next_label";         // next never-used label
 inline constexpr std::string_view kCheckpointSeq = "checkpoint_seq"; // seq of the saved graph
 inline constexpr std::string_view kFeedbackSeq = "feedback_seq";     // ratings ever added
+inline constexpr std::string_view kRouteStart = "route_start";       // ShardRoute (cluster splits)
+inline constexpr std::string_view kRouteEnd = "route_end";
+inline constexpr std::string_view kRouteEpoch = "route_epoch";
 }  // namespace meta_key
 
 // The requests table's bounds: a client's records live until it acknowledges them or

@@ -28,10 +28,26 @@ Status ShardImpl::Apply(const WriteBatch& batch, uint64_t log_index) {
   return ApplyValidated(batch, metadata, log_index);
 }
 
+Status ShardImpl::ApplyWithRoute(const WriteBatch& batch, uint64_t log_index, const ShardRoute& route) {
+  if (log_index == 0) return Status::InvalidArgument("a route is recorded with a log index");
+  std::vector<std::string> metadata;
+  VECTRON_RETURN_IF_ERROR(ValidateBatch(batch, config(), &metadata));
+  return ApplyValidated(batch, metadata, log_index, &route);
+}
+
+Result<ShardRoute> ShardImpl::Route() const {
+  VECTRON_ASSIGN_OR_RETURN(ReadTxn rt, ReadTxn::Begin(store_.env()));
+  ShardRoute r;
+  VECTRON_ASSIGN_OR_RETURN(r.start, store_.Counter(rt, meta_key::kRouteStart));
+  VECTRON_ASSIGN_OR_RETURN(r.end, store_.Counter(rt, meta_key::kRouteEnd));
+  VECTRON_ASSIGN_OR_RETURN(r.epoch, store_.Counter(rt, meta_key::kRouteEpoch));
+  return r;
+}
+
 Status ShardImpl::ApplyValidated(const WriteBatch& batch, const std::vector<std::string>& metadata,
-                                 uint64_t log_index) {
+                                 uint64_t log_index, const ShardRoute* route) {
   IndexSync::LocalWriter writer(sync_);
-  VECTRON_ASSIGN_OR_RETURN(bool committed, CommitBatch(batch, metadata, log_index));
+  VECTRON_ASSIGN_OR_RETURN(bool committed, CommitBatch(batch, metadata, log_index, route));
   if (!committed) return Status::OK();
   Status s = sync_.CatchUp();
   if (!s.ok()) return s.WithContext("write committed, but the in-memory index did not catch up (it will retry)");
@@ -39,13 +55,18 @@ Status ShardImpl::ApplyValidated(const WriteBatch& batch, const std::vector<std:
 }
 
 Result<bool> ShardImpl::CommitBatch(const WriteBatch& batch, const std::vector<std::string>& metadata,
-                                    uint64_t log_index) {
+                                    uint64_t log_index, const ShardRoute* route) {
   VECTRON_ASSIGN_OR_RETURN(WriteTxn wt, WriteTxn::Begin(store_.env()));
   VECTRON_ASSIGN_OR_RETURN(uint64_t applied, store_.Counter(wt, meta_key::kAppliedIndex));
   if (log_index != 0 && log_index <= applied) return false;  // Replay of an applied batch.
   VECTRON_ASSIGN_OR_RETURN(bool changed, WritePoints(wt, batch, metadata));
   if (!changed && log_index == 0) return false;  // Nothing changed.
   if (log_index != 0) VECTRON_RETURN_IF_ERROR(store_.PutCounter(wt, meta_key::kAppliedIndex, log_index));
+  if (route) {
+    VECTRON_RETURN_IF_ERROR(store_.PutCounter(wt, meta_key::kRouteStart, route->start));
+    VECTRON_RETURN_IF_ERROR(store_.PutCounter(wt, meta_key::kRouteEnd, route->end));
+    VECTRON_RETURN_IF_ERROR(store_.PutCounter(wt, meta_key::kRouteEpoch, route->epoch));
+  }
   VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
   return true;
 }

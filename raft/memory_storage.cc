@@ -2,17 +2,18 @@
 
 namespace vectron::raft {
 
-Status Bootstrap(LogStorage& storage, const ConfState& cs, std::string data) {
+Status Bootstrap(LogStorage& storage, const ConfState& cs, std::string data, uint64_t index) {
+  if (index == 0) return Status(Error::kInvalidArgument, "Bootstrap: index 0");
   if (storage.LastIndex() != 0) return Status(Error::kInvalidArgument, "Bootstrap: storage is not empty");
   if (cs.voters.empty()) return Status(Error::kInvalidArgument, "Bootstrap: no voters");
   Snapshot snap;
-  snap.metadata.index = 1;
+  snap.metadata.index = index;
   snap.metadata.term = 1;
   snap.metadata.conf_state = cs;
   snap.data = std::move(data);
   Status s = storage.ApplySnapshot(snap);
   if (!s.ok()) return s;
-  return storage.SetHardState(HardState{1, kNone, 1});
+  return storage.SetHardState(HardState{1, kNone, index});
 }
 
 MemoryStorage::MemoryStorage() { ents_.push_back(Entry{}); }

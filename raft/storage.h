@@ -58,9 +58,10 @@ class LogStorage : public Storage {
                                 uint64_t durable_applied_index) = 0;
 };
 
-// Writes the state every founding member of a new cluster starts from: a snapshot at index 1,
-// term 1 with membership `cs` and application data `data`, and hard state {term 1, commit 1}.
-// REQUIRES: `storage` is empty.
-Status Bootstrap(LogStorage& storage, const ConfState& cs, std::string data = "");
+// Writes the state every founding member of a new cluster starts from: a snapshot at index
+// `index` (1 for a new group; a group split off another starts at the split's index), term
+// 1 with membership `cs` and application data `data`, and hard state {term 1, commit index}.
+// REQUIRES: `storage` is empty, index >= 1.
+Status Bootstrap(LogStorage& storage, const ConfState& cs, std::string data = "", uint64_t index = 1);
 
 }  // namespace vectron::raft

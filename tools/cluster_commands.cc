@@ -65,6 +65,9 @@ void AddClusterCommands(CLI::App& app, ClusterCommands* c) {
   c->pd->add_option("--max-moves", c->pd_options.max_moves, "Shard groups moved at once (repair and rebalancing)")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
+  c->pd->add_option("--split-points", c->pd_options.split_points,
+                    "Split a shard group holding more points than this at the middle of its key range (0 = never)")
+      ->capture_default_str();
   c->pd->add_flag("--no-rebalance", c->pd_no_rebalance,
                   "Do not move replicas onto workers that join (repairs still happen)");
   AddSecretFlags(c->pd, c);
@@ -128,6 +131,8 @@ void AddClusterCommands(CLI::App& app, ClusterCommands* c) {
                           "certificates from the cluster CA in DIR/cluster-tls)");
   c->cluster_up->add_option("--dead-after", c->up_options.dead_after,
                             "Given to the PDs: seconds a worker may be silent before its replicas are replaced");
+  c->cluster_up->add_option("--split-points", c->up_options.split_points,
+                            "Given to the PDs: split a shard group holding more points than this");
   c->cluster_add_worker = cluster->add_subcommand(
       "add-worker", "Start one more worker for a cluster up cluster; PD rebalances replicas onto it");
   c->cluster_add_worker->add_option("--dir", c->add_worker_dir, "The directory given to cluster up")->required();

@@ -353,6 +353,10 @@ int RunClusterUp(const ClusterUpOptions& o) {
       p.argv.push_back("--dead-after");
       p.argv.push_back(o.dead_after);
     }
+    if (!o.split_points.empty()) {
+      p.argv.push_back("--split-points");
+      p.argv.push_back(o.split_points);
+    }
     if (!add_tls(&p.argv, "pd-" + std::to_string(p.id))) return 1;
   }
   for (int i = 1; i <= o.workers; ++i) {

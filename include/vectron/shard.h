@@ -62,6 +62,16 @@ struct LoggedOutcome {
   bool replay = false;     // log_index <= applied_index(): nothing was done.
 };
 
+// Where a shard sits in a cluster (net/cluster, docs/cluster.md "Splits"): the range of
+// route keys it owns, [start, end) (end 0: to the end of the key space), and the epoch of
+// that range (bumped by each split). All zero: never set (the cluster's initial range).
+struct ShardRoute {
+  uint64_t start = 0;
+  uint64_t end = 0;
+  uint64_t epoch = 0;
+  bool operator==(const ShardRoute&) const = default;
+};
+
 // What Shard::Stats reports.
 struct ShardStats {
   uint64_t count = 0;               // Live points.
@@ -95,6 +105,11 @@ class Shard {
   // applied_index() is skipped (OK) so that replays are harmless.
   // Errors: InvalidArgument for a bad entry (named by position and id), nothing written.
   virtual Status Apply(const WriteBatch& batch, uint64_t log_index = 0) = 0;
+  // Apply (log_index > 0) that also records `route` in the same transaction, so the
+  // points and the range they belong to change together (a cluster's split).
+  virtual Status ApplyWithRoute(const WriteBatch& batch, uint64_t log_index, const ShardRoute& route) = 0;
+  // The route last recorded (all zero if none).
+  virtual Result<ShardRoute> Route() const = 0;
 
   // Applies one replication-log command at `log_index` (> 0) in one LMDB transaction
   // that also records log_index as the applied index and, unless `request` is empty, the

@@ -1,7 +1,9 @@
 #include "net/cluster/cluster_map.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <sstream>
+#include <tuple>
 
 #include "net/cluster/codec.h"
 
@@ -135,6 +137,12 @@ std::string EncodeClusterMap(const ClusterMap& m) {
       w.U64(index);
     }
   }
+  // Every group's range and split state.
+  for (const auto& [id, g] : m.groups) {
+    w.U64(g.range_start);
+    w.U64(g.range_end);
+    w.U64(g.split_from);
+  }
   return w.Take();
 }
 
@@ -223,6 +231,17 @@ Status DecodeClusterMap(std::string_view data, ClusterMap* out) {
       if (r.ok() && it == m.groups.end()) return Status::Corruption("cluster map: progress of an unknown group");
       if (r.ok()) it->second.applied = std::move(applied);
     }
+    for (auto& [id, g] : m.groups) {
+      g.range_start = r.U64();
+      g.range_end = r.U64();
+      g.split_from = r.U64();
+    }
+  } else {
+    // Before ranges: each collection's groups are its initial shards.
+    for (const auto& [name, c] : m.collections)
+      for (uint32_t i = 0; i < c.groups.size(); ++i)
+        if (auto g = m.groups.find(c.groups[i]); g != m.groups.end())
+          std::tie(g->second.range_start, g->second.range_end) = InitialRange(i, static_cast<uint32_t>(c.groups.size()));
   }
   if (!r.done()) return Status::Corruption("cluster map: truncated, over a limit, or trailing bytes");
   *out = std::move(m);
@@ -242,6 +261,10 @@ std::string EncodeGroupAssignment(const GroupAssignment& a) {
   PutIds(w, a.group.learners);
   w.U64(a.group.conf_index);
   PutIds(w, a.group.target);
+  w.U64(a.group.range_start);
+  w.U64(a.group.range_end);
+  w.U64(a.group.split_from);
+  w.U64(a.bootstrap_index);
   return w.Take();
 }
 
@@ -261,20 +284,59 @@ Status DecodeGroupAssignment(std::string_view data, GroupAssignment* out) {
     a.group.learners = GetIds(r);
     a.group.conf_index = r.U64();
     a.group.target = GetIds(r);
+    a.group.range_start = r.U64();
+    a.group.range_end = r.U64();
+    a.group.split_from = r.U64();
+    a.bootstrap_index = r.U64();
   }
   if (!r.done()) return Status::Corruption("group metadata: truncated or trailing bytes");
   *out = std::move(a);
   return Status::OK();
 }
 
-uint32_t ShardOfId(std::string_view id, uint32_t shards) {
-  // FNV-1a 64 (docs/formats/storage.md): must equal Collection::ShardOf.
+namespace {
+uint64_t Fnv1a64(std::string_view id) {
+  // FNV-1a 64 (docs/formats/storage.md): must equal Collection::ShardOf's.
   uint64_t h = 1469598103934665603ull;
   for (unsigned char c : id) {
     h ^= c;
     h *= 1099511628211ull;
   }
-  return shards == 0 ? 0 : static_cast<uint32_t>(h % shards);
+  return h;
+}
+}  // namespace
+
+uint32_t ShardOfId(std::string_view id, uint32_t shards) {
+  return shards == 0 ? 0 : static_cast<uint32_t>(Fnv1a64(id) % shards);
+}
+
+uint64_t RouteKey(std::string_view id, uint32_t shards) {
+  const uint64_t n = std::max<uint32_t>(shards, 1);
+  const uint64_t h = Fnv1a64(id);
+  const uint64_t w = UINT64_MAX / n;
+  return (h % n) * w + std::min(h / n, w - 1);
+}
+
+std::pair<uint64_t, uint64_t> InitialRange(uint32_t i, uint32_t n) {
+  const uint64_t w = UINT64_MAX / std::max<uint32_t>(n, 1);
+  return {i * w, i + 1 >= n ? 0 : (i + 1) * w};
+}
+
+uint64_t RangeMiddle(uint64_t start, uint64_t end) {
+  const uint64_t len = end == 0 ? (start == 0 ? UINT64_MAX : 0 - start) : end - start;
+  return start + len / 2;
+}
+
+uint32_t ClusterMap::ShardIndexOfKey(const CollectionInfo& c, uint64_t key) const {
+  // The last group whose range starts at or below the key.
+  uint32_t lo = 0, hi = static_cast<uint32_t>(c.groups.size());
+  while (hi - lo > 1) {
+    uint32_t mid = (lo + hi) / 2;
+    auto g = groups.find(c.groups[mid]);
+    if (g != groups.end() && g->second.range_start <= key) lo = mid;
+    else hi = mid;
+  }
+  return lo;
 }
 
 }  // namespace vectron::net::cluster

@@ -40,6 +40,13 @@ struct GroupInfo {
   // Groups being moved: each member's last reported applied index (worker -> index), the
   // answering PD leader's view (progress in `cluster status`; not replicated).
   std::map<uint64_t, uint64_t> applied;
+  // The route keys it owns (docs/cluster.md, "Splits"): [range_start, range_end), 0 as
+  // the end meaning the end of the key space. `epoch` counts the changes of this range.
+  uint64_t range_start = 0;
+  uint64_t range_end = 0;
+  // Nonzero while the group is being split off that group: not routed to yet (the split
+  // has not been applied by its parent's log); the parent owns the whole range meanwhile.
+  uint64_t split_from = 0;
   // The voters the group should have: target if a move is in progress, else replicas.
   const std::vector<uint64_t>& wanted() const { return target.empty() ? replicas : target; }
   // Whether `worker` hosts (or is to host) a replica: a voter, a learner, or in the target.
@@ -49,9 +56,11 @@ struct GroupInfo {
 
 struct CollectionInfo {
   std::string name;
-  std::string config_json;       // CollectionConfig::ToJson(); config.shards == groups.size()
+  std::string config_json;       // CollectionConfig::ToJson(); config.shards: the initial shard count
   uint32_t replication = 0;
-  std::vector<uint64_t> groups;  // groups[i] serves shard i
+  // The groups serving it, by ascending range (their ranges tile the key space); before any
+  // split groups[i] serves shard i (as Collection::ShardOf places points).
+  std::vector<uint64_t> groups;
   std::string metadata;          // JSON-object text stored with it ("" for none)
   std::string rerank;            // The default rerank pipeline: canonical JSON ("" for none)
   bool operator==(const CollectionInfo&) const = default;
@@ -69,8 +78,11 @@ struct ClusterMap {
   uint64_t auth_version = 0;
   bool operator==(const ClusterMap&) const = default;
 
-  // The group serving shard `shard` of `collection`, or nullptr.
+  // The group serving shard `shard` (an index into the collection's groups), or nullptr.
   const GroupInfo* GroupOf(std::string_view collection, uint32_t shard) const;
+  // The index into `c.groups` of the group owning route key `key` (c.groups is sorted by
+  // range_start, the first starting at 0).
+  uint32_t ShardIndexOfKey(const CollectionInfo& c, uint64_t key) const;
   // Human-readable summary (vectron cluster status, traces).
   std::string ToString() const;
 };
@@ -84,6 +96,10 @@ Status DecodeClusterMap(std::string_view data, ClusterMap* out);
 struct GroupAssignment {
   GroupInfo group;
   std::string config_json;  // The collection's CollectionConfig.
+  // Nonzero on a worker that made this group's replica by applying its parent's split
+  // (group.meta only): the log is bootstrapped at this index (the split's) with the
+  // group's replicas as voters.
+  uint64_t bootstrap_index = 0;
 };
 // Decode errors: Corruption.
 std::string EncodeGroupAssignment(const GroupAssignment& a);
@@ -92,5 +108,18 @@ Status DecodeGroupAssignment(std::string_view data, GroupAssignment* out);
 // The shard of `id` among `shards` shards: FNV-1a 64 of the id, modulo `shards`; the same
 // function as Collection::ShardOf, so a point lives in the same shard in both.
 uint32_t ShardOfId(std::string_view id, uint32_t shards);
+
+// Route keys (docs/cluster.md, "Splits"): a point's place in a 64-bit key space that a
+// collection's groups divide into ranges. With h the FNV-1a 64 of the id and n the
+// collection's initial shard count, W = (2^64-1)/n: key = (h mod n)*W + min(h div n, W-1).
+// So the initial shard i owns [i*W, (i+1)*W) (the last one up to the end): exactly the
+// points ShardOfId places in it; a split halves a range.
+uint64_t RouteKey(std::string_view id, uint32_t shards);
+// The initial range of shard i of n: {start, end} (end 0: to the end of the key space).
+std::pair<uint64_t, uint64_t> InitialRange(uint32_t i, uint32_t n);
+// Whether [start, end) (end 0: to the end) holds `key`.
+inline bool RangeHolds(uint64_t start, uint64_t end, uint64_t key) { return key >= start && (end == 0 || key < end); }
+// The middle of [start, end): where a split cuts it. REQUIRES: the range holds at least 2 keys.
+uint64_t RangeMiddle(uint64_t start, uint64_t end);
 
 }  // namespace vectron::net::cluster

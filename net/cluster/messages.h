@@ -136,6 +136,10 @@ struct ReplicaReport {
   std::vector<uint64_t> voters;
   std::vector<uint64_t> learners;
   uint64_t conf_index = 0;
+  // Leaders only: the group's epoch and range end as its shard has them, and its points.
+  uint64_t epoch = 0;
+  uint64_t range_end = 0;
+  uint64_t points = 0;
 };
 struct PdHeartbeat {
   uint64_t rpc_id = 0;
@@ -156,6 +160,13 @@ struct ConfChangeOrder {
   uint64_t node = 0;
   bool operator==(const ConfChangeOrder&) const = default;
 };
+// PD asks the worker leading `group` (at `epoch`) to propose this split (docs/cluster.md, "Splits").
+struct ShardSplitOrder {
+  uint64_t group = 0;
+  uint64_t epoch = 0;
+  ShardSplit split;
+  bool operator==(const ShardSplitOrder&) const = default;
+};
 struct PdHeartbeatResponse {
   uint64_t rpc_id = 0;
   Status status;            // Unavailable + pd_leader hint when not the PD leader.
@@ -164,6 +175,7 @@ struct PdHeartbeatResponse {
   std::vector<GroupAssignment> assignments;  // Every group placed on the worker.
   std::vector<LeaderTransfer> transfers;     // Groups the worker leads that PD moves.
   std::vector<ConfChangeOrder> conf_changes; // Membership changes of groups the worker leads.
+  std::vector<ShardSplitOrder> splits;       // Splits of groups the worker leads.
 };
 
 // --- Gateways -> PD. ---

@@ -10,6 +10,7 @@
 // lost order, a leader change or a PD election only delays it.
 #include <algorithm>
 #include <optional>
+#include <set>
 
 #include "net/cluster/pd_node.h"
 
@@ -56,6 +57,7 @@ void PdNode::NoteMembership(const ReplicaReport& rep, uint64_t now) {
 void PdNode::MoveSteps(uint64_t w, uint64_t now, PdHeartbeatResponse* r) {
   const ClusterMap& map = sm_->map();
   for (const auto& [id, g] : map.groups) {
+    if (g.split_from != 0) continue;  // Not made yet.
     auto gl = group_leader_.find(id);
     auto mem = membership_.find(id);
     if (gl == group_leader_.end() || gl->second.second != w || mem == membership_.end()) continue;
@@ -119,9 +121,13 @@ void PdNode::PlanMoves(uint64_t now) {
   std::map<uint64_t, uint64_t> load;
   for (const auto& [id, info] : map.workers)
     if (WorkerAlive(id) && !DeadLong(id, now)) load[id] = 0;
+  // Groups being split, and their parents, are not moved meanwhile.
+  std::set<uint64_t> splitting;
+  for (const auto& [id, g] : map.groups)
+    if (g.split_from != 0) splitting.insert({id, g.split_from});
   for (const auto& [id, g] : map.groups)
     for (uint64_t w : g.wanted())
-      if (load.count(w)) ++load[w];
+      if (load.count(w) && g.split_from == 0) ++load[w];
   // The least loaded live worker that does not place `g` (lowest id on ties), or 0.
   auto least_loaded = [&](const GroupInfo& g) {
     uint64_t best = 0;
@@ -140,7 +146,7 @@ void PdNode::PlanMoves(uint64_t now) {
   };
   // Repair first: a group that wants a long-dead worker wants another one instead.
   for (const auto& [id, g] : map.groups) {
-    if (moving >= opt_.max_moves && g.target.empty()) continue;
+    if (splitting.count(id) || (moving >= opt_.max_moves && g.target.empty())) continue;
     std::vector<uint64_t> target = g.wanted();
     auto dead = std::find_if(target.begin(), target.end(), [&](uint64_t w) { return DeadLong(w, now); });
     if (dead == target.end()) continue;
@@ -162,11 +168,74 @@ void PdNode::PlanMoves(uint64_t now) {
   }
   if (load[most] <= load[least] + 1) return;
   for (const auto& [id, g] : map.groups) {
-    if (!g.target.empty() || !Has(g.replicas, most) || g.Places(least)) continue;
+    if (splitting.count(id) || !g.target.empty() || !Has(g.replicas, most) || g.Places(least)) continue;
     std::vector<uint64_t> target = g.replicas;
     *std::find(target.begin(), target.end(), most) = least;
     return propose(id, std::move(target));
   }
+}
+
+void PdNode::NoteSplit(uint64_t w, const ReplicaReport& rep) {
+  (void)w;
+  if (rep.epoch == 0) return;  // An older worker: no route in its reports.
+  GroupSize& s = sizes_[rep.group];
+  if (rep.term < s.term) return;
+  s = GroupSize{rep.term, rep.epoch, rep.points};
+}
+
+void PdNode::SplitSteps(uint64_t w, uint64_t now, PdHeartbeatResponse* r) {
+  const ClusterMap& map = sm_->map();
+  for (const auto& [id, n] : map.groups) {
+    if (n.split_from == 0) continue;
+    auto gl = group_leader_.find(n.split_from);
+    auto parent = map.groups.find(n.split_from);
+    if (gl == group_leader_.end() || gl->second.second != w || parent == map.groups.end()) continue;
+    auto asked = split_asked_ms_.find(id);
+    if (asked != split_asked_ms_.end() && now < asked->second + opt_.move_step_timeout_ms) continue;
+    split_asked_ms_[id] = now;
+    auto size = sizes_.find(n.split_from);
+    if (size != sizes_.end() && size->second.epoch > parent->second.epoch && size->second.epoch != 0) {
+      // The parent applied the split (its epoch moved on): route to the new group.
+      PdCommand cmd;
+      cmd.kind = PdCommand::Kind::kFinishSplit;
+      cmd.worker = id;
+      cmd.if_version = size->second.epoch;
+      (void)host_->Propose(kPdGroupId, EncodePdCommand(cmd));
+      continue;
+    }
+    ShardSplitOrder o;
+    o.group = n.split_from;
+    o.epoch = parent->second.epoch;
+    o.split.new_group = id;
+    o.split.start = parent->second.range_start;
+    o.split.end = parent->second.range_end;
+    o.split.key = n.range_start;
+    o.split.voters = parent->second.replicas;
+    r->splits.push_back(std::move(o));
+  }
+}
+
+bool PdNode::PlanSplit(uint64_t now) {
+  if (opt_.split_points == 0 || now < leader_since_ms_ + opt_.worker_dead_ms) return false;
+  if (plan_proposed_ms_ != 0 && now < plan_proposed_ms_ + opt_.register_retry_ms) return false;
+  const ClusterMap& map = sm_->map();
+  for (const auto& [id, g] : map.groups)
+    if (g.split_from != 0) return false;  // One split at a time.
+  for (const auto& [id, g] : map.groups) {
+    auto size = sizes_.find(id);
+    if (size == sizes_.end() || size->second.points <= opt_.split_points) continue;
+    if (size->second.epoch != g.epoch || !g.target.empty() || !g.learners.empty()) continue;
+    const uint64_t key = RangeMiddle(g.range_start, g.range_end);
+    if (key <= g.range_start) continue;  // A range of one key.
+    PdCommand cmd;
+    cmd.kind = PdCommand::Kind::kStartSplit;
+    cmd.worker = id;
+    cmd.if_version = key;
+    (void)host_->Propose(kPdGroupId, EncodePdCommand(cmd));
+    plan_proposed_ms_ = now;
+    return true;
+  }
+  return false;
 }
 
 }  // namespace vectron::net::cluster

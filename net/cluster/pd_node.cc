@@ -98,6 +98,8 @@ void PdNode::OnSoftState(const raft::SoftState& ss) {
     pending_transfers_.clear();
     membership_.clear();
     pending_steps_.clear();
+    sizes_.clear();
+    split_asked_ms_.clear();
     conf_proposed_ms_.clear();
     plan_proposed_ms_ = 0;
     return;
@@ -152,6 +154,7 @@ void PdNode::OnHeartbeat(const NodeId& from, const PdHeartbeat& hb) {
     auto& gl = group_leader_[rep.group];
     if (rep.term >= gl.first) gl = {rep.term, hb.worker};
     NoteMembership(rep, now);
+    NoteSplit(hb.worker, rep);
   }
   const ClusterMap& m = sm_->map();
   auto w = m.workers.find(hb.worker);
@@ -179,7 +182,8 @@ void PdNode::OnHeartbeat(const NodeId& from, const PdHeartbeat& hb) {
   if (r.registered) {
     r.transfers = BalanceLeaders(hb.worker, now);
     MoveSteps(hb.worker, now, &r);
-    PlanMoves(now);
+    SplitSteps(hb.worker, now, &r);
+    if (!PlanSplit(now)) PlanMoves(now);
   }
   transport_.Send(from, std::move(r));
 }

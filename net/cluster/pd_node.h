@@ -51,6 +51,9 @@ struct PdNodeOptions {
   // A membership change asked of a group's leader and not seen committed within this long
   // is asked for again.
   uint64_t move_step_timeout_ms = 3000;
+  // Splits (docs/cluster.md, "Splits"): a group whose leader reports more points than this
+  // is split at the middle of its range (0: never).
+  uint64_t split_points = 0;
 };
 
 class PdNode {
@@ -99,6 +102,11 @@ class PdNode {
   void NoteMembership(const ReplicaReport& rep, uint64_t now);
   void MoveSteps(uint64_t w, uint64_t now, PdHeartbeatResponse* r);
   void PlanMoves(uint64_t now);
+  // Splits: a report's size and route; the order (or the finish) for groups `w` leads; a
+  // new split, proposed as a PD command.
+  void NoteSplit(uint64_t w, const ReplicaReport& rep);
+  void SplitSteps(uint64_t w, uint64_t now, PdHeartbeatResponse* r);
+  bool PlanSplit(uint64_t now);
   // Whether `worker` has not been heard from for dead_after_ms (as this leader knows).
   bool DeadLong(uint64_t worker, uint64_t now) const;
   bool CaughtUp(uint64_t group, uint64_t worker, uint64_t leader) const;
@@ -134,6 +142,11 @@ class PdNode {
   };
   std::map<uint64_t, PendingStep> pending_steps_;
   std::map<uint64_t, uint64_t> conf_proposed_ms_;
+  struct GroupSize {
+    uint64_t term = 0, epoch = 0, points = 0;
+  };
+  std::map<uint64_t, GroupSize> sizes_;             // group -> its leader's last report
+  std::map<uint64_t, uint64_t> split_asked_ms_;     // new group -> when its split was ordered or finished
   uint64_t plan_proposed_ms_ = 0;
   std::map<std::pair<uint64_t, uint64_t>, std::vector<Waiter>> waiters_;  // (client, seq)
   uint64_t next_seq_ = 1;  // This node's own request ids (registrations).

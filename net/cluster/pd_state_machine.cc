@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <set>
+#include <tuple>
 
 #include "net/cluster/codec.h"
 #include "vectron/options.h"
@@ -74,7 +75,7 @@ Status DecodePdCommand(std::string_view data, PdCommand* out) {
   uint8_t version = r.U8();
   if (r.ok() && version != kCommandVersion) return Status::Corruption("pd command: unknown version");
   uint8_t kind = r.U8();
-  if (r.ok() && (kind < 1 || kind > 9)) return Status::Corruption("pd command: unknown kind " + std::to_string(kind));
+  if (r.ok() && (kind < 1 || kind > 11)) return Status::Corruption("pd command: unknown kind " + std::to_string(kind));
   c.kind = static_cast<PdCommand::Kind>(kind);
   c.request.client = r.U64();
   c.request.seq = r.U64();
@@ -173,6 +174,7 @@ Status PdStateMachine::Execute(const PdCommand& c, uint64_t index) {
         g.id = next_group_id_++;
         g.collection = c.name;
         g.shard = s;
+        std::tie(g.range_start, g.range_end) = InitialRange(s, static_cast<uint32_t>(c.placement.size()));
         g.replicas = c.placement[s];
         std::sort(g.replicas.begin(), g.replicas.end());
         info.groups.push_back(g.id);
@@ -185,7 +187,8 @@ Status PdStateMachine::Execute(const PdCommand& c, uint64_t index) {
     case PdCommand::Kind::kDropCollection: {
       auto it = map_.collections.find(c.name);
       if (it == map_.collections.end()) return Status::NotFound("collection \"" + c.name + "\" does not exist");
-      for (uint64_t g : it->second.groups) map_.groups.erase(g);
+      // Its groups, with any being split off (not yet in its list).
+      std::erase_if(map_.groups, [&](const auto& g) { return g.second.collection == c.name; });
       map_.collections.erase(it);
       map_.version = index;
       return Status::OK();
@@ -202,8 +205,8 @@ Status PdStateMachine::Execute(const PdCommand& c, uint64_t index) {
       CollectionInfo info = std::move(it->second);
       map_.collections.erase(it);
       info.name = to;
-      for (uint64_t g : info.groups)
-        if (auto gi = map_.groups.find(g); gi != map_.groups.end()) gi->second.collection = to;
+      for (auto& [id, g] : map_.groups)
+        if (g.collection == c.name) g.collection = to;
       map_.collections[to] = std::move(info);
       map_.version = index;
       return Status::OK();
@@ -258,6 +261,51 @@ Status PdStateMachine::Execute(const PdCommand& c, uint64_t index) {
       g.learners = std::move(learners);
       g.conf_index = c.if_version;
       if (g.target == g.replicas && g.learners.empty()) g.target.clear();  // The move is done.
+      map_.version = index;
+      return Status::OK();
+    }
+    case PdCommand::Kind::kStartSplit: {
+      auto it = map_.groups.find(c.worker);
+      if (it == map_.groups.end()) return Status::NotFound("group " + std::to_string(c.worker) + " does not exist");
+      GroupInfo& g = it->second;
+      if (g.split_from != 0) return Status::FailedPrecondition("group " + std::to_string(g.id) + " is being split off");
+      for (const auto& [id, other] : map_.groups)
+        if (other.split_from == g.id) return Status::FailedPrecondition("group " + std::to_string(g.id) + " is being split");
+      if (!g.target.empty() || !g.learners.empty())
+        return Status::FailedPrecondition("group " + std::to_string(g.id) + " is being moved");
+      const uint64_t key = c.if_version;
+      if (key <= g.range_start || (g.range_end != 0 && key >= g.range_end))
+        return Status::InvalidArgument("the cut is not inside group " + std::to_string(g.id) + "'s range");
+      GroupInfo n;
+      n.id = next_group_id_++;
+      n.collection = g.collection;
+      auto col = map_.collections.find(g.collection);
+      n.shard = col == map_.collections.end() ? 0 : static_cast<uint32_t>(col->second.groups.size());
+      n.epoch = 1;
+      n.replicas = g.replicas;
+      n.conf_index = 1;  // Never founded from the map: made by the split, or joined empty.
+      n.range_start = key;
+      n.range_end = g.range_end;
+      n.split_from = g.id;
+      map_.groups[n.id] = std::move(n);
+      map_.version = index;
+      return Status::OK();
+    }
+    case PdCommand::Kind::kFinishSplit: {
+      auto it = map_.groups.find(c.worker);
+      if (it == map_.groups.end() || it->second.split_from == 0) return Status::OK();  // Done before.
+      GroupInfo& n = it->second;
+      auto parent = map_.groups.find(n.split_from);
+      auto col = map_.collections.find(n.collection);
+      if (parent == map_.groups.end() || col == map_.collections.end())
+        return Status::FailedPrecondition("group " + std::to_string(n.id) + "'s parent is gone");
+      parent->second.range_end = n.range_start;
+      parent->second.epoch = std::max(parent->second.epoch + 1, c.if_version);
+      n.split_from = 0;
+      // The collection's groups stay sorted by range: the new one right after its parent.
+      auto& groups = col->second.groups;
+      auto pos = std::find(groups.begin(), groups.end(), parent->first);
+      groups.insert(pos == groups.end() ? pos : pos + 1, n.id);
       map_.version = index;
       return Status::OK();
     }

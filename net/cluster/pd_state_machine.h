@@ -35,6 +35,12 @@ struct PdCommand {
     // worker (the group id), placement = {voters, learners}, if_version (the group log index
     // of that membership): record a group's membership its leader reported, if newer.
     kSetGroupConf = 9,
+    // worker (the group), if_version (the cut): start splitting the group's range there into
+    // a new group (allocated here), not routed to until kFinishSplit.
+    kStartSplit = 10,
+    // worker (the new group), if_version (the parent's epoch after the split): the parent
+    // applied the split; the new group is routed to.
+    kFinishSplit = 11,
   };
   Kind kind = Kind::kRegisterWorker;
   RequestId request;

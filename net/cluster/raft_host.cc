@@ -63,7 +63,8 @@ RaftHost::RaftHost(NodeId self, RaftHostOptions options, Clock& clock, Transport
 
 RaftHost::~RaftHost() = default;
 
-Status RaftHost::AddGroup(uint64_t group, std::unique_ptr<StateMachine> sm, const raft::ConfState* bootstrap) {
+Status RaftHost::AddGroup(uint64_t group, std::unique_ptr<StateMachine> sm, const raft::ConfState* bootstrap,
+                          uint64_t bootstrap_index) {
   if (groups_.count(group)) return Status::AlreadyExists("group " + std::to_string(group) + " is already hosted");
   auto g = std::make_unique<Group>();
   g->id = group;
@@ -73,7 +74,11 @@ Status RaftHost::AddGroup(uint64_t group, std::unique_ptr<StateMachine> sm, cons
   raft::ConfState cs;
   VECTRON_RETURN_IF_ERROR(FromRaft(g->log->InitialState(&hs, &cs)));
   if (bootstrap && hs.empty() && g->log->LastIndex() == 0) {
-    VECTRON_RETURN_IF_ERROR(FromRaft(raft::Bootstrap(*g->log, *bootstrap)));
+    std::string data;
+    if (bootstrap_index > 1) {
+      VECTRON_ASSIGN_OR_RETURN(data, g->sm->SnapshotData(bootstrap_index));
+    }
+    VECTRON_RETURN_IF_ERROR(FromRaft(raft::Bootstrap(*g->log, *bootstrap, std::move(data), bootstrap_index)));
     VECTRON_RETURN_IF_ERROR(FromRaft(g->log->InitialState(&hs, &cs)));
   }
   g->base_conf = cs;

@@ -130,7 +130,11 @@ class RaftHost {
   // bootstrapped with that membership (a founding replica); an empty log without it waits
   // for a leader to contact it. A state machine behind the log's snapshot installs it first.
   // Errors: AlreadyExists; the log's errors; InvalidArgument from raft::RawNode::Create.
-  Status AddGroup(uint64_t group, std::unique_ptr<StateMachine> sm, const raft::ConfState* bootstrap);
+  // A group split off another (docs/cluster.md, "Splits") is bootstrapped at the split's
+  // log index `bootstrap_index` instead of 1, with the state machine's snapshot data there
+  // (its state machine is already at that index).
+  Status AddGroup(uint64_t group, std::unique_ptr<StateMachine> sm, const raft::ConfState* bootstrap,
+                  uint64_t bootstrap_index = 1);
   // Stops hosting `group` and deletes its log (at once if idle, else when its Ready is done).
   // Errors: NotFound.
   Status RemoveGroup(uint64_t group);

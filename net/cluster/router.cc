@@ -20,6 +20,11 @@ struct Router::Part {
   uint64_t token = 0;      // kSearch: the unchanged_if_applied sent with the read (0: none).
   bool no_token = false;   // kSearch: asked again for hits, without a token.
   bool unchanged = false;  // kSearch: answered unchanged.
+  // The route keys the part covers (its group's range when it was made) and whether a
+  // replica answered that the group's epoch moved on (a split): the part is then routed
+  // again over the groups now covering its range, once the map shows them.
+  uint64_t range_start = 0, range_end = 0, epoch = 0;
+  bool reroute = false;
 };
 
 struct Router::Op {
@@ -42,6 +47,7 @@ struct Router::Op {
   std::vector<Hit> hits;
   std::vector<ShardReadAt> known;    // kSearch through SearchIfChanged: by shard.
   std::vector<ShardReadAt> read_at;  // kSearch: where each shard's hits were read.
+  bool rerouted = false;             // A part was routed again after a split.
   VersionedHitsFn versioned_fn;      // Set: SearchIfChanged (else hits_fn).
   uint64_t count = 0;
   PdAdminRequest admin;
@@ -120,7 +126,12 @@ void Router::OnMapResponse(const PdMapResponse& r) {
   map_received_ms_ = clock_.NowMs();
   next_refresh_ms_ = map_received_ms_ + opt_.map_refresh_ms;
   shards_.clear();
-  for (const auto& [name, c] : map_.collections) shards_[name] = static_cast<uint32_t>(c.groups.size());
+  initial_shards_.clear();
+  for (const auto& [name, c] : map_.collections) {
+    shards_[name] = static_cast<uint32_t>(c.groups.size());
+    Result<CollectionConfig> cfg = CollectionConfig::FromJson(c.config_json);
+    initial_shards_[name] = cfg.ok() ? cfg->shards : static_cast<uint32_t>(c.groups.size());
+  }
   for (auto it = leaders_.begin(); it != leaders_.end();)
     it = map_.groups.count(it->first) ? std::next(it) : leaders_.erase(it);
   // Operations waiting for the map go now.
@@ -381,8 +392,10 @@ void Router::Start(uint64_t op_id) {
   switch (op.kind) {
     case Kind::kWrite: {
       std::map<uint32_t, size_t> part_of;
+      const CollectionInfo& info = map_.collections.at(op.collection);
+      const uint32_t initial = InitialShards(info);
       for (const WriteBatch::Entry& e : op.batch.entries()) {
-        uint32_t s = ShardOfId(e.id, shards);
+        uint32_t s = map_.ShardIndexOfKey(info, RouteKey(e.id, initial));
         auto [p, inserted] = part_of.emplace(s, op.parts.size());
         if (inserted) {
           op.parts.emplace_back();
@@ -401,7 +414,9 @@ void Router::Start(uint64_t op_id) {
     }
     case Kind::kRate:
       op.parts.resize(1);
-      op.parts[0].shard = ShardOfId(op.broadcast.rating.point_id, shards);
+      op.parts[0].shard = map_.ShardIndexOfKey(map_.collections.at(op.collection),
+                                               RouteKey(op.broadcast.rating.point_id,
+                                                        InitialShards(map_.collections.at(op.collection))));
       op.parts[0].command = op.broadcast;
       op.parts[0].command.request = RequestId{client_id_, next_seq_++, 0};
       inflight_seqs_.insert(op.parts[0].command.request.seq);
@@ -422,8 +437,10 @@ void Router::Start(uint64_t op_id) {
       if (op.kind == Kind::kGet) op.points.assign(op.ids.size(), std::nullopt);
       else op.rating_stats.assign(op.ids.size(), RatingStats{});
       std::map<uint32_t, size_t> part_of;
+      const CollectionInfo& info = map_.collections.at(op.collection);
+      const uint32_t initial = InitialShards(info);
       for (size_t i = 0; i < op.ids.size(); ++i) {
-        uint32_t s = ShardOfId(op.ids[i], shards);
+        uint32_t s = map_.ShardIndexOfKey(info, RouteKey(op.ids[i], initial));
         auto [p, inserted] = part_of.emplace(s, op.parts.size());
         if (inserted) {
           op.parts.emplace_back();
@@ -461,12 +478,113 @@ void Router::Start(uint64_t op_id) {
     case Kind::kAuth:
       break;
   }
+  for (Part& p : op.parts)
+    if (const GroupInfo* g = map_.GroupOf(op.collection, p.shard)) {
+      p.range_start = g->range_start;
+      p.range_end = g->range_end;
+      p.epoch = g->epoch;
+    }
   op.remaining = op.parts.size();
   if (op.remaining == 0) return Finish(op);
   for (size_t i = 0; i < op.parts.size() && ops_.count(op_id); ++i) SendPart(op, i);
 }
 
+uint32_t Router::InitialShards(const CollectionInfo& c) const {
+  // The route keys of a collection's points are computed with its initial shard count
+  // (its config's `shards`), which splits do not change.
+  auto it = initial_shards_.find(c.name);
+  return it == initial_shards_.end() ? static_cast<uint32_t>(c.groups.size()) : it->second;
+}
+
+bool Router::Reroute(Op& op, size_t i) {
+  const auto info_it = map_.collections.find(op.collection);
+  if (info_it == map_.collections.end()) return true;  // SendPart answers NotFound.
+  const CollectionInfo& info = info_it->second;
+  // The groups now covering the part's range.
+  std::vector<uint32_t> cover;
+  for (uint32_t s = 0; s < info.groups.size(); ++s) {
+    auto g = map_.groups.find(info.groups[s]);
+    if (g == map_.groups.end()) continue;
+    const uint64_t gs = g->second.range_start, ge = g->second.range_end;
+    bool before = op.parts[i].range_end != 0 && gs >= op.parts[i].range_end;
+    bool after = ge != 0 && ge <= op.parts[i].range_start;
+    if (!before && !after) cover.push_back(s);
+  }
+  if (cover.size() == 1) {
+    const GroupInfo* g = map_.GroupOf(op.collection, cover[0]);
+    if (g->id == op.parts[i].group && g->epoch == op.parts[i].epoch) return true;  // The map did not move yet.
+  }
+  if (cover.empty()) return true;
+  op.rerouted = true;
+  const uint32_t initial = InitialShards(info);
+  Part base = op.parts[i];
+  base.reroute = false;
+  base.outstanding = false;
+  base.no_token = true;
+  base.attempts = 0;
+  std::vector<Part> made;
+  auto part_for = [&](uint32_t s) {
+    Part q = base;
+    const GroupInfo* g = map_.GroupOf(op.collection, s);
+    q.shard = s;
+    q.range_start = g->range_start;
+    q.range_end = g->range_end;
+    q.epoch = g->epoch;
+    return q;
+  };
+  if (op.kind == Kind::kWrite) {
+    std::map<uint32_t, size_t> part_of;
+    for (const WriteBatch::Entry& e : base.command.batch.entries()) {
+      uint32_t s = map_.ShardIndexOfKey(info, RouteKey(e.id, initial));
+      auto [it, inserted] = part_of.emplace(s, made.size());
+      if (inserted) {
+        made.push_back(part_for(s));
+        made.back().command.batch.Clear();
+      }
+      made[it->second].command.batch.Add(e.op, e.id, base.command.batch.vector(e), e.metadata);
+    }
+  } else if (op.kind == Kind::kGet || op.kind == Kind::kRatingStats) {
+    std::map<uint32_t, size_t> part_of;
+    for (size_t j = 0; j < base.read.ids.size(); ++j) {
+      uint32_t s = map_.ShardIndexOfKey(info, RouteKey(base.read.ids[j], initial));
+      auto [it, inserted] = part_of.emplace(s, made.size());
+      if (inserted) {
+        made.push_back(part_for(s));
+        made.back().read.ids.clear();
+        made.back().positions.clear();
+      }
+      made[it->second].read.ids.push_back(base.read.ids[j]);
+      made[it->second].positions.push_back(base.positions[j]);
+    }
+  } else if (op.kind == Kind::kRate) {
+    made.push_back(part_for(map_.ShardIndexOfKey(info, RouteKey(base.command.rating.point_id, initial))));
+  } else if (op.kind == Kind::kRatings) {
+    made.push_back(part_for(cover[0]));  // A page of one group's ratings: its first part.
+  } else {
+    for (uint32_t s : cover) made.push_back(part_for(s));  // Scatters and broadcasts: every group.
+  }
+  if (made.empty()) return true;
+  // Each part but the first is a new request (the rejected one was not recorded).
+  for (size_t j = 1; j < made.size(); ++j)
+    if (IsWrite(op.kind)) {
+      made[j].command.request = RequestId{client_id_, next_seq_++, 0};
+      inflight_seqs_.insert(made[j].command.request.seq);
+    }
+  op.parts[i] = std::move(made[0]);
+  for (size_t j = 1; j < made.size(); ++j) op.parts.push_back(std::move(made[j]));
+  op.remaining += made.size() - 1;
+  if (op.kind == Kind::kSearch) {
+    op.known.clear();
+    op.read_at.assign(info.groups.size(), ShardReadAt{});
+  }
+  return true;
+}
+
 void Router::SendPart(Op& op, size_t i) {
+  if (op.parts[i].reroute) {
+    Reroute(op, i);
+    // New parts (appended) are sent by the caller's loop or the next RunOnce.
+  }
   Part& p = op.parts[i];
   const GroupInfo* g = map_.GroupOf(op.collection, p.shard);
   if (!g || g->replicas.empty()) {
@@ -640,7 +758,8 @@ void Router::Finish(Op& op) {
           if (op.hits.size() > static_cast<size_t>(std::max(0, op.read.search.k)))
             op.hits.resize(static_cast<size_t>(op.read.search.k));
           out.hits = std::move(op.hits);
-          out.read_at = std::move(op.read_at);
+          // After a split mid-search the shard positions moved: nothing to vouch for.
+          if (!op.rerouted) out.read_at = std::move(op.read_at);
         }
         op.versioned_fn(std::move(out));
       } else if (st.ok()) {
@@ -714,7 +833,10 @@ void Router::OnWriteResponse(const ShardWriteResponse& r) {
   Op& op = *ops_.at(op_id);
   Part& p = op.parts[i];
   if (Retryable(r.status, r.stale_epoch)) {
-    if (r.stale_epoch) RefreshMap();
+    if (r.stale_epoch) {
+      RefreshMap();
+      p.reroute = true;
+    }
     bool hinted = r.leader_hint != 0 && r.leader_hint != p.target;
     if (hinted) leaders_[p.group] = r.leader_hint;
     else leaders_.erase(p.group);
@@ -732,7 +854,10 @@ void Router::OnReadResponse(const ShardReadResponse& r) {
   Op& op = *ops_.at(op_id);
   Part& p = op.parts[i];
   if (Retryable(r.status, r.stale_epoch)) {
-    if (r.stale_epoch) RefreshMap();
+    if (r.stale_epoch) {
+      RefreshMap();
+      p.reroute = true;
+    }
     return Retry(op, i, true);
   }
   if (r.status.ok()) {
@@ -755,7 +880,7 @@ void Router::OnReadResponse(const ShardReadResponse& r) {
         op.hits.insert(op.hits.end(), r.hits.begin(), r.hits.end());
         p.unchanged = false;
       }
-      op.read_at[p.shard] = ShardReadAt{p.group, r.applied_index};
+      if (p.shard < op.read_at.size()) op.read_at[p.shard] = ShardReadAt{p.group, r.applied_index};
     } else if (op.kind == Kind::kCount) {
       op.count += r.count;
     } else if (op.kind == Kind::kIndexes) {

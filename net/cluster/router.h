@@ -177,6 +177,10 @@ class Router {
   uint64_t NewOp(Kind kind, std::string collection);
   void Start(uint64_t op_id);
   void SendPart(Op& op, size_t part);
+  // Routes part `i`, which met a split, over the groups now covering its range (splitting
+  // it into several parts, appended to op.parts). Returns true.
+  bool Reroute(Op& op, size_t i);
+  uint32_t InitialShards(const CollectionInfo& c) const;
   void Retry(Op& op, size_t part, bool backoff);
   void PartDone(Op& op, size_t part, Status s);
   void Finish(Op& op);
@@ -210,6 +214,7 @@ class Router {
   uint64_t min_map_version_ = 0;  // The newest map version an admin answer included.
   uint64_t map_received_ms_ = 0;
   std::map<std::string, uint32_t> shards_;  // collection -> shard count
+  std::map<std::string, uint32_t> initial_shards_;  // collection -> its config's shards (route keys)
   std::map<uint64_t, uint64_t> leaders_;    // group -> worker (learned from answers)
   uint64_t pd_leader_ = 0;
   uint64_t pd_rotate_ = 0;

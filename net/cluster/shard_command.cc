@@ -9,10 +9,20 @@ namespace vectron::net::cluster {
 std::string EncodeShardCommand(const ShardCommand& cmd) {
   ByteWriter w;
   w.U8(kShardCommandVersion);
-  w.U8(static_cast<uint8_t>(cmd.kind));
+  w.U8(cmd.split ? kShardSplitKind : static_cast<uint8_t>(cmd.kind));
   w.U64(cmd.request.client);
   w.U64(cmd.request.seq);
   w.U64(cmd.request.acked_below);
+  w.U64(cmd.epoch);
+  if (cmd.split) {
+    w.U64(cmd.split->new_group);
+    w.U64(cmd.split->start);
+    w.U64(cmd.split->end);
+    w.U64(cmd.split->key);
+    w.U32(static_cast<uint32_t>(cmd.split->voters.size()));
+    for (uint64_t v : cmd.split->voters) w.U64(v);
+    return w.Take();
+  }
   switch (cmd.kind) {
     case ShardCommand::Kind::kWrite:
       w.U32(static_cast<uint32_t>(cmd.batch.size()));
@@ -55,15 +65,29 @@ std::string EncodeShardCommand(const ShardCommand& cmd) {
 Status DecodeShardCommand(std::string_view data, ShardCommand* out) {
   ByteReader r(data);
   uint8_t version = r.U8();
-  if (r.ok() && version != kShardCommandVersion)
+  if (r.ok() && version != 1 && version != kShardCommandVersion)
     return Status::Corruption("shard command: unknown format version " + std::to_string(version));
   uint8_t kind = r.U8();
   *out = ShardCommand{};
   out->request.client = r.U64();
   out->request.seq = r.U64();
   out->request.acked_below = r.U64();
+  if (version >= 2) out->epoch = r.U64();
   if (!r.ok()) return Status::Corruption("shard command: truncated header");
   switch (kind) {
+    case kShardSplitKind: {
+      ShardSplit sp;
+      sp.new_group = r.U64();
+      sp.start = r.U64();
+      sp.end = r.U64();
+      sp.key = r.U64();
+      uint32_t n = r.Count(16, 8);
+      for (uint32_t i = 0; i < n && r.ok(); ++i) sp.voters.push_back(r.U64());
+      if (r.ok() && (sp.new_group == 0 || sp.voters.empty() || !(sp.key > sp.start && (sp.end == 0 || sp.key < sp.end))))
+        return Status::Corruption("shard command: a split needs a new group, voters and a cut inside its range");
+      out->split = std::move(sp);
+      break;
+    }
     case static_cast<uint8_t>(ShardCommand::Kind::kWrite): {
       out->kind = ShardCommand::Kind::kWrite;
       // An entry takes at least 1 (op) + 4 (id length) bytes.

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <vector>
 #include <string>
 #include <string_view>
 
@@ -17,13 +19,31 @@ namespace vectron::net::cluster {
 // records the request in the transaction that applies the command (Shard::ApplyLogged).
 using vectron::RequestId;
 
+// A split of a shard group (docs/cluster.md, "Splits"): the group, owning [start, end) at
+// `epoch`, keeps [start, key) at epoch + 1 and the new group `new_group` takes [key, end)
+// (epoch 1), founded on every replica that applies the split, with `voters` as its voters.
+struct ShardSplit {
+  uint64_t new_group = 0;
+  uint64_t start = 0, end = 0, key = 0;
+  std::vector<uint64_t> voters;
+  bool operator==(const ShardSplit&) const = default;
+};
+
 // One entry of a shard group's log: a command and the request it came from.
 struct ShardCommand : LoggedCommand {
   RequestId request;
+  // The group epoch the command was routed with (format version 2); a command whose epoch
+  // is not the group's when it is applied is rejected (a split came between: the router
+  // refreshes its map and retries). 0: not checked.
+  uint64_t epoch = 0;
+  std::optional<ShardSplit> split;  // Set: this entry is a split (kind 6), nothing else.
 };
 
-// The current format version (first byte of every encoded command).
-inline constexpr uint8_t kShardCommandVersion = 1;
+// The current format version (first byte of every encoded command); version 1 (no epoch)
+// is still read.
+inline constexpr uint8_t kShardCommandVersion = 2;
+// The kind byte of a split (after LoggedCommand's kinds).
+inline constexpr uint8_t kShardSplitKind = 6;
 // Limits enforced by the decoder (a hostile or corrupt entry fails cleanly).
 inline constexpr size_t kMaxCommandEntries = 1 << 20;
 inline constexpr size_t kMaxFilterBytes = 1 << 20;

@@ -4,6 +4,7 @@
 #include <string_view>
 #include <utility>
 
+#include "net/cluster/cluster_map.h"
 #include "util/files.h"
 
 namespace vectron::net::cluster {
@@ -28,8 +29,9 @@ constexpr std::string_view kGenerationSuffix = ".gen";
 Result<std::unique_ptr<ShardStateMachine>> ShardStateMachine::Open(const std::string& dir,
                                                                    const CollectionConfig& config,
                                                                    const DatabaseOptions& options,
-                                                                   uint64_t flush_entries) {
+                                                                   uint64_t flush_entries, ShardRoute initial) {
   std::unique_ptr<ShardStateMachine> sm(new ShardStateMachine(dir, config, options, flush_entries));
+  sm->route_ = initial;
   uint64_t gen = 0;
   const std::string gen_file = dir + std::string(kGenerationSuffix);
   if (PathExists(gen_file)) {
@@ -105,7 +107,78 @@ Status ShardStateMachine::OpenGeneration(uint64_t gen, bool commit) {
   generation_ = gen;
   applied_.store(applied, std::memory_order_release);
   durable_.store(durable, std::memory_order_release);
+  return LoadRoute(*shard());
+}
+
+Status ShardStateMachine::LoadRoute(const Shard& shard) {
+  VECTRON_ASSIGN_OR_RETURN(ShardRoute r, shard.Route());
+  if (r.epoch == 0) return Status::OK();  // Never recorded: the map's initial route stands.
+  std::lock_guard lock(route_mu_);
+  route_ = r;
   return Status::OK();
+}
+
+ShardRoute ShardStateMachine::route() const {
+  std::lock_guard lock(route_mu_);
+  return route_;
+}
+
+Result<std::vector<std::string>> ShardStateMachine::IdsOutside(const Shard& shard,
+                                                                const std::function<bool(uint64_t)>& keep) const {
+  std::vector<std::string> out;
+  GetOptions ids_only;
+  ids_only.include_vector = false;
+  ids_only.include_metadata = false;
+  std::string after;
+  while (true) {
+    VECTRON_ASSIGN_OR_RETURN(ScrollPage page, shard.Scroll(after, 4096, ids_only));
+    for (const Point& p : page.points)
+      if (!keep(RouteKey(p.id, config_.shards))) out.push_back(p.id);
+    if (page.next_cursor.empty() || page.points.empty()) break;
+    after = page.points.back().id;
+  }
+  return out;
+}
+
+Status ShardStateMachine::ApplySplit(Shard& shard, const ShardCommand& cmd, uint64_t index) {
+  const ShardSplit& sp = *cmd.split;
+  const ShardRoute cur = route();
+  // A split ordered twice, or of a range this group no longer has: only the index moves.
+  if (cmd.epoch != cur.epoch || sp.start != cur.start || sp.end != cur.end || !split_hooks_.found)
+    return shard.Apply(WriteBatch{}, index);
+  // 1. The new group's shard: a copy of this one at index - 1, without the lower half,
+  //    recorded at `index` with its route; made durable (found) before this group drops
+  //    its upper half, so a crash in between loses nothing (the split is applied again,
+  //    and the copy is not made twice).
+  if (!split_hooks_.exists(sp.new_group)) {
+    const std::string built = split_hooks_.staging(sp.new_group);
+    VECTRON_RETURN_IF_ERROR(RemoveAll(built));
+    VECTRON_RETURN_IF_ERROR(shard.SnapshotTo(built).status());
+    {
+      VECTRON_ASSIGN_OR_RETURN(std::unique_ptr<Shard> copy, Shard::Open(built, config_, options_));
+      VECTRON_ASSIGN_OR_RETURN(std::vector<std::string> lower,
+                               IdsOutside(*copy, [&](uint64_t k) { return RangeHolds(sp.key, sp.end, k); }));
+      WriteBatch drop;
+      for (std::string& id : lower) drop.Delete(std::move(id));
+      VECTRON_RETURN_IF_ERROR(copy->ApplyWithRoute(drop, index, ShardRoute{sp.key, sp.end, 1}));
+      VECTRON_RETURN_IF_ERROR(copy->Flush().status());
+    }
+    VECTRON_RETURN_IF_ERROR(split_hooks_.found(sp, index, built));
+  }
+  // 2. This group keeps the lower half: the upper one is marked deleted in its graph (no
+  //    rebuild), with the new route, in one transaction.
+  VECTRON_ASSIGN_OR_RETURN(std::vector<std::string> upper,
+                           IdsOutside(shard, [&](uint64_t k) { return RangeHolds(sp.start, sp.key, k); }));
+  WriteBatch drop;
+  for (std::string& id : upper) drop.Delete(std::move(id));
+  const ShardRoute next{sp.start, sp.key, cur.epoch + 1};
+  {
+    // Before the points go: a read that sees the new epoch is refused, so none can
+    // answer from a half it no longer has (reads check the epoch after reading).
+    std::lock_guard lock(route_mu_);
+    route_ = next;
+  }
+  return shard.ApplyWithRoute(drop, index, next);
 }
 
 Status ShardStateMachine::Apply(const std::vector<raft::Entry>& entries) {
@@ -139,6 +212,22 @@ Status ShardStateMachine::ApplyCommand(Shard& shard, const raft::Entry& e) {
     // Every replica holds the same bytes and refuses them the same way: record the index
     // so that replicas stay at the same applied index.
     VECTRON_RETURN_IF_ERROR(shard.Apply(WriteBatch{}, e.index));
+    return Status::OK();
+  }
+  if (cmd.split) return ApplySplit(shard, cmd, e.index);
+  if (const uint64_t epoch = this->epoch(); cmd.epoch != 0 && cmd.epoch != epoch) {
+    // Routed before a split this group has applied since: its keys may be another
+    // group's now. Rejected (not recorded as a request, so a retry with the new epoch
+    // applies); the router refreshes its map.
+    VECTRON_RETURN_IF_ERROR(shard.Apply(WriteBatch{}, e.index));
+    out.request = cmd.request;
+    out.stale_epoch = true;
+    out.status = Status::FailedPrecondition("the group's epoch is " + std::to_string(epoch) + ", the command's " +
+                                            std::to_string(cmd.epoch) + " (the group was split)");
+    if (!out.request.empty()) {
+      std::lock_guard lock(outcomes_mu_);
+      outcomes_.push_back(std::move(out));
+    }
     return Status::OK();
   }
   // The shard records the index and the request's outcome with the command, in one

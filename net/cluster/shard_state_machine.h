@@ -24,6 +24,7 @@ struct ShardOutcome {
   RequestId request;
   uint64_t index = 0;
   Status status;         // OK, or why the command was rejected (deterministic, on every replica).
+  bool stale_epoch = false;  // Rejected: routed with another epoch than the group's (a split).
   uint64_t deleted = 0;  // kDeleteWhere: points deleted.
   bool duplicate = false;  // Applied before: status and deleted are the first outcome.
 };
@@ -39,8 +40,11 @@ class ShardStateMachine final : public StateMachine {
   // any staged copy. The shard is flushed to disk (Shard::Flush) after every
   // `flush_entries` applied entries: the log is compacted only up to a flushed index.
   // Errors: those of Shard::Open; IOError.
+  // `initial` is the group's route (range and epoch) as the map gave it, used until the
+  // shard records one of its own (at a split, or in an installed copy).
   static Result<std::unique_ptr<ShardStateMachine>> Open(const std::string& dir, const CollectionConfig& config,
-                                                         const DatabaseOptions& options, uint64_t flush_entries = 256);
+                                                         const DatabaseOptions& options, uint64_t flush_entries = 256,
+                                                         ShardRoute initial = {0, 0, 1});
   ~ShardStateMachine() override;
 
   uint64_t applied_index() const override { return applied_.load(std::memory_order_acquire); }
@@ -66,6 +70,21 @@ class ShardStateMachine final : public StateMachine {
   // Thread-safe.
   Result<uint64_t> SnapshotTo(const std::string& dest) const { return shard()->SnapshotTo(dest); }
 
+  // Splits (docs/cluster.md, "Splits"), called from the apply task (executor thread):
+  // `exists` says whether the new group is already on this worker (the split was applied
+  // before a crash); `staging` is where to build its shard; `found` makes the built shard
+  // the new group's, durably, before the parent drops its half (the worker writes its
+  // group.meta, moves the directory into place and opens the group on its loop).
+  struct SplitHooks {
+    std::function<bool(uint64_t new_group)> exists;
+    std::function<std::string(uint64_t new_group)> staging;
+    std::function<Status(const ShardSplit& split, uint64_t index, const std::string& built)> found;
+  };
+  void set_split_hooks(SplitHooks hooks) { split_hooks_ = std::move(hooks); }
+  // The group's current route (range and epoch). Thread-safe.
+  ShardRoute route() const;
+  uint64_t epoch() const { return route().epoch; }
+
   // The outcomes of commands applied since the last call, in log order (only those with a
   // request id). Call on the loop thread after the group's apply task finished.
   std::vector<ShardOutcome> TakeOutcomes();
@@ -88,6 +107,12 @@ class ShardStateMachine final : public StateMachine {
   Status ApplyCommand(Shard& shard, const raft::Entry& e);
   // Flushes the shard if `flush_entries_` entries were applied since the last flush.
   Status MaybeFlush(Shard& shard);
+  // Applies a split at `index` (see ShardSplit).
+  Status ApplySplit(Shard& shard, const ShardCommand& cmd, uint64_t index);
+  // The ids of `shard` whose route key `keep` rejects.
+  Result<std::vector<std::string>> IdsOutside(const Shard& shard, const std::function<bool(uint64_t)>& keep) const;
+  // Takes the route recorded in the current shard, if it has one.
+  Status LoadRoute(const Shard& shard);
 
   const std::string base_;
   const CollectionConfig config_;
@@ -102,6 +127,9 @@ class ShardStateMachine final : public StateMachine {
   std::atomic<uint64_t> staged_{0};  // Index of the complete staged copy; 0: none.
   std::atomic<uint64_t> installed_{0};
   std::function<void(const NodeId&, uint64_t)> fetch_;  // Loop thread.
+  SplitHooks split_hooks_;
+  mutable std::mutex route_mu_;
+  ShardRoute route_;  // GUARDED_BY(route_mu_)
   std::mutex outcomes_mu_;
   std::vector<ShardOutcome> outcomes_;  // GUARDED_BY(outcomes_mu_)
 };

@@ -150,7 +150,8 @@ struct Encoder {
     for (const ReplicaReport& r : m.replicas) {
       auto voters = b.CreateVector(r.voters);
       auto learners = b.CreateVector(r.learners);
-      reps.push_back(fb::CreateReplicaReport(b, r.group, r.applied_index, r.leader, r.term, voters, learners, r.conf_index));
+      reps.push_back(fb::CreateReplicaReport(b, r.group, r.applied_index, r.leader, r.term, voters, learners, r.conf_index,
+                                             r.epoch, r.range_end, r.points));
     }
     auto addr = b.CreateString(m.addr);
     auto rv = b.CreateVector(reps);
@@ -168,7 +169,14 @@ struct Encoder {
     for (const ConfChangeOrder& c : m.conf_changes)
       cs.push_back(fb::CreateConfChangeOrder(b, c.group, static_cast<uint8_t>(c.type), c.node));
     auto cv = b.CreateVector(cs);
-    return fb::CreatePdHeartbeatResponse(b, m.rpc_id, st, m.pd_leader, m.registered, av, tv, cv).Union();
+    std::vector<Offset<fb::ShardSplitOrder>> ss;
+    for (const ShardSplitOrder& o : m.splits) {
+      auto voters = b.CreateVector(o.split.voters);
+      ss.push_back(fb::CreateShardSplitOrder(b, o.group, o.epoch, o.split.new_group, o.split.start, o.split.end,
+                                             o.split.key, voters));
+    }
+    auto sv = b.CreateVector(ss);
+    return fb::CreatePdHeartbeatResponse(b, m.rpc_id, st, m.pd_leader, m.registered, av, tv, cv, sv).Union();
   }
   Offset<void> operator()(const PdMapRequest& m) { return fb::CreatePdMapRequest(b, m.rpc_id, m.known_version).Union(); }
   Offset<void> operator()(const PdMapResponse& m) {
@@ -407,7 +415,8 @@ Status DecodeBody(const fb::Envelope* e, Envelope* out) {
       m.addr = Str(s->addr());
       if (s->replicas())
         for (const fb::ReplicaReport* r : *s->replicas()) {
-          ReplicaReport rep{r->group(), r->applied_index(), r->leader(), r->term(), {}, {}, r->conf_index()};
+          ReplicaReport rep{r->group(), r->applied_index(), r->leader(), r->term(), {}, {}, r->conf_index(),
+                            r->epoch(), r->range_end(), r->points()};
           if (r->voters()) rep.voters.assign(r->voters()->begin(), r->voters()->end());
           if (r->learners()) rep.learners.assign(r->learners()->begin(), r->learners()->end());
           m.replicas.push_back(std::move(rep));
@@ -435,6 +444,19 @@ Status DecodeBody(const fb::Envelope* e, Envelope* out) {
         for (const fb::ConfChangeOrder* c : *s->conf_changes()) {
           if (c->type() > static_cast<uint8_t>(raft::ConfChangeType::kAddLearner)) return Bad("bad conf change type");
           m.conf_changes.push_back(ConfChangeOrder{c->group(), static_cast<raft::ConfChangeType>(c->type()), c->node()});
+        }
+      }
+      if (s->splits()) {
+        for (const fb::ShardSplitOrder* o : *s->splits()) {
+          ShardSplitOrder so;
+          so.group = o->group();
+          so.epoch = o->epoch();
+          so.split.new_group = o->new_group();
+          so.split.start = o->start();
+          so.split.end = o->end();
+          so.split.key = o->key();
+          if (o->voters()) so.split.voters.assign(o->voters()->begin(), o->voters()->end());
+          m.splits.push_back(std::move(so));
         }
       }
       *out = std::move(m);

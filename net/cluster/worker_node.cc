@@ -93,21 +93,60 @@ Status WorkerNode::OpenGroup(const GroupAssignment& a) {
   VECTRON_RETURN_IF_ERROR(WriteFileAtomic(dir + "/group.meta", EncodeGroupAssignment(a)));
   VECTRON_ASSIGN_OR_RETURN(CollectionConfig cfg, CollectionConfig::FromJson(a.config_json));
   VECTRON_ASSIGN_OR_RETURN(auto sm, ShardStateMachine::Open(dir + "/shard", cfg, opt_.shard_options,
-                                                             opt_.shard_flush_entries));
+                                                             opt_.shard_flush_entries,
+                                                             ShardRoute{a.group.range_start, a.group.range_end,
+                                                                        a.group.epoch}));
   ShardStateMachine* raw = sm.get();
   raw->set_fetch([this, id](const NodeId& from, uint64_t index) { snapshot_fetcher_->Start(id, from, index); });
+  raw->set_split_hooks(SplitHooksFor(a));
   // Only a founding voter of a group whose membership never changed bootstraps it; any
   // other replica (a learner PD is adding, or a voter of a changed group that lost or never
   // had its log) starts empty and waits for the leader to send it the group's state.
   raft::ConfState conf;
   conf.voters = a.group.replicas;
-  const bool founding = a.group.conf_index == 0 &&
+  const bool founding = (a.group.conf_index == 0 || a.bootstrap_index > 0) &&
                         std::find(a.group.replicas.begin(), a.group.replicas.end(), opt_.id) != a.group.replicas.end();
-  VECTRON_RETURN_IF_ERROR(host_->AddGroup(id, std::move(sm), founding ? &conf : nullptr));
+  // A group this worker split off its parent starts its log at the split's index.
+  VECTRON_RETURN_IF_ERROR(host_->AddGroup(id, std::move(sm), founding ? &conf : nullptr,
+                                          a.bootstrap_index > 0 ? a.bootstrap_index : 1));
   groups_[id] = Hosted{a, raw};
   std::lock_guard lock(sources_mu_);
   sources_[id] = raw;
   return Status::OK();
+}
+
+ShardStateMachine::SplitHooks WorkerNode::SplitHooksFor(const GroupAssignment& parent) {
+  // Executor thread: the filesystem only; the group is opened on the loop.
+  ShardStateMachine::SplitHooks h;
+  h.exists = [this](uint64_t ng) { return PathExists(GroupDir(ng) + "/group.meta"); };
+  h.staging = [this](uint64_t ng) { return GroupDir(ng) + ".split"; };
+  h.found = [this, parent](const ShardSplit& sp, uint64_t index, const std::string& built) -> Status {
+    GroupAssignment a;
+    a.group.id = sp.new_group;
+    a.group.collection = parent.group.collection;
+    a.group.shard = parent.group.shard;
+    a.group.epoch = 1;
+    a.group.replicas = sp.voters;
+    a.group.conf_index = index;
+    a.group.range_start = sp.key;
+    a.group.range_end = sp.end;
+    a.config_json = parent.config_json;
+    a.bootstrap_index = index;
+    const std::string dir = GroupDir(sp.new_group);
+    VECTRON_RETURN_IF_ERROR(RemoveAll(dir));
+    VECTRON_RETURN_IF_ERROR(MakeDirs(dir));
+    VECTRON_RETURN_IF_ERROR(RenamePath(built, dir + "/shard"));
+    VECTRON_RETURN_IF_ERROR(FsyncPath(dir));
+    // The metadata last: with it the group exists (Start reopens it).
+    VECTRON_RETURN_IF_ERROR(WriteFileAtomic(dir + "/group.meta", EncodeGroupAssignment(a)));
+    loop_.Post([this, a] {
+      if (groups_.count(a.group.id)) return;
+      Status s = OpenGroup(a);
+      if (!s.ok()) split_failures_.push_back(s.WithContext("opening split group " + std::to_string(a.group.id)));
+    });
+    return Status::OK();
+  };
+  return h;
 }
 
 Status WorkerNode::DropGroup(uint64_t group) {
@@ -157,6 +196,7 @@ void WorkerNode::Receive(const NodeId& from, Envelope msg) {
 
 Status WorkerNode::RunOnce() {
   VECTRON_RETURN_IF_ERROR(host_->RunOnce());
+  if (!split_failures_.empty()) return split_failures_.front();
   uint64_t now = clock_.NowMs();
   if (heartbeat_outstanding_ && now >= heartbeat_sent_ms_ + opt_.pd_timeout_ms) {
     heartbeat_outstanding_ = false;  // Lost or the PD is down: the next one goes elsewhere.
@@ -178,11 +218,15 @@ void WorkerNode::SendHeartbeat() {
   hb.addr = opt_.addr;
   for (const auto& [id, h] : groups_) {
     GroupStatus st = host_->group_status(id);
-    ReplicaReport rep{id, st.applied, st.role == raft::Role::kLeader, st.term, {}, {}, 0};
+    ReplicaReport rep{id, st.applied, st.role == raft::Role::kLeader, st.term, {}, {}, 0, 0, 0, 0};
     if (rep.leader) {
       rep.voters = st.committed_conf.voters;
       rep.learners = st.committed_conf.learners;
       rep.conf_index = st.conf_index;
+      const ShardRoute route = h.sm->route();
+      rep.epoch = route.epoch;
+      rep.range_end = route.end;
+      if (auto stats = h.sm->shard()->Stats(); stats.ok()) rep.points = stats->count;
     }
     hb.replicas.push_back(std::move(rep));
   }
@@ -214,9 +258,19 @@ void WorkerNode::OnHeartbeatResponse(const PdHeartbeatResponse& r) {
     if (groups_.count(c.group) && host_->ProposeConfChange(c.group, raft::ConfChange{c.type, c.node}).ok())
       ++conf_changes_;
   std::set<uint64_t> assigned;
+  for (const ShardSplitOrder& o : r.splits) {
+    auto it = groups_.find(o.group);
+    if (it == groups_.end() || it->second.sm->epoch() != o.epoch) continue;
+    ShardCommand cmd;
+    cmd.epoch = o.epoch;
+    cmd.split = o.split;
+    if (host_->Propose(o.group, EncodeShardCommand(cmd)).ok()) ++splits_proposed_;
+  }
   for (const GroupAssignment& a : r.assignments) {
     assigned.insert(a.group.id);
     auto it = groups_.find(a.group.id);
+    // A group being split off is made by applying its parent's split, not from the map.
+    if (it == groups_.end() && a.group.split_from != 0) continue;
     if (it == groups_.end()) {
       Status s = OpenGroup(a);
       if (!s.ok()) groups_.erase(a.group.id);  // Retried at the next heartbeat.
@@ -235,7 +289,7 @@ void WorkerNode::OnHeartbeatResponse(const PdHeartbeatResponse& r) {
 
 bool WorkerNode::Routable(uint64_t group, uint64_t epoch) const {
   auto it = groups_.find(group);
-  return it != groups_.end() && it->second.assignment.group.epoch == epoch;
+  return it != groups_.end() && it->second.sm->epoch() == epoch;
 }
 
 void WorkerNode::OnWrite(const NodeId& from, const ShardWriteRequest& req) {
@@ -257,7 +311,10 @@ void WorkerNode::OnWrite(const NodeId& from, const ShardWriteRequest& req) {
     r.status = Status::InvalidArgument("a write needs a request id");
     return transport_.Send(from, std::move(r));
   }
-  Status s = host_->Propose(req.group, EncodeShardCommand(req.command));
+  ShardCommand cmd = req.command;
+  cmd.epoch = req.epoch;  // Checked again when applied (a split may come first).
+  cmd.split.reset();      // Splits are PD's to order.
+  Status s = host_->Propose(req.group, EncodeShardCommand(cmd));
   if (!s.ok()) {
     r.status = s;
     return transport_.Send(from, std::move(r));
@@ -277,6 +334,7 @@ void WorkerNode::OnApplied(uint64_t group) {
       r.rpc_id = ww.rpc_id;
       r.status = o.status;
       r.deleted = o.deleted;
+      r.stale_epoch = o.stale_epoch;
       transport_.Send(ww.from, std::move(r));
     }
     writes_.erase(w);
@@ -371,7 +429,16 @@ void WorkerNode::Execute(uint64_t read_id, PendingRead pr) {
     r.unchanged = true;
     return transport_.Send(pr.from, std::move(r));
   }
-  executor_.Post(kReadQueueBit | read_id, [this, shard_ref, applied, pr = std::move(pr)]() mutable {
+  const uint64_t epoch_before = g->second.sm->epoch();
+  if (epoch_before != pr.req.epoch) {
+    ShardReadResponse r;
+    r.rpc_id = pr.req.rpc_id;
+    r.stale_epoch = true;
+    r.status = Status::FailedPrecondition("group " + std::to_string(pr.req.group) + " is at epoch " +
+                                          std::to_string(epoch_before) + ", not " + std::to_string(pr.req.epoch));
+    return transport_.Send(pr.from, std::move(r));
+  }
+  executor_.Post(kReadQueueBit | read_id, [this, shard_ref, applied, epoch_before, pr = std::move(pr)]() mutable {
     ShardReadResponse r;
     r.rpc_id = pr.req.rpc_id;
     r.applied_index = applied;
@@ -433,6 +500,16 @@ void WorkerNode::Execute(uint64_t read_id, PendingRead pr) {
         }
         break;
       }
+    }
+    // A split applied while this read ran may have taken part of what it read: checked
+    // after the read (the group's new route is set before its points go).
+    Result<ShardRoute> route = shard.Route();
+    const uint64_t now_epoch = route.ok() && route->epoch != 0 ? route->epoch : epoch_before;
+    if (now_epoch != pr.req.epoch) {
+      r = ShardReadResponse{};
+      r.rpc_id = pr.req.rpc_id;
+      r.stale_epoch = true;
+      r.status = Status::FailedPrecondition("group " + std::to_string(pr.req.group) + " was split during the read");
     }
     loop_.Post([this, from = pr.from, r = std::move(r)]() mutable { transport_.Send(from, std::move(r)); });
   });

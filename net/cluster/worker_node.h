@@ -68,6 +68,8 @@ class WorkerNode {
   uint64_t leader_transfers() const { return leader_transfers_; }
   // Membership changes PD asked for that this node proposed (replica moves).
   uint64_t conf_changes() const { return conf_changes_; }
+  // Splits PD asked for that this node proposed.
+  uint64_t splits_proposed() const { return splits_proposed_; }
   // The state machine of a hosted group, or nullptr.
   ShardStateMachine* shard(uint64_t group) const;
   // The loop queue executor tasks report to (drained by RunOnce).
@@ -94,6 +96,8 @@ class WorkerNode {
   };
 
   Status OpenGroup(const GroupAssignment& a);
+  // What a group's state machine does to split (docs/cluster.md, "Splits").
+  ShardStateMachine::SplitHooks SplitHooksFor(const GroupAssignment& parent);
   Status DropGroup(uint64_t group);
   void OnWrite(const NodeId& from, const ShardWriteRequest& req);
   void OnRead(const NodeId& from, ShardReadRequest req);
@@ -121,6 +125,8 @@ class WorkerNode {
   std::unique_ptr<RaftHost> host_;
   uint64_t leader_transfers_ = 0;
   uint64_t conf_changes_ = 0;
+  uint64_t splits_proposed_ = 0;
+  std::vector<Status> split_failures_;  // A split group that could not be opened: fatal.
   std::map<uint64_t, Hosted> groups_;
   SplitMixRng rng_;
   std::unique_ptr<SnapshotServer> snapshot_server_;

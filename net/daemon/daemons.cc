@@ -220,6 +220,7 @@ int RunPd(const PdOptions& o) {
   po.dead_after_ms = o.dead_after_ms;
   po.rebalance_replicas = o.rebalance;
   po.max_moves = o.max_moves;
+  po.split_points = o.split_points;
   cluster::PdNode pd(po, clock, transport, **store);
   if (Status s = pd.Start(); !s.ok()) return Fail("pd", s);
   node = &pd;

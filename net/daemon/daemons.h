@@ -48,6 +48,7 @@ struct PdOptions {
   uint64_t dead_after_ms = 60000;
   bool rebalance = true;
   uint32_t max_moves = 2;
+  uint64_t split_points = 0;  // A group with more points is split (0: never).
 };
 struct WorkerOptions {
   uint64_t id = 0;

@@ -37,7 +37,9 @@ void ClusterMapRoute(GatewayApi& api, const HttpRequest&, const PathParams&, con
   for (auto& [id, w] : m.workers) workers.push_back({{"id", id}, {"addr", w.addr}, {"alive", w.alive}});
   for (auto& [id, g] : m.groups) {
     json j = {{"id", id},         {"collection", g.collection}, {"shard", g.shard},   {"epoch", g.epoch},
-              {"replicas", g.replicas}, {"learners", g.learners}, {"leader", g.leader}, {"conf_index", g.conf_index}};
+              {"replicas", g.replicas}, {"learners", g.learners}, {"leader", g.leader}, {"conf_index", g.conf_index},
+              {"range_start", g.range_start}, {"range_end", g.range_end}};
+    if (g.split_from != 0) j["split_from"] = g.split_from;
     // A replica move in progress (docs/cluster.md, "Replica moves"): where to, and how far
     // each member has applied (the PD leader's view).
     if (!g.target.empty() || !g.learners.empty()) {

@@ -413,6 +413,61 @@ def test_replicas_move_under_load_a_joining_worker_and_a_dead_one(tmp_path):
         cluster.stop()
 
 
+def test_shards_split_online_under_load(tmp_path):
+    """Online splits (docs/cluster.md, "Splits"): with --split-points 150, a 1-shard
+    collection written to continuously splits its group at the middle of its key range,
+    again and again, while writes and searches go on. No request fails, every
+    acknowledged write is readable, the count is exact, a search with a large k finds
+    every point once, and the groups' ranges tile the key space."""
+    cluster = Cluster(tmp_path, pd_args=("--split-points", "150"))
+    try:
+        cluster.wait_for("three live workers", lambda: (lambda r: r[0] == 200 and len(
+            [w for w in r[1]["workers"] if w["alive"]]) == 3)(cluster.call("GET", "/v1/cluster")))
+        cluster.wait_for("the collection", lambda: cluster.call(
+            "POST", "/v1/collections", {"name": "sp", "dim": DIM, "shards": 1, "replication": 3})[0] in (201, 409))
+        acked, failures = {}, []
+
+        def groups():
+            st, m = cluster.call("GET", "/v1/cluster")
+            assert st == 200, m
+            return [g for g in m["shards"] if g["collection"] == "sp" and "split_from" not in g]
+        i = 0
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            pts = [{"id": f"s{j}", "vector": vec(j), "metadata": {"v": j}} for j in range(i, i + 20)]
+            st, body = cluster.call("PUT", "/v1/collections/sp/points", {"points": pts})
+            if st == 200:
+                for p in pts:
+                    acked[p["id"]] = p["metadata"]["v"]
+            else:
+                failures.append(("write", st, body))
+            i += 20
+            st, body = cluster.call("POST", "/v1/collections/sp/search", {"vector": vec(i), "k": 5})
+            if st != 200 or len(body["hits"]) != 5:
+                failures.append(("search", st, body))
+            if i >= 800 and len(groups()) >= 4:
+                break
+        assert not failures, failures[:5]
+        gs = sorted(groups(), key=lambda g: g["range_start"])
+        assert len(gs) >= 4, gs
+        # The ranges tile the key space: [0, ...) ... [..., end) with no gap or overlap.
+        assert gs[0]["range_start"] == 0 and gs[-1]["range_end"] == 0, gs
+        for a, b in zip(gs, gs[1:]):
+            assert a["range_end"] == b["range_start"], (a, b)
+        ids = sorted(acked)
+        for j in range(0, len(ids), 500):
+            st, body = cluster.call("POST", "/v1/collections/sp/points/get", {"ids": ids[j:j + 500], "include": ["metadata"]})
+            assert st == 200 and body["not_found"] == [], body
+            for p in body["points"]:
+                assert p["metadata"] == {"v": acked[p["id"]]}
+        st, body = cluster.call("POST", "/v1/collections/sp/count", {})
+        assert st == 200 and body["count"] == len(acked), body
+        st, body = cluster.call("POST", "/v1/collections/sp/search", {"vector": vec(3), "k": len(acked), "exact": True})
+        assert st == 200 and sorted(h["id"] for h in body["hits"]) == ids, len(body["hits"])
+    finally:
+        cluster.stop()
+
+
 def test_a_minority_refuses_writes_and_loses_nothing(tmp_path):
     # Stopping two of three workers (SIGSTOP: alive but silent, as behind a partition)
     # leaves each group with a minority: writes must fail (503 after the gateway's

@@ -152,16 +152,34 @@ TEST_CASE("a truncated or oversize rating command is Corruption, never a crash")
   CHECK(DecodeShardCommand(EncodeShardCommand(c), &out).code() == StatusCode::kCorruption);
 }
 
-TEST_CASE("the write layout of version 1 is unchanged by the rating kind") {
-  // An entry written before kind 5 existed decodes to the same command.
+TEST_CASE("the write layout of version 1 still decodes; version 2 adds the epoch after the request id") {
+  // An entry written before kind 5 existed (and before epochs) decodes to the same command.
   ShardCommand w;
   w.kind = ShardCommand::Kind::kDeleteWhere;
   w.request = RequestId{1, 2, 1};
   w.where = "{}";
-  const std::string expected = std::string("\x01\x02", 2) + std::string("\x01\0\0\0\0\0\0\0", 8) +
-                               std::string("\x02\0\0\0\0\0\0\0", 8) + std::string("\x01\0\0\0\0\0\0\0", 8) +
-                               std::string("\x02\0\0\0", 4) + "{}";
-  CHECK(EncodeShardCommand(w) == expected);
+  const std::string ids = std::string("\x01\0\0\0\0\0\0\0", 8) + std::string("\x02\0\0\0\0\0\0\0", 8) +
+                          std::string("\x01\0\0\0\0\0\0\0", 8);
+  const std::string v1 = std::string("\x01\x02", 2) + ids + std::string("\x02\0\0\0", 4) + "{}";
+  ShardCommand out;
+  REQUIRE(DecodeShardCommand(v1, &out).ok());
+  CHECK(out.kind == w.kind);
+  CHECK(out.request == w.request);
+  CHECK(out.where == "{}");
+  CHECK(out.epoch == 0);
+  w.epoch = 3;
+  const std::string v2 = std::string("\x02\x02", 2) + ids + std::string("\x03\0\0\0\0\0\0\0", 8) +
+                         std::string("\x02\0\0\0", 4) + "{}";
+  CHECK(EncodeShardCommand(w) == v2);
+  // A split (kind 6) round-trips; one whose cut is outside its range is refused.
+  ShardCommand sp;
+  sp.epoch = 4;
+  sp.split = ShardSplit{9, 100, 200, 150, {1, 2, 3}};
+  REQUIRE(DecodeShardCommand(EncodeShardCommand(sp), &out).ok());
+  CHECK(out.split == sp.split);
+  CHECK(out.epoch == 4);
+  sp.split->key = 250;
+  CHECK(DecodeShardCommand(EncodeShardCommand(sp), &out).code() == StatusCode::kCorruption);
 }
 
 TEST_CASE("the cluster map round-trips and refuses truncation") {
@@ -172,8 +190,9 @@ TEST_CASE("the cluster map round-trips and refuses truncation") {
   m.workers[4] = WorkerInfo{4, "10.0.0.4:7000", false};
   m.collections["docs"] = CollectionInfo{"docs", "{\"dim\":3}", 3, {5, 6}, "{\"owner\":\"me\"}", "{\"mmr\":{\"lambda\":0.5}}"};
   m.collections["bare"] = CollectionInfo{"bare", "{\"dim\":3}", 1, {}, "", ""};
-  m.groups[5] = GroupInfo{5, "docs", 0, 2, {1, 4, 7}, 4, {9}, 33, {1, 7, 9}, {{1, 40}, {9, 12}}};
-  m.groups[6] = GroupInfo{6, "docs", 1, 1, {1, 4, 7}, 0, {}, 0, {}, {}};
+  m.groups[5] = GroupInfo{5, "docs", 0, 2, {1, 4, 7}, 4, {9}, 33, {1, 7, 9}, {{1, 40}, {9, 12}},
+                          InitialRange(0, 2).first, InitialRange(0, 2).second, 0};
+  m.groups[6] = GroupInfo{6, "docs", 1, 1, {1, 4, 7}, 0, {}, 0, {}, {}, InitialRange(1, 2).first, InitialRange(1, 2).second, 0};
   std::string enc = EncodeClusterMap(m);
   ClusterMap out;
   REQUIRE(DecodeClusterMap(enc, &out).ok());
@@ -190,19 +209,19 @@ TEST_CASE("the cluster map round-trips and refuses truncation") {
   std::string v3 = EncodeClusterMap(m);
   REQUIRE(v3[0] == 4);
   v3[0] = 3;
-  v3.resize(v3.size() - 8);  // The empty membership and progress sections: u32 0 each.
+  v3.resize(v3.size() - 8 - 2 * 24);  // The empty membership and progress sections (u32 0 each), the ranges.
   REQUIRE(DecodeClusterMap(v3, &out).ok());
   CHECK(out == m);
   m.collections["docs"].rerank.clear();
   std::string v2 = EncodeClusterMap(m);
   v2[0] = 2;
-  v2.resize(v2.size() - 12);  // The empty rerank, membership and progress sections.
+  v2.resize(v2.size() - 12 - 2 * 24);  // The empty rerank, membership and progress sections, the ranges.
   REQUIRE(DecodeClusterMap(v2, &out).ok());
   CHECK(out == m);
   m.collections["docs"].metadata.clear();
   std::string v1 = EncodeClusterMap(m);
   v1[0] = 1;
-  v1.resize(v1.size() - 16);  // The empty metadata, rerank, membership and progress sections.
+  v1.resize(v1.size() - 16 - 2 * 24);  // The empty metadata, rerank, membership, progress sections, the ranges.
   REQUIRE(DecodeClusterMap(v1, &out).ok());
   CHECK(out == m);
 }
@@ -484,20 +503,23 @@ TEST_CASE("PD commands round-trip and refuse truncation") {
 }
 
 TEST_CASE("a group assignment round-trips, and group.meta files of version 1 still decode") {
-  GroupAssignment a{GroupInfo{6, "docs", 2, 3, {1, 2, 3}, 0, {4}, 17, {1, 2, 4}, {}}, "{\"dim\":3}"};
+  GroupAssignment a{GroupInfo{6, "docs", 2, 3, {1, 2, 3}, 0, {4}, 17, {1, 2, 4}, {}, 5, 77, 3}, "{\"dim\":3}", 40};
   std::string enc = EncodeGroupAssignment(a);
   GroupAssignment out;
   REQUIRE(DecodeGroupAssignment(enc, &out).ok());
   CHECK(out.group == a.group);
   CHECK(out.config_json == a.config_json);
+  CHECK(out.bootstrap_index == 40);
   for (size_t n = 0; n < enc.size(); ++n) CHECK(DecodeGroupAssignment(enc.substr(0, n), &out).code() == StatusCode::kCorruption);
   // Version 1 (before replica moves) ends after the config: no learners, conf index 0.
   a.group.learners.clear();
   a.group.target.clear();
   a.group.conf_index = 0;
+  a.group.range_start = a.group.range_end = a.group.split_from = 0;
+  a.bootstrap_index = 0;
   std::string v1 = EncodeGroupAssignment(a);
   v1[0] = 1;
-  v1.resize(v1.size() - 16);  // Two empty id lists (u32 0) and the conf index (u64).
+  v1.resize(v1.size() - 16 - 32);  // Two empty id lists (u32 0), the conf index, the range, split_from, bootstrap index.
   REQUIRE(DecodeGroupAssignment(v1, &out).ok());
   CHECK(out.group == a.group);
 }

@@ -244,7 +244,7 @@ struct LeaderBook {
       if (std::count(info.replicas.begin(), info.replicas.end(), w) == 0) continue;
       auto it = leader.find(g);
       bool leads = it != leader.end() && it->second.first == w;
-      out.push_back(ReplicaReport{g, applied.at(w), leads, leads ? it->second.second : 0, {}, {}, 0});
+      out.push_back(ReplicaReport{g, applied.at(w), leads, leads ? it->second.second : 0, {}, {}, 0, 0, 0, 0});
     }
     return out;
   }
@@ -359,7 +359,7 @@ struct Fleet {
     for (const auto& [g, grp] : groups) {
       if (!Has(grp.voters, w) && !Has(grp.learners, w)) continue;
       bool first = reported.insert({g, w}).second && Has(grp.learners, w);
-      ReplicaReport r{g, first ? 0u : 1000u, grp.leader == w, grp.term, {}, {}, 0};
+      ReplicaReport r{g, first ? 0u : 1000u, grp.leader == w, grp.term, {}, {}, 0, 0, 0, 0};
       if (r.leader) {
         r.voters = grp.voters;
         r.learners = grp.learners;
@@ -496,7 +496,7 @@ TEST_CASE("PD repairs the replicas of a worker dead for longer than dead_after, 
   CHECK(c.router().map().workers.at(3).alive == false);
   // Worker 3 comes back reporting its old replicas: it is told to host none of them.
   std::vector<ReplicaReport> stale;
-  for (uint64_t g : on3) stale.push_back(ReplicaReport{g, 500, false, 1, {}, {}, 0});
+  for (uint64_t g : on3) stale.push_back(ReplicaReport{g, 500, false, 1, {}, {}, 0, 0, 0, 0});
   PdHeartbeatResponse r = c.Heartbeat(3, stale);
   CHECK(r.registered);
   CHECK(r.assignments.empty());

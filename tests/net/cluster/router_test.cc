@@ -51,8 +51,8 @@ ClusterMap TwoShards(uint64_t version = 5) {
   cfg.dim = 2;
   cfg.shards = 2;
   m.collections["c"] = CollectionInfo{"c", cfg.ToJson(), 3, {10, 11}, "", ""};
-  m.groups[10] = GroupInfo{10, "c", 0, 1, {1, 2, 3}, 2, {}, 0, {}, {}};
-  m.groups[11] = GroupInfo{11, "c", 1, 1, {1, 2, 3}, 3, {}, 0, {}, {}};
+  m.groups[10] = GroupInfo{10, "c", 0, 1, {1, 2, 3}, 2, {}, 0, {}, {}, InitialRange(0, 2).first, InitialRange(0, 2).second, 0};
+  m.groups[11] = GroupInfo{11, "c", 1, 1, {1, 2, 3}, 3, {}, 0, {}, {}, InitialRange(1, 2).first, InitialRange(1, 2).second, 0};
   return m;
 }
 

@@ -219,5 +219,95 @@ TEST_CASE("the durable applied index advances with each flush, every flush_entri
   CHECK((*sm)->SnapshotData(25).value().find("index=25") != std::string::npos);
 }
 
+// A split entry (docs/cluster.md, "Splits") at `index` of a group owning [start, end) at `epoch`.
+raft::Entry SplitEntry(uint64_t index, uint64_t epoch, uint64_t start, uint64_t end, uint64_t key) {
+  ShardCommand cmd;
+  cmd.epoch = epoch;
+  cmd.split = ShardSplit{7, start, end, key, {1, 2, 3}};
+  raft::Entry entry;
+  entry.index = index;
+  entry.term = 1;
+  entry.type = raft::EntryType::kNormal;
+  entry.data = EncodeShardCommand(cmd);
+  return entry;
+}
+
+TEST_CASE("a split keeps the lower half, builds the new group's shard from the upper half, and is applied once") {
+  ScopedTempDir tmp("shard-split");
+  const std::string dir = tmp.path + "/g1/shard";
+  REQUIRE(MakeDirs(tmp.path + "/g1").ok());
+  auto opened = ShardStateMachine::Open(dir, Config(), ShardOptions(), 1000, ShardRoute{0, 0, 1});
+  REQUIRE(opened.ok());
+  ShardStateMachine& sm = **opened;
+  REQUIRE(ApplyUpserts(sm, 1, 200).ok());
+  const uint64_t key = RangeMiddle(0, 0);
+  std::vector<std::string> upper;
+  for (uint64_t i = 1; i <= 200; ++i)
+    if (RouteKey(Cat("p", i), 1) >= key) upper.push_back(Cat("p", i));
+  REQUIRE(upper.size() > 50);
+  REQUIRE(upper.size() < 150);
+  std::string built_at;
+  uint64_t found_index = 0;
+  int founds = 0;
+  ShardStateMachine::SplitHooks hooks;
+  hooks.exists = [&](uint64_t ng) { CHECK(ng == 7); return founds > 0; };
+  hooks.staging = [&](uint64_t) { return tmp.path + "/g7.split"; };
+  hooks.found = [&](const ShardSplit& sp, uint64_t index, const std::string& built) {
+    CHECK(sp.new_group == 7);
+    CHECK(sp.voters == std::vector<uint64_t>{1, 2, 3});
+    ++founds;
+    found_index = index;
+    built_at = tmp.path + "/g7";
+    return RenamePath(built, built_at);
+  };
+  sm.set_split_hooks(hooks);
+  // A write routed with another epoch is rejected (stale), recorded by index only.
+  REQUIRE(sm.Apply({SplitEntry(201, 1, 0, 0, key)}).ok());
+  CHECK(founds == 1);
+  CHECK(found_index == 201);
+  CHECK(sm.applied_index() == 201);
+  CHECK(sm.route() == ShardRoute{0, key, 2});
+  CHECK(Count(sm) == 200 - upper.size());
+  // The new group's shard: the upper half, at the split's index, with its own route.
+  {
+    auto copy = Shard::Open(built_at, Config(), ShardOptions());
+    REQUIRE(copy.ok());
+    CHECK(*(*copy)->Count() == upper.size());
+    CHECK(*(*copy)->applied_index() == 201);
+    CHECK(*(*copy)->Route() == ShardRoute{key, 0, 1});
+    auto got = (*copy)->Get(upper, GetOptions{});
+    REQUIRE(got.ok());
+    for (const auto& p : *got) CHECK(p.has_value());
+  }
+  // The same split again (ordered twice) changes nothing but the index.
+  REQUIRE(sm.Apply({SplitEntry(202, 1, 0, 0, key)}).ok());
+  CHECK(founds == 1);
+  CHECK(sm.route() == ShardRoute{0, key, 2});
+  // A write routed before the split (epoch 1) is refused as stale; with epoch 2 it applies.
+  ShardCommand w;
+  w.epoch = 1;
+  w.request = RequestId{9, 1, 0};
+  const float v[4] = {1, 1, 1, 1};
+  w.batch.Upsert("late", v);
+  raft::Entry e{1, 203, raft::EntryType::kNormal, EncodeShardCommand(w)};
+  REQUIRE(sm.Apply({e}).ok());
+  auto outs = sm.TakeOutcomes();
+  REQUIRE(outs.size() == 1);
+  CHECK(outs[0].stale_epoch);
+  CHECK(Count(sm) == 200 - upper.size());
+  w.epoch = 2;
+  e = raft::Entry{1, 204, raft::EntryType::kNormal, EncodeShardCommand(w)};
+  REQUIRE(sm.Apply({e}).ok());
+  outs = sm.TakeOutcomes();
+  REQUIRE(outs.size() == 1);
+  CHECK_FALSE(outs[0].stale_epoch);
+  CHECK(outs[0].status.ok());
+  // The route is the shard's: a reopen finds it (not the map's initial one).
+  opened->reset();
+  auto again = ShardStateMachine::Open(dir, Config(), ShardOptions(), 1000, ShardRoute{0, 0, 1});
+  REQUIRE(again.ok());
+  CHECK((*again)->route() == ShardRoute{0, key, 2});
+}
+
 }  // namespace
 }  // namespace vectron::net::cluster

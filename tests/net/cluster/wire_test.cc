@@ -69,12 +69,13 @@ std::vector<Envelope> Samples() {
   rr.count = 5;
   rr.applied_index = 6;
   out.push_back(rr);
-  out.push_back(PdHeartbeat{1, 2, "host:1", {ReplicaReport{3, 4, true, 5, {1, 2, 3}, {4}, 9}, ReplicaReport{3, 4, false, 5, {}, {}, 0}}});
+  out.push_back(PdHeartbeat{1, 2, "host:1", {ReplicaReport{3, 4, true, 5, {1, 2, 3}, {4}, 9, 2, 77, 1000}, ReplicaReport{3, 4, false, 5, {}, {}, 0, 0, 0, 0}}});
   PdHeartbeatResponse hr;
   hr.rpc_id = 1;
   hr.registered = true;
-  hr.assignments = {GroupAssignment{GroupInfo{5, "docs", 1, 2, {1, 2, 3}, 0, {}, 0, {}, {}}, "{\"dim\":3}"},
-                    GroupAssignment{GroupInfo{6, "docs", 2, 2, {1, 2, 3}, 0, {4}, 17, {1, 2, 4}, {}}, "{\"dim\":3}"}};
+  hr.assignments = {GroupAssignment{GroupInfo{5, "docs", 1, 2, {1, 2, 3}, 0, {}, 0, {}, {}, 0, 0, 0}, "{\"dim\":3}", 0},
+                    GroupAssignment{GroupInfo{6, "docs", 2, 2, {1, 2, 3}, 0, {4}, 17, {1, 2, 4}, {}, 9, 99, 5}, "{\"dim\":3}", 7}};
+  hr.splits = {ShardSplitOrder{6, 2, ShardSplit{12, 9, 99, 50, {1, 2, 3}}}};
   hr.transfers = {LeaderTransfer{5, 2}, LeaderTransfer{7, 3}};
   hr.conf_changes = {ConfChangeOrder{6, raft::ConfChangeType::kAddVoter, 4},
                      ConfChangeOrder{6, raft::ConfChangeType::kRemoveVoter, 3}};
