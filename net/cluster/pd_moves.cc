@@ -195,7 +195,12 @@ void PdNode::SplitSteps(uint64_t w, uint64_t now, PdHeartbeatResponse* r) {
     split_asked_ms_[id] = now;
     auto size = sizes_.find(n.split_from);
     if (size != sizes_.end() && size->second.epoch > parent->second.epoch && size->second.epoch != 0) {
-      // The parent applied the split (its epoch moved on): route to the new group.
+      // The parent applied the split (its epoch moved on) and the new group has a leader:
+      // route to the new group.
+      if (!group_leader_.count(id)) {
+        split_asked_ms_.erase(id);
+        continue;
+      }
       PdCommand cmd;
       cmd.kind = PdCommand::Kind::kFinishSplit;
       cmd.worker = id;

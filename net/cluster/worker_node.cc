@@ -139,10 +139,18 @@ ShardStateMachine::SplitHooks WorkerNode::SplitHooksFor(const GroupAssignment& p
     VECTRON_RETURN_IF_ERROR(FsyncPath(dir));
     // The metadata last: with it the group exists (Start reopens it).
     VECTRON_RETURN_IF_ERROR(WriteFileAtomic(dir + "/group.meta", EncodeGroupAssignment(a)));
-    loop_.Post([this, a] {
+    const uint64_t parent_id = parent.group.id;
+    loop_.Post([this, a, parent_id] {
       if (groups_.count(a.group.id)) return;
       Status s = OpenGroup(a);
-      if (!s.ok()) split_failures_.push_back(s.WithContext("opening split group " + std::to_string(a.group.id)));
+      if (!s.ok()) {
+        split_failures_.push_back(s.WithContext("opening split group " + std::to_string(a.group.id)));
+        return;
+      }
+      // The parent's leader campaigns at once, so the new group has a leader before PD
+      // routes to it (rather than after an election timeout).
+      if (host_->HasGroup(parent_id) && host_->group_status(parent_id).role == raft::Role::kLeader)
+        (void)host_->Campaign(a.group.id);
     });
     return Status::OK();
   };
