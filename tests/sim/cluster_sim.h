@@ -43,6 +43,13 @@ struct ClusterSimStats {
   uint64_t shard_snapshots = 0;  // Shard snapshots installed by workers (fetched from a peer).
   uint64_t leader_transfers = 0;  // Leadership transfers started at PD's request (balancing).
   uint64_t lin_keys_inconclusive = 0;
+  // Replica moves.
+  uint64_t workers_lost = 0;     // Workers that died for good (at most one per run).
+  uint64_t conf_changes = 0;     // Membership changes proposed by group leaders at PD's request.
+  uint64_t moves_planned = 0;    // Group targets PD set (repairs and rebalancing).
+  uint64_t moves_done = 0;       // Targets reached (the map's voters became the target).
+  uint64_t repairs = 0;          // Targets that replace a voter on a worker that is down.
+  uint64_t settle_steps = 0;     // Steps run past --steps for the moves to finish.
 };
 
 struct ClusterSimResult {
