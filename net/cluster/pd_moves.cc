@@ -144,7 +144,14 @@ void PdNode::PlanMoves(uint64_t now) {
     std::vector<uint64_t> target = g.wanted();
     auto dead = std::find_if(target.begin(), target.end(), [&](uint64_t w) { return DeadLong(w, now); });
     if (dead == target.end()) continue;
-    uint64_t to = least_loaded(g);
+    // A live voter or learner the move was taking out comes back first (it has the data;
+    // and while the group is moving, every worker may be placing it, so it may be the
+    // only candidate: a move onto a worker that died would otherwise never end).
+    uint64_t to = 0;
+    for (const std::vector<uint64_t>* members : {&g.replicas, &g.learners})
+      for (uint64_t w : *members)
+        if (!to && load.count(w) && !Has(target, w)) to = w;
+    if (to == 0) to = least_loaded(g);
     if (to == 0) continue;  // No live worker left to take it.
     *dead = to;
     return propose(id, std::move(target));

@@ -503,5 +503,36 @@ TEST_CASE("PD repairs the replicas of a worker dead for longer than dead_after, 
   CHECK(r.conf_changes.empty());
 }
 
+TEST_CASE("PD gives up a move onto a worker that dies: the group keeps the voter it was leaving") {
+  // Found by the simulation (seed 20): a group moving from {1,2,3} to {1,2,4} when worker
+  // 4 died wanted a dead worker, and the repair found no replacement (every live worker
+  // was "placing" the group, worker 3 as the voter being moved off), so it never ended.
+  PdCluster c([](PdNodeOptions& o) { o.dead_after_ms = 5000; });
+  c.Run(3000);
+  for (uint64_t w = 1; w <= 3; ++w) c.Heartbeat(w);
+  c.Run(300);
+  REQUIRE(CreateSync(c, "docs", 4, 3).ok());
+  c.Run(2000);
+  Fleet fleet(c.router().map());
+  // Worker 4 registers, gets moves planned onto it (and maybe a learner), then is silent.
+  MoveRound(c, fleet, {1, 2, 3, 4}, 100);
+  size_t moving = 0;
+  for (int round = 0; round < 10; ++round) {
+    MoveRound(c, fleet, {1, 2, 3}, 100);
+    for (const auto& [g, info] : c.pd(c.Leader()).state().map().groups) moving += info.target.empty() ? 0 : 1;
+  }
+  REQUIRE(moving > 0);
+  for (int round = 0; round < 150; ++round) MoveRound(c, fleet, {1, 2, 3}, 100);
+  const ClusterMap& m = c.pd(c.Leader()).state().map();
+  for (const auto& [g, info] : m.groups) {
+    CHECK(info.target.empty());
+    CHECK(info.learners.empty());
+    CHECK(info.replicas == std::vector<uint64_t>{1, 2, 3});
+    CHECK(fleet.groups.at(g).voters == std::vector<uint64_t>{1, 2, 3});
+    CHECK(fleet.groups.at(g).learners.empty());
+  }
+  CHECK(fleet.fewest_voters >= 3);
+}
+
 }  // namespace
 }  // namespace vectron::net::cluster
