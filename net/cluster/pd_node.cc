@@ -213,7 +213,8 @@ std::vector<LeaderTransfer> PdNode::BalanceLeaders(uint64_t w, uint64_t now) {
   // least loaded such replica (lowest id on ties). Each move lowers the sum of squared
   // counts, so balancing ends.
   for (const auto& [g, info] : m.groups) {
-    if (leader_of(g) != w || pending_transfers_.count(g)) continue;
+    // A group being moved is left to its move (a transfer would hold its membership steps).
+    if (leader_of(g) != w || pending_transfers_.count(g) || !info.target.empty() || !info.learners.empty()) continue;
     auto own = applied_.find({g, w});
     uint64_t leader_applied = own == applied_.end() ? 0 : own->second;
     uint64_t best = 0;
@@ -221,7 +222,8 @@ std::vector<LeaderTransfer> PdNode::BalanceLeaders(uint64_t w, uint64_t now) {
       if (t == w || !leads.count(t) || leads[t] + 2 > leads[w]) continue;
       if (std::find(info.wanted().begin(), info.wanted().end(), t) == info.wanted().end()) continue;  // Leaving.
       auto a = applied_.find({g, t});
-      if (a == applied_.end() || a->second + opt_.leader_transfer_max_lag < leader_applied) continue;
+      // Not one that joined empty and has applied nothing yet.
+      if (a == applied_.end() || a->second == 0 || a->second + opt_.leader_transfer_max_lag < leader_applied) continue;
       if (best == 0 || leads[t] < leads[best]) best = t;
     }
     if (best == 0) continue;

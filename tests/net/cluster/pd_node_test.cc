@@ -349,6 +349,9 @@ struct Fleet {
   uint64_t next_conf_index = 10;
   uint64_t changes = 0;
   size_t fewest_voters = SIZE_MAX;  // The smallest voter count any group went through.
+  uint64_t applied = 1000;            // What every replica with the group's state reports.
+  std::set<uint64_t> empty_learners;  // Workers whose learners have applied nothing yet.
+  uint64_t promotions = 0;
 
   explicit Fleet(const ClusterMap& m) {
     for (const auto& [g, info] : m.groups) groups[g] = Group{info.replicas, {}, 1, info.replicas.front(), 1};
@@ -359,7 +362,8 @@ struct Fleet {
     for (const auto& [g, grp] : groups) {
       if (!Has(grp.voters, w) && !Has(grp.learners, w)) continue;
       bool first = reported.insert({g, w}).second && Has(grp.learners, w);
-      ReplicaReport r{g, first ? 0u : 1000u, grp.leader == w, grp.term, {}, {}, 0};
+      bool empty = first || (Has(grp.learners, w) && empty_learners.count(w));
+      ReplicaReport r{g, empty ? 0u : applied, grp.leader == w, grp.term, {}, {}, 0};
       if (r.leader) {
         r.voters = grp.voters;
         r.learners = grp.learners;
@@ -382,6 +386,7 @@ struct Fleet {
         if (!Has(g.learners, o.node)) g.learners.push_back(o.node);
       } else if (o.type == raft::ConfChangeType::kAddVoter) {
         REQUIRE(Has(g.learners, o.node));  // Only a learner that caught up is promoted.
+        ++promotions;
         drop(g.learners);
         g.voters.push_back(o.node);
       } else {
@@ -532,6 +537,40 @@ TEST_CASE("PD gives up a move onto a worker that dies: the group keeps the voter
     CHECK(fleet.groups.at(g).learners.empty());
   }
   CHECK(fleet.fewest_voters >= 3);
+}
+
+TEST_CASE("PD promotes no learner that has applied nothing, and hands no leadership to one, however short the log") {
+  // Found by the simulation (seed 45): in a young group (applied index ~20, well within
+  // leader_transfer_max_lag) a learner that had not received the group's state yet counted
+  // as caught up: it was promoted at once (a voter with an empty log counting in the quorum)
+  // and leader balancing kept handing it leadership, which it could never take.
+  PdCluster c([](PdNodeOptions& o) { o.dead_after_ms = 60000; });
+  c.Run(3000);
+  for (uint64_t w = 1; w <= 3; ++w) c.Heartbeat(w);
+  c.Run(300);
+  REQUIRE(CreateSync(c, "docs", 4, 3).ok());
+  c.Run(2000);
+  Fleet fleet(c.router().map());
+  fleet.applied = 20;
+  fleet.empty_learners = {4};
+  std::set<uint64_t> transfer_targets;
+  for (int round = 0; round < 60; ++round) {
+    for (uint64_t w : {1, 2, 3, 4}) {
+      PdHeartbeatResponse r = c.Heartbeat(w, fleet.Reports(w));
+      for (const LeaderTransfer& t : r.transfers) transfer_targets.insert(t.target);
+      fleet.CarryOut(w, r, {1, 2, 3, 4});
+    }
+    c.Run(100);
+  }
+  size_t learners = 0;
+  for (const auto& [g, grp] : fleet.groups) learners += grp.learners.size();
+  CHECK(learners > 0);  // Worker 4 was added as a learner,
+  CHECK(fleet.promotions == 0);  // but not promoted while it has applied nothing,
+  CHECK(transfer_targets.count(4) == 0);  // nor asked to lead.
+  fleet.empty_learners.clear();  // Its snapshots arrive: the moves finish.
+  for (int round = 0; round < 100; ++round) MoveRound(c, fleet, {1, 2, 3, 4}, 100);
+  CHECK(fleet.promotions == 3);
+  CHECK(fleet.Load()[4] == 3);
 }
 
 }  // namespace
