@@ -114,6 +114,7 @@ class ClusterSimulation {
   void ObserveMoves();
   bool CheckMembership(bool report);
   void CollectWorkerStats(WorkerSim& w);
+  void TraceGroups();
   std::string Digest(Shard& shard);
   NodeId GatewayId() const { return NodeId{NodeKind::kGateway, 1}; }
 
@@ -159,6 +160,7 @@ class ClusterSimulation {
   // group's target in it.
   uint64_t moves_map_version_ = 0;
   std::map<uint64_t, std::vector<uint64_t>> target_of_;
+  std::map<uint64_t, std::string> seen_of_;  // Each group's membership and target, as last traced.
   // Checkers.
   std::map<std::pair<uint64_t, uint64_t>, std::string> digest_at_;  // (group, applied) -> digest
   std::map<std::pair<uint64_t, uint64_t>, uint64_t> leader_of_;     // (group, term) -> worker
@@ -191,6 +193,7 @@ RaftHostOptions ClusterSimulation::HostOptions(bool pd) {
   // Both kinds of group compact often, so that snapshots are exercised: the PD's in memory,
   // and shard snapshots fetched in chunks from a peer and installed (docs/cluster.md).
   o.compact_entries = pd ? 40 : 16;
+  if (opt_.trace && !pd) o.raft.logger = [this](const std::string& line) { Trace("raft w" + line); };
   o.crash_after_persist = [this] { return opt_.faults && now_ms_ < liveness_from_ * kStepMs && rng_.Chance(crash_point_p_); };
   return o;
 }
@@ -735,11 +738,14 @@ void ClusterSimulation::ObserveMoves() {
   for (const auto& [id, g] : map->groups) {
     if (g.replicas.size() < kReplication)
       return Fail("group " + std::to_string(id) + " has only the voters " + List(g.replicas) + " in the map");
-    std::vector<uint64_t>& last = target_of_[id];
-    if (g.target == last) continue;
-    Trace("map v" + std::to_string(map->version) + ": group " + std::to_string(id) + " voters " + List(g.replicas) +
+    std::string seen = List(g.replicas) + List(g.learners) + List(g.target);
+    if (seen_of_[id] != seen)
+      Trace("map v" + std::to_string(map->version) + ": group " + std::to_string(id) + " voters " + List(g.replicas) +
           " learners " + List(g.learners) + " conf_index " + std::to_string(g.conf_index) + " target " +
           List(g.target));
+    seen_of_[id] = seen;
+    std::vector<uint64_t>& last = target_of_[id];
+    if (g.target == last) continue;
     if (!g.target.empty()) {
       ++stats_.moves_planned;
       // A repair: the target drops a voter whose worker is down.
@@ -752,6 +758,23 @@ void ClusterSimulation::ObserveMoves() {
       ++stats_.moves_done;
     }
     last = g.target;
+  }
+}
+
+// Traces every hosted replica's Raft state (to see why a group did not settle).
+void ClusterSimulation::TraceGroups() {
+  for (WorkerSim& w : workers_) {
+    if (!w.node) continue;
+    for (uint64_t g : w.node->host().groups()) {
+      GroupStatus st = w.node->host().group_status(g);
+      Trace("worker " + std::to_string(w.id) + " group " + std::to_string(g) + ": role " +
+            std::to_string(static_cast<int>(st.role)) + " lead " + std::to_string(st.lead) + " term " +
+            std::to_string(st.term) + " commit " + std::to_string(st.commit) + " applied " +
+            std::to_string(st.applied) + " log " + std::to_string(st.first_index) + ".." +
+            std::to_string(st.last_index) + " voters " + List(st.conf.voters) + " learners " +
+            List(st.conf.learners) + " committed voters " + List(st.committed_conf.voters) + " learners " +
+            List(st.committed_conf.learners) + " at " + std::to_string(st.conf_index));
+    }
   }
 }
 
@@ -871,6 +894,7 @@ ClusterSimResult ClusterSimulation::Run() {
       for (int i = 0; i < 10 && !failed_; ++i, ++step_, ++stats_.settle_steps) step();
     if (!failed_) CheckReplicas(false);
     if (!failed_ && CheckMembership(true)) CheckLeadersSpread(true);
+    if (failed_) TraceGroups();
   }
   if (!failed_) {
     raft::sim::LinReport lr = raft::sim::CheckLinearizable(history_);
