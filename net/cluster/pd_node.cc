@@ -86,6 +86,9 @@ Status PdNode::RunOnce() {
 void PdNode::OnSoftState(const raft::SoftState& ss) {
   if (ss.role == raft::Role::kLeader) {
     leader_since_ms_ = clock_.NowMs();
+    // Everything earlier leaders committed is at or below this index (our first entry of
+    // the term is the last one); our map is not to be served before it is applied.
+    term_start_index_ = host_->group_status(kPdGroupId).last_index;
     last_heartbeat_ms_.clear();
     group_leader_.clear();
     register_sent_ms_.clear();
@@ -147,6 +150,15 @@ void PdNode::OnHeartbeat(const NodeId& from, const PdHeartbeat& hb) {
     auto& gl = group_leader_[rep.group];
     if (rep.term >= gl.first) gl = {rep.term, hb.worker};
     NoteMembership(rep, now);
+  }
+  if (host_->group_status(kPdGroupId).applied < term_start_index_) {
+    // A new leader whose map may be older than one an earlier leader served (entries
+    // committed before its election not applied yet): it must not tell a worker to drop a
+    // group it has since joined (a voter forgetting its log and votes), nor plan on it.
+    // Unregistered: the worker hosts nothing new and drops nothing (asks again later).
+    r.registered = false;
+    transport_.Send(from, std::move(r));
+    return;
   }
   const ClusterMap& m = sm_->map();
   auto w = m.workers.find(hb.worker);

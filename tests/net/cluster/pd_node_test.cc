@@ -60,6 +60,7 @@ class PdCluster {
       std::deque<Msg> q;
       q.swap(q_);
       for (Msg& m : q) {
+        if (drop && drop(m.from, m.to)) continue;
         if (m.to.kind == NodeKind::kPd) {
           if (pd_[m.to.id]) pd_[m.to.id]->Receive(m.from, std::move(m.m));
         } else if (m.to.kind == NodeKind::kGateway) {
@@ -98,6 +99,9 @@ class PdCluster {
   }
   Router& router() { return *router_; }
   PdNode& pd(uint64_t id) { return *pd_[id]; }
+  bool up(uint64_t id) const { return pd_.at(id) != nullptr; }
+  // Messages it returns true for are lost (checked as they are delivered).
+  std::function<bool(const NodeId& from, const NodeId& to)> drop;
   ManualClock& clock() { return clock_; }
 
  private:
@@ -571,6 +575,49 @@ TEST_CASE("PD promotes no learner that has applied nothing, and hands no leaders
   for (int round = 0; round < 100; ++round) MoveRound(c, fleet, {1, 2, 3, 4}, 100);
   CHECK(fleet.promotions == 3);
   CHECK(fleet.Load()[4] == 3);
+}
+
+TEST_CASE("A new PD leader tells workers nothing to host or drop until it applied what earlier leaders committed") {
+  // A new leader's map can be older than one its predecessor served: entries committed
+  // before the election (here a move of a group onto worker 4) apply only once its first
+  // entry commits. Answered from that map, worker 4 would drop the group it had joined
+  // (a voter forgetting its log and its votes).
+  PdCluster c;
+  c.Run(3000);
+  for (uint64_t w = 1; w <= 3; ++w) c.Heartbeat(w);
+  c.Run(300);
+  REQUIRE(CreateSync(c, "docs", 4, 3).ok());
+  c.Run(2000);
+  const uint64_t old_leader = c.Leader();
+  auto moving_to_4 = [&](uint64_t pd) {
+    for (const auto& [g, info] : c.pd(pd).state().map().groups)
+      if (std::count(info.target.begin(), info.target.end(), 4u)) return true;
+    return false;
+  };
+  // The old leader's messages are lost from the moment it applied a move onto worker 4:
+  // the others hold the entry but never learn that it committed.
+  c.drop = [&](const NodeId& from, const NodeId&) {
+    return from.kind == NodeKind::kPd && from.id == old_leader && c.up(old_leader) && moving_to_4(old_leader);
+  };
+  for (int i = 0; i < 300 && !moving_to_4(old_leader); ++i) {
+    for (uint64_t w = 1; w <= 4; ++w) c.Heartbeat(w);
+    c.Run(10);
+  }
+  REQUIRE(moving_to_4(old_leader));
+  c.Crash(old_leader);
+  c.drop = nullptr;
+  for (int i = 0; i < 1000 && c.Leader() == 0; ++i) c.Run(10);
+  const uint64_t leader = c.Leader();
+  REQUIRE(leader != 0);
+  REQUIRE_FALSE(moving_to_4(leader));  // Not applied yet: its map does not place worker 4.
+  PdHeartbeatResponse early = c.Heartbeat(4);
+  CHECK(early.status.ok());
+  CHECK_FALSE(early.registered);  // Host nothing new, drop nothing.
+  c.Run(500);
+  CHECK(moving_to_4(leader));
+  PdHeartbeatResponse later = c.Heartbeat(4);
+  CHECK(later.registered);
+  CHECK(later.assignments.size() >= 1);
 }
 
 }  // namespace
