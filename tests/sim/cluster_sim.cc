@@ -429,12 +429,20 @@ void ClusterSimulation::FaultsStep() {
     std::vector<WorkerSim*> alive;
     for (WorkerSim& w : workers_)
       if (w.started) alive.push_back(&w);
+    // Or, in half of these runs, is down for longer than kDeadAfterMs and comes back
+    // after PD moved its replicas away (it must drop them).
     WorkerSim& w = *alive[rng_.Below(alive.size())];
-    w.dead_forever = true;
     death_at_ms_ = 0;
-    ++stats_.workers_lost;
-    if (w.node) CrashWorker(w, "dies for good");
-    else Trace("worker " + std::to_string(w.id) + " (down) dies for good");
+    if (rng_.Chance(0.5)) {
+      if (w.node) CrashWorker(w, "down for long");
+      w.down_until_ms = now_ms_ + kDeadAfterMs + rng_.Range(1000, 5000);
+      ++stats_.long_outages;
+    } else {
+      w.dead_forever = true;
+      ++stats_.workers_lost;
+      if (w.node) CrashWorker(w, "dies for good");
+      else Trace("worker " + std::to_string(w.id) + " (down) dies for good");
+    }
   }
   if (rng_.Chance(crash_p_)) {
     WorkerSim& w = workers_[rng_.Below(workers_.size())];
