@@ -286,9 +286,11 @@ void ClusterSimulation::Setup() {
   const int nworkers = kNodes + 1 + (rng_.Chance(0.3) ? 1 : 0);
   const uint64_t liveness_ms = liveness_from_ * kStepMs;
   std::vector<uint64_t> join_at_ms;
-  for (int i = kNodes; i < nworkers; ++i) join_at_ms.push_back(rng_.Range(500, std::max<uint64_t>(liveness_ms / 2, 600)));
+  for (int i = kNodes; i < nworkers; ++i)
+    join_at_ms.push_back(rng_.Range(500, std::max<uint64_t>(liveness_ms / 2, 600)));
+  const uint64_t death_from_ms = opt_.steps * kStepMs / 10;
   if (opt_.faults && rng_.Chance(0.5))
-    death_at_ms_ = rng_.Range(opt_.steps * kStepMs / 10, std::max<uint64_t>(liveness_ms * 6 / 10, opt_.steps * kStepMs / 10 + 1));
+    death_at_ms_ = rng_.Range(death_from_ms, std::max<uint64_t>(liveness_ms * 6 / 10, death_from_ms + 1));
   std::ostringstream os;
   os << "pre_vote=" << pre_vote_ << " check_quorum=" << check_quorum_ << " lease=" << lease_
      << " drop=" << net_.faults.drop << " dup=" << net_.faults.duplicate << " long_delay=" << net_.faults.long_delay
