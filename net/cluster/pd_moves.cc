@@ -30,7 +30,9 @@ bool PdNode::CaughtUp(uint64_t group, uint64_t worker, uint64_t leader) const {
   auto a = applied_.find({group, worker});
   auto l = applied_.find({group, leader});
   if (a == applied_.end() || l == applied_.end()) return false;
-  return a->second + opt_.leader_transfer_max_lag >= l->second;
+  // A replica that joined empty has applied nothing (every group starts at its bootstrap
+  // index 1): it is not caught up, however short the leader's log still is.
+  return a->second > 0 && a->second + opt_.leader_transfer_max_lag >= l->second;
 }
 
 void PdNode::NoteMembership(const ReplicaReport& rep, uint64_t now) {
@@ -79,9 +81,12 @@ void PdNode::MoveSteps(uint64_t w, uint64_t now, PdHeartbeatResponse* r) {
     for (uint64_t t : wanted)
       if (!step && !Has(c.voters, t) && !Has(c.learners, t) && WorkerAlive(t))
         step = ConfChangeOrder{id, raft::ConfChangeType::kAddLearner, t};
-    // 3. A caught-up wanted learner is promoted.
+    // 3. A caught-up wanted learner is promoted: it has applied at least the membership
+    //    that made it a learner (so it holds the group's state, not an empty log), and is
+    //    close to the leader. A voter promoted early would count in the quorum with nothing,
+    //    and one more failure would stop the group.
     for (uint64_t t : wanted)
-      if (!step && Has(c.learners, t) && CaughtUp(id, t, w))
+      if (!step && Has(c.learners, t) && CaughtUp(id, t, w) && applied_.at({id, t}) >= c.conf_index)
         step = ConfChangeOrder{id, raft::ConfChangeType::kAddVoter, t};
     // 4. Once every wanted worker votes, the voters that are not wanted are removed, one at
     //    a time: the group never has fewer than its wanted voters, so a majority of the
@@ -150,7 +155,14 @@ void PdNode::PlanMoves(uint64_t now) {
     std::vector<uint64_t> target = g.wanted();
     auto dead = std::find_if(target.begin(), target.end(), [&](uint64_t w) { return DeadLong(w, now); });
     if (dead == target.end()) continue;
-    uint64_t to = least_loaded(g);
+    // A live voter or learner the move was taking out comes back first (it has the data;
+    // and while the group is moving, every worker may be placing it, so it may be the
+    // only candidate: a move onto a worker that died would otherwise never end).
+    uint64_t to = 0;
+    for (const std::vector<uint64_t>* members : {&g.replicas, &g.learners})
+      for (uint64_t w : *members)
+        if (!to && load.count(w) && !Has(target, w)) to = w;
+    if (to == 0) to = least_loaded(g);
     if (to == 0) continue;  // No live worker left to take it.
     *dead = to;
     return propose(id, std::move(target));

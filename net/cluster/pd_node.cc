@@ -91,6 +91,9 @@ Status PdNode::RunOnce() {
 void PdNode::OnSoftState(const raft::SoftState& ss) {
   if (ss.role == raft::Role::kLeader) {
     leader_since_ms_ = clock_.NowMs();
+    // Everything earlier leaders committed is at or below this index (our first entry of
+    // the term is the last one); our map is not to be served before it is applied.
+    term_start_index_ = host_->group_status(kPdGroupId).last_index;
     last_heartbeat_ms_.clear();
     group_leader_.clear();
     register_sent_ms_.clear();
@@ -155,6 +158,15 @@ void PdNode::OnHeartbeat(const NodeId& from, const PdHeartbeat& hb) {
     if (rep.term >= gl.first) gl = {rep.term, hb.worker};
     NoteMembership(rep, now);
     NoteSplit(hb.worker, rep);
+  }
+  if (host_->group_status(kPdGroupId).applied < term_start_index_) {
+    // A new leader whose map may be older than one an earlier leader served (entries
+    // committed before its election not applied yet): it must not tell a worker to drop a
+    // group it has since joined (a voter forgetting its log and votes), nor plan on it.
+    // Unregistered: the worker hosts nothing new and drops nothing (asks again later).
+    r.registered = false;
+    transport_.Send(from, std::move(r));
+    return;
   }
   const ClusterMap& m = sm_->map();
   auto w = m.workers.find(hb.worker);
@@ -222,7 +234,8 @@ std::vector<LeaderTransfer> PdNode::BalanceLeaders(uint64_t w, uint64_t now) {
   // least loaded such replica (lowest id on ties). Each move lowers the sum of squared
   // counts, so balancing ends.
   for (const auto& [g, info] : m.groups) {
-    if (leader_of(g) != w || pending_transfers_.count(g)) continue;
+    // A group being moved is left to its move (a transfer would hold its membership steps).
+    if (leader_of(g) != w || pending_transfers_.count(g) || !info.target.empty() || !info.learners.empty()) continue;
     auto own = applied_.find({g, w});
     uint64_t leader_applied = own == applied_.end() ? 0 : own->second;
     uint64_t best = 0;
@@ -230,7 +243,8 @@ std::vector<LeaderTransfer> PdNode::BalanceLeaders(uint64_t w, uint64_t now) {
       if (t == w || !leads.count(t) || leads[t] + 2 > leads[w]) continue;
       if (std::find(info.wanted().begin(), info.wanted().end(), t) == info.wanted().end()) continue;  // Leaving.
       auto a = applied_.find({g, t});
-      if (a == applied_.end() || a->second + opt_.leader_transfer_max_lag < leader_applied) continue;
+      // Not one that joined empty and has applied nothing yet.
+      if (a == applied_.end() || a->second == 0 || a->second + opt_.leader_transfer_max_lag < leader_applied) continue;
       if (best == 0 || leads[t] < leads[best]) best = t;
     }
     if (best == 0) continue;

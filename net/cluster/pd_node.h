@@ -121,6 +121,7 @@ class PdNode {
   std::unique_ptr<RaftHost> host_;
   PdStateMachine* sm_ = nullptr;  // Owned by host_.
   uint64_t leader_since_ms_ = 0;
+  uint64_t term_start_index_ = 0;  // The PD log's last index when this node became leader.
   std::map<uint64_t, uint64_t> last_heartbeat_ms_;   // worker -> when (leader's clock)
   std::map<uint64_t, uint64_t> register_sent_ms_;    // worker -> when its registration was proposed
   std::map<uint64_t, std::pair<uint64_t, uint64_t>> group_leader_;  // group -> (term, worker)

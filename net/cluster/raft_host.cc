@@ -103,6 +103,11 @@ Status RaftHost::AddGroup(uint64_t group, std::unique_ptr<StateMachine> sm, cons
   cfg.id = self_.id;
   cfg.applied = applied;
   cfg.seed = opt_.raft.seed * 0x9E3779B97F4A7C15ull + group * 1000003 + self_.id;
+  if (cfg.logger) {
+    cfg.logger = [log = cfg.logger, group](const std::string& line) {
+      log("group " + std::to_string(group) + " " + line);
+    };
+  }
   VECTRON_RETURN_IF_ERROR(FromRaft(raft::RawNode::Create(cfg, g->log, &g->node)));
   groups_.emplace(group, std::move(g));
   return Status::OK();

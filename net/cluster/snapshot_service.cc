@@ -152,8 +152,10 @@ void SnapshotFetcher::Cancel(uint64_t group) { fetches_.erase(group); }
 void SnapshotFetcher::Start(uint64_t group, const NodeId& from, uint64_t min_index) {
   auto it = fetches_.find(group);
   if (it != fetches_.end()) {
-    // A fetch from the current sender for an older index is replaced; otherwise it goes on.
-    if (it->second->min_index >= min_index) return;
+    // A fetch from the same sender for at least this index goes on; one for an older index,
+    // or from another sender (a new leader: the old one may be gone for good, and a fetch
+    // re-asks its sender forever), is replaced.
+    if (it->second->from == from && it->second->min_index >= min_index) return;
     fetches_.erase(it);
   }
   auto f = std::make_unique<Fetch>();

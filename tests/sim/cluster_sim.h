@@ -1,6 +1,9 @@
-// The one-process cluster simulation (docs/cluster.md, "Simulation"): three placement
+// The one-process cluster simulation (docs/cluster.md, "Testing"): three placement
 // drivers, three workers hosting several shard groups each (real Shards in a temporary
-// directory), a gateway's Router and clients, all in one thread, driven by one seed.
+// directory) and one or two that join during the run, a gateway's Router and clients, all
+// in one thread, driven by one seed. PD moves replicas onto the workers that join and off
+// a worker lost for longer than its dead_after (at most one per run: for good, or back
+// later and made to drop what was moved away).
 //
 // Faults (drawn from the seed): message drops, duplicates, delays and reordering;
 // partitions of any node; crashes and restarts of workers and PDs, including crash points
@@ -8,7 +11,9 @@
 // the Raft loop learns of it; clock skew. After every few steps the checkers compare the
 // replicas of every group at equal applied indexes and check one leader per term; at the
 // end the clients' history of upserts, deletes, gets and searches is checked for
-// linearizability, and the replicas must have converged. Failures print the seed.
+// linearizability, and, once the moves settled, every group's Raft membership must be the
+// PD map's (3 voters on running workers, no learners, no target, no stray replicas) and its
+// replicas must have converged. Failures print the seed.
 #pragma once
 
 #include <cstdint>
@@ -43,6 +48,14 @@ struct ClusterSimStats {
   uint64_t shard_snapshots = 0;  // Shard snapshots installed by workers (fetched from a peer).
   uint64_t leader_transfers = 0;  // Leadership transfers started at PD's request (balancing).
   uint64_t lin_keys_inconclusive = 0;
+  // Replica moves.
+  uint64_t workers_lost = 0;     // Workers that died for good (at most one per run).
+  uint64_t long_outages = 0;     // Workers down for longer than PD's dead_after (then back).
+  uint64_t conf_changes = 0;     // Membership changes proposed by group leaders at PD's request.
+  uint64_t moves_planned = 0;    // Group targets PD set (repairs and rebalancing).
+  uint64_t moves_done = 0;       // Targets reached (the map's voters became the target).
+  uint64_t repairs = 0;          // Targets that replace a voter on a worker that is down.
+  uint64_t settle_steps = 0;     // Steps run past --steps for the moves to finish.
 };
 
 struct ClusterSimResult {

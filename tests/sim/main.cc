@@ -98,7 +98,8 @@ int main(int argc, char** argv) {
   auto t0 = std::chrono::steady_clock::now();
   uint64_t failed = 0, writes = 0, unknown = 0, reads = 0, crashes = 0, pd_crashes = 0, crash_points = 0,
            partitions = 0, leaders = 0, checks = 0, inconclusive = 0, snapshots = 0, transfers = 0, ratings = 0, rejected = 0,
-           cache_hits = 0, cache_misses = 0;
+           cache_hits = 0, cache_misses = 0, lost = 0, outages = 0, conf_changes = 0, planned = 0, moves_done = 0, repairs = 0,
+           settle = 0;
   for (size_t n = 0; n < list.size(); ++n) {
     ClusterSimOptions o = base;
     o.seed = list[n];
@@ -119,6 +120,13 @@ int main(int argc, char** argv) {
     rejected += r.stats.ratings_rejected;
     cache_hits += r.stats.search_cache_hits;
     cache_misses += r.stats.search_cache_misses;
+    lost += r.stats.workers_lost;
+    outages += r.stats.long_outages;
+    conf_changes += r.stats.conf_changes;
+    planned += r.stats.moves_planned;
+    moves_done += r.stats.moves_done;
+    repairs += r.stats.repairs;
+    settle += r.stats.settle_steps;
     if (!r.ok) {
       ++failed;
       std::printf("VECTRON_SIM_SEED=%llu FAILED: %s\nconfig: %s\nlast events:\n%s\n",
@@ -135,7 +143,8 @@ int main(int argc, char** argv) {
       "cluster-sim: %zu seeds x %llu steps: %llu failed, %llu passed in %.1fs (writes=%llu unknown=%llu reads=%llu "
       "worker_crashes=%llu pd_crashes=%llu crash_points=%llu partitions=%llu leaders=%llu replica_checks=%llu "
       "lin_inconclusive_keys=%llu shard_snapshots=%llu leader_transfers=%llu ratings=%llu ratings_rejected=%llu "
-      "search_cache_hits=%llu search_cache_misses=%llu)\n",
+      "search_cache_hits=%llu search_cache_misses=%llu workers_lost=%llu long_outages=%llu conf_changes=%llu moves_planned=%llu "
+      "moves_done=%llu repairs=%llu settle_steps=%llu)\n",
       list.size(), static_cast<unsigned long long>(base.steps), static_cast<unsigned long long>(failed),
       static_cast<unsigned long long>(list.size() - failed), secs, static_cast<unsigned long long>(writes),
       static_cast<unsigned long long>(unknown), static_cast<unsigned long long>(reads),
@@ -145,6 +154,9 @@ int main(int argc, char** argv) {
       static_cast<unsigned long long>(inconclusive), static_cast<unsigned long long>(snapshots),
       static_cast<unsigned long long>(transfers), static_cast<unsigned long long>(ratings),
       static_cast<unsigned long long>(rejected), static_cast<unsigned long long>(cache_hits),
-      static_cast<unsigned long long>(cache_misses));
+      static_cast<unsigned long long>(cache_misses), static_cast<unsigned long long>(lost), static_cast<unsigned long long>(outages),
+      static_cast<unsigned long long>(conf_changes), static_cast<unsigned long long>(planned),
+      static_cast<unsigned long long>(moves_done), static_cast<unsigned long long>(repairs),
+      static_cast<unsigned long long>(settle));
   return failed ? 1 : 0;
 }

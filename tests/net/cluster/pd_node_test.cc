@@ -60,6 +60,7 @@ class PdCluster {
       std::deque<Msg> q;
       q.swap(q_);
       for (Msg& m : q) {
+        if (drop && drop(m.from, m.to)) continue;
         if (m.to.kind == NodeKind::kPd) {
           if (pd_[m.to.id]) pd_[m.to.id]->Receive(m.from, std::move(m.m));
         } else if (m.to.kind == NodeKind::kGateway) {
@@ -98,6 +99,9 @@ class PdCluster {
   }
   Router& router() { return *router_; }
   PdNode& pd(uint64_t id) { return *pd_[id]; }
+  bool up(uint64_t id) const { return pd_.at(id) != nullptr; }
+  // Messages it returns true for are lost (checked as they are delivered).
+  std::function<bool(const NodeId& from, const NodeId& to)> drop;
   ManualClock& clock() { return clock_; }
 
  private:
@@ -349,6 +353,9 @@ struct Fleet {
   uint64_t next_conf_index = 10;
   uint64_t changes = 0;
   size_t fewest_voters = SIZE_MAX;  // The smallest voter count any group went through.
+  uint64_t applied = 1000;            // What every replica with the group's state reports.
+  std::set<uint64_t> empty_learners;  // Workers whose learners have applied nothing yet.
+  uint64_t promotions = 0;
 
   explicit Fleet(const ClusterMap& m) {
     for (const auto& [g, info] : m.groups) groups[g] = Group{info.replicas, {}, 1, info.replicas.front(), 1};
@@ -359,7 +366,8 @@ struct Fleet {
     for (const auto& [g, grp] : groups) {
       if (!Has(grp.voters, w) && !Has(grp.learners, w)) continue;
       bool first = reported.insert({g, w}).second && Has(grp.learners, w);
-      ReplicaReport r{g, first ? 0u : 1000u, grp.leader == w, grp.term, {}, {}, 0, 0, 0, 0};
+      bool empty = first || (Has(grp.learners, w) && empty_learners.count(w));
+      ReplicaReport r{g, empty ? 0u : applied, grp.leader == w, grp.term, {}, {}, 0, 0, 0, 0};
       if (r.leader) {
         r.voters = grp.voters;
         r.learners = grp.learners;
@@ -382,6 +390,7 @@ struct Fleet {
         if (!Has(g.learners, o.node)) g.learners.push_back(o.node);
       } else if (o.type == raft::ConfChangeType::kAddVoter) {
         REQUIRE(Has(g.learners, o.node));  // Only a learner that caught up is promoted.
+        ++promotions;
         drop(g.learners);
         g.voters.push_back(o.node);
       } else {
@@ -501,6 +510,114 @@ TEST_CASE("PD repairs the replicas of a worker dead for longer than dead_after, 
   CHECK(r.registered);
   CHECK(r.assignments.empty());
   CHECK(r.conf_changes.empty());
+}
+
+TEST_CASE("PD gives up a move onto a worker that dies: the group keeps the voter it was leaving") {
+  // Found by the simulation (seed 20): a group moving from {1,2,3} to {1,2,4} when worker
+  // 4 died wanted a dead worker, and the repair found no replacement (every live worker
+  // was "placing" the group, worker 3 as the voter being moved off), so it never ended.
+  PdCluster c([](PdNodeOptions& o) { o.dead_after_ms = 5000; });
+  c.Run(3000);
+  for (uint64_t w = 1; w <= 3; ++w) c.Heartbeat(w);
+  c.Run(300);
+  REQUIRE(CreateSync(c, "docs", 4, 3).ok());
+  c.Run(2000);
+  Fleet fleet(c.router().map());
+  // Worker 4 registers, gets moves planned onto it (and maybe a learner), then is silent.
+  MoveRound(c, fleet, {1, 2, 3, 4}, 100);
+  size_t moving = 0;
+  for (int round = 0; round < 10; ++round) {
+    MoveRound(c, fleet, {1, 2, 3}, 100);
+    for (const auto& [g, info] : c.pd(c.Leader()).state().map().groups) moving += info.target.empty() ? 0 : 1;
+  }
+  REQUIRE(moving > 0);
+  for (int round = 0; round < 150; ++round) MoveRound(c, fleet, {1, 2, 3}, 100);
+  const ClusterMap& m = c.pd(c.Leader()).state().map();
+  for (const auto& [g, info] : m.groups) {
+    CHECK(info.target.empty());
+    CHECK(info.learners.empty());
+    CHECK(info.replicas == std::vector<uint64_t>{1, 2, 3});
+    CHECK(fleet.groups.at(g).voters == std::vector<uint64_t>{1, 2, 3});
+    CHECK(fleet.groups.at(g).learners.empty());
+  }
+  CHECK(fleet.fewest_voters >= 3);
+}
+
+TEST_CASE("PD promotes no learner that has applied nothing, and hands no leadership to one, however short the log") {
+  // Found by the simulation (seed 45): in a young group (applied index ~20, well within
+  // leader_transfer_max_lag) a learner that had not received the group's state yet counted
+  // as caught up: it was promoted at once (a voter with an empty log counting in the quorum)
+  // and leader balancing kept handing it leadership, which it could never take.
+  PdCluster c([](PdNodeOptions& o) { o.dead_after_ms = 60000; });
+  c.Run(3000);
+  for (uint64_t w = 1; w <= 3; ++w) c.Heartbeat(w);
+  c.Run(300);
+  REQUIRE(CreateSync(c, "docs", 4, 3).ok());
+  c.Run(2000);
+  Fleet fleet(c.router().map());
+  fleet.applied = 20;
+  fleet.empty_learners = {4};
+  std::set<uint64_t> transfer_targets;
+  for (int round = 0; round < 60; ++round) {
+    for (uint64_t w : {1, 2, 3, 4}) {
+      PdHeartbeatResponse r = c.Heartbeat(w, fleet.Reports(w));
+      for (const LeaderTransfer& t : r.transfers) transfer_targets.insert(t.target);
+      fleet.CarryOut(w, r, {1, 2, 3, 4});
+    }
+    c.Run(100);
+  }
+  size_t learners = 0;
+  for (const auto& [g, grp] : fleet.groups) learners += grp.learners.size();
+  CHECK(learners > 0);  // Worker 4 was added as a learner,
+  CHECK(fleet.promotions == 0);  // but not promoted while it has applied nothing,
+  CHECK(transfer_targets.count(4) == 0);  // nor asked to lead.
+  fleet.empty_learners.clear();  // Its snapshots arrive: the moves finish.
+  for (int round = 0; round < 100; ++round) MoveRound(c, fleet, {1, 2, 3, 4}, 100);
+  CHECK(fleet.promotions == 3);
+  CHECK(fleet.Load()[4] == 3);
+}
+
+TEST_CASE("A new PD leader tells workers nothing to host or drop until it applied what earlier leaders committed") {
+  // A new leader's map can be older than one its predecessor served: entries committed
+  // before the election (here a move of a group onto worker 4) apply only once its first
+  // entry commits. Answered from that map, worker 4 would drop the group it had joined
+  // (a voter forgetting its log and its votes).
+  PdCluster c;
+  c.Run(3000);
+  for (uint64_t w = 1; w <= 3; ++w) c.Heartbeat(w);
+  c.Run(300);
+  REQUIRE(CreateSync(c, "docs", 4, 3).ok());
+  c.Run(2000);
+  const uint64_t old_leader = c.Leader();
+  auto moving_to_4 = [&](uint64_t pd) {
+    for (const auto& [g, info] : c.pd(pd).state().map().groups)
+      if (std::count(info.target.begin(), info.target.end(), 4u)) return true;
+    return false;
+  };
+  // The old leader's messages are lost from the moment it applied a move onto worker 4:
+  // the others hold the entry but never learn that it committed.
+  c.drop = [&](const NodeId& from, const NodeId&) {
+    return from.kind == NodeKind::kPd && from.id == old_leader && c.up(old_leader) && moving_to_4(old_leader);
+  };
+  for (int i = 0; i < 300 && !moving_to_4(old_leader); ++i) {
+    for (uint64_t w = 1; w <= 4; ++w) c.Heartbeat(w);
+    c.Run(10);
+  }
+  REQUIRE(moving_to_4(old_leader));
+  c.Crash(old_leader);
+  c.drop = nullptr;
+  for (int i = 0; i < 1000 && c.Leader() == 0; ++i) c.Run(10);
+  const uint64_t leader = c.Leader();
+  REQUIRE(leader != 0);
+  REQUIRE_FALSE(moving_to_4(leader));  // Not applied yet: its map does not place worker 4.
+  PdHeartbeatResponse early = c.Heartbeat(4);
+  CHECK(early.status.ok());
+  CHECK_FALSE(early.registered);  // Host nothing new, drop nothing.
+  c.Run(500);
+  CHECK(moving_to_4(leader));
+  PdHeartbeatResponse later = c.Heartbeat(4);
+  CHECK(later.registered);
+  CHECK(later.assignments.size() >= 1);
 }
 
 }  // namespace

@@ -166,6 +166,52 @@ TEST_CASE("a fetch pulls a snapshot over a lossy network, re-asking after timeou
   CHECK(server.copies() == 0);
 }
 
+TEST_CASE("a fetch from a sender that went silent moves to the next sender that asks") {
+  // Found by the cluster simulation: a learner's fetch from a leader that then died for
+  // good re-asked it forever, ignoring the new leader's snapshot, and the group (which had
+  // promoted the learner) could not commit again.
+  ScopedTempDir tmp("cluster-snap");
+  MakeSource(tmp.path + "/src", 7);
+  LossyNet net;
+  net.drop = 0;
+  LossyNet::Endpoint a{}, b{};
+  a.net = b.net = &net;
+  a.self = NodeId{NodeKind::kWorker, 1};
+  b.self = NodeId{NodeKind::kWorker, 2};
+  const NodeId dead{NodeKind::kWorker, 3};
+  ManualClock clock(1000);
+  InlineExecutor exec;
+  LoopQueue loop;
+  SnapshotTransferOptions o;
+  o.tmp_dir = tmp.path + "/copies";
+  o.timeout_ms = 100;
+  SnapshotServer server(o, clock, a, exec, loop, [&](uint64_t, const std::string& dir) -> Result<uint64_t> {
+    fs::copy(tmp.path + "/src", dir);
+    return uint64_t{17};
+  });
+  SplitMixRng rng(3);
+  uint64_t done_index = 0;
+  SnapshotFetcher fetcher(o, clock, rng, b, [&](uint64_t) { return tmp.path + "/staging"; },
+                          [&](uint64_t, uint64_t index) { done_index = index; });
+  fetcher.Start(1, dead, 17);  // Its requests are never answered.
+  for (int i = 0; i < 300 && done_index == 0; ++i) {
+    if (i == 50) fetcher.Start(1, a.self, 17);  // The new leader's snapshot, same index.
+    clock.Advance(10);
+    loop.Drain();
+    server.RunOnce();
+    fetcher.RunOnce();
+    std::deque<LossyNet::Msg> q;
+    q.swap(net.q);
+    for (auto& m : q) {
+      if (auto* req = std::get_if<SnapshotFetchRequest>(&m.m)) {
+        if (m.to == a.self) server.OnRequest(m.from, *req);
+      }
+      if (auto* resp = std::get_if<SnapshotFetchResponse>(&m.m)) fetcher.OnResponse(m.from, *resp);
+    }
+  }
+  CHECK(done_index == 17);
+}
+
 TEST_CASE("a fetch for an index the sender's copy does not reach fails and is retried") {
   ScopedTempDir tmp("cluster-snap");
   MakeSource(tmp.path + "/src", 5);
