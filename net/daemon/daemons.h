@@ -58,7 +58,7 @@ struct WorkerOptions {
   int apply_threads = 2;
   // Shard snapshot copies this worker fetches (a replica joining a group), MiB a second
   // in all (0 = no limit): SnapshotTransferOptions::rate_bytes_per_s.
-  uint64_t snapshot_rate_mb = 0;
+  uint64_t snapshot_rate_mb = 32;
 };
 struct GatewayOptions {
   std::string secret;
