@@ -158,6 +158,8 @@ def main():
     ap.add_argument("--move-timeout-s", type=float, default=1200)
     ap.add_argument("--worker-arg", action="append", default=[],
                     help="an extra argument for every worker (e.g. --worker-arg=--snapshot-rate-mb=40)")
+    ap.add_argument("--sample-procs", action="store_true",
+                    help="record each node's CPU ticks and blocked/running threads every 0.2 s (into --json)")
     ap.add_argument("--dir", help="cluster directory (default: a temporary one, removed)")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args()
@@ -272,7 +274,35 @@ def run(args, addr, d, base, queries, metric):
                 pass
             stop.wait(0.1)
 
+    procs = []  # (t, {node: (cpu ticks, threads in D state, threads running)}), with --sample-procs
+
+    def sampler():
+        while not stop.is_set():
+            try:
+                info = json.load(open(os.path.join(d, "cluster.json")))
+            except (OSError, ValueError):
+                info = {}
+            nodes = {f"pd{n['id']}": n["pid"] for n in info.get("pd", [])}
+            nodes.update({f"worker{n['id']}": n["pid"] for n in info.get("workers", [])})
+            nodes.update({f"gateway{i + 1}": n["pid"] for i, n in enumerate(info.get("gateways", []))})
+            row = {}
+            for name, pid in nodes.items():
+                try:
+                    cpu, blocked, running = 0, 0, 0
+                    for tid in os.listdir(f"/proc/{pid}/task"):
+                        f = open(f"/proc/{pid}/task/{tid}/stat").read().rsplit(")", 1)[1].split()
+                        cpu += int(f[11]) + int(f[12])
+                        blocked += f[0] == "D"
+                        running += f[0] == "R"
+                    row[name] = (cpu, blocked, running)
+                except (OSError, ValueError, IndexError):
+                    pass
+            procs.append((time.monotonic() - t_base, row))
+            stop.wait(0.2)
+
     threads = [threading.Thread(target=searcher), threading.Thread(target=poller)]
+    if args.sample_procs:
+        threads.append(threading.Thread(target=sampler))
     if args.write_every_ms > 0:
         threads.append(threading.Thread(target=writer))
     [t.start() for t in threads]
@@ -350,7 +380,7 @@ def run(args, addr, d, base, queries, metric):
     return {"scenario": args.scenario, "load_s": load_s, "leaving": leaving, "event_s": t_event,
             "move_start_s": t_start, "move_end_s": t_end, "move_s": t_end - t_start, "wait_s": t_start - t_event,
             "moved_bytes": shard_bytes, "worker4_group_dir": installed, "other_groups_moved": len(others),
-            "phases": rows, "timeline": timeline, "loadavg": open("/proc/loadavg").read().split()[:3],
+            "phases": rows, "timeline": timeline, "procs": procs, "loadavg": open("/proc/loadavg").read().split()[:3],
             "searches_raw": [(round(a, 3), round(b * 1000, 2), c) for a, b, c in searches]}
 
 
