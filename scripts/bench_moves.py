@@ -2,28 +2,29 @@
 one replica of a large shard onto another worker, and what the move does to search (and
 write) latency meanwhile, next to the same loop at rest.
 
-Scenario (`vectron cluster up --workers 3 --dead-after S`, plain HTTP, auth on):
-1. a collection with ONE shard (replication 3) gets --points points (the GloVe base from
-   --dataset, default ../shared/datasets/glove-100-angular-200k; without it, seeded random
-   vectors of --dim), in batches of --batch from --clients threads;
-2. a 4th worker joins (`vectron cluster add-worker`): the counts are 1-1-1-0, which differ
-   by at most one, so nothing moves;
-3. "rest": one client searches in a loop (k=10, --ef) for --rest-s seconds, while one
-   writer upserts 10 new points every --write-every-ms (0: no writer);
-4. a worker hosting the group that is not its leader is killed with SIGKILL, for good;
-   after --dead-after PD gives up on it and repairs the group onto worker 4: exactly one
-   replica of the shard moves (a learner on worker 4 receives the leader's copy or log,
-   is promoted, the dead voter is removed). The loops keep running throughout;
-5. "after": --after-s more seconds once the move has ended.
+Setup (`vectron cluster up --workers 3 --dead-after S`, plain HTTP, auth on): a collection
+with ONE shard (replication 3) gets --points points (the GloVe base from --dataset, default
+../shared/datasets/glove-100-angular-200k; without it, seeded random vectors of --dim), in
+batches of --batch from --clients threads. One client then searches in a loop (k=10, --ef)
+and one writer upserts 10 new points every --write-every-ms (0: no writer), through:
+1. "rest": --rest-s seconds;
+2. --scenario rebalance (default): a second, empty one-shard collection exists, so a 4th
+   worker (`vectron cluster add-worker`) makes the counts 2-2-2-0 and PD moves exactly one
+   replica, worker 1's of the big shard ("join": until the move starts);
+   --scenario repair: the 4th worker joined before "rest" (1-1-1-0: nothing moves); a
+   worker hosting the group that is not its leader is killed with SIGKILL, for good, and
+   after --dead-after PD repairs the group onto worker 4 ("dead": until the move starts);
+3. "move": a learner on worker 4 receives the leader's shard copy (or its log), is
+   promoted, the leaving voter is removed;
+4. "after": --after-s more seconds.
 
 The move's time is from the first GET /v1/cluster (polled every 0.1 s) that shows the
 group's "move" to the first that shows no move, no learner and worker 4 among the
-replicas. Latencies are split by phase: rest, dead (killed, not yet given up on), move,
-after. Prints a Markdown table and the load average; --json FILE writes everything
-(phases, the move's timeline) as JSON.
+replicas. Prints a Markdown table and the load average; --json FILE writes everything
+(phases, every search, the group's map over the move, with --sample-procs each node's CPU).
 
   VECTRON_BIN=build/tools/vectron /usr/bin/python3 scripts/bench_moves.py [--points N]
-  [--worker-arg=--snapshot-rate-mb=40 ...]"""
+  [--batch B] [--scenario repair] [--worker-arg=--snapshot-rate-mb=0 ...]"""
 import argparse
 import http.client
 import json
