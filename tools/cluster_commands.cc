@@ -80,6 +80,12 @@ void AddClusterCommands(CLI::App& app, ClusterCommands* c) {
   c->worker->add_option("--pd", c->worker_pd, "The PDs: 1=HOST:PORT,2=HOST:PORT,3=HOST:PORT")->required();
   c->worker->add_option("--map-size-bytes", c->worker_options.map_size_bytes, "LMDB map size of each shard")
       ->capture_default_str();
+  c->worker
+      ->add_option("--snapshot-rate-mb", c->worker_options.snapshot_rate_mb,
+                   "MiB a second this worker pulls of the shard copies it fetches when it joins a group (all of "
+                   "them together; 0 = no limit); lower spares the searches on both ends, and the move takes longer")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1 << 20));
   AddSecretFlags(c->worker, c);
 
   c->gateway = app.add_subcommand("gateway", "Run a gateway of a cluster (the REST API over the cluster)");
@@ -133,6 +139,10 @@ void AddClusterCommands(CLI::App& app, ClusterCommands* c) {
                             "Given to the PDs: seconds a worker may be silent before its replicas are replaced");
   c->cluster_up->add_option("--split-points", c->up_options.split_points,
                             "Given to the PDs: split a shard group holding more points than this");
+  c->cluster_up->add_option("--worker-arg", c->up_options.worker_args,
+                            "An argument appended to every worker's (repeatable; e.g. --worker-arg=--snapshot-rate-mb=64); "
+                            "workers that cluster add-worker starts get them too")
+      ->allow_extra_args(false);
   c->cluster_add_worker = cluster->add_subcommand(
       "add-worker", "Start one more worker for a cluster up cluster; PD rebalances replicas onto it");
   c->cluster_add_worker->add_option("--dir", c->add_worker_dir, "The directory given to cluster up")->required();

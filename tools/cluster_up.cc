@@ -364,6 +364,7 @@ int RunClusterUp(const ClusterUpOptions& o) {
     p.argv = {self, "worker", "--id", std::to_string(i), "--db", o.dir + "/" + p.name, "--listen", p.addr, "--pd", pd_list,
               "--secret-file", secret_file};
     if (!add_tls(&p.argv, "worker-" + std::to_string(i))) return 1;
+    for (const std::string& a : o.worker_args) p.argv.push_back(a);
     procs.push_back(p);
   }
   for (int i = 1; i <= o.gateways; ++i) {

@@ -135,7 +135,8 @@ struct SnapshotFetcher::Fetch {
   uint64_t offset = 0;
   std::unique_ptr<SnapshotWriter> writer;
   uint64_t sent_ms = 0;
-  uint64_t next_ms = 0;  // When to (re)start after an error.
+  uint64_t next_ms = 0;  // When to (re)start after an error, or to ask for the next chunk (paced).
+  bool paced = false;    // The next chunk waits for the rate limit (until next_ms).
   int retries = 0;
 };
 
@@ -171,7 +172,7 @@ void SnapshotFetcher::Restart(Fetch& f) {
   f.fetch_id = rng_.Next() | 1;
   f.offset = 0;
   f.retries = 0;
-  auto w = SnapshotWriter::Create(staging_dir_(f.group));
+  auto w = SnapshotWriter::Create(staging_dir_(f.group), opt_.writeback_bytes);
   if (!w.ok()) {
     f.writer.reset();
     f.next_ms = clock_.NowMs() + opt_.timeout_ms;  // Try again later (disk trouble).
@@ -190,7 +191,16 @@ void SnapshotFetcher::Request(Fetch& f) {
   req.max_bytes = opt_.chunk_bytes;
   f.sent_ms = clock_.NowMs();
   f.next_ms = 0;
+  f.paced = false;
   transport_.Send(f.from, std::move(req));
+}
+
+void SnapshotFetcher::RequestPaced(Fetch& f) {
+  if (opt_.rate_bytes_per_s == 0) return Request(f);
+  uint64_t now_us = clock_.NowMs() * 1000;
+  if (pace_us_ <= now_us) return Request(f);
+  f.paced = true;
+  f.next_ms = (pace_us_ + 999) / 1000;
 }
 
 void SnapshotFetcher::OnResponse(const NodeId& from, const SnapshotFetchResponse& r) {
@@ -211,13 +221,19 @@ void SnapshotFetcher::OnResponse(const NodeId& from, const SnapshotFetchResponse
   }
   f.offset += r.data.size();
   f.retries = 0;
+  if (opt_.rate_bytes_per_s > 0) {
+    // These bytes are paid for from now, or from when the earlier ones were (a node's
+    // fetches share one budget; idle time is not saved up).
+    uint64_t now_us = clock_.NowMs() * 1000;
+    pace_us_ = std::max(pace_us_, now_us) + r.data.size() * 1'000'000 / opt_.rate_bytes_per_s;
+  }
   if (f.writer->complete()) {
     uint64_t group = f.group, index = f.writer->index();
     fetches_.erase(it);
     done_(group, index);
     return;
   }
-  Request(f);
+  RequestPaced(f);
 }
 
 void SnapshotFetcher::RunOnce() {
@@ -226,6 +242,8 @@ void SnapshotFetcher::RunOnce() {
     Fetch& f = *fp;
     if (!f.writer) {
       if (now >= f.next_ms) Restart(f);
+    } else if (f.paced) {
+      if (now >= f.next_ms) RequestPaced(f);
     } else if (now >= f.sent_ms + opt_.timeout_ms) {
       if (++f.retries > 5) Restart(f);
       else Request(f);

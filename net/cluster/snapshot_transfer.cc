@@ -108,11 +108,12 @@ Status SnapshotArchive::Read(uint64_t offset, size_t max_bytes, std::string* out
 
 // ---- SnapshotWriter ----
 
-Result<std::unique_ptr<SnapshotWriter>> SnapshotWriter::Create(const std::string& dir) {
+Result<std::unique_ptr<SnapshotWriter>> SnapshotWriter::Create(const std::string& dir, uint64_t writeback_bytes) {
   VECTRON_RETURN_IF_ERROR(RemoveAll(dir));
   VECTRON_RETURN_IF_ERROR(MakeDirs(dir));
   std::unique_ptr<SnapshotWriter> w(new SnapshotWriter());
   w->dir_ = dir;
+  w->writeback_bytes_ = writeback_bytes;
   return w;
 }
 
@@ -172,7 +173,15 @@ Status SnapshotWriter::WriteBody(std::string_view data) {
     crc_ = Crc32c(crc_, data.data(), k);
     data.remove_prefix(k);
     file_done_ += k;
+    if (writeback_bytes_ > 0 && file_done_ - written_back_ >= writeback_bytes_ && file_done_ < size) {
+      // Start writing these pages out now (no wait), so the fsync below does not flush
+      // the whole file in one burst that stalls every other writer of the disk.
+      (void)::sync_file_range(fd_, static_cast<off_t>(written_back_), static_cast<off_t>(file_done_ - written_back_),
+                              SYNC_FILE_RANGE_WRITE);
+      written_back_ = file_done_;
+    }
     if (file_done_ == size) {
+      written_back_ = 0;
       if (::fsync(fd_) != 0) return Errno("fsync " + name);
       ::close(fd_);
       fd_ = -1;

@@ -59,8 +59,9 @@ class SnapshotArchive {
 // Parses a stream written in order into a staging directory.
 class SnapshotWriter {
  public:
-  // Starts writing into `dir` (removed and recreated). Errors: IOError.
-  static Result<std::unique_ptr<SnapshotWriter>> Create(const std::string& dir);
+  // Starts writing into `dir` (removed and recreated); every `writeback_bytes` written to a
+  // file (0 = never) starts its writeback without waiting for it. Errors: IOError.
+  static Result<std::unique_ptr<SnapshotWriter>> Create(const std::string& dir, uint64_t writeback_bytes = 0);
   ~SnapshotWriter();
   // Appends the next bytes of the stream. Errors: Corruption (bad header, names, sizes or
   // trailer), IOError.
@@ -83,6 +84,8 @@ class SnapshotWriter {
   std::vector<std::pair<std::string, uint64_t>> files_;
   size_t file_ = 0;         // Current file.
   uint64_t file_done_ = 0;  // Bytes of it written.
+  uint64_t writeback_bytes_ = 0;
+  uint64_t written_back_ = 0;  // Bytes of the current file whose writeback was started.
   int fd_ = -1;
   std::string trailer_;
   uint32_t crc_ = 0;
@@ -95,6 +98,14 @@ struct SnapshotTransferOptions {
   uint32_t chunk_bytes = 1 << 20;   // Receiver's chunk size.
   uint64_t timeout_ms = 2000;       // Receiver: re-ask; server: drop a copy idle 10x this long.
   size_t max_copies = 4;            // Server: copies kept at once (more: ResourceExhausted).
+  // Receiver: snapshot bytes it pulls per second, all its fetches together (0 = no limit).
+  // Nothing is sent that was not asked for, so this paces the sender's reads too. Lower
+  // spreads a move's disk writes (and the sender's reads) thinner, so the searches and
+  // writes of the groups on both nodes wait less behind them; the move takes longer.
+  uint64_t rate_bytes_per_s = 0;
+  // Receiver: starts the writeback of a staged file every this many bytes written (0 = only
+  // the fsync at each file's end), so that the fsync does not flush a whole shard at once.
+  uint64_t writeback_bytes = 8 << 20;
 };
 
 // Serves snapshot streams of the groups a node hosts.
@@ -144,6 +155,8 @@ class SnapshotFetcher {
  private:
   struct Fetch;
   void Request(Fetch& f);
+  // Requests the next chunk of `f` now, or at the time the rate limit allows.
+  void RequestPaced(Fetch& f);
   void Restart(Fetch& f);
   SnapshotTransferOptions opt_;
   Clock& clock_;
@@ -152,6 +165,7 @@ class SnapshotFetcher {
   std::function<std::string(uint64_t)> staging_dir_;
   std::function<void(uint64_t, uint64_t)> done_;
   std::map<uint64_t, std::unique_ptr<Fetch>> fetches_;
+  uint64_t pace_us_ = 0;  // With a rate limit: when the bytes received so far are paid for.
 };
 
 }  // namespace vectron::net::cluster

@@ -289,6 +289,7 @@ int RunWorker(const WorkerOptions& o) {
   wo.shard_flush_entries = 256;
   wo.shard_options.durability = Durability::kNoSync;
   wo.shard_options.map_size_bytes = o.map_size_bytes;
+  wo.snapshot.rate_bytes_per_s = o.snapshot_rate_mb << 20;
   wo.wake = [&stepper] { stepper.Kick(); };
   cluster::WorkerNode worker(wo, clock, transport, **store, executor);
   if (Status s = worker.Start(); !s.ok()) return Fail("worker", s);

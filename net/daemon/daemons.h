@@ -60,6 +60,9 @@ struct WorkerOptions {
   std::map<uint64_t, std::string> pd;
   uint64_t map_size_bytes = 1ull << 30;  // Per shard LMDB map.
   int apply_threads = 2;
+  // Shard snapshot copies this worker fetches (a replica joining a group), MiB a second
+  // in all (0 = no limit): SnapshotTransferOptions::rate_bytes_per_s.
+  uint64_t snapshot_rate_mb = 32;
 };
 struct GatewayOptions {
   std::string secret;
