@@ -214,6 +214,8 @@ void PdNode::SplitSteps(uint64_t w, uint64_t now, PdHeartbeatResponse* r) {
         continue;
       }
       PdCommand cmd;
+      split_done_ms_[n.split_from] = now;
+      split_done_ms_[id] = now;
       cmd.kind = PdCommand::Kind::kFinishSplit;
       cmd.worker = id;
       cmd.if_version = size->second.epoch;
@@ -242,6 +244,7 @@ bool PdNode::PlanSplit(uint64_t now) {
     auto size = sizes_.find(id);
     if (size == sizes_.end() || size->second.points <= opt_.split_points) continue;
     if (size->second.epoch != g.epoch || !g.target.empty() || !g.learners.empty()) continue;
+    if (auto d = split_done_ms_.find(id); d != split_done_ms_.end() && now < d->second + opt_.split_cooldown_ms) continue;
     const uint64_t key = RangeMiddle(g.range_start, g.range_end);
     if (key <= g.range_start) continue;  // A range of one key.
     PdCommand cmd;

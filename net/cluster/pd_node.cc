@@ -103,6 +103,7 @@ void PdNode::OnSoftState(const raft::SoftState& ss) {
     pending_steps_.clear();
     sizes_.clear();
     split_asked_ms_.clear();
+    split_done_ms_.clear();
     conf_proposed_ms_.clear();
     plan_proposed_ms_ = 0;
     return;

@@ -54,6 +54,9 @@ struct PdNodeOptions {
   // Splits (docs/cluster.md, "Splits"): a group whose leader reports more points than this
   // is split at the middle of its range (0: never).
   uint64_t split_points = 0;
+  // A group is not split again within this long of its last split (reads of a group wait
+  // while it splits: back-to-back splits would keep them waiting).
+  uint64_t split_cooldown_ms = 5000;
 };
 
 class PdNode {
@@ -148,6 +151,7 @@ class PdNode {
   };
   std::map<uint64_t, GroupSize> sizes_;             // group -> its leader's last report
   std::map<uint64_t, uint64_t> split_asked_ms_;     // new group -> when its split was ordered or finished
+  std::map<uint64_t, uint64_t> split_done_ms_;      // group -> when its last split was finished
   uint64_t plan_proposed_ms_ = 0;
   std::map<std::pair<uint64_t, uint64_t>, std::vector<Waiter>> waiters_;  // (client, seq)
   uint64_t next_seq_ = 1;  // This node's own request ids (registrations).

@@ -351,6 +351,20 @@ void WorkerNode::OnApplied(uint64_t group) {
 }
 
 void WorkerNode::OnSoftState(uint64_t group, const raft::SoftState& ss) {
+  // The group's leader changed: a ReadIndex still unanswered (asked of the old leader, or
+  // by it) will never be; the gateway retries it at once rather than after its timeout.
+  for (auto it = reads_.begin(); it != reads_.end();) {
+    if (it->second.req.group != group || it->second.have_index) {
+      ++it;
+      continue;
+    }
+    ShardReadResponse r;
+    r.rpc_id = it->second.req.rpc_id;
+    r.leader_hint = ss.lead;
+    r.status = Status::Unavailable("leadership of group " + std::to_string(group) + " changed during the read");
+    transport_.Send(it->second.from, std::move(r));
+    it = reads_.erase(it);
+  }
   if (ss.role == raft::Role::kLeader) return;
   // Lost leadership: the pending writes may still commit under the new leader; the
   // gateway retries them there with the same request id (applied once).
