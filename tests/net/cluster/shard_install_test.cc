@@ -34,18 +34,18 @@ DatabaseOptions ShardOptions() {
   return o;
 }
 
+// A term-1 log entry at `index` holding `cmd`.
+raft::Entry EntryOf(uint64_t index, const ShardCommand& cmd) {
+  return raft::Entry{1, index, raft::EntryType::kNormal, EncodeShardCommand(cmd)};
+}
+
 // A log entry at `index` that upserts point "p<index>".
 raft::Entry Upsert(uint64_t index) {
   ShardCommand cmd;
   cmd.kind = LoggedCommand::Kind::kWrite;
   const float v[4] = {static_cast<float>(index), 1, 2, 3};
   cmd.batch.Upsert(Cat("p", index), v);
-  raft::Entry entry;
-  entry.index = index;
-  entry.term = 1;
-  entry.type = raft::EntryType::kNormal;
-  entry.data = EncodeShardCommand(cmd);
-  return entry;
+  return EntryOf(index, cmd);
 }
 
 Status ApplyUpserts(ShardStateMachine& sm, uint64_t from, uint64_t to) {
@@ -224,12 +224,7 @@ raft::Entry SplitEntry(uint64_t index, uint64_t epoch, uint64_t start, uint64_t 
   ShardCommand cmd;
   cmd.epoch = epoch;
   cmd.split = ShardSplit{7, start, end, key, {1, 2, 3}};
-  raft::Entry entry;
-  entry.index = index;
-  entry.term = 1;
-  entry.type = raft::EntryType::kNormal;
-  entry.data = EncodeShardCommand(cmd);
-  return entry;
+  return EntryOf(index, cmd);
 }
 
 TEST_CASE("a split keeps the lower half, builds the new group's shard from the upper half, and is applied once") {
@@ -289,15 +284,13 @@ TEST_CASE("a split keeps the lower half, builds the new group's shard from the u
   w.request = RequestId{9, 1, 0};
   const float v[4] = {1, 1, 1, 1};
   w.batch.Upsert("late", v);
-  raft::Entry e{1, 203, raft::EntryType::kNormal, EncodeShardCommand(w)};
-  REQUIRE(sm.Apply({e}).ok());
+  REQUIRE(sm.Apply({EntryOf(203, w)}).ok());
   auto outs = sm.TakeOutcomes();
   REQUIRE(outs.size() == 1);
   CHECK(outs[0].stale_epoch);
   CHECK(Count(sm) == 200 - upper.size());
   w.epoch = 2;
-  e = raft::Entry{1, 204, raft::EntryType::kNormal, EncodeShardCommand(w)};
-  REQUIRE(sm.Apply({e}).ok());
+  REQUIRE(sm.Apply({EntryOf(204, w)}).ok());
   outs = sm.TakeOutcomes();
   REQUIRE(outs.size() == 1);
   CHECK_FALSE(outs[0].stale_epoch);
