@@ -602,10 +602,11 @@ void Router::SendPart(Op& op, size_t i) {
     auto l = leaders_.find(g->id);
     uint64_t hint = l != leaders_.end() ? l->second : g->leader;
     bool known = std::find(reps.begin(), reps.end(), hint) != reps.end();
-    p.target = known ? hint : reps[static_cast<size_t>(p.attempts) % reps.size()];
+    p.target = known ? hint : PickReplica(reps, static_cast<uint64_t>(p.attempts));
   } else {
-    // Reads spread over the replicas (a follower confirms with the leader by ReadIndex).
-    p.target = reps[static_cast<size_t>(op.id + static_cast<uint64_t>(p.attempts)) % reps.size()];
+    // Reads spread over the replicas (a follower confirms with the leader by ReadIndex),
+    // avoiding one that is down or did not answer lately.
+    p.target = PickReplica(reps, op.id + static_cast<uint64_t>(p.attempts));
   }
   p.rpc = next_rpc_++;
   p.outstanding = true;
@@ -634,6 +635,22 @@ void Router::SendPart(Op& op, size_t i) {
     req.unchanged_if_applied = p.token;
     transport_.Send(to, std::move(req));
   }
+}
+
+bool Router::Avoided(uint64_t worker, uint64_t now) const {
+  auto s = suspect_until_.find(worker);
+  if (s != suspect_until_.end() && now < s->second) return true;
+  auto w = map_.workers.find(worker);
+  return w != map_.workers.end() && !w->second.alive;
+}
+
+uint64_t Router::PickReplica(const std::vector<uint64_t>& reps, uint64_t start) const {
+  const uint64_t now = clock_.NowMs();
+  for (size_t k = 0; k < reps.size(); ++k) {
+    uint64_t w = reps[(start + k) % reps.size()];
+    if (!Avoided(w, now)) return w;
+  }
+  return reps[start % reps.size()];
 }
 
 void Router::SendAdmin(Op& op) {
@@ -832,6 +849,7 @@ void Router::OnWriteResponse(const ShardWriteResponse& r) {
   auto [op_id, i] = rp->second;
   Op& op = *ops_.at(op_id);
   Part& p = op.parts[i];
+  Heard(p.target);
   if (Retryable(r.status, r.stale_epoch)) {
     if (r.stale_epoch) {
       RefreshMap();
@@ -853,6 +871,7 @@ void Router::OnReadResponse(const ShardReadResponse& r) {
   auto [op_id, i] = rp->second;
   Op& op = *ops_.at(op_id);
   Part& p = op.parts[i];
+  Heard(p.target);
   if (Retryable(r.status, r.stale_epoch)) {
     if (r.stale_epoch) {
       RefreshMap();
@@ -974,6 +993,7 @@ void Router::RunOnce() {
           ++pd_rotate_;
         } else {
           leaders_.erase(p.group);
+          suspect_until_[p.target] = now + opt_.suspect_ms;
         }
         Retry(op, i, true);
       }
