@@ -480,6 +480,7 @@ void Router::Start(uint64_t op_id) {
   }
   for (Part& p : op.parts)
     if (const GroupInfo* g = map_.GroupOf(op.collection, p.shard)) {
+      p.group = g->id;
       p.range_start = g->range_start;
       p.range_end = g->range_end;
       p.epoch = g->epoch;
@@ -527,6 +528,7 @@ bool Router::Reroute(Op& op, size_t i) {
     Part q = base;
     const GroupInfo* g = map_.GroupOf(op.collection, s);
     q.shard = s;
+    q.group = g->id;
     q.range_start = g->range_start;
     q.range_end = g->range_end;
     q.epoch = g->epoch;
@@ -581,11 +583,27 @@ bool Router::Reroute(Op& op, size_t i) {
 }
 
 void Router::SendPart(Op& op, size_t i) {
+  // A part is bound to the group and epoch it was routed to, not to a position in the
+  // collection's group list (a split inserts a group and shifts the positions after it):
+  // once the map shows its group at another epoch, or no longer shows it, the part is
+  // routed again over its range.
+  if (op.parts[i].group != 0 && !op.parts[i].reroute) {
+    auto it = map_.groups.find(op.parts[i].group);
+    op.parts[i].reroute = it == map_.groups.end() || it->second.epoch != op.parts[i].epoch;
+  }
   if (op.parts[i].reroute) {
     Reroute(op, i);
     // New parts (appended) are sent by the caller's loop or the next RunOnce.
   }
   Part& p = op.parts[i];
+  if (auto c = map_.collections.find(op.collection); c != map_.collections.end() && p.group != 0) {
+    const auto& gs = c->second.groups;
+    auto pos = std::find(gs.begin(), gs.end(), p.group);
+    if (pos != gs.end() && static_cast<uint32_t>(pos - gs.begin()) != p.shard) {
+      p.shard = static_cast<uint32_t>(pos - gs.begin());
+      op.rerouted = true;  // Shard positions moved: a search's read points are not vouched for.
+    }
+  }
   const GroupInfo* g = map_.GroupOf(op.collection, p.shard);
   if (!g || g->replicas.empty()) {
     if (map_received_ms_ > op.start_ms && map_.version >= min_map_version_ && !map_.collections.count(op.collection)) {

@@ -234,7 +234,7 @@ void WorkerNode::SendHeartbeat() {
       const ShardRoute route = h.sm->route();
       rep.epoch = route.epoch;
       rep.range_end = route.end;
-      if (auto stats = h.sm->shard()->Stats(); stats.ok()) rep.points = stats->count;
+      if (auto n = h.sm->shard()->Count(); n.ok()) rep.points = *n;  // Not Stats(): no directory walk.
     }
     hb.replicas.push_back(std::move(rep));
   }
