@@ -121,6 +121,7 @@ void Router::OnMapResponse(const PdMapResponse& r) {
   }
   pd_leader_ = r.pd_leader;
   if (has_map_ && r.map->version < map_.version) return;  // An older leader's map.
+  const bool newer = !has_map_ || r.map->version > map_.version;
   map_ = *r.map;
   has_map_ = true;
   map_received_ms_ = clock_.NowMs();
@@ -134,6 +135,12 @@ void Router::OnMapResponse(const PdMapResponse& r) {
   }
   for (auto it = leaders_.begin(); it != leaders_.end();)
     it = map_.groups.count(it->first) ? std::next(it) : leaders_.erase(it);
+  // Parts a replica refused as routed with a stale epoch go again now (not after their
+  // backoff) if the map changed: it may be the one they waited for.
+  if (newer)
+    for (auto& [id, op] : ops_)
+      for (Part& p : op->parts)
+        if (p.reroute && !p.done && !p.outstanding) p.next_try_ms = 0;
   // Operations waiting for the map go now.
   std::vector<uint64_t> waiting;
   for (auto& [id, op] : ops_)
@@ -985,6 +992,7 @@ void Router::RunOnce() {
     ++pd_rotate_;
   }
   if (!map_outstanding_ && now >= next_refresh_ms_) RefreshMap();
+  bool awaiting_map = false;
   std::vector<uint64_t> ids;
   for (auto& [id, op] : ops_) ids.push_back(id);
   for (uint64_t id : ids) {
@@ -1019,8 +1027,12 @@ void Router::RunOnce() {
         if (op.kind == Kind::kAdmin || op.kind == Kind::kAuth) SendAdmin(op);
         else SendPart(op, i);
       }
+      if (!p.done && !p.outstanding && p.reroute) awaiting_map = true;
     }
   }
+  // A part waiting for the map to show a split: ask for it often (PD records a split about
+  // a heartbeat after its parent applied it), not only after the part's backoff.
+  if (awaiting_map && !map_outstanding_ && now >= map_received_ms_ + opt_.reroute_refresh_ms) RefreshMap();
 }
 
 }  // namespace vectron::net::cluster

@@ -34,6 +34,7 @@ struct RouterOptions {
   uint64_t backoff_min_ms = 20;      // Retry backoff: doubles per attempt, with jitter,
   uint64_t backoff_max_ms = 1000;    // up to this.
   uint64_t map_refresh_ms = 1000;    // Background map refresh period.
+  uint64_t reroute_refresh_ms = 50;  // Refresh period while a part waits for a split's map.
   // A worker that let an attempt time out is avoided for this long (while another replica
   // of the group is not), as is one the map reports dead; any answer from it ends that.
   uint64_t suspect_ms = 5000;
