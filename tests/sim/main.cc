@@ -99,7 +99,7 @@ int main(int argc, char** argv) {
   uint64_t failed = 0, writes = 0, unknown = 0, reads = 0, crashes = 0, pd_crashes = 0, crash_points = 0,
            partitions = 0, leaders = 0, checks = 0, inconclusive = 0, snapshots = 0, transfers = 0, ratings = 0, rejected = 0,
            cache_hits = 0, cache_misses = 0, lost = 0, outages = 0, conf_changes = 0, planned = 0, moves_done = 0, repairs = 0,
-           settle = 0;
+           settle = 0, hib_seeds = 0, hibernations = 0, hib_wakes = 0;
   for (size_t n = 0; n < list.size(); ++n) {
     ClusterSimOptions o = base;
     o.seed = list[n];
@@ -127,6 +127,9 @@ int main(int argc, char** argv) {
     moves_done += r.stats.moves_done;
     repairs += r.stats.repairs;
     settle += r.stats.settle_steps;
+    hib_seeds += r.stats.hibernating_seeds;
+    hibernations += r.stats.hibernations;
+    hib_wakes += r.stats.hibernation_wakes;
     if (!r.ok) {
       ++failed;
       std::printf("VECTRON_SIM_SEED=%llu FAILED: %s\nconfig: %s\nlast events:\n%s\n",
@@ -158,5 +161,8 @@ int main(int argc, char** argv) {
       static_cast<unsigned long long>(conf_changes), static_cast<unsigned long long>(planned),
       static_cast<unsigned long long>(moves_done), static_cast<unsigned long long>(repairs),
       static_cast<unsigned long long>(settle));
+  std::printf("cluster-sim: hibernation on in %llu of %zu seeds: %llu group hibernations, %llu wakes by node liveness\n",
+              static_cast<unsigned long long>(hib_seeds), list.size(), static_cast<unsigned long long>(hibernations),
+              static_cast<unsigned long long>(hib_wakes));
   return failed ? 1 : 0;
 }
