@@ -26,6 +26,9 @@ struct ClusterSimOptions {
   uint64_t steps = 3000;  // One step is 10 ms of simulated time.
   bool trace = false;     // Print every event as it happens.
   bool faults = true;
+  // Hibernation of idle groups: -1 drawn from the seed (on in about half), else
+  // RaftHostOptions::hibernate_after_ticks for every seed (0 = off).
+  int64_t hibernate_after_ticks = -1;
 };
 
 struct ClusterSimStats {

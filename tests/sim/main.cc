@@ -47,7 +47,7 @@ bool ParseList(const char* s, std::vector<uint64_t>* out) {
 
 void Usage() {
   std::fprintf(stderr,
-               "usage: cluster-sim --seeds N [--first S] [--steps M] [--no-faults]\n"
+               "usage: cluster-sim --seeds N [--first S] [--steps M] [--no-faults] [--hibernate-after-ticks T]\n"
                "       cluster-sim --list S1,S2,... [--steps M]\n"
                "       cluster-sim --seed S [--steps M] [--trace]\n");
 }
@@ -76,6 +76,11 @@ int main(int argc, char** argv) {
     else if (a == "--steps") next(&base.steps);
     else if (a == "--trace") base.trace = true;
     else if (a == "--no-faults") base.faults = false;
+    else if (a == "--hibernate-after-ticks") {
+      uint64_t t = 0;
+      next(&t);
+      base.hibernate_after_ticks = static_cast<int64_t>(t);
+    }
     else if (a == "--seed") {
       uint64_t s = 0;
       next(&s);
