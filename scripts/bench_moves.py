@@ -17,6 +17,11 @@ and one writer upserts 10 new points every --write-every-ms (0: no writer), thro
 3. "move": a learner on worker 4 receives the leader's shard copy (or its log), is
    promoted, the leaving voter is removed;
 4. "after": --after-s more seconds.
+--scenario split instead starts PD with `--split-points` equal to --points: the writer
+overwrites existing points during "rest" (the count stays at the threshold), then 10 new
+points take the group over it and PD splits it in two ("wait": until the new group appears
+in the map; "split": until PD recorded the split done, the map routes to both halves and
+both have a leader).
 
 The move's time is from the first GET /v1/cluster (polled every 0.1 s) that shows the
 group's "move" to the first that shows no move, no learner and worker 4 among the
@@ -24,7 +29,7 @@ replicas. Prints a Markdown table and the load average; --json FILE writes every
 (phases, every search, the group's map over the move, with --sample-procs each node's CPU).
 
   VECTRON_BIN=build/tools/vectron /usr/bin/python3 scripts/bench_moves.py [--points N]
-  [--batch B] [--scenario repair] [--worker-arg=--snapshot-rate-mb=0 ...]"""
+  [--batch B] [--scenario repair|split] [--worker-arg=--snapshot-rate-mb=0 ...]"""
 import argparse
 import http.client
 import json
@@ -122,8 +127,12 @@ def worst_window_p99(samples, lo, hi, window_s=5.0):
             return worst
 
 
+def groups_of(m):
+    return [g for g in m["shards"] if g["collection"] == COLLECTION]
+
+
 def group_of(m):
-    gs = [g for g in m["shards"] if g["collection"] == COLLECTION]
+    gs = groups_of(m)
     assert len(gs) == 1, gs
     return gs[0]
 
@@ -145,8 +154,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dataset", default="../shared/datasets/glove-100-angular-200k",
                     help="a folder with base.fvecs and query.fvecs (missing: random vectors)")
-    ap.add_argument("--scenario", choices=("rebalance", "repair"), default="rebalance",
-                    help="rebalance: a 4th worker joins; repair: a 4th worker idles, a follower is killed")
+    ap.add_argument("--scenario", choices=("rebalance", "repair", "split"), default="rebalance",
+                    help="rebalance: a 4th worker joins; repair: a 4th worker idles, a follower is killed; "
+                         "split: the shard goes over --split-points")
     ap.add_argument("--points", type=int, default=0, help="points in the shard (default: the whole base, or 200000)")
     ap.add_argument("--dim", type=int, default=100, help="random vectors only")
     ap.add_argument("--batch", type=int, default=500, help="points per upsert while loading")
@@ -173,6 +183,8 @@ def main():
             f.write(ADMIN_PASSWORD)
         argv = [BIN, "cluster", "up", "--dir", d, "--insecure-http", "--admin-password-file", pw,
                 "--workers", "3", "--dead-after", str(args.dead_after)]
+        if args.scenario == "split":
+            argv += ["--split-points", str(args.points)]
         for a in args.worker_arg:
             argv += ["--worker-arg", a]
         up = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -220,7 +232,9 @@ def run(args, addr, d, base, queries, metric):
     load_s = time.perf_counter() - t0
     print(f"loaded {args.points} points in {load_s:.0f} s", flush=True)
 
-    if args.scenario == "rebalance":
+    if args.scenario == "split":
+        pass  # Three workers, one group: nothing moves.
+    elif args.scenario == "rebalance":
         # A second, empty one-shard collection: with 2 groups on 3 workers, a 4th worker
         # makes the counts 2-2-2-0 and PD moves one replica, of the lowest group id on the
         # most loaded worker of lowest id: worker 1's replica of this collection's group.
@@ -253,7 +267,9 @@ def run(args, addr, d, base, queries, metric):
         n = 0
         while not stop.is_set():
             s = time.monotonic()
-            pts = [{"id": f"w{n + j}", "vector": base[(n + j) % len(base)]} for j in range(10)]
+            # The split scenario overwrites points (the count must stay at the threshold).
+            pts = [{"id": str((n + j) % args.points) if args.scenario == "split" else f"w{n + j}",
+                    "vector": base[(n + j) % len(base)]} for j in range(10)]
             n += 10
             try:
                 cl.call("PUT", f"/v1/collections/{COLLECTION}/points", {"points": pts})
@@ -269,8 +285,8 @@ def run(args, addr, d, base, queries, metric):
         while not stop.is_set():
             s = time.monotonic()
             try:
-                g = group_of(cl.call("GET", "/v1/cluster"))
-                polls.append((s - t_base, g))
+                gs = groups_of(cl.call("GET", "/v1/cluster"))
+                polls.append((s - t_base, gs if args.scenario == "split" else gs[0]))
             except Exception:
                 pass
             stop.wait(0.1)
@@ -311,6 +327,11 @@ def run(args, addr, d, base, queries, metric):
         time.sleep(args.rest_s)
         g = polls[-1][1]
         t_event = time.monotonic() - t_base
+        if args.scenario == "split":
+            c.call("PUT", f"/v1/collections/{COLLECTION}/points",
+                   {"points": [{"id": f"over{j}", "vector": base[j]} for j in range(10)]})
+            print(f"the shard went over --split-points at +{t_event:.1f} s", flush=True)
+            return run_split(args, c, searches, writes, polls, procs, stop, threads, t_base, t_event, load_s)
         if args.scenario == "rebalance":
             add_worker(c, d)
             print(f"worker 4 joined at +{t_event:.1f} s", flush=True)
@@ -359,18 +380,7 @@ def run(args, addr, d, base, queries, metric):
 
     second = "join" if args.scenario == "rebalance" else "dead"
     phases = [("rest", 0, t_event), (second, t_event, t_start), ("move", t_start, t_end), ("after", t_end, t_stop)]
-    rows = {}
-    for name, lo, hi in phases:
-        s = [x for x in searches if lo <= x[0] < hi]
-        w = [x for x in writes if lo <= x[0] < hi]
-        rows[name] = {"seconds": hi - lo, "searches": len(s), "search_errors": sum(1 for x in s if not x[2]),
-                      "search_p50_ms": percentile([x[1] for x in s], 0.5) * 1000,
-                      "search_p99_ms": percentile([x[1] for x in s], 0.99) * 1000,
-                      "search_max_ms": max((x[1] for x in s), default=float("nan")) * 1000,
-                      "search_p99_worst_5s_ms": worst_window_p99(s, lo, hi) * 1000,
-                      "writes": len(w), "write_errors": sum(1 for x in w if not x[2]),
-                      "write_p50_ms": percentile([x[1] for x in w], 0.5) * 1000,
-                      "write_p99_ms": percentile([x[1] for x in w], 0.99) * 1000}
+    rows = phase_rows(searches, writes, phases)
     # The joining replica's progress (applied index against the leader's), as PD saw it.
     timeline = []
     for t, g in polls:
@@ -385,6 +395,59 @@ def run(args, addr, d, base, queries, metric):
             "searches_raw": [(round(a, 3), round(b * 1000, 2), c) for a, b, c in searches]}
 
 
+def phase_rows(searches, writes, phases):
+    rows = {}
+    for name, lo, hi in phases:
+        s = [x for x in searches if lo <= x[0] < hi]
+        w = [x for x in writes if lo <= x[0] < hi]
+        rows[name] = {"seconds": hi - lo, "searches": len(s), "search_errors": sum(1 for x in s if not x[2]),
+                      "search_p50_ms": percentile([x[1] for x in s], 0.5) * 1000,
+                      "search_p99_ms": percentile([x[1] for x in s], 0.99) * 1000,
+                      "search_max_ms": max((x[1] for x in s), default=float("nan")) * 1000,
+                      "search_p99_worst_5s_ms": worst_window_p99(s, lo, hi) * 1000,
+                      "writes": len(w), "write_errors": sum(1 for x in w if not x[2]),
+                      "write_p50_ms": percentile([x[1] for x in w], 0.5) * 1000,
+                      "write_p99_ms": percentile([x[1] for x in w], 0.99) * 1000}
+    return rows
+
+
+def run_split(args, c, searches, writes, polls, procs, stop, threads, t_base, t_event, load_s):
+    """The split scenario from the event on: waits for the new group, then for the split to
+    be recorded done (two routed groups, no split_from, both led), then --after-s."""
+    t_start = t_end = None
+    try:
+        deadline = time.monotonic() + args.move_timeout_s
+        seen = 0
+        while time.monotonic() < deadline and t_end is None:
+            time.sleep(0.1)
+            for t, gs in polls[seen:]:
+                if t_start is None and len(gs) > 1:
+                    t_start = t
+                    print(f"split started at +{t:.1f} s: groups {[g['id'] for g in gs]}", flush=True)
+                if t_start is not None and t_end is None and len(gs) == 2 and \
+                        all("split_from" not in g and g["leader"] for g in gs):
+                    t_end = t
+            seen = len(polls)
+        if t_end is None:
+            raise RuntimeError(f"the split did not end in {args.move_timeout_s} s; last: {polls[-1]}")
+        print(f"split done at +{t_end:.1f} s ({t_end - t_start:.1f} s)", flush=True)
+        time.sleep(args.after_s)
+    finally:
+        stop.set()
+        [t.join() for t in threads]
+    t_stop = time.monotonic() - t_base
+    count = c.call("POST", f"/v1/collections/{COLLECTION}/count", {})["count"]
+    assert count == args.points + 10, (count, args.points + 10)
+    gs = polls[-1][1]
+    phases = [("rest", 0, t_event), ("wait", t_event, t_start), ("split", t_start, t_end), ("after", t_end, t_stop)]
+    return {"scenario": "split", "load_s": load_s, "event_s": t_event, "move_start_s": t_start,
+            "move_end_s": t_end, "move_s": t_end - t_start, "wait_s": t_start - t_event, "count": count,
+            "groups": [{"id": g["id"], "range_start": g["range_start"], "range_end": g["range_end"]} for g in gs],
+            "phases": phase_rows(searches, writes, phases), "procs": procs,
+            "loadavg": open("/proc/loadavg").read().split()[:3],
+            "searches_raw": [(round(a, 3), round(b * 1000, 2), ok) for a, b, ok in searches]}
+
+
 def report(args, out, what):
     load = out["loadavg"]
     print()
@@ -393,14 +456,22 @@ def report(args, out, what):
           + (f", 1 writer (10 points every {args.write_every_ms:.0f} ms)" if args.write_every_ms > 0 else "")
           + f"; --dead-after {args.dead_after:g}; load average {' '.join(load)}"
           + (f"; workers: {' '.join(args.worker_arg)}" if args.worker_arg else ""))
-    how = "installed a snapshot copy" if any(e.startswith("shard.") and e[6:].isdigit() for e in out["worker4_group_dir"]) \
-        else "replayed the log (no snapshot)"
-    if out["scenario"] == "rebalance":
+    if out["scenario"] == "split":
+        print(f"the group went over --split-points {args.points}; PD started the split {out['wait_s']:.1f} s later; "
+              f"the split took **{out['move_s']:.1f} s** (to both halves routed and led); count after: {out['count']}")
+        how = None
+    else:
+        installed = any(e.startswith("shard.") and e[6:].isdigit() for e in out["worker4_group_dir"])
+        how = "installed a snapshot copy" if installed else "replayed the log (no snapshot)"
+    if out["scenario"] == "split":
+        pass
+    elif out["scenario"] == "rebalance":
         what_happened = f"worker 4 joined; PD proposed moving worker {out['leaving']}'s replica to it {out['wait_s']:.1f} s later"
     else:
         what_happened = f"worker {out['leaving']} killed; PD proposed the repair {out['wait_s']:.1f} s later"
-    print(f"{what_happened}; the move took **{out['move_s']:.1f} s**; worker 4 {how}: "
-          f"{out['moved_bytes'] / 2**20:.0f} MiB on disk after it")
+    if how:
+        print(f"{what_happened}; the move took **{out['move_s']:.1f} s**; worker 4 {how}: "
+              f"{out['moved_bytes'] / 2**20:.0f} MiB on disk after it")
     print()
     rest = out["phases"]["rest"]
     print("| phase | s | searches | p50 ms | p99 ms | p99 / rest | worst 5 s p99 ms | max ms | errors | writes | "

@@ -121,6 +121,7 @@ void Router::OnMapResponse(const PdMapResponse& r) {
   }
   pd_leader_ = r.pd_leader;
   if (has_map_ && r.map->version < map_.version) return;  // An older leader's map.
+  const bool newer = !has_map_ || r.map->version > map_.version;
   map_ = *r.map;
   has_map_ = true;
   map_received_ms_ = clock_.NowMs();
@@ -134,6 +135,12 @@ void Router::OnMapResponse(const PdMapResponse& r) {
   }
   for (auto it = leaders_.begin(); it != leaders_.end();)
     it = map_.groups.count(it->first) ? std::next(it) : leaders_.erase(it);
+  // Parts a replica refused as routed with a stale epoch go again now (not after their
+  // backoff) if the map changed: it may be the one they waited for.
+  if (newer)
+    for (auto& [id, op] : ops_)
+      for (Part& p : op->parts)
+        if (p.reroute && !p.done && !p.outstanding) p.next_try_ms = 0;
   // Operations waiting for the map go now.
   std::vector<uint64_t> waiting;
   for (auto& [id, op] : ops_)
@@ -480,6 +487,7 @@ void Router::Start(uint64_t op_id) {
   }
   for (Part& p : op.parts)
     if (const GroupInfo* g = map_.GroupOf(op.collection, p.shard)) {
+      p.group = g->id;
       p.range_start = g->range_start;
       p.range_end = g->range_end;
       p.epoch = g->epoch;
@@ -527,6 +535,7 @@ bool Router::Reroute(Op& op, size_t i) {
     Part q = base;
     const GroupInfo* g = map_.GroupOf(op.collection, s);
     q.shard = s;
+    q.group = g->id;
     q.range_start = g->range_start;
     q.range_end = g->range_end;
     q.epoch = g->epoch;
@@ -581,11 +590,27 @@ bool Router::Reroute(Op& op, size_t i) {
 }
 
 void Router::SendPart(Op& op, size_t i) {
+  // A part is bound to the group and epoch it was routed to, not to a position in the
+  // collection's group list (a split inserts a group and shifts the positions after it):
+  // once the map shows its group at another epoch, or no longer shows it, the part is
+  // routed again over its range.
+  if (op.parts[i].group != 0 && !op.parts[i].reroute) {
+    auto it = map_.groups.find(op.parts[i].group);
+    op.parts[i].reroute = it == map_.groups.end() || it->second.epoch != op.parts[i].epoch;
+  }
   if (op.parts[i].reroute) {
     Reroute(op, i);
     // New parts (appended) are sent by the caller's loop or the next RunOnce.
   }
   Part& p = op.parts[i];
+  if (auto c = map_.collections.find(op.collection); c != map_.collections.end() && p.group != 0) {
+    const auto& gs = c->second.groups;
+    auto pos = std::find(gs.begin(), gs.end(), p.group);
+    if (pos != gs.end() && static_cast<uint32_t>(pos - gs.begin()) != p.shard) {
+      p.shard = static_cast<uint32_t>(pos - gs.begin());
+      op.rerouted = true;  // Shard positions moved: a search's read points are not vouched for.
+    }
+  }
   const GroupInfo* g = map_.GroupOf(op.collection, p.shard);
   if (!g || g->replicas.empty()) {
     if (map_received_ms_ > op.start_ms && map_.version >= min_map_version_ && !map_.collections.count(op.collection)) {
@@ -602,10 +627,11 @@ void Router::SendPart(Op& op, size_t i) {
     auto l = leaders_.find(g->id);
     uint64_t hint = l != leaders_.end() ? l->second : g->leader;
     bool known = std::find(reps.begin(), reps.end(), hint) != reps.end();
-    p.target = known ? hint : reps[static_cast<size_t>(p.attempts) % reps.size()];
+    p.target = known ? hint : PickReplica(reps, static_cast<uint64_t>(p.attempts));
   } else {
-    // Reads spread over the replicas (a follower confirms with the leader by ReadIndex).
-    p.target = reps[static_cast<size_t>(op.id + static_cast<uint64_t>(p.attempts)) % reps.size()];
+    // Reads spread over the replicas (a follower confirms with the leader by ReadIndex),
+    // avoiding one that is down or did not answer lately.
+    p.target = PickReplica(reps, op.id + static_cast<uint64_t>(p.attempts));
   }
   p.rpc = next_rpc_++;
   p.outstanding = true;
@@ -634,6 +660,22 @@ void Router::SendPart(Op& op, size_t i) {
     req.unchanged_if_applied = p.token;
     transport_.Send(to, std::move(req));
   }
+}
+
+bool Router::Avoided(uint64_t worker, uint64_t now) const {
+  auto s = suspect_until_.find(worker);
+  if (s != suspect_until_.end() && now < s->second) return true;
+  auto w = map_.workers.find(worker);
+  return w != map_.workers.end() && !w->second.alive;
+}
+
+uint64_t Router::PickReplica(const std::vector<uint64_t>& reps, uint64_t start) const {
+  const uint64_t now = clock_.NowMs();
+  for (size_t k = 0; k < reps.size(); ++k) {
+    uint64_t w = reps[(start + k) % reps.size()];
+    if (!Avoided(w, now)) return w;
+  }
+  return reps[start % reps.size()];
 }
 
 void Router::SendAdmin(Op& op) {
@@ -832,6 +874,7 @@ void Router::OnWriteResponse(const ShardWriteResponse& r) {
   auto [op_id, i] = rp->second;
   Op& op = *ops_.at(op_id);
   Part& p = op.parts[i];
+  Heard(p.target);
   if (Retryable(r.status, r.stale_epoch)) {
     if (r.stale_epoch) {
       RefreshMap();
@@ -853,6 +896,7 @@ void Router::OnReadResponse(const ShardReadResponse& r) {
   auto [op_id, i] = rp->second;
   Op& op = *ops_.at(op_id);
   Part& p = op.parts[i];
+  Heard(p.target);
   if (Retryable(r.status, r.stale_epoch)) {
     if (r.stale_epoch) {
       RefreshMap();
@@ -948,6 +992,7 @@ void Router::RunOnce() {
     ++pd_rotate_;
   }
   if (!map_outstanding_ && now >= next_refresh_ms_) RefreshMap();
+  bool awaiting_map = false;
   std::vector<uint64_t> ids;
   for (auto& [id, op] : ops_) ids.push_back(id);
   for (uint64_t id : ids) {
@@ -974,6 +1019,7 @@ void Router::RunOnce() {
           ++pd_rotate_;
         } else {
           leaders_.erase(p.group);
+          suspect_until_[p.target] = now + opt_.suspect_ms;
         }
         Retry(op, i, true);
       }
@@ -981,8 +1027,12 @@ void Router::RunOnce() {
         if (op.kind == Kind::kAdmin || op.kind == Kind::kAuth) SendAdmin(op);
         else SendPart(op, i);
       }
+      if (!p.done && !p.outstanding && p.reroute) awaiting_map = true;
     }
   }
+  // A part waiting for the map to show a split: ask for it often (PD records a split about
+  // a heartbeat after its parent applied it), not only after the part's backoff.
+  if (awaiting_map && !map_outstanding_ && now >= map_received_ms_ + opt_.reroute_refresh_ms) RefreshMap();
 }
 
 }  // namespace vectron::net::cluster

@@ -34,6 +34,10 @@ struct RouterOptions {
   uint64_t backoff_min_ms = 20;      // Retry backoff: doubles per attempt, with jitter,
   uint64_t backoff_max_ms = 1000;    // up to this.
   uint64_t map_refresh_ms = 1000;    // Background map refresh period.
+  uint64_t reroute_refresh_ms = 50;  // Refresh period while a part waits for a split's map.
+  // A worker that let an attempt time out is avoided for this long (while another replica
+  // of the group is not), as is one the map reports dead; any answer from it ends that.
+  uint64_t suspect_ms = 5000;
 };
 
 class Router {
@@ -195,6 +199,13 @@ class Router {
   uint64_t Backoff(int attempt);
   uint64_t AckedBelow() const;
   uint64_t PdTarget();
+  // Whether reads (and writes with no known leader) should avoid `worker` now.
+  bool Avoided(uint64_t worker, uint64_t now) const;
+  // The first replica of `reps` from position `start` (cyclically) that is not avoided;
+  // reps[start % n] when all are.
+  uint64_t PickReplica(const std::vector<uint64_t>& reps, uint64_t start) const;
+  // The worker that sent an answer (to rpc of `target`) is alive.
+  void Heard(uint64_t worker) { suspect_until_.erase(worker); }
 
   RouterOptions opt_;
   Clock& clock_;
@@ -216,6 +227,7 @@ class Router {
   std::map<std::string, uint32_t> shards_;  // collection -> shard count
   std::map<std::string, uint32_t> initial_shards_;  // collection -> its config's shards (route keys)
   std::map<uint64_t, uint64_t> leaders_;    // group -> worker (learned from answers)
+  std::map<uint64_t, uint64_t> suspect_until_;  // worker -> until when it is avoided (ms)
   uint64_t pd_leader_ = 0;
   uint64_t pd_rotate_ = 0;
   uint64_t map_rpc_ = 0;

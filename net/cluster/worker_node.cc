@@ -234,7 +234,7 @@ void WorkerNode::SendHeartbeat() {
       const ShardRoute route = h.sm->route();
       rep.epoch = route.epoch;
       rep.range_end = route.end;
-      if (auto stats = h.sm->shard()->Stats(); stats.ok()) rep.points = stats->count;
+      if (auto n = h.sm->shard()->Count(); n.ok()) rep.points = *n;  // Not Stats(): no directory walk.
     }
     hb.replicas.push_back(std::move(rep));
   }
@@ -351,6 +351,9 @@ void WorkerNode::OnApplied(uint64_t group) {
 }
 
 void WorkerNode::OnSoftState(uint64_t group, const raft::SoftState& ss) {
+  // A group this worker now leads is reported at once: PD routes by leaders, and finishes
+  // a split only once the new group has one.
+  if (ss.lead == opt_.id) next_heartbeat_ms_ = clock_.NowMs();
   // The group's leader changed: a ReadIndex still unanswered (asked of the old leader, or
   // by it) will never be; the gateway retries it at once rather than after its timeout.
   for (auto it = reads_.begin(); it != reads_.end();) {

@@ -1,8 +1,11 @@
 // Router against scripted replicas: where requests go, and what it does with each answer.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <deque>
 #include <map>
+#include <optional>
+#include <vector>
 
 #include "net/cluster/router.h"
 #include "tests/net/cluster/host_harness.h"
@@ -61,7 +64,7 @@ struct Fixture {
   SplitMixRng rng{5};
   Capture net;
   Router router;
-  Fixture() : router(Options(), clock, rng, net) {
+  explicit Fixture(RouterOptions options = Options()) : router(options, clock, rng, net) {
     router.RunOnce();  // Asks for the map.
     auto [to, req] = net.Pop<PdMapRequest>();
     CHECK(to.kind == NodeKind::kPd);
@@ -298,6 +301,116 @@ TEST_CASE("Router answers a repeated search 'unchanged' only when every shard is
     REQUIRE(result.has_value());
     CHECK(result->status().code() == StatusCode::kInternal);
   }
+}
+
+ShardWriteResponse Ok(const ShardWriteRequest& req) {
+  ShardWriteResponse r;
+  r.rpc_id = req.rpc_id;
+  return r;
+}
+
+// Answers the router's next map request (waiting for its background refresh) with `m`.
+// Unanswered earlier requests are dropped first; other messages stay queued.
+void GiveMap(Fixture& f, const ClusterMap& m) {
+  while (f.net.Count<PdMapRequest>() > 0) f.net.Pop<PdMapRequest>();
+  for (int i = 0; i < 1000 && f.net.Count<PdMapRequest>() == 0; ++i) f.Run(5);
+  auto [pd, mreq] = f.net.Pop<PdMapRequest>();
+  PdMapResponse mr;
+  mr.rpc_id = mreq.rpc_id;
+  mr.pd_leader = 1;
+  mr.map = m;
+  f.router.Receive(pd, mr);
+  REQUIRE(f.router.map().version == m.version);
+}
+
+// Runs one search and answers every read it sends (retries included) at once, except those
+// sent to `silent`. Returns the workers its reads went to, in order.
+std::vector<uint64_t> SearchOnce(Fixture& f, uint64_t silent = 0) {
+  std::optional<Result<std::vector<Hit>>> result;
+  SearchParams sp;
+  sp.k = 1;
+  f.router.Search("c", {0, 0}, sp, ReadOptions{}, [&](Result<std::vector<Hit>> r) { result = std::move(r); });
+  std::vector<uint64_t> targets;
+  for (int step = 0; step < 400 && !result; ++step) {
+    while (f.net.Count<ShardReadRequest>() > 0) {
+      auto [to, req] = f.net.Pop<ShardReadRequest>();
+      targets.push_back(to.id);
+      if (to.id != silent) AnswerSearch(f, to, req, 1, {Hit{"x", 0.5f, {}, {}}});
+    }
+    if (!result) f.Run(5);
+  }
+  REQUIRE(result.has_value());
+  CHECK(result->ok());
+  return targets;
+}
+
+TEST_CASE("Router avoids a replica that let a read time out until it answers again, and one the map says is down") {
+  Fixture f;
+  // Worker 2 stops answering: the first read sent to it times out and goes elsewhere.
+  std::vector<uint64_t> first;
+  for (int i = 0; i < 10 && std::find(first.begin(), first.end(), 2u) == first.end(); ++i) first = SearchOnce(f, 2);
+  REQUIRE(std::find(first.begin(), first.end(), 2u) != first.end());
+  // Within suspect_ms no read goes to it, though reads rotate over the replicas.
+  std::map<uint64_t, int> seen;
+  for (int i = 0; i < 30; ++i)
+    for (uint64_t w : SearchOnce(f, 2)) ++seen[w];
+  CHECK(seen[2] == 0);
+  CHECK(seen[1] > 0);
+  CHECK(seen[3] > 0);
+  // Afterwards it is tried again; once it answers it is used as before.
+  f.Run(RouterOptions{}.suspect_ms);
+  seen.clear();
+  for (int i = 0; i < 30; ++i)
+    for (uint64_t w : SearchOnce(f)) ++seen[w];
+  CHECK(seen[2] > 5);
+  // The map says worker 3 is down: no read goes there.
+  ClusterMap m = TwoShards(6);
+  m.workers[3].alive = false;
+  f.net.out.clear();
+  GiveMap(f, m);
+  seen.clear();
+  for (int i = 0; i < 30; ++i)
+    for (uint64_t w : SearchOnce(f)) ++seen[w];
+  CHECK(seen[3] == 0);
+  CHECK(seen[1] > 0);
+  CHECK(seen[2] > 0);
+}
+
+TEST_CASE("Router keeps a part on its group when a split inserts a group before it in the collection's list") {
+  RouterOptions o = Fixture::Options();
+  o.deadline_ms = 5000;  // Outlasts the wait for the map refresh.
+  o.rpc_timeout_ms = 3000;
+  Fixture f(o);
+  // A write to the second shard (group 11), left unanswered.
+  std::optional<Status> result;
+  std::string id;
+  for (int i = 0; id.empty() && i < 100; ++i) {
+    f.router.Write("c", OneUpsert(testing::Cat("k", i)), [&](Status s) { result = s; });
+    auto [to, req] = f.net.Pop<ShardWriteRequest>();
+    if (req.group == 11) id = testing::Cat("k", i);
+    else f.router.Receive(to, Ok(req));
+  }
+  REQUIRE(!id.empty());
+  result.reset();
+  // Group 10 splits: the collection's groups are now 10, 12, 11 (range order), so 11 is
+  // at position 2 and the new group 12 at position 1.
+  ClusterMap m = TwoShards(6);
+  const auto [s0, e0] = InitialRange(0, 2);
+  const uint64_t cut = RangeMiddle(s0, e0);
+  m.groups[10].range_end = cut;
+  m.groups[10].epoch = 2;
+  m.groups[12] = GroupInfo{12, "c", 1, 1, {1, 2, 3}, 1, {}, 0, {}, {}, cut, e0, 0};
+  m.groups[11].shard = 2;
+  m.collections["c"].groups = {10, 12, 11};
+  GiveMap(f, m);
+  // The write times out and is sent again: to group 11 at its epoch, never to group 12.
+  f.Run(o.rpc_timeout_ms);
+  auto [to, req] = f.net.Pop<ShardWriteRequest>();
+  CHECK(req.group == 11);
+  CHECK(req.epoch == 1);
+  f.router.Receive(to, Ok(req));
+  REQUIRE(result.has_value());
+  CHECK(result->ok());
 }
 
 TEST_CASE("Router lists payload indexes from every shard, merged by field; shards that disagree on a type: Internal") {

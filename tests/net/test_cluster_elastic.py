@@ -1,0 +1,170 @@
+"""The elastic cluster as real processes on loopback (docs/cluster.md, "Leader balancing",
+"Replica moves", "Splits"): PD spreads group leaders, moves replicas onto a joining worker
+and off a dead one, and splits a growing shard, all under a continuous write and search
+load. Run by meson with VECTRON_BIN set."""
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_cluster import DIM, Cluster, cluster, vec  # noqa: E402,F401  (cluster: the fixture)
+
+
+def test_pd_spreads_group_leaders(cluster):
+    """PD's leader balancing: whichever workers win the elections, the 6 groups of a
+    collection end up led 2 per worker, and writes go on while leadership moves."""
+    cluster.wait_for("three live workers", lambda: (lambda r: r[0] == 200 and len(
+        [w for w in r[1]["workers"] if w["alive"]]) == 3)(cluster.call("GET", "/v1/cluster")))
+    cluster.wait_for("the collection", lambda: cluster.call(
+        "POST", "/v1/collections", {"name": "spread", "dim": DIM, "shards": 6, "replication": 3})[0] in (201, 409))
+    written = 0
+
+    def spread():
+        nonlocal written
+        pts = [{"id": f"s{i}", "vector": vec(i)} for i in range(written, written + 10)]
+        st, body = cluster.call("PUT", "/v1/collections/spread/points", {"points": pts})
+        assert st == 200, (st, body)  # The gateway retries across leader changes.
+        written += 10
+        st, m = cluster.call("GET", "/v1/cluster")
+        leaders = [g["leader"] for g in m["shards"] if g["collection"] == "spread"]
+        if st != 200 or len(leaders) != 6 or not all(leaders):
+            return False
+        counts = [leaders.count(w) for w in (1, 2, 3)]
+        return counts == [2, 2, 2] and counts
+    cluster.wait_for("two group leaders per worker", spread, timeout=90)
+    st, body = cluster.call("POST", "/v1/collections/spread/count", {})
+    assert st == 200 and body["count"] == written, body
+
+
+def test_replicas_move_under_load_a_joining_worker_and_a_dead_one(tmp_path):
+    """Replica moves under a continuous write and search load (docs/cluster.md, "Replica
+    moves"): a fourth worker joins and PD rebalances replicas onto it (3 per worker); then
+    a worker is killed with SIGKILL for good and, after --dead-after, PD replaces its
+    replicas on the other three. No request fails (the gateway retries inside its
+    deadline), every acknowledged write is there, and every search returns k hits."""
+    import threading
+    cluster = Cluster(tmp_path, pd_args=("--dead-after", "4"))
+    try:
+        cluster.wait_for("three live workers", lambda: (lambda r: r[0] == 200 and len(
+            [w for w in r[1]["workers"] if w["alive"]]) == 3)(cluster.call("GET", "/v1/cluster")))
+        cluster.wait_for("the collection", lambda: cluster.call(
+            "POST", "/v1/collections", {"name": "mv", "dim": DIM, "shards": 4, "replication": 3})[0] in (201, 409))
+        acked, failures, searches = {}, [], [0]
+        stop = threading.Event()
+
+        def load():
+            i = 0
+            while not stop.is_set():
+                pts = [{"id": f"m{j}", "vector": vec(j), "metadata": {"v": j}} for j in range(i, i + 10)]
+                st, body = cluster.call("PUT", "/v1/collections/mv/points", {"points": pts})
+                if st == 200:
+                    for p in pts:
+                        acked[p["id"]] = p["metadata"]["v"]
+                else:
+                    failures.append(("write", st, body))
+                i += 10
+                st, body = cluster.call("POST", "/v1/collections/mv/search", {"vector": vec(i), "k": 5})
+                if st != 200 or len(body["hits"]) != min(5, len(acked)):
+                    failures.append(("search", st, body))
+                searches[0] += 1
+        for j in range(0, 200, 20):
+            st, body = cluster.call("PUT", "/v1/collections/mv/points",
+                                    {"points": [{"id": f"m{k}", "vector": vec(k), "metadata": {"v": k}}
+                                                for k in range(j, j + 20)]})
+            assert st == 200, body
+        t = threading.Thread(target=load, daemon=True)
+        t.start()
+
+        def placement(alive, per_worker):
+            st, m = cluster.call("GET", "/v1/cluster")
+            if st != 200:
+                return False
+            groups = [g for g in m["shards"] if g["collection"] == "mv"]
+            counts = {w: sum(w in g["replicas"] for g in groups) for w in alive}
+            settled = all("move" not in g and not g["learners"] and len(g["replicas"]) == 3 and
+                          set(g["replicas"]) <= set(alive) for g in groups)
+            return settled and all(n == per_worker for n in counts.values()) and counts
+
+        cluster.add_worker(4)
+        cluster.wait_for("replicas rebalanced onto worker 4", lambda: placement([1, 2, 3, 4], 3), timeout=120)
+        cluster.workers[0].kill9()  # Worker 1, for good.
+        cluster.wait_for("worker 1's replicas repaired", lambda: placement([2, 3, 4], 4), timeout=120)
+        stop.set()
+        t.join(timeout=120)
+        assert not failures, failures[:5]
+        assert searches[0] > 0 and len(acked) > 200
+        ids = sorted(acked)
+        for j in range(0, len(ids), 500):
+            st, body = cluster.call("POST", "/v1/collections/mv/points/get", {"ids": ids[j:j + 500], "include": ["metadata"]})
+            assert st == 200 and body["not_found"] == [], body
+            for p in body["points"]:
+                assert p["metadata"] == {"v": acked[p["id"]]}
+        st, body = cluster.call("POST", "/v1/collections/mv/count", {})
+        assert st == 200 and body["count"] == len(acked), body
+        # The groups' data left the workers they moved off (worker 1 is dead: its disk keeps
+        # what it had, to be dropped if it ever comes back).
+        st, m = cluster.call("GET", "/v1/cluster")
+        for w in (2, 3, 4):
+            hosted = {int(d) for d in os.listdir(tmp_path / f"w{w}" / "shards" / "groups")}
+            assert hosted == {g["id"] for g in m["shards"] if w in g["replicas"]}, (w, hosted)
+    finally:
+        cluster.stop()
+
+
+def test_shards_split_online_under_load(tmp_path):
+    """Online splits (docs/cluster.md, "Splits"): with --split-points 300, a 1-shard
+    collection written to continuously splits its group at the middle of its key range,
+    again and again, while writes and searches go on. No request fails, every
+    acknowledged write is readable, the count is exact, a search with a large k finds
+    every point once, and the groups' ranges tile the key space."""
+    cluster = Cluster(tmp_path, pd_args=("--split-points", "300"))
+    try:
+        cluster.wait_for("three live workers", lambda: (lambda r: r[0] == 200 and len(
+            [w for w in r[1]["workers"] if w["alive"]]) == 3)(cluster.call("GET", "/v1/cluster")))
+        cluster.wait_for("the collection", lambda: cluster.call(
+            "POST", "/v1/collections", {"name": "sp", "dim": DIM, "shards": 1, "replication": 3})[0] in (201, 409))
+        acked, failures = {}, []
+
+        def groups():
+            st, m = cluster.call("GET", "/v1/cluster")
+            assert st == 200, m
+            return [g for g in m["shards"] if g["collection"] == "sp" and "split_from" not in g]
+        i = 0
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            pts = [{"id": f"s{j}", "vector": vec(j), "metadata": {"v": j}} for j in range(i, i + 20)]
+            st, body = cluster.call("PUT", "/v1/collections/sp/points", {"points": pts})
+            if st == 200:
+                for p in pts:
+                    acked[p["id"]] = p["metadata"]["v"]
+            else:
+                failures.append(("write", st, body))
+            i += 20
+            st, body = cluster.call("POST", "/v1/collections/sp/search", {"vector": vec(i), "k": 5})
+            if st != 200 or len(body["hits"]) != 5:
+                failures.append(("search", st, body))
+            if i >= 1500 and len(groups()) >= 4:
+                break
+        assert not failures, failures[:5]
+        gs = sorted(groups(), key=lambda g: g["range_start"])
+        assert len(gs) >= 4, gs
+        # The ranges tile the key space: [0, ...) ... [..., end) with no gap or overlap.
+        assert gs[0]["range_start"] == 0 and gs[-1]["range_end"] == 0, gs
+        for a, b in zip(gs, gs[1:]):
+            assert a["range_end"] == b["range_start"], (a, b)
+        ids = sorted(acked)
+        for j in range(0, len(ids), 500):
+            st, body = cluster.call("POST", "/v1/collections/sp/points/get", {"ids": ids[j:j + 500], "include": ["metadata"]})
+            assert st == 200 and body["not_found"] == [], body
+            for p in body["points"]:
+                assert p["metadata"] == {"v": acked[p["id"]]}
+        st, body = cluster.call("POST", "/v1/collections/sp/count", {})
+        assert st == 200 and body["count"] == len(acked), body
+        # A search with a large k finds distinct acknowledged points, as many as asked.
+        k = min(1000, len(acked))
+        st, body = cluster.call("POST", "/v1/collections/sp/search", {"vector": vec(3), "k": k, "exact": True})
+        assert st == 200, body
+        hits = [h["id"] for h in body["hits"]]
+        assert len(hits) == k and len(set(hits)) == k and set(hits) <= set(acked), len(hits)
+    finally:
+        cluster.stop()
