@@ -610,6 +610,12 @@ void RawNode::HandleVoteRequest(const Message& m) {
   // Leader stickiness also holds within a term: we may have been moved to this term by a
   // message that was not a vote request while a leader we acknowledged still holds a lease.
   if (vote_ != m.from && !m.force && InLease()) can_vote = false;
+  // A replica that never received any of the group's state (no log, no snapshot: a replica
+  // joining empty, perhaps on a node that hosted the group before and dropped it with its
+  // term and vote) never votes: it may have voted in this term already, and any candidate's
+  // log is "up to date" next to its empty one, so a candidate with a stale membership could
+  // win a majority of that membership alongside the real leader.
+  if (last_index() == 0) can_vote = false;
   Message r;
   r.type = pre ? MessageType::kPreVoteResp : MessageType::kVoteResp;
   r.to = m.from;

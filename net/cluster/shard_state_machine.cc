@@ -29,7 +29,8 @@ constexpr std::string_view kGenerationSuffix = ".gen";
 Result<std::unique_ptr<ShardStateMachine>> ShardStateMachine::Open(const std::string& dir,
                                                                    const CollectionConfig& config,
                                                                    const DatabaseOptions& options,
-                                                                   uint64_t flush_entries, ShardRoute initial) {
+                                                                   uint64_t flush_entries, ShardRoute initial,
+                                                                   uint64_t split_index) {
   std::unique_ptr<ShardStateMachine> sm(new ShardStateMachine(dir, config, options, flush_entries));
   sm->route_ = initial;
   uint64_t gen = 0;
@@ -58,7 +59,26 @@ Result<std::unique_ptr<ShardStateMachine>> ShardStateMachine::Open(const std::st
   if (gen != 0 && !PathExists(sm->GenerationDir(gen)))
     return Status::Corruption(gen_file + " names generation " + std::to_string(gen) + ", which is missing");
   VECTRON_RETURN_IF_ERROR(sm->OpenGeneration(gen, /*commit=*/false));
+  // (The copy carries its parent's recorded route: the new group's is `initial`.)
+  if (split_index > 0 && sm->applied_index() < split_index)
+    VECTRON_RETURN_IF_ERROR(sm->FinishSplitCopy(split_index, initial));
   return sm;
+}
+
+Status ShardStateMachine::FinishSplitCopy(uint64_t split_index, const ShardRoute& r) {
+  if (applied_index() + 1 != split_index)
+    return Status::Corruption(base_ + ": a split's copy at index " + std::to_string(applied_index()) +
+                              ", not at the split's index " + std::to_string(split_index) + " - 1");
+  std::shared_ptr<Shard> shard = this->shard();
+  VECTRON_ASSIGN_OR_RETURN(std::vector<std::string> outside,
+                           IdsOutside(*shard, [&](uint64_t k) { return RangeHolds(r.start, r.end, k); }));
+  WriteBatch drop;
+  for (std::string& id : outside) drop.Delete(std::move(id));
+  VECTRON_RETURN_IF_ERROR(shard->ApplyWithRoute(drop, split_index, r));
+  VECTRON_ASSIGN_OR_RETURN(uint64_t durable, shard->Flush());
+  applied_.store(split_index, std::memory_order_release);
+  durable_.store(durable, std::memory_order_release);
+  return LoadRoute(*shard);
 }
 
 ShardStateMachine::ShardStateMachine(std::string base, CollectionConfig config, DatabaseOptions options,
@@ -146,23 +166,15 @@ Status ShardStateMachine::ApplySplit(Shard& shard, const ShardCommand& cmd, uint
   // A split ordered twice, or of a range this group no longer has: only the index moves.
   if (cmd.epoch != cur.epoch || sp.start != cur.start || sp.end != cur.end || !split_hooks_.found)
     return shard.Apply(WriteBatch{}, index);
-  // 1. The new group's shard: a copy of this one at index - 1, without the lower half,
-  //    recorded at `index` with its route; made durable (found) before this group drops
-  //    its upper half, so a crash in between loses nothing (the split is applied again,
-  //    and the copy is not made twice).
+  // 1. The new group's shard: a copy of this one at index - 1, handed over (found) before
+  //    this group drops its upper half, so a crash in between loses nothing (the split is
+  //    applied again, and the copy is not made twice). The copy's lower half is deleted
+  //    when the new group opens it (Open with split_index), not here: this group's reads
+  //    and writes wait for this apply.
   if (!split_hooks_.exists(sp.new_group)) {
     const std::string built = split_hooks_.staging(sp.new_group);
     VECTRON_RETURN_IF_ERROR(RemoveAll(built));
     VECTRON_RETURN_IF_ERROR(shard.SnapshotTo(built).status());
-    {
-      VECTRON_ASSIGN_OR_RETURN(std::unique_ptr<Shard> copy, Shard::Open(built, config_, options_));
-      VECTRON_ASSIGN_OR_RETURN(std::vector<std::string> lower,
-                               IdsOutside(*copy, [&](uint64_t k) { return RangeHolds(sp.key, sp.end, k); }));
-      WriteBatch drop;
-      for (std::string& id : lower) drop.Delete(std::move(id));
-      VECTRON_RETURN_IF_ERROR(copy->ApplyWithRoute(drop, index, ShardRoute{sp.key, sp.end, 1}));
-      VECTRON_RETURN_IF_ERROR(copy->Flush().status());
-    }
     VECTRON_RETURN_IF_ERROR(split_hooks_.found(sp, index, built));
   }
   // 2. This group keeps the lower half: the upper one is marked deleted in its graph (no

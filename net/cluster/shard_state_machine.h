@@ -42,9 +42,13 @@ class ShardStateMachine final : public StateMachine {
   // Errors: those of Shard::Open; IOError.
   // `initial` is the group's route (range and epoch) as the map gave it, used until the
   // shard records one of its own (at a split, or in an installed copy).
+  // `split_index` (a group a split made, at that log index): a shard still at
+  // split_index - 1 is the parent's copy the split left; its points outside `initial`'s
+  // range are deleted and the route recorded at split_index, in one transaction, before
+  // the open returns (docs/cluster.md, "Splits": the parent does not wait for it).
   static Result<std::unique_ptr<ShardStateMachine>> Open(const std::string& dir, const CollectionConfig& config,
                                                          const DatabaseOptions& options, uint64_t flush_entries = 256,
-                                                         ShardRoute initial = {0, 0, 1});
+                                                         ShardRoute initial = {0, 0, 1}, uint64_t split_index = 0);
   ~ShardStateMachine() override;
 
   uint64_t applied_index() const override { return applied_.load(std::memory_order_acquire); }
@@ -113,6 +117,8 @@ class ShardStateMachine final : public StateMachine {
   Result<std::vector<std::string>> IdsOutside(const Shard& shard, const std::function<bool(uint64_t)>& keep) const;
   // Takes the route recorded in the current shard, if it has one.
   Status LoadRoute(const Shard& shard);
+  // Open's work on a split's copy (see Open).
+  Status FinishSplitCopy(uint64_t split_index, const ShardRoute& route);
 
   const std::string base_;
   const CollectionConfig config_;

@@ -86,16 +86,21 @@ Status WorkerNode::Start() {
   return Status::OK();
 }
 
-Status WorkerNode::OpenGroup(const GroupAssignment& a) {
+Result<std::unique_ptr<ShardStateMachine>> WorkerNode::OpenStateMachine(const GroupAssignment& a) const {
+  VECTRON_ASSIGN_OR_RETURN(CollectionConfig cfg, CollectionConfig::FromJson(a.config_json));
+  return ShardStateMachine::Open(GroupDir(a.group.id) + "/shard", cfg, opt_.shard_options, opt_.shard_flush_entries,
+                                 ShardRoute{a.group.range_start, a.group.range_end, a.group.epoch}, a.bootstrap_index);
+}
+
+Status WorkerNode::OpenGroup(const GroupAssignment& a, std::unique_ptr<ShardStateMachine> opened) {
   uint64_t id = a.group.id;
   std::string dir = GroupDir(id);
   VECTRON_RETURN_IF_ERROR(MakeDirs(dir));
   VECTRON_RETURN_IF_ERROR(WriteFileAtomic(dir + "/group.meta", EncodeGroupAssignment(a)));
-  VECTRON_ASSIGN_OR_RETURN(CollectionConfig cfg, CollectionConfig::FromJson(a.config_json));
-  VECTRON_ASSIGN_OR_RETURN(auto sm, ShardStateMachine::Open(dir + "/shard", cfg, opt_.shard_options,
-                                                             opt_.shard_flush_entries,
-                                                             ShardRoute{a.group.range_start, a.group.range_end,
-                                                                        a.group.epoch}));
+  std::unique_ptr<ShardStateMachine> sm = std::move(opened);
+  if (!sm) {
+    VECTRON_ASSIGN_OR_RETURN(sm, OpenStateMachine(a));
+  }
   ShardStateMachine* raw = sm.get();
   raw->set_fetch([this, id](const NodeId& from, uint64_t index) { snapshot_fetcher_->Start(id, from, index); });
   raw->set_split_hooks(SplitHooksFor(a));
@@ -138,19 +143,36 @@ ShardStateMachine::SplitHooks WorkerNode::SplitHooksFor(const GroupAssignment& p
     VECTRON_RETURN_IF_ERROR(RenamePath(built, dir + "/shard"));
     VECTRON_RETURN_IF_ERROR(FsyncPath(dir));
     // The metadata last: with it the group exists (Start reopens it).
+    {
+      // Until the loop adds it, the map does not open this group (heartbeat answers).
+      std::lock_guard lock(opening_mu_);
+      opening_.insert(sp.new_group);
+    }
     VECTRON_RETURN_IF_ERROR(WriteFileAtomic(dir + "/group.meta", EncodeGroupAssignment(a)));
+    // Opened by a task of its own, off the loop and off the parent's apply: the open
+    // deletes the copy's lower half and loads its graph, and the parent's reads and writes
+    // wait for the split's apply (docs/cluster.md, "Splits").
     const uint64_t parent_id = parent.group.id;
-    loop_.Post([this, a, parent_id] {
-      if (groups_.count(a.group.id)) return;
-      Status s = OpenGroup(a);
-      if (!s.ok()) {
-        split_failures_.push_back(s.WithContext("opening split group " + std::to_string(a.group.id)));
-        return;
-      }
-      // The parent's leader campaigns at once, so the new group has a leader before PD
-      // routes to it (rather than after an election timeout).
-      if (host_->HasGroup(parent_id) && host_->group_status(parent_id).role == raft::Role::kLeader)
-        (void)host_->Campaign(a.group.id);
+    executor_.Post(sp.new_group, [this, a, parent_id] {
+      auto opened = OpenStateMachine(a);
+      // (A task must be copyable: the state machine travels in a shared holder.)
+      auto holder = std::make_shared<Result<std::unique_ptr<ShardStateMachine>>>(std::move(opened));
+      loop_.Post([this, a, parent_id, holder] {
+        {
+          std::lock_guard lock(opening_mu_);
+          opening_.erase(a.group.id);
+        }
+        if (groups_.count(a.group.id)) return;
+        Status s = holder->ok() ? OpenGroup(a, std::move(holder->value())) : holder->status();
+        if (!s.ok()) {
+          split_failures_.push_back(s.WithContext("opening split group " + std::to_string(a.group.id)));
+          return;
+        }
+        // The parent's leader campaigns at once, so the new group has a leader before PD
+        // routes to it (rather than after an election timeout).
+        if (host_->HasGroup(parent_id) && host_->group_status(parent_id).role == raft::Role::kLeader)
+          (void)host_->Campaign(a.group.id);
+      });
     });
     return Status::OK();
   };
@@ -277,8 +299,10 @@ void WorkerNode::OnHeartbeatResponse(const PdHeartbeatResponse& r) {
   for (const GroupAssignment& a : r.assignments) {
     assigned.insert(a.group.id);
     auto it = groups_.find(a.group.id);
-    // A group being split off is made by applying its parent's split, not from the map.
+    // A group being split off is made by applying its parent's split, not from the map;
+    // one this worker's split made is being opened by a task.
     if (it == groups_.end() && a.group.split_from != 0) continue;
+    if (it == groups_.end() && Opening(a.group.id)) continue;
     if (it == groups_.end()) {
       Status s = OpenGroup(a);
       if (!s.ok()) groups_.erase(a.group.id);  // Retried at the next heartbeat.
@@ -293,6 +317,11 @@ void WorkerNode::OnHeartbeatResponse(const PdHeartbeatResponse& r) {
   for (const auto& [id, h] : groups_)
     if (!assigned.count(id)) gone.push_back(id);
   for (uint64_t id : gone) (void)DropGroup(id);
+}
+
+bool WorkerNode::Opening(uint64_t group) const {
+  std::lock_guard lock(opening_mu_);
+  return opening_.count(group) > 0;
 }
 
 bool WorkerNode::Routable(uint64_t group, uint64_t epoch) const {

@@ -95,7 +95,11 @@ class WorkerNode {
     uint64_t index = 0;
   };
 
-  Status OpenGroup(const GroupAssignment& a);
+  // `opened`: the group's state machine, already opened off the loop (a split's new group:
+  // opening a large shard loads its graph); null: opened here.
+  Status OpenGroup(const GroupAssignment& a, std::unique_ptr<ShardStateMachine> opened = nullptr);
+  // The state machine of group `a` over its directory (thread-safe: any thread).
+  Result<std::unique_ptr<ShardStateMachine>> OpenStateMachine(const GroupAssignment& a) const;
   // What a group's state machine does to split (docs/cluster.md, "Splits").
   ShardStateMachine::SplitHooks SplitHooksFor(const GroupAssignment& parent);
   Status DropGroup(uint64_t group);
@@ -126,6 +130,10 @@ class WorkerNode {
   uint64_t leader_transfers_ = 0;
   uint64_t conf_changes_ = 0;
   uint64_t splits_proposed_ = 0;
+  // Groups a split made here whose state machine a task is opening (executor and loop).
+  mutable std::mutex opening_mu_;
+  std::set<uint64_t> opening_;  // GUARDED_BY(opening_mu_)
+  bool Opening(uint64_t group) const;
   std::vector<Status> split_failures_;  // A split group that could not be opened: fatal.
   std::map<uint64_t, Hosted> groups_;
   SplitMixRng rng_;

@@ -150,5 +150,42 @@ TEST_CASE("a follower that acknowledged the leader's lease does not vote after a
   }
 }
 
+// cluster-sim seed 101 (worker ids are Raft ids, so a worker that hosted a group, dropped its
+// replica and later joins again empty has forgotten its term and vote): the empty replica
+// granted its vote in a term it had already voted in, to a node with a stale membership that
+// still listed it, and the group had two leaders in one term. A replica with no state votes
+// for no one, pre-vote or vote, whatever the candidate's log.
+TEST_CASE("a replica that never received any state refuses votes and pre-votes") {
+  Cluster c(3);
+  c.Add(4, std::make_unique<MemoryStorage>());  // Joining empty: no log, no membership.
+  for (MessageType type : {MessageType::kPreVote, MessageType::kVote}) {
+    Message m;
+    m.type = type;
+    m.from = 2;
+    m.to = 4;
+    m.term = 4;
+    m.index = 20;
+    m.log_term = 3;
+    REQUIRE(c[4].Step(m).ok());
+    c.Process();
+    std::vector<Message> answers = Hold(c, [](const Message& r) { return r.from == 4 && r.to == 2; });
+    REQUIRE(answers.size() == 1);
+    CHECK(answers[0].reject);
+  }
+  // Once it has the group's state (here: a bootstrapped node of the same shape), it votes.
+  Message m;
+  m.type = MessageType::kVote;
+  m.from = 2;
+  m.to = 3;
+  m.term = 4;
+  m.index = 20;
+  m.log_term = 3;
+  REQUIRE(c[3].Step(m).ok());
+  c.Process();
+  std::vector<Message> answers = Hold(c, [](const Message& r) { return r.from == 3 && r.to == 2; });
+  REQUIRE(answers.size() == 1);
+  CHECK_FALSE(answers[0].reject);
+}
+
 }  // namespace
 }  // namespace vectron::raft

@@ -252,7 +252,7 @@ TEST_CASE("a split keeps the lower half, builds the new group's shard from the u
     CHECK(sp.voters == std::vector<uint64_t>{1, 2, 3});
     ++founds;
     found_index = index;
-    built_at = tmp.path + "/g7";
+    built_at = Cat(tmp.path, "/g7-", index);
     return RenamePath(built, built_at);
   };
   sm.set_split_hooks(hooks);
@@ -263,14 +263,26 @@ TEST_CASE("a split keeps the lower half, builds the new group's shard from the u
   CHECK(sm.applied_index() == 201);
   CHECK(sm.route() == ShardRoute{0, key, 2});
   CHECK(Count(sm) == 200 - upper.size());
-  // The new group's shard: the upper half, at the split's index, with its own route.
+  // What the split hands over: the parent's shard as it was before the split entry.
   {
     auto copy = Shard::Open(built_at, Config(), ShardOptions());
     REQUIRE(copy.ok());
-    CHECK(*(*copy)->Count() == upper.size());
-    CHECK(*(*copy)->applied_index() == 201);
-    CHECK(*(*copy)->Route() == ShardRoute{key, 0, 1});
-    auto got = (*copy)->Get(upper, GetOptions{});
+    CHECK(*(*copy)->Count() == 200);
+    CHECK(*(*copy)->applied_index() == 200);
+  }
+  // Opened as the new group's (at the split's index): the upper half, at the split's index,
+  // with its own route; a second open changes nothing; a copy at another index is refused.
+  CHECK(ShardStateMachine::Open(built_at, Config(), ShardOptions(), 1000, ShardRoute{key, 0, 1}, 203).status().code() ==
+        StatusCode::kCorruption);
+  for (int open = 0; open < 2; ++open) {
+    auto copy = ShardStateMachine::Open(built_at, Config(), ShardOptions(), 1000, ShardRoute{key, 0, 1}, 201);
+    REQUIRE(copy.ok());
+    CHECK(Count(**copy) == upper.size());
+    CHECK((*copy)->applied_index() == 201);
+    CHECK((*copy)->durable_applied_index() == 201);
+    CHECK((*copy)->route() == ShardRoute{key, 0, 1});
+    CHECK(*(*copy)->shard()->Route() == ShardRoute{key, 0, 1});
+    auto got = (*copy)->shard()->Get(upper, GetOptions{});
     REQUIRE(got.ok());
     for (const auto& p : *got) CHECK(p.has_value());
   }
@@ -300,6 +312,27 @@ TEST_CASE("a split keeps the lower half, builds the new group's shard from the u
   auto again = ShardStateMachine::Open(dir, Config(), ShardOptions(), 1000, ShardRoute{0, 0, 1});
   REQUIRE(again.ok());
   CHECK((*again)->route() == ShardRoute{0, key, 2});
+  // It splits again: its copy carries its own recorded route ([0, key) at epoch 2), and
+  // the new group's open records the new group's ({key2, key} at epoch 1), not that one.
+  const uint64_t key2 = RangeMiddle(0, key);
+  (*again)->set_split_hooks(hooks);
+  founds = 0;
+  REQUIRE((*again)->Apply({SplitEntry(205, 2, 0, key, key2)}).ok());
+  REQUIRE(founds == 1);
+  CHECK((*again)->route() == ShardRoute{0, key2, 3});
+  const uint64_t left = Count(**again);  // Keys in [0, key2) (the keys of these ids cluster).
+  auto second = ShardStateMachine::Open(built_at, Config(), ShardOptions(), 1000, ShardRoute{key2, key, 1}, 205);
+  REQUIRE(second.ok());
+  CHECK((*second)->route() == ShardRoute{key2, key, 1});
+  CHECK(*(*second)->shard()->Route() == ShardRoute{key2, key, 1});
+  uint64_t want_left = 0, want_second = 0;
+  for (uint64_t i = 1; i <= 201; ++i) {
+    const uint64_t k = RouteKey(i <= 200 ? Cat("p", i) : std::string("late"), 1);
+    want_left += k < key2;
+    want_second += k >= key2 && k < key;
+  }
+  CHECK(left == want_left);
+  CHECK(Count(**second) == want_second);
 }
 
 }  // namespace
