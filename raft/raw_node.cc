@@ -274,7 +274,11 @@ void RawNode::Reset(uint64_t term) {
   if (term_ != term) {
     term_ = term;
     vote_ = kNone;
+    leader_hb_seq_ = 0;
   }
+  hibernating_ = false;
+  lease_floor_tick_ = 0;
+  awake_since_tick_ = ticks_;
   lead_ = kNone;
   election_elapsed_ = 0;
   heartbeat_elapsed_ = 0;
@@ -297,6 +301,7 @@ void RawNode::BecomeFollower(uint64_t term, uint64_t lead) {
 
 void RawNode::BecomePreCandidate() {
   // Pre-vote does not change term or vote.
+  hibernating_ = false;
   votes_.clear();
   prs_.clear();
   lead_ = kNone;
@@ -329,6 +334,7 @@ void RawNode::BecomeLeader() {
 }
 
 void RawNode::Campaign() {
+  WakeUp(false);
   if (role_ == Role::kLeader || !Promotable() || unstable_snapshot_) return;
   StartCampaign(cfg_.pre_vote, false);
 }
@@ -384,6 +390,17 @@ bool RawNode::InLease() const {
 
 void RawNode::Tick() {
   ++ticks_;
+  if (hibernating_) {
+    // The lease clock (ticks_) runs on; heartbeats only to peers yet to acknowledge the
+    // hibernation; no check-quorum, no election timeout.
+    if (role_ == Role::kLeader && ++heartbeat_elapsed_ >= cfg_.heartbeat_ticks) {
+      heartbeat_elapsed_ = 0;
+      bool all_acked = true;
+      for (const auto& [pid, pr] : prs_) all_acked = all_acked && (pid == id_ || pr.hibernate_acked);
+      if (!all_acked) BroadcastHeartbeat(true);
+    }
+    return;
+  }
   if (role_ == Role::kLeader) {
     ++heartbeat_elapsed_;
     ++election_elapsed_;
@@ -424,6 +441,12 @@ void RawNode::Tick() {
 
 Status RawNode::Step(const Message& m) {
   if (m.to != id_) return Status(Error::kInvalidArgument, "message for " + std::to_string(m.to) + " stepped into " + std::to_string(id_));
+  if (hibernating_ && m.type != MessageType::kHeartbeatResp && !(m.type == MessageType::kHeartbeat && m.hibernate)) {
+    // Woken by the leader's own traffic, the follower need not poke it.
+    bool from_leader = m.from == lead_ && (m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat ||
+                                           m.type == MessageType::kSnapshot);
+    WakeUp(!from_leader);
+  }
   if (m.term == 0) {
     // Forwarded proposals and reads carry no term.
   } else if (m.term > term_) {
@@ -683,6 +706,14 @@ void RawNode::HandleHeartbeat(const Message& m) {
   r.to = m.from;
   r.seq = m.seq;
   r.sent_tick = m.sent_tick;
+  // Hibernate only when caught up with the leader's quiet log (its commit is its last
+  // index), and not on a request older than a heartbeat already seen (the leader woke since).
+  if (m.hibernate && m.seq >= leader_hb_seq_ && !unstable_snapshot_ && incoming_snapshot_total_ == 0 &&
+      committed_ == m.commit && committed_ == last_index()) {
+    hibernating_ = true;
+    r.hibernate = true;
+  }
+  leader_hb_seq_ = std::max(leader_hb_seq_, m.seq);
   Send(std::move(r));
 }
 
@@ -885,10 +916,10 @@ void RawNode::SendSnapshotChunk(uint64_t to, Progress& pr) {
   Send(std::move(m));
 }
 
-void RawNode::BroadcastHeartbeat() {
+void RawNode::BroadcastHeartbeat(bool hibernate) {
   ++read_seq_;
   for (auto& [pid, pr] : prs_) {
-    if (pid == id_) continue;
+    if (pid == id_ || (hibernate && pr.hibernate_acked)) continue;
     Message m;
     m.type = MessageType::kHeartbeat;
     m.to = pid;
@@ -896,7 +927,65 @@ void RawNode::BroadcastHeartbeat() {
     m.index = committed_;  // Informational: lets a follower bound its staleness (follower reads).
     m.seq = read_seq_;
     m.sent_tick = ticks_;
+    m.hibernate = hibernate;
     Send(std::move(m));
+  }
+}
+
+bool RawNode::Quiescent() const {
+  if (role_ != Role::kLeader || hibernating_ || committed_ != last_index()) return false;
+  // A check-quorum round has passed since this leader was elected or last woke, so one woken
+  // because its node lost touch with a quorum steps down before it could hibernate again.
+  if (ticks_ <= awake_since_tick_ + static_cast<uint64_t>(cfg_.election_ticks)) return false;
+  // Messages already queued (this tick's heartbeats) do not matter: the hibernation request
+  // carries the commit index too.
+  if (!unstable_.empty() || unstable_snapshot_ || !read_states_.empty()) return false;
+  if (!pending_reads_.empty() || !reads_waiting_commit_.empty() || lead_transferee_ != kNone) return false;
+  if (needs_broadcast_ || needs_heartbeat_ || !CommittedInTerm()) return false;
+  for (const auto& [pid, pr] : prs_) {
+    if (pid == id_) continue;
+    if (pr.match != last_index() || pr.state != Progress::State::kReplicate || !pr.inflights.empty()) return false;
+  }
+  return true;
+}
+
+void RawNode::Hibernate() {
+  if (!Quiescent()) return;
+  Log("hibernating at " + std::to_string(last_index()));
+  hibernating_ = true;
+  hibernate_seq_ = read_seq_ + 1;
+  for (auto& [pid, pr] : prs_) pr.hibernate_acked = false;
+  heartbeat_elapsed_ = 0;
+  BroadcastHeartbeat(true);
+}
+
+void RawNode::Wake() { WakeUp(true); }
+
+void RawNode::WakeUp(bool poke_leader) {
+  if (!hibernating_) return;
+  hibernating_ = false;
+  election_elapsed_ = 0;
+  if (role_ == Role::kLeader) {
+    Log("waking");
+    // A fresh check-quorum window: peers must answer again within an election timeout.
+    for (auto& [pid, pr] : prs_) {
+      pr.hibernate_acked = false;
+      if (pid != id_) pr.recent_active = false;
+    }
+    // The lease is treated as expired: only heartbeats sent from now on renew it.
+    lease_floor_tick_ = ticks_;
+    awake_since_tick_ = ticks_;
+    needs_heartbeat_ = true;
+    return;
+  }
+  if (poke_leader && role_ == Role::kFollower && lead_ != kNone) {
+    // Entries up to our commit index are in the log of any leader of our term or later, so
+    // this response is true; the leader wakes on it (it is not a heartbeat response).
+    Message r;
+    r.type = MessageType::kAppendResp;
+    r.to = lead_;
+    r.index = committed_;
+    Send(std::move(r));
   }
 }
 
@@ -963,6 +1052,7 @@ void RawNode::HandleAppendResp(const Message& m, Progress& pr) {
 }
 
 void RawNode::HandleHeartbeatResp(const Message& m, Progress& pr) {
+  if (hibernating_ && m.hibernate && m.seq >= hibernate_seq_) pr.hibernate_acked = true;
   pr.probe_sent = false;
   pr.hb_seq_acked = std::max(pr.hb_seq_acked, m.seq);
   pr.lease_tick_acked = std::max(pr.lease_tick_acked, m.sent_tick);
@@ -988,7 +1078,7 @@ bool RawNode::LeaseValid() const {
   if (!CommittedInTerm()) return false;
   uint64_t now = ticks_;
   uint64_t q = QuorumValue([&](uint64_t pid, const Progress& pr) { return pid == id_ ? now : pr.lease_tick_acked; });
-  return q != 0 && q + static_cast<uint64_t>(cfg_.lease_ticks) > now;
+  return q != 0 && q >= lease_floor_tick_ && q + static_cast<uint64_t>(cfg_.lease_ticks) > now;
 }
 
 void RawNode::ProcessReadRequest(uint64_t from, std::string context) {
@@ -1046,6 +1136,7 @@ void RawNode::ReleaseReads() {
 // Public API
 
 Status RawNode::Propose(std::string data) {
+  WakeUp(true);
   Entry e{0, 0, EntryType::kNormal, std::move(data)};
   if (role_ == Role::kLeader) {
     if (lead_transferee_ != kNone) return Status(Error::kProposalDropped, "leadership transfer in progress");
@@ -1063,6 +1154,7 @@ Status RawNode::Propose(std::string data) {
 }
 
 Status RawNode::ProposeConfChange(const ConfChange& cc) {
+  WakeUp(false);
   if (role_ != Role::kLeader) return Status(Error::kNotLeader, "conf changes are proposed on the leader");
   if (lead_transferee_ != kNone) return Status(Error::kProposalDropped, "leadership transfer in progress");
   if (pending_conf_index_ > committed_)
@@ -1077,6 +1169,7 @@ Status RawNode::ProposeConfChange(const ConfChange& cc) {
 }
 
 Status RawNode::ReadIndex(std::string context) {
+  WakeUp(true);
   if (role_ == Role::kLeader) {
     ProcessReadRequest(id_, std::move(context));
     return Status::Ok();
@@ -1092,6 +1185,7 @@ Status RawNode::ReadIndex(std::string context) {
 }
 
 Status RawNode::TransferLeader(uint64_t target) {
+  WakeUp(false);
   if (role_ != Role::kLeader) return Status(Error::kNotLeader, "not leader");
   if (target == id_) return Status::Ok();
   if (!conf_.IsVoter(target)) return Status(Error::kInvalidArgument, "transfer target is not a voter");

@@ -95,6 +95,7 @@ struct Progress {
   uint64_t hb_seq_acked = 0;      // Highest heartbeat round acknowledged this term.
   uint64_t lease_tick_acked = 0;  // Highest leader send-tick acknowledged this term.
   uint64_t match_at_heartbeat = UINT64_MAX;  // match at the previous heartbeat response.
+  bool hibernate_acked = false;   // Hibernating leader: the peer acknowledged hibernating.
 };
 
 class RawNode {
@@ -129,6 +130,28 @@ class RawNode {
   Status TransferLeader(uint64_t target);
   // Starts an election now (tests and operators); no-op on leaders and non-voters.
   void Campaign();
+
+  // Hibernation of a quiet group (docs/raft.md, "Hibernation"); the driver decides when.
+  // A hibernating node still counts ticks (the lease clock runs on), but a hibernating
+  // leader neither heartbeats peers that acknowledged its hibernation nor checks quorum,
+  // and a hibernating follower's election timer stands still. Any message other than a
+  // heartbeat flagged `hibernate` (follower) or a heartbeat response (leader), a proposal,
+  // read, conf change, transfer, campaign or new term wakes the node.
+  //
+  // Whether this leader's group is quiet: everything is committed, persisted and matched by
+  // every peer (learners too), no read, conf change, transfer or snapshot is pending, and
+  // the leader has been elected or awake for more than an election timeout.
+  bool Quiescent() const;
+  // Leader: starts hibernating if Quiescent(), sending every peer a heartbeat flagged
+  // `hibernate` (repeated each heartbeat interval to peers that have not acknowledged it).
+  // A follower that is caught up hibernates on it and says so in its response.
+  void Hibernate();
+  // Ends hibernation; no-op when awake. A leader heartbeats at once, starts a fresh
+  // check-quorum window, and serves no lease read until a quorum acknowledges a heartbeat
+  // sent after waking. A follower restarts its election timer and pokes its leader, so that
+  // a hibernating leader that is alive wakes and heartbeats before the timer runs out.
+  void Wake();
+  bool hibernating() const { return hibernating_; }
 
   // Whether GetReady would return any work.
   bool HasReady();
@@ -189,7 +212,9 @@ class RawNode {
   void BroadcastAppend();
   bool SendAppend(uint64_t to, bool send_if_empty);
   void SendSnapshotChunk(uint64_t to, Progress& pr);
-  void BroadcastHeartbeat();
+  // hibernate: the heartbeat asks followers to hibernate and skips peers that acknowledged.
+  void BroadcastHeartbeat(bool hibernate = false);
+  void WakeUp(bool poke_leader);
   bool MaybeCommit();
   void HandleAppendResp(const Message& m, Progress& pr);
   void HandleHeartbeatResp(const Message& m, Progress& pr);
@@ -254,6 +279,15 @@ class RawNode {
   bool needs_broadcast_ = false;
   bool needs_heartbeat_ = false;
   uint64_t last_broadcast_commit_ = 0;
+  // Hibernation: whether hibernating; leader: the first heartbeat round asking for it, and
+  // the tick of the last wake (lease acknowledgements of earlier heartbeats are ignored);
+  // follower: the highest heartbeat round seen from this term's leader (a delayed
+  // hibernation request from before a newer heartbeat is ignored).
+  bool hibernating_ = false;
+  uint64_t hibernate_seq_ = 0;
+  uint64_t lease_floor_tick_ = 0;
+  uint64_t awake_since_tick_ = 0;  // Leader: elected or last woken at this tick.
+  uint64_t leader_hb_seq_ = 0;
   SoftState prev_soft_state_;
 
   // Membership: base_conf_ holds at base_conf_index_; conf_history_ has the state after each

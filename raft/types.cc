@@ -150,7 +150,7 @@ std::string Message::ToString() const {
       break;
     case MessageType::kHeartbeat:
     case MessageType::kHeartbeatResp:
-      os << " c" << commit << " seq=" << seq;
+      os << " c" << commit << " seq=" << seq << (hibernate ? " hibernate" : "");
       break;
     case MessageType::kSnapshot:
       os << " snap=" << snapshot.metadata.index << '/' << snapshot.metadata.term << " off=" << offset

@@ -163,6 +163,9 @@ struct Message {
   uint64_t seq = 0;       // Heartbeat round, echoed in the response (ReadIndex, lease).
   uint64_t sent_tick = 0; // Leader's tick when the heartbeat was sent, echoed (lease).
   bool force = false;     // kVote/kPreVote after kTimeoutNow: bypasses leader stickiness.
+  // kHeartbeat: the leader hibernates (its group is quiet), so may the follower.
+  // kHeartbeatResp: the follower did (RawNode::Hibernate).
+  bool hibernate = false;
   std::string context;    // kReadIndex/kReadIndexResp: the caller's request id.
   // One line for traces, such as "1->2 MsgApp t3 i5/2 c4 [6..7]".
   std::string ToString() const;

@@ -86,6 +86,12 @@ void AddClusterCommands(CLI::App& app, ClusterCommands* c) {
                    "them together; 0 = no limit); lower spares the searches on both ends, and the move takes longer")
       ->capture_default_str()
       ->check(CLI::Range(0, 1 << 20));
+  c->worker
+      ->add_option("--hibernate-after-ticks", c->worker_options.hibernate_after_ticks,
+                   "Ticks (100 ms) a shard group this worker leads must be idle before it stops heartbeating "
+                   "(hibernation; 0 = off: every group heartbeats on its own)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1 << 20));
   AddSecretFlags(c->worker, c);
 
   c->gateway = app.add_subcommand("gateway", "Run a gateway of a cluster (the REST API over the cluster)");

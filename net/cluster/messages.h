@@ -37,6 +37,9 @@ struct GroupMessage {
 };
 struct RaftBatch {
   std::vector<GroupMessage> messages;
+  // The sender host's incarnation (nonzero, new at each start): a change tells the peer
+  // that the sender restarted (hibernation, docs/cluster.md). 0: unknown.
+  uint64_t incarnation = 0;
 };
 
 // --- Snapshot data of a shard group, pulled chunk by chunk by the receiver. ---

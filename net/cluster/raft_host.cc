@@ -47,6 +47,9 @@ struct RaftHost::Group {
   mutable uint64_t fresh_at_ms = 0;
   mutable bool fresh_known = false;
   uint64_t fresh_term = 0;
+  // Hibernation: ticks this led group has been quiet; a wake asked for while busy.
+  uint64_t quiet_ticks = 0;
+  bool wake = false;
 };
 
 RaftHost::RaftHost(NodeId self, RaftHostOptions options, Clock& clock, Transport& transport, GroupLogStore& store,
@@ -59,7 +62,9 @@ RaftHost::RaftHost(NodeId self, RaftHostOptions options, Clock& clock, Transport
       executor_(executor),
       loop_(loop),
       cb_(std::move(callbacks)),
-      last_tick_ms_(clock.NowMs()) {}
+      last_tick_ms_(clock.NowMs()),
+      // New at each start (the monotonic clock has moved on), which is all a peer compares.
+      incarnation_(clock.NowMs() + 1) {}
 
 RaftHost::~RaftHost() = default;
 
@@ -154,6 +159,7 @@ GroupStatus RaftHost::group_status(uint64_t group) const {
   s.first_index = g.log->FirstIndex();
   s.last_index = g.node->last_index();
   s.busy = g.stage != Stage::kIdle;
+  s.hibernating = g.node->hibernating();
   s.conf = g.node->conf_state();
   if (g.conf_changes.empty()) {
     s.committed_conf = g.base_conf;
@@ -165,7 +171,23 @@ GroupStatus RaftHost::group_status(uint64_t group) const {
   return s;
 }
 
+size_t RaftHost::hibernating_groups() const {
+  size_t n = 0;
+  for (const auto& [id, g] : groups_) n += g->node->hibernating() ? 1 : 0;
+  return n;
+}
+
 void RaftHost::Receive(const NodeId& from, RaftBatch batch) {
+  if (from.kind == opt_.peer_kind) {
+    uint64_t now = clock_.NowMs();
+    Peer& p = peers_[from.id];
+    uint64_t timeout_ms = static_cast<uint64_t>(opt_.raft.election_ticks) * opt_.tick_ms;
+    bool restarted = batch.incarnation != 0 && p.incarnation != 0 && batch.incarnation != p.incarnation;
+    bool back = p.heard_ms != 0 && now > p.heard_ms + timeout_ms;
+    if (restarted || back) returned_peers_.insert(from.id);
+    if (batch.incarnation != 0) p.incarnation = batch.incarnation;
+    p.heard_ms = now;
+  }
   for (GroupMessage& gm : batch.messages) {
     auto it = groups_.find(gm.group);
     if (it == groups_.end()) continue;
@@ -207,7 +229,54 @@ bool RaftHost::FreshWithin(uint64_t group, uint64_t max_staleness_ms) const {
   return g.fresh_known && g.fresh_at_ms + max_staleness_ms >= clock_.NowMs();
 }
 
+bool RaftHost::ShouldWake(const Group& g, uint64_t now) const {
+  uint64_t timeout_ms = static_cast<uint64_t>(opt_.raft.election_ticks) * opt_.tick_ms;
+  auto alive = [&](uint64_t id) {
+    auto it = peers_.find(id);
+    return it != peers_.end() && it->second.heard_ms + timeout_ms >= now;
+  };
+  const raft::ConfState& cs = g.node->conf_state();
+  if (g.node->role() == raft::Role::kLeader) {
+    // Without a quorum of live nodes, wake so that check-quorum can step down.
+    size_t live = 0;
+    for (uint64_t v : cs.voters) live += (v == self_.id || alive(v)) ? 1 : 0;
+    if (live < cs.voters.size() / 2 + 1) return true;
+    // A member that restarted or came back may have woken (or never hibernated): heartbeat
+    // it before it campaigns.
+    for (uint64_t id : returned_peers_)
+      if (cs.Contains(id)) return true;
+    return false;
+  }
+  // A follower wakes when its leader's node is silent for an election timeout (it elects
+  // a new leader as usual), or restarted (its groups start awake, without leadership).
+  uint64_t lead = g.node->lead();
+  if (lead == raft::kNone || lead == self_.id) return true;
+  return !alive(lead) || returned_peers_.count(lead) > 0;
+}
+
+void RaftHost::SendKeepalives(uint64_t now, std::map<NodeId, RaftBatch>& out) {
+  std::set<uint64_t> members;
+  for (const auto& [id, g] : groups_) {
+    const raft::ConfState& cs = g->node->conf_state();
+    members.insert(cs.voters.begin(), cs.voters.end());
+    members.insert(cs.learners.begin(), cs.learners.end());
+  }
+  members.erase(self_.id);
+  uint64_t every_ms = static_cast<uint64_t>(opt_.raft.heartbeat_ticks) * opt_.tick_ms;
+  for (uint64_t id : members) {
+    NodeId to{opt_.peer_kind, id};
+    if (out.count(to)) continue;
+    auto it = peers_.find(id);
+    if (it != peers_.end() && it->second.sent_ms + every_ms > now) continue;
+    out[to];  // An empty batch: "this node is alive".
+  }
+}
+
 void RaftHost::FeedIdle(Group& g, uint64_t ticks) {
+  if (g.wake) {
+    g.node->Wake();
+    g.wake = false;
+  }
   while (!g.inbox.empty()) {
     auto [from, m] = std::move(g.inbox.front());
     g.inbox.pop_front();
@@ -282,20 +351,42 @@ Status RaftHost::RunOnce() {
   }
 
   // Collect every group's Ready; persist them all with one write.
+  const bool hibernation = opt_.hibernate_after_ticks > 0;
   std::vector<GroupWrite> writes;
   std::vector<Group*> persisting;
   for (auto& [id, gp] : groups_) {
     Group& g = *gp;
+    if (hibernation && ticks > 0 && !g.wake && g.node->hibernating() && ShouldWake(g, now)) {
+      g.wake = true;  // At once if idle, else when next fed.
+      ++stats_.wakes;
+    }
     if (g.stage != Stage::kIdle) {
       if (g.pending_ticks < static_cast<uint64_t>(opt_.max_ticks_per_loop)) g.pending_ticks += ticks;
       if (g.stage != Stage::kPersistPending) continue;
     } else {
       FeedIdle(g, ticks);
+      if (hibernation) {
+        if (g.node->hibernating()) {
+          g.quiet_ticks = 0;
+        } else {
+          // Quiet ticks are counted on ticks only (Quiescent reads a term from the log);
+          // any work in between resets the count (below).
+          if (ticks > 0 && g.node->role() == raft::Role::kLeader) {
+            g.quiet_ticks = g.node->Quiescent() ? g.quiet_ticks + ticks : 0;
+            if (g.quiet_ticks >= opt_.hibernate_after_ticks) {
+              g.node->Hibernate();
+              g.quiet_ticks = 0;
+              if (g.node->hibernating()) ++stats_.hibernations;
+            }
+          }
+        }
+      }
       if (!g.node->HasReady()) {
         MaybeCompact(g, writes);
         continue;
       }
       g.rd = g.node->GetReady();
+      if (!g.rd.entries.empty() || !g.rd.committed_entries.empty() || !g.rd.read_states.empty()) g.quiet_ticks = 0;
       if (!g.rd.snapshot.empty()) {
         // Install first (off the loop); the log takes the snapshot in a later loop's write.
         g.stage = Stage::kInstalling;
@@ -347,9 +438,16 @@ Status RaftHost::RunOnce() {
     }
     g->rd.messages.clear();
   }
+  // Node liveness replaces the heartbeats of hibernating groups: a peer that got nothing
+  // for a heartbeat interval gets an empty batch.
+  if (hibernation && ticks > 0) SendKeepalives(now, out);
+  if (ticks > 0) returned_peers_.clear();  // Every hibernating group has looked at them.
   for (auto& [to, batch] : out) {
     stats_.raft_messages += batch.messages.size();
+    if (batch.messages.empty()) ++stats_.keepalives;
     ++stats_.transport_messages;
+    batch.incarnation = incarnation_;
+    if (to.kind == opt_.peer_kind) peers_[to.id].sent_ms = now;
     transport_.Send(to, std::move(batch));
   }
 

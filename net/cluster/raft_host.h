@@ -15,6 +15,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -77,6 +78,13 @@ struct RaftHostOptions {
   size_t inbox_max = 4096;
   // Proposals and reads held per busy group; more are refused with Unavailable.
   size_t pending_max = 1024;
+  // Hibernation of idle groups (docs/cluster.md, "Hibernation"): a group this node leads
+  // that stays quiet (raft::RawNode::Quiescent) for this many ticks stops heartbeating, and
+  // its followers stop their election timers; the hosts then exchange one small keepalive
+  // per peer every heartbeat interval instead, and wake the groups of a peer that falls
+  // silent for an election timeout, restarts, or comes back. 0 = off (every group
+  // heartbeats on its own).
+  uint64_t hibernate_after_ticks = 0;
   // Test hook (the simulator's crash point "after persisting, before sending"): called after
   // each loop's log write; returning true makes RunOnce fail with Aborted before anything of
   // the loop is sent or applied, as if the process died there.
@@ -92,6 +100,7 @@ struct GroupStatus {
   uint64_t first_index = 0;   // Of the log.
   uint64_t last_index = 0;
   bool busy = false;
+  bool hibernating = false;
   raft::ConfState conf;            // Including appended, uncommitted changes.
   // The membership committed as far as this replica knows (its log's snapshot and the
   // changes committed since), and the log index it dates from.
@@ -116,6 +125,9 @@ class RaftHost {
     uint64_t raft_messages = 0;       // Raft messages inside them
     uint64_t snapshots_installed = 0;
     uint64_t compactions = 0;
+    uint64_t keepalives = 0;          // Envelopes sent only to show this node is alive
+    uint64_t hibernations = 0;        // Groups this node led into hibernation
+    uint64_t wakes = 0;               // Groups woken by a peer's silence, restart or return
   };
 
   // Every reference must outlive the host. REQUIRES: no task of this host is left in
@@ -147,7 +159,8 @@ class RaftHost {
   GroupStatus group_status(uint64_t group) const;
 
   // Queues the Raft messages of `batch` for their groups (stepped in the next RunOnce).
-  // Messages for groups not hosted here are dropped.
+  // Messages for groups not hosted here are dropped. Any batch, even an empty one, shows
+  // that `from` is alive (hibernation).
   void Receive(const NodeId& from, RaftBatch batch);
 
   // One loop (see the top of this file). Errors: a failed log write or a failed apply or
@@ -176,6 +189,9 @@ class RaftHost {
   // arrived). Always false on the leader and on a replica that knows no leader.
   bool FreshWithin(uint64_t group, uint64_t max_staleness_ms) const;
 
+  // Number of hosted groups that are hibernating (led or followed).
+  size_t hibernating_groups() const;
+
   const Stats& stats() const { return stats_; }
   const NodeId& self() const { return self_; }
 
@@ -192,6 +208,9 @@ class RaftHost {
   void OnApplied(uint64_t group, Status s);
   void OnInstalled(uint64_t group, Status s);
   void EraseGroup(uint64_t group);
+  // Hibernation: whether the node's liveness view asks `g` (hibernating) to wake.
+  bool ShouldWake(const Group& g, uint64_t now) const;
+  void SendKeepalives(uint64_t now, std::map<NodeId, RaftBatch>& out);
 
   NodeId self_;
   RaftHostOptions opt_;
@@ -205,6 +224,17 @@ class RaftHost {
   Status fatal_;
   std::map<uint64_t, std::unique_ptr<Group>> groups_;
   Stats stats_;
+  // Hibernation: this host's incarnation, and what it knows of each peer (by Raft id).
+  struct Peer {
+    uint64_t heard_ms = 0;     // Last envelope received.
+    uint64_t sent_ms = 0;      // Last envelope sent.
+    uint64_t incarnation = 0;  // The peer's, as last received.
+  };
+  uint64_t incarnation_;
+  std::map<uint64_t, Peer> peers_;
+  // Peers that restarted or came back after an election timeout of silence since the last
+  // loop: the hibernating groups they take part in wake.
+  std::set<uint64_t> returned_peers_;
 };
 
 }  // namespace vectron::net::cluster

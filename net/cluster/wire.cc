@@ -52,6 +52,7 @@ Offset<fb::RaftMessage> EncRaft(FlatBufferBuilder& b, const raft::Message& m) {
   r.add_seq(m.seq);
   r.add_sent_tick(m.sent_tick);
   r.add_force(m.force);
+  r.add_hibernate(m.hibernate);
   r.add_context(ctx);
   return r.Finish();
 }
@@ -66,7 +67,7 @@ struct Encoder {
   Offset<void> operator()(const RaftBatch& m) {
     std::vector<Offset<fb::GroupMessage>> v;
     for (const GroupMessage& g : m.messages) v.push_back(fb::CreateGroupMessage(b, g.group, EncRaft(b, g.msg)));
-    return fb::CreateRaftBatch(b, b.CreateVector(v)).Union();
+    return fb::CreateRaftBatch(b, b.CreateVector(v), m.incarnation).Union();
   }
   Offset<void> operator()(const SnapshotFetchRequest& m) {
     return fb::CreateSnapshotFetchRequest(b, m.group, m.fetch_id, m.min_index, m.offset, m.max_bytes).Union();
@@ -265,6 +266,7 @@ bool DecRaft(const fb::RaftMessage* m, raft::Message* out) {
   out->seq = m->seq();
   out->sent_tick = m->sent_tick();
   out->force = m->force();
+  out->hibernate = m->hibernate();
   out->context = Str(m->context());
   return true;
 }
@@ -275,6 +277,7 @@ Status DecodeBody(const fb::Envelope* e, Envelope* out) {
   switch (e->body_type()) {
     case fb::Body::RaftBatch: {
       RaftBatch m;
+      m.incarnation = e->body_as_RaftBatch()->incarnation();
       if (auto* v = e->body_as_RaftBatch()->messages()) {
         for (const fb::GroupMessage* g : *v) {
           GroupMessage gm;

@@ -280,6 +280,7 @@ int RunWorker(const WorkerOptions& o) {
   wo.data_dir = o.data_dir + "/shards";
   wo.pd_members = Ids(o.pd);
   wo.raft = HostOptions(NodeKind::kWorker, rng.Next());
+  wo.raft.hibernate_after_ticks = o.hibernate_after_ticks;
   wo.seed = rng.Next();
   // The log is the write-ahead log of kNoSync shards: a shard is flushed every 256 applied
   // entries, and its group's log is compacted once 5,000 entries past its last flush; a

@@ -63,6 +63,10 @@ struct WorkerOptions {
   // Shard snapshot copies this worker fetches (a replica joining a group), MiB a second
   // in all (0 = no limit): SnapshotTransferOptions::rate_bytes_per_s.
   uint64_t snapshot_rate_mb = 32;
+  // Hibernation of idle shard groups: RaftHostOptions::hibernate_after_ticks (ticks of
+  // 100 ms; 0 = off, every group heartbeats on its own). On by default: docs/cluster.md,
+  // "Hibernation of idle groups", "Default".
+  uint64_t hibernate_after_ticks = 10;
 };
 struct GatewayOptions {
   std::string secret;

@@ -149,6 +149,7 @@ class ClusterSimulation {
   ClusterSimStats stats_;
   // Per seed.
   bool pre_vote_ = true, check_quorum_ = true, lease_ = false;
+  uint64_t hibernate_after_ticks_ = 0;  // 0: off. Drawn apart from rng_ (other draws unchanged).
   double crash_p_ = 0, pd_crash_p_ = 0, partition_p_ = 0, crash_point_p_ = 0, skew_ = 0;
   double apply_lag_p_ = 0;
   uint64_t liveness_from_ = 0;
@@ -189,6 +190,7 @@ RaftHostOptions ClusterSimulation::HostOptions(bool pd) {
   o.raft.check_quorum = check_quorum_;
   o.raft.read_only = lease_ ? raft::ReadOnlyOption::kLeaseBased : raft::ReadOnlyOption::kSafe;
   o.raft.max_bytes_per_msg = 64 * 1024;
+  o.hibernate_after_ticks = hibernate_after_ticks_;
   o.raft.seed = opt_.seed;
   // Both kinds of group compact often, so that snapshots are exercised: the PD's in memory,
   // and shard snapshots fetched in chunks from a peer and installed (docs/cluster.md).
@@ -244,6 +246,8 @@ void ClusterSimulation::CollectWorkerStats(WorkerSim& w) {
   if (!w.node) return;
   stats_.shard_snapshots += w.node->host().stats().snapshots_installed;
   stats_.leader_transfers += w.node->leader_transfers();
+  stats_.hibernations += w.node->host().stats().hibernations;
+  stats_.hibernation_wakes += w.node->host().stats().wakes;
   stats_.conf_changes += w.node->conf_changes();
 }
 
@@ -264,6 +268,10 @@ void ClusterSimulation::Setup() {
   pre_vote_ = !rng_.Chance(0.2);
   check_quorum_ = !rng_.Chance(0.2);
   lease_ = check_quorum_ && rng_.Chance(0.5);
+  SplitMixRng hib_rng(opt_.seed ^ 0x48494245524e41ull);
+  hibernate_after_ticks_ = hib_rng.Chance(0.5) ? hib_rng.Range(2, 10) : 0;  // Short: groups hibernate often.
+  if (opt_.hibernate_after_ticks >= 0) hibernate_after_ticks_ = static_cast<uint64_t>(opt_.hibernate_after_ticks);
+  stats_.hibernating_seeds = hibernate_after_ticks_ > 0 ? 1 : 0;
   if (opt_.faults) {
     net_.faults.drop = rng_.Chance(0.3) ? 0.0 : 0.01 * static_cast<double>(rng_.Range(1, 5));
     net_.faults.duplicate = rng_.Chance(0.5) ? 0.0 : 0.01 * static_cast<double>(rng_.Range(1, 3));
@@ -299,6 +307,7 @@ void ClusterSimulation::Setup() {
      << " apply_lag=" << apply_lag_p_ << " workers=" << nworkers << " joins_at_ms=";
   for (uint64_t j : join_at_ms) os << j << ",";
   os << " death_at_ms=" << death_at_ms_;
+  os << " hibernate_after_ticks=" << hibernate_after_ticks_;
   config_ = os.str();
   Trace("config: " + config_);
 

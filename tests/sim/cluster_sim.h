@@ -26,6 +26,9 @@ struct ClusterSimOptions {
   uint64_t steps = 3000;  // One step is 10 ms of simulated time.
   bool trace = false;     // Print every event as it happens.
   bool faults = true;
+  // Hibernation of idle groups: -1 drawn from the seed (on in about half), else
+  // RaftHostOptions::hibernate_after_ticks for every seed (0 = off).
+  int64_t hibernate_after_ticks = -1;
 };
 
 struct ClusterSimStats {
@@ -56,6 +59,10 @@ struct ClusterSimStats {
   uint64_t moves_done = 0;       // Targets reached (the map's voters became the target).
   uint64_t repairs = 0;          // Targets that replace a voter on a worker that is down.
   uint64_t settle_steps = 0;     // Steps run past --steps for the moves to finish.
+  // Hibernation of idle groups (on in about half the seeds).
+  uint64_t hibernating_seeds = 0;  // 1 if on in this run.
+  uint64_t hibernations = 0;       // Shard groups their leader put into hibernation.
+  uint64_t hibernation_wakes = 0;  // Hibernating replicas woken by node liveness (silence, restart).
 };
 
 struct ClusterSimResult {

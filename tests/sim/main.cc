@@ -47,7 +47,7 @@ bool ParseList(const char* s, std::vector<uint64_t>* out) {
 
 void Usage() {
   std::fprintf(stderr,
-               "usage: cluster-sim --seeds N [--first S] [--steps M] [--no-faults]\n"
+               "usage: cluster-sim --seeds N [--first S] [--steps M] [--no-faults] [--hibernate-after-ticks T]\n"
                "       cluster-sim --list S1,S2,... [--steps M]\n"
                "       cluster-sim --seed S [--steps M] [--trace]\n");
 }
@@ -76,6 +76,11 @@ int main(int argc, char** argv) {
     else if (a == "--steps") next(&base.steps);
     else if (a == "--trace") base.trace = true;
     else if (a == "--no-faults") base.faults = false;
+    else if (a == "--hibernate-after-ticks") {
+      uint64_t t = 0;
+      next(&t);
+      base.hibernate_after_ticks = static_cast<int64_t>(t);
+    }
     else if (a == "--seed") {
       uint64_t s = 0;
       next(&s);
@@ -99,7 +104,7 @@ int main(int argc, char** argv) {
   uint64_t failed = 0, writes = 0, unknown = 0, reads = 0, crashes = 0, pd_crashes = 0, crash_points = 0,
            partitions = 0, leaders = 0, checks = 0, inconclusive = 0, snapshots = 0, transfers = 0, ratings = 0, rejected = 0,
            cache_hits = 0, cache_misses = 0, lost = 0, outages = 0, conf_changes = 0, planned = 0, moves_done = 0, repairs = 0,
-           settle = 0;
+           settle = 0, hib_seeds = 0, hibernations = 0, hib_wakes = 0;
   for (size_t n = 0; n < list.size(); ++n) {
     ClusterSimOptions o = base;
     o.seed = list[n];
@@ -127,6 +132,9 @@ int main(int argc, char** argv) {
     moves_done += r.stats.moves_done;
     repairs += r.stats.repairs;
     settle += r.stats.settle_steps;
+    hib_seeds += r.stats.hibernating_seeds;
+    hibernations += r.stats.hibernations;
+    hib_wakes += r.stats.hibernation_wakes;
     if (!r.ok) {
       ++failed;
       std::printf("VECTRON_SIM_SEED=%llu FAILED: %s\nconfig: %s\nlast events:\n%s\n",
@@ -158,5 +166,8 @@ int main(int argc, char** argv) {
       static_cast<unsigned long long>(conf_changes), static_cast<unsigned long long>(planned),
       static_cast<unsigned long long>(moves_done), static_cast<unsigned long long>(repairs),
       static_cast<unsigned long long>(settle));
+  std::printf("cluster-sim: hibernation on in %llu of %zu seeds: %llu group hibernations, %llu wakes by node liveness\n",
+              static_cast<unsigned long long>(hib_seeds), list.size(), static_cast<unsigned long long>(hibernations),
+              static_cast<unsigned long long>(hib_wakes));
   return failed ? 1 : 0;
 }

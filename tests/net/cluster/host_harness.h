@@ -11,6 +11,8 @@
 #include <set>
 #include <string>
 #include <type_traits>
+#include <utility>
+#include <vector>
 
 #include "net/cluster/clock.h"
 #include "net/cluster/codec.h"
@@ -140,6 +142,7 @@ class HostCluster : public Transport {
     QueueExecutor executor;
     std::unique_ptr<RaftHost> host;
     std::map<uint64_t, KvStateMachine*> sms;
+    std::vector<std::pair<uint64_t, raft::ReadState>> reads;  // (group, read state) served
   };
 
   HostCluster(int nodes, std::vector<uint64_t> groups, RaftHostOptions options, uint64_t sync_every = 1)
@@ -153,8 +156,10 @@ class HostCluster : public Transport {
 
   void Start(uint64_t id) {
     Node& n = nodes_[id];
+    RaftHost::Callbacks cb;
+    cb.on_read_state = [&n](uint64_t g, const raft::ReadState& rs) { n.reads.emplace_back(g, rs); };
     n.host = std::make_unique<RaftHost>(NodeId{NodeKind::kWorker, id}, options_, clock_, *this, n.store, n.executor,
-                                        n.loop, RaftHost::Callbacks{});
+                                        n.loop, cb);
     n.sms.clear();
     for (uint64_t g : groups_) {
       auto sm = std::make_unique<KvStateMachine>(&n.disks[g], sync_every_);
@@ -169,6 +174,7 @@ class HostCluster : public Transport {
     n.loop.Clear();
     n.host.reset();
     n.sms.clear();
+    n.reads.clear();
   }
 
   void Send(const NodeId& to, Envelope msg) override {

@@ -18,6 +18,13 @@ RaftHostOptions HostOptions() {
   return o;
 }
 
+// The same, with hibernation of idle groups on (a group quiet for 10 ticks hibernates).
+RaftHostOptions HibernatingOptions() {
+  RaftHostOptions o = HostOptions();
+  o.hibernate_after_ticks = 10;
+  return o;
+}
+
 // Proposes "k<i>=v<i>" on every group at its leader.
 void ProposeEverywhere(HostCluster& c, const std::vector<uint64_t>& groups, int i) {
   for (uint64_t g : groups) {
@@ -122,38 +129,194 @@ TEST_CASE("RaftHost starts a leadership transfer asked for while the group is bu
 // timing (100 ms ticks, heartbeats every 2 ticks). Counted per node over 10 s of
 // simulated time with a loop every 10 ms: an idle group writes nothing to its log (no
 // fsync), and the heartbeats of all groups between two nodes travel together (at most
-// 40 envelopes per second per node, however many groups). The counts are printed for
-// docs/cluster.md.
+// 40 envelopes per second per node, however many groups). With hibernation on, the
+// groups stop heartbeating: no Raft messages at all, and one keepalive per peer per
+// heartbeat interval. The counts are printed for docs/cluster.md.
 TEST_CASE("RaftHost: 500 idle groups cost no log writes and as many envelopes as one group") {
-  std::vector<uint64_t> groups;
-  for (uint64_t g = 1; g <= 500; ++g) groups.push_back(g);
-  HostCluster c(3, groups, HostOptions());
-  c.ElectAll();
-  c.Rounds(100);  // Let the elections' entries commit and apply everywhere.
-  struct Counts {
-    uint64_t loops, writes, envelopes, msgs;
-  };
-  auto snapshot = [&](uint64_t n) {
-    const auto& st = c.node(n).host->stats();
-    return Counts{st.loops, st.log_writes, st.transport_messages, st.raft_messages};
-  };
-  std::map<uint64_t, Counts> before;
-  for (uint64_t n = 1; n <= 3; ++n) before[n] = snapshot(n);
-  constexpr int kRounds = 1000;  // 10 s at 10 ms per loop.
-  c.Rounds(kRounds);
-  for (uint64_t n = 1; n <= 3; ++n) {
-    Counts now = snapshot(n);
-    uint64_t writes = now.writes - before[n].writes, envelopes = now.envelopes - before[n].envelopes,
-             msgs = now.msgs - before[n].msgs;
-    MESSAGE("node " << n << " over 10 s idle: " << writes << " log writes, " << envelopes << " envelopes, " << msgs
-                    << " Raft messages");
-    CHECK(writes == 0);
-    // Per peer and tick (100 ms; groups heartbeat on alternate ticks), at most one
-    // envelope of heartbeats and one of responses, whatever the number of groups:
-    // 2 peers x 2 x 10 ticks/s x 10 s.
-    CHECK(envelopes <= 2 * 2 * 10 * 10);
+  for (bool hibernate : {false, true}) {
+    CAPTURE(hibernate);
+    std::vector<uint64_t> groups;
+    for (uint64_t g = 1; g <= 500; ++g) groups.push_back(g);
+    HostCluster c(3, groups, hibernate ? HibernatingOptions() : HostOptions());
+    c.ElectAll();
+    // Let the elections' entries commit and apply everywhere (and the groups hibernate:
+    // a leader does after an election timeout and 10 quiet ticks).
+    c.Rounds(hibernate ? 300 : 100);
+    struct Counts {
+      uint64_t loops, writes, envelopes, msgs;
+    };
+    auto snapshot = [&](uint64_t n) {
+      const auto& st = c.node(n).host->stats();
+      return Counts{st.loops, st.log_writes, st.transport_messages, st.raft_messages};
+    };
+    std::map<uint64_t, Counts> before;
+    for (uint64_t n = 1; n <= 3; ++n) before[n] = snapshot(n);
+    constexpr int kRounds = 1000;  // 10 s at 10 ms per loop.
+    c.Rounds(kRounds);
+    for (uint64_t n = 1; n <= 3; ++n) {
+      Counts now = snapshot(n);
+      uint64_t writes = now.writes - before[n].writes, envelopes = now.envelopes - before[n].envelopes,
+               msgs = now.msgs - before[n].msgs;
+      MESSAGE("hibernation " << std::string(hibernate ? "on" : "off") << ", node " << n << " over 10 s idle: " << writes
+                             << " log writes, " << envelopes << " envelopes, " << msgs << " Raft messages");
+      CHECK(writes == 0);
+      // Per peer and tick (100 ms; groups heartbeat on alternate ticks), at most one
+      // envelope of heartbeats and one of responses, whatever the number of groups:
+      // 2 peers x 2 x 10 ticks/s x 10 s.
+      CHECK(envelopes <= 2 * 2 * 10 * 10);
+      if (hibernate) {
+        CHECK(msgs == 0);
+        CHECK(envelopes <= 2 * 5 * 10);  // A keepalive per peer per heartbeat interval.
+        CHECK(c.node(n).host->hibernating_groups() == groups.size());
+      }
+    }
+    for (uint64_t g : groups) CHECK(c.Leader(g) != 0);  // Nobody timed out: no elections.
   }
-  for (uint64_t g : groups) CHECK(c.Leader(g) != 0);  // Nobody timed out: no elections.
+}
+
+// Runs rounds until every replica of every group in `groups` hibernates; false after 1000.
+bool RunUntilHibernating(HostCluster& c, const std::vector<uint64_t>& groups, const std::vector<uint64_t>& nodes) {
+  for (int i = 0; i < 1000; ++i) {
+    bool all = true;
+    for (uint64_t n : nodes)
+      for (uint64_t g : groups) all = all && c.node(n).host->group_status(g).hibernating;
+    if (all) return true;
+    c.Round();
+  }
+  return false;
+}
+
+uint64_t RaftMessages(HostCluster& c) {
+  uint64_t n = 0;
+  for (uint64_t id = 1; id <= 3; ++id)
+    if (c.node(id).host) n += c.node(id).host->stats().raft_messages;
+  return n;
+}
+
+TEST_CASE("RaftHost: a quiet group hibernates, and a proposal or a read wakes it and completes at once") {
+  HostCluster c(3, {5}, HibernatingOptions());
+  c.ElectAll();
+  uint64_t l = c.Leader(5);
+  REQUIRE(c.node(l).host->Propose(5, "a=1").ok());
+  REQUIRE(RunUntilHibernating(c, {5}, {1, 2, 3}));
+  CHECK(AllApplied(c, {5}, {1, 2, 3}, 1));
+  uint64_t term = c.node(l).host->group_status(5).term;
+  uint64_t msgs = RaftMessages(c);
+  c.Rounds(500);  // 5 s: no Raft message, no election.
+  CHECK(RaftMessages(c) == msgs);
+  CHECK(c.Leader(5) == l);
+  CHECK(c.node(l).host->group_status(5).term == term);
+
+  // A proposal on the leader commits everywhere within a few loops.
+  REQUIRE(c.node(l).host->Propose(5, "b=2").ok());
+  int rounds = 0;
+  for (; rounds < 20 && !AllApplied(c, {5}, {1, 2, 3}, 2); ++rounds) c.Round();
+  CHECK(rounds < 10);
+  CHECK_FALSE(c.node(l).host->group_status(5).hibernating);
+
+  // A proposal on a hibernating follower is forwarded and wakes the leader.
+  REQUIRE(RunUntilHibernating(c, {5}, {1, 2, 3}));
+  uint64_t f = l == 1 ? 2 : 1;
+  REQUIRE(c.node(f).host->Propose(5, "c=3").ok());
+  for (rounds = 0; rounds < 20 && !AllApplied(c, {5}, {1, 2, 3}, 3); ++rounds) c.Round();
+  CHECK(rounds < 10);
+
+  // A read on a hibernating leader and on a hibernating follower: one heartbeat round.
+  REQUIRE(RunUntilHibernating(c, {5}, {1, 2, 3}));
+  REQUIRE(c.node(l).host->ReadIndex(5, "r1").ok());
+  REQUIRE(c.node(f).host->ReadIndex(5, "r2").ok());
+  for (rounds = 0; rounds < 20 && (c.node(l).reads.empty() || c.node(f).reads.empty()); ++rounds) c.Round();
+  CHECK(rounds < 10);
+  REQUIRE(c.node(l).reads.size() == 1);
+  REQUIRE(c.node(f).reads.size() == 1);
+  CHECK(c.node(l).reads[0].second.context == "r1");
+  CHECK(c.node(f).reads[0].second.context == "r2");
+  CHECK(c.node(l).reads[0].second.index >= 3);
+  CHECK(c.Leader(5) == l);
+  CHECK(c.node(l).host->group_status(5).term == term);  // Woken without an election.
+}
+
+TEST_CASE("RaftHost: a leadership transfer wakes a hibernating group") {
+  HostCluster c(3, {5}, HibernatingOptions());
+  c.ElectAll();
+  REQUIRE(RunUntilHibernating(c, {5}, {1, 2, 3}));
+  uint64_t l = c.Leader(5);
+  uint64_t target = l == 3 ? 2 : 3;
+  REQUIRE(c.node(l).host->TransferLeader(5, target).ok());
+  for (int i = 0; i < 50 && c.Leader(5) != target; ++i) c.Round();
+  CHECK(c.Leader(5) == target);
+  CHECK(RunUntilHibernating(c, {5}, {1, 2, 3}));  // And it hibernates again under the new leader.
+}
+
+TEST_CASE("RaftHost: when a hibernating leader's node crashes, the others elect a new leader in bounded time") {
+  HostCluster c(3, {5, 6}, HibernatingOptions());
+  c.ElectAll();
+  REQUIRE(RunUntilHibernating(c, {5, 6}, {1, 2, 3}));
+  uint64_t l = c.Leader(5);
+  c.Crash(l);
+  // The followers notice the node's silence after an election timeout (10 ticks), wake, and
+  // campaign after their randomized timeout (10 to 20 ticks): within 40 ticks (4 s).
+  int rounds = 0;
+  for (; rounds < 1000 && (c.Leader(5) == 0 || c.Leader(5) == l); ++rounds) c.Round();
+  MESSAGE("new leader after " << rounds * 10 << " ms");
+  CHECK(rounds <= 400);
+  uint64_t nl = c.Leader(5);
+  REQUIRE(nl != 0);
+  REQUIRE(c.node(nl).host->Propose(5, "x=1").ok());
+  c.Start(l);  // Restarts awake, catches up, and the group hibernates again.
+  for (int i = 0; i < 300 && !AllApplied(c, {5}, {1, 2, 3}, 1); ++i) c.Round();
+  CHECK(AllApplied(c, {5}, {1, 2, 3}, 1));
+  CHECK(RunUntilHibernating(c, {5, 6}, {1, 2, 3}));
+}
+
+TEST_CASE("RaftHost: a partitioned hibernating leader serves no lease read and steps down") {
+  RaftHostOptions o = HibernatingOptions();
+  o.raft.read_only = raft::ReadOnlyOption::kLeaseBased;
+  HostCluster c(3, {5}, o);
+  c.ElectAll();
+  uint64_t l = c.Leader(5);
+  REQUIRE(c.node(l).host->Propose(5, "a=1").ok());
+  REQUIRE(RunUntilHibernating(c, {5}, {l}));
+  // Hibernated moments ago: the lease acknowledged with the hibernation request would
+  // still hold, but a woken leader treats it as expired.
+  for (uint64_t n = 1; n <= 3; ++n)
+    if (n != l) c.Cut(l, n);
+  REQUIRE(c.node(l).host->ReadIndex(5, "stale?").ok());
+  bool stepped_down = false;
+  uint64_t nl = 0;
+  for (int i = 0; i < 1000 && !(stepped_down && nl != 0); ++i) {
+    c.Round();
+    CHECK(c.node(l).reads.empty());
+    stepped_down = c.node(l).host->group_status(5).role != raft::Role::kLeader;
+    nl = 0;
+    for (uint64_t n = 1; n <= 3; ++n)
+      if (n != l && c.node(n).host->group_status(5).role == raft::Role::kLeader) nl = n;
+  }
+  CHECK(stepped_down);
+  REQUIRE(nl != 0);
+  // The new leader's writes; the old one, healed, follows.
+  REQUIRE(c.node(nl).host->Propose(5, "a=2").ok());
+  c.Heal();
+  for (int i = 0; i < 300 && c.node(l).sms.at(5)->kv().at("a") != "2"; ++i) c.Round();
+  CHECK(c.node(l).sms.at(5)->kv().at("a") == "2");
+  CHECK(c.node(l).reads.empty());  // The read asked of the deposed leader was never answered.
+}
+
+TEST_CASE("RaftHost: a follower restarting while its group hibernates causes no election") {
+  HostCluster c(3, {5}, HibernatingOptions());
+  c.ElectAll();
+  REQUIRE(RunUntilHibernating(c, {5}, {1, 2, 3}));
+  uint64_t l = c.Leader(5);
+  uint64_t term = c.node(l).host->group_status(5).term;
+  uint64_t f = l == 1 ? 2 : 1;
+  c.Crash(f);
+  c.Rounds(20);  // 200 ms: shorter than an election timeout, so only its new incarnation tells.
+  c.Start(f);
+  c.Rounds(500);
+  CHECK(c.Leader(5) == l);
+  CHECK(c.node(l).host->group_status(5).term == term);
+  CHECK(c.node(f).host->group_status(5).lead == l);
+  CHECK(RunUntilHibernating(c, {5}, {1, 2, 3}));
 }
 
 TEST_CASE("RaftHost compacts a log only up to the durable applied index") {

@@ -30,7 +30,8 @@ std::vector<Envelope> Samples() {
   m.sent_tick = 13;
   m.force = true;
   m.context = "ctx";
-  out.push_back(RaftBatch{{GroupMessage{7, m}, GroupMessage{8, raft::Message{}}}});
+  m.hibernate = true;
+  out.push_back(RaftBatch{{GroupMessage{7, m}, GroupMessage{8, raft::Message{}}}, 14});
   out.push_back(SnapshotFetchRequest{1, 2, 3, 4, 5});
   SnapshotFetchResponse sfr;
   sfr.group = 1;
@@ -133,6 +134,8 @@ TEST_CASE("every cluster message survives the wire unchanged") {
   const raft::Message& m = std::get<RaftBatch>(got).messages[0].msg;
   CHECK(m.entries[0].data == std::string("a\0b", 3));
   CHECK(m.snapshot.metadata.conf_state.learners == std::vector<uint64_t>{4});
+  CHECK(m.hibernate);
+  CHECK(std::get<RaftBatch>(got).incarnation == 14);
   REQUIRE(DecodeEnvelope(EncodeEnvelope(from, samples[6]), &f, &got).ok());
   CHECK_FALSE(std::get<ShardReadResponse>(got).points[1].has_value());
 }
