@@ -151,6 +151,23 @@ void PdNode::PlanMoves(uint64_t now) {
     (void)host_->Propose(kPdGroupId, EncodePdCommand(cmd));  // Lost: planned again.
     plan_proposed_ms_ = now;
   };
+  // A group left with more voters than its replication and no move (a promotion PD learned
+  // of only after it had given that move up) is trimmed back to its live, least loaded
+  // voters.
+  for (const auto& [id, g] : map.groups) {
+    if (splitting.count(id) || !g.target.empty()) continue;
+    auto c = map.collections.find(g.collection);
+    if (c == map.collections.end() || c->second.replication == 0 || g.replicas.size() <= c->second.replication)
+      continue;
+    std::vector<uint64_t> keep = g.replicas;
+    std::stable_sort(keep.begin(), keep.end(), [&](uint64_t a, uint64_t b) {
+      const bool live_a = load.count(a) > 0, live_b = load.count(b) > 0;
+      if (live_a != live_b) return live_a;
+      return live_a && load[a] < load[b];
+    });
+    keep.resize(c->second.replication);
+    return propose(id, std::move(keep));
+  }
   // Repair first: a group that wants a long-dead worker wants another one instead.
   for (const auto& [id, g] : map.groups) {
     if (splitting.count(id) || (moving >= opt_.max_moves && g.target.empty())) continue;

@@ -543,6 +543,35 @@ TEST_CASE("PD gives up a move onto a worker that dies: the group keeps the voter
   CHECK(fleet.fewest_voters >= 3);
 }
 
+TEST_CASE("PD trims a group left with more voters than its replication and no move in progress") {
+  // Found by the simulation (seed 700270): a learner was promoted just as PD gave up the
+  // move onto its dying worker; PD then recorded four voters with no target and never
+  // removed one.
+  PdCluster c([](PdNodeOptions& o) {
+    o.dead_after_ms = 60000;
+    o.rebalance_replicas = false;
+  });
+  c.Run(3000);
+  for (uint64_t w = 1; w <= 4; ++w) c.Heartbeat(w);
+  c.Run(300);
+  REQUIRE(CreateSync(c, "docs", 1, 3).ok());
+  c.Run(2000);
+  Fleet fleet(c.router().map());
+  REQUIRE(fleet.groups.size() == 1);
+  Fleet::Group& g = fleet.groups.begin()->second;
+  const uint64_t gid = fleet.groups.begin()->first;
+  for (uint64_t w = 1; w <= 4; ++w)
+    if (!Fleet::Has(g.voters, w)) g.voters.push_back(w);
+  std::sort(g.voters.begin(), g.voters.end());
+  g.conf_index = fleet.next_conf_index++;
+  for (int round = 0; round < 60; ++round) MoveRound(c, fleet, {1, 2, 3, 4}, 100);
+  CHECK(g.voters.size() == 3);
+  CHECK(g.learners.empty());
+  const GroupInfo& info = c.pd(c.Leader()).state().map().groups.at(gid);
+  CHECK(info.replicas == g.voters);
+  CHECK(info.target.empty());
+}
+
 TEST_CASE("PD promotes no learner that has applied nothing, and hands no leadership to one, however short the log") {
   // Found by the simulation (seed 45): in a young group (applied index ~20, well within
   // leader_transfer_max_lag) a learner that had not received the group's state yet counted
