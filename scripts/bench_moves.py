@@ -345,22 +345,14 @@ def run(args, addr, d, base, queries, metric):
 
         def moved(g):
             return "move" not in g and not g["learners"] and 4 in g["replicas"] and leaving not in g["replicas"]
-        t_start = t_end = None
-        deadline = time.monotonic() + args.move_timeout_s
-        seen = 0
-        while time.monotonic() < deadline and t_end is None:
-            time.sleep(0.1)
-            for t, g in polls[seen:]:
-                if t_start is None and "move" in g:
-                    t_start = t
-                    leaving = next(w for w in g["replicas"] if w not in g["move"]["target"])
-                    print(f"move started at +{t:.1f} s: target {g['move']['target']}", flush=True)
-                if t_start is not None and t_end is None and moved(g):
-                    t_end = t
-            seen = len(polls)
-        if t_end is None:
-            raise RuntimeError(f"the move did not end in {args.move_timeout_s} s; last: {polls[-1]}")
-        print(f"move ended at +{t_end:.1f} s ({t_end - t_start:.1f} s)", flush=True)
+        def started(t, g):
+            nonlocal leaving
+            if "move" not in g:
+                return False
+            leaving = next(w for w in g["replicas"] if w not in g["move"]["target"])
+            print(f"move started at +{t:.1f} s: target {g['move']['target']}", flush=True)
+            return True
+        t_start, t_end = watch(args, polls, started, moved, "move")
         time.sleep(args.after_s)
     finally:
         stop.set()
@@ -395,6 +387,26 @@ def run(args, addr, d, base, queries, metric):
             "searches_raw": [(round(a, 3), round(b * 1000, 2), c) for a, b, c in searches]}
 
 
+def watch(args, polls, started, ended, what):
+    """Follows the map polls until started(t, entry) and then ended(entry) hold; returns
+    the times of both (raises after --move-timeout-s)."""
+    t_start = t_end = None
+    deadline = time.monotonic() + args.move_timeout_s
+    seen = 0
+    while time.monotonic() < deadline and t_end is None:
+        time.sleep(0.1)
+        for t, g in polls[seen:]:
+            if t_start is None and started(t, g):
+                t_start = t
+            if t_start is not None and t_end is None and ended(g):
+                t_end = t
+        seen = len(polls)
+    if t_end is None:
+        raise RuntimeError(f"the {what} did not end in {args.move_timeout_s} s; last: {polls[-1]}")
+    print(f"{what} ended at +{t_end:.1f} s ({t_end - t_start:.1f} s)", flush=True)
+    return t_start, t_end
+
+
 def phase_rows(searches, writes, phases):
     rows = {}
     for name, lo, hi in phases:
@@ -414,23 +426,16 @@ def phase_rows(searches, writes, phases):
 def run_split(args, c, searches, writes, polls, procs, stop, threads, t_base, t_event, load_s):
     """The split scenario from the event on: waits for the new group, then for the split to
     be recorded done (two routed groups, no split_from, both led), then --after-s."""
-    t_start = t_end = None
+    def started(t, gs):
+        if len(gs) < 2:
+            return False
+        print(f"split started at +{t:.1f} s: groups {[g['id'] for g in gs]}", flush=True)
+        return True
+
+    def done(gs):
+        return len(gs) == 2 and all("split_from" not in g and g["leader"] for g in gs)
     try:
-        deadline = time.monotonic() + args.move_timeout_s
-        seen = 0
-        while time.monotonic() < deadline and t_end is None:
-            time.sleep(0.1)
-            for t, gs in polls[seen:]:
-                if t_start is None and len(gs) > 1:
-                    t_start = t
-                    print(f"split started at +{t:.1f} s: groups {[g['id'] for g in gs]}", flush=True)
-                if t_start is not None and t_end is None and len(gs) == 2 and \
-                        all("split_from" not in g and g["leader"] for g in gs):
-                    t_end = t
-            seen = len(polls)
-        if t_end is None:
-            raise RuntimeError(f"the split did not end in {args.move_timeout_s} s; last: {polls[-1]}")
-        print(f"split done at +{t_end:.1f} s ({t_end - t_start:.1f} s)", flush=True)
+        t_start, t_end = watch(args, polls, started, done, "split")
         time.sleep(args.after_s)
     finally:
         stop.set()
