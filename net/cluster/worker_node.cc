@@ -92,10 +92,11 @@ Status WorkerNode::OpenGroup(const GroupAssignment& a) {
   VECTRON_RETURN_IF_ERROR(MakeDirs(dir));
   VECTRON_RETURN_IF_ERROR(WriteFileAtomic(dir + "/group.meta", EncodeGroupAssignment(a)));
   VECTRON_ASSIGN_OR_RETURN(CollectionConfig cfg, CollectionConfig::FromJson(a.config_json));
+  // The route the group's log starts from, not the map's current one (cluster_map.h,
+  // FoundingRange); a shard that applied a split, or was made by one, has its own.
+  const auto [start, end] = FoundingRange(a.group, cfg.shards);
   VECTRON_ASSIGN_OR_RETURN(auto sm, ShardStateMachine::Open(dir + "/shard", cfg, opt_.shard_options,
-                                                             opt_.shard_flush_entries,
-                                                             ShardRoute{a.group.range_start, a.group.range_end,
-                                                                        a.group.epoch}));
+                                                             opt_.shard_flush_entries, ShardRoute{start, end, 1}));
   ShardStateMachine* raw = sm.get();
   raw->set_fetch([this, id](const NodeId& from, uint64_t index) { snapshot_fetcher_->Start(id, from, index); });
   raw->set_split_hooks(SplitHooksFor(a));
