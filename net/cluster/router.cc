@@ -480,6 +480,7 @@ void Router::Start(uint64_t op_id) {
   }
   for (Part& p : op.parts)
     if (const GroupInfo* g = map_.GroupOf(op.collection, p.shard)) {
+      p.group = g->id;
       p.range_start = g->range_start;
       p.range_end = g->range_end;
       p.epoch = g->epoch;
@@ -512,7 +513,12 @@ bool Router::Reroute(Op& op, size_t i) {
   }
   if (cover.size() == 1) {
     const GroupInfo* g = map_.GroupOf(op.collection, cover[0]);
-    if (g->id == op.parts[i].group && g->epoch == op.parts[i].epoch) return true;  // The map did not move yet.
+    if (g->id == op.parts[i].group && g->epoch == op.parts[i].epoch) {
+      // The group did not move (other groups' splits may have shifted its position).
+      op.parts[i].shard = cover[0];
+      op.parts[i].reroute = false;
+      return true;
+    }
   }
   if (cover.empty()) return true;
   op.rerouted = true;
@@ -527,6 +533,7 @@ bool Router::Reroute(Op& op, size_t i) {
     Part q = base;
     const GroupInfo* g = map_.GroupOf(op.collection, s);
     q.shard = s;
+    q.group = g->id;
     q.range_start = g->range_start;
     q.range_end = g->range_end;
     q.epoch = g->epoch;
@@ -581,6 +588,15 @@ bool Router::Reroute(Op& op, size_t i) {
 }
 
 void Router::SendPart(Op& op, size_t i) {
+  // A part goes only to the group and epoch it was routed with. The map may have moved
+  // since (a retry after a refresh): a split that finished shifts the positions of the
+  // collection's groups, and shrinks the range of the group split. Routed again by its
+  // range, rather than sent to whatever group now sits at its position, with that group's
+  // epoch (which its replicas would accept: a search would read a group twice, a get
+  // would miss ids that moved).
+  if (const Part& p = op.parts[i]; !p.reroute && p.group != 0)
+    if (const GroupInfo* g = map_.GroupOf(op.collection, p.shard); !g || g->id != p.group || g->epoch != p.epoch)
+      op.parts[i].reroute = true;
   if (op.parts[i].reroute) {
     Reroute(op, i);
     // New parts (appended) are sent by the caller's loop or the next RunOnce.

@@ -219,6 +219,63 @@ void AnswerSearch(Fixture& f, const NodeId& to, const ShardReadRequest& req, uin
   f.router.Receive(to, r);
 }
 
+TEST_CASE("Router retries a part at the group it was routed to after a split shifted the groups' positions") {
+  // Found by the cluster simulation: a part retried after a map refresh went to whatever
+  // group sat at its old position, with that group's epoch, so a search read one group
+  // twice (and a get could miss ids that had moved).
+  Fixture f;
+  std::optional<Result<std::vector<Hit>>> result;
+  SearchParams sp;
+  sp.k = 10;
+  f.router.Search("c", {0, 0}, sp, ReadOptions{}, [&](Result<std::vector<Hit>> r) { result = std::move(r); });
+  auto [to1, r1] = f.net.Pop<ShardReadRequest>();
+  auto [to2, r2] = f.net.Pop<ShardReadRequest>();
+  if (r1.group != 10) {
+    std::swap(to1, to2);
+    std::swap(r1, r2);
+  }
+  REQUIRE(r1.group == 10);
+  REQUIRE(r2.group == 11);
+  // Group 11's replica is busy (retried later); group 10 split meanwhile (stale).
+  ShardReadResponse busy;
+  busy.rpc_id = r2.rpc_id;
+  busy.status = Status::Unavailable("busy");
+  f.router.Receive(to2, busy);
+  ShardReadResponse stale;
+  stale.rpc_id = r1.rpc_id;
+  stale.stale_epoch = true;
+  stale.status = Status::FailedPrecondition("split");
+  f.router.Receive(to1, stale);
+  auto [pd, mreq] = f.net.Pop<PdMapRequest>();
+  // The map after the split: 10 keeps the lower half of its range, 12 has the upper half,
+  // and 11 moved from position 1 to 2.
+  ClusterMap m = TwoShards(6);
+  const uint64_t cut = RangeMiddle(m.groups[10].range_start, m.groups[10].range_end);
+  m.groups[12] = GroupInfo{12, "c", 2, 1, {1, 2, 3}, 1, {}, 1, {}, {}, cut, m.groups[10].range_end, 0};
+  m.groups[10].range_end = cut;
+  m.groups[10].epoch = 2;
+  m.collections["c"].groups = {10, 12, 11};
+  PdMapResponse mr;
+  mr.rpc_id = mreq.rpc_id;
+  mr.pd_leader = 1;
+  mr.map = m;
+  f.router.Receive(pd, mr);
+  f.Run(100);
+  std::map<uint64_t, int> reads;  // group -> reads sent
+  std::map<uint64_t, uint64_t> epoch;
+  while (f.net.Count<ShardReadRequest>() > 0) {
+    auto [to, r] = f.net.Pop<ShardReadRequest>();
+    ++reads[r.group];
+    epoch[r.group] = r.epoch;
+    AnswerSearch(f, to, r, 5, {Hit{testing::Cat("in", r.group), 0.1f * static_cast<float>(r.group), {}, {}}});
+  }
+  CHECK(reads == std::map<uint64_t, int>{{10, 1}, {11, 1}, {12, 1}});
+  CHECK(epoch == std::map<uint64_t, uint64_t>{{10, 2}, {11, 1}, {12, 1}});
+  REQUIRE(result.has_value());
+  REQUIRE(result->ok());
+  CHECK((*result)->size() == 3);
+}
+
 TEST_CASE("Router answers a repeated search 'unchanged' only when every shard is still at the cached index") {
   Fixture f;
   SearchParams sp;
