@@ -692,9 +692,10 @@ void Router::PartDone(Op& op, size_t i, Status s) {
   if (!s.ok() && op.status.ok()) op.status = std::move(s);
   if (!op.status.ok()) return Finish(op);
   if (--op.remaining > 0) return;
-  if (op.kind == Kind::kSearch && !op.known.empty()) {
+  if (op.kind == Kind::kSearch) {
     // Some shards changed: the answer is searched afresh, so the shards that answered
-    // unchanged (and sent no hits) are asked again for theirs.
+    // unchanged (and sent no hits) are asked again for theirs. Also after a split rerouted
+    // a part (which drops the cached read points: every part is then searched afresh).
     size_t unchanged = 0;
     for (const Part& q : op.parts) unchanged += q.unchanged ? 1 : 0;
     if (unchanged > 0 && unchanged < op.parts.size()) {

@@ -314,6 +314,53 @@ TEST_CASE("Router answers a repeated search 'unchanged' only when every shard is
     CHECK((*result)->read_at == known);
   }
 
+  SUBCASE("a split reroutes a part: the shard that answered unchanged is asked again for its hits") {
+    // Found by the cluster simulation: after the reroute the search was answered without
+    // the hits of the shard that had answered 'unchanged'.
+    result.reset();
+    f.router.SearchIfChanged("c", {0, 0}, sp, ReadOptions{}, known, done);
+    by_group.clear();
+    for (int i = 0; i < 2; ++i) {
+      auto [to, req] = f.net.Pop<ShardReadRequest>();
+      by_group[req.group] = {to, req};
+    }
+    AnswerSearch(f, by_group[11].first, by_group[11].second, 9, {}, true);
+    ShardReadResponse stale;
+    stale.rpc_id = by_group[10].second.rpc_id;
+    stale.stale_epoch = true;
+    stale.status = Status::FailedPrecondition("split");
+    f.router.Receive(by_group[10].first, stale);
+    auto [pd, mreq] = f.net.Pop<PdMapRequest>();
+    ClusterMap m = TwoShards(6);
+    const uint64_t cut = RangeMiddle(m.groups[10].range_start, m.groups[10].range_end);
+    m.groups[12] = GroupInfo{12, "c", 2, 1, {1, 2, 3}, 1, {}, 1, {}, {}, cut, m.groups[10].range_end, 0};
+    m.groups[10].range_end = cut;
+    m.groups[10].epoch = 2;
+    m.collections["c"].groups = {10, 12, 11};
+    PdMapResponse mr;
+    mr.rpc_id = mreq.rpc_id;
+    mr.pd_leader = 1;
+    mr.map = m;
+    f.router.Receive(pd, mr);
+    std::map<uint64_t, int> reads;
+    for (int round = 0; round < 5 && !result.has_value(); ++round) {
+      f.Run(50);
+      while (f.net.Count<ShardReadRequest>() > 0) {
+        auto [to, r] = f.net.Pop<ShardReadRequest>();
+        ++reads[r.group];
+        CHECK(r.unchanged_if_applied == 0);
+        AnswerSearch(f, to, r, 11, {Hit{testing::Cat("in", r.group), 0.1f, {}, {}}});
+      }
+    }
+    CHECK(reads == std::map<uint64_t, int>{{10, 1}, {11, 1}, {12, 1}});
+    REQUIRE(result.has_value());
+    REQUIRE(result->ok());
+    CHECK_FALSE((*result)->unchanged);
+    REQUIRE((*result)->hits.size() == 2);  // k = 2 of the 3 groups' hits (equal scores: by id).
+    CHECK((*result)->hits[1].id == "in11");
+    CHECK((*result)->read_at.empty());   // Rerouted: nothing to vouch for.
+  }
+
   SUBCASE("a shard applied a write since: searched afresh, the unchanged shard asked again without a token") {
     result.reset();
     f.router.SearchIfChanged("c", {0, 0}, sp, ReadOptions{}, known, done);
