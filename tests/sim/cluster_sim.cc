@@ -638,7 +638,9 @@ void ClusterSimulation::IssueOp(Client& c) {
       for (const Hit& h : hits) {
         int k = std::atoi(h.id.c_str() + 1);
         if (h.id.size() < 2 || h.id[0] != 'k' || k < 0 || k >= keys_ || h.id != Id(k) || seen.count(k)) {
-          Fail("search returned an unexpected or repeated id \"" + h.id + "\"");
+          std::string all;
+          for (const Hit& x : hits) all += " " + x.id + "=" + x.metadata;
+          Fail("search returned an unexpected or repeated id \"" + h.id + "\":" + all);
           return false;
         }
         seen[k] = ValueOf(h.metadata);

@@ -312,6 +312,57 @@ TEST_CASE("PD spreads leaders: one transfer at a time per worker, to caught-up r
   CHECK(moves == 3);  // 5-1-0 -> 2-2-2 takes 3 moves, none wasted.
 }
 
+TEST_CASE("PD spreads leaders through a chain of two when the loaded worker shares no group with the idle one") {
+  // Found by the cluster simulation with splits (more groups than workers): counts 2-1-1-0-0
+  // where worker 1's groups have their other replicas on workers leading 1, and the idle
+  // workers 4 and 5 host only groups worker 1 has no replica of. Worker 1 hands a group to
+  // worker 2, which hands one of its own to worker 4.
+  PdCluster c([](PdNodeOptions& o) { o.rebalance_replicas = false; });  // The placement stays.
+  c.Run(3000);
+  for (uint64_t w = 1; w <= 3; ++w) c.Heartbeat(w);
+  c.Run(300);
+  REQUIRE(CreateSync(c, "a", 2, 3).ok());  // Both on workers 1, 2, 3.
+  for (int i = 0; i < 35; ++i) {  // Workers 4 and 5 join; worker 1 is silent for a while.
+    c.Run(100);
+    for (uint64_t w = 2; w <= 5; ++w) c.Heartbeat(w);
+  }
+  REQUIRE(CreateSync(c, "b", 2, 3).ok());  // On 2, 4, 5 and 3, 4, 5.
+  for (int i = 0; i < 35; ++i) {  // Worker 1 is back.
+    c.Run(100);
+    for (uint64_t w = 1; w <= 5; ++w) c.Heartbeat(w);
+  }
+  const ClusterMap m = c.router().map();
+  REQUIRE(m.groups.size() == 4);
+  const std::vector<uint64_t> ga = m.collections.at("a").groups, gb = m.collections.at("b").groups;
+  REQUIRE(m.groups.at(ga[0]).replicas == std::vector<uint64_t>{1, 2, 3});
+  REQUIRE(m.groups.at(ga[1]).replicas == std::vector<uint64_t>{1, 2, 3});
+  REQUIRE(m.groups.at(gb[0]).replicas == std::vector<uint64_t>{2, 4, 5});
+  REQUIRE(m.groups.at(gb[1]).replicas == std::vector<uint64_t>{3, 4, 5});
+  LeaderBook book;
+  book.leader = {{ga[0], {1, 1}}, {ga[1], {1, 1}}, {gb[0], {2, 1}}, {gb[1], {3, 1}}};
+  book.applied = {{1, 10}, {2, 10}, {3, 10}, {4, 10}, {5, 10}};
+  std::vector<std::pair<uint64_t, LeaderTransfer>> moves;  // (asked of, transfer)
+  for (int round = 0; round < 10; ++round) {
+    for (uint64_t w = 1; w <= 5; ++w)
+      for (const LeaderTransfer& t : c.Heartbeat(w, book.Reports(m, w)).transfers) {
+        CHECK(book.leader[t.group].first == w);  // Only the group's leader is asked.
+        moves.emplace_back(w, t);
+        book.leader[t.group] = {t.target, book.leader[t.group].second + 1};
+      }
+    c.Run(100);
+  }
+  REQUIRE(moves.size() == 2);  // 2-1-1-0-0 -> 1-1-1-1-0.
+  CHECK(moves[0].first == 1);
+  CHECK(moves[0].second.target == 2);
+  CHECK(moves[1].first == 2);
+  CHECK(moves[1].second == LeaderTransfer{gb[0], 4});
+  std::map<uint64_t, int> n = book.Counts();
+  CHECK(n[1] == 1);
+  CHECK(n[2] == 1);
+  CHECK(n[3] == 1);
+  CHECK(n[4] == 1);
+}
+
 TEST_CASE("PD does not move leaders onto a dead worker") {
   PdCluster c;
   c.Run(3000);
