@@ -202,17 +202,14 @@ void PdNode::SplitSteps(uint64_t w, uint64_t now, PdHeartbeatResponse* r) {
     auto gl = group_leader_.find(n.split_from);
     auto parent = map.groups.find(n.split_from);
     if (gl == group_leader_.end() || gl->second.second != w || parent == map.groups.end()) continue;
-    auto asked = split_asked_ms_.find(id);
-    if (asked != split_asked_ms_.end() && now < asked->second + opt_.move_step_timeout_ms) continue;
-    split_asked_ms_[id] = now;
     auto size = sizes_.find(n.split_from);
     if (size != sizes_.end() && size->second.epoch > parent->second.epoch && size->second.epoch != 0) {
       // The parent applied the split (its epoch moved on) and the new group has a leader:
-      // route to the new group.
-      if (!group_leader_.count(id)) {
-        split_asked_ms_.erase(id);
-        continue;
-      }
+      // route to the new group. Checked at every heartbeat of the parent's leader, not
+      // only once the order's timeout passed (reads of the parent wait until then).
+      if (!group_leader_.count(id)) continue;
+      if (auto d = split_done_ms_.find(id); d != split_done_ms_.end() && now < d->second + opt_.register_retry_ms)
+        continue;  // Proposed just now.
       PdCommand cmd;
       split_done_ms_[n.split_from] = now;
       split_done_ms_[id] = now;
@@ -222,6 +219,9 @@ void PdNode::SplitSteps(uint64_t w, uint64_t now, PdHeartbeatResponse* r) {
       (void)host_->Propose(kPdGroupId, EncodePdCommand(cmd));
       continue;
     }
+    auto asked = split_asked_ms_.find(id);
+    if (asked != split_asked_ms_.end() && now < asked->second + opt_.move_step_timeout_ms) continue;
+    split_asked_ms_[id] = now;
     ShardSplitOrder o;
     o.group = n.split_from;
     o.epoch = parent->second.epoch;

@@ -76,6 +76,8 @@ class PdCluster {
       if (p && p->IsLeader()) return id;
     return 0;
   }
+  // The PD leader's map. REQUIRES: a leader.
+  const ClusterMap& LeaderMap() { return pd_[Leader()]->state().map(); }
   // Worker `w` heartbeats the leader, reporting `replicas`; returns its answer.
   PdHeartbeatResponse Heartbeat(uint64_t w, std::vector<ReplicaReport> replicas = {}) {
     uint64_t l = Leader();
@@ -361,6 +363,44 @@ TEST_CASE("PD spreads leaders through a chain of two when the loaded worker shar
   CHECK(n[2] == 1);
   CHECK(n[3] == 1);
   CHECK(n[4] == 1);
+}
+
+TEST_CASE("PD records a split done at the parent leader's first report of the new epoch, not after the order's timeout") {
+  // Found by the cluster simulation: the check that the parent applied the split sat
+  // behind the order's 3 s timeout, so each split kept the parent's reads waiting 3 s.
+  PdCluster c([](PdNodeOptions& o) {
+    o.split_points = 10;
+    o.rebalance_replicas = false;
+  });
+  c.Run(3000);
+  for (uint64_t w = 1; w <= 3; ++w) c.Heartbeat(w);
+  c.Run(300);
+  REQUIRE(CreateSync(c, "docs", 1, 3).ok());
+  c.Run(3000);  // Past the new PD leader's grace period.
+  const uint64_t parent = c.router().map().collections.at("docs").groups.at(0);
+  // Worker 1 leads the group and reports 20 points: PD starts a split.
+  auto report = [&](uint64_t group, uint64_t epoch, uint64_t points) {
+    return ReplicaReport{group, 30, true, 2, {1, 2, 3}, {}, 0, epoch, 0, points};
+  };
+  for (int i = 0; i < 20; ++i) {
+    c.Heartbeat(1, {report(parent, 1, 20)});
+    c.Run(100);
+  }
+  uint64_t child = 0;
+  for (const auto& [id, g] : c.LeaderMap().groups)
+    if (g.split_from == parent) child = id;
+  REQUIRE(child != 0);
+  // The parent applied the split (epoch 2) and the new group elected worker 1: at the
+  // next heartbeats PD records the split done, well within the order's 3 s timeout.
+  c.Heartbeat(1, {report(parent, 2, 10), report(child, 1, 10)});
+  c.Run(100);
+  c.Heartbeat(1, {report(parent, 2, 10), report(child, 1, 10)});
+  c.Run(300);
+  const ClusterMap m = c.LeaderMap();
+  REQUIRE(m.groups.count(child));
+  CHECK(m.groups.at(child).split_from == 0);
+  CHECK(m.collections.at("docs").groups == std::vector<uint64_t>{parent, child});
+  CHECK(m.groups.at(parent).epoch == 2);
 }
 
 TEST_CASE("PD does not move leaders onto a dead worker") {
