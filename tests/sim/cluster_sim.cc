@@ -946,6 +946,16 @@ bool ClusterSimulation::FinalRead() {
   std::vector<std::string> ids;
   for (int k = 0; k < keys_; ++k) ids.push_back(Id(k));
   const uint64_t client = clients_.size() + 1;
+  // The clients' last operations finish first (a write still retried by the gateway may
+  // apply after the read: the read would not be the final state).
+  auto busy = [this] {
+    return std::any_of(clients_.begin(), clients_.end(), [](const Client& c) { return c.busy; });
+  };
+  for (int i = 0; i < 1000 && busy() && !failed_; ++i, ++step_, ++stats_.settle_steps) Step();
+  if (busy()) {
+    Fail("a client's operation did not finish after the faults stopped");
+    return false;
+  }
   for (int attempt = 0; attempt < 10 && !failed_; ++attempt) {
     auto state = std::make_shared<std::pair<bool, bool>>(false, false);  // Answered, succeeded.
     auto& [done, ok] = *state;
@@ -965,6 +975,9 @@ bool ClusterSimulation::FinalRead() {
                       history_.push_back(raft::sim::KvOp{client, static_cast<uint64_t>(k), false, final_values_[k], call, ret});
                     }
                     state->second = true;
+                    std::string vals;
+                    for (const auto& [k, v] : final_values_) vals += " " + std::to_string(k) + "=" + std::to_string(v);
+                    Trace("the final read:" + vals);
                   });
     for (int i = 0; i < 1000 && !done && !failed_; ++i, ++step_, ++stats_.settle_steps) Step();
     if (ok) return true;
@@ -1016,9 +1029,15 @@ void ClusterSimulation::CheckPlacement() {
     }
   }
   uint64_t live = 0;
-  for (const auto& [k, v] : final_values_) live += v != 0 ? 1 : 0;
+  std::string missing;
+  for (const auto& [k, v] : final_values_) {
+    live += v != 0 ? 1 : 0;
+    if (v != 0 && !group_of.count(Id(k)))
+      missing += " " + Id(k) + " (route key " + std::to_string(RouteKey(Id(k), kShards)) + ")";
+  }
   if (stored != live)
-    return Fail("the groups store " + std::to_string(stored) + " points, the final read found " + std::to_string(live));
+    return Fail("the groups store " + std::to_string(stored) + " points, the final read found " + std::to_string(live) +
+                "; not stored:" + missing);
 }
 
 void ClusterSimulation::Step() {
