@@ -110,7 +110,7 @@ Status WorkerNode::OpenGroup(const GroupAssignment& a) {
   // A group this worker split off its parent starts its log at the split's index.
   VECTRON_RETURN_IF_ERROR(host_->AddGroup(id, std::move(sm), founding ? &conf : nullptr,
                                           a.bootstrap_index > 0 ? a.bootstrap_index : 1));
-  groups_[id] = Hosted{a, raw};
+  groups_[id] = Hosted{a, raw, heartbeat_rpc_};
   std::lock_guard lock(sources_mu_);
   sources_[id] = raw;
   return Status::OK();
@@ -289,10 +289,13 @@ void WorkerNode::OnHeartbeatResponse(const PdHeartbeatResponse& r) {
     }
   }
   // Groups the leader's map no longer places here: their collection was dropped, or a
-  // replica move removed this replica from the group's committed membership.
+  // replica move removed this replica from the group's committed membership. Not a group
+  // opened since this heartbeat was sent (made by a split: PD answered before it, and had
+  // the worker drop the voter's log, which its leader, seeing it caught up, would never
+  // send again).
   std::vector<uint64_t> gone;
   for (const auto& [id, h] : groups_)
-    if (!assigned.count(id)) gone.push_back(id);
+    if (!assigned.count(id) && h.opened_at_heartbeat < r.rpc_id) gone.push_back(id);
   for (uint64_t id : gone) (void)DropGroup(id);
 }
 
