@@ -87,6 +87,11 @@ uint64_t Router::Backoff(int attempt) {
   return b / 2 + rng_.Below(b / 2 + 1);  // Jitter: [b/2, b].
 }
 
+void Router::EraseInflight(uint64_t seq) {
+  auto it = inflight_seqs_.find(seq);
+  if (it != inflight_seqs_.end()) inflight_seqs_.erase(it);
+}
+
 uint64_t Router::AckedBelow() const { return inflight_seqs_.empty() ? next_seq_ : *inflight_seqs_.begin(); }
 
 uint64_t Router::PdTarget() {
@@ -571,10 +576,13 @@ bool Router::Reroute(Op& op, size_t i) {
     for (uint32_t s : cover) made.push_back(part_for(s));  // Scatters and broadcasts: every group.
   }
   if (made.empty()) return true;
-  // Each part but the first is a new request (the rejected one was not recorded).
+  // A write's parts keep its request id: its first attempt may have been applied before
+  // the split (the answer lost, the retry refused as stale), and the groups split off hold
+  // a copy of the parent's request records, so each answers a part applied before with
+  // its first outcome instead of applying it again. A broadcast's parts are new requests.
   for (size_t j = 1; j < made.size(); ++j)
     if (IsWrite(op.kind)) {
-      made[j].command.request = RequestId{client_id_, next_seq_++, 0};
+      if (op.kind != Kind::kWrite) made[j].command.request = RequestId{client_id_, next_seq_++, 0};
       inflight_seqs_.insert(made[j].command.request.seq);
     }
   op.parts[i] = std::move(made[0]);
@@ -688,7 +696,7 @@ void Router::PartDone(Op& op, size_t i, Status s) {
   if (p.outstanding) rpcs_.erase(p.rpc);
   p.outstanding = false;
   p.done = true;
-  if (IsWrite(op.kind)) inflight_seqs_.erase(p.command.request.seq);
+  if (IsWrite(op.kind)) EraseInflight(p.command.request.seq);
   if (!s.ok() && op.status.ok()) op.status = std::move(s);
   if (!op.status.ok()) return Finish(op);
   if (--op.remaining > 0) return;
@@ -721,7 +729,7 @@ void Router::Finish(Op& op) {
   uint64_t id = op.id;
   for (Part& p : op.parts) {
     if (p.outstanding) rpcs_.erase(p.rpc);
-    if (IsWrite(op.kind) && !p.done) inflight_seqs_.erase(p.command.request.seq);
+    if (IsWrite(op.kind) && !p.done) EraseInflight(p.command.request.seq);
   }
   if (!op.status.ok()) ++stats_.ops_failed;
   Status st = op.status;

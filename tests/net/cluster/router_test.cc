@@ -219,6 +219,59 @@ void AnswerSearch(Fixture& f, const NodeId& to, const ShardReadRequest& req, uin
   f.router.Receive(to, r);
 }
 
+TEST_CASE("Router reroutes a write refused as stale after a split under its own request id") {
+  // Found by the cluster simulation: a write applied before the split whose answer was
+  // lost was retried, refused as stale, and its part for the group split off was sent as a
+  // new request, applied a second time (after later writes: a linearizability violation).
+  // Under the first request id, the group split off (which copied the parent's request
+  // records) answers it as a duplicate.
+  Fixture f;
+  std::optional<Status> result;
+  const ClusterMap before = f.router.map();
+  const uint64_t cut = RangeMiddle(before.groups.at(10).range_start, before.groups.at(10).range_end);
+  std::string low, high;  // Two ids of group 10, below and above the cut.
+  for (int i = 0; low.empty() || high.empty(); ++i) {
+    const std::string id = testing::Cat("id", i);
+    const uint64_t key = RouteKey(id, 2);
+    if (!RangeHolds(before.groups.at(10).range_start, before.groups.at(10).range_end, key)) continue;
+    (key < cut ? low : high) = id;
+  }
+  WriteBatch b = OneUpsert(low);
+  b.Upsert(high, std::vector<float>{3, 4});
+  f.router.Write("c", b, [&](Status s) { result = s; });
+  auto [to, req] = f.net.Pop<ShardWriteRequest>();
+  REQUIRE(req.group == 10);
+  ShardWriteResponse stale;
+  stale.rpc_id = req.rpc_id;
+  stale.stale_epoch = true;
+  f.router.Receive(to, stale);
+  auto [pd, mreq] = f.net.Pop<PdMapRequest>();
+  ClusterMap m = TwoShards(6);
+  m.groups[12] = GroupInfo{12, "c", 2, 1, {1, 2, 3}, 1, {}, 1, {}, {}, cut, m.groups[10].range_end, 0};
+  m.groups[10].range_end = cut;
+  m.groups[10].epoch = 2;
+  m.collections["c"].groups = {10, 12, 11};
+  PdMapResponse mr;
+  mr.rpc_id = mreq.rpc_id;
+  mr.pd_leader = 1;
+  mr.map = m;
+  f.router.Receive(pd, mr);
+  f.Run(100);
+  std::map<uint64_t, uint64_t> seq_of;  // group -> request seq
+  while (f.net.Count<ShardWriteRequest>() > 0) {
+    auto [t, w] = f.net.Pop<ShardWriteRequest>();
+    seq_of[w.group] = w.command.request.seq;
+    CHECK(w.command.batch.entries().size() == 1);
+    CHECK(w.command.request.acked_below <= req.command.request.seq);  // Neither part is answered yet.
+    ShardWriteResponse ok;
+    ok.rpc_id = w.rpc_id;
+    f.router.Receive(t, ok);
+  }
+  CHECK(seq_of == std::map<uint64_t, uint64_t>{{10, req.command.request.seq}, {12, req.command.request.seq}});
+  REQUIRE(result.has_value());
+  CHECK(result->ok());
+}
+
 TEST_CASE("Router retries a part at the group it was routed to after a split shifted the groups' positions") {
   // Found by the cluster simulation: a part retried after a map refresh went to whatever
   // group sat at its old position, with that group's epoch, so a search read one group
