@@ -1072,8 +1072,10 @@ ClusterSimResult ClusterSimulation::Run() {
         for (int i = 0; i < 10 && !failed_; ++i, ++step_, ++stats_.settle_steps) step();
     };
     settle();
-    // The final read, then the settle again (PD may have started a split meanwhile).
-    if (!failed_ && FinalRead()) settle();
+    // The final read, then the settle again (PD may have started a split meanwhile), twice:
+    // a write the gateway gave up on (unknown outcome) may still commit after the first
+    // read; the second, after the cluster settled again, is what the groups must store.
+    for (int i = 0; i < 2 && !failed_ && FinalRead(); ++i) settle();
     if (!failed_) CheckReplicas(false);
     if (!failed_ && CheckMembership(true) && CheckLeadersSpread(true)) CheckPlacement();
     if (failed_) TraceGroups();
