@@ -322,6 +322,12 @@ std::pair<uint64_t, uint64_t> InitialRange(uint32_t i, uint32_t n) {
   return {i * w, i + 1 >= n ? 0 : (i + 1) * w};
 }
 
+std::pair<uint64_t, uint64_t> FoundingRange(const GroupInfo& g, uint32_t n) {
+  n = std::max<uint32_t>(n, 1);
+  const uint64_t w = UINT64_MAX / n;
+  return InitialRange(static_cast<uint32_t>(std::min<uint64_t>(g.range_start / w, n - 1)), n);
+}
+
 uint64_t RangeMiddle(uint64_t start, uint64_t end) {
   const uint64_t len = end == 0 ? (start == 0 ? UINT64_MAX : 0 - start) : end - start;
   return start + len / 2;

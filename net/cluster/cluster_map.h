@@ -117,6 +117,13 @@ uint32_t ShardOfId(std::string_view id, uint32_t shards);
 uint64_t RouteKey(std::string_view id, uint32_t shards);
 // The initial range of shard i of n: {start, end} (end 0: to the end of the key space).
 std::pair<uint64_t, uint64_t> InitialRange(uint32_t i, uint32_t n);
+// The range a group's log starts from: the initial range of n holding the group's
+// range_start (a group keeps its start through its splits; a group split off starts inside
+// an initial range, and its shard records its own range when the split makes it). A replica
+// that applies a log from its beginning starts from this range with epoch 1, never from the
+// map's current range: a map ahead of the replica's log would have it refuse, as stale, the
+// writes routed before a split, and skip the split itself.
+std::pair<uint64_t, uint64_t> FoundingRange(const GroupInfo& g, uint32_t n);
 // Whether [start, end) (end 0: to the end) holds `key`.
 inline bool RangeHolds(uint64_t start, uint64_t end, uint64_t key) { return key >= start && (end == 0 || key < end); }
 // The middle of [start, end): where a split cuts it. REQUIRES: the range holds at least 2 keys.

@@ -17,8 +17,6 @@
 namespace vectron::net::cluster {
 
 namespace {
-// How long PD waits before proposing a split's finish again (it normally commits at once).
-constexpr uint64_t kSplitFinishRetryMs = 1000;
 bool Has(const std::vector<uint64_t>& v, uint64_t x) { return std::find(v.begin(), v.end(), x) != v.end(); }
 }  // namespace
 
@@ -222,21 +220,13 @@ void PdNode::SplitSteps(uint64_t w, uint64_t now, PdHeartbeatResponse* r) {
     auto parent = map.groups.find(n.split_from);
     if (gl == group_leader_.end() || gl->second.second != w || parent == map.groups.end()) continue;
     auto size = sizes_.find(n.split_from);
-    const bool applied = size != sizes_.end() && size->second.epoch > parent->second.epoch && size->second.epoch != 0;
-    // The order is repeated after move_step_timeout_ms; the finish is proposed as soon as a
-    // heartbeat shows the split applied (the gateways' reads of the parent wait for it),
-    // then again only if it did not commit within a heartbeat or so.
-    auto asked = split_asked_ms_.find(id);
-    const uint64_t wait = applied ? kSplitFinishRetryMs : opt_.move_step_timeout_ms;
-    if (asked != split_asked_ms_.end() && now < asked->second + wait) continue;
-    if (applied) {
+    if (size != sizes_.end() && size->second.epoch > parent->second.epoch && size->second.epoch != 0) {
       // The parent applied the split (its epoch moved on) and the new group has a leader:
-      // route to the new group.
-      if (!group_leader_.count(id)) {
-        split_asked_ms_.erase(id);  // Checked again at the next heartbeat.
-        continue;
-      }
-      split_asked_ms_[id] = now;
+      // route to the new group. Checked at every heartbeat of the parent's leader, not
+      // only once the order's timeout passed (reads of the parent wait until then).
+      if (!group_leader_.count(id)) continue;
+      if (auto d = split_done_ms_.find(id); d != split_done_ms_.end() && now < d->second + opt_.register_retry_ms)
+        continue;  // Proposed just now.
       PdCommand cmd;
       split_done_ms_[n.split_from] = now;
       split_done_ms_[id] = now;
@@ -246,6 +236,8 @@ void PdNode::SplitSteps(uint64_t w, uint64_t now, PdHeartbeatResponse* r) {
       (void)host_->Propose(kPdGroupId, EncodePdCommand(cmd));
       continue;
     }
+    auto asked = split_asked_ms_.find(id);
+    if (asked != split_asked_ms_.end() && now < asked->second + opt_.move_step_timeout_ms) continue;
     split_asked_ms_[id] = now;
     ShardSplitOrder o;
     o.group = n.split_from;

@@ -206,6 +206,7 @@ std::vector<LeaderTransfer> PdNode::BalanceLeaders(uint64_t w, uint64_t now) {
   if (!opt_.balance_leaders || now < leader_since_ms_ + opt_.worker_dead_ms) return {};
   const ClusterMap& m = sm_->map();
   bool busy = false;  // A transfer from w is still in flight: one at a time per worker.
+  std::vector<LeaderTransfer> chained;  // The second step of a chain, planned at another's heartbeat.
   for (auto it = pending_transfers_.begin(); it != pending_transfers_.end();) {
     auto gl = group_leader_.find(it->first);
     bool done = gl != group_leader_.end() && gl->second.second == it->second.to;
@@ -213,9 +214,15 @@ std::vector<LeaderTransfer> PdNode::BalanceLeaders(uint64_t w, uint64_t now) {
       it = pending_transfers_.erase(it);
       continue;
     }
+    if (it->second.from == w && !it->second.asked) {
+      it->second.asked = true;
+      it->second.since_ms = now;
+      chained.push_back(LeaderTransfer{it->first, it->second.to});
+    }
     busy = busy || it->second.from == w;
     ++it;
   }
+  if (!chained.empty()) return chained;
   if (busy || !WorkerAlive(w)) return {};
   // Leaders per live worker, counting transfers in flight as done.
   auto leader_of = [&](uint64_t g) -> uint64_t {
@@ -231,26 +238,52 @@ std::vector<LeaderTransfer> PdNode::BalanceLeaders(uint64_t w, uint64_t now) {
     uint64_t l = leader_of(g);
     if (leads.count(l) && std::find(info.replicas.begin(), info.replicas.end(), l) != info.replicas.end()) ++leads[l];
   }
-  // The first group w leads with a caught-up replica on a worker leading 2 fewer; the
-  // least loaded such replica (lowest id on ties). Each move lowers the sum of squared
-  // counts, so balancing ends.
-  for (const auto& [g, info] : m.groups) {
-    // A group being moved is left to its move (a transfer would hold its membership steps).
-    if (leader_of(g) != w || pending_transfers_.count(g) || !info.target.empty() || !info.learners.empty()) continue;
-    auto own = applied_.find({g, w});
+  // Whether worker t can take over group g from its leader `from`: a live replica other
+  // than `from`, staying (in the group's wanted voters), caught up (not one that joined
+  // empty and has applied nothing yet). Not for a group being moved (a transfer would
+  // hold its membership steps) or with a transfer in flight.
+  auto can_take = [&](uint64_t g, const GroupInfo& info, uint64_t from, uint64_t t) {
+    if (leader_of(g) != from || pending_transfers_.count(g) || !info.target.empty() || !info.learners.empty()) return false;
+    if (t == from || !leads.count(t) || std::find(info.replicas.begin(), info.replicas.end(), t) == info.replicas.end())
+      return false;
+    if (std::find(info.wanted().begin(), info.wanted().end(), t) == info.wanted().end()) return false;  // Leaving.
+    auto own = applied_.find({g, from});
     uint64_t leader_applied = own == applied_.end() ? 0 : own->second;
+    auto a = applied_.find({g, t});
+    return a != applied_.end() && a->second != 0 && a->second + opt_.leader_transfer_max_lag >= leader_applied;
+  };
+  // The least loaded replica (lowest id on ties) leading at most `max_leads` groups that
+  // can take g over from `from`, or 0.
+  auto taker = [&](uint64_t g, const GroupInfo& info, uint64_t from, uint64_t max_leads) -> uint64_t {
     uint64_t best = 0;
-    for (uint64_t t : info.replicas) {
-      if (t == w || !leads.count(t) || leads[t] + 2 > leads[w]) continue;
-      if (std::find(info.wanted().begin(), info.wanted().end(), t) == info.wanted().end()) continue;  // Leaving.
-      auto a = applied_.find({g, t});
-      // Not one that joined empty and has applied nothing yet.
-      if (a == applied_.end() || a->second == 0 || a->second + opt_.leader_transfer_max_lag < leader_applied) continue;
-      if (best == 0 || leads[t] < leads[best]) best = t;
-    }
+    for (uint64_t t : info.replicas)
+      if (can_take(g, info, from, t) && leads[t] <= max_leads && (best == 0 || leads[t] < leads[best])) best = t;
+    return best;
+  };
+  if (leads[w] < 2) return {};
+  // The first group w leads with a caught-up replica on a worker leading 2 fewer. Each
+  // move lowers the sum of squared counts, so balancing ends.
+  for (const auto& [g, info] : m.groups) {
+    uint64_t best = taker(g, info, w, leads[w] - 2);
     if (best == 0) continue;
     pending_transfers_[g] = PendingTransfer{w, best, now};
     return {LeaderTransfer{g, best}};
+  }
+  // Else a chain of two: w hands a group g to a worker t leading one fewer, which hands
+  // one of its groups g2 to a worker y leading 2 fewer than w (none of w's groups has a
+  // replica there that can take it). Counted as done, the pair lowers the sum of squared
+  // counts like one move; t is asked at its next heartbeat.
+  for (const auto& [g, info] : m.groups) {
+    for (uint64_t t : info.replicas) {
+      if (!leads.count(t) || leads[t] + 1 != leads[w] || !can_take(g, info, w, t)) continue;
+      for (const auto& [g2, info2] : m.groups) {
+        uint64_t y = g2 == g ? 0 : taker(g2, info2, t, leads[w] - 2);
+        if (y == 0) continue;
+        pending_transfers_[g] = PendingTransfer{w, t, now};
+        pending_transfers_[g2] = PendingTransfer{t, y, now, false};
+        return {LeaderTransfer{g, t}};
+      }
+    }
   }
   return {};
 }

@@ -131,6 +131,7 @@ class PdNode {
   std::map<std::pair<uint64_t, uint64_t>, uint64_t> applied_;      // (group, worker) -> applied index
   struct PendingTransfer {
     uint64_t from = 0, to = 0, since_ms = 0;
+    bool asked = true;  // False: the second step of a chain, asked at from's next heartbeat.
   };
   std::map<uint64_t, PendingTransfer> pending_transfers_;  // group -> transfer asked for
   // Replica moves: each group's committed membership as its leader last reported it

@@ -87,6 +87,11 @@ uint64_t Router::Backoff(int attempt) {
   return b / 2 + rng_.Below(b / 2 + 1);  // Jitter: [b/2, b].
 }
 
+void Router::EraseInflight(uint64_t seq) {
+  auto it = inflight_seqs_.find(seq);
+  if (it != inflight_seqs_.end()) inflight_seqs_.erase(it);
+}
+
 uint64_t Router::AckedBelow() const { return inflight_seqs_.empty() ? next_seq_ : *inflight_seqs_.begin(); }
 
 uint64_t Router::PdTarget() {
@@ -520,7 +525,12 @@ bool Router::Reroute(Op& op, size_t i) {
   }
   if (cover.size() == 1) {
     const GroupInfo* g = map_.GroupOf(op.collection, cover[0]);
-    if (g->id == op.parts[i].group && g->epoch == op.parts[i].epoch) return true;  // The map did not move yet.
+    if (g->id == op.parts[i].group && g->epoch == op.parts[i].epoch) {
+      // The group did not move (other groups' splits may have shifted its position).
+      op.parts[i].shard = cover[0];
+      op.parts[i].reroute = false;
+      return true;
+    }
   }
   if (cover.empty()) return true;
   op.rerouted = true;
@@ -573,10 +583,13 @@ bool Router::Reroute(Op& op, size_t i) {
     for (uint32_t s : cover) made.push_back(part_for(s));  // Scatters and broadcasts: every group.
   }
   if (made.empty()) return true;
-  // Each part but the first is a new request (the rejected one was not recorded).
+  // A write's parts keep its request id: its first attempt may have been applied before
+  // the split (the answer lost, the retry refused as stale), and the groups split off hold
+  // a copy of the parent's request records, so each answers a part applied before with
+  // its first outcome instead of applying it again. A broadcast's parts are new requests.
   for (size_t j = 1; j < made.size(); ++j)
     if (IsWrite(op.kind)) {
-      made[j].command.request = RequestId{client_id_, next_seq_++, 0};
+      if (op.kind != Kind::kWrite) made[j].command.request = RequestId{client_id_, next_seq_++, 0};
       inflight_seqs_.insert(made[j].command.request.seq);
     }
   op.parts[i] = std::move(made[0]);
@@ -590,14 +603,15 @@ bool Router::Reroute(Op& op, size_t i) {
 }
 
 void Router::SendPart(Op& op, size_t i) {
-  // A part is bound to the group and epoch it was routed to, not to a position in the
-  // collection's group list (a split inserts a group and shifts the positions after it):
-  // once the map shows its group at another epoch, or no longer shows it, the part is
-  // routed again over its range.
-  if (op.parts[i].group != 0 && !op.parts[i].reroute) {
-    auto it = map_.groups.find(op.parts[i].group);
-    op.parts[i].reroute = it == map_.groups.end() || it->second.epoch != op.parts[i].epoch;
-  }
+  // A part goes only to the group and epoch it was routed with. The map may have moved
+  // since (a retry after a refresh): a split that finished shifts the positions of the
+  // collection's groups, and shrinks the range of the group split. Routed again by its
+  // range, rather than sent to whatever group now sits at its position, with that group's
+  // epoch (which its replicas would accept: a search would read a group twice, a get
+  // would miss ids that moved).
+  if (const Part& p = op.parts[i]; !p.reroute && p.group != 0)
+    if (const GroupInfo* g = map_.GroupOf(op.collection, p.shard); !g || g->id != p.group || g->epoch != p.epoch)
+      op.parts[i].reroute = true;
   if (op.parts[i].reroute) {
     Reroute(op, i);
     // New parts (appended) are sent by the caller's loop or the next RunOnce.
@@ -714,13 +728,14 @@ void Router::PartDone(Op& op, size_t i, Status s) {
   if (p.outstanding) rpcs_.erase(p.rpc);
   p.outstanding = false;
   p.done = true;
-  if (IsWrite(op.kind)) inflight_seqs_.erase(p.command.request.seq);
+  if (IsWrite(op.kind)) EraseInflight(p.command.request.seq);
   if (!s.ok() && op.status.ok()) op.status = std::move(s);
   if (!op.status.ok()) return Finish(op);
   if (--op.remaining > 0) return;
-  if (op.kind == Kind::kSearch && !op.known.empty()) {
+  if (op.kind == Kind::kSearch) {
     // Some shards changed: the answer is searched afresh, so the shards that answered
-    // unchanged (and sent no hits) are asked again for theirs.
+    // unchanged (and sent no hits) are asked again for theirs. Also after a split rerouted
+    // a part (which drops the cached read points: every part is then searched afresh).
     size_t unchanged = 0;
     for (const Part& q : op.parts) unchanged += q.unchanged ? 1 : 0;
     if (unchanged > 0 && unchanged < op.parts.size()) {
@@ -746,7 +761,7 @@ void Router::Finish(Op& op) {
   uint64_t id = op.id;
   for (Part& p : op.parts) {
     if (p.outstanding) rpcs_.erase(p.rpc);
-    if (IsWrite(op.kind) && !p.done) inflight_seqs_.erase(p.command.request.seq);
+    if (IsWrite(op.kind) && !p.done) EraseInflight(p.command.request.seq);
   }
   if (!op.status.ok()) ++stats_.ops_failed;
   Status st = op.status;

@@ -198,6 +198,7 @@ class Router {
   void SendAdmin(Op& op);
   uint64_t Backoff(int attempt);
   uint64_t AckedBelow() const;
+  void EraseInflight(uint64_t seq);  // One part of request `seq` answered.
   uint64_t PdTarget();
   // Whether reads (and writes with no known leader) should avoid `worker` now.
   bool Avoided(uint64_t worker, uint64_t now) const;
@@ -214,7 +215,9 @@ class Router {
   NodeId self_;
   uint64_t client_id_;
   uint64_t next_seq_ = 1;
-  std::set<uint64_t> inflight_seqs_;  // Write parts not yet answered (acked_below).
+  // Write parts not yet answered (acked_below); a write rerouted after a split sends its
+  // parts under one request id, so a seq is here once per part.
+  std::multiset<uint64_t> inflight_seqs_;
   uint64_t next_op_ = 1;
   uint64_t next_rpc_ = 1;
   std::map<uint64_t, std::unique_ptr<Op>> ops_;

@@ -40,12 +40,14 @@ class ShardStateMachine final : public StateMachine {
   // any staged copy. The shard is flushed to disk (Shard::Flush) after every
   // `flush_entries` applied entries: the log is compacted only up to a flushed index.
   // Errors: those of Shard::Open; IOError.
-  // `initial` is the group's route (range and epoch) as the map gave it, used until the
-  // shard records one of its own (at a split, or in an installed copy).
-  // `split_index` (a group a split made, at that log index): a shard still at
-  // split_index - 1 is the parent's copy the split left; its points outside `initial`'s
-  // range are deleted and the route recorded at split_index, in one transaction, before
-  // the open returns (docs/cluster.md, "Splits": the parent does not wait for it).
+  // `initial` is the route the group's log starts from (FoundingRange, epoch 1), used
+  // until the shard records one of its own (at a split, or in an installed copy). Not the
+  // map's current route: a replica behind a split must apply the log before it as it was.
+  // `split_index` (a group a split made on this worker, at that log index; `initial` is
+  // then the new group's route): a shard still at split_index - 1 is the parent's copy the
+  // split left; its points outside `initial`'s range are deleted and the route recorded at
+  // split_index, in one transaction, before the open returns (docs/cluster.md, "Splits":
+  // the parent does not wait for it).
   static Result<std::unique_ptr<ShardStateMachine>> Open(const std::string& dir, const CollectionConfig& config,
                                                          const DatabaseOptions& options, uint64_t flush_entries = 256,
                                                          ShardRoute initial = {0, 0, 1}, uint64_t split_index = 0);

@@ -88,8 +88,17 @@ Status WorkerNode::Start() {
 
 Result<std::unique_ptr<ShardStateMachine>> WorkerNode::OpenStateMachine(const GroupAssignment& a) const {
   VECTRON_ASSIGN_OR_RETURN(CollectionConfig cfg, CollectionConfig::FromJson(a.config_json));
-  return ShardStateMachine::Open(GroupDir(a.group.id) + "/shard", cfg, opt_.shard_options, opt_.shard_flush_entries,
-                                 ShardRoute{a.group.range_start, a.group.range_end, a.group.epoch}, a.bootstrap_index);
+  const std::string dir = GroupDir(a.group.id) + "/shard";
+  // A group this worker's split made (its log starts at the split, bootstrap_index) starts
+  // from its range at the split, which its open records in the copy if not yet done.
+  if (a.bootstrap_index > 0)
+    return ShardStateMachine::Open(dir, cfg, opt_.shard_options, opt_.shard_flush_entries,
+                                   ShardRoute{a.group.range_start, a.group.range_end, 1}, a.bootstrap_index);
+  // Otherwise the route the group's log starts from, not the map's current one
+  // (cluster_map.h, FoundingRange); a shard that applied a split, or was made by one, has
+  // its own.
+  const auto [start, end] = FoundingRange(a.group, cfg.shards);
+  return ShardStateMachine::Open(dir, cfg, opt_.shard_options, opt_.shard_flush_entries, ShardRoute{start, end, 1});
 }
 
 Status WorkerNode::OpenGroup(const GroupAssignment& a, std::unique_ptr<ShardStateMachine> opened) {
@@ -114,7 +123,7 @@ Status WorkerNode::OpenGroup(const GroupAssignment& a, std::unique_ptr<ShardStat
   // A group this worker split off its parent starts its log at the split's index.
   VECTRON_RETURN_IF_ERROR(host_->AddGroup(id, std::move(sm), founding ? &conf : nullptr,
                                           a.bootstrap_index > 0 ? a.bootstrap_index : 1));
-  groups_[id] = Hosted{a, raw};
+  groups_[id] = Hosted{a, raw, heartbeat_rpc_};
   std::lock_guard lock(sources_mu_);
   sources_[id] = raw;
   return Status::OK();
@@ -312,10 +321,13 @@ void WorkerNode::OnHeartbeatResponse(const PdHeartbeatResponse& r) {
     }
   }
   // Groups the leader's map no longer places here: their collection was dropped, or a
-  // replica move removed this replica from the group's committed membership.
+  // replica move removed this replica from the group's committed membership. Not a group
+  // opened since this heartbeat was sent (made by a split: PD answered before it, and had
+  // the worker drop the voter's log, which its leader, seeing it caught up, would never
+  // send again).
   std::vector<uint64_t> gone;
   for (const auto& [id, h] : groups_)
-    if (!assigned.count(id)) gone.push_back(id);
+    if (!assigned.count(id) && h.opened_at_heartbeat < r.rpc_id) gone.push_back(id);
   for (uint64_t id : gone) (void)DropGroup(id);
 }
 

@@ -80,6 +80,10 @@ class WorkerNode {
   struct Hosted {
     GroupAssignment assignment;
     ShardStateMachine* sm = nullptr;  // Owned by host_.
+    // The last heartbeat sent when the group was opened: an answer to it (or to an earlier
+    // one) was computed without knowing of a group this worker made by applying a split
+    // since, and does not drop it.
+    uint64_t opened_at_heartbeat = 0;
   };
   struct WriteWaiter {
     NodeId from;

@@ -28,17 +28,12 @@ constexpr uint64_t kSettleStepsMax = 2000;  // At most this much longer (fault-f
 constexpr int kNodes = 3;       // PD nodes, and the workers that start the cluster.
 constexpr int kWorkersMax = 5;  // Workers beyond the first kNodes join during the run.
 constexpr uint32_t kReplication = 3;
-constexpr int kKeys = 8;
+constexpr int kKeys = 8;         // Point ids k0..k7 ...
+constexpr int kSplitKeys = 12;   // ... or k0/split..k11/split in the runs that split groups.
 constexpr int kShards = 4;
 constexpr uint32_t kDim = 4;
 constexpr size_t kTraceTail = 300;
 const char* const kCollection = "c";
-
-std::string Key(int k) {
-  std::string s = "k";
-  s += std::to_string(k);
-  return s;
-}
 
 // The value a point carries in its metadata, {"v":N}; 0 if none.
 uint64_t ValueOf(const std::string& metadata) {
@@ -117,6 +112,13 @@ class ClusterSimulation {
   void TraceGroups();
   std::string Digest(Shard& shard);
   NodeId GatewayId() const { return NodeId{NodeKind::kGateway, 1}; }
+  // The id of key k: "k<k>", with a suffix in the runs that split, whose FNV-1a hashes
+  // (route keys) differ little for ids that differ only in their last byte: "k2" and "k6"
+  // are 2^40 apart, 22 splits deep.
+  std::string Id(int k) const { return "k" + std::to_string(k) + (split_points_ ? "/split" : ""); }
+  void Step();  // One step of kStepMs: faults, messages, nodes, clients, checkers.
+  bool FinalRead();
+  void CheckPlacement();
 
   ClusterSimOptions opt_;
   SplitMixRng rng_;
@@ -157,6 +159,12 @@ class ClusterSimulation {
   uint64_t heal_at_ms_ = 0;
   uint64_t writes_ok_in_liveness_ = 0;
   uint64_t death_at_ms_ = 0;  // When one worker dies for good (0: none this run).
+  // Splits (PdNodeOptions; 0: none this run), and the point ids the clients use.
+  uint64_t split_points_ = 0, split_cooldown_ms_ = 0;
+  int keys_ = kKeys;
+  std::map<uint64_t, uint64_t> parent_of_;  // Groups split off -> the group they were split from.
+  std::set<uint64_t> split_done_;           // Groups split off whose split PD recorded done.
+  std::map<int, uint64_t> final_values_;    // The final read: key -> value (0: absent).
   // Replica moves as seen in the PD leader's map: the version last looked at, and each
   // group's target in it.
   uint64_t moves_map_version_ = 0;
@@ -208,6 +216,8 @@ void ClusterSimulation::StartPd(PdSim& p) {
   // Replica moves within a run: a worker silent for 6 s (longer than any crash, about as
   // long as the longest partition) has its replicas repaired onto others.
   o.dead_after_ms = kDeadAfterMs;
+  o.split_points = split_points_;
+  o.split_cooldown_ms = split_cooldown_ms_;
   p.node = std::make_unique<PdNode>(o, *p.clock, *p.transport, p.store);
   Status s = p.node->Start();
   if (!s.ok()) Fail("pd " + std::to_string(p.id) + " failed to start: " + s.ToString());
@@ -299,6 +309,15 @@ void ClusterSimulation::Setup() {
   const uint64_t death_from_ms = opt_.steps * kStepMs / 10;
   if (opt_.faults && rng_.Chance(0.5))
     death_at_ms_ = rng_.Range(death_from_ms, std::max<uint64_t>(liveness_ms * 6 / 10, death_from_ms + 1));
+  // Splits, in half the runs (drawn from their own generator: the other runs are as
+  // before): a group splits once its leader reports more than 1 or 2 points, and again
+  // after a short cooldown, so that groups split off are split again.
+  SplitMixRng split_rng(opt_.seed ^ 0x5b117);
+  if (split_rng.Chance(0.5)) {
+    split_points_ = split_rng.Range(1, 2);
+    split_cooldown_ms_ = split_rng.Range(500, 2000);
+    keys_ = kSplitKeys;
+  }
   std::ostringstream os;
   os << "pre_vote=" << pre_vote_ << " check_quorum=" << check_quorum_ << " lease=" << lease_
      << " drop=" << net_.faults.drop << " dup=" << net_.faults.duplicate << " long_delay=" << net_.faults.long_delay
@@ -306,7 +325,8 @@ void ClusterSimulation::Setup() {
      << " partition_p=" << partition_p_ << " crash_point_p=" << crash_point_p_ << " skew=" << skew_
      << " apply_lag=" << apply_lag_p_ << " workers=" << nworkers << " joins_at_ms=";
   for (uint64_t j : join_at_ms) os << j << ",";
-  os << " death_at_ms=" << death_at_ms_;
+  os << " death_at_ms=" << death_at_ms_ << " split_points=" << split_points_
+     << " split_cooldown=" << split_cooldown_ms_ << "ms";
   os << " hibernate_after_ticks=" << hibernate_after_ticks_;
   config_ = os.str();
   Trace("config: " + config_);
@@ -520,7 +540,7 @@ void ClusterSimulation::IssueOp(Client& c) {
   std::vector<int> keys;
   int nkeys = static_cast<int>(rng_.Range(1, 3));
   for (int i = 0; i < nkeys; ++i) {
-    int k = static_cast<int>(rng_.Below(kKeys));
+    int k = static_cast<int>(rng_.Below(static_cast<uint64_t>(keys_)));
     if (std::find(keys.begin(), keys.end(), k) == keys.end()) keys.push_back(k);
   }
   uint64_t roll = rng_.Below(100);
@@ -538,10 +558,10 @@ void ClusterSimulation::IssueOp(Client& c) {
         written_.insert({k, op.value});
         float v = static_cast<float>(op.value % 1000);
         std::vector<float> vec = {v, 1, 2, static_cast<float>(k)};
-        batch.Upsert(Key(k), vec, "{\"v\":" + std::to_string(op.value) + "}");
+        batch.Upsert(Id(k), vec, "{\"v\":" + std::to_string(op.value) + "}");
       } else {
         op.value = 0;
-        batch.Delete(Key(k));
+        batch.Delete(Id(k));
       }
       ops.push_back(history_.size());
       history_.push_back(op);
@@ -563,7 +583,7 @@ void ClusterSimulation::IssueOp(Client& c) {
     // A bounded-staleness get (a follower may answer): not linearizable, so not in the
     // history; its value must be one some client wrote (or none).
     std::vector<std::string> ids;
-    for (int k : keys) ids.push_back(Key(k));
+    for (int k : keys) ids.push_back(Id(k));
     gateway_->Get(kCollection, ids, GetOptions{false, true}, ReadOptions{500},
                   [this, keys, done](Result<std::vector<std::optional<Point>>> r) {
                     if (r.ok()) {
@@ -583,7 +603,7 @@ void ClusterSimulation::IssueOp(Client& c) {
     // A rating through the point's shard's log: stored, or (the point is deleted or was
     // never written) rejected with NotFound; the replicas' digests include the ratings.
     Rating r;
-    r.point_id = Key(keys[0]);
+    r.point_id = Id(keys[0]);
     r.rating = static_cast<int>(rng_.Range(1, 5));
     r.query_id = "c" + std::to_string(client);
     r.time_ms = static_cast<int64_t>(now_ms_) + 1;  // The proposer's clock.
@@ -596,7 +616,7 @@ void ClusterSimulation::IssueOp(Client& c) {
     });
   } else if (roll < 80) {
     std::vector<std::string> ids;
-    for (int k : keys) ids.push_back(Key(k));
+    for (int k : keys) ids.push_back(Id(k));
     gateway_->Get(kCollection, ids, GetOptions{false, true}, ReadOptions{},
                   [this, keys, client, call, done](Result<std::vector<std::optional<Point>>> r) {
                     if (r.ok()) {
@@ -626,13 +646,15 @@ void ClusterSimulation::IssueOp(Client& c) {
       std::map<int, uint64_t> seen;
       for (const Hit& h : hits) {
         int k = std::atoi(h.id.c_str() + 1);
-        if (h.id.size() < 2 || h.id[0] != 'k' || k < 0 || k >= kKeys || seen.count(k)) {
-          Fail("search returned an unexpected or repeated id \"" + h.id + "\"");
+        if (h.id.size() < 2 || h.id[0] != 'k' || k < 0 || k >= keys_ || h.id != Id(k) || seen.count(k)) {
+          std::string all;
+          for (const Hit& x : hits) all += " " + x.id + "=" + x.metadata;
+          Fail("search returned an unexpected or repeated id \"" + h.id + "\":" + all);
           return false;
         }
         seen[k] = ValueOf(h.metadata);
       }
-      for (int k = 0; k < kKeys; ++k)
+      for (int k = 0; k < keys_; ++k)
         history_.push_back(raft::sim::KvOp{client, static_cast<uint64_t>(k), false, seen.count(k) ? seen[k] : 0, call, ret});
       ++stats_.reads_ok;
       return true;
@@ -757,6 +779,19 @@ void ClusterSimulation::ObserveMoves() {
   for (const auto& [id, g] : map->groups) {
     if (g.replicas.size() < kReplication)
       return Fail("group " + std::to_string(id) + " has only the voters " + List(g.replicas) + " in the map");
+    // Splits: a group split off appears with its parent, and is done once it is routed to
+    // (split_from cleared, in the collection's groups).
+    if (g.split_from != 0 && !parent_of_.count(id)) {
+      parent_of_[id] = g.split_from;
+      Trace("map v" + std::to_string(map->version) + ": group " + std::to_string(id) + " is split off group " +
+            std::to_string(g.split_from) + " at " + std::to_string(g.range_start));
+    } else if (g.split_from == 0 && parent_of_.count(id) && !split_done_.count(id)) {
+      split_done_.insert(id);
+      ++stats_.splits;
+      if (parent_of_.count(parent_of_[id])) ++stats_.splits_nested;
+      Trace("map v" + std::to_string(map->version) + ": the split of group " + std::to_string(parent_of_[id]) +
+            " into group " + std::to_string(id) + " is done");
+    }
     std::string seen = List(g.replicas) + List(g.learners) + List(g.target);
     if (seen_of_[id] != seen)
       Trace("map v" + std::to_string(map->version) + ": group " + std::to_string(id) + " voters " + List(g.replicas) +
@@ -810,11 +845,31 @@ bool ClusterSimulation::CheckMembership(bool report) {
   if (!map) return bad("no PD leader at the end");
   auto coll = map->collections.find(kCollection);
   if (coll == map->collections.end()) return bad("the collection is not in the PD leader's map");
-  if (coll->second.groups.size() != static_cast<size_t>(kShards))
-    return bad("expected " + std::to_string(kShards) + " shard groups, found " +
+  if (coll->second.groups.size() < static_cast<size_t>(kShards))
+    return bad("expected at least " + std::to_string(kShards) + " shard groups, found " +
                std::to_string(coll->second.groups.size()));
+  // The collection's groups, in order, tile the route-key space: no gap, no overlap.
+  uint64_t next_start = 0;
+  for (size_t i = 0; i < coll->second.groups.size(); ++i) {
+    auto g = map->groups.find(coll->second.groups[i]);
+    if (g == map->groups.end()) return bad("the collection's group " + std::to_string(coll->second.groups[i]) + " is not in the map");
+    const GroupInfo& gi = g->second;
+    const std::string gs = "group " + std::to_string(gi.id);
+    if (gi.range_start != next_start || (i > 0 && next_start == 0))
+      return bad(gs + " starts at " + std::to_string(gi.range_start) + ", the groups before it end at " +
+                 std::to_string(next_start));
+    if (gi.range_end != 0 && gi.range_end <= gi.range_start)
+      return bad(gs + " has the empty range [" + std::to_string(gi.range_start) + ", " + std::to_string(gi.range_end) + ")");
+    next_start = gi.range_end;
+    if (i + 1 == coll->second.groups.size() && gi.range_end != 0)
+      return bad("the last group " + std::to_string(gi.id) + " ends at " + std::to_string(gi.range_end) +
+                 ", not at the end of the key space");
+  }
   for (const auto& [id, g] : map->groups) {
     const std::string gs = "group " + std::to_string(id);
+    if (g.split_from != 0) return bad(gs + " is still being split off group " + std::to_string(g.split_from));
+    if (std::find(coll->second.groups.begin(), coll->second.groups.end(), id) == coll->second.groups.end())
+      return bad(gs + " is in the map but not among the collection's groups");
     if (!g.target.empty()) return bad(gs + " is still moving from " + List(g.replicas) + " to " + List(g.target));
     if (!g.learners.empty()) return bad(gs + " still has the learners " + List(g.learners));
     if (g.replicas.size() != kReplication) return bad(gs + " has the voters " + List(g.replicas));
@@ -824,6 +879,13 @@ bool ClusterSimulation::CheckMembership(bool report) {
       if (!ws.node) return bad(gs + " has a voter on worker " + std::to_string(w) + ", which is down");
       if (!ws.node->host().HasGroup(id)) return bad(gs + ": its voter worker " + std::to_string(w) + " does not host it");
       GroupStatus st = ws.node->host().group_status(id);
+      const ShardStateMachine* sm = ws.node->shard(id);
+      const ShardRoute route = sm ? sm->route() : ShardRoute{};
+      if (!sm || route.start != g.range_start || route.end != g.range_end || route.epoch != g.epoch)
+        return bad(gs + " on worker " + std::to_string(w) + " has the route [" + std::to_string(route.start) + ", " +
+                   std::to_string(route.end) + ") epoch " + std::to_string(route.epoch) + ", the map [" +
+                   std::to_string(g.range_start) + ", " + std::to_string(g.range_end) + ") epoch " +
+                   std::to_string(g.epoch));
       if (List(st.conf.voters) != List(g.replicas) || !st.conf.learners.empty())
         return bad(gs + " on worker " + std::to_string(w) + " has the Raft voters " + List(st.conf.voters) +
                    " and learners " + List(st.conf.learners) + ", the map " + List(g.replicas));
@@ -873,7 +935,7 @@ bool ClusterSimulation::CheckLeadersSpread(bool report) {
     for (uint64_t g : w.node->host().groups())
       if (w.node->host().group_status(g).role == raft::Role::kLeader) ++leads[w.id];
   }
-  int lo = kShards, hi = 0;
+  int lo = INT32_MAX, hi = 0;
   std::string counts;
   for (auto& [w, n] : leads) {
     lo = std::min(lo, n);
@@ -885,20 +947,124 @@ bool ClusterSimulation::CheckLeadersSpread(bool report) {
   return false;
 }
 
+// After the settle: one linearizable get of every key through the gateway (retried while
+// unavailable), recorded in the history as a client of its own, so the linearizability
+// check vouches for it. Its values are what CheckPlacement expects the groups to hold.
+// False (and a failure) if it never succeeds.
+bool ClusterSimulation::FinalRead() {
+  std::vector<std::string> ids;
+  for (int k = 0; k < keys_; ++k) ids.push_back(Id(k));
+  const uint64_t client = clients_.size() + 1;
+  // The clients' last operations finish first (a write still retried by the gateway may
+  // apply after the read: the read would not be the final state).
+  auto busy = [this] {
+    return std::any_of(clients_.begin(), clients_.end(), [](const Client& c) { return c.busy; });
+  };
+  for (int i = 0; i < 1000 && busy() && !failed_; ++i, ++step_, ++stats_.settle_steps) Step();
+  if (busy()) {
+    Fail("a client's operation did not finish after the faults stopped");
+    return false;
+  }
+  for (int attempt = 0; attempt < 10 && !failed_; ++attempt) {
+    auto state = std::make_shared<std::pair<bool, bool>>(false, false);  // Answered, succeeded.
+    auto& [done, ok] = *state;
+    const uint64_t call = Event();
+    gateway_->Get(kCollection, ids, GetOptions{false, true}, ReadOptions{},
+                  [this, state, client, call](Result<std::vector<std::optional<Point>>> r) {
+                    state->first = true;
+                    if (!r.ok()) {
+                      if (r.status().code() != StatusCode::kUnavailable)
+                        Fail("the final get failed unexpectedly: " + r.status().ToString());
+                      return;
+                    }
+                    const uint64_t ret = Event();
+                    for (int k = 0; k < keys_; ++k) {
+                      const auto& p = (*r)[static_cast<size_t>(k)];
+                      final_values_[k] = p ? ValueOf(p->metadata) : 0;
+                      history_.push_back(raft::sim::KvOp{client, static_cast<uint64_t>(k), false, final_values_[k], call, ret});
+                    }
+                    state->second = true;
+                    std::string vals;
+                    for (const auto& [k, v] : final_values_) vals += " " + std::to_string(k) + "=" + std::to_string(v);
+                    Trace("the final read:" + vals);
+                  });
+    for (int i = 0; i < 1000 && !done && !failed_; ++i, ++step_, ++stats_.settle_steps) Step();
+    if (ok) return true;
+    if (!done) break;  // The gateway answers every call by its deadline.
+  }
+  Fail("the final get of every key did not succeed");
+  return false;
+}
+
+// At the end, with the map settled (CheckMembership): every point is stored by exactly one
+// group, whose range holds its route key, on every replica of it, with the value the final
+// read returned; each replica's point count is what it stores; and the groups' counts sum
+// to the live ids of the final read.
+void ClusterSimulation::CheckPlacement() {
+  const ClusterMap* map = LeaderMap();
+  const CollectionInfo& coll = map->collections.at(kCollection);
+  std::map<std::string, uint64_t> group_of;  // point id -> group storing it
+  uint64_t stored = 0;
+  for (uint64_t id : coll.groups) {
+    const GroupInfo& g = map->groups.at(id);
+    const std::string gs = "group " + std::to_string(id);
+    bool first = true;
+    for (uint64_t w : g.replicas) {
+      ShardStateMachine* sm = workers_[w - 1].node->shard(id);
+      const std::string where = gs + " on worker " + std::to_string(w);
+      auto page = sm->shard()->Scroll("", 1000, GetOptions{false, true});
+      auto stats = sm->shard()->Stats();
+      if (!page.ok() || !stats.ok()) return Fail(where + ": cannot read its shard");
+      if (stats->count != page->points.size())
+        return Fail(where + " counts " + std::to_string(stats->count) + " points and stores " +
+                    std::to_string(page->points.size()));
+      for (const Point& p : page->points) {
+        const uint64_t key = RouteKey(p.id, kShards);
+        if (!RangeHolds(g.range_start, g.range_end, key))
+          return Fail(where + " stores \"" + p.id + "\" (route key " + std::to_string(key) + ") outside its range [" +
+                      std::to_string(g.range_start) + ", " + std::to_string(g.range_end) + ")");
+        int k = std::atoi(p.id.c_str() + 1);
+        if (p.id != Id(k) || k < 0 || k >= keys_) return Fail(where + " stores the unexpected id \"" + p.id + "\"");
+        if (ValueOf(p.metadata) != final_values_[k])
+          return Fail(where + " stores " + p.id + "=" + std::to_string(ValueOf(p.metadata)) + ", the final read " +
+                      std::to_string(final_values_[k]));
+        if (!first) continue;
+        auto [it, inserted] = group_of.emplace(p.id, id);
+        if (!inserted)
+          return Fail("\"" + p.id + "\" is stored by group " + std::to_string(it->second) + " and by " + gs);
+      }
+      if (first) stored += page->points.size();
+      first = false;
+    }
+  }
+  uint64_t live = 0;
+  std::string missing;
+  for (const auto& [k, v] : final_values_) {
+    live += v != 0 ? 1 : 0;
+    if (v != 0 && !group_of.count(Id(k)))
+      missing += " " + Id(k) + " (route key " + std::to_string(RouteKey(Id(k), kShards)) + ")";
+  }
+  if (stored != live)
+    return Fail("the groups store " + std::to_string(stored) + " points, the final read found " + std::to_string(live) +
+                "; not stored:" + missing);
+}
+
+void ClusterSimulation::Step() {
+  now_ms_ = step_ * kStepMs;
+  if (step_ == liveness_from_) Trace("liveness phase: faults stop, partitions heal, nodes restart");
+  FaultsStep();
+  Deliver();
+  RunNodes();
+  RunExecutors();
+  ClientsStep();
+  CheckLeaders();
+  ObserveMoves();
+  if (step_ % 10 == 0) CheckReplicas(false);
+}
+
 ClusterSimResult ClusterSimulation::Run() {
   Setup();
-  auto step = [this] {
-    now_ms_ = step_ * kStepMs;
-    if (step_ == liveness_from_) Trace("liveness phase: faults stop, partitions heal, nodes restart");
-    FaultsStep();
-    Deliver();
-    RunNodes();
-    RunExecutors();
-    ClientsStep();
-    CheckLeaders();
-    ObserveMoves();
-    if (step_ % 10 == 0) CheckReplicas(false);
-  };
+  auto step = [this] { Step(); };
   for (step_ = 1; step_ <= opt_.steps && !failed_; ++step_) step();
   if (!failed_) {
     if (!collection_ready_) Fail("liveness: the collection was never created");
@@ -908,11 +1074,19 @@ ClusterSimResult ClusterSimulation::Run() {
   if (!failed_ && liveness_from_ < opt_.steps) {
     // Moves planned late (a repair after a death late in the safety phase) may need more
     // time: the run goes on, fault-free and without clients, until everything settled.
+    // Splits in progress (and any PD starts meanwhile) finish too.
     const uint64_t last = opt_.steps + kSettleStepsMax;
-    while (!failed_ && step_ <= last && !(CheckMembership(false) && CheckLeadersSpread(false)))
-      for (int i = 0; i < 10 && !failed_; ++i, ++step_, ++stats_.settle_steps) step();
+    auto settle = [&] {
+      while (!failed_ && step_ <= last && !(CheckMembership(false) && CheckLeadersSpread(false)))
+        for (int i = 0; i < 10 && !failed_; ++i, ++step_, ++stats_.settle_steps) step();
+    };
+    settle();
+    // The final read, then the settle again (PD may have started a split meanwhile), twice:
+    // a write the gateway gave up on (unknown outcome) may still commit after the first
+    // read; the second, after the cluster settled again, is what the groups must store.
+    for (int i = 0; i < 2 && !failed_ && FinalRead(); ++i) settle();
     if (!failed_) CheckReplicas(false);
-    if (!failed_ && CheckMembership(true)) CheckLeadersSpread(true);
+    if (!failed_ && CheckMembership(true) && CheckLeadersSpread(true)) CheckPlacement();
     if (failed_) TraceGroups();
   }
   if (!failed_) {

@@ -3,7 +3,8 @@
 // directory) and one or two that join during the run, a gateway's Router and clients, all
 // in one thread, driven by one seed. PD moves replicas onto the workers that join and off
 // a worker lost for longer than its dead_after (at most one per run: for good, or back
-// later and made to drop what was moved away).
+// later and made to drop what was moved away). In half the seeds PD also splits groups
+// online (low split_points, short cooldown), again and again, under the same faults.
 //
 // Faults (drawn from the seed): message drops, duplicates, delays and reordering;
 // partitions of any node; crashes and restarts of workers and PDs, including crash points
@@ -12,8 +13,11 @@
 // replicas of every group at equal applied indexes and check one leader per term; at the
 // end the clients' history of upserts, deletes, gets and searches is checked for
 // linearizability, and, once the moves settled, every group's Raft membership must be the
-// PD map's (3 voters on running workers, no learners, no target, no stray replicas) and its
-// replicas must have converged. Failures print the seed.
+// PD map's (3 voters on running workers, no learners, no target, no split in progress, no
+// stray replicas) and its replicas must have converged; the collection's ranges tile the
+// route-key space, and a final linearizable read of every key must match what the groups
+// store: each point in exactly one group, the one whose range holds its route key, and the
+// counts add up. Failures print the seed.
 #pragma once
 
 #include <cstdint>
@@ -63,6 +67,9 @@ struct ClusterSimStats {
   uint64_t hibernating_seeds = 0;  // 1 if on in this run.
   uint64_t hibernations = 0;       // Shard groups their leader put into hibernation.
   uint64_t hibernation_wakes = 0;  // Hibernating replicas woken by node liveness (silence, restart).
+  // Splits.
+  uint64_t splits = 0;           // Splits finished (PD routes to the group split off).
+  uint64_t splits_nested = 0;    // Of these, splits of a group that was itself split off.
 };
 
 struct ClusterSimResult {

@@ -76,6 +76,8 @@ class PdCluster {
       if (p && p->IsLeader()) return id;
     return 0;
   }
+  // The PD leader's map. REQUIRES: a leader.
+  const ClusterMap& LeaderMap() { return pd_[Leader()]->state().map(); }
   // Worker `w` heartbeats the leader, reporting `replicas`; returns its answer.
   PdHeartbeatResponse Heartbeat(uint64_t w, std::vector<ReplicaReport> replicas = {}) {
     uint64_t l = Leader();
@@ -310,6 +312,95 @@ TEST_CASE("PD spreads leaders: one transfer at a time per worker, to caught-up r
   CHECK(n[2] == 2);
   CHECK(n[3] == 2);
   CHECK(moves == 3);  // 5-1-0 -> 2-2-2 takes 3 moves, none wasted.
+}
+
+TEST_CASE("PD spreads leaders through a chain of two when the loaded worker shares no group with the idle one") {
+  // Found by the cluster simulation with splits (more groups than workers): counts 2-1-1-0-0
+  // where worker 1's groups have their other replicas on workers leading 1, and the idle
+  // workers 4 and 5 host only groups worker 1 has no replica of. Worker 1 hands a group to
+  // worker 2, which hands one of its own to worker 4.
+  PdCluster c([](PdNodeOptions& o) { o.rebalance_replicas = false; });  // The placement stays.
+  c.Run(3000);
+  for (uint64_t w = 1; w <= 3; ++w) c.Heartbeat(w);
+  c.Run(300);
+  REQUIRE(CreateSync(c, "a", 2, 3).ok());  // Both on workers 1, 2, 3.
+  for (int i = 0; i < 35; ++i) {  // Workers 4 and 5 join; worker 1 is silent for a while.
+    c.Run(100);
+    for (uint64_t w = 2; w <= 5; ++w) c.Heartbeat(w);
+  }
+  REQUIRE(CreateSync(c, "b", 2, 3).ok());  // On 2, 4, 5 and 3, 4, 5.
+  for (int i = 0; i < 35; ++i) {  // Worker 1 is back.
+    c.Run(100);
+    for (uint64_t w = 1; w <= 5; ++w) c.Heartbeat(w);
+  }
+  const ClusterMap m = c.router().map();
+  REQUIRE(m.groups.size() == 4);
+  const std::vector<uint64_t> ga = m.collections.at("a").groups, gb = m.collections.at("b").groups;
+  REQUIRE(m.groups.at(ga[0]).replicas == std::vector<uint64_t>{1, 2, 3});
+  REQUIRE(m.groups.at(ga[1]).replicas == std::vector<uint64_t>{1, 2, 3});
+  REQUIRE(m.groups.at(gb[0]).replicas == std::vector<uint64_t>{2, 4, 5});
+  REQUIRE(m.groups.at(gb[1]).replicas == std::vector<uint64_t>{3, 4, 5});
+  LeaderBook book;
+  book.leader = {{ga[0], {1, 1}}, {ga[1], {1, 1}}, {gb[0], {2, 1}}, {gb[1], {3, 1}}};
+  book.applied = {{1, 10}, {2, 10}, {3, 10}, {4, 10}, {5, 10}};
+  std::vector<std::pair<uint64_t, LeaderTransfer>> moves;  // (asked of, transfer)
+  for (int round = 0; round < 10; ++round) {
+    for (uint64_t w = 1; w <= 5; ++w)
+      for (const LeaderTransfer& t : c.Heartbeat(w, book.Reports(m, w)).transfers) {
+        CHECK(book.leader[t.group].first == w);  // Only the group's leader is asked.
+        moves.emplace_back(w, t);
+        book.leader[t.group] = {t.target, book.leader[t.group].second + 1};
+      }
+    c.Run(100);
+  }
+  REQUIRE(moves.size() == 2);  // 2-1-1-0-0 -> 1-1-1-1-0.
+  CHECK(moves[0].first == 1);
+  CHECK(moves[0].second.target == 2);
+  CHECK(moves[1].first == 2);
+  CHECK(moves[1].second == LeaderTransfer{gb[0], 4});
+  std::map<uint64_t, int> n = book.Counts();
+  CHECK(n[1] == 1);
+  CHECK(n[2] == 1);
+  CHECK(n[3] == 1);
+  CHECK(n[4] == 1);
+}
+
+TEST_CASE("PD records a split done at the parent leader's first report of the new epoch, not after the order's timeout") {
+  // Found by the cluster simulation: the check that the parent applied the split sat
+  // behind the order's 3 s timeout, so each split kept the parent's reads waiting 3 s.
+  PdCluster c([](PdNodeOptions& o) {
+    o.split_points = 10;
+    o.rebalance_replicas = false;
+  });
+  c.Run(3000);
+  for (uint64_t w = 1; w <= 3; ++w) c.Heartbeat(w);
+  c.Run(300);
+  REQUIRE(CreateSync(c, "docs", 1, 3).ok());
+  c.Run(3000);  // Past the new PD leader's grace period.
+  const uint64_t parent = c.router().map().collections.at("docs").groups.at(0);
+  // Worker 1 leads the group and reports 20 points: PD starts a split.
+  auto report = [&](uint64_t group, uint64_t epoch, uint64_t points) {
+    return ReplicaReport{group, 30, true, 2, {1, 2, 3}, {}, 0, epoch, 0, points};
+  };
+  for (int i = 0; i < 20; ++i) {
+    c.Heartbeat(1, {report(parent, 1, 20)});
+    c.Run(100);
+  }
+  uint64_t child = 0;
+  for (const auto& [id, g] : c.LeaderMap().groups)
+    if (g.split_from == parent) child = id;
+  REQUIRE(child != 0);
+  // The parent applied the split (epoch 2) and the new group elected worker 1: at the
+  // next heartbeats PD records the split done, well within the order's 3 s timeout.
+  c.Heartbeat(1, {report(parent, 2, 10), report(child, 1, 10)});
+  c.Run(100);
+  c.Heartbeat(1, {report(parent, 2, 10), report(child, 1, 10)});
+  c.Run(300);
+  const ClusterMap m = c.LeaderMap();
+  REQUIRE(m.groups.count(child));
+  CHECK(m.groups.at(child).split_from == 0);
+  CHECK(m.collections.at("docs").groups == std::vector<uint64_t>{parent, child});
+  CHECK(m.groups.at(parent).epoch == 2);
 }
 
 TEST_CASE("PD does not move leaders onto a dead worker") {
