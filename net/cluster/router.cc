@@ -1042,7 +1042,9 @@ void Router::RunOnce() {
         if (op.kind == Kind::kAdmin || op.kind == Kind::kAuth) SendAdmin(op);
         else SendPart(op, i);
       }
-      if (!p.done && !p.outstanding && p.reroute) awaiting_map = true;
+      // (Sending may have finished the operation, or appended parts: `p` may be gone.)
+      if (!ops_.count(id)) break;
+      if (const Part& q = op.parts[i]; !q.done && !q.outstanding && q.reroute) awaiting_map = true;
     }
   }
   // A part waiting for the map to show a split: ask for it often (PD records a split about
