@@ -526,7 +526,9 @@ bool Router::Reroute(Op& op, size_t i) {
   if (cover.size() == 1) {
     const GroupInfo* g = map_.GroupOf(op.collection, cover[0]);
     if (g->id == op.parts[i].group && g->epoch == op.parts[i].epoch) {
-      // The group did not move (other groups' splits may have shifted its position).
+      // The group did not move, but other groups' splits may have shifted its position:
+      // then a search's read points are not vouched for.
+      if (op.parts[i].shard != cover[0]) op.rerouted = true;
       op.parts[i].shard = cover[0];
       op.parts[i].reroute = false;
       return true;
@@ -617,14 +619,6 @@ void Router::SendPart(Op& op, size_t i) {
     // New parts (appended) are sent by the caller's loop or the next RunOnce.
   }
   Part& p = op.parts[i];
-  if (auto c = map_.collections.find(op.collection); c != map_.collections.end() && p.group != 0) {
-    const auto& gs = c->second.groups;
-    auto pos = std::find(gs.begin(), gs.end(), p.group);
-    if (pos != gs.end() && static_cast<uint32_t>(pos - gs.begin()) != p.shard) {
-      p.shard = static_cast<uint32_t>(pos - gs.begin());
-      op.rerouted = true;  // Shard positions moved: a search's read points are not vouched for.
-    }
-  }
   const GroupInfo* g = map_.GroupOf(op.collection, p.shard);
   if (!g || g->replicas.empty()) {
     if (map_received_ms_ > op.start_ms && map_.version >= min_map_version_ && !map_.collections.count(op.collection)) {
