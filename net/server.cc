@@ -128,6 +128,9 @@ struct Server::Impl {
     out += "# HELP vectron_inline_requests_total Light requests the event loop ran itself while the workers were "
            "idle (--no-inline-reads turns this off).\n# TYPE vectron_inline_requests_total counter\n"
            "vectron_inline_requests_total " + std::to_string(gate->inlined()) + "\n";
+    out += "# HELP vectron_busy_polls_total Passes of the event loop that polled instead of sleeping "
+           "(--busy-poll-us).\n# TYPE vectron_busy_polls_total counter\n"
+           "vectron_busy_polls_total " + std::to_string(loop->busy_polls()) + "\n";
     out += "# HELP vectron_connections_refused_total Connections refused at a cap (--max-connections, "
            "--max-connections-per-ip).\n# TYPE vectron_connections_refused_total counter\n";
     out += "vectron_connections_refused_total{cap=\"total\"} " + std::to_string(limiter->refused_total_cap()) + "\n";
@@ -188,6 +191,10 @@ Result<std::unique_ptr<Server>> Server::Open(const ServeOptions& options) {
   unsigned workers = options.workers ? options.workers : std::max(1u, std::thread::hardware_concurrency());
   impl->pool = std::make_unique<WorkerPool>(workers, options.queue_max);
   impl->gate = std::make_unique<InlineGate>(*impl->pool, options.inline_reads);
+  if (options.inline_reads && options.busy_poll_us > 0) {
+    InlineGate* gate = impl->gate.get();
+    impl->loop->SetBusyPoll(std::chrono::microseconds(options.busy_poll_us), [gate] { return gate->inlined(); });
+  }
   Impl* self = impl.get();
   ApiOptions ao;
   ao.debug_routes = options.debug_routes;

@@ -26,6 +26,10 @@ struct ServeOptions {
   // worker idle, runs on the event-loop thread, skipping two thread hand-offs
   // (net/io/inline_gate.h). False: every engine call goes through the worker pool.
   bool inline_reads = true;
+  // After a request run on the loop, the loop polls for this long before sleeping, so
+  // that the client's next request does not have to wake it (EventLoop::SetBusyPoll).
+  // Costs up to this much CPU per request; 0 = off.
+  unsigned busy_poll_us = 0;
   PortLimits limits;                             // Both ports: sizes, timeouts, connection caps.
   size_t rpc_max_frame_bytes = 64 << 20;         // Larger frames close the connection.
   size_t rpc_max_inflight = 64;                  // Per connection; past it reading pauses.

@@ -167,6 +167,7 @@ void AddServeBench(CLI::App* cmd, ServeBenchOptions& o) {
   cmd->add_flag("--auth", o.auth, "Also measure HTTP and RPC with auth on (a second server on a copy)");
   cmd->add_flag("!--no-inline-reads", o.inline_reads,
                 "Serve every request through the worker pool (as `vectron serve --no-inline-reads`)");
+  cmd->add_option("--busy-poll-us", o.busy_poll_us, "The server's --busy-poll-us")->capture_default_str();
 }
 
 }  // namespace

@@ -30,6 +30,10 @@ void AddServe(CLI::App* cmd, ServeCommandOptions& o) {
   cmd->add_flag("!--no-inline-reads", so.inline_reads,
                 "Send every request through the worker pool, even a lone client's search (by default the "
                 "event loop runs those itself while the workers are idle: docs/server.md)");
+  cmd->add_option("--busy-poll-us", so.busy_poll_us,
+                  "After answering a request on the event loop, poll this many microseconds before sleeping "
+                  "(lower latency for a lone client at the cost of CPU; 0 = off)")
+      ->capture_default_str();
   AddPortLimitFlags(cmd, &so.limits);
   cmd->add_option("--max-frame-bytes", so.rpc_max_frame_bytes, "Largest RPC frame")->capture_default_str();
   cmd->add_option("--shutdown-timeout-ms", so.shutdown_timeout_ms, "Drain limit after SIGTERM")->capture_default_str();

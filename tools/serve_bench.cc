@@ -298,6 +298,7 @@ int RunServeBench(const ServeBenchOptions& o) {
   so.workers = static_cast<unsigned>(max_clients);
   so.log_requests = false;
   so.inline_reads = o.inline_reads;
+  so.busy_poll_us = o.busy_poll_us;
   // In-process on loopback, measuring the transports: no TLS and no tokens.
   so.insecure_http = true;
   so.auth = false;
@@ -547,9 +548,10 @@ int RunServeBench(const ServeBenchOptions& o) {
               ef_list.c_str(), k, target_recall, ef_recall);
   if (build_s > 0) std::printf("Import of the collection: %.1f s (durability nosync).\n", build_s);
   std::printf("%d rounds of %.0f s per mode, medians shown; server worker threads: %d; light reads of a lone client "
-              "on the event loop: %s. Load average before: %s, after: %s (%u hardware threads).\n\n",
-              rounds, seconds, max_clients, o.inline_reads ? "yes" : "no (--no-inline-reads)", load_before.c_str(),
-              LoadAverage().c_str(), hw);
+              "on the event loop: %s; busy poll after them: %u µs. Load average before: %s, after: %s (%u hardware "
+              "threads).\n\n",
+              rounds, seconds, max_clients, o.inline_reads ? "yes" : "no (--no-inline-reads)", o.busy_poll_us,
+              load_before.c_str(), LoadAverage().c_str(), hw);
   std::printf("| clients | mode | QPS (median) | QPS range | p50 ms | p99 ms | recall@%d | QPS / embedded |\n"
               "|---:|---|---:|---:|---:|---:|---:|---:|\n",
               k);

@@ -2,6 +2,7 @@
 
 #include <uv.h>
 
+#include <atomic>
 #include <deque>
 #include <list>
 #include <mutex>
@@ -16,6 +17,10 @@ struct EventLoop::Impl {
   std::mutex mu;
   std::deque<std::function<void()>> posted;  // Guarded by mu.
   bool stop = false;                         // Guarded by mu.
+  std::atomic<bool> stopping{false};         // Drain saw `stop`: Run returns.
+  std::chrono::microseconds busy_window{0};
+  std::function<uint64_t()> activity;
+  std::atomic<uint64_t> busy_polls{0};
   struct Timer {
     uv_timer_t handle;
     std::function<void()> fn;
@@ -36,7 +41,10 @@ struct EventLoop::Impl {
       do_stop = stop;
     }
     for (auto& fn : batch) fn();
-    if (do_stop) uv_stop(&loop);
+    if (do_stop) {
+      stopping.store(true, std::memory_order_relaxed);
+      uv_stop(&loop);
+    }
   }
 };
 
@@ -69,8 +77,31 @@ void EventLoop::Run() {
     std::lock_guard lock(impl_->mu);
     if (impl_->stop) return;
   }
-  uv_run(&impl_->loop, UV_RUN_DEFAULT);
+  if (impl_->busy_window.count() == 0) {
+    uv_run(&impl_->loop, UV_RUN_DEFAULT);
+    return;
+  }
+  using Clock = std::chrono::steady_clock;
+  uint64_t seen = impl_->activity();
+  Clock::time_point poll_until{};  // Poll without sleeping until then.
+  while (!impl_->stopping.load(std::memory_order_relaxed)) {
+    bool poll = Clock::now() < poll_until;
+    if (poll) impl_->busy_polls.fetch_add(1, std::memory_order_relaxed);
+    int alive = uv_run(&impl_->loop, poll ? UV_RUN_NOWAIT : UV_RUN_ONCE);
+    if (uint64_t now_seen = impl_->activity(); now_seen != seen) {
+      seen = now_seen;
+      poll_until = Clock::now() + impl_->busy_window;
+    }
+    if (alive == 0 && !poll) return;  // No handle left to wait for (as UV_RUN_DEFAULT returns).
+  }
 }
+
+void EventLoop::SetBusyPoll(std::chrono::microseconds window, std::function<uint64_t()> activity) {
+  impl_->busy_window = activity ? window : std::chrono::microseconds{0};
+  impl_->activity = std::move(activity);
+}
+
+uint64_t EventLoop::busy_polls() const { return impl_->busy_polls.load(std::memory_order_relaxed); }
 
 void EventLoop::RunNoWait() { uv_run(&impl_->loop, UV_RUN_NOWAIT); }
 

@@ -2,7 +2,9 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <chrono>
 #include <random>
+#include <thread>
 
 #include "net/api/request_json.h"
 #include "net/api/rest_api.h"
@@ -228,6 +230,41 @@ TEST_CASE("EventLoop runs posted functions in order, from other threads concurre
   CHECK(total == kThreads * kPer);
   REQUIRE(seen.size() == kPer);
   for (int i = 0; i < kPer; ++i) CHECK(seen[i] == i);
+}
+
+TEST_CASE("EventLoop busy polling: polls after activity instead of sleeping, and Stop still ends it") {
+  // A window far longer than the test: once the activity counter moved, the loop must not
+  // sleep again before Stop (whose posted function is what ends the polling here).
+  EventLoop loop;
+  uint64_t activity = 0;  // Loop thread only.
+  loop.SetBusyPoll(std::chrono::seconds(60), [&] { return activity; });
+  std::atomic<bool> moved{false};
+  uint64_t polls_when_stopped = 0;
+  loop.Post([&] {
+    CHECK(loop.busy_polls() == 0);  // Nothing happened yet: the loop slept until this arrived.
+    ++activity;
+    moved = true;
+  });
+  std::thread other([&] {
+    while (!moved) std::this_thread::yield();
+    loop.Post([&] {
+      polls_when_stopped = loop.busy_polls();
+      loop.Stop();
+    });
+  });
+  loop.Run();  // Returns at Stop, long before the window ends.
+  other.join();
+  CHECK(polls_when_stopped > 0);
+
+  // No activity: the loop sleeps between events and never polls.
+  EventLoop quiet;
+  quiet.SetBusyPoll(std::chrono::seconds(60), [] { return uint64_t{7}; });
+  int ran = 0;
+  for (int i = 0; i < 3; ++i) quiet.Post([&] { ++ran; });
+  quiet.Post([&] { quiet.Stop(); });
+  quiet.Run();
+  CHECK(ran == 3);
+  CHECK(quiet.busy_polls() == 0);
 }
 
 TEST_CASE("Every status maps to one HTTP status: 400, 401, 403, 404, 409, 429, 503, 507, 500") {
