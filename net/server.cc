@@ -35,6 +35,7 @@ Status ServeOptions::Validate() const {
   VECTRON_RETURN_IF_ERROR(ParseHostPort(http_address).status().WithContext("--http"));
   if (!rpc_address.empty()) VECTRON_RETURN_IF_ERROR(ParseHostPort(rpc_address).status().WithContext("--rpc"));
   if (queue_max == 0) return Status::InvalidArgument("--queue must be at least 1");
+  if (busy_poll_us > 1000000) return Status::InvalidArgument("--busy-poll-us must be at most 1000000 (one second)");
   VECTRON_RETURN_IF_ERROR(ValidateTlsFlags(tls_cert, tls_key, insecure_http));
   if (!admin_password.empty() && !admin_password_file.empty())
     return Status::InvalidArgument("give the admin password once: VECTRON_ADMIN_PASSWORD or --admin-password-file");

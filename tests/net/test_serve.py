@@ -305,6 +305,34 @@ def test_operations_routes_and_metrics(server):
     assert re.search(r'info http 127\.0\.0\.1:\d+ "POST /v1/collections/nope/search" 404 \d+B [\d.]+ms', log), log
 
 
+def test_busy_poll_after_loop_run_reads(tmp_path):
+    # A lone client's searches run on the loop once it has been the only active
+    # connection for 10 ms; after each, the loop polls (here up to 100 ms) instead of
+    # sleeping. Searches answer as without it, and /metrics counts the polling passes.
+    srv = Server(tmp_path, "--busy-poll-us", "100000")
+    try:
+        create(srv)
+        srv.call("PUT", "/v1/collections/docs/points",
+                 {"points": [{"id": f"p{i}", "vector": [i, 0, 1]} for i in range(20)]})
+        c = srv.conn()
+        start = time.monotonic()
+        n = 0
+        while time.monotonic() - start < 0.05 or n < 20:  # Past the gate's 10 ms window.
+            st, body, _ = srv.call("POST", "/v1/collections/docs/search", {"vector": [n % 20, 0, 1], "k": 1}, conn=c)
+            assert st == 200 and body["hits"][0]["id"] == f"p{n % 20}", body
+            n += 1
+        c.close()
+        st, text, _ = srv.call("GET", "/metrics")
+        inline = int(re.search(r"^vectron_inline_requests_total (\d+)$", text, re.M).group(1))
+        polls = int(re.search(r"^vectron_busy_polls_total (\d+)$", text, re.M).group(1))
+        assert inline > 0 and polls > 0, (n, inline, polls)
+    finally:
+        assert srv.stop() == 0
+    bad = subprocess.run([BIN, "serve", "--db", str(tmp_path / "d2"), "--no-auth", "--insecure-http",
+                          "--busy-poll-us", "2000000"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "--busy-poll-us must be at most" in bad.stderr, bad.stderr
+
+
 # ---------------------------------------------------------------- HTTP transport
 
 def test_keep_alive_and_pipelining(server):
