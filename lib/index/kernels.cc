@@ -48,12 +48,39 @@ float IpDistanceHnswScalar(const void* a, const void* b, const void* dim_param) 
   return 1.0f - DotScalar(static_cast<const float*>(a), static_cast<const float*>(b), *static_cast<const size_t*>(dim_param));
 }
 
-void L2SqrX4Scalar(const float* x, const float* const* q, size_t dim, float* out) {
-  for (size_t j = 0; j < 4; ++j) out[j] = L2SqrScalar(x, q[j], dim);
+// The tiles: 32 accumulators (one per query of the column), which the compiler keeps in
+// vector registers even at baseline x86-64 (SSE2).
+template <bool kL2>
+static void TileScalar(const float* rows, size_t nr, size_t dim, const float* qt, size_t ldq, size_t nq, float* out,
+                       size_t ldo) {
+  for (size_t j = 0; j < nq; j += 32)
+    for (size_t r = 0; r < nr; ++r) {
+      float acc[32] = {};
+      const float* x = rows + r * dim;
+      const float* b = qt + j;
+      for (size_t i = 0; i < dim; ++i, b += ldq) {
+        const float a = x[i];
+        for (size_t c = 0; c < 32; ++c) {
+          if constexpr (kL2) {
+            const float d = b[c] - a;
+            acc[c] += d * d;
+          } else {
+            acc[c] += a * b[c];
+          }
+        }
+      }
+      for (size_t c = 0; c < 32; ++c) out[r * ldo + j + c] = acc[c];
+    }
 }
 
-void DotX4Scalar(const float* x, const float* const* q, size_t dim, float* out) {
-  for (size_t j = 0; j < 4; ++j) out[j] = DotScalar(x, q[j], dim);
+void L2SqrTileScalar(const float* rows, size_t nr, size_t dim, const float* qt, size_t ldq, size_t nq, float* out,
+                     size_t ldo) {
+  TileScalar<true>(rows, nr, dim, qt, ldq, nq, out, ldo);
+}
+
+void DotTileScalar(const float* rows, size_t nr, size_t dim, const float* qt, size_t ldq, size_t nq, float* out,
+                   size_t ldo) {
+  TileScalar<false>(rows, nr, dim, qt, ldq, nq, out, ldo);
 }
 
 }  // namespace kernels
@@ -63,14 +90,18 @@ namespace {
 using namespace kernels;
 
 constexpr Kernels kScalarKernels{SimdLevel::kScalar, L2SqrScalar,          DotScalar,   DotU8S8Scalar,
-                                 L2SqrHnswScalar,    IpDistanceHnswScalar, L2SqrX4Scalar, DotX4Scalar};
+                                 L2SqrHnswScalar,    IpDistanceHnswScalar,
+                                 L2SqrTileScalar,    DotTileScalar};
 #if defined(VECTRON_X86_KERNELS)
 constexpr Kernels kAvx2Kernels{SimdLevel::kAvx2, L2SqrAvx2,          DotAvx2,     DotU8S8Avx2,
-                               L2SqrHnswAvx2,    IpDistanceHnswAvx2, L2SqrX4Avx2, DotX4Avx2};
+                               L2SqrHnswAvx2,    IpDistanceHnswAvx2,
+                               L2SqrTileAvx2,    DotTileAvx2};
 constexpr Kernels kAvx512Kernels{SimdLevel::kAvx512, L2SqrAvx512,          DotAvx512,     DotU8S8Avx512,
-                                 L2SqrHnswAvx512,    IpDistanceHnswAvx512, L2SqrX4Avx512, DotX4Avx512};
+                                 L2SqrHnswAvx512,    IpDistanceHnswAvx512,
+                                 L2SqrTileAvx512,    DotTileAvx512};
 constexpr Kernels kAvx512VnniKernels{SimdLevel::kAvx512Vnni, L2SqrAvx512,          DotAvx512,     DotU8S8Avx512Vnni,
-                                     L2SqrHnswAvx512,        IpDistanceHnswAvx512, L2SqrX4Avx512, DotX4Avx512};
+                                     L2SqrHnswAvx512,        IpDistanceHnswAvx512,
+                                     L2SqrTileAvx512,        DotTileAvx512};
 #endif
 
 std::atomic<const Kernels*> g_active{nullptr};

@@ -42,11 +42,20 @@ struct Kernels {
   // 1 - dot (hnswlib's inner-product distance).
   float (*l2_sqr_hnsw)(const void* a, const void* b, const void* dim_param);
   float (*ip_distance_hnsw)(const void* a, const void* b, const void* dim_param);
-  // One row against four queries at once (batch search): out[j] = l2_sqr(x, q[j]) and
-  // dot(x, q[j]). Each element of x is loaded once for the four.
-  void (*l2_sqr_x4)(const float* x, const float* const* q, size_t dim, float* out);
-  void (*dot_x4)(const float* x, const float* const* q, size_t dim, float* out);
+  // Many rows against many queries (exact batch search), as a matrix product:
+  // out[r * ldo + j] = l2_sqr (or dot) of row r (`rows + r * dim`, r < nr) and query j,
+  // for j < nq, with the queries given transposed (element i of query j at
+  // `qt[i * ldq + j]`) and nq a multiple of kTileQueries. Each lane of a vector register
+  // holds one query, so no horizontal sums are needed; a query element is loaded once
+  // per few rows and a row element broadcast once per kTileQueries queries.
+  void (*l2_sqr_tile)(const float* rows, size_t nr, size_t dim, const float* qt, size_t ldq, size_t nq, float* out,
+                      size_t ldo);
+  void (*dot_tile)(const float* rows, size_t nr, size_t dim, const float* qt, size_t ldq, size_t nq, float* out,
+                   size_t ldo);
 };
+
+// The query count of one tile column: Kernels::*_tile take queries in multiples of it.
+inline constexpr size_t kTileQueries = 32;
 
 // The best level this CPU (and this build) supports.
 SimdLevel DetectSimdLevel();

@@ -100,43 +100,57 @@ float IpDistanceHnswAvx2(const void* a, const void* b, const void* dim_param) {
   return 1.0f - DotAvx2(static_cast<const float*>(a), static_cast<const float*>(b), *static_cast<const size_t*>(dim_param));
 }
 
-// Four accumulators, one per query; x is loaded once per 8 elements for all four.
-template <bool kL2>
-static inline void X4Avx2(const float* x, const float* const* q, size_t dim, float* out) {
-  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
-  const float *q0 = q[0], *q1 = q[1], *q2 = q[2], *q3 = q[3];
-  auto step = [&](__m256 xv, __m256 a0, __m256 a1, __m256 a2, __m256 a3) {
-    if constexpr (kL2) {
-      a0 = _mm256_sub_ps(xv, a0);
-      a1 = _mm256_sub_ps(xv, a1);
-      a2 = _mm256_sub_ps(xv, a2);
-      a3 = _mm256_sub_ps(xv, a3);
-      s0 = _mm256_fmadd_ps(a0, a0, s0);
-      s1 = _mm256_fmadd_ps(a1, a1, s1);
-      s2 = _mm256_fmadd_ps(a2, a2, s2);
-      s3 = _mm256_fmadd_ps(a3, a3, s3);
-    } else {
-      s0 = _mm256_fmadd_ps(xv, a0, s0);
-      s1 = _mm256_fmadd_ps(xv, a1, s1);
-      s2 = _mm256_fmadd_ps(xv, a2, s2);
-      s3 = _mm256_fmadd_ps(xv, a3, s3);
+// kR rows × 32 queries: 4 kR accumulators (8 with two rows), two more registers for the
+// loaded queries and one for the broadcast row element, within AVX2's 16.
+template <bool kL2, int kR>
+static inline void TileRowsAvx2(const float* x, size_t dim, const float* b, size_t ldq, float* out, size_t ldo) {
+  __m256 acc[kR][4];
+  for (int r = 0; r < kR; ++r)
+    for (int c = 0; c < 4; ++c) acc[r][c] = _mm256_setzero_ps();
+  for (size_t i = 0; i < dim; ++i, b += ldq) {
+    const __m256 q0 = _mm256_loadu_ps(b), q1 = _mm256_loadu_ps(b + 8), q2 = _mm256_loadu_ps(b + 16),
+                 q3 = _mm256_loadu_ps(b + 24);
+    for (int r = 0; r < kR; ++r) {
+      const __m256 a = _mm256_broadcast_ss(x + r * dim + i);
+      if constexpr (kL2) {
+        __m256 d0 = _mm256_sub_ps(q0, a), d1 = _mm256_sub_ps(q1, a), d2 = _mm256_sub_ps(q2, a),
+               d3 = _mm256_sub_ps(q3, a);
+        acc[r][0] = _mm256_fmadd_ps(d0, d0, acc[r][0]);
+        acc[r][1] = _mm256_fmadd_ps(d1, d1, acc[r][1]);
+        acc[r][2] = _mm256_fmadd_ps(d2, d2, acc[r][2]);
+        acc[r][3] = _mm256_fmadd_ps(d3, d3, acc[r][3]);
+      } else {
+        acc[r][0] = _mm256_fmadd_ps(a, q0, acc[r][0]);
+        acc[r][1] = _mm256_fmadd_ps(a, q1, acc[r][1]);
+        acc[r][2] = _mm256_fmadd_ps(a, q2, acc[r][2]);
+        acc[r][3] = _mm256_fmadd_ps(a, q3, acc[r][3]);
+      }
     }
-  };
-  size_t i = 0;
-  for (; i + 8 <= dim; i += 8)
-    step(_mm256_loadu_ps(x + i), _mm256_loadu_ps(q0 + i), _mm256_loadu_ps(q1 + i), _mm256_loadu_ps(q2 + i),
-         _mm256_loadu_ps(q3 + i));
-  if (i < dim) {
-    __m256i m = TailMask(dim - i);
-    step(_mm256_maskload_ps(x + i, m), _mm256_maskload_ps(q0 + i, m), _mm256_maskload_ps(q1 + i, m),
-         _mm256_maskload_ps(q2 + i, m), _mm256_maskload_ps(q3 + i, m));
   }
-  // The four sums at once: three pairwise horizontal adds and one 128-bit add.
-  const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(s0, s1), _mm256_hadd_ps(s2, s3));
-  _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
+  for (int r = 0; r < kR; ++r)
+    for (int c = 0; c < 4; ++c) _mm256_storeu_ps(out + r * ldo + 8 * c, acc[r][c]);
 }
 
-void L2SqrX4Avx2(const float* x, const float* const* q, size_t dim, float* out) { X4Avx2<true>(x, q, dim, out); }
-void DotX4Avx2(const float* x, const float* const* q, size_t dim, float* out) { X4Avx2<false>(x, q, dim, out); }
+template <bool kL2>
+static void TileAvx2(const float* rows, size_t nr, size_t dim, const float* qt, size_t ldq, size_t nq, float* out,
+                     size_t ldo) {
+  // Column by column, so a column of the queries (dim × 32 floats) stays in L1 while the
+  // rows stream past it.
+  for (size_t j = 0; j < nq; j += 32) {
+    size_t r = 0;
+    for (; r + 2 <= nr; r += 2) TileRowsAvx2<kL2, 2>(rows + r * dim, dim, qt + j, ldq, out + r * ldo + j, ldo);
+    if (r < nr) TileRowsAvx2<kL2, 1>(rows + r * dim, dim, qt + j, ldq, out + r * ldo + j, ldo);
+  }
+}
+
+void L2SqrTileAvx2(const float* rows, size_t nr, size_t dim, const float* qt, size_t ldq, size_t nq, float* out,
+                   size_t ldo) {
+  TileAvx2<true>(rows, nr, dim, qt, ldq, nq, out, ldo);
+}
+
+void DotTileAvx2(const float* rows, size_t nr, size_t dim, const float* qt, size_t ldq, size_t nq, float* out,
+                 size_t ldo) {
+  TileAvx2<false>(rows, nr, dim, qt, ldq, nq, out, ldo);
+}
 
 }  // namespace vectron::kernels

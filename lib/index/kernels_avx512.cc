@@ -88,49 +88,52 @@ float IpDistanceHnswAvx512(const void* a, const void* b, const void* dim_param) 
   return 1.0f - DotAvx512(static_cast<const float*>(a), static_cast<const float*>(b), *static_cast<const size_t*>(dim_param));
 }
 
-// Four accumulators, one per query; x is loaded once per 16 elements for all four.
-template <bool kL2>
-static inline void X4Avx512(const float* x, const float* const* q, size_t dim, float* out) {
-  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps(), s2 = _mm512_setzero_ps(), s3 = _mm512_setzero_ps();
-  const float *q0 = q[0], *q1 = q[1], *q2 = q[2], *q3 = q[3];
-  auto step = [&](__m512 xv, __m512 a0, __m512 a1, __m512 a2, __m512 a3) {
-    if constexpr (kL2) {
-      a0 = _mm512_sub_ps(xv, a0);
-      a1 = _mm512_sub_ps(xv, a1);
-      a2 = _mm512_sub_ps(xv, a2);
-      a3 = _mm512_sub_ps(xv, a3);
-      s0 = _mm512_fmadd_ps(a0, a0, s0);
-      s1 = _mm512_fmadd_ps(a1, a1, s1);
-      s2 = _mm512_fmadd_ps(a2, a2, s2);
-      s3 = _mm512_fmadd_ps(a3, a3, s3);
-    } else {
-      s0 = _mm512_fmadd_ps(xv, a0, s0);
-      s1 = _mm512_fmadd_ps(xv, a1, s1);
-      s2 = _mm512_fmadd_ps(xv, a2, s2);
-      s3 = _mm512_fmadd_ps(xv, a3, s3);
+// kR rows × 32 queries: 2 kR accumulators (8 with four rows) of AVX-512's 32 registers.
+template <bool kL2, int kR>
+static inline void TileRowsAvx512(const float* x, size_t dim, const float* b, size_t ldq, float* out, size_t ldo) {
+  __m512 acc[kR][2];
+  for (int r = 0; r < kR; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+  for (size_t i = 0; i < dim; ++i, b += ldq) {
+    const __m512 q0 = _mm512_loadu_ps(b), q1 = _mm512_loadu_ps(b + 16);
+    for (int r = 0; r < kR; ++r) {
+      const __m512 a = _mm512_set1_ps(x[r * dim + i]);
+      if constexpr (kL2) {
+        const __m512 d0 = _mm512_sub_ps(q0, a), d1 = _mm512_sub_ps(q1, a);
+        acc[r][0] = _mm512_fmadd_ps(d0, d0, acc[r][0]);
+        acc[r][1] = _mm512_fmadd_ps(d1, d1, acc[r][1]);
+      } else {
+        acc[r][0] = _mm512_fmadd_ps(a, q0, acc[r][0]);
+        acc[r][1] = _mm512_fmadd_ps(a, q1, acc[r][1]);
+      }
     }
-  };
-  size_t i = 0;
-  for (; i + 16 <= dim; i += 16)
-    step(_mm512_loadu_ps(x + i), _mm512_loadu_ps(q0 + i), _mm512_loadu_ps(q1 + i), _mm512_loadu_ps(q2 + i),
-         _mm512_loadu_ps(q3 + i));
-  if (i < dim) {
-    __mmask16 m = Mask16(dim - i);
-    step(_mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, q0 + i), _mm512_maskz_loadu_ps(m, q1 + i),
-         _mm512_maskz_loadu_ps(m, q2 + i), _mm512_maskz_loadu_ps(m, q3 + i));
   }
-  // The four sums at once: halves added to 8 lanes each, then three pairwise
-  // horizontal adds and one 128-bit add (a reduction per sum would cost about 3x more,
-  // which at 100 dimensions is a third of the call).
-  const __m256 a0 = _mm256_add_ps(_mm512_castps512_ps256(s0), _mm512_extractf32x8_ps(s0, 1));
-  const __m256 a1 = _mm256_add_ps(_mm512_castps512_ps256(s1), _mm512_extractf32x8_ps(s1, 1));
-  const __m256 a2 = _mm256_add_ps(_mm512_castps512_ps256(s2), _mm512_extractf32x8_ps(s2, 1));
-  const __m256 a3 = _mm256_add_ps(_mm512_castps512_ps256(s3), _mm512_extractf32x8_ps(s3, 1));
-  const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
-  _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1)));
+  for (int r = 0; r < kR; ++r) {
+    _mm512_storeu_ps(out + r * ldo, acc[r][0]);
+    _mm512_storeu_ps(out + r * ldo + 16, acc[r][1]);
+  }
 }
 
-void L2SqrX4Avx512(const float* x, const float* const* q, size_t dim, float* out) { X4Avx512<true>(x, q, dim, out); }
-void DotX4Avx512(const float* x, const float* const* q, size_t dim, float* out) { X4Avx512<false>(x, q, dim, out); }
+template <bool kL2>
+static void TileAvx512(const float* rows, size_t nr, size_t dim, const float* qt, size_t ldq, size_t nq, float* out,
+                       size_t ldo) {
+  // Column by column, so a column of the queries (dim × 32 floats) stays in L1 while the
+  // rows stream past it.
+  for (size_t j = 0; j < nq; j += 32) {
+    size_t r = 0;
+    for (; r + 8 <= nr; r += 8) TileRowsAvx512<kL2, 8>(rows + r * dim, dim, qt + j, ldq, out + r * ldo + j, ldo);
+    for (; r + 4 <= nr; r += 4) TileRowsAvx512<kL2, 4>(rows + r * dim, dim, qt + j, ldq, out + r * ldo + j, ldo);
+    for (; r < nr; ++r) TileRowsAvx512<kL2, 1>(rows + r * dim, dim, qt + j, ldq, out + r * ldo + j, ldo);
+  }
+}
+
+void L2SqrTileAvx512(const float* rows, size_t nr, size_t dim, const float* qt, size_t ldq, size_t nq, float* out,
+                     size_t ldo) {
+  TileAvx512<true>(rows, nr, dim, qt, ldq, nq, out, ldo);
+}
+
+void DotTileAvx512(const float* rows, size_t nr, size_t dim, const float* qt, size_t ldq, size_t nq, float* out,
+                   size_t ldo) {
+  TileAvx512<false>(rows, nr, dim, qt, ldq, nq, out, ldo);
+}
 
 }  // namespace vectron::kernels

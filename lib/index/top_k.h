@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <queue>
 #include <vector>
 
@@ -15,6 +16,11 @@ class TopK {
   explicit TopK(size_t k) : k_(k) {}
   // True if `d` could enter the current top k.
   bool Accepts(float d) const { return heap_.size() < k_ || d < heap_.top().distance; }
+  // The distance a new pair must be below to enter once k are kept; infinity until then
+  // (when anything enters, an infinite distance too).
+  float Threshold() const {
+    return heap_.size() < k_ ? std::numeric_limits<float>::infinity() : heap_.top().distance;
+  }
   void Push(uint64_t label, float d) {
     if (heap_.size() < k_) {
       heap_.push({label, d});

@@ -63,33 +63,38 @@ TEST_CASE("float kernels of every level match a double-precision reference") {
   }
 }
 
-TEST_CASE("the four-query kernels of every level match a double-precision reference") {
-  std::mt19937_64 rng(9);
+TEST_CASE("the tile kernels of every level match a double-precision reference, with any row count") {
+  std::mt19937_64 rng(10);
   std::normal_distribution<float> g(0.0f, 1.0f);
   for (size_t dim : kDims) {
-    // Unaligned rows: each starts one float after a multiple of dim + 1.
-    std::vector<float> buf(5 * (dim + 1) + 1);
-    for (auto& v : buf) v = g(rng);
-    const float* x = buf.data() + 1;
-    const float* q[4];
-    for (size_t j = 0; j < 4; ++j) q[j] = buf.data() + 1 + (j + 1) * (dim + 1);
-    for (const Kernels* k : SupportedLevels()) {
-      CAPTURE(SimdLevelName(k->level));
-      CAPTURE(dim);
-      float l2[4], dot[4];
-      k->l2_sqr_x4(x, q, dim, l2);
-      k->dot_x4(x, q, dim, dot);
-      for (size_t j = 0; j < 4; ++j) {
-        double rl2 = 0, rdot = 0, scale = 0;
-        for (size_t i = 0; i < dim; ++i) {
-          double d = double{x[i]} - q[j][i];
-          rl2 += d * d;
-          rdot += double{x[i]} * q[j][i];
-          scale += std::abs(double{x[i]} * q[j][i]) + d * d;
+    for (size_t nr : {size_t{1}, size_t{2}, size_t{3}, size_t{4}, size_t{5}, size_t{9}}) {
+      const size_t nq = 64, ldq = nq + 32, ldo = nq + 7;  // Strides wider than the tile.
+      std::vector<float> rows(nr * dim), qt(dim * ldq);
+      for (auto& v : rows) v = g(rng);
+      for (auto& v : qt) v = g(rng);
+      for (const Kernels* k : SupportedLevels()) {
+        CAPTURE(SimdLevelName(k->level));
+        CAPTURE(dim);
+        CAPTURE(nr);
+        const float kUnwritten = -12345.0f;
+        std::vector<float> l2(nr * ldo, kUnwritten), dot(nr * ldo, kUnwritten);
+        k->l2_sqr_tile(rows.data(), nr, dim, qt.data(), ldq, nq, l2.data(), ldo);
+        k->dot_tile(rows.data(), nr, dim, qt.data(), ldq, nq, dot.data(), ldo);
+        for (size_t r = 0; r < nr; ++r) {
+          for (size_t j = 0; j < nq; ++j) {
+            double rl2 = 0, rdot = 0, scale = 0;
+            for (size_t i = 0; i < dim; ++i) {
+              const double x = rows[r * dim + i], q = qt[i * ldq + j], d = x - q;
+              rl2 += d * d;
+              rdot += x * q;
+              scale += std::abs(x * q) + d * d;
+            }
+            const double tol = 1e-5 * scale + 1e-6;
+            CHECK(std::abs(l2[r * ldo + j] - rl2) <= tol);
+            CHECK(std::abs(dot[r * ldo + j] - rdot) <= tol);
+          }
+          for (size_t j = nq; j < ldo; ++j) CHECK(l2[r * ldo + j] == kUnwritten);  // Nothing past nq.
         }
-        const double tol = 1e-5 * scale + 1e-6;
-        CHECK(std::abs(l2[j] - rl2) <= tol);
-        CHECK(std::abs(dot[j] - rdot) <= tol);
       }
     }
   }
