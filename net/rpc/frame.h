@@ -41,6 +41,8 @@ class FrameDecoder {
   size_t max_frame_bytes() const { return max_; }
   // True while part of a frame is buffered or a payload is being skipped.
   bool mid_frame() const { return buf_.size() > pos_ || skip_ > 0; }
+  // True while a payload is being skipped (SkipPayload).
+  bool skipping() const { return skip_ > 0; }
 
  private:
   size_t max_;

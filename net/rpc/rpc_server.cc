@@ -515,6 +515,14 @@ class RpcSession : public std::enable_shared_from_this<RpcSession> {
     const bool was_mid = decoder_.mid_frame();
     bool took = false;
     decoder_.Append(bytes);
+    if (closing_) {
+      // Reading an oversize frame's rest away (below); closed once it is all here.
+      if (!decoder_.skipping()) {
+        dead_ = true;
+        conn_.Close();
+      }
+      return;
+    }
     for (;;) {
       std::string frame;
       size_t declared = 0;
@@ -530,8 +538,17 @@ class RpcSession : public std::enable_shared_from_this<RpcSession> {
                           std::to_string(shared_->limits.max_frame_bytes) + " bytes";
         Log("-", "invalid_argument", 0);
         conn_.Send(EncodeFrame(RpcErrorPayload(0, "invalid_argument", why)));
-        dead_ = true;
-        conn_.Close();
+        // Closing now, with the frame's rest still arriving, would reset the connection
+        // (unread bytes) and could destroy the error before the client reads it: the
+        // rest is read and dropped (never kept) first, within the frame timeout.
+        decoder_.SkipPayload(declared);
+        if (!decoder_.skipping()) {
+          dead_ = true;
+          conn_.Close();
+          return;
+        }
+        closing_ = true;
+        frame_start_ms_ = last_activity_ms_;
         return;
       }
       // Too large to read before the connection has shown a valid token: its payload is
@@ -647,6 +664,7 @@ class RpcSession : public std::enable_shared_from_this<RpcSession> {
   bool authenticated_ = false;  // A request on this connection carried a valid token.
   size_t inflight_ = 0;
   bool dead_ = false;
+  bool closing_ = false;  // Dropping the rest of an oversize frame, then closing.
   uint64_t last_activity_ms_ = 0;
   uint64_t frame_start_ms_ = 0;
 };
