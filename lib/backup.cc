@@ -1,4 +1,6 @@
 // Backups: consistent copies of collections while writes continue (docs/durability.md).
+#include <unistd.h>
+
 #include <cstdio>
 #include <optional>
 
@@ -16,13 +18,17 @@ Status CopyFile(const std::string& from, const std::string& to) {
 }
 
 // Copies the graph named by index.meta (and index.meta) under the checkpoint lock, so no
-// save deletes it meanwhile. Copied before the LMDB snapshot, so its seq is not newer
-// than the copy's data; if the copied change log does not reach back to it, opening the
-// copy rebuilds the index, as for any unusable checkpoint.
-Status CopyCheckpoint(const std::string& src, const std::string& dest) {
+// save deletes it meanwhile; with `link`, as a hard link to the same file (a saved graph
+// is never rewritten, only replaced by a new file) if one can be made, else byte by byte.
+// Copied before the LMDB snapshot, so its seq is not newer than the copy's data; if the
+// copied change log does not reach back to it, opening the copy rebuilds the index, as for
+// any unusable checkpoint. The caller fsyncs `dest` (which makes a link durable).
+Status CopyCheckpoint(const std::string& src, const std::string& dest, bool link) {
   VECTRON_ASSIGN_OR_RETURN(FileLock lock, FileLock::Acquire(src + "/checkpoint.lock"));
   const std::string file = SavedCheckpointFile(src);
   if (file.empty() || file.find('/') != std::string::npos || !PathExists(src + "/" + file)) return Status::OK();
+  if (link && ::link((src + "/" + file).c_str(), (dest + "/" + file).c_str()) == 0)
+    return CopyFile(src + "/index.meta", dest + "/index.meta");
   // Streamed copy: graphs can be large.
   std::FILE* in = std::fopen((src + "/" + file).c_str(), "rb");
   if (!in) return Status::IOError("opening " + src + "/" + file);
@@ -57,12 +63,20 @@ Status ShardImpl::CopyTo(const std::string& dest) {
   VECTRON_RETURN_IF_ERROR(MakeDirs(dest));
   // A fresh graph first, so the copy reopens with little or no catch-up.
   VECTRON_RETURN_IF_ERROR(Checkpoint());
-  VECTRON_RETURN_IF_ERROR(CopyCheckpoint(dir(), dest));
+  // A backup gets a copy of its own, not a second name of the shard's file.
+  VECTRON_RETURN_IF_ERROR(CopyCheckpoint(dir(), dest, /*link=*/false));
   return CopyEnv(store_.env(), dest);
 }
 
 Result<uint64_t> ShardImpl::SnapshotTo(const std::string& dest) {
-  VECTRON_RETURN_IF_ERROR(CopyTo(dest));
+  VECTRON_RETURN_IF_ERROR(MakeDirs(dest));
+  // A fresh graph first, so the copy reopens with little or no catch-up.
+  VECTRON_RETURN_IF_ERROR(Checkpoint());
+  // Linked, not copied: a snapshot is only read (a split's copy, or one sent to a
+  // replica), and writing the graph a second time cost about half as much as saving it
+  // (docs/benchmarks.md, "Splits").
+  VECTRON_RETURN_IF_ERROR(CopyCheckpoint(dir(), dest, /*link=*/true));
+  VECTRON_RETURN_IF_ERROR(CopyEnv(store_.env(), dest));
   VECTRON_RETURN_IF_ERROR(FsyncPath(dest));
   // The applied index of the copy itself (writes went on while it was made): read from
   // the copied environment, not from this shard's.

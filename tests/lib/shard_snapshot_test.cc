@@ -2,12 +2,14 @@
 // its applied index, the data a shard group's Raft snapshot carries (docs/cluster.md,
 // "Snapshots").
 #include <doctest/doctest.h>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <thread>
 
 #include "checkpoint_files.h"
 #include "db_test_util.h"
+#include "util/files.h"
 #include "vectron/shard.h"
 
 namespace vectron {
@@ -36,11 +38,23 @@ TEST_CASE("SnapshotTo: a copy at the applied index that opens with its graph and
   auto index = s->SnapshotTo(dest);
   REQUIRE_MESSAGE(index.ok(), index.status().ToString());
   CHECK(*index == 5);
-  // The graph checkpoint came along (the copy opens without rebuilding it).
+  // The graph checkpoint came along (the copy opens without rebuilding it), as a second
+  // name of the source's file, not a second copy of its bytes.
   CHECK(SavedCheckpointSeq(dest).has_value());
-  CHECK_FALSE(SavedCheckpointFile(dest).empty());
-  // Writes after the snapshot stay out of it.
+  const std::string graph = SavedCheckpointFile(dest);
+  REQUIRE_FALSE(graph.empty());
+  CHECK(SavedCheckpointFile(src.path()) == graph);
+  struct stat in_src {}, in_copy {};
+  REQUIRE(::stat((src.path() + "/" + graph).c_str(), &in_src) == 0);
+  REQUIRE(::stat((dest + "/" + graph).c_str(), &in_copy) == 0);
+  CHECK(in_src.st_ino == in_copy.st_ino);
+  // Writes after the snapshot stay out of it; the source's next graph replaces its name
+  // of the file, and the copy keeps its own.
   REQUIRE(s->ApplyLogged(Upserts(1000, 10), 6, RequestId{9, 6, 0}).ok());
+  REQUIRE(s->Checkpoint().ok());
+  CHECK(SavedCheckpointFile(src.path()) != graph);
+  CHECK_FALSE(PathExists(src.path() + "/" + graph));
+  CHECK(PathExists(dest + "/" + graph));
   auto copy = Shard::Open(dest, GraphConfig(), testing::SmallDbOptions()).value();
   CHECK(copy->applied_index().value() == 5);
   CHECK(copy->Count("").value() == 200);

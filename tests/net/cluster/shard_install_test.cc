@@ -336,6 +336,61 @@ TEST_CASE("a split keeps the lower half, builds the new group's shard from the u
   CHECK(Count(**second) == want_second);
 }
 
+TEST_CASE("a split of a shard with a graph hands over the saved graph linked, and the new group marks its lower half") {
+  ScopedTempDir tmp("shard-split-graph");
+  CollectionConfig cfg = Config();
+  cfg.flat_max_points = 0;  // A graph from the first point, saved with every split's copy.
+  const std::string dir = tmp.path + "/g1/shard";
+  REQUIRE(MakeDirs(tmp.path + "/g1").ok());
+  auto opened = ShardStateMachine::Open(dir, cfg, ShardOptions(), 1000, ShardRoute{0, 0, 1});
+  REQUIRE(opened.ok());
+  ShardStateMachine& sm = **opened;
+  REQUIRE(ApplyUpserts(sm, 1, 200).ok());
+  const uint64_t key = RangeMiddle(0, 0);
+  std::vector<std::string> upper;
+  for (uint64_t i = 1; i <= 200; ++i)
+    if (RouteKey(Cat("p", i), 1) >= key) upper.push_back(Cat("p", i));
+  const std::string built_at = tmp.path + "/g7";
+  ShardStateMachine::SplitHooks hooks;
+  hooks.exists = [&](uint64_t) { return PathExists(built_at); };
+  hooks.staging = [&](uint64_t) { return tmp.path + "/g7.split"; };
+  hooks.found = [&](const ShardSplit&, uint64_t, const std::string& built) { return RenamePath(built, built_at); };
+  sm.set_split_hooks(hooks);
+  REQUIRE(sm.Apply({SplitEntry(201, 1, 0, 0, key)}).ok());
+  // The copy's graph is the parent's saved file under a second name, not a copy of it.
+  std::vector<std::string> graphs;
+  for (const auto& e : fs::directory_iterator(built_at)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("index-", 0) == 0 && name.find(".hnsw") != std::string::npos) graphs.push_back(name);
+  }
+  REQUIRE(graphs.size() == 1);
+  REQUIRE(PathExists(dir + "/" + graphs[0]));
+  CHECK(fs::equivalent(dir + "/" + graphs[0], built_at + "/" + graphs[0]));
+  CHECK(fs::hard_link_count(built_at + "/" + graphs[0]) == 2);
+  // The parent's next graph replaces its own name of the file only.
+  REQUIRE(ApplyUpserts(sm, 202, 210).ok());
+  REQUIRE(sm.shard()->Checkpoint().ok());
+  CHECK_FALSE(PathExists(dir + "/" + graphs[0]));
+  CHECK(fs::hard_link_count(built_at + "/" + graphs[0]) == 1);
+  // The new group opens from it: its lower half is marked deleted in the loaded graph (a
+  // rebuild would have no deleted slots), and a search finds only upper points.
+  auto copy = ShardStateMachine::Open(built_at, cfg, ShardOptions(), 1000, ShardRoute{key, 0, 1}, 201);
+  REQUIRE(copy.ok());
+  CHECK(Count(**copy) == upper.size());
+  auto stats = (*copy)->shard()->Stats();
+  REQUIRE(stats.ok());
+  CHECK(stats->deleted_slots == 200 - upper.size());
+  const std::string& probe = upper.front();
+  const float q[4] = {static_cast<float>(std::stoull(probe.substr(1))), 1, 2, 3};
+  SearchParams sp;
+  sp.k = 3;
+  auto hits = (*copy)->shard()->Search(q, sp);
+  REQUIRE(hits.ok());
+  REQUIRE_FALSE(hits->empty());
+  CHECK((*hits)[0].id == probe);
+  for (const Hit& h : *hits) CHECK(RouteKey(h.id, 1) >= key);
+}
+
 TEST_CASE("a group's founding range is the initial range holding its start, however often it was split") {
   GroupInfo g;
   std::tie(g.range_start, g.range_end) = InitialRange(1, 4);
