@@ -189,6 +189,9 @@ void SnapshotFetcher::Start(uint64_t group, const NodeId& from, uint64_t min_ind
   f->min_index = min_index;
   Fetch& ref = *f;
   fetches_.emplace(group, std::move(f));
+  // A copy staged before is of no use any more (the state machine forgot it when it asked
+  // for this fetch): its disk space goes now, not when this fetch completes.
+  (void)RemoveAll(staging_dir_(group));
   if (TryResume(ref)) return;
   Restart(ref);
 }
