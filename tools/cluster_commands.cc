@@ -87,6 +87,24 @@ void AddClusterCommands(CLI::App& app, ClusterCommands* c) {
       ->capture_default_str()
       ->check(CLI::Range(0, 1 << 20));
   c->worker
+      ->add_option("--snapshot-chunk-bytes", c->worker_options.snapshot_chunk_bytes,
+                   "Chunk size of those fetches (one request and answer each)")
+      ->capture_default_str()
+      ->check(CLI::Range(4096, 4 << 20));
+  c->worker
+      ->add_option("--snapshot-progress-bytes", c->worker_options.snapshot_progress_bytes,
+                   "Such a fetch makes its bytes durable and records how far it got every this many bytes (0 = "
+                   "every chunk); an interrupted fetch resumes there. Lower loses less to an interruption and "
+                   "syncs more often")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 40));
+  c->worker
+      ->add_option("--compact-entries", c->worker_options.compact_entries,
+                   "Compact a shard group's log once this many entries past its shard's last flush (a replica "
+                   "further behind installs a snapshot copy instead of replaying the log)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 30));
+  c->worker
       ->add_option("--hibernate-after-ticks", c->worker_options.hibernate_after_ticks,
                    "Ticks (100 ms) a shard group this worker leads must be idle before it stops heartbeating "
                    "(hibernation; 0 = off: every group heartbeats on its own)")

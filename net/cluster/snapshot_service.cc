@@ -17,6 +17,8 @@ struct SnapshotServer::Session {
   std::optional<SnapshotArchive> archive;
   uint64_t last_used_ms = 0;
   std::optional<SnapshotFetchRequest> waiting;  // A request that arrived while the copy was being made.
+  uint64_t bytes_sent = 0;  // Over every read of the copy (resumes and re-asks included).
+  uint64_t reads = 0;
 };
 
 SnapshotServer::SnapshotServer(SnapshotTransferOptions options, Clock& clock, Transport& transport, Executor& executor,
@@ -69,8 +71,14 @@ void SnapshotServer::OnRequest(const NodeId& from, const SnapshotFetchRequest& r
         }
         Session& s = *it->second;
         s.ready = true;
-        if (archive.ok()) s.archive = std::move(archive).value();
-        else s.error = archive.status();
+        if (archive.ok()) {
+          s.archive = std::move(archive).value();
+          Note("snapshot copy of group " + std::to_string(s.group) + " for " + key.first.ToString() + " (fetch " +
+               std::to_string(key.second) + ") made: index " + std::to_string(s.archive->index()) + ", " +
+               std::to_string(s.archive->total()) + " bytes");
+        } else {
+          s.error = archive.status();
+        }
         if (s.waiting) {
           SnapshotFetchRequest w = *s.waiting;
           s.waiting.reset();
@@ -103,6 +111,12 @@ void SnapshotServer::OnRequest(const NodeId& from, const SnapshotFetchRequest& r
     uint32_t max = std::clamp<uint32_t>(req.max_bytes, 1, 4u << 20);
     r.status = s.archive->Read(req.offset, max, &r.data);
     r.done = r.status.ok() && req.offset + r.data.size() == r.total;
+    s.bytes_sent += r.data.size();
+    ++s.reads;
+    if (r.done)
+      Note("snapshot copy of group " + std::to_string(s.group) + " for " + from.ToString() + " (fetch " +
+           std::to_string(req.fetch_id) + ") served to its end: " + std::to_string(r.total) + " bytes, " +
+           std::to_string(s.bytes_sent) + " bytes sent in " + std::to_string(s.reads) + " reads");
   }
   if (!r.status.ok()) {
     (void)RemoveAll(s.dir);
@@ -133,12 +147,22 @@ struct SnapshotFetcher::Fetch {
   uint64_t min_index = 0;
   uint64_t fetch_id = 0;
   uint64_t offset = 0;
+  uint64_t saved_offset = 0;  // The offset the progress record holds.
+  // The copy's identity, from its first answer (or the progress record): every later
+  // answer must agree.
+  uint64_t index = 0;
+  uint64_t total = 0;
   std::unique_ptr<SnapshotWriter> writer;
   uint64_t sent_ms = 0;
   uint64_t next_ms = 0;  // When to (re)start after an error, or to ask for the next chunk (paced).
   bool paced = false;    // The next chunk waits for the rate limit (until next_ms).
   int retries = 0;
 };
+
+namespace {
+std::string FetchPartialDir(const std::string& staging) { return staging + ".partial"; }
+std::string FetchProgressPath(const std::string& staging) { return staging + ".progress"; }
+}  // namespace
 
 SnapshotFetcher::SnapshotFetcher(SnapshotTransferOptions options, Clock& clock, Rng& rng, Transport& transport,
                                  std::function<std::string(uint64_t)> staging_dir,
@@ -165,20 +189,67 @@ void SnapshotFetcher::Start(uint64_t group, const NodeId& from, uint64_t min_ind
   f->min_index = min_index;
   Fetch& ref = *f;
   fetches_.emplace(group, std::move(f));
+  // A copy staged before is of no use any more (the state machine forgot it when it asked
+  // for this fetch): its disk space goes now, not when this fetch completes.
+  (void)RemoveAll(staging_dir_(group));
+  if (TryResume(ref)) return;
   Restart(ref);
+}
+
+bool SnapshotFetcher::TryResume(Fetch& f) {
+  // A fetch this process (or an earlier one) left unfinished: continue it if it is of the
+  // same sender's copy, recent enough. Anything else in the record starts over.
+  const std::string staging = staging_dir_(f.group);
+  const std::string path = FetchProgressPath(staging);
+  if (!PathExists(path)) return false;
+  Result<std::string> data = ReadFile(path);
+  if (!data.ok()) return false;
+  Result<SnapshotProgress> p = SnapshotProgress::Decode(*data);
+  if (!p.ok() || p->group != f.group || !(p->from == f.from) || p->index < f.min_index) return false;
+  auto w = SnapshotWriter::Resume(FetchPartialDir(staging), p->state, opt_.writeback_bytes);
+  if (!w.ok()) return false;
+  f.writer = std::move(w).value();
+  f.fetch_id = p->fetch_id;
+  f.offset = p->state.offset;
+  f.saved_offset = f.offset;
+  f.index = p->index;
+  f.total = p->total;
+  f.retries = 0;
+  ++stats_.resumed;
+  Note("snapshot fetch of group " + std::to_string(f.group) + " from " + f.from.ToString() + ": resuming fetch " +
+       std::to_string(f.fetch_id) + " at byte " + std::to_string(f.offset) + " of " + std::to_string(f.total));
+  Request(f);
+  return true;
+}
+
+void SnapshotFetcher::Abandon(Fetch& f) {
+  f.writer.reset();
+  (void)RemoveAll(FetchProgressPath(staging_dir_(f.group)));
+  f.next_ms = clock_.NowMs() + opt_.timeout_ms;
 }
 
 void SnapshotFetcher::Restart(Fetch& f) {
   f.fetch_id = rng_.Next() | 1;
   f.offset = 0;
+  f.saved_offset = 0;
+  f.index = 0;
+  f.total = 0;
   f.retries = 0;
-  auto w = SnapshotWriter::Create(staging_dir_(f.group), opt_.writeback_bytes);
+  const std::string staging = staging_dir_(f.group);
+  // The record goes first: a crash between the two must not leave a record naming a
+  // directory that no longer holds its bytes.
+  Status gone = RemoveAll(FetchProgressPath(staging));
+  auto w = gone.ok() ? SnapshotWriter::Create(FetchPartialDir(staging), opt_.writeback_bytes)
+                     : Result<std::unique_ptr<SnapshotWriter>>(gone);
   if (!w.ok()) {
     f.writer.reset();
     f.next_ms = clock_.NowMs() + opt_.timeout_ms;  // Try again later (disk trouble).
     return;
   }
   f.writer = std::move(w).value();
+  ++stats_.started;
+  Note("snapshot fetch of group " + std::to_string(f.group) + " from " + f.from.ToString() + ": fetch " +
+       std::to_string(f.fetch_id) + " from byte 0");
   Request(f);
 }
 
@@ -203,22 +274,50 @@ void SnapshotFetcher::RequestPaced(Fetch& f) {
   f.next_ms = (pace_us_ + 999) / 1000;
 }
 
+Status SnapshotFetcher::SaveProgress(Fetch& f) {
+  VECTRON_ASSIGN_OR_RETURN(SnapshotWriterState state, f.writer->Checkpoint());
+  SnapshotProgress p;
+  p.from = f.from;
+  p.group = f.group;
+  p.fetch_id = f.fetch_id;
+  p.index = f.index;
+  p.total = f.total;
+  p.state = std::move(state);
+  return WriteFileAtomic(FetchProgressPath(staging_dir_(f.group)), p.Encode());
+}
+
+Status SnapshotFetcher::Finish(Fetch& f) {
+  // The complete copy takes the staging directory's name (what the state machine installs
+  // from); the record goes last, so a crash in between leaves a record whose directory is
+  // gone, and the next Start starts over.
+  const std::string staging = staging_dir_(f.group);
+  f.writer.reset();
+  VECTRON_RETURN_IF_ERROR(RemoveAll(staging));
+  VECTRON_RETURN_IF_ERROR(RenamePath(FetchPartialDir(staging), staging));
+  const size_t slash = staging.find_last_of('/');
+  VECTRON_RETURN_IF_ERROR(FsyncPath(slash == std::string::npos ? "." : staging.substr(0, slash)));
+  return RemoveAll(FetchProgressPath(staging));
+}
+
 void SnapshotFetcher::OnResponse(const NodeId& from, const SnapshotFetchResponse& r) {
   auto it = fetches_.find(r.group);
   if (it == fetches_.end()) return;
   Fetch& f = *it->second;
   if (!(from == f.from) || r.fetch_id != f.fetch_id || r.offset != f.offset || !f.writer) return;  // Stale.
-  if (!r.status.ok()) {
-    f.writer.reset();
-    f.next_ms = clock_.NowMs() + opt_.timeout_ms;  // Start over later (the copy expired, ...).
-    return;
+  if (!r.status.ok()) return Abandon(f);  // Start over later (the copy expired, ...).
+  // The answer comes from the wire: a copy other than the one this fetch (or the progress
+  // record it resumed) started on, a chunk larger than asked for, or one past the stream's
+  // end, and the fetch starts over.
+  if (f.total == 0 && f.offset == 0) {
+    f.index = r.index;
+    f.total = r.total;
   }
+  if (r.index != f.index || r.total != f.total || r.index < f.min_index || r.data.size() > opt_.chunk_bytes ||
+      r.data.size() > f.total - f.offset)
+    return Abandon(f);
+  stats_.bytes_received += r.data.size();
   Status s = f.writer->Append(r.data);
-  if (!s.ok() || (r.done && !f.writer->complete()) || (!r.done && r.data.empty())) {
-    f.writer.reset();
-    f.next_ms = clock_.NowMs() + opt_.timeout_ms;
-    return;
-  }
+  if (!s.ok() || (r.done && !f.writer->complete()) || (!r.done && r.data.empty())) return Abandon(f);
   f.offset += r.data.size();
   f.retries = 0;
   if (opt_.rate_bytes_per_s > 0) {
@@ -228,11 +327,19 @@ void SnapshotFetcher::OnResponse(const NodeId& from, const SnapshotFetchResponse
     pace_us_ = std::max(pace_us_, now_us) + r.data.size() * 1'000'000 / opt_.rate_bytes_per_s;
   }
   if (f.writer->complete()) {
-    uint64_t group = f.group, index = f.writer->index();
+    if (!Finish(f).ok()) return Abandon(f);
+    Note("snapshot fetch of group " + std::to_string(f.group) + " from " + f.from.ToString() + " complete: index " +
+         std::to_string(f.index) + ", " + std::to_string(f.total) + " bytes");
+    uint64_t group = f.group, index = f.index;
     fetches_.erase(it);
     done_(group, index);
     return;
   }
+  // Once the header is in, every progress_bytes the staged bytes are made durable and
+  // recorded before the next chunk is asked for: a crash costs at most that much and the
+  // chunk in flight. (If the record cannot be written, the previous one still holds: a
+  // resume cuts the staged bytes back to it.)
+  if (f.offset - f.saved_offset >= opt_.progress_bytes && SaveProgress(f).ok()) f.saved_offset = f.offset;
   RequestPaced(f);
 }
 
@@ -245,8 +352,13 @@ void SnapshotFetcher::RunOnce() {
     } else if (f.paced) {
       if (now >= f.next_ms) RequestPaced(f);
     } else if (now >= f.sent_ms + opt_.timeout_ms) {
+      // Re-asks continue at the offset reached; only a sender that stays silent (gone, or
+      // it lost the copy without saying so) makes the fetch start over.
       if (++f.retries > 5) Restart(f);
-      else Request(f);
+      else {
+        if (f.offset > 0) ++stats_.resumed;
+        Request(f);
+      }
     }
   }
 }

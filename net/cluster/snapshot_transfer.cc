@@ -65,13 +65,22 @@ Status SnapshotArchive::Read(uint64_t offset, size_t max_bytes, std::string* out
   const uint64_t body_end = header_.size() + body_;
   if (offset > total()) return Status::InvalidArgument("offset past the end of the snapshot");
   if (offset >= body_end) {
-    if (crc_offset_ != body_end) return Status::FailedPrecondition("the trailer needs the whole stream read in order");
+    // Reads skipped part of the body (the receiver resumed past the bytes checksummed so
+    // far): checksum the rest from disk, a bounded piece at a time.
+    std::string scratch;
+    while (crc_offset_ < body_end) {
+      scratch.clear();
+      VECTRON_RETURN_IF_ERROR(ReadBody(crc_offset_, 1 << 20, &scratch));
+    }
     ByteWriter w;
     w.U32(crc_);
     out->append(w.str().substr(offset - body_end));
     return Status::OK();
   }
-  size_t n = static_cast<size_t>(std::min<uint64_t>(max_bytes, body_end - offset));
+  return ReadBody(offset, static_cast<size_t>(std::min<uint64_t>(max_bytes, body_end - offset)), out);
+}
+
+Status SnapshotArchive::ReadBody(uint64_t offset, size_t n, std::string* out) {
   size_t before = out->size();
   uint64_t pos = offset;
   if (pos < header_.size()) {
@@ -92,6 +101,7 @@ Status SnapshotArchive::Read(uint64_t offset, size_t max_bytes, std::string* out
       ssize_t r = ::pread(fd, out->data() + at + got, want - got, static_cast<off_t>(pos - f.start + got));
       if (r <= 0) {
         ::close(fd);
+        out->resize(before);
         return r < 0 ? Errno("read " + f.name) : Status::IOError(f.name + " shrank while being sent");
       }
       got += static_cast<uint64_t>(r);
@@ -99,9 +109,13 @@ Status SnapshotArchive::Read(uint64_t offset, size_t max_bytes, std::string* out
     ::close(fd);
     pos += want;
   }
-  if (offset == crc_offset_) {
-    crc_ = Crc32c(crc_, out->data() + before, out->size() - before);
-    crc_offset_ = offset + (out->size() - before);
+  // The running CRC takes whatever part of these bytes extends it (a resumed receiver's
+  // chunks need not start where the checksummed bytes end).
+  const uint64_t end = offset + (out->size() - before);
+  if (offset <= crc_offset_ && crc_offset_ < end) {
+    const size_t skip = static_cast<size_t>(crc_offset_ - offset);
+    crc_ = Crc32c(crc_, out->data() + before + skip, out->size() - before - skip);
+    crc_offset_ = end;
   }
   return Status::OK();
 }
@@ -152,6 +166,7 @@ Status SnapshotWriter::ParseHeader() {
   index_ = index;
   files_ = std::move(files);
   crc_ = Crc32c(0, header_buf_.data(), used);
+  header_ = header_buf_.substr(0, used);
   header_buf_.clear();
   return WriteBody(rest);
 }
@@ -205,10 +220,103 @@ Status SnapshotWriter::WriteBody(std::string_view data) {
 
 Status SnapshotWriter::Complete() {
   ByteReader r(trailer_);
-  if (r.U32() != crc_) return Status::Corruption("snapshot stream: checksum mismatch");
+  const uint32_t want = r.U32();
+  if (want != crc_) return Status::Corruption("snapshot stream: checksum mismatch");
+  if (resumed_) {
+    // The running CRC covers the bytes as they arrived, but the bytes staged before the
+    // resume were never seen by this writer: check what is on disk.
+    VECTRON_ASSIGN_OR_RETURN(uint32_t staged, ChecksumStaged());
+    if (staged != want) return Status::Corruption("snapshot stream: the staged copy does not match its checksum");
+  }
   VECTRON_RETURN_IF_ERROR(FsyncPath(dir_));
   complete_ = true;
   return Status::OK();
+}
+
+Result<std::unique_ptr<SnapshotWriter>> SnapshotWriter::Resume(const std::string& dir, const SnapshotWriterState& state,
+                                                                uint64_t writeback_bytes) {
+  std::unique_ptr<SnapshotWriter> w(new SnapshotWriter());
+  w->dir_ = dir;
+  w->writeback_bytes_ = writeback_bytes;
+  w->header_buf_ = state.header;
+  VECTRON_RETURN_IF_ERROR(w->ParseHeader());
+  if (!w->header_done_ || w->header_.size() != state.header.size())
+    return Status::Corruption("snapshot progress: the recorded header does not parse");
+  uint64_t pos = w->header_.size();
+  if (state.offset < pos) return Status::Corruption("snapshot progress: offset inside the header");
+  // Files wholly before the offset must be there in full; the one the offset falls in is
+  // cut back to it (bytes written after the last checkpoint may be torn).
+  w->file_ = w->files_.size();
+  for (size_t i = 0; i < w->files_.size(); ++i) {
+    const auto& [name, size] = w->files_[i];
+    const std::string path = dir + "/" + name;
+    if (state.offset >= pos + size) {
+      if (size == 0) {
+        // (Made when the stream passes it; the crash may have come first.)
+        int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0) return Errno("create " + path);
+        ::close(fd);
+        continue;
+      }
+      struct stat st;
+      if (::stat(path.c_str(), &st) != 0 || static_cast<uint64_t>(st.st_size) != size)
+        return Status::Corruption("snapshot progress: staged file " + name + " is missing or not its size");
+      pos += size;
+      continue;
+    }
+    const uint64_t have = state.offset - pos;
+    struct stat st;
+    if (have > 0 && (::stat(path.c_str(), &st) != 0 || static_cast<uint64_t>(st.st_size) < have))
+      return Status::Corruption("snapshot progress: staged file " + name + " is shorter than recorded");
+    w->fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (w->fd_ < 0) return Errno("open " + path);
+    if (::ftruncate(w->fd_, static_cast<off_t>(have)) != 0) return Errno("truncate " + path);
+    if (::lseek(w->fd_, static_cast<off_t>(have), SEEK_SET) < 0) return Errno("seek " + path);
+    w->file_ = i;
+    w->file_done_ = have;
+    w->written_back_ = have;
+    pos += have;
+    break;
+  }
+  if (pos != state.offset) return Status::Corruption("snapshot progress: offset past the end of the files");
+  w->received_ = state.offset;
+  w->crc_ = state.crc;
+  w->resumed_ = true;
+  return w;
+}
+
+Result<SnapshotWriterState> SnapshotWriter::Checkpoint() {
+  if (!header_done_) return Status::FailedPrecondition("snapshot stream: the header has not arrived yet");
+  if (fd_ >= 0 && ::fdatasync(fd_) != 0) return Errno("fdatasync a staged snapshot file");
+  VECTRON_RETURN_IF_ERROR(FsyncPath(dir_));
+  SnapshotWriterState s;
+  s.header = header_;
+  // Trailer bytes are not staged anywhere: resume before them.
+  s.offset = received_ - trailer_.size();
+  s.crc = crc_;
+  return s;
+}
+
+Result<uint32_t> SnapshotWriter::ChecksumStaged() const {
+  uint32_t crc = Crc32c(0, header_.data(), header_.size());
+  std::string buf(1 << 20, '\0');
+  for (const auto& [name, size] : files_) {
+    const std::string path = dir_ + "/" + name;
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Errno("open " + path);
+    uint64_t done = 0;
+    while (done < size) {
+      ssize_t r = ::read(fd, buf.data(), static_cast<size_t>(std::min<uint64_t>(buf.size(), size - done)));
+      if (r <= 0) {
+        ::close(fd);
+        return r < 0 ? Errno("read " + path) : Status::Corruption("snapshot stream: staged " + name + " is short");
+      }
+      crc = Crc32c(crc, buf.data(), static_cast<size_t>(r));
+      done += static_cast<uint64_t>(r);
+    }
+    ::close(fd);
+  }
+  return crc;
 }
 
 Status SnapshotWriter::Append(std::string_view data) {
@@ -219,6 +327,53 @@ Status SnapshotWriter::Append(std::string_view data) {
     return ParseHeader();
   }
   return WriteBody(data);
+}
+
+// ---- SnapshotProgress ----
+
+namespace {
+constexpr char kSnapshotProgressMagic[8] = {'V', 'X', 'S', 'N', 'P', 'R', 'G', '1'};
+constexpr size_t kSnapshotHeaderBytesMax = 20 + kSnapshotMaxFiles * (4 + kSnapshotMaxNameBytes + 8);
+}  // namespace
+
+std::string SnapshotProgress::Encode() const {
+  ByteWriter w;
+  w.str().append(kSnapshotProgressMagic, 8);
+  w.U8(static_cast<uint8_t>(from.kind));
+  w.U64(from.id);
+  w.U64(group);
+  w.U64(fetch_id);
+  w.U64(index);
+  w.U64(total);
+  w.U64(state.offset);
+  w.U32(state.crc);
+  w.Bytes(state.header);
+  w.U32(Crc32c(0, w.str().data(), w.str().size()));
+  return w.Take();
+}
+
+Result<SnapshotProgress> SnapshotProgress::Decode(std::string_view data) {
+  if (data.size() < 12 || std::string_view(data.data(), 8) != std::string_view(kSnapshotProgressMagic, 8))
+    return Status::Corruption("snapshot progress: bad magic");
+  ByteReader sum(data.substr(data.size() - 4));
+  if (sum.U32() != Crc32c(0, data.data(), data.size() - 4)) return Status::Corruption("snapshot progress: bad checksum");
+  ByteReader r(data.substr(8, data.size() - 12));
+  SnapshotProgress p;
+  const uint8_t kind = r.U8();
+  p.from.kind = static_cast<NodeKind>(kind);
+  p.from.id = r.U64();
+  p.group = r.U64();
+  p.fetch_id = r.U64();
+  p.index = r.U64();
+  p.total = r.U64();
+  p.state.offset = r.U64();
+  p.state.crc = r.U32();
+  p.state.header = r.Bytes(kSnapshotHeaderBytesMax);
+  if (!r.ok() || r.remaining() != 0) return Status::Corruption("snapshot progress: bad record");
+  if (kind < static_cast<uint8_t>(NodeKind::kPd) || kind > static_cast<uint8_t>(NodeKind::kGateway) || p.total > kMaxSnapshotBytes + kSnapshotHeaderBytesMax + 4 ||
+      p.state.offset < p.state.header.size() || p.state.offset + 4 > p.total)
+    return Status::Corruption("snapshot progress: out-of-range fields");
+  return p;
 }
 
 }  // namespace vectron::net::cluster

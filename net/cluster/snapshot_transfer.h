@@ -5,10 +5,12 @@
 // receiver one chunk at a time, so neither side ever holds it whole in memory and nothing
 // is sent that was not asked for.
 //
-// SnapshotServer (the sender) keeps a copy per fetch until it is idle too long;
-// SnapshotFetcher (the receiver) writes the stream into a staging directory and retries
-// after timeouts. Both run on the node's loop thread; the copy itself is made on the
-// Executor.
+// SnapshotServer (the sender) keeps a copy per fetch until it is idle too long and serves
+// any offset of it; SnapshotFetcher (the receiver) writes the stream into a staging
+// directory, records after each chunk how far it is durably (SnapshotProgress), and after a
+// timeout or a restart of its process asks the sender to continue that copy there (docs/
+// cluster.md, "Resuming an interrupted copy"). Both run on the node's loop thread; the copy
+// itself is made on the Executor.
 #pragma once
 
 #include <cstdint>
@@ -36,12 +38,15 @@ class SnapshotArchive {
   static Result<SnapshotArchive> Scan(const std::string& dir, uint64_t index);
   uint64_t index() const { return index_; }
   uint64_t total() const { return header_.size() + body_ + 4; }
-  // Appends up to `max_bytes` of the stream at `offset` to `*out`. Sequential reads keep a
-  // running CRC-32C; the trailer can be read only after the whole body was read in order
-  // (FailedPrecondition otherwise). Errors: IOError, InvalidArgument (offset past the end).
+  // Appends up to `max_bytes` of the stream at `offset` to `*out`; any offset may be read,
+  // in any order. Reads that extend the bytes checksummed so far keep a running CRC-32C;
+  // reading the trailer when reads skipped part of the body (a receiver that resumed past
+  // where this copy's reads had reached) first checksums the rest of the body from disk,
+  // reading it in bounded pieces. Errors: IOError, InvalidArgument (offset past the end).
   Status Read(uint64_t offset, size_t max_bytes, std::string* out);
 
  private:
+  Status ReadBody(uint64_t offset, size_t n, std::string* out);
   struct File {
     std::string name;
     uint64_t size = 0;
@@ -56,13 +61,32 @@ class SnapshotArchive {
   uint64_t crc_offset_ = 0;  // The CRC covers the stream's bytes before this offset.
 };
 
+// How far a SnapshotWriter got, as far as it is durable: enough to continue the stream at
+// `offset` after a crash. Persisted (with the fetch's identity) by SnapshotFetcher.
+struct SnapshotWriterState {
+  std::string header;  // The stream's header bytes (names and sizes of the files).
+  uint64_t offset = 0;  // Stream bytes durably in the staging directory.
+  uint32_t crc = 0;     // CRC-32C of the stream's first `offset` bytes.
+};
+
 // Parses a stream written in order into a staging directory.
 class SnapshotWriter {
  public:
   // Starts writing into `dir` (removed and recreated); every `writeback_bytes` written to a
   // file (0 = never) starts its writeback without waiting for it. Errors: IOError.
   static Result<std::unique_ptr<SnapshotWriter>> Create(const std::string& dir, uint64_t writeback_bytes = 0);
+  // Continues a stream whose first `state.offset` bytes are in `dir` (as a Checkpoint left
+  // them): bytes past that offset are dropped. Because the staged bytes were not seen by
+  // this writer, the whole staged copy is checksummed again from disk against the trailer
+  // when the stream completes. Errors: Corruption (a header that does not parse, an offset
+  // past the stream, staged files missing or shorter than the state says), IOError.
+  static Result<std::unique_ptr<SnapshotWriter>> Resume(const std::string& dir, const SnapshotWriterState& state,
+                                                        uint64_t writeback_bytes = 0);
   ~SnapshotWriter();
+  // Makes the bytes appended so far durable (the current file's data, the directory's
+  // entries) and returns the state to resume from. Before the header has fully arrived
+  // there is nothing worth resuming: FailedPrecondition. Errors: IOError.
+  Result<SnapshotWriterState> Checkpoint();
   // Appends the next bytes of the stream. Errors: Corruption (bad header, names, sizes or
   // trailer), IOError.
   Status Append(std::string_view data);
@@ -77,8 +101,12 @@ class SnapshotWriter {
   Status ParseHeader();
   Status WriteBody(std::string_view data);
   Status Complete();
+  // The CRC-32C of the staged header and files, read back from disk.
+  Result<uint32_t> ChecksumStaged() const;
   std::string dir_;
   std::string header_buf_;
+  std::string header_;  // Once parsed: the header's bytes.
+  bool resumed_ = false;
   bool header_done_ = false;
   uint64_t index_ = 0;
   std::vector<std::pair<std::string, uint64_t>> files_;
@@ -106,6 +134,30 @@ struct SnapshotTransferOptions {
   // Receiver: starts the writeback of a staged file every this many bytes written (0 = only
   // the fsync at each file's end), so that the fsync does not flush a whole shard at once.
   uint64_t writeback_bytes = 8 << 20;
+  // Receiver: makes the staged bytes durable and records its progress (for a resume after
+  // an interruption) every this many bytes received (0 = after every chunk). It runs on
+  // the loop thread: an fdatasync, a small synced write and a rename; lower loses less to
+  // an interruption (at most this plus a chunk) and stalls the loop more often.
+  uint64_t progress_bytes = 8 << 20;
+  // Both: a line for each copy made and served to its end, each fetch started, resumed and
+  // finished (nullptr: silent). Called on the loop thread.
+  std::function<void(const std::string&)> log;
+};
+
+// The receiver's durable record of a fetch in progress (SnapshotFetcher writes it next to
+// the staging directory after every chunk; format: docs/formats/shard-snapshot.md). The
+// identity — sender, fetch id, group, the copy's index and stream size, its header — names
+// the sender's copy; a resume whose answers do not match it starts over.
+struct SnapshotProgress {
+  NodeId from;
+  uint64_t group = 0;
+  uint64_t fetch_id = 0;
+  uint64_t index = 0;  // The copy's applied index.
+  uint64_t total = 0;  // The copy's stream size.
+  SnapshotWriterState state;
+  std::string Encode() const;
+  // Errors: Corruption (bad magic or checksum, out-of-range sizes or offsets).
+  static Result<SnapshotProgress> Decode(std::string_view data);
 };
 
 // Serves snapshot streams of the groups a node hosts.
@@ -124,6 +176,9 @@ class SnapshotServer {
 
  private:
   struct Session;
+  void Note(const std::string& line) const {
+    if (opt_.log) opt_.log(line);
+  }
   SnapshotTransferOptions opt_;
   Clock& clock_;
   Transport& transport_;
@@ -137,8 +192,11 @@ class SnapshotServer {
 // Fetches snapshot streams into staging directories, one fetch per group at a time.
 class SnapshotFetcher {
  public:
-  // `staging_dir(group)` is where a group's stream is written; `done(group, index)` is
-  // called (loop thread) when a complete copy at `index` is there.
+  // `staging_dir(group)` is where a group's complete copy is put; `done(group, index)` is
+  // called (loop thread) when a complete copy at `index` is there. While a fetch runs, the
+  // stream is written into `staging_dir(group) + ".partial"` and its progress is recorded
+  // in `staging_dir(group) + ".progress"`; a Start finding a progress record of the same
+  // sender, for a copy recent enough, resumes that fetch.
   SnapshotFetcher(SnapshotTransferOptions options, Clock& clock, Rng& rng, Transport& transport,
                   std::function<std::string(uint64_t group)> staging_dir,
                   std::function<void(uint64_t group, uint64_t index)> done);
@@ -151,6 +209,14 @@ class SnapshotFetcher {
   void RunOnce();
   bool fetching(uint64_t group) const { return fetches_.count(group) > 0; }
   void Cancel(uint64_t group);
+  // Totals since construction (tests and benchmarks): stream bytes received, fetches
+  // resumed from a progress record or after a timeout, fetches started from byte 0.
+  struct Stats {
+    uint64_t bytes_received = 0;
+    uint64_t resumed = 0;
+    uint64_t started = 0;
+  };
+  const Stats& stats() const { return stats_; }
 
  private:
   struct Fetch;
@@ -158,6 +224,14 @@ class SnapshotFetcher {
   // Requests the next chunk of `f` now, or at the time the rate limit allows.
   void RequestPaced(Fetch& f);
   void Restart(Fetch& f);
+  // Drops `f`'s writer and progress record; the fetch starts over from byte 0 at next_ms.
+  void Abandon(Fetch& f);
+  bool TryResume(Fetch& f);
+  Status SaveProgress(Fetch& f);
+  Status Finish(Fetch& f);
+  void Note(const std::string& line) const {
+    if (opt_.log) opt_.log(line);
+  }
   SnapshotTransferOptions opt_;
   Clock& clock_;
   Rng& rng_;
@@ -166,6 +240,7 @@ class SnapshotFetcher {
   std::function<void(uint64_t, uint64_t)> done_;
   std::map<uint64_t, std::unique_ptr<Fetch>> fetches_;
   uint64_t pace_us_ = 0;  // With a rate limit: when the bytes received so far are paid for.
+  Stats stats_;
 };
 
 }  // namespace vectron::net::cluster

@@ -283,14 +283,26 @@ int RunWorker(const WorkerOptions& o) {
   wo.raft.hibernate_after_ticks = o.hibernate_after_ticks;
   wo.seed = rng.Next();
   // The log is the write-ahead log of kNoSync shards: a shard is flushed every 256 applied
-  // entries, and its group's log is compacted once 5,000 entries past its last flush; a
-  // replica further behind than the log reaches installs a snapshot copy fetched from the
-  // leader (docs/cluster.md, "Snapshots").
-  wo.raft.compact_entries = 5000;
+  // entries, and its group's log is compacted once --compact-entries (default 5,000)
+  // entries past its last flush; a replica further behind than the log reaches installs a
+  // snapshot copy fetched from the leader (docs/cluster.md, "Snapshots").
+  wo.raft.compact_entries = o.compact_entries;
   wo.shard_flush_entries = 256;
   wo.shard_options.durability = Durability::kNoSync;
   wo.shard_options.map_size_bytes = o.map_size_bytes;
+  // Index builds at open (a graph checkpoint missing or unusable: the shard pays a whole
+  // rebuild) are worth a line in the log; a shard copy installed from a snapshot should
+  // load its graph instead (tests/net/test_cluster_resume.py checks there is no such line).
+  wo.shard_options.progress = [](std::string_view stage, uint64_t done, uint64_t total) {
+    if (done == 0)
+      std::fprintf(stderr, "vectron worker: %.*s, %llu points\n", static_cast<int>(stage.size()), stage.data(),
+                   static_cast<unsigned long long>(total));
+    return true;
+  };
   wo.snapshot.rate_bytes_per_s = o.snapshot_rate_mb << 20;
+  wo.snapshot.chunk_bytes = o.snapshot_chunk_bytes;
+  wo.snapshot.progress_bytes = o.snapshot_progress_bytes;
+  wo.snapshot.log = [](const std::string& line) { std::fprintf(stderr, "vectron worker: %s\n", line.c_str()); };
   wo.wake = [&stepper] { stepper.Kick(); };
   cluster::WorkerNode worker(wo, clock, transport, **store, executor);
   if (Status s = worker.Start(); !s.ok()) return Fail("worker", s);

@@ -63,6 +63,14 @@ struct WorkerOptions {
   // Shard snapshot copies this worker fetches (a replica joining a group), MiB a second
   // in all (0 = no limit): SnapshotTransferOptions::rate_bytes_per_s.
   uint64_t snapshot_rate_mb = 32;
+  // Chunk size of those fetches: SnapshotTransferOptions::chunk_bytes.
+  uint32_t snapshot_chunk_bytes = 1 << 20;
+  // How often such a fetch records its progress: SnapshotTransferOptions::progress_bytes.
+  uint64_t snapshot_progress_bytes = 8 << 20;
+  // A group's log is compacted once this many entries past its shard's last flush
+  // (RaftHostOptions::compact_entries); lower makes a lagging or new replica install a
+  // snapshot sooner (tests).
+  uint64_t compact_entries = 5000;
   // Hibernation of idle shard groups: RaftHostOptions::hibernate_after_ticks (ticks of
   // 100 ms; 0 = off, every group heartbeats on its own). On by default: docs/cluster.md,
   // "Hibernation of idle groups", "Default".

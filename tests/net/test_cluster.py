@@ -122,7 +122,7 @@ class Cluster:
     Between the nodes: the cluster secret and, unless `cluster_tls` is false, mutual TLS
     with certificates from `vectron cluster issue-cert`."""
 
-    def __init__(self, tmp_path, gateway_args=(), gateways=1, cluster_tls=True, pd_args=()):
+    def __init__(self, tmp_path, gateway_args=(), gateways=1, cluster_tls=True, pd_args=(), worker_args=()):
         self.tmp_path, self.cluster_tls = tmp_path, cluster_tls
         ports = free_ports(6)
         self.ports = ports
@@ -139,7 +139,7 @@ class Cluster:
         self.workers = [Node(tmp_path, f"w{i + 1}", [BIN, "worker", "--id", str(i + 1), "--db", str(tmp_path / f"w{i + 1}"),
                                                       "--listen", f"127.0.0.1:{ports[3 + i]}", "--pd", pd_list,
                                                       "--map-size-bytes", str(64 << 20), *sec,
-                                                      *self.tls(f"worker-{i + 1}")])
+                                                      *self.tls(f"worker-{i + 1}"), *worker_args])
                         for i in range(3)]
         self.gateways = [Node(tmp_path, f"gw{i + 1}", [BIN, "gateway", "--id", str(i + 1), "--db", str(tmp_path / f"gw{i + 1}"),
                                                         "--pd", pd_list, "--http", "127.0.0.1:0", "--insecure-http", *sec,
@@ -160,12 +160,14 @@ class Cluster:
         assert st == 201, body
         self.token = body["token"]
 
-    def add_worker(self, wid):
-        """Starts worker `wid` (a new id: PD registers it); stopped with the cluster."""
+    def add_worker(self, wid, *args):
+        """Starts worker `wid` (a new id: PD registers it) with `args` added; stopped with
+        the cluster."""
         port = free_ports(1)[0]
         w = Node(self.tmp_path, f"w{wid}", [BIN, "worker", "--id", str(wid), "--db", str(self.tmp_path / f"w{wid}"),
                                             "--listen", f"127.0.0.1:{port}", "--pd", self.pd_list,
-                                            "--map-size-bytes", str(64 << 20), *self.sec, *self.tls(f"worker-{wid}")])
+                                            "--map-size-bytes", str(64 << 20), *self.sec, *self.tls(f"worker-{wid}"),
+                                            *args])
         self.workers.append(w)
         self.nodes.append(w)
         return w

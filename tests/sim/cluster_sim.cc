@@ -238,6 +238,7 @@ void ClusterSimulation::StartWorker(WorkerSim& w) {
   o.shard_flush_entries = 4;                 // The log compacts up to a flushed index.
   o.snapshot.chunk_bytes = 16 * 1024;        // A copy crosses the network in several chunks.
   o.snapshot.timeout_ms = 500;
+  o.snapshot.progress_bytes = 0;             // A crash mid-copy resumes after the last chunk.
   w.node = std::make_unique<WorkerNode>(o, *w.clock, *w.transport, w.store, w.executor);
   Status s = w.node->Start();
   if (!s.ok()) Fail("worker " + std::to_string(w.id) + " failed to start: " + s.ToString());

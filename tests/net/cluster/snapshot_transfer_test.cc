@@ -4,6 +4,7 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include "net/cluster/snapshot_transfer.h"
 #include "tests/net/cluster/host_harness.h"
@@ -87,11 +88,175 @@ TEST_CASE("a snapshot stream refuses bad headers and the trailer before the body
   MakeSource(tmp.path + "/src", 3);
   auto archive = SnapshotArchive::Scan(tmp.path + "/src", 1);
   REQUIRE(archive.ok());
-  std::string t;
-  CHECK(archive->Read(archive->total() - 4, 4, &t).code() == StatusCode::kFailedPrecondition);
   // A name that would escape the directory is refused when scanning.
   fs::create_directories(tmp.path + "/src/sub");
   CHECK(SnapshotArchive::Scan(tmp.path + "/src", 1).status().code() == StatusCode::kInvalidArgument);
+}
+
+TEST_CASE("the trailer read first, or after reads that skip bytes, is the whole stream's checksum") {
+  ScopedTempDir tmp("cluster-snap");
+  MakeSource(tmp.path + "/src", 8);
+  auto in_order = SnapshotArchive::Scan(tmp.path + "/src", 3);
+  REQUIRE(in_order.ok());
+  std::string all;
+  REQUIRE(in_order->Read(0, 1 << 30, &all).ok());
+  REQUIRE(in_order->Read(all.size(), 16, &all).ok());
+  REQUIRE(all.size() == in_order->total());
+  const std::string want = all.substr(all.size() - 4);
+  auto first = SnapshotArchive::Scan(tmp.path + "/src", 3);
+  REQUIRE(first.ok());
+  std::string t;
+  REQUIRE(first->Read(first->total() - 4, 4, &t).ok());
+  CHECK(t == want);
+  // Reads from the middle, overlapping what was read before, then a gap, then the end.
+  auto skipping = SnapshotArchive::Scan(tmp.path + "/src", 3);
+  REQUIRE(skipping.ok());
+  std::string scratch;
+  REQUIRE(skipping->Read(0, 5000, &scratch).ok());
+  REQUIRE(skipping->Read(3000, 9000, &scratch).ok());
+  REQUIRE(skipping->Read(100'000, 9000, &scratch).ok());
+  t.clear();
+  REQUIRE(skipping->Read(skipping->total() - 2, 2, &t).ok());
+  CHECK(t == want.substr(2));
+}
+
+// The stream of `archive` from `from` to its end in chunks of `chunk` bytes, into `w`.
+Status AppendStreamForResumeTest(SnapshotArchive& archive, uint64_t from, size_t chunk, SnapshotWriter& w) {
+  for (uint64_t off = from; off < archive.total();) {
+    std::string c;
+    VECTRON_RETURN_IF_ERROR(archive.Read(off, chunk, &c));
+    if (c.empty()) return Status::Internal("empty chunk");
+    VECTRON_RETURN_IF_ERROR(w.Append(c));
+    off += c.size();
+  }
+  return Status::OK();
+}
+
+TEST_CASE("a staged stream resumed at every chunk boundary and inside chunks gives an equal copy") {
+  ScopedTempDir tmp("cluster-snap");
+  MakeSource(tmp.path + "/src", 9);
+  const size_t chunk = 16 * 1024;
+  auto sender = SnapshotArchive::Scan(tmp.path + "/src", 12);
+  REQUIRE(sender.ok());
+  const uint64_t total = sender->total();
+  int resumes = 0;
+  for (uint64_t cut = chunk; cut + 4 < total; cut += chunk) {
+    for (uint64_t at : {cut, cut + 7, cut + chunk / 2}) {
+      if (at + 4 > total) continue;
+      CAPTURE(at);
+      const std::string dst = tmp.path + "/dst";
+      auto w = SnapshotWriter::Create(dst);
+      REQUIRE(w.ok());
+      // The stream up to `at` in chunks, as a fetch received it; a checkpoint there; then
+      // more bytes that the crash leaves behind past the checkpoint (torn or not).
+      for (uint64_t off = 0; off < at;) {
+        std::string c;
+        REQUIRE(sender->Read(off, static_cast<size_t>(std::min<uint64_t>(chunk, at - off)), &c).ok());
+        REQUIRE((*w)->Append(c).ok());
+        off += c.size();
+      }
+      auto state = (*w)->Checkpoint();
+      REQUIRE(state.ok());
+      CHECK(state->offset == at);
+      std::string past;
+      REQUIRE(sender->Read(at, 5000, &past).ok());
+      REQUIRE((*w)->Append(past.substr(0, std::min<size_t>(past.size(), total - 4 - at))).ok());
+      w->reset();
+      // Half the resumes ask the same sender's archive (its running checksum is ahead of
+      // the resume point), half a fresh one (nothing read in order yet).
+      std::optional<SnapshotArchive> fresh;
+      SnapshotArchive* from = &*sender;
+      if (resumes % 2 == 1) {
+        fresh = SnapshotArchive::Scan(tmp.path + "/src", 12).value();
+        from = &*fresh;
+      }
+      auto resumed = SnapshotWriter::Resume(dst, *state);
+      REQUIRE(resumed.ok());
+      REQUIRE(AppendStreamForResumeTest(*from, at, chunk, **resumed).ok());
+      CHECK((*resumed)->complete());
+      CHECK((*resumed)->index() == 12);
+      CHECK(SameFiles(tmp.path + "/src", dst));
+      ++resumes;
+      // The sender starts over for the next cut (its reads for this one went to the end).
+      sender = SnapshotArchive::Scan(tmp.path + "/src", 12);
+      REQUIRE(sender.ok());
+    }
+  }
+  CHECK(resumes >= 50);
+}
+
+TEST_CASE("a corrupted staged byte is found when a resumed stream completes") {
+  ScopedTempDir tmp("cluster-snap");
+  MakeSource(tmp.path + "/src", 10);
+  auto sender = SnapshotArchive::Scan(tmp.path + "/src", 4);
+  REQUIRE(sender.ok());
+  const std::string dst = tmp.path + "/dst";
+  auto w = SnapshotWriter::Create(dst);
+  REQUIRE(w.ok());
+  std::string head;
+  REQUIRE(sender->Read(0, 200'000, &head).ok());
+  REQUIRE((*w)->Append(head).ok());
+  auto state = (*w)->Checkpoint();
+  REQUIRE(state.ok());
+  w->reset();
+  {
+    // A byte of the staged data file flips (the disk, or a bug) while the process is down.
+    std::fstream f(dst + "/data.mdb", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(1000);
+    char c = 0;
+    f.read(&c, 1);
+    c ^= 0x20;
+    f.seekp(1000);
+    f.write(&c, 1);
+  }
+  auto resumed = SnapshotWriter::Resume(dst, *state);
+  REQUIRE(resumed.ok());
+  Status s = AppendStreamForResumeTest(*sender, state->offset, 16 * 1024, **resumed);
+  CHECK(s.code() == StatusCode::kCorruption);
+  CHECK_FALSE((*resumed)->complete());
+}
+
+TEST_CASE("a resume refuses staged files shorter than the checkpoint and a progress record that does not check out") {
+  ScopedTempDir tmp("cluster-snap");
+  MakeSource(tmp.path + "/src", 11);
+  auto sender = SnapshotArchive::Scan(tmp.path + "/src", 4);
+  REQUIRE(sender.ok());
+  const std::string dst = tmp.path + "/dst";
+  auto w = SnapshotWriter::Create(dst);
+  REQUIRE(w.ok());
+  std::string head;
+  REQUIRE(sender->Read(0, 100'000, &head).ok());
+  REQUIRE((*w)->Append(head).ok());
+  auto state = (*w)->Checkpoint();
+  REQUIRE(state.ok());
+  w->reset();
+  SnapshotProgress p;
+  p.from = NodeId{NodeKind::kWorker, 3};
+  p.group = 8;
+  p.fetch_id = 99;
+  p.index = 4;
+  p.total = sender->total();
+  p.state = *state;
+  const std::string rec = p.Encode();
+  auto back = SnapshotProgress::Decode(rec);
+  REQUIRE(back.ok());
+  CHECK(back->from == p.from);
+  CHECK(back->fetch_id == 99);
+  CHECK(back->state.offset == state->offset);
+  CHECK(back->state.crc == state->crc);
+  CHECK(back->state.header == state->header);
+  for (size_t i = 0; i < rec.size(); i += 7) {
+    std::string bad = rec;
+    bad[i] ^= 4;
+    CHECK(SnapshotProgress::Decode(bad).status().code() == StatusCode::kCorruption);
+  }
+  CHECK(SnapshotProgress::Decode(rec.substr(0, rec.size() - 1)).status().code() == StatusCode::kCorruption);
+  SnapshotProgress beyond = p;
+  beyond.state.offset = p.total;  // Past the body: a writer has nothing to resume there.
+  CHECK(SnapshotProgress::Decode(beyond.Encode()).status().code() == StatusCode::kCorruption);
+  // The data file lost its last bytes (say, the checkpoint was a lie).
+  fs::resize_file(dst + "/data.mdb", fs::file_size(dst + "/data.mdb") - 10);
+  CHECK(SnapshotWriter::Resume(dst, *state).status().code() == StatusCode::kCorruption);
 }
 
 // Server and fetcher over a lossy, in-order transport.
@@ -164,6 +329,178 @@ TEST_CASE("a fetch pulls a snapshot over a lossy network, re-asking after timeou
   clock.Advance(10 * o.timeout_ms + 1);
   server.RunOnce();
   CHECK(server.copies() == 0);
+}
+
+// Delivers the messages queued on `net` once; the fetcher's responses go through `deliver`.
+template <typename Deliver>
+void PumpResumeTestNet(LossyNet& net, SnapshotServer& server, const NodeId& server_id, Deliver&& deliver) {
+  std::deque<LossyNet::Msg> q;
+  q.swap(net.q);
+  for (auto& m : q) {
+    if (auto* req = std::get_if<SnapshotFetchRequest>(&m.m)) {
+      if (m.to == server_id) server.OnRequest(m.from, *req);
+    }
+    if (auto* resp = std::get_if<SnapshotFetchResponse>(&m.m)) deliver(m.from, *resp);
+  }
+}
+
+TEST_CASE("a fetch whose receiver dies after every chunk resumes each time and fetches each byte once") {
+  ScopedTempDir tmp("cluster-snap");
+  MakeSource(tmp.path + "/src", 12);
+  LossyNet net;
+  net.drop = 0;
+  LossyNet::Endpoint a{}, b{};
+  a.net = b.net = &net;
+  a.self = NodeId{NodeKind::kWorker, 1};
+  b.self = NodeId{NodeKind::kWorker, 2};
+  ManualClock clock(1000);
+  InlineExecutor exec;
+  LoopQueue loop;
+  SnapshotTransferOptions o;
+  o.tmp_dir = tmp.path + "/copies";
+  o.chunk_bytes = 16 * 1024;
+  o.timeout_ms = 100;
+  o.progress_bytes = 0;  // A record after every chunk.
+  int made = 0;
+  SnapshotServer server(o, clock, a, exec, loop, [&](uint64_t, const std::string& dir) -> Result<uint64_t> {
+    ++made;
+    fs::copy(tmp.path + "/src", dir);
+    return uint64_t{31};
+  });
+  uint64_t done_index = 0, received = 0, total = 0, lives = 0, resumed = 0;
+  const std::string staging = tmp.path + "/staging";
+  while (done_index == 0 && lives < 100) {
+    // A new life of the receiver: a new fetcher (its random fetch ids start over too),
+    // asked by Raft for the same snapshot; it dies after the first chunk it takes in.
+    ++lives;
+    SplitMixRng rng(lives);
+    SnapshotFetcher fetcher(o, clock, rng, b, [&](uint64_t) { return staging; },
+                            [&](uint64_t, uint64_t index) { done_index = index; });
+    fetcher.Start(6, a.self, 31);
+    bool died = false;
+    for (int i = 0; i < 100 && !died && done_index == 0; ++i) {
+      clock.Advance(10);
+      loop.Drain();
+      server.RunOnce();
+      fetcher.RunOnce();
+      PumpResumeTestNet(net, server, a.self, [&](const NodeId& from, const SnapshotFetchResponse& r) {
+        if (died) return;  // Lost with the process.
+        received += r.data.size();
+        total = r.total;
+        fetcher.OnResponse(from, r);
+        died = true;
+      });
+    }
+    resumed += fetcher.stats().resumed;
+    net.q.clear();  // The connection goes with it.
+  }
+  REQUIRE(done_index == 31);
+  CHECK(SameFiles(tmp.path + "/src", staging));
+  CHECK(made == 1);
+  CHECK(received == total);  // Every byte once: each life continued where the last stopped.
+  CHECK(lives >= total / o.chunk_bytes);
+  CHECK(resumed + 2 >= lives);  // Every life but the first (and the header's) resumed.
+  CHECK_FALSE(fs::exists(staging + ".progress"));
+  CHECK_FALSE(fs::exists(staging + ".partial"));
+}
+
+TEST_CASE("a resume the sender cannot serve, or whose copy does not match the record, starts over") {
+  ScopedTempDir tmp("cluster-snap");
+  MakeSource(tmp.path + "/src", 13);
+  LossyNet net;
+  net.drop = 0;
+  LossyNet::Endpoint a{}, b{};
+  a.net = b.net = &net;
+  a.self = NodeId{NodeKind::kWorker, 1};
+  b.self = NodeId{NodeKind::kWorker, 2};
+  ManualClock clock(1000);
+  InlineExecutor exec;
+  LoopQueue loop;
+  SnapshotTransferOptions o;
+  o.tmp_dir = tmp.path + "/copies";
+  o.chunk_bytes = 16 * 1024;
+  o.timeout_ms = 100;
+  o.progress_bytes = 0;
+  auto make = [&](uint64_t, const std::string& dir) -> Result<uint64_t> {
+    fs::copy(tmp.path + "/src", dir);
+    return uint64_t{40};
+  };
+  const std::string staging = tmp.path + "/staging";
+  // A first life fetches a few chunks and dies.
+  std::optional<SnapshotServer> first;
+  first.emplace(o, clock, a, exec, loop, make);
+  {
+    SnapshotServer& server = *first;
+    SplitMixRng rng(1);
+    SnapshotFetcher fetcher(o, clock, rng, b, [&](uint64_t) { return staging; }, [&](uint64_t, uint64_t) {});
+    fetcher.Start(6, a.self, 40);
+    int chunks = 0;
+    for (int i = 0; i < 100 && chunks < 5; ++i) {
+      clock.Advance(10);
+      loop.Drain();
+      fetcher.RunOnce();
+      PumpResumeTestNet(net, server, a.self, [&](const NodeId& from, const SnapshotFetchResponse& r) {
+        if (chunks++ < 5) fetcher.OnResponse(from, r);
+      });
+    }
+    net.q.clear();
+  }
+  REQUIRE(fs::exists(staging + ".progress"));
+  const std::string record = ReadAll(staging + ".progress");
+  auto run = [&](SnapshotServer& server, SnapshotFetcher& fetcher, const NodeId& leader) {
+    uint64_t received = 0;
+    bool done = false;
+    fetcher.Start(6, leader, 40);
+    for (int i = 0; i < 1000 && fetcher.fetching(6); ++i) {
+      clock.Advance(10);
+      loop.Drain();
+      server.RunOnce();
+      fetcher.RunOnce();
+      PumpResumeTestNet(net, server, a.self, [&](const NodeId& from, const SnapshotFetchResponse& r) {
+        received += r.data.size();
+        fetcher.OnResponse(from, r);
+      });
+    }
+    done = !fetcher.fetching(6);
+    CHECK(done);
+    CHECK(SameFiles(tmp.path + "/src", staging));
+    return received;
+  };
+  SUBCASE("the sender lost the copy") {
+    first.reset();  // The sender restarted: its copies are gone.
+    SnapshotServer server(o, clock, a, exec, loop, make);
+    SplitMixRng rng(2);
+    SnapshotFetcher fetcher(o, clock, rng, b, [&](uint64_t) { return staging; }, [&](uint64_t, uint64_t) {});
+    run(server, fetcher, a.self);
+    CHECK(fetcher.stats().resumed == 1);
+    CHECK(fetcher.stats().started == 1);  // After the refusal: from byte 0.
+  }
+  SUBCASE("the record names another copy (its size differs)") {
+    // The sender still holds the copy under the recorded fetch id: only the record's
+    // identity is off.
+    SnapshotServer& server = *first;
+    auto p = SnapshotProgress::Decode(record);
+    REQUIRE(p.ok());
+    p->total += 1;
+    WriteFile(staging + ".progress", p->Encode());
+    SplitMixRng rng(2);
+    SnapshotFetcher fetcher(o, clock, rng, b, [&](uint64_t) { return staging; }, [&](uint64_t, uint64_t) {});
+    run(server, fetcher, a.self);
+    CHECK(fetcher.stats().resumed == 1);
+    CHECK(fetcher.stats().started == 1);
+  }
+  SUBCASE("the record is of another sender") {
+    SnapshotServer& server = *first;
+    auto p = SnapshotProgress::Decode(record);
+    REQUIRE(p.ok());
+    p->from = NodeId{NodeKind::kWorker, 9};
+    WriteFile(staging + ".progress", p->Encode());
+    SplitMixRng rng(2);
+    SnapshotFetcher fetcher(o, clock, rng, b, [&](uint64_t) { return staging; }, [&](uint64_t, uint64_t) {});
+    run(server, fetcher, a.self);
+    CHECK(fetcher.stats().resumed == 0);
+    CHECK(fetcher.stats().started == 1);
+  }
 }
 
 TEST_CASE("a fetch from a sender that went silent moves to the next sender that asks") {
