@@ -65,6 +65,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--points", type=int, default=200_000)
     ap.add_argument("--dim", type=int, default=128)
+    ap.add_argument("--ef-construction", type=int, default=None,
+                    help="the collection's HNSW ef_construction (default: the engine's); it sets the build's "
+                         "time, not the graph's size")
     ap.add_argument("--batch", type=int, default=500)
     ap.add_argument("--clients", type=int, default=2)
     ap.add_argument("--chunk-bytes", type=int, default=1 << 20)
@@ -118,8 +121,10 @@ def main():
             return http_call(gw.host, gw.port, method, path, body, token, timeout=600)
         wait_for("three live workers", lambda: (lambda r: r[0] == 200 and len(
             [w for w in r[1]["workers"] if w["alive"]]) == 3)(call("GET", "/v1/cluster")))
-        wait_for("the collection", lambda: call("POST", "/v1/collections", {
-            "name": "big", "dim": args.dim, "shards": 1, "replication": 3})[0] in (201, 409))
+        spec = {"name": "big", "dim": args.dim, "shards": 1, "replication": 3}
+        if args.ef_construction is not None:
+            spec["ef_construction"] = args.ef_construction
+        wait_for("the collection", lambda: call("POST", "/v1/collections", spec)[0] in (201, 409))
         t0 = time.monotonic()
         batches = list(range(0, args.points, args.batch))
         lock = threading.Lock()
