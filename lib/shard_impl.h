@@ -78,11 +78,11 @@ class ShardImpl final : public Shard {
   Status DropPayloadIndex(std::string_view field);
   Result<std::vector<PayloadIndexInfo>> ListPayloadIndexes() const override;
   // See IndexSync::CompactIndex / CompactFiles.
-  Status CompactIndex(const ProgressFn& progress) { return sync_.CompactIndex(progress); }
+  Status CompactIndex(const ProgressFn& progress) override { return sync_.CompactIndex(progress); }
   Status CompactFiles() { return sync_.CompactFiles(); }
   // True if the index is a graph with enough slots of which `deleted_share` or more
   // are deleted, so that a background compaction is worth it.
-  bool IndexCompactionDue(double deleted_share) const;
+  bool IndexCompactionDue(double deleted_share) const override;
   // Copies the shard into directory `dest` (created): a fresh checkpoint's graph and
   // a compacted snapshot of the LMDB environment. Writes may continue. (backup.cc)
   Status CopyTo(const std::string& dest);

@@ -110,6 +110,13 @@ void AddClusterCommands(CLI::App& app, ClusterCommands* c) {
                    "(hibernation; 0 = off: every group heartbeats on its own)")
       ->capture_default_str()
       ->check(CLI::Range(0, 1 << 20));
+  c->worker
+      ->add_option("--compact-deleted-share", c->worker_options.compact_deleted_share,
+                   "Rebuild a hosted shard's graph without its deleted points, in the background while it "
+                   "serves, once this share of its slots are deleted (a split leaves each half about half "
+                   "deleted; 0 = never)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
   AddSecretFlags(c->worker, c);
 
   c->gateway = app.add_subcommand("gateway", "Run a gateway of a cluster (the REST API over the cluster)");

@@ -154,6 +154,13 @@ class Shard {
 
   // Saves the index to disk now (no-op for a flat index or an unchanged one).
   virtual Status Checkpoint() = 0;
+  // Whether at least `deleted_share` of the graph's slots (and at least 1000) are deleted
+  // points (false for a flat index). Cheap.
+  virtual bool IndexCompactionDue(double deleted_share) const = 0;
+  // Rebuilds the graph without its deleted slots while searches and writes go on, and
+  // swaps it in (Collection::Compact with files = false). `progress` returning false
+  // stops it: Cancelled, nothing changed. Errors: Cancelled, those of LMDB.
+  virtual Status CompactIndex(const ProgressFn& progress) = 0;
   // Makes a consistent copy of the shard in directory `dest` (created; empty or new): a
   // snapshot of the LMDB environment and the graph checkpoint (saved first), fsynced.
   // Shard::Open opens the copy without rebuilding the graph (it catches up from the

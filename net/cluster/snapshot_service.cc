@@ -157,6 +157,7 @@ struct SnapshotFetcher::Fetch {
   uint64_t next_ms = 0;  // When to (re)start after an error, or to ask for the next chunk (paced).
   bool paced = false;    // The next chunk waits for the rate limit (until next_ms).
   int retries = 0;
+  uint64_t check = 0;  // While the staged copy is checked on the Executor: that check's number.
 };
 
 namespace {
@@ -165,9 +166,15 @@ std::string FetchProgressPath(const std::string& staging) { return staging + ".p
 }  // namespace
 
 SnapshotFetcher::SnapshotFetcher(SnapshotTransferOptions options, Clock& clock, Rng& rng, Transport& transport,
-                                 std::function<std::string(uint64_t)> staging_dir,
+                                 Executor& executor, LoopQueue& loop, std::function<std::string(uint64_t)> staging_dir,
                                  std::function<void(uint64_t, uint64_t)> done)
-    : opt_(std::move(options)), clock_(clock), rng_(rng), transport_(transport), staging_dir_(std::move(staging_dir)),
+    : opt_(std::move(options)),
+      clock_(clock),
+      rng_(rng),
+      transport_(transport),
+      executor_(executor),
+      loop_(loop),
+      staging_dir_(std::move(staging_dir)),
       done_(std::move(done)) {}
 
 SnapshotFetcher::~SnapshotFetcher() = default;
@@ -303,7 +310,8 @@ void SnapshotFetcher::OnResponse(const NodeId& from, const SnapshotFetchResponse
   auto it = fetches_.find(r.group);
   if (it == fetches_.end()) return;
   Fetch& f = *it->second;
-  if (!(from == f.from) || r.fetch_id != f.fetch_id || r.offset != f.offset || !f.writer) return;  // Stale.
+  if (!(from == f.from) || r.fetch_id != f.fetch_id || r.offset != f.offset || !f.writer || f.check != 0)
+    return;  // Stale.
   if (!r.status.ok()) return Abandon(f);  // Start over later (the copy expired, ...).
   // The answer comes from the wire: a copy other than the one this fetch (or the progress
   // record it resumed) started on, a chunk larger than asked for, or one past the stream's
@@ -317,7 +325,8 @@ void SnapshotFetcher::OnResponse(const NodeId& from, const SnapshotFetchResponse
     return Abandon(f);
   stats_.bytes_received += r.data.size();
   Status s = f.writer->Append(r.data);
-  if (!s.ok() || (r.done && !f.writer->complete()) || (!r.done && r.data.empty())) return Abandon(f);
+  const bool arrived = f.writer->complete() || f.writer->check_pending();
+  if (!s.ok() || (r.done && !arrived) || (!r.done && r.data.empty())) return Abandon(f);
   f.offset += r.data.size();
   f.retries = 0;
   if (opt_.rate_bytes_per_s > 0) {
@@ -326,15 +335,7 @@ void SnapshotFetcher::OnResponse(const NodeId& from, const SnapshotFetchResponse
     uint64_t now_us = clock_.NowMs() * 1000;
     pace_us_ = std::max(pace_us_, now_us) + r.data.size() * 1'000'000 / opt_.rate_bytes_per_s;
   }
-  if (f.writer->complete()) {
-    if (!Finish(f).ok()) return Abandon(f);
-    Note("snapshot fetch of group " + std::to_string(f.group) + " from " + f.from.ToString() + " complete: index " +
-         std::to_string(f.index) + ", " + std::to_string(f.total) + " bytes");
-    uint64_t group = f.group, index = f.index;
-    fetches_.erase(it);
-    done_(group, index);
-    return;
-  }
+  if (arrived) return Arrived(f);
   // Once the header is in, every progress_bytes the staged bytes are made durable and
   // recorded before the next chunk is asked for: a crash costs at most that much and the
   // chunk in flight. (If the record cannot be written, the previous one still holds: a
@@ -343,10 +344,51 @@ void SnapshotFetcher::OnResponse(const NodeId& from, const SnapshotFetchResponse
   RequestPaced(f);
 }
 
+void SnapshotFetcher::Arrived(Fetch& f) {
+  if (f.writer->complete()) return Complete(f.group);
+  // A resumed copy: every staged byte is read back and checksummed, on the Executor (a
+  // large shard's copy takes seconds to read, and the loop serves every group meanwhile).
+  // The check carries its own number: a fetch cancelled or started again meanwhile
+  // ignores its result.
+  f.check = next_check_++;
+  constexpr uint64_t kStagedCheckQueueBit = uint64_t{1} << 61;
+  executor_.Post(kStagedCheckQueueBit | f.group,
+                 [this, group = f.group, check = f.check, checksum = f.writer->StagedChecksum()] {
+                   Result<uint32_t> crc = checksum();
+                   loop_.Post([this, group, check, crc = std::move(crc)] { OnChecked(group, check, crc); });
+                 });
+}
+
+void SnapshotFetcher::OnChecked(uint64_t group, uint64_t check, const Result<uint32_t>& crc) {
+  auto it = fetches_.find(group);
+  if (it == fetches_.end() || it->second->check != check || !it->second->writer) return;
+  Fetch& f = *it->second;
+  f.check = 0;
+  Status s = crc.ok() ? f.writer->FinishCheck(*crc) : crc.status();
+  if (!s.ok()) {
+    Note("snapshot fetch of group " + std::to_string(f.group) + " from " + f.from.ToString() +
+         ": the staged copy failed its final check (" + s.ToString() + "); starting over");
+    return Abandon(f);
+  }
+  Complete(group);
+}
+
+void SnapshotFetcher::Complete(uint64_t group) {
+  auto it = fetches_.find(group);
+  Fetch& f = *it->second;
+  if (!Finish(f).ok()) return Abandon(f);
+  Note("snapshot fetch of group " + std::to_string(f.group) + " from " + f.from.ToString() + " complete: index " +
+       std::to_string(f.index) + ", " + std::to_string(f.total) + " bytes");
+  const uint64_t index = f.index;
+  fetches_.erase(it);
+  done_(group, index);
+}
+
 void SnapshotFetcher::RunOnce() {
   uint64_t now = clock_.NowMs();
   for (auto& [group, fp] : fetches_) {
     Fetch& f = *fp;
+    if (f.check != 0) continue;  // Its staged copy is being checked.
     if (!f.writer) {
       if (now >= f.next_ms) Restart(f);
     } else if (f.paced) {

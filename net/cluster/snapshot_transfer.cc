@@ -224,13 +224,25 @@ Status SnapshotWriter::Complete() {
   if (want != crc_) return Status::Corruption("snapshot stream: checksum mismatch");
   if (resumed_) {
     // The running CRC covers the bytes as they arrived, but the bytes staged before the
-    // resume were never seen by this writer: check what is on disk.
-    VECTRON_ASSIGN_OR_RETURN(uint32_t staged, ChecksumStaged());
-    if (staged != want) return Status::Corruption("snapshot stream: the staged copy does not match its checksum");
+    // resume were never seen by this writer: what is on disk is checked (FinishCheck).
+    check_pending_ = true;
+    return Status::OK();
   }
+  return MarkComplete();
+}
+
+Status SnapshotWriter::MarkComplete() {
   VECTRON_RETURN_IF_ERROR(FsyncPath(dir_));
   complete_ = true;
   return Status::OK();
+}
+
+Status SnapshotWriter::FinishCheck(uint32_t staged) {
+  if (!check_pending_) return Status::FailedPrecondition("snapshot stream: no check of the staged copy is pending");
+  check_pending_ = false;
+  ByteReader r(trailer_);
+  if (staged != r.U32()) return Status::Corruption("snapshot stream: the staged copy does not match its checksum");
+  return MarkComplete();
 }
 
 Result<std::unique_ptr<SnapshotWriter>> SnapshotWriter::Resume(const std::string& dir, const SnapshotWriterState& state,
@@ -297,11 +309,18 @@ Result<SnapshotWriterState> SnapshotWriter::Checkpoint() {
   return s;
 }
 
-Result<uint32_t> SnapshotWriter::ChecksumStaged() const {
-  uint32_t crc = Crc32c(0, header_.data(), header_.size());
+std::function<Result<uint32_t>()> SnapshotWriter::StagedChecksum() const {
+  return [dir = dir_, header = header_, files = files_]() -> Result<uint32_t> {
+    return ChecksumStagedCopy(dir, header, files);
+  };
+}
+
+Result<uint32_t> SnapshotWriter::ChecksumStagedCopy(const std::string& dir, const std::string& header,
+                                                    const std::vector<std::pair<std::string, uint64_t>>& files) {
+  uint32_t crc = Crc32c(0, header.data(), header.size());
   std::string buf(1 << 20, '\0');
-  for (const auto& [name, size] : files_) {
-    const std::string path = dir_ + "/" + name;
+  for (const auto& [name, size] : files) {
+    const std::string path = dir + "/" + name;
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return Errno("open " + path);
     uint64_t done = 0;
@@ -320,7 +339,7 @@ Result<uint32_t> SnapshotWriter::ChecksumStaged() const {
 }
 
 Status SnapshotWriter::Append(std::string_view data) {
-  if (complete_) return data.empty() ? Status::OK() : Status::Corruption("snapshot stream: bytes after the end");
+  if (complete_ || check_pending_) return data.empty() ? Status::OK() : Status::Corruption("snapshot stream: bytes after the end");
   received_ += data.size();
   if (!header_done_) {
     header_buf_.append(data.data(), data.size());

@@ -77,9 +77,10 @@ class SnapshotWriter {
   static Result<std::unique_ptr<SnapshotWriter>> Create(const std::string& dir, uint64_t writeback_bytes = 0);
   // Continues a stream whose first `state.offset` bytes are in `dir` (as a Checkpoint left
   // them): bytes past that offset are dropped. Because the staged bytes were not seen by
-  // this writer, the whole staged copy is checksummed again from disk against the trailer
-  // when the stream completes. Errors: Corruption (a header that does not parse, an offset
-  // past the stream, staged files missing or shorter than the state says), IOError.
+  // this writer, the whole staged copy must be checksummed again from disk against the
+  // trailer when the stream has arrived (check_pending, then FinishCheck). Errors:
+  // Corruption (a header that does not parse, an offset past the stream, staged files
+  // missing or shorter than the state says), IOError.
   static Result<std::unique_ptr<SnapshotWriter>> Resume(const std::string& dir, const SnapshotWriterState& state,
                                                         uint64_t writeback_bytes = 0);
   ~SnapshotWriter();
@@ -93,6 +94,17 @@ class SnapshotWriter {
   // Whether the whole stream (trailer included) has arrived and checked out; the files are
   // then fsynced (and the directory).
   bool complete() const { return complete_; }
+  // A resumed stream whose trailer arrived and matched the bytes this writer saw: the
+  // staged copy is not complete until FinishCheck is given the checksum of what is on disk.
+  bool check_pending() const { return check_pending_; }
+  // What computes that checksum: it reads the whole staged copy (a shard: gigabytes), so
+  // the caller runs it off its loop. It holds copies of the names it reads, not this
+  // writer, and may run on any thread, also after the writer is gone.
+  std::function<Result<uint32_t>()> StagedChecksum() const;
+  // Completes a pending check with the checksum StagedChecksum computed. Errors:
+  // Corruption (the staged copy does not match the stream's trailer), FailedPrecondition
+  // (no check pending), IOError.
+  Status FinishCheck(uint32_t staged);
   uint64_t index() const { return index_; }
   uint64_t received() const { return received_; }
 
@@ -101,8 +113,10 @@ class SnapshotWriter {
   Status ParseHeader();
   Status WriteBody(std::string_view data);
   Status Complete();
-  // The CRC-32C of the staged header and files, read back from disk.
-  Result<uint32_t> ChecksumStaged() const;
+  Status MarkComplete();
+  // The CRC-32C of a staged header and files, read back from disk.
+  static Result<uint32_t> ChecksumStagedCopy(const std::string& dir, const std::string& header,
+                                             const std::vector<std::pair<std::string, uint64_t>>& files);
   std::string dir_;
   std::string header_buf_;
   std::string header_;  // Once parsed: the header's bytes.
@@ -118,6 +132,7 @@ class SnapshotWriter {
   std::string trailer_;
   uint32_t crc_ = 0;
   uint64_t received_ = 0;
+  bool check_pending_ = false;
   bool complete_ = false;
 };
 
@@ -196,9 +211,10 @@ class SnapshotFetcher {
   // called (loop thread) when a complete copy at `index` is there. While a fetch runs, the
   // stream is written into `staging_dir(group) + ".partial"` and its progress is recorded
   // in `staging_dir(group) + ".progress"`; a Start finding a progress record of the same
-  // sender, for a copy recent enough, resumes that fetch.
-  SnapshotFetcher(SnapshotTransferOptions options, Clock& clock, Rng& rng, Transport& transport,
-                  std::function<std::string(uint64_t group)> staging_dir,
+  // sender, for a copy recent enough, resumes that fetch. A resumed fetch's final check
+  // (the whole staged copy read back) runs on `executor`, its result on `loop`.
+  SnapshotFetcher(SnapshotTransferOptions options, Clock& clock, Rng& rng, Transport& transport, Executor& executor,
+                  LoopQueue& loop, std::function<std::string(uint64_t group)> staging_dir,
                   std::function<void(uint64_t group, uint64_t index)> done);
   ~SnapshotFetcher();
   // Starts fetching a copy of `group` at or past `min_index` from `from`, unless one is
@@ -229,6 +245,11 @@ class SnapshotFetcher {
   bool TryResume(Fetch& f);
   Status SaveProgress(Fetch& f);
   Status Finish(Fetch& f);
+  // The stream of `f` has arrived: its staged copy is checked (a resumed one, on the
+  // Executor) and handed over.
+  void Arrived(Fetch& f);
+  void OnChecked(uint64_t group, uint64_t check, const Result<uint32_t>& crc);
+  void Complete(uint64_t group);
   void Note(const std::string& line) const {
     if (opt_.log) opt_.log(line);
   }
@@ -236,9 +257,12 @@ class SnapshotFetcher {
   Clock& clock_;
   Rng& rng_;
   Transport& transport_;
+  Executor& executor_;
+  LoopQueue& loop_;
   std::function<std::string(uint64_t)> staging_dir_;
   std::function<void(uint64_t, uint64_t)> done_;
   std::map<uint64_t, std::unique_ptr<Fetch>> fetches_;
+  uint64_t next_check_ = 1;
   uint64_t pace_us_ = 0;  // With a rate limit: when the bytes received so far are paid for.
   Stats stats_;
 };

@@ -52,7 +52,7 @@ Status WorkerNode::Start() {
       opt_.snapshot, clock_, transport_, executor_, loop_,
       [this](uint64_t group, const std::string& dir) { return MakeSnapshot(group, dir); });
   snapshot_fetcher_ = std::make_unique<SnapshotFetcher>(
-      opt_.snapshot, clock_, rng_, transport_,
+      opt_.snapshot, clock_, rng_, transport_, executor_, loop_,
       [this](uint64_t group) { return GroupDir(group) + "/shard.staging"; },
       [this](uint64_t group, uint64_t index) {
         if (ShardStateMachine* sm = shard(group)) sm->SetStaged(index);
@@ -189,7 +189,9 @@ ShardStateMachine::SplitHooks WorkerNode::SplitHooksFor(const GroupAssignment& p
 }
 
 Status WorkerNode::DropGroup(uint64_t group) {
-  // Pending requests of the group time out; the shard closes with its state machine.
+  // Pending requests of the group time out; the shard closes with its state machine (a
+  // compaction of its graph stops at its next progress call).
+  if (compacting_ == group && compact_cancel_) compact_cancel_->store(true);
   groups_.erase(group);
   {
     std::lock_guard lock(sources_mu_);
@@ -246,7 +248,48 @@ Status WorkerNode::RunOnce() {
   snapshot_server_->RunOnce();
   snapshot_fetcher_->RunOnce();
   Timeouts();
+  MaybeCompact(now);
   return Status::OK();
+}
+
+void WorkerNode::MaybeCompact(uint64_t now) {
+  if (opt_.compact_deleted_share <= 0 || background_stopped_ || compacting_ != 0 || now < next_compact_check_ms_)
+    return;
+  next_compact_check_ms_ = now + opt_.compact_check_ms;
+  for (const auto& [id, h] : groups_) {
+    std::shared_ptr<Shard> shard = h.sm->shard();
+    if (!shard->IndexCompactionDue(opt_.compact_deleted_share)) continue;
+    // The graph is this replica's own (not replicated state): the rebuild reads an LMDB
+    // snapshot, searches and applies go on, and the swap catches up with what was applied
+    // meanwhile (IndexSync::CompactIndex). One at a time, on a queue of its own, so the
+    // applies and reads of every group keep the executor's other threads.
+    const uint64_t group = id;
+    compacting_ = group;
+    compact_cancel_ = std::make_shared<std::atomic<bool>>(false);
+    Log("compacting the graph of group " + std::to_string(group) + " (at least " +
+        std::to_string(static_cast<int>(opt_.compact_deleted_share * 100 + 0.5)) + "% of its slots deleted)");
+    constexpr uint64_t kCompactQueueBit = uint64_t{1} << 60;
+    executor_.Post(kCompactQueueBit, [this, group, shard, cancel = compact_cancel_, progress = opt_.shard_options.progress,
+                                      start_ms = now] {
+      ProgressFn keep_going = [&](std::string_view stage, uint64_t done, uint64_t total) {
+        if (cancel->load()) return false;
+        return !progress || progress(stage, done, total);
+      };
+      Status s = shard->CompactIndex(keep_going);
+      loop_.Post([this, group, s, start_ms] {
+        compacting_ = 0;
+        if (s.ok()) ++compactions_;
+        Log("compaction of group " + std::to_string(group) + "'s graph " +
+            (s.ok() ? "done in " + std::to_string(clock_.NowMs() - start_ms) + " ms" : "stopped: " + s.ToString()));
+      });
+    });
+    return;
+  }
+}
+
+void WorkerNode::CancelBackground() {
+  background_stopped_ = true;
+  if (compact_cancel_) compact_cancel_->store(true);
 }
 
 void WorkerNode::SendHeartbeat() {

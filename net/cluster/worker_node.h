@@ -11,6 +11,7 @@
 // Not thread-safe: Receive and RunOnce are called on the node's loop thread.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -47,6 +48,15 @@ struct WorkerNodeOptions {
   uint64_t seed = 0;
   // A shard is flushed to disk after this many applied entries (ShardStateMachine::Open).
   uint64_t shard_flush_entries = 256;
+  // Background graph compaction (docs/cluster.md, "Graph compaction"): a hosted shard
+  // whose graph has at least this share of its slots deleted (and 1000 slots) is rebuilt
+  // without them, off the loop, while it serves; one shard at a time per worker. A split
+  // leaves each half with about half of its slots deleted. 0 turns it off.
+  double compact_deleted_share = 0.3;
+  // How often the hosted shards are looked at for that.
+  uint64_t compact_check_ms = 1000;
+  // Lines worth a log (compactions begun and ended); empty: silent. Loop thread.
+  std::function<void(const std::string&)> log;
   // Called from the executor's thread after it posts a completion to the node's loop queue
   // (the daemon wakes its loop to run RunOnce soon); empty: completions wait for the next run.
   std::function<void()> wake;
@@ -70,6 +80,12 @@ class WorkerNode {
   uint64_t conf_changes() const { return conf_changes_; }
   // Splits PD asked for that this node proposed.
   uint64_t splits_proposed() const { return splits_proposed_; }
+  // Graph compactions finished (compact_deleted_share), and the group being compacted (0: none).
+  uint64_t compactions() const { return compactions_; }
+  uint64_t compacting() const { return compacting_; }
+  // Stops a running compaction (it ends Cancelled, nothing changed) and starts no other:
+  // called before the executor is stopped, so that the stop does not wait for it.
+  void CancelBackground();
   // The state machine of a hosted group, or nullptr.
   ShardStateMachine* shard(uint64_t group) const;
   // The loop queue executor tasks report to (drained by RunOnce).
@@ -123,6 +139,12 @@ class WorkerNode {
 
   // Makes a snapshot copy of `group`'s shard in `dir` (executor thread).
   Result<uint64_t> MakeSnapshot(uint64_t group, const std::string& dir);
+  // Starts compacting the graph of the first hosted shard that needs it, unless one is
+  // being compacted.
+  void MaybeCompact(uint64_t now);
+  void Log(const std::string& line) const {
+    if (opt_.log) opt_.log(line);
+  }
 
   WorkerNodeOptions opt_;
   Clock& clock_;
@@ -134,6 +156,13 @@ class WorkerNode {
   uint64_t leader_transfers_ = 0;
   uint64_t conf_changes_ = 0;
   uint64_t splits_proposed_ = 0;
+  // Background compaction (loop thread): the group being compacted, its stop flag (read
+  // by the task), when to look again, and how many finished.
+  uint64_t compacting_ = 0;
+  std::shared_ptr<std::atomic<bool>> compact_cancel_;
+  bool background_stopped_ = false;
+  uint64_t next_compact_check_ms_ = 0;
+  uint64_t compactions_ = 0;
   // Groups a split made here whose state machine a task is opening (executor and loop).
   mutable std::mutex opening_mu_;
   std::set<uint64_t> opening_;  // GUARDED_BY(opening_mu_)

@@ -251,7 +251,9 @@ int RunWorker(const WorkerOptions& o) {
   OsSeededRng rng;
   auto store = OpenLogStore(o.data_dir + "/raft");
   if (!store.ok()) return Fail("worker", store.status());
-  PoolExecutor executor(o.apply_threads);
+  // One thread more for the background graph compaction, which holds one while it runs
+  // (minutes for a large shard), so that applies and reads keep apply_threads.
+  PoolExecutor executor(o.apply_threads + (o.compact_deleted_share > 0 ? 1 : 0));
   cluster::WorkerNode* node = nullptr;
   std::map<uint64_t, std::string> workers;  // Other workers' addresses, from the PD's map.
   uint64_t map_version = 0;
@@ -303,6 +305,8 @@ int RunWorker(const WorkerOptions& o) {
   wo.snapshot.chunk_bytes = o.snapshot_chunk_bytes;
   wo.snapshot.progress_bytes = o.snapshot_progress_bytes;
   wo.snapshot.log = [](const std::string& line) { std::fprintf(stderr, "vectron worker: %s\n", line.c_str()); };
+  wo.log = wo.snapshot.log;
+  wo.compact_deleted_share = o.compact_deleted_share;
   wo.wake = [&stepper] { stepper.Kick(); };
   cluster::WorkerNode worker(wo, clock, transport, **store, executor);
   if (Status s = worker.Start(); !s.ok()) return Fail("worker", s);
@@ -325,7 +329,8 @@ int RunWorker(const WorkerOptions& o) {
         }
         return worker.RunOnce();
       });
-  executor.Stop();  // No apply task may outlive the shards it applies to.
+  worker.CancelBackground();  // A graph compaction stops at once rather than be waited for.
+  executor.Stop();            // No apply task may outlive the shards it applies to.
   return code;
 }
 

@@ -75,6 +75,9 @@ struct WorkerOptions {
   // 100 ms; 0 = off, every group heartbeats on its own). On by default: docs/cluster.md,
   // "Hibernation of idle groups", "Default".
   uint64_t hibernate_after_ticks = 10;
+  // Background graph compaction of the shards this worker hosts:
+  // WorkerNodeOptions::compact_deleted_share (0 = off).
+  double compact_deleted_share = 0.3;
 };
 struct GatewayOptions {
   std::string secret;

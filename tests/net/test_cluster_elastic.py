@@ -168,3 +168,57 @@ def test_shards_split_online_under_load(tmp_path):
         assert len(hits) == k and len(set(hits)) == k and set(hits) <= set(acked), len(hits)
     finally:
         cluster.stop()
+
+
+def test_a_split_groups_graph_is_compacted_in_the_background(tmp_path):
+    """Graph compaction (docs/cluster.md, "Graph compaction"): a split leaves each half's
+    graph with about half its slots deleted (marked, not rebuilt, on the critical path);
+    every replica then rebuilds its own graph without them in the background, while
+    writes and searches go on, and answers stay exact."""
+    cluster = Cluster(tmp_path, pd_args=("--split-points", "1500"))
+    try:
+        cluster.wait_for("three live workers", lambda: (lambda r: r[0] == 200 and len(
+            [w for w in r[1]["workers"] if w["alive"]]) == 3)(cluster.call("GET", "/v1/cluster")))
+        # A graph from 200 points on (the default is a flat index up to 10,000).
+        cluster.wait_for("the collection", lambda: cluster.call(
+            "POST", "/v1/collections", {"name": "cp", "dim": DIM, "metric": "l2", "shards": 1, "replication": 3,
+                                        "flat_max_points": 200})[0] in (201, 409))
+        n = 1700
+        for i in range(0, n, 100):
+            pts = [{"id": f"c{j}", "vector": vec(j), "metadata": {"v": j}} for j in range(i, i + 100)]
+            st, body = cluster.call("PUT", "/v1/collections/cp/points", {"points": pts})
+            assert st == 200, body
+
+        def groups():
+            st, m = cluster.call("GET", "/v1/cluster")
+            assert st == 200, m
+            return [g for g in m["shards"] if g["collection"] == "cp" and "split_from" not in g]
+        cluster.wait_for("the split", lambda: len(groups()) == 2)
+        ids = [g["id"] for g in groups()]
+
+        def compacted():
+            logs = [open(w.log_path).read() for w in cluster.workers]
+            return all(f"compaction of group {g}'s graph done" in text for g in ids for text in logs)
+        # Writes and searches go on meanwhile (overwrites: new metadata, same vectors).
+        round_ = 0
+        deadline = time.monotonic() + 120
+        while not compacted():
+            assert time.monotonic() < deadline, [open(w.log_path).read()[-2000:] for w in cluster.workers]
+            round_ += 1
+            j = (round_ * 37) % n
+            st, body = cluster.call("PUT", "/v1/collections/cp/points",
+                                    {"points": [{"id": f"c{j}", "vector": vec(j), "metadata": {"v": j, "r": round_}}]})
+            assert st == 200, body
+            st, body = cluster.call("POST", "/v1/collections/cp/search", {"vector": vec(j), "k": 1})
+            assert st == 200 and body["hits"][0]["id"] == f"c{j}", body
+        for text in (open(w.log_path).read() for w in cluster.workers):
+            assert "compaction" not in text or "stopped" not in text, text[-2000:]
+        st, body = cluster.call("POST", "/v1/collections/cp/count", {})
+        assert st == 200 and body["count"] == n, body
+        # Every point is found by its own vector after the rebuild, on every replica the
+        # searches are spread over.
+        for j in range(0, n, 7):
+            st, body = cluster.call("POST", "/v1/collections/cp/search", {"vector": vec(j), "k": 1})
+            assert st == 200 and body["hits"][0]["id"] == f"c{j}", (j, body)
+    finally:
+        cluster.stop()

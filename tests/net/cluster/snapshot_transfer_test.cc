@@ -129,7 +129,11 @@ Status AppendStreamForResumeTest(SnapshotArchive& archive, uint64_t from, size_t
     VECTRON_RETURN_IF_ERROR(w.Append(c));
     off += c.size();
   }
-  return Status::OK();
+  // A resumed writer checks the staged copy read back from disk (a fetcher does it on its
+  // Executor).
+  if (!w.check_pending()) return Status::Internal("a resumed stream that arrived has no check pending");
+  VECTRON_ASSIGN_OR_RETURN(uint32_t crc, w.StagedChecksum()());
+  return w.FinishCheck(crc);
 }
 
 TEST_CASE("a staged stream resumed at every chunk boundary and inside chunks gives an equal copy") {
@@ -303,8 +307,7 @@ TEST_CASE("a fetch pulls a snapshot over a lossy network, re-asking after timeou
   });
   SplitMixRng rng(3);
   uint64_t done_index = 0;
-  SnapshotFetcher fetcher(
-      o, clock, rng, b, [&](uint64_t g) { return tmp.path + "/staging-" + std::to_string(g); },
+  SnapshotFetcher fetcher(o, clock, rng, b, exec, loop, [&](uint64_t g) { return tmp.path + "/staging-" + std::to_string(g); },
       [&](uint64_t g, uint64_t index) {
         CHECK(g == 9);
         done_index = index;
@@ -374,7 +377,7 @@ TEST_CASE("a fetch whose receiver dies after every chunk resumes each time and f
     // asked by Raft for the same snapshot; it dies after the first chunk it takes in.
     ++lives;
     SplitMixRng rng(lives);
-    SnapshotFetcher fetcher(o, clock, rng, b, [&](uint64_t) { return staging; },
+    SnapshotFetcher fetcher(o, clock, rng, b, exec, loop, [&](uint64_t) { return staging; },
                             [&](uint64_t, uint64_t index) { done_index = index; });
     fetcher.Start(6, a.self, 31);
     bool died = false;
@@ -388,6 +391,9 @@ TEST_CASE("a fetch whose receiver dies after every chunk resumes each time and f
         received += r.data.size();
         total = r.total;
         fetcher.OnResponse(from, r);
+        // Kills land between chunks: the final check the last chunk posts (run inline by
+        // this executor) reaches the loop before the kill.
+        loop.Drain();
         died = true;
       });
     }
@@ -402,6 +408,140 @@ TEST_CASE("a fetch whose receiver dies after every chunk resumes each time and f
   CHECK(resumed + 2 >= lives);  // Every life but the first (and the header's) resumed.
   CHECK_FALSE(fs::exists(staging + ".progress"));
   CHECK_FALSE(fs::exists(staging + ".partial"));
+}
+
+// Runs its tasks only when told (the worker's Executor runs them on its own threads).
+class DeferredExecutorForFetchTest final : public Executor {
+ public:
+  void Post(uint64_t, std::function<void()> task) override { tasks.push_back(std::move(task)); }
+  void RunAll() {
+    while (!tasks.empty()) {
+      auto t = std::move(tasks.front());
+      tasks.pop_front();
+      t();
+    }
+  }
+  std::deque<std::function<void()>> tasks;
+};
+
+TEST_CASE("a resumed fetch checks its staged copy on the Executor, not on the loop") {
+  ScopedTempDir tmp("cluster-snap");
+  MakeSource(tmp.path + "/src", 14);
+  LossyNet net;
+  net.drop = 0;
+  LossyNet::Endpoint a{}, b{};
+  a.net = b.net = &net;
+  a.self = NodeId{NodeKind::kWorker, 1};
+  b.self = NodeId{NodeKind::kWorker, 2};
+  ManualClock clock(1000);
+  InlineExecutor server_exec;
+  LoopQueue loop;
+  SnapshotTransferOptions o;
+  o.tmp_dir = tmp.path + "/copies";
+  o.chunk_bytes = 16 * 1024;
+  o.timeout_ms = 100;
+  o.progress_bytes = 0;
+  SnapshotServer server(o, clock, a, server_exec, loop, [&](uint64_t, const std::string& dir) -> Result<uint64_t> {
+    fs::copy(tmp.path + "/src", dir);
+    return uint64_t{50};
+  });
+  const std::string staging = tmp.path + "/staging";
+  // Steps `fetcher` until `until()` (or a bound); false if the bound was reached.
+  auto step = [&](SnapshotFetcher& fetcher, auto until) {
+    for (int i = 0; i < 2000; ++i) {
+      if (until()) return true;
+      clock.Advance(10);
+      loop.Drain();
+      server.RunOnce();
+      fetcher.RunOnce();
+      PumpResumeTestNet(net, server, a.self,
+                        [&](const NodeId& from, const SnapshotFetchResponse& r) { fetcher.OnResponse(from, r); });
+    }
+    return until();
+  };
+  // A first life records a few chunks and dies.
+  {
+    DeferredExecutorForFetchTest exec;
+    SplitMixRng rng(1);
+    SnapshotFetcher fetcher(o, clock, rng, b, exec, loop, [&](uint64_t) { return staging; }, [&](uint64_t, uint64_t) {});
+    fetcher.Start(6, a.self, 50);
+    REQUIRE(step(fetcher, [&] { return fetcher.stats().bytes_received >= 3 * o.chunk_bytes; }));
+    net.q.clear();
+    loop.Clear();
+  }
+  REQUIRE(fs::exists(staging + ".progress"));
+
+  SUBCASE("the stream arrives; the check waits for the Executor, and nothing is asked meanwhile") {
+    DeferredExecutorForFetchTest exec;
+    SplitMixRng rng(2);
+    uint64_t done_index = 0;
+    SnapshotFetcher fetcher(o, clock, rng, b, exec, loop, [&](uint64_t) { return staging; },
+                            [&](uint64_t, uint64_t index) { done_index = index; });
+    fetcher.Start(6, a.self, 50);
+    REQUIRE(step(fetcher, [&] { return !exec.tasks.empty(); }));
+    CHECK(fetcher.stats().resumed == 1);
+    CHECK(done_index == 0);
+    CHECK(fetcher.fetching(6));
+    // Timeouts pass while the check runs: no request is sent, the fetch does not restart.
+    for (int i = 0; i < 50; ++i) {
+      clock.Advance(o.timeout_ms);
+      fetcher.RunOnce();
+    }
+    CHECK(net.q.empty());
+    CHECK(fetcher.stats().started == 0);
+    exec.RunAll();
+    CHECK(done_index == 0);  // The result goes through the loop.
+    loop.Drain();
+    CHECK(done_index == 50);
+    CHECK_FALSE(fetcher.fetching(6));
+    CHECK(SameFiles(tmp.path + "/src", staging));
+  }
+
+  SUBCASE("a staged byte flipped before the resume fails the check, and the fetch starts over") {
+    {
+      std::fstream f(staging + ".partial/data.mdb", std::ios::in | std::ios::out | std::ios::binary);
+      f.seekg(100);
+      char c = 0;
+      f.read(&c, 1);
+      c ^= 0x01;
+      f.seekp(100);
+      f.write(&c, 1);
+    }
+    DeferredExecutorForFetchTest exec;
+    SplitMixRng rng(3);
+    uint64_t done_index = 0;
+    SnapshotFetcher fetcher(o, clock, rng, b, exec, loop, [&](uint64_t) { return staging; },
+                            [&](uint64_t, uint64_t index) { done_index = index; });
+    fetcher.Start(6, a.self, 50);
+    REQUIRE(step(fetcher, [&] { return !exec.tasks.empty(); }));
+    exec.RunAll();
+    loop.Drain();
+    CHECK(done_index == 0);
+    CHECK(fetcher.fetching(6));
+    // From byte 0 this time, checked as it arrives (no check on the Executor).
+    REQUIRE(step(fetcher, [&] {
+      exec.RunAll();
+      return done_index != 0;
+    }));
+    CHECK(done_index == 50);
+    CHECK(fetcher.stats().started == 1);
+    CHECK(SameFiles(tmp.path + "/src", staging));
+  }
+
+  SUBCASE("a fetch cancelled while its copy is checked ignores the check") {
+    DeferredExecutorForFetchTest exec;
+    SplitMixRng rng(4);
+    uint64_t done_index = 0;
+    SnapshotFetcher fetcher(o, clock, rng, b, exec, loop, [&](uint64_t) { return staging; },
+                            [&](uint64_t, uint64_t index) { done_index = index; });
+    fetcher.Start(6, a.self, 50);
+    REQUIRE(step(fetcher, [&] { return !exec.tasks.empty(); }));
+    fetcher.Cancel(6);
+    exec.RunAll();
+    loop.Drain();
+    CHECK(done_index == 0);
+    CHECK_FALSE(fetcher.fetching(6));
+  }
 }
 
 TEST_CASE("a resume the sender cannot serve, or whose copy does not match the record, starts over") {
@@ -432,7 +572,7 @@ TEST_CASE("a resume the sender cannot serve, or whose copy does not match the re
   {
     SnapshotServer& server = *first;
     SplitMixRng rng(1);
-    SnapshotFetcher fetcher(o, clock, rng, b, [&](uint64_t) { return staging; }, [&](uint64_t, uint64_t) {});
+    SnapshotFetcher fetcher(o, clock, rng, b, exec, loop, [&](uint64_t) { return staging; }, [&](uint64_t, uint64_t) {});
     fetcher.Start(6, a.self, 40);
     int chunks = 0;
     for (int i = 0; i < 100 && chunks < 5; ++i) {
@@ -470,7 +610,7 @@ TEST_CASE("a resume the sender cannot serve, or whose copy does not match the re
     first.reset();  // The sender restarted: its copies are gone.
     SnapshotServer server(o, clock, a, exec, loop, make);
     SplitMixRng rng(2);
-    SnapshotFetcher fetcher(o, clock, rng, b, [&](uint64_t) { return staging; }, [&](uint64_t, uint64_t) {});
+    SnapshotFetcher fetcher(o, clock, rng, b, exec, loop, [&](uint64_t) { return staging; }, [&](uint64_t, uint64_t) {});
     run(server, fetcher, a.self);
     CHECK(fetcher.stats().resumed == 1);
     CHECK(fetcher.stats().started == 1);  // After the refusal: from byte 0.
@@ -484,7 +624,7 @@ TEST_CASE("a resume the sender cannot serve, or whose copy does not match the re
     p->total += 1;
     WriteFile(staging + ".progress", p->Encode());
     SplitMixRng rng(2);
-    SnapshotFetcher fetcher(o, clock, rng, b, [&](uint64_t) { return staging; }, [&](uint64_t, uint64_t) {});
+    SnapshotFetcher fetcher(o, clock, rng, b, exec, loop, [&](uint64_t) { return staging; }, [&](uint64_t, uint64_t) {});
     run(server, fetcher, a.self);
     CHECK(fetcher.stats().resumed == 1);
     CHECK(fetcher.stats().started == 1);
@@ -496,7 +636,7 @@ TEST_CASE("a resume the sender cannot serve, or whose copy does not match the re
     p->from = NodeId{NodeKind::kWorker, 9};
     WriteFile(staging + ".progress", p->Encode());
     SplitMixRng rng(2);
-    SnapshotFetcher fetcher(o, clock, rng, b, [&](uint64_t) { return staging; }, [&](uint64_t, uint64_t) {});
+    SnapshotFetcher fetcher(o, clock, rng, b, exec, loop, [&](uint64_t) { return staging; }, [&](uint64_t, uint64_t) {});
     run(server, fetcher, a.self);
     CHECK(fetcher.stats().resumed == 0);
     CHECK(fetcher.stats().started == 1);
@@ -528,7 +668,7 @@ TEST_CASE("a fetch from a sender that went silent moves to the next sender that 
   });
   SplitMixRng rng(3);
   uint64_t done_index = 0;
-  SnapshotFetcher fetcher(o, clock, rng, b, [&](uint64_t) { return tmp.path + "/staging"; },
+  SnapshotFetcher fetcher(o, clock, rng, b, exec, loop, [&](uint64_t) { return tmp.path + "/staging"; },
                           [&](uint64_t, uint64_t index) { done_index = index; });
   fetcher.Start(1, dead, 17);  // Its requests are never answered.
   for (int i = 0; i < 300 && done_index == 0; ++i) {
@@ -571,7 +711,7 @@ TEST_CASE("a fetch for an index the sender's copy does not reach fails and is re
   });
   SplitMixRng rng(3);
   uint64_t done_index = 0;
-  SnapshotFetcher fetcher(o, clock, rng, b, [&](uint64_t) { return tmp.path + "/staging"; },
+  SnapshotFetcher fetcher(o, clock, rng, b, exec, loop, [&](uint64_t) { return tmp.path + "/staging"; },
                           [&](uint64_t, uint64_t index) { done_index = index; });
   fetcher.Start(1, a.self, 20);
   for (int i = 0; i < 300 && done_index == 0; ++i) {
@@ -656,8 +796,7 @@ TEST_CASE("a fetch with a rate limit pulls no faster than the limit, and no slow
   });
   SplitMixRng rng(3);
   uint64_t done_index = 0, done_ms = 0;
-  SnapshotFetcher fetcher(
-      o, clock, rng, b, [&](uint64_t g) { return tmp.path + "/staging-" + std::to_string(g); },
+  SnapshotFetcher fetcher(o, clock, rng, b, exec, loop, [&](uint64_t g) { return tmp.path + "/staging-" + std::to_string(g); },
       [&](uint64_t, uint64_t index) {
         done_index = index;
         done_ms = clock.NowMs();
