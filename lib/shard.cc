@@ -178,6 +178,11 @@ Result<ShardStats> ShardImpl::Stats() const {
   return st;
 }
 
+Result<uint64_t> ShardImpl::DataBytes() const {
+  VECTRON_ASSIGN_OR_RETURN(ReadTxn rt, ReadTxn::Begin(store_.env()));
+  return store_.DataBytes(rt);
+}
+
 Result<uint64_t> ShardImpl::applied_index() const {
   VECTRON_ASSIGN_OR_RETURN(ReadTxn rt, ReadTxn::Begin(store_.env()));
   return store_.Counter(rt, meta_key::kAppliedIndex);

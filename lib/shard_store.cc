@@ -155,6 +155,15 @@ Result<bool> ShardStore::HasPoint(const storage::Txn& txn, std::string_view id) 
 }
 
 Result<uint64_t> ShardStore::CountPoints(const storage::Txn& txn) const { return txn.Count(ids_); }
+Result<uint64_t> ShardStore::DataBytes(const storage::Txn& txn) const {
+  uint64_t bytes = 0;
+  for (storage::Dbi d : {meta_, ids_, points_, free_, changes_, payload_, payload_other_, requests_, clients_, feedback_}) {
+    VECTRON_ASSIGN_OR_RETURN(uint64_t b, txn.PageBytes(d));
+    bytes += b;
+  }
+  return bytes;
+}
+
 Result<uint64_t> ShardStore::CountRecords(const storage::Txn& txn) const { return txn.Count(points_); }
 
 Result<std::vector<std::optional<Point>>> ShardStore::Get(const storage::Txn& txn, std::span<const std::string> ids,

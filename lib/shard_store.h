@@ -109,6 +109,9 @@ class ShardStore {
   // same number in a consistent shard).
   Result<uint64_t> CountPoints(const storage::Txn& txn) const;
   Result<uint64_t> CountRecords(const storage::Txn& txn) const;
+  // Bytes of the pages the shard's tables use in the snapshot (its live data: points,
+  // payloads, payload indexes and bookkeeping; unlike the file, it shrinks with deletes).
+  Result<uint64_t> DataBytes(const storage::Txn& txn) const;
   // The points for `ids`, nullopt for ids that do not exist. Errors: Corruption.
   Result<std::vector<std::optional<Point>>> Get(const storage::Txn& txn, std::span<const std::string> ids,
                                                 const GetOptions& options) const;

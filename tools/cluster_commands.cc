@@ -68,6 +68,10 @@ void AddClusterCommands(CLI::App& app, ClusterCommands* c) {
   c->pd->add_option("--split-points", c->pd_options.split_points,
                     "Split a shard group holding more points than this at the middle of its key range (0 = never)")
       ->capture_default_str();
+  c->pd->add_option("--split-bytes", c->pd_options.split_bytes,
+                    "Split a shard group holding more bytes of live data (its LMDB pages in use: points, payloads, "
+                    "payload indexes) than this at the middle of its key range (0 = never)")
+      ->capture_default_str();
   c->pd->add_flag("--no-rebalance", c->pd_no_rebalance,
                   "Do not move replicas onto workers that join (repairs still happen)");
   AddSecretFlags(c->pd, c);
@@ -170,6 +174,8 @@ void AddClusterCommands(CLI::App& app, ClusterCommands* c) {
                             "Given to the PDs: seconds a worker may be silent before its replicas are replaced");
   c->cluster_up->add_option("--split-points", c->up_options.split_points,
                             "Given to the PDs: split a shard group holding more points than this");
+  c->cluster_up->add_option("--split-bytes", c->up_options.split_bytes,
+                            "Given to the PDs: split a shard group holding more bytes of live data than this");
   c->cluster_up->add_option("--worker-arg", c->up_options.worker_args,
                             "An argument appended to every worker's (repeatable; e.g. --worker-arg=--snapshot-rate-mb=64); "
                             "workers that cluster add-worker starts get them too")

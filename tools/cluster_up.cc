@@ -357,6 +357,10 @@ int RunClusterUp(const ClusterUpOptions& o) {
       p.argv.push_back("--split-points");
       p.argv.push_back(o.split_points);
     }
+    if (!o.split_bytes.empty()) {
+      p.argv.push_back("--split-bytes");
+      p.argv.push_back(o.split_bytes);
+    }
     if (!add_tls(&p.argv, "pd-" + std::to_string(p.id))) return 1;
   }
   for (int i = 1; i <= o.workers; ++i) {

@@ -19,6 +19,7 @@ struct ClusterUpOptions {
   bool no_cluster_tls = false;  // Nodes talk plain TCP (else mutual TLS, certificates in DIR/cluster-tls).
   std::string dead_after;       // Given to the PDs as --dead-after (empty: their default).
   std::string split_points;     // Given to the PDs as --split-points (empty: their default).
+  std::string split_bytes;      // Given to the PDs as --split-bytes (empty: their default).
   std::vector<std::string> worker_args;  // Appended to every worker's arguments.
 };
 

@@ -176,6 +176,10 @@ class Shard {
   virtual Status Refresh() = 0;
   // Counts, memory and disk use (see ShardStats).
   virtual Result<ShardStats> Stats() const = 0;
+  // Bytes of live data: the LMDB pages the shard's tables use (points, payloads, payload
+  // indexes). Unlike the file's size it shrinks with deletes; the graph is not counted.
+  // Cheap (no directory walk). Errors: those of LMDB.
+  virtual Result<uint64_t> DataBytes() const = 0;
   // The last log index applied (0 = none). Errors: those of LMDB (an unreadable store
   // never reads as "nothing applied", which would have a log replayed onto it).
   virtual Result<uint64_t> applied_index() const = 0;

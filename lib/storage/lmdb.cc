@@ -355,6 +355,13 @@ Result<uint64_t> Txn::Count(Dbi dbi) const {
   return static_cast<uint64_t>(st.ms_entries);
 }
 
+Result<uint64_t> Txn::PageBytes(Dbi dbi) const {
+  MDB_stat st;
+  int rc = mdb_stat(txn_, dbi.handle, &st);
+  if (rc != 0) return MdbStatus(rc, "mdb_stat");
+  return (static_cast<uint64_t>(st.ms_branch_pages) + st.ms_leaf_pages + st.ms_overflow_pages) * st.ms_psize;
+}
+
 Result<ReadTxn> ReadTxn::Begin(const LmdbEnv& env) {
   ReadTxn t;
   VECTRON_RETURN_IF_ERROR(t.Enter(env));

@@ -130,6 +130,8 @@ class Txn {
   Result<Cursor> OpenCursor(Dbi dbi) const;
   // Number of entries in `dbi`.
   Result<uint64_t> Count(Dbi dbi) const;
+  // Bytes of the pages `dbi`'s tree uses (branch, leaf and overflow pages).
+  Result<uint64_t> PageBytes(Dbi dbi) const;
   MDB_txn* get() const { return txn_; }
 
  protected:

@@ -209,7 +209,7 @@ void PdNode::NoteSplit(uint64_t w, const ReplicaReport& rep) {
   if (rep.epoch == 0) return;  // An older worker: no route in its reports.
   GroupSize& s = sizes_[rep.group];
   if (rep.term < s.term) return;
-  s = GroupSize{rep.term, rep.epoch, rep.points};
+  s = GroupSize{rep.term, rep.epoch, rep.points, rep.bytes};
 }
 
 void PdNode::SplitSteps(uint64_t w, uint64_t now, PdHeartbeatResponse* r) {
@@ -252,14 +252,17 @@ void PdNode::SplitSteps(uint64_t w, uint64_t now, PdHeartbeatResponse* r) {
 }
 
 bool PdNode::PlanSplit(uint64_t now) {
-  if (opt_.split_points == 0 || now < leader_since_ms_ + opt_.worker_dead_ms) return false;
+  if ((opt_.split_points == 0 && opt_.split_bytes == 0) || now < leader_since_ms_ + opt_.worker_dead_ms) return false;
   if (plan_proposed_ms_ != 0 && now < plan_proposed_ms_ + opt_.register_retry_ms) return false;
   const ClusterMap& map = sm_->map();
   for (const auto& [id, g] : map.groups)
     if (g.split_from != 0) return false;  // One split at a time.
   for (const auto& [id, g] : map.groups) {
     auto size = sizes_.find(id);
-    if (size == sizes_.end() || size->second.points <= opt_.split_points) continue;
+    if (size == sizes_.end()) continue;
+    const bool over_points = opt_.split_points != 0 && size->second.points > opt_.split_points;
+    const bool over_bytes = opt_.split_bytes != 0 && size->second.bytes > opt_.split_bytes;
+    if (!over_points && !over_bytes) continue;
     if (size->second.epoch != g.epoch || !g.target.empty() || !g.learners.empty()) continue;
     if (auto d = split_done_ms_.find(id); d != split_done_ms_.end() && now < d->second + opt_.split_cooldown_ms) continue;
     const uint64_t key = RangeMiddle(g.range_start, g.range_end);

@@ -51,9 +51,11 @@ struct PdNodeOptions {
   // A membership change asked of a group's leader and not seen committed within this long
   // is asked for again.
   uint64_t move_step_timeout_ms = 3000;
-  // Splits (docs/cluster.md, "Splits"): a group whose leader reports more points than this
-  // is split at the middle of its range (0: never).
+  // Splits (docs/cluster.md, "Splits"): a group whose leader reports more points than
+  // split_points, or more bytes of live data than split_bytes, is split at the middle of
+  // its range (0: not by that measure).
   uint64_t split_points = 0;
+  uint64_t split_bytes = 0;
   // A group is not split again within this long of its last split (reads of a group wait
   // while it splits: back-to-back splits would keep them waiting).
   uint64_t split_cooldown_ms = 5000;
@@ -148,7 +150,7 @@ class PdNode {
   std::map<uint64_t, PendingStep> pending_steps_;
   std::map<uint64_t, uint64_t> conf_proposed_ms_;
   struct GroupSize {
-    uint64_t term = 0, epoch = 0, points = 0;
+    uint64_t term = 0, epoch = 0, points = 0, bytes = 0;
   };
   std::map<uint64_t, GroupSize> sizes_;             // group -> its leader's last report
   std::map<uint64_t, uint64_t> split_asked_ms_;     // new group -> when its split was ordered or finished

@@ -152,7 +152,7 @@ struct Encoder {
       auto voters = b.CreateVector(r.voters);
       auto learners = b.CreateVector(r.learners);
       reps.push_back(fb::CreateReplicaReport(b, r.group, r.applied_index, r.leader, r.term, voters, learners, r.conf_index,
-                                             r.epoch, r.range_end, r.points));
+                                             r.epoch, r.range_end, r.points, r.bytes));
     }
     auto addr = b.CreateString(m.addr);
     auto rv = b.CreateVector(reps);
@@ -419,7 +419,7 @@ Status DecodeBody(const fb::Envelope* e, Envelope* out) {
       if (s->replicas())
         for (const fb::ReplicaReport* r : *s->replicas()) {
           ReplicaReport rep{r->group(), r->applied_index(), r->leader(), r->term(), {}, {}, r->conf_index(),
-                            r->epoch(), r->range_end(), r->points()};
+                            r->epoch(), r->range_end(), r->points(), r->bytes()};
           if (r->voters()) rep.voters.assign(r->voters()->begin(), r->voters()->end());
           if (r->learners()) rep.learners.assign(r->learners()->begin(), r->learners()->end());
           m.replicas.push_back(std::move(rep));

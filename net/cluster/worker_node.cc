@@ -300,7 +300,7 @@ void WorkerNode::SendHeartbeat() {
   hb.addr = opt_.addr;
   for (const auto& [id, h] : groups_) {
     GroupStatus st = host_->group_status(id);
-    ReplicaReport rep{id, st.applied, st.role == raft::Role::kLeader, st.term, {}, {}, 0, 0, 0, 0};
+    ReplicaReport rep{id, st.applied, st.role == raft::Role::kLeader, st.term, {}, {}, 0, 0, 0, 0, 0};
     if (rep.leader) {
       rep.voters = st.committed_conf.voters;
       rep.learners = st.committed_conf.learners;
@@ -308,7 +308,9 @@ void WorkerNode::SendHeartbeat() {
       const ShardRoute route = h.sm->route();
       rep.epoch = route.epoch;
       rep.range_end = route.end;
-      if (auto n = h.sm->shard()->Count(); n.ok()) rep.points = *n;  // Not Stats(): no directory walk.
+      std::shared_ptr<Shard> shard = h.sm->shard();
+      if (auto n = shard->Count(); n.ok()) rep.points = *n;  // Not Stats(): no directory walk.
+      if (auto b = shard->DataBytes(); b.ok()) rep.bytes = *b;
     }
     hb.replicas.push_back(std::move(rep));
   }

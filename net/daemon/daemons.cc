@@ -221,6 +221,7 @@ int RunPd(const PdOptions& o) {
   po.rebalance_replicas = o.rebalance;
   po.max_moves = o.max_moves;
   po.split_points = o.split_points;
+  po.split_bytes = o.split_bytes;
   cluster::PdNode pd(po, clock, transport, **store);
   if (Status s = pd.Start(); !s.ok()) return Fail("pd", s);
   node = &pd;

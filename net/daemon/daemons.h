@@ -49,6 +49,7 @@ struct PdOptions {
   bool rebalance = true;
   uint32_t max_moves = 2;
   uint64_t split_points = 0;  // A group with more points is split (0: never).
+  uint64_t split_bytes = 0;   // A group with more bytes of live data is split (0: never).
 };
 struct WorkerOptions {
   uint64_t id = 0;

@@ -29,6 +29,24 @@ LoggedCommand Upserts(int first, int n) {
   return c;
 }
 
+TEST_CASE("DataBytes: grows with points and payloads, and shrinks when they are deleted (unlike the file)") {
+  TempDir dir;
+  auto s = Shard::Open(dir.path(), GraphConfig(), testing::SmallDbOptions()).value();
+  const uint64_t empty = s->DataBytes().value();
+  LoggedCommand big;
+  const std::string payload = "{\"text\": \"" + std::string(2000, 'x') + "\"}";
+  for (int i = 0; i < 400; ++i) big.batch.Upsert("p" + std::to_string(i), testing::VectorForId("p" + std::to_string(i), 4), payload);
+  REQUIRE(s->ApplyLogged(big, 1, RequestId{}).ok());
+  const uint64_t full = s->DataBytes().value();
+  CHECK(full >= empty + 400 * 2000);  // At least the payloads' bytes.
+  LoggedCommand drop;
+  for (int i = 0; i < 300; ++i) drop.batch.Delete("p" + std::to_string(i));
+  REQUIRE(s->ApplyLogged(drop, 2, RequestId{}).ok());
+  const uint64_t after = s->DataBytes().value();
+  CHECK(after < full - 300 * 2000 + 300 * 2000 / 4);  // About three quarters of it went.
+  CHECK(after >= 100 * 2000);
+}
+
 TEST_CASE("SnapshotTo: a copy at the applied index that opens with its graph and the same points") {
   TempDir src, dst;
   auto s = Shard::Open(src.path(), GraphConfig(), testing::SmallDbOptions()).value();

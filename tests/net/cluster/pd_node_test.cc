@@ -250,7 +250,7 @@ struct LeaderBook {
       if (std::count(info.replicas.begin(), info.replicas.end(), w) == 0) continue;
       auto it = leader.find(g);
       bool leads = it != leader.end() && it->second.first == w;
-      out.push_back(ReplicaReport{g, applied.at(w), leads, leads ? it->second.second : 0, {}, {}, 0, 0, 0, 0});
+      out.push_back(ReplicaReport{g, applied.at(w), leads, leads ? it->second.second : 0, {}, {}, 0, 0, 0, 0, 0});
     }
     return out;
   }
@@ -380,7 +380,7 @@ TEST_CASE("PD records a split done at the parent leader's first report of the ne
   const uint64_t parent = c.router().map().collections.at("docs").groups.at(0);
   // Worker 1 leads the group and reports 20 points: PD starts a split.
   auto report = [&](uint64_t group, uint64_t epoch, uint64_t points) {
-    return ReplicaReport{group, 30, true, 2, {1, 2, 3}, {}, 0, epoch, 0, points};
+    return ReplicaReport{group, 30, true, 2, {1, 2, 3}, {}, 0, epoch, 0, points, 0};
   };
   for (int i = 0; i < 20; ++i) {
     c.Heartbeat(1, {report(parent, 1, 20)});
@@ -401,6 +401,33 @@ TEST_CASE("PD records a split done at the parent leader's first report of the ne
   CHECK(m.groups.at(child).split_from == 0);
   CHECK(m.collections.at("docs").groups == std::vector<uint64_t>{parent, child});
   CHECK(m.groups.at(parent).epoch == 2);
+}
+
+TEST_CASE("PD splits a group whose leader reports more bytes than --split-bytes, and not one under it") {
+  PdCluster c([](PdNodeOptions& o) {
+    o.split_bytes = 1 << 20;  // Points: no limit.
+    o.rebalance_replicas = false;
+  });
+  c.Run(3000);
+  for (uint64_t w = 1; w <= 3; ++w) c.Heartbeat(w);
+  c.Run(300);
+  REQUIRE(CreateSync(c, "docs", 2, 3).ok());
+  c.Run(3000);  // Past the new PD leader's grace period.
+  const std::vector<uint64_t> groups = c.router().map().collections.at("docs").groups;
+  REQUIRE(groups.size() == 2);
+  // Few points, but the first group's data is over the limit (large payloads); the
+  // second has many points and is under it.
+  auto report = [&](uint64_t group, uint64_t points, uint64_t bytes) {
+    return ReplicaReport{group, 30, true, 2, {1, 2, 3}, {}, 0, 1, 0, points, bytes};
+  };
+  for (int i = 0; i < 20; ++i) {
+    c.Heartbeat(1, {report(groups[0], 40, (1 << 20) + 1), report(groups[1], 1'000'000, 1 << 20)});
+    c.Run(100);
+  }
+  std::set<uint64_t> split;
+  for (const auto& [id, g] : c.LeaderMap().groups)
+    if (g.split_from != 0) split.insert(g.split_from);
+  CHECK(split == std::set<uint64_t>{groups[0]});
 }
 
 TEST_CASE("PD does not move leaders onto a dead worker") {
@@ -458,7 +485,7 @@ struct Fleet {
       if (!Has(grp.voters, w) && !Has(grp.learners, w)) continue;
       bool first = reported.insert({g, w}).second && Has(grp.learners, w);
       bool empty = first || (Has(grp.learners, w) && empty_learners.count(w));
-      ReplicaReport r{g, empty ? 0u : applied, grp.leader == w, grp.term, {}, {}, 0, 0, 0, 0};
+      ReplicaReport r{g, empty ? 0u : applied, grp.leader == w, grp.term, {}, {}, 0, 0, 0, 0, 0};
       if (r.leader) {
         r.voters = grp.voters;
         r.learners = grp.learners;
@@ -596,7 +623,7 @@ TEST_CASE("PD repairs the replicas of a worker dead for longer than dead_after, 
   CHECK(c.router().map().workers.at(3).alive == false);
   // Worker 3 comes back reporting its old replicas: it is told to host none of them.
   std::vector<ReplicaReport> stale;
-  for (uint64_t g : on3) stale.push_back(ReplicaReport{g, 500, false, 1, {}, {}, 0, 0, 0, 0});
+  for (uint64_t g : on3) stale.push_back(ReplicaReport{g, 500, false, 1, {}, {}, 0, 0, 0, 0, 0});
   PdHeartbeatResponse r = c.Heartbeat(3, stale);
   CHECK(r.registered);
   CHECK(r.assignments.empty());

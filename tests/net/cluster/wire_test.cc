@@ -70,7 +70,7 @@ std::vector<Envelope> Samples() {
   rr.count = 5;
   rr.applied_index = 6;
   out.push_back(rr);
-  out.push_back(PdHeartbeat{1, 2, "host:1", {ReplicaReport{3, 4, true, 5, {1, 2, 3}, {4}, 9, 2, 77, 1000}, ReplicaReport{3, 4, false, 5, {}, {}, 0, 0, 0, 0}}});
+  out.push_back(PdHeartbeat{1, 2, "host:1", {ReplicaReport{3, 4, true, 5, {1, 2, 3}, {4}, 9, 2, 77, 1000, 123456789}, ReplicaReport{3, 4, false, 5, {}, {}, 0, 0, 0, 0, 0}}});
   PdHeartbeatResponse hr;
   hr.rpc_id = 1;
   hr.registered = true;
