@@ -24,7 +24,7 @@ namespace {
 
 constexpr uint64_t kStepMs = 10;
 constexpr uint64_t kDeadAfterMs = 6000;
-constexpr uint64_t kSettleStepsMax = 2000;  // At most this much longer (fault-free) to settle.
+constexpr uint64_t kSettleStepsMax = 4000;  // At most this much longer (fault-free) to settle.
 constexpr int kNodes = 3;       // PD nodes, and the workers that start the cluster.
 constexpr int kWorkersMax = 5;  // Workers beyond the first kNodes join during the run.
 constexpr uint32_t kReplication = 3;
