@@ -283,19 +283,26 @@ class LossyNet {
   std::deque<Msg> q;
 };
 
-TEST_CASE("a fetch pulls a snapshot over a lossy network, re-asking after timeouts") {
-  ScopedTempDir tmp("cluster-snap");
-  MakeSource(tmp.path + "/src", 4);
+// Two workers on a LossyNet (worker 1 serves, worker 2 fetches), a manual clock, an
+// inline executor, a loop queue, and the options' copies directory in a fresh temp dir.
+struct FetchTestBed {
+  FetchTestBed() {
+    a.net = b.net = &net;
+    a.self = NodeId{NodeKind::kWorker, 1};
+    b.self = NodeId{NodeKind::kWorker, 2};
+    o.tmp_dir = tmp.path + "/copies";
+  }
+  ScopedTempDir tmp{"cluster-snap"};
   LossyNet net;
   LossyNet::Endpoint a{}, b{};
-  a.net = b.net = &net;
-  a.self = NodeId{NodeKind::kWorker, 1};
-  b.self = NodeId{NodeKind::kWorker, 2};
-  ManualClock clock(1000);
+  ManualClock clock{1000};
   InlineExecutor exec;
   LoopQueue loop;
   SnapshotTransferOptions o;
-  o.tmp_dir = tmp.path + "/copies";
+};
+
+TEST_CASE_FIXTURE(FetchTestBed, "a fetch pulls a snapshot over a lossy network, re-asking after timeouts") {
+  MakeSource(tmp.path + "/src", 4);
   o.chunk_bytes = 16 * 1024;
   o.timeout_ms = 100;
   int made = 0;
@@ -347,20 +354,9 @@ void PumpResumeTestNet(LossyNet& net, SnapshotServer& server, const NodeId& serv
   }
 }
 
-TEST_CASE("a fetch whose receiver dies after every chunk resumes each time and fetches each byte once") {
-  ScopedTempDir tmp("cluster-snap");
+TEST_CASE_FIXTURE(FetchTestBed, "a fetch whose receiver dies after every chunk resumes each time and fetches each byte once") {
   MakeSource(tmp.path + "/src", 12);
-  LossyNet net;
   net.drop = 0;
-  LossyNet::Endpoint a{}, b{};
-  a.net = b.net = &net;
-  a.self = NodeId{NodeKind::kWorker, 1};
-  b.self = NodeId{NodeKind::kWorker, 2};
-  ManualClock clock(1000);
-  InlineExecutor exec;
-  LoopQueue loop;
-  SnapshotTransferOptions o;
-  o.tmp_dir = tmp.path + "/copies";
   o.chunk_bytes = 16 * 1024;
   o.timeout_ms = 100;
   o.progress_bytes = 0;  // A record after every chunk.
@@ -424,24 +420,13 @@ class DeferredExecutorForFetchTest final : public Executor {
   std::deque<std::function<void()>> tasks;
 };
 
-TEST_CASE("a resumed fetch checks its staged copy on the Executor, not on the loop") {
-  ScopedTempDir tmp("cluster-snap");
+TEST_CASE_FIXTURE(FetchTestBed, "a resumed fetch checks its staged copy on the Executor, not on the loop") {
   MakeSource(tmp.path + "/src", 14);
-  LossyNet net;
   net.drop = 0;
-  LossyNet::Endpoint a{}, b{};
-  a.net = b.net = &net;
-  a.self = NodeId{NodeKind::kWorker, 1};
-  b.self = NodeId{NodeKind::kWorker, 2};
-  ManualClock clock(1000);
-  InlineExecutor server_exec;
-  LoopQueue loop;
-  SnapshotTransferOptions o;
-  o.tmp_dir = tmp.path + "/copies";
   o.chunk_bytes = 16 * 1024;
   o.timeout_ms = 100;
   o.progress_bytes = 0;
-  SnapshotServer server(o, clock, a, server_exec, loop, [&](uint64_t, const std::string& dir) -> Result<uint64_t> {
+  SnapshotServer server(o, clock, a, exec, loop, [&](uint64_t, const std::string& dir) -> Result<uint64_t> {
     fs::copy(tmp.path + "/src", dir);
     return uint64_t{50};
   });
@@ -544,20 +529,9 @@ TEST_CASE("a resumed fetch checks its staged copy on the Executor, not on the lo
   }
 }
 
-TEST_CASE("a resume the sender cannot serve, or whose copy does not match the record, starts over") {
-  ScopedTempDir tmp("cluster-snap");
+TEST_CASE_FIXTURE(FetchTestBed, "a resume the sender cannot serve, or whose copy does not match the record, starts over") {
   MakeSource(tmp.path + "/src", 13);
-  LossyNet net;
   net.drop = 0;
-  LossyNet::Endpoint a{}, b{};
-  a.net = b.net = &net;
-  a.self = NodeId{NodeKind::kWorker, 1};
-  b.self = NodeId{NodeKind::kWorker, 2};
-  ManualClock clock(1000);
-  InlineExecutor exec;
-  LoopQueue loop;
-  SnapshotTransferOptions o;
-  o.tmp_dir = tmp.path + "/copies";
   o.chunk_bytes = 16 * 1024;
   o.timeout_ms = 100;
   o.progress_bytes = 0;
@@ -643,24 +617,13 @@ TEST_CASE("a resume the sender cannot serve, or whose copy does not match the re
   }
 }
 
-TEST_CASE("a fetch from a sender that went silent moves to the next sender that asks") {
+TEST_CASE_FIXTURE(FetchTestBed, "a fetch from a sender that went silent moves to the next sender that asks") {
   // Found by the cluster simulation: a learner's fetch from a leader that then died for
   // good re-asked it forever, ignoring the new leader's snapshot, and the group (which had
   // promoted the learner) could not commit again.
-  ScopedTempDir tmp("cluster-snap");
   MakeSource(tmp.path + "/src", 7);
-  LossyNet net;
   net.drop = 0;
-  LossyNet::Endpoint a{}, b{};
-  a.net = b.net = &net;
-  a.self = NodeId{NodeKind::kWorker, 1};
-  b.self = NodeId{NodeKind::kWorker, 2};
   const NodeId dead{NodeKind::kWorker, 3};
-  ManualClock clock(1000);
-  InlineExecutor exec;
-  LoopQueue loop;
-  SnapshotTransferOptions o;
-  o.tmp_dir = tmp.path + "/copies";
   o.timeout_ms = 100;
   SnapshotServer server(o, clock, a, exec, loop, [&](uint64_t, const std::string& dir) -> Result<uint64_t> {
     fs::copy(tmp.path + "/src", dir);
@@ -689,20 +652,9 @@ TEST_CASE("a fetch from a sender that went silent moves to the next sender that 
   CHECK(done_index == 17);
 }
 
-TEST_CASE("a fetch for an index the sender's copy does not reach fails and is retried") {
-  ScopedTempDir tmp("cluster-snap");
+TEST_CASE_FIXTURE(FetchTestBed, "a fetch for an index the sender's copy does not reach fails and is retried") {
   MakeSource(tmp.path + "/src", 5);
-  LossyNet net;
   net.drop = 0;
-  LossyNet::Endpoint a{}, b{};
-  a.net = b.net = &net;
-  a.self = NodeId{NodeKind::kWorker, 1};
-  b.self = NodeId{NodeKind::kWorker, 2};
-  ManualClock clock(1000);
-  InlineExecutor exec;
-  LoopQueue loop;
-  SnapshotTransferOptions o;
-  o.tmp_dir = tmp.path + "/copies";
   o.timeout_ms = 100;
   uint64_t copy_index = 10;
   SnapshotServer server(o, clock, a, exec, loop, [&](uint64_t, const std::string& dir) -> Result<uint64_t> {
@@ -730,22 +682,12 @@ TEST_CASE("a fetch for an index the sender's copy does not reach fails and is re
   CHECK(done_index == 25);
 }
 
-TEST_CASE("a fetch id the server holds a copy of another group for is refused, never served") {
+TEST_CASE_FIXTURE(FetchTestBed, "a fetch id the server holds a copy of another group for is refused, never served") {
   // A restarted receiver may reuse a fetch id of its previous life (found by the cluster
   // simulation: a replica installed another group's shard).
-  ScopedTempDir tmp("cluster-snap");
   MakeSource(tmp.path + "/src", 6);
-  LossyNet net;
   net.drop = 0;
-  LossyNet::Endpoint a{};
-  a.net = &net;
-  a.self = NodeId{NodeKind::kWorker, 1};
   const NodeId peer{NodeKind::kWorker, 2};
-  ManualClock clock(1000);
-  InlineExecutor exec;
-  LoopQueue loop;
-  SnapshotTransferOptions o;
-  o.tmp_dir = tmp.path + "/copies";
   SnapshotServer server(o, clock, a, exec, loop, [&](uint64_t, const std::string& dir) -> Result<uint64_t> {
     fs::copy(tmp.path + "/src", dir);
     return uint64_t{5};
@@ -772,20 +714,9 @@ TEST_CASE("a fetch id the server holds a copy of another group for is refused, n
   CHECK(second->data.empty());
 }
 
-TEST_CASE("a fetch with a rate limit pulls no faster than the limit, and no slower") {
-  ScopedTempDir tmp("cluster-snap");
+TEST_CASE_FIXTURE(FetchTestBed, "a fetch with a rate limit pulls no faster than the limit, and no slower") {
   MakeSource(tmp.path + "/src", 5);  // About 300 kB.
-  LossyNet net;
   net.drop = 0;  // Timing is exact only without losses.
-  LossyNet::Endpoint a{}, b{};
-  a.net = b.net = &net;
-  a.self = NodeId{NodeKind::kWorker, 1};
-  b.self = NodeId{NodeKind::kWorker, 2};
-  ManualClock clock(1000);
-  InlineExecutor exec;
-  LoopQueue loop;
-  SnapshotTransferOptions o;
-  o.tmp_dir = tmp.path + "/copies";
   o.chunk_bytes = 16 * 1024;
   o.timeout_ms = 100;
   o.rate_bytes_per_s = 100 * 1024;  // The copy needs about 3 s.
