@@ -62,6 +62,30 @@ bool InGroup(const MDB_val& k, uint64_t group) { return k.mv_size >= 8 && KeyGro
 
 MDB_val Val(const std::string& s) { return MDB_val{s.size(), const_cast<char*>(s.data())}; }
 
+// Tombstone keys: group (8, big endian); values: term (8, LE) · vote (8, LE).
+std::string EncodeTombstone(uint64_t term, uint64_t vote) {
+  std::string s;
+  PutU64(s, term);
+  PutU64(s, vote);
+  return s;
+}
+
+// Reads `group`'s tombstone into *found, *term, *vote (*found false if it has none).
+Status GetTombstone(Env& env, MDB_txn* txn, uint64_t group, bool* found, uint64_t* term, uint64_t* vote) {
+  std::string key = GroupPrefix(group);
+  MDB_val k = Val(key), v;
+  int rc = mdb_get(txn, env.tombstones, &k, &v);
+  *found = false;
+  if (rc == MDB_NOTFOUND) return Status::Ok();
+  if (rc != 0) return FromMdb(rc, "mdb_get tombstone");
+  const char* p = static_cast<const char*>(v.mv_data);
+  const char* end = p + v.mv_size;
+  if (!GetU64(p, end, term) || !GetU64(p, end, vote) || p != end)
+    return Status(Error::kCorruption, env.dir + ": tombstone of group " + std::to_string(group) + " does not decode");
+  *found = true;
+  return Status::Ok();
+}
+
 const char kHardState[] = "hard_state";
 const char kSnapshotMeta[] = "snapshot_meta";
 const char kSnapshotData[] = "snapshot_data";
@@ -201,6 +225,11 @@ Status OpenEnv(const std::string& dir, const LmdbStorageOptions& options, std::s
   if (!(s = FromMdb(mdb_dbi_open(txn.get(), "log", MDB_CREATE, &env->log), "mdb_dbi_open log")).ok()) return s;
   if (!(s = FromMdb(mdb_dbi_open(txn.get(), "meta", MDB_CREATE, &env->meta), "mdb_dbi_open meta")).ok()) return s;
   if (!(s = FromMdb(mdb_dbi_open(txn.get(), "info", MDB_CREATE, &info), "mdb_dbi_open info")).ok()) return s;
+  // Created on first open by this version, in a store of any age: a format 2 store written
+  // before tombstones existed simply has none (docs/formats/raft-log.md).
+  if (!(s = FromMdb(mdb_dbi_open(txn.get(), "tombstones", MDB_CREATE, &env->tombstones), "mdb_dbi_open tombstones"))
+           .ok())
+    return s;
   std::string key = "format", val;
   MDB_val k = Val(key), v;
   int rc = mdb_get(txn.get(), info, &k, &v);
@@ -240,6 +269,14 @@ Status LoadGroup(Env& env, uint64_t group, GroupState* out) {
       return Status(Error::kCorruption, "hard_state of " + where + " does not decode");
   } else if (s.code() != Error::kUnavailable) {
     return s;
+  }
+  // A group dropped here before starts from its tombstone's term and vote, so that this node
+  // never goes back to an earlier term nor votes twice in one (docs/raft.md).
+  uint64_t t_term = 0, t_vote = 0;
+  if (!(s = GetTombstone(env, txn.get(), group, &st.tombstone, &t_term, &t_vote)).ok()) return s;
+  if (st.tombstone && t_term > st.hs.term) {
+    st.hs.term = t_term;
+    st.hs.vote = t_vote;
   }
   s = GetMeta(env, txn.get(), group, kSnapshotMeta, &v);
   if (s.ok()) {
@@ -374,6 +411,15 @@ Status SaveIn(Env& env, MDB_txn* txn, uint64_t group, GroupState& st, const std:
   if (hs) {
     Status s = PutMeta(env, txn, group, kHardState, EncodeHardState(*hs));
     if (!s.ok()) return s;
+    if (st.tombstone) {
+      // The group's own hard_state now holds the tombstone's term or a later one (the node
+      // started from it, and terms never go back), and the same vote in the same term.
+      std::string key = GroupPrefix(group);
+      MDB_val k = Val(key);
+      int rc = mdb_del(txn, env.tombstones, &k, nullptr);
+      if (rc != 0 && rc != MDB_NOTFOUND) return FromMdb(rc, "mdb_del tombstone");
+      st.tombstone = false;
+    }
     st.hs = *hs;
   }
   return Status::Ok();
@@ -407,8 +453,28 @@ Status CreateSnapshotIn(Env& env, MDB_txn* txn, uint64_t group, GroupState& st, 
 }
 
 Status DropGroupIn(Env& env, MDB_txn* txn, uint64_t group) {
-  Status s = DeleteRange(txn, env.log, group, 0, UINT64_MAX);
-  if (!s.ok()) return s;
+  // The tombstone first, from what is committed (the caller holds no handle of the group).
+  std::string v;
+  HardState hs;
+  Status s = GetMeta(env, txn, group, kHardState, &v);
+  if (s.ok()) {
+    const char* p = v.data();
+    const char* end = p + v.size();
+    if (!GetU64(p, end, &hs.term) || !GetU64(p, end, &hs.vote) || !GetU64(p, end, &hs.commit))
+      return Status(Error::kCorruption, "hard_state of " + env.dir + " group " + std::to_string(group) +
+                                            " does not decode");
+  } else if (s.code() != Error::kUnavailable) {
+    return s;
+  }
+  bool found = false;
+  uint64_t t_term = 0, t_vote = 0;
+  if (!(s = GetTombstone(env, txn, group, &found, &t_term, &t_vote)).ok()) return s;
+  if (hs.term > 0 && (!found || hs.term >= t_term)) {
+    std::string key = GroupPrefix(group), val = EncodeTombstone(hs.term, hs.vote);
+    MDB_val k = Val(key), vv = Val(val);
+    if (!(s = FromMdb(mdb_put(txn, env.tombstones, &k, &vv, 0), "mdb_put tombstone")).ok()) return s;
+  }
+  if (!(s = DeleteRange(txn, env.log, group, 0, UINT64_MAX)).ok()) return s;
   return DeleteRange(txn, env.meta, group, 0, UINT64_MAX);
 }
 

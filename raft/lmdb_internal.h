@@ -26,6 +26,7 @@ struct Env {
   MDB_env* env = nullptr;
   MDB_dbi log = 0;
   MDB_dbi meta = 0;
+  MDB_dbi tombstones = 0;  // The (term, vote) of each dropped group (docs/formats/raft-log.md).
   std::string dir;
   std::set<uint64_t> open_groups;  // Groups with a live handle (one handle per group).
   Env() = default;
@@ -41,6 +42,9 @@ struct GroupState {
   HardState hs;
   SnapshotMetadata snap;
   uint64_t last = 0;  // Last entry index, or snap.index if the log is empty.
+  // The group has a tombstone (it was dropped here before); the next hard_state write
+  // deletes it in the same transaction. Not the same as "hs came from the tombstone".
+  bool tombstone = false;
 };
 
 // OK for rc == 0, else Io with `what` and LMDB's text.
@@ -73,9 +77,12 @@ class Txn {
 // Errors: Io; Corruption for a store of another format.
 Status OpenEnv(const std::string& dir, const LmdbStorageOptions& options, std::shared_ptr<Env>* out);
 
-// Reads what is committed for `group` (empty state for a group never written).
-// Errors: Io; Corruption if metadata does not decode or the log does not start right after
-// the snapshot.
+// Reads what is committed for `group` (empty state for a group never written). A group with
+// no hard_state but a tombstone (dropped here before) gets the tombstone's term and vote,
+// commit 0; a tombstone of a higher term than the hard_state's also wins (a store written by
+// a version that did not know tombstones).
+// Errors: Io; Corruption if metadata or the tombstone does not decode or the log does not
+// start right after the snapshot.
 Status LoadGroup(Env& env, uint64_t group, GroupState* out);
 
 // Storage::Entries and Storage::Term for `group`, whose committed state is `st`.
@@ -92,7 +99,8 @@ Status SaveIn(Env& env, MDB_txn* txn, uint64_t group, GroupState& st, const std:
 Status ApplySnapshotIn(Env& env, MDB_txn* txn, uint64_t group, GroupState& st, const Snapshot& snap);
 Status CreateSnapshotIn(Env& env, MDB_txn* txn, uint64_t group, GroupState& st, uint64_t index, const ConfState& cs,
                         const std::string& data, uint64_t durable_applied_index);
-// Deletes every key of `group`.
+// Deletes every key of `group` and leaves its tombstone: the term and vote of its hard_state,
+// or of its earlier tombstone if that one's term is higher (or it has no hard_state).
 Status DropGroupIn(Env& env, MDB_txn* txn, uint64_t group);
 // Ids of every group with a key in either database, ascending.
 Status ListGroups(Env& env, std::vector<uint64_t>* out);

@@ -36,11 +36,11 @@ uint64_t LmdbStorage::FirstIndex() { return snap_.index + 1; }
 uint64_t LmdbStorage::LastIndex() { return last_; }
 
 Status LmdbStorage::Entries(uint64_t lo, uint64_t hi, uint64_t max_bytes, std::vector<Entry>* out) {
-  return lmdb_internal::ReadEntries(*env_, group_, GroupState{hs_, snap_, last_}, lo, hi, max_bytes, out);
+  return lmdb_internal::ReadEntries(*env_, group_, GroupState{hs_, snap_, last_, tombstone_}, lo, hi, max_bytes, out);
 }
 
 Status LmdbStorage::Term(uint64_t i, uint64_t* term) {
-  return lmdb_internal::ReadTerm(*env_, group_, GroupState{hs_, snap_, last_}, i, term);
+  return lmdb_internal::ReadTerm(*env_, group_, GroupState{hs_, snap_, last_, tombstone_}, i, term);
 }
 
 Status LmdbStorage::GetSnapshot(Snapshot* out) {
@@ -86,7 +86,7 @@ Status LmdbStorage::Commit(Env& env, LogWriteBatch& batch) {
   std::map<LmdbStorage*, GroupState> next;
   for (const LogWriteBatch::Op& op : batch.ops_) {
     LmdbStorage* g = op.group;
-    auto it = next.try_emplace(g, GroupState{g->hs_, g->snap_, g->last_}).first;
+    auto it = next.try_emplace(g, GroupState{g->hs_, g->snap_, g->last_, g->tombstone_}).first;
     switch (op.kind) {
       case LogWriteBatch::Kind::kSave:
         s = lmdb_internal::SaveIn(env, txn.get(), g->group_, it->second, op.entries, op.hs ? &*op.hs : nullptr);
@@ -106,6 +106,7 @@ Status LmdbStorage::Commit(Env& env, LogWriteBatch& batch) {
     g->hs_ = st.hs;
     g->snap_ = st.snap;
     g->last_ = st.last;
+    g->tombstone_ = st.tombstone;
   }
   batch.Clear();
   return Status::Ok();
@@ -156,6 +157,7 @@ Status LmdbLogStore::OpenGroup(uint64_t group_id, std::unique_ptr<LmdbStorage>* 
   g->hs_ = st.hs;
   g->snap_ = st.snap;
   g->last_ = st.last;
+  g->tombstone_ = st.tombstone;
   *out = std::move(g);
   return Status::Ok();
 }

@@ -92,6 +92,7 @@ class LmdbStorage final : public LogStorage {
   HardState hs_;
   SnapshotMetadata snap_;
   uint64_t last_ = 0;  // Last entry index, or the snapshot index if the log is empty.
+  bool tombstone_ = false;  // A tombstone of this group is stored (deleted by the next hard state).
 };
 
 // Writes to any number of groups of one LmdbLogStore, committed together by
@@ -138,7 +139,9 @@ class LmdbLogStore {
   LmdbLogStore& operator=(const LmdbLogStore&) = delete;
 
   // Opens group `group_id`'s log; a group never written starts empty (no snapshot, no
-  // entries, empty hard state). The handle shares the environment, so it may outlive the
+  // entries, empty hard state), except that a group dropped from this store before starts
+  // with the term and vote it had when dropped (its tombstone; commit 0), until it persists
+  // a hard state of its own. The handle shares the environment, so it may outlive the
   // store. Errors: InvalidArgument if the group already has a live handle (two handles would
   // cache different views); Corruption if its metadata does not decode or its log does not
   // start right after its snapshot; Io.
@@ -151,11 +154,17 @@ class LmdbLogStore {
   // LogStorage errors SnapshotOutOfDate, Unavailable; Io (e.g. the map is full).
   Status Write(LogWriteBatch& batch);
 
-  // Ids of every group with anything stored, ascending.
+  // Ids of every group with anything stored, ascending (not groups that only have a
+  // tombstone).
   Status ListGroups(std::vector<uint64_t>* out);
 
-  // Deletes everything stored for `group_id` in one transaction (a replica moved away).
-  // Errors: InvalidArgument if the group has a live handle; Io.
+  // Deletes everything stored for `group_id` (a replica moved away) and, in the same
+  // transaction, keeps its term and vote as the group's tombstone (24 bytes plus LMDB's
+  // per-key overhead, kept until the group is opened here again and writes a hard state):
+  // a crash leaves either the group or its tombstone. OpenGroup starts from it, so a replica
+  // created here again never goes back in term nor votes twice in one (docs/raft.md).
+  // Errors: InvalidArgument if the group has a live handle; Corruption if its hard state
+  // does not decode; Io.
   Status DropGroup(uint64_t group_id);
 
  private:

@@ -36,7 +36,8 @@ struct GroupWrite {
 class GroupLogStore {
  public:
   virtual ~GroupLogStore() = default;
-  // The log of `group` (empty if never written), for RawNode::Create. The pointer stays
+  // The log of `group` (empty if never written; if dropped before, empty but for the term
+  // and vote DropGroup kept), for RawNode::Create. The pointer stays
   // valid until DropGroup(group) or the store is destroyed. Opening an open group returns
   // the same pointer. Errors: Io, Corruption.
   virtual raft::Status OpenGroup(uint64_t group, raft::LogStorage** out) = 0;
@@ -45,7 +46,10 @@ class GroupLogStore {
   virtual raft::Status Write(std::vector<GroupWrite>& writes) = 0;
   // Ids of every group with anything stored, ascending.
   virtual raft::Status ListGroups(std::vector<uint64_t>* out) = 0;
-  // Deletes everything of `group` and closes its handle (a replica removed from this node).
+  // Deletes everything of `group` and closes its handle (a replica removed from this node),
+  // atomically keeping its term and vote (a tombstone): if the group is opened here again,
+  // its initial hard state is that term and vote with commit 0, so the node never goes back
+  // in term nor votes twice in one term (docs/raft.md, "Dropped replicas").
   virtual raft::Status DropGroup(uint64_t group) = 0;
 };
 

@@ -78,6 +78,11 @@ Status RaftHost::AddGroup(uint64_t group, std::unique_ptr<StateMachine> sm, cons
   raft::HardState hs;
   raft::ConfState cs;
   VECTRON_RETURN_IF_ERROR(FromRaft(g->log->InitialState(&hs, &cs)));
+  // A founding replica bootstraps only on a node that never held the group: one that hosted
+  // it before and dropped it starts from the term and vote it kept (the log store's
+  // tombstone, so hs is not empty) and waits for the leader's snapshot like any replica
+  // joining empty. Bootstrapping it would hand it a log it may have acknowledged beyond,
+  // and with that log it could vote for a candidate missing entries it helped commit.
   if (bootstrap && hs.empty() && g->log->LastIndex() == 0) {
     std::string data;
     if (bootstrap_index > 1) {

@@ -140,15 +140,16 @@ class RaftHost {
 
   // Starts hosting `group`. If its log is empty and `bootstrap` is given, the log is
   // bootstrapped with that membership (a founding replica); an empty log without it waits
-  // for a leader to contact it. A state machine behind the log's snapshot installs it first.
+  // for a leader to contact it, and so does a group this node hosted and dropped before,
+  // bootstrap or not: it starts from the term and vote it kept (GroupLogStore::DropGroup). A state machine behind the log's snapshot installs it first.
   // Errors: AlreadyExists; the log's errors; InvalidArgument from raft::RawNode::Create.
   // A group split off another (docs/cluster.md, "Splits") is bootstrapped at the split's
   // log index `bootstrap_index` instead of 1, with the state machine's snapshot data there
   // (its state machine is already at that index).
   Status AddGroup(uint64_t group, std::unique_ptr<StateMachine> sm, const raft::ConfState* bootstrap,
                   uint64_t bootstrap_index = 1);
-  // Stops hosting `group` and deletes its log (at once if idle, else when its Ready is done).
-  // Errors: NotFound.
+  // Stops hosting `group` and deletes its log (at once if idle, else when its Ready is done),
+  // keeping only its term and vote (GroupLogStore::DropGroup). Errors: NotFound.
   Status RemoveGroup(uint64_t group);
   bool HasGroup(uint64_t group) const;
   // Ids of the hosted groups, ascending.

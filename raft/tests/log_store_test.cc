@@ -8,6 +8,7 @@
 
 #include "raft/lmdb_storage.h"
 #include "raft/memory_storage.h"
+#include "raft/raw_node.h"
 #include "raft/tests/harness.h"
 #include "raft/tests/storage_contract.h"
 
@@ -218,6 +219,189 @@ TEST_CASE("LmdbLogStore: a store of the single-group format before format 2 is r
   CHECK(s.message().find("format") != std::string::npos);
   std::unique_ptr<LmdbStorage> single;
   CHECK(LmdbStorage::Open(dir.path, {}, &single).code() == Error::kCorruption);
+}
+
+// Number of tombstones stored in the store at `dir`, read with LMDB directly.
+// REQUIRES: no store or handle of `dir` is open in this process (an LMDB rule).
+size_t CountTombstones(const std::string& dir) {
+  MDB_env* env = nullptr;
+  REQUIRE(mdb_env_create(&env) == 0);
+  REQUIRE(mdb_env_set_maxdbs(env, 4) == 0);
+  REQUIRE(mdb_env_open(env, dir.c_str(), MDB_RDONLY, 0644) == 0);
+  MDB_txn* txn = nullptr;
+  REQUIRE(mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn) == 0);
+  MDB_dbi dbi;
+  size_t n = 0;
+  if (mdb_dbi_open(txn, "tombstones", 0, &dbi) == 0) {
+    MDB_stat st;
+    REQUIRE(mdb_stat(txn, dbi, &st) == 0);
+    n = st.ms_entries;
+  }
+  mdb_txn_abort(txn);
+  mdb_env_close(env);
+  return n;
+}
+
+HardState InitialHardState(LmdbStorage& g) {
+  HardState hs;
+  ConfState cs;
+  REQUIRE(g.InitialState(&hs, &cs).ok());
+  return hs;
+}
+
+TEST_CASE("LmdbLogStore: a dropped group keeps its term and vote, and starts from them when opened again") {
+  TempDir dir;
+  {
+    auto store = OpenStore(dir.path);
+    auto g = OpenGroup(*store, 5);
+    REQUIRE(g->Save(Ents(1, 4, 7), HardState{7, 2, 3}).ok());
+    g.reset();
+    REQUIRE(store->DropGroup(5).ok());
+    // A group never written leaves no tombstone.
+    REQUIRE(store->DropGroup(6).ok());
+    std::vector<uint64_t> ids;
+    REQUIRE(store->ListGroups(&ids).ok());
+    CHECK(ids.empty());  // A tombstone is not a group.
+  }
+  CHECK(CountTombstones(dir.path) == 1);
+  {
+    auto store = OpenStore(dir.path);
+    auto g = OpenGroup(*store, 5);
+    // Empty log, no snapshot, commit 0; the term and vote it had.
+    CHECK(InitialHardState(*g) == HardState{7, 2, 0});
+    CHECK(g->FirstIndex() == 1);
+    CHECK(g->LastIndex() == 0);
+    CHECK(InitialHardState(*OpenGroup(*store, 6)).empty());
+    // A snapshot received without a hard state leaves the tombstone in force.
+    Snapshot snap;
+    snap.metadata = SnapshotMetadata{10, 6, ConfState{{1, 2, 3}, {}}};
+    snap.data = "s10";
+    REQUIRE(g->ApplySnapshot(snap).ok());
+    g.reset();
+    g = OpenGroup(*store, 5);
+    CHECK(InitialHardState(*g) == HardState{7, 2, 0});
+    CHECK(g->LastIndex() == 10);
+    // Dropped again before it wrote a hard state of its own: the same tombstone.
+    g.reset();
+    REQUIRE(store->DropGroup(5).ok());
+    g = OpenGroup(*store, 5);
+    CHECK(InitialHardState(*g) == HardState{7, 2, 0});
+    // Its first hard state replaces the tombstone, in the same transaction.
+    REQUIRE(g->Save(Ents(1, 2, 8), HardState{8, 3, 1}).ok());
+    CHECK(InitialHardState(*g) == HardState{8, 3, 1});
+  }
+  CHECK(CountTombstones(dir.path) == 0);
+  {
+    auto store = OpenStore(dir.path);
+    auto g = OpenGroup(*store, 5);
+    CHECK(InitialHardState(*g) == HardState{8, 3, 1});
+    g.reset();
+    REQUIRE(store->DropGroup(5).ok());
+    g = OpenGroup(*store, 5);
+    CHECK(InitialHardState(*g) == HardState{8, 3, 0});
+  }
+  CHECK(CountTombstones(dir.path) == 1);
+}
+
+TEST_CASE("LmdbLogStore: a format 2 store written before tombstones existed opens and reads as before") {
+  TempDir dir;
+  {
+    auto store = OpenStore(dir.path);
+    auto g = OpenGroup(*store, 3);
+    REQUIRE(g->Save(Ents(1, 3, 2), HardState{2, 1, 2}).ok());
+  }
+  {
+    // Remove the tombstones database: what a store of before this change holds.
+    MDB_env* env = nullptr;
+    REQUIRE(mdb_env_create(&env) == 0);
+    REQUIRE(mdb_env_set_maxdbs(env, 4) == 0);
+    REQUIRE(mdb_env_open(env, dir.path.c_str(), 0, 0644) == 0);
+    MDB_txn* txn = nullptr;
+    REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
+    MDB_dbi dbi;
+    REQUIRE(mdb_dbi_open(txn, "tombstones", 0, &dbi) == 0);
+    REQUIRE(mdb_drop(txn, dbi, 1) == 0);
+    REQUIRE(mdb_dbi_open(txn, "tombstones", 0, &dbi) == MDB_NOTFOUND);
+    REQUIRE(mdb_txn_commit(txn) == 0);
+    mdb_env_close(env);
+  }
+  auto store = OpenStore(dir.path);
+  auto g = OpenGroup(*store, 3);
+  CHECK(InitialHardState(*g) == HardState{2, 1, 2});
+  CHECK(g->LastIndex() == 3);
+  g.reset();
+  REQUIRE(store->DropGroup(3).ok());
+  CHECK(InitialHardState(*OpenGroup(*store, 3)) == HardState{2, 1, 0});
+}
+
+// Runs `n`'s Readys into `g` as a driver would (persist, then collect the messages).
+std::vector<Message> DrainInto(RawNode& n, LmdbStorage& g) {
+  std::vector<Message> out;
+  while (n.HasReady()) {
+    Ready rd = n.GetReady();
+    if (!rd.snapshot.empty()) REQUIRE(g.ApplySnapshot(rd.snapshot).ok());
+    REQUIRE(g.Save(rd.entries, rd.hard_state).ok());
+    for (Message& m : rd.messages) out.push_back(std::move(m));
+    n.Advance(rd);
+  }
+  return out;
+}
+
+// The safety gap of cluster-sim seed 101 once the empty-log rule (c44735b) no longer applies:
+// a replica dropped from a node, created there again and given the group's state, voted
+// again in the term it had voted in before the drop.
+TEST_CASE("A replica created again after a drop, with state, refuses a second candidate in the term it voted in") {
+  TempDir dir;
+  auto store = OpenStore(dir.path);
+  const ConfState conf{{1, 2, 3}, {}};
+  auto vote_request = [](uint64_t from, uint64_t term, uint64_t index, uint64_t log_term) {
+    Message m;
+    m.type = MessageType::kVote;
+    m.from = from;
+    m.to = 1;
+    m.term = term;
+    m.index = index;
+    m.log_term = log_term;
+    return m;
+  };
+  auto answer_to = [](const std::vector<Message>& msgs, uint64_t to) {
+    std::vector<Message> r;
+    for (const Message& m : msgs)
+      if (m.type == MessageType::kVoteResp && m.to == to) r.push_back(m);
+    REQUIRE(r.size() == 1);
+    return r[0];
+  };
+  Config cfg;
+  cfg.id = 1;
+  cfg.check_quorum = false;  // No lease: only the vote itself decides.
+  cfg.applied = 1;
+  {
+    auto g = OpenGroup(*store, 9);
+    REQUIRE(Bootstrap(*g, conf).ok());
+    std::unique_ptr<RawNode> n;
+    REQUIRE(RawNode::Create(cfg, g.get(), &n).ok());
+    REQUIRE(n->Step(vote_request(2, 5, 1, 1)).ok());
+    Message r = answer_to(DrainInto(*n, *g), 2);
+    REQUIRE_FALSE(r.reject);  // Voted for 2 in term 5, durably.
+  }
+  REQUIRE(store->DropGroup(9).ok());
+  // The map places a replica here again; it receives the group's state (a snapshot the
+  // leader sent, persisted) and the node restarts, so no leader is known.
+  auto g = OpenGroup(*store, 9);
+  Snapshot snap;
+  snap.metadata = SnapshotMetadata{3, 4, conf};
+  REQUIRE(g->ApplySnapshot(snap).ok());
+  cfg.applied = 3;
+  std::unique_ptr<RawNode> n;
+  REQUIRE(RawNode::Create(cfg, g.get(), &n).ok());
+  CHECK(n->term() == 5);
+  // Candidate 3 in term 5, with a log as up to date: refused, the vote went to 2.
+  REQUIRE(n->Step(vote_request(3, 5, 3, 4)).ok());
+  CHECK(answer_to(DrainInto(*n, *g), 3).reject);
+  CHECK(n->term() == 5);
+  // 2 asking again in term 5 gets the same vote.
+  REQUIRE(n->Step(vote_request(2, 5, 3, 4)).ok());
+  CHECK_FALSE(answer_to(DrainInto(*n, *g), 2).reject);
 }
 
 }  // namespace

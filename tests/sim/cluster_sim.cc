@@ -1095,7 +1095,10 @@ ClusterSimResult ClusterSimulation::Run() {
     stats_.lin_keys_inconclusive = lr.keys_inconclusive;
     if (lr.result == raft::sim::LinResult::kViolation) Fail("linearizability violation:\n" + lr.detail);
   }
-  for (auto& w : workers_) CollectWorkerStats(w);
+  for (auto& w : workers_) {
+    CollectWorkerStats(w);
+    stats_.replicas_recreated += w.store.tombstones_restored();  // The store outlives crashes.
+  }
   ClusterSimResult r;
   r.ok = !failed_;
   r.failure = failure_;

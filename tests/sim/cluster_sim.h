@@ -63,6 +63,7 @@ struct ClusterSimStats {
   uint64_t moves_done = 0;       // Targets reached (the map's voters became the target).
   uint64_t repairs = 0;          // Targets that replace a voter on a worker that is down.
   uint64_t settle_steps = 0;     // Steps run past --steps for the moves to finish.
+  uint64_t replicas_recreated = 0;  // Replicas a worker hosted again after dropping them (from a tombstone).
   // Hibernation of idle groups (on in about half the seeds).
   uint64_t hibernating_seeds = 0;  // 1 if on in this run.
   uint64_t hibernations = 0;       // Shard groups their leader put into hibernation.

@@ -104,7 +104,7 @@ int main(int argc, char** argv) {
   uint64_t failed = 0, writes = 0, unknown = 0, reads = 0, crashes = 0, pd_crashes = 0, crash_points = 0,
            partitions = 0, leaders = 0, checks = 0, inconclusive = 0, snapshots = 0, transfers = 0, ratings = 0, rejected = 0,
            cache_hits = 0, cache_misses = 0, lost = 0, outages = 0, conf_changes = 0, planned = 0, moves_done = 0, repairs = 0,
-           settle = 0, hib_seeds = 0, hibernations = 0, hib_wakes = 0, splits = 0, splits_nested = 0;
+           settle = 0, recreated = 0, hib_seeds = 0, hibernations = 0, hib_wakes = 0, splits = 0, splits_nested = 0;
   for (size_t n = 0; n < list.size(); ++n) {
     ClusterSimOptions o = base;
     o.seed = list[n];
@@ -132,6 +132,7 @@ int main(int argc, char** argv) {
     moves_done += r.stats.moves_done;
     repairs += r.stats.repairs;
     settle += r.stats.settle_steps;
+    recreated += r.stats.replicas_recreated;
     hib_seeds += r.stats.hibernating_seeds;
     hibernations += r.stats.hibernations;
     hib_wakes += r.stats.hibernation_wakes;
@@ -154,7 +155,7 @@ int main(int argc, char** argv) {
       "worker_crashes=%llu pd_crashes=%llu crash_points=%llu partitions=%llu leaders=%llu replica_checks=%llu "
       "lin_inconclusive_keys=%llu shard_snapshots=%llu leader_transfers=%llu ratings=%llu ratings_rejected=%llu "
       "search_cache_hits=%llu search_cache_misses=%llu workers_lost=%llu long_outages=%llu conf_changes=%llu moves_planned=%llu "
-      "moves_done=%llu repairs=%llu splits=%llu splits_nested=%llu settle_steps=%llu)\n",
+      "moves_done=%llu repairs=%llu splits=%llu splits_nested=%llu settle_steps=%llu replicas_recreated=%llu)\n",
       list.size(), static_cast<unsigned long long>(base.steps), static_cast<unsigned long long>(failed),
       static_cast<unsigned long long>(list.size() - failed), secs, static_cast<unsigned long long>(writes),
       static_cast<unsigned long long>(unknown), static_cast<unsigned long long>(reads),
@@ -168,7 +169,7 @@ int main(int argc, char** argv) {
       static_cast<unsigned long long>(conf_changes), static_cast<unsigned long long>(planned),
       static_cast<unsigned long long>(moves_done), static_cast<unsigned long long>(repairs),
       static_cast<unsigned long long>(splits), static_cast<unsigned long long>(splits_nested),
-      static_cast<unsigned long long>(settle));
+      static_cast<unsigned long long>(settle), static_cast<unsigned long long>(recreated));
   std::printf("cluster-sim: hibernation on in %llu of %zu seeds: %llu group hibernations, %llu wakes by node liveness\n",
               static_cast<unsigned long long>(hib_seeds), list.size(), static_cast<unsigned long long>(hibernations),
               static_cast<unsigned long long>(hib_wakes));

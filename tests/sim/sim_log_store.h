@@ -16,7 +16,18 @@ class SimLogStore final : public GroupLogStore {
  public:
   raft::Status OpenGroup(uint64_t group, raft::LogStorage** out) override {
     auto& g = groups_[group];
-    if (!g) g = std::make_unique<raft::MemoryStorage>();
+    if (!g) {
+      g = std::make_unique<raft::MemoryStorage>();
+      // A group dropped here before starts from its tombstone (the MemoryStorage is the
+      // disk, so the tombstone lives on in it and can go).
+      auto t = tombstones_.find(group);
+      if (t != tombstones_.end()) {
+        raft::Status s = g->SetHardState(raft::HardState{t->second.term, t->second.vote, 0});
+        if (!s.ok()) return s;
+        tombstones_.erase(t);
+        ++tombstones_restored_;
+      }
+    }
     *out = g.get();
     return raft::Status::Ok();
   }
@@ -50,20 +61,36 @@ class SimLogStore final : public GroupLogStore {
     for (auto& [id, g] : groups_) out->push_back(id);
     return raft::Status::Ok();
   }
+  // Keeps the group's term and vote, as LmdbLogStore::DropGroup does.
   raft::Status DropGroup(uint64_t group) override {
-    groups_.erase(group);
+    auto it = groups_.find(group);
+    if (it == groups_.end()) return raft::Status::Ok();
+    raft::HardState hs;
+    raft::ConfState cs;
+    raft::Status s = it->second->InitialState(&hs, &cs);
+    if (!s.ok()) return s;
+    auto t = tombstones_.find(group);
+    if (hs.term > 0 && (t == tombstones_.end() || hs.term >= t->second.term))
+      tombstones_[group] = raft::HardState{hs.term, hs.vote, 0};
+    groups_.erase(it);
     return raft::Status::Ok();
   }
+  // Dropped groups' tombstones (term and vote), by group.
+  const std::map<uint64_t, raft::HardState>& tombstones() const { return tombstones_; }
   // The group's storage, or nullptr (checkers).
   raft::MemoryStorage* group(uint64_t id) {
     auto it = groups_.find(id);
     return it == groups_.end() ? nullptr : it->second.get();
   }
   uint64_t syncs() const { return syncs_; }
+  // Groups opened again from a tombstone (a replica hosted again after a drop).
+  uint64_t tombstones_restored() const { return tombstones_restored_; }
 
  private:
   std::map<uint64_t, std::unique_ptr<raft::MemoryStorage>> groups_;
+  std::map<uint64_t, raft::HardState> tombstones_;
   uint64_t syncs_ = 0;
+  uint64_t tombstones_restored_ = 0;
 };
 
 }  // namespace vectron::net::cluster::sim

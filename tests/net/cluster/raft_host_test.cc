@@ -450,5 +450,68 @@ TEST_CASE("RaftHost over the LMDB log store keeps committed entries across a res
   std::filesystem::remove_all(dir);
 }
 
+// Keeps the vote answers a host sends.
+class VoteRespTransport final : public Transport {
+ public:
+  void Send(const NodeId& to, Envelope msg) override {
+    if (!std::holds_alternative<RaftBatch>(msg)) return;
+    for (GroupMessage& gm : std::get<RaftBatch>(msg).messages)
+      if (gm.msg.type == raft::MessageType::kVoteResp) answers.push_back({to.id, gm.msg});
+  }
+  std::vector<std::pair<uint64_t, raft::Message>> answers;  // (to, answer)
+};
+
+// cluster-sim seed 101 and its sequel: a worker that dropped its replica of a group and was
+// placed in the group again forgot the vote it had cast, and could vote for a second
+// candidate in the same term. The log store keeps the dropped replica's term and vote.
+TEST_CASE("RaftHost: a replica created again after a drop does not vote for a second candidate in the term it voted in") {
+  char tmpl[] = "/tmp/cluster-host-XXXXXX";
+  REQUIRE(mkdtemp(tmpl) != nullptr);
+  std::string dir = tmpl;
+  testing::KvDisk disk;
+  ManualClock clock(0);
+  VoteRespTransport transport;
+  InlineExecutor executor;
+  LoopQueue loop;
+  raft::ConfState conf{{1, 2, 3}, {}};
+  std::unique_ptr<LmdbGroupLogStore> store;
+  REQUIRE(LmdbGroupLogStore::Open(dir, {}, &store).ok());
+  RaftHost host(NodeId{NodeKind::kWorker, 1}, HostOptions(), clock, transport, *store, executor, loop, {});
+  // A vote request of `from` in term 5 with a log as long as any this replica may hold
+  // (force: it is not held back by a leader's lease, so only the vote decides).
+  auto ask = [&](uint64_t from) {
+    RaftBatch b;
+    GroupMessage gm;
+    gm.group = 31;
+    gm.msg.type = raft::MessageType::kVote;
+    gm.msg.from = from;
+    gm.msg.to = 1;
+    gm.msg.term = 5;
+    gm.msg.index = 100;
+    gm.msg.log_term = 4;
+    gm.msg.force = true;
+    b.messages.push_back(gm);
+    transport.answers.clear();
+    host.Receive(NodeId{NodeKind::kWorker, from}, std::move(b));
+    for (int i = 0; i < 3; ++i) {
+      clock.Advance(10);
+      REQUIRE(host.RunOnce().ok());
+    }
+    REQUIRE(transport.answers.size() == 1);
+    CHECK(transport.answers[0].first == from);
+    return transport.answers[0].second;
+  };
+  REQUIRE(host.AddGroup(31, std::make_unique<testing::KvStateMachine>(&disk, 1), &conf).ok());
+  REQUIRE_FALSE(ask(2).reject);  // Votes for 2 in term 5.
+  REQUIRE(host.RemoveGroup(31).ok());
+  CHECK_FALSE(host.HasGroup(31));
+  // Placed here again, as a founding replica would be (the bootstrap membership given).
+  REQUIRE(host.AddGroup(31, std::make_unique<testing::KvStateMachine>(&disk, 1), &conf).ok());
+  CHECK(host.group_status(31).term == 5);
+  CHECK(ask(3).reject);
+  CHECK(host.group_status(31).term == 5);
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace vectron::net::cluster
