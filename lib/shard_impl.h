@@ -41,7 +41,9 @@ class ShardImpl final : public Shard {
   Status Apply(const WriteBatch& batch, uint64_t log_index) override;
   Status ApplyWithRoute(const WriteBatch& batch, uint64_t log_index, const ShardRoute& route) override;
   Result<ShardRoute> Route() const override;
-  Result<LoggedOutcome> ApplyLogged(const LoggedCommand& cmd, uint64_t log_index, const RequestId& request) override;
+  using Shard::ApplyLogged;
+  Result<LoggedOutcome> ApplyLogged(const LoggedCommand& cmd, uint64_t log_index, const RequestId& request,
+                                    const std::optional<ShardRoute>& applied_by) override;
   Result<std::vector<Hit>> Search(std::span<const float> query, const SearchParams& params) const override;
   // Many queries (rows laid end to end) at once, each answered as Search answers it. An
   // exact search, or any search of a flat shard, makes one pass over the vectors for

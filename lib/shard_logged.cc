@@ -24,7 +24,8 @@ bool IsRejection(const Status& s) {
 
 }  // namespace
 
-Result<LoggedOutcome> ShardImpl::ApplyLogged(const LoggedCommand& cmd, uint64_t log_index, const RequestId& request) {
+Result<LoggedOutcome> ShardImpl::ApplyLogged(const LoggedCommand& cmd, uint64_t log_index, const RequestId& request,
+                                             const std::optional<ShardRoute>& applied_by) {
   if (log_index == 0) return Status::InvalidArgument("a logged command needs a log index above 0");
   // The checks that depend on the command alone.
   std::vector<std::string> metadata;
@@ -60,6 +61,7 @@ Result<LoggedOutcome> ShardImpl::ApplyLogged(const LoggedCommand& cmd, uint64_t 
   // exactly what the store holds (this process's writer lock keeps it so until commit).
   if (where) VECTRON_RETURN_IF_ERROR(sync_.CatchUp());
   LoggedOutcome out;
+  out.applied_by = applied_by;
   bool changed = false;
   std::optional<WriteTxn> wt;
   {

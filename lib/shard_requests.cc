@@ -23,25 +23,50 @@ std::string RequestKey(uint64_t client, uint64_t seq) {
   return k;
 }
 
-// [u8 status code][u64 deleted][message].
-std::string EncodeOutcome(const LoggedOutcome& o) {
-  std::string v(9, '\0');
-  v[0] = static_cast<char>(static_cast<int>(o.status.code()));
+// [u8 status code, its high bit set if a route follows][u64 deleted]
+// ([u64 route start][u64 route end][u64 route epoch] if that bit is set)[message].
+// Records written before routes were recorded have the bit clear, and still decode.
+constexpr uint8_t kOutcomeHasRoute = 0x80;
+constexpr size_t kOutcomeFixedBytes = 9;
+constexpr size_t kOutcomeRouteBytes = 24;
+
+}  // namespace
+
+std::string EncodeRequestOutcome(const LoggedOutcome& o) {
+  const size_t fixed = kOutcomeFixedBytes + (o.applied_by ? kOutcomeRouteBytes : 0);
+  std::string v(fixed, '\0');
+  uint8_t code = static_cast<uint8_t>(static_cast<int>(o.status.code()));
+  if (o.applied_by) code = static_cast<uint8_t>(code | kOutcomeHasRoute);
+  v[0] = static_cast<char>(code);
   EncodeU64To(o.deleted, v.data() + 1);
+  if (o.applied_by) {
+    EncodeU64To(o.applied_by->start, v.data() + kOutcomeFixedBytes);
+    EncodeU64To(o.applied_by->end, v.data() + kOutcomeFixedBytes + 8);
+    EncodeU64To(o.applied_by->epoch, v.data() + kOutcomeFixedBytes + 16);
+  }
   v += o.status.message();
   return v;
 }
 
-Result<LoggedOutcome> DecodeOutcome(std::string_view v) {
-  if (v.size() < 9) return Status::Corruption("request record is too short");
-  int code = static_cast<unsigned char>(v[0]);
+Result<LoggedOutcome> DecodeRequestOutcome(std::string_view v) {
+  if (v.size() < kOutcomeFixedBytes) return Status::Corruption("request record is too short");
+  const uint8_t first = static_cast<uint8_t>(v[0]);
+  const bool has_route = (first & kOutcomeHasRoute) != 0;
+  const int code = first & ~kOutcomeHasRoute;
   if (code > static_cast<int>(StatusCode::kCancelled)) return Status::Corruption("request record has a bad status code");
+  const size_t fixed = kOutcomeFixedBytes + (has_route ? kOutcomeRouteBytes : 0);
+  if (v.size() < fixed) return Status::Corruption("request record is too short for its route");
   LoggedOutcome o;
-  if (code != 0) o.status = Status(static_cast<StatusCode>(code), std::string(v.substr(9)));
+  if (code != 0) o.status = Status(static_cast<StatusCode>(code), std::string(v.substr(fixed)));
   o.deleted = DecodeU64(v.substr(1, 8));
+  if (has_route)
+    o.applied_by = ShardRoute{DecodeU64(v.substr(kOutcomeFixedBytes, 8)), DecodeU64(v.substr(kOutcomeFixedBytes + 8, 8)),
+                              DecodeU64(v.substr(kOutcomeFixedBytes + 16, 8))};
   o.duplicate = true;
   return o;
 }
+
+namespace {
 
 struct ClientRecord {
   uint64_t acked_below = 0;
@@ -81,7 +106,7 @@ Result<std::optional<LoggedOutcome>> ShardStore::RequestOutcome(const storage::T
   }
   VECTRON_ASSIGN_OR_RETURN(auto v, txn.Get(requests_, RequestKey(request.client, request.seq)));
   if (!v) return std::optional<LoggedOutcome>();
-  VECTRON_ASSIGN_OR_RETURN(LoggedOutcome o, DecodeOutcome(*v));
+  VECTRON_ASSIGN_OR_RETURN(LoggedOutcome o, DecodeRequestOutcome(*v));
   return std::optional<LoggedOutcome>(std::move(o));
 }
 
@@ -95,7 +120,7 @@ Status ShardStore::RecordRequest(storage::WriteTxn& txn, const RequestId& reques
   }
   rec.last_index = log_index;
   if (request.seq >= rec.acked_below)
-    VECTRON_RETURN_IF_ERROR(txn.Put(requests_, RequestKey(request.client, request.seq), EncodeOutcome(outcome)));
+    VECTRON_RETURN_IF_ERROR(txn.Put(requests_, RequestKey(request.client, request.seq), EncodeRequestOutcome(outcome)));
   std::string v(16, '\0');
   EncodeU64To(rec.acked_below, v.data());
   EncodeU64To(rec.last_index, v.data() + 8);

@@ -15,7 +15,8 @@
 //   changes: seq (u64 BE) → repeated [u8 op][label u64 BE]: which labels a batch touched.
 //   payload: [u32 slot][value key][u64 label] → "" (payload index postings).
 //   payload_other: [u32 slot][u64 label] → "" (values an index cannot hold).
-//   requests: [u64 client][u64 seq] → outcome of a logged request (deduplication).
+//   requests: [u64 client][u64 seq] → outcome of a logged request (deduplication), with
+//            the route of the group that applied it (cluster splits).
 //   clients:  u64 client → [u64 acked_below][u64 last log index] (requests.cc).
 //   feedback: ratings of points, deleted with their point (feedback_store.h).
 #pragma once
@@ -55,6 +56,13 @@ inline constexpr std::string_view kRouteEpoch = "route_epoch";
 // idle clients are looked for every kRequestSweepEvery log indexes.
 inline constexpr uint64_t kRequestIdleEntries = 1'000'000;
 inline constexpr uint64_t kRequestSweepEvery = 4096;
+
+// A requests-table record (docs/formats/storage.md, "requests"): the outcome of a logged
+// request, with the route it was given (LoggedOutcome::applied_by) if any. Decoding sets
+// `duplicate` (a record is read only for a request applied before) and also reads records
+// written before routes were recorded (applied_by unset). Errors: Corruption.
+std::string EncodeRequestOutcome(const LoggedOutcome& outcome);
+Result<LoggedOutcome> DecodeRequestOutcome(std::string_view record);
 
 // What a set of labels holds in one snapshot, as the index needs it: the present ones
 // with vector (normalised for cosine), id and metadata, and the absent ones.

@@ -50,6 +50,16 @@ struct LoggedCommand {
   Rating rating;                             // kRate: time_ms set by the proposer (> 0)
 };
 
+// Where a shard sits in a cluster (net/cluster, docs/cluster.md "Splits"): the range of
+// route keys it owns, [start, end) (end 0: to the end of the key space), and the epoch of
+// that range (bumped by each split). All zero: never set (the cluster's initial range).
+struct ShardRoute {
+  uint64_t start = 0;
+  uint64_t end = 0;
+  uint64_t epoch = 0;
+  bool operator==(const ShardRoute&) const = default;
+};
+
 // What Shard::ApplyLogged did with a command.
 struct LoggedOutcome {
   // OK, or why the command was rejected: the same on every replica (InvalidArgument for a
@@ -60,16 +70,11 @@ struct LoggedOutcome {
   bool duplicate = false;  // The request was applied before: status and deleted are the
                            // first outcome (Aborted if it was already forgotten).
   bool replay = false;     // log_index <= applied_index(): nothing was done.
-};
-
-// Where a shard sits in a cluster (net/cluster, docs/cluster.md "Splits"): the range of
-// route keys it owns, [start, end) (end 0: to the end of the key space), and the epoch of
-// that range (bumped by each split). All zero: never set (the cluster's initial range).
-struct ShardRoute {
-  uint64_t start = 0;
-  uint64_t end = 0;
-  uint64_t epoch = 0;
-  bool operator==(const ShardRoute&) const = default;
+  // The route of the group that first applied the request, as ApplyLogged was given it
+  // (recorded with the outcome, so a group split off, which copied the parent's records,
+  // answers a duplicate with the parent's route). Unset: none was given, or a record
+  // written before routes were recorded.
+  std::optional<ShardRoute> applied_by;
 };
 
 // What Shard::Stats reports.
@@ -120,8 +125,14 @@ class Shard {
   // changes nothing but the index (and the request record).
   // Errors (the node must stop, the entry was not applied): IOError, Corruption,
   // ResourceExhausted (the map is full), InvalidArgument if log_index is 0.
-  virtual Result<LoggedOutcome> ApplyLogged(const LoggedCommand& cmd, uint64_t log_index,
-                                            const RequestId& request) = 0;
+  // `applied_by` (a cluster group's current route) is recorded with the request's outcome
+  // and answered as LoggedOutcome::applied_by, for this request and its duplicates.
+  virtual Result<LoggedOutcome> ApplyLogged(const LoggedCommand& cmd, uint64_t log_index, const RequestId& request,
+                                            const std::optional<ShardRoute>& applied_by) = 0;
+  // ApplyLogged recording no route.
+  Result<LoggedOutcome> ApplyLogged(const LoggedCommand& cmd, uint64_t log_index, const RequestId& request) {
+    return ApplyLogged(cmd, log_index, request, std::nullopt);
+  }
 
   // The k nearest points to `query`, nearest first.
   // Errors: InvalidArgument for a bad query (dimension, NaN/Inf, k <= 0, ef < 0).

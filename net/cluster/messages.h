@@ -80,6 +80,12 @@ struct ShardWriteResponse {
   uint64_t leader_hint = 0; // With Unavailable: the replica's idea of the leader (0 = none).
   bool stale_epoch = false; // The group is unknown here or has another epoch: refresh the map.
   uint64_t deleted = 0;     // kDeleteWhere: points deleted.
+  // The request was applied before: status and deleted are its first outcome, which the
+  // group whose route is `applied_by` (if known) made. A group split off copied its
+  // parent's request records, so it answers a request the parent applied with the
+  // parent's route and the parent's whole count (docs/cluster.md, "Gateway").
+  bool duplicate = false;
+  std::optional<ShardRoute> applied_by;  // Of a fresh outcome too: this group's route.
 };
 
 // The most ratings one kRatings read answers (a rating with its key is at most ~4.5 KiB).

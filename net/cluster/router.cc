@@ -1,6 +1,7 @@
 #include "net/cluster/router.h"
 
 #include <algorithm>
+#include <tuple>
 
 namespace vectron::net::cluster {
 
@@ -50,6 +51,9 @@ struct Router::Op {
   bool rerouted = false;             // A part was routed again after a split.
   VersionedHitsFn versioned_fn;      // Set: SearchIfChanged (else hits_fn).
   uint64_t count = 0;
+  // kBroadcast: the applies counted, as (request seq, route known, route start, end,
+  // epoch) of the group that made each (CountOnce).
+  std::set<std::tuple<uint64_t, bool, uint64_t, uint64_t, uint64_t>> counted;
   PdAdminRequest admin;
   PdAuthRequest auth;
   AuthRecords auth_records;
@@ -585,15 +589,14 @@ bool Router::Reroute(Op& op, size_t i) {
     for (uint32_t s : cover) made.push_back(part_for(s));  // Scatters and broadcasts: every group.
   }
   if (made.empty()) return true;
-  // A write's parts keep its request id: its first attempt may have been applied before
-  // the split (the answer lost, the retry refused as stale), and the groups split off hold
-  // a copy of the parent's request records, so each answers a part applied before with
-  // its first outcome instead of applying it again. A broadcast's parts are new requests.
+  // A write's or broadcast's parts keep its request id: its first attempt may have been
+  // applied before the split (the answer lost, the retry refused as stale), and the groups
+  // split off hold a copy of the parent's request records, so each answers a part applied
+  // before with its first outcome instead of applying it again (a delete-where applied
+  // twice would delete points written in between). Each such answer carries the parent's
+  // whole count: OnWriteResponse counts it once.
   for (size_t j = 1; j < made.size(); ++j)
-    if (IsWrite(op.kind)) {
-      if (op.kind != Kind::kWrite) made[j].command.request = RequestId{client_id_, next_seq_++, 0};
-      inflight_seqs_.insert(made[j].command.request.seq);
-    }
+    if (IsWrite(op.kind)) inflight_seqs_.insert(made[j].command.request.seq);
   op.parts[i] = std::move(made[0]);
   for (size_t j = 1; j < made.size(); ++j) op.parts.push_back(std::move(made[j]));
   op.remaining += made.size() - 1;
@@ -895,8 +898,21 @@ void Router::OnWriteResponse(const ShardWriteResponse& r) {
     return Retry(op, i, !hinted);
   }
   leaders_[p.group] = p.target;
-  op.count += r.deleted;
+  if (r.status.ok()) op.count += CountOnce(op, p.command.request.seq, r);
   PartDone(op, i, r.status);
+}
+
+uint64_t Router::CountOnce(Op& op, uint64_t seq, const ShardWriteResponse& r) {
+  // One apply of a request is answered by every group descended from the group that
+  // made it: each answers a duplicate with that group's route and whole count. The parts
+  // of one request (the same seq) count each route once; a fresh outcome always counts
+  // (two groups never apply one request fresh over the same route: each range is held by
+  // one group at one epoch). A duplicate whose route is unknown (a record from before
+  // routes were recorded) counts once per request.
+  const bool known = r.applied_by.has_value();
+  const ShardRoute route = r.applied_by.value_or(ShardRoute{});
+  const bool first = op.counted.emplace(seq, known, route.start, route.end, route.epoch).second;
+  return (first || !r.duplicate) ? r.deleted : 0;
 }
 
 void Router::OnReadResponse(const ShardReadResponse& r) {

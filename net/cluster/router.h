@@ -189,6 +189,9 @@ class Router {
   void PartDone(Op& op, size_t part, Status s);
   void Finish(Op& op);
   void OnWriteResponse(const ShardWriteResponse& r);
+  // What an OK answer `r` to a part of request `seq` adds to op.count: its `deleted`,
+  // unless it is a duplicate of an apply already counted (docs/cluster.md, "Gateway").
+  static uint64_t CountOnce(Op& op, uint64_t seq, const ShardWriteResponse& r);
   void OnReadResponse(const ShardReadResponse& r);
   void OnAdminResponse(const PdAdminResponse& r);
   void OnMapResponse(const PdMapResponse& r);

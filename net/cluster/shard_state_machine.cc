@@ -243,13 +243,17 @@ Status ShardStateMachine::ApplyCommand(Shard& shard, const raft::Entry& e) {
     return Status::OK();
   }
   // The shard records the index and the request's outcome with the command, in one
-  // transaction; a request it applied before is answered with the first outcome.
-  VECTRON_ASSIGN_OR_RETURN(LoggedOutcome o, shard.ApplyLogged(cmd, e.index, cmd.request));
+  // transaction; a request it applied before is answered with the first outcome. The
+  // outcome records this group's route: a group split off later answers a duplicate with
+  // it, so the gateway counts a delete-where's points once over the groups that answer
+  // for one apply (docs/cluster.md, "Gateway").
+  VECTRON_ASSIGN_OR_RETURN(LoggedOutcome o, shard.ApplyLogged(cmd, e.index, cmd.request, route()));
   if (o.replay) return Status::OK();
   out.request = cmd.request;
   out.status = std::move(o.status);
   out.deleted = o.deleted;
   out.duplicate = o.duplicate;
+  out.applied_by = o.applied_by;
   if (!out.request.empty()) {
     std::lock_guard lock(outcomes_mu_);
     outcomes_.push_back(std::move(out));

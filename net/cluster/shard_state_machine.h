@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,10 @@ struct ShardOutcome {
   bool stale_epoch = false;  // Rejected: routed with another epoch than the group's (a split).
   uint64_t deleted = 0;  // kDeleteWhere: points deleted.
   bool duplicate = false;  // Applied before: status and deleted are the first outcome.
+  // The route of the group that first applied the request: this group's, or for a
+  // duplicate possibly an ancestor's (a group split off copies its parent's request
+  // records). Unset for a rejection as stale, and for records older than routes.
+  std::optional<ShardRoute> applied_by;
 };
 
 // A shard group's replica. Its shard lives in generations of one directory (docs/cluster.md,

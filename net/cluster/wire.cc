@@ -83,7 +83,11 @@ struct Encoder {
   }
   Offset<void> operator()(const ShardWriteResponse& m) {
     auto st = EncStatus(b, m.status);
-    return fb::CreateShardWriteResponse(b, m.rpc_id, st, m.leader_hint, m.stale_epoch, m.deleted).Union();
+    Offset<fb::Route> applied_by;
+    if (m.applied_by) applied_by = fb::CreateRoute(b, m.applied_by->start, m.applied_by->end, m.applied_by->epoch);
+    return fb::CreateShardWriteResponse(b, m.rpc_id, st, m.leader_hint, m.stale_epoch, m.deleted, m.duplicate,
+                                        applied_by)
+        .Union();
   }
   Offset<void> operator()(const ShardReadRequest& m) {
     auto ids = Strings(b, m.ids);
@@ -326,6 +330,8 @@ Status DecodeBody(const fb::Envelope* e, Envelope* out) {
       m.leader_hint = s->leader_hint();
       m.stale_epoch = s->stale_epoch();
       m.deleted = s->deleted();
+      m.duplicate = s->duplicate();
+      if (const fb::Route* r = s->applied_by()) m.applied_by = ShardRoute{r->start(), r->end(), r->epoch()};
       *out = std::move(m);
       return Status::OK();
     }

@@ -423,15 +423,25 @@ void WorkerNode::OnApplied(uint64_t group) {
   for (ShardOutcome& o : it->second.sm->TakeOutcomes()) {
     auto w = writes_.find({o.request.client, o.request.seq});
     if (w == writes_.end()) continue;
-    for (const WriteWaiter& ww : w->second) {
+    // Only this group's waiters: a write or broadcast rerouted after a split sends its
+    // parts for several groups under one request id, and two of them may be led here.
+    auto& waiters = w->second;
+    for (size_t i = 0; i < waiters.size();) {
+      if (waiters[i].group != group) {
+        ++i;
+        continue;
+      }
       ShardWriteResponse r;
-      r.rpc_id = ww.rpc_id;
+      r.rpc_id = waiters[i].rpc_id;
       r.status = o.status;
       r.deleted = o.deleted;
       r.stale_epoch = o.stale_epoch;
-      transport_.Send(ww.from, std::move(r));
+      r.duplicate = o.duplicate;
+      r.applied_by = o.applied_by;
+      transport_.Send(waiters[i].from, std::move(r));
+      waiters.erase(waiters.begin() + static_cast<long>(i));
     }
-    writes_.erase(w);
+    if (waiters.empty()) writes_.erase(w);
   }
   ServeReads(group);
 }

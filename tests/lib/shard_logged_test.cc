@@ -6,6 +6,8 @@
 
 #include <vector>
 
+#include "shard_store.h"
+#include "storage/keys.h"
 #include "storage/lmdb.h"
 #include "db_test_util.h"
 #include "vectron/shard.h"
@@ -130,6 +132,62 @@ TEST_CASE("ApplyLogged: delete-by-filter and payload index changes through the l
   CHECK(s->ApplyLogged(drop, 7, RequestId{1, 6, 0}).value().status.code() == StatusCode::kNotFound);
   drop.field = "n";
   CHECK(s->ApplyLogged(drop, 8, RequestId{1, 7, 0}).value().status.ok());
+}
+
+TEST_CASE("A request record keeps the route of the group that applied it; an older record still decodes") {
+  LoggedOutcome o;
+  o.status = Status::NotFound("no index \"n\"");
+  o.deleted = 7;
+  o.applied_by = ShardRoute{1ull << 62, 0, 3};  // end 0: to the end of the key space.
+  auto back = DecodeRequestOutcome(EncodeRequestOutcome(o)).value();
+  CHECK(back.status.code() == StatusCode::kNotFound);
+  CHECK(back.status.message() == "no index \"n\"");
+  CHECK(back.deleted == 7);
+  REQUIRE(back.applied_by.has_value());
+  CHECK(*back.applied_by == ShardRoute{1ull << 62, 0, 3});
+  CHECK(back.duplicate);
+  // Without a route: the format before routes were recorded, byte for byte.
+  o.applied_by.reset();
+  const std::string plain = EncodeRequestOutcome(o);
+  CHECK(plain == std::string(1, static_cast<char>(StatusCode::kNotFound)) + storage::EncodeU64(7) + "no index \"n\"");
+  // An older record (OK, 2 deleted, no message) decodes, with no route.
+  auto old = DecodeRequestOutcome(std::string(1, '\0') + storage::EncodeU64(2)).value();
+  CHECK(old.status.ok());
+  CHECK(old.deleted == 2);
+  CHECK_FALSE(old.applied_by.has_value());
+  // A record cut inside its route, or with a bad code, is corrupt.
+  o.applied_by = ShardRoute{1, 2, 3};
+  CHECK(DecodeRequestOutcome(EncodeRequestOutcome(o).substr(0, 20)).status().code() == StatusCode::kCorruption);
+  CHECK(DecodeRequestOutcome(std::string(1, '\x7f') + storage::EncodeU64(0)).status().code() ==
+        StatusCode::kCorruption);
+}
+
+TEST_CASE("ApplyLogged records the route it was given, and a duplicate answers the first apply's route") {
+  TempDir dir;
+  auto s = Shard::Open(dir.path(), testing::SmallConfig(2), testing::SmallDbOptions()).value();
+  LoggedCommand w;
+  for (int i = 0; i < 4; ++i)
+    w.batch.Upsert("p" + std::to_string(i), std::vector<float>{float(i), 0}, "{\"n\":" + std::to_string(i) + "}");
+  const ShardRoute parent{0, 1ull << 63, 1};
+  CHECK(s->ApplyLogged(w, 1, RequestId{1, 1, 0}, parent).value().applied_by == parent);
+  LoggedCommand del;
+  del.kind = LoggedCommand::Kind::kDeleteWhere;
+  del.where = "{\"n\":{\"$gte\":2}}";
+  auto d = s->ApplyLogged(del, 2, RequestId{1, 2, 0}, parent).value();
+  CHECK(d.deleted == 2);
+  CHECK_FALSE(d.duplicate);
+  CHECK(d.applied_by == parent);
+  // Retried under another route (as a group split off from this one would see it, with a
+  // copy of these records): the first outcome, with the route that made it.
+  auto dup = s->ApplyLogged(del, 3, RequestId{1, 2, 0}, ShardRoute{1ull << 62, 1ull << 63, 1}).value();
+  CHECK(dup.duplicate);
+  CHECK(dup.deleted == 2);
+  CHECK(dup.applied_by == parent);
+  // Applied with no route: its duplicate has none.
+  CHECK(s->ApplyLogged(Upsert("q", 1), 4, RequestId{1, 3, 0}).value().status.ok());
+  auto plain = s->ApplyLogged(Upsert("q", 1), 5, RequestId{1, 3, 0}, parent).value();
+  CHECK(plain.duplicate);
+  CHECK_FALSE(plain.applied_by.has_value());
 }
 
 LoggedCommand Rate(const std::string& id, int rating, int64_t time_ms = 1764900000000) {

@@ -222,6 +222,39 @@ void AnswerSearch(Fixture& f, const NodeId& to, const ShardReadRequest& req, uin
   f.router.Receive(to, r);
 }
 
+ShardWriteResponse Ok(const ShardWriteRequest& req) {
+  ShardWriteResponse r;
+  r.rpc_id = req.rpc_id;
+  return r;
+}
+
+// Answers the router's next map request (waiting for its background refresh) with `m`.
+// Unanswered earlier requests are dropped first; other messages stay queued.
+void GiveMap(Fixture& f, const ClusterMap& m) {
+  while (f.net.Count<PdMapRequest>() > 0) f.net.Pop<PdMapRequest>();
+  for (int i = 0; i < 1000 && f.net.Count<PdMapRequest>() == 0; ++i) f.Run(5);
+  auto [pd, mreq] = f.net.Pop<PdMapRequest>();
+  PdMapResponse mr;
+  mr.rpc_id = mreq.rpc_id;
+  mr.pd_leader = 1;
+  mr.map = m;
+  f.router.Receive(pd, mr);
+  REQUIRE(f.router.map().version == m.version);
+}
+
+// Answers the router's outstanding map request (the last one it sent) with `m`.
+void AnswerMap(Fixture& f, const ClusterMap& m) {
+  REQUIRE(f.net.Count<PdMapRequest>() > 0);
+  std::pair<NodeId, PdMapRequest> last;
+  while (f.net.Count<PdMapRequest>() > 0) last = f.net.Pop<PdMapRequest>();
+  PdMapResponse mr;
+  mr.rpc_id = last.second.rpc_id;
+  mr.pd_leader = 1;
+  mr.map = m;
+  f.router.Receive(last.first, mr);
+  REQUIRE(f.router.map().version == m.version);
+}
+
 TEST_CASE("Router reroutes a write refused as stale after a split under its own request id") {
   // Found by the cluster simulation: a write applied before the split whose answer was
   // lost was retried, refused as stale, and its part for the group split off was sent as a
@@ -273,6 +306,123 @@ TEST_CASE("Router reroutes a write refused as stale after a split under its own 
   CHECK(seq_of == std::map<uint64_t, uint64_t>{{10, req.command.request.seq}, {12, req.command.request.seq}});
   REQUIRE(result.has_value());
   CHECK(result->ok());
+}
+
+TEST_CASE("Router reroutes a broadcast refused as stale after a split under its own request id, counting an apply once") {
+  // A delete-where group 10 applied before splitting (its answer lost, the retry refused as
+  // stale) must not be applied again by the groups now covering its range: its parts keep
+  // the request id, which they (holding a copy of group 10's request records) answer as a
+  // duplicate with group 10's route and whole count, counted once.
+  Fixture f;
+  std::optional<Result<uint64_t>> result;
+  f.router.DeleteWhere("c", "{\"n\":1}", [&](Result<uint64_t> r) { result = std::move(r); });
+  auto [to1, r1] = f.net.Pop<ShardWriteRequest>();
+  auto [to2, r2] = f.net.Pop<ShardWriteRequest>();
+  if (r1.group != 10) {
+    std::swap(to1, to2);
+    std::swap(r1, r2);
+  }
+  REQUIRE(r1.group == 10);
+  REQUIRE(r2.group == 11);
+  CHECK(r1.command.kind == ShardCommand::Kind::kDeleteWhere);
+  const uint64_t seq = r1.command.request.seq;
+  // Group 11 applies its part at once: 3 points.
+  ShardWriteResponse eleven = Ok(r2);
+  eleven.deleted = 3;
+  eleven.applied_by = ShardRoute{InitialRange(1, 2).first, InitialRange(1, 2).second, 1};
+  f.router.Receive(to2, eleven);
+  // Group 10's answer: stale (it split, into 10 and 12).
+  ShardWriteResponse stale;
+  stale.rpc_id = r1.rpc_id;
+  stale.stale_epoch = true;
+  f.router.Receive(to1, stale);
+  const auto [s0, e0] = InitialRange(0, 2);
+  const uint64_t cut = RangeMiddle(s0, e0);
+  ClusterMap m = TwoShards(6);
+  m.groups[12] = GroupInfo{12, "c", 2, 1, {1, 2, 3}, 1, {}, 1, {}, {}, cut, e0, 0};
+  m.groups[10].range_end = cut;
+  m.groups[10].epoch = 2;
+  m.collections["c"].groups = {10, 12, 11};
+  AnswerMap(f, m);
+  f.Run(20);
+  // The parts for 10 and 12, both under the first request id.
+  std::map<uint64_t, std::pair<NodeId, ShardWriteRequest>> part_of;  // group -> part
+  while (f.net.Count<ShardWriteRequest>() > 0) {
+    auto [t, w] = f.net.Pop<ShardWriteRequest>();
+    CHECK(w.command.kind == ShardCommand::Kind::kDeleteWhere);
+    CHECK(w.command.request.seq == seq);
+    CHECK(w.command.request.acked_below <= seq);  // Not answered yet.
+    part_of[w.group] = {t, w};
+  }
+  REQUIRE(part_of.size() == 2);
+  REQUIRE(part_of.count(10) == 1);
+  REQUIRE(part_of.count(12) == 1);
+  auto answer = [&](uint64_t group, uint64_t deleted, std::optional<ShardRoute> by, bool duplicate) {
+    ShardWriteResponse r = Ok(part_of.at(group).second);
+    r.deleted = deleted;
+    r.applied_by = by;
+    r.duplicate = duplicate;
+    f.router.Receive(part_of.at(group).first, r);
+  };
+  const ShardRoute parent{s0, e0, 1};
+
+  SUBCASE("group 10 applied it before the split: both answer its count, counted once") {
+    answer(10, 5, parent, true);
+    CHECK_FALSE(result.has_value());
+    answer(12, 5, parent, true);
+    REQUIRE(result.has_value());
+    REQUIRE(result->ok());
+    CHECK(**result == 5 + 3);
+  }
+  SUBCASE("nobody applied it: each applies its half, the counts add up") {
+    answer(12, 4, ShardRoute{cut, e0, 1}, false);
+    answer(10, 2, ShardRoute{s0, cut, 2}, false);
+    REQUIRE(result.has_value());
+    REQUIRE(result->ok());
+    CHECK(**result == 2 + 4 + 3);
+  }
+  SUBCASE("a duplicate of a record without a route (an older worker's) counts once too") {
+    answer(10, 5, std::nullopt, true);
+    answer(12, 5, std::nullopt, true);
+    REQUIRE(result.has_value());
+    REQUIRE(result->ok());
+    CHECK(**result == 5 + 3);
+  }
+  SUBCASE("group 12 applied it, then split again: its halves answer its count, counted once") {
+    answer(10, 2, ShardRoute{s0, cut, 2}, false);
+    ShardWriteResponse stale12;
+    stale12.rpc_id = part_of.at(12).second.rpc_id;
+    stale12.stale_epoch = true;
+    f.router.Receive(part_of.at(12).first, stale12);
+    const uint64_t cut2 = RangeMiddle(cut, e0);
+    ClusterMap m2 = m;
+    m2.version = 7;
+    m2.groups[13] = GroupInfo{13, "c", 3, 1, {1, 2, 3}, 1, {}, 1, {}, {}, cut2, e0, 0};
+    m2.groups[12].range_end = cut2;
+    m2.groups[12].epoch = 2;
+    m2.collections["c"].groups = {10, 12, 13, 11};
+    AnswerMap(f, m2);
+    f.Run(20);
+    std::map<uint64_t, std::pair<NodeId, ShardWriteRequest>> again;
+    while (f.net.Count<ShardWriteRequest>() > 0) {
+      auto [t, w] = f.net.Pop<ShardWriteRequest>();
+      CHECK(w.command.request.seq == seq);
+      again[w.group] = {t, w};
+    }
+    REQUIRE(again.size() == 2);
+    REQUIRE(again.count(12) == 1);
+    REQUIRE(again.count(13) == 1);
+    for (uint64_t g : {12, 13}) {
+      ShardWriteResponse r = Ok(again.at(g).second);
+      r.deleted = 4;
+      r.applied_by = ShardRoute{cut, e0, 1};
+      r.duplicate = true;
+      f.router.Receive(again.at(g).first, r);
+    }
+    REQUIRE(result.has_value());
+    REQUIRE(result->ok());
+    CHECK(**result == 2 + 4 + 3);
+  }
 }
 
 TEST_CASE("Router retries a part at the group it was routed to after a split shifted the groups' positions") {
@@ -458,26 +608,6 @@ TEST_CASE("Router answers a repeated search 'unchanged' only when every shard is
     REQUIRE(result.has_value());
     CHECK(result->status().code() == StatusCode::kInternal);
   }
-}
-
-ShardWriteResponse Ok(const ShardWriteRequest& req) {
-  ShardWriteResponse r;
-  r.rpc_id = req.rpc_id;
-  return r;
-}
-
-// Answers the router's next map request (waiting for its background refresh) with `m`.
-// Unanswered earlier requests are dropped first; other messages stay queued.
-void GiveMap(Fixture& f, const ClusterMap& m) {
-  while (f.net.Count<PdMapRequest>() > 0) f.net.Pop<PdMapRequest>();
-  for (int i = 0; i < 1000 && f.net.Count<PdMapRequest>() == 0; ++i) f.Run(5);
-  auto [pd, mreq] = f.net.Pop<PdMapRequest>();
-  PdMapResponse mr;
-  mr.rpc_id = mreq.rpc_id;
-  mr.pd_leader = 1;
-  mr.map = m;
-  f.router.Receive(pd, mr);
-  REQUIRE(f.router.map().version == m.version);
 }
 
 // Runs one search and answers every read it sends (retries included) at once, except those

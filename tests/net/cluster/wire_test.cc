@@ -48,7 +48,7 @@ std::vector<Envelope> Samples() {
   w.command.batch.Upsert("id", v, "{\"a\":1}");
   w.command.batch.Delete("gone");
   out.push_back(w);
-  out.push_back(ShardWriteResponse{1, Status::Unavailable("not leader"), 3, true, 9});
+  out.push_back(ShardWriteResponse{1, Status::Unavailable("not leader"), 3, true, 9, true, ShardRoute{4, 0, 6}});
   ShardReadRequest r;
   r.rpc_id = 1;
   r.kind = ShardReadRequest::Kind::kSearch;
@@ -138,6 +138,17 @@ TEST_CASE("every cluster message survives the wire unchanged") {
   CHECK(std::get<RaftBatch>(got).incarnation == 14);
   REQUIRE(DecodeEnvelope(EncodeEnvelope(from, samples[6]), &f, &got).ok());
   CHECK_FALSE(std::get<ShardReadResponse>(got).points[1].has_value());
+  REQUIRE(DecodeEnvelope(EncodeEnvelope(from, samples[4]), &f, &got).ok());
+  CHECK(std::get<ShardWriteResponse>(got).duplicate);
+  CHECK(std::get<ShardWriteResponse>(got).applied_by == ShardRoute{4, 0, 6});
+  // Without them (what a peer older than these fields sends: absent from the table).
+  ShardWriteResponse plain;
+  plain.rpc_id = 7;
+  plain.deleted = 3;
+  REQUIRE(DecodeEnvelope(EncodeEnvelope(from, plain), &f, &got).ok());
+  CHECK_FALSE(std::get<ShardWriteResponse>(got).duplicate);
+  CHECK_FALSE(std::get<ShardWriteResponse>(got).applied_by.has_value());
+  CHECK(std::get<ShardWriteResponse>(got).deleted == 3);
 }
 
 TEST_CASE("a damaged or hostile cluster frame is Corruption, never a crash") {
