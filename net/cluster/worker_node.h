@@ -51,8 +51,10 @@ struct WorkerNodeOptions {
   // Background graph compaction (docs/cluster.md, "Graph compaction"): a hosted shard
   // whose graph has at least this share of its slots deleted (and 1000 slots) is rebuilt
   // without them, off the loop, while it serves; one shard at a time per worker. A split
-  // leaves each half with about half of its slots deleted. 0 turns it off.
-  double compact_deleted_share = 0.3;
+  // leaves each half with about half of its slots deleted. 0 (the default) turns it off:
+  // the rebuilds slow the searches on the same cores while they run (docs/cluster.md,
+  // "Graph compaction").
+  double compact_deleted_share = 0;
   // How often the hosted shards are looked at for that.
   uint64_t compact_check_ms = 1000;
   // Lines worth a log (compactions begun and ended); empty: silent. Loop thread.

@@ -77,8 +77,10 @@ struct WorkerOptions {
   // "Hibernation of idle groups", "Default".
   uint64_t hibernate_after_ticks = 10;
   // Background graph compaction of the shards this worker hosts:
-  // WorkerNodeOptions::compact_deleted_share (0 = off).
-  double compact_deleted_share = 0.3;
+  // WorkerNodeOptions::compact_deleted_share (0 = off). Off by default: on a machine whose
+  // cores the replicas share, the rebuilds slow searches for as long as they run
+  // (docs/benchmarks.md, "Splits").
+  double compact_deleted_share = 0;
 };
 struct GatewayOptions {
   std::string secret;

@@ -175,7 +175,7 @@ def test_a_split_groups_graph_is_compacted_in_the_background(tmp_path):
     graph with about half its slots deleted (marked, not rebuilt, on the critical path);
     every replica then rebuilds its own graph without them in the background, while
     writes and searches go on, and answers stay exact."""
-    cluster = Cluster(tmp_path, pd_args=("--split-points", "1500"))
+    cluster = Cluster(tmp_path, pd_args=("--split-points", "1500"), worker_args=("--compact-deleted-share", "0.3"))
     try:
         cluster.wait_for("three live workers", lambda: (lambda r: r[0] == 200 and len(
             [w for w in r[1]["workers"] if w["alive"]]) == 3)(cluster.call("GET", "/v1/cluster")))
