@@ -28,8 +28,9 @@ struct ServeOptions {
   bool inline_reads = true;
   // After a request run on the loop, the loop polls for this long before sleeping, so
   // that the client's next request does not have to wake it (EventLoop::SetBusyPoll).
-  // Costs up to this much CPU per request; 0 = off.
-  unsigned busy_poll_us = 0;
+  // Costs up to this much CPU per request; 0 = off. On by default: on a quiet VM it took
+  // one client's RPC from 0.72-0.73x to 0.81-0.87x of the embedded QPS (docs/benchmarks.md).
+  unsigned busy_poll_us = 100;
   PortLimits limits;                             // Both ports: sizes, timeouts, connection caps.
   size_t rpc_max_frame_bytes = 64 << 20;         // Larger frames close the connection.
   size_t rpc_max_inflight = 64;                  // Per connection; past it reading pauses.

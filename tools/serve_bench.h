@@ -31,7 +31,7 @@ struct ServeBenchOptions {
   // each query sent to both (paired), and the in-process cost of a token check.
   bool auth = false;
   bool inline_reads = true;  // ServeOptions::inline_reads of the server measured.
-  unsigned busy_poll_us = 0;  // ServeOptions::busy_poll_us of the server measured.
+  unsigned busy_poll_us = 100;  // ServeOptions::busy_poll_us of the server measured.
 };
 
 // Builds (or reuses) the collection, picks the ef, measures the three modes in
