@@ -8,26 +8,31 @@
 
 #include "collection_internal.h"
 #include "index/hnsw_index.h"
+#include "util/idle_priority.h"
 
 namespace vectron {
 
 using storage::ReadTxn;
 
-Status IndexSync::CompactIndex(const ProgressFn& progress) {
+Status IndexSync::CompactIndex(const ProgressFn& progress, CompactPriority priority) {
   if (!cache_.is_graph()) return Status::OK();
   const CollectionConfig& config = store_.config();
   const std::string stage = "compacting index of " + store_.dir();
   std::unique_ptr<HnswIndex> fresh;
   std::vector<std::string> ids;
-  uint64_t snap_seq;
-  {
-    // Built from a snapshot with no lock held: writers and searches go on.
+  uint64_t snap_seq = 0;
+  // Built from a snapshot with no lock held: writers and searches go on. At idle
+  // priority only this part: the swap below holds the writer lock, which an idle thread
+  // could keep for as long as the machine stays busy.
+  auto build = [&]() -> Status {
     VECTRON_ASSIGN_OR_RETURN(ReadTxn rt, ReadTxn::Begin(store_.env()));
     VECTRON_ASSIGN_OR_RETURN(snap_seq, store_.Counter(rt, meta_key::kSeq));
     VECTRON_ASSIGN_OR_RETURN(uint64_t n, store_.CountRecords(rt));
     fresh = NewHnswIndexImpl(config.dim, config.metric, config.hnsw, n + n / 8 + 16, config.quantization);
     VECTRON_ASSIGN_OR_RETURN(ids, FillIndex(*fresh, rt, n, stage, progress, "compaction cancelled"));
-  }
+    return Status::OK();
+  };
+  VECTRON_RETURN_IF_ERROR(priority == CompactPriority::kIdle ? RunAtIdlePriority(build) : build());
 
   LocalWriter writer(*this);
   // The live index and its payload state first reach the newest commit, so that in the
@@ -75,7 +80,7 @@ Status IndexSync::CompactFiles() {
 Status CollectionImpl::Compact(const CompactOptions& options) {
   const ProgressFn& progress = options_.progress;
   if (options.index) {
-    for (auto& s : shards_) VECTRON_RETURN_IF_ERROR(s->CompactIndex(progress));
+    for (auto& s : shards_) VECTRON_RETURN_IF_ERROR(s->CompactIndex(progress, CompactPriority::kNormal));
   }
   if (options.files) {
     const std::string stage = "compacting files of collection " + name_;
@@ -108,7 +113,7 @@ void BackgroundCompactor::MaybeStart(std::span<const std::unique_ptr<ShardImpl>>
   thread_ = std::thread([this, due] {
     ProgressFn keep_going = [this](std::string_view, uint64_t, uint64_t) { return !stop_.load(); };
     for (ShardImpl* s : due) {
-      Status st = s->CompactIndex(keep_going);
+      Status st = s->CompactIndex(keep_going, CompactPriority::kNormal);
       if (!st.ok() && st.code() != StatusCode::kCancelled)
         std::fprintf(stderr, "vectron: background compaction of %s: %s\n", s->dir().c_str(), st.ToString().c_str());
     }

@@ -68,8 +68,10 @@ class IndexSync {
   // Rebuilds the graph from an LMDB snapshot without holding the lock, then under it
   // applies the batches committed meanwhile, swaps it in (searches see the old graph or
   // the new one, never a mix) and saves a checkpoint. No-op for a flat index.
-  // `progress` may stop it (Cancelled, nothing changed). Defined in compact.cc.
-  Status CompactIndex(const ProgressFn& progress) ABSL_LOCKS_EXCLUDED(mu_);
+  // `progress` may stop it (Cancelled, nothing changed). With kIdle the rebuild runs on
+  // idle-priority threads (RunAtIdlePriority); the swap on the caller's. Defined in
+  // compact.cc.
+  Status CompactIndex(const ProgressFn& progress, CompactPriority priority) ABSL_LOCKS_EXCLUDED(mu_);
   // Rewrites the LMDB file compactly (LmdbEnv::CompactFiles) with this process's
   // writers held. Errors: FailedPrecondition if another process has the shard open.
   Status CompactFiles() ABSL_LOCKS_EXCLUDED(mu_);

@@ -81,7 +81,9 @@ class ShardImpl final : public Shard {
   Status DropPayloadIndex(std::string_view field);
   Result<std::vector<PayloadIndexInfo>> ListPayloadIndexes() const override;
   // See IndexSync::CompactIndex / CompactFiles.
-  Status CompactIndex(const ProgressFn& progress) override { return sync_.CompactIndex(progress); }
+  Status CompactIndex(const ProgressFn& progress, CompactPriority priority) override {
+    return sync_.CompactIndex(progress, priority);
+  }
   Status CompactFiles() { return sync_.CompactFiles(); }
   // True if the index is a graph with enough slots of which `deleted_share` or more
   // are deleted, so that a background compaction is worth it.

@@ -121,6 +121,9 @@ void AddClusterCommands(CLI::App& app, ClusterCommands* c) {
                    "half deleted; 0 = never). It costs CPU while it runs: searches on the same cores slow down")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
+  c->worker->add_flag("!--compact-at-normal-priority", c->worker_options.compact_at_idle_priority,
+                      "Run those rebuilds at normal CPU priority (by default they run at the lowest, SCHED_IDLE, "
+                      "taking only CPU time nothing else wants: on a busy machine they wait)");
   AddSecretFlags(c->worker, c);
 
   c->gateway = app.add_subcommand("gateway", "Run a gateway of a cluster (the REST API over the cluster)");

@@ -90,6 +90,9 @@ struct ShardStats {
 
 // Thread-safety: all methods may be called concurrently; writes are serialised
 // (across processes too: LMDB has one writer at a time), searches run in parallel.
+// The CPU priority of a graph compaction's rebuild (Shard::CompactIndex).
+enum class CompactPriority { kNormal, kIdle };
+
 class Shard {
  public:
   // Opens or creates the shard in `dir` (created if missing). Loads the saved index
@@ -170,8 +173,11 @@ class Shard {
   virtual bool IndexCompactionDue(double deleted_share) const = 0;
   // Rebuilds the graph without its deleted slots while searches and writes go on, and
   // swaps it in (Collection::Compact with files = false). `progress` returning false
-  // stops it: Cancelled, nothing changed. Errors: Cancelled, those of LMDB.
-  virtual Status CompactIndex(const ProgressFn& progress) = 0;
+  // stops it: Cancelled, nothing changed. With CompactPriority::kIdle the rebuild (all
+  // but the short swap) runs on threads of the lowest CPU priority, which take only
+  // cycles nothing else wants (Linux SCHED_IDLE; elsewhere normal priority): on a busy
+  // machine it waits. Errors: Cancelled, those of LMDB.
+  virtual Status CompactIndex(const ProgressFn& progress, CompactPriority priority) = 0;
   // Makes a consistent copy of the shard in directory `dest` (created; empty or new): a
   // snapshot of the LMDB environment and the graph checkpoint (saved first), fsynced.
   // Shard::Open opens the copy without rebuilding the graph (it catches up from the

@@ -267,7 +267,8 @@ void WorkerNode::MaybeCompact(uint64_t now) {
     compacting_ = group;
     compact_cancel_ = std::make_shared<std::atomic<bool>>(false);
     Log("compacting the graph of group " + std::to_string(group) + " (at least " +
-        std::to_string(static_cast<int>(opt_.compact_deleted_share * 100 + 0.5)) + "% of its slots deleted)");
+        std::to_string(static_cast<int>(opt_.compact_deleted_share * 100 + 0.5)) + "% of its slots deleted; " +
+        (opt_.compact_priority == CompactPriority::kIdle ? "idle" : "normal") + " CPU priority)");
     constexpr uint64_t kCompactQueueBit = uint64_t{1} << 60;
     executor_.Post(kCompactQueueBit, [this, group, shard, cancel = compact_cancel_, progress = opt_.shard_options.progress,
                                       start_ms = now] {
@@ -275,7 +276,7 @@ void WorkerNode::MaybeCompact(uint64_t now) {
         if (cancel->load()) return false;
         return !progress || progress(stage, done, total);
       };
-      Status s = shard->CompactIndex(keep_going);
+      Status s = shard->CompactIndex(keep_going, opt_.compact_priority);
       loop_.Post([this, group, s, start_ms] {
         compacting_ = 0;
         if (s.ok()) ++compactions_;

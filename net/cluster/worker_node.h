@@ -27,6 +27,7 @@
 #include "net/cluster/shard_state_machine.h"
 #include "net/cluster/snapshot_transfer.h"
 #include "vectron/options.h"
+#include "vectron/shard.h"
 
 namespace vectron::net::cluster {
 
@@ -55,6 +56,9 @@ struct WorkerNodeOptions {
   // the rebuilds slow the searches on the same cores while they run (docs/cluster.md,
   // "Graph compaction").
   double compact_deleted_share = 0;
+  // The CPU priority of those rebuilds: kIdle (the default) takes only cycles no other
+  // thread wants (Shard::CompactIndex); the swap at the end runs at normal priority.
+  CompactPriority compact_priority = CompactPriority::kIdle;
   // How often the hosted shards are looked at for that.
   uint64_t compact_check_ms = 1000;
   // Lines worth a log (compactions begun and ended); empty: silent. Loop thread.

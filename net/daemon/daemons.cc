@@ -308,6 +308,7 @@ int RunWorker(const WorkerOptions& o) {
   wo.snapshot.log = [](const std::string& line) { std::fprintf(stderr, "vectron worker: %s\n", line.c_str()); };
   wo.log = wo.snapshot.log;
   wo.compact_deleted_share = o.compact_deleted_share;
+  wo.compact_priority = o.compact_at_idle_priority ? CompactPriority::kIdle : CompactPriority::kNormal;
   wo.wake = [&stepper] { stepper.Kick(); };
   cluster::WorkerNode worker(wo, clock, transport, **store, executor);
   if (Status s = worker.Start(); !s.ok()) return Fail("worker", s);

@@ -81,6 +81,7 @@ struct WorkerOptions {
   // cores the replicas share, the rebuilds slow searches for as long as they run
   // (docs/benchmarks.md, "Splits").
   double compact_deleted_share = 0;
+  bool compact_at_idle_priority = true;  // WorkerNodeOptions::compact_priority is kIdle.
 };
 struct GatewayOptions {
   std::string secret;

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "index/hnsw_index.h"
+#include "util/idle_priority.h"
 #include "db_test_util.h"
 
 using namespace vectron;
@@ -379,6 +380,44 @@ TEST_CASE("a compaction cancelled through progress leaves the collection as it w
   cancel = false;
   CHECK(c->Compact().ok());
   CHECK(c->Stats().value().deleted_slots == 0);
+}
+
+TEST_CASE("a shard's graph compaction at idle priority rebuilds on an idle-priority thread") {
+  TempDir dir;
+  auto shard = Shard::Open(dir.path(), HnswConfig(), {}).value();
+  WriteBatch add, del;
+  for (int i = 0; i < 3000; ++i) add.Upsert(Id(i), VectorForId(Id(i), 8));
+  for (int i = 0; i < 3000; i += 2) del.Delete(Id(i));
+  REQUIRE(shard->Apply(add, 1).ok());
+  REQUIRE(shard->Apply(del, 2).ok());
+  REQUIRE(shard->IndexCompactionDue(0.4));
+  // What the rebuild's progress calls saw: (calls, calls on an idle-priority thread).
+  auto compact = [&](CompactPriority priority) {
+    std::pair<int, int> seen{0, 0};
+    ProgressFn progress = [&](std::string_view, uint64_t, uint64_t) {
+      ++seen.first;
+      seen.second += AtIdlePriority();
+      return true;
+    };
+    REQUIRE(shard->CompactIndex(progress, priority).ok());
+    return seen;
+  };
+  CHECK_FALSE(AtIdlePriority());
+  auto idle = compact(CompactPriority::kIdle);
+  CHECK(idle.first > 0);
+#ifdef __linux__
+  CHECK(idle.second == idle.first);
+#endif
+  CHECK_FALSE(AtIdlePriority());  // the caller's own priority is untouched
+  CHECK(shard->Stats().value().deleted_slots == 0);
+  CHECK_FALSE(shard->IndexCompactionDue(0.4));
+  CHECK(shard->Count().value() == 1500);
+  SearchParams sp;
+  sp.k = 1;
+  CHECK(shard->Search(VectorForId(Id(2999), 8), sp).value()[0].id == Id(2999));
+  auto normal = compact(CompactPriority::kNormal);
+  CHECK(normal.first > 0);
+  CHECK(normal.second == 0);
 }
 
 TEST_CASE("passing the deleted share starts a background index compaction") {

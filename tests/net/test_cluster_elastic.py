@@ -213,6 +213,8 @@ def test_a_split_groups_graph_is_compacted_in_the_background(tmp_path):
             assert st == 200 and body["hits"][0]["id"] == f"c{j}", body
         for text in (open(w.log_path).read() for w in cluster.workers):
             assert "compaction" not in text or "stopped" not in text, text[-2000:]
+            # By default the rebuilds run at idle CPU priority (docs/cluster.md).
+            assert "slots deleted; idle CPU priority)" in text, text[-2000:]
         st, body = cluster.call("POST", "/v1/collections/cp/count", {})
         assert st == 200 and body["count"] == n, body
         # Every point is found by its own vector after the rebuild, on every replica the
