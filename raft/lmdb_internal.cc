@@ -388,6 +388,26 @@ Status ReadSnapshotData(Env& env, uint64_t group, std::string* out) {
   return s.code() == Error::kUnavailable ? Status::Ok() : s;
 }
 
+namespace {
+
+// The tombstone of a group opened again stays until its log holds something (an entry or a
+// snapshot): while it is there the replica is "rejoined empty" and refuses votes
+// (Storage::RejoinedEmpty). Then the group's hard_state takes over its term and vote: st.hs
+// started from them and terms never go back, and it is written here because a snapshot
+// may come before the group's first hard_state of its own.
+Status ClearTombstoneOnceLogged(Env& env, MDB_txn* txn, uint64_t group, GroupState& st) {
+  if (!st.tombstone || st.last == 0) return Status::Ok();
+  if (Status s = PutMeta(env, txn, group, kHardState, EncodeHardState(st.hs)); !s.ok()) return s;
+  std::string key = GroupPrefix(group);
+  MDB_val k = Val(key);
+  int rc = mdb_del(txn, env.tombstones, &k, nullptr);
+  if (rc != 0 && rc != MDB_NOTFOUND) return FromMdb(rc, "mdb_del tombstone");
+  st.tombstone = false;
+  return Status::Ok();
+}
+
+}  // namespace
+
 Status SaveIn(Env& env, MDB_txn* txn, uint64_t group, GroupState& st, const std::vector<Entry>& entries,
               const HardState* hs) {
   if (!entries.empty()) {
@@ -411,18 +431,9 @@ Status SaveIn(Env& env, MDB_txn* txn, uint64_t group, GroupState& st, const std:
   if (hs) {
     Status s = PutMeta(env, txn, group, kHardState, EncodeHardState(*hs));
     if (!s.ok()) return s;
-    if (st.tombstone) {
-      // The group's own hard_state now holds the tombstone's term or a later one (the node
-      // started from it, and terms never go back), and the same vote in the same term.
-      std::string key = GroupPrefix(group);
-      MDB_val k = Val(key);
-      int rc = mdb_del(txn, env.tombstones, &k, nullptr);
-      if (rc != 0 && rc != MDB_NOTFOUND) return FromMdb(rc, "mdb_del tombstone");
-      st.tombstone = false;
-    }
     st.hs = *hs;
   }
-  return Status::Ok();
+  return ClearTombstoneOnceLogged(env, txn, group, st);
 }
 
 Status ApplySnapshotIn(Env& env, MDB_txn* txn, uint64_t group, GroupState& st, const Snapshot& snap) {
@@ -434,7 +445,7 @@ Status ApplySnapshotIn(Env& env, MDB_txn* txn, uint64_t group, GroupState& st, c
   if (!(s = PutMeta(env, txn, group, kSnapshotData, snap.data)).ok()) return s;
   st.snap = snap.metadata;
   st.last = snap.metadata.index;
-  return Status::Ok();
+  return ClearTombstoneOnceLogged(env, txn, group, st);
 }
 
 Status CreateSnapshotIn(Env& env, MDB_txn* txn, uint64_t group, GroupState& st, uint64_t index, const ConfState& cs,

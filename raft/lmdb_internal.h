@@ -42,8 +42,9 @@ struct GroupState {
   HardState hs;
   SnapshotMetadata snap;
   uint64_t last = 0;  // Last entry index, or snap.index if the log is empty.
-  // The group has a tombstone (it was dropped here before); the next hard_state write
-  // deletes it in the same transaction. Not the same as "hs came from the tombstone".
+  // The group has a tombstone (it was dropped here before); the first write that leaves
+  // its log non-empty (entries or a snapshot) deletes it in the same transaction. Not the
+  // same as "hs came from the tombstone".
   bool tombstone = false;
 };
 

@@ -71,6 +71,7 @@ class LmdbStorage final : public LogStorage {
   uint64_t FirstIndex() override;
   uint64_t LastIndex() override;
   Status GetSnapshot(Snapshot* out) override;
+  bool RejoinedEmpty() override { return tombstone_ && last_ == 0; }
   Status SetHardState(const HardState& hs) override;
   Status Append(const std::vector<Entry>& entries) override;
   Status ApplySnapshot(const Snapshot& snap) override;
@@ -92,7 +93,7 @@ class LmdbStorage final : public LogStorage {
   HardState hs_;
   SnapshotMetadata snap_;
   uint64_t last_ = 0;  // Last entry index, or the snapshot index if the log is empty.
-  bool tombstone_ = false;  // A tombstone of this group is stored (deleted by the next hard state).
+  bool tombstone_ = false;  // A tombstone of this group is stored (until its first entry or snapshot).
 };
 
 // Writes to any number of groups of one LmdbLogStore, committed together by
@@ -140,9 +141,9 @@ class LmdbLogStore {
 
   // Opens group `group_id`'s log; a group never written starts empty (no snapshot, no
   // entries, empty hard state), except that a group dropped from this store before starts
-  // with the term and vote it had when dropped (its tombstone; commit 0), until it persists
-  // a hard state of its own. The handle shares the environment, so it may outlive the
-  // store. Errors: InvalidArgument if the group already has a live handle (two handles would
+  // with the term and vote it had when dropped (its tombstone; commit 0), and is
+  // RejoinedEmpty until its first entry or snapshot. The handle shares the environment,
+  // so it may outlive the store. Errors: InvalidArgument if the group already has a live handle (two handles would
   // cache different views); Corruption if its metadata does not decode or its log does not
   // start right after its snapshot; Io.
   Status OpenGroup(uint64_t group_id, std::unique_ptr<LmdbStorage>* out);
@@ -160,7 +161,8 @@ class LmdbLogStore {
 
   // Deletes everything stored for `group_id` (a replica moved away) and, in the same
   // transaction, keeps its term and vote as the group's tombstone (24 bytes plus LMDB's
-  // per-key overhead, kept until the group is opened here again and writes a hard state):
+  // per-key overhead, kept until the group is opened here again and receives an entry or
+  // a snapshot):
   // a crash leaves either the group or its tombstone. OpenGroup starts from it, so a replica
   // created here again never goes back in term nor votes twice in one (docs/raft.md).
   // Errors: InvalidArgument if the group has a live handle; Corruption if its hard state

@@ -67,6 +67,7 @@ Status MemoryStorage::Append(const std::vector<Entry>& entries) {
   if (first > LastIndex() + 1) return Status(Error::kInvalidArgument, "Append leaves a gap");
   ents_.resize(first - offset);
   ents_.insert(ents_.end(), entries.begin(), entries.end());
+  rejoined_empty_ = false;
   return Status::Ok();
 }
 
@@ -77,6 +78,7 @@ Status MemoryStorage::ApplySnapshot(const Snapshot& snap) {
   snap_ = snap;
   ents_.clear();
   ents_.push_back(Entry{snap.metadata.term, snap.metadata.index, EntryType::kNormal, {}});
+  rejoined_empty_ = false;
   return Status::Ok();
 }
 

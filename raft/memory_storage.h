@@ -25,14 +25,20 @@ class MemoryStorage final : public LogStorage {
   Status CreateSnapshot(uint64_t index, const ConfState& cs, std::string data,
                         uint64_t durable_applied_index) override;
 
+  bool RejoinedEmpty() override { return rejoined_empty_; }
+
   // The durable hard state (for checkers).
   const HardState& hard_state() const { return hs_; }
+  // Marks the group as dropped here before (what a tombstone does in LmdbStorage), until its
+  // first entry or snapshot.
+  void MarkRejoined() { rejoined_empty_ = LastIndex() == 0; }
 
  private:
   HardState hs_;
   Snapshot snap_;
   // ents_[0] is a dummy entry at the snapshot index/term; real entries follow.
   std::vector<Entry> ents_;
+  bool rejoined_empty_ = false;
 };
 
 }  // namespace vectron::raft

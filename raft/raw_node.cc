@@ -75,6 +75,7 @@ Status RawNode::Init() {
   }
   term_ = hs.term;
   vote_ = hs.vote;
+  rejoined_empty_ = storage_->RejoinedEmpty();
   committed_ = std::max(hs.commit, first - 1);
   if (cfg_.applied + 1 < first) {
     // Entries applied+1 .. first-1 exist only in the storage's snapshot: starting here would
@@ -610,12 +611,15 @@ void RawNode::HandleVoteRequest(const Message& m) {
   // Leader stickiness also holds within a term: we may have been moved to this term by a
   // message that was not a vote request while a leader we acknowledged still holds a lease.
   if (vote_ != m.from && !m.force && InLease()) can_vote = false;
-  // A replica that never received any of the group's state (no log, no snapshot: a replica
-  // joining empty, perhaps on a node that hosted the group before and dropped it with its
-  // term and vote) never votes: it may have voted in this term already, and any candidate's
-  // log is "up to date" next to its empty one, so a candidate with a stale membership could
-  // win a majority of that membership alongside the real leader.
-  if (last_index() == 0) can_vote = false;
+  // A replica created again on a node that hosted the group before and dropped it, which
+  // has received nothing since (no entry, no snapshot), never votes: its earlier self may
+  // have acknowledged entries it no longer has, and any candidate's log is "up to date" next
+  // to its empty one, so a candidate with a stale membership that still lists it could win
+  // a majority of that membership alongside the real leader (cluster-sim seed 101). A
+  // replica that never existed here votes even while empty: it acknowledged nothing, so
+  // its vote cannot hide a committed entry, and a group whose other members are one live
+  // replica with the log and one that is empty still elects (cluster-sim seed 100108).
+  if (last_index() == 0 && rejoined_empty_) can_vote = false;
   Message r;
   r.type = pre ? MessageType::kPreVoteResp : MessageType::kVoteResp;
   r.to = m.from;

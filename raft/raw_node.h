@@ -279,6 +279,8 @@ class RawNode {
   bool needs_broadcast_ = false;
   bool needs_heartbeat_ = false;
   uint64_t last_broadcast_commit_ = 0;
+  // Storage::RejoinedEmpty at start: while its log is empty this replica refuses votes.
+  bool rejoined_empty_ = false;
   // Hibernation: whether hibernating; leader: the first heartbeat round asking for it, and
   // the tick of the last wake (lease acknowledgements of earlier heartbeats are ignored);
   // follower: the highest heartbeat round seen from this term's leader (a delayed

@@ -151,26 +151,37 @@ TEST_CASE("a follower that acknowledged the leader's lease does not vote after a
 }
 
 // cluster-sim seed 101 (worker ids are Raft ids, so a worker that hosted a group, dropped its
-// replica and later joins again empty has forgotten its term and vote): the empty replica
+// replica and later joins again empty had forgotten its term and vote): the empty replica
 // granted its vote in a term it had already voted in, to a node with a stale membership that
-// still listed it, and the group had two leaders in one term. A replica with no state votes
-// for no one, pre-vote or vote, whatever the candidate's log.
-TEST_CASE("a replica that never received any state refuses votes and pre-votes") {
+// still listed it, and the group had two leaders in one term. A replica created again after
+// a drop (Storage::RejoinedEmpty) votes for no one while its log is empty, pre-vote or vote,
+// whatever the candidate's log. cluster-sim seed 100108: a replica that never existed on its
+// node (a split's new group created from the map before its snapshot came) refused too, and
+// once the group's leader died for good the one replica with the log could never be elected;
+// it votes.
+TEST_CASE("a replica rejoined empty after a drop refuses votes and pre-votes; one that never existed votes") {
   Cluster c(3);
-  c.Add(4, std::make_unique<MemoryStorage>());  // Joining empty: no log, no membership.
-  for (MessageType type : {MessageType::kPreVote, MessageType::kVote}) {
-    Message m;
-    m.type = type;
-    m.from = 2;
-    m.to = 4;
-    m.term = 4;
-    m.index = 20;
-    m.log_term = 3;
-    REQUIRE(c[4].Step(m).ok());
-    c.Process();
-    std::vector<Message> answers = Hold(c, [](const Message& r) { return r.from == 4 && r.to == 2; });
-    REQUIRE(answers.size() == 1);
-    CHECK(answers[0].reject);
+  auto rejoined = std::make_unique<MemoryStorage>();
+  REQUIRE(rejoined->SetHardState(HardState{3, 1, 0}).ok());  // The tombstone's term and vote.
+  rejoined->MarkRejoined();
+  c.Add(4, std::move(rejoined));
+  c.Add(5, std::make_unique<MemoryStorage>());  // Never held the group: no log, no membership.
+  for (uint64_t voter : {4, 5}) {
+    for (MessageType type : {MessageType::kPreVote, MessageType::kVote}) {
+      Message m;
+      m.type = type;
+      m.from = 2;
+      m.to = voter;
+      m.term = 4;
+      m.index = 20;
+      m.log_term = 3;
+      REQUIRE(c[voter].Step(m).ok());
+      c.Process();
+      std::vector<Message> answers =
+          Hold(c, [voter](const Message& r) { return r.from == voter && r.to == 2; });
+      REQUIRE(answers.size() == 1);
+      CHECK(answers[0].reject == (voter == 4));
+    }
   }
   // Once it has the group's state (here: a bootstrapped node of the same shape), it votes.
   Message m;

@@ -267,38 +267,56 @@ TEST_CASE("LmdbLogStore: a dropped group keeps its term and vote, and starts fro
   {
     auto store = OpenStore(dir.path);
     auto g = OpenGroup(*store, 5);
-    // Empty log, no snapshot, commit 0; the term and vote it had.
+    // Empty log, no snapshot, commit 0; the term and vote it had; rejoined empty.
     CHECK(InitialHardState(*g) == HardState{7, 2, 0});
     CHECK(g->FirstIndex() == 1);
     CHECK(g->LastIndex() == 0);
-    CHECK(InitialHardState(*OpenGroup(*store, 6)).empty());
-    // A snapshot received without a hard state leaves the tombstone in force.
+    CHECK(g->RejoinedEmpty());
+    auto never = OpenGroup(*store, 6);
+    CHECK(InitialHardState(*never).empty());
+    CHECK_FALSE(never->RejoinedEmpty());  // Never held here: not rejoined.
+    never.reset();
+    // A snapshot received before any hard state of its own deletes the tombstone, in the
+    // same transaction, and its term and vote go into the group's hard state.
     Snapshot snap;
     snap.metadata = SnapshotMetadata{10, 6, ConfState{{1, 2, 3}, {}}};
     snap.data = "s10";
     REQUIRE(g->ApplySnapshot(snap).ok());
+    CHECK_FALSE(g->RejoinedEmpty());
     g.reset();
     g = OpenGroup(*store, 5);
     CHECK(InitialHardState(*g) == HardState{7, 2, 0});
     CHECK(g->LastIndex() == 10);
-    // Dropped again before it wrote a hard state of its own: the same tombstone.
+    CHECK_FALSE(g->RejoinedEmpty());
+    REQUIRE(g->SetHardState(HardState{8, 3, 10}).ok());
+    // Dropped again: a new tombstone of its term and vote.
     g.reset();
     REQUIRE(store->DropGroup(5).ok());
     g = OpenGroup(*store, 5);
-    CHECK(InitialHardState(*g) == HardState{7, 2, 0});
-    // Its first hard state replaces the tombstone, in the same transaction.
-    REQUIRE(g->Save(Ents(1, 2, 8), HardState{8, 3, 1}).ok());
-    CHECK(InitialHardState(*g) == HardState{8, 3, 1});
+    CHECK(InitialHardState(*g) == HardState{8, 3, 0});
+    CHECK(g->RejoinedEmpty());
+    // A hard state of its own (a vote while empty) keeps the tombstone: still rejoined
+    // empty, also after a reopen.
+    REQUIRE(g->SetHardState(HardState{9, 4, 0}).ok());
+    g.reset();
+    g = OpenGroup(*store, 5);
+    CHECK(InitialHardState(*g) == HardState{9, 4, 0});
+    CHECK(g->RejoinedEmpty());
+    // Its first entries delete it, in the same transaction.
+    REQUIRE(g->Save(Ents(1, 2, 9), HardState{9, 4, 1}).ok());
+    CHECK(InitialHardState(*g) == HardState{9, 4, 1});
+    CHECK_FALSE(g->RejoinedEmpty());
   }
   CHECK(CountTombstones(dir.path) == 0);
   {
     auto store = OpenStore(dir.path);
     auto g = OpenGroup(*store, 5);
-    CHECK(InitialHardState(*g) == HardState{8, 3, 1});
+    CHECK(InitialHardState(*g) == HardState{9, 4, 1});
+    CHECK_FALSE(g->RejoinedEmpty());
     g.reset();
     REQUIRE(store->DropGroup(5).ok());
     g = OpenGroup(*store, 5);
-    CHECK(InitialHardState(*g) == HardState{8, 3, 0});
+    CHECK(InitialHardState(*g) == HardState{9, 4, 0});
   }
   CHECK(CountTombstones(dir.path) == 1);
 }

@@ -18,12 +18,14 @@ class SimLogStore final : public GroupLogStore {
     auto& g = groups_[group];
     if (!g) {
       g = std::make_unique<raft::MemoryStorage>();
-      // A group dropped here before starts from its tombstone (the MemoryStorage is the
-      // disk, so the tombstone lives on in it and can go).
+      // A group dropped here before starts from its tombstone, rejoined empty until its
+      // first entry or snapshot (the MemoryStorage is the disk, so the tombstone lives on
+      // in it and can go).
       auto t = tombstones_.find(group);
       if (t != tombstones_.end()) {
         raft::Status s = g->SetHardState(raft::HardState{t->second.term, t->second.vote, 0});
         if (!s.ok()) return s;
+        g->MarkRejoined();
         tombstones_.erase(t);
         ++tombstones_restored_;
       }
