@@ -14,233 +14,19 @@
 #include "raft/memory_storage.h"
 #include "raft/raw_node.h"
 #include "raft/sim/linearizability.h"
+#include "raft/sim/simulation_internal.h"
 
 namespace vectron::raft::sim {
 
+namespace detail {
+
 namespace {
 
-constexpr int kStepsPerTick = 10;
 constexpr uint64_t kKeys = 4;
 constexpr uint64_t kClientTimeoutSteps = 200;
 constexpr size_t kTraceTail = 400;
 
-// xoshiro-style PRNG: one per simulation, so a seed replays exactly.
-class Rng {
- public:
-  explicit Rng(uint64_t seed) : s_(seed * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull) {}
-  uint64_t Next() {
-    uint64_t z = (s_ += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  uint64_t Below(uint64_t n) { return n == 0 ? 0 : Next() % n; }
-  uint64_t Range(uint64_t lo, uint64_t hi) { return lo + Below(hi - lo + 1); }
-  bool Chance(double p) { return static_cast<double>(Next() >> 11) * (1.0 / 9007199254740992.0) < p; }
-
- private:
-  uint64_t s_;
-};
-
-void PutU64(std::string& s, uint64_t v) {
-  for (int i = 0; i < 8; ++i) s.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-uint64_t GetU64(const std::string& s, size_t off) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8 && off + i < s.size(); ++i) v |= uint64_t{static_cast<uint8_t>(s[off + i])} << (8 * i);
-  return v;
-}
-
-uint64_t HashEntry(const Entry& e) {
-  uint64_t h = 1469598103934665603ull ^ e.term ^ (uint64_t{static_cast<uint8_t>(e.type)} << 56);
-  for (char c : e.data) h = (h ^ static_cast<uint8_t>(c)) * 1099511628211ull;
-  return h;
-}
-
-// A write command: client, seq, key, value.
-struct Command {
-  uint64_t client, seq, key, value;
-  std::string Encode() const {
-    std::string s;
-    PutU64(s, client);
-    PutU64(s, seq);
-    PutU64(s, key);
-    PutU64(s, value);
-    return s;
-  }
-  static bool Decode(const std::string& s, Command* c) {
-    if (s.size() != 32) return false;
-    *c = Command{GetU64(s, 0), GetU64(s, 8), GetU64(s, 16), GetU64(s, 24)};
-    return true;
-  }
-};
-
-// The replicated state machine: registers plus per-client sessions (dedupe of duplicates).
-struct KvState {
-  std::map<uint64_t, uint64_t> kv;
-  std::map<uint64_t, uint64_t> sessions;  // client -> last applied seq
-
-  std::string Serialize() const {
-    std::string s;
-    PutU64(s, kv.size());
-    for (auto& [k, v] : kv) {
-      PutU64(s, k);
-      PutU64(s, v);
-    }
-    PutU64(s, sessions.size());
-    for (auto& [c, q] : sessions) {
-      PutU64(s, c);
-      PutU64(s, q);
-    }
-    return s;
-  }
-  static KvState Parse(const std::string& s) {
-    KvState st;
-    if (s.empty()) return st;
-    size_t off = 0;
-    uint64_t n = GetU64(s, off);
-    off += 8;
-    for (uint64_t i = 0; i < n; ++i, off += 16) st.kv[GetU64(s, off)] = GetU64(s, off + 8);
-    n = GetU64(s, off);
-    off += 8;
-    for (uint64_t i = 0; i < n; ++i, off += 16) st.sessions[GetU64(s, off)] = GetU64(s, off + 8);
-    return st;
-  }
-};
-
-struct PendingRead {
-  uint64_t client, seq, key, index;
-};
-
-struct SimNode {
-  uint64_t id = 0;
-  std::unique_ptr<MemoryStorage> storage;
-  std::unique_ptr<RawNode> raft;  // Null while crashed.
-  int period = kStepsPerTick;     // Steps per tick (clock skew).
-  int accum = 0;
-  bool removed = false;           // Removal committed and the node shut down for good.
-  uint64_t removal_proposed_at = 0;  // A RemoveVoter for it was proposed (0 = none).
-  uint64_t down_until = 0;
-  // The state machine's own durable copy (survives crashes, like storage), used when the seed
-  // has the state machine sync lazily (sm_sync_every_ > 0): the state after synced_index.
-  KvState synced_state;
-  ConfState synced_conf;
-  uint64_t synced_index = 0;
-  // Volatile application state.
-  KvState state;
-  ConfState applied_conf;
-  uint64_t applied_index = 0;
-  std::map<std::pair<uint64_t, uint64_t>, bool> pending_writes;  // (client, seq)
-  std::map<std::string, PendingRead> reads_waiting_index;
-  std::vector<PendingRead> reads_waiting_apply;
-  Role last_role = Role::kFollower;
-  uint64_t last_term = 0;
-  bool up() const { return raft != nullptr; }
-};
-
-struct Client {
-  uint64_t id = 0;
-  uint64_t seq = 0;
-  bool busy = false;
-  uint64_t issued = 0;
-  size_t op = 0;  // Index into history.
-  uint64_t key = 0;
-  uint64_t leader_hint = kNone;
-  uint64_t idle_until = 0;
-};
-
-struct InFlight {
-  uint64_t at;
-  uint64_t seq;
-  Message m;
-};
-struct InFlightLater {
-  bool operator()(const InFlight& a, const InFlight& b) const { return a.at != b.at ? a.at > b.at : a.seq > b.seq; }
-};
-
-class Simulation {
- public:
-  explicit Simulation(const SimOptions& o) : opt_(o), rng_(o.seed) {}
-
-  SimResult Run();
-  BenchResult Bench(const BenchOptions& b);
-
- private:
-  void Setup();
-  void Trace(const std::string& line, bool verbose = false);
-  void Fail(const std::string& why);
-  Config MakeConfig(uint64_t id, uint64_t applied);
-  void StartNode(SimNode& n);
-  void CrashNode(SimNode& n);
-  SimNode* Node(uint64_t id);
-  SimNode* Leader();
-  void Send(const Message& m);
-  void DeliverMessages();
-  void TickNodes();
-  void HandleReadys();
-  void HandleReady(SimNode& n);
-  void ApplyEntry(SimNode& n, const Entry& e);
-  void SyncStateMachine(SimNode& n);
-  void ServeReads(SimNode& n);
-  void ClientsStep();
-  void CompleteOp(uint64_t client, uint64_t seq, uint64_t value);
-  void FaultsStep();
-  void MembershipStep();
-  void CheckInvariants();
-  bool Blocked(uint64_t from, uint64_t to) const { return blocked_.count({from, to}) > 0; }
-  uint64_t Event() { return ++event_; }
-
-  SimOptions opt_;
-  Rng rng_;
-  bool failed_ = false;
-  std::string failure_;
-  std::deque<std::string> trace_;
-  uint64_t now_ = 0;
-  uint64_t event_ = 0;
-  SimStats stats_;
-  std::string config_line_;
-
-  // Randomized per seed.
-  double drop_p_ = 0, dup_p_ = 0, long_delay_p_ = 0;
-  uint64_t max_delay_ = 3;
-  int skew_ = 0;
-  bool pre_vote_ = true, check_quorum_ = true, lease_ = false;
-  uint64_t max_entries_per_msg_ = 0;
-  size_t max_inflight_ = 64;
-  uint64_t chunk_bytes_ = 64;
-  uint64_t compact_after_ = 30;
-  // 0: the state machine's state lives in the log's snapshot (restarts from it). N > 0: the
-  // state machine syncs its own copy every N applied entries, like a kNoSync shard; it
-  // restarts from that copy (applied may be past the snapshot) and compaction stops at it.
-  uint64_t sm_sync_every_ = 0;
-  double crash_p_ = 0, partition_p_ = 0, conf_p_ = 0, transfer_p_ = 0;
-  bool storm_ = false;
-  uint64_t liveness_from_ = 0;
-  uint64_t next_id_ = 1;
-
-  std::map<uint64_t, SimNode> nodes_;
-  std::vector<Client> clients_;
-  std::vector<KvOp> history_;
-  std::vector<bool> op_failed_;
-  std::priority_queue<InFlight, std::vector<InFlight>, InFlightLater> net_;
-  uint64_t msg_seq_ = 0;
-  std::set<std::pair<uint64_t, uint64_t>> blocked_;
-  uint64_t heal_at_ = 0;
-
-  // Checker state.
-  std::map<uint64_t, uint64_t> leader_of_term_;
-  std::map<std::pair<uint64_t, uint64_t>, std::pair<uint64_t, uint64_t>> entry_seen_;  // (i,t) -> (hash, prev term)
-  // index -> {entry term, lowest node term at which it was seen committed}.
-  std::map<uint64_t, std::pair<uint64_t, uint64_t>> committed_term_;
-  std::map<uint64_t, uint64_t> applied_hash_;    // index -> hash
-  uint64_t writes_ok_at_liveness_ = 0;
-  uint64_t writes_ok_after_liveness_ = 0;
-
-  // Bench.
-  bool bench_ = false;
-  std::map<uint64_t, uint64_t> bench_proposed_at_;  // seq -> step
-  std::vector<uint64_t> bench_latencies_;
-};
+}  // namespace
 
 void Simulation::Trace(const std::string& line, bool verbose) {
   if (bench_) return;
@@ -780,74 +566,6 @@ void Simulation::MembershipStep() {
   }
 }
 
-void Simulation::CheckInvariants() {
-  for (auto& [id, n] : nodes_) {
-    // Election safety: at most one leader per term.
-    if (n.up() && n.raft->role() == Role::kLeader) {
-      uint64_t t = n.raft->term();
-      auto [it, inserted] = leader_of_term_.emplace(t, id);
-      if (inserted) {
-        ++stats_.leaders;
-        // Leader completeness: a new leader holds every entry committed in an earlier term.
-        // (An entry seen committed by a node at term u was committed in a term <= u.)
-        for (auto& [i, ct] : committed_term_) {
-          if (ct.second >= t) continue;
-          uint64_t lt = n.raft->TermAt(i);
-          if (i > n.raft->last_index() || (lt != 0 && lt != ct.first))
-            Fail("leader completeness: leader " + std::to_string(id) + " of term " + std::to_string(t) +
-                 " has term " + std::to_string(lt) + " at index " + std::to_string(i) + " (last " +
-                 std::to_string(n.raft->last_index()) + "), committed term " + std::to_string(ct.first));
-        }
-      } else if (it->second != id) {
-        Fail("election safety: nodes " + std::to_string(it->second) + " and " + std::to_string(id) +
-             " both leader in term " + std::to_string(t));
-      }
-    }
-    // Log matching on the durable log: an (index, term) pair identifies the entry and its
-    // predecessor's term, so equal pairs imply equal prefixes.
-    MemoryStorage& st = *n.storage;
-    uint64_t first = st.FirstIndex(), last = st.LastIndex();
-    uint64_t commit = n.up() ? n.raft->committed() : st.hard_state().commit;
-    uint64_t node_term = n.up() ? n.raft->term() : st.hard_state().term;
-    if (last >= first) {
-      std::vector<Entry> ents;
-      Status s = st.Entries(first, last + 1, UINT64_MAX, &ents);
-      if (!s.ok()) {
-        Fail("storage read: " + s.ToString());
-        return;
-      }
-      uint64_t prev_term = 0;
-      (void)st.Term(first - 1, &prev_term);
-      for (const Entry& e : ents) {
-        auto key = std::make_pair(e.index, e.term);
-        auto val = std::make_pair(HashEntry(e), prev_term);
-        auto [it, inserted] = entry_seen_.emplace(key, val);
-        if (!inserted && it->second != val) {
-          Fail("log matching: node " + std::to_string(id) + " entry " + std::to_string(e.index) + "/" +
-               std::to_string(e.term) + " differs from another log's entry with the same index and term");
-        }
-        if (e.term < prev_term) Fail("log terms decrease at index " + std::to_string(e.index) + " on node " + std::to_string(id));
-        prev_term = e.term;
-        if (e.index <= commit) {
-          auto [ct, ins] = committed_term_.emplace(e.index, std::make_pair(e.term, node_term));
-          if (!ins) ct->second.second = std::min(ct->second.second, node_term);
-          if (!ins && ct->second.first != e.term)
-            Fail("committed entry changed: node " + std::to_string(id) + " has term " + std::to_string(e.term) +
-                 " at committed index " + std::to_string(e.index) + ", committed term was " +
-                 std::to_string(ct->second.first));
-        }
-      }
-    }
-  }
-  // Bound the checker maps: entries far below every node's log are no longer needed.
-  uint64_t floor = UINT64_MAX;
-  for (auto& [id, n] : nodes_) floor = std::min(floor, n.storage->FirstIndex());
-  if (floor != UINT64_MAX && floor > 200) {
-    committed_term_.erase(committed_term_.begin(), committed_term_.lower_bound(floor - 100));
-    entry_seen_.erase(entry_seen_.begin(), entry_seen_.lower_bound({floor - 100, 0}));
-  }
-}
-
 SimResult Simulation::Run() {
   Setup();
   for (now_ = 1; now_ <= opt_.steps && !failed_; ++now_) {
@@ -864,18 +582,7 @@ SimResult Simulation::Run() {
     CheckInvariants();
   }
   now_ = std::min(now_, opt_.steps);
-  if (!failed_ && liveness_from_ < opt_.steps && writes_ok_after_liveness_ == 0) {
-    Fail("liveness: no client write completed in the last " + std::to_string(opt_.steps - liveness_from_) +
-         " steps after faults stopped");
-  }
-  if (!failed_) {
-    std::vector<KvOp> h;
-    for (size_t i = 0; i < history_.size(); ++i)
-      if (!op_failed_[i]) h.push_back(history_[i]);
-    LinReport lr = CheckLinearizable(h);
-    stats_.lin_keys_inconclusive = lr.keys_inconclusive;
-    if (lr.result == LinResult::kViolation) Fail("linearizability violation:\n" + lr.detail);
-  }
+  CheckFinal();
   for (auto& [id, n] : nodes_) stats_.committed_index = std::max(stats_.committed_index, n.storage->hard_state().commit);
   SimResult r;
   r.ok = !failed_;
@@ -937,15 +644,15 @@ BenchResult Simulation::Bench(const BenchOptions& b) {
   return r;
 }
 
-}  // namespace
+}  // namespace detail
 
-SimResult RunSimulation(const SimOptions& options) { return Simulation(options).Run(); }
+SimResult RunSimulation(const SimOptions& options) { return detail::Simulation(options).Run(); }
 
 BenchResult RunBenchmark(const BenchOptions& options) {
   SimOptions o;
   o.faults = false;
   o.membership = false;
-  return Simulation(o).Bench(options);
+  return detail::Simulation(o).Bench(options);
 }
 
 }  // namespace vectron::raft::sim
