@@ -354,9 +354,11 @@ void WorkerNode::OnHeartbeatResponse(const PdHeartbeatResponse& r) {
   for (const GroupAssignment& a : r.assignments) {
     assigned.insert(a.group.id);
     auto it = groups_.find(a.group.id);
-    // A group being split off is made by applying its parent's split, not from the map;
-    // one this worker's split made is being opened by a task.
-    if (it == groups_.end() && a.group.split_from != 0) continue;
+    // A group being split off is made by applying its parent's split, not from the map,
+    // unless this worker's parent replica went past the split without applying it; one
+    // this worker's split made is being opened by a task (the split's apply marks it
+    // opening before it changes the parent's route, so either check sees it).
+    if (it == groups_.end() && a.group.split_from != 0 && !SplitPassedHere(a.group)) continue;
     if (it == groups_.end() && Opening(a.group.id)) continue;
     if (it == groups_.end()) {
       Status s = OpenGroup(a);
@@ -375,6 +377,14 @@ void WorkerNode::OnHeartbeatResponse(const PdHeartbeatResponse& r) {
   for (const auto& [id, h] : groups_)
     if (!assigned.count(id) && h.opened_at_heartbeat < r.rpc_id) gone.push_back(id);
   for (uint64_t id : gone) (void)DropGroup(id);
+}
+
+bool WorkerNode::SplitPassedHere(const GroupInfo& child) const {
+  auto p = groups_.find(child.split_from);
+  if (p == groups_.end()) return true;
+  const ShardRoute r = p->second.sm->route();
+  const uint64_t k = child.range_start;
+  return !(k >= r.start && (r.end == 0 || k < r.end));
 }
 
 bool WorkerNode::Opening(uint64_t group) const {

@@ -173,6 +173,11 @@ class WorkerNode {
   mutable std::mutex opening_mu_;
   std::set<uint64_t> opening_;  // GUARDED_BY(opening_mu_)
   bool Opening(uint64_t group) const;
+  // Whether this worker will not make the group being split off, `child`, by applying its
+  // parent's split: it hosts no replica of the parent, or its replica's route no longer
+  // holds the child's range (it passed the split in a snapshot, so the apply never ran
+  // here). Such a replica is opened from the map, empty, and waits for the child's leader.
+  bool SplitPassedHere(const GroupInfo& child) const;
   std::vector<Status> split_failures_;  // A split group that could not be opened: fatal.
   std::map<uint64_t, Hosted> groups_;
   SplitMixRng rng_;
