@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "net/cluster/wire.h"
+#include "tests/lib/test_util.h"
 #include "net/daemon/cluster_transport.h"
 #include "net/io/blocking_socket.h"
 #include "net/io/connect.h"
@@ -33,6 +34,7 @@ namespace {
 
 using cluster::NodeKind;
 using testing::ScopedTempDir;
+using vectron::testing::WaitUntil;
 
 constexpr char kSecret[] = "0123456789abcdef-test-secret";
 
@@ -154,16 +156,6 @@ class TransportHarness {
   std::map<NodeId, std::vector<std::pair<NodeId, Envelope>>> got_;          // Guarded by mu_.
 };
 
-// Polls `done` until it holds or `timeout_ms` passes; returns its last value.
-bool WaitFor(const std::function<bool()>& done, int timeout_ms = 10000) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return done();
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return true;
-}
-
 // True if the server closes `fd` (EOF or reset) within `timeout_ms`, having sent no
 // application reply (whatever arrives is consumed and ignored).
 bool ClosedByPeer(int fd, int timeout_ms = 10000) {
@@ -267,13 +259,13 @@ TEST_CASE("Nodes with certificates from one CA exchange messages over mutual TLS
   h.Send(kW1, kW2, 1);
   h.Send(kW2, kW1, 2);
   h.Send(kGw1, kW1, 3);  // The gateway is answered on its own connection.
-  REQUIRE(WaitFor([&] { return h.Got(kW2, kW1) == std::vector<uint64_t>{1} && h.Got(kW1, kW2) == std::vector<uint64_t>{2}; }));
-  REQUIRE(WaitFor([&] { return h.Got(kW1, kGw1) == std::vector<uint64_t>{3}; }));
+  REQUIRE(WaitUntil([&] { return h.Got(kW2, kW1) == std::vector<uint64_t>{1} && h.Got(kW1, kW2) == std::vector<uint64_t>{2}; }));
+  REQUIRE(WaitUntil([&] { return h.Got(kW1, kGw1) == std::vector<uint64_t>{3}; }));
   h.Send(kW1, kGw1, 4);
-  REQUIRE(WaitFor([&] { return h.Got(kGw1, kW1) == std::vector<uint64_t>{4}; }));
+  REQUIRE(WaitUntil([&] { return h.Got(kGw1, kW1) == std::vector<uint64_t>{4}; }));
   // Many frames on one connection keep their order.
   for (uint64_t i = 10; i < 200; ++i) h.Send(kW1, kW2, i);
-  REQUIRE(WaitFor([&] { return h.Got(kW2, kW1).size() == 191; }));
+  REQUIRE(WaitUntil([&] { return h.Got(kW2, kW1).size() == 191; }));
   std::vector<uint64_t> want{1};
   for (uint64_t i = 10; i < 200; ++i) want.push_back(i);
   CHECK(h.Got(kW2, kW1) == want);
@@ -293,7 +285,7 @@ TEST_CASE("Without a cluster secret, the certificates alone admit a node") {
   h.Start();
   h.Send(kW1, kW2, 1);
   h.Send(kW3, kW2, 2);
-  REQUIRE(WaitFor([&] { return h.Got(kW2, kW1) == std::vector<uint64_t>{1} && h.Refused(kW2) == 1; }));
+  REQUIRE(WaitUntil([&] { return h.Got(kW2, kW1) == std::vector<uint64_t>{1} && h.Refused(kW2) == 1; }));
   CHECK(h.Got(kW2, kW3).empty());
 }
 
@@ -361,7 +353,7 @@ TEST_CASE("A TLS listener refuses callers without a valid cluster certificate, b
     ::close(fd);
     refused = 1;
   }
-  REQUIRE(WaitFor([&] { return h.Refused(kW2) >= refused; }));
+  REQUIRE(WaitUntil([&] { return h.Refused(kW2) >= refused; }));
   CHECK(h.Refused(kW2) == refused);
   CHECK(h.GotAny(kW2) == 0);
 }
@@ -378,7 +370,7 @@ TEST_CASE("A TLS caller refuses listeners without a valid cluster certificate, a
     h.SetAddress(kW2, "127.0.0.1:" + std::to_string(raw.port()));
     h.Start();
     h.Send(kW1, kW2, 1);
-    REQUIRE(WaitFor([&] { return h.Refused(kW1) >= 1; }));
+    REQUIRE(WaitUntil([&] { return h.Refused(kW1) >= 1; }));
     std::string got = raw.received();
     REQUIRE(!got.empty());
     CHECK(got[0] == '\x16');  // A TLS handshake record,
@@ -389,13 +381,13 @@ TEST_CASE("A TLS caller refuses listeners without a valid cluster certificate, a
     h.SetAddress(kW2, "127.0.0.1:" + std::to_string(raw.port()));
     h.Start();
     h.Send(kW1, kW2, 1);
-    REQUIRE(WaitFor([&] { return h.Refused(kW1) >= 1; }, 12000));
+    REQUIRE(WaitUntil([&] { return h.Refused(kW1) >= 1; }, 12));
   }
   SUBCASE("a listener with another CA's certificate") {
     h.Add(kW2, other.For(kW2));
     h.Start();
     h.Send(kW1, kW2, 1);
-    REQUIRE(WaitFor([&] { return h.Refused(kW1) >= 1; }));
+    REQUIRE(WaitUntil([&] { return h.Refused(kW1) >= 1; }));
     CHECK(h.GotAny(kW2) == 0);
   }
   SUBCASE("a listener with a cluster certificate for another node") {
@@ -404,7 +396,7 @@ TEST_CASE("A TLS caller refuses listeners without a valid cluster certificate, a
     h.SetAddress(kW2, "127.0.0.1:" + std::to_string(w3->port()));
     h.Start();
     h.Send(kW1, kW2, 1);
-    REQUIRE(WaitFor([&] { return h.Refused(kW1) >= 1; }));
+    REQUIRE(WaitUntil([&] { return h.Refused(kW1) >= 1; }));
     CHECK(h.GotAny(kW3) == 0);
   }
   CHECK(h.GotAny(kW1) == 0);
@@ -534,7 +526,7 @@ TEST_CASE("A connect to an address that never answers fails after its timeout, n
   REQUIRE(ConnectWithin(fd, reinterpret_cast<const sockaddr*>(&a), sizeof(a), 10000).ok());
   CHECK((::fcntl(fd, F_GETFL, 0) & O_NONBLOCK) == 0);
   CHECK(SendRaw(fd, "hi"));
-  REQUIRE(WaitFor([&] { return live.received() == "hi"; }));
+  REQUIRE(WaitUntil([&] { return live.received() == "hi"; }));
   ::close(fd);
 }
 
@@ -547,9 +539,9 @@ TEST_CASE("A peer that never answers a connect costs its frames, not the node: e
   h.Start();
   auto dropped = [&] { return h.OnLoop([&] { return pd->dropped(); }); };
   h.Send(kPd1, kW1, 1);
-  REQUIRE(WaitFor([&] { return dropped() == 1; }));  // The try timed out: its frame is dropped.
+  REQUIRE(WaitUntil([&] { return dropped() == 1; }));  // The try timed out: its frame is dropped.
   h.Send(kPd1, kW1, 2);
-  REQUIRE(WaitFor([&] { return dropped() == 2; }));  // And the next try too (after a backoff).
+  REQUIRE(WaitUntil([&] { return dropped() == 2; }));  // And the next try too (after a backoff).
 }
 
 TEST_CASE("A peer stuck connecting is replaced or dropped at once, without waiting for the kernel") {
@@ -563,14 +555,14 @@ TEST_CASE("A peer stuck connecting is replaced or dropped at once, without waiti
   h->Start();
   h->Send(kPd1, kW1, 1);
   h->Send(kPd1, kW2, 2);
-  REQUIRE(WaitFor([&] { return SynSentTo(full.port()) == 2; }));  // Both connects are waiting.
+  REQUIRE(WaitUntil([&] { return SynSentTo(full.port()) == 2; }));  // Both connects are waiting.
   // kW1 moved: Send, on the loop thread, replaces its peer, whose connect is cut short.
   h->SetAddress(kW1, "127.0.0.1:" + std::to_string(moved.port()));
   auto t0 = std::chrono::steady_clock::now();
   h->Send(kPd1, kW1, 3);
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
   CHECK(ms < 5000);
-  REQUIRE(WaitFor([&] { return moved.received().find("vectron-cluster-1") != std::string::npos; }));
+  REQUIRE(WaitUntil([&] { return moved.received().find("vectron-cluster-1") != std::string::npos; }));
   // Stopping the node does not wait for kW2's connect either.
   t0 = std::chrono::steady_clock::now();
   h.reset();
