@@ -348,17 +348,20 @@ Result<Cursor> Txn::OpenCursor(Dbi dbi) const {
   return Cursor(c, live_);
 }
 
-Result<uint64_t> Txn::Count(Dbi dbi) const {
+Result<MDB_stat> Txn::Stat(Dbi dbi) const {
   MDB_stat st;
   int rc = mdb_stat(txn_, dbi.handle, &st);
   if (rc != 0) return MdbStatus(rc, "mdb_stat");
+  return st;
+}
+
+Result<uint64_t> Txn::Count(Dbi dbi) const {
+  VECTRON_ASSIGN_OR_RETURN(MDB_stat st, Stat(dbi));
   return static_cast<uint64_t>(st.ms_entries);
 }
 
 Result<uint64_t> Txn::PageBytes(Dbi dbi) const {
-  MDB_stat st;
-  int rc = mdb_stat(txn_, dbi.handle, &st);
-  if (rc != 0) return MdbStatus(rc, "mdb_stat");
+  VECTRON_ASSIGN_OR_RETURN(MDB_stat st, Stat(dbi));
   return (static_cast<uint64_t>(st.ms_branch_pages) + st.ms_leaf_pages + st.ms_overflow_pages) * st.ms_psize;
 }
 

@@ -128,6 +128,8 @@ class Txn {
   // The value under `key`, or nullopt. The view is valid until the txn ends.
   Result<std::optional<std::string_view>> Get(Dbi dbi, std::string_view key) const;
   Result<Cursor> OpenCursor(Dbi dbi) const;
+  // `dbi`'s statistics (mdb_stat): entries, depth, pages of each kind, page size.
+  Result<MDB_stat> Stat(Dbi dbi) const;
   // Number of entries in `dbi`.
   Result<uint64_t> Count(Dbi dbi) const;
   // Bytes of the pages `dbi`'s tree uses (branch, leaf and overflow pages).
