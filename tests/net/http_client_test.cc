@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -53,6 +54,11 @@ class ScriptedPeer {
   int requests() const { return requests_; }
   int connections() const { return connections_; }
   int closed() const { return closed_; }
+  // Waits until the peer has closed `n` connections; false if `seconds` pass first.
+  bool WaitClosed(int n, int seconds = 30) {
+    std::unique_lock lock(mu_);
+    return closed_cv_.wait_for(lock, std::chrono::seconds(seconds), [&] { return closed_ >= n; });
+  }
 
  private:
   void Serve() {
@@ -80,7 +86,11 @@ class ScriptedPeer {
         (void)!::send(c, answer.data(), answer.size(), MSG_NOSIGNAL);
       }
       ::close(c);
-      ++closed_;
+      {
+        std::lock_guard lock(mu_);
+        ++closed_;
+      }
+      closed_cv_.notify_all();
     }
   }
   static bool ReadRequest(int c) {
@@ -103,6 +113,7 @@ class ScriptedPeer {
   }
 
   std::mutex mu_;
+  std::condition_variable closed_cv_;  // closed_ moved (with mu_).
   std::vector<std::string> answers_;
   int close_after_;
   int fd_ = -1;
@@ -241,11 +252,7 @@ TEST_CASE("HTTP client reopens a kept-alive connection the peer closed, and give
     HttpClient c = Open(peer.url());
     REQUIRE(c.Call("GET", "/", "", true).ok());
     // Wait until the peer has closed the first connection (it serves one answer each).
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (peer.closed() < 1) {
-      REQUIRE_MESSAGE(std::chrono::steady_clock::now() < deadline, "the peer did not close the connection");
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
+    REQUIRE_MESSAGE(peer.WaitClosed(1), "the peer did not close the connection");
     // Not idempotent, so it must not be sent on the dead connection: a new one is used.
     REQUIRE(c.Call("POST", "/", "{}", false).ok());
     CHECK(peer.connections() == 2);

@@ -139,17 +139,22 @@ TEST_CASE("WorkerPool refuses work past its queue bound and runs what it accepte
   std::atomic<int> ran{0};
   std::mutex mu;
   std::condition_variable cv;
-  bool open = false;
+  bool open = false, started = false;
   {
     WorkerPool pool(1, 2);
     auto gate = [&] {
       std::unique_lock l(mu);
+      started = true;
+      cv.notify_all();
       cv.wait(l, [&] { return open; });
       ++ran;
     };
     REQUIRE(pool.TrySubmit(gate));
-    // Wait (with a deadline) until the worker has taken the first task.
-    for (int i = 0; i < 10000 && pool.running() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    {
+      // Until the worker has taken the first task (told by the task itself).
+      std::unique_lock l(mu);
+      REQUIRE(cv.wait_for(l, std::chrono::seconds(10), [&] { return started; }));
+    }
     REQUIRE(pool.running() == 1);
     CHECK(pool.TrySubmit([&] { ++ran; }));
     CHECK(pool.TrySubmit([&] { ++ran; }));
