@@ -84,7 +84,7 @@ struct ShardStats {
   uint64_t applied_index = 0;       // Last external log index applied (0 = none).
   uint64_t index_memory_bytes = 0;  // In-memory index, label → id map and payload indexes.
   uint64_t disk_bytes = 0;          // LMDB data plus saved index files.
-  uint64_t deleted_slots = 0;       // Index slots of deleted points awaiting reuse.
+  uint64_t deleted_slots = 0;       // Index slots of deleted or replaced points, until compaction.
   std::string index_kind;           // "flat" or "hnsw".
 };
 

@@ -150,7 +150,7 @@ struct CollectionStats {
   uint64_t count = 0;               // Live points.
   uint64_t index_memory_bytes = 0;  // In-memory index size (all shards).
   uint64_t disk_bytes = 0;          // LMDB data plus saved index files.
-  uint64_t deleted_slots = 0;       // Index slots of deleted points awaiting reuse.
+  uint64_t deleted_slots = 0;       // Index slots of deleted or replaced points, until compaction.
   std::string index_kind;           // "flat", "hnsw", or "mixed" across shards.
 };
 

@@ -76,7 +76,7 @@ class HnswIndexImpl final : public HnswIndex {
     {
       ReaderLock lock(mu_);
       need = hnsw_->cur_element_count;
-      for (uint64_t l : labels) need += hnsw_->label_lookup_.count(l) == 0;
+      for (size_t i = 0; i < labels.size(); ++i) need += !Unchanged(labels[i], vectors.data() + i * dim_);
     }
     VECTRON_RETURN_IF_ERROR(Grow(need));
     WriterLock lock(mu_);
@@ -282,40 +282,47 @@ class HnswIndexImpl final : public HnswIndex {
     hidden_bits_.resize((limit_ + 63) / 64, 0);
   }
 
+  // True if `label` is live in the graph with exactly this vector: an overwrite that
+  // changed only the metadata, which leaves the graph alone.
+  bool Unchanged(uint64_t label, const float* vector) const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    auto it = hnsw_->label_lookup_.find(label);
+    return it != hnsw_->label_lookup_.end() && !hnsw_->isMarkedDeleted(it->second) && !IsHidden(label) &&
+           std::memcmp(hnsw_->getDataByInternalId(it->second), vector, hnsw_->data_size_) == 0;
+  }
+
   Status UpsertLocked(std::span<const uint64_t> labels, std::span<const float> vectors, unsigned threads)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    // Grow has made room for every new label.
-    // Labels already in the graph (replacements, and reused slots of deleted points) go
-    // one at a time: hnswlib 0.6.2's update path (unmarkDeletedInternal's unlocked
-    // num_deleted_, updatePoint's neighbour repair) races with itself and with inserts
-    // (found by ThreadSanitizer). New labels then go in parallel.
+    // Grow has made room for every label that is not Unchanged.
+    // A label that has a slot already (a replaced vector, or a removed point's label
+    // reused) gets a new slot, and the old one stays deleted until the next compaction,
+    // as in StageHidden. hnswlib's in-place update (updatePoint) rewrites each neighbour's
+    // links from the candidates around the point alone, and so can cut a node's last
+    // links in: on clustered or nearly one-dimensional data, a few hundred updates left
+    // points that only exact search could find (docs/durability.md, "Overwrites and the graph").
     std::vector<uint64_t> fresh_labels;
     std::vector<float> fresh_vectors;
-    Status first_error;
     for (size_t i = 0; i < labels.size(); ++i) {
-      if (!hnsw_->label_lookup_.count(labels[i])) {
-        fresh_labels.push_back(labels[i]);
-        fresh_vectors.insert(fresh_vectors.end(), vectors.begin() + i * dim_, vectors.begin() + (i + 1) * dim_);
-        continue;
+      const float* v = vectors.data() + i * dim_;
+      if (Unchanged(labels[i], v)) continue;
+      auto it = hnsw_->label_lookup_.find(labels[i]);
+      if (it != hnsw_->label_lookup_.end()) {
+        SetHidden(labels[i], false);
+        if (!hnsw_->isMarkedDeleted(it->second)) hnsw_->markDeletedInternal(it->second);
+        hnsw_->label_lookup_.erase(it);
       }
-      try {
-        hnsw_->addPoint(vectors.data() + i * dim_, labels[i]);
-      } catch (const std::exception& e) {
-        if (first_error.ok()) first_error = Status::Internal(std::string("hnswlib addPoint: ") + e.what());
-      }
+      fresh_labels.push_back(labels[i]);
+      fresh_vectors.insert(fresh_vectors.end(), v, v + dim_);
     }
     Status s = AddNew(*hnsw_, fresh_labels, fresh_vectors, threads);
-    if (first_error.ok()) first_error = s;
     Publish();
     for (uint64_t l : labels) {
       auto it = hnsw_->label_lookup_.find(l);
       if (it != hnsw_->label_lookup_.end()) NoteInternal(l, it->second);
       SetHidden(l, false);  // addPoint made it visible
     }
-    return first_error;
+    return s;
   }
 
- public:
   Status Remove(std::span<const uint64_t> labels) override {
     MutexLock w(write_mu_);
     WriterLock lock(mu_);

@@ -539,7 +539,8 @@ TEST_CASE("graph: searches running concurrently with a large batch see all of it
   MESSAGE(saw_none.load() << " searches saw none of the batch, " << saw_all.load() << " all of it; "
                           << during.load() << " ran while it was being written");
   CHECK(CountOf(*c) == 700);
-  CHECK(c->Stats().value().deleted_slots == 0);
+  // The 20 replacements took new slots; their old ones wait for a compaction.
+  CHECK(c->Stats().value().deleted_slots == 20);
   SearchParams sp;
   sp.k = 1;
   sp.ef = 64;

@@ -111,7 +111,7 @@ class CollectionStats:
     count: int                #: live points
     index_memory_bytes: int   #: in-memory index size, all shards
     disk_bytes: int           #: LMDB data plus saved index files
-    deleted_slots: int        #: index slots of deleted points awaiting reuse
+    deleted_slots: int        #: index slots of deleted or replaced points, until a compaction
     index_kind: str           #: "flat", "hnsw", or "mixed" across shards
 
 
