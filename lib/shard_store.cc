@@ -82,16 +82,9 @@ Result<ShardStore> ShardStore::Open(const std::string& dir, const CollectionConf
   VECTRON_ASSIGN_OR_RETURN(storage::LmdbEnv env, storage::LmdbEnv::Open(dir, eo));
   ShardStore s(std::move(env), dir, config);
   VECTRON_ASSIGN_OR_RETURN(WriteTxn wt, WriteTxn::Begin(s.env_));
-  VECTRON_ASSIGN_OR_RETURN(s.meta_, wt.OpenDbi("meta"));
-  VECTRON_ASSIGN_OR_RETURN(s.ids_, wt.OpenDbi("ids"));
-  VECTRON_ASSIGN_OR_RETURN(s.points_, wt.OpenDbi("points"));
-  VECTRON_ASSIGN_OR_RETURN(s.free_, wt.OpenDbi("free"));
-  VECTRON_ASSIGN_OR_RETURN(s.changes_, wt.OpenDbi("changes"));
-  VECTRON_ASSIGN_OR_RETURN(s.payload_, wt.OpenDbi("payload"));
-  VECTRON_ASSIGN_OR_RETURN(s.payload_other_, wt.OpenDbi("payload_other"));
-  VECTRON_ASSIGN_OR_RETURN(s.requests_, wt.OpenDbi("requests"));
-  VECTRON_ASSIGN_OR_RETURN(s.clients_, wt.OpenDbi("clients"));
-  VECTRON_ASSIGN_OR_RETURN(s.feedback_, wt.OpenDbi("feedback"));
+  for (const auto& [name, member] : kTables) {
+    VECTRON_ASSIGN_OR_RETURN(s.*member, wt.OpenDbi(name));
+  }
   VECTRON_ASSIGN_OR_RETURN(auto fmt, wt.Get(s.meta_, "format"));
   if (!fmt) {
     VECTRON_RETURN_IF_ERROR(wt.Put(s.meta_, "format", kFormat));
@@ -157,8 +150,8 @@ Result<bool> ShardStore::HasPoint(const storage::Txn& txn, std::string_view id) 
 Result<uint64_t> ShardStore::CountPoints(const storage::Txn& txn) const { return txn.Count(ids_); }
 Result<uint64_t> ShardStore::DataBytes(const storage::Txn& txn) const {
   uint64_t bytes = 0;
-  for (storage::Dbi d : {meta_, ids_, points_, free_, changes_, payload_, payload_other_, requests_, clients_, feedback_}) {
-    VECTRON_ASSIGN_OR_RETURN(uint64_t b, txn.PageBytes(d));
+  for (const auto& table : kTables) {
+    VECTRON_ASSIGN_OR_RETURN(uint64_t b, txn.PageBytes(this->*table.second));
     bytes += b;
   }
   return bytes;

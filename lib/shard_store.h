@@ -27,6 +27,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "filter/filter.h"
@@ -201,6 +202,14 @@ class ShardStore {
   std::string dir_;
   CollectionConfig config_;
   storage::Dbi meta_, ids_, points_, free_, changes_, payload_, payload_other_, requests_, clients_, feedback_;
+  // Every table of a shard's environment, by its LMDB name: opened by Open, summed by
+  // DataBytes.
+  static constexpr std::pair<const char*, storage::Dbi ShardStore::*> kTables[] = {
+      {"meta", &ShardStore::meta_},         {"ids", &ShardStore::ids_},
+      {"points", &ShardStore::points_},     {"free", &ShardStore::free_},
+      {"changes", &ShardStore::changes_},   {"payload", &ShardStore::payload_},
+      {"payload_other", &ShardStore::payload_other_}, {"requests", &ShardStore::requests_},
+      {"clients", &ShardStore::clients_},   {"feedback", &ShardStore::feedback_}};
 };
 
 // The point writes of one batch inside one LMDB write transaction: ids, labels (a free
