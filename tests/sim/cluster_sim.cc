@@ -393,7 +393,34 @@ void ClusterSimulation::IssueOp(Client& c) {
     if (std::find(keys.begin(), keys.end(), k) == keys.end()) keys.push_back(k);
   }
   uint64_t roll = rng_.Below(100);
-  if (roll < 45) {
+  if (roll >= 42 && roll < 45 && opt_.broadcasts) {
+    // Delete-where on the key's own field: a broadcast (every group, rerouted across
+    // splits, retried under the same request id) that deletes one key, so the history
+    // records it as a blind delete. Applied twice (a retry after a later write) it would
+    // delete that write, and the linearizability check fails; counted twice (a split
+    // child's answer and its parent's), it reports more than one point.
+    raft::sim::KvOp op;
+    op.client = client;
+    op.key = static_cast<uint64_t>(keys[0]);
+    op.is_write = true;
+    op.call = call;
+    op.value = 0;
+    const size_t at = history_.size();
+    history_.push_back(op);
+    gateway_->DeleteWhere(kCollection, "{\"k\": " + std::to_string(keys[0]) + "}",
+                          [this, at, done](Result<uint64_t> r) {
+                            if (r.ok()) {
+                              if (*r > 1) return Fail("a delete-where of one key counted " + std::to_string(*r));
+                              history_[at].ret = Event();
+                              ++stats_.deletes_where_ok;
+                            } else if (r.status().code() == StatusCode::kUnavailable) {
+                              ++stats_.writes_unknown;
+                            } else {
+                              Fail("delete-where failed unexpectedly: " + r.status().ToString());
+                            }
+                            done();
+                          });
+  } else if (roll < 45) {
     WriteBatch batch;
     std::vector<size_t> ops;
     for (int k : keys) {
@@ -407,7 +434,10 @@ void ClusterSimulation::IssueOp(Client& c) {
         written_.insert({k, op.value});
         float v = static_cast<float>(op.value % 1000);
         std::vector<float> vec = {v, 1, 2, static_cast<float>(k)};
-        batch.Upsert(Id(k), vec, "{\"v\":" + std::to_string(op.value) + "}");
+        // The key's own field, for delete-where (not written without broadcasts: the
+        // regression seeds' records keep their sizes).
+        const std::string key_field = opt_.broadcasts ? ",\"k\":" + std::to_string(k) : "";
+        batch.Upsert(Id(k), vec, "{\"v\":" + std::to_string(op.value) + key_field + "}");
       } else {
         op.value = 0;
         batch.Delete(Id(k));

@@ -33,6 +33,9 @@ struct ClusterSimOptions {
   // Hibernation of idle groups: -1 drawn from the seed (on in about half), else
   // RaftHostOptions::hibernate_after_ticks for every seed (0 = off).
   int64_t hibernate_after_ticks = -1;
+  // Clients also delete through delete-where, a broadcast to every group (off: the
+  // workload the regression seeds were found with).
+  bool broadcasts = true;
 };
 
 struct ClusterSimStats {
@@ -44,6 +47,7 @@ struct ClusterSimStats {
   uint64_t search_cache_misses = 0;  // SearchIfChanged searched afresh.
   uint64_t ratings_ok = 0;       // Ratings stored through a shard's log.
   uint64_t ratings_rejected = 0; // Ratings of a missing point (NotFound from the shard).
+  uint64_t deletes_where_ok = 0; // Delete-where broadcasts acknowledged.
   uint64_t ops_failed = 0;
   uint64_t worker_crashes = 0;
   uint64_t pd_crashes = 0;

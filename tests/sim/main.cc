@@ -47,8 +47,9 @@ bool ParseList(const char* s, std::vector<uint64_t>* out) {
 
 void Usage() {
   std::fprintf(stderr,
-               "usage: cluster-sim --seeds N [--first S] [--steps M] [--no-faults] [--hibernate-after-ticks T]\n"
-               "       cluster-sim --list S1,S2,... [--steps M]\n"
+               "usage: cluster-sim --seeds N [--first S] [--steps M] [--no-faults] [--no-broadcasts]\n"
+               "                   [--hibernate-after-ticks T]\n"
+               "       cluster-sim --list S1,S2,... [--steps M] [--no-broadcasts]\n"
                "       cluster-sim --seed S [--steps M] [--trace]\n");
 }
 
@@ -76,6 +77,7 @@ int main(int argc, char** argv) {
     else if (a == "--steps") next(&base.steps);
     else if (a == "--trace") base.trace = true;
     else if (a == "--no-faults") base.faults = false;
+    else if (a == "--no-broadcasts") base.broadcasts = false;
     else if (a == "--hibernate-after-ticks") {
       uint64_t t = 0;
       next(&t);
@@ -104,7 +106,7 @@ int main(int argc, char** argv) {
   uint64_t failed = 0, writes = 0, unknown = 0, reads = 0, crashes = 0, pd_crashes = 0, crash_points = 0,
            partitions = 0, leaders = 0, checks = 0, inconclusive = 0, snapshots = 0, transfers = 0, ratings = 0, rejected = 0,
            cache_hits = 0, cache_misses = 0, lost = 0, outages = 0, conf_changes = 0, planned = 0, moves_done = 0, repairs = 0,
-           settle = 0, recreated = 0, hib_seeds = 0, hibernations = 0, hib_wakes = 0, splits = 0, splits_nested = 0;
+           settle = 0, recreated = 0, deletes_where = 0, hib_seeds = 0, hibernations = 0, hib_wakes = 0, splits = 0, splits_nested = 0;
   for (size_t n = 0; n < list.size(); ++n) {
     ClusterSimOptions o = base;
     o.seed = list[n];
@@ -123,6 +125,7 @@ int main(int argc, char** argv) {
     transfers += r.stats.leader_transfers;
     ratings += r.stats.ratings_ok;
     rejected += r.stats.ratings_rejected;
+    deletes_where += r.stats.deletes_where_ok;
     cache_hits += r.stats.search_cache_hits;
     cache_misses += r.stats.search_cache_misses;
     lost += r.stats.workers_lost;
@@ -154,6 +157,7 @@ int main(int argc, char** argv) {
       "cluster-sim: %zu seeds x %llu steps: %llu failed, %llu passed in %.1fs (writes=%llu unknown=%llu reads=%llu "
       "worker_crashes=%llu pd_crashes=%llu crash_points=%llu partitions=%llu leaders=%llu replica_checks=%llu "
       "lin_inconclusive_keys=%llu shard_snapshots=%llu leader_transfers=%llu ratings=%llu ratings_rejected=%llu "
+      "deletes_where=%llu "
       "search_cache_hits=%llu search_cache_misses=%llu workers_lost=%llu long_outages=%llu conf_changes=%llu moves_planned=%llu "
       "moves_done=%llu repairs=%llu splits=%llu splits_nested=%llu settle_steps=%llu replicas_recreated=%llu)\n",
       list.size(), static_cast<unsigned long long>(base.steps), static_cast<unsigned long long>(failed),
@@ -164,7 +168,8 @@ int main(int argc, char** argv) {
       static_cast<unsigned long long>(leaders), static_cast<unsigned long long>(checks),
       static_cast<unsigned long long>(inconclusive), static_cast<unsigned long long>(snapshots),
       static_cast<unsigned long long>(transfers), static_cast<unsigned long long>(ratings),
-      static_cast<unsigned long long>(rejected), static_cast<unsigned long long>(cache_hits),
+      static_cast<unsigned long long>(rejected), static_cast<unsigned long long>(deletes_where),
+      static_cast<unsigned long long>(cache_hits),
       static_cast<unsigned long long>(cache_misses), static_cast<unsigned long long>(lost), static_cast<unsigned long long>(outages),
       static_cast<unsigned long long>(conf_changes), static_cast<unsigned long long>(planned),
       static_cast<unsigned long long>(moves_done), static_cast<unsigned long long>(repairs),
