@@ -47,6 +47,11 @@ bool WorkerPool::idle() const {
   return queue_.empty() && running_ == 0;
 }
 
+void WorkerPool::WaitIdle() const {
+  std::unique_lock lock(mu_);
+  idle_cv_.wait(lock, [&] { return queue_.empty() && running_ == 0; });
+}
+
 void WorkerPool::Loop() {
   for (;;) {
     std::function<void()> task;
@@ -61,7 +66,7 @@ void WorkerPool::Loop() {
     task();
     task = nullptr;  // Destroy captures outside the lock but before counting done.
     std::lock_guard lock(mu_);
-    --running_;
+    if (--running_ == 0 && queue_.empty()) idle_cv_.notify_all();
   }
 }
 

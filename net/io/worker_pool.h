@@ -32,6 +32,9 @@ class WorkerPool {
   size_t queued() const;   // Tasks waiting.
   size_t running() const;  // Tasks executing now.
   bool idle() const;       // No task queued or running.
+  // Blocks until idle() (returns at once if it is). Another thread's submit may end it
+  // the moment this returns.
+  void WaitIdle() const;
   unsigned threads() const { return static_cast<unsigned>(threads_.size()); }
   size_t queue_max() const { return queue_max_; }
 
@@ -41,6 +44,7 @@ class WorkerPool {
   const size_t queue_max_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
+  mutable std::condition_variable idle_cv_;  // Notified when the last running task ends with none queued.
   std::deque<std::function<void()>> queue_;  // Guarded by mu_.
   size_t running_ = 0;                       // Guarded by mu_.
   bool stopping_ = false;                    // Guarded by mu_.

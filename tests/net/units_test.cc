@@ -135,6 +135,16 @@ TEST_CASE("Router matches patterns, extracts parameters and reports allowed meth
   CHECK(r.Find("GET", "/v2/x").allow.empty());
 }
 
+TEST_CASE("WorkerPool::WaitIdle returns once every queued and running task has ended") {
+  WorkerPool pool(2, 100);
+  pool.WaitIdle();  // Idle from the start: at once.
+  std::atomic<int> ran{0};
+  for (int i = 0; i < 100; ++i) REQUIRE(pool.TrySubmit([&] { ++ran; }));
+  pool.WaitIdle();
+  CHECK(ran.load() == 100);
+  CHECK(pool.idle());
+}
+
 TEST_CASE("WorkerPool refuses work past its queue bound and runs what it accepted") {
   std::atomic<int> ran{0};
   std::mutex mu;
@@ -204,7 +214,7 @@ TEST_CASE("InlineGate lets the loop run a light request only for a lone client w
     open = true;
   }
   cv.notify_all();
-  for (int i = 0; i < 10000 && !pool.idle(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  pool.WaitIdle();
   REQUIRE(pool.idle());
   CHECK(gate.TryEnter(2, true, at(9001)));
   // Turned off (--no-inline-reads): never.
