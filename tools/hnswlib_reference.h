@@ -19,6 +19,9 @@ class HnswlibReference {
   virtual ~HnswlibReference() = default;
   // Adds rows [0, n) with labels 0..n-1 on `threads` threads.
   virtual void Build(const float* data, size_t n, unsigned threads) = 0;
+  // Gives `label` (already in the graph) the vector `v`, with hnswlib's own in-place
+  // update (addPoint of a known label: updatePoint and its neighbour repair).
+  virtual void Update(uint64_t label, const float* v) = 0;
   virtual void SetEf(size_t ef) = 0;
   // Top-k labels for one query. Safe from many threads between SetEf calls.
   virtual void Search(const float* q, size_t k, std::vector<uint64_t>* out) const = 0;

@@ -77,6 +77,7 @@ class Reference final : public HnswlibReference {
     const size_t dim = space_->get_data_size() / sizeof(float);
     ParallelFor(n, threads, [&](size_t i) { hnsw_->addPoint(data + i * dim, i); });
   }
+  void Update(uint64_t label, const float* v) override { hnsw_->addPoint(v, label); }
   void SetEf(size_t ef) override { hnsw_->setEf(ef); }
   void Search(const float* q, size_t k, std::vector<uint64_t>* out) const override {
     auto top = hnsw_->searchKnn(q, k);

@@ -12,6 +12,13 @@
 //       --graph /tmp/glove.hnsw --ef 64,96,128,192,256 --quantization none,sq8
 //
 // --only SYSTEM --ef N runs one system once (for valgrind --tool=callgrind).
+//
+// --overwrite F first overwrites a random share F of the points one at a time, each with
+// another point's vector and then with its own again (so the ground truth still holds),
+// in every system: hnswlib in place (its updatePoint), Vectron in new slots
+// (docs/durability.md, "Overwrites and the graph"). It prints the time per overwrite and
+// how many of --reach-sample points are not their own nearest neighbour at ef --reach-ef,
+// before and after; the recall table then measures the overwritten graphs.
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -19,6 +26,8 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <numeric>
+#include <random>
 #include <sstream>
 #include <unordered_set>
 
@@ -71,6 +80,23 @@ double QpsAtRecall(std::vector<std::pair<double, double>> curve, double target) 
 
 bool FileExists(const std::string& p) { return std::ifstream(p).good(); }
 
+// Rows of `sample` whose own vector does not find them (or an identical vector) as top-1.
+size_t Unreachable(const System& s, const Matrix& base, const std::vector<size_t>& sample, size_t ef, Metric metric) {
+  size_t missed = 0;
+  std::vector<uint64_t> out;
+  for (size_t r : sample) {
+    const float* v = base.data.data() + r * base.dim;
+    s.search(v, 1, ef, &out);
+    if (out.empty()) {
+      ++missed;
+    } else if (out[0] != r) {
+      const float* got = base.data.data() + out[0] * base.dim;
+      missed += IndexDistance(metric, got, v, base.dim) > IndexDistance(metric, v, v, base.dim);
+    }
+  }
+  return missed;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -83,6 +109,8 @@ int main(int argc, char** argv) {
   int rounds = 5;
   double target = 0.95;
   bool json = false, reference_thp = false;
+  double overwrite = 0;
+  size_t reach_sample = 20000, reach_ef = 64;
   app.add_option("--data", data_dir, "Dataset dir (base.fvecs, query.fvecs, groundtruth.ivecs)")->required();
   app.add_option("--metric", metric_text, "l2, cosine or ip")->capture_default_str();
   app.add_option("--graph", graph_path, "Graph file: loaded if present, else built and saved there");
@@ -100,6 +128,11 @@ int main(int argc, char** argv) {
   app.add_flag("--json", json, "One JSON object per line");
   app.add_flag("--reference-huge-pages", reference_thp,
                "Also run hnswlib with its base layer on transparent huge pages (as Vectron's)");
+  app.add_option("--overwrite", overwrite, "Overwrite this share of the points first (0 = none)")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--reach-sample", reach_sample, "With --overwrite: points checked for reachability")
+      ->capture_default_str();
+  app.add_option("--reach-ef", reach_ef, "With --overwrite: ef of the reachability searches")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   auto fail = [](const Status& s) {
@@ -192,6 +225,57 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "\n");
   std::fprintf(stderr, "hnswlib build: %s; Vectron kernels: %s; %zu queries, k=%zu\n", r->variant().c_str(),
                std::string(SimdLevelName(ActiveKernels().level)).c_str(), nq, k);
+
+  if (overwrite > 0) {
+    std::mt19937_64 rng(42);
+    std::vector<size_t> rows(n);
+    std::iota(rows.begin(), rows.end(), size_t{0});
+    std::shuffle(rows.begin(), rows.end(), rng);
+    std::vector<size_t> sample(rows.begin(), rows.begin() + static_cast<std::ptrdiff_t>(std::min(reach_sample, n)));
+    std::shuffle(rows.begin(), rows.end(), rng);
+    rows.resize(static_cast<size_t>(overwrite * static_cast<double>(n)));
+    r->SetEf(reach_ef);
+    if (ref_thp) ref_thp->SetEf(reach_ef);
+    std::vector<size_t> before;
+    for (const System& s : systems) before.push_back(Unreachable(s, *base, sample, reach_ef, *metric));
+    // One system at a time: each overwrites every chosen row with another row's vector,
+    // then with its own.
+    for (size_t j = 0; j < systems.size(); ++j) {
+      auto t0 = Clock::now();
+      for (int pass = 0; pass < 2; ++pass) {
+        for (size_t row : rows) {
+          const float* v = base->data.data() + (pass == 0 ? (row + n / 2) % n : row) * dim;
+          if (j == 0) {
+            r->Update(row, v);
+          } else if (systems[j].name == "hnswlib-thp") {
+            ref_thp->Update(row, v);
+          } else {
+            HnswIndex& idx = *ours[j - (ref_thp ? 2 : 1)];
+            const uint64_t label = row;
+            if (Status st = idx.Upsert(std::span<const uint64_t>(&label, 1), std::span<const float>(v, dim), 1); !st.ok())
+              return fail(st);
+          }
+        }
+      }
+      const double us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count() / (2.0 * rows.size());
+      const size_t after = Unreachable(systems[j], *base, sample, reach_ef, *metric);
+      std::string slots;
+      if (j > (ref_thp ? 1u : 0u)) {
+        const HnswIndex& idx = *ours[j - (ref_thp ? 2 : 1)];
+        slots = ", slots " + std::to_string(idx.slots()) + " (" + std::to_string(idx.deleted_slots()) + " deleted)";
+      }
+      if (json)
+        std::printf("{\"system\":\"%s\",\"overwrites\":%zu,\"us_per_overwrite\":%.1f,\"reach_sample\":%zu,"
+                    "\"reach_ef\":%zu,\"unreachable_before\":%zu,\"unreachable_after\":%zu}\n",
+                    systems[j].name.c_str(), 2 * rows.size(), us, sample.size(), reach_ef, before[j], after);
+      else
+        std::printf("%-14s %zu overwrites, %.1f us each%s; not found by their own vector at ef %zu: %zu of %zu "
+                    "before, %zu after\n",
+                    systems[j].name.c_str(), 2 * rows.size(), us, slots.c_str(), reach_ef, before[j], sample.size(),
+                    after);
+      std::fflush(stdout);
+    }
+  }
 
   std::vector<int> efs;
   for (const auto& e : Split(efs_text)) efs.push_back(std::stoi(e));
