@@ -72,15 +72,19 @@ class HnswIndexImpl final : public HnswIndex {
     if (vectors.size() != labels.size() * dim_)
       return Status::InvalidArgument("HnswIndex::Upsert: vectors size does not match labels × dim");
     MutexLock w(write_mu_);
+    // The points whose vectors change, by index (nothing else writes the graph while
+    // write_mu_ is held, so the list stays true until UpsertLocked).
+    std::vector<size_t> changed;
     size_t need;
     {
       ReaderLock lock(mu_);
-      need = hnsw_->cur_element_count;
-      for (size_t i = 0; i < labels.size(); ++i) need += !Unchanged(labels[i], vectors.data() + i * dim_);
+      for (size_t i = 0; i < labels.size(); ++i)
+        if (!Unchanged(labels[i], vectors.data() + i * dim_)) changed.push_back(i);
+      need = hnsw_->cur_element_count + changed.size();
     }
     VECTRON_RETURN_IF_ERROR(Grow(need));
     WriterLock lock(mu_);
-    Status s = UpsertLocked(labels, vectors, threads);
+    Status s = UpsertLocked(labels, vectors, changed, threads);
     UpdateCodes(labels);
     Publish();
     return s;
@@ -118,13 +122,7 @@ class HnswIndexImpl final : public HnswIndex {
       // A label that has a slot (a removed point's label, reused, or one staged before)
       // gets a new slot; the old one stays deleted until the next compaction. hnswlib's
       // in-place update is not safe next to searches or other inserts.
-      for (uint64_t l : labels) {
-        auto it = hnsw_->label_lookup_.find(l);
-        if (it == hnsw_->label_lookup_.end()) continue;
-        SetHidden(l, false);
-        if (!hnsw_->isMarkedDeleted(it->second)) hnsw_->markDeletedInternal(it->second);
-        hnsw_->label_lookup_.erase(it);
-      }
+      for (uint64_t l : labels) RetireSlot(l);
       inserting_ = true;
       graph = hnsw_.get();
     }
@@ -290,9 +288,20 @@ class HnswIndexImpl final : public HnswIndex {
            std::memcmp(hnsw_->getDataByInternalId(it->second), vector, hnsw_->data_size_) == 0;
   }
 
-  Status UpsertLocked(std::span<const uint64_t> labels, std::span<const float> vectors, unsigned threads)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    // Grow has made room for every label that is not Unchanged.
+  // Gives up the slot `label` has, if any: marked deleted (it keeps its links, so walks
+  // still pass through it, until the next compaction), no longer found by label, and not
+  // hidden. The label's next insert gets a new slot.
+  void RetireSlot(uint64_t label) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto it = hnsw_->label_lookup_.find(label);
+    if (it == hnsw_->label_lookup_.end()) return;
+    SetHidden(label, false);
+    if (!hnsw_->isMarkedDeleted(it->second)) hnsw_->markDeletedInternal(it->second);
+    hnsw_->label_lookup_.erase(it);
+  }
+
+  // `changed`: the indices of the points that are not Unchanged, for which Grow has made room.
+  Status UpsertLocked(std::span<const uint64_t> labels, std::span<const float> vectors,
+                      std::span<const size_t> changed, unsigned threads) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     // A label that has a slot already (a replaced vector, or a removed point's label
     // reused) gets a new slot, and the old one stays deleted until the next compaction,
     // as in StageHidden. hnswlib's in-place update (updatePoint) rewrites each neighbour's
@@ -301,15 +310,11 @@ class HnswIndexImpl final : public HnswIndex {
     // points that only exact search could find (docs/durability.md, "Overwrites and the graph").
     std::vector<uint64_t> fresh_labels;
     std::vector<float> fresh_vectors;
-    for (size_t i = 0; i < labels.size(); ++i) {
+    fresh_labels.reserve(changed.size());
+    fresh_vectors.reserve(changed.size() * dim_);
+    for (size_t i : changed) {
       const float* v = vectors.data() + i * dim_;
-      if (Unchanged(labels[i], v)) continue;
-      auto it = hnsw_->label_lookup_.find(labels[i]);
-      if (it != hnsw_->label_lookup_.end()) {
-        SetHidden(labels[i], false);
-        if (!hnsw_->isMarkedDeleted(it->second)) hnsw_->markDeletedInternal(it->second);
-        hnsw_->label_lookup_.erase(it);
-      }
+      RetireSlot(labels[i]);
       fresh_labels.push_back(labels[i]);
       fresh_vectors.insert(fresh_vectors.end(), v, v + dim_);
     }

@@ -78,17 +78,15 @@ struct TcpClusterTransport::Peer {
 
   // `tls` null: plain TCP; else the client context, and the listener's certificate must
   // be for `server_name`.
-  Peer(std::string a, std::string hello, OnFrames on_frames, std::shared_ptr<std::atomic<uint64_t>> dropped,
-       std::shared_ptr<TlsContext> tls, std::string server_name, std::shared_ptr<std::atomic<uint64_t>> refused,
-       uint64_t connect_timeout_ms)
+  Peer(std::string a, std::string hello, OnFrames on_frames, std::shared_ptr<Counts> counts,
+       std::shared_ptr<TlsContext> tls, std::string server_name, uint64_t connect_timeout_ms)
       : addr(std::move(a)),
         connect_timeout_ms_(connect_timeout_ms),
         hello_(std::move(hello)),
         on_frames_(std::move(on_frames)),
-        dropped_(std::move(dropped)),
+        counts_(std::move(counts)),
         tls_(std::move(tls)),
-        server_name_(std::move(server_name)),
-        refused_(std::move(refused)) {
+        server_name_(std::move(server_name)) {
     sender_ = std::thread([this] { SendLoop(); });
   }
   ~Peer() {
@@ -105,7 +103,7 @@ struct TcpClusterTransport::Peer {
     {
       std::lock_guard lock(mu_);
       if (queued_bytes_ + frame.size() > kMaxQueuedBytes || queue_.size() >= kMaxQueuedFrames) {
-        dropped_->fetch_add(1);
+        counts_->Drop(1);
         return;
       }
       queued_bytes_ += frame.size();
@@ -174,7 +172,7 @@ struct TcpClusterTransport::Peer {
     // After a failed connect or handshake: the queue is dropped, then a backoff wait.
     auto wait_backoff = [&] {
       std::unique_lock lock(mu_);
-      dropped_->fetch_add(queue_.size());
+      counts_->Drop(queue_.size());
       queue_.clear();
       queued_bytes_ = 0;
       cv_.wait_for(lock, backoff, [&] { return stop_; });
@@ -207,7 +205,7 @@ struct TcpClusterTransport::Peer {
               stopping = stop_;  // The destructor cut the handshake short: not a refusal.
             }
             if (!stopping) {
-              refused_->fetch_add(1);
+              counts_->Refuse();
               Note("TLS handshake with " + addr + " (" + server_name_ + ") failed: " + hs.message());
             }
             Disconnect(fd);
@@ -232,7 +230,7 @@ struct TcpClusterTransport::Peer {
       std::string out;
       for (auto& f : batch) out += f;
       if (!Write(fd, out)) {
-        dropped_->fetch_add(batch.size());
+        counts_->Drop(batch.size());
         Disconnect(fd);
         fd = -1;
       }
@@ -341,7 +339,7 @@ struct TcpClusterTransport::Peer {
   const uint64_t connect_timeout_ms_;
   const std::string hello_;  // First frame of every connection ("" = none).
   OnFrames on_frames_;
-  std::shared_ptr<std::atomic<uint64_t>> dropped_;
+  std::shared_ptr<Counts> counts_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::string> queue_;  // Guarded by mu_.
@@ -352,7 +350,6 @@ struct TcpClusterTransport::Peer {
   std::thread reader_;  // Owned by the sender thread.
   const std::shared_ptr<TlsContext> tls_;  // Null: plain TCP.
   const std::string server_name_;          // The certificate name the listener must have.
-  std::shared_ptr<std::atomic<uint64_t>> refused_;
   // The connection's TLS state: set and reset by the sender thread while no reader runs;
   // while one does, used under tls_mu_ (a record is encrypted and written, or decrypted
   // and its reply written, in one step, so records reach the socket in order).
@@ -395,20 +392,20 @@ struct TcpClusterTransport::Inbound final : ConnectionHandler {
     member = true;
     std::vector<std::string> frames;
     if (!decoder.Feed(bytes, &frames).ok()) {
-      transport.dropped_->fetch_add(1);
+      transport.counts_->Drop(1);
       conn.Close();
       return;
     }
     for (const std::string& f : frames) {
       if (!transport.OnFrame(f, this, nullptr)) {
-        ++transport.refused_;
+        transport.counts_->Refuse();
         conn.Close();
         return;
       }
     }
   }
   void Refuse() {
-    ++transport.refused_;
+    transport.counts_->Refuse();
     pre.clear();
     conn.Close();
   }
@@ -437,11 +434,10 @@ TcpClusterTransport::TcpClusterTransport(EventLoop& loop, NodeId self, Resolver 
       self_(self),
       resolve_(std::move(resolve)),
       deliver_(std::move(deliver)),
-      dropped_(std::make_shared<std::atomic<uint64_t>>(0)),
+      counts_(std::make_shared<Counts>()),
       alive_(std::make_shared<bool>(true)),
       hello_(secret.empty() ? std::string() : "vectron-cluster-1 " + secret),
-      tls_(std::move(tls)),
-      refused_out_(std::make_shared<std::atomic<uint64_t>>(0)) {}
+      tls_(std::move(tls)) {}
 
 TcpClusterTransport::~TcpClusterTransport() {
   *alive_ = false;
@@ -455,6 +451,10 @@ Status TcpClusterTransport::Listen(const std::string& host, int port) {
     lo.tls = tls_->server;
     lo.handshake_timeout_ms = kHelloTimeoutMs;  // Swept by the tick below, once a second.
   }
+  // The listener counts the handshakes it closed (refused() adds them): tell on_change.
+  lo.on_handshake_refused = [counts = counts_] {
+    if (counts->on_change) counts->on_change();
+  };
   VECTRON_ASSIGN_OR_RETURN(listener_, TcpListener::Listen(loop_, host, port, lo, [this](Connection& c) {
                              return std::unique_ptr<ConnectionHandler>(new Inbound(*this, c));
                            }));
@@ -470,13 +470,13 @@ bool TcpClusterTransport::OnFrame(const std::string& frame, Inbound* via, const 
   NodeId from;
   Envelope msg;
   if (!cluster::DecodeEnvelope(frame, &from, &msg).ok()) {
-    dropped_->fetch_add(1);
+    counts_->Drop(1);
     return true;
   }
   if (tls_) {
     // The NodeId a frame claims must be the one the connection's certificate is for.
     if (expect && from != *expect) {
-      dropped_->fetch_add(1);
+      counts_->Drop(1);
       return true;
     }
     if (via && via->certified != from) {
@@ -497,7 +497,7 @@ bool TcpClusterTransport::OnFrame(const std::string& frame, Inbound* via, const 
 }
 
 uint64_t TcpClusterTransport::refused() const {
-  uint64_t n = refused_ + refused_out_->load();
+  uint64_t n = counts_->refused.load();
   if (listener_) n += listener_->handshake_failures() + listener_->handshake_timeouts();
   return n;
 }
@@ -520,7 +520,7 @@ void TcpClusterTransport::Send(const NodeId& to, Envelope msg) {
               for (const std::string& f : frames) OnFrame(f, nullptr, &to);
             });
           },
-          dropped_, tls_ ? tls_->client : nullptr, NodeCertName(to), refused_out_, connect_timeout_ms_);
+          counts_, tls_ ? tls_->client : nullptr, NodeCertName(to), connect_timeout_ms_);
     }
     p->Enqueue(std::move(frame));
     return;
@@ -530,9 +530,9 @@ void TcpClusterTransport::Send(const NodeId& to, Envelope msg) {
     it->second->conn.Send(std::move(frame));
     return;
   }
-  dropped_->fetch_add(1);
+  counts_->Drop(1);
 }
 
-uint64_t TcpClusterTransport::dropped() const { return dropped_->load(); }
+uint64_t TcpClusterTransport::dropped() const { return counts_->dropped.load(); }
 
 }  // namespace vectron::net::daemon

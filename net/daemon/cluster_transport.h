@@ -99,9 +99,28 @@ class TcpClusterTransport final : public cluster::Transport {
   // whose TLS handshake failed (the peer is not a node of this cluster's CA, or not the
   // node called) or did not finish within 5 s.
   uint64_t refused() const;
+  // Called after each change of dropped() or refused(), on the loop thread or a peer's
+  // thread, so it must be thread-safe and quick (tests wait on it rather than poll).
+  // Set it before the first Listen or Send.
+  void set_on_count(std::function<void()> fn) { counts_->on_change = std::move(fn); }
 
   struct Peer;
   struct Inbound;
+  // What dropped() and refused() count, shared with the peers' threads (which may end
+  // after a peer is replaced).
+  struct Counts {
+    std::atomic<uint64_t> dropped{0};
+    std::atomic<uint64_t> refused{0};  // Inbound ones decided by the handlers, and outbound handshakes.
+    std::function<void()> on_change;
+    void Drop(uint64_t n) {
+      dropped.fetch_add(n);
+      if (on_change) on_change();
+    }
+    void Refuse() {
+      refused.fetch_add(1);
+      if (on_change) on_change();
+    }
+  };
 
  private:
   // Decodes and delivers one frame. `via`: the inbound connection it came on (null: an
@@ -116,12 +135,10 @@ class TcpClusterTransport final : public cluster::Transport {
   std::unique_ptr<TcpListener> listener_;
   std::map<NodeId, std::unique_ptr<Peer>> peers_;
   std::map<NodeId, Inbound*> inbound_;  // The connection each sender last used.
-  std::shared_ptr<std::atomic<uint64_t>> dropped_;
+  std::shared_ptr<Counts> counts_;
   std::shared_ptr<bool> alive_;  // Reader threads post only while the transport lives.
   std::string hello_;            // The expected first frame's payload ("" = none).
   std::shared_ptr<const ClusterTls> tls_;  // Null: plain TCP.
-  uint64_t refused_ = 0;                   // Inbound, decided by the handlers.
-  std::shared_ptr<std::atomic<uint64_t>> refused_out_;  // Outbound handshakes (peer threads).
   uint64_t connect_timeout_ms_ = kConnectTimeoutMs;
 };
 

@@ -131,7 +131,7 @@ struct TcpListener::Conn final : public Connection {
   void OnRead(ssize_t n, const char* data) {
     if (closing || closed) return;
     // A TLS peer that leaves before the handshake is done failed it (a truncated one).
-    if (n < 0 && tls && !tls->handshake_done()) ++owner->handshake_failures_;
+    if (n < 0 && tls && !tls->handshake_done()) owner->NoteHandshakeRefused(false);
     if (n == UV_EOF) {
       handler->OnEof(*this);
       return;
@@ -147,7 +147,7 @@ struct TcpListener::Conn final : public Connection {
       Status s = tls->Receive(bytes, &plain, &out);
       if (!out.empty()) RawWrite(std::move(out));
       if (!s.ok()) {
-        if (!tls->handshake_done()) ++owner->handshake_failures_;
+        if (!tls->handshake_done()) owner->NoteHandshakeRefused(false);
         Close();
         return;
       }
@@ -273,13 +273,18 @@ void TcpListener::CloseAll() {
   for (Conn* c : all) c->Abort();
 }
 
+void TcpListener::NoteHandshakeRefused(bool timeout) {
+  ++(timeout ? handshake_timeouts_ : handshake_failures_);
+  if (options_.on_handshake_refused) options_.on_handshake_refused();
+}
+
 void TcpListener::Tick(uint64_t now_ms) {
   std::vector<Conn*> all;
   for (auto& [id, c] : conns_) all.push_back(c);
   for (Conn* c : all) {
     if (c->closed) continue;
     if (c->tls && !c->tls->handshake_done() && now_ms - c->accepted_ms > options_.handshake_timeout_ms) {
-      ++handshake_timeouts_;
+      NoteHandshakeRefused(true);
       c->Abort();
       continue;
     }

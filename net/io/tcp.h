@@ -64,6 +64,10 @@ struct ListenOptions {
   // Plain TCP only: written to a connection refused by the limiter before it closes
   // (an HTTP 503). Under TLS a refused connection is just closed.
   std::string refusal;
+  // Called on the loop thread after each connection closed over its TLS handshake (a
+  // failure or a timeout: handshake_failures() or handshake_timeouts() has grown), for a
+  // caller that reports refusals as they happen. Null: none.
+  std::function<void()> on_handshake_refused;
 };
 
 // Accepts connections on host:port. Loop thread only.
@@ -105,6 +109,8 @@ class TcpListener {
 
  private:
   TcpListener() = default;
+  // Counts a connection closed over its handshake and tells on_handshake_refused.
+  void NoteHandshakeRefused(bool timeout);
   friend struct Conn;
   EventLoop* loop_ = nullptr;
   std::string host_;

@@ -429,7 +429,7 @@ TEST_CASE("graph: searches run concurrently with a writer") {
   std::shared_ptr<Collection> c = Create(*db, "c", cfg);
   UpsertRange(*c, 0, 100, false);
   std::atomic<bool> done{false};
-  std::atomic<int> searches{0};
+  testing::Counter searches;
   std::vector<std::thread> readers;
   for (int t = 0; t < 3; ++t) {
     readers.emplace_back([&, t] {
@@ -447,20 +447,18 @@ TEST_CASE("graph: searches run concurrently with a writer") {
   }
   // Each write waits until the readers have searched since the one before, so searches
   // run throughout the writes whatever the scheduler does; a stalled search fails the test.
-  auto searched_since = [&](int before) {
-    return testing::WaitUntil([&] { return searches.load() > before; });
-  };
+  auto searched_since = [&](uint64_t before) { return searches.WaitAbove(before); };
   bool searching = searched_since(0);
-  const int before_writes = searches.load();
+  const uint64_t before_writes = searches.load();
   int writes = 0;
   for (int i = 100; searching && i < 1000; i += 50, ++writes) {
-    const int before = searches.load();
+    const uint64_t before = searches.load();
     UpsertRange(*c, i, i + 50);
     searching = searched_since(before);
   }
   std::vector<std::string> del;
   for (int i = 0; i < 500; i += 3) del.push_back(Id(i));
-  const int before_delete = searches.load();
+  const uint64_t before_delete = searches.load();
   Status s = c->Delete(del);
   searching = searching && searched_since(before_delete);
   done = true;
@@ -486,7 +484,8 @@ TEST_CASE("graph: searches running concurrently with a large batch see all of it
   UpsertRange(*c, 0, 100, false);
   std::vector<float> far(8, 20.0f);
   std::atomic<bool> done{false};
-  std::atomic<int> mixed{0}, saw_none{0}, saw_all{0}, errors{0}, during{0};
+  std::atomic<int> mixed{0}, errors{0}, during{0};
+  testing::Counter saw_none, saw_all;
   std::atomic<bool> writing{false};
   std::thread reader([&] {
     SearchParams sp;
@@ -521,12 +520,12 @@ TEST_CASE("graph: searches running concurrently with a large batch see all of it
   // The reader searches before the batch starts and after it ends (the waits below), so
   // it runs across the whole batch. Whether a search also lands between two of its chunks
   // is up to the scheduler: counted, not required.
-  const bool searched_before = testing::WaitUntil([&] { return saw_none.load() > 0; });
+  const bool searched_before = saw_none.WaitAbove(0);
   writing = true;
   Status s = c->Write(b);
   writing = false;
-  const int saw_all_before = saw_all.load();
-  const bool searched_after = s.ok() && testing::WaitUntil([&] { return saw_all.load() > saw_all_before; });
+  const uint64_t saw_all_before = saw_all.load();
+  const bool searched_after = s.ok() && saw_all.WaitAbove(saw_all_before);
   done = true;
   reader.join();
   REQUIRE_MESSAGE(s.ok(), s.ToString());

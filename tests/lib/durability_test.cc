@@ -283,7 +283,8 @@ TEST_CASE("graph: index compaction swaps in a rebuilt graph while searches and w
   // slots (docs/durability.md, "Threads"): all 1200 old slots are deleted.
   CHECK(before.deleted_slots == 1200);
   std::atomic<bool> done{false};
-  std::atomic<int> bad{0}, searches{0}, during{0};
+  std::atomic<int> bad{0}, during{0};
+  testing::Counter searches;
   std::atomic<bool> compacting{false};
   std::thread reader([&] {
     SearchParams sp;
@@ -300,7 +301,7 @@ TEST_CASE("graph: index compaction swaps in a rebuilt graph while searches and w
   // The reader searches before the compaction starts and after it ends (the waits), so
   // it runs across the whole swap. Whether a search also lands inside the rebuild is up
   // to the scheduler: counted, not required.
-  const bool searched_before = testing::WaitUntil([&] { return searches.load() >= 10; });
+  const bool searched_before = searches.WaitAbove(9);
   std::thread writer([&] {
     for (int i = 5000; i < 5200; i += 20) UpsertNumbered(*c, i, i + 20);  // writes during the rebuild
   });
@@ -310,8 +311,8 @@ TEST_CASE("graph: index compaction swaps in a rebuilt graph while searches and w
   Status s = c->Compact(index_only);
   compacting = false;
   writer.join();
-  const int after_compaction = searches.load();
-  const bool searched_after = testing::WaitUntil([&] { return searches.load() >= after_compaction + 10; });
+  const uint64_t after_compaction = searches.load();
+  const bool searched_after = searches.WaitAbove(after_compaction + 9);
   done = true;
   reader.join();
   REQUIRE_MESSAGE(s.ok(), s.ToString());

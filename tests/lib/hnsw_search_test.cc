@@ -273,14 +273,15 @@ TEST_CASE("graph: sq8 searches run concurrently with inserts that grow, retrain 
   auto labels = Labels(n);
   REQUIRE(idx->Upsert(std::span<const uint64_t>(labels.data(), 50), std::span<const float>(data.data(), 50 * dim), 1).ok());
   std::atomic<bool> done{false};
-  std::atomic<size_t> bad{0}, searches{0};
+  std::atomic<size_t> bad{0};
+  testing::Counter searches;
   std::thread reader([&] {
     IndexSearchOptions o;
     o.ef = 32;
     // At least one search after the writer is done: the loop ends only then.
     for (bool last = false; !last;) {
       last = done.load();
-      const size_t q = searches.fetch_add(1) % n;
+      const size_t q = static_cast<size_t>(searches.fetch_add(1) % n);
       auto hits = idx->Search(std::span<const float>(data.data() + q * dim, dim), 5, o);
       for (size_t i = 0; i < hits.size(); ++i) {
         // Every hit is a live label with its exact distance, in order.
@@ -295,7 +296,7 @@ TEST_CASE("graph: sq8 searches run concurrently with inserts that grow, retrain 
   // Each insert waits until the reader has searched since the one before, so searches
   // run throughout the growth, retraining and re-encoding; a stalled search fails the test.
   auto searched_since = [&](size_t before) {
-    return testing::WaitUntil([&] { return searches.load() > before + 1; });
+    return searches.WaitAbove(before + 1);
   };
   bool searching = searched_since(0);
   Status s;

@@ -47,7 +47,8 @@ TEST_CASE("graph: searches run concurrently with staged inserts and see only ack
     // was called, and the labels removed for good below `removed`.
     std::atomic<uint64_t> acked{initial}, revealing{initial}, removed{0};
     std::atomic<bool> done{false};
-    std::atomic<size_t> searches{0}, in_flight{0}, wrong_distance{0}, unordered{0}, repeated{0},
+    testing::Counter searches;
+    std::atomic<size_t> in_flight{0}, wrong_distance{0}, unordered{0}, repeated{0},
         resurrected{0}, missing{0}, self_found{0}, self_asked{0};
     auto reader = [&](uint64_t seed) {
       IndexSearchOptions graph;
@@ -91,12 +92,12 @@ TEST_CASE("graph: searches run concurrently with staged inserts and see only ack
     std::thread r1(reader, 1), r2(reader, 2);
     // Each round waits until the readers have searched since the one before, so
     // searches run throughout the writes whatever the scheduler does.
-    auto searched_since = [&](size_t before) { return testing::WaitUntil([&] { return searches.load() > before + 2; }); };
+    auto searched_since = [&](uint64_t before) { return searches.WaitAbove(before + 2); };
     bool searching = searched_since(0);
     Status s;
     std::vector<uint64_t> reuse;  // removed last round, staged again this round
     for (uint64_t r = 0; searching && s.ok() && r < rounds; ++r) {
-      const size_t before = searches.load();
+      const uint64_t before = searches.load();
       const uint64_t from = initial + r * per_round, to = from + per_round;
       std::vector<uint64_t> labels;
       std::vector<float> vectors;

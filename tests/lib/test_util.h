@@ -2,7 +2,10 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
+#include <cstdint>
 #include <cstdlib>
+#include <mutex>
 #include <random>
 #include <string>
 #include <string_view>
@@ -53,17 +56,77 @@ inline CollectionConfig SmallConfig(uint32_t dim, Metric metric = Metric::kL2) {
   return c;
 }
 
-// Polls `done` every 100 us until it returns true (then true) or `seconds` pass (then
-// false). For waiting on another thread's progress: REQUIRE it, so a stall fails the test.
-template <typename Pred>
-bool WaitUntil(Pred done, double seconds = 60) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-  while (!done()) {
-    if (std::chrono::steady_clock::now() >= deadline) return done();
-    std::this_thread::sleep_for(std::chrono::microseconds(100));
+// Wakes a test thread that waits for a condition other threads change: each of them
+// calls Notify() after a change, and the test calls Wait(done). No polling: the waiter
+// sleeps on a condition variable and checks `done` again after each Notify. `done` runs
+// outside the object's lock, so it may itself wait for a thread that calls Notify.
+class Progress {
+ public:
+  void Notify() {
+    {
+      std::lock_guard lock(mu_);
+      ++changes_;
+    }
+    cv_.notify_all();
   }
-  return true;
-}
+  // True as soon as `done()` is; false if it is still not after `seconds` (REQUIRE it, so a
+  // stall fails the test).
+  template <typename Pred>
+  bool Wait(Pred done, double seconds = 60) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                                 std::chrono::duration<double>(seconds));
+    for (;;) {
+      uint64_t seen;
+      {
+        std::lock_guard lock(mu_);
+        seen = changes_;
+      }
+      if (done()) return true;
+      // A change after `seen` was read, even one before this wait, ends it.
+      std::unique_lock lock(mu_);
+      if (!cv_.wait_until(lock, deadline, [&] { return changes_ != seen; })) {
+        lock.unlock();
+        return done();
+      }
+    }
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  uint64_t changes_ = 0;  // Notify calls so far.
+};
+
+// A count that other threads raise and a test thread waits on (woken by each raise, no
+// polling). Reads like std::atomic's fetch_add and load.
+class Counter {
+ public:
+  // Adds `n`; returns the count before.
+  uint64_t fetch_add(uint64_t n) {
+    uint64_t before;
+    {
+      std::lock_guard lock(mu_);
+      before = value_;
+      value_ += n;
+    }
+    cv_.notify_all();
+    return before;
+  }
+  uint64_t load() const {
+    std::lock_guard lock(mu_);
+    return value_;
+  }
+  // True once the count is above `than`; false if it is not after `seconds` (REQUIRE it).
+  bool WaitAbove(uint64_t than, double seconds = 60) const {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, std::chrono::duration<double>(seconds), [&] { return value_ > than; });
+  }
+
+ private:
+  mutable std::mutex mu_;
+  mutable std::condition_variable cv_;
+  uint64_t value_ = 0;
+};
 
 // Records the stages reported through DatabaseOptions::progress.
 struct Stages {

@@ -179,24 +179,25 @@ TEST_CASE("The local data service answers NotFound for a collection dropped whil
     svc.Write("docs", b, [&](Status s) { ws = s; });
     REQUIRE(ws.ok());
     std::atomic<bool> stop{false};
-    std::atomic<int> found{0}, not_found{0}, other{0};
+    std::atomic<int> other{0};
+    vectron::testing::Counter found, not_found;
     std::vector<std::thread> readers;
     for (int t = 0; t < 2; ++t) {
       readers.emplace_back([&] {
         while (!stop) {
           svc.Search("docs", {1.f, 1.f}, 1, SearchParams{}, ReadPolicy{}, [&](Result<std::vector<std::vector<Hit>>> r) {
-            if (r.ok()) ++found;
-            else if (r.status().code() == StatusCode::kNotFound) ++not_found;
+            if (r.ok()) found.fetch_add(1);
+            else if (r.status().code() == StatusCode::kNotFound) not_found.fetch_add(1);
             else ++other;
           });
         }
       });
     }
-    REQUIRE(vectron::testing::WaitUntil([&] { return found.load() > 10; }, 30));
+    REQUIRE(found.WaitAbove(10, 30));
     Status ds;
     svc.DropCollection("docs", [&](Status s) { ds = s; });
     CHECK(ds.ok());
-    REQUIRE(vectron::testing::WaitUntil([&] { return not_found.load() > 10; }, 30));
+    REQUIRE(not_found.WaitAbove(10, 30));
     stop = true;
     for (auto& t : readers) t.join();
     CHECK(other.load() == 0);

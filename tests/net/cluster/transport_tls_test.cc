@@ -34,7 +34,6 @@ namespace {
 
 using cluster::NodeKind;
 using testing::ScopedTempDir;
-using vectron::testing::WaitUntil;
 
 constexpr char kSecret[] = "0123456789abcdef-test-secret";
 
@@ -91,10 +90,14 @@ class TransportHarness {
     auto n = std::make_unique<TcpClusterTransport>(
         loop_, id, [this](const NodeId& to) { return Resolve(to); },
         [this, id](const NodeId& from, Envelope msg) {
-          std::lock_guard lock(mu_);
-          got_[id].push_back({from, std::move(msg)});
+          {
+            std::lock_guard lock(mu_);
+            got_[id].push_back({from, std::move(msg)});
+          }
+          progress_.Notify();
         },
         std::move(secret), std::move(tls));
+    n->set_on_count([this] { progress_.Notify(); });
     if (listen) {
       REQUIRE(n->Listen("127.0.0.1", 0).ok());
       SetAddress(id, "127.0.0.1:" + std::to_string(n->port()));
@@ -140,6 +143,12 @@ class TransportHarness {
     std::lock_guard lock(mu_);
     return got_[id].size();
   }
+  // Waits until `done()`, checked again each time a node receives a message or counts a
+  // drop or a refusal; false if it is still not after `seconds`.
+  template <typename Pred>
+  bool Wait(Pred done, double seconds = 60) {
+    return progress_.Wait(done, seconds);
+  }
 
  private:
   std::string Resolve(const NodeId& to) {
@@ -148,6 +157,7 @@ class TransportHarness {
     return it == addrs_.end() ? "" : it->second;
   }
 
+  vectron::testing::Progress progress_;  // Before the nodes, whose threads notify it.
   EventLoop loop_;
   std::thread thread_;
   std::map<NodeId, std::unique_ptr<TcpClusterTransport>> nodes_;
@@ -212,6 +222,10 @@ class RawListener {
     std::lock_guard lock(mu_);
     return received_;
   }
+  // Waits until received() holds `bytes`; false if it does not after 60 s.
+  bool WaitReceived(const std::string& bytes) {
+    return progress_.Wait([&] { return received().find(bytes) != std::string::npos; });
+  }
 
  private:
   void Run() {
@@ -224,6 +238,7 @@ class RawListener {
         std::lock_guard lock(mu_);
         received_.append(buf, static_cast<size_t>(n));
       }
+      if (n > 0) progress_.Notify();
       if (silent_) {
         conns_.push_back(c);
       } else {
@@ -238,6 +253,7 @@ class RawListener {
   std::vector<int> conns_;  // Owned by thread_ until it ends.
   std::mutex mu_;
   std::string received_;  // Guarded by mu_.
+  vectron::testing::Progress progress_;
 };
 
 const NodeId kPd1{NodeKind::kPd, 1};
@@ -259,13 +275,13 @@ TEST_CASE("Nodes with certificates from one CA exchange messages over mutual TLS
   h.Send(kW1, kW2, 1);
   h.Send(kW2, kW1, 2);
   h.Send(kGw1, kW1, 3);  // The gateway is answered on its own connection.
-  REQUIRE(WaitUntil([&] { return h.Got(kW2, kW1) == std::vector<uint64_t>{1} && h.Got(kW1, kW2) == std::vector<uint64_t>{2}; }));
-  REQUIRE(WaitUntil([&] { return h.Got(kW1, kGw1) == std::vector<uint64_t>{3}; }));
+  REQUIRE(h.Wait([&] { return h.Got(kW2, kW1) == std::vector<uint64_t>{1} && h.Got(kW1, kW2) == std::vector<uint64_t>{2}; }));
+  REQUIRE(h.Wait([&] { return h.Got(kW1, kGw1) == std::vector<uint64_t>{3}; }));
   h.Send(kW1, kGw1, 4);
-  REQUIRE(WaitUntil([&] { return h.Got(kGw1, kW1) == std::vector<uint64_t>{4}; }));
+  REQUIRE(h.Wait([&] { return h.Got(kGw1, kW1) == std::vector<uint64_t>{4}; }));
   // Many frames on one connection keep their order.
   for (uint64_t i = 10; i < 200; ++i) h.Send(kW1, kW2, i);
-  REQUIRE(WaitUntil([&] { return h.Got(kW2, kW1).size() == 191; }));
+  REQUIRE(h.Wait([&] { return h.Got(kW2, kW1).size() == 191; }));
   std::vector<uint64_t> want{1};
   for (uint64_t i = 10; i < 200; ++i) want.push_back(i);
   CHECK(h.Got(kW2, kW1) == want);
@@ -285,7 +301,7 @@ TEST_CASE("Without a cluster secret, the certificates alone admit a node") {
   h.Start();
   h.Send(kW1, kW2, 1);
   h.Send(kW3, kW2, 2);
-  REQUIRE(WaitUntil([&] { return h.Got(kW2, kW1) == std::vector<uint64_t>{1} && h.Refused(kW2) == 1; }));
+  REQUIRE(h.Wait([&] { return h.Got(kW2, kW1) == std::vector<uint64_t>{1} && h.Refused(kW2) == 1; }));
   CHECK(h.Got(kW2, kW3).empty());
 }
 
@@ -353,7 +369,7 @@ TEST_CASE("A TLS listener refuses callers without a valid cluster certificate, b
     ::close(fd);
     refused = 1;
   }
-  REQUIRE(WaitUntil([&] { return h.Refused(kW2) >= refused; }));
+  REQUIRE(h.Wait([&] { return h.Refused(kW2) >= refused; }));
   CHECK(h.Refused(kW2) == refused);
   CHECK(h.GotAny(kW2) == 0);
 }
@@ -370,7 +386,7 @@ TEST_CASE("A TLS caller refuses listeners without a valid cluster certificate, a
     h.SetAddress(kW2, "127.0.0.1:" + std::to_string(raw.port()));
     h.Start();
     h.Send(kW1, kW2, 1);
-    REQUIRE(WaitUntil([&] { return h.Refused(kW1) >= 1; }));
+    REQUIRE(h.Wait([&] { return h.Refused(kW1) >= 1; }));
     std::string got = raw.received();
     REQUIRE(!got.empty());
     CHECK(got[0] == '\x16');  // A TLS handshake record,
@@ -381,13 +397,13 @@ TEST_CASE("A TLS caller refuses listeners without a valid cluster certificate, a
     h.SetAddress(kW2, "127.0.0.1:" + std::to_string(raw.port()));
     h.Start();
     h.Send(kW1, kW2, 1);
-    REQUIRE(WaitUntil([&] { return h.Refused(kW1) >= 1; }, 12));
+    REQUIRE(h.Wait([&] { return h.Refused(kW1) >= 1; }, 12));
   }
   SUBCASE("a listener with another CA's certificate") {
     h.Add(kW2, other.For(kW2));
     h.Start();
     h.Send(kW1, kW2, 1);
-    REQUIRE(WaitUntil([&] { return h.Refused(kW1) >= 1; }));
+    REQUIRE(h.Wait([&] { return h.Refused(kW1) >= 1; }));
     CHECK(h.GotAny(kW2) == 0);
   }
   SUBCASE("a listener with a cluster certificate for another node") {
@@ -396,7 +412,7 @@ TEST_CASE("A TLS caller refuses listeners without a valid cluster certificate, a
     h.SetAddress(kW2, "127.0.0.1:" + std::to_string(w3->port()));
     h.Start();
     h.Send(kW1, kW2, 1);
-    REQUIRE(WaitUntil([&] { return h.Refused(kW1) >= 1; }));
+    REQUIRE(h.Wait([&] { return h.Refused(kW1) >= 1; }));
     CHECK(h.GotAny(kW3) == 0);
   }
   CHECK(h.GotAny(kW1) == 0);
@@ -488,6 +504,18 @@ int SynSentTo(int port) {
   return n;
 }
 
+// Waits until SynSentTo(port) == n, or 60 s. The one wait here that polls: a socket's
+// state in the kernel raises no event a test can wait on (the connects are made on the
+// transport's peer threads, inside a blocking connect).
+bool WaitSynSent(int port, int n) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (SynSentTo(port) != n) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
 TEST_CASE("A connect to an address that never answers fails after its timeout, naming the address") {
   FullListener full;
   sockaddr_in a = full.address();
@@ -526,7 +554,8 @@ TEST_CASE("A connect to an address that never answers fails after its timeout, n
   REQUIRE(ConnectWithin(fd, reinterpret_cast<const sockaddr*>(&a), sizeof(a), 10000).ok());
   CHECK((::fcntl(fd, F_GETFL, 0) & O_NONBLOCK) == 0);
   CHECK(SendRaw(fd, "hi"));
-  REQUIRE(WaitUntil([&] { return live.received() == "hi"; }));
+  REQUIRE(live.WaitReceived("hi"));
+  CHECK(live.received() == "hi");
   ::close(fd);
 }
 
@@ -539,9 +568,9 @@ TEST_CASE("A peer that never answers a connect costs its frames, not the node: e
   h.Start();
   auto dropped = [&] { return h.OnLoop([&] { return pd->dropped(); }); };
   h.Send(kPd1, kW1, 1);
-  REQUIRE(WaitUntil([&] { return dropped() == 1; }));  // The try timed out: its frame is dropped.
+  REQUIRE(h.Wait([&] { return dropped() == 1; }));  // The try timed out: its frame is dropped.
   h.Send(kPd1, kW1, 2);
-  REQUIRE(WaitUntil([&] { return dropped() == 2; }));  // And the next try too (after a backoff).
+  REQUIRE(h.Wait([&] { return dropped() == 2; }));  // And the next try too (after a backoff).
 }
 
 TEST_CASE("A peer stuck connecting is replaced or dropped at once, without waiting for the kernel") {
@@ -555,14 +584,14 @@ TEST_CASE("A peer stuck connecting is replaced or dropped at once, without waiti
   h->Start();
   h->Send(kPd1, kW1, 1);
   h->Send(kPd1, kW2, 2);
-  REQUIRE(WaitUntil([&] { return SynSentTo(full.port()) == 2; }));  // Both connects are waiting.
+  REQUIRE(WaitSynSent(full.port(), 2));  // Both connects are waiting.
   // kW1 moved: Send, on the loop thread, replaces its peer, whose connect is cut short.
   h->SetAddress(kW1, "127.0.0.1:" + std::to_string(moved.port()));
   auto t0 = std::chrono::steady_clock::now();
   h->Send(kPd1, kW1, 3);
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
   CHECK(ms < 5000);
-  REQUIRE(WaitUntil([&] { return moved.received().find("vectron-cluster-1") != std::string::npos; }));
+  REQUIRE(moved.WaitReceived("vectron-cluster-1"));
   // Stopping the node does not wait for kW2's connect either.
   t0 = std::chrono::steady_clock::now();
   h.reset();
