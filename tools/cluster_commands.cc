@@ -117,8 +117,10 @@ void AddClusterCommands(CLI::App& app, ClusterCommands* c) {
   c->worker
       ->add_option("--compact-deleted-share", c->worker_options.compact_deleted_share,
                    "Rebuild a hosted shard's graph without its deleted points, in the background while it "
-                   "serves, once this share of its slots are deleted (e.g. 0.3: a split leaves each half about "
-                   "half deleted; 0 = never). It costs CPU while it runs: searches on the same cores slow down")
+                   "serves, once this share of its slots are deleted (deletes, changed vectors and the half a "
+                   "split gave away leave deleted slots; a split alone leaves each half about half deleted, so "
+                   "0.3 rebuilds after every split and 0.6 does not; 0 = never). It costs CPU while it runs: "
+                   "searches on the same cores slow down")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
   c->worker->add_flag("!--compact-at-normal-priority", c->worker_options.compact_at_idle_priority,

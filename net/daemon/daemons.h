@@ -77,10 +77,11 @@ struct WorkerOptions {
   // "Hibernation of idle groups", "Default".
   uint64_t hibernate_after_ticks = 10;
   // Background graph compaction of the shards this worker hosts:
-  // WorkerNodeOptions::compact_deleted_share (0 = off). Off by default: on a machine whose
-  // cores the replicas share, the rebuilds slow searches for as long as they run
-  // (docs/benchmarks.md, "Splits").
-  double compact_deleted_share = 0;
+  // WorkerNodeOptions::compact_deleted_share (0 = off). 0.6 by default: a graph never
+  // holds more than 2.5 slots per live point for long, while a split alone (which leaves
+  // about half of each half's slots deleted) does not start the rebuilds that slow
+  // searches on shared cores (docs/cluster.md, "Graph compaction").
+  double compact_deleted_share = 0.6;
   bool compact_at_idle_priority = true;  // WorkerNodeOptions::compact_priority is kIdle.
 };
 struct GatewayOptions {

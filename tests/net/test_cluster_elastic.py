@@ -170,6 +170,50 @@ def test_shards_split_online_under_load(tmp_path):
         cluster.stop()
 
 
+def test_rewritten_vectors_are_compacted_away_by_default(tmp_path):
+    """A worker's default --compact-deleted-share (0.6, docs/cluster.md "Graph
+    compaction"): a vector that changes takes a new slot and leaves its old one deleted
+    (docs/durability.md, "Overwrites and the graph"), so a graph whose vectors are rewritten
+    must be rebuilt without them, with no option given, or it grows with every rewrite."""
+    cluster = Cluster(tmp_path)
+    try:
+        cluster.wait_for("three live workers", lambda: (lambda r: r[0] == 200 and len(
+            [w for w in r[1]["workers"] if w["alive"]]) == 3)(cluster.call("GET", "/v1/cluster")))
+        cluster.wait_for("the collection", lambda: cluster.call(
+            "POST", "/v1/collections", {"name": "rw", "dim": DIM, "metric": "l2", "shards": 1, "replication": 3,
+                                        "flat_max_points": 200})[0] in (201, 409))
+        n = 600
+
+        def moved(j, r):  # point j's vector after r rewrites
+            return [float(j), float(j % 7), 1.0 + r, -float(j % 3)]
+
+        # Written once, then rewritten twice with a new vector: 1,800 slots, 1,200 of them
+        # deleted (2/3, over 0.6; after the first rewrite, 1/2, under it).
+        for r in range(3):
+            for i in range(0, n, 100):
+                pts = [{"id": f"r{j}", "vector": moved(j, r), "metadata": {"r": r}} for j in range(i, i + 100)]
+                st, body = cluster.call("PUT", "/v1/collections/rw/points", {"points": pts})
+                assert st == 200, body
+        st, m = cluster.call("GET", "/v1/cluster")
+        assert st == 200, m
+        (group,) = [g["id"] for g in m["shards"] if g["collection"] == "rw"]
+        cluster.wait_for("every replica's compaction", lambda: all(
+            f"compaction of group {group}'s graph done" in open(w.log_path).read() for w in cluster.workers))
+        for text in (open(w.log_path).read() for w in cluster.workers):
+            assert f"compaction of group {group}'s graph" in text and "stopped" not in text, text[-2000:]
+        st, body = cluster.call("POST", "/v1/collections/rw/count", {})
+        assert st == 200 and body["count"] == n, body
+        # Each point is found by its last vector, with its last metadata, on whichever
+        # replica answers.
+        for j in range(0, n, 7):
+            st, body = cluster.call("POST", "/v1/collections/rw/search",
+                                    {"vector": moved(j, 2), "k": 1, "include": ["metadata"]})
+            assert st == 200 and body["hits"][0]["id"] == f"r{j}", (j, body)
+            assert body["hits"][0]["metadata"] == {"r": 2}, body
+    finally:
+        cluster.stop()
+
+
 def test_a_split_groups_graph_is_compacted_in_the_background(tmp_path):
     """Graph compaction (docs/cluster.md, "Graph compaction"): a split leaves each half's
     graph with about half its slots deleted (marked, not rebuilt, on the critical path);
