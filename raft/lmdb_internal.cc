@@ -62,28 +62,61 @@ bool InGroup(const MDB_val& k, uint64_t group) { return k.mv_size >= 8 && KeyGro
 
 MDB_val Val(const std::string& s) { return MDB_val{s.size(), const_cast<char*>(s.data())}; }
 
-// Tombstone keys: group (8, big endian); values: term (8, LE) · vote (8, LE).
-std::string EncodeTombstone(uint64_t term, uint64_t vote) {
+// Tombstone keys: group (8, big endian); values: term (8, LE) · vote (8, LE). The same key
+// in `tombstone_ends`: the log's end when dropped, term (8, LE) · index (8, LE); missing for
+// tombstones written before 2026-12-06, whose end is then LogEnd::Unknown(). (A database of
+// its own, so that a version that does not know it still reads every tombstone.)
+std::string EncodePair(uint64_t a, uint64_t b) {
   std::string s;
-  PutU64(s, term);
-  PutU64(s, vote);
+  PutU64(s, a);
+  PutU64(s, b);
   return s;
 }
 
-// Reads `group`'s tombstone into *found, *term, *vote (*found false if it has none).
-Status GetTombstone(Env& env, MDB_txn* txn, uint64_t group, bool* found, uint64_t* term, uint64_t* vote) {
+// Reads `key`'s two little-endian words in `dbi` into *a and *b (*found false if it has none).
+Status GetPair(Env& env, MDB_txn* txn, MDB_dbi dbi, uint64_t group, const char* what, bool* found, uint64_t* a,
+               uint64_t* b) {
   std::string key = GroupPrefix(group);
   MDB_val k = Val(key), v;
-  int rc = mdb_get(txn, env.tombstones, &k, &v);
+  int rc = mdb_get(txn, dbi, &k, &v);
   *found = false;
   if (rc == MDB_NOTFOUND) return Status::Ok();
   if (rc != 0) return FromMdb(rc, "mdb_get tombstone");
   const char* p = static_cast<const char*>(v.mv_data);
   const char* end = p + v.mv_size;
-  if (!GetU64(p, end, term) || !GetU64(p, end, vote) || p != end)
-    return Status(Error::kCorruption, env.dir + ": tombstone of group " + std::to_string(group) + " does not decode");
+  if (!GetU64(p, end, a) || !GetU64(p, end, b) || p != end)
+    return Status(Error::kCorruption, env.dir + ": " + what + " of group " + std::to_string(group) + " does not decode");
   *found = true;
   return Status::Ok();
+}
+
+// Reads `group`'s tombstone into *found, *term, *vote and *end_out (*found false if it has
+// none; *end_out Unknown if it has no recorded end).
+Status GetTombstone(Env& env, MDB_txn* txn, uint64_t group, bool* found, uint64_t* term, uint64_t* vote,
+                    LogEnd* end_out) {
+  *end_out = LogEnd::Unknown();
+  Status s = GetPair(env, txn, env.tombstones, group, "tombstone", found, term, vote);
+  if (!s.ok() || !*found) return s;
+  bool has_end = false;
+  LogEnd e;
+  if (!(s = GetPair(env, txn, env.tombstone_ends, group, "tombstone end", &has_end, &e.term, &e.index)).ok()) return s;
+  if (has_end) *end_out = e;
+  return Status::Ok();
+}
+
+// Moves `cur` (on the log database) to `group`'s last entry: 0 if it has one (then *k and
+// *v are its key and value), MDB_NOTFOUND if not, or another LMDB error.
+int SeekLast(MDB_cursor* cur, uint64_t group, MDB_val* k, MDB_val* v) {
+  int rc;
+  if (group == UINT64_MAX) {
+    rc = mdb_cursor_get(cur, k, v, MDB_LAST);
+  } else {
+    std::string next = GroupPrefix(group + 1);
+    *k = Val(next);
+    rc = mdb_cursor_get(cur, k, v, MDB_SET_RANGE);
+    rc = rc == 0 ? mdb_cursor_get(cur, k, v, MDB_PREV) : mdb_cursor_get(cur, k, v, MDB_LAST);
+  }
+  return rc == 0 && !InGroup(*k, group) ? MDB_NOTFOUND : rc;
 }
 
 const char kHardState[] = "hard_state";
@@ -214,7 +247,7 @@ Status OpenEnv(const std::string& dir, const LmdbStorageOptions& options, std::s
   env->dir = dir;
   Status s = FromMdb(mdb_env_create(&env->env), "mdb_env_create");
   if (!s.ok()) return s;
-  if (!(s = FromMdb(mdb_env_set_maxdbs(env->env, 4), "mdb_env_set_maxdbs")).ok()) return s;
+  if (!(s = FromMdb(mdb_env_set_maxdbs(env->env, 5), "mdb_env_set_maxdbs")).ok()) return s;
   if (!(s = FromMdb(mdb_env_set_mapsize(env->env, options.map_size_bytes), "mdb_env_set_mapsize")).ok()) return s;
   // Default flags: every commit is synced to disk before it returns.
   s = FromMdb(mdb_env_open(env->env, dir.c_str(), 0, 0644), "mdb_env_open");
@@ -228,6 +261,10 @@ Status OpenEnv(const std::string& dir, const LmdbStorageOptions& options, std::s
   // Created on first open by this version, in a store of any age: a format 2 store written
   // before tombstones existed simply has none (docs/formats/raft-log.md).
   if (!(s = FromMdb(mdb_dbi_open(txn.get(), "tombstones", MDB_CREATE, &env->tombstones), "mdb_dbi_open tombstones"))
+           .ok())
+    return s;
+  if (!(s = FromMdb(mdb_dbi_open(txn.get(), "tombstone_ends", MDB_CREATE, &env->tombstone_ends),
+                    "mdb_dbi_open tombstone_ends"))
            .ok())
     return s;
   std::string key = "format", val;
@@ -273,7 +310,7 @@ Status LoadGroup(Env& env, uint64_t group, GroupState* out) {
   // A group dropped here before starts from its tombstone's term and vote, so that this node
   // never goes back to an earlier term nor votes twice in one (docs/raft.md).
   uint64_t t_term = 0, t_vote = 0;
-  if (!(s = GetTombstone(env, txn.get(), group, &st.tombstone, &t_term, &t_vote)).ok()) return s;
+  if (!(s = GetTombstone(env, txn.get(), group, &st.tombstone, &t_term, &t_vote, &st.dropped_end)).ok()) return s;
   if (st.tombstone && t_term > st.hs.term) {
     st.hs.term = t_term;
     st.hs.vote = t_vote;
@@ -298,17 +335,7 @@ Status LoadGroup(Env& env, uint64_t group, GroupState* out) {
   bool any = rc == 0 && InGroup(k, group);
   uint64_t first = any ? KeyIndex(k) : 0;
   st.last = st.snap.index;
-  if (any) {
-    if (group == UINT64_MAX) {
-      rc = mdb_cursor_get(cur, &k, &val, MDB_LAST);
-    } else {
-      std::string next = GroupPrefix(group + 1);
-      k = Val(next);
-      rc = mdb_cursor_get(cur, &k, &val, MDB_SET_RANGE);
-      rc = rc == 0 ? mdb_cursor_get(cur, &k, &val, MDB_PREV) : mdb_cursor_get(cur, &k, &val, MDB_LAST);
-    }
-    if (rc == 0) st.last = KeyIndex(k);
-  }
+  if (any && (rc = SeekLast(cur, group, &k, &val)) == 0) st.last = KeyIndex(k);
   mdb_cursor_close(cur);
   if (rc != 0 && rc != MDB_NOTFOUND) return FromMdb(rc, "read last log entry");
   if (any && first != st.snap.index + 1)
@@ -402,6 +429,8 @@ Status ClearTombstoneOnceLogged(Env& env, MDB_txn* txn, uint64_t group, GroupSta
   MDB_val k = Val(key);
   int rc = mdb_del(txn, env.tombstones, &k, nullptr);
   if (rc != 0 && rc != MDB_NOTFOUND) return FromMdb(rc, "mdb_del tombstone");
+  rc = mdb_del(txn, env.tombstone_ends, &k, nullptr);
+  if (rc != 0 && rc != MDB_NOTFOUND) return FromMdb(rc, "mdb_del tombstone end");
   st.tombstone = false;
   return Status::Ok();
 }
@@ -479,11 +508,46 @@ Status DropGroupIn(Env& env, MDB_txn* txn, uint64_t group) {
   }
   bool found = false;
   uint64_t t_term = 0, t_vote = 0;
-  if (!(s = GetTombstone(env, txn, group, &found, &t_term, &t_vote)).ok()) return s;
-  if (hs.term > 0 && (!found || hs.term >= t_term)) {
-    std::string key = GroupPrefix(group), val = EncodeTombstone(hs.term, hs.vote);
-    MDB_val k = Val(key), vv = Val(val);
+  LogEnd t_end;
+  if (!(s = GetTombstone(env, txn, group, &found, &t_term, &t_vote, &t_end)).ok()) return s;
+  // Where the log ends: its last entry, else its snapshot. A tombstone still here means the
+  // log got nothing since it was written (its first entry or snapshot deletes it), so the
+  // end that tombstone recorded, from an earlier life, is the later one (max keeps it).
+  LogEnd end;
+  MDB_cursor* cur = nullptr;
+  if (!(s = FromMdb(mdb_cursor_open(txn, env.log, &cur), "mdb_cursor_open")).ok()) return s;
+  MDB_val last_k, last_v;
+  int rc = SeekLast(cur, group, &last_k, &last_v);
+  mdb_cursor_close(cur);
+  if (rc == 0) {
+    const char* p = static_cast<const char*>(last_v.mv_data);
+    end.index = KeyIndex(last_k);
+    if (!GetU64(p, p + last_v.mv_size, &end.term))
+      return Status(Error::kCorruption, "log entry " + std::to_string(end.index) + " of " + env.dir + " group " +
+                                            std::to_string(group) + " malformed");
+  } else if (rc != MDB_NOTFOUND) {
+    return FromMdb(rc, "read last log entry");
+  } else if ((s = GetMeta(env, txn, group, kSnapshotMeta, &v)).ok()) {
+    const char* p = v.data();
+    const char* e = p + v.size();
+    if (!GetU64(p, e, &end.index) || !GetU64(p, e, &end.term))
+      return Status(Error::kCorruption, "snapshot_meta of " + env.dir + " group " + std::to_string(group) +
+                                            " does not decode");
+  } else if (s.code() != Error::kUnavailable) {
+    return s;
+  }
+  // The later term and its vote (a store written before tombstones could have a hard
+  // state behind its tombstone), and the later end.
+  if (found && t_term > hs.term) {
+    hs.term = t_term;
+    hs.vote = t_vote;
+  }
+  if (found) end = std::max(end, t_end);
+  if (hs.term > 0) {
+    std::string key = GroupPrefix(group), val = EncodePair(hs.term, hs.vote), end_val = EncodePair(end.term, end.index);
+    MDB_val k = Val(key), vv = Val(val), ve = Val(end_val);
     if (!(s = FromMdb(mdb_put(txn, env.tombstones, &k, &vv, 0), "mdb_put tombstone")).ok()) return s;
+    if (!(s = FromMdb(mdb_put(txn, env.tombstone_ends, &k, &ve, 0), "mdb_put tombstone end")).ok()) return s;
   }
   if (!(s = DeleteRange(txn, env.log, group, 0, UINT64_MAX)).ok()) return s;
   return DeleteRange(txn, env.meta, group, 0, UINT64_MAX);

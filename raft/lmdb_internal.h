@@ -27,6 +27,7 @@ struct Env {
   MDB_dbi log = 0;
   MDB_dbi meta = 0;
   MDB_dbi tombstones = 0;  // The (term, vote) of each dropped group (docs/formats/raft-log.md).
+  MDB_dbi tombstone_ends = 0;  // Where each dropped group's log ended (the same document).
   std::string dir;
   std::set<uint64_t> open_groups;  // Groups with a live handle (one handle per group).
   Env() = default;
@@ -46,6 +47,9 @@ struct GroupState {
   // its log non-empty (entries or a snapshot) deletes it in the same transaction. Not the
   // same as "hs came from the tombstone".
   bool tombstone = false;
+  // The tombstone's record of where the group's log ended when it was dropped
+  // (Storage::DroppedLogEnd); Unknown if it has none.
+  LogEnd dropped_end = LogEnd::Unknown();
 };
 
 // OK for rc == 0, else Io with `what` and LMDB's text.
@@ -101,7 +105,8 @@ Status ApplySnapshotIn(Env& env, MDB_txn* txn, uint64_t group, GroupState& st, c
 Status CreateSnapshotIn(Env& env, MDB_txn* txn, uint64_t group, GroupState& st, uint64_t index, const ConfState& cs,
                         const std::string& data, uint64_t durable_applied_index);
 // Deletes every key of `group` and leaves its tombstone: the term and vote of its hard_state,
-// or of its earlier tombstone if that one's term is higher (or it has no hard_state).
+// or of its earlier tombstone if that one's term is higher (or it has no hard_state), and
+// where its log ended (its last entry, or its snapshot; the earlier tombstone's if later).
 Status DropGroupIn(Env& env, MDB_txn* txn, uint64_t group);
 // Ids of every group with a key in either database, ascending.
 Status ListGroups(Env& env, std::vector<uint64_t>* out);

@@ -158,6 +158,7 @@ Status LmdbLogStore::OpenGroup(uint64_t group_id, std::unique_ptr<LmdbStorage>* 
   g->snap_ = st.snap;
   g->last_ = st.last;
   g->tombstone_ = st.tombstone;
+  g->dropped_end_ = st.dropped_end;
   *out = std::move(g);
   return Status::Ok();
 }

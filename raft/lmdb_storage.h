@@ -72,6 +72,7 @@ class LmdbStorage final : public LogStorage {
   uint64_t LastIndex() override;
   Status GetSnapshot(Snapshot* out) override;
   bool RejoinedEmpty() override { return tombstone_ && last_ == 0; }
+  LogEnd DroppedLogEnd() override { return dropped_end_; }
   Status SetHardState(const HardState& hs) override;
   Status Append(const std::vector<Entry>& entries) override;
   Status ApplySnapshot(const Snapshot& snap) override;
@@ -94,6 +95,7 @@ class LmdbStorage final : public LogStorage {
   SnapshotMetadata snap_;
   uint64_t last_ = 0;  // Last entry index, or the snapshot index if the log is empty.
   bool tombstone_ = false;  // A tombstone of this group is stored (until its first entry or snapshot).
+  LogEnd dropped_end_ = LogEnd::Unknown();  // The tombstone's, read at open.
 };
 
 // Writes to any number of groups of one LmdbLogStore, committed together by
@@ -160,11 +162,11 @@ class LmdbLogStore {
   Status ListGroups(std::vector<uint64_t>* out);
 
   // Deletes everything stored for `group_id` (a replica moved away) and, in the same
-  // transaction, keeps its term and vote as the group's tombstone (24 bytes plus LMDB's
-  // per-key overhead, kept until the group is opened here again and receives an entry or
-  // a snapshot):
-  // a crash leaves either the group or its tombstone. OpenGroup starts from it, so a replica
-  // created here again never goes back in term nor votes twice in one (docs/raft.md).
+  // transaction, keeps its term, vote and log end as the group's tombstone (two keys of 24
+  // bytes plus LMDB's per-key overhead, kept until the group is opened here again and
+  // receives an entry or a snapshot): a crash leaves either the group or its tombstone.
+  // OpenGroup starts from it, so a replica created here again never goes back in term nor
+  // votes twice in one, and votes only for logs that reach its end (docs/raft.md).
   // Errors: InvalidArgument if the group has a live handle; Corruption if its hard state
   // does not decode; Io.
   Status DropGroup(uint64_t group_id);

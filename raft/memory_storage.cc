@@ -59,6 +59,8 @@ Status MemoryStorage::SetHardState(const HardState& hs) {
   return Status::Ok();
 }
 
+LogEnd MemoryStorage::End() { return LogEnd{ents_.back().term, ents_.back().index}; }
+
 Status MemoryStorage::Append(const std::vector<Entry>& entries) {
   if (entries.empty()) return Status::Ok();
   uint64_t offset = ents_[0].index;

@@ -26,12 +26,18 @@ class MemoryStorage final : public LogStorage {
                         uint64_t durable_applied_index) override;
 
   bool RejoinedEmpty() override { return rejoined_empty_; }
+  LogEnd DroppedLogEnd() override { return dropped_end_; }
 
   // The durable hard state (for checkers).
   const HardState& hard_state() const { return hs_; }
-  // Marks the group as dropped here before (what a tombstone does in LmdbStorage), until its
-  // first entry or snapshot.
-  void MarkRejoined() { rejoined_empty_ = LastIndex() == 0; }
+  // Marks the group as dropped here before, its log then ending at `dropped_end` (what a
+  // tombstone does in LmdbStorage), until its first entry or snapshot.
+  void MarkRejoined(LogEnd dropped_end) {
+    rejoined_empty_ = LastIndex() == 0;
+    dropped_end_ = dropped_end;
+  }
+  // Where this log ends now.
+  LogEnd End();
 
  private:
   HardState hs_;
@@ -39,6 +45,7 @@ class MemoryStorage final : public LogStorage {
   // ents_[0] is a dummy entry at the snapshot index/term; real entries follow.
   std::vector<Entry> ents_;
   bool rejoined_empty_ = false;
+  LogEnd dropped_end_ = LogEnd::Unknown();
 };
 
 }  // namespace vectron::raft

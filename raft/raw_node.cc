@@ -76,6 +76,7 @@ Status RawNode::Init() {
   term_ = hs.term;
   vote_ = hs.vote;
   rejoined_empty_ = storage_->RejoinedEmpty();
+  if (rejoined_empty_) dropped_end_ = storage_->DroppedLogEnd();
   committed_ = std::max(hs.commit, first - 1);
   if (cfg_.applied + 1 < first) {
     // Entries applied+1 .. first-1 exist only in the storage's snapshot: starting here would
@@ -612,14 +613,18 @@ void RawNode::HandleVoteRequest(const Message& m) {
   // message that was not a vote request while a leader we acknowledged still holds a lease.
   if (vote_ != m.from && !m.force && InLease()) can_vote = false;
   // A replica created again on a node that hosted the group before and dropped it, which
-  // has received nothing since (no entry, no snapshot), never votes: its earlier self may
-  // have acknowledged entries it no longer has, and any candidate's log is "up to date" next
-  // to its empty one, so a candidate with a stale membership that still lists it could win
-  // a majority of that membership alongside the real leader (cluster-sim seed 101). A
-  // replica that never existed here votes even while empty: it acknowledged nothing, so
-  // its vote cannot hide a committed entry, and a group whose other members are one live
-  // replica with the log and one that is empty still elects (cluster-sim seed 100108).
-  if (last_index() == 0 && rejoined_empty_) can_vote = false;
+  // has received nothing since (no entry, no snapshot), may have acknowledged entries it no
+  // longer has, and any candidate's log is "up to date" next to its empty one: judged by
+  // that, a candidate with a stale membership that still lists it could win a majority of
+  // that membership alongside the real leader (cluster-sim seed 101). So it judges by the
+  // log it had: it votes only for a candidate whose log reaches where that one ended (its
+  // tombstone keeps it), as its earlier self, down since the drop, would have. Every entry
+  // it acknowledged is in that log, so Raft's argument holds (a committed entry is on a
+  // member of every majority, which votes only for candidates that have it); and a group
+  // left with one live replica with the log and this one elects the former (it refused
+  // every vote until 2026-12-06, and such a group stayed leaderless). A replica that never
+  // existed here votes even while empty: it acknowledged nothing (cluster-sim seed 100108).
+  if (last_index() == 0 && rejoined_empty_ && LogEnd{m.log_term, m.index} < dropped_end_) can_vote = false;
   Message r;
   r.type = pre ? MessageType::kPreVoteResp : MessageType::kVoteResp;
   r.to = m.from;

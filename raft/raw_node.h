@@ -279,8 +279,10 @@ class RawNode {
   bool needs_broadcast_ = false;
   bool needs_heartbeat_ = false;
   uint64_t last_broadcast_commit_ = 0;
-  // Storage::RejoinedEmpty at start: while its log is empty this replica refuses votes.
+  // Storage::RejoinedEmpty and DroppedLogEnd at start: while its log is empty this replica
+  // votes only for candidates whose log reaches where its log ended when it was dropped.
   bool rejoined_empty_ = false;
+  LogEnd dropped_end_;
   // Hibernation: whether hibernating; leader: the first heartbeat round asking for it, and
   // the tick of the last wake (lease acknowledgements of earlier heartbeats are ignored);
   // follower: the highest heartbeat round seen from this term's leader (a delayed

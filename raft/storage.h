@@ -28,11 +28,14 @@ class Storage {
   virtual uint64_t LastIndex() = 0;
   // The latest snapshot (empty() if none). Errors: Io, Corruption.
   virtual Status GetSnapshot(Snapshot* out) = 0;
-  // True if this node held the group before, dropped it (keeping its term and vote: a
-  // tombstone) and has received neither a log entry nor a snapshot of it since. Such a
-  // replica may have acknowledged entries it no longer has, so RawNode refuses votes
-  // while it is empty (docs/raft.md, "Dropped replicas").
+  // True if this node held the group before, dropped it (keeping its term, vote and log
+  // end: a tombstone) and has received neither a log entry nor a snapshot of it since.
+  // Such a replica may have acknowledged entries it no longer has, so while it is empty
+  // RawNode votes only for a candidate whose log reaches DroppedLogEnd(), as the log it
+  // had would have demanded (docs/raft.md, "Dropped replicas").
   virtual bool RejoinedEmpty() { return false; }
+  // Where its log ended when it was dropped; meaningful while RejoinedEmpty().
+  virtual LogEnd DroppedLogEnd() { return LogEnd::Unknown(); }
 };
 
 // Writable durable log. Each call is atomic and durable when it returns OK (LmdbStorage

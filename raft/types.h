@@ -2,6 +2,7 @@
 // Nothing here owns a resource; everything is a copyable value.
 #pragma once
 
+#include <compare>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -65,6 +66,16 @@ struct Entry {
 };
 
 // The state that must be durable before any message produced with it is sent.
+// Where a log ended: the term and index of its last entry (or of its snapshot, if it held
+// no entries). Ordered as Raft orders logs: by term, then by index.
+struct LogEnd {
+  uint64_t term = 0;
+  uint64_t index = 0;
+  // Not known (a tombstone written before they recorded it): no candidate's log reaches it.
+  static constexpr LogEnd Unknown() { return LogEnd{UINT64_MAX, UINT64_MAX}; }
+  friend auto operator<=>(const LogEnd&, const LogEnd&) = default;
+};
+
 struct HardState {
   uint64_t term = 0;
   uint64_t vote = kNone;

@@ -249,7 +249,7 @@ HardState InitialHardState(LmdbStorage& g) {
   return hs;
 }
 
-TEST_CASE("LmdbLogStore: a dropped group keeps its term and vote, and starts from them when opened again") {
+TEST_CASE("LmdbLogStore: a dropped group keeps its term, vote and log end, and starts from them when opened again") {
   TempDir dir;
   {
     auto store = OpenStore(dir.path);
@@ -272,6 +272,7 @@ TEST_CASE("LmdbLogStore: a dropped group keeps its term and vote, and starts fro
     CHECK(g->FirstIndex() == 1);
     CHECK(g->LastIndex() == 0);
     CHECK(g->RejoinedEmpty());
+    CHECK(g->DroppedLogEnd() == LogEnd{7, 4});  // Where its log ended: entry 4, of term 7.
     auto never = OpenGroup(*store, 6);
     CHECK(InitialHardState(*never).empty());
     CHECK_FALSE(never->RejoinedEmpty());  // Never held here: not rejoined.
@@ -295,6 +296,7 @@ TEST_CASE("LmdbLogStore: a dropped group keeps its term and vote, and starts fro
     g = OpenGroup(*store, 5);
     CHECK(InitialHardState(*g) == HardState{8, 3, 0});
     CHECK(g->RejoinedEmpty());
+    CHECK(g->DroppedLogEnd() == LogEnd{6, 10});  // A log of only a snapshot ends there.
     // A hard state of its own (a vote while empty) keeps the tombstone: still rejoined
     // empty, also after a reopen.
     REQUIRE(g->SetHardState(HardState{9, 4, 0}).ok());
@@ -302,6 +304,12 @@ TEST_CASE("LmdbLogStore: a dropped group keeps its term and vote, and starts fro
     g = OpenGroup(*store, 5);
     CHECK(InitialHardState(*g) == HardState{9, 4, 0});
     CHECK(g->RejoinedEmpty());
+    // Dropped again while still empty: the end stays the one its log had.
+    g.reset();
+    REQUIRE(store->DropGroup(5).ok());
+    g = OpenGroup(*store, 5);
+    CHECK(InitialHardState(*g) == HardState{9, 4, 0});
+    CHECK(g->DroppedLogEnd() == LogEnd{6, 10});
     // Its first entries delete it, in the same transaction.
     REQUIRE(g->Save(Ents(1, 2, 9), HardState{9, 4, 1}).ok());
     CHECK(InitialHardState(*g) == HardState{9, 4, 1});
@@ -317,8 +325,34 @@ TEST_CASE("LmdbLogStore: a dropped group keeps its term and vote, and starts fro
     REQUIRE(store->DropGroup(5).ok());
     g = OpenGroup(*store, 5);
     CHECK(InitialHardState(*g) == HardState{9, 4, 0});
+    CHECK(g->DroppedLogEnd() == LogEnd{9, 2});
   }
   CHECK(CountTombstones(dir.path) == 1);
+  // A tombstone written before tombstones recorded the log's end (no key in
+  // `tombstone_ends`): the end is not known, so the replica votes for no one while empty.
+  {
+    MDB_env* env = nullptr;
+    REQUIRE(mdb_env_create(&env) == 0);
+    REQUIRE(mdb_env_set_maxdbs(env, 4) == 0);
+    REQUIRE(mdb_env_open(env, dir.path.c_str(), 0, 0644) == 0);
+    MDB_txn* txn = nullptr;
+    REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
+    MDB_dbi dbi;
+    REQUIRE(mdb_dbi_open(txn, "tombstones", 0, &dbi) == 0);
+    char key[8] = {0, 0, 0, 0, 0, 0, 0, 9};  // Group 9, big endian.
+    char old[16] = {11, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0};  // Term 11, vote 2 (little endian).
+    MDB_val k{sizeof(key), key}, v{sizeof(old), old};
+    REQUIRE(mdb_put(txn, dbi, &k, &v, 0) == 0);
+    REQUIRE(mdb_txn_commit(txn) == 0);
+    mdb_env_close(env);
+  }
+  {
+    auto store = OpenStore(dir.path);
+    auto g = OpenGroup(*store, 9);
+    CHECK(InitialHardState(*g) == HardState{11, 2, 0});
+    CHECK(g->RejoinedEmpty());
+    CHECK(g->DroppedLogEnd() == LogEnd::Unknown());
+  }
 }
 
 TEST_CASE("LmdbLogStore: a format 2 store written before tombstones existed opens and reads as before") {

@@ -4,6 +4,7 @@
 // not been written (the loop in progress).
 #pragma once
 
+#include <algorithm>
 #include <map>
 #include <memory>
 
@@ -23,9 +24,9 @@ class SimLogStore final : public GroupLogStore {
       // in it and can go).
       auto t = tombstones_.find(group);
       if (t != tombstones_.end()) {
-        raft::Status s = g->SetHardState(raft::HardState{t->second.term, t->second.vote, 0});
+        raft::Status s = g->SetHardState(raft::HardState{t->second.hs.term, t->second.hs.vote, 0});
         if (!s.ok()) return s;
-        g->MarkRejoined();
+        g->MarkRejoined(t->second.end);
         tombstones_.erase(t);
         ++tombstones_restored_;
       }
@@ -63,7 +64,7 @@ class SimLogStore final : public GroupLogStore {
     for (auto& [id, g] : groups_) out->push_back(id);
     return raft::Status::Ok();
   }
-  // Keeps the group's term and vote, as LmdbLogStore::DropGroup does.
+  // Keeps the group's term, vote and log end, as LmdbLogStore::DropGroup does.
   raft::Status DropGroup(uint64_t group) override {
     auto it = groups_.find(group);
     if (it == groups_.end()) return raft::Status::Ok();
@@ -71,14 +72,25 @@ class SimLogStore final : public GroupLogStore {
     raft::ConfState cs;
     raft::Status s = it->second->InitialState(&hs, &cs);
     if (!s.ok()) return s;
+    raft::LogEnd end = it->second->End();
+    // A group reopened from its tombstone that got nothing since keeps that tombstone's
+    // end (this store erased the tombstone at the reopen; the storage still knows it).
+    if (it->second->RejoinedEmpty()) end = std::max(end, it->second->DroppedLogEnd());
     auto t = tombstones_.find(group);
-    if (hs.term > 0 && (t == tombstones_.end() || hs.term >= t->second.term))
-      tombstones_[group] = raft::HardState{hs.term, hs.vote, 0};
+    if (t != tombstones_.end()) {
+      if (t->second.hs.term > hs.term) hs = t->second.hs;
+      end = std::max(end, t->second.end);
+    }
+    if (hs.term > 0) tombstones_[group] = Tombstone{raft::HardState{hs.term, hs.vote, 0}, end};
     groups_.erase(it);
     return raft::Status::Ok();
   }
-  // Dropped groups' tombstones (term and vote), by group.
-  const std::map<uint64_t, raft::HardState>& tombstones() const { return tombstones_; }
+  // A dropped group's term and vote, and where its log ended.
+  struct Tombstone {
+    raft::HardState hs;
+    raft::LogEnd end;
+  };
+  const std::map<uint64_t, Tombstone>& tombstones() const { return tombstones_; }
   // The group's storage, or nullptr (checkers).
   raft::MemoryStorage* group(uint64_t id) {
     auto it = groups_.find(id);
@@ -90,7 +102,7 @@ class SimLogStore final : public GroupLogStore {
 
  private:
   std::map<uint64_t, std::unique_ptr<raft::MemoryStorage>> groups_;
-  std::map<uint64_t, raft::HardState> tombstones_;
+  std::map<uint64_t, Tombstone> tombstones_;
   uint64_t syncs_ = 0;
   uint64_t tombstones_restored_ = 0;
 };

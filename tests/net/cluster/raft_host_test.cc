@@ -479,16 +479,16 @@ TEST_CASE("RaftHost: a replica created again after a drop does not vote for a se
   RaftHost host(NodeId{NodeKind::kWorker, 1}, HostOptions(), clock, transport, *store, executor, loop, {});
   // A vote request of `from` in term 5 with a log as long as any this replica may hold
   // (force: it is not held back by a leader's lease, so only the vote decides).
-  auto ask = [&](uint64_t from) {
+  auto ask = [&](uint64_t from, uint64_t term = 5, uint64_t log_term = 4) {
     RaftBatch b;
     GroupMessage gm;
     gm.group = 31;
     gm.msg.type = raft::MessageType::kVote;
     gm.msg.from = from;
     gm.msg.to = 1;
-    gm.msg.term = 5;
+    gm.msg.term = term;
     gm.msg.index = 100;
-    gm.msg.log_term = 4;
+    gm.msg.log_term = log_term;
     gm.msg.force = true;
     b.messages.push_back(gm);
     transport.answers.clear();
@@ -510,6 +510,12 @@ TEST_CASE("RaftHost: a replica created again after a drop does not vote for a se
   CHECK(host.group_status(31).term == 5);
   CHECK(ask(3).reject);
   CHECK(host.group_status(31).term == 5);
+  // In a later term it votes, as its earlier self would have, for a log that reaches where
+  // its own ended (the bootstrap's entries, in term 0 or 1), and not for one that ends in
+  // an earlier term than its own did.
+  CHECK(ask(3, 6, 0).reject);
+  CHECK_FALSE(ask(3, 7, 4).reject);
+  CHECK(host.group_status(31).term == 7);
   std::filesystem::remove_all(dir);
 }
 
