@@ -8,6 +8,7 @@ import json
 import os
 import random
 import re
+import select
 import signal
 import socket
 import ssl
@@ -63,14 +64,18 @@ def free_ports(n):
 
 
 class Node:
-    def __init__(self, tmp_path, name, argv, env=None):
-        self.name, self.argv, self.env = name, argv, env
+    def __init__(self, tmp_path, name, argv, env=None, stderr_pipe=False):
+        """`stderr_pipe`: the node's stderr comes through a pipe that wait_stderr reads
+        (and copies to the log), rather than going to the log file directly."""
+        self.name, self.argv, self.env, self.stderr_pipe = name, argv, env, stderr_pipe
         self.log_path = tmp_path / f"{name}.log"
         self.start()
 
     def start(self):
         self.log = open(self.log_path, "a")
-        self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=self.log, text=True, env=self.env)
+        self.stderr_buf = b""
+        self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE if self.stderr_pipe else self.log, text=True, env=self.env)
         self.lines = []
         for _ in range(10):  # Notes (a generated certificate) may come first.
             line = self.proc.stdout.readline()
@@ -80,6 +85,24 @@ class Node:
                 break
         assert m, f"{self.name} did not start: {self.lines!r} {open(self.log_path).read()}"
         self.host, self.port = m.group(1), int(m.group(2))
+
+    def wait_stderr(self, want, timeout=30):
+        """Reads the node's stderr (stderr_pipe) until a line holds `want`, copying what it
+        reads to the log. It blocks on the pipe until the node writes: no polling."""
+        deadline = time.monotonic() + timeout
+        fd = self.proc.stderr.fileno()
+        while True:
+            lines = self.stderr_buf.split(b"\n")
+            if any(want.encode() in line for line in lines[:-1]):
+                self.stderr_buf = lines[-1]
+                return
+            left = deadline - time.monotonic()
+            assert left > 0 and select.select([fd], [], [], left)[0], self.stderr_buf.decode(errors="replace")
+            chunk = os.read(fd, 65536)
+            assert chunk, "the node exited: " + self.stderr_buf.decode(errors="replace")
+            self.log.write(chunk.decode(errors="replace"))
+            self.log.flush()
+            self.stderr_buf += chunk
 
     def kill9(self):
         self.proc.send_signal(signal.SIGKILL)
@@ -390,13 +413,9 @@ def test_a_pd_that_never_answers_a_connect_is_reported_and_does_not_hold_the_wor
         (port,) = free_ports(1)
         w = Node(tmp_path, "w1", [BIN, "worker", "--id", "1", "--db", str(tmp_path / "w1"), "--pd", f"1={addr}",
                                   "--listen", f"127.0.0.1:{port}", "--insecure",
-                                  "--cluster-connect-timeout-ms", "200"])
+                                  "--cluster-connect-timeout-ms", "200"], stderr_pipe=True)
         try:
-            want = f"vectron cluster: cannot connect to {addr} (127.0.0.1: timed out after 200 ms)"
-            deadline = time.monotonic() + 30
-            while want not in open(w.log_path).read():
-                assert time.monotonic() < deadline, open(w.log_path).read()
-                time.sleep(0.05)
+            w.wait_stderr(f"vectron cluster: cannot connect to {addr} (127.0.0.1: timed out after 200 ms)")
             assert w.proc.poll() is None
             w.proc.send_signal(signal.SIGTERM)
             w.proc.wait(timeout=20)  # Not held by a connect in progress.
