@@ -59,24 +59,19 @@ Status CopyEnv(const storage::LmdbEnv& env, const std::string& dest) {
 
 }  // namespace
 
-Status ShardImpl::CopyTo(const std::string& dest) {
+Status ShardImpl::CopyTo(const std::string& dest, bool link) {
   VECTRON_RETURN_IF_ERROR(MakeDirs(dest));
   // A fresh graph first, so the copy reopens with little or no catch-up.
   VECTRON_RETURN_IF_ERROR(Checkpoint());
-  // A backup gets a copy of its own, not a second name of the shard's file.
-  VECTRON_RETURN_IF_ERROR(CopyCheckpoint(dir(), dest, /*link=*/false));
+  VECTRON_RETURN_IF_ERROR(CopyCheckpoint(dir(), dest, link));
   return CopyEnv(store_.env(), dest);
 }
 
 Result<uint64_t> ShardImpl::SnapshotTo(const std::string& dest) {
-  VECTRON_RETURN_IF_ERROR(MakeDirs(dest));
-  // A fresh graph first, so the copy reopens with little or no catch-up.
-  VECTRON_RETURN_IF_ERROR(Checkpoint());
   // Linked, not copied: a snapshot is only read (a split's copy, or one sent to a
   // replica), and writing the graph a second time cost about half as much as saving it
-  // (docs/benchmarks.md, "Splits").
-  VECTRON_RETURN_IF_ERROR(CopyCheckpoint(dir(), dest, /*link=*/true));
-  VECTRON_RETURN_IF_ERROR(CopyEnv(store_.env(), dest));
+  // (docs/benchmarks.md, "Splits"). A backup (CopyShards) gets a copy of its own.
+  VECTRON_RETURN_IF_ERROR(CopyTo(dest, /*link=*/true));
   VECTRON_RETURN_IF_ERROR(FsyncPath(dest));
   // The applied index of the copy itself (writes went on while it was made): read from
   // the copied environment, not from this shard's.

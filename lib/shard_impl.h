@@ -89,8 +89,10 @@ class ShardImpl final : public Shard {
   // are deleted, so that a background compaction is worth it.
   bool IndexCompactionDue(double deleted_share) const override;
   // Copies the shard into directory `dest` (created): a fresh checkpoint's graph and
-  // a compacted snapshot of the LMDB environment. Writes may continue. (backup.cc)
-  Status CopyTo(const std::string& dest);
+  // a compacted snapshot of the LMDB environment. Writes may continue. `link`: the graph
+  // file is a second name of the checkpoint's (for copies that are only read), not a copy
+  // of its own. (backup.cc)
+  Status CopyTo(const std::string& dest, bool link = false);
   // Makes closing skip the checkpoint (the files are about to be deleted).
   void SkipCheckpointOnClose() { skip_checkpoint_on_close_.store(true); }
   // Feedback (shard_feedback.cc). Stores `r` (validated, time_ms set) after the LMDB
