@@ -127,6 +127,9 @@ void AddDurabilityBenchOptions(CLI::App* cmd, DurabilityBenchOptions& o) {
   cmd->add_option("--ef-construction", o.ef_construction, "HNSW ef_construction")->capture_default_str();
   cmd->add_option("--threads", o.threads, "Threads (0 = all)")->capture_default_str();
   cmd->add_option("--db", o.db_dir, "Keep the database here (a new directory) instead of a temp dir");
+  cmd->add_option("--quantization", o.quantization, "The collection's: none or sq8")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"none", "sq8"}));
 }
 
 void AddReopenBench(CLI::App* cmd, DurabilityBenchOptions& o) {

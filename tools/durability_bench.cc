@@ -123,6 +123,7 @@ CollectionConfig Config(const DurabilityBenchOptions& o) {
   c.metric = Metric::kL2;
   c.hnsw.m = o.m;
   c.hnsw.ef_construction = o.ef_construction;
+  if (auto q = ParseQuantization(o.quantization); q.ok()) c.quantization = *q;  // The CLI checked it.
   c.checkpoint_every_ops = 1ull << 40;  // only the explicit and closing checkpoints
   return c;
 }

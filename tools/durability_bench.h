@@ -20,6 +20,7 @@ struct DurabilityBenchOptions {
   uint64_t queries = 2000;       // searches per phase (concurrent bench)
   double delete_fraction = 0.9;  // compaction bench
   std::string db_dir;            // empty = a temp dir, removed afterwards
+  std::string quantization = "none";  // the collection's: none | sq8
 };
 
 // Imports n random vectors, then times: reopen from the checkpoint, reopen from the
