@@ -477,9 +477,12 @@ Status RawNode::Step(const Message& m) {
       BecomeFollower(m.term, from_leader ? m.from : kNone);
     }
   } else if (m.term < term_) {
-    if ((cfg_.check_quorum || cfg_.pre_vote) &&
-        (m.type == MessageType::kHeartbeat || m.type == MessageType::kAppend)) {
+    if (m.type == MessageType::kHeartbeat || m.type == MessageType::kAppend) {
       // A stale leader: tell it our term so it steps down (it ignores votes under pre-vote).
+      // Also without pre-vote and check-quorum, where a voter ahead in term would campaign
+      // and so raise everyone's term anyway: a learner never campaigns, and a learner ahead
+      // of its leader's term (a replica created again from a tombstone of a later term than
+      // the group has reached since) ignored its leader for good (cluster-sim seed 300123).
       Message r;
       r.type = MessageType::kAppendResp;
       r.to = m.from;

@@ -521,6 +521,43 @@ TEST_CASE("a lost snapshot chunk is resent after the next heartbeat") {
   CHECK(c.node(3).installed.data == "0123456789ab");
 }
 
+// cluster-sim seed 300123 (pre-vote and check-quorum off): a replica removed from a group
+// while it was ahead in term (isolated, it had campaigned up to term 9) was added back as a
+// learner, starting from its tombstone's term. It ignored the leader's appends of the
+// earlier term, and, as a learner, never campaigned to raise the group's term: it stayed
+// empty, and the move that added it never finished. A node ahead in term now answers a
+// stale leader's append or heartbeat in every mode, so the leader steps down and the group
+// elects again in a term the learner accepts.
+TEST_CASE("membership: a learner ahead of its leader's term is not ignored for good: the group moves to its term") {
+  Cluster c(3, [](Config& cfg) {
+    cfg.pre_vote = false;
+    cfg.check_quorum = false;
+  });
+  c.Elect(1);
+  REQUIRE(c[1].Propose("a").ok());
+  c.Stabilize();
+  const uint64_t leader_term = c[1].term();
+  auto ahead = std::make_unique<MemoryStorage>();
+  REQUIRE(ahead->SetHardState(HardState{leader_term + 5, 0, 0}).ok());
+  c.Add(4, std::move(ahead));
+  REQUIRE(c[1].ProposeConfChange({ConfChangeType::kAddLearner, 4}).ok());
+  c.Stabilize();
+  bool caught_up = false;
+  for (int round = 0; round < 200 && !caught_up; ++round) {
+    c.TickAll(1);
+    c.Stabilize();
+    caught_up = AppliedData(c.node(4)) == std::vector<std::string>{"a"};
+  }
+  REQUIRE(caught_up);
+  CHECK(c[4].role() == Role::kFollower);  // Still a learner: it never campaigned.
+  CHECK(c[4].term() >= leader_term + 5);
+  uint64_t leader = 0;
+  for (uint64_t id = 1; id <= 3; ++id)
+    if (c[id].role() == Role::kLeader) leader = id;
+  REQUIRE(leader != 0);
+  CHECK(c[leader].term() == c[4].term());
+}
+
 TEST_CASE("membership: a new learner catches up, is promoted, and then counts in the quorum") {
   Cluster c(3);
   c.Elect(1);
