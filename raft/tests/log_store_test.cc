@@ -3,8 +3,10 @@
 #include <lmdb.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
+#include <string>
 
 #include "raft/lmdb_storage.h"
 #include "raft/memory_storage.h"
@@ -242,6 +244,22 @@ size_t CountTombstones(const std::string& dir) {
   return n;
 }
 
+// Runs `fn` in a write transaction on database `name` of the store at `dir`, with LMDB
+// directly, and commits. REQUIRES: no store or handle of `dir` is open in this process.
+void InDatabase(const std::string& dir, const char* name, const std::function<void(MDB_txn*, MDB_dbi)>& fn) {
+  MDB_env* env = nullptr;
+  REQUIRE(mdb_env_create(&env) == 0);
+  REQUIRE(mdb_env_set_maxdbs(env, 5) == 0);
+  REQUIRE(mdb_env_open(env, dir.c_str(), 0, 0644) == 0);
+  MDB_txn* txn = nullptr;
+  REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
+  MDB_dbi dbi;
+  REQUIRE(mdb_dbi_open(txn, name, 0, &dbi) == 0);
+  fn(txn, dbi);
+  REQUIRE(mdb_txn_commit(txn) == 0);
+  mdb_env_close(env);
+}
+
 HardState InitialHardState(LmdbStorage& g) {
   HardState hs;
   ConfState cs;
@@ -330,22 +348,12 @@ TEST_CASE("LmdbLogStore: a dropped group keeps its term, vote and log end, and s
   CHECK(CountTombstones(dir.path) == 1);
   // A tombstone written before tombstones recorded the log's end (no key in
   // `tombstone_ends`): the end is not known, so the replica votes for no one while empty.
-  {
-    MDB_env* env = nullptr;
-    REQUIRE(mdb_env_create(&env) == 0);
-    REQUIRE(mdb_env_set_maxdbs(env, 4) == 0);
-    REQUIRE(mdb_env_open(env, dir.path.c_str(), 0, 0644) == 0);
-    MDB_txn* txn = nullptr;
-    REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
-    MDB_dbi dbi;
-    REQUIRE(mdb_dbi_open(txn, "tombstones", 0, &dbi) == 0);
+  InDatabase(dir.path, "tombstones", [](MDB_txn* txn, MDB_dbi dbi) {
     char key[8] = {0, 0, 0, 0, 0, 0, 0, 9};  // Group 9, big endian.
     char old[16] = {11, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0};  // Term 11, vote 2 (little endian).
     MDB_val k{sizeof(key), key}, v{sizeof(old), old};
     REQUIRE(mdb_put(txn, dbi, &k, &v, 0) == 0);
-    REQUIRE(mdb_txn_commit(txn) == 0);
-    mdb_env_close(env);
-  }
+  });
   {
     auto store = OpenStore(dir.path);
     auto g = OpenGroup(*store, 9);
@@ -362,21 +370,11 @@ TEST_CASE("LmdbLogStore: a format 2 store written before tombstones existed open
     auto g = OpenGroup(*store, 3);
     REQUIRE(g->Save(Ents(1, 3, 2), HardState{2, 1, 2}).ok());
   }
-  {
-    // Remove the tombstones database: what a store of before this change holds.
-    MDB_env* env = nullptr;
-    REQUIRE(mdb_env_create(&env) == 0);
-    REQUIRE(mdb_env_set_maxdbs(env, 4) == 0);
-    REQUIRE(mdb_env_open(env, dir.path.c_str(), 0, 0644) == 0);
-    MDB_txn* txn = nullptr;
-    REQUIRE(mdb_txn_begin(env, nullptr, 0, &txn) == 0);
-    MDB_dbi dbi;
-    REQUIRE(mdb_dbi_open(txn, "tombstones", 0, &dbi) == 0);
+  // Remove the tombstones database: what a store of before this change holds.
+  InDatabase(dir.path, "tombstones", [](MDB_txn* txn, MDB_dbi dbi) {
     REQUIRE(mdb_drop(txn, dbi, 1) == 0);
     REQUIRE(mdb_dbi_open(txn, "tombstones", 0, &dbi) == MDB_NOTFOUND);
-    REQUIRE(mdb_txn_commit(txn) == 0);
-    mdb_env_close(env);
-  }
+  });
   auto store = OpenStore(dir.path);
   auto g = OpenGroup(*store, 3);
   CHECK(InitialHardState(*g) == HardState{2, 1, 2});

@@ -170,6 +170,16 @@ def test_shards_split_online_under_load(tmp_path):
         cluster.stop()
 
 
+def create_one_graph_shard(cluster, name):
+    """Waits for the three workers, then creates collection `name`: one shard, replication
+    3, a graph from 200 points on (the default is a flat index up to 10,000)."""
+    cluster.wait_for("three live workers", lambda: (lambda r: r[0] == 200 and len(
+        [w for w in r[1]["workers"] if w["alive"]]) == 3)(cluster.call("GET", "/v1/cluster")))
+    cluster.wait_for("the collection", lambda: cluster.call(
+        "POST", "/v1/collections", {"name": name, "dim": DIM, "metric": "l2", "shards": 1, "replication": 3,
+                                    "flat_max_points": 200})[0] in (201, 409))
+
+
 def test_rewritten_vectors_are_compacted_away_by_default(tmp_path):
     """A worker's default --compact-deleted-share (0.6, docs/cluster.md "Graph
     compaction"): a vector that changes takes a new slot and leaves its old one deleted
@@ -177,11 +187,7 @@ def test_rewritten_vectors_are_compacted_away_by_default(tmp_path):
     must be rebuilt without them, with no option given, or it grows with every rewrite."""
     cluster = Cluster(tmp_path)
     try:
-        cluster.wait_for("three live workers", lambda: (lambda r: r[0] == 200 and len(
-            [w for w in r[1]["workers"] if w["alive"]]) == 3)(cluster.call("GET", "/v1/cluster")))
-        cluster.wait_for("the collection", lambda: cluster.call(
-            "POST", "/v1/collections", {"name": "rw", "dim": DIM, "metric": "l2", "shards": 1, "replication": 3,
-                                        "flat_max_points": 200})[0] in (201, 409))
+        create_one_graph_shard(cluster, "rw")
         n = 600
 
         def moved(j, r):  # point j's vector after r rewrites
@@ -221,12 +227,7 @@ def test_a_split_groups_graph_is_compacted_in_the_background(tmp_path):
     writes and searches go on, and answers stay exact."""
     cluster = Cluster(tmp_path, pd_args=("--split-points", "1500"), worker_args=("--compact-deleted-share", "0.3"))
     try:
-        cluster.wait_for("three live workers", lambda: (lambda r: r[0] == 200 and len(
-            [w for w in r[1]["workers"] if w["alive"]]) == 3)(cluster.call("GET", "/v1/cluster")))
-        # A graph from 200 points on (the default is a flat index up to 10,000).
-        cluster.wait_for("the collection", lambda: cluster.call(
-            "POST", "/v1/collections", {"name": "cp", "dim": DIM, "metric": "l2", "shards": 1, "replication": 3,
-                                        "flat_max_points": 200})[0] in (201, 409))
+        create_one_graph_shard(cluster, "cp")
         n = 1700
         for i in range(0, n, 100):
             pts = [{"id": f"c{j}", "vector": vec(j), "metadata": {"v": j}} for j in range(i, i + 100)]
