@@ -83,10 +83,14 @@ class HnswIndexImpl final : public HnswIndex {
       need = hnsw_->cur_element_count + changed.size();
     }
     VECTRON_RETURN_IF_ERROR(Grow(need));
-    WriterLock lock(mu_);
-    Status s = UpsertLocked(labels, vectors, changed, threads);
-    UpdateCodes(labels);
-    Publish();
+    Status s;
+    {
+      WriterLock lock(mu_);
+      s = UpsertLocked(labels, vectors, changed, threads);
+      UpdateCodes(labels);
+      Publish();
+    }
+    MaybeRetrain();
     return s;
   }
 
@@ -133,16 +137,19 @@ class HnswIndexImpl final : public HnswIndex {
       ReaderLock lock(mu_);
       s = AddNew(*graph, labels, vectors, threads);
     }
-    WriterLock lock(mu_);
-    inserting_ = false;
-    const size_t first = limit_;
-    Publish();
-    for (size_t id = first; id < limit_; ++id) {
-      const uint64_t l = hnsw_->getExternalLabel(static_cast<hnswlib::tableint>(id));
-      NoteInternal(l, static_cast<hnswlib::tableint>(id));
-      SetHidden(l, true);
+    {
+      WriterLock lock(mu_);
+      inserting_ = false;
+      const size_t first = limit_;
+      Publish();
+      for (size_t id = first; id < limit_; ++id) {
+        const uint64_t l = hnsw_->getExternalLabel(static_cast<hnswlib::tableint>(id));
+        NoteInternal(l, static_cast<hnswlib::tableint>(id));
+        SetHidden(l, true);
+      }
+      UpdateCodes(labels);
     }
-    UpdateCodes(labels);
+    MaybeRetrain();
     return s;
   }
 
@@ -596,31 +603,59 @@ class HnswIndexImpl final : public HnswIndex {
     h.data_level0_memory_ = static_cast<char*>(p);
   }
 
-  // Learns the Sq8 ranges from every vector in the graph and encodes them all. Returns
-  // false, changing nothing, if there is no memory for the codes of every slot (at
-  // construction this is their first allocation; later UpsertLocked has made it, or
-  // refused the insert).
-  // Exclusive lock (or construction); sq8_ set.
-  [[nodiscard]] bool Retrain() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    const auto& h = *hnsw_;
-    if (!codes_.Reserve(h.max_elements_)) return false;
-    std::vector<const float*> rows(h.cur_element_count);
+  // Trains `codec` on the vectors of the first `count` slots of `h` and encodes them into
+  // `codes`; false, changing neither, if there is no memory for `codes` to hold every slot.
+  static bool TrainInto(const hnswlib::HierarchicalNSW<float>& h, size_t count, Sq8Codec& codec, AlignedRows& codes) {
+    if (!codes.Reserve(h.max_elements_)) return false;
+    std::vector<const float*> rows(count);
     for (size_t i = 0; i < rows.size(); ++i)
       rows[i] = reinterpret_cast<const float*>(h.getDataByInternalId(static_cast<hnswlib::tableint>(i)));
-    sq8_->Train(rows);
-    for (size_t i = 0; i < rows.size(); ++i) sq8_->Encode(rows[i], codes_.row(i));
-    trained_on_ = rows.size();
+    codec.Train(rows);
+    for (size_t i = 0; i < rows.size(); ++i) codec.Encode(rows[i], codes.row(i));
     return true;
   }
 
-  // Encodes the vectors of `labels` after an insert; retrains (and re-encodes all) when
-  // the graph has doubled since the last training, so that the ranges follow the data
-  // while it is small, until kRetrainUntil slots.
+  // Learns the Sq8 ranges from every vector in the graph and encodes them all (at
+  // construction, where this is the codes' first allocation). Construction only; sq8_ set.
+  [[nodiscard]] bool Retrain() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!TrainInto(*hnsw_, hnsw_->cur_element_count, *sq8_, codes_)) return false;
+    trained_on_ = hnsw_->cur_element_count;
+    return true;
+  }
+
+  // Retrains the sq8 ranges and re-encodes every slot once the graph has doubled since
+  // the last training, so that the ranges follow the data while it is small, until
+  // kRetrainUntil slots. The new ranges and codes are built beside the searches (shared
+  // lock; write_mu_ keeps the graph as it is) and only swapped in under the exclusive
+  // lock; the old ones are freed after it. Holding mu_ exclusively for the re-encoding
+  // stalled every search for 20 ms at 2^15 slots of 128 dims. A failed allocation keeps
+  // the old ranges: every slot in use already has its code.
+  void MaybeRetrain() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_) ABSL_LOCKS_EXCLUDED(mu_) {
+    if (!sq8_) return;
+    std::unique_ptr<Sq8Codec> codec;
+    AlignedRows codes(sq8_->code_bytes());
+    size_t count;
+    {
+      ReaderLock lock(mu_);
+      const auto& h = *hnsw_;
+      count = h.cur_element_count;
+      if (trained_on_ >= kRetrainUntil || count < 2 * trained_on_) return;
+      codec = std::make_unique<Sq8Codec>(dim_, metric_ == Metric::kL2);
+      if (!TrainInto(h, count, *codec, codes)) return;
+    }
+    {
+      WriterLock lock(mu_);
+      std::swap(sq8_, codec);
+      std::swap(codes_, codes);
+      trained_on_ = count;
+    }
+  }
+
+  // Encodes the vectors of `labels` after an insert (with the current ranges; MaybeRetrain
+  // follows).
   void UpdateCodes(std::span<const uint64_t> labels) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (!sq8_) return;
     const auto& h = *hnsw_;
-    // A failed retraining keeps the old ranges: every slot in use already has its code.
-    if (trained_on_ < kRetrainUntil && h.cur_element_count >= 2 * trained_on_ && Retrain()) return;
     for (uint64_t l : labels) {
       auto it = h.label_lookup_.find(l);
       if (it == h.label_lookup_.end()) continue;
@@ -674,9 +709,9 @@ class HnswIndexImpl final : public HnswIndex {
   // The search marks expanded candidates in an id's top bit (graph_search.cc).
   static constexpr size_t kMaxElements = size_t{1} << 31;
   // Past this many slots the Sq8 ranges are fixed: a sample this large has seen the
-  // data's range (rare values outside it are clamped, and rescoring is exact), and
-  // retraining re-encodes everything under the write lock, a pause for searches that
-  // grows with the index (about 0.2 s at 2^17 points of 100 dims on this machine).
+  // data's range (rare values outside it are clamped, and rescoring is exact), and each
+  // retraining re-encodes everything (beside the searches, but on the writer's time:
+  // about 0.2 s at 2^17 points of 100 dims on this machine).
   static constexpr size_t kRetrainUntil = size_t{1} << 16;
   // Exclusive lock, or construction.
   void NoteInternal(uint64_t label, hnswlib::tableint id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {

@@ -236,33 +236,38 @@ TEST_CASE("the collection config stores the quantization, and a config without i
   CHECK(ParseQuantization("sq8").value() == Quantization::kSq8);
 }
 
-TEST_CASE("sq8 ranges follow the data as the index grows") {
+TEST_CASE("sq8 ranges follow the data as the index grows, through Upsert and through StageHidden") {
   // The first batch spans a range 50 times narrower than what follows: without
   // retraining, every later vector would clamp to the same few codes.
   const uint32_t dim = 24;
   const size_t first = 100, n = 3000, nq = 30;
   auto data = SkewedVectors(n, dim, 6, false);
   for (size_t i = 0; i < first * dim; ++i) data[i] *= 0.02f;
-  auto idx = NewHnswIndexImpl(dim, Metric::kL2, {}, 64, Quantization::kSq8);
   auto labels = Labels(n);
-  REQUIRE(idx->Upsert(std::span<const uint64_t>(labels.data(), first),
-                      std::span<const float>(data.data(), first * dim), 1).ok());
-  for (size_t i = first; i < n; i += 500) {
-    const size_t end = std::min(n, i + 500);
-    REQUIRE(idx->Upsert(std::span<const uint64_t>(labels.data() + i, end - i),
-                        std::span<const float>(data.data() + i * dim, (end - i) * dim), 2).ok());
-  }
   auto queries = SkewedVectors(nq, dim, 7, false);
-  size_t hit = 0;
-  IndexSearchOptions o;
-  o.ef = 40;
-  for (size_t q = 0; q < nq; ++q) {
-    const float* qp = queries.data() + q * dim;
-    auto truth = TrueNeighbours(data, n, dim, qp, 10, Metric::kL2);
-    for (const auto& h : idx->Search(std::span<const float>(qp, dim), 10, o))
-      hit += std::count(truth.begin(), truth.end(), h.label);
+  // Both ways in: Upsert, and StageHidden then Reveal (a shard's writes).
+  for (bool staged : {false, true}) {
+    CAPTURE(staged);
+    auto idx = NewHnswIndexImpl(dim, Metric::kL2, {}, 64, Quantization::kSq8);
+    auto insert = [&](size_t begin, size_t end, unsigned threads) {
+      std::span<const uint64_t> ls(labels.data() + begin, end - begin);
+      std::span<const float> vs(data.data() + begin * dim, (end - begin) * dim);
+      if (!staged) return idx->Upsert(ls, vs, threads).ok();
+      return idx->StageHidden(ls, vs, threads).ok() && idx->Reveal(ls).ok();
+    };
+    REQUIRE(insert(0, first, 1));
+    for (size_t i = first; i < n; i += 500) REQUIRE(insert(i, std::min(n, i + 500), 2));
+    size_t hit = 0;
+    IndexSearchOptions o;
+    o.ef = 40;
+    for (size_t q = 0; q < nq; ++q) {
+      const float* qp = queries.data() + q * dim;
+      auto truth = TrueNeighbours(data, n, dim, qp, 10, Metric::kL2);
+      for (const auto& h : idx->Search(std::span<const float>(qp, dim), 10, o))
+        hit += std::count(truth.begin(), truth.end(), h.label);
+    }
+    CHECK(static_cast<double>(hit) / (10.0 * nq) >= 0.9);
   }
-  CHECK(static_cast<double>(hit) / (10.0 * nq) >= 0.9);
 }
 
 TEST_CASE("graph: sq8 searches run concurrently with inserts that grow, retrain and re-encode the codes") {
