@@ -291,57 +291,83 @@ Status OpenEnv(const std::string& dir, const LmdbStorageOptions& options, std::s
   return Status::Ok();
 }
 
-Status LoadGroup(Env& env, uint64_t group, GroupState* out) {
+namespace {
+
+// Reads `group`'s state in `txn`: its hard state (or its tombstone's term and vote, if
+// later), tombstone, snapshot and last index; *first is its first log entry's index (0
+// if the log is empty) and *end where its log ends (its last entry, else its snapshot).
+Status LoadGroupIn(Env& env, MDB_txn* txn, uint64_t group, GroupState* out, uint64_t* first, LogEnd* end) {
   GroupState st;
-  Txn txn;
-  Status s = txn.Begin(env.env, false);
-  if (!s.ok()) return s;
   const std::string where = env.dir + " group " + std::to_string(group);
   std::string v;
-  s = GetMeta(env, txn.get(), group, kHardState, &v);
+  Status s = GetMeta(env, txn, group, kHardState, &v);
   if (s.ok()) {
     const char* p = v.data();
-    const char* end = p + v.size();
-    if (!GetU64(p, end, &st.hs.term) || !GetU64(p, end, &st.hs.vote) || !GetU64(p, end, &st.hs.commit))
+    const char* e = p + v.size();
+    if (!GetU64(p, e, &st.hs.term) || !GetU64(p, e, &st.hs.vote) || !GetU64(p, e, &st.hs.commit))
       return Status(Error::kCorruption, "hard_state of " + where + " does not decode");
   } else if (s.code() != Error::kUnavailable) {
     return s;
   }
   // A group dropped here before starts from its tombstone's term and vote, so that this node
-  // never goes back to an earlier term nor votes twice in one (docs/raft.md).
+  // never goes back to an earlier term nor votes twice in one (docs/raft.md). (A store
+  // written before tombstones could have a hard state behind its tombstone.)
   uint64_t t_term = 0, t_vote = 0;
-  if (!(s = GetTombstone(env, txn.get(), group, &st.tombstone, &t_term, &t_vote, &st.dropped_end)).ok()) return s;
+  if (!(s = GetTombstone(env, txn, group, &st.tombstone, &t_term, &t_vote, &st.dropped_end)).ok()) return s;
   if (st.tombstone && t_term > st.hs.term) {
     st.hs.term = t_term;
     st.hs.vote = t_vote;
   }
-  s = GetMeta(env, txn.get(), group, kSnapshotMeta, &v);
+  s = GetMeta(env, txn, group, kSnapshotMeta, &v);
   if (s.ok()) {
     const char* p = v.data();
-    const char* end = p + v.size();
+    const char* e = p + v.size();
     SnapshotMetadata& m = st.snap;
-    if (!GetU64(p, end, &m.index) || !GetU64(p, end, &m.term) || !GetIds(p, end, &m.conf_state.voters) ||
-        !GetIds(p, end, &m.conf_state.learners))
+    if (!GetU64(p, e, &m.index) || !GetU64(p, e, &m.term) || !GetIds(p, e, &m.conf_state.voters) ||
+        !GetIds(p, e, &m.conf_state.learners))
       return Status(Error::kCorruption, "snapshot_meta of " + where + " does not decode");
   } else if (s.code() != Error::kUnavailable) {
     return s;
   }
-  // The group's first and last log keys: the log must start right after the snapshot.
+  // The group's first and last log keys.
   MDB_cursor* cur = nullptr;
-  if (!(s = FromMdb(mdb_cursor_open(txn.get(), env.log, &cur), "mdb_cursor_open")).ok()) return s;
+  if (!(s = FromMdb(mdb_cursor_open(txn, env.log, &cur), "mdb_cursor_open")).ok()) return s;
   std::string first_key = GroupPrefix(group);
   MDB_val k = Val(first_key), val;
   int rc = mdb_cursor_get(cur, &k, &val, MDB_SET_RANGE);
-  bool any = rc == 0 && InGroup(k, group);
-  uint64_t first = any ? KeyIndex(k) : 0;
+  const bool any = rc == 0 && InGroup(k, group);
+  *first = any ? KeyIndex(k) : 0;
   st.last = st.snap.index;
-  if (any && (rc = SeekLast(cur, group, &k, &val)) == 0) st.last = KeyIndex(k);
+  *end = LogEnd{st.snap.term, st.snap.index};
+  if (any && (rc = SeekLast(cur, group, &k, &val)) == 0) {
+    st.last = KeyIndex(k);
+    const char* p = static_cast<const char*>(val.mv_data);
+    *end = LogEnd{0, st.last};
+    if (!GetU64(p, p + val.mv_size, &end->term)) rc = -1;
+  }
   mdb_cursor_close(cur);
+  if (rc == -1) return Status(Error::kCorruption, "log entry " + std::to_string(st.last) + " of " + where + " malformed");
   if (rc != 0 && rc != MDB_NOTFOUND) return FromMdb(rc, "read last log entry");
-  if (any && first != st.snap.index + 1)
-    return Status(Error::kCorruption, "log of " + where + " starts at " + std::to_string(first) +
-                                          ", not right after the snapshot at " + std::to_string(st.snap.index));
-  *out = st;
+  *out = std::move(st);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status LoadGroup(Env& env, uint64_t group, GroupState* out) {
+  Txn txn;
+  Status s = txn.Begin(env.env, false);
+  if (!s.ok()) return s;
+  GroupState st;
+  uint64_t first = 0;
+  LogEnd end;
+  if (!(s = LoadGroupIn(env, txn.get(), group, &st, &first, &end)).ok()) return s;
+  // The log must start right after the snapshot.
+  if (first != 0 && first != st.snap.index + 1)
+    return Status(Error::kCorruption, "log of " + env.dir + " group " + std::to_string(group) + " starts at " +
+                                          std::to_string(first) + ", not right after the snapshot at " +
+                                          std::to_string(st.snap.index));
+  *out = std::move(st);
   return Status::Ok();
 }
 
@@ -494,57 +520,18 @@ Status CreateSnapshotIn(Env& env, MDB_txn* txn, uint64_t group, GroupState& st, 
 
 Status DropGroupIn(Env& env, MDB_txn* txn, uint64_t group) {
   // The tombstone first, from what is committed (the caller holds no handle of the group).
-  std::string v;
-  HardState hs;
-  Status s = GetMeta(env, txn, group, kHardState, &v);
-  if (s.ok()) {
-    const char* p = v.data();
-    const char* end = p + v.size();
-    if (!GetU64(p, end, &hs.term) || !GetU64(p, end, &hs.vote) || !GetU64(p, end, &hs.commit))
-      return Status(Error::kCorruption, "hard_state of " + env.dir + " group " + std::to_string(group) +
-                                            " does not decode");
-  } else if (s.code() != Error::kUnavailable) {
-    return s;
-  }
-  bool found = false;
-  uint64_t t_term = 0, t_vote = 0;
-  LogEnd t_end;
-  if (!(s = GetTombstone(env, txn, group, &found, &t_term, &t_vote, &t_end)).ok()) return s;
-  // Where the log ends: its last entry, else its snapshot. A tombstone still here means the
-  // log got nothing since it was written (its first entry or snapshot deletes it), so the
-  // end that tombstone recorded, from an earlier life, is the later one (max keeps it).
+  GroupState st;
+  uint64_t first = 0;
   LogEnd end;
-  MDB_cursor* cur = nullptr;
-  if (!(s = FromMdb(mdb_cursor_open(txn, env.log, &cur), "mdb_cursor_open")).ok()) return s;
-  MDB_val last_k, last_v;
-  int rc = SeekLast(cur, group, &last_k, &last_v);
-  mdb_cursor_close(cur);
-  if (rc == 0) {
-    const char* p = static_cast<const char*>(last_v.mv_data);
-    end.index = KeyIndex(last_k);
-    if (!GetU64(p, p + last_v.mv_size, &end.term))
-      return Status(Error::kCorruption, "log entry " + std::to_string(end.index) + " of " + env.dir + " group " +
-                                            std::to_string(group) + " malformed");
-  } else if (rc != MDB_NOTFOUND) {
-    return FromMdb(rc, "read last log entry");
-  } else if ((s = GetMeta(env, txn, group, kSnapshotMeta, &v)).ok()) {
-    const char* p = v.data();
-    const char* e = p + v.size();
-    if (!GetU64(p, e, &end.index) || !GetU64(p, e, &end.term))
-      return Status(Error::kCorruption, "snapshot_meta of " + env.dir + " group " + std::to_string(group) +
-                                            " does not decode");
-  } else if (s.code() != Error::kUnavailable) {
-    return s;
-  }
-  // The later term and its vote (a store written before tombstones could have a hard
-  // state behind its tombstone), and the later end.
-  if (found && t_term > hs.term) {
-    hs.term = t_term;
-    hs.vote = t_vote;
-  }
-  if (found) end = std::max(end, t_end);
-  if (hs.term > 0) {
-    std::string key = GroupPrefix(group), val = EncodePair(hs.term, hs.vote), end_val = EncodePair(end.term, end.index);
+  Status s = LoadGroupIn(env, txn, group, &st, &first, &end);
+  if (!s.ok()) return s;
+  // A tombstone still here means the log got nothing since it was written (its first
+  // entry or snapshot deletes it), so the end that tombstone recorded, from an earlier
+  // life, is the later one (max keeps it).
+  if (st.tombstone) end = std::max(end, st.dropped_end);
+  if (st.hs.term > 0) {
+    std::string key = GroupPrefix(group), val = EncodePair(st.hs.term, st.hs.vote),
+                end_val = EncodePair(end.term, end.index);
     MDB_val k = Val(key), vv = Val(val), ve = Val(end_val);
     if (!(s = FromMdb(mdb_put(txn, env.tombstones, &k, &vv, 0), "mdb_put tombstone")).ok()) return s;
     if (!(s = FromMdb(mdb_put(txn, env.tombstone_ends, &k, &ve, 0), "mdb_put tombstone end")).ok()) return s;
