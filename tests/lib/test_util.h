@@ -1,6 +1,7 @@
 // Helpers for tests: fresh temp directories and deterministic vectors.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -103,29 +104,19 @@ class Counter {
  public:
   // Adds `n`; returns the count before.
   uint64_t fetch_add(uint64_t n) {
-    uint64_t before;
-    {
-      std::lock_guard lock(mu_);
-      before = value_;
-      value_ += n;
-    }
-    cv_.notify_all();
+    const uint64_t before = value_.fetch_add(n);
+    progress_.Notify();
     return before;
   }
-  uint64_t load() const {
-    std::lock_guard lock(mu_);
-    return value_;
-  }
+  uint64_t load() const { return value_.load(); }
   // True once the count is above `than`; false if it is not after `seconds` (REQUIRE it).
   bool WaitAbove(uint64_t than, double seconds = 60) const {
-    std::unique_lock lock(mu_);
-    return cv_.wait_for(lock, std::chrono::duration<double>(seconds), [&] { return value_ > than; });
+    return progress_.Wait([&] { return value_.load() > than; }, seconds);
   }
 
  private:
-  mutable std::mutex mu_;
-  mutable std::condition_variable cv_;
-  uint64_t value_ = 0;
+  std::atomic<uint64_t> value_{0};
+  mutable Progress progress_;
 };
 
 // Records the stages reported through DatabaseOptions::progress.
