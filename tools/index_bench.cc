@@ -48,6 +48,10 @@ struct System {
   std::string name;
   // Searches query q, writing labels.
   std::function<void(const float* q, size_t k, size_t ef, std::vector<uint64_t>* out)> search;
+  // Overwrites the point of row `row` with vector v.
+  std::function<Status(size_t row, const float* v)> update;
+  // Vectron's slot counts after the overwrites ("" for hnswlib, which updates in place).
+  std::function<std::string()> slots = [] { return std::string(); };
 };
 
 std::vector<std::string> Split(const std::string& s) {
@@ -184,9 +188,16 @@ int main(int argc, char** argv) {
   auto ref = LoadHnswlibReference(path, dim, *metric);
   if (!ref.ok()) return fail(ref.status());
   HnswlibReference* r = ref->get();
-  systems.push_back({"hnswlib", [r](const float* q, size_t kk, size_t, std::vector<uint64_t>* out) {
-                       r->Search(q, kk, out);
-                     }});
+  // hnswlib's in-place update of an existing label.
+  auto reference_update = [](HnswlibReference* ref) {
+    return [ref](size_t row, const float* v) {
+      ref->Update(row, v);
+      return Status::OK();
+    };
+  };
+  systems.push_back({"hnswlib",
+                     [r](const float* q, size_t kk, size_t, std::vector<uint64_t>* out) { r->Search(q, kk, out); },
+                     reference_update(r)});
   std::unique_ptr<HnswlibReference> ref_thp;
   if (reference_thp) {
     auto loaded = LoadHnswlibReference(path, dim, *metric);
@@ -194,9 +205,9 @@ int main(int argc, char** argv) {
     ref_thp = std::move(*loaded);
     ref_thp->UseHugePages();
     HnswlibReference* rt = ref_thp.get();
-    systems.push_back({"hnswlib-thp", [rt](const float* q, size_t kk, size_t, std::vector<uint64_t>* out) {
-                         rt->Search(q, kk, out);
-                       }});
+    systems.push_back({"hnswlib-thp",
+                       [rt](const float* q, size_t kk, size_t, std::vector<uint64_t>* out) { rt->Search(q, kk, out); },
+                       reference_update(rt)});
   }
   for (Quantization qz : quants) {
     auto t0 = Clock::now();
@@ -213,6 +224,14 @@ int main(int argc, char** argv) {
                          auto hits = idx->Search(std::span<const float>(q, dim), kk, o);
                          out->clear();
                          for (auto& h : hits) out->push_back(h.label);
+                       },
+                       [idx, dim](size_t row, const float* v) {
+                         const uint64_t label = row;
+                         return idx->Upsert(std::span<const uint64_t>(&label, 1), std::span<const float>(v, dim), 1);
+                       },
+                       [idx] {
+                         return ", slots " + std::to_string(idx->slots()) + " (" +
+                                std::to_string(idx->deleted_slots()) + " deleted)";
                        }});
   }
   if (graph_path.empty()) std::remove(path.c_str());
@@ -245,25 +264,12 @@ int main(int argc, char** argv) {
       for (int pass = 0; pass < 2; ++pass) {
         for (size_t row : rows) {
           const float* v = base->data.data() + (pass == 0 ? (row + n / 2) % n : row) * dim;
-          if (j == 0) {
-            r->Update(row, v);
-          } else if (systems[j].name == "hnswlib-thp") {
-            ref_thp->Update(row, v);
-          } else {
-            HnswIndex& idx = *ours[j - (ref_thp ? 2 : 1)];
-            const uint64_t label = row;
-            if (Status st = idx.Upsert(std::span<const uint64_t>(&label, 1), std::span<const float>(v, dim), 1); !st.ok())
-              return fail(st);
-          }
+          if (Status st = systems[j].update(row, v); !st.ok()) return fail(st);
         }
       }
       const double us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count() / (2.0 * rows.size());
       const size_t after = Unreachable(systems[j], *base, sample, reach_ef, *metric);
-      std::string slots;
-      if (j > (ref_thp ? 1u : 0u)) {
-        const HnswIndex& idx = *ours[j - (ref_thp ? 2 : 1)];
-        slots = ", slots " + std::to_string(idx.slots()) + " (" + std::to_string(idx.deleted_slots()) + " deleted)";
-      }
+      const std::string slots = systems[j].slots();
       if (json)
         std::printf("{\"system\":\"%s\",\"overwrites\":%zu,\"us_per_overwrite\":%.1f,\"reach_sample\":%zu,"
                     "\"reach_ef\":%zu,\"unreachable_before\":%zu,\"unreachable_after\":%zu}\n",
