@@ -178,9 +178,12 @@ Result<ShardStats> ShardImpl::Stats() const {
   return st;
 }
 
-Result<uint64_t> ShardImpl::DataBytes() const {
+Result<ShardDataSize> ShardImpl::DataSize() const {
   VECTRON_ASSIGN_OR_RETURN(ReadTxn rt, ReadTxn::Begin(store_.env()));
-  return store_.DataBytes(rt);
+  ShardDataSize size;
+  VECTRON_ASSIGN_OR_RETURN(size.points, store_.CountPoints(rt));
+  VECTRON_ASSIGN_OR_RETURN(size.bytes, store_.DataBytes(rt));
+  return size;
 }
 
 Result<uint64_t> ShardImpl::applied_index() const {

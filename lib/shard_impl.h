@@ -61,7 +61,7 @@ class ShardImpl final : public Shard {
   Result<ScrollPage> Scroll(std::string_view after, size_t limit, const GetOptions& options,
                             std::string_view where) const override;
   Status Checkpoint() override;
-  Result<uint64_t> DataBytes() const override;
+  Result<ShardDataSize> DataSize() const override;
   Result<uint64_t> SnapshotTo(const std::string& dest) override;
   Result<uint64_t> Flush() override;
   Status Refresh() override;

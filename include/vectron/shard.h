@@ -77,6 +77,13 @@ struct LoggedOutcome {
   std::optional<ShardRoute> applied_by;
 };
 
+// What Shard::DataSize reports: both from one snapshot of the shard.
+struct ShardDataSize {
+  uint64_t points = 0;
+  // The LMDB pages the shard's tables use (points, payloads, payload indexes).
+  uint64_t bytes = 0;
+};
+
 // What Shard::Stats reports.
 struct ShardStats {
   uint64_t count = 0;               // Live points.
@@ -193,10 +200,11 @@ class Shard {
   virtual Status Refresh() = 0;
   // Counts, memory and disk use (see ShardStats).
   virtual Result<ShardStats> Stats() const = 0;
-  // Bytes of live data: the LMDB pages the shard's tables use (points, payloads, payload
-  // indexes). Unlike the file's size it shrinks with deletes; the graph is not counted.
-  // Cheap (no directory walk). Errors: those of LMDB.
-  virtual Result<uint64_t> DataBytes() const = 0;
+  // Points and bytes of live data, read in one transaction. The bytes are the LMDB pages
+  // the shard's tables use (points, payloads, payload indexes): unlike the file's size
+  // they shrink with deletes; the graph is not counted. Cheap (no directory walk), for a
+  // worker's report of every group it leads. Errors: those of LMDB.
+  virtual Result<ShardDataSize> DataSize() const = 0;
   // The last log index applied (0 = none). Errors: those of LMDB (an unreadable store
   // never reads as "nothing applied", which would have a log replayed onto it).
   virtual Result<uint64_t> applied_index() const = 0;

@@ -149,7 +149,7 @@ struct ReplicaReport {
   uint64_t epoch = 0;
   uint64_t range_end = 0;
   uint64_t points = 0;
-  uint64_t bytes = 0;  // Leaders only: its shard's live data (Shard::DataBytes).
+  uint64_t bytes = 0;  // Leaders only: its shard's live data (Shard::DataSize).
 };
 struct PdHeartbeat {
   uint64_t rpc_id = 0;

@@ -310,8 +310,10 @@ void WorkerNode::SendHeartbeat() {
       rep.epoch = route.epoch;
       rep.range_end = route.end;
       std::shared_ptr<Shard> shard = h.sm->shard();
-      if (auto n = shard->Count(); n.ok()) rep.points = *n;  // Not Stats(): no directory walk.
-      if (auto b = shard->DataBytes(); b.ok()) rep.bytes = *b;
+      if (auto size = shard->DataSize(); size.ok()) {  // Not Stats(): no directory walk.
+        rep.points = size->points;
+        rep.bytes = size->bytes;
+      }
     }
     hb.replicas.push_back(std::move(rep));
   }

@@ -29,22 +29,25 @@ LoggedCommand Upserts(int first, int n) {
   return c;
 }
 
-TEST_CASE("DataBytes: grows with points and payloads, and shrinks when they are deleted (unlike the file)") {
+TEST_CASE("DataSize: its bytes grow with points and payloads, and shrink when they are deleted (unlike the file)") {
   TempDir dir;
   auto s = Shard::Open(dir.path(), GraphConfig(), testing::SmallDbOptions()).value();
-  const uint64_t empty = s->DataBytes().value();
+  const ShardDataSize empty = s->DataSize().value();
+  CHECK(empty.points == 0);
   LoggedCommand big;
   const std::string payload = "{\"text\": \"" + std::string(2000, 'x') + "\"}";
   for (int i = 0; i < 400; ++i) big.batch.Upsert("p" + std::to_string(i), testing::VectorForId("p" + std::to_string(i), 4), payload);
   REQUIRE(s->ApplyLogged(big, 1, RequestId{}).ok());
-  const uint64_t full = s->DataBytes().value();
-  CHECK(full >= empty + 400 * 2000);  // At least the payloads' bytes.
+  const ShardDataSize full = s->DataSize().value();
+  CHECK(full.points == 400);
+  CHECK(full.bytes >= empty.bytes + 400 * 2000);  // At least the payloads' bytes.
   LoggedCommand drop;
   for (int i = 0; i < 300; ++i) drop.batch.Delete("p" + std::to_string(i));
   REQUIRE(s->ApplyLogged(drop, 2, RequestId{}).ok());
-  const uint64_t after = s->DataBytes().value();
-  CHECK(after < full - 300 * 2000 + 300 * 2000 / 4);  // About three quarters of it went.
-  CHECK(after >= 100 * 2000);
+  const ShardDataSize after = s->DataSize().value();
+  CHECK(after.points == 100);
+  CHECK(after.bytes < full.bytes - 300 * 2000 + 300 * 2000 / 4);  // About three quarters of it went.
+  CHECK(after.bytes >= 100 * 2000);
 }
 
 TEST_CASE("SnapshotTo: a copy at the applied index that opens with its graph and the same points") {
