@@ -436,6 +436,20 @@ class HnswIndexImpl final : public HnswIndex {
     return bytes + codes_.memory_bytes() + hidden_bits_.capacity() * sizeof(uint64_t);
   }
 
+  Result<std::unique_ptr<HnswIndex>> Clone() const override {
+    MutexLock w(write_mu_);  // no insert runs while the graph is copied
+    {
+      ReaderLock lock(mu_);
+      if (hidden_count_ == 0) return CloneLocked();
+    }
+    // Staged nodes go to the copy as deleted, as to a saved file.
+    WriterLock lock(mu_);
+    MarkStaged(true);
+    auto c = CloneLocked();
+    MarkStaged(false);
+    return c;
+  }
+
   Status Save(const std::string& path) const override {
     MutexLock w(write_mu_);  // no insert runs while the graph is written
     {
@@ -452,6 +466,82 @@ class HnswIndexImpl final : public HnswIndex {
   }
 
  private:
+  // What hnswlib's loadIndex does from a file, from this graph's memory instead.
+  Result<std::unique_ptr<HnswIndex>> CloneLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    const auto& h = *hnsw_;
+    const size_t n = h.cur_element_count;
+    const size_t max = std::max<size_t>(n, 1);
+    auto space = MakeSpace(metric_, dim_);
+    auto no_memory = [] { return Status::ResourceExhausted("copying the HNSW graph: no memory"); };
+    std::unique_ptr<hnswlib::HierarchicalNSW<float>> c;
+    try {
+      // The empty constructor sets nothing: every field is set here, the pointers and the
+      // count first so that the destructor is safe at any failure below.
+      c = std::make_unique<hnswlib::HierarchicalNSW<float>>(space.get());
+      c->cur_element_count = 0;
+      c->data_level0_memory_ = nullptr;
+      c->linkLists_ = nullptr;
+      c->visited_list_pool_ = nullptr;
+      c->max_elements_ = max;
+      c->size_data_per_element_ = h.size_data_per_element_;
+      c->size_links_per_element_ = h.size_links_per_element_;
+      c->size_links_level0_ = h.size_links_level0_;
+      c->num_deleted_ = h.num_deleted_;
+      c->M_ = h.M_;
+      c->maxM_ = h.maxM_;
+      c->maxM0_ = h.maxM0_;
+      c->ef_construction_ = h.ef_construction_;
+      c->ef_ = h.ef_;
+      c->mult_ = h.mult_;
+      c->revSize_ = h.revSize_;
+      c->maxlevel_ = h.maxlevel_;
+      c->enterpoint_node_ = h.enterpoint_node_;
+      c->offsetData_ = h.offsetData_;
+      c->offsetLevel0_ = h.offsetLevel0_;
+      c->label_offset_ = h.label_offset_;
+      c->data_size_ = space->get_data_size();
+      c->fstdistfunc_ = space->get_dist_func();
+      c->dist_func_param_ = space->get_dist_func_param();
+      c->level_generator_ = h.level_generator_;
+      c->update_probability_generator_ = h.update_probability_generator_;
+      c->metric_distance_computations = 0;
+      c->metric_hops = 0;
+      std::vector<std::mutex>(max).swap(c->link_list_locks_);
+      std::vector<std::mutex>(h.link_list_update_locks_.size()).swap(c->link_list_update_locks_);
+      c->element_levels_.assign(h.element_levels_.begin(), h.element_levels_.begin() + static_cast<std::ptrdiff_t>(n));
+      c->element_levels_.resize(max, 0);
+      c->label_lookup_ = h.label_lookup_;
+      c->visited_list_pool_ = new hnswlib::VisitedListPool(1, static_cast<int>(max));
+    } catch (const std::bad_alloc&) {
+      return no_memory();
+    }
+    c->data_level0_memory_ = static_cast<char*>(AllocateHugePageable(max * h.size_data_per_element_));
+    c->linkLists_ = static_cast<char**>(std::calloc(max, sizeof(char*)));
+    if (!c->data_level0_memory_ || !c->linkLists_) return no_memory();
+    std::memcpy(c->data_level0_memory_, h.data_level0_memory_, n * h.size_data_per_element_);
+    // Set as they are copied: the destructor frees the upper levels of the first
+    // cur_element_count nodes.
+    for (size_t i = 0; i < n; ++i) {
+      c->cur_element_count = i;
+      if (h.element_levels_[i] <= 0) continue;
+      const size_t bytes = h.size_links_per_element_ * static_cast<size_t>(h.element_levels_[i]);
+      auto* links = static_cast<char*>(std::malloc(bytes + 1));
+      if (!links) {
+        c->element_levels_[i] = 0;
+        return no_memory();
+      }
+      std::memcpy(links, h.linkLists_[i], bytes);
+      c->linkLists_[i] = links;
+    }
+    c->cur_element_count = n;
+    try {
+      return std::unique_ptr<HnswIndex>(std::make_unique<HnswIndexImpl>(
+          dim_, metric_, sq8_ ? Quantization::kSq8 : Quantization::kNone, std::move(space), std::move(c)));
+    } catch (const std::bad_alloc&) {
+      return no_memory();
+    }
+  }
+
   Status SaveLocked(const std::string& path) const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     const auto& h = *hnsw_;
     // The size hnswlib's saveIndex must produce; it does not check its stream, so a

@@ -17,6 +17,11 @@ class HnswIndex : public Index {
   virtual Status Save(const std::string& path) const = 0;
   // Number of slots ever used (live + deleted + staged): the scan length of exact search.
   virtual size_t slots() const = 0;
+  // A copy of the graph in memory, as Save and LoadHnswIndex would give it (staged nodes
+  // deleted, sq8 codes rebuilt) without the file: a split hands it to the new group's
+  // shard in the same process. Searches may continue meanwhile; writes wait.
+  // Errors: ResourceExhausted if there is no memory for it.
+  virtual Result<std::unique_ptr<HnswIndex>> Clone() const = 0;
 };
 
 // As NewHnswIndex. With kSq8 the codes live beside the graph (not in its file).

@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <numeric>
 #include <random>
 #include <set>
 
@@ -235,6 +236,65 @@ TEST_CASE("a saved hnsw index loads back with identical results") {
     for (size_t i = 0; i < a.size(); ++i) CHECK(a[i].label == b[i].label);
   }
   CHECK(LoadHnswIndex(dir / "g.hnsw", dim + 1, Metric::kIP, {}).status().code() == StatusCode::kCorruption);
+}
+
+TEST_CASE("a cloned hnsw index answers as the original, staged points deleted, and the two change apart") {
+  const uint32_t dim = 12;
+  const size_t n = 1500;
+  auto data = testing::RandomVectors(n + 100, dim, 11);
+  for (Quantization qz : {Quantization::kNone, Quantization::kSq8}) {
+    CAPTURE(QuantizationName(qz));
+    auto idx = NewHnswIndexImpl(dim, Metric::kL2, {}, 100, qz);
+    REQUIRE(idx->Upsert(Iota(n), std::span<const float>(data.data(), n * dim), 2).ok());
+    std::vector<uint64_t> gone;
+    for (uint64_t l = 0; l < n; l += 9) gone.push_back(l);
+    REQUIRE(idx->Remove(gone).ok());
+    // Staged, not revealed: the clone holds them deleted, as a saved file does.
+    std::vector<uint64_t> staged{n, n + 1, n + 2};
+    REQUIRE(idx->StageHidden(staged, std::span<const float>(data.data() + n * dim, 3 * dim), 1).ok());
+    auto cloned = idx->Clone();
+    REQUIRE(cloned.ok());
+    HnswIndex& c = **cloned;
+    CHECK(c.size() == idx->size());
+    CHECK(c.slots() == idx->slots());
+    IndexSearchOptions o;
+    o.ef = 64;
+    auto same = [&](const HnswIndex& a, const HnswIndex& b, size_t queries) {
+      size_t diff = 0;
+      for (size_t q = 0; q < queries; ++q) {
+        std::span<const float> qs(data.data() + q * 13 % n * dim, dim);
+        auto x = a.Search(qs, 10, o);
+        auto y = b.Search(qs, 10, o);
+        if (x.size() != y.size()) ++diff;
+        else for (size_t i = 0; i < x.size(); ++i) diff += x[i].label != y[i].label || x[i].distance != y[i].distance;
+      }
+      return diff;
+    };
+    CHECK(same(*idx, c, 50) == 0);
+    // Changes to one are not seen by the other: the clone owns its memory.
+    std::vector<uint64_t> more(100);
+    std::iota(more.begin(), more.end(), n + 3);
+    std::vector<float> near(100 * dim);
+    for (size_t i = 0; i < near.size(); ++i) near[i] = data[i] + 0.001f;  // next to points 0..99
+    REQUIRE(c.Upsert(more, near, 1).ok());
+    REQUIRE(idx->Remove(std::vector<uint64_t>{1, 2, 3}).ok());
+    CHECK(c.size() == idx->size() + 100 + 3);
+    size_t found_new = 0, found_removed = 0;
+    for (size_t i = 1; i < 4; ++i) {
+      std::span<const float> qs(data.data() + i * dim, dim);
+      for (const auto& h : c.Search(qs, 2, o)) found_new += h.label >= n + 3;
+      for (const auto& h : idx->Search(qs, 10, o)) found_removed += h.label == i;
+    }
+    CHECK(found_new == 3);
+    CHECK(found_removed == 0);
+    // The staged points are still the original's to reveal; the clone never shows them.
+    REQUIRE(idx->Reveal(staged).ok());
+    for (uint64_t l : staged) {
+      std::span<const float> qs(data.data() + l * dim, dim);
+      CHECK(idx->Search(qs, 1, o).at(0).label == l);
+      for (const auto& h : c.Search(qs, 10, o)) CHECK(h.label != l);
+    }
+  }
 }
 
 namespace {
