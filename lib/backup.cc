@@ -68,10 +68,24 @@ Status ShardImpl::CopyTo(const std::string& dest, bool link) {
 }
 
 Result<uint64_t> ShardImpl::SnapshotTo(const std::string& dest) {
-  // Linked, not copied: a snapshot is only read (a split's copy, or one sent to a
-  // replica), and writing the graph a second time cost about half as much as saving it
+  // Linked, not copied: a snapshot is only read (one sent to a replica; a split's copy
+  // is SplitCopyTo's), and writing the graph a second time cost about half as much as saving it
   // (docs/benchmarks.md, "Splits"). A backup (CopyShards) gets a copy of its own.
   VECTRON_RETURN_IF_ERROR(CopyTo(dest, /*link=*/true));
+  return FinishCopy(dest);
+}
+
+Result<uint64_t> ShardImpl::SplitCopyTo(const std::string& dest) {
+  VECTRON_RETURN_IF_ERROR(MakeDirs(dest));
+  // The graph before the LMDB snapshot, so its seq is not newer than the copy's data
+  // (the copy's open catches up from it, as from a checkpoint).
+  VECTRON_ASSIGN_OR_RETURN(std::optional<HandedGraph> graph, sync_.CloneGraph());
+  if (graph) VECTRON_RETURN_IF_ERROR(OfferGraph(dest, std::move(*graph)));
+  VECTRON_RETURN_IF_ERROR(CopyEnv(store_.env(), dest));
+  return FinishCopy(dest);
+}
+
+Result<uint64_t> ShardImpl::FinishCopy(const std::string& dest) {
   VECTRON_RETURN_IF_ERROR(FsyncPath(dest));
   // The applied index of the copy itself (writes went on while it was made): read from
   // the copied environment, not from this shard's.

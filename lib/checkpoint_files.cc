@@ -4,9 +4,12 @@
 
 #include <atomic>
 #include <cstdio>
+#include <deque>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "index/hnsw_index.h"
 #include "util/files.h"
 
 namespace vectron {
@@ -42,6 +45,52 @@ std::string UniqueSuffix() {
                 static_cast<unsigned long long>(counter.fetch_add(1)),
                 static_cast<unsigned long long>(rng() & 0xffffffffull));
   return buf;
+}
+
+namespace {
+
+constexpr char kHandoffFile[] = "/graph.handoff";
+constexpr size_t kHandoffsKept = 4;
+
+struct Handoffs {
+  std::mutex mu;
+  std::deque<std::pair<std::string, HandedGraph>> offers;  // token -> graph, oldest first
+};
+
+Handoffs& TheHandoffs() {
+  static Handoffs* h = new Handoffs;  // Never destroyed: copies may open during exit.
+  return *h;
+}
+
+}  // namespace
+
+Status OfferGraph(const std::string& dir, HandedGraph g) {
+  const std::string token = UniqueSuffix();
+  VECTRON_RETURN_IF_ERROR(WriteFileAtomic(dir + kHandoffFile, token));
+  Handoffs& h = TheHandoffs();
+  std::unique_ptr<HnswIndex> evicted;  // freed outside the lock
+  std::lock_guard lock(h.mu);
+  if (h.offers.size() >= kHandoffsKept) {
+    evicted = std::move(h.offers.front().second.graph);
+    h.offers.pop_front();
+  }
+  h.offers.emplace_back(token, std::move(g));
+  return Status::OK();
+}
+
+std::optional<HandedGraph> TakeGraph(const std::string& dir) {
+  auto token = ReadFile(dir + kHandoffFile);
+  if (!token.ok()) return std::nullopt;
+  (void)RemoveAll(dir + kHandoffFile);
+  Handoffs& h = TheHandoffs();
+  std::lock_guard lock(h.mu);
+  for (auto it = h.offers.begin(); it != h.offers.end(); ++it) {
+    if (it->first != *token) continue;
+    HandedGraph g = std::move(it->second);
+    h.offers.erase(it);
+    return g;
+  }
+  return std::nullopt;
 }
 
 void RemoveStaleCheckpointFiles(const std::string& dir, const std::string& keep) {

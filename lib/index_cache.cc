@@ -165,6 +165,15 @@ Result<uint64_t> IndexCache::SaveGraph(const std::string& path) const {
   return static_cast<uint64_t>(graph_->size());
 }
 
+Result<HandedGraph> IndexCache::CloneGraph() const {
+  ReaderLock lock(mu_);
+  if (!graph_) return Status::Internal("CloneGraph: the index is not a graph");
+  HandedGraph g;
+  VECTRON_ASSIGN_OR_RETURN(g.graph, graph_->Clone());
+  g.seq = seq_;
+  return g;
+}
+
 // ---------------------------------------------------------------------------------
 // Changes
 

@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "checkpoint_files.h"
 #include "filter/filter.h"
 #include "index/hnsw_index.h"
 #include "payload/payload.h"
@@ -88,6 +89,9 @@ class IndexCache {
   // Writes the graph to `path` (HnswIndex::Save) and returns its live count.
   // REQUIRES: is_graph(), and no change to the cache until it returns.
   Result<uint64_t> SaveGraph(const std::string& path) const ABSL_LOCKS_EXCLUDED(mu_);
+  // A copy of the graph in memory (HnswIndex::Clone) and the seq it is at.
+  // REQUIRES: is_graph(), and no change to the cache until it returns.
+  Result<HandedGraph> CloneGraph() const ABSL_LOCKS_EXCLUDED(mu_);
 
   // The k nearest points to `query` (normalised for cosine), nearest first, with ids
   // and scores. With `where`, only points matching it (see docs/filter.md, "Planner");

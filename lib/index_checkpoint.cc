@@ -17,9 +17,32 @@ namespace {
 constexpr int kCheckpointFormat = 1;
 }  // namespace
 
+Status IndexSync::InstallHanded(HandedGraph g, std::string* why_not) {
+  auto fail = [&](std::string why) {
+    *why_not = why;
+    return Status::Corruption(why);
+  };
+  VECTRON_ASSIGN_OR_RETURN(ReadTxn rt, ReadTxn::Begin(store_.env()));
+  VECTRON_ASSIGN_OR_RETURN(uint64_t seq, store_.Counter(rt, meta_key::kSeq));
+  if (g.seq > seq) return fail("the graph handed over is newer than the data");
+  if (g.seq < seq) {
+    VECTRON_ASSIGN_OR_RETURN(bool logged, store_.ChangeLogReaches(rt, g.seq));
+    if (!logged) return fail("the change log no longer reaches back to the graph handed over");
+  }
+  VECTRON_ASSIGN_OR_RETURN(std::vector<std::string> ids, store_.ReadLabelIds(rt));
+  cache_.Install(BuiltIndex::Graph(std::move(g.graph), std::move(ids)), g.seq);
+  VECTRON_RETURN_IF_ERROR(LoadPayload(rt));
+  // Not saved here (the open of a split's new group is time its readers wait out): the
+  // next Checkpoint saves it, as there is no index.meta yet.
+  return Status::OK();
+}
+
 Status IndexSync::LoadCheckpoint(std::string* why_not) {
   const std::string& dir = store_.dir();
   const CollectionConfig& config = store_.config();
+  if (std::optional<HandedGraph> handed = TakeGraph(dir)) {
+    if (Status s = InstallHanded(std::move(*handed), why_not); s.ok() || s.code() != StatusCode::kCorruption) return s;
+  }
   const std::string meta_path = dir + "/index.meta";
   if (!PathExists(meta_path)) {
     *why_not = "no saved index";

@@ -96,6 +96,13 @@ Status IndexSync::Checkpoint() {
   return SaveCheckpoint();
 }
 
+Result<std::optional<HandedGraph>> IndexSync::CloneGraph() {
+  MutexLock lock(mu_);  // no catch-up changes the graph meanwhile
+  if (!cache_.is_graph()) return std::optional<HandedGraph>();
+  VECTRON_ASSIGN_OR_RETURN(HandedGraph g, cache_.CloneGraph());
+  return std::optional<HandedGraph>(std::move(g));
+}
+
 void IndexSync::Close() {
   MutexLock lock(mu_);
   Status s = SaveCheckpoint();

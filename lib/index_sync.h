@@ -61,6 +61,9 @@ class IndexSync {
   Status Refresh() ABSL_LOCKS_EXCLUDED(mu_);
   // Saves a checkpoint now if the graph changed since the last one.
   Status Checkpoint() ABSL_LOCKS_EXCLUDED(mu_);
+  // A copy of the graph in memory at the seq it has reached, for a copy of the shard
+  // (OfferGraph); nullopt for a flat index (a copy builds that from its data).
+  Result<std::optional<HandedGraph>> CloneGraph() ABSL_LOCKS_EXCLUDED(mu_);
   // At close: saves a checkpoint (errors are printed) and flushes LMDB when commits
   // were not synced.
   void Close() ABSL_LOCKS_EXCLUDED(mu_);
@@ -100,9 +103,12 @@ class IndexSync {
   // Replaces the cache's payload state with snapshot `rt`'s.
   Status LoadPayload(const storage::Txn& txn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  // Checkpoints (index_checkpoint.cc). Loads the graph index.meta names if it is whole
-  // and the change log reaches back to it; else says why not in `why_not`.
+  // Checkpoints (index_checkpoint.cc). Loads the graph handed over in memory for this
+  // copy (TakeGraph), or else the one index.meta names, if it is whole and the change log
+  // reaches back to it; else says why not in `why_not`.
   Status LoadCheckpoint(std::string* why_not) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Installs `g` if the change log reaches back to its seq.
+  Status InstallHanded(HandedGraph g, std::string* why_not) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Saves the graph (temp, fsync, checksum, rename, index.meta) if it changed.
   Status SaveCheckpoint() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void NoteCheckpoint(uint64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -63,6 +63,7 @@ class ShardImpl final : public Shard {
   Status Checkpoint() override;
   Result<ShardDataSize> DataSize() const override;
   Result<uint64_t> SnapshotTo(const std::string& dest) override;
+  Result<uint64_t> SplitCopyTo(const std::string& dest) override;
   Result<uint64_t> Flush() override;
   Status Refresh() override;
   Result<ShardStats> Stats() const override;
@@ -93,6 +94,8 @@ class ShardImpl final : public Shard {
   // file is a second name of the checkpoint's (for copies that are only read), not a copy
   // of its own. (backup.cc)
   Status CopyTo(const std::string& dest, bool link = false);
+  // The applied index of the copy in `dest`, after fsyncing the directory.
+  Result<uint64_t> FinishCopy(const std::string& dest);
   // Makes closing skip the checkpoint (the files are about to be deleted).
   void SkipCheckpointOnClose() { skip_checkpoint_on_close_.store(true); }
   // Feedback (shard_feedback.cc). Stores `r` (validated, time_ms set) after the LMDB

@@ -192,6 +192,13 @@ class Shard {
   // applied index: a Raft snapshot of the shard at that index (docs/cluster.md,
   // "Snapshots"). Errors: IOError, those of LMDB.
   virtual Result<uint64_t> SnapshotTo(const std::string& dest) = 0;
+  // As SnapshotTo, for a copy that this process opens next (a split's new group): the
+  // graph is not saved but copied in memory and handed to the copy's Shard::Open, which
+  // takes it instead of loading a file (a copy opened elsewhere, or after a restart,
+  // rebuilds its graph); that shard's next Checkpoint saves it. Cheaper than saving
+  // (docs/cluster.md, "Splits"). Errors: ResourceExhausted (no memory for the graph's
+  // copy), IOError, those of LMDB.
+  virtual Result<uint64_t> SplitCopyTo(const std::string& dest) = 0;
   // Flushes every committed write to disk (fsync), whatever the shard's Durability, and
   // returns the applied index the flushed data includes: after a machine crash the shard
   // reopens at that index or later. Errors: IOError, those of LMDB.

@@ -174,7 +174,7 @@ Status ShardStateMachine::ApplySplit(Shard& shard, const ShardCommand& cmd, uint
   if (!split_hooks_.exists(sp.new_group)) {
     const std::string built = split_hooks_.staging(sp.new_group);
     VECTRON_RETURN_IF_ERROR(RemoveAll(built));
-    VECTRON_RETURN_IF_ERROR(shard.SnapshotTo(built).status());
+    VECTRON_RETURN_IF_ERROR(shard.SplitCopyTo(built).status());
     VECTRON_RETURN_IF_ERROR(split_hooks_.found(sp, index, built));
   }
   // 2. This group keeps the lower half: the upper one is marked deleted in its graph (no

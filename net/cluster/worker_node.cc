@@ -9,6 +9,8 @@ namespace vectron::net::cluster {
 
 namespace {
 constexpr uint64_t kReadQueueBit = uint64_t{1} << 63;  // Executor queues of reads (groups are below).
+// The queue of background work on graphs (compactions, saves), one at a time.
+constexpr uint64_t kBackgroundQueue = uint64_t{1} << 60;
 
 // Whether two assignments of a group differ only in the leader hint (not worth a write).
 bool SameAssignment(const GroupAssignment& a, const GroupAssignment& b) {
@@ -172,11 +174,20 @@ ShardStateMachine::SplitHooks WorkerNode::SplitHooksFor(const GroupAssignment& p
           opening_.erase(a.group.id);
         }
         if (groups_.count(a.group.id)) return;
+        std::shared_ptr<Shard> shard = holder->ok() ? holder->value()->shard() : nullptr;
         Status s = holder->ok() ? OpenGroup(a, std::move(holder->value())) : holder->status();
         if (!s.ok()) {
           split_failures_.push_back(s.WithContext("opening split group " + std::to_string(a.group.id)));
           return;
         }
+        // Its graph came over in memory (Shard::SplitCopyTo), not as a file: saved now, in
+        // the background, so that a restart finds it on disk instead of rebuilding it.
+        executor_.Post(kBackgroundQueue, [this, shard, group = a.group.id] {
+          if (Status saved = shard->Checkpoint(); !saved.ok())
+            loop_.Post([this, group, saved] {
+              Log("saving the graph of split group " + std::to_string(group) + ": " + saved.ToString());
+            });
+        });
         // The parent's leader campaigns at once, so the new group has a leader before PD
         // routes to it (rather than after an election timeout).
         if (host_->HasGroup(parent_id) && host_->group_status(parent_id).role == raft::Role::kLeader)
@@ -269,8 +280,7 @@ void WorkerNode::MaybeCompact(uint64_t now) {
     Log("compacting the graph of group " + std::to_string(group) + " (at least " +
         std::to_string(static_cast<int>(opt_.compact_deleted_share * 100 + 0.5)) + "% of its slots deleted; " +
         (opt_.compact_priority == CompactPriority::kIdle ? "idle" : "normal") + " CPU priority)");
-    constexpr uint64_t kCompactQueueBit = uint64_t{1} << 60;
-    executor_.Post(kCompactQueueBit, [this, group, shard, cancel = compact_cancel_, progress = opt_.shard_options.progress,
+    executor_.Post(kBackgroundQueue, [this, group, shard, cancel = compact_cancel_, progress = opt_.shard_options.progress,
                                       start_ms = now] {
       ProgressFn keep_going = [&](std::string_view stage, uint64_t done, uint64_t total) {
         if (cancel->load()) return false;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <set>
 #include <tuple>
 
 #include "net/cluster/shard_state_machine.h"
@@ -336,10 +337,10 @@ TEST_CASE("a split keeps the lower half, builds the new group's shard from the u
   CHECK(Count(**second) == want_second);
 }
 
-TEST_CASE("a split of a shard with a graph hands over the saved graph linked, and the new group marks its lower half") {
+TEST_CASE("a split of a shard with a graph hands it over in memory; the new group marks its lower half and saves it later") {
   ScopedTempDir tmp("shard-split-graph");
   CollectionConfig cfg = Config();
-  cfg.flat_max_points = 0;  // A graph from the first point, saved with every split's copy.
+  cfg.flat_max_points = 0;  // A graph from the first point.
   const std::string dir = tmp.path + "/g1/shard";
   REQUIRE(MakeDirs(tmp.path + "/g1").ok());
   auto opened = ShardStateMachine::Open(dir, cfg, ShardOptions(), 1000, ShardRoute{0, 0, 1});
@@ -356,26 +357,23 @@ TEST_CASE("a split of a shard with a graph hands over the saved graph linked, an
   hooks.staging = [&](uint64_t) { return tmp.path + "/g7.split"; };
   hooks.found = [&](const ShardSplit&, uint64_t, const std::string& built) { return RenamePath(built, built_at); };
   sm.set_split_hooks(hooks);
+  auto graph_files = [](const std::string& d) {
+    std::set<std::string> names;
+    for (const auto& e : fs::directory_iterator(d))
+      if (e.path().filename().string().rfind("index-", 0) == 0) names.insert(e.path().filename().string());
+    return names;
+  };
+  const std::set<std::string> parent_graphs = graph_files(dir);
   REQUIRE(sm.Apply({SplitEntry(201, 1, 0, 0, key)}).ok());
-  // The copy's graph is the parent's saved file under a second name, not a copy of it.
-  std::vector<std::string> graphs;
-  for (const auto& e : fs::directory_iterator(built_at)) {
-    const std::string name = e.path().filename().string();
-    if (name.rfind("index-", 0) == 0 && name.find(".hnsw") != std::string::npos) graphs.push_back(name);
-  }
-  REQUIRE(graphs.size() == 1);
-  REQUIRE(PathExists(dir + "/" + graphs[0]));
-  CHECK(fs::equivalent(dir + "/" + graphs[0], built_at + "/" + graphs[0]));
-  CHECK(fs::hard_link_count(built_at + "/" + graphs[0]) == 2);
-  // The parent's next graph replaces its own name of the file only.
-  REQUIRE(ApplyUpserts(sm, 202, 210).ok());
-  REQUIRE(sm.shard()->Checkpoint().ok());
-  CHECK_FALSE(PathExists(dir + "/" + graphs[0]));
-  CHECK(fs::hard_link_count(built_at + "/" + graphs[0]) == 1);
-  // The new group opens from it: its lower half is marked deleted in the loaded graph (a
+  // Nothing was saved for the split: neither the parent's graph nor a file in the copy.
+  CHECK(graph_files(dir) == parent_graphs);
+  CHECK(graph_files(built_at).empty());
+  CHECK(PathExists(built_at + "/graph.handoff"));
+  // The new group opens with the graph handed over: its lower half is marked deleted (a
   // rebuild would have no deleted slots), and a search finds only upper points.
   auto copy = ShardStateMachine::Open(built_at, cfg, ShardOptions(), 1000, ShardRoute{key, 0, 1}, 201);
   REQUIRE(copy.ok());
+  CHECK_FALSE(PathExists(built_at + "/graph.handoff"));
   CHECK(Count(**copy) == upper.size());
   auto stats = (*copy)->shard()->Stats();
   REQUIRE(stats.ok());
@@ -389,6 +387,32 @@ TEST_CASE("a split of a shard with a graph hands over the saved graph linked, an
   REQUIRE_FALSE(hits->empty());
   CHECK((*hits)[0].id == probe);
   for (const Hit& h : *hits) CHECK(RouteKey(h.id, 1) >= key);
+  // The parent's graph is its own: writes to one are not seen by the other.
+  REQUIRE(ApplyUpserts(sm, 202, 210).ok());
+  CHECK(Count(sm) == 200 - upper.size() + 9);
+  CHECK(Count(**copy) == upper.size());
+  // The next checkpoint saves the handed graph (there was no file to skip it for), and a
+  // reopen loads it with its marks.
+  REQUIRE((*copy)->shard()->Checkpoint().ok());
+  CHECK(graph_files(built_at).size() == 1);
+  copy->reset();
+  auto reopened = ShardStateMachine::Open(built_at, cfg, ShardOptions(), 1000, ShardRoute{key, 0, 1}, 201);
+  REQUIRE(reopened.ok());
+  CHECK(Count(**reopened) == upper.size());
+  stats = (*reopened)->shard()->Stats();
+  REQUIRE(stats.ok());
+  CHECK(stats->deleted_slots == 200 - upper.size());
+  // A copy whose graph this process does not hold (opened after a restart) rebuilds it
+  // from its data.
+  const std::string other = tmp.path + "/other";
+  REQUIRE(sm.shard()->SplitCopyTo(other).ok());
+  REQUIRE(WriteFileAtomic(other + "/graph.handoff", "not-offered").ok());
+  auto rebuilt = Shard::Open(other, cfg, DatabaseOptions());
+  REQUIRE(rebuilt.ok());
+  CHECK((*rebuilt)->Count().value() == 200 - upper.size() + 9);
+  stats = (*rebuilt)->Stats();
+  REQUIRE(stats.ok());
+  CHECK(stats->deleted_slots == 0);
 }
 
 TEST_CASE("a group's founding range is the initial range holding its start, however often it was split") {
