@@ -2,6 +2,7 @@
 "Replica moves", "Splits"): PD spreads group leaders, moves replicas onto a joining worker
 and off a dead one, and splits a growing shard, all under a continuous write and search
 load. Run by meson with VECTRON_BIN set."""
+import json
 import os
 import sys
 import time
@@ -178,6 +179,49 @@ def create_one_graph_shard(cluster, name):
     cluster.wait_for("the collection", lambda: cluster.call(
         "POST", "/v1/collections", {"name": name, "dim": DIM, "metric": "l2", "shards": 1, "replication": 3,
                                     "flat_max_points": 200})[0] in (201, 409))
+
+
+def test_a_split_hands_its_graph_over_in_memory_and_the_new_group_saves_it(tmp_path):
+    """A split's new group takes the parent's graph from memory (Shard::SplitCopyTo,
+    docs/cluster.md "Splits"): no file is saved in the parent's apply nor loaded in the
+    new group's open. Each replica of the new group then saves the graph in the
+    background, so that a restart loads it rather than rebuilding it; its searches are
+    exact meanwhile. (Graph compaction, which also saves, is off here.)"""
+    cluster = Cluster(tmp_path, pd_args=("--split-points", "1500"), worker_args=("--compact-deleted-share", "0"))
+    try:
+        create_one_graph_shard(cluster, "hg")
+        n = 1700
+        for i in range(0, n, 100):
+            pts = [{"id": f"h{j}", "vector": vec(j)} for j in range(i, i + 100)]
+            st, body = cluster.call("PUT", "/v1/collections/hg/points", {"points": pts})
+            assert st == 200, body
+
+        def groups():
+            st, m = cluster.call("GET", "/v1/cluster")
+            assert st == 200, m
+            return [g for g in m["shards"] if g["collection"] == "hg" and "split_from" not in g]
+        cluster.wait_for("the split", lambda: len(groups()) == 2)
+        new = max(g["id"] for g in groups())
+        metas = [tmp_path / f"w{w}" / "shards" / "groups" / str(new) / "shard" / "index.meta" for w in (1, 2, 3)]
+        cluster.wait_for("the new group's graph saved on every replica", lambda: all(m.exists() for m in metas))
+        parent = min(g["id"] for g in groups())
+        for w, m in zip((1, 2, 3), metas):
+            # The handed-over token is taken by the open.
+            assert not (m.parent / "graph.handoff").exists()
+            # The parent saved nothing at the split: its own saved graph is the one from
+            # when it became a graph (at 200 points), older than the copy's data. (Before,
+            # the apply saved it and the new group's file was that save.)
+            saved = json.loads((tmp_path / f"w{w}" / "shards" / "groups" / str(parent) / "shard" / "index.meta").read_text())
+            assert saved["seq"] < json.loads(m.read_text())["seq"], (saved, m.read_text())
+        for w in cluster.workers:
+            assert "saving the graph of split group" not in open(w.log_path).read()
+        st, body = cluster.call("POST", "/v1/collections/hg/count", {})
+        assert st == 200 and body["count"] == n, body
+        for j in range(0, n, 13):
+            st, body = cluster.call("POST", "/v1/collections/hg/search", {"vector": vec(j), "k": 1})
+            assert st == 200 and body["hits"][0]["id"] == f"h{j}", (j, body)
+    finally:
+        cluster.stop()
 
 
 def test_rewritten_vectors_are_compacted_away_by_default(tmp_path):
