@@ -3,11 +3,13 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <deque>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <vector>
 
 #include "index/hnsw_index.h"
 #include "util/files.h"
@@ -50,11 +52,29 @@ std::string UniqueSuffix() {
 namespace {
 
 constexpr char kHandoffFile[] = "/graph.handoff";
-constexpr size_t kHandoffsKept = 4;
+// An offer is taken seconds after it is made (the new group opens right after the split
+// is applied); one that is not (the copy was abandoned) holds a whole graph's memory, so
+// few are kept, and not for long.
+constexpr size_t kHandoffsKept = 2;
+constexpr auto kHandoffMaxAge = std::chrono::minutes(5);
+
+struct Offer {
+  std::string token;
+  HandedGraph graph;
+  std::chrono::steady_clock::time_point made;
+};
 
 struct Handoffs {
   std::mutex mu;
-  std::deque<std::pair<std::string, HandedGraph>> offers;  // token -> graph, oldest first
+  std::deque<Offer> offers;  // oldest first
+  // Drops the offers over the limits, into `dropped` (freed by the caller, unlocked).
+  void Trim(size_t keep, std::vector<std::unique_ptr<HnswIndex>>* dropped) {
+    const auto now = std::chrono::steady_clock::now();
+    while (!offers.empty() && (offers.size() > keep || now - offers.front().made > kHandoffMaxAge)) {
+      dropped->push_back(std::move(offers.front().graph.graph));
+      offers.pop_front();
+    }
+  }
 };
 
 Handoffs& TheHandoffs() {
@@ -68,13 +88,10 @@ Status OfferGraph(const std::string& dir, HandedGraph g) {
   const std::string token = UniqueSuffix();
   VECTRON_RETURN_IF_ERROR(WriteFileAtomic(dir + kHandoffFile, token));
   Handoffs& h = TheHandoffs();
-  std::unique_ptr<HnswIndex> evicted;  // freed outside the lock
+  std::vector<std::unique_ptr<HnswIndex>> dropped;  // freed outside the lock
   std::lock_guard lock(h.mu);
-  if (h.offers.size() >= kHandoffsKept) {
-    evicted = std::move(h.offers.front().second.graph);
-    h.offers.pop_front();
-  }
-  h.offers.emplace_back(token, std::move(g));
+  h.Trim(kHandoffsKept - 1, &dropped);
+  h.offers.push_back(Offer{token, std::move(g), std::chrono::steady_clock::now()});
   return Status::OK();
 }
 
@@ -83,10 +100,12 @@ std::optional<HandedGraph> TakeGraph(const std::string& dir) {
   if (!token.ok()) return std::nullopt;
   (void)RemoveAll(dir + kHandoffFile);
   Handoffs& h = TheHandoffs();
+  std::vector<std::unique_ptr<HnswIndex>> dropped;
   std::lock_guard lock(h.mu);
+  h.Trim(kHandoffsKept, &dropped);
   for (auto it = h.offers.begin(); it != h.offers.end(); ++it) {
-    if (it->first != *token) continue;
-    HandedGraph g = std::move(it->second);
+    if (it->token != *token) continue;
+    HandedGraph g = std::move(it->graph);
     h.offers.erase(it);
     return g;
   }

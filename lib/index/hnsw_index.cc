@@ -52,11 +52,13 @@ class HnswIndexImpl final : public HnswIndex {
  public:
   HnswIndexImpl(uint32_t dim, Metric metric, Quantization quantization,
                 std::unique_ptr<hnswlib::SpaceInterface<float>> space,
-                std::unique_ptr<hnswlib::HierarchicalNSW<float>> hnsw)
+                std::unique_ptr<hnswlib::HierarchicalNSW<float>> hnsw, bool level0_relocated = false)
       : dim_(dim), metric_(metric), space_(std::move(space)), hnsw_(std::move(hnsw)) {
     for (const auto& [label, id] : hnsw_->label_lookup_) NoteInternal(label, id);
     Publish();
-    RelocateLevel0();
+    // (Fresh memory is expensive to fault in on some VMs: a clone allocates its base layer
+    // where RelocateLevel0 would put it, once.)
+    if (!level0_relocated) RelocateLevel0();
     if (quantization == Quantization::kSq8) {
       sq8_ = std::make_unique<Sq8Codec>(dim, metric == Metric::kL2);
       codes_ = AlignedRows(sq8_->code_bytes());
@@ -515,10 +517,11 @@ class HnswIndexImpl final : public HnswIndex {
     } catch (const std::bad_alloc&) {
       return no_memory();
     }
-    c->data_level0_memory_ = static_cast<char*>(AllocateHugePageable(max * h.size_data_per_element_));
+    c->data_level0_memory_ = static_cast<char*>(AllocateHugePageableLater(max * h.size_data_per_element_));
     c->linkLists_ = static_cast<char**>(std::calloc(max, sizeof(char*)));
     if (!c->data_level0_memory_ || !c->linkLists_) return no_memory();
     std::memcpy(c->data_level0_memory_, h.data_level0_memory_, n * h.size_data_per_element_);
+    AdviseHugePages(c->data_level0_memory_, max * h.size_data_per_element_);
     // Set as they are copied: the destructor frees the upper levels of the first
     // cur_element_count nodes.
     for (size_t i = 0; i < n; ++i) {
@@ -536,7 +539,8 @@ class HnswIndexImpl final : public HnswIndex {
     c->cur_element_count = n;
     try {
       return std::unique_ptr<HnswIndex>(std::make_unique<HnswIndexImpl>(
-          dim_, metric_, sq8_ ? Quantization::kSq8 : Quantization::kNone, std::move(space), std::move(c)));
+          dim_, metric_, sq8_ ? Quantization::kSq8 : Quantization::kNone, std::move(space), std::move(c),
+          /*level0_relocated=*/true));
     } catch (const std::bad_alloc&) {
       return no_memory();
     }

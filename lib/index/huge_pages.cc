@@ -21,10 +21,14 @@ void AdviseHugePages(void* p, size_t bytes) {
 #endif
 }
 
-void* AllocateHugePageable(size_t bytes) {
+void* AllocateHugePageableLater(size_t bytes) {
   if (bytes < kHugePage) return std::aligned_alloc(64, (bytes + 63) / 64 * 64);
-  void* p = std::aligned_alloc(kHugePage, (bytes + kHugePage - 1) / kHugePage * kHugePage);
-  if (p) AdviseHugePages(p, bytes);
+  return std::aligned_alloc(kHugePage, (bytes + kHugePage - 1) / kHugePage * kHugePage);
+}
+
+void* AllocateHugePageable(size_t bytes) {
+  void* p = AllocateHugePageableLater(bytes);
+  if (p && bytes >= kHugePage) AdviseHugePages(p, bytes);
   return p;
 }
 

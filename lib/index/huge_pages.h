@@ -16,5 +16,10 @@ void AdviseHugePages(void* p, size_t bytes);
 // aligned, and 2 MiB-aligned and advised for huge pages when that large;
 // uninitialised. nullptr if out of memory.
 void* AllocateHugePageable(size_t bytes);
+// As AllocateHugePageable, not advised yet: the caller fills it and then calls
+// AdviseHugePages, so that the kernel merges its pages in the background instead of
+// faulting in huge pages at once (zeroing, and compacting memory for, each 2 MiB page on
+// the filling thread: 0.3 s instead of 0.08 s for 100 MiB on this project's VMs).
+void* AllocateHugePageableLater(size_t bytes);
 
 }  // namespace vectron

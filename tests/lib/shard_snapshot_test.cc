@@ -9,6 +9,7 @@
 
 #include "checkpoint_files.h"
 #include "db_test_util.h"
+#include "index/hnsw_index.h"
 #include "util/files.h"
 #include "vectron/shard.h"
 
@@ -48,6 +49,30 @@ TEST_CASE("DataSize: its bytes grow with points and payloads, and shrink when th
   CHECK(after.points == 100);
   CHECK(after.bytes < full.bytes - 300 * 2000 + 300 * 2000 / 4);  // About three quarters of it went.
   CHECK(after.bytes >= 100 * 2000);
+}
+
+TEST_CASE("a graph offered for a copy is taken once, by its directory, and only the last two offers are kept") {
+  TempDir dir;
+  auto graph = [] { return NewHnswIndexImpl(4, Metric::kL2, {}, 8); };
+  std::vector<std::string> dirs;
+  for (int i = 0; i < 4; ++i) {
+    dirs.push_back(dir.path() + "/copy" + std::to_string(i));
+    REQUIRE(MakeDirs(dirs.back()).ok());
+    REQUIRE(OfferGraph(dirs.back(), HandedGraph{graph(), static_cast<uint64_t>(10 + i)}).ok());
+  }
+  // The token travels with the directory (a split renames the copy).
+  REQUIRE(RenamePath(dirs[3], dir.path() + "/renamed").ok());
+  auto taken = TakeGraph(dir.path() + "/renamed");
+  REQUIRE(taken.has_value());
+  CHECK(taken->seq == 13);
+  CHECK(taken->graph != nullptr);
+  CHECK_FALSE(PathExists(dir.path() + "/renamed/graph.handoff"));
+  CHECK_FALSE(TakeGraph(dir.path() + "/renamed").has_value());  // Once.
+  CHECK(TakeGraph(dirs[2]).has_value());
+  // The two oldest offers were dropped when newer ones came: their copies rebuild.
+  CHECK_FALSE(TakeGraph(dirs[0]).has_value());
+  CHECK_FALSE(TakeGraph(dirs[1]).has_value());
+  CHECK_FALSE(TakeGraph(dir.path() + "/never-offered").has_value());
 }
 
 TEST_CASE("SnapshotTo: a copy at the applied index that opens with its graph and the same points") {
