@@ -127,9 +127,7 @@ def test_shards_split_online_under_load(tmp_path):
         acked, failures = {}, []
 
         def groups():
-            st, m = cluster.call("GET", "/v1/cluster")
-            assert st == 200, m
-            return [g for g in m["shards"] if g["collection"] == "sp" and "split_from" not in g]
+            return routed_groups(cluster, "sp")
         i = 0
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -181,6 +179,25 @@ def create_one_graph_shard(cluster, name):
                                     "flat_max_points": 200})[0] in (201, 409))
 
 
+def routed_groups(cluster, collection):
+    """The collection's groups in the map, without one being split off (not routed yet)."""
+    st, m = cluster.call("GET", "/v1/cluster")
+    assert st == 200, m
+    return [g for g in m["shards"] if g["collection"] == collection and "split_from" not in g]
+
+
+def split_one_graph_shard(cluster, name, prefix, n=1700):
+    """create_one_graph_shard, then n points <prefix>0.. (PD splits at 1500) and the split:
+    the ids of the two groups. (Where the split cuts depends on the ids' hashes.)"""
+    create_one_graph_shard(cluster, name)
+    for i in range(0, n, 100):
+        pts = [{"id": f"{prefix}{j}", "vector": vec(j), "metadata": {"v": j}} for j in range(i, i + 100)]
+        st, body = cluster.call("PUT", f"/v1/collections/{name}/points", {"points": pts})
+        assert st == 200, body
+    cluster.wait_for("the split", lambda: len(routed_groups(cluster, name)) == 2)
+    return [g["id"] for g in routed_groups(cluster, name)]
+
+
 def test_a_split_hands_its_graph_over_in_memory_and_the_new_group_saves_it(tmp_path):
     """A split's new group takes the parent's graph from memory (Shard::SplitCopyTo,
     docs/cluster.md "Splits"): no file is saved in the parent's apply nor loaded in the
@@ -189,22 +206,11 @@ def test_a_split_hands_its_graph_over_in_memory_and_the_new_group_saves_it(tmp_p
     exact meanwhile. (Graph compaction, which also saves, is off here.)"""
     cluster = Cluster(tmp_path, pd_args=("--split-points", "1500"), worker_args=("--compact-deleted-share", "0"))
     try:
-        create_one_graph_shard(cluster, "hg")
         n = 1700
-        for i in range(0, n, 100):
-            pts = [{"id": f"h{j}", "vector": vec(j)} for j in range(i, i + 100)]
-            st, body = cluster.call("PUT", "/v1/collections/hg/points", {"points": pts})
-            assert st == 200, body
-
-        def groups():
-            st, m = cluster.call("GET", "/v1/cluster")
-            assert st == 200, m
-            return [g for g in m["shards"] if g["collection"] == "hg" and "split_from" not in g]
-        cluster.wait_for("the split", lambda: len(groups()) == 2)
-        new = max(g["id"] for g in groups())
+        ids = split_one_graph_shard(cluster, "hg", "h", n)
+        new, parent = max(ids), min(ids)
         metas = [tmp_path / f"w{w}" / "shards" / "groups" / str(new) / "shard" / "index.meta" for w in (1, 2, 3)]
         cluster.wait_for("the new group's graph saved on every replica", lambda: all(m.exists() for m in metas))
-        parent = min(g["id"] for g in groups())
         for w, m in zip((1, 2, 3), metas):
             # The handed-over token is taken by the open.
             assert not (m.parent / "graph.handoff").exists()
@@ -271,19 +277,8 @@ def test_a_split_groups_graph_is_compacted_in_the_background(tmp_path):
     writes and searches go on, and answers stay exact."""
     cluster = Cluster(tmp_path, pd_args=("--split-points", "1500"), worker_args=("--compact-deleted-share", "0.3"))
     try:
-        create_one_graph_shard(cluster, "cp")
         n = 1700
-        for i in range(0, n, 100):
-            pts = [{"id": f"c{j}", "vector": vec(j), "metadata": {"v": j}} for j in range(i, i + 100)]
-            st, body = cluster.call("PUT", "/v1/collections/cp/points", {"points": pts})
-            assert st == 200, body
-
-        def groups():
-            st, m = cluster.call("GET", "/v1/cluster")
-            assert st == 200, m
-            return [g for g in m["shards"] if g["collection"] == "cp" and "split_from" not in g]
-        cluster.wait_for("the split", lambda: len(groups()) == 2)
-        ids = [g["id"] for g in groups()]
+        ids = split_one_graph_shard(cluster, "cp", "c", n)
 
         def compacted():
             logs = [open(w.log_path).read() for w in cluster.workers]
