@@ -40,8 +40,10 @@ Status IndexSync::InstallHanded(HandedGraph g, std::string* why_not) {
 Status IndexSync::LoadCheckpoint(std::string* why_not) {
   const std::string& dir = store_.dir();
   const CollectionConfig& config = store_.config();
+  // A graph handed over in memory comes first (a split's new group has no saved one);
+  // if it cannot be used, what index.meta names (if anything) is tried next.
   if (std::optional<HandedGraph> handed = TakeGraph(dir)) {
-    if (Status s = InstallHanded(std::move(*handed), why_not); s.ok() || s.code() != StatusCode::kCorruption) return s;
+    if (InstallHanded(std::move(*handed), why_not).ok()) return Status::OK();
   }
   const std::string meta_path = dir + "/index.meta";
   if (!PathExists(meta_path)) {
