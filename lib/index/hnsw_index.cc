@@ -537,13 +537,23 @@ class HnswIndexImpl final : public HnswIndex {
       c->linkLists_[i] = links;
     }
     c->cur_element_count = n;
+    std::unique_ptr<HnswIndexImpl> clone;
     try {
-      return std::unique_ptr<HnswIndex>(std::make_unique<HnswIndexImpl>(
-          dim_, metric_, sq8_ ? Quantization::kSq8 : Quantization::kNone, std::move(space), std::move(c),
-          /*level0_relocated=*/true));
+      clone = std::make_unique<HnswIndexImpl>(dim_, metric_, Quantization::kNone, std::move(space), std::move(c),
+                                              /*level0_relocated=*/true);
     } catch (const std::bad_alloc&) {
       return no_memory();
     }
+    if (sq8_) {
+      // The ranges and codes are copied, not learnt and encoded again.
+      WriterLock lock(clone->mu_);
+      clone->sq8_ = std::make_unique<Sq8Codec>(*sq8_);
+      clone->codes_ = AlignedRows(sq8_->code_bytes());
+      if (!clone->codes_.Reserve(clone->hnsw_->max_elements_)) return no_memory();
+      if (n) std::memcpy(clone->codes_.row(0), codes_.row(0), n * codes_.row_bytes());
+      clone->trained_on_ = trained_on_;
+    }
+    return std::unique_ptr<HnswIndex>(std::move(clone));
   }
 
   Status SaveLocked(const std::string& path) const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
