@@ -59,6 +59,12 @@ struct SnapshotFetchResponse {
   uint64_t offset = 0;
   std::string data;
   bool done = false;        // The last chunk.
+  // The copy's place in the sender's Raft log: the term of entry `index` and the membership
+  // there (term 0: not known, e.g. the log was compacted past it). With them the receiver
+  // installs the copy as a snapshot at `index` rather than at the older one it was asked
+  // for, and the leader need not send the entries in between (docs/cluster.md, "Snapshots").
+  uint64_t term = 0;
+  raft::ConfState conf;
 };
 
 // --- Gateway -> worker: requests to one shard group. ---

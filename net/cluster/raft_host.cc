@@ -203,7 +203,13 @@ void RaftHost::Receive(const NodeId& from, RaftBatch batch) {
 }
 
 void RaftHost::Step(Group& g, const NodeId& from, const raft::Message& m) {
-  if (m.type == raft::MessageType::kSnapshot && !g.sm->SnapshotReady(from, m)) return;
+  if (m.type == raft::MessageType::kSnapshot) {
+    raft::Message snap = m;
+    if (!g.sm->SnapshotReady(from, &snap)) return;
+    if (snap.snapshot.metadata.index != m.snapshot.metadata.index) ++stats_.snapshots_forwarded;
+    (void)g.node->Step(snap);
+    return;
+  }
   (void)g.node->Step(m);  // Errors only for a misaddressed message: dropped.
   // Follower reads: remember when the leader's commit index arrived.
   if ((m.type == raft::MessageType::kAppend || m.type == raft::MessageType::kHeartbeat) &&
@@ -321,6 +327,18 @@ raft::ConfState RaftHost::ConfAt(const Group& g, uint64_t index) const {
   auto it = g.conf_changes.upper_bound(index);
   if (it == g.conf_changes.begin()) return g.base_conf;
   return std::prev(it)->second;
+}
+
+std::optional<std::pair<uint64_t, raft::ConfState>> RaftHost::LogPosition(uint64_t group, uint64_t index) const {
+  auto it = groups_.find(group);
+  if (it == groups_.end()) return std::nullopt;
+  const Group& g = *it->second;
+  // The membership history (NoteCommitted) covers the log's snapshot up to what Raft has
+  // handed to the state machine.
+  if (index == 0 || index + 1 < g.log->FirstIndex() || index > g.node->applied()) return std::nullopt;
+  uint64_t term = 0;
+  if (!g.log->Term(index, &term).ok() || term == 0) return std::nullopt;
+  return std::make_pair(term, ConfAt(g, index));
 }
 
 void RaftHost::MaybeCompact(Group& g, std::vector<GroupWrite>& writes) {
@@ -513,6 +531,7 @@ void RaftHost::OnInstalled(uint64_t group, Status s) {
   }
   ++stats_.snapshots_installed;
   it->second->stage = Stage::kPersistPending;
+  if (cb_.on_installed) cb_.on_installed(group, it->second->rd.snapshot.metadata);
 }
 
 Status RaftHost::Propose(uint64_t group, std::string data) {

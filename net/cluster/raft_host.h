@@ -15,8 +15,9 @@
 #include <deque>
 #include <functional>
 #include <map>
-#include <set>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -52,7 +53,8 @@ class StateMachine {
   // Whether a MsgSnap from `from` may be stepped now, i.e. its data is available here.
   // False: the host drops the message (the leader resends it); the state machine may start
   // fetching the data meanwhile. Loop thread.
-  virtual bool SnapshotReady(const NodeId& from, const raft::Message& m) {
+  // It may rewrite the message's snapshot (ShardStateMachine: a copy past its index).
+  virtual bool SnapshotReady(const NodeId& from, raft::Message* m) {
     (void)from;
     (void)m;
     return true;
@@ -117,6 +119,8 @@ class RaftHost {
     std::function<void(uint64_t group, const raft::ReadState& rs)> on_read_state;
     // A group's leader or role changed.
     std::function<void(uint64_t group, const raft::SoftState& ss)> on_soft_state;
+    // A snapshot Raft delivered was installed in a group's state machine.
+    std::function<void(uint64_t group, const raft::SnapshotMetadata& md)> on_installed;
   };
   struct Stats {
     uint64_t loops = 0;
@@ -124,6 +128,7 @@ class RaftHost {
     uint64_t transport_messages = 0;  // RaftBatch envelopes sent
     uint64_t raft_messages = 0;       // Raft messages inside them
     uint64_t snapshots_installed = 0;
+    uint64_t snapshots_forwarded = 0;  // MsgSnaps stepped at their staged copy's later index
     uint64_t compactions = 0;
     uint64_t keepalives = 0;          // Envelopes sent only to show this node is alive
     uint64_t hibernations = 0;        // Groups this node led into hibernation
@@ -189,6 +194,11 @@ class RaftHost {
   // some moment at most `max_staleness_ms` ago (measured from when the leader's message
   // arrived). Always false on the leader and on a replica that knows no leader.
   bool FreshWithin(uint64_t group, uint64_t max_staleness_ms) const;
+
+  // The term of `group`'s log entry `index` and the membership after it, for a snapshot
+  // copy made at that applied index (SnapshotServer::Position); nullopt if the log no
+  // longer holds the entry (compacted past it) or this replica has not applied it.
+  std::optional<std::pair<uint64_t, raft::ConfState>> LogPosition(uint64_t group, uint64_t index) const;
 
   // Number of hosted groups that are hibernating (led or followed).
   size_t hibernating_groups() const;

@@ -1,6 +1,7 @@
 #include "net/cluster/shard_state_machine.h"
 
 #include <algorithm>
+#include <functional>
 #include <string_view>
 #include <utility>
 
@@ -270,12 +271,47 @@ std::vector<ShardOutcome> ShardStateMachine::TakeOutcomes() {
 
 Result<std::string> ShardStateMachine::SnapshotData(uint64_t index) { return Descriptor(index); }
 
-bool ShardStateMachine::SnapshotReady(const NodeId& from, const raft::Message& m) {
-  const uint64_t index = m.snapshot.metadata.index;
+void ShardStateMachine::SetStaged(uint64_t index, uint64_t term, raft::ConfState conf) {
+  staged_term_ = term;
+  staged_conf_ = std::move(conf);
+  staged_.store(index, std::memory_order_release);
+}
+
+namespace {
+// A membership Raft can take: at least one voter, both lists sorted, no id in both.
+bool UsableConf(const raft::ConfState& cs) {
+  auto sorted = [](const std::vector<uint64_t>& v) { return std::adjacent_find(v.begin(), v.end(), std::greater_equal<>()) == v.end(); };
+  if (cs.voters.empty() || !sorted(cs.voters) || !sorted(cs.learners)) return false;
+  for (uint64_t l : cs.learners)
+    if (std::binary_search(cs.voters.begin(), cs.voters.end(), l) || l == 0) return false;
+  return cs.voters.front() != 0;
+}
+}  // namespace
+
+bool ShardStateMachine::SnapshotReady(const NodeId& from, raft::Message* m) {
+  const uint64_t index = m->snapshot.metadata.index;
   // The bootstrap snapshot of a group whose log was never compacted (sent to a replica
   // joining it empty): it stands for an empty shard, there is nothing to fetch.
-  if (m.snapshot.data.empty() && index == 1) return true;
-  if (index <= applied_index() || staged_.load(std::memory_order_acquire) >= index) return true;
+  if (m->snapshot.data.empty() && index == 1) return true;
+  if (index <= applied_index()) return true;
+  const uint64_t staged = staged_.load(std::memory_order_acquire);
+  if (staged >= index) {
+    // The copy is at `staged`, past the snapshot (its sender made it at its applied index,
+    // later than the log's snapshot). Installed as a snapshot at `staged`, with the term and
+    // membership the sender's log had there, the leader goes on from staged + 1 instead of
+    // sending entries index + 1 .. staged again (which the shard would skip). Entry `staged`
+    // was applied by the sender, so it is committed: its term and membership are every
+    // leader's. Only a whole descriptor (one chunk) is rewritten.
+    if (staged > index && staged_term_ != 0 && m->offset == 0 && m->done && m->snapshot.data == Descriptor(index) &&
+        UsableConf(staged_conf_)) {
+      m->snapshot.metadata.index = staged;
+      m->snapshot.metadata.term = staged_term_;
+      m->snapshot.metadata.conf_state = staged_conf_;
+      m->snapshot.data = Descriptor(staged);
+      m->total = m->snapshot.data.size();
+    }
+    return true;
+  }
   // A new fetch rewrites the staging directory: what was staged there is gone. (No install
   // runs now: the host steps a group's messages only while the group is idle.)
   staged_.store(0, std::memory_order_release);

@@ -64,8 +64,11 @@ class ShardStateMachine final : public StateMachine {
   // A descriptor (format and index, docs/formats/shard-snapshot.md); the data is fetched.
   Result<std::string> SnapshotData(uint64_t index) override;
   // True once a staged copy at or past the snapshot's index is here, or the shard already
-  // is there; otherwise asks for a fetch from `from` (set_fetch) and answers false.
-  bool SnapshotReady(const NodeId& from, const raft::Message& m) override;
+  // is there; otherwise asks for a fetch from `from` (set_fetch) and answers false. A copy
+  // past the index whose term and membership its sender gave turns `m` into a snapshot at
+  // the copy's index (docs/cluster.md, "Snapshots"), so that Raft does not re-deliver the
+  // entries the copy already holds.
+  bool SnapshotReady(const NodeId& from, raft::Message* m) override;
   // Makes the staged copy the shard (no graph rebuild), or does nothing if the shard is
   // already at the snapshot's index. Errors: FailedPrecondition (a foreign descriptor, no
   // staged copy), those of Shard::Open, IOError: fatal for the node.
@@ -73,8 +76,9 @@ class ShardStateMachine final : public StateMachine {
 
   // Where a fetched copy is written (SnapshotFetcher's staging directory).
   std::string staging_dir() const { return base_ + ".staging"; }
-  // A complete, fsynced copy at `index` is in staging_dir(). Loop thread.
-  void SetStaged(uint64_t index) { staged_.store(index, std::memory_order_release); }
+  // A complete, fsynced copy at `index` is in staging_dir(), and `term` is the term of its
+  // sender's log entry `index` with membership `conf` there (term 0: not known). Loop thread.
+  void SetStaged(uint64_t index, uint64_t term = 0, raft::ConfState conf = {});
   // Called (loop thread) when a snapshot needs a copy fetched from `from` at or past `index`.
   void set_fetch(std::function<void(const NodeId& from, uint64_t index)> fetch) { fetch_ = std::move(fetch); }
   // Makes a snapshot copy of the shard in `dest` (Shard::SnapshotTo); its applied index.
@@ -138,6 +142,8 @@ class ShardStateMachine final : public StateMachine {
   std::atomic<uint64_t> applied_{0};
   std::atomic<uint64_t> durable_{0};
   std::atomic<uint64_t> staged_{0};  // Index of the complete staged copy; 0: none.
+  uint64_t staged_term_ = 0;         // Its term and membership (loop thread; term 0: unknown).
+  raft::ConfState staged_conf_;
   std::atomic<uint64_t> installed_{0};
   std::function<void(const NodeId&, uint64_t)> fetch_;  // Loop thread.
   SplitHooks split_hooks_;

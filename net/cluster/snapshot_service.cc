@@ -15,6 +15,7 @@ struct SnapshotServer::Session {
   bool ready = false;
   Status error;
   std::optional<SnapshotArchive> archive;
+  std::optional<CopyPosition> position;  // The copy's term and membership, if the log knew them.
   uint64_t last_used_ms = 0;
   std::optional<SnapshotFetchRequest> waiting;  // A request that arrived while the copy was being made.
   uint64_t bytes_sent = 0;  // Over every read of the copy (resumes and re-asks included).
@@ -22,9 +23,14 @@ struct SnapshotServer::Session {
 };
 
 SnapshotServer::SnapshotServer(SnapshotTransferOptions options, Clock& clock, Transport& transport, Executor& executor,
-                               LoopQueue& loop, MakeSnapshot make)
-    : opt_(std::move(options)), clock_(clock), transport_(transport), executor_(executor), loop_(loop),
-      make_(std::move(make)) {}
+                               LoopQueue& loop, MakeSnapshot make, Position position)
+    : opt_(std::move(options)),
+      clock_(clock),
+      transport_(transport),
+      executor_(executor),
+      loop_(loop),
+      make_(std::move(make)),
+      position_(std::move(position)) {}
 
 SnapshotServer::~SnapshotServer() {
   for (auto& [key, s] : sessions_) (void)RemoveAll(s->dir);
@@ -73,6 +79,8 @@ void SnapshotServer::OnRequest(const NodeId& from, const SnapshotFetchRequest& r
         s.ready = true;
         if (archive.ok()) {
           s.archive = std::move(archive).value();
+          // Looked up now, right after the copy: its entry may be compacted away later.
+          if (position_) s.position = position_(s.group, s.archive->index());
           Note("snapshot copy of group " + std::to_string(s.group) + " for " + key.first.ToString() + " (fetch " +
                std::to_string(key.second) + ") made: index " + std::to_string(s.archive->index()) + ", " +
                std::to_string(s.archive->total()) + " bytes");
@@ -108,6 +116,10 @@ void SnapshotServer::OnRequest(const NodeId& from, const SnapshotFetchRequest& r
   } else {
     r.index = s.archive->index();
     r.total = s.archive->total();
+    if (s.position && s.position->index == r.index) {
+      r.term = s.position->term;
+      r.conf = s.position->conf;
+    }
     uint32_t max = std::clamp<uint32_t>(req.max_bytes, 1, 4u << 20);
     r.status = s.archive->Read(req.offset, max, &r.data);
     r.done = r.status.ok() && req.offset + r.data.size() == r.total;
@@ -152,6 +164,8 @@ struct SnapshotFetcher::Fetch {
   // answer must agree.
   uint64_t index = 0;
   uint64_t total = 0;
+  uint64_t term = 0;  // The copy's term and membership, as its sender's answers give them.
+  raft::ConfState conf;
   std::unique_ptr<SnapshotWriter> writer;
   uint64_t sent_ms = 0;
   uint64_t next_ms = 0;  // When to (re)start after an error, or to ask for the next chunk (paced).
@@ -167,7 +181,7 @@ std::string FetchProgressPath(const std::string& staging) { return staging + ".p
 
 SnapshotFetcher::SnapshotFetcher(SnapshotTransferOptions options, Clock& clock, Rng& rng, Transport& transport,
                                  Executor& executor, LoopQueue& loop, std::function<std::string(uint64_t)> staging_dir,
-                                 std::function<void(uint64_t, uint64_t)> done)
+                                 std::function<void(uint64_t, const CopyPosition&)> done)
     : opt_(std::move(options)),
       clock_(clock),
       rng_(rng),
@@ -241,6 +255,8 @@ void SnapshotFetcher::Restart(Fetch& f) {
   f.saved_offset = 0;
   f.index = 0;
   f.total = 0;
+  f.term = 0;
+  f.conf = {};
   f.retries = 0;
   const std::string staging = staging_dir_(f.group);
   // The record goes first: a crash between the two must not leave a record naming a
@@ -323,6 +339,10 @@ void SnapshotFetcher::OnResponse(const NodeId& from, const SnapshotFetchResponse
   if (r.index != f.index || r.total != f.total || r.index < f.min_index || r.data.size() > opt_.chunk_bytes ||
       r.data.size() > f.total - f.offset)
     return Abandon(f);
+  // Every answer of one copy carries the same position (a resumed fetch learns it from the
+  // first answer after the resume).
+  f.term = r.term;
+  f.conf = r.conf;
   stats_.bytes_received += r.data.size();
   Status s = f.writer->Append(r.data);
   const bool arrived = f.writer->complete() || f.writer->check_pending();
@@ -378,10 +398,11 @@ void SnapshotFetcher::Complete(uint64_t group) {
   Fetch& f = *it->second;
   if (!Finish(f).ok()) return Abandon(f);
   Note("snapshot fetch of group " + std::to_string(f.group) + " from " + f.from.ToString() + " complete: index " +
-       std::to_string(f.index) + ", " + std::to_string(f.total) + " bytes");
-  const uint64_t index = f.index;
+       std::to_string(f.index) + ", " + std::to_string(f.total) + " bytes" +
+       (f.term != 0 ? ", term " + std::to_string(f.term) : std::string(", term unknown")));
+  const CopyPosition position{f.index, f.term, std::move(f.conf)};
   fetches_.erase(it);
-  done_(group, index);
+  done_(group, position);
 }
 
 void SnapshotFetcher::RunOnce() {

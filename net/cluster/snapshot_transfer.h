@@ -17,6 +17,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -175,14 +176,25 @@ struct SnapshotProgress {
   static Result<SnapshotProgress> Decode(std::string_view data);
 };
 
+// A copy's place in its group's Raft log: its applied index, the term of that entry and
+// the membership there (term 0: not known).
+struct CopyPosition {
+  uint64_t index = 0;
+  uint64_t term = 0;
+  raft::ConfState conf;
+};
+
 // Serves snapshot streams of the groups a node hosts.
 class SnapshotServer {
  public:
   // Makes a snapshot of `group` in `dir` (a new directory); returns its applied index.
   // Runs on the Executor.
   using MakeSnapshot = std::function<Result<uint64_t>(uint64_t group, const std::string& dir)>;
+  // The term and membership of `group`'s log at `index` (loop thread), or nullopt if the
+  // log no longer knows them. Sent with the copy (SnapshotFetchResponse::term).
+  using Position = std::function<std::optional<CopyPosition>(uint64_t group, uint64_t index)>;
   SnapshotServer(SnapshotTransferOptions options, Clock& clock, Transport& transport, Executor& executor,
-                 LoopQueue& loop, MakeSnapshot make);
+                 LoopQueue& loop, MakeSnapshot make, Position position = {});
   ~SnapshotServer();
   void OnRequest(const NodeId& from, const SnapshotFetchRequest& req);
   // Drops idle copies.
@@ -200,6 +212,7 @@ class SnapshotServer {
   Executor& executor_;
   LoopQueue& loop_;
   MakeSnapshot make_;
+  Position position_;
   uint64_t next_dir_ = 1;
   std::map<std::pair<NodeId, uint64_t>, std::unique_ptr<Session>> sessions_;  // (peer, fetch id)
 };
@@ -207,15 +220,16 @@ class SnapshotServer {
 // Fetches snapshot streams into staging directories, one fetch per group at a time.
 class SnapshotFetcher {
  public:
-  // `staging_dir(group)` is where a group's complete copy is put; `done(group, index)` is
-  // called (loop thread) when a complete copy at `index` is there. While a fetch runs, the
+  // `staging_dir(group)` is where a group's complete copy is put; `done(group, position)`
+  // is called (loop thread) when a complete copy at `position.index` is there (with the
+  // term and membership its sender gave, if it gave them). While a fetch runs, the
   // stream is written into `staging_dir(group) + ".partial"` and its progress is recorded
   // in `staging_dir(group) + ".progress"`; a Start finding a progress record of the same
   // sender, for a copy recent enough, resumes that fetch. A resumed fetch's final check
   // (the whole staged copy read back) runs on `executor`, its result on `loop`.
   SnapshotFetcher(SnapshotTransferOptions options, Clock& clock, Rng& rng, Transport& transport, Executor& executor,
                   LoopQueue& loop, std::function<std::string(uint64_t group)> staging_dir,
-                  std::function<void(uint64_t group, uint64_t index)> done);
+                  std::function<void(uint64_t group, const CopyPosition& position)> done);
   ~SnapshotFetcher();
   // Starts fetching a copy of `group` at or past `min_index` from `from`, unless one is
   // already being fetched.
@@ -260,7 +274,7 @@ class SnapshotFetcher {
   Executor& executor_;
   LoopQueue& loop_;
   std::function<std::string(uint64_t)> staging_dir_;
-  std::function<void(uint64_t, uint64_t)> done_;
+  std::function<void(uint64_t, const CopyPosition&)> done_;
   std::map<uint64_t, std::unique_ptr<Fetch>> fetches_;
   uint64_t next_check_ = 1;
   uint64_t pace_us_ = 0;  // With a rate limit: when the bytes received so far are paid for.

@@ -75,7 +75,11 @@ struct Encoder {
   Offset<void> operator()(const SnapshotFetchResponse& m) {
     auto st = EncStatus(b, m.status);
     auto data = Bytes(b, m.data);
-    return fb::CreateSnapshotFetchResponse(b, m.group, m.fetch_id, st, m.index, m.total, m.offset, data, m.done).Union();
+    Offset<fb::ConfState> conf;
+    if (m.term != 0) conf = EncConf(b, m.conf);
+    return fb::CreateSnapshotFetchResponse(b, m.group, m.fetch_id, st, m.index, m.total, m.offset, data, m.done,
+                                           m.term, conf)
+        .Union();
   }
   Offset<void> operator()(const ShardWriteRequest& m) {
     auto cmd = Bytes(b, EncodeShardCommand(m.command));
@@ -309,6 +313,11 @@ Status DecodeBody(const fb::Envelope* e, Envelope* out) {
       m.offset = s->offset();
       m.data = Str(s->data());
       m.done = s->done();
+      m.term = s->term();
+      if (s->conf()) {
+        m.conf.voters = Vec(s->conf()->voters());
+        m.conf.learners = Vec(s->conf()->learners());
+      }
       *out = std::move(m);
       return Status::OK();
     }

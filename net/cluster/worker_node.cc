@@ -48,16 +48,25 @@ Status WorkerNode::Start() {
   cb.on_applied = [this](uint64_t g) { OnApplied(g); };
   cb.on_read_state = [this](uint64_t g, const raft::ReadState& rs) { OnReadState(g, rs); };
   cb.on_soft_state = [this](uint64_t g, const raft::SoftState& ss) { OnSoftState(g, ss); };
+  cb.on_installed = [this](uint64_t g, const raft::SnapshotMetadata& md) {
+    Log("group " + std::to_string(g) + ": installed the snapshot at index " + std::to_string(md.index) + " (term " +
+         std::to_string(md.term) + ", " + md.conf_state.ToString() + ")");
+  };
   host_ = std::make_unique<RaftHost>(NodeId{NodeKind::kWorker, opt_.id}, opt_.raft, clock_, transport_, store_,
                                      executor_, loop_, std::move(cb));
   snapshot_server_ = std::make_unique<SnapshotServer>(
       opt_.snapshot, clock_, transport_, executor_, loop_,
-      [this](uint64_t group, const std::string& dir) { return MakeSnapshot(group, dir); });
+      [this](uint64_t group, const std::string& dir) { return MakeSnapshot(group, dir); },
+      [this](uint64_t group, uint64_t index) -> std::optional<CopyPosition> {
+        auto at = host_->LogPosition(group, index);
+        if (!at) return std::nullopt;
+        return CopyPosition{index, at->first, std::move(at->second)};
+      });
   snapshot_fetcher_ = std::make_unique<SnapshotFetcher>(
       opt_.snapshot, clock_, rng_, transport_, executor_, loop_,
       [this](uint64_t group) { return GroupDir(group) + "/shard.staging"; },
-      [this](uint64_t group, uint64_t index) {
-        if (ShardStateMachine* sm = shard(group)) sm->SetStaged(index);
+      [this](uint64_t group, const CopyPosition& at) {
+        if (ShardStateMachine* sm = shard(group)) sm->SetStaged(at.index, at.term, at.conf);
       });
   // Copies a crash left behind.
   VECTRON_RETURN_IF_ERROR(RemoveAll(opt_.snapshot.tmp_dir));

@@ -106,6 +106,14 @@ def test_a_snapshot_copy_killed_after_every_chunk_resumes_to_the_end(tmp_path):
                              (gid, leader), w4_text)
         starts = re.findall(r"snapshot fetch of group %d from w%d: fetch \d+ from byte 0" % (gid, leader), w4_text)
         assert len(starts) == 1, starts
+        # The copy came with its place in the leader's log, and Raft took it there: the
+        # snapshot installed is at the copy's index (past the log's snapshot the leader sent,
+        # a few flushes back), so the leader did not send those entries again.
+        done = re.findall(r"snapshot fetch of group %d from w%d complete: index (\d+), \d+ bytes, term (\d+)" %
+                          (gid, leader), w4_text)
+        assert len(done) == 1, done
+        installed = re.findall(r"group %d: installed the snapshot at index (\d+) \(term (\d+)," % gid, w4_text)
+        assert installed == [done[0]], (installed, done)
         assert len(resumes) >= lives - 2, (len(resumes), lives)
         assert all(int(t) == total for _, t in resumes)
         # The sender made one copy and sent each byte about once: every life lost at most

@@ -104,6 +104,7 @@ void ClusterSimulation::CrashWorker(WorkerSim& w, const char* why) {
 void ClusterSimulation::CollectWorkerStats(WorkerSim& w) {
   if (!w.node) return;
   stats_.shard_snapshots += w.node->host().stats().snapshots_installed;
+  stats_.snapshots_forwarded += w.node->host().stats().snapshots_forwarded;
   stats_.leader_transfers += w.node->leader_transfers();
   stats_.hibernations += w.node->host().stats().hibernations;
   stats_.hibernation_wakes += w.node->host().stats().wakes;

@@ -57,6 +57,7 @@ struct ClusterSimStats {
   uint64_t messages = 0;
   uint64_t replica_checks = 0;   // (group, applied index) pairs compared across replicas.
   uint64_t shard_snapshots = 0;  // Shard snapshots installed by workers (fetched from a peer).
+  uint64_t snapshots_forwarded = 0;  // Of their MsgSnaps, those stepped at the copy's later index.
   uint64_t leader_transfers = 0;  // Leadership transfers started at PD's request (balancing).
   uint64_t lin_keys_inconclusive = 0;
   // Replica moves.

@@ -115,7 +115,8 @@ TEST_CASE("a replica installs a peer's staged shard copy as a new generation, re
   std::vector<std::pair<NodeId, uint64_t>> fetches;
   b.set_fetch([&](const NodeId& from, uint64_t index) { fetches.emplace_back(from, index); });
   const NodeId leader_id{NodeKind::kWorker, 1};
-  CHECK_FALSE(b.SnapshotReady(leader_id, SnapMessage(20)));
+  raft::Message waiting = SnapMessage(20);
+  CHECK_FALSE(b.SnapshotReady(leader_id, &waiting));
   REQUIRE(fetches.size() == 1);
   CHECK(fetches[0].first == leader_id);
   CHECK(fetches[0].second == 20);
@@ -126,7 +127,9 @@ TEST_CASE("a replica installs a peer's staged shard copy as a new generation, re
 
   const uint64_t staged = Stage(a, b, tmp.path);
   CHECK(staged == 30);  // The copy is at the leader's applied index, past the descriptor's.
-  CHECK(b.SnapshotReady(leader_id, SnapMessage(20)));
+  raft::Message ready = SnapMessage(20);
+  CHECK(b.SnapshotReady(leader_id, &ready));
+  CHECK(ready.snapshot.metadata.index == 20);  // Its position unknown: stepped as it came.
   std::shared_ptr<Shard> old = b.shard();  // A read in flight.
   REQUIRE(b.InstallSnapshot(Snap(a, 20)).ok());
   CHECK(b.applied_index() == 30);
@@ -158,6 +161,65 @@ TEST_CASE("a replica installs a peer's staged shard copy as a new generation, re
   REQUIRE(reopened.ok());
   CHECK((*reopened)->applied_index() == 35);
   CHECK(Count(**reopened) == 35);
+}
+
+TEST_CASE("a staged copy past the snapshot, with its sender's term and membership, is stepped as a snapshot at its own index") {
+  ScopedTempDir tmp("shard-install-forward");
+  auto leader = ShardStateMachine::Open(tmp.path + "/a/shard", Config(), ShardOptions());
+  auto follower = ShardStateMachine::Open(tmp.path + "/b/shard", Config(), ShardOptions());
+  REQUIRE(leader.ok());
+  REQUIRE(follower.ok());
+  ShardStateMachine& a = **leader;
+  ShardStateMachine& b = **follower;
+  REQUIRE(ApplyUpserts(a, 1, 30).ok());
+  const NodeId leader_id{NodeKind::kWorker, 1};
+  // The leader's MsgSnap: its log's snapshot at 20, the descriptor in one chunk.
+  auto msg = [&] {
+    raft::Message m = SnapMessage(20);
+    m.snapshot = Snap(a, 20);
+    m.snapshot.metadata.conf_state = raft::ConfState{{1, 2, 3}, {}};
+    m.offset = 0;
+    m.total = m.snapshot.data.size();
+    m.done = true;
+    return m;
+  };
+  REQUIRE(Stage(a, b, tmp.path) == 30);
+  const raft::ConfState at30{{1, 2, 3}, {4}};
+
+  // What cannot be rewritten is stepped as it came: a membership Raft could not take, a
+  // snapshot in several chunks, a position of unknown term.
+  b.SetStaged(30, 2, raft::ConfState{{3, 1, 2}, {4}});
+  raft::Message m = msg();
+  CHECK(b.SnapshotReady(leader_id, &m));
+  CHECK(m.snapshot.metadata.index == 20);
+  b.SetStaged(30, 2, raft::ConfState{{1, 2, 3}, {3}});
+  m = msg();
+  CHECK(b.SnapshotReady(leader_id, &m));
+  CHECK(m.snapshot.metadata.index == 20);
+  b.SetStaged(30, 2, at30);
+  m = msg();
+  m.done = false;
+  CHECK(b.SnapshotReady(leader_id, &m));
+  CHECK(m.snapshot.metadata.index == 20);
+  b.SetStaged(30, 0, at30);
+  m = msg();
+  CHECK(b.SnapshotReady(leader_id, &m));
+  CHECK(m.snapshot.metadata.index == 20);
+
+  // Known: the message becomes a snapshot at 30, with the sender's term and membership
+  // there, and installs as one (Raft then goes on from 31).
+  b.SetStaged(30, 2, at30);
+  m = msg();
+  CHECK(b.SnapshotReady(leader_id, &m));
+  CHECK(m.snapshot.metadata.index == 30);
+  CHECK(m.snapshot.metadata.term == 2);
+  CHECK(m.snapshot.metadata.conf_state == at30);
+  CHECK(m.snapshot.data == Snap(a, 30).data);
+  CHECK(m.total == m.snapshot.data.size());
+  CHECK(m.done);
+  REQUIRE(b.InstallSnapshot(m.snapshot).ok());
+  CHECK(b.applied_index() == 30);
+  CHECK(Count(b) == 30);
 }
 
 TEST_CASE("a shard snapshot with a foreign descriptor is refused") {

@@ -311,13 +311,19 @@ TEST_CASE_FIXTURE(FetchTestBed, "a fetch pulls a snapshot over a lossy network, 
     ++made;
     fs::copy(tmp.path + "/src", dir);
     return uint64_t{77};
+  }, [&](uint64_t group, uint64_t index) -> std::optional<CopyPosition> {
+    // The sender's log position of the copy goes with it.
+    CHECK(group == 9);
+    return CopyPosition{index, 6, raft::ConfState{{1, 2, 3}, {4}}};
   });
   SplitMixRng rng(3);
   uint64_t done_index = 0;
+  CopyPosition done_at;
   SnapshotFetcher fetcher(o, clock, rng, b, exec, loop, [&](uint64_t g) { return tmp.path + "/staging-" + std::to_string(g); },
-      [&](uint64_t g, uint64_t index) {
+      [&](uint64_t g, const CopyPosition& at) {
         CHECK(g == 9);
-        done_index = index;
+        done_index = at.index;
+        done_at = at;
       });
   fetcher.Start(9, a.self, 70);
   for (int i = 0; i < 5000 && done_index == 0; ++i) {
@@ -333,6 +339,8 @@ TEST_CASE_FIXTURE(FetchTestBed, "a fetch pulls a snapshot over a lossy network, 
     }
   }
   CHECK(done_index == 77);
+  CHECK(done_at.term == 6);
+  CHECK(done_at.conf == raft::ConfState{{1, 2, 3}, {4}});
   CHECK(made >= 1);
   CHECK(SameFiles(tmp.path + "/src", tmp.path + "/staging-9"));
   // Idle copies are dropped.
@@ -374,7 +382,7 @@ TEST_CASE_FIXTURE(FetchTestBed, "a fetch whose receiver dies after every chunk r
     ++lives;
     SplitMixRng rng(lives);
     SnapshotFetcher fetcher(o, clock, rng, b, exec, loop, [&](uint64_t) { return staging; },
-                            [&](uint64_t, uint64_t index) { done_index = index; });
+                            [&](uint64_t, const CopyPosition& at) { done_index = at.index; });
     fetcher.Start(6, a.self, 31);
     bool died = false;
     for (int i = 0; i < 100 && !died && done_index == 0; ++i) {
@@ -448,7 +456,7 @@ TEST_CASE_FIXTURE(FetchTestBed, "a resumed fetch checks its staged copy on the E
   {
     DeferredExecutorForFetchTest exec;
     SplitMixRng rng(1);
-    SnapshotFetcher fetcher(o, clock, rng, b, exec, loop, [&](uint64_t) { return staging; }, [&](uint64_t, uint64_t) {});
+    SnapshotFetcher fetcher(o, clock, rng, b, exec, loop, [&](uint64_t) { return staging; }, [&](uint64_t, const CopyPosition&) {});
     fetcher.Start(6, a.self, 50);
     REQUIRE(step(fetcher, [&] { return fetcher.stats().bytes_received >= 3 * o.chunk_bytes; }));
     net.q.clear();
@@ -461,7 +469,7 @@ TEST_CASE_FIXTURE(FetchTestBed, "a resumed fetch checks its staged copy on the E
     SplitMixRng rng(2);
     uint64_t done_index = 0;
     SnapshotFetcher fetcher(o, clock, rng, b, exec, loop, [&](uint64_t) { return staging; },
-                            [&](uint64_t, uint64_t index) { done_index = index; });
+                            [&](uint64_t, const CopyPosition& at) { done_index = at.index; });
     fetcher.Start(6, a.self, 50);
     REQUIRE(step(fetcher, [&] { return !exec.tasks.empty(); }));
     CHECK(fetcher.stats().resumed == 1);
@@ -496,7 +504,7 @@ TEST_CASE_FIXTURE(FetchTestBed, "a resumed fetch checks its staged copy on the E
     SplitMixRng rng(3);
     uint64_t done_index = 0;
     SnapshotFetcher fetcher(o, clock, rng, b, exec, loop, [&](uint64_t) { return staging; },
-                            [&](uint64_t, uint64_t index) { done_index = index; });
+                            [&](uint64_t, const CopyPosition& at) { done_index = at.index; });
     fetcher.Start(6, a.self, 50);
     REQUIRE(step(fetcher, [&] { return !exec.tasks.empty(); }));
     exec.RunAll();
@@ -518,7 +526,7 @@ TEST_CASE_FIXTURE(FetchTestBed, "a resumed fetch checks its staged copy on the E
     SplitMixRng rng(4);
     uint64_t done_index = 0;
     SnapshotFetcher fetcher(o, clock, rng, b, exec, loop, [&](uint64_t) { return staging; },
-                            [&](uint64_t, uint64_t index) { done_index = index; });
+                            [&](uint64_t, const CopyPosition& at) { done_index = at.index; });
     fetcher.Start(6, a.self, 50);
     REQUIRE(step(fetcher, [&] { return !exec.tasks.empty(); }));
     fetcher.Cancel(6);
@@ -546,7 +554,7 @@ TEST_CASE_FIXTURE(FetchTestBed, "a resume the sender cannot serve, or whose copy
   {
     SnapshotServer& server = *first;
     SplitMixRng rng(1);
-    SnapshotFetcher fetcher(o, clock, rng, b, exec, loop, [&](uint64_t) { return staging; }, [&](uint64_t, uint64_t) {});
+    SnapshotFetcher fetcher(o, clock, rng, b, exec, loop, [&](uint64_t) { return staging; }, [&](uint64_t, const CopyPosition&) {});
     fetcher.Start(6, a.self, 40);
     int chunks = 0;
     for (int i = 0; i < 100 && chunks < 5; ++i) {
@@ -584,7 +592,7 @@ TEST_CASE_FIXTURE(FetchTestBed, "a resume the sender cannot serve, or whose copy
     first.reset();  // The sender restarted: its copies are gone.
     SnapshotServer server(o, clock, a, exec, loop, make);
     SplitMixRng rng(2);
-    SnapshotFetcher fetcher(o, clock, rng, b, exec, loop, [&](uint64_t) { return staging; }, [&](uint64_t, uint64_t) {});
+    SnapshotFetcher fetcher(o, clock, rng, b, exec, loop, [&](uint64_t) { return staging; }, [&](uint64_t, const CopyPosition&) {});
     run(server, fetcher, a.self);
     CHECK(fetcher.stats().resumed == 1);
     CHECK(fetcher.stats().started == 1);  // After the refusal: from byte 0.
@@ -598,7 +606,7 @@ TEST_CASE_FIXTURE(FetchTestBed, "a resume the sender cannot serve, or whose copy
     p->total += 1;
     WriteFile(staging + ".progress", p->Encode());
     SplitMixRng rng(2);
-    SnapshotFetcher fetcher(o, clock, rng, b, exec, loop, [&](uint64_t) { return staging; }, [&](uint64_t, uint64_t) {});
+    SnapshotFetcher fetcher(o, clock, rng, b, exec, loop, [&](uint64_t) { return staging; }, [&](uint64_t, const CopyPosition&) {});
     run(server, fetcher, a.self);
     CHECK(fetcher.stats().resumed == 1);
     CHECK(fetcher.stats().started == 1);
@@ -610,7 +618,7 @@ TEST_CASE_FIXTURE(FetchTestBed, "a resume the sender cannot serve, or whose copy
     p->from = NodeId{NodeKind::kWorker, 9};
     WriteFile(staging + ".progress", p->Encode());
     SplitMixRng rng(2);
-    SnapshotFetcher fetcher(o, clock, rng, b, exec, loop, [&](uint64_t) { return staging; }, [&](uint64_t, uint64_t) {});
+    SnapshotFetcher fetcher(o, clock, rng, b, exec, loop, [&](uint64_t) { return staging; }, [&](uint64_t, const CopyPosition&) {});
     run(server, fetcher, a.self);
     CHECK(fetcher.stats().resumed == 0);
     CHECK(fetcher.stats().started == 1);
@@ -632,7 +640,7 @@ TEST_CASE_FIXTURE(FetchTestBed, "a fetch from a sender that went silent moves to
   SplitMixRng rng(3);
   uint64_t done_index = 0;
   SnapshotFetcher fetcher(o, clock, rng, b, exec, loop, [&](uint64_t) { return tmp.path + "/staging"; },
-                          [&](uint64_t, uint64_t index) { done_index = index; });
+                          [&](uint64_t, const CopyPosition& at) { done_index = at.index; });
   fetcher.Start(1, dead, 17);  // Its requests are never answered.
   for (int i = 0; i < 300 && done_index == 0; ++i) {
     if (i == 50) fetcher.Start(1, a.self, 17);  // The new leader's snapshot, same index.
@@ -664,7 +672,7 @@ TEST_CASE_FIXTURE(FetchTestBed, "a fetch for an index the sender's copy does not
   SplitMixRng rng(3);
   uint64_t done_index = 0;
   SnapshotFetcher fetcher(o, clock, rng, b, exec, loop, [&](uint64_t) { return tmp.path + "/staging"; },
-                          [&](uint64_t, uint64_t index) { done_index = index; });
+                          [&](uint64_t, const CopyPosition& at) { done_index = at.index; });
   fetcher.Start(1, a.self, 20);
   for (int i = 0; i < 300 && done_index == 0; ++i) {
     if (i == 100) copy_index = 25;  // The sender has applied more by now.
@@ -728,8 +736,8 @@ TEST_CASE_FIXTURE(FetchTestBed, "a fetch with a rate limit pulls no faster than 
   SplitMixRng rng(3);
   uint64_t done_index = 0, done_ms = 0;
   SnapshotFetcher fetcher(o, clock, rng, b, exec, loop, [&](uint64_t g) { return tmp.path + "/staging-" + std::to_string(g); },
-      [&](uint64_t, uint64_t index) {
-        done_index = index;
+      [&](uint64_t, const CopyPosition& at) {
+        done_index = at.index;
         done_ms = clock.NowMs();
       });
   const uint64_t start_ms = clock.NowMs();

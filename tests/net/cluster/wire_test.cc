@@ -38,6 +38,8 @@ std::vector<Envelope> Samples() {
   sfr.status = Status::FailedPrecondition("expired");
   sfr.data = std::string(1000, 'x');
   sfr.done = true;
+  sfr.term = 5;
+  sfr.conf = raft::ConfState{{1, 2, 3}, {7}};
   out.push_back(sfr);
   ShardWriteRequest w;
   w.rpc_id = 1;
@@ -136,6 +138,9 @@ TEST_CASE("every cluster message survives the wire unchanged") {
   CHECK(m.snapshot.metadata.conf_state.learners == std::vector<uint64_t>{4});
   CHECK(m.hibernate);
   CHECK(std::get<RaftBatch>(got).incarnation == 14);
+  REQUIRE(DecodeEnvelope(EncodeEnvelope(from, samples[2]), &f, &got).ok());
+  CHECK(std::get<SnapshotFetchResponse>(got).term == 5);
+  CHECK(std::get<SnapshotFetchResponse>(got).conf == raft::ConfState{{1, 2, 3}, {7}});
   REQUIRE(DecodeEnvelope(EncodeEnvelope(from, samples[6]), &f, &got).ok());
   CHECK_FALSE(std::get<ShardReadResponse>(got).points[1].has_value());
   REQUIRE(DecodeEnvelope(EncodeEnvelope(from, samples[4]), &f, &got).ok());
@@ -149,6 +154,11 @@ TEST_CASE("every cluster message survives the wire unchanged") {
   CHECK_FALSE(std::get<ShardWriteResponse>(got).duplicate);
   CHECK_FALSE(std::get<ShardWriteResponse>(got).applied_by.has_value());
   CHECK(std::get<ShardWriteResponse>(got).deleted == 3);
+  SnapshotFetchResponse unplaced;  // A copy whose position its sender did not know.
+  unplaced.index = 9;
+  REQUIRE(DecodeEnvelope(EncodeEnvelope(from, unplaced), &f, &got).ok());
+  CHECK(std::get<SnapshotFetchResponse>(got).term == 0);
+  CHECK(std::get<SnapshotFetchResponse>(got).conf.voters.empty());
 }
 
 TEST_CASE("a damaged or hostile cluster frame is Corruption, never a crash") {
