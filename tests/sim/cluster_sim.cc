@@ -168,6 +168,9 @@ void ClusterSimulation::Setup() {
     split_cooldown_ms_ = split_rng.Range(500, 2000);
     keys_ = kSplitKeys;
   }
+  SplitMixRng graph_rng(opt_.seed ^ 0x96a9);
+  if (graph_rng.Chance(0.5)) graph_checkpoint_ops_ = graph_rng.Range(1, 8);
+  stats_.graph_seeds = graph_checkpoint_ops_ > 0 ? 1 : 0;
   std::ostringstream os;
   os << "pre_vote=" << pre_vote_ << " check_quorum=" << check_quorum_ << " lease=" << lease_
      << " drop=" << net_.faults.drop << " dup=" << net_.faults.duplicate << " long_delay=" << net_.faults.long_delay
@@ -178,6 +181,7 @@ void ClusterSimulation::Setup() {
   os << " death_at_ms=" << death_at_ms_ << " split_points=" << split_points_
      << " split_cooldown=" << split_cooldown_ms_ << "ms";
   os << " hibernate_after_ticks=" << hibernate_after_ticks_;
+  os << " graph_checkpoint_ops=" << graph_checkpoint_ops_;
   config_ = os.str();
   Trace("config: " + config_);
 
@@ -360,6 +364,10 @@ void ClusterSimulation::ClientsStep() {
       cfg.dim = kDim;
       cfg.metric = Metric::kL2;
       cfg.shards = kShards;
+      if (graph_checkpoint_ops_ > 0) {
+        cfg.flat_max_points = 0;
+        cfg.checkpoint_every_ops = graph_checkpoint_ops_;
+      }
       gateway_->CreateCollection(kCollection, cfg, 3, [this](Status s) {
         creating_ = false;
         if (s.ok() || s.code() == StatusCode::kAlreadyExists) {

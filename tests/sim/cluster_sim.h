@@ -76,6 +76,8 @@ struct ClusterSimStats {
   // Splits.
   uint64_t splits = 0;           // Splits finished (PD routes to the group split off).
   uint64_t splits_nested = 0;    // Of these, splits of a group that was itself split off.
+  uint64_t graph_seeds = 0;      // 1 if the collection's shards were graphs (flat_max_points 0).
+  uint64_t graph_splits = 0;     // Splits of graph shards (their graphs handed over in memory).
 };
 
 struct ClusterSimResult {

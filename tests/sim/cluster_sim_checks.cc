@@ -95,6 +95,7 @@ void ClusterSimulation::ObserveMoves() {
     } else if (g.split_from == 0 && parent_of_.count(id) && !split_done_.count(id)) {
       split_done_.insert(id);
       ++stats_.splits;
+      if (graph_checkpoint_ops_ > 0) ++stats_.graph_splits;
       if (parent_of_.count(parent_of_[id])) ++stats_.splits_nested;
       Trace("map v" + std::to_string(map->version) + ": the split of group " + std::to_string(parent_of_[id]) +
             " into group " + std::to_string(id) + " is done");

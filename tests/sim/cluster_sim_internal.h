@@ -164,6 +164,10 @@ class ClusterSimulation {
   uint64_t death_at_ms_ = 0;  // When one worker dies for good (0: none this run).
   // Splits (PdNodeOptions; 0: none this run), and the point ids the clients use.
   uint64_t split_points_ = 0, split_cooldown_ms_ = 0;
+  // The collection's shards are graphs from their first point (flat_max_points 0), saved
+  // every graph_checkpoint_ops_ changes: splits hand graphs over in memory, installs and
+  // restarts load saved ones. 0: flat shards. Drawn apart from rng_ (other draws unchanged).
+  uint64_t graph_checkpoint_ops_ = 0;
   int keys_ = kKeys;
   std::map<uint64_t, uint64_t> parent_of_;  // Groups split off -> the group they were split from.
   std::set<uint64_t> split_done_;           // Groups split off whose split PD recorded done.

@@ -106,7 +106,8 @@ int main(int argc, char** argv) {
   uint64_t failed = 0, writes = 0, unknown = 0, reads = 0, crashes = 0, pd_crashes = 0, crash_points = 0,
            partitions = 0, leaders = 0, checks = 0, inconclusive = 0, snapshots = 0, forwarded = 0, transfers = 0, ratings = 0, rejected = 0,
            cache_hits = 0, cache_misses = 0, lost = 0, outages = 0, conf_changes = 0, planned = 0, moves_done = 0, repairs = 0,
-           settle = 0, recreated = 0, deletes_where = 0, hib_seeds = 0, hibernations = 0, hib_wakes = 0, splits = 0, splits_nested = 0;
+           settle = 0, recreated = 0, deletes_where = 0, hib_seeds = 0, hibernations = 0, hib_wakes = 0, splits = 0, splits_nested = 0,
+           graph_seeds = 0, graph_splits = 0;
   for (size_t n = 0; n < list.size(); ++n) {
     ClusterSimOptions o = base;
     o.seed = list[n];
@@ -142,6 +143,8 @@ int main(int argc, char** argv) {
     hib_wakes += r.stats.hibernation_wakes;
     splits += r.stats.splits;
     splits_nested += r.stats.splits_nested;
+    graph_seeds += r.stats.graph_seeds;
+    graph_splits += r.stats.graph_splits;
     if (!r.ok) {
       ++failed;
       std::printf("VECTRON_SIM_SEED=%llu FAILED: %s\nconfig: %s\nlast events:\n%s\n",
@@ -180,5 +183,7 @@ int main(int argc, char** argv) {
   std::printf("cluster-sim: hibernation on in %llu of %zu seeds: %llu group hibernations, %llu wakes by node liveness\n",
               static_cast<unsigned long long>(hib_seeds), list.size(), static_cast<unsigned long long>(hibernations),
               static_cast<unsigned long long>(hib_wakes));
+  std::printf("cluster-sim: graph shards in %llu of %zu seeds: %llu splits of graph shards\n",
+              static_cast<unsigned long long>(graph_seeds), list.size(), static_cast<unsigned long long>(graph_splits));
   return failed ? 1 : 0;
 }
