@@ -94,7 +94,12 @@ struct Progress {
   bool snapshot_chunk_sent = false;
   uint64_t hb_seq_acked = 0;      // Highest heartbeat round acknowledged this term.
   uint64_t lease_tick_acked = 0;  // Highest leader send-tick acknowledged this term.
-  uint64_t match_at_heartbeat = UINT64_MAX;  // match at the previous heartbeat response.
+  uint64_t match_at_heartbeat = UINT64_MAX;  // match at the previous retransmission check.
+  // Heartbeat responses trigger retransmissions (a snapshot chunk, a probe, lost appends)
+  // only from this tick on: at most once per heartbeat interval, however many responses
+  // arrive (heartbeats also go out for every read round, and a follower that was busy
+  // answers all it queued at once).
+  uint64_t retransmit_tick = 0;
   bool hibernate_acked = false;   // Hibernating leader: the peer acknowledged hibernating.
 };
 

@@ -355,9 +355,20 @@ void RawNode::HandleAppendResp(const Message& m, Progress& pr) {
 
 void RawNode::HandleHeartbeatResp(const Message& m, Progress& pr) {
   if (hibernating_ && m.hibernate && m.seq >= hibernate_seq_) pr.hibernate_acked = true;
-  pr.probe_sent = false;
   pr.hb_seq_acked = std::max(pr.hb_seq_acked, m.seq);
   pr.lease_tick_acked = std::max(pr.lease_tick_acked, m.sent_tick);
+  // Retransmissions at most once per heartbeat interval. Heartbeats also go out for every
+  // read round (hundreds a second under read load), and a follower busy installing a
+  // snapshot answers every heartbeat it queued at once: resending on each answer sent the
+  // same MiB of entries hundreds of times in one batch (a learner after its install got
+  // 277 MB; its leader's loop spent 2 s encoding it and lost its leadership), and the
+  // lost-append check below fired between two answers of one round.
+  if (ticks_ < pr.retransmit_tick) {
+    ReleaseReads();
+    return;
+  }
+  pr.retransmit_tick = ticks_ + static_cast<uint64_t>(cfg_.heartbeat_ticks);
+  pr.probe_sent = false;
   if (pr.state == Progress::State::kSnapshot) {
     pr.snapshot_chunk_sent = false;  // Resend the outstanding chunk: it may have been lost.
     SendSnapshotChunk(m.from, pr);

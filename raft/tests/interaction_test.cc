@@ -497,6 +497,41 @@ TEST_CASE("a lagging follower behind the compacted log receives a chunked snapsh
   CHECK(c[1].progress().at(3).state == Progress::State::kReplicate);
 }
 
+// A bench_moves run (2026-12-06): a learner that had just installed a snapshot answered, at
+// once, the ~700 heartbeats its leader had sent meanwhile (one per read round, under a
+// search load), and the leader resent the same append for every answer: 721 copies of
+// 400 KB in one batch, 2 s of its loop, and its leadership lost.
+TEST_CASE("heartbeat responses retransmit at most once per heartbeat interval, however many arrive") {
+  Cluster c(3);
+  c.Elect(1);
+  REQUIRE(c[1].Propose("a").ok());
+  c.Stabilize();
+  c.Cut(1, 3);  // Node 3 misses an append.
+  REQUIRE(c[1].Propose("b").ok());
+  c.Stabilize();
+  c.Heal();
+  // 50 read rounds: 50 heartbeats to each follower before any answer is handled.
+  for (int i = 0; i < 50; ++i) {
+    REQUIRE(c[1].ReadIndex(Cat("r", static_cast<uint64_t>(i))).ok());
+    c.Process();
+  }
+  int appends_to_3 = 0, snapshots = 0;
+  c.Stabilize([&](const Message& m) {
+    snapshots += m.type == MessageType::kSnapshot;
+    if (m.type == MessageType::kAppend && m.to == 3 && !m.entries.empty()) {
+      ++appends_to_3;
+      return false;  // Node 3 is slow: nothing sent to it lands within this interval.
+    }
+    return true;
+  });
+  CHECK(appends_to_3 <= 1);
+  CHECK(snapshots == 0);
+  CHECK(c.node(1).read_states.size() == 50);  // Every read round is still confirmed.
+  // The next heartbeat interval retransmits what node 3 missed.
+  c.TickAll(3);
+  CHECK(AppliedData(c.node(3)) == std::vector<std::string>{"a", "b"});
+}
+
 TEST_CASE("a lost snapshot chunk is resent after the next heartbeat") {
   Cluster c(3, [](Config& cfg) { cfg.snapshot_chunk_bytes = 4; });
   c.Elect(1);
