@@ -354,8 +354,15 @@ void Router::SendPart(Op& op, size_t i) {
     p.target = known ? hint : PickReplica(reps, static_cast<uint64_t>(p.attempts));
   } else {
     // Reads spread over the replicas (a follower confirms with the leader by ReadIndex),
-    // avoiding one that is down or did not answer lately.
-    p.target = PickReplica(reps, op.id + static_cast<uint64_t>(p.attempts));
+    // avoiding one that is down or did not answer lately; during a move, over the voters
+    // the group keeps. The one on its way out is removed at the move's end, and a read it
+    // had confirmed against the leader's commit index then waits for entries that leader
+    // no longer sends it, until the worker's request timeout (benchmarks.md, "Replica
+    // moves": one search of ~1.02 s per move, the gateway's rpc timeout).
+    std::vector<uint64_t> staying;
+    for (uint64_t w : reps)
+      if (std::find(g->target.begin(), g->target.end(), w) != g->target.end()) staying.push_back(w);
+    p.target = PickReplica(staying.empty() ? reps : staying, op.id + static_cast<uint64_t>(p.attempts));
   }
   p.rpc = next_rpc_++;
   p.outstanding = true;

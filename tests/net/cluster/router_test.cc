@@ -663,6 +663,43 @@ TEST_CASE("Router avoids a replica that let a read time out until it answers aga
   CHECK(seen[2] > 0);
 }
 
+TEST_CASE("Router sends reads during a move only to the voters the group keeps") {
+  Fixture f;
+  // PD moves group 10 from workers 1-3 to 2-4: worker 1 leaves at the move's end, worker 4
+  // is not a voter yet.
+  ClusterMap m = TwoShards(6);
+  m.groups[10].target = {2, 3, 4};
+  f.net.out.clear();
+  GiveMap(f, m);
+  std::map<uint64_t, int> seen;
+  for (int i = 0; i < 30; ++i)
+    for (uint64_t w : SearchOnce(f)) ++seen[w];
+  // Each search reads both shards: group 11 (no move) spreads over 1-3 as before.
+  CHECK(seen[1] > 0);
+  CHECK(seen[1] < 20);
+  CHECK(seen[2] + seen[3] > 40);
+  CHECK(seen[4] == 0);
+  // Group 10's reads alone: never worker 1.
+  seen.clear();
+  m = TwoShards(7);
+  m.groups[10].target = {2, 3, 4};
+  m.groups[11].target = {2, 3, 4};
+  f.net.out.clear();
+  GiveMap(f, m);
+  for (int i = 0; i < 30; ++i)
+    for (uint64_t w : SearchOnce(f)) ++seen[w];
+  CHECK(seen[1] == 0);
+  CHECK(seen[2] > 0);
+  CHECK(seen[3] > 0);
+  // Once the move is over (no target), reads spread over all voters again.
+  seen.clear();
+  f.net.out.clear();
+  GiveMap(f, TwoShards(8));
+  for (int i = 0; i < 30; ++i)
+    for (uint64_t w : SearchOnce(f)) ++seen[w];
+  CHECK(seen[1] > 5);
+}
+
 TEST_CASE("Router keeps a part on its group when a split inserts a group before it in the collection's list") {
   RouterOptions o = Fixture::Options();
   o.deadline_ms = 5000;  // Outlasts the wait for the map refresh.
