@@ -101,15 +101,28 @@ raft::Snapshot Snap(ShardStateMachine& sm, uint64_t index) {
   return s;
 }
 
+// A leader's shard (in a/) and a follower's (in b/), with entries 1..leader_n and
+// 1..follower_n applied (one point each).
+struct LeaderAndFollower {
+  ScopedTempDir tmp;
+  std::unique_ptr<ShardStateMachine> leader, follower;
+  explicit LeaderAndFollower(const char* name, uint64_t leader_n = 30, uint64_t follower_n = 0) : tmp(name) {
+    auto l = ShardStateMachine::Open(tmp.path + "/a/shard", Config(), ShardOptions());
+    auto f = ShardStateMachine::Open(tmp.path + "/b/shard", Config(), ShardOptions());
+    REQUIRE(l.ok());
+    REQUIRE(f.ok());
+    leader = std::move(l).value();
+    follower = std::move(f).value();
+    REQUIRE(ApplyUpserts(*leader, 1, leader_n).ok());
+    if (follower_n > 0) REQUIRE(ApplyUpserts(*follower, 1, follower_n).ok());
+  }
+};
+
 TEST_CASE("a replica installs a peer's staged shard copy as a new generation, reads in flight keep the old one") {
-  ScopedTempDir tmp("shard-install");
-  auto leader = ShardStateMachine::Open(tmp.path + "/a/shard", Config(), ShardOptions());
-  auto follower = ShardStateMachine::Open(tmp.path + "/b/shard", Config(), ShardOptions());
-  REQUIRE(leader.ok());
-  REQUIRE(follower.ok());
-  ShardStateMachine& a = **leader;
-  ShardStateMachine& b = **follower;
-  REQUIRE(ApplyUpserts(a, 1, 30).ok());
+  LeaderAndFollower pair("shard-install");
+  const ScopedTempDir& tmp = pair.tmp;
+  ShardStateMachine& a = *pair.leader;
+  ShardStateMachine& b = *pair.follower;
 
   // Without a staged copy the snapshot message waits, and a fetch from its sender starts.
   std::vector<std::pair<NodeId, uint64_t>> fetches;
@@ -156,7 +169,7 @@ TEST_CASE("a replica installs a peer's staged shard copy as a new generation, re
   CHECK(Count(b) == 35);
 
   // A restart opens the installed generation.
-  follower->reset();
+  pair.follower.reset();
   auto reopened = ShardStateMachine::Open(tmp.path + "/b/shard", Config(), ShardOptions());
   REQUIRE(reopened.ok());
   CHECK((*reopened)->applied_index() == 35);
@@ -164,14 +177,10 @@ TEST_CASE("a replica installs a peer's staged shard copy as a new generation, re
 }
 
 TEST_CASE("a staged copy past the snapshot, with its sender's term and membership, is stepped as a snapshot at its own index") {
-  ScopedTempDir tmp("shard-install-forward");
-  auto leader = ShardStateMachine::Open(tmp.path + "/a/shard", Config(), ShardOptions());
-  auto follower = ShardStateMachine::Open(tmp.path + "/b/shard", Config(), ShardOptions());
-  REQUIRE(leader.ok());
-  REQUIRE(follower.ok());
-  ShardStateMachine& a = **leader;
-  ShardStateMachine& b = **follower;
-  REQUIRE(ApplyUpserts(a, 1, 30).ok());
+  LeaderAndFollower pair("shard-install-forward");
+  const ScopedTempDir& tmp = pair.tmp;
+  ShardStateMachine& a = *pair.leader;
+  ShardStateMachine& b = *pair.follower;
   const NodeId leader_id{NodeKind::kWorker, 1};
   // The leader's MsgSnap: its log's snapshot at 20, the descriptor in one chunk.
   auto msg = [&] {
@@ -239,15 +248,10 @@ TEST_CASE("a shard snapshot with a foreign descriptor is refused") {
 }
 
 TEST_CASE("a crash before the generation file is written leaves the old generation current") {
-  ScopedTempDir tmp("shard-install");
-  auto leader = ShardStateMachine::Open(tmp.path + "/a/shard", Config(), ShardOptions());
-  auto follower = ShardStateMachine::Open(tmp.path + "/b/shard", Config(), ShardOptions());
-  REQUIRE(leader.ok());
-  REQUIRE(follower.ok());
-  REQUIRE(ApplyUpserts(**leader, 1, 12).ok());
-  REQUIRE(ApplyUpserts(**follower, 1, 3).ok());
-  Stage(**leader, **follower, tmp.path);
-  follower->reset();
+  LeaderAndFollower pair("shard-install", 12, 3);
+  const ScopedTempDir& tmp = pair.tmp;
+  Stage(*pair.leader, *pair.follower, tmp.path);
+  pair.follower.reset();
   // What a crash in the middle of an install leaves: the copy renamed, no generation file.
   fs::rename(tmp.path + "/b/shard.staging", tmp.path + "/b/shard.1");
   auto reopened = ShardStateMachine::Open(tmp.path + "/b/shard", Config(), ShardOptions());
@@ -256,7 +260,7 @@ TEST_CASE("a crash before the generation file is written leaves the old generati
   CHECK(Count(**reopened) == 3);
   CHECK_FALSE(fs::exists(tmp.path + "/b/shard.1"));
   // A staged copy is a leftover too.
-  Stage(**leader, **reopened, tmp.path);
+  Stage(*pair.leader, **reopened, tmp.path);
   reopened->reset();
   auto again = ShardStateMachine::Open(tmp.path + "/b/shard", Config(), ShardOptions());
   REQUIRE(again.ok());
