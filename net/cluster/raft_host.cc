@@ -47,6 +47,8 @@ struct RaftHost::Group {
   mutable uint64_t fresh_at_ms = 0;
   mutable bool fresh_known = false;
   uint64_t fresh_term = 0;
+  // When the last message of this group from its leader arrived (queued or stepped).
+  uint64_t leader_heard_ms = 0;
   // Hibernation: ticks this led group has been quiet; a wake asked for while busy.
   uint64_t quiet_ticks = 0;
   bool wake = false;
@@ -197,6 +199,8 @@ void RaftHost::Receive(const NodeId& from, RaftBatch batch) {
     auto it = groups_.find(gm.group);
     if (it == groups_.end()) continue;
     Group& g = *it->second;
+    if (gm.msg.from != raft::kNone && gm.msg.from == g.node->lead() && gm.msg.term >= g.node->term())
+      g.leader_heard_ms = clock_.NowMs();
     if (g.inbox.size() >= opt_.inbox_max) continue;
     g.inbox.emplace_back(from, std::move(gm.msg));
   }
@@ -238,6 +242,14 @@ bool RaftHost::FreshWithin(uint64_t group, uint64_t max_staleness_ms) const {
     g.leader_commits.pop_front();
   }
   return g.fresh_known && g.fresh_at_ms + max_staleness_ms >= clock_.NowMs();
+}
+
+bool RaftHost::LeaderSilent(uint64_t group, uint64_t index, uint64_t silence_ms) const {
+  auto it = groups_.find(group);
+  if (it == groups_.end()) return false;
+  const Group& g = *it->second;
+  if (g.node->role() == raft::Role::kLeader || g.node->committed() >= index) return false;
+  return g.leader_heard_ms + silence_ms <= clock_.NowMs();
 }
 
 bool RaftHost::ShouldWake(const Group& g, uint64_t now) const {

@@ -195,6 +195,13 @@ class RaftHost {
   // arrived). Always false on the leader and on a replica that knows no leader.
   bool FreshWithin(uint64_t group, uint64_t max_staleness_ms) const;
 
+  // Whether this replica (a follower) is waiting on its leader for log index `index`: it
+  // does not know that `index` is committed, and nothing of `group` has arrived from its
+  // leader for at least `silence_ms`. A replica removed from the group, or cut off from
+  // its leader, is in that state for good (the leader no longer sends to a removed one).
+  // False on the leader, and where `index` is known committed (only the apply is left).
+  bool LeaderSilent(uint64_t group, uint64_t index, uint64_t silence_ms) const;
+
   // The term of `group`'s log entry `index` and the membership after it, for a snapshot
   // copy made at that applied index (SnapshotServer::Position); nullopt if the log no
   // longer holds the entry (compacted past it) or this replica has not applied it.

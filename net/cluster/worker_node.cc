@@ -686,13 +686,20 @@ void WorkerNode::Timeouts() {
     it = ws.empty() ? writes_.erase(it) : std::next(it);
   }
   for (auto it = reads_.begin(); it != reads_.end();) {
-    if (it->second.deadline_ms > now) {
+    const PendingRead& pr = it->second;
+    const bool silent = pr.have_index && host_->LeaderSilent(pr.req.group, pr.index, opt_.read_leader_silence_ms);
+    if (pr.deadline_ms > now && !silent) {
       ++it;
       continue;
     }
     ShardReadResponse r;
-    r.rpc_id = it->second.req.rpc_id;
-    r.status = Status::Unavailable("the read could not be confirmed in time; retry");
+    r.rpc_id = pr.req.rpc_id;
+    if (silent && pr.deadline_ms > now) ++reads_leader_silent_;
+    r.status = silent ? Status::Unavailable("group " + std::to_string(pr.req.group) + ": this replica waits for log index " +
+                                            std::to_string(pr.index) + " and has heard nothing from its leader for " +
+                                            std::to_string(opt_.read_leader_silence_ms) +
+                                            " ms (removed from the group, or cut off); retry at another replica")
+                      : Status::Unavailable("the read could not be confirmed in time; retry");
     transport_.Send(it->second.from, std::move(r));
     it = reads_.erase(it);
   }

@@ -41,6 +41,11 @@ struct WorkerNodeOptions {
   uint64_t heartbeat_ms = 500;        // To the PD.
   uint64_t pd_timeout_ms = 1000;      // No answer: try the next PD.
   uint64_t request_timeout_ms = 3000; // A write or read not done by then is answered Unavailable.
+  // A read confirmed by the leader but waiting for entries the leader has not sent (nothing
+  // of the group from it for this long, RaftHost::LeaderSilent) is answered Unavailable,
+  // and the gateway retries it at another replica: a replica removed from its group, or cut
+  // off from its leader, would otherwise hold it until request_timeout_ms.
+  uint64_t read_leader_silence_ms = 500;
   // Shard snapshots sent to and fetched from peers (docs/cluster.md, "Snapshots"); an empty
   // tmp_dir means data_dir/snapshots.
   SnapshotTransferOptions snapshot;
@@ -82,6 +87,9 @@ class WorkerNode {
   RaftHost& host() { return *host_; }
   // Leadership transfers PD asked for that this node started (leader balancing).
   uint64_t leader_transfers() const { return leader_transfers_; }
+  // Reads answered Unavailable because the leader fell silent while they waited
+  // (WorkerOptions::read_leader_silence_ms).
+  uint64_t reads_leader_silent() const { return reads_leader_silent_; }
   // Membership changes PD asked for that this node proposed (replica moves).
   uint64_t conf_changes() const { return conf_changes_; }
   // Splits PD asked for that this node proposed.
@@ -160,6 +168,7 @@ class WorkerNode {
   LoopQueue loop_;
   std::unique_ptr<RaftHost> host_;
   uint64_t leader_transfers_ = 0;
+  uint64_t reads_leader_silent_ = 0;
   uint64_t conf_changes_ = 0;
   uint64_t splits_proposed_ = 0;
   // Background compaction (loop thread): the group being compacted, its stop flag (read

@@ -106,6 +106,7 @@ void ClusterSimulation::CollectWorkerStats(WorkerSim& w) {
   stats_.shard_snapshots += w.node->host().stats().snapshots_installed;
   stats_.snapshots_forwarded += w.node->host().stats().snapshots_forwarded;
   stats_.leader_transfers += w.node->leader_transfers();
+  stats_.reads_leader_silent += w.node->reads_leader_silent();
   stats_.hibernations += w.node->host().stats().hibernations;
   stats_.hibernation_wakes += w.node->host().stats().wakes;
   stats_.conf_changes += w.node->conf_changes();

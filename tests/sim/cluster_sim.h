@@ -58,6 +58,7 @@ struct ClusterSimStats {
   uint64_t replica_checks = 0;   // (group, applied index) pairs compared across replicas.
   uint64_t shard_snapshots = 0;  // Shard snapshots installed by workers (fetched from a peer).
   uint64_t snapshots_forwarded = 0;  // Of their MsgSnaps, those stepped at the copy's later index.
+  uint64_t reads_leader_silent = 0;  // Reads a replica gave up on early: its leader fell silent.
   uint64_t leader_transfers = 0;  // Leadership transfers started at PD's request (balancing).
   uint64_t lin_keys_inconclusive = 0;
   // Replica moves.

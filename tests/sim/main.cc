@@ -107,7 +107,7 @@ int main(int argc, char** argv) {
            partitions = 0, leaders = 0, checks = 0, inconclusive = 0, snapshots = 0, forwarded = 0, transfers = 0, ratings = 0, rejected = 0,
            cache_hits = 0, cache_misses = 0, lost = 0, outages = 0, conf_changes = 0, planned = 0, moves_done = 0, repairs = 0,
            settle = 0, recreated = 0, deletes_where = 0, hib_seeds = 0, hibernations = 0, hib_wakes = 0, splits = 0, splits_nested = 0,
-           graph_seeds = 0, graph_splits = 0;
+           graph_seeds = 0, graph_splits = 0, reads_silent = 0;
   for (size_t n = 0; n < list.size(); ++n) {
     ClusterSimOptions o = base;
     o.seed = list[n];
@@ -125,6 +125,7 @@ int main(int argc, char** argv) {
     snapshots += r.stats.shard_snapshots;
     forwarded += r.stats.snapshots_forwarded;
     transfers += r.stats.leader_transfers;
+    reads_silent += r.stats.reads_leader_silent;
     ratings += r.stats.ratings_ok;
     rejected += r.stats.ratings_rejected;
     deletes_where += r.stats.deletes_where_ok;
@@ -160,7 +161,7 @@ int main(int argc, char** argv) {
   std::printf(
       "cluster-sim: %zu seeds x %llu steps: %llu failed, %llu passed in %.1fs (writes=%llu unknown=%llu reads=%llu "
       "worker_crashes=%llu pd_crashes=%llu crash_points=%llu partitions=%llu leaders=%llu replica_checks=%llu "
-      "lin_inconclusive_keys=%llu shard_snapshots=%llu (forwarded %llu) leader_transfers=%llu ratings=%llu ratings_rejected=%llu "
+      "lin_inconclusive_keys=%llu reads_leader_silent=%llu shard_snapshots=%llu (forwarded %llu) leader_transfers=%llu ratings=%llu ratings_rejected=%llu "
       "deletes_where=%llu "
       "search_cache_hits=%llu search_cache_misses=%llu workers_lost=%llu long_outages=%llu conf_changes=%llu moves_planned=%llu "
       "moves_done=%llu repairs=%llu splits=%llu splits_nested=%llu settle_steps=%llu replicas_recreated=%llu)\n",
@@ -170,7 +171,8 @@ int main(int argc, char** argv) {
       static_cast<unsigned long long>(crashes), static_cast<unsigned long long>(pd_crashes),
       static_cast<unsigned long long>(crash_points), static_cast<unsigned long long>(partitions),
       static_cast<unsigned long long>(leaders), static_cast<unsigned long long>(checks),
-      static_cast<unsigned long long>(inconclusive), static_cast<unsigned long long>(snapshots),
+      static_cast<unsigned long long>(inconclusive), static_cast<unsigned long long>(reads_silent),
+      static_cast<unsigned long long>(snapshots),
       static_cast<unsigned long long>(forwarded),
       static_cast<unsigned long long>(transfers), static_cast<unsigned long long>(ratings),
       static_cast<unsigned long long>(rejected), static_cast<unsigned long long>(deletes_where),

@@ -404,6 +404,34 @@ TEST_CASE("RaftHost: a follower is fresh while it hears its leader, and not once
   CHECK(c.node(f).host->FreshWithin(8, 5000));
 }
 
+TEST_CASE("RaftHost: a follower waiting for an index it does not know committed sees its leader's silence") {
+  HostCluster c(3, {8}, HostOptions());
+  c.ElectAll();
+  uint64_t l = c.Leader(8);
+  uint64_t f = l == 1 ? 2 : 1;
+  REQUIRE(c.node(l).host->Propose(8, "x=1").ok());
+  c.Rounds(30, 20);
+  const uint64_t known = c.node(f).host->group_status(8).commit;
+  REQUIRE(known == c.node(l).host->group_status(8).commit);
+  CHECK_FALSE(c.node(f).host->LeaderSilent(8, known + 1, 500));  // Heard within a heartbeat.
+  CHECK_FALSE(c.node(l).host->LeaderSilent(8, known + 5, 0));    // The leader waits on no one.
+  // Cut off from its leader (as a replica removed from the group is: the leader no longer
+  // sends to it) while the other two commit more.
+  c.Cut(l, f);
+  REQUIRE(c.node(l).host->Propose(8, "y=2").ok());
+  c.Rounds(40, 20);  // 800 ms: under the election timeout, so the follower does not campaign.
+  const uint64_t ahead = c.node(l).host->group_status(8).commit;
+  REQUIRE(ahead > known);
+  REQUIRE(c.node(f).host->group_status(8).commit == known);
+  CHECK(c.node(f).host->LeaderSilent(8, ahead, 500));
+  CHECK_FALSE(c.node(f).host->LeaderSilent(8, ahead, 5000));
+  CHECK_FALSE(c.node(f).host->LeaderSilent(8, known, 500));  // Committed: only its apply is left.
+  c.Heal();
+  c.Rounds(10, 20);
+  CHECK_FALSE(c.node(f).host->LeaderSilent(8, ahead, 500));
+  CHECK(c.node(f).host->group_status(8).commit >= ahead);
+}
+
 }  // namespace
 }  // namespace vectron::net::cluster
 
