@@ -181,6 +181,11 @@ class RawNode {
   const std::map<uint64_t, Progress>& progress() const { return prs_; }
   // Whether a lease read would be served now without a heartbeat round (leader only).
   bool LeaseValid() const;
+  // Treats the lease as expired: only heartbeats sent from the next tick on renew it. For a host
+  // whose tick count fell behind real time (ticks dropped after a pause or a long loop):
+  // the lease is measured in this node's ticks, so a leader that missed ticks would count
+  // it longer than it lasted on the followers' clocks.
+  void ExpireLease();
 
  private:
   RawNode(const Config& c, Storage* storage);

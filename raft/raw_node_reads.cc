@@ -17,6 +17,9 @@ bool RawNode::LeaseValid() const {
   return q != 0 && q >= lease_floor_tick_ && q + static_cast<uint64_t>(cfg_.lease_ticks) > now;
 }
 
+// Heartbeats sent earlier in this tick carry the same send tick: only later ticks count.
+void RawNode::ExpireLease() { lease_floor_tick_ = ticks_ + 1; }
+
 void RawNode::ProcessReadRequest(uint64_t from, std::string context) {
   if (!CommittedInTerm()) {
     // Our commit index may be behind the last leader's until our no-op commits.

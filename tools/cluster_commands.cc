@@ -114,6 +114,10 @@ void AddClusterCommands(CLI::App& app, ClusterCommands* c) {
                    "(hibernation; 0 = off: every group heartbeats on its own)")
       ->capture_default_str()
       ->check(CLI::Range(0, 1 << 20));
+  c->worker->add_flag("--read-lease,!--no-read-lease", c->worker_options.read_lease,
+                      "Confirm linearizable reads with the shard group leader's lease while it holds (no "
+                      "heartbeat round per read; on by default); assumes no node's clock runs 1.8x faster than another's. "
+                      "--no-read-lease confirms every read with a heartbeat round to a majority");
   c->worker
       ->add_option("--compact-deleted-share", c->worker_options.compact_deleted_share,
                    "Rebuild a hosted shard's graph without its deleted points, in the background while it "

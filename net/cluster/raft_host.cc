@@ -32,6 +32,7 @@ struct RaftHost::Group {
   // Held while busy.
   std::deque<std::pair<NodeId, raft::Message>> inbox;
   uint64_t pending_ticks = 0;
+  bool expire_lease = false;  // Ticks were dropped: the leader lease is expired when next fed.
   std::deque<std::string> proposals;
   std::deque<std::string> reads;
   uint64_t transfer_to = 0;  // A leadership transfer asked for while busy (0: none).
@@ -296,17 +297,29 @@ void RaftHost::SendKeepalives(uint64_t now, std::map<NodeId, RaftBatch>& out) {
 }
 
 void RaftHost::FeedIdle(Group& g, uint64_t ticks) {
+  if (g.expire_lease) {
+    g.node->ExpireLease();
+    g.expire_lease = false;
+  }
   if (g.wake) {
     g.node->Wake();
     g.wake = false;
   }
+  // Reads a follower forwarded are stepped after the ticks, like this node's own (below):
+  // a leader answers them from its lease, which must be judged on a current tick count.
+  std::vector<std::pair<NodeId, raft::Message>> read_requests;
   while (!g.inbox.empty()) {
     auto [from, m] = std::move(g.inbox.front());
     g.inbox.pop_front();
+    if (m.type == raft::MessageType::kReadIndex) {
+      read_requests.emplace_back(from, std::move(m));
+      continue;
+    }
     Step(g, from, m);
   }
   for (uint64_t i = 0; i < ticks + g.pending_ticks; ++i) g.node->Tick();
   g.pending_ticks = 0;
+  for (auto& [from, m] : read_requests) Step(g, from, m);
   while (!g.proposals.empty()) {
     (void)g.node->Propose(std::move(g.proposals.front()));  // A loss shows as a timeout.
     g.proposals.pop_front();
@@ -379,10 +392,13 @@ Status RaftHost::RunOnce() {
 
   uint64_t now = clock_.NowMs();
   uint64_t ticks = 0;
+  bool dropped = false;  // Real time ran on past the ticks this loop runs.
+  const uint64_t max_ticks = static_cast<uint64_t>(opt_.max_ticks_per_loop);
   if (now > last_tick_ms_ && opt_.tick_ms > 0) {
     ticks = (now - last_tick_ms_) / opt_.tick_ms;
     last_tick_ms_ += ticks * opt_.tick_ms;
-    if (ticks > static_cast<uint64_t>(opt_.max_ticks_per_loop)) ticks = static_cast<uint64_t>(opt_.max_ticks_per_loop);
+    dropped = ticks > max_ticks;
+    if (dropped) ticks = max_ticks;
   }
 
   // Collect every group's Ready; persist them all with one write.
@@ -395,8 +411,12 @@ Status RaftHost::RunOnce() {
       g.wake = true;  // At once if idle, else when next fed.
       ++stats_.wakes;
     }
+    // Leader leases are counted in ticks: a group that loses some expires its lease first
+    // (before it steps the messages that queued meanwhile), so a leader that was paused
+    // never serves a read from a lease that ran out in real time.
+    if (dropped || (g.stage != Stage::kIdle && g.pending_ticks + ticks > max_ticks)) g.expire_lease = true;
     if (g.stage != Stage::kIdle) {
-      if (g.pending_ticks < static_cast<uint64_t>(opt_.max_ticks_per_loop)) g.pending_ticks += ticks;
+      g.pending_ticks = std::min(g.pending_ticks + ticks, max_ticks);
       if (g.stage != Stage::kPersistPending) continue;
     } else {
       FeedIdle(g, ticks);
@@ -560,7 +580,12 @@ Status RaftHost::ReadIndex(uint64_t group, std::string context) {
   auto it = groups_.find(group);
   if (it == groups_.end()) return Status::NotFound("group " + std::to_string(group) + " is not hosted");
   Group& g = *it->second;
-  if (g.stage == Stage::kIdle) return FromRaft(g.node->ReadIndex(std::move(context)));
+  // At once only while the group's ticks are current: a leader may answer from its lease,
+  // counted in ticks (after a pause, the first thing a node does may be to receive a read,
+  // before its loop has run the ticks that fell due or expired the lease). Else the next
+  // RunOnce takes it, after the ticks.
+  const bool ticks_current = opt_.tick_ms == 0 || clock_.NowMs() < last_tick_ms_ + opt_.tick_ms;
+  if (g.stage == Stage::kIdle && ticks_current) return FromRaft(g.node->ReadIndex(std::move(context)));
   if (g.reads.size() >= opt_.pending_max) return Status::Unavailable("too many reads waiting");
   g.reads.push_back(std::move(context));
   return Status::OK();

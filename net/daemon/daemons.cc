@@ -284,6 +284,7 @@ int RunWorker(const WorkerOptions& o) {
   wo.pd_members = Ids(o.pd);
   wo.raft = HostOptions(NodeKind::kWorker, rng.Next());
   wo.raft.hibernate_after_ticks = o.hibernate_after_ticks;
+  if (o.read_lease) wo.raft.raft.read_only = raft::ReadOnlyOption::kLeaseBased;
   wo.seed = rng.Next();
   // The log is the write-ahead log of kNoSync shards: a shard is flushed every 256 applied
   // entries, and its group's log is compacted once --compact-entries (default 5,000)

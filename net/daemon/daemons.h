@@ -76,6 +76,9 @@ struct WorkerOptions {
   // 100 ms; 0 = off, every group heartbeats on its own). On by default: docs/cluster.md,
   // "Hibernation of idle groups", "Default".
   uint64_t hibernate_after_ticks = 10;
+  // Linearizable reads confirmed by the leader's lease while it holds, instead of a
+  // heartbeat round each (raft::ReadOnlyOption::kLeaseBased; docs/cluster.md, "Reads").
+  bool read_lease = true;
   // Background graph compaction of the shards this worker hosts:
   // WorkerNodeOptions::compact_deleted_share (0 = off). 0.6 by default: a graph never
   // holds more than 2.5 slots per live point for long, while a split alone (which leaves

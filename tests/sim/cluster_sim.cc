@@ -97,6 +97,8 @@ void ClusterSimulation::CrashWorker(WorkerSim& w, const char* why) {
   CollectWorkerStats(w);
   w.executor.Clear();
   w.node.reset();
+  w.paused_until_ms = 0;
+  w.held.clear();  // Lost with the process.
   w.down_until_ms = now_ms_ + rng_.Range(200, 3000);
   ++stats_.worker_crashes;
 }
@@ -169,6 +171,9 @@ void ClusterSimulation::Setup() {
     split_cooldown_ms_ = split_rng.Range(500, 2000);
     keys_ = kSplitKeys;
   }
+  pause_rng_ = std::make_unique<SplitMixRng>(opt_.seed ^ 0x9a05e);
+  if (opt_.faults && pause_rng_->Chance(0.5)) pause_p_ = 1.0 / static_cast<double>(pause_rng_->Range(300, 1500));
+  stats_.pause_seeds = pause_p_ > 0 ? 1 : 0;
   SplitMixRng graph_rng(opt_.seed ^ 0x96a9);
   if (graph_rng.Chance(0.5)) graph_checkpoint_ops_ = graph_rng.Range(1, 8);
   stats_.graph_seeds = graph_checkpoint_ops_ > 0 ? 1 : 0;
@@ -183,6 +188,7 @@ void ClusterSimulation::Setup() {
      << " split_cooldown=" << split_cooldown_ms_ << "ms";
   os << " hibernate_after_ticks=" << hibernate_after_ticks_;
   os << " graph_checkpoint_ops=" << graph_checkpoint_ops_;
+  os << " pause_p=" << pause_p_;
   config_ = os.str();
   Trace("config: " + config_);
 
@@ -224,6 +230,15 @@ void ClusterSimulation::Setup() {
 }
 
 void ClusterSimulation::Deliver() {
+  // A worker whose pause ended first gets what waited for it, in order.
+  for (WorkerSim& w : workers_) {
+    if (w.held.empty() || Paused(w)) continue;
+    Trace("worker " + std::to_string(w.id) + " resumes (" + std::to_string(w.held.size()) + " messages waited)");
+    std::vector<SimNetwork::InFlight> held;
+    held.swap(w.held);
+    for (SimNetwork::InFlight& f : held)
+      if (w.node) w.node->Receive(f.from, std::move(f.msg));
+  }
   for (SimNetwork::InFlight& f : net_.Due()) {
     ++stats_.messages;
     switch (f.to.kind) {
@@ -234,7 +249,8 @@ void ClusterSimulation::Deliver() {
       }
       case NodeKind::kWorker: {
         WorkerSim& w = workers_[f.to.id - 1];
-        if (w.node) w.node->Receive(f.from, std::move(f.msg));
+        if (w.node && Paused(w)) w.held.push_back(std::move(f));
+        else if (w.node) w.node->Receive(f.from, std::move(f.msg));
         break;
       }
       case NodeKind::kGateway:
@@ -256,7 +272,7 @@ void ClusterSimulation::RunNodes() {
     }
   }
   for (WorkerSim& w : workers_) {
-    if (!w.node) continue;
+    if (!w.node || Paused(w)) continue;
     Status s = w.node->RunOnce();
     if (s.code() == StatusCode::kAborted) {
       ++stats_.crash_points;
@@ -270,7 +286,7 @@ void ClusterSimulation::RunNodes() {
 
 void ClusterSimulation::RunExecutors() {
   for (WorkerSim& w : workers_) {
-    if (!w.node || w.executor.size() == 0) continue;
+    if (!w.node || w.executor.size() == 0 || Paused(w)) continue;
     // Apply lag: now and then only part of the queue runs this step.
     size_t n = rng_.Chance(apply_lag_p_) ? rng_.Below(w.executor.size() + 1) : w.executor.size();
     w.executor.Run(n);
@@ -354,6 +370,17 @@ void ClusterSimulation::FaultsStep() {
   if (skew_ > 0 && rng_.Chance(0.002)) {
     WorkerSim& w = workers_[rng_.Below(workers_.size())];
     w.clock->SetRate(1.0 + skew_ * static_cast<double>(rng_.Below(101)) / 100.0);
+  }
+  if (pause_p_ > 0 && pause_rng_->Chance(pause_p_)) {
+    // A worker process stops (SIGSTOP, a VM stall) for up to 2.5 s, longer than an
+    // election timeout: a leader among its groups' replicas must not serve a read from a
+    // lease that ran out meanwhile, whatever reaches it first when it resumes.
+    WorkerSim& w = workers_[pause_rng_->Below(workers_.size())];
+    if (w.node && !Paused(w)) {
+      w.paused_until_ms = now_ms_ + pause_rng_->Range(200, 2500);
+      ++stats_.pauses;
+      Trace("worker " + std::to_string(w.id) + " paused until " + std::to_string(w.paused_until_ms) + " ms");
+    }
   }
 }
 

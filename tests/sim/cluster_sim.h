@@ -63,6 +63,8 @@ struct ClusterSimStats {
   uint64_t lin_keys_inconclusive = 0;
   // Replica moves.
   uint64_t workers_lost = 0;     // Workers that died for good (at most one per run).
+  uint64_t pauses = 0;           // Worker processes paused (loop and tasks stopped, clock running).
+  uint64_t pause_seeds = 0;      // 1 if pauses are on in this run.
   uint64_t long_outages = 0;     // Workers down for longer than PD's dead_after (then back).
   uint64_t conf_changes = 0;     // Membership changes proposed by group leaders at PD's request.
   uint64_t moves_planned = 0;    // Group targets PD set (repairs and rebalancing).

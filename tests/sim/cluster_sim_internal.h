@@ -66,6 +66,10 @@ struct WorkerSim {
   bool started = false;    // Workers beyond the first kNodes start (join) at join_at_ms.
   uint64_t join_at_ms = 0;
   bool dead_forever = false;  // Crashed and never restarted (PD repairs its replicas).
+  // Paused (a stopped process): until then its loop and tasks do not run, and messages
+  // to it wait (as in its sockets); its clock runs on.
+  uint64_t paused_until_ms = 0;
+  std::vector<SimNetwork::InFlight> held;
 };
 
 struct Client {
@@ -152,6 +156,7 @@ class ClusterSimulation {
   std::deque<std::string> trace_;
   std::string config_;
   ClusterSimStats stats_;
+  bool Paused(const WorkerSim& w) const { return now_ms_ < w.paused_until_ms; }
   // Per seed.
   bool pre_vote_ = true, check_quorum_ = true, lease_ = false;
   uint64_t hibernate_after_ticks_ = 0;  // 0: off. Drawn apart from rng_ (other draws unchanged).
@@ -168,6 +173,10 @@ class ClusterSimulation {
   // every graph_checkpoint_ops_ changes: splits hand graphs over in memory, installs and
   // restarts load saved ones. 0: flat shards. Drawn apart from rng_ (other draws unchanged).
   uint64_t graph_checkpoint_ops_ = 0;
+  // Pauses of a worker process (0: none this run), drawn from their own generator (other
+  // draws unchanged).
+  double pause_p_ = 0;
+  std::unique_ptr<SplitMixRng> pause_rng_;
   int keys_ = kKeys;
   std::map<uint64_t, uint64_t> parent_of_;  // Groups split off -> the group they were split from.
   std::set<uint64_t> split_done_;           // Groups split off whose split PD recorded done.

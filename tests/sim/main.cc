@@ -107,7 +107,7 @@ int main(int argc, char** argv) {
            partitions = 0, leaders = 0, checks = 0, inconclusive = 0, snapshots = 0, forwarded = 0, transfers = 0, ratings = 0, rejected = 0,
            cache_hits = 0, cache_misses = 0, lost = 0, outages = 0, conf_changes = 0, planned = 0, moves_done = 0, repairs = 0,
            settle = 0, recreated = 0, deletes_where = 0, hib_seeds = 0, hibernations = 0, hib_wakes = 0, splits = 0, splits_nested = 0,
-           graph_seeds = 0, graph_splits = 0, reads_silent = 0;
+           graph_seeds = 0, graph_splits = 0, reads_silent = 0, pauses = 0, pause_seeds = 0;
   for (size_t n = 0; n < list.size(); ++n) {
     ClusterSimOptions o = base;
     o.seed = list[n];
@@ -126,6 +126,8 @@ int main(int argc, char** argv) {
     forwarded += r.stats.snapshots_forwarded;
     transfers += r.stats.leader_transfers;
     reads_silent += r.stats.reads_leader_silent;
+    pauses += r.stats.pauses;
+    pause_seeds += r.stats.pause_seeds;
     ratings += r.stats.ratings_ok;
     rejected += r.stats.ratings_rejected;
     deletes_where += r.stats.deletes_where_ok;
@@ -187,5 +189,7 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(hib_wakes));
   std::printf("cluster-sim: graph shards in %llu of %zu seeds: %llu splits of graph shards\n",
               static_cast<unsigned long long>(graph_seeds), list.size(), static_cast<unsigned long long>(graph_splits));
+  std::printf("cluster-sim: worker pauses in %llu of %zu seeds: %llu pauses\n", static_cast<unsigned long long>(pause_seeds),
+              list.size(), static_cast<unsigned long long>(pauses));
   return failed ? 1 : 0;
 }

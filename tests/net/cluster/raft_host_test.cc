@@ -404,6 +404,41 @@ TEST_CASE("RaftHost: a follower is fresh while it hears its leader, and not once
   CHECK(c.node(f).host->FreshWithin(8, 5000));
 }
 
+TEST_CASE("RaftHost: a leader whose loop ran late, or that was paused, serves no read from its lease until a new heartbeat round") {
+  RaftHostOptions o = HostOptions();
+  o.raft.read_only = raft::ReadOnlyOption::kLeaseBased;
+  HostCluster c(3, {8}, o);
+  c.ElectAll();
+  c.Rounds(30, 20);
+  const uint64_t l = c.Leader(8);
+  auto served = [&] { return c.node(l).reads.size(); };
+  // The lease holds: a read is served in the leader's own loop, before any message returns.
+  REQUIRE(c.node(l).host->ReadIndex(8, "a").ok());
+  c.Round(1);
+  REQUIRE(served() == 1);
+  // One loop a second late (10 ticks of 100 ms; a loop runs at most 3): counted in ticks,
+  // the lease (5 ticks) would still hold, though it ran out in real time.
+  c.Round(1000);
+  REQUIRE(c.Leader(8) == l);
+  REQUIRE(c.node(l).host->ReadIndex(8, "b").ok());
+  c.Round(1);
+  CHECK(served() == 1);  // Not from the lease: a heartbeat round first.
+  c.Rounds(3, 1);
+  CHECK(served() == 2);
+  // Renewed by that round: served at once again.
+  REQUIRE(c.node(l).host->ReadIndex(8, "c").ok());
+  c.Round(1);
+  CHECK(served() == 3);
+  // Paused for a second, a read is the first thing it gets: taken by the next loop, after
+  // the ticks (not answered from the lease on the tick count of before the pause).
+  c.clock().Advance(1000);
+  REQUIRE(c.node(l).host->ReadIndex(8, "d").ok());
+  c.Round(0);
+  CHECK(served() == 3);
+  c.Rounds(3, 1);
+  CHECK(served() == 4);
+}
+
 TEST_CASE("RaftHost: a follower waiting for an index it does not know committed sees its leader's silence") {
   HostCluster c(3, {8}, HostOptions());
   c.ElectAll();
