@@ -388,20 +388,28 @@ TEST_CASE("RaftHost restarts a crashed node from its log and its synced state") 
   CHECK(c.node(2).sms.at(6)->kv() == c.node(c.Leader(6)).sms.at(6)->kv());
 }
 
-TEST_CASE("RaftHost: a follower is fresh while it hears its leader, and not once cut off") {
-  HostCluster c(3, {8}, HostOptions());
-  c.ElectAll();
-  uint64_t l = c.Leader(8);
-  uint64_t f = l == 1 ? 2 : 1;
-  REQUIRE(c.node(l).host->Propose(8, "x=1").ok());
-  c.Rounds(30, 20);
-  CHECK(c.node(f).sms.at(8)->kv().count("x") == 1);
-  CHECK(c.node(f).host->FreshWithin(8, 500));
+// Three hosts of group 8: its leader `l`, a follower `fw`, and "x=1" committed on both.
+// (Not `f`: doctest names a fixture's test function so.)
+struct OneWriteCommitted {
+  HostCluster c{3, {8}, HostOptions()};
+  uint64_t l = 0, fw = 0;
+  OneWriteCommitted() {
+    c.ElectAll();
+    l = c.Leader(8);
+    fw = l == 1 ? 2 : 1;
+    REQUIRE(c.node(l).host->Propose(8, "x=1").ok());
+    c.Rounds(30, 20);
+  }
+};
+
+TEST_CASE_FIXTURE(OneWriteCommitted, "RaftHost: a follower is fresh while it hears its leader, and not once cut off") {
+  CHECK(c.node(fw).sms.at(8)->kv().count("x") == 1);
+  CHECK(c.node(fw).host->FreshWithin(8, 500));
   CHECK_FALSE(c.node(l).host->FreshWithin(8, 500));  // The leader never answers stale reads.
-  c.Cut(l, f);
+  c.Cut(l, fw);
   c.Rounds(40, 20);  // 800 ms without the leader.
-  CHECK_FALSE(c.node(f).host->FreshWithin(8, 500));
-  CHECK(c.node(f).host->FreshWithin(8, 5000));
+  CHECK_FALSE(c.node(fw).host->FreshWithin(8, 500));
+  CHECK(c.node(fw).host->FreshWithin(8, 5000));
 }
 
 TEST_CASE("RaftHost: a leader whose loop ran late, or that was paused, serves no read from its lease until a new heartbeat round") {
@@ -439,32 +447,26 @@ TEST_CASE("RaftHost: a leader whose loop ran late, or that was paused, serves no
   CHECK(served() == 4);
 }
 
-TEST_CASE("RaftHost: a follower waiting for an index it does not know committed sees its leader's silence") {
-  HostCluster c(3, {8}, HostOptions());
-  c.ElectAll();
-  uint64_t l = c.Leader(8);
-  uint64_t f = l == 1 ? 2 : 1;
-  REQUIRE(c.node(l).host->Propose(8, "x=1").ok());
-  c.Rounds(30, 20);
-  const uint64_t known = c.node(f).host->group_status(8).commit;
+TEST_CASE_FIXTURE(OneWriteCommitted, "RaftHost: a follower waiting for an index it does not know committed sees its leader's silence") {
+  const uint64_t known = c.node(fw).host->group_status(8).commit;
   REQUIRE(known == c.node(l).host->group_status(8).commit);
-  CHECK_FALSE(c.node(f).host->LeaderSilent(8, known + 1, 500));  // Heard within a heartbeat.
+  CHECK_FALSE(c.node(fw).host->LeaderSilent(8, known + 1, 500));  // Heard within a heartbeat.
   CHECK_FALSE(c.node(l).host->LeaderSilent(8, known + 5, 0));    // The leader waits on no one.
   // Cut off from its leader (as a replica removed from the group is: the leader no longer
   // sends to it) while the other two commit more.
-  c.Cut(l, f);
+  c.Cut(l, fw);
   REQUIRE(c.node(l).host->Propose(8, "y=2").ok());
   c.Rounds(40, 20);  // 800 ms: under the election timeout, so the follower does not campaign.
   const uint64_t ahead = c.node(l).host->group_status(8).commit;
   REQUIRE(ahead > known);
-  REQUIRE(c.node(f).host->group_status(8).commit == known);
-  CHECK(c.node(f).host->LeaderSilent(8, ahead, 500));
-  CHECK_FALSE(c.node(f).host->LeaderSilent(8, ahead, 5000));
-  CHECK_FALSE(c.node(f).host->LeaderSilent(8, known, 500));  // Committed: only its apply is left.
+  REQUIRE(c.node(fw).host->group_status(8).commit == known);
+  CHECK(c.node(fw).host->LeaderSilent(8, ahead, 500));
+  CHECK_FALSE(c.node(fw).host->LeaderSilent(8, ahead, 5000));
+  CHECK_FALSE(c.node(fw).host->LeaderSilent(8, known, 500));  // Committed: only its apply is left.
   c.Heal();
   c.Rounds(10, 20);
-  CHECK_FALSE(c.node(f).host->LeaderSilent(8, ahead, 500));
-  CHECK(c.node(f).host->group_status(8).commit >= ahead);
+  CHECK_FALSE(c.node(fw).host->LeaderSilent(8, ahead, 500));
+  CHECK(c.node(fw).host->group_status(8).commit >= ahead);
 }
 
 }  // namespace

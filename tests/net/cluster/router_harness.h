@@ -120,17 +120,35 @@ inline ShardWriteResponse Ok(const ShardWriteRequest& req) {
   return r;
 }
 
+// TwoShards(version) after group 10 split at the middle of its range: 10 keeps the lower
+// half (epoch 2), new group 12 (leader on worker 1) the upper one; the collection's groups
+// are listed 10, 12, 11.
+inline ClusterMap SplitOf10(uint64_t version = 6) {
+  ClusterMap m = TwoShards(version);
+  const uint64_t cut = RangeMiddle(m.groups[10].range_start, m.groups[10].range_end);
+  m.groups[12] = GroupInfo{12, "c", 2, 1, {1, 2, 3}, 1, {}, 1, {}, {}, cut, m.groups[10].range_end, 0};
+  m.groups[10].range_end = cut;
+  m.groups[10].epoch = 2;
+  m.collections["c"].groups = {10, 12, 11};
+  return m;
+}
+
+// Answers the map request `req`, which went to `pd`, with `m`.
+inline void ReplyMap(Fixture& f, const NodeId& pd, const PdMapRequest& req, const ClusterMap& m) {
+  PdMapResponse mr;
+  mr.rpc_id = req.rpc_id;
+  mr.pd_leader = 1;
+  mr.map = m;
+  f.router.Receive(pd, mr);
+}
+
 // Answers the router's next map request (waiting for its background refresh) with `m`.
 // Unanswered earlier requests are dropped first; other messages stay queued.
 inline void GiveMap(Fixture& f, const ClusterMap& m) {
   while (f.net.Count<PdMapRequest>() > 0) f.net.Pop<PdMapRequest>();
   for (int i = 0; i < 1000 && f.net.Count<PdMapRequest>() == 0; ++i) f.Run(5);
   auto [pd, mreq] = f.net.Pop<PdMapRequest>();
-  PdMapResponse mr;
-  mr.rpc_id = mreq.rpc_id;
-  mr.pd_leader = 1;
-  mr.map = m;
-  f.router.Receive(pd, mr);
+  ReplyMap(f, pd, mreq, m);
   REQUIRE(f.router.map().version == m.version);
 }
 
@@ -139,11 +157,7 @@ inline void AnswerMap(Fixture& f, const ClusterMap& m) {
   REQUIRE(f.net.Count<PdMapRequest>() > 0);
   std::pair<NodeId, PdMapRequest> last;
   while (f.net.Count<PdMapRequest>() > 0) last = f.net.Pop<PdMapRequest>();
-  PdMapResponse mr;
-  mr.rpc_id = last.second.rpc_id;
-  mr.pd_leader = 1;
-  mr.map = m;
-  f.router.Receive(last.first, mr);
+  ReplyMap(f, last.first, last.second, m);
   REQUIRE(f.router.map().version == m.version);
 }
 

@@ -40,16 +40,7 @@ TEST_CASE("Router reroutes a write refused as stale after a split under its own 
   stale.stale_epoch = true;
   f.router.Receive(to, stale);
   auto [pd, mreq] = f.net.Pop<PdMapRequest>();
-  ClusterMap m = TwoShards(6);
-  m.groups[12] = GroupInfo{12, "c", 2, 1, {1, 2, 3}, 1, {}, 1, {}, {}, cut, m.groups[10].range_end, 0};
-  m.groups[10].range_end = cut;
-  m.groups[10].epoch = 2;
-  m.collections["c"].groups = {10, 12, 11};
-  PdMapResponse mr;
-  mr.rpc_id = mreq.rpc_id;
-  mr.pd_leader = 1;
-  mr.map = m;
-  f.router.Receive(pd, mr);
+  ReplyMap(f, pd, mreq, SplitOf10());
   f.Run(100);
   std::map<uint64_t, uint64_t> seq_of;  // group -> request seq
   while (f.net.Count<ShardWriteRequest>() > 0) {
@@ -96,11 +87,7 @@ TEST_CASE("Router reroutes a broadcast refused as stale after a split under its 
   f.router.Receive(to1, stale);
   const auto [s0, e0] = InitialRange(0, 2);
   const uint64_t cut = RangeMiddle(s0, e0);
-  ClusterMap m = TwoShards(6);
-  m.groups[12] = GroupInfo{12, "c", 2, 1, {1, 2, 3}, 1, {}, 1, {}, {}, cut, e0, 0};
-  m.groups[10].range_end = cut;
-  m.groups[10].epoch = 2;
-  m.collections["c"].groups = {10, 12, 11};
+  const ClusterMap m = SplitOf10();
   AnswerMap(f, m);
   f.Run(20);
   // The parts for 10 and 12, both under the first request id.
@@ -213,17 +200,7 @@ TEST_CASE("Router retries a part at the group it was routed to after a split shi
   auto [pd, mreq] = f.net.Pop<PdMapRequest>();
   // The map after the split: 10 keeps the lower half of its range, 12 has the upper half,
   // and 11 moved from position 1 to 2.
-  ClusterMap m = TwoShards(6);
-  const uint64_t cut = RangeMiddle(m.groups[10].range_start, m.groups[10].range_end);
-  m.groups[12] = GroupInfo{12, "c", 2, 1, {1, 2, 3}, 1, {}, 1, {}, {}, cut, m.groups[10].range_end, 0};
-  m.groups[10].range_end = cut;
-  m.groups[10].epoch = 2;
-  m.collections["c"].groups = {10, 12, 11};
-  PdMapResponse mr;
-  mr.rpc_id = mreq.rpc_id;
-  mr.pd_leader = 1;
-  mr.map = m;
-  f.router.Receive(pd, mr);
+  ReplyMap(f, pd, mreq, SplitOf10());
   f.Run(100);
   std::map<uint64_t, int> reads;  // group -> reads sent
   std::map<uint64_t, uint64_t> epoch;

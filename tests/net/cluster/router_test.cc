@@ -180,17 +180,7 @@ TEST_CASE("Router answers a repeated search 'unchanged' only when every shard is
     stale.status = Status::FailedPrecondition("split");
     f.router.Receive(by_group[10].first, stale);
     auto [pd, mreq] = f.net.Pop<PdMapRequest>();
-    ClusterMap m = TwoShards(6);
-    const uint64_t cut = RangeMiddle(m.groups[10].range_start, m.groups[10].range_end);
-    m.groups[12] = GroupInfo{12, "c", 2, 1, {1, 2, 3}, 1, {}, 1, {}, {}, cut, m.groups[10].range_end, 0};
-    m.groups[10].range_end = cut;
-    m.groups[10].epoch = 2;
-    m.collections["c"].groups = {10, 12, 11};
-    PdMapResponse mr;
-    mr.rpc_id = mreq.rpc_id;
-    mr.pd_leader = 1;
-    mr.map = m;
-    f.router.Receive(pd, mr);
+    ReplyMap(f, pd, mreq, SplitOf10());
     std::map<uint64_t, int> reads;
     for (int round = 0; round < 5 && !result.has_value(); ++round) {
       f.Run(50);
