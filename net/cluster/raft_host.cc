@@ -202,6 +202,19 @@ void RaftHost::Receive(const NodeId& from, RaftBatch batch) {
     Group& g = *it->second;
     if (gm.msg.from != raft::kNone && gm.msg.from == g.node->lead() && gm.msg.term >= g.node->term())
       g.leader_heard_ms = clock_.NowMs();
+    // A heartbeat right after another of the same leader and term replaces it: the later one
+    // carries everything the earlier did (commit, read round and lease tick only grow), and
+    // its answer confirms the earlier read rounds too. A group busy for a second under read
+    // load otherwise queued hundreds, and answered each (docs/raft.md, bug 13).
+    if (gm.msg.type == raft::MessageType::kHeartbeat && !g.inbox.empty()) {
+      const raft::Message& last = g.inbox.back().second;
+      if (last.type == raft::MessageType::kHeartbeat && last.from == gm.msg.from && last.term == gm.msg.term &&
+          last.seq <= gm.msg.seq) {
+        g.inbox.back() = {from, std::move(gm.msg)};
+        ++stats_.heartbeats_coalesced;
+        continue;
+      }
+    }
     if (g.inbox.size() >= opt_.inbox_max) continue;
     g.inbox.emplace_back(from, std::move(gm.msg));
   }

@@ -133,6 +133,7 @@ class RaftHost {
     uint64_t keepalives = 0;          // Envelopes sent only to show this node is alive
     uint64_t hibernations = 0;        // Groups this node led into hibernation
     uint64_t wakes = 0;               // Groups woken by a peer's silence, restart or return
+    uint64_t heartbeats_coalesced = 0;  // Queued heartbeats replaced by a later one (busy groups)
   };
 
   // Every reference must outlive the host. REQUIRES: no task of this host is left in

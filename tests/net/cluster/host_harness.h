@@ -181,10 +181,14 @@ class HostCluster : public Transport {
     ++sent_;
     if (std::holds_alternative<RaftBatch>(msg)) {
       batches_per_link_[{sender_, to.id}]++;
+      for (const GroupMessage& gm : std::get<RaftBatch>(msg).messages) ++raft_sent_[{sender_, gm.msg.type}];
       queue_.push_back({sender_, to.id, std::move(std::get<RaftBatch>(msg))});
     }
   }
   void Cut(uint64_t a, uint64_t b) { cut_.insert({a, b}), cut_.insert({b, a}); }
+  // A node whose tasks are held stays busy (its groups' applies do not run) until released.
+  void HoldTasks(uint64_t id) { held_.insert(id); }
+  void ReleaseTasks(uint64_t id) { held_.erase(id); }
   void Heal() { cut_.clear(); }
 
   // One round: every node runs one loop, then every message is delivered, every task run.
@@ -202,7 +206,8 @@ class HostCluster : public Transport {
       if (!n.host || cut_.count({p.from, p.to})) continue;
       n.host->Receive(NodeId{NodeKind::kWorker, p.from}, std::move(p.batch));
     }
-    for (auto& [id, n] : nodes_) n.executor.RunAll();
+    for (auto& [id, n] : nodes_)
+      if (!held_.count(id)) n.executor.RunAll();
   }
   void Rounds(int n, uint64_t advance_ms = 10) {
     for (int i = 0; i < n; ++i) Round(advance_ms);
@@ -227,6 +232,11 @@ class HostCluster : public Transport {
   Node& node(uint64_t id) { return nodes_[id]; }
   ManualClock& clock() { return clock_; }
   uint64_t sent() const { return sent_; }
+  // Raft messages of `type` node `from` has sent.
+  uint64_t raft_sent(uint64_t from, raft::MessageType type) const {
+    auto it = raft_sent_.find({from, type});
+    return it == raft_sent_.end() ? 0 : it->second;
+  }
   std::map<std::pair<uint64_t, uint64_t>, uint64_t>& batches_per_link() { return batches_per_link_; }
 
  private:
@@ -242,6 +252,8 @@ class HostCluster : public Transport {
   std::map<uint64_t, Node> nodes_;
   std::deque<Pending> queue_;
   std::set<std::pair<uint64_t, uint64_t>> cut_;
+  std::set<uint64_t> held_;
+  std::map<std::pair<uint64_t, raft::MessageType>, uint64_t> raft_sent_;
   uint64_t sender_ = 0;
   uint64_t sent_ = 0;
   std::map<std::pair<uint64_t, uint64_t>, uint64_t> batches_per_link_;

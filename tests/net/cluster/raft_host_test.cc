@@ -402,6 +402,28 @@ struct OneWriteCommitted {
   }
 };
 
+TEST_CASE_FIXTURE(OneWriteCommitted, "RaftHost: a busy follower answers the heartbeats it queued meanwhile once, not each") {
+  // The follower is busy applying while the leader runs 30 read rounds (a heartbeat each).
+  c.HoldTasks(fw);
+  REQUIRE(c.node(l).host->Propose(8, "y=2").ok());
+  for (int i = 0; i < 100 && !c.node(fw).host->group_status(8).busy; ++i) c.Round(5);
+  REQUIRE(c.node(fw).host->group_status(8).busy);
+  const uint64_t answered = c.raft_sent(fw, raft::MessageType::kHeartbeatResp);
+  for (int i = 0; i < 30; ++i) {
+    REQUIRE(c.node(l).host->ReadIndex(8, testing::Cat("r", i)).ok());
+    c.Round(1);
+  }
+  c.Rounds(3, 1);
+  CHECK(c.node(l).reads.size() == 30);  // Confirmed by the other follower meanwhile.
+  CHECK(c.raft_sent(fw, raft::MessageType::kHeartbeatResp) == answered);
+  CHECK(c.node(fw).host->stats().heartbeats_coalesced >= 25);
+  c.ReleaseTasks(fw);
+  c.Rounds(5, 1);
+  CHECK_FALSE(c.node(fw).host->group_status(8).busy);
+  CHECK(c.node(fw).sms.at(8)->kv().count("y") == 1);
+  CHECK(c.raft_sent(fw, raft::MessageType::kHeartbeatResp) - answered <= 3);
+}
+
 TEST_CASE_FIXTURE(OneWriteCommitted, "RaftHost: a follower is fresh while it hears its leader, and not once cut off") {
   CHECK(c.node(fw).sms.at(8)->kv().count("x") == 1);
   CHECK(c.node(fw).host->FreshWithin(8, 500));
