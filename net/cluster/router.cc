@@ -348,8 +348,7 @@ void Router::SendPart(Op& op, size_t i) {
   p.group = g->id;
   const auto& reps = g->replicas;
   if (IsWrite(op.kind)) {
-    auto l = leaders_.find(g->id);
-    uint64_t hint = l != leaders_.end() ? l->second : g->leader;
+    const uint64_t hint = LeaderOf(*g);
     bool known = std::find(reps.begin(), reps.end(), hint) != reps.end();
     p.target = known ? hint : PickReplica(reps, static_cast<uint64_t>(p.attempts));
   } else {
@@ -362,7 +361,13 @@ void Router::SendPart(Op& op, size_t i) {
     std::vector<uint64_t> staying;
     for (uint64_t w : reps)
       if (std::find(g->target.begin(), g->target.end(), w) != g->target.end()) staying.push_back(w);
-    p.target = PickReplica(staying.empty() ? reps : staying, op.id + static_cast<uint64_t>(p.attempts));
+    const std::vector<uint64_t>& candidates = staying.empty() ? reps : staying;
+    const uint64_t leader = LeaderOf(*g);
+    if (opt_.reads_at_leader && p.attempts == 0 && p.read.read.max_staleness_ms == 0 &&
+        std::find(candidates.begin(), candidates.end(), leader) != candidates.end() && !Avoided(leader, clock_.NowMs()))
+      p.target = leader;
+    else
+      p.target = PickReplica(candidates, op.id + static_cast<uint64_t>(p.attempts));
   }
   p.rpc = next_rpc_++;
   p.outstanding = true;
@@ -391,6 +396,11 @@ void Router::SendPart(Op& op, size_t i) {
     req.unchanged_if_applied = p.token;
     transport_.Send(to, std::move(req));
   }
+}
+
+uint64_t Router::LeaderOf(const GroupInfo& g) const {
+  auto l = leaders_.find(g.id);
+  return l != leaders_.end() ? l->second : g.leader;
 }
 
 bool Router::Avoided(uint64_t worker, uint64_t now) const {

@@ -38,6 +38,11 @@ struct RouterOptions {
   // A worker that let an attempt time out is avoided for this long (while another replica
   // of the group is not), as is one the map reports dead; any answer from it ends that.
   uint64_t suspect_ms = 5000;
+  // Linearizable reads go first to the group's leader (known from write answers, else the
+  // map's), not spread over its replicas: with leader leases the leader confirms a read
+  // without a message, where a follower asks the leader first (docs/cluster.md, "Gateway").
+  // Retries, and reads with a staleness bound (served by followers), rotate over the replicas.
+  bool reads_at_leader = true;
 };
 
 class Router {
@@ -203,6 +208,8 @@ class Router {
   uint64_t AckedBelow() const;
   void EraseInflight(uint64_t seq);  // One part of request `seq` answered.
   uint64_t PdTarget();
+  // The group's leader as last learnt from an answer, else as the map says (0: unknown).
+  uint64_t LeaderOf(const GroupInfo& g) const;
   // Whether reads (and writes with no known leader) should avoid `worker` now.
   bool Avoided(uint64_t worker, uint64_t now) const;
   // The first replica of `reps` from position `start` (cyclically) that is not avoided;

@@ -86,6 +86,9 @@ struct Fixture {
     o.deadline_ms = 1000;
     o.backoff_min_ms = 10;
     o.backoff_max_ms = 40;
+    // Reads spread over the replicas: most tests are about where retries and spread reads
+    // go; "Router sends a read's first attempt to the group's leader…" turns this on.
+    o.reads_at_leader = false;
     return o;
   }
   void Run(uint64_t ms) {

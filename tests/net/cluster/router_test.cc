@@ -245,11 +245,11 @@ TEST_CASE("Router answers a repeated search 'unchanged' only when every shard is
 
 // Runs one search and answers every read it sends (retries included) at once, except those
 // sent to `silent`. Returns the workers its reads went to, in order.
-std::vector<uint64_t> SearchOnce(Fixture& f, uint64_t silent = 0) {
+std::vector<uint64_t> SearchOnce(Fixture& f, uint64_t silent = 0, ReadOptions read = {}) {
   std::optional<Result<std::vector<Hit>>> result;
   SearchParams sp;
   sp.k = 1;
-  f.router.Search("c", {0, 0}, sp, ReadOptions{}, [&](Result<std::vector<Hit>> r) { result = std::move(r); });
+  f.router.Search("c", {0, 0}, sp, read, [&](Result<std::vector<Hit>> r) { result = std::move(r); });
   std::vector<uint64_t> targets;
   for (int step = 0; step < 400 && !result; ++step) {
     while (f.net.Count<ShardReadRequest>() > 0) {
@@ -294,6 +294,46 @@ TEST_CASE("Router avoids a replica that let a read time out until it answers aga
   CHECK(seen[3] == 0);
   CHECK(seen[1] > 0);
   CHECK(seen[2] > 0);
+}
+
+TEST_CASE("Router sends a read's first attempt to the group's leader; retries, suspects and staleness-bounded reads spread") {
+  RouterOptions o = Fixture::Options();
+  o.reads_at_leader = true;
+  Fixture f(o);
+  // The map's leaders: 2 for group 10, 3 for group 11.
+  std::map<uint64_t, int> seen;
+  for (int i = 0; i < 20; ++i)
+    for (uint64_t w : SearchOnce(f)) ++seen[w];
+  CHECK(seen[1] == 0);
+  CHECK(seen[2] == 20);
+  CHECK(seen[3] == 20);
+  // Reads with a staleness bound are served by followers: spread.
+  seen.clear();
+  ReadOptions stale;
+  stale.max_staleness_ms = 100;
+  for (int i = 0; i < 20; ++i)
+    for (uint64_t w : SearchOnce(f, 0, stale)) ++seen[w];
+  CHECK(seen[1] > 0);
+  // Leader 2 stops answering: the read retries elsewhere, and while 2 is suspected group
+  // 10's reads go to its other replicas.
+  std::vector<uint64_t> first = SearchOnce(f, 2);
+  CHECK(first.size() == 3);  // 2 (timed out), 3, then a retry at 1 or 3.
+  seen.clear();
+  for (int i = 0; i < 20; ++i)
+    for (uint64_t w : SearchOnce(f, 2)) ++seen[w];
+  CHECK(seen[2] == 0);
+  CHECK(seen[1] + seen[3] == 40);
+  // During a move that takes group 11's leader (3) away, its reads go to the voters it keeps.
+  f.Run(RouterOptions{}.suspect_ms);
+  ClusterMap m = TwoShards(6);
+  m.groups[11].target = {1, 2, 4};
+  f.net.out.clear();
+  GiveMap(f, m);
+  seen.clear();
+  for (int i = 0; i < 20; ++i)
+    for (uint64_t w : SearchOnce(f)) ++seen[w];
+  CHECK(seen[3] == 0);
+  CHECK(seen[4] == 0);
 }
 
 TEST_CASE("Router sends reads during a move only to the voters the group keeps") {
