@@ -338,8 +338,10 @@ void RaftHost::FeedIdle(Group& g, uint64_t ticks) {
     g.proposals.pop_front();
   }
   while (!g.reads.empty()) {
-    (void)g.node->ReadIndex(std::move(g.reads.front()));
+    std::string context = std::move(g.reads.front());
     g.reads.pop_front();
+    Status s = FromRaft(g.node->ReadIndex(context));  // Refused only with no leader known.
+    if (!s.ok() && cb_.on_read_refused) cb_.on_read_refused(g.id, context, s);
   }
   if (g.transfer_to != 0) {
     (void)g.node->TransferLeader(g.transfer_to);  // No longer leader: dropped.

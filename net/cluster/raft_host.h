@@ -117,6 +117,9 @@ class RaftHost {
     std::function<void(uint64_t group)> on_applied;
     // A linearizable read may be served once the group has applied rs.index.
     std::function<void(uint64_t group, const raft::ReadState& rs)> on_read_state;
+    // A read ReadIndex held (the group was busy, or a tick was due) was refused when the
+    // loop asked for it: no leader known (Unavailable). It will never be confirmed.
+    std::function<void(uint64_t group, const std::string& context, const Status& s)> on_read_refused;
     // A group's leader or role changed.
     std::function<void(uint64_t group, const raft::SoftState& ss)> on_soft_state;
     // A snapshot Raft delivered was installed in a group's state machine.
@@ -177,7 +180,9 @@ class RaftHost {
   // Proposes `data` on `group` (held until the group is idle if it is busy). OK does not
   // mean it will commit. Errors: NotFound, Unavailable (no leader known, or too many held).
   Status Propose(uint64_t group, std::string data);
-  // Requests a linearizable read; on_read_state reports it (or never, if leadership is lost).
+  // Requests a linearizable read; on_read_state reports it (or never, if leadership is
+  // lost). Errors: NotFound, Unavailable (no leader known, or too many held). A read held
+  // for the next loop that is refused then is reported by on_read_refused.
   Status ReadIndex(uint64_t group, std::string context);
   // Leadership transfer (PD's leader balancing, operators, tests) and campaigns. A
   // transfer asked for while the group is busy applying starts when it is next fed.

@@ -47,6 +47,7 @@ Status WorkerNode::Start() {
   RaftHost::Callbacks cb;
   cb.on_applied = [this](uint64_t g) { OnApplied(g); };
   cb.on_read_state = [this](uint64_t g, const raft::ReadState& rs) { OnReadState(g, rs); };
+  cb.on_read_refused = [this](uint64_t g, const std::string& context, const Status& s) { OnReadRefused(g, context, s); };
   cb.on_soft_state = [this](uint64_t g, const raft::SoftState& ss) { OnSoftState(g, ss); };
   cb.on_installed = [this](uint64_t g, const raft::SnapshotMetadata& md) {
     Log("group " + std::to_string(g) + ": installed the snapshot at index " + std::to_string(md.index) + " (term " +
@@ -549,6 +550,21 @@ void WorkerNode::OnReadState(uint64_t group, const raft::ReadState& rs) {
   it->second.have_index = true;
   it->second.index = rs.index;
   ServeReads(group);
+}
+
+void WorkerNode::OnReadRefused(uint64_t group, const std::string& context, const Status& s) {
+  // Held for the next loop (the group was busy, or a tick was due) and refused there: no
+  // leader known. The gateway retries it at another replica at once, not after its timeout.
+  ByteReader r(context);
+  uint64_t read_id = r.U64();
+  auto it = reads_.find(read_id);
+  if (!r.done() || it == reads_.end()) return;
+  ShardReadResponse resp;
+  resp.rpc_id = it->second.req.rpc_id;
+  resp.leader_hint = host_->group_status(group).lead;
+  resp.status = s;
+  transport_.Send(it->second.from, std::move(resp));
+  reads_.erase(it);
 }
 
 void WorkerNode::ServeReads(uint64_t group) {

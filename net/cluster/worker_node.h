@@ -142,6 +142,7 @@ class WorkerNode {
   void OnHeartbeatResponse(const PdHeartbeatResponse& r);
   void OnApplied(uint64_t group);
   void OnReadState(uint64_t group, const raft::ReadState& rs);
+  void OnReadRefused(uint64_t group, const std::string& context, const Status& s);
   void OnSoftState(uint64_t group, const raft::SoftState& ss);
   void ServeReads(uint64_t group);
   void Execute(uint64_t read_id, PendingRead pr);

@@ -143,6 +143,7 @@ class HostCluster : public Transport {
     std::unique_ptr<RaftHost> host;
     std::map<uint64_t, KvStateMachine*> sms;
     std::vector<std::pair<uint64_t, raft::ReadState>> reads;  // (group, read state) served
+    std::vector<std::pair<uint64_t, std::string>> refused;    // (group, context) refused
   };
 
   HostCluster(int nodes, std::vector<uint64_t> groups, RaftHostOptions options, uint64_t sync_every = 1)
@@ -158,6 +159,9 @@ class HostCluster : public Transport {
     Node& n = nodes_[id];
     RaftHost::Callbacks cb;
     cb.on_read_state = [&n](uint64_t g, const raft::ReadState& rs) { n.reads.emplace_back(g, rs); };
+    cb.on_read_refused = [&n](uint64_t g, const std::string& context, const Status&) {
+      n.refused.emplace_back(g, context);
+    };
     n.host = std::make_unique<RaftHost>(NodeId{NodeKind::kWorker, id}, options_, clock_, *this, n.store, n.executor,
                                         n.loop, cb);
     n.sms.clear();
@@ -175,6 +179,7 @@ class HostCluster : public Transport {
     n.host.reset();
     n.sms.clear();
     n.reads.clear();
+    n.refused.clear();
   }
 
   void Send(const NodeId& to, Envelope msg) override {

@@ -491,6 +491,38 @@ TEST_CASE_FIXTURE(OneWriteCommitted, "RaftHost: a follower waiting for an index 
   CHECK(c.node(fw).host->group_status(8).commit >= ahead);
 }
 
+TEST_CASE_FIXTURE(OneWriteCommitted, "RaftHost: a read held for the next loop that finds no leader is reported refused") {
+  // Cut off from both peers past the election timeout: the follower campaigns and knows no
+  // leader.
+  c.Cut(fw, l);
+  const uint64_t third = 6 - l - fw;
+  c.Cut(fw, third);
+  for (int i = 0; i < 100 && c.node(fw).host->group_status(8).lead != 0; ++i) c.Round(50);
+  REQUIRE(c.node(fw).host->group_status(8).lead == 0);
+  c.Round(1);
+  // Asked between loops with its ticks current: refused at once.
+  CHECK(c.node(fw).host->ReadIndex(8, "now").code() == StatusCode::kUnavailable);
+  // Asked when a tick is due: held for the next loop, which reports it refused (the worker
+  // answers the gateway then rather than at its request timeout).
+  c.clock().Advance(1000);
+  REQUIRE(c.node(fw).host->ReadIndex(8, "held").ok());
+  CHECK(c.node(fw).refused.empty());
+  c.Round(0);
+  REQUIRE(c.node(fw).refused.size() == 1);
+  CHECK(c.node(fw).refused[0] == std::pair<uint64_t, std::string>{8, "held"});
+  CHECK(c.node(fw).reads.empty());
+  // A leader's held read is not refused: it is confirmed.
+  c.Heal();
+  for (int i = 0; i < 100 && c.Leader(8) == 0; ++i) c.Round(50);
+  const uint64_t leader = c.Leader(8);
+  REQUIRE(leader != 0);
+  c.clock().Advance(1000);
+  REQUIRE(c.node(leader).host->ReadIndex(8, "ok").ok());
+  c.Rounds(5, 1);
+  CHECK(c.node(leader).refused.empty());
+  CHECK_FALSE(c.node(leader).reads.empty());
+}
+
 }  // namespace
 }  // namespace vectron::net::cluster
 
