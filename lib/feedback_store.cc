@@ -137,6 +137,13 @@ Status Erase(storage::WriteTxn& txn, storage::Dbi dbi, std::string_view id) {
   return Status::OK();
 }
 
+std::optional<std::string_view> PointOfKey(std::string_view key) {
+  if (key.size() < 2) return std::nullopt;
+  const size_t n = (static_cast<size_t>(static_cast<unsigned char>(key[0])) << 8) | static_cast<unsigned char>(key[1]);
+  if (key.size() < 2 + n) return std::nullopt;
+  return key.substr(2, n);
+}
+
 Status ScanAfter(const storage::Txn& txn, storage::Dbi dbi, std::string_view after,
                  const std::function<Status(const Rating&, std::string_view key)>& fn) {
   VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, txn.OpenCursor(dbi));
@@ -152,8 +159,9 @@ Status ScanAfter(const storage::Txn& txn, storage::Dbi dbi, std::string_view aft
   auto bad = [] { return Status::Corruption("feedback record is malformed"); };
   while (more) {
     std::string_view k = c.key();
-    if (k.size() < 2) return bad();
-    size_t n = (static_cast<size_t>(static_cast<unsigned char>(k[0])) << 8) | static_cast<unsigned char>(k[1]);
+    const std::optional<std::string_view> id = PointOfKey(k);
+    if (!id) return bad();
+    const size_t n = id->size();
     if (k.size() != 2 + n && k.size() != 2 + n + 8) return bad();
     if (k.size() == 2 + n + 8) {
       std::string_view v = c.value();
@@ -161,7 +169,7 @@ Status ScanAfter(const storage::Txn& txn, storage::Dbi dbi, std::string_view aft
       size_t q = (static_cast<size_t>(static_cast<unsigned char>(v[9])) << 8) | static_cast<unsigned char>(v[10]);
       if (v.size() < 11 + q) return bad();
       Rating r;
-      r.point_id = std::string(k.substr(2, n));
+      r.point_id = std::string(*id);
       r.rating = static_cast<unsigned char>(v[0]);
       r.time_ms = static_cast<int64_t>(DecodeU64(v.substr(1, 8)));
       r.query_id = std::string(v.substr(11, q));

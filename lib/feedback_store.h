@@ -8,6 +8,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string_view>
 
 #include "storage/lmdb.h"
@@ -23,6 +24,8 @@ Status Append(storage::WriteTxn& txn, storage::Dbi dbi, const Rating& r);
 Result<RatingStats> Stats(const storage::Txn& txn, storage::Dbi dbi, std::string_view id);
 // Deletes every rating of point `id` (no-op if none).
 Status Erase(storage::WriteTxn& txn, storage::Dbi dbi, std::string_view id);
+// The point id a key of the database belongs to (nullopt for a key too short to hold one).
+std::optional<std::string_view> PointOfKey(std::string_view key);
 // Calls fn on every rating whose key is above `after` ("" = every rating), in (point id
 // length, point id, number) order, until fn fails; fn also gets the rating's key (pass it
 // as `after` to go on after it). Errors: Corruption, fn's.

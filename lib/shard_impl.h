@@ -39,7 +39,8 @@ class ShardImpl final : public Shard {
 
   // --- Shard (see vectron/shard.h).
   Status Apply(const WriteBatch& batch, uint64_t log_index) override;
-  Status ApplyWithRoute(const WriteBatch& batch, uint64_t log_index, const ShardRoute& route) override;
+  Result<uint64_t> ApplyRoute(const ShardRoute& route, uint64_t log_index,
+                              const std::function<bool(std::string_view id)>& keep) override;
   Result<ShardRoute> Route() const override;
   using Shard::ApplyLogged;
   Result<LoggedOutcome> ApplyLogged(const LoggedCommand& cmd, uint64_t log_index, const RequestId& request,
@@ -73,8 +74,7 @@ class ShardImpl final : public Shard {
   // --- For the rest of lib/.
   // Apply for a batch that ValidateBatch accepted, `metadata` being its canonical
   // metadata per entry. Returns after the LMDB commit and the index catch-up.
-  Status ApplyValidated(const WriteBatch& batch, const std::vector<std::string>& metadata, uint64_t log_index,
-                        const ShardRoute* route = nullptr);
+  Status ApplyValidated(const WriteBatch& batch, const std::vector<std::string>& metadata, uint64_t log_index);
   // Ids of the live points matching `f`.
   Result<std::vector<std::string>> IdsWhere(const filter::Filter& f) const;
   // As Collection's, for this shard.
@@ -125,9 +125,8 @@ class ShardImpl final : public Shard {
   // ApplyValidated's steps (shard_write.cc).
   // Writes the batch in one LMDB transaction and commits it; false if nothing was
   // committed (a replayed log index, or a batch that changed nothing).
-  // With `route`, it is recorded in the same transaction.
-  Result<bool> CommitBatch(const WriteBatch& batch, const std::vector<std::string>& metadata, uint64_t log_index,
-                           const ShardRoute* route) ABSL_EXCLUSIVE_LOCKS_REQUIRED(sync_.mu());
+  Result<bool> CommitBatch(const WriteBatch& batch, const std::vector<std::string>& metadata, uint64_t log_index)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(sync_.mu());
   // Writes the points of `batch` into `wt`, with their change-log entry; false if no
   // point changed.
   Result<bool> WritePoints(storage::WriteTxn& wt, const WriteBatch& batch, const std::vector<std::string>& metadata)

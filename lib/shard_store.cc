@@ -260,6 +260,87 @@ Status ShardStore::ScanPoints(const storage::Txn& txn, size_t chunk, std::vector
 // ---------------------------------------------------------------------------------
 // The change log
 
+namespace {
+
+// Empties table `dbi` and writes back the rows `keep` holds, in key order; a table that
+// keeps every row is left as it is. The kept rows are copied out first: the emptied
+// table's pages may be reused within the transaction.
+Status RewriteKeeping(WriteTxn& txn, storage::Dbi dbi,
+                      const std::function<bool(std::string_view key, std::string_view value)>& keep) {
+  std::string bytes;
+  std::vector<std::pair<size_t, size_t>> sizes;  // (key size, value size) of each kept row
+  bool dropped = false;
+  {
+    // Room for all of it: no copy as it grows, and only the pages written are resident.
+    VECTRON_ASSIGN_OR_RETURN(uint64_t table_bytes, txn.PageBytes(dbi));
+    bytes.reserve(table_bytes);
+    VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, txn.OpenCursor(dbi));
+    VECTRON_ASSIGN_OR_RETURN(bool more, c.First());
+    while (more) {
+      if (keep(c.key(), c.value())) {
+        bytes += c.key();
+        bytes += c.value();
+        sizes.emplace_back(c.key().size(), c.value().size());
+      } else {
+        dropped = true;
+      }
+      VECTRON_ASSIGN_OR_RETURN(more, c.Next());
+    }
+  }
+  if (!dropped) return Status::OK();
+  VECTRON_RETURN_IF_ERROR(txn.Drop(dbi));
+  const std::string_view all(bytes);
+  size_t at = 0;
+  for (const auto& [k, v] : sizes) {
+    VECTRON_RETURN_IF_ERROR(txn.Append(dbi, all.substr(at, k), all.substr(at + k, v)));
+    at += k + v;
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<std::string> ShardStore::KeepPoints(WriteTxn& txn, const std::function<bool(std::string_view id)>& keep) const {
+  std::vector<uint64_t> labels;  // Of the dropped points.
+  {
+    VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, txn.OpenCursor(ids_));
+    VECTRON_ASSIGN_OR_RETURN(bool more, c.First());
+    while (more) {
+      if (!keep(c.key())) {
+        VECTRON_ASSIGN_OR_RETURN(uint64_t label, LabelValue(c.value()));
+        labels.push_back(label);
+      }
+      VECTRON_ASSIGN_OR_RETURN(more, c.Next());
+    }
+  }
+  if (labels.empty()) return std::string();
+  std::sort(labels.begin(), labels.end());
+  std::vector<bool> dropped(labels.back() + 1);
+  for (uint64_t l : labels) dropped[l] = true;
+  // Keys that end in a label: points (the label alone), payload postings and others.
+  auto label_kept = [&](std::string_view key, std::string_view) {
+    if (key.size() < 8) return true;
+    const uint64_t l = DecodeU64(key.substr(key.size() - 8));
+    return l >= dropped.size() || !dropped[l];
+  };
+  VECTRON_RETURN_IF_ERROR(RewriteKeeping(txn, ids_, [&](std::string_view id, std::string_view) { return keep(id); }));
+  VECTRON_RETURN_IF_ERROR(RewriteKeeping(txn, points_, label_kept));
+  VECTRON_RETURN_IF_ERROR(RewriteKeeping(txn, payload_, label_kept));
+  VECTRON_RETURN_IF_ERROR(RewriteKeeping(txn, payload_other_, label_kept));
+  VECTRON_RETURN_IF_ERROR(RewriteKeeping(txn, feedback_, [&](std::string_view key, std::string_view) {
+    const std::optional<std::string_view> id = feedback::PointOfKey(key);
+    return !id || keep(*id);
+  }));
+  std::string touched;
+  touched.reserve(labels.size() * 9);
+  for (uint64_t l : labels) {
+    VECTRON_RETURN_IF_ERROR(txn.Put(free_, EncodeU64(l), ""));
+    touched.push_back(static_cast<char>(WriteBatch::Op::kDelete));
+    touched += EncodeU64(l);
+  }
+  return touched;
+}
+
 Result<bool> ShardStore::ChangeLogReaches(const storage::Txn& txn, uint64_t after) const {
   VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, txn.OpenCursor(changes_));
   VECTRON_ASSIGN_OR_RETURN(bool found, c.Seek(EncodeU64(after + 1)));

@@ -28,11 +28,31 @@ Status ShardImpl::Apply(const WriteBatch& batch, uint64_t log_index) {
   return ApplyValidated(batch, metadata, log_index);
 }
 
-Status ShardImpl::ApplyWithRoute(const WriteBatch& batch, uint64_t log_index, const ShardRoute& route) {
+Result<uint64_t> ShardImpl::ApplyRoute(const ShardRoute& route, uint64_t log_index,
+                                        const std::function<bool(std::string_view id)>& keep) {
   if (log_index == 0) return Status::InvalidArgument("a route is recorded with a log index");
-  std::vector<std::string> metadata;
-  VECTRON_RETURN_IF_ERROR(ValidateBatch(batch, config(), &metadata));
-  return ApplyValidated(batch, metadata, log_index, &route);
+  IndexSync::LocalWriter writer(sync_);
+  uint64_t dropped = 0;
+  {
+    VECTRON_ASSIGN_OR_RETURN(WriteTxn wt, WriteTxn::Begin(store_.env()));
+    VECTRON_ASSIGN_OR_RETURN(uint64_t applied, store_.Counter(wt, meta_key::kAppliedIndex));
+    if (log_index <= applied) return uint64_t{0};  // Replay of an applied split.
+    VECTRON_ASSIGN_OR_RETURN(std::string touched, store_.KeepPoints(wt, keep));
+    if (!touched.empty()) {
+      dropped = touched.size() / 9;
+      VECTRON_ASSIGN_OR_RETURN(uint64_t seq, store_.Counter(wt, meta_key::kSeq));
+      VECTRON_RETURN_IF_ERROR(store_.LogBatch(wt, seq + 1, touched));
+      VECTRON_RETURN_IF_ERROR(TrimChangeLog(wt, seq + 1));
+    }
+    VECTRON_RETURN_IF_ERROR(store_.PutCounter(wt, meta_key::kAppliedIndex, log_index));
+    VECTRON_RETURN_IF_ERROR(store_.PutCounter(wt, meta_key::kRouteStart, route.start));
+    VECTRON_RETURN_IF_ERROR(store_.PutCounter(wt, meta_key::kRouteEnd, route.end));
+    VECTRON_RETURN_IF_ERROR(store_.PutCounter(wt, meta_key::kRouteEpoch, route.epoch));
+    VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
+  }
+  Status s = sync_.CatchUp();
+  if (!s.ok()) return s.WithContext("split committed, but the in-memory index did not catch up (it will retry)");
+  return dropped;
 }
 
 Result<ShardRoute> ShardImpl::Route() const {
@@ -45,9 +65,9 @@ Result<ShardRoute> ShardImpl::Route() const {
 }
 
 Status ShardImpl::ApplyValidated(const WriteBatch& batch, const std::vector<std::string>& metadata,
-                                 uint64_t log_index, const ShardRoute* route) {
+                                 uint64_t log_index) {
   IndexSync::LocalWriter writer(sync_);
-  VECTRON_ASSIGN_OR_RETURN(bool committed, CommitBatch(batch, metadata, log_index, route));
+  VECTRON_ASSIGN_OR_RETURN(bool committed, CommitBatch(batch, metadata, log_index));
   if (!committed) return Status::OK();
   Status s = sync_.CatchUp();
   if (!s.ok()) return s.WithContext("write committed, but the in-memory index did not catch up (it will retry)");
@@ -55,18 +75,13 @@ Status ShardImpl::ApplyValidated(const WriteBatch& batch, const std::vector<std:
 }
 
 Result<bool> ShardImpl::CommitBatch(const WriteBatch& batch, const std::vector<std::string>& metadata,
-                                    uint64_t log_index, const ShardRoute* route) {
+                                    uint64_t log_index) {
   VECTRON_ASSIGN_OR_RETURN(WriteTxn wt, WriteTxn::Begin(store_.env()));
   VECTRON_ASSIGN_OR_RETURN(uint64_t applied, store_.Counter(wt, meta_key::kAppliedIndex));
   if (log_index != 0 && log_index <= applied) return false;  // Replay of an applied batch.
   VECTRON_ASSIGN_OR_RETURN(bool changed, WritePoints(wt, batch, metadata));
   if (!changed && log_index == 0) return false;  // Nothing changed.
   if (log_index != 0) VECTRON_RETURN_IF_ERROR(store_.PutCounter(wt, meta_key::kAppliedIndex, log_index));
-  if (route) {
-    VECTRON_RETURN_IF_ERROR(store_.PutCounter(wt, meta_key::kRouteStart, route->start));
-    VECTRON_RETURN_IF_ERROR(store_.PutCounter(wt, meta_key::kRouteEnd, route->end));
-    VECTRON_RETURN_IF_ERROR(store_.PutCounter(wt, meta_key::kRouteEpoch, route->epoch));
-  }
   VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
   return true;
 }

@@ -71,11 +71,7 @@ Status ShardStateMachine::FinishSplitCopy(uint64_t split_index, const ShardRoute
     return Status::Corruption(base_ + ": a split's copy at index " + std::to_string(applied_index()) +
                               ", not at the split's index " + std::to_string(split_index) + " - 1");
   std::shared_ptr<Shard> shard = this->shard();
-  VECTRON_ASSIGN_OR_RETURN(std::vector<std::string> outside,
-                           IdsOutside(*shard, [&](uint64_t k) { return RangeHolds(r.start, r.end, k); }));
-  WriteBatch drop;
-  for (std::string& id : outside) drop.Delete(std::move(id));
-  VECTRON_RETURN_IF_ERROR(shard->ApplyWithRoute(drop, split_index, r));
+  VECTRON_RETURN_IF_ERROR(shard->ApplyRoute(r, split_index, InRange(r.start, r.end)).status());
   VECTRON_ASSIGN_OR_RETURN(uint64_t durable, shard->Flush());
   applied_.store(split_index, std::memory_order_release);
   durable_.store(durable, std::memory_order_release);
@@ -144,21 +140,8 @@ ShardRoute ShardStateMachine::route() const {
   return route_;
 }
 
-Result<std::vector<std::string>> ShardStateMachine::IdsOutside(const Shard& shard,
-                                                                const std::function<bool(uint64_t)>& keep) const {
-  std::vector<std::string> out;
-  GetOptions ids_only;
-  ids_only.include_vector = false;
-  ids_only.include_metadata = false;
-  std::string after;
-  while (true) {
-    VECTRON_ASSIGN_OR_RETURN(ScrollPage page, shard.Scroll(after, 4096, ids_only));
-    for (const Point& p : page.points)
-      if (!keep(RouteKey(p.id, config_.shards))) out.push_back(p.id);
-    if (page.next_cursor.empty() || page.points.empty()) break;
-    after = page.points.back().id;
-  }
-  return out;
+std::function<bool(std::string_view id)> ShardStateMachine::InRange(uint64_t start, uint64_t end) const {
+  return [start, end, shards = config_.shards](std::string_view id) { return RangeHolds(start, end, RouteKey(id, shards)); };
 }
 
 Status ShardStateMachine::ApplySplit(Shard& shard, const ShardCommand& cmd, uint64_t index) {
@@ -178,12 +161,9 @@ Status ShardStateMachine::ApplySplit(Shard& shard, const ShardCommand& cmd, uint
     VECTRON_RETURN_IF_ERROR(shard.SplitCopyTo(built).status());
     VECTRON_RETURN_IF_ERROR(split_hooks_.found(sp, index, built));
   }
-  // 2. This group keeps the lower half: the upper one is marked deleted in its graph (no
-  //    rebuild), with the new route, in one transaction.
-  VECTRON_ASSIGN_OR_RETURN(std::vector<std::string> upper,
-                           IdsOutside(shard, [&](uint64_t k) { return RangeHolds(sp.start, sp.key, k); }));
-  WriteBatch drop;
-  for (std::string& id : upper) drop.Delete(std::move(id));
+  // 2. This group keeps the lower half: the upper one is dropped (its tables rewritten with
+  //    the lower half) and marked deleted in its graph (no rebuild), with the new route,
+  //    in one transaction.
   const ShardRoute next{sp.start, sp.key, cur.epoch + 1};
   {
     // Before the points go: a read that sees the new epoch is refused, so none can
@@ -191,7 +171,7 @@ Status ShardStateMachine::ApplySplit(Shard& shard, const ShardCommand& cmd, uint
     std::lock_guard lock(route_mu_);
     route_ = next;
   }
-  return shard.ApplyWithRoute(drop, index, next);
+  return shard.ApplyRoute(next, index, InRange(next.start, next.end)).status();
 }
 
 Status ShardStateMachine::Apply(const std::vector<raft::Entry>& entries) {

@@ -73,6 +73,23 @@ TEST_CASE("cursors iterate keys in byte order and big-endian u64 keys sort numer
   CHECK(DecodeU64(c.key()) == 300);
 }
 
+TEST_CASE("Append takes keys in order into an emptied table and refuses one out of order") {
+  testing::TempDir dir;
+  auto env = LmdbEnv::Open(dir.path(), {}).value();
+  auto wt = WriteTxn::Begin(env).value();
+  Dbi d = wt.OpenDbi("t").value();
+  for (uint64_t v : {5ull, 9ull}) REQUIRE(wt.Put(d, EncodeU64(v), "old").ok());
+  REQUIRE(wt.Drop(d).ok());
+  CHECK(wt.Count(d).value() == 0);
+  for (uint64_t v = 1; v <= 1000; ++v) REQUIRE(wt.Append(d, EncodeU64(v), std::to_string(v)).ok());
+  CHECK_FALSE(wt.Append(d, EncodeU64(500), "x").ok());  // Not after the last key.
+  REQUIRE(std::move(wt).Commit().ok());
+  auto rt = ReadTxn::Begin(env).value();
+  CHECK(rt.Count(d).value() == 1000);
+  CHECK(rt.Get(d, EncodeU64(500)).value() == std::optional<std::string_view>("500"));
+  CHECK(rt.Get(d, EncodeU64(9)).value() == std::optional<std::string_view>("9"));
+}
+
 TEST_CASE("a full map is reported as ResourceExhausted and the commit changes nothing") {
   testing::TempDir dir;
   EnvOptions eo;
