@@ -262,38 +262,16 @@ Status ShardStore::ScanPoints(const storage::Txn& txn, size_t chunk, std::vector
 
 namespace {
 
-// Empties table `dbi` and writes back the rows `keep` holds, in key order; a table that
-// keeps every row is left as it is. The kept rows are copied out first: the emptied
-// table's pages may be reused within the transaction.
-Status RewriteKeeping(WriteTxn& txn, storage::Dbi dbi,
-                      const std::function<bool(std::string_view key, std::string_view value)>& keep) {
-  std::string bytes;
-  std::vector<std::pair<size_t, size_t>> sizes;  // (key size, value size) of each kept row
-  bool dropped = false;
-  {
-    // Room for all of it: no copy as it grows, and only the pages written are resident.
-    VECTRON_ASSIGN_OR_RETURN(uint64_t table_bytes, txn.PageBytes(dbi));
-    bytes.reserve(table_bytes);
-    VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, txn.OpenCursor(dbi));
-    VECTRON_ASSIGN_OR_RETURN(bool more, c.First());
-    while (more) {
-      if (keep(c.key(), c.value())) {
-        bytes += c.key();
-        bytes += c.value();
-        sizes.emplace_back(c.key().size(), c.value().size());
-      } else {
-        dropped = true;
-      }
-      VECTRON_ASSIGN_OR_RETURN(more, c.Next());
-    }
-  }
-  if (!dropped) return Status::OK();
-  VECTRON_RETURN_IF_ERROR(txn.Drop(dbi));
-  const std::string_view all(bytes);
-  size_t at = 0;
-  for (const auto& [k, v] : sizes) {
-    VECTRON_RETURN_IF_ERROR(txn.Append(dbi, all.substr(at, k), all.substr(at + k, v)));
-    at += k + v;
+// Deletes the rows of table `dbi` that `keep` refuses, in one walk of the table in key
+// order (each dropped row found by the walk, not by a search of its own). MDB_NEXT after
+// a cursor's delete moves to the row that followed the deleted one, not past it.
+Status DeleteRowsWhere(WriteTxn& txn, storage::Dbi dbi,
+                       const std::function<bool(std::string_view key, std::string_view value)>& keep) {
+  VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, txn.OpenCursor(dbi));
+  VECTRON_ASSIGN_OR_RETURN(bool more, c.First());
+  while (more) {
+    if (!keep(c.key(), c.value())) VECTRON_RETURN_IF_ERROR(c.Delete());
+    VECTRON_ASSIGN_OR_RETURN(more, c.Next());
   }
   return Status::OK();
 }
@@ -323,11 +301,11 @@ Result<std::string> ShardStore::KeepPoints(WriteTxn& txn, const std::function<bo
     const uint64_t l = DecodeU64(key.substr(key.size() - 8));
     return l >= dropped.size() || !dropped[l];
   };
-  VECTRON_RETURN_IF_ERROR(RewriteKeeping(txn, ids_, [&](std::string_view id, std::string_view) { return keep(id); }));
-  VECTRON_RETURN_IF_ERROR(RewriteKeeping(txn, points_, label_kept));
-  VECTRON_RETURN_IF_ERROR(RewriteKeeping(txn, payload_, label_kept));
-  VECTRON_RETURN_IF_ERROR(RewriteKeeping(txn, payload_other_, label_kept));
-  VECTRON_RETURN_IF_ERROR(RewriteKeeping(txn, feedback_, [&](std::string_view key, std::string_view) {
+  VECTRON_RETURN_IF_ERROR(DeleteRowsWhere(txn, ids_, [&](std::string_view id, std::string_view) { return keep(id); }));
+  VECTRON_RETURN_IF_ERROR(DeleteRowsWhere(txn, points_, label_kept));
+  VECTRON_RETURN_IF_ERROR(DeleteRowsWhere(txn, payload_, label_kept));
+  VECTRON_RETURN_IF_ERROR(DeleteRowsWhere(txn, payload_other_, label_kept));
+  VECTRON_RETURN_IF_ERROR(DeleteRowsWhere(txn, feedback_, [&](std::string_view key, std::string_view) {
     const std::optional<std::string_view> id = feedback::PointOfKey(key);
     return !id || keep(*id);
   }));

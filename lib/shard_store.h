@@ -141,11 +141,9 @@ class ShardStore {
                     const std::function<Status(std::span<const uint64_t>, std::span<const float>)>& fn) const;
 
   // Drops every point whose id `keep` refuses, with its payload postings and ratings, and
-  // frees its label, as PointWriter::Delete of each would. Each table that loses rows is
-  // emptied and its kept rows written back in key order: cheaper than deleting them one by
-  // one when many go (a split drops half a shard, spread over every page). The kept rows of
-  // one table at a time are held in memory meanwhile. Returns the change-log entry of the
-  // drops ("" if none).
+  // frees its label, as PointWriter::Delete of each would, in one walk of each table in
+  // key order (a split drops half a shard: no search per dropped row). Returns the
+  // change-log entry of the drops ("" if none).
   Result<std::string> KeepPoints(storage::WriteTxn& txn, const std::function<bool(std::string_view id)>& keep) const;
 
   // --- The change log.

@@ -123,11 +123,10 @@ class Shard {
   // A cluster's split (docs/cluster.md, "Splits"): records `route` and log_index (> 0)
   // and drops every point whose id `keep` refuses, in one transaction, so the points and
   // the range they belong to change together. It leaves the points, payload postings,
-  // ratings, free labels and change log that deletes of those ids would, but a table
-  // that loses rows is emptied and its kept rows written back in key order: deleting half
-  // a shard one point at a time copies nearly every page (the dropped ids are spread over
-  // the key space). The kept rows of one table at a time are held in memory meanwhile.
-  // A replay (log_index <= applied_index()) changes nothing. Returns the points dropped.
+  // ratings, free labels and change log that deletes of those ids would, but finds the
+  // dropped rows by one walk of each table in key order instead of a scan of the ids and
+  // a search per row and table. A replay (log_index <= applied_index()) changes nothing.
+  // Returns the points dropped.
   // Errors: InvalidArgument (log_index 0), Corruption, IOError, ResourceExhausted (map full).
   virtual Result<uint64_t> ApplyRoute(const ShardRoute& route, uint64_t log_index,
                                       const std::function<bool(std::string_view id)>& keep) = 0;

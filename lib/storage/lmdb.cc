@@ -398,11 +398,6 @@ Status WriteTxn::Put(Dbi dbi, std::string_view key, std::string_view value) {
   return MdbStatus(mdb_put(txn_, dbi.handle, &k, &v, 0), "mdb_put");
 }
 
-Status WriteTxn::Append(Dbi dbi, std::string_view key, std::string_view value) {
-  MDB_val k = ToVal(key), v = ToVal(value);
-  return MdbStatus(mdb_put(txn_, dbi.handle, &k, &v, MDB_APPEND), "mdb_put (append)");
-}
-
 Result<char*> WriteTxn::Reserve(Dbi dbi, std::string_view key, size_t size) {
   MDB_val k = ToVal(key), v{size, nullptr};
   int rc = mdb_put(txn_, dbi.handle, &k, &v, MDB_RESERVE);

@@ -182,9 +182,6 @@ class WriteTxn : public Txn {
   // transactions once this one commits.
   Result<Dbi> OpenDbi(const char* name, unsigned flags = 0);
   Status Put(Dbi dbi, std::string_view key, std::string_view value);
-  // Put of a key greater than every key in `dbi` (MDB_APPEND: no search, and pages filled
-  // in order). Errors: a key out of order is refused (MDB_KEYEXIST), as LMDB's.
-  Status Append(Dbi dbi, std::string_view key, std::string_view value);
   // Reserves `size` bytes for `key` and returns the writable space (valid until the
   // next write in this txn). Avoids a copy for large values.
   Result<char*> Reserve(Dbi dbi, std::string_view key, size_t size);
