@@ -257,9 +257,6 @@ Status ShardStore::ScanPoints(const storage::Txn& txn, size_t chunk, std::vector
   return Status::OK();
 }
 
-// ---------------------------------------------------------------------------------
-// The change log
-
 namespace {
 
 // Deletes the rows of table `dbi` that `keep` refuses, in one walk of the table in key
@@ -279,7 +276,7 @@ Status DeleteRowsWhere(WriteTxn& txn, storage::Dbi dbi,
 }  // namespace
 
 Result<std::string> ShardStore::KeepPoints(WriteTxn& txn, const std::function<bool(std::string_view id)>& keep) const {
-  std::vector<uint64_t> labels;  // Of the dropped points.
+  std::vector<uint64_t> labels;  // Of the dropped points, found and deleted by the ids walk.
   {
     VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, txn.OpenCursor(ids_));
     VECTRON_ASSIGN_OR_RETURN(bool more, c.First());
@@ -287,6 +284,7 @@ Result<std::string> ShardStore::KeepPoints(WriteTxn& txn, const std::function<bo
       if (!keep(c.key())) {
         VECTRON_ASSIGN_OR_RETURN(uint64_t label, LabelValue(c.value()));
         labels.push_back(label);
+        VECTRON_RETURN_IF_ERROR(c.Delete());  // Next is then the row that followed it.
       }
       VECTRON_ASSIGN_OR_RETURN(more, c.Next());
     }
@@ -301,7 +299,6 @@ Result<std::string> ShardStore::KeepPoints(WriteTxn& txn, const std::function<bo
     const uint64_t l = DecodeU64(key.substr(key.size() - 8));
     return l >= dropped.size() || !dropped[l];
   };
-  VECTRON_RETURN_IF_ERROR(DeleteRowsWhere(txn, ids_, [&](std::string_view id, std::string_view) { return keep(id); }));
   VECTRON_RETURN_IF_ERROR(DeleteRowsWhere(txn, points_, label_kept));
   VECTRON_RETURN_IF_ERROR(DeleteRowsWhere(txn, payload_, label_kept));
   VECTRON_RETURN_IF_ERROR(DeleteRowsWhere(txn, payload_other_, label_kept));
@@ -318,6 +315,9 @@ Result<std::string> ShardStore::KeepPoints(WriteTxn& txn, const std::function<bo
   }
   return touched;
 }
+
+// ---------------------------------------------------------------------------------
+// The change log
 
 Result<bool> ShardStore::ChangeLogReaches(const storage::Txn& txn, uint64_t after) const {
   VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, txn.OpenCursor(changes_));

@@ -542,11 +542,15 @@ void WorkerNode::OnRead(const NodeId& from, ShardReadRequest req) {
   reads_.emplace(read_id, std::move(pr));
 }
 
-void WorkerNode::OnReadState(uint64_t group, const raft::ReadState& rs) {
-  ByteReader r(rs.context);
+std::map<uint64_t, WorkerNode::PendingRead>::iterator WorkerNode::PendingReadOf(std::string_view context) {
+  ByteReader r(context);
   uint64_t read_id = r.U64();
-  auto it = reads_.find(read_id);
-  if (!r.done() || it == reads_.end()) return;
+  return r.done() ? reads_.find(read_id) : reads_.end();
+}
+
+void WorkerNode::OnReadState(uint64_t group, const raft::ReadState& rs) {
+  auto it = PendingReadOf(rs.context);
+  if (it == reads_.end()) return;
   it->second.have_index = true;
   it->second.index = rs.index;
   ServeReads(group);
@@ -555,10 +559,8 @@ void WorkerNode::OnReadState(uint64_t group, const raft::ReadState& rs) {
 void WorkerNode::OnReadRefused(uint64_t group, const std::string& context, const Status& s) {
   // Held for the next loop (the group was busy, or a tick was due) and refused there: no
   // leader known. The gateway retries it at another replica at once, not after its timeout.
-  ByteReader r(context);
-  uint64_t read_id = r.U64();
-  auto it = reads_.find(read_id);
-  if (!r.done() || it == reads_.end()) return;
+  auto it = PendingReadOf(context);
+  if (it == reads_.end()) return;
   ShardReadResponse resp;
   resp.rpc_id = it->second.req.rpc_id;
   resp.leader_hint = host_->group_status(group).lead;

@@ -143,6 +143,8 @@ class WorkerNode {
   void OnApplied(uint64_t group);
   void OnReadState(uint64_t group, const raft::ReadState& rs);
   void OnReadRefused(uint64_t group, const std::string& context, const Status& s);
+  // The pending read a ReadIndex context names (reads_.end() if none, or malformed).
+  std::map<uint64_t, PendingRead>::iterator PendingReadOf(std::string_view context);
   void OnSoftState(uint64_t group, const raft::SoftState& ss);
   void ServeReads(uint64_t group);
   void Execute(uint64_t read_id, PendingRead pr);
