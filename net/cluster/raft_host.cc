@@ -33,7 +33,7 @@ struct RaftHost::Group {
   std::deque<std::pair<NodeId, raft::Message>> inbox;
   uint64_t pending_ticks = 0;
   bool expire_lease = false;  // Ticks were dropped: the leader lease is expired when next fed.
-  std::deque<std::string> proposals;
+  std::deque<std::pair<std::string, std::string>> proposals;  // (data, tag)
   std::deque<std::string> reads;
   uint64_t transfer_to = 0;  // A leadership transfer asked for while busy (0: none).
   std::optional<raft::ConfChange> conf_change;  // A membership change asked for while busy.
@@ -334,8 +334,11 @@ void RaftHost::FeedIdle(Group& g, uint64_t ticks) {
   g.pending_ticks = 0;
   for (auto& [from, m] : read_requests) Step(g, from, m);
   while (!g.proposals.empty()) {
-    (void)g.node->Propose(std::move(g.proposals.front()));  // A loss shows as a timeout.
+    auto [data, tag] = std::move(g.proposals.front());
     g.proposals.pop_front();
+    // Taken: it may still be lost (a loss shows as a timeout). Refused: reported.
+    Status s = FromRaft(g.node->Propose(std::move(data)));
+    if (!s.ok() && cb_.on_proposal_refused) cb_.on_proposal_refused(g.id, tag, s);
   }
   while (!g.reads.empty()) {
     std::string context = std::move(g.reads.front());
@@ -581,13 +584,13 @@ void RaftHost::OnInstalled(uint64_t group, Status s) {
   if (cb_.on_installed) cb_.on_installed(group, it->second->rd.snapshot.metadata);
 }
 
-Status RaftHost::Propose(uint64_t group, std::string data) {
+Status RaftHost::Propose(uint64_t group, std::string data, std::string tag) {
   auto it = groups_.find(group);
   if (it == groups_.end()) return Status::NotFound("group " + std::to_string(group) + " is not hosted");
   Group& g = *it->second;
   if (g.stage == Stage::kIdle) return FromRaft(g.node->Propose(std::move(data)));
   if (g.proposals.size() >= opt_.pending_max) return Status::Unavailable("too many proposals waiting");
-  g.proposals.push_back(std::move(data));
+  g.proposals.emplace_back(std::move(data), std::move(tag));
   return Status::OK();
 }
 

@@ -120,6 +120,10 @@ class RaftHost {
     // A read ReadIndex held (the group was busy, or a tick was due) was refused when the
     // loop asked for it: no leader known (Unavailable). It will never be confirmed.
     std::function<void(uint64_t group, const std::string& context, const Status& s)> on_read_refused;
+    // A proposal held (the group was busy) was refused when the loop proposed it: no leader
+    // known, or a leadership transfer in progress. `tag` is the one given to Propose. This
+    // node will not append it (its waiter may answer at once rather than at a timeout).
+    std::function<void(uint64_t group, const std::string& tag, const Status& s)> on_proposal_refused;
     // A group's leader or role changed.
     std::function<void(uint64_t group, const raft::SoftState& ss)> on_soft_state;
     // A snapshot Raft delivered was installed in a group's state machine.
@@ -179,7 +183,9 @@ class RaftHost {
 
   // Proposes `data` on `group` (held until the group is idle if it is busy). OK does not
   // mean it will commit. Errors: NotFound, Unavailable (no leader known, or too many held).
-  Status Propose(uint64_t group, std::string data);
+  // A held proposal refused when the loop proposes it is reported by on_proposal_refused
+  // with `tag` (the caller's name for it, e.g. its request id).
+  Status Propose(uint64_t group, std::string data, std::string tag = {});
   // Requests a linearizable read; on_read_state reports it (or never, if leadership is
   // lost). Errors: NotFound, Unavailable (no leader known, or too many held). A read held
   // for the next loop that is refused then is reported by on_read_refused.

@@ -48,6 +48,7 @@ Status WorkerNode::Start() {
   cb.on_applied = [this](uint64_t g) { OnApplied(g); };
   cb.on_read_state = [this](uint64_t g, const raft::ReadState& rs) { OnReadState(g, rs); };
   cb.on_read_refused = [this](uint64_t g, const std::string& context, const Status& s) { OnReadRefused(g, context, s); };
+  cb.on_proposal_refused = [this](uint64_t g, const std::string& tag, const Status& s) { OnProposalRefused(g, tag, s); };
   cb.on_soft_state = [this](uint64_t g, const raft::SoftState& ss) { OnSoftState(g, ss); };
   cb.on_installed = [this](uint64_t g, const raft::SnapshotMetadata& md) {
     Log("group " + std::to_string(g) + ": installed the snapshot at index " + std::to_string(md.index) + " (term " +
@@ -441,7 +442,8 @@ void WorkerNode::OnWrite(const NodeId& from, const ShardWriteRequest& req) {
   ShardCommand cmd = req.command;
   cmd.epoch = req.epoch;  // Checked again when applied (a split may come first).
   cmd.split.reset();      // Splits are PD's to order.
-  Status s = host_->Propose(req.group, EncodeShardCommand(cmd));
+  Status s =
+      host_->Propose(req.group, EncodeShardCommand(cmd), RequestTag(req.command.request.client, req.command.request.seq));
   if (!s.ok()) {
     r.status = s;
     return transport_.Send(from, std::move(r));
@@ -500,22 +502,38 @@ void WorkerNode::OnSoftState(uint64_t group, const raft::SoftState& ss) {
   if (ss.role == raft::Role::kLeader) return;
   // Lost leadership: the pending writes may still commit under the new leader; the
   // gateway retries them there with the same request id (applied once).
+  const Status changed = Status::Unavailable("leadership of group " + std::to_string(group) + " changed");
   for (auto it = writes_.begin(); it != writes_.end();) {
-    auto& ws = it->second;
-    for (size_t i = 0; i < ws.size();) {
-      if (ws[i].group != group) {
-        ++i;
-        continue;
-      }
-      ShardWriteResponse r;
-      r.rpc_id = ws[i].rpc_id;
-      r.leader_hint = ss.lead;
-      r.status = Status::Unavailable("leadership of group " + std::to_string(group) + " changed");
-      transport_.Send(ws[i].from, std::move(r));
-      ws.erase(ws.begin() + static_cast<long>(i));
-    }
-    it = ws.empty() ? writes_.erase(it) : std::next(it);
+    RefuseWrites(group, ss.lead, changed, it->second);
+    it = it->second.empty() ? writes_.erase(it) : std::next(it);
   }
+}
+
+void WorkerNode::RefuseWrites(uint64_t group, uint64_t leader_hint, const Status& s, std::vector<WriteWaiter>& ws) {
+  for (size_t i = 0; i < ws.size();) {
+    if (ws[i].group != group) {
+      ++i;
+      continue;
+    }
+    ShardWriteResponse r;
+    r.rpc_id = ws[i].rpc_id;
+    r.leader_hint = leader_hint;
+    r.status = s;
+    transport_.Send(ws[i].from, std::move(r));
+    ws.erase(ws.begin() + static_cast<long>(i));
+  }
+}
+
+void WorkerNode::OnProposalRefused(uint64_t group, const std::string& tag, const Status& s) {
+  // A write held while the group was busy, refused when proposed (a leadership transfer in
+  // progress, or no leader known): it will not be applied from here, and if this replica
+  // keeps leading no leadership change answers it. The gateway retries it at once.
+  uint64_t client = 0, seq = 0;
+  if (!ParseRequestTag(tag, &client, &seq)) return;  // Not a write's (a split PD ordered: PD asks again).
+  auto it = writes_.find({client, seq});
+  if (it == writes_.end()) return;
+  RefuseWrites(group, host_->group_status(group).lead, s, it->second);
+  if (it->second.empty()) writes_.erase(it);
 }
 
 void WorkerNode::OnRead(const NodeId& from, ShardReadRequest req) {

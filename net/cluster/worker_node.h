@@ -146,6 +146,9 @@ class WorkerNode {
   // The pending read a ReadIndex context names (reads_.end() if none, or malformed).
   std::map<uint64_t, PendingRead>::iterator PendingReadOf(std::string_view context);
   void OnSoftState(uint64_t group, const raft::SoftState& ss);
+  void OnProposalRefused(uint64_t group, const std::string& tag, const Status& s);
+  // Answers `s` (with the leader hint) to the waiters in `ws` of `group`, and removes them.
+  void RefuseWrites(uint64_t group, uint64_t leader_hint, const Status& s, std::vector<WriteWaiter>& ws);
   void ServeReads(uint64_t group);
   void Execute(uint64_t read_id, PendingRead pr);
   void SendHeartbeat();

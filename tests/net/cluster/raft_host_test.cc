@@ -523,6 +523,44 @@ TEST_CASE_FIXTURE(OneWriteCommitted, "RaftHost: a read held for the next loop th
   CHECK_FALSE(c.node(leader).reads.empty());
 }
 
+TEST_CASE_FIXTURE(OneWriteCommitted, "RaftHost: a proposal held while the group is busy and refused when proposed is reported with its tag") {
+  // The leader appends y=2 and starts handing leadership to a replica it cannot reach: the
+  // transfer stays in progress (until an election timeout), and proposals are refused.
+  const uint64_t t = 6 - l - fw;
+  c.Cut(l, t);
+  c.HoldTasks(l);
+  REQUIRE(c.node(l).host->Propose(8, "y=2").ok());
+  REQUIRE(c.node(l).host->TransferLeader(8, t).ok());
+  CHECK(c.node(l).host->Propose(8, "now=1").code() == StatusCode::kUnavailable);  // Idle: at once.
+  // y=2 commits with fw's answer; the leader's apply of it is held, so it is busy.
+  for (int i = 0; i < 20 && !c.node(l).host->group_status(8).busy; ++i) c.Round(5);
+  REQUIRE(c.node(l).host->group_status(8).busy);
+  // Held now, and refused when the next loop proposes them (the worker answers the
+  // write then rather than at its request timeout: no leadership change will).
+  REQUIRE(c.node(l).host->Propose(8, "z=3", "tag-z").ok());
+  REQUIRE(c.node(l).host->Propose(8, "w=4").ok());
+  c.Rounds(3, 1);
+  CHECK(c.node(l).proposals_refused.empty());
+  c.ReleaseTasks(l);
+  for (int i = 0; i < 5 && c.node(l).proposals_refused.empty(); ++i) c.Round(1);
+  REQUIRE(c.node(l).proposals_refused.size() == 2);
+  CHECK(c.node(l).proposals_refused[0] == std::pair<uint64_t, std::string>{8, "tag-z"});
+  CHECK(c.node(l).proposals_refused[1] == std::pair<uint64_t, std::string>{8, ""});
+  REQUIRE(c.node(l).host->group_status(8).role == raft::Role::kLeader);
+  // The transfer gives up after an election timeout; a proposal held then is taken.
+  for (int i = 0; i < 100 && c.node(l).host->Propose(8, "v=5").code() == StatusCode::kUnavailable; ++i) c.Round(50);
+  c.Heal();
+  c.Rounds(30, 20);
+  REQUIRE(c.Leader(8) == l);
+  for (uint64_t id : {l, fw, t}) {
+    CHECK(c.node(id).sms[8]->kv().count("y") == 1);
+    CHECK(c.node(id).sms[8]->kv().count("v") == 1);
+    CHECK(c.node(id).sms[8]->kv().count("z") == 0);
+    CHECK(c.node(id).sms[8]->kv().count("w") == 0);
+  }
+  CHECK(c.node(l).proposals_refused.size() == 2);
+}
+
 }  // namespace
 }  // namespace vectron::net::cluster
 
