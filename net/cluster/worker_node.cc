@@ -492,11 +492,9 @@ void WorkerNode::OnSoftState(uint64_t group, const raft::SoftState& ss) {
       ++it;
       continue;
     }
-    ShardReadResponse r;
-    r.rpc_id = it->second.req.rpc_id;
-    r.leader_hint = ss.lead;
-    r.status = Status::Unavailable("leadership of group " + std::to_string(group) + " changed during the read");
-    transport_.Send(it->second.from, std::move(r));
+    RefuseRead(it->second.from, it->second.req.rpc_id,
+               Status::Unavailable("leadership of group " + std::to_string(group) + " changed during the read"),
+               ss.lead);
     it = reads_.erase(it);
   }
   if (ss.role == raft::Role::kLeader) return;
@@ -524,6 +522,15 @@ void WorkerNode::RefuseWrites(uint64_t group, uint64_t leader_hint, const Status
   }
 }
 
+void WorkerNode::RefuseRead(const NodeId& to, uint64_t rpc_id, Status s, uint64_t leader_hint, bool stale_epoch) {
+  ShardReadResponse r;
+  r.rpc_id = rpc_id;
+  r.status = std::move(s);
+  r.leader_hint = leader_hint;
+  r.stale_epoch = stale_epoch;
+  transport_.Send(to, std::move(r));
+}
+
 void WorkerNode::OnProposalRefused(uint64_t group, const std::string& tag, const Status& s) {
   // A write held while the group was busy, refused when proposed (a leadership transfer in
   // progress, or no leader known): it will not be applied from here, and if this replica
@@ -537,13 +544,11 @@ void WorkerNode::OnProposalRefused(uint64_t group, const std::string& tag, const
 }
 
 void WorkerNode::OnRead(const NodeId& from, ShardReadRequest req) {
-  ShardReadResponse r;
-  r.rpc_id = req.rpc_id;
   if (!Routable(req.group, req.epoch)) {
-    r.stale_epoch = true;
-    r.status = Status::FailedPrecondition("group " + std::to_string(req.group) + " epoch " +
-                                          std::to_string(req.epoch) + " is not hosted here");
-    return transport_.Send(from, std::move(r));
+    return RefuseRead(from, req.rpc_id,
+                      Status::FailedPrecondition("group " + std::to_string(req.group) + " epoch " +
+                                                 std::to_string(req.epoch) + " is not hosted here"),
+                      0, /*stale_epoch=*/true);
   }
   uint64_t group = req.group;
   PendingRead pr{from, std::move(req), clock_.NowMs() + opt_.request_timeout_ms};
@@ -552,11 +557,7 @@ void WorkerNode::OnRead(const NodeId& from, ShardReadRequest req) {
     return Execute(read_id, std::move(pr));
   }
   Status s = host_->ReadIndex(group, ReadContext(read_id));
-  if (!s.ok()) {
-    r.status = s;
-    r.leader_hint = host_->group_status(group).lead;
-    return transport_.Send(from, std::move(r));
-  }
+  if (!s.ok()) return RefuseRead(from, pr.req.rpc_id, s, host_->group_status(group).lead);
   reads_.emplace(read_id, std::move(pr));
 }
 
@@ -579,11 +580,7 @@ void WorkerNode::OnReadRefused(uint64_t group, const std::string& context, const
   // leader known. The gateway retries it at another replica at once, not after its timeout.
   auto it = PendingReadOf(context);
   if (it == reads_.end()) return;
-  ShardReadResponse resp;
-  resp.rpc_id = it->second.req.rpc_id;
-  resp.leader_hint = host_->group_status(group).lead;
-  resp.status = s;
-  transport_.Send(it->second.from, std::move(resp));
+  RefuseRead(it->second.from, it->second.req.rpc_id, s, host_->group_status(group).lead);
   reads_.erase(it);
 }
 
@@ -620,12 +617,11 @@ void WorkerNode::Execute(uint64_t read_id, PendingRead pr) {
   }
   const uint64_t epoch_before = g->second.sm->epoch();
   if (epoch_before != pr.req.epoch) {
-    ShardReadResponse r;
-    r.rpc_id = pr.req.rpc_id;
-    r.stale_epoch = true;
-    r.status = Status::FailedPrecondition("group " + std::to_string(pr.req.group) + " is at epoch " +
-                                          std::to_string(epoch_before) + ", not " + std::to_string(pr.req.epoch));
-    return transport_.Send(pr.from, std::move(r));
+    return RefuseRead(pr.from, pr.req.rpc_id,
+                      Status::FailedPrecondition("group " + std::to_string(pr.req.group) + " is at epoch " +
+                                                 std::to_string(epoch_before) + ", not " +
+                                                 std::to_string(pr.req.epoch)),
+                      0, /*stale_epoch=*/true);
   }
   executor_.Post(kReadQueueBit | read_id, [this, shard_ref, applied, epoch_before, pr = std::move(pr)]() mutable {
     ShardReadResponse r;
@@ -728,15 +724,15 @@ void WorkerNode::Timeouts() {
       ++it;
       continue;
     }
-    ShardReadResponse r;
-    r.rpc_id = pr.req.rpc_id;
     if (silent && pr.deadline_ms > now) ++reads_leader_silent_;
-    r.status = silent ? Status::Unavailable("group " + std::to_string(pr.req.group) + ": this replica waits for log index " +
-                                            std::to_string(pr.index) + " and has heard nothing from its leader for " +
+    RefuseRead(pr.from, pr.req.rpc_id,
+               silent ? Status::Unavailable("group " + std::to_string(pr.req.group) +
+                                            ": this replica waits for log index " + std::to_string(pr.index) +
+                                            " and has heard nothing from its leader for " +
                                             std::to_string(opt_.read_leader_silence_ms) +
                                             " ms (removed from the group, or cut off); retry at another replica")
-                      : Status::Unavailable("the read could not be confirmed in time; retry");
-    transport_.Send(it->second.from, std::move(r));
+                      : Status::Unavailable("the read could not be confirmed in time; retry"),
+               0);
     it = reads_.erase(it);
   }
 }

@@ -147,6 +147,9 @@ class WorkerNode {
   std::map<uint64_t, PendingRead>::iterator PendingReadOf(std::string_view context);
   void OnSoftState(uint64_t group, const raft::SoftState& ss);
   void OnProposalRefused(uint64_t group, const std::string& tag, const Status& s);
+  // Answers a read with an error, nothing read: `leader_hint` for the gateway's retry (0:
+  // none), `stale_epoch` when the read was routed with an epoch this replica is not at.
+  void RefuseRead(const NodeId& to, uint64_t rpc_id, Status s, uint64_t leader_hint, bool stale_epoch = false);
   // Answers `s` (with the leader hint) to the waiters in `ws` of `group`, and removes them.
   void RefuseWrites(uint64_t group, uint64_t leader_hint, const Status& s, std::vector<WriteWaiter>& ws);
   void ServeReads(uint64_t group);
