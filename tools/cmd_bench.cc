@@ -171,6 +171,9 @@ void AddServeBench(CLI::App* cmd, ServeBenchOptions& o) {
   cmd->add_flag("!--no-inline-reads", o.inline_reads,
                 "Serve every request through the worker pool (as `vectron serve --no-inline-reads`)");
   cmd->add_option("--busy-poll-us", o.busy_poll_us, "The server's --busy-poll-us")->capture_default_str();
+  cmd->add_option("--client-busy-poll-us", o.client_busy_poll_us,
+                  "How long the HTTP and RPC clients poll for each reply before sleeping")
+      ->capture_default_str();
 }
 
 }  // namespace

@@ -447,11 +447,19 @@ int RunServeBench(const ServeBenchOptions& o) {
       for (auto& h : (*r)[0]) ids.push_back(h.id);
     return ids;
   };
-  auto http_client = [](int port) { return [port] { return BlockingSocket::Connect("127.0.0.1", port).value(); }; };
-  auto rpc_client = [](int port, const std::string& token) {
-    return [port, token] {
+  const uint32_t client_poll = o.client_busy_poll_us;
+  auto http_client = [client_poll](int port) {
+    return [port, client_poll] {
+      BlockingSocket s = BlockingSocket::Connect("127.0.0.1", port).value();
+      s.SetBusyPoll(client_poll);
+      return s;
+    };
+  };
+  auto rpc_client = [client_poll](int port, const std::string& token) {
+    return [port, token, client_poll] {
       RpcClientOptions o;
       o.token = token;
+      o.busy_poll_us = client_poll;
       return RpcClient::Connect("127.0.0.1", port, o).value();
     };
   };
@@ -548,9 +556,10 @@ int RunServeBench(const ServeBenchOptions& o) {
               ef_list.c_str(), k, target_recall, ef_recall);
   if (build_s > 0) std::printf("Import of the collection: %.1f s (durability nosync).\n", build_s);
   std::printf("%d rounds of %.0f s per mode, medians shown; server worker threads: %d; light reads of a lone client "
-              "on the event loop: %s; busy poll after them: %u µs. Load average before: %s, after: %s (%u hardware "
+              "on the event loop: %s; busy poll after them: %u µs; the clients' busy poll: %u µs. Load average before: %s, after: %s (%u hardware "
               "threads).\n\n",
               rounds, seconds, max_clients, o.inline_reads ? "yes" : "no (--no-inline-reads)", o.busy_poll_us,
+              o.client_busy_poll_us,
               load_before.c_str(), LoadAverage().c_str(), hw);
   std::printf("| clients | mode | QPS (median) | QPS range | p50 ms | p99 ms | recall@%d | QPS / embedded |\n"
               "|---:|---|---:|---:|---:|---:|---:|---:|\n",

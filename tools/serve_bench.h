@@ -32,6 +32,8 @@ struct ServeBenchOptions {
   bool auth = false;
   bool inline_reads = true;  // ServeOptions::inline_reads of the server measured.
   unsigned busy_poll_us = 100;  // ServeOptions::busy_poll_us of the server measured.
+  // The HTTP and RPC clients' own polling for each reply (BlockingSocket::SetBusyPoll).
+  unsigned client_busy_poll_us = 0;
 };
 
 // Builds (or reuses) the collection, picks the ef, measures the three modes in

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <vector>
 
@@ -75,7 +76,7 @@ Status BlockingSocket::SocketError(const char* op) const {
 }
 
 BlockingSocket::BlockingSocket(BlockingSocket&& o) noexcept
-    : fd_(o.fd_), timeout_ms_(o.timeout_ms_), tls_ctx_(std::move(o.tls_ctx_)), tls_(std::move(o.tls_)), plain_(std::move(o.plain_)) {
+    : fd_(o.fd_), timeout_ms_(o.timeout_ms_), busy_poll_us_(o.busy_poll_us_), tls_ctx_(std::move(o.tls_ctx_)), tls_(std::move(o.tls_)), plain_(std::move(o.plain_)) {
   o.fd_ = -1;
 }
 
@@ -85,6 +86,7 @@ BlockingSocket& BlockingSocket::operator=(BlockingSocket&& o) noexcept {
     tls_.reset();
     fd_ = o.fd_;
     timeout_ms_ = o.timeout_ms_;
+    busy_poll_us_ = o.busy_poll_us_;
     o.fd_ = -1;
     tls_ctx_ = std::move(o.tls_ctx_);
     tls_ = std::move(o.tls_);
@@ -116,10 +118,21 @@ Status BlockingSocket::SendAll(std::string_view bytes) {
   return RawSendAll(out);
 }
 
+ssize_t BlockingSocket::Recv(char* buf, size_t n) {
+  if (busy_poll_us_ > 0) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(busy_poll_us_);
+    do {
+      ssize_t r = ::recv(fd_, buf, n, MSG_DONTWAIT);
+      if (r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) return r;
+    } while (std::chrono::steady_clock::now() < until);
+  }
+  return ::recv(fd_, buf, n, 0);
+}
+
 Result<bool> BlockingSocket::PumpTls() {
   char buf[65536];
   for (;;) {
-    ssize_t r = ::recv(fd_, buf, sizeof(buf), 0);
+    ssize_t r = Recv(buf, sizeof(buf));
     if (r < 0) {
       if (errno == EINTR) continue;
       return SocketError("recv");
@@ -152,7 +165,7 @@ Status BlockingSocket::RecvExact(size_t n, std::string* out) {
   out->resize(start + n);
   size_t got = 0;
   while (got < n) {
-    ssize_t r = ::recv(fd_, out->data() + start + got, n - got, 0);
+    ssize_t r = Recv(out->data() + start + got, n - got);
     if (r < 0) {
       if (errno == EINTR) continue;
       out->resize(start + got);
@@ -180,7 +193,7 @@ Result<size_t> BlockingSocket::RecvSome(std::string* out) {
   }
   char buf[65536];
   for (;;) {
-    ssize_t r = ::recv(fd_, buf, sizeof(buf), 0);
+    ssize_t r = Recv(buf, sizeof(buf));
     if (r < 0) {
       if (errno == EINTR) continue;
       return SocketError("recv");

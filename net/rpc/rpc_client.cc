@@ -89,9 +89,11 @@ Result<RpcClient> RpcClient::Connect(const std::string& host, int port, const Rp
     VECTRON_ASSIGN_OR_RETURN(std::shared_ptr<TlsContext> ctx, TlsContext::LoadClient(options.tls_options));
     VECTRON_ASSIGN_OR_RETURN(RpcClient c, ConnectTls(host, port, std::move(ctx), options.tls_options.server_name));
     c.set_token(options.token);
+    c.sock_.SetBusyPoll(options.busy_poll_us);
     return c;
   }
   VECTRON_ASSIGN_OR_RETURN(BlockingSocket s, BlockingSocket::Connect(host, port));
+  s.SetBusyPoll(options.busy_poll_us);
   RpcClient c(std::move(s));
   c.set_token(options.token);
   return c;

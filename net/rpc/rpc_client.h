@@ -52,6 +52,8 @@ struct RpcClientOptions {
   bool tls = false;  // Speak TLS (the server was started with --tls-cert/--tls-key).
   TlsClientOptions tls_options;
   std::string token;  // SDK token sent with every request (servers with auth on).
+  // Polls for each reply this long before sleeping (BlockingSocket::SetBusyPoll; 0: never).
+  uint32_t busy_poll_us = 0;
 };
 
 // Not thread-safe: one client per thread.

@@ -2,8 +2,15 @@
 // listen/connect addresses given as host names.
 #include <doctest/doctest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <thread>
 
 #include "net/rpc/rpc_client.h"
 #include "test_util.h"
@@ -123,6 +130,103 @@ TEST_CASE("HTTP over TLS through BlockingSocket::ConnectTls") {
   r = HttpCall(*s, "GET", "/v1/collections/docs");  // Keep-alive over the same session.
   CHECK(r.status == 200);
   CHECK(r.body.find("\"docs\"") != std::string::npos);
+}
+
+TEST_CASE("clients that poll for replies before sleeping get every reply: RPC plain and over TLS, HTTP") {
+  TlsServer t;
+  RpcClientOptions po = t.Options("server");
+  po.busy_poll_us = 500;
+  for (bool tls : {false, true}) {
+    CAPTURE(tls);
+    RpcClientOptions o = tls ? po : RpcClientOptions{};
+    o.busy_poll_us = po.busy_poll_us;
+    ServeOptions plain_options;
+    std::unique_ptr<RunningServer> plain;
+    int port = t.rs->server->rpc_port();
+    if (!tls) {
+      plain = std::make_unique<RunningServer>("busy-poll", plain_options);
+      CollectionConfig cfg;
+      cfg.dim = 2;
+      cfg.metric = Metric::kL2;
+      REQUIRE(plain->server->database().CreateCollection("docs", cfg).ok());
+      port = plain->server->rpc_port();
+    }
+    auto c = RpcClient::Connect("127.0.0.1", port, o);
+    REQUIRE_MESSAGE(c.ok(), c.status().ToString());
+    std::vector<Point> pts;
+    for (int i = 0; i < 300; ++i) pts.push_back({"p" + std::to_string(i), {float(i), 1}, R"({"i":1})"});
+    REQUIRE(c->Upsert("docs", pts).ok());
+    for (int q = 0; q < 50; ++q) {
+      auto hits = c->Search("docs", std::vector<float>{float(q), 1}, 1, {});
+      REQUIRE(hits.ok());
+      CHECK((*hits)[0][0].id == "p" + std::to_string(q));
+    }
+    CHECK(*c->Count("docs") == 300);
+    if (!tls) {
+      auto h = BlockingSocket::Connect("127.0.0.1", plain->server->http_port());
+      REQUIRE(h.ok());
+      h->SetBusyPoll(500);
+      for (int i = 0; i < 20; ++i) CHECK(HttpCall(*h, "GET", "/healthz").status == 200);
+    }
+  }
+}
+
+TEST_CASE("a socket that polls for a reply still sleeps for one that comes later, and sees the peer close") {
+  // A listener on loopback whose one connection answers "pong" 50 ms after each "ping",
+  // long after the client's 1 µs of polling: the read must then block, not fail.
+  int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(lfd >= 0);
+  struct Closer {  // Closes the listener last, after the peer thread has been joined.
+    int fd;
+    ~Closer() { ::close(fd); }
+  } listener{lfd};
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  REQUIRE(::bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
+  REQUIRE(::listen(lfd, 1) == 0);
+  REQUIRE(::getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+  std::jthread peer([lfd] {
+    int fd = ::accept(lfd, nullptr, nullptr);
+    char buf[4];
+    for (int i = 0; i < 2; ++i) {
+      size_t got = 0;
+      while (got < 4) {
+        ssize_t r = ::recv(fd, buf + got, 4 - got, 0);
+        if (r <= 0) break;
+        got += static_cast<size_t>(r);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));  // The delay under test.
+      (void)!::send(fd, "pong", 4, MSG_NOSIGNAL);
+    }
+    ::close(fd);
+  });
+  // Should a check fail: the client's socket closes first (ending the peer's reads), then
+  // this wakes a peer still in accept, then the peer is joined.
+  struct Waker {
+    int fd;
+    ~Waker() { ::shutdown(fd, SHUT_RDWR); }
+  } waker{lfd};
+  auto s = BlockingSocket::Connect("127.0.0.1", ntohs(a.sin_port));
+  REQUIRE(s.ok());
+  s->SetBusyPoll(1);
+  REQUIRE(s->SetTimeout(30000).ok());
+  REQUIRE(s->SendAll("ping").ok());
+  std::string out;
+  CHECK(s->RecvExact(4, &out).ok());
+  CHECK(out == "pong");
+  REQUIRE(s->SendAll("ping").ok());
+  out.clear();
+  auto n = s->RecvSome(&out);
+  REQUIRE(n.ok());
+  CHECK(out == "pong");
+  // The peer closes: the end of the stream, found by the poll or by the read after it.
+  s->SetBusyPoll(100000);
+  out.clear();
+  auto end = s->RecvSome(&out);
+  REQUIRE(end.ok());
+  CHECK(*end == 0);
 }
 
 TEST_CASE("serve listens on and clients connect to host names such as localhost") {
