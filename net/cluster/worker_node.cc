@@ -460,23 +460,14 @@ void WorkerNode::OnApplied(uint64_t group) {
     if (w == writes_.end()) continue;
     // Only this group's waiters: a write or broadcast rerouted after a split sends its
     // parts for several groups under one request id, and two of them may be led here.
-    auto& waiters = w->second;
-    for (size_t i = 0; i < waiters.size();) {
-      if (waiters[i].group != group) {
-        ++i;
-        continue;
-      }
-      ShardWriteResponse r;
-      r.rpc_id = waiters[i].rpc_id;
-      r.status = o.status;
-      r.deleted = o.deleted;
-      r.stale_epoch = o.stale_epoch;
-      r.duplicate = o.duplicate;
-      r.applied_by = o.applied_by;
-      transport_.Send(waiters[i].from, std::move(r));
-      waiters.erase(waiters.begin() + static_cast<long>(i));
-    }
-    if (waiters.empty()) writes_.erase(w);
+    ShardWriteResponse r;
+    r.status = o.status;
+    r.deleted = o.deleted;
+    r.stale_epoch = o.stale_epoch;
+    r.duplicate = o.duplicate;
+    r.applied_by = o.applied_by;
+    AnswerWrites(group, r, w->second);
+    if (w->second.empty()) writes_.erase(w);
   }
   ServeReads(group);
 }
@@ -507,19 +498,24 @@ void WorkerNode::OnSoftState(uint64_t group, const raft::SoftState& ss) {
   }
 }
 
-void WorkerNode::RefuseWrites(uint64_t group, uint64_t leader_hint, const Status& s, std::vector<WriteWaiter>& ws) {
+void WorkerNode::AnswerWrites(uint64_t group, const ShardWriteResponse& r, std::vector<WriteWaiter>& ws) {
   for (size_t i = 0; i < ws.size();) {
     if (ws[i].group != group) {
       ++i;
       continue;
     }
-    ShardWriteResponse r;
-    r.rpc_id = ws[i].rpc_id;
-    r.leader_hint = leader_hint;
-    r.status = s;
-    transport_.Send(ws[i].from, std::move(r));
+    ShardWriteResponse ri = r;
+    ri.rpc_id = ws[i].rpc_id;
+    transport_.Send(ws[i].from, std::move(ri));
     ws.erase(ws.begin() + static_cast<long>(i));
   }
+}
+
+void WorkerNode::RefuseWrites(uint64_t group, uint64_t leader_hint, const Status& s, std::vector<WriteWaiter>& ws) {
+  ShardWriteResponse r;
+  r.leader_hint = leader_hint;
+  r.status = s;
+  AnswerWrites(group, r, ws);
 }
 
 void WorkerNode::RefuseRead(const NodeId& to, uint64_t rpc_id, Status s, uint64_t leader_hint, bool stale_epoch) {

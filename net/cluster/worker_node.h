@@ -150,6 +150,9 @@ class WorkerNode {
   // Answers a read with an error, nothing read: `leader_hint` for the gateway's retry (0:
   // none), `stale_epoch` when the read was routed with an epoch this replica is not at.
   void RefuseRead(const NodeId& to, uint64_t rpc_id, Status s, uint64_t leader_hint, bool stale_epoch = false);
+  // Sends `r` (with each waiter's rpc_id) to the waiters in `ws` of `group`, and removes
+  // them (the others are a rerouted write's parts for other groups led here).
+  void AnswerWrites(uint64_t group, const ShardWriteResponse& r, std::vector<WriteWaiter>& ws);
   // Answers `s` (with the leader hint) to the waiters in `ws` of `group`, and removes them.
   void RefuseWrites(uint64_t group, uint64_t leader_hint, const Status& s, std::vector<WriteWaiter>& ws);
   void ServeReads(uint64_t group);
