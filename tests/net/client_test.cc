@@ -171,9 +171,9 @@ TEST_CASE("clients that poll for replies before sleeping get every reply: RPC pl
   }
 }
 
-TEST_CASE("a socket that polls for a reply still sleeps for one that comes later, and sees the peer close") {
-  // A listener on loopback whose one connection answers "pong" 50 ms after each "ping",
-  // long after the client's 1 µs of polling: the read must then block, not fail.
+TEST_CASE("a socket that polls for a reply still sleeps when none comes, and sees the peer close") {
+  // A listener on loopback whose one connection answers "ping" with "pong", ignores
+  // "wait", and closes the connection on "bye!".
   int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   REQUIRE(lfd >= 0);
   struct Closer {  // Closes the listener last, after the peer thread has been joined.
@@ -189,16 +189,17 @@ TEST_CASE("a socket that polls for a reply still sleeps for one that comes later
   REQUIRE(::getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
   std::jthread peer([lfd] {
     int fd = ::accept(lfd, nullptr, nullptr);
-    char buf[4];
-    for (int i = 0; i < 2; ++i) {
+    for (;;) {
+      char buf[4];
       size_t got = 0;
       while (got < 4) {
         ssize_t r = ::recv(fd, buf + got, 4 - got, 0);
         if (r <= 0) break;
         got += static_cast<size_t>(r);
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));  // The delay under test.
-      (void)!::send(fd, "pong", 4, MSG_NOSIGNAL);
+      const std::string word(buf, got);
+      if (word == "ping") (void)!::send(fd, "pong", 4, MSG_NOSIGNAL);
+      if (word != "ping" && word != "wait") break;
     }
     ::close(fd);
   });
@@ -211,18 +212,28 @@ TEST_CASE("a socket that polls for a reply still sleeps for one that comes later
   auto s = BlockingSocket::Connect("127.0.0.1", ntohs(a.sin_port));
   REQUIRE(s.ok());
   s->SetBusyPoll(1);
-  REQUIRE(s->SetTimeout(30000).ok());
   REQUIRE(s->SendAll("ping").ok());
   std::string out;
   CHECK(s->RecvExact(4, &out).ok());
   CHECK(out == "pong");
-  REQUIRE(s->SendAll("ping").ok());
-  out.clear();
-  auto n = s->RecvSome(&out);
-  REQUIRE(n.ok());
-  CHECK(out == "pong");
-  // The peer closes: the end of the stream, found by the poll or by the read after it.
-  s->SetBusyPoll(100000);
+  // No reply: after its 1 µs of polling the read sleeps until the socket's timeout (the
+  // kernel's, so never sooner), rather than failing at the end of the poll.
+  REQUIRE(s->SetTimeout(100).ok());
+  REQUIRE(s->SendAll("wait").ok());
+  for (bool exact : {true, false}) {
+    CAPTURE(exact);
+    const auto t0 = std::chrono::steady_clock::now();
+    out.clear();
+    Status st = exact ? s->RecvExact(4, &out) : s->RecvSome(&out).status();
+    const auto waited = std::chrono::steady_clock::now() - t0;
+    CHECK(st.code() == StatusCode::kUnavailable);
+    CHECK(st.message().find("timed out") != std::string::npos);
+    CHECK(waited >= std::chrono::milliseconds(90));
+  }
+  // The peer closes: the end of the stream, found by the poll.
+  REQUIRE(s->SetTimeout(0).ok());
+  REQUIRE(s->SendAll("bye!").ok());
+  s->SetBusyPoll(10000000);
   out.clear();
   auto end = s->RecvSome(&out);
   REQUIRE(end.ok());
