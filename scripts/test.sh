@@ -122,13 +122,16 @@ timed fuzz run_fuzzers
 
 # 8. libvectron once with clang -Wthread-safety -Werror=thread-safety, compile only
 # (unoptimised, lib/ alone): every ABSL_GUARDED_BY / ABSL_EXCLUSIVE_LOCKS_REQUIRED in
-# lib/ (see lib/util/mutex.h) must hold where the code says.
+# lib/ (see lib/util/mutex.h) must hold where the code says. A unity build, like the
+# sanitizer steps (19 s instead of 56 s here): the analysis is per function, so merging
+# files loses nothing (a read of a guarded member without its lock still fails it).
 clang_tsa() {
   echo "=== clang thread-safety analysis (build-clang, lib/ only)"
   local tsa=FAIL reconfigure=()
   [ -f build-clang/build.ninja ] && reconfigure=(--reconfigure)
   if CXX=clang++ meson setup ${reconfigure[@]+"${reconfigure[@]}"} build-clang --buildtype=plain -Dtools=false \
-       -Dnative=false -Dconsole=disabled -Dwerror=true "-Dcpp_args=-Wthread-safety" >build-clang.setup.log 2>&1; then
+       -Dnative=false -Dconsole=disabled -Dwerror=true "-Dcpp_args=-Wthread-safety" -Dunity=on -Dunity_size=8 \
+       >build-clang.setup.log 2>&1; then
     if ninja -C build-clang lib/libvectron.so >build-clang.ninja.log 2>&1; then tsa=OK; else grep -E "error|warning:" build-clang.ninja.log | head -40; fi
   else
     cat build-clang.setup.log
