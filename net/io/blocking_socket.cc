@@ -1,3 +1,4 @@
+#include <algorithm>
 #include "net/io/blocking_socket.h"
 
 #include <netinet/in.h>
@@ -99,6 +100,13 @@ BlockingSocket::~BlockingSocket() {
   if (fd_ >= 0) ::close(fd_);
 }
 
+void BlockingSocket::Close() {
+  tls_.reset();
+  plain_.clear();
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
 Status BlockingSocket::RawSendAll(std::string_view bytes) {
   while (!bytes.empty()) {
     ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
@@ -161,21 +169,27 @@ Status BlockingSocket::RecvExact(size_t n, std::string* out) {
     plain_.erase(0, n);
     return Status::OK();
   }
-  size_t start = out->size();
-  out->resize(start + n);
+  // The buffer grows with what arrives (to 64 KiB, then doubling), not to `n` at once: a
+  // peer that declares a large length and sends little makes this hold little.
+  constexpr size_t kFirstRoom = 64 << 10;
+  const size_t start = out->size();
   size_t got = 0;
   while (got < n) {
-    ssize_t r = Recv(out->data() + start + got, n - got);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      out->resize(start + got);
-      return SocketError("recv");
+    const size_t room = std::min(n, std::max(kFirstRoom, 2 * got));
+    out->resize(start + room);
+    while (got < room) {
+      ssize_t r = Recv(out->data() + start + got, room - got);
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        out->resize(start + got);
+        return SocketError("recv");
+      }
+      if (r == 0) {
+        out->resize(start + got);
+        return Status::Unavailable("connection closed by the server");
+      }
+      got += static_cast<size_t>(r);
     }
-    if (r == 0) {
-      out->resize(start + got);
-      return Status::Unavailable("connection closed by the server");
-    }
-    got += static_cast<size_t>(r);
   }
   return Status::OK();
 }

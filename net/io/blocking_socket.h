@@ -57,6 +57,8 @@ class BlockingSocket {
   // on a kept-alive connection with no request pending, the peer closed it (or broke
   // the protocol), so it must not be reused.
   bool HasPendingInput() const;
+  // Closes the connection now (without TLS's close notify); later calls fail.
+  void Close();
 
  private:
   explicit BlockingSocket(int fd) : fd_(fd) {}

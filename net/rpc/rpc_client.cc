@@ -90,12 +90,14 @@ Result<RpcClient> RpcClient::Connect(const std::string& host, int port, const Rp
     VECTRON_ASSIGN_OR_RETURN(RpcClient c, ConnectTls(host, port, std::move(ctx), options.tls_options.server_name));
     c.set_token(options.token);
     c.sock_.SetBusyPoll(options.busy_poll_us);
+    c.set_max_reply_bytes(options.max_reply_bytes);
     return c;
   }
   VECTRON_ASSIGN_OR_RETURN(BlockingSocket s, BlockingSocket::Connect(host, port));
   s.SetBusyPoll(options.busy_poll_us);
   RpcClient c(std::move(s));
   c.set_token(options.token);
+  c.set_max_reply_bytes(options.max_reply_bytes);
   return c;
 }
 
@@ -108,11 +110,27 @@ Result<RpcClient> RpcClient::ConnectTls(const std::string& host, int port, std::
 
 Result<std::string> RpcClient::CallBuilt(flatbuffers::FlatBufferBuilder& b) { return Call(Bytes(b)); }
 
+Status RpcClient::SendRaw(std::string_view bytes) {
+  if (broken_) return Broken();
+  return sock_.SendAll(bytes);
+}
+
+Status RpcClient::Broken() {
+  return Status::Unavailable("connection closed after a reply over this client's limit (max_reply_bytes)");
+}
+
 Result<std::string> RpcClient::ReceiveFrame() {
+  if (broken_) return Broken();
   std::string hdr;
   VECTRON_RETURN_IF_ERROR(sock_.RecvExact(4, &hdr));
   const auto* p = reinterpret_cast<const unsigned char*>(hdr.data());
   size_t n = p[0] | p[1] << 8 | p[2] << 16 | static_cast<size_t>(p[3]) << 24;
+  if (n > max_reply_bytes_) {
+    broken_ = true;
+    sock_.Close();
+    return Status::ResourceExhausted("RPC reply frame declares " + std::to_string(n) + " bytes, over this client's limit of " +
+                                     std::to_string(max_reply_bytes_) + " (max_reply_bytes); the connection is closed");
+  }
   std::string payload;
   VECTRON_RETURN_IF_ERROR(sock_.RecvExact(n, &payload));
   return payload;
@@ -125,7 +143,7 @@ Status RpcClient::ProveToken() {
 
 Result<std::string> RpcClient::Call(std::string frame) {
   if (frame.size() > kProveTokenBytes) VECTRON_RETURN_IF_ERROR(ProveToken());
-  VECTRON_RETURN_IF_ERROR(sock_.SendAll(frame));
+  VECTRON_RETURN_IF_ERROR(SendRaw(frame));
   return ReceiveFrame();
 }
 
@@ -160,7 +178,7 @@ Status RpcClient::SendSearch(uint64_t id, const std::string& collection, std::sp
   b.Finish(MakeRequest(b, token_, id, options.deadline_ms, fb::Body::SearchRequest, s.Union()));
   std::string frame = Bytes(b);
   if (frame.size() > kProveTokenBytes) VECTRON_RETURN_IF_ERROR(ProveToken());
-  return sock_.SendAll(frame);
+  return SendRaw(frame);
 }
 
 Result<std::pair<uint64_t, std::vector<Hit>>> RpcClient::ReceiveSearch() {

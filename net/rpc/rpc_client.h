@@ -54,6 +54,10 @@ struct RpcClientOptions {
   std::string token;  // SDK token sent with every request (servers with auth on).
   // Polls for each reply this long before sleeping (BlockingSocket::SetBusyPoll; 0: never).
   uint32_t busy_poll_us = 0;
+  // A reply frame declaring more bytes fails its call with ResourceExhausted and closes
+  // the connection (a server that is not what it seems cannot make the client allocate
+  // the 4 GiB a frame header can declare).
+  size_t max_reply_bytes = size_t{256} << 20;
 };
 
 // Not thread-safe: one client per thread.
@@ -113,8 +117,12 @@ class RpcClient {
   void set_token(std::string token) { token_ = std::move(token); }
 
   // Raw access: sends `frame` bytes as they are; reads one frame's payload.
-  Status SendRaw(std::string_view bytes) { return sock_.SendAll(bytes); }
+  // Errors (ReceiveFrame): ResourceExhausted for a frame over max_reply_bytes (the
+  // connection is closed; every later call fails), those of BlockingSocket::RecvExact.
+  Status SendRaw(std::string_view bytes);
   Result<std::string> ReceiveFrame();
+  // As RpcClientOptions::max_reply_bytes.
+  void set_max_reply_bytes(size_t n) { max_reply_bytes_ = n; }
 
  private:
   explicit RpcClient(BlockingSocket s) : sock_(std::move(s)) {}
@@ -128,6 +136,9 @@ class RpcClient {
   uint64_t next_id_ = 1;
   std::string token_;
   std::string proven_token_;  // The token last verified by a Ping on this connection.
+  size_t max_reply_bytes_ = RpcClientOptions{}.max_reply_bytes;
+  bool broken_ = false;  // A reply over max_reply_bytes_ left the stream mid-frame.
+  static Status Broken();  // What calls return once broken_.
 };
 
 // The Status for an RPC response code name and message.

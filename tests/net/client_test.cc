@@ -7,7 +7,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <functional>
 #include <cstdlib>
 #include <filesystem>
 #include <thread>
@@ -58,6 +61,60 @@ struct TlsServer {
     return o;
   }
 };
+
+// A listener on loopback whose peer thread runs `serve(fd)` on each of `connections`
+// accepted connections, then closes it. Should a check fail first, the destructor wakes
+// a peer still in accept (after the client's socket, declared later, has closed and
+// ended the peer's reads), joins it, and closes the listener.
+class LoopbackPeer {
+ public:
+  LoopbackPeer(int connections, std::function<void(int fd)> serve) {
+    lfd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(lfd_ >= 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(a);
+    REQUIRE(::bind(lfd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
+    REQUIRE(::listen(lfd_, connections) == 0);
+    REQUIRE(::getsockname(lfd_, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+    port_ = ntohs(a.sin_port);
+    peer_ = std::jthread([this, connections, serve = std::move(serve)] {
+      for (int i = 0; i < connections; ++i) {
+        int fd = ::accept(lfd_, nullptr, nullptr);
+        if (fd < 0) return;
+        serve(fd);
+        ::close(fd);
+      }
+    });
+  }
+  ~LoopbackPeer() {
+    ::shutdown(lfd_, SHUT_RDWR);
+    if (peer_.joinable()) peer_.join();
+    ::close(lfd_);
+  }
+  int port() const { return port_; }
+  // Waits for the peer to have served every connection.
+  void Join() { peer_.join(); }
+
+ private:
+  int lfd_ = -1;
+  int port_ = 0;
+  std::jthread peer_;
+};
+
+// Reads from `fd` until the client closes the connection: true (a reset counts: a close
+// with unread bytes sends one), or false if the client sends nothing for 10 s (a test
+// that fails, rather than one that hangs).
+bool ReadUntilClosed(int fd) {
+  timeval tv{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  char buf[4096];
+  for (;;) {
+    ssize_t r = ::recv(fd, buf, sizeof(buf), 0);
+    if (r <= 0) return r == 0 || errno == ECONNRESET;
+  }
+}
 
 }  // namespace
 
@@ -172,23 +229,8 @@ TEST_CASE("clients that poll for replies before sleeping get every reply: RPC pl
 }
 
 TEST_CASE("a socket that polls for a reply still sleeps when none comes, and sees the peer close") {
-  // A listener on loopback whose one connection answers "ping" with "pong", ignores
-  // "wait", and closes the connection on "bye!".
-  int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  REQUIRE(lfd >= 0);
-  struct Closer {  // Closes the listener last, after the peer thread has been joined.
-    int fd;
-    ~Closer() { ::close(fd); }
-  } listener{lfd};
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  REQUIRE(::bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
-  REQUIRE(::listen(lfd, 1) == 0);
-  REQUIRE(::getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-  std::jthread peer([lfd] {
-    int fd = ::accept(lfd, nullptr, nullptr);
+  // The peer answers "ping" with "pong", ignores "wait", and closes on anything else.
+  LoopbackPeer peer(1, [](int fd) {
     for (;;) {
       char buf[4];
       size_t got = 0;
@@ -201,15 +243,8 @@ TEST_CASE("a socket that polls for a reply still sleeps when none comes, and see
       if (word == "ping") (void)!::send(fd, "pong", 4, MSG_NOSIGNAL);
       if (word != "ping" && word != "wait") break;
     }
-    ::close(fd);
   });
-  // Should a check fail: the client's socket closes first (ending the peer's reads), then
-  // this wakes a peer still in accept, then the peer is joined.
-  struct Waker {
-    int fd;
-    ~Waker() { ::shutdown(fd, SHUT_RDWR); }
-  } waker{lfd};
-  auto s = BlockingSocket::Connect("127.0.0.1", ntohs(a.sin_port));
+  auto s = BlockingSocket::Connect("127.0.0.1", peer.port());
   REQUIRE(s.ok());
   s->SetBusyPoll(1);
   REQUIRE(s->SendAll("ping").ok());
@@ -238,6 +273,76 @@ TEST_CASE("a socket that polls for a reply still sleeps when none comes, and see
   auto end = s->RecvSome(&out);
   REQUIRE(end.ok());
   CHECK(*end == 0);
+}
+
+TEST_CASE("a reply frame over the RPC client's limit fails its call and closes the connection") {
+  // Connection i: read the client's request, answer with a frame header declaring
+  // declared[i] bytes and 10 bytes of it, then wait for the client to close.
+  const uint32_t declared[] = {(2u << 20) + 1, 0xFFFFFFFFu};
+  int served = 0;
+  std::atomic<int> closed{0};
+  LoopbackPeer peer(2, [&](int fd) {
+    char buf[4096];
+    if (::recv(fd, buf, sizeof(buf), 0) <= 0) return;
+    const uint32_t n = declared[served++];
+    std::string frame(4, '\0');
+    for (int i = 0; i < 4; ++i) frame[i] = static_cast<char>(n >> (8 * i));
+    frame.append(10, 'x');
+    (void)!::send(fd, frame.data(), frame.size(), MSG_NOSIGNAL);
+    if (ReadUntilClosed(fd)) ++closed;
+  });
+  {
+    RpcClientOptions o;
+    o.max_reply_bytes = 2 << 20;
+    auto c = RpcClient::Connect("127.0.0.1", peer.port(), o);
+    REQUIRE(c.ok());
+    Status st = c->Ping();
+    CHECK(st.code() == StatusCode::kResourceExhausted);
+    CHECK(st.message().find("declares 2097153 bytes") != std::string::npos);
+    CHECK(st.message().find("max_reply_bytes") != std::string::npos);
+    // The stream is mid-frame: every later call fails without touching it.
+    st = c->Ping();
+    CHECK(st.code() == StatusCode::kUnavailable);
+    CHECK(st.message().find("over this client's limit") != std::string::npos);
+    // The default limit (256 MiB) refuses the largest length a header can declare.
+    auto d = RpcClient::Connect("127.0.0.1", peer.port());
+    REQUIRE(d.ok());
+    st = d->Count("docs").status();
+    CHECK(st.code() == StatusCode::kResourceExhausted);
+    CHECK(st.message().find("declares 4294967295 bytes") != std::string::npos);
+    peer.Join();  // The client closed both connections at its refusals, not at its end.
+  }
+  CHECK(closed == 2);
+}
+
+TEST_CASE("a socket's read buffer grows with the bytes that arrive, not with the length asked for") {
+  LoopbackPeer peer(1, [](int fd) {
+    const std::string hundred(100, 'y');
+    (void)!::send(fd, hundred.data(), hundred.size(), MSG_NOSIGNAL);
+  });
+  auto s = BlockingSocket::Connect("127.0.0.1", peer.port());
+  REQUIRE(s.ok());
+  std::string out;
+  Status st = s->RecvExact(size_t{1} << 30, &out);  // 1 GiB asked, 100 bytes sent, then EOF.
+  CHECK(st.code() == StatusCode::kUnavailable);
+  CHECK(out == std::string(100, 'y'));
+  CHECK(out.capacity() < (size_t{1} << 20));
+  // A read longer than the first room still gets every byte, in order, after what the
+  // string held.
+  LoopbackPeer big(1, [](int fd) {
+    std::string bytes(300000, '\0');
+    for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>(i * 7);
+    (void)!::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+  });
+  auto b = BlockingSocket::Connect("127.0.0.1", big.port());
+  REQUIRE(b.ok());
+  out = "head";
+  REQUIRE(b->RecvExact(300000, &out).ok());
+  REQUIRE(out.size() == 300004);
+  CHECK(out.substr(0, 4) == "head");
+  bool same = true;
+  for (size_t i = 0; i < 300000; ++i) same = same && out[4 + i] == static_cast<char>(i * 7);
+  CHECK(same);
 }
 
 TEST_CASE("serve listens on and clients connect to host names such as localhost") {
