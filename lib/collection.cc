@@ -22,14 +22,6 @@ using storage::EncodeU64;
 
 namespace {
 
-uint64_t Fnv1a64(std::string_view s) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return h;
-}
 
 void PutU32(std::string& out, uint32_t v) {
   for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
@@ -98,7 +90,7 @@ Status CollectionImpl::ApplyParts(const WriteBatch& batch, const std::vector<std
   std::vector<std::vector<std::string>> part_meta(n);
   for (size_t i = 0; i < batch.size(); ++i) {
     const auto& e = batch.entries()[i];
-    size_t s = Fnv1a64(e.id) % n;
+    size_t s = IdHash(e.id) % n;
     parts[s].Add(e.op, e.id, batch.vector(e), e.metadata);
     part_meta[s].push_back(metadata[i]);
   }
@@ -181,7 +173,7 @@ std::string EncodeJournalRecord(const WriteBatch& batch, const std::vector<std::
   return EncodeBatch(batch, metadata);
 }
 
-uint32_t ShardOfId(std::string_view id, size_t shards) { return static_cast<uint32_t>(Fnv1a64(id) % shards); }
+uint32_t ShardOfId(std::string_view id, size_t shards) { return static_cast<uint32_t>(IdHash(id) % shards); }
 
 uint32_t CollectionImpl::ShardOf(std::string_view id) const { return ShardOfId(id, shards_.size()); }
 

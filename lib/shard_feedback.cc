@@ -30,7 +30,12 @@ Result<std::vector<RatingStats>> ShardImpl::RatingStatsOf(std::span<const std::s
   VECTRON_ASSIGN_OR_RETURN(ReadTxn rt, ReadTxn::Begin(store_.env()));
   std::vector<RatingStats> out;
   out.reserve(ids.size());
+  const std::optional<HiddenRange> hidden = store_.hidden();
   for (const auto& id : ids) {
+    if (hidden && hidden->Hides(id)) {
+      out.emplace_back();  // As for a missing point.
+      continue;
+    }
     VECTRON_ASSIGN_OR_RETURN(RatingStats st, feedback::Stats(rt, store_.feedback_dbi(), id));
     out.push_back(st);
   }
@@ -40,7 +45,11 @@ Result<std::vector<RatingStats>> ShardImpl::RatingStatsOf(std::span<const std::s
 Status ShardImpl::ScanRatingsAfter(std::string_view after,
                                    const std::function<Status(const Rating&, std::string_view key)>& fn) const {
   VECTRON_ASSIGN_OR_RETURN(ReadTxn rt, ReadTxn::Begin(store_.env()));
-  return feedback::ScanAfter(rt, store_.feedback_dbi(), after, fn);
+  const std::optional<HiddenRange> hidden = store_.hidden();
+  if (!hidden) return feedback::ScanAfter(rt, store_.feedback_dbi(), after, fn);
+  return feedback::ScanAfter(rt, store_.feedback_dbi(), after, [&](const Rating& r, std::string_view key) {
+    return hidden->Hides(r.point_id) ? Status::OK() : fn(r, key);
+  });
 }
 
 Result<std::pair<uint64_t, uint64_t>> ShardImpl::Version() const {

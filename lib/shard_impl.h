@@ -39,8 +39,9 @@ class ShardImpl final : public Shard {
 
   // --- Shard (see vectron/shard.h).
   Status Apply(const WriteBatch& batch, uint64_t log_index) override;
-  Result<uint64_t> ApplyRoute(const ShardRoute& route, uint64_t log_index,
-                              const std::function<bool(std::string_view id)>& keep) override;
+  Result<uint64_t> ApplyRoute(const ShardRoute& route, uint64_t log_index) override;
+  Result<uint64_t> DropHidden(size_t max_points) override;
+  bool HasHiddenPoints() const override { return store_.hidden().has_value(); }
   Result<ShardRoute> Route() const override;
   using Shard::ApplyLogged;
   Result<LoggedOutcome> ApplyLogged(const LoggedCommand& cmd, uint64_t log_index, const RequestId& request,

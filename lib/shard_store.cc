@@ -100,8 +100,24 @@ Result<ShardStore> ShardStore::Open(const std::string& dir, const CollectionConf
       return Status::FailedPrecondition("shard " + dir + " was created with dim " + std::to_string(stored.dim) +
                                         " and metric " + std::string(MetricName(stored.metric)));
   }
+  VECTRON_ASSIGN_OR_RETURN(uint64_t hidden, s.Counter(wt, meta_key::kRouteHidden));
+  if (hidden > 0) {
+    VECTRON_ASSIGN_OR_RETURN(uint64_t start, s.Counter(wt, meta_key::kRouteStart));
+    VECTRON_ASSIGN_OR_RETURN(uint64_t end, s.Counter(wt, meta_key::kRouteEnd));
+    s.set_hidden(HiddenRange{start, end, std::max<uint32_t>(config.shards, 1)});
+  }
   VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
   return s;
+}
+
+std::optional<HiddenRange> ShardStore::hidden() const {
+  MutexLock lock(hidden_->mu);
+  return hidden_->range;
+}
+
+void ShardStore::set_hidden(std::optional<HiddenRange> range) {
+  MutexLock lock(hidden_->mu);
+  hidden_->range = range;
 }
 
 Result<uint64_t> ShardStore::Counter(const storage::Txn& txn, std::string_view key) const {
@@ -143,11 +159,16 @@ Status ShardStore::PutMetaText(WriteTxn& txn, std::string_view key, std::string_
 }
 
 Result<bool> ShardStore::HasPoint(const storage::Txn& txn, std::string_view id) const {
+  if (auto h = hidden(); h && h->Hides(id)) return false;
   VECTRON_ASSIGN_OR_RETURN(auto v, txn.Get(ids_, id));
   return v.has_value();
 }
 
-Result<uint64_t> ShardStore::CountPoints(const storage::Txn& txn) const { return txn.Count(ids_); }
+Result<uint64_t> ShardStore::CountPoints(const storage::Txn& txn) const {
+  VECTRON_ASSIGN_OR_RETURN(uint64_t n, txn.Count(ids_));
+  VECTRON_ASSIGN_OR_RETURN(uint64_t hidden, Counter(txn, meta_key::kRouteHidden));
+  return n - std::min(n, hidden);
+}
 Result<uint64_t> ShardStore::DataBytes(const storage::Txn& txn) const {
   uint64_t bytes = 0;
   for (const auto& table : kTables) {
@@ -162,7 +183,9 @@ Result<uint64_t> ShardStore::CountRecords(const storage::Txn& txn) const { retur
 Result<std::vector<std::optional<Point>>> ShardStore::Get(const storage::Txn& txn, std::span<const std::string> ids,
                                                           const GetOptions& options) const {
   std::vector<std::optional<Point>> out(ids.size());
+  const std::optional<HiddenRange> h = hidden();
   for (size_t i = 0; i < ids.size(); ++i) {
+    if (h && h->Hides(ids[i])) continue;
     VECTRON_ASSIGN_OR_RETURN(auto lv, txn.Get(ids_, ids[i]));
     if (!lv) continue;
     VECTRON_ASSIGN_OR_RETURN(auto pv, txn.Get(points_, *lv));
@@ -181,7 +204,12 @@ Result<ScrollPage> ShardStore::Scroll(const storage::Txn& txn, std::string_view 
   if (more && !after.empty() && c.key() == after) {
     VECTRON_ASSIGN_OR_RETURN(more, c.Next());
   }
+  const std::optional<HiddenRange> h = hidden();
   while (more && page.points.size() < limit) {
+    if (h && h->Hides(c.key())) {
+      VECTRON_ASSIGN_OR_RETURN(more, c.Next());
+      continue;
+    }
     if (allow) {
       VECTRON_ASSIGN_OR_RETURN(uint64_t label, LabelValue(c.value()));
       if (label > payload::kMaxLabel || !allow->contains(static_cast<uint32_t>(label))) {
@@ -223,12 +251,15 @@ payload::MetadataLoader ShardStore::MetadataLoader(const storage::Txn& txn) cons
 
 Result<std::vector<std::string>> ShardStore::ReadLabelIds(const storage::Txn& txn) const {
   std::vector<std::string> ids;
+  const std::optional<HiddenRange> h = hidden();
   VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, txn.OpenCursor(ids_));
   VECTRON_ASSIGN_OR_RETURN(bool more, c.First());
   while (more) {
-    VECTRON_ASSIGN_OR_RETURN(uint64_t label, LabelValue(c.value()));
-    if (label >= ids.size()) ids.resize(label + 1);
-    ids[label] = std::string(c.key());
+    if (!h || !h->Hides(c.key())) {
+      VECTRON_ASSIGN_OR_RETURN(uint64_t label, LabelValue(c.value()));
+      if (label >= ids.size()) ids.resize(label + 1);
+      ids[label] = std::string(c.key());
+    }
     VECTRON_ASSIGN_OR_RETURN(more, c.Next());
   }
   return ids;
@@ -240,80 +271,57 @@ Status ShardStore::ScanPoints(const storage::Txn& txn, size_t chunk, std::vector
   VECTRON_ASSIGN_OR_RETURN(bool more, c.First());
   std::vector<uint64_t> labels;
   std::vector<float> vectors;
+  const std::optional<HiddenRange> h = hidden();
   while (more) {
     labels.clear();
     vectors.clear();
     while (more && labels.size() < chunk) {
       uint64_t label = DecodeU64(c.key());
       VECTRON_ASSIGN_OR_RETURN(PointRecordView r, ParsePointRecord(c.value(), config_.dim));
+      if (h && h->Hides(r.id)) {
+        VECTRON_ASSIGN_OR_RETURN(more, c.Next());
+        continue;
+      }
       AppendIndexVector(r, config_, vectors);
       labels.push_back(label);
       if (label >= ids.size()) ids.resize(label + 1);
       ids[label] = std::string(r.id);
       VECTRON_ASSIGN_OR_RETURN(more, c.Next());
     }
-    VECTRON_RETURN_IF_ERROR(fn(labels, vectors));
+    if (!labels.empty()) VECTRON_RETURN_IF_ERROR(fn(labels, vectors));
   }
   return Status::OK();
 }
 
-namespace {
-
-// Deletes the rows of table `dbi` that `keep` refuses, in one walk of the table in key
-// order (each dropped row found by the walk, not by a search of its own). MDB_NEXT after
-// a cursor's delete moves to the row that followed the deleted one, not past it.
-Status DeleteRowsWhere(WriteTxn& txn, storage::Dbi dbi,
-                       const std::function<bool(std::string_view key, std::string_view value)>& keep) {
-  VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, txn.OpenCursor(dbi));
+Result<std::string> ShardStore::HiddenLabels(const storage::Txn& txn, const HiddenRange& range) const {
+  std::string touched;
+  VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, txn.OpenCursor(ids_));
   VECTRON_ASSIGN_OR_RETURN(bool more, c.First());
   while (more) {
-    if (!keep(c.key(), c.value())) VECTRON_RETURN_IF_ERROR(c.Delete());
+    if (range.Hides(c.key())) {
+      VECTRON_ASSIGN_OR_RETURN(uint64_t label, LabelValue(c.value()));
+      touched.push_back(static_cast<char>(WriteBatch::Op::kDelete));
+      touched += EncodeU64(label);
+    }
     VECTRON_ASSIGN_OR_RETURN(more, c.Next());
   }
-  return Status::OK();
+  return touched;
 }
 
-}  // namespace
-
-Result<std::string> ShardStore::KeepPoints(WriteTxn& txn, const std::function<bool(std::string_view id)>& keep) const {
-  std::vector<uint64_t> labels;  // Of the dropped points, found and deleted by the ids walk.
-  {
-    VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, txn.OpenCursor(ids_));
-    VECTRON_ASSIGN_OR_RETURN(bool more, c.First());
-    while (more) {
-      if (!keep(c.key())) {
-        VECTRON_ASSIGN_OR_RETURN(uint64_t label, LabelValue(c.value()));
-        labels.push_back(label);
-        VECTRON_RETURN_IF_ERROR(c.Delete());  // Next is then the row that followed it.
-      }
-      VECTRON_ASSIGN_OR_RETURN(more, c.Next());
-    }
+Result<std::vector<std::string>> ShardStore::HiddenIdsAfter(const storage::Txn& txn, const HiddenRange& range,
+                                                            std::string_view after, size_t max, bool* at_end) const {
+  std::vector<std::string> out;
+  VECTRON_ASSIGN_OR_RETURN(storage::Cursor c, txn.OpenCursor(ids_));
+  VECTRON_ASSIGN_OR_RETURN(bool more, after.empty() ? c.First() : c.Seek(after));
+  if (more && !after.empty() && c.key() == after) {
+    VECTRON_ASSIGN_OR_RETURN(more, c.Next());
   }
-  if (labels.empty()) return std::string();
-  std::sort(labels.begin(), labels.end());
-  std::vector<bool> dropped(labels.back() + 1);
-  for (uint64_t l : labels) dropped[l] = true;
-  // Keys that end in a label: points (the label alone), payload postings and others.
-  auto label_kept = [&](std::string_view key, std::string_view) {
-    if (key.size() < 8) return true;
-    const uint64_t l = DecodeU64(key.substr(key.size() - 8));
-    return l >= dropped.size() || !dropped[l];
-  };
-  VECTRON_RETURN_IF_ERROR(DeleteRowsWhere(txn, points_, label_kept));
-  VECTRON_RETURN_IF_ERROR(DeleteRowsWhere(txn, payload_, label_kept));
-  VECTRON_RETURN_IF_ERROR(DeleteRowsWhere(txn, payload_other_, label_kept));
-  VECTRON_RETURN_IF_ERROR(DeleteRowsWhere(txn, feedback_, [&](std::string_view key, std::string_view) {
-    const std::optional<std::string_view> id = feedback::PointOfKey(key);
-    return !id || keep(*id);
-  }));
-  std::string touched;
-  touched.reserve(labels.size() * 9);
-  for (uint64_t l : labels) {
-    VECTRON_RETURN_IF_ERROR(txn.Put(free_, EncodeU64(l), ""));
-    touched.push_back(static_cast<char>(WriteBatch::Op::kDelete));
-    touched += EncodeU64(l);
+  while (more && out.size() < max) {
+    if (range.Hides(c.key())) out.emplace_back(c.key());
+    VECTRON_ASSIGN_OR_RETURN(more, c.Next());
   }
-  return touched;
+  *at_end = !more;
+  return out;
 }
 
 // ---------------------------------------------------------------------------------
@@ -346,6 +354,7 @@ Result<LabelChanges> ShardStore::ReadLabels(const storage::Txn& txn, std::span<c
   LabelChanges out;
   out.up_labels.reserve(labels.size());
   out.up_vectors.reserve(labels.size() * config_.dim);
+  const std::optional<HiddenRange> h = hidden();
   for (uint64_t label : labels) {
     VECTRON_ASSIGN_OR_RETURN(auto v, txn.Get(points_, EncodeU64(label)));
     if (!v) {
@@ -353,6 +362,10 @@ Result<LabelChanges> ShardStore::ReadLabels(const storage::Txn& txn, std::span<c
       continue;
     }
     VECTRON_ASSIGN_OR_RETURN(PointRecordView r, ParsePointRecord(*v, config_.dim));
+    if (h && h->Hides(r.id)) {
+      out.rm_labels.push_back(label);
+      continue;
+    }
     AppendIndexVector(r, config_, out.up_vectors);
     out.up_labels.push_back(label);
     out.up_ids.emplace_back(r.id);
@@ -401,12 +414,18 @@ Result<payload::PayloadState> ShardStore::ReadPayload(const storage::Txn& txn) c
   VECTRON_ASSIGN_OR_RETURN(auto parsed, payload::ParseDefinitions(text));
   payload::PayloadState fresh;
   fresh.SetDefinitions(parsed, text);
+  const std::optional<HiddenRange> h = hidden();
+  payload::Bitmap hidden_labels;  // postings of hidden points are not loaded
   VECTRON_ASSIGN_OR_RETURN(storage::Cursor ic, txn.OpenCursor(ids_));
   VECTRON_ASSIGN_OR_RETURN(bool more, ic.First());
   while (more) {
     VECTRON_ASSIGN_OR_RETURN(uint64_t label, LabelValue(ic.value()));
     if (label > payload::kMaxLabel) return Status::Corruption("point label beyond 2^32");
-    fresh.MarkLive(label);
+    if (h && h->Hides(ic.key())) {
+      hidden_labels.add(static_cast<uint32_t>(label));
+    } else {
+      fresh.MarkLive(label);
+    }
     VECTRON_ASSIGN_OR_RETURN(more, ic.Next());
   }
   for (const auto& fi : fresh.indexes()) {
@@ -418,7 +437,8 @@ Result<payload::PayloadState> ShardStore::ReadPayload(const storage::Txn& txn) c
         std::string_view k = c.key();
         if (k.size() < 12) return Status::Corruption("payload index key is too short");
         uint64_t label = DecodeU64(k.substr(k.size() - 8));
-        fresh.AddLoaded(*fi, label, k.substr(4, k.size() - 12), which == 1);
+        if (!h || label > payload::kMaxLabel || !hidden_labels.contains(static_cast<uint32_t>(label)))
+          fresh.AddLoaded(*fi, label, k.substr(4, k.size() - 12), which == 1);
         VECTRON_ASSIGN_OR_RETURN(ok, c.Next());
       }
     }

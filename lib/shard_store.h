@@ -1,12 +1,14 @@
 // ShardStore: the LMDB side of a shard, the source of truth. It owns the environment
 // and its named databases and knows the schema: how points, the change log, the
 // counters and the payload postings are encoded and kept in step
-// (docs/formats/storage.md). It holds no in-memory index and takes no lock of its own:
-// LMDB serialises writers, and the shard serialises this process's (ShardImpl).
+// (docs/formats/storage.md). It holds no in-memory index: LMDB serialises writers, and
+// the shard serialises this process's (ShardImpl). Its one piece of memory is the range
+// whose outside its reads hide (set_hidden), behind a mutex of its own.
 //
 // The schema:
 //   meta:    "format" → "1", "config" → CollectionConfig JSON, "seq", "applied_index",
-//            "next_label", "checkpoint_seq", "feedback_seq" → u64 big-endian,
+//            "next_label", "checkpoint_seq", "feedback_seq", "route_start", "route_end",
+//            "route_epoch", "route_hidden" → u64 big-endian, "route_drop_after" → an id,
 //            "payload_indexes" → JSON list of payload index definitions,
 //            "rerank_default" → the collection's default rerank pipeline (shard 0).
 //   ids:     point id → label (u64 BE).
@@ -23,6 +25,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -33,6 +36,7 @@
 #include "filter/filter.h"
 #include "payload/payload.h"
 #include "storage/lmdb.h"
+#include "util/mutex.h"
 #include "vectron/shard.h"
 #include "vectron/options.h"
 #include "vectron/status.h"
@@ -50,7 +54,18 @@ inline constexpr std::string_view kFeedbackSeq = "feedback_seq";     // ratings 
 inline constexpr std::string_view kRouteStart = "route_start";       // ShardRoute (cluster splits)
 inline constexpr std::string_view kRouteEnd = "route_end";
 inline constexpr std::string_view kRouteEpoch = "route_epoch";
+inline constexpr std::string_view kRouteHidden = "route_hidden";        // points hidden, not yet dropped
+inline constexpr std::string_view kRouteDropAfter = "route_drop_after"; // text: the id DropHidden is past
 }  // namespace meta_key
+
+// The range of route keys a shard owns while it still holds points outside it
+// (Shard::ApplyRoute hid them, Shard::DropHidden has not deleted them all yet).
+struct HiddenRange {
+  uint64_t start = 0;
+  uint64_t end = 0;
+  uint32_t shards = 1;  // the collection's initial shard count (RouteKey)
+  bool Hides(std::string_view id) const { return !RangeHolds(start, end, RouteKey(id, shards)); }
+};
 
 // The requests table's bounds: a client's records live until it acknowledges them or
 // until it has been idle for kRequestIdleEntries log indexes (a gateway that went away);
@@ -113,9 +128,16 @@ class ShardStore {
   Result<uint64_t> Counter(const storage::Txn& txn, std::string_view key) const;
   Status PutCounter(storage::WriteTxn& txn, std::string_view key, uint64_t value) const;
 
-  // --- Reads. Views and points are copied out: nothing outlives the transaction.
-  // Live points in the snapshot (entries of ids; CountRecords counts the records, the
-  // same number in a consistent shard).
+  // Points outside `range` are hidden from every read below (nullopt: none are): the
+  // state ApplyRoute leaves until DropHidden has deleted them. Open sets it from meta.
+  std::optional<HiddenRange> hidden() const;
+  void set_hidden(std::optional<HiddenRange> range);
+
+  // --- Reads. Views and points are copied out: nothing outlives the transaction. None
+  // returns a hidden point (set_hidden), but CountRecords, DataBytes and MetadataLoader
+  // (whose labels come from the in-memory index, which holds no hidden point).
+  // Live points in the snapshot (entries of ids, less those hidden; CountRecords counts
+  // every record, hidden or not).
   Result<uint64_t> CountPoints(const storage::Txn& txn) const;
   Result<uint64_t> CountRecords(const storage::Txn& txn) const;
   // Bytes of the pages the shard's tables use in the snapshot (its live data: points,
@@ -140,11 +162,13 @@ class ShardStore {
   Status ScanPoints(const storage::Txn& txn, size_t chunk, std::vector<std::string>& ids,
                     const std::function<Status(std::span<const uint64_t>, std::span<const float>)>& fn) const;
 
-  // Drops every point whose id `keep` refuses, with its payload postings and ratings, and
-  // frees its label, as PointWriter::Delete of each would, in one walk of each table in
-  // key order (a split drops half a shard: no search per dropped row). Returns the
-  // change-log entry of the drops ("" if none).
-  Result<std::string> KeepPoints(storage::WriteTxn& txn, const std::function<bool(std::string_view id)>& keep) const;
+  // Hiding and dropping (Shard::ApplyRoute, Shard::DropHidden).
+  // The change-log entry ([u8 delete][u64 BE label] each) of every point `range` hides.
+  Result<std::string> HiddenLabels(const storage::Txn& txn, const HiddenRange& range) const;
+  // Up to `max` ids that `range` hides, in id order after `after` ("": from the first);
+  // `*at_end` is set if the walk reached the last id.
+  Result<std::vector<std::string>> HiddenIdsAfter(const storage::Txn& txn, const HiddenRange& range,
+                                                  std::string_view after, size_t max, bool* at_end) const;
 
   // --- The change log.
   // True if the log holds the entry right after seq `after` (it was not trimmed past).
@@ -204,9 +228,14 @@ class ShardStore {
   ShardStore(storage::LmdbEnv env, std::string dir, const CollectionConfig& config)
       : env_(std::move(env)), dir_(std::move(dir)), config_(config) {}
 
+  struct Hidden {  // Behind a pointer: ShardStore moves.
+    mutable Mutex mu;
+    std::optional<HiddenRange> range ABSL_GUARDED_BY(mu);
+  };
   storage::LmdbEnv env_;
   std::string dir_;
   CollectionConfig config_;
+  std::unique_ptr<Hidden> hidden_ = std::make_unique<Hidden>();
   storage::Dbi meta_, ids_, points_, free_, changes_, payload_, payload_other_, requests_, clients_, feedback_;
   // Every table of a shard's environment, by its LMDB name: opened by Open, summed by
   // DataBytes.

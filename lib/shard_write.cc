@@ -28,18 +28,20 @@ Status ShardImpl::Apply(const WriteBatch& batch, uint64_t log_index) {
   return ApplyValidated(batch, metadata, log_index);
 }
 
-Result<uint64_t> ShardImpl::ApplyRoute(const ShardRoute& route, uint64_t log_index,
-                                        const std::function<bool(std::string_view id)>& keep) {
+Result<uint64_t> ShardImpl::ApplyRoute(const ShardRoute& route, uint64_t log_index) {
   if (log_index == 0) return Status::InvalidArgument("a route is recorded with a log index");
   IndexSync::LocalWriter writer(sync_);
-  uint64_t dropped = 0;
+  const HiddenRange range{route.start, route.end, std::max<uint32_t>(config().shards, 1)};
+  uint64_t hidden = 0;
   {
     VECTRON_ASSIGN_OR_RETURN(WriteTxn wt, WriteTxn::Begin(store_.env()));
     VECTRON_ASSIGN_OR_RETURN(uint64_t applied, store_.Counter(wt, meta_key::kAppliedIndex));
     if (log_index <= applied) return uint64_t{0};  // Replay of an applied split.
-    VECTRON_ASSIGN_OR_RETURN(std::string touched, store_.KeepPoints(wt, keep));
+    // The points outside the route leave the in-memory index through the change log: the
+    // catch-up below reads their labels, which the store now reports as free.
+    VECTRON_ASSIGN_OR_RETURN(std::string touched, store_.HiddenLabels(wt, range));
     if (!touched.empty()) {
-      dropped = touched.size() / 9;
+      hidden = touched.size() / 9;
       VECTRON_ASSIGN_OR_RETURN(uint64_t seq, store_.Counter(wt, meta_key::kSeq));
       VECTRON_RETURN_IF_ERROR(store_.LogBatch(wt, seq + 1, touched));
       VECTRON_RETURN_IF_ERROR(TrimChangeLog(wt, seq + 1));
@@ -48,11 +50,59 @@ Result<uint64_t> ShardImpl::ApplyRoute(const ShardRoute& route, uint64_t log_ind
     VECTRON_RETURN_IF_ERROR(store_.PutCounter(wt, meta_key::kRouteStart, route.start));
     VECTRON_RETURN_IF_ERROR(store_.PutCounter(wt, meta_key::kRouteEnd, route.end));
     VECTRON_RETURN_IF_ERROR(store_.PutCounter(wt, meta_key::kRouteEpoch, route.epoch));
-    VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
+    VECTRON_RETURN_IF_ERROR(store_.PutCounter(wt, meta_key::kRouteHidden, hidden));
+    VECTRON_RETURN_IF_ERROR(store_.PutMetaText(wt, meta_key::kRouteDropAfter, ""));
+    // Hidden from before the commit: a reader of the new snapshot never sees them.
+    const std::optional<HiddenRange> before = store_.hidden();
+    store_.set_hidden(hidden > 0 ? std::optional<HiddenRange>(range) : std::nullopt);
+    if (Status c = std::move(wt).Commit(); !c.ok()) {
+      store_.set_hidden(before);
+      return c;
+    }
   }
   Status s = sync_.CatchUp();
   if (!s.ok()) return s.WithContext("split committed, but the in-memory index did not catch up (it will retry)");
-  return dropped;
+  return hidden;
+}
+
+Result<uint64_t> ShardImpl::DropHidden(size_t max_points) {
+  IndexSync::LocalWriter writer(sync_);
+  uint64_t left = 0;
+  {
+    VECTRON_ASSIGN_OR_RETURN(WriteTxn wt, WriteTxn::Begin(store_.env()));
+    VECTRON_ASSIGN_OR_RETURN(uint64_t hidden, store_.Counter(wt, meta_key::kRouteHidden));
+    if (hidden == 0) {
+      store_.set_hidden(std::nullopt);
+      return uint64_t{0};
+    }
+    HiddenRange range{0, 0, std::max<uint32_t>(config().shards, 1)};
+    VECTRON_ASSIGN_OR_RETURN(range.start, store_.Counter(wt, meta_key::kRouteStart));
+    VECTRON_ASSIGN_OR_RETURN(range.end, store_.Counter(wt, meta_key::kRouteEnd));
+    VECTRON_ASSIGN_OR_RETURN(std::string after, store_.MetaText(wt, meta_key::kRouteDropAfter));
+    bool at_end = false;
+    VECTRON_ASSIGN_OR_RETURN(std::vector<std::string> ids,
+                             store_.HiddenIdsAfter(wt, range, after, std::max<size_t>(max_points, 1), &at_end));
+    // Deleted as a batch of deletes would delete them (postings, ratings, free labels).
+    VECTRON_ASSIGN_OR_RETURN(uint64_t seq, store_.Counter(wt, meta_key::kSeq));
+    VECTRON_ASSIGN_OR_RETURN(uint64_t next_label, store_.Counter(wt, meta_key::kNextLabel));
+    VECTRON_RETURN_IF_ERROR(schema_.Refresh(store_, wt));
+    PointWriter points(store_, wt, schema_, next_label);
+    points.Reserve(ids.size());
+    for (const std::string& id : ids) VECTRON_RETURN_IF_ERROR(points.Delete(id));
+    if (!points.touched().empty()) {
+      VECTRON_RETURN_IF_ERROR(store_.LogBatch(wt, seq + 1, points.touched()));
+      VECTRON_RETURN_IF_ERROR(TrimChangeLog(wt, seq + 1));
+    }
+    // The count is what reads subtract; the walk's end, not the count, ends the drop.
+    left = at_end ? 0 : std::max<uint64_t>(hidden - std::min<uint64_t>(hidden, ids.size()), 1);
+    VECTRON_RETURN_IF_ERROR(store_.PutCounter(wt, meta_key::kRouteHidden, left));
+    VECTRON_RETURN_IF_ERROR(store_.PutMetaText(wt, meta_key::kRouteDropAfter, at_end || ids.empty() ? "" : ids.back()));
+    VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
+  }
+  if (left == 0) store_.set_hidden(std::nullopt);
+  Status s = sync_.CatchUp();
+  if (!s.ok()) return s.WithContext("hidden points dropped, but the in-memory index did not catch up (it will retry)");
+  return left;
 }
 
 Result<ShardRoute> ShardImpl::Route() const {

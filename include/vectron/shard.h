@@ -60,6 +60,18 @@ struct ShardRoute {
   bool operator==(const ShardRoute&) const = default;
 };
 
+// FNV-1a 64 of a point id (docs/formats/storage.md): Collection places a point in shard
+// IdHash(id) % shards, and a cluster routes it by RouteKey.
+uint64_t IdHash(std::string_view id);
+// Route keys (docs/cluster.md, "Splits"): a point's place in a 64-bit key space that a
+// collection's groups divide into ranges. With h = IdHash(id) and n the collection's
+// initial shard count, W = (2^64-1)/n: key = (h mod n)*W + min(h div n, W-1). So the
+// initial shard i owns [i*W, (i+1)*W) (the last one up to the end): exactly the points
+// h % n places in it; a split halves a range.
+uint64_t RouteKey(std::string_view id, uint32_t shards);
+// True if `key` lies in [start, end) (end 0: to the end of the key space).
+inline bool RangeHolds(uint64_t start, uint64_t end, uint64_t key) { return key >= start && (end == 0 || key < end); }
+
 // What Shard::ApplyLogged did with a command.
 struct LoggedOutcome {
   // OK, or why the command was rejected: the same on every replica (InvalidArgument for a
@@ -121,15 +133,26 @@ class Shard {
   // Errors: InvalidArgument for a bad entry (named by position and id), nothing written.
   virtual Status Apply(const WriteBatch& batch, uint64_t log_index = 0) = 0;
   // A cluster's split (docs/cluster.md, "Splits"): records `route` and log_index (> 0)
-  // and drops every point whose id `keep` refuses, in one transaction, so the points and
-  // the range they belong to change together. It leaves the points, payload postings,
-  // ratings, free labels and change log that deletes of those ids would, but finds the
-  // dropped rows by one walk of each table in key order instead of a scan of the ids and
-  // a search per row and table. A replay (log_index <= applied_index()) changes nothing.
-  // Returns the points dropped.
+  // and hides every point whose route key (RouteKey(id, config().shards)) lies outside
+  // the route, in one transaction, so the points and the range they belong to change
+  // together. From that commit on no read of this shard sees a hidden point (search,
+  // get, count, scroll, filters, ratings, sizes, the open of a copy), though its rows stay
+  // until DropHidden deletes them in batches; writes must not name hidden ids (a cluster
+  // routes them elsewhere). The hidden set is the route's complement, so a narrower route
+  // recorded before the drop ends hides more (routes never widen: no merges). A replay
+  // (log_index <= applied_index()) changes nothing. Returns the points hidden.
   // Errors: InvalidArgument (log_index 0), Corruption, IOError, ResourceExhausted (map full).
-  virtual Result<uint64_t> ApplyRoute(const ShardRoute& route, uint64_t log_index,
-                                      const std::function<bool(std::string_view id)>& keep) = 0;
+  virtual Result<uint64_t> ApplyRoute(const ShardRoute& route, uint64_t log_index) = 0;
+  // Deletes up to `max_points` of the hidden points (ApplyRoute) in one transaction,
+  // leaving the points, payload postings, ratings, free labels and change log that
+  // deletes of those ids would; the applied index does not move (this is the replica's
+  // own housekeeping, not replicated state). Returns how many are still hidden (0: none
+  // left, and reads stop checking). Each call's commit is a consistent state: after a
+  // crash the open hides the rest again and the next call goes on where it stopped.
+  // Errors: Corruption, IOError.
+  virtual Result<uint64_t> DropHidden(size_t max_points) = 0;
+  // True while hidden points await DropHidden (in memory; cheap).
+  virtual bool HasHiddenPoints() const = 0;
   // The route last recorded (all zero if none).
   virtual Result<ShardRoute> Route() const = 0;
 

@@ -294,27 +294,9 @@ Status DecodeGroupAssignment(std::string_view data, GroupAssignment* out) {
   return Status::OK();
 }
 
-namespace {
-uint64_t Fnv1a64(std::string_view id) {
-  // FNV-1a 64 (docs/formats/storage.md): must equal Collection::ShardOf's.
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : id) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return h;
-}
-}  // namespace
-
 uint32_t ShardOfId(std::string_view id, uint32_t shards) {
-  return shards == 0 ? 0 : static_cast<uint32_t>(Fnv1a64(id) % shards);
-}
-
-uint64_t RouteKey(std::string_view id, uint32_t shards) {
-  const uint64_t n = std::max<uint32_t>(shards, 1);
-  const uint64_t h = Fnv1a64(id);
-  const uint64_t w = UINT64_MAX / n;
-  return (h % n) * w + std::min(h / n, w - 1);
+  // The same function as Collection::ShardOf (docs/formats/storage.md).
+  return shards == 0 ? 0 : static_cast<uint32_t>(IdHash(id) % shards);
 }
 
 std::pair<uint64_t, uint64_t> InitialRange(uint32_t i, uint32_t n) {

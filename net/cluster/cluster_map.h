@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "vectron/shard.h"
 #include "vectron/status.h"
 
 namespace vectron::net::cluster {
@@ -109,12 +110,7 @@ Status DecodeGroupAssignment(std::string_view data, GroupAssignment* out);
 // function as Collection::ShardOf, so a point lives in the same shard in both.
 uint32_t ShardOfId(std::string_view id, uint32_t shards);
 
-// Route keys (docs/cluster.md, "Splits"): a point's place in a 64-bit key space that a
-// collection's groups divide into ranges. With h the FNV-1a 64 of the id and n the
-// collection's initial shard count, W = (2^64-1)/n: key = (h mod n)*W + min(h div n, W-1).
-// So the initial shard i owns [i*W, (i+1)*W) (the last one up to the end): exactly the
-// points ShardOfId places in it; a split halves a range.
-uint64_t RouteKey(std::string_view id, uint32_t shards);
+// RouteKey and RangeHolds: vectron/shard.h.
 // The initial range of shard i of n: {start, end} (end 0: to the end of the key space).
 std::pair<uint64_t, uint64_t> InitialRange(uint32_t i, uint32_t n);
 // The range a group's log starts from: the initial range of n holding the group's
@@ -124,8 +120,6 @@ std::pair<uint64_t, uint64_t> InitialRange(uint32_t i, uint32_t n);
 // map's current range: a map ahead of the replica's log would have it refuse, as stale, the
 // writes routed before a split, and skip the split itself.
 std::pair<uint64_t, uint64_t> FoundingRange(const GroupInfo& g, uint32_t n);
-// Whether [start, end) (end 0: to the end) holds `key`.
-inline bool RangeHolds(uint64_t start, uint64_t end, uint64_t key) { return key >= start && (end == 0 || key < end); }
 // The middle of [start, end): where a split cuts it. REQUIRES: the range holds at least 2 keys.
 uint64_t RangeMiddle(uint64_t start, uint64_t end);
 

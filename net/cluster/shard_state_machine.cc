@@ -71,7 +71,7 @@ Status ShardStateMachine::FinishSplitCopy(uint64_t split_index, const ShardRoute
     return Status::Corruption(base_ + ": a split's copy at index " + std::to_string(applied_index()) +
                               ", not at the split's index " + std::to_string(split_index) + " - 1");
   std::shared_ptr<Shard> shard = this->shard();
-  VECTRON_RETURN_IF_ERROR(shard->ApplyRoute(r, split_index, InRange(r.start, r.end)).status());
+  VECTRON_RETURN_IF_ERROR(shard->ApplyRoute(r, split_index).status());
   VECTRON_ASSIGN_OR_RETURN(uint64_t durable, shard->Flush());
   applied_.store(split_index, std::memory_order_release);
   durable_.store(durable, std::memory_order_release);
@@ -140,10 +140,6 @@ ShardRoute ShardStateMachine::route() const {
   return route_;
 }
 
-std::function<bool(std::string_view id)> ShardStateMachine::InRange(uint64_t start, uint64_t end) const {
-  return [start, end, shards = config_.shards](std::string_view id) { return RangeHolds(start, end, RouteKey(id, shards)); };
-}
-
 Status ShardStateMachine::ApplySplit(Shard& shard, const ShardCommand& cmd, uint64_t index) {
   const ShardSplit& sp = *cmd.split;
   const ShardRoute cur = route();
@@ -152,7 +148,7 @@ Status ShardStateMachine::ApplySplit(Shard& shard, const ShardCommand& cmd, uint
     return shard.Apply(WriteBatch{}, index);
   // 1. The new group's shard: a copy of this one at index - 1, handed over (found) before
   //    this group drops its upper half, so a crash in between loses nothing (the split is
-  //    applied again, and the copy is not made twice). The copy's lower half is deleted
+  //    applied again, and the copy is not made twice). The copy's lower half is hidden
   //    when the new group opens it (Open with split_index), not here: this group's reads
   //    and writes wait for this apply.
   if (!split_hooks_.exists(sp.new_group)) {
@@ -161,17 +157,17 @@ Status ShardStateMachine::ApplySplit(Shard& shard, const ShardCommand& cmd, uint
     VECTRON_RETURN_IF_ERROR(shard.SplitCopyTo(built).status());
     VECTRON_RETURN_IF_ERROR(split_hooks_.found(sp, index, built));
   }
-  // 2. This group keeps the lower half: the upper one is dropped (its tables rewritten with
-  //    the lower half) and marked deleted in its graph (no rebuild), with the new route,
-  //    in one transaction.
+  // 2. This group keeps the lower half: the upper one is hidden (marked deleted in its
+  //    graph, no rebuild; its rows left for the worker's background DropHidden), with
+  //    the new route, in one transaction.
   const ShardRoute next{sp.start, sp.key, cur.epoch + 1};
   {
-    // Before the points go: a read that sees the new epoch is refused, so none can
+    // Before the points are hidden: a read that sees the new epoch is refused, so none can
     // answer from a half it no longer has (reads check the epoch after reading).
     std::lock_guard lock(route_mu_);
     route_ = next;
   }
-  return shard.ApplyRoute(next, index, InRange(next.start, next.end)).status();
+  return shard.ApplyRoute(next, index).status();
 }
 
 Status ShardStateMachine::Apply(const std::vector<raft::Entry>& entries) {

@@ -124,8 +124,6 @@ class ShardStateMachine final : public StateMachine {
   Status MaybeFlush(Shard& shard);
   // Applies a split at `index` (see ShardSplit).
   Status ApplySplit(Shard& shard, const ShardCommand& cmd, uint64_t index);
-  // Whether a point id's route key is in [start, end) (Shard::ApplyRoute's `keep`).
-  std::function<bool(std::string_view id)> InRange(uint64_t start, uint64_t end) const;
   // Takes the route recorded in the current shard, if it has one.
   Status LoadRoute(const Shard& shard);
   // Open's work on a split's copy (see Open).

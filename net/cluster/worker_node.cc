@@ -11,6 +11,12 @@ namespace {
 constexpr uint64_t kReadQueueBit = uint64_t{1} << 63;  // Executor queues of reads (groups are below).
 // The queue of background work on graphs (compactions, saves), one at a time.
 constexpr uint64_t kBackgroundQueue = uint64_t{1} << 60;
+// The queue of the drops of hidden points (beside compactions, not behind them).
+constexpr uint64_t kDropQueue = kBackgroundQueue + 1;
+// Points one DropHidden batch deletes: a few ms of a shard's writer lock.
+constexpr size_t kDropBatch = 1000;
+// The wait before retrying after a failed batch.
+constexpr uint64_t kDropRetryMs = 1000;
 
 // Whether two assignments of a group differ only in the leader hint (not worth a write).
 bool SameAssignment(const GroupAssignment& a, const GroupAssignment& b) {
@@ -271,7 +277,33 @@ Status WorkerNode::RunOnce() {
   snapshot_fetcher_->RunOnce();
   Timeouts();
   MaybeCompact(now);
+  MaybeDropHidden(now);
   return Status::OK();
+}
+
+void WorkerNode::MaybeDropHidden(uint64_t now) {
+  if (background_stopped_ || dropping_ != 0 || now < next_drop_ms_) return;
+  for (const auto& [id, h] : groups_) {
+    std::shared_ptr<Shard> shard = h.sm->shard();
+    if (!shard->HasHiddenPoints()) continue;
+    const uint64_t group = id;
+    dropping_ = group;
+    executor_.Post(kDropQueue, [this, group, shard] {
+      Result<uint64_t> left = shard->DropHidden(kDropBatch);
+      loop_.Post([this, group, left] {
+        dropping_ = 0;
+        if (!left.ok()) {
+          next_drop_ms_ = clock_.NowMs() + kDropRetryMs;
+          Log("dropping the points group " + std::to_string(group) + " no longer owns failed: " +
+              left.status().ToString());
+        } else if (*left == 0) {
+          ++drops_finished_;
+          Log("group " + std::to_string(group) + " dropped the points its split hid");
+        }
+      });
+    });
+    return;
+  }
 }
 
 void WorkerNode::MaybeCompact(uint64_t now) {

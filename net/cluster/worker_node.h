@@ -97,6 +97,10 @@ class WorkerNode {
   // Graph compactions finished (compact_deleted_share), and the group being compacted (0: none).
   uint64_t compactions() const { return compactions_; }
   uint64_t compacting() const { return compacting_; }
+  // Shards that finished dropping the points a split hid (Shard::DropHidden), and the
+  // group whose batch is running (0: none).
+  uint64_t drops_finished() const { return drops_finished_; }
+  uint64_t dropping() const { return dropping_; }
   // Stops a running compaction (it ends Cancelled, nothing changed) and starts no other:
   // called before the executor is stopped, so that the stop does not wait for it.
   void CancelBackground();
@@ -168,6 +172,11 @@ class WorkerNode {
   // Starts compacting the graph of the first hosted shard that needs it, unless one is
   // being compacted.
   void MaybeCompact(uint64_t now);
+  // Deletes one batch of the points a split hid in the first hosted shard that has any
+  // (docs/cluster.md, "Splits"), off the loop, unless a batch is running: one batch per
+  // loop iteration, so the drop never holds a shard's writers for long and stops with
+  // the worker (the next start goes on where it stopped).
+  void MaybeDropHidden(uint64_t now);
   void Log(const std::string& line) const {
     if (opt_.log) opt_.log(line);
   }
@@ -190,6 +199,11 @@ class WorkerNode {
   bool background_stopped_ = false;
   uint64_t next_compact_check_ms_ = 0;
   uint64_t compactions_ = 0;
+  // Background drops of hidden points (loop thread): the group whose batch runs, when to
+  // try again after a failed batch, and how many shards finished.
+  uint64_t dropping_ = 0;
+  uint64_t next_drop_ms_ = 0;
+  uint64_t drops_finished_ = 0;
   // Groups a split made here whose state machine a task is opening (executor and loop).
   mutable std::mutex opening_mu_;
   std::set<uint64_t> opening_;  // GUARDED_BY(opening_mu_)

@@ -1,8 +1,10 @@
-// Shard::ApplyRoute: a cluster split's half (docs/cluster.md, "Splits"), dropping the
-// points outside the new route by rewriting the tables, must leave what deletes of those
-// points leave.
+// Shard::ApplyRoute and Shard::DropHidden: a cluster split's half (docs/cluster.md,
+// "Splits"). The points outside the new route are hidden at once from every read, and
+// dropped in batches later; at every step the shard must answer as one whose hidden
+// points were deleted, and once dropped its tables must hold what those deletes leave.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <string>
@@ -21,12 +23,16 @@ constexpr uint32_t kRouteDim = 4;
 
 CollectionConfig RouteConfig() {
   CollectionConfig c = testing::SmallConfig(kRouteDim);
-  c.flat_max_points = 0;  // A graph from the first point: the drops are marked in it.
+  c.flat_max_points = 0;  // A graph from the first point: hidden points are marked in it.
   return c;
 }
 
-// Kept: ids whose number is not a multiple of 3 (scattered over the key space).
-bool Keep(std::string_view id) { return std::stoi(std::string(id.substr(1))) % 3 != 0; }
+// The lower half of the key space (the collection has one initial shard).
+const ShardRoute kLowerHalf{0, uint64_t{1} << 63, 2};
+
+bool InRoute(const ShardRoute& r, std::string_view id) {
+  return RangeHolds(r.start, r.end, RouteKey(id, RouteConfig().shards));
+}
 
 // Every row of the tables a drop touches, by table name.
 using Tables = std::map<std::string, std::vector<std::pair<std::string, std::string>>>;
@@ -46,12 +52,30 @@ Tables Dump(const std::string& dir) {
   return out;  // Aborted: nothing written.
 }
 
+// The tables' contents with labels replaced by the ids they stand for (two shards that
+// freed labels at different times give the same points different labels): ids, point
+// records (which hold their ids), postings and ratings, each sorted.
+Tables DumpByContent(const std::string& dir) {
+  Tables rows = Dump(dir);
+  std::map<std::string, std::string> id_of;  // label bytes → id
+  for (const auto& [id, label] : rows["ids"]) id_of[label] = id;
+  Tables out;
+  for (const auto& [id, label] : rows["ids"]) out["ids"].emplace_back(id, "");
+  for (const auto& [label, record] : rows["points"]) out["points"].emplace_back(record, "");
+  for (const char* name : {"payload", "payload_other"})
+    for (const auto& [key, value] : rows[name])
+      out[name].emplace_back(key.substr(0, key.size() - 8), id_of.at(key.substr(key.size() - 8)));
+  out["feedback"] = rows["feedback"];
+  for (auto& [name, r] : out) std::sort(r.begin(), r.end());
+  return out;
+}
+
 // Two shards given the same history: payload indexes, points (some with values the
 // integer index cannot hold), ratings, and deletes (so that free labels exist already).
+// `a` will hide what `b` deletes.
 struct TwoShards {
   TempDir da, db;
   std::unique_ptr<Shard> a, b;
-  std::vector<std::string> dropped;  // Live ids Keep refuses.
   uint64_t index = 0;
 
   TwoShards() {
@@ -82,13 +106,32 @@ struct TwoShards {
     LoggedCommand del;
     for (int i : {1, 2, 6, 50}) del.batch.Delete(testing::Id(i));
     Both(del);
-    for (int i = 0; i < 300; ++i)
-      if (!Keep(testing::Id(i)) && i != 6) dropped.push_back(testing::Id(i));
+  }
+  // The live ids outside `r`.
+  std::vector<std::string> Outside(const ShardRoute& r) const {
+    std::vector<std::string> out;
+    for (const Point& p : a->Scroll("", 100000, GetOptions{false, false}, "").value().points)
+      if (!InRoute(r, p.id)) out.push_back(p.id);
+    return out;
+  }
+  // `a` records route `r` at the next index (hiding); `b` deletes what it hides.
+  uint64_t Split(const ShardRoute& r) {
+    const std::vector<std::string> outside = Outside(r);
+    ++index;
+    auto hidden = a->ApplyRoute(r, index);
+    REQUIRE(hidden.ok());
+    LoggedCommand del;
+    for (const std::string& id : outside) del.batch.Delete(id);
+    REQUIRE(b->ApplyLogged(del, index, RequestId{}).value().status.ok());
+    return *hidden;
   }
   void Both(const LoggedCommand& c) {
     ++index;
-    REQUIRE(a->ApplyLogged(c, index, RequestId{}).value().status.ok());
-    REQUIRE(b->ApplyLogged(c, index, RequestId{}).value().status.ok());
+    auto oa = a->ApplyLogged(c, index, RequestId{});
+    auto ob = b->ApplyLogged(c, index, RequestId{});
+    REQUIRE(oa.value().status.ok());
+    REQUIRE(ob.value().status.ok());
+    CHECK(oa->deleted == ob->deleted);
   }
   void Reopen() {
     a.reset();
@@ -104,19 +147,49 @@ std::vector<std::string> HitIds(const Shard& s, const SearchParams& p, const std
   return ids;
 }
 
+std::vector<std::string> RatedIds(const Shard& s) {
+  std::vector<std::string> ids;
+  REQUIRE(s.ScanRatingsAfter("", [&](const Rating& r, std::string_view) {
+               ids.push_back(r.point_id);
+               return Status::OK();
+             }).ok());
+  return ids;
+}
+
+// Every read of `a` answers as `b`'s: counts (plain, filtered, stats and sizes), scroll
+// (plain and filtered), get, searches (graph, exact, filtered) and ratings.
 void CheckSameAnswers(const Shard& a, const Shard& b) {
   CHECK(a.Count().value() == b.Count().value());
+  CHECK(a.Stats().value().count == b.Count().value());
+  CHECK(a.DataSize().value().points == b.Count().value());
   for (const char* where : {R"({"tag": "t1"})", R"({"n": {"$gte": 100}})", R"({"n": "many"})"})
     CHECK(a.Count(where).value() == b.Count(where).value());
   GetOptions all;
-  auto pa = a.Scroll("", 1000, all, "").value();
-  auto pb = b.Scroll("", 1000, all, "").value();
-  REQUIRE(pa.points.size() == pb.points.size());
-  for (size_t i = 0; i < pa.points.size(); ++i) {
-    CHECK(pa.points[i].id == pb.points[i].id);
-    CHECK(pa.points[i].vector == pb.points[i].vector);
-    CHECK(pa.points[i].metadata == pb.points[i].metadata);
+  for (const char* where : {"", R"({"tag": "t3"})"}) {
+    CAPTURE(where);
+    auto pa = a.Scroll("", 1000, all, where).value();
+    auto pb = b.Scroll("", 1000, all, where).value();
+    REQUIRE(pa.points.size() == pb.points.size());
+    for (size_t i = 0; i < pa.points.size(); ++i) {
+      CHECK(pa.points[i].id == pb.points[i].id);
+      CHECK(pa.points[i].vector == pb.points[i].vector);
+      CHECK(pa.points[i].metadata == pb.points[i].metadata);
+    }
+    // Paged: a page ends at the limit, whatever hidden rows lie between.
+    std::vector<std::string> paged;
+    std::string after;
+    do {
+      auto page = a.Scroll(after, 7, GetOptions{false, false}, where).value();
+      for (const Point& p : page.points) paged.push_back(p.id);
+      after = page.next_cursor;
+    } while (!after.empty());
+    CHECK(paged.size() == pb.points.size());
   }
+  std::vector<std::string> ids;
+  for (int i = 0; i < 300; ++i) ids.push_back(testing::Id(i));
+  auto ga = a.Get(ids, all).value();
+  auto gb = b.Get(ids, all).value();
+  for (size_t i = 0; i < ids.size(); ++i) CHECK_MESSAGE(ga[i].has_value() == gb[i].has_value(), ids[i]);
   for (int q = 0; q < 20; ++q) {
     const std::vector<float> query = testing::VectorForId("q" + std::to_string(q), kRouteDim);
     SearchParams graph;
@@ -130,73 +203,164 @@ void CheckSameAnswers(const Shard& a, const Shard& b) {
     CHECK(HitIds(a, exact, query) == HitIds(b, exact, query));
     CHECK(HitIds(a, filtered, query) == HitIds(b, filtered, query));
   }
+  std::vector<std::string> rated = {"p3", "p4", "p10", "p30", "p31", "p299"};
+  auto ra = a.RatingStatsOf(rated).value();
+  auto rb = b.RatingStatsOf(rated).value();
+  for (size_t i = 0; i < rated.size(); ++i) CHECK_MESSAGE(ra[i].count == rb[i].count, rated[i]);
+  CHECK(RatedIds(a) == RatedIds(b));
 }
 
-TEST_CASE("ApplyRoute leaves the points, postings, ratings and free labels that deletes of the dropped ids leave") {
+TEST_CASE("ApplyRoute hides the points outside the route from every read; DropHidden deletes them as deletes would") {
   TwoShards t;
   const uint64_t live = t.a->Count().value();
-  REQUIRE(t.dropped.size() > 90);
-  const ShardRoute route{0, uint64_t{1} << 63, 2};
-  ++t.index;
-  auto dropped = t.a->ApplyRoute(route, t.index, Keep);
-  REQUIRE(dropped.ok());
-  CHECK(*dropped == t.dropped.size());
-  LoggedCommand del;
-  for (const std::string& id : t.dropped) del.batch.Delete(id);
-  REQUIRE(t.b->ApplyLogged(del, t.index, RequestId{}).value().status.ok());
-
-  CHECK(t.a->Route().value() == route);
+  const size_t outside = t.Outside(kLowerHalf).size();
+  REQUIRE(outside > 50);  // (207 of 296: FNV-1a's top bit of these ids leans one way.)
+  REQUIRE(outside < live - 50);
+  CHECK(t.Split(kLowerHalf) == outside);
+  CHECK(t.a->HasHiddenPoints());
+  CHECK(t.a->Route().value() == kLowerHalf);
   CHECK(t.a->applied_index().value() == t.index);
-  CHECK(t.a->Count().value() == live - t.dropped.size());
+  CHECK(t.a->Count().value() == live - outside);
   CheckSameAnswers(*t.a, *t.b);
-  std::vector<std::string> rated = {"p3", "p4", "p10", "p30", "p31", "p299"};
-  auto ra = t.a->RatingStatsOf(rated).value();
-  auto rb = t.b->RatingStatsOf(rated).value();
-  for (size_t i = 0; i < rated.size(); ++i) {
-    CHECK(ra[i].count == rb[i].count);
-    CHECK(ra[i].count == (Keep(rated[i]) ? 1u : 0u));
+
+  // Reopened before any drop: the open hides them again (graph from the checkpoint, the
+  // label map and payload state from the tables).
+  t.Reopen();
+  CHECK(t.a->HasHiddenPoints());
+  CheckSameAnswers(*t.a, *t.b);
+
+  // A first batch; writes and a delete-where between batches see only visible points.
+  CHECK(t.a->DropHidden(7).value() == outside - 7);
+  CHECK(t.a->applied_index().value() == t.index);
+  CheckSameAnswers(*t.a, *t.b);
+  LoggedCommand more;
+  for (int i = 1000; more.batch.size() < 30; ++i)
+    if (InRoute(kLowerHalf, testing::Id(i)))
+      more.batch.Upsert(testing::Id(i), testing::VectorForId(testing::Id(i), kRouteDim), "{\"tag\": \"t2\"}");
+  t.Both(more);
+  LoggedCommand dw;
+  dw.kind = LoggedCommand::Kind::kDeleteWhere;
+  dw.where = R"({"tag": "t4"})";
+  t.Both(dw);  // (Both checks that the deleted counts agree.)
+  CheckSameAnswers(*t.a, *t.b);
+
+  // Interrupted (closed) after a batch: the open resumes hiding where the drop stopped.
+  CHECK(t.a->DropHidden(5).value() == outside - 12);
+  t.Reopen();
+  CHECK(t.a->HasHiddenPoints());
+  CheckSameAnswers(*t.a, *t.b);
+  uint64_t left = 1, calls = 0;
+  while (left > 0) {
+    left = t.a->DropHidden(16).value();
+    ++calls;
   }
-  // The tables themselves, row for row.
+  CHECK(calls >= (outside - 12) / 16);
+  CHECK_FALSE(t.a->HasHiddenPoints());
+  CHECK(t.a->DropHidden(16).value() == 0);  // Nothing left: a no-op.
+  CHECK(t.a->applied_index().value() == t.index);
+  CheckSameAnswers(*t.a, *t.b);
+
+  // The tables themselves, row for row but for labels: `a` freed the labels of hidden
+  // points later than `b`, so the writes in between took others.
+  const uint64_t count = t.b->Count().value();
   t.a.reset();
   t.b.reset();
-  const Tables ta = Dump(t.da.path()), tb = Dump(t.db.path());
-  CHECK(ta.at("free").size() == t.dropped.size() + 4);
+  const Tables ta = DumpByContent(t.da.path()), tb = DumpByContent(t.db.path());
   for (const auto& [name, rows] : ta) CHECK_MESSAGE(rows == tb.at(name), name);
+  CHECK(ta.at("points").size() == count);
 
-  // Reopened (the graphs from their checkpoints and change logs), both reuse the same
-  // free labels for new points and still answer alike.
+  // Reopened, both take labels for new points and still answer alike.
   t.Reopen();
-  LoggedCommand more;
-  for (int i = 1000; i < 1050; ++i)
-    more.batch.Upsert(testing::Id(i), testing::VectorForId(testing::Id(i), kRouteDim), "{\"tag\": \"t2\"}");
-  t.Both(more);
+  LoggedCommand again;
+  for (int i = 2000; again.batch.size() < 50; ++i)
+    if (InRoute(kLowerHalf, testing::Id(i)))
+      again.batch.Upsert(testing::Id(i), testing::VectorForId(testing::Id(i), kRouteDim), "{\"tag\": \"t2\"}");
+  t.Both(again);
+  CheckSameAnswers(*t.a, *t.b);
+  t.a.reset();
+  t.b.reset();
+  CHECK(DumpByContent(t.da.path()) == DumpByContent(t.db.path()));
+}
+
+TEST_CASE("a copy of a shard with hidden points opens them hidden, and its drop goes on") {
+  TwoShards t;
+  t.Split(kLowerHalf);
+  REQUIRE(t.a->DropHidden(9).ok());
+  for (bool split_copy : {false, true}) {
+    CAPTURE(split_copy);
+    TempDir dc;
+    const std::string dir = dc.path() + "/copy";
+    auto applied = split_copy ? t.a->SplitCopyTo(dir) : t.a->SnapshotTo(dir);
+    REQUIRE(applied.ok());
+    CHECK(*applied == t.index);
+    auto c = Shard::Open(dir, RouteConfig(), testing::SmallDbOptions()).value();
+    CHECK(c->HasHiddenPoints());
+    CheckSameAnswers(*c, *t.b);
+    while (c->DropHidden(50).value() > 0) {
+    }
+    CheckSameAnswers(*c, *t.b);
+  }
+}
+
+TEST_CASE("a narrower route recorded before the drop ends hides more, and the drop starts over") {
+  TwoShards t;
+  const ShardRoute quarter{0, uint64_t{1} << 62, 3};
+  const size_t half_out = t.Outside(kLowerHalf).size();
+  t.Split(kLowerHalf);
+  REQUIRE(t.a->DropHidden(10).value() == half_out - 10);
+  const size_t more_out = t.Outside(quarter).size();  // The visible points outside the quarter.
+  REQUIRE(more_out > 20);
+  // Hidden now: the 10 not dropped yet are among them again, with the newly hidden.
+  CHECK(t.Split(quarter) == half_out - 10 + more_out);
+  CHECK(t.a->Route().value() == quarter);
+  CheckSameAnswers(*t.a, *t.b);
+  while (t.a->DropHidden(13).value() > 0) {
+  }
   CheckSameAnswers(*t.a, *t.b);
   t.a.reset();
   t.b.reset();
   CHECK(Dump(t.da.path()) == Dump(t.db.path()));
 }
 
-TEST_CASE("ApplyRoute is applied once, needs a log index, and with nothing to drop only records the route") {
+TEST_CASE("ApplyRoute is applied once, needs a log index, and with nothing outside the route only records it") {
   TwoShards t;
   const uint64_t live = t.a->Count().value();
   ++t.index;
-  const ShardRoute route{0, 1000, 2};
-  CHECK(t.a->ApplyRoute(route, 0, Keep).status().code() == StatusCode::kInvalidArgument);
+  const ShardRoute everything{0, 0, 2};  // end 0: to the end of the key space
+  CHECK(t.a->ApplyRoute(everything, 0).status().code() == StatusCode::kInvalidArgument);
   CHECK(t.a->Count().value() == live);
-  // Everything kept: nothing dropped, the route and index recorded.
-  CHECK(t.a->ApplyRoute(route, t.index, [](std::string_view) { return true; }).value() == 0);
-  CHECK(t.a->Route().value() == route);
+  // Nothing outside: nothing hidden, the route and index recorded.
+  CHECK(t.a->ApplyRoute(everything, t.index).value() == 0);
+  CHECK_FALSE(t.a->HasHiddenPoints());
+  CHECK(t.a->Route().value() == everything);
   CHECK(t.a->applied_index().value() == t.index);
   CHECK(t.a->Count().value() == live);
-  // A replay of that index (or an older one) changes nothing, whatever it would drop.
-  CHECK(t.a->ApplyRoute(ShardRoute{0, 5, 3}, t.index, [](std::string_view) { return false; }).value() == 0);
-  CHECK(t.a->Route().value() == route);
+  // A replay of that index (or an older one) changes nothing, whatever it would hide.
+  const ShardRoute tiny{0, 5, 3};
+  CHECK(t.a->ApplyRoute(tiny, t.index).value() == 0);
+  CHECK(t.a->Route().value() == everything);
   CHECK(t.a->Count().value() == live);
-  // Everything dropped.
-  CHECK(t.a->ApplyRoute(ShardRoute{0, 5, 3}, t.index + 1, [](std::string_view) { return false; }).value() == live);
-  CHECK(t.a->Count().value() == 0);
-  CHECK(t.a->Count(R"({"tag": "t1"})").value() == 0);
-  CHECK(t.a->Search(testing::VectorForId("q", kRouteDim), SearchParams{}).value().empty());
+  // Everything hidden, then dropped.
+  CHECK(t.a->ApplyRoute(tiny, t.index + 1).value() == live);
+  for (int step = 0; step < 2; ++step) {
+    CHECK(t.a->Count().value() == 0);
+    CHECK(t.a->Count(R"({"tag": "t1"})").value() == 0);
+    CHECK(t.a->Scroll("", 10, GetOptions{}, "").value().points.empty());
+    CHECK(t.a->Search(testing::VectorForId("q", kRouteDim), SearchParams{}).value().empty());
+    CHECK(t.a->DataSize().value().points == 0);
+    Rating r;
+    r.point_id = testing::Id(5);
+    r.rating = 3;
+    r.time_ms = 1764900000000;
+    LoggedCommand rate;
+    rate.kind = LoggedCommand::Kind::kRate;
+    rate.rating = r;
+    auto o = t.a->ApplyLogged(rate, t.index + 2 + step, RequestId{});
+    REQUIRE(o.ok());
+    CHECK(o->status.code() == StatusCode::kNotFound);  // A hidden point cannot be rated.
+    CHECK(t.a->DropHidden(1000).value() == 0);
+    CHECK_FALSE(t.a->HasHiddenPoints());
+  }
 }
 
 }  // namespace

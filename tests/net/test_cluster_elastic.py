@@ -230,6 +230,42 @@ def test_a_split_hands_its_graph_over_in_memory_and_the_new_group_saves_it(tmp_p
         cluster.stop()
 
 
+def test_a_split_hides_each_half_at_once_and_drops_it_in_the_background(tmp_path):
+    """Neither half of a split deletes the points it gives away on the critical path
+    (docs/cluster.md, "Splits"): the parent's apply and the new group's open hide them
+    (Shard::ApplyRoute), and every replica of both groups then deletes them in batches in
+    the background (Shard::DropHidden), while writes and searches go on and answers stay
+    exact."""
+    cluster = Cluster(tmp_path, pd_args=("--split-points", "1500"), worker_args=("--compact-deleted-share", "0"))
+    try:
+        n = 1700
+        ids = split_one_graph_shard(cluster, "dh", "d", n)
+
+        def dropped():
+            logs = [open(w.log_path).read() for w in cluster.workers]
+            return all(f"group {g} dropped the points its split hid" in text for g in ids for text in logs)
+        round_ = 0
+        deadline = time.monotonic() + 60
+        while not dropped():
+            assert time.monotonic() < deadline, [open(w.log_path).read()[-2000:] for w in cluster.workers]
+            round_ += 1
+            j = (round_ * 37) % n
+            st, body = cluster.call("PUT", "/v1/collections/dh/points",
+                                    {"points": [{"id": f"d{j}", "vector": vec(j), "metadata": {"v": j, "r": round_}}]})
+            assert st == 200, body
+            st, body = cluster.call("POST", "/v1/collections/dh/search", {"vector": vec(j), "k": 1})
+            assert st == 200 and body["hits"][0]["id"] == f"d{j}", body
+        for text in (open(w.log_path).read() for w in cluster.workers):
+            assert "no longer owns failed" not in text, text[-2000:]
+        st, body = cluster.call("POST", "/v1/collections/dh/count", {})
+        assert st == 200 and body["count"] == n, body
+        for j in range(0, n, 11):
+            st, body = cluster.call("POST", "/v1/collections/dh/search", {"vector": vec(j), "k": 1, "exact": True})
+            assert st == 200 and body["hits"][0]["id"] == f"d{j}", (j, body)
+    finally:
+        cluster.stop()
+
+
 def test_rewritten_vectors_are_compacted_away_by_default(tmp_path):
     """A worker's default --compact-deleted-share (0.6, docs/cluster.md "Graph
     compaction"): a vector that changes takes a new slot and leaves its old one deleted
