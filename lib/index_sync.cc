@@ -51,6 +51,13 @@ Status IndexSync::CatchUp() {
   return AfterChanges(rt, seq, labels.size());
 }
 
+Status IndexSync::CatchUpRemoved(std::vector<uint64_t> labels, uint64_t seq) {
+  if (cache_.seq() + 1 != seq) return CatchUp();
+  LabelChanges removed;
+  removed.rm_labels = std::move(labels);
+  return cache_.Apply(removed, seq, threads());
+}
+
 Status IndexSync::SyncPayloadDefinitions(const ReadTxn& rt) {
   VECTRON_ASSIGN_OR_RETURN(std::string raw, store_.PayloadDefinitionsText(rt));
   if (!cache_.PayloadDefinitionsDiffer(raw)) return Status::OK();

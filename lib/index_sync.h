@@ -54,6 +54,12 @@ class IndexSync {
   Status Start() ABSL_LOCKS_EXCLUDED(mu_);
   // Makes the cache reflect the latest committed LMDB state.
   Status CatchUp() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // CatchUp after a commit whose change-log entry (seq `seq`) only removed `labels` from
+  // what reads see (Shard::ApplyRoute's hide): when the cache is at seq - 1, they leave it
+  // at once, without reading their records (a hide of 100k points would read 100k
+  // records, most on pages this process never mapped); else as CatchUp. Removals do not
+  // count toward the next checkpoint (replaying them is as cheap as this).
+  Status CatchUpRemoved(std::vector<uint64_t> labels, uint64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // CatchUp for readers: a no-op when no commit happened since the last catch-up, and
   // when this process's own writer holds the lock (it catches up itself).
   Status MaybeRefresh() ABSL_LOCKS_EXCLUDED(mu_);

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "shard_impl.h"
+#include "storage/keys.h"
 #include "validate.h"
 
 namespace vectron {
@@ -32,7 +33,8 @@ Result<uint64_t> ShardImpl::ApplyRoute(const ShardRoute& route, uint64_t log_ind
   if (log_index == 0) return Status::InvalidArgument("a route is recorded with a log index");
   IndexSync::LocalWriter writer(sync_);
   const HiddenRange range{route.start, route.end, std::max<uint32_t>(config().shards, 1)};
-  uint64_t hidden = 0;
+  uint64_t hidden = 0, seq = 0;
+  std::vector<uint64_t> labels;
   {
     VECTRON_ASSIGN_OR_RETURN(WriteTxn wt, WriteTxn::Begin(store_.env()));
     VECTRON_ASSIGN_OR_RETURN(uint64_t applied, store_.Counter(wt, meta_key::kAppliedIndex));
@@ -42,9 +44,12 @@ Result<uint64_t> ShardImpl::ApplyRoute(const ShardRoute& route, uint64_t log_ind
     VECTRON_ASSIGN_OR_RETURN(std::string touched, store_.HiddenLabels(wt, range));
     if (!touched.empty()) {
       hidden = touched.size() / 9;
-      VECTRON_ASSIGN_OR_RETURN(uint64_t seq, store_.Counter(wt, meta_key::kSeq));
-      VECTRON_RETURN_IF_ERROR(store_.LogBatch(wt, seq + 1, touched));
-      VECTRON_RETURN_IF_ERROR(TrimChangeLog(wt, seq + 1));
+      labels.reserve(hidden);
+      for (size_t i = 0; i < touched.size(); i += 9) labels.push_back(storage::DecodeU64(touched.substr(i + 1, 8)));
+      VECTRON_ASSIGN_OR_RETURN(seq, store_.Counter(wt, meta_key::kSeq));
+      ++seq;
+      VECTRON_RETURN_IF_ERROR(store_.LogBatch(wt, seq, touched));
+      VECTRON_RETURN_IF_ERROR(TrimChangeLog(wt, seq));
     }
     VECTRON_RETURN_IF_ERROR(store_.PutCounter(wt, meta_key::kAppliedIndex, log_index));
     VECTRON_RETURN_IF_ERROR(store_.PutCounter(wt, meta_key::kRouteStart, route.start));
@@ -60,7 +65,7 @@ Result<uint64_t> ShardImpl::ApplyRoute(const ShardRoute& route, uint64_t log_ind
       return c;
     }
   }
-  Status s = sync_.CatchUp();
+  Status s = hidden > 0 ? sync_.CatchUpRemoved(std::move(labels), seq) : sync_.CatchUp();
   if (!s.ok()) return s.WithContext("split committed, but the in-memory index did not catch up (it will retry)");
   return hidden;
 }

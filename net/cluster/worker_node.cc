@@ -15,8 +15,11 @@ constexpr uint64_t kBackgroundQueue = uint64_t{1} << 60;
 constexpr uint64_t kDropQueue = kBackgroundQueue + 1;
 // Points one DropHidden batch deletes: a few ms of a shard's writer lock.
 constexpr size_t kDropBatch = 1000;
-// The wait before retrying after a failed batch.
+// The wait before retrying after a failed batch, and between looks at the hosted shards
+// when none had hidden points (a split's apply or open hides them; a look costs a lock
+// per shard, which a worker with hundreds of idle groups should not pay every iteration).
 constexpr uint64_t kDropRetryMs = 1000;
+constexpr uint64_t kDropCheckMs = 100;
 
 // Whether two assignments of a group differ only in the leader hint (not worth a write).
 bool SameAssignment(const GroupAssignment& a, const GroupAssignment& b) {
@@ -304,6 +307,7 @@ void WorkerNode::MaybeDropHidden(uint64_t now) {
     });
     return;
   }
+  next_drop_ms_ = now + kDropCheckMs;
 }
 
 void WorkerNode::MaybeCompact(uint64_t now) {
