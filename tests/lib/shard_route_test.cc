@@ -34,6 +34,15 @@ bool InRoute(const ShardRoute& r, std::string_view id) {
   return RangeHolds(r.start, r.end, RouteKey(id, RouteConfig().shards));
 }
 
+// Upserts of `n` new points inside `r` (ids from p<first> on), tagged t2.
+LoggedCommand UpsertsInRoute(const ShardRoute& r, int first, size_t n) {
+  LoggedCommand c;
+  for (int i = first; c.batch.size() < n; ++i)
+    if (InRoute(r, testing::Id(i)))
+      c.batch.Upsert(testing::Id(i), testing::VectorForId(testing::Id(i), kRouteDim), "{\"tag\": \"t2\"}");
+  return c;
+}
+
 // Every row of the tables a drop touches, by table name.
 using Tables = std::map<std::string, std::vector<std::pair<std::string, std::string>>>;
 
@@ -233,11 +242,7 @@ TEST_CASE("ApplyRoute hides the points outside the route from every read; DropHi
   CHECK(t.a->DropHidden(7).value() == outside - 7);
   CHECK(t.a->applied_index().value() == t.index);
   CheckSameAnswers(*t.a, *t.b);
-  LoggedCommand more;
-  for (int i = 1000; more.batch.size() < 30; ++i)
-    if (InRoute(kLowerHalf, testing::Id(i)))
-      more.batch.Upsert(testing::Id(i), testing::VectorForId(testing::Id(i), kRouteDim), "{\"tag\": \"t2\"}");
-  t.Both(more);
+  t.Both(UpsertsInRoute(kLowerHalf, 1000, 30));
   LoggedCommand dw;
   dw.kind = LoggedCommand::Kind::kDeleteWhere;
   dw.where = R"({"tag": "t4"})";
@@ -271,11 +276,7 @@ TEST_CASE("ApplyRoute hides the points outside the route from every read; DropHi
 
   // Reopened, both take labels for new points and still answer alike.
   t.Reopen();
-  LoggedCommand again;
-  for (int i = 2000; again.batch.size() < 50; ++i)
-    if (InRoute(kLowerHalf, testing::Id(i)))
-      again.batch.Upsert(testing::Id(i), testing::VectorForId(testing::Id(i), kRouteDim), "{\"tag\": \"t2\"}");
-  t.Both(again);
+  t.Both(UpsertsInRoute(kLowerHalf, 2000, 50));
   CheckSameAnswers(*t.a, *t.b);
   t.a.reset();
   t.b.reset();

@@ -230,6 +230,23 @@ def test_a_split_hands_its_graph_over_in_memory_and_the_new_group_saves_it(tmp_p
         cluster.stop()
 
 
+def write_and_search_until(cluster, name, prefix, n, done, timeout_s):
+    """Overwrites points <prefix>j (new metadata, same vectors) one at a time and searches
+    for each by its vector, until done() (asserted within timeout_s): a background task's
+    load. Every write and search must succeed, and find its point."""
+    round_ = 0
+    deadline = time.monotonic() + timeout_s
+    while not done():
+        assert time.monotonic() < deadline, [open(w.log_path).read()[-2000:] for w in cluster.workers]
+        round_ += 1
+        j = (round_ * 37) % n
+        st, body = cluster.call("PUT", f"/v1/collections/{name}/points",
+                                {"points": [{"id": f"{prefix}{j}", "vector": vec(j), "metadata": {"v": j, "r": round_}}]})
+        assert st == 200, body
+        st, body = cluster.call("POST", f"/v1/collections/{name}/search", {"vector": vec(j), "k": 1})
+        assert st == 200 and body["hits"][0]["id"] == f"{prefix}{j}", body
+
+
 def test_a_split_hides_each_half_at_once_and_drops_it_in_the_background(tmp_path):
     """Neither half of a split deletes the points it gives away on the critical path
     (docs/cluster.md, "Splits"): the parent's apply and the new group's open hide them
@@ -244,17 +261,7 @@ def test_a_split_hides_each_half_at_once_and_drops_it_in_the_background(tmp_path
         def dropped():
             logs = [open(w.log_path).read() for w in cluster.workers]
             return all(f"group {g} dropped the points its split hid" in text for g in ids for text in logs)
-        round_ = 0
-        deadline = time.monotonic() + 60
-        while not dropped():
-            assert time.monotonic() < deadline, [open(w.log_path).read()[-2000:] for w in cluster.workers]
-            round_ += 1
-            j = (round_ * 37) % n
-            st, body = cluster.call("PUT", "/v1/collections/dh/points",
-                                    {"points": [{"id": f"d{j}", "vector": vec(j), "metadata": {"v": j, "r": round_}}]})
-            assert st == 200, body
-            st, body = cluster.call("POST", "/v1/collections/dh/search", {"vector": vec(j), "k": 1})
-            assert st == 200 and body["hits"][0]["id"] == f"d{j}", body
+        write_and_search_until(cluster, "dh", "d", n, dropped, 60)
         for text in (open(w.log_path).read() for w in cluster.workers):
             assert "no longer owns failed" not in text, text[-2000:]
         st, body = cluster.call("POST", "/v1/collections/dh/count", {})
@@ -320,17 +327,7 @@ def test_a_split_groups_graph_is_compacted_in_the_background(tmp_path):
             logs = [open(w.log_path).read() for w in cluster.workers]
             return all(f"compaction of group {g}'s graph done" in text for g in ids for text in logs)
         # Writes and searches go on meanwhile (overwrites: new metadata, same vectors).
-        round_ = 0
-        deadline = time.monotonic() + 120
-        while not compacted():
-            assert time.monotonic() < deadline, [open(w.log_path).read()[-2000:] for w in cluster.workers]
-            round_ += 1
-            j = (round_ * 37) % n
-            st, body = cluster.call("PUT", "/v1/collections/cp/points",
-                                    {"points": [{"id": f"c{j}", "vector": vec(j), "metadata": {"v": j, "r": round_}}]})
-            assert st == 200, body
-            st, body = cluster.call("POST", "/v1/collections/cp/search", {"vector": vec(j), "k": 1})
-            assert st == 200 and body["hits"][0]["id"] == f"c{j}", body
+        write_and_search_until(cluster, "cp", "c", n, compacted, 120)
         for text in (open(w.log_path).read() for w in cluster.workers):
             assert "compaction" not in text or "stopped" not in text, text[-2000:]
             # By default the rebuilds run at idle CPU priority (docs/cluster.md).
