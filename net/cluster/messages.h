@@ -192,6 +192,9 @@ struct PdHeartbeatResponse {
   std::vector<LeaderTransfer> transfers;     // Groups the worker leads that PD moves.
   std::vector<ConfChangeOrder> conf_changes; // Membership changes of groups the worker leads.
   std::vector<ShardSplitOrder> splits;       // Splits of groups the worker leads.
+  // Heartbeat again this soon, in ms (0: at the worker's own period): PD has just proposed
+  // a split of a group the worker leads, whose order the next heartbeat answer carries.
+  uint32_t again_ms = 0;
 };
 
 // --- Gateways -> PD. ---

@@ -251,12 +251,12 @@ void PdNode::SplitSteps(uint64_t w, uint64_t now, PdHeartbeatResponse* r) {
   }
 }
 
-bool PdNode::PlanSplit(uint64_t now) {
-  if ((opt_.split_points == 0 && opt_.split_bytes == 0) || now < leader_since_ms_ + opt_.worker_dead_ms) return false;
-  if (plan_proposed_ms_ != 0 && now < plan_proposed_ms_ + opt_.register_retry_ms) return false;
+uint64_t PdNode::PlanSplit(uint64_t now) {
+  if ((opt_.split_points == 0 && opt_.split_bytes == 0) || now < leader_since_ms_ + opt_.worker_dead_ms) return 0;
+  if (plan_proposed_ms_ != 0 && now < plan_proposed_ms_ + opt_.register_retry_ms) return 0;
   const ClusterMap& map = sm_->map();
   for (const auto& [id, g] : map.groups)
-    if (g.split_from != 0) return false;  // One split at a time.
+    if (g.split_from != 0) return 0;  // One split at a time.
   for (const auto& [id, g] : map.groups) {
     auto size = sizes_.find(id);
     if (size == sizes_.end()) continue;
@@ -273,9 +273,9 @@ bool PdNode::PlanSplit(uint64_t now) {
     cmd.if_version = key;
     (void)host_->Propose(kPdGroupId, EncodePdCommand(cmd));
     plan_proposed_ms_ = now;
-    return true;
+    return id;
   }
-  return false;
+  return 0;
 }
 
 }  // namespace vectron::net::cluster

@@ -112,7 +112,8 @@ class PdNode {
   // new split, proposed as a PD command.
   void NoteSplit(uint64_t w, const ReplicaReport& rep);
   void SplitSteps(uint64_t w, uint64_t now, PdHeartbeatResponse* r);
-  bool PlanSplit(uint64_t now);
+  // Proposes the split of the first group over a threshold; returns it (0: none).
+  uint64_t PlanSplit(uint64_t now);
   // Whether `worker` has not been heard from for dead_after_ms (as this leader knows).
   bool DeadLong(uint64_t worker, uint64_t now) const;
   bool CaughtUp(uint64_t group, uint64_t worker, uint64_t leader) const;

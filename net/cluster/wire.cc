@@ -185,7 +185,7 @@ struct Encoder {
                                              o.split.key, voters));
     }
     auto sv = b.CreateVector(ss);
-    return fb::CreatePdHeartbeatResponse(b, m.rpc_id, st, m.pd_leader, m.registered, av, tv, cv, sv).Union();
+    return fb::CreatePdHeartbeatResponse(b, m.rpc_id, st, m.pd_leader, m.registered, av, tv, cv, sv, m.again_ms).Union();
   }
   Offset<void> operator()(const PdMapRequest& m) { return fb::CreatePdMapRequest(b, m.rpc_id, m.known_version).Union(); }
   Offset<void> operator()(const PdMapResponse& m) {
@@ -449,6 +449,7 @@ Status DecodeBody(const fb::Envelope* e, Envelope* out) {
       if (!DecStatus(s->status(), &m.status)) return Bad("bad status");
       m.pd_leader = s->pd_leader();
       m.registered = s->registered();
+      m.again_ms = s->again_ms();
       if (s->assignments()) {
         for (const fb::Blob* a : *s->assignments()) {
           GroupAssignment ga;

@@ -391,6 +391,9 @@ void WorkerNode::OnHeartbeatResponse(const PdHeartbeatResponse& r) {
     return;
   }
   pd_leader_ = r.pd_leader;
+  // PD asks for the next heartbeat sooner when it has just started a step this worker
+  // carries (a split's order); never later than the worker's own period.
+  if (r.again_ms > 0) next_heartbeat_ms_ = std::min(next_heartbeat_ms_, clock_.NowMs() + r.again_ms);
   if (!r.registered) return;  // The map does not know this worker yet: host nothing new.
   // Leader balancing: hand over what PD asks for. A transfer this replica cannot start
   // (no longer leader, target not a voter) is dropped; PD forgets it after its timeout.

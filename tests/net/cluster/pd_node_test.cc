@@ -382,10 +382,22 @@ TEST_CASE("PD records a split done at the parent leader's first report of the ne
   auto report = [&](uint64_t group, uint64_t epoch, uint64_t points) {
     return ReplicaReport{group, 30, true, 2, {1, 2, 3}, {}, 0, epoch, 0, points, 0};
   };
+  // The heartbeat that has PD propose the split asks worker 1 to come back within 50 ms
+  // (not at its 500 ms period), and the next one carries the order; worker 2, which
+  // does not lead the group, is not asked.
+  int asked = -1, ordered = -1;
   for (int i = 0; i < 20; ++i) {
-    c.Heartbeat(1, {report(parent, 1, 20)});
-    c.Run(100);
+    PdHeartbeatResponse r = c.Heartbeat(1, {report(parent, 1, 20)});
+    if (r.again_ms > 0 && asked < 0) {
+      CHECK(r.again_ms == 50);
+      asked = i;
+    }
+    if (!r.splits.empty() && ordered < 0) ordered = i;
+    CHECK(c.Heartbeat(2, {ReplicaReport{parent, 30, false, 2, {}, {}, 0, 1, 0, 20, 0}}).again_ms == 0);
+    c.Run(asked == i ? 50 : 100);
   }
+  CHECK(asked >= 0);
+  CHECK(ordered == asked + 1);
   uint64_t child = 0;
   for (const auto& [id, g] : c.LeaderMap().groups)
     if (g.split_from == parent) child = id;

@@ -82,6 +82,7 @@ std::vector<Envelope> Samples() {
   hr.transfers = {LeaderTransfer{5, 2}, LeaderTransfer{7, 3}};
   hr.conf_changes = {ConfChangeOrder{6, raft::ConfChangeType::kAddVoter, 4},
                      ConfChangeOrder{6, raft::ConfChangeType::kRemoveVoter, 3}};
+  hr.again_ms = 50;
   out.push_back(hr);
   out.push_back(PdMapRequest{1, 2});
   PdMapResponse mr;
@@ -146,6 +147,11 @@ TEST_CASE("every cluster message survives the wire unchanged") {
   REQUIRE(DecodeEnvelope(EncodeEnvelope(from, samples[4]), &f, &got).ok());
   CHECK(std::get<ShardWriteResponse>(got).duplicate);
   CHECK(std::get<ShardWriteResponse>(got).applied_by == ShardRoute{4, 0, 6});
+  for (const Envelope& e : samples)
+    if (std::holds_alternative<PdHeartbeatResponse>(e)) {
+      REQUIRE(DecodeEnvelope(EncodeEnvelope(from, e), &f, &got).ok());
+      CHECK(std::get<PdHeartbeatResponse>(got).again_ms == 50);
+    }
   // Without them (what a peer older than these fields sends: absent from the table).
   ShardWriteResponse plain;
   plain.rpc_id = 7;
