@@ -731,7 +731,7 @@ void RawNode::Send(Message m) {
 // ---------------------------------------------------------------------------------------------
 // Ready / Advance
 
-bool RawNode::HasReady() {
+bool RawNode::HasReady(bool with_committed) {
   if (needs_broadcast_ && role_ == Role::kLeader) {
     needs_broadcast_ = false;
     BroadcastAppend();
@@ -745,11 +745,11 @@ bool RawNode::HasReady() {
   if (!msgs_.empty() || !unstable_.empty() || unstable_snapshot_ || !read_states_.empty()) return true;
   if (!(HardState{term_, vote_, committed_} == prev_hard_state_)) return true;
   if (!(SoftState{lead_, role_} == prev_soft_state_)) return true;
-  return committed_ > applied_;
+  return with_committed && committed_ > applied_;
 }
 
-Ready RawNode::GetReady() {
-  HasReady();  // Flushes deferred broadcasts (batching: one MsgApp for many proposals).
+Ready RawNode::GetReady(bool with_committed) {
+  HasReady(with_committed);  // Flushes deferred broadcasts (batching: one MsgApp for many proposals).
   Ready rd;
   rd.soft_state = SoftState{lead_, role_};
   HardState hs{term_, vote_, committed_};
@@ -761,7 +761,7 @@ Ready RawNode::GetReady() {
   rd.read_states = std::move(read_states_);
   read_states_.clear();
   uint64_t lo = std::max(applied_, unstable_snapshot_ ? unstable_snapshot_->metadata.index : 0) + 1;
-  if (committed_ >= lo) {
+  if (with_committed && committed_ >= lo) {
     Status s = Slice(lo, committed_ + 1, cfg_.max_committed_bytes_per_ready, 0, &rd.committed_entries);
     RAFT_CHECK(s.ok(), "committed entries unavailable: " + s.ToString());
   }

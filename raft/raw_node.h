@@ -159,10 +159,15 @@ class RawNode {
   bool hibernating() const { return hibernating_; }
 
   // Whether GetReady would return any work.
-  bool HasReady();
+  bool HasReady(bool with_committed = true);
   // Returns pending work. REQUIRES: no other call on this node until Advance(rd).
-  Ready GetReady();
-  // Acknowledges that `rd` was persisted, sent and applied.
+  // `with_committed` false leaves committed entries out (they come in a later Ready): a
+  // caller whose state machine is still applying the previous batch in the background
+  // takes the rest (messages, entries to persist, read states) without waiting for it, so
+  // the node keeps ticking, heartbeating and voting while a long apply runs.
+  Ready GetReady(bool with_committed = true);
+  // Acknowledges that `rd` was persisted and sent, and that its committed entries were
+  // applied or handed, in order, to whatever applies them.
   void Advance(const Ready& rd);
 
   // Introspection (tests, checkers, metrics).

@@ -119,20 +119,4 @@ class ByteReader {
   bool ok_ = true;
 };
 
-// The tag a node gives RaftHost::Propose for a client's request (client, seq), the key its
-// waiters are kept under: a held proposal refused later is reported with it.
-inline std::string RequestTag(uint64_t client, uint64_t seq) {
-  ByteWriter w;
-  w.U64(client);
-  w.U64(seq);
-  return w.Take();
-}
-// Parses RequestTag's output; false for any other tag (e.g. an empty one).
-inline bool ParseRequestTag(std::string_view tag, uint64_t* client, uint64_t* seq) {
-  ByteReader r(tag);
-  *client = r.U64();
-  *seq = r.U64();
-  return r.done();
-}
-
 }  // namespace vectron::net::cluster

@@ -24,7 +24,6 @@ Status PdNode::Start() {
   RaftHost::Callbacks cb;
   cb.on_applied = [this](uint64_t) { OnApplied(); };
   cb.on_soft_state = [this](uint64_t, const raft::SoftState& ss) { OnSoftState(ss); };
-  cb.on_proposal_refused = [this](uint64_t, const std::string& tag, const Status& s) { OnProposalRefused(tag, s); };
   host_ = std::make_unique<RaftHost>(NodeId{NodeKind::kPd, opt_.id}, opt_.raft, clock_, transport_, store_, executor_,
                                      loop_, std::move(cb));
   auto sm = std::make_unique<PdStateMachine>();
@@ -129,17 +128,6 @@ void PdNode::OnApplied() {
     for (const Waiter& w : it->second) ReplyAdmin(w, o.status);
     waiters_.erase(it);
   }
-}
-
-void PdNode::OnProposalRefused(const std::string& tag, const Status& s) {
-  // Held while the group was busy and refused when proposed (a leadership transfer in
-  // progress, or no leader known): answered now, not at the request's timeout.
-  uint64_t client = 0, seq = 0;
-  if (!ParseRequestTag(tag, &client, &seq)) return;  // PD's own commands: proposed again later.
-  auto it = waiters_.find({client, seq});
-  if (it == waiters_.end()) return;
-  for (const Waiter& w : it->second) ReplyAdmin(w, s);
-  waiters_.erase(it);
 }
 
 void PdNode::ReplyAdmin(const Waiter& w, Status s) {
@@ -356,7 +344,7 @@ Status PdNode::PlaceShards(uint32_t shards, uint32_t replication, std::vector<st
 void PdNode::Propose(const PdCommand& cmd, const Waiter& reply) {
   Waiter w = reply;
   w.deadline_ms = clock_.NowMs() + opt_.request_timeout_ms;
-  Status s = host_->Propose(kPdGroupId, EncodePdCommand(cmd), RequestTag(cmd.request.client, cmd.request.seq));
+  Status s = host_->Propose(kPdGroupId, EncodePdCommand(cmd));
   if (!s.ok()) {
     ReplyAdmin(w, s);
     return;

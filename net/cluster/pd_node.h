@@ -89,7 +89,6 @@ class PdNode {
     uint64_t deadline_ms;
     bool auth = false;  // Answered with a PdAuthResponse (else PdAdminResponse).
   };
-  void OnProposalRefused(const std::string& tag, const Status& s);
   void OnHeartbeat(const NodeId& from, const PdHeartbeat& hb);
   void OnMapRequest(const NodeId& from, const PdMapRequest& req);
   void OnAdmin(const NodeId& from, const PdAdminRequest& req);

@@ -28,12 +28,14 @@ struct RaftHost::Group {
   std::unique_ptr<raft::RawNode> node;
   Stage stage = Stage::kIdle;
   raft::Ready rd;  // The Ready in flight (stage != kIdle).
+  // An apply task of this group is in the executor: the group goes on (ticks, messages,
+  // proposals, persisting), but takes no more committed entries until it has finished.
+  bool applying = false;
   bool removing = false;
   // Held while busy.
   std::deque<std::pair<NodeId, raft::Message>> inbox;
   uint64_t pending_ticks = 0;
   bool expire_lease = false;  // Ticks were dropped: the leader lease is expired when next fed.
-  std::deque<std::pair<std::string, std::string>> proposals;  // (data, tag)
   std::deque<std::string> reads;
   uint64_t transfer_to = 0;  // A leadership transfer asked for while busy (0: none).
   std::optional<raft::ConfChange> conf_change;  // A membership change asked for while busy.
@@ -129,8 +131,8 @@ Status RaftHost::AddGroup(uint64_t group, std::unique_ptr<StateMachine> sm, cons
 Status RaftHost::RemoveGroup(uint64_t group) {
   auto it = groups_.find(group);
   if (it == groups_.end()) return Status::NotFound("group " + std::to_string(group) + " is not hosted");
-  if (it->second->stage != Stage::kIdle) {
-    it->second->removing = true;
+  if (it->second->stage != Stage::kIdle || it->second->applying) {
+    it->second->removing = true;  // Erased when its Ready and its apply are done.
     return Status::OK();
   }
   EraseGroup(group);
@@ -167,6 +169,7 @@ GroupStatus RaftHost::group_status(uint64_t group) const {
   s.first_index = g.log->FirstIndex();
   s.last_index = g.node->last_index();
   s.busy = g.stage != Stage::kIdle;
+  s.applying = g.applying;
   s.hibernating = g.node->hibernating();
   s.conf = g.node->conf_state();
   if (g.conf_changes.empty()) {
@@ -333,13 +336,6 @@ void RaftHost::FeedIdle(Group& g, uint64_t ticks) {
   for (uint64_t i = 0; i < ticks + g.pending_ticks; ++i) g.node->Tick();
   g.pending_ticks = 0;
   for (auto& [from, m] : read_requests) Step(g, from, m);
-  while (!g.proposals.empty()) {
-    auto [data, tag] = std::move(g.proposals.front());
-    g.proposals.pop_front();
-    // Taken: it may still be lost (a loss shows as a timeout). Refused: reported.
-    Status s = FromRaft(g.node->Propose(std::move(data)));
-    if (!s.ok() && cb_.on_proposal_refused) cb_.on_proposal_refused(g.id, tag, s);
-  }
   while (!g.reads.empty()) {
     std::string context = std::move(g.reads.front());
     g.reads.pop_front();
@@ -378,7 +374,7 @@ std::optional<std::pair<uint64_t, raft::ConfState>> RaftHost::LogPosition(uint64
   const Group& g = *it->second;
   // The membership history (NoteCommitted) covers the log's snapshot up to what Raft has
   // handed to the state machine.
-  if (index == 0 || index + 1 < g.log->FirstIndex() || index > g.node->applied()) return std::nullopt;
+  if (index == 0 || index + 1 < g.log->FirstIndex() || index > g.sm->applied_index()) return std::nullopt;
   uint64_t term = 0;
   if (!g.log->Term(index, &term).ok() || term == 0) return std::nullopt;
   return std::make_pair(term, ConfAt(g, index));
@@ -437,6 +433,7 @@ Status RaftHost::RunOnce() {
       g.pending_ticks = std::min(g.pending_ticks + ticks, max_ticks);
       if (g.stage != Stage::kPersistPending) continue;
     } else {
+      if (g.removing) continue;  // Waits only for its apply to finish.
       FeedIdle(g, ticks);
       if (hibernation) {
         if (g.node->hibernating()) {
@@ -454,11 +451,13 @@ Status RaftHost::RunOnce() {
           }
         }
       }
-      if (!g.node->HasReady()) {
-        MaybeCompact(g, writes);
+      // While the previous batch applies, everything else of the group goes on: a long
+      // apply (a split's copies) does not stop a leader's heartbeats.
+      if (!g.node->HasReady(!g.applying)) {
+        if (!g.applying) MaybeCompact(g, writes);  // SnapshotData: no task may be running.
         continue;
       }
-      g.rd = g.node->GetReady();
+      g.rd = g.node->GetReady(!g.applying);
       if (!g.rd.entries.empty() || !g.rd.committed_entries.empty() || !g.rd.read_states.empty()) g.quiet_ticks = 0;
       if (!g.rd.snapshot.empty()) {
         // Install first (off the loop); the log takes the snapshot in a later loop's write.
@@ -539,14 +538,18 @@ Status RaftHost::RunOnce() {
       Finish(g);
       continue;
     }
+    // Handed to the executor (in order, one batch at a time) and advanced at once: the
+    // node's next Readys carry no committed entries until OnApplied (etcd/raft's
+    // applications likewise Advance before their apply has finished).
     NoteCommitted(g, g.rd.committed_entries);
-    g.stage = Stage::kApplying;
+    g.applying = true;
     uint64_t id = g.id;
     StateMachine* sm = g.sm.get();
     executor_.Post(id, [this, id, sm, ents = g.rd.committed_entries] {
       Status s = sm->Apply(ents);
       loop_.Post([this, id, s] { OnApplied(id, s); });
     });
+    Finish(g);
   }
   return fatal_;
 }
@@ -557,9 +560,11 @@ void RaftHost::Finish(Group& g) {
   g.rd = raft::Ready{};
   g.stage = Stage::kIdle;
   if (g.removing) {
-    EraseGroup(g.id);
+    if (!g.applying) EraseGroup(g.id);
     return;
   }
+  // A read state may be ahead of the state machine (its apply still running): the callback
+  // serves it once applied_index() reaches its index.
   if (cb_.on_read_state)
     for (const raft::ReadState& rs : reads) cb_.on_read_state(g.id, rs);
 }
@@ -567,9 +572,14 @@ void RaftHost::Finish(Group& g) {
 void RaftHost::OnApplied(uint64_t group, Status s) {
   auto it = groups_.find(group);
   if (it == groups_.end()) return;
+  Group& g = *it->second;
   if (!s.ok() && fatal_.ok()) fatal_ = s.WithContext("applying group " + std::to_string(group));
-  Finish(*it->second);
-  if (cb_.on_applied && groups_.count(group)) cb_.on_applied(group);
+  g.applying = false;
+  if (g.removing) {
+    if (g.stage == Stage::kIdle) EraseGroup(group);
+    return;
+  }
+  if (cb_.on_applied) cb_.on_applied(group);
 }
 
 void RaftHost::OnInstalled(uint64_t group, Status s) {
@@ -584,14 +594,13 @@ void RaftHost::OnInstalled(uint64_t group, Status s) {
   if (cb_.on_installed) cb_.on_installed(group, it->second->rd.snapshot.metadata);
 }
 
-Status RaftHost::Propose(uint64_t group, std::string data, std::string tag) {
+Status RaftHost::Propose(uint64_t group, std::string data) {
   auto it = groups_.find(group);
   if (it == groups_.end()) return Status::NotFound("group " + std::to_string(group) + " is not hosted");
   Group& g = *it->second;
-  if (g.stage == Stage::kIdle) return FromRaft(g.node->Propose(std::move(data)));
-  if (g.proposals.size() >= opt_.pending_max) return Status::Unavailable("too many proposals waiting");
-  g.proposals.emplace_back(std::move(data), std::move(tag));
-  return Status::OK();
+  // Only a follower installs a snapshot; the caller asks its leader instead.
+  if (g.stage != Stage::kIdle) return Status::Unavailable("group " + std::to_string(group) + " is installing a snapshot");
+  return FromRaft(g.node->Propose(std::move(data)));
 }
 
 Status RaftHost::ReadIndex(uint64_t group, std::string context) {
@@ -614,7 +623,7 @@ Status RaftHost::TransferLeader(uint64_t group, uint64_t target) {
   if (it == groups_.end()) return Status::NotFound("group " + std::to_string(group) + " is not hosted");
   Group& g = *it->second;
   if (g.stage == Stage::kIdle) return FromRaft(g.node->TransferLeader(target));
-  // Busy applying: started when the group is next fed (if it still leads then).
+  // Busy installing: started when the group is next fed (if it still leads then).
   if (g.node->role() != raft::Role::kLeader) return Status::Unavailable("not the group's leader");
   g.transfer_to = target;
   return Status::OK();

@@ -3,9 +3,11 @@
 // Each group is a raft::RawNode over its handle of the node's one GroupLogStore, and a
 // StateMachine. One RunOnce() is one loop: completions, clock ticks, inbound messages, every
 // group's Ready, ONE durable write for all of them, ONE transport message per peer, then the
-// committed entries go to the state machines through the Executor; a group is Advanced when
-// its apply task has finished. While a group's Ready is in flight (installing a snapshot,
-// waiting for the write, applying), its inbound messages, ticks and proposals wait.
+// committed entries go to the state machines through the Executor and the group is
+// Advanced. While a group's apply task runs, the group goes on (ticks, messages, proposals,
+// reads, persisting and sending) but takes no further committed entries until the task has
+// finished: a long apply does not silence a leader. While a snapshot is being installed,
+// its inbound messages, ticks and proposals wait.
 //
 // Not thread-safe: every method is called on the node's loop thread. Executor tasks touch
 // only their group's StateMachine and report back through the LoopQueue.
@@ -78,7 +80,7 @@ struct RaftHostOptions {
   uint64_t compact_entries = 1000;
   // Inbound messages held per busy group; more are dropped (Raft retransmits).
   size_t inbox_max = 4096;
-  // Proposals and reads held per busy group; more are refused with Unavailable.
+  // Reads held per group for its next loop; more are refused with Unavailable.
   size_t pending_max = 1024;
   // Hibernation of idle groups (docs/cluster.md, "Hibernation"): a group this node leads
   // that stays quiet (raft::RawNode::Quiescent) for this many ticks stops heartbeating, and
@@ -101,7 +103,8 @@ struct GroupStatus {
   uint64_t applied = 0;       // The state machine's.
   uint64_t first_index = 0;   // Of the log.
   uint64_t last_index = 0;
-  bool busy = false;
+  bool busy = false;      // A Ready in flight (a snapshot installing): messages are held.
+  bool applying = false;  // An apply task is running (the group goes on meanwhile).
   bool hibernating = false;
   raft::ConfState conf;            // Including appended, uncommitted changes.
   // The membership committed as far as this replica knows (its log's snapshot and the
@@ -120,10 +123,6 @@ class RaftHost {
     // A read ReadIndex held (the group was busy, or a tick was due) was refused when the
     // loop asked for it: no leader known (Unavailable). It will never be confirmed.
     std::function<void(uint64_t group, const std::string& context, const Status& s)> on_read_refused;
-    // A proposal held (the group was busy) was refused when the loop proposed it: no leader
-    // known, or a leadership transfer in progress. `tag` is the one given to Propose. This
-    // node will not append it (its waiter may answer at once rather than at a timeout).
-    std::function<void(uint64_t group, const std::string& tag, const Status& s)> on_proposal_refused;
     // A group's leader or role changed.
     std::function<void(uint64_t group, const raft::SoftState& ss)> on_soft_state;
     // A snapshot Raft delivered was installed in a group's state machine.
@@ -181,17 +180,16 @@ class RaftHost {
   // install (fatal: the node must stop; nothing of this loop was sent).
   Status RunOnce();
 
-  // Proposes `data` on `group` (held until the group is idle if it is busy). OK does not
-  // mean it will commit. Errors: NotFound, Unavailable (no leader known, or too many held).
-  // A held proposal refused when the loop proposes it is reported by on_proposal_refused
-  // with `tag` (the caller's name for it, e.g. its request id).
-  Status Propose(uint64_t group, std::string data, std::string tag = {});
+  // Proposes `data` on `group`, at once (also while an apply runs). OK does not mean it will
+  // commit. Errors: NotFound, Unavailable (no leader known, a leadership transfer in
+  // progress, or the replica is installing a snapshot).
+  Status Propose(uint64_t group, std::string data);
   // Requests a linearizable read; on_read_state reports it (or never, if leadership is
   // lost). Errors: NotFound, Unavailable (no leader known, or too many held). A read held
   // for the next loop that is refused then is reported by on_read_refused.
   Status ReadIndex(uint64_t group, std::string context);
   // Leadership transfer (PD's leader balancing, operators, tests) and campaigns. A
-  // transfer asked for while the group is busy applying starts when it is next fed.
+  // transfer asked for while the group is busy (installing a snapshot) starts when it is next fed.
   // Errors: NotFound, Unavailable (not the leader; for a transfer to an idle group, the
   // Raft node's refusals).
   Status TransferLeader(uint64_t group, uint64_t target);
@@ -227,7 +225,7 @@ class RaftHost {
 
  private:
   struct Group;
-  enum class Stage : uint8_t { kIdle, kInstalling, kPersistPending, kApplying };
+  enum class Stage : uint8_t { kIdle, kInstalling, kPersistPending };
 
   void Step(Group& g, const NodeId& from, const raft::Message& m);
   void FeedIdle(Group& g, uint64_t ticks);

@@ -289,7 +289,7 @@ bool ShardStateMachine::SnapshotReady(const NodeId& from, raft::Message* m) {
     return true;
   }
   // A new fetch rewrites the staging directory: what was staged there is gone. (No install
-  // runs now: the host steps a group's messages only while the group is idle.)
+  // runs now: the host holds a group's messages while it installs.)
   staged_.store(0, std::memory_order_release);
   if (fetch_) fetch_(from, index);
   return false;

@@ -57,7 +57,6 @@ Status WorkerNode::Start() {
   cb.on_applied = [this](uint64_t g) { OnApplied(g); };
   cb.on_read_state = [this](uint64_t g, const raft::ReadState& rs) { OnReadState(g, rs); };
   cb.on_read_refused = [this](uint64_t g, const std::string& context, const Status& s) { OnReadRefused(g, context, s); };
-  cb.on_proposal_refused = [this](uint64_t g, const std::string& tag, const Status& s) { OnProposalRefused(g, tag, s); };
   cb.on_soft_state = [this](uint64_t g, const raft::SoftState& ss) { OnSoftState(g, ss); };
   cb.on_installed = [this](uint64_t g, const raft::SnapshotMetadata& md) {
     Log("group " + std::to_string(g) + ": installed the snapshot at index " + std::to_string(md.index) + " (term " +
@@ -392,8 +391,11 @@ void WorkerNode::OnHeartbeatResponse(const PdHeartbeatResponse& r) {
   }
   pd_leader_ = r.pd_leader;
   // PD asks for the next heartbeat sooner when it has just started a step this worker
-  // carries (a split's order); never later than the worker's own period.
-  if (r.again_ms > 0) next_heartbeat_ms_ = std::min(next_heartbeat_ms_, clock_.NowMs() + r.again_ms);
+  // carries (a split's order); never later than the worker's own period, and never sooner
+  // than kMinHeartbeatAgainMs (a PD answering every heartbeat with 1 ms would otherwise
+  // make every loop send one).
+  if (r.again_ms > 0)
+    next_heartbeat_ms_ = std::min(next_heartbeat_ms_, clock_.NowMs() + std::max<uint64_t>(r.again_ms, kMinHeartbeatAgainMs));
   if (!r.registered) return;  // The map does not know this worker yet: host nothing new.
   // Leader balancing: hand over what PD asks for. A transfer this replica cannot start
   // (no longer leader, target not a voter) is dropped; PD forgets it after its timeout.
@@ -481,8 +483,7 @@ void WorkerNode::OnWrite(const NodeId& from, const ShardWriteRequest& req) {
   ShardCommand cmd = req.command;
   cmd.epoch = req.epoch;  // Checked again when applied (a split may come first).
   cmd.split.reset();      // Splits are PD's to order.
-  Status s =
-      host_->Propose(req.group, EncodeShardCommand(cmd), RequestTag(req.command.request.client, req.command.request.seq));
+  Status s = host_->Propose(req.group, EncodeShardCommand(cmd));
   if (!s.ok()) {
     r.status = s;
     return transport_.Send(from, std::move(r));
@@ -564,18 +565,6 @@ void WorkerNode::RefuseRead(const NodeId& to, uint64_t rpc_id, Status s, uint64_
   r.leader_hint = leader_hint;
   r.stale_epoch = stale_epoch;
   transport_.Send(to, std::move(r));
-}
-
-void WorkerNode::OnProposalRefused(uint64_t group, const std::string& tag, const Status& s) {
-  // A write held while the group was busy, refused when proposed (a leadership transfer in
-  // progress, or no leader known): it will not be applied from here, and if this replica
-  // keeps leading no leadership change answers it. The gateway retries it at once.
-  uint64_t client = 0, seq = 0;
-  if (!ParseRequestTag(tag, &client, &seq)) return;  // Not a write's (a split PD ordered: PD asks again).
-  auto it = writes_.find({client, seq});
-  if (it == writes_.end()) return;
-  RefuseWrites(group, host_->group_status(group).lead, s, it->second);
-  if (it->second.empty()) writes_.erase(it);
 }
 
 void WorkerNode::OnRead(const NodeId& from, ShardReadRequest req) {

@@ -73,6 +73,9 @@ struct WorkerNodeOptions {
   std::function<void()> wake;
 };
 
+// The soonest a worker heartbeats again when PD asks it to (PdHeartbeatResponse::again_ms).
+inline constexpr uint64_t kMinHeartbeatAgainMs = 20;
+
 class WorkerNode {
  public:
   // All references must outlive the node.
@@ -150,7 +153,6 @@ class WorkerNode {
   // The pending read a ReadIndex context names (reads_.end() if none, or malformed).
   std::map<uint64_t, PendingRead>::iterator PendingReadOf(std::string_view context);
   void OnSoftState(uint64_t group, const raft::SoftState& ss);
-  void OnProposalRefused(uint64_t group, const std::string& tag, const Status& s);
   // Answers a read with an error, nothing read: `leader_hint` for the gateway's retry (0:
   // none), `stale_epoch` when the read was routed with an epoch this replica is not at.
   void RefuseRead(const NodeId& to, uint64_t rpc_id, Status s, uint64_t leader_hint, bool stale_epoch = false);

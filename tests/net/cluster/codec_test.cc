@@ -27,17 +27,6 @@ ShardCommand SampleWrite() {
   return c;
 }
 
-TEST_CASE("a request's proposal tag round-trips; any other tag is not a request's") {
-  uint64_t client = 1, seq = 1;
-  REQUIRE(ParseRequestTag(RequestTag(0xfedcba9876543210ULL, 42), &client, &seq));
-  CHECK(client == 0xfedcba9876543210ULL);
-  CHECK(seq == 42);
-  const std::string tag = RequestTag(7, 8);
-  CHECK_FALSE(ParseRequestTag("", &client, &seq));
-  CHECK_FALSE(ParseRequestTag(tag.substr(0, 15), &client, &seq));
-  CHECK_FALSE(ParseRequestTag(tag + "x", &client, &seq));
-}
-
 TEST_CASE("shard commands round-trip through their encoding") {
   ShardCommand w = SampleWrite();
   ShardCommand out;

@@ -126,6 +126,7 @@ class QueueExecutor final : public Executor {
     }
     return n;
   }
+  size_t size() const { return q_.size(); }  // Tasks waiting.
   void Clear() { q_.clear(); }
 
  private:
@@ -144,7 +145,6 @@ class HostCluster : public Transport {
     std::map<uint64_t, KvStateMachine*> sms;
     std::vector<std::pair<uint64_t, raft::ReadState>> reads;  // (group, read state) served
     std::vector<std::pair<uint64_t, std::string>> refused;    // (group, context) refused
-    std::vector<std::pair<uint64_t, std::string>> proposals_refused;  // (group, tag)
   };
 
   HostCluster(int nodes, std::vector<uint64_t> groups, RaftHostOptions options, uint64_t sync_every = 1)
@@ -162,10 +162,6 @@ class HostCluster : public Transport {
     cb.on_read_state = [&n](uint64_t g, const raft::ReadState& rs) { n.reads.emplace_back(g, rs); };
     cb.on_read_refused = [&n](uint64_t g, const std::string& context, const Status&) {
       n.refused.emplace_back(g, context);
-    };
-    cb.on_proposal_refused = [&n](uint64_t g, const std::string& tag, const Status& s) {
-      CHECK(s.code() == StatusCode::kUnavailable);
-      n.proposals_refused.emplace_back(g, tag);
     };
     n.host = std::make_unique<RaftHost>(NodeId{NodeKind::kWorker, id}, options_, clock_, *this, n.store, n.executor,
                                         n.loop, cb);
@@ -185,7 +181,6 @@ class HostCluster : public Transport {
     n.sms.clear();
     n.reads.clear();
     n.refused.clear();
-    n.proposals_refused.clear();
   }
 
   void Send(const NodeId& to, Envelope msg) override {
