@@ -104,11 +104,42 @@ void IndexSync::NoteCheckpoint(uint64_t seq) {
 }
 
 Status IndexSync::SaveCheckpoint() {
-  if (!cache_.is_graph()) return Status::OK();
+  VECTRON_ASSIGN_OR_RETURN(std::optional<CheckpointWrite> w, WriteCheckpointGraph());
+  if (!w) return Status::OK();
+  VECTRON_RETURN_IF_ERROR(FinishCheckpoint(*w));
+  NoteCheckpoint(w->seq);
+  return Status::OK();
+}
+
+Status IndexSync::Checkpoint() {
+  // Writers wait only while the graph is written into the page cache, not for the disk:
+  // its fsync, checksum and the records naming it follow without mu_ (a split's new group
+  // saves its graph just after it opens, and its applies waited ~0.5 s for the save).
+  Result<std::optional<CheckpointWrite>> written = [this] {
+    MutexLock lock(mu_);
+    return WriteCheckpointGraph();
+  }();
+  VECTRON_RETURN_IF_ERROR(written.status());
+  std::optional<CheckpointWrite>& w = *written;
+  if (!w) return Status::OK();
+  Status s = FinishCheckpoint(*w);
+  const uint64_t seq = w->seq, ops = w->ops;
+  // checkpoint.lock goes first: a writer may hold mu_ and wait for it (an automatic
+  // checkpoint), never the other way round.
+  w.reset();
+  VECTRON_RETURN_IF_ERROR(s);
+  MutexLock lock(mu_);
+  checkpoint_seq_ = std::max(checkpoint_seq_, seq);
+  ops_since_checkpoint_ -= std::min(ops_since_checkpoint_, ops);  // Those since count on.
+  return Status::OK();
+}
+
+Result<std::optional<IndexSync::CheckpointWrite>> IndexSync::WriteCheckpointGraph() {
+  if (!cache_.is_graph()) return std::optional<CheckpointWrite>();
   const std::string& dir = store_.dir();
-  const CollectionConfig& config = store_.config();
   const uint64_t seq = cache_.seq();
-  if (seq == checkpoint_seq_ && !force_checkpoint_ && PathExists(dir + "/index.meta")) return Status::OK();
+  if (seq == checkpoint_seq_ && !force_checkpoint_ && PathExists(dir + "/index.meta"))
+    return std::optional<CheckpointWrite>();
   // Processes sharing the shard save one at a time (docs/durability.md): the lock makes
   // index.meta, the graph files and meta.checkpoint_seq change together, and any
   // index-* file that index.meta does not name is garbage while it is held.
@@ -117,12 +148,20 @@ Status IndexSync::SaveCheckpoint() {
   if (saved_seq && *saved_seq > seq) {
     // Another process saved a newer graph; ours would only move the checkpoint back.
     NoteCheckpoint(seq);
-    return Status::OK();
+    return std::optional<CheckpointWrite>();
   }
   const std::string file = "index-" + std::to_string(seq) + "-" + UniqueSuffix() + ".hnsw";
-  const std::string tmp = dir + "/" + file + ".tmp";
   // mu_ is held, so the graph cannot change while it is written; searches go on.
-  VECTRON_ASSIGN_OR_RETURN(uint64_t count, cache_.SaveGraph(tmp));
+  VECTRON_ASSIGN_OR_RETURN(uint64_t count, cache_.SaveGraph(dir + "/" + file + ".tmp"));
+  return std::optional<CheckpointWrite>(CheckpointWrite{std::move(lock), file, seq, count, ops_since_checkpoint_});
+}
+
+Status IndexSync::FinishCheckpoint(const CheckpointWrite& w) const {
+  const std::string& dir = store_.dir();
+  const CollectionConfig& config = store_.config();
+  const std::string& file = w.file;
+  const uint64_t seq = w.seq, count = w.count;
+  const std::string tmp = dir + "/" + file + ".tmp";
   VECTRON_RETURN_IF_ERROR(FsyncPath(tmp));
   uint32_t crc = 0;
   uint64_t size = 0;
@@ -135,9 +174,7 @@ Status IndexSync::SaveCheckpoint() {
   RemoveStaleCheckpointFiles(dir, file);
   VECTRON_ASSIGN_OR_RETURN(WriteTxn wt, WriteTxn::Begin(store_.env()));
   VECTRON_RETURN_IF_ERROR(store_.PutCounter(wt, meta_key::kCheckpointSeq, seq));
-  VECTRON_RETURN_IF_ERROR(std::move(wt).Commit());
-  NoteCheckpoint(seq);
-  return Status::OK();
+  return std::move(wt).Commit();
 }
 
 }  // namespace vectron

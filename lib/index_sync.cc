@@ -98,11 +98,6 @@ Status IndexSync::Refresh() {
   return CatchUp();
 }
 
-Status IndexSync::Checkpoint() {
-  MutexLock lock(mu_);
-  return SaveCheckpoint();
-}
-
 Result<std::optional<HandedGraph>> IndexSync::CloneGraph() {
   MutexLock lock(mu_);  // no catch-up changes the graph meanwhile
   if (!cache_.is_graph()) return std::optional<HandedGraph>();

@@ -7,12 +7,14 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "index_cache.h"
 #include "shard_store.h"
 #include "storage/lmdb.h"
+#include "util/files.h"
 #include "util/mutex.h"
 #include "vectron/options.h"
 
@@ -65,7 +67,8 @@ class IndexSync {
   Status MaybeRefresh() ABSL_LOCKS_EXCLUDED(mu_);
   // CatchUp under the lock.
   Status Refresh() ABSL_LOCKS_EXCLUDED(mu_);
-  // Saves a checkpoint now if the graph changed since the last one.
+  // Saves a checkpoint now if the graph changed since the last one. Holds mu_ (writers)
+  // only while the graph is written, not while it is made durable (index_checkpoint.cc).
   Status Checkpoint() ABSL_LOCKS_EXCLUDED(mu_);
   // A copy of the graph in memory at the seq it has reached, for a copy of the shard
   // (OfferGraph); nullopt for a flat index (a copy builds that from its data).
@@ -118,6 +121,18 @@ class IndexSync {
   // Saves the graph (temp, fsync, checksum, rename, index.meta) if it changed.
   Status SaveCheckpoint() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void NoteCheckpoint(uint64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A checkpoint in two parts: the graph written to a temporary file (under mu_: the
+  // graph cannot change meanwhile), then made durable and named (no mu_ needed).
+  struct CheckpointWrite {
+    FileLock lock;      // checkpoint.lock, held until the checkpoint is named
+    std::string file;   // Its final name in the shard's directory.
+    uint64_t seq = 0;
+    uint64_t count = 0;
+    uint64_t ops = 0;   // ops_since_checkpoint_ when written.
+  };
+  // Nothing (nullopt) if the graph is saved already, or is no graph.
+  Result<std::optional<CheckpointWrite>> WriteCheckpointGraph() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Status FinishCheckpoint(const CheckpointWrite& w) const;
 
   ShardStore& store_;
   IndexCache& cache_;

@@ -1,6 +1,7 @@
 // Durability: saved graphs after reopen, damaged checkpoints and LMDB files, backups
 // and compaction.
 #include <doctest/doctest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -103,6 +104,55 @@ TEST_CASE("deleted slots are counted right after reopening from a checkpoint") {
   UpsertNumbered(*c, 1100, 1103);
   CHECK(c->Stats().value().deleted_slots == 150);
   CHECK(c->Stats().value().count == 553);
+}
+
+TEST_CASE("checkpoints taken while another thread writes reopen after a crash without a rebuild, with every point") {
+  // Collection::Checkpoint writes the graph under the writers' lock and makes it durable
+  // and names it without that lock, so writes land between the two parts. A child process
+  // does both at once, then dies without closing (no save on close).
+  TempDir dir;
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    auto db = Database::Open(dir.path(), DatabaseOptions{});
+    if (!db.ok()) ::_exit(2);
+    auto made = (*db)->CreateCollection("c", HnswConfig());
+    if (!made.ok()) ::_exit(3);
+    Collection& c = **made;
+    auto write = [&](int from, int to) {
+      WriteBatch b;
+      for (int i = from; i < to; ++i) b.Upsert(Id(i), VectorForId(Id(i), c.config().dim));
+      return c.Write(b).ok();
+    };
+    if (!write(0, 200)) ::_exit(4);  // A graph (flat_max_points 100).
+    std::atomic<bool> done{false}, failed{false};
+    std::thread writer([&] {
+      for (int i = 200; i < 2200 && !failed; i += 20) failed = failed || !write(i, i + 20);
+      done = true;
+    });
+    int saves = 0;
+    while (!done) saves += c.Checkpoint().ok() ? 1 : 1000000;
+    writer.join();
+    if (failed || saves >= 1000000 || !c.Checkpoint().ok()) ::_exit(5);
+    ::_exit(0);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+  Stages st;
+  auto db = OpenDb(dir.path(), st.Options());
+  std::shared_ptr<Collection> c = db->GetCollection("c").value();
+  CHECK(st.seen.empty());  // The last checkpoint loaded, not rebuilt.
+  CHECK(c->Stats().value().count == 2200);
+  for (int i : {0, 199, 200, 1234, 2199}) {
+    SearchParams sp;
+    sp.k = 1;
+    auto hits = c->Search(VectorForId(Id(i), c->config().dim), sp);
+    REQUIRE(hits.ok());
+    REQUIRE(hits->size() == 1);
+    CHECK((*hits)[0].id == Id(i));
+  }
 }
 
 TEST_CASE("a truncated or unreadable checkpoint is detected and rebuilt from LMDB") {
