@@ -182,6 +182,16 @@ GroupStatus RaftHost::group_status(uint64_t group) const {
   return s;
 }
 
+std::vector<raft::Entry> RaftHost::CommittedEntries(uint64_t group, uint64_t lo, uint64_t hi, uint64_t max_bytes) const {
+  std::vector<raft::Entry> out;
+  auto it = groups_.find(group);
+  if (it == groups_.end() || lo >= hi || hi - 1 > it->second->node->committed()) return out;
+  // Committed entries are in the log: a node persists its entries before it sends them,
+  // so before anyone (itself included) acknowledges them.
+  if (!it->second->log->Entries(lo, hi, max_bytes, &out).ok()) out.clear();
+  return out;
+}
+
 size_t RaftHost::hibernating_groups() const {
   size_t n = 0;
   for (const auto& [id, g] : groups_) n += g->node->hibernating() ? 1 : 0;

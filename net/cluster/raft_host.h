@@ -217,6 +217,11 @@ class RaftHost {
   // longer holds the entry (compacted past it) or this replica has not applied it.
   std::optional<std::pair<uint64_t, raft::ConfState>> LogPosition(uint64_t group, uint64_t index) const;
 
+  // The group's committed log entries in [lo, hi), at most `max_bytes` of them (at least
+  // one); empty if the group is not hosted, hi - 1 is not known committed, or the log no
+  // longer holds lo. They may not be applied yet (WorkerNode: reads during a split).
+  std::vector<raft::Entry> CommittedEntries(uint64_t group, uint64_t lo, uint64_t hi, uint64_t max_bytes) const;
+
   // Number of hosted groups that are hibernating (led or followed).
   size_t hibernating_groups() const;
 

@@ -140,12 +140,44 @@ ShardRoute ShardStateMachine::route() const {
   return route_;
 }
 
+bool ShardStateMachine::SplitsRoute(const ShardCommand& cmd) const {
+  const ShardRoute cur = route();
+  return cmd.split && cmd.epoch == cur.epoch && cmd.split->start == cur.start && cmd.split->end == cur.end &&
+         split_hooks_.found;
+}
+
+uint64_t ShardStateMachine::NoOpRunEnd(const std::vector<raft::Entry>& entries, size_t pos, uint64_t split_epoch,
+                                       uint64_t before) {
+  uint64_t through = before;
+  for (size_t i = pos; i < entries.size(); ++i) {
+    const raft::Entry& e = entries[i];
+    if (e.type == raft::EntryType::kNormal && !e.data.empty()) {
+      // Undecodable entries are refused alike everywhere (only the index moves); anything
+      // routed with the split's epoch is stale once it has applied (ApplyCommand).
+      ShardCommand cmd;
+      if (DecodeShardCommand(e.data, &cmd).ok() && (cmd.epoch == 0 || cmd.epoch != split_epoch)) break;
+    }
+    through = e.index;
+  }
+  return through;
+}
+
+uint64_t ShardStateMachine::ExtendReadable(const std::vector<raft::Entry>& entries) {
+  uint64_t readable = readable_.load(std::memory_order_acquire);
+  // Only while the split's batch applies: the entries after it are then not applied yet,
+  // and the shard is as it was before the split.
+  if (applied_index() >= readable || entries.empty() || entries.front().index != readable + 1) return readable_index();
+  const uint64_t end = NoOpRunEnd(entries, 0, readable_epoch_.load(std::memory_order_acquire), readable);
+  while (end > readable && !readable_.compare_exchange_weak(readable, end, std::memory_order_acq_rel)) {
+  }
+  return readable_index();
+}
+
 Status ShardStateMachine::ApplySplit(Shard& shard, const ShardCommand& cmd, uint64_t index) {
   const ShardSplit& sp = *cmd.split;
   const ShardRoute cur = route();
   // A split ordered twice, or of a range this group no longer has: only the index moves.
-  if (cmd.epoch != cur.epoch || sp.start != cur.start || sp.end != cur.end || !split_hooks_.found)
-    return shard.Apply(WriteBatch{}, index);
+  if (!SplitsRoute(cmd)) return shard.Apply(WriteBatch{}, index);
   // 1. The new group's shard: a copy of this one at index - 1, handed over (found) before
   //    this group drops its upper half, so a crash in between loses nothing (the split is
   //    applied again, and the copy is not made twice). The copy's lower half is hidden
@@ -172,9 +204,18 @@ Status ShardStateMachine::ApplySplit(Shard& shard, const ShardCommand& cmd, uint
 
 Status ShardStateMachine::Apply(const std::vector<raft::Entry>& entries) {
   std::shared_ptr<Shard> shard = this->shard();
-  for (const raft::Entry& e : entries) {
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const raft::Entry& e = entries[i];
     if (e.index <= applied_index()) continue;
     if (e.type == raft::EntryType::kNormal && !e.data.empty()) {
+      ShardCommand cmd;
+      if (DecodeShardCommand(e.data, &cmd).ok() && SplitsRoute(cmd)) {
+        // Everything before the split is applied: reads up to its no-op run are served
+        // from the shard as it is while the copies run (readable_index()).
+        readable_epoch_.store(cmd.epoch, std::memory_order_release);
+        readable_.store(NoOpRunEnd(entries, i + 1, cmd.epoch, e.index), std::memory_order_release);
+        if (split_hooks_.readable) split_hooks_.readable();
+      }
       VECTRON_RETURN_IF_ERROR(ApplyCommand(*shard, e));
     } else {
       // A leader's no-op or a membership change: only the index advances (replays skip it).

@@ -4,6 +4,7 @@
 // so a replay is skipped and every replica makes the same change at the same index.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -59,6 +60,22 @@ class ShardStateMachine final : public StateMachine {
   ~ShardStateMachine() override;
 
   uint64_t applied_index() const override { return applied_.load(std::memory_order_acquire); }
+  // The highest index a linearizable read may be served at: applied_index(), or more while
+  // a split applies. A split changes no point, and its apply (the copies) takes seconds: until
+  // it switches the route, the shard answers for every index from the split's through the
+  // run of entries after it in the same batch that change nothing either (a leader's no-op,
+  // a membership change, a command routed with the epoch the split ends). A read served so
+  // is checked against the epoch after it ran, as every read is; the worker serves only the
+  // reads its leader confirmed (WorkerNode::ServeReads says why). Thread-safe.
+  uint64_t readable_index() const {
+    return std::max(applied_index(), readable_.load(std::memory_order_acquire));
+  }
+  // While a split applies, extends readable_index() over `entries` (committed, the first at
+  // readable_index() + 1; the group's log on the loop thread) as far as they change
+  // nothing either: entries committed during the split's copies are writes routed with the
+  // epoch it ends. Returns readable_index(). Does nothing once everything up to
+  // readable_index() has applied.
+  uint64_t ExtendReadable(const std::vector<raft::Entry>& entries);
   uint64_t durable_applied_index() const override { return durable_.load(std::memory_order_acquire); }
   Status Apply(const std::vector<raft::Entry>& entries) override;
   // A descriptor (format and index, docs/formats/shard-snapshot.md); the data is fetched.
@@ -89,11 +106,14 @@ class ShardStateMachine final : public StateMachine {
   // `exists` says whether the new group is already on this worker (the split was applied
   // before a crash); `staging` is where to build its shard; `found` makes the built shard
   // the new group's, durably, before the parent drops its half (the worker writes its
-  // group.meta, moves the directory into place and opens the group on its loop).
+  // group.meta, moves the directory into place and opens the group on its loop);
+  // `readable` (may be empty) says that readable_index() moved past applied_index() as the
+  // split's apply began (the worker serves the reads waiting for it).
   struct SplitHooks {
     std::function<bool(uint64_t new_group)> exists;
     std::function<std::string(uint64_t new_group)> staging;
     std::function<Status(const ShardSplit& split, uint64_t index, const std::string& built)> found;
+    std::function<void()> readable;
   };
   void set_split_hooks(SplitHooks hooks) { split_hooks_ = std::move(hooks); }
   // The group's current route (range and epoch). Thread-safe.
@@ -124,6 +144,12 @@ class ShardStateMachine final : public StateMachine {
   Status MaybeFlush(Shard& shard);
   // Applies a split at `index` (see ShardSplit).
   Status ApplySplit(Shard& shard, const ShardCommand& cmd, uint64_t index);
+  // Whether `cmd` splits the current route (else ApplySplit only moves the index).
+  bool SplitsRoute(const ShardCommand& cmd) const;
+  // The last index of the run of entries from entries[pos] on that change no point once a
+  // split of epoch `split_epoch` has applied (see readable_index()); `before` if
+  // entries[pos] does (or there is none).
+  static uint64_t NoOpRunEnd(const std::vector<raft::Entry>& entries, size_t pos, uint64_t split_epoch, uint64_t before);
   // Takes the route recorded in the current shard, if it has one.
   Status LoadRoute(const Shard& shard);
   // Open's work on a split's copy (see Open).
@@ -138,6 +164,8 @@ class ShardStateMachine final : public StateMachine {
   std::shared_ptr<Shard> shard_;  // GUARDED_BY(shard_mu_); replaced by installs only.
   std::shared_ptr<std::atomic<bool>> retired_;  // Set: shard_'s directory goes with it.
   std::atomic<uint64_t> applied_{0};
+  std::atomic<uint64_t> readable_{0};  // See readable_index().
+  std::atomic<uint64_t> readable_epoch_{0};  // The epoch of the split that set readable_.
   std::atomic<uint64_t> durable_{0};
   std::atomic<uint64_t> staged_{0};  // Index of the complete staged copy; 0: none.
   uint64_t staged_term_ = 0;         // Its term and membership (loop thread; term 0: unknown).

@@ -155,6 +155,7 @@ ShardStateMachine::SplitHooks WorkerNode::SplitHooksFor(const GroupAssignment& p
   ShardStateMachine::SplitHooks h;
   h.exists = [this](uint64_t ng) { return PathExists(GroupDir(ng) + "/group.meta"); };
   h.staging = [this](uint64_t ng) { return GroupDir(ng) + ".split"; };
+  h.readable = [this, group = parent.group.id] { loop_.Post([this, group] { ServeReads(group); }); };
   h.found = [this, parent](const ShardSplit& sp, uint64_t index, const std::string& built) -> Status {
     GroupAssignment a;
     a.group.id = sp.new_group;
@@ -596,6 +597,10 @@ void WorkerNode::OnReadState(uint64_t group, const raft::ReadState& rs) {
   if (it == reads_.end()) return;
   it->second.have_index = true;
   it->second.index = rs.index;
+  // A read state reaches a leader only from its own read rounds (a forwarded read's answer
+  // from an earlier leader carries an older term and is dropped by Raft).
+  if (const GroupStatus st = host_->group_status(group); st.role == raft::Role::kLeader)
+    it->second.leader_term = st.term;
   ServeReads(group);
 }
 
@@ -611,9 +616,32 @@ void WorkerNode::OnReadRefused(uint64_t group, const std::string& context, const
 void WorkerNode::ServeReads(uint64_t group) {
   auto g = groups_.find(group);
   if (g == groups_.end()) return;
-  uint64_t applied = g->second.sm->applied_index();
+  // While a split applies, reads may be served up to readable_index(), past the applied
+  // index, but only those this worker confirmed as the group's leader in its current term.
+  // Those are linearizable: a write the new group acknowledged needs PD to have recorded
+  // the split, which needs a leader of this group to report it applied; not this one (it
+  // is still applying), so one of an earlier term, and then this leader's first entry of
+  // its term, which its read rounds wait for, lies past the split's no-op run. A follower
+  // still copying while its leader has finished and PD has recorded the split, or a worker
+  // elected after such a leader, would answer from before the split and miss that write.
+  const uint64_t applied = g->second.sm->applied_index();
+  uint64_t readable = g->second.sm->readable_index();
+  uint64_t early_term = 0;
+  if (readable > applied) {
+    if (const GroupStatus st = host_->group_status(group); st.role == raft::Role::kLeader) early_term = st.term;
+  }
+  if (early_term != 0) {
+    // Writes keep committing during the copies (routed with the epoch the split ends, so
+    // they will change nothing): the run the reads may be served at extends over them.
+    uint64_t want = 0;
+    for (const auto& [id, pr] : reads_)
+      if (pr.req.group == group && pr.have_index && pr.leader_term == early_term) want = std::max(want, pr.index);
+    if (want > readable)
+      readable = g->second.sm->ExtendReadable(host_->CommittedEntries(group, readable + 1, want + 1, 4 << 20));
+  }
   for (auto it = reads_.begin(); it != reads_.end();) {
-    if (it->second.req.group == group && it->second.have_index && it->second.index <= applied) {
+    const uint64_t limit = early_term != 0 && it->second.leader_term == early_term ? readable : applied;
+    if (it->second.req.group == group && it->second.have_index && it->second.index <= limit) {
       uint64_t id = it->first;
       PendingRead pr = std::move(it->second);
       it = reads_.erase(it);

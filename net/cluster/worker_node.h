@@ -134,6 +134,10 @@ class WorkerNode {
     uint64_t deadline_ms = 0;
     bool have_index = false;
     uint64_t index = 0;
+    // The term in which this worker, as the group's leader, confirmed the index (0: its
+    // leader did, or this worker was not leading): only such a read may be served past the
+    // applied index while a split applies (ServeReads).
+    uint64_t leader_term = 0;
   };
 
   // `opened`: the group's state machine, already opened off the loop (a split's new group:

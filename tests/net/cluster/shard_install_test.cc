@@ -403,6 +403,96 @@ TEST_CASE("a split keeps the lower half, builds the new group's shard from the u
   CHECK(Count(**second) == want_second);
 }
 
+TEST_CASE("reads are served at a split's index, and at the no-op entries after it, while the split applies") {
+  ScopedTempDir tmp("shard-split-readable");
+  REQUIRE(MakeDirs(tmp.path + "/g1").ok());
+  auto opened = ShardStateMachine::Open(tmp.path + "/g1/shard", Config(), ShardOptions(), 1000, ShardRoute{0, 0, 1});
+  REQUIRE(opened.ok());
+  ShardStateMachine& sm = **opened;
+  REQUIRE(ApplyUpserts(sm, 1, 50).ok());
+  const uint64_t key = RangeMiddle(0, 0);
+  // After the split (51): a leader's no-op (52), a write routed with the split's epoch
+  // (53, stale once the split has applied), then one with the new epoch (54), which changes
+  // the shard: reads past 53 wait for the apply.
+  ShardCommand stale;
+  stale.epoch = 1;
+  const float v[4] = {9, 9, 9, 9};
+  stale.batch.Upsert("stale", v);
+  ShardCommand fresh = stale;
+  fresh.epoch = 2;
+  fresh.batch = WriteBatch{};
+  fresh.batch.Upsert("fresh", v);
+  const std::vector<raft::Entry> batch = {SplitEntry(51, 1, 0, 0, key), raft::Entry{1, 52, raft::EntryType::kNormal, ""},
+                                          EntryOf(53, stale), EntryOf(54, fresh)};
+  int readable_calls = 0;
+  uint64_t readable_at_found = 0, applied_at_found = 0;
+  ShardStateMachine::SplitHooks hooks;
+  hooks.exists = [](uint64_t) { return false; };
+  hooks.staging = [&](uint64_t) { return tmp.path + "/g7.split"; };
+  hooks.found = [&](const ShardSplit&, uint64_t, const std::string& built) {
+    // In the middle of the split's apply, after its copy: nothing of it is applied yet.
+    readable_at_found = sm.readable_index();
+    applied_at_found = sm.applied_index();
+    return RenamePath(built, tmp.path + "/g7");
+  };
+  hooks.readable = [&] {
+    ++readable_calls;
+    CHECK(sm.applied_index() == 50);
+    CHECK(sm.readable_index() == 53);
+    CHECK(sm.route() == ShardRoute{0, 0, 1});  // Still the whole range: reads see it all.
+  };
+  sm.set_split_hooks(hooks);
+  CHECK(sm.readable_index() == 50);
+  REQUIRE(sm.Apply(batch).ok());
+  CHECK(readable_calls == 1);
+  CHECK(applied_at_found == 50);
+  CHECK(readable_at_found == 53);
+  CHECK(sm.applied_index() == 54);
+  CHECK(sm.readable_index() == 54);
+  CHECK(sm.route() == ShardRoute{0, key, 2});
+  // A split ordered again (no longer this route's) takes no early reads.
+  REQUIRE(sm.Apply({SplitEntry(55, 1, 0, 0, key), raft::Entry{1, 56, raft::EntryType::kNormal, ""}}).ok());
+  CHECK(readable_calls == 1);
+  CHECK(sm.readable_index() == 56);
+}
+
+TEST_CASE("while a split applies, the reads' run extends over the no-op entries committed after its batch") {
+  ScopedTempDir tmp("shard-split-extend");
+  REQUIRE(MakeDirs(tmp.path + "/g1").ok());
+  auto opened = ShardStateMachine::Open(tmp.path + "/g1/shard", Config(), ShardOptions(), 1000, ShardRoute{0, 0, 1});
+  REQUIRE(opened.ok());
+  ShardStateMachine& sm = **opened;
+  REQUIRE(ApplyUpserts(sm, 1, 50).ok());
+  ShardCommand stale;
+  stale.epoch = 1;
+  const float v[4] = {9, 9, 9, 9};
+  stale.batch.Upsert("stale", v);
+  ShardCommand fresh = stale;
+  fresh.epoch = 2;
+  const raft::Entry conf{1, 54, raft::EntryType::kConfChange, ""};
+  // Committed while the copies run (read from the log by the worker).
+  const std::vector<raft::Entry> later = {EntryOf(53, stale), conf, EntryOf(55, fresh), EntryOf(56, stale)};
+  uint64_t extended = 0, gapped = 0;
+  ShardStateMachine::SplitHooks hooks;
+  hooks.exists = [](uint64_t) { return false; };
+  hooks.staging = [&](uint64_t) { return tmp.path + "/g7.split"; };
+  hooks.found = [&](const ShardSplit&, uint64_t, const std::string& built) {
+    gapped = sm.ExtendReadable({EntryOf(54, stale)});  // Not the next index: ignored.
+    extended = sm.ExtendReadable(later);
+    return RenamePath(built, tmp.path + "/g7");
+  };
+  sm.set_split_hooks(hooks);
+  REQUIRE(sm.Apply({SplitEntry(51, 1, 0, 0, RangeMiddle(0, 0)), raft::Entry{1, 52, raft::EntryType::kNormal, ""}}).ok());
+  CHECK(gapped == 52);
+  CHECK(extended == 54);  // Through the membership change; the write with the new epoch stops it.
+  CHECK(sm.applied_index() == 52);
+  CHECK(sm.ExtendReadable({EntryOf(53, stale)}) == 54);  // Not the next index.
+  // Once everything up to the run's end has applied, nothing extends it.
+  REQUIRE(sm.Apply(later).ok());
+  CHECK(sm.ExtendReadable({EntryOf(57, stale)}) == 56);
+  CHECK(sm.readable_index() == 56);
+}
+
 TEST_CASE("a split of a shard with a graph hands it over in memory; the new group marks its lower half and saves it later") {
   ScopedTempDir tmp("shard-split-graph");
   CollectionConfig cfg = Config();
