@@ -20,6 +20,10 @@ constexpr size_t kDropBatch = 1000;
 // per shard, which a worker with hundreds of idle groups should not pay every iteration).
 constexpr uint64_t kDropRetryMs = 1000;
 constexpr uint64_t kDropCheckMs = 100;
+// A split's new group: how often the parent's leader campaigns for it again while it has
+// no leader, and for how long (RetrySplitCampaigns).
+constexpr uint64_t kSplitCampaignRetryMs = 100;
+constexpr uint64_t kSplitCampaignForMs = 10'000;
 
 // Whether two assignments of a group differ only in the leader hint (not worth a write).
 bool SameAssignment(const GroupAssignment& a, const GroupAssignment& b) {
@@ -210,8 +214,11 @@ ShardStateMachine::SplitHooks WorkerNode::SplitHooksFor(const GroupAssignment& p
         });
         // The parent's leader campaigns at once, so the new group has a leader before PD
         // routes to it (rather than after an election timeout).
-        if (host_->HasGroup(parent_id) && host_->group_status(parent_id).role == raft::Role::kLeader)
+        if (host_->HasGroup(parent_id) && host_->group_status(parent_id).role == raft::Role::kLeader) {
           (void)host_->Campaign(a.group.id);
+          const uint64_t now = clock_.NowMs();
+          split_campaigns_[a.group.id] = SplitCampaign{now + kSplitCampaignRetryMs, now + kSplitCampaignForMs};
+        }
       });
     });
     return Status::OK();
@@ -281,7 +288,29 @@ Status WorkerNode::RunOnce() {
   Timeouts();
   MaybeCompact(now);
   MaybeDropHidden(now);
+  RetrySplitCampaigns(now);
   return Status::OK();
+}
+
+void WorkerNode::RetrySplitCampaigns(uint64_t now) {
+  for (auto it = split_campaigns_.begin(); it != split_campaigns_.end();) {
+    const uint64_t group = it->first;
+    if (!host_->HasGroup(group) || now >= it->second.until_ms) {
+      it = split_campaigns_.erase(it);
+      continue;
+    }
+    const GroupStatus st = host_->group_status(group);
+    if (st.lead != raft::kNone) {
+      it = split_campaigns_.erase(it);
+      continue;
+    }
+    // A candidate's vote round is under way (its term is taken): let it end.
+    if (now >= it->second.next_ms && st.role != raft::Role::kCandidate) {
+      (void)host_->Campaign(group);
+      it->second.next_ms = now + kSplitCampaignRetryMs;
+    }
+    ++it;
+  }
 }
 
 void WorkerNode::MaybeDropHidden(uint64_t now) {

@@ -183,6 +183,13 @@ class WorkerNode {
   // loop iteration, so the drop never holds a shard's writers for long and stops with
   // the worker (the next start goes on where it stopped).
   void MaybeDropHidden(uint64_t now);
+  // A split's new group: its peers open it only when their own apply of the split ends
+  // (later on a slower replica), and a pre-vote that reaches a worker before that is
+  // dropped; the campaign the parent's leader started as it opened the group would then
+  // wait for an election timeout (1-2 s, measured) to try again. It tries again every
+  // 100 ms instead, while the group has no leader (for 10 s at most). Pre-votes take no
+  // term: only a successful one starts a real election, left to end on its own.
+  void RetrySplitCampaigns(uint64_t now);
   void Log(const std::string& line) const {
     if (opt_.log) opt_.log(line);
   }
@@ -210,6 +217,11 @@ class WorkerNode {
   uint64_t dropping_ = 0;
   uint64_t next_drop_ms_ = 0;
   uint64_t drops_finished_ = 0;
+  struct SplitCampaign {
+    uint64_t next_ms = 0;   // The next campaign.
+    uint64_t until_ms = 0;  // Given up then.
+  };
+  std::map<uint64_t, SplitCampaign> split_campaigns_;  // By new group (loop thread).
   // Groups a split made here whose state machine a task is opening (executor and loop).
   mutable std::mutex opening_mu_;
   std::set<uint64_t> opening_;  // GUARDED_BY(opening_mu_)
