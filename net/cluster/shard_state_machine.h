@@ -76,6 +76,12 @@ class ShardStateMachine final : public StateMachine {
   // epoch it ends. Returns readable_index(). Does nothing once everything up to
   // readable_index() has applied.
   uint64_t ExtendReadable(const std::vector<raft::Entry>& entries);
+  // The epoch a split being applied ends (0: none): every command routed with it that is
+  // proposed now will be refused as stale when it applies. Thread-safe.
+  uint64_t splitting_epoch() const {
+    return applied_index() < readable_.load(std::memory_order_acquire) ? readable_epoch_.load(std::memory_order_acquire)
+                                                                       : 0;
+  }
   uint64_t durable_applied_index() const override { return durable_.load(std::memory_order_acquire); }
   Status Apply(const std::vector<raft::Entry>& entries) override;
   // A descriptor (format and index, docs/formats/shard-snapshot.md); the data is fetched.

@@ -500,6 +500,15 @@ void WorkerNode::OnWrite(const NodeId& from, const ShardWriteRequest& req) {
                                           std::to_string(req.epoch) + " is not hosted here");
     return transport_.Send(from, std::move(r));
   }
+  if (groups_.at(req.group).sm->splitting_epoch() == req.epoch) {
+    // It would commit after the split and be refused as stale when it applies, seconds
+    // from now (the split's copies): refused now. Waiting, it timed out at the gateway,
+    // which then avoided this leader and sent reads to followers still copying.
+    r.stale_epoch = true;
+    r.status = Status::FailedPrecondition("group " + std::to_string(req.group) + " is applying a split that ends epoch " +
+                                          std::to_string(req.epoch));
+    return transport_.Send(from, std::move(r));
+  }
   GroupStatus st = host_->group_status(req.group);
   if (st.role != raft::Role::kLeader) {
     r.leader_hint = st.lead;
