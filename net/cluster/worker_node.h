@@ -1,8 +1,9 @@
-// WorkerNode: one worker (docs/cluster.md). It hosts shard replicas, each a Raft group on
-// its RaftHost with a ShardStateMachine; heartbeats the placement driver and creates (or
-// drops) the groups the map places on it; and serves the gateways' shard requests: writes
-// are proposed on the group's leader and answered once applied, reads wait for a ReadIndex
-// (or, if allowed, answer from a fresh enough follower) and run on the Executor.
+// WorkerNode: one worker (docs/cluster.md; the read path is in worker_reads.cc). It hosts
+// shard replicas, each a Raft group on its RaftHost with a ShardStateMachine; heartbeats
+// the placement driver and creates (or drops) the groups the map places on it; and serves
+// the gateways' shard requests: writes are proposed on the group's leader and answered
+// once applied, reads wait for a ReadIndex (or, if allowed, answer from a fresh enough
+// follower) and run on the Executor.
 //
 // On disk (data_dir): groups/<group id>/group.meta (the assignment: collection, shard,
 // epoch, replicas, config) and groups/<group id>/shard/ (the Shard). The Raft logs are in

@@ -371,14 +371,13 @@ TEST_CASE("RaftHost compacts a log only up to the durable applied index") {
   }
 }
 
-TEST_CASE("RaftHost brings a replica behind the compacted log up to date with a snapshot") {
-  RaftHostOptions o = HostOptions();
-  o.compact_entries = 5;
-  o.raft.snapshot_chunk_bytes = 16;  // Several chunks.
-  HostCluster c(3, {9}, o);
+// Elects group 9's leader, cuts one follower off and commits 40 entries without it, until
+// the leader's log is compacted past what that follower has. Returns {leader, lagging};
+// the cut stays (the caller heals it).
+std::pair<uint64_t, uint64_t> CompactPastLaggingReplica(HostCluster& c) {
   c.ElectAll();
-  uint64_t l = c.Leader(9);
-  uint64_t lagging = l == 3 ? 2 : 3;
+  const uint64_t l = c.Leader(9);
+  const uint64_t lagging = l == 3 ? 2 : 3;
   for (uint64_t n = 1; n <= 3; ++n)
     if (n != lagging) c.Cut(n, lagging);
   for (int i = 0; i < 40; ++i) {
@@ -387,6 +386,15 @@ TEST_CASE("RaftHost brings a replica behind the compacted log up to date with a 
   }
   c.Rounds(20);
   REQUIRE(c.node(l).store.group(9)->FirstIndex() > 20);
+  return {l, lagging};
+}
+
+TEST_CASE("RaftHost brings a replica behind the compacted log up to date with a snapshot") {
+  RaftHostOptions o = HostOptions();
+  o.compact_entries = 5;
+  o.raft.snapshot_chunk_bytes = 16;  // Several chunks.
+  HostCluster c(3, {9}, o);
+  const auto [l, lagging] = CompactPastLaggingReplica(c);
   c.Heal();
   for (int i = 0; i < 200 && c.node(lagging).sms.at(9)->kv().size() < 40; ++i) c.Round();
   c.Rounds(5);  // The install's completion, then the log's ApplySnapshot.
@@ -437,17 +445,7 @@ TEST_CASE("RaftHost: a follower installing a snapshot answers the heartbeats it 
   RaftHostOptions o = HostOptions();
   o.compact_entries = 5;
   HostCluster c(3, {9}, o);
-  c.ElectAll();
-  const uint64_t l = c.Leader(9);
-  const uint64_t lagging = l == 3 ? 2 : 3;
-  for (uint64_t n = 1; n <= 3; ++n)
-    if (n != lagging) c.Cut(n, lagging);
-  for (int i = 0; i < 40; ++i) {
-    REQUIRE(c.node(l).host->Propose(9, testing::Cat("k", i, "=", i)).ok());
-    c.Round();
-  }
-  c.Rounds(20);
-  REQUIRE(c.node(l).store.group(9)->FirstIndex() > 20);
+  const auto [l, lagging] = CompactPastLaggingReplica(c);
   // The lagging replica gets the snapshot; its install is held (busy: messages queue).
   c.HoldTasks(lagging);
   c.Heal();

@@ -403,25 +403,33 @@ TEST_CASE("a split keeps the lower half, builds the new group's shard from the u
   CHECK(Count(**second) == want_second);
 }
 
-TEST_CASE("reads are served at a split's index, and at the no-op entries after it, while the split applies") {
-  ScopedTempDir tmp("shard-split-readable");
+// Group 1's shard (the whole key space, epoch 1) under tmp/g1, with entries 1..50 applied.
+std::unique_ptr<ShardStateMachine> FiftyPointsInGroupOne(const ScopedTempDir& tmp) {
   REQUIRE(MakeDirs(tmp.path + "/g1").ok());
   auto opened = ShardStateMachine::Open(tmp.path + "/g1/shard", Config(), ShardOptions(), 1000, ShardRoute{0, 0, 1});
   REQUIRE(opened.ok());
-  ShardStateMachine& sm = **opened;
-  REQUIRE(ApplyUpserts(sm, 1, 50).ok());
+  REQUIRE(ApplyUpserts(**opened, 1, 50).ok());
+  return std::move(opened).value();
+}
+
+// A write of one point, routed with `epoch`.
+ShardCommand UpsertRoutedAt(uint64_t epoch, const char* id) {
+  ShardCommand cmd;
+  cmd.epoch = epoch;
+  const float v[4] = {9, 9, 9, 9};
+  cmd.batch.Upsert(id, v);
+  return cmd;
+}
+
+TEST_CASE("reads are served at a split's index, and at the no-op entries after it, while the split applies") {
+  ScopedTempDir tmp("shard-split-readable");
+  std::unique_ptr<ShardStateMachine> opened = FiftyPointsInGroupOne(tmp);
+  ShardStateMachine& sm = *opened;
   const uint64_t key = RangeMiddle(0, 0);
   // After the split (51): a leader's no-op (52), a write routed with the split's epoch
   // (53, stale once the split has applied), then one with the new epoch (54), which changes
   // the shard: reads past 53 wait for the apply.
-  ShardCommand stale;
-  stale.epoch = 1;
-  const float v[4] = {9, 9, 9, 9};
-  stale.batch.Upsert("stale", v);
-  ShardCommand fresh = stale;
-  fresh.epoch = 2;
-  fresh.batch = WriteBatch{};
-  fresh.batch.Upsert("fresh", v);
+  const ShardCommand stale = UpsertRoutedAt(1, "stale"), fresh = UpsertRoutedAt(2, "fresh");
   const std::vector<raft::Entry> batch = {SplitEntry(51, 1, 0, 0, key), raft::Entry{1, 52, raft::EntryType::kNormal, ""},
                                           EntryOf(53, stale), EntryOf(54, fresh)};
   int readable_calls = 0;
@@ -458,17 +466,9 @@ TEST_CASE("reads are served at a split's index, and at the no-op entries after i
 
 TEST_CASE("while a split applies, the reads' run extends over the no-op entries committed after its batch") {
   ScopedTempDir tmp("shard-split-extend");
-  REQUIRE(MakeDirs(tmp.path + "/g1").ok());
-  auto opened = ShardStateMachine::Open(tmp.path + "/g1/shard", Config(), ShardOptions(), 1000, ShardRoute{0, 0, 1});
-  REQUIRE(opened.ok());
-  ShardStateMachine& sm = **opened;
-  REQUIRE(ApplyUpserts(sm, 1, 50).ok());
-  ShardCommand stale;
-  stale.epoch = 1;
-  const float v[4] = {9, 9, 9, 9};
-  stale.batch.Upsert("stale", v);
-  ShardCommand fresh = stale;
-  fresh.epoch = 2;
+  std::unique_ptr<ShardStateMachine> opened = FiftyPointsInGroupOne(tmp);
+  ShardStateMachine& sm = *opened;
+  const ShardCommand stale = UpsertRoutedAt(1, "stale"), fresh = UpsertRoutedAt(2, "fresh");
   const raft::Entry conf{1, 54, raft::EntryType::kConfChange, ""};
   // Committed while the copies run (read from the log by the worker).
   const std::vector<raft::Entry> later = {EntryOf(53, stale), conf, EntryOf(55, fresh), EntryOf(56, stale)};
