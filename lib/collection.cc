@@ -173,9 +173,9 @@ std::string EncodeJournalRecord(const WriteBatch& batch, const std::vector<std::
   return EncodeBatch(batch, metadata);
 }
 
-uint32_t ShardOfId(std::string_view id, size_t shards) { return static_cast<uint32_t>(IdHash(id) % shards); }
-
-uint32_t CollectionImpl::ShardOf(std::string_view id) const { return ShardOfId(id, shards_.size()); }
+uint32_t CollectionImpl::ShardOf(std::string_view id) const {
+  return ShardOfId(id, static_cast<uint32_t>(shards_.size()));
+}
 
 Status CollectionImpl::Write(const WriteBatch& batch) {
   compactor_.MaybeStart(shards_, options_.auto_compact_deleted_share);  // deletes of earlier writes

@@ -13,6 +13,7 @@
 #include "storage/lmdb.h"
 #include "util/mutex.h"
 #include "vectron/collection.h"
+#include "vectron/shard.h"
 
 namespace vectron {
 
@@ -116,9 +117,6 @@ class CollectionImpl final : public Collection {
   // Last member: destroyed first, so a background compaction stops before the shards go.
   BackgroundCompactor compactor_;
 };
-
-// The shard of `shards` that owns `id`: FNV-1a 64 of the id, modulo `shards`.
-uint32_t ShardOfId(std::string_view id, size_t shards);
 
 // The journal record of a multi-shard batch (exposed for crash-recovery tests).
 std::string EncodeJournalRecord(const WriteBatch& batch, const std::vector<std::string>& metadata);

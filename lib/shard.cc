@@ -32,6 +32,10 @@ uint64_t IdHash(std::string_view id) {
   return h;
 }
 
+uint32_t ShardOfId(std::string_view id, uint32_t shards) {
+  return shards == 0 ? 0 : static_cast<uint32_t>(IdHash(id) % shards);
+}
+
 uint64_t RouteKey(std::string_view id, uint32_t shards) {
   const uint64_t n = std::max<uint32_t>(shards, 1);
   const uint64_t h = IdHash(id);

@@ -61,8 +61,11 @@ struct ShardRoute {
 };
 
 // FNV-1a 64 of a point id (docs/formats/storage.md): Collection places a point in shard
-// IdHash(id) % shards, and a cluster routes it by RouteKey.
+// IdHash(id) % shards (ShardOfId), and a cluster routes it by RouteKey.
 uint64_t IdHash(std::string_view id);
+// The shard of `shards` that owns `id`: IdHash(id) % shards (0 if shards is 0). The
+// embedded Collection::ShardOf and the cluster's initial groups agree through it.
+uint32_t ShardOfId(std::string_view id, uint32_t shards);
 // Route keys (docs/cluster.md, "Splits"): a point's place in a 64-bit key space that a
 // collection's groups divide into ranges. With h = IdHash(id) and n the collection's
 // initial shard count, W = (2^64-1)/n: key = (h mod n)*W + min(h div n, W-1). So the

@@ -294,10 +294,6 @@ Status DecodeGroupAssignment(std::string_view data, GroupAssignment* out) {
   return Status::OK();
 }
 
-uint32_t ShardOfId(std::string_view id, uint32_t shards) {
-  // The same function as Collection::ShardOf (docs/formats/storage.md).
-  return shards == 0 ? 0 : static_cast<uint32_t>(IdHash(id) % shards);
-}
 
 std::pair<uint64_t, uint64_t> InitialRange(uint32_t i, uint32_t n) {
   const uint64_t w = UINT64_MAX / std::max<uint32_t>(n, 1);

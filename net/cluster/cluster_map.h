@@ -106,10 +106,6 @@ struct GroupAssignment {
 std::string EncodeGroupAssignment(const GroupAssignment& a);
 Status DecodeGroupAssignment(std::string_view data, GroupAssignment* out);
 
-// The shard of `id` among `shards` shards: FNV-1a 64 of the id, modulo `shards`; the same
-// function as Collection::ShardOf, so a point lives in the same shard in both.
-uint32_t ShardOfId(std::string_view id, uint32_t shards);
-
 // RouteKey and RangeHolds: vectron/shard.h.
 // The initial range of shard i of n: {start, end} (end 0: to the end of the key space).
 std::pair<uint64_t, uint64_t> InitialRange(uint32_t i, uint32_t n);

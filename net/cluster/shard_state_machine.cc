@@ -147,10 +147,15 @@ bool ShardStateMachine::SplitsRoute(const ShardCommand& cmd) const {
 }
 
 uint64_t ShardStateMachine::NoOpRunEnd(const std::vector<raft::Entry>& entries, size_t pos, uint64_t split_epoch,
-                                       uint64_t before) {
+                                       uint64_t split_term, uint64_t before) {
   uint64_t through = before;
   for (size_t i = pos; i < entries.size(); ++i) {
     const raft::Entry& e = entries[i];
+    // Only the split's own term: a later leader's first entry ends the run, so that a read
+    // it confirms (its read rounds wait for that entry) is never served early. Otherwise a
+    // leader of an earlier term that applied the split, reported it and let PD record it
+    // would leave this leader serving from before a write the new group acknowledged.
+    if (e.term != split_term) break;
     if (e.type == raft::EntryType::kNormal && !e.data.empty()) {
       // Undecodable entries are refused alike everywhere (only the index moves); anything
       // routed with the split's epoch is stale once it has applied (ApplyCommand).
@@ -167,7 +172,8 @@ uint64_t ShardStateMachine::ExtendReadable(const std::vector<raft::Entry>& entri
   // Only while the split's batch applies: the entries after it are then not applied yet,
   // and the shard is as it was before the split.
   if (applied_index() >= readable || entries.empty() || entries.front().index != readable + 1) return readable_index();
-  const uint64_t end = NoOpRunEnd(entries, 0, readable_epoch_.load(std::memory_order_acquire), readable);
+  const uint64_t end = NoOpRunEnd(entries, 0, readable_epoch_.load(std::memory_order_acquire),
+                                  readable_term_.load(std::memory_order_acquire), readable);
   while (end > readable && !readable_.compare_exchange_weak(readable, end, std::memory_order_acq_rel)) {
   }
   return readable_index();
@@ -213,7 +219,8 @@ Status ShardStateMachine::Apply(const std::vector<raft::Entry>& entries) {
         // Everything before the split is applied: reads up to its no-op run are served
         // from the shard as it is while the copies run (readable_index()).
         readable_epoch_.store(cmd.epoch, std::memory_order_release);
-        readable_.store(NoOpRunEnd(entries, i + 1, cmd.epoch, e.index), std::memory_order_release);
+        readable_term_.store(e.term, std::memory_order_release);
+        readable_.store(NoOpRunEnd(entries, i + 1, cmd.epoch, e.term, e.index), std::memory_order_release);
         if (split_hooks_.readable) split_hooks_.readable();
       }
       VECTRON_RETURN_IF_ERROR(ApplyCommand(*shard, e));

@@ -63,8 +63,8 @@ class ShardStateMachine final : public StateMachine {
   // The highest index a linearizable read may be served at: applied_index(), or more while
   // a split applies. A split changes no point, and its apply (the copies) takes seconds: until
   // it switches the route, the shard answers for every index from the split's through the
-  // run of entries after it in the same batch that change nothing either (a leader's no-op,
-  // a membership change, a command routed with the epoch the split ends). A read served so
+  // run of entries after it, of the split's term, that change nothing either (a membership
+  // change, a command routed with the epoch the split ends). A read served so
   // is checked against the epoch after it ran, as every read is; the worker serves only the
   // reads its leader confirmed (WorkerNode::ServeReads says why). Thread-safe.
   uint64_t readable_index() const {
@@ -155,7 +155,8 @@ class ShardStateMachine final : public StateMachine {
   // The last index of the run of entries from entries[pos] on that change no point once a
   // split of epoch `split_epoch` has applied (see readable_index()); `before` if
   // entries[pos] does (or there is none).
-  static uint64_t NoOpRunEnd(const std::vector<raft::Entry>& entries, size_t pos, uint64_t split_epoch, uint64_t before);
+  static uint64_t NoOpRunEnd(const std::vector<raft::Entry>& entries, size_t pos, uint64_t split_epoch,
+                             uint64_t split_term, uint64_t before);
   // Takes the route recorded in the current shard, if it has one.
   Status LoadRoute(const Shard& shard);
   // Open's work on a split's copy (see Open).
@@ -171,7 +172,8 @@ class ShardStateMachine final : public StateMachine {
   std::shared_ptr<std::atomic<bool>> retired_;  // Set: shard_'s directory goes with it.
   std::atomic<uint64_t> applied_{0};
   std::atomic<uint64_t> readable_{0};  // See readable_index().
-  std::atomic<uint64_t> readable_epoch_{0};  // The epoch of the split that set readable_.
+  std::atomic<uint64_t> readable_epoch_{0};  // The epoch of the split that set readable_,
+  std::atomic<uint64_t> readable_term_{0};   // and its log entry's term.
   std::atomic<uint64_t> durable_{0};
   std::atomic<uint64_t> staged_{0};  // Index of the complete staged copy; 0: none.
   uint64_t staged_term_ = 0;         // Its term and membership (loop thread; term 0: unknown).

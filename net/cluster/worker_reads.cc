@@ -78,11 +78,13 @@ void WorkerNode::ServeReads(uint64_t group) {
   // While a split applies, reads may be served up to readable_index(), past the applied
   // index, but only those this worker confirmed as the group's leader in its current term.
   // Those are linearizable: a write the new group acknowledged needs PD to have recorded
-  // the split, which needs a leader of this group to report it applied; not this one (it
-  // is still applying), so one of an earlier term, and then this leader's first entry of
-  // its term, which its read rounds wait for, lies past the split's no-op run. A follower
-  // still copying while its leader has finished and PD has recorded the split, or a worker
-  // elected after such a leader, would answer from before the split and miss that write.
+  // the split, which needs a worker that led this group to report it applied. Not this
+  // one in this term (it is still applying). One of a later term: then this leader could
+  // not have confirmed the read (its quorum moved on, its lease ran out). One of an earlier
+  // term: then this leader's term is later than the split entry's, and its read rounds
+  // wait for its first entry, which ends the run (ShardStateMachine::NoOpRunEnd keeps to
+  // the split's term). A follower still copying while its leader has finished and PD has
+  // recorded the split would answer from before the split and miss that write.
   const uint64_t applied = g->second.sm->applied_index();
   uint64_t readable = g->second.sm->readable_index();
   uint64_t early_term = 0;

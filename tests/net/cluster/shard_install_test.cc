@@ -472,18 +472,21 @@ TEST_CASE("while a split applies, the reads' run extends over the no-op entries 
   const raft::Entry conf{1, 54, raft::EntryType::kConfChange, ""};
   // Committed while the copies run (read from the log by the worker).
   const std::vector<raft::Entry> later = {EntryOf(53, stale), conf, EntryOf(55, fresh), EntryOf(56, stale)};
-  uint64_t extended = 0, gapped = 0;
+  uint64_t extended = 0, gapped = 0, new_term = 0;
   ShardStateMachine::SplitHooks hooks;
   hooks.exists = [](uint64_t) { return false; };
   hooks.staging = [&](uint64_t) { return tmp.path + "/g7.split"; };
   hooks.found = [&](const ShardSplit&, uint64_t, const std::string& built) {
     gapped = sm.ExtendReadable({EntryOf(54, stale)});  // Not the next index: ignored.
+    // A later term's first entry (a new leader's, empty) ends the run.
+    new_term = sm.ExtendReadable({raft::Entry{2, 53, raft::EntryType::kNormal, ""}, EntryOf(54, stale)});
     extended = sm.ExtendReadable(later);
     return RenamePath(built, tmp.path + "/g7");
   };
   sm.set_split_hooks(hooks);
   REQUIRE(sm.Apply({SplitEntry(51, 1, 0, 0, RangeMiddle(0, 0)), raft::Entry{1, 52, raft::EntryType::kNormal, ""}}).ok());
   CHECK(gapped == 52);
+  CHECK(new_term == 52);
   CHECK(extended == 54);  // Through the membership change; the write with the new epoch stops it.
   CHECK(sm.applied_index() == 52);
   CHECK(sm.ExtendReadable({EntryOf(53, stale)}) == 54);  // Not the next index.
