@@ -383,8 +383,10 @@ bool RawNode::InLease() const {
   // term that is not a vote request clears lead_ but not this (see heard_leader_tick_).
   if (heard_leader_ && ticks_ - heard_leader_tick_ < static_cast<uint64_t>(cfg_.election_ticks)) return true;
   // After a restart we may have forgotten a leader we promised not to undercut; wait out one
-  // election timeout before voting so a lease granted before the crash expires.
-  return cfg_.read_only == ReadOnlyOption::kLeaseBased && ticks_ < static_cast<uint64_t>(cfg_.election_ticks);
+  // election timeout before voting so a lease granted before the crash expires. A fresh
+  // replica (Config::first_start) never acknowledged anyone.
+  return cfg_.read_only == ReadOnlyOption::kLeaseBased && !cfg_.first_start &&
+         ticks_ < static_cast<uint64_t>(cfg_.election_ticks);
 }
 
 // ---------------------------------------------------------------------------------------------

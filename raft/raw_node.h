@@ -60,6 +60,12 @@ struct Config {
   // election_ticks / lease_ticks. 0 means election_ticks / 2. REQUIRES < election_ticks.
   int lease_ticks = 0;
   uint64_t seed = 1;               // Seeds the randomized election timeout.
+  // Set only for a replica created just now from nothing (a founding replica bootstrapped
+  // on its first start, a group split off another): it has acknowledged no leader, so under
+  // kLeaseBased it may vote at once instead of waiting out one election timeout as a node
+  // that restarts must (it may have forgotten a lease it acknowledged). Never set it for a
+  // restart, nor for a replica created again after it was dropped.
+  bool first_start = false;
   // Optional debug logger; receives one line per notable event.
   std::function<void(const std::string&)> logger;
 

@@ -34,9 +34,9 @@ Status PdNode::Start() {
   return host_->AddGroup(kPdGroupId, std::move(sm), &conf);
 }
 
-bool PdNode::IsLeader() const { return host_->group_status(kPdGroupId).role == raft::Role::kLeader; }
+bool PdNode::IsLeader() const { return host_->group_role(kPdGroupId).role == raft::Role::kLeader; }
 
-uint64_t PdNode::leader() const { return host_->group_status(kPdGroupId).lead; }
+uint64_t PdNode::leader() const { return host_->group_role(kPdGroupId).lead; }
 
 bool PdNode::WorkerAlive(uint64_t worker) const {
   uint64_t now = clock_.NowMs();

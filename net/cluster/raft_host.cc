@@ -88,7 +88,9 @@ Status RaftHost::AddGroup(uint64_t group, std::unique_ptr<StateMachine> sm, cons
   // tombstone, so hs is not empty) and waits for the leader's snapshot like any replica
   // joining empty. Bootstrapping it would hand it a log it may have acknowledged beyond,
   // and with that log it could vote for a candidate missing entries it helped commit.
+  bool first_start = false;
   if (bootstrap && hs.empty() && g->log->LastIndex() == 0) {
+    first_start = true;  // Never acknowledged a leader of this group: it may vote at once.
     std::string data;
     if (bootstrap_index > 1) {
       VECTRON_ASSIGN_OR_RETURN(data, g->sm->SnapshotData(bootstrap_index));
@@ -117,6 +119,7 @@ Status RaftHost::AddGroup(uint64_t group, std::unique_ptr<StateMachine> sm, cons
   raft::Config cfg = opt_.raft;
   cfg.id = self_.id;
   cfg.applied = applied;
+  cfg.first_start = first_start;
   cfg.seed = opt_.raft.seed * 0x9E3779B97F4A7C15ull + group * 1000003 + self_.id;
   if (cfg.logger) {
     cfg.logger = [log = cfg.logger, group](const std::string& line) {
@@ -156,6 +159,11 @@ std::vector<uint64_t> RaftHost::groups() const {
 StateMachine* RaftHost::state_machine(uint64_t group) const {
   auto it = groups_.find(group);
   return it == groups_.end() ? nullptr : it->second->sm.get();
+}
+
+GroupRole RaftHost::group_role(uint64_t group) const {
+  const raft::RawNode& node = *groups_.at(group)->node;
+  return GroupRole{node.role(), node.lead(), node.term()};
 }
 
 GroupStatus RaftHost::group_status(uint64_t group) const {

@@ -113,6 +113,14 @@ struct GroupStatus {
   uint64_t conf_index = 0;
 };
 
+// A group's role as this replica sees it: the cheap part of GroupStatus (no membership copy),
+// for paths that ask per request.
+struct GroupRole {
+  raft::Role role = raft::Role::kFollower;
+  uint64_t lead = 0;
+  uint64_t term = 0;
+};
+
 class RaftHost {
  public:
   struct Callbacks {
@@ -170,6 +178,8 @@ class RaftHost {
   StateMachine* state_machine(uint64_t group) const;
   // Snapshot of a group's state. REQUIRES: HasGroup(group).
   GroupStatus group_status(uint64_t group) const;
+  // Its role, leader and term only. REQUIRES: HasGroup(group).
+  GroupRole group_role(uint64_t group) const;
 
   // Queues the Raft messages of `batch` for their groups (stepped in the next RunOnce).
   // Messages for groups not hosted here are dropped. Any batch, even an empty one, shows

@@ -215,7 +215,8 @@ Status ShardStateMachine::Apply(const std::vector<raft::Entry>& entries) {
     if (e.index <= applied_index()) continue;
     if (e.type == raft::EntryType::kNormal && !e.data.empty()) {
       ShardCommand cmd;
-      if (DecodeShardCommand(e.data, &cmd).ok() && SplitsRoute(cmd)) {
+      const bool decoded = DecodeShardCommand(e.data, &cmd).ok();
+      if (decoded && SplitsRoute(cmd)) {
         // Everything before the split is applied: reads up to its no-op run are served
         // from the shard as it is while the copies run (readable_index()).
         readable_epoch_.store(cmd.epoch, std::memory_order_release);
@@ -223,7 +224,7 @@ Status ShardStateMachine::Apply(const std::vector<raft::Entry>& entries) {
         readable_.store(NoOpRunEnd(entries, i + 1, cmd.epoch, e.term, e.index), std::memory_order_release);
         if (split_hooks_.readable) split_hooks_.readable();
       }
-      VECTRON_RETURN_IF_ERROR(ApplyCommand(*shard, e));
+      VECTRON_RETURN_IF_ERROR(ApplyCommand(*shard, e.index, decoded ? &cmd : nullptr));
     } else {
       // A leader's no-op or a membership change: only the index advances (replays skip it).
       VECTRON_RETURN_IF_ERROR(shard->Apply(WriteBatch{}, e.index));
@@ -240,23 +241,22 @@ Status ShardStateMachine::MaybeFlush(Shard& shard) {
   return Status::OK();
 }
 
-Status ShardStateMachine::ApplyCommand(Shard& shard, const raft::Entry& e) {
-  ShardCommand cmd;
-  ShardOutcome out;
-  out.index = e.index;
-  Status decoded = DecodeShardCommand(e.data, &cmd);
-  if (!decoded.ok()) {
+Status ShardStateMachine::ApplyCommand(Shard& shard, uint64_t index, const ShardCommand* decoded) {
+  if (decoded == nullptr) {
     // Every replica holds the same bytes and refuses them the same way: record the index
     // so that replicas stay at the same applied index.
-    VECTRON_RETURN_IF_ERROR(shard.Apply(WriteBatch{}, e.index));
+    VECTRON_RETURN_IF_ERROR(shard.Apply(WriteBatch{}, index));
     return Status::OK();
   }
-  if (cmd.split) return ApplySplit(shard, cmd, e.index);
+  const ShardCommand& cmd = *decoded;
+  ShardOutcome out;
+  out.index = index;
+  if (cmd.split) return ApplySplit(shard, cmd, index);
   if (const uint64_t epoch = this->epoch(); cmd.epoch != 0 && cmd.epoch != epoch) {
     // Routed before a split this group has applied since: its keys may be another
     // group's now. Rejected (not recorded as a request, so a retry with the new epoch
     // applies); the router refreshes its map.
-    VECTRON_RETURN_IF_ERROR(shard.Apply(WriteBatch{}, e.index));
+    VECTRON_RETURN_IF_ERROR(shard.Apply(WriteBatch{}, index));
     out.request = cmd.request;
     out.stale_epoch = true;
     out.status = Status::FailedPrecondition("the group's epoch is " + std::to_string(epoch) + ", the command's " +
@@ -272,7 +272,7 @@ Status ShardStateMachine::ApplyCommand(Shard& shard, const raft::Entry& e) {
   // outcome records this group's route: a group split off later answers a duplicate with
   // it, so the gateway counts a delete-where's points once over the groups that answer
   // for one apply (docs/cluster.md, "Gateway").
-  VECTRON_ASSIGN_OR_RETURN(LoggedOutcome o, shard.ApplyLogged(cmd, e.index, cmd.request, route()));
+  VECTRON_ASSIGN_OR_RETURN(LoggedOutcome o, shard.ApplyLogged(cmd, index, cmd.request, route()));
   if (o.replay) return Status::OK();
   out.request = cmd.request;
   out.status = std::move(o.status);

@@ -143,9 +143,10 @@ class ShardStateMachine final : public StateMachine {
   // removed when its last reader lets go. With `commit`, `dir.gen` is made to name `gen`
   // after the open and before the replacement.
   Status OpenGeneration(uint64_t gen, bool commit);
-  // Applies one normal entry's command at `index`. Errors only for failures that are not
-  // the command's fault (I/O, disk full): the node must stop.
-  Status ApplyCommand(Shard& shard, const raft::Entry& e);
+  // Applies one normal entry's command at `index`, as decoded by Apply (nullptr: the bytes
+  // do not decode). Errors only for failures that are not the command's fault (I/O, disk
+  // full): the node must stop.
+  Status ApplyCommand(Shard& shard, uint64_t index, const ShardCommand* decoded);
   // Flushes the shard if `flush_entries_` entries were applied since the last flush.
   Status MaybeFlush(Shard& shard);
   // Applies a split at `index` (see ShardSplit).

@@ -210,7 +210,7 @@ ShardStateMachine::SplitHooks WorkerNode::SplitHooksFor(const GroupAssignment& p
         });
         // The parent's leader campaigns at once, so the new group has a leader before PD
         // routes to it (rather than after an election timeout).
-        if (host_->HasGroup(parent_id) && host_->group_status(parent_id).role == raft::Role::kLeader) {
+        if (host_->HasGroup(parent_id) && host_->group_role(parent_id).role == raft::Role::kLeader) {
           (void)host_->Campaign(a.group.id);
           const uint64_t now = clock_.NowMs();
           split_campaigns_[a.group.id] = SplitCampaign{now + kSplitCampaignRetryMs, now + kSplitCampaignForMs};
@@ -295,7 +295,7 @@ void WorkerNode::RetrySplitCampaigns(uint64_t now) {
       it = split_campaigns_.erase(it);
       continue;
     }
-    const GroupStatus st = host_->group_status(group);
+    const GroupRole st = host_->group_role(group);
     if (st.lead != raft::kNone) {
       it = split_campaigns_.erase(it);
       continue;
@@ -505,7 +505,7 @@ void WorkerNode::OnWrite(const NodeId& from, const ShardWriteRequest& req) {
                                           std::to_string(req.epoch));
     return transport_.Send(from, std::move(r));
   }
-  GroupStatus st = host_->group_status(req.group);
+  const GroupRole st = host_->group_role(req.group);
   if (st.role != raft::Role::kLeader) {
     r.leader_hint = st.lead;
     r.status = Status::Unavailable("not the leader of group " + std::to_string(req.group));

@@ -41,7 +41,7 @@ void WorkerNode::OnRead(const NodeId& from, ShardReadRequest req) {
     return Execute(read_id, std::move(pr));
   }
   Status s = host_->ReadIndex(group, ReadContext(read_id));
-  if (!s.ok()) return RefuseRead(from, pr.req.rpc_id, s, host_->group_status(group).lead);
+  if (!s.ok()) return RefuseRead(from, pr.req.rpc_id, s, host_->group_role(group).lead);
   reads_.emplace(read_id, std::move(pr));
 }
 
@@ -58,7 +58,7 @@ void WorkerNode::OnReadState(uint64_t group, const raft::ReadState& rs) {
   it->second.index = rs.index;
   // A read state reaches a leader only from its own read rounds (a forwarded read's answer
   // from an earlier leader carries an older term and is dropped by Raft).
-  if (const GroupStatus st = host_->group_status(group); st.role == raft::Role::kLeader)
+  if (const GroupRole st = host_->group_role(group); st.role == raft::Role::kLeader)
     it->second.leader_term = st.term;
   ServeReads(group);
 }
@@ -68,7 +68,7 @@ void WorkerNode::OnReadRefused(uint64_t group, const std::string& context, const
   // leader known. The gateway retries it at another replica at once, not after its timeout.
   auto it = PendingReadOf(context);
   if (it == reads_.end()) return;
-  RefuseRead(it->second.from, it->second.req.rpc_id, s, host_->group_status(group).lead);
+  RefuseRead(it->second.from, it->second.req.rpc_id, s, host_->group_role(group).lead);
   reads_.erase(it);
 }
 
@@ -89,7 +89,7 @@ void WorkerNode::ServeReads(uint64_t group) {
   uint64_t readable = g->second.sm->readable_index();
   uint64_t early_term = 0;
   if (readable > applied) {
-    if (const GroupStatus st = host_->group_status(group); st.role == raft::Role::kLeader) early_term = st.term;
+    if (const GroupRole st = host_->group_role(group); st.role == raft::Role::kLeader) early_term = st.term;
   }
   if (early_term != 0) {
     // Writes keep committing during the copies (routed with the epoch the split ends, so

@@ -92,7 +92,10 @@ void Simulation::StartNode(SimNode& n) {
   n.reads_waiting_index.clear();
   n.reads_waiting_apply.clear();
   n.accum = 0;
-  Status s = RawNode::Create(MakeConfig(n.id, n.applied_index), n.storage.get(), &n.raft);
+  Config cfg = MakeConfig(n.id, n.applied_index);
+  cfg.first_start = !n.started;  // It has acknowledged no leader yet: no boot window.
+  n.started = true;
+  Status s = RawNode::Create(cfg, n.storage.get(), &n.raft);
   if (!s.ok()) Fail("node " + std::to_string(n.id) + " failed to start: " + s.ToString());
   n.last_role = Role::kFollower;
   n.last_term = n.up() ? n.raft->term() : 0;

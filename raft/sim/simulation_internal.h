@@ -133,6 +133,7 @@ struct SimNode {
   std::vector<PendingRead> reads_waiting_apply;
   Role last_role = Role::kFollower;
   uint64_t last_term = 0;
+  bool started = false;  // Started at least once (a later start is a restart).
   bool up() const { return raft != nullptr; }
 };
 

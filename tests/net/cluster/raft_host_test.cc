@@ -333,6 +333,29 @@ TEST_CASE("RaftHost: a partitioned hibernating leader serves no lease read and s
   CHECK(c.node(l).reads.empty());  // The read asked of the deposed leader was never answered.
 }
 
+// A split's new group is bootstrapped on three workers at once; under lease reads every
+// replica refused votes for an election timeout after it was created, as if it had
+// restarted, and the new group (and the searches routed to it) waited ~1 s for a leader.
+TEST_CASE("RaftHost: under lease reads a group bootstrapped here elects at once; after a restart it waits an election timeout") {
+  RaftHostOptions o = HostOptions();
+  o.raft.read_only = raft::ReadOnlyOption::kLeaseBased;
+  HostCluster c(3, {7}, o);
+  REQUIRE(c.node(1).host->Campaign(7).ok());
+  // Pre-vote, vote and their answers: a loop and a delivery each, well within one tick.
+  for (int i = 0; i < 9 && c.Leader(7) == 0; ++i) c.Round();
+  CHECK(c.Leader(7) == 1);
+  REQUIRE(c.node(1).host->Propose(7, "a=1").ok());
+  c.Rounds(3);
+  for (uint64_t n = 1; n <= 3; ++n) c.Crash(n);
+  for (uint64_t n = 1; n <= 3; ++n) c.Start(n);
+  REQUIRE(c.node(1).host->Campaign(7).ok());
+  int rounds = 0;
+  for (; rounds < 500 && c.Leader(7) == 0; ++rounds) c.Round();
+  MESSAGE("leader after a restart in " << rounds * 10 << " ms");
+  CHECK(rounds >= 90);  // An election timeout (10 ticks of 100 ms), less a loop's ticks.
+  CHECK(c.Leader(7) != 0);
+}
+
 TEST_CASE("RaftHost: a follower restarting while its group hibernates causes no election") {
   HostCluster c(3, {5}, HibernatingOptions());
   c.ElectAll();
