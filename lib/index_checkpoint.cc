@@ -135,7 +135,7 @@ Status IndexSync::Checkpoint() {
 }
 
 Result<std::optional<IndexSync::CheckpointWrite>> IndexSync::WriteCheckpointGraph() {
-  if (!cache_.is_graph()) return std::optional<CheckpointWrite>();
+  if (!cache_.is_graph() || discarded_.load(std::memory_order_acquire)) return std::optional<CheckpointWrite>();
   const std::string& dir = store_.dir();
   const uint64_t seq = cache_.seq();
   if (seq == checkpoint_seq_ && !force_checkpoint_ && PathExists(dir + "/index.meta"))

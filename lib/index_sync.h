@@ -76,6 +76,9 @@ class IndexSync {
   // At close: saves a checkpoint (errors are printed) and flushes LMDB when commits
   // were not synced.
   void Close() ABSL_LOCKS_EXCLUDED(mu_);
+  // The shard's files are being deleted (a dropped replica): from now on no checkpoint is
+  // written, on close or otherwise (the directory's path may soon be another shard's).
+  void Discard() { discarded_.store(true, std::memory_order_release); }
 
   // Rebuilds the graph from an LMDB snapshot without holding the lock, then under it
   // applies the batches committed meanwhile, swaps it in (searches see the old graph or
@@ -147,6 +150,7 @@ class IndexSync {
   uint64_t checkpoint_seq_ ABSL_GUARDED_BY(mu_) = 0;        // seq of the saved graph
   uint64_t ops_since_checkpoint_ ABSL_GUARDED_BY(mu_) = 0;
   bool force_checkpoint_ ABSL_GUARDED_BY(mu_) = false;      // save even if seq is unchanged
+  std::atomic<bool> discarded_{false};
 };
 
 }  // namespace vectron

@@ -181,6 +181,11 @@ Result<std::vector<std::string>> ShardImpl::IdsWhere(const filter::Filter& f) co
 
 Status ShardImpl::Checkpoint() { return sync_.Checkpoint(); }
 
+void ShardImpl::Discard() {
+  SkipCheckpointOnClose();
+  sync_.Discard();
+}
+
 Status ShardImpl::Refresh() { return sync_.Refresh(); }
 
 Result<ShardStats> ShardImpl::Stats() const {

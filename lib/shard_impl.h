@@ -63,6 +63,7 @@ class ShardImpl final : public Shard {
   Result<ScrollPage> Scroll(std::string_view after, size_t limit, const GetOptions& options,
                             std::string_view where) const override;
   Status Checkpoint() override;
+  void Discard() override;
   Result<ShardDataSize> DataSize() const override;
   Result<uint64_t> SnapshotTo(const std::string& dest) override;
   Result<uint64_t> SplitCopyTo(const std::string& dest) override;

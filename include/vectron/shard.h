@@ -208,6 +208,11 @@ class Shard {
 
   // Saves the index to disk now (no-op for a flat index or an unchanged one).
   virtual Status Checkpoint() = 0;
+  // The shard's directory is about to be deleted (a dropped replica) while this handle
+  // may stay open a while (a search, an apply still running): from now on it writes no
+  // index file, on close or otherwise, since its path may soon be another shard's. Its
+  // LMDB writes go on to the deleted files.
+  virtual void Discard() = 0;
   // Whether at least `deleted_share` of the graph's slots (and at least 1000) are deleted
   // points (false for a flat index). Cheap.
   virtual bool IndexCompactionDue(double deleted_share) const = 0;

@@ -591,7 +591,9 @@ void RaftHost::OnApplied(uint64_t group, Status s) {
   auto it = groups_.find(group);
   if (it == groups_.end()) return;
   Group& g = *it->second;
-  if (!s.ok() && fatal_.ok()) fatal_ = s.WithContext("applying group " + std::to_string(group));
+  // A group being removed may fail its last apply (its files are being deleted): its
+  // state no longer matters, so that is not the node's failure.
+  if (!s.ok() && !g.removing && fatal_.ok()) fatal_ = s.WithContext("applying group " + std::to_string(group));
   g.applying = false;
   if (g.removing) {
     if (g.stage == Stage::kIdle) EraseGroup(group);

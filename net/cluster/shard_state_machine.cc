@@ -96,6 +96,13 @@ std::shared_ptr<Shard> ShardStateMachine::shard() const {
   return shard_;
 }
 
+void ShardStateMachine::Discard() {
+  std::lock_guard lock(shard_mu_);
+  discarded_ = true;
+  dropped_->store(true, std::memory_order_release);
+  if (shard_) shard_->Discard();
+}
+
 Status ShardStateMachine::OpenGeneration(uint64_t gen, bool commit) {
   const std::string dir = GenerationDir(gen);
   VECTRON_ASSIGN_OR_RETURN(std::unique_ptr<Shard> opened, Shard::Open(dir, config_, options_));
@@ -110,16 +117,20 @@ Status ShardStateMachine::OpenGeneration(uint64_t gen, bool commit) {
   if (commit) VECTRON_RETURN_IF_ERROR(WriteFileAtomic(base_ + std::string(kGenerationSuffix), std::to_string(gen)));
   // A retired generation's directory goes when its last reader lets go.
   auto retired = std::make_shared<std::atomic<bool>>(false);
-  std::shared_ptr<Shard> next(opened.release(), [dir, retired](Shard* s) {
+  std::shared_ptr<Shard> next(opened.release(), [dir, retired, dropped = dropped_](Shard* s) {
     delete s;
-    if (retired->load(std::memory_order_acquire)) (void)RemoveAll(dir);
+    if (retired->load(std::memory_order_acquire) && !dropped->load(std::memory_order_acquire)) (void)RemoveAll(dir);
   });
   std::shared_ptr<Shard> old;
   {
     std::lock_guard lock(shard_mu_);
+    if (discarded_) next->Discard();
     old = std::exchange(shard_, std::move(next));
   }
-  if (old) retired_->store(true, std::memory_order_release);
+  if (old) {
+    old->Discard();  // Its directory goes with its last reader: nothing to save there.
+    retired_->store(true, std::memory_order_release);
+  }
   retired_ = std::move(retired);
   generation_ = gen;
   applied_.store(applied, std::memory_order_release);

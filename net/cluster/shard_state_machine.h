@@ -132,6 +132,9 @@ class ShardStateMachine final : public StateMachine {
   // The shard, for reads (thread-safe); shared so that a read in flight keeps it open,
   // also across a snapshot install.
   std::shared_ptr<Shard> shard() const;
+  // The replica is being dropped: its shard, and any generation an apply still running
+  // opens, write no index file from now on (Shard::Discard). Any thread.
+  void Discard();
   // Snapshots installed since the state machine was opened.
   uint64_t snapshots_installed() const { return installed_.load(std::memory_order_acquire); }
 
@@ -171,6 +174,10 @@ class ShardStateMachine final : public StateMachine {
   mutable std::mutex shard_mu_;
   std::shared_ptr<Shard> shard_;  // GUARDED_BY(shard_mu_); replaced by installs only.
   std::shared_ptr<std::atomic<bool>> retired_;  // Set: shard_'s directory goes with it.
+  bool discarded_ = false;  // Guarded by shard_mu_.
+  // Set by Discard: no retired generation's directory is removed when let go (the drop
+  // removed them all, and the path may be a group's created here again since).
+  std::shared_ptr<std::atomic<bool>> dropped_ = std::make_shared<std::atomic<bool>>(false);
   std::atomic<uint64_t> applied_{0};
   std::atomic<uint64_t> readable_{0};  // See readable_index().
   std::atomic<uint64_t> readable_epoch_{0};  // The epoch of the split that set readable_,

@@ -25,6 +25,8 @@ constexpr uint64_t kDropCheckMs = 100;
 // no leader, and for how long (RetrySplitCampaigns).
 constexpr uint64_t kSplitCampaignRetryMs = 100;
 constexpr uint64_t kSplitCampaignForMs = 10'000;
+// A dropped group's directory is renamed to this name before it is removed (DropGroup).
+constexpr char kDroppedSuffix[] = ".dropped";
 
 // Whether two assignments of a group differ only in the leader hint (not worth a write).
 bool SameAssignment(const GroupAssignment& a, const GroupAssignment& b) {
@@ -86,6 +88,10 @@ Status WorkerNode::Start() {
   std::set<uint64_t> with_meta;
   VECTRON_ASSIGN_OR_RETURN(std::vector<std::string> names, ListDir(opt_.data_dir + "/groups"));
   for (const std::string& name : names) {
+    if (name.ends_with(kDroppedSuffix)) {
+      VECTRON_RETURN_IF_ERROR(RemoveAll(opt_.data_dir + "/groups/" + name));  // A drop a crash cut short.
+      continue;
+    }
     if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
     uint64_t id = std::stoull(name);
     std::string meta = GroupDir(id) + "/group.meta";
@@ -226,6 +232,7 @@ Status WorkerNode::DropGroup(uint64_t group) {
   // Pending requests of the group time out; the shard closes with its state machine (a
   // compaction of its graph stops at its next progress call).
   if (compacting_ == group && compact_cancel_) compact_cancel_->store(true);
+  if (auto it = groups_.find(group); it != groups_.end()) it->second.sm->Discard();
   groups_.erase(group);
   {
     std::lock_guard lock(sources_mu_);
@@ -233,7 +240,13 @@ Status WorkerNode::DropGroup(uint64_t group) {
   }
   snapshot_fetcher_->Cancel(group);
   VECTRON_RETURN_IF_ERROR(host_->RemoveGroup(group));
-  return RemoveAll(GroupDir(group));
+  // The shard may stay open a while (an apply still running, a search): it writes no file
+  // by name any more (Discard above), and its files leave the group's path at once, by a
+  // rename, so that the group placed here again later starts in an empty directory.
+  const std::string dir = GroupDir(group), trash = dir + kDroppedSuffix;
+  VECTRON_RETURN_IF_ERROR(RemoveAll(trash));
+  if (PathExists(dir)) VECTRON_RETURN_IF_ERROR(RenamePath(dir, trash));
+  return RemoveAll(trash);
 }
 
 Result<uint64_t> WorkerNode::MakeSnapshot(uint64_t group, const std::string& dir) {

@@ -148,6 +148,10 @@ class WorkerNode {
   Result<std::unique_ptr<ShardStateMachine>> OpenStateMachine(const GroupAssignment& a) const;
   // What a group's state machine does to split (docs/cluster.md, "Splits").
   ShardStateMachine::SplitHooks SplitHooksFor(const GroupAssignment& parent);
+  // Stops hosting `group` and deletes its files. Its shard may stay open a while (an apply
+  // still running, a search in flight): it is discarded first (no file written by name any
+  // more) and its directory renamed away before removal, so the same group placed here
+  // again starts empty. The failed last apply of a removed group stops nothing.
   Status DropGroup(uint64_t group);
   void OnWrite(const NodeId& from, const ShardWriteRequest& req);
   void OnRead(const NodeId& from, ShardReadRequest req);

@@ -2,9 +2,14 @@
 // covered by the whole-cluster simulator and the real-process tests).
 #include <doctest/doctest.h>
 
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
 #include <variant>
 #include <vector>
 
+#include "lib/util/files.h"
 #include "net/cluster/worker_node.h"
 #include "tests/net/temp_dir.h"
 #include "tests/sim/sim_log_store.h"
@@ -58,7 +63,37 @@ struct OneWorker {
     FAIL("no heartbeat within 1 s");
     return 0;
   }
+  // Answers the last heartbeat placing `groups` here, then runs the worker until it sends
+  // the next heartbeat.
+  void Place(const std::vector<GroupAssignment>& groups) {
+    REQUIRE(!transport.sent.empty());
+    PdHeartbeatResponse r;
+    r.rpc_id = transport.sent.back().rpc_id;
+    r.pd_leader = 100;
+    r.registered = true;
+    r.assignments = groups;
+    worker->Receive(NodeId{NodeKind::kPd, 100}, r);
+    const size_t before = transport.sent.size();
+    for (int i = 0; i < 1000 && transport.sent.size() == before; ++i) {
+      clock.Advance(1);
+      REQUIRE(worker->RunOnce().ok());
+    }
+    REQUIRE(transport.sent.size() > before);
+  }
 };
+
+// Every file under `dir` (but LMDB's lock file), by path, with its contents.
+std::map<std::string, std::string> FilesUnder(const std::string& dir) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    if (!e.is_regular_file() || e.path().filename() == "lock.mdb") continue;
+    std::ifstream in(e.path(), std::ios::binary);
+    std::ostringstream data;
+    data << in.rdbuf();
+    out[e.path().string()] = data.str();
+  }
+  return out;
+}
 
 TEST_CASE("a worker heartbeats PD again as soon as PD asks, but never more often than every 20 ms") {
   OneWorker w;
@@ -69,6 +104,44 @@ TEST_CASE("a worker heartbeats PD again as soon as PD asks, but never more often
   CHECK(w.NextHeartbeatAfter(5000) == 500); // Never later than its own period.
   // A misbehaving PD asking for 1 ms would otherwise make every loop heartbeat.
   CHECK(w.NextHeartbeatAfter(1) == kMinHeartbeatAgainMs);
+}
+
+// A dropped group's shard can stay open a while (a search or an apply still holds it).
+// When it closed it saved its graph by its path, by then the directory of the same group
+// placed here again (and a checkpoint removes the index files that index.meta does not
+// name). Now a drop moves the files away and the old shard writes no file any more.
+TEST_CASE("a dropped group's shard, still open, writes nothing into the same group placed here again") {
+  OneWorker w;
+  REQUIRE(w.worker->RunOnce().ok());
+  CollectionConfig cfg;
+  cfg.dim = 4;
+  cfg.flat_max_points = 10;  // A graph from 11 points on: a graph is what a close saves.
+  GroupAssignment a;
+  a.group.id = 7;
+  a.group.collection = "c";
+  a.group.replicas = {1};
+  a.config_json = cfg.ToJson();
+  w.Place({a});
+  REQUIRE(w.worker->shard(7) != nullptr);
+  std::shared_ptr<Shard> old = w.worker->shard(7)->shard();
+  WriteBatch b;
+  for (int i = 0; i < 50; ++i) {
+    const float v[4] = {static_cast<float>(i), 1, 2, 3};
+    b.Upsert("p" + std::to_string(i), v);
+  }
+  REQUIRE(old->Apply(b).ok());  // Changes its graph has not saved.
+  const std::string dir = w.tmp.path + "/groups/7";
+  w.Place({});  // Dropped.
+  CHECK(w.worker->shard(7) == nullptr);
+  CHECK_FALSE(PathExists(dir));
+  w.Place({a});  // Placed here again: a new, empty replica.
+  REQUIRE(w.worker->shard(7) != nullptr);
+  const auto before = FilesUnder(dir);
+  old.reset();  // The old shard closes.
+  CHECK(FilesUnder(dir) == before);
+  auto count = w.worker->shard(7)->shard()->Count();
+  REQUIRE(count.ok());
+  CHECK(*count == 0);
 }
 
 }  // namespace
