@@ -161,7 +161,10 @@ ShardStateMachine::SplitHooks WorkerNode::SplitHooksFor(const GroupAssignment& p
   ShardStateMachine::SplitHooks h;
   h.exists = [this](uint64_t ng) { return PathExists(GroupDir(ng) + "/group.meta"); };
   h.staging = [this](uint64_t ng) { return GroupDir(ng) + ".split"; };
-  h.readable = [this, group = parent.group.id] { loop_.Post([this, group] { ServeReads(group); }); };
+  h.readable = [this, group = parent.group.id] {
+    loop_.Post([this, group] { ServeReads(group); });
+    if (opt_.on_split_readable) opt_.on_split_readable(group);
+  };
   h.found = [this, parent](const ShardSplit& sp, uint64_t index, const std::string& built) -> Status {
     GroupAssignment a;
     a.group.id = sp.new_group;

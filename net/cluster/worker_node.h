@@ -72,6 +72,10 @@ struct WorkerNodeOptions {
   // Called from the executor's thread after it posts a completion to the node's loop queue
   // (the daemon wakes its loop to run RunOnce soon); empty: completions wait for the next run.
   std::function<void()> wake;
+  // For the simulator: called on the apply's thread when a split's apply has made reads
+  // servable early (ShardStateMachine::readable_index), before its copies. The simulator
+  // runs the cluster from inside it, as if the copies took that long.
+  std::function<void(uint64_t group)> on_split_readable;
 };
 
 // The soonest a worker heartbeats again when PD asks it to (PdHeartbeatResponse::again_ms).
@@ -94,6 +98,8 @@ class WorkerNode {
   // Reads answered Unavailable because the leader fell silent while they waited
   // (WorkerOptions::read_leader_silence_ms).
   uint64_t reads_leader_silent() const { return reads_leader_silent_; }
+  // Reads served past the applied index while a split applied (ServeReads).
+  uint64_t reads_served_early() const { return reads_served_early_; }
   // Membership changes PD asked for that this node proposed (replica moves).
   uint64_t conf_changes() const { return conf_changes_; }
   // Splits PD asked for that this node proposed.
@@ -208,6 +214,7 @@ class WorkerNode {
   std::unique_ptr<RaftHost> host_;
   uint64_t leader_transfers_ = 0;
   uint64_t reads_leader_silent_ = 0;
+  uint64_t reads_served_early_ = 0;
   uint64_t conf_changes_ = 0;
   uint64_t splits_proposed_ = 0;
   // Background compaction (loop thread): the group being compacted, its stop flag (read

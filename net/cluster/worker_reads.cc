@@ -103,6 +103,7 @@ void WorkerNode::ServeReads(uint64_t group) {
   for (auto it = reads_.begin(); it != reads_.end();) {
     const uint64_t limit = early_term != 0 && it->second.leader_term == early_term ? readable : applied;
     if (it->second.req.group == group && it->second.have_index && it->second.index <= limit) {
+      if (it->second.index > applied) ++reads_served_early_;
       uint64_t id = it->first;
       PendingRead pr = std::move(it->second);
       it = reads_.erase(it);

@@ -87,20 +87,51 @@ void ClusterSimulation::StartWorker(WorkerSim& w) {
   o.snapshot.chunk_bytes = 16 * 1024;        // A copy crosses the network in several chunks.
   o.snapshot.timeout_ms = 500;
   o.snapshot.progress_bytes = 0;             // A crash mid-copy resumes after the last chunk.
+  o.on_split_readable = [this, &w](uint64_t group) { DuringSplitApply(w, group); };  // workers_ never moves.
   w.node = std::make_unique<WorkerNode>(o, *w.clock, *w.transport, w.store, w.executor);
   Status s = w.node->Start();
   if (!s.ok()) Fail("worker " + std::to_string(w.id) + " failed to start: " + s.ToString());
 }
 
 void ClusterSimulation::CrashWorker(WorkerSim& w, const char* why) {
+  if (w.in_task) {
+    if (!w.crash_deferred) {
+      Trace("worker " + std::to_string(w.id) + " crashes (" + why + "), once its running task ends");
+      w.crash_deferred = why;
+    }
+    return;
+  }
+  w.crash_deferred = nullptr;
   Trace("worker " + std::to_string(w.id) + " crashes (" + why + ")");
   CollectWorkerStats(w);
   w.executor.Clear();
   w.node.reset();
   w.paused_until_ms = 0;
   w.held.clear();  // Lost with the process.
-  w.down_until_ms = now_ms_ + rng_.Range(200, 3000);
+  // A deferred crash keeps a longer outage decided meanwhile ("down for long").
+  w.down_until_ms = std::max(w.down_until_ms, now_ms_ + rng_.Range(200, 3000));
   ++stats_.worker_crashes;
+}
+
+void ClusterSimulation::CrashDeferred() {
+  for (WorkerSim& w : workers_)
+    if (w.crash_deferred && !w.in_task) CrashWorker(w, w.crash_deferred);
+}
+
+void ClusterSimulation::DuringSplitApply(WorkerSim& w, uint64_t group) {
+  if (in_split_apply_ || !split_apply_rng_->Chance(0.5)) return;
+  const uint64_t steps = split_apply_rng_->Range(2, 60);
+  Trace("worker " + std::to_string(w.id) + ": group " + std::to_string(group) + "'s split applies for " +
+        std::to_string(steps * kStepMs) + " ms");
+  ++stats_.split_apply_pauses;
+  in_split_apply_ = true;
+  w.in_task = true;
+  for (uint64_t i = 0; i < steps && !failed_; ++i) {
+    ++step_;
+    Step();
+  }
+  w.in_task = false;
+  in_split_apply_ = false;
 }
 
 void ClusterSimulation::CollectWorkerStats(WorkerSim& w) {
@@ -109,6 +140,7 @@ void ClusterSimulation::CollectWorkerStats(WorkerSim& w) {
   stats_.snapshots_forwarded += w.node->host().stats().snapshots_forwarded;
   stats_.leader_transfers += w.node->leader_transfers();
   stats_.reads_leader_silent += w.node->reads_leader_silent();
+  stats_.reads_served_early += w.node->reads_served_early();
   stats_.hibernations += w.node->host().stats().hibernations;
   stats_.hibernation_wakes += w.node->host().stats().wakes;
   stats_.conf_changes += w.node->conf_changes();
@@ -172,6 +204,7 @@ void ClusterSimulation::Setup() {
     keys_ = kSplitKeys;
   }
   pause_rng_ = std::make_unique<SplitMixRng>(opt_.seed ^ 0x9a05e);
+  split_apply_rng_ = std::make_unique<SplitMixRng>(opt_.seed ^ 0x5a11ed);
   if (opt_.faults && pause_rng_->Chance(0.5)) pause_p_ = 1.0 / static_cast<double>(pause_rng_->Range(300, 1500));
   stats_.pause_seeds = pause_p_ > 0 ? 1 : 0;
   SplitMixRng graph_rng(opt_.seed ^ 0x96a9);
@@ -225,6 +258,14 @@ void ClusterSimulation::Setup() {
   ro.rpc_timeout_ms = 1000;
   ro.deadline_ms = 4000;
   gateway_ = std::make_unique<Router>(ro, *gw_clock_, *gw_rng_, *gw_transport_);
+  if (SplitMixRng(opt_.seed ^ 0x9a7e2).Chance(0.5)) {
+    gw2_clock_ = std::make_unique<SimClock>(&now_ms_);
+    gw2_rng_ = std::make_unique<SplitMixRng>(opt_.seed ^ 0x5eed2);
+    gw2_transport_ = std::make_unique<NodeTransport>(net_, GatewayId(2));
+    ro.id = 2;
+    gateway2_ = std::make_unique<Router>(ro, *gw2_clock_, *gw2_rng_, *gw2_transport_);
+    stats_.two_gateway_seeds = 1;
+  }
   int nclients = static_cast<int>(rng_.Range(2, 4));
   for (int i = 0; i < nclients; ++i) clients_.push_back(Client{static_cast<uint64_t>(i + 1)});
 }
@@ -254,7 +295,8 @@ void ClusterSimulation::Deliver() {
         break;
       }
       case NodeKind::kGateway:
-        gateway_->Receive(f.from, std::move(f.msg));
+        if (f.to.id == 2 && gateway2_) gateway2_->Receive(f.from, std::move(f.msg));
+        else if (f.to.id == 1) gateway_->Receive(f.from, std::move(f.msg));
         break;
     }
   }
@@ -282,6 +324,7 @@ void ClusterSimulation::RunNodes() {
     }
   }
   gateway_->RunOnce();
+  if (gateway2_) gateway2_->RunOnce();
 }
 
 void ClusterSimulation::RunExecutors() {
@@ -290,9 +333,10 @@ void ClusterSimulation::RunExecutors() {
     // Apply lag: now and then only part of the queue runs this step.
     size_t n = rng_.Chance(apply_lag_p_) ? rng_.Below(w.executor.size() + 1) : w.executor.size();
     w.executor.Run(n);
+    CrashDeferred();  // A crash while a task ran the cluster (DuringSplitApply).
     // Crash point: the shard committed (or a snapshot was installed) but the Raft loop never
     // learns of it (the completion is lost with the process).
-    if (n > 0 && opt_.faults && now_ms_ < liveness_from_ * kStepMs && rng_.Chance(crash_point_p_ * 20)) {
+    if (w.node && n > 0 && opt_.faults && now_ms_ < liveness_from_ * kStepMs && rng_.Chance(crash_point_p_ * 20)) {
       ++stats_.crash_points;
       CrashWorker(w, "after a shard commit, before Advance");
     }
@@ -360,6 +404,7 @@ void ClusterSimulation::FaultsStep() {
     for (uint64_t i = 1; i <= kNodes; ++i) all.push_back({NodeKind::kPd, i});
     for (const WorkerSim& w : workers_) all.push_back({NodeKind::kWorker, w.id});
     all.push_back(GatewayId());
+    if (gateway2_) all.push_back(GatewayId(2));
     NodeId v = all[rng_.Below(all.size() - (rng_.Chance(0.9) ? 1 : 0))];
     for (const NodeId& o : all)
       if (!(o == v)) net_.Block(v, o), net_.Block(o, v);
@@ -418,6 +463,7 @@ void ClusterSimulation::IssueOp(Client& c) {
   ++c.seq;
   uint64_t call = Event();
   uint64_t client = c.id;
+  Router& gw = GatewayOf(client);
   auto done = [this, client] {
     Client& cl = clients_[client - 1];
     cl.busy = false;
@@ -444,7 +490,7 @@ void ClusterSimulation::IssueOp(Client& c) {
     op.value = 0;
     const size_t at = history_.size();
     history_.push_back(op);
-    gateway_->DeleteWhere(kCollection, "{\"k\": " + std::to_string(keys[0]) + "}",
+    gw.DeleteWhere(kCollection, "{\"k\": " + std::to_string(keys[0]) + "}",
                           [this, at, done](Result<uint64_t> r) {
                             if (r.ok()) {
                               if (*r > 1) return Fail("a delete-where of one key counted " + std::to_string(*r));
@@ -482,7 +528,7 @@ void ClusterSimulation::IssueOp(Client& c) {
       ops.push_back(history_.size());
       history_.push_back(op);
     }
-    gateway_->Write(kCollection, batch, [this, ops, done](Status s) {
+    gw.Write(kCollection, batch, [this, ops, done](Status s) {
       if (s.ok()) {
         uint64_t ret = Event();
         for (size_t i : ops) history_[i].ret = ret;
@@ -500,7 +546,7 @@ void ClusterSimulation::IssueOp(Client& c) {
     // history; its value must be one some client wrote (or none).
     std::vector<std::string> ids;
     for (int k : keys) ids.push_back(Id(k));
-    gateway_->Get(kCollection, ids, GetOptions{false, true}, ReadOptions{500},
+    gw.Get(kCollection, ids, GetOptions{false, true}, ReadOptions{500},
                   [this, keys, done](Result<std::vector<std::optional<Point>>> r) {
                     if (r.ok()) {
                       for (size_t i = 0; i < keys.size(); ++i) {
@@ -523,7 +569,7 @@ void ClusterSimulation::IssueOp(Client& c) {
     r.rating = static_cast<int>(rng_.Range(1, 5));
     r.query_id = "c" + std::to_string(client);
     r.time_ms = static_cast<int64_t>(now_ms_) + 1;  // The proposer's clock.
-    gateway_->Rate(kCollection, r, [this, done](Status s) {
+    gw.Rate(kCollection, r, [this, done](Status s) {
       if (s.ok()) ++stats_.ratings_ok;
       else if (s.code() == StatusCode::kNotFound) ++stats_.ratings_rejected;
       else if (s.code() == StatusCode::kUnavailable) ++stats_.ops_failed;
@@ -533,7 +579,7 @@ void ClusterSimulation::IssueOp(Client& c) {
   } else if (roll < 80) {
     std::vector<std::string> ids;
     for (int k : keys) ids.push_back(Id(k));
-    gateway_->Get(kCollection, ids, GetOptions{false, true}, ReadOptions{},
+    gw.Get(kCollection, ids, GetOptions{false, true}, ReadOptions{},
                   [this, keys, client, call, done](Result<std::vector<std::optional<Point>>> r) {
                     if (r.ok()) {
                       uint64_t ret = Event();
@@ -577,7 +623,7 @@ void ClusterSimulation::IssueOp(Client& c) {
     };
     if (roll < 90) {
       std::vector<float> q = {static_cast<float>(rng_.Below(1000)), 0, 0, 0};
-      gateway_->Search(kCollection, q, sp, ReadOptions{}, [this, record, done](Result<std::vector<Hit>> r) {
+      gw.Search(kCollection, q, sp, ReadOptions{}, [this, record, done](Result<std::vector<Hit>> r) {
         if (r.ok()) {
           if (!record(*r)) return;
         } else if (r.status().code() == StatusCode::kUnavailable) {
@@ -600,7 +646,7 @@ void ClusterSimulation::IssueOp(Client& c) {
       known = it->second.read_at;
       cached = it->second.hits;
     }
-    gateway_->SearchIfChanged(
+    gw.SearchIfChanged(
         kCollection, q, sp, ReadOptions{}, known,
         [this, record, done, query_key, known, cached](Result<Router::VersionedHits> r) {
           if (r.ok()) {
@@ -626,6 +672,7 @@ void ClusterSimulation::IssueOp(Client& c) {
 void ClusterSimulation::Step() {
   now_ms_ = step_ * kStepMs;
   if (step_ == liveness_from_) Trace("liveness phase: faults stop, partitions heal, nodes restart");
+  CrashDeferred();
   FaultsStep();
   Deliver();
   RunNodes();

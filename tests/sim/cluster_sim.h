@@ -81,6 +81,9 @@ struct ClusterSimStats {
   uint64_t splits_nested = 0;    // Of these, splits of a group that was itself split off.
   uint64_t graph_seeds = 0;      // 1 if the collection's shards were graphs (flat_max_points 0).
   uint64_t graph_splits = 0;     // Splits of graph shards (their graphs handed over in memory).
+  uint64_t two_gateway_seeds = 0;    // 1 if this run's clients use two gateways.
+  uint64_t split_apply_pauses = 0;   // Split applies the cluster ran on from inside (DuringSplitApply).
+  uint64_t reads_served_early = 0;   // Reads a leader served during its split's apply.
 };
 
 struct ClusterSimResult {

@@ -70,6 +70,11 @@ struct WorkerSim {
   // to it wait (as in its sockets); its clock runs on.
   uint64_t paused_until_ms = 0;
   std::vector<SimNetwork::InFlight> held;
+  // Inside one of its tasks (a split's apply the simulator runs the cluster from): it
+  // cannot be destroyed there, so a crash meanwhile waits for the task's end (until then
+  // the worker is treated as paused: its crash already happened, it does nothing more).
+  bool in_task = false;
+  const char* crash_deferred = nullptr;
 };
 
 struct Client {
@@ -84,6 +89,7 @@ class ClusterSimulation {
   explicit ClusterSimulation(const ClusterSimOptions& o) : opt_(o), rng_(o.seed), net_(rng_, &now_ms_) {}
   ~ClusterSimulation() {
     gateway_.reset();
+    gateway2_.reset();
     for (auto& w : workers_) {
       w.executor.Clear();
       w.node.reset();
@@ -102,6 +108,11 @@ class ClusterSimulation {
   void StartPd(PdSim& p);
   void StartWorker(WorkerSim& w);
   void CrashWorker(WorkerSim& w, const char* why);
+  // Crashes now the workers whose crash waited for their task's end.
+  void CrashDeferred();
+  // From inside `w`'s apply of a split of `group` (WorkerNodeOptions::on_split_readable):
+  // now and then runs the cluster for a while, as if the split's copies took that long.
+  void DuringSplitApply(WorkerSim& w, uint64_t group);
   void CrashPd(PdSim& p, const char* why);
   void Deliver();
   void RunNodes();
@@ -118,7 +129,11 @@ class ClusterSimulation {
   void CollectWorkerStats(WorkerSim& w);
   void TraceGroups();
   std::string Digest(Shard& shard);
-  NodeId GatewayId() const { return NodeId{NodeKind::kGateway, 1}; }
+  NodeId GatewayId(uint64_t id = 1) const { return NodeId{NodeKind::kGateway, id}; }
+  // The gateway a client goes through: in half the seeds, clients with an even id use a
+  // second gateway, whose map is refreshed on its own (one may route by a map the other
+  // has left behind).
+  Router& GatewayOf(uint64_t client) { return gateway2_ && client % 2 == 0 ? *gateway2_ : *gateway_; }
   // The id of key k: "k<k>", with a suffix in the runs that split, whose FNV-1a hashes
   // (route keys) differ little for ids that differ only in their last byte: "k2" and "k6"
   // are 2^40 apart, 22 splits deep.
@@ -139,6 +154,10 @@ class ClusterSimulation {
   std::unique_ptr<SplitMixRng> gw_rng_;
   std::unique_ptr<NodeTransport> gw_transport_;
   std::unique_ptr<Router> gateway_;
+  std::unique_ptr<SimClock> gw2_clock_;
+  std::unique_ptr<SplitMixRng> gw2_rng_;
+  std::unique_ptr<NodeTransport> gw2_transport_;
+  std::unique_ptr<Router> gateway2_;  // Null in half the seeds.
   std::vector<Client> clients_;
   bool collection_ready_ = false;
   bool creating_ = false;
@@ -156,7 +175,7 @@ class ClusterSimulation {
   std::deque<std::string> trace_;
   std::string config_;
   ClusterSimStats stats_;
-  bool Paused(const WorkerSim& w) const { return now_ms_ < w.paused_until_ms; }
+  bool Paused(const WorkerSim& w) const { return now_ms_ < w.paused_until_ms || w.crash_deferred != nullptr; }
   // Per seed.
   bool pre_vote_ = true, check_quorum_ = true, lease_ = false;
   uint64_t hibernate_after_ticks_ = 0;  // 0: off. Drawn apart from rng_ (other draws unchanged).
@@ -177,6 +196,8 @@ class ClusterSimulation {
   // draws unchanged).
   double pause_p_ = 0;
   std::unique_ptr<SplitMixRng> pause_rng_;
+  std::unique_ptr<SplitMixRng> split_apply_rng_;
+  bool in_split_apply_ = false;  // The cluster runs from inside a split's apply (no nesting).
   int keys_ = kKeys;
   std::map<uint64_t, uint64_t> parent_of_;  // Groups split off -> the group they were split from.
   std::set<uint64_t> split_done_;           // Groups split off whose split PD recorded done.

@@ -3,12 +3,14 @@
 // it is driven by the simulation's one seeded Rng, so a seed replays a run exactly.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
 #include <queue>
 #include <set>
+#include <utility>
 #include <vector>
 
 #include "net/cluster/clock.h"
@@ -43,15 +45,22 @@ class SimClock final : public Clock {
 // Tasks run in posting order (so each queue's order holds) when the simulation says.
 class SimExecutor final : public Executor {
  public:
-  void Post(uint64_t, std::function<void()> task) override { q_.push_back(std::move(task)); }
-  // Runs the first `n` tasks (and no task posted meanwhile). Returns how many ran.
+  void Post(uint64_t queue, std::function<void()> task) override { q_.emplace_back(queue, std::move(task)); }
+  // Runs up to `n` tasks, in order, skipping those of a queue whose task is running (a run
+  // from inside a task: the simulator pauses a split's apply and runs the cluster meanwhile;
+  // tasks of one queue run one at a time, as the real executor's). Returns how many ran.
   size_t Run(size_t n) {
     size_t ran = 0;
-    size_t limit = std::min(n, q_.size());
-    for (; ran < limit; ++ran) {
-      auto t = std::move(q_.front());
-      q_.pop_front();
-      t();
+    const size_t limit = std::min(n, q_.size());
+    while (ran < limit) {
+      auto it = std::find_if(q_.begin(), q_.end(), [this](const auto& t) { return !running_.count(t.first); });
+      if (it == q_.end()) break;
+      auto [queue, task] = std::move(*it);
+      q_.erase(it);
+      running_.insert(queue);
+      task();
+      running_.erase(queue);
+      ++ran;
     }
     return ran;
   }
@@ -59,7 +68,8 @@ class SimExecutor final : public Executor {
   void Clear() { q_.clear(); }
 
  private:
-  std::deque<std::function<void()>> q_;
+  std::deque<std::pair<uint64_t, std::function<void()>>> q_;
+  std::set<uint64_t> running_;
 };
 
 struct NetFaults {
