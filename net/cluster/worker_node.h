@@ -81,6 +81,13 @@ struct WorkerNodeOptions {
 // The soonest a worker heartbeats again when PD asks it to (PdHeartbeatResponse::again_ms).
 inline constexpr uint64_t kMinHeartbeatAgainMs = 20;
 
+// The highest log index a read confirmed at some index may be served at now, on a replica
+// in role `now` that has applied `applied`, while its state machine allows `readable`
+// (ShardStateMachine::readable_index: past `applied` while a split applies). A read goes
+// past `applied` only if this replica confirmed it as the leader (`read_leader_term`, 0
+// if not) in the term it leads now: the argument is in WorkerNode::ServeReads.
+uint64_t ReadServeLimit(const GroupRole& now, uint64_t applied, uint64_t readable, uint64_t read_leader_term);
+
 class WorkerNode {
  public:
   // All references must outlive the node.

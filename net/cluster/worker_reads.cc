@@ -18,6 +18,12 @@ std::string ReadContext(uint64_t read_id) {
 }
 }  // namespace
 
+uint64_t ReadServeLimit(const GroupRole& now, uint64_t applied, uint64_t readable, uint64_t read_leader_term) {
+  if (readable <= applied || now.role != raft::Role::kLeader || read_leader_term == 0 || read_leader_term != now.term)
+    return applied;
+  return readable;
+}
+
 void WorkerNode::RefuseRead(const NodeId& to, uint64_t rpc_id, Status s, uint64_t leader_hint, bool stale_epoch) {
   ShardReadResponse r;
   r.rpc_id = rpc_id;
@@ -87,21 +93,19 @@ void WorkerNode::ServeReads(uint64_t group) {
   // recorded the split would answer from before the split and miss that write.
   const uint64_t applied = g->second.sm->applied_index();
   uint64_t readable = g->second.sm->readable_index();
-  uint64_t early_term = 0;
-  if (readable > applied) {
-    if (const GroupRole st = host_->group_role(group); st.role == raft::Role::kLeader) early_term = st.term;
-  }
-  if (early_term != 0) {
+  const GroupRole now = readable > applied ? host_->group_role(group) : GroupRole{};
+  if (now.role == raft::Role::kLeader) {
     // Writes keep committing during the copies (routed with the epoch the split ends, so
     // they will change nothing): the run the reads may be served at extends over them.
     uint64_t want = 0;
     for (const auto& [id, pr] : reads_)
-      if (pr.req.group == group && pr.have_index && pr.leader_term == early_term) want = std::max(want, pr.index);
+      if (pr.req.group == group && pr.have_index && ReadServeLimit(now, applied, readable, pr.leader_term) > applied)
+        want = std::max(want, pr.index);
     if (want > readable)
       readable = g->second.sm->ExtendReadable(host_->CommittedEntries(group, readable + 1, want + 1, 4 << 20));
   }
   for (auto it = reads_.begin(); it != reads_.end();) {
-    const uint64_t limit = early_term != 0 && it->second.leader_term == early_term ? readable : applied;
+    const uint64_t limit = ReadServeLimit(now, applied, readable, it->second.leader_term);
     if (it->second.req.group == group && it->second.have_index && it->second.index <= limit) {
       if (it->second.index > applied) ++reads_served_early_;
       uint64_t id = it->first;

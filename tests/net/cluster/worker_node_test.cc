@@ -106,6 +106,21 @@ TEST_CASE("a worker heartbeats PD again as soon as PD asks, but never more often
   CHECK(w.NextHeartbeatAfter(1) == kMinHeartbeatAgainMs);
 }
 
+// The early reads of a split (WorkerNode::ServeReads): past the applied index only for a
+// read this replica confirmed as the leader in the term it leads now.
+TEST_CASE("a read goes past the applied index during a split only if this leader confirmed it in its current term") {
+  const GroupRole leader{raft::Role::kLeader, 1, 7};
+  CHECK(ReadServeLimit(leader, 100, 120, 7) == 120);
+  CHECK(ReadServeLimit(leader, 100, 100, 7) == 100);  // No split applying.
+  CHECK(ReadServeLimit(leader, 100, 120, 0) == 100);  // Confirmed by no leader here (a follower's forward).
+  CHECK(ReadServeLimit(leader, 100, 120, 6) == 100);  // Confirmed in an earlier term.
+  for (raft::Role role : {raft::Role::kFollower, raft::Role::kCandidate, raft::Role::kPreCandidate}) {
+    // A follower still copying may be behind a leader that finished the split, which PD
+    // recorded, and behind a write the new group acknowledged since.
+    CHECK(ReadServeLimit(GroupRole{role, 2, 7}, 100, 120, 7) == 100);
+  }
+}
+
 // A dropped group's shard can stay open a while (a search or an apply still holds it).
 // When it closed it saved its graph by its path, by then the directory of the same group
 // placed here again (and a checkpoint removes the index files that index.meta does not
