@@ -44,15 +44,16 @@ struct OneWorker {
     worker = std::make_unique<WorkerNode>(o, clock, transport, store, executor);
     REQUIRE(worker->Start().ok());
   }
-  // Answers the last heartbeat with `again_ms`, then runs the worker each millisecond until
-  // it sends the next one; returns how many ms that took.
-  uint64_t NextHeartbeatAfter(uint32_t again_ms) {
+  // Answers the last heartbeat (with `again_ms`, placing `groups` here), then runs the
+  // worker each millisecond until it sends the next one; returns how many ms that took.
+  uint64_t Answer(uint32_t again_ms, const std::vector<GroupAssignment>& groups = {}) {
     REQUIRE(!transport.sent.empty());
     PdHeartbeatResponse r;
     r.rpc_id = transport.sent.back().rpc_id;
     r.pd_leader = 100;
     r.registered = true;
     r.again_ms = again_ms;
+    r.assignments = groups;
     worker->Receive(NodeId{NodeKind::kPd, 100}, r);
     const size_t before = transport.sent.size();
     for (uint64_t ms = 1; ms <= 1000; ++ms) {
@@ -63,23 +64,8 @@ struct OneWorker {
     FAIL("no heartbeat within 1 s");
     return 0;
   }
-  // Answers the last heartbeat placing `groups` here, then runs the worker until it sends
-  // the next heartbeat.
-  void Place(const std::vector<GroupAssignment>& groups) {
-    REQUIRE(!transport.sent.empty());
-    PdHeartbeatResponse r;
-    r.rpc_id = transport.sent.back().rpc_id;
-    r.pd_leader = 100;
-    r.registered = true;
-    r.assignments = groups;
-    worker->Receive(NodeId{NodeKind::kPd, 100}, r);
-    const size_t before = transport.sent.size();
-    for (int i = 0; i < 1000 && transport.sent.size() == before; ++i) {
-      clock.Advance(1);
-      REQUIRE(worker->RunOnce().ok());
-    }
-    REQUIRE(transport.sent.size() > before);
-  }
+  uint64_t NextHeartbeatAfter(uint32_t again_ms) { return Answer(again_ms); }
+  void Place(const std::vector<GroupAssignment>& groups) { Answer(0, groups); }
 };
 
 // Every file under `dir` (but LMDB's lock file), by path, with its contents.
