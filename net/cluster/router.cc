@@ -65,6 +65,7 @@ void Router::OnMapResponse(const PdMapResponse& r) {
   map_ = *r.map;
   has_map_ = true;
   map_received_ms_ = clock_.NowMs();
+  map_asked_rpc_ = r.rpc_id;
   next_refresh_ms_ = map_received_ms_ + opt_.map_refresh_ms;
   shards_.clear();
   initial_shards_.clear();
@@ -96,6 +97,7 @@ uint64_t Router::NewOp(Kind kind, std::string collection) {
   op->kind = kind;
   op->collection = std::move(collection);
   op->start_ms = clock_.NowMs();
+  op->first_rpc = next_rpc_;
   op->deadline_ms = op->start_ms + opt_.deadline_ms;
   uint64_t id = op->id;
   ops_.emplace(id, std::move(op));
@@ -337,7 +339,7 @@ void Router::SendPart(Op& op, size_t i) {
   Part& p = op.parts[i];
   const GroupInfo* g = map_.GroupOf(op.collection, p.shard);
   if (!g || g->replicas.empty()) {
-    if (map_received_ms_ > op.start_ms && map_.version >= min_map_version_ && !map_.collections.count(op.collection)) {
+    if (map_asked_rpc_ >= op.first_rpc && map_.version >= min_map_version_ && !map_.collections.count(op.collection)) {
       op.status = Status::NotFound("collection \"" + op.collection + "\" does not exist");
       return Finish(op);
     }

@@ -237,6 +237,11 @@ class Router {
   bool has_map_ = false;
   uint64_t min_map_version_ = 0;  // The newest map version an admin answer included.
   uint64_t map_received_ms_ = 0;
+  // The rpc id of the request the current map answers: the map is at least as new as PD's
+  // state when that request was sent (not when the answer arrived: it may be delayed). An
+  // operation may be told its collection does not exist only by a map asked for after it
+  // started (Op::first_rpc).
+  uint64_t map_asked_rpc_ = 0;
   std::map<std::string, uint32_t> shards_;  // collection -> shard count
   std::map<std::string, uint32_t> initial_shards_;  // collection -> its config's shards (route keys)
   std::map<uint64_t, uint64_t> leaders_;    // group -> worker (learned from answers)

@@ -43,6 +43,7 @@ struct Router::Op {
   Kind kind = Kind::kWrite;
   std::string collection;
   uint64_t start_ms = 0;
+  uint64_t first_rpc = 0;  // The router's next rpc id when the operation started.
   uint64_t deadline_ms = 0;
   bool resolved = false;
   std::vector<Part> parts;

@@ -53,7 +53,7 @@ void Router::Start(uint64_t op_id) {
   Op& op = *it->second;
   auto sh = shards_.find(op.collection);
   if (sh == shards_.end()) {
-    if (has_map_ && map_received_ms_ > op.start_ms && map_.version >= min_map_version_) {
+    if (has_map_ && map_asked_rpc_ >= op.first_rpc && map_.version >= min_map_version_) {
       op.status = Status::NotFound("collection \"" + op.collection + "\" does not exist");
       return Finish(op);
     }

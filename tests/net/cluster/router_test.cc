@@ -441,6 +441,34 @@ TEST_CASE("Router gets ids from their shards and answers in request order; a mis
   CHECK(st->code() == StatusCode::kNotFound);
 }
 
+// cluster-sim seed 700116 (two gateways): a collection created through one gateway was
+// "not found" by a search through the other, whose map refresh, sent before the search
+// began and answered late, arrived after it: the answer's arrival, not its request, was
+// taken as the map's age.
+TEST_CASE("Router: only a map asked for after an operation began can tell it its collection does not exist") {
+  Fixture f;
+  f.Run(1000);  // The periodic refresh goes out...
+  auto [pd, old_req] = f.net.Pop<PdMapRequest>();
+  std::optional<Status> st;
+  f.router.Write("d2", OneUpsert("a"), [&](Status s) { st = s; });  // ... then "d2" is used,
+  f.clock.Advance(5);
+  PdMapResponse old_answer;  // ... and the refresh's answer, from before "d2", arrives.
+  old_answer.rpc_id = old_req.rpc_id;
+  old_answer.pd_leader = 1;
+  old_answer.map = TwoShards(6);
+  f.router.Receive(pd, old_answer);
+  CHECK_FALSE(st.has_value());
+  f.Run(5);
+  auto [pd2, req] = f.net.Pop<PdMapRequest>();  // Asked again, after the operation began:
+  PdMapResponse answer;
+  answer.rpc_id = req.rpc_id;
+  answer.pd_leader = 1;
+  answer.map = TwoShards(7);
+  f.router.Receive(pd2, answer);
+  REQUIRE(st.has_value());  // that map can tell.
+  CHECK(st->code() == StatusCode::kNotFound);
+}
+
 TEST_CASE("Router follows the PD leader hint for admin commands and keeps their request id") {
   Fixture f;
   std::optional<Status> result;
