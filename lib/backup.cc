@@ -59,10 +59,10 @@ Status CopyEnv(const storage::LmdbEnv& env, const std::string& dest) {
 
 }  // namespace
 
-Status ShardImpl::CopyTo(const std::string& dest, bool link) {
+Status ShardImpl::CopyTo(const std::string& dest, bool link, CheckpointHold hold) {
   VECTRON_RETURN_IF_ERROR(MakeDirs(dest));
   // A fresh graph first, so the copy reopens with little or no catch-up.
-  VECTRON_RETURN_IF_ERROR(Checkpoint());
+  VECTRON_RETURN_IF_ERROR(Checkpoint(hold));
   VECTRON_RETURN_IF_ERROR(CopyCheckpoint(dir(), dest, link));
   return CopyEnv(store_.env(), dest);
 }
@@ -70,8 +70,10 @@ Status ShardImpl::CopyTo(const std::string& dest, bool link) {
 Result<uint64_t> ShardImpl::SnapshotTo(const std::string& dest) {
   // Linked, not copied: a snapshot is only read (one sent to a replica; a split's copy
   // is SplitCopyTo's), and writing the graph a second time cost about half as much as saving it
-  // (docs/benchmarks.md, "Splits"). A backup (CopyShards) gets a copy of its own.
-  VECTRON_RETURN_IF_ERROR(CopyTo(dest, /*link=*/true));
+  // (docs/benchmarks.md, "Splits"). A backup (CopyShards) gets a copy of its own. The
+  // group's applies (and the reads that wait for them) wait only for the graph's copy in
+  // memory, not for its write (docs/benchmarks.md, "Replica moves").
+  VECTRON_RETURN_IF_ERROR(CopyTo(dest, /*link=*/true, CheckpointHold::kWhileCopied));
   return FinishCopy(dest);
 }
 

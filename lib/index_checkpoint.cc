@@ -101,6 +101,7 @@ void IndexSync::NoteCheckpoint(uint64_t seq) {
   checkpoint_seq_ = seq;
   ops_since_checkpoint_ = 0;
   force_checkpoint_ = false;
+  checkpoint_due_.store(false, std::memory_order_release);
 }
 
 Status IndexSync::SaveCheckpoint() {
@@ -111,17 +112,34 @@ Status IndexSync::SaveCheckpoint() {
   return Status::OK();
 }
 
-Status IndexSync::Checkpoint() {
-  // Writers wait only while the graph is written into the page cache, not for the disk:
-  // its fsync, checksum and the records naming it follow without mu_ (a split's new group
-  // saves its graph just after it opens, and its applies waited ~0.5 s for the save).
-  Result<std::optional<CheckpointWrite>> written = [this] {
+Status IndexSync::Checkpoint(CheckpointHold hold) {
+  // Writers wait only while the graph is written into the page cache (or, with
+  // kWhileCopied, copied in memory), not for the disk: its fsync, checksum and the
+  // records naming it follow without mu_ (a split's new group saves its graph just after
+  // it opens, and its applies waited ~0.5 s for the save).
+  std::unique_ptr<HnswIndex> copy;
+  Result<std::optional<CheckpointWrite>> written = [&]() -> Result<std::optional<CheckpointWrite>> {
     MutexLock lock(mu_);
-    return WriteCheckpointGraph();
+    if (hold == CheckpointHold::kWhileWritten) return WriteCheckpointGraph();
+    VECTRON_ASSIGN_OR_RETURN(std::optional<CheckpointWrite> w, StartCheckpoint());
+    if (!w) return w;
+    VECTRON_ASSIGN_OR_RETURN(HandedGraph g, cache_.CloneGraph());
+    copy = std::move(g.graph);
+    return w;
   }();
   VECTRON_RETURN_IF_ERROR(written.status());
   std::optional<CheckpointWrite>& w = *written;
-  if (!w) return Status::OK();
+  if (!w) {
+    checkpoint_due_.store(false, std::memory_order_release);  // Nothing to save (or discarded).
+    return Status::OK();
+  }
+  if (copy) {
+    // The copy is of the graph at w->seq: no writer can change it.
+    Status saved = copy->Save(store_.dir() + "/" + w->file + ".tmp");
+    w->count = copy->size();
+    copy.reset();
+    VECTRON_RETURN_IF_ERROR(saved);
+  }
   Status s = FinishCheckpoint(*w);
   const uint64_t seq = w->seq, ops = w->ops;
   // checkpoint.lock goes first: a writer may hold mu_ and wait for it (an automatic
@@ -131,10 +149,12 @@ Status IndexSync::Checkpoint() {
   MutexLock lock(mu_);
   checkpoint_seq_ = std::max(checkpoint_seq_, seq);
   ops_since_checkpoint_ -= std::min(ops_since_checkpoint_, ops);  // Those since count on.
+  checkpoint_due_.store(cache_.is_graph() && ops_since_checkpoint_ >= store_.config().checkpoint_every_ops,
+                        std::memory_order_release);
   return Status::OK();
 }
 
-Result<std::optional<IndexSync::CheckpointWrite>> IndexSync::WriteCheckpointGraph() {
+Result<std::optional<IndexSync::CheckpointWrite>> IndexSync::StartCheckpoint() {
   if (!cache_.is_graph() || discarded_.load(std::memory_order_acquire)) return std::optional<CheckpointWrite>();
   const std::string& dir = store_.dir();
   const uint64_t seq = cache_.seq();
@@ -151,9 +171,15 @@ Result<std::optional<IndexSync::CheckpointWrite>> IndexSync::WriteCheckpointGrap
     return std::optional<CheckpointWrite>();
   }
   const std::string file = "index-" + std::to_string(seq) + "-" + UniqueSuffix() + ".hnsw";
+  return std::optional<CheckpointWrite>(CheckpointWrite{std::move(lock), file, seq, 0, ops_since_checkpoint_});
+}
+
+Result<std::optional<IndexSync::CheckpointWrite>> IndexSync::WriteCheckpointGraph() {
+  VECTRON_ASSIGN_OR_RETURN(std::optional<CheckpointWrite> w, StartCheckpoint());
+  if (!w) return w;
   // mu_ is held, so the graph cannot change while it is written; searches go on.
-  VECTRON_ASSIGN_OR_RETURN(uint64_t count, cache_.SaveGraph(dir + "/" + file + ".tmp"));
-  return std::optional<CheckpointWrite>(CheckpointWrite{std::move(lock), file, seq, count, ops_since_checkpoint_});
+  VECTRON_ASSIGN_OR_RETURN(w->count, cache_.SaveGraph(store_.dir() + "/" + w->file + ".tmp"));
+  return w;
 }
 
 Status IndexSync::FinishCheckpoint(const CheckpointWrite& w) const {

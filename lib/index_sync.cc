@@ -70,7 +70,10 @@ Status IndexSync::AfterChanges(const ReadTxn& rt, uint64_t seq, uint64_t n) {
   if (!graph && cache_.size() > config.flat_max_points)
     return RebuildIndex(rt, seq, "the shard outgrew flat_max_points");
   ops_since_checkpoint_ += n;
-  if (graph && ops_since_checkpoint_ >= config.checkpoint_every_ops) return SaveCheckpoint();
+  if (graph && ops_since_checkpoint_ >= config.checkpoint_every_ops) {
+    if (!options_.background_checkpoints) return SaveCheckpoint();
+    checkpoint_due_.store(true, std::memory_order_release);
+  }
   return Status::OK();
 }
 

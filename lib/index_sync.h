@@ -68,8 +68,11 @@ class IndexSync {
   // CatchUp under the lock.
   Status Refresh() ABSL_LOCKS_EXCLUDED(mu_);
   // Saves a checkpoint now if the graph changed since the last one. Holds mu_ (writers)
-  // only while the graph is written, not while it is made durable (index_checkpoint.cc).
-  Status Checkpoint() ABSL_LOCKS_EXCLUDED(mu_);
+  // only while the graph is written (or copied, by `hold`), not while it is made durable
+  // (index_checkpoint.cc).
+  Status Checkpoint(CheckpointHold hold) ABSL_LOCKS_EXCLUDED(mu_);
+  // An automatic checkpoint is due and was left to the owner (background_checkpoints).
+  bool checkpoint_due() const { return checkpoint_due_.load(std::memory_order_acquire); }
   // A copy of the graph in memory at the seq it has reached, for a copy of the shard
   // (OfferGraph); nullopt for a flat index (a copy builds that from its data).
   Result<std::optional<HandedGraph>> CloneGraph() ABSL_LOCKS_EXCLUDED(mu_);
@@ -135,6 +138,9 @@ class IndexSync {
   };
   // Nothing (nullopt) if the graph is saved already, or is no graph.
   Result<std::optional<CheckpointWrite>> WriteCheckpointGraph() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // WriteCheckpointGraph's first part: the checks, checkpoint.lock and the file's name
+  // (count 0: nothing written yet).
+  Result<std::optional<CheckpointWrite>> StartCheckpoint() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Status FinishCheckpoint(const CheckpointWrite& w) const;
 
   ShardStore& store_;
@@ -151,6 +157,7 @@ class IndexSync {
   uint64_t ops_since_checkpoint_ ABSL_GUARDED_BY(mu_) = 0;
   bool force_checkpoint_ ABSL_GUARDED_BY(mu_) = false;      // save even if seq is unchanged
   std::atomic<bool> discarded_{false};
+  std::atomic<bool> checkpoint_due_{false};  // See checkpoint_due().
 };
 
 }  // namespace vectron

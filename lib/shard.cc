@@ -179,7 +179,7 @@ Result<std::vector<std::string>> ShardImpl::IdsWhere(const filter::Filter& f) co
   return cache_.IdsWhere(f, store_.MetadataLoader(rt));
 }
 
-Status ShardImpl::Checkpoint() { return sync_.Checkpoint(); }
+Status ShardImpl::Checkpoint(CheckpointHold hold) { return sync_.Checkpoint(hold); }
 
 void ShardImpl::Discard() {
   SkipCheckpointOnClose();

@@ -62,7 +62,9 @@ class ShardImpl final : public Shard {
   Result<uint64_t> Count(std::string_view where) const override;
   Result<ScrollPage> Scroll(std::string_view after, size_t limit, const GetOptions& options,
                             std::string_view where) const override;
-  Status Checkpoint() override;
+  using Shard::Checkpoint;
+  Status Checkpoint(CheckpointHold hold) override;
+  bool CheckpointDue() const override { return sync_.checkpoint_due(); }
   void Discard() override;
   Result<ShardDataSize> DataSize() const override;
   Result<uint64_t> SnapshotTo(const std::string& dest) override;
@@ -95,7 +97,7 @@ class ShardImpl final : public Shard {
   // a compacted snapshot of the LMDB environment. Writes may continue. `link`: the graph
   // file is a second name of the checkpoint's (for copies that are only read), not a copy
   // of its own. (backup.cc)
-  Status CopyTo(const std::string& dest, bool link = false);
+  Status CopyTo(const std::string& dest, bool link = false, CheckpointHold hold = CheckpointHold::kWhileWritten);
   // The applied index of the copy in `dest`, after fsyncing the directory.
   Result<uint64_t> FinishCopy(const std::string& dest);
   // Makes closing skip the checkpoint (the files are about to be deleted).

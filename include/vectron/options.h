@@ -66,6 +66,12 @@ struct DatabaseOptions {
   // Memory for each collection's cache of reranked search answers (docs/rerank.md,
   // "Result cache"); 0 turns it off.
   uint64_t result_cache_bytes = 64ull << 20;
+  // An automatic checkpoint (CollectionConfig::checkpoint_every_ops changes since the last)
+  // is not saved by the write that made it due, which would hold the shard's writers for
+  // the whole save (about 1 s for a 200k × 100 graph on a busy machine): Shard::
+  // CheckpointDue() turns true, and the owner of the shard calls Shard::Checkpoint off
+  // its writers' path. The cluster's workers do, on a background thread (docs/cluster.md).
+  bool background_checkpoints = false;
 
   // OK, or InvalidArgument naming the first bad field.
   Status Validate() const;

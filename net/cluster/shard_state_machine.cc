@@ -98,7 +98,6 @@ std::shared_ptr<Shard> ShardStateMachine::shard() const {
 
 void ShardStateMachine::Discard() {
   std::lock_guard lock(shard_mu_);
-  discarded_ = true;
   dropped_->store(true, std::memory_order_release);
   if (shard_) shard_->Discard();
 }
@@ -124,7 +123,7 @@ Status ShardStateMachine::OpenGeneration(uint64_t gen, bool commit) {
   std::shared_ptr<Shard> old;
   {
     std::lock_guard lock(shard_mu_);
-    if (discarded_) next->Discard();
+    if (dropped_->load(std::memory_order_acquire)) next->Discard();
     old = std::exchange(shard_, std::move(next));
   }
   if (old) {

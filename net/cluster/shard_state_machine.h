@@ -174,9 +174,9 @@ class ShardStateMachine final : public StateMachine {
   mutable std::mutex shard_mu_;
   std::shared_ptr<Shard> shard_;  // GUARDED_BY(shard_mu_); replaced by installs only.
   std::shared_ptr<std::atomic<bool>> retired_;  // Set: shard_'s directory goes with it.
-  bool discarded_ = false;  // Guarded by shard_mu_.
-  // Set by Discard: no retired generation's directory is removed when let go (the drop
-  // removed them all, and the path may be a group's created here again since).
+  // Set by Discard (under shard_mu_): a generation opened later is discarded too, and no
+  // retired generation's directory is removed when let go (the drop removed them all, and
+  // the path may be a group's created here again since).
   std::shared_ptr<std::atomic<bool>> dropped_ = std::make_shared<std::atomic<bool>>(false);
   std::atomic<uint64_t> applied_{0};
   std::atomic<uint64_t> readable_{0};  // See readable_index().

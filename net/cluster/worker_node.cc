@@ -21,10 +21,20 @@ constexpr size_t kDropBatch = 1000;
 // per shard, which a worker with hundreds of idle groups should not pay every iteration).
 constexpr uint64_t kDropRetryMs = 1000;
 constexpr uint64_t kDropCheckMs = 100;
+// How often the hosted shards are asked whether an automatic graph checkpoint is due
+// (MaybeCheckpoint), and the wait after a failed one.
+constexpr uint64_t kCheckpointCheckMs = 100;
+constexpr uint64_t kCheckpointRetryMs = 1000;
 // A split's new group: how often the parent's leader campaigns for it again while it has
 // no leader, and for how long (RetrySplitCampaigns).
 constexpr uint64_t kSplitCampaignRetryMs = 100;
 constexpr uint64_t kSplitCampaignForMs = 10'000;
+// After a split's route switch here, and again after its new group opens, background work
+// on graphs (the new group's graph save, checkpoints, drops of hidden points, compactions)
+// waits this long: the replicas are then opening the new group, electing its leader and
+// catching up on its first entries, and the reads the gateway retried after its map
+// refresh wait for those (docs/cluster.md, "Splits").
+constexpr uint64_t kSplitSettleMs = 2000;
 // A dropped group's directory is renamed to this name before it is removed (DropGroup).
 constexpr char kDroppedSuffix[] = ".dropped";
 
@@ -47,6 +57,9 @@ WorkerNode::WorkerNode(WorkerNodeOptions options, Clock& clock, Transport& trans
       loop_(opt_.wake),
       rng_(opt_.seed ^ opt_.id) {
   opt_.raft.peer_kind = NodeKind::kWorker;
+  // Automatic graph checkpoints are saved by MaybeCheckpoint, not by the apply that made
+  // them due (the group's applies, and the reads waiting for them, would wait for it).
+  opt_.shard_options.background_checkpoints = true;
   if (opt_.snapshot.tmp_dir.empty()) opt_.snapshot.tmp_dir = opt_.data_dir + "/snapshots";
 }
 
@@ -162,7 +175,10 @@ ShardStateMachine::SplitHooks WorkerNode::SplitHooksFor(const GroupAssignment& p
   h.exists = [this](uint64_t ng) { return PathExists(GroupDir(ng) + "/group.meta"); };
   h.staging = [this](uint64_t ng) { return GroupDir(ng) + ".split"; };
   h.readable = [this, group = parent.group.id] {
-    loop_.Post([this, group] { ServeReads(group); });
+    loop_.Post([this, group] {
+      SettleAfterSplit();
+      ServeReads(group);
+    });
     if (opt_.on_split_readable) opt_.on_split_readable(group);
   };
   h.found = [this, parent](const ShardSplit& sp, uint64_t index, const std::string& built) -> Status {
@@ -209,14 +225,11 @@ ShardStateMachine::SplitHooks WorkerNode::SplitHooksFor(const GroupAssignment& p
           split_failures_.push_back(s.WithContext("opening split group " + std::to_string(a.group.id)));
           return;
         }
-        // Its graph came over in memory (Shard::SplitCopyTo), not as a file: saved now, in
-        // the background, so that a restart finds it on disk instead of rebuilding it.
-        executor_.Post(kBackgroundQueue, [this, shard, group = a.group.id] {
-          if (Status saved = shard->Checkpoint(); !saved.ok())
-            loop_.Post([this, group, saved] {
-              Log("saving the graph of split group " + std::to_string(group) + ": " + saved.ToString());
-            });
-        });
+        // Its graph came over in memory (Shard::SplitCopyTo), not as a file: saved in the
+        // background once the split has settled, so that a restart finds it on disk
+        // instead of rebuilding it (a crash before then rebuilds it).
+        SettleAfterSplit();
+        pending_saves_.push_back(PendingSave{a.group.id, shard});
         // The parent's leader campaigns at once, so the new group has a leader before PD
         // routes to it (rather than after an election timeout).
         if (host_->HasGroup(parent_id) && host_->group_role(parent_id).role == raft::Role::kLeader) {
@@ -298,10 +311,53 @@ Status WorkerNode::RunOnce() {
   snapshot_server_->RunOnce();
   snapshot_fetcher_->RunOnce();
   Timeouts();
+  RetrySplitCampaigns(now);
+  // Background work on graphs waits while a split settles (kSplitSettleMs).
+  if (now < settle_until_ms_) return Status::OK();
+  SavePendingGraphs();
+  MaybeCheckpoint(now);
   MaybeCompact(now);
   MaybeDropHidden(now);
-  RetrySplitCampaigns(now);
   return Status::OK();
+}
+
+void WorkerNode::MaybeCheckpoint(uint64_t now) {
+  if (background_stopped_ || checkpointing_ != 0 || now < next_checkpoint_check_ms_) return;
+  next_checkpoint_check_ms_ = now + kCheckpointCheckMs;
+  for (const auto& [id, h] : groups_) {
+    std::shared_ptr<Shard> shard = h.sm->shard();
+    if (!shard->CheckpointDue()) continue;
+    const uint64_t group = id;
+    checkpointing_ = group;
+    executor_.Post(kBackgroundQueue, [this, group, shard] {
+      Status s = shard->Checkpoint(CheckpointHold::kWhileCopied);
+      loop_.Post([this, group, s] {
+        checkpointing_ = 0;
+        ++checkpoints_;
+        if (!s.ok()) {
+          next_checkpoint_check_ms_ = clock_.NowMs() + kCheckpointRetryMs;
+          Log("saving the graph of group " + std::to_string(group) + " failed: " + s.ToString());
+        }
+      });
+    });
+    return;
+  }
+}
+
+void WorkerNode::SettleAfterSplit() { settle_until_ms_ = std::max(settle_until_ms_, clock_.NowMs() + kSplitSettleMs); }
+
+void WorkerNode::SavePendingGraphs() {
+  for (PendingSave& p : pending_saves_) {
+    std::shared_ptr<Shard> shard = p.shard.lock();
+    if (!shard || !groups_.count(p.group)) continue;  // Dropped meanwhile.
+    executor_.Post(kBackgroundQueue, [this, shard, group = p.group] {
+      if (Status saved = shard->Checkpoint(CheckpointHold::kWhileCopied); !saved.ok())
+        loop_.Post([this, group, saved] {
+          Log("saving the graph of split group " + std::to_string(group) + ": " + saved.ToString());
+        });
+    });
+  }
+  pending_saves_.clear();
 }
 
 void WorkerNode::RetrySplitCampaigns(uint64_t now) {

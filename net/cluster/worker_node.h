@@ -118,6 +118,8 @@ class WorkerNode {
   // group whose batch is running (0: none).
   uint64_t drops_finished() const { return drops_finished_; }
   uint64_t dropping() const { return dropping_; }
+  // Automatic graph checkpoints run by MaybeCheckpoint (saved or failed).
+  uint64_t checkpoints() const { return checkpoints_; }
   // Stops a running compaction (it ends Cancelled, nothing changed) and starts no other:
   // called before the executor is stopped, so that the stop does not wait for it.
   void CancelBackground();
@@ -208,6 +210,16 @@ class WorkerNode {
   // 100 ms instead, while the group has no leader (for 10 s at most). Pre-votes take no
   // term: only a successful one starts a real election, left to end on its own.
   void RetrySplitCampaigns(uint64_t now);
+  // Saves the graph of a hosted shard whose automatic checkpoint is due
+  // (DatabaseOptions::background_checkpoints, set for every shard here), on the queue of
+  // background work, one at a time, with the group's writers held only while the graph
+  // is copied in memory (CheckpointHold::kWhileCopied).
+  void MaybeCheckpoint(uint64_t now);
+  // A split's route switch or its new group's open here: background work on graphs waits
+  // kSplitSettleMs from now (worker_node.cc).
+  void SettleAfterSplit();
+  // The graph saves of split groups opened here, posted once the split has settled.
+  void SavePendingGraphs();
   void Log(const std::string& line) const {
     if (opt_.log) opt_.log(line);
   }
@@ -236,11 +248,24 @@ class WorkerNode {
   uint64_t dropping_ = 0;
   uint64_t next_drop_ms_ = 0;
   uint64_t drops_finished_ = 0;
+  // Background checkpoints (loop thread): the group being saved, when to look again, and
+  // how many were run.
+  uint64_t checkpointing_ = 0;
+  uint64_t next_checkpoint_check_ms_ = 0;
+  uint64_t checkpoints_ = 0;
   struct SplitCampaign {
     uint64_t next_ms = 0;   // The next campaign.
     uint64_t until_ms = 0;  // Given up then.
   };
   std::map<uint64_t, SplitCampaign> split_campaigns_;  // By new group (loop thread).
+  // Background work on graphs waits until then (loop thread; SettleAfterSplit), and the
+  // graphs of split groups opened here wait to be saved.
+  uint64_t settle_until_ms_ = 0;
+  struct PendingSave {
+    uint64_t group = 0;
+    std::weak_ptr<Shard> shard;
+  };
+  std::vector<PendingSave> pending_saves_;
   // Groups a split made here whose state machine a task is opening (executor and loop).
   mutable std::mutex opening_mu_;
   std::set<uint64_t> opening_;  // GUARDED_BY(opening_mu_)

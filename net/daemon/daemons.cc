@@ -252,9 +252,11 @@ int RunWorker(const WorkerOptions& o) {
   OsSeededRng rng;
   auto store = OpenLogStore(o.data_dir + "/raft");
   if (!store.ok()) return Fail("worker", store.status());
-  // One thread more for the background graph compaction, which holds one while it runs
-  // (minutes for a large shard), so that applies and reads keep apply_threads.
-  PoolExecutor executor(o.apply_threads + (o.compact_deleted_share > 0 ? 1 : 0));
+  // Two threads more for the worker's two queues of background work (graph compactions,
+  // which hold a thread for minutes on a large shard, and checkpoints on one; drops of
+  // the points a split hid on the other: worker_node.cc), so that applies and reads keep
+  // apply_threads (after a split both queues run for seconds: docs/benchmarks.md, "Splits").
+  PoolExecutor executor(o.apply_threads + 2);
   cluster::WorkerNode* node = nullptr;
   std::map<uint64_t, std::string> workers;  // Other workers' addresses, from the PD's map.
   uint64_t map_version = 0;

@@ -157,5 +157,67 @@ TEST_CASE("SnapshotTo: writes going on meanwhile; the index answered is the copy
   CHECK(copy->Count("").value() == 50 + 5 * (*index - 1));
 }
 
+TEST_CASE("background_checkpoints: the write that makes a checkpoint due leaves it to the owner; a copied-first save keeps it") {
+  TempDir dir;
+  CollectionConfig cfg = GraphConfig();
+  cfg.checkpoint_every_ops = 50;  // The first write builds the graph and saves it.
+  DatabaseOptions o = testing::SmallDbOptions();
+  o.background_checkpoints = true;
+  auto s = Shard::Open(dir.path(), cfg, o).value();
+  REQUIRE(s->ApplyLogged(Upserts(0, 60), 1, RequestId{9, 1, 0}).ok());
+  CHECK_FALSE(s->CheckpointDue());
+  const std::optional<uint64_t> before = SavedCheckpointSeq(dir.path());
+  LoggedCommand more = Upserts(60, 60);
+  for (int i = 0; i < 5; ++i) more.batch.Delete("p" + std::to_string(i));
+  REQUIRE(s->ApplyLogged(more, 2, RequestId{9, 2, 0}).ok());
+  // Due, and not saved by the write.
+  CHECK(s->CheckpointDue());
+  CHECK(SavedCheckpointSeq(dir.path()) == before);
+  // Saved from a copy while another thread writes; the copy is of one seq.
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    // Fewer changes than checkpoint_every_ops: none due again after the save.
+    for (uint64_t i = 3; i < 40; ++i) {
+      CHECK(s->ApplyLogged(Upserts(1000 + static_cast<int>(i), 1), i, RequestId{9, i, 0}).ok());
+      if (stop.load()) break;  // After one write at least (p1003, searched below).
+    }
+  });
+  REQUIRE(s->Checkpoint(CheckpointHold::kWhileCopied).ok());
+  stop.store(true);
+  writer.join();
+  CHECK_FALSE(s->CheckpointDue());
+  const std::optional<uint64_t> saved = SavedCheckpointSeq(dir.path());
+  REQUIRE(saved.has_value());
+  CHECK(*saved >= 2);
+  CHECK(before != saved);
+  const uint64_t count = s->Count("").value();
+  s.reset();
+  // The reopen loads the saved graph (a rebuild would report its progress) and replays
+  // what came after it.
+  int builds = 0;
+  o.progress = [&](std::string_view, uint64_t, uint64_t) {
+    ++builds;
+    return true;
+  };
+  auto back = Shard::Open(dir.path(), cfg, o).value();
+  CHECK(builds == 0);
+  CHECK(back->Count("").value() == count);
+  SearchParams sp;
+  sp.k = 1;
+  for (const char* id : {"p7", "p119", "p1003"}) {
+    auto hits = back->Search(testing::VectorForId(id, 4), sp).value();
+    REQUIRE_FALSE(hits.empty());
+    CHECK(hits[0].id == id);
+  }
+  // Without the option, the write saves it itself.
+  TempDir dir2;
+  auto own = Shard::Open(dir2.path(), cfg, testing::SmallDbOptions()).value();
+  REQUIRE(own->ApplyLogged(Upserts(0, 60), 1, RequestId{9, 1, 0}).ok());
+  CHECK(SavedCheckpointSeq(dir2.path()) == std::optional<uint64_t>(1));
+  REQUIRE(own->ApplyLogged(Upserts(60, 60), 2, RequestId{9, 2, 0}).ok());
+  CHECK_FALSE(own->CheckpointDue());
+  CHECK(SavedCheckpointSeq(dir2.path()) == std::optional<uint64_t>(2));
+}
+
 }  // namespace
 }  // namespace vectron

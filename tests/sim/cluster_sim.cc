@@ -695,10 +695,12 @@ ClusterSimResult ClusterSimulation::Run() {
   if (!failed_ && liveness_from_ < opt_.steps) {
     // Moves planned late (a repair after a death late in the safety phase) may need more
     // time: the run goes on, fault-free and without clients, until everything settled.
-    // Splits in progress (and any PD starts meanwhile) finish too.
+    // Splits in progress (and any PD starts meanwhile) finish too, and so do the drops
+    // of the points they hid (which wait for a split to settle: worker_node.cc).
     const uint64_t last = opt_.steps + kSettleStepsMax;
     auto settle = [&] {
-      while (!failed_ && step_ <= last && !(CheckMembership(false) && CheckLeadersSpread(false)))
+      while (!failed_ && step_ <= last &&
+             !(CheckMembership(false) && CheckLeadersSpread(false) && !HiddenPointsLeft()))
         for (int i = 0; i < 10 && !failed_; ++i, ++step_, ++stats_.settle_steps) step();
     };
     settle();

@@ -68,6 +68,18 @@ const ClusterMap* ClusterSimulation::LeaderMap() const {
   return best;
 }
 
+bool ClusterSimulation::HiddenPointsLeft() const {
+  const ClusterMap* map = LeaderMap();
+  if (!map) return false;
+  for (const auto& [id, g] : map->groups)
+    for (uint64_t w : g.replicas) {
+      const auto& node = workers_[w - 1].node;
+      ShardStateMachine* sm = node ? node->shard(id) : nullptr;
+      if (sm && sm->shard()->HasHiddenPoints()) return true;
+    }
+  return false;
+}
+
 namespace {
 std::string List(std::vector<uint64_t> v) {
   std::sort(v.begin(), v.end());

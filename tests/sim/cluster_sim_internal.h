@@ -124,6 +124,9 @@ class ClusterSimulation {
   void CheckLeaders();
   bool CheckLeadersSpread(bool report);
   const ClusterMap* LeaderMap() const;
+  // Whether a replica the map places still holds points a split hid (its worker drops
+  // them in the background once the split settled: WorkerNode::MaybeDropHidden).
+  bool HiddenPointsLeft() const;
   void ObserveMoves();
   bool CheckMembership(bool report);
   void CollectWorkerStats(WorkerSim& w);

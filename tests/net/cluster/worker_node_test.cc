@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <variant>
 #include <vector>
@@ -68,6 +69,35 @@ struct OneWorker {
   void Place(const std::vector<GroupAssignment>& groups) { Answer(0, groups); }
 };
 
+// A group of collection "c" with this worker (1) as its one replica.
+GroupAssignment OneReplicaGroup(uint64_t id, const CollectionConfig& cfg) {
+  GroupAssignment a;
+  a.group.id = id;
+  a.group.collection = "c";
+  a.group.replicas = {1};
+  a.config_json = cfg.ToJson();
+  return a;
+}
+
+// Upserts of points p<first>.. p<first + n - 1> of dimension 4.
+WriteBatch Points(int first, int n) {
+  WriteBatch b;
+  for (int i = first; i < first + n; ++i) {
+    const float v[4] = {static_cast<float>(i), 1, 2, 3};
+    b.Upsert("p" + std::to_string(i), v);
+  }
+  return b;
+}
+
+// The seq of the graph checkpoint saved in a shard's directory (index.meta), if any.
+std::optional<uint64_t> SavedSeq(const std::string& shard_dir) {
+  auto text = ReadFile(shard_dir + "/index.meta");
+  if (!text.ok()) return std::nullopt;
+  const size_t at = text->find("\"seq\":");
+  REQUIRE(at != std::string::npos);
+  return std::stoull(text->substr(at + 6));
+}
+
 // Every file under `dir` (but LMDB's lock file), by path, with its contents.
 std::map<std::string, std::string> FilesUnder(const std::string& dir) {
   std::map<std::string, std::string> out;
@@ -117,20 +147,11 @@ TEST_CASE("a dropped group's shard, still open, writes nothing into the same gro
   CollectionConfig cfg;
   cfg.dim = 4;
   cfg.flat_max_points = 10;  // A graph from 11 points on: a graph is what a close saves.
-  GroupAssignment a;
-  a.group.id = 7;
-  a.group.collection = "c";
-  a.group.replicas = {1};
-  a.config_json = cfg.ToJson();
+  const GroupAssignment a = OneReplicaGroup(7, cfg);
   w.Place({a});
   REQUIRE(w.worker->shard(7) != nullptr);
   std::shared_ptr<Shard> old = w.worker->shard(7)->shard();
-  WriteBatch b;
-  for (int i = 0; i < 50; ++i) {
-    const float v[4] = {static_cast<float>(i), 1, 2, 3};
-    b.Upsert("p" + std::to_string(i), v);
-  }
-  REQUIRE(old->Apply(b).ok());  // Changes its graph has not saved.
+  REQUIRE(old->Apply(Points(0, 50)).ok());  // Changes its graph has not saved.
   const std::string dir = w.tmp.path + "/groups/7";
   w.Place({});  // Dropped.
   CHECK(w.worker->shard(7) == nullptr);
@@ -143,6 +164,34 @@ TEST_CASE("a dropped group's shard, still open, writes nothing into the same gro
   auto count = w.worker->shard(7)->shard()->Count();
   REQUIRE(count.ok());
   CHECK(*count == 0);
+}
+
+TEST_CASE("a shard's automatic checkpoint is saved by the worker in the background, not by the apply that made it due") {
+  OneWorker w;
+  REQUIRE(w.worker->RunOnce().ok());
+  CollectionConfig cfg;
+  cfg.dim = 4;
+  cfg.flat_max_points = 10;
+  cfg.checkpoint_every_ops = 100;
+  w.Place({OneReplicaGroup(3, cfg)});
+  REQUIRE(w.worker->shard(3) != nullptr);
+  std::shared_ptr<Shard> shard = w.worker->shard(3)->shard();
+  const std::string dir = w.tmp.path + "/groups/3/shard";
+  auto write = [&](int first, int n) { REQUIRE(shard->Apply(Points(first, n)).ok()); };
+  write(0, 20);  // Becomes a graph, saved as it is built.
+  const std::optional<uint64_t> built = SavedSeq(dir);
+  write(20, 60);
+  write(80, 60);  // 120 changes since.
+  CHECK(shard->CheckpointDue());
+  CHECK(SavedSeq(dir) == built);
+  const uint64_t before = w.worker->checkpoints();
+  for (int ms = 0; ms < 200 && w.worker->checkpoints() == before; ++ms) {
+    w.clock.Advance(1);
+    REQUIRE(w.worker->RunOnce().ok());
+  }
+  CHECK(w.worker->checkpoints() == before + 1);
+  CHECK_FALSE(shard->CheckpointDue());
+  CHECK(SavedSeq(dir) == std::optional<uint64_t>(3));
 }
 
 }  // namespace
