@@ -165,13 +165,24 @@ Result<uint64_t> IndexCache::SaveGraph(const std::string& path) const {
   return static_cast<uint64_t>(graph_->size());
 }
 
-Result<HandedGraph> IndexCache::CloneGraph() const {
+Result<HandedGraph> IndexCache::CloneGraph(CloneRoom room) const {
   ReaderLock lock(mu_);
   if (!graph_) return Status::Internal("CloneGraph: the index is not a graph");
   HandedGraph g;
-  VECTRON_ASSIGN_OR_RETURN(g.graph, graph_->Clone());
+  VECTRON_ASSIGN_OR_RETURN(g.graph, graph_->Clone(std::move(room)));
   g.seq = seq_;
   return g;
+}
+
+CloneRoom IndexCache::ReserveGraphClone() const {
+  size_t slots, node_bytes;
+  {
+    ReaderLock lock(mu_);
+    if (!graph_) return CloneRoom{};
+    slots = graph_->slots();
+    node_bytes = graph_->node_bytes();
+  }
+  return ReserveCloneRoom(slots, node_bytes);
 }
 
 // ---------------------------------------------------------------------------------

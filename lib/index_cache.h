@@ -89,9 +89,12 @@ class IndexCache {
   // Writes the graph to `path` (HnswIndex::Save) and returns its live count.
   // REQUIRES: is_graph(), and no change to the cache until it returns.
   Result<uint64_t> SaveGraph(const std::string& path) const ABSL_LOCKS_EXCLUDED(mu_);
-  // A copy of the graph in memory (HnswIndex::Clone) and the seq it is at.
-  // REQUIRES: is_graph(), and no change to the cache until it returns.
-  Result<HandedGraph> CloneGraph() const ABSL_LOCKS_EXCLUDED(mu_);
+  // A copy of the graph in memory (HnswIndex::Clone, into `room` if it is large enough)
+  // and the seq it is at. REQUIRES: is_graph(), and no change to the cache until it returns.
+  Result<HandedGraph> CloneGraph(CloneRoom room) const ABSL_LOCKS_EXCLUDED(mu_);
+  // Room for a CloneGraph of the graph as it is now (ReserveCloneRoom), allocated without
+  // the cache's lock; empty for a flat index. Called before the caller holds its writers.
+  CloneRoom ReserveGraphClone() const ABSL_LOCKS_EXCLUDED(mu_);
 
   // The k nearest points to `query` (normalised for cosine), nearest first, with ids
   // and scores. With `where`, only points matching it (see docs/filter.md, "Planner");

@@ -33,7 +33,9 @@ Status IndexSync::InstallHanded(HandedGraph g, std::string* why_not) {
   cache_.Install(BuiltIndex::Graph(std::move(g.graph), std::move(ids)), g.seq);
   VECTRON_RETURN_IF_ERROR(LoadPayload(rt));
   // Not saved here (the open of a split's new group is time its readers wait out): the
-  // next Checkpoint saves it, as there is no index.meta yet.
+  // next Checkpoint saves it, as there is no index.meta yet. With background checkpoints
+  // that is the owner's, when it finds it due (a worker's, once the split has settled).
+  if (options_.background_checkpoints) checkpoint_due_.store(true, std::memory_order_release);
   return Status::OK();
 }
 
@@ -118,12 +120,14 @@ Status IndexSync::Checkpoint(CheckpointHold hold) {
   // records naming it follow without mu_ (a split's new group saves its graph just after
   // it opens, and its applies waited ~0.5 s for the save).
   std::unique_ptr<HnswIndex> copy;
+  // The copy's memory is allocated before the writers wait (see CloneRoom).
+  CloneRoom room = hold == CheckpointHold::kWhileCopied ? cache_.ReserveGraphClone() : CloneRoom{};
   Result<std::optional<CheckpointWrite>> written = [&]() -> Result<std::optional<CheckpointWrite>> {
     MutexLock lock(mu_);
     if (hold == CheckpointHold::kWhileWritten) return WriteCheckpointGraph();
     VECTRON_ASSIGN_OR_RETURN(std::optional<CheckpointWrite> w, StartCheckpoint());
     if (!w) return w;
-    VECTRON_ASSIGN_OR_RETURN(HandedGraph g, cache_.CloneGraph());
+    VECTRON_ASSIGN_OR_RETURN(HandedGraph g, cache_.CloneGraph(std::move(room)));
     copy = std::move(g.graph);
     return w;
   }();

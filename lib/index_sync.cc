@@ -102,9 +102,10 @@ Status IndexSync::Refresh() {
 }
 
 Result<std::optional<HandedGraph>> IndexSync::CloneGraph() {
+  CloneRoom room = cache_.ReserveGraphClone();  // Before the writers wait (see CloneRoom).
   MutexLock lock(mu_);  // no catch-up changes the graph meanwhile
   if (!cache_.is_graph()) return std::optional<HandedGraph>();
-  VECTRON_ASSIGN_OR_RETURN(HandedGraph g, cache_.CloneGraph());
+  VECTRON_ASSIGN_OR_RETURN(HandedGraph g, cache_.CloneGraph(std::move(room)));
   return std::optional<HandedGraph>(std::move(g));
 }
 

@@ -438,18 +438,23 @@ class HnswIndexImpl final : public HnswIndex {
     return bytes + codes_.memory_bytes() + hidden_bits_.capacity() * sizeof(uint64_t);
   }
 
-  Result<std::unique_ptr<HnswIndex>> Clone() const override {
+  Result<std::unique_ptr<HnswIndex>> Clone(CloneRoom room) const override {
     MutexLock w(write_mu_);  // no insert runs while the graph is copied
     {
       ReaderLock lock(mu_);
-      if (hidden_count_ == 0) return CloneLocked();
+      if (hidden_count_ == 0) return CloneLocked(room);
     }
     // Staged nodes go to the copy as deleted, as to a saved file.
     WriterLock lock(mu_);
     MarkStaged(true);
-    auto c = CloneLocked();
+    auto c = CloneLocked(room);
     MarkStaged(false);
     return c;
+  }
+
+  size_t node_bytes() const override {
+    ReaderLock lock(mu_);
+    return hnsw_->size_data_per_element_;
   }
 
   Status Save(const std::string& path) const override {
@@ -469,10 +474,11 @@ class HnswIndexImpl final : public HnswIndex {
 
  private:
   // What hnswlib's loadIndex does from a file, from this graph's memory instead.
-  Result<std::unique_ptr<HnswIndex>> CloneLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+  Result<std::unique_ptr<HnswIndex>> CloneLocked(CloneRoom& room) const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     const auto& h = *hnsw_;
     const size_t n = h.cur_element_count;
-    const size_t max = std::max<size_t>(n, 1);
+    const bool roomy = room.level0 && room.nodes >= n;
+    const size_t max = roomy ? room.nodes : std::max<size_t>(n, 1);
     auto space = MakeSpace(metric_, dim_);
     auto no_memory = [] { return Status::ResourceExhausted("copying the HNSW graph: no memory"); };
     std::unique_ptr<hnswlib::HierarchicalNSW<float>> c;
@@ -508,7 +514,8 @@ class HnswIndexImpl final : public HnswIndex {
       c->update_probability_generator_ = h.update_probability_generator_;
       c->metric_distance_computations = 0;
       c->metric_hops = 0;
-      std::vector<std::mutex>(max).swap(c->link_list_locks_);
+      if (roomy) c->link_list_locks_.swap(room.link_locks);
+      else std::vector<std::mutex>(max).swap(c->link_list_locks_);
       std::vector<std::mutex>(h.link_list_update_locks_.size()).swap(c->link_list_update_locks_);
       c->element_levels_.assign(h.element_levels_.begin(), h.element_levels_.begin() + static_cast<std::ptrdiff_t>(n));
       c->element_levels_.resize(max, 0);
@@ -517,7 +524,8 @@ class HnswIndexImpl final : public HnswIndex {
     } catch (const std::bad_alloc&) {
       return no_memory();
     }
-    c->data_level0_memory_ = static_cast<char*>(AllocateHugePageableLater(max * h.size_data_per_element_));
+    c->data_level0_memory_ =
+        roomy ? room.level0.release() : static_cast<char*>(AllocateHugePageableLater(max * h.size_data_per_element_));
     c->linkLists_ = static_cast<char**>(std::calloc(max, sizeof(char*)));
     if (!c->data_level0_memory_ || !c->linkLists_) return no_memory();
     std::memcpy(c->data_level0_memory_, h.data_level0_memory_, n * h.size_data_per_element_);
@@ -865,6 +873,20 @@ class HnswIndexImpl final : public HnswIndex {
 };
 
 }  // namespace
+
+CloneRoom ReserveCloneRoom(size_t slots, size_t node_bytes) {
+  CloneRoom room;
+  room.nodes = slots + std::max<size_t>(slots / 32, 1024);
+  room.level0.reset(static_cast<char*>(AllocateHugePageableLater(room.nodes * node_bytes)));
+  if (!room.level0) return CloneRoom{};
+  try {
+    std::vector<std::mutex>(room.nodes).swap(room.link_locks);
+  } catch (const std::bad_alloc&) {
+    return CloneRoom{};
+  }
+  std::memset(room.level0.get(), 0, room.nodes * node_bytes);  // Faulted in here, not by the copy.
+  return room;
+}
 
 std::unique_ptr<HnswIndex> NewHnswIndexImpl(uint32_t dim, Metric metric, const HnswParams& params,
                                             size_t capacity, Quantization quantization) {

@@ -56,4 +56,21 @@ class ManualClock final : public Clock {
   uint64_t now_ms_;
 };
 
+// A quiet period that each event extends to `each_ms` after it, but that a run of events
+// (one after another, each inside the period of the one before) holds at most `max_ms`
+// after its first: the wait of background work after splits (WorkerNode).
+class SettleWindow {
+ public:
+  SettleWindow(uint64_t each_ms, uint64_t max_ms) : each_ms_(each_ms), max_ms_(max_ms) {}
+  void Extend(uint64_t now) {
+    if (now >= until_) since_ = now;  // A new run.
+    if (now + each_ms_ > until_) until_ = now + each_ms_;
+  }
+  bool Holds(uint64_t now) const { return now < until_ && now < since_ + max_ms_; }
+
+ private:
+  uint64_t each_ms_, max_ms_;
+  uint64_t until_ = 0, since_ = 0;
+};
+
 }  // namespace vectron::net::cluster

@@ -35,6 +35,9 @@ constexpr uint64_t kSplitCampaignForMs = 10'000;
 // catching up on its first entries, and the reads the gateway retried after its map
 // refresh wait for those (docs/cluster.md, "Splits").
 constexpr uint64_t kSplitSettleMs = 2000;
+// ...but no longer than this after the first of a run of splits (a worker splitting every
+// second would otherwise never save a graph or drop a hidden point).
+constexpr uint64_t kSplitSettleMaxMs = 10'000;
 // A dropped group's directory is renamed to this name before it is removed (DropGroup).
 constexpr char kDroppedSuffix[] = ".dropped";
 
@@ -55,6 +58,7 @@ WorkerNode::WorkerNode(WorkerNodeOptions options, Clock& clock, Transport& trans
       store_(store),
       executor_(executor),
       loop_(opt_.wake),
+      settle_(kSplitSettleMs, kSplitSettleMaxMs),
       rng_(opt_.seed ^ opt_.id) {
   opt_.raft.peer_kind = NodeKind::kWorker;
   // Automatic graph checkpoints are saved by MaybeCheckpoint, not by the apply that made
@@ -219,17 +223,16 @@ ShardStateMachine::SplitHooks WorkerNode::SplitHooksFor(const GroupAssignment& p
           opening_.erase(a.group.id);
         }
         if (groups_.count(a.group.id)) return;
-        std::shared_ptr<Shard> shard = holder->ok() ? holder->value()->shard() : nullptr;
         Status s = holder->ok() ? OpenGroup(a, std::move(holder->value())) : holder->status();
         if (!s.ok()) {
           split_failures_.push_back(s.WithContext("opening split group " + std::to_string(a.group.id)));
           return;
         }
-        // Its graph came over in memory (Shard::SplitCopyTo), not as a file: saved in the
-        // background once the split has settled, so that a restart finds it on disk
-        // instead of rebuilding it (a crash before then rebuilds it).
+        // Its graph came over in memory (Shard::SplitCopyTo), not as a file: its shard
+        // reports a checkpoint due, and MaybeCheckpoint saves it once the split has
+        // settled, so that a restart finds it on disk instead of rebuilding it (a crash
+        // before then rebuilds it).
         SettleAfterSplit();
-        pending_saves_.push_back(PendingSave{a.group.id, shard});
         // The parent's leader campaigns at once, so the new group has a leader before PD
         // routes to it (rather than after an election timeout).
         if (host_->HasGroup(parent_id) && host_->group_role(parent_id).role == raft::Role::kLeader) {
@@ -312,9 +315,9 @@ Status WorkerNode::RunOnce() {
   snapshot_fetcher_->RunOnce();
   Timeouts();
   RetrySplitCampaigns(now);
-  // Background work on graphs waits while a split settles (kSplitSettleMs).
-  if (now < settle_until_ms_) return Status::OK();
-  SavePendingGraphs();
+  // Background work on graphs waits while a split settles (kSplitSettleMs), at most
+  // kSplitSettleMaxMs.
+  if (settle_.Holds(now)) return Status::OK();
   MaybeCheckpoint(now);
   MaybeCompact(now);
   MaybeDropHidden(now);
@@ -344,21 +347,7 @@ void WorkerNode::MaybeCheckpoint(uint64_t now) {
   }
 }
 
-void WorkerNode::SettleAfterSplit() { settle_until_ms_ = std::max(settle_until_ms_, clock_.NowMs() + kSplitSettleMs); }
-
-void WorkerNode::SavePendingGraphs() {
-  for (PendingSave& p : pending_saves_) {
-    std::shared_ptr<Shard> shard = p.shard.lock();
-    if (!shard || !groups_.count(p.group)) continue;  // Dropped meanwhile.
-    executor_.Post(kBackgroundQueue, [this, shard, group = p.group] {
-      if (Status saved = shard->Checkpoint(CheckpointHold::kWhileCopied); !saved.ok())
-        loop_.Post([this, group, saved] {
-          Log("saving the graph of split group " + std::to_string(group) + ": " + saved.ToString());
-        });
-    });
-  }
-  pending_saves_.clear();
-}
+void WorkerNode::SettleAfterSplit() { settle_.Extend(clock_.NowMs()); }
 
 void WorkerNode::RetrySplitCampaigns(uint64_t now) {
   for (auto it = split_campaigns_.begin(); it != split_campaigns_.end();) {

@@ -218,8 +218,6 @@ class WorkerNode {
   // A split's route switch or its new group's open here: background work on graphs waits
   // kSplitSettleMs from now (worker_node.cc).
   void SettleAfterSplit();
-  // The graph saves of split groups opened here, posted once the split has settled.
-  void SavePendingGraphs();
   void Log(const std::string& line) const {
     if (opt_.log) opt_.log(line);
   }
@@ -258,14 +256,8 @@ class WorkerNode {
     uint64_t until_ms = 0;  // Given up then.
   };
   std::map<uint64_t, SplitCampaign> split_campaigns_;  // By new group (loop thread).
-  // Background work on graphs waits until then (loop thread; SettleAfterSplit), and the
-  // graphs of split groups opened here wait to be saved.
-  uint64_t settle_until_ms_ = 0;
-  struct PendingSave {
-    uint64_t group = 0;
-    std::weak_ptr<Shard> shard;
-  };
-  std::vector<PendingSave> pending_saves_;
+  // Background work on graphs waits while it holds (loop thread; SettleAfterSplit).
+  SettleWindow settle_;
   // Groups a split made here whose state machine a task is opening (executor and loop).
   mutable std::mutex opening_mu_;
   std::set<uint64_t> opening_;  // GUARDED_BY(opening_mu_)

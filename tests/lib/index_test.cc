@@ -242,8 +242,13 @@ TEST_CASE("a cloned hnsw index answers as the original, staged points deleted, a
   const uint32_t dim = 12;
   const size_t n = 1500;
   auto data = testing::RandomVectors(n + 100, dim, 11);
-  for (Quantization qz : {Quantization::kNone, Quantization::kSq8}) {
+  // Into memory of its own, into a room reserved beforehand, and past a room too small.
+  enum class Room { kNone, kReserved, kTooSmall };
+  for (auto [qz, room] : {std::pair{Quantization::kNone, Room::kNone}, std::pair{Quantization::kNone, Room::kReserved},
+                          std::pair{Quantization::kNone, Room::kTooSmall}, std::pair{Quantization::kSq8, Room::kNone},
+                          std::pair{Quantization::kSq8, Room::kReserved}}) {
     CAPTURE(QuantizationName(qz));
+    CAPTURE(static_cast<int>(room));
     auto idx = NewHnswIndexImpl(dim, Metric::kL2, {}, 100, qz);
     REQUIRE(idx->Upsert(Iota(n), std::span<const float>(data.data(), n * dim), 2).ok());
     std::vector<uint64_t> gone;
@@ -252,7 +257,15 @@ TEST_CASE("a cloned hnsw index answers as the original, staged points deleted, a
     // Staged, not revealed: the clone holds them deleted, as a saved file does.
     std::vector<uint64_t> staged{n, n + 1, n + 2};
     REQUIRE(idx->StageHidden(staged, std::span<const float>(data.data() + n * dim, 3 * dim), 1).ok());
-    auto cloned = idx->Clone();
+    CloneRoom reserved;
+    if (room == Room::kReserved) {
+      reserved = ReserveCloneRoom(idx->slots(), idx->node_bytes());
+      CHECK(reserved.nodes >= idx->slots());
+    } else if (room == Room::kTooSmall) {
+      reserved = ReserveCloneRoom(0, idx->node_bytes());
+      CHECK(reserved.nodes < idx->slots());
+    }
+    auto cloned = idx->Clone(std::move(reserved));
     REQUIRE(cloned.ok());
     HnswIndex& c = **cloned;
     CHECK(c.size() == idx->size());

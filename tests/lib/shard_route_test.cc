@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "checkpoint_files.h"
 #include "db_test_util.h"
 #include "storage/lmdb.h"
 #include "vectron/shard.h"
@@ -300,6 +301,36 @@ TEST_CASE("a copy of a shard with hidden points opens them hidden, and its drop 
     while (c->DropHidden(50).value() > 0) {
     }
     CheckSameAnswers(*c, *t.b);
+  }
+}
+
+TEST_CASE("a split copy opened with background checkpoints reports its graph due for saving, and saves it when asked") {
+  TwoShards t;
+  t.Split(kLowerHalf);
+  for (bool background : {false, true}) {
+    CAPTURE(background);
+    TempDir dc;
+    const std::string dir = dc.path() + "/copy";
+    REQUIRE(t.a->SplitCopyTo(dir).ok());
+    DatabaseOptions o = testing::SmallDbOptions();
+    o.background_checkpoints = background;
+    int builds = 0;
+    o.progress = [&](std::string_view, uint64_t, uint64_t) {
+      ++builds;
+      return true;
+    };
+    auto c = Shard::Open(dir, RouteConfig(), o).value();
+    CHECK(builds == 0);  // The graph handed over in memory, not rebuilt.
+    // It has no saved graph: with background checkpoints, its owner is told.
+    CHECK_FALSE(SavedCheckpointSeq(dir).has_value());
+    CHECK(c->CheckpointDue() == background);
+    REQUIRE(c->Checkpoint(CheckpointHold::kWhileCopied).ok());
+    CHECK_FALSE(c->CheckpointDue());
+    CHECK(SavedCheckpointSeq(dir).has_value());
+    c.reset();
+    auto back = Shard::Open(dir, RouteConfig(), o).value();
+    CHECK(builds == 0);  // Loaded from the file just saved.
+    CheckSameAnswers(*back, *t.b);
   }
 }
 

@@ -194,5 +194,30 @@ TEST_CASE("a shard's automatic checkpoint is saved by the worker in the backgrou
   CHECK(SavedSeq(dir) == std::optional<uint64_t>(3));
 }
 
+TEST_CASE("a settle window lasts each_ms after the last event of a run, but at most max_ms after its first") {
+  SettleWindow w(2000, 10'000);
+  CHECK_FALSE(w.Holds(0));
+  w.Extend(1000);
+  CHECK(w.Holds(1000));
+  CHECK(w.Holds(2999));
+  CHECK_FALSE(w.Holds(3000));
+  // A run: each event inside the window of the one before extends it...
+  w.Extend(5000);
+  for (uint64_t t = 6000; t <= 14'000; t += 1000) {
+    CHECK(w.Holds(t));
+    w.Extend(t);
+  }
+  // ...until max_ms after its first event (5000), though the last one was at 14,000.
+  CHECK(w.Holds(14'999));
+  CHECK_FALSE(w.Holds(15'000));
+  w.Extend(15'500);
+  CHECK_FALSE(w.Holds(15'500));
+  // Once it lapses, the next event begins a new run.
+  CHECK_FALSE(w.Holds(17'500));
+  w.Extend(20'000);
+  CHECK(w.Holds(21'999));
+  CHECK_FALSE(w.Holds(22'000));
+}
+
 }  // namespace
 }  // namespace vectron::net::cluster
