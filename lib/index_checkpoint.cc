@@ -120,8 +120,17 @@ Status IndexSync::Checkpoint(CheckpointHold hold) {
   // records naming it follow without mu_ (a split's new group saves its graph just after
   // it opens, and its applies waited ~0.5 s for the save).
   std::unique_ptr<HnswIndex> copy;
-  // The copy's memory is allocated before the writers wait (see CloneRoom).
-  CloneRoom room = hold == CheckpointHold::kWhileCopied ? cache_.ReserveGraphClone() : CloneRoom{};
+  // The copy's memory is allocated before the writers wait (see CloneRoom), if a copy
+  // will be made (a replica move's snapshot of a group saved already makes none).
+  CloneRoom room;
+  if (hold == CheckpointHold::kWhileCopied) {
+    bool wanted;
+    {
+      MutexLock lock(mu_);
+      wanted = CheckpointWanted();
+    }
+    if (wanted) room = cache_.ReserveGraphClone();
+  }
   Result<std::optional<CheckpointWrite>> written = [&]() -> Result<std::optional<CheckpointWrite>> {
     MutexLock lock(mu_);
     if (hold == CheckpointHold::kWhileWritten) return WriteCheckpointGraph();
@@ -158,12 +167,15 @@ Status IndexSync::Checkpoint(CheckpointHold hold) {
   return Status::OK();
 }
 
+bool IndexSync::CheckpointWanted() const {
+  if (!cache_.is_graph() || discarded_.load(std::memory_order_acquire)) return false;
+  return cache_.seq() != checkpoint_seq_ || force_checkpoint_ || !PathExists(store_.dir() + "/index.meta");
+}
+
 Result<std::optional<IndexSync::CheckpointWrite>> IndexSync::StartCheckpoint() {
-  if (!cache_.is_graph() || discarded_.load(std::memory_order_acquire)) return std::optional<CheckpointWrite>();
+  if (!CheckpointWanted()) return std::optional<CheckpointWrite>();
   const std::string& dir = store_.dir();
   const uint64_t seq = cache_.seq();
-  if (seq == checkpoint_seq_ && !force_checkpoint_ && PathExists(dir + "/index.meta"))
-    return std::optional<CheckpointWrite>();
   // Processes sharing the shard save one at a time (docs/durability.md): the lock makes
   // index.meta, the graph files and meta.checkpoint_seq change together, and any
   // index-* file that index.meta does not name is garbage while it is held.

@@ -141,6 +141,9 @@ class IndexSync {
   // WriteCheckpointGraph's first part: the checks, checkpoint.lock and the file's name
   // (count 0: nothing written yet).
   Result<std::optional<CheckpointWrite>> StartCheckpoint() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // False if there is nothing to save: no graph, a discarded shard, or the graph saved at
+  // its seq already (StartCheckpoint's first check).
+  bool CheckpointWanted() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Status FinishCheckpoint(const CheckpointWrite& w) const;
 
   ShardStore& store_;
