@@ -111,6 +111,8 @@ Result<ShardStore> ShardStore::Open(const std::string& dir, const CollectionConf
 }
 
 std::optional<HiddenRange> ShardStore::hidden() const {
+  // A read racing a set_hidden sees the state before it or after it, as with the lock.
+  if (!hidden_->any.load(std::memory_order_acquire)) return std::nullopt;
   MutexLock lock(hidden_->mu);
   return hidden_->range;
 }
@@ -118,6 +120,7 @@ std::optional<HiddenRange> ShardStore::hidden() const {
 void ShardStore::set_hidden(std::optional<HiddenRange> range) {
   MutexLock lock(hidden_->mu);
   hidden_->range = range;
+  hidden_->any.store(range.has_value(), std::memory_order_release);
 }
 
 Result<uint64_t> ShardStore::Counter(const storage::Txn& txn, std::string_view key) const {

@@ -23,6 +23,7 @@
 //   feedback: ratings of points, deleted with their point (feedback_store.h).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -231,6 +232,9 @@ class ShardStore {
   struct Hidden {  // Behind a pointer: ShardStore moves.
     mutable Mutex mu;
     std::optional<HiddenRange> range ABSL_GUARDED_BY(mu);
+    // range.has_value(), readable without mu: the reads of a shard that hides nothing
+    // (all but a split's halves until their drops end) take no lock for it.
+    std::atomic<bool> any{false};
   };
   storage::LmdbEnv env_;
   std::string dir_;
