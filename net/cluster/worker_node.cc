@@ -17,8 +17,8 @@ constexpr uint64_t kDropQueue = kBackgroundQueue + 1;
 // Points one DropHidden batch deletes: a few ms of a shard's writer lock.
 constexpr size_t kDropBatch = 1000;
 // The wait before retrying after a failed batch, and between looks at the hosted shards
-// when none had hidden points (a split's apply or open hides them; a look costs a lock
-// per shard, which a worker with hundreds of idle groups should not pay every iteration).
+// when none had hidden points (a split's apply or open hides them; a look reads a flag
+// per shard, which a worker with hundreds of idle groups need not do every iteration).
 constexpr uint64_t kDropRetryMs = 1000;
 constexpr uint64_t kDropCheckMs = 100;
 // How often the hosted shards are asked whether an automatic graph checkpoint is due
