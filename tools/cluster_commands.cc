@@ -130,6 +130,11 @@ void AddClusterCommands(CLI::App& app, ClusterCommands* c) {
   c->worker->add_flag("!--compact-at-normal-priority", c->worker_options.compact_at_idle_priority,
                       "Run those rebuilds at normal CPU priority (by default they run at the lowest, SCHED_IDLE, "
                       "taking only CPU time nothing else wants: on a busy machine they wait)");
+  c->worker->add_flag("!--no-inline-reads", c->worker_options.inline_reads,
+                      "Hand every read to the worker's threads. By default a light read (a search that is not "
+                      "exact, a get of up to 64 ids) that its gateway sent while it had no other read at this "
+                      "worker runs on the worker's event loop when no other read is running, saving two thread "
+                      "wake-ups");
   AddSecretFlags(c->worker, c);
 
   c->gateway = app.add_subcommand("gateway", "Run a gateway of a cluster (the REST API over the cluster)");

@@ -12,7 +12,7 @@
 
 namespace vectron {
 
-// Memory for a Clone, allocated and faulted in beforehand (HnswIndex::ReserveClone), so
+// Memory for a Clone, allocated and faulted in beforehand (ReserveCloneRoom, below), so
 // that a clone made while the caller holds its writers only copies: for 200k × 100
 // floats on this project's VMs, faulting in the base layer was ~75 ms of a ~90 ms clone.
 struct CloneRoom {
@@ -32,7 +32,7 @@ class HnswIndex : public Index {
   // A copy of the graph in memory, as Save and LoadHnswIndex would give it (staged nodes
   // deleted, sq8 codes rebuilt) without the file: a split hands it to the new group's
   // shard in the same process. Searches may continue meanwhile; writes wait.
-  // With `room` from ReserveClone, the copy goes into it if it is large enough.
+  // With `room` from ReserveCloneRoom, the copy goes into it if it is large enough.
   // Errors: ResourceExhausted if there is no memory for it.
   virtual Result<std::unique_ptr<HnswIndex>> Clone(CloneRoom room) const = 0;
   Result<std::unique_ptr<HnswIndex>> Clone() const { return Clone(CloneRoom{}); }

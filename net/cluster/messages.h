@@ -119,6 +119,10 @@ struct ShardReadRequest {
   // kSearch, the gateway's result cache: if not 0 and the replica's applied index (after
   // the read's wait) equals it, the replica answers `unchanged` without searching.
   uint64_t unchanged_if_applied = 0;
+  // The gateway had no other read outstanding at this worker when it sent this one: the
+  // worker may run it on its loop thread rather than hand it to its executor
+  // (WorkerNodeOptions::inline_reads). A hint for speed only; the answer is the same.
+  bool lone = false;
 };
 // One rating as a shard stores it, with its key (to go on after it).
 struct RatingRecord {

@@ -396,8 +396,21 @@ void Router::SendPart(Op& op, size_t i) {
     if (op.kind == Kind::kSearch && !p.no_token && p.shard < op.known.size() && op.known[p.shard].group == g->id)
       p.token = op.known[p.shard].applied_index;
     req.unchanged_if_applied = p.token;
+    uint32_t& at = reads_at_[p.target];
+    req.lone = at == 0;
+    ++at;
+    read_rpcs_[p.rpc] = p.target;
     transport_.Send(to, std::move(req));
   }
+}
+
+void Router::Forget(uint64_t rpc) {
+  rpcs_.erase(rpc);
+  auto r = read_rpcs_.find(rpc);
+  if (r == read_rpcs_.end()) return;
+  auto at = reads_at_.find(r->second);
+  if (at != reads_at_.end() && --at->second == 0) reads_at_.erase(at);
+  read_rpcs_.erase(r);
 }
 
 uint64_t Router::LeaderOf(const GroupInfo& g) const {
@@ -444,7 +457,7 @@ void Router::SendAdmin(Op& op) {
 
 void Router::Retry(Op& op, size_t i, bool backoff) {
   Part& p = op.parts[i];
-  if (p.outstanding) rpcs_.erase(p.rpc);
+  if (p.outstanding) Forget(p.rpc);
   p.outstanding = false;
   ++p.attempts;
   ++stats_.retries;
@@ -454,7 +467,7 @@ void Router::Retry(Op& op, size_t i, bool backoff) {
 void Router::PartDone(Op& op, size_t i, Status s) {
   Part& p = op.parts[i];
   if (p.done) return;
-  if (p.outstanding) rpcs_.erase(p.rpc);
+  if (p.outstanding) Forget(p.rpc);
   p.outstanding = false;
   p.done = true;
   if (IsWrite(op.kind)) EraseInflight(p.command.request.seq);
@@ -489,7 +502,7 @@ void Router::PartDone(Op& op, size_t i, Status s) {
 void Router::Finish(Op& op) {
   uint64_t id = op.id;
   for (Part& p : op.parts) {
-    if (p.outstanding) rpcs_.erase(p.rpc);
+    if (p.outstanding) Forget(p.rpc);
     if (IsWrite(op.kind) && !p.done) EraseInflight(p.command.request.seq);
   }
   if (!op.status.ok()) ++stats_.ops_failed;

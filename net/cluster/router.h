@@ -191,6 +191,8 @@ class Router {
   bool Reroute(Op& op, size_t i);
   uint32_t InitialShards(const CollectionInfo& c) const;
   void Retry(Op& op, size_t part, bool backoff);
+  // Drops rpc `rpc` from rpcs_ (and from the reads outstanding at its worker).
+  void Forget(uint64_t rpc);
   void PartDone(Op& op, size_t part, Status s);
   void Finish(Op& op);
   void OnWriteResponse(const ShardWriteResponse& r);
@@ -232,6 +234,10 @@ class Router {
   uint64_t next_rpc_ = 1;
   std::map<uint64_t, std::unique_ptr<Op>> ops_;
   std::map<uint64_t, std::pair<uint64_t, size_t>> rpcs_;  // rpc id -> (op, part)
+  // Reads outstanding at each worker: a read sent to a worker that has none goes out
+  // `lone` (ShardReadRequest::lone), which lets the worker run it on its loop thread.
+  std::map<uint64_t, uint64_t> read_rpcs_;  // rpc id -> worker, for reads only
+  std::map<uint64_t, uint32_t> reads_at_;   // worker -> reads outstanding (none: absent)
   // The map and what the router learned since.
   ClusterMap map_;
   bool has_map_ = false;

@@ -120,6 +120,7 @@ struct Encoder {
     r.add_after(after);
     r.add_limit(m.limit);
     r.add_unchanged_if_applied(m.unchanged_if_applied);
+    r.add_lone(m.lone);
     return r.Finish().Union();
   }
   Offset<void> operator()(const ShardReadResponse& m) {
@@ -370,6 +371,7 @@ Status DecodeBody(const fb::Envelope* e, Envelope* out) {
       m.after = Str(s->after());
       m.limit = s->limit();
       m.unchanged_if_applied = s->unchanged_if_applied();
+      m.lone = s->lone();
       *out = std::move(m);
       return Status::OK();
     }

@@ -47,6 +47,13 @@ struct WorkerNodeOptions {
   // and the gateway retries it at another replica: a replica removed from its group, or cut
   // off from its leader, would otherwise hold it until request_timeout_ms.
   uint64_t read_leader_silence_ms = 500;
+  // A light read (a search that is not exact, a get of a few ids) sent `lone` by its
+  // gateway runs on the loop thread when no read is with the executor: a read handed to
+  // the executor crosses threads twice (loop -> executor -> loop), which on a small
+  // machine costs tens of microseconds of wake-ups (docs/benchmarks.md, "Cluster vs
+  // `vectron serve`"). Off: every read goes to the executor (`vectron worker
+  // --no-inline-reads`).
+  bool inline_reads = true;
   // Shard snapshots sent to and fetched from peers (docs/cluster.md, "Snapshots"); an empty
   // tmp_dir means data_dir/snapshots.
   SnapshotTransferOptions snapshot;
@@ -107,6 +114,8 @@ class WorkerNode {
   uint64_t reads_leader_silent() const { return reads_leader_silent_; }
   // Reads served past the applied index while a split applied (ServeReads).
   uint64_t reads_served_early() const { return reads_served_early_; }
+  // Reads run on the loop thread (WorkerNodeOptions::inline_reads).
+  uint64_t reads_inlined() const { return reads_inlined_; }
   // Membership changes PD asked for that this node proposed (replica moves).
   uint64_t conf_changes() const { return conf_changes_; }
   // Splits PD asked for that this node proposed.
@@ -187,6 +196,9 @@ class WorkerNode {
   void RefuseWrites(uint64_t group, uint64_t leader_hint, const Status& s, std::vector<WriteWaiter>& ws);
   void ServeReads(uint64_t group);
   void Execute(uint64_t read_id, PendingRead pr);
+  // Whether `req` runs on the loop thread (WorkerNodeOptions::inline_reads): sent lone,
+  // light, and no read with the executor.
+  bool InlineRead(const ShardReadRequest& req) const;
   void SendHeartbeat();
   void Timeouts();
   // Checks that `group` is hosted with `epoch`; else fills the stale answer and returns false.
@@ -232,6 +244,8 @@ class WorkerNode {
   uint64_t leader_transfers_ = 0;
   uint64_t reads_leader_silent_ = 0;
   uint64_t reads_served_early_ = 0;
+  uint64_t reads_inlined_ = 0;
+  uint64_t reads_in_executor_ = 0;  // Handed to the executor, not yet answered.
   uint64_t conf_changes_ = 0;
   uint64_t splits_proposed_ = 0;
   // Background compaction (loop thread): the group being compacted, its stop flag (read

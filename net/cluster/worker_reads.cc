@@ -1,6 +1,7 @@
 // WorkerNode's reads (docs/cluster.md, "Shard groups"): a read waits for its ReadIndex
-// (or answers from a fresh enough follower), then runs on the executor, and is checked
-// against the group's epoch before and after it ran.
+// (or answers from a fresh enough follower), then runs on the executor (or, light and
+// alone, on the loop thread: InlineRead), and is checked against the group's epoch before
+// and after it ran.
 #include <algorithm>
 
 #include "net/cluster/codec.h"
@@ -16,6 +17,84 @@ std::string ReadContext(uint64_t read_id) {
   w.U64(read_id);
   return w.Take();
 }
+
+// Runs read `req` on `shard` (at `applied`, the group at `epoch_before` when it was
+// checked): on the executor, or on the loop thread for an inline read.
+ShardReadResponse RunRead(Shard& shard, uint64_t applied, uint64_t epoch_before, const ShardReadRequest& req) {
+  ShardReadResponse r;
+  r.rpc_id = req.rpc_id;
+  r.applied_index = applied;
+  switch (req.kind) {
+    case ShardReadRequest::Kind::kGet: {
+      auto res = shard.Get(req.ids, req.get);
+      if (res.ok()) r.points = std::move(res).value();
+      else r.status = res.status();
+      break;
+    }
+    case ShardReadRequest::Kind::kSearch: {
+      auto res = shard.Search(req.query, req.search);
+      if (res.ok()) r.hits = std::move(res).value();
+      else r.status = res.status();
+      break;
+    }
+    case ShardReadRequest::Kind::kCount: {
+      auto res = shard.Count(req.where);
+      if (res.ok()) r.count = *res;
+      else r.status = res.status();
+      break;
+    }
+    case ShardReadRequest::Kind::kScroll: {
+      auto res = shard.Scroll(req.after, req.limit, req.get, req.where);
+      if (!res.ok()) {
+        r.status = res.status();
+        break;
+      }
+      r.more = !res->next_cursor.empty();
+      r.points.reserve(res->points.size());
+      for (Point& p : res->points) r.points.emplace_back(std::move(p));
+      break;
+    }
+    case ShardReadRequest::Kind::kIndexes: {
+      auto res = shard.ListPayloadIndexes();
+      if (res.ok()) r.indexes = std::move(res).value();
+      else r.status = res.status();
+      break;
+    }
+    case ShardReadRequest::Kind::kRatingStats: {
+      auto res = shard.RatingStatsOf(req.ids);
+      if (res.ok()) r.rating_stats = std::move(res).value();
+      else r.status = res.status();
+      break;
+    }
+    case ShardReadRequest::Kind::kRatings: {
+      const size_t limit = std::min(req.limit, kMaxRatingsPerRead);
+      // Stops the scan once the page is full (not an error of the read).
+      const Status page_full = Status::Cancelled("ratings page full");
+      Status s = shard.ScanRatingsAfter(req.after, [&](const Rating& rt, std::string_view key) -> Status {
+        if (r.ratings.size() >= limit) return page_full;
+        r.ratings.push_back(RatingRecord{std::string(key), rt});
+        return Status::OK();
+      });
+      if (!s.ok() && r.ratings.size() < limit) {
+        r.status = s;
+        r.ratings.clear();
+      }
+      break;
+    }
+  }
+  // A split applied while this read ran may have taken part of what it read: checked
+  // after the read (the group's new route is set before its points go).
+  Result<ShardRoute> route = shard.Route();
+  const uint64_t now_epoch = route.ok() && route->epoch != 0 ? route->epoch : epoch_before;
+  if (now_epoch != req.epoch) {
+    r = ShardReadResponse{};
+    r.rpc_id = req.rpc_id;
+    r.stale_epoch = true;
+    r.status = Status::FailedPrecondition("group " + std::to_string(req.group) + " was split during the read");
+  }
+  return r;
+}
+
 }  // namespace
 
 uint64_t ReadServeLimit(const GroupRole& now, uint64_t applied, uint64_t readable, uint64_t read_leader_term) {
@@ -141,81 +220,25 @@ void WorkerNode::Execute(uint64_t read_id, PendingRead pr) {
                                                  std::to_string(pr.req.epoch)),
                       0, /*stale_epoch=*/true);
   }
+  if (InlineRead(pr.req)) {
+    ++reads_inlined_;
+    return transport_.Send(pr.from, RunRead(*shard_ref, applied, epoch_before, pr.req));
+  }
+  ++reads_in_executor_;
   executor_.Post(kReadQueueBit | read_id, [this, shard_ref, applied, epoch_before, pr = std::move(pr)]() mutable {
-    ShardReadResponse r;
-    r.rpc_id = pr.req.rpc_id;
-    r.applied_index = applied;
-    Shard& shard = *shard_ref;
-    switch (pr.req.kind) {
-      case ShardReadRequest::Kind::kGet: {
-        auto res = shard.Get(pr.req.ids, pr.req.get);
-        if (res.ok()) r.points = std::move(res).value();
-        else r.status = res.status();
-        break;
-      }
-      case ShardReadRequest::Kind::kSearch: {
-        auto res = shard.Search(pr.req.query, pr.req.search);
-        if (res.ok()) r.hits = std::move(res).value();
-        else r.status = res.status();
-        break;
-      }
-      case ShardReadRequest::Kind::kCount: {
-        auto res = shard.Count(pr.req.where);
-        if (res.ok()) r.count = *res;
-        else r.status = res.status();
-        break;
-      }
-      case ShardReadRequest::Kind::kScroll: {
-        auto res = shard.Scroll(pr.req.after, pr.req.limit, pr.req.get, pr.req.where);
-        if (!res.ok()) {
-          r.status = res.status();
-          break;
-        }
-        r.more = !res->next_cursor.empty();
-        r.points.reserve(res->points.size());
-        for (Point& p : res->points) r.points.emplace_back(std::move(p));
-        break;
-      }
-      case ShardReadRequest::Kind::kIndexes: {
-        auto res = shard.ListPayloadIndexes();
-        if (res.ok()) r.indexes = std::move(res).value();
-        else r.status = res.status();
-        break;
-      }
-      case ShardReadRequest::Kind::kRatingStats: {
-        auto res = shard.RatingStatsOf(pr.req.ids);
-        if (res.ok()) r.rating_stats = std::move(res).value();
-        else r.status = res.status();
-        break;
-      }
-      case ShardReadRequest::Kind::kRatings: {
-        const size_t limit = std::min(pr.req.limit, kMaxRatingsPerRead);
-        // Stops the scan once the page is full (not an error of the read).
-        const Status page_full = Status::Cancelled("ratings page full");
-        Status s = shard.ScanRatingsAfter(pr.req.after, [&](const Rating& rt, std::string_view key) -> Status {
-          if (r.ratings.size() >= limit) return page_full;
-          r.ratings.push_back(RatingRecord{std::string(key), rt});
-          return Status::OK();
-        });
-        if (!s.ok() && r.ratings.size() < limit) {
-          r.status = s;
-          r.ratings.clear();
-        }
-        break;
-      }
-    }
-    // A split applied while this read ran may have taken part of what it read: checked
-    // after the read (the group's new route is set before its points go).
-    Result<ShardRoute> route = shard.Route();
-    const uint64_t now_epoch = route.ok() && route->epoch != 0 ? route->epoch : epoch_before;
-    if (now_epoch != pr.req.epoch) {
-      r = ShardReadResponse{};
-      r.rpc_id = pr.req.rpc_id;
-      r.stale_epoch = true;
-      r.status = Status::FailedPrecondition("group " + std::to_string(pr.req.group) + " was split during the read");
-    }
-    loop_.Post([this, from = pr.from, r = std::move(r)]() mutable { transport_.Send(from, std::move(r)); });
+    ShardReadResponse r = RunRead(*shard_ref, applied, epoch_before, pr.req);
+    loop_.Post([this, from = pr.from, r = std::move(r)]() mutable {
+      --reads_in_executor_;
+      transport_.Send(from, std::move(r));
+    });
   });
+}
+
+bool WorkerNode::InlineRead(const ShardReadRequest& req) const {
+  constexpr size_t kInlineGetIds = 64;
+  if (!opt_.inline_reads || !req.lone || reads_in_executor_ > 0) return false;
+  return (req.kind == ShardReadRequest::Kind::kSearch && !req.search.exact) ||
+         (req.kind == ShardReadRequest::Kind::kGet && req.ids.size() <= kInlineGetIds);
 }
 
 }  // namespace vectron::net::cluster

@@ -312,6 +312,7 @@ int RunWorker(const WorkerOptions& o) {
   wo.log = wo.snapshot.log;
   wo.compact_deleted_share = o.compact_deleted_share;
   wo.compact_priority = o.compact_at_idle_priority ? CompactPriority::kIdle : CompactPriority::kNormal;
+  wo.inline_reads = o.inline_reads;
   wo.wake = [&stepper] { stepper.Kick(); };
   cluster::WorkerNode worker(wo, clock, transport, **store, executor);
   if (Status s = worker.Start(); !s.ok()) return Fail("worker", s);

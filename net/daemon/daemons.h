@@ -86,6 +86,7 @@ struct WorkerOptions {
   // searches on shared cores (docs/cluster.md, "Graph compaction").
   double compact_deleted_share = 0.6;
   bool compact_at_idle_priority = true;  // WorkerNodeOptions::compact_priority is kIdle.
+  bool inline_reads = true;              // WorkerNodeOptions::inline_reads.
 };
 struct GatewayOptions {
   std::string secret;

@@ -336,6 +336,74 @@ TEST_CASE("Router sends a read's first attempt to the group's leader; retries, s
   CHECK(seen[4] == 0);
 }
 
+TEST_CASE("Router marks a read lone only when no other read is outstanding at its worker") {
+  RouterOptions o = Fixture::Options();
+  o.reads_at_leader = true;  // Group 10's reads go to worker 2, group 11's to worker 3.
+  Fixture f(o);
+  SearchParams sp;
+  sp.k = 1;
+  int answered = 0;
+  auto search = [&] {
+    f.router.Search("c", {0, 0}, sp, ReadOptions{}, [&](Result<std::vector<Hit>> r) {
+      CHECK(r.ok());
+      ++answered;
+    });
+  };
+  auto pop = [&](uint64_t worker) {
+    auto [to, req] = f.net.Pop<ShardReadRequest>();
+    if (to.id != worker) {  // The other group's part: its own worker, keep order.
+      auto [to2, req2] = f.net.Pop<ShardReadRequest>();
+      f.net.out.push_back({to, req});
+      CHECK(to2.id == worker);
+      return std::pair{to2, req2};
+    }
+    return std::pair{to, req};
+  };
+  search();  // One part at each of workers 2 and 3, each alone there.
+  auto [a2, r2] = pop(2);
+  auto [a3, r3] = pop(3);
+  CHECK(r2.lone);
+  CHECK(r3.lone);
+  search();  // Both workers still have the first search's part.
+  auto [b2, s2] = pop(2);
+  auto [b3, s3] = pop(3);
+  CHECK_FALSE(s2.lone);
+  CHECK_FALSE(s3.lone);
+  AnswerSearch(f, a2, r2, 1, {});
+  AnswerSearch(f, a3, r3, 1, {});
+  CHECK(answered == 1);
+  search();  // The second search's parts are still out.
+  auto [c2, t2] = pop(2);
+  auto [c3, t3] = pop(3);
+  CHECK_FALSE(t2.lone);
+  CHECK_FALSE(t3.lone);
+  AnswerSearch(f, b2, s2, 1, {});
+  AnswerSearch(f, b3, s3, 1, {});
+  AnswerSearch(f, c2, t2, 1, {});
+  AnswerSearch(f, c3, t3, 1, {});
+  CHECK(answered == 3);
+  search();  // Nothing outstanding: lone again.
+  auto [d2, u2] = pop(2);
+  auto [d3, u3] = pop(3);
+  CHECK(u2.lone);
+  CHECK(u3.lone);
+  // A part that times out and is retried elsewhere no longer counts at its first worker:
+  // the retry, and every read after, go out lone.
+  AnswerSearch(f, d3, u3, 1, {});
+  f.Run(o.rpc_timeout_ms + o.backoff_max_ms + 10);
+  auto [e, v] = f.net.Pop<ShardReadRequest>();  // Group 10's retry, at worker 1 or 3.
+  CHECK(e.id != 2);
+  CHECK(v.lone);
+  AnswerSearch(f, e, v, 1, {});
+  CHECK(answered == 4);
+  CHECK(f.net.Count<ShardReadRequest>() == 0);
+  search();
+  auto [g1, w1] = f.net.Pop<ShardReadRequest>();
+  auto [g2, w2] = f.net.Pop<ShardReadRequest>();
+  CHECK(w1.lone);
+  CHECK(w2.lone == (g1.id != g2.id));  // Worker 2 is suspected: both parts may go to 3.
+}
+
 TEST_CASE("Router sends reads during a move only to the voters the group keeps") {
   Fixture f;
   // PD moves group 10 from workers 1-3 to 2-4: worker 1 leaves at the move's end, worker 4

@@ -248,6 +248,20 @@ TEST_CASE("a search's unchanged_if_applied and its 'unchanged' answer survive th
   CHECK_FALSE(std::get<ShardReadResponse>(got).unchanged);
 }
 
+TEST_CASE("a read's lone hint survives the wire, and is off when left out") {
+  ShardReadRequest sr;
+  sr.rpc_id = 5;
+  sr.kind = ShardReadRequest::Kind::kSearch;
+  sr.lone = true;
+  NodeId from{NodeKind::kGateway, 1}, f;
+  Envelope got;
+  REQUIRE(DecodeEnvelope(EncodeEnvelope(from, Envelope(sr)), &f, &got).ok());
+  CHECK(std::get<ShardReadRequest>(got).lone);
+  sr.lone = false;
+  REQUIRE(DecodeEnvelope(EncodeEnvelope(from, Envelope(sr)), &f, &got).ok());
+  CHECK_FALSE(std::get<ShardReadRequest>(got).lone);
+}
+
 TEST_CASE("an index listing request and answer survive the wire; a bad index type is refused") {
   ShardReadRequest sr;
   sr.rpc_id = 5;

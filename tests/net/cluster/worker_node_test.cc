@@ -20,13 +20,31 @@ namespace {
 
 using net::testing::ScopedTempDir;
 
-// Keeps the heartbeats a worker sends.
+// Keeps the heartbeats and read answers a worker sends.
 class HeartbeatLog final : public Transport {
  public:
   void Send(const NodeId&, Envelope msg) override {
     if (auto* hb = std::get_if<PdHeartbeat>(&msg)) sent.push_back(*hb);
+    if (auto* r = std::get_if<ShardReadResponse>(&msg)) reads.push_back(std::move(*r));
   }
   std::vector<PdHeartbeat> sent;
+  std::vector<ShardReadResponse> reads;
+};
+
+// Runs every task at once but reads' (queue ids with the top bit, WorkerNode's read
+// queues), which it holds until RunHeld.
+class ReadHoldingExecutor final : public Executor {
+ public:
+  void Post(uint64_t queue, std::function<void()> task) override {
+    if (queue >> 63) held.push_back(std::move(task));
+    else task();
+  }
+  void RunHeld() {
+    std::vector<std::function<void()>> now;
+    now.swap(held);
+    for (auto& t : now) t();
+  }
+  std::vector<std::function<void()>> held;
 };
 
 struct OneWorker {
@@ -34,14 +52,15 @@ struct OneWorker {
   ManualClock clock{1'000'000};
   HeartbeatLog transport;
   sim::SimLogStore store;
-  InlineExecutor executor;
+  ReadHoldingExecutor executor;
   std::unique_ptr<WorkerNode> worker;
-  OneWorker() {
+  explicit OneWorker(bool inline_reads = true) {
     WorkerNodeOptions o;
     o.id = 1;
     o.data_dir = tmp.path;
     o.pd_members = {100};
     o.heartbeat_ms = 500;
+    o.inline_reads = inline_reads;
     worker = std::make_unique<WorkerNode>(o, clock, transport, store, executor);
     REQUIRE(worker->Start().ok());
   }
@@ -192,6 +211,101 @@ TEST_CASE("a shard's automatic checkpoint is saved by the worker in the backgrou
   CHECK(w.worker->checkpoints() == before + 1);
   CHECK_FALSE(shard->CheckpointDue());
   CHECK(SavedSeq(dir) == std::optional<uint64_t>(3));
+}
+
+// A search of collection "c" (dim 4, L2) near p<near>'s vector, k 2 (p<near> and
+// p<near + 1>), to group 3 at `epoch`.
+ShardReadRequest SearchRead(uint64_t rpc_id, uint64_t epoch, bool lone, int near, bool exact = false) {
+  ShardReadRequest r;
+  r.rpc_id = rpc_id;
+  r.group = 3;
+  r.epoch = epoch;
+  r.kind = ShardReadRequest::Kind::kSearch;
+  r.query = {static_cast<float>(near) + 0.4f, 1, 2, 3};
+  r.search.k = 2;
+  r.search.exact = exact;
+  r.lone = lone;
+  return r;
+}
+
+TEST_CASE("a lone light read runs on the worker's loop when no read is with the executor; others go to the executor") {
+  for (bool inline_reads : {true, false}) {
+    CAPTURE(inline_reads);
+    OneWorker w(inline_reads);
+    REQUIRE(w.worker->RunOnce().ok());
+    CollectionConfig cfg;
+    cfg.dim = 4;
+    cfg.metric = Metric::kL2;
+    cfg.flat_max_points = 10;
+    w.Place({OneReplicaGroup(3, cfg)});
+    REQUIRE(w.worker->shard(3) != nullptr);
+    REQUIRE(w.worker->shard(3)->shard()->Apply(Points(0, 50)).ok());
+    for (int ms = 0; ms < 5000 && w.worker->host().group_role(3).role != raft::Role::kLeader; ++ms) {
+      w.clock.Advance(1);
+      REQUIRE(w.worker->RunOnce().ok());
+    }
+    REQUIRE(w.worker->host().group_role(3).role == raft::Role::kLeader);
+    const uint64_t epoch = w.worker->shard(3)->epoch();
+    const NodeId gateway{NodeKind::kGateway, 9};
+    auto answered = [&](uint64_t rpc) {
+      for (const ShardReadResponse& r : w.transport.reads)
+        if (r.rpc_id == rpc) return true;
+      return false;
+    };
+    // Runs the worker until read `rpc` is answered or 50 ms pass; its hits' ids.
+    auto wait = [&](uint64_t rpc) {
+      for (int ms = 0; ms < 50 && !answered(rpc); ++ms) {
+        w.clock.Advance(1);
+        REQUIRE(w.worker->RunOnce().ok());
+      }
+      std::vector<std::string> ids;
+      for (const ShardReadResponse& r : w.transport.reads)
+        if (r.rpc_id == rpc)
+          for (const Hit& h : r.hits) ids.push_back(h.id);
+      return ids;
+    };
+    const std::vector<std::string> near7 = {"p7", "p8"};
+    // Lone and light: answered on the loop, nothing handed to the executor.
+    w.worker->Receive(gateway, SearchRead(1, epoch, true, 7));
+    wait(1);
+    CHECK(answered(1) == inline_reads);
+    CHECK(w.executor.held.size() == (inline_reads ? 0u : 1u));
+    w.executor.RunHeld();
+    CHECK(wait(1) == near7);
+    CHECK(w.worker->reads_inlined() == (inline_reads ? 1u : 0u));
+    // Not lone: to the executor; and while it is there, a lone read goes there too.
+    w.worker->Receive(gateway, SearchRead(2, epoch, false, 7));
+    wait(2);
+    CHECK_FALSE(answered(2));
+    w.worker->Receive(gateway, SearchRead(3, epoch, true, 20));
+    wait(3);
+    CHECK_FALSE(answered(3));
+    CHECK(w.executor.held.size() == 2);
+    w.executor.RunHeld();
+    CHECK(wait(2) == near7);
+    CHECK(wait(3) == std::vector<std::string>{"p20", "p21"});
+    // An exact search is not light: to the executor although lone.
+    w.worker->Receive(gateway, SearchRead(4, epoch, true, 7, /*exact=*/true));
+    wait(4);
+    CHECK_FALSE(answered(4));
+    w.executor.RunHeld();
+    CHECK(wait(4) == near7);
+    // The executor's reads all answered: a lone read runs on the loop again.
+    w.worker->Receive(gateway, SearchRead(5, epoch, true, 30));
+    wait(5);
+    CHECK(answered(5) == inline_reads);
+    CHECK(w.executor.held.size() == (inline_reads ? 0u : 1u));
+    w.executor.RunHeld();
+    CHECK(wait(5) == std::vector<std::string>{"p30", "p31"});
+    CHECK(w.worker->reads_inlined() == (inline_reads ? 2u : 0u));
+    // A read at a stale epoch is refused either way, changing nothing.
+    w.worker->Receive(gateway, SearchRead(6, epoch + 1, true, 7));
+    wait(6);
+    REQUIRE(answered(6));
+    CHECK(w.transport.reads.back().stale_epoch);
+    CHECK(w.executor.held.empty());
+    for (const ShardReadResponse& r : w.transport.reads) CHECK((r.status.ok() || r.rpc_id == 6));
+  }
 }
 
 TEST_CASE("a settle window lasts each_ms after the last event of a run, but at most max_ms after its first") {
