@@ -99,7 +99,12 @@ struct TcpClusterTransport::Peer {
     sender_.join();
   }
 
+  // Called on the loop thread. When the connection is up and idle (nothing queued, the
+  // sender thread not writing) the frame is written here, without waiting: handing it to
+  // the sender thread costs a thread wake-up per message. What the socket does not take
+  // at once is left to the sender thread (raw_), which writes it before anything else.
   void Enqueue(std::string frame) {
+    if (TrySendNow(frame)) return;
     {
       std::lock_guard lock(mu_);
       if (queued_bytes_ + frame.size() > kMaxQueuedBytes || queue_.size() >= kMaxQueuedFrames) {
@@ -115,6 +120,47 @@ struct TcpClusterTransport::Peer {
   const std::string addr;
 
  private:
+  // Enqueue's direct write: true if `frame` went to the socket (whole, or its rest left
+  // in raw_ for the sender thread), false if the caller must queue it (also when the
+  // socket failed: the sender thread's write then finds the failure and reconnects).
+  bool TrySendNow(const std::string& frame) {
+    // Lock order: tls_mu_, then mu_ (as the reader thread and Write take them). tls_mu_
+    // may be held across a blocking write (the sender thread's, to a slow peer): the loop
+    // thread never waits for it, it queues the frame instead.
+    std::unique_lock<std::mutex> tls_lock(tls_mu_, std::defer_lock);
+    if (tls_ && !tls_lock.try_lock()) return false;
+    std::unique_lock lock(mu_);
+    if (!direct_ || writing_ || !queue_.empty() || !raw_.empty() || stop_) return false;
+    std::string cipher;
+    std::string_view bytes = frame;
+    if (tls_) {
+      if (!session_ || !session_->Send(frame, &cipher).ok()) return false;
+      bytes = cipher;
+    }
+    // While writing_, the sender thread neither writes nor closes the socket.
+    writing_ = true;
+    const int fd = fd_;
+    lock.unlock();
+    size_t sent = 0;
+    bool failed = false;
+    while (sent < bytes.size()) {
+      ssize_t n = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        failed = errno != EAGAIN && errno != EWOULDBLOCK;
+        break;
+      }
+      sent += static_cast<size_t>(n);
+    }
+    lock.lock();
+    writing_ = false;
+    if (failed) direct_ = false;
+    else if (sent < bytes.size()) raw_.assign(bytes.substr(sent));
+    lock.unlock();
+    cv_.notify_all();
+    return !failed;
+  }
+
   // A connected blocking socket to `addr`, or -1 (the reason noted). Each resolved
   // address gets connect_timeout_ms_; while connecting, the socket is fd_, so that the
   // destructor's shutdown() ends the wait at once (Send replaces a peer on the loop
@@ -182,7 +228,7 @@ struct TcpClusterTransport::Peer {
       std::deque<std::string> batch;
       {
         std::unique_lock lock(mu_);
-        cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+        cv_.wait(lock, [&] { return stop_ || (!writing_ && (!queue_.empty() || !raw_.empty())); });
         if (stop_) break;
       }
       if (fd < 0) {
@@ -221,15 +267,25 @@ struct TcpClusterTransport::Peer {
           fd = -1;
           continue;
         }
+        std::lock_guard lock(mu_);
+        direct_ = true;  // Connected, hello sent: Enqueue may write itself from now on.
       }
       {
-        std::lock_guard lock(mu_);
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [&] { return !writing_; });
         batch.swap(queue_);
         queued_bytes_ = 0;
+        writing_ = true;
       }
       std::string out;
       for (auto& f : batch) out += f;
-      if (!Write(fd, out)) {
+      const bool ok = Write(fd, out);
+      {
+        std::lock_guard lock(mu_);
+        writing_ = false;
+      }
+      cv_.notify_all();
+      if (!ok) {
         counts_->Drop(batch.size());
         Disconnect(fd);
         fd = -1;
@@ -267,10 +323,19 @@ struct TcpClusterTransport::Peer {
     return Status::OK();
   }
 
-  // Writes `plain` to the peer, encrypted under TLS. False if the connection failed.
+  // Writes the rest of a direct write (raw_: bytes as they go on the wire), then `plain`,
+  // encrypted under TLS. False if the connection failed.
   bool Write(int fd, std::string_view plain) {
+    std::unique_lock<std::mutex> tls_lock(tls_mu_, std::defer_lock);
+    if (session_) tls_lock.lock();
+    std::string raw;
+    {
+      std::lock_guard lock(mu_);
+      raw.swap(raw_);
+    }
+    if (!raw.empty() && !WriteAll(fd, raw)) return false;
+    if (plain.empty()) return true;
     if (!session_) return WriteAll(fd, plain);
-    std::lock_guard lock(tls_mu_);
     std::string cipher;
     if (!session_->Send(plain, &cipher).ok()) return false;
     return WriteAll(fd, cipher);
@@ -287,9 +352,13 @@ struct TcpClusterTransport::Peer {
 
   void Disconnect(int fd) {
     {
-      std::lock_guard lock(mu_);
+      std::unique_lock lock(mu_);
+      direct_ = false;
       ::shutdown(fd, SHUT_RDWR);
+      cv_.wait(lock, [&] { return !writing_; });  // A direct write still using fd.
       fd_ = -1;
+      if (!raw_.empty()) counts_->Drop(1);  // The rest of a frame: meaningless on a new connection.
+      raw_.clear();
     }
     if (reader_.joinable()) reader_.join();
     session_.reset();  // No reader any more: the sender thread alone uses it.
@@ -319,7 +388,18 @@ struct TcpClusterTransport::Peer {
         std::lock_guard lock(tls_mu_);
         std::string out;
         Status st = session_->Receive(bytes, &plain, &out);
-        if (!out.empty()) (void)WriteAll(fd, out);
+        if (!out.empty()) {
+          // After the rest of a direct write, if any (records reach the socket in order).
+          std::unique_lock lock(mu_);
+          if (!raw_.empty()) {
+            raw_ += out;
+            lock.unlock();
+            cv_.notify_all();
+          } else {
+            lock.unlock();
+            (void)WriteAll(fd, out);
+          }
+        }
         if (!st.ok()) {
           // Typically the listener refusing this node's certificate (TLS 1.3 tells the
           // client after its side of the handshake is done).
@@ -346,6 +426,14 @@ struct TcpClusterTransport::Peer {
   size_t queued_bytes_ = 0;        // Guarded by mu_.
   bool stop_ = false;              // Guarded by mu_.
   int fd_ = -1;                    // Guarded by mu_ (for shutdown from the destructor).
+  // The connection is up and its hello sent: Enqueue may write to fd_ itself.
+  bool direct_ = false;  // Guarded by mu_.
+  // A write to fd_ is in progress (the sender thread's, or a direct one): no other starts,
+  // and the socket is not closed, until it ends.
+  bool writing_ = false;  // Guarded by mu_.
+  // Bytes of a direct write the socket did not take, as they go on the wire (encrypted
+  // under TLS): the sender thread writes them before anything else.
+  std::string raw_;  // Guarded by mu_.
   std::thread sender_;
   std::thread reader_;  // Owned by the sender thread.
   const std::shared_ptr<TlsContext> tls_;  // Null: plain TCP.
