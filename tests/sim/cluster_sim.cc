@@ -141,6 +141,7 @@ void ClusterSimulation::CollectWorkerStats(WorkerSim& w) {
   stats_.leader_transfers += w.node->leader_transfers();
   stats_.reads_leader_silent += w.node->reads_leader_silent();
   stats_.reads_served_early += w.node->reads_served_early();
+  stats_.reads_inlined += w.node->reads_inlined();
   stats_.hibernations += w.node->host().stats().hibernations;
   stats_.hibernation_wakes += w.node->host().stats().wakes;
   stats_.conf_changes += w.node->conf_changes();

@@ -84,6 +84,7 @@ struct ClusterSimStats {
   uint64_t two_gateway_seeds = 0;    // 1 if this run's clients use two gateways.
   uint64_t split_apply_pauses = 0;   // Split applies the cluster ran on from inside (DuringSplitApply).
   uint64_t reads_served_early = 0;   // Reads a leader served during its split's apply.
+  uint64_t reads_inlined = 0;        // Reads run on a worker's loop (WorkerNodeOptions::inline_reads).
 };
 
 struct ClusterSimResult {

@@ -107,7 +107,7 @@ int main(int argc, char** argv) {
            partitions = 0, leaders = 0, checks = 0, inconclusive = 0, snapshots = 0, forwarded = 0, transfers = 0, ratings = 0, rejected = 0,
            cache_hits = 0, cache_misses = 0, lost = 0, outages = 0, conf_changes = 0, planned = 0, moves_done = 0, repairs = 0,
            settle = 0, recreated = 0, deletes_where = 0, hib_seeds = 0, hibernations = 0, hib_wakes = 0, splits = 0, splits_nested = 0,
-           graph_seeds = 0, graph_splits = 0, reads_silent = 0, pauses = 0, pause_seeds = 0, split_pauses = 0, early_reads = 0, two_gw = 0;
+           graph_seeds = 0, graph_splits = 0, reads_silent = 0, pauses = 0, pause_seeds = 0, split_pauses = 0, early_reads = 0, two_gw = 0, inlined = 0;
   for (size_t n = 0; n < list.size(); ++n) {
     ClusterSimOptions o = base;
     o.seed = list[n];
@@ -151,6 +151,7 @@ int main(int argc, char** argv) {
     split_pauses += r.stats.split_apply_pauses;
     two_gw += r.stats.two_gateway_seeds;
     early_reads += r.stats.reads_served_early;
+    inlined += r.stats.reads_inlined;
     if (!r.ok) {
       ++failed;
       std::printf("VECTRON_SIM_SEED=%llu FAILED: %s\nconfig: %s\nlast events:\n%s\n",
@@ -197,5 +198,6 @@ int main(int argc, char** argv) {
   std::printf("cluster-sim: %llu split applies run on from inside; %llu reads served during them; two gateways in %llu of %zu seeds\n",
               static_cast<unsigned long long>(split_pauses), static_cast<unsigned long long>(early_reads),
               static_cast<unsigned long long>(two_gw), list.size());
+  std::printf("cluster-sim: %llu reads run on a worker's loop (lone and light)\n", static_cast<unsigned long long>(inlined));
   return failed ? 1 : 0;
 }
