@@ -133,8 +133,8 @@ void AddClusterCommands(CLI::App& app, ClusterCommands* c) {
   c->worker->add_flag("!--no-inline-reads", c->worker_options.inline_reads,
                       "Hand every read to the worker's threads. By default a light read (a search that is not "
                       "exact, a get of up to 64 ids) that its gateway sent while it had no other read at this "
-                      "worker runs on the worker's event loop when no other read is running, saving two thread "
-                      "wake-ups");
+                      "worker runs on the worker's event loop when no other read is running and no other gateway "
+                      "sent one in the last 10 ms, saving two thread wake-ups");
   AddSecretFlags(c->worker, c);
 
   c->gateway = app.add_subcommand("gateway", "Run a gateway of a cluster (the REST API over the cluster)");

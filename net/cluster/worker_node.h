@@ -48,7 +48,9 @@ struct WorkerNodeOptions {
   // off from its leader, would otherwise hold it until request_timeout_ms.
   uint64_t read_leader_silence_ms = 500;
   // A light read (a search that is not exact, a get of a few ids) sent `lone` by its
-  // gateway runs on the loop thread when no read is with the executor: a read handed to
+  // gateway runs on the loop thread when no read is with the executor and no other node
+  // sent a read in the last 10 ms (two gateways' lone reads would otherwise take turns on
+  // the loop instead of using the executor's threads side by side): a read handed to
   // the executor crosses threads twice (loop -> executor -> loop), which on a small
   // machine costs tens of microseconds of wake-ups (docs/benchmarks.md, "Cluster vs
   // `vectron serve`"). Off: every read goes to the executor (`vectron worker
@@ -196,9 +198,10 @@ class WorkerNode {
   void RefuseWrites(uint64_t group, uint64_t leader_hint, const Status& s, std::vector<WriteWaiter>& ws);
   void ServeReads(uint64_t group);
   void Execute(uint64_t read_id, PendingRead pr);
-  // Whether `req` runs on the loop thread (WorkerNodeOptions::inline_reads): sent lone,
-  // light, and no read with the executor.
-  bool InlineRead(const ShardReadRequest& req) const;
+  // Whether `req`, from `from`, runs on the loop thread (WorkerNodeOptions::inline_reads):
+  // sent lone, light, no read with the executor, and `from` the only node that sent reads
+  // here for the last kInlineSoleSenderMs.
+  bool InlineRead(const NodeId& from, const ShardReadRequest& req) const;
   void SendHeartbeat();
   void Timeouts();
   // Checks that `group` is hosted with `epoch`; else fills the stale answer and returns false.
@@ -246,6 +249,9 @@ class WorkerNode {
   uint64_t reads_served_early_ = 0;
   uint64_t reads_inlined_ = 0;
   uint64_t reads_in_executor_ = 0;  // Handed to the executor, not yet answered.
+  static constexpr uint64_t kInlineSoleSenderMs = 10;
+  NodeId read_sender_;                // The sender of the last read received,
+  uint64_t read_sender_since_ms_ = 0;  // and since when it sent every read.
   uint64_t conf_changes_ = 0;
   uint64_t splits_proposed_ = 0;
   // Background compaction (loop thread): the group being compacted, its stop flag (read

@@ -119,6 +119,10 @@ void WorkerNode::OnRead(const NodeId& from, ShardReadRequest req) {
                                                  std::to_string(req.epoch) + " is not hosted here"),
                       0, /*stale_epoch=*/true);
   }
+  if (from != read_sender_) {
+    read_sender_ = from;
+    read_sender_since_ms_ = clock_.NowMs();
+  }
   uint64_t group = req.group;
   PendingRead pr{from, std::move(req), clock_.NowMs() + opt_.request_timeout_ms};
   uint64_t read_id = next_read_id_++;
@@ -220,7 +224,7 @@ void WorkerNode::Execute(uint64_t read_id, PendingRead pr) {
                                                  std::to_string(pr.req.epoch)),
                       0, /*stale_epoch=*/true);
   }
-  if (InlineRead(pr.req)) {
+  if (InlineRead(pr.from, pr.req)) {
     ++reads_inlined_;
     return transport_.Send(pr.from, RunRead(*shard_ref, applied, epoch_before, pr.req));
   }
@@ -234,9 +238,12 @@ void WorkerNode::Execute(uint64_t read_id, PendingRead pr) {
   });
 }
 
-bool WorkerNode::InlineRead(const ShardReadRequest& req) const {
+bool WorkerNode::InlineRead(const NodeId& from, const ShardReadRequest& req) const {
   constexpr size_t kInlineGetIds = 64;
   if (!opt_.inline_reads || !req.lone || reads_in_executor_ > 0) return false;
+  // Each gateway's lone reads may overlap another's: only the one gateway that has been
+  // sending reads alone for a while gets the loop.
+  if (from != read_sender_ || clock_.NowMs() < read_sender_since_ms_ + kInlineSoleSenderMs) return false;
   return (req.kind == ShardReadRequest::Kind::kSearch && !req.search.exact) ||
          (req.kind == ShardReadRequest::Kind::kGet && req.ids.size() <= kInlineGetIds);
 }

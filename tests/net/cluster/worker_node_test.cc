@@ -265,6 +265,13 @@ TEST_CASE("a lone light read runs on the worker's loop when no read is with the 
       return ids;
     };
     const std::vector<std::string> near7 = {"p7", "p8"};
+    // A gateway's first read: not on the loop (no sender has been alone for 10 ms yet).
+    w.worker->Receive(gateway, SearchRead(100, epoch, true, 7));
+    wait(100);
+    CHECK_FALSE(answered(100));
+    w.executor.RunHeld();
+    CHECK(wait(100) == near7);
+    w.clock.Advance(10);
     // Lone and light: answered on the loop, nothing handed to the executor.
     w.worker->Receive(gateway, SearchRead(1, epoch, true, 7));
     wait(1);
@@ -298,6 +305,25 @@ TEST_CASE("a lone light read runs on the worker's loop when no read is with the 
     w.executor.RunHeld();
     CHECK(wait(5) == std::vector<std::string>{"p30", "p31"});
     CHECK(w.worker->reads_inlined() == (inline_reads ? 2u : 0u));
+    // Another gateway sends a read: for 10 ms both gateways' lone reads go to the executor.
+    const NodeId gateway2{NodeKind::kGateway, 10};
+    w.worker->Receive(gateway2, SearchRead(7, epoch, true, 7));
+    wait(7);
+    CHECK_FALSE(answered(7));
+    w.executor.RunHeld();
+    CHECK(wait(7) == near7);
+    w.worker->Receive(gateway, SearchRead(8, epoch, true, 7));
+    wait(8);
+    CHECK_FALSE(answered(8));
+    w.executor.RunHeld();
+    CHECK(wait(8) == near7);
+    w.clock.Advance(10);  // The first gateway alone again for 10 ms.
+    w.worker->Receive(gateway, SearchRead(9, epoch, true, 7));
+    wait(9);
+    CHECK(answered(9) == inline_reads);
+    w.executor.RunHeld();
+    CHECK(wait(9) == near7);
+    CHECK(w.worker->reads_inlined() == (inline_reads ? 3u : 0u));
     // A read at a stale epoch is refused either way, changing nothing.
     w.worker->Receive(gateway, SearchRead(6, epoch + 1, true, 7));
     wait(6);
